@@ -1,0 +1,56 @@
+# modelmux: `make dev` serves the gateway locally, `make test` runs every check.
+SHELL := /bin/bash
+ENV := source scripts/env.sh &&
+PORT ?= 8787
+
+.PHONY: dev test setup build seed fmt clippy unit integration compat dry-run bench clean
+
+dev: setup
+	@$(MAKE) --no-print-directory build
+	@bash scripts/seed
+	@echo
+	@echo "  modelmux is starting on http://127.0.0.1:$(PORT)"
+	@echo "  base URL: http://127.0.0.1:$(PORT)/api/v1"
+	@echo "  API key:  $$(cat .dev.key)"
+	@echo "  try:      curl http://127.0.0.1:$(PORT)/api/v1/chat/completions -H \"Authorization: Bearer $$(cat .dev.key)\" -d '{\"model\":\"modelmux/echo\",\"messages\":[{\"role\":\"user\",\"content\":\"hello\"}]}'"
+	@echo
+	@$(ENV) exec wrangler dev --local --ip 127.0.0.1 --port $(PORT)
+
+test: setup fmt clippy unit build integration compat dry-run
+
+setup:
+	@bash scripts/setup
+
+build:
+	@mkdir -p target && $(ENV) bash scripts/build > target/build.log 2>&1 || { tail -40 target/build.log; exit 1; }
+	@echo "build: build/index_bg.wasm $$(stat -c %s build/index_bg.wasm) bytes, $$(gzip -9c build/index_bg.wasm | wc -c) gzipped"
+
+seed:
+	@bash scripts/seed
+
+fmt:
+	cargo fmt --check
+
+# Native with rustup's toolchain, wasm32 with Debian's (the only one with wasm32 std).
+clippy:
+	cargo clippy --all-targets -- -D warnings
+	$(ENV) cargo clippy --release --target wasm32-unknown-unknown -- -D warnings
+
+unit:
+	cargo test
+
+integration:
+	$(ENV) node --test --test-concurrency=1 tests/integration/
+
+compat:
+	$(ENV) .venv/bin/python -m pytest -q tests/compat
+	$(ENV) node --test tests/compat/
+
+dry-run:
+	@$(ENV) d=$$(mktemp -d) && wrangler deploy --dry-run --outdir $$d >/dev/null && echo "wrangler deploy --dry-run: ok ($$(du -sh $$d | cut -f1))" && rm -rf $$d
+
+bench:
+	$(ENV) node bench/run.mjs
+
+clean:
+	rm -rf build target .wrangler

@@ -1,0 +1,3 @@
+//! Callers: API keys, how they are checked, and what identifies a caller for limits.
+
+pub mod keys;

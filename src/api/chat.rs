@@ -1,0 +1,553 @@
+//! Chat completion request and response types, in OpenAI's shape with OpenRouter's
+//! additions. Requests are tolerant: unknown fields are kept in `extra` so that they
+//! can be passed on to OpenAI-compatible upstreams.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::error::{Error, Result};
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct ChatRequest {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+    /// OpenRouter: ordered fallback models.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub models: Option<Vec<String>>,
+    pub messages: Vec<Message>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stream: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stream_options: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_tokens: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_completion_tokens: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub temperature: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub top_p: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub top_k: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stop: Option<Stop>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tools: Option<Vec<Tool>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool_choice: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub response_format: Option<Value>,
+    /// OpenRouter provider preferences; read by routing, never sent upstream.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider: Option<Value>,
+    /// Everything else (seed, penalties, logprobs, user, metadata, ...), kept as sent.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+impl ChatRequest {
+    /// Parses and validates a request body.
+    pub fn parse(body: &[u8]) -> Result<Self> {
+        let req: ChatRequest = serde_json::from_slice(body)?;
+        req.validate()?;
+        Ok(req)
+    }
+
+    pub fn validate(&self) -> Result<()> {
+        if self.model.is_none() && self.models.as_ref().is_none_or(|m| m.is_empty()) {
+            return Err(Error::bad_request("`model` is required"));
+        }
+        if self.messages.is_empty() {
+            return Err(Error::bad_request("`messages` must not be empty"));
+        }
+        for (i, m) in self.messages.iter().enumerate() {
+            if m.role.is_empty() {
+                return Err(Error::bad_request(format!("messages[{i}].role is empty")));
+            }
+        }
+        if let Some(t) = self.temperature {
+            if !(0.0..=2.0).contains(&t) {
+                return Err(Error::bad_request("`temperature` must be between 0 and 2"));
+            }
+        }
+        Ok(())
+    }
+
+    pub fn is_stream(&self) -> bool {
+        self.stream.unwrap_or(false)
+    }
+
+    /// The completion budget the caller asked for, whichever name they used.
+    pub fn max_output_tokens(&self) -> Option<u64> {
+        self.max_completion_tokens.or(self.max_tokens)
+    }
+
+    /// The models to try, in order: `model` first, then the `models` fallbacks.
+    pub fn model_candidates(&self) -> Vec<String> {
+        let mut out: Vec<String> = self.model.iter().cloned().collect();
+        for m in self.models.iter().flatten() {
+            if !out.contains(m) {
+                out.push(m.clone());
+            }
+        }
+        out
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(untagged)]
+pub enum Stop {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl Stop {
+    pub fn to_vec(&self) -> Vec<String> {
+        match self {
+            Stop::One(s) => vec![s.clone()],
+            Stop::Many(v) => v.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Message {
+    pub role: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content: Option<Content>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool_calls: Option<Vec<ToolCall>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool_call_id: Option<String>,
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+impl Message {
+    /// The message's text: a string content, or its text parts joined.
+    pub fn text(&self) -> String {
+        match &self.content {
+            Some(c) => c.text(),
+            None => String::new(),
+        }
+    }
+}
+
+/// Message content: a plain string or a list of typed parts.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(untagged)]
+pub enum Content {
+    Text(String),
+    Parts(Vec<ContentPart>),
+}
+
+impl Content {
+    pub fn text(&self) -> String {
+        match self {
+            Content::Text(s) => s.clone(),
+            Content::Parts(parts) => parts
+                .iter()
+                .filter_map(|p| p.text.as_deref())
+                .collect::<Vec<_>>()
+                .join("\n"),
+        }
+    }
+
+    pub fn parts(&self) -> Vec<ContentPart> {
+        match self {
+            Content::Text(s) => vec![ContentPart::text(s)],
+            Content::Parts(p) => p.clone(),
+        }
+    }
+}
+
+/// One content part. Kept as a loose struct so unknown part types survive.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct ContentPart {
+    #[serde(rename = "type")]
+    pub kind: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_url: Option<ImageUrl>,
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+impl ContentPart {
+    pub fn text(s: &str) -> Self {
+        ContentPart {
+            kind: "text".into(),
+            text: Some(s.to_string()),
+            ..Default::default()
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct ImageUrl {
+    pub url: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Tool {
+    #[serde(rename = "type", default = "function_type")]
+    pub kind: String,
+    pub function: FunctionDef,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct FunctionDef {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parameters: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub strict: Option<bool>,
+}
+
+fn function_type() -> String {
+    "function".into()
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ToolCall {
+    pub id: String,
+    #[serde(rename = "type", default = "function_type")]
+    pub kind: String,
+    pub function: FunctionCall,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct FunctionCall {
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub arguments: String,
+}
+
+// ---------------------------------------------------------------- replies
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ChatCompletion {
+    pub id: String,
+    #[serde(default = "completion_object")]
+    pub object: String,
+    pub created: u64,
+    pub model: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider: Option<String>,
+    /// Always serialized (null allowed): the OpenRouter SDK requires the key.
+    #[serde(default)]
+    pub system_fingerprint: Option<String>,
+    pub choices: Vec<Choice>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub usage: Option<Usage>,
+}
+
+fn completion_object() -> String {
+    "chat.completion".into()
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Choice {
+    pub index: u32,
+    pub message: AssistantMessage,
+    /// Always serialized (null allowed).
+    #[serde(default)]
+    pub finish_reason: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub native_finish_reason: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub logprobs: Option<Value>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct AssistantMessage {
+    pub role: String,
+    #[serde(default)]
+    pub content: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refusal: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reasoning: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool_calls: Option<Vec<ToolCall>>,
+}
+
+impl AssistantMessage {
+    pub fn text(content: impl Into<String>) -> Self {
+        AssistantMessage {
+            role: "assistant".into(),
+            content: Some(content.into()),
+            refusal: None,
+            reasoning: None,
+            tool_calls: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Usage {
+    #[serde(default)]
+    pub prompt_tokens: u64,
+    #[serde(default)]
+    pub completion_tokens: u64,
+    #[serde(default)]
+    pub total_tokens: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prompt_tokens_details: Option<PromptTokensDetails>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub completion_tokens_details: Option<CompletionTokensDetails>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cost: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub is_byok: Option<bool>,
+}
+
+impl Usage {
+    pub fn new(prompt: u64, completion: u64) -> Self {
+        Usage {
+            prompt_tokens: prompt,
+            completion_tokens: completion,
+            total_tokens: prompt + completion,
+            ..Default::default()
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct PromptTokensDetails {
+    #[serde(default)]
+    pub cached_tokens: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache_write_tokens: Option<u64>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct CompletionTokensDetails {
+    #[serde(default)]
+    pub reasoning_tokens: u64,
+}
+
+// ---------------------------------------------------------------- stream chunks
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ChatChunk {
+    pub id: String,
+    #[serde(default = "chunk_object")]
+    pub object: String,
+    pub created: u64,
+    pub model: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub system_fingerprint: Option<String>,
+    pub choices: Vec<ChunkChoice>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub usage: Option<Usage>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<Value>,
+}
+
+fn chunk_object() -> String {
+    "chat.completion.chunk".into()
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ChunkChoice {
+    pub index: u32,
+    pub delta: Delta,
+    /// Always serialized (null allowed).
+    #[serde(default)]
+    pub finish_reason: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub native_finish_reason: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub logprobs: Option<Value>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Delta {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reasoning: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool_calls: Option<Vec<ToolCallDelta>>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct ToolCallDelta {
+    pub index: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    #[serde(rename = "type", default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub function: Option<FunctionCallDelta>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct FunctionCallDelta {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub arguments: Option<String>,
+}
+
+/// Identity of one generation, stamped on every reply and chunk.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GenerationMeta {
+    pub id: String,
+    pub created: u64,
+    pub model: String,
+    pub provider: String,
+}
+
+impl GenerationMeta {
+    pub fn chunk(&self, choices: Vec<ChunkChoice>) -> ChatChunk {
+        ChatChunk {
+            id: self.id.clone(),
+            object: chunk_object(),
+            created: self.created,
+            model: self.model.clone(),
+            provider: Some(self.provider.clone()),
+            system_fingerprint: None,
+            choices,
+            usage: None,
+            error: None,
+        }
+    }
+
+    pub fn delta_chunk(&self, delta: Delta, finish_reason: Option<&str>) -> ChatChunk {
+        self.chunk(vec![ChunkChoice {
+            index: 0,
+            delta,
+            finish_reason: finish_reason.map(str::to_string),
+            native_finish_reason: None,
+            logprobs: None,
+        }])
+    }
+
+    pub fn completion(&self, choices: Vec<Choice>, usage: Option<Usage>) -> ChatCompletion {
+        ChatCompletion {
+            id: self.id.clone(),
+            object: completion_object(),
+            created: self.created,
+            model: self.model.clone(),
+            provider: Some(self.provider.clone()),
+            system_fingerprint: None,
+            choices,
+            usage,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn request_keeps_unknown_fields() {
+        let body = json!({
+            "model": "openai/gpt-4o",
+            "messages": [{"role": "user", "content": "hi", "cache_control": {"type": "ephemeral"}}],
+            "seed": 42,
+            "logit_bias": {"50256": -100}
+        });
+        let req = ChatRequest::parse(body.to_string().as_bytes()).unwrap();
+        assert_eq!(req.extra["seed"], json!(42));
+        assert_eq!(
+            req.messages[0].extra["cache_control"],
+            json!({"type": "ephemeral"})
+        );
+        let back = serde_json::to_value(&req).unwrap();
+        assert_eq!(back, body);
+    }
+
+    #[test]
+    fn content_parts_and_strings() {
+        let m: Message = serde_json::from_value(json!({"role": "user", "content": [
+            {"type": "text", "text": "what is this?"},
+            {"type": "image_url", "image_url": {"url": "https://x/y.png"}},
+            {"type": "input_audio", "input_audio": {"data": "..", "format": "wav"}}
+        ]}))
+        .unwrap();
+        assert_eq!(m.text(), "what is this?");
+        let parts = m.content.as_ref().unwrap().parts();
+        assert_eq!(parts[1].image_url.as_ref().unwrap().url, "https://x/y.png");
+        assert_eq!(parts[2].kind, "input_audio");
+        assert!(parts[2].extra.contains_key("input_audio"));
+    }
+
+    #[test]
+    fn validation_errors_are_400s() {
+        for body in [
+            json!({"messages": [{"role": "user", "content": "x"}]}),
+            json!({"model": "m", "messages": []}),
+            json!({"model": "m", "messages": [{"role": "user", "content": "x"}], "temperature": 3}),
+            json!({"model": "m"}),
+            json!({"model": 5, "messages": []}),
+        ] {
+            let err = ChatRequest::parse(body.to_string().as_bytes()).unwrap_err();
+            assert_eq!(err.status(), 400, "{body}");
+        }
+        assert_eq!(ChatRequest::parse(b"not json").unwrap_err().status(), 400);
+    }
+
+    #[test]
+    fn candidates_dedupe_in_order() {
+        let req = ChatRequest {
+            model: Some("a".into()),
+            models: Some(vec!["b".into(), "a".into(), "c".into()]),
+            ..Default::default()
+        };
+        assert_eq!(req.model_candidates(), vec!["a", "b", "c"]);
+    }
+
+    #[test]
+    fn required_null_keys_are_serialized() {
+        let meta = GenerationMeta {
+            id: "gen-1".into(),
+            created: 1,
+            model: "m".into(),
+            provider: "p".into(),
+        };
+        let c = serde_json::to_value(meta.completion(
+            vec![Choice {
+                index: 0,
+                message: AssistantMessage::text("hi"),
+                finish_reason: None,
+                native_finish_reason: None,
+                logprobs: None,
+            }],
+            None,
+        ))
+        .unwrap();
+        assert!(c["system_fingerprint"].is_null() && c.get("system_fingerprint").is_some());
+        assert!(c["choices"][0].get("finish_reason").is_some());
+        let ch = serde_json::to_value(meta.delta_chunk(Delta::default(), None)).unwrap();
+        assert!(ch["choices"][0].get("finish_reason").is_some());
+        assert_eq!(ch["object"], "chat.completion.chunk");
+    }
+}
+
+/// `gen-<unix secs>-<20 alphanumerics>` from caller-supplied random bytes.
+pub fn generation_id(now_secs: u64, random: &[u8]) -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    let tail: String = random
+        .iter()
+        .take(20)
+        .map(|b| ALPHABET[*b as usize % ALPHABET.len()] as char)
+        .collect();
+    format!("gen-{now_secs}-{tail}")
+}

@@ -1,0 +1,364 @@
+//! The model catalogue: providers, models and their endpoints (model × provider),
+//! as stored in KV under [`KV_KEY`] and documented in `catalog/README.md`.
+
+pub mod listing;
+
+use std::collections::HashSet;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::error::{Error, Result};
+
+/// The KV key the catalogue document is stored under.
+pub const KV_KEY: &str = "catalog";
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Catalog {
+    #[serde(default = "one")]
+    pub version: u32,
+    pub providers: Vec<Provider>,
+    pub models: Vec<Model>,
+}
+
+fn one() -> u32 {
+    1
+}
+
+/// The wire format a provider speaks.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum ApiFamily {
+    /// OpenAI's chat completions and every vendor that copies it.
+    #[default]
+    Openai,
+    Anthropic,
+    Gemini,
+    /// The built-in demo: no upstream at all.
+    Echo,
+    /// A family this build does not know; its endpoints are never routed to.
+    #[serde(other)]
+    Unknown,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct DataPolicy {
+    /// The provider may train on prompts and completions.
+    #[serde(default)]
+    pub training: bool,
+    /// The provider keeps prompts after answering (abuse monitoring, logs).
+    #[serde(default)]
+    pub retains_prompts: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retention_days: Option<u32>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Provider {
+    pub slug: String,
+    pub name: String,
+    #[serde(default)]
+    pub api: ApiFamily,
+    /// Root of the provider's API, e.g. `https://api.openai.com/v1`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base_url: Option<String>,
+    /// Extra headers sent on every upstream request (non-secret).
+    #[serde(default, skip_serializing_if = "Map::is_empty")]
+    pub headers: Map<String, Value>,
+    #[serde(default)]
+    pub data_policy: DataPolicy,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub privacy_policy_url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub terms_of_service_url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status_page_url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub headquarters: Option<String>,
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+impl Provider {
+    /// `OPENAI`, `GOOGLE_AI_STUDIO`, ...: the prefix of this provider's secrets and vars.
+    pub fn env_prefix(&self) -> String {
+        self.slug
+            .chars()
+            .map(|c| match c {
+                'a'..='z' => c.to_ascii_uppercase(),
+                'A'..='Z' | '0'..='9' => c,
+                _ => '_',
+            })
+            .collect()
+    }
+
+    /// The secret holding this provider's API key.
+    pub fn key_secret(&self) -> String {
+        format!("{}_API_KEY", self.env_prefix())
+    }
+
+    /// The var that overrides this provider's base URL.
+    pub fn base_url_var(&self) -> String {
+        format!("{}_BASE_URL", self.env_prefix())
+    }
+}
+
+/// Per-token prices in USD as decimal strings, as OpenRouter publishes them.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Pricing {
+    pub prompt: String,
+    pub completion: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub web_search: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub internal_reasoning: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input_cache_read: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input_cache_write: Option<String>,
+}
+
+impl Pricing {
+    fn fields(&self) -> impl Iterator<Item = (&'static str, &str)> {
+        [
+            ("prompt", Some(self.prompt.as_str())),
+            ("completion", Some(self.completion.as_str())),
+            ("request", self.request.as_deref()),
+            ("image", self.image.as_deref()),
+            ("web_search", self.web_search.as_deref()),
+            ("internal_reasoning", self.internal_reasoning.as_deref()),
+            ("input_cache_read", self.input_cache_read.as_deref()),
+            ("input_cache_write", self.input_cache_write.as_deref()),
+        ]
+        .into_iter()
+        .filter_map(|(k, v)| v.map(|v| (k, v)))
+    }
+
+    pub fn is_free(&self) -> bool {
+        self.fields()
+            .all(|(_, v)| v.parse::<f64>().map(|p| p == 0.0).unwrap_or(false))
+    }
+}
+
+/// Limits the upstream itself imposes on this endpoint (e.g. a free tier).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct UpstreamLimits {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requests_per_minute: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requests_per_day: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tokens_per_minute: Option<u64>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Endpoint {
+    /// Slug of the provider serving it.
+    pub provider: String,
+    /// The model ID the upstream knows it by.
+    pub upstream_model: String,
+    pub pricing: Pricing,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub context_length: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_completion_tokens: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quantization: Option<String>,
+    /// Parameters this endpoint accepts; the model's list when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub supported_parameters: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limits: Option<UpstreamLimits>,
+    /// Overrides the provider's policy for this endpoint (e.g. a free tier that trains).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data_policy: Option<DataPolicy>,
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Model {
+    /// `author/slug`, with `:free` for free variants.
+    pub id: String,
+    pub name: String,
+    /// Unix seconds when the model was released.
+    #[serde(default)]
+    pub created: u64,
+    #[serde(default)]
+    pub description: String,
+    pub context_length: u64,
+    #[serde(default = "text_only")]
+    pub input_modalities: Vec<String>,
+    #[serde(default = "text_only")]
+    pub output_modalities: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tokenizer: Option<String>,
+    #[serde(default)]
+    pub supported_parameters: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default_parameters: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hugging_face_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub knowledge_cutoff: Option<String>,
+    pub endpoints: Vec<Endpoint>,
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+fn text_only() -> Vec<String> {
+    vec!["text".into()]
+}
+
+impl Catalog {
+    /// Parses and checks a catalogue document.
+    pub fn from_json(bytes: &[u8]) -> Result<Self> {
+        let cat: Catalog = serde_json::from_slice(bytes)
+            .map_err(|e| Error::Internal(format!("catalogue is not valid: {e}")))?;
+        cat.check()
+            .map_err(|e| Error::Internal(format!("catalogue is not valid: {e}")))?;
+        Ok(cat)
+    }
+
+    /// Consistency checks: unique IDs, known providers, parseable prices.
+    pub fn check(&self) -> std::result::Result<(), String> {
+        let mut slugs = HashSet::new();
+        for p in &self.providers {
+            if p.slug.is_empty() || !slugs.insert(p.slug.as_str()) {
+                return Err(format!("provider slug {:?} is empty or repeated", p.slug));
+            }
+            if p.api != ApiFamily::Echo && p.base_url.is_none() {
+                return Err(format!("provider {} has no base_url", p.slug));
+            }
+        }
+        let mut ids = HashSet::new();
+        for m in &self.models {
+            if !m.id.contains('/') || !ids.insert(m.id.as_str()) {
+                return Err(format!(
+                    "model id {:?} is not author/slug or is repeated",
+                    m.id
+                ));
+            }
+            if m.endpoints.is_empty() {
+                return Err(format!("model {} has no endpoints", m.id));
+            }
+            for e in &m.endpoints {
+                if !slugs.contains(e.provider.as_str()) {
+                    return Err(format!(
+                        "model {} names unknown provider {}",
+                        m.id, e.provider
+                    ));
+                }
+                for (field, v) in e.pricing.fields() {
+                    match v.parse::<f64>() {
+                        Ok(p) if p >= 0.0 && p.is_finite() => {}
+                        _ => {
+                            return Err(format!(
+                                "model {} at {}: pricing.{field} {v:?} is not a decimal",
+                                m.id, e.provider
+                            ))
+                        }
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    pub fn model(&self, id: &str) -> Option<&Model> {
+        self.models.iter().find(|m| m.id == id)
+    }
+
+    pub fn provider(&self, slug: &str) -> Option<&Provider> {
+        self.providers.iter().find(|p| p.slug == slug)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SHIPPED: &str = include_str!("../../catalog/catalog.json");
+
+    #[test]
+    fn shipped_catalogue_is_valid() {
+        let cat = Catalog::from_json(SHIPPED.as_bytes()).unwrap();
+        for family in [
+            ApiFamily::Openai,
+            ApiFamily::Anthropic,
+            ApiFamily::Gemini,
+            ApiFamily::Echo,
+        ] {
+            assert!(cat.providers.iter().any(|p| p.api == family), "{family:?}");
+        }
+        let echo = cat.model("modelmux/echo").unwrap();
+        assert!(echo.endpoints[0].pricing.is_free());
+        assert!(cat.models.iter().any(|m| m.id.ends_with(":free")));
+    }
+
+    #[test]
+    fn env_names_follow_the_slug() {
+        let p = Provider {
+            slug: "google-ai-studio".into(),
+            ..Default::default()
+        };
+        assert_eq!(p.key_secret(), "GOOGLE_AI_STUDIO_API_KEY");
+        assert_eq!(p.base_url_var(), "GOOGLE_AI_STUDIO_BASE_URL");
+    }
+
+    #[test]
+    fn bad_catalogues_are_refused() {
+        let good: Catalog = serde_json::from_str(SHIPPED).unwrap();
+        let mut c = good.clone();
+        c.models[0].endpoints[0].provider = "nobody".into();
+        assert!(c.check().unwrap_err().contains("unknown provider"));
+        let mut c = good.clone();
+        c.models[0].endpoints[0].pricing.prompt = "cheap".into();
+        assert!(c.check().unwrap_err().contains("not a decimal"));
+        let mut c = good.clone();
+        c.models.push(c.models[0].clone());
+        assert!(c.check().unwrap_err().contains("repeated"));
+        assert!(Catalog::from_json(b"{}").is_err());
+    }
+
+    #[test]
+    fn unknown_api_family_is_tolerated() {
+        let p: Provider =
+            serde_json::from_str(r#"{"slug":"x","name":"X","api":"cohere","base_url":"http://x"}"#)
+                .unwrap();
+        assert_eq!(p.api, ApiFamily::Unknown);
+    }
+}
+
+impl Pricing {
+    fn price(v: Option<&str>) -> f64 {
+        v.and_then(|s| s.parse::<f64>().ok()).unwrap_or(0.0)
+    }
+
+    /// USD cost of a completion: cached prompt tokens at the cache-read price where
+    /// there is one, plus the per-request price.
+    pub fn cost(&self, u: &crate::api::Usage) -> f64 {
+        let prompt = Self::price(Some(&self.prompt));
+        let completion = Self::price(Some(&self.completion));
+        let cached = u
+            .prompt_tokens_details
+            .as_ref()
+            .map(|d| d.cached_tokens.min(u.prompt_tokens))
+            .unwrap_or(0);
+        let cache_read = self
+            .input_cache_read
+            .as_deref()
+            .map(|s| Self::price(Some(s)))
+            .unwrap_or(prompt);
+        let cost = (u.prompt_tokens - cached) as f64 * prompt
+            + cached as f64 * cache_read
+            + u.completion_tokens as f64 * completion
+            + Self::price(self.request.as_deref());
+        // Round to a billionth of a dollar so sums print cleanly.
+        (cost * 1e9).round() / 1e9
+    }
+}

@@ -1,0 +1,69 @@
+//! The Workers glue: the only module that touches `worker::`. It reads the request,
+//! asks the pure core what to do, and does the I/O (fetch, KV, Durable Objects).
+
+mod catalog;
+mod chat;
+mod config;
+mod counters;
+mod http;
+mod ledger;
+mod upstream;
+
+use worker::{event, Context, Env, Method, Request, Response, Result};
+
+use crate::catalog::listing;
+use crate::error::Error;
+
+#[event(start)]
+fn start() {
+    console_error_panic_hook::set_once();
+}
+
+#[event(fetch)]
+async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
+    let origin_headers = http::cors_headers(&req);
+    if req.method() == Method::Options {
+        return http::preflight(origin_headers);
+    }
+    let resp = match route(req, &env, &ctx).await {
+        Ok(r) => r,
+        Err(e) => http::error_response(&e),
+    };
+    Ok(http::with_headers(resp, &origin_headers))
+}
+
+async fn route(req: Request, env: &Env, ctx: &Context) -> std::result::Result<Response, Error> {
+    let path = req.path();
+    let method = req.method();
+    let api = match path.strip_prefix("/api/v1") {
+        Some(rest) => rest.trim_end_matches('/').to_string(),
+        None => {
+            return Err(Error::NotFound(format!("No route for {path}")));
+        }
+    };
+    match (method, api.as_str()) {
+        (Method::Post, "/chat/completions") => chat::handle(req, env, ctx).await,
+        (Method::Get, "/models") => {
+            let cat = catalog::load(env).await?;
+            let query = req
+                .url()
+                .map(|u| u.query().unwrap_or("").to_string())
+                .unwrap_or_default();
+            let filter = listing::ModelFilter::from_query(&query);
+            http::json_cached(&listing::models(&cat, &filter), 200)
+        }
+        (Method::Get, "/providers") => {
+            let cat = catalog::load(env).await?;
+            http::json_cached(&listing::providers(&cat), 200)
+        }
+        (Method::Get, p) if p.starts_with("/models/") && p.ends_with("/endpoints") => {
+            let id = &p["/models/".len()..p.len() - "/endpoints".len()];
+            let id = listing::percent_decode(id);
+            let cat = catalog::load(env).await?;
+            let body = listing::endpoints(&cat, &id, |_| listing::EndpointHealth::default())?;
+            http::json_cached(&body, 200)
+        }
+        (_, "/chat/completions" | "/models" | "/providers") => Err(Error::MethodNotAllowed),
+        _ => Err(Error::NotFound(format!("No route for {path}"))),
+    }
+}

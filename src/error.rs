@@ -1,0 +1,214 @@
+//! The one error type of the gateway and its single mapping to an HTTP status and
+//! OpenRouter's error body `{"error":{"code":..,"message":..,"metadata":{..}}}`.
+
+use serde_json::{json, Map, Value};
+
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum Error {
+    /// The request is malformed or asks for something impossible.
+    #[error("{0}")]
+    BadRequest(String),
+    /// Missing, malformed or unknown API key.
+    #[error("{0}")]
+    Unauthorized(String),
+    /// Not enough credits for the request.
+    #[error("{0}")]
+    PaymentRequired(String),
+    /// The key may not do this (e.g. a provisioning key calling a model).
+    #[error("{0}")]
+    Forbidden(String),
+    /// Unknown model, path or record.
+    #[error("{0}")]
+    NotFound(String),
+    #[error("Method not allowed")]
+    MethodNotAllowed,
+    /// The upstream took too long.
+    #[error("Request to {provider} timed out")]
+    Timeout { provider: String },
+    #[error("Request body is larger than {limit} bytes")]
+    PayloadTooLarge { limit: usize },
+    /// Our own limit or an upstream's 429.
+    #[error("{message}")]
+    RateLimited {
+        message: String,
+        retry_after_secs: Option<u64>,
+        provider: Option<String>,
+        raw: Option<String>,
+    },
+    /// The upstream failed or answered something we could not understand.
+    #[error("{message}")]
+    Upstream {
+        provider: String,
+        message: String,
+        status: Option<u16>,
+        raw: Option<String>,
+    },
+    /// No endpoint can serve the request right now.
+    #[error("{0}")]
+    NoProvider(String),
+    /// A bug or a misconfiguration on our side.
+    #[error("Internal error: {0}")]
+    Internal(String),
+}
+
+/// Upstream error text kept in `metadata.raw` is cut to this many bytes.
+const RAW_LIMIT: usize = 2048;
+
+impl Error {
+    pub fn bad_request(msg: impl Into<String>) -> Self {
+        Error::BadRequest(msg.into())
+    }
+
+    pub fn upstream(provider: &str, message: impl Into<String>) -> Self {
+        Error::Upstream {
+            provider: provider.to_string(),
+            message: message.into(),
+            status: None,
+            raw: None,
+        }
+    }
+
+    pub fn status(&self) -> u16 {
+        match self {
+            Error::BadRequest(_) => 400,
+            Error::Unauthorized(_) => 401,
+            Error::PaymentRequired(_) => 402,
+            Error::Forbidden(_) => 403,
+            Error::NotFound(_) => 404,
+            Error::MethodNotAllowed => 405,
+            Error::Timeout { .. } => 408,
+            Error::PayloadTooLarge { .. } => 413,
+            Error::RateLimited { .. } => 429,
+            // The upstream refused the request itself: the caller must change it.
+            Error::Upstream {
+                status: Some(400 | 404 | 413 | 422),
+                ..
+            } => 400,
+            Error::Upstream { .. } => 502,
+            Error::NoProvider(_) => 503,
+            Error::Internal(_) => 500,
+        }
+    }
+
+    /// Whether another endpoint might succeed where this one failed.
+    pub fn is_retryable(&self) -> bool {
+        self.status() != 400
+            && matches!(
+                self,
+                Error::Timeout { .. }
+                    | Error::RateLimited {
+                        provider: Some(_),
+                        ..
+                    }
+                    | Error::Upstream { .. }
+                    | Error::NoProvider(_)
+            )
+    }
+
+    pub fn retry_after_secs(&self) -> Option<u64> {
+        match self {
+            Error::RateLimited {
+                retry_after_secs, ..
+            } => *retry_after_secs,
+            _ => None,
+        }
+    }
+
+    pub fn metadata(&self) -> Option<Map<String, Value>> {
+        let (provider, raw) = match self {
+            Error::Timeout { provider } => (Some(provider), None),
+            Error::RateLimited { provider, raw, .. } => (provider.as_ref(), raw.as_ref()),
+            Error::Upstream { provider, raw, .. } => (Some(provider), raw.as_ref()),
+            _ => return None,
+        };
+        let mut meta = Map::new();
+        if let Some(p) = provider {
+            meta.insert("provider_name".into(), Value::String(p.clone()));
+        }
+        if let Some(r) = raw {
+            meta.insert(
+                "raw".into(),
+                Value::String(truncate(r, RAW_LIMIT).to_string()),
+            );
+        }
+        (!meta.is_empty()).then_some(meta)
+    }
+
+    /// OpenRouter's error body.
+    pub fn body(&self) -> Value {
+        let mut err = json!({ "code": self.status(), "message": self.to_string() });
+        if let Some(meta) = self.metadata() {
+            err["metadata"] = Value::Object(meta);
+        }
+        json!({ "error": err })
+    }
+
+    /// Extra response headers that go with this error.
+    pub fn headers(&self) -> Vec<(&'static str, String)> {
+        match self.retry_after_secs() {
+            Some(secs) => vec![("Retry-After", secs.to_string())],
+            None => Vec::new(),
+        }
+    }
+}
+
+/// Cuts `s` to at most `max` bytes on a char boundary.
+pub fn truncate(s: &str, max: usize) -> &str {
+    if s.len() <= max {
+        return s;
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
+impl From<serde_json::Error> for Error {
+    fn from(e: serde_json::Error) -> Self {
+        Error::BadRequest(format!("Invalid JSON body: {e}"))
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn body_has_openrouter_shape() {
+        let e = Error::Upstream {
+            provider: "openai".into(),
+            message: "Provider returned error".into(),
+            status: Some(500),
+            raw: Some("boom".into()),
+        };
+        assert_eq!(e.status(), 502);
+        assert_eq!(
+            e.body(),
+            json!({"error": {"code": 502, "message": "Provider returned error",
+                "metadata": {"provider_name": "openai", "raw": "boom"}}})
+        );
+    }
+
+    #[test]
+    fn rate_limit_carries_retry_after() {
+        let e = Error::RateLimited {
+            message: "slow down".into(),
+            retry_after_secs: Some(7),
+            provider: None,
+            raw: None,
+        };
+        assert_eq!(e.status(), 429);
+        assert_eq!(e.headers(), vec![("Retry-After", "7".to_string())]);
+        assert!(e.body()["error"].get("metadata").is_none());
+        assert!(!e.is_retryable());
+    }
+
+    #[test]
+    fn truncate_respects_char_boundaries() {
+        assert_eq!(truncate("héllo", 2), "h");
+        assert_eq!(truncate("abc", 10), "abc");
+    }
+}

@@ -1,0 +1,15 @@
+//! modelmux: an OpenRouter-compatible LLM gateway for Cloudflare Workers.
+//!
+//! Everything but `edge` is a pure core that compiles and is tested natively;
+//! `edge` is the wasm32-only glue to the Workers runtime (fetch, KV, Durable Objects).
+
+pub mod accounts;
+pub mod api;
+pub mod catalog;
+pub mod error;
+pub mod limits;
+pub mod providers;
+pub mod routing;
+
+#[cfg(target_arch = "wasm32")]
+mod edge;

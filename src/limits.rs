@@ -1,0 +1,155 @@
+//! Fixed-window request limits (e.g. free models: 20 a minute, 200 a day), counted
+//! exactly: the logic is pure, the counts live behind [`CounterStore`] (SQLite in a
+//! Durable Object at the edge, a map in tests) and time comes from the caller.
+
+use std::collections::HashMap;
+
+use serde::{Deserialize, Serialize};
+
+/// `limit` hits per `period_secs`, windows aligned to the Unix epoch.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Window {
+    pub limit: u64,
+    pub period_secs: u64,
+}
+
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct WindowState {
+    /// Start of the window the count belongs to (Unix seconds).
+    pub start: u64,
+    pub count: u64,
+}
+
+/// The answer to one hit, with what the `X-RateLimit-*` headers need.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Decision {
+    pub allowed: bool,
+    /// Of the tightest window.
+    pub limit: u64,
+    pub remaining: u64,
+    /// Unix seconds at which the tightest window resets.
+    pub reset: u64,
+    /// Seconds to wait when refused.
+    pub retry_after: u64,
+}
+
+pub trait CounterStore {
+    fn load(&mut self, key: &str) -> Option<WindowState>;
+    fn save(&mut self, key: &str, state: WindowState);
+}
+
+#[derive(Debug, Default)]
+pub struct MemoryCounters(pub HashMap<String, WindowState>);
+
+impl CounterStore for MemoryCounters {
+    fn load(&mut self, key: &str) -> Option<WindowState> {
+        self.0.get(key).copied()
+    }
+    fn save(&mut self, key: &str, state: WindowState) {
+        self.0.insert(key.to_string(), state);
+    }
+}
+
+/// Counts one hit for `key` against every window, or refuses it without counting
+/// when any window is full. Callers must serialize calls per key (a Durable Object does).
+pub fn hit(
+    store: &mut impl CounterStore,
+    key: &str,
+    windows: &[Window],
+    now_secs: u64,
+) -> Decision {
+    let mut states = Vec::with_capacity(windows.len());
+    for w in windows {
+        let period = w.period_secs.max(1);
+        let start = now_secs - now_secs % period;
+        let skey = format!("{key}:{period}");
+        let st = store
+            .load(&skey)
+            .filter(|s| s.start == start)
+            .unwrap_or(WindowState { start, count: 0 });
+        states.push((skey, *w, st, start + period));
+    }
+    let fullest = states
+        .iter()
+        .filter(|(_, w, s, _)| s.count >= w.limit)
+        .max_by_key(|(.., reset)| *reset);
+    if let Some((_, w, _, reset)) = fullest {
+        return Decision {
+            allowed: false,
+            limit: w.limit,
+            remaining: 0,
+            reset: *reset,
+            retry_after: reset.saturating_sub(now_secs).max(1),
+        };
+    }
+    let mut tightest: Option<Decision> = None;
+    for (skey, w, mut st, reset) in states {
+        st.count += 1;
+        store.save(&skey, st);
+        let d = Decision {
+            allowed: true,
+            limit: w.limit,
+            remaining: w.limit - st.count,
+            reset,
+            retry_after: 0,
+        };
+        if tightest.is_none_or(|t| d.remaining < t.remaining) {
+            tightest = Some(d);
+        }
+    }
+    tightest.unwrap_or(Decision {
+        allowed: true,
+        limit: 0,
+        remaining: 0,
+        reset: now_secs,
+        retry_after: 0,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINUTE: Window = Window {
+        limit: 3,
+        period_secs: 60,
+    };
+    const DAY: Window = Window {
+        limit: 5,
+        period_secs: 86_400,
+    };
+
+    #[test]
+    fn exact_at_the_boundary() {
+        let mut s = MemoryCounters::default();
+        let t = 86_400 * 100 + 10;
+        let got: Vec<bool> = (0..4)
+            .map(|_| hit(&mut s, "k", &[MINUTE, DAY], t).allowed)
+            .collect();
+        assert_eq!(got, [true, true, true, false]);
+        let refused = hit(&mut s, "k", &[MINUTE, DAY], t);
+        assert_eq!(
+            (refused.remaining, refused.retry_after, refused.limit),
+            (0, 50, 3)
+        );
+        // The refusal did not count: the next minute has room, the day has 2 left.
+        let d = hit(&mut s, "k", &[MINUTE, DAY], t + 60);
+        assert!(d.allowed);
+        assert_eq!((d.remaining, d.limit), (1, 5));
+        assert!(hit(&mut s, "k", &[MINUTE, DAY], t + 61).allowed);
+        let d = hit(&mut s, "k", &[MINUTE, DAY], t + 62);
+        assert!(!d.allowed);
+        assert_eq!(d.limit, 5, "the day window is the one that is full");
+        assert_eq!(d.retry_after, 86_400 - 72);
+    }
+
+    #[test]
+    fn keys_are_independent() {
+        let mut s = MemoryCounters::default();
+        for _ in 0..3 {
+            assert!(hit(&mut s, "a", &[MINUTE], 0).allowed);
+        }
+        assert!(!hit(&mut s, "a", &[MINUTE], 0).allowed);
+        assert!(hit(&mut s, "b", &[MINUTE], 0).allowed);
+    }
+}

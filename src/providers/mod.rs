@@ -1,0 +1,228 @@
+//! Provider families: each module is a pure translator between our OpenAI-shaped
+//! types and one upstream wire format. It builds the upstream request and parses
+//! the upstream reply or stream; the edge does the actual `fetch`.
+
+pub mod echo;
+pub mod openai_compat;
+pub mod stream;
+
+use serde_json::{Map, Value};
+
+use crate::api::{ChatCompletion, ChatRequest, GenerationMeta};
+use crate::catalog::{ApiFamily, Endpoint, Model, Provider};
+use crate::error::{truncate, Error, Result};
+
+/// Everything a translator needs to know about where a request goes.
+#[derive(Debug, Clone)]
+pub struct Target<'a> {
+    pub provider: &'a Provider,
+    pub model: &'a Model,
+    pub endpoint: &'a Endpoint,
+    /// The catalogue's base URL or the deployment's override, without trailing `/`.
+    pub base_url: String,
+    pub api_key: Option<String>,
+}
+
+impl Target<'_> {
+    pub fn key(&self) -> Result<&str> {
+        self.api_key.as_deref().ok_or_else(|| {
+            Error::NoProvider(format!(
+                "Provider {} is not configured on this gateway (secret {} is not set)",
+                self.provider.slug,
+                self.provider.key_secret()
+            ))
+        })
+    }
+
+    fn extra_headers(&self) -> impl Iterator<Item = (String, String)> + '_ {
+        self.provider
+            .headers
+            .iter()
+            .filter_map(|(k, v)| v.as_str().map(|v| (k.clone(), v.to_string())))
+    }
+}
+
+/// An HTTP request to send upstream. Holds the provider key: never log it.
+#[derive(Clone, PartialEq)]
+pub struct UpstreamRequest {
+    pub method: &'static str,
+    pub url: String,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl std::fmt::Debug for UpstreamRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let names: Vec<&str> = self.headers.iter().map(|(k, _)| k.as_str()).collect();
+        f.debug_struct("UpstreamRequest")
+            .field("method", &self.method)
+            .field("url", &self.url)
+            .field("header_names", &names)
+            .field("body_len", &self.body.len())
+            .finish()
+    }
+}
+
+impl UpstreamRequest {
+    pub fn post_json(url: String, body: &Value, headers: Vec<(String, String)>) -> Result<Self> {
+        let mut all = vec![("Content-Type".to_string(), "application/json".to_string())];
+        all.extend(headers);
+        Ok(UpstreamRequest {
+            method: "POST",
+            url,
+            headers: all,
+            body: serde_json::to_vec(body).map_err(|e| Error::Internal(e.to_string()))?,
+        })
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// Builds the upstream request for `req` at `target`.
+pub fn build_request(target: &Target, req: &ChatRequest) -> Result<UpstreamRequest> {
+    match target.provider.api {
+        ApiFamily::Openai => openai_compat::build_request(target, req),
+        ApiFamily::Echo => Err(Error::Internal("the echo model has no upstream".into())),
+        ApiFamily::Anthropic | ApiFamily::Gemini | ApiFamily::Unknown => {
+            Err(Error::NoProvider(format!(
+                "Provider {} speaks an API this build cannot translate yet",
+                target.provider.slug
+            )))
+        }
+    }
+}
+
+/// Parses a successful (2xx) non-streamed upstream reply.
+pub fn parse_response(
+    target: &Target,
+    meta: &GenerationMeta,
+    body: &[u8],
+) -> Result<ChatCompletion> {
+    match target.provider.api {
+        ApiFamily::Openai => openai_compat::parse_response(target, meta, body),
+        _ => Err(Error::Internal(
+            "no response parser for this provider".into(),
+        )),
+    }
+}
+
+/// Maps an upstream non-2xx reply to our error, keeping the upstream's message.
+pub fn upstream_error(
+    provider: &str,
+    status: u16,
+    body: &[u8],
+    retry_after: Option<&str>,
+) -> Error {
+    let raw = truncate(&String::from_utf8_lossy(body), 2048).to_string();
+    let detail = serde_json::from_slice::<Value>(body)
+        .ok()
+        .and_then(|v| error_message(&v))
+        .unwrap_or_else(|| format!("HTTP {status}"));
+    match status {
+        429 => Error::RateLimited {
+            message: format!("Provider {provider} is rate limited: {detail}"),
+            retry_after_secs: retry_after.and_then(|s| s.trim().parse().ok()),
+            provider: Some(provider.to_string()),
+            raw: Some(raw),
+        },
+        408 | 504 => Error::Timeout {
+            provider: provider.to_string(),
+        },
+        _ => Error::Upstream {
+            provider: provider.to_string(),
+            message: format!("Provider returned error: {detail}"),
+            status: Some(status),
+            raw: Some(raw),
+        },
+    }
+}
+
+/// The human message of an upstream error body, whatever its family's shape.
+fn error_message(v: &Value) -> Option<String> {
+    let e = v.get("error").unwrap_or(v);
+    match e {
+        Value::String(s) => Some(s.clone()),
+        Value::Object(o) => o.get("message").and_then(Value::as_str).map(str::to_string),
+        _ => None,
+    }
+}
+
+/// Finish reasons of every family, mapped onto OpenRouter's five.
+pub fn normalize_finish_reason(native: &str) -> &'static str {
+    match native {
+        "stop" | "end_turn" | "stop_sequence" | "STOP" | "pause_turn" => "stop",
+        "length" | "max_tokens" | "MAX_TOKENS" | "model_context_window_exceeded" => "length",
+        "tool_calls" | "function_call" | "tool_use" => "tool_calls",
+        "content_filter" | "refusal" | "SAFETY" | "RECITATION" | "BLOCKLIST"
+        | "PROHIBITED_CONTENT" | "SPII" | "IMAGE_SAFETY" => "content_filter",
+        _ => "error",
+    }
+}
+
+/// Removes the fields that only the gateway reads before a body goes upstream.
+pub fn strip_gateway_fields(body: &mut Map<String, Value>) {
+    for k in [
+        "provider",
+        "models",
+        "route",
+        "transforms",
+        "plugins",
+        "usage",
+        "preset",
+    ] {
+        body.remove(k);
+    }
+}
+
+/// A rough prompt size in tokens (about four bytes a token), used before the
+/// upstream has counted: for context checks, and when an upstream reports no usage.
+pub fn estimate_tokens(text: &str) -> u64 {
+    (text.len() as u64).div_ceil(4)
+}
+
+pub fn estimate_prompt_tokens(req: &ChatRequest) -> u64 {
+    req.messages
+        .iter()
+        .map(|m| estimate_tokens(&m.text()) + 4)
+        .sum::<u64>()
+        .max(1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn upstream_errors_map_to_openrouter_codes() {
+        let e = upstream_error("groq", 429, br#"{"error":{"message":"slow"}}"#, Some("12"));
+        assert_eq!((e.status(), e.retry_after_secs()), (429, Some(12)));
+        assert!(e.is_retryable());
+        let e = upstream_error("openai", 500, b"<html>oops</html>", None);
+        assert_eq!(e.status(), 502);
+        assert_eq!(e.body()["error"]["metadata"]["raw"], "<html>oops</html>");
+        let e = upstream_error(
+            "anthropic",
+            400,
+            br#"{"type":"error","error":{"type":"invalid_request_error","message":"bad"}}"#,
+            None,
+        );
+        assert_eq!(e.status(), 400);
+        assert!(e.to_string().contains("bad"));
+        assert!(!e.is_retryable());
+        assert_eq!(upstream_error("x", 504, b"", None).status(), 408);
+    }
+
+    #[test]
+    fn finish_reasons() {
+        assert_eq!(normalize_finish_reason("end_turn"), "stop");
+        assert_eq!(normalize_finish_reason("MAX_TOKENS"), "length");
+        assert_eq!(normalize_finish_reason("tool_use"), "tool_calls");
+        assert_eq!(normalize_finish_reason("SAFETY"), "content_filter");
+        assert_eq!(normalize_finish_reason("weird"), "error");
+    }
+}

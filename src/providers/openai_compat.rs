@@ -1,0 +1,322 @@
+//! OpenAI's chat completions wire format, spoken by OpenAI and by most other vendors
+//! (Groq, Together, DeepSeek, Mistral, vLLM, ...). The request passes through nearly
+//! as sent (unknown fields included); replies are re-stamped with our identity.
+
+use serde_json::{json, Value};
+
+use super::{normalize_finish_reason, strip_gateway_fields, Target, UpstreamRequest};
+use crate::api::sse::SseParser;
+use crate::api::{ChatChunk, ChatCompletion, ChatRequest, GenerationMeta};
+use crate::error::{Error, Result};
+
+pub fn build_request(target: &Target, req: &ChatRequest) -> Result<UpstreamRequest> {
+    let mut body = match serde_json::to_value(req) {
+        Ok(Value::Object(m)) => m,
+        _ => {
+            return Err(Error::Internal(
+                "request did not serialize to an object".into(),
+            ))
+        }
+    };
+    strip_gateway_fields(&mut body);
+    body.insert("model".into(), json!(target.endpoint.upstream_model));
+    if req.is_stream() {
+        // Ask for the usage chunk so that streams are billed on real counts.
+        let opts = body.entry("stream_options").or_insert_with(|| json!({}));
+        if let Value::Object(o) = opts {
+            o.insert("include_usage".into(), json!(true));
+        }
+    }
+    let mut headers = vec![(
+        "Authorization".to_string(),
+        format!("Bearer {}", target.key()?),
+    )];
+    headers.extend(target.extra_headers());
+    UpstreamRequest::post_json(
+        format!("{}/chat/completions", target.base_url),
+        &Value::Object(body),
+        headers,
+    )
+}
+
+fn bad_reply(target: &Target, what: &str, body: &[u8]) -> Error {
+    Error::Upstream {
+        provider: target.provider.slug.clone(),
+        message: format!("Provider returned an invalid response: {what}"),
+        status: None,
+        raw: Some(crate::error::truncate(&String::from_utf8_lossy(body), 2048).to_string()),
+    }
+}
+
+pub fn parse_response(
+    target: &Target,
+    meta: &GenerationMeta,
+    body: &[u8],
+) -> Result<ChatCompletion> {
+    let mut c: ChatCompletion =
+        serde_json::from_slice(body).map_err(|e| bad_reply(target, &e.to_string(), body))?;
+    if c.choices.is_empty() {
+        return Err(bad_reply(target, "no choices", body));
+    }
+    for choice in &mut c.choices {
+        if let Some(native) = choice.finish_reason.take() {
+            choice.finish_reason = Some(normalize_finish_reason(&native).to_string());
+            choice.native_finish_reason = Some(native);
+        }
+    }
+    let fresh = meta.completion(c.choices, c.usage);
+    Ok(ChatCompletion {
+        system_fingerprint: c.system_fingerprint,
+        ..fresh
+    })
+}
+
+/// Incremental translator for OpenAI-format SSE.
+#[derive(Debug, Default)]
+pub struct StreamState {
+    sse: SseParser,
+    provider: String,
+    done: bool,
+    finished: bool,
+}
+
+impl StreamState {
+    pub fn new(provider: &str) -> Self {
+        StreamState {
+            provider: provider.to_string(),
+            ..Default::default()
+        }
+    }
+
+    pub fn feed(&mut self, bytes: &[u8]) -> Result<Vec<ChatChunk>> {
+        let events = self
+            .sse
+            .feed(bytes)
+            .map_err(|e| Error::upstream(&self.provider, e))?;
+        let mut out = Vec::new();
+        for ev in events {
+            if let Some(c) = self.event(&ev.data)? {
+                out.push(c);
+            }
+        }
+        Ok(out)
+    }
+
+    fn event(&mut self, data: &str) -> Result<Option<ChatChunk>> {
+        let data = data.trim();
+        if data == "[DONE]" {
+            self.done = true;
+            return Ok(None);
+        }
+        if data.is_empty() || self.done {
+            return Ok(None);
+        }
+        let v: Value = serde_json::from_str(data).map_err(|e| Error::Upstream {
+            provider: self.provider.clone(),
+            message: format!("Provider sent an invalid stream event: {e}"),
+            status: None,
+            raw: Some(crate::error::truncate(data, 2048).to_string()),
+        })?;
+        if let Some(err) = v.get("error") {
+            let message = err
+                .get("message")
+                .and_then(Value::as_str)
+                .unwrap_or("stream error")
+                .to_string();
+            return Err(Error::Upstream {
+                provider: self.provider.clone(),
+                message: format!("Provider returned error: {message}"),
+                status: None,
+                raw: Some(err.to_string()),
+            });
+        }
+        let chunk: ChatChunk = serde_json::from_value(v).map_err(|e| Error::Upstream {
+            provider: self.provider.clone(),
+            message: format!("Provider sent an invalid chunk: {e}"),
+            status: None,
+            raw: Some(crate::error::truncate(data, 2048).to_string()),
+        })?;
+        self.finished |= chunk.choices.iter().any(|c| c.finish_reason.is_some());
+        Ok(Some(chunk))
+    }
+
+    pub fn finish(&mut self) -> Result<Vec<ChatChunk>> {
+        let mut out = Vec::new();
+        if let Some(ev) = self.sse.finish() {
+            out.extend(self.event(&ev.data)?);
+        }
+        if !self.done && !self.finished {
+            return Err(Error::upstream(
+                &self.provider,
+                "Provider stream ended before the completion finished",
+            ));
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalog::Catalog;
+    use crate::providers::stream::{ChatStream, Translator};
+
+    fn catalog() -> Catalog {
+        Catalog::from_json(include_bytes!("../../catalog/catalog.json")).unwrap()
+    }
+
+    fn meta() -> GenerationMeta {
+        GenerationMeta {
+            id: "gen-1-abc".into(),
+            created: 1700000000,
+            model: "openai/gpt-4o-mini".into(),
+            provider: "OpenAI".into(),
+        }
+    }
+
+    fn with_target<R>(f: impl FnOnce(&Target) -> R) -> R {
+        let cat = catalog();
+        let model = cat.model("openai/gpt-4o-mini").unwrap();
+        let t = Target {
+            provider: cat.provider("openai").unwrap(),
+            model,
+            endpoint: &model.endpoints[0],
+            base_url: "http://up/v1".into(),
+            api_key: Some("sk-test".into()),
+        };
+        f(&t)
+    }
+
+    #[test]
+    fn request_passes_fields_through() {
+        let req = ChatRequest::parse(
+            br#"{"model":"openai/gpt-4o-mini","messages":[{"role":"user","content":"hi"}],
+                "stream":true,"seed":7,"provider":{"order":["openai"]},"models":["x/y"],
+                "tools":[{"type":"function","function":{"name":"f","parameters":{"type":"object"}}}]}"#,
+        )
+        .unwrap();
+        let up = with_target(|t| build_request(t, &req)).unwrap();
+        assert_eq!(up.url, "http://up/v1/chat/completions");
+        assert_eq!(up.header("authorization"), Some("Bearer sk-test"));
+        let body: Value = serde_json::from_slice(&up.body).unwrap();
+        assert_eq!(body["model"], "gpt-4o-mini");
+        assert_eq!(body["seed"], 7);
+        assert_eq!(body["stream_options"]["include_usage"], true);
+        assert_eq!(body["tools"][0]["function"]["name"], "f");
+        assert!(body.get("provider").is_none() && body.get("models").is_none());
+        assert!(
+            !format!("{up:?}").contains("sk-test"),
+            "keys never reach Debug output"
+        );
+    }
+
+    #[test]
+    fn missing_key_is_503() {
+        let cat = catalog();
+        let model = cat.model("openai/gpt-4o-mini").unwrap();
+        let t = Target {
+            provider: cat.provider("openai").unwrap(),
+            model,
+            endpoint: &model.endpoints[0],
+            base_url: "http://up/v1".into(),
+            api_key: None,
+        };
+        let req =
+            ChatRequest::parse(br#"{"model":"m","messages":[{"role":"user","content":"x"}]}"#)
+                .unwrap();
+        let e = build_request(&t, &req).unwrap_err();
+        assert_eq!(e.status(), 503);
+        assert!(e.to_string().contains("OPENAI_API_KEY"));
+    }
+
+    #[test]
+    fn parses_fixture_reply() {
+        let body = include_bytes!("../../tests/fixtures/openai/chat_tool_call.json");
+        let c = with_target(|t| parse_response(t, &meta(), body)).unwrap();
+        assert_eq!(c.id, "gen-1-abc");
+        assert_eq!(c.model, "openai/gpt-4o-mini");
+        assert_eq!(c.choices[0].finish_reason.as_deref(), Some("tool_calls"));
+        let call = &c.choices[0].message.tool_calls.as_ref().unwrap()[0];
+        assert_eq!(call.function.name, "get_weather");
+        assert_eq!(c.usage.as_ref().unwrap().total_tokens, 95);
+        assert_eq!(
+            with_target(|t| parse_response(t, &meta(), b"{}"))
+                .unwrap_err()
+                .status(),
+            502
+        );
+        assert_eq!(
+            with_target(|t| parse_response(t, &meta(), b"<html>"))
+                .unwrap_err()
+                .status(),
+            502
+        );
+    }
+
+    fn translate(stream: &[u8], split: usize) -> String {
+        let cat = catalog();
+        let pricing = cat.model("openai/gpt-4o-mini").unwrap().endpoints[0]
+            .pricing
+            .clone();
+        let mut s = ChatStream::new(
+            Translator::OpenAi(StreamState::new("openai")),
+            meta(),
+            pricing,
+            10,
+        );
+        let mut out = s.feed(&stream[..split]);
+        out.extend(s.feed(&stream[split..]));
+        out.extend(s.finish());
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn stream_translates_at_every_split() {
+        let fixture = include_bytes!("../../tests/fixtures/openai/stream_tool_call.sse");
+        let whole = translate(fixture, 0);
+        for i in 0..fixture.len() {
+            assert_eq!(translate(fixture, i), whole, "split at {i}");
+        }
+        let events: Vec<&str> = whole.split("\n\n").filter(|s| !s.is_empty()).collect();
+        assert_eq!(*events.last().unwrap(), "data: [DONE]");
+        let usage: Value = serde_json::from_str(&events[events.len() - 2][6..]).unwrap();
+        assert_eq!(usage["usage"]["prompt_tokens"], 81);
+        assert!(usage["usage"]["cost"].as_f64().unwrap() > 0.0);
+        assert!(whole.contains(r#""finish_reason":"tool_calls""#));
+        assert!(whole.contains(r#""id":"gen-1-abc""#));
+        assert!(!whole.contains("chatcmpl-"));
+    }
+
+    #[test]
+    fn truncated_stream_ends_with_error_chunk() {
+        let fixture = include_bytes!("../../tests/fixtures/openai/stream_tool_call.sse");
+        let cut = &fixture[..fixture.len() / 2];
+        let cat = catalog();
+        let pricing = cat.model("openai/gpt-4o-mini").unwrap().endpoints[0]
+            .pricing
+            .clone();
+        let mut s = ChatStream::new(
+            Translator::OpenAi(StreamState::new("openai")),
+            meta(),
+            pricing,
+            10,
+        );
+        let mut out = s.feed(cut);
+        out.extend(s.finish());
+        let text = String::from_utf8(out).unwrap();
+        assert!(text.contains(r#""finish_reason":"error""#));
+        assert!(text.contains(r#""error":{"code":502"#));
+        assert!(text.ends_with("data: [DONE]\n\n"));
+    }
+
+    #[test]
+    fn garbage_stream_is_an_error_chunk() {
+        let mut st = StreamState::new("openai");
+        assert_eq!(st.feed(b"data: {not json}\n\n").unwrap_err().status(), 502);
+        let mut st = StreamState::new("openai");
+        let e = st
+            .feed(b"data: {\"error\":{\"message\":\"overloaded\"}}\n\n")
+            .unwrap_err();
+        assert!(e.to_string().contains("overloaded"));
+    }
+}

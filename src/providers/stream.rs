@@ -1,0 +1,192 @@
+//! The client-facing side of a streamed completion: whatever the upstream family,
+//! its translator turns upstream bytes into OpenAI chunks, and [`ChatStream`] stamps
+//! them with our identity, holds back usage for one final usage chunk (with cost),
+//! turns failures into a final error chunk and always ends with `data: [DONE]`.
+
+use serde_json::json;
+
+use super::{normalize_finish_reason, openai_compat};
+use crate::api::sse::{encode_data, DONE};
+use crate::api::{ChatChunk, Delta, GenerationMeta, Usage};
+use crate::catalog::Pricing;
+use crate::error::Error;
+
+/// Upstream stream translators, one per family.
+#[derive(Debug)]
+pub enum Translator {
+    OpenAi(openai_compat::StreamState),
+}
+
+impl Translator {
+    fn feed(&mut self, bytes: &[u8]) -> Result<Vec<ChatChunk>, Error> {
+        match self {
+            Translator::OpenAi(s) => s.feed(bytes),
+        }
+    }
+
+    /// Upstream EOF. Errors when the stream stopped before it said it was done.
+    fn finish(&mut self) -> Result<Vec<ChatChunk>, Error> {
+        match self {
+            Translator::OpenAi(s) => s.finish(),
+        }
+    }
+}
+
+#[derive(Debug)]
+pub struct ChatStream {
+    translator: Translator,
+    meta: GenerationMeta,
+    pricing: Pricing,
+    prompt_estimate: u64,
+    usage: Option<Usage>,
+    completion_bytes: usize,
+    finish_reason: Option<String>,
+    /// Bytes of content the client has been sent: a fallback must not happen after this.
+    sent_content: bool,
+    closed: bool,
+}
+
+impl ChatStream {
+    pub fn new(
+        translator: Translator,
+        meta: GenerationMeta,
+        pricing: Pricing,
+        prompt_estimate: u64,
+    ) -> Self {
+        ChatStream {
+            translator,
+            meta,
+            pricing,
+            prompt_estimate,
+            usage: None,
+            completion_bytes: 0,
+            finish_reason: None,
+            sent_content: false,
+            closed: false,
+        }
+    }
+
+    /// Upstream bytes in, client SSE bytes out.
+    pub fn feed(&mut self, bytes: &[u8]) -> Vec<u8> {
+        if self.closed {
+            return Vec::new();
+        }
+        match self.translator.feed(bytes) {
+            Ok(chunks) => self.emit(chunks),
+            Err(e) => self.fail(&e),
+        }
+    }
+
+    /// The upstream ended: flush, then the usage chunk and `[DONE]`.
+    pub fn finish(&mut self) -> Vec<u8> {
+        if self.closed {
+            return Vec::new();
+        }
+        match self.translator.finish() {
+            Ok(chunks) => {
+                let mut out = self.emit(chunks);
+                out.extend(self.close());
+                out
+            }
+            Err(e) => self.fail(&e),
+        }
+    }
+
+    /// The upstream failed mid-stream: a final chunk carrying the error, then `[DONE]`.
+    pub fn fail(&mut self, err: &Error) -> Vec<u8> {
+        if self.closed {
+            return Vec::new();
+        }
+        self.finish_reason = Some("error".into());
+        let mut chunk = self.meta.delta_chunk(
+            Delta {
+                content: Some(String::new()),
+                ..Default::default()
+            },
+            Some("error"),
+        );
+        let mut error = json!({
+            "code": err.status(),
+            "message": err.to_string(),
+            "metadata": { "error_type": if err.status() == 408 { "timeout" } else { "provider_error" } },
+        });
+        if let Some(meta) = err.metadata() {
+            for (k, v) in meta {
+                error["metadata"][k] = v;
+            }
+        }
+        chunk.error = Some(error);
+        let mut out = encode_data(&chunk);
+        out.extend(self.close());
+        out
+    }
+
+    fn emit(&mut self, chunks: Vec<ChatChunk>) -> Vec<u8> {
+        let mut out = Vec::new();
+        for mut chunk in chunks {
+            if let Some(u) = chunk.usage.take() {
+                self.usage = Some(u);
+            }
+            if chunk.choices.is_empty() {
+                continue;
+            }
+            for c in &mut chunk.choices {
+                if let Some(text) = &c.delta.content {
+                    self.completion_bytes += text.len();
+                    self.sent_content |= !text.is_empty();
+                }
+                if let Some(r) = &c.delta.reasoning {
+                    self.completion_bytes += r.len();
+                }
+                self.sent_content |= c.delta.tool_calls.is_some();
+                if let Some(native) = c.finish_reason.take() {
+                    let norm = normalize_finish_reason(&native);
+                    c.native_finish_reason = Some(native);
+                    c.finish_reason = Some(norm.to_string());
+                    self.finish_reason = Some(norm.to_string());
+                }
+            }
+            chunk.id = self.meta.id.clone();
+            chunk.created = self.meta.created;
+            chunk.model = self.meta.model.clone();
+            chunk.provider = Some(self.meta.provider.clone());
+            out.extend(encode_data(&chunk));
+        }
+        out
+    }
+
+    fn close(&mut self) -> Vec<u8> {
+        self.closed = true;
+        let mut chunk = self.meta.chunk(Vec::new());
+        chunk.usage = Some(self.final_usage());
+        let mut out = encode_data(&chunk);
+        out.extend_from_slice(DONE);
+        out
+    }
+
+    /// The usage to bill: the upstream's count, or our estimate when it sent none.
+    pub fn final_usage(&self) -> Usage {
+        let mut u = self.usage.clone().unwrap_or_else(|| {
+            Usage::new(
+                self.prompt_estimate,
+                (self.completion_bytes as u64).div_ceil(4),
+            )
+        });
+        u.total_tokens = u.prompt_tokens + u.completion_tokens;
+        u.cost = Some(self.pricing.cost(&u));
+        u
+    }
+
+    pub fn finish_reason(&self) -> Option<&str> {
+        self.finish_reason.as_deref()
+    }
+
+    /// Whether any content reached the client (after which no fallback is possible).
+    pub fn sent_content(&self) -> bool {
+        self.sent_content
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.closed
+    }
+}
