@@ -451,6 +451,17 @@ impl GenerationMeta {
     }
 }
 
+/// `gen-<unix secs>-<20 alphanumerics>` from caller-supplied random bytes.
+pub fn generation_id(now_secs: u64, random: &[u8]) -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    let tail: String = random
+        .iter()
+        .take(20)
+        .map(|b| ALPHABET[*b as usize % ALPHABET.len()] as char)
+        .collect();
+    format!("gen-{now_secs}-{tail}")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -539,15 +550,4 @@ mod tests {
         assert!(ch["choices"][0].get("finish_reason").is_some());
         assert_eq!(ch["object"], "chat.completion.chunk");
     }
-}
-
-/// `gen-<unix secs>-<20 alphanumerics>` from caller-supplied random bytes.
-pub fn generation_id(now_secs: u64, random: &[u8]) -> String {
-    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
-    let tail: String = random
-        .iter()
-        .take(20)
-        .map(|b| ALPHABET[*b as usize % ALPHABET.len()] as char)
-        .collect();
-    format!("gen-{now_secs}-{tail}")
 }

@@ -154,7 +154,8 @@ pub fn models(cat: &Catalog, filter: &ModelFilter) -> Value {
         .filter(|m| filter.keeps(m))
         .map(model_entry)
         .collect();
-    json!({ "data": data })
+    // The whole list fits one page, so there is never a next one.
+    json!({ "data": data, "total_count": data.len(), "links": { "next": null } })
 }
 
 /// Per-endpoint health figures, filled by routing once it measures them.
@@ -194,7 +195,7 @@ fn endpoint_entry(m: &Model, e: &Endpoint, p: Option<&Provider>, h: &EndpointHea
         "latency_last_30m": h.latency_last_30m,
         "throughput_last_30m": h.throughput_last_30m,
         "service_tier": null,
-        "native_tools": [],
+        "native_tools": {},
         "supports_diarization": false,
         "supports_implicit_caching": e.pricing.input_cache_read.is_some(),
         "supports_tool_choice": {

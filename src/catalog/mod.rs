@@ -278,6 +278,35 @@ impl Catalog {
     }
 }
 
+impl Pricing {
+    fn price(v: Option<&str>) -> f64 {
+        v.and_then(|s| s.parse::<f64>().ok()).unwrap_or(0.0)
+    }
+
+    /// USD cost of a completion: cached prompt tokens at the cache-read price where
+    /// there is one, plus the per-request price.
+    pub fn cost(&self, u: &crate::api::Usage) -> f64 {
+        let prompt = Self::price(Some(&self.prompt));
+        let completion = Self::price(Some(&self.completion));
+        let cached = u
+            .prompt_tokens_details
+            .as_ref()
+            .map(|d| d.cached_tokens.min(u.prompt_tokens))
+            .unwrap_or(0);
+        let cache_read = self
+            .input_cache_read
+            .as_deref()
+            .map(|s| Self::price(Some(s)))
+            .unwrap_or(prompt);
+        let cost = (u.prompt_tokens - cached) as f64 * prompt
+            + cached as f64 * cache_read
+            + u.completion_tokens as f64 * completion
+            + Self::price(self.request.as_deref());
+        // Round to a billionth of a dollar so sums print cleanly.
+        (cost * 1e9).round() / 1e9
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -331,34 +360,5 @@ mod tests {
             serde_json::from_str(r#"{"slug":"x","name":"X","api":"cohere","base_url":"http://x"}"#)
                 .unwrap();
         assert_eq!(p.api, ApiFamily::Unknown);
-    }
-}
-
-impl Pricing {
-    fn price(v: Option<&str>) -> f64 {
-        v.and_then(|s| s.parse::<f64>().ok()).unwrap_or(0.0)
-    }
-
-    /// USD cost of a completion: cached prompt tokens at the cache-read price where
-    /// there is one, plus the per-request price.
-    pub fn cost(&self, u: &crate::api::Usage) -> f64 {
-        let prompt = Self::price(Some(&self.prompt));
-        let completion = Self::price(Some(&self.completion));
-        let cached = u
-            .prompt_tokens_details
-            .as_ref()
-            .map(|d| d.cached_tokens.min(u.prompt_tokens))
-            .unwrap_or(0);
-        let cache_read = self
-            .input_cache_read
-            .as_deref()
-            .map(|s| Self::price(Some(s)))
-            .unwrap_or(prompt);
-        let cost = (u.prompt_tokens - cached) as f64 * prompt
-            + cached as f64 * cache_read
-            + u.completion_tokens as f64 * completion
-            + Self::price(self.request.as_deref());
-        // Round to a billionth of a dollar so sums print cleanly.
-        (cost * 1e9).round() / 1e9
     }
 }

@@ -1,0 +1,38 @@
+"""The official `openrouter` Python SDK, which validates every reply strictly."""
+import pytest
+from openrouter import OpenRouter
+
+
+@pytest.fixture()
+def client(gateway):
+    return OpenRouter(api_key=gateway["key"], server_url=gateway["base_url"])
+
+
+def test_chat_demo_model(client):
+    r = client.chat.send(model="modelmux/echo", messages=[{"role": "user", "content": "hi openrouter"}])
+    assert r.choices[0].message.content == "hi openrouter"
+    assert r.usage.total_tokens > 0
+
+
+def test_chat_upstream_with_fallback(client):
+    r = client.chat.send(model="test/fallback", messages=[{"role": "user", "content": "x"}])
+    assert r.choices[0].message.content == "mock says: x"
+
+
+def test_stream(client):
+    text = ""
+    with client.chat.send(model="test/stream", messages=[{"role": "user", "content": "x"}], stream=True) as events:
+        for chunk in events:
+            if chunk.choices:
+                text += chunk.choices[0].delta.content or ""
+    assert text == "Hello from the mock"
+
+
+def test_models_endpoints_providers(client):
+    models = client.models.list()
+    assert any(m.id == "modelmux/echo" for m in models.result.data)
+    assert models.result.total_count == len(models.result.data)
+    eps = client.endpoints.list(author="test", slug="fallback")
+    assert [e.tag for e in eps.data.endpoints] == ["mockai", "mockbackup"]
+    providers = client.providers.list()
+    assert any(p.slug == "mockai" for p in providers.data)

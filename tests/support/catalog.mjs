@@ -1,0 +1,52 @@
+// The catalogue the integration tests run against: the demo model plus test models
+// whose upstream IDs name a mock_upstream.mjs script.
+import { readFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import path from "node:path";
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
+const shipped = JSON.parse(readFileSync(path.join(ROOT, "catalog/catalog.json"), "utf8"));
+
+const price = { prompt: "0.000001", completion: "0.000002" };
+const mock = (id, endpoints, extra = {}) => ({
+  id, name: `Test: ${id}`, created: 1700000000, description: `mock model ${id}`,
+  context_length: 8192, supported_parameters: ["max_tokens", "temperature", "tools", "tool_choice"],
+  endpoints: endpoints.map(([provider, upstream_model]) => ({ provider, upstream_model, pricing: price })),
+  ...extra,
+});
+
+export function testCatalog() {
+  return {
+    version: 1,
+    providers: [
+      shipped.providers.find((p) => p.slug === "modelmux"),
+      { slug: "mockai", name: "MockAI", api: "openai", base_url: "http://mockai.invalid/v1", data_policy: { training: false } },
+      { slug: "mockbackup", name: "MockBackup", api: "openai", base_url: "http://mockbackup.invalid/v1", data_policy: { training: false } },
+      { slug: "nokey", name: "NoKey", api: "openai", base_url: "http://nokey.invalid/v1" },
+    ],
+    models: [
+      shipped.models.find((m) => m.id === "modelmux/echo"),
+      mock("test/ok", [["mockai", "ok"]]),
+      mock("test/stream", [["mockai", "stream"]]),
+      mock("test/gated", [["mockai", "gated"]]),
+      mock("test/fallback", [["mockai", "fail500"], ["mockbackup", "ok"]]),
+      mock("test/ratelimited", [["mockai", "fail429"]]),
+      mock("test/hang", [["mockai", "hang"]]),
+      mock("test/garbage", [["mockai", "garbage"]]),
+      mock("test/broken", [["mockai", "broken"]]),
+      mock("test/truncated", [["mockai", "truncated"]]),
+      mock("test/endless", [["mockai", "endless"]]),
+      mock("test/nokey", [["nokey", "ok"]]),
+    ],
+  };
+}
+
+/** Worker bindings that point the test providers at the mock and give them keys. */
+export function mockBindings(mockUrl) {
+  return {
+    MOCKAI_BASE_URL: `${mockUrl}/v1`,
+    MOCKAI_API_KEY: "sk-mockai-secret",
+    MOCKBACKUP_BASE_URL: `${mockUrl}/backup/v1`,
+    MOCKBACKUP_API_KEY: "sk-mockbackup-secret",
+  };
+}
