@@ -1,12 +1,12 @@
 # Sourced by the other scripts: the environment for building the wasm32 worker with
 # Debian's rustc-web (std built from source) and llvm's wasm-ld, and for running
 # wrangler without calls home.
-export PATH="/usr/bin:$PWD/node_modules/.bin:$HOME/.cargo/bin:$PATH"
+export PATH="/usr/bin:$PWD/node_modules/.bin:${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
 export RUSTC_BOOTSTRAP=1
 export CARGO_UNSTABLE_BUILD_STD=std,panic_abort
 export CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_LINKER=/usr/lib/llvm-22/bin/wasm-ld
 # worker-build uses these instead of downloading its tools.
-export WASM_BINDGEN_BIN="$HOME/.cargo/bin/wasm-bindgen"
+export WASM_BINDGEN_BIN="${CARGO_HOME:-$HOME/.cargo}/bin/wasm-bindgen"
 export ESBUILD_BIN="$PWD/node_modules/.bin/esbuild"
 export WASM_OPT_BIN="$PWD/node_modules/.bin/wasm-opt"
 export WRANGLER_SEND_METRICS=false
