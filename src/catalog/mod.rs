@@ -139,8 +139,7 @@ impl Pricing {
     }
 
     pub fn is_free(&self) -> bool {
-        self.fields()
-            .all(|(_, v)| v.parse::<f64>().map(|p| p == 0.0).unwrap_or(false))
+        self.fields().all(|(_, v)| parse_picos(v) == Some(0))
     }
 }
 
@@ -254,9 +253,9 @@ impl Catalog {
                     ));
                 }
                 for (field, v) in e.pricing.fields() {
-                    match v.parse::<f64>() {
-                        Ok(p) if p >= 0.0 && p.is_finite() => {}
-                        _ => {
+                    match parse_picos(v) {
+                        Some(_) => {}
+                        None => {
                             return Err(format!(
                                 "model {} at {}: pricing.{field} {v:?} is not a decimal",
                                 m.id, e.provider
@@ -278,32 +277,59 @@ impl Catalog {
     }
 }
 
+/// Picodollars (10^-12 USD) in a dollar: fine enough for every published per-token
+/// price, so that costs add up exactly in integers.
+pub const PICOS_PER_USD: u64 = 1_000_000_000_000;
+
+/// Parses a non-negative decimal USD amount (`"0.00000015"`) into picodollars, exactly
+/// for up to 12 decimals (further digits are rounded).
+pub fn parse_picos(s: &str) -> Option<u64> {
+    let s = s.trim();
+    let (int, frac) = s.split_once('.').unwrap_or((s, ""));
+    if int.is_empty() && frac.is_empty() {
+        return None;
+    }
+    if !int.bytes().chain(frac.bytes()).all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let whole: u64 = if int.is_empty() { 0 } else { int.parse().ok()? };
+    let mut picos: u64 = 0;
+    for (i, d) in frac.bytes().take(12).enumerate() {
+        picos += u64::from(d - b'0') * 10u64.pow(11 - i as u32);
+    }
+    if frac.len() > 12 && frac.as_bytes()[12] >= b'5' {
+        picos += 1;
+    }
+    whole.checked_mul(PICOS_PER_USD)?.checked_add(picos)
+}
+
 impl Pricing {
-    fn price(v: Option<&str>) -> f64 {
-        v.and_then(|s| s.parse::<f64>().ok()).unwrap_or(0.0)
+    fn picos(v: Option<&str>) -> u64 {
+        v.and_then(parse_picos).unwrap_or(0)
     }
 
-    /// USD cost of a completion: cached prompt tokens at the cache-read price where
-    /// there is one, plus the per-request price.
+    /// Cost of a completion in picodollars. Prompt tokens read from the cache cost the
+    /// cache-read price and those written to it the cache-write price, where the
+    /// endpoint has them; the per-request price is added once.
+    pub fn cost_picos(&self, u: &crate::api::Usage) -> u64 {
+        let prompt = Self::picos(Some(&self.prompt));
+        let or_prompt = |p: &Option<String>| p.as_deref().map_or(prompt, |s| Self::picos(Some(s)));
+        let (read, written) = u.prompt_tokens_details.as_ref().map_or((0, 0), |d| {
+            (d.cached_tokens, d.cache_write_tokens.unwrap_or(0))
+        });
+        let read = read.min(u.prompt_tokens);
+        let written = written.min(u.prompt_tokens - read);
+        (u.prompt_tokens - read - written)
+            .saturating_mul(prompt)
+            .saturating_add(read.saturating_mul(or_prompt(&self.input_cache_read)))
+            .saturating_add(written.saturating_mul(or_prompt(&self.input_cache_write)))
+            .saturating_add(u.completion_tokens.saturating_mul(Self::picos(Some(&self.completion))))
+            .saturating_add(Self::picos(self.request.as_deref()))
+    }
+
+    /// The same cost in USD, as `usage.cost` reports it.
     pub fn cost(&self, u: &crate::api::Usage) -> f64 {
-        let prompt = Self::price(Some(&self.prompt));
-        let completion = Self::price(Some(&self.completion));
-        let cached = u
-            .prompt_tokens_details
-            .as_ref()
-            .map(|d| d.cached_tokens.min(u.prompt_tokens))
-            .unwrap_or(0);
-        let cache_read = self
-            .input_cache_read
-            .as_deref()
-            .map(|s| Self::price(Some(s)))
-            .unwrap_or(prompt);
-        let cost = (u.prompt_tokens - cached) as f64 * prompt
-            + cached as f64 * cache_read
-            + u.completion_tokens as f64 * completion
-            + Self::price(self.request.as_deref());
-        // Round to a billionth of a dollar so sums print cleanly.
-        (cost * 1e9).round() / 1e9
+        self.cost_picos(u) as f64 / PICOS_PER_USD as f64
     }
 }
 
@@ -327,6 +353,38 @@ mod tests {
         let echo = cat.model("modelmux/echo").unwrap();
         assert!(echo.endpoints[0].pricing.is_free());
         assert!(cat.models.iter().any(|m| m.id.ends_with(":free")));
+    }
+
+    #[test]
+    fn cost_prices_cache_reads_and_writes() {
+        let p = Pricing {
+            prompt: "0.000003".into(),
+            completion: "0.000015".into(),
+            input_cache_read: Some("0.0000003".into()),
+            input_cache_write: Some("0.00000375".into()),
+            request: Some("0.001".into()),
+            ..Default::default()
+        };
+        let mut u = crate::api::Usage::new(1000, 100);
+        assert_eq!(p.cost_picos(&u), 5_500_000_000);
+        assert_eq!(p.cost(&u), 0.0055);
+        u.prompt_tokens_details = Some(crate::api::PromptTokensDetails {
+            cached_tokens: 600,
+            cache_write_tokens: Some(300),
+        });
+        // 100 fresh, 600 read, 300 written.
+        assert_eq!(p.cost_picos(&u), 4_105_000_000);
+    }
+
+    #[test]
+    fn decimal_prices_parse_exactly() {
+        assert_eq!(parse_picos("0.000000075"), Some(75_000));
+        assert_eq!(parse_picos("2"), Some(2 * PICOS_PER_USD));
+        assert_eq!(parse_picos(".5"), Some(PICOS_PER_USD / 2));
+        assert_eq!(parse_picos("0.0000000000015"), Some(2));
+        for bad in ["", ".", "-1", "1e-6", "abc", "1.2.3"] {
+            assert_eq!(parse_picos(bad), None, "{bad}");
+        }
     }
 
     #[test]
