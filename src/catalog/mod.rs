@@ -323,7 +323,10 @@ impl Pricing {
             .saturating_mul(prompt)
             .saturating_add(read.saturating_mul(or_prompt(&self.input_cache_read)))
             .saturating_add(written.saturating_mul(or_prompt(&self.input_cache_write)))
-            .saturating_add(u.completion_tokens.saturating_mul(Self::picos(Some(&self.completion))))
+            .saturating_add(
+                u.completion_tokens
+                    .saturating_mul(Self::picos(Some(&self.completion))),
+            )
             .saturating_add(Self::picos(self.request.as_deref()))
     }
 

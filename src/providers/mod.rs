@@ -2,9 +2,12 @@
 //! types and one upstream wire format. It builds the upstream request and parses
 //! the upstream reply or stream; the edge does the actual `fetch`.
 
+pub mod anthropic;
 pub mod echo;
 pub mod openai_compat;
 pub mod stream;
+#[cfg(test)]
+mod testutil;
 
 use serde_json::{Map, Value};
 
@@ -105,6 +108,7 @@ pub fn parse_response(
 ) -> Result<ChatCompletion> {
     match target.provider.api {
         ApiFamily::Openai => openai_compat::parse_response(target, meta, body),
+        ApiFamily::Anthropic => anthropic::parse_response(target, meta, body),
         _ => Err(Error::Internal(
             "no response parser for this provider".into(),
         )),
@@ -193,6 +197,127 @@ pub fn estimate_prompt_tokens(req: &ChatRequest) -> u64 {
         .max(1)
 }
 
+/// `data:<mime>;base64,<data>` → (mime, data).
+pub fn parse_data_url(url: &str) -> Option<(&str, &str)> {
+    let rest = url.strip_prefix("data:")?;
+    let (meta, data) = rest.split_once(',')?;
+    let mime = meta.strip_suffix(";base64")?;
+    Some((
+        if mime.is_empty() {
+            "application/octet-stream"
+        } else {
+            mime
+        },
+        data,
+    ))
+}
+
+/// A guess at an image URL's media type from its extension (for APIs that need one).
+pub fn mime_from_url(url: &str) -> &'static str {
+    let path = url
+        .split(['?', '#'])
+        .next()
+        .unwrap_or(url)
+        .to_ascii_lowercase();
+    match path.rsplit('.').next() {
+        Some("png") => "image/png",
+        Some("gif") => "image/gif",
+        Some("webp") => "image/webp",
+        Some("pdf") => "application/pdf",
+        _ => "image/jpeg",
+    }
+}
+
+/// Tool-call arguments as JSON: what a model sent as a string, parsed.
+pub fn parse_arguments(args: &str) -> Result<Value> {
+    if args.trim().is_empty() {
+        return Ok(Value::Object(Map::new()));
+    }
+    serde_json::from_str(args)
+        .map_err(|e| Error::bad_request(format!("tool call arguments are not valid JSON: {e}")))
+}
+
+/// The `response_format` JSON schema a request asks for, if any: (name, schema).
+pub fn json_schema_format(req: &ChatRequest) -> Option<(String, Value)> {
+    let rf = req.response_format.as_ref()?;
+    if rf.get("type")?.as_str()? != "json_schema" {
+        return None;
+    }
+    let js = rf.get("json_schema")?;
+    let name = js
+        .get("name")
+        .and_then(Value::as_str)
+        .unwrap_or("response")
+        .to_string();
+    Some((
+        name,
+        js.get("schema")
+            .cloned()
+            .unwrap_or_else(|| serde_json::json!({"type": "object"})),
+    ))
+}
+
+/// Whether the request asks for any JSON output (`json_object` or `json_schema`).
+pub fn wants_json(req: &ChatRequest) -> bool {
+    req.response_format
+        .as_ref()
+        .and_then(|rf| rf.get("type"))
+        .and_then(Value::as_str)
+        .is_some_and(|t| t == "json_object" || t == "json_schema")
+}
+
+/// Reasoning settings from OpenRouter's `reasoning` object or `reasoning_effort`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Reasoning {
+    pub effort: Option<&'static str>,
+    pub max_tokens: Option<u64>,
+    /// Reasoning happens but is not returned.
+    pub exclude: bool,
+}
+
+impl Reasoning {
+    pub fn from_request(req: &ChatRequest) -> Option<Reasoning> {
+        let effort_of = |v: Option<&Value>| {
+            v.and_then(Value::as_str).and_then(|e| match e {
+                "minimal" => Some("minimal"),
+                "low" => Some("low"),
+                "medium" => Some("medium"),
+                "high" => Some("high"),
+                _ => None,
+            })
+        };
+        if let Some(r) = req.extra.get("reasoning").filter(|r| r.is_object()) {
+            if r.get("enabled").and_then(Value::as_bool) == Some(false) {
+                return None;
+            }
+            return Some(Reasoning {
+                effort: effort_of(r.get("effort")),
+                max_tokens: r.get("max_tokens").and_then(Value::as_u64),
+                exclude: r.get("exclude").and_then(Value::as_bool).unwrap_or(false),
+            });
+        }
+        effort_of(req.extra.get("reasoning_effort")).map(|e| Reasoning {
+            effort: Some(e),
+            max_tokens: None,
+            exclude: false,
+        })
+    }
+
+    /// A thinking-token budget out of `max_output` for budget-based APIs.
+    pub fn budget(&self, max_output: u64) -> u64 {
+        if let Some(n) = self.max_tokens {
+            return n;
+        }
+        let share = match self.effort {
+            Some("minimal") => 0.1,
+            Some("low") => 0.2,
+            Some("high") => 0.8,
+            _ => 0.5,
+        };
+        ((max_output as f64 * share) as u64).max(1024)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -215,6 +340,34 @@ mod tests {
         assert!(e.to_string().contains("bad"));
         assert!(!e.is_retryable());
         assert_eq!(upstream_error("x", 504, b"", None).status(), 408);
+    }
+
+    #[test]
+    fn data_urls_and_mimes() {
+        assert_eq!(
+            parse_data_url("data:image/png;base64,AAA"),
+            Some(("image/png", "AAA"))
+        );
+        assert_eq!(parse_data_url("https://x/y.png"), None);
+        assert_eq!(mime_from_url("https://x/y.WEBP?size=2"), "image/webp");
+    }
+
+    #[test]
+    fn reasoning_settings() {
+        let req = |v: serde_json::Value| ChatRequest::parse(v.to_string().as_bytes()).unwrap();
+        let base =
+            serde_json::json!({"model": "m", "messages": [{"role": "user", "content": "x"}]});
+        let mut v = base.clone();
+        v["reasoning"] = serde_json::json!({"effort": "high"});
+        let r = Reasoning::from_request(&req(v)).unwrap();
+        assert_eq!(r.budget(10_000), 8_000);
+        let mut v = base.clone();
+        v["reasoning_effort"] = serde_json::json!("low");
+        assert_eq!(Reasoning::from_request(&req(v)).unwrap().budget(1000), 1024);
+        let mut v = base.clone();
+        v["reasoning"] = serde_json::json!({"enabled": false});
+        assert!(Reasoning::from_request(&req(v)).is_none());
+        assert!(Reasoning::from_request(&req(base)).is_none());
     }
 
     #[test]

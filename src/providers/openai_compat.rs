@@ -88,18 +88,16 @@ impl StreamState {
         }
     }
 
-    pub fn feed(&mut self, bytes: &[u8]) -> Result<Vec<ChatChunk>> {
+    /// Translates `bytes`; chunks complete before any error are already in `out`.
+    pub fn feed(&mut self, bytes: &[u8], out: &mut Vec<ChatChunk>) -> Result<()> {
         let events = self
             .sse
             .feed(bytes)
             .map_err(|e| Error::upstream(&self.provider, e))?;
-        let mut out = Vec::new();
         for ev in events {
-            if let Some(c) = self.event(&ev.data)? {
-                out.push(c);
-            }
+            out.extend(self.event(&ev.data)?);
         }
-        Ok(out)
+        Ok(())
     }
 
     fn event(&mut self, data: &str) -> Result<Option<ChatChunk>> {
@@ -140,8 +138,7 @@ impl StreamState {
         Ok(Some(chunk))
     }
 
-    pub fn finish(&mut self) -> Result<Vec<ChatChunk>> {
-        let mut out = Vec::new();
+    pub fn finish(&mut self, out: &mut Vec<ChatChunk>) -> Result<()> {
         if let Some(ev) = self.sse.finish() {
             out.extend(self.event(&ev.data)?);
         }
@@ -151,51 +148,26 @@ impl StreamState {
                 "Provider stream ended before the completion finished",
             ));
         }
-        Ok(out)
+        Ok(())
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::catalog::Catalog;
-    use crate::providers::stream::{ChatStream, Translator};
+    use crate::providers::stream::Translator;
+    use crate::providers::testutil::*;
 
-    fn catalog() -> Catalog {
-        Catalog::from_json(include_bytes!("../../catalog/catalog.json")).unwrap()
-    }
-
-    fn meta() -> GenerationMeta {
-        GenerationMeta {
-            id: "gen-1-abc".into(),
-            created: 1700000000,
-            model: "openai/gpt-4o-mini".into(),
-            provider: "OpenAI".into(),
-        }
-    }
-
-    fn with_target<R>(f: impl FnOnce(&Target) -> R) -> R {
-        let cat = catalog();
-        let model = cat.model("openai/gpt-4o-mini").unwrap();
-        let t = Target {
-            provider: cat.provider("openai").unwrap(),
-            model,
-            endpoint: &model.endpoints[0],
-            base_url: "http://up/v1".into(),
-            api_key: Some("sk-test".into()),
-        };
-        f(&t)
-    }
+    const MODEL: &str = "openai/gpt-4o-mini";
 
     #[test]
     fn request_passes_fields_through() {
-        let req = ChatRequest::parse(
-            br#"{"model":"openai/gpt-4o-mini","messages":[{"role":"user","content":"hi"}],
-                "stream":true,"seed":7,"provider":{"order":["openai"]},"models":["x/y"],
-                "tools":[{"type":"function","function":{"name":"f","parameters":{"type":"object"}}}]}"#,
-        )
-        .unwrap();
-        let up = with_target(|t| build_request(t, &req)).unwrap();
+        let req = request(
+            json!({"model": MODEL, "messages": [{"role": "user", "content": "hi"}],
+            "stream": true, "seed": 7, "provider": {"order": ["openai"]}, "models": ["x/y"],
+            "tools": [{"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}]}),
+        );
+        let up = with_target(MODEL, |t| build_request(t, &req)).unwrap();
         assert_eq!(up.url, "http://up/v1/chat/completions");
         assert_eq!(up.header("authorization"), Some("Bearer sk-test"));
         let body: Value = serde_json::from_slice(&up.body).unwrap();
@@ -212,19 +184,15 @@ mod tests {
 
     #[test]
     fn missing_key_is_503() {
-        let cat = catalog();
-        let model = cat.model("openai/gpt-4o-mini").unwrap();
-        let t = Target {
-            provider: cat.provider("openai").unwrap(),
-            model,
-            endpoint: &model.endpoints[0],
-            base_url: "http://up/v1".into(),
-            api_key: None,
-        };
-        let req =
-            ChatRequest::parse(br#"{"model":"m","messages":[{"role":"user","content":"x"}]}"#)
-                .unwrap();
-        let e = build_request(&t, &req).unwrap_err();
+        let req = request(json!({"model": "m", "messages": [{"role": "user", "content": "x"}]}));
+        let e = with_target(MODEL, |t| {
+            let t = Target {
+                api_key: None,
+                ..t.clone()
+            };
+            build_request(&t, &req)
+        })
+        .unwrap_err();
         assert_eq!(e.status(), 503);
         assert!(e.to_string().contains("OPENAI_API_KEY"));
     }
@@ -232,91 +200,60 @@ mod tests {
     #[test]
     fn parses_fixture_reply() {
         let body = include_bytes!("../../tests/fixtures/openai/chat_tool_call.json");
-        let c = with_target(|t| parse_response(t, &meta(), body)).unwrap();
+        let c = with_target(MODEL, |t| parse_response(t, &meta(MODEL), body)).unwrap();
         assert_eq!(c.id, "gen-1-abc");
-        assert_eq!(c.model, "openai/gpt-4o-mini");
+        assert_eq!(c.model, MODEL);
         assert_eq!(c.choices[0].finish_reason.as_deref(), Some("tool_calls"));
         let call = &c.choices[0].message.tool_calls.as_ref().unwrap()[0];
         assert_eq!(call.function.name, "get_weather");
         assert_eq!(c.usage.as_ref().unwrap().total_tokens, 95);
-        assert_eq!(
-            with_target(|t| parse_response(t, &meta(), b"{}"))
-                .unwrap_err()
-                .status(),
-            502
-        );
-        assert_eq!(
-            with_target(|t| parse_response(t, &meta(), b"<html>"))
-                .unwrap_err()
-                .status(),
-            502
-        );
+        for bad in [&b"{}"[..], b"<html>"] {
+            assert_eq!(
+                with_target(MODEL, |t| parse_response(t, &meta(MODEL), bad))
+                    .unwrap_err()
+                    .status(),
+                502
+            );
+        }
     }
 
-    fn translate(stream: &[u8], split: usize) -> String {
-        let cat = catalog();
-        let pricing = cat.model("openai/gpt-4o-mini").unwrap().endpoints[0]
-            .pricing
-            .clone();
-        let mut s = ChatStream::new(
-            Translator::OpenAi(StreamState::new("openai")),
-            meta(),
-            pricing,
-            10,
-        );
-        let mut out = s.feed(&stream[..split]);
-        out.extend(s.feed(&stream[split..]));
-        out.extend(s.finish());
-        String::from_utf8(out).unwrap()
+    fn make() -> Translator {
+        Translator::OpenAi(StreamState::new("openai"))
     }
 
     #[test]
     fn stream_translates_at_every_split() {
         let fixture = include_bytes!("../../tests/fixtures/openai/stream_tool_call.sse");
-        let whole = translate(fixture, 0);
-        for i in 0..fixture.len() {
-            assert_eq!(translate(fixture, i), whole, "split at {i}");
-        }
-        let events: Vec<&str> = whole.split("\n\n").filter(|s| !s.is_empty()).collect();
-        assert_eq!(*events.last().unwrap(), "data: [DONE]");
-        let usage: Value = serde_json::from_str(&events[events.len() - 2][6..]).unwrap();
-        assert_eq!(usage["usage"]["prompt_tokens"], 81);
-        assert!(usage["usage"]["cost"].as_f64().unwrap() > 0.0);
-        assert!(whole.contains(r#""finish_reason":"tool_calls""#));
-        assert!(whole.contains(r#""id":"gen-1-abc""#));
-        assert!(!whole.contains("chatcmpl-"));
+        let events = translate_everywhere(&make, MODEL, fixture);
+        let usage = &events.last().unwrap()["usage"];
+        assert_eq!(usage["prompt_tokens"], 81);
+        assert!(usage["cost"].as_f64().unwrap() > 0.0);
+        assert_eq!(arguments(&events, 0), r#"{"city":"Paris"}"#);
+        assert!(events
+            .iter()
+            .any(|e| e["choices"][0]["finish_reason"] == "tool_calls"));
+        assert!(events.iter().all(|e| e["id"] == "gen-1-abc"));
     }
 
     #[test]
     fn truncated_stream_ends_with_error_chunk() {
         let fixture = include_bytes!("../../tests/fixtures/openai/stream_tool_call.sse");
-        let cut = &fixture[..fixture.len() / 2];
-        let cat = catalog();
-        let pricing = cat.model("openai/gpt-4o-mini").unwrap().endpoints[0]
-            .pricing
-            .clone();
-        let mut s = ChatStream::new(
-            Translator::OpenAi(StreamState::new("openai")),
-            meta(),
-            pricing,
-            10,
-        );
-        let mut out = s.feed(cut);
-        out.extend(s.finish());
-        let text = String::from_utf8(out).unwrap();
+        let text = translate(&make, MODEL, &fixture[..fixture.len() / 2], 0);
         assert!(text.contains(r#""finish_reason":"error""#));
         assert!(text.contains(r#""error":{"code":502"#));
         assert!(text.ends_with("data: [DONE]\n\n"));
     }
 
     #[test]
-    fn garbage_stream_is_an_error_chunk() {
-        let mut st = StreamState::new("openai");
-        assert_eq!(st.feed(b"data: {not json}\n\n").unwrap_err().status(), 502);
-        let mut st = StreamState::new("openai");
-        let e = st
-            .feed(b"data: {\"error\":{\"message\":\"overloaded\"}}\n\n")
-            .unwrap_err();
-        assert!(e.to_string().contains("overloaded"));
+    fn garbage_and_error_events_end_the_stream() {
+        let text = translate(&make, MODEL, b"data: {not json}\n\n", 0);
+        assert!(text.contains(r#""finish_reason":"error""#));
+        let text = translate(
+            &make,
+            MODEL,
+            b"data: {\"error\":{\"message\":\"overloaded\"}}\n\n",
+            0,
+        );
+        assert!(text.contains("overloaded"));
     }
 }

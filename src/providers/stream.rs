@@ -5,7 +5,7 @@
 
 use serde_json::json;
 
-use super::{normalize_finish_reason, openai_compat};
+use super::{anthropic, normalize_finish_reason, openai_compat};
 use crate::api::sse::{encode_data, DONE};
 use crate::api::{ChatChunk, Delta, GenerationMeta, Usage};
 use crate::catalog::Pricing;
@@ -15,19 +15,23 @@ use crate::error::Error;
 #[derive(Debug)]
 pub enum Translator {
     OpenAi(openai_compat::StreamState),
+    Anthropic(anthropic::StreamState),
 }
 
 impl Translator {
-    fn feed(&mut self, bytes: &[u8]) -> Result<Vec<ChatChunk>, Error> {
+    /// Chunks complete before an error are in `out` even when it fails.
+    fn feed(&mut self, bytes: &[u8], out: &mut Vec<ChatChunk>) -> Result<(), Error> {
         match self {
-            Translator::OpenAi(s) => s.feed(bytes),
+            Translator::OpenAi(s) => s.feed(bytes, out),
+            Translator::Anthropic(s) => s.feed(bytes, out),
         }
     }
 
     /// Upstream EOF. Errors when the stream stopped before it said it was done.
-    fn finish(&mut self) -> Result<Vec<ChatChunk>, Error> {
+    fn finish(&mut self, out: &mut Vec<ChatChunk>) -> Result<(), Error> {
         match self {
-            Translator::OpenAi(s) => s.finish(),
+            Translator::OpenAi(s) => s.finish(out),
+            Translator::Anthropic(s) => s.finish(out),
         }
     }
 }
@@ -71,10 +75,13 @@ impl ChatStream {
         if self.closed {
             return Vec::new();
         }
-        match self.translator.feed(bytes) {
-            Ok(chunks) => self.emit(chunks),
-            Err(e) => self.fail(&e),
+        let mut chunks = Vec::new();
+        let res = self.translator.feed(bytes, &mut chunks);
+        let mut out = self.emit(chunks);
+        if let Err(e) = res {
+            out.extend(self.fail(&e));
         }
+        out
     }
 
     /// The upstream ended: flush, then the usage chunk and `[DONE]`.
@@ -82,14 +89,14 @@ impl ChatStream {
         if self.closed {
             return Vec::new();
         }
-        match self.translator.finish() {
-            Ok(chunks) => {
-                let mut out = self.emit(chunks);
-                out.extend(self.close());
-                out
-            }
-            Err(e) => self.fail(&e),
+        let mut chunks = Vec::new();
+        let res = self.translator.finish(&mut chunks);
+        let mut out = self.emit(chunks);
+        match res {
+            Ok(()) => out.extend(self.close()),
+            Err(e) => out.extend(self.fail(&e)),
         }
+        out
     }
 
     /// The upstream failed mid-stream: a final chunk carrying the error, then `[DONE]`.

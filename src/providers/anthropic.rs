@@ -1,0 +1,784 @@
+//! Anthropic's Messages API (`POST /v1/messages`): system prompts lifted out, tool
+//! calls and results as content blocks, images as base64 or URL sources, reasoning as
+//! extended thinking, and its typed stream events turned into OpenAI chunks.
+
+use std::collections::HashMap;
+
+use serde_json::{json, Map, Value};
+
+use super::{
+    json_schema_format, mime_from_url, parse_arguments, parse_data_url, Reasoning, Target,
+    UpstreamRequest,
+};
+use crate::api::sse::SseParser;
+use crate::api::{
+    AssistantMessage, ChatChunk, ChatCompletion, ChatRequest, Choice, ChunkChoice, ContentPart,
+    Delta, FunctionCall, FunctionCallDelta, GenerationMeta, Message, PromptTokensDetails, ToolCall,
+    ToolCallDelta, Usage,
+};
+use crate::error::{truncate, Error, Result};
+
+pub const API_VERSION: &str = "2023-06-01";
+/// `max_tokens` is required by Anthropic; used when neither caller nor catalogue set it.
+const DEFAULT_MAX_TOKENS: u64 = 4096;
+/// Structured output is a forced call of this tool; its input comes back as the content.
+pub const JSON_TOOL: &str = "modelmux_json_response";
+
+pub fn build_request(target: &Target, req: &ChatRequest) -> Result<UpstreamRequest> {
+    let mut body = Map::new();
+    body.insert("model".into(), json!(target.endpoint.upstream_model));
+    let (system, messages) = convert_messages(&req.messages)?;
+    if !system.is_empty() {
+        body.insert("system".into(), Value::Array(system));
+    }
+    body.insert("messages".into(), Value::Array(messages));
+    let max_tokens = req
+        .max_output_tokens()
+        .or(target.endpoint.max_completion_tokens)
+        .unwrap_or(DEFAULT_MAX_TOKENS);
+    body.insert("max_tokens".into(), json!(max_tokens));
+    let reasoning = Reasoning::from_request(req);
+    if let Some(r) = reasoning {
+        // The budget must leave room for the answer: at most max_tokens - 1.
+        let budget = r
+            .budget(max_tokens)
+            .min(max_tokens.saturating_sub(1))
+            .max(1024);
+        body.insert(
+            "thinking".into(),
+            json!({"type": "enabled", "budget_tokens": budget}),
+        );
+        if budget >= max_tokens {
+            body.insert("max_tokens".into(), json!(budget + DEFAULT_MAX_TOKENS));
+        }
+    } else {
+        // Anthropic refuses sampling parameters together with thinking.
+        if let Some(t) = req.temperature {
+            body.insert("temperature".into(), json!(t.min(1.0)));
+        }
+        if let Some(p) = req.top_p {
+            body.insert("top_p".into(), json!(p));
+        }
+        if let Some(k) = req.top_k {
+            body.insert("top_k".into(), json!(k));
+        }
+    }
+    if let Some(stop) = &req.stop {
+        body.insert("stop_sequences".into(), json!(stop.to_vec()));
+    }
+    let mut tools: Vec<Value> = req
+        .tools
+        .iter()
+        .flatten()
+        .map(|t| {
+            let mut tool = json!({
+                "name": t.function.name,
+                "input_schema": t.function.parameters.clone()
+                    .unwrap_or_else(|| json!({"type": "object", "properties": {}})),
+            });
+            if let Some(d) = &t.function.description {
+                tool["description"] = json!(d);
+            }
+            tool
+        })
+        .collect();
+    let mut tool_choice = req.tool_choice.as_ref().and_then(convert_tool_choice);
+    if tools.is_empty() {
+        if let Some((_, schema)) = json_schema_format(req) {
+            tools.push(json!({"name": JSON_TOOL, "description": "Respond with the answer as this tool's input.", "input_schema": schema}));
+            tool_choice = Some(json!({"type": "tool", "name": JSON_TOOL}));
+        }
+    }
+    if !tools.is_empty() {
+        body.insert("tools".into(), Value::Array(tools));
+        if let Some(mut tc) = tool_choice {
+            if req.extra.get("parallel_tool_calls") == Some(&json!(false)) && tc["type"] != "none" {
+                tc["disable_parallel_tool_use"] = json!(true);
+            }
+            body.insert("tool_choice".into(), tc);
+        }
+    }
+    if let Some(user) = req.extra.get("user").and_then(Value::as_str) {
+        body.insert("metadata".into(), json!({"user_id": user}));
+    }
+    if req.is_stream() {
+        body.insert("stream".into(), json!(true));
+    }
+    let mut headers = vec![
+        ("x-api-key".to_string(), target.key()?.to_string()),
+        ("anthropic-version".to_string(), API_VERSION.to_string()),
+    ];
+    headers.extend(target.extra_headers());
+    UpstreamRequest::post_json(
+        format!("{}/messages", target.base_url),
+        &Value::Object(body),
+        headers,
+    )
+}
+
+fn convert_tool_choice(tc: &Value) -> Option<Value> {
+    match tc {
+        Value::String(s) => match s.as_str() {
+            "auto" => Some(json!({"type": "auto"})),
+            "none" => Some(json!({"type": "none"})),
+            "required" => Some(json!({"type": "any"})),
+            _ => None,
+        },
+        Value::Object(o) => {
+            let name = o.get("function")?.get("name")?.as_str()?;
+            Some(json!({"type": "tool", "name": name}))
+        }
+        _ => None,
+    }
+}
+
+fn content_blocks(parts: &[ContentPart]) -> Vec<Value> {
+    parts
+        .iter()
+        .filter_map(|p| {
+            let mut block = match p.kind.as_str() {
+                "text" => json!({"type": "text", "text": p.text.clone().unwrap_or_default()}),
+                "image_url" => {
+                    let url = &p.image_url.as_ref()?.url;
+                    let source = match parse_data_url(url) {
+                        Some((mime, data)) => {
+                            json!({"type": "base64", "media_type": mime, "data": data})
+                        }
+                        None => json!({"type": "url", "url": url}),
+                    };
+                    let kind = if mime_from_url(url) == "application/pdf"
+                        || parse_data_url(url).is_some_and(|(m, _)| m == "application/pdf")
+                    {
+                        "document"
+                    } else {
+                        "image"
+                    };
+                    json!({"type": kind, "source": source})
+                }
+                _ => return None,
+            };
+            if let Some(cc) = p.extra.get("cache_control") {
+                block["cache_control"] = cc.clone();
+            }
+            Some(block)
+        })
+        .collect()
+}
+
+/// OpenAI messages → (system blocks, Anthropic messages), merging consecutive turns of
+/// the same role (tool results become user turns) as the API requires.
+fn convert_messages(messages: &[Message]) -> Result<(Vec<Value>, Vec<Value>)> {
+    let mut system = Vec::new();
+    let mut out: Vec<(String, Vec<Value>)> = Vec::new();
+    for m in messages {
+        let (role, blocks) = match m.role.as_str() {
+            "system" | "developer" => {
+                system.extend(content_blocks(
+                    &m.content.as_ref().map(|c| c.parts()).unwrap_or_default(),
+                ));
+                continue;
+            }
+            "assistant" => {
+                let mut blocks =
+                    content_blocks(&m.content.as_ref().map(|c| c.parts()).unwrap_or_default());
+                blocks.retain(|b| b["type"] != "text" || b["text"] != "");
+                for call in m.tool_calls.iter().flatten() {
+                    blocks.push(json!({
+                        "type": "tool_use",
+                        "id": call.id,
+                        "name": call.function.name,
+                        "input": parse_arguments(&call.function.arguments)?,
+                    }));
+                }
+                ("assistant", blocks)
+            }
+            "tool" => {
+                let id = m
+                    .tool_call_id
+                    .clone()
+                    .ok_or_else(|| Error::bad_request("a tool message needs tool_call_id"))?;
+                (
+                    "user",
+                    vec![json!({"type": "tool_result", "tool_use_id": id, "content": m.text()})],
+                )
+            }
+            _ => (
+                "user",
+                content_blocks(&m.content.as_ref().map(|c| c.parts()).unwrap_or_default()),
+            ),
+        };
+        if blocks.is_empty() {
+            continue;
+        }
+        match out.last_mut() {
+            Some((r, b)) if r == role => b.extend(blocks),
+            _ => out.push((role.to_string(), blocks)),
+        }
+    }
+    if out.is_empty() {
+        return Err(Error::bad_request(
+            "at least one user or assistant message is required",
+        ));
+    }
+    let messages = out
+        .into_iter()
+        .map(|(role, content)| json!({"role": role, "content": content}))
+        .collect();
+    Ok((system, messages))
+}
+
+fn usage_from(u: &Value) -> Usage {
+    let n = |k: &str| u.get(k).and_then(Value::as_u64).unwrap_or(0);
+    let (read, written) = (
+        n("cache_read_input_tokens"),
+        n("cache_creation_input_tokens"),
+    );
+    let mut usage = Usage::new(n("input_tokens") + read + written, n("output_tokens"));
+    if read > 0 || written > 0 {
+        usage.prompt_tokens_details = Some(PromptTokensDetails {
+            cached_tokens: read,
+            cache_write_tokens: Some(written),
+        });
+    }
+    usage
+}
+
+fn bad_reply(target: &Target, what: &str, body: &[u8]) -> Error {
+    Error::Upstream {
+        provider: target.provider.slug.clone(),
+        message: format!("Provider returned an invalid response: {what}"),
+        status: None,
+        raw: Some(truncate(&String::from_utf8_lossy(body), 2048).to_string()),
+    }
+}
+
+pub fn parse_response(
+    target: &Target,
+    meta: &GenerationMeta,
+    body: &[u8],
+) -> Result<ChatCompletion> {
+    let v: Value =
+        serde_json::from_slice(body).map_err(|e| bad_reply(target, &e.to_string(), body))?;
+    let blocks = v
+        .get("content")
+        .and_then(Value::as_array)
+        .ok_or_else(|| bad_reply(target, "no content", body))?;
+    let mut text = String::new();
+    let mut reasoning = String::new();
+    let mut calls = Vec::new();
+    let mut json_answer = false;
+    for b in blocks {
+        match b.get("type").and_then(Value::as_str) {
+            Some("text") => text.push_str(b.get("text").and_then(Value::as_str).unwrap_or("")),
+            Some("thinking") => {
+                reasoning.push_str(b.get("thinking").and_then(Value::as_str).unwrap_or(""))
+            }
+            Some("tool_use") => {
+                let name = b.get("name").and_then(Value::as_str).unwrap_or_default();
+                let input = b.get("input").cloned().unwrap_or_else(|| json!({}));
+                if name == JSON_TOOL {
+                    text.push_str(&input.to_string());
+                    json_answer = true;
+                } else {
+                    calls.push(ToolCall {
+                        id: b
+                            .get("id")
+                            .and_then(Value::as_str)
+                            .unwrap_or_default()
+                            .to_string(),
+                        kind: "function".into(),
+                        function: FunctionCall {
+                            name: name.to_string(),
+                            arguments: input.to_string(),
+                        },
+                    });
+                }
+            }
+            _ => {}
+        }
+    }
+    let native = v
+        .get("stop_reason")
+        .and_then(Value::as_str)
+        .unwrap_or("end_turn");
+    let finish = if json_answer {
+        "stop"
+    } else {
+        super::normalize_finish_reason(native)
+    };
+    let usage = v.get("usage").map(usage_from);
+    let message = AssistantMessage {
+        role: "assistant".into(),
+        content: (!text.is_empty() || calls.is_empty()).then_some(text),
+        refusal: None,
+        reasoning: (!reasoning.is_empty()).then_some(reasoning),
+        tool_calls: (!calls.is_empty()).then_some(calls),
+    };
+    Ok(meta.completion(
+        vec![Choice {
+            index: 0,
+            message,
+            finish_reason: Some(finish.into()),
+            native_finish_reason: Some(native.into()),
+            logprobs: None,
+        }],
+        usage,
+    ))
+}
+
+/// What one content block of the stream is, by its index.
+#[derive(Debug, Clone)]
+enum Block {
+    Text,
+    Thinking,
+    /// A tool call, with its position among the reply's tool calls.
+    Tool(u32),
+    JsonAnswer,
+    Other,
+}
+
+#[derive(Debug, Default)]
+pub struct StreamState {
+    sse: SseParser,
+    provider: String,
+    blocks: HashMap<u64, Block>,
+    tools: u32,
+    usage: Usage,
+    stopped: bool,
+    json_answer: bool,
+}
+
+impl StreamState {
+    pub fn new(provider: &str) -> Self {
+        StreamState {
+            provider: provider.to_string(),
+            ..Default::default()
+        }
+    }
+
+    /// Translates `bytes`; chunks complete before any error are already in `out`.
+    pub fn feed(&mut self, bytes: &[u8], out: &mut Vec<ChatChunk>) -> Result<()> {
+        let events = self
+            .sse
+            .feed(bytes)
+            .map_err(|e| Error::upstream(&self.provider, e))?;
+        for ev in events {
+            out.extend(self.event(&ev.data)?);
+        }
+        Ok(())
+    }
+
+    pub fn finish(&mut self, out: &mut Vec<ChatChunk>) -> Result<()> {
+        if let Some(ev) = self.sse.finish() {
+            out.extend(self.event(&ev.data)?);
+        }
+        if !self.stopped {
+            return Err(Error::upstream(
+                &self.provider,
+                "Provider stream ended before the completion finished",
+            ));
+        }
+        Ok(())
+    }
+
+    fn chunk(&self, delta: Delta, finish: Option<String>) -> ChatChunk {
+        ChatChunk {
+            id: String::new(),
+            object: "chat.completion.chunk".into(),
+            created: 0,
+            model: String::new(),
+            provider: None,
+            system_fingerprint: None,
+            choices: vec![ChunkChoice {
+                index: 0,
+                delta,
+                finish_reason: finish,
+                native_finish_reason: None,
+                logprobs: None,
+            }],
+            usage: None,
+            error: None,
+        }
+    }
+
+    fn event(&mut self, data: &str) -> Result<Option<ChatChunk>> {
+        let v: Value = serde_json::from_str(data).map_err(|e| Error::Upstream {
+            provider: self.provider.clone(),
+            message: format!("Provider sent an invalid stream event: {e}"),
+            status: None,
+            raw: Some(truncate(data, 2048).to_string()),
+        })?;
+        let s = |v: &Value, k: &str| v.get(k).and_then(Value::as_str).unwrap_or("").to_string();
+        let index = v.get("index").and_then(Value::as_u64).unwrap_or(0);
+        Ok(match v.get("type").and_then(Value::as_str).unwrap_or("") {
+            "message_start" => {
+                if let Some(u) = v.get("message").and_then(|m| m.get("usage")) {
+                    self.usage = usage_from(u);
+                }
+                Some(self.chunk(
+                    Delta {
+                        role: Some("assistant".into()),
+                        content: Some(String::new()),
+                        ..Default::default()
+                    },
+                    None,
+                ))
+            }
+            "content_block_start" => {
+                let cb = v.get("content_block").cloned().unwrap_or_default();
+                let (block, chunk) = match cb.get("type").and_then(Value::as_str) {
+                    Some("text") => (Block::Text, None),
+                    Some("thinking") => (Block::Thinking, None),
+                    Some("tool_use") if s(&cb, "name") == JSON_TOOL => {
+                        self.json_answer = true;
+                        (Block::JsonAnswer, None)
+                    }
+                    Some("tool_use") => {
+                        let i = self.tools;
+                        self.tools += 1;
+                        let delta = Delta {
+                            tool_calls: Some(vec![ToolCallDelta {
+                                index: i,
+                                id: Some(s(&cb, "id")),
+                                kind: Some("function".into()),
+                                function: Some(FunctionCallDelta {
+                                    name: Some(s(&cb, "name")),
+                                    arguments: Some(String::new()),
+                                }),
+                            }]),
+                            ..Default::default()
+                        };
+                        (Block::Tool(i), Some(self.chunk(delta, None)))
+                    }
+                    _ => (Block::Other, None),
+                };
+                self.blocks.insert(index, block);
+                chunk
+            }
+            "content_block_delta" => {
+                let d = v.get("delta").cloned().unwrap_or_default();
+                let delta = match (
+                    self.blocks.get(&index),
+                    d.get("type").and_then(Value::as_str),
+                ) {
+                    (_, Some("text_delta")) => Delta {
+                        content: Some(s(&d, "text")),
+                        ..Default::default()
+                    },
+                    (_, Some("thinking_delta")) => Delta {
+                        reasoning: Some(s(&d, "thinking")),
+                        ..Default::default()
+                    },
+                    (Some(Block::JsonAnswer), Some("input_json_delta")) => Delta {
+                        content: Some(s(&d, "partial_json")),
+                        ..Default::default()
+                    },
+                    (Some(Block::Tool(i)), Some("input_json_delta")) => Delta {
+                        tool_calls: Some(vec![ToolCallDelta {
+                            index: *i,
+                            function: Some(FunctionCallDelta {
+                                name: None,
+                                arguments: Some(s(&d, "partial_json")),
+                            }),
+                            ..Default::default()
+                        }]),
+                        ..Default::default()
+                    },
+                    _ => return Ok(None),
+                };
+                Some(self.chunk(delta, None))
+            }
+            "message_delta" => {
+                if let Some(out) = v
+                    .get("usage")
+                    .and_then(|u| u.get("output_tokens"))
+                    .and_then(Value::as_u64)
+                {
+                    self.usage.completion_tokens = out;
+                    self.usage.total_tokens = self.usage.prompt_tokens + out;
+                }
+                let native = v
+                    .get("delta")
+                    .map(|d| s(d, "stop_reason"))
+                    .filter(|r| !r.is_empty());
+                native.map(|n| {
+                    let n = if self.json_answer && n == "tool_use" {
+                        "end_turn".to_string()
+                    } else {
+                        n
+                    };
+                    self.chunk(Delta::default(), Some(n))
+                })
+            }
+            "message_stop" => {
+                self.stopped = true;
+                let mut c = self.chunk(Delta::default(), None);
+                c.choices.clear();
+                c.usage = Some(self.usage.clone());
+                Some(c)
+            }
+            "error" => {
+                let err = v.get("error").cloned().unwrap_or_default();
+                return Err(Error::Upstream {
+                    provider: self.provider.clone(),
+                    message: format!("Provider returned error: {}", s(&err, "message")),
+                    status: None,
+                    raw: Some(err.to_string()),
+                });
+            }
+            // ping, content_block_stop, and event types added later
+            _ => None,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::providers::stream::Translator;
+    use crate::providers::testutil::*;
+
+    const MODEL: &str = "anthropic/claude-sonnet-4.5";
+
+    fn built(v: Value) -> (UpstreamRequest, Value) {
+        let up = with_target(MODEL, |t| build_request(t, &request(v))).unwrap();
+        let body = serde_json::from_slice(&up.body).unwrap();
+        (up, body)
+    }
+
+    #[test]
+    fn request_lifts_system_and_translates_tools() {
+        let (up, body) = built(json!({
+            "model": MODEL,
+            "messages": [
+                {"role": "system", "content": "Be brief."},
+                {"role": "user", "content": [
+                    {"type": "text", "text": "What is in this image, and the weather?"},
+                    {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0KGgo="}},
+                    {"type": "image_url", "image_url": {"url": "https://example.com/cat.jpg"}}
+                ]},
+                {"role": "assistant", "content": null, "tool_calls": [
+                    {"id": "toolu_1", "type": "function", "function": {"name": "get_weather", "arguments": "{\"city\":\"Paris\"}"}}
+                ]},
+                {"role": "tool", "tool_call_id": "toolu_1", "content": "18C, sunny"},
+                {"role": "user", "content": "Thanks"}
+            ],
+            "tools": [{"type": "function", "function": {"name": "get_weather", "description": "Weather", "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}}}],
+            "tool_choice": "required",
+            "parallel_tool_calls": false,
+            "stop": "END",
+            "temperature": 1.5,
+            "user": "u-42"
+        }));
+        assert_eq!(up.url, "http://up/v1/messages");
+        assert_eq!(up.header("x-api-key"), Some("sk-test"));
+        assert_eq!(up.header("anthropic-version"), Some(API_VERSION));
+        assert!(up.header("authorization").is_none());
+        assert_eq!(body["model"], "claude-sonnet-4-5-20250929");
+        assert_eq!(
+            body["system"],
+            json!([{"type": "text", "text": "Be brief."}])
+        );
+        assert_eq!(
+            body["max_tokens"], 64000,
+            "defaults to the endpoint's max completion"
+        );
+        assert_eq!(body["temperature"], 1.0, "clamped to Anthropic's range");
+        assert_eq!(body["stop_sequences"], json!(["END"]));
+        assert_eq!(body["metadata"]["user_id"], "u-42");
+        let msgs = body["messages"].as_array().unwrap();
+        assert_eq!(msgs.len(), 3, "tool result and the next user turn merge");
+        assert_eq!(
+            msgs[0]["content"][1]["source"],
+            json!({"type": "base64", "media_type": "image/png", "data": "iVBORw0KGgo="})
+        );
+        assert_eq!(
+            msgs[0]["content"][2]["source"],
+            json!({"type": "url", "url": "https://example.com/cat.jpg"})
+        );
+        assert_eq!(
+            msgs[1]["content"][0],
+            json!({"type": "tool_use", "id": "toolu_1", "name": "get_weather", "input": {"city": "Paris"}})
+        );
+        assert_eq!(msgs[2]["role"], "user");
+        assert_eq!(
+            msgs[2]["content"][0],
+            json!({"type": "tool_result", "tool_use_id": "toolu_1", "content": "18C, sunny"})
+        );
+        assert_eq!(
+            msgs[2]["content"][1],
+            json!({"type": "text", "text": "Thanks"})
+        );
+        assert_eq!(
+            body["tools"][0]["input_schema"]["properties"]["city"]["type"],
+            "string"
+        );
+        assert_eq!(
+            body["tool_choice"],
+            json!({"type": "any", "disable_parallel_tool_use": true})
+        );
+        assert!(body.get("stream").is_none());
+    }
+
+    #[test]
+    fn reasoning_becomes_thinking_without_sampling_params() {
+        let (_, body) = built(
+            json!({"model": MODEL, "max_tokens": 10000, "temperature": 0.2, "stream": true,
+            "reasoning": {"effort": "medium"}, "messages": [{"role": "user", "content": "2+2?"}]}),
+        );
+        assert_eq!(
+            body["thinking"],
+            json!({"type": "enabled", "budget_tokens": 5000})
+        );
+        assert!(body.get("temperature").is_none());
+        assert_eq!(body["stream"], true);
+    }
+
+    #[test]
+    fn structured_output_is_a_forced_tool() {
+        let schema = json!({"type": "object", "properties": {"answer": {"type": "integer"}}});
+        let (_, body) = built(
+            json!({"model": MODEL, "messages": [{"role": "user", "content": "2+2?"}],
+            "response_format": {"type": "json_schema", "json_schema": {"name": "math", "schema": schema}}}),
+        );
+        assert_eq!(body["tools"][0]["name"], JSON_TOOL);
+        assert_eq!(body["tools"][0]["input_schema"], schema);
+        assert_eq!(
+            body["tool_choice"],
+            json!({"type": "tool", "name": JSON_TOOL})
+        );
+        let reply = json!({"id": "msg_1", "type": "message", "role": "assistant", "model": "m",
+            "content": [{"type": "tool_use", "id": "toolu_9", "name": JSON_TOOL, "input": {"answer": 4}}],
+            "stop_reason": "tool_use", "usage": {"input_tokens": 5, "output_tokens": 3}});
+        let c = with_target(MODEL, |t| {
+            parse_response(t, &meta(MODEL), reply.to_string().as_bytes())
+        })
+        .unwrap();
+        assert_eq!(
+            c.choices[0].message.content.as_deref(),
+            Some(r#"{"answer":4}"#)
+        );
+        assert_eq!(c.choices[0].finish_reason.as_deref(), Some("stop"));
+        assert!(c.choices[0].message.tool_calls.is_none());
+    }
+
+    #[test]
+    fn bad_tool_arguments_are_a_400() {
+        let e = with_target(MODEL, |t| build_request(t, &request(json!({"model": MODEL, "messages": [
+            {"role": "assistant", "tool_calls": [{"id": "x", "type": "function", "function": {"name": "f", "arguments": "{oops"}}]}
+        ]})))).unwrap_err();
+        assert_eq!(e.status(), 400);
+    }
+
+    #[test]
+    fn parses_fixture_reply() {
+        let body = include_bytes!("../../tests/fixtures/anthropic/message_tool_use.json");
+        let c = with_target(MODEL, |t| parse_response(t, &meta(MODEL), body)).unwrap();
+        let m = &c.choices[0].message;
+        assert_eq!(
+            m.content.as_deref(),
+            Some("I'll look up the weather in Paris.")
+        );
+        assert!(m
+            .reasoning
+            .as_deref()
+            .unwrap()
+            .starts_with("The user wants"));
+        let call = &m.tool_calls.as_ref().unwrap()[0];
+        assert_eq!(
+            (call.id.as_str(), call.function.name.as_str()),
+            ("toolu_01A09q90qw90lq917835lq9", "get_weather")
+        );
+        assert_eq!(
+            serde_json::from_str::<Value>(&call.function.arguments).unwrap(),
+            json!({"city": "Paris", "unit": "celsius"})
+        );
+        assert_eq!(c.choices[0].finish_reason.as_deref(), Some("tool_calls"));
+        assert_eq!(
+            c.choices[0].native_finish_reason.as_deref(),
+            Some("tool_use")
+        );
+        let u = c.usage.unwrap();
+        assert_eq!(
+            (u.prompt_tokens, u.completion_tokens, u.total_tokens),
+            (2572, 89, 2661)
+        );
+        let d = u.prompt_tokens_details.unwrap();
+        assert_eq!((d.cached_tokens, d.cache_write_tokens), (2000, Some(100)));
+        assert_eq!(
+            with_target(MODEL, |t| parse_response(t, &meta(MODEL), b"{}"))
+                .unwrap_err()
+                .status(),
+            502
+        );
+    }
+
+    fn make() -> Translator {
+        Translator::Anthropic(StreamState::new("anthropic"))
+    }
+
+    #[test]
+    fn stream_tool_use_at_every_split() {
+        let events = translate_everywhere(
+            &make,
+            MODEL,
+            include_bytes!("../../tests/fixtures/anthropic/stream_tool_use.sse"),
+        );
+        assert_eq!(events[0]["choices"][0]["delta"]["role"], "assistant");
+        assert_eq!(content(&events), "Okay, let's check the weather — ☀️.");
+        let start = events
+            .iter()
+            .find(|e| e["choices"][0]["delta"]["tool_calls"][0]["id"].is_string())
+            .unwrap();
+        assert_eq!(
+            start["choices"][0]["delta"]["tool_calls"][0]["function"]["name"],
+            "get_weather"
+        );
+        assert_eq!(arguments(&events, 0), r#"{"city": "Paris"}"#);
+        let finish = events
+            .iter()
+            .find(|e| e["choices"][0]["finish_reason"].is_string())
+            .unwrap();
+        assert_eq!(finish["choices"][0]["finish_reason"], "tool_calls");
+        let usage = &events.last().unwrap()["usage"];
+        assert_eq!(
+            (
+                usage["prompt_tokens"].as_u64(),
+                usage["completion_tokens"].as_u64()
+            ),
+            (Some(472), Some(89))
+        );
+        assert!(usage["cost"].as_f64().unwrap() > 0.0);
+    }
+
+    #[test]
+    fn stream_thinking_becomes_reasoning() {
+        let events = translate_everywhere(
+            &make,
+            MODEL,
+            include_bytes!("../../tests/fixtures/anthropic/stream_thinking.sse"),
+        );
+        let reasoning: String = events
+            .iter()
+            .filter_map(|e| e["choices"][0]["delta"]["reasoning"].as_str())
+            .collect();
+        assert_eq!(reasoning, "2 + 2 is 4.");
+        assert_eq!(content(&events), "4");
+    }
+
+    #[test]
+    fn stream_error_event_ends_with_error_chunk() {
+        let events = translate_everywhere(
+            &make,
+            MODEL,
+            include_bytes!("../../tests/fixtures/anthropic/stream_overloaded.sse"),
+        );
+        let err = events.iter().find(|e| e.get("error").is_some()).unwrap();
+        assert_eq!(err["choices"][0]["finish_reason"], "error");
+        assert!(err["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("Overloaded"));
+        assert_eq!(content(&events), "Hel");
+    }
+}
