@@ -13,7 +13,7 @@ use crate::catalog::{ApiFamily, Catalog};
 use crate::error::Error;
 use crate::limits::Decision;
 use crate::providers::stream::{ChatStream, Translator};
-use crate::providers::{self, echo, openai_compat, Target};
+use crate::providers::{self, echo, Target};
 use crate::routing::{self, Choice};
 
 const DEFAULT_MAX_BODY: u64 = 8 * 1024 * 1024;
@@ -160,14 +160,8 @@ async fn attempt(
         ));
     }
     if chat.is_stream() {
-        let translator = match target.provider.api {
-            ApiFamily::Openai => Translator::OpenAi(openai_compat::StreamState::new(slug)),
-            _ => {
-                return Err(Error::Internal(
-                    "no stream translator for this provider".into(),
-                ))
-            }
-        };
+        let translator = Translator::for_target(target, meta)
+            .ok_or_else(|| Error::Internal("no stream translator for this provider".into()))?;
         let stream = ChatStream::new(
             translator,
             meta.clone(),

@@ -4,6 +4,7 @@
 
 pub mod anthropic;
 pub mod echo;
+pub mod gemini;
 pub mod openai_compat;
 pub mod stream;
 #[cfg(test)]
@@ -90,13 +91,13 @@ impl UpstreamRequest {
 pub fn build_request(target: &Target, req: &ChatRequest) -> Result<UpstreamRequest> {
     match target.provider.api {
         ApiFamily::Openai => openai_compat::build_request(target, req),
+        ApiFamily::Anthropic => anthropic::build_request(target, req),
+        ApiFamily::Gemini => gemini::build_request(target, req),
         ApiFamily::Echo => Err(Error::Internal("the echo model has no upstream".into())),
-        ApiFamily::Anthropic | ApiFamily::Gemini | ApiFamily::Unknown => {
-            Err(Error::NoProvider(format!(
-                "Provider {} speaks an API this build cannot translate yet",
-                target.provider.slug
-            )))
-        }
+        ApiFamily::Unknown => Err(Error::NoProvider(format!(
+            "Provider {} speaks an API this build cannot translate",
+            target.provider.slug
+        ))),
     }
 }
 
@@ -109,6 +110,7 @@ pub fn parse_response(
     match target.provider.api {
         ApiFamily::Openai => openai_compat::parse_response(target, meta, body),
         ApiFamily::Anthropic => anthropic::parse_response(target, meta, body),
+        ApiFamily::Gemini => gemini::parse_response(target, meta, body),
         _ => Err(Error::Internal(
             "no response parser for this provider".into(),
         )),

@@ -19,6 +19,16 @@ pub fn build_request(target: &Target, req: &ChatRequest) -> Result<UpstreamReque
         }
     };
     strip_gateway_fields(&mut body);
+    // OpenRouter's `reasoning` object is `reasoning_effort` in OpenAI's dialect.
+    if let Some(r) = body.remove("reasoning") {
+        if let Some(effort) = r
+            .get("effort")
+            .filter(|_| !body.contains_key("reasoning_effort"))
+        {
+            body.insert("reasoning_effort".into(), effort.clone());
+        }
+    }
+    body.remove("include_reasoning");
     body.insert("model".into(), json!(target.endpoint.upstream_model));
     if req.is_stream() {
         // Ask for the usage chunk so that streams are billed on real counts.
@@ -165,6 +175,7 @@ mod tests {
         let req = request(
             json!({"model": MODEL, "messages": [{"role": "user", "content": "hi"}],
             "stream": true, "seed": 7, "provider": {"order": ["openai"]}, "models": ["x/y"],
+            "reasoning": {"effort": "high"}, "include_reasoning": true,
             "tools": [{"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}]}),
         );
         let up = with_target(MODEL, |t| build_request(t, &req)).unwrap();
@@ -176,6 +187,8 @@ mod tests {
         assert_eq!(body["stream_options"]["include_usage"], true);
         assert_eq!(body["tools"][0]["function"]["name"], "f");
         assert!(body.get("provider").is_none() && body.get("models").is_none());
+        assert_eq!(body["reasoning_effort"], "high");
+        assert!(body.get("reasoning").is_none() && body.get("include_reasoning").is_none());
         assert!(
             !format!("{up:?}").contains("sk-test"),
             "keys never reach Debug output"

@@ -5,7 +5,7 @@
 
 use serde_json::json;
 
-use super::{anthropic, normalize_finish_reason, openai_compat};
+use super::{anthropic, gemini, normalize_finish_reason, openai_compat};
 use crate::api::sse::{encode_data, DONE};
 use crate::api::{ChatChunk, Delta, GenerationMeta, Usage};
 use crate::catalog::Pricing;
@@ -16,14 +16,33 @@ use crate::error::Error;
 pub enum Translator {
     OpenAi(openai_compat::StreamState),
     Anthropic(anthropic::StreamState),
+    Gemini(gemini::StreamState),
 }
 
 impl Translator {
+    /// The stream translator for `target`'s family; `None` for families without one.
+    pub fn for_target(target: &super::Target, meta: &GenerationMeta) -> Option<Translator> {
+        let slug = target.provider.slug.as_str();
+        Some(match target.provider.api {
+            crate::catalog::ApiFamily::Openai => {
+                Translator::OpenAi(openai_compat::StreamState::new(slug))
+            }
+            crate::catalog::ApiFamily::Anthropic => {
+                Translator::Anthropic(anthropic::StreamState::new(slug))
+            }
+            crate::catalog::ApiFamily::Gemini => {
+                Translator::Gemini(gemini::StreamState::new(slug, &meta.id))
+            }
+            _ => return None,
+        })
+    }
+
     /// Chunks complete before an error are in `out` even when it fails.
     fn feed(&mut self, bytes: &[u8], out: &mut Vec<ChatChunk>) -> Result<(), Error> {
         match self {
             Translator::OpenAi(s) => s.feed(bytes, out),
             Translator::Anthropic(s) => s.feed(bytes, out),
+            Translator::Gemini(s) => s.feed(bytes, out),
         }
     }
 
@@ -32,6 +51,7 @@ impl Translator {
         match self {
             Translator::OpenAi(s) => s.finish(out),
             Translator::Anthropic(s) => s.finish(out),
+            Translator::Gemini(s) => s.finish(out),
         }
     }
 }
@@ -148,7 +168,7 @@ impl ChatStream {
                 self.sent_content |= c.delta.tool_calls.is_some();
                 if let Some(native) = c.finish_reason.take() {
                     let norm = normalize_finish_reason(&native);
-                    c.native_finish_reason = Some(native);
+                    c.native_finish_reason.get_or_insert(native);
                     c.finish_reason = Some(norm.to_string());
                     self.finish_reason = Some(norm.to_string());
                 }

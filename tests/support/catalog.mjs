@@ -15,6 +15,15 @@ const mock = (id, endpoints, extra = {}) => ({
   ...extra,
 });
 
+/** Provider families the mock speaks: [api, provider slug, provider name]. */
+export const FAMILIES = [
+  ["openai", "mockopenai", "MockOpenAI"],
+  ["anthropic", "mockanthropic", "MockAnthropic"],
+  ["gemini", "mockgemini", "MockGemini"],
+];
+/** Behaviours every family's mock has (see mock_upstream.mjs). */
+export const SCRIPTS = ["ok", "stream", "tool", "json", "fail500", "fail429", "fail400", "hang", "garbage", "broken", "truncated"];
+
 export function testCatalog() {
   return {
     version: 1,
@@ -23,6 +32,7 @@ export function testCatalog() {
       { slug: "mockai", name: "MockAI", api: "openai", base_url: "http://mockai.invalid/v1", data_policy: { training: false } },
       { slug: "mockbackup", name: "MockBackup", api: "openai", base_url: "http://mockbackup.invalid/v1", data_policy: { training: false } },
       { slug: "nokey", name: "NoKey", api: "openai", base_url: "http://nokey.invalid/v1" },
+      ...FAMILIES.map(([api, slug, name]) => ({ slug, name, api, base_url: `http://${slug}.invalid/v1` })),
     ],
     models: [
       shipped.models.find((m) => m.id === "modelmux/echo"),
@@ -37,6 +47,7 @@ export function testCatalog() {
       mock("test/truncated", [["mockai", "truncated"]]),
       mock("test/endless", [["mockai", "endless"]]),
       mock("test/nokey", [["nokey", "ok"]]),
+      ...FAMILIES.flatMap(([api, slug]) => SCRIPTS.map((script) => mock(`${api}-mock/${script}`, [[slug, script]]))),
     ],
   };
 }
@@ -48,5 +59,11 @@ export function mockBindings(mockUrl) {
     MOCKAI_API_KEY: "sk-mockai-secret",
     MOCKBACKUP_BASE_URL: `${mockUrl}/backup/v1`,
     MOCKBACKUP_API_KEY: "sk-mockbackup-secret",
+    MOCKOPENAI_BASE_URL: `${mockUrl}/openai/v1`,
+    MOCKOPENAI_API_KEY: "sk-mockopenai-secret",
+    MOCKANTHROPIC_BASE_URL: `${mockUrl}/anthropic/v1`,
+    MOCKANTHROPIC_API_KEY: "sk-mockanthropic-secret",
+    MOCKGEMINI_BASE_URL: `${mockUrl}/gemini/v1beta`,
+    MOCKGEMINI_API_KEY: "sk-mockgemini-secret",
   };
 }

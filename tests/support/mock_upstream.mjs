@@ -1,28 +1,162 @@
-// Scripted mock upstreams on 127.0.0.1, one server speaking several wire formats.
-// What it does is chosen by the upstream model ID the worker sends (see SCRIPTS), so a
-// test catalogue maps each test model to a behaviour. Every request is recorded.
+// Scripted mock upstreams on 127.0.0.1: one server speaking three wire formats
+// (OpenAI chat completions, Anthropic messages, Gemini generateContent). What it does
+// is chosen by the upstream model ID the gateway sends (see `scripts`), so a test
+// catalogue maps each test model to a behaviour. Every request is recorded.
 import http from "node:http";
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const sse = (obj, event) => (event ? `event: ${event}\n` : "") + `data: ${typeof obj === "string" ? obj : JSON.stringify(obj)}\n\n`;
+const USAGE = { prompt: 11, completion: 7 };
 
-function openaiReply(model, content, usage = { prompt_tokens: 11, completion_tokens: 7, total_tokens: 18 }) {
-  return {
-    id: "chatcmpl-mock", object: "chat.completion", created: 1751471234, model,
-    choices: [{ index: 0, message: { role: "assistant", content, refusal: null }, logprobs: null, finish_reason: "stop" }],
-    usage, system_fingerprint: "fp_mock",
-  };
-}
+// ------------------------------------------------------------------ wire formats
 
-function chunk(model, delta, finish_reason = null, extra = {}) {
-  return { id: "chatcmpl-mock", object: "chat.completion.chunk", created: 1751471234, model,
-    choices: [{ index: 0, delta, logprobs: null, finish_reason }], ...extra };
-}
+/** OpenAI chat completions. */
+const openai = {
+  match: (req) => (req.url.endsWith("/chat/completions") ? {} : null),
+  model: (body) => body.model,
+  stream: (body) => !!body.stream,
+  lastUserText(body) {
+    const last = body.messages.filter((m) => m.role === "user").at(-1);
+    if (!last) return "";
+    return typeof last.content === "string" ? last.content : last.content.filter((p) => p.type === "text").map((p) => p.text).join(" ");
+  },
+  reply(res, model, { text, tool }) {
+    const message = { role: "assistant", content: text ?? null, refusal: null };
+    if (tool) message.tool_calls = [{ id: "call_mock1", type: "function", function: { name: tool.name, arguments: JSON.stringify(tool.args) } }];
+    res.writeHead(200, { "content-type": "application/json" });
+    res.end(JSON.stringify({
+      id: "chatcmpl-mock", object: "chat.completion", created: 1751471234, model,
+      choices: [{ index: 0, message, logprobs: null, finish_reason: tool ? "tool_calls" : "stop" }],
+      usage: { prompt_tokens: USAGE.prompt, completion_tokens: USAGE.completion, total_tokens: USAGE.prompt + USAGE.completion },
+      system_fingerprint: "fp_mock",
+    }));
+  },
+  writer(res, model) {
+    const chunk = (delta, finish_reason = null, extra = {}) =>
+      sse({ id: "chatcmpl-mock", object: "chat.completion.chunk", created: 1751471234, model, choices: [{ index: 0, delta, logprobs: null, finish_reason }], ...extra });
+    return {
+      start: () => { res.writeHead(200, { "content-type": "text/event-stream" }); res.write(chunk({ role: "assistant", content: "" })); },
+      text: (t) => res.write(chunk({ content: t })),
+      tool: (name, pieces) => {
+        res.write(chunk({ tool_calls: [{ index: 0, id: "call_mock1", type: "function", function: { name, arguments: "" } }] }));
+        for (const p of pieces) res.write(chunk({ tool_calls: [{ index: 0, function: { arguments: p } }] }));
+      },
+      finish: (kind) => res.write(chunk({}, kind === "tool" ? "tool_calls" : "stop")),
+      end: () => {
+        res.write(sse({ id: "chatcmpl-mock", object: "chat.completion.chunk", created: 1751471234, model, choices: [], usage: { prompt_tokens: 12, completion_tokens: 4, total_tokens: 16 } }));
+        res.end(sse("[DONE]"));
+      },
+      cut: () => res.end('data: {"id":"chatcmpl-mock","choi'),
+    };
+  },
+  error(res, status, message, headers = {}) {
+    res.writeHead(status, { "content-type": "application/json", ...headers });
+    res.end(JSON.stringify({ error: { message, type: status === 429 ? "requests" : "server_error" } }));
+  },
+};
 
-const sse = (obj) => `data: ${typeof obj === "string" ? obj : JSON.stringify(obj)}\n\n`;
+/** Anthropic messages. */
+const anthropic = {
+  match: (req) => (req.url.endsWith("/messages") ? {} : null),
+  model: (body) => body.model,
+  stream: (body) => !!body.stream,
+  lastUserText(body) {
+    const last = body.messages.filter((m) => m.role === "user").at(-1);
+    if (!last) return "";
+    return typeof last.content === "string" ? last.content : last.content.filter((b) => b.type === "text").map((b) => b.text).join(" ");
+  },
+  reply(res, model, { text, tool }) {
+    const content = [];
+    if (text != null) content.push({ type: "text", text });
+    if (tool) content.push({ type: "tool_use", id: "toolu_mock1", name: tool.name, input: tool.args });
+    res.writeHead(200, { "content-type": "application/json" });
+    res.end(JSON.stringify({
+      id: "msg_mock", type: "message", role: "assistant", model, content,
+      stop_reason: tool ? "tool_use" : "end_turn", stop_sequence: null,
+      usage: { input_tokens: USAGE.prompt, output_tokens: USAGE.completion, cache_creation_input_tokens: 0, cache_read_input_tokens: 0 },
+    }));
+  },
+  writer(res, model) {
+    let block = -1;
+    return {
+      start: () => {
+        res.writeHead(200, { "content-type": "text/event-stream" });
+        res.write(sse({ type: "message_start", message: { id: "msg_mock", type: "message", role: "assistant", model, content: [], stop_reason: null, usage: { input_tokens: 12, output_tokens: 1 } } }, "message_start"));
+        res.write(sse({ type: "ping" }, "ping"));
+      },
+      text: (t) => {
+        if (block < 0) { block = 0; res.write(sse({ type: "content_block_start", index: 0, content_block: { type: "text", text: "" } }, "content_block_start")); }
+        res.write(sse({ type: "content_block_delta", index: block, delta: { type: "text_delta", text: t } }, "content_block_delta"));
+      },
+      tool: (name, pieces) => {
+        block += 1;
+        res.write(sse({ type: "content_block_start", index: block, content_block: { type: "tool_use", id: "toolu_mock1", name, input: {} } }, "content_block_start"));
+        for (const p of pieces) res.write(sse({ type: "content_block_delta", index: block, delta: { type: "input_json_delta", partial_json: p } }, "content_block_delta"));
+        res.write(sse({ type: "content_block_stop", index: block }, "content_block_stop"));
+      },
+      finish: (kind) => res.write(sse({ type: "message_delta", delta: { stop_reason: kind === "tool" ? "tool_use" : "end_turn", stop_sequence: null }, usage: { output_tokens: 4 } }, "message_delta")),
+      end: () => res.end(sse({ type: "message_stop" }, "message_stop")),
+      cut: () => res.end('event: content_block_delta\ndata: {"type":"content_blo'),
+    };
+  },
+  error(res, status, message, headers = {}) {
+    res.writeHead(status, { "content-type": "application/json", ...headers });
+    const type = status === 429 ? "rate_limit_error" : status === 529 ? "overloaded_error" : "api_error";
+    res.end(JSON.stringify({ type: "error", error: { type, message } }));
+  },
+};
+
+/** Gemini generateContent / streamGenerateContent?alt=sse. */
+const gemini = {
+  match: (req) => {
+    const m = req.url.match(/\/models\/([^/:]+):(generateContent|streamGenerateContent)/);
+    return m ? { model: decodeURIComponent(m[1]), stream: m[2] === "streamGenerateContent" } : null;
+  },
+  lastUserText(body) {
+    const last = body.contents.filter((c) => c.role === "user").at(-1);
+    return (last?.parts ?? []).filter((p) => p.text != null).map((p) => p.text).join(" ");
+  },
+  usage: (completion) => ({ promptTokenCount: 12, candidatesTokenCount: completion, totalTokenCount: 12 + completion }),
+  reply(res, model, { text, tool }) {
+    const parts = [];
+    if (text != null) parts.push({ text });
+    if (tool) parts.push({ functionCall: { name: tool.name, args: tool.args } });
+    res.writeHead(200, { "content-type": "application/json" });
+    res.end(JSON.stringify({
+      candidates: [{ content: { role: "model", parts }, finishReason: "STOP", index: 0 }],
+      usageMetadata: { promptTokenCount: USAGE.prompt, candidatesTokenCount: USAGE.completion, totalTokenCount: USAGE.prompt + USAGE.completion },
+      modelVersion: model, responseId: "mock",
+    }));
+  },
+  writer(res, model) {
+    const ev = (parts, extra = {}) => sse({ candidates: [{ content: { role: "model", parts }, index: 0, ...extra }], usageMetadata: gemini.usage(0), modelVersion: model });
+    let pendingTool = null;
+    return {
+      start: () => res.writeHead(200, { "content-type": "text/event-stream" }),
+      text: (t) => res.write(ev([{ text: t }])),
+      tool: (name, pieces) => { pendingTool = { name, args: JSON.parse(pieces.join("")) }; },
+      finish: () => {
+        const parts = pendingTool ? [{ functionCall: pendingTool }] : [{ text: "" }];
+        res.write(sse({ candidates: [{ content: { role: "model", parts }, finishReason: "STOP", index: 0 }], usageMetadata: gemini.usage(4), modelVersion: model }));
+      },
+      end: () => res.end(),
+      cut: () => res.end('data: {"candidates": [{"content": {"par'),
+    };
+  },
+  error(res, status, message, headers = {}) {
+    res.writeHead(status, { "content-type": "application/json", ...headers });
+    const st = { 400: "INVALID_ARGUMENT", 429: "RESOURCE_EXHAUSTED", 500: "INTERNAL", 503: "UNAVAILABLE" }[status] ?? "UNKNOWN";
+    res.end(JSON.stringify({ error: { code: status, message, status: st } }));
+  },
+};
+
+const FORMATS = [gemini, anthropic, openai];
+
+// ------------------------------------------------------------------ behaviours
 
 export async function startMockUpstream() {
   const requests = [];
-  const gates = new Map(); // name -> {promise, resolve}
+  const gates = new Map();
   const gate = (name) => {
     if (!gates.has(name)) {
       let resolve;
@@ -31,83 +165,87 @@ export async function startMockUpstream() {
     }
     return gates.get(name);
   };
-  const events = new Map(); // name -> array of {event, at}
+  const events = new Map();
   const note = (name, event) => {
     if (!events.has(name)) events.set(name, []);
     events.get(name).push({ event, at: Date.now() });
   };
+  const WEATHER = { name: "get_weather", args: { city: "Paris" } };
 
-  // OpenAI-format behaviours, keyed by upstream model ID.
-  const openai = {
-    async ok(body, res) {
-      const last = body.messages.at(-1);
-      const text = typeof last.content === "string" ? last.content : JSON.stringify(last.content);
-      res.writeHead(200, { "content-type": "application/json" });
-      res.end(JSON.stringify(openaiReply(body.model, `mock says: ${text}`)));
+  // Each script gets (format f, ctx) with ctx = {body, res, req, model, stream}.
+  const scripts = {
+    async ok(f, c) {
+      if (c.stream) return scripts.stream(f, c);
+      f.reply(c.res, c.model, { text: `mock says: ${f.lastUserText(c.body)}` });
     },
-    async stream(body, res) {
-      res.writeHead(200, { "content-type": "text/event-stream" });
-      const words = ["Hello", " from", " the", " mock"];
-      res.write(sse(chunk(body.model, { role: "assistant", content: "" })));
-      for (const w of words) res.write(sse(chunk(body.model, { content: w })));
-      res.write(sse(chunk(body.model, {}, "stop")));
-      res.write(sse({ ...chunk(body.model, {}), choices: [], usage: { prompt_tokens: 12, completion_tokens: 4, total_tokens: 16 } }));
-      res.end(sse("[DONE]"));
+    async stream(f, c) {
+      if (!c.stream) return f.reply(c.res, c.model, { text: "Hello from the mock" });
+      const w = f.writer(c.res, c.model);
+      w.start();
+      for (const t of ["Hello", " from", " the", " mock"]) w.text(t);
+      w.finish("stop");
+      w.end();
     },
-    // Sends one chunk, then waits until the test releases gate `gated`.
-    async gated(body, res) {
-      res.writeHead(200, { "content-type": "text/event-stream" });
-      res.write(sse(chunk(body.model, { role: "assistant", content: "first" })));
+    async tool(f, c) {
+      if (!c.stream) return f.reply(c.res, c.model, { text: null, tool: WEATHER });
+      const w = f.writer(c.res, c.model);
+      w.start();
+      w.tool(WEATHER.name, ['{"ci', 'ty": "Par', 'is"}']);
+      w.finish("tool");
+      w.end();
+    },
+    // Answers with a JSON document (what structured output asks for).
+    async json(f, c) {
+      if (f === anthropic) return f.reply(c.res, c.model, { text: null, tool: { name: "modelmux_json_response", args: { answer: 4 } } });
+      f.reply(c.res, c.model, { text: '{"answer":4}' });
+    },
+    async gated(f, c) {
+      const w = f.writer(c.res, c.model);
+      w.start();
+      w.text("first");
       note("gated", "first-sent");
       await gate("gated").promise;
-      res.write(sse(chunk(body.model, { content: " second" })));
-      res.write(sse(chunk(body.model, {}, "stop")));
-      res.end(sse("[DONE]"));
+      w.text(" second");
+      w.finish("stop");
+      w.end();
       note("gated", "finished");
     },
-    async fail500(_body, res) {
-      res.writeHead(500, { "content-type": "application/json" });
-      res.end(JSON.stringify({ error: { message: "internal mock failure", type: "server_error" } }));
-    },
-    async fail429(_body, res) {
-      res.writeHead(429, { "content-type": "application/json", "retry-after": "17" });
-      res.end(JSON.stringify({ error: { message: "Rate limit reached for requests", type: "requests" } }));
-    },
-    async hang(_body, res) {
+    fail500: async (f, c) => f.error(c.res, 500, "internal mock failure"),
+    fail429: async (f, c) => f.error(c.res, 429, "Rate limit reached for requests", { "retry-after": "17" }),
+    fail400: async (f, c) => f.error(c.res, 400, "mock refuses this request"),
+    async hang(_f, c) {
       note("hang", "started");
-      // Never answers; resolves when the gateway gives up and closes the connection.
-      await new Promise((resolve) => res.on("close", resolve));
+      await new Promise((resolve) => c.res.on("close", resolve));
       note("hang", "closed");
     },
-    async garbage(_body, res) {
-      res.writeHead(200, { "content-type": "application/json" });
-      res.end("<html>definitely not json</html>");
+    async garbage(_f, c) {
+      c.res.writeHead(200, { "content-type": "application/json" });
+      c.res.end("<html>definitely not json</html>");
     },
-    // A stream whose connection drops after the first chunk.
-    async broken(body, res) {
-      res.writeHead(200, { "content-type": "text/event-stream" });
-      res.write(sse(chunk(body.model, { role: "assistant", content: "partial" })));
+    async broken(f, c) {
+      const w = f.writer(c.res, c.model);
+      w.start();
+      w.text("partial");
       await sleep(50);
-      res.socket.destroy();
+      c.res.socket.destroy();
     },
-    // A stream that ends cleanly at the TCP level but never finishes the completion.
-    async truncated(body, res) {
-      res.writeHead(200, { "content-type": "text/event-stream" });
-      res.write(sse(chunk(body.model, { role: "assistant", content: "cut" })));
-      res.end('data: {"id":"chatcmpl-mock","choi');
+    async truncated(f, c) {
+      const w = f.writer(c.res, c.model);
+      w.start();
+      w.text("cut");
+      w.cut();
     },
-    // Streams slowly until the client goes away; records whether the upstream saw the abort.
-    async endless(body, res, req) {
-      res.writeHead(200, { "content-type": "text/event-stream" });
+    async endless(f, c) {
+      const w = f.writer(c.res, c.model);
       let open = true;
-      req.on("close", () => { open = false; note("endless", "closed"); });
-      res.on("close", () => { open = false; note("endless", "closed"); });
+      c.res.on("close", () => { open = false; note("endless", "closed"); });
+      w.start();
       note("endless", "started");
       for (let i = 0; open && i < 600; i++) {
-        res.write(sse(chunk(body.model, { content: `tick${i} ` })));
+        w.text(`tick${i} `);
         await sleep(50);
       }
-      if (!res.writableEnded) res.end();
+      if (!c.res.writableEnded) c.res.end();
     },
   };
 
@@ -118,17 +256,16 @@ export async function startMockUpstream() {
     try { body = JSON.parse(raw); } catch { /* recorded as null */ }
     requests.push({ method: req.method, url: req.url, headers: req.headers, body });
     try {
-      if (req.url.endsWith("/chat/completions") && body) {
-        const script = openai[body.model.split(":")[0]];
-        if (script) {
-          if (body.stream && !["stream", "gated", "broken", "truncated", "endless"].includes(body.model)) {
-            return await openai.stream(body, res);
-          }
-          return await script(body, res, req);
-        }
+      for (const f of FORMATS) {
+        const m = f.match(req);
+        if (!m || !body) continue;
+        const model = m.model ?? f.model(body);
+        const stream = m.stream ?? f.stream(body);
+        const script = scripts[model];
+        if (script) return await script(f, { body, res, req, model, stream });
       }
       res.writeHead(404, { "content-type": "application/json" });
-      res.end(JSON.stringify({ error: { message: `mock has no script for ${req.url} ${body?.model}` } }));
+      res.end(JSON.stringify({ error: { message: `mock has no script for ${req.url}` } }));
     } catch (e) {
       if (!res.headersSent) res.writeHead(599);
       res.end(String(e));
@@ -140,6 +277,7 @@ export async function startMockUpstream() {
   return {
     url: `http://127.0.0.1:${port}`,
     requests,
+    last: (pathPart) => requests.filter((r) => r.url.includes(pathPart)).at(-1),
     release: (name) => gate(name).resolve(),
     events: (name) => events.get(name) ?? [],
     waitFor: async (name, event, timeoutMs = 5000) => {

@@ -1,0 +1,194 @@
+// Every provider family through the running worker: OpenAI-compatible, Anthropic and
+// Gemini wire formats, replies, streams, tool calls, structured output, images, usage
+// and cost, and each upstream failure mode.
+import { describe, test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { startWorker } from "../support/worker.mjs";
+import { startMockUpstream } from "../support/mock_upstream.mjs";
+import { testCatalog, mockBindings, FAMILIES } from "../support/catalog.mjs";
+import { collect } from "../support/sse.mjs";
+
+const KEY = "sk-mm-v1-" + "e".repeat(64);
+let mock, worker;
+
+before(async () => {
+  mock = await startMockUpstream();
+  worker = await startWorker({ catalog: testCatalog(), keys: [KEY], bindings: { ...mockBindings(mock.url), UPSTREAM_TIMEOUT_MS: "1000" } });
+});
+after(async () => {
+  await worker?.close();
+  await mock?.close();
+});
+
+const chat = (body) =>
+  fetch(`${worker.base}/chat/completions`, {
+    method: "POST",
+    headers: { "content-type": "application/json", authorization: `Bearer ${KEY}` },
+    body: JSON.stringify(body),
+  });
+const user = (content) => [{ role: "user", content }];
+const TOOLS = [{ type: "function", function: { name: "get_weather", description: "Weather in a city", parameters: { type: "object", properties: { city: { type: "string" } }, required: ["city"] } } }];
+
+async function streamed(body) {
+  const r = await chat({ ...body, stream: true });
+  assert.equal(r.status, 200);
+  const events = await collect(r.body);
+  assert.deepEqual(events.at(-1), { done: true });
+  return events.filter((e) => e.data).map((e) => e.data);
+}
+const text = (chunks) => chunks.map((c) => c.choices[0]?.delta?.content ?? "").join("");
+
+for (const [api, slug, name] of FAMILIES) {
+  const model = (script) => `${api}-mock/${script}`;
+  const upstreamPath = `/${api}/`;
+
+  describe(`${api} wire format`, () => {
+    test("plain reply with usage and cost", async () => {
+      const r = await chat({ model: model("ok"), messages: [{ role: "system", content: "be nice" }, ...user("ping")] });
+      assert.equal(r.status, 200);
+      const body = await r.json();
+      assert.equal(body.choices[0].message.content, "mock says: ping");
+      assert.equal(body.choices[0].finish_reason, "stop");
+      assert.equal(body.model, model("ok"));
+      assert.equal(body.provider, name);
+      assert.deepEqual([body.usage.prompt_tokens, body.usage.completion_tokens, body.usage.total_tokens], [11, 7, 18]);
+      assert.equal(body.usage.cost, 0.000025);
+      const sent = mock.last(upstreamPath);
+      if (api === "anthropic") {
+        assert.equal(sent.headers["x-api-key"], "sk-mockanthropic-secret");
+        assert.equal(sent.body.system[0].text, "be nice");
+      } else if (api === "gemini") {
+        assert.equal(sent.headers["x-goog-api-key"], "sk-mockgemini-secret");
+        assert.match(sent.url, /\/models\/ok:generateContent$/);
+        assert.equal(sent.body.systemInstruction.parts[0].text, "be nice");
+      } else {
+        assert.equal(sent.headers.authorization, "Bearer sk-mockopenai-secret");
+      }
+    });
+
+    test("stream: chunks, finish, usage, [DONE]", async () => {
+      const chunks = await streamed({ model: model("stream"), messages: user("x") });
+      assert.equal(chunks[0].choices[0].delta.role, "assistant");
+      assert.equal(text(chunks), "Hello from the mock");
+      assert.ok(chunks.some((c) => c.choices[0]?.finish_reason === "stop"));
+      const last = chunks.at(-1);
+      assert.deepEqual(last.choices, []);
+      assert.equal(last.usage.prompt_tokens, 12);
+      assert.ok(last.usage.cost > 0);
+      assert.ok(chunks.every((c) => c.model === model("stream") && c.id === chunks[0].id));
+    });
+
+    test("tool call, not streamed", async () => {
+      const r = await chat({ model: model("tool"), messages: user("weather in Paris?"), tools: TOOLS, tool_choice: "auto" });
+      const body = await r.json();
+      const call = body.choices[0].message.tool_calls[0];
+      assert.equal(call.type, "function");
+      assert.equal(call.function.name, "get_weather");
+      assert.deepEqual(JSON.parse(call.function.arguments), { city: "Paris" });
+      assert.ok(call.id);
+      assert.equal(body.choices[0].finish_reason, "tool_calls");
+      const sent = mock.last(upstreamPath).body;
+      const declared = api === "anthropic" ? sent.tools[0].name : api === "gemini" ? sent.tools[0].functionDeclarations[0].name : sent.tools[0].function.name;
+      assert.equal(declared, "get_weather");
+    });
+
+    test("tool call, streamed", async () => {
+      const chunks = await streamed({ model: model("tool"), messages: user("weather?"), tools: TOOLS });
+      const deltas = chunks.flatMap((c) => c.choices[0]?.delta?.tool_calls ?? []);
+      assert.equal(deltas[0].function.name, "get_weather");
+      assert.ok(deltas[0].id);
+      assert.deepEqual(JSON.parse(deltas.map((d) => d.function?.arguments ?? "").join("")), { city: "Paris" });
+      assert.ok(chunks.some((c) => c.choices[0]?.finish_reason === "tool_calls"));
+    });
+
+    test("tool result round trip is translated", async () => {
+      const r = await chat({
+        model: model("ok"), tools: TOOLS,
+        messages: [
+          ...user("weather?"),
+          { role: "assistant", content: null, tool_calls: [{ id: "call_1", type: "function", function: { name: "get_weather", arguments: '{"city":"Paris"}' } }] },
+          { role: "tool", tool_call_id: "call_1", content: '{"temp":18}' },
+          ...user("and tomorrow?"),
+        ],
+      });
+      assert.equal(r.status, 200);
+      const sent = mock.last(upstreamPath).body;
+      if (api === "anthropic") {
+        assert.deepEqual(sent.messages[1].content[0], { type: "tool_use", id: "call_1", name: "get_weather", input: { city: "Paris" } });
+        assert.equal(sent.messages[2].content[0].type, "tool_result");
+      } else if (api === "gemini") {
+        assert.deepEqual(sent.contents[1].parts[0], { functionCall: { name: "get_weather", args: { city: "Paris" } } });
+        assert.deepEqual(sent.contents[2].parts[0], { functionResponse: { name: "get_weather", response: { temp: 18 } } });
+      } else {
+        assert.equal(sent.messages[2].tool_call_id, "call_1");
+      }
+    });
+
+    test("structured output", async () => {
+      const schema = { type: "object", properties: { answer: { type: "integer" } }, required: ["answer"] };
+      const r = await chat({ model: model("json"), messages: user("2+2?"), response_format: { type: "json_schema", json_schema: { name: "math", schema } } });
+      const body = await r.json();
+      assert.deepEqual(JSON.parse(body.choices[0].message.content), { answer: 4 });
+      assert.equal(body.choices[0].finish_reason, "stop");
+      const sent = mock.last(upstreamPath).body;
+      if (api === "anthropic") assert.deepEqual(sent.tools[0].input_schema, schema);
+      else if (api === "gemini") assert.deepEqual(sent.generationConfig.responseJsonSchema, schema);
+      else assert.deepEqual(sent.response_format.json_schema.schema, schema);
+    });
+
+    test("image input", async () => {
+      const r = await chat({ model: model("ok"), messages: [{ role: "user", content: [
+        { type: "text", text: "what is this?" },
+        { type: "image_url", image_url: { url: "data:image/png;base64,iVBORw0KGgo=" } },
+      ] }] });
+      assert.equal(r.status, 200);
+      const sent = mock.last(upstreamPath).body;
+      if (api === "anthropic") assert.deepEqual(sent.messages[0].content[1].source, { type: "base64", media_type: "image/png", data: "iVBORw0KGgo=" });
+      else if (api === "gemini") assert.deepEqual(sent.contents[0].parts[1], { inlineData: { mimeType: "image/png", data: "iVBORw0KGgo=" } });
+      else assert.equal(sent.messages[0].content[1].image_url.url, "data:image/png;base64,iVBORw0KGgo=");
+    });
+
+    test("upstream 500 is a 502 naming the provider", async () => {
+      const r = await chat({ model: model("fail500"), messages: user("x") });
+      assert.equal(r.status, 502);
+      const body = await r.json();
+      assert.equal(body.error.code, 502);
+      assert.equal(body.error.metadata.provider_name, slug);
+      assert.match(body.error.message, /internal mock failure/);
+    });
+
+    test("upstream 429 is a 429 with Retry-After", async () => {
+      const r = await chat({ model: model("fail429"), messages: user("x") });
+      assert.equal(r.status, 429);
+      assert.equal(r.headers.get("retry-after"), "17");
+      assert.match((await r.json()).error.message, /Rate limit reached/);
+    });
+
+    test("upstream 400 is the caller's 400", async () => {
+      const r = await chat({ model: model("fail400"), messages: user("x") });
+      assert.equal(r.status, 400);
+      assert.match((await r.json()).error.message, /mock refuses/);
+    });
+
+    test("timeout is a 408", async () => {
+      const r = await chat({ model: model("hang"), messages: user("x") });
+      assert.equal(r.status, 408);
+    });
+
+    test("garbage is a 502", async () => {
+      const r = await chat({ model: model("garbage"), messages: user("x") });
+      assert.equal(r.status, 502);
+      assert.match((await r.json()).error.metadata.raw, /not json/);
+    });
+
+    test("dropped and truncated streams end with an error chunk", async () => {
+      for (const script of ["broken", "truncated"]) {
+        const chunks = await streamed({ model: model(script), messages: user("x") });
+        const err = chunks.find((c) => c.error);
+        assert.ok(err, `${script}: error chunk`);
+        assert.equal(err.choices[0].finish_reason, "error");
+        assert.ok(text(chunks).length > 0, `${script}: content before the failure arrived`);
+      }
+    });
+  });
+}
