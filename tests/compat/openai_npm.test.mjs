@@ -33,6 +33,25 @@ test("stream with the demo model and an upstream", async () => {
   }
 });
 
+for (const family of ["openai", "anthropic", "gemini"]) {
+  test(`${family}: chat, stream and a tool-call round trip`, async () => {
+    const tools = [{ type: "function", function: { name: "get_weather", parameters: { type: "object", properties: { city: { type: "string" } } } } }];
+    const r = await client.chat.completions.create({ model: `${family}-mock/ok`, messages: [{ role: "user", content: "yo" }] });
+    assert.equal(r.choices[0].message.content, "mock says: yo");
+    const messages = [{ role: "user", content: "weather?" }];
+    const t = await client.chat.completions.create({ model: `${family}-mock/tool`, messages, tools });
+    const call = t.choices[0].message.tool_calls[0];
+    assert.equal(call.function.name, "get_weather");
+    messages.push(t.choices[0].message, { role: "tool", tool_call_id: call.id, content: "sunny" });
+    const after = await client.chat.completions.create({ model: `${family}-mock/ok`, messages, tools });
+    assert.equal(after.choices[0].finish_reason, "stop");
+    const stream = await client.chat.completions.create({ model: `${family}-mock/tool`, messages: messages.slice(0, 1), tools, stream: true });
+    let args = "";
+    for await (const chunk of stream) for (const tc of chunk.choices[0]?.delta?.tool_calls ?? []) args += tc.function?.arguments ?? "";
+    assert.deepEqual(JSON.parse(args), { city: "Paris" });
+  });
+}
+
 test("errors are typed", async () => {
   await assert.rejects(
     client.chat.completions.create({ model: "no/such", messages: [{ role: "user", content: "x" }] }),

@@ -1,4 +1,6 @@
 """The official `openai` Python SDK against modelmux: only the base URL and key change."""
+import json
+
 import openai
 import pytest
 
@@ -62,3 +64,46 @@ def test_errors_raise_typed_exceptions(client):
     bad = openai.OpenAI(base_url=client.base_url, api_key="sk-wrong", max_retries=0)
     with pytest.raises(openai.AuthenticationError):
         bad.chat.completions.create(model="modelmux/echo", messages=[{"role": "user", "content": "x"}])
+
+
+FAMILIES = ["openai", "anthropic", "gemini"]
+WEATHER_TOOL = {
+    "type": "function",
+    "function": {
+        "name": "get_weather",
+        "description": "Weather in a city",
+        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+    },
+}
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_each_family_chat_stream_and_tool_round_trip(client, family):
+    r = client.chat.completions.create(model=f"{family}-mock/ok", messages=[{"role": "user", "content": "hi"}])
+    assert r.choices[0].message.content == "mock says: hi"
+
+    stream = client.chat.completions.create(
+        model=f"{family}-mock/stream", messages=[{"role": "user", "content": "x"}], stream=True
+    )
+    assert "".join(c.choices[0].delta.content or "" for c in stream if c.choices) == "Hello from the mock"
+
+    messages = [{"role": "user", "content": "weather in Paris?"}]
+    r = client.chat.completions.create(model=f"{family}-mock/tool", messages=messages, tools=[WEATHER_TOOL])
+    call = r.choices[0].message.tool_calls[0]
+    assert call.function.name == "get_weather"
+    assert r.choices[0].finish_reason == "tool_calls"
+    messages.append(r.choices[0].message.model_dump(exclude_none=True))
+    messages.append({"role": "tool", "tool_call_id": call.id, "content": '{"temp": 18}'})
+    r = client.chat.completions.create(model=f"{family}-mock/ok", messages=messages, tools=[WEATHER_TOOL])
+    assert r.choices[0].finish_reason == "stop"
+
+    stream = client.chat.completions.create(
+        model=f"{family}-mock/tool", messages=messages[:1], tools=[WEATHER_TOOL], stream=True
+    )
+    args, name = "", None
+    for chunk in stream:
+        for tc in (chunk.choices[0].delta.tool_calls or []) if chunk.choices else []:
+            name = name or (tc.function.name if tc.function else None)
+            args += (tc.function.arguments or "") if tc.function else ""
+    assert name == "get_weather"
+    assert json.loads(args) == {"city": "Paris"}

@@ -36,3 +36,21 @@ def test_models_endpoints_providers(client):
     assert [e.tag for e in eps.data.endpoints] == ["mockai", "mockbackup"]
     providers = client.providers.list()
     assert any(p.slug == "mockai" for p in providers.data)
+
+
+@pytest.mark.parametrize("family", ["openai", "anthropic", "gemini"])
+def test_each_family(client, family):
+    r = client.chat.send(model=f"{family}-mock/ok", messages=[{"role": "user", "content": "hey"}])
+    assert r.choices[0].message.content == "mock says: hey"
+    r = client.chat.send(
+        model=f"{family}-mock/tool",
+        messages=[{"role": "user", "content": "weather?"}],
+        tools=[{"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object"}}}],
+    )
+    assert r.choices[0].message.tool_calls[0].function.name == "get_weather"
+    text = ""
+    with client.chat.send(model=f"{family}-mock/stream", messages=[{"role": "user", "content": "x"}], stream=True) as events:
+        for chunk in events:
+            if chunk.choices:
+                text += chunk.choices[0].delta.content or ""
+    assert text == "Hello from the mock"
