@@ -6,11 +6,32 @@ use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
 
-/// `limit` hits per `period_secs`, windows aligned to the Unix epoch.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+/// `limit` units per `period_secs`, windows aligned to the Unix epoch. A hit costs
+/// `cost` units (1 for request counts, the token estimate for token budgets).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Window {
     pub limit: u64,
     pub period_secs: u64,
+    #[serde(default = "one")]
+    pub cost: u64,
+    /// Tells apart windows of the same period (`req`, `tok`).
+    #[serde(default)]
+    pub name: String,
+}
+
+fn one() -> u64 {
+    1
+}
+
+impl Window {
+    pub fn requests(limit: u64, period_secs: u64) -> Self {
+        Window {
+            limit,
+            period_secs,
+            cost: 1,
+            name: "req".into(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
@@ -62,16 +83,16 @@ pub fn hit(
     for w in windows {
         let period = w.period_secs.max(1);
         let start = now_secs - now_secs % period;
-        let skey = format!("{key}:{period}");
+        let skey = format!("{key}:{}{period}", w.name);
         let st = store
             .load(&skey)
             .filter(|s| s.start == start)
             .unwrap_or(WindowState { start, count: 0 });
-        states.push((skey, *w, st, start + period));
+        states.push((skey, w, st, start + period));
     }
     let fullest = states
         .iter()
-        .filter(|(_, w, s, _)| s.count >= w.limit)
+        .filter(|(_, w, s, _)| s.count + w.cost > w.limit)
         .max_by_key(|(.., reset)| *reset);
     if let Some((_, w, _, reset)) = fullest {
         return Decision {
@@ -84,12 +105,12 @@ pub fn hit(
     }
     let mut tightest: Option<Decision> = None;
     for (skey, w, mut st, reset) in states {
-        st.count += 1;
+        st.count += w.cost;
         store.save(&skey, st);
         let d = Decision {
             allowed: true,
             limit: w.limit,
-            remaining: w.limit - st.count,
+            remaining: w.limit.saturating_sub(st.count),
             reset,
             retry_after: 0,
         };
@@ -110,46 +131,62 @@ pub fn hit(
 mod tests {
     use super::*;
 
-    const MINUTE: Window = Window {
-        limit: 3,
-        period_secs: 60,
-    };
-    const DAY: Window = Window {
-        limit: 5,
-        period_secs: 86_400,
-    };
+    fn minute() -> Window {
+        Window::requests(3, 60)
+    }
+    fn day() -> Window {
+        Window::requests(5, 86_400)
+    }
 
     #[test]
     fn exact_at_the_boundary() {
         let mut s = MemoryCounters::default();
         let t = 86_400 * 100 + 10;
         let got: Vec<bool> = (0..4)
-            .map(|_| hit(&mut s, "k", &[MINUTE, DAY], t).allowed)
+            .map(|_| hit(&mut s, "k", &[minute(), day()], t).allowed)
             .collect();
         assert_eq!(got, [true, true, true, false]);
-        let refused = hit(&mut s, "k", &[MINUTE, DAY], t);
+        let refused = hit(&mut s, "k", &[minute(), day()], t);
         assert_eq!(
             (refused.remaining, refused.retry_after, refused.limit),
             (0, 50, 3)
         );
         // The refusal did not count: the next minute has room, the day has 2 left.
-        let d = hit(&mut s, "k", &[MINUTE, DAY], t + 60);
+        let d = hit(&mut s, "k", &[minute(), day()], t + 60);
         assert!(d.allowed);
         assert_eq!((d.remaining, d.limit), (1, 5));
-        assert!(hit(&mut s, "k", &[MINUTE, DAY], t + 61).allowed);
-        let d = hit(&mut s, "k", &[MINUTE, DAY], t + 62);
+        assert!(hit(&mut s, "k", &[minute(), day()], t + 61).allowed);
+        let d = hit(&mut s, "k", &[minute(), day()], t + 62);
         assert!(!d.allowed);
         assert_eq!(d.limit, 5, "the day window is the one that is full");
         assert_eq!(d.retry_after, 86_400 - 72);
     }
 
     #[test]
+    fn token_budgets_weigh_each_hit() {
+        let mut s = MemoryCounters::default();
+        let tokens = |cost| Window {
+            limit: 1000,
+            period_secs: 60,
+            cost,
+            name: "tok".into(),
+        };
+        let rpm = Window::requests(100, 60);
+        assert!(hit(&mut s, "q", &[rpm.clone(), tokens(600)], 0).allowed);
+        let d = hit(&mut s, "q", &[rpm.clone(), tokens(600)], 1);
+        assert!(!d.allowed, "600 + 600 tokens exceed 1000");
+        let d = hit(&mut s, "q", &[rpm, tokens(400)], 2);
+        assert!(d.allowed);
+        assert_eq!(d.remaining, 0);
+    }
+
+    #[test]
     fn keys_are_independent() {
         let mut s = MemoryCounters::default();
         for _ in 0..3 {
-            assert!(hit(&mut s, "a", &[MINUTE], 0).allowed);
+            assert!(hit(&mut s, "a", &[minute()], 0).allowed);
         }
-        assert!(!hit(&mut s, "a", &[MINUTE], 0).allowed);
-        assert!(hit(&mut s, "b", &[MINUTE], 0).allowed);
+        assert!(!hit(&mut s, "a", &[minute()], 0).allowed);
+        assert!(hit(&mut s, "b", &[minute()], 0).allowed);
     }
 }

@@ -164,6 +164,8 @@ pub struct EndpointHealth {
     pub uptime_last_30m: Option<f64>,
     pub latency_last_30m: Option<f64>,
     pub throughput_last_30m: Option<f64>,
+    /// Failed just now: routing tries it last.
+    pub down: bool,
 }
 
 fn endpoint_entry(m: &Model, e: &Endpoint, p: Option<&Provider>, h: &EndpointHealth) -> Value {
@@ -188,7 +190,7 @@ fn endpoint_entry(m: &Model, e: &Endpoint, p: Option<&Provider>, h: &EndpointHea
         "max_completion_tokens": e.max_completion_tokens,
         "max_prompt_tokens": null,
         "supported_parameters": params,
-        "status": 0,
+        "status": if h.down { -1 } else { 0 },
         "uptime_last_30m": h.uptime_last_30m,
         "uptime_last_5m": null,
         "uptime_last_1d": null,

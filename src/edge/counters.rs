@@ -90,19 +90,17 @@ impl CounterStore for SqlCounters<'_> {
 /// Counts one free-model request for `caller` (20/min and 200/day unless configured).
 pub async fn free_model_hit(env: &Env, caller: &str) -> std::result::Result<Decision, Error> {
     let windows = vec![
-        Window {
-            limit: config::u64(env, "FREE_REQUESTS_PER_MINUTE", 20),
-            period_secs: 60,
-        },
-        Window {
-            limit: config::u64(env, "FREE_REQUESTS_PER_DAY", 200),
-            period_secs: 86_400,
-        },
+        Window::requests(config::u64(env, "FREE_REQUESTS_PER_MINUTE", 20), 60),
+        Window::requests(config::u64(env, "FREE_REQUESTS_PER_DAY", 200), 86_400),
     ];
     hit(env, &format!("free:{caller}"), windows).await
 }
 
-async fn hit(env: &Env, key: &str, windows: Vec<Window>) -> std::result::Result<Decision, Error> {
+pub async fn hit(
+    env: &Env,
+    key: &str,
+    windows: Vec<Window>,
+) -> std::result::Result<Decision, Error> {
     let internal = |e: worker::Error| Error::Internal(format!("counters: {e}"));
     let stub = env
         .durable_object("COUNTERS")

@@ -5,6 +5,7 @@ mod catalog;
 mod chat;
 mod config;
 mod counters;
+mod health;
 mod http;
 mod ledger;
 mod upstream;
@@ -25,6 +26,7 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
     if req.method() == Method::Options {
         return http::preflight(origin_headers);
     }
+    let ctx = std::rc::Rc::new(ctx);
     let resp = match route(req, &env, &ctx).await {
         Ok(r) => r,
         Err(e) => http::error_response(&e),
@@ -32,7 +34,11 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
     Ok(http::with_headers(resp, &origin_headers))
 }
 
-async fn route(req: Request, env: &Env, ctx: &Context) -> std::result::Result<Response, Error> {
+async fn route(
+    req: Request,
+    env: &Env,
+    ctx: &std::rc::Rc<Context>,
+) -> std::result::Result<Response, Error> {
     let path = req.path();
     let method = req.method();
     let api = match path.strip_prefix("/api/v1") {
@@ -60,7 +66,19 @@ async fn route(req: Request, env: &Env, ctx: &Context) -> std::result::Result<Re
             let id = &p["/models/".len()..p.len() - "/endpoints".len()];
             let id = listing::percent_decode(id);
             let cat = catalog::load(env).await?;
-            let body = listing::endpoints(&cat, &id, |_| listing::EndpointHealth::default())?;
+            let snap = health::snapshot(env, ctx).await;
+            let body = listing::endpoints(&cat, &id, |e| {
+                let s = snap
+                    .get(&crate::routing::endpoint_key(e))
+                    .copied()
+                    .unwrap_or_default();
+                listing::EndpointHealth {
+                    uptime_last_30m: s.uptime_30m.map(|u| u * 100.0),
+                    latency_last_30m: s.latency_ms_30m,
+                    throughput_last_30m: s.throughput_30m,
+                    down: s.is_down(config::now_ms() as u64),
+                }
+            })?;
             http::json_cached(&body, 200)
         }
         (_, "/chat/completions" | "/models" | "/providers") => Err(Error::MethodNotAllowed),

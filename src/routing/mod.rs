@@ -1,57 +1,353 @@
-//! Which endpoints serve a request, in the order to try them.
+//! Which endpoints serve a request, in the order to try them: model ID and variant
+//! resolution, the caller's provider preferences, the account's data policy, context
+//! length, health, and price-weighted load balancing.
+
+pub mod health;
+pub mod prefs;
+
+use std::collections::HashMap;
 
 use crate::api::ChatRequest;
-use crate::catalog::{ApiFamily, Catalog, Endpoint, Model};
+use crate::catalog::{parse_picos, ApiFamily, Catalog, DataPolicy, Endpoint, Model, Provider};
 use crate::error::{Error, Result};
 use crate::providers::estimate_prompt_tokens;
+use health::Summary;
+use prefs::{split_variant, ProviderPrefs, Sort, Variant};
 
 /// One place to send the request: a model and one of its endpoints.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Choice<'a> {
+    /// The model ID to report back (with its variant suffix, if one was used).
+    pub id: String,
     pub model: &'a Model,
     pub endpoint: &'a Endpoint,
+    pub provider: &'a Provider,
 }
 
 impl Choice<'_> {
     /// Free models share the per-account free-model limits.
     pub fn is_free(&self) -> bool {
-        self.model.id.ends_with(":free") || self.endpoint.pricing.is_free()
+        self.id.ends_with(":free") || self.endpoint.pricing.is_free()
+    }
+
+    pub fn key(&self) -> String {
+        endpoint_key(self.endpoint)
+    }
+}
+
+/// Names an endpoint in health and quota records.
+pub fn endpoint_key(e: &Endpoint) -> String {
+    format!("{}/{}", e.provider, e.upstream_model)
+}
+
+/// What routing knows besides the request.
+#[derive(Debug, Clone)]
+pub struct RouteContext<'h> {
+    /// The account allows providers that train on prompts.
+    pub allow_training: bool,
+    pub health: &'h HashMap<String, Summary>,
+    pub now_ms: u64,
+}
+
+/// The data policy that applies at an endpoint.
+pub fn data_policy<'a>(p: &'a Provider, e: &'a Endpoint) -> &'a DataPolicy {
+    e.data_policy.as_ref().unwrap_or(&p.data_policy)
+}
+
+/// Why endpoints were left out, for the error when none is left.
+#[derive(Debug, Default)]
+struct Rejections {
+    family: usize,
+    preferences: usize,
+    parameters: usize,
+    data_policy: usize,
+    context: Option<(String, u64)>,
+    not_free: usize,
+}
+
+/// Request parameters that an endpoint must support under `require_parameters`.
+pub fn requested_parameters(req: &ChatRequest) -> Vec<&'static str> {
+    let mut out = Vec::new();
+    let mut want = |cond: bool, name: &'static str| {
+        if cond {
+            out.push(name);
+        }
+    };
+    want(req.tools.as_ref().is_some_and(|t| !t.is_empty()), "tools");
+    want(req.tool_choice.is_some(), "tool_choice");
+    want(req.temperature.is_some(), "temperature");
+    want(req.top_p.is_some(), "top_p");
+    want(req.top_k.is_some(), "top_k");
+    want(req.max_output_tokens().is_some(), "max_tokens");
+    want(req.stop.is_some(), "stop");
+    want(req.response_format.is_some(), "response_format");
+    want(
+        crate::providers::json_schema_format(req).is_some(),
+        "structured_outputs",
+    );
+    want(
+        req.extra.contains_key("reasoning") || req.extra.contains_key("reasoning_effort"),
+        "reasoning",
+    );
+    for name in [
+        "seed",
+        "frequency_penalty",
+        "presence_penalty",
+        "repetition_penalty",
+        "logit_bias",
+        "logprobs",
+        "top_logprobs",
+        "min_p",
+        "top_a",
+    ] {
+        want(req.extra.get(name).is_some_and(|v| !v.is_null()), name);
+    }
+    out
+}
+
+fn matches(list: &[String], p: &Provider) -> bool {
+    let (slug, name) = (p.slug.to_ascii_lowercase(), p.name.to_ascii_lowercase());
+    list.iter().any(|x| *x == slug || *x == name)
+}
+
+fn per_million(price: &str) -> f64 {
+    parse_picos(price).map_or(0.0, |p| p as f64 / 1e6)
+}
+
+fn over(price: Option<&str>, scale: f64, max: Option<f64>) -> bool {
+    match (price, max) {
+        (Some(p), Some(m)) => parse_picos(p).map_or(0.0, |p| p as f64 / 1e12) * scale > m + 1e-12,
+        _ => false,
+    }
+}
+
+/// USD per million tokens, prompt + completion: what "cheaper" means.
+fn price_of(e: &Endpoint) -> f64 {
+    per_million(&e.pricing.prompt) + per_million(&e.pricing.completion)
+}
+
+fn resolve<'a>(cat: &'a Catalog, id: &str) -> Option<(&'a Model, Option<Variant>)> {
+    if let Some(m) = cat.model(id) {
+        return Some((m, None));
+    }
+    match split_variant(id) {
+        (base, Some(v)) => cat.model(base).map(|m| (m, Some(v))),
+        _ => None,
     }
 }
 
 /// The endpoints to try for `req`, in order: each requested model (`model`, then the
-/// `models` fallbacks) with its endpoints in catalogue order. Unknown models are
-/// skipped when another candidate exists; a prompt that fits no endpoint is a 400.
-pub fn plan<'a>(cat: &'a Catalog, req: &ChatRequest) -> Result<Vec<Choice<'a>>> {
+/// `models` fallbacks) with its eligible endpoints ordered by the preferences.
+/// `random` yields numbers in [0, 1) for the price-weighted shuffle.
+pub fn plan<'a>(
+    cat: &'a Catalog,
+    req: &ChatRequest,
+    ctx: &RouteContext,
+    random: &mut dyn FnMut() -> f64,
+) -> Result<Vec<Choice<'a>>> {
+    let prefs = ProviderPrefs::parse(req.provider.as_ref())?;
     let candidates = req.model_candidates();
     let prompt = estimate_prompt_tokens(req);
+    let params = requested_parameters(req);
+    let mut rejected = Rejections::default();
     let mut out = Vec::new();
-    let mut too_long = None;
+    let mut known = false;
     for id in &candidates {
-        let Some(model) = cat.model(id) else { continue };
+        let Some((model, variant)) = resolve(cat, id) else {
+            continue;
+        };
+        known = true;
+        let mut eligible = Vec::new();
         for endpoint in &model.endpoints {
-            let family = cat.provider(&endpoint.provider).map(|p| p.api);
-            if matches!(family, None | Some(ApiFamily::Unknown)) {
+            let Some(provider) = cat.provider(&endpoint.provider) else {
+                continue;
+            };
+            if provider.api == ApiFamily::Unknown {
+                rejected.family += 1;
                 continue;
             }
-            let ctx = endpoint.context_length.unwrap_or(model.context_length);
-            if prompt > ctx {
-                too_long = Some((model.id.clone(), ctx));
+            if variant == Some(Variant::Free) && !endpoint.pricing.is_free() {
+                rejected.not_free += 1;
                 continue;
             }
-            out.push(Choice { model, endpoint });
+            let quant = endpoint
+                .quantization
+                .as_deref()
+                .unwrap_or("unknown")
+                .to_ascii_lowercase();
+            let mp = &prefs.max_price;
+            if prefs
+                .only
+                .as_ref()
+                .is_some_and(|only| !matches(only, provider))
+                || matches(&prefs.ignore, provider)
+                || prefs
+                    .quantizations
+                    .as_ref()
+                    .is_some_and(|q| !q.contains(&quant))
+                || over(Some(&endpoint.pricing.prompt), 1e6, mp.prompt)
+                || over(Some(&endpoint.pricing.completion), 1e6, mp.completion)
+                || over(endpoint.pricing.request.as_deref(), 1.0, mp.request)
+                || over(endpoint.pricing.image.as_deref(), 1.0, mp.image)
+            {
+                rejected.preferences += 1;
+                continue;
+            }
+            if prefs.require_parameters {
+                let supported = endpoint
+                    .supported_parameters
+                    .as_ref()
+                    .unwrap_or(&model.supported_parameters);
+                if !params.iter().all(|p| supported.iter().any(|s| s == p)) {
+                    rejected.parameters += 1;
+                    continue;
+                }
+            }
+            let policy = data_policy(provider, endpoint);
+            if (policy.training && !ctx.allow_training)
+                || (prefs.deny_data_collection && (policy.training || policy.retains_prompts))
+            {
+                rejected.data_policy += 1;
+                continue;
+            }
+            let context = endpoint.context_length.unwrap_or(model.context_length);
+            if prompt > context {
+                rejected.context = Some((model.id.clone(), context));
+                continue;
+            }
+            eligible.push(Choice {
+                id: id.clone(),
+                model,
+                endpoint,
+                provider,
+            });
         }
+        let sort = prefs.sort.or(match variant {
+            Some(Variant::Nitro) => Some(Sort::Throughput),
+            Some(Variant::Floor) => Some(Sort::Price),
+            _ => None,
+        });
+        out.extend(order(eligible, &prefs, sort, ctx, random));
     }
     if out.is_empty() {
-        if let Some((id, ctx)) = too_long {
-            return Err(Error::bad_request(format!(
-                "This endpoint's maximum context length is {ctx} tokens. However, you requested about {prompt} tokens. Please reduce the length of the messages ({id})."
-            )));
-        }
-        let names = candidates.join(", ");
-        return Err(Error::NotFound(format!("{names} is not a valid model ID")));
+        return Err(no_endpoint(&candidates, known, &rejected, ctx, prompt));
     }
     Ok(out)
+}
+
+fn order<'a>(
+    mut eps: Vec<Choice<'a>>,
+    prefs: &ProviderPrefs,
+    sort: Option<Sort>,
+    ctx: &RouteContext,
+    random: &mut dyn FnMut() -> f64,
+) -> Vec<Choice<'a>> {
+    let stat = |c: &Choice, f: fn(&Summary) -> Option<f64>| ctx.health.get(&c.key()).and_then(f);
+    match sort {
+        Some(Sort::Price) => {
+            eps.sort_by(|a, b| price_of(a.endpoint).total_cmp(&price_of(b.endpoint)))
+        }
+        Some(Sort::Throughput) => eps.sort_by(|a, b| {
+            let (x, y) = (stat(a, |s| s.throughput_30m), stat(b, |s| s.throughput_30m));
+            y.unwrap_or(-1.0).total_cmp(&x.unwrap_or(-1.0))
+        }),
+        Some(Sort::Latency) => eps.sort_by(|a, b| {
+            let (x, y) = (stat(a, |s| s.latency_ms_30m), stat(b, |s| s.latency_ms_30m));
+            x.unwrap_or(f64::MAX).total_cmp(&y.unwrap_or(f64::MAX))
+        }),
+        None => eps = weighted_shuffle(eps, random),
+    }
+    if !prefs.order.is_empty() {
+        let pos = |c: &Choice| {
+            prefs
+                .order
+                .iter()
+                .position(|o| matches(std::slice::from_ref(o), c.provider))
+        };
+        let (mut listed, rest): (Vec<_>, Vec<_>) = eps.into_iter().partition(|c| pos(c).is_some());
+        listed.sort_by_key(|c| pos(c));
+        eps = listed;
+        if prefs.allow_fallbacks {
+            eps.extend(rest);
+        }
+    }
+    // Endpoints that just failed go last, in the order they had.
+    let (up, down): (Vec<_>, Vec<_>) = eps.into_iter().partition(|c| {
+        !ctx.health
+            .get(&c.key())
+            .is_some_and(|s| s.is_down(ctx.now_ms))
+    });
+    let mut eps = up;
+    eps.extend(down);
+    if !prefs.allow_fallbacks && prefs.order.is_empty() {
+        eps.truncate(1);
+    }
+    eps
+}
+
+/// Cheaper is likelier: weight 1/price², as OpenRouter balances by default.
+fn weighted_shuffle<'a>(
+    mut eps: Vec<Choice<'a>>,
+    random: &mut dyn FnMut() -> f64,
+) -> Vec<Choice<'a>> {
+    // Cheapest first, so that a given random number always means the same pick.
+    eps.sort_by(|a, b| price_of(a.endpoint).total_cmp(&price_of(b.endpoint)));
+    let mut out = Vec::with_capacity(eps.len());
+    while !eps.is_empty() {
+        let weights: Vec<f64> = eps
+            .iter()
+            .map(|c| 1.0 / (price_of(c.endpoint) + 0.01).powi(2))
+            .collect();
+        let total: f64 = weights.iter().sum();
+        let mut pick = random().clamp(0.0, 1.0) * total;
+        let mut idx = eps.len() - 1;
+        for (i, w) in weights.iter().enumerate() {
+            if pick < *w {
+                idx = i;
+                break;
+            }
+            pick -= w;
+        }
+        out.push(eps.remove(idx));
+    }
+    out
+}
+
+fn no_endpoint(
+    candidates: &[String],
+    known: bool,
+    r: &Rejections,
+    ctx: &RouteContext,
+    prompt: u64,
+) -> Error {
+    let names = candidates.join(", ");
+    if !known {
+        return Error::NotFound(format!("{names} is not a valid model ID"));
+    }
+    // Context is checked last: an endpoint refused for it passed everything else.
+    if let Some((id, ctxlen)) = &r.context {
+        return Error::bad_request(format!(
+            "This endpoint's maximum context length is {ctxlen} tokens. However, you requested about {prompt} tokens. Please reduce the length of the messages ({id})."
+        ));
+    }
+    if r.data_policy > 0 {
+        return Error::NotFound(format!(
+            "No endpoints found matching your data policy (training allowed: {}). Allow providers that train on prompts in your account's privacy settings, or drop `provider.data_collection: \"deny\"`.",
+            ctx.allow_training
+        ));
+    }
+    if r.parameters > 0 {
+        return Error::NotFound(
+            "No endpoints found that can handle the requested parameters.".into(),
+        );
+    }
+    if r.preferences > 0 {
+        return Error::NotFound("No endpoints found that match your provider preferences.".into());
+    }
+    if r.not_free > 0 {
+        return Error::NotFound(format!("No free endpoints found for {names}."));
+    }
+    Error::NoProvider(format!("No provider can serve {names} on this gateway."))
 }
 
 #[cfg(test)]
@@ -59,67 +355,260 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    /// One model at four providers with distinct prices, policies and quantizations.
     fn cat() -> Catalog {
-        Catalog::from_json(include_bytes!("../../catalog/catalog.json")).unwrap()
+        let p = |slug: &str, training: bool, retains: bool| {
+            json!({"slug": slug, "name": slug.to_uppercase(), "api": "openai", "base_url": "http://x",
+                   "data_policy": {"training": training, "retains_prompts": retains}})
+        };
+        let e = |provider: &str, prompt: &str, quant: &str, params: Option<Vec<&str>>| {
+            let mut v = json!({"provider": provider, "upstream_model": "m",
+                "pricing": {"prompt": prompt, "completion": prompt}, "quantization": quant});
+            if let Some(ps) = params {
+                v["supported_parameters"] = json!(ps);
+            }
+            v
+        };
+        serde_json::from_value(json!({
+            "providers": [p("cheap", false, false), p("mid", false, true), p("pricey", false, false), p("trainer", true, true)],
+            "models": [
+                {"id": "a/m", "name": "M", "context_length": 1000, "supported_parameters": ["tools", "temperature", "max_tokens"],
+                 "endpoints": [e("pricey", "0.00001", "fp16", None), e("mid", "0.000002", "fp8", None),
+                               e("cheap", "0.000001", "fp8", Some(vec!["temperature"])), e("trainer", "0", "int4", None)]},
+                {"id": "b/other", "name": "O", "context_length": 100000,
+                 "endpoints": [e("mid", "0.000003", "fp8", None)]}
+            ]
+        }))
+        .unwrap()
     }
 
-    fn req(v: serde_json::Value) -> ChatRequest {
-        ChatRequest::parse(v.to_string().as_bytes()).unwrap()
+    fn run(
+        body: serde_json::Value,
+        allow_training: bool,
+        health: &HashMap<String, Summary>,
+        r: f64,
+    ) -> Result<Vec<String>> {
+        let c = cat();
+        let mut req = json!({"model": "a/m", "messages": [{"role": "user", "content": "hi"}]});
+        req.as_object_mut()
+            .unwrap()
+            .extend(body.as_object().unwrap().clone());
+        let req = ChatRequest::parse(req.to_string().as_bytes()).unwrap();
+        let ctx = RouteContext {
+            allow_training,
+            health,
+            now_ms: 1_000_000,
+        };
+        let mut rnd = || r;
+        plan(&c, &req, &ctx, &mut rnd).map(|v| {
+            v.iter()
+                .map(|c| format!("{}@{}", c.id, c.endpoint.provider))
+                .collect()
+        })
+    }
+
+    fn ok(body: serde_json::Value) -> Vec<String> {
+        run(body, false, &HashMap::new(), 0.0).unwrap()
     }
 
     #[test]
-    fn model_then_fallbacks_in_order() {
-        let c = cat();
-        let r = req(
-            json!({"model": "meta-llama/llama-3.3-70b-instruct", "models": ["nope/x", "openai/gpt-4o"],
-            "messages": [{"role": "user", "content": "hi"}]}),
+    fn preferences_table() {
+        let cases: Vec<(serde_json::Value, Vec<&str>)> = vec![
+            (
+                json!({"provider": {"sort": "price"}}),
+                vec!["a/m@cheap", "a/m@mid", "a/m@pricey"],
+            ),
+            (
+                json!({"model": "a/m:floor"}),
+                vec!["a/m:floor@cheap", "a/m:floor@mid", "a/m:floor@pricey"],
+            ),
+            (
+                json!({"provider": {"order": ["pricey", "MID"], "sort": "price"}}),
+                vec!["a/m@pricey", "a/m@mid", "a/m@cheap"],
+            ),
+            (
+                json!({"provider": {"order": ["pricey"], "allow_fallbacks": false}}),
+                vec!["a/m@pricey"],
+            ),
+            (
+                json!({"provider": {"sort": "price", "allow_fallbacks": false}}),
+                vec!["a/m@cheap"],
+            ),
+            (
+                json!({"provider": {"only": ["mid", "pricey"], "sort": "price"}}),
+                vec!["a/m@mid", "a/m@pricey"],
+            ),
+            (
+                json!({"provider": {"ignore": ["cheap"], "sort": "price"}}),
+                vec!["a/m@mid", "a/m@pricey"],
+            ),
+            (
+                json!({"provider": {"quantizations": ["fp8"], "sort": "price"}}),
+                vec!["a/m@cheap", "a/m@mid"],
+            ),
+            (
+                json!({"provider": {"data_collection": "deny", "sort": "price"}}),
+                vec!["a/m@cheap", "a/m@pricey"],
+            ),
+            (
+                json!({"provider": {"max_price": {"prompt": 2}, "sort": "price"}}),
+                vec!["a/m@cheap", "a/m@mid"],
+            ),
+            (
+                json!({"provider": {"require_parameters": true, "sort": "price"}, "tools": [{"type": "function", "function": {"name": "f"}}]}),
+                vec!["a/m@mid", "a/m@pricey"],
+            ),
+            (
+                json!({"provider": {"sort": "price"}, "models": ["b/other"]}),
+                vec!["a/m@cheap", "a/m@mid", "a/m@pricey", "b/other@mid"],
+            ),
+        ];
+        for (body, want) in cases {
+            assert_eq!(ok(body.clone()), want, "{body}");
+        }
+    }
+
+    #[test]
+    fn default_is_price_weighted() {
+        // weights 1/(p+0.01)^2 for p = 2, 4, 20 (USD per M, prompt + completion)
+        let w = [
+            1.0 / 2.01f64.powi(2),
+            1.0 / 4.01f64.powi(2),
+            1.0 / 20.01f64.powi(2),
+        ];
+        let total: f64 = w.iter().sum();
+        assert_eq!(
+            ok(json!({}))[0],
+            "a/m@cheap",
+            "random 0 picks the first by weight"
         );
-        let p = plan(&c, &r).unwrap();
-        let got: Vec<_> = p
-            .iter()
-            .map(|c| (c.model.id.as_str(), c.endpoint.provider.as_str()))
-            .collect();
+        let just_past_cheap = w[0] / total + 0.001;
+        assert_eq!(
+            run(json!({}), false, &HashMap::new(), just_past_cheap).unwrap()[0],
+            "a/m@mid"
+        );
+        assert_eq!(
+            run(json!({}), false, &HashMap::new(), 0.999).unwrap()[0],
+            "a/m@pricey"
+        );
+        let mut counts = HashMap::new();
+        for i in 0..1000 {
+            let first = run(json!({}), false, &HashMap::new(), (i as f64 + 0.5) / 1000.0).unwrap()
+                [0]
+            .clone();
+            *counts.entry(first).or_insert(0) += 1;
+        }
+        assert!(
+            counts["a/m@cheap"] > counts["a/m@mid"] && counts["a/m@mid"] > counts["a/m@pricey"],
+            "{counts:?}"
+        );
+    }
+
+    #[test]
+    fn down_endpoints_go_last_and_throughput_sorts() {
+        let mut h = HashMap::new();
+        h.insert(
+            "cheap/m".to_string(),
+            Summary {
+                down_until_ms: Some(2_000_000),
+                ..Default::default()
+            },
+        );
+        h.insert(
+            "mid/m".to_string(),
+            Summary {
+                throughput_30m: Some(50.0),
+                ..Default::default()
+            },
+        );
+        h.insert(
+            "pricey/m".to_string(),
+            Summary {
+                throughput_30m: Some(90.0),
+                ..Default::default()
+            },
+        );
+        let got = run(json!({"provider": {"sort": "price"}}), false, &h, 0.0).unwrap();
+        assert_eq!(got, ["a/m@mid", "a/m@pricey", "a/m@cheap"]);
+        let got = run(json!({"model": "a/m:nitro"}), false, &h, 0.0).unwrap();
         assert_eq!(
             got,
-            [
-                ("meta-llama/llama-3.3-70b-instruct", "groq"),
-                ("meta-llama/llama-3.3-70b-instruct", "together"),
-                ("openai/gpt-4o", "openai"),
-            ]
+            ["a/m:nitro@pricey", "a/m:nitro@mid", "a/m:nitro@cheap"]
         );
     }
 
     #[test]
-    fn unknown_model_is_404_and_long_prompt_400() {
-        let c = cat();
-        let e = plan(
-            &c,
-            &req(json!({"model": "no/such", "messages": [{"role": "user", "content": "x"}]})),
+    fn training_needs_the_account_setting() {
+        let free = run(json!({"model": "a/m:free"}), true, &HashMap::new(), 0.0).unwrap();
+        assert_eq!(free, ["a/m:free@trainer"]);
+        let e = run(json!({"model": "a/m:free"}), false, &HashMap::new(), 0.0).unwrap_err();
+        assert_eq!(e.status(), 404);
+        assert!(e.to_string().contains("data policy"), "{e}");
+    }
+
+    #[test]
+    fn errors_say_why() {
+        let h = HashMap::new();
+        let e = run(json!({"model": "no/model"}), false, &h, 0.0).unwrap_err();
+        assert_eq!(
+            (e.status(), e.to_string().contains("not a valid model ID")),
+            (404, true)
+        );
+        let e = run(json!({"model": "b/other:free"}), false, &h, 0.0).unwrap_err();
+        assert!(e.to_string().contains("No free endpoints"), "{e}");
+        let e = run(json!({"provider": {"only": ["nobody"]}}), false, &h, 0.0).unwrap_err();
+        assert!(e.to_string().contains("provider preferences"), "{e}");
+        let e = run(
+            json!({"provider": {"require_parameters": true}, "logit_bias": {"1": 1}}),
+            false,
+            &h,
+            0.0,
         )
         .unwrap_err();
-        assert_eq!(e.status(), 404);
-        let long = "x".repeat(4 * 40_000);
-        let e = plan(
-            &c,
-            &req(
-                json!({"model": "modelmux/echo", "messages": [{"role": "user", "content": long}]}),
-            ),
+        assert!(e.to_string().contains("requested parameters"), "{e}");
+        let long = "x".repeat(8000);
+        let e = run(
+            json!({"messages": [{"role": "user", "content": long}]}),
+            false,
+            &h,
+            0.0,
         )
         .unwrap_err();
         assert_eq!(e.status(), 400);
-        assert!(e.to_string().contains("maximum context length is 32768"));
+        assert!(
+            e.to_string().contains("maximum context length is 1000"),
+            "{e}"
+        );
+        let e = run(json!({"provider": {"sort": "fastest"}}), false, &h, 0.0).unwrap_err();
+        assert_eq!(e.status(), 400);
     }
 
     #[test]
-    fn free_detection() {
-        let c = cat();
-        for (id, free) in [
-            ("modelmux/echo", true),
-            ("google/gemini-2.5-flash:free", true),
-            ("openai/gpt-4o", false),
-        ] {
-            let r = req(json!({"model": id, "messages": [{"role": "user", "content": "x"}]}));
-            assert_eq!(plan(&c, &r).unwrap()[0].is_free(), free, "{id}");
-        }
+    fn shipped_catalogue_free_models_need_training_allowed() {
+        let c = Catalog::from_json(include_bytes!("../../catalog/catalog.json")).unwrap();
+        let req = ChatRequest::parse(br#"{"model":"google/gemini-2.5-flash:free","messages":[{"role":"user","content":"x"}]}"#).unwrap();
+        let h = HashMap::new();
+        let mut rnd = || 0.0;
+        let deny = RouteContext {
+            allow_training: false,
+            health: &h,
+            now_ms: 0,
+        };
+        assert_eq!(plan(&c, &req, &deny, &mut rnd).unwrap_err().status(), 404);
+        let allow = RouteContext {
+            allow_training: true,
+            ..deny
+        };
+        let p = plan(&c, &req, &allow, &mut rnd).unwrap();
+        assert!(p[0].is_free());
+        assert_eq!(
+            p[0].endpoint.limits.as_ref().unwrap().requests_per_minute,
+            Some(10)
+        );
+        let echo = ChatRequest::parse(
+            br#"{"model":"modelmux/echo","messages":[{"role":"user","content":"x"}]}"#,
+        )
+        .unwrap();
+        assert!(plan(&c, &echo, &allow, &mut rnd).unwrap()[0].is_free());
     }
 }

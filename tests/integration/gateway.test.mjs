@@ -175,7 +175,7 @@ test("a streamed reply flows through chunk by chunk, before the upstream finishe
 
 test("falls back to the next endpoint when one fails", async () => {
   const before = mock.requests.length;
-  const r = await chat({ model: "test/fallback", messages: msg("hi") });
+  const r = await chat({ model: "test/fallback", messages: msg("hi"), provider: { order: ["mockai", "mockbackup"] } });
   assert.equal(r.status, 200);
   const body = await r.json();
   assert.equal(body.provider, "MockBackup");

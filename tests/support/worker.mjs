@@ -31,6 +31,7 @@ export async function startWorker({ catalog, keys = [], bindings = {} } = {}) {
     durableObjects: {
       COUNTERS: { className: "Counters", useSQLite: true },
       LEDGER: { className: "Ledger", useSQLite: true },
+      HEALTH: { className: "Health", useSQLite: true },
     },
     bindings: { ...wranglerVars(), ECHO_STREAM_DELAY_MS: "0", API_KEYS: keys.map(sha256).join(","), ...bindings },
     host: "127.0.0.1",

@@ -1,0 +1,127 @@
+// Routing through the running worker: provider order, fallback on every failure kind,
+// `models` fallbacks, upstream quotas in a Durable Object, data policy, health.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { startWorker } from "../support/worker.mjs";
+import { startMockUpstream } from "../support/mock_upstream.mjs";
+import { testCatalog, mockBindings } from "../support/catalog.mjs";
+
+const KEY = "sk-mm-v1-" + "f".repeat(64);
+let mock, worker;
+
+before(async () => {
+  mock = await startMockUpstream();
+  worker = await startWorker({
+    catalog: testCatalog(),
+    keys: [KEY],
+    bindings: { ...mockBindings(mock.url), UPSTREAM_TIMEOUT_MS: "800", HEALTH_CACHE_SECS: "0", CATALOG_CACHE_SECS: "0" },
+  });
+});
+after(async () => {
+  await worker?.close();
+  await mock?.close();
+});
+
+const chat = (body) =>
+  fetch(`${worker.base}/chat/completions`, {
+    method: "POST",
+    headers: { "content-type": "application/json", authorization: `Bearer ${KEY}` },
+    body: JSON.stringify({ messages: [{ role: "user", content: "hi" }], ...body }),
+  });
+const since = (n) => mock.requests.slice(n).map((r) => r.url.split("/")[1]);
+
+test("falls back through 500, 429, timeout and a refused connection, in the given order", async () => {
+  const n = mock.requests.length;
+  const r = await chat({ model: "route/gauntlet", provider: { order: ["mockai", "mockbackup", "mockopenai", "mockdead", "mockquota"] } });
+  assert.equal(r.status, 200);
+  const body = await r.json();
+  assert.equal(body.provider, "MockQuota");
+  assert.equal(body.choices[0].message.content, "Hello from the mock");
+  // mockdead refuses connections, so it never shows up at the mock.
+  assert.deepEqual(since(n), ["v1", "backup", "openai", "quota"]);
+});
+
+test("allow_fallbacks: false stops at the first endpoint", async () => {
+  const r = await chat({ model: "route/gauntlet", provider: { order: ["mockai"], allow_fallbacks: false } });
+  assert.equal(r.status, 502);
+  assert.equal((await r.json()).error.metadata.provider_name, "mockai");
+});
+
+test("only and ignore", async () => {
+  const r = await chat({ model: "route/gauntlet", provider: { only: ["mockquota"] } });
+  assert.equal((await r.json()).provider, "MockQuota");
+  const none = await chat({ model: "route/gauntlet", provider: { only: ["nobody"] } });
+  assert.equal(none.status, 404);
+  assert.match((await none.json()).error.message, /provider preferences/);
+});
+
+test("models: [...] falls back to the next model and says which served", async () => {
+  const r = await chat({ model: "route/dead", models: ["test/ok"] });
+  assert.equal(r.status, 200);
+  const body = await r.json();
+  assert.equal(body.model, "test/ok");
+  assert.equal(body.choices[0].message.content, "mock says: hi");
+});
+
+test("a spent upstream quota is routed around, then answered with 429 and Retry-After", async () => {
+  const providers = [];
+  for (let i = 0; i < 3; i++) {
+    const r = await chat({ model: "route/quota-backup", provider: { order: ["mockquota", "mockbackup"] } });
+    assert.equal(r.status, 200);
+    providers.push((await r.json()).provider);
+  }
+  assert.deepEqual(providers, ["MockQuota", "MockQuota", "MockBackup"]);
+  const statuses = [];
+  for (let i = 0; i < 3; i++) {
+    const r = await chat({ model: "route/quota" });
+    statuses.push(r.status);
+    if (r.status === 429) {
+      assert.ok(Number(r.headers.get("retry-after")) >= 1);
+      assert.match((await r.json()).error.message, /quota/);
+    } else await r.arrayBuffer();
+  }
+  assert.deepEqual(statuses, [200, 200, 429]);
+});
+
+test("data policy: training providers need the account setting; data_collection deny", async () => {
+  const r = await chat({ model: "route/trainer" });
+  assert.equal(r.status, 404);
+  assert.match((await r.json()).error.message, /data policy/);
+  const ok = await chat({ model: "route/retainer" });
+  assert.equal((await ok.json()).provider, "MockRetain");
+  const deny = await chat({ model: "route/retainer", provider: { data_collection: "deny" } });
+  assert.equal(deny.status, 404);
+  assert.match((await deny.json()).error.message, /data policy/);
+});
+
+test("context length is checked before any upstream call", async () => {
+  const n = mock.requests.length;
+  const r = await chat({ model: "test/ok", messages: [{ role: "user", content: "word ".repeat(10_000) }] });
+  assert.equal(r.status, 400);
+  assert.match((await r.json()).error.message, /maximum context length is 8192/);
+  assert.equal(mock.requests.length, n);
+});
+
+test("health: a failing endpoint shows in /endpoints and is tried last", async () => {
+  // The cheap endpoint fails; each request falls back to the expensive one.
+  const r1 = await chat({ model: "route/flaky" });
+  assert.equal(r1.status, 200);
+  let seen = null;
+  for (let i = 0; i < 50 && !seen; i++) {
+    const { data } = await (await fetch(`${worker.base}/models/route/flaky/endpoints`)).json();
+    const ep = data.endpoints.find((e) => e.tag === "mockai");
+    if (ep.uptime_last_30m !== null && ep.status === -1) seen = ep;
+    else await new Promise((res) => setTimeout(res, 100));
+  }
+  assert.ok(seen, "health reached /endpoints");
+  assert.ok(seen.uptime_last_30m < 100);
+  // Once routing's snapshot has the failure, the failing endpoint is not tried first.
+  let direct = false;
+  for (let i = 0; i < 20 && !direct; i++) {
+    const n = mock.requests.length;
+    const r = await chat({ model: "route/flaky" });
+    assert.equal(r.status, 200);
+    direct = since(n)[0] === "backup";
+  }
+  assert.ok(direct, "the down endpoint went last");
+});
