@@ -3,7 +3,7 @@
 
 use serde_json::{json, Map, Value};
 
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, thiserror::Error, serde::Serialize, serde::Deserialize)]
 pub enum Error {
     /// The request is malformed or asks for something impossible.
     #[error("{0}")]

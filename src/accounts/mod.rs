@@ -1,3 +1,5 @@
 //! Callers: API keys, how they are checked, and what identifies a caller for limits.
 
 pub mod keys;
+pub mod ledger;
+pub mod records;

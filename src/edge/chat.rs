@@ -1,15 +1,19 @@
-//! `POST /api/v1/chat/completions`: authenticate, parse, plan, then try each planned
-//! endpoint until one answers (falling back on retryable failures).
+//! `POST /api/v1/chat/completions`: authenticate and admit (one Durable Object round
+//! trip: key, limits, credit reservation), plan, try each planned endpoint until one
+//! answers, and settle the cost and usage record once the reply is done.
 
 use std::rc::Rc;
 use std::time::Duration;
 
 use worker::{Context, Delay, Env, Request, Response};
 
+use super::account::{self, Op};
+use super::account_api::{caller, free_windows};
 use super::{catalog, config, counters, health, http, upstream};
-use crate::accounts::keys;
+use crate::accounts::ledger::{worst_case, Ask};
+use crate::accounts::records::Generation;
 use crate::api::sse::{encode_data, DONE};
-use crate::api::{generation_id, ChatRequest, GenerationMeta};
+use crate::api::{generation_id, ChatRequest, GenerationMeta, Usage};
 use crate::catalog::ApiFamily;
 use crate::error::Error;
 use crate::limits::{Decision, Window};
@@ -20,11 +24,78 @@ use crate::routing::{self, Choice, RouteContext};
 
 const DEFAULT_MAX_BODY: u64 = 8 * 1024 * 1024;
 
-pub async fn handle(mut req: Request, env: &Env, ctx: &Rc<Context>) -> Result<Response, Error> {
-    let auth = req.headers().get("Authorization").ok().flatten();
-    let key = keys::bearer(auth.as_deref())?;
-    let caller = keys::check_static(key, &config::string(env, "API_KEYS").unwrap_or_default())?;
+/// Settles one request with its account after the response is under way.
+#[derive(Clone)]
+struct Settler {
+    env: Env,
+    ctx: Rc<Context>,
+    account: String,
+    caller: String,
+    gen_id: String,
+    base: Generation,
+}
 
+impl Settler {
+    async fn send(env: Env, account: String, op: Op) {
+        if let Err(e) = account::call(&env, &account, &op).await {
+            worker::console_error!("settling a request of account {account}: {e}");
+        }
+    }
+
+    fn op(&self, g: Generation) -> Op {
+        Op::Settle {
+            caller: self.caller.clone(),
+            gen_id: self.gen_id.clone(),
+            generation: g,
+        }
+    }
+
+    /// Settles after the response is under way.
+    fn settle(&self, g: Generation) {
+        self.ctx.wait_until(Self::send(
+            self.env.clone(),
+            self.account.clone(),
+            self.op(g),
+        ));
+    }
+
+    /// For a stream: registers the settlement now, while the request is alive, and
+    /// returns the sender that completes it when the stream ends or is abandoned (a
+    /// client that disconnects cancels the request, after which no new work may start).
+    fn settle_later(&self) -> futures_channel::oneshot::Sender<Generation> {
+        let (tx, rx) = futures_channel::oneshot::channel::<Generation>();
+        let this = self.clone();
+        self.ctx.wait_until(async move {
+            if let Ok(g) = rx.await {
+                Self::send(this.env.clone(), this.account.clone(), this.op(g)).await;
+            }
+        });
+        tx
+    }
+
+    /// The record of a reply served by `choice` with `usage`.
+    fn record(&self, choice: &Choice, usage: &Usage, cost: u64) -> Generation {
+        Generation {
+            model: choice.id.clone(),
+            provider: Some(choice.provider.name.clone()),
+            prompt_tokens: usage.prompt_tokens,
+            completion_tokens: usage.completion_tokens,
+            cached_tokens: usage
+                .prompt_tokens_details
+                .as_ref()
+                .map_or(0, |d| d.cached_tokens),
+            reasoning_tokens: usage
+                .completion_tokens_details
+                .as_ref()
+                .map_or(0, |d| d.reasoning_tokens),
+            cost_picos: cost,
+            ..self.base.clone()
+        }
+    }
+}
+
+pub async fn handle(mut req: Request, env: &Env, ctx: &Rc<Context>) -> Result<Response, Error> {
+    let (account_id, caller) = caller(&req)?;
     let max_body = config::u64(env, "MAX_BODY_BYTES", DEFAULT_MAX_BODY);
     let declared = req
         .headers()
@@ -49,39 +120,101 @@ pub async fn handle(mut req: Request, env: &Env, ctx: &Rc<Context>) -> Result<Re
     let chat = ChatRequest::parse(&body)?;
     let cat = catalog::load(env).await?;
     let health = health::snapshot(env, ctx).await;
-    let route_ctx = RouteContext {
-        allow_training: config::string(env, "ALLOW_TRAINING").is_some_and(|v| v == "true"),
-        health: &health,
-        now_ms: config::now_ms() as u64,
-    };
+    let now_ms = config::now_ms() as u64;
     let mut random = || worker::js_sys::Math::random();
-    let plan = routing::plan(&cat, &chat, &route_ctx, &mut random)?;
-
-    let limit = if plan[0].is_free() {
-        let d = counters::free_model_hit(env, &caller).await?;
-        if !d.allowed {
-            let per = if d.limit == config::u64(env, "FREE_REQUESTS_PER_MINUTE", 20) {
-                "min"
-            } else {
-                "day"
-            };
-            let e = Error::RateLimited {
-                message: format!(
-                    "Rate limit exceeded: free-models-per-{per}. Retry in {} s.",
-                    d.retry_after
-                ),
-                retry_after_secs: Some(d.retry_after),
-                provider: None,
-                raw: None,
-            };
-            return Ok(with_limit(http::error_response(&e), &d));
-        }
-        Some(d)
-    } else {
-        None
+    // Plan for both privacy settings: the account's is only known after admission.
+    let with_training = RouteContext {
+        allow_training: true,
+        health: &health,
+        now_ms,
     };
-
-    let resp = serve(env, ctx, &chat, &plan).await?;
+    let plan_training = routing::plan(&cat, &chat, &with_training, &mut random)?;
+    let plan_private = routing::plan(
+        &cat,
+        &chat,
+        &RouteContext {
+            allow_training: false,
+            ..with_training.clone()
+        },
+        &mut random,
+    );
+    let ask =
+        |plan: &[Choice]| Ask::max(plan.iter().map(|c| worst_case(&chat, c.model, c.endpoint)));
+    let gen_id = generation_id(now_ms / 1000, &config::random_bytes(20));
+    let free = plan_training[0].is_free();
+    let rps = config::u64(env, "PAID_REQUESTS_PER_SECOND", 0);
+    let admit = Op::Admit {
+        caller: caller.clone(),
+        gen_id: gen_id.clone(),
+        free,
+        free_windows: free_windows(env),
+        rps: (rps > 0).then(|| Window::requests(rps, 1)),
+        ask_training: ask(&plan_training),
+        ask_private: plan_private.as_deref().map(ask).unwrap_or_default(),
+    };
+    let admitted = account::call(env, &account_id, &admit).await?;
+    if let Some(refused) = admitted.get("refused") {
+        let d: Decision =
+            serde_json::from_value(refused.clone()).map_err(|e| Error::Internal(e.to_string()))?;
+        let per = if d.limit == config::u64(env, "FREE_REQUESTS_PER_MINUTE", 20) {
+            "min"
+        } else {
+            "day"
+        };
+        let e = Error::RateLimited {
+            message: format!(
+                "Rate limit exceeded: free-models-per-{per}. Retry in {} s.",
+                d.retry_after
+            ),
+            retry_after_secs: Some(d.retry_after),
+            provider: None,
+            raw: None,
+        };
+        return Ok(with_limit(http::error_response(&e), &d));
+    }
+    let limit: Option<Decision> = admitted
+        .get("limit")
+        .and_then(|v| serde_json::from_value(v.clone()).ok());
+    let header = |name: &str| req.headers().get(name).ok().flatten();
+    let settler = Settler {
+        env: env.clone(),
+        ctx: ctx.clone(),
+        account: account_id,
+        caller,
+        gen_id: gen_id.clone(),
+        base: Generation {
+            id: gen_id,
+            model: chat.model_candidates().first().cloned().unwrap_or_default(),
+            streamed: chat.is_stream(),
+            http_referer: header("HTTP-Referer"),
+            app_title: header("X-Title"),
+            user_agent: header("User-Agent"),
+            created_ms: now_ms,
+            ..Default::default()
+        },
+    };
+    let allow_training = admitted
+        .get("allow_training")
+        .and_then(|v| v.as_bool())
+        .unwrap_or(false);
+    let result = match (allow_training, plan_private) {
+        (true, _) => serve(env, ctx, &chat, &plan_training, &settler).await,
+        (false, Ok(plan)) => serve(env, ctx, &chat, &plan, &settler).await,
+        (false, Err(e)) => Err(e),
+    };
+    let resp = match result {
+        Ok(r) => r,
+        Err(e) => {
+            // Nothing was served: release the reservation, keep the record.
+            settler.settle(Generation {
+                finish_reason: Some("error".into()),
+                native_finish_reason: Some(e.to_string()),
+                ..settler.base.clone()
+            });
+            return Err(e);
+        }
+    };
+    http::set(resp.headers(), "X-Generation-Id", &settler.gen_id);
     Ok(match limit {
         Some(d) => with_limit(resp, &d),
         None => resp,
@@ -145,19 +278,20 @@ async fn serve(
     ctx: &Rc<Context>,
     chat: &ChatRequest,
     plan: &[Choice<'_>],
+    settler: &Settler,
 ) -> Result<Response, Error> {
     let mut last_err: Option<Error> = None;
     let prompt_tokens = providers::estimate_prompt_tokens(chat);
     for choice in plan {
         let provider = choice.provider;
         let meta = GenerationMeta {
-            id: generation_id(config::now_secs(), &config::random_bytes(20)),
-            created: config::now_secs(),
+            id: settler.gen_id.clone(),
+            created: settler.base.created_ms / 1000,
             model: choice.id.clone(),
             provider: provider.name.clone(),
         };
         if provider.api == ApiFamily::Echo {
-            return serve_echo(env, chat, choice, &meta).await;
+            return serve_echo(env, chat, choice, &meta, settler).await;
         }
         if let Err(e) = upstream_quota(env, choice, prompt_tokens).await {
             last_err = Some(pick(last_err, e));
@@ -175,15 +309,16 @@ async fn serve(
             api_key: config::string(env, &provider.key_secret()),
         };
         let started = config::now_ms();
-        match attempt(env, ctx, &target, chat, &meta, choice.key(), started).await {
+        match attempt(env, ctx, &target, chat, &meta, choice, started, settler).await {
             Ok(resp) => return Ok(resp),
             Err(e) => {
                 // A missing key or a bad request says nothing of the endpoint's health.
                 if e.is_retryable() && !matches!(e, Error::NoProvider(_)) {
+                    let now = config::now_ms();
                     let outcome = Outcome {
                         ok: false,
-                        latency_ms: (config::now_ms() - started) as u64,
-                        at_ms: config::now_ms() as u64,
+                        latency_ms: (now - started) as u64,
+                        at_ms: now as u64,
                         ..Default::default()
                     };
                     health::report(env, ctx, choice.key(), outcome);
@@ -207,14 +342,16 @@ fn pick(prev: Option<Error>, next: Error) -> Error {
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn attempt(
     env: &Env,
     ctx: &Rc<Context>,
     target: &Target<'_>,
     chat: &ChatRequest,
     meta: &GenerationMeta,
-    key: String,
+    choice: &Choice<'_>,
     started: f64,
+    settler: &Settler,
 ) -> Result<Response, Error> {
     let up = providers::build_request(target, chat)?;
     let slug = target.provider.slug.as_str();
@@ -235,27 +372,56 @@ async fn attempt(
         ));
     }
     let latency_ms = (first_byte - started) as u64;
+    let key = choice.key();
+    let pricing = target.endpoint.pricing.clone();
     if chat.is_stream() {
         let translator = Translator::for_target(target, meta)
             .ok_or_else(|| Error::Internal("no stream translator for this provider".into()))?;
         let stream = ChatStream::new(
             translator,
             meta.clone(),
-            target.endpoint.pricing.clone(),
+            pricing.clone(),
             providers::estimate_prompt_tokens(chat),
         );
-        let (env2, ctx2) = (env.clone(), ctx.clone());
-        let on_end = Box::new(move |s: &ChatStream| {
+        let (env2, ctx2, base) = (env.clone(), ctx.clone(), settler.base.clone());
+        let settle = settler.settle_later();
+        let (id, provider_name) = (choice.id.clone(), choice.provider.name.clone());
+        let on_end = Box::new(move |s: &ChatStream, cancelled: bool| {
             let now = config::now_ms();
-            let ok = s.finish_reason() != Some("error");
-            let outcome = Outcome {
-                ok,
-                latency_ms,
-                tokens: s.final_usage().completion_tokens,
-                generation_ms: (now - first_byte) as u64,
-                at_ms: now as u64,
+            let usage = s.final_usage();
+            let generation_ms = (now - first_byte) as u64;
+            if !cancelled {
+                let ok = s.finish_reason() != Some("error");
+                let outcome = Outcome {
+                    ok,
+                    latency_ms,
+                    tokens: usage.completion_tokens,
+                    generation_ms,
+                    at_ms: now as u64,
+                };
+                health::report(&env2, &ctx2, key, outcome);
+            }
+            let g = Generation {
+                model: id,
+                provider: Some(provider_name),
+                prompt_tokens: usage.prompt_tokens,
+                completion_tokens: usage.completion_tokens,
+                cached_tokens: usage
+                    .prompt_tokens_details
+                    .as_ref()
+                    .map_or(0, |d| d.cached_tokens),
+                reasoning_tokens: usage
+                    .completion_tokens_details
+                    .as_ref()
+                    .map_or(0, |d| d.reasoning_tokens),
+                cost_picos: pricing.cost_picos(&usage),
+                latency_ms: Some(latency_ms),
+                generation_ms: Some(generation_ms),
+                cancelled,
+                finish_reason: s.finish_reason().map(str::to_string),
+                ..base
             };
-            health::report(&env2, &ctx2, key, outcome);
+            let _ = settle.send(g);
         });
         return upstream::stream_through(
             resp,
@@ -271,7 +437,11 @@ async fn attempt(
     drop(inflight);
     let mut completion = providers::parse_response(target, meta, &body)?;
     let now = config::now_ms();
-    let tokens = completion.usage.as_ref().map_or(0, |u| u.completion_tokens);
+    let usage = completion
+        .usage
+        .clone()
+        .unwrap_or_else(|| Usage::new(providers::estimate_prompt_tokens(chat), 0));
+    let cost = pricing.cost_picos(&usage);
     health::report(
         env,
         ctx,
@@ -279,14 +449,22 @@ async fn attempt(
         Outcome {
             ok: true,
             latency_ms,
-            tokens,
+            tokens: usage.completion_tokens,
             generation_ms: (now - first_byte) as u64,
             at_ms: now as u64,
         },
     );
     if let Some(u) = completion.usage.as_mut() {
-        u.cost = Some(target.endpoint.pricing.cost(u));
+        u.cost = Some(pricing.cost(u));
     }
+    let choice0 = completion.choices.first();
+    settler.settle(Generation {
+        latency_ms: Some(latency_ms),
+        generation_ms: Some((now - first_byte) as u64),
+        finish_reason: choice0.and_then(|c| c.finish_reason.clone()),
+        native_finish_reason: choice0.and_then(|c| c.native_finish_reason.clone()),
+        ..settler.record(choice, &usage, cost)
+    });
     http::json(&completion, 200)
 }
 
@@ -295,10 +473,20 @@ async fn serve_echo(
     chat: &ChatRequest,
     choice: &Choice<'_>,
     meta: &GenerationMeta,
+    settler: &Settler,
 ) -> Result<Response, Error> {
     let pricing = &choice.endpoint.pricing;
+    let reply = echo::reply(chat, meta, pricing);
+    let usage = reply.usage.clone().unwrap_or_default();
+    settler.settle(Generation {
+        latency_ms: Some(0),
+        generation_ms: Some(0),
+        finish_reason: reply.choices[0].finish_reason.clone(),
+        native_finish_reason: reply.choices[0].native_finish_reason.clone(),
+        ..settler.record(choice, &usage, pricing.cost_picos(&usage))
+    });
     if !chat.is_stream() {
-        return http::json(&echo::reply(chat, meta, pricing), 200);
+        return http::json(&reply, 200);
     }
     let delay = config::u64(env, "ECHO_STREAM_DELAY_MS", 0);
     let mut pieces: Vec<Vec<u8>> = echo::chunks(chat, meta, pricing)

@@ -30,3 +30,20 @@ pub fn random_bytes(n: usize) -> Vec<u8> {
         .map(|_| (js_sys::Math::random() * 256.0) as u8)
         .collect()
 }
+
+/// Cryptographically secure random bytes (`crypto.getRandomValues`), for keys and IDs
+/// that must not be guessed.
+pub fn secure_random<const N: usize>() -> Result<[u8; N], crate::error::Error> {
+    use worker::wasm_bindgen::JsCast;
+    let fail = |_| crate::error::Error::Internal("crypto.getRandomValues is unavailable".into());
+    let crypto = js_sys::Reflect::get(&js_sys::global(), &"crypto".into()).map_err(fail)?;
+    let get: js_sys::Function = js_sys::Reflect::get(&crypto, &"getRandomValues".into())
+        .map_err(fail)?
+        .dyn_into()
+        .map_err(fail)?;
+    let arr = js_sys::Uint8Array::new_with_length(N as u32);
+    get.call1(&crypto, &arr).map_err(fail)?;
+    let mut out = [0u8; N];
+    arr.copy_to(&mut out);
+    Ok(out)
+}

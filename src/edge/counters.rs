@@ -1,12 +1,13 @@
-//! The `Counters` Durable Object: exact fixed-window request counters (free-model
-//! limits), one object per caller, stored in its SQLite database.
+//! The `Counters` Durable Object: exact fixed-window counters for the upstreams' own
+//! quotas (requests and tokens per minute, requests per day), one object per endpoint.
 
 use serde::{Deserialize, Serialize};
 use worker::{durable_object, DurableObject, Env, Request, Response, Result, SqlStorage, State};
 
 use super::config;
+use super::sql::SqlCounters;
 use crate::error::Error;
-use crate::limits::{self, CounterStore, Decision, Window, WindowState};
+use crate::limits::{self, Decision, Window};
 
 #[derive(Debug, Serialize, Deserialize)]
 pub struct HitRequest {
@@ -22,78 +23,19 @@ pub struct Counters {
 impl DurableObject for Counters {
     fn new(state: State, _env: Env) -> Self {
         let sql = state.storage().sql();
-        // Creating an existing table is a no-op; failure shows on first use.
-        let _ = sql.exec(
-            "CREATE TABLE IF NOT EXISTS windows (key TEXT PRIMARY KEY, start INTEGER NOT NULL, count INTEGER NOT NULL)",
-            None,
-        );
+        SqlCounters::create_table(&sql);
         Counters { sql }
     }
 
     async fn fetch(&self, mut req: Request) -> Result<Response> {
         let hit: HitRequest = req.json().await?;
-        let mut store = SqlCounters {
-            sql: &self.sql,
-            error: None,
-        };
+        let mut store = SqlCounters::new(&self.sql);
         let decision = limits::hit(&mut store, &hit.key, &hit.windows, config::now_secs());
         if let Some(e) = store.error {
             return Response::error(e, 500);
         }
         Response::from_json(&decision)
     }
-}
-
-struct SqlCounters<'a> {
-    sql: &'a SqlStorage,
-    error: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct Row {
-    start: f64,
-    count: f64,
-}
-
-impl CounterStore for SqlCounters<'_> {
-    fn load(&mut self, key: &str) -> Option<WindowState> {
-        let rows = self
-            .sql
-            .exec(
-                "SELECT start, count FROM windows WHERE key = ?",
-                vec![key.into()],
-            )
-            .and_then(|c| c.to_array::<Row>());
-        match rows {
-            Ok(rows) => rows.first().map(|r| WindowState {
-                start: r.start as u64,
-                count: r.count as u64,
-            }),
-            Err(e) => {
-                self.error = Some(e.to_string());
-                None
-            }
-        }
-    }
-
-    fn save(&mut self, key: &str, st: WindowState) {
-        let res = self.sql.exec(
-            "INSERT INTO windows (key, start, count) VALUES (?, ?, ?) ON CONFLICT(key) DO UPDATE SET start = excluded.start, count = excluded.count",
-            vec![key.into(), (st.start as i64).into(), (st.count as i64).into()],
-        );
-        if let Err(e) = res {
-            self.error = Some(e.to_string());
-        }
-    }
-}
-
-/// Counts one free-model request for `caller` (20/min and 200/day unless configured).
-pub async fn free_model_hit(env: &Env, caller: &str) -> std::result::Result<Decision, Error> {
-    let windows = vec![
-        Window::requests(config::u64(env, "FREE_REQUESTS_PER_MINUTE", 20), 60),
-        Window::requests(config::u64(env, "FREE_REQUESTS_PER_DAY", 200), 86_400),
-    ];
-    hit(env, &format!("free:{caller}"), windows).await
 }
 
 pub async fn hit(

@@ -1,13 +1,15 @@
 //! The Workers glue: the only module that touches `worker::`. It reads the request,
 //! asks the pure core what to do, and does the I/O (fetch, KV, Durable Objects).
 
+mod account;
+mod account_api;
 mod catalog;
 mod chat;
 mod config;
 mod counters;
 mod health;
 mod http;
-mod ledger;
+mod sql;
 mod upstream;
 
 use worker::{event, Context, Env, Method, Request, Response, Result};
@@ -41,6 +43,10 @@ async fn route(
 ) -> std::result::Result<Response, Error> {
     let path = req.path();
     let method = req.method();
+    if let Some(rest) = path.strip_prefix("/admin/v1") {
+        let rest = rest.to_string();
+        return account_api::admin(req, env, &rest).await;
+    }
     let api = match path.strip_prefix("/api/v1") {
         Some(rest) => rest.trim_end_matches('/').to_string(),
         None => {
@@ -82,6 +88,9 @@ async fn route(
             http::json_cached(&body, 200)
         }
         (_, "/chat/completions" | "/models" | "/providers") => Err(Error::MethodNotAllowed),
-        _ => Err(Error::NotFound(format!("No route for {path}"))),
+        (_, p) => match account_api::route(req, env, p).await {
+            Some(r) => r,
+            None => Err(Error::NotFound(format!("No route for {path}"))),
+        },
     }
 }

@@ -110,7 +110,8 @@ pub fn sse_headers() -> Headers {
     h
 }
 
-type OnEnd = Box<dyn FnOnce(&ChatStream)>;
+/// Called once with the finished stream and whether the client went away first.
+pub type OnEnd = Box<dyn FnOnce(&ChatStream, bool)>;
 
 struct Pump {
     body: ByteStream,
@@ -127,7 +128,7 @@ struct Pump {
 /// upstream is silent a keep-alive comment goes out every `keepalive_ms`; after
 /// `idle_timeout_ms` of silence the stream ends with an error chunk. If the client
 /// disconnects, the runtime drops this stream and [`InFlight`] aborts the upstream.
-/// `on_end` sees the finished stream (usage, finish reason) once it is complete.
+/// `on_end` sees the stream (usage, finish reason) once it ends or is abandoned.
 pub fn stream_through(
     mut resp: Response,
     inflight: InFlight,
@@ -155,7 +156,7 @@ pub fn stream_through(
         if p.chat.is_closed() {
             p.inflight.completed();
             if let Some(f) = p.on_end.take() {
-                f(&p.chat);
+                f(&p.chat, false);
             }
         }
         Some((Ok::<Vec<u8>, worker::Error>(out), p))
@@ -163,6 +164,16 @@ pub fn stream_through(
     Response::from_stream(stream)
         .map(|r| r.with_headers(sse_headers()))
         .map_err(internal)
+}
+
+impl Drop for Pump {
+    /// The client disconnected before the end: the upstream is aborted (by
+    /// [`InFlight`]) and what was streamed so far is accounted for.
+    fn drop(&mut self) {
+        if let Some(f) = self.on_end.take() {
+            f(&self.chat, true);
+        }
+    }
 }
 
 impl Pump {

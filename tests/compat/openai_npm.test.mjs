@@ -6,12 +6,12 @@ import { startWorker } from "../support/worker.mjs";
 import { startMockUpstream } from "../support/mock_upstream.mjs";
 import { testCatalog, mockBindings } from "../support/catalog.mjs";
 
-const KEY = "sk-mm-v1-" + "d".repeat(64);
-let mock, worker, client;
+let mock, worker, KEY, client;
 
 before(async () => {
   mock = await startMockUpstream();
-  worker = await startWorker({ catalog: testCatalog(), keys: [KEY], bindings: mockBindings(mock.url) });
+  worker = await startWorker({ catalog: testCatalog(), bindings: mockBindings(mock.url) });
+  KEY = (await worker.createAccount()).key;
   client = new OpenAI({ baseURL: worker.base, apiKey: KEY, maxRetries: 0 });
 });
 after(async () => {

@@ -8,12 +8,12 @@ import { startMockUpstream } from "../support/mock_upstream.mjs";
 import { testCatalog, mockBindings, FAMILIES } from "../support/catalog.mjs";
 import { collect } from "../support/sse.mjs";
 
-const KEY = "sk-mm-v1-" + "e".repeat(64);
-let mock, worker;
+let mock, worker, KEY;
 
 before(async () => {
   mock = await startMockUpstream();
-  worker = await startWorker({ catalog: testCatalog(), keys: [KEY], bindings: { ...mockBindings(mock.url), UPSTREAM_TIMEOUT_MS: "1000" } });
+  worker = await startWorker({ catalog: testCatalog(), bindings: { ...mockBindings(mock.url), UPSTREAM_TIMEOUT_MS: "1000" } });
+  KEY = (await worker.createAccount()).key;
 });
 after(async () => {
   await worker?.close();

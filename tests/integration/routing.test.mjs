@@ -6,26 +6,25 @@ import { startWorker } from "../support/worker.mjs";
 import { startMockUpstream } from "../support/mock_upstream.mjs";
 import { testCatalog, mockBindings } from "../support/catalog.mjs";
 
-const KEY = "sk-mm-v1-" + "f".repeat(64);
-let mock, worker;
+let mock, worker, KEY;
 
 before(async () => {
   mock = await startMockUpstream();
   worker = await startWorker({
     catalog: testCatalog(),
-    keys: [KEY],
     bindings: { ...mockBindings(mock.url), UPSTREAM_TIMEOUT_MS: "800", HEALTH_CACHE_SECS: "0", CATALOG_CACHE_SECS: "0" },
   });
+  KEY = (await worker.createAccount()).key;
 });
 after(async () => {
   await worker?.close();
   await mock?.close();
 });
 
-const chat = (body) =>
+const chat = (body, key = KEY) =>
   fetch(`${worker.base}/chat/completions`, {
     method: "POST",
-    headers: { "content-type": "application/json", authorization: `Bearer ${KEY}` },
+    headers: { "content-type": "application/json", authorization: `Bearer ${key}` },
     body: JSON.stringify({ messages: [{ role: "user", content: "hi" }], ...body }),
   });
 const since = (n) => mock.requests.slice(n).map((r) => r.url.split("/")[1]);
@@ -87,6 +86,9 @@ test("data policy: training providers need the account setting; data_collection 
   const r = await chat({ model: "route/trainer" });
   assert.equal(r.status, 404);
   assert.match((await r.json()).error.message, /data policy/);
+  const trusting = await worker.createAccount({ allow_training: true });
+  const allowed = await chat({ model: "route/trainer" }, trusting.key);
+  assert.equal((await allowed.json()).provider, "MockTrain");
   const ok = await chat({ model: "route/retainer" });
   assert.equal((await ok.json()).provider, "MockRetain");
   const deny = await chat({ model: "route/retainer", provider: { data_collection: "deny" } });

@@ -5,9 +5,10 @@ import { startWorker } from "./worker.mjs";
 import { startMockUpstream } from "./mock_upstream.mjs";
 import { testCatalog, mockBindings } from "./catalog.mjs";
 
-const key = "sk-mm-v1-" + "c".repeat(64);
 const mock = await startMockUpstream();
-const worker = await startWorker({ catalog: testCatalog(), keys: [key], bindings: mockBindings(mock.url) });
+const worker = await startWorker({ catalog: testCatalog(), bindings: mockBindings(mock.url) });
+const account = await worker.createAccount({ credits: 100 });
+const key = account.key;
 let closing = false;
 const stop = async () => {
   if (closing) return;
@@ -20,4 +21,4 @@ process.on("SIGTERM", stop);
 process.on("SIGINT", stop);
 process.stdin.on("end", stop);
 process.stdin.resume();
-console.log(JSON.stringify({ base_url: worker.base, key, mock_url: mock.url }));
+console.log(JSON.stringify({ base_url: worker.base, key, provisioning_key: account.provisioningKey, mock_url: mock.url }));

@@ -18,7 +18,9 @@ function wranglerVars() {
   return vars;
 }
 
-export async function startWorker({ catalog, keys = [], bindings = {} } = {}) {
+export const ADMIN_KEY = "test-admin-key-0123456789";
+
+export async function startWorker({ catalog, bindings = {} } = {}) {
   const build = path.join(ROOT, "build");
   if (!existsSync(path.join(build, "index.js"))) throw new Error("build/index.js missing: run `make build`");
   const mf = new Miniflare({
@@ -30,21 +32,37 @@ export async function startWorker({ catalog, keys = [], bindings = {} } = {}) {
     kvNamespaces: ["CATALOG"],
     durableObjects: {
       COUNTERS: { className: "Counters", useSQLite: true },
-      LEDGER: { className: "Ledger", useSQLite: true },
+      ACCOUNTS: { className: "Account", useSQLite: true },
       HEALTH: { className: "Health", useSQLite: true },
     },
-    bindings: { ...wranglerVars(), ECHO_STREAM_DELAY_MS: "0", API_KEYS: keys.map(sha256).join(","), ...bindings },
+    bindings: { ...wranglerVars(), ECHO_STREAM_DELAY_MS: "0", ADMIN_KEY, ...bindings },
     host: "127.0.0.1",
     port: 0,
   });
   const url = await mf.ready;
   const kv = await mf.getKVNamespace("CATALOG");
   if (catalog) await kv.put("catalog", JSON.stringify(catalog));
+  const admin = async (method, path, body) => {
+    const r = await fetch(`${url.origin}/admin/v1${path}`, {
+      method,
+      headers: { authorization: `Bearer ${ADMIN_KEY}`, "content-type": "application/json" },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    const json = await r.json();
+    if (!r.ok) throw new Error(`admin ${method} ${path}: ${r.status} ${JSON.stringify(json)}`);
+    return json;
+  };
   return {
     url: url.origin,
     base: `${url.origin}/api/v1`,
     mf,
     kv,
+    admin,
+    /** A new account: {id, key (API key), provisioningKey}. */
+    async createAccount({ credits = 10, allow_training = false, name = "test" } = {}) {
+      const r = await admin("POST", "/accounts", { name, credits, allow_training });
+      return { id: r.data.id, key: r.api_key, provisioningKey: r.provisioning_key };
+    },
     close: () => mf.dispose(),
   };
 }

@@ -1,0 +1,357 @@
+//! Credits arithmetic, all in integer picodollars: what a request may cost at worst,
+//! whether the account and key can afford it, and what is charged when it ends.
+
+use serde::{Deserialize, Serialize};
+
+use crate::api::ChatRequest;
+use crate::catalog::{parse_picos, Endpoint, Model, PICOS_PER_USD};
+use crate::error::{Error, Result};
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum LimitReset {
+    Daily,
+    Weekly,
+    Monthly,
+}
+
+impl LimitReset {
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "daily" => Some(LimitReset::Daily),
+            "weekly" => Some(LimitReset::Weekly),
+            "monthly" => Some(LimitReset::Monthly),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LimitReset::Daily => "daily",
+            LimitReset::Weekly => "weekly",
+            LimitReset::Monthly => "monthly",
+        }
+    }
+}
+
+/// Year, month, day of a day count since 1970-01-01 (proleptic Gregorian, UTC).
+pub fn civil(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (yoe + era * 400 + i64::from(m <= 2), m, d)
+}
+
+/// Days since 1970-01-01 of a civil date.
+pub fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y.rem_euclid(400);
+    let m = i64::from(m);
+    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(d) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// `YYYY-MM-DD` of Unix seconds.
+pub fn date(secs: u64) -> String {
+    let (y, m, d) = civil((secs / 86_400) as i64);
+    format!("{y:04}-{m:02}-{d:02}")
+}
+
+/// ISO 8601 UTC timestamp of Unix milliseconds.
+pub fn iso8601(ms: u64) -> String {
+    let secs = ms / 1000;
+    let rem = secs % 86_400;
+    format!(
+        "{}T{:02}:{:02}:{:02}.{:03}Z",
+        date(secs),
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60,
+        ms % 1000
+    )
+}
+
+/// Start (Unix seconds) of the UTC day, ISO week (from Monday) or month holding `now`.
+pub fn period_start(reset: LimitReset, now_secs: u64) -> u64 {
+    let days = (now_secs / 86_400) as i64;
+    let start_day = match reset {
+        LimitReset::Daily => days,
+        // 1970-01-01 was a Thursday: three days after a Monday.
+        LimitReset::Weekly => days - (days + 3).rem_euclid(7),
+        LimitReset::Monthly => {
+            let (y, m, _) = civil(days);
+            days_from_civil(y, m, 1)
+        }
+    };
+    (start_day * 86_400) as u64
+}
+
+pub fn usd(picos: u64) -> f64 {
+    picos as f64 / PICOS_PER_USD as f64
+}
+
+/// USD (as callers send it) to picodollars; refuses negative and absurd amounts.
+pub fn picos_from_usd(usd: f64) -> Option<u64> {
+    (usd.is_finite() && (0.0..=1e6).contains(&usd))
+        .then(|| (usd * PICOS_PER_USD as f64).round() as u64)
+}
+
+/// What a request may cost at most at one endpoint.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Ask {
+    /// The worst case, reserved until the request ends.
+    pub reserve: u64,
+    /// Its prompt part, and the completion price per token, to say what is affordable.
+    pub prompt_cost: u64,
+    pub completion_price: u64,
+    pub max_completion: u64,
+}
+
+impl Ask {
+    /// The worst case over several endpoints (fallbacks may land on any of them).
+    pub fn max(asks: impl IntoIterator<Item = Ask>) -> Ask {
+        asks.into_iter().fold(
+            Ask::default(),
+            |a, b| if b.reserve > a.reserve { b } else { a },
+        )
+    }
+}
+
+/// The most `req` can cost at `endpoint`: the prompt counted generously (a token per
+/// two bytes: the real count is only known afterwards) plus the longest completion the
+/// request or endpoint allows, plus the per-request price.
+pub fn worst_case(req: &ChatRequest, model: &Model, endpoint: &Endpoint) -> Ask {
+    let bytes: u64 = req.messages.iter().map(|m| m.text().len() as u64 + 8).sum();
+    let prompt_tokens = bytes.div_ceil(2).max(1);
+    let context = endpoint.context_length.unwrap_or(model.context_length);
+    let room = context.saturating_sub(prompt_tokens / 2).max(1);
+    let max_completion = req
+        .max_output_tokens()
+        .or(endpoint.max_completion_tokens)
+        .unwrap_or(room)
+        .min(room.max(1));
+    let price = |s: &str| parse_picos(s).unwrap_or(0);
+    let prompt_cost = prompt_tokens.saturating_mul(price(&endpoint.pricing.prompt));
+    let completion_price = price(&endpoint.pricing.completion);
+    let request = endpoint.pricing.request.as_deref().map_or(0, price);
+    Ask {
+        reserve: prompt_cost
+            .saturating_add(max_completion.saturating_mul(completion_price))
+            .saturating_add(request),
+        prompt_cost: prompt_cost.saturating_add(request),
+        completion_price,
+        max_completion,
+    }
+}
+
+/// An account's money: granted, spent, and held by requests under way.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Funds {
+    pub credits: u64,
+    pub usage: u64,
+    pub reserved: u64,
+}
+
+impl Funds {
+    pub fn available(&self) -> u64 {
+        self.credits
+            .saturating_sub(self.usage)
+            .saturating_sub(self.reserved)
+    }
+}
+
+/// A key's cap for its current period: its limit, what it spent and holds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct KeyBudget {
+    pub limit: Option<u64>,
+    pub spent: u64,
+    pub reserved: u64,
+}
+
+impl KeyBudget {
+    pub fn remaining(&self) -> Option<u64> {
+        self.limit
+            .map(|l| l.saturating_sub(self.spent).saturating_sub(self.reserved))
+    }
+}
+
+/// Whether `ask` may be reserved: 402 when the account cannot afford it (saying how
+/// many tokens it can), 403 when the key's own limit would be passed.
+pub fn check(funds: &Funds, key: &KeyBudget, ask: &Ask) -> Result<()> {
+    if ask.reserve > funds.available() {
+        let left = funds.available().saturating_sub(ask.prompt_cost);
+        let affordable = left.checked_div(ask.completion_price).unwrap_or(0);
+        return Err(Error::PaymentRequired(format!(
+            "This request requires more credits, or fewer max_tokens. You requested up to {} tokens, but can only afford {affordable}. Your balance is ${:.6}: add credits to continue.",
+            ask.max_completion,
+            usd(funds.available()),
+        )));
+    }
+    if let Some(remaining) = key.remaining() {
+        if ask.reserve > remaining {
+            return Err(Error::Forbidden(format!(
+                "Key limit exceeded: this request may cost up to ${:.6} and the key has ${:.6} left of its limit. Raise the key's limit or lower max_tokens.",
+                usd(ask.reserve),
+                usd(remaining),
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// What to charge when a request that reserved `reserved` ends costing `cost`: the
+/// cost, but never more than the account has once its own reservation is released.
+pub fn charge(funds: &Funds, reserved: u64, cost: u64) -> u64 {
+    let others = funds.reserved.saturating_sub(reserved);
+    cost.min(
+        funds
+            .credits
+            .saturating_sub(funds.usage)
+            .saturating_sub(others),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalog::Pricing;
+
+    #[test]
+    fn calendar() {
+        assert_eq!(civil(0), (1970, 1, 1));
+        assert_eq!(date(1_795_613_352), "2026-11-25");
+        assert_eq!(days_from_civil(2026, 11, 25), 1_795_613_352 / 86_400);
+        assert_eq!(
+            days_from_civil(2024, 2, 29) + 1,
+            days_from_civil(2024, 3, 1)
+        );
+        assert_eq!(iso8601(1_795_613_352_123), "2026-11-25T13:29:12.123Z");
+        let now = 1_795_613_352; // Wednesday 2026-11-25
+        assert_eq!(date(period_start(LimitReset::Daily, now)), "2026-11-25");
+        assert_eq!(date(period_start(LimitReset::Weekly, now)), "2026-11-23");
+        assert_eq!(date(period_start(LimitReset::Monthly, now)), "2026-11-01");
+        assert_eq!(period_start(LimitReset::Daily, now) % 86_400, 0);
+    }
+
+    #[test]
+    fn usd_conversions() {
+        assert_eq!(picos_from_usd(0.000025), Some(25_000_000));
+        assert_eq!(picos_from_usd(-1.0), None);
+        assert_eq!(picos_from_usd(f64::NAN), None);
+        assert_eq!(usd(25_000_000), 0.000025);
+    }
+
+    fn endpoint(max_completion: Option<u64>) -> (Model, Endpoint) {
+        let e = Endpoint {
+            provider: "p".into(),
+            upstream_model: "m".into(),
+            pricing: Pricing {
+                prompt: "0.000001".into(),
+                completion: "0.000002".into(),
+                request: Some("0.0001".into()),
+                ..Default::default()
+            },
+            max_completion_tokens: max_completion,
+            ..Default::default()
+        };
+        let m = Model {
+            id: "a/m".into(),
+            context_length: 1000,
+            endpoints: vec![e.clone()],
+            ..Default::default()
+        };
+        (m, e)
+    }
+
+    #[test]
+    fn worst_case_uses_max_tokens_then_the_endpoint_then_the_context() {
+        let req = ChatRequest::parse(
+            br#"{"model":"a/m","max_tokens":10,"messages":[{"role":"user","content":"12345678"}]}"#,
+        )
+        .unwrap();
+        let (m, e) = endpoint(Some(500));
+        let a = worst_case(&req, &m, &e);
+        // (8 + 8) bytes → 8 prompt tokens at 1 µ$, 10 completion at 2 µ$, 100 µ$ per request
+        assert_eq!(
+            (a.prompt_cost, a.max_completion, a.reserve),
+            (108_000_000, 10, 128_000_000)
+        );
+        let req = ChatRequest::parse(
+            br#"{"model":"a/m","messages":[{"role":"user","content":"12345678"}]}"#,
+        )
+        .unwrap();
+        assert_eq!(worst_case(&req, &m, &e).max_completion, 500);
+        let (m, e) = endpoint(None);
+        assert_eq!(worst_case(&req, &m, &e).max_completion, 996);
+        let asks = [
+            Ask {
+                reserve: 5,
+                ..Default::default()
+            },
+            Ask {
+                reserve: 9,
+                ..Default::default()
+            },
+        ];
+        assert_eq!(Ask::max(asks).reserve, 9);
+    }
+
+    #[test]
+    fn affordability() {
+        let ask = Ask {
+            reserve: 1_000,
+            prompt_cost: 100,
+            completion_price: 10,
+            max_completion: 90,
+        };
+        let funds = Funds {
+            credits: 2_000,
+            usage: 500,
+            reserved: 0,
+        };
+        assert!(check(&funds, &KeyBudget::default(), &ask).is_ok());
+        let poor = Funds {
+            credits: 2_000,
+            usage: 500,
+            reserved: 1_000,
+        };
+        let e = check(&poor, &KeyBudget::default(), &ask).unwrap_err();
+        assert_eq!(e.status(), 402);
+        assert!(
+            e.to_string()
+                .contains("You requested up to 90 tokens, but can only afford 40"),
+            "{e}"
+        );
+        let capped = KeyBudget {
+            limit: Some(1_200),
+            spent: 300,
+            reserved: 0,
+        };
+        assert_eq!(check(&funds, &capped, &ask).unwrap_err().status(), 403);
+        let ok = KeyBudget {
+            limit: Some(1_300),
+            spent: 300,
+            reserved: 0,
+        };
+        assert!(check(&funds, &ok, &ask).is_ok());
+    }
+
+    #[test]
+    fn charges_never_overdraw() {
+        let funds = Funds {
+            credits: 1_000,
+            usage: 200,
+            reserved: 300,
+        };
+        assert_eq!(charge(&funds, 100, 50), 50);
+        // 800 left, 200 of it held by others.
+        assert_eq!(charge(&funds, 100, 5_000), 600);
+    }
+}

@@ -1,0 +1,793 @@
+//! The `Account` Durable Object: one per account, the single source of truth for its
+//! keys (hashes only), credits, reservations, free-model counters, settings and usage
+//! history. Every model call makes one round trip here before going upstream (`admit`:
+//! key, limits and reservation together) and one after, off the hot path (`settle`).
+//!
+//! The worker talks to it with `{"op": ..}` JSON; answers are `{"ok": ..}` or
+//! `{"err": Error}`.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use worker::{
+    durable_object, DurableObject, Env, Request, RequestInit, Response, Result, SqlStorage, State,
+};
+
+use super::config;
+use super::sql::{money, parse_money, SqlCounters};
+use crate::accounts::ledger::{self, period_start, usd, Ask, Funds, KeyBudget, LimitReset};
+use crate::accounts::records::{
+    self, ActivityRow, FreeAllowance, Generation, KeyKind, KeyRecord, KeyUsage,
+};
+use crate::error::Error;
+use crate::limits::{self, Decision, Window};
+
+/// Reservations older than this are dropped: their request died without settling.
+const RESERVATION_TTL_MS: u64 = 15 * 60 * 1000;
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum Op {
+    Init {
+        id: String,
+        name: String,
+        allow_training: bool,
+        credits: u64,
+        keys: Vec<KeyRecord>,
+    },
+    Account,
+    Update {
+        name: Option<String>,
+        allow_training: Option<bool>,
+    },
+    Grant {
+        picos: u64,
+        note: String,
+    },
+    AddKey {
+        key: KeyRecord,
+    },
+    Admit {
+        caller: String,
+        gen_id: String,
+        free: bool,
+        free_windows: Vec<Window>,
+        rps: Option<Window>,
+        ask_training: Ask,
+        ask_private: Ask,
+    },
+    Settle {
+        caller: String,
+        gen_id: String,
+        generation: Generation,
+    },
+    WhoAmI {
+        caller: String,
+        free_windows: Vec<Window>,
+    },
+    Credits {
+        caller: String,
+    },
+    Keys {
+        caller: String,
+    },
+    KeyGet {
+        caller: String,
+        hash: String,
+    },
+    KeyCreate {
+        caller: String,
+        key: KeyRecord,
+    },
+    KeyUpdate {
+        caller: String,
+        hash: String,
+        patch: KeyPatch,
+    },
+    KeyDelete {
+        caller: String,
+        hash: String,
+    },
+    Generation {
+        caller: String,
+        id: String,
+    },
+    Activity {
+        caller: String,
+        date: Option<String>,
+    },
+}
+
+/// `PATCH /keys/{hash}`: absent fields stay; `limit: null` removes the limit.
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct KeyPatch {
+    pub name: Option<String>,
+    pub disabled: Option<bool>,
+    pub limit: Option<Option<u64>>,
+    pub limit_reset: Option<Option<LimitReset>>,
+}
+
+#[derive(Deserialize)]
+struct AccountRow {
+    id: String,
+    name: String,
+    allow_training: f64,
+    created_ms: f64,
+    credits: Option<String>,
+    usage: Option<String>,
+    reserved: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Text {
+    v: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct RecordRow {
+    record: String,
+    charged: Option<String>,
+}
+
+#[durable_object]
+pub struct Account {
+    sql: SqlStorage,
+}
+
+impl DurableObject for Account {
+    fn new(state: State, _env: Env) -> Self {
+        // Tables are made by `Init` only, so that a request naming an account that
+        // does not exist leaves no storage behind.
+        Account {
+            sql: state.storage().sql(),
+        }
+    }
+
+    async fn fetch(&self, mut req: Request) -> Result<Response> {
+        let answer = match req.json::<Op>().await {
+            Ok(op) => self.handle(op),
+            Err(e) => Err(Error::Internal(format!("account: bad op: {e}"))),
+        };
+        match answer {
+            Ok(v) => Response::from_json(&json!({ "ok": v })),
+            Err(e) => Response::from_json(&json!({ "err": e })),
+        }
+    }
+}
+
+const SCHEMA: [&str; 7] = [
+    "CREATE TABLE IF NOT EXISTS account (id TEXT PRIMARY KEY, name TEXT NOT NULL, allow_training INTEGER NOT NULL, created_ms INTEGER NOT NULL, credits INTEGER NOT NULL, usage INTEGER NOT NULL, reserved INTEGER NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS grants (id INTEGER PRIMARY KEY AUTOINCREMENT, picos INTEGER NOT NULL, note TEXT NOT NULL, at_ms INTEGER NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS keys (hash TEXT PRIMARY KEY, record TEXT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS reservations (gen_id TEXT PRIMARY KEY, key_hash TEXT NOT NULL, picos INTEGER NOT NULL, at_ms INTEGER NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS generations (id TEXT PRIMARY KEY, key_hash TEXT NOT NULL, created_ms INTEGER NOT NULL, day INTEGER NOT NULL, model TEXT NOT NULL, provider TEXT NOT NULL, charged INTEGER NOT NULL, prompt INTEGER NOT NULL, completion INTEGER NOT NULL, cached INTEGER NOT NULL, reasoning INTEGER NOT NULL, record TEXT NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS generations_by_key ON generations (key_hash, created_ms)",
+    "CREATE INDEX IF NOT EXISTS generations_by_day ON generations (day)",
+];
+
+fn db(e: worker::Error) -> Error {
+    Error::Internal(format!("account storage: {e}"))
+}
+
+impl Account {
+    fn now_ms(&self) -> u64 {
+        config::now_ms() as u64
+    }
+
+    fn initialized(&self) -> bool {
+        self.sql
+            .exec(
+                "SELECT name AS v FROM sqlite_master WHERE type = 'table' AND name = 'account'",
+                None,
+            )
+            .and_then(|c| c.to_array::<Text>())
+            .is_ok_and(|rows| !rows.is_empty())
+    }
+
+    fn handle(&self, op: Op) -> std::result::Result<Value, Error> {
+        let init = matches!(op, Op::Init { .. });
+        if !init && !self.initialized() {
+            return Err(Error::Unauthorized("User not found.".into()));
+        }
+        match op {
+            Op::Init {
+                id,
+                name,
+                allow_training,
+                credits,
+                keys,
+            } => {
+                for ddl in SCHEMA {
+                    self.sql.exec(ddl, None).map_err(db)?;
+                }
+                SqlCounters::create_table(&self.sql);
+                if self.account().is_ok() {
+                    return Err(Error::BadRequest(format!("account {id} exists")));
+                }
+                self.sql
+                    .exec(
+                        "INSERT INTO account (id, name, allow_training, created_ms, credits, usage, reserved) VALUES (?, ?, ?, ?, CAST(? AS INTEGER), 0, 0)",
+                        vec![id.into(), name.into(), i64::from(allow_training).into(), (self.now_ms() as i64).into(), money(credits)],
+                    )
+                    .map_err(db)?;
+                if credits > 0 {
+                    self.log_grant(credits, "initial credits")?;
+                }
+                for k in keys {
+                    self.put_key(&k)?;
+                }
+                self.account_json()
+            }
+            Op::Account => self.account_json(),
+            Op::Update {
+                name,
+                allow_training,
+            } => {
+                self.account()?;
+                if let Some(n) = name {
+                    self.sql
+                        .exec("UPDATE account SET name = ?", vec![n.into()])
+                        .map_err(db)?;
+                }
+                if let Some(t) = allow_training {
+                    self.sql
+                        .exec(
+                            "UPDATE account SET allow_training = ?",
+                            vec![i64::from(t).into()],
+                        )
+                        .map_err(db)?;
+                }
+                self.account_json()
+            }
+            Op::Grant { picos, note } => {
+                self.account()?;
+                self.sql
+                    .exec(
+                        "UPDATE account SET credits = credits + CAST(? AS INTEGER)",
+                        vec![money(picos)],
+                    )
+                    .map_err(db)?;
+                self.log_grant(picos, &note)?;
+                self.account_json()
+            }
+            Op::AddKey { key } => {
+                self.account()?;
+                self.put_key(&key)?;
+                Ok(key.to_json(&KeyUsage::default(), &self.account()?.id))
+            }
+            Op::Admit {
+                caller,
+                gen_id,
+                free,
+                free_windows,
+                rps,
+                ask_training,
+                ask_private,
+            } => self.admit(
+                &caller,
+                &gen_id,
+                free,
+                free_windows,
+                rps,
+                ask_training,
+                ask_private,
+            ),
+            Op::Settle {
+                caller,
+                gen_id,
+                generation,
+            } => self.settle(&caller, &gen_id, generation),
+            Op::WhoAmI {
+                caller,
+                free_windows,
+            } => {
+                let key = self.caller(&caller, None)?;
+                let usage = self.key_usage(&key)?;
+                let acc = self.account()?;
+                let free_tier = parse_money(&acc.credits) == 0;
+                let day = free_windows.iter().find(|w| w.period_secs == 86_400);
+                let per_minute = free_windows
+                    .iter()
+                    .find(|w| w.period_secs == 60)
+                    .map_or(0, |w| w.limit);
+                let used = day.map_or(0, |w| {
+                    self.window_count(&format!("free:{}{}", w.name, w.period_secs), w.period_secs)
+                });
+                let allowance = FreeAllowance {
+                    limit: day.map_or(0, |w| w.limit),
+                    used,
+                };
+                Ok(records::current_key(
+                    &key, &usage, free_tier, allowance, per_minute,
+                ))
+            }
+            Op::Credits { caller } => {
+                self.caller(&caller, None)?;
+                let acc = self.account()?;
+                Ok(
+                    json!({ "total_credits": usd(parse_money(&acc.credits)), "total_usage": usd(parse_money(&acc.usage)) }),
+                )
+            }
+            Op::Keys { caller } => {
+                self.caller(&caller, Some(KeyKind::Provisioning))?;
+                let id = self.account()?.id;
+                let keys = self.all_keys()?;
+                let mut out = Vec::with_capacity(keys.len());
+                for k in keys.iter().filter(|k| k.kind == KeyKind::Api) {
+                    out.push(k.to_json(&self.key_usage(k)?, &id));
+                }
+                Ok(Value::Array(out))
+            }
+            Op::KeyGet { caller, hash } => {
+                self.caller(&caller, Some(KeyKind::Provisioning))?;
+                let k = self.managed_key(&hash)?;
+                Ok(k.to_json(&self.key_usage(&k)?, &self.account()?.id))
+            }
+            Op::KeyCreate { caller, key } => {
+                self.caller(&caller, Some(KeyKind::Provisioning))?;
+                self.put_key(&key)?;
+                Ok(key.to_json(&KeyUsage::default(), &self.account()?.id))
+            }
+            Op::KeyUpdate {
+                caller,
+                hash,
+                patch,
+            } => {
+                self.caller(&caller, Some(KeyKind::Provisioning))?;
+                let mut k = self.managed_key(&hash)?;
+                if let Some(n) = patch.name {
+                    k.name = n;
+                }
+                if let Some(d) = patch.disabled {
+                    k.disabled = d;
+                }
+                if let Some(l) = patch.limit {
+                    k.limit_picos = l;
+                }
+                if let Some(r) = patch.limit_reset {
+                    k.limit_reset = r;
+                }
+                k.updated_ms = Some(self.now_ms());
+                self.put_key(&k)?;
+                Ok(k.to_json(&self.key_usage(&k)?, &self.account()?.id))
+            }
+            Op::KeyDelete { caller, hash } => {
+                self.caller(&caller, Some(KeyKind::Provisioning))?;
+                self.managed_key(&hash)?;
+                self.sql
+                    .exec("DELETE FROM keys WHERE hash = ?", vec![hash.into()])
+                    .map_err(db)?;
+                Ok(json!({ "deleted": true }))
+            }
+            Op::Generation { caller, id } => {
+                self.caller(&caller, None)?;
+                let rows: Vec<RecordRow> = self
+                    .sql
+                    .exec("SELECT record, CAST(charged AS TEXT) AS charged FROM generations WHERE id = ?", vec![id.clone().into()])
+                    .and_then(|c| c.to_array())
+                    .map_err(db)?;
+                let row = rows
+                    .first()
+                    .ok_or_else(|| Error::NotFound(format!("Generation {id} not found")))?;
+                let g: Generation = serde_json::from_str(&row.record)
+                    .map_err(|e| Error::Internal(e.to_string()))?;
+                Ok(records::generation_data(&g, parse_money(&row.charged)))
+            }
+            Op::Activity { caller, date } => {
+                self.caller(&caller, Some(KeyKind::Provisioning))?;
+                self.activity(date.as_deref())
+            }
+        }
+    }
+
+    fn account(&self) -> std::result::Result<AccountRow, Error> {
+        let rows: Vec<AccountRow> = self
+            .sql
+            .exec(
+                "SELECT id, name, allow_training, created_ms, CAST(credits AS TEXT) AS credits, CAST(usage AS TEXT) AS usage, CAST(reserved AS TEXT) AS reserved FROM account",
+                None,
+            )
+            .and_then(|c| c.to_array())
+            .map_err(db)?;
+        rows.into_iter()
+            .next()
+            .ok_or_else(|| Error::Unauthorized("User not found.".into()))
+    }
+
+    fn account_json(&self) -> std::result::Result<Value, Error> {
+        let a = self.account()?;
+        let (credits, usage, reserved) = (
+            parse_money(&a.credits),
+            parse_money(&a.usage),
+            parse_money(&a.reserved),
+        );
+        Ok(json!({
+            "id": a.id,
+            "name": a.name,
+            "allow_training": a.allow_training != 0.0,
+            "created_at": ledger::iso8601(a.created_ms as u64),
+            "total_credits": usd(credits),
+            "total_usage": usd(usage),
+            "reserved": usd(reserved),
+            "balance": usd(credits.saturating_sub(usage)),
+        }))
+    }
+
+    fn funds(&self) -> std::result::Result<Funds, Error> {
+        let a = self.account()?;
+        Ok(Funds {
+            credits: parse_money(&a.credits),
+            usage: parse_money(&a.usage),
+            reserved: parse_money(&a.reserved),
+        })
+    }
+
+    fn log_grant(&self, picos: u64, note: &str) -> std::result::Result<(), Error> {
+        self.sql
+            .exec(
+                "INSERT INTO grants (picos, note, at_ms) VALUES (CAST(? AS INTEGER), ?, ?)",
+                vec![money(picos), note.into(), (self.now_ms() as i64).into()],
+            )
+            .map_err(db)?;
+        Ok(())
+    }
+
+    fn put_key(&self, k: &KeyRecord) -> std::result::Result<(), Error> {
+        let json = serde_json::to_string(k).map_err(|e| Error::Internal(e.to_string()))?;
+        self.sql
+            .exec(
+                "INSERT INTO keys (hash, record) VALUES (?, ?) ON CONFLICT(hash) DO UPDATE SET record = excluded.record",
+                vec![k.hash.clone().into(), json.into()],
+            )
+            .map_err(db)?;
+        Ok(())
+    }
+
+    fn key(&self, hash: &str) -> std::result::Result<Option<KeyRecord>, Error> {
+        let rows: Vec<Text> = self
+            .sql
+            .exec(
+                "SELECT record AS v FROM keys WHERE hash = ?",
+                vec![hash.into()],
+            )
+            .and_then(|c| c.to_array())
+            .map_err(db)?;
+        rows.into_iter()
+            .next()
+            .and_then(|r| r.v)
+            .map(|s| serde_json::from_str(&s).map_err(|e| Error::Internal(e.to_string())))
+            .transpose()
+    }
+
+    fn all_keys(&self) -> std::result::Result<Vec<KeyRecord>, Error> {
+        let rows: Vec<Text> = self
+            .sql
+            .exec("SELECT record AS v FROM keys ORDER BY hash", None)
+            .and_then(|c| c.to_array())
+            .map_err(db)?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|r| r.v.and_then(|s| serde_json::from_str(&s).ok()))
+            .collect())
+    }
+
+    /// The calling key, which must exist, be enabled and (if given) be of `kind`.
+    fn caller(&self, hash: &str, kind: Option<KeyKind>) -> std::result::Result<KeyRecord, Error> {
+        let k = self
+            .key(hash)?
+            .ok_or_else(|| Error::Unauthorized("User not found.".into()))?;
+        if k.disabled {
+            return Err(Error::Unauthorized("This API key is disabled.".into()));
+        }
+        match kind {
+            Some(KeyKind::Api) if k.kind != KeyKind::Api => Err(Error::Forbidden(
+                "Provisioning keys manage keys; they cannot call models.".into(),
+            )),
+            Some(KeyKind::Provisioning) if k.kind != KeyKind::Provisioning => Err(
+                Error::Forbidden("Only a provisioning key can do this.".into()),
+            ),
+            _ => Ok(k),
+        }
+    }
+
+    /// An API key of this account, for the key-management calls.
+    fn managed_key(&self, hash: &str) -> std::result::Result<KeyRecord, Error> {
+        self.key(hash)?
+            .filter(|k| k.kind == KeyKind::Api)
+            .ok_or_else(|| Error::NotFound(format!("Key {hash} not found")))
+    }
+
+    fn sum(
+        &self,
+        query: &str,
+        args: Vec<worker::SqlStorageValue>,
+    ) -> std::result::Result<u64, Error> {
+        let rows: Vec<Text> = self
+            .sql
+            .exec(query, args)
+            .and_then(|c| c.to_array())
+            .map_err(db)?;
+        Ok(rows.first().map_or(0, |r| parse_money(&r.v)))
+    }
+
+    fn key_usage(&self, k: &KeyRecord) -> std::result::Result<KeyUsage, Error> {
+        let now = self.now_ms() / 1000;
+        let since = |secs: u64| -> std::result::Result<u64, Error> {
+            self.sum(
+                "SELECT CAST(COALESCE(SUM(charged), 0) AS TEXT) AS v FROM generations WHERE key_hash = ? AND created_ms >= ?",
+                vec![k.hash.clone().into(), ((secs * 1000) as i64).into()],
+            )
+        };
+        let all = since(0)?;
+        let period = match k.limit_reset {
+            Some(r) => since(period_start(r, now))?,
+            None => all,
+        };
+        Ok(KeyUsage {
+            all,
+            daily: since(period_start(LimitReset::Daily, now))?,
+            weekly: since(period_start(LimitReset::Weekly, now))?,
+            monthly: since(period_start(LimitReset::Monthly, now))?,
+            period,
+            reserved: self.sum(
+                "SELECT CAST(COALESCE(SUM(picos), 0) AS TEXT) AS v FROM reservations WHERE key_hash = ?",
+                vec![k.hash.clone().into()],
+            )?,
+        })
+    }
+
+    fn window_count(&self, key: &str, period: u64) -> u64 {
+        #[derive(Deserialize)]
+        struct W {
+            start: f64,
+            count: f64,
+        }
+        let now = self.now_ms() / 1000;
+        let start = now - now % period.max(1);
+        self.sql
+            .exec(
+                "SELECT start, count FROM windows WHERE key = ?",
+                vec![key.into()],
+            )
+            .and_then(|c| c.to_array::<W>())
+            .ok()
+            .and_then(|r| r.into_iter().next())
+            .filter(|w| w.start as u64 == start)
+            .map_or(0, |w| w.count as u64)
+    }
+
+    /// Drops reservations whose requests never settled (the worker died mid-request).
+    fn expire_reservations(&self) -> std::result::Result<(), Error> {
+        let cutoff = (self.now_ms().saturating_sub(RESERVATION_TTL_MS)) as i64;
+        let stale = self.sum(
+            "SELECT CAST(COALESCE(SUM(picos), 0) AS TEXT) AS v FROM reservations WHERE at_ms < ?",
+            vec![cutoff.into()],
+        )?;
+        if stale > 0 {
+            self.sql
+                .exec(
+                    "DELETE FROM reservations WHERE at_ms < ?",
+                    vec![cutoff.into()],
+                )
+                .map_err(db)?;
+            self.sql
+                .exec(
+                    "UPDATE account SET reserved = MAX(reserved - CAST(? AS INTEGER), 0)",
+                    vec![money(stale)],
+                )
+                .map_err(db)?;
+        }
+        Ok(())
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn admit(
+        &self,
+        caller: &str,
+        gen_id: &str,
+        free: bool,
+        free_windows: Vec<Window>,
+        rps: Option<Window>,
+        ask_training: Ask,
+        ask_private: Ask,
+    ) -> std::result::Result<Value, Error> {
+        let key = self.caller(caller, Some(KeyKind::Api))?;
+        let acc = self.account()?;
+        let allow_training = acc.allow_training != 0.0;
+        let now = self.now_ms() / 1000;
+        let mut store = SqlCounters::new(&self.sql);
+        let mut decision: Option<Decision> = None;
+        if free {
+            let d = limits::hit(&mut store, "free", &free_windows, now);
+            if !d.allowed {
+                return Ok(json!({ "refused": d, "allow_training": allow_training }));
+            }
+            decision = Some(d);
+        } else if let Some(w) = rps {
+            let d = limits::hit(
+                &mut store,
+                &format!("rps:{}:", key.hash),
+                std::slice::from_ref(&w),
+                now,
+            );
+            if !d.allowed {
+                return Err(Error::RateLimited {
+                    message: format!(
+                        "Rate limit exceeded: {} requests per second on this key.",
+                        w.limit
+                    ),
+                    retry_after_secs: Some(d.retry_after),
+                    provider: None,
+                    raw: None,
+                });
+            }
+        }
+        if let Some(e) = store.error {
+            return Err(Error::Internal(format!("account counters: {e}")));
+        }
+        let ask = if allow_training {
+            ask_training
+        } else {
+            ask_private
+        };
+        if ask.reserve > 0 {
+            self.expire_reservations()?;
+            let usage = self.key_usage(&key)?;
+            let budget = KeyBudget {
+                limit: key.limit_picos,
+                spent: usage.period,
+                reserved: usage.reserved,
+            };
+            ledger::check(&self.funds()?, &budget, &ask)?;
+            self.sql
+                .exec(
+                    "INSERT INTO reservations (gen_id, key_hash, picos, at_ms) VALUES (?, ?, CAST(? AS INTEGER), ?)",
+                    vec![gen_id.into(), key.hash.clone().into(), money(ask.reserve), (self.now_ms() as i64).into()],
+                )
+                .map_err(db)?;
+            self.sql
+                .exec(
+                    "UPDATE account SET reserved = reserved + CAST(? AS INTEGER)",
+                    vec![money(ask.reserve)],
+                )
+                .map_err(db)?;
+        }
+        Ok(json!({ "allow_training": allow_training, "limit": decision }))
+    }
+
+    /// Ends a request: releases its reservation, charges what it cost (at most what
+    /// the account has) and keeps its record. Settling the same ID again does nothing.
+    fn settle(
+        &self,
+        caller: &str,
+        gen_id: &str,
+        g: Generation,
+    ) -> std::result::Result<Value, Error> {
+        let exists = self.sum(
+            "SELECT CAST(COUNT(*) AS TEXT) AS v FROM generations WHERE id = ?",
+            vec![gen_id.into()],
+        )?;
+        if exists > 0 {
+            return Ok(json!({ "charged": null, "duplicate": true }));
+        }
+        let reserved = self.sum(
+            "SELECT CAST(COALESCE(SUM(picos), 0) AS TEXT) AS v FROM reservations WHERE gen_id = ?",
+            vec![gen_id.into()],
+        )?;
+        let funds = self.funds()?;
+        let charged = ledger::charge(&funds, reserved, g.cost_picos);
+        self.sql
+            .exec(
+                "DELETE FROM reservations WHERE gen_id = ?",
+                vec![gen_id.into()],
+            )
+            .map_err(db)?;
+        self.sql
+            .exec(
+                "UPDATE account SET reserved = MAX(reserved - CAST(? AS INTEGER), 0), usage = usage + CAST(? AS INTEGER)",
+                vec![money(reserved), money(charged)],
+            )
+            .map_err(db)?;
+        let record = serde_json::to_string(&g).map_err(|e| Error::Internal(e.to_string()))?;
+        self.sql
+            .exec(
+                "INSERT INTO generations (id, key_hash, created_ms, day, model, provider, charged, prompt, completion, cached, reasoning, record) VALUES (?, ?, ?, ?, ?, ?, CAST(? AS INTEGER), ?, ?, ?, ?, ?)",
+                vec![
+                    gen_id.into(),
+                    caller.into(),
+                    (g.created_ms as i64).into(),
+                    ((g.created_ms / 86_400_000) as i64).into(),
+                    g.model.clone().into(),
+                    g.provider.clone().unwrap_or_default().into(),
+                    money(charged),
+                    (g.prompt_tokens as i64).into(),
+                    (g.completion_tokens as i64).into(),
+                    (g.cached_tokens as i64).into(),
+                    (g.reasoning_tokens as i64).into(),
+                    record.into(),
+                ],
+            )
+            .map_err(db)?;
+        Ok(json!({ "charged": usd(charged) }))
+    }
+
+    fn activity(&self, date: Option<&str>) -> std::result::Result<Value, Error> {
+        #[derive(Deserialize)]
+        struct Row {
+            day: f64,
+            model: String,
+            provider: String,
+            requests: f64,
+            usage: Option<String>,
+            prompt: f64,
+            completion: f64,
+            reasoning: f64,
+            cached: f64,
+        }
+        let today = (self.now_ms() / 86_400_000) as i64;
+        let (from, to) = match date {
+            Some(d) => {
+                let day =
+                    parse_date(d).ok_or_else(|| Error::bad_request("date must be YYYY-MM-DD"))?;
+                (day, day)
+            }
+            None => (today - 30, today),
+        };
+        let rows: Vec<Row> = self
+            .sql
+            .exec(
+                "SELECT day, model, provider, COUNT(*) AS requests, CAST(SUM(charged) AS TEXT) AS usage, SUM(prompt) AS prompt, SUM(completion) AS completion, SUM(reasoning) AS reasoning, SUM(cached) AS cached FROM generations WHERE day >= ? AND day <= ? AND provider != '' GROUP BY day, model, provider ORDER BY day DESC, model",
+                vec![from.into(), to.into()],
+            )
+            .and_then(|c| c.to_array())
+            .map_err(db)?;
+        Ok(Value::Array(
+            rows.iter()
+                .map(|r| {
+                    records::activity_item(&ActivityRow {
+                        day: r.day as i64,
+                        model: r.model.clone(),
+                        provider: r.provider.clone(),
+                        requests: r.requests as u64,
+                        usage_picos: parse_money(&r.usage),
+                        prompt_tokens: r.prompt as u64,
+                        completion_tokens: r.completion as u64,
+                        reasoning_tokens: r.reasoning as u64,
+                        cached_tokens: r.cached as u64,
+                    })
+                })
+                .collect(),
+        ))
+    }
+}
+
+fn parse_date(d: &str) -> Option<i64> {
+    let mut it = d.splitn(3, '-');
+    let (y, m, day) = (
+        it.next()?.parse().ok()?,
+        it.next()?.parse().ok()?,
+        it.next()?.parse().ok()?,
+    );
+    ((1..=12).contains(&m) && (1..=31).contains(&day)).then(|| ledger::days_from_civil(y, m, day))
+}
+
+/// Sends `op` to account `id`'s object.
+pub async fn call(env: &worker::Env, id: &str, op: &Op) -> std::result::Result<Value, Error> {
+    let internal = |e: worker::Error| Error::Internal(format!("account: {e}"));
+    let stub = env
+        .durable_object("ACCOUNTS")
+        .and_then(|ns| ns.get_by_name(id))
+        .map_err(internal)?;
+    let body = serde_json::to_string(op).map_err(|e| Error::Internal(e.to_string()))?;
+    let mut init = RequestInit::new();
+    init.with_method(worker::Method::Post)
+        .with_body(Some(body.into()));
+    let req = Request::new_with_init("https://account/", &init).map_err(internal)?;
+    let mut resp = stub.fetch_with_request(req).await.map_err(internal)?;
+    let v: Value = resp.json().await.map_err(internal)?;
+    if let Some(e) = v.get("err") {
+        return Err(
+            serde_json::from_value(e.clone()).unwrap_or_else(|_| Error::Internal(e.to_string()))
+        );
+    }
+    Ok(v.get("ok").cloned().unwrap_or(Value::Null))
+}

@@ -1,0 +1,76 @@
+//! SQLite helpers shared by the Durable Objects.
+
+use serde::Deserialize;
+use worker::{SqlStorage, SqlStorageValue};
+
+use crate::limits::{CounterStore, WindowState};
+
+/// Money is integer picodollars, which outgrow JavaScript's exact integers: it goes
+/// to SQLite as text cast to INTEGER and comes back cast to TEXT.
+pub fn money(picos: u64) -> SqlStorageValue {
+    SqlStorageValue::String(picos.to_string())
+}
+
+pub fn parse_money(s: &Option<String>) -> u64 {
+    s.as_deref()
+        .and_then(|s| s.parse::<i64>().ok())
+        .map_or(0, |v| v.max(0) as u64)
+}
+
+/// Fixed-window counters (see [`crate::limits`]) in a `windows` table.
+pub struct SqlCounters<'a> {
+    sql: &'a SqlStorage,
+    pub error: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Row {
+    start: f64,
+    count: f64,
+}
+
+impl<'a> SqlCounters<'a> {
+    pub fn new(sql: &'a SqlStorage) -> Self {
+        SqlCounters { sql, error: None }
+    }
+
+    pub fn create_table(sql: &SqlStorage) {
+        // Creating an existing table is a no-op; a failure shows on first use.
+        let _ = sql.exec(
+            "CREATE TABLE IF NOT EXISTS windows (key TEXT PRIMARY KEY, start INTEGER NOT NULL, count INTEGER NOT NULL)",
+            None,
+        );
+    }
+}
+
+impl CounterStore for SqlCounters<'_> {
+    fn load(&mut self, key: &str) -> Option<WindowState> {
+        let rows = self
+            .sql
+            .exec(
+                "SELECT start, count FROM windows WHERE key = ?",
+                vec![key.into()],
+            )
+            .and_then(|c| c.to_array::<Row>());
+        match rows {
+            Ok(rows) => rows.first().map(|r| WindowState {
+                start: r.start as u64,
+                count: r.count as u64,
+            }),
+            Err(e) => {
+                self.error = Some(e.to_string());
+                None
+            }
+        }
+    }
+
+    fn save(&mut self, key: &str, st: WindowState) {
+        let res = self.sql.exec(
+            "INSERT INTO windows (key, start, count) VALUES (?, ?, ?) ON CONFLICT(key) DO UPDATE SET start = excluded.start, count = excluded.count",
+            vec![key.into(), (st.start as i64).into(), (st.count as i64).into()],
+        );
+        if let Err(e) = res {
+            self.error = Some(e.to_string());
+        }
+    }
+}

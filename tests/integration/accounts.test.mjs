@@ -1,0 +1,228 @@
+// Accounts through the running worker: keys and provisioning keys, credits, the
+// reservation/settlement ledger under concurrency, free-model limits, usage history.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { startWorker, ADMIN_KEY } from "../support/worker.mjs";
+import { startMockUpstream } from "../support/mock_upstream.mjs";
+import { testCatalog, mockBindings } from "../support/catalog.mjs";
+import { sseEvents } from "../support/sse.mjs";
+
+let mock, worker;
+// test/ok costs 11 prompt tokens at $1/M + 7 completion tokens at $2/M = $0.000025.
+const COST = 0.000025;
+
+before(async () => {
+  mock = await startMockUpstream();
+  worker = await startWorker({ catalog: testCatalog(), bindings: { ...mockBindings(mock.url), FREE_REQUESTS_PER_DAY: "5", FREE_REQUESTS_PER_MINUTE: "1000" } });
+});
+after(async () => {
+  await worker?.close();
+  await mock?.close();
+});
+
+const call = (method, path, key, body) =>
+  fetch(`${worker.base}${path}`, {
+    method,
+    headers: { authorization: `Bearer ${key}`, "content-type": "application/json" },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+const chat = (key, body = {}) => call("POST", "/chat/completions", key, { model: "test/ok", messages: [{ role: "user", content: "hi" }], max_tokens: 10, ...body });
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+async function eventually(fn, what, ms = 10_000) {
+  const until = Date.now() + ms;
+  for (;;) {
+    const v = await fn();
+    if (v) return v;
+    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
+    await sleep(50);
+  }
+}
+const credits = async (key) => (await (await call("GET", "/credits", key)).json()).data;
+
+test("admin API: needs the admin key", async () => {
+  const r = await fetch(`${worker.url}/admin/v1/accounts`, { method: "POST", headers: { authorization: "Bearer nope" }, body: "{}" });
+  assert.equal(r.status, 401);
+  const g = await fetch(`${worker.url}/admin/v1/accounts/0123456789abcdef`, { headers: { authorization: `Bearer ${ADMIN_KEY}` } });
+  assert.equal(g.status, 401);
+  const acc = await worker.createAccount({ credits: 3 });
+  const shown = await worker.admin("GET", `/accounts/${acc.id}`);
+  assert.equal(shown.data.total_credits, 3);
+  const granted = await worker.admin("POST", `/accounts/${acc.id}/credits`, { amount: 2.5, note: "top-up" });
+  assert.equal(granted.data.total_credits, 5.5);
+  assert.match(acc.key, /^sk-mm-v1-[0-9a-f]{64}$/);
+});
+
+test("key lifecycle with a provisioning key; disabled and deleted keys stop at once", async () => {
+  const acc = await worker.createAccount();
+  const created = await call("POST", "/keys", acc.provisioningKey, { name: "ci", limit: 1, limit_reset: "daily" });
+  assert.equal(created.status, 201);
+  const { data, key } = await created.json();
+  assert.match(key, /^sk-mm-v1-[0-9a-f]{64}$/);
+  assert.equal(data.name, "ci");
+  assert.equal(data.limit, 1);
+  assert.equal(data.limit_reset, "daily");
+  assert.equal(data.disabled, false);
+  assert.ok(!JSON.stringify(data).includes(key), "the key itself is shown once, outside data");
+  const list = (await (await call("GET", "/keys", acc.provisioningKey)).json()).data;
+  assert.ok(list.some((k) => k.hash === data.hash));
+  assert.equal((await chat(key)).status, 200);
+  const got = await eventually(async () => {
+    const k = (await (await call("GET", `/keys/${data.hash}`, acc.provisioningKey)).json()).data;
+    return k.usage > 0 && k;
+  }, "key usage");
+  assert.equal(got.usage, COST);
+  assert.equal(got.usage_daily, COST);
+  assert.equal(got.limit_remaining, 1 - COST);
+
+  const off = await call("PATCH", `/keys/${data.hash}`, acc.provisioningKey, { disabled: true });
+  assert.equal((await off.json()).data.disabled, true);
+  const refused = await chat(key);
+  assert.equal(refused.status, 401);
+  assert.match((await refused.json()).error.message, /disabled/);
+  await call("PATCH", `/keys/${data.hash}`, acc.provisioningKey, { disabled: false, name: "renamed", limit: null });
+  assert.equal((await chat(key)).status, 200);
+  const del = await call("DELETE", `/keys/${data.hash}`, acc.provisioningKey);
+  assert.deepEqual(await del.json(), { deleted: true });
+  assert.equal((await chat(key)).status, 401);
+  assert.equal((await call("GET", `/keys/${data.hash}`, acc.provisioningKey)).status, 404);
+});
+
+test("403: provisioning keys cannot call models, API keys cannot manage keys", async () => {
+  const acc = await worker.createAccount();
+  const r = await chat(acc.provisioningKey);
+  assert.equal(r.status, 403);
+  assert.equal((await r.json()).error.code, 403);
+  assert.equal((await call("GET", "/keys", acc.key)).status, 403);
+  assert.equal((await call("POST", "/keys", acc.key, { name: "x" })).status, 403);
+  assert.equal((await call("GET", "/activity", acc.key)).status, 403);
+});
+
+test("GET /key describes the calling key", async () => {
+  const acc = await worker.createAccount({ credits: 0 });
+  const { data } = await (await call("GET", "/key", acc.key)).json();
+  assert.equal(data.is_provisioning_key, false);
+  assert.equal(data.is_free_tier, true);
+  assert.equal(data.limit, null);
+  assert.equal(data.usage, 0);
+  assert.equal(data.free_model_daily_requests.limit, 5);
+  assert.match(data.label, /^sk-mm-v1-.{3}\.\.\..{4}$/);
+  const prov = (await (await call("GET", "/key", acc.provisioningKey)).json()).data;
+  assert.equal(prov.is_provisioning_key, true);
+});
+
+test("402 when the balance cannot cover the request, saying what it can afford", async () => {
+  const acc = await worker.createAccount({ credits: 0.00002 });
+  const r = await chat(acc.key, { max_tokens: 100 });
+  assert.equal(r.status, 402);
+  const body = await r.json();
+  assert.equal(body.error.code, 402);
+  assert.match(body.error.message, /You requested up to 100 tokens, but can only afford 7\b/);
+  // The free demo model needs no credits.
+  assert.equal((await chat(acc.key, { model: "modelmux/echo" })).status, 200);
+});
+
+test("403 when a key's own limit would be passed", async () => {
+  const acc = await worker.createAccount();
+  const { key } = await (await call("POST", "/keys", acc.provisioningKey, { name: "capped", limit: 0.00003 })).json();
+  assert.equal((await chat(key)).status, 200);
+  await eventually(async () => (await credits(acc.key)).total_usage > 0, "settlement");
+  const r = await chat(key);
+  assert.equal(r.status, 403);
+  assert.match((await r.json()).error.message, /Key limit exceeded/);
+});
+
+test("500 concurrent requests on one key leave the ledger exact", async () => {
+  const acc = await worker.createAccount({ credits: 1 });
+  const results = await Promise.all(Array.from({ length: 500 }, () => chat(acc.key)));
+  assert.deepEqual([...new Set(results.map((r) => r.status))], [200]);
+  await Promise.all(results.map((r) => r.arrayBuffer()));
+  const want = 500 * COST;
+  await eventually(async () => (await credits(acc.key)).total_usage === want, "500 settlements", 20_000);
+  await sleep(300);
+  const after = await credits(acc.key);
+  assert.equal(after.total_usage, want, "nothing charged twice");
+  assert.equal(after.total_credits, 1);
+  const activity = (await (await call("GET", "/activity", acc.provisioningKey)).json()).data;
+  const row = activity.find((a) => a.model === "test/ok");
+  assert.equal(row.requests, 500);
+  assert.equal(row.usage, want);
+  assert.equal(row.prompt_tokens, 500 * 11);
+});
+
+test("concurrent requests never spend more than the balance", async () => {
+  // Each request reserves exactly what it will cost, so exactly 20 fit in $0.0005.
+  const acc = await worker.createAccount({ credits: 0.0005 });
+  const results = await Promise.all(Array.from({ length: 50 }, () => chat(acc.key)));
+  const statuses = results.map((r) => r.status);
+  await Promise.all(results.map((r) => r.arrayBuffer()));
+  assert.equal(statuses.filter((s) => s === 200).length, 20);
+  assert.equal(statuses.filter((s) => s === 402).length, 30);
+  await eventually(async () => (await credits(acc.key)).total_usage === 0.0005, "settlements");
+});
+
+test("free-model limits are exact at the boundary", async () => {
+  const acc = await worker.createAccount({ credits: 0 });
+  const statuses = [];
+  for (let i = 0; i < 7; i++) {
+    const r = await chat(acc.key, { model: "modelmux/echo" });
+    statuses.push(r.status);
+    if (i === 4) assert.equal(r.headers.get("x-ratelimit-remaining"), "0");
+    if (r.status === 429) {
+      assert.ok(Number(r.headers.get("retry-after")) > 0);
+      assert.equal(r.headers.get("x-ratelimit-limit"), "5");
+    }
+    await r.arrayBuffer();
+  }
+  assert.deepEqual(statuses, [200, 200, 200, 200, 200, 429, 429]);
+  const { data } = await (await call("GET", "/key", acc.key)).json();
+  assert.deepEqual(data.free_model_daily_requests, { limit: 5, remaining: 0, used: 5 });
+});
+
+test("usage history: /generation in OpenRouter's shape", async () => {
+  const acc = await worker.createAccount();
+  const r = await chat(acc.key, { max_tokens: 10 });
+  const id = r.headers.get("x-generation-id");
+  assert.equal((await r.json()).id, id);
+  const gen = await eventually(async () => {
+    const g = await call("GET", `/generation?id=${id}`, acc.key);
+    return g.status === 200 && (await g.json()).data;
+  }, "generation record");
+  assert.equal(gen.id, id);
+  assert.equal(gen.model, "test/ok");
+  assert.equal(gen.provider_name, "MockAI");
+  assert.equal(gen.tokens_prompt, 11);
+  assert.equal(gen.tokens_completion, 7);
+  assert.equal(gen.total_cost, COST);
+  assert.equal(gen.streamed, false);
+  assert.equal(gen.cancelled, false);
+  assert.equal(gen.finish_reason, "stop");
+  assert.ok(gen.latency >= 0);
+  assert.equal((await call("GET", "/generation?id=gen-nope", acc.key)).status, 404);
+  const other = await worker.createAccount();
+  assert.equal((await call("GET", `/generation?id=${id}`, other.key)).status, 404, "other accounts cannot see it");
+});
+
+test("a client that disconnects mid-stream is billed for what was streamed", async () => {
+  const acc = await worker.createAccount();
+  const ctl = new AbortController();
+  const r = await fetch(`${worker.base}/chat/completions`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${acc.key}`, "content-type": "application/json" },
+    body: JSON.stringify({ model: "test/endless", stream: true, max_tokens: 1000, messages: [{ role: "user", content: "go" }] }),
+    signal: ctl.signal,
+  });
+  const id = r.headers.get("x-generation-id");
+  const it = sseEvents(r.body);
+  for (let i = 0; i < 6; i++) await it.next();
+  ctl.abort();
+  const gen = await eventually(async () => {
+    const g = await call("GET", `/generation?id=${id}`, acc.key);
+    return g.status === 200 && (await g.json()).data;
+  }, "cancelled generation");
+  assert.equal(gen.cancelled, true);
+  assert.equal(gen.streamed, true);
+  assert.ok(gen.tokens_completion > 0);
+  assert.ok(gen.total_cost > 0);
+  const c = await credits(acc.key);
+  assert.equal(c.total_usage, gen.total_cost);
+});
