@@ -8,13 +8,7 @@ PORT ?= 8787
 dev: setup
 	@$(MAKE) --no-print-directory build
 	@bash scripts/seed
-	@echo
-	@echo "  modelmux is starting on http://127.0.0.1:$(PORT)"
-	@echo "  base URL: http://127.0.0.1:$(PORT)/api/v1"
-	@echo "  API key:  $$(cat .dev.key)"
-	@echo "  try:      curl http://127.0.0.1:$(PORT)/api/v1/chat/completions -H \"Authorization: Bearer $$(cat .dev.key)\" -d '{\"model\":\"modelmux/echo\",\"messages\":[{\"role\":\"user\",\"content\":\"hello\"}]}'"
-	@echo
-	@$(ENV) exec wrangler dev --local --ip 127.0.0.1 --port $(PORT)
+	@PORT=$(PORT) bash scripts/dev
 
 test: setup fmt clippy unit build integration compat dry-run
 
