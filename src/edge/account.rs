@@ -535,6 +535,27 @@ impl Account {
         })
     }
 
+    /// What a key with a limit has spent in its period and holds; nothing to sum without one.
+    fn key_budget(&self, k: &KeyRecord) -> std::result::Result<KeyBudget, Error> {
+        let Some(limit) = k.limit_picos else {
+            return Ok(KeyBudget::default());
+        };
+        let since = k
+            .limit_reset
+            .map_or(0, |r| period_start(r, self.now_ms() / 1000));
+        Ok(KeyBudget {
+            limit: Some(limit),
+            spent: self.sum(
+                "SELECT CAST(COALESCE(SUM(charged), 0) AS TEXT) AS v FROM generations WHERE key_hash = ? AND created_ms >= ?",
+                vec![k.hash.clone().into(), ((since * 1000) as i64).into()],
+            )?,
+            reserved: self.sum(
+                "SELECT CAST(COALESCE(SUM(picos), 0) AS TEXT) AS v FROM reservations WHERE key_hash = ?",
+                vec![k.hash.clone().into()],
+            )?,
+        })
+    }
+
     fn window_count(&self, key: &str, period: u64) -> u64 {
         #[derive(Deserialize)]
         struct W {
@@ -631,12 +652,7 @@ impl Account {
         };
         if ask.reserve > 0 {
             self.expire_reservations()?;
-            let usage = self.key_usage(&key)?;
-            let budget = KeyBudget {
-                limit: key.limit_picos,
-                spent: usage.period,
-                reserved: usage.reserved,
-            };
+            let budget = self.key_budget(&key)?;
             ledger::check(&self.funds()?, &budget, &ask)?;
             self.sql
                 .exec(
