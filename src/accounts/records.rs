@@ -156,6 +156,26 @@ pub struct Generation {
     pub created_ms: u64,
 }
 
+impl Generation {
+    /// This record with the token counts of `usage` and what they cost.
+    pub fn with_usage(self, usage: &crate::api::Usage, cost_picos: u64) -> Self {
+        Generation {
+            prompt_tokens: usage.prompt_tokens,
+            completion_tokens: usage.completion_tokens,
+            cached_tokens: usage
+                .prompt_tokens_details
+                .as_ref()
+                .map_or(0, |d| d.cached_tokens),
+            reasoning_tokens: usage
+                .completion_tokens_details
+                .as_ref()
+                .map_or(0, |d| d.reasoning_tokens),
+            cost_picos,
+            ..self
+        }
+    }
+}
+
 /// `GET /generation?id=`: OpenRouter's `GenerationResponseData`.
 pub fn generation_data(g: &Generation, charged_picos: u64) -> Value {
     let tokens = |n: u64| (g.provider.is_some()).then_some(n);

@@ -359,6 +359,38 @@ fn chunk_object() -> String {
     "chat.completion.chunk".into()
 }
 
+impl ChatChunk {
+    /// A chunk with one choice and no identity yet: translators make these and the
+    /// stream stamps them with the generation's ID, model and provider.
+    pub fn bare(delta: Delta, finish_reason: Option<String>) -> Self {
+        ChatChunk {
+            id: String::new(),
+            object: chunk_object(),
+            created: 0,
+            model: String::new(),
+            provider: None,
+            system_fingerprint: None,
+            choices: vec![ChunkChoice {
+                index: 0,
+                delta,
+                finish_reason,
+                native_finish_reason: None,
+                logprobs: None,
+            }],
+            usage: None,
+            error: None,
+        }
+    }
+
+    /// A chunk that carries only usage (OpenAI's `include_usage` final chunk).
+    pub fn usage_only(usage: Usage) -> Self {
+        let mut c = ChatChunk::bare(Delta::default(), None);
+        c.choices.clear();
+        c.usage = Some(usage);
+        c
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct ChunkChoice {
     pub index: u32,

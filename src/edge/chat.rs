@@ -78,19 +78,9 @@ impl Settler {
         Generation {
             model: choice.id.clone(),
             provider: Some(choice.provider.name.clone()),
-            prompt_tokens: usage.prompt_tokens,
-            completion_tokens: usage.completion_tokens,
-            cached_tokens: usage
-                .prompt_tokens_details
-                .as_ref()
-                .map_or(0, |d| d.cached_tokens),
-            reasoning_tokens: usage
-                .completion_tokens_details
-                .as_ref()
-                .map_or(0, |d| d.reasoning_tokens),
-            cost_picos: cost,
             ..self.base.clone()
         }
+        .with_usage(usage, cost)
     }
 }
 
@@ -404,23 +394,13 @@ async fn attempt(
             let g = Generation {
                 model: id,
                 provider: Some(provider_name),
-                prompt_tokens: usage.prompt_tokens,
-                completion_tokens: usage.completion_tokens,
-                cached_tokens: usage
-                    .prompt_tokens_details
-                    .as_ref()
-                    .map_or(0, |d| d.cached_tokens),
-                reasoning_tokens: usage
-                    .completion_tokens_details
-                    .as_ref()
-                    .map_or(0, |d| d.reasoning_tokens),
-                cost_picos: pricing.cost_picos(&usage),
                 latency_ms: Some(latency_ms),
                 generation_ms: Some(generation_ms),
                 cancelled,
                 finish_reason: s.finish_reason().map(str::to_string),
                 ..base
-            };
+            }
+            .with_usage(&usage, pricing.cost_picos(&usage));
             let _ = settle.send(g);
         });
         return upstream::stream_through(

@@ -7,16 +7,15 @@ use std::collections::HashMap;
 use serde_json::{json, Map, Value};
 
 use super::{
-    json_schema_format, mime_from_url, parse_arguments, parse_data_url, Reasoning, Target,
-    UpstreamRequest,
+    ended_early, invalid_event, invalid_reply, json_schema_format, mime_from_url, parse_arguments,
+    parse_data_url, stream_error, Reasoning, Target, UpstreamRequest,
 };
-use crate::api::sse::SseParser;
 use crate::api::{
-    AssistantMessage, ChatChunk, ChatCompletion, ChatRequest, Choice, ChunkChoice, ContentPart,
-    Delta, FunctionCall, FunctionCallDelta, GenerationMeta, Message, PromptTokensDetails, ToolCall,
+    AssistantMessage, ChatChunk, ChatCompletion, ChatRequest, Choice, ContentPart, Delta,
+    FunctionCall, FunctionCallDelta, GenerationMeta, Message, PromptTokensDetails, ToolCall,
     ToolCallDelta, Usage,
 };
-use crate::error::{truncate, Error, Result};
+use crate::error::{Error, Result};
 
 pub const API_VERSION: &str = "2023-06-01";
 /// `max_tokens` is required by Anthropic; used when neither caller nor catalogue set it.
@@ -243,26 +242,17 @@ fn usage_from(u: &Value) -> Usage {
     usage
 }
 
-fn bad_reply(target: &Target, what: &str, body: &[u8]) -> Error {
-    Error::Upstream {
-        provider: target.provider.slug.clone(),
-        message: format!("Provider returned an invalid response: {what}"),
-        status: None,
-        raw: Some(truncate(&String::from_utf8_lossy(body), 2048).to_string()),
-    }
-}
-
 pub fn parse_response(
     target: &Target,
     meta: &GenerationMeta,
     body: &[u8],
 ) -> Result<ChatCompletion> {
     let v: Value =
-        serde_json::from_slice(body).map_err(|e| bad_reply(target, &e.to_string(), body))?;
+        serde_json::from_slice(body).map_err(|e| invalid_reply(&target.provider.slug, e, body))?;
     let blocks = v
         .get("content")
         .and_then(Value::as_array)
-        .ok_or_else(|| bad_reply(target, "no content", body))?;
+        .ok_or_else(|| invalid_reply(&target.provider.slug, "no content", body))?;
     let mut text = String::new();
     let mut reasoning = String::new();
     let mut calls = Vec::new();
@@ -339,7 +329,6 @@ enum Block {
 
 #[derive(Debug, Default)]
 pub struct StreamState {
-    sse: SseParser,
     provider: String,
     blocks: HashMap<u64, Block>,
     tools: u32,
@@ -356,58 +345,33 @@ impl StreamState {
         }
     }
 
-    /// Translates `bytes`; chunks complete before any error are already in `out`.
-    pub fn feed(&mut self, bytes: &[u8], out: &mut Vec<ChatChunk>) -> Result<()> {
-        let events = self
-            .sse
-            .feed(bytes)
-            .map_err(|e| Error::upstream(&self.provider, e))?;
-        for ev in events {
-            out.extend(self.event(&ev.data)?);
+    /// The stream ended: it must have reached `message_stop`.
+    pub fn end(&mut self, _out: &mut Vec<ChatChunk>) -> Result<()> {
+        if self.stopped {
+            Ok(())
+        } else {
+            Err(ended_early(&self.provider))
         }
-        Ok(())
     }
 
-    pub fn finish(&mut self, out: &mut Vec<ChatChunk>) -> Result<()> {
-        if let Some(ev) = self.sse.finish() {
-            out.extend(self.event(&ev.data)?);
-        }
-        if !self.stopped {
-            return Err(Error::upstream(
-                &self.provider,
-                "Provider stream ended before the completion finished",
-            ));
-        }
-        Ok(())
+    pub fn provider(&self) -> &str {
+        &self.provider
     }
 
     fn chunk(&self, delta: Delta, finish: Option<String>) -> ChatChunk {
-        ChatChunk {
-            id: String::new(),
-            object: "chat.completion.chunk".into(),
-            created: 0,
-            model: String::new(),
-            provider: None,
-            system_fingerprint: None,
-            choices: vec![ChunkChoice {
-                index: 0,
-                delta,
-                finish_reason: finish,
-                native_finish_reason: None,
-                logprobs: None,
-            }],
-            usage: None,
-            error: None,
-        }
+        ChatChunk::bare(delta, finish)
     }
 
-    fn event(&mut self, data: &str) -> Result<Option<ChatChunk>> {
-        let v: Value = serde_json::from_str(data).map_err(|e| Error::Upstream {
-            provider: self.provider.clone(),
-            message: format!("Provider sent an invalid stream event: {e}"),
-            status: None,
-            raw: Some(truncate(data, 2048).to_string()),
-        })?;
+    /// One event's data; the chunk it makes, if any, goes to `out`.
+    pub fn event(&mut self, data: &str, out: &mut Vec<ChatChunk>) -> Result<()> {
+        let chunk = self.translate(data)?;
+        out.extend(chunk);
+        Ok(())
+    }
+
+    fn translate(&mut self, data: &str) -> Result<Option<ChatChunk>> {
+        let v: Value =
+            serde_json::from_str(data).map_err(|e| invalid_event(&self.provider, e, data))?;
         let s = |v: &Value, k: &str| v.get(k).and_then(Value::as_str).unwrap_or("").to_string();
         let index = v.get("index").and_then(Value::as_u64).unwrap_or(0);
         Ok(match v.get("type").and_then(Value::as_str).unwrap_or("") {
@@ -512,19 +476,11 @@ impl StreamState {
             }
             "message_stop" => {
                 self.stopped = true;
-                let mut c = self.chunk(Delta::default(), None);
-                c.choices.clear();
-                c.usage = Some(self.usage.clone());
-                Some(c)
+                Some(ChatChunk::usage_only(self.usage.clone()))
             }
             "error" => {
                 let err = v.get("error").cloned().unwrap_or_default();
-                return Err(Error::Upstream {
-                    provider: self.provider.clone(),
-                    message: format!("Provider returned error: {}", s(&err, "message")),
-                    status: None,
-                    raw: Some(err.to_string()),
-                });
+                return Err(stream_error(&self.provider, &err));
             }
             // ping, content_block_stop, and event types added later
             _ => None,
@@ -540,36 +496,33 @@ mod tests {
 
     const MODEL: &str = "anthropic/claude-sonnet-4.5";
 
-    fn built(v: Value) -> (UpstreamRequest, Value) {
-        let up = with_target(MODEL, |t| build_request(t, &request(v))).unwrap();
-        let body = serde_json::from_slice(&up.body).unwrap();
-        (up, body)
-    }
-
     #[test]
     fn request_lifts_system_and_translates_tools() {
-        let (up, body) = built(json!({
-            "model": MODEL,
-            "messages": [
-                {"role": "system", "content": "Be brief."},
-                {"role": "user", "content": [
-                    {"type": "text", "text": "What is in this image, and the weather?"},
-                    {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0KGgo="}},
-                    {"type": "image_url", "image_url": {"url": "https://example.com/cat.jpg"}}
-                ]},
-                {"role": "assistant", "content": null, "tool_calls": [
-                    {"id": "toolu_1", "type": "function", "function": {"name": "get_weather", "arguments": "{\"city\":\"Paris\"}"}}
-                ]},
-                {"role": "tool", "tool_call_id": "toolu_1", "content": "18C, sunny"},
-                {"role": "user", "content": "Thanks"}
-            ],
-            "tools": [{"type": "function", "function": {"name": "get_weather", "description": "Weather", "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}}}],
-            "tool_choice": "required",
-            "parallel_tool_calls": false,
-            "stop": "END",
-            "temperature": 1.5,
-            "user": "u-42"
-        }));
+        let (up, body) = built(
+            MODEL,
+            json!({
+                "model": MODEL,
+                "messages": [
+                    {"role": "system", "content": "Be brief."},
+                    {"role": "user", "content": [
+                        {"type": "text", "text": "What is in this image, and the weather?"},
+                        {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0KGgo="}},
+                        {"type": "image_url", "image_url": {"url": "https://example.com/cat.jpg"}}
+                    ]},
+                    {"role": "assistant", "content": null, "tool_calls": [
+                        {"id": "toolu_1", "type": "function", "function": {"name": "get_weather", "arguments": "{\"city\":\"Paris\"}"}}
+                    ]},
+                    {"role": "tool", "tool_call_id": "toolu_1", "content": "18C, sunny"},
+                    {"role": "user", "content": "Thanks"}
+                ],
+                "tools": [{"type": "function", "function": {"name": "get_weather", "description": "Weather", "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}}}],
+                "tool_choice": "required",
+                "parallel_tool_calls": false,
+                "stop": "END",
+                "temperature": 1.5,
+                "user": "u-42"
+            }),
+        );
         assert_eq!(up.url, "http://up/v1/messages");
         assert_eq!(up.header("x-api-key"), Some("sk-test"));
         assert_eq!(up.header("anthropic-version"), Some(API_VERSION));
@@ -623,6 +576,7 @@ mod tests {
     #[test]
     fn reasoning_becomes_thinking_without_sampling_params() {
         let (_, body) = built(
+            MODEL,
             json!({"model": MODEL, "max_tokens": 10000, "temperature": 0.2, "stream": true,
             "reasoning": {"effort": "medium"}, "messages": [{"role": "user", "content": "2+2?"}]}),
         );
@@ -638,6 +592,7 @@ mod tests {
     fn structured_output_is_a_forced_tool() {
         let schema = json!({"type": "object", "properties": {"answer": {"type": "integer"}}});
         let (_, body) = built(
+            MODEL,
             json!({"model": MODEL, "messages": [{"role": "user", "content": "2+2?"}],
             "response_format": {"type": "json_schema", "json_schema": {"name": "math", "schema": schema}}}),
         );

@@ -8,16 +8,15 @@ use std::collections::HashMap;
 use serde_json::{json, Map, Value};
 
 use super::{
-    json_schema_format, mime_from_url, parse_arguments, parse_data_url, wants_json, Reasoning,
-    Target, UpstreamRequest,
+    ended_early, invalid_event, invalid_reply, json_schema_format, mime_from_url, parse_arguments,
+    parse_data_url, stream_error, wants_json, Reasoning, Target, UpstreamRequest,
 };
-use crate::api::sse::SseParser;
 use crate::api::{
-    AssistantMessage, ChatChunk, ChatCompletion, ChatRequest, Choice, ChunkChoice,
-    CompletionTokensDetails, ContentPart, Delta, FunctionCall, FunctionCallDelta, GenerationMeta,
-    Message, PromptTokensDetails, ToolCall, ToolCallDelta, Usage,
+    AssistantMessage, ChatChunk, ChatCompletion, ChatRequest, Choice, CompletionTokensDetails,
+    ContentPart, Delta, FunctionCall, FunctionCallDelta, GenerationMeta, Message,
+    PromptTokensDetails, ToolCall, ToolCallDelta, Usage,
 };
-use crate::error::{truncate, Error, Result};
+use crate::error::{Error, Result};
 
 pub fn build_request(target: &Target, req: &ChatRequest) -> Result<UpstreamRequest> {
     let mut body = Map::new();
@@ -294,12 +293,7 @@ pub fn parse_response(
     meta: &GenerationMeta,
     body: &[u8],
 ) -> Result<ChatCompletion> {
-    let bad = |what: &str| Error::Upstream {
-        provider: target.provider.slug.clone(),
-        message: format!("Provider returned an invalid response: {what}"),
-        status: None,
-        raw: Some(truncate(&String::from_utf8_lossy(body), 2048).to_string()),
-    };
+    let bad = |what: &str| invalid_reply(&target.provider.slug, what, body);
     let v: Value = serde_json::from_slice(body).map_err(|e| bad(&e.to_string()))?;
     let native = native_finish(&v).ok_or_else(|| bad("no candidates and no block reason"))?;
     let cand = v
@@ -339,7 +333,6 @@ pub fn parse_response(
 /// Each SSE event is a whole `GenerateContentResponse` holding the next piece.
 #[derive(Debug, Default)]
 pub struct StreamState {
-    sse: SseParser,
     provider: String,
     /// The generation ID, from which tool-call IDs are derived.
     generation: String,
@@ -358,54 +351,27 @@ impl StreamState {
         }
     }
 
-    /// Translates `bytes`; chunks complete before any error are already in `out`.
-    pub fn feed(&mut self, bytes: &[u8], out: &mut Vec<ChatChunk>) -> Result<()> {
-        let events = self
-            .sse
-            .feed(bytes)
-            .map_err(|e| Error::upstream(&self.provider, e))?;
-        for ev in events {
-            self.event(&ev.data, out)?;
-        }
-        Ok(())
-    }
-
-    pub fn finish(&mut self, out: &mut Vec<ChatChunk>) -> Result<()> {
-        if let Some(ev) = self.sse.finish() {
-            self.event(&ev.data, out)?;
-        }
+    /// The stream ended: it must have given a finish reason. Then comes the usage.
+    pub fn end(&mut self, out: &mut Vec<ChatChunk>) -> Result<()> {
         if !self.finished {
-            return Err(Error::upstream(
-                &self.provider,
-                "Provider stream ended before the completion finished",
-            ));
+            return Err(ended_early(&self.provider));
         }
-        let mut last = chunk(Delta::default(), None);
-        last.choices.clear();
-        last.usage = self.usage.take();
-        out.push(last);
+        if let Some(u) = self.usage.take() {
+            out.push(ChatChunk::usage_only(u));
+        }
         Ok(())
     }
 
-    fn event(&mut self, data: &str, out: &mut Vec<ChatChunk>) -> Result<()> {
-        let v: Value = serde_json::from_str(data).map_err(|e| Error::Upstream {
-            provider: self.provider.clone(),
-            message: format!("Provider sent an invalid stream event: {e}"),
-            status: None,
-            raw: Some(truncate(data, 2048).to_string()),
-        })?;
+    pub fn provider(&self) -> &str {
+        &self.provider
+    }
+
+    /// One event's data (a whole `GenerateContentResponse`); its chunks go to `out`.
+    pub fn event(&mut self, data: &str, out: &mut Vec<ChatChunk>) -> Result<()> {
+        let v: Value =
+            serde_json::from_str(data).map_err(|e| invalid_event(&self.provider, e, data))?;
         if let Some(err) = v.get("error") {
-            return Err(Error::Upstream {
-                provider: self.provider.clone(),
-                message: format!(
-                    "Provider returned error: {}",
-                    err.get("message")
-                        .and_then(Value::as_str)
-                        .unwrap_or("stream error")
-                ),
-                status: None,
-                raw: Some(err.to_string()),
-            });
+            return Err(stream_error(&self.provider, err));
         }
         if let Some(u) = v.get("usageMetadata") {
             self.usage = Some(usage_from(u));
@@ -452,36 +418,16 @@ impl StreamState {
             || delta.reasoning.is_some()
             || delta.tool_calls.is_some();
         if has_content {
-            out.push(chunk(delta, None));
+            out.push(ChatChunk::bare(delta, None));
         }
         if let Some(n) = native {
             self.finished = true;
             let reason = finish(&n, self.tools > 0);
-            let mut c = chunk(Delta::default(), Some(reason.to_string()));
+            let mut c = ChatChunk::bare(Delta::default(), Some(reason.to_string()));
             c.choices[0].native_finish_reason = Some(n);
             out.push(c);
         }
         Ok(())
-    }
-}
-
-fn chunk(delta: Delta, finish: Option<String>) -> ChatChunk {
-    ChatChunk {
-        id: String::new(),
-        object: "chat.completion.chunk".into(),
-        created: 0,
-        model: String::new(),
-        provider: None,
-        system_fingerprint: None,
-        choices: vec![ChunkChoice {
-            index: 0,
-            delta,
-            finish_reason: finish,
-            native_finish_reason: None,
-            logprobs: None,
-        }],
-        usage: None,
-        error: None,
     }
 }
 
@@ -493,32 +439,29 @@ mod tests {
 
     const MODEL: &str = "google/gemini-2.5-flash";
 
-    fn built(v: Value) -> (UpstreamRequest, Value) {
-        let up = with_target(MODEL, |t| build_request(t, &request(v))).unwrap();
-        let body = serde_json::from_slice(&up.body).unwrap();
-        (up, body)
-    }
-
     #[test]
     fn request_shape() {
-        let (up, body) = built(json!({
-            "model": MODEL,
-            "messages": [
-                {"role": "system", "content": "Be brief."},
-                {"role": "user", "content": [
-                    {"type": "text", "text": "Weather where this photo was taken?"},
-                    {"type": "image_url", "image_url": {"url": "data:image/jpeg;base64,/9j/4AAQ"}}
-                ]},
-                {"role": "assistant", "tool_calls": [{"id": "call_a", "type": "function", "function": {"name": "get_weather", "arguments": "{\"city\":\"Paris\"}"}}]},
-                {"role": "tool", "tool_call_id": "call_a", "content": "{\"temp\": 18}"},
-                {"role": "tool", "tool_call_id": "call_a", "content": "plain text"}
-            ],
-            "tools": [{"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}}}],
-            "tool_choice": {"type": "function", "function": {"name": "get_weather"}},
-            "temperature": 0.3, "top_p": 0.9, "top_k": 40, "max_tokens": 500, "stop": ["END"], "seed": 5,
-            "presence_penalty": 0.1,
-            "response_format": {"type": "json_schema", "json_schema": {"name": "w", "schema": {"type": "object"}}}
-        }));
+        let (up, body) = built(
+            MODEL,
+            json!({
+                "model": MODEL,
+                "messages": [
+                    {"role": "system", "content": "Be brief."},
+                    {"role": "user", "content": [
+                        {"type": "text", "text": "Weather where this photo was taken?"},
+                        {"type": "image_url", "image_url": {"url": "data:image/jpeg;base64,/9j/4AAQ"}}
+                    ]},
+                    {"role": "assistant", "tool_calls": [{"id": "call_a", "type": "function", "function": {"name": "get_weather", "arguments": "{\"city\":\"Paris\"}"}}]},
+                    {"role": "tool", "tool_call_id": "call_a", "content": "{\"temp\": 18}"},
+                    {"role": "tool", "tool_call_id": "call_a", "content": "plain text"}
+                ],
+                "tools": [{"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}}}],
+                "tool_choice": {"type": "function", "function": {"name": "get_weather"}},
+                "temperature": 0.3, "top_p": 0.9, "top_k": 40, "max_tokens": 500, "stop": ["END"], "seed": 5,
+                "presence_penalty": 0.1,
+                "response_format": {"type": "json_schema", "json_schema": {"name": "w", "schema": {"type": "object"}}}
+            }),
+        );
         assert_eq!(
             up.url,
             "http://up/v1/models/gemini-2.5-flash:generateContent"
@@ -575,8 +518,11 @@ mod tests {
 
     #[test]
     fn stream_url_and_thinking() {
-        let (up, body) = built(json!({"model": MODEL, "stream": true, "max_tokens": 4000,
-            "reasoning": {"effort": "low"}, "messages": [{"role": "user", "content": "hi"}]}));
+        let (up, body) = built(
+            MODEL,
+            json!({"model": MODEL, "stream": true, "max_tokens": 4000,
+            "reasoning": {"effort": "low"}, "messages": [{"role": "user", "content": "hi"}]}),
+        );
         assert_eq!(
             up.url,
             "http://up/v1/models/gemini-2.5-flash:streamGenerateContent?alt=sse"

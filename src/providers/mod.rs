@@ -148,6 +148,48 @@ pub fn upstream_error(
     }
 }
 
+/// An upstream reply we could not understand (502, with the raw reply).
+pub fn invalid_reply(provider: &str, what: impl std::fmt::Display, body: &[u8]) -> Error {
+    Error::Upstream {
+        provider: provider.to_string(),
+        message: format!("Provider returned an invalid response: {what}"),
+        status: None,
+        raw: Some(truncate(&String::from_utf8_lossy(body), 2048).to_string()),
+    }
+}
+
+/// A stream event we could not understand.
+pub fn invalid_event(provider: &str, what: impl std::fmt::Display, data: &str) -> Error {
+    Error::Upstream {
+        provider: provider.to_string(),
+        message: format!("Provider sent an invalid stream event: {what}"),
+        status: None,
+        raw: Some(truncate(data, 2048).to_string()),
+    }
+}
+
+/// An error the upstream reported inside its stream (`{"message": ..}` in any family).
+pub fn stream_error(provider: &str, err: &Value) -> Error {
+    let message = err
+        .get("message")
+        .and_then(Value::as_str)
+        .unwrap_or("stream error");
+    Error::Upstream {
+        provider: provider.to_string(),
+        message: format!("Provider returned error: {message}"),
+        status: None,
+        raw: Some(err.to_string()),
+    }
+}
+
+/// A stream that stopped before saying it was finished.
+pub fn ended_early(provider: &str) -> Error {
+    Error::upstream(
+        provider,
+        "Provider stream ended before the completion finished",
+    )
+}
+
 /// The human message of an upstream error body, whatever its family's shape.
 fn error_message(v: &Value) -> Option<String> {
     let e = v.get("error").unwrap_or(v);

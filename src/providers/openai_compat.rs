@@ -4,8 +4,10 @@
 
 use serde_json::{json, Value};
 
-use super::{normalize_finish_reason, strip_gateway_fields, Target, UpstreamRequest};
-use crate::api::sse::SseParser;
+use super::{
+    ended_early, invalid_event, invalid_reply, normalize_finish_reason, stream_error,
+    strip_gateway_fields, Target, UpstreamRequest,
+};
 use crate::api::{ChatChunk, ChatCompletion, ChatRequest, GenerationMeta};
 use crate::error::{Error, Result};
 
@@ -49,24 +51,15 @@ pub fn build_request(target: &Target, req: &ChatRequest) -> Result<UpstreamReque
     )
 }
 
-fn bad_reply(target: &Target, what: &str, body: &[u8]) -> Error {
-    Error::Upstream {
-        provider: target.provider.slug.clone(),
-        message: format!("Provider returned an invalid response: {what}"),
-        status: None,
-        raw: Some(crate::error::truncate(&String::from_utf8_lossy(body), 2048).to_string()),
-    }
-}
-
 pub fn parse_response(
     target: &Target,
     meta: &GenerationMeta,
     body: &[u8],
 ) -> Result<ChatCompletion> {
     let mut c: ChatCompletion =
-        serde_json::from_slice(body).map_err(|e| bad_reply(target, &e.to_string(), body))?;
+        serde_json::from_slice(body).map_err(|e| invalid_reply(&target.provider.slug, e, body))?;
     if c.choices.is_empty() {
-        return Err(bad_reply(target, "no choices", body));
+        return Err(invalid_reply(&target.provider.slug, "no choices", body));
     }
     for choice in &mut c.choices {
         if let Some(native) = choice.finish_reason.take() {
@@ -81,10 +74,9 @@ pub fn parse_response(
     })
 }
 
-/// Incremental translator for OpenAI-format SSE.
+/// Translator for OpenAI-format stream events.
 #[derive(Debug, Default)]
 pub struct StreamState {
-    sse: SseParser,
     provider: String,
     done: bool,
     finished: bool,
@@ -98,67 +90,38 @@ impl StreamState {
         }
     }
 
-    /// Translates `bytes`; chunks complete before any error are already in `out`.
-    pub fn feed(&mut self, bytes: &[u8], out: &mut Vec<ChatChunk>) -> Result<()> {
-        let events = self
-            .sse
-            .feed(bytes)
-            .map_err(|e| Error::upstream(&self.provider, e))?;
-        for ev in events {
-            out.extend(self.event(&ev.data)?);
-        }
-        Ok(())
-    }
-
-    fn event(&mut self, data: &str) -> Result<Option<ChatChunk>> {
+    /// One event's data; chunks it completes go to `out`.
+    pub fn event(&mut self, data: &str, out: &mut Vec<ChatChunk>) -> Result<()> {
         let data = data.trim();
         if data == "[DONE]" {
             self.done = true;
-            return Ok(None);
         }
         if data.is_empty() || self.done {
-            return Ok(None);
+            return Ok(());
         }
-        let v: Value = serde_json::from_str(data).map_err(|e| Error::Upstream {
-            provider: self.provider.clone(),
-            message: format!("Provider sent an invalid stream event: {e}"),
-            status: None,
-            raw: Some(crate::error::truncate(data, 2048).to_string()),
-        })?;
+        let v: Value =
+            serde_json::from_str(data).map_err(|e| invalid_event(&self.provider, e, data))?;
         if let Some(err) = v.get("error") {
-            let message = err
-                .get("message")
-                .and_then(Value::as_str)
-                .unwrap_or("stream error")
-                .to_string();
-            return Err(Error::Upstream {
-                provider: self.provider.clone(),
-                message: format!("Provider returned error: {message}"),
-                status: None,
-                raw: Some(err.to_string()),
-            });
+            return Err(stream_error(&self.provider, err));
         }
-        let chunk: ChatChunk = serde_json::from_value(v).map_err(|e| Error::Upstream {
-            provider: self.provider.clone(),
-            message: format!("Provider sent an invalid chunk: {e}"),
-            status: None,
-            raw: Some(crate::error::truncate(data, 2048).to_string()),
-        })?;
+        let chunk: ChatChunk =
+            serde_json::from_value(v).map_err(|e| invalid_event(&self.provider, e, data))?;
         self.finished |= chunk.choices.iter().any(|c| c.finish_reason.is_some());
-        Ok(Some(chunk))
+        out.push(chunk);
+        Ok(())
     }
 
-    pub fn finish(&mut self, out: &mut Vec<ChatChunk>) -> Result<()> {
-        if let Some(ev) = self.sse.finish() {
-            out.extend(self.event(&ev.data)?);
+    /// The stream ended: it must have said it was done.
+    pub fn end(&mut self, _out: &mut Vec<ChatChunk>) -> Result<()> {
+        if self.done || self.finished {
+            Ok(())
+        } else {
+            Err(ended_early(&self.provider))
         }
-        if !self.done && !self.finished {
-            return Err(Error::upstream(
-                &self.provider,
-                "Provider stream ended before the completion finished",
-            ));
-        }
-        Ok(())
+    }
+
+    pub fn provider(&self) -> &str {
+        &self.provider
     }
 }
 

@@ -6,7 +6,7 @@
 use serde_json::json;
 
 use super::{anthropic, gemini, normalize_finish_reason, openai_compat};
-use crate::api::sse::{encode_data, DONE};
+use crate::api::sse::{encode_data, SseParser, DONE};
 use crate::api::{ChatChunk, Delta, GenerationMeta, Usage};
 use crate::catalog::Pricing;
 use crate::error::Error;
@@ -37,27 +37,60 @@ impl Translator {
         })
     }
 
-    /// Chunks complete before an error are in `out` even when it fails.
-    fn feed(&mut self, bytes: &[u8], out: &mut Vec<ChatChunk>) -> Result<(), Error> {
+    /// One upstream event's data; the chunks it completes go to `out`.
+    fn event(&mut self, data: &str, out: &mut Vec<ChatChunk>) -> Result<(), Error> {
         match self {
-            Translator::OpenAi(s) => s.feed(bytes, out),
-            Translator::Anthropic(s) => s.feed(bytes, out),
-            Translator::Gemini(s) => s.feed(bytes, out),
+            Translator::OpenAi(s) => s.event(data, out),
+            Translator::Anthropic(s) => s.event(data, out),
+            Translator::Gemini(s) => s.event(data, out),
         }
     }
 
     /// Upstream EOF. Errors when the stream stopped before it said it was done.
-    fn finish(&mut self, out: &mut Vec<ChatChunk>) -> Result<(), Error> {
+    fn end(&mut self, out: &mut Vec<ChatChunk>) -> Result<(), Error> {
         match self {
-            Translator::OpenAi(s) => s.finish(out),
-            Translator::Anthropic(s) => s.finish(out),
-            Translator::Gemini(s) => s.finish(out),
+            Translator::OpenAi(s) => s.end(out),
+            Translator::Anthropic(s) => s.end(out),
+            Translator::Gemini(s) => s.end(out),
         }
+    }
+
+    fn provider(&self) -> &str {
+        match self {
+            Translator::OpenAi(s) => s.provider(),
+            Translator::Anthropic(s) => s.provider(),
+            Translator::Gemini(s) => s.provider(),
+        }
+    }
+
+    /// Feeds SSE bytes: each whole event goes to the family's translator. Chunks
+    /// complete before an error are in `out` even when it fails.
+    fn feed(
+        &mut self,
+        sse: &mut SseParser,
+        bytes: &[u8],
+        out: &mut Vec<ChatChunk>,
+    ) -> Result<(), Error> {
+        let events = sse
+            .feed(bytes)
+            .map_err(|e| Error::upstream(self.provider(), e))?;
+        for ev in events {
+            self.event(&ev.data, out)?;
+        }
+        Ok(())
+    }
+
+    fn finish(&mut self, sse: &mut SseParser, out: &mut Vec<ChatChunk>) -> Result<(), Error> {
+        if let Some(ev) = sse.finish() {
+            self.event(&ev.data, out)?;
+        }
+        self.end(out)
     }
 }
 
 #[derive(Debug)]
 pub struct ChatStream {
+    sse: SseParser,
     translator: Translator,
     meta: GenerationMeta,
     pricing: Pricing,
@@ -78,6 +111,7 @@ impl ChatStream {
         prompt_estimate: u64,
     ) -> Self {
         ChatStream {
+            sse: SseParser::new(),
             translator,
             meta,
             pricing,
@@ -96,7 +130,7 @@ impl ChatStream {
             return Vec::new();
         }
         let mut chunks = Vec::new();
-        let res = self.translator.feed(bytes, &mut chunks);
+        let res = self.translator.feed(&mut self.sse, bytes, &mut chunks);
         let mut out = self.emit(chunks);
         if let Err(e) = res {
             out.extend(self.fail(&e));
@@ -110,7 +144,7 @@ impl ChatStream {
             return Vec::new();
         }
         let mut chunks = Vec::new();
-        let res = self.translator.finish(&mut chunks);
+        let res = self.translator.finish(&mut self.sse, &mut chunks);
         let mut out = self.emit(chunks);
         match res {
             Ok(()) => out.extend(self.close()),

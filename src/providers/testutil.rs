@@ -38,6 +38,13 @@ pub fn with_target<R>(model: &str, f: impl FnOnce(&Target) -> R) -> R {
     f(&t)
 }
 
+/// The upstream request built for `body` at `model`'s first endpoint, and its JSON body.
+pub fn built(model: &str, body: Value) -> (super::UpstreamRequest, Value) {
+    let up = with_target(model, |t| super::build_request(t, &request(body))).unwrap();
+    let json = serde_json::from_slice(&up.body).unwrap();
+    (up, json)
+}
+
 /// Feeds `bytes` split at `split` through a fresh translator; returns the client SSE.
 pub fn translate(make: &dyn Fn() -> Translator, model: &str, bytes: &[u8], split: usize) -> String {
     let pricing = catalog().model(model).unwrap().endpoints[0].pricing.clone();
