@@ -231,8 +231,10 @@ fn usage_from(u: &Value) -> Usage {
     usage
 }
 
-/// One candidate's parts: (text, reasoning, function calls as (name, args JSON)).
-fn split_parts(candidate: &Value) -> (String, String, Vec<(String, String)>) {
+/// The first candidate's parts of a response: (text, reasoning, function calls as
+/// (name, args JSON)).
+fn split_parts(response: &Value) -> (String, String, Vec<(String, String)>) {
+    let candidate = response.get("candidates").and_then(|c| c.get(0)).unwrap_or(&Value::Null);
     let mut text = String::new();
     let mut thought = String::new();
     let mut calls = Vec::new();
@@ -296,12 +298,7 @@ pub fn parse_response(
     let bad = |what: &str| invalid_reply(&target.provider.slug, what, body);
     let v: Value = serde_json::from_slice(body).map_err(|e| bad(&e.to_string()))?;
     let native = native_finish(&v).ok_or_else(|| bad("no candidates and no block reason"))?;
-    let cand = v
-        .get("candidates")
-        .and_then(|c| c.get(0))
-        .cloned()
-        .unwrap_or_default();
-    let (text, thought, calls) = split_parts(&cand);
+    let (text, thought, calls) = split_parts(&v);
     let tool_calls: Vec<ToolCall> = calls
         .into_iter()
         .enumerate()
@@ -376,12 +373,7 @@ impl StreamState {
         if let Some(u) = v.get("usageMetadata") {
             self.usage = Some(usage_from(u));
         }
-        let cand = v
-            .get("candidates")
-            .and_then(|c| c.get(0))
-            .cloned()
-            .unwrap_or_default();
-        let (text, thought, calls) = split_parts(&cand);
+        let (text, thought, calls) = split_parts(&v);
         let mut delta = Delta::default();
         if !self.started {
             self.started = true;
