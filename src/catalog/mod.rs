@@ -309,8 +309,9 @@ impl Pricing {
     }
 
     /// Cost of a completion in picodollars. Prompt tokens read from the cache cost the
-    /// cache-read price and those written to it the cache-write price, where the
-    /// endpoint has them; the per-request price is added once.
+    /// cache-read price and those written to it the cache-write price, reasoning tokens
+    /// the internal-reasoning price, where the endpoint has them; the per-request price
+    /// is added once.
     pub fn cost_picos(&self, u: &crate::api::Usage) -> u64 {
         let prompt = Self::picos(Some(&self.prompt));
         let or_prompt = |p: &Option<String>| p.as_deref().map_or(prompt, |s| Self::picos(Some(s)));
@@ -319,14 +320,22 @@ impl Pricing {
         });
         let read = read.min(u.prompt_tokens);
         let written = written.min(u.prompt_tokens - read);
+        // Reasoning tokens are part of the completion; some endpoints price them apart.
+        let completion = Self::picos(Some(&self.completion));
+        let reasoning = u
+            .completion_tokens_details
+            .as_ref()
+            .map_or(0, |d| d.reasoning_tokens.min(u.completion_tokens));
+        let reasoning_price = self
+            .internal_reasoning
+            .as_deref()
+            .map_or(completion, |s| Self::picos(Some(s)));
         (u.prompt_tokens - read - written)
             .saturating_mul(prompt)
             .saturating_add(read.saturating_mul(or_prompt(&self.input_cache_read)))
             .saturating_add(written.saturating_mul(or_prompt(&self.input_cache_write)))
-            .saturating_add(
-                u.completion_tokens
-                    .saturating_mul(Self::picos(Some(&self.completion))),
-            )
+            .saturating_add((u.completion_tokens - reasoning).saturating_mul(completion))
+            .saturating_add(reasoning.saturating_mul(reasoning_price))
             .saturating_add(Self::picos(self.request.as_deref()))
     }
 
@@ -377,6 +386,18 @@ mod tests {
         });
         // 100 fresh, 600 read, 300 written.
         assert_eq!(p.cost_picos(&u), 4_105_000_000);
+        // 40 of the 100 completion tokens were reasoning, priced apart.
+        let p = Pricing {
+            internal_reasoning: Some("0.00001".into()),
+            ..p
+        };
+        u.completion_tokens_details = Some(crate::api::CompletionTokensDetails {
+            reasoning_tokens: 40,
+        });
+        assert_eq!(
+            p.cost_picos(&u),
+            4_105_000_000 - 40 * 15_000_000 + 40 * 10_000_000
+        );
     }
 
     #[test]

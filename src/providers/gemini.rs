@@ -234,7 +234,10 @@ fn usage_from(u: &Value) -> Usage {
 /// The first candidate's parts of a response: (text, reasoning, function calls as
 /// (name, args JSON)).
 fn split_parts(response: &Value) -> (String, String, Vec<(String, String)>) {
-    let candidate = response.get("candidates").and_then(|c| c.get(0)).unwrap_or(&Value::Null);
+    let candidate = response
+        .get("candidates")
+        .and_then(|c| c.get(0))
+        .unwrap_or(&Value::Null);
     let mut text = String::new();
     let mut thought = String::new();
     let mut calls = Vec::new();
