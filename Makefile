@@ -3,14 +3,14 @@ SHELL := /bin/bash
 ENV := source scripts/env.sh &&
 PORT ?= 8787
 
-.PHONY: dev test setup build seed fmt clippy unit integration compat dry-run bench clean
+.PHONY: dev test setup build seed fmt clippy unit integration compat browser dry-run bench clean
 
 dev: setup
 	@$(MAKE) --no-print-directory build
 	@bash scripts/seed
 	@PORT=$(PORT) bash scripts/dev
 
-test: setup fmt clippy unit build integration compat dry-run
+test: setup fmt clippy unit build integration compat browser dry-run
 
 setup:
 	@bash scripts/setup
@@ -40,8 +40,14 @@ compat:
 	$(ENV) .venv/bin/python -m pytest -q tests/compat
 	$(ENV) node --test tests/compat/
 
+browser:
+	$(ENV) node --test tests/browser/
+
 dry-run:
-	@$(ENV) d=$$(mktemp -d) && wrangler deploy --dry-run --outdir $$d >/dev/null && echo "wrangler deploy --dry-run: ok ($$(du -sh $$d | cut -f1))" && rm -rf $$d
+	@$(ENV) d=$$(mktemp -d) && wrangler deploy --dry-run --outdir $$d >/dev/null && echo "wrangler deploy --browser:
+	$(ENV) node --test tests/browser/
+
+dry-run: ok ($$(du -sh $$d | cut -f1))" && rm -rf $$d
 
 bench:
 	$(ENV) node bench/run.mjs

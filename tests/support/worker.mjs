@@ -30,6 +30,11 @@ export async function startWorker({ catalog, bindings = {} } = {}) {
     modulesRules: [{ type: "CompiledWasm", include: ["**/*.wasm"] }],
     compatibilityDate: "2026-04-01",
     kvNamespaces: ["CATALOG"],
+    // As wrangler.toml's [assets]: the pages, with the API paths going to the worker.
+    assets: {
+      directory: path.join(ROOT, "public"),
+      routerConfig: { has_user_worker: true, static_routing: { user_worker: ["/api/*", "/admin/*"] } },
+    },
     durableObjects: {
       COUNTERS: { className: "Counters", useSQLite: true },
       ACCOUNTS: { className: "Account", useSQLite: true },
