@@ -44,10 +44,7 @@ browser:
 	$(ENV) node --test tests/browser/
 
 dry-run:
-	@$(ENV) d=$$(mktemp -d) && wrangler deploy --dry-run --outdir $$d >/dev/null && echo "wrangler deploy --browser:
-	$(ENV) node --test tests/browser/
-
-dry-run: ok ($$(du -sh $$d | cut -f1))" && rm -rf $$d
+	@$(ENV) d=$$(mktemp -d) && wrangler deploy --dry-run --outdir $$d >/dev/null && echo "wrangler deploy --dry-run: ok ($$(du -sh $$d | cut -f1))" && rm -rf $$d
 
 bench:
 	$(ENV) node bench/run.mjs
