@@ -16,6 +16,8 @@ before(async () => {
     bindings: {
       ...mockBindings(mock.url),
       UPSTREAM_TIMEOUT_MS: "1500",
+      STREAM_KEEPALIVE_MS: "100",
+      STREAM_IDLE_TIMEOUT_MS: "1000",
       MAX_BODY_BYTES: "65536",
       FREE_REQUESTS_PER_MINUTE: "100000",
       FREE_REQUESTS_PER_DAY: "150",
@@ -210,6 +212,29 @@ test("a stream that breaks or is cut short ends with an error chunk and [DONE]",
     assert.equal(errChunk.choices[0].finish_reason, "error");
     assert.equal(errChunk.error.code, 502);
   }
+});
+
+test("keep-alive comments flow while an upstream stream is silent", async () => {
+  const r = await chat({ model: "test/slow", stream: true, messages: msg("x") });
+  const events = await collect(r.body);
+  const comments = events.filter((e) => e.comment);
+  assert.ok(comments.length >= 2, `${comments.length} keep-alives during a 450 ms pause`);
+  assert.ok(comments.every((c) => c.comment === ": OPENROUTER PROCESSING"));
+  const text = events.filter((e) => e.data).map((e) => e.data.choices[0]?.delta?.content ?? "").join("");
+  assert.equal(text, "before after");
+  assert.deepEqual(events.at(-1), { done: true });
+});
+
+test("a stream silent past the idle timeout ends with an error chunk and aborts the upstream", async () => {
+  const t0 = Date.now();
+  const r = await chat({ model: "test/stall", stream: true, messages: msg("x") });
+  const events = await collect(r.body);
+  assert.ok(Date.now() - t0 < 5000);
+  const err = events.find((e) => e.data?.error);
+  assert.equal(err.data.error.code, 408);
+  assert.equal(err.data.choices[0].finish_reason, "error");
+  assert.deepEqual(events.at(-1), { done: true });
+  assert.ok(await mock.waitFor("stall", "closed"), "the stalled upstream was aborted");
 });
 
 test("a client that disconnects cancels the upstream request", async () => {

@@ -50,6 +50,8 @@ export function testCatalog() {
       mock("test/broken", [["mockai", "broken"]]),
       mock("test/truncated", [["mockai", "truncated"]]),
       mock("test/endless", [["mockai", "endless"]]),
+      mock("test/slow", [["mockai", "slow"]]),
+      mock("test/stall", [["mockai", "stall"]]),
       mock("test/nokey", [["nokey", "ok"]]),
       mock("route/gauntlet", [["mockai", "fail500"], ["mockbackup", "fail429"], ["mockopenai", "hang"], ["mockdead", "ok"], ["mockquota", "stream"]]),
       mock("route/dead", [["mockai", "fail500"]]),

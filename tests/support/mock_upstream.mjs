@@ -210,6 +210,24 @@ export async function startMockUpstream() {
       w.end();
       note("gated", "finished");
     },
+    // Silent for a while mid-stream, then finishes.
+    async slow(f, c) {
+      const w = f.writer(c.res, c.model);
+      w.start();
+      w.text("before");
+      await sleep(450);
+      w.text(" after");
+      w.finish("stop");
+      w.end();
+    },
+    // Goes silent mid-stream and never finishes.
+    async stall(f, c) {
+      const w = f.writer(c.res, c.model);
+      w.start();
+      w.text("then silence");
+      await new Promise((resolve) => c.res.on("close", resolve));
+      note("stall", "closed");
+    },
     fail500: async (f, c) => f.error(c.res, 500, "internal mock failure"),
     fail429: async (f, c) => f.error(c.res, 429, "Rate limit reached for requests", { "retry-after": "17" }),
     fail400: async (f, c) => f.error(c.res, 400, "mock refuses this request"),
