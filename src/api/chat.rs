@@ -274,7 +274,12 @@ pub struct AssistantMessage {
     pub content: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub refusal: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// DeepSeek and vLLM call it `reasoning_content`.
+    #[serde(
+        default,
+        alias = "reasoning_content",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub reasoning: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tool_calls: Option<Vec<ToolCall>>,
@@ -410,7 +415,12 @@ pub struct Delta {
     pub role: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub content: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// DeepSeek and vLLM call it `reasoning_content`.
+    #[serde(
+        default,
+        alias = "reasoning_content",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub reasoning: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tool_calls: Option<Vec<ToolCallDelta>>,
@@ -545,6 +555,17 @@ mod tests {
             assert_eq!(err.status(), 400, "{body}");
         }
         assert_eq!(ChatRequest::parse(b"not json").unwrap_err().status(), 400);
+    }
+
+    #[test]
+    fn reasoning_content_is_read_as_reasoning() {
+        let d: Delta = serde_json::from_value(json!({"reasoning_content": "thinking"})).unwrap();
+        assert_eq!(d.reasoning.as_deref(), Some("thinking"));
+        let m: AssistantMessage = serde_json::from_value(
+            json!({"role": "assistant", "content": "4", "reasoning_content": "2+2"}),
+        )
+        .unwrap();
+        assert_eq!(serde_json::to_value(&m).unwrap()["reasoning"], "2+2");
     }
 
     #[test]
