@@ -46,15 +46,7 @@ pub enum Op {
     AddKey {
         key: KeyRecord,
     },
-    Admit {
-        caller: String,
-        gen_id: String,
-        free: bool,
-        free_windows: Vec<Window>,
-        rps: Option<Window>,
-        ask_training: Ask,
-        ask_private: Ask,
-    },
+    Admit(Admission),
     Settle {
         caller: String,
         gen_id: String,
@@ -95,6 +87,25 @@ pub enum Op {
         caller: String,
         date: Option<String>,
     },
+}
+
+/// What a model call asks of its account before going upstream.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Admission {
+    pub caller: String,
+    pub gen_id: String,
+    pub free_windows: Vec<Window>,
+    pub rps: Option<Window>,
+    /// The plan's facts if the account allows training providers, and if not.
+    pub if_training: PlanFacts,
+    pub if_private: PlanFacts,
+}
+
+/// Whether a plan starts with a free model, and its worst-case cost.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
+pub struct PlanFacts {
+    pub free: bool,
+    pub ask: Ask,
 }
 
 /// `PATCH /keys/{hash}`: absent fields stay; `limit: null` removes the limit.
@@ -254,23 +265,7 @@ impl Account {
                 self.put_key(&key)?;
                 Ok(key.to_json(&KeyUsage::default(), &self.account()?.id))
             }
-            Op::Admit {
-                caller,
-                gen_id,
-                free,
-                free_windows,
-                rps,
-                ask_training,
-                ask_private,
-            } => self.admit(
-                &caller,
-                &gen_id,
-                free,
-                free_windows,
-                rps,
-                ask_training,
-                ask_private,
-            ),
+            Op::Admit(a) => self.admit(a),
             Op::Settle {
                 caller,
                 gen_id,
@@ -600,30 +595,26 @@ impl Account {
         Ok(())
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn admit(
-        &self,
-        caller: &str,
-        gen_id: &str,
-        free: bool,
-        free_windows: Vec<Window>,
-        rps: Option<Window>,
-        ask_training: Ask,
-        ask_private: Ask,
-    ) -> std::result::Result<Value, Error> {
+    fn admit(&self, a: Admission) -> std::result::Result<Value, Error> {
+        let caller = a.caller.as_str();
         let key = self.caller(caller, Some(KeyKind::Api))?;
         let acc = self.account()?;
         let allow_training = acc.allow_training != 0.0;
+        let facts = if allow_training {
+            a.if_training
+        } else {
+            a.if_private
+        };
         let now = self.now_ms() / 1000;
         let mut store = SqlCounters::new(&self.sql);
         let mut decision: Option<Decision> = None;
-        if free {
-            let d = limits::hit(&mut store, "free", &free_windows, now);
+        if facts.free {
+            let d = limits::hit(&mut store, "free", &a.free_windows, now);
             if !d.allowed {
                 return Ok(json!({ "refused": d, "allow_training": allow_training }));
             }
             decision = Some(d);
-        } else if let Some(w) = rps {
+        } else if let Some(w) = a.rps {
             let d = limits::hit(
                 &mut store,
                 &format!("rps:{}:", key.hash),
@@ -645,11 +636,7 @@ impl Account {
         if let Some(e) = store.error {
             return Err(Error::Internal(format!("account counters: {e}")));
         }
-        let ask = if allow_training {
-            ask_training
-        } else {
-            ask_private
-        };
+        let ask = facts.ask;
         if ask.reserve > 0 {
             self.expire_reservations()?;
             let budget = self.key_budget(&key)?;
@@ -657,7 +644,7 @@ impl Account {
             self.sql
                 .exec(
                     "INSERT INTO reservations (gen_id, key_hash, picos, at_ms) VALUES (?, ?, CAST(? AS INTEGER), ?)",
-                    vec![gen_id.into(), key.hash.clone().into(), money(ask.reserve), (self.now_ms() as i64).into()],
+                    vec![a.gen_id.clone().into(), key.hash.clone().into(), money(ask.reserve), (self.now_ms() as i64).into()],
                 )
                 .map_err(db)?;
             self.sql

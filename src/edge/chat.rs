@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use worker::{Context, Delay, Env, Request, Response};
 
-use super::account::{self, Op};
+use super::account::{self, Admission, Op, PlanFacts};
 use super::account_api::{caller, free_windows};
 use super::{catalog, config, counters, health, http, upstream};
 use crate::accounts::ledger::{worst_case, Ask};
@@ -128,20 +128,20 @@ pub async fn handle(mut req: Request, env: &Env, ctx: &Rc<Context>) -> Result<Re
         },
         &mut random,
     );
-    let ask =
-        |plan: &[Choice]| Ask::max(plan.iter().map(|c| worst_case(&chat, c.model, c.endpoint)));
     let gen_id = generation_id(now_ms / 1000, &config::random_bytes(20));
-    let free = plan_training[0].is_free();
     let rps = config::u64(env, "PAID_REQUESTS_PER_SECOND", 0);
-    let admit = Op::Admit {
+    let facts = |plan: &[Choice]| PlanFacts {
+        free: plan[0].is_free(),
+        ask: Ask::max(plan.iter().map(|c| worst_case(&chat, c.model, c.endpoint))),
+    };
+    let admit = Op::Admit(Admission {
         caller: caller.clone(),
         gen_id: gen_id.clone(),
-        free,
         free_windows: free_windows(env),
         rps: (rps > 0).then(|| Window::requests(rps, 1)),
-        ask_training: ask(&plan_training),
-        ask_private: plan_private.as_deref().map(ask).unwrap_or_default(),
-    };
+        if_training: facts(&plan_training),
+        if_private: plan_private.as_deref().map(facts).unwrap_or_default(),
+    });
     let admitted = account::call(env, &account_id, &admit).await?;
     if let Some(refused) = admitted.get("refused") {
         let d: Decision =
