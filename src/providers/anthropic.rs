@@ -8,7 +8,7 @@ use serde_json::{json, Map, Value};
 
 use super::{
     ended_early, invalid_event, invalid_reply, json_schema_format, mime_from_url, parse_arguments,
-    parse_data_url, stream_error, Reasoning, Target, UpstreamRequest,
+    parse_data_url, stream_error, wants_json, Reasoning, Target, UpstreamRequest,
 };
 use crate::api::{
     AssistantMessage, ChatChunk, ChatCompletion, ChatRequest, Choice, ContentPart, Delta,
@@ -26,7 +26,11 @@ pub const JSON_TOOL: &str = "modelmux_json_response";
 pub fn build_request(target: &Target, req: &ChatRequest) -> Result<UpstreamRequest> {
     let mut body = Map::new();
     body.insert("model".into(), json!(target.endpoint.upstream_model));
-    let (system, messages) = convert_messages(&req.messages)?;
+    let (mut system, messages) = convert_messages(&req.messages)?;
+    if wants_json(req) && json_schema_format(req).is_none() {
+        // `json_object` has no Anthropic counterpart: ask for it in the system prompt.
+        system.push(json!({"type": "text", "text": "Respond with a single valid JSON object and nothing else."}));
+    }
     if !system.is_empty() {
         body.insert("system".into(), Value::Array(system));
     }
@@ -615,6 +619,20 @@ mod tests {
         );
         assert_eq!(c.choices[0].finish_reason.as_deref(), Some("stop"));
         assert!(c.choices[0].message.tool_calls.is_none());
+    }
+
+    #[test]
+    fn json_object_is_asked_for_in_the_system_prompt() {
+        let (_, body) = built(
+            MODEL,
+            json!({"model": MODEL, "response_format": {"type": "json_object"},
+                "messages": [{"role": "user", "content": "list three colours"}]}),
+        );
+        assert!(body["system"][0]["text"]
+            .as_str()
+            .unwrap()
+            .contains("JSON object"));
+        assert!(body.get("tools").is_none());
     }
 
     #[test]
