@@ -52,6 +52,9 @@ pub struct Decision {
     pub reset: u64,
     /// Seconds to wait when refused.
     pub retry_after: u64,
+    /// The period of the window this decision describes (the full one when refused).
+    #[serde(default)]
+    pub period_secs: u64,
 }
 
 pub trait CounterStore {
@@ -71,6 +74,28 @@ impl CounterStore for MemoryCounters {
     }
 }
 
+/// The stored key and state of `key`'s current window `w` (zero if it has not started).
+fn current(
+    store: &mut impl CounterStore,
+    key: &str,
+    w: &Window,
+    now_secs: u64,
+) -> (String, WindowState) {
+    let period = w.period_secs.max(1);
+    let start = now_secs - now_secs % period;
+    let skey = format!("{key}:{}{period}", w.name);
+    let st = store
+        .load(&skey)
+        .filter(|s| s.start == start)
+        .unwrap_or(WindowState { start, count: 0 });
+    (skey, st)
+}
+
+/// How much of window `w` the current period of `key` has used, without counting.
+pub fn used(store: &mut impl CounterStore, key: &str, w: &Window, now_secs: u64) -> u64 {
+    current(store, key, w, now_secs).1.count
+}
+
 /// Counts one hit for `key` against every window, or refuses it without counting
 /// when any window is full. Callers must serialize calls per key (a Durable Object does).
 pub fn hit(
@@ -81,14 +106,9 @@ pub fn hit(
 ) -> Decision {
     let mut states = Vec::with_capacity(windows.len());
     for w in windows {
-        let period = w.period_secs.max(1);
-        let start = now_secs - now_secs % period;
-        let skey = format!("{key}:{}{period}", w.name);
-        let st = store
-            .load(&skey)
-            .filter(|s| s.start == start)
-            .unwrap_or(WindowState { start, count: 0 });
-        states.push((skey, w, st, start + period));
+        let (skey, st) = current(store, key, w, now_secs);
+        let end = st.start + w.period_secs.max(1);
+        states.push((skey, w, st, end));
     }
     let fullest = states
         .iter()
@@ -101,6 +121,7 @@ pub fn hit(
             remaining: 0,
             reset: *reset,
             retry_after: reset.saturating_sub(now_secs).max(1),
+            period_secs: w.period_secs,
         };
     }
     let mut tightest: Option<Decision> = None;
@@ -113,6 +134,7 @@ pub fn hit(
             remaining: w.limit.saturating_sub(st.count),
             reset,
             retry_after: 0,
+            period_secs: w.period_secs,
         };
         if tightest.is_none_or(|t| d.remaining < t.remaining) {
             tightest = Some(d);
@@ -124,6 +146,7 @@ pub fn hit(
         remaining: 0,
         reset: now_secs,
         retry_after: 0,
+        period_secs: 0,
     })
 }
 
@@ -159,6 +182,7 @@ mod tests {
         let d = hit(&mut s, "k", &[minute(), day()], t + 62);
         assert!(!d.allowed);
         assert_eq!(d.limit, 5, "the day window is the one that is full");
+        assert_eq!(d.period_secs, 86_400);
         assert_eq!(d.retry_after, 86_400 - 72);
     }
 
@@ -178,6 +202,18 @@ mod tests {
         let d = hit(&mut s, "q", &[rpm, tokens(400)], 2);
         assert!(d.allowed);
         assert_eq!(d.remaining, 0);
+    }
+
+    #[test]
+    fn used_reads_without_counting() {
+        let mut s = MemoryCounters::default();
+        assert_eq!(used(&mut s, "k", &day(), 100), 0);
+        hit(&mut s, "k", &[minute(), day()], 100);
+        hit(&mut s, "k", &[minute(), day()], 100);
+        assert_eq!(used(&mut s, "k", &day(), 100), 2);
+        assert_eq!(used(&mut s, "k", &minute(), 100), 2);
+        assert_eq!(used(&mut s, "k", &minute(), 160), 0, "a new minute");
+        assert_eq!(used(&mut s, "k", &day(), 160), 2);
     }
 
     #[test]

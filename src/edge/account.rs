@@ -21,6 +21,9 @@ use crate::accounts::records::{
 use crate::error::Error;
 use crate::limits::{self, Decision, Window};
 
+/// The counter of the account's free-model windows.
+const FREE_COUNTER: &str = "free";
+
 /// Reservations older than this are dropped: their request died without settling.
 const RESERVATION_TTL_MS: u64 = 15 * 60 * 1000;
 
@@ -284,8 +287,9 @@ impl Account {
                     .iter()
                     .find(|w| w.period_secs == 60)
                     .map_or(0, |w| w.limit);
+                let now = self.now_ms() / 1000;
                 let used = day.map_or(0, |w| {
-                    self.window_count(&format!("free:{}{}", w.name, w.period_secs), w.period_secs)
+                    limits::used(&mut SqlCounters::new(&self.sql), FREE_COUNTER, w, now)
                 });
                 let allowance = FreeAllowance {
                     limit: day.map_or(0, |w| w.limit),
@@ -551,26 +555,6 @@ impl Account {
         })
     }
 
-    fn window_count(&self, key: &str, period: u64) -> u64 {
-        #[derive(Deserialize)]
-        struct W {
-            start: f64,
-            count: f64,
-        }
-        let now = self.now_ms() / 1000;
-        let start = now - now % period.max(1);
-        self.sql
-            .exec(
-                "SELECT start, count FROM windows WHERE key = ?",
-                vec![key.into()],
-            )
-            .and_then(|c| c.to_array::<W>())
-            .ok()
-            .and_then(|r| r.into_iter().next())
-            .filter(|w| w.start as u64 == start)
-            .map_or(0, |w| w.count as u64)
-    }
-
     /// Drops reservations whose requests never settled (the worker died mid-request).
     fn expire_reservations(&self) -> std::result::Result<(), Error> {
         let cutoff = (self.now_ms().saturating_sub(RESERVATION_TTL_MS)) as i64;
@@ -609,7 +593,7 @@ impl Account {
         let mut store = SqlCounters::new(&self.sql);
         let mut decision: Option<Decision> = None;
         if facts.free {
-            let d = limits::hit(&mut store, "free", &a.free_windows, now);
+            let d = limits::hit(&mut store, FREE_COUNTER, &a.free_windows, now);
             if !d.allowed {
                 return Ok(json!({ "refused": d, "allow_training": allow_training }));
             }

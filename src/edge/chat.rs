@@ -146,11 +146,7 @@ pub async fn handle(mut req: Request, env: &Env, ctx: &Rc<Context>) -> Result<Re
     if let Some(refused) = admitted.get("refused") {
         let d: Decision =
             serde_json::from_value(refused.clone()).map_err(|e| Error::Internal(e.to_string()))?;
-        let per = if d.limit == config::u64(env, "FREE_REQUESTS_PER_MINUTE", 20) {
-            "min"
-        } else {
-            "day"
-        };
+        let per = if d.period_secs == 60 { "min" } else { "day" };
         let e = Error::RateLimited {
             message: format!(
                 "Rate limit exceeded: free-models-per-{per}. Retry in {} s.",
