@@ -55,30 +55,32 @@ impl ModelFilter {
     }
 }
 
-/// Decodes `%XX` escapes and `+` of a query-string value.
+/// Decodes `%XX` escapes and `+` of a query-string value (or a path segment); a `%`
+/// not followed by two hex digits stays as it is.
 pub fn percent_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
+    let mut out = Vec::with_capacity(s.len());
+    let mut bytes = s.bytes();
+    while let Some(b) = bytes.next() {
+        match b {
             b'+' => out.push(b' '),
-            b'%' if i + 2 < bytes.len() => match (hex(bytes[i + 1]), hex(bytes[i + 2])) {
-                (Some(h), Some(l)) => {
-                    out.push(h << 4 | l);
-                    i += 2;
+            b'%' => {
+                let mut ahead = bytes.clone();
+                match (ahead.next().and_then(hex), ahead.next().and_then(hex)) {
+                    (Some(h), Some(l)) => {
+                        out.push(h << 4 | l);
+                        bytes = ahead;
+                    }
+                    _ => out.push(b'%'),
                 }
-                _ => out.push(b'%'),
-            },
+            }
             b => out.push(b),
         }
-        i += 1;
     }
     String::from_utf8_lossy(&out).into_owned()
 }
 
 fn hex(b: u8) -> Option<u8> {
-    (b as char).to_digit(16).map(|d| d as u8)
+    (b as char).to_digit(16).and_then(|d| u8::try_from(d).ok())
 }
 
 fn modality(m: &Model) -> String {
@@ -110,10 +112,10 @@ fn pricing(p: &Pricing) -> Value {
         "internal_reasoning": p.internal_reasoning.clone().unwrap_or_else(zero),
     });
     if let Some(r) = &p.input_cache_read {
-        v["input_cache_read"] = json!(r);
+        crate::api::set_field(&mut v, "input_cache_read", json!(r));
     }
     if let Some(w) = &p.input_cache_write {
-        v["input_cache_write"] = json!(w);
+        crate::api::set_field(&mut v, "input_cache_write", json!(w));
     }
     v
 }

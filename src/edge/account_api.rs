@@ -2,14 +2,14 @@
 //! the operator's admin API (`/admin/v1/...`, authorized by the `ADMIN_KEY` secret).
 
 use serde_json::{json, Value};
-use worker::{Env, Method, Request, Response};
+use worker::{Env, Request, Response};
 
 use super::account::{self, KeyPatch, Op};
 use super::{config, http};
 use crate::accounts::keys;
-use crate::accounts::ledger::{picos_from_usd, LimitReset};
+use crate::accounts::ledger::{picos_from_usd_text, LimitReset};
 use crate::accounts::records::{KeyKind, KeyRecord};
-use crate::catalog::listing::percent_decode;
+use crate::api::route::{query_param, AdminRoute, Route};
 use crate::error::Error;
 use crate::limits::Window;
 
@@ -21,37 +21,70 @@ pub fn free_windows(env: &Env) -> Vec<Window> {
     ]
 }
 
-/// The caller's account ID and key hash, from `Authorization: Bearer`.
-pub fn caller(req: &Request) -> Result<(String, String), Error> {
-    let auth = req.headers().get("Authorization").ok().flatten();
-    let key = keys::bearer(auth.as_deref())?;
+/// The deployment's key-tagging secret.
+pub fn key_secret(env: &Env) -> Result<Vec<u8>, Error> {
+    config::string(env, "KEY_SECRET")
+        .map(String::into_bytes)
+        .ok_or_else(|| {
+            Error::Misconfigured(
+                "This gateway is not configured: the KEY_SECRET secret is not set.".into(),
+            )
+        })
+}
+
+/// The caller's account ID and key hash, from `Authorization: Bearer` (or Anthropic's
+/// `x-api-key`). The key's check tag is verified here, before the body is read or any
+/// Durable Object is touched: a key this deployment did not issue goes no further.
+pub fn caller(req: &Request, env: &Env) -> Result<(String, String), Error> {
+    let header = |name: &str| req.headers().get(name).ok().flatten();
+    let auth = header("Authorization");
+    let x_api_key = header("x-api-key");
+    let key = match (&auth, &x_api_key) {
+        (None, Some(k)) => k.trim(),
+        _ => keys::bearer(auth.as_deref())?,
+    };
+    let secret = key_secret(env)?;
     let account =
-        keys::account_of(key).ok_or_else(|| Error::Unauthorized("User not found.".into()))?;
+        keys::verify(key, &secret).ok_or_else(|| Error::Unauthorized("User not found.".into()))?;
     Ok((account.to_string(), keys::hash_key(key)))
 }
 
-fn query_param(req: &Request, name: &str) -> Option<String> {
-    let url = req.url().ok()?;
-    let q = url.query()?.to_string();
-    q.split('&').find_map(|pair| {
-        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-        (k == name).then(|| percent_decode(v))
-    })
+fn query(req: &Request) -> String {
+    req.url()
+        .ok()
+        .and_then(|u| u.query().map(str::to_string))
+        .unwrap_or_default()
 }
 
+/// Bodies of the account and admin calls are small JSON objects.
+const MAX_ACCOUNT_BODY: usize = 64 * 1024;
+
 async fn json_body(req: &mut Request) -> Result<Value, Error> {
-    let bytes = req
-        .bytes()
-        .await
-        .map_err(|e| Error::bad_request(format!("Could not read the body: {e}")))?;
+    let bytes = http::read_body(req, MAX_ACCOUNT_BODY).await?;
     if bytes.is_empty() {
         return Ok(json!({}));
     }
+    crate::api::validate::check_depth(&bytes)?;
     let v: Value = serde_json::from_slice(&bytes)?;
     if !v.is_object() {
         return Err(Error::bad_request("The body must be a JSON object"));
     }
     Ok(v)
+}
+
+/// A USD amount (a JSON number or a decimal string) in picodollars, exactly: the
+/// number's decimal text is parsed, never multiplied as a float.
+fn usd_field(v: &Value, name: &str) -> Result<u64, Error> {
+    let text = match v {
+        Value::Number(n) => n.to_string(),
+        Value::String(s) => s.clone(),
+        _ => String::new(),
+    };
+    picos_from_usd_text(&text).ok_or_else(|| {
+        Error::bad_request(format!(
+            "{name}: must be a number of USD from 0 to 1000000 with at most 12 decimals"
+        ))
+    })
 }
 
 fn data(v: Value) -> Result<Response, Error> {
@@ -69,9 +102,7 @@ fn limit_fields(body: &Value) -> Result<LimitFields, Error> {
     let limit = match body.get("limit") {
         None => None,
         Some(Value::Null) => Some(None),
-        Some(v) => Some(Some(v.as_f64().and_then(picos_from_usd).ok_or_else(
-            || Error::bad_request("`limit` must be a non-negative number of USD"),
-        )?)),
+        Some(v) => Some(Some(usd_field(v, "limit")?)),
     };
     let reset = match body.get("limit_reset") {
         None => None,
@@ -97,12 +128,13 @@ fn str_field(body: &Value, name: &str) -> Result<Option<String>, Error> {
 
 /// A fresh key for `account`: (raw key, its record). The raw key is shown once.
 fn mint_key(
+    env: &Env,
     account: &str,
     name: String,
     kind: KeyKind,
     body: &Value,
 ) -> Result<(String, KeyRecord), Error> {
-    let raw = keys::new_key(account, &config::secure_random::<24>()?);
+    let raw = keys::new_key(&key_secret(env)?, account, &config::secure_random::<16>()?);
     let LimitFields { limit, reset } = limit_fields(body)?;
     let record = KeyRecord {
         hash: keys::hash_key(&raw),
@@ -118,116 +150,77 @@ fn mint_key(
     Ok((raw, record))
 }
 
-/// Routes `/api/v1` account paths; `None` when `path` is not one of them.
-pub async fn route(mut req: Request, env: &Env, path: &str) -> Option<Result<Response, Error>> {
-    let method = req.method();
-    let known = matches!(
-        path,
-        "/key" | "/keys" | "/credits" | "/generation" | "/activity"
-    ) || path.starts_with("/keys/");
-    if !known {
-        return None;
-    }
-    Some(
-        async {
-            let (acc, caller) = caller(&req)?;
-            match (method, path) {
-                (Method::Get, "/key") => data(
-                    account::call(
-                        env,
-                        &acc,
-                        &Op::WhoAmI {
-                            caller,
-                            free_windows: free_windows(env),
-                        },
-                    )
-                    .await?,
-                ),
-                (Method::Get, "/credits") => {
-                    data(account::call(env, &acc, &Op::Credits { caller }).await?)
-                }
-                (Method::Get, "/keys") => {
-                    data(account::call(env, &acc, &Op::Keys { caller }).await?)
-                }
-                (Method::Post, "/keys") => {
-                    let body = json_body(&mut req).await?;
-                    let name = str_field(&body, "name")?
-                        .ok_or_else(|| Error::bad_request("`name` is required"))?;
-                    let (raw, record) = mint_key(&acc, name, KeyKind::Api, &body)?;
-                    let created = account::call(
-                        env,
-                        &acc,
-                        &Op::KeyCreate {
-                            caller,
-                            key: record,
-                        },
-                    )
-                    .await?;
-                    http::json(&json!({ "data": created, "key": raw }), 201)
-                }
-                (Method::Get, "/generation") => {
-                    let id = query_param(&req, "id")
-                        .ok_or_else(|| Error::bad_request("`id` is required"))?;
-                    data(account::call(env, &acc, &Op::Generation { caller, id }).await?)
-                }
-                (Method::Get, "/activity") => {
-                    let date = query_param(&req, "date").filter(|d| !d.is_empty());
-                    data(account::call(env, &acc, &Op::Activity { caller, date }).await?)
-                }
-                (m, p) if p.starts_with("/keys/") => {
-                    let hash = p["/keys/".len()..].to_string();
-                    match m {
-                        Method::Get => {
-                            data(account::call(env, &acc, &Op::KeyGet { caller, hash }).await?)
-                        }
-                        Method::Patch => {
-                            let body = json_body(&mut req).await?;
-                            let LimitFields {
-                                limit,
-                                reset: limit_reset,
-                            } = limit_fields(&body)?;
-                            let disabled = match body.get("disabled") {
-                                None | Some(Value::Null) => None,
-                                Some(Value::Bool(b)) => Some(*b),
-                                Some(_) => {
-                                    return Err(Error::bad_request("`disabled` must be a boolean"))
-                                }
-                            };
-                            let patch = KeyPatch {
-                                name: str_field(&body, "name")?,
-                                disabled,
-                                limit,
-                                limit_reset,
-                            };
-                            data(
-                                account::call(
-                                    env,
-                                    &acc,
-                                    &Op::KeyUpdate {
-                                        caller,
-                                        hash,
-                                        patch,
-                                    },
-                                )
-                                .await?,
-                            )
-                        }
-                        Method::Delete => http::json(
-                            &account::call(env, &acc, &Op::KeyDelete { caller, hash }).await?,
-                            200,
-                        ),
-                        _ => Err(Error::MethodNotAllowed),
-                    }
-                }
-                _ => Err(Error::MethodNotAllowed),
-            }
+/// The account routes of `/api/v1` (`/key`, `/keys...`, `/credits`, `/generation`,
+/// `/activity`).
+pub async fn route(mut req: Request, env: &Env, route: Route) -> Result<Response, Error> {
+    let (acc, caller) = caller(&req, env)?;
+    let call = |op: Op| account::call(env, &acc, op);
+    match route {
+        Route::Key => data(
+            call(Op::WhoAmI {
+                caller,
+                free_windows: free_windows(env),
+            })
+            .await?,
+        ),
+        Route::Credits => data(call(Op::Credits { caller }).await?),
+        Route::Keys => data(call(Op::Keys { caller }).await?),
+        Route::CreateKey => {
+            let body = json_body(&mut req).await?;
+            let name =
+                str_field(&body, "name")?.ok_or_else(|| Error::bad_request("name: is required"))?;
+            let (raw, record) = mint_key(env, &acc, name, KeyKind::Api, &body)?;
+            let created = call(Op::KeyCreate {
+                caller,
+                key: record,
+            })
+            .await?;
+            http::json(&json!({ "data": created, "key": raw }), 201)
         }
-        .await,
-    )
+        Route::Generation => {
+            let id = query_param(&query(&req), "id")
+                .filter(|id| !id.is_empty())
+                .ok_or_else(|| Error::bad_request("id: is required"))?;
+            data(call(Op::Generation { caller, id }).await?)
+        }
+        Route::Activity => {
+            let date = query_param(&query(&req), "date").filter(|d| !d.is_empty());
+            data(call(Op::Activity { caller, date }).await?)
+        }
+        Route::KeyGet(hash) => data(call(Op::KeyGet { caller, hash }).await?),
+        Route::KeyUpdate(hash) => {
+            let body = json_body(&mut req).await?;
+            let LimitFields {
+                limit,
+                reset: limit_reset,
+            } = limit_fields(&body)?;
+            let disabled = match body.get("disabled") {
+                None | Some(Value::Null) => None,
+                Some(Value::Bool(b)) => Some(*b),
+                Some(_) => return Err(Error::bad_request("disabled: must be a boolean")),
+            };
+            let patch = KeyPatch {
+                name: str_field(&body, "name")?,
+                disabled,
+                limit,
+                limit_reset,
+            };
+            data(
+                call(Op::KeyUpdate {
+                    caller,
+                    hash,
+                    patch,
+                })
+                .await?,
+            )
+        }
+        Route::KeyDelete(hash) => http::json(&call(Op::KeyDelete { caller, hash }).await?, 200),
+        _ => Err(Error::MethodNotAllowed),
+    }
 }
 
-/// The operator's API under `/admin/v1`.
-pub async fn admin(mut req: Request, env: &Env, path: &str) -> Result<Response, Error> {
+/// Checks the operator's `ADMIN_KEY` (constant time) before any admin route is matched.
+pub fn authorize_admin(req: &Request, env: &Env) -> Result<(), Error> {
     let admin_key = config::string(env, "ADMIN_KEY").ok_or_else(|| {
         Error::Forbidden("The admin API is off: set the ADMIN_KEY secret.".into())
     })?;
@@ -235,25 +228,28 @@ pub async fn admin(mut req: Request, env: &Env, path: &str) -> Result<Response, 
     if !keys::same(keys::bearer(auth.as_deref())?, &admin_key) {
         return Err(Error::Unauthorized("Not the admin key.".into()));
     }
-    let parts: Vec<&str> = path.trim_matches('/').split('/').collect();
-    let method = req.method();
-    match (method, parts.as_slice()) {
-        (Method::Post, ["accounts"]) => {
+    Ok(())
+}
+
+/// The operator's API under `/admin/v1` (authorized by [`authorize_admin`]).
+pub async fn admin(mut req: Request, env: &Env, route: AdminRoute) -> Result<Response, Error> {
+    match route {
+        AdminRoute::CreateAccount => {
             let body = json_body(&mut req).await?;
             let id = keys::new_account_id(&config::secure_random::<8>()?);
             let name = str_field(&body, "name")?.unwrap_or_else(|| id.clone());
             let credits = match body.get("credits") {
                 None | Some(Value::Null) => 0,
-                Some(v) => v.as_f64().and_then(picos_from_usd).ok_or_else(|| {
-                    Error::bad_request("`credits` must be a non-negative number of USD")
-                })?,
+                Some(v) => usd_field(v, "credits")?,
             };
-            let allow_training = body
-                .get("allow_training")
-                .and_then(Value::as_bool)
-                .unwrap_or(false);
-            let (api_key, api) = mint_key(&id, "default".into(), KeyKind::Api, &json!({}))?;
+            let allow_training = match body.get("allow_training") {
+                None | Some(Value::Null) => false,
+                Some(Value::Bool(b)) => *b,
+                Some(_) => return Err(Error::bad_request("allow_training: must be a boolean")),
+            };
+            let (api_key, api) = mint_key(env, &id, "default".into(), KeyKind::Api, &json!({}))?;
             let (prov_key, prov) = mint_key(
+                env,
                 &id,
                 "provisioning".into(),
                 KeyKind::Provisioning,
@@ -262,7 +258,7 @@ pub async fn admin(mut req: Request, env: &Env, path: &str) -> Result<Response, 
             let acc = account::call(
                 env,
                 &id,
-                &Op::Init {
+                Op::Init {
                     id: id.clone(),
                     name,
                     allow_training,
@@ -276,62 +272,51 @@ pub async fn admin(mut req: Request, env: &Env, path: &str) -> Result<Response, 
                 201,
             )
         }
-        (m, ["accounts", id, rest @ ..]) if keys::is_account_id(id) => {
-            let id = id.to_string();
-            match (m, rest) {
-                (Method::Get, []) => data(account::call(env, &id, &Op::Account).await?),
-                (Method::Patch, []) => {
-                    let body = json_body(&mut req).await?;
-                    let allow_training = match body.get("allow_training") {
-                        None | Some(Value::Null) => None,
-                        Some(Value::Bool(b)) => Some(*b),
-                        Some(_) => {
-                            return Err(Error::bad_request("`allow_training` must be a boolean"))
-                        }
-                    };
-                    data(
-                        account::call(
-                            env,
-                            &id,
-                            &Op::Update {
-                                name: str_field(&body, "name")?,
-                                allow_training,
-                            },
-                        )
-                        .await?,
-                    )
-                }
-                (Method::Post, ["credits"]) => {
-                    let body = json_body(&mut req).await?;
-                    let picos = body
-                        .get("amount")
-                        .and_then(Value::as_f64)
-                        .and_then(picos_from_usd)
-                        .ok_or_else(|| {
-                            Error::bad_request("`amount` must be a non-negative number of USD")
-                        })?;
-                    let note = str_field(&body, "note")?.unwrap_or_default();
-                    data(account::call(env, &id, &Op::Grant { picos, note }).await?)
-                }
-                (Method::Post, ["keys"]) => {
-                    let body = json_body(&mut req).await?;
-                    let kind = match body.get("kind").and_then(Value::as_str) {
-                        None | Some("api") => KeyKind::Api,
-                        Some("provisioning") => KeyKind::Provisioning,
-                        Some(_) => {
-                            return Err(Error::bad_request(
-                                "`kind` must be \"api\" or \"provisioning\"",
-                            ))
-                        }
-                    };
-                    let name = str_field(&body, "name")?.unwrap_or_else(|| "key".into());
-                    let (raw, record) = mint_key(&id, name, kind, &body)?;
-                    let created = account::call(env, &id, &Op::AddKey { key: record }).await?;
-                    http::json(&json!({ "data": created, "key": raw }), 201)
-                }
-                _ => Err(Error::NotFound(format!("No admin route for {path}"))),
-            }
+        AdminRoute::Account(id) => data(account::call(env, &id, Op::Account).await?),
+        AdminRoute::UpdateAccount(id) => {
+            let body = json_body(&mut req).await?;
+            let allow_training = match body.get("allow_training") {
+                None | Some(Value::Null) => None,
+                Some(Value::Bool(b)) => Some(*b),
+                Some(_) => return Err(Error::bad_request("allow_training: must be a boolean")),
+            };
+            data(
+                account::call(
+                    env,
+                    &id,
+                    Op::Update {
+                        name: str_field(&body, "name")?,
+                        allow_training,
+                    },
+                )
+                .await?,
+            )
         }
-        _ => Err(Error::NotFound(format!("No admin route for {path}"))),
+        AdminRoute::Grant(id) => {
+            let body = json_body(&mut req).await?;
+            let picos = usd_field(
+                body.get("amount")
+                    .ok_or_else(|| Error::bad_request("amount: is required"))?,
+                "amount",
+            )?;
+            let note = str_field(&body, "note")?.unwrap_or_default();
+            data(account::call(env, &id, Op::Grant { picos, note }).await?)
+        }
+        AdminRoute::CreateKey(id) => {
+            let body = json_body(&mut req).await?;
+            let kind = match body.get("kind").and_then(Value::as_str) {
+                None | Some("api") => KeyKind::Api,
+                Some("provisioning") => KeyKind::Provisioning,
+                Some(_) => {
+                    return Err(Error::bad_request(
+                        "kind: must be \"api\" or \"provisioning\"",
+                    ))
+                }
+            };
+            let name = str_field(&body, "name")?.unwrap_or_else(|| "key".into());
+            let (raw, record) = mint_key(env, &id, name, kind, &body)?;
+            let created = account::call(env, &id, Op::AddKey { key: record }).await?;
+            http::json(&json!({ "data": created, "key": raw }), 201)
+        }
     }
 }

@@ -14,6 +14,7 @@ mod upstream;
 
 use worker::{event, Context, Env, Method, Request, Response, Result};
 
+use crate::api::route::{self, Method as RouteMethod, Route};
 use crate::catalog::listing;
 use crate::error::Error;
 
@@ -29,9 +30,17 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
         return http::preflight(origin_headers);
     }
     let ctx = std::rc::Rc::new(ctx);
-    let resp = match route(req, &env, &ctx).await {
+    // Every request gets an ID: a model call's generation ID, and the reference an
+    // internal error names (its detail goes to the logs only).
+    let request_id = crate::api::generation_id(config::now_secs(), &config::random_bytes(20));
+    let resp = match route(req, &env, &ctx, &request_id).await {
         Ok(r) => r,
-        Err(e) => http::error_response(&e),
+        Err(e) => {
+            if let Error::Internal(detail) = &e {
+                worker::console_error!("internal error {request_id}: {detail}");
+            }
+            http::error_response_for(&e, &request_id)
+        }
     };
     Ok(http::with_headers(resp, &origin_headers))
 }
@@ -40,22 +49,17 @@ async fn route(
     req: Request,
     env: &Env,
     ctx: &std::rc::Rc<Context>,
+    request_id: &str,
 ) -> std::result::Result<Response, Error> {
     let path = req.path();
-    let method = req.method();
-    if let Some(rest) = path.strip_prefix("/admin/v1") {
-        let rest = rest.to_string();
-        return account_api::admin(req, env, &rest).await;
+    let method = RouteMethod::parse(req.method().as_ref());
+    if path.starts_with("/admin/v1") {
+        // The operator's key is checked before the path says anything.
+        account_api::authorize_admin(&req, env)?;
     }
-    let api = match path.strip_prefix("/api/v1") {
-        Some(rest) => rest.trim_end_matches('/').to_string(),
-        None => {
-            return Err(Error::NotFound(format!("No route for {path}")));
-        }
-    };
-    match (method, api.as_str()) {
-        (Method::Post, "/chat/completions") => chat::handle(req, env, ctx).await,
-        (Method::Get, "/models") => {
+    match route::route(method, &path)? {
+        Route::ChatCompletions => chat::handle(req, env, ctx, request_id).await,
+        Route::Models => {
             let cat = catalog::load(env).await?;
             let query = req
                 .url()
@@ -64,13 +68,11 @@ async fn route(
             let filter = listing::ModelFilter::from_query(&query);
             http::json_cached(&listing::models(&cat, &filter), 200)
         }
-        (Method::Get, "/providers") => {
+        Route::Providers => {
             let cat = catalog::load(env).await?;
             http::json_cached(&listing::providers(&cat), 200)
         }
-        (Method::Get, p) if p.starts_with("/models/") && p.ends_with("/endpoints") => {
-            let id = &p["/models/".len()..p.len() - "/endpoints".len()];
-            let id = listing::percent_decode(id);
+        Route::ModelEndpoints(id) => {
             let cat = catalog::load(env).await?;
             let snap = health::snapshot(env, ctx).await;
             let body = listing::endpoints(&cat, &id, |e| {
@@ -87,10 +89,7 @@ async fn route(
             })?;
             http::json_cached(&body, 200)
         }
-        (_, "/chat/completions" | "/models" | "/providers") => Err(Error::MethodNotAllowed),
-        (_, p) => match account_api::route(req, env, p).await {
-            Some(r) => r,
-            None => Err(Error::NotFound(format!("No route for {path}"))),
-        },
+        Route::Admin(r) => account_api::admin(req, env, r).await,
+        r => account_api::route(req, env, r).await,
     }
 }

@@ -1,0 +1,274 @@
+//! Which handler a request goes to, from its method and path alone. Pure, so that it is
+//! fuzzed natively: any method and path give a route or an error, never a panic.
+//! Paths are matched by `strip_prefix`/`split`, never by byte offsets.
+
+use crate::catalog::listing::percent_decode;
+use crate::error::{Error, Result};
+
+/// The longest path the router looks at; longer ones are 404 without being split.
+pub const MAX_PATH_BYTES: usize = 2048;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    Get,
+    Post,
+    Patch,
+    Delete,
+    Options,
+    Other,
+}
+
+impl Method {
+    pub fn parse(m: &str) -> Self {
+        match m.to_ascii_uppercase().as_str() {
+            "GET" | "HEAD" => Method::Get,
+            "POST" => Method::Post,
+            "PATCH" => Method::Patch,
+            "DELETE" => Method::Delete,
+            "OPTIONS" => Method::Options,
+            _ => Method::Other,
+        }
+    }
+}
+
+/// A route of the public API (`/api/v1/...`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Route {
+    ChatCompletions,
+    Models,
+    /// `/models/{author}/{slug}/endpoints`, with the model ID percent-decoded.
+    ModelEndpoints(String),
+    Providers,
+    Key,
+    Credits,
+    Keys,
+    CreateKey,
+    KeyGet(String),
+    KeyUpdate(String),
+    KeyDelete(String),
+    Generation,
+    Activity,
+    /// The operator's API under `/admin/v1`.
+    Admin(AdminRoute),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AdminRoute {
+    CreateAccount,
+    Account(String),
+    UpdateAccount(String),
+    Grant(String),
+    CreateKey(String),
+}
+
+fn not_found(path: &str) -> Error {
+    Error::NotFound(format!(
+        "No route for {}",
+        crate::error::truncate(path, 200)
+    ))
+}
+
+/// The route of `method` + `path` (without the query string). Unknown paths are 404;
+/// known paths with another method are 405.
+pub fn route(method: Method, path: &str) -> Result<Route> {
+    if path.len() > MAX_PATH_BYTES {
+        return Err(not_found(path));
+    }
+    if let Some(rest) = path.strip_prefix("/admin/v1") {
+        return admin(method, rest, path).map(Route::Admin);
+    }
+    let api = path
+        .strip_prefix("/api/v1")
+        .filter(|rest| rest.is_empty() || rest.starts_with('/'))
+        .ok_or_else(|| not_found(path))?;
+    let api = api.trim_end_matches('/');
+    let only = |m: Method, r: Route| {
+        if method == m {
+            Ok(r)
+        } else {
+            Err(Error::MethodNotAllowed)
+        }
+    };
+    match api {
+        "/chat/completions" => only(Method::Post, Route::ChatCompletions),
+        "/models" => only(Method::Get, Route::Models),
+        "/providers" => only(Method::Get, Route::Providers),
+        "/key" => only(Method::Get, Route::Key),
+        "/credits" => only(Method::Get, Route::Credits),
+        "/generation" => only(Method::Get, Route::Generation),
+        "/activity" => only(Method::Get, Route::Activity),
+        "/keys" => match method {
+            Method::Get => Ok(Route::Keys),
+            Method::Post => Ok(Route::CreateKey),
+            _ => Err(Error::MethodNotAllowed),
+        },
+        _ => {
+            if let Some(id) = api
+                .strip_prefix("/models/")
+                .and_then(|p| p.strip_suffix("/endpoints"))
+            {
+                let id = percent_decode(id);
+                // `{author}/{slug}`: two non-empty segments.
+                let valid = id
+                    .split_once('/')
+                    .is_some_and(|(a, s)| !a.is_empty() && !s.is_empty());
+                if !valid {
+                    return Err(not_found(path));
+                }
+                return only(Method::Get, Route::ModelEndpoints(id));
+            }
+            if let Some(hash) = api.strip_prefix("/keys/") {
+                if hash.is_empty() || hash.contains('/') {
+                    return Err(not_found(path));
+                }
+                let hash = hash.to_string();
+                return match method {
+                    Method::Get => Ok(Route::KeyGet(hash)),
+                    Method::Patch => Ok(Route::KeyUpdate(hash)),
+                    Method::Delete => Ok(Route::KeyDelete(hash)),
+                    _ => Err(Error::MethodNotAllowed),
+                };
+            }
+            Err(not_found(path))
+        }
+    }
+}
+
+fn admin(method: Method, rest: &str, path: &str) -> Result<AdminRoute> {
+    if !(rest.is_empty() || rest.starts_with('/')) {
+        return Err(not_found(path));
+    }
+    let parts: Vec<&str> = rest.trim_matches('/').split('/').collect();
+    let account = |id: &str| {
+        if crate::accounts::keys::is_account_id(id) {
+            Ok(id.to_string())
+        } else {
+            Err(Error::NotFound(format!(
+                "No account {}",
+                crate::error::truncate(id, 64)
+            )))
+        }
+    };
+    match parts.as_slice() {
+        ["accounts"] => match method {
+            Method::Post => Ok(AdminRoute::CreateAccount),
+            _ => Err(Error::MethodNotAllowed),
+        },
+        ["accounts", id] => match method {
+            Method::Get => Ok(AdminRoute::Account(account(id)?)),
+            Method::Patch => Ok(AdminRoute::UpdateAccount(account(id)?)),
+            _ => Err(Error::MethodNotAllowed),
+        },
+        ["accounts", id, "credits"] => match method {
+            Method::Post => Ok(AdminRoute::Grant(account(id)?)),
+            _ => Err(Error::MethodNotAllowed),
+        },
+        ["accounts", id, "keys"] => match method {
+            Method::Post => Ok(AdminRoute::CreateKey(account(id)?)),
+            _ => Err(Error::MethodNotAllowed),
+        },
+        _ => Err(not_found(path)),
+    }
+}
+
+/// The value of query parameter `name`, percent-decoded.
+pub fn query_param(query: &str, name: &str) -> Option<String> {
+    query.split('&').find_map(|pair| {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        (k == name).then(|| percent_decode(v))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routes_of_the_public_api() {
+        use Method::*;
+        let table: &[(Method, &str, Result<Route>)] = &[
+            (Post, "/api/v1/chat/completions", Ok(Route::ChatCompletions)),
+            (
+                Post,
+                "/api/v1/chat/completions/",
+                Ok(Route::ChatCompletions),
+            ),
+            (
+                Get,
+                "/api/v1/chat/completions",
+                Err(Error::MethodNotAllowed),
+            ),
+            (Get, "/api/v1/models", Ok(Route::Models)),
+            (
+                Get,
+                "/api/v1/models/openai/gpt-4o/endpoints",
+                Ok(Route::ModelEndpoints("openai/gpt-4o".into())),
+            ),
+            (
+                Get,
+                "/api/v1/models/openai%2Fgpt-4o:free/x/endpoints",
+                Ok(Route::ModelEndpoints("openai/gpt-4o:free/x".into())),
+            ),
+            (Get, "/api/v1/keys", Ok(Route::Keys)),
+            (Post, "/api/v1/keys", Ok(Route::CreateKey)),
+            (
+                Delete,
+                "/api/v1/keys/abc",
+                Ok(Route::KeyDelete("abc".into())),
+            ),
+            (Put_, "/api/v1/keys/abc", Err(Error::MethodNotAllowed)),
+            (
+                Post,
+                "/admin/v1/accounts",
+                Ok(Route::Admin(AdminRoute::CreateAccount)),
+            ),
+            (
+                Post,
+                "/admin/v1/accounts/0123456789abcdef/credits",
+                Ok(Route::Admin(AdminRoute::Grant("0123456789abcdef".into()))),
+            ),
+        ];
+        for (m, p, want) in table {
+            assert_eq!(&route(*m, p), want, "{m:?} {p}");
+        }
+    }
+
+    #[allow(non_upper_case_globals)]
+    const Put_: Method = Method::Other;
+
+    #[test]
+    fn odd_paths_are_404_not_panics() {
+        for p in [
+            "/api/v1/models/endpoints",
+            "/api/v1/models//endpoints",
+            "/api/v1/models/a/endpoints",
+            "/api/v1/models/endpoints/endpoints",
+            "/api/v1/models/é/endpoints",
+            "/api/v1/keys/a/b",
+            "/api/v1x/models",
+            "/api",
+            "",
+            "/",
+            "/admin/v1/accounts/zz",
+            "/admin/v1/accounts/0123456789abcdef/nope",
+            "/admin/v1x",
+        ] {
+            let e = route(Method::Get, p).unwrap_err();
+            assert!(matches!(e.status(), 404 | 405), "{p}: {e:?}");
+        }
+        // A trailing slash is the same path.
+        assert_eq!(route(Method::Get, "/api/v1/keys/"), Ok(Route::Keys));
+        let long = format!("/api/v1/{}", "a".repeat(MAX_PATH_BYTES));
+        assert_eq!(route(Method::Get, &long).unwrap_err().status(), 404);
+    }
+
+    #[test]
+    fn query_params() {
+        assert_eq!(query_param("id=gen-1&x=2", "id").as_deref(), Some("gen-1"));
+        assert_eq!(
+            query_param("date=2026%2D11%2D25", "date").as_deref(),
+            Some("2026-11-25")
+        );
+        assert_eq!(query_param("x", "id"), None);
+    }
+}
