@@ -97,10 +97,61 @@ pub fn usd(picos: u64) -> f64 {
     picos as f64 / PICOS_PER_USD as f64
 }
 
-/// USD (as callers send it) to picodollars; refuses negative and absurd amounts.
-pub fn picos_from_usd(usd: f64) -> Option<u64> {
-    (usd.is_finite() && (0.0..=1e6).contains(&usd))
-        .then(|| (usd * PICOS_PER_USD as f64).round() as u64)
+/// The largest single amount of USD the API takes (a grant, a key limit).
+pub const MAX_USD_AMOUNT: u64 = 1_000_000;
+
+/// USD as callers send it (the decimal text of a JSON number or a string, `"12.5"`,
+/// `1e3`) to picodollars, without passing through a float; refuses negative amounts,
+/// more than 12 decimals and more than [`MAX_USD_AMOUNT`].
+pub fn picos_from_usd_text(text: &str) -> Option<u64> {
+    let t = text.trim();
+    // Exponent notation, as a JSON number may print (`1e16`, `2.5E-7`).
+    let (mantissa, exp) = match t.split_once(['e', 'E']) {
+        Some((m, e)) => (m, e.parse::<i32>().ok()?),
+        None => (t, 0),
+    };
+    let (int, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+    if int.is_empty() && frac.is_empty() || !(-30..=30).contains(&exp) {
+        return None;
+    }
+    if !int.bytes().chain(frac.bytes()).all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    // Shift the decimal point by the exponent over the digit string.
+    let digits = format!("{int}{frac}");
+    let point = i32::try_from(int.len()).ok()?.checked_add(exp)?;
+    let (int, frac) = if point <= 0 {
+        (
+            String::new(),
+            format!("{}{digits}", "0".repeat(point.unsigned_abs() as usize)),
+        )
+    } else {
+        let p = usize::try_from(point).ok()?;
+        if p >= digits.len() {
+            (
+                format!("{digits}{}", "0".repeat(p - digits.len())),
+                String::new(),
+            )
+        } else {
+            (digits.get(..p)?.to_string(), digits.get(p..)?.to_string())
+        }
+    };
+    let frac = frac.trim_end_matches('0');
+    if frac.len() > 12 {
+        return None;
+    }
+    let whole = int.trim_start_matches('0');
+    let whole: u64 = if whole.is_empty() {
+        0
+    } else {
+        whole.parse().ok()?
+    };
+    if whole > MAX_USD_AMOUNT {
+        return None;
+    }
+    let picos = parse_picos(&format!("0.{frac}")).unwrap_or(0);
+    let total = whole.checked_mul(PICOS_PER_USD)?.checked_add(picos)?;
+    (total <= MAX_USD_AMOUNT * PICOS_PER_USD).then_some(total)
 }
 
 /// What a request may cost at most at one endpoint.
@@ -137,13 +188,24 @@ pub fn worst_case(req: &ChatRequest, model: &Model, endpoint: &Endpoint) -> Ask 
         .or(endpoint.max_completion_tokens)
         .unwrap_or(room)
         .min(room.max(1));
+    // `n` choices each generate up to the completion budget.
+    let choices = req
+        .extra
+        .get("n")
+        .and_then(serde_json::Value::as_u64)
+        .unwrap_or(1)
+        .clamp(1, crate::api::validate::MAX_N);
     let price = |s: &str| parse_picos(s).unwrap_or(0);
     let prompt_cost = prompt_tokens.saturating_mul(price(&endpoint.pricing.prompt));
     let completion_price = price(&endpoint.pricing.completion);
     let request = endpoint.pricing.request.as_deref().map_or(0, price);
     Ask {
         reserve: prompt_cost
-            .saturating_add(max_completion.saturating_mul(completion_price))
+            .saturating_add(
+                max_completion
+                    .saturating_mul(choices)
+                    .saturating_mul(completion_price),
+            )
             .saturating_add(request),
         prompt_cost: prompt_cost.saturating_add(request),
         completion_price,
@@ -242,9 +304,30 @@ mod tests {
 
     #[test]
     fn usd_conversions() {
-        assert_eq!(picos_from_usd(0.000025), Some(25_000_000));
-        assert_eq!(picos_from_usd(-1.0), None);
-        assert_eq!(picos_from_usd(f64::NAN), None);
+        assert_eq!(picos_from_usd_text("0.000025"), Some(25_000_000));
+        assert_eq!(picos_from_usd_text("10000"), Some(10_000 * PICOS_PER_USD));
+        assert_eq!(picos_from_usd_text("1e4"), Some(10_000 * PICOS_PER_USD));
+        assert_eq!(picos_from_usd_text("2.5E-7"), Some(250_000));
+        assert_eq!(
+            picos_from_usd_text("1000000"),
+            Some(1_000_000 * PICOS_PER_USD)
+        );
+        assert_eq!(picos_from_usd_text("0.1"), Some(100_000_000_000));
+        assert_eq!(picos_from_usd_text("007.50"), Some(7_500_000_000_000));
+        for bad in [
+            "-1",
+            "1000000.01",
+            "1e7",
+            "0.0000000000001",
+            "abc",
+            "",
+            ".",
+            "1e99",
+            "NaN",
+            "1.2.3",
+        ] {
+            assert_eq!(picos_from_usd_text(bad), None, "{bad}");
+        }
         assert_eq!(usd(25_000_000), 0.000025);
     }
 

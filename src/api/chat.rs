@@ -46,31 +46,14 @@ pub struct ChatRequest {
 }
 
 impl ChatRequest {
-    /// Parses and validates a request body.
+    /// Parses and validates a request body: nesting depth first, then every known
+    /// field by path ([`super::validate`]), then the typed request.
     pub fn parse(body: &[u8]) -> Result<Self> {
-        let req: ChatRequest = serde_json::from_slice(body)?;
-        req.validate()?;
-        Ok(req)
-    }
-
-    pub fn validate(&self) -> Result<()> {
-        if self.model.is_none() && self.models.as_ref().is_none_or(|m| m.is_empty()) {
-            return Err(Error::bad_request("`model` is required"));
-        }
-        if self.messages.is_empty() {
-            return Err(Error::bad_request("`messages` must not be empty"));
-        }
-        for (i, m) in self.messages.iter().enumerate() {
-            if m.role.is_empty() {
-                return Err(Error::bad_request(format!("messages[{i}].role is empty")));
-            }
-        }
-        if let Some(t) = self.temperature {
-            if !(0.0..=2.0).contains(&t) {
-                return Err(Error::bad_request("`temperature` must be between 0 and 2"));
-            }
-        }
-        Ok(())
+        super::validate::check_depth(body)?;
+        let value: Value = serde_json::from_slice(body)?;
+        super::validate::chat(&value)?;
+        serde_json::from_value(value)
+            .map_err(|e| Error::bad_request(format!("Invalid request: {e}")))
     }
 
     pub fn is_stream(&self) -> bool {
@@ -499,7 +482,8 @@ pub fn generation_id(now_secs: u64, random: &[u8]) -> String {
     let tail: String = random
         .iter()
         .take(20)
-        .map(|b| ALPHABET[*b as usize % ALPHABET.len()] as char)
+        .filter_map(|b| ALPHABET.get(usize::from(*b) % ALPHABET.len()))
+        .map(|&b| char::from(b))
         .collect();
     format!("gen-{now_secs}-{tail}")
 }

@@ -1,6 +1,16 @@
 //! OpenAI/OpenRouter wire types: chat requests, replies, stream chunks and usage.
 
 pub mod chat;
+pub mod route;
 pub mod sse;
+pub mod validate;
 
 pub use chat::*;
+
+/// Sets `key` on a JSON object (nothing happens on any other value): the panic-free
+/// form of `value[key] = v`.
+pub fn set_field(value: &mut serde_json::Value, key: &str, v: serde_json::Value) {
+    if let Some(o) = value.as_object_mut() {
+        o.insert(key.to_string(), v);
+    }
+}

@@ -76,10 +76,10 @@ pub fn build_request(target: &Target, req: &ChatRequest) -> Result<UpstreamReque
         .map(|t| {
             let mut d = json!({"name": t.function.name});
             if let Some(desc) = &t.function.description {
-                d["description"] = json!(desc);
+                crate::api::set_field(&mut d, "description", json!(desc));
             }
             if let Some(p) = &t.function.parameters {
-                d["parametersJsonSchema"] = p.clone();
+                crate::api::set_field(&mut d, "parametersJsonSchema", p.clone());
             }
             d
         })
@@ -419,7 +419,9 @@ impl StreamState {
             self.finished = true;
             let reason = finish(&n, self.tools > 0);
             let mut c = ChatChunk::bare(Delta::default(), Some(reason.to_string()));
-            c.choices[0].native_finish_reason = Some(n);
+            if let Some(first) = c.choices.first_mut() {
+                first.native_finish_reason = Some(n);
+            }
             out.push(c);
         }
         Ok(())
@@ -530,8 +532,10 @@ mod tests {
 
     #[test]
     fn orphan_tool_result_is_a_400() {
-        let e = with_target(MODEL, |t| build_request(t, &request(json!({"model": MODEL, "messages": [
-            {"role": "user", "content": "x"}, {"role": "tool", "tool_call_id": "nope", "content": "y"}]})))).unwrap_err();
+        // Validation refuses it first; the translator must still not pass it on.
+        let req: ChatRequest = serde_json::from_value(json!({"model": MODEL, "messages": [
+            {"role": "user", "content": "x"}, {"role": "tool", "tool_call_id": "nope", "content": "y"}]})).unwrap();
+        let e = with_target(MODEL, |t| build_request(t, &req)).unwrap_err();
         assert_eq!(e.status(), 400);
     }
 

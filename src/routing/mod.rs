@@ -62,6 +62,8 @@ struct Rejections {
     parameters: usize,
     data_policy: usize,
     context: Option<(String, u64)>,
+    /// The largest completion any endpoint refused for `max_tokens` allows.
+    max_completion: Option<u64>,
     not_free: usize,
 }
 
@@ -215,6 +217,11 @@ pub fn plan<'a>(
                 rejected.context = Some((model.id.clone(), context));
                 continue;
             }
+            let most = endpoint.max_completion_tokens.unwrap_or(context);
+            if req.max_output_tokens().is_some_and(|asked| asked > most) {
+                rejected.max_completion = rejected.max_completion.max(Some(most));
+                continue;
+            }
             eligible.push(Choice {
                 id: id.clone(),
                 model,
@@ -330,6 +337,11 @@ fn no_endpoint(
             "This endpoint's maximum context length is {ctxlen} tokens. However, you requested about {prompt} tokens. Please reduce the length of the messages ({id})."
         ));
     }
+    if let Some(most) = r.max_completion {
+        return Error::bad_request(format!(
+            "max_tokens: {names} generates at most {most} tokens per reply; lower `max_tokens` (or `max_completion_tokens`) to {most} or less."
+        ));
+    }
     if r.data_policy > 0 {
         return Error::NotFound(format!(
             "No endpoints found matching your data policy (training allowed: {}). Allow providers that train on prompts in your account's privacy settings, or drop `provider.data_collection: \"deny\"`.",
@@ -393,7 +405,8 @@ mod tests {
         req.as_object_mut()
             .unwrap()
             .extend(body.as_object().unwrap().clone());
-        let req = ChatRequest::parse(req.to_string().as_bytes()).unwrap();
+        // Typed without validation: these tests are of the planner's own checks.
+        let req: ChatRequest = serde_json::from_value(req).unwrap();
         let ctx = RouteContext {
             allow_training,
             health,
