@@ -46,6 +46,10 @@ pub enum Error {
     /// No endpoint can serve the request right now.
     #[error("{0}")]
     NoProvider(String),
+    /// Our side is set up wrong: a provider refused our own key (401/403 upstream),
+    /// or a required secret is missing. Says so without the upstream's reply.
+    #[error("{0}")]
+    Misconfigured(String),
     /// A bug or a misconfiguration on our side.
     #[error("Internal error: {0}")]
     Internal(String),
@@ -85,7 +89,7 @@ impl Error {
                 ..
             } => 400,
             Error::Upstream { .. } => 502,
-            Error::NoProvider(_) => 503,
+            Error::NoProvider(_) | Error::Misconfigured(_) => 503,
             Error::Internal(_) => 500,
         }
     }
@@ -102,6 +106,7 @@ impl Error {
                     }
                     | Error::Upstream { .. }
                     | Error::NoProvider(_)
+                    | Error::Misconfigured(_)
             )
     }
 
@@ -134,11 +139,20 @@ impl Error {
         (!meta.is_empty()).then_some(meta)
     }
 
+    /// What the caller is told: the message, except that an internal error's detail
+    /// (which may name storage, configuration or code) stays in the logs.
+    pub fn public_message(&self) -> String {
+        match self {
+            Error::Internal(_) => "Internal error".to_string(),
+            other => other.to_string(),
+        }
+    }
+
     /// OpenRouter's error body.
     pub fn body(&self) -> Value {
-        let mut err = json!({ "code": self.status(), "message": self.to_string() });
+        let mut err = json!({ "code": self.status(), "message": self.public_message() });
         if let Some(meta) = self.metadata() {
-            err["metadata"] = Value::Object(meta);
+            crate::api::set_field(&mut err, "metadata", Value::Object(meta));
         }
         json!({ "error": err })
     }
@@ -159,9 +173,9 @@ pub fn truncate(s: &str, max: usize) -> &str {
     }
     let mut end = max;
     while !s.is_char_boundary(end) {
-        end -= 1;
+        end = end.saturating_sub(1);
     }
-    &s[..end]
+    s.get(..end).unwrap_or_default()
 }
 
 impl From<serde_json::Error> for Error {
@@ -204,6 +218,14 @@ mod tests {
         assert_eq!(e.headers(), vec![("Retry-After", "7".to_string())]);
         assert!(e.body()["error"].get("metadata").is_none());
         assert!(!e.is_retryable());
+    }
+
+    #[test]
+    fn internal_detail_stays_out_of_the_body() {
+        let e = Error::Internal("account storage: SQLITE_FULL at /var/db".into());
+        assert_eq!(e.status(), 500);
+        assert_eq!(e.body()["error"]["message"], "Internal error");
+        assert!(e.to_string().contains("SQLITE_FULL"));
     }
 
     #[test]

@@ -1,7 +1,12 @@
-//! API keys: `sk-mm-v1-` + 64 hex characters, the first 16 naming the account (so a
-//! request finds its account's Durable Object without a lookup) and the other 48
-//! random. Only SHA-256 hashes of keys are stored; a key's hash is its public name.
+//! API keys: `sk-mm-v1-` + 64 lowercase hex characters: 16 naming the account (so a
+//! request finds its account's Durable Object without a lookup), 32 random, and a
+//! 16-character check tag, the first 8 bytes of HMAC-SHA256 over the account ID and
+//! the random part keyed by the deployment's `KEY_SECRET`. The tag is verified at the
+//! edge, so a key this deployment never issued is refused before the body is read or
+//! any Durable Object is touched. Only SHA-256 hashes of keys are stored; a key's hash
+//! is its public name.
 
+use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
@@ -10,10 +15,22 @@ use crate::error::{Error, Result};
 pub const PREFIX: &str = "sk-mm-v1-";
 /// Hex characters of the account ID at the start of a key's body.
 pub const ACCOUNT_ID_LEN: usize = 16;
-const BODY_LEN: usize = 64;
+const RANDOM_LEN: usize = 32;
+const TAG_LEN: usize = 16;
+const BODY_LEN: usize = ACCOUNT_ID_LEN + RANDOM_LEN + TAG_LEN;
 
 fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    use std::fmt::Write;
+    bytes
+        .iter()
+        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
+            let _ = write!(s, "{b:02x}");
+            s
+        })
+}
+
+fn is_lower_hex(s: &str) -> bool {
+    s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
 }
 
 /// Lowercase hex SHA-256 of a key: how keys are stored and named.
@@ -26,30 +43,55 @@ pub fn new_account_id(random: &[u8; 8]) -> String {
     hex(random)
 }
 
-/// A new key for `account_id` from 24 random bytes.
-pub fn new_key(account_id: &str, random: &[u8; 24]) -> String {
-    format!("{PREFIX}{account_id}{}", hex(random))
+/// The check tag of an account ID and random part under `secret`.
+fn tag(secret: &[u8], account_id: &str, random_hex: &str) -> String {
+    // HMAC takes keys of any length, so this cannot fail.
+    let mut mac = match <Hmac<Sha256> as Mac>::new_from_slice(secret) {
+        Ok(m) => m,
+        Err(_) => return String::new(),
+    };
+    mac.update(account_id.as_bytes());
+    mac.update(b".");
+    mac.update(random_hex.as_bytes());
+    let out = mac.finalize().into_bytes();
+    hex(out.get(..TAG_LEN / 2).unwrap_or_default())
 }
 
-/// The account a well-formed key belongs to.
-pub fn account_of(key: &str) -> Option<&str> {
+/// A new key for `account_id` from 16 random bytes, tagged under `secret`.
+pub fn new_key(secret: &[u8], account_id: &str, random: &[u8; 16]) -> String {
+    let random = hex(random);
+    let tag = tag(secret, account_id, &random);
+    format!("{PREFIX}{account_id}{random}{tag}")
+}
+
+/// The account of a well-formed key whose check tag is right under `secret`; `None`
+/// for anything else (compared in constant time).
+pub fn verify<'k>(key: &'k str, secret: &[u8]) -> Option<&'k str> {
     let body = key.strip_prefix(PREFIX)?;
-    (body.len() == BODY_LEN && body.bytes().all(|b| b.is_ascii_hexdigit()))
-        .then(|| &body[..ACCOUNT_ID_LEN])
+    if body.len() != BODY_LEN || !is_lower_hex(body) {
+        return None;
+    }
+    let account = body.get(..ACCOUNT_ID_LEN)?;
+    let random = body.get(ACCOUNT_ID_LEN..ACCOUNT_ID_LEN + RANDOM_LEN)?;
+    let given = body.get(ACCOUNT_ID_LEN + RANDOM_LEN..)?;
+    let expected = tag(secret, account, random);
+    bool::from(expected.as_bytes().ct_eq(given.as_bytes())).then_some(account)
 }
 
 pub fn is_account_id(s: &str) -> bool {
-    s.len() == ACCOUNT_ID_LEN && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+    s.len() == ACCOUNT_ID_LEN && is_lower_hex(s)
 }
 
 /// What a key is shown as once created: enough to recognise it, not to use it.
 pub fn label(key: &str) -> String {
-    let tail = &key[key.len().saturating_sub(4)..];
-    let head = &key[..key.len().min(PREFIX.len() + 3)];
+    let chars: Vec<char> = key.chars().collect();
+    let head: String = chars.iter().take(PREFIX.len() + 3).collect();
+    let tail: String = chars.iter().skip(chars.len().saturating_sub(4)).collect();
     format!("{head}...{tail}")
 }
 
-/// The key of an `Authorization: Bearer <key>` header value.
+/// The key of an `Authorization: Bearer <key>` header value, or of an `x-api-key`
+/// header (Anthropic's clients).
 pub fn bearer(header: Option<&str>) -> Result<&str> {
     let h = header.ok_or_else(|| Error::Unauthorized("No auth credentials found".into()))?;
     let key = h
@@ -83,21 +125,36 @@ mod tests {
     }
 
     #[test]
-    fn keys_carry_their_account() {
+    fn keys_carry_their_account_and_a_check_tag() {
+        let secret = b"deployment secret";
         let acc = new_account_id(&[0xab; 8]);
         assert!(is_account_id(&acc));
-        let key = new_key(&acc, &[7; 24]);
+        let key = new_key(secret, &acc, &[7; 16]);
         assert_eq!(key.len(), PREFIX.len() + 64);
-        assert_eq!(account_of(&key), Some(acc.as_str()));
-        assert_eq!(label(&key), "sk-mm-v1-aba...0707");
+        assert_eq!(verify(&key, secret), Some(acc.as_str()));
+        assert_eq!(label(&key).len(), PREFIX.len() + 3 + 3 + 4);
+        assert!(label(&key).starts_with("sk-mm-v1-aba..."));
+        // Another deployment's secret, a changed random part, a changed tag.
+        assert_eq!(verify(&key, b"other secret"), None);
+        let flip = |i: usize| {
+            let mut b = key.clone().into_bytes();
+            b[i] = if b[i] == b'0' { b'1' } else { b'0' };
+            String::from_utf8(b).unwrap()
+        };
+        assert_eq!(verify(&flip(PREFIX.len() + 20), secret), None);
+        assert_eq!(verify(&flip(key.len() - 1), secret), None);
+        assert_eq!(verify(&flip(PREFIX.len()), secret), None);
         for bad in [
-            "sk-mm-v1-short",
-            "sk-or-v1-abababababababab",
-            &key[..key.len() - 1],
-            &key.replace('0', "z"),
+            "sk-mm-v1-short".to_string(),
+            "sk-or-v1-abababababababab".to_string(),
+            key.chars().skip(1).collect(),
+            key.to_uppercase(),
+            format!("{PREFIX}{}", "0".repeat(64)),
+            format!("{PREFIX}{}é", "0".repeat(62)),
         ] {
-            assert_eq!(account_of(bad), None, "{bad}");
+            assert_eq!(verify(&bad, secret), None, "{bad}");
         }
+        assert_eq!(label("é"), "é...é");
     }
 
     #[test]

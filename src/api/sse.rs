@@ -30,20 +30,25 @@ impl SseParser {
     pub fn feed(&mut self, bytes: &[u8]) -> Result<Vec<SseEvent>, String> {
         self.buf.extend_from_slice(bytes);
         let mut out = Vec::new();
-        let mut start = 0;
-        while let Some(pos) = self.buf[start..].iter().position(|&b| b == b'\n') {
-            let end = start + pos;
-            let mut line = &self.buf[start..end];
-            if line.last() == Some(&b'\r') {
-                line = &line[..line.len() - 1];
+        let mut consumed = 0;
+        let mut lines = Vec::new();
+        {
+            let mut rest = self.buf.as_slice();
+            while let Some(pos) = rest.iter().position(|&b| b == b'\n') {
+                let (line, tail) = rest.split_at(pos);
+                let line = line.strip_suffix(b"\r").unwrap_or(line);
+                lines.push(String::from_utf8_lossy(line).into_owned());
+                // `tail` starts with the newline.
+                rest = tail.get(1..).unwrap_or_default();
+                consumed += pos + 1;
             }
-            let line = String::from_utf8_lossy(line).into_owned();
-            start = end + 1;
+        }
+        for line in lines {
             if let Some(ev) = self.line(&line) {
                 out.push(ev);
             }
         }
-        self.buf.drain(..start);
+        self.buf.drain(..consumed);
         if self.buf.len() > MAX_LINE {
             return Err("SSE line too long".into());
         }

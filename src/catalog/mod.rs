@@ -297,7 +297,7 @@ pub fn parse_picos(s: &str) -> Option<u64> {
     for (i, d) in frac.bytes().take(12).enumerate() {
         picos += u64::from(d - b'0') * 10u64.pow(11 - i as u32);
     }
-    if frac.len() > 12 && frac.as_bytes()[12] >= b'5' {
+    if frac.as_bytes().get(12).is_some_and(|d| *d >= b'5') {
         picos += 1;
     }
     whole.checked_mul(PICOS_PER_USD)?.checked_add(picos)

@@ -157,9 +157,14 @@ impl DurableObject for Account {
     }
 
     async fn fetch(&self, mut req: Request) -> Result<Response> {
-        let answer = match req.json::<Op>().await {
-            Ok(op) => self.handle(op),
-            Err(e) => Err(Error::Internal(format!("account: bad op: {e}"))),
+        // Parsed by serde_json from the text: JavaScript's JSON.parse would turn
+        // picodollar amounts above 2^53 into inexact floats.
+        let answer = match req.text().await {
+            Ok(text) => match serde_json::from_str::<Op>(&text) {
+                Ok(op) => self.handle(op),
+                Err(e) => Err(Error::Internal(format!("account: bad op: {e}"))),
+            },
+            Err(e) => Err(Error::Internal(format!("account: unreadable op: {e}"))),
         };
         match answer {
             Ok(v) => Response::from_json(&json!({ "ok": v })),
@@ -758,19 +763,21 @@ fn parse_date(d: &str) -> Option<i64> {
 }
 
 /// Sends `op` to account `id`'s object.
-pub async fn call(env: &worker::Env, id: &str, op: &Op) -> std::result::Result<Value, Error> {
+pub async fn call(env: &worker::Env, id: &str, op: Op) -> std::result::Result<Value, Error> {
     let internal = |e: worker::Error| Error::Internal(format!("account: {e}"));
     let stub = env
         .durable_object("ACCOUNTS")
         .and_then(|ns| ns.get_by_name(id))
         .map_err(internal)?;
-    let body = serde_json::to_string(op).map_err(|e| Error::Internal(e.to_string()))?;
+    let body = serde_json::to_string(&op).map_err(|e| Error::Internal(e.to_string()))?;
     let mut init = RequestInit::new();
     init.with_method(worker::Method::Post)
         .with_body(Some(body.into()));
     let req = Request::new_with_init("https://account/", &init).map_err(internal)?;
     let mut resp = stub.fetch_with_request(req).await.map_err(internal)?;
-    let v: Value = resp.json().await.map_err(internal)?;
+    let text = resp.text().await.map_err(internal)?;
+    let v: Value =
+        serde_json::from_str(&text).map_err(|e| Error::Internal(format!("account: {e}")))?;
     if let Some(e) = v.get("err") {
         return Err(
             serde_json::from_value(e.clone()).unwrap_or_else(|_| Error::Internal(e.to_string()))

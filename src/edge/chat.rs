@@ -13,7 +13,7 @@ use super::{catalog, config, counters, health, http, upstream};
 use crate::accounts::ledger::{worst_case, Ask};
 use crate::accounts::records::Generation;
 use crate::api::sse::{encode_data, DONE};
-use crate::api::{generation_id, ChatRequest, GenerationMeta, Usage};
+use crate::api::{ChatRequest, GenerationMeta, Usage};
 use crate::catalog::ApiFamily;
 use crate::error::Error;
 use crate::limits::{Decision, Window};
@@ -37,7 +37,7 @@ struct Settler {
 
 impl Settler {
     async fn send(env: Env, account: String, op: Op) {
-        if let Err(e) = account::call(&env, &account, &op).await {
+        if let Err(e) = account::call(&env, &account, op).await {
             worker::console_error!("settling a request of account {account}: {e}");
         }
     }
@@ -84,29 +84,18 @@ impl Settler {
     }
 }
 
-pub async fn handle(mut req: Request, env: &Env, ctx: &Rc<Context>) -> Result<Response, Error> {
-    let (account_id, caller) = caller(&req)?;
+/// Client-supplied header values kept in usage records are cut to this many bytes.
+const MAX_HEADER_BYTES: usize = 512;
+
+pub async fn handle(
+    mut req: Request,
+    env: &Env,
+    ctx: &Rc<Context>,
+    gen_id: &str,
+) -> Result<Response, Error> {
+    let (account_id, caller) = caller(&req, env)?;
     let max_body = config::u64(env, "MAX_BODY_BYTES", DEFAULT_MAX_BODY);
-    let declared = req
-        .headers()
-        .get("Content-Length")
-        .ok()
-        .flatten()
-        .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > max_body) {
-        return Err(Error::PayloadTooLarge {
-            limit: max_body as usize,
-        });
-    }
-    let body = req
-        .bytes()
-        .await
-        .map_err(|e| Error::bad_request(format!("Could not read the body: {e}")))?;
-    if body.len() as u64 > max_body {
-        return Err(Error::PayloadTooLarge {
-            limit: max_body as usize,
-        });
-    }
+    let body = http::read_body(&mut req, usize::try_from(max_body).unwrap_or(usize::MAX)).await?;
     let chat = ChatRequest::parse(&body)?;
     let cat = catalog::load(env).await?;
     let health = health::snapshot(env, ctx).await;
@@ -128,10 +117,10 @@ pub async fn handle(mut req: Request, env: &Env, ctx: &Rc<Context>) -> Result<Re
         },
         &mut random,
     );
-    let gen_id = generation_id(now_ms / 1000, &config::random_bytes(20));
+    let gen_id = gen_id.to_string();
     let rps = config::u64(env, "PAID_REQUESTS_PER_SECOND", 0);
     let facts = |plan: &[Choice]| PlanFacts {
-        free: plan[0].is_free(),
+        free: plan.first().is_some_and(Choice::is_free),
         ask: Ask::max(plan.iter().map(|c| worst_case(&chat, c.model, c.endpoint))),
     };
     let admit = Op::Admit(Admission {
@@ -142,7 +131,7 @@ pub async fn handle(mut req: Request, env: &Env, ctx: &Rc<Context>) -> Result<Re
         if_training: facts(&plan_training),
         if_private: plan_private.as_deref().map(facts).unwrap_or_default(),
     });
-    let admitted = account::call(env, &account_id, &admit).await?;
+    let admitted = account::call(env, &account_id, admit).await?;
     if let Some(refused) = admitted.get("refused") {
         let d: Decision =
             serde_json::from_value(refused.clone()).map_err(|e| Error::Internal(e.to_string()))?;
@@ -161,7 +150,13 @@ pub async fn handle(mut req: Request, env: &Env, ctx: &Rc<Context>) -> Result<Re
     let limit: Option<Decision> = admitted
         .get("limit")
         .and_then(|v| serde_json::from_value(v.clone()).ok());
-    let header = |name: &str| req.headers().get(name).ok().flatten();
+    let header = |name: &str| {
+        req.headers()
+            .get(name)
+            .ok()
+            .flatten()
+            .map(|v| crate::error::truncate(&v, MAX_HEADER_BYTES).to_string())
+    };
     let settler = Settler {
         env: env.clone(),
         ctx: ctx.clone(),
@@ -194,7 +189,7 @@ pub async fn handle(mut req: Request, env: &Env, ctx: &Rc<Context>) -> Result<Re
             // Nothing was served: release the reservation, keep the record.
             settler.settle(Generation {
                 finish_reason: Some("error".into()),
-                native_finish_reason: Some(e.to_string()),
+                native_finish_reason: Some(e.public_message()),
                 ..settler.base.clone()
             });
             return Err(e);
@@ -323,7 +318,7 @@ async fn serve(
 /// Of two failures, the one to report: a configured provider's error over a missing key.
 fn pick(prev: Option<Error>, next: Error) -> Error {
     match prev {
-        Some(p) if matches!(next, Error::NoProvider(_)) => p,
+        Some(p) if matches!(next, Error::NoProvider(_) | Error::Misconfigured(_)) => p,
         _ => next,
     }
 }
@@ -454,11 +449,12 @@ async fn serve_echo(
     let pricing = &choice.endpoint.pricing;
     let reply = echo::reply(chat, meta, pricing);
     let usage = reply.usage.clone().unwrap_or_default();
+    let first = reply.choices.first();
     settler.settle(Generation {
         latency_ms: Some(0),
         generation_ms: Some(0),
-        finish_reason: reply.choices[0].finish_reason.clone(),
-        native_finish_reason: reply.choices[0].native_finish_reason.clone(),
+        finish_reason: first.and_then(|c| c.finish_reason.clone()),
+        native_finish_reason: first.and_then(|c| c.native_finish_reason.clone()),
         ..settler.record(choice, &usage, pricing.cost_picos(&usage))
     });
     if !chat.is_stream() {

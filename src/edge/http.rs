@@ -30,14 +30,67 @@ pub fn json_cached<T: Serialize>(value: &T, status: u16) -> Result<Response, Err
 }
 
 pub fn error_response(e: &Error) -> Response {
-    let resp = json(&e.body(), e.status()).unwrap_or_else(|_| {
-        Response::error("Internal error", 500)
-            .unwrap_or_else(|_| Response::empty().expect("empty response"))
-    });
+    let resp = match json(&e.body(), e.status()) {
+        Ok(r) => r,
+        Err(_) => plain_500(),
+    };
     for (k, v) in e.headers() {
         set(resp.headers(), k, &v);
     }
     resp
+}
+
+/// An error answer that names the request: an internal error says which request (the
+/// detail is in the logs under the same ID), and the ID goes in `X-Generation-Id`.
+pub fn error_response_for(e: &Error, request_id: &str) -> Response {
+    let resp = if let Error::Internal(_) = e {
+        let message = format!("Internal error (reference {request_id})");
+        let body = serde_json::json!({ "error": { "code": 500, "message": message } });
+        let r = json(&body, 500).unwrap_or_else(|_| plain_500());
+        set(r.headers(), "X-Generation-Id", request_id);
+        r
+    } else {
+        error_response(e)
+    };
+    resp
+}
+
+fn plain_500() -> Response {
+    worker::ResponseBuilder::new()
+        .with_status(500)
+        .fixed(b"Internal error".to_vec())
+}
+
+/// Reads a request body of at most `max` bytes: a declared `Content-Length` over it is
+/// refused before reading, and a body without one (chunked) is counted as it arrives
+/// and refused as soon as it passes the cap.
+pub async fn read_body(req: &mut Request, max: usize) -> Result<Vec<u8>, Error> {
+    use futures_util::StreamExt;
+    let too_large = || Error::PayloadTooLarge { limit: max };
+    let declared = req
+        .headers()
+        .get("Content-Length")
+        .ok()
+        .flatten()
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    if declared.is_some_and(|n| n > max as u64) {
+        return Err(too_large());
+    }
+    let mut stream = match req.stream() {
+        Ok(s) => s,
+        // No body at all.
+        Err(_) => return Ok(Vec::new()),
+    };
+    let mut body = Vec::with_capacity(declared.map_or(0, |n| n as usize).min(max));
+    while let Some(chunk) = stream.next().await {
+        let chunk =
+            chunk.map_err(|e| Error::bad_request(format!("Could not read the body: {e}")))?;
+        if body.len().saturating_add(chunk.len()) > max {
+            return Err(too_large());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
 }
 
 pub fn set(headers: &Headers, name: &str, value: &str) {

@@ -80,7 +80,7 @@ pub fn build_request(target: &Target, req: &ChatRequest) -> Result<UpstreamReque
                     .unwrap_or_else(|| json!({"type": "object", "properties": {}})),
             });
             if let Some(d) = &t.function.description {
-                tool["description"] = json!(d);
+                crate::api::set_field(&mut tool, "description", json!(d));
             }
             tool
         })
@@ -95,8 +95,10 @@ pub fn build_request(target: &Target, req: &ChatRequest) -> Result<UpstreamReque
     if !tools.is_empty() {
         body.insert("tools".into(), Value::Array(tools));
         if let Some(mut tc) = tool_choice {
-            if req.extra.get("parallel_tool_calls") == Some(&json!(false)) && tc["type"] != "none" {
-                tc["disable_parallel_tool_use"] = json!(true);
+            if req.extra.get("parallel_tool_calls") == Some(&json!(false))
+                && tc.get("type").and_then(Value::as_str) != Some("none")
+            {
+                crate::api::set_field(&mut tc, "disable_parallel_tool_use", json!(true));
             }
             body.insert("tool_choice".into(), tc);
         }
@@ -161,7 +163,7 @@ fn content_blocks(parts: &[ContentPart]) -> Vec<Value> {
                 _ => return None,
             };
             if let Some(cc) = p.extra.get("cache_control") {
-                block["cache_control"] = cc.clone();
+                crate::api::set_field(&mut block, "cache_control", cc.clone());
             }
             Some(block)
         })

@@ -88,7 +88,9 @@ pub fn chunks(req: &ChatRequest, meta: &GenerationMeta, pricing: &Pricing) -> Ve
         )
     }));
     let mut last = meta.delta_chunk(Delta::default(), Some(finish));
-    last.choices[0].native_finish_reason = Some(finish.into());
+    if let Some(first) = last.choices.first_mut() {
+        first.native_finish_reason = Some(finish.into());
+    }
     out.push(last);
     let mut usage_chunk = meta.chunk(Vec::new());
     usage_chunk.usage = Some(usage(req, words.len(), pricing));

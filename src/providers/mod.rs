@@ -139,6 +139,11 @@ pub fn upstream_error(
         408 | 504 => Error::Timeout {
             provider: provider.to_string(),
         },
+        // Our own provider key was refused: the operator must fix it, and what the
+        // upstream said about our key is not the caller's business.
+        401 | 403 => Error::Misconfigured(format!(
+            "Provider {provider} is misconfigured on this gateway (it refused the gateway's credentials)"
+        )),
         _ => Error::Upstream {
             provider: provider.to_string(),
             message: format!("Provider returned error: {detail}"),

@@ -166,16 +166,20 @@ impl ChatStream {
             },
             Some("error"),
         );
-        let mut error = json!({
+        let mut metadata = err.metadata().unwrap_or_default();
+        metadata.insert(
+            "error_type".into(),
+            json!(if err.status() == 408 {
+                "timeout"
+            } else {
+                "provider_error"
+            }),
+        );
+        let error = json!({
             "code": err.status(),
-            "message": err.to_string(),
-            "metadata": { "error_type": if err.status() == 408 { "timeout" } else { "provider_error" } },
+            "message": err.public_message(),
+            "metadata": metadata,
         });
-        if let Some(meta) = err.metadata() {
-            for (k, v) in meta {
-                error["metadata"][k] = v;
-            }
-        }
         chunk.error = Some(error);
         let mut out = encode_data(&chunk);
         out.extend(self.close());

@@ -1,5 +1,7 @@
 //! Shared helpers for the provider fixture tests.
 
+#![allow(clippy::indexing_slicing, clippy::string_slice)] // test helpers: a panic fails the test
+
 use serde_json::Value;
 
 use super::stream::{ChatStream, Translator};

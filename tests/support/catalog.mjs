@@ -53,6 +53,7 @@ export function testCatalog() {
       mock("test/slow", [["mockai", "slow"]]),
       mock("test/stall", [["mockai", "stall"]]),
       mock("test/nokey", [["nokey", "ok"]]),
+      mock("test/badkey", [["mockai", "fail401"]]),
       mock("route/gauntlet", [["mockai", "fail500"], ["mockbackup", "fail429"], ["mockopenai", "hang"], ["mockdead", "ok"], ["mockquota", "stream"]]),
       mock("route/dead", [["mockai", "fail500"]]),
       mock("route/quota", [["mockquota", "ok"]], { endpoints: [{ provider: "mockquota", upstream_model: "ok", pricing: price, limits: { requests_per_minute: 2 } }] }),

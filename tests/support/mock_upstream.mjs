@@ -231,6 +231,7 @@ export async function startMockUpstream() {
     fail500: async (f, c) => f.error(c.res, 500, "internal mock failure"),
     fail429: async (f, c) => f.error(c.res, 429, "Rate limit reached for requests", { "retry-after": "17" }),
     fail400: async (f, c) => f.error(c.res, 400, "mock refuses this request"),
+    fail401: async (f, c) => f.error(c.res, 401, "Incorrect API key provided: sk-mockai-secret. You can find your API key at https://example.invalid/keys."),
     async hang(_f, c) {
       note("hang", "started");
       await new Promise((resolve) => c.res.on("close", resolve));

@@ -19,9 +19,12 @@ function wranglerVars() {
 }
 
 export const ADMIN_KEY = "test-admin-key-0123456789";
+/** The deployment's key-tagging secret in tests. */
+export const KEY_SECRET = "test-key-secret-9876543210";
 
 export async function startWorker({ catalog, bindings = {} } = {}) {
   const build = path.join(ROOT, "build");
+  const logs = [];
   if (!existsSync(path.join(build, "index.js"))) throw new Error("build/index.js missing: run `make build`");
   const mf = new Miniflare({
     modules: true,
@@ -40,7 +43,11 @@ export async function startWorker({ catalog, bindings = {} } = {}) {
       ACCOUNTS: { className: "Account", useSQLite: true },
       HEALTH: { className: "Health", useSQLite: true },
     },
-    bindings: { ...wranglerVars(), ECHO_STREAM_DELAY_MS: "0", ADMIN_KEY, ...bindings },
+    bindings: { ...wranglerVars(), ECHO_STREAM_DELAY_MS: "0", ADMIN_KEY, KEY_SECRET, ...bindings },
+    // Everything the worker logs, kept so tests can check that no secret is in it.
+    handleRuntimeStdio(stdout, stderr) {
+      for (const s of [stdout, stderr]) s.on("data", (d) => logs.push(d.toString()));
+    },
     host: "127.0.0.1",
     port: 0,
   });
@@ -63,6 +70,8 @@ export async function startWorker({ catalog, bindings = {} } = {}) {
     mf,
     kv,
     admin,
+    /** What the worker has printed so far. */
+    logs: () => logs.join(""),
     /** A new account: {id, key (API key), provisioningKey}. */
     async createAccount({ credits = 10, allow_training = false, name = "test" } = {}) {
       const r = await admin("POST", "/accounts", { name, credits, allow_training });
