@@ -3,6 +3,9 @@
 //! Everything but `edge` is a pure core that compiles and is tested natively;
 //! `edge` is the wasm32-only glue to the Workers runtime (fetch, KV, Durable Objects).
 
+// Test code may panic: a panic there fails the test, not a Worker.
+#![cfg_attr(test, allow(clippy::arithmetic_side_effects))]
+
 pub mod accounts;
 pub mod api;
 pub mod catalog;

@@ -82,7 +82,7 @@ fn current(
     now_secs: u64,
 ) -> (String, WindowState) {
     let period = w.period_secs.max(1);
-    let start = now_secs - now_secs % period;
+    let start = now_secs.saturating_sub(now_secs.checked_rem(period).unwrap_or(0));
     let skey = format!("{key}:{}{period}", w.name);
     let st = store
         .load(&skey)
@@ -107,12 +107,12 @@ pub fn hit(
     let mut states = Vec::with_capacity(windows.len());
     for w in windows {
         let (skey, st) = current(store, key, w, now_secs);
-        let end = st.start + w.period_secs.max(1);
+        let end = st.start.saturating_add(w.period_secs.max(1));
         states.push((skey, w, st, end));
     }
     let fullest = states
         .iter()
-        .filter(|(_, w, s, _)| s.count + w.cost > w.limit)
+        .filter(|(_, w, s, _)| s.count.saturating_add(w.cost) > w.limit)
         .max_by_key(|(.., reset)| *reset);
     if let Some((_, w, _, reset)) = fullest {
         return Decision {
@@ -126,7 +126,7 @@ pub fn hit(
     }
     let mut tightest: Option<Decision> = None;
     for (skey, w, mut st, reset) in states {
-        st.count += w.cost;
+        st.count = st.count.saturating_add(w.cost);
         store.save(&skey, st);
         let d = Decision {
             allowed: true,

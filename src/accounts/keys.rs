@@ -21,12 +21,13 @@ const BODY_LEN: usize = ACCOUNT_ID_LEN + RANDOM_LEN + TAG_LEN;
 
 fn hex(bytes: &[u8]) -> String {
     use std::fmt::Write;
-    bytes
-        .iter()
-        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
+    bytes.iter().fold(
+        String::with_capacity(bytes.len().saturating_mul(2)),
+        |mut s, b| {
             let _ = write!(s, "{b:02x}");
             s
-        })
+        },
+    )
 }
 
 fn is_lower_hex(s: &str) -> bool {
@@ -85,7 +86,7 @@ pub fn is_account_id(s: &str) -> bool {
 /// What a key is shown as once created: enough to recognise it, not to use it.
 pub fn label(key: &str) -> String {
     let chars: Vec<char> = key.chars().collect();
-    let head: String = chars.iter().take(PREFIX.len() + 3).collect();
+    let head: String = chars.iter().take(PREFIX.len().saturating_add(3)).collect();
     let tail: String = chars.iter().skip(chars.len().saturating_sub(4)).collect();
     format!("{head}...{tail}")
 }

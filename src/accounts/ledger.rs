@@ -35,6 +35,9 @@ impl LimitReset {
 }
 
 /// Year, month, day of a day count since 1970-01-01 (proleptic Gregorian, UTC).
+// Calendar arithmetic on day counts of the clock (never of request data), far inside
+// i64 for any date within billions of years.
+#[allow(clippy::arithmetic_side_effects)]
 pub fn civil(days: i64) -> (i64, u32, u32) {
     let z = days + 719_468;
     let era = z.div_euclid(146_097);
@@ -48,6 +51,7 @@ pub fn civil(days: i64) -> (i64, u32, u32) {
 }
 
 /// Days since 1970-01-01 of a civil date.
+#[allow(clippy::arithmetic_side_effects)] // as `civil`: months 1..=12, days 1..=31
 pub fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
     let y = if m <= 2 { y - 1 } else { y };
     let era = y.div_euclid(400);
@@ -79,6 +83,7 @@ pub fn iso8601(ms: u64) -> String {
 }
 
 /// Start (Unix seconds) of the UTC day, ISO week (from Monday) or month holding `now`.
+#[allow(clippy::arithmetic_side_effects)] // as `civil`: clock values only
 pub fn period_start(reset: LimitReset, now_secs: u64) -> u64 {
     let days = (now_secs / 86_400) as i64;
     let start_day = match reset {
@@ -129,7 +134,7 @@ pub fn picos_from_usd_text(text: &str) -> Option<u64> {
         let p = usize::try_from(point).ok()?;
         if p >= digits.len() {
             (
-                format!("{digits}{}", "0".repeat(p - digits.len())),
+                format!("{digits}{}", "0".repeat(p.saturating_sub(digits.len()))),
                 String::new(),
             )
         } else {
@@ -179,7 +184,9 @@ impl Ask {
 /// two bytes: the real count is only known afterwards) plus the longest completion the
 /// request or endpoint allows, plus the per-request price.
 pub fn worst_case(req: &ChatRequest, model: &Model, endpoint: &Endpoint) -> Ask {
-    let bytes: u64 = req.messages.iter().map(|m| m.text().len() as u64 + 8).sum();
+    let bytes = req.messages.iter().fold(0u64, |acc, m| {
+        acc.saturating_add(m.text().len() as u64).saturating_add(8)
+    });
     let prompt_tokens = bytes.div_ceil(2).max(1);
     let context = endpoint.context_length.unwrap_or(model.context_length);
     let room = context.saturating_sub(prompt_tokens / 2).max(1);

@@ -255,7 +255,7 @@ pub struct ActivityRow {
 
 pub fn activity_item(r: &ActivityRow) -> Value {
     json!({
-        "date": date((r.day * 86_400) as u64),
+        "date": date(r.day.saturating_mul(86_400).max(0).unsigned_abs()),
         "model": r.model,
         "model_permaslug": r.model,
         "endpoint_id": format!("{}:{}", r.provider, r.model),

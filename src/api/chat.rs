@@ -303,7 +303,7 @@ impl Usage {
         Usage {
             prompt_tokens: prompt,
             completion_tokens: completion,
-            total_tokens: prompt + completion,
+            total_tokens: prompt.saturating_add(completion),
             ..Default::default()
         }
     }
@@ -482,7 +482,7 @@ pub fn generation_id(now_secs: u64, random: &[u8]) -> String {
     let tail: String = random
         .iter()
         .take(20)
-        .filter_map(|b| ALPHABET.get(usize::from(*b) % ALPHABET.len()))
+        .filter_map(|b| ALPHABET.get(usize::from(*b).checked_rem(ALPHABET.len())?))
         .map(|&b| char::from(b))
         .collect();
     format!("gen-{now_secs}-{tail}")

@@ -30,7 +30,7 @@ impl SseParser {
     pub fn feed(&mut self, bytes: &[u8]) -> Result<Vec<SseEvent>, String> {
         self.buf.extend_from_slice(bytes);
         let mut out = Vec::new();
-        let mut consumed = 0;
+        let mut consumed = 0usize;
         let mut lines = Vec::new();
         {
             let mut rest = self.buf.as_slice();
@@ -40,7 +40,7 @@ impl SseParser {
                 lines.push(String::from_utf8_lossy(line).into_owned());
                 // `tail` starts with the newline.
                 rest = tail.get(1..).unwrap_or_default();
-                consumed += pos + 1;
+                consumed = consumed.saturating_add(pos).saturating_add(1);
             }
         }
         for line in lines {

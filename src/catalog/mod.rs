@@ -295,10 +295,12 @@ pub fn parse_picos(s: &str) -> Option<u64> {
     let whole: u64 = if int.is_empty() { 0 } else { int.parse().ok()? };
     let mut picos: u64 = 0;
     for (i, d) in frac.bytes().take(12).enumerate() {
-        picos += u64::from(d - b'0') * 10u64.pow(11 - i as u32);
+        // Digits only (checked above); at most 12 of them.
+        let place = 10u64.pow(11u32.saturating_sub(u32::try_from(i).unwrap_or(11)));
+        picos = picos.saturating_add(u64::from(d.saturating_sub(b'0')).saturating_mul(place));
     }
     if frac.as_bytes().get(12).is_some_and(|d| *d >= b'5') {
-        picos += 1;
+        picos = picos.saturating_add(1);
     }
     whole.checked_mul(PICOS_PER_USD)?.checked_add(picos)
 }
@@ -319,7 +321,7 @@ impl Pricing {
             (d.cached_tokens, d.cache_write_tokens.unwrap_or(0))
         });
         let read = read.min(u.prompt_tokens);
-        let written = written.min(u.prompt_tokens - read);
+        let written = written.min(u.prompt_tokens.saturating_sub(read));
         // Reasoning tokens are part of the completion; some endpoints price them apart.
         let completion = Self::picos(Some(&self.completion));
         let reasoning = u
@@ -330,11 +332,15 @@ impl Pricing {
             .internal_reasoning
             .as_deref()
             .map_or(completion, |s| Self::picos(Some(s)));
-        (u.prompt_tokens - read - written)
+        (u.prompt_tokens.saturating_sub(read).saturating_sub(written))
             .saturating_mul(prompt)
             .saturating_add(read.saturating_mul(or_prompt(&self.input_cache_read)))
             .saturating_add(written.saturating_mul(or_prompt(&self.input_cache_write)))
-            .saturating_add((u.completion_tokens - reasoning).saturating_mul(completion))
+            .saturating_add(
+                u.completion_tokens
+                    .saturating_sub(reasoning)
+                    .saturating_mul(completion),
+            )
             .saturating_add(reasoning.saturating_mul(reasoning_price))
             .saturating_add(Self::picos(self.request.as_deref()))
     }

@@ -518,7 +518,7 @@ impl Account {
         let since = |secs: u64| -> std::result::Result<u64, Error> {
             self.sum(
                 "SELECT CAST(COALESCE(SUM(charged), 0) AS TEXT) AS v FROM generations WHERE key_hash = ? AND created_ms >= ?",
-                vec![k.hash.clone().into(), ((secs * 1000) as i64).into()],
+                vec![k.hash.clone().into(), (secs.saturating_mul(1000) as i64).into()],
             )
         };
         let all = since(0)?;
@@ -551,7 +551,7 @@ impl Account {
             limit: Some(limit),
             spent: self.sum(
                 "SELECT CAST(COALESCE(SUM(charged), 0) AS TEXT) AS v FROM generations WHERE key_hash = ? AND created_ms >= ?",
-                vec![k.hash.clone().into(), ((since * 1000) as i64).into()],
+                vec![k.hash.clone().into(), (since.saturating_mul(1000) as i64).into()],
             )?,
             reserved: self.sum(
                 "SELECT CAST(COALESCE(SUM(picos), 0) AS TEXT) AS v FROM reservations WHERE key_hash = ?",
@@ -722,7 +722,7 @@ impl Account {
                     parse_date(d).ok_or_else(|| Error::bad_request("date must be YYYY-MM-DD"))?;
                 (day, day)
             }
-            None => (today - 30, today),
+            None => (today.saturating_sub(30), today),
         };
         let rows: Vec<Row> = self
             .sql

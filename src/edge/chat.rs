@@ -213,7 +213,7 @@ fn with_limit(resp: Response, d: &Decision) -> Response {
     http::set(
         resp.headers(),
         "X-RateLimit-Reset",
-        &(d.reset * 1000).to_string(),
+        &d.reset.saturating_mul(1000).to_string(),
     );
     resp
 }

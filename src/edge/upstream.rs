@@ -195,7 +195,7 @@ impl Pump {
                 }
                 Either::Left((None, _)) => return self.chat.finish(),
                 Either::Right(_) => {
-                    self.idle_ms += self.keepalive_ms;
+                    self.idle_ms = self.idle_ms.saturating_add(self.keepalive_ms);
                     if self.idle_ms >= self.idle_timeout_ms {
                         let err = Error::Timeout {
                             provider: self.provider.clone(),

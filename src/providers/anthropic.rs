@@ -52,7 +52,10 @@ pub fn build_request(target: &Target, req: &ChatRequest) -> Result<UpstreamReque
             json!({"type": "enabled", "budget_tokens": budget}),
         );
         if budget >= max_tokens {
-            body.insert("max_tokens".into(), json!(budget + DEFAULT_MAX_TOKENS));
+            body.insert(
+                "max_tokens".into(),
+                json!(budget.saturating_add(DEFAULT_MAX_TOKENS)),
+            );
         }
     } else {
         // Anthropic refuses sampling parameters together with thinking.
@@ -238,7 +241,12 @@ fn usage_from(u: &Value) -> Usage {
         n("cache_read_input_tokens"),
         n("cache_creation_input_tokens"),
     );
-    let mut usage = Usage::new(n("input_tokens") + read + written, n("output_tokens"));
+    let mut usage = Usage::new(
+        n("input_tokens")
+            .saturating_add(read)
+            .saturating_add(written),
+        n("output_tokens"),
+    );
     if read > 0 || written > 0 {
         usage.prompt_tokens_details = Some(PromptTokensDetails {
             cached_tokens: read,
@@ -405,7 +413,7 @@ impl StreamState {
                     }
                     Some("tool_use") => {
                         let i = self.tools;
-                        self.tools += 1;
+                        self.tools = self.tools.saturating_add(1);
                         let delta = Delta {
                             tool_calls: Some(vec![ToolCallDelta {
                                 index: i,
@@ -465,7 +473,7 @@ impl StreamState {
                     .and_then(Value::as_u64)
                 {
                     self.usage.completion_tokens = out;
-                    self.usage.total_tokens = self.usage.prompt_tokens + out;
+                    self.usage.total_tokens = self.usage.prompt_tokens.saturating_add(out);
                 }
                 let native = v
                     .get("delta")

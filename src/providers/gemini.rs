@@ -214,8 +214,8 @@ fn usage_from(u: &Value) -> Usage {
     let n = |k: &str| u.get(k).and_then(Value::as_u64).unwrap_or(0);
     let thoughts = n("thoughtsTokenCount");
     let mut usage = Usage::new(
-        n("promptTokenCount") + n("toolUsePromptTokenCount"),
-        n("candidatesTokenCount") + thoughts,
+        n("promptTokenCount").saturating_add(n("toolUsePromptTokenCount")),
+        n("candidatesTokenCount").saturating_add(thoughts),
     );
     if n("cachedContentTokenCount") > 0 {
         usage.prompt_tokens_details = Some(PromptTokensDetails {
@@ -393,7 +393,7 @@ impl StreamState {
                 .into_iter()
                 .map(|(name, args)| {
                     let i = self.tools;
-                    self.tools += 1;
+                    self.tools = self.tools.saturating_add(1);
                     ToolCallDelta {
                         index: i as u32,
                         id: Some(call_id(&self.generation, i)),

@@ -241,7 +241,7 @@ pub fn estimate_tokens(text: &str) -> u64 {
 pub fn estimate_prompt_tokens(req: &ChatRequest) -> u64 {
     req.messages
         .iter()
-        .map(|m| estimate_tokens(&m.text()) + 4)
+        .map(|m| estimate_tokens(&m.text()).saturating_add(4))
         .sum::<u64>()
         .max(1)
 }

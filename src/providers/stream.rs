@@ -197,11 +197,11 @@ impl ChatStream {
             }
             for c in &mut chunk.choices {
                 if let Some(text) = &c.delta.content {
-                    self.completion_bytes += text.len();
+                    self.completion_bytes = self.completion_bytes.saturating_add(text.len());
                     self.sent_content |= !text.is_empty();
                 }
                 if let Some(r) = &c.delta.reasoning {
-                    self.completion_bytes += r.len();
+                    self.completion_bytes = self.completion_bytes.saturating_add(r.len());
                 }
                 self.sent_content |= c.delta.tool_calls.is_some();
                 if let Some(native) = c.finish_reason.take() {
@@ -237,7 +237,7 @@ impl ChatStream {
                 (self.completion_bytes as u64).div_ceil(4),
             )
         });
-        u.total_tokens = u.prompt_tokens + u.completion_tokens;
+        u.total_tokens = u.prompt_tokens.saturating_add(u.completion_tokens);
         u.cost = Some(self.pricing.cost(&u));
         u
     }

@@ -73,15 +73,15 @@ impl EndpointStats {
         }
         if let Some(b) = self.buckets.back_mut() {
             if o.ok {
-                b.ok += 1;
-                b.latency_sum_ms += o.latency_ms;
-                b.latency_n += 1;
+                b.ok = b.ok.saturating_add(1);
+                b.latency_sum_ms = b.latency_sum_ms.saturating_add(o.latency_ms);
+                b.latency_n = b.latency_n.saturating_add(1);
                 if o.tokens > 0 && o.generation_ms > 0 {
-                    b.tokens += o.tokens;
-                    b.generation_ms += o.generation_ms;
+                    b.tokens = b.tokens.saturating_add(o.tokens);
+                    b.generation_ms = b.generation_ms.saturating_add(o.generation_ms);
                 }
             } else {
-                b.failed += 1;
+                b.failed = b.failed.saturating_add(1);
             }
         }
         if o.ok {
@@ -97,7 +97,7 @@ impl EndpointStats {
         while self
             .buckets
             .front()
-            .is_some_and(|b| b.minute + WINDOW_MINUTES <= now_minute)
+            .is_some_and(|b| b.minute.saturating_add(WINDOW_MINUTES) <= now_minute)
         {
             self.buckets.pop_front();
         }
@@ -106,21 +106,17 @@ impl EndpointStats {
     pub fn summary(&self, now_ms: u64) -> Summary {
         let since = (now_ms / 60_000).saturating_sub(WINDOW_MINUTES - 1);
         let live = || self.buckets.iter().filter(|b| b.minute >= since);
-        let (ok, failed) = live().fold((0u64, 0u64), |(o, f), b| {
-            (o + u64::from(b.ok), f + u64::from(b.failed))
-        });
-        let (lat, n) = live().fold((0u64, 0u64), |(s, n), b| {
-            (s + b.latency_sum_ms, n + u64::from(b.latency_n))
-        });
-        let (tokens, gen_ms) = live().fold((0u64, 0u64), |(t, g), b| {
-            (t + b.tokens, g + b.generation_ms)
-        });
+        let sum = |f: fn(&Bucket) -> u64| live().fold(0u64, |acc, b| acc.saturating_add(f(b)));
+        let (ok, failed) = (sum(|b| u64::from(b.ok)), sum(|b| u64::from(b.failed)));
+        let (lat, n) = (sum(|b| b.latency_sum_ms), sum(|b| u64::from(b.latency_n)));
+        let (tokens, gen_ms) = (sum(|b| b.tokens), sum(|b| b.generation_ms));
         let penalty = self.last_failure_ms.map(|at| {
             let doublings = self.consecutive_failures.saturating_sub(1).min(10);
-            at + (BASE_PENALTY_MS << doublings).min(MAX_PENALTY_MS)
+            at.saturating_add((BASE_PENALTY_MS << doublings).min(MAX_PENALTY_MS))
         });
+        let attempts = ok.saturating_add(failed);
         Summary {
-            uptime_30m: (ok + failed > 0).then(|| ok as f64 / (ok + failed) as f64),
+            uptime_30m: (attempts > 0).then(|| ok as f64 / attempts as f64),
             latency_ms_30m: (n > 0).then(|| lat as f64 / n as f64),
             throughput_30m: (gen_ms > 0).then(|| tokens as f64 * 1000.0 / gen_ms as f64),
             down_until_ms: penalty,

@@ -165,11 +165,11 @@ pub fn plan<'a>(
                 continue;
             };
             if provider.api == ApiFamily::Unknown {
-                rejected.family += 1;
+                rejected.family = rejected.family.saturating_add(1);
                 continue;
             }
             if variant == Some(Variant::Free) && !endpoint.pricing.is_free() {
-                rejected.not_free += 1;
+                rejected.not_free = rejected.not_free.saturating_add(1);
                 continue;
             }
             let quant = endpoint
@@ -192,7 +192,7 @@ pub fn plan<'a>(
                 || over(endpoint.pricing.request.as_deref(), 1.0, mp.request)
                 || over(endpoint.pricing.image.as_deref(), 1.0, mp.image)
             {
-                rejected.preferences += 1;
+                rejected.preferences = rejected.preferences.saturating_add(1);
                 continue;
             }
             if prefs.require_parameters {
@@ -201,7 +201,7 @@ pub fn plan<'a>(
                     .as_ref()
                     .unwrap_or(&model.supported_parameters);
                 if !params.iter().all(|p| supported.iter().any(|s| s == p)) {
-                    rejected.parameters += 1;
+                    rejected.parameters = rejected.parameters.saturating_add(1);
                     continue;
                 }
             }
@@ -209,7 +209,7 @@ pub fn plan<'a>(
             if (policy.training && !ctx.allow_training)
                 || (prefs.deny_data_collection && (policy.training || policy.retains_prompts))
             {
-                rejected.data_policy += 1;
+                rejected.data_policy = rejected.data_policy.saturating_add(1);
                 continue;
             }
             let context = endpoint.context_length.unwrap_or(model.context_length);
@@ -307,7 +307,7 @@ fn weighted_shuffle<'a>(
             .collect();
         let total: f64 = weights.iter().sum();
         let mut pick = random().clamp(0.0, 1.0) * total;
-        let mut idx = eps.len() - 1;
+        let mut idx = eps.len().saturating_sub(1);
         for (i, w) in weights.iter().enumerate() {
             if pick < *w {
                 idx = i;
