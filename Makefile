@@ -3,7 +3,7 @@ SHELL := /bin/bash
 ENV := source scripts/env.sh &&
 PORT ?= 8787
 
-.PHONY: dev test setup build seed fmt clippy unit integration compat browser dry-run bench clean
+.PHONY: dev test setup build seed fmt clippy unit integration compat browser dry-run bench fuzz clean
 
 dev: setup
 	@$(MAKE) --no-print-directory build
@@ -51,3 +51,9 @@ bench:
 
 clean:
 	rm -rf build target .wrangler
+
+# The long fuzz campaign (`make test` runs the same targets with 256 inputs each):
+# FUZZ_CASES inputs per target, with overflow checks on; prints each target's count.
+FUZZ_CASES ?= 100000
+fuzz:
+	set -o pipefail; PROPTEST_CASES=$(FUZZ_CASES) cargo test --profile fuzz --test fuzz -- --nocapture --test-threads=2 2>&1 | grep -E '^fuzz |^test result|panicked|failed'
