@@ -109,6 +109,7 @@ pub fn cors_headers(req: &Request) -> Vec<(&'static str, String)> {
         .get("Access-Control-Request-Headers")
         .ok()
         .flatten()
+        .map(|h| crate::error::truncate(&h, 1024).to_string())
         .unwrap_or_else(|| "Authorization, Content-Type, HTTP-Referer, X-Title".into());
     vec![
         ("Access-Control-Allow-Origin", "*".into()),
