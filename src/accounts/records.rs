@@ -154,6 +154,9 @@ pub struct Generation {
     pub app_title: Option<String>,
     pub user_agent: Option<String>,
     pub created_ms: u64,
+    /// The surface the request came through (`chat`, `responses`, `messages`, ...).
+    #[serde(default)]
+    pub api_type: Option<String>,
 }
 
 impl Generation {
@@ -189,7 +192,7 @@ pub fn generation_data(g: &Generation, charged_picos: u64) -> Value {
         "app_id": null,
         "external_user": null,
         "user_agent": g.user_agent,
-        "api_type": "completions",
+        "api_type": g.api_type.as_deref().unwrap_or("completions"),
         "total_cost": usd(charged_picos),
         "usage": usd(charged_picos),
         "upstream_inference_cost": usd(g.cost_picos),

@@ -49,8 +49,12 @@ impl ChatRequest {
     /// Parses and validates a request body: nesting depth first, then every known
     /// field by path ([`super::validate`]), then the typed request.
     pub fn parse(body: &[u8]) -> Result<Self> {
-        super::validate::check_depth(body)?;
-        let value: Value = serde_json::from_slice(body)?;
+        Self::from_value(parse_json(body)?)
+    }
+
+    /// Validates a parsed body (a chat request, or one another surface converted to
+    /// chat) and reads it as the typed request.
+    pub fn from_value(value: Value) -> Result<Self> {
         super::validate::chat(&value)?;
         serde_json::from_value(value)
             .map_err(|e| Error::bad_request(format!("Invalid request: {e}")))
@@ -75,6 +79,12 @@ impl ChatRequest {
         }
         out
     }
+}
+
+/// A JSON request body of any surface: nesting depth checked before parsing.
+pub fn parse_json(body: &[u8]) -> Result<Value> {
+    super::validate::check_depth(body)?;
+    Ok(serde_json::from_slice(body)?)
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

@@ -1,8 +1,12 @@
 //! OpenAI/OpenRouter wire types: chat requests, replies, stream chunks and usage.
 
 pub mod chat;
+pub mod completions;
+pub mod messages;
+pub mod responses;
 pub mod route;
 pub mod sse;
+pub mod surface;
 pub mod validate;
 
 pub use chat::*;

@@ -35,6 +35,10 @@ impl Method {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Route {
     ChatCompletions,
+    Completions,
+    Responses,
+    Messages,
+    CountTokens,
     Models,
     /// `/models/{author}/{slug}/endpoints`, with the model ID percent-decoded.
     ModelEndpoints(String),
@@ -91,6 +95,10 @@ pub fn route(method: Method, path: &str) -> Result<Route> {
     };
     match api {
         "/chat/completions" => only(Method::Post, Route::ChatCompletions),
+        "/completions" => only(Method::Post, Route::Completions),
+        "/responses" => only(Method::Post, Route::Responses),
+        "/messages" => only(Method::Post, Route::Messages),
+        "/messages/count_tokens" => only(Method::Post, Route::CountTokens),
         "/models" => only(Method::Get, Route::Models),
         "/providers" => only(Method::Get, Route::Providers),
         "/key" => only(Method::Get, Route::Key),
@@ -179,6 +187,19 @@ pub fn query_param(query: &str, name: &str) -> Option<String> {
     })
 }
 
+impl Route {
+    /// The surface whose clients call this route (their error bodies differ).
+    pub fn surface(&self) -> super::surface::Surface {
+        use super::surface::Surface;
+        match self {
+            Route::Completions => Surface::Completions,
+            Route::Responses => Surface::Responses,
+            Route::Messages | Route::CountTokens => Surface::Messages,
+            _ => Surface::Chat,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -199,6 +220,14 @@ mod tests {
                 Err(Error::MethodNotAllowed),
             ),
             (Get, "/api/v1/models", Ok(Route::Models)),
+            (Post, "/api/v1/responses", Ok(Route::Responses)),
+            (Post, "/api/v1/messages", Ok(Route::Messages)),
+            (
+                Post,
+                "/api/v1/messages/count_tokens",
+                Ok(Route::CountTokens),
+            ),
+            (Post, "/api/v1/completions", Ok(Route::Completions)),
             (
                 Get,
                 "/api/v1/models/openai/gpt-4o/endpoints",

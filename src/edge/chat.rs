@@ -1,6 +1,8 @@
-//! `POST /api/v1/chat/completions`: authenticate and admit (one Durable Object round
-//! trip: key, limits, credit reservation), plan, try each planned endpoint until one
-//! answers, and settle the cost and usage record once the reply is done.
+//! The one pipeline behind every model-calling surface (chat completions, completions,
+//! Responses, Anthropic Messages): authenticate, validate, plan, admit (one Durable
+//! Object round trip: key, limits, credit reservation), try each planned endpoint until
+//! one answers, and settle the cost and usage record once the reply is done. Surfaces
+//! differ only in how the request is read and the reply and stream are written.
 
 use std::rc::Rc;
 use std::time::Duration;
@@ -12,8 +14,8 @@ use super::account_api::{caller, free_windows};
 use super::{catalog, config, counters, health, http, upstream};
 use crate::accounts::ledger::{worst_case, Ask};
 use crate::accounts::records::Generation;
-use crate::api::sse::{encode_data, DONE};
-use crate::api::{ChatRequest, GenerationMeta, Usage};
+use crate::api::surface::{self, Surface};
+use crate::api::{GenerationMeta, Usage};
 use crate::catalog::ApiFamily;
 use crate::error::Error;
 use crate::limits::{Decision, Window};
@@ -87,16 +89,33 @@ impl Settler {
 /// Client-supplied header values kept in usage records are cut to this many bytes.
 const MAX_HEADER_BYTES: usize = 512;
 
+/// Headers of the caller that an Anthropic endpoint gets as they are.
+const ANTHROPIC_HEADERS: [&str; 2] = ["anthropic-version", "anthropic-beta"];
+
 pub async fn handle(
     mut req: Request,
     env: &Env,
     ctx: &Rc<Context>,
     gen_id: &str,
+    surface: Surface,
 ) -> Result<Response, Error> {
     let (account_id, caller) = caller(&req, env)?;
     let max_body = config::u64(env, "MAX_BODY_BYTES", DEFAULT_MAX_BODY);
     let body = http::read_body(&mut req, usize::try_from(max_body).unwrap_or(usize::MAX)).await?;
-    let chat = ChatRequest::parse(&body)?;
+    let incoming = Incoming {
+        client_headers: ANTHROPIC_HEADERS
+            .iter()
+            .filter_map(|h| {
+                let v = req.headers().get(h).ok().flatten()?;
+                Some((
+                    h.to_string(),
+                    crate::error::truncate(&v, MAX_HEADER_BYTES).to_string(),
+                ))
+            })
+            .collect(),
+        ..Incoming::from(surface.parse(&body)?)
+    };
+    let chat = &incoming.request.chat;
     let cat = catalog::load(env).await?;
     let health = health::snapshot(env, ctx).await;
     let now_ms = config::now_ms() as u64;
@@ -107,10 +126,10 @@ pub async fn handle(
         health: &health,
         now_ms,
     };
-    let plan_training = routing::plan(&cat, &chat, &with_training, &mut random)?;
+    let plan_training = routing::plan(&cat, chat, &with_training, &mut random)?;
     let plan_private = routing::plan(
         &cat,
-        &chat,
+        chat,
         &RouteContext {
             allow_training: false,
             ..with_training.clone()
@@ -121,7 +140,7 @@ pub async fn handle(
     let rps = config::u64(env, "PAID_REQUESTS_PER_SECOND", 0);
     let facts = |plan: &[Choice]| PlanFacts {
         free: plan.first().is_some_and(Choice::is_free),
-        ask: Ask::max(plan.iter().map(|c| worst_case(&chat, c.model, c.endpoint))),
+        ask: Ask::max(plan.iter().map(|c| worst_case(chat, c.model, c.endpoint))),
     };
     let admit = Op::Admit(Admission {
         caller: caller.clone(),
@@ -145,7 +164,7 @@ pub async fn handle(
             provider: None,
             raw: None,
         };
-        return Ok(with_limit(http::error_response(&e), &d));
+        return Ok(with_limit(http::error_response_in(&e, surface), &d));
     }
     let limit: Option<Decision> = admitted
         .get("limit")
@@ -171,6 +190,7 @@ pub async fn handle(
             app_title: header("X-Title"),
             user_agent: header("User-Agent"),
             created_ms: now_ms,
+            api_type: Some(surface.api_type().to_string()),
             ..Default::default()
         },
     };
@@ -179,8 +199,8 @@ pub async fn handle(
         .and_then(|v| v.as_bool())
         .unwrap_or(false);
     let result = match (allow_training, plan_private) {
-        (true, _) => serve(env, ctx, &chat, &plan_training, &settler).await,
-        (false, Ok(plan)) => serve(env, ctx, &chat, &plan, &settler).await,
+        (true, _) => serve(env, ctx, &incoming, &plan_training, &settler).await,
+        (false, Ok(plan)) => serve(env, ctx, &incoming, &plan, &settler).await,
         (false, Err(e)) => Err(e),
     };
     let resp = match result {
@@ -200,6 +220,15 @@ pub async fn handle(
         Some(d) => with_limit(resp, &d),
         None => resp,
     })
+}
+
+/// `POST /messages/count_tokens`: an estimate of the prompt's tokens, for a valid key.
+pub async fn count_tokens(mut req: Request, env: &Env) -> Result<Response, Error> {
+    caller(&req, env)?;
+    let max_body = config::u64(env, "MAX_BODY_BYTES", DEFAULT_MAX_BODY);
+    let body = http::read_body(&mut req, usize::try_from(max_body).unwrap_or(usize::MAX)).await?;
+    let value = crate::api::parse_json(&body)?;
+    http::json(&crate::api::messages::count_tokens(&value)?, 200)
 }
 
 fn with_limit(resp: Response, d: &Decision) -> Response {
@@ -254,13 +283,29 @@ async fn upstream_quota(env: &Env, choice: &Choice<'_>, prompt_tokens: u64) -> R
     })
 }
 
+/// A parsed request and the caller's headers that go upstream as they are.
+struct Incoming {
+    request: surface::Incoming,
+    client_headers: Vec<(String, String)>,
+}
+
+impl From<surface::Incoming> for Incoming {
+    fn from(request: surface::Incoming) -> Self {
+        Incoming {
+            request,
+            client_headers: Vec::new(),
+        }
+    }
+}
+
 async fn serve(
     env: &Env,
     ctx: &Rc<Context>,
-    chat: &ChatRequest,
+    incoming: &Incoming,
     plan: &[Choice<'_>],
     settler: &Settler,
 ) -> Result<Response, Error> {
+    let chat = &incoming.request.chat;
     let mut last_err: Option<Error> = None;
     let prompt_tokens = providers::estimate_prompt_tokens(chat);
     for choice in plan {
@@ -272,7 +317,7 @@ async fn serve(
             provider: provider.name.clone(),
         };
         if provider.api == ApiFamily::Echo {
-            return serve_echo(env, chat, choice, &meta, settler).await;
+            return serve_echo(env, &incoming.request, choice, &meta, settler).await;
         }
         if let Err(e) = upstream_quota(env, choice, prompt_tokens).await {
             last_err = Some(pick(last_err, e));
@@ -290,7 +335,7 @@ async fn serve(
             api_key: config::string(env, &provider.key_secret()),
         };
         let started = config::now_ms();
-        match attempt(env, ctx, &target, chat, &meta, choice, started, settler).await {
+        match attempt(env, ctx, &target, incoming, &meta, choice, started, settler).await {
             Ok(resp) => return Ok(resp),
             Err(e) => {
                 // A missing key or a bad request says nothing of the endpoint's health.
@@ -328,13 +373,27 @@ async fn attempt(
     env: &Env,
     ctx: &Rc<Context>,
     target: &Target<'_>,
-    chat: &ChatRequest,
+    incoming: &Incoming,
     meta: &GenerationMeta,
     choice: &Choice<'_>,
     started: f64,
     settler: &Settler,
 ) -> Result<Response, Error> {
-    let up = providers::build_request(target, chat)?;
+    let chat = &incoming.request.chat;
+    // The Messages surface speaks to Anthropic endpoints in their own format.
+    let native = incoming
+        .request
+        .native
+        .as_ref()
+        .filter(|_| target.provider.api == ApiFamily::Anthropic);
+    let up = match native {
+        Some(body) => providers::anthropic::build_native(
+            target,
+            &crate::api::messages::native_body(body, &target.endpoint.upstream_model),
+            &incoming.client_headers,
+        )?,
+        None => providers::build_request(target, chat)?,
+    };
     let slug = target.provider.slug.as_str();
     let timeout = config::u64(env, "UPSTREAM_TIMEOUT_MS", 60_000);
     let (mut resp, inflight) = upstream::send(&up, slug, timeout).await?;
@@ -358,12 +417,9 @@ async fn attempt(
     if chat.is_stream() {
         let translator = Translator::for_target(target, meta)
             .ok_or_else(|| Error::Internal("no stream translator for this provider".into()))?;
-        let stream = ChatStream::new(
-            translator,
-            meta.clone(),
-            pricing.clone(),
-            providers::estimate_prompt_tokens(chat),
-        );
+        let prompt_estimate = providers::estimate_prompt_tokens(chat);
+        let stream = ChatStream::new(translator, meta.clone(), pricing.clone(), prompt_estimate)
+            .with_encoder(incoming.request.encoder(prompt_estimate, native.is_some()));
         let (env2, ctx2, base) = (env.clone(), ctx.clone(), settler.base.clone());
         let settle = settler.settle_later();
         let (id, provider_name) = (choice.id.clone(), choice.provider.name.clone());
@@ -436,16 +492,21 @@ async fn attempt(
         native_finish_reason: choice0.and_then(|c| c.native_finish_reason.clone()),
         ..settler.record(choice, &usage, cost)
     });
-    http::json(&completion, 200)
+    let reply = match native {
+        Some(_) => providers::anthropic::native_reply(target, &body, &choice.id)?,
+        None => incoming.request.reply(&completion)?,
+    };
+    http::json(&reply, 200)
 }
 
 async fn serve_echo(
     env: &Env,
-    chat: &ChatRequest,
+    incoming: &surface::Incoming,
     choice: &Choice<'_>,
     meta: &GenerationMeta,
     settler: &Settler,
 ) -> Result<Response, Error> {
+    let chat = &incoming.chat;
     let pricing = &choice.endpoint.pricing;
     let reply = echo::reply(chat, meta, pricing);
     let usage = reply.usage.clone().unwrap_or_default();
@@ -458,14 +519,17 @@ async fn serve_echo(
         ..settler.record(choice, &usage, pricing.cost_picos(&usage))
     });
     if !chat.is_stream() {
-        return http::json(&reply, 200);
+        return http::json(&incoming.reply(&reply)?, 200);
     }
     let delay = config::u64(env, "ECHO_STREAM_DELAY_MS", 0);
-    let mut pieces: Vec<Vec<u8>> = echo::chunks(chat, meta, pricing)
+    let mut encoder = incoming.encoder(usage.prompt_tokens, false);
+    let pieces: Vec<Vec<u8>> = echo::chunks(chat, meta, pricing)
         .iter()
-        .map(encode_data)
+        .map(|c| match &c.usage {
+            Some(u) if c.choices.is_empty() => encoder.close(&meta.chunk(Vec::new()), u),
+            _ => encoder.chunk(c),
+        })
         .collect();
-    pieces.push(DONE.to_vec());
     let stream = futures_util::stream::unfold(pieces.into_iter(), move |mut it| async move {
         let piece = it.next()?;
         if delay > 0 {

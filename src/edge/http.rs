@@ -3,6 +3,7 @@
 use serde::Serialize;
 use worker::{Headers, Request, Response};
 
+use crate::api::surface::Surface;
 use crate::error::Error;
 
 /// Seconds the public catalogue may be cached by clients and CDNs.
@@ -29,8 +30,9 @@ pub fn json_cached<T: Serialize>(value: &T, status: u16) -> Result<Response, Err
     Ok(resp)
 }
 
-pub fn error_response(e: &Error) -> Response {
-    let resp = match json(&e.body(), e.status()) {
+/// An error in the body shape of `surface`'s clients (Anthropic's for Messages).
+pub fn error_response_in(e: &Error, surface: Surface) -> Response {
+    let resp = match json(&surface.error_body(e), e.status()) {
         Ok(r) => r,
         Err(_) => plain_500(),
     };
@@ -42,15 +44,20 @@ pub fn error_response(e: &Error) -> Response {
 
 /// An error answer that names the request: an internal error says which request (the
 /// detail is in the logs under the same ID), and the ID goes in `X-Generation-Id`.
-pub fn error_response_for(e: &Error, request_id: &str) -> Response {
+pub fn error_response_for(e: &Error, request_id: &str, surface: Surface) -> Response {
     let resp = if let Error::Internal(_) = e {
         let message = format!("Internal error (reference {request_id})");
-        let body = serde_json::json!({ "error": { "code": 500, "message": message } });
+        let body = match surface {
+            Surface::Messages => {
+                serde_json::json!({ "type": "error", "error": { "type": "api_error", "message": message } })
+            }
+            _ => serde_json::json!({ "error": { "code": 500, "message": message } }),
+        };
         let r = json(&body, 500).unwrap_or_else(|_| plain_500());
         set(r.headers(), "X-Generation-Id", request_id);
         r
     } else {
-        error_response(e)
+        error_response_in(e, surface)
     };
     resp
 }

@@ -15,6 +15,7 @@ mod upstream;
 use worker::{event, Context, Env, Method, Request, Response, Result};
 
 use crate::api::route::{self, Method as RouteMethod, Route};
+use crate::api::surface::Surface;
 use crate::catalog::listing;
 use crate::error::Error;
 
@@ -33,13 +34,19 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
     // Every request gets an ID: a model call's generation ID, and the reference an
     // internal error names (its detail goes to the logs only).
     let request_id = crate::api::generation_id(config::now_secs(), &config::random_bytes(20));
+    // Anthropic's clients read Anthropic's error shape, also for a path that is wrong.
+    let surface = if req.path().starts_with("/api/v1/messages") {
+        Surface::Messages
+    } else {
+        Surface::Chat
+    };
     let resp = match route(req, &env, &ctx, &request_id).await {
         Ok(r) => r,
         Err(e) => {
             if let Error::Internal(detail) = &e {
                 worker::console_error!("internal error {request_id}: {detail}");
             }
-            http::error_response_for(&e, &request_id)
+            http::error_response_for(&e, &request_id, surface)
         }
     };
     Ok(http::with_headers(resp, &origin_headers))
@@ -58,7 +65,10 @@ async fn route(
         account_api::authorize_admin(&req, env)?;
     }
     match route::route(method, &path)? {
-        Route::ChatCompletions => chat::handle(req, env, ctx, request_id).await,
+        r @ (Route::ChatCompletions | Route::Completions | Route::Responses | Route::Messages) => {
+            chat::handle(req, env, ctx, request_id, r.surface()).await
+        }
+        Route::CountTokens => chat::count_tokens(req, env).await,
         Route::Models => {
             let cat = catalog::load(env).await?;
             let query = req

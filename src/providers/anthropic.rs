@@ -124,6 +124,38 @@ pub fn build_request(target: &Target, req: &ChatRequest) -> Result<UpstreamReque
     )
 }
 
+/// A Messages-surface request sent to an Anthropic endpoint as the caller wrote it
+/// (`body` from [`crate::api::messages::native_body`]), with the caller's
+/// `anthropic-version` and `anthropic-beta` headers.
+pub fn build_native(
+    target: &Target,
+    body: &Value,
+    client_headers: &[(String, String)],
+) -> Result<UpstreamRequest> {
+    let mut headers = vec![("x-api-key".to_string(), target.key()?.to_string())];
+    let version = client_headers
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case("anthropic-version"))
+        .map_or(API_VERSION.to_string(), |(_, v)| v.clone());
+    headers.push(("anthropic-version".to_string(), version));
+    for (k, v) in client_headers {
+        if k.eq_ignore_ascii_case("anthropic-beta") {
+            headers.push(("anthropic-beta".to_string(), v.clone()));
+        }
+    }
+    headers.extend(target.extra_headers());
+    UpstreamRequest::post_json(format!("{}/messages", target.base_url), body, headers)
+}
+
+/// An Anthropic endpoint's own reply to a Messages-surface request, as it came, but
+/// naming the catalogue's model.
+pub fn native_reply(target: &Target, body: &[u8], model: &str) -> Result<Value> {
+    let mut v: Value =
+        serde_json::from_slice(body).map_err(|e| invalid_reply(&target.provider.slug, e, body))?;
+    crate::api::set_field(&mut v, "model", json!(model));
+    Ok(v)
+}
+
 fn convert_tool_choice(tc: &Value) -> Option<Value> {
     match tc {
         Value::String(s) => match s.as_str() {

@@ -6,7 +6,8 @@
 use serde_json::json;
 
 use super::{anthropic, gemini, normalize_finish_reason, openai_compat};
-use crate::api::sse::{encode_data, SseParser, DONE};
+use crate::api::sse::SseParser;
+use crate::api::surface::Encoder;
 use crate::api::{ChatChunk, Delta, GenerationMeta, Usage};
 use crate::catalog::Pricing;
 use crate::error::Error;
@@ -101,6 +102,8 @@ pub struct ChatStream {
     /// Bytes of content the client has been sent: a fallback must not happen after this.
     sent_content: bool,
     closed: bool,
+    /// The client's surface (chat chunks, Responses events, Anthropic events, ...).
+    encoder: Encoder,
 }
 
 impl ChatStream {
@@ -121,7 +124,14 @@ impl ChatStream {
             finish_reason: None,
             sent_content: false,
             closed: false,
+            encoder: Encoder::Chat,
         }
+    }
+
+    /// Encodes for another surface than chat completions.
+    pub fn with_encoder(mut self, encoder: Encoder) -> Self {
+        self.encoder = encoder;
+        self
     }
 
     /// Upstream bytes in, client SSE bytes out.
@@ -132,6 +142,10 @@ impl ChatStream {
         let mut chunks = Vec::new();
         let res = self.translator.feed(&mut self.sse, bytes, &mut chunks);
         let mut out = self.emit(chunks);
+        if self.encoder.is_passthrough() {
+            // The upstream's own events go out; the chunks only counted usage.
+            out = bytes.to_vec();
+        }
         if let Err(e) = res {
             out.extend(self.fail(&e));
         }
@@ -166,6 +180,7 @@ impl ChatStream {
             },
             Some("error"),
         );
+        self.closed = true;
         let mut metadata = err.metadata().unwrap_or_default();
         metadata.insert(
             "error_type".into(),
@@ -181,9 +196,9 @@ impl ChatStream {
             "metadata": metadata,
         });
         chunk.error = Some(error);
-        let mut out = encode_data(&chunk);
-        out.extend(self.close());
-        out
+        let last = self.meta.chunk(Vec::new());
+        let usage = self.final_usage();
+        self.encoder.fail(&chunk, &last, &usage, err)
     }
 
     fn emit(&mut self, chunks: Vec<ChatChunk>) -> Vec<u8> {
@@ -215,18 +230,16 @@ impl ChatStream {
             chunk.created = self.meta.created;
             chunk.model = self.meta.model.clone();
             chunk.provider = Some(self.meta.provider.clone());
-            out.extend(encode_data(&chunk));
+            out.extend(self.encoder.chunk(&chunk));
         }
         out
     }
 
     fn close(&mut self) -> Vec<u8> {
         self.closed = true;
-        let mut chunk = self.meta.chunk(Vec::new());
-        chunk.usage = Some(self.final_usage());
-        let mut out = encode_data(&chunk);
-        out.extend_from_slice(DONE);
-        out
+        let last = self.meta.chunk(Vec::new());
+        let usage = self.final_usage();
+        self.encoder.close(&last, &usage)
     }
 
     /// The usage to bill: the upstream's count, or our estimate when it sent none.

@@ -1,0 +1,171 @@
+//! The API surfaces that lead into the one chat pipeline: chat completions, legacy
+//! completions, Responses and Anthropic Messages. Each is a request conversion into a
+//! [`ChatRequest`] plus conversions of the chat reply, chunks and errors back into its
+//! own shapes; routing, admission, translation to providers and billing are shared.
+
+use serde_json::Value;
+
+use super::sse::{encode_data, DONE};
+use super::{completions, messages, parse_json, responses, ChatChunk, ChatCompletion};
+use super::{ChatRequest, Usage};
+use crate::error::{Error, Result};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Surface {
+    Chat,
+    Completions,
+    Responses,
+    Messages,
+}
+
+/// A parsed request of any surface.
+#[derive(Debug, Clone)]
+pub struct Incoming {
+    pub surface: Surface,
+    pub chat: ChatRequest,
+    /// Responses: the request fields its replies echo.
+    pub echo: responses::Echo,
+    /// Messages: the caller's own body, sent as it is to Anthropic endpoints.
+    pub native: Option<Value>,
+}
+
+impl Surface {
+    /// How `/generation` names the surface a request came through.
+    pub fn api_type(self) -> &'static str {
+        match self {
+            Surface::Chat => "chat",
+            Surface::Completions => "completions",
+            Surface::Responses => "responses",
+            Surface::Messages => "messages",
+        }
+    }
+
+    pub fn parse(self, body: &[u8]) -> Result<Incoming> {
+        if self == Surface::Chat {
+            return Ok(Incoming {
+                surface: self,
+                chat: ChatRequest::parse(body)?,
+                echo: responses::Echo::default(),
+                native: None,
+            });
+        }
+        let value = parse_json(body)?;
+        let (chat, echo, native) = match self {
+            Surface::Completions => (completions::to_chat(&value)?, Default::default(), None),
+            Surface::Responses => (
+                responses::to_chat(&value)?,
+                responses::Echo::of(&value),
+                None,
+            ),
+            Surface::Messages | Surface::Chat => {
+                (messages::to_chat(&value)?, Default::default(), Some(value))
+            }
+        };
+        Ok(Incoming {
+            surface: self,
+            chat,
+            echo,
+            native,
+        })
+    }
+
+    /// The error body this surface's clients read.
+    pub fn error_body(self, e: &Error) -> Value {
+        match self {
+            Surface::Messages => messages::error_body(e),
+            _ => e.body(),
+        }
+    }
+}
+
+impl Incoming {
+    /// A chat completion as this surface's reply.
+    pub fn reply(&self, c: &ChatCompletion) -> Result<Value> {
+        Ok(match self.surface {
+            Surface::Chat => serde_json::to_value(c).map_err(|e| Error::Internal(e.to_string()))?,
+            Surface::Completions => completions::reply(c),
+            Surface::Responses => responses::reply(c, &self.echo),
+            Surface::Messages => messages::reply(c),
+        })
+    }
+
+    /// The stream encoder of this surface (`passthrough`: an Anthropic endpoint behind
+    /// the Messages surface, whose own events go to the client).
+    pub fn encoder(&self, prompt_estimate: u64, passthrough: bool) -> Encoder {
+        match self.surface {
+            Surface::Chat => Encoder::Chat,
+            Surface::Completions => Encoder::Completions,
+            Surface::Responses => {
+                Encoder::Responses(Box::new(responses::StreamEncoder::new(self.echo.clone())))
+            }
+            Surface::Messages if passthrough => Encoder::Passthrough,
+            Surface::Messages => Encoder::Messages(messages::StreamEncoder::new(prompt_estimate)),
+        }
+    }
+}
+
+/// Turns the chat chunks of a stream into the bytes of one surface's stream.
+#[derive(Debug)]
+pub enum Encoder {
+    Chat,
+    Completions,
+    Responses(Box<responses::StreamEncoder>),
+    Messages(messages::StreamEncoder),
+    /// The upstream's bytes go to the client unchanged; chunks are only counted.
+    Passthrough,
+}
+
+impl Encoder {
+    pub fn is_passthrough(&self) -> bool {
+        matches!(self, Encoder::Passthrough)
+    }
+
+    /// One stamped chunk.
+    pub fn chunk(&mut self, c: &ChatChunk) -> Vec<u8> {
+        match self {
+            Encoder::Chat => encode_data(c),
+            Encoder::Completions => encode_data(&completions::chunk(c)),
+            Encoder::Responses(e) => e.chunk(c),
+            Encoder::Messages(e) => e.chunk(c),
+            Encoder::Passthrough => Vec::new(),
+        }
+    }
+
+    /// The stream ended well; `last` is an empty stamped chunk, `usage` the final count.
+    pub fn close(&mut self, last: &ChatChunk, usage: &Usage) -> Vec<u8> {
+        let mut usage_chunk = last.clone();
+        usage_chunk.usage = Some(usage.clone());
+        match self {
+            Encoder::Chat => [encode_data(&usage_chunk), DONE.to_vec()].concat(),
+            Encoder::Completions => [
+                encode_data(&completions::usage_chunk(last, usage)),
+                DONE.to_vec(),
+            ]
+            .concat(),
+            Encoder::Responses(e) => e.close(last, usage),
+            Encoder::Messages(e) => e.close(last, usage),
+            Encoder::Passthrough => Vec::new(),
+        }
+    }
+
+    /// The stream failed. `error_chunk` carries the error in OpenRouter's chunk shape
+    /// (chat and completions send it, then the usage and `[DONE]`).
+    pub fn fail(
+        &mut self,
+        error_chunk: &ChatChunk,
+        last: &ChatChunk,
+        usage: &Usage,
+        err: &Error,
+    ) -> Vec<u8> {
+        match self {
+            Encoder::Chat | Encoder::Completions => {
+                let mut out = self.chunk(error_chunk);
+                out.extend(self.close(last, usage));
+                out
+            }
+            Encoder::Responses(e) => e.fail(last, err),
+            Encoder::Messages(e) => e.fail(last, err),
+            Encoder::Passthrough => messages::error_event(err),
+        }
+    }
+}
