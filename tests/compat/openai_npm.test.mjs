@@ -62,3 +62,31 @@ test("errors are typed", async () => {
     OpenAI.RateLimitError,
   );
 });
+
+test("responses: created, streamed, and a tool round trip", async () => {
+  const r = await client.responses.create({ model: "gemini-mock/ok", input: "hello responses" });
+  assert.equal(r.output_text, "mock says: hello responses");
+  const stream = await client.responses.create({ model: "anthropic-mock/stream", input: "hi", stream: true });
+  let text = "", completed = null;
+  for await (const ev of stream) {
+    if (ev.type === "response.output_text.delta") text += ev.delta;
+    if (ev.type === "response.completed") completed = ev.response;
+  }
+  assert.equal(text, "Hello from the mock");
+  assert.equal(completed.status, "completed");
+  const tools = [{ type: "function", name: "get_weather", parameters: { type: "object", properties: { city: { type: "string" } } } }];
+  const first = await client.responses.create({ model: "openai-mock/agent", input: "weather?", tools });
+  const call = first.output.find((o) => o.type === "function_call");
+  assert.deepEqual(JSON.parse(call.arguments), { city: "Paris" });
+  const second = await client.responses.create({
+    model: "openai-mock/agent",
+    tools,
+    input: [{ role: "user", content: "weather?" }, call, { type: "function_call_output", call_id: call.call_id, output: "rainy" }],
+  });
+  assert.match(second.output_text, /rainy/);
+});
+
+test("legacy completions", async () => {
+  const r = await client.completions.create({ model: "anthropic-mock/ok", prompt: "Once", max_tokens: 10 });
+  assert.equal(r.choices[0].text, "mock says: Once");
+});

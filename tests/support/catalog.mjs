@@ -22,7 +22,7 @@ export const FAMILIES = [
   ["gemini", "mockgemini", "MockGemini"],
 ];
 /** Behaviours every family's mock has (see mock_upstream.mjs). */
-export const SCRIPTS = ["ok", "stream", "tool", "json", "fail500", "fail429", "fail400", "hang", "garbage", "broken", "truncated"];
+export const SCRIPTS = ["ok", "stream", "tool", "agent", "json", "fail500", "fail429", "fail400", "hang", "garbage", "broken", "truncated"];
 
 export function testCatalog() {
   return {
@@ -67,7 +67,8 @@ export function testCatalog() {
         { provider: "mockai", upstream_model: "fail500", pricing: { prompt: "0.0000001", completion: "0.0000001" } },
         { provider: "mockbackup", upstream_model: "stream", pricing: { prompt: "0.00001", completion: "0.00001" } },
       ] }),
-      ...FAMILIES.flatMap(([api, slug]) => SCRIPTS.map((script) => mock(`${api}-mock/${script}`, [[slug, script]]))),
+      // Room for what agents ask (Claude Code asks for 32,000 output tokens).
+      ...FAMILIES.flatMap(([api, slug]) => SCRIPTS.map((script) => mock(`${api}-mock/${script}`, [[slug, script]], { context_length: 200000 }))),
     ],
   };
 }

@@ -20,6 +20,7 @@ const openai = {
     if (!last) return "";
     return typeof last.content === "string" ? last.content : last.content.filter((p) => p.type === "text").map((p) => p.text).join(" ");
   },
+  toolResult: (body) => body.messages.filter((m) => m.role === "tool").map((m) => (typeof m.content === "string" ? m.content : JSON.stringify(m.content))).at(-1),
   reply(res, model, { text, tool }) {
     const message = { role: "assistant", content: text ?? null, refusal: null };
     if (tool) message.tool_calls = [{ id: "call_mock1", type: "function", function: { name: tool.name, arguments: JSON.stringify(tool.args) } }];
@@ -65,6 +66,9 @@ const anthropic = {
     if (!last) return "";
     return typeof last.content === "string" ? last.content : last.content.filter((b) => b.type === "text").map((b) => b.text).join(" ");
   },
+  toolResult: (body) =>
+    body.messages.flatMap((m) => (Array.isArray(m.content) ? m.content : [])).filter((b) => b.type === "tool_result")
+      .map((b) => (typeof b.content === "string" ? b.content : JSON.stringify(b.content))).at(-1),
   reply(res, model, { text, tool }) {
     const content = [];
     if (text != null) content.push({ type: "text", text });
@@ -78,23 +82,33 @@ const anthropic = {
   },
   writer(res, model) {
     let block = -1;
+    let textOpen = false;
+    // As Anthropic does: every content block ends with content_block_stop.
+    const closeText = () => {
+      if (textOpen) res.write(sse({ type: "content_block_stop", index: block }, "content_block_stop"));
+      textOpen = false;
+    };
     return {
       start: () => {
         res.writeHead(200, { "content-type": "text/event-stream" });
-        res.write(sse({ type: "message_start", message: { id: "msg_mock", type: "message", role: "assistant", model, content: [], stop_reason: null, usage: { input_tokens: 12, output_tokens: 1 } } }, "message_start"));
+        res.write(sse({ type: "message_start", message: { id: "msg_mock", type: "message", role: "assistant", model, content: [], stop_reason: null, stop_sequence: null, usage: { input_tokens: 12, output_tokens: 1 } } }, "message_start"));
         res.write(sse({ type: "ping" }, "ping"));
       },
       text: (t) => {
-        if (block < 0) { block = 0; res.write(sse({ type: "content_block_start", index: 0, content_block: { type: "text", text: "" } }, "content_block_start")); }
+        if (!textOpen) { block += 1; textOpen = true; res.write(sse({ type: "content_block_start", index: block, content_block: { type: "text", text: "" } }, "content_block_start")); }
         res.write(sse({ type: "content_block_delta", index: block, delta: { type: "text_delta", text: t } }, "content_block_delta"));
       },
       tool: (name, pieces) => {
+        closeText();
         block += 1;
         res.write(sse({ type: "content_block_start", index: block, content_block: { type: "tool_use", id: "toolu_mock1", name, input: {} } }, "content_block_start"));
         for (const p of pieces) res.write(sse({ type: "content_block_delta", index: block, delta: { type: "input_json_delta", partial_json: p } }, "content_block_delta"));
         res.write(sse({ type: "content_block_stop", index: block }, "content_block_stop"));
       },
-      finish: (kind) => res.write(sse({ type: "message_delta", delta: { stop_reason: kind === "tool" ? "tool_use" : "end_turn", stop_sequence: null }, usage: { output_tokens: 4 } }, "message_delta")),
+      finish: (kind) => {
+        closeText();
+        res.write(sse({ type: "message_delta", delta: { stop_reason: kind === "tool" ? "tool_use" : "end_turn", stop_sequence: null }, usage: { output_tokens: 4 } }, "message_delta"));
+      },
       end: () => res.end(sse({ type: "message_stop" }, "message_stop")),
       cut: () => res.end('event: content_block_delta\ndata: {"type":"content_blo'),
     };
@@ -116,6 +130,7 @@ const gemini = {
     const last = body.contents.filter((c) => c.role === "user").at(-1);
     return (last?.parts ?? []).filter((p) => p.text != null).map((p) => p.text).join(" ");
   },
+  toolResult: (body) => body.contents.flatMap((c) => c.parts ?? []).filter((p) => p.functionResponse).map((p) => JSON.stringify(p.functionResponse.response)).at(-1),
   usage: (completion) => ({ promptTokenCount: 12, candidatesTokenCount: completion, totalTokenCount: 12 + completion }),
   reply(res, model, { text, tool }) {
     const parts = [];
@@ -192,6 +207,18 @@ export async function startMockUpstream() {
       w.start();
       w.tool(WEATHER.name, ['{"ci', 'ty": "Par', 'is"}']);
       w.finish("tool");
+      w.end();
+    },
+    // An agent's turn: call the weather tool, then answer with what it returned.
+    async agent(f, c) {
+      const result = f.toolResult(c.body);
+      if (result === undefined) return scripts.tool(f, c);
+      const text = `The tool said: ${result}`;
+      if (!c.stream) return f.reply(c.res, c.model, { text });
+      const w = f.writer(c.res, c.model);
+      w.start();
+      w.text(text);
+      w.finish("stop");
       w.end();
     },
     // Answers with a JSON document (what structured output asks for).

@@ -1,0 +1,77 @@
+// Claude Code (npm @anthropic-ai/claude-code), unchanged, pointed at the local worker with
+// ANTHROPIC_BASE_URL and a modelmux key: it streams its large system prompt and tool list
+// to /api/v1/messages and prints the model's answer, for a model served natively by an
+// Anthropic endpoint and for one translated to another family.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { startWorker } from "../support/worker.mjs";
+import { startMockUpstream } from "../support/mock_upstream.mjs";
+import { testCatalog, mockBindings } from "../support/catalog.mjs";
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
+let mock, worker, KEY, home;
+
+before(async () => {
+  mock = await startMockUpstream();
+  worker = await startWorker({ catalog: testCatalog(), bindings: mockBindings(mock.url) });
+  KEY = (await worker.createAccount({ credits: 10 })).key;
+  home = mkdtempSync(path.join(tmpdir(), "claude-home-"));
+});
+
+after(async () => {
+  await worker?.close();
+  await mock?.close();
+  if (home) rmSync(home, { recursive: true, force: true });
+});
+
+function claude(prompt, model) {
+  return new Promise((resolve) => {
+    const env = {
+      PATH: process.env.PATH,
+      HOME: home,
+      ANTHROPIC_BASE_URL: `${worker.url}/api`,
+      ANTHROPIC_AUTH_TOKEN: KEY,
+      ANTHROPIC_MODEL: model,
+      ANTHROPIC_SMALL_FAST_MODEL: model,
+      ANTHROPIC_DEFAULT_HAIKU_MODEL: model,
+      DISABLE_TELEMETRY: "1",
+      DISABLE_AUTOUPDATER: "1",
+      CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: "1",
+    };
+    const p = spawn(path.join(ROOT, "node_modules/.bin/claude"), ["-p", prompt], { env, cwd: home, stdio: ["ignore", "pipe", "pipe"] });
+    let stdout = "", stderr = "";
+    p.stdout.on("data", (d) => (stdout += d));
+    p.stderr.on("data", (d) => (stderr += d));
+    const timer = setTimeout(() => p.kill("SIGKILL"), 120_000);
+    p.on("close", (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+for (const model of ["anthropic-mock/ok", "openai-mock/ok"]) {
+  test(`claude -p completes a prompt through /api/v1/messages (${model})`, { timeout: 150_000 }, async () => {
+    const seen = mock.requests.length;
+    const r = await claude("Say hello to modelmux", model);
+    assert.equal(r.code, 0, `exit ${r.code}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`);
+    assert.match(r.stdout, /Hello from the mock/);
+    const calls = mock.requests.slice(seen);
+    assert.ok(calls.length > 0, "no upstream call");
+    if (model.startsWith("anthropic")) {
+      const body = calls.find((c) => c.url.includes("/anthropic/v1/messages")).body;
+      assert.equal(body.stream, true);
+      assert.ok(body.tools.length >= 5, `${body.tools.length} tools`);
+      assert.ok(JSON.stringify(body.system).length > 1000, "the large system prompt arrived intact");
+    } else {
+      const body = calls.find((c) => c.url.includes("/openai/v1/chat/completions")).body;
+      assert.ok(body.tools.length >= 5, `${body.tools.length} tools`);
+      assert.equal(body.messages[0].role, "system");
+    }
+  });
+}
