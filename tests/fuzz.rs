@@ -330,6 +330,7 @@ fn chat_target(body: &[u8]) {
             allow_training,
             health: &health,
             now_ms: 1_000_000,
+            embeddings: false,
         };
         let mut r = || 0.5;
         match routing::plan(cat, &req, &ctx, &mut r) {

@@ -220,6 +220,25 @@ pub fn worst_case(req: &ChatRequest, model: &Model, endpoint: &Endpoint) -> Ask 
     }
 }
 
+/// The most an embeddings request of `input_bytes` (per input) can cost at `endpoint`:
+/// every input counted generously (a token per two bytes), plus the per-request price.
+pub fn worst_case_embeddings(input_bytes: &[u64], endpoint: &Endpoint) -> Ask {
+    let tokens = input_bytes.iter().fold(0u64, |acc, b| {
+        acc.saturating_add(b.div_ceil(2)).saturating_add(1)
+    });
+    let price = |s: &str| parse_picos(s).unwrap_or(0);
+    let request = endpoint.pricing.request.as_deref().map_or(0, price);
+    let cost = tokens
+        .saturating_mul(price(&endpoint.pricing.prompt))
+        .saturating_add(request);
+    Ask {
+        reserve: cost,
+        prompt_cost: cost,
+        completion_price: 0,
+        max_completion: 0,
+    }
+}
+
 /// An account's money: granted, spent, and held by requests under way.
 #[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Funds {
@@ -254,6 +273,13 @@ impl KeyBudget {
 /// Whether `ask` may be reserved: 402 when the account cannot afford it (saying how
 /// many tokens it can), 403 when the key's own limit would be passed.
 pub fn check(funds: &Funds, key: &KeyBudget, ask: &Ask) -> Result<()> {
+    if ask.reserve > funds.available() && ask.max_completion == 0 {
+        return Err(Error::PaymentRequired(format!(
+            "This request requires more credits: it may cost up to ${:.6} and your balance is ${:.6}. Add credits to continue.",
+            usd(ask.reserve),
+            usd(funds.available()),
+        )));
+    }
     if ask.reserve > funds.available() {
         let left = funds.available().saturating_sub(ask.prompt_cost);
         let affordable = left.checked_div(ask.completion_price).unwrap_or(0);

@@ -39,6 +39,8 @@ pub enum Route {
     Responses,
     Messages,
     CountTokens,
+    Embeddings,
+    EmbeddingModels,
     Models,
     /// `/models/{author}/{slug}/endpoints`, with the model ID percent-decoded.
     ModelEndpoints(String),
@@ -99,6 +101,8 @@ pub fn route(method: Method, path: &str) -> Result<Route> {
         "/responses" => only(Method::Post, Route::Responses),
         "/messages" => only(Method::Post, Route::Messages),
         "/messages/count_tokens" => only(Method::Post, Route::CountTokens),
+        "/embeddings" => only(Method::Post, Route::Embeddings),
+        "/embeddings/models" => only(Method::Get, Route::EmbeddingModels),
         "/models" => only(Method::Get, Route::Models),
         "/providers" => only(Method::Get, Route::Providers),
         "/key" => only(Method::Get, Route::Key),

@@ -11,7 +11,8 @@ use crate::error::{Error, Result};
 pub struct ModelFilter {
     /// Every one of these must be supported.
     pub supported_parameters: Vec<String>,
-    /// Any of these output modalities; `None` or `all` keeps every model.
+    /// Any of these output modalities (`all`: every model); `None`: every model that
+    /// generates, embedding models left out.
     pub output_modalities: Option<Vec<String>>,
 }
 
@@ -32,7 +33,7 @@ impl ModelFilter {
                 "supported_parameters" => f.supported_parameters = list(),
                 "output_modalities" => {
                     let mods = list();
-                    if !mods.iter().any(|m| m == "all") && !mods.is_empty() {
+                    if !mods.is_empty() {
                         f.output_modalities = Some(mods);
                     }
                 }
@@ -47,10 +48,13 @@ impl ModelFilter {
             .supported_parameters
             .iter()
             .all(|p| m.supported_parameters.contains(p));
-        let mods_ok = self
-            .output_modalities
-            .as_ref()
-            .is_none_or(|want| want.iter().any(|w| m.output_modalities.contains(w)));
+        // By default the models that generate (embedding models are listed on asking
+        // for them, or for `all`, and at `/embeddings/models`).
+        let mods_ok = match &self.output_modalities {
+            None => !m.output_modalities.iter().any(|o| o == "embeddings"),
+            Some(want) if want.iter().any(|w| w == "all") => true,
+            Some(want) => want.iter().any(|w| m.output_modalities.contains(w)),
+        };
         params_ok && mods_ok
     }
 }
@@ -158,6 +162,17 @@ pub fn models(cat: &Catalog, filter: &ModelFilter) -> Value {
         .collect();
     // The whole list fits one page, so there is never a next one.
     json!({ "data": data, "total_count": data.len(), "links": { "next": null } })
+}
+
+/// `GET /embeddings/models`: the embedding models, in the shape of `/models`.
+pub fn embedding_models(cat: &Catalog) -> Value {
+    models(
+        cat,
+        &ModelFilter {
+            output_modalities: Some(vec!["embeddings".into()]),
+            ..Default::default()
+        },
+    )
 }
 
 /// Per-endpoint health figures, filled by routing once it measures them.
@@ -301,7 +316,12 @@ mod tests {
         let none = ModelFilter::from_query("output_modalities=audio");
         assert_eq!(models(&c, &none)["data"].as_array().unwrap().len(), 0);
         let every = ModelFilter::from_query("output_modalities=all");
-        assert_eq!(models(&c, &every)["data"].as_array().unwrap().len(), all);
+        let embeddings = embedding_models(&c)["data"].as_array().unwrap().len();
+        assert!(embeddings >= 4);
+        assert_eq!(
+            models(&c, &every)["data"].as_array().unwrap().len(),
+            all + embeddings
+        );
     }
 
     #[test]

@@ -4,11 +4,11 @@
 mod account;
 mod account_api;
 mod catalog;
-mod chat;
 mod config;
 mod counters;
 mod health;
 mod http;
+mod pipeline;
 mod sql;
 mod upstream;
 
@@ -18,6 +18,7 @@ use crate::api::route::{self, Method as RouteMethod, Route};
 use crate::api::surface::Surface;
 use crate::catalog::listing;
 use crate::error::Error;
+use pipeline::Job;
 
 #[event(start)]
 fn start() {
@@ -66,9 +67,14 @@ async fn route(
     }
     match route::route(method, &path)? {
         r @ (Route::ChatCompletions | Route::Completions | Route::Responses | Route::Messages) => {
-            chat::handle(req, env, ctx, request_id, r.surface()).await
+            pipeline::handle(req, env, ctx, request_id, Job::from(r.surface())).await
         }
-        Route::CountTokens => chat::count_tokens(req, env).await,
+        Route::CountTokens => pipeline::count_tokens(req, env).await,
+        Route::Embeddings => pipeline::handle(req, env, ctx, request_id, Job::Embeddings).await,
+        Route::EmbeddingModels => {
+            let cat = catalog::load(env).await?;
+            http::json_cached(&listing::embedding_models(&cat), 200)
+        }
         Route::Models => {
             let cat = catalog::load(env).await?;
             let query = req

@@ -4,6 +4,7 @@
 
 pub mod anthropic;
 pub mod echo;
+pub mod embeddings;
 pub mod gemini;
 pub mod openai_compat;
 pub mod stream;

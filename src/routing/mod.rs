@@ -47,6 +47,8 @@ pub struct RouteContext<'h> {
     pub allow_training: bool,
     pub health: &'h HashMap<String, Summary>,
     pub now_ms: u64,
+    /// An embeddings request: only embedding models serve it, and only it.
+    pub embeddings: bool,
 }
 
 /// The data policy that applies at an endpoint.
@@ -62,6 +64,8 @@ struct Rejections {
     parameters: usize,
     data_policy: usize,
     context: Option<(String, u64)>,
+    /// A model of the other kind (chat model for embeddings, or the reverse).
+    wrong_kind: Option<String>,
     /// The largest completion any endpoint refused for `max_tokens` allows.
     max_completion: Option<u64>,
     not_free: usize,
@@ -159,6 +163,11 @@ pub fn plan<'a>(
             continue;
         };
         known = true;
+        let embedding_model = model.output_modalities.iter().any(|m| m == "embeddings");
+        if embedding_model != ctx.embeddings {
+            rejected.wrong_kind = Some(model.id.clone());
+            continue;
+        }
         let mut eligible = Vec::new();
         for endpoint in &model.endpoints {
             let Some(provider) = cat.provider(&endpoint.provider) else {
@@ -331,6 +340,13 @@ fn no_endpoint(
     if !known {
         return Error::NotFound(format!("{names} is not a valid model ID"));
     }
+    if let Some(id) = &r.wrong_kind {
+        return Error::bad_request(if ctx.embeddings {
+            format!("model: {id} is not an embedding model")
+        } else {
+            format!("model: {id} is an embedding model: call /api/v1/embeddings")
+        });
+    }
     // Context is checked last: an endpoint refused for it passed everything else.
     if let Some((id, ctxlen)) = &r.context {
         return Error::bad_request(format!(
@@ -411,6 +427,7 @@ mod tests {
             allow_training,
             health,
             now_ms: 1_000_000,
+            embeddings: false,
         };
         let mut rnd = || r;
         plan(&c, &req, &ctx, &mut rnd).map(|v| {
@@ -606,6 +623,7 @@ mod tests {
             allow_training: false,
             health: &h,
             now_ms: 0,
+            embeddings: false,
         };
         assert_eq!(plan(&c, &req, &deny, &mut rnd).unwrap_err().status(), 404);
         let allow = RouteContext {

@@ -90,3 +90,12 @@ test("legacy completions", async () => {
   const r = await client.completions.create({ model: "anthropic-mock/ok", prompt: "Once", max_tokens: 10 });
   assert.equal(r.choices[0].text, "mock says: Once");
 });
+
+test("embeddings (the npm SDK asks for base64 and decodes it)", async () => {
+  for (const model of ["test/embed-openai", "test/embed-gemini"]) {
+    const r = await client.embeddings.create({ model, input: ["hello", "world"] });
+    assert.equal(r.data.length, 2);
+    assert.equal(r.data[0].embedding.length, 4, model);
+    assert.ok(r.data[0].embedding.every((x) => typeof x === "number"));
+  }
+});

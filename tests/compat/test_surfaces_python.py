@@ -150,3 +150,14 @@ def test_openai_agents_sdk(gateway, family):
     result = Runner.run_sync(agent, "What is the weather in Paris?")
     assert seen == ["Paris"]
     assert "sunny in Paris" in result.final_output
+
+
+@pytest.mark.parametrize("model", ["test/embed-openai", "test/embed-gemini"])
+def test_embeddings(client, model):
+    r = client.embeddings.create(model=model, input=["hello", "world"], dimensions=6)
+    assert [d.index for d in r.data] == [0, 1]
+    assert len(r.data[0].embedding) == 6
+    assert r.usage.prompt_tokens > 0
+    # The SDK asks for base64 by default when numpy is absent and decodes it itself.
+    one = client.embeddings.create(model=model, input="hello", encoding_format="base64")
+    assert isinstance(one.data[0].embedding, str)

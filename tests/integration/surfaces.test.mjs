@@ -287,3 +287,53 @@ test("every surface is billed and recorded with the API it came through", async 
   const afterUsage = (await worker.admin("GET", `/accounts/${ACCOUNT}`)).data.total_usage;
   assert.ok(afterUsage > before);
 });
+
+// ------------------------------------------------------------------ embeddings
+
+test("embeddings: OpenAI-compatible and Gemini upstreams, floats and base64, billed", async () => {
+  for (const model of ["test/embed-openai", "test/embed-gemini"]) {
+    const r = await post("/embeddings", { model, input: ["hello", "world!"], dimensions: 8 });
+    assert.equal(r.status, 200, model);
+    const body = await r.json();
+    assert.equal(body.object, "list");
+    assert.equal(body.data.length, 2);
+    assert.deepEqual(body.data.map((d) => d.index), [0, 1]);
+    assert.equal(body.data[0].embedding.length, 8, model);
+    assert.ok(body.usage.prompt_tokens > 0 && body.usage.cost > 0, model);
+    assert.equal(body.model, model);
+    const b = await post("/embeddings", { model, input: "hello", encoding_format: "base64" });
+    const b64 = (await b.json()).data[0].embedding;
+    const buf = Buffer.from(b64, "base64");
+    const floats = new Float32Array(buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.length));
+    assert.equal(floats.length, 4, model);
+    assert.ok(Math.abs(floats[0] - (5 % 7) / 7 + 0.5) < 1e-6, model);
+  }
+  // Fallback past a failing endpoint, as for chat.
+  const f = await post("/embeddings", { model: "test/embed-fallback", input: "x" });
+  assert.equal(f.status, 200);
+  assert.equal((await f.json()).provider, "MockBackup");
+  const id = f.headers.get("x-generation-id");
+  await new Promise((r) => setTimeout(r, 300));
+  const g = await (await fetch(`${worker.base}/generation?id=${id}`, { headers: { authorization: `Bearer ${KEY}` } })).json();
+  assert.equal(g.data.api_type, "embeddings");
+  assert.ok(g.data.tokens_prompt > 0);
+});
+
+test("embeddings: the models, and what is refused", async () => {
+  const list = await (await fetch(`${worker.base}/embeddings/models`)).json();
+  assert.deepEqual(list.data.map((m) => m.id).sort(), ["test/embed-fallback", "test/embed-gemini", "test/embed-openai"]);
+  for (const [body, status, pattern] of [
+    [{ model: "test/embed-openai" }, 400, /input: is required/],
+    [{ model: "test/embed-openai", input: [] }, 400, /input: must not be empty/],
+    [{ model: "test/embed-openai", input: "x", encoding_format: "hex" }, 400, /encoding_format/],
+    [{ model: "test/ok", input: "x" }, 400, /not an embedding model/],
+    [{ model: "test/embed-gemini", input: [1, 2, 3] }, 400, /token arrays need an OpenAI-compatible endpoint/],
+  ]) {
+    const r = await post("/embeddings", body);
+    assert.equal(r.status, status, JSON.stringify(body));
+    assert.match((await r.json()).error.message, pattern);
+  }
+  const chat = await post("/chat/completions", { model: "test/embed-openai", messages: [{ role: "user", content: "x" }] });
+  assert.equal(chat.status, 400);
+  assert.match((await chat.json()).error.message, /is an embedding model/);
+});

@@ -54,6 +54,8 @@ export function testCatalog() {
       mock("test/stall", [["mockai", "stall"]]),
       mock("test/nokey", [["nokey", "ok"]]),
       mock("test/badkey", [["mockai", "fail401"]]),
+      ...[["test/embed-openai", [["mockopenai", "embed"]]], ["test/embed-gemini", [["mockgemini", "embed"]]], ["test/embed-fallback", [["mockai", "fail500"], ["mockbackup", "embed"]]]]
+        .map(([id, eps]) => mock(id, eps, { output_modalities: ["embeddings"], supported_parameters: ["dimensions", "encoding_format"] })),
       mock("route/gauntlet", [["mockai", "fail500"], ["mockbackup", "fail429"], ["mockopenai", "hang"], ["mockdead", "ok"], ["mockquota", "stream"]]),
       mock("route/dead", [["mockai", "fail500"]]),
       mock("route/quota", [["mockquota", "ok"]], { endpoints: [{ provider: "mockquota", upstream_model: "ok", pricing: price, limits: { requests_per_minute: 2 } }] }),

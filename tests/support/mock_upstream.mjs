@@ -295,6 +295,34 @@ export async function startMockUpstream() {
     },
   };
 
+  // Embeddings, as OpenAI (`/embeddings`) and Gemini (`:batchEmbedContents`) serve
+  // them: a vector per input, derived from the text; `embed` answers, `fail500` fails.
+  const vector = (text, dims = 4) => Array.from({ length: dims }, (_, i) => ((text.length + i) % 7) / 7 - 0.5);
+  function embeddings(req, res, body) {
+    const json = (status, v) => { res.writeHead(status, { "content-type": "application/json" }); res.end(JSON.stringify(v)); };
+    if (req.url.endsWith("/embeddings")) {
+      const unknown = Object.keys(body).find((k) => !["model", "input", "dimensions", "encoding_format", "user"].includes(k));
+      if (unknown) return json(400, { error: { message: `Unrecognized request argument supplied: ${unknown}`, type: "invalid_request_error" } }), true;
+      if (body.model !== "embed") return json(500, { error: { message: "internal mock failure" } }), true;
+      const inputs = typeof body.input === "string" ? [body.input] : body.input;
+      const data = inputs.map((input, index) => {
+        const v = vector(typeof input === "string" ? input : input.join(" "), body.dimensions ?? 4);
+        const embedding = body.encoding_format === "base64" ? Buffer.from(new Float32Array(v).buffer).toString("base64") : v;
+        return { object: "embedding", index, embedding };
+      });
+      const tokens = inputs.reduce((n, i) => n + Math.ceil((typeof i === "string" ? i.length : i.length * 4) / 4), 0);
+      return json(200, { object: "list", data, model: body.model, usage: { prompt_tokens: tokens, total_tokens: tokens } }), true;
+    }
+    const m = req.url.match(/models\/([^/:]+):batchEmbedContents/);
+    if (m) {
+      if (m[1] !== "embed") return json(500, { error: { code: 500, message: "internal mock failure", status: "INTERNAL" } }), true;
+      const bad = body.requests.find((r) => r.model !== `models/${m[1]}`);
+      if (bad) return json(400, { error: { code: 400, message: `Model in request (${bad.model}) does not match the model in the URL`, status: "INVALID_ARGUMENT" } }), true;
+      return json(200, { embeddings: body.requests.map((r) => ({ values: vector(r.content.parts[0].text, r.outputDimensionality ?? 4) })) }), true;
+    }
+    return false;
+  }
+
   const server = http.createServer(async (req, res) => {
     let raw = "";
     for await (const part of req) raw += part;
@@ -302,6 +330,7 @@ export async function startMockUpstream() {
     try { body = JSON.parse(raw); } catch { /* recorded as null */ }
     requests.push({ method: req.method, url: req.url, headers: req.headers, body });
     try {
+      if (body && embeddings(req, res, body)) return;
       for (const f of FORMATS) {
         const m = f.match(req);
         if (!m || !body) continue;

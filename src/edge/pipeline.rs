@@ -12,9 +12,11 @@ use worker::{Context, Delay, Env, Request, Response};
 use super::account::{self, Admission, Op, PlanFacts};
 use super::account_api::{caller, free_windows};
 use super::{catalog, config, counters, health, http, upstream};
-use crate::accounts::ledger::{worst_case, Ask};
+use crate::accounts::ledger::{worst_case, worst_case_embeddings, Ask};
 use crate::accounts::records::Generation;
+use crate::api::embeddings::EmbeddingsRequest;
 use crate::api::surface::{self, Surface};
+use crate::api::ChatRequest;
 use crate::api::{GenerationMeta, Usage};
 use crate::catalog::ApiFamily;
 use crate::error::Error;
@@ -92,30 +94,95 @@ const MAX_HEADER_BYTES: usize = 512;
 /// Headers of the caller that an Anthropic endpoint gets as they are.
 const ANTHROPIC_HEADERS: [&str; 2] = ["anthropic-version", "anthropic-beta"];
 
+/// What a model call asks for: a generation through one of the chat-like surfaces, or
+/// embeddings. Both take the same steps; only parsing, the worst case and the upstream
+/// exchange differ.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Job {
+    Generate(Surface),
+    Embeddings,
+}
+
+impl From<Surface> for Job {
+    fn from(s: Surface) -> Self {
+        Job::Generate(s)
+    }
+}
+
+/// A parsed request of either kind.
+enum Parsed {
+    Generate(Incoming),
+    Embeddings {
+        request: EmbeddingsRequest,
+        /// What routing reads (models, preferences, the longest input).
+        view: ChatRequest,
+    },
+}
+
+impl Parsed {
+    fn routing_view(&self) -> &ChatRequest {
+        match self {
+            Parsed::Generate(i) => &i.request.chat,
+            Parsed::Embeddings { view, .. } => view,
+        }
+    }
+
+    fn worst_case(&self, c: &Choice) -> Ask {
+        match self {
+            Parsed::Generate(i) => worst_case(&i.request.chat, c.model, c.endpoint),
+            Parsed::Embeddings { request, .. } => {
+                worst_case_embeddings(&request.input.bytes(), c.endpoint)
+            }
+        }
+    }
+
+    fn api_type(&self) -> &'static str {
+        match self {
+            Parsed::Generate(i) => i.request.surface.api_type(),
+            Parsed::Embeddings { .. } => "embeddings",
+        }
+    }
+
+    fn surface(&self) -> Surface {
+        match self {
+            Parsed::Generate(i) => i.request.surface,
+            Parsed::Embeddings { .. } => Surface::Chat,
+        }
+    }
+}
+
 pub async fn handle(
     mut req: Request,
     env: &Env,
     ctx: &Rc<Context>,
     gen_id: &str,
-    surface: Surface,
+    job: Job,
 ) -> Result<Response, Error> {
     let (account_id, caller) = caller(&req, env)?;
     let max_body = config::u64(env, "MAX_BODY_BYTES", DEFAULT_MAX_BODY);
     let body = http::read_body(&mut req, usize::try_from(max_body).unwrap_or(usize::MAX)).await?;
-    let incoming = Incoming {
-        client_headers: ANTHROPIC_HEADERS
-            .iter()
-            .filter_map(|h| {
-                let v = req.headers().get(h).ok().flatten()?;
-                Some((
-                    h.to_string(),
-                    crate::error::truncate(&v, MAX_HEADER_BYTES).to_string(),
-                ))
-            })
-            .collect(),
-        ..Incoming::from(surface.parse(&body)?)
+    let parsed = match job {
+        Job::Generate(surface) => Parsed::Generate(Incoming {
+            client_headers: ANTHROPIC_HEADERS
+                .iter()
+                .filter_map(|h| {
+                    let v = req.headers().get(h).ok().flatten()?;
+                    Some((
+                        h.to_string(),
+                        crate::error::truncate(&v, MAX_HEADER_BYTES).to_string(),
+                    ))
+                })
+                .collect(),
+            ..Incoming::from(surface.parse(&body)?)
+        }),
+        Job::Embeddings => {
+            let request = EmbeddingsRequest::from_value(&crate::api::parse_json(&body)?)?;
+            let view = request.routing_view();
+            Parsed::Embeddings { request, view }
+        }
     };
-    let chat = &incoming.request.chat;
+    let surface = parsed.surface();
+    let chat = parsed.routing_view();
     let cat = catalog::load(env).await?;
     let health = health::snapshot(env, ctx).await;
     let now_ms = config::now_ms() as u64;
@@ -125,6 +192,7 @@ pub async fn handle(
         allow_training: true,
         health: &health,
         now_ms,
+        embeddings: job == Job::Embeddings,
     };
     let plan_training = routing::plan(&cat, chat, &with_training, &mut random)?;
     let plan_private = routing::plan(
@@ -140,7 +208,7 @@ pub async fn handle(
     let rps = config::u64(env, "PAID_REQUESTS_PER_SECOND", 0);
     let facts = |plan: &[Choice]| PlanFacts {
         free: plan.first().is_some_and(Choice::is_free),
-        ask: Ask::max(plan.iter().map(|c| worst_case(chat, c.model, c.endpoint))),
+        ask: Ask::max(plan.iter().map(|c| parsed.worst_case(c))),
     };
     let admit = Op::Admit(Admission {
         caller: caller.clone(),
@@ -190,7 +258,7 @@ pub async fn handle(
             app_title: header("X-Title"),
             user_agent: header("User-Agent"),
             created_ms: now_ms,
-            api_type: Some(surface.api_type().to_string()),
+            api_type: Some(parsed.api_type().to_string()),
             ..Default::default()
         },
     };
@@ -198,10 +266,13 @@ pub async fn handle(
         .get("allow_training")
         .and_then(|v| v.as_bool())
         .unwrap_or(false);
-    let result = match (allow_training, plan_private) {
-        (true, _) => serve(env, ctx, &incoming, &plan_training, &settler).await,
-        (false, Ok(plan)) => serve(env, ctx, &incoming, &plan, &settler).await,
-        (false, Err(e)) => Err(e),
+    let plan = match (allow_training, plan_private) {
+        (true, _) => Ok(plan_training),
+        (false, plan) => plan,
+    };
+    let result = match plan {
+        Ok(plan) => serve(env, ctx, &parsed, &plan, &settler).await,
+        Err(e) => Err(e),
     };
     let resp = match result {
         Ok(r) => r,
@@ -298,16 +369,17 @@ impl From<surface::Incoming> for Incoming {
     }
 }
 
+/// Tries the planned endpoints in turn until one answers; a failure that another
+/// endpoint might not have moves on (and marks the endpoint's health).
 async fn serve(
     env: &Env,
     ctx: &Rc<Context>,
-    incoming: &Incoming,
+    parsed: &Parsed,
     plan: &[Choice<'_>],
     settler: &Settler,
 ) -> Result<Response, Error> {
-    let chat = &incoming.request.chat;
     let mut last_err: Option<Error> = None;
-    let prompt_tokens = providers::estimate_prompt_tokens(chat);
+    let prompt_tokens = providers::estimate_prompt_tokens(parsed.routing_view());
     for choice in plan {
         let provider = choice.provider;
         let meta = GenerationMeta {
@@ -316,7 +388,7 @@ async fn serve(
             model: choice.id.clone(),
             provider: provider.name.clone(),
         };
-        if provider.api == ApiFamily::Echo {
+        if let (ApiFamily::Echo, Parsed::Generate(incoming)) = (provider.api, parsed) {
             return serve_echo(env, &incoming.request, choice, &meta, settler).await;
         }
         if let Err(e) = upstream_quota(env, choice, prompt_tokens).await {
@@ -335,7 +407,15 @@ async fn serve(
             api_key: config::string(env, &provider.key_secret()),
         };
         let started = config::now_ms();
-        match attempt(env, ctx, &target, incoming, &meta, choice, started, settler).await {
+        let result = match parsed {
+            Parsed::Generate(incoming) => {
+                attempt(env, ctx, &target, incoming, &meta, choice, started, settler).await
+            }
+            Parsed::Embeddings { request, .. } => {
+                embed(env, ctx, &target, request, &meta, choice, started, settler).await
+            }
+        };
+        match result {
             Ok(resp) => return Ok(resp),
             Err(e) => {
                 // A missing key or a bad request says nothing of the endpoint's health.
@@ -496,6 +576,68 @@ async fn attempt(
         Some(_) => providers::anthropic::native_reply(target, &body, &choice.id)?,
         None => incoming.request.reply(&completion)?,
     };
+    http::json(&reply, 200)
+}
+
+/// One embeddings exchange with one endpoint; settles when it answers.
+#[allow(clippy::too_many_arguments)]
+async fn embed(
+    env: &Env,
+    ctx: &Rc<Context>,
+    target: &Target<'_>,
+    request: &EmbeddingsRequest,
+    meta: &GenerationMeta,
+    choice: &Choice<'_>,
+    started: f64,
+    settler: &Settler,
+) -> Result<Response, Error> {
+    let up = providers::embeddings::build_request(target, request)?;
+    let slug = target.provider.slug.as_str();
+    let timeout = config::u64(env, "UPSTREAM_TIMEOUT_MS", 60_000);
+    let (mut resp, inflight) = upstream::send(&up, slug, timeout).await?;
+    let status = resp.status_code();
+    if !(200..300).contains(&status) {
+        let retry_after = resp.headers().get("Retry-After").ok().flatten();
+        let body = upstream::body(&mut resp, slug, timeout)
+            .await
+            .unwrap_or_default();
+        return Err(providers::upstream_error(
+            slug,
+            status,
+            &body,
+            retry_after.as_deref(),
+        ));
+    }
+    let first_byte = config::now_ms();
+    let body = upstream::body(&mut resp, slug, timeout).await?;
+    drop(inflight);
+    let (mut reply, mut usage) =
+        providers::embeddings::parse_response(target, request, meta, &body)?;
+    let pricing = &target.endpoint.pricing;
+    let cost = pricing.cost_picos(&usage);
+    usage.cost = Some(pricing.cost(&usage));
+    if let Some(u) = reply.get_mut("usage") {
+        crate::api::set_field(u, "cost", serde_json::json!(usage.cost));
+    }
+    let now = config::now_ms();
+    let latency_ms = (first_byte - started) as u64;
+    health::report(
+        env,
+        ctx,
+        choice.key(),
+        Outcome {
+            ok: true,
+            latency_ms,
+            at_ms: now as u64,
+            ..Default::default()
+        },
+    );
+    settler.settle(Generation {
+        latency_ms: Some(latency_ms),
+        generation_ms: Some((now - first_byte) as u64),
+        finish_reason: Some("stop".into()),
+        ..settler.record(choice, &usage, cost)
+    });
     http::json(&reply, 200)
 }
 

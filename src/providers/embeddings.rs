@@ -1,0 +1,206 @@
+//! Embeddings upstream: OpenAI's `/embeddings` (every OpenAI-compatible host) and
+//! Gemini's `models/{model}:batchEmbedContents`, both answered in OpenAI's shape with
+//! our identity, usage and cost.
+
+use serde_json::{json, Value};
+
+use super::{invalid_reply, Target, UpstreamRequest};
+use crate::api::embeddings::{encode, EmbeddingsRequest, Input};
+use crate::api::{GenerationMeta, Usage};
+use crate::catalog::ApiFamily;
+use crate::error::{Error, Result};
+
+pub fn build_request(target: &Target, req: &EmbeddingsRequest) -> Result<UpstreamRequest> {
+    let model = &target.endpoint.upstream_model;
+    match target.provider.api {
+        ApiFamily::Openai => {
+            let mut headers = vec![(
+                "Authorization".to_string(),
+                format!("Bearer {}", target.key()?),
+            )];
+            headers.extend(target.extra_headers());
+            UpstreamRequest::post_json(
+                format!("{}/embeddings", target.base_url),
+                &req.openai_body(model),
+                headers,
+            )
+        }
+        ApiFamily::Gemini => {
+            let Input::Texts(texts) = &req.input else {
+                return Err(Error::bad_request(
+                    "input: token arrays need an OpenAI-compatible endpoint; send text",
+                ));
+            };
+            let requests: Vec<Value> = texts
+                .iter()
+                .map(|t| {
+                    let mut r = json!({"model": format!("models/{model}"), "content": {"parts": [{"text": t}]}});
+                    if let Some(d) = req.dimensions {
+                        crate::api::set_field(&mut r, "outputDimensionality", json!(d));
+                    }
+                    r
+                })
+                .collect();
+            let mut headers = vec![("x-goog-api-key".to_string(), target.key()?.to_string())];
+            headers.extend(target.extra_headers());
+            UpstreamRequest::post_json(
+                format!("{}/models/{model}:batchEmbedContents", target.base_url),
+                &json!({ "requests": requests }),
+                headers,
+            )
+        }
+        _ => Err(Error::NoProvider(format!(
+            "Provider {} does not serve embeddings",
+            target.provider.slug
+        ))),
+    }
+}
+
+/// The reply in OpenAI's shape, and the usage to bill.
+pub fn parse_response(
+    target: &Target,
+    req: &EmbeddingsRequest,
+    meta: &GenerationMeta,
+    body: &[u8],
+) -> Result<(Value, Usage)> {
+    let slug = &target.provider.slug;
+    let v: Value = serde_json::from_slice(body).map_err(|e| invalid_reply(slug, e, body))?;
+    let estimate = || {
+        req.input
+            .bytes()
+            .iter()
+            .fold(0u64, |acc, b| acc.saturating_add(b.div_ceil(4)))
+    };
+    let (data, prompt_tokens) = match target.provider.api {
+        ApiFamily::Gemini => {
+            let list = v
+                .get("embeddings")
+                .and_then(Value::as_array)
+                .ok_or_else(|| invalid_reply(slug, "no embeddings", body))?;
+            let mut data = Vec::with_capacity(list.len());
+            for (i, e) in list.iter().enumerate() {
+                let values: Vec<f64> = e
+                    .get("values")
+                    .and_then(Value::as_array)
+                    .ok_or_else(|| invalid_reply(slug, "an embedding without values", body))?
+                    .iter()
+                    .filter_map(Value::as_f64)
+                    .collect();
+                data.push(json!({"object": "embedding", "index": i, "embedding": encode(&values, req.encoding)}));
+            }
+            let counted = v
+                .pointer("/usageMetadata/promptTokenCount")
+                .and_then(Value::as_u64);
+            (data, counted.unwrap_or_else(estimate))
+        }
+        _ => {
+            let list = v
+                .get("data")
+                .and_then(Value::as_array)
+                .ok_or_else(|| invalid_reply(slug, "no data", body))?;
+            let mut data = Vec::with_capacity(list.len());
+            for (i, e) in list.iter().enumerate() {
+                let embedding = e
+                    .get("embedding")
+                    .filter(|x| x.is_array() || x.is_string())
+                    .ok_or_else(|| invalid_reply(slug, "an item without an embedding", body))?;
+                let index = e.get("index").and_then(Value::as_u64).unwrap_or(i as u64);
+                data.push(json!({"object": "embedding", "index": index, "embedding": embedding}));
+            }
+            let counted = v.pointer("/usage/prompt_tokens").and_then(Value::as_u64);
+            (data, counted.unwrap_or_else(estimate))
+        }
+    };
+    if data.len() != req.input.len() {
+        return Err(invalid_reply(
+            slug,
+            format!("{} embeddings for {} inputs", data.len(), req.input.len()),
+            body,
+        ));
+    }
+    let usage = Usage::new(prompt_tokens, 0);
+    let reply = json!({
+        "id": meta.id,
+        "object": "list",
+        "data": data,
+        "model": meta.model,
+        "provider": meta.provider,
+        "usage": {"prompt_tokens": prompt_tokens, "total_tokens": prompt_tokens},
+    });
+    Ok((reply, usage))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::providers::testutil::{catalog, meta};
+
+    fn target<R>(model: &str, f: impl FnOnce(&Target) -> R) -> R {
+        let cat = catalog();
+        let m = cat.model(model).unwrap();
+        let t = Target {
+            provider: cat.provider(&m.endpoints[0].provider).unwrap(),
+            model: m,
+            endpoint: &m.endpoints[0],
+            base_url: "http://up/v1".into(),
+            api_key: Some("sk-test".into()),
+        };
+        f(&t)
+    }
+
+    fn req(v: Value) -> EmbeddingsRequest {
+        EmbeddingsRequest::from_value(&v).unwrap()
+    }
+
+    #[test]
+    fn openai_embeddings_pass_through() {
+        let r = req(
+            json!({"model": "openai/text-embedding-3-small", "input": ["a", "b"], "dimensions": 8}),
+        );
+        target("openai/text-embedding-3-small", |t| {
+            let up = build_request(t, &r).unwrap();
+            assert_eq!(up.url, "http://up/v1/embeddings");
+            let body: Value = serde_json::from_slice(&up.body).unwrap();
+            assert_eq!(body["model"], "text-embedding-3-small");
+            assert_eq!(body["dimensions"], 8);
+            let reply = include_bytes!("../../tests/fixtures/openai/embeddings.json");
+            let (v, u) =
+                parse_response(t, &r, &meta("openai/text-embedding-3-small"), reply).unwrap();
+            assert_eq!(v["data"][1]["index"], 1);
+            assert_eq!(v["data"][0]["embedding"][0], 0.0023064255);
+            assert_eq!(u.prompt_tokens, 2);
+            assert_eq!(v["object"], "list");
+        });
+    }
+
+    #[test]
+    fn gemini_batch_embed() {
+        let r = req(
+            json!({"model": "google/gemini-embedding-001", "input": ["a", "b"], "encoding_format": "base64"}),
+        );
+        target("google/gemini-embedding-001", |t| {
+            let up = build_request(t, &r).unwrap();
+            assert_eq!(
+                up.url,
+                "http://up/v1/models/gemini-embedding-001:batchEmbedContents"
+            );
+            let body: Value = serde_json::from_slice(&up.body).unwrap();
+            assert_eq!(body["requests"][1]["content"]["parts"][0]["text"], "b");
+            assert_eq!(body["requests"][0]["model"], "models/gemini-embedding-001");
+            let reply = include_bytes!("../../tests/fixtures/gemini/batch_embed.json");
+            let (v, u) =
+                parse_response(t, &r, &meta("google/gemini-embedding-001"), reply).unwrap();
+            assert!(v["data"][0]["embedding"].is_string());
+            assert_eq!(u.prompt_tokens, 2);
+            let tokens = req(json!({"model": "google/gemini-embedding-001", "input": [1, 2]}));
+            assert_eq!(build_request(t, &tokens).unwrap_err().status(), 400);
+            let short = br#"{"embeddings": [{"values": [1.0]}]}"#;
+            assert_eq!(
+                parse_response(t, &r, &meta("x"), short)
+                    .unwrap_err()
+                    .status(),
+                502
+            );
+        });
+    }
+}
