@@ -34,8 +34,33 @@ pub fn error_body(e: &Error) -> Value {
     json!({"type": "error", "error": {"type": error_type(e), "message": e.public_message()}})
 }
 
+/// Block types that only an Anthropic endpoint understands (server tools' calls and
+/// results, search results, containers): kept for Anthropic endpoints, refused by the
+/// others.
+const ANTHROPIC_ONLY_BLOCKS: &[&str] = &[
+    "server_tool_use",
+    "web_search_tool_result",
+    "web_fetch_tool_result",
+    "code_execution_tool_result",
+    "bash_code_execution_tool_result",
+    "text_editor_code_execution_tool_result",
+    "mcp_tool_use",
+    "mcp_tool_result",
+    "search_result",
+    "container_upload",
+    "tool_reference",
+];
+
 /// The chat request a Messages body asks for (for endpoints of other families).
 pub fn to_chat(body: &Value) -> Result<ChatRequest> {
+    convert(body).map(|(chat, _)| chat)
+}
+
+/// The chat request a Messages body asks for, and the first thing in it that only an
+/// Anthropic endpoint can serve (a server tool, a block of an Anthropic-only type),
+/// which is left out of the chat request.
+pub fn convert(body: &Value) -> Result<(ChatRequest, Option<String>)> {
+    let mut anthropic_only: Option<String> = None;
     let obj = body
         .as_object()
         .ok_or_else(|| Error::bad_request("The body must be a JSON object"))?;
@@ -57,7 +82,12 @@ pub fn to_chat(body: &Value) -> Result<ChatRequest> {
         Some(_) => return Err(bad("messages", "must be an array")),
     };
     for (i, m) in list.iter().enumerate() {
-        message(&format!("messages[{i}]"), m, &mut messages)?;
+        message(
+            &format!("messages[{i}]"),
+            m,
+            &mut messages,
+            &mut anthropic_only,
+        )?;
     }
     let mut chat = Map::new();
     for k in [
@@ -88,7 +118,7 @@ pub fn to_chat(body: &Value) -> Result<ChatRequest> {
         chat.insert("user".into(), json!(user));
     }
     if let Some(tools) = obj.get("tools").filter(|v| !v.is_null()) {
-        chat.insert("tools".into(), convert_tools(tools)?);
+        chat.insert("tools".into(), convert_tools(tools, &mut anthropic_only)?);
     }
     if let Some(tc) = obj.get("tool_choice").filter(|v| !v.is_null()) {
         let (choice, parallel) = convert_tool_choice(tc)?;
@@ -123,7 +153,10 @@ pub fn to_chat(body: &Value) -> Result<ChatRequest> {
         _ => {}
     }
     chat.insert("messages".into(), Value::Array(messages));
-    ChatRequest::from_value(Value::Object(chat))
+    Ok((
+        ChatRequest::from_value(Value::Object(chat))?,
+        anthropic_only,
+    ))
 }
 
 /// Text blocks (with their cache_control) as chat text parts.
@@ -172,7 +205,12 @@ fn source_url(path: &str, b: &Value) -> Result<String> {
     }
 }
 
-fn message(path: &str, m: &Value, out: &mut Vec<Value>) -> Result<()> {
+fn message(
+    path: &str,
+    m: &Value,
+    out: &mut Vec<Value>,
+    anthropic_only: &mut Option<String>,
+) -> Result<()> {
     let role = m
         .get("role")
         .and_then(Value::as_str)
@@ -294,6 +332,13 @@ fn message(path: &str, m: &Value, out: &mut Vec<Value>) -> Result<()> {
             ),
             // Encrypted reasoning only an Anthropic endpoint can read.
             "redacted_thinking" => {}
+            other if ANTHROPIC_ONLY_BLOCKS.contains(&other) => {
+                anthropic_only.get_or_insert_with(|| {
+                    format!(
+                        "{bp}.type: {other:?} blocks are only understood by Anthropic endpoints"
+                    )
+                });
+            }
             other => {
                 return Err(bad(
                     &format!("{bp}.type"),
@@ -318,7 +363,7 @@ fn message(path: &str, m: &Value, out: &mut Vec<Value>) -> Result<()> {
     Ok(())
 }
 
-fn convert_tools(tools: &Value) -> Result<Value> {
+fn convert_tools(tools: &Value, anthropic_only: &mut Option<String>) -> Result<Value> {
     let list = tools
         .as_array()
         .ok_or_else(|| bad("tools", "must be an array"))?;
@@ -327,10 +372,10 @@ fn convert_tools(tools: &Value) -> Result<Value> {
         match t.get("type").and_then(Value::as_str) {
             None | Some("custom") => {}
             Some(other) => {
-                return Err(bad(
-                    &format!("tools[{i}].type"),
-                    format!("server tool {other:?} is only available on Anthropic endpoints"),
-                ))
+                anthropic_only.get_or_insert_with(|| {
+                    format!("tools[{i}].type: server tool {other:?} is only available on Anthropic endpoints")
+                });
+                continue;
             }
         }
         let name = t
@@ -713,10 +758,6 @@ mod tests {
                 "messages[0].content[0].source.type",
             ),
             (
-                json!({"model": "a/b", "max_tokens": 5, "messages": [{"role": "user", "content": "x"}], "tools": [{"type": "web_search_20250305", "name": "web_search"}]}),
-                "tools[0].type: server tool",
-            ),
-            (
                 json!({"model": "a/b", "max_tokens": 5, "messages": [{"role": "wizard", "content": "x"}]}),
                 "messages[0].role: unknown role",
             ),
@@ -725,6 +766,10 @@ mod tests {
             assert_eq!(e.status(), 400);
             assert!(e.to_string().contains(want), "{e}");
         }
+        let (_, only) = convert(&json!({"model": "a/b", "max_tokens": 5, "messages": [{"role": "user", "content": "x"}], "tools": [{"type": "web_search_20250305", "name": "web_search"}]})).unwrap();
+        assert!(only.unwrap().contains("tools[0].type: server tool"));
+        let (_, only) = convert(&json!({"model": "a/b", "max_tokens": 5, "messages": [{"role": "assistant", "content": [{"type": "server_tool_use", "id": "s", "name": "web_search", "input": {}}]}]})).unwrap();
+        assert!(only.unwrap().contains("messages[0].content[0].type"));
         let e = Error::Unauthorized("User not found.".into());
         assert_eq!(
             error_body(&e),

@@ -27,6 +27,8 @@ pub struct Incoming {
     pub echo: responses::Echo,
     /// Messages: the caller's own body, sent as it is to Anthropic endpoints.
     pub native: Option<Value>,
+    /// Messages: why only an Anthropic endpoint can serve it (server tools, ...).
+    pub anthropic_only: Option<String>,
 }
 
 impl Surface {
@@ -47,9 +49,11 @@ impl Surface {
                 chat: ChatRequest::parse(body)?,
                 echo: responses::Echo::default(),
                 native: None,
+                anthropic_only: None,
             });
         }
         let value = parse_json(body)?;
+        let mut anthropic_only = None;
         let (chat, echo, native) = match self {
             Surface::Completions => (completions::to_chat(&value)?, Default::default(), None),
             Surface::Responses => (
@@ -58,7 +62,9 @@ impl Surface {
                 None,
             ),
             Surface::Messages | Surface::Chat => {
-                (messages::to_chat(&value)?, Default::default(), Some(value))
+                let (chat, only) = messages::convert(&value)?;
+                anthropic_only = only;
+                (chat, Default::default(), Some(value))
             }
         };
         Ok(Incoming {
@@ -66,6 +72,7 @@ impl Surface {
             chat,
             echo,
             native,
+            anthropic_only,
         })
     }
 
@@ -118,6 +125,17 @@ pub enum Encoder {
 impl Encoder {
     pub fn is_passthrough(&self) -> bool {
         matches!(self, Encoder::Passthrough)
+    }
+
+    /// What keeps a silent stream open: Anthropic's `ping` event for its clients, an
+    /// SSE comment (`: OPENROUTER PROCESSING`) for the others.
+    pub fn keepalive(&self) -> Vec<u8> {
+        match self {
+            Encoder::Messages(_) | Encoder::Passthrough => {
+                b"event: ping\ndata: {\"type\":\"ping\"}\n\n".to_vec()
+            }
+            _ => super::sse::KEEPALIVE.to_vec(),
+        }
     }
 
     /// One stamped chunk.

@@ -466,6 +466,9 @@ async fn attempt(
         .native
         .as_ref()
         .filter(|_| target.provider.api == ApiFamily::Anthropic);
+    if let (None, Some(why)) = (native, &incoming.request.anthropic_only) {
+        return Err(Error::BadRequest(why.clone()));
+    }
     let up = match native {
         Some(body) => providers::anthropic::build_native(
             target,

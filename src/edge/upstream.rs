@@ -13,7 +13,6 @@ use worker::{
 };
 
 use super::http::{internal, set};
-use crate::api::sse::KEEPALIVE;
 use crate::error::Error;
 use crate::providers::stream::ChatStream;
 use crate::providers::UpstreamRequest;
@@ -202,7 +201,7 @@ impl Pump {
                         };
                         return self.chat.fail(&err);
                     }
-                    return KEEPALIVE.to_vec();
+                    return self.chat.keepalive();
                 }
             }
         }

@@ -264,6 +264,11 @@ impl ChatStream {
         self.sent_content
     }
 
+    /// Bytes that keep the client's connection open while the upstream is silent.
+    pub fn keepalive(&self) -> Vec<u8> {
+        self.encoder.keepalive()
+    }
+
     pub fn is_closed(&self) -> bool {
         self.closed
     }

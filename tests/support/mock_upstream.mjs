@@ -346,7 +346,9 @@ export async function startMockUpstream() {
       res.end(String(e));
     }
   });
-  server.keepAliveTimeout = 1000;
+  // Long, as real providers keep connections: a short one races the gateway reusing a
+  // pooled connection just as the server closes it (ECONNRESET, a spurious 502).
+  server.keepAliveTimeout = 30000;
   await new Promise((r) => server.listen(0, "127.0.0.1", r));
   const { port } = server.address();
   return {
