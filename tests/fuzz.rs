@@ -336,7 +336,7 @@ fn chat_target(body: &[u8]) {
         match routing::plan(cat, &req, &ctx, &mut r) {
             Ok(plan) => {
                 for c in &plan {
-                    let _ = ledger::worst_case(&req, c.model, c.endpoint);
+                    let _ = ledger::worst_case(&req, c.model, c.endpoint, c.provider.api);
                 }
             }
             Err(e) => assert_status(&e),

@@ -102,6 +102,11 @@ pub fn usd(picos: u64) -> f64 {
     picos as f64 / PICOS_PER_USD as f64
 }
 
+/// USD of a lifetime total.
+pub fn usd128(picos: u128) -> f64 {
+    picos as f64 / PICOS_PER_USD as f64
+}
+
 /// The largest single amount of USD the API takes (a grant, a key limit).
 pub const MAX_USD_AMOUNT: u64 = 1_000_000;
 
@@ -180,21 +185,30 @@ impl Ask {
     }
 }
 
-/// The most `req` can cost at `endpoint`: the prompt counted generously (a token per
-/// two bytes: the real count is only known afterwards) plus the longest completion the
-/// request or endpoint allows, plus the per-request price.
-pub fn worst_case(req: &ChatRequest, model: &Model, endpoint: &Endpoint) -> Ask {
-    let bytes = req.messages.iter().fold(0u64, |acc, m| {
-        acc.saturating_add(m.text().len() as u64).saturating_add(8)
-    });
-    let prompt_tokens = bytes.div_ceil(2).max(1);
+/// The most `req` can cost at `endpoint` of a provider of `family`: the prompt counted
+/// generously ([`crate::providers::PromptSize`]: a token per two bytes of every text,
+/// tool definition, tool call and result, plus estimates for images, files and audio,
+/// since the real count is only known afterwards), plus the longest completion the
+/// request, the translation (Anthropic's thinking bump) or the endpoint allows, times
+/// `n`, plus the per-request and per-image prices.
+pub fn worst_case(
+    req: &ChatRequest,
+    model: &Model,
+    endpoint: &Endpoint,
+    family: crate::catalog::ApiFamily,
+) -> Ask {
+    let size = crate::providers::PromptSize::of(req);
+    let prompt_tokens = size.generous_tokens().max(1);
     let context = endpoint.context_length.unwrap_or(model.context_length);
     let room = context.saturating_sub(prompt_tokens / 2).max(1);
-    let max_completion = req
-        .max_output_tokens()
-        .or(endpoint.max_completion_tokens)
-        .unwrap_or(room)
-        .min(room.max(1));
+    let asked = match family {
+        crate::catalog::ApiFamily::Anthropic => Some(
+            crate::providers::anthropic::output_limits(req, endpoint.max_completion_tokens)
+                .max_tokens,
+        ),
+        _ => req.max_output_tokens().or(endpoint.max_completion_tokens),
+    };
+    let max_completion = asked.unwrap_or(room).min(room.max(1));
     // `n` choices each generate up to the completion budget.
     let choices = req
         .extra
@@ -205,7 +219,19 @@ pub fn worst_case(req: &ChatRequest, model: &Model, endpoint: &Endpoint) -> Ask 
     let price = |s: &str| parse_picos(s).unwrap_or(0);
     let prompt_cost = prompt_tokens.saturating_mul(price(&endpoint.pricing.prompt));
     let completion_price = price(&endpoint.pricing.completion);
-    let request = endpoint.pricing.request.as_deref().map_or(0, price);
+    let request = endpoint
+        .pricing
+        .request
+        .as_deref()
+        .map_or(0, price)
+        .saturating_add(
+            endpoint
+                .pricing
+                .image
+                .as_deref()
+                .map_or(0, price)
+                .saturating_mul(size.images),
+        );
     Ask {
         reserve: prompt_cost
             .saturating_add(
@@ -239,19 +265,23 @@ pub fn worst_case_embeddings(input_bytes: &[u64], endpoint: &Endpoint) -> Ask {
     }
 }
 
-/// An account's money: granted, spent, and held by requests under way.
-#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+/// An account's money: granted, spent, and held by requests under way. Lifetime
+/// totals are u128: an account may pass the $18.4M that u64 picodollars hold.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Funds {
-    pub credits: u64,
-    pub usage: u64,
-    pub reserved: u64,
+    pub credits: u128,
+    pub usage: u128,
+    pub reserved: u128,
 }
 
 impl Funds {
+    /// What may still be reserved (capped at u64: no one request needs more).
     pub fn available(&self) -> u64 {
-        self.credits
+        let left = self
+            .credits
             .saturating_sub(self.usage)
-            .saturating_sub(self.reserved)
+            .saturating_sub(self.reserved);
+        u64::try_from(left).unwrap_or(u64::MAX)
     }
 }
 
@@ -304,19 +334,18 @@ pub fn check(funds: &Funds, key: &KeyBudget, ask: &Ask) -> Result<()> {
 /// What to charge when a request that reserved `reserved` ends costing `cost`: the
 /// cost, but never more than the account has once its own reservation is released.
 pub fn charge(funds: &Funds, reserved: u64, cost: u64) -> u64 {
-    let others = funds.reserved.saturating_sub(reserved);
-    cost.min(
-        funds
-            .credits
-            .saturating_sub(funds.usage)
-            .saturating_sub(others),
-    )
+    let others = funds.reserved.saturating_sub(u128::from(reserved));
+    let left = funds
+        .credits
+        .saturating_sub(funds.usage)
+        .saturating_sub(others);
+    cost.min(u64::try_from(left).unwrap_or(u64::MAX))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::catalog::Pricing;
+    use crate::catalog::{ApiFamily, Pricing};
 
     #[test]
     fn calendar() {
@@ -393,19 +422,26 @@ mod tests {
         )
         .unwrap();
         let (m, e) = endpoint(Some(500));
-        let a = worst_case(&req, &m, &e);
-        // (8 + 8) bytes → 8 prompt tokens at 1 µ$, 10 completion at 2 µ$, 100 µ$ per request
+        let a = worst_case(&req, &m, &e, ApiFamily::Openai);
+        // ("user" + 8) bytes / 2 + 8 per message → 14 prompt tokens at 1 µ$, 10
+        // completion at 2 µ$, 100 µ$ per request
         assert_eq!(
             (a.prompt_cost, a.max_completion, a.reserve),
-            (108_000_000, 10, 128_000_000)
+            (114_000_000, 10, 134_000_000)
         );
         let req = ChatRequest::parse(
             br#"{"model":"a/m","messages":[{"role":"user","content":"12345678"}]}"#,
         )
         .unwrap();
-        assert_eq!(worst_case(&req, &m, &e).max_completion, 500);
+        assert_eq!(
+            worst_case(&req, &m, &e, ApiFamily::Openai).max_completion,
+            500
+        );
         let (m, e) = endpoint(None);
-        assert_eq!(worst_case(&req, &m, &e).max_completion, 996);
+        assert_eq!(
+            worst_case(&req, &m, &e, ApiFamily::Openai).max_completion,
+            993
+        );
         let asks = [
             Ask {
                 reserve: 5,
@@ -417,6 +453,60 @@ mod tests {
             },
         ];
         assert_eq!(Ask::max(asks).reserve, 9);
+    }
+
+    #[test]
+    fn worst_case_counts_every_input_and_every_choice() {
+        let (m, e) = endpoint(Some(100));
+        let base = |extra: &str| {
+            ChatRequest::parse(
+                format!(r#"{{"model":"a/m","max_tokens":10,"messages":[{{"role":"user","content":"hi"}}]{extra}}}"#)
+                    .as_bytes(),
+            )
+            .unwrap()
+        };
+        let plain = worst_case(&base(""), &m, &e, ApiFamily::Openai);
+        // Tool definitions count as prompt.
+        let tools = worst_case(
+            &base(
+                r#","tools":[{"type":"function","function":{"name":"f","description":"a long description of a tool that takes room"}}]"#,
+            ),
+            &m,
+            &e,
+            ApiFamily::Openai,
+        );
+        assert!(
+            tools.prompt_cost > plain.prompt_cost + 30_000_000,
+            "{tools:?}"
+        );
+        // Each of n choices may generate max_tokens.
+        let n = worst_case(&base(r#","n":3"#), &m, &e, ApiFamily::Openai);
+        assert_eq!(n.reserve - plain.reserve, 2 * 10 * 2_000_000);
+        // The larger of max_tokens and max_completion_tokens.
+        let both = worst_case(
+            &base(r#","max_completion_tokens":40"#),
+            &m,
+            &e,
+            ApiFamily::Openai,
+        );
+        assert_eq!(both.max_completion, 40);
+        // Images: IMAGE_TOKENS each, and the endpoint's per-image price.
+        let img = ChatRequest::parse(br#"{"model":"a/m","max_tokens":10,"messages":[{"role":"user","content":[{"type":"text","text":"hi"},{"type":"image_url","image_url":{"url":"https://x/a.png"}},{"type":"image_url","image_url":{"url":"https://x/b.png"}}]}]}"#).unwrap();
+        let mut priced = e.clone();
+        priced.pricing.image = Some("0.001".into());
+        let a = worst_case(&img, &m, &priced, ApiFamily::Openai);
+        assert!(
+            a.prompt_cost >= 2 * crate::providers::IMAGE_TOKENS * 1_000_000 + 2 * 1_000_000_000
+        );
+        // Anthropic's thinking bump: the translator may send more than max_tokens.
+        let think = base(r#","reasoning":{"max_tokens":5000}"#);
+        let (m2, e2) = endpoint(None);
+        let mut big = m2.clone();
+        big.context_length = 100_000;
+        let a = worst_case(&think, &big, &e2, ApiFamily::Anthropic);
+        let sent = crate::providers::anthropic::output_limits(&think, None).max_tokens;
+        assert_eq!(a.max_completion, sent);
+        assert!(sent > 5000);
     }
 
     #[test]

@@ -157,6 +157,10 @@ pub struct Generation {
     /// The surface the request came through (`chat`, `responses`, `messages`, ...).
     #[serde(default)]
     pub api_type: Option<String>,
+    /// Where the billed token counts came from: `provider` (the upstream's own usage)
+    /// or `estimate` (it sent none, or the client left before it did).
+    #[serde(default)]
+    pub usage_source: Option<String>,
 }
 
 impl Generation {
@@ -193,6 +197,7 @@ pub fn generation_data(g: &Generation, charged_picos: u64) -> Value {
         "external_user": null,
         "user_agent": g.user_agent,
         "api_type": g.api_type.as_deref().unwrap_or("completions"),
+        "usage_source": g.usage_source,
         "total_cost": usd(charged_picos),
         "usage": usd(charged_picos),
         "upstream_inference_cost": usd(g.cost_picos),

@@ -65,8 +65,13 @@ impl ChatRequest {
     }
 
     /// The completion budget the caller asked for, whichever name they used.
+    /// The larger when both are sent: every translator sends this one value, and the
+    /// reservation covers it, so no provider can generate past what was reserved.
     pub fn max_output_tokens(&self) -> Option<u64> {
-        self.max_completion_tokens.or(self.max_tokens)
+        match (self.max_completion_tokens, self.max_tokens) {
+            (Some(a), Some(b)) => Some(a.max(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     /// The models to try, in order: `model` first, then the `models` fallbacks.

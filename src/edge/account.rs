@@ -14,12 +14,13 @@ use worker::{
 
 use super::config;
 use super::sql::{money, parse_money, SqlCounters};
-use crate::accounts::ledger::{self, period_start, usd, Ask, Funds, KeyBudget, LimitReset};
+use crate::accounts::ledger::{self, period_start, usd, usd128, Ask, Funds, KeyBudget, LimitReset};
 use crate::accounts::records::{
     self, ActivityRow, FreeAllowance, Generation, KeyKind, KeyRecord, KeyUsage,
 };
 use crate::error::Error;
 use crate::limits::{self, Decision, Window};
+use std::cell::Cell;
 
 /// The counter of the account's free-model windows.
 const FREE_COUNTER: &str = "free";
@@ -145,14 +146,22 @@ struct RecordRow {
 #[durable_object]
 pub struct Account {
     sql: SqlStorage,
+    /// The running totals and aggregates exist (made or migrated once per instance).
+    ready: Cell<bool>,
+    /// When old generation records were last dropped (at most hourly).
+    last_prune_ms: Cell<u64>,
+    retention_days: u64,
 }
 
 impl DurableObject for Account {
-    fn new(state: State, _env: Env) -> Self {
+    fn new(state: State, env: Env) -> Self {
         // Tables are made by `Init` only, so that a request naming an account that
         // does not exist leaves no storage behind.
         Account {
             sql: state.storage().sql(),
+            ready: Cell::new(false),
+            last_prune_ms: Cell::new(0),
+            retention_days: config::u64(&env, "GENERATION_RETENTION_DAYS", 30).max(1),
         }
     }
 
@@ -183,6 +192,47 @@ const SCHEMA: [&str; 7] = [
     "CREATE INDEX IF NOT EXISTS generations_by_day ON generations (day)",
 ];
 
+/// Running totals, so that no account call sums history. Money is decimal text added
+/// in u128 by the object (SQLite's INTEGER stops at 9.2e18 picodollars, $9.2M, and
+/// turns larger values into inexact REALs).
+const TOTALS_SCHEMA: [&str; 4] = [
+    "CREATE TABLE IF NOT EXISTS totals (name TEXT PRIMARY KEY, value TEXT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS key_totals (key_hash TEXT NOT NULL, period TEXT NOT NULL, value TEXT NOT NULL, PRIMARY KEY (key_hash, period))",
+    "CREATE TABLE IF NOT EXISTS daily (day INTEGER NOT NULL, key_hash TEXT NOT NULL, model TEXT NOT NULL, provider TEXT NOT NULL, requests INTEGER NOT NULL, usage TEXT NOT NULL, prompt INTEGER NOT NULL, completion INTEGER NOT NULL, reasoning INTEGER NOT NULL, cached INTEGER NOT NULL, PRIMARY KEY (day, key_hash, model, provider))",
+    "CREATE INDEX IF NOT EXISTS generations_by_created ON generations (created_ms)",
+];
+
+/// The period rows of `key_totals` a charge at `ms` adds to: all time, its UTC day,
+/// ISO week and month.
+fn key_periods(ms: u64) -> [String; 4] {
+    let secs = ms / 1000;
+    let day = |r: LimitReset| period_start(r, secs) / 86_400;
+    [
+        "all".into(),
+        format!("d:{}", day(LimitReset::Daily)),
+        format!("w:{}", day(LimitReset::Weekly)),
+        format!("m:{}", day(LimitReset::Monthly)),
+    ]
+}
+
+fn period_key(reset: Option<LimitReset>, secs: u64) -> String {
+    match reset {
+        None => "all".into(),
+        Some(r) => {
+            let prefix = match r {
+                LimitReset::Daily => "d",
+                LimitReset::Weekly => "w",
+                LimitReset::Monthly => "m",
+            };
+            format!("{prefix}:{}", period_start(r, secs) / 86_400)
+        }
+    }
+}
+
+fn parse_u128(s: &Option<String>) -> u128 {
+    s.as_deref().and_then(|v| v.parse().ok()).unwrap_or(0)
+}
+
 fn db(e: worker::Error) -> Error {
     Error::Internal(format!("account storage: {e}"))
 }
@@ -207,6 +257,9 @@ impl Account {
         if !init && !self.initialized() {
             return Err(Error::Unauthorized("User not found.".into()));
         }
+        if !init {
+            self.ensure_totals()?;
+        }
         match op {
             Op::Init {
                 id,
@@ -215,20 +268,25 @@ impl Account {
                 credits,
                 keys,
             } => {
-                for ddl in SCHEMA {
+                for ddl in SCHEMA.iter().chain(TOTALS_SCHEMA.iter()) {
                     self.sql.exec(ddl, None).map_err(db)?;
                 }
+                self.ready.set(true);
                 SqlCounters::create_table(&self.sql);
                 if self.account().is_ok() {
                     return Err(Error::BadRequest(format!("account {id} exists")));
                 }
                 self.sql
                     .exec(
-                        "INSERT INTO account (id, name, allow_training, created_ms, credits, usage, reserved) VALUES (?, ?, ?, ?, CAST(? AS INTEGER), 0, 0)",
-                        vec![id.into(), name.into(), i64::from(allow_training).into(), (self.now_ms() as i64).into(), money(credits)],
+                        "INSERT INTO account (id, name, allow_training, created_ms, credits, usage, reserved) VALUES (?, ?, ?, ?, 0, 0, 0)",
+                        vec![id.into(), name.into(), i64::from(allow_training).into(), (self.now_ms() as i64).into()],
                     )
                     .map_err(db)?;
+                for name in ["credits", "usage", "reserved"] {
+                    self.set_total(name, 0)?;
+                }
                 if credits > 0 {
+                    self.add_total("credits", u128::from(credits))?;
                     self.log_grant(credits, "initial credits")?;
                 }
                 for k in keys {
@@ -259,12 +317,7 @@ impl Account {
             }
             Op::Grant { picos, note } => {
                 self.account()?;
-                self.sql
-                    .exec(
-                        "UPDATE account SET credits = credits + CAST(? AS INTEGER)",
-                        vec![money(picos)],
-                    )
-                    .map_err(db)?;
+                self.add_total("credits", u128::from(picos))?;
                 self.log_grant(picos, &note)?;
                 self.account_json()
             }
@@ -286,7 +339,8 @@ impl Account {
                 let key = self.caller(&caller, None)?;
                 let usage = self.key_usage(&key)?;
                 let acc = self.account()?;
-                let free_tier = parse_money(&acc.credits) == 0;
+                let _ = acc;
+                let free_tier = self.total("credits")? == 0;
                 let day = free_windows.iter().find(|w| w.period_secs == 86_400);
                 let per_minute = free_windows
                     .iter()
@@ -306,10 +360,8 @@ impl Account {
             }
             Op::Credits { caller } => {
                 self.caller(&caller, None)?;
-                let acc = self.account()?;
-                Ok(
-                    json!({ "total_credits": usd(parse_money(&acc.credits)), "total_usage": usd(parse_money(&acc.usage)) }),
-                )
+                let f = self.funds()?;
+                Ok(json!({ "total_credits": usd128(f.credits), "total_usage": usd128(f.usage) }))
             }
             Op::Keys { caller } => {
                 self.caller(&caller, Some(KeyKind::Provisioning))?;
@@ -399,30 +451,209 @@ impl Account {
 
     fn account_json(&self) -> std::result::Result<Value, Error> {
         let a = self.account()?;
-        let (credits, usage, reserved) = (
-            parse_money(&a.credits),
-            parse_money(&a.usage),
-            parse_money(&a.reserved),
-        );
+        let Funds {
+            credits,
+            usage,
+            reserved,
+        } = self.funds()?;
         Ok(json!({
             "id": a.id,
             "name": a.name,
             "allow_training": a.allow_training != 0.0,
             "created_at": ledger::iso8601(a.created_ms as u64),
-            "total_credits": usd(credits),
-            "total_usage": usd(usage),
-            "reserved": usd(reserved),
-            "balance": usd(credits.saturating_sub(usage)),
+            "total_credits": usd128(credits),
+            "total_usage": usd128(usage),
+            "reserved": usd128(reserved),
+            "balance": usd128(credits.saturating_sub(usage)),
         }))
     }
 
     fn funds(&self) -> std::result::Result<Funds, Error> {
-        let a = self.account()?;
         Ok(Funds {
-            credits: parse_money(&a.credits),
-            usage: parse_money(&a.usage),
-            reserved: parse_money(&a.reserved),
+            credits: self.total("credits")?,
+            usage: self.total("usage")?,
+            reserved: self.total("reserved")?,
         })
+    }
+
+    /// A running total (0 if never set).
+    fn total(&self, name: &str) -> std::result::Result<u128, Error> {
+        let rows: Vec<Text> = self
+            .sql
+            .exec(
+                "SELECT value AS v FROM totals WHERE name = ?",
+                vec![name.into()],
+            )
+            .and_then(|c| c.to_array())
+            .map_err(db)?;
+        Ok(rows.first().map_or(0, |r| parse_u128(&r.v)))
+    }
+
+    fn set_total(&self, name: &str, value: u128) -> std::result::Result<(), Error> {
+        self.sql
+            .exec(
+                "INSERT INTO totals (name, value) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET value = excluded.value",
+                vec![name.into(), value.to_string().into()],
+            )
+            .map_err(db)?;
+        Ok(())
+    }
+
+    fn add_total(&self, name: &str, delta: u128) -> std::result::Result<(), Error> {
+        if delta == 0 {
+            return Ok(());
+        }
+        self.set_total(name, self.total(name)?.saturating_add(delta))
+    }
+
+    fn sub_total(&self, name: &str, delta: u128) -> std::result::Result<(), Error> {
+        if delta == 0 {
+            return Ok(());
+        }
+        self.set_total(name, self.total(name)?.saturating_sub(delta))
+    }
+
+    /// Makes the running totals and daily aggregates of an account created before
+    /// they existed, from its columns and history (once per object instance).
+    fn ensure_totals(&self) -> std::result::Result<(), Error> {
+        if self.ready.get() {
+            return Ok(());
+        }
+        let exists = self
+            .sql
+            .exec(
+                "SELECT name AS v FROM sqlite_master WHERE type = 'table' AND name = 'totals'",
+                None,
+            )
+            .and_then(|c| c.to_array::<Text>())
+            .map_err(db)?;
+        if exists.is_empty() {
+            for ddl in TOTALS_SCHEMA {
+                self.sql.exec(ddl, None).map_err(db)?;
+            }
+            let a = self.account()?;
+            self.set_total("credits", u128::from(parse_money(&a.credits)))?;
+            self.set_total("usage", u128::from(parse_money(&a.usage)))?;
+            self.set_total("reserved", u128::from(parse_money(&a.reserved)))?;
+            #[derive(Deserialize)]
+            struct Row {
+                key_hash: String,
+                created_ms: f64,
+                day: f64,
+                model: String,
+                provider: String,
+                charged: Option<String>,
+                prompt: f64,
+                completion: f64,
+                reasoning: f64,
+                cached: f64,
+            }
+            let rows: Vec<Row> = self
+                .sql
+                .exec("SELECT key_hash, created_ms, day, model, provider, CAST(charged AS TEXT) AS charged, prompt, completion, reasoning, cached FROM generations", None)
+                .and_then(|c| c.to_array())
+                .map_err(db)?;
+            for r in rows {
+                let charged = parse_money(&r.charged);
+                self.add_key_totals(&r.key_hash, r.created_ms as u64, charged)?;
+                self.add_daily(
+                    r.day as i64,
+                    &r.key_hash,
+                    &r.model,
+                    &r.provider,
+                    charged,
+                    [
+                        r.prompt as u64,
+                        r.completion as u64,
+                        r.reasoning as u64,
+                        r.cached as u64,
+                    ],
+                )?;
+            }
+        }
+        self.ready.set(true);
+        Ok(())
+    }
+
+    fn add_key_totals(&self, key: &str, ms: u64, charged: u64) -> std::result::Result<(), Error> {
+        if charged == 0 {
+            return Ok(());
+        }
+        for period in key_periods(ms) {
+            let rows: Vec<Text> = self
+                .sql
+                .exec(
+                    "SELECT value AS v FROM key_totals WHERE key_hash = ? AND period = ?",
+                    vec![key.into(), period.clone().into()],
+                )
+                .and_then(|c| c.to_array())
+                .map_err(db)?;
+            let value = rows
+                .first()
+                .map_or(0, |r| parse_u128(&r.v))
+                .saturating_add(u128::from(charged));
+            self.sql
+                .exec(
+                    "INSERT INTO key_totals (key_hash, period, value) VALUES (?, ?, ?) ON CONFLICT(key_hash, period) DO UPDATE SET value = excluded.value",
+                    vec![key.into(), period.into(), value.to_string().into()],
+                )
+                .map_err(db)?;
+        }
+        Ok(())
+    }
+
+    /// Adds one request to its day's aggregate: [prompt, completion, reasoning, cached].
+    fn add_daily(
+        &self,
+        day: i64,
+        key: &str,
+        model: &str,
+        provider: &str,
+        charged: u64,
+        tokens: [u64; 4],
+    ) -> std::result::Result<(), Error> {
+        #[derive(Deserialize)]
+        struct Row {
+            usage: Option<String>,
+        }
+        let rows: Vec<Row> = self
+            .sql
+            .exec(
+                "SELECT usage FROM daily WHERE day = ? AND key_hash = ? AND model = ? AND provider = ?",
+                vec![day.into(), key.into(), model.into(), provider.into()],
+            )
+            .and_then(|c| c.to_array())
+            .map_err(db)?;
+        let usage = rows
+            .first()
+            .map_or(0, |r| parse_u128(&r.usage))
+            .saturating_add(u128::from(charged));
+        let [p, c, r, k] = tokens.map(|t| i64::try_from(t).unwrap_or(i64::MAX));
+        self.sql
+            .exec(
+                "INSERT INTO daily (day, key_hash, model, provider, requests, usage, prompt, completion, reasoning, cached) VALUES (?, ?, ?, ?, 1, ?, ?, ?, ?, ?) ON CONFLICT(day, key_hash, model, provider) DO UPDATE SET requests = requests + 1, usage = excluded.usage, prompt = prompt + excluded.prompt, completion = completion + excluded.completion, reasoning = reasoning + excluded.reasoning, cached = cached + excluded.cached",
+                vec![day.into(), key.into(), model.into(), provider.into(), usage.to_string().into(), p.into(), c.into(), r.into(), k.into()],
+            )
+            .map_err(db)?;
+        Ok(())
+    }
+
+    /// Drops generation records older than the retention (their totals and daily
+    /// aggregates stay), a bounded batch at a time, at most hourly.
+    fn prune(&self) -> std::result::Result<(), Error> {
+        let now = self.now_ms();
+        if now.saturating_sub(self.last_prune_ms.get()) < 3_600_000 {
+            return Ok(());
+        }
+        self.last_prune_ms.set(now);
+        let cutoff = now.saturating_sub(self.retention_days.saturating_mul(86_400_000));
+        self.sql
+            .exec(
+                "DELETE FROM generations WHERE id IN (SELECT id FROM generations WHERE created_ms < ? LIMIT 1000)",
+                vec![(cutoff as i64).into()],
+            )
+            .map_err(db)?;
+        Ok(())
     }
 
     fn log_grant(&self, picos: u64, note: &str) -> std::result::Result<(), Error> {
@@ -513,50 +744,51 @@ impl Account {
         Ok(rows.first().map_or(0, |r| parse_money(&r.v)))
     }
 
+    /// A key's spending in one period row of `key_totals`.
+    fn key_total(&self, key: &str, period: &str) -> std::result::Result<u64, Error> {
+        let rows: Vec<Text> = self
+            .sql
+            .exec(
+                "SELECT value AS v FROM key_totals WHERE key_hash = ? AND period = ?",
+                vec![key.into(), period.into()],
+            )
+            .and_then(|c| c.to_array())
+            .map_err(db)?;
+        Ok(rows
+            .first()
+            .map_or(0, |r| u64::try_from(parse_u128(&r.v)).unwrap_or(u64::MAX)))
+    }
+
+    fn key_reserved(&self, key: &str) -> std::result::Result<u64, Error> {
+        self.sum(
+            "SELECT CAST(COALESCE(SUM(picos), 0) AS TEXT) AS v FROM reservations WHERE key_hash = ?",
+            vec![key.into()],
+        )
+    }
+
+    /// A key's usage: running totals per period (O(1) in its history).
     fn key_usage(&self, k: &KeyRecord) -> std::result::Result<KeyUsage, Error> {
         let now = self.now_ms() / 1000;
-        let since = |secs: u64| -> std::result::Result<u64, Error> {
-            self.sum(
-                "SELECT CAST(COALESCE(SUM(charged), 0) AS TEXT) AS v FROM generations WHERE key_hash = ? AND created_ms >= ?",
-                vec![k.hash.clone().into(), (secs.saturating_mul(1000) as i64).into()],
-            )
-        };
-        let all = since(0)?;
-        let period = match k.limit_reset {
-            Some(r) => since(period_start(r, now))?,
-            None => all,
-        };
+        let t = |r: Option<LimitReset>| self.key_total(&k.hash, &period_key(r, now));
         Ok(KeyUsage {
-            all,
-            daily: since(period_start(LimitReset::Daily, now))?,
-            weekly: since(period_start(LimitReset::Weekly, now))?,
-            monthly: since(period_start(LimitReset::Monthly, now))?,
-            period,
-            reserved: self.sum(
-                "SELECT CAST(COALESCE(SUM(picos), 0) AS TEXT) AS v FROM reservations WHERE key_hash = ?",
-                vec![k.hash.clone().into()],
-            )?,
+            all: t(None)?,
+            daily: t(Some(LimitReset::Daily))?,
+            weekly: t(Some(LimitReset::Weekly))?,
+            monthly: t(Some(LimitReset::Monthly))?,
+            period: t(k.limit_reset)?,
+            reserved: self.key_reserved(&k.hash)?,
         })
     }
 
-    /// What a key with a limit has spent in its period and holds; nothing to sum without one.
+    /// What a key with a limit has spent in its period and holds; nothing to read without one.
     fn key_budget(&self, k: &KeyRecord) -> std::result::Result<KeyBudget, Error> {
         let Some(limit) = k.limit_picos else {
             return Ok(KeyBudget::default());
         };
-        let since = k
-            .limit_reset
-            .map_or(0, |r| period_start(r, self.now_ms() / 1000));
         Ok(KeyBudget {
             limit: Some(limit),
-            spent: self.sum(
-                "SELECT CAST(COALESCE(SUM(charged), 0) AS TEXT) AS v FROM generations WHERE key_hash = ? AND created_ms >= ?",
-                vec![k.hash.clone().into(), (since.saturating_mul(1000) as i64).into()],
-            )?,
-            reserved: self.sum(
-                "SELECT CAST(COALESCE(SUM(picos), 0) AS TEXT) AS v FROM reservations WHERE key_hash = ?",
-                vec![k.hash.clone().into()],
-            )?,
+            spent: self.key_total(&k.hash, &period_key(k.limit_reset, self.now_ms() / 1000))?,
+            reserved: self.key_reserved(&k.hash)?,
         })
     }
 
@@ -574,12 +806,7 @@ impl Account {
                     vec![cutoff.into()],
                 )
                 .map_err(db)?;
-            self.sql
-                .exec(
-                    "UPDATE account SET reserved = MAX(reserved - CAST(? AS INTEGER), 0)",
-                    vec![money(stale)],
-                )
-                .map_err(db)?;
+            self.sub_total("reserved", u128::from(stale))?;
         }
         Ok(())
     }
@@ -636,12 +863,7 @@ impl Account {
                     vec![a.gen_id.clone().into(), key.hash.clone().into(), money(ask.reserve), (self.now_ms() as i64).into()],
                 )
                 .map_err(db)?;
-            self.sql
-                .exec(
-                    "UPDATE account SET reserved = reserved + CAST(? AS INTEGER)",
-                    vec![money(ask.reserve)],
-                )
-                .map_err(db)?;
+            self.add_total("reserved", u128::from(ask.reserve))?;
         }
         Ok(json!({ "allow_training": allow_training, "limit": decision }))
     }
@@ -673,12 +895,8 @@ impl Account {
                 vec![gen_id.into()],
             )
             .map_err(db)?;
-        self.sql
-            .exec(
-                "UPDATE account SET reserved = MAX(reserved - CAST(? AS INTEGER), 0), usage = usage + CAST(? AS INTEGER)",
-                vec![money(reserved), money(charged)],
-            )
-            .map_err(db)?;
+        self.sub_total("reserved", u128::from(reserved))?;
+        self.add_total("usage", u128::from(charged))?;
         let record = serde_json::to_string(&g).map_err(|e| Error::Internal(e.to_string()))?;
         self.sql
             .exec(
@@ -699,6 +917,23 @@ impl Account {
                 ],
             )
             .map_err(db)?;
+        self.add_key_totals(caller, g.created_ms, charged)?;
+        if let Some(provider) = g.provider.as_deref().filter(|p| !p.is_empty()) {
+            self.add_daily(
+                (g.created_ms / 86_400_000) as i64,
+                caller,
+                &g.model,
+                provider,
+                charged,
+                [
+                    g.prompt_tokens,
+                    g.completion_tokens,
+                    g.reasoning_tokens,
+                    g.cached_tokens,
+                ],
+            )?;
+        }
+        self.prune()?;
         Ok(json!({ "charged": usd(charged) }))
     }
 
@@ -727,7 +962,7 @@ impl Account {
         let rows: Vec<Row> = self
             .sql
             .exec(
-                "SELECT day, model, provider, COUNT(*) AS requests, CAST(SUM(charged) AS TEXT) AS usage, SUM(prompt) AS prompt, SUM(completion) AS completion, SUM(reasoning) AS reasoning, SUM(cached) AS cached FROM generations WHERE day >= ? AND day <= ? AND provider != '' GROUP BY day, model, provider ORDER BY day DESC, model",
+                "SELECT day, model, provider, SUM(requests) AS requests, CAST(SUM(CAST(usage AS INTEGER)) AS TEXT) AS usage, SUM(prompt) AS prompt, SUM(completion) AS completion, SUM(reasoning) AS reasoning, SUM(cached) AS cached FROM daily WHERE day >= ? AND day <= ? GROUP BY day, model, provider ORDER BY day DESC, model",
                 vec![from.into(), to.into()],
             )
             .and_then(|c| c.to_array())

@@ -49,6 +49,17 @@ pub fn caller(req: &Request, env: &Env) -> Result<(String, String), Error> {
     Ok((account.to_string(), keys::hash_key(key)))
 }
 
+/// [`caller`], draining a small unread body when the key is refused.
+pub async fn caller_of(req: &mut Request, env: &Env) -> Result<(String, String), Error> {
+    match caller(req, env) {
+        Ok(c) => Ok(c),
+        Err(e) => {
+            http::discard_small_body(req).await;
+            Err(e)
+        }
+    }
+}
+
 fn query(req: &Request) -> String {
     req.url()
         .ok()
@@ -153,7 +164,7 @@ fn mint_key(
 /// The account routes of `/api/v1` (`/key`, `/keys...`, `/credits`, `/generation`,
 /// `/activity`).
 pub async fn route(mut req: Request, env: &Env, route: Route) -> Result<Response, Error> {
-    let (acc, caller) = caller(&req, env)?;
+    let (acc, caller) = caller_of(&mut req, env).await?;
     let call = |op: Op| account::call(env, &acc, op);
     match route {
         Route::Key => data(

@@ -68,6 +68,21 @@ fn plain_500() -> Response {
         .fixed(b"Internal error".to_vec())
 }
 
+/// Reads and drops a small body that an early refusal (a bad key) leaves unread, so that
+/// the client's kept-alive connection stays usable for its next request; a body over
+/// 64 KiB is left unread (the runtime closes that connection instead).
+pub async fn discard_small_body(req: &mut Request) {
+    let declared = req
+        .headers()
+        .get("Content-Length")
+        .ok()
+        .flatten()
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    if declared.is_some_and(|n| n > 0 && n <= 64 * 1024) {
+        let _ = req.bytes().await;
+    }
+}
+
 /// Reads a request body of at most `max` bytes: a declared `Content-Length` over it is
 /// refused before reading, and a body without one (chunked) is counted as it arrives
 /// and refused as soon as it passes the cap.

@@ -63,7 +63,11 @@ async fn route(
     let method = RouteMethod::parse(req.method().as_ref());
     if path.starts_with("/admin/v1") {
         // The operator's key is checked before the path says anything.
-        account_api::authorize_admin(&req, env)?;
+        if let Err(e) = account_api::authorize_admin(&req, env) {
+            let mut req = req;
+            http::discard_small_body(&mut req).await;
+            return Err(e);
+        }
     }
     match route::route(method, &path)? {
         r @ (Route::ChatCompletions | Route::Completions | Route::Responses | Route::Messages) => {

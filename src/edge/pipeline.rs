@@ -10,7 +10,7 @@ use std::time::Duration;
 use worker::{Context, Delay, Env, Request, Response};
 
 use super::account::{self, Admission, Op, PlanFacts};
-use super::account_api::{caller, free_windows};
+use super::account_api::{caller_of, free_windows};
 use super::{catalog, config, counters, health, http, upstream};
 use crate::accounts::ledger::{worst_case, worst_case_embeddings, Ask};
 use crate::accounts::records::Generation;
@@ -27,6 +27,8 @@ use crate::routing::health::Outcome;
 use crate::routing::{self, Choice, RouteContext};
 
 const DEFAULT_MAX_BODY: u64 = 8 * 1024 * 1024;
+/// A non-streamed reply may take this long in all (a reasoning model thinking).
+const DEFAULT_REPLY_TIMEOUT_MS: u64 = 600_000;
 
 /// Settles one request with its account after the response is under way.
 #[derive(Clone)]
@@ -129,7 +131,7 @@ impl Parsed {
 
     fn worst_case(&self, c: &Choice) -> Ask {
         match self {
-            Parsed::Generate(i) => worst_case(&i.request.chat, c.model, c.endpoint),
+            Parsed::Generate(i) => worst_case(&i.request.chat, c.model, c.endpoint, c.provider.api),
             Parsed::Embeddings { request, .. } => {
                 worst_case_embeddings(&request.input.bytes(), c.endpoint)
             }
@@ -158,7 +160,7 @@ pub async fn handle(
     gen_id: &str,
     job: Job,
 ) -> Result<Response, Error> {
-    let (account_id, caller) = caller(&req, env)?;
+    let (account_id, caller) = caller_of(&mut req, env).await?;
     let max_body = config::u64(env, "MAX_BODY_BYTES", DEFAULT_MAX_BODY);
     let body = http::read_body(&mut req, usize::try_from(max_body).unwrap_or(usize::MAX)).await?;
     let parsed = match job {
@@ -295,7 +297,7 @@ pub async fn handle(
 
 /// `POST /messages/count_tokens`: an estimate of the prompt's tokens, for a valid key.
 pub async fn count_tokens(mut req: Request, env: &Env) -> Result<Response, Error> {
-    caller(&req, env)?;
+    caller_of(&mut req, env).await?;
     let max_body = config::u64(env, "MAX_BODY_BYTES", DEFAULT_MAX_BODY);
     let body = http::read_body(&mut req, usize::try_from(max_body).unwrap_or(usize::MAX)).await?;
     let value = crate::api::parse_json(&body)?;
@@ -478,10 +480,17 @@ async fn attempt(
         None => providers::build_request(target, chat)?,
     };
     let slug = target.provider.slug.as_str();
-    let timeout = config::u64(env, "UPSTREAM_TIMEOUT_MS", 60_000);
+    // A stream must start within UPSTREAM_TIMEOUT_MS; a non-streamed reply (a reasoning
+    // model may think for minutes before its first byte) within UPSTREAM_REPLY_TIMEOUT_MS.
+    let timeout = if chat.is_stream() {
+        config::u64(env, "UPSTREAM_TIMEOUT_MS", 60_000)
+    } else {
+        config::u64(env, "UPSTREAM_REPLY_TIMEOUT_MS", DEFAULT_REPLY_TIMEOUT_MS)
+    };
     let (mut resp, inflight) = upstream::send(&up, slug, timeout).await?;
     let status = resp.status_code();
     let first_byte = config::now_ms();
+    let left = timeout.saturating_sub((first_byte - started) as u64).max(1);
     if !(200..300).contains(&status) {
         let retry_after = resp.headers().get("Retry-After").ok().flatten();
         let body = upstream::body(&mut resp, slug, timeout)
@@ -528,6 +537,7 @@ async fn attempt(
                 generation_ms: Some(generation_ms),
                 cancelled,
                 finish_reason: s.finish_reason().map(str::to_string),
+                usage_source: Some(s.usage_source().into()),
                 ..base
             }
             .with_usage(&usage, pricing.cost_picos(&usage));
@@ -543,14 +553,23 @@ async fn attempt(
             on_end,
         );
     }
-    let body = upstream::body(&mut resp, slug, timeout).await?;
+    let body = upstream::body(&mut resp, slug, left).await?;
     drop(inflight);
     let mut completion = providers::parse_response(target, meta, &body)?;
     let now = config::now_ms();
-    let usage = completion
-        .usage
-        .clone()
-        .unwrap_or_else(|| Usage::new(providers::estimate_prompt_tokens(chat), 0));
+    // A reply without usage is billed from what it returned: content, reasoning and
+    // tool calls, at a token per four bytes.
+    let (usage, usage_source) = match completion.usage.clone() {
+        Some(u) => (u, "provider"),
+        None => (
+            Usage::new(
+                providers::estimate_prompt_tokens(chat),
+                providers::estimate_completion_tokens(&completion),
+            ),
+            "estimate",
+        ),
+    };
+    completion.usage = Some(usage.clone());
     let cost = pricing.cost_picos(&usage);
     health::report(
         env,
@@ -573,6 +592,7 @@ async fn attempt(
         generation_ms: Some((now - first_byte) as u64),
         finish_reason: choice0.and_then(|c| c.finish_reason.clone()),
         native_finish_reason: choice0.and_then(|c| c.native_finish_reason.clone()),
+        usage_source: Some(usage_source.into()),
         ..settler.record(choice, &usage, cost)
     });
     let reply = match native {

@@ -35,28 +35,13 @@ pub fn build_request(target: &Target, req: &ChatRequest) -> Result<UpstreamReque
         body.insert("system".into(), Value::Array(system));
     }
     body.insert("messages".into(), Value::Array(messages));
-    let max_tokens = req
-        .max_output_tokens()
-        .or(target.endpoint.max_completion_tokens)
-        .unwrap_or(DEFAULT_MAX_TOKENS);
-    body.insert("max_tokens".into(), json!(max_tokens));
-    let reasoning = Reasoning::from_request(req);
-    if let Some(r) = reasoning {
-        // The budget must leave room for the answer: at most max_tokens - 1.
-        let budget = r
-            .budget(max_tokens)
-            .min(max_tokens.saturating_sub(1))
-            .max(1024);
+    let limits = output_limits(req, target.endpoint.max_completion_tokens);
+    body.insert("max_tokens".into(), json!(limits.max_tokens));
+    if let Some(budget) = limits.thinking_budget {
         body.insert(
             "thinking".into(),
             json!({"type": "enabled", "budget_tokens": budget}),
         );
-        if budget >= max_tokens {
-            body.insert(
-                "max_tokens".into(),
-                json!(budget.saturating_add(DEFAULT_MAX_TOKENS)),
-            );
-        }
     } else {
         // Anthropic refuses sampling parameters together with thinking.
         if let Some(t) = req.temperature {
@@ -154,6 +139,41 @@ pub fn native_reply(target: &Target, body: &[u8], model: &str) -> Result<Value> 
         serde_json::from_slice(body).map_err(|e| invalid_reply(&target.provider.slug, e, body))?;
     crate::api::set_field(&mut v, "model", json!(model));
     Ok(v)
+}
+
+/// What an Anthropic request generates at most: `max_tokens` (thinking included) and
+/// the thinking budget, if reasoning is on.
+pub struct OutputLimits {
+    pub max_tokens: u64,
+    pub thinking_budget: Option<u64>,
+}
+
+/// The `max_tokens` and thinking budget sent for `req`: the reservation reads the same
+/// numbers (`max_tokens` grows when the budget would leave no room for the answer).
+pub fn output_limits(req: &ChatRequest, endpoint_max: Option<u64>) -> OutputLimits {
+    let asked = req
+        .max_output_tokens()
+        .or(endpoint_max)
+        .unwrap_or(DEFAULT_MAX_TOKENS);
+    match Reasoning::from_request(req) {
+        Some(r) => {
+            // The budget must leave room for the answer: at most max_tokens - 1.
+            let budget = r.budget(asked).min(asked.saturating_sub(1)).max(1024);
+            let max_tokens = if budget >= asked {
+                budget.saturating_add(DEFAULT_MAX_TOKENS)
+            } else {
+                asked
+            };
+            OutputLimits {
+                max_tokens,
+                thinking_budget: Some(budget),
+            }
+        }
+        None => OutputLimits {
+            max_tokens: asked,
+            thinking_budget: None,
+        },
+    }
 }
 
 fn convert_tool_choice(tc: &Value) -> Option<Value> {

@@ -239,6 +239,106 @@ pub fn estimate_tokens(text: &str) -> u64 {
     (text.len() as u64).div_ceil(4)
 }
 
+/// Tokens reserved per image: more than any provider bills for one (Anthropic's largest
+/// images are about 1,600 tokens, OpenAI's high-detail tiles about 1,100).
+pub const IMAGE_TOKENS: u64 = 2_000;
+/// Files (PDFs) and audio are reserved at a token per this many bytes of their data,
+/// and at least [`IMAGE_TOKENS`] each.
+pub const MEDIA_BYTES_PER_TOKEN: u64 = 16;
+
+/// How big a prompt is, for the worst case reserved before the call.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PromptSize {
+    /// Bytes of text: contents, names, tool definitions, tool calls and results, schemas.
+    pub text_bytes: u64,
+    pub messages: u64,
+    pub images: u64,
+    /// Estimated tokens of files and audio.
+    pub media_tokens: u64,
+}
+
+impl PromptSize {
+    pub fn of(req: &ChatRequest) -> Self {
+        let mut s = PromptSize::default();
+        let add = |acc: &mut u64, n: usize| *acc = acc.saturating_add(n as u64);
+        for m in &req.messages {
+            s.messages = s.messages.saturating_add(1);
+            add(&mut s.text_bytes, m.role.len());
+            for part in m.content.iter().flat_map(|c| c.parts()) {
+                add(&mut s.text_bytes, part.text.as_deref().map_or(0, str::len));
+                match part.kind.as_str() {
+                    "image_url" | "video_url" => {
+                        let url = part.image_url.as_ref().map_or("", |u| u.url.as_str());
+                        if parse_data_url(url).is_some_and(|(mime, _)| mime == "application/pdf") {
+                            s.media_tokens = s.media_tokens.saturating_add(media_tokens(url.len()));
+                        } else {
+                            s.images = s.images.saturating_add(1);
+                        }
+                    }
+                    "file" | "input_audio" => {
+                        let data = serde_json::to_string(&part.extra).map_or(0, |t| t.len());
+                        s.media_tokens = s.media_tokens.saturating_add(media_tokens(data));
+                    }
+                    _ => {}
+                }
+            }
+            add(&mut s.text_bytes, m.name.as_deref().map_or(0, str::len));
+            for call in m.tool_calls.iter().flatten() {
+                add(&mut s.text_bytes, call.function.name.len());
+                add(&mut s.text_bytes, call.function.arguments.len());
+                add(&mut s.text_bytes, call.id.len());
+            }
+            if let Some(r) = m.extra.get("reasoning").and_then(Value::as_str) {
+                add(&mut s.text_bytes, r.len());
+            }
+        }
+        let json_len = |v: &Option<Value>| {
+            v.as_ref()
+                .and_then(|v| serde_json::to_string(v).ok())
+                .map_or(0, |t| t.len())
+        };
+        if let Some(tools) = &req.tools {
+            add(
+                &mut s.text_bytes,
+                serde_json::to_string(tools).map_or(0, |t| t.len()),
+            );
+        }
+        add(&mut s.text_bytes, json_len(&req.response_format));
+        s
+    }
+
+    /// The prompt's tokens, counted generously: a token per two bytes of text, eight
+    /// per message, [`IMAGE_TOKENS`] per image, plus files and audio.
+    pub fn generous_tokens(&self) -> u64 {
+        self.text_bytes
+            .div_ceil(2)
+            .saturating_add(self.messages.saturating_mul(8))
+            .saturating_add(self.images.saturating_mul(IMAGE_TOKENS))
+            .saturating_add(self.media_tokens)
+    }
+}
+
+fn media_tokens(bytes: usize) -> u64 {
+    (bytes as u64)
+        .div_ceil(MEDIA_BYTES_PER_TOKEN)
+        .max(IMAGE_TOKENS)
+}
+
+/// The completion tokens of a reply that came without usage: a token per four bytes of
+/// its content, reasoning and tool calls, in every choice.
+pub fn estimate_completion_tokens(c: &crate::api::ChatCompletion) -> u64 {
+    c.choices.iter().fold(0u64, |acc, ch| {
+        let m = &ch.message;
+        let calls = m.tool_calls.iter().flatten().fold(0u64, |a, t| {
+            a.saturating_add(estimate_tokens(&t.function.name))
+                .saturating_add(estimate_tokens(&t.function.arguments))
+        });
+        acc.saturating_add(estimate_tokens(m.content.as_deref().unwrap_or_default()))
+            .saturating_add(estimate_tokens(m.reasoning.as_deref().unwrap_or_default()))
+            .saturating_add(calls)
+    })
+}
+
 pub fn estimate_prompt_tokens(req: &ChatRequest) -> u64 {
     req.messages
         .iter()

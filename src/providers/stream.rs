@@ -255,6 +255,15 @@ impl ChatStream {
         u
     }
 
+    /// `provider` when the upstream reported its usage, else `estimate`.
+    pub fn usage_source(&self) -> &'static str {
+        if self.usage.is_some() {
+            "provider"
+        } else {
+            "estimate"
+        }
+    }
+
     pub fn finish_reason(&self) -> Option<&str> {
         self.finish_reason.as_deref()
     }

@@ -116,14 +116,17 @@ test("402 when the balance cannot cover the request, saying what it can afford",
   assert.equal(r.status, 402);
   const body = await r.json();
   assert.equal(body.error.code, 402);
-  assert.match(body.error.message, /You requested up to 100 tokens, but can only afford 7\b/);
+  // The prompt is reserved as 11 tokens ("user" + "hi" at a token per two bytes, plus
+  // eight for the message) at 1 µ$: 9 µ$ left at 2 µ$ per completion token.
+  assert.match(body.error.message, /You requested up to 100 tokens, but can only afford 4\b/);
   // The free demo model needs no credits.
   assert.equal((await chat(acc.key, { model: "modelmux/echo" })).status, 200);
 });
 
 test("403 when a key's own limit would be passed", async () => {
   const acc = await worker.createAccount();
-  const { key } = await (await call("POST", "/keys", acc.provisioningKey, { name: "capped", limit: 0.00003 })).json();
+  // A request reserves 31 µ$ (11 prompt tokens, 10 completion) and costs 25 µ$.
+  const { key } = await (await call("POST", "/keys", acc.provisioningKey, { name: "capped", limit: 0.00004 })).json();
   assert.equal((await chat(key)).status, 200);
   await eventually(async () => (await credits(acc.key)).total_usage > 0, "settlement");
   const r = await chat(key);
@@ -150,9 +153,10 @@ test("500 concurrent requests on one key leave the ledger exact", async () => {
 });
 
 test("concurrent requests never spend more than the balance", async () => {
-  // Each request reserves exactly what it will cost, so exactly 20 fit in $0.0005.
+  // With max_tokens 7 each request reserves exactly what it will cost (11 prompt and
+  // 7 completion tokens: 25 µ$), so exactly 20 fit in $0.0005.
   const acc = await worker.createAccount({ credits: 0.0005 });
-  const results = await Promise.all(Array.from({ length: 50 }, () => chat(acc.key)));
+  const results = await Promise.all(Array.from({ length: 50 }, () => chat(acc.key, { max_tokens: 7 })));
   const statuses = results.map((r) => r.status);
   await Promise.all(results.map((r) => r.arrayBuffer()));
   assert.equal(statuses.filter((s) => s === 200).length, 20, JSON.stringify(statuses));
@@ -225,4 +229,22 @@ test("a client that disconnects mid-stream is billed for what was streamed", asy
   assert.ok(gen.total_cost > 0);
   const c = await credits(acc.key);
   assert.equal(c.total_usage, gen.total_cost);
+});
+
+test("large amounts stay exact: $10,000 accounts and grants past 2^53 picodollars", async () => {
+  const r = await worker.admin("POST", "/accounts", { name: "big", credits: 10000 });
+  assert.equal(r.data.total_credits, 10000);
+  const id = r.data.id;
+  for (let i = 0; i < 3; i++) await worker.admin("POST", `/accounts/${id}/credits`, { amount: 1000000, note: `top-up ${i}` });
+  const acc = await worker.admin("GET", `/accounts/${id}`);
+  assert.equal(acc.data.total_credits, 3010000);
+  const tooMuch = await fetch(`${worker.url}/admin/v1/accounts/${id}/credits`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${ADMIN_KEY}`, "content-type": "application/json" },
+    body: JSON.stringify({ amount: 1000000.5 }),
+  });
+  assert.equal(tooMuch.status, 400);
+  const k = await chat(r.api_key);
+  assert.equal(k.status, 200);
+  await k.arrayBuffer();
 });

@@ -16,6 +16,7 @@ before(async () => {
     bindings: {
       ...mockBindings(mock.url),
       UPSTREAM_TIMEOUT_MS: "1500",
+      UPSTREAM_REPLY_TIMEOUT_MS: "2500",
       STREAM_KEEPALIVE_MS: "100",
       STREAM_IDLE_TIMEOUT_MS: "1000",
       MAX_BODY_BYTES: "65536",

@@ -5,6 +5,7 @@
 // must still serve, with no secret in any reply or log line.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
+import http from "node:http";
 import { startWorker, ADMIN_KEY, KEY_SECRET } from "../support/worker.mjs";
 import { startMockUpstream } from "../support/mock_upstream.mjs";
 import { testCatalog, mockBindings } from "../support/catalog.mjs";
@@ -17,7 +18,7 @@ before(async () => {
   mock = await startMockUpstream();
   worker = await startWorker({
     catalog: testCatalog(),
-    bindings: { ...mockBindings(mock.url), MAX_BODY_BYTES: String(MAX_BODY), UPSTREAM_TIMEOUT_MS: "1500" },
+    bindings: { ...mockBindings(mock.url), MAX_BODY_BYTES: String(MAX_BODY), UPSTREAM_TIMEOUT_MS: "1500", UPSTREAM_REPLY_TIMEOUT_MS: "1500" },
   });
   const acc = await worker.createAccount({ credits: 10 });
   ({ key: KEY, provisioningKey: PROV, id: ACCOUNT } = acc);
@@ -266,24 +267,36 @@ test(`${CASES.length} hostile requests each get the right 4xx in OpenRouter's sh
 });
 
 test("a chunked body without Content-Length is cut off at the cap with 413", async () => {
-  const chunk = new TextEncoder().encode("x".repeat(16384));
-  let sent = 0;
-  const body = new ReadableStream({
-    pull(c) {
-      if (sent >= MAX_BODY * 4) return c.close();
-      sent += chunk.length;
-      c.enqueue(chunk);
-    },
+  // On its own connection (node:http, no agent): the gateway stops reading at the cap
+  // and answers, and the connection of a client still sending is not reused.
+  const url = new URL(`${worker.base}/chat/completions`);
+  let answered = false;
+  const { status, headers, text } = await new Promise((resolve, reject) => {
+    const req = http.request(
+      { host: url.hostname, port: url.port, path: url.pathname, method: "POST", agent: false,
+        headers: { authorization: `Bearer ${KEY}`, "content-type": "application/json", "transfer-encoding": "chunked" } },
+      (res) => {
+        answered = true;
+        let body = "";
+        res.on("data", (d) => (body += d));
+        res.on("end", () => resolve({ status: res.statusCode, headers: new Headers(res.headers), text: body }));
+      },
+    );
+    // Writing into a connection the gateway has answered and closed may fail: fine.
+    req.on("error", (e) => (answered ? undefined : reject(e)));
+    const chunk = "x".repeat(16384);
+    let sent = 0;
+    const pump = () => {
+      while (sent < MAX_BODY * 4) {
+        sent += chunk.length;
+        if (!req.write(chunk)) return req.once("drain", pump);
+      }
+      req.end();
+    };
+    pump();
   });
-  const r = await fetch(`${worker.base}/chat/completions`, {
-    method: "POST",
-    headers: { authorization: `Bearer ${KEY}`, "content-type": "application/json" },
-    body,
-    duplex: "half",
-  });
-  const text = await r.text();
   replies.push(text);
-  assertShape({ status: r.status, headers: r.headers, text }, 413, /larger than 65536 bytes/, "chunked");
+  assertShape({ status, headers, text }, 413, /larger than 65536 bytes/, "chunked");
 });
 
 test("an upstream that refuses our own provider key is a 503 without its reply", async () => {

@@ -12,7 +12,7 @@ let mock, worker, KEY;
 
 before(async () => {
   mock = await startMockUpstream();
-  worker = await startWorker({ catalog: testCatalog(), bindings: { ...mockBindings(mock.url), UPSTREAM_TIMEOUT_MS: "1000" } });
+  worker = await startWorker({ catalog: testCatalog(), bindings: { ...mockBindings(mock.url), UPSTREAM_TIMEOUT_MS: "1000", UPSTREAM_REPLY_TIMEOUT_MS: "1000" } });
   KEY = (await worker.createAccount()).key;
 });
 after(async () => {

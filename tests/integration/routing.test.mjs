@@ -12,7 +12,7 @@ before(async () => {
   mock = await startMockUpstream();
   worker = await startWorker({
     catalog: testCatalog(),
-    bindings: { ...mockBindings(mock.url), UPSTREAM_TIMEOUT_MS: "800", HEALTH_CACHE_SECS: "0", HEALTH_FLUSH_MS: "0", CATALOG_CACHE_SECS: "0" },
+    bindings: { ...mockBindings(mock.url), UPSTREAM_TIMEOUT_MS: "800", UPSTREAM_REPLY_TIMEOUT_MS: "800", HEALTH_CACHE_SECS: "0", HEALTH_FLUSH_MS: "0", CATALOG_CACHE_SECS: "0" },
   });
   KEY = (await worker.createAccount()).key;
 });
