@@ -161,6 +161,12 @@ pub struct Generation {
     /// or `estimate` (it sent none, or the client left before it did).
     #[serde(default)]
     pub usage_source: Option<String>,
+    /// What the gateway paid upstream for this request but did not charge (an empty
+    /// or failed reply, a garbage reply before a fallback), and why.
+    #[serde(default)]
+    pub operator_loss_picos: u64,
+    #[serde(default)]
+    pub operator_loss_reason: Option<String>,
 }
 
 impl Generation {

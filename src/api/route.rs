@@ -65,6 +65,7 @@ pub enum AdminRoute {
     UpdateAccount(String),
     Grant(String),
     CreateKey(String),
+    Ledger(String),
 }
 
 fn not_found(path: &str) -> Error {
@@ -173,6 +174,10 @@ fn admin(method: Method, rest: &str, path: &str) -> Result<AdminRoute> {
         },
         ["accounts", id, "credits"] => match method {
             Method::Post => Ok(AdminRoute::Grant(account(id)?)),
+            _ => Err(Error::MethodNotAllowed),
+        },
+        ["accounts", id, "ledger"] => match method {
+            Method::Get => Ok(AdminRoute::Ledger(account(id)?)),
             _ => Err(Error::MethodNotAllowed),
         },
         ["accounts", id, "keys"] => match method {

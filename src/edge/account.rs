@@ -28,7 +28,7 @@ const FREE_COUNTER: &str = "free";
 /// Reservations older than this are dropped: their request died without settling.
 const RESERVATION_TTL_MS: u64 = 15 * 60 * 1000;
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
 pub enum Op {
     Init {
@@ -56,6 +56,12 @@ pub enum Op {
         gen_id: String,
         generation: Generation,
     },
+    /// Keeps the holds of requests still running from expiring.
+    Renew {
+        gen_ids: Vec<String>,
+    },
+    /// The operator's ledger: grants, operator losses, expired holds.
+    Ledger,
     WhoAmI {
         caller: String,
         free_windows: Vec<Window>,
@@ -94,7 +100,7 @@ pub enum Op {
 }
 
 /// What a model call asks of its account before going upstream.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Admission {
     pub caller: String,
     pub gen_id: String,
@@ -113,7 +119,7 @@ pub struct PlanFacts {
 }
 
 /// `PATCH /keys/{hash}`: absent fields stay; `limit: null` removes the limit.
-#[derive(Debug, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct KeyPatch {
     pub name: Option<String>,
     pub disabled: Option<bool>,
@@ -151,6 +157,10 @@ pub struct Account {
     /// When old generation records were last dropped (at most hourly).
     last_prune_ms: Cell<u64>,
     retention_days: u64,
+    reservation_ttl_ms: u64,
+    storage: worker::Storage,
+    /// Test-only (`TEST_FAIL_SETTLES`): settles this instance refuses first.
+    fail_settles: Cell<u64>,
 }
 
 impl DurableObject for Account {
@@ -162,6 +172,10 @@ impl DurableObject for Account {
             ready: Cell::new(false),
             last_prune_ms: Cell::new(0),
             retention_days: config::u64(&env, "GENERATION_RETENTION_DAYS", 30).max(1),
+            reservation_ttl_ms: config::u64(&env, "RESERVATION_TTL_MS", RESERVATION_TTL_MS)
+                .max(1000),
+            storage: state.storage(),
+            fail_settles: Cell::new(config::u64(&env, "TEST_FAIL_SETTLES", 0)),
         }
     }
 
@@ -170,7 +184,19 @@ impl DurableObject for Account {
         // picodollar amounts above 2^53 into inexact floats.
         let answer = match req.text().await {
             Ok(text) => match serde_json::from_str::<Op>(&text) {
-                Ok(op) => self.handle(op),
+                Ok(op) => {
+                    let admits = matches!(op, Op::Admit(_));
+                    let answer = self.handle(op);
+                    if admits && answer.is_ok() {
+                        // Holds that are never settled or renewed expire by this alarm
+                        // even when no other request comes.
+                        let _ = self
+                            .storage
+                            .set_alarm(self.reservation_ttl_ms.saturating_add(1000) as i64)
+                            .await;
+                    }
+                    answer
+                }
                 Err(e) => Err(Error::Internal(format!("account: bad op: {e}"))),
             },
             Err(e) => Err(Error::Internal(format!("account: unreadable op: {e}"))),
@@ -179,6 +205,22 @@ impl DurableObject for Account {
             Ok(v) => Response::from_json(&json!({ "ok": v })),
             Err(e) => Response::from_json(&json!({ "err": e })),
         }
+    }
+
+    async fn alarm(&self) -> Result<Response> {
+        if self.initialized() {
+            let left = self
+                .ensure_totals()
+                .and_then(|_| self.expire_reservations())
+                .unwrap_or(0);
+            if left > 0 {
+                let _ = self
+                    .storage
+                    .set_alarm(self.reservation_ttl_ms.saturating_add(1000) as i64)
+                    .await;
+            }
+        }
+        Response::empty()
     }
 }
 
@@ -195,7 +237,8 @@ const SCHEMA: [&str; 7] = [
 /// Running totals, so that no account call sums history. Money is decimal text added
 /// in u128 by the object (SQLite's INTEGER stops at 9.2e18 picodollars, $9.2M, and
 /// turns larger values into inexact REALs).
-const TOTALS_SCHEMA: [&str; 4] = [
+const TOTALS_SCHEMA: [&str; 5] = [
+    "CREATE TABLE IF NOT EXISTS entries (id INTEGER PRIMARY KEY AUTOINCREMENT, kind TEXT NOT NULL, gen_id TEXT NOT NULL, key_hash TEXT NOT NULL, picos TEXT NOT NULL, note TEXT NOT NULL, at_ms INTEGER NOT NULL)",
     "CREATE TABLE IF NOT EXISTS totals (name TEXT PRIMARY KEY, value TEXT NOT NULL)",
     "CREATE TABLE IF NOT EXISTS key_totals (key_hash TEXT NOT NULL, period TEXT NOT NULL, value TEXT NOT NULL, PRIMARY KEY (key_hash, period))",
     "CREATE TABLE IF NOT EXISTS daily (day INTEGER NOT NULL, key_hash TEXT NOT NULL, model TEXT NOT NULL, provider TEXT NOT NULL, requests INTEGER NOT NULL, usage TEXT NOT NULL, prompt INTEGER NOT NULL, completion INTEGER NOT NULL, reasoning INTEGER NOT NULL, cached INTEGER NOT NULL, PRIMARY KEY (day, key_hash, model, provider))",
@@ -327,6 +370,19 @@ impl Account {
                 Ok(key.to_json(&KeyUsage::default(), &self.account()?.id))
             }
             Op::Admit(a) => self.admit(a),
+            Op::Renew { gen_ids } => {
+                let now = self.now_ms() as i64;
+                for id in gen_ids.iter().take(256) {
+                    self.sql
+                        .exec(
+                            "UPDATE reservations SET at_ms = ? WHERE gen_id = ?",
+                            vec![now.into(), id.clone().into()],
+                        )
+                        .map_err(db)?;
+                }
+                Ok(json!({ "renewed": gen_ids.len() }))
+            }
+            Op::Ledger => self.ledger(),
             Op::Settle {
                 caller,
                 gen_id,
@@ -464,6 +520,8 @@ impl Account {
             "total_credits": usd128(credits),
             "total_usage": usd128(usage),
             "reserved": usd128(reserved),
+            "operator_loss": usd128(self.total("operator_loss")?),
+            "expired_holds": usd128(self.total("expired_holds")?),
             "balance": usd128(credits.saturating_sub(usage)),
         }))
     }
@@ -792,23 +850,114 @@ impl Account {
         })
     }
 
-    /// Drops reservations whose requests never settled (the worker died mid-request).
-    fn expire_reservations(&self) -> std::result::Result<(), Error> {
-        let cutoff = (self.now_ms().saturating_sub(RESERVATION_TTL_MS)) as i64;
-        let stale = self.sum(
-            "SELECT CAST(COALESCE(SUM(picos), 0) AS TEXT) AS v FROM reservations WHERE at_ms < ?",
-            vec![cutoff.into()],
-        )?;
-        if stale > 0 {
+    /// Expires the holds of requests that neither settled nor renewed within the TTL
+    /// (their worker died): each is released from the balance but recorded as an
+    /// `expired_hold` entry for the operator to reconcile, never dropped silently; a
+    /// settle that still comes later is charged as usual. Returns how many holds are left.
+    fn expire_reservations(&self) -> std::result::Result<u64, Error> {
+        #[derive(Deserialize)]
+        struct Row {
+            gen_id: String,
+            key_hash: String,
+            picos: Option<String>,
+        }
+        let cutoff = (self.now_ms().saturating_sub(self.reservation_ttl_ms)) as i64;
+        let stale: Vec<Row> = self
+            .sql
+            .exec(
+                "SELECT gen_id, key_hash, CAST(picos AS TEXT) AS picos FROM reservations WHERE at_ms < ?",
+                vec![cutoff.into()],
+            )
+            .and_then(|c| c.to_array())
+            .map_err(db)?;
+        for r in &stale {
+            let picos = parse_money(&r.picos);
+            self.entry(
+                "expired_hold",
+                &r.gen_id,
+                &r.key_hash,
+                u128::from(picos),
+                "no settlement or renewal within the reservation TTL",
+            )?;
             self.sql
                 .exec(
-                    "DELETE FROM reservations WHERE at_ms < ?",
-                    vec![cutoff.into()],
+                    "DELETE FROM reservations WHERE gen_id = ?",
+                    vec![r.gen_id.clone().into()],
                 )
                 .map_err(db)?;
-            self.sub_total("reserved", u128::from(stale))?;
+            self.sub_total("reserved", u128::from(picos))?;
+            self.add_total("expired_holds", u128::from(picos))?;
         }
+        self.sum(
+            "SELECT CAST(COUNT(*) AS TEXT) AS v FROM reservations",
+            Vec::new(),
+        )
+    }
+
+    fn entry(
+        &self,
+        kind: &str,
+        gen_id: &str,
+        key: &str,
+        picos: u128,
+        note: &str,
+    ) -> std::result::Result<(), Error> {
+        self.sql
+            .exec(
+                "INSERT INTO entries (kind, gen_id, key_hash, picos, note, at_ms) VALUES (?, ?, ?, ?, ?, ?)",
+                vec![kind.into(), gen_id.into(), key.into(), picos.to_string().into(), note.into(), (self.now_ms() as i64).into()],
+            )
+            .map_err(db)?;
         Ok(())
+    }
+
+    /// The operator's view: grants, operator losses and expired holds, newest first.
+    fn ledger(&self) -> std::result::Result<Value, Error> {
+        #[derive(Deserialize)]
+        struct Entry {
+            kind: String,
+            gen_id: String,
+            key_hash: String,
+            picos: String,
+            note: String,
+            at_ms: f64,
+        }
+        #[derive(Deserialize)]
+        struct Grant {
+            picos: Option<String>,
+            note: String,
+            at_ms: f64,
+        }
+        let entries: Vec<Entry> = self
+            .sql
+            .exec("SELECT kind, gen_id, key_hash, picos, note, at_ms FROM entries ORDER BY id DESC LIMIT 500", None)
+            .and_then(|c| c.to_array())
+            .map_err(db)?;
+        let grants: Vec<Grant> = self
+            .sql
+            .exec("SELECT CAST(picos AS TEXT) AS picos, note, at_ms FROM grants ORDER BY id DESC LIMIT 500", None)
+            .and_then(|c| c.to_array())
+            .map_err(db)?;
+        let mut out: Vec<(f64, Value)> = entries
+            .into_iter()
+            .map(|e| {
+                let v = json!({
+                    "kind": e.kind, "generation_id": e.gen_id, "key_hash": e.key_hash,
+                    "amount": usd128(e.picos.parse().unwrap_or(0)), "note": e.note,
+                    "at": ledger::iso8601(e.at_ms as u64),
+                });
+                (e.at_ms, v)
+            })
+            .chain(grants.into_iter().map(|g| {
+                let v = json!({
+                    "kind": "grant", "amount": usd(parse_money(&g.picos)), "note": g.note,
+                    "at": ledger::iso8601(g.at_ms as u64),
+                });
+                (g.at_ms, v)
+            }))
+            .collect();
+        out.sort_by(|a, b| b.0.total_cmp(&a.0));
+        Ok(Value::Array(out.into_iter().map(|(_, v)| v).collect()))
     }
 
     fn admit(&self, a: Admission) -> std::result::Result<Value, Error> {
@@ -876,6 +1025,13 @@ impl Account {
         gen_id: &str,
         g: Generation,
     ) -> std::result::Result<Value, Error> {
+        let injected = self.fail_settles.get();
+        if injected > 0 {
+            self.fail_settles.set(injected.saturating_sub(1));
+            return Err(Error::Internal(
+                "account: injected settle failure (TEST_FAIL_SETTLES)".into(),
+            ));
+        }
         let exists = self.sum(
             "SELECT CAST(COUNT(*) AS TEXT) AS v FROM generations WHERE id = ?",
             vec![gen_id.into()],
@@ -897,6 +1053,33 @@ impl Account {
             .map_err(db)?;
         self.sub_total("reserved", u128::from(reserved))?;
         self.add_total("usage", u128::from(charged))?;
+        if reserved == 0 && g.cost_picos > 0 {
+            let expired = self.sum(
+                "SELECT CAST(COUNT(*) AS TEXT) AS v FROM entries WHERE kind = 'expired_hold' AND gen_id = ?",
+                vec![gen_id.into()],
+            )?;
+            if expired > 0 {
+                self.entry(
+                    "late_settle",
+                    gen_id,
+                    caller,
+                    u128::from(charged),
+                    "settled after its hold expired",
+                )?;
+            }
+        }
+        if g.operator_loss_picos > 0 {
+            self.add_total("operator_loss", u128::from(g.operator_loss_picos))?;
+            self.entry(
+                "operator_loss",
+                gen_id,
+                caller,
+                u128::from(g.operator_loss_picos),
+                g.operator_loss_reason
+                    .as_deref()
+                    .unwrap_or("paid upstream, not charged"),
+            )?;
+        }
         let record = serde_json::to_string(&g).map_err(|e| Error::Internal(e.to_string()))?;
         self.sql
             .exec(

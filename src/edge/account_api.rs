@@ -284,6 +284,7 @@ pub async fn admin(mut req: Request, env: &Env, route: AdminRoute) -> Result<Res
             )
         }
         AdminRoute::Account(id) => data(account::call(env, &id, Op::Account).await?),
+        AdminRoute::Ledger(id) => data(account::call(env, &id, Op::Ledger).await?),
         AdminRoute::UpdateAccount(id) => {
             let body = json_body(&mut req).await?;
             let allow_training = match body.get("allow_training") {

@@ -47,3 +47,29 @@ pub fn secure_random<const N: usize>() -> Result<[u8; N], crate::error::Error> {
     arr.copy_to(&mut out);
     Ok(out)
 }
+
+/// Waits `ms` milliseconds; `false` when no timer could be set. Unlike
+/// `worker::Delay`, which unwraps `setTimeout` (a panic that aborts the whole wasm
+/// instance), this never panics: a background task that the runtime has already cut
+/// off from its request gets `false` at once and must stop.
+pub async fn sleep(ms: u64) -> bool {
+    use worker::wasm_bindgen::{JsCast, JsValue};
+    let scheduled = std::rc::Rc::new(std::cell::Cell::new(false));
+    let flag = scheduled.clone();
+    let promise = js_sys::Promise::new(&mut |resolve, _reject| {
+        let global = js_sys::global();
+        let set_timeout = js_sys::Reflect::get(&global, &"setTimeout".into())
+            .ok()
+            .and_then(|f| f.dyn_into::<js_sys::Function>().ok());
+        let ok = set_timeout.is_some_and(|f| {
+            f.call2(&global, &resolve, &JsValue::from_f64(ms as f64))
+                .is_ok()
+        });
+        flag.set(ok);
+        if !ok {
+            let _ = resolve.call0(&JsValue::UNDEFINED);
+        }
+    });
+    let _ = worker::wasm_bindgen_futures::JsFuture::from(promise).await;
+    scheduled.get()
+}

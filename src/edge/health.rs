@@ -6,13 +6,11 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::Rc;
 
-use std::time::Duration;
-
 use futures_util::future::select;
 use serde::{Deserialize, Serialize};
 use worker::{
-    durable_object, Context, Delay, DurableObject, Env, Method, Request, RequestInit, Response,
-    Result, SqlStorage, State,
+    durable_object, Context, DurableObject, Env, Method, Request, RequestInit, Response, Result,
+    SqlStorage, State,
 };
 
 use super::config;
@@ -148,7 +146,7 @@ pub async fn snapshot(env: &Env, ctx: &Context) -> Rc<HashMap<String, Summary>> 
                 refresh(env).await;
                 let _ = tx.send(());
             });
-            let wait = Delay::from(Duration::from_millis(FIRST_READ_MS));
+            let wait = std::pin::pin!(config::sleep(FIRST_READ_MS));
             let _ = select(rx, wait).await;
             return SNAPSHOT.with(|s| s.borrow().1.clone());
         }
@@ -180,7 +178,7 @@ pub fn report(env: &Env, ctx: &Context, key: String, outcome: Outcome) {
         ctx.wait_until(send(env, batch));
     } else if schedule {
         ctx.wait_until(async move {
-            Delay::from(Duration::from_millis(flush_ms as u64)).await;
+            config::sleep(flush_ms as u64).await;
             let batch = PENDING.with(|p| {
                 let mut p = p.borrow_mut();
                 p.scheduled = false;

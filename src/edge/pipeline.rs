@@ -4,10 +4,10 @@
 //! one answers, and settle the cost and usage record once the reply is done. Surfaces
 //! differ only in how the request is read and the reply and stream are written.
 
+use std::cell::{Cell, RefCell};
 use std::rc::Rc;
-use std::time::Duration;
 
-use worker::{Context, Delay, Env, Request, Response};
+use worker::{Context, Env, Request, Response};
 
 use super::account::{self, Admission, Op, PlanFacts};
 use super::account_api::{caller_of, free_windows};
@@ -27,56 +27,134 @@ use crate::routing::health::Outcome;
 use crate::routing::{self, Choice, RouteContext};
 
 const DEFAULT_MAX_BODY: u64 = 8 * 1024 * 1024;
+/// Why an empty reply was not charged.
+const EMPTY_REPLY: &str = "an empty or failed reply (zero-completion insurance)";
 /// A non-streamed reply may take this long in all (a reasoning model thinking).
 const DEFAULT_REPLY_TIMEOUT_MS: u64 = 600_000;
 
-/// Settles one request with its account after the response is under way.
+/// Settle attempts and the pause before each retry: the settle is idempotent (by
+/// generation ID) in the account's object, so retrying is safe.
+const SETTLE_RETRY_MS: [u64; 5] = [0, 250, 1_000, 3_000, 8_000];
+/// Default lifetime of a hold that is neither settled nor renewed (`RESERVATION_TTL_MS`).
+const DEFAULT_RESERVATION_TTL_MS: u64 = 15 * 60 * 1000;
+
+/// Settles one request with its account, exactly once. The settlement is registered
+/// with the runtime (`wait_until`) right after admission, while the request is alive,
+/// so that it happens even when the client leaves first: the first [`Settler::settle`]
+/// sends its record; if every holder of the settler is dropped before that (the client
+/// disconnected during a non-streamed call, which aborts the upstream), the request is
+/// settled as cancelled with nothing delivered, so it costs the caller nothing.
 #[derive(Clone)]
 struct Settler {
+    gen_id: String,
+    base: Generation,
+    /// The sender of the one settlement; taken by the first settle.
+    slot: Rc<RefCell<Option<futures_channel::oneshot::Sender<Generation>>>>,
+    /// Paid upstream and not charged: garbage replies before a fallback.
+    loss: Rc<Cell<u64>>,
+}
+
+/// What the settlement task and the hold's renewal need: none of it keeps the
+/// settlement's sender alive.
+#[derive(Clone)]
+struct AccountLink {
     env: Env,
-    ctx: Rc<Context>,
     account: String,
     caller: String,
     gen_id: String,
-    base: Generation,
+    /// The settle has landed (or every retry failed): the hold needs no more renewal.
+    done: Rc<Cell<bool>>,
 }
 
-impl Settler {
-    async fn send(env: Env, account: String, op: Op) {
-        if let Err(e) = account::call(&env, &account, op).await {
-            worker::console_error!("settling a request of account {account}: {e}");
-        }
-    }
-
-    fn op(&self, g: Generation) -> Op {
-        Op::Settle {
+impl AccountLink {
+    /// Sends a settle, retried with backoff until it lands. If every attempt fails the
+    /// hold stays, expires, and is recorded for the operator to reconcile.
+    async fn send(&self, g: Generation) {
+        let op = Op::Settle {
             caller: self.caller.clone(),
             gen_id: self.gen_id.clone(),
             generation: g,
+        };
+        for (attempt, pause) in SETTLE_RETRY_MS.iter().enumerate() {
+            // A task cut off from its request cannot wait: then it stops retrying, and
+            // the hold expires into the operator's reconciliation ledger.
+            if *pause > 0 && !config::sleep(*pause).await {
+                break;
+            }
+            match account::call(&self.env, &self.account, op.clone()).await {
+                Ok(_) => break,
+                Err(e) => worker::console_error!(
+                    "settling a request of account {} (attempt {}): {e}",
+                    self.account,
+                    attempt.saturating_add(1)
+                ),
+            }
+        }
+        self.done.set(true);
+    }
+
+    /// Keeps the request's hold alive while it runs (a long stream, a reasoning model
+    /// thinking for minutes): renewed every third of the TTL until the settle lands.
+    async fn keep_hold(self, ttl_ms: u64) {
+        let every = (ttl_ms / 3).max(1);
+        let step = every.min(1_000);
+        let mut waited = 0u64;
+        while !self.done.get() {
+            if !config::sleep(step).await {
+                break;
+            }
+            waited = waited.saturating_add(step);
+            if waited >= every && !self.done.get() {
+                waited = 0;
+                let renew = Op::Renew {
+                    gen_ids: vec![self.gen_id.clone()],
+                };
+                let _ = account::call(&self.env, &self.account, renew).await;
+            }
+        }
+    }
+}
+
+impl Settler {
+    /// Registers the settlement of an admitted request and the renewal of its hold.
+    fn register(ctx: &Context, link: AccountLink, base: Generation, ttl_ms: u64) -> Settler {
+        let (tx, rx) = futures_channel::oneshot::channel::<Generation>();
+        let loss = Rc::new(Cell::new(0u64));
+        let cancelled = Generation {
+            cancelled: true,
+            usage_source: Some("estimate".into()),
+            ..base.clone()
+        };
+        let settle_link = link.clone();
+        ctx.wait_until(async move {
+            let g = rx.await.unwrap_or(cancelled);
+            settle_link.send(g).await;
+        });
+        ctx.wait_until(link.clone().keep_hold(ttl_ms));
+        Settler {
+            gen_id: link.gen_id,
+            base,
+            slot: Rc::new(RefCell::new(Some(tx))),
+            loss,
         }
     }
 
-    /// Settles after the response is under way.
-    fn settle(&self, g: Generation) {
-        self.ctx.wait_until(Self::send(
-            self.env.clone(),
-            self.account.clone(),
-            self.op(g),
-        ));
+    /// Settles with `g` (the first call only: a request is settled exactly once).
+    fn settle(&self, mut g: Generation) {
+        let loss = self.loss.get();
+        if loss > 0 {
+            g.operator_loss_picos = g.operator_loss_picos.saturating_add(loss);
+            g.operator_loss_reason
+                .get_or_insert_with(|| "an invalid reply before the fallback that served".into());
+        }
+        if let Some(tx) = self.slot.borrow_mut().take() {
+            let _ = tx.send(g);
+        }
     }
 
-    /// For a stream: registers the settlement now, while the request is alive, and
-    /// returns the sender that completes it when the stream ends or is abandoned (a
-    /// client that disconnects cancels the request, after which no new work may start).
-    fn settle_later(&self) -> futures_channel::oneshot::Sender<Generation> {
-        let (tx, rx) = futures_channel::oneshot::channel::<Generation>();
-        let this = self.clone();
-        self.ctx.wait_until(async move {
-            if let Ok(g) = rx.await {
-                Self::send(this.env.clone(), this.account.clone(), this.op(g)).await;
-            }
-        });
-        tx
+    /// Records what an attempt cost upstream without being charged.
+    fn lose(&self, picos: u64) {
+        self.loss.set(self.loss.get().saturating_add(picos));
     }
 
     /// The record of a reply served by `choice` with `usage`.
@@ -246,24 +324,26 @@ pub async fn handle(
             .flatten()
             .map(|v| crate::error::truncate(&v, MAX_HEADER_BYTES).to_string())
     };
-    let settler = Settler {
+    let link = AccountLink {
         env: env.clone(),
-        ctx: ctx.clone(),
         account: account_id,
         caller,
         gen_id: gen_id.clone(),
-        base: Generation {
-            id: gen_id,
-            model: chat.model_candidates().first().cloned().unwrap_or_default(),
-            streamed: chat.is_stream(),
-            http_referer: header("HTTP-Referer"),
-            app_title: header("X-Title"),
-            user_agent: header("User-Agent"),
-            created_ms: now_ms,
-            api_type: Some(parsed.api_type().to_string()),
-            ..Default::default()
-        },
+        done: Rc::new(Cell::new(false)),
     };
+    let base = Generation {
+        id: gen_id,
+        model: chat.model_candidates().first().cloned().unwrap_or_default(),
+        streamed: chat.is_stream(),
+        http_referer: header("HTTP-Referer"),
+        app_title: header("X-Title"),
+        user_agent: header("User-Agent"),
+        created_ms: now_ms,
+        api_type: Some(parsed.api_type().to_string()),
+        ..Default::default()
+    };
+    let ttl_ms = config::u64(env, "RESERVATION_TTL_MS", DEFAULT_RESERVATION_TTL_MS).max(1000);
+    let settler = Settler::register(ctx, link, base, ttl_ms);
     let allow_training = admitted
         .get("allow_training")
         .and_then(|v| v.as_bool())
@@ -513,7 +593,7 @@ async fn attempt(
         let stream = ChatStream::new(translator, meta.clone(), pricing.clone(), prompt_estimate)
             .with_encoder(incoming.request.encoder(prompt_estimate, native.is_some()));
         let (env2, ctx2, base) = (env.clone(), ctx.clone(), settler.base.clone());
-        let settle = settler.settle_later();
+        let settle = settler.clone();
         let (id, provider_name) = (choice.id.clone(), choice.provider.name.clone());
         let on_end = Box::new(move |s: &ChatStream, cancelled: bool| {
             let now = config::now_ms();
@@ -530,6 +610,14 @@ async fn attempt(
                 };
                 health::report(&env2, &ctx2, key, outcome);
             }
+            // Zero-completion insurance: a stream that delivered nothing costs the
+            // caller nothing; what the upstream may bill is the operator's loss.
+            let cost = pricing.cost_picos(&usage);
+            let (charged, loss) = if s.sent_content() {
+                (cost, 0)
+            } else {
+                (0, cost)
+            };
             let g = Generation {
                 model: id,
                 provider: Some(provider_name),
@@ -538,10 +626,12 @@ async fn attempt(
                 cancelled,
                 finish_reason: s.finish_reason().map(str::to_string),
                 usage_source: Some(s.usage_source().into()),
+                operator_loss_picos: loss,
+                operator_loss_reason: (loss > 0).then(|| EMPTY_REPLY.to_string()),
                 ..base
             }
-            .with_usage(&usage, pricing.cost_picos(&usage));
-            let _ = settle.send(g);
+            .with_usage(&usage, charged);
+            settle.settle(g);
         });
         return upstream::stream_through(
             resp,
@@ -555,7 +645,15 @@ async fn attempt(
     }
     let body = upstream::body(&mut resp, slug, left).await?;
     drop(inflight);
-    let mut completion = providers::parse_response(target, meta, &body)?;
+    let mut completion = match providers::parse_response(target, meta, &body) {
+        Ok(c) => c,
+        Err(e) => {
+            // A 2xx the gateway could not read was likely billed upstream for its prompt.
+            let prompt = Usage::new(providers::estimate_prompt_tokens(chat), 0);
+            settler.lose(pricing.cost_picos(&prompt));
+            return Err(e);
+        }
+    };
     let now = config::now_ms();
     // A reply without usage is billed from what it returned: content, reasoning and
     // tool calls, at a token per four bytes.
@@ -570,7 +668,20 @@ async fn attempt(
         ),
     };
     completion.usage = Some(usage.clone());
-    let cost = pricing.cost_picos(&usage);
+    // Zero-completion insurance, as on OpenRouter: an empty reply costs nothing.
+    let empty = completion.choices.iter().all(|c| {
+        let m = &c.message;
+        m.content.as_deref().is_none_or(str::is_empty)
+            && m.reasoning.as_deref().is_none_or(str::is_empty)
+            && m.refusal.as_deref().is_none_or(str::is_empty)
+            && m.tool_calls.as_ref().is_none_or(Vec::is_empty)
+    });
+    let full_cost = pricing.cost_picos(&usage);
+    let (cost, loss) = if empty {
+        (0, full_cost)
+    } else {
+        (full_cost, 0)
+    };
     health::report(
         env,
         ctx,
@@ -593,6 +704,8 @@ async fn attempt(
         finish_reason: choice0.and_then(|c| c.finish_reason.clone()),
         native_finish_reason: choice0.and_then(|c| c.native_finish_reason.clone()),
         usage_source: Some(usage_source.into()),
+        operator_loss_picos: loss,
+        operator_loss_reason: (loss > 0).then(|| EMPTY_REPLY.to_string()),
         ..settler.record(choice, &usage, cost)
     });
     let reply = match native {
@@ -698,7 +811,7 @@ async fn serve_echo(
     let stream = futures_util::stream::unfold(pieces.into_iter(), move |mut it| async move {
         let piece = it.next()?;
         if delay > 0 {
-            Delay::from(Duration::from_millis(delay)).await;
+            config::sleep(delay).await;
         }
         Some((Ok::<Vec<u8>, worker::Error>(piece), it))
     });

@@ -3,15 +3,14 @@
 //! went away), and streaming the translated reply through as it arrives.
 
 use std::pin::pin;
-use std::time::Duration;
 
 use futures_util::future::{select, Either};
 use futures_util::StreamExt;
 use worker::{
-    js_sys, AbortController, ByteStream, Delay, Fetch, Headers, Method, Request, RequestInit,
-    Response,
+    js_sys, AbortController, ByteStream, Fetch, Headers, Method, Request, RequestInit, Response,
 };
 
+use super::config;
 use super::http::{internal, set};
 use crate::error::Error;
 use crate::providers::stream::ChatStream;
@@ -55,7 +54,7 @@ pub async fn send(
     let controller = AbortController::default();
     let signal = controller.signal();
     let fetch = Fetch::Request(req);
-    let timeout = Delay::from(Duration::from_millis(timeout_ms));
+    let timeout = pin!(config::sleep(timeout_ms));
     let sent = pin!(fetch.send_with_signal(&signal));
     let outcome = match select(sent, timeout).await {
         Either::Left((r, _)) => Some(r),
@@ -83,7 +82,7 @@ pub async fn send(
 
 /// Reads a whole (non-streamed) body within `timeout_ms`.
 pub async fn body(resp: &mut Response, provider: &str, timeout_ms: u64) -> Result<Vec<u8>, Error> {
-    let timeout = Delay::from(Duration::from_millis(timeout_ms));
+    let timeout = pin!(config::sleep(timeout_ms));
     let read = pin!(resp.bytes());
     let outcome = match select(read, timeout).await {
         Either::Left((r, _)) => Some(r),
@@ -178,7 +177,7 @@ impl Drop for Pump {
 impl Pump {
     async fn next_piece(&mut self) -> Vec<u8> {
         loop {
-            let tick = Delay::from(Duration::from_millis(self.keepalive_ms));
+            let tick = pin!(config::sleep(self.keepalive_ms));
             match select(self.body.next(), tick).await {
                 Either::Left((Some(Ok(bytes)), _)) => {
                     self.idle_ms = 0;

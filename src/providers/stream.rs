@@ -217,6 +217,7 @@ impl ChatStream {
                 }
                 if let Some(r) = &c.delta.reasoning {
                     self.completion_bytes = self.completion_bytes.saturating_add(r.len());
+                    self.sent_content |= !r.is_empty();
                 }
                 self.sent_content |= c.delta.tool_calls.is_some();
                 if let Some(native) = c.finish_reason.take() {

@@ -209,6 +209,14 @@ export async function startMockUpstream() {
       w.finish("tool");
       w.end();
     },
+    // An empty reply (no content, no tool call), with usage: what insurance covers.
+    async empty(f, c) {
+      if (!c.stream) return f.reply(c.res, c.model, { text: "" });
+      const w = f.writer(c.res, c.model);
+      w.start();
+      w.finish("stop");
+      w.end();
+    },
     // An agent's turn: call the weather tool, then answer with what it returned.
     async agent(f, c) {
       const result = f.toolResult(c.body);

@@ -1,0 +1,183 @@
+// Billing integrity through the built worker: settles that fail are retried until they
+// land, holds outlive long requests, empty replies cost nothing (and are the operator's
+// loss), garbage before a fallback is recorded, reservations cover n and images, and a
+// thousand concurrent requests with disconnects and faults leave the ledger exact.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { startWorker } from "../support/worker.mjs";
+import { startMockUpstream } from "../support/mock_upstream.mjs";
+import { testCatalog, mockBindings } from "../support/catalog.mjs";
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+// test/* models: 1 µ$ per prompt token, 2 µ$ per completion token; the mock reports 11
+// prompt and 7 completion tokens: 25 µ$ a request.
+const COST = 0.000025;
+let mock, worker;
+
+before(async () => {
+  mock = await startMockUpstream();
+  worker = await startWorker({
+    catalog: testCatalog(),
+    bindings: { ...mockBindings(mock.url), TEST_FAIL_SETTLES: "2", RESERVATION_TTL_MS: "1500", STREAM_IDLE_TIMEOUT_MS: "20000", FREE_REQUESTS_PER_MINUTE: "100000" },
+  });
+});
+
+after(async () => {
+  await worker?.close();
+  await mock?.close();
+});
+
+const chat = (key, body, { signal } = {}) =>
+  fetch(`${worker.base}/chat/completions`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${key}`, "content-type": "application/json" },
+    body: JSON.stringify({ model: "test/ok", messages: [{ role: "user", content: "hi" }], max_tokens: 10, ...body }),
+    signal,
+  });
+const account = async (id) => (await worker.admin("GET", `/accounts/${id}`)).data;
+const ledger = async (id) => (await worker.admin("GET", `/accounts/${id}/ledger`)).data;
+const picos = (usd) => Math.round(usd * 1e12);
+
+async function eventually(fn, what, ms = 15_000) {
+  const until = Date.now() + ms;
+  let last;
+  while (Date.now() < until) {
+    last = await fn();
+    if (last) return last;
+    await sleep(50);
+  }
+  throw new Error(`timed out waiting for ${what}: ${JSON.stringify(last)}`);
+}
+
+test("a settle that fails is retried until it lands, exactly once", async () => {
+  // The account object refuses its first two settles (TEST_FAIL_SETTLES=2).
+  const acc = await worker.createAccount({ credits: 1 });
+  const r = await chat(acc.key);
+  assert.equal(r.status, 200);
+  const id = r.headers.get("x-generation-id");
+  await r.text();
+  await eventually(async () => (await account(acc.id)).total_usage === COST, "the retried settle");
+  const a = await account(acc.id);
+  assert.equal(a.reserved, 0);
+  const g = await (await fetch(`${worker.base}/generation?id=${id}`, { headers: { authorization: `Bearer ${acc.key}` } })).json();
+  assert.equal(picos(g.data.total_cost), picos(COST));
+  assert.equal(g.data.usage_source, "provider");
+});
+
+test("a hold outlives its TTL while the stream runs, and settles once it ends", async () => {
+  const acc = await worker.createAccount({ credits: 1 });
+  const r = await chat(acc.key, { model: "test/gated", stream: true });
+  assert.equal(r.status, 200);
+  const reader = r.body.getReader();
+  await reader.read();
+  assert.ok(await mock.waitFor("gated", "first-sent"));
+  await sleep(3500); // more than twice RESERVATION_TTL_MS=1500
+  const mid = await account(acc.id);
+  assert.ok(mid.reserved > 0, "the hold was renewed, not expired");
+  assert.equal(mid.expired_holds, 0);
+  mock.release("gated");
+  while (!(await reader.read()).done);
+  await eventually(async () => (await account(acc.id)).reserved === 0 && (await account(acc.id)).total_usage > 0, "settlement");
+  const done = await account(acc.id);
+  assert.equal(done.expired_holds, 0);
+  assert.ok(!(await ledger(acc.id)).some((e) => e.kind === "expired_hold"));
+});
+
+test("empty replies cost the caller nothing and are recorded as the operator's loss", async () => {
+  const acc = await worker.createAccount({ credits: 1 });
+  for (const stream of [false, true]) {
+    const r = await chat(acc.key, { model: "test/empty", stream });
+    assert.equal(r.status, 200);
+    await r.text();
+  }
+  await eventually(async () => (await account(acc.id)).operator_loss > 0 && (await account(acc.id)).reserved === 0, "settlements");
+  await sleep(200);
+  const a = await account(acc.id);
+  assert.equal(a.total_usage, 0);
+  const losses = (await ledger(acc.id)).filter((e) => e.kind === "operator_loss");
+  assert.equal(losses.length, 2);
+  assert.match(losses[0].note, /zero-completion insurance/);
+});
+
+test("a garbage reply before the fallback that served is recorded, not charged", async () => {
+  const acc = await worker.createAccount({ credits: 1 });
+  const r = await chat(acc.key, { model: "test/garbage-fallback", provider: { order: ["mockai", "mockbackup"] } });
+  assert.equal(r.status, 200);
+  assert.equal((await r.json()).provider, "MockBackup");
+  await eventually(async () => (await account(acc.id)).total_usage === COST, "settlement");
+  const a = await account(acc.id);
+  assert.ok(a.operator_loss > 0);
+  assert.ok((await ledger(acc.id)).some((e) => e.kind === "operator_loss" && /invalid reply/.test(e.note)));
+});
+
+test("reservations cover n choices and every image", async () => {
+  // $0.0005 covers one choice of 10 tokens (31 µ$) but not 16 of 10 000 tokens each.
+  const acc = await worker.createAccount({ credits: 0.0005 });
+  const one = await chat(acc.key, { max_tokens: 100 });
+  assert.equal(one.status, 200);
+  await one.text();
+  const many = await chat(acc.key, { max_tokens: 100, n: 16 });
+  assert.equal(many.status, 402);
+  await many.text();
+  const image = { type: "image_url", image_url: { url: "https://example.com/a.png" } };
+  const images = await chat(acc.key, { messages: [{ role: "user", content: [{ type: "text", text: "what?" }, image, image, image] }] });
+  assert.equal(images.status, 402, "three images reserve 6,000 tokens: $0.006");
+  await images.text();
+});
+
+test("1000 requests across keys with disconnects and upstream faults leave the ledger exact", { timeout: 120_000 }, async () => {
+  const acc = await worker.createAccount({ credits: 0.02 });
+  const limits = [0.004, 0.006, null];
+  const keys = [];
+  for (const [i, limit] of limits.entries()) {
+    const r = await fetch(`${worker.base}/keys`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${acc.provisioningKey}`, "content-type": "application/json" },
+      body: JSON.stringify({ name: `k${i}`, limit }),
+    });
+    keys.push((await r.json()).key);
+  }
+  const models = ["test/ok", "test/stream", "test/fallback", "test/garbage", "test/broken", "test/empty", "test/garbage-fallback", "modelmux/echo"];
+  let seed = 42;
+  const rand = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+  const statuses = {};
+  let aborted = 0;
+  const one = async () => {
+    const key = keys[Math.floor(rand() * keys.length)];
+    const model = models[Math.floor(rand() * models.length)];
+    const stream = rand() < 0.5;
+    const ctl = new AbortController();
+    const abortAfter = rand() < 0.15 ? Math.floor(rand() * 20) : null;
+    if (abortAfter !== null) setTimeout(() => ctl.abort(), abortAfter);
+    try {
+      const r = await chat(key, { model, stream }, { signal: ctl.signal });
+      statuses[r.status] = (statuses[r.status] ?? 0) + 1;
+      await r.text();
+    } catch {
+      aborted++;
+    }
+  };
+  for (let batch = 0; batch < 20; batch++) {
+    await Promise.all(Array.from({ length: 50 }, one));
+    if (process.env.DEBUG_BILLING) console.log("batch", batch, JSON.stringify(statuses), aborted);
+  }
+  // Every admitted request settles exactly once: nothing stays held.
+  await eventually(async () => (await account(acc.id)).reserved === 0, "all holds released", 60_000);
+  await sleep(1500);
+  const a = await account(acc.id);
+  assert.equal(a.reserved, 0);
+  assert.ok(a.total_usage <= a.total_credits + 1e-12, "never more than the balance");
+  // Three independent aggregates agree to the picodollar: the account total, the sum
+  // of its keys' totals, and the per-day activity.
+  const listed = (await (await fetch(`${worker.base}/keys`, { headers: { authorization: `Bearer ${acc.provisioningKey}` } })).json()).data;
+  const mine = listed.filter((k) => k.name.startsWith("k"));
+  const keySum = mine.reduce((s, k) => s + picos(k.usage), 0) + picos(listed.find((k) => k.name === "default")?.usage ?? 0);
+  assert.equal(keySum, picos(a.total_usage));
+  const activity = (await (await fetch(`${worker.base}/activity`, { headers: { authorization: `Bearer ${acc.provisioningKey}` } })).json()).data;
+  assert.equal(activity.reduce((s, r) => s + picos(r.usage), 0), picos(a.total_usage));
+  // No key passed its own limit.
+  for (const [i, limit] of limits.entries()) {
+    if (limit !== null) assert.ok(mine.find((k) => k.name === `k${i}`).usage <= limit + 1e-12, `key k${i}`);
+  }
+  console.log(`1000 requests: ${JSON.stringify(statuses)}, ${aborted} aborted by the client; charged $${a.total_usage}, operator loss $${a.operator_loss}, expired holds $${a.expired_holds} (${(await ledger(acc.id)).filter((e) => e.kind === "expired_hold").length})`);
+});
