@@ -68,17 +68,20 @@ fn plain_500() -> Response {
         .fixed(b"Internal error".to_vec())
 }
 
+/// The body length a request declares (`Content-Length`), if it does.
+fn declared_length(req: &Request) -> Option<u64> {
+    req.headers()
+        .get("Content-Length")
+        .ok()
+        .flatten()
+        .and_then(|v| v.trim().parse::<u64>().ok())
+}
+
 /// Reads and drops a small body that an early refusal (a bad key) leaves unread, so that
 /// the client's kept-alive connection stays usable for its next request; a body over
 /// 64 KiB is left unread (the runtime closes that connection instead).
 pub async fn discard_small_body(req: &mut Request) {
-    let declared = req
-        .headers()
-        .get("Content-Length")
-        .ok()
-        .flatten()
-        .and_then(|v| v.trim().parse::<u64>().ok());
-    if declared.is_some_and(|n| n > 0 && n <= 64 * 1024) {
+    if declared_length(req).is_some_and(|n| n > 0 && n <= 64 * 1024) {
         let _ = req.bytes().await;
     }
 }
@@ -89,12 +92,7 @@ pub async fn discard_small_body(req: &mut Request) {
 pub async fn read_body(req: &mut Request, max: usize) -> Result<Vec<u8>, Error> {
     use futures_util::StreamExt;
     let too_large = || Error::PayloadTooLarge { limit: max };
-    let declared = req
-        .headers()
-        .get("Content-Length")
-        .ok()
-        .flatten()
-        .and_then(|v| v.trim().parse::<u64>().ok());
+    let declared = declared_length(req);
     if declared.is_some_and(|n| n > max as u64) {
         return Err(too_large());
     }

@@ -133,20 +133,7 @@ pub fn parse_response(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::providers::testutil::{catalog, meta};
-
-    fn target<R>(model: &str, f: impl FnOnce(&Target) -> R) -> R {
-        let cat = catalog();
-        let m = cat.model(model).unwrap();
-        let t = Target {
-            provider: cat.provider(&m.endpoints[0].provider).unwrap(),
-            model: m,
-            endpoint: &m.endpoints[0],
-            base_url: "http://up/v1".into(),
-            api_key: Some("sk-test".into()),
-        };
-        f(&t)
-    }
+    use crate::providers::testutil::{meta, with_target as target};
 
     fn req(v: Value) -> EmbeddingsRequest {
         EmbeddingsRequest::from_value(&v).unwrap()
