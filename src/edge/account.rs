@@ -161,6 +161,9 @@ pub struct Account {
     storage: worker::Storage,
     /// Test-only (`TEST_FAIL_SETTLES`): settles this instance refuses first.
     fail_settles: Cell<u64>,
+    /// When this instance's expiry alarm is due, if it set one: setting an alarm is a
+    /// storage write, so admissions set it only when none is pending.
+    alarm_at: Cell<Option<u64>>,
 }
 
 impl DurableObject for Account {
@@ -176,6 +179,7 @@ impl DurableObject for Account {
                 .max(1000),
             storage: state.storage(),
             fail_settles: Cell::new(config::u64(&env, "TEST_FAIL_SETTLES", 0)),
+            alarm_at: Cell::new(None),
         }
     }
 
@@ -187,13 +191,15 @@ impl DurableObject for Account {
                 Ok(op) => {
                     let admits = matches!(op, Op::Admit(_));
                     let answer = self.handle(op);
-                    if admits && answer.is_ok() {
+                    let now = self.now_ms();
+                    let pending = self.alarm_at.get().is_some_and(|at| at > now);
+                    if admits && answer.is_ok() && !pending {
                         // Holds that are never settled or renewed expire by this alarm
-                        // even when no other request comes.
-                        let _ = self
-                            .storage
-                            .set_alarm(self.reservation_ttl_ms.saturating_add(1000) as i64)
-                            .await;
+                        // even when no other request comes; it re-arms while holds remain.
+                        let after = self.reservation_ttl_ms.saturating_add(1000);
+                        if self.storage.set_alarm(after as i64).await.is_ok() {
+                            self.alarm_at.set(Some(now.saturating_add(after)));
+                        }
                     }
                     answer
                 }
@@ -208,16 +214,17 @@ impl DurableObject for Account {
     }
 
     async fn alarm(&self) -> Result<Response> {
+        self.alarm_at.set(None);
         if self.initialized() {
             let left = self
                 .ensure_totals()
                 .and_then(|_| self.expire_reservations())
                 .unwrap_or(0);
             if left > 0 {
-                let _ = self
-                    .storage
-                    .set_alarm(self.reservation_ttl_ms.saturating_add(1000) as i64)
-                    .await;
+                let after = self.reservation_ttl_ms.saturating_add(1000);
+                if self.storage.set_alarm(after as i64).await.is_ok() {
+                    self.alarm_at.set(Some(self.now_ms().saturating_add(after)));
+                }
             }
         }
         Response::empty()

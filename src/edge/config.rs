@@ -51,25 +51,70 @@ pub fn secure_random<const N: usize>() -> Result<[u8; N], crate::error::Error> {
 /// Waits `ms` milliseconds; `false` when no timer could be set. Unlike
 /// `worker::Delay`, which unwraps `setTimeout` (a panic that aborts the whole wasm
 /// instance), this never panics: a background task that the runtime has already cut
-/// off from its request gets `false` at once and must stop.
-pub async fn sleep(ms: u64) -> bool {
+/// off from its request gets `false` at once and must stop. A sleep dropped before it
+/// ends (a timeout that lost its race) clears its timer.
+pub fn sleep(ms: u64) -> Sleep {
     use worker::wasm_bindgen::{JsCast, JsValue};
-    let scheduled = std::rc::Rc::new(std::cell::Cell::new(false));
-    let flag = scheduled.clone();
+    let timer: std::rc::Rc<std::cell::RefCell<Option<JsValue>>> = Default::default();
+    let slot = timer.clone();
     let promise = js_sys::Promise::new(&mut |resolve, _reject| {
         let global = js_sys::global();
         let set_timeout = js_sys::Reflect::get(&global, &"setTimeout".into())
             .ok()
             .and_then(|f| f.dyn_into::<js_sys::Function>().ok());
-        let ok = set_timeout.is_some_and(|f| {
+        let id = set_timeout.and_then(|f| {
             f.call2(&global, &resolve, &JsValue::from_f64(ms as f64))
-                .is_ok()
+                .ok()
         });
-        flag.set(ok);
-        if !ok {
-            let _ = resolve.call0(&JsValue::UNDEFINED);
+        match id {
+            Some(id) => *slot.borrow_mut() = Some(id),
+            None => {
+                let _ = resolve.call0(&JsValue::UNDEFINED);
+            }
         }
     });
-    let _ = worker::wasm_bindgen_futures::JsFuture::from(promise).await;
-    scheduled.get()
+    let scheduled = timer.borrow().is_some();
+    Sleep {
+        inner: worker::wasm_bindgen_futures::JsFuture::from(promise),
+        timer,
+        scheduled,
+    }
+}
+
+pub struct Sleep {
+    inner: worker::wasm_bindgen_futures::JsFuture,
+    timer: std::rc::Rc<std::cell::RefCell<Option<worker::wasm_bindgen::JsValue>>>,
+    scheduled: bool,
+}
+
+impl std::future::Future for Sleep {
+    type Output = bool;
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<bool> {
+        match std::pin::Pin::new(&mut self.inner).poll(cx) {
+            std::task::Poll::Ready(_) => {
+                self.timer.borrow_mut().take();
+                std::task::Poll::Ready(self.scheduled)
+            }
+            std::task::Poll::Pending => std::task::Poll::Pending,
+        }
+    }
+}
+
+impl Drop for Sleep {
+    fn drop(&mut self) {
+        use worker::wasm_bindgen::JsCast;
+        if let Some(id) = self.timer.borrow_mut().take() {
+            let global = js_sys::global();
+            if let Some(f) = js_sys::Reflect::get(&global, &"clearTimeout".into())
+                .ok()
+                .and_then(|f| f.dyn_into::<js_sys::Function>().ok())
+            {
+                let _ = f.call1(&global, &id);
+            }
+        }
+    }
 }
