@@ -14,6 +14,13 @@ fn bad(path: &str, rule: impl std::fmt::Display) -> Error {
     Error::BadRequest(format!("{path}: {rule}"))
 }
 
+/// The string field `key` of `v`, or a 400 naming `path.key`.
+fn required<'a>(v: &'a Value, path: &str, key: &str) -> Result<&'a str> {
+    v.get(key)
+        .and_then(Value::as_str)
+        .ok_or_else(|| bad(&format!("{path}.{key}"), "is required"))
+}
+
 /// Anthropic's error type for one of our errors.
 pub fn error_type(e: &Error) -> &'static str {
     match e.status() {
@@ -163,10 +170,7 @@ pub fn convert(body: &Value) -> Result<(ChatRequest, Option<String>)> {
 fn text_parts(path: &str, blocks: &[Value]) -> Result<Vec<Value>> {
     let mut out = Vec::new();
     for (i, b) in blocks.iter().enumerate() {
-        let text = b
-            .get("text")
-            .and_then(Value::as_str)
-            .ok_or_else(|| bad(&format!("{path}[{i}].text"), "is required"))?;
+        let text = required(b, &format!("{path}[{i}]"), "text")?;
         let mut part = json!({"type": "text", "text": text});
         if let Some(cc) = b.get("cache_control").filter(|v| !v.is_null()) {
             set_field(&mut part, "cache_control", cc.clone());
@@ -181,23 +185,14 @@ fn source_url(path: &str, b: &Value) -> Result<String> {
     let src = b
         .get("source")
         .ok_or_else(|| bad(&format!("{path}.source"), "is required"))?;
+    let at = format!("{path}.source");
     match src.get("type").and_then(Value::as_str) {
         Some("base64") => {
-            let mime = src
-                .get("media_type")
-                .and_then(Value::as_str)
-                .ok_or_else(|| bad(&format!("{path}.source.media_type"), "is required"))?;
-            let data = src
-                .get("data")
-                .and_then(Value::as_str)
-                .ok_or_else(|| bad(&format!("{path}.source.data"), "is required"))?;
+            let mime = required(src, &at, "media_type")?;
+            let data = required(src, &at, "data")?;
             Ok(format!("data:{mime};base64,{data}"))
         }
-        Some("url") => src
-            .get("url")
-            .and_then(Value::as_str)
-            .map(str::to_string)
-            .ok_or_else(|| bad(&format!("{path}.source.url"), "is required")),
+        Some("url") => required(src, &at, "url").map(str::to_string),
         other => Err(bad(
             &format!("{path}.source.type"),
             format!("must be base64 or url, not {}", other.unwrap_or("missing")),
@@ -211,10 +206,7 @@ fn message(
     out: &mut Vec<Value>,
     anthropic_only: &mut Option<String>,
 ) -> Result<()> {
-    let role = m
-        .get("role")
-        .and_then(Value::as_str)
-        .ok_or_else(|| bad(&format!("{path}.role"), "is required"))?;
+    let role = required(m, path, "role")?;
     if !matches!(role, "user" | "assistant" | "system") {
         return Err(bad(
             &format!("{path}.role"),
@@ -241,10 +233,7 @@ fn message(
     let mut results: Vec<Value> = Vec::new();
     for (j, b) in blocks.iter().enumerate() {
         let bp = format!("{path}.content[{j}]");
-        let ty = b
-            .get("type")
-            .and_then(Value::as_str)
-            .ok_or_else(|| bad(&format!("{bp}.type"), "is required"))?;
+        let ty = required(b, &bp, "type")?;
         match ty {
             "text" => parts.extend(text_parts(
                 &format!("{path}.content"),
@@ -273,22 +262,13 @@ fn message(
                 }
             }
             "tool_use" => {
-                let id = b
-                    .get("id")
-                    .and_then(Value::as_str)
-                    .ok_or_else(|| bad(&format!("{bp}.id"), "is required"))?;
-                let name = b
-                    .get("name")
-                    .and_then(Value::as_str)
-                    .ok_or_else(|| bad(&format!("{bp}.name"), "is required"))?;
+                let id = required(b, &bp, "id")?;
+                let name = required(b, &bp, "name")?;
                 let input = b.get("input").cloned().unwrap_or_else(|| json!({}));
                 calls.push(json!({"id": id, "type": "function", "function": {"name": name, "arguments": input.to_string()}}));
             }
             "tool_result" => {
-                let id = b
-                    .get("tool_use_id")
-                    .and_then(Value::as_str)
-                    .ok_or_else(|| bad(&format!("{bp}.tool_use_id"), "is required"))?;
+                let id = required(b, &bp, "tool_use_id")?;
                 let mut text = match b.get("content") {
                     None | Some(Value::Null) => String::new(),
                     Some(Value::String(s)) => s.clone(),
@@ -670,16 +650,7 @@ pub fn native_body(body: &Value, upstream_model: &str) -> Value {
     let mut b = body.clone();
     if let Some(o) = b.as_object_mut() {
         o.insert("model".into(), json!(upstream_model));
-        for k in [
-            "provider",
-            "models",
-            "route",
-            "transforms",
-            "plugins",
-            "usage",
-        ] {
-            o.remove(k);
-        }
+        crate::providers::strip_gateway_fields(o);
     }
     b
 }

@@ -574,7 +574,14 @@ fn sampling(req: &Obj) -> Result<()> {
         }
     }
     match req.get("stop") {
-        None | Some(Value::String(_)) => {}
+        None => {}
+        Some(Value::String(s)) if s.len() > MAX_STOP_BYTES => {
+            return Err(bad(
+                "stop",
+                format!("must be at most {MAX_STOP_BYTES} bytes"),
+            ))
+        }
+        Some(Value::String(_)) => {}
         Some(Value::Array(list)) => {
             if list.len() > MAX_STOP {
                 return Err(bad(
@@ -606,14 +613,6 @@ fn sampling(req: &Obj) -> Result<()> {
                     kind(other)
                 ),
             ))
-        }
-    }
-    if let Some(Value::String(s)) = req.get("stop") {
-        if s.len() > MAX_STOP_BYTES {
-            return Err(bad(
-                "stop",
-                format!("must be at most {MAX_STOP_BYTES} bytes"),
-            ));
         }
     }
     if let Some(mods) = req.array("modalities")? {

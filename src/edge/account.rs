@@ -219,6 +219,12 @@ impl DurableObject for Account {
             let left = self
                 .ensure_totals()
                 .and_then(|_| self.expire_reservations())
+                .and_then(|_| {
+                    self.sum(
+                        "SELECT CAST(COUNT(*) AS TEXT) AS v FROM reservations",
+                        Vec::new(),
+                    )
+                })
                 .unwrap_or(0);
             if left > 0 {
                 let after = self.reservation_ttl_ms.saturating_add(1000);
@@ -401,8 +407,6 @@ impl Account {
             } => {
                 let key = self.caller(&caller, None)?;
                 let usage = self.key_usage(&key)?;
-                let acc = self.account()?;
-                let _ = acc;
                 let free_tier = self.total("credits")? == 0;
                 let day = free_windows.iter().find(|w| w.period_secs == 86_400);
                 let per_minute = free_windows
@@ -860,8 +864,8 @@ impl Account {
     /// Expires the holds of requests that neither settled nor renewed within the TTL
     /// (their worker died): each is released from the balance but recorded as an
     /// `expired_hold` entry for the operator to reconcile, never dropped silently; a
-    /// settle that still comes later is charged as usual. Returns how many holds are left.
-    fn expire_reservations(&self) -> std::result::Result<u64, Error> {
+    /// settle that still comes later is charged as usual.
+    fn expire_reservations(&self) -> std::result::Result<(), Error> {
         #[derive(Deserialize)]
         struct Row {
             gen_id: String,
@@ -895,10 +899,7 @@ impl Account {
             self.sub_total("reserved", u128::from(picos))?;
             self.add_total("expired_holds", u128::from(picos))?;
         }
-        self.sum(
-            "SELECT CAST(COUNT(*) AS TEXT) AS v FROM reservations",
-            Vec::new(),
-        )
+        Ok(())
     }
 
     fn entry(

@@ -572,16 +572,7 @@ async fn attempt(
     let first_byte = config::now_ms();
     let left = timeout.saturating_sub((first_byte - started) as u64).max(1);
     if !(200..300).contains(&status) {
-        let retry_after = resp.headers().get("Retry-After").ok().flatten();
-        let body = upstream::body(&mut resp, slug, timeout)
-            .await
-            .unwrap_or_default();
-        return Err(providers::upstream_error(
-            slug,
-            status,
-            &body,
-            retry_after.as_deref(),
-        ));
+        return Err(upstream::failure(&mut resp, slug, timeout).await);
     }
     let latency_ms = (first_byte - started) as u64;
     let key = choice.key();
@@ -733,16 +724,7 @@ async fn embed(
     let (mut resp, inflight) = upstream::send(&up, slug, timeout).await?;
     let status = resp.status_code();
     if !(200..300).contains(&status) {
-        let retry_after = resp.headers().get("Retry-After").ok().flatten();
-        let body = upstream::body(&mut resp, slug, timeout)
-            .await
-            .unwrap_or_default();
-        return Err(providers::upstream_error(
-            slug,
-            status,
-            &body,
-            retry_after.as_deref(),
-        ));
+        return Err(upstream::failure(&mut resp, slug, timeout).await);
     }
     let first_byte = config::now_ms();
     let body = upstream::body(&mut resp, slug, timeout).await?;

@@ -100,6 +100,15 @@ pub async fn body(resp: &mut Response, provider: &str, timeout_ms: u64) -> Resul
     }
 }
 
+/// The error of an upstream's non-2xx reply, from its status, body (read within
+/// `timeout_ms`) and `Retry-After`.
+pub async fn failure(resp: &mut Response, provider: &str, timeout_ms: u64) -> Error {
+    let status = resp.status_code();
+    let retry_after = resp.headers().get("Retry-After").ok().flatten();
+    let body = body(resp, provider, timeout_ms).await.unwrap_or_default();
+    crate::providers::upstream_error(provider, status, &body, retry_after.as_deref())
+}
+
 pub fn sse_headers() -> Headers {
     let h = Headers::new();
     set(&h, "Content-Type", "text/event-stream");
