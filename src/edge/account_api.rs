@@ -54,7 +54,7 @@ pub async fn caller_of(req: &mut Request, env: &Env) -> Result<(String, String),
     match caller(req, env) {
         Ok(c) => Ok(c),
         Err(e) => {
-            http::discard_small_body(req).await;
+            http::discard_body(req).await;
             Err(e)
         }
     }

@@ -77,35 +77,64 @@ fn declared_length(req: &Request) -> Option<u64> {
         .and_then(|v| v.trim().parse::<u64>().ok())
 }
 
-/// Reads and drops a small body that an early refusal (a bad key) leaves unread, so that
-/// the client's kept-alive connection stays usable for its next request; a body over
-/// 64 KiB is left unread (the runtime closes that connection instead).
-pub async fn discard_small_body(req: &mut Request) {
-    if declared_length(req).is_some_and(|n| n > 0 && n <= 64 * 1024) {
-        let _ = req.bytes().await;
+/// The most a refused request's body is read and dropped, so that the client's
+/// kept-alive connection stays usable for its next request. A body left unread makes the
+/// runtime close the connection, which clients that reuse it see as a failed request;
+/// past this bound, closing it is the cheaper outcome.
+const DRAIN_LIMIT: u64 = 1024 * 1024;
+
+/// Reads and drops what is left of a body that an early refusal (a bad key, a body over
+/// the cap) leaves unread, up to [`DRAIN_LIMIT`] bytes.
+async fn drain(req: &mut Request) {
+    if declared_length(req).is_some_and(|n| n > DRAIN_LIMIT) {
+        return;
+    }
+    if let Ok(mut stream) = req.stream() {
+        drain_stream(&mut stream, 0).await;
+    }
+}
+
+async fn drain_stream(stream: &mut worker::ByteStream, already: u64) {
+    use futures_util::StreamExt;
+    let mut seen = already;
+    while seen <= DRAIN_LIMIT {
+        match stream.next().await {
+            Some(Ok(chunk)) => seen = seen.saturating_add(chunk.len() as u64),
+            _ => return,
+        }
+    }
+}
+
+/// Drops the unread body of a request refused before its body mattered.
+pub async fn discard_body(req: &mut Request) {
+    if declared_length(req) != Some(0) {
+        drain(req).await;
     }
 }
 
 /// Reads a request body of at most `max` bytes: a declared `Content-Length` over it is
-/// refused before reading, and a body without one (chunked) is counted as it arrives
-/// and refused as soon as it passes the cap.
+/// refused without keeping it, and a body without one (chunked) is counted as it arrives
+/// and refused as soon as it passes the cap. Either way the rest is drained (up to
+/// [`DRAIN_LIMIT`]) before the refusal is answered.
 pub async fn read_body(req: &mut Request, max: usize) -> Result<Vec<u8>, Error> {
     use futures_util::StreamExt;
     let too_large = || Error::PayloadTooLarge { limit: max };
     let declared = declared_length(req);
     if declared.is_some_and(|n| n > max as u64) {
+        drain(req).await;
         return Err(too_large());
     }
+    let mut body = Vec::with_capacity(declared.map_or(0, |n| n as usize).min(max));
     let mut stream = match req.stream() {
         Ok(s) => s,
         // No body at all.
         Err(_) => return Ok(Vec::new()),
     };
-    let mut body = Vec::with_capacity(declared.map_or(0, |n| n as usize).min(max));
     while let Some(chunk) = stream.next().await {
         let chunk =
             chunk.map_err(|e| Error::bad_request(format!("Could not read the body: {e}")))?;
         if body.len().saturating_add(chunk.len()) > max {
+            drain_stream(&mut stream, body.len().saturating_add(chunk.len()) as u64).await;
             return Err(too_large());
         }
         body.extend_from_slice(&chunk);

@@ -65,7 +65,7 @@ async fn route(
         // The operator's key is checked before the path says anything.
         if let Err(e) = account_api::authorize_admin(&req, env) {
             let mut req = req;
-            http::discard_small_body(&mut req).await;
+            http::discard_body(&mut req).await;
             return Err(e);
         }
     }
