@@ -1,5 +1,6 @@
 //! Callers: API keys, how they are checked, and what identifies a caller for limits.
 
 pub mod keys;
+pub mod lease;
 pub mod ledger;
 pub mod records;

@@ -1,7 +1,10 @@
 //! The `Account` Durable Object: one per account, the single source of truth for its
-//! keys (hashes only), credits, reservations, free-model counters, settings and usage
-//! history. Every model call makes one round trip here before going upstream (`admit`:
-//! key, limits and reservation together) and one after, off the hot path (`settle`).
+//! keys (hashes only), credits, holds (requests' reservations and isolates' credit
+//! leases), free-model counters, settings and usage history. A model call is admitted
+//! either here (`admit`: key, limits and reservation in one round trip, which may also
+//! grant the isolate a lease) or, when its isolate holds a fresh lease that covers it,
+//! in the isolate without coming here ([`crate::accounts::lease`]); settlements come
+//! after the reply, in batches, off the hot path (`settle`).
 //!
 //! The worker talks to it with `{"op": ..}` JSON; answers are `{"ok": ..}` or
 //! `{"err": Error}`.
@@ -14,6 +17,7 @@ use worker::{
 
 use super::config;
 use super::sql::{money, parse_money, SqlCounters};
+use crate::accounts::lease::{self, Grant};
 use crate::accounts::ledger::{self, period_start, usd, usd128, Ask, Funds, KeyBudget, LimitReset};
 use crate::accounts::records::{
     self, ActivityRow, FreeAllowance, Generation, KeyKind, KeyRecord, KeyUsage,
@@ -27,6 +31,11 @@ const FREE_COUNTER: &str = "free";
 
 /// Reservations older than this are dropped: their request died without settling.
 const RESERVATION_TTL_MS: u64 = 15 * 60 * 1000;
+/// Leases neither renewed nor returned for this long expire (`LEASE_TTL_MS`): their
+/// isolate is gone.
+const LEASE_TTL_MS: u64 = 60 * 1000;
+/// Settlements one batch may carry.
+pub const MAX_SETTLE_BATCH: usize = 64;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
@@ -51,10 +60,21 @@ pub enum Op {
         key: KeyRecord,
     },
     Admit(Admission),
+    /// Ends requests: each is charged and recorded once (by generation ID).
     Settle {
+        items: Vec<SettleItem>,
+    },
+    /// An isolate's lease: settlements first, then a renewal (and top-up, when asked)
+    /// or its return. Answers the lease's state, or that it is revoked.
+    Lease {
         caller: String,
-        gen_id: String,
-        generation: Generation,
+        lease_id: String,
+        /// Worst cases of the requests running against it in the isolate.
+        in_flight: u64,
+        top_up: bool,
+        release: bool,
+        #[serde(default)]
+        settle: Vec<SettleItem>,
     },
     /// Keeps the holds of requests still running from expiring.
     Renew {
@@ -109,6 +129,20 @@ pub struct Admission {
     /// The plan's facts if the account allows training providers, and if not.
     pub if_training: PlanFacts,
     pub if_private: PlanFacts,
+    /// The isolate would like a lease for the key's next requests.
+    #[serde(default)]
+    pub lease: bool,
+}
+
+/// One request's settlement: its record, and the lease it was admitted against (none:
+/// it holds its own reservation).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SettleItem {
+    pub caller: String,
+    pub gen_id: String,
+    pub generation: Generation,
+    #[serde(default)]
+    pub lease: Option<String>,
 }
 
 /// Whether a plan starts with a free model, and its worst-case cost.
@@ -138,6 +172,15 @@ struct AccountRow {
     reserved: Option<String>,
 }
 
+/// A lease as stored.
+#[derive(Debug, Clone)]
+struct LeaseRow {
+    id: String,
+    key_hash: String,
+    amount: u64,
+    in_flight: u64,
+}
+
 #[derive(Deserialize)]
 struct Text {
     v: Option<String>,
@@ -158,6 +201,8 @@ pub struct Account {
     last_prune_ms: Cell<u64>,
     retention_days: u64,
     reservation_ttl_ms: u64,
+    lease_ttl_ms: u64,
+    lease_policy: lease::Policy,
     storage: worker::Storage,
     /// Test-only (`TEST_FAIL_SETTLES`): settles this instance refuses first.
     fail_settles: Cell<u64>,
@@ -177,6 +222,15 @@ impl DurableObject for Account {
             retention_days: config::u64(&env, "GENERATION_RETENTION_DAYS", 30).max(1),
             reservation_ttl_ms: config::u64(&env, "RESERVATION_TTL_MS", RESERVATION_TTL_MS)
                 .max(1000),
+            lease_ttl_ms: config::u64(&env, "LEASE_TTL_MS", LEASE_TTL_MS).max(1000),
+            lease_policy: {
+                let d = lease::Policy::default();
+                lease::Policy {
+                    max: config::u64(&env, "LEASE_MAX_PICOS", d.max),
+                    min: config::u64(&env, "LEASE_MIN_PICOS", d.min),
+                    divisor: d.divisor,
+                }
+            },
             storage: state.storage(),
             fail_settles: Cell::new(config::u64(&env, "TEST_FAIL_SETTLES", 0)),
             alarm_at: Cell::new(None),
@@ -189,17 +243,15 @@ impl DurableObject for Account {
         let answer = match req.text().await {
             Ok(text) => match serde_json::from_str::<Op>(&text) {
                 Ok(op) => {
-                    let admits = matches!(op, Op::Admit(_));
+                    let holds = matches!(op, Op::Admit(_) | Op::Lease { .. });
                     let answer = self.handle(op);
                     let now = self.now_ms();
                     let pending = self.alarm_at.get().is_some_and(|at| at > now);
-                    if admits && answer.is_ok() && !pending {
-                        // Holds that are never settled or renewed expire by this alarm
-                        // even when no other request comes; it re-arms while holds remain.
-                        let after = self.reservation_ttl_ms.saturating_add(1000);
-                        if self.storage.set_alarm(after as i64).await.is_ok() {
-                            self.alarm_at.set(Some(now.saturating_add(after)));
-                        }
+                    if holds && answer.is_ok() && !pending {
+                        // Holds that are never settled, renewed or returned expire by
+                        // this alarm even when no other request comes; it re-arms
+                        // while holds remain.
+                        self.arm_alarm().await;
                     }
                     answer
                 }
@@ -221,16 +273,13 @@ impl DurableObject for Account {
                 .and_then(|_| self.expire_reservations())
                 .and_then(|_| {
                     self.sum(
-                        "SELECT CAST(COUNT(*) AS TEXT) AS v FROM reservations",
+                        "SELECT CAST((SELECT COUNT(*) FROM reservations) + (SELECT COUNT(*) FROM leases) AS TEXT) AS v",
                         Vec::new(),
                     )
                 })
                 .unwrap_or(0);
             if left > 0 {
-                let after = self.reservation_ttl_ms.saturating_add(1000);
-                if self.storage.set_alarm(after as i64).await.is_ok() {
-                    self.alarm_at.set(Some(self.now_ms().saturating_add(after)));
-                }
+                self.arm_alarm().await;
             }
         }
         Response::empty()
@@ -257,6 +306,10 @@ const TOTALS_SCHEMA: [&str; 5] = [
     "CREATE TABLE IF NOT EXISTS daily (day INTEGER NOT NULL, key_hash TEXT NOT NULL, model TEXT NOT NULL, provider TEXT NOT NULL, requests INTEGER NOT NULL, usage TEXT NOT NULL, prompt INTEGER NOT NULL, completion INTEGER NOT NULL, reasoning INTEGER NOT NULL, cached INTEGER NOT NULL, PRIMARY KEY (day, key_hash, model, provider))",
     "CREATE INDEX IF NOT EXISTS generations_by_created ON generations (created_ms)",
 ];
+
+/// Credit leases held by isolates: each is a hold on the account (counted in the
+/// `reserved` total and in its key's reservations) that settlements charge.
+const LEASE_SCHEMA: &str = "CREATE TABLE IF NOT EXISTS leases (id TEXT PRIMARY KEY, key_hash TEXT NOT NULL, amount INTEGER NOT NULL, in_flight INTEGER NOT NULL, at_ms INTEGER NOT NULL)";
 
 /// The period rows of `key_totals` a charge at `ms` adds to: all time, its UTC day,
 /// ISO week and month.
@@ -298,6 +351,17 @@ impl Account {
         config::now_ms() as u64
     }
 
+    /// Sets the expiry alarm: it fires when the first hold could have expired.
+    async fn arm_alarm(&self) {
+        let after = self
+            .reservation_ttl_ms
+            .min(self.lease_ttl_ms)
+            .saturating_add(1000);
+        if self.storage.set_alarm(after as i64).await.is_ok() {
+            self.alarm_at.set(Some(self.now_ms().saturating_add(after)));
+        }
+    }
+
     fn initialized(&self) -> bool {
         self.sql
             .exec(
@@ -327,6 +391,7 @@ impl Account {
                 for ddl in SCHEMA.iter().chain(TOTALS_SCHEMA.iter()) {
                     self.sql.exec(ddl, None).map_err(db)?;
                 }
+                self.sql.exec(LEASE_SCHEMA, None).map_err(db)?;
                 self.ready.set(true);
                 SqlCounters::create_table(&self.sql);
                 if self.account().is_ok() {
@@ -396,11 +461,18 @@ impl Account {
                 Ok(json!({ "renewed": gen_ids.len() }))
             }
             Op::Ledger => self.ledger(),
-            Op::Settle {
+            Op::Settle { items } => self.settle_all(items),
+            Op::Lease {
                 caller,
-                gen_id,
-                generation,
-            } => self.settle(&caller, &gen_id, generation),
+                lease_id,
+                in_flight,
+                top_up,
+                release,
+                settle,
+            } => {
+                self.settle_all(settle)?;
+                self.lease_op(&caller, &lease_id, in_flight, top_up, release)
+            }
             Op::WhoAmI {
                 caller,
                 free_windows,
@@ -471,11 +543,13 @@ impl Account {
                 }
                 k.updated_ms = Some(self.now_ms());
                 self.put_key(&k)?;
+                self.drop_leases_of(&k.hash)?;
                 Ok(k.to_json(&self.key_usage(&k)?, &self.account()?.id))
             }
             Op::KeyDelete { caller, hash } => {
                 self.caller(&caller, Some(KeyKind::Provisioning))?;
                 self.managed_key(&hash)?;
+                self.drop_leases_of(&hash)?;
                 self.sql
                     .exec("DELETE FROM keys WHERE hash = ?", vec![hash.into()])
                     .map_err(db)?;
@@ -523,6 +597,10 @@ impl Account {
             usage,
             reserved,
         } = self.funds()?;
+        let leased = u128::from(self.sum(
+            "SELECT CAST(COALESCE(SUM(amount), 0) AS TEXT) AS v FROM leases",
+            Vec::new(),
+        )?);
         Ok(json!({
             "id": a.id,
             "name": a.name,
@@ -530,7 +608,9 @@ impl Account {
             "created_at": ledger::iso8601(a.created_ms as u64),
             "total_credits": usd128(credits),
             "total_usage": usd128(usage),
-            "reserved": usd128(reserved),
+            // Holds of running requests, and credit leased to isolates (held alike).
+            "reserved": usd128(reserved.saturating_sub(leased)),
+            "leased": usd128(leased),
             "operator_loss": usd128(self.total("operator_loss")?),
             "expired_holds": usd128(self.total("expired_holds")?),
             "balance": usd128(credits.saturating_sub(usage)),
@@ -588,6 +668,7 @@ impl Account {
         if self.ready.get() {
             return Ok(());
         }
+        self.sql.exec(LEASE_SCHEMA, None).map_err(db)?;
         let exists = self
             .sql
             .exec(
@@ -828,10 +909,20 @@ impl Account {
             .map_or(0, |r| u64::try_from(parse_u128(&r.v)).unwrap_or(u64::MAX)))
     }
 
+    /// What a key's running requests hold.
     fn key_reserved(&self, key: &str) -> std::result::Result<u64, Error> {
         self.sum(
             "SELECT CAST(COALESCE(SUM(picos), 0) AS TEXT) AS v FROM reservations WHERE key_hash = ?",
             vec![key.into()],
+        )
+    }
+
+    /// What a key holds in all: its requests' reservations and its isolates' leases
+    /// (what its limit must leave room for; callers see only the first).
+    fn key_held(&self, key: &str) -> std::result::Result<u64, Error> {
+        self.sum(
+            "SELECT CAST((SELECT COALESCE(SUM(picos), 0) FROM reservations WHERE key_hash = ?) + (SELECT COALESCE(SUM(amount), 0) FROM leases WHERE key_hash = ?) AS TEXT) AS v",
+            vec![key.into(), key.into()],
         )
     }
 
@@ -857,7 +948,7 @@ impl Account {
         Ok(KeyBudget {
             limit: Some(limit),
             spent: self.key_total(&k.hash, &period_key(k.limit_reset, self.now_ms() / 1000))?,
-            reserved: self.key_reserved(&k.hash)?,
+            reserved: self.key_held(&k.hash)?,
         })
     }
 
@@ -899,7 +990,172 @@ impl Account {
             self.sub_total("reserved", u128::from(picos))?;
             self.add_total("expired_holds", u128::from(picos))?;
         }
+        self.expire_leases()
+    }
+
+    /// Expires the leases that were neither renewed nor returned within `LEASE_TTL_MS`
+    /// (their isolate is gone): the hold is released; the part that requests were
+    /// running against at the last renewal is recorded as an `expired_hold` for the
+    /// operator (those requests' settlements never came), the unused rest is simply
+    /// the account's again.
+    fn expire_leases(&self) -> std::result::Result<(), Error> {
+        let cutoff = (self.now_ms().saturating_sub(self.lease_ttl_ms)) as i64;
+        for l in self.leases("WHERE at_ms < ?", vec![cutoff.into()])? {
+            let running = l.in_flight.min(l.amount);
+            if running > 0 {
+                self.entry(
+                    "expired_hold",
+                    &l.id,
+                    &l.key_hash,
+                    u128::from(running),
+                    "requests running against a lease whose isolate stopped renewing it",
+                )?;
+                self.add_total("expired_holds", u128::from(running))?;
+            }
+            self.drop_lease(&l)?;
+        }
         Ok(())
+    }
+
+    fn leases(
+        &self,
+        filter: &str,
+        args: Vec<worker::SqlStorageValue>,
+    ) -> std::result::Result<Vec<LeaseRow>, Error> {
+        #[derive(Deserialize)]
+        struct Row {
+            id: String,
+            key_hash: String,
+            amount: Option<String>,
+            in_flight: Option<String>,
+        }
+        let rows: Vec<Row> = self
+            .sql
+            .exec(
+                &format!("SELECT id, key_hash, CAST(amount AS TEXT) AS amount, CAST(in_flight AS TEXT) AS in_flight FROM leases {filter}"),
+                args,
+            )
+            .and_then(|c| c.to_array())
+            .map_err(db)?;
+        Ok(rows
+            .into_iter()
+            .map(|r| LeaseRow {
+                id: r.id,
+                key_hash: r.key_hash,
+                amount: parse_money(&r.amount),
+                in_flight: parse_money(&r.in_flight),
+            })
+            .collect())
+    }
+
+    fn lease(&self, id: &str) -> std::result::Result<Option<LeaseRow>, Error> {
+        Ok(self
+            .leases("WHERE id = ?", vec![id.into()])?
+            .into_iter()
+            .next())
+    }
+
+    /// Revokes a key's leases (it was disabled, deleted or its limit changed): their
+    /// isolates find them gone at their next renewal and admit the key exactly again.
+    /// Requests still running against them are charged when they settle, from the
+    /// balance the released holds returned to.
+    fn drop_leases_of(&self, key: &str) -> std::result::Result<(), Error> {
+        for l in self.leases("WHERE key_hash = ?", vec![key.into()])? {
+            self.drop_lease(&l)?;
+        }
+        Ok(())
+    }
+
+    /// Ends a lease: its hold is the account's again.
+    fn drop_lease(&self, l: &LeaseRow) -> std::result::Result<(), Error> {
+        self.sql
+            .exec("DELETE FROM leases WHERE id = ?", vec![l.id.clone().into()])
+            .map_err(db)?;
+        self.sub_total("reserved", u128::from(l.amount))
+    }
+
+    /// Sets a lease's hold to `amount` (the `reserved` total follows) and its renewal
+    /// facts.
+    fn put_lease(&self, l: &LeaseRow, amount: u64) -> std::result::Result<(), Error> {
+        self.sql
+            .exec(
+                "INSERT INTO leases (id, key_hash, amount, in_flight, at_ms) VALUES (?, ?, CAST(? AS INTEGER), CAST(? AS INTEGER), ?) ON CONFLICT(id) DO UPDATE SET amount = excluded.amount, in_flight = excluded.in_flight, at_ms = excluded.at_ms",
+                vec![l.id.clone().into(), l.key_hash.clone().into(), money(amount), money(l.in_flight), (self.now_ms() as i64).into()],
+            )
+            .map_err(db)?;
+        if amount >= l.amount {
+            self.add_total("reserved", u128::from(amount.saturating_sub(l.amount)))
+        } else {
+            self.sub_total("reserved", u128::from(l.amount.saturating_sub(amount)))
+        }
+    }
+
+    /// Grows lease `l` of `key` towards the policy's size for the account and key as
+    /// they are now (a new lease has amount 0); what was added, and the size.
+    fn top_up(
+        &self,
+        key: &KeyRecord,
+        l: &LeaseRow,
+        need: u64,
+    ) -> std::result::Result<(u64, u64), Error> {
+        let funds = self.funds()?;
+        let budget = self.key_budget(key)?;
+        let size = lease::size(&self.lease_policy, &funds, &budget, l.amount, need);
+        let added = size.saturating_sub(l.amount).min(funds.available());
+        if added > 0 || l.amount > 0 {
+            self.put_lease(l, l.amount.saturating_add(added))?;
+        }
+        Ok((added, size))
+    }
+
+    /// Renews, tops up or takes back an isolate's lease. Revoked (the isolate drops it
+    /// and admits exactly again) when the key is gone or disabled, the lease expired,
+    /// or the key's limit no longer covers what it holds; then only the part that
+    /// requests are still running against stays held, for their settlements.
+    fn lease_op(
+        &self,
+        caller: &str,
+        id: &str,
+        in_flight: u64,
+        top_up: bool,
+        release: bool,
+    ) -> std::result::Result<Value, Error> {
+        let Some(mut l) = self.lease(id)? else {
+            return Ok(json!({ "revoked": true }));
+        };
+        if l.key_hash != caller {
+            return Err(Error::Forbidden(
+                "This lease belongs to another key.".into(),
+            ));
+        }
+        l.in_flight = in_flight;
+        let key = self.caller(caller, Some(KeyKind::Api)).ok();
+        let over_limit = match &key {
+            Some(k) => {
+                let b = self.key_budget(k)?;
+                b.limit
+                    .is_some_and(|limit| b.spent.saturating_add(b.reserved) > limit)
+            }
+            None => true,
+        };
+        if release || over_limit || key.is_none() {
+            let keep = in_flight.min(l.amount);
+            if keep == 0 {
+                self.drop_lease(&l)?;
+            } else {
+                self.put_lease(&l, keep)?;
+            }
+            return Ok(json!({ "revoked": true }));
+        }
+        let allow_training = self.account()?.allow_training != 0.0;
+        let (added, size) = match (&key, top_up) {
+            (Some(k), true) => self.top_up(k, &l, 0)?,
+            _ => {
+                self.put_lease(&l, l.amount)?;
+                (0, l.amount)
+            }
+        };
+        Ok(json!({ "lease": Grant { id: l.id, added, size: size.max(l.amount), allow_training } }))
     }
 
     fn entry(
@@ -987,11 +1243,11 @@ impl Account {
                 return Ok(json!({ "refused": d, "allow_training": allow_training }));
             }
             decision = Some(d);
-        } else if let Some(w) = a.rps {
+        } else if let Some(w) = a.rps.as_ref() {
             let d = limits::hit(
                 &mut store,
                 &format!("rps:{}:", key.hash),
-                std::slice::from_ref(&w),
+                std::slice::from_ref(w),
                 now,
             );
             if !d.allowed {
@@ -1022,17 +1278,36 @@ impl Account {
                 .map_err(db)?;
             self.add_total("reserved", u128::from(ask.reserve))?;
         }
-        Ok(json!({ "allow_training": allow_training, "limit": decision }))
+        // A lease for the key's next requests, when they are paid and the account and
+        // key can spare one; free models and per-key request rates stay exact.
+        let lease = if a.lease && !facts.free && a.rps.is_none() {
+            let l = LeaseRow {
+                id: format!("lease-{}", a.gen_id),
+                key_hash: key.hash.clone(),
+                amount: 0,
+                in_flight: 0,
+            };
+            match self.top_up(&key, &l, ask.reserve)? {
+                (added, size) if added > 0 => Some(Grant {
+                    id: l.id,
+                    added,
+                    size,
+                    allow_training,
+                }),
+                _ => None,
+            }
+        } else {
+            None
+        };
+        Ok(json!({ "allow_training": allow_training, "limit": decision, "lease": lease }))
     }
 
-    /// Ends a request: releases its reservation, charges what it cost (at most what
-    /// the account has) and keeps its record. Settling the same ID again does nothing.
-    fn settle(
-        &self,
-        caller: &str,
-        gen_id: &str,
-        g: Generation,
-    ) -> std::result::Result<Value, Error> {
+    /// Settles a batch; a failure fails the batch, which the isolate sends again
+    /// (what was settled before it is not settled twice).
+    fn settle_all(&self, items: Vec<SettleItem>) -> std::result::Result<Value, Error> {
+        if items.is_empty() {
+            return Ok(json!({ "settled": 0 }));
+        }
         let injected = self.fail_settles.get();
         if injected > 0 {
             self.fail_settles.set(injected.saturating_sub(1));
@@ -1040,6 +1315,23 @@ impl Account {
                 "account: injected settle failure (TEST_FAIL_SETTLES)".into(),
             ));
         }
+        let n = items.len();
+        for it in items {
+            self.settle(&it.caller, &it.gen_id, it.generation, it.lease.as_deref())?;
+        }
+        Ok(json!({ "settled": n }))
+    }
+
+    /// Ends a request: releases its hold (its reservation, or the part of its lease it
+    /// spent), charges what it cost (at most what the account has) and keeps its
+    /// record. Settling the same ID again does nothing.
+    fn settle(
+        &self,
+        caller: &str,
+        gen_id: &str,
+        g: Generation,
+        lease: Option<&str>,
+    ) -> std::result::Result<Value, Error> {
         let exists = self.sum(
             "SELECT CAST(COUNT(*) AS TEXT) AS v FROM generations WHERE id = ?",
             vec![gen_id.into()],
@@ -1047,19 +1339,32 @@ impl Account {
         if exists > 0 {
             return Ok(json!({ "charged": null, "duplicate": true }));
         }
-        let reserved = self.sum(
-            "SELECT CAST(COALESCE(SUM(picos), 0) AS TEXT) AS v FROM reservations WHERE gen_id = ?",
-            vec![gen_id.into()],
-        )?;
-        let funds = self.funds()?;
+        let held = match lease.map(|id| self.lease(id)).transpose()?.flatten() {
+            // Admitted against a lease: its cost comes out of the lease's hold.
+            Some(l) => {
+                let spent = g.cost_picos.min(l.amount);
+                let funds = self.funds()?;
+                self.put_lease(&l, l.amount.saturating_sub(spent))?;
+                (funds, spent)
+            }
+            None => {
+                let reserved = self.sum(
+                    "SELECT CAST(COALESCE(SUM(picos), 0) AS TEXT) AS v FROM reservations WHERE gen_id = ?",
+                    vec![gen_id.into()],
+                )?;
+                let funds = self.funds()?;
+                self.sql
+                    .exec(
+                        "DELETE FROM reservations WHERE gen_id = ?",
+                        vec![gen_id.into()],
+                    )
+                    .map_err(db)?;
+                self.sub_total("reserved", u128::from(reserved))?;
+                (funds, reserved)
+            }
+        };
+        let (funds, reserved) = held;
         let charged = ledger::charge(&funds, reserved, g.cost_picos);
-        self.sql
-            .exec(
-                "DELETE FROM reservations WHERE gen_id = ?",
-                vec![gen_id.into()],
-            )
-            .map_err(db)?;
-        self.sub_total("reserved", u128::from(reserved))?;
         self.add_total("usage", u128::from(charged))?;
         if reserved == 0 && g.cost_picos > 0 {
             let expired = self.sum(

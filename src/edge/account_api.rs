@@ -216,6 +216,9 @@ pub async fn route(mut req: Request, env: &Env, route: Route) -> Result<Response
                 limit,
                 limit_reset,
             };
+            // This isolate stops admitting the key from its lease at once; the others
+            // find the lease revoked at their next renewal (within KEY_CACHE_MS).
+            super::admission::forget(&hash);
             data(
                 call(Op::KeyUpdate {
                     caller,
@@ -225,7 +228,10 @@ pub async fn route(mut req: Request, env: &Env, route: Route) -> Result<Response
                 .await?,
             )
         }
-        Route::KeyDelete(hash) => http::json(&call(Op::KeyDelete { caller, hash }).await?, 200),
+        Route::KeyDelete(hash) => {
+            super::admission::forget(&hash);
+            http::json(&call(Op::KeyDelete { caller, hash }).await?, 200)
+        }
         _ => Err(Error::MethodNotAllowed),
     }
 }

@@ -3,6 +3,7 @@
 
 mod account;
 mod account_api;
+mod admission;
 mod catalog;
 mod config;
 mod counters;

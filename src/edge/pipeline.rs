@@ -9,9 +9,10 @@ use std::rc::Rc;
 
 use worker::{Context, Env, Request, Response};
 
-use super::account::{self, Admission, Op, PlanFacts};
+use super::account::{self, Admission, Op, PlanFacts, SettleItem};
 use super::account_api::{caller_of, free_windows};
-use super::{catalog, config, counters, health, http, upstream};
+use super::{admission, catalog, config, counters, health, http, upstream};
+use crate::accounts::lease::{Grant, Ticket};
 use crate::accounts::ledger::{worst_case, worst_case_embeddings, Ask};
 use crate::accounts::records::Generation;
 use crate::api::embeddings::EmbeddingsRequest;
@@ -32,9 +33,6 @@ const EMPTY_REPLY: &str = "an empty or failed reply (zero-completion insurance)"
 /// A non-streamed reply may take this long in all (a reasoning model thinking).
 const DEFAULT_REPLY_TIMEOUT_MS: u64 = 600_000;
 
-/// Settle attempts and the pause before each retry: the settle is idempotent (by
-/// generation ID) in the account's object, so retrying is safe.
-const SETTLE_RETRY_MS: [u64; 5] = [0, 250, 1_000, 3_000, 8_000];
 /// Default lifetime of a hold that is neither settled nor renewed (`RESERVATION_TTL_MS`).
 const DEFAULT_RESERVATION_TTL_MS: u64 = 15 * 60 * 1000;
 
@@ -64,37 +62,27 @@ struct AccountLink {
     gen_id: String,
     /// The settle has landed (or every retry failed): the hold needs no more renewal.
     done: Rc<Cell<bool>>,
+    /// The lease the request was admitted against; none: it holds a reservation.
+    ticket: Option<Ticket>,
 }
 
 impl AccountLink {
-    /// Sends a settle, retried with backoff until it lands. If every attempt fails the
-    /// hold stays, expires, and is recorded for the operator to reconcile.
-    async fn send(&self, g: Generation) {
-        let op = Op::Settle {
-            caller: self.caller.clone(),
-            gen_id: self.gen_id.clone(),
+    /// Hands the settlement to the isolate's batches (sent off the hot path, retried
+    /// until they land; if they never do, the hold expires into the operator's
+    /// reconciliation ledger).
+    async fn send(self, g: Generation) {
+        let item = SettleItem {
+            caller: self.caller,
+            gen_id: self.gen_id,
             generation: g,
+            lease: self.ticket.as_ref().map(|t| t.lease_id.clone()),
         };
-        for (attempt, pause) in SETTLE_RETRY_MS.iter().enumerate() {
-            // A task cut off from its request cannot wait: then it stops retrying, and
-            // the hold expires into the operator's reconciliation ledger.
-            if *pause > 0 && !config::sleep(*pause).await {
-                break;
-            }
-            match account::call(&self.env, &self.account, op.clone()).await {
-                Ok(_) => break,
-                Err(e) => worker::console_error!(
-                    "settling a request of account {} (attempt {}): {e}",
-                    self.account,
-                    attempt.saturating_add(1)
-                ),
-            }
-        }
-        self.done.set(true);
+        admission::settle(self.env, self.account, item, self.ticket, self.done).await;
     }
 
     /// Keeps the request's hold alive while it runs (a long stream, a reasoning model
-    /// thinking for minutes): renewed every third of the TTL until the settle lands.
+    /// thinking for minutes): its reservation is renewed every third of the TTL until
+    /// the settle lands; a lease is renewed whenever it is due.
     async fn keep_hold(self, ttl_ms: u64) {
         let every = (ttl_ms / 3).max(1);
         let step = every.min(1_000);
@@ -102,6 +90,10 @@ impl AccountLink {
         while !self.done.get() {
             if !config::sleep(step).await {
                 break;
+            }
+            if self.ticket.is_some() {
+                admission::maintain(self.env.clone(), self.caller.clone()).await;
+                continue;
             }
             waited = waited.saturating_add(step);
             if waited >= every && !self.done.get() {
@@ -290,15 +282,58 @@ pub async fn handle(
         free: plan.first().is_some_and(Choice::is_free),
         ask: Ask::max(plan.iter().map(|c| parsed.worst_case(c))),
     };
-    let admit = Op::Admit(Admission {
-        caller: caller.clone(),
-        gen_id: gen_id.clone(),
-        free_windows: free_windows(env),
-        rps: (rps > 0).then(|| Window::requests(rps, 1)),
-        if_training: facts(&plan_training),
-        if_private: plan_private.as_deref().map(facts).unwrap_or_default(),
-    });
-    let admitted = account::call(env, &account_id, admit).await?;
+    // Admitted in the isolate when the key's lease is fresh and covers the worst case
+    // of a paid request; otherwise by the account's object.
+    let local = (rps == 0)
+        .then(|| admission::usable(env, &caller))
+        .flatten()
+        .and_then(|allow_training| {
+            let plan = if allow_training {
+                Some(plan_training.as_slice())
+            } else {
+                plan_private.as_deref().ok()
+            }?;
+            let f = facts(plan);
+            if f.free {
+                return None;
+            }
+            let ticket = admission::admit(env, &caller, f.ask.reserve)?;
+            Some((ticket, allow_training))
+        });
+    let (admitted, ticket) = match local {
+        Some((ticket, allow_training)) => {
+            ctx.wait_until(admission::maintain(env.clone(), caller.clone()));
+            (
+                serde_json::json!({ "allow_training": allow_training }),
+                Some(ticket),
+            )
+        }
+        None => {
+            let admit = Op::Admit(Admission {
+                caller: caller.clone(),
+                gen_id: gen_id.clone(),
+                free_windows: free_windows(env),
+                rps: (rps > 0).then(|| Window::requests(rps, 1)),
+                if_training: facts(&plan_training),
+                if_private: plan_private.as_deref().map(facts).unwrap_or_default(),
+                lease: admission::wants_lease(&caller),
+            });
+            let admitted = account::call(env, &account_id, admit).await?;
+            if let Some(g) = admitted
+                .get("lease")
+                .and_then(|l| serde_json::from_value::<Grant>(l.clone()).ok())
+            {
+                ctx.wait_until(admission::granted(
+                    env.clone(),
+                    account_id.clone(),
+                    caller.clone(),
+                    g,
+                ));
+            }
+            (admitted, None)
+        }
+    };
+    let admission_kind = if ticket.is_some() { "lease" } else { "exact" };
     if let Some(refused) = admitted.get("refused") {
         let d: Decision =
             serde_json::from_value(refused.clone()).map_err(|e| Error::Internal(e.to_string()))?;
@@ -330,6 +365,7 @@ pub async fn handle(
         caller,
         gen_id: gen_id.clone(),
         done: Rc::new(Cell::new(false)),
+        ticket,
     };
     let base = Generation {
         id: gen_id,
@@ -369,6 +405,12 @@ pub async fn handle(
         }
     };
     http::set(resp.headers(), "X-Generation-Id", &settler.gen_id);
+    // How the request was admitted, for callers measuring the gateway's overhead.
+    http::set(
+        resp.headers(),
+        "Server-Timing",
+        &format!("admission;desc={admission_kind}"),
+    );
     Ok(match limit {
         Some(d) => with_limit(resp, &d),
         None => resp,
