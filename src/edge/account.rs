@@ -222,7 +222,13 @@ impl DurableObject for Account {
             retention_days: config::u64(&env, "GENERATION_RETENTION_DAYS", 30).max(1),
             reservation_ttl_ms: config::u64(&env, "RESERVATION_TTL_MS", RESERVATION_TTL_MS)
                 .max(1000),
-            lease_ttl_ms: config::u64(&env, "LEASE_TTL_MS", LEASE_TTL_MS).max(1000),
+            // Longer than twice what an isolate may go without renewing a lease it
+            // uses, so that no lease in use expires.
+            lease_ttl_ms: config::u64(&env, "LEASE_TTL_MS", LEASE_TTL_MS).max(
+                config::u64(&env, "KEY_CACHE_MS", super::admission::DEFAULT_KEY_CACHE_MS)
+                    .saturating_mul(2)
+                    .saturating_add(1000),
+            ),
             lease_policy: {
                 let d = lease::Policy::default();
                 lease::Policy {
@@ -1496,6 +1502,11 @@ fn parse_date(d: &str) -> Option<i64> {
 /// Sends `op` to account `id`'s object.
 pub async fn call(env: &worker::Env, id: &str, op: Op) -> std::result::Result<Value, Error> {
     let internal = |e: worker::Error| Error::Internal(format!("account: {e}"));
+    // Test and benchmark only: what a caller far from the account's object pays.
+    let delay = config::u64(env, "TEST_ACCOUNT_DELAY_MS", 0);
+    if delay > 0 {
+        config::sleep(delay).await;
+    }
     let stub = env
         .durable_object("ACCOUNTS")
         .and_then(|ns| ns.get_by_name(id))

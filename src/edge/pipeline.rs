@@ -283,8 +283,10 @@ pub async fn handle(
         ask: Ask::max(plan.iter().map(|c| parsed.worst_case(c))),
     };
     // Admitted in the isolate when the key's lease is fresh and covers the worst case
-    // of a paid request; otherwise by the account's object.
-    let local = (rps == 0)
+    // of a paid request; otherwise by the account's object (always, with
+    // `ADMISSION=exact`, the previous design kept for comparison, or a per-key rate).
+    let leasing = rps == 0 && config::string(env, "ADMISSION").as_deref() != Some("exact");
+    let local = leasing
         .then(|| admission::usable(env, &caller))
         .flatten()
         .and_then(|allow_training| {
@@ -316,9 +318,14 @@ pub async fn handle(
                 rps: (rps > 0).then(|| Window::requests(rps, 1)),
                 if_training: facts(&plan_training),
                 if_private: plan_private.as_deref().map(facts).unwrap_or_default(),
-                lease: admission::wants_lease(&caller),
+                lease: leasing && admission::wants_lease(&caller),
             });
             let admitted = account::call(env, &account_id, admit).await?;
+            if leasing {
+                // A lease this isolate holds but could not use (stale, or too low) is
+                // renewed or found revoked, so that the next requests use it again.
+                ctx.wait_until(admission::maintain(env.clone(), caller.clone()));
+            }
             if let Some(g) = admitted
                 .get("lease")
                 .and_then(|l| serde_json::from_value::<Grant>(l.clone()).ok())

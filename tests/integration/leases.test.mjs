@@ -1,0 +1,203 @@
+// Edge-local admission through the built worker: after a key's first paid request the
+// isolate holds a credit lease and admits the next ones without the account's object
+// (`Server-Timing: admission;desc=lease`); the lease never lets an account spend past
+// its balance; key changes revoke it; an idle lease goes back; an abandoned one expires.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { startWorker } from "../support/worker.mjs";
+import { startMockUpstream } from "../support/mock_upstream.mjs";
+import { testCatalog, mockBindings } from "../support/catalog.mjs";
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+// test/ok: 11 prompt and 7 completion tokens at 1 and 2 µ$: 25 µ$ a request.
+const COST = 0.000025;
+// test/pricey: the same reply at 100 and 1000 µ$ a token: $0.0081 a request.
+const PRICEY = 0.0081;
+const picos = (usd) => Math.round(usd * 1e12);
+let mock, worker;
+
+function catalog() {
+  const c = testCatalog();
+  const ok = c.models.find((m) => m.id === "test/ok");
+  c.models.push({
+    ...ok, id: "test/pricey", name: "Test: pricey",
+    endpoints: ok.endpoints.map((e) => ({ ...e, pricing: { prompt: "0.0001", completion: "0.001" } })),
+  });
+  return c;
+}
+
+const LEASE_BINDINGS = { KEY_CACHE_MS: "1000", LEASE_IDLE_MS: "600", SETTLE_FLUSH_MS: "20" };
+
+before(async () => {
+  mock = await startMockUpstream();
+  worker = await startWorker({ catalog: catalog(), bindings: { ...mockBindings(mock.url), ...LEASE_BINDINGS } });
+});
+
+after(async () => {
+  await worker?.close();
+  await mock?.close();
+});
+
+const chat = (w, key, body = {}) =>
+  fetch(`${w.base}/chat/completions`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${key}`, "content-type": "application/json" },
+    body: JSON.stringify({ model: "test/ok", messages: [{ role: "user", content: "hi" }], max_tokens: 10, ...body }),
+  });
+const admission = (r) => /admission;desc=(\w+)/.exec(r.headers.get("server-timing") ?? "")?.[1];
+const account = async (w, id) => (await w.admin("GET", `/accounts/${id}`)).data;
+
+async function eventually(fn, what, ms = 15_000) {
+  const until = Date.now() + ms;
+  let last;
+  while (Date.now() < until) {
+    last = await fn();
+    if (last) return last;
+    await sleep(25);
+  }
+  throw new Error(`timed out waiting for ${what}: ${JSON.stringify(last)}`);
+}
+
+test("after a key's first request its paid requests are admitted from the isolate's lease, settled in batches, and the idle lease goes back", async () => {
+  const acc = await worker.createAccount({ credits: 10 });
+  const first = await chat(worker, acc.key);
+  assert.equal(first.status, 200);
+  assert.equal(admission(first), "exact");
+  await first.text();
+  const held = await eventually(async () => {
+    const a = await account(worker, acc.id);
+    return a.leased > 0 && a;
+  }, "a lease");
+  assert.equal(held.leased, 1, "min($1 cap, balance/8)");
+  const kinds = [];
+  const ids = [first.headers.get("x-generation-id")];
+  for (let i = 0; i < 20; i++) {
+    const r = await chat(worker, acc.key, i % 2 ? { stream: true } : {});
+    assert.equal(r.status, 200);
+    kinds.push(admission(r));
+    ids.push(r.headers.get("x-generation-id"));
+    await r.text();
+  }
+  assert.ok(kinds.every((k) => k === "lease"), JSON.stringify(kinds));
+  const done = await eventually(async () => {
+    const a = await account(worker, acc.id);
+    return a.leased === 0 && a.reserved === 0 && a;
+  }, "every settlement, and the idle lease returned");
+  // What the user sees is unchanged: each request's record, and usage their exact sum.
+  let sum = 0;
+  for (const id of ids) {
+    const g = await (await fetch(`${worker.base}/generation?id=${id}`, { headers: { authorization: `Bearer ${acc.key}` } })).json();
+    assert.ok(g.data.total_cost > 0, id);
+    sum += picos(g.data.total_cost);
+  }
+  assert.equal(picos(done.total_usage), sum);
+  assert.equal(picos(done.balance), picos(10) - sum);
+  assert.equal(done.expired_holds, 0);
+  const credits = (await (await fetch(`${worker.base}/credits`, { headers: { authorization: `Bearer ${acc.key}` } })).json()).data;
+  assert.equal(credits.total_usage, done.total_usage);
+});
+
+test("leases never let an account spend past its balance, nor a key past its limit", { timeout: 60_000 }, async () => {
+  const acc = await worker.createAccount({ credits: 1 });
+  const statuses = {};
+  const kinds = {};
+  let charged = 0;
+  // Eight at a time until the balance is spent: each costs $0.0081.
+  let refused = 0;
+  while (refused < 8) {
+    const rs = await Promise.all(Array.from({ length: 8 }, () => chat(worker, acc.key, { model: "test/pricey" })));
+    for (const r of rs) {
+      statuses[r.status] = (statuses[r.status] ?? 0) + 1;
+      if (r.status === 200) {
+        kinds[admission(r)] = (kinds[admission(r)] ?? 0) + 1;
+        charged += 1;
+      } else {
+        assert.equal(r.status, 402);
+        refused += 1;
+      }
+      await r.text();
+    }
+  }
+  assert.ok(kinds.lease > 50, `most were admitted from the lease: ${JSON.stringify(kinds)}`);
+  const a = await eventually(async () => {
+    const a = await account(worker, acc.id);
+    return a.leased === 0 && a.reserved === 0 && a;
+  }, "settled and returned");
+  assert.equal(picos(a.total_usage), charged * picos(PRICEY), `${JSON.stringify(statuses)}: every admitted request charged in full`);
+  assert.ok(a.total_usage <= 1, "never past the balance");
+  assert.ok(a.balance < 0.0081 * 2, `the balance was spent down to less than a request's worst case: ${a.balance}`);
+
+  // A key with a limit: the lease is a slice of what the limit leaves.
+  const acc2 = await worker.createAccount({ credits: 100 });
+  const made = await (await fetch(`${worker.base}/keys`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${acc2.provisioningKey}`, "content-type": "application/json" },
+    body: JSON.stringify({ name: "capped", limit: 0.2 }),
+  })).json();
+  let ok = 0;
+  for (;;) {
+    const rs = await Promise.all(Array.from({ length: 8 }, () => chat(worker, made.key, { model: "test/pricey" })));
+    const st = rs.map((r) => r.status);
+    await Promise.all(rs.map((r) => r.text()));
+    ok += st.filter((s) => s === 200).length;
+    if (st.some((s) => s !== 200)) {
+      assert.ok(st.every((s) => s === 200 || s === 403), JSON.stringify(st));
+      break;
+    }
+  }
+  const k = await eventually(async () => {
+    const k = (await (await fetch(`${worker.base}/keys/${made.data.hash}`, { headers: { authorization: `Bearer ${acc2.provisioningKey}` } })).json()).data;
+    return picos(k.usage) === ok * picos(PRICEY) && k;
+  }, "the capped key's settlements");
+  assert.ok(k.usage <= 0.2, `the key stayed within its limit: ${k.usage}`);
+});
+
+test("disabling a key revokes its lease at once in this isolate", async () => {
+  const acc = await worker.createAccount({ credits: 10 });
+  const made = await (await fetch(`${worker.base}/keys`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${acc.provisioningKey}`, "content-type": "application/json" },
+    body: JSON.stringify({ name: "soon off" }),
+  })).json();
+  await (await chat(worker, made.key)).text();
+  await eventually(async () => (await account(worker, acc.id)).leased > 0, "a lease");
+  const r = await chat(worker, made.key);
+  assert.equal(admission(r), "lease");
+  await r.text();
+  await fetch(`${worker.base}/keys/${made.data.hash}`, {
+    method: "PATCH",
+    headers: { authorization: `Bearer ${acc.provisioningKey}`, "content-type": "application/json" },
+    body: JSON.stringify({ disabled: true }),
+  });
+  const refused = await chat(worker, made.key);
+  assert.equal(refused.status, 401);
+  await eventually(async () => (await account(worker, acc.id)).leased === 0, "the lease released");
+});
+
+test("a lease its isolate stops renewing expires into the balance; an in-flight part into the operator's ledger", async () => {
+  // Never idle-returned (LEASE_IDLE_MS long): only the object's alarm ends the lease.
+  const w = await startWorker({
+    catalog: catalog(),
+    bindings: { ...mockBindings(mock.url), KEY_CACHE_MS: "500", LEASE_TTL_MS: "1500", LEASE_IDLE_MS: "600000", SETTLE_FLUSH_MS: "20" },
+  });
+  try {
+    const acc = await w.createAccount({ credits: 10 });
+    await (await chat(w, acc.key)).text();
+    await eventually(async () => (await account(w, acc.id)).leased > 0, "a lease");
+    const a = await eventually(async () => {
+      const a = await account(w, acc.id);
+      return a.leased === 0 && a;
+    }, "the lease expired", 10_000);
+    assert.equal(a.reserved, 0);
+    assert.equal(a.expired_holds, 0, "nothing ran against it");
+    assert.equal(a.balance, +(10 - COST).toFixed(6));
+    // The isolate's lease is stale: the next request is admitted exactly, and leases anew.
+    const r = await chat(w, acc.key);
+    assert.equal(r.status, 200);
+    assert.equal(admission(r), "exact");
+    await r.text();
+    await eventually(async () => (await account(w, acc.id)).total_usage === +(2 * COST).toFixed(6), "settlement");
+  } finally {
+    await w.close();
+  }
+});
