@@ -1,75 +1,272 @@
-// Benchmark: how much latency the gateway adds and how many requests a second it serves,
-// with the built worker under miniflare (workerd) in front of a fixed-reply upstream on
-// loopback. Prints figures; asserts nothing. Loops are bounded in count and time.
-import { spawn } from "node:child_process";
-import { statSync, readFileSync } from "node:fs";
+// `make bench`: what modelmux adds to a request, side by side with the floor of its
+// architecture and with the gateways people would pick instead, in one run against the
+// same fixed-reply upstream on loopback. Servers run on core 0 (the Makefile pins this
+// process; children inherit it), the load generator (oha) and the streaming client on
+// core 1. Prints figures; asserts nothing. `--smoke` runs every part briefly.
+//
+// Targets: the upstream alone; a minimal Rust forwarder worker (bench/forwarder, same
+// toolchain, same miniflare harness); modelmux with edge-local admission (leases) and
+// with the previous exact admission (ADMISSION=exact), each also with a 50 ms delay
+// on every Durable Object call (TEST_ACCOUNT_DELAY_MS: a caller far from its account's
+// object); Portkey's gateway (npm); the LiteLLM proxy (PyPI).
+import { spawn, spawnSync } from "node:child_process";
+import { readFileSync, writeFileSync, statSync, existsSync, mkdtempSync } from "node:fs";
+import { availableParallelism, cpus, tmpdir } from "node:os";
 import { gzipSync } from "node:zlib";
 import { fileURLToPath } from "node:url";
 import path from "node:path";
+import net from "node:net";
+import { Miniflare } from "miniflare";
 import { startWorker } from "../tests/support/worker.mjs";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
-const N = Number(process.env.BENCH_REQUESTS ?? 300);
-const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 16);
-const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
+const SMOKE = process.argv.includes("--smoke");
+const N = SMOKE ? 60 : Number(process.env.BENCH_REQUESTS ?? 2000);
+const SECONDS = SMOKE ? 1 : Number(process.env.BENCH_SECONDS ?? 10);
+const STREAM_N = SMOKE ? 30 : Math.max(100, Math.floor(N / 4));
+const KEY_GENERATIONS = SMOKE ? 300 : Number(process.env.BENCH_KEY_GENERATIONS ?? 10000);
+const CONCURRENCY = 32;
+const DELAY_MS = 50;
+const OHA = process.env.OHA_BIN ?? path.join(process.env.CARGO_HOME ?? path.join(process.env.HOME, ".cargo"), "bin/oha");
+// (cpus(), not availableParallelism(): this process is itself pinned to core 0.)
+const LOAD_CORE = cpus().length > 1 && spawnSync("taskset", ["-V"]).status === 0 ? "1" : null;
+const pinned = (cmd, args) => (LOAD_CORE ? ["taskset", ["-c", LOAD_CORE, cmd, ...args]] : [cmd, args]);
+
+/** Runs a load generator. Never synchronously: miniflare reads workerd's output in
+ * this process, and a blocked reader stalls workerd once the pipe fills. */
+function run(cmd, args) {
+  const [c, a] = pinned(cmd, args);
+  return new Promise((resolve, reject) => {
+    const p = spawn(c, a, { stdio: ["ignore", "pipe", "pipe"] });
+    let out = "";
+    let err = "";
+    p.stdout.on("data", (d) => (out += d));
+    p.stderr.on("data", (d) => (err += d));
+    const timer = setTimeout(() => p.kill(), 600_000);
+    p.on("close", (code) => {
+      clearTimeout(timer);
+      code === 0 ? resolve(out) : reject(new Error(`${cmd} failed (${code}): ${err || out}`));
+    });
+  });
+}
+
+/** oha against `url`: {p50, p99, rps, failed} (milliseconds). */
+async function oha(url, { n, seconds, concurrency, headers = {}, body }) {
+  const args = ["--no-tui", "--output-format", "json", "-c", String(concurrency), "-t", "20s"];
+  if (n) args.push("-n", String(n));
+  if (seconds) args.push("-z", `${seconds}s`);
+  for (const [k, v] of Object.entries(headers)) args.push("-H", `${k}: ${v}`);
+  if (body !== undefined) args.push("-m", "POST", "-H", "content-type: application/json", "-d", body);
+  const out = JSON.parse(await run(OHA, [...args, url]));
+  const codes = out.statusCodeDistribution ?? {};
+  const ok = codes["200"] ?? 0;
+  // Requests cut by the end of a timed run are not failures.
+  const errors = Object.entries(out.errorDistribution ?? {}).filter(([k]) => !/deadline/.test(k));
+  const all = Object.values(codes).reduce((a, b) => a + b, 0) + errors.reduce((a, [, b]) => a + b, 0);
+  if (all - ok > 0) console.error(`${url}: ${JSON.stringify(codes)} ${JSON.stringify(Object.fromEntries(errors))}`);
+  const ms = (s) => (s == null ? NaN : s * 1000);
+  return { p50: ms(out.latencyPercentiles?.p50), p99: ms(out.latencyPercentiles?.p99), rps: out.summary?.requestsPerSec ?? 0, failed: all - ok, ok };
+}
+
+/** Streamed requests one at a time from core 1: time to first and last byte. */
+async function streamed(url, body, headers) {
+  return JSON.parse(await run(process.execPath, [path.join(ROOT, "bench/client.mjs"), url, String(STREAM_N), body, JSON.stringify(headers)]));
+}
+
+const freePort = () => new Promise((res) => {
+  const s = net.createServer().listen(0, "127.0.0.1", () => { const p = s.address().port; s.close(() => res(p)); });
+});
+
+async function waitFor(url, ms, init) {
+  const until = Date.now() + ms;
+  while (Date.now() < until) {
+    try { if ((await fetch(url, init)).status < 500) return; } catch {}
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  throw new Error(`${url} did not come up within ${ms} ms`);
+}
 
 const up = spawn(process.execPath, [path.join(ROOT, "bench/upstream.mjs")], { stdio: ["pipe", "pipe", "inherit"] });
-const upstreamUrl = await new Promise((res) => up.stdout.once("data", (d) => res(String(d).trim())));
+const upstream = await new Promise((res) => up.stdout.once("data", (d) => res(String(d).trim())));
+const children = [up];
 
+const body = (model, stream = false) => JSON.stringify({ model, stream, max_tokens: 16, messages: [{ role: "user", content: "hello" }] });
+const shipped = JSON.parse(readFileSync(path.join(ROOT, "catalog/catalog.json"), "utf8"));
 const catalog = {
-  providers: [{ slug: "bench", name: "Bench", api: "openai", base_url: "http://bench.invalid/v1" }],
-  models: [{ id: "bench/fixed", name: "Bench", context_length: 8192,
-    endpoints: [{ provider: "bench", upstream_model: "fixed", pricing: { prompt: "0.000001", completion: "0.000002" } }] }],
+  providers: [
+    { slug: "bench", name: "Bench", api: "openai", base_url: "http://bench.invalid/v1", data_policy: { training: false } },
+    shipped.providers.find((p) => p.slug === "modelmux"),
+  ],
+  models: [
+    { id: "bench/fixed", name: "Bench", context_length: 8192,
+      endpoints: [{ provider: "bench", upstream_model: "fixed", pricing: { prompt: "0.000001", completion: "0.000002" } }] },
+    { id: "bench/fixed:free", name: "Bench (free)", context_length: 8192,
+      endpoints: [{ provider: "bench", upstream_model: "fixed", pricing: { prompt: "0", completion: "0" } }] },
+    shipped.models.find((m) => m.id === "modelmux/echo"),
+  ],
 };
-const worker = await startWorker({ catalog, bindings: { BENCH_BASE_URL: `${upstreamUrl}/v1`, BENCH_API_KEY: "sk-bench" } });
-const { key } = await worker.createAccount({ credits: 1000 });
+const MODELMUX_BINDINGS = {
+  BENCH_BASE_URL: `${upstream}/v1`, BENCH_API_KEY: "sk-bench",
+  FREE_REQUESTS_PER_MINUTE: "1000000000", FREE_REQUESTS_PER_DAY: "1000000000", ECHO_STREAM_DELAY_MS: "0",
+};
 
-const body = (stream) => JSON.stringify({ model: "bench/fixed", stream, max_tokens: 16, messages: [{ role: "user", content: "hello" }] });
-const direct = (stream) => fetch(`${upstreamUrl}/v1/chat/completions`, { method: "POST", headers: { "content-type": "application/json" }, body: body(stream) });
-const gateway = (stream) => fetch(`${worker.base}/chat/completions`, { method: "POST", headers: { "content-type": "application/json", authorization: `Bearer ${key}` }, body: body(stream) });
+const rows = [];
+const f = (x, d = 2) => (Number.isFinite(x) ? x.toFixed(d) : "n/a");
 
-async function timeOne(send, stream) {
-  const t0 = performance.now();
-  const r = await send(stream);
-  await r.arrayBuffer();
-  if (r.status !== 200) throw new Error(`status ${r.status}`);
-  return performance.now() - t0;
-}
-
-async function series(send, stream) {
-  for (let i = 0; i < 20; i++) await timeOne(send, stream); // warm-up
-  const times = [];
-  for (let i = 0; i < N; i++) times.push(await timeOne(send, stream));
-  times.sort((a, b) => a - b);
-  const q = (p) => times[Math.min(times.length - 1, Math.floor(p * times.length))];
-  return { p50: q(0.5), p99: q(0.99) };
-}
-
-async function throughput(send) {
-  const until = performance.now() + SECONDS * 1000;
-  let done = 0;
-  let failed = 0;
-  await Promise.all(Array.from({ length: CONCURRENCY }, async () => {
-    while (performance.now() < until) {
-      try { await timeOne(send, false); done++; } catch { failed++; }
-    }
-  }));
-  return { rps: done / SECONDS, failed };
-}
-
-const f = (ms) => `${ms.toFixed(2)} ms`;
-try {
-  const wasm = readFileSync(path.join(ROOT, "build/index_bg.wasm"));
-  console.log(`wasm: ${statSync(path.join(ROOT, "build/index_bg.wasm")).size} bytes raw, ${gzipSync(wasm, { level: 9 }).length} gzipped`);
-  for (const stream of [false, true]) {
-    const d = await series(direct, stream);
-    const g = await series(gateway, stream);
-    console.log(`${stream ? "streamed" : "plain   "}: upstream alone p50 ${f(d.p50)} p99 ${f(d.p99)} | through modelmux p50 ${f(g.p50)} p99 ${f(g.p99)} | added p50 ${f(g.p50 - d.p50)}`);
+/** Measures one target with one request body: c1, c32 and streamed. */
+async function measure(name, url, model, headers = {}, { stream = true } = {}) {
+  const plain = await oha(url, { n: N, concurrency: 1, headers, body: body(model) });
+  const load = await oha(url, { seconds: SECONDS, concurrency: CONCURRENCY, headers, body: body(model) });
+  let s = { ttfb_p50: NaN, last_p50: NaN, failed: 0 };
+  if (stream) {
+    try { s = await streamed(url, body(model, true), headers); } catch (e) { s.error = String(e.message).split("\n")[0]; }
   }
-  const t = await throughput(gateway);
-  console.log(`throughput: ${t.rps.toFixed(0)} requests/s at concurrency ${CONCURRENCY} for ${SECONDS} s (${t.failed} failed)`);
-  console.log("(miniflare adds its own entry worker per request; see PERFORMANCE notes for plain workerd figures)");
-} finally {
-  await worker.close();
-  up.stdin.end();
+  const row = { name, model, c1_p50: plain.p50, c1_p99: plain.p99, c1_failed: plain.failed, rps: load.rps, c32_p99: load.p99, c32_failed: load.failed, ...s };
+  rows.push(row);
+  console.error(`measured ${name} (${model})`);
+  return row;
 }
+
+async function modelmux(label, bindings, models) {
+  const w = await startWorker({ catalog, bindings: { ...MODELMUX_BINDINGS, ...bindings } });
+  try {
+    const { key } = await w.createAccount({ credits: 1000 });
+    const headers = { authorization: `Bearer ${key}` };
+    for (const model of models) await measure(label, `${w.base}/chat/completions`, model, headers);
+  } finally {
+    await w.close();
+  }
+}
+
+/** `GET /key` on a key with KEY_GENERATIONS recorded generations, and on a new one. */
+async function keyLatency() {
+  const w = await startWorker({ catalog, bindings: MODELMUX_BINDINGS });
+  try {
+    const acc = await w.createAccount({ credits: 1000 });
+    await oha(`${w.base}/chat/completions`, { n: KEY_GENERATIONS, concurrency: CONCURRENCY, headers: { authorization: `Bearer ${acc.key}` }, body: body("bench/fixed") });
+    // Every generation settled and recorded.
+    const want = KEY_GENERATIONS * 0.000012; // 10 prompt + 1 completion token
+    const until = Date.now() + 120_000;
+    let usage = 0;
+    while (Date.now() < until) {
+      usage = (await w.admin("GET", `/accounts/${acc.id}`)).data.total_usage;
+      if (usage >= want - 1e-9) break;
+      await new Promise((r) => setTimeout(r, 250));
+    }
+    const fresh = await w.createAccount({ credits: 1 });
+    const get = (key) => oha(`${w.base}/key`, { n: Math.max(50, Math.floor(N / 2)), concurrency: 1, headers: { authorization: `Bearer ${key}` } });
+    return { used: await get(acc.key), fresh: await get(fresh.key), recorded: Math.round(usage / 0.000012) };
+  } finally {
+    await w.close();
+  }
+}
+
+async function forwarder() {
+  const dir = path.join(ROOT, "bench/forwarder/build");
+  if (!existsSync(path.join(dir, "index.js"))) throw new Error("bench/forwarder/build missing: run scripts/bench-setup");
+  const mf = new Miniflare({
+    modules: true, modulesRoot: dir, scriptPath: path.join(dir, "index.js"),
+    modulesRules: [{ type: "CompiledWasm", include: ["**/*.wasm"] }],
+    compatibilityDate: "2026-04-01", bindings: { UPSTREAM: `${upstream}/v1` }, host: "127.0.0.1", port: 0,
+  });
+  const url = await mf.ready;
+  try {
+    await measure("minimal Rust forwarder", `${url.origin}/api/v1/chat/completions`, "bench/fixed");
+  } finally {
+    await mf.dispose();
+  }
+}
+
+async function portkey() {
+  const port = await freePort();
+  const entry = path.join(ROOT, "node_modules/@portkey-ai/gateway/build/start-server.js");
+  const p = spawn(process.execPath, [entry, `--port=${port}`, "--headless"], { stdio: "ignore", env: { ...process.env, NODE_ENV: "production" } });
+  children.push(p);
+  const base = `http://127.0.0.1:${port}`;
+  await waitFor(`${base}/v1/models`, 30_000);
+  const headers = { authorization: "Bearer sk-bench", "x-portkey-provider": "openai", "x-portkey-custom-host": `${upstream}/v1` };
+  try {
+    await measure(`Portkey ${version("node_modules/@portkey-ai/gateway/package.json")}`, `${base}/v1/chat/completions`, "fixed", headers);
+  } finally {
+    p.kill();
+  }
+}
+
+async function litellm() {
+  const bin = path.join(ROOT, ".venv-bench/bin/litellm");
+  if (!existsSync(bin)) throw new Error(".venv-bench missing: run scripts/bench-setup");
+  const port = await freePort();
+  const dir = mkdtempSync(path.join(tmpdir(), "litellm-"));
+  const config = path.join(dir, "config.yaml");
+  writeFileSync(config, `model_list:\n  - model_name: bench/fixed\n    litellm_params:\n      model: openai/fixed\n      api_base: ${upstream}/v1\n      api_key: sk-bench\n`);
+  const master = "sk-bench-master-0123456789abcdef";
+  const p = spawn(bin, ["--config", config, "--port", String(port), "--num_workers", "1"], {
+    cwd: dir, stdio: "ignore", env: { ...process.env, LITELLM_MASTER_KEY: master, LITELLM_LOG: "ERROR", DISABLE_SCHEMA_UPDATE: "true" },
+  });
+  children.push(p);
+  const base = `http://127.0.0.1:${port}`;
+  await waitFor(`${base}/health/liveliness`, 180_000);
+  const ver = spawnSync(path.join(ROOT, ".venv-bench/bin/python"), ["-c", "import importlib.metadata as m; print(m.version('litellm'))"], { encoding: "utf8" }).stdout.trim();
+  try {
+    await measure(`LiteLLM proxy ${ver}`, `${base}/v1/chat/completions`, "bench/fixed", { authorization: `Bearer ${master}` });
+  } finally {
+    p.kill();
+  }
+}
+
+function version(pkg) {
+  try { return JSON.parse(readFileSync(path.join(ROOT, pkg), "utf8")).version; } catch { return "?"; }
+}
+
+async function peer(name, fn) {
+  try { await fn(); } catch (e) { rows.push({ name, error: String(e.message).split("\n")[0] }); console.error(`${name}: ${e.message}`); }
+}
+
+let key;
+try {
+  await measure("upstream alone", `${upstream}/v1/chat/completions`, "fixed");
+  await peer("minimal Rust forwarder", forwarder);
+  await modelmux("modelmux (leases)", {}, ["bench/fixed", "bench/fixed:free", "modelmux/echo"]);
+  await modelmux("modelmux (exact admission, previous)", { ADMISSION: "exact" }, ["bench/fixed"]);
+  await modelmux(`modelmux (leases), ${DELAY_MS} ms per object call`, { TEST_ACCOUNT_DELAY_MS: String(DELAY_MS) }, ["bench/fixed"]);
+  await modelmux(`modelmux (exact), ${DELAY_MS} ms per object call`, { ADMISSION: "exact", TEST_ACCOUNT_DELAY_MS: String(DELAY_MS) }, ["bench/fixed"]);
+  await peer("Portkey", portkey);
+  await peer("LiteLLM proxy", litellm);
+  key = await keyLatency();
+} finally {
+  for (const c of children) c.kill();
+}
+
+const base = rows.find((r) => r.name === "upstream alone");
+const wasm = readFileSync(path.join(ROOT, "build/index_bg.wasm"));
+console.log(`\nmodelmux bench${SMOKE ? " (smoke: figures are not comparable)" : ""}: ${cpus()[0]?.model ?? "?"}, ${availableParallelism()} cores, node ${process.version}, ` +
+  `servers on core 0, load (oha) on core ${LOAD_CORE ?? "any"}; ${N} requests at c1, ${SECONDS} s at c${CONCURRENCY}, ${STREAM_N} streamed`);
+console.log(`worker: ${statSync(path.join(ROOT, "build/index_bg.wasm")).size} bytes wasm, ${gzipSync(wasm, { level: 9 }).length} gzipped\n`);
+console.log("| target | model | p50 c1 | added p50 | p99 c1 | req/s c32 | p99 c32 | stream first byte p50 | stream last byte p50 | failed |");
+console.log("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+for (const r of rows) {
+  if (r.error && r.c1_p50 === undefined) { console.log(`| ${r.name} | | ${r.error} | | | | | | | |`); continue; }
+  const added = r === base ? "" : `+${f(r.c1_p50 - base.c1_p50)} ms`;
+  const stream = r.error ? `fails: ${r.error}` : `${f(r.ttfb_p50)} ms`;
+  console.log(`| ${r.name} | ${r.model} | ${f(r.c1_p50)} ms | ${added} | ${f(r.c1_p99)} ms | ${f(r.rps, 0)} | ${f(r.c32_p99)} ms | ${stream} | ${f(r.last_p50)} ms | ${r.c1_failed + r.c32_failed + (r.failed ?? 0)} |`);
+}
+console.log(`\nGET /key after ${key.recorded} generations: p50 ${f(key.used.p50)} ms; on a new key: p50 ${f(key.fresh.p50)} ms (${f((key.used.p50 / key.fresh.p50 - 1) * 100, 0)}%)`);
+
+// The issue's targets, as ratios within this run.
+const find = (prefix, model = "bench/fixed") => rows.find((r) => r.name.startsWith(prefix) && r.model === model && r.c1_p50 !== undefined);
+const mm = find("modelmux (leases)"), fwd = find("minimal Rust forwarder"), pk = rows.find((r) => r.name.startsWith("Portkey") && r.c1_p50 !== undefined);
+const slow = rows.find((r) => r.name.startsWith(`modelmux (leases), ${DELAY_MS}`));
+const added = (r) => r.c1_p50 - base.c1_p50;
+const check = (what, value, goal) => console.log(`${Number.isFinite(value) ? (eval(`${value} ${goal}`) ? "meets" : "misses") : "n/a   "} ${what}: ${f(value)} (goal ${goal})`);
+console.log("");
+if (fwd) {
+  check("added p50 c1, modelmux / forwarder", added(mm) / added(fwd), "<= 1.5");
+  check("req/s c32, modelmux / forwarder", mm.rps / fwd.rps, ">= 0.75");
+  check("p99 c32, modelmux / forwarder", mm.c32_p99 / fwd.c32_p99, "<= 2");
+}
+if (pk) {
+  check("added p50 c1, modelmux / Portkey", added(mm) / added(pk), "<= 0.5");
+  check("req/s c32, modelmux / Portkey", mm.rps / pk.rps, "> 2");
+}
+check("/key after many generations / new key", key.used.p50 / key.fresh.p50, "<= 1.2");
+if (slow) check(`added p50 moved by a ${DELAY_MS} ms object delay (ms)`, slow.c1_p50 - mm.c1_p50, "< 1");

@@ -1,0 +1,136 @@
+//! `make bench` (native): the gateway's pure work per request, by provider family, and
+//! SSE translation throughput. Everything here runs in the worker too; only the I/O
+//! around it differs. Printed figures, no assertions.
+
+use std::collections::HashMap;
+use std::hint::black_box;
+
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use modelmux::api::{ChatRequest, GenerationMeta};
+use modelmux::catalog::Catalog;
+use modelmux::providers::stream::{ChatStream, Translator};
+use modelmux::providers::{self, Target};
+use modelmux::routing::{self, RouteContext};
+
+const CATALOG: &[u8] = include_bytes!("../catalog/catalog.json");
+
+/// A model of each family, its recorded non-streamed reply and stream.
+const FAMILIES: [(&str, &str, &[u8], &[u8]); 3] = [
+    (
+        "openai",
+        "openai/gpt-4.1-mini",
+        include_bytes!("../tests/fixtures/openai/chat_tool_call.json"),
+        include_bytes!("../tests/fixtures/openai/stream_tool_call.sse"),
+    ),
+    (
+        "anthropic",
+        "anthropic/claude-sonnet-4.5",
+        include_bytes!("../tests/fixtures/anthropic/message_tool_use.json"),
+        include_bytes!("../tests/fixtures/anthropic/stream_thinking.sse"),
+    ),
+    (
+        "gemini",
+        "google/gemini-2.5-flash",
+        include_bytes!("../tests/fixtures/gemini/generate_function_call.json"),
+        include_bytes!("../tests/fixtures/gemini/stream_text.sse"),
+    ),
+];
+
+fn body(model: &str) -> Vec<u8> {
+    serde_json::json!({
+        "model": model,
+        "max_tokens": 512,
+        "temperature": 0.2,
+        "messages": [
+            {"role": "system", "content": "You are a helpful assistant."},
+            {"role": "user", "content": "What is the weather in Paris? Answer briefly."}
+        ],
+        "tools": [{"type": "function", "function": {"name": "get_weather", "description": "Weather of a city",
+            "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}}]
+    })
+    .to_string()
+    .into_bytes()
+}
+
+fn meta(model: &str) -> GenerationMeta {
+    GenerationMeta {
+        id: "gen-1-bench".into(),
+        created: 1_700_000_000,
+        model: model.into(),
+        provider: "Bench".into(),
+    }
+}
+
+/// Parse and validate the request, plan its route, build the upstream request, parse
+/// the upstream's reply and serialise the client's: all a non-streamed call does in Rust.
+fn pure_path(c: &mut Criterion) {
+    let cat = Catalog::from_json(CATALOG).expect("the shipped catalogue parses");
+    let health = HashMap::new();
+    let ctx = RouteContext {
+        allow_training: false,
+        health: &health,
+        now_ms: 1_700_000_000_000,
+        embeddings: false,
+    };
+    let mut group = c.benchmark_group("pure path");
+    for (family, model, reply, _) in FAMILIES {
+        let body = body(model);
+        let meta = meta(model);
+        group.bench_function(family, |b| {
+            b.iter(|| {
+                let req = ChatRequest::parse(black_box(&body)).expect("valid request");
+                let plan = routing::plan(&cat, &req, &ctx, &mut || 0.5).expect("a route");
+                let choice = plan.first().expect("an endpoint");
+                let target = Target {
+                    provider: choice.provider,
+                    model: choice.model,
+                    endpoint: choice.endpoint,
+                    base_url: "http://upstream/v1".into(),
+                    api_key: Some("sk-bench".into()),
+                };
+                let up = providers::build_request(&target, &req).expect("upstream request");
+                let parsed =
+                    providers::parse_response(&target, &meta, black_box(reply)).expect("reply");
+                black_box((up, serde_json::to_vec(&parsed).expect("serialised")))
+            })
+        });
+    }
+    group.finish();
+}
+
+/// Upstream SSE in, the client's chat-completion chunks out, by family, in MB/s of
+/// upstream bytes (the recorded stream, a translator made for each).
+fn sse_translation(c: &mut Criterion) {
+    let cat = Catalog::from_json(CATALOG).expect("the shipped catalogue parses");
+    let mut group = c.benchmark_group("sse translation");
+    for (family, model, _, stream) in FAMILIES {
+        let m = cat.model(model).expect("model");
+        let endpoint = m.endpoints.first().expect("endpoint");
+        let target = Target {
+            provider: cat.provider(&endpoint.provider).expect("provider"),
+            model: m,
+            endpoint,
+            base_url: "http://upstream/v1".into(),
+            api_key: None,
+        };
+        let meta = meta(model);
+        group.throughput(Throughput::Bytes(stream.len() as u64));
+        group.bench_function(family, |b| {
+            b.iter(|| {
+                let translator = Translator::for_target(&target, &meta).expect("translator");
+                let mut s = ChatStream::new(translator, meta.clone(), endpoint.pricing.clone(), 10);
+                let mut out = 0usize;
+                // In network-sized pieces, as upstream bytes arrive.
+                for piece in stream.chunks(1024) {
+                    out += s.feed(black_box(piece)).len();
+                }
+                out += s.finish().len();
+                black_box(out)
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, pure_path, sse_translation);
+criterion_main!(benches);
