@@ -15,6 +15,7 @@
 use std::cell::{Cell, RefCell};
 use std::collections::{HashMap, HashSet};
 use std::rc::Rc;
+use std::task::Waker;
 
 use worker::Env;
 
@@ -31,10 +32,40 @@ const DEFAULT_SETTLE_FLUSH_MS: u64 = 100;
 /// Settle attempts and the pause before each retry.
 const SETTLE_RETRY_MS: [u64; 5] = [0, 250, 1_000, 3_000, 8_000];
 
-/// A settlement waiting to be sent, and the flag its request's hold renewal watches.
+/// Set once a request's settlement has landed (or was given up on): the renewal of its
+/// hold, which waits on it, stops at once.
+#[derive(Clone, Default)]
+pub struct Done(Rc<(Cell<bool>, RefCell<Option<Waker>>)>);
+
+impl Done {
+    pub fn set(&self) {
+        self.0 .0.set(true);
+        if let Some(w) = self.0 .1.borrow_mut().take() {
+            w.wake();
+        }
+    }
+
+    pub fn get(&self) -> bool {
+        self.0 .0.get()
+    }
+
+    /// Resolves once set.
+    pub fn wait(&self) -> impl std::future::Future<Output = ()> + '_ {
+        futures_util::future::poll_fn(move |cx| {
+            if self.get() {
+                std::task::Poll::Ready(())
+            } else {
+                *self.0 .1.borrow_mut() = Some(cx.waker().clone());
+                std::task::Poll::Pending
+            }
+        })
+    }
+}
+
+/// A settlement waiting to be sent, and the signal its request's hold renewal watches.
 struct Pending {
     item: SettleItem,
-    done: Rc<Cell<bool>>,
+    done: Done,
 }
 
 #[derive(Default)]
@@ -147,7 +178,7 @@ pub async fn settle(
     account: String,
     item: SettleItem,
     ticket: Option<Ticket>,
-    done: Rc<Cell<bool>>,
+    done: Done,
 ) {
     let caller = item.caller.clone();
     if let Some(t) = &ticket {
@@ -216,7 +247,7 @@ async fn flush(env: &Env, account: &str) {
         let items: Vec<SettleItem> = batch.iter().map(|p| p.item.clone()).collect();
         let landed = send(env, account, Op::Settle { items }).await.is_some();
         for p in &batch {
-            p.done.set(true);
+            p.done.set();
         }
         if !landed {
             put_back(account, batch);
@@ -273,7 +304,7 @@ async fn watch_idle(env: &Env, caller: &str) {
                 };
                 let landed = send(env, &account, op).await.is_some();
                 for p in &items {
-                    p.done.set(true);
+                    p.done.set();
                 }
                 if !landed && !items.is_empty() {
                     put_back(&account, items);

@@ -61,7 +61,7 @@ struct AccountLink {
     caller: String,
     gen_id: String,
     /// The settle has landed (or every retry failed): the hold needs no more renewal.
-    done: Rc<Cell<bool>>,
+    done: admission::Done,
     /// The lease the request was admitted against; none: it holds a reservation.
     ticket: Option<Ticket>,
 }
@@ -81,23 +81,25 @@ impl AccountLink {
     }
 
     /// Keeps the request's hold alive while it runs (a long stream, a reasoning model
-    /// thinking for minutes): its reservation is renewed every third of the TTL until
-    /// the settle lands; a lease is renewed whenever it is due.
+    /// thinking for minutes): its reservation is renewed every third of the TTL, a
+    /// lease checked for renewal every `KEY_CACHE_MS`, until the settle lands (which
+    /// ends this at once, timer and all).
     async fn keep_hold(self, ttl_ms: u64) {
-        let every = (ttl_ms / 3).max(1);
-        let step = every.min(1_000);
-        let mut waited = 0u64;
-        while !self.done.get() {
-            if !config::sleep(step).await {
-                break;
+        use futures_util::future::{select, Either};
+        let every = match self.ticket {
+            Some(_) => admission::key_cache_ms(&self.env),
+            None => (ttl_ms / 3).max(1),
+        };
+        loop {
+            let done = std::pin::pin!(self.done.wait());
+            let tick = std::pin::pin!(config::sleep(every));
+            match select(done, tick).await {
+                Either::Right((true, _)) if !self.done.get() => {}
+                _ => break,
             }
             if self.ticket.is_some() {
                 admission::maintain(self.env.clone(), self.caller.clone()).await;
-                continue;
-            }
-            waited = waited.saturating_add(step);
-            if waited >= every && !self.done.get() {
-                waited = 0;
+            } else {
                 let renew = Op::Renew {
                     gen_ids: vec![self.gen_id.clone()],
                 };
@@ -371,7 +373,7 @@ pub async fn handle(
         account: account_id,
         caller,
         gen_id: gen_id.clone(),
-        done: Rc::new(Cell::new(false)),
+        done: admission::Done::default(),
         ticket,
     };
     let base = Generation {
