@@ -2,6 +2,9 @@
 //! SSE translation throughput. Everything here runs in the worker too; only the I/O
 //! around it differs. Printed figures, no assertions.
 
+// A benchmark, not request handling: a fixture that does not parse should stop it loudly.
+#![allow(clippy::expect_used, clippy::arithmetic_side_effects)]
+
 use std::collections::HashMap;
 use std::hint::black_box;
 

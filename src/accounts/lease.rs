@@ -257,6 +257,19 @@ mod tests {
 
     const USD: u64 = 1_000_000_000_000;
 
+    /// A book holding lease `l1` of 100 picodollars for key `k`, granted at `at`.
+    fn book(allow_training: bool, at: u64) -> (LeaseBook, Grant) {
+        let mut b = LeaseBook::default();
+        let g = Grant {
+            id: "l1".into(),
+            added: 100,
+            size: 100,
+            allow_training,
+        };
+        b.granted("k", "acc", &g, at);
+        (b, g)
+    }
+
     fn funds(credits: u128, usage: u128, reserved: u128) -> Funds {
         Funds {
             credits,
@@ -299,14 +312,7 @@ mod tests {
 
     #[test]
     fn admitting_spends_and_finishing_gives_back() {
-        let mut b = LeaseBook::default();
-        let g = Grant {
-            id: "l1".into(),
-            added: 100,
-            size: 100,
-            allow_training: false,
-        };
-        b.granted("k", "acc", &g, 0);
+        let (mut b, _) = book(false, 0);
         assert_eq!(b.usable("k", 10, 5_000), Some(false));
         let t1 = b.admit("k", 60, 10, 5_000).unwrap();
         assert!(b.admit("k", 50, 10, 5_000).is_none(), "more than is left");
@@ -322,14 +328,7 @@ mod tests {
 
     #[test]
     fn stale_leases_are_not_used() {
-        let mut b = LeaseBook::default();
-        let g = Grant {
-            id: "l1".into(),
-            added: 100,
-            size: 100,
-            allow_training: true,
-        };
-        b.granted("k", "acc", &g, 1_000);
+        let (mut b, _) = book(true, 1_000);
         assert!(b.admit("k", 1, 5_999, 5_000).is_some());
         assert_eq!(b.usable("k", 6_000, 5_000), None);
         assert!(b.admit("k", 1, 6_000, 5_000).is_none());
@@ -337,14 +336,7 @@ mod tests {
 
     #[test]
     fn renewals_when_stale_or_low_once_at_a_time() {
-        let mut b = LeaseBook::default();
-        let g = Grant {
-            id: "l1".into(),
-            added: 100,
-            size: 100,
-            allow_training: true,
-        };
-        b.granted("k", "acc", &g, 0);
+        let (mut b, g) = book(true, 0);
         assert_eq!(b.renewal_due("k", 1_000, 5_000), None);
         let t = b.admit("k", 60, 1_000, 5_000).unwrap();
         let r = b.renewal_due("k", 1_000, 5_000).unwrap();
@@ -371,14 +363,7 @@ mod tests {
 
     #[test]
     fn idle_leases_are_returned_revoked_ones_dropped() {
-        let mut b = LeaseBook::default();
-        let g = Grant {
-            id: "l1".into(),
-            added: 100,
-            size: 100,
-            allow_training: true,
-        };
-        b.granted("k", "acc", &g, 0);
+        let (mut b, g) = book(true, 0);
         let t = b.admit("k", 10, 100, 5_000).unwrap();
         assert_eq!(b.take_idle("k", 60_000, 1_000), None, "a request runs");
         b.finish("k", &t, 1, 200);
@@ -399,14 +384,7 @@ mod tests {
 
     #[test]
     fn a_racing_second_grant_keeps_the_first() {
-        let mut b = LeaseBook::default();
-        let g = Grant {
-            id: "l1".into(),
-            added: 100,
-            size: 100,
-            allow_training: true,
-        };
-        b.granted("k", "acc", &g, 0);
+        let (mut b, g) = book(true, 0);
         b.granted(
             "k",
             "acc",

@@ -2,6 +2,7 @@
 // reservation/settlement ledger under concurrency, free-model limits, usage history.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
+import { eventually } from "../support/eventually.mjs";
 import { startWorker, ADMIN_KEY } from "../support/worker.mjs";
 import { startMockUpstream } from "../support/mock_upstream.mjs";
 import { testCatalog, mockBindings } from "../support/catalog.mjs";
@@ -28,15 +29,6 @@ const call = (method, path, key, body) =>
   });
 const chat = (key, body = {}) => call("POST", "/chat/completions", key, { model: "test/ok", messages: [{ role: "user", content: "hi" }], max_tokens: 10, ...body });
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-async function eventually(fn, what, ms = 10_000) {
-  const until = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
-    await sleep(50);
-  }
-}
 const credits = async (key) => (await (await call("GET", "/credits", key)).json()).data;
 
 test("admin API: needs the admin key", async () => {

@@ -4,6 +4,7 @@
 // thousand concurrent requests with disconnects and faults leave the ledger exact.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
+import { eventually } from "../support/eventually.mjs";
 import { startWorker } from "../support/worker.mjs";
 import { startMockUpstream } from "../support/mock_upstream.mjs";
 import { testCatalog, mockBindings } from "../support/catalog.mjs";
@@ -38,16 +39,6 @@ const account = async (id) => (await worker.admin("GET", `/accounts/${id}`)).dat
 const ledger = async (id) => (await worker.admin("GET", `/accounts/${id}/ledger`)).data;
 const picos = (usd) => Math.round(usd * 1e12);
 
-async function eventually(fn, what, ms = 15_000) {
-  const until = Date.now() + ms;
-  let last;
-  while (Date.now() < until) {
-    last = await fn();
-    if (last) return last;
-    await sleep(50);
-  }
-  throw new Error(`timed out waiting for ${what}: ${JSON.stringify(last)}`);
-}
 
 test("a settle that fails is retried until it lands, exactly once", async () => {
   // The account object refuses its first two settles (TEST_FAIL_SETTLES=2).

@@ -4,11 +4,11 @@
 // its balance; key changes revoke it; an idle lease goes back; an abandoned one expires.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
+import { eventually } from "../support/eventually.mjs";
 import { startWorker } from "../support/worker.mjs";
 import { startMockUpstream } from "../support/mock_upstream.mjs";
 import { testCatalog, mockBindings } from "../support/catalog.mjs";
 
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 // test/ok: 11 prompt and 7 completion tokens at 1 and 2 µ$: 25 µ$ a request.
 const COST = 0.000025;
 // test/pricey: the same reply at 100 and 1000 µ$ a token: $0.0081 a request.
@@ -47,16 +47,6 @@ const chat = (w, key, body = {}) =>
 const admission = (r) => /admission;desc=(\w+)/.exec(r.headers.get("server-timing") ?? "")?.[1];
 const account = async (w, id) => (await w.admin("GET", `/accounts/${id}`)).data;
 
-async function eventually(fn, what, ms = 15_000) {
-  const until = Date.now() + ms;
-  let last;
-  while (Date.now() < until) {
-    last = await fn();
-    if (last) return last;
-    await sleep(25);
-  }
-  throw new Error(`timed out waiting for ${what}: ${JSON.stringify(last)}`);
-}
 
 test("after a key's first request its paid requests are admitted from the isolate's lease, settled in batches, and the idle lease goes back", async () => {
   const acc = await worker.createAccount({ credits: 10 });
