@@ -119,7 +119,10 @@ async function measure(name, url, model, headers = {}, { stream = true } = {}) {
   const load = await oha(url, { seconds: SECONDS, concurrency: CONCURRENCY, headers, body: body(model) });
   let s = { ttfb_p50: NaN, last_p50: NaN, failed: 0 };
   if (stream) {
-    try { s = await streamed(url, body(model, true), headers); } catch (e) { s.error = String(e.message).split("\n")[0]; }
+    try { s = await streamed(url, body(model, true), headers); } catch (e) {
+      // The client's own error line (e.g. "status 500: ..."), not its stack.
+      s.error = (/Error: (.*)/.exec(e.message)?.[1] ?? e.message.split("\n")[0]).slice(0, 100);
+    }
   }
   const row = { name, model, c1_p50: plain.p50, c1_p99: plain.p99, c1_failed: plain.failed, rps: load.rps, c32_p99: load.p99, c32_failed: load.failed, ...s };
   rows.push(row);
