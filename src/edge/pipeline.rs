@@ -736,8 +736,9 @@ async fn attempt(
             at_ms: now as u64,
         },
     );
+    // The reply's cost is what the caller is charged (nothing when insured).
     if let Some(u) = completion.usage.as_mut() {
-        u.cost = Some(pricing.cost(u));
+        u.cost = Some(if empty { 0.0 } else { pricing.cost(u) });
     }
     let choice0 = completion.choices.first();
     settler.settle(Generation {

@@ -252,7 +252,13 @@ impl ChatStream {
             )
         });
         u.total_tokens = u.prompt_tokens.saturating_add(u.completion_tokens);
-        u.cost = Some(self.pricing.cost(&u));
+        // What the caller is charged: nothing for a stream that delivered nothing
+        // (zero-completion insurance), as the settlement does.
+        u.cost = Some(if self.sent_content {
+            self.pricing.cost(&u)
+        } else {
+            0.0
+        });
         u
     }
 

@@ -77,9 +77,14 @@ test("a hold outlives its TTL while the stream runs, and settles once it ends", 
 test("empty replies cost the caller nothing and are recorded as the operator's loss", async () => {
   const acc = await worker.createAccount({ credits: 1 });
   for (const stream of [false, true]) {
-    const r = await chat(acc.key, { model: "test/empty", stream });
+    const r = await chat(acc.key, { model: "test/empty", stream, ...(stream ? { stream_options: { include_usage: true } } : {}) });
     assert.equal(r.status, 200);
-    await r.text();
+    const text = await r.text();
+    // The reply's cost is what the caller is charged: nothing.
+    const usage = stream
+      ? text.split("\n").filter((l) => l.startsWith("data: {")).map((l) => JSON.parse(l.slice(6))).findLast((c) => c.usage)?.usage
+      : JSON.parse(text).usage;
+    assert.equal(usage.cost, 0, `${stream ? "streamed" : "plain"}: ${JSON.stringify(usage)}`);
   }
   await eventually(async () => (await account(acc.id)).operator_loss > 0 && (await account(acc.id)).reserved === 0, "settlements");
   await sleep(200);
