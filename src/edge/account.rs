@@ -403,13 +403,15 @@ impl Account {
     }
 
     fn initialized(&self) -> bool {
-        self.sql
-            .exec(
-                "SELECT name AS v FROM sqlite_master WHERE type = 'table' AND name = 'account'",
-                None,
-            )
-            .and_then(|c| c.to_array::<Text>())
-            .is_ok_and(|rows| !rows.is_empty())
+        self.has_table("account").unwrap_or(false)
+    }
+
+    fn has_table(&self, name: &str) -> std::result::Result<bool, Error> {
+        let found: Vec<Text> = self.rows(
+            "SELECT name AS v FROM sqlite_master WHERE type = 'table' AND name = ?",
+            vec![name.into()],
+        )?;
+        Ok(!found.is_empty())
     }
 
     fn handle(&self, op: Op) -> std::result::Result<Value, Error> {
@@ -597,11 +599,10 @@ impl Account {
             }
             Op::Generation { caller, id } => {
                 self.caller(&caller, None)?;
-                let rows: Vec<RecordRow> = self
-                    .sql
-                    .exec("SELECT record, CAST(charged AS TEXT) AS charged FROM generations WHERE id = ?", vec![id.clone().into()])
-                    .and_then(|c| c.to_array())
-                    .map_err(db)?;
+                let rows: Vec<RecordRow> = self.rows(
+                    "SELECT record, CAST(charged AS TEXT) AS charged FROM generations WHERE id = ?",
+                    vec![id.clone().into()],
+                )?;
                 let row = rows
                     .first()
                     .ok_or_else(|| Error::NotFound(format!("Generation {id} not found")))?;
@@ -617,14 +618,8 @@ impl Account {
     }
 
     fn account(&self) -> std::result::Result<AccountRow, Error> {
-        let rows: Vec<AccountRow> = self
-            .sql
-            .exec(
-                "SELECT id, name, allow_training, created_ms, CAST(credits AS TEXT) AS credits, CAST(usage AS TEXT) AS usage, CAST(reserved AS TEXT) AS reserved FROM account",
-                None,
-            )
-            .and_then(|c| c.to_array())
-            .map_err(db)?;
+        let rows: Vec<AccountRow> = self.rows("SELECT id, name, allow_training, created_ms, CAST(credits AS TEXT) AS credits, CAST(usage AS TEXT) AS usage, CAST(reserved AS TEXT) AS reserved FROM account",
+                None)?;
         rows.into_iter()
             .next()
             .ok_or_else(|| Error::Unauthorized("User not found.".into()))
@@ -667,14 +662,10 @@ impl Account {
 
     /// A running total (0 if never set).
     fn total(&self, name: &str) -> std::result::Result<u128, Error> {
-        let rows: Vec<Text> = self
-            .sql
-            .exec(
-                "SELECT value AS v FROM totals WHERE name = ?",
-                vec![name.into()],
-            )
-            .and_then(|c| c.to_array())
-            .map_err(db)?;
+        let rows: Vec<Text> = self.rows(
+            "SELECT value AS v FROM totals WHERE name = ?",
+            vec![name.into()],
+        )?;
         Ok(rows.first().map_or(0, |r| parse_u128(&r.v)))
     }
 
@@ -709,15 +700,7 @@ impl Account {
             return Ok(());
         }
         self.sql.exec(LEASE_SCHEMA, None).map_err(db)?;
-        let exists = self
-            .sql
-            .exec(
-                "SELECT name AS v FROM sqlite_master WHERE type = 'table' AND name = 'totals'",
-                None,
-            )
-            .and_then(|c| c.to_array::<Text>())
-            .map_err(db)?;
-        if exists.is_empty() {
+        if !self.has_table("totals")? {
             for ddl in TOTALS_SCHEMA {
                 self.sql.exec(ddl, None).map_err(db)?;
             }
@@ -738,11 +721,7 @@ impl Account {
                 reasoning: f64,
                 cached: f64,
             }
-            let rows: Vec<Row> = self
-                .sql
-                .exec("SELECT key_hash, created_ms, day, model, provider, CAST(charged AS TEXT) AS charged, prompt, completion, reasoning, cached FROM generations", None)
-                .and_then(|c| c.to_array())
-                .map_err(db)?;
+            let rows: Vec<Row> = self.rows("SELECT key_hash, created_ms, day, model, provider, CAST(charged AS TEXT) AS charged, prompt, completion, reasoning, cached FROM generations", None)?;
             for r in rows {
                 let charged = parse_money(&r.charged);
                 self.add_key_totals(&r.key_hash, r.created_ms as u64, charged)?;
@@ -771,14 +750,10 @@ impl Account {
             return Ok(());
         }
         for period in key_periods(ms) {
-            let rows: Vec<Text> = self
-                .sql
-                .exec(
-                    "SELECT value AS v FROM key_totals WHERE key_hash = ? AND period = ?",
-                    vec![key.into(), period.clone().into()],
-                )
-                .and_then(|c| c.to_array())
-                .map_err(db)?;
+            let rows: Vec<Text> = self.rows(
+                "SELECT value AS v FROM key_totals WHERE key_hash = ? AND period = ?",
+                vec![key.into(), period.clone().into()],
+            )?;
             let value = rows
                 .first()
                 .map_or(0, |r| parse_u128(&r.v))
@@ -806,14 +781,10 @@ impl Account {
         struct Row {
             usage: Option<String>,
         }
-        let rows: Vec<Row> = self
-            .sql
-            .exec(
-                "SELECT usage FROM daily WHERE day = ? AND key_hash = ? AND model = ? AND provider = ?",
-                vec![day.into(), key.into(), model.into(), provider.into()],
-            )
-            .and_then(|c| c.to_array())
-            .map_err(db)?;
+        let rows: Vec<Row> = self.rows(
+            "SELECT usage FROM daily WHERE day = ? AND key_hash = ? AND model = ? AND provider = ?",
+            vec![day.into(), key.into(), model.into(), provider.into()],
+        )?;
         let usage = rows
             .first()
             .map_or(0, |r| parse_u128(&r.usage))
@@ -869,14 +840,10 @@ impl Account {
     }
 
     fn key(&self, hash: &str) -> std::result::Result<Option<KeyRecord>, Error> {
-        let rows: Vec<Text> = self
-            .sql
-            .exec(
-                "SELECT record AS v FROM keys WHERE hash = ?",
-                vec![hash.into()],
-            )
-            .and_then(|c| c.to_array())
-            .map_err(db)?;
+        let rows: Vec<Text> = self.rows(
+            "SELECT record AS v FROM keys WHERE hash = ?",
+            vec![hash.into()],
+        )?;
         rows.into_iter()
             .next()
             .and_then(|r| r.v)
@@ -885,11 +852,7 @@ impl Account {
     }
 
     fn all_keys(&self) -> std::result::Result<Vec<KeyRecord>, Error> {
-        let rows: Vec<Text> = self
-            .sql
-            .exec("SELECT record AS v FROM keys ORDER BY hash", None)
-            .and_then(|c| c.to_array())
-            .map_err(db)?;
+        let rows: Vec<Text> = self.rows("SELECT record AS v FROM keys ORDER BY hash", None)?;
         Ok(rows
             .into_iter()
             .filter_map(|r| r.v.and_then(|s| serde_json::from_str(&s).ok()))
@@ -922,29 +885,33 @@ impl Account {
             .ok_or_else(|| Error::NotFound(format!("Key {hash} not found")))
     }
 
+    /// The rows `query` answers, as `T`.
+    fn rows<T: serde::de::DeserializeOwned>(
+        &self,
+        query: &str,
+        args: impl Into<Option<Vec<worker::SqlStorageValue>>>,
+    ) -> std::result::Result<Vec<T>, Error> {
+        self.sql
+            .exec(query, args)
+            .and_then(|c| c.to_array())
+            .map_err(db)
+    }
+
     fn sum(
         &self,
         query: &str,
         args: Vec<worker::SqlStorageValue>,
     ) -> std::result::Result<u64, Error> {
-        let rows: Vec<Text> = self
-            .sql
-            .exec(query, args)
-            .and_then(|c| c.to_array())
-            .map_err(db)?;
+        let rows: Vec<Text> = self.rows(query, args)?;
         Ok(rows.first().map_or(0, |r| parse_money(&r.v)))
     }
 
     /// A key's spending in one period row of `key_totals`.
     fn key_total(&self, key: &str, period: &str) -> std::result::Result<u64, Error> {
-        let rows: Vec<Text> = self
-            .sql
-            .exec(
-                "SELECT value AS v FROM key_totals WHERE key_hash = ? AND period = ?",
-                vec![key.into(), period.into()],
-            )
-            .and_then(|c| c.to_array())
-            .map_err(db)?;
+        let rows: Vec<Text> = self.rows(
+            "SELECT value AS v FROM key_totals WHERE key_hash = ? AND period = ?",
+            vec![key.into(), period.into()],
+        )?;
         Ok(rows
             .first()
             .map_or(0, |r| u64::try_from(parse_u128(&r.v)).unwrap_or(u64::MAX)))
@@ -1005,14 +972,8 @@ impl Account {
             picos: Option<String>,
         }
         let cutoff = (self.now_ms().saturating_sub(self.reservation_ttl_ms)) as i64;
-        let stale: Vec<Row> = self
-            .sql
-            .exec(
-                "SELECT gen_id, key_hash, CAST(picos AS TEXT) AS picos FROM reservations WHERE at_ms < ?",
-                vec![cutoff.into()],
-            )
-            .and_then(|c| c.to_array())
-            .map_err(db)?;
+        let stale: Vec<Row> = self.rows("SELECT gen_id, key_hash, CAST(picos AS TEXT) AS picos FROM reservations WHERE at_ms < ?",
+                vec![cutoff.into()])?;
         for r in &stale {
             let picos = parse_money(&r.picos);
             self.entry(
@@ -1070,14 +1031,8 @@ impl Account {
             amount: Option<String>,
             in_flight: Option<String>,
         }
-        let rows: Vec<Row> = self
-            .sql
-            .exec(
-                &format!("SELECT id, key_hash, CAST(amount AS TEXT) AS amount, CAST(in_flight AS TEXT) AS in_flight FROM leases {filter}"),
-                args,
-            )
-            .and_then(|c| c.to_array())
-            .map_err(db)?;
+        let rows: Vec<Row> = self.rows(&format!("SELECT id, key_hash, CAST(amount AS TEXT) AS amount, CAST(in_flight AS TEXT) AS in_flight FROM leases {filter}"),
+                args)?;
         Ok(rows
             .into_iter()
             .map(|r| LeaseRow {
@@ -1176,16 +1131,19 @@ impl Account {
             ));
         }
         l.in_flight = in_flight;
-        let key = self.caller(caller, Some(KeyKind::Api)).ok();
-        let over_limit = match &key {
-            Some(k) => {
-                let b = self.key_budget(k)?;
-                b.limit
-                    .is_some_and(|limit| b.spent.saturating_add(b.reserved) > limit)
+        // The lease stays only for an enabled API key whose limit still covers what it
+        // holds, and only if the isolate keeps it.
+        let kept = match self.caller(caller, Some(KeyKind::Api)) {
+            Ok(k) if !release => {
+                let b = self.key_budget(&k)?;
+                let over = b
+                    .limit
+                    .is_some_and(|limit| b.spent.saturating_add(b.reserved) > limit);
+                (!over).then_some(k)
             }
-            None => true,
+            _ => None,
         };
-        if release || over_limit || key.is_none() {
+        let Some(key) = kept else {
             let keep = in_flight.min(l.amount);
             if keep == 0 {
                 self.drop_lease(&l)?;
@@ -1193,14 +1151,13 @@ impl Account {
                 self.put_lease(&l, keep)?;
             }
             return Ok(json!({ "revoked": true }));
-        }
+        };
         let allow_training = self.account()?.allow_training != 0.0;
-        let (added, size) = match (&key, top_up) {
-            (Some(k), true) => self.top_up(k, &l, 0)?,
-            _ => {
-                self.put_lease(&l, l.amount)?;
-                (0, l.amount)
-            }
+        let (added, size) = if top_up {
+            self.top_up(&key, &l, 0)?
+        } else {
+            self.put_lease(&l, l.amount)?;
+            (0, l.amount)
         };
         Ok(json!({ "lease": Grant { id: l.id, added, size: size.max(l.amount), allow_training } }))
     }
@@ -1239,16 +1196,8 @@ impl Account {
             note: String,
             at_ms: f64,
         }
-        let entries: Vec<Entry> = self
-            .sql
-            .exec("SELECT kind, gen_id, key_hash, picos, note, at_ms FROM entries ORDER BY id DESC LIMIT 500", None)
-            .and_then(|c| c.to_array())
-            .map_err(db)?;
-        let grants: Vec<Grant> = self
-            .sql
-            .exec("SELECT CAST(picos AS TEXT) AS picos, note, at_ms FROM grants ORDER BY id DESC LIMIT 500", None)
-            .and_then(|c| c.to_array())
-            .map_err(db)?;
+        let entries: Vec<Entry> = self.rows("SELECT kind, gen_id, key_hash, picos, note, at_ms FROM entries ORDER BY id DESC LIMIT 500", None)?;
+        let grants: Vec<Grant> = self.rows("SELECT CAST(picos AS TEXT) AS picos, note, at_ms FROM grants ORDER BY id DESC LIMIT 500", None)?;
         let mut out: Vec<(f64, Value)> = entries
             .into_iter()
             .map(|e| {
@@ -1546,14 +1495,10 @@ impl Account {
             }
             None => (today.saturating_sub(30), today),
         };
-        let rows: Vec<Row> = self
-            .sql
-            .exec(
-                "SELECT day, model, provider, SUM(requests) AS requests, CAST(SUM(CAST(usage AS INTEGER)) AS TEXT) AS usage, SUM(prompt) AS prompt, SUM(completion) AS completion, SUM(reasoning) AS reasoning, SUM(cached) AS cached FROM daily WHERE day >= ? AND day <= ? GROUP BY day, model, provider ORDER BY day DESC, model",
-                vec![from.into(), to.into()],
-            )
-            .and_then(|c| c.to_array())
-            .map_err(db)?;
+        let rows: Vec<Row> = self.rows(
+            "SELECT day, model, provider, SUM(requests) AS requests, CAST(SUM(CAST(usage AS INTEGER)) AS TEXT) AS usage, SUM(prompt) AS prompt, SUM(completion) AS completion, SUM(reasoning) AS reasoning, SUM(cached) AS cached FROM daily WHERE day >= ? AND day <= ? GROUP BY day, model, provider ORDER BY day DESC, model",
+            vec![from.into(), to.into()],
+        )?;
         Ok(Value::Array(
             rows.iter()
                 .map(|r| {

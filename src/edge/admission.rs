@@ -244,16 +244,30 @@ async fn flush(env: &Env, account: &str) {
         if batch.is_empty() {
             return;
         }
-        let items: Vec<SettleItem> = batch.iter().map(|p| p.item.clone()).collect();
-        let landed = send(env, account, Op::Settle { items }).await.is_some();
-        for p in &batch {
-            p.done.set();
-        }
-        if !landed {
-            put_back(account, batch);
+        if !deliver(env, account, batch, |items| Op::Settle { items }).await {
             return;
         }
     }
+}
+
+/// Sends `batch` in the op `with` makes of its items (retried by [`send`]); its
+/// requests' holds stop being renewed either way, and a batch that did not land is put
+/// back for the next one. Whether it landed.
+async fn deliver(
+    env: &Env,
+    account: &str,
+    batch: Vec<Pending>,
+    with: impl FnOnce(Vec<SettleItem>) -> Op,
+) -> bool {
+    let op = with(batch.iter().map(|p| p.item.clone()).collect());
+    let landed = send(env, account, op).await.is_some();
+    for p in &batch {
+        p.done.set();
+    }
+    if !landed && !batch.is_empty() {
+        put_back(account, batch);
+    }
+    landed
 }
 
 /// Sends `op` (settlements), retried with backoff; the answer once it lands.
@@ -294,21 +308,15 @@ async fn watch_idle(env: &Env, caller: &str) {
                 })
                 .flatten()
                 .collect();
-                let op = Op::Lease {
+                deliver(env, &account, items, |settle| Op::Lease {
                     caller: caller.to_string(),
                     lease_id: id,
                     in_flight: 0,
                     top_up: false,
                     release: true,
-                    settle: items.iter().map(|p| p.item.clone()).collect(),
-                };
-                let landed = send(env, &account, op).await.is_some();
-                for p in &items {
-                    p.done.set();
-                }
-                if !landed && !items.is_empty() {
-                    put_back(&account, items);
-                }
+                    settle,
+                })
+                .await;
                 break;
             }
             None if BOOK.with(|b| b.borrow().get(caller).is_none()) => break,

@@ -305,13 +305,10 @@ pub async fn handle(
             Some((ticket, allow_training))
         });
     let (admitted, ticket) = match local {
-        Some((ticket, allow_training)) => {
-            ctx.wait_until(admission::maintain(env.clone(), caller.clone()));
-            (
-                serde_json::json!({ "allow_training": allow_training }),
-                Some(ticket),
-            )
-        }
+        Some((ticket, allow_training)) => (
+            serde_json::json!({ "allow_training": allow_training }),
+            Some(ticket),
+        ),
         None => {
             let admit = Op::Admit(Admission {
                 caller: caller.clone(),
@@ -323,11 +320,6 @@ pub async fn handle(
                 lease: leasing && admission::wants_lease(&caller),
             });
             let admitted = account::call(env, &account_id, admit).await?;
-            if leasing {
-                // A lease this isolate holds but could not use (stale, or too low) is
-                // renewed or found revoked, so that the next requests use it again.
-                ctx.wait_until(admission::maintain(env.clone(), caller.clone()));
-            }
             if let Some(g) = admitted
                 .get("lease")
                 .and_then(|l| serde_json::from_value::<Grant>(l.clone()).ok())
@@ -342,6 +334,12 @@ pub async fn handle(
             (admitted, None)
         }
     };
+    if leasing {
+        // The key's lease is renewed when due: kept fresh and full while it is used, or,
+        // when it could not serve (stale, too low), renewed or found revoked so that
+        // the next requests use it again.
+        ctx.wait_until(admission::maintain(env.clone(), caller.clone()));
+    }
     let admission_kind = if ticket.is_some() { "lease" } else { "exact" };
     if let Some(refused) = admitted.get("refused") {
         let d: Decision =
