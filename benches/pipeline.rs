@@ -92,8 +92,13 @@ fn pure_path(c: &mut Criterion) {
                     api_key: Some("sk-bench".into()),
                 };
                 let up = providers::build_request(&target, &req).expect("upstream request");
-                let parsed =
-                    providers::parse_response(&target, &meta, black_box(reply)).expect("reply");
+                let parsed = providers::parse_response(
+                    target.provider.api,
+                    &target.provider.slug,
+                    &meta,
+                    black_box(reply),
+                )
+                .expect("reply");
                 black_box((up, serde_json::to_vec(&parsed).expect("serialised")))
             })
         });

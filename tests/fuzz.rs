@@ -353,7 +353,9 @@ fn chat_target(body: &[u8]) {
 
 fn reply_target(model: &str, body: &[u8]) {
     with_target(model, |t| {
-        if let Err(e) = providers::parse_response(t, &meta(model), body) {
+        if let Err(e) =
+            providers::parse_response(t.provider.api, &t.provider.slug, &meta(model), body)
+        {
             assert_status(&e);
         }
         let _ = providers::upstream_error(&t.provider.slug, 500, body, Some("x"));

@@ -152,10 +152,10 @@ impl Settler {
     }
 
     /// The record of a reply served by `choice` with `usage`.
-    fn record(&self, choice: &Choice, usage: &Usage, cost: u64) -> Generation {
+    fn record(&self, model: &str, provider: &str, usage: &Usage, cost: u64) -> Generation {
         Generation {
-            model: choice.id.clone(),
-            provider: Some(choice.provider.name.clone()),
+            model: model.to_string(),
+            provider: Some(provider.to_string()),
             ..self.base.clone()
         }
         .with_usage(usage, cost)
@@ -616,144 +616,248 @@ async fn attempt(
     } else {
         config::u64(env, "UPSTREAM_REPLY_TIMEOUT_MS", DEFAULT_REPLY_TIMEOUT_MS)
     };
+    let key = choice.key();
+    let pricing = target.endpoint.pricing.clone();
+    let prompt_estimate = providers::estimate_prompt_tokens(chat);
+    if !chat.is_stream() {
+        let exchange = WholeReply {
+            env: env.clone(),
+            ctx: ctx.clone(),
+            api: target.provider.api,
+            slug: slug.to_string(),
+            timeout,
+            started,
+            meta: meta.clone(),
+            pricing,
+            prompt_estimate,
+            key,
+            settler: settler.clone(),
+            model: choice.id.clone(),
+            provider: choice.provider.name.clone(),
+            max_bytes: usize::try_from(config::u64(env, "MAX_REPLY_BYTES", DEFAULT_MAX_REPLY))
+                .unwrap_or(usize::MAX),
+        };
+        let (completion, body) = exchange.spawn(up, upstream::Drain::of(env)).await?;
+        let reply = match native {
+            Some(_) => providers::anthropic::native_reply(target, &body, &choice.id)?,
+            None => incoming.request.reply(&completion)?,
+        };
+        return http::json(&reply, 200);
+    }
     let (mut resp, inflight) = upstream::send(&up, slug, timeout).await?;
     let status = resp.status_code();
     let first_byte = config::now_ms();
-    let left = timeout.saturating_sub((first_byte - started) as u64).max(1);
     if !(200..300).contains(&status) {
         return Err(upstream::failure(&mut resp, slug, timeout).await);
     }
     let latency_ms = (first_byte - started) as u64;
-    let key = choice.key();
-    let pricing = target.endpoint.pricing.clone();
-    if chat.is_stream() {
-        let translator = Translator::for_target(target, meta)
-            .ok_or_else(|| Error::Internal("no stream translator for this provider".into()))?;
-        let prompt_estimate = providers::estimate_prompt_tokens(chat);
-        let stream = ChatStream::new(translator, meta.clone(), pricing.clone(), prompt_estimate)
-            .with_encoder(incoming.request.encoder(prompt_estimate, native.is_some()));
-        let (env2, ctx2, base) = (env.clone(), ctx.clone(), settler.base.clone());
-        let settle = settler.clone();
-        let (id, provider_name) = (choice.id.clone(), choice.provider.name.clone());
-        let on_end = Box::new(move |s: &ChatStream, cancelled: bool| {
-            let now = config::now_ms();
-            let usage = s.final_usage();
-            let generation_ms = (now - first_byte) as u64;
-            if !cancelled {
-                let ok = s.finish_reason() != Some("error");
-                let outcome = Outcome {
-                    ok,
-                    latency_ms,
-                    tokens: usage.completion_tokens,
-                    generation_ms,
-                    at_ms: now as u64,
-                };
-                health::report(&env2, &ctx2, key, outcome);
-            }
-            // Zero-completion insurance: a stream that delivered nothing costs the
-            // caller nothing; what the upstream may bill is the operator's loss.
-            let cost = pricing.cost_picos(&usage);
-            let (charged, loss) = if s.sent_content() {
-                (cost, 0)
-            } else {
-                (0, cost)
+    let translator = Translator::for_target(target, meta)
+        .ok_or_else(|| Error::Internal("no stream translator for this provider".into()))?;
+    let stream = ChatStream::new(translator, meta.clone(), pricing.clone(), prompt_estimate)
+        .with_encoder(incoming.request.encoder(prompt_estimate, native.is_some()));
+    let (env2, ctx2, base) = (env.clone(), ctx.clone(), settler.base.clone());
+    let settle = settler.clone();
+    let (id, provider_name) = (choice.id.clone(), choice.provider.name.clone());
+    let on_end = Box::new(move |s: &ChatStream, cancelled: bool| {
+        let now = config::now_ms();
+        let usage = s.final_usage();
+        let generation_ms = (now - first_byte) as u64;
+        if !cancelled {
+            let ok = s.finish_reason() != Some("error");
+            let outcome = Outcome {
+                ok,
+                latency_ms,
+                tokens: usage.completion_tokens,
+                generation_ms,
+                at_ms: now as u64,
             };
-            let g = Generation {
-                model: id,
-                provider: Some(provider_name),
-                latency_ms: Some(latency_ms),
-                generation_ms: Some(generation_ms),
-                cancelled,
-                finish_reason: s.finish_reason().map(str::to_string),
-                usage_source: Some(s.usage_source().into()),
-                operator_loss_picos: loss,
-                operator_loss_reason: (loss > 0).then(|| EMPTY_REPLY.to_string()),
-                ..base
-            }
-            .with_usage(&usage, charged);
-            settle.settle(g);
-        });
-        return upstream::stream_through(
-            resp,
-            inflight,
-            stream,
-            slug,
-            config::u64(env, "STREAM_KEEPALIVE_MS", 15_000),
-            config::u64(env, "STREAM_IDLE_TIMEOUT_MS", 120_000),
-            on_end,
-        );
-    }
-    let body = upstream::body(&mut resp, slug, left).await?;
-    drop(inflight);
-    let mut completion = match providers::parse_response(target, meta, &body) {
-        Ok(c) => c,
-        Err(e) => {
-            // A 2xx the gateway could not read was likely billed upstream for its prompt.
-            let prompt = Usage::new(providers::estimate_prompt_tokens(chat), 0);
-            settler.lose(pricing.cost_picos(&prompt));
-            return Err(e);
+            health::report(&env2, &ctx2, key, outcome);
         }
-    };
-    let now = config::now_ms();
-    // A reply without usage is billed from what it returned: content, reasoning and
-    // tool calls, at a token per four bytes.
-    let (usage, usage_source) = match completion.usage.clone() {
-        Some(u) => (u, "provider"),
-        None => (
-            Usage::new(
-                providers::estimate_prompt_tokens(chat),
-                providers::estimate_completion_tokens(&completion),
-            ),
-            "estimate",
-        ),
-    };
-    completion.usage = Some(usage.clone());
-    // Zero-completion insurance, as on OpenRouter: an empty reply costs nothing.
-    let empty = completion.choices.iter().all(|c| {
-        let m = &c.message;
-        m.content.as_deref().is_none_or(str::is_empty)
-            && m.reasoning.as_deref().is_none_or(str::is_empty)
-            && m.refusal.as_deref().is_none_or(str::is_empty)
-            && m.tool_calls.as_ref().is_none_or(Vec::is_empty)
+        // Zero-completion insurance: a stream that delivered nothing costs the
+        // caller nothing; what the upstream may bill is the operator's loss.
+        let cost = pricing.cost_picos(&usage);
+        let (charged, loss) = if s.sent_content() {
+            (cost, 0)
+        } else {
+            (0, cost)
+        };
+        let g = Generation {
+            model: id,
+            provider: Some(provider_name),
+            latency_ms: Some(latency_ms),
+            generation_ms: Some(generation_ms),
+            cancelled,
+            finish_reason: s.finish_reason().map(str::to_string),
+            usage_source: Some(s.usage_source().into()),
+            operator_loss_picos: loss,
+            operator_loss_reason: (loss > 0).then(|| EMPTY_REPLY.to_string()),
+            ..base
+        }
+        .with_usage(&usage, charged);
+        settle.settle(g);
     });
-    let full_cost = pricing.cost_picos(&usage);
-    let (cost, loss) = if empty {
-        (0, full_cost)
-    } else {
-        (full_cost, 0)
-    };
-    health::report(
-        env,
+    upstream::stream_through(
         ctx,
-        key,
-        Outcome {
-            ok: true,
-            latency_ms,
-            tokens: usage.completion_tokens,
-            generation_ms: (now - first_byte) as u64,
-            at_ms: now as u64,
-        },
-    );
-    // The reply's cost is what the caller is charged (nothing when insured).
-    if let Some(u) = completion.usage.as_mut() {
-        u.cost = Some(if empty { 0.0 } else { pricing.cost(u) });
+        resp,
+        inflight,
+        stream,
+        slug,
+        config::u64(env, "STREAM_KEEPALIVE_MS", 15_000),
+        config::u64(env, "STREAM_IDLE_TIMEOUT_MS", 120_000),
+        upstream::Drain::of(env),
+        on_end,
+    )
+}
+
+/// The most of a non-streamed upstream reply that is read (`MAX_REPLY_BYTES`): images
+/// returned as data URLs make replies of a few MB.
+const DEFAULT_MAX_REPLY: u64 = 32 * 1024 * 1024;
+
+/// A non-streamed exchange with one endpoint: sent, read, parsed and settled as the
+/// request's background work (`wait_until`), so that it outlives a client that leaves
+/// while the model is still working. The provider bills the whole reply either way, so
+/// it is read on for at most [`upstream::Drain`]'s time once the client has gone, and
+/// charged from the provider's usage, marked `cancelled`.
+struct WholeReply {
+    env: Env,
+    ctx: Rc<Context>,
+    api: ApiFamily,
+    slug: String,
+    timeout: u64,
+    started: f64,
+    meta: GenerationMeta,
+    pricing: crate::catalog::Pricing,
+    prompt_estimate: u64,
+    key: String,
+    settler: Settler,
+    model: String,
+    provider: String,
+    max_bytes: usize,
+}
+
+type Whole = (crate::api::ChatCompletion, Vec<u8>);
+
+impl WholeReply {
+    /// Runs the exchange in the background; resolves with its outcome while the client
+    /// waits for it.
+    async fn spawn(
+        self,
+        up: providers::UpstreamRequest,
+        drain: upstream::Drain,
+    ) -> Result<Whole, Error> {
+        use futures_util::future::{select, Either};
+        let (mut tx, rx) = futures_channel::oneshot::channel::<Result<Whole, Error>>();
+        self.ctx.clone().wait_until(async move {
+            let left = Rc::new(Cell::new(false));
+            let outcome = {
+                let run = std::pin::pin!(self.run(&up, left.clone()));
+                let gone = std::pin::pin!(async {
+                    tx.cancellation().await;
+                    left.set(true);
+                    config::sleep(drain.ms).await;
+                });
+                match select(run, gone).await {
+                    Either::Left((outcome, _)) => Some(outcome),
+                    // The client left and the reply did not come in time: the upstream
+                    // is aborted and the request settles as cancelled.
+                    Either::Right(_) => None,
+                }
+            };
+            if let Some(outcome) = outcome {
+                let _ = tx.send(outcome);
+            }
+        });
+        rx.await
+            .unwrap_or_else(|_| Err(Error::Internal("the upstream exchange was dropped".into())))
     }
-    let choice0 = completion.choices.first();
-    settler.settle(Generation {
-        latency_ms: Some(latency_ms),
-        generation_ms: Some((now - first_byte) as u64),
-        finish_reason: choice0.and_then(|c| c.finish_reason.clone()),
-        native_finish_reason: choice0.and_then(|c| c.native_finish_reason.clone()),
-        usage_source: Some(usage_source.into()),
-        operator_loss_picos: loss,
-        operator_loss_reason: (loss > 0).then(|| EMPTY_REPLY.to_string()),
-        ..settler.record(choice, &usage, cost)
-    });
-    let reply = match native {
-        Some(_) => providers::anthropic::native_reply(target, &body, &choice.id)?,
-        None => incoming.request.reply(&completion)?,
-    };
-    http::json(&reply, 200)
+
+    async fn run(
+        &self,
+        up: &providers::UpstreamRequest,
+        left: Rc<Cell<bool>>,
+    ) -> Result<Whole, Error> {
+        let slug = self.slug.as_str();
+        let (mut resp, inflight) = upstream::send(up, slug, self.timeout).await?;
+        let first_byte = config::now_ms();
+        if !(200..300).contains(&resp.status_code()) {
+            return Err(upstream::failure(&mut resp, slug, self.timeout).await);
+        }
+        let rest = self
+            .timeout
+            .saturating_sub((first_byte - self.started) as u64)
+            .max(1);
+        let body = upstream::body(&mut resp, slug, rest, self.max_bytes).await?;
+        drop(inflight);
+        let mut completion = match providers::parse_response(self.api, slug, &self.meta, &body) {
+            Ok(c) => c,
+            Err(e) => {
+                // A 2xx the gateway could not read was likely billed upstream for its prompt.
+                let prompt = Usage::new(self.prompt_estimate, 0);
+                self.settler.lose(self.pricing.cost_picos(&prompt));
+                return Err(e);
+            }
+        };
+        let now = config::now_ms();
+        let latency_ms = (first_byte - self.started) as u64;
+        // A reply without usage is billed from what it returned: content, reasoning and
+        // tool calls, at a token per four bytes.
+        let (usage, usage_source) = match completion.usage.clone() {
+            Some(u) => (u, "provider"),
+            None => (
+                Usage::new(
+                    self.prompt_estimate,
+                    providers::estimate_completion_tokens(&completion),
+                ),
+                "estimate",
+            ),
+        };
+        completion.usage = Some(usage.clone());
+        // Zero-completion insurance, as on OpenRouter: an empty reply costs nothing.
+        let empty = completion.choices.iter().all(|c| {
+            let m = &c.message;
+            m.content.as_deref().is_none_or(str::is_empty)
+                && m.reasoning.as_deref().is_none_or(str::is_empty)
+                && m.refusal.as_deref().is_none_or(str::is_empty)
+                && m.tool_calls.as_ref().is_none_or(Vec::is_empty)
+        });
+        let full_cost = self.pricing.cost_picos(&usage);
+        let (cost, loss) = if empty {
+            (0, full_cost)
+        } else {
+            (full_cost, 0)
+        };
+        health::report(
+            &self.env,
+            &self.ctx,
+            self.key.clone(),
+            Outcome {
+                ok: true,
+                latency_ms,
+                tokens: usage.completion_tokens,
+                generation_ms: (now - first_byte) as u64,
+                at_ms: now as u64,
+            },
+        );
+        // The reply's cost is what the caller is charged (nothing when insured).
+        if let Some(u) = completion.usage.as_mut() {
+            u.cost = Some(if empty { 0.0 } else { self.pricing.cost(u) });
+        }
+        let choice0 = completion.choices.first();
+        self.settler.settle(Generation {
+            latency_ms: Some(latency_ms),
+            generation_ms: Some((now - first_byte) as u64),
+            cancelled: left.get(),
+            finish_reason: choice0.and_then(|c| c.finish_reason.clone()),
+            native_finish_reason: choice0.and_then(|c| c.native_finish_reason.clone()),
+            usage_source: Some(usage_source.into()),
+            operator_loss_picos: loss,
+            operator_loss_reason: (loss > 0).then(|| EMPTY_REPLY.to_string()),
+            ..self
+                .settler
+                .record(&self.model, &self.provider, &usage, cost)
+        });
+        Ok((completion, body))
+    }
 }
 
 /// One embeddings exchange with one endpoint; settles when it answers.
@@ -777,7 +881,7 @@ async fn embed(
         return Err(upstream::failure(&mut resp, slug, timeout).await);
     }
     let first_byte = config::now_ms();
-    let body = upstream::body(&mut resp, slug, timeout).await?;
+    let body = upstream::body(&mut resp, slug, timeout, DEFAULT_MAX_REPLY as usize).await?;
     drop(inflight);
     let (mut reply, mut usage) =
         providers::embeddings::parse_response(target, request, meta, &body)?;
@@ -804,7 +908,7 @@ async fn embed(
         latency_ms: Some(latency_ms),
         generation_ms: Some((now - first_byte) as u64),
         finish_reason: Some("stop".into()),
-        ..settler.record(choice, &usage, cost)
+        ..settler.record(&choice.id, &choice.provider.name, &usage, cost)
     });
     http::json(&reply, 200)
 }
@@ -826,7 +930,12 @@ async fn serve_echo(
         generation_ms: Some(0),
         finish_reason: first.and_then(|c| c.finish_reason.clone()),
         native_finish_reason: first.and_then(|c| c.native_finish_reason.clone()),
-        ..settler.record(choice, &usage, pricing.cost_picos(&usage))
+        ..settler.record(
+            &choice.id,
+            &choice.provider.name,
+            &usage,
+            pricing.cost_picos(&usage),
+        )
     });
     if !chat.is_stream() {
         return http::json(&incoming.reply(&reply)?, 200);

@@ -80,32 +80,54 @@ pub async fn send(
     }
 }
 
-/// Reads a whole (non-streamed) body within `timeout_ms`.
-pub async fn body(resp: &mut Response, provider: &str, timeout_ms: u64) -> Result<Vec<u8>, Error> {
-    let timeout = pin!(config::sleep(timeout_ms));
-    let read = pin!(resp.bytes());
-    let outcome = match select(read, timeout).await {
-        Either::Left((r, _)) => Some(r),
-        Either::Right(_) => None,
+/// Reads a whole (non-streamed) body of at most `max_bytes` within `timeout_ms`.
+pub async fn body(
+    resp: &mut Response,
+    provider: &str,
+    timeout_ms: u64,
+    max_bytes: usize,
+) -> Result<Vec<u8>, Error> {
+    let mut stream = resp.stream().map_err(internal)?;
+    let read = async {
+        let mut out = Vec::new();
+        while let Some(piece) = stream.next().await {
+            let piece = piece.map_err(|e| {
+                Error::upstream(
+                    provider,
+                    format!("Provider connection failed while reading its reply: {e}"),
+                )
+            })?;
+            if out.len().saturating_add(piece.len()) > max_bytes {
+                return Err(Error::upstream(
+                    provider,
+                    format!("Provider reply is larger than {max_bytes} bytes"),
+                ));
+            }
+            out.extend_from_slice(&piece);
+        }
+        Ok(out)
     };
-    match outcome {
-        Some(Ok(b)) => Ok(b),
-        Some(Err(e)) => Err(Error::upstream(
-            provider,
-            format!("Provider connection failed while reading its reply: {e}"),
-        )),
-        None => Err(Error::Timeout {
+    let timeout = pin!(config::sleep(timeout_ms));
+    let outcome = match select(pin!(read), timeout).await {
+        Either::Left((r, _)) => r,
+        Either::Right(_) => Err(Error::Timeout {
             provider: provider.to_string(),
         }),
-    }
+    };
+    outcome
 }
+
+/// The most of an error reply's body that is read (its message is all that is kept).
+const MAX_ERROR_BODY: usize = 64 * 1024;
 
 /// The error of an upstream's non-2xx reply, from its status, body (read within
 /// `timeout_ms`) and `Retry-After`.
 pub async fn failure(resp: &mut Response, provider: &str, timeout_ms: u64) -> Error {
     let status = resp.status_code();
     let retry_after = resp.headers().get("Retry-After").ok().flatten();
-    let body = body(resp, provider, timeout_ms).await.unwrap_or_default();
+    let body = body(resp, provider, timeout_ms, MAX_ERROR_BODY)
+        .await
+        .unwrap_or_default();
     crate::providers::upstream_error(provider, status, &body, retry_after.as_deref())
 }
 
@@ -120,6 +142,27 @@ pub fn sse_headers() -> Headers {
 /// Called once with the finished stream and whether the client went away first.
 pub type OnEnd = Box<dyn FnOnce(&ChatStream, bool)>;
 
+/// How much more of an upstream reply is read once its client has gone, when the
+/// provider bills it anyway (a non-streamed reply; a stream whose content has ended), to
+/// learn what it bills (its final usage: reasoning tokens, tool-call arguments, cache
+/// reads and writes): at most `ms` more milliseconds and `bytes` more bytes. A deployed
+/// Worker's background work ends 30 s after its client has, so `ms` stays below that.
+#[derive(Debug, Clone, Copy)]
+pub struct Drain {
+    pub ms: u64,
+    pub bytes: usize,
+}
+
+impl Drain {
+    pub fn of(env: &worker::Env) -> Drain {
+        Drain {
+            ms: config::u64(env, "DRAIN_AFTER_DISCONNECT_MS", 20_000),
+            bytes: usize::try_from(config::u64(env, "DRAIN_MAX_BYTES", 4 * 1024 * 1024))
+                .unwrap_or(usize::MAX),
+        }
+    }
+}
+
 struct Pump {
     body: ByteStream,
     chat: ChatStream,
@@ -128,21 +171,28 @@ struct Pump {
     keepalive_ms: u64,
     idle_timeout_ms: u64,
     idle_ms: u64,
+    /// Upstream bytes read so far.
+    read: usize,
     on_end: Option<OnEnd>,
 }
 
-/// Streams the upstream reply through `chat` to the client, chunk by chunk. While the
-/// upstream is silent a keep-alive comment goes out every `keepalive_ms`; after
-/// `idle_timeout_ms` of silence the stream ends with an error chunk. If the client
-/// disconnects, the runtime drops this stream and [`InFlight`] aborts the upstream.
-/// `on_end` sees the stream (usage, finish reason) once it ends or is abandoned.
+/// Streams the upstream reply through `chat` to the client, chunk by chunk. The pump
+/// runs as the request's background work (`wait_until`), feeding the client's body
+/// through a small channel, so that it outlives the client: a client that disconnects
+/// after the content has ended (the usage still to come) has the upstream read on,
+/// within `drain`, for its final usage; one that leaves mid-generation aborts it. While the upstream is silent a keep-alive comment goes out every
+/// `keepalive_ms`; after `idle_timeout_ms` of silence the stream ends with an error
+/// chunk. `on_end` sees the stream (usage, finish reason) once it ends or is abandoned.
+#[allow(clippy::too_many_arguments)]
 pub fn stream_through(
+    ctx: &worker::Context,
     mut resp: Response,
     inflight: InFlight,
     chat: ChatStream,
     provider: &str,
     keepalive_ms: u64,
     idle_timeout_ms: u64,
+    drain: Drain,
     on_end: OnEnd,
 ) -> Result<Response, Error> {
     let pump = Pump {
@@ -153,29 +203,23 @@ pub fn stream_through(
         keepalive_ms: keepalive_ms.max(1),
         idle_timeout_ms,
         idle_ms: 0,
+        read: 0,
         on_end: Some(on_end),
     };
-    let stream = futures_util::stream::unfold(pump, |mut p| async move {
-        if p.chat.is_closed() {
-            return None;
-        }
-        let out = p.next_piece().await;
-        if p.chat.is_closed() {
-            p.inflight.completed();
-            if let Some(f) = p.on_end.take() {
-                f(&p.chat, false);
-            }
-        }
-        Some((Ok::<Vec<u8>, worker::Error>(out), p))
-    });
-    Response::from_stream(stream)
+    let (tx, rx) = futures_channel::mpsc::channel::<Vec<u8>>(PIPE_DEPTH);
+    ctx.wait_until(pump.run(tx, drain));
+    Response::from_stream(rx.map(Ok::<Vec<u8>, worker::Error>))
         .map(|r| r.with_headers(sse_headers()))
         .map_err(internal)
 }
 
+/// Pieces waiting between the pump and a client that reads slowly; past this the pump
+/// waits, so a slow client slows the upstream read instead of filling memory.
+const PIPE_DEPTH: usize = 8;
+
 impl Drop for Pump {
-    /// The client disconnected before the end: the upstream is aborted (by
-    /// [`InFlight`]) and what was streamed so far is accounted for.
+    /// The pump was dropped before the end (the runtime ended the background work):
+    /// the upstream is aborted (by [`InFlight`]) and what was streamed is accounted for.
     fn drop(&mut self) {
         if let Some(f) = self.on_end.take() {
             f(&self.chat, true);
@@ -184,12 +228,57 @@ impl Drop for Pump {
 }
 
 impl Pump {
+    async fn run(mut self, mut tx: futures_channel::mpsc::Sender<Vec<u8>>, drain: Drain) {
+        use futures_util::SinkExt;
+        // Once the client is gone: until when, and up to how many bytes, to read on.
+        let mut gone: Option<(f64, usize)> = None;
+        let mut left = false;
+        while !self.chat.is_closed() {
+            let piece = match gone {
+                None => self.next_piece().await,
+                Some((until, max_read)) => {
+                    let wait = until - config::now_ms();
+                    if wait <= 0.0 || self.read > max_read {
+                        break;
+                    }
+                    let next = pin!(self.next_piece());
+                    match select(next, pin!(config::sleep(wait as u64))).await {
+                        Either::Left((piece, _)) => piece,
+                        Either::Right(_) => break,
+                    }
+                }
+            };
+            if gone.is_none() && tx.send(piece).await.is_err() {
+                // The client left. While the model is still generating, stopping it
+                // stops the provider's bill too: the upstream is aborted and what it
+                // generated is charged from the usage seen so far. Once the content has
+                // ended, only the usage is still to come: it is read on for that.
+                if self.chat.finish_reason().is_none() {
+                    left = true;
+                    break;
+                }
+                gone = Some((
+                    config::now_ms() + drain.ms as f64,
+                    self.read.saturating_add(drain.bytes),
+                ));
+            }
+        }
+        if self.chat.is_closed() {
+            self.inflight.completed();
+        }
+        if let Some(f) = self.on_end.take() {
+            f(&self.chat, left || gone.is_some());
+        }
+        // Dropping the pump aborts an upstream that was not read to its end.
+    }
+
     async fn next_piece(&mut self) -> Vec<u8> {
         loop {
             let tick = pin!(config::sleep(self.keepalive_ms));
             match select(self.body.next(), tick).await {
                 Either::Left((Some(Ok(bytes)), _)) => {
                     self.idle_ms = 0;
+                    self.read = self.read.saturating_add(bytes.len());
                     let out = self.chat.feed(&bytes);
                     if !out.is_empty() {
                         return out;

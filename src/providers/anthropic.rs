@@ -309,16 +309,15 @@ fn usage_from(u: &Value) -> Usage {
 }
 
 pub fn parse_response(
-    target: &Target,
+    provider: &str,
     meta: &GenerationMeta,
     body: &[u8],
 ) -> Result<ChatCompletion> {
-    let v: Value =
-        serde_json::from_slice(body).map_err(|e| invalid_reply(&target.provider.slug, e, body))?;
+    let v: Value = serde_json::from_slice(body).map_err(|e| invalid_reply(provider, e, body))?;
     let blocks = v
         .get("content")
         .and_then(Value::as_array)
-        .ok_or_else(|| invalid_reply(&target.provider.slug, "no content", body))?;
+        .ok_or_else(|| invalid_reply(provider, "no content", body))?;
     let mut text = String::new();
     let mut reasoning = String::new();
     let mut calls = Vec::new();
@@ -422,6 +421,12 @@ impl StreamState {
 
     pub fn provider(&self) -> &str {
         &self.provider
+    }
+
+    /// The usage `message_start` reported (the prompt exactly, cache reads and writes
+    /// included) with the output `message_delta` counted so far; none before it.
+    pub fn usage_so_far(&self) -> Option<Usage> {
+        (self.usage != Usage::default()).then(|| self.usage.clone())
     }
 
     fn chunk(&self, delta: Delta, finish: Option<String>) -> ChatChunk {
@@ -672,7 +677,7 @@ mod tests {
             "content": [{"type": "tool_use", "id": "toolu_9", "name": JSON_TOOL, "input": {"answer": 4}}],
             "stop_reason": "tool_use", "usage": {"input_tokens": 5, "output_tokens": 3}});
         let c = with_target(MODEL, |t| {
-            parse_response(t, &meta(MODEL), reply.to_string().as_bytes())
+            parse_response(&t.provider.slug, &meta(MODEL), reply.to_string().as_bytes())
         })
         .unwrap();
         assert_eq!(
@@ -708,7 +713,10 @@ mod tests {
     #[test]
     fn parses_fixture_reply() {
         let body = include_bytes!("../../tests/fixtures/anthropic/message_tool_use.json");
-        let c = with_target(MODEL, |t| parse_response(t, &meta(MODEL), body)).unwrap();
+        let c = with_target(MODEL, |t| {
+            parse_response(&t.provider.slug, &meta(MODEL), body)
+        })
+        .unwrap();
         let m = &c.choices[0].message;
         assert_eq!(
             m.content.as_deref(),
@@ -741,9 +749,13 @@ mod tests {
         let d = u.prompt_tokens_details.unwrap();
         assert_eq!((d.cached_tokens, d.cache_write_tokens), (2000, Some(100)));
         assert_eq!(
-            with_target(MODEL, |t| parse_response(t, &meta(MODEL), b"{}"))
-                .unwrap_err()
-                .status(),
+            with_target(MODEL, |t| parse_response(
+                &t.provider.slug,
+                &meta(MODEL),
+                b"{}"
+            ))
+            .unwrap_err()
+            .status(),
             502
         );
     }

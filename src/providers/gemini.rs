@@ -294,11 +294,11 @@ fn call_id(gen: &str, i: usize) -> String {
 }
 
 pub fn parse_response(
-    target: &Target,
+    provider: &str,
     meta: &GenerationMeta,
     body: &[u8],
 ) -> Result<ChatCompletion> {
-    let bad = |what: &str| invalid_reply(&target.provider.slug, what, body);
+    let bad = |what: &str| invalid_reply(provider, what, body);
     let v: Value = serde_json::from_slice(body).map_err(|e| bad(&e.to_string()))?;
     let native = native_finish(&v).ok_or_else(|| bad("no candidates and no block reason"))?;
     let (text, thought, calls) = split_parts(&v);
@@ -364,6 +364,11 @@ impl StreamState {
 
     pub fn provider(&self) -> &str {
         &self.provider
+    }
+
+    /// The latest `usageMetadata` (Gemini reports it, growing, on every chunk).
+    pub fn usage_so_far(&self) -> Option<Usage> {
+        self.usage.clone()
     }
 
     /// One event's data (a whole `GenerateContentResponse`); its chunks go to `out`.
@@ -542,7 +547,10 @@ mod tests {
     #[test]
     fn parses_function_call_reply() {
         let body = include_bytes!("../../tests/fixtures/gemini/generate_function_call.json");
-        let c = with_target(MODEL, |t| parse_response(t, &meta(MODEL), body)).unwrap();
+        let c = with_target(MODEL, |t| {
+            parse_response(&t.provider.slug, &meta(MODEL), body)
+        })
+        .unwrap();
         let m = &c.choices[0].message;
         assert_eq!(
             m.reasoning.as_deref(),
@@ -565,16 +573,23 @@ mod tests {
     #[test]
     fn blocked_prompt_is_content_filter() {
         let body = include_bytes!("../../tests/fixtures/gemini/generate_blocked.json");
-        let c = with_target(MODEL, |t| parse_response(t, &meta(MODEL), body)).unwrap();
+        let c = with_target(MODEL, |t| {
+            parse_response(&t.provider.slug, &meta(MODEL), body)
+        })
+        .unwrap();
         assert_eq!(
             c.choices[0].finish_reason.as_deref(),
             Some("content_filter")
         );
         assert_eq!(c.choices[0].message.content.as_deref(), Some(""));
         assert_eq!(
-            with_target(MODEL, |t| parse_response(t, &meta(MODEL), b"{}"))
-                .unwrap_err()
-                .status(),
+            with_target(MODEL, |t| parse_response(
+                &t.provider.slug,
+                &meta(MODEL),
+                b"{}"
+            ))
+            .unwrap_err()
+            .status(),
             502
         );
     }

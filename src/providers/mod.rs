@@ -104,14 +104,15 @@ pub fn build_request(target: &Target, req: &ChatRequest) -> Result<UpstreamReque
 
 /// Parses a successful (2xx) non-streamed upstream reply.
 pub fn parse_response(
-    target: &Target,
+    api: ApiFamily,
+    provider: &str,
     meta: &GenerationMeta,
     body: &[u8],
 ) -> Result<ChatCompletion> {
-    match target.provider.api {
-        ApiFamily::Openai => openai_compat::parse_response(target, meta, body),
-        ApiFamily::Anthropic => anthropic::parse_response(target, meta, body),
-        ApiFamily::Gemini => gemini::parse_response(target, meta, body),
+    match api {
+        ApiFamily::Openai => openai_compat::parse_response(provider, meta, body),
+        ApiFamily::Anthropic => anthropic::parse_response(provider, meta, body),
+        ApiFamily::Gemini => gemini::parse_response(provider, meta, body),
         _ => Err(Error::Internal(
             "no response parser for this provider".into(),
         )),

@@ -52,14 +52,14 @@ pub fn build_request(target: &Target, req: &ChatRequest) -> Result<UpstreamReque
 }
 
 pub fn parse_response(
-    target: &Target,
+    provider: &str,
     meta: &GenerationMeta,
     body: &[u8],
 ) -> Result<ChatCompletion> {
     let mut c: ChatCompletion =
-        serde_json::from_slice(body).map_err(|e| invalid_reply(&target.provider.slug, e, body))?;
+        serde_json::from_slice(body).map_err(|e| invalid_reply(provider, e, body))?;
     if c.choices.is_empty() {
-        return Err(invalid_reply(&target.provider.slug, "no choices", body));
+        return Err(invalid_reply(provider, "no choices", body));
     }
     for choice in &mut c.choices {
         if let Some(native) = choice.finish_reason.take() {
@@ -181,7 +181,10 @@ mod tests {
     #[test]
     fn parses_fixture_reply() {
         let body = include_bytes!("../../tests/fixtures/openai/chat_tool_call.json");
-        let c = with_target(MODEL, |t| parse_response(t, &meta(MODEL), body)).unwrap();
+        let c = with_target(MODEL, |t| {
+            parse_response(&t.provider.slug, &meta(MODEL), body)
+        })
+        .unwrap();
         assert_eq!(c.id, "gen-1-abc");
         assert_eq!(c.model, MODEL);
         assert_eq!(c.choices[0].finish_reason.as_deref(), Some("tool_calls"));
@@ -190,9 +193,13 @@ mod tests {
         assert_eq!(c.usage.as_ref().unwrap().total_tokens, 95);
         for bad in [&b"{}"[..], b"<html>"] {
             assert_eq!(
-                with_target(MODEL, |t| parse_response(t, &meta(MODEL), bad))
-                    .unwrap_err()
-                    .status(),
+                with_target(MODEL, |t| parse_response(
+                    &t.provider.slug,
+                    &meta(MODEL),
+                    bad
+                ))
+                .unwrap_err()
+                .status(),
                 502
             );
         }

@@ -56,6 +56,17 @@ impl Translator {
         }
     }
 
+    /// What the upstream has said of its usage before its final count: Anthropic's
+    /// `message_start` (the exact prompt, cache reads and writes included) and output
+    /// so far, Gemini's latest `usageMetadata`.
+    fn partial_usage(&self) -> Option<Usage> {
+        match self {
+            Translator::OpenAi(_) => None,
+            Translator::Anthropic(s) => s.usage_so_far(),
+            Translator::Gemini(s) => s.usage_so_far(),
+        }
+    }
+
     fn provider(&self) -> &str {
         match self {
             Translator::OpenAi(s) => s.provider(),
@@ -219,7 +230,17 @@ impl ChatStream {
                     self.completion_bytes = self.completion_bytes.saturating_add(r.len());
                     self.sent_content |= !r.is_empty();
                 }
-                self.sent_content |= c.delta.tool_calls.is_some();
+                if let Some(calls) = &c.delta.tool_calls {
+                    self.sent_content = true;
+                    let bytes = calls.iter().map(|t| {
+                        let f = t.function.as_ref();
+                        let name = f.and_then(|f| f.name.as_deref()).map_or(0, str::len);
+                        let args = f.and_then(|f| f.arguments.as_deref()).map_or(0, str::len);
+                        name.saturating_add(args)
+                    });
+                    self.completion_bytes =
+                        bytes.fold(self.completion_bytes, usize::saturating_add);
+                }
                 if let Some(native) = c.finish_reason.take() {
                     let norm = normalize_finish_reason(&native);
                     c.native_finish_reason.get_or_insert(native);
@@ -243,14 +264,22 @@ impl ChatStream {
         self.encoder.close(&last, &usage)
     }
 
-    /// The usage to bill: the upstream's count, or our estimate when it sent none.
+    /// The usage to bill: the upstream's final count; else what it said of its usage
+    /// so far, with the output counted from what was streamed when that is more; else
+    /// our estimate (the prompt's, and a token per four bytes of output).
     pub fn final_usage(&self) -> Usage {
-        let mut u = self.usage.clone().unwrap_or_else(|| {
-            Usage::new(
-                self.prompt_estimate,
-                (self.completion_bytes as u64).div_ceil(4),
-            )
-        });
+        let counted = (self.completion_bytes as u64).div_ceil(4);
+        let mut u = match (&self.usage, self.translator.partial_usage()) {
+            (Some(u), _) => u.clone(),
+            (None, Some(mut p)) => {
+                if p.prompt_tokens == 0 {
+                    p.prompt_tokens = self.prompt_estimate;
+                }
+                p.completion_tokens = p.completion_tokens.max(counted);
+                p
+            }
+            (None, None) => Usage::new(self.prompt_estimate, counted),
+        };
         u.total_tokens = u.prompt_tokens.saturating_add(u.completion_tokens);
         // What the caller is charged: nothing for a stream that delivered nothing
         // (zero-completion insurance), as the settlement does.
@@ -262,10 +291,13 @@ impl ChatStream {
         u
     }
 
-    /// `provider` when the upstream reported its usage, else `estimate`.
+    /// Where [`ChatStream::final_usage`] comes from: `provider` (its final count),
+    /// `partial` (its count so far) or `estimate`.
     pub fn usage_source(&self) -> &'static str {
         if self.usage.is_some() {
             "provider"
+        } else if self.translator.partial_usage().is_some() {
+            "partial"
         } else {
             "estimate"
         }
@@ -287,5 +319,58 @@ impl ChatStream {
 
     pub fn is_closed(&self) -> bool {
         self.closed
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::providers::testutil::{catalog, meta};
+
+    fn cut_at(model: &str, make: Translator, bytes: &[u8], marker: &str) -> ChatStream {
+        let pricing = catalog().model(model).unwrap().endpoints[0].pricing.clone();
+        let mut s = ChatStream::new(make, meta(model), pricing, 10);
+        let text = std::str::from_utf8(bytes).unwrap();
+        let end = text.find(marker).unwrap();
+        s.feed(&bytes[..end]);
+        s
+    }
+
+    #[test]
+    fn a_stream_cut_before_its_usage_bills_what_the_provider_said_so_far() {
+        let model = "anthropic/claude-sonnet-4.5";
+        let bytes = include_bytes!("../../tests/fixtures/anthropic/stream_tool_use.sse");
+        let s = cut_at(
+            model,
+            Translator::Anthropic(anthropic::StreamState::new("anthropic")),
+            bytes,
+            "event: message_delta",
+        );
+        assert_eq!(s.usage_source(), "partial");
+        let u = s.final_usage();
+        // The prompt is message_start's exact count, not the estimate of 10.
+        assert_eq!(u.prompt_tokens, 472);
+        // The output is counted from what streamed: the text and the tool call.
+        let streamed = "Okay, let's check the weather — ☀️.".len()
+            + "get_weather".len()
+            + r#"{"city": "Paris"}"#.len();
+        assert_eq!(u.completion_tokens, (streamed as u64).div_ceil(4));
+        assert!(u.cost.unwrap() > 0.0);
+    }
+
+    #[test]
+    fn a_stream_without_any_usage_is_estimated_tool_calls_included() {
+        let model = "openai/gpt-4o-mini";
+        let bytes = include_bytes!("../../tests/fixtures/openai/stream_tool_call.sse");
+        let s = cut_at(
+            model,
+            Translator::OpenAi(openai_compat::StreamState::new("openai")),
+            bytes,
+            "\"finish_reason\":\"tool_calls\"",
+        );
+        assert_eq!(s.usage_source(), "estimate");
+        let u = s.final_usage();
+        assert_eq!(u.prompt_tokens, 10);
+        assert!(u.completion_tokens > 0, "tool-call arguments count: {u:?}");
     }
 }

@@ -5,6 +5,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { eventually } from "../support/eventually.mjs";
+import { sseEvents } from "../support/sse.mjs";
 import { startWorker } from "../support/worker.mjs";
 import { startMockUpstream } from "../support/mock_upstream.mjs";
 import { testCatalog, mockBindings } from "../support/catalog.mjs";
@@ -19,7 +20,7 @@ before(async () => {
   mock = await startMockUpstream();
   worker = await startWorker({
     catalog: testCatalog(),
-    bindings: { ...mockBindings(mock.url), TEST_FAIL_SETTLES: "2", RESERVATION_TTL_MS: "1500", STREAM_IDLE_TIMEOUT_MS: "20000", FREE_REQUESTS_PER_MINUTE: "100000" },
+    bindings: { ...mockBindings(mock.url), TEST_FAIL_SETTLES: "2", RESERVATION_TTL_MS: "1500", STREAM_IDLE_TIMEOUT_MS: "20000", STREAM_KEEPALIVE_MS: "100", FREE_REQUESTS_PER_MINUTE: "100000" },
   });
 });
 
@@ -72,6 +73,69 @@ test("a hold outlives its TTL while the stream runs, and settles once it ends", 
   const done = await account(acc.id);
   assert.equal(done.expired_holds, 0);
   assert.ok(!(await ledger(acc.id)).some((e) => e.kind === "expired_hold"));
+});
+
+const generation = (key, id) =>
+  eventually(async () => {
+    const g = await fetch(`${worker.base}/generation?id=${id}`, { headers: { authorization: `Bearer ${key}` } });
+    return g.status === 200 && (await g.json()).data;
+  }, `the record of ${id}`);
+
+// A client that leaves once the content has ended still owes what the provider bills:
+// the gateway reads the upstream on for its final usage (reasoning tokens included).
+// It learns that the client left when a write fails: keep-alives go out every 100 ms
+// here while the upstream is silent.
+for (const [model, completion] of [["test/lateusage", 34], ["test/lateusage-anthropic", 4]]) {
+  test(`a client that leaves after the content is billed the provider's final usage (${model})`, async () => {
+    const acc = await worker.createAccount({ credits: 1 });
+    const ctl = new AbortController();
+    const r = await chat(acc.key, { model, stream: true }, { signal: ctl.signal });
+    const id = r.headers.get("x-generation-id");
+    for await (const ev of sseEvents(r.body)) {
+      assert.equal(ev.data?.usage, undefined, "the usage comes after the client left");
+      if (ev.data?.choices?.[0]?.finish_reason) break;
+    }
+    ctl.abort();
+    const g = await generation(acc.key, id);
+    assert.equal(g.cancelled, true);
+    assert.equal(g.usage_source, "provider");
+    assert.equal(g.tokens_prompt, 12);
+    assert.equal(g.tokens_completion, completion);
+    const cost = (12 * 1 + completion * 2) / 1e6;
+    assert.equal(picos(g.total_cost), picos(cost));
+    await eventually(async () => picos((await account(acc.id)).total_usage) === picos(cost), "charged");
+    assert.equal((await account(acc.id)).reserved, 0);
+  });
+}
+
+test("a client that leaves mid-generation stops the upstream and pays what the provider said so far", async () => {
+  const acc = await worker.createAccount({ credits: 1 });
+  const ctl = new AbortController();
+  const r = await chat(acc.key, { model: "test/endless-anthropic", stream: true }, { signal: ctl.signal });
+  const id = r.headers.get("x-generation-id");
+  const it = sseEvents(r.body);
+  for (let i = 0; i < 5; i++) await it.next();
+  const closedBefore = mock.events("endless").filter((e) => e.event === "closed").length;
+  ctl.abort();
+  const g = await generation(acc.key, id);
+  assert.equal(g.cancelled, true);
+  // message_start's prompt count, the output counted from what streamed.
+  assert.equal(g.usage_source, "partial");
+  assert.equal(g.tokens_prompt, 12);
+  assert.ok(g.tokens_completion > 0);
+  await eventually(async () => mock.events("endless").filter((e) => e.event === "closed").length > closedBefore, "the upstream aborted");
+});
+
+test("a client that leaves during a non-streamed call is billed the reply the provider finished", async () => {
+  const acc = await worker.createAccount({ credits: 1 });
+  const ctl = new AbortController();
+  const pending = chat(acc.key, { model: "test/slowreply" }, { signal: ctl.signal }).catch((e) => e);
+  await sleep(200);
+  ctl.abort();
+  assert.equal((await pending).name, "AbortError");
+  assert.ok(await mock.waitFor("slowreply", "replied"));
+  await eventually(async () => picos((await account(acc.id)).total_usage) === picos(COST), "charged for the finished reply");
+  assert.equal((await account(acc.id)).reserved, 0);
 });
 
 test("empty replies cost the caller nothing and are recorded as the operator's loss", async () => {

@@ -43,8 +43,8 @@ const openai = {
         for (const p of pieces) res.write(chunk({ tool_calls: [{ index: 0, function: { arguments: p } }] }));
       },
       finish: (kind) => res.write(chunk({}, kind === "tool" ? "tool_calls" : "stop")),
-      end: () => {
-        res.write(sse({ id: "chatcmpl-mock", object: "chat.completion.chunk", created: 1751471234, model, choices: [], usage: { prompt_tokens: 12, completion_tokens: 4, total_tokens: 16 } }));
+      end: (usage = { prompt_tokens: 12, completion_tokens: 4, total_tokens: 16 }) => {
+        res.write(sse({ id: "chatcmpl-mock", object: "chat.completion.chunk", created: 1751471234, model, choices: [], usage }));
         res.end(sse("[DONE]"));
       },
       cut: () => res.end('data: {"id":"chatcmpl-mock","choi'),
@@ -244,6 +244,25 @@ export async function startMockUpstream() {
       w.finish("stop");
       w.end();
       note("gated", "finished");
+    },
+    // The content ends at once; the usage (reasoning tokens included, on OpenAI's
+    // format) follows a second later.
+    async lateusage(f, c) {
+      const w = f.writer(c.res, c.model);
+      w.start();
+      w.text("all of it");
+      w.finish("stop");
+      note("lateusage", "content-ended");
+      await sleep(1000);
+      if (f === openai) w.end({ prompt_tokens: 12, completion_tokens: 34, total_tokens: 46, completion_tokens_details: { reasoning_tokens: 30 } });
+      else w.end();
+      note("lateusage", "usage-sent");
+    },
+    // A non-streamed reply that takes 600 ms (a model thinking before it answers).
+    async slowreply(f, c) {
+      await sleep(600);
+      f.reply(c.res, c.model, { text: "worth the wait" });
+      note("slowreply", "replied");
     },
     // Silent for a while mid-stream, then finishes.
     async slow(f, c) {
