@@ -11,6 +11,7 @@ pub mod api;
 pub mod catalog;
 pub mod error;
 pub mod limits;
+pub mod money;
 pub mod providers;
 pub mod routing;
 

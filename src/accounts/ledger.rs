@@ -6,6 +6,8 @@ use serde::{Deserialize, Serialize};
 use crate::api::ChatRequest;
 use crate::catalog::{parse_picos, Endpoint, Model, PICOS_PER_USD};
 use crate::error::{Error, Result};
+use crate::money::Usd;
+use serde_json::Value;
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
@@ -98,13 +100,14 @@ pub fn period_start(reset: LimitReset, now_secs: u64) -> u64 {
     (start_day * 86_400) as u64
 }
 
-pub fn usd(picos: u64) -> f64 {
-    picos as f64 / PICOS_PER_USD as f64
+/// An amount for a reply built as a `Value` (written exactly by [`crate::money::Exact`]).
+pub fn usd(picos: u64) -> Value {
+    crate::money::tagged(u128::from(picos))
 }
 
-/// USD of a lifetime total.
-pub fn usd128(picos: u128) -> f64 {
-    picos as f64 / PICOS_PER_USD as f64
+/// A lifetime total, likewise.
+pub fn usd128(picos: u128) -> Value {
+    crate::money::tagged(picos)
 }
 
 /// The largest single amount of USD the API takes (a grant, a key limit).
@@ -305,26 +308,26 @@ impl KeyBudget {
 pub fn check(funds: &Funds, key: &KeyBudget, ask: &Ask) -> Result<()> {
     if ask.reserve > funds.available() && ask.max_completion == 0 {
         return Err(Error::PaymentRequired(format!(
-            "This request requires more credits: it may cost up to ${:.6} and your balance is ${:.6}. Add credits to continue.",
-            usd(ask.reserve),
-            usd(funds.available()),
+            "This request requires more credits: it may cost up to ${} and your balance is ${}. Add credits to continue.",
+            Usd::from_picos(ask.reserve),
+            Usd::from_picos(funds.available()),
         )));
     }
     if ask.reserve > funds.available() {
         let left = funds.available().saturating_sub(ask.prompt_cost);
         let affordable = left.checked_div(ask.completion_price).unwrap_or(0);
         return Err(Error::PaymentRequired(format!(
-            "This request requires more credits, or fewer max_tokens. You requested up to {} tokens, but can only afford {affordable}. Your balance is ${:.6}: add credits to continue.",
+            "This request requires more credits, or fewer max_tokens. You requested up to {} tokens, but can only afford {affordable}. Your balance is ${}: add credits to continue.",
             ask.max_completion,
-            usd(funds.available()),
+            Usd::from_picos(funds.available()),
         )));
     }
     if let Some(remaining) = key.remaining() {
         if ask.reserve > remaining {
             return Err(Error::Forbidden(format!(
-                "Key limit exceeded: this request may cost up to ${:.6} and the key has ${:.6} left of its limit. Raise the key's limit or lower max_tokens.",
-                usd(ask.reserve),
-                usd(remaining),
+                "Key limit exceeded: this request may cost up to ${} and the key has ${} left of its limit. Raise the key's limit or lower max_tokens.",
+                Usd::from_picos(ask.reserve),
+                Usd::from_picos(remaining),
             )));
         }
     }
@@ -390,7 +393,7 @@ mod tests {
         ] {
             assert_eq!(picos_from_usd_text(bad), None, "{bad}");
         }
-        assert_eq!(usd(25_000_000), 0.000025);
+        assert_eq!(usd(25_000_000), serde_json::json!({"$usd": "0.000025"}));
     }
 
     fn endpoint(max_completion: Option<u64>) -> (Model, Endpoint) {

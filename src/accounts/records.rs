@@ -41,7 +41,7 @@ pub struct KeyUsage {
 }
 
 impl KeyRecord {
-    pub fn limit_remaining(&self, u: &KeyUsage) -> Option<f64> {
+    pub fn limit_remaining(&self, u: &KeyUsage) -> Option<Value> {
         self.limit_picos
             .map(|l| usd(l.saturating_sub(u.period).saturating_sub(u.reserved)))
     }
@@ -310,7 +310,11 @@ mod tests {
             period: 500_000_000_000,
             ..Default::default()
         };
-        let v = key().to_json(&u, "acc");
+        // As a client reads it: amounts written out as numbers.
+        let written = |v: &Value| -> Value {
+            serde_json::from_str(&serde_json::to_string(&crate::money::Exact(v)).unwrap()).unwrap()
+        };
+        let v = written(&key().to_json(&u, "acc"));
         for k in [
             "byok_usage",
             "byok_usage_daily",
@@ -339,7 +343,7 @@ mod tests {
         }
         assert_eq!(v["limit_remaining"], 1.5);
         assert_eq!(v["limit_reset"], "monthly");
-        let c = current_key(
+        let c = written(&current_key(
             &key(),
             &u,
             false,
@@ -348,7 +352,7 @@ mod tests {
                 used: 3,
             },
             20,
-        );
+        ));
         for k in [
             "allowed_data_regions",
             "budgets",

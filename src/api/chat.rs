@@ -308,7 +308,7 @@ pub struct Usage {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub completion_tokens_details: Option<CompletionTokensDetails>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub cost: Option<f64>,
+    pub cost: Option<crate::money::Usd>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub is_byok: Option<bool>,
 }

@@ -104,7 +104,7 @@ pub fn reply(c: &ChatCompletion) -> Value {
         "choices": choices,
     });
     if let Some(u) = &c.usage {
-        super::set_field(&mut v, "usage", json!(u));
+        super::set_field(&mut v, "usage", super::usage_value(u));
     }
     v
 }
@@ -132,7 +132,7 @@ pub fn chunk(c: &ChatChunk) -> Value {
         "choices": choices,
     });
     if let Some(u) = &c.usage {
-        super::set_field(&mut v, "usage", json!(u));
+        super::set_field(&mut v, "usage", super::usage_value(u));
     }
     if let Some(e) = &c.error {
         super::set_field(&mut v, "error", e.clone());
@@ -143,7 +143,7 @@ pub fn chunk(c: &ChatChunk) -> Value {
 /// The final usage-only chunk.
 pub fn usage_chunk(c: &ChatChunk, usage: &Usage) -> Value {
     let mut v = chunk(c);
-    super::set_field(&mut v, "usage", json!(usage));
+    super::set_field(&mut v, "usage", super::usage_value(usage));
     v
 }
 

@@ -19,3 +19,13 @@ pub fn set_field(value: &mut serde_json::Value, key: &str, v: serde_json::Value)
         o.insert(key.to_string(), v);
     }
 }
+
+/// `usage` as a reply built as a `Value` carries it: its `cost` a tagged amount, written
+/// exactly by [`crate::money::Exact`].
+pub fn usage_value(u: &Usage) -> serde_json::Value {
+    let mut v = serde_json::to_value(u).unwrap_or_default();
+    if let Some(cost) = u.cost {
+        set_field(&mut v, "cost", crate::money::tagged(cost.0));
+    }
+    v
+}

@@ -340,7 +340,7 @@ fn usage(u: &Usage) -> Value {
         "output_tokens": u.completion_tokens,
         "output_tokens_details": {"reasoning_tokens": u.completion_tokens_details.as_ref().map_or(0, |d| d.reasoning_tokens)},
         "total_tokens": u.prompt_tokens.saturating_add(u.completion_tokens),
-        "cost": u.cost,
+        "cost": u.cost.map(|c| crate::money::tagged(c.0)),
     })
 }
 
@@ -502,7 +502,7 @@ impl StreamEncoder {
         set_field(&mut data, "sequence_number", json!(self.seq));
         self.seq = self.seq.saturating_add(1);
         let mut out = format!("event: {ty}\ndata: ").into_bytes();
-        if serde_json::to_writer(&mut out, &data).is_err() {
+        if serde_json::to_writer(&mut out, &crate::money::Exact(&data)).is_err() {
             out.extend_from_slice(b"{}");
         }
         out.extend_from_slice(b"\n\n");

@@ -9,6 +9,7 @@ use super::sse::{encode_data, DONE};
 use super::{completions, messages, parse_json, responses, ChatChunk, ChatCompletion};
 use super::{ChatRequest, Usage};
 use crate::error::{Error, Result};
+use crate::money::Exact;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Surface {
@@ -89,7 +90,13 @@ impl Incoming {
     /// A chat completion as this surface's reply.
     pub fn reply(&self, c: &ChatCompletion) -> Result<Value> {
         Ok(match self.surface {
-            Surface::Chat => serde_json::to_value(c).map_err(|e| Error::Internal(e.to_string()))?,
+            Surface::Chat => {
+                let mut v = serde_json::to_value(c).map_err(|e| Error::Internal(e.to_string()))?;
+                if let Some(u) = &c.usage {
+                    super::set_field(&mut v, "usage", super::usage_value(u));
+                }
+                v
+            }
             Surface::Completions => completions::reply(c),
             Surface::Responses => responses::reply(c, &self.echo),
             Surface::Messages => messages::reply(c),
@@ -142,7 +149,7 @@ impl Encoder {
     pub fn chunk(&mut self, c: &ChatChunk) -> Vec<u8> {
         match self {
             Encoder::Chat => encode_data(c),
-            Encoder::Completions => encode_data(&completions::chunk(c)),
+            Encoder::Completions => encode_data(&Exact(&completions::chunk(c))),
             Encoder::Responses(e) => e.chunk(c),
             Encoder::Messages(e) => e.chunk(c),
             Encoder::Passthrough => Vec::new(),
@@ -156,7 +163,7 @@ impl Encoder {
         match self {
             Encoder::Chat => [encode_data(&usage_chunk), DONE.to_vec()].concat(),
             Encoder::Completions => [
-                encode_data(&completions::usage_chunk(last, usage)),
+                encode_data(&Exact(&completions::usage_chunk(last, usage))),
                 DONE.to_vec(),
             ]
             .concat(),

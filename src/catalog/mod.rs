@@ -346,8 +346,8 @@ impl Pricing {
     }
 
     /// The same cost in USD, as `usage.cost` reports it.
-    pub fn cost(&self, u: &crate::api::Usage) -> f64 {
-        self.cost_picos(u) as f64 / PICOS_PER_USD as f64
+    pub fn cost(&self, u: &crate::api::Usage) -> crate::money::Usd {
+        crate::money::Usd::from_picos(self.cost_picos(u))
     }
 }
 
@@ -385,7 +385,7 @@ mod tests {
         };
         let mut u = crate::api::Usage::new(1000, 100);
         assert_eq!(p.cost_picos(&u), 5_500_000_000);
-        assert_eq!(p.cost(&u), 0.0055);
+        assert_eq!(p.cost(&u).to_string(), "0.0055");
         u.prompt_tokens_details = Some(crate::api::PromptTokensDetails {
             cached_tokens: 600,
             cache_write_tokens: Some(300),

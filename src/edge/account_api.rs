@@ -99,7 +99,7 @@ fn usd_field(v: &Value, name: &str) -> Result<u64, Error> {
 }
 
 fn data(v: Value) -> Result<Response, Error> {
-    http::json(&json!({ "data": v }), 200)
+    http::json_value(&json!({ "data": v }), 200)
 }
 
 /// `limit` (USD or null) and `limit_reset` of a create or update body: absent is
@@ -186,7 +186,7 @@ pub async fn route(mut req: Request, env: &Env, route: Route) -> Result<Response
                 key: record,
             })
             .await?;
-            http::json(&json!({ "data": created, "key": raw }), 201)
+            http::json_value(&json!({ "data": created, "key": raw }), 201)
         }
         Route::Generation => {
             let id = query_param(&query(&req), "id")
@@ -230,7 +230,7 @@ pub async fn route(mut req: Request, env: &Env, route: Route) -> Result<Response
         }
         Route::KeyDelete(hash) => {
             super::admission::forget(&hash);
-            http::json(&call(Op::KeyDelete { caller, hash }).await?, 200)
+            http::json_value(&call(Op::KeyDelete { caller, hash }).await?, 200)
         }
         _ => Err(Error::MethodNotAllowed),
     }
@@ -284,7 +284,7 @@ pub async fn admin(mut req: Request, env: &Env, route: AdminRoute) -> Result<Res
                 },
             )
             .await?;
-            http::json(
+            http::json_value(
                 &json!({ "data": acc, "api_key": api_key, "provisioning_key": prov_key }),
                 201,
             )
@@ -334,7 +334,7 @@ pub async fn admin(mut req: Request, env: &Env, route: AdminRoute) -> Result<Res
             let name = str_field(&body, "name")?.unwrap_or_else(|| "key".into());
             let (raw, record) = mint_key(env, &id, name, kind, &body)?;
             let created = account::call(env, &id, Op::AddKey { key: record }).await?;
-            http::json(&json!({ "data": created, "key": raw }), 201)
+            http::json_value(&json!({ "data": created, "key": raw }), 201)
         }
     }
 }

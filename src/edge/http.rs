@@ -19,6 +19,11 @@ pub fn json<T: Serialize>(value: &T, status: u16) -> Result<Response, Error> {
         .with_headers(headers))
 }
 
+/// A reply built as a `Value`, its tagged USD amounts written as exact numbers.
+pub fn json_value(value: &serde_json::Value, status: u16) -> Result<Response, Error> {
+    json(&crate::money::Exact(value), status)
+}
+
 /// JSON that clients may cache briefly (the public catalogue).
 pub fn json_cached<T: Serialize>(value: &T, status: u16) -> Result<Response, Error> {
     let resp = json(value, status)?;

@@ -642,7 +642,7 @@ async fn attempt(
             Some(_) => providers::anthropic::native_reply(target, &body, &choice.id)?,
             None => incoming.request.reply(&completion)?,
         };
-        return http::json(&reply, 200);
+        return http::json_value(&reply, 200);
     }
     let (mut resp, inflight) = upstream::send(&up, slug, timeout).await?;
     let status = resp.status_code();
@@ -840,7 +840,11 @@ impl WholeReply {
         );
         // The reply's cost is what the caller is charged (nothing when insured).
         if let Some(u) = completion.usage.as_mut() {
-            u.cost = Some(if empty { 0.0 } else { self.pricing.cost(u) });
+            u.cost = Some(if empty {
+                crate::money::Usd(0)
+            } else {
+                self.pricing.cost(u)
+            });
         }
         let choice0 = completion.choices.first();
         self.settler.settle(Generation {
@@ -889,7 +893,7 @@ async fn embed(
     let cost = pricing.cost_picos(&usage);
     usage.cost = Some(pricing.cost(&usage));
     if let Some(u) = reply.get_mut("usage") {
-        crate::api::set_field(u, "cost", serde_json::json!(usage.cost));
+        crate::api::set_field(u, "cost", crate::money::tagged(u128::from(cost)));
     }
     let now = config::now_ms();
     let latency_ms = (first_byte - started) as u64;
@@ -910,7 +914,7 @@ async fn embed(
         finish_reason: Some("stop".into()),
         ..settler.record(&choice.id, &choice.provider.name, &usage, cost)
     });
-    http::json(&reply, 200)
+    http::json_value(&reply, 200)
 }
 
 async fn serve_echo(
@@ -938,7 +942,7 @@ async fn serve_echo(
         )
     });
     if !chat.is_stream() {
-        return http::json(&incoming.reply(&reply)?, 200);
+        return http::json_value(&incoming.reply(&reply)?, 200);
     }
     let delay = config::u64(env, "ECHO_STREAM_DELAY_MS", 0);
     let mut encoder = incoming.encoder(usage.prompt_tokens, false);

@@ -286,7 +286,7 @@ impl ChatStream {
         u.cost = Some(if self.sent_content {
             self.pricing.cost(&u)
         } else {
-            0.0
+            crate::money::Usd(0)
         });
         u
     }
@@ -355,7 +355,7 @@ mod tests {
             + "get_weather".len()
             + r#"{"city": "Paris"}"#.len();
         assert_eq!(u.completion_tokens, (streamed as u64).div_ceil(4));
-        assert!(u.cost.unwrap() > 0.0);
+        assert!(u.cost.unwrap() > crate::money::Usd(0));
     }
 
     #[test]

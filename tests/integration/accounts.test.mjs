@@ -239,4 +239,20 @@ test("large amounts stay exact: $10,000 accounts and grants past 2^53 picodollar
   const k = await chat(r.api_key);
   assert.equal(k.status, 200);
   await k.arrayBuffer();
+  // Amounts are printed as exact decimals, also past what a float holds (16+ digits):
+  // read as text, since JSON.parse itself rounds them.
+  const raw = (await fetch(`${worker.url}/admin/v1/accounts/${id}/credits`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${ADMIN_KEY}`, "content-type": "application/json" },
+    body: '{"amount": "0.000000000001", "note": "one picodollar"}',
+  }).then((x) => x.text()));
+  assert.match(raw, /"total_credits":3010000\.000000000001[,}]/);
+  const credits = await fetch(`${worker.base}/credits`, { headers: { authorization: `Bearer ${r.api_key}` } }).then((x) => x.text());
+  assert.match(credits, /"total_credits":3010000\.000000000001[,}]/);
+  // The chat's settlement lands in the background.
+  const key = await eventually(async () => {
+    const t = await fetch(`${worker.base}/key`, { headers: { authorization: `Bearer ${r.api_key}` } }).then((x) => x.text());
+    return !t.includes('"usage":0,') && t;
+  }, "the chat's usage");
+  assert.match(key, /"usage":0\.0000\d*[1-9][,}]/, "a small amount prints in full, not as 2.5e-5");
 });
