@@ -249,6 +249,31 @@ impl LeaseBook {
     pub fn get(&self, key: &str) -> Option<&Lease> {
         self.by_key.get(key)
     }
+
+    /// Gives up `key`'s lease for an exact admission that its hold is in the way of (a
+    /// stale lease, or one too small for the request, holding credit the object would
+    /// otherwise grant): removed here at once, so nothing more is admitted against it,
+    /// it is to be returned keeping only what its running requests may still spend.
+    /// Not while a renewal is on its way (its answer would bring the lease back).
+    pub fn surrender(&mut self, key: &str) -> Option<Surrender> {
+        if self.by_key.get(key)?.busy {
+            return None;
+        }
+        let l = self.by_key.remove(key)?;
+        Some(Surrender {
+            account: l.account,
+            lease_id: l.id,
+            in_flight_picos: l.in_flight_picos,
+        })
+    }
+}
+
+/// A lease given up by [`LeaseBook::surrender`], to be returned to the object.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Surrender {
+    pub account: String,
+    pub lease_id: String,
+    pub in_flight_picos: u64,
 }
 
 #[cfg(test)]
@@ -380,6 +405,28 @@ mod tests {
         assert!(b.get("k").is_none());
         // A late finish of a dropped lease's request changes nothing.
         b.finish("k", &t, 1, 300);
+    }
+
+    #[test]
+    fn a_lease_in_the_way_is_surrendered_with_what_runs_against_it() {
+        let (mut b, _) = book(true, 0);
+        let t = b.admit("k", 30, 100, 5_000).unwrap();
+        b.renewal_due("k", 6_000, 5_000).unwrap();
+        assert_eq!(b.surrender("k"), None, "not while a renewal is on its way");
+        b.renewal_failed("k", "l1");
+        assert_eq!(
+            b.surrender("k"),
+            Some(Surrender {
+                account: "acc".into(),
+                lease_id: "l1".into(),
+                in_flight_picos: 30
+            })
+        );
+        assert!(b.get("k").is_none());
+        assert_eq!(b.admit("k", 1, 6_100, 5_000), None);
+        // Its running request still finishes without harm.
+        b.finish("k", &t, 20, 6_200);
+        assert_eq!(b.surrender("k"), None);
     }
 
     #[test]

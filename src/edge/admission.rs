@@ -111,6 +111,30 @@ pub fn forget(caller: &str) {
     BOOK.with(|b| b.borrow_mut().forget(caller));
 }
 
+/// Returns `caller`'s lease to its account's object, with the account's queued
+/// settlements, keeping only what its running requests may still spend, so that the
+/// credit it held can be admitted exactly. Whether a lease was returned.
+pub async fn surrender(env: &Env, caller: &str) -> bool {
+    let Some(s) = BOOK.with(|b| b.borrow_mut().surrender(caller)) else {
+        return false;
+    };
+    let items: Vec<Pending> = std::iter::from_fn(|| {
+        let b = take(&s.account);
+        (!b.is_empty()).then_some(b)
+    })
+    .flatten()
+    .collect();
+    deliver(env, &s.account, items, |settle| Op::Lease {
+        caller: caller.to_string(),
+        lease_id: s.lease_id,
+        in_flight: s.in_flight_picos,
+        top_up: false,
+        release: true,
+        settle,
+    })
+    .await
+}
+
 /// Takes in a lease the object granted with an admission. If the key already holds
 /// one (two admissions raced), the new one is given back at once.
 pub async fn granted(env: Env, account: String, caller: String, g: Grant) {

@@ -319,7 +319,16 @@ pub async fn handle(
                 if_private: plan_private.as_deref().map(facts).unwrap_or_default(),
                 lease: leasing && admission::wants_lease(&caller),
             });
-            let admitted = account::call(env, &account_id, admit).await?;
+            let admitted = match account::call(env, &account_id, admit.clone()).await {
+                // This isolate's own lease (stale, or too small for this request) may
+                // hold the credit the object refused: it is returned, then asked again.
+                Err(Error::PaymentRequired(_) | Error::Forbidden(_))
+                    if leasing && admission::surrender(env, &caller).await =>
+                {
+                    account::call(env, &account_id, admit).await?
+                }
+                answer => answer?,
+            };
             if let Some(g) = admitted
                 .get("lease")
                 .and_then(|l| serde_json::from_value::<Grant>(l.clone()).ok())

@@ -142,6 +142,34 @@ test("leases never let an account spend past its balance, nor a key past its lim
   assert.ok(k.usage <= 0.2, `the key stayed within its limit: ${k.usage}`);
 });
 
+test("a stale lease never makes a refusal: its credit is returned and the request admitted exactly", { timeout: 60_000 }, async () => {
+  // Every lease is stale at once here, so every request is admitted by the object
+  // while the isolate's lease holds part of the balance.
+  const stale = await startWorker({ catalog: catalog(), bindings: { ...mockBindings(mock.url), ...LEASE_BINDINGS, KEY_CACHE_MS: "1" } });
+  try {
+    const acc = await stale.createAccount({ credits: 0.2 });
+    let charged = 0;
+    for (;;) {
+      const r = await chat(stale, acc.key, { model: "test/pricey" });
+      await r.text();
+      if (r.status !== 200) {
+        assert.equal(r.status, 402);
+        break;
+      }
+      charged += 1;
+    }
+    const a = await eventually(async () => {
+      const a = await account(stale, acc.id);
+      return a.reserved === 0 && a;
+    }, "settled");
+    assert.equal(picos(a.total_usage), charged * picos(PRICEY));
+    assert.ok(a.balance < PRICEY + a.leased + 1e-12, `refused with $${a.balance} left (of which $${a.leased} leased to an idle lease)`);
+    assert.ok(a.balance - a.leased < PRICEY, `refused with $${a.balance - a.leased} free`);
+  } finally {
+    await stale.close();
+  }
+});
+
 test("disabling a key revokes its lease at once in this isolate", async () => {
   const acc = await worker.createAccount({ credits: 10 });
   const made = await (await fetch(`${worker.base}/keys`, {
