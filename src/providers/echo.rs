@@ -9,7 +9,8 @@ use crate::catalog::Pricing;
 
 use super::estimate_prompt_tokens;
 
-/// The reply's words (each but the first with its leading space) and finish reason.
+/// The reply's words (each but the first with the whitespace before it) and finish
+/// reason.
 fn words(req: &ChatRequest) -> (Vec<String>, &'static str) {
     let mut text = req
         .messages
@@ -26,17 +27,22 @@ fn words(req: &ChatRequest) -> (Vec<String>, &'static str) {
             stopped = true;
         }
     }
-    let mut out: Vec<String> = text
-        .split_whitespace()
-        .enumerate()
-        .map(|(i, w)| {
-            if i == 0 {
-                w.to_string()
-            } else {
-                format!(" {w}")
-            }
-        })
-        .collect();
+    // Words with the whitespace before them kept as it was (new lines too), so that
+    // the echo of Markdown is the same Markdown.
+    let mut out: Vec<String> = Vec::new();
+    let mut piece = String::new();
+    let mut after_word = false;
+    for c in text.trim().chars() {
+        let space = c.is_whitespace();
+        if space && after_word {
+            out.push(std::mem::take(&mut piece));
+        }
+        piece.push(c);
+        after_word = !space;
+    }
+    if !piece.is_empty() {
+        out.push(piece);
+    }
     if let Some(max) = req.max_output_tokens() {
         if out.len() as u64 > max && !stopped {
             out.truncate(max as usize);
@@ -121,15 +127,16 @@ mod tests {
         let r = req(json!({"model": "modelmux/echo", "messages": [
             {"role": "user", "content": "first"},
             {"role": "assistant", "content": "x"},
-            {"role": "user", "content": [{"type": "text", "text": "hello   there world"}]}
+            {"role": "user", "content": [{"type": "text", "text": " hello   there\n\n```\nworld\n``` "}]}
         ]}));
         let c = reply(&r, &meta(), &Pricing::default());
+        // Whitespace inside is kept (Markdown stays Markdown), around it trimmed.
         assert_eq!(
             c.choices[0].message.content.as_deref(),
-            Some("hello there world")
+            Some("hello   there\n\n```\nworld\n```")
         );
         assert_eq!(c.choices[0].finish_reason.as_deref(), Some("stop"));
-        assert_eq!(c.usage.as_ref().unwrap().completion_tokens, 3);
+        assert_eq!(c.usage.as_ref().unwrap().completion_tokens, 5);
     }
 
     #[test]

@@ -121,7 +121,8 @@ test("demo model answers without any provider key", async () => {
   assert.equal(body.object, "chat.completion");
   assert.equal(body.model, "modelmux/echo");
   assert.equal(body.system_fingerprint, null);
-  assert.equal(body.choices[0].message.content, "hello brave new world");
+  // The echo keeps the prompt's whitespace (so Markdown comes back as Markdown).
+  assert.equal(body.choices[0].message.content, "hello   brave new world");
   assert.equal(body.choices[0].finish_reason, "stop");
   assert.equal(body.usage.completion_tokens, 4);
   assert.equal(body.usage.total_tokens, body.usage.prompt_tokens + 4);
