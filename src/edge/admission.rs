@@ -29,6 +29,9 @@ pub const DEFAULT_KEY_CACHE_MS: u64 = 5_000;
 const DEFAULT_LEASE_IDLE_MS: u64 = 10_000;
 /// Default of `SETTLE_FLUSH_MS`: the longest a settlement waits for company.
 const DEFAULT_SETTLE_FLUSH_MS: u64 = 100;
+/// How long a surrender waits for a renewal on its way, and how often it looks.
+const SURRENDER_WAIT_MS: u64 = 2_000;
+const SURRENDER_POLL_MS: u64 = 5;
 /// Settle attempts and the pause before each retry.
 const SETTLE_RETRY_MS: [u64; 5] = [0, 250, 1_000, 3_000, 8_000];
 
@@ -111,10 +114,40 @@ pub fn forget(caller: &str) {
     BOOK.with(|b| b.borrow_mut().forget(caller));
 }
 
+/// Frees what this isolate holds of `account`'s credit for an exact admission the
+/// object refused: `caller`'s lease is returned ([`surrender`]) and the account's
+/// queued settlements sent (a finished request's hold is released only when its
+/// settlement lands). Whether anything was freed, so that asking again may succeed.
+pub async fn make_room(env: &Env, account: &str, caller: &str) -> bool {
+    if surrender(env, caller).await {
+        return true;
+    }
+    let queued = QUEUES.with(|q| q.borrow().get(account).is_some_and(|q| !q.items.is_empty()));
+    if queued {
+        flush(env, account).await;
+    }
+    queued
+}
+
 /// Returns `caller`'s lease to its account's object, with the account's queued
 /// settlements, keeping only what its running requests may still spend, so that the
 /// credit it held can be admitted exactly. Whether a lease was returned.
 pub async fn surrender(env: &Env, caller: &str) -> bool {
+    // A renewal on its way is let land first (its answer would bring the lease back);
+    // if it revoked the lease, its credit is back already.
+    let mut waited = 0;
+    loop {
+        match BOOK.with(|b| b.borrow().get(caller).map(|l| l.busy)) {
+            None => return waited > 0,
+            Some(true) if waited < SURRENDER_WAIT_MS => {
+                if !config::sleep(SURRENDER_POLL_MS).await {
+                    return false;
+                }
+                waited = waited.saturating_add(SURRENDER_POLL_MS);
+            }
+            Some(_) => break,
+        }
+    }
     let Some(s) = BOOK.with(|b| b.borrow_mut().surrender(caller)) else {
         return false;
     };

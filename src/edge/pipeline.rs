@@ -320,10 +320,12 @@ pub async fn handle(
                 lease: leasing && admission::wants_lease(&caller),
             });
             let admitted = match account::call(env, &account_id, admit.clone()).await {
-                // This isolate's own lease (stale, or too small for this request) may
-                // hold the credit the object refused: it is returned, then asked again.
+                // This isolate may hold the credit the object refused: in the key's
+                // lease (stale, or too small for this request), or in finished
+                // requests' holds whose settlements wait in its batch. Those are
+                // returned and sent, then the object is asked again.
                 Err(Error::PaymentRequired(_) | Error::Forbidden(_))
-                    if leasing && admission::surrender(env, &caller).await =>
+                    if admission::make_room(env, &account_id, &caller).await =>
                 {
                     account::call(env, &account_id, admit).await?
                 }

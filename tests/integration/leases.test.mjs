@@ -142,29 +142,31 @@ test("leases never let an account spend past its balance, nor a key past its lim
   assert.ok(k.usage <= 0.2, `the key stayed within its limit: ${k.usage}`);
 });
 
-test("a stale lease never makes a refusal: its credit is returned and the request admitted exactly", { timeout: 60_000 }, async () => {
+test("nothing the isolate holds makes a refusal: a stale lease and queued settlements are given back first", { timeout: 60_000 }, async () => {
   // Every lease is stale at once here, so every request is admitted by the object
-  // while the isolate's lease holds part of the balance.
-  const stale = await startWorker({ catalog: catalog(), bindings: { ...mockBindings(mock.url), ...LEASE_BINDINGS, KEY_CACHE_MS: "1" } });
+  // while the isolate's lease holds part of the balance; and a request's hold is
+  // released only when its batched settlement lands.
+  const stale = await startWorker({ catalog: catalog(), bindings: { ...mockBindings(mock.url), ...LEASE_BINDINGS, KEY_CACHE_MS: "1", SETTLE_FLUSH_MS: "500" } });
   try {
     const acc = await stale.createAccount({ credits: 0.2 });
     let charged = 0;
-    for (;;) {
+    let refusal;
+    while (!refusal) {
       const r = await chat(stale, acc.key, { model: "test/pricey" });
-      await r.text();
-      if (r.status !== 200) {
-        assert.equal(r.status, 402);
-        break;
-      }
-      charged += 1;
+      const body = await r.json();
+      if (r.status === 200) charged += 1;
+      else refusal = { status: r.status, message: body.error.message };
     }
+    assert.equal(refusal.status, 402);
     const a = await eventually(async () => {
       const a = await account(stale, acc.id);
-      return a.reserved === 0 && a;
+      return a.reserved === 0 && a.leased === 0 && a;
     }, "settled");
     assert.equal(picos(a.total_usage), charged * picos(PRICEY));
-    assert.ok(a.balance < PRICEY + a.leased + 1e-12, `refused with $${a.balance} left (of which $${a.leased} leased to an idle lease)`);
-    assert.ok(a.balance - a.leased < PRICEY, `refused with $${a.balance - a.leased} free`);
+    // The refusal saw the whole balance that was left: nothing was held back.
+    const seen = Number(/Your balance is \$([\d.]+)/.exec(refusal.message)?.[1]);
+    assert.equal(seen.toFixed(4), a.balance.toFixed(4), refusal.message);
+    assert.ok(a.balance < 0.0137, `a request's worst case is about $0.0137; refused with $${a.balance}`);
   } finally {
     await stale.close();
   }
