@@ -2,12 +2,25 @@
 
 use worker::{js_sys, Env};
 
+thread_local! {
+    /// Vars and secrets as first read: they are fixed for the life of an isolate (a
+    /// deployment's version), and each read from `env` crosses into JavaScript.
+    static VARS: std::cell::RefCell<std::collections::HashMap<String, Option<String>>> =
+        std::cell::RefCell::new(std::collections::HashMap::new());
+}
+
 /// A var or secret as a string, if set and not empty.
 pub fn string(env: &Env, name: &str) -> Option<String> {
-    env.var(name)
+    if let Some(v) = VARS.with(|m| m.borrow().get(name).cloned()) {
+        return v;
+    }
+    let v = env
+        .var(name)
         .ok()
         .map(|v| v.to_string())
-        .filter(|s| !s.is_empty())
+        .filter(|s| !s.is_empty());
+    VARS.with(|m| m.borrow_mut().insert(name.to_string(), v.clone()));
+    v
 }
 
 pub fn u64(env: &Env, name: &str, default: u64) -> u64 {
