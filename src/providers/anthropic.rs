@@ -676,10 +676,7 @@ mod tests {
         let reply = json!({"id": "msg_1", "type": "message", "role": "assistant", "model": "m",
             "content": [{"type": "tool_use", "id": "toolu_9", "name": JSON_TOOL, "input": {"answer": 4}}],
             "stop_reason": "tool_use", "usage": {"input_tokens": 5, "output_tokens": 3}});
-        let c = with_target(MODEL, |t| {
-            parse_response(&t.provider.slug, &meta(MODEL), reply.to_string().as_bytes())
-        })
-        .unwrap();
+        let c = parse_response("anthropic", &meta(MODEL), reply.to_string().as_bytes()).unwrap();
         assert_eq!(
             c.choices[0].message.content.as_deref(),
             Some(r#"{"answer":4}"#)
@@ -713,10 +710,7 @@ mod tests {
     #[test]
     fn parses_fixture_reply() {
         let body = include_bytes!("../../tests/fixtures/anthropic/message_tool_use.json");
-        let c = with_target(MODEL, |t| {
-            parse_response(&t.provider.slug, &meta(MODEL), body)
-        })
-        .unwrap();
+        let c = parse_response("anthropic", &meta(MODEL), body).unwrap();
         let m = &c.choices[0].message;
         assert_eq!(
             m.content.as_deref(),
@@ -749,13 +743,9 @@ mod tests {
         let d = u.prompt_tokens_details.unwrap();
         assert_eq!((d.cached_tokens, d.cache_write_tokens), (2000, Some(100)));
         assert_eq!(
-            with_target(MODEL, |t| parse_response(
-                &t.provider.slug,
-                &meta(MODEL),
-                b"{}"
-            ))
-            .unwrap_err()
-            .status(),
+            parse_response("anthropic", &meta(MODEL), b"{}")
+                .unwrap_err()
+                .status(),
             502
         );
     }

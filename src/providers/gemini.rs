@@ -547,10 +547,7 @@ mod tests {
     #[test]
     fn parses_function_call_reply() {
         let body = include_bytes!("../../tests/fixtures/gemini/generate_function_call.json");
-        let c = with_target(MODEL, |t| {
-            parse_response(&t.provider.slug, &meta(MODEL), body)
-        })
-        .unwrap();
+        let c = parse_response("google-ai-studio", &meta(MODEL), body).unwrap();
         let m = &c.choices[0].message;
         assert_eq!(
             m.reasoning.as_deref(),
@@ -573,23 +570,16 @@ mod tests {
     #[test]
     fn blocked_prompt_is_content_filter() {
         let body = include_bytes!("../../tests/fixtures/gemini/generate_blocked.json");
-        let c = with_target(MODEL, |t| {
-            parse_response(&t.provider.slug, &meta(MODEL), body)
-        })
-        .unwrap();
+        let c = parse_response("google-ai-studio", &meta(MODEL), body).unwrap();
         assert_eq!(
             c.choices[0].finish_reason.as_deref(),
             Some("content_filter")
         );
         assert_eq!(c.choices[0].message.content.as_deref(), Some(""));
         assert_eq!(
-            with_target(MODEL, |t| parse_response(
-                &t.provider.slug,
-                &meta(MODEL),
-                b"{}"
-            ))
-            .unwrap_err()
-            .status(),
+            parse_response("google-ai-studio", &meta(MODEL), b"{}")
+                .unwrap_err()
+                .status(),
             502
         );
     }
