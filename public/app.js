@@ -71,3 +71,37 @@ export function el(tag, attrs = {}, ...children) {
   for (const c of children.flat()) if (c !== null && c !== undefined) e.append(c instanceof Node ? c : String(c));
   return e;
 }
+
+/** USD per million tokens of a per-token price (`"0.000002"` → `$2.00`). */
+export function perMillion(price) {
+  const n = Number(price ?? 0) * 1e6;
+  if (!Number.isFinite(n) || n <= 0) return "free";
+  return `$${n.toFixed(n < 0.1 ? 3 : 2)}`;
+}
+
+/** A token count made short: 128000 → 128K. */
+export function tokenCount(n) {
+  if (n == null) return "—";
+  if (n >= 1e6) return `${+(n / 1e6).toFixed(2)}M`;
+  if (n >= 1e3) return `${+(n / 1e3).toFixed(1)}K`;
+  return String(n);
+}
+
+/** The p50 of a health figure: a number, or a percentile object `{p50, p90, ...}`. */
+export const p50 = (v) => (v == null ? null : typeof v === "number" ? v : v.p50 ?? null);
+
+/** Every endpoint of each model, fetched a few at a time; calls `onModel` as each comes. */
+export async function loadEndpoints(ids, onModel, concurrency = 4) {
+  const queue = [...ids];
+  const worker = async () => {
+    for (let id = queue.shift(); id; id = queue.shift()) {
+      try {
+        const { data } = await api(`/models/${id}/endpoints`);
+        onModel(id, data.endpoints ?? []);
+      } catch {
+        onModel(id, []);
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: concurrency }, worker));
+}

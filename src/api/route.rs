@@ -54,8 +54,16 @@ pub enum Route {
     KeyDelete(String),
     Generation,
     Activity,
+    /// `GET /generations`: the latest generations (a modelmux extension).
+    Generations,
+    /// `GET`/`PATCH /account`: the account's privacy setting (a modelmux extension).
+    Privacy,
+    PrivacyUpdate,
     /// The operator's API under `/admin/v1`.
     Admin(AdminRoute),
+    /// The web app's page of one model, `/models/{author}/{slug}` (the static
+    /// `model.html`; the page reads the ID from its path).
+    ModelPage,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -84,6 +92,16 @@ pub fn route(method: Method, path: &str) -> Result<Route> {
     if let Some(rest) = path.strip_prefix("/admin/v1") {
         return admin(method, rest, path).map(Route::Admin);
     }
+    if let Some(id) = path.strip_prefix("/models/") {
+        return if is_model_id(id.trim_end_matches('/')) {
+            match method {
+                Method::Get => Ok(Route::ModelPage),
+                _ => Err(Error::MethodNotAllowed),
+            }
+        } else {
+            Err(not_found(path))
+        };
+    }
     let api = path
         .strip_prefix("/api/v1")
         .filter(|rest| rest.is_empty() || rest.starts_with('/'))
@@ -110,6 +128,12 @@ pub fn route(method: Method, path: &str) -> Result<Route> {
         "/credits" => only(Method::Get, Route::Credits),
         "/generation" => only(Method::Get, Route::Generation),
         "/activity" => only(Method::Get, Route::Activity),
+        "/generations" => only(Method::Get, Route::Generations),
+        "/account" => match method {
+            Method::Get => Ok(Route::Privacy),
+            Method::Patch => Ok(Route::PrivacyUpdate),
+            _ => Err(Error::MethodNotAllowed),
+        },
         "/keys" => match method {
             Method::Get => Ok(Route::Keys),
             Method::Post => Ok(Route::CreateKey),
@@ -145,6 +169,18 @@ pub fn route(method: Method, path: &str) -> Result<Route> {
             Err(not_found(path))
         }
     }
+}
+
+/// `{author}/{slug}` of a catalogue model ID as a page path: two non-empty segments of
+/// letters, digits and `-._:`.
+fn is_model_id(id: &str) -> bool {
+    let segment = |s: &str| {
+        !s.is_empty()
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-._:".contains(&b))
+    };
+    id.split_once('/')
+        .is_some_and(|(a, s)| segment(a) && segment(s))
 }
 
 fn admin(method: Method, rest: &str, path: &str) -> Result<AdminRoute> {
@@ -290,10 +326,26 @@ mod tests {
             "/admin/v1/accounts/zz",
             "/admin/v1/accounts/0123456789abcdef/nope",
             "/admin/v1x",
+            "/models/a",
+            "/models/a/b/c",
+            "/models//b",
+            "/models/a/<script>",
         ] {
             let e = route(Method::Get, p).unwrap_err();
             assert!(matches!(e.status(), 404 | 405), "{p}: {e:?}");
         }
+        assert_eq!(
+            route(Method::Get, "/models/openai/gpt-4o"),
+            Ok(Route::ModelPage)
+        );
+        assert_eq!(
+            route(Method::Get, "/models/meta-llama/llama-3.3-70b:free/"),
+            Ok(Route::ModelPage)
+        );
+        assert_eq!(
+            route(Method::Post, "/models/openai/gpt-4o"),
+            Err(Error::MethodNotAllowed)
+        );
         // A trailing slash is the same path.
         assert_eq!(route(Method::Get, "/api/v1/keys/"), Ok(Route::Keys));
         let long = format!("/api/v1/{}", "a".repeat(MAX_PATH_BYTES));

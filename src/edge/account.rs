@@ -34,6 +34,8 @@ const RESERVATION_TTL_MS: u64 = 15 * 60 * 1000;
 /// Leases neither renewed nor returned for this long expire (`LEASE_TTL_MS`): their
 /// isolate is gone.
 const LEASE_TTL_MS: u64 = 60 * 1000;
+/// The most generations one listing returns.
+pub const MAX_GENERATIONS_LISTED: u32 = 200;
 /// Settlements one batch may carry.
 pub const MAX_SETTLE_BATCH: usize = 64;
 
@@ -116,6 +118,17 @@ pub enum Op {
     Activity {
         caller: String,
         date: Option<String>,
+    },
+    /// The latest generations, newest first: the account's for a provisioning key, the
+    /// key's own for an API key.
+    Generations {
+        caller: String,
+        limit: u32,
+    },
+    /// The account's privacy setting; a provisioning key may change it.
+    Privacy {
+        caller: String,
+        allow_training: Option<bool>,
     },
 }
 
@@ -613,6 +626,48 @@ impl Account {
             Op::Activity { caller, date } => {
                 self.caller(&caller, Some(KeyKind::Provisioning))?;
                 self.activity(date.as_deref())
+            }
+            Op::Generations { caller, limit } => {
+                let key = self.caller(&caller, None)?;
+                let limit = i64::from(limit.clamp(1, MAX_GENERATIONS_LISTED));
+                let rows: Vec<RecordRow> = if key.kind == KeyKind::Provisioning {
+                    self.rows(
+                        "SELECT record, CAST(charged AS TEXT) AS charged FROM generations ORDER BY created_ms DESC LIMIT ?",
+                        vec![limit.into()],
+                    )?
+                } else {
+                    self.rows(
+                        "SELECT record, CAST(charged AS TEXT) AS charged FROM generations WHERE key_hash = ? ORDER BY created_ms DESC LIMIT ?",
+                        vec![key.hash.clone().into(), limit.into()],
+                    )?
+                };
+                let mut out = Vec::with_capacity(rows.len());
+                for row in rows {
+                    let g: Generation = serde_json::from_str(&row.record)
+                        .map_err(|e| Error::Internal(e.to_string()))?;
+                    out.push(records::generation_data(&g, parse_money(&row.charged)));
+                }
+                Ok(Value::Array(out))
+            }
+            Op::Privacy {
+                caller,
+                allow_training,
+            } => {
+                let key = self.caller(&caller, None)?;
+                if let Some(t) = allow_training {
+                    if key.kind != KeyKind::Provisioning {
+                        return Err(Error::Forbidden(
+                            "Only a provisioning key can change the privacy setting.".into(),
+                        ));
+                    }
+                    self.sql
+                        .exec(
+                            "UPDATE account SET allow_training = ?",
+                            vec![i64::from(t).into()],
+                        )
+                        .map_err(db)?;
+                }
+                Ok(json!({ "allow_training": self.account()?.allow_training != 0.0 }))
             }
         }
     }

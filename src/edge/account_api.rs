@@ -198,6 +198,43 @@ pub async fn route(mut req: Request, env: &Env, route: Route) -> Result<Response
             let date = query_param(&query(&req), "date").filter(|d| !d.is_empty());
             data(call(Op::Activity { caller, date }).await?)
         }
+        Route::Generations => {
+            let limit = match query_param(&query(&req), "limit").filter(|l| !l.is_empty()) {
+                None => 50,
+                Some(l) => l
+                    .parse::<u32>()
+                    .ok()
+                    .filter(|n| (1..=account::MAX_GENERATIONS_LISTED).contains(n))
+                    .ok_or_else(|| {
+                        Error::bad_request(format!(
+                            "limit: must be a whole number from 1 to {}",
+                            account::MAX_GENERATIONS_LISTED
+                        ))
+                    })?,
+            };
+            data(call(Op::Generations { caller, limit }).await?)
+        }
+        Route::Privacy => data(
+            call(Op::Privacy {
+                caller,
+                allow_training: None,
+            })
+            .await?,
+        ),
+        Route::PrivacyUpdate => {
+            let body = json_body(&mut req).await?;
+            let allow_training = match body.get("allow_training") {
+                Some(Value::Bool(b)) => *b,
+                _ => return Err(Error::bad_request("allow_training: must be a boolean")),
+            };
+            data(
+                call(Op::Privacy {
+                    caller,
+                    allow_training: Some(allow_training),
+                })
+                .await?,
+            )
+        }
         Route::KeyGet(hash) => data(call(Op::KeyGet { caller, hash }).await?),
         Route::KeyUpdate(hash) => {
             let body = json_body(&mut req).await?;

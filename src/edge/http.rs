@@ -184,3 +184,39 @@ pub fn with_headers(resp: Response, headers: &[(&'static str, String)]) -> Respo
     }
     resp
 }
+
+/// The headers `public/_headers` gives the static pages, for a page the worker serves.
+const PAGE_HEADERS: [(&str, &str); 4] = [
+    (
+        "Content-Security-Policy",
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob: https:; connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
+    ),
+    ("X-Content-Type-Options", "nosniff"),
+    ("X-Frame-Options", "DENY"),
+    ("Referrer-Policy", "no-referrer"),
+];
+
+/// A static page at another path than its own (`/models/{author}/{slug}` is the
+/// `model.html` page): read from the assets binding, served with the pages' headers.
+pub async fn page(env: &worker::Env, asset: &str) -> Result<Response, Error> {
+    let assets = env.assets("ASSETS").map_err(internal)?;
+    let mut found = assets
+        .fetch(format!("https://assets.invalid{asset}"), None)
+        .await
+        .map_err(internal)?;
+    if found.status_code() != 200 {
+        return Err(Error::Internal(format!(
+            "page asset {asset}: HTTP {}",
+            found.status_code()
+        )));
+    }
+    let body = found.bytes().await.map_err(internal)?;
+    let headers = Headers::new();
+    set(&headers, "Content-Type", "text/html; charset=utf-8");
+    for (k, v) in PAGE_HEADERS {
+        set(&headers, k, v);
+    }
+    Ok(Response::from_bytes(body)
+        .map_err(internal)?
+        .with_headers(headers))
+}

@@ -111,6 +111,7 @@ async fn route(
             http::json_cached(&body, 200)
         }
         Route::Admin(r) => account_api::admin(req, env, r).await,
+        Route::ModelPage => http::page(env, "/model").await,
         r => account_api::route(req, env, r).await,
     }
 }

@@ -256,3 +256,43 @@ test("large amounts stay exact: $10,000 accounts and grants past 2^53 picodollar
   }, "the chat's usage");
   assert.match(key, /"usage":0\.0000\d*[1-9][,}]/, "a small amount prints in full, not as 2.5e-5");
 });
+
+test("GET /generations lists the latest requests: an API key its own, a provisioning key the account's", async () => {
+  const acc = await worker.createAccount();
+  const [a, b] = [await chat(acc.key, { messages: [{ role: "user", content: "first" }] }), await chat(acc.key, { model: "modelmux/echo" })];
+  const ids = [a.headers.get("x-generation-id"), b.headers.get("x-generation-id")];
+  await Promise.all([a.arrayBuffer(), b.arrayBuffer()]);
+  const list = async (key, q = "") => call("GET", `/generations${q}`, key);
+  const mine = await eventually(async () => {
+    const r = await (await list(acc.key)).json();
+    return r.data?.length === 2 && r.data;
+  }, "both records");
+  assert.deepEqual(mine.map((g) => g.id).sort(), [...ids].sort());
+  assert.ok(mine[0].created_at >= mine[1].created_at, "newest first");
+  assert.ok(mine.every((g) => g.api_type === "chat" && "total_cost" in g && "tokens_prompt" in g), JSON.stringify(mine[0]));
+  const all = await (await list(acc.provisioningKey, "?limit=1")).json();
+  assert.equal(all.data.length, 1);
+  // Another account's key sees none of them.
+  const other = await worker.createAccount();
+  assert.deepEqual((await (await list(other.key)).json()).data, []);
+  for (const bad of ["?limit=0", "?limit=201", "?limit=x"]) {
+    const r = await list(acc.key, bad);
+    assert.equal(r.status, 400);
+    assert.match((await r.json()).error.message, /^limit: /);
+  }
+});
+
+test("GET/PATCH /account: the privacy setting, changed only with a provisioning key", async () => {
+  const acc = await worker.createAccount();
+  const get = async (key) => (await (await call("GET", "/account", key)).json()).data;
+  assert.deepEqual(await get(acc.key), { allow_training: false });
+  const refused = await call("PATCH", "/account", acc.key, { allow_training: true });
+  assert.equal(refused.status, 403);
+  const bad = await call("PATCH", "/account", acc.provisioningKey, { allow_training: "yes" });
+  assert.equal(bad.status, 400);
+  assert.match((await bad.json()).error.message, /^allow_training: /);
+  const ok = await call("PATCH", "/account", acc.provisioningKey, { allow_training: true });
+  assert.equal(ok.status, 200);
+  assert.deepEqual(await get(acc.key), { allow_training: true });
+  assert.equal((await worker.admin("GET", `/accounts/${acc.id}`)).data.allow_training, true);
+});

@@ -54,6 +54,8 @@ export function testCatalog() {
       mock("test/lateusage", [["mockai", "lateusage"]]),
       mock("test/lateusage-anthropic", [["mockanthropic", "lateusage"]]),
       mock("test/slowreply", [["mockai", "slowreply"]]),
+      mock("test/think", [["mockai", "think"]], { supported_parameters: ["max_tokens", "temperature", "reasoning", "include_reasoning"] }),
+      mock("test/vision", [["mockai", "ok"]], { input_modalities: ["text", "image"] }),
       mock("test/endless-anthropic", [["mockanthropic", "endless"]]),
       mock("test/stall", [["mockai", "stall"]]),
       mock("test/nokey", [["nokey", "ok"]]),

@@ -38,6 +38,7 @@ const openai = {
     return {
       start: () => { res.writeHead(200, { "content-type": "text/event-stream" }); res.write(chunk({ role: "assistant", content: "" })); },
       text: (t) => res.write(chunk({ content: t })),
+      reasoning: (t) => res.write(chunk({ reasoning: t })),
       tool: (name, pieces) => {
         res.write(chunk({ tool_calls: [{ index: 0, id: "call_mock1", type: "function", function: { name, arguments: "" } }] }));
         for (const p of pieces) res.write(chunk({ tool_calls: [{ index: 0, function: { arguments: p } }] }));
@@ -257,6 +258,16 @@ export async function startMockUpstream() {
       if (f === openai) w.end({ prompt_tokens: 12, completion_tokens: 34, total_tokens: 46, completion_tokens_details: { reasoning_tokens: 30 } });
       else w.end();
       note("lateusage", "usage-sent");
+    },
+    // Thinks out loud (OpenAI-compatible `reasoning` deltas), then answers in Markdown.
+    async think(f, c) {
+      const w = f.writer(c.res, c.model);
+      w.start();
+      w.reasoning("The user wants code. ");
+      w.reasoning("A one-liner will do.");
+      w.text("Here you are:\n\n```python\nprint(\"hi\")\n```\n");
+      w.finish("stop");
+      w.end();
     },
     // A non-streamed reply that takes 600 ms (a model thinking before it answers).
     async slowreply(f, c) {

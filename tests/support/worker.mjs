@@ -36,6 +36,7 @@ export async function startWorker({ catalog, bindings = {} } = {}) {
     // As wrangler.toml's [assets]: the pages, with the API paths going to the worker.
     assets: {
       directory: path.join(ROOT, "public"),
+      binding: "ASSETS",
       routerConfig: { has_user_worker: true, static_routing: { user_worker: ["/api/*", "/admin/*"] } },
     },
     durableObjects: {
