@@ -5,6 +5,7 @@ use serde_json::{json, Value};
 
 use super::{Catalog, Endpoint, Model, Pricing, Provider};
 use crate::error::{Error, Result};
+use crate::routing::health::Percentiles;
 
 /// Filters of `GET /models`, read from its query string.
 #[derive(Debug, Default, Clone, PartialEq)]
@@ -179,8 +180,11 @@ pub fn embedding_models(cat: &Catalog) -> Value {
 #[derive(Debug, Default, Clone, PartialEq)]
 pub struct EndpointHealth {
     pub uptime_last_30m: Option<f64>,
-    pub latency_last_30m: Option<f64>,
-    pub throughput_last_30m: Option<f64>,
+    pub uptime_last_5m: Option<f64>,
+    /// Percentiles of time to first byte (ms) and of tokens per second, as OpenRouter
+    /// reports them (its SDKs read objects, not plain numbers).
+    pub latency_last_30m: Option<Percentiles>,
+    pub throughput_last_30m: Option<Percentiles>,
     /// Failed just now: routing tries it last.
     pub down: bool,
 }
@@ -209,7 +213,7 @@ fn endpoint_entry(m: &Model, e: &Endpoint, p: Option<&Provider>, h: &EndpointHea
         "supported_parameters": params,
         "status": if h.down { -1 } else { 0 },
         "uptime_last_30m": h.uptime_last_30m,
-        "uptime_last_5m": null,
+        "uptime_last_5m": h.uptime_last_5m,
         "uptime_last_1d": null,
         "latency_last_30m": h.latency_last_30m,
         "throughput_last_30m": h.throughput_last_30m,

@@ -103,8 +103,9 @@ async fn route(
                     .unwrap_or_default();
                 listing::EndpointHealth {
                     uptime_last_30m: s.uptime_30m.map(|u| u * 100.0),
-                    latency_last_30m: s.latency_ms_30m,
-                    throughput_last_30m: s.throughput_30m,
+                    uptime_last_5m: s.uptime_5m.map(|u| u * 100.0),
+                    latency_last_30m: s.latency_pct_30m,
+                    throughput_last_30m: s.throughput_pct_30m,
                     down: s.is_down(config::now_ms() as u64),
                 }
             })?;

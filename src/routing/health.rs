@@ -1,9 +1,11 @@
 //! Endpoint health: outcomes in one-minute buckets over the last 30 minutes, summarized
-//! as uptime, latency and throughput for routing and for `/endpoints`. An endpoint
+//! as uptime (30 and 5 minutes), latency and throughput (means, and percentiles from
+//! per-minute histograms with bins 1/8 of a doubling wide, so within about 5% of the
+//! true value) for routing and for `/endpoints`. An endpoint
 //! that just failed is "down" for a while (30 s, doubling per consecutive failure, at
 //! most 5 min): routing tries it last.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 
 use serde::{Deserialize, Serialize};
 
@@ -34,6 +36,75 @@ struct Bucket {
     latency_n: u32,
     tokens: u64,
     generation_ms: u64,
+    /// Latencies (ms) and throughputs (tokens/s) by histogram bin (see [`bin`]); sparse.
+    #[serde(default)]
+    latency_bins: BTreeMap<u16, u32>,
+    #[serde(default)]
+    throughput_bins: BTreeMap<u16, u32>,
+}
+
+/// Bins per doubling of a value: a bin spans 2^(1/8), about 9%; its midpoint is within
+/// about 4.5% of anything in it.
+const BINS_PER_DOUBLING: f64 = 8.0;
+
+/// The histogram bin of `v` (> 0): bin 0 holds everything up to 1.
+fn bin(v: f64) -> u16 {
+    // NaN and anything up to 1 go to bin 0.
+    if v.is_nan() || v <= 1.0 {
+        return 0;
+    }
+    let b = (v.log2() * BINS_PER_DOUBLING).ceil();
+    if b >= f64::from(u16::MAX) {
+        u16::MAX
+    } else {
+        b as u16
+    }
+}
+
+/// The value a bin stands for: the geometric middle of its bounds.
+fn bin_value(b: u16) -> f64 {
+    if b == 0 {
+        return 1.0;
+    }
+    ((f64::from(b) - 0.5) / BINS_PER_DOUBLING).exp2()
+}
+
+/// p50, p75, p90 and p99 of a distribution, as OpenRouter reports latency (ms) and
+/// throughput (tokens/s).
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq)]
+pub struct Percentiles {
+    pub p50: f64,
+    pub p75: f64,
+    pub p90: f64,
+    pub p99: f64,
+}
+
+impl Percentiles {
+    /// From histogram counts by bin; `None` when empty.
+    fn of(bins: &BTreeMap<u16, u64>) -> Option<Percentiles> {
+        let total: u64 = bins.values().fold(0, |a, n| a.saturating_add(*n));
+        if total == 0 {
+            return None;
+        }
+        let at = |q: f64| {
+            // The smallest value with at least q of the samples at or below it.
+            let want = ((total as f64) * q).ceil().max(1.0) as u64;
+            let mut seen = 0u64;
+            for (b, n) in bins {
+                seen = seen.saturating_add(*n);
+                if seen >= want {
+                    return bin_value(*b);
+                }
+            }
+            bins.keys().next_back().map_or(0.0, |b| bin_value(*b))
+        };
+        Some(Percentiles {
+            p50: at(0.50),
+            p75: at(0.75),
+            p90: at(0.90),
+            p99: at(0.99),
+        })
+    }
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
@@ -48,9 +119,17 @@ pub struct EndpointStats {
 pub struct Summary {
     /// Share of successful attempts, 0 to 1; `None` without attempts.
     pub uptime_30m: Option<f64>,
+    /// The same over the last 5 minutes.
+    #[serde(default)]
+    pub uptime_5m: Option<f64>,
     pub latency_ms_30m: Option<f64>,
     /// Completion tokens per second of generation.
     pub throughput_30m: Option<f64>,
+    /// Percentiles of time to first byte (ms) and of throughput (tokens/s).
+    #[serde(default)]
+    pub latency_pct_30m: Option<Percentiles>,
+    #[serde(default)]
+    pub throughput_pct_30m: Option<Percentiles>,
     /// Until when the endpoint counts as down (Unix ms).
     pub down_until_ms: Option<u64>,
 }
@@ -76,9 +155,14 @@ impl EndpointStats {
                 b.ok = b.ok.saturating_add(1);
                 b.latency_sum_ms = b.latency_sum_ms.saturating_add(o.latency_ms);
                 b.latency_n = b.latency_n.saturating_add(1);
+                let n = b.latency_bins.entry(bin(o.latency_ms as f64)).or_default();
+                *n = n.saturating_add(1);
                 if o.tokens > 0 && o.generation_ms > 0 {
                     b.tokens = b.tokens.saturating_add(o.tokens);
                     b.generation_ms = b.generation_ms.saturating_add(o.generation_ms);
+                    let tps = o.tokens as f64 * 1000.0 / o.generation_ms as f64;
+                    let n = b.throughput_bins.entry(bin(tps)).or_default();
+                    *n = n.saturating_add(1);
                 }
             } else {
                 b.failed = b.failed.saturating_add(1);
@@ -115,10 +199,34 @@ impl EndpointStats {
             at.saturating_add((BASE_PENALTY_MS << doublings).min(MAX_PENALTY_MS))
         });
         let attempts = ok.saturating_add(failed);
+        let merged = |f: fn(&Bucket) -> &BTreeMap<u16, u32>| {
+            let mut all: BTreeMap<u16, u64> = BTreeMap::new();
+            for b in live() {
+                for (bin, n) in f(b) {
+                    let c = all.entry(*bin).or_default();
+                    *c = c.saturating_add(u64::from(*n));
+                }
+            }
+            all
+        };
+        let recent = (now_ms / 60_000).saturating_sub(4);
+        let (ok5, failed5) =
+            live()
+                .filter(|b| b.minute >= recent)
+                .fold((0u64, 0u64), |(o, f), b| {
+                    (
+                        o.saturating_add(u64::from(b.ok)),
+                        f.saturating_add(u64::from(b.failed)),
+                    )
+                });
+        let attempts5 = ok5.saturating_add(failed5);
         Summary {
             uptime_30m: (attempts > 0).then(|| ok as f64 / attempts as f64),
+            uptime_5m: (attempts5 > 0).then(|| ok5 as f64 / attempts5 as f64),
             latency_ms_30m: (n > 0).then(|| lat as f64 / n as f64),
             throughput_30m: (gen_ms > 0).then(|| tokens as f64 * 1000.0 / gen_ms as f64),
+            latency_pct_30m: Percentiles::of(&merged(|b| &b.latency_bins)),
+            throughput_pct_30m: Percentiles::of(&merged(|b| &b.throughput_bins)),
             down_until_ms: penalty,
         }
     }
@@ -151,6 +259,41 @@ mod tests {
         assert_eq!(sum.throughput_30m, Some(50.0));
         assert!(sum.is_down(6000));
         assert!(!sum.is_down(5000 + 30_000));
+    }
+
+    #[test]
+    fn percentiles_within_a_bin() {
+        let mut s = EndpointStats::default();
+        // Latencies 1..=100 ms, one each, spread over two minutes.
+        for ms in 1..=100u64 {
+            s.record(&Outcome {
+                ok: true,
+                latency_ms: ms,
+                tokens: ms,
+                generation_ms: 1000,
+                at_ms: ms * 1000,
+            });
+        }
+        let p = s.summary(100_000).latency_pct_30m.unwrap();
+        for (got, want) in [(p.p50, 50.0), (p.p75, 75.0), (p.p90, 90.0), (p.p99, 99.0)] {
+            assert!((got / want - 1.0).abs() < 0.05, "{got} vs {want}");
+        }
+        let t = s.summary(100_000).throughput_pct_30m.unwrap();
+        assert!((t.p50 / 50.0 - 1.0).abs() < 0.05, "{t:?}");
+        assert_eq!(EndpointStats::default().summary(0).latency_pct_30m, None);
+        assert_eq!(bin(0.0), 0);
+        assert_eq!(bin(f64::NAN), 0);
+        assert_eq!(bin(f64::INFINITY), u16::MAX);
+    }
+
+    #[test]
+    fn uptime_of_the_last_five_minutes() {
+        let mut s = EndpointStats::default();
+        s.record(&o(false, 0));
+        s.record(&o(true, 10 * 60_000));
+        let sum = s.summary(10 * 60_000);
+        assert_eq!(sum.uptime_30m, Some(0.5));
+        assert_eq!(sum.uptime_5m, Some(1.0));
     }
 
     #[test]

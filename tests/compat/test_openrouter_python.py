@@ -1,4 +1,6 @@
 """The official `openrouter` Python SDK, which validates every reply strictly."""
+import time
+
 import pytest
 from openrouter import OpenRouter
 
@@ -54,3 +56,23 @@ def test_each_family(client, family):
             if chunk.choices:
                 text += chunk.choices[0].delta.content or ""
     assert text == "Hello from the mock"
+
+
+def test_endpoint_health_as_percentiles(client):
+    # Health reaches /endpoints after the isolate's batch is flushed (1 s) and the
+    # snapshot cache expires (10 s).
+    deadline = time.time() + 30
+    ep = None
+    while time.time() < deadline:
+        with client.chat.send(model="test/stream", messages=[{"role": "user", "content": "x"}], stream=True) as events:
+            for _ in events:
+                pass
+        ep = client.endpoints.list(author="test", slug="stream").data.endpoints[0]
+        if ep.latency_last_30m is not None:
+            break
+        time.sleep(1)
+    lat = ep.latency_last_30m
+    assert lat is not None, "no latency figures in /endpoints"
+    assert 0 < lat.p50 <= lat.p75 <= lat.p90 <= lat.p99
+    assert ep.uptime_last_30m == 100
+    assert ep.uptime_last_5m == 100
