@@ -936,6 +936,14 @@ mod tests {
             ),
             (with("provider", json!([])), "`provider` must be an object"),
             (
+                with("provider", json!({"sorting": "price"})),
+                "provider.sorting: unknown preference",
+            ),
+            (
+                with("provider", json!({"preferred_max_latency": {"p95": 2}})),
+                "provider.preferred_max_latency.p95: unknown percentile",
+            ),
+            (
                 with("modalities", json!(["smell"])),
                 "modalities[0]: must be",
             ),

@@ -204,6 +204,9 @@ pub struct Model {
     pub hugging_face_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub knowledge_cutoff: Option<String>,
+    /// Its author allows training other models on its output (`enforce_distillable_text`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub distillable: bool,
     pub endpoints: Vec<Endpoint>,
     #[serde(flatten)]
     pub extra: Map<String, Value>,

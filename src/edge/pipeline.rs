@@ -522,7 +522,12 @@ async fn serve(
 ) -> Result<Response, Error> {
     let mut last_err: Option<Error> = None;
     let prompt_tokens = providers::estimate_prompt_tokens(parsed.routing_view());
-    for choice in plan {
+    let mut next = Some(0);
+    while let Some(i) = next {
+        let Some(choice) = plan.get(i) else {
+            break;
+        };
+        next = i.checked_add(1);
         let provider = choice.provider;
         let meta = GenerationMeta {
             id: settler.gen_id.clone(),
@@ -571,7 +576,8 @@ async fn serve(
                     };
                     health::report(env, ctx, choice.key(), outcome);
                 }
-                if !e.is_retryable() {
+                next = routing::after_failure(plan, i, e.is_retryable());
+                if next.is_none() && !e.is_retryable() {
                     return Err(e);
                 }
                 last_err = Some(pick(last_err, e));

@@ -12,7 +12,7 @@ use crate::catalog::{parse_picos, ApiFamily, Catalog, DataPolicy, Endpoint, Mode
 use crate::error::{Error, Result};
 use crate::providers::estimate_prompt_tokens;
 use health::Summary;
-use prefs::{split_variant, ProviderPrefs, Sort, Variant};
+use prefs::{split_variant, Partition, ProviderPrefs, Sort, Variant};
 
 /// One place to send the request: a model and one of its endpoints.
 #[derive(Debug, Clone)]
@@ -168,6 +168,10 @@ pub fn plan<'a>(
             rejected.wrong_kind = Some(model.id.clone());
             continue;
         }
+        if prefs.enforce_distillable_text && !model.distillable {
+            rejected.preferences = rejected.preferences.saturating_add(model.endpoints.len());
+            continue;
+        }
         let mut eligible = Vec::new();
         for endpoint in &model.endpoints {
             let Some(provider) = cat.provider(&endpoint.provider) else {
@@ -200,6 +204,22 @@ pub fn plan<'a>(
                 || over(Some(&endpoint.pricing.completion), 1e6, mp.completion)
                 || over(endpoint.pricing.request.as_deref(), 1.0, mp.request)
                 || over(endpoint.pricing.image.as_deref(), 1.0, mp.image)
+                || over(endpoint.pricing.web_search.as_deref(), 1.0, mp.web_search)
+                || over(
+                    endpoint.pricing.internal_reasoning.as_deref(),
+                    1e6,
+                    mp.internal_reasoning,
+                )
+                || over(
+                    endpoint.pricing.input_cache_read.as_deref(),
+                    1e6,
+                    mp.input_cache_read,
+                )
+                || over(
+                    endpoint.pricing.input_cache_write.as_deref(),
+                    1e6,
+                    mp.input_cache_write,
+                )
             {
                 rejected.preferences = rejected.preferences.saturating_add(1);
                 continue;
@@ -216,7 +236,8 @@ pub fn plan<'a>(
             }
             let policy = data_policy(provider, endpoint);
             if (policy.training && !ctx.allow_training)
-                || (prefs.deny_data_collection && (policy.training || policy.retains_prompts))
+                || ((prefs.deny_data_collection || prefs.zdr)
+                    && (policy.training || policy.retains_prompts))
             {
                 rejected.data_policy = rejected.data_policy.saturating_add(1);
                 continue;
@@ -248,7 +269,81 @@ pub fn plan<'a>(
     if out.is_empty() {
         return Err(no_endpoint(&candidates, known, &rejected, ctx, prompt));
     }
-    Ok(out)
+    // `sort: {partition: "none"}`: one order across every model's endpoints.
+    if let (Some(sort), Partition::None) = (prefs.sort, prefs.partition) {
+        sort_by(&mut out, sort, ctx);
+        out = down_last(out, ctx);
+    }
+    Ok(prefer(out, &prefs, ctx))
+}
+
+/// Where to go on after the endpoint at `i` of `plan` failed, if anywhere: a failure
+/// another endpoint of the same model might not have (`retryable`: 5xx, 429, timeout,
+/// no connection) moves to the next endpoint; any other (the request refused as too
+/// long, moderated, or invalid for this model) to the first endpoint of the next model
+/// in the `models` list, as OpenRouter's model fallbacks do.
+pub fn after_failure(plan: &[Choice], i: usize, retryable: bool) -> Option<usize> {
+    let next = i.saturating_add(1);
+    if retryable {
+        return (next < plan.len()).then_some(next);
+    }
+    let failed = &plan.get(i)?.id;
+    plan.iter()
+        .enumerate()
+        .skip(next)
+        .find(|(_, c)| c.id != *failed)
+        .map(|(j, _)| j)
+}
+
+/// Endpoints that meet `preferred_min_throughput` and `preferred_max_latency` first
+/// (across models, so a fallback model may serve before the one asked for), in the
+/// order they had; the others after them.
+fn prefer<'a>(out: Vec<Choice<'a>>, prefs: &ProviderPrefs, ctx: &RouteContext) -> Vec<Choice<'a>> {
+    if prefs.preferred_min_throughput.is_none() && prefs.preferred_max_latency.is_none() {
+        return out;
+    }
+    let figures = |p: Option<health::Percentiles>| p.map(|p| [p.p50, p.p75, p.p90, p.p99]);
+    let (mut good, slow): (Vec<_>, Vec<_>) = out.into_iter().partition(|c| {
+        let s = ctx.health.get(&c.key());
+        let tps = figures(s.and_then(|s| s.throughput_pct_30m));
+        let lat = figures(s.and_then(|s| s.latency_pct_30m));
+        prefs
+            .preferred_min_throughput
+            .is_none_or(|cut| cut.met_by(tps, |fig, min| fig >= min))
+            && prefs
+                .preferred_max_latency
+                .is_none_or(|cut| cut.met_by(lat, |ms, max_s| ms <= max_s * 1000.0))
+    });
+    good.extend(slow);
+    good
+}
+
+/// Sorts by price (cheapest first), throughput (fastest first) or latency (lowest
+/// first); endpoints without figures go last.
+fn sort_by(eps: &mut [Choice], sort: Sort, ctx: &RouteContext) {
+    let stat = |c: &Choice, f: fn(&Summary) -> Option<f64>| ctx.health.get(&c.key()).and_then(f);
+    match sort {
+        Sort::Price => eps.sort_by(|a, b| price_of(a.endpoint).total_cmp(&price_of(b.endpoint))),
+        Sort::Throughput => eps.sort_by(|a, b| {
+            let (x, y) = (stat(a, |s| s.throughput_30m), stat(b, |s| s.throughput_30m));
+            y.unwrap_or(-1.0).total_cmp(&x.unwrap_or(-1.0))
+        }),
+        Sort::Latency => eps.sort_by(|a, b| {
+            let (x, y) = (stat(a, |s| s.latency_ms_30m), stat(b, |s| s.latency_ms_30m));
+            x.unwrap_or(f64::MAX).total_cmp(&y.unwrap_or(f64::MAX))
+        }),
+    }
+}
+
+/// Endpoints that just failed go last, in the order they had.
+fn down_last<'a>(eps: Vec<Choice<'a>>, ctx: &RouteContext) -> Vec<Choice<'a>> {
+    let (mut up, down): (Vec<_>, Vec<_>) = eps.into_iter().partition(|c| {
+        !ctx.health
+            .get(&c.key())
+            .is_some_and(|s| s.is_down(ctx.now_ms))
+    });
+    up.extend(down);
+    up
 }
 
 fn order<'a>(
@@ -258,19 +353,8 @@ fn order<'a>(
     ctx: &RouteContext,
     random: &mut dyn FnMut() -> f64,
 ) -> Vec<Choice<'a>> {
-    let stat = |c: &Choice, f: fn(&Summary) -> Option<f64>| ctx.health.get(&c.key()).and_then(f);
     match sort {
-        Some(Sort::Price) => {
-            eps.sort_by(|a, b| price_of(a.endpoint).total_cmp(&price_of(b.endpoint)))
-        }
-        Some(Sort::Throughput) => eps.sort_by(|a, b| {
-            let (x, y) = (stat(a, |s| s.throughput_30m), stat(b, |s| s.throughput_30m));
-            y.unwrap_or(-1.0).total_cmp(&x.unwrap_or(-1.0))
-        }),
-        Some(Sort::Latency) => eps.sort_by(|a, b| {
-            let (x, y) = (stat(a, |s| s.latency_ms_30m), stat(b, |s| s.latency_ms_30m));
-            x.unwrap_or(f64::MAX).total_cmp(&y.unwrap_or(f64::MAX))
-        }),
+        Some(sort) => sort_by(&mut eps, sort, ctx),
         None => eps = weighted_shuffle(eps, random),
     }
     if !prefs.order.is_empty() {
@@ -287,14 +371,7 @@ fn order<'a>(
             eps.extend(rest);
         }
     }
-    // Endpoints that just failed go last, in the order they had.
-    let (up, down): (Vec<_>, Vec<_>) = eps.into_iter().partition(|c| {
-        !ctx.health
-            .get(&c.key())
-            .is_some_and(|s| s.is_down(ctx.now_ms))
-    });
-    let mut eps = up;
-    eps.extend(down);
+    let mut eps = down_last(eps, ctx);
     if !prefs.allow_fallbacks && prefs.order.is_empty() {
         eps.truncate(1);
     }
@@ -492,6 +569,20 @@ mod tests {
                 json!({"provider": {"sort": "price"}, "models": ["b/other"]}),
                 vec!["a/m@cheap", "a/m@mid", "a/m@pricey", "b/other@mid"],
             ),
+            // Zero data retention: neither training nor keeping prompts.
+            (
+                json!({"provider": {"zdr": true, "sort": "price"}}),
+                vec!["a/m@cheap", "a/m@pricey"],
+            ),
+            // One order across models: b/other at mid ($6/M) before a/m at pricey.
+            (
+                json!({"provider": {"sort": {"by": "price", "partition": "none"}}, "models": ["b/other"]}),
+                vec!["a/m@cheap", "a/m@mid", "b/other@mid", "a/m@pricey"],
+            ),
+            (
+                json!({"provider": {"sort": {"by": "price", "partition": "model"}}, "models": ["b/other"]}),
+                vec!["a/m@cheap", "a/m@mid", "a/m@pricey", "b/other@mid"],
+            ),
         ];
         for (body, want) in cases {
             assert_eq!(ok(body.clone()), want, "{body}");
@@ -565,6 +656,111 @@ mod tests {
             got,
             ["a/m:nitro@pricey", "a/m:nitro@mid", "a/m:nitro@cheap"]
         );
+    }
+
+    #[test]
+    fn preferred_throughput_and_latency_move_slow_endpoints_back() {
+        let pct = |p50: f64, p99: f64| health::Percentiles {
+            p50,
+            p75: p50,
+            p90: p99,
+            p99,
+        };
+        let mut h = HashMap::new();
+        // cheap: fast to start, slow to generate; mid: slow to start; pricey: no data.
+        h.insert(
+            "cheap/m".to_string(),
+            Summary {
+                latency_pct_30m: Some(pct(200.0, 900.0)),
+                throughput_pct_30m: Some(pct(20.0, 10.0)),
+                ..Default::default()
+            },
+        );
+        h.insert(
+            "mid/m".to_string(),
+            Summary {
+                latency_pct_30m: Some(pct(3000.0, 9000.0)),
+                throughput_pct_30m: Some(pct(80.0, 60.0)),
+                ..Default::default()
+            },
+        );
+        let plan = |prefs: serde_json::Value| {
+            run(
+                json!({"provider": prefs, "models": ["b/other"]}),
+                false,
+                &h,
+                0.0,
+            )
+            .unwrap()
+        };
+        assert_eq!(
+            plan(json!({"sort": "price", "preferred_min_throughput": 50})),
+            ["a/m@mid", "a/m@pricey", "b/other@mid", "a/m@cheap"]
+        );
+        // Seconds, per percentile: mid's p90 of 9 s misses 5 s.
+        assert_eq!(
+            plan(json!({"sort": "price", "preferred_max_latency": {"p90": 5}})),
+            ["a/m@cheap", "a/m@pricey", "a/m@mid", "b/other@mid"]
+        );
+    }
+
+    #[test]
+    fn a_refused_request_falls_back_to_the_next_model() {
+        let c = cat();
+        let req: ChatRequest =
+            serde_json::from_value(json!({"model": "a/m", "models": ["b/other"],
+            "messages": [{"role": "user", "content": "hi"}], "provider": {"sort": "price"}}))
+            .unwrap();
+        let h = HashMap::new();
+        let ctx = RouteContext {
+            allow_training: false,
+            health: &h,
+            now_ms: 0,
+            embeddings: false,
+        };
+        let p = plan(&c, &req, &ctx, &mut || 0.0).unwrap();
+        assert_eq!(p.len(), 4);
+        assert_eq!(after_failure(&p, 0, true), Some(1));
+        assert_eq!(after_failure(&p, 0, false), Some(3), "the next model");
+        assert_eq!(after_failure(&p, 3, false), None);
+        assert_eq!(after_failure(&p, 3, true), None);
+        assert_eq!(after_failure(&p, 9, false), None);
+    }
+
+    #[test]
+    fn distillable_text_and_every_price_kind() {
+        let mut c = cat();
+        let bad = run(
+            json!({"provider": {"enforce_distillable_text": true}}),
+            false,
+            &HashMap::new(),
+            0.0,
+        );
+        assert_eq!(bad.unwrap_err().status(), 404);
+        if let Some(m) = c.models.iter_mut().find(|m| m.id == "a/m") {
+            m.distillable = true;
+            if let Some(e) = m.endpoints.iter_mut().find(|e| e.provider == "mid") {
+                e.pricing.input_cache_read = Some("0.000001".into());
+            }
+        }
+        let req: ChatRequest = serde_json::from_value(json!({"model": "a/m",
+            "messages": [{"role": "user", "content": "hi"}],
+            "provider": {"enforce_distillable_text": true, "sort": "price",
+                         "max_price": {"input_cache_read": 0.5}}}))
+        .unwrap();
+        let h = HashMap::new();
+        let ctx = RouteContext {
+            allow_training: false,
+            health: &h,
+            now_ms: 0,
+            embeddings: false,
+        };
+        let got: Vec<&str> = plan(&c, &req, &ctx, &mut || 0.0)
+            .unwrap()
+            .iter()
+            .map(|c| c.endpoint.provider.as_str())
+            .collect();
+        assert_eq!(got, ["cheap", "pricey"]);
     }
 
     #[test]

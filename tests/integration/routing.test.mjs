@@ -62,6 +62,28 @@ test("models: [...] falls back to the next model and says which served", async (
   assert.equal(body.choices[0].message.content, "mock says: hi");
 });
 
+test("models: [...] moves on after any error of a model, a refused request too", async () => {
+  const n = mock.requests.length;
+  const r = await chat({ model: "openai-mock/fail400", models: ["test/ok"] });
+  assert.equal(r.status, 200);
+  assert.equal((await r.json()).model, "test/ok");
+  assert.equal(mock.requests.length, n + 2, "the refusing model was asked once, then the next");
+  // Without a next model the refusal is the answer.
+  const alone = await chat({ model: "openai-mock/fail400" });
+  assert.equal(alone.status, 400);
+  assert.match((await alone.json()).error.message, /mock refuses this request/);
+});
+
+test("provider preferences OpenRouter defines are honoured; an unknown one is a 400 naming it", async () => {
+  const r = await chat({ model: "route/retainer", provider: { zdr: true } });
+  assert.equal(r.status, 404, "both endpoints keep prompts");
+  const sorted = await chat({ model: "route/gauntlet", provider: { sort: { by: "price", partition: "none" }, only: ["mockquota"] } });
+  assert.equal(sorted.status, 200);
+  const bad = await chat({ model: "test/ok", provider: { sorting: "price" } });
+  assert.equal(bad.status, 400);
+  assert.match((await bad.json()).error.message, /^provider\.sorting: unknown preference/);
+});
+
 test("a spent upstream quota is routed around, then answered with 429 and Retry-After", async () => {
   const providers = [];
   for (let i = 0; i < 3; i++) {
