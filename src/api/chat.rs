@@ -265,7 +265,7 @@ pub struct Choice {
     pub logprobs: Option<Value>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct AssistantMessage {
     pub role: String,
     #[serde(default)]
@@ -281,6 +281,16 @@ pub struct AssistantMessage {
     pub reasoning: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tool_calls: Option<Vec<ToolCall>>,
+    /// What upstreams add that callers read as they are: generated images (data URLs),
+    /// URL citations, audio, typed reasoning items.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub images: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub annotations: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audio: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reasoning_details: Option<Value>,
 }
 
 impl AssistantMessage {
@@ -288,9 +298,7 @@ impl AssistantMessage {
         AssistantMessage {
             role: "assistant".into(),
             content: Some(content.into()),
-            refusal: None,
-            reasoning: None,
-            tool_calls: None,
+            ..Default::default()
         }
     }
 }
@@ -422,6 +430,13 @@ pub struct Delta {
     pub reasoning: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tool_calls: Option<Vec<ToolCallDelta>>,
+    /// Streamed as the upstream sends them (see [`AssistantMessage`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub images: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub annotations: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reasoning_details: Option<Value>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]

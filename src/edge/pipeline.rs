@@ -836,6 +836,7 @@ impl WholeReply {
                 && m.reasoning.as_deref().is_none_or(str::is_empty)
                 && m.refusal.as_deref().is_none_or(str::is_empty)
                 && m.tool_calls.as_ref().is_none_or(Vec::is_empty)
+                && m.images.is_none()
         });
         let full_cost = self.pricing.cost_picos(&usage);
         let (cost, loss) = if empty {

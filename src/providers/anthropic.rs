@@ -239,9 +239,12 @@ fn convert_messages(messages: &[Message]) -> Result<(Vec<Value>, Vec<Value>)> {
                 continue;
             }
             "assistant" => {
-                let mut blocks =
+                // Thinking first, as Anthropic wants it, with its signature.
+                let mut blocks = thinking_blocks(m.extra.get("reasoning_details"));
+                let mut said =
                     content_blocks(&m.content.as_ref().map(|c| c.parts()).unwrap_or_default());
-                blocks.retain(|b| b["type"] != "text" || b["text"] != "");
+                said.retain(|b| b["type"] != "text" || b["text"] != "");
+                blocks.extend(said);
                 for call in m.tool_calls.iter().flatten() {
                     blocks.push(json!({
                         "type": "tool_use",
@@ -308,6 +311,74 @@ fn usage_from(u: &Value) -> Usage {
     usage
 }
 
+/// The format OpenRouter names Anthropic's reasoning items with.
+const REASONING_FORMAT: &str = "anthropic-claude-v1";
+
+/// A thinking block (or a streamed piece of one) as OpenRouter's `reasoning.text` item:
+/// its text and, once known, the signature Anthropic needs to see it again.
+fn reasoning_text(index: usize, text: &str, signature: Option<&Value>) -> Value {
+    let mut v =
+        json!({"type": "reasoning.text", "text": text, "format": REASONING_FORMAT, "index": index});
+    if let Some(sig) = signature.filter(|s| s.as_str().is_some_and(|s| !s.is_empty())) {
+        crate::api::set_field(&mut v, "signature", sig.clone());
+    }
+    v
+}
+
+/// A redacted thinking block as a `reasoning.encrypted` item.
+fn reasoning_encrypted(index: usize, data: Option<&Value>) -> Value {
+    json!({"type": "reasoning.encrypted", "data": data.cloned().unwrap_or_default(),
+           "format": REASONING_FORMAT, "index": index})
+}
+
+/// Anthropic's thinking blocks from the `reasoning_details` a caller sends back on an
+/// assistant message (as this gateway or OpenRouter gave them, streamed pieces
+/// included: items of one index are joined). Items of another provider's format are
+/// left out, since Anthropic could not verify them.
+fn thinking_blocks(details: Option<&Value>) -> Vec<Value> {
+    let mut out: Vec<(Option<u64>, Value)> = Vec::new();
+    for d in details.and_then(Value::as_array).into_iter().flatten() {
+        let format = d
+            .get("format")
+            .and_then(Value::as_str)
+            .unwrap_or(REASONING_FORMAT);
+        if !format.starts_with("anthropic") {
+            continue;
+        }
+        let index = d.get("index").and_then(Value::as_u64);
+        let same = |o: &(Option<u64>, Value)| index.is_some() && o.0 == index;
+        match d.get("type").and_then(Value::as_str) {
+            Some("reasoning.text") => {
+                let text = d.get("text").and_then(Value::as_str).unwrap_or("");
+                let sig = d.get("signature").and_then(Value::as_str).unwrap_or("");
+                let thinking =
+                    |b: &Value| b.get("type").and_then(Value::as_str) == Some("thinking");
+                match out.last_mut().filter(|o| same(o) && thinking(&o.1)) {
+                    Some((_, b)) => {
+                        let so_far = b.get("thinking").and_then(Value::as_str).unwrap_or("");
+                        let joined = format!("{so_far}{text}");
+                        crate::api::set_field(b, "thinking", json!(joined));
+                        if !sig.is_empty() {
+                            crate::api::set_field(b, "signature", json!(sig));
+                        }
+                    }
+                    None => out.push((
+                        index,
+                        json!({"type": "thinking", "thinking": text, "signature": sig}),
+                    )),
+                }
+            }
+            Some("reasoning.encrypted") => {
+                if let Some(data) = d.get("data").filter(|d| d.is_string()) {
+                    out.push((index, json!({"type": "redacted_thinking", "data": data})));
+                }
+            }
+            _ => {}
+        }
+    }
+    out.into_iter().map(|(_, b)| b).collect()
+}
+
 pub fn parse_response(
     provider: &str,
     meta: &GenerationMeta,
@@ -320,14 +391,18 @@ pub fn parse_response(
         .ok_or_else(|| invalid_reply(provider, "no content", body))?;
     let mut text = String::new();
     let mut reasoning = String::new();
+    let mut details = Vec::new();
     let mut calls = Vec::new();
     let mut json_answer = false;
-    for b in blocks {
+    for (i, b) in blocks.iter().enumerate() {
         match b.get("type").and_then(Value::as_str) {
             Some("text") => text.push_str(b.get("text").and_then(Value::as_str).unwrap_or("")),
             Some("thinking") => {
-                reasoning.push_str(b.get("thinking").and_then(Value::as_str).unwrap_or(""))
+                let thinking = b.get("thinking").and_then(Value::as_str).unwrap_or("");
+                reasoning.push_str(thinking);
+                details.push(reasoning_text(i, thinking, b.get("signature")));
             }
+            Some("redacted_thinking") => details.push(reasoning_encrypted(i, b.get("data"))),
             Some("tool_use") => {
                 let name = b.get("name").and_then(Value::as_str).unwrap_or_default();
                 let input = b.get("input").cloned().unwrap_or_else(|| json!({}));
@@ -368,6 +443,8 @@ pub fn parse_response(
         refusal: None,
         reasoning: (!reasoning.is_empty()).then_some(reasoning),
         tool_calls: (!calls.is_empty()).then_some(calls),
+        reasoning_details: (!details.is_empty()).then_some(Value::Array(details)),
+        ..Default::default()
     };
     Ok(meta.completion(
         vec![Choice {
@@ -464,6 +541,14 @@ impl StreamState {
                 let (block, chunk) = match cb.get("type").and_then(Value::as_str) {
                     Some("text") => (Block::Text, None),
                     Some("thinking") => (Block::Thinking, None),
+                    Some("redacted_thinking") => {
+                        let details = json!([reasoning_encrypted(index as usize, cb.get("data"))]);
+                        let delta = Delta {
+                            reasoning_details: Some(details),
+                            ..Default::default()
+                        };
+                        (Block::Other, Some(self.chunk(delta, None)))
+                    }
                     Some("tool_use") if s(&cb, "name") == JSON_TOOL => {
                         self.json_answer = true;
                         (Block::JsonAnswer, None)
@@ -500,8 +585,24 @@ impl StreamState {
                         content: Some(s(&d, "text")),
                         ..Default::default()
                     },
-                    (_, Some("thinking_delta")) => Delta {
-                        reasoning: Some(s(&d, "thinking")),
+                    (_, Some("thinking_delta")) => {
+                        let text = s(&d, "thinking");
+                        Delta {
+                            reasoning_details: Some(json!([reasoning_text(
+                                index as usize,
+                                &text,
+                                None
+                            )])),
+                            reasoning: Some(text),
+                            ..Default::default()
+                        }
+                    }
+                    (_, Some("signature_delta")) => Delta {
+                        reasoning_details: Some(json!([reasoning_text(
+                            index as usize,
+                            "",
+                            d.get("signature")
+                        )])),
                         ..Default::default()
                     },
                     (Some(Block::JsonAnswer), Some("input_json_delta")) => Delta {
@@ -801,6 +902,69 @@ mod tests {
             .collect();
         assert_eq!(reasoning, "2 + 2 is 4.");
         assert_eq!(content(&events), "4");
+        // The same thinking as typed reasoning items, its signature last.
+        let details: Vec<&Value> = events
+            .iter()
+            .filter_map(|e| e["choices"][0]["delta"]["reasoning_details"].as_array())
+            .flatten()
+            .collect();
+        let text: String = details.iter().filter_map(|d| d["text"].as_str()).collect();
+        assert_eq!(text, "2 + 2 is 4.");
+        assert_eq!(
+            details.last().unwrap()["signature"],
+            "EqQBCgIYAhIM1gbcDa9GJwZA2b3h"
+        );
+        assert!(details
+            .iter()
+            .all(|d| d["format"] == REASONING_FORMAT && d["index"] == details[0]["index"]));
+        // Sent back as they streamed, they are the thinking block again.
+        let back = thinking_blocks(Some(&Value::Array(details.into_iter().cloned().collect())));
+        assert_eq!(
+            back,
+            [
+                json!({"type": "thinking", "thinking": "2 + 2 is 4.", "signature": "EqQBCgIYAhIM1gbcDa9GJwZA2b3h"})
+            ]
+        );
+    }
+
+    #[test]
+    fn thinking_round_trips_through_reasoning_details() {
+        let body = include_bytes!("../../tests/fixtures/anthropic/message_tool_use.json");
+        let c = parse_response("anthropic", &meta(MODEL), body).unwrap();
+        let m = &c.choices[0].message;
+        let details = m.reasoning_details.clone().unwrap();
+        assert_eq!(details[0]["type"], "reasoning.text");
+        assert_eq!(
+            details[0]["signature"],
+            "EqQBCgIYAhIM1gbcDa9GJwZA2b3hGgxBdjrkzLoky3dl1pkiMOYds"
+        );
+        // The next turn carries the assistant message back, tool call and all.
+        let (_, sent) = built(
+            MODEL,
+            json!({"model": MODEL, "reasoning": {"max_tokens": 2000}, "messages": [
+                {"role": "user", "content": "Weather in Paris?"},
+                {"role": "assistant", "content": m.content, "tool_calls": m.tool_calls,
+                 "reasoning_details": details},
+                {"role": "tool", "tool_call_id": "toolu_01A09q90qw90lq917835lq9", "content": "18C"},
+                {"role": "assistant", "content": "ok", "reasoning_details": [
+                    {"type": "reasoning.encrypted", "data": "opaque", "format": "anthropic-claude-v1"},
+                    {"type": "reasoning.encrypted", "data": "not for anthropic", "format": "openai-responses-v1"}]}
+            ]}),
+        );
+        let turn = &sent["messages"][1]["content"];
+        assert_eq!(turn[0]["type"], "thinking");
+        assert_eq!(
+            turn[0]["signature"],
+            "EqQBCgIYAhIM1gbcDa9GJwZA2b3hGgxBdjrkzLoky3dl1pkiMOYds"
+        );
+        assert_eq!(
+            (turn[1]["type"].as_str(), turn[2]["type"].as_str()),
+            (Some("text"), Some("tool_use"))
+        );
+        assert_eq!(
+            sent["messages"][3]["content"],
+            json!([{"type": "redacted_thinking", "data": "opaque"}, {"type": "text", "text": "ok"}])
+        );
     }
 
     #[test]

@@ -321,6 +321,7 @@ pub fn parse_response(
                 refusal: None,
                 reasoning: (!thought.is_empty()).then_some(thought),
                 tool_calls: (!tool_calls.is_empty()).then_some(tool_calls),
+                ..Default::default()
             },
             finish_reason: Some(reason.into()),
             native_finish_reason: Some(native),

@@ -1,6 +1,8 @@
 //! OpenAI's chat completions wire format, spoken by OpenAI and by most other vendors
 //! (Groq, Together, DeepSeek, Mistral, vLLM, ...). The request passes through nearly
-//! as sent (unknown fields included); replies are re-stamped with our identity.
+//! as sent, but with only the fields the endpoint takes (see [`keeps`]), since strict
+//! hosts refuse anything else ("Unrecognized request argument supplied"); replies
+//! are re-stamped with our identity.
 
 use serde_json::{json, Value};
 
@@ -10,6 +12,77 @@ use super::{
 };
 use crate::api::{ChatChunk, ChatCompletion, ChatRequest, GenerationMeta};
 use crate::error::{Error, Result};
+
+/// The request body OpenAI's chat completions API defines.
+const SCHEMA: [&str; 31] = [
+    "model",
+    "messages",
+    "stream",
+    "stream_options",
+    "temperature",
+    "top_p",
+    "n",
+    "stop",
+    "max_tokens",
+    "max_completion_tokens",
+    "presence_penalty",
+    "frequency_penalty",
+    "logit_bias",
+    "logprobs",
+    "top_logprobs",
+    "user",
+    "seed",
+    "tools",
+    "tool_choice",
+    "parallel_tool_calls",
+    "response_format",
+    "reasoning_effort",
+    "metadata",
+    "store",
+    "service_tier",
+    "modalities",
+    "audio",
+    "prediction",
+    "web_search_options",
+    "verbosity",
+    "prompt_cache_key",
+];
+
+/// Sampling parameters OpenRouter sends an endpoint only if it lists them in its
+/// `supported_parameters` ("providers receive only the parameters they support"); a
+/// reasoning model refuses `temperature`, OpenAI refuses `top_k`.
+const OPTIONAL: [&str; 14] = [
+    "temperature",
+    "top_p",
+    "top_k",
+    "min_p",
+    "top_a",
+    "frequency_penalty",
+    "presence_penalty",
+    "repetition_penalty",
+    "seed",
+    "logit_bias",
+    "logprobs",
+    "top_logprobs",
+    "stop",
+    "parallel_tool_calls",
+];
+
+/// Whether a top-level field goes to an endpoint that supports `supported`: a sampling
+/// parameter only if supported; another field of OpenAI's schema always; anything else
+/// (`session_id`, a host's own extension) only if the endpoint lists it.
+pub fn keeps(field: &str, supported: &[String]) -> bool {
+    let listed = || supported.iter().any(|s| s == field);
+    if field == "reasoning_effort" {
+        // OpenRouter's `reasoning`, for the models that reason.
+        return supported.iter().any(|s| s == "reasoning");
+    }
+    if OPTIONAL.contains(&field) {
+        listed()
+    } else {
+        SCHEMA.contains(&field) || listed()
+    }
+}
 
 pub fn build_request(target: &Target, req: &ChatRequest) -> Result<UpstreamRequest> {
     let mut body = match serde_json::to_value(req) {
@@ -31,6 +104,12 @@ pub fn build_request(target: &Target, req: &ChatRequest) -> Result<UpstreamReque
         }
     }
     body.remove("include_reasoning");
+    let supported = target
+        .endpoint
+        .supported_parameters
+        .as_ref()
+        .unwrap_or(&target.model.supported_parameters);
+    body.retain(|k, _| keeps(k, supported));
     body.insert("model".into(), json!(target.endpoint.upstream_model));
     if req.is_stream() {
         // Ask for the usage chunk so that streams are billed on real counts.
@@ -139,6 +218,78 @@ mod tests {
     const MODEL: &str = "openai/gpt-4o-mini";
 
     #[test]
+    fn what_upstreams_add_to_replies_is_kept() {
+        let reply = json!({"id": "x", "object": "chat.completion", "created": 1, "model": "m",
+            "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": "see",
+                "images": [{"type": "image_url", "image_url": {"url": "data:image/png;base64,AA=="}}],
+                "annotations": [{"type": "url_citation", "url_citation": {"url": "https://example.com"}}],
+                "reasoning_details": [{"type": "reasoning.text", "text": "hm", "signature": "sig"}]}}]});
+        let c = parse_response("openai", &meta(MODEL), reply.to_string().as_bytes()).unwrap();
+        let out = serde_json::to_value(&c).unwrap();
+        let m = &out["choices"][0]["message"];
+        assert_eq!(
+            m["images"][0]["image_url"]["url"],
+            "data:image/png;base64,AA=="
+        );
+        assert_eq!(m["annotations"][0]["type"], "url_citation");
+        assert_eq!(m["reasoning_details"][0]["signature"], "sig");
+        let chunk = r#"data: {"id":"x","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{"images":[{"type":"image_url","image_url":{"url":"data:image/png;base64,AA=="}}]},"finish_reason":null}]}"#;
+        let sse = translate(
+            &|| Translator::OpenAi(StreamState::new("openai")),
+            MODEL,
+            format!("{chunk}\n\ndata: [DONE]\n\n").as_bytes(),
+            0,
+        );
+        let first: Value =
+            serde_json::from_str(sse.lines().next().unwrap().strip_prefix("data: ").unwrap())
+                .unwrap();
+        assert_eq!(
+            first["choices"][0]["delta"]["images"][0]["image_url"]["url"],
+            "data:image/png;base64,AA=="
+        );
+    }
+
+    #[test]
+    fn only_what_the_endpoint_takes_goes_upstream() {
+        // gpt-5 lists seed and reasoning, not temperature (it refuses it) nor top_k.
+        let (_, body) = built(
+            "openai/gpt-5",
+            json!({"model": "openai/gpt-5", "messages": [{"role": "user", "content": "hi"}],
+                   "temperature": 0.2, "top_k": 5, "min_p": 0.1, "repetition_penalty": 1.1,
+                   "session_id": "s1", "seed": 7, "reasoning": {"effort": "low"},
+                   "user": "u1", "max_tokens": 50}),
+        );
+        let keys: Vec<&str> = body
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        assert_eq!(
+            keys,
+            [
+                "max_tokens",
+                "messages",
+                "model",
+                "reasoning_effort",
+                "seed",
+                "user"
+            ]
+        );
+        // gpt-4o takes temperature, and no reasoning effort.
+        let (_, body) = built(
+            "openai/gpt-4o",
+            json!({"model": "openai/gpt-4o", "messages": [{"role": "user", "content": "hi"}],
+                   "temperature": 0.2, "reasoning_effort": "high"}),
+        );
+        assert_eq!(body["temperature"], 0.2);
+        assert!(body.get("reasoning_effort").is_none());
+        assert!(keeps("top_k", &["top_k".to_string()]));
+        assert!(keeps("guided_json", &["guided_json".to_string()]));
+        assert!(!keeps("guided_json", &[]));
+    }
+
+    #[test]
     fn request_passes_fields_through() {
         let req = request(
             json!({"model": MODEL, "messages": [{"role": "user", "content": "hi"}],
@@ -155,7 +306,8 @@ mod tests {
         assert_eq!(body["stream_options"]["include_usage"], true);
         assert_eq!(body["tools"][0]["function"]["name"], "f");
         assert!(body.get("provider").is_none() && body.get("models").is_none());
-        assert_eq!(body["reasoning_effort"], "high");
+        // gpt-4o-mini does not reason: OpenAI would refuse the effort.
+        assert!(body.get("reasoning_effort").is_none());
         assert!(body.get("reasoning").is_none() && body.get("include_reasoning").is_none());
         assert!(
             !format!("{up:?}").contains("sk-test"),

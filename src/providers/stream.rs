@@ -230,6 +230,7 @@ impl ChatStream {
                     self.completion_bytes = self.completion_bytes.saturating_add(r.len());
                     self.sent_content |= !r.is_empty();
                 }
+                self.sent_content |= c.delta.images.is_some();
                 if let Some(calls) = &c.delta.tool_calls {
                     self.sent_content = true;
                     let bytes = calls.iter().map(|t| {

@@ -68,7 +68,33 @@ struct Rejections {
     wrong_kind: Option<String>,
     /// The largest completion any endpoint refused for `max_tokens` allows.
     max_completion: Option<u64>,
+    /// An input modality a requested model does not take (and the model).
+    modality: Option<(&'static str, String)>,
     not_free: usize,
+}
+
+/// The input modalities a request's messages need beyond text: `image` (`image_url`
+/// parts), `file` (PDFs), `audio` (`input_audio`) and `video` (`video_url`).
+pub fn input_modalities(req: &ChatRequest) -> Vec<&'static str> {
+    let mut out = Vec::new();
+    for m in &req.messages {
+        let Some(crate::api::Content::Parts(parts)) = &m.content else {
+            continue;
+        };
+        for p in parts {
+            let needs = match p.kind.as_str() {
+                "image_url" => "image",
+                "file" => "file",
+                "input_audio" => "audio",
+                "video_url" => "video",
+                _ => continue,
+            };
+            if !out.contains(&needs) {
+                out.push(needs);
+            }
+        }
+    }
+    out
 }
 
 /// Request parameters that an endpoint must support under `require_parameters`.
@@ -155,6 +181,7 @@ pub fn plan<'a>(
     let candidates = req.model_candidates();
     let prompt = estimate_prompt_tokens(req);
     let params = requested_parameters(req);
+    let modalities = input_modalities(req);
     let mut rejected = Rejections::default();
     let mut out = Vec::new();
     let mut known = false;
@@ -166,6 +193,15 @@ pub fn plan<'a>(
         let embedding_model = model.output_modalities.iter().any(|m| m == "embeddings");
         if embedding_model != ctx.embeddings {
             rejected.wrong_kind = Some(model.id.clone());
+            continue;
+        }
+        // A model that cannot take a part of the request is passed over (the next
+        // model of `models` may take it).
+        if let Some(m) = modalities
+            .iter()
+            .find(|m| !model.input_modalities.iter().any(|i| i == *m))
+        {
+            rejected.modality = Some((m, model.id.clone()));
             continue;
         }
         if prefs.enforce_distillable_text && !model.distillable {
@@ -423,6 +459,17 @@ fn no_endpoint(
         } else {
             format!("model: {id} is an embedding model: call /api/v1/embeddings")
         });
+    }
+    if let Some((modality, id)) = &r.modality {
+        let part = match *modality {
+            "image" => "an image_url part",
+            "file" => "a file part",
+            "audio" => "an input_audio part",
+            _ => "a video_url part",
+        };
+        return Error::bad_request(format!(
+            "messages: {id} does not take {modality} input, and the request has {part}; remove it or choose a model with {modality} in its input_modalities"
+        ));
     }
     // Context is checked last: an endpoint refused for it passed everything else.
     if let Some((id, ctxlen)) = &r.context {

@@ -146,7 +146,7 @@ test("demo model streams word by word, then usage, then [DONE]", async () => {
 
 test("proxies to an OpenAI-compatible upstream with the provider key", async () => {
   const before = mock.requests.length;
-  const r = await chat({ model: "test/ok", messages: msg("ping"), temperature: 0.5, seed: 3, provider: { sort: "price" } });
+  const r = await chat({ model: "test/ok", messages: msg("ping"), temperature: 0.5, seed: 3, top_k: 4, session_id: "s1", provider: { sort: "price" } });
   assert.equal(r.status, 200);
   const body = await r.json();
   assert.equal(body.choices[0].message.content, "mock says: ping");
@@ -159,7 +159,12 @@ test("proxies to an OpenAI-compatible upstream with the provider key", async () 
   assert.equal(sent.url, "/v1/chat/completions");
   assert.equal(sent.headers.authorization, "Bearer sk-mockai-secret");
   assert.equal(sent.body.model, "ok");
-  assert.equal(sent.body.seed, 3, "unknown fields pass through");
+  // The mock refuses what OpenAI does not know, as OpenAI does: only what the endpoint
+  // takes went (test/ok lists temperature, not seed or top_k).
+  assert.equal(sent.body.temperature, 0.5);
+  assert.equal(sent.body.seed, undefined);
+  assert.equal(sent.body.top_k, undefined);
+  assert.equal(sent.body.session_id, undefined);
   assert.equal(sent.body.provider, undefined, "routing preferences stay at the gateway");
 });
 

@@ -35,18 +35,28 @@ const ok = { model: "test/ok", messages: msg };
 const w = (field, value) => ({ ...ok, [field]: value });
 const user = (content) => w("messages", [{ role: "user", content }]);
 
+/** One request on its own connection (node:http, no agent): what is tested is each
+ * answer, not whether a pooled connection survives the refusal before it. */
 async function send({ method = "POST", path = "/api/v1/chat/completions", key = KEY, headers = {}, body }) {
   const h = { ...headers };
   if (key !== null && !("authorization" in h)) h.authorization = `Bearer ${key}`;
   if (body !== undefined && !("content-type" in h)) h["content-type"] = "application/json";
-  const r = await fetch(`${worker.url}${path}`, {
-    method,
-    headers: h,
-    body: body === undefined ? undefined : typeof body === "string" || body instanceof Uint8Array ? body : JSON.stringify(body),
+  const data = body === undefined ? undefined : typeof body === "string" || body instanceof Uint8Array ? body : JSON.stringify(body);
+  const url = new URL(`${worker.url}${path}`);
+  const { status, headers: got, text } = await new Promise((resolve, reject) => {
+    const req = http.request({ host: url.hostname, port: url.port, path: url.pathname + url.search, method, headers: h, agent: false }, (res) => {
+      const parts = [];
+      res.on("data", (d) => parts.push(d));
+      res.on("end", () => resolve({ status: res.statusCode, headers: res.headers, text: Buffer.concat(parts).toString() }));
+      res.on("error", reject);
+    });
+    req.on("error", (e) => reject(new Error(`${method} ${path}: ${e.message}`)));
+    req.end(data);
   });
-  const text = await r.text();
   replies.push(text);
-  return { status: r.status, headers: r.headers, text };
+  const hs = new Headers();
+  for (const [k, v] of Object.entries(got)) hs.set(k, Array.isArray(v) ? v.join(", ") : String(v));
+  return { status, headers: hs, text };
 }
 
 function assertShape(r, status, pattern, name) {

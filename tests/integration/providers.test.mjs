@@ -192,3 +192,44 @@ for (const [api, slug, name] of FAMILIES) {
     });
   });
 }
+
+describe("reasoning round trip: Anthropic extended thinking with tools across turns", () => {
+  const ask = (messages, extra = {}) => chat({ model: "test/thinkagent", reasoning: { max_tokens: 1024 }, tools: TOOLS, messages, ...extra });
+  const next = (message) => [
+    ...user("Weather in Paris?"),
+    { role: "assistant", content: message.content, tool_calls: message.tool_calls, reasoning_details: message.reasoning_details },
+    { role: "tool", tool_call_id: message.tool_calls[0].id, content: "18C" },
+  ];
+
+  test("not streamed: the thinking comes back as reasoning_details with its signature, and goes up again", async () => {
+    const first = await (await ask(user("Weather in Paris?"))).json();
+    const m = first.choices[0].message;
+    assert.equal(m.reasoning, "I should call the tool.");
+    assert.deepEqual(m.reasoning_details.map((d) => [d.type, d.format, typeof d.signature]), [["reasoning.text", "anthropic-claude-v1", "string"]]);
+    const second = await ask(next(m));
+    assert.equal(second.status, 200, await second.clone().text());
+    assert.equal((await second.json()).choices[0].message.content, "The tool said: 18C");
+  });
+
+  test("streamed: the pieces, joined by the caller's client or not, are enough to continue", async () => {
+    const events = await collect((await ask(user("Weather in Paris?"), { stream: true })).body);
+    const deltas = events.filter((e) => e.data?.choices?.length).map((e) => e.data.choices[0].delta);
+    const details = deltas.flatMap((d) => d.reasoning_details ?? []);
+    assert.ok(details.length > 2 && details.at(-1).signature, JSON.stringify(details));
+    const calls = deltas.flatMap((d) => d.tool_calls ?? []);
+    const message = {
+      content: null,
+      tool_calls: [{ id: calls[0].id, type: "function", function: { name: calls[0].function.name, arguments: calls.map((c) => c.function.arguments).join("") } }],
+      reasoning_details: details,
+    };
+    const second = await ask(next(message));
+    assert.equal(second.status, 200, await second.clone().text());
+  });
+
+  test("without its thinking the turn is refused, with Anthropic's own message", async () => {
+    const m = (await (await ask(user("Weather in Paris?"))).json()).choices[0].message;
+    const r = await ask(next({ ...m, reasoning_details: undefined }));
+    assert.equal(r.status, 400);
+    assert.match((await r.json()).error.message, /must start with a thinking block/);
+  });
+});

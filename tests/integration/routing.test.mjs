@@ -84,6 +84,16 @@ test("provider preferences OpenRouter defines are honoured; an unknown one is a 
   assert.match((await bad.json()).error.message, /^provider\.sorting: unknown preference/);
 });
 
+test("a part a model cannot take is a 400 naming the modality, or goes to a fallback model that takes it", async () => {
+  const image = [{ role: "user", content: [{ type: "text", text: "what is this?" }, { type: "image_url", image_url: { url: "data:image/png;base64,iVBORw0KGgo=" } }] }];
+  const r = await chat({ model: "modelmux/echo", messages: image });
+  assert.equal(r.status, 400);
+  assert.match((await r.json()).error.message, /^messages: modelmux\/echo does not take image input/);
+  const routed = await chat({ model: "modelmux/echo", models: ["test/ok"], messages: image });
+  assert.equal(routed.status, 200);
+  assert.equal((await routed.json()).model, "test/ok");
+});
+
 test("a spent upstream quota is routed around, then answered with 429 and Retry-After", async () => {
   const providers = [];
   for (let i = 0; i < 3; i++) {

@@ -4,7 +4,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { startWorker } from "../support/worker.mjs";
-import { startMockUpstream } from "../support/mock_upstream.mjs";
+import { startMockUpstream, MOCK_SIGNATURE } from "../support/mock_upstream.mjs";
 import { testCatalog, mockBindings, FAMILIES } from "../support/catalog.mjs";
 
 let mock, worker, KEY, ACCOUNT;
@@ -166,7 +166,7 @@ test("messages: Anthropic endpoints get the caller's own body (cache_control, th
     system: [{ type: "text", text: "You are Claude Code.", cache_control: { type: "ephemeral" } }],
     messages: [
       { role: "user", content: "read a.txt" },
-      { role: "assistant", content: [{ type: "thinking", thinking: "let me look", signature: "sig-abc" }, { type: "tool_use", id: "toolu_1", name: "Read", input: { path: "a.txt" } }] },
+      { role: "assistant", content: [{ type: "thinking", thinking: "let me look", signature: MOCK_SIGNATURE }, { type: "tool_use", id: "toolu_1", name: "Read", input: { path: "a.txt" } }] },
       { role: "user", content: [{ type: "tool_result", tool_use_id: "toolu_1", content: "hello" }, { type: "text", text: "summarize" }] },
     ],
     tools: [{ name: "Read", description: "read", input_schema: { type: "object", properties: { path: { type: "string" } } } }],

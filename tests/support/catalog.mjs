@@ -10,6 +10,8 @@ const shipped = JSON.parse(readFileSync(path.join(ROOT, "catalog/catalog.json"),
 const price = { prompt: "0.000001", completion: "0.000002" };
 const mock = (id, endpoints, extra = {}) => ({
   id, name: `Test: ${id}`, created: 1700000000, description: `mock model ${id}`,
+  // The mocks take images and PDFs (the test of a text-only model uses the demo model).
+  input_modalities: ["text", "image", "file"],
   context_length: 8192, supported_parameters: ["max_tokens", "temperature", "tools", "tool_choice"],
   endpoints: endpoints.map(([provider, upstream_model]) => ({ provider, upstream_model, pricing: price })),
   ...extra,
@@ -56,6 +58,7 @@ export function testCatalog() {
       mock("test/slowreply", [["mockai", "slowreply"]]),
       mock("test/think", [["mockai", "think"]], { supported_parameters: ["max_tokens", "temperature", "reasoning", "include_reasoning"] }),
       mock("test/vision", [["mockai", "ok"]], { input_modalities: ["text", "image"] }),
+      mock("test/thinkagent", [["mockanthropic", "thinkagent"]], { context_length: 200000, supported_parameters: ["max_tokens", "tools", "tool_choice", "reasoning", "include_reasoning"] }),
       mock("test/endless-anthropic", [["mockanthropic", "endless"]]),
       mock("test/stall", [["mockai", "stall"]]),
       mock("test/nokey", [["nokey", "ok"]]),

@@ -10,8 +10,19 @@ const USAGE = { prompt: 11, completion: 7 };
 
 // ------------------------------------------------------------------ wire formats
 
+/** The request body OpenAI's chat completions API defines: anything else it refuses. */
+const OPENAI_FIELDS = new Set(["model", "messages", "stream", "stream_options", "temperature", "top_p", "n", "stop",
+  "max_tokens", "max_completion_tokens", "presence_penalty", "frequency_penalty", "logit_bias", "logprobs", "top_logprobs",
+  "user", "seed", "tools", "tool_choice", "parallel_tool_calls", "response_format", "reasoning_effort", "metadata", "store",
+  "service_tier", "modalities", "audio", "prediction", "web_search_options", "verbosity", "prompt_cache_key"]);
+
 /** OpenAI chat completions. */
 const openai = {
+  /** OpenAI's own refusal of a field it does not know, or null. */
+  refuse(body) {
+    const unknown = Object.keys(body).find((k) => !OPENAI_FIELDS.has(k));
+    return unknown && { status: 400, body: { error: { message: `Unrecognized request argument supplied: ${unknown}`, type: "invalid_request_error", param: null, code: null } } };
+  },
   match: (req) => (req.url.endsWith("/chat/completions") ? {} : null),
   model: (body) => body.model,
   stream: (body) => !!body.stream,
@@ -57,6 +68,9 @@ const openai = {
   },
 };
 
+/** The signature the mock gives its thinking blocks, and wants back. */
+export const MOCK_SIGNATURE = "EqQBCgIYAhIMmockSignature0001";
+
 /** Anthropic messages. */
 const anthropic = {
   match: (req) => (req.url.endsWith("/messages") ? {} : null),
@@ -70,8 +84,9 @@ const anthropic = {
   toolResult: (body) =>
     body.messages.flatMap((m) => (Array.isArray(m.content) ? m.content : [])).filter((b) => b.type === "tool_result")
       .map((b) => (typeof b.content === "string" ? b.content : JSON.stringify(b.content))).at(-1),
-  reply(res, model, { text, tool }) {
+  reply(res, model, { text, tool, thinking }) {
     const content = [];
+    if (thinking) content.push({ type: "thinking", thinking: thinking.text, signature: thinking.signature });
     if (text != null) content.push({ type: "text", text });
     if (tool) content.push({ type: "tool_use", id: "toolu_mock1", name: tool.name, input: tool.args });
     res.writeHead(200, { "content-type": "application/json" });
@@ -90,6 +105,14 @@ const anthropic = {
       textOpen = false;
     };
     return {
+      thinking: (pieces, signature) => {
+        closeText();
+        block += 1;
+        res.write(sse({ type: "content_block_start", index: block, content_block: { type: "thinking", thinking: "" } }, "content_block_start"));
+        for (const t of pieces) res.write(sse({ type: "content_block_delta", index: block, delta: { type: "thinking_delta", thinking: t } }, "content_block_delta"));
+        res.write(sse({ type: "content_block_delta", index: block, delta: { type: "signature_delta", signature } }, "content_block_delta"));
+        res.write(sse({ type: "content_block_stop", index: block }, "content_block_stop"));
+      },
       start: () => {
         res.writeHead(200, { "content-type": "text/event-stream" });
         res.write(sse({ type: "message_start", message: { id: "msg_mock", type: "message", role: "assistant", model, content: [], stop_reason: null, stop_sequence: null, usage: { input_tokens: 12, output_tokens: 1 } } }, "message_start"));
@@ -113,6 +136,22 @@ const anthropic = {
       end: () => res.end(sse({ type: "message_stop" }, "message_stop")),
       cut: () => res.end('event: content_block_delta\ndata: {"type":"content_blo'),
     };
+  },
+  /** Anthropic's own refusal of a turn that lost its thinking, or null. */
+  refuse(body) {
+    if (body.thinking?.type !== "enabled") return null;
+    for (const [i, m] of body.messages.entries()) {
+      const blocks = Array.isArray(m.content) ? m.content : [];
+      if (m.role !== "assistant" || !blocks.some((b) => b.type === "tool_use")) continue;
+      const first = blocks[0];
+      if (first.type !== "thinking" && first.type !== "redacted_thinking") {
+        return { status: 400, body: { type: "error", error: { type: "invalid_request_error", message: `messages.${i}.content.0.type: Expected \`thinking\` or \`redacted_thinking\`, but found \`${first.type}\`. When \`thinking\` is enabled, a final \`assistant\` message must start with a thinking block (preceeding the lastmost set of \`tool_use\` and \`tool_result\` blocks). We recommend you include thinking blocks from previous turns. To avoid this requirement, disable \`thinking\`. Please consult our documentation at https://docs.claude.com/en/docs/build-with-claude/extended-thinking` } } };
+      }
+      if (first.type === "thinking" && first.signature !== MOCK_SIGNATURE) {
+        return { status: 400, body: { type: "error", error: { type: "invalid_request_error", message: `messages.${i}.content.0: Invalid \`signature\` in \`thinking\` block` } } };
+      }
+    }
+    return null;
   },
   error(res, status, message, headers = {}) {
     res.writeHead(status, { "content-type": "application/json", ...headers });
@@ -259,6 +298,29 @@ export async function startMockUpstream() {
       else w.end();
       note("lateusage", "usage-sent");
     },
+    // Extended thinking with a tool (Anthropic's format): thinks, calls the weather tool,
+    // then answers from its result; the strict mock wants the thinking back.
+    async thinkagent(f, c) {
+      if (f !== anthropic) return scripts.agent(f, c);
+      const result = f.toolResult(c.body);
+      const thinking = { text: result === undefined ? "I should call the tool." : "The tool answered.", signature: MOCK_SIGNATURE };
+      if (!c.stream) {
+        return result === undefined
+          ? f.reply(c.res, c.model, { text: null, tool: WEATHER, thinking })
+          : f.reply(c.res, c.model, { text: `The tool said: ${result}`, thinking });
+      }
+      const w = f.writer(c.res, c.model);
+      w.start();
+      w.thinking(thinking.text.match(/\S+\s*/g), MOCK_SIGNATURE);
+      if (result === undefined) {
+        w.tool(WEATHER.name, ['{"city": "Paris"}']);
+        w.finish("tool");
+      } else {
+        w.text(`The tool said: ${result}`);
+        w.finish("stop");
+      }
+      w.end();
+    },
     // Thinks out loud (OpenAI-compatible `reasoning` deltas), then answers in Markdown.
     async think(f, c) {
       const w = f.writer(c.res, c.model);
@@ -375,6 +437,11 @@ export async function startMockUpstream() {
         const model = m.model ?? f.model(body);
         const stream = m.stream ?? f.stream(body);
         const script = scripts[model];
+        const refusal = f.refuse?.(body);
+        if (refusal) {
+          res.writeHead(refusal.status, { "content-type": "application/json" });
+          return res.end(JSON.stringify(refusal.body));
+        }
         if (script) return await script(f, { body, res, req, model, stream });
       }
       res.writeHead(404, { "content-type": "application/json" });
