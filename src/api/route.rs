@@ -42,6 +42,10 @@ pub enum Route {
     Embeddings,
     EmbeddingModels,
     Models,
+    /// `/models/count`: how many `/models` lists.
+    ModelsCount,
+    /// `/models/user`: the models the calling key's account may use.
+    ModelsUser,
     /// `/models/{author}/{slug}/endpoints`, with the model ID percent-decoded.
     ModelEndpoints(String),
     Providers,
@@ -123,6 +127,8 @@ pub fn route(method: Method, path: &str) -> Result<Route> {
         "/embeddings" => only(Method::Post, Route::Embeddings),
         "/embeddings/models" => only(Method::Get, Route::EmbeddingModels),
         "/models" => only(Method::Get, Route::Models),
+        "/models/count" => only(Method::Get, Route::ModelsCount),
+        "/models/user" => only(Method::Get, Route::ModelsUser),
         "/providers" => only(Method::Get, Route::Providers),
         "/key" => only(Method::Get, Route::Key),
         "/credits" => only(Method::Get, Route::Credits),
@@ -265,6 +271,8 @@ mod tests {
                 Err(Error::MethodNotAllowed),
             ),
             (Get, "/api/v1/models", Ok(Route::Models)),
+            (Get, "/api/v1/models/count", Ok(Route::ModelsCount)),
+            (Get, "/api/v1/models/user", Ok(Route::ModelsUser)),
             (Post, "/api/v1/responses", Ok(Route::Responses)),
             (Post, "/api/v1/messages", Ok(Route::Messages)),
             (

@@ -15,6 +15,28 @@ pub struct ModelFilter {
     /// Any of these output modalities (`all`: every model); `None`: every model that
     /// generates, embedding models left out.
     pub output_modalities: Option<Vec<String>>,
+    /// Every one of these must be taken.
+    pub input_modalities: Vec<String>,
+    /// In the ID, name or description (any case).
+    pub q: Option<String>,
+    /// One of the model's `categories` in the catalogue.
+    pub category: Option<String>,
+    pub min_context_length: Option<u64>,
+    /// USD per million tokens, at the model's first endpoint.
+    pub max_prompt_price: Option<f64>,
+    pub max_completion_price: Option<f64>,
+    pub order: Option<Order>,
+    /// Only the models the caller's account may use (`/models/user`).
+    pub allow_training: Option<bool>,
+}
+
+/// `order` of `/models`: the catalogue's own order by default.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Order {
+    Newest,
+    Price,
+    ContextLength,
+    Name,
 }
 
 impl ModelFilter {
@@ -32,6 +54,29 @@ impl ModelFilter {
             };
             match k {
                 "supported_parameters" => f.supported_parameters = list(),
+                "input_modalities" => f.input_modalities = list(),
+                "q" | "search" => {
+                    f.q = Some(percent_decode(v).trim().to_lowercase()).filter(|q| !q.is_empty())
+                }
+                "category" => f.category = Some(percent_decode(v).trim().to_lowercase()),
+                "min_context_length" | "context_length" => {
+                    f.min_context_length = percent_decode(v).trim().parse().ok()
+                }
+                "max_prompt_price" | "max_price" => {
+                    f.max_prompt_price = percent_decode(v).trim().parse().ok()
+                }
+                "max_completion_price" => {
+                    f.max_completion_price = percent_decode(v).trim().parse().ok()
+                }
+                "order" => {
+                    f.order = match percent_decode(v).trim() {
+                        "newest" => Some(Order::Newest),
+                        "price" | "pricing-low-to-high" => Some(Order::Price),
+                        "context_length" | "context-high-to-low" => Some(Order::ContextLength),
+                        "name" => Some(Order::Name),
+                        _ => None,
+                    }
+                }
                 "output_modalities" => {
                     let mods = list();
                     if !mods.is_empty() {
@@ -56,7 +101,73 @@ impl ModelFilter {
             Some(want) if want.iter().any(|w| w == "all") => true,
             Some(want) => want.iter().any(|w| m.output_modalities.contains(w)),
         };
-        params_ok && mods_ok
+        let per_million = |p: Option<&super::Endpoint>, f: fn(&Pricing) -> &str| {
+            p.and_then(|e| super::parse_picos(f(&e.pricing)))
+                .map_or(0.0, |picos| picos as f64 / 1e6)
+        };
+        let top = m.endpoints.first();
+        let text = |s: &str| s.to_lowercase();
+        params_ok
+            && mods_ok
+            && self
+                .input_modalities
+                .iter()
+                .all(|i| m.input_modalities.contains(i))
+            && self.q.as_ref().is_none_or(|q| {
+                [&m.id, &m.name, &m.description]
+                    .iter()
+                    .any(|s| text(s).contains(q.as_str()))
+            })
+            && self.category.as_ref().is_none_or(|c| {
+                m.extra
+                    .get("categories")
+                    .and_then(Value::as_array)
+                    .is_some_and(|cs| cs.iter().any(|x| x.as_str().is_some_and(|x| text(x) == *c)))
+            })
+            && self
+                .min_context_length
+                .is_none_or(|n| m.context_length >= n)
+            && self
+                .max_prompt_price
+                .is_none_or(|max| per_million(top, |p| &p.prompt) <= max + 1e-12)
+            && self
+                .max_completion_price
+                .is_none_or(|max| per_million(top, |p| &p.completion) <= max + 1e-12)
+    }
+
+    /// Whether the account (by its privacy setting) may use one of `m`'s endpoints.
+    fn usable(&self, cat: &Catalog, m: &Model) -> bool {
+        let Some(allow_training) = self.allow_training else {
+            return true;
+        };
+        m.endpoints.iter().any(|e| {
+            cat.provider(&e.provider)
+                .is_some_and(|p| allow_training || !crate::routing::data_policy(p, e).training)
+        })
+    }
+
+    /// The models of `cat` this filter keeps, in its order.
+    pub fn apply<'a>(&self, cat: &'a Catalog) -> Vec<&'a Model> {
+        let mut out: Vec<&Model> = cat
+            .models
+            .iter()
+            .filter(|m| self.keeps(m) && self.usable(cat, m))
+            .collect();
+        let price = |m: &Model| {
+            m.endpoints.first().map_or(0, |e| {
+                super::parse_picos(&e.pricing.prompt)
+                    .unwrap_or(0)
+                    .saturating_add(super::parse_picos(&e.pricing.completion).unwrap_or(0))
+            })
+        };
+        match self.order {
+            Some(Order::Newest) => out.sort_by_key(|m| std::cmp::Reverse(m.created)),
+            Some(Order::Price) => out.sort_by_key(|m| price(m)),
+            Some(Order::ContextLength) => out.sort_by_key(|m| std::cmp::Reverse(m.context_length)),
+            Some(Order::Name) => out.sort_by(|a, b| a.name.cmp(&b.name)),
+            None => {}
+        }
+        out
     }
 }
 
@@ -155,14 +266,14 @@ pub fn model_entry(m: &Model) -> Value {
 
 /// `GET /models`
 pub fn models(cat: &Catalog, filter: &ModelFilter) -> Value {
-    let data: Vec<Value> = cat
-        .models
-        .iter()
-        .filter(|m| filter.keeps(m))
-        .map(model_entry)
-        .collect();
+    let data: Vec<Value> = filter.apply(cat).into_iter().map(model_entry).collect();
     // The whole list fits one page, so there is never a next one.
     json!({ "data": data, "total_count": data.len(), "links": { "next": null } })
+}
+
+/// `GET /models/count`: how many models `/models` lists with the same filters.
+pub fn count(cat: &Catalog, filter: &ModelFilter) -> Value {
+    json!({ "data": { "count": filter.apply(cat).len() } })
 }
 
 /// `GET /embeddings/models`: the embedding models, in the shape of `/models`.
@@ -276,6 +387,54 @@ mod tests {
 
     fn cat() -> Catalog {
         Catalog::from_json(include_bytes!("../../catalog/catalog.json")).unwrap()
+    }
+
+    #[test]
+    fn filters_and_orders_like_openrouter() {
+        let c = cat();
+        let ids = |q: &str| -> Vec<String> {
+            ModelFilter::from_query(q)
+                .apply(&c)
+                .iter()
+                .map(|m| m.id.clone())
+                .collect()
+        };
+        let all = ids("");
+        assert!(ids("q=CLAUDE").iter().all(|id| id.contains("claude")));
+        assert!(!ids("q=claude").is_empty());
+        for id in ids("input_modalities=image,file") {
+            let m = c.model(&id).unwrap();
+            assert!(m.input_modalities.iter().any(|i| i == "image"));
+            assert!(m.input_modalities.iter().any(|i| i == "file"));
+        }
+        assert!(ids("min_context_length=1000000").iter().all(|id| c
+            .model(id)
+            .unwrap()
+            .context_length
+            >= 1_000_000));
+        let cheap = ids("max_prompt_price=0.5");
+        assert!(!cheap.is_empty() && cheap.len() < all.len());
+        let newest = ids("order=newest");
+        let created: Vec<u64> = newest
+            .iter()
+            .map(|id| c.model(id).unwrap().created)
+            .collect();
+        assert!(created.windows(2).all(|w| w[0] >= w[1]));
+        assert_eq!(
+            count(&c, &ModelFilter::from_query("q=gpt"))["data"]["count"],
+            ids("q=gpt").len()
+        );
+        // An account that does not allow training sees no model only trainers serve.
+        let private = ModelFilter {
+            allow_training: Some(false),
+            ..Default::default()
+        };
+        let open = ModelFilter {
+            allow_training: Some(true),
+            ..Default::default()
+        };
+        assert!(private.apply(&c).len() < open.apply(&c).len());
+        assert_eq!(open.apply(&c).len(), all.len());
     }
 
     #[test]

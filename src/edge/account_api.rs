@@ -161,6 +161,23 @@ fn mint_key(
     Ok((raw, record))
 }
 
+/// The privacy setting of the calling key's account (`/models/user`).
+pub async fn allow_training(req: &mut Request, env: &Env) -> Result<bool, Error> {
+    let (acc, caller) = caller_of(req, env).await?;
+    let v = account::call(
+        env,
+        &acc,
+        Op::Privacy {
+            caller,
+            allow_training: None,
+        },
+    )
+    .await?;
+    Ok(v.get("allow_training")
+        .and_then(Value::as_bool)
+        .unwrap_or(false))
+}
+
 /// The account routes of `/api/v1` (`/key`, `/keys...`, `/credits`, `/generation`,
 /// `/activity`).
 pub async fn route(mut req: Request, env: &Env, route: Route) -> Result<Response, Error> {

@@ -70,7 +70,8 @@ async fn route(
             return Err(e);
         }
     }
-    match route::route(method, &path)? {
+    let route = route::route(method, &path)?;
+    match route.clone() {
         r @ (Route::ChatCompletions | Route::Completions | Route::Responses | Route::Messages) => {
             pipeline::handle(req, env, ctx, request_id, Job::from(r.surface())).await
         }
@@ -80,14 +81,21 @@ async fn route(
             let cat = catalog::load(env).await?;
             http::json_cached(&listing::embedding_models(&cat), 200)
         }
-        Route::Models => {
+        Route::Models | Route::ModelsCount => {
             let cat = catalog::load(env).await?;
-            let query = req
-                .url()
-                .map(|u| u.query().unwrap_or("").to_string())
-                .unwrap_or_default();
-            let filter = listing::ModelFilter::from_query(&query);
-            http::json_cached(&listing::models(&cat, &filter), 200)
+            let filter = listing::ModelFilter::from_query(&query_of(&req));
+            if matches!(route, Route::ModelsCount) {
+                http::json_cached(&listing::count(&cat, &filter), 200)
+            } else {
+                http::json_cached(&listing::models(&cat, &filter), 200)
+            }
+        }
+        Route::ModelsUser => {
+            let mut filter = listing::ModelFilter::from_query(&query_of(&req));
+            let mut req = req;
+            filter.allow_training = Some(account_api::allow_training(&mut req, env).await?);
+            let cat = catalog::load(env).await?;
+            http::json(&listing::models(&cat, &filter), 200)
         }
         Route::Providers => {
             let cat = catalog::load(env).await?;
@@ -115,4 +123,11 @@ async fn route(
         Route::ModelPage => http::page(env, "/model").await,
         r => account_api::route(req, env, r).await,
     }
+}
+
+/// The query string of `req` (without `?`).
+fn query_of(req: &Request) -> String {
+    req.url()
+        .map(|u| u.query().unwrap_or("").to_string())
+        .unwrap_or_default()
 }

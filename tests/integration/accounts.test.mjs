@@ -296,3 +296,17 @@ test("GET/PATCH /account: the privacy setting, changed only with a provisioning 
   assert.deepEqual(await get(acc.key), { allow_training: true });
   assert.equal((await worker.admin("GET", `/accounts/${acc.id}`)).data.allow_training, true);
 });
+
+test("/models/count and /models/user: the same filters; only what the account's privacy setting allows", async () => {
+  const count = await (await fetch(`${worker.base}/models/count?q=mock`)).json();
+  const listed = await (await fetch(`${worker.base}/models?q=mock`)).json();
+  assert.equal(count.data.count, listed.data.length);
+  assert.ok(count.data.count > 0);
+  const acc = await worker.createAccount();
+  const mine = async () => (await (await call("GET", "/models/user?q=route/", acc.key)).json()).data.map((m) => m.id);
+  // route/trainer is served only by a provider that trains on prompts.
+  assert.ok(!(await mine()).includes("route/trainer"));
+  await call("PATCH", "/account", acc.provisioningKey, { allow_training: true });
+  assert.ok((await mine()).includes("route/trainer"));
+  assert.equal((await fetch(`${worker.base}/models/user`)).status, 401, "a key is needed");
+});
