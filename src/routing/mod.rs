@@ -751,13 +751,10 @@ mod tests {
         );
     }
 
-    #[test]
-    fn a_refused_request_falls_back_to_the_next_model() {
-        let c = cat();
-        let req: ChatRequest =
-            serde_json::from_value(json!({"model": "a/m", "models": ["b/other"],
-            "messages": [{"role": "user", "content": "hi"}], "provider": {"sort": "price"}}))
-            .unwrap();
+    /// The plan for `body` (with a one-line user message) over `c`, without health.
+    fn plan_of(c: &Catalog, mut body: serde_json::Value) -> Vec<Choice<'_>> {
+        body["messages"] = json!([{"role": "user", "content": "hi"}]);
+        let req: ChatRequest = serde_json::from_value(body).unwrap();
         let h = HashMap::new();
         let ctx = RouteContext {
             allow_training: false,
@@ -765,7 +762,16 @@ mod tests {
             now_ms: 0,
             embeddings: false,
         };
-        let p = plan(&c, &req, &ctx, &mut || 0.0).unwrap();
+        plan(c, &req, &ctx, &mut || 0.0).unwrap()
+    }
+
+    #[test]
+    fn a_refused_request_falls_back_to_the_next_model() {
+        let c = cat();
+        let p = plan_of(
+            &c,
+            json!({"model": "a/m", "models": ["b/other"], "provider": {"sort": "price"}}),
+        );
         assert_eq!(p.len(), 4);
         assert_eq!(after_failure(&p, 0, true), Some(1));
         assert_eq!(after_failure(&p, 0, false), Some(3), "the next model");
@@ -790,23 +796,14 @@ mod tests {
                 e.pricing.input_cache_read = Some("0.000001".into());
             }
         }
-        let req: ChatRequest = serde_json::from_value(json!({"model": "a/m",
-            "messages": [{"role": "user", "content": "hi"}],
-            "provider": {"enforce_distillable_text": true, "sort": "price",
-                         "max_price": {"input_cache_read": 0.5}}}))
-        .unwrap();
-        let h = HashMap::new();
-        let ctx = RouteContext {
-            allow_training: false,
-            health: &h,
-            now_ms: 0,
-            embeddings: false,
-        };
-        let got: Vec<&str> = plan(&c, &req, &ctx, &mut || 0.0)
-            .unwrap()
-            .iter()
-            .map(|c| c.endpoint.provider.as_str())
-            .collect();
+        let got: Vec<&str> = plan_of(
+            &c,
+            json!({"model": "a/m", "provider": {"enforce_distillable_text": true,
+                "sort": "price", "max_price": {"input_cache_read": 0.5}}}),
+        )
+        .iter()
+        .map(|c| c.endpoint.provider.as_str())
+        .collect();
         assert_eq!(got, ["cheap", "pricey"]);
     }
 
