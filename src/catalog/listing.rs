@@ -101,10 +101,7 @@ impl ModelFilter {
             Some(want) if want.iter().any(|w| w == "all") => true,
             Some(want) => want.iter().any(|w| m.output_modalities.contains(w)),
         };
-        let per_million = |p: Option<&super::Endpoint>, f: fn(&Pricing) -> &str| {
-            p.and_then(|e| super::parse_picos(f(&e.pricing)))
-                .map_or(0.0, |picos| picos as f64 / 1e6)
-        };
+        use crate::routing::per_million;
         let top = m.endpoints.first();
         let text = |s: &str| s.to_lowercase();
         params_ok
@@ -127,12 +124,12 @@ impl ModelFilter {
             && self
                 .min_context_length
                 .is_none_or(|n| m.context_length >= n)
-            && self
-                .max_prompt_price
-                .is_none_or(|max| per_million(top, |p| &p.prompt) <= max + 1e-12)
-            && self
-                .max_completion_price
-                .is_none_or(|max| per_million(top, |p| &p.completion) <= max + 1e-12)
+            && self.max_prompt_price.is_none_or(|max| {
+                top.map_or(0.0, |e| per_million(&e.pricing.prompt)) <= max + 1e-12
+            })
+            && self.max_completion_price.is_none_or(|max| {
+                top.map_or(0.0, |e| per_million(&e.pricing.completion)) <= max + 1e-12
+            })
     }
 
     /// Whether the account (by its privacy setting) may use one of `m`'s endpoints.
@@ -153,16 +150,10 @@ impl ModelFilter {
             .iter()
             .filter(|m| self.keeps(m) && self.usable(cat, m))
             .collect();
-        let price = |m: &Model| {
-            m.endpoints.first().map_or(0, |e| {
-                super::parse_picos(&e.pricing.prompt)
-                    .unwrap_or(0)
-                    .saturating_add(super::parse_picos(&e.pricing.completion).unwrap_or(0))
-            })
-        };
+        let price = |m: &Model| m.endpoints.first().map_or(0.0, crate::routing::price_of);
         match self.order {
             Some(Order::Newest) => out.sort_by_key(|m| std::cmp::Reverse(m.created)),
-            Some(Order::Price) => out.sort_by_key(|m| price(m)),
+            Some(Order::Price) => out.sort_by(|a, b| price(a).total_cmp(&price(b))),
             Some(Order::ContextLength) => out.sort_by_key(|m| std::cmp::Reverse(m.context_length)),
             Some(Order::Name) => out.sort_by(|a, b| a.name.cmp(&b.name)),
             None => {}

@@ -151,16 +151,29 @@ pub async fn surrender(env: &Env, caller: &str) -> bool {
     let Some(s) = BOOK.with(|b| b.borrow_mut().surrender(caller)) else {
         return false;
     };
+    give_back(env, &s.account, caller, s.lease_id, s.in_flight_picos).await
+}
+
+/// Returns a lease this isolate has dropped from its book to the object, with all of
+/// the account's queued settlements first (they may charge it), keeping the part
+/// `in_flight` that requests still running against it may spend. Whether it landed.
+async fn give_back(
+    env: &Env,
+    account: &str,
+    caller: &str,
+    lease_id: String,
+    in_flight: u64,
+) -> bool {
     let items: Vec<Pending> = std::iter::from_fn(|| {
-        let b = take(&s.account);
+        let b = take(account);
         (!b.is_empty()).then_some(b)
     })
     .flatten()
     .collect();
-    deliver(env, &s.account, items, |settle| Op::Lease {
+    deliver(env, account, items, |settle| Op::Lease {
         caller: caller.to_string(),
-        lease_id: s.lease_id,
-        in_flight: s.in_flight_picos,
+        lease_id,
+        in_flight,
         top_up: false,
         release: true,
         settle,
@@ -359,21 +372,7 @@ async fn watch_idle(env: &Env, caller: &str) {
         let taken = BOOK.with(|b| b.borrow_mut().take_idle(caller, now(), idle_ms));
         match taken {
             Some((account, id)) => {
-                let items: Vec<Pending> = std::iter::from_fn(|| {
-                    let b = take(&account);
-                    (!b.is_empty()).then_some(b)
-                })
-                .flatten()
-                .collect();
-                deliver(env, &account, items, |settle| Op::Lease {
-                    caller: caller.to_string(),
-                    lease_id: id,
-                    in_flight: 0,
-                    top_up: false,
-                    release: true,
-                    settle,
-                })
-                .await;
+                give_back(env, &account, caller, id, 0).await;
                 break;
             }
             None if BOOK.with(|b| b.borrow().get(caller).is_none()) => break,

@@ -70,8 +70,7 @@ async fn route(
             return Err(e);
         }
     }
-    let route = route::route(method, &path)?;
-    match route.clone() {
+    match route::route(method, &path)? {
         r @ (Route::ChatCompletions | Route::Completions | Route::Responses | Route::Messages) => {
             pipeline::handle(req, env, ctx, request_id, Job::from(r.surface())).await
         }
@@ -81,10 +80,10 @@ async fn route(
             let cat = catalog::load(env).await?;
             http::json_cached(&listing::embedding_models(&cat), 200)
         }
-        Route::Models | Route::ModelsCount => {
+        r @ (Route::Models | Route::ModelsCount) => {
             let cat = catalog::load(env).await?;
             let filter = listing::ModelFilter::from_query(&query_of(&req));
-            if matches!(route, Route::ModelsCount) {
+            if r == Route::ModelsCount {
                 http::json_cached(&listing::count(&cat, &filter), 200)
             } else {
                 http::json_cached(&listing::models(&cat, &filter), 200)

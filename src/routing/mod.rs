@@ -142,7 +142,8 @@ fn matches(list: &[String], p: &Provider) -> bool {
     list.iter().any(|x| *x == slug || *x == name)
 }
 
-fn per_million(price: &str) -> f64 {
+/// USD per million tokens of a per-token price.
+pub fn per_million(price: &str) -> f64 {
     parse_picos(price).map_or(0.0, |p| p as f64 / 1e6)
 }
 
@@ -154,7 +155,7 @@ fn over(price: Option<&str>, scale: f64, max: Option<f64>) -> bool {
 }
 
 /// USD per million tokens, prompt + completion: what "cheaper" means.
-fn price_of(e: &Endpoint) -> f64 {
+pub fn price_of(e: &Endpoint) -> f64 {
     per_million(&e.pricing.prompt) + per_million(&e.pricing.completion)
 }
 

@@ -123,7 +123,7 @@ pub struct ProviderPrefs {
 }
 
 /// The preferences OpenRouter defines; any other key is refused.
-const KNOWN: [&str; 15] = [
+const KNOWN: [&str; 13] = [
     "order",
     "only",
     "ignore",
@@ -137,10 +137,10 @@ const KNOWN: [&str; 15] = [
     "max_price",
     "preferred_min_throughput",
     "preferred_max_latency",
-    // Accepted and without effect here: there is one deployment and no BYOK.
-    "experimental",
-    "allow_byok",
 ];
+
+/// Accepted and without effect here: there is one deployment and no BYOK.
+const WITHOUT_EFFECT: [&str; 2] = ["experimental", "allow_byok"];
 
 impl Default for ProviderPrefs {
     fn default() -> Self {
@@ -187,11 +187,14 @@ impl ProviderPrefs {
         let obj = v
             .as_object()
             .ok_or_else(|| Error::bad_request("`provider` must be an object"))?;
-        if let Some(k) = obj.keys().find(|k| !KNOWN.contains(&k.as_str())) {
+        if let Some(k) = obj
+            .keys()
+            .find(|k| !KNOWN.contains(&k.as_str()) && !WITHOUT_EFFECT.contains(&k.as_str()))
+        {
             return Err(Error::bad_request(format!(
                 "provider.{}: unknown preference (known: {})",
                 crate::error::truncate(k, 64),
-                KNOWN.get(..13).unwrap_or(&KNOWN).join(", ")
+                KNOWN.join(", ")
             )));
         }
         let flag = |k: &str| -> Result<Option<bool>> {
