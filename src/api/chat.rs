@@ -344,6 +344,9 @@ pub struct PromptTokensDetails {
 pub struct CompletionTokensDetails {
     #[serde(default)]
     pub reasoning_tokens: u64,
+    /// Tokens of generated images (priced at the endpoint's `image_output`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_tokens: Option<u64>,
 }
 
 // ---------------------------------------------------------------- stream chunks

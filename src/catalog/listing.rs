@@ -221,6 +221,9 @@ fn pricing(p: &Pricing) -> Value {
     if let Some(r) = &p.input_cache_read {
         crate::api::set_field(&mut v, "input_cache_read", json!(r));
     }
+    if let Some(o) = &p.image_output {
+        crate::api::set_field(&mut v, "image_output", json!(o));
+    }
     if let Some(w) = &p.input_cache_write {
         crate::api::set_field(&mut v, "input_cache_write", json!(w));
     }

@@ -116,6 +116,9 @@ pub struct Pricing {
     pub web_search: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub internal_reasoning: Option<String>,
+    /// Per token of generated images (the completion price when absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_output: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub input_cache_read: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -131,6 +134,7 @@ impl Pricing {
             ("image", self.image.as_deref()),
             ("web_search", self.web_search.as_deref()),
             ("internal_reasoning", self.internal_reasoning.as_deref()),
+            ("image_output", self.image_output.as_deref()),
             ("input_cache_read", self.input_cache_read.as_deref()),
             ("input_cache_write", self.input_cache_write.as_deref()),
         ]
@@ -327,14 +331,16 @@ impl Pricing {
         let written = written.min(u.prompt_tokens.saturating_sub(read));
         // Reasoning tokens are part of the completion; some endpoints price them apart.
         let completion = Self::picos(Some(&self.completion));
-        let reasoning = u
-            .completion_tokens_details
-            .as_ref()
-            .map_or(0, |d| d.reasoning_tokens.min(u.completion_tokens));
-        let reasoning_price = self
-            .internal_reasoning
-            .as_deref()
-            .map_or(completion, |s| Self::picos(Some(s)));
+        let (reasoning, images) = u.completion_tokens_details.as_ref().map_or((0, 0), |d| {
+            let reasoning = d.reasoning_tokens.min(u.completion_tokens);
+            let images = d
+                .image_tokens
+                .unwrap_or(0)
+                .min(u.completion_tokens.saturating_sub(reasoning));
+            (reasoning, images)
+        });
+        let or_completion =
+            |p: &Option<String>| p.as_deref().map_or(completion, |s| Self::picos(Some(s)));
         (u.prompt_tokens.saturating_sub(read).saturating_sub(written))
             .saturating_mul(prompt)
             .saturating_add(read.saturating_mul(or_prompt(&self.input_cache_read)))
@@ -342,9 +348,11 @@ impl Pricing {
             .saturating_add(
                 u.completion_tokens
                     .saturating_sub(reasoning)
+                    .saturating_sub(images)
                     .saturating_mul(completion),
             )
-            .saturating_add(reasoning.saturating_mul(reasoning_price))
+            .saturating_add(reasoning.saturating_mul(or_completion(&self.internal_reasoning)))
+            .saturating_add(images.saturating_mul(or_completion(&self.image_output)))
             .saturating_add(Self::picos(self.request.as_deref()))
     }
 
@@ -402,10 +410,24 @@ mod tests {
         };
         u.completion_tokens_details = Some(crate::api::CompletionTokensDetails {
             reasoning_tokens: 40,
+            image_tokens: None,
         });
         assert_eq!(
             p.cost_picos(&u),
             4_105_000_000 - 40 * 15_000_000 + 40 * 10_000_000
+        );
+        // 50 more were a generated image, at the image output price.
+        let p = Pricing {
+            image_output: Some("0.00003".into()),
+            ..p
+        };
+        u.completion_tokens_details = Some(crate::api::CompletionTokensDetails {
+            reasoning_tokens: 40,
+            image_tokens: Some(50),
+        });
+        assert_eq!(
+            p.cost_picos(&u),
+            4_105_000_000 - 90 * 15_000_000 + 40 * 10_000_000 + 50 * 30_000_000
         );
     }
 

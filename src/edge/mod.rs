@@ -9,6 +9,7 @@ mod config;
 mod counters;
 mod health;
 mod http;
+mod media;
 mod pipeline;
 mod sql;
 mod upstream;

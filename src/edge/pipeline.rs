@@ -607,7 +607,8 @@ async fn attempt(
     started: f64,
     settler: &Settler,
 ) -> Result<Response, Error> {
-    let chat = &incoming.request.chat;
+    let inlined = super::media::inline_for(env, target, &incoming.request.chat).await?;
+    let chat = inlined.as_ref().unwrap_or(&incoming.request.chat);
     // The Messages surface speaks to Anthropic endpoints in their own format.
     let native = incoming
         .request

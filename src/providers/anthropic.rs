@@ -6,9 +6,10 @@ use std::collections::HashMap;
 
 use serde_json::{json, Map, Value};
 
+use super::media::{Kind, Media, Source};
 use super::{
-    ended_early, invalid_event, invalid_reply, json_schema_format, mime_from_url, parse_arguments,
-    parse_data_url, stream_error, wants_json, Reasoning, Target, UpstreamRequest,
+    ended_early, invalid_event, invalid_reply, json_schema_format, parse_arguments, stream_error,
+    wants_json, Reasoning, Target, UpstreamRequest,
 };
 use crate::api::{
     AssistantMessage, ChatChunk, ChatCompletion, ChatRequest, Choice, ContentPart, Delta,
@@ -192,30 +193,39 @@ fn convert_tool_choice(tc: &Value) -> Option<Value> {
     }
 }
 
+/// An image or a document as Anthropic takes it: images and PDFs inline or by URL,
+/// text files inline as plain text. Audio and video it does not take (routing keeps
+/// such requests away from it).
+fn media_block(m: &Media) -> Option<Value> {
+    let source = match (m.kind, m.source) {
+        (Kind::File, Source::Inline(data)) if m.mime.starts_with("text/") => {
+            use base64::Engine;
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(data)
+                .ok()?;
+            json!({"type": "text", "media_type": "text/plain",
+                   "data": String::from_utf8_lossy(&bytes)})
+        }
+        (Kind::Image | Kind::File, Source::Inline(data)) => {
+            json!({"type": "base64", "media_type": m.mime, "data": data})
+        }
+        (Kind::Image | Kind::File, Source::Url(url)) => json!({"type": "url", "url": url}),
+        (Kind::Audio | Kind::Video, _) => return None,
+    };
+    Some(match (m.kind, m.filename) {
+        (Kind::Image, _) => json!({"type": "image", "source": source}),
+        (_, Some(name)) => json!({"type": "document", "source": source, "title": name}),
+        (_, None) => json!({"type": "document", "source": source}),
+    })
+}
+
 fn content_blocks(parts: &[ContentPart]) -> Vec<Value> {
     parts
         .iter()
         .filter_map(|p| {
             let mut block = match p.kind.as_str() {
                 "text" => json!({"type": "text", "text": p.text.clone().unwrap_or_default()}),
-                "image_url" => {
-                    let url = &p.image_url.as_ref()?.url;
-                    let source = match parse_data_url(url) {
-                        Some((mime, data)) => {
-                            json!({"type": "base64", "media_type": mime, "data": data})
-                        }
-                        None => json!({"type": "url", "url": url}),
-                    };
-                    let kind = if mime_from_url(url) == "application/pdf"
-                        || parse_data_url(url).is_some_and(|(m, _)| m == "application/pdf")
-                    {
-                        "document"
-                    } else {
-                        "image"
-                    };
-                    json!({"type": kind, "source": source})
-                }
-                _ => return None,
+                _ => media_block(&Media::of(p)?)?,
             };
             if let Some(cc) = p.extra.get("cache_control") {
                 crate::api::set_field(&mut block, "cache_control", cc.clone());
@@ -667,6 +677,36 @@ mod tests {
     use crate::providers::testutil::*;
 
     const MODEL: &str = "anthropic/claude-sonnet-4.5";
+
+    #[test]
+    fn files_become_documents() {
+        let (_, body) = built(
+            MODEL,
+            json!({"model": MODEL, "messages": [{"role": "user", "content": [
+                {"type": "file", "file": {"filename": "paper.pdf", "file_data": "data:application/pdf;base64,JVBERi0x"}},
+                {"type": "file", "file": {"file_data": "https://arxiv.org/pdf/1706.03762"}},
+                {"type": "file", "file": {"filename": "notes.txt", "file_data": "data:text/plain;base64,aGVsbG8gd29ybGQ="}},
+                {"type": "file", "file": {"filename": "chart.png", "file_data": "data:image/png;base64,iVBO"},
+                 "cache_control": {"type": "ephemeral"}},
+                {"type": "image_url", "image_url": {"url": "https://x.test/scan.pdf"}},
+                {"type": "text", "text": "Compare them."}
+            ]}]}),
+        );
+        assert_eq!(
+            body["messages"][0]["content"],
+            json!([
+                {"type": "document", "title": "paper.pdf",
+                 "source": {"type": "base64", "media_type": "application/pdf", "data": "JVBERi0x"}},
+                {"type": "document", "source": {"type": "url", "url": "https://arxiv.org/pdf/1706.03762"}},
+                {"type": "document", "title": "notes.txt",
+                 "source": {"type": "text", "media_type": "text/plain", "data": "hello world"}},
+                {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": "iVBO"},
+                 "cache_control": {"type": "ephemeral"}},
+                {"type": "document", "source": {"type": "url", "url": "https://x.test/scan.pdf"}},
+                {"type": "text", "text": "Compare them."}
+            ])
+        );
+    }
 
     #[test]
     fn request_lifts_system_and_translates_tools() {

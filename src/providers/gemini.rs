@@ -7,9 +7,10 @@ use std::collections::HashMap;
 
 use serde_json::{json, Map, Value};
 
+use super::media::{self, Media, Source};
 use super::{
-    ended_early, invalid_event, invalid_reply, json_schema_format, mime_from_url, parse_arguments,
-    parse_data_url, stream_error, wants_json, Reasoning, Target, UpstreamRequest,
+    ended_early, invalid_event, invalid_reply, json_schema_format, parse_arguments, stream_error,
+    wants_json, Reasoning, Target, UpstreamRequest,
 };
 use crate::api::{
     AssistantMessage, ChatChunk, ChatCompletion, ChatRequest, Choice, CompletionTokensDetails,
@@ -20,7 +21,8 @@ use crate::error::{Error, Result};
 
 pub fn build_request(target: &Target, req: &ChatRequest) -> Result<UpstreamRequest> {
     let mut body = Map::new();
-    let (system, contents) = convert_messages(&req.messages)?;
+    let needs_sigs = needs_signatures(&target.endpoint.upstream_model);
+    let (system, contents) = convert_messages(&req.messages, needs_sigs)?;
     if !system.is_empty() {
         body.insert("systemInstruction".into(), json!({"parts": system}));
     }
@@ -64,6 +66,27 @@ pub fn build_request(target: &Target, req: &ChatRequest) -> Result<UpstreamReque
             "thinkingConfig",
             Some(json!({"thinkingBudget": budget, "includeThoughts": !r.exclude})),
         );
+    }
+    if super::wants_image_output(req) {
+        let modalities: Vec<Value> = req
+            .extra
+            .get("modalities")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .map(|m| json!(m.to_ascii_uppercase()))
+            .collect();
+        set("responseModalities", Some(Value::Array(modalities)));
+        if let Some(ic) = req.extra.get("image_config").and_then(Value::as_object) {
+            let mut cfg = Map::new();
+            for (ours, theirs) in [("aspect_ratio", "aspectRatio"), ("image_size", "imageSize")] {
+                if let Some(v) = ic.get(ours) {
+                    cfg.insert(theirs.into(), v.clone());
+                }
+            }
+            set("imageConfig", Some(Value::Object(cfg)));
+        }
     }
     if !gen.is_empty() {
         body.insert("generationConfig".into(), Value::Object(gen));
@@ -124,26 +147,98 @@ fn convert_tool_choice(tc: &Value) -> Option<Value> {
     }
 }
 
+/// A content part as a Gemini part: text, or media inline (`inlineData`) or by URI
+/// (`fileData`: YouTube videos, Files API uploads, and what the edge did not inline).
+fn part(p: &ContentPart) -> Option<Value> {
+    if p.kind == "text" {
+        return Some(json!({"text": p.text.clone().unwrap_or_default()}));
+    }
+    let m = Media::of(p)?;
+    Some(match m.source {
+        Source::Inline(data) => json!({"inlineData": {"mimeType": m.mime, "data": data}}),
+        Source::Url(url) if media::is_youtube(url) => json!({"fileData": {"fileUri": url}}),
+        Source::Url(url) => json!({"fileData": {"mimeType": m.mime, "fileUri": url}}),
+    })
+}
+
 fn parts(content: &[ContentPart]) -> Vec<Value> {
-    content
-        .iter()
-        .filter_map(|p| match p.kind.as_str() {
-            "text" => Some(json!({"text": p.text.clone().unwrap_or_default()})),
-            "image_url" => {
-                let url = &p.image_url.as_ref()?.url;
-                Some(match parse_data_url(url) {
-                    Some((mime, data)) => json!({"inlineData": {"mimeType": mime, "data": data}}),
-                    None => json!({"fileData": {"mimeType": mime_from_url(url), "fileUri": url}}),
-                })
-            }
-            _ => None,
+    content.iter().filter_map(part).collect()
+}
+
+/// The format OpenRouter names Gemini's reasoning items with.
+const REASONING_FORMAT: &str = "google-gemini-v1";
+
+/// What Gemini's documentation says to send as the signature of a function call that
+/// has none (a turn written by another model, or by the caller).
+const NO_SIGNATURE: &str = "skip_thought_signature_validator";
+
+/// Gemini 3 and later refuse a function call in the current turn without its thought
+/// signature; earlier models take one but do not need it.
+fn needs_signatures(upstream_model: &str) -> bool {
+    let version = upstream_model
+        .strip_prefix("gemini-")
+        .and_then(|v| v.split(['.', '-']).next())
+        .and_then(|v| v.parse::<u32>().ok());
+    version.is_none_or(|v| v >= 3)
+}
+
+/// The thought signatures a caller sends back in an assistant message's
+/// `reasoning_details`: (the tool call ID it belongs to, if any; the signature).
+fn signatures(details: Option<&Value>) -> Vec<(Option<&str>, &str)> {
+    details
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter(|d| d.get("format").and_then(Value::as_str) == Some(REASONING_FORMAT))
+        .filter(|d| d.get("type").and_then(Value::as_str) == Some("reasoning.encrypted"))
+        .filter_map(|d| {
+            let data = d.get("data").and_then(Value::as_str)?;
+            Some((d.get("id").and_then(Value::as_str), data))
         })
         .collect()
 }
 
+/// An assistant message as a model turn, thought signatures back where Gemini put them:
+/// on their function calls, and one without a call on the turn's last part. A turn
+/// whose calls carry none gets Gemini's placeholder on its first call when the model
+/// needs signatures.
+fn model_turn<'m>(
+    m: &'m Message,
+    content: &[ContentPart],
+    needs_sigs: bool,
+    names: &mut HashMap<&'m str, &'m str>,
+) -> Result<Vec<Value>> {
+    let sigs = signatures(m.extra.get("reasoning_details"));
+    let mut ps = parts(content);
+    ps.retain(|p| p.get("text").is_none_or(|t| t != ""));
+    if let (Some(last), Some((_, sig))) = (ps.last_mut(), sigs.iter().find(|(id, _)| id.is_none()))
+    {
+        crate::api::set_field(last, "thoughtSignature", json!(sig));
+    }
+    let mut signed = false;
+    for call in m.tool_calls.iter().flatten() {
+        names.insert(&call.id, &call.function.name);
+        let mut p = json!({"functionCall": {
+            "name": call.function.name,
+            "args": parse_arguments(&call.function.arguments)?,
+        }});
+        if let Some((_, sig)) = sigs.iter().find(|(id, _)| *id == Some(call.id.as_str())) {
+            crate::api::set_field(&mut p, "thoughtSignature", json!(sig));
+            signed = true;
+        }
+        ps.push(p);
+    }
+    if needs_sigs && !signed {
+        if let Some(first) = ps.iter_mut().find(|p| p.get("functionCall").is_some()) {
+            crate::api::set_field(first, "thoughtSignature", json!(NO_SIGNATURE));
+        }
+    }
+    Ok(ps)
+}
+
 /// OpenAI messages → (system parts, Gemini contents). Tool results need the function's
 /// name, which Gemini keys them by: it comes from the assistant turn that called it.
-fn convert_messages(messages: &[Message]) -> Result<(Vec<Value>, Vec<Value>)> {
+fn convert_messages(messages: &[Message], needs_sigs: bool) -> Result<(Vec<Value>, Vec<Value>)> {
     let mut system = Vec::new();
     let mut names: HashMap<&str, &str> = HashMap::new();
     let mut out: Vec<(&str, Vec<Value>)> = Vec::new();
@@ -154,18 +249,7 @@ fn convert_messages(messages: &[Message]) -> Result<(Vec<Value>, Vec<Value>)> {
                 system.extend(parts(&content));
                 continue;
             }
-            "assistant" => {
-                let mut ps = parts(&content);
-                ps.retain(|p| p.get("text").is_none_or(|t| t != ""));
-                for call in m.tool_calls.iter().flatten() {
-                    names.insert(&call.id, &call.function.name);
-                    ps.push(json!({"functionCall": {
-                        "name": call.function.name,
-                        "args": parse_arguments(&call.function.arguments)?,
-                    }}));
-                }
-                ("model", ps)
-            }
+            "assistant" => ("model", model_turn(m, &content, needs_sigs, &mut names)?),
             "tool" => {
                 let id = m.tool_call_id.as_deref().unwrap_or_default();
                 let name = names
@@ -223,48 +307,108 @@ fn usage_from(u: &Value) -> Usage {
             cache_write_tokens: None,
         });
     }
-    if thoughts > 0 {
+    let images = u
+        .get("candidatesTokensDetails")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter(|d| d.get("modality").and_then(Value::as_str) == Some("IMAGE"))
+        .filter_map(|d| d.get("tokenCount").and_then(Value::as_u64))
+        .fold(0u64, u64::saturating_add);
+    if thoughts > 0 || images > 0 {
         usage.completion_tokens_details = Some(CompletionTokensDetails {
             reasoning_tokens: thoughts,
+            image_tokens: (images > 0).then_some(images),
         });
     }
     usage
 }
 
-/// The first candidate's parts of a response: (text, reasoning, function calls as
-/// (name, args JSON)).
-fn split_parts(response: &Value) -> (String, String, Vec<(String, String)>) {
-    let candidate = response
-        .get("candidates")
-        .and_then(|c| c.get(0))
-        .unwrap_or(&Value::Null);
-    let mut text = String::new();
-    let mut thought = String::new();
-    let mut calls = Vec::new();
-    let parts = candidate
-        .get("content")
-        .and_then(|c| c.get("parts"))
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
-    for p in parts {
-        if let Some(fc) = p.get("functionCall") {
-            let name = fc
-                .get("name")
+/// What the first candidate of a response (or of one stream event) holds.
+#[derive(Debug, Default)]
+struct Pieces {
+    text: String,
+    thought: String,
+    /// Function calls: (name, arguments as JSON, thought signature).
+    calls: Vec<(String, String, Option<String>)>,
+    /// Generated images as OpenRouter returns them (`image_url` items with data URLs).
+    images: Vec<Value>,
+    /// A thought signature on a part that is not a function call.
+    signature: Option<String>,
+}
+
+impl Pieces {
+    fn of(response: &Value) -> Pieces {
+        let mut out = Pieces::default();
+        let parts = response
+            .get("candidates")
+            .and_then(|c| c.get(0))
+            .and_then(|c| c.get("content"))
+            .and_then(|c| c.get("parts"))
+            .and_then(Value::as_array);
+        for p in parts.into_iter().flatten() {
+            let signature = p
+                .get("thoughtSignature")
                 .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_string();
-            let args = fc.get("args").cloned().unwrap_or_else(|| json!({}));
-            calls.push((name, args.to_string()));
-        } else if let Some(t) = p.get("text").and_then(Value::as_str) {
-            if p.get("thought").and_then(Value::as_bool) == Some(true) {
-                thought.push_str(t);
-            } else {
-                text.push_str(t);
+                .map(str::to_string);
+            let thought = p.get("thought").and_then(Value::as_bool) == Some(true);
+            if let Some(fc) = p.get("functionCall") {
+                let name = fc.get("name").and_then(Value::as_str).unwrap_or_default();
+                let args = fc
+                    .get("args")
+                    .map_or_else(|| "{}".to_string(), Value::to_string);
+                out.calls.push((name.to_string(), args, signature));
+                continue;
+            }
+            if signature.is_some() {
+                out.signature = signature;
+            }
+            if let Some(t) = p.get("text").and_then(Value::as_str) {
+                if thought {
+                    out.thought.push_str(t);
+                } else {
+                    out.text.push_str(t);
+                }
+            } else if let Some(img) = p.get("inlineData").filter(|_| !thought) {
+                let mime = img
+                    .get("mimeType")
+                    .and_then(Value::as_str)
+                    .unwrap_or("image/png");
+                let data = img.get("data").and_then(Value::as_str).unwrap_or_default();
+                out.images.push(json!({"type": "image_url",
+                    "image_url": {"url": format!("data:{mime};base64,{data}")}}));
             }
         }
+        out
     }
-    (text, thought, calls)
+
+    /// OpenRouter's reasoning items: the thought text, then each signature (a call's
+    /// with the call's ID), numbered from `next` on; the thought text at `thought_index`
+    /// when given (a stream keeps one index for all its pieces).
+    fn details(&self, ids: &[String], thought_index: Option<u32>, next: &mut u32) -> Vec<Value> {
+        let mut take = || {
+            let i = *next;
+            *next = next.saturating_add(1);
+            i
+        };
+        let mut out = Vec::new();
+        if !self.thought.is_empty() {
+            let index = thought_index.unwrap_or_else(&mut take);
+            out.push(json!({"type": "reasoning.text", "text": self.thought,
+                "format": REASONING_FORMAT, "index": index}));
+        }
+        for ((_, _, sig), id) in self.calls.iter().zip(ids) {
+            if let Some(sig) = sig {
+                out.push(json!({"type": "reasoning.encrypted", "data": sig, "id": id,
+                    "format": REASONING_FORMAT, "index": take()}));
+            }
+        }
+        if let Some(sig) = &self.signature {
+            out.push(json!({"type": "reasoning.encrypted", "data": sig,
+                "format": REASONING_FORMAT, "index": take()}));
+        }
+        out
+    }
 }
 
 /// Gemini's finish reason, or the block reason of a refused prompt.
@@ -301,26 +445,41 @@ pub fn parse_response(
     let bad = |what: &str| invalid_reply(provider, what, body);
     let v: Value = serde_json::from_slice(body).map_err(|e| bad(&e.to_string()))?;
     let native = native_finish(&v).ok_or_else(|| bad("no candidates and no block reason"))?;
-    let (text, thought, calls) = split_parts(&v);
-    let tool_calls: Vec<ToolCall> = calls
-        .into_iter()
+    let pieces = Pieces::of(&v);
+    let tool_calls: Vec<ToolCall> = pieces
+        .calls
+        .iter()
         .enumerate()
-        .map(|(i, (name, arguments))| ToolCall {
+        .map(|(i, (name, arguments, _))| ToolCall {
             id: call_id(&meta.id, i),
             kind: "function".into(),
-            function: FunctionCall { name, arguments },
+            function: FunctionCall {
+                name: name.clone(),
+                arguments: arguments.clone(),
+            },
         })
         .collect();
+    let ids: Vec<String> = tool_calls.iter().map(|c| c.id.clone()).collect();
+    let details = pieces.details(&ids, None, &mut 0);
+    let Pieces {
+        text,
+        thought,
+        images,
+        ..
+    } = pieces;
     let reason = finish(&native, !tool_calls.is_empty());
     Ok(meta.completion(
         vec![Choice {
             index: 0,
             message: AssistantMessage {
                 role: "assistant".into(),
-                content: (!text.is_empty() || tool_calls.is_empty()).then_some(text),
+                content: (!text.is_empty() || tool_calls.is_empty() && images.is_empty())
+                    .then_some(text),
                 refusal: None,
                 reasoning: (!thought.is_empty()).then_some(thought),
                 tool_calls: (!tool_calls.is_empty()).then_some(tool_calls),
+                images: (!images.is_empty()).then_some(Value::Array(images)),
+                reasoning_details: (!details.is_empty()).then_some(Value::Array(details)),
                 ..Default::default()
             },
             finish_reason: Some(reason.into()),
@@ -341,6 +500,10 @@ pub struct StreamState {
     tools: usize,
     usage: Option<Usage>,
     finished: bool,
+    /// The index of the thought text's reasoning item, once it has one.
+    thought_index: Option<u32>,
+    /// The next reasoning item's index.
+    next_index: u32,
 }
 
 impl StreamState {
@@ -382,27 +545,44 @@ impl StreamState {
         if let Some(u) = v.get("usageMetadata") {
             self.usage = Some(usage_from(u));
         }
-        let (text, thought, calls) = split_parts(&v);
+        let pieces = Pieces::of(&v);
         let mut delta = Delta::default();
         if !self.started {
             self.started = true;
             delta.role = Some("assistant".into());
         }
-        if !text.is_empty() || delta.role.is_some() {
-            delta.content = Some(text);
+        if !pieces.text.is_empty() || delta.role.is_some() {
+            delta.content = Some(pieces.text.clone());
         }
-        if !thought.is_empty() {
-            delta.reasoning = Some(thought);
+        if !pieces.thought.is_empty() {
+            delta.reasoning = Some(pieces.thought.clone());
+            if self.thought_index.is_none() {
+                self.thought_index = Some(self.next_index);
+                self.next_index = self.next_index.saturating_add(1);
+            }
         }
-        if !calls.is_empty() {
-            let deltas = calls
+        let first_call = self.tools;
+        let ids: Vec<String> = (0..pieces.calls.len())
+            .map(|i| call_id(&self.generation, first_call.saturating_add(i)))
+            .collect();
+        let details = pieces.details(&ids, self.thought_index, &mut self.next_index);
+        if !details.is_empty() {
+            delta.reasoning_details = Some(Value::Array(details));
+        }
+        if !pieces.images.is_empty() {
+            delta.images = Some(Value::Array(pieces.images));
+        }
+        if !pieces.calls.is_empty() {
+            let deltas = pieces
+                .calls
                 .into_iter()
-                .map(|(name, args)| {
+                .zip(ids)
+                .map(|((name, args, _), id)| {
                     let i = self.tools;
                     self.tools = self.tools.saturating_add(1);
                     ToolCallDelta {
                         index: i as u32,
-                        id: Some(call_id(&self.generation, i)),
+                        id: Some(id),
                         kind: Some("function".into()),
                         function: Some(FunctionCallDelta {
                             name: Some(name),
@@ -417,6 +597,8 @@ impl StreamState {
         let has_content = delta.role.is_some()
             || delta.content.as_ref().is_some_and(|c| !c.is_empty())
             || delta.reasoning.is_some()
+            || delta.reasoning_details.is_some()
+            || delta.images.is_some()
             || delta.tool_calls.is_some();
         if has_content {
             out.push(ChatChunk::bare(delta, None));
@@ -566,6 +748,221 @@ mod tests {
         let u = c.usage.unwrap();
         assert_eq!((u.prompt_tokens, u.completion_tokens), (72, 68));
         assert_eq!(u.completion_tokens_details.unwrap().reasoning_tokens, 50);
+    }
+
+    #[test]
+    fn thought_signatures_come_back_as_reasoning_details() {
+        let body = include_bytes!("../../tests/fixtures/gemini/generate_function_call.json");
+        let c = parse_response("google-ai-studio", &meta(MODEL), body).unwrap();
+        let d = c.choices[0].message.reasoning_details.clone().unwrap();
+        assert_eq!(
+            d,
+            json!([
+                {"type": "reasoning.text", "text": "Let me think about which tool fits.",
+                 "format": "google-gemini-v1", "index": 0},
+                {"type": "reasoning.encrypted", "data": "CiQB0e2Kb0Zx5HRJ", "id": "call_abc_0",
+                 "format": "google-gemini-v1", "index": 1}
+            ])
+        );
+    }
+
+    #[test]
+    fn signatures_go_back_on_their_calls() {
+        let turn = |model: &str, details: Value| {
+            built(
+                model,
+                json!({"model": model, "messages": [
+                    {"role": "user", "content": "Weather in Paris and Lyon?"},
+                    {"role": "assistant", "content": "Checking.", "tool_calls": [
+                        {"id": "call_a", "type": "function", "function": {"name": "get_weather", "arguments": "{\"city\":\"Paris\"}"}},
+                        {"id": "call_b", "type": "function", "function": {"name": "get_weather", "arguments": "{\"city\":\"Lyon\"}"}}],
+                     "reasoning_details": details},
+                    {"role": "tool", "tool_call_id": "call_a", "content": "18C"},
+                    {"role": "tool", "tool_call_id": "call_b", "content": "21C"}
+                ]}),
+            )
+            .1["contents"][1]["parts"]
+                .clone()
+        };
+        let g3 = "google/gemini-3-pro-preview";
+        // As this gateway (or OpenRouter) returned them: the signature is the first call's.
+        let parts = turn(
+            g3,
+            json!([
+                {"type": "reasoning.text", "text": "plan", "format": "google-gemini-v1", "index": 0},
+                {"type": "reasoning.encrypted", "data": "SIG_A", "id": "call_a", "format": "google-gemini-v1", "index": 1},
+                {"type": "reasoning.encrypted", "data": "ANTHROPIC", "format": "anthropic-claude-v1", "index": 2}
+            ]),
+        );
+        assert_eq!(parts[0], json!({"text": "Checking."}));
+        assert_eq!(parts[1]["thoughtSignature"], "SIG_A");
+        assert_eq!(parts[2].get("thoughtSignature"), None);
+        // A turn without signatures (another model wrote it): Gemini 3 gets the
+        // documented placeholder on the first call; Gemini 2.5 needs none.
+        let parts = turn(g3, json!(null));
+        assert_eq!(
+            parts[1]["thoughtSignature"],
+            "skip_thought_signature_validator"
+        );
+        assert_eq!(parts[2].get("thoughtSignature"), None);
+        let parts = turn(MODEL, json!(null));
+        assert!(parts
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|p| p.get("thoughtSignature").is_none()));
+        // A signature without a call goes on the turn's last part.
+        let parts = turn(
+            g3,
+            json!([{"type": "reasoning.encrypted", "data": "SIG_T", "format": "google-gemini-v1", "index": 0}]),
+        );
+        assert_eq!(parts[0]["thoughtSignature"], "SIG_T");
+        assert_eq!(
+            parts[1]["thoughtSignature"],
+            "skip_thought_signature_validator"
+        );
+    }
+
+    #[test]
+    fn files_audio_and_video_parts() {
+        let (_, body) = built(
+            "google/gemini-3-pro-preview",
+            json!({"model": "google/gemini-3-pro-preview", "messages": [{"role": "user", "content": [
+                {"type": "file", "file": {"filename": "paper.pdf", "file_data": "data:application/pdf;base64,JVBERi0x"}},
+                {"type": "input_audio", "input_audio": {"data": "UklGRg==", "format": "wav"}},
+                {"type": "video_url", "video_url": {"url": "https://www.youtube.com/watch?v=9hE5-98ZeCg"}},
+                {"type": "video_url", "video_url": {"url": "data:video/mp4;base64,AAAAIGZ0eXA="}},
+                {"type": "file", "file": {"filename": "f.pdf", "file_data": "https://generativelanguage.googleapis.com/v1beta/files/abc-123"}},
+                {"type": "text", "text": "Summarise all of it."}
+            ]}]}),
+        );
+        let parts = &body["contents"][0]["parts"];
+        assert_eq!(
+            parts,
+            &json!([
+                {"inlineData": {"mimeType": "application/pdf", "data": "JVBERi0x"}},
+                {"inlineData": {"mimeType": "audio/wav", "data": "UklGRg=="}},
+                {"fileData": {"fileUri": "https://www.youtube.com/watch?v=9hE5-98ZeCg"}},
+                {"inlineData": {"mimeType": "video/mp4", "data": "AAAAIGZ0eXA="}},
+                {"fileData": {"mimeType": "application/pdf", "fileUri": "https://generativelanguage.googleapis.com/v1beta/files/abc-123"}},
+                {"text": "Summarise all of it."}
+            ])
+        );
+    }
+
+    #[test]
+    fn image_output() {
+        let model = "google/gemini-2.5-flash-image";
+        let (_, body) = built(
+            model,
+            json!({"model": model, "modalities": ["image", "text"],
+                   "image_config": {"aspect_ratio": "16:9"},
+                   "messages": [{"role": "user", "content": "A banana"}]}),
+        );
+        assert_eq!(
+            body["generationConfig"]["responseModalities"],
+            json!(["IMAGE", "TEXT"])
+        );
+        assert_eq!(
+            body["generationConfig"]["imageConfig"],
+            json!({"aspectRatio": "16:9"})
+        );
+        let c = parse_response(
+            "google-ai-studio",
+            &meta(model),
+            include_bytes!("../../tests/fixtures/gemini/generate_image.json"),
+        )
+        .unwrap();
+        let m = &c.choices[0].message;
+        assert_eq!(
+            m.content.as_deref(),
+            Some("Here is a nano banana on a plate.")
+        );
+        let images = m.images.as_ref().unwrap();
+        assert_eq!(images[0]["type"], "image_url");
+        assert!(images[0]["image_url"]["url"]
+            .as_str()
+            .unwrap()
+            .starts_with("data:image/png;base64,iVBOR"));
+        let u = c.usage.clone().unwrap();
+        assert_eq!(u.completion_tokens, 1299);
+        assert_eq!(
+            u.completion_tokens_details.unwrap().image_tokens,
+            Some(1290)
+        );
+        // Priced at the image output price: 9 text tokens and 1290 image tokens.
+        let cat = catalog();
+        let pricing = &cat.model(model).unwrap().endpoints[0].pricing;
+        let u = c.usage.clone().unwrap();
+        assert_eq!(
+            pricing.cost_picos(&u),
+            9 * 300_000 + 9 * 2_500_000 + 1290 * 30_000_000
+        );
+    }
+
+    #[test]
+    fn stream_images() {
+        let make = || Translator::Gemini(StreamState::new("google-ai-studio", "gen-1-abc"));
+        let events = translate_everywhere(
+            &make,
+            "google/gemini-2.5-flash-image",
+            include_bytes!("../../tests/fixtures/gemini/stream_image.sse"),
+        );
+        let images: Vec<&Value> = events
+            .iter()
+            .filter_map(|e| e["choices"][0]["delta"]["images"].as_array())
+            .flatten()
+            .collect();
+        assert_eq!(images.len(), 1);
+        assert!(images[0]["image_url"]["url"]
+            .as_str()
+            .unwrap()
+            .starts_with("data:image/png;base64,"));
+        assert_eq!(content(&events), "A banana, coming up.");
+        let u = &events.last().unwrap()["usage"];
+        assert_eq!(u["completion_tokens_details"]["image_tokens"], 1290);
+    }
+
+    #[test]
+    fn stream_thought_signatures() {
+        let events = translate_everywhere(
+            &make,
+            "google/gemini-3-pro-preview",
+            include_bytes!("../../tests/fixtures/gemini/stream_thought_signature.sse"),
+        );
+        let details: Vec<&Value> = events
+            .iter()
+            .filter_map(|e| e["choices"][0]["delta"]["reasoning_details"].as_array())
+            .flatten()
+            .collect();
+        // The thought text's pieces share one index; the signature has its own and
+        // names the first call.
+        let texts: Vec<_> = details
+            .iter()
+            .filter(|d| d["type"] == "reasoning.text")
+            .collect();
+        assert_eq!(texts.len(), 2);
+        assert!(texts
+            .iter()
+            .all(|d| d["index"] == 0 && d["format"] == "google-gemini-v1"));
+        let sig: Vec<_> = details
+            .iter()
+            .filter(|d| d["type"] == "reasoning.encrypted")
+            .collect();
+        assert_eq!(sig.len(), 1);
+        assert_eq!(
+            (
+                sig[0]["data"].as_str(),
+                sig[0]["id"].as_str(),
+                sig[0]["index"].as_u64()
+            ),
+            (
+                Some("EjQKMgG+Pvb7sigPart1Paris"),
+                Some("call_abc_0"),
+                Some(1)
+            )
+        );
+        assert_eq!(arguments(&events, 1), r#"{"city":"Lyon"}"#);
     }
 
     #[test]

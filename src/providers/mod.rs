@@ -6,6 +6,7 @@ pub mod anthropic;
 pub mod echo;
 pub mod embeddings;
 pub mod gemini;
+pub mod media;
 pub mod openai_compat;
 pub mod stream;
 #[cfg(test)]
@@ -363,22 +364,6 @@ pub fn parse_data_url(url: &str) -> Option<(&str, &str)> {
     ))
 }
 
-/// A guess at an image URL's media type from its extension (for APIs that need one).
-pub fn mime_from_url(url: &str) -> &'static str {
-    let path = url
-        .split(['?', '#'])
-        .next()
-        .unwrap_or(url)
-        .to_ascii_lowercase();
-    match path.rsplit('.').next() {
-        Some("png") => "image/png",
-        Some("gif") => "image/gif",
-        Some("webp") => "image/webp",
-        Some("pdf") => "application/pdf",
-        _ => "image/jpeg",
-    }
-}
-
 /// Tool-call arguments as JSON: what a model sent as a string, parsed.
 pub fn parse_arguments(args: &str) -> Result<Value> {
     if args.trim().is_empty() {
@@ -417,6 +402,14 @@ pub fn wants_json(req: &ChatRequest) -> bool {
         .is_some_and(|t| t == "json_object" || t == "json_schema")
 }
 
+/// Whether the request asks for images in the reply (`modalities` holding `image`).
+pub fn wants_image_output(req: &ChatRequest) -> bool {
+    req.extra
+        .get("modalities")
+        .and_then(serde_json::Value::as_array)
+        .is_some_and(|m| m.iter().any(|v| v == "image"))
+}
+
 /// Reasoning settings from OpenRouter's `reasoning` object or `reasoning_effort`.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Reasoning {
@@ -430,6 +423,7 @@ impl Reasoning {
     pub fn from_request(req: &ChatRequest) -> Option<Reasoning> {
         let effort_of = |v: Option<&Value>| {
             v.and_then(Value::as_str).and_then(|e| match e {
+                "xhigh" => Some("xhigh"),
                 "minimal" => Some("minimal"),
                 "low" => Some("low"),
                 "medium" => Some("medium"),
@@ -438,7 +432,9 @@ impl Reasoning {
             })
         };
         if let Some(r) = req.extra.get("reasoning").filter(|r| r.is_object()) {
-            if r.get("enabled").and_then(Value::as_bool) == Some(false) {
+            if r.get("enabled").and_then(Value::as_bool) == Some(false)
+                || r.get("effort").and_then(Value::as_str) == Some("none")
+            {
                 return None;
             }
             return Some(Reasoning {
@@ -463,6 +459,7 @@ impl Reasoning {
             Some("minimal") => 0.1,
             Some("low") => 0.2,
             Some("high") => 0.8,
+            Some("xhigh") => 0.95,
             _ => 0.5,
         };
         ((max_output as f64 * share) as u64).max(1024)
@@ -500,7 +497,10 @@ mod tests {
             Some(("image/png", "AAA"))
         );
         assert_eq!(parse_data_url("https://x/y.png"), None);
-        assert_eq!(mime_from_url("https://x/y.WEBP?size=2"), "image/webp");
+        assert_eq!(
+            media::mime_from_name("https://x/y.WEBP?size=2"),
+            Some("image/webp")
+        );
     }
 
     #[test]
@@ -518,6 +518,15 @@ mod tests {
         let mut v = base.clone();
         v["reasoning"] = serde_json::json!({"enabled": false});
         assert!(Reasoning::from_request(&req(v)).is_none());
+        let mut v = base.clone();
+        v["reasoning"] = serde_json::json!({"effort": "none"});
+        assert!(Reasoning::from_request(&req(v)).is_none());
+        let mut v = base.clone();
+        v["reasoning"] = serde_json::json!({"effort": "xhigh"});
+        assert_eq!(
+            Reasoning::from_request(&req(v)).unwrap().budget(10_000),
+            9_500
+        );
         assert!(Reasoning::from_request(&req(base)).is_none());
     }
 

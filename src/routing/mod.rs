@@ -70,6 +70,8 @@ struct Rejections {
     max_completion: Option<u64>,
     /// An input modality a requested model does not take (and the model).
     modality: Option<(&'static str, String)>,
+    /// A model asked for images (`modalities`) that only writes text.
+    image_output: Option<String>,
     not_free: usize,
 }
 
@@ -183,6 +185,7 @@ pub fn plan<'a>(
     let prompt = estimate_prompt_tokens(req);
     let params = requested_parameters(req);
     let modalities = input_modalities(req);
+    let wants_images = crate::providers::wants_image_output(req);
     let mut rejected = Rejections::default();
     let mut out = Vec::new();
     let mut known = false;
@@ -203,6 +206,10 @@ pub fn plan<'a>(
             .find(|m| !model.input_modalities.iter().any(|i| i == *m))
         {
             rejected.modality = Some((m, model.id.clone()));
+            continue;
+        }
+        if wants_images && !model.output_modalities.iter().any(|o| o == "image") {
+            rejected.image_output = Some(model.id.clone());
             continue;
         }
         if prefs.enforce_distillable_text && !model.distillable {
@@ -470,6 +477,11 @@ fn no_endpoint(
         };
         return Error::bad_request(format!(
             "messages: {id} does not take {modality} input, and the request has {part}; remove it or choose a model with {modality} in its input_modalities"
+        ));
+    }
+    if let Some(id) = &r.image_output {
+        return Error::bad_request(format!(
+            "modalities: {id} does not output images; choose a model with image in its output_modalities"
         ));
     }
     // Context is checked last: an endpoint refused for it passed everything else.

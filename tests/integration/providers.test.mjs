@@ -4,7 +4,7 @@
 import { describe, test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { startWorker } from "../support/worker.mjs";
-import { startMockUpstream } from "../support/mock_upstream.mjs";
+import { startMockUpstream, MOCK_GEMINI_SIGNATURE } from "../support/mock_upstream.mjs";
 import { testCatalog, mockBindings, FAMILIES } from "../support/catalog.mjs";
 import { collect } from "../support/sse.mjs";
 
@@ -12,7 +12,11 @@ let mock, worker, KEY;
 
 before(async () => {
   mock = await startMockUpstream();
-  worker = await startWorker({ catalog: testCatalog(), bindings: { ...mockBindings(mock.url), UPSTREAM_TIMEOUT_MS: "1000", UPSTREAM_REPLY_TIMEOUT_MS: "1000" } });
+  worker = await startWorker({ catalog: testCatalog(), bindings: {
+    ...mockBindings(mock.url), UPSTREAM_TIMEOUT_MS: "1000", UPSTREAM_REPLY_TIMEOUT_MS: "1000",
+    // The mock serves media on 127.0.0.1, which the gateway otherwise never fetches.
+    MEDIA_FETCH_ALLOW_HOSTS: new URL(mock.url).host, MEDIA_MAX_BYTES: String(2 * 1024 * 1024),
+  } });
   KEY = (await worker.createAccount()).key;
 });
 after(async () => {
@@ -117,7 +121,8 @@ for (const [api, slug, name] of FAMILIES) {
         assert.deepEqual(sent.messages[1].content[0], { type: "tool_use", id: "call_1", name: "get_weather", input: { city: "Paris" } });
         assert.equal(sent.messages[2].content[0].type, "tool_result");
       } else if (api === "gemini") {
-        assert.deepEqual(sent.contents[1].parts[0], { functionCall: { name: "get_weather", args: { city: "Paris" } } });
+        // A call without its thought signature gets the placeholder Gemini documents.
+        assert.deepEqual(sent.contents[1].parts[0], { functionCall: { name: "get_weather", args: { city: "Paris" } }, thoughtSignature: "skip_thought_signature_validator" });
         assert.deepEqual(sent.contents[2].parts[0], { functionResponse: { name: "get_weather", response: { temp: 18 } } });
       } else {
         assert.equal(sent.messages[2].tool_call_id, "call_1");
@@ -231,5 +236,124 @@ describe("reasoning round trip: Anthropic extended thinking with tools across tu
     const r = await ask(next({ ...m, reasoning_details: undefined }));
     assert.equal(r.status, 400);
     assert.match((await r.json()).error.message, /must start with a thinking block/);
+  });
+});
+
+describe("reasoning round trip: Gemini thought signatures on function calls", () => {
+  const ask = (messages, extra = {}) => chat({ model: "gemini-mock/agent", tools: TOOLS, messages, ...extra });
+  const next = (message) => [
+    ...user("Weather in Paris?"),
+    { role: "assistant", content: message.content, tool_calls: message.tool_calls, reasoning_details: message.reasoning_details },
+    { role: "tool", tool_call_id: message.tool_calls[0].id, content: "18C" },
+  ];
+  const sentCall = () => mock.last("/gemini/").body.contents[1].parts.find((p) => p.functionCall);
+
+  test("not streamed: the signature comes back tied to its call, and goes up on it again", async () => {
+    const m = (await (await ask(user("Weather in Paris?"))).json()).choices[0].message;
+    assert.deepEqual(m.reasoning_details, [{ type: "reasoning.encrypted", data: MOCK_GEMINI_SIGNATURE, id: m.tool_calls[0].id, format: "google-gemini-v1", index: 0 }]);
+    const second = await ask(next(m));
+    assert.equal(second.status, 200, await second.clone().text());
+    assert.equal((await second.json()).choices[0].message.content, 'The tool said: {"content":"18C"}');
+    assert.equal(sentCall().thoughtSignature, MOCK_GEMINI_SIGNATURE);
+  });
+
+  test("streamed: the signature arrives in a delta and is enough to continue", async () => {
+    const events = await collect((await ask(user("Weather in Paris?"), { stream: true })).body);
+    const deltas = events.filter((e) => e.data?.choices?.length).map((e) => e.data.choices[0].delta);
+    const calls = deltas.flatMap((d) => d.tool_calls ?? []);
+    const message = {
+      content: null,
+      tool_calls: [{ id: calls[0].id, type: "function", function: { name: calls[0].function.name, arguments: calls.map((c) => c.function.arguments).join("") } }],
+      reasoning_details: deltas.flatMap((d) => d.reasoning_details ?? []),
+    };
+    assert.equal(message.reasoning_details[0].id, calls[0].id);
+    const second = await ask(next(message));
+    assert.equal(second.status, 200, await second.clone().text());
+    assert.equal(sentCall().thoughtSignature, MOCK_GEMINI_SIGNATURE);
+  });
+
+  test("a call another model made goes up with the documented placeholder", async () => {
+    const foreign = { content: null, tool_calls: [{ id: "toolu_01", type: "function", function: { name: "get_weather", arguments: '{"city":"Paris"}' } }],
+      reasoning_details: [{ type: "reasoning.text", text: "hm", signature: "x", format: "anthropic-claude-v1", index: 0 }] };
+    const r = await ask(next(foreign));
+    assert.equal(r.status, 200, await r.clone().text());
+    assert.equal(sentCall().thoughtSignature, "skip_thought_signature_validator");
+  });
+});
+
+describe("media to Gemini: remote URLs fetched and inlined, files, audio and video", () => {
+  const ask = (content) => chat({ model: "test/gemini-media", messages: [{ role: "user", content: [...content, { type: "text", text: "describe" }] }] });
+  const said = async (r) => {
+    assert.equal(r.status, 200, await r.clone().text());
+    return (await r.json()).choices[0].message.content;
+  };
+
+  test("http(s) URLs are fetched (redirects followed), YouTube and inline data go as they are", async () => {
+    const r = await ask([
+      { type: "image_url", image_url: { url: `${mock.url}/media/cat.png` } },
+      { type: "file", file: { filename: "paper.pdf", file_data: `${mock.url}/media/paper` } },
+      { type: "image_url", image_url: { url: `${mock.url}/media/hop` } },
+      { type: "input_audio", input_audio: { data: Buffer.from("RIFFwave").toString("base64"), format: "wav" } },
+      { type: "video_url", video_url: { url: "https://www.youtube.com/watch?v=9hE5-98ZeCg" } },
+    ]);
+    assert.equal(await said(r), "inline image/png 70B, inline application/pdf 13B, inline image/png 70B, inline audio/wav 8B, file https://www.youtube.com/watch?v=9hE5-98ZeCg");
+  });
+
+  test("private addresses, failed fetches and oversized media are the caller's 400, naming the field", async () => {
+    for (const [url, why] of [
+      ["http://10.0.0.1/cat.png", /private or local address/],
+      ["http://169.254.169.254/latest/meta-data/", /private or local address/],
+      [`${mock.url}/media/to-private`, /private or local address/],
+      [`${mock.url}/media/missing`, /HTTP 404/],
+      [`${mock.url}/media/big`, /larger than/],
+      ["ftp://example.com/cat.png", /http/],
+    ]) {
+      const r = await ask([{ type: "image_url", image_url: { url } }]);
+      assert.equal(r.status, 400, url);
+      const { error } = await r.json();
+      assert.match(error.message, /messages\[0\]\.content\[0\]\.image_url\.url/, url);
+      assert.match(error.message, why, url);
+    }
+  });
+});
+
+describe("image output", () => {
+  test("Gemini images come back in message.images, priced at the image output price", async () => {
+    const r = await chat({ model: "test/gemini-image", modalities: ["image", "text"], messages: user("draw a red square") });
+    assert.equal(r.status, 200, await r.clone().text());
+    const body = await r.json();
+    const m = body.choices[0].message;
+    assert.equal(m.content, "A tiny red square.");
+    assert.match(m.images[0].image_url.url, /^data:image\/png;base64,iVBOR/);
+    assert.equal(body.usage.completion_tokens_details.image_tokens, 1290);
+    // 9 prompt tokens at $1/M, 5 text tokens at $2/M, 1290 image tokens at $30/M.
+    assert.equal(body.usage.cost, 0.038719);
+    assert.deepEqual(mock.last("/gemini/").body.generationConfig.responseModalities, ["IMAGE", "TEXT"]);
+  });
+
+  test("streamed: images arrive in delta.images", async () => {
+    const chunks = await streamed({ model: "test/gemini-image", modalities: ["image", "text"], messages: user("draw") });
+    const images = chunks.flatMap((c) => c.choices[0]?.delta?.images ?? []);
+    assert.equal(images.length, 1);
+    assert.match(images[0].image_url.url, /^data:image\/png;base64,/);
+    assert.equal(chunks.at(-1).usage.cost, 0.038719);
+  });
+
+  test("a model that only writes text is a 400", async () => {
+    const r = await chat({ model: "test/ok", modalities: ["image", "text"], messages: user("draw") });
+    assert.equal(r.status, 400);
+    assert.match((await r.json()).error.message, /does not output images/);
+  });
+});
+
+describe("documents to Anthropic", () => {
+  test("file parts become document blocks the strict mock accepts", async () => {
+    const r = await chat({ model: "anthropic-mock/ok", messages: [{ role: "user", content: [
+      { type: "file", file: { filename: "paper.pdf", file_data: "data:application/pdf;base64,JVBERi0x" } },
+      { type: "text", text: "summarise" },
+    ] }] });
+    assert.equal(r.status, 200, await r.clone().text());
+    assert.deepEqual(mock.last("/anthropic/").body.messages[0].content[0],
+      { type: "document", title: "paper.pdf", source: { type: "base64", media_type: "application/pdf", data: "JVBERi0x" } });
   });
 });

@@ -60,6 +60,9 @@ export function testCatalog() {
       mock("test/vision", [["mockai", "ok"]], { input_modalities: ["text", "image"] }),
       mock("test/thinkagent", [["mockanthropic", "thinkagent"]], { context_length: 200000, supported_parameters: ["max_tokens", "tools", "tool_choice", "reasoning", "include_reasoning"] }),
       mock("test/endless-anthropic", [["mockanthropic", "endless"]]),
+      mock("test/gemini-media", [["mockgemini", "media"]], { input_modalities: ["text", "image", "file", "audio", "video"] }),
+      mock("test/gemini-image", [], { output_modalities: ["image", "text"], endpoints: [
+        { provider: "mockgemini", upstream_model: "image", pricing: { ...price, image_output: "0.00003" } }] }),
       mock("test/stall", [["mockai", "stall"]]),
       mock("test/nokey", [["nokey", "ok"]]),
       mock("test/badkey", [["mockai", "fail401"]]),

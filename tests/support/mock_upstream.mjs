@@ -7,6 +7,8 @@ import http from "node:http";
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const sse = (obj, event) => (event ? `event: ${event}\n` : "") + `data: ${typeof obj === "string" ? obj : JSON.stringify(obj)}\n\n`;
 const USAGE = { prompt: 11, completion: 7 };
+/** A 1×1 PNG. */
+const PNG = Buffer.from("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==", "base64");
 
 // ------------------------------------------------------------------ wire formats
 
@@ -67,6 +69,20 @@ const openai = {
     res.end(JSON.stringify({ error: { message, type: status === 429 ? "requests" : "server_error" } }));
   },
 };
+
+/** The fields Anthropic's Messages API defines, and each content block type's. */
+const ANTHROPIC_FIELDS = new Set(["model", "messages", "max_tokens", "system", "metadata", "stop_sequences", "stream", "temperature",
+  "top_p", "top_k", "tools", "tool_choice", "thinking", "service_tier", "container", "mcp_servers", "context_management", "output_format", "output_config"]);
+const ANTHROPIC_BLOCKS = {
+  text: ["text", "cache_control", "citations"],
+  image: ["source", "cache_control"],
+  document: ["source", "title", "context", "citations", "cache_control"],
+  tool_use: ["id", "name", "input", "cache_control"],
+  tool_result: ["tool_use_id", "content", "is_error", "cache_control"],
+  thinking: ["thinking", "signature"],
+  redacted_thinking: ["data"],
+};
+const ANTHROPIC_SOURCES = { base64: ["media_type", "data"], url: ["url"], text: ["media_type", "data"], file: ["file_id"], content: ["content"] };
 
 /** The signature the mock gives its thinking blocks, and wants back. */
 export const MOCK_SIGNATURE = "EqQBCgIYAhIMmockSignature0001";
@@ -137,8 +153,27 @@ const anthropic = {
       cut: () => res.end('event: content_block_delta\ndata: {"type":"content_blo'),
     };
   },
-  /** Anthropic's own refusal of a turn that lost its thinking, or null. */
+  /** Anthropic's own refusals: fields it does not define, and a turn that lost its
+   * thinking. */
   refuse(body) {
+    const bad = (message) => ({ status: 400, body: { type: "error", error: { type: "invalid_request_error", message } } });
+    const extra = Object.keys(body).find((k) => !ANTHROPIC_FIELDS.has(k));
+    if (extra) return bad(`${extra}: Extra inputs are not permitted`);
+    for (const [i, m] of body.messages.entries()) {
+      if (!["user", "assistant"].includes(m.role)) return bad(`messages.${i}.role: Input should be 'user' or 'assistant'`);
+      for (const [j, b] of (Array.isArray(m.content) ? m.content : []).entries()) {
+        const at = `messages.${i}.content.${j}`;
+        const fields = ANTHROPIC_BLOCKS[b.type];
+        if (!fields) return bad(`${at}: Input tag '${b.type}' found using 'type' does not match any of the expected tags: ${Object.keys(ANTHROPIC_BLOCKS).map((t) => `'${t}'`).join(", ")}`);
+        const k = Object.keys(b).find((k) => k !== "type" && !fields.includes(k));
+        if (k) return bad(`${at}.${b.type}.${k}: Extra inputs are not permitted`);
+        if (b.source) {
+          const sf = ANTHROPIC_SOURCES[b.source.type];
+          const sk = sf && Object.keys(b.source).find((k) => k !== "type" && !sf.includes(k));
+          if (!sf || sk) return bad(`${at}.${b.type}.source${sk ? `.${b.source.type}.${sk}: Extra inputs are not permitted` : `: Input tag '${b.source.type}' found using 'type' does not match any of the expected tags`}`);
+        }
+      }
+    }
     if (body.thinking?.type !== "enabled") return null;
     for (const [i, m] of body.messages.entries()) {
       const blocks = Array.isArray(m.content) ? m.content : [];
@@ -160,8 +195,56 @@ const anthropic = {
   },
 };
 
+/** The thought signature the mock Gemini gives its function calls, and wants back. */
+export const MOCK_GEMINI_SIGNATURE = "CiQBcsjafMockGeminiSignature";
+/** What Gemini's documentation says to send for a call another model made. */
+const SKIP_SIGNATURE = "skip_thought_signature_validator";
+
+/** The fields Gemini's GenerateContentRequest defines (in both spellings), and its parts'. */
+const GEMINI_FIELDS = {
+  request: ["contents", "tools", "toolConfig", "safetySettings", "systemInstruction", "generationConfig", "cachedContent", "labels"],
+  generationConfig: ["stopSequences", "responseMimeType", "responseSchema", "responseJsonSchema", "responseModalities", "candidateCount",
+    "maxOutputTokens", "temperature", "topP", "topK", "seed", "presencePenalty", "frequencyPenalty", "responseLogprobs", "logprobs",
+    "enableEnhancedCivicAnswers", "speechConfig", "thinkingConfig", "imageConfig", "mediaResolution"],
+  part: ["text", "inlineData", "functionCall", "functionResponse", "fileData", "executableCode", "codeExecutionResult", "thought",
+    "thoughtSignature", "videoMetadata", "partMetadata"],
+};
+const snake = (k) => k.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
+const knownTo = (list, k) => list.includes(k) || list.map(snake).includes(k);
+
 /** Gemini generateContent / streamGenerateContent?alt=sse. */
 const gemini = {
+  /** Gemini's own refusals: unknown fields, roles, and (as Gemini 3 does) a function
+   * call of the current turn without its thought signature. */
+  refuse(body) {
+    const bad = (message) => ({ status: 400, body: { error: { code: 400, message, status: "INVALID_ARGUMENT" } } });
+    const unknown = (obj, list, at) => {
+      const k = Object.keys(obj ?? {}).find((k) => !knownTo(list, k));
+      return k && bad(`Invalid JSON payload received. Unknown name "${k}"${at ? ` at '${at}'` : ""}: Cannot find field.`);
+    };
+    const top = unknown(body, GEMINI_FIELDS.request, "");
+    if (top) return top;
+    const gen = unknown(body.generationConfig, GEMINI_FIELDS.generationConfig, "generation_config");
+    if (gen) return gen;
+    for (const [i, c] of (body.contents ?? []).entries()) {
+      if (!["user", "model"].includes(c.role)) return bad("Please use a valid role: user, model.");
+      for (const [j, p] of (c.parts ?? []).entries()) {
+        const u = unknown(p, GEMINI_FIELDS.part, `contents[${i}].parts[${j}]`);
+        if (u) return u;
+      }
+    }
+    // The current turn starts after the last user content that is not a function response.
+    const contents = body.contents ?? [];
+    let start = 0;
+    contents.forEach((c, i) => { if (c.role === "user" && c.parts.some((p) => !p.functionResponse)) start = i + 1; });
+    for (let i = start; i < contents.length; i++) {
+      const first = contents[i].role === "model" && contents[i].parts.find((p) => p.functionCall);
+      if (first && ![MOCK_GEMINI_SIGNATURE, SKIP_SIGNATURE].includes(first.thoughtSignature)) {
+        return bad(`Function call is missing a thought_signature in functionCall parts. This is required for tools to work correctly, and missing thought_signature may lead to degraded model performance. Additional data, function call \`default_api:${first.functionCall.name}\` , position ${i + 1}. Please refer to https://ai.google.dev/gemini-api/docs/thought-signatures for more details.`);
+      }
+    }
+    return null;
+  },
   match: (req) => {
     const m = req.url.match(/\/models\/([^/:]+):(generateContent|streamGenerateContent)/);
     return m ? { model: decodeURIComponent(m[1]), stream: m[2] === "streamGenerateContent" } : null;
@@ -175,7 +258,7 @@ const gemini = {
   reply(res, model, { text, tool }) {
     const parts = [];
     if (text != null) parts.push({ text });
-    if (tool) parts.push({ functionCall: { name: tool.name, args: tool.args } });
+    if (tool) parts.push({ functionCall: { name: tool.name, args: tool.args }, thoughtSignature: MOCK_GEMINI_SIGNATURE });
     res.writeHead(200, { "content-type": "application/json" });
     res.end(JSON.stringify({
       candidates: [{ content: { role: "model", parts }, finishReason: "STOP", index: 0 }],
@@ -191,7 +274,7 @@ const gemini = {
       text: (t) => res.write(ev([{ text: t }])),
       tool: (name, pieces) => { pendingTool = { name, args: JSON.parse(pieces.join("")) }; },
       finish: () => {
-        const parts = pendingTool ? [{ functionCall: pendingTool }] : [{ text: "" }];
+        const parts = pendingTool ? [{ functionCall: pendingTool, thoughtSignature: MOCK_GEMINI_SIGNATURE }] : [{ text: "" }];
         res.write(sse({ candidates: [{ content: { role: "model", parts }, finishReason: "STOP", index: 0 }], usageMetadata: gemini.usage(4), modelVersion: model }));
       },
       end: () => res.end(),
@@ -355,6 +438,28 @@ export async function startMockUpstream() {
       await new Promise((resolve) => c.res.on("close", resolve));
       note("stall", "closed");
     },
+    // Says what media it was given (Gemini's format): "inline <type> <bytes>B" per inline
+    // part, "file <uri>" per file URI.
+    async media(f, c) {
+      const parts = c.body.contents.filter((x) => x.role === "user").at(-1).parts;
+      const said = parts.filter((p) => !p.text).map((p) => (p.inlineData
+        ? `inline ${p.inlineData.mimeType} ${Buffer.from(p.inlineData.data, "base64").length}B`
+        : `file ${p.fileData.fileUri}`));
+      f.reply(c.res, c.model, { text: said.join(", ") });
+    },
+    // Draws (Gemini's format): a caption and a PNG, its tokens reported as IMAGE.
+    async image(f, c) {
+      const parts = [{ text: "A tiny red square." }, { inlineData: { mimeType: "image/png", data: PNG.toString("base64") } }];
+      const usageMetadata = { promptTokenCount: 9, candidatesTokenCount: 1295, totalTokenCount: 1304,
+        candidatesTokensDetails: [{ modality: "TEXT", tokenCount: 5 }, { modality: "IMAGE", tokenCount: 1290 }] };
+      if (!c.stream) {
+        c.res.writeHead(200, { "content-type": "application/json" });
+        return c.res.end(JSON.stringify({ candidates: [{ content: { role: "model", parts }, finishReason: "STOP", index: 0 }], usageMetadata, modelVersion: c.model }));
+      }
+      c.res.writeHead(200, { "content-type": "text/event-stream" });
+      c.res.write(sse({ candidates: [{ content: { role: "model", parts: [parts[0]] }, index: 0 }], modelVersion: c.model }));
+      c.res.end(sse({ candidates: [{ content: { role: "model", parts: [parts[1]] }, finishReason: "STOP", index: 0 }], usageMetadata, modelVersion: c.model }));
+    },
     fail500: async (f, c) => f.error(c.res, 500, "internal mock failure"),
     fail429: async (f, c) => f.error(c.res, 429, "Rate limit reached for requests", { "retry-after": "17" }),
     fail400: async (f, c) => f.error(c.res, 400, "mock refuses this request"),
@@ -423,7 +528,24 @@ export async function startMockUpstream() {
     return false;
   }
 
+  // Media a request may point at by URL, as the web serves it.
+  function media(req, res) {
+    const path = req.url.split("?")[0];
+    if (!path.startsWith("/media/")) return false;
+    const send = (status, type, body, headers = {}) => { res.writeHead(status, { "content-type": type, ...headers }); res.end(body); };
+    const routes = {
+      "/media/cat.png": () => send(200, "image/png", PNG),
+      "/media/paper": () => send(200, "application/octet-stream", Buffer.from("%PDF-1.4 mock")),
+      "/media/hop": () => send(302, "text/plain", "", { location: "/media/cat.png" }),
+      "/media/to-private": () => send(302, "text/plain", "", { location: "http://10.0.0.1/cat.png" }),
+      "/media/big": () => send(200, "image/png", Buffer.alloc(3 * 1024 * 1024, 7)),
+    };
+    (routes[path] ?? (() => send(404, "text/plain", "not found")))();
+    return true;
+  }
+
   const server = http.createServer(async (req, res) => {
+    if (media(req, res)) return;
     let raw = "";
     for await (const part of req) raw += part;
     let body = null;
