@@ -29,3 +29,29 @@ pub fn usage_value(u: &Usage) -> serde_json::Value {
     }
     v
 }
+
+/// The prefix of reasoning carried opaquely through a surface that has no place for
+/// OpenRouter's `reasoning_details` (a Responses reasoning item's `encrypted_content`):
+/// the items as JSON, base64url, so that they come back exactly as they went out.
+const PACKED: &str = "mmx1.";
+
+/// `reasoning_details` packed into one opaque string.
+pub fn pack_reasoning(details: &[serde_json::Value]) -> String {
+    use base64::Engine;
+    let json = serde_json::to_vec(details).unwrap_or_default();
+    format!(
+        "{PACKED}{}",
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(json)
+    )
+}
+
+/// The `reasoning_details` a string made by [`pack_reasoning`] holds; `None` for
+/// anything else (another gateway's or a provider's own opaque reasoning).
+pub fn unpack_reasoning(s: &str) -> Option<Vec<serde_json::Value>> {
+    use base64::Engine;
+    let data = s.strip_prefix(PACKED)?;
+    let json = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(data)
+        .ok()?;
+    serde_json::from_slice(&json).ok()
+}

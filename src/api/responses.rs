@@ -121,6 +121,12 @@ pub fn to_chat(body: &Value) -> Result<ChatRequest> {
             chat.insert("reasoning".into(), json!({ "effort": effort }));
         }
     }
+    // Reasoning that no text or call followed has no turn to go back with.
+    messages.retain(|m| {
+        m.get("role") != Some(&json!("assistant"))
+            || m.get("content").is_some_and(|c| !c.is_null())
+            || m.get("tool_calls").is_some()
+    });
     chat.insert("messages".into(), Value::Array(messages));
     ChatRequest::from_value(Value::Object(chat))
 }
@@ -163,7 +169,18 @@ fn input_item(path: &str, item: &Value, out: &mut Vec<Value>) -> Result<()> {
                 }
                 _ => return Err(bad(&format!("{path}.content"), "must be a string or an array of parts")),
             };
-            out.push(json!({"role": role, "content": content}));
+            match out.last_mut() {
+                // The text of a turn whose reasoning came first.
+                Some(Value::Object(last))
+                    if role == "assistant"
+                        && last.get("role") == Some(&json!("assistant"))
+                        && last.get("content").is_none_or(Value::is_null)
+                        && last.get("tool_calls").is_none() =>
+                {
+                    last.insert("content".into(), content);
+                }
+                _ => out.push(json!({"role": role, "content": content})),
+            }
         }
         "function_call" => {
             let s = |k: &str| -> Result<String> {
@@ -204,8 +221,30 @@ fn input_item(path: &str, item: &Value, out: &mut Vec<Value>) -> Result<()> {
             };
             out.push(json!({"role": "tool", "tool_call_id": id, "content": output}));
         }
-        // Reasoning of earlier turns: this gateway keeps no state to resume it from.
-        "reasoning" => {}
+        // Reasoning of an earlier turn goes back with the assistant turn it belongs to,
+        // as `reasoning_details` (thinking signatures and the like that providers need).
+        "reasoning" => {
+            let details = reasoning_details_of(o);
+            if details.is_empty() {
+                return Ok(());
+            }
+            match out.last_mut() {
+                Some(Value::Object(last))
+                    if last.get("role") == Some(&json!("assistant"))
+                        && last.get("content").is_none_or(Value::is_null) =>
+                {
+                    let d = last
+                        .entry("reasoning_details")
+                        .or_insert_with(|| json!([]));
+                    if let Value::Array(a) = d {
+                        a.extend(details);
+                    }
+                }
+                _ => out.push(
+                    json!({"role": "assistant", "content": null, "reasoning_details": details}),
+                ),
+            }
+        }
         "" => return Err(bad(&format!("{path}.type"), "is required")),
         other => {
             return Err(bad(
@@ -215,6 +254,45 @@ fn input_item(path: &str, item: &Value, out: &mut Vec<Value>) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// The `reasoning_details` a Responses reasoning item carries: what this gateway packed
+/// into its `encrypted_content`; otherwise an encrypted blob of its provider's
+/// (OpenAI's, with `format` when the item names one), and its text with a signature
+/// when it has one (OpenRouter's own reasoning items).
+fn reasoning_details_of(o: &Map<String, Value>) -> Vec<Value> {
+    let blob = o.get("encrypted_content").and_then(Value::as_str);
+    if let Some(details) = blob.and_then(crate::api::unpack_reasoning) {
+        return details;
+    }
+    let format = o
+        .get("format")
+        .and_then(Value::as_str)
+        .unwrap_or("openai-responses-v1");
+    let mut out = Vec::new();
+    let text: String = ["content", "summary"]
+        .iter()
+        .filter_map(|k| o.get(*k).and_then(Value::as_array))
+        .find(|parts| !parts.is_empty())
+        .into_iter()
+        .flatten()
+        .filter_map(|p| p.get("text").and_then(Value::as_str))
+        .collect();
+    if let Some(sig) = o.get("signature").and_then(Value::as_str) {
+        out.push(
+            json!({"type": "reasoning.text", "text": text, "signature": sig,
+                        "format": format, "index": 0}),
+        );
+    }
+    if let Some(data) = blob {
+        let mut d = json!({"type": "reasoning.encrypted", "data": data, "format": format,
+                           "index": out.len()});
+        if let Some(id) = o.get("id") {
+            set_field(&mut d, "id", id.clone());
+        }
+        out.push(d);
+    }
+    out
 }
 
 fn content_part(path: &str, p: &Value) -> Result<Option<Value>> {
@@ -391,8 +469,51 @@ fn message_item(id: &str, text: &str, status: &str) -> Value {
     })
 }
 
-fn reasoning_item(id: &str, text: &str) -> Value {
-    json!({"type": "reasoning", "id": id, "summary": [{"type": "summary_text", "text": text}]})
+/// Adds a streamed reasoning item to `acc`, joined onto the last one when it continues
+/// it (same type, format and index): text appended, signature and data taken.
+fn join_detail(acc: &mut Vec<Value>, item: &Value) {
+    let key = |v: &Value| {
+        (
+            v.get("type").cloned(),
+            v.get("format").cloned(),
+            v.get("index").cloned(),
+        )
+    };
+    let Some(last) = acc
+        .last_mut()
+        .filter(|l| item.get("index").is_some() && key(l) == key(item))
+    else {
+        acc.push(item.clone());
+        return;
+    };
+    for (k, v) in item.as_object().into_iter().flatten() {
+        match (k.as_str(), last.get(k).and_then(Value::as_str), v.as_str()) {
+            ("text" | "summary", Some(so_far), Some(more)) => {
+                let joined = format!("{so_far}{more}");
+                set_field(last, k, json!(joined));
+            }
+            _ => set_field(last, k, v.clone()),
+        }
+    }
+}
+
+/// A reasoning output item: its text as the summary, and the turn's `reasoning_details`
+/// packed into `encrypted_content`, to come back on the next turn.
+fn reasoning_item(id: &str, text: &str, details: &[Value]) -> Value {
+    let summary = if text.is_empty() {
+        json!([])
+    } else {
+        json!([{"type": "summary_text", "text": text}])
+    };
+    let mut item = json!({"type": "reasoning", "id": id, "summary": summary});
+    if !details.is_empty() {
+        set_field(
+            &mut item,
+            "encrypted_content",
+            json!(crate::api::pack_reasoning(details)),
+        );
+    }
+    item
 }
 
 fn call_item(id: &str, call_id: &str, name: &str, arguments: &str, status: &str) -> Value {
@@ -411,11 +532,13 @@ pub fn reply(c: &ChatCompletion, echo: &Echo) -> Value {
     let mut output = Vec::new();
     let first = c.choices.first();
     let message = first.map(|ch| &ch.message);
-    if let Some(r) = message
-        .and_then(|m| m.reasoning.as_deref())
-        .filter(|r| !r.is_empty())
-    {
-        output.push(reasoning_item(&format!("rs_{}", c.id), r));
+    let reasoning = message.and_then(|m| m.reasoning.as_deref()).unwrap_or("");
+    let details = message
+        .and_then(|m| m.reasoning_details.as_ref())
+        .and_then(Value::as_array)
+        .map_or(&[][..], Vec::as_slice);
+    if !reasoning.is_empty() || !details.is_empty() {
+        output.push(reasoning_item(&format!("rs_{}", c.id), reasoning, details));
     }
     let text = message.and_then(|m| m.content.as_deref()).unwrap_or("");
     if !text.is_empty() {
@@ -471,6 +594,12 @@ pub struct StreamEncoder {
     model: String,
     next_index: usize,
     reasoning: Option<Open>,
+    /// Reasoning items opened so far (for unique IDs).
+    reasonings: usize,
+    /// The stream's `reasoning_details`, streamed pieces joined; those from
+    /// `details_from` on are not yet in a closed reasoning item.
+    details: Vec<Value>,
+    details_from: usize,
     message: Option<Open>,
     /// Open function calls by the chat chunk's tool-call index.
     calls: Vec<(u32, Open)>,
@@ -490,6 +619,9 @@ impl StreamEncoder {
             model: String::new(),
             next_index: 0,
             reasoning: None,
+            reasonings: 0,
+            details: Vec::new(),
+            details_from: 0,
             message: None,
             calls: Vec::new(),
             done: Vec::new(),
@@ -549,7 +681,9 @@ impl StreamEncoder {
         let Some(r) = self.reasoning.take() else {
             return Vec::new();
         };
-        let item = reasoning_item(&r.id, &r.text);
+        let details = self.details.get(self.details_from..).unwrap_or_default();
+        let item = reasoning_item(&r.id, &r.text, details);
+        self.details_from = self.details.len();
         let mut out = self.event(
             "response.reasoning_summary_text.done",
             json!({"item_id": r.id, "output_index": r.index, "summary_index": 0, "text": r.text}),
@@ -611,19 +745,29 @@ impl StreamEncoder {
         let mut out = self.start(c);
         for ch in &c.choices {
             let d = &ch.delta;
-            if let Some(r) = d.reasoning.as_deref().filter(|r| !r.is_empty()) {
-                if self.reasoning.is_none() {
-                    let open = self.open(format!("rs_{}", self.id), None);
-                    out.extend(self.event(
-                        "response.output_item.added",
-                        json!({"output_index": open.index, "item": {"type": "reasoning", "id": open.id, "summary": []}}),
-                    ));
-                    out.extend(self.event(
-                        "response.reasoning_summary_part.added",
-                        json!({"item_id": open.id, "output_index": open.index, "summary_index": 0, "part": {"type": "summary_text", "text": ""}}),
-                    ));
-                    self.reasoning = Some(open);
-                }
+            let details = d.reasoning_details.as_ref().and_then(Value::as_array);
+            for item in details.into_iter().flatten() {
+                join_detail(&mut self.details, item);
+            }
+            let thinking = d.reasoning.as_deref().filter(|r| !r.is_empty());
+            if self.reasoning.is_none() && (thinking.is_some() || details.is_some()) {
+                let id = match self.reasonings {
+                    0 => format!("rs_{}", self.id),
+                    n => format!("rs_{}_{n}", self.id),
+                };
+                self.reasonings = self.reasonings.saturating_add(1);
+                let open = self.open(id, None);
+                out.extend(self.event(
+                    "response.output_item.added",
+                    json!({"output_index": open.index, "item": {"type": "reasoning", "id": open.id, "summary": []}}),
+                ));
+                out.extend(self.event(
+                    "response.reasoning_summary_part.added",
+                    json!({"item_id": open.id, "output_index": open.index, "summary_index": 0, "part": {"type": "summary_text", "text": ""}}),
+                ));
+                self.reasoning = Some(open);
+            }
+            if let Some(r) = thinking {
                 if let Some(open) = self.reasoning.as_mut() {
                     open.text.push_str(r);
                     let (id, index) = (open.id.clone(), open.index);
@@ -907,6 +1051,145 @@ mod tests {
         assert_eq!(v["usage"]["total_tokens"], 15);
         assert_eq!(v["temperature"], 0.5);
         assert_eq!(v["max_output_tokens"], 9);
+    }
+
+    #[test]
+    fn reasoning_details_round_trip_through_reasoning_items() {
+        let details = json!([
+            {"type": "reasoning.text", "text": "I should call f.", "signature": "EqQBsig",
+             "format": "anthropic-claude-v1", "index": 0},
+            {"type": "reasoning.encrypted", "data": "c2ln", "id": "c9",
+             "format": "google-gemini-v1", "index": 1}
+        ]);
+        let mut msg = AssistantMessage::default();
+        msg.role = "assistant".into();
+        msg.reasoning = Some("I should call f.".into());
+        msg.reasoning_details = Some(details.clone());
+        msg.tool_calls = Some(vec![ToolCall {
+            id: "c9".into(),
+            kind: "function".into(),
+            function: FunctionCall {
+                name: "f".into(),
+                arguments: "{}".into(),
+            },
+        }]);
+        let c = meta().completion(
+            vec![Choice {
+                index: 0,
+                message: msg,
+                finish_reason: Some("tool_calls".into()),
+                native_finish_reason: None,
+                logprobs: None,
+            }],
+            None,
+        );
+        let out = reply(&c, &Echo::default())["output"].clone();
+        assert_eq!(out[0]["type"], "reasoning");
+        assert!(out[0]["encrypted_content"]
+            .as_str()
+            .unwrap()
+            .starts_with("mmx1."));
+        // The next turn sends the output items back: the details return with the call.
+        let mut input = vec![json!({"role": "user", "content": "go"})];
+        input.extend(out.as_array().unwrap().iter().cloned());
+        input.push(json!({"type": "function_call_output", "call_id": "c9", "output": "ok"}));
+        let r = to_chat(&json!({"model": "a/b", "input": input})).unwrap();
+        let roles: Vec<&str> = r.messages.iter().map(|m| m.role.as_str()).collect();
+        assert_eq!(roles, ["user", "assistant", "tool"]);
+        assert_eq!(r.messages[1].extra["reasoning_details"], details);
+        assert_eq!(r.messages[1].tool_calls.as_ref().unwrap()[0].id, "c9");
+        // OpenAI's own reasoning items and OpenRouter's signed ones are kept too; one
+        // that no turn followed is dropped.
+        let r = to_chat(&json!({"model": "a/b", "input": [
+            {"role": "user", "content": "go"},
+            {"type": "reasoning", "id": "rs_x", "summary": [], "encrypted_content": "gAAAAB-openai"},
+            {"type": "reasoning", "id": "rs_y", "format": "anthropic-claude-v1", "signature": "EqSig",
+             "summary": [{"type": "summary_text", "text": "hm"}]},
+            {"type": "message", "role": "assistant", "content": [{"type": "output_text", "text": "done"}]},
+            {"role": "user", "content": "again"},
+            {"type": "reasoning", "id": "rs_z", "summary": [], "encrypted_content": "gAAAAB-dangling"}
+        ]}))
+        .unwrap();
+        assert_eq!(r.messages.len(), 3);
+        assert_eq!(r.messages[1].text(), "done");
+        assert_eq!(
+            r.messages[1].extra["reasoning_details"],
+            json!([
+                {"type": "reasoning.encrypted", "data": "gAAAAB-openai", "format": "openai-responses-v1", "index": 0, "id": "rs_x"},
+                {"type": "reasoning.text", "text": "hm", "signature": "EqSig", "format": "anthropic-claude-v1", "index": 0}
+            ])
+        );
+    }
+
+    #[test]
+    fn streamed_reasoning_items_carry_the_joined_details() {
+        let m = meta();
+        let mut enc = StreamEncoder::new(Echo::default());
+        let mut out = Vec::new();
+        for (text, sig) in [("I should ", None), ("call f.", Some("EqQBsig"))] {
+            let mut d = json!({"type": "reasoning.text", "text": text, "format": "anthropic-claude-v1", "index": 0});
+            if let Some(sig) = sig {
+                d["signature"] = json!(sig);
+            }
+            out.extend(enc.chunk(&m.delta_chunk(
+                Delta {
+                    reasoning: Some(text.into()),
+                    reasoning_details: Some(json!([d])),
+                    ..Default::default()
+                },
+                None,
+            )));
+        }
+        // A signature that comes with a call, after the reasoning item closed.
+        out.extend(enc.chunk(&m.delta_chunk(
+            Delta {
+                content: Some("ok".into()),
+                ..Default::default()
+            },
+            None,
+        )));
+        out.extend(enc.chunk(&m.delta_chunk(
+            Delta {
+                reasoning_details: Some(json!([{"type": "reasoning.encrypted", "data": "c2ln", "id": "c1", "format": "google-gemini-v1", "index": 1}])),
+                tool_calls: Some(vec![ToolCallDelta {
+                    index: 0,
+                    id: Some("c1".into()),
+                    kind: Some("function".into()),
+                    function: Some(FunctionCallDelta {
+                        name: Some("f".into()),
+                        arguments: Some("{}".into()),
+                    }),
+                }]),
+                ..Default::default()
+            },
+            Some("tool_calls"),
+        )));
+        out.extend(enc.close(&m.chunk(Vec::new()), &Usage::new(3, 4)));
+        let evs = events(&out);
+        let output = evs.last().unwrap()["response"]["output"].clone();
+        let types: Vec<&str> = output
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["type"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            types,
+            ["reasoning", "message", "reasoning", "function_call"]
+        );
+        let unpack = |i: usize| {
+            crate::api::unpack_reasoning(output[i]["encrypted_content"].as_str().unwrap()).unwrap()
+        };
+        assert_eq!(
+            unpack(0),
+            vec![
+                json!({"type": "reasoning.text", "text": "I should call f.", "signature": "EqQBsig",
+                        "format": "anthropic-claude-v1", "index": 0})
+            ]
+        );
+        assert_eq!(unpack(2)[0]["id"], "c1");
+        assert_ne!(output[0]["id"], output[2]["id"]);
+        assert_eq!(output[0]["summary"][0]["text"], "I should call f.");
     }
 
     fn events(bytes: &[u8]) -> Vec<Value> {

@@ -112,6 +112,31 @@ test("responses: a function call and its output round trip", async () => {
   }
 });
 
+test("responses: reasoning items carry thinking signatures across turns (Anthropic extended thinking with tools)", async () => {
+  const tools = [{ type: "function", name: "get_weather", description: "weather", parameters: { type: "object", properties: { city: { type: "string" } } } }];
+  const ask = (input, stream = false) => post("/responses", { model: "test/thinkagent", reasoning: { effort: "low" }, tools, input, stream });
+  for (const stream of [false, true]) {
+    const r = await ask("Weather in Paris?", stream);
+    assert.equal(r.status, 200);
+    const output = stream ? events(await r.text()).at(-1).data.response.output : (await r.json()).output;
+    assert.deepEqual(output.map((o) => o.type), ["reasoning", "function_call"], `stream: ${stream}`);
+    assert.match(output[0].encrypted_content, /^mmx1\./);
+    const call = output[1];
+    // The next turn sends the output items back, as the Agents SDK and Codex do.
+    const next = await ask([{ role: "user", content: "Weather in Paris?" }, ...output, { type: "function_call_output", call_id: call.call_id, output: "18C" }]);
+    assert.equal(next.status, 200, await next.clone().text());
+    assert.equal((await next.json()).output_text, "The tool said: 18C");
+    const sent = mock.last("/anthropic/").body.messages[1].content;
+    assert.deepEqual(sent.map((b) => b.type), ["thinking", "tool_use"]);
+    assert.equal(sent[0].signature, MOCK_SIGNATURE);
+  }
+  // Without the reasoning item, the provider refuses the turn, as it would directly.
+  const first = (await (await ask("Weather in Paris?")).json()).output;
+  const call = first.find((o) => o.type === "function_call");
+  const bare = await ask([{ role: "user", content: "Weather in Paris?" }, call, { type: "function_call_output", call_id: call.call_id, output: "18C" }]);
+  assert.equal(bare.status, 400);
+});
+
 test("responses: streamed as the Responses event sequence, numbered", async () => {
   for (const [api] of FAMILIES) {
     const r = await post("/responses", { model: `${api}-mock/stream`, input: "hi", stream: true });
