@@ -1061,18 +1061,20 @@ mod tests {
             {"type": "reasoning.encrypted", "data": "c2ln", "id": "c9",
              "format": "google-gemini-v1", "index": 1}
         ]);
-        let mut msg = AssistantMessage::default();
-        msg.role = "assistant".into();
-        msg.reasoning = Some("I should call f.".into());
-        msg.reasoning_details = Some(details.clone());
-        msg.tool_calls = Some(vec![ToolCall {
-            id: "c9".into(),
-            kind: "function".into(),
-            function: FunctionCall {
-                name: "f".into(),
-                arguments: "{}".into(),
-            },
-        }]);
+        let msg = AssistantMessage {
+            role: "assistant".into(),
+            reasoning: Some("I should call f.".into()),
+            reasoning_details: Some(details.clone()),
+            tool_calls: Some(vec![ToolCall {
+                id: "c9".into(),
+                kind: "function".into(),
+                function: FunctionCall {
+                    name: "f".into(),
+                    arguments: "{}".into(),
+                },
+            }]),
+            ..Default::default()
+        };
         let c = meta().completion(
             vec![Choice {
                 index: 0,
