@@ -74,6 +74,7 @@ fn pure_path(c: &mut Criterion) {
         health: &health,
         now_ms: 1_700_000_000_000,
         embeddings: false,
+        sticky: None,
     };
     let mut group = c.benchmark_group("pure path");
     for (family, model, reply, _) in FAMILIES {

@@ -331,6 +331,7 @@ fn chat_target(body: &[u8]) {
             health: &health,
             now_ms: 1_000_000,
             embeddings: false,
+            sticky: None,
         };
         let mut r = || 0.5;
         match routing::plan(cat, &req, &ctx, &mut r) {

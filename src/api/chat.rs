@@ -319,6 +319,17 @@ pub struct Usage {
     pub cost: Option<crate::money::Usd>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub is_byok: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cost_details: Option<CostDetails>,
+}
+
+/// What the upstream bills for a generation, as OpenRouter breaks it down (cached
+/// prompt tokens at their cache prices, reasoning and image tokens at theirs).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct CostDetails {
+    pub upstream_inference_cost: crate::money::Usd,
+    pub upstream_inference_prompt_cost: crate::money::Usd,
+    pub upstream_inference_completions_cost: crate::money::Usd,
 }
 
 impl Usage {

@@ -27,6 +27,17 @@ pub fn usage_value(u: &Usage) -> serde_json::Value {
     if let Some(cost) = u.cost {
         set_field(&mut v, "cost", crate::money::tagged(cost.0));
     }
+    if let Some(d) = &u.cost_details {
+        set_field(
+            &mut v,
+            "cost_details",
+            serde_json::json!({
+                "upstream_inference_cost": crate::money::tagged(d.upstream_inference_cost.0),
+                "upstream_inference_prompt_cost": crate::money::tagged(d.upstream_inference_prompt_cost.0),
+                "upstream_inference_completions_cost": crate::money::tagged(d.upstream_inference_completions_cost.0),
+            }),
+        );
+    }
     v
 }
 

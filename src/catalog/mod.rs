@@ -322,6 +322,13 @@ impl Pricing {
     /// the internal-reasoning price, where the endpoint has them; the per-request price
     /// is added once.
     pub fn cost_picos(&self, u: &crate::api::Usage) -> u64 {
+        let (prompt, completion) = self.cost_parts(u);
+        prompt.saturating_add(completion)
+    }
+
+    /// The cost of `u` in picodollars, split: (the prompt's, with the request price;
+    /// the completion's).
+    pub fn cost_parts(&self, u: &crate::api::Usage) -> (u64, u64) {
         let prompt = Self::picos(Some(&self.prompt));
         let or_prompt = |p: &Option<String>| p.as_deref().map_or(prompt, |s| Self::picos(Some(s)));
         let (read, written) = u.prompt_tokens_details.as_ref().map_or((0, 0), |d| {
@@ -341,24 +348,34 @@ impl Pricing {
         });
         let or_completion =
             |p: &Option<String>| p.as_deref().map_or(completion, |s| Self::picos(Some(s)));
-        (u.prompt_tokens.saturating_sub(read).saturating_sub(written))
+        let prompt_cost = (u.prompt_tokens.saturating_sub(read).saturating_sub(written))
             .saturating_mul(prompt)
             .saturating_add(read.saturating_mul(or_prompt(&self.input_cache_read)))
             .saturating_add(written.saturating_mul(or_prompt(&self.input_cache_write)))
-            .saturating_add(
-                u.completion_tokens
-                    .saturating_sub(reasoning)
-                    .saturating_sub(images)
-                    .saturating_mul(completion),
-            )
+            .saturating_add(Self::picos(self.request.as_deref()));
+        let completion_cost = u
+            .completion_tokens
+            .saturating_sub(reasoning)
+            .saturating_sub(images)
+            .saturating_mul(completion)
             .saturating_add(reasoning.saturating_mul(or_completion(&self.internal_reasoning)))
-            .saturating_add(images.saturating_mul(or_completion(&self.image_output)))
-            .saturating_add(Self::picos(self.request.as_deref()))
+            .saturating_add(images.saturating_mul(or_completion(&self.image_output)));
+        (prompt_cost, completion_cost)
     }
 
-    /// The same cost in USD, as `usage.cost` reports it.
-    pub fn cost(&self, u: &crate::api::Usage) -> crate::money::Usd {
-        crate::money::Usd::from_picos(self.cost_picos(u))
+    /// Prices `u`: `usage.cost` (what the caller pays: nothing when `charged` is false,
+    /// as for an insured empty reply) and `usage.cost_details` (what the upstream bills,
+    /// prompt and completion apart).
+    pub fn price(&self, u: &mut crate::api::Usage, charged: bool) {
+        use crate::money::Usd;
+        let (prompt, completion) = self.cost_parts(u);
+        let total = prompt.saturating_add(completion);
+        u.cost = Some(Usd::from_picos(if charged { total } else { 0 }));
+        u.cost_details = Some(crate::api::CostDetails {
+            upstream_inference_cost: Usd::from_picos(total),
+            upstream_inference_prompt_cost: Usd::from_picos(prompt),
+            upstream_inference_completions_cost: Usd::from_picos(completion),
+        });
     }
 }
 
@@ -396,7 +413,27 @@ mod tests {
         };
         let mut u = crate::api::Usage::new(1000, 100);
         assert_eq!(p.cost_picos(&u), 5_500_000_000);
-        assert_eq!(p.cost(&u).to_string(), "0.0055");
+        let mut priced = u.clone();
+        p.price(&mut priced, true);
+        assert_eq!(priced.cost.unwrap().to_string(), "0.0055");
+        let d = priced.cost_details.clone().unwrap();
+        assert_eq!(
+            (
+                d.upstream_inference_prompt_cost.to_string(),
+                d.upstream_inference_completions_cost.to_string()
+            ),
+            ("0.004".to_string(), "0.0015".to_string())
+        );
+        p.price(&mut priced, false);
+        assert_eq!(priced.cost.unwrap().to_string(), "0");
+        assert_eq!(
+            priced
+                .cost_details
+                .unwrap()
+                .upstream_inference_cost
+                .to_string(),
+            "0.0055"
+        );
         u.prompt_tokens_details = Some(crate::api::PromptTokensDetails {
             cached_tokens: 600,
             cache_write_tokens: Some(300),

@@ -11,7 +11,7 @@ use worker::{Context, Env, Request, Response};
 
 use super::account::{self, Admission, Op, PlanFacts, SettleItem};
 use super::account_api::{caller_of, free_windows};
-use super::{admission, catalog, config, counters, health, http, upstream};
+use super::{admission, catalog, config, counters, health, http, sessions, upstream};
 use crate::accounts::lease::{Grant, Ticket};
 use crate::accounts::ledger::{worst_case, worst_case_embeddings, Ask};
 use crate::accounts::records::Generation;
@@ -261,12 +261,22 @@ pub async fn handle(
     let health = health::snapshot(env, ctx).await;
     let now_ms = config::now_ms() as u64;
     let mut random = || worker::js_sys::Math::random();
+    let session = routing::session_of(chat).map(|s| {
+        let model = chat
+            .model_candidates()
+            .into_iter()
+            .next()
+            .unwrap_or_default();
+        sessions::key(&account_id, &model, s)
+    });
+    let sticky = session.as_deref().and_then(|k| sessions::last(k, now_ms));
     // Plan for both privacy settings: the account's is only known after admission.
     let with_training = RouteContext {
         allow_training: true,
         health: &health,
         now_ms,
         embeddings: job == Job::Embeddings,
+        sticky: sticky.as_deref(),
     };
     let plan_training = routing::plan(&cat, chat, &with_training, &mut random)?;
     let plan_private = routing::plan(
@@ -407,7 +417,7 @@ pub async fn handle(
         (false, plan) => plan,
     };
     let result = match plan {
-        Ok(plan) => serve(env, ctx, &parsed, &plan, &settler).await,
+        Ok(plan) => serve(env, ctx, &parsed, &plan, &settler, session.as_deref()).await,
         Err(e) => Err(e),
     };
     let resp = match result {
@@ -519,6 +529,7 @@ async fn serve(
     parsed: &Parsed,
     plan: &[Choice<'_>],
     settler: &Settler,
+    session: Option<&str>,
 ) -> Result<Response, Error> {
     let mut last_err: Option<Error> = None;
     let prompt_tokens = providers::estimate_prompt_tokens(parsed.routing_view());
@@ -563,7 +574,12 @@ async fn serve(
             }
         };
         match result {
-            Ok(resp) => return Ok(resp),
+            Ok(resp) => {
+                if let Some(s) = session {
+                    sessions::served(s, choice.key(), config::now_ms() as u64);
+                }
+                return Ok(resp);
+            }
             Err(e) => {
                 // A missing key or a bad request says nothing of the endpoint's health.
                 if e.is_retryable() && !matches!(e, Error::NoProvider(_)) {
@@ -859,11 +875,7 @@ impl WholeReply {
         );
         // The reply's cost is what the caller is charged (nothing when insured).
         if let Some(u) = completion.usage.as_mut() {
-            u.cost = Some(if empty {
-                crate::money::Usd(0)
-            } else {
-                self.pricing.cost(u)
-            });
+            self.pricing.price(u, !empty);
         }
         let choice0 = completion.choices.first();
         self.settler.settle(Generation {
@@ -910,9 +922,12 @@ async fn embed(
         providers::embeddings::parse_response(target, request, meta, &body)?;
     let pricing = &target.endpoint.pricing;
     let cost = pricing.cost_picos(&usage);
-    usage.cost = Some(pricing.cost(&usage));
+    pricing.price(&mut usage, true);
     if let Some(u) = reply.get_mut("usage") {
         crate::api::set_field(u, "cost", crate::money::tagged(u128::from(cost)));
+        if let Some(d) = crate::api::usage_value(&usage).get("cost_details") {
+            crate::api::set_field(u, "cost_details", d.clone());
+        }
     }
     let now = config::now_ms();
     let latency_ms = (first_byte - started) as u64;

@@ -54,7 +54,7 @@ fn words(req: &ChatRequest) -> (Vec<String>, &'static str) {
 
 fn usage(req: &ChatRequest, completion: usize, pricing: &Pricing) -> Usage {
     let mut u = Usage::new(estimate_prompt_tokens(req), completion as u64);
-    u.cost = Some(pricing.cost(&u));
+    pricing.price(&mut u, true);
     u
 }
 

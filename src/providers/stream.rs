@@ -284,11 +284,7 @@ impl ChatStream {
         u.total_tokens = u.prompt_tokens.saturating_add(u.completion_tokens);
         // What the caller is charged: nothing for a stream that delivered nothing
         // (zero-completion insurance), as the settlement does.
-        u.cost = Some(if self.sent_content {
-            self.pricing.cost(&u)
-        } else {
-            crate::money::Usd(0)
-        });
+        self.pricing.price(&mut u, self.sent_content);
         u
     }
 

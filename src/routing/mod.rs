@@ -49,6 +49,19 @@ pub struct RouteContext<'h> {
     pub now_ms: u64,
     /// An embeddings request: only embedding models serve it, and only it.
     pub embeddings: bool,
+    /// The endpoint (its health key) that served the caller's session last: it goes
+    /// first while it is up, so that its prompt cache stays warm.
+    pub sticky: Option<&'h str>,
+}
+
+/// The session a request belongs to for sticky routing: OpenRouter's `session_id`, or
+/// OpenAI's `prompt_cache_key` (at most 256 bytes of it).
+pub fn session_of(req: &ChatRequest) -> Option<&str> {
+    ["session_id", "prompt_cache_key"]
+        .iter()
+        .find_map(|k| req.extra.get(*k).and_then(serde_json::Value::as_str))
+        .filter(|s| !s.is_empty())
+        .map(|s| crate::error::truncate(s, 256))
 }
 
 /// The data policy that applies at an endpoint.
@@ -318,7 +331,33 @@ pub fn plan<'a>(
         sort_by(&mut out, sort, ctx);
         out = down_last(out, ctx);
     }
-    Ok(prefer(out, &prefs, ctx))
+    Ok(stick(prefer(out, &prefs, ctx), &prefs, ctx))
+}
+
+/// The session's last endpoint first, if it serves the first model and is up, unless
+/// the caller ordered or sorted the providers themselves.
+fn stick<'a>(
+    mut out: Vec<Choice<'a>>,
+    prefs: &ProviderPrefs,
+    ctx: &RouteContext,
+) -> Vec<Choice<'a>> {
+    let Some(key) = ctx
+        .sticky
+        .filter(|_| prefs.order.is_empty() && prefs.sort.is_none())
+    else {
+        return out;
+    };
+    let first = out.first().map(|c| c.id.clone());
+    let found = out.iter().position(|c| {
+        Some(&c.id) == first.as_ref()
+            && c.key() == key
+            && !ctx.health.get(key).is_some_and(|s| s.is_down(ctx.now_ms))
+    });
+    if let Some(i) = found.filter(|i| *i > 0) {
+        let c = out.remove(i);
+        out.insert(0, c);
+    }
+    out
 }
 
 /// Where to go on after the endpoint at `i` of `plan` failed, if anywhere: a failure
@@ -565,6 +604,7 @@ mod tests {
             health,
             now_ms: 1_000_000,
             embeddings: false,
+            sticky: None,
         };
         let mut rnd = || r;
         plan(&c, &req, &ctx, &mut rnd).map(|v| {
@@ -686,6 +726,52 @@ mod tests {
     }
 
     #[test]
+    fn sessions_stick_to_their_endpoint_while_it_is_up() {
+        let c = cat();
+        let plan_with = |body: serde_json::Value,
+                         sticky: Option<&str>,
+                         h: &HashMap<String, Summary>| {
+            let mut req = json!({"model": "a/m", "messages": [{"role": "user", "content": "hi"}]});
+            req.as_object_mut()
+                .unwrap()
+                .extend(body.as_object().unwrap().clone());
+            let req: ChatRequest = serde_json::from_value(req).unwrap();
+            assert_eq!(
+                session_of(&req),
+                req.extra.get("session_id").and_then(|v| v.as_str())
+            );
+            let ctx = RouteContext {
+                allow_training: false,
+                health: h,
+                now_ms: 1_000_000,
+                embeddings: false,
+                sticky,
+            };
+            plan(&c, &req, &ctx, &mut || 0.0)
+                .unwrap()
+                .iter()
+                .map(|c| c.endpoint.provider.clone())
+                .collect::<Vec<_>>()
+        };
+        let none = HashMap::new();
+        let base = plan_with(json!({}), None, &none);
+        assert_ne!(base[0], "pricey");
+        let s = json!({"session_id": "conv-1"});
+        assert_eq!(plan_with(s.clone(), Some("pricey/m"), &none)[0], "pricey");
+        // Not when the caller orders or sorts, nor when the endpoint is down.
+        let ordered = json!({"session_id": "conv-1", "provider": {"sort": "price"}});
+        assert_eq!(plan_with(ordered, Some("pricey/m"), &none)[0], "cheap");
+        let down = HashMap::from([(
+            "pricey/m".to_string(),
+            Summary {
+                down_until_ms: Some(2_000_000),
+                ..Default::default()
+            },
+        )]);
+        assert_eq!(plan_with(s, Some("pricey/m"), &down), base);
+    }
+
+    #[test]
     fn down_endpoints_go_last_and_throughput_sorts() {
         let mut h = HashMap::new();
         h.insert(
@@ -774,6 +860,7 @@ mod tests {
             health: &h,
             now_ms: 0,
             embeddings: false,
+            sticky: None,
         };
         plan(c, &req, &ctx, &mut || 0.0).unwrap()
     }
@@ -877,6 +964,7 @@ mod tests {
             health: &h,
             now_ms: 0,
             embeddings: false,
+            sticky: None,
         };
         assert_eq!(plan(&c, &req, &deny, &mut rnd).unwrap_err().status(), 404);
         let allow = RouteContext {

@@ -159,3 +159,22 @@ test("health: a failing endpoint shows in /endpoints and is tried last", async (
   }
   assert.ok(direct, "the down endpoint went last");
 });
+
+test("a session sticks to the endpoint that served it (session_id or prompt_cache_key); usage breaks the cost down", async () => {
+  for (const session of [{ session_id: "conv-7" }, { prompt_cache_key: "cache-9" }]) {
+    const seen = new Set();
+    for (let i = 0; i < 8; i++) {
+      const r = await chat({ model: "route/twin", ...session });
+      assert.equal(r.status, 200);
+      seen.add((await r.json()).provider);
+    }
+    assert.equal(seen.size, 1, JSON.stringify(session));
+  }
+  // Without a session the price-weighted shuffle spreads requests over both.
+  const seen = new Set();
+  for (let i = 0; i < 40 && seen.size < 2; i++) seen.add((await (await chat({ model: "route/twin" })).json()).provider);
+  assert.equal(seen.size, 2);
+  const { usage } = await (await chat({ model: "route/twin" })).json();
+  // 11 prompt tokens at $1/M, 7 completion tokens at $2/M.
+  assert.deepEqual(usage.cost_details, { upstream_inference_cost: 0.000025, upstream_inference_prompt_cost: 0.000011, upstream_inference_completions_cost: 0.000014 });
+});

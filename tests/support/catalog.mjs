@@ -72,6 +72,7 @@ export function testCatalog() {
         .map(([id, eps]) => mock(id, eps, { output_modalities: ["embeddings"], supported_parameters: ["dimensions", "encoding_format"] })),
       mock("route/gauntlet", [["mockai", "fail500"], ["mockbackup", "fail429"], ["mockopenai", "hang"], ["mockdead", "ok"], ["mockquota", "stream"]]),
       mock("route/dead", [["mockai", "fail500"]]),
+      mock("route/twin", [["mockai", "ok"], ["mockbackup", "ok"]]),
       mock("route/quota", [["mockquota", "ok"]], { endpoints: [{ provider: "mockquota", upstream_model: "ok", pricing: price, limits: { requests_per_minute: 2 } }] }),
       mock("route/quota-backup", [], { endpoints: [
         { provider: "mockquota", upstream_model: "tool", pricing: price, limits: { requests_per_minute: 2 } },
