@@ -286,6 +286,7 @@ pub fn embedding_models(cat: &Catalog) -> Value {
 pub struct EndpointHealth {
     pub uptime_last_30m: Option<f64>,
     pub uptime_last_5m: Option<f64>,
+    pub uptime_last_1d: Option<f64>,
     /// Percentiles of time to first byte (ms) and of tokens per second, as OpenRouter
     /// reports them (its SDKs read objects, not plain numbers).
     pub latency_last_30m: Option<Percentiles>,
@@ -319,7 +320,7 @@ fn endpoint_entry(m: &Model, e: &Endpoint, p: Option<&Provider>, h: &EndpointHea
         "status": if h.down { -1 } else { 0 },
         "uptime_last_30m": h.uptime_last_30m,
         "uptime_last_5m": h.uptime_last_5m,
-        "uptime_last_1d": null,
+        "uptime_last_1d": h.uptime_last_1d,
         "latency_last_30m": h.latency_last_30m,
         "throughput_last_30m": h.throughput_last_30m,
         "service_tier": null,

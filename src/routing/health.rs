@@ -1,5 +1,5 @@
 //! Endpoint health: outcomes in one-minute buckets over the last 30 minutes, summarized
-//! as uptime (30 and 5 minutes), latency and throughput (means, and percentiles from
+//! as uptime (30 and 5 minutes, and a day by hour), latency and throughput (means, and percentiles from
 //! per-minute histograms with bins 1/8 of a doubling wide, so within about 5% of the
 //! true value) for routing and for `/endpoints`. An endpoint
 //! that just failed is "down" for a while (30 s, doubling per consecutive failure, at
@@ -10,6 +10,8 @@ use std::collections::{BTreeMap, VecDeque};
 use serde::{Deserialize, Serialize};
 
 const WINDOW_MINUTES: u64 = 30;
+/// Hours of the day-long uptime.
+const HOURS: u64 = 24;
 const BASE_PENALTY_MS: u64 = 30_000;
 const MAX_PENALTY_MS: u64 = 300_000;
 
@@ -110,6 +112,9 @@ impl Percentiles {
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct EndpointStats {
     buckets: VecDeque<Bucket>,
+    /// Successes and failures by hour over the last day: (hour, ok, failed).
+    #[serde(default)]
+    hours: VecDeque<(u64, u32, u32)>,
     consecutive_failures: u32,
     last_failure_ms: Option<u64>,
 }
@@ -122,6 +127,9 @@ pub struct Summary {
     /// The same over the last 5 minutes.
     #[serde(default)]
     pub uptime_5m: Option<f64>,
+    /// The same over the last day (by hour).
+    #[serde(default)]
+    pub uptime_1d: Option<f64>,
     pub latency_ms_30m: Option<f64>,
     /// Completion tokens per second of generation.
     pub throughput_30m: Option<f64>,
@@ -167,6 +175,21 @@ impl EndpointStats {
             } else {
                 b.failed = b.failed.saturating_add(1);
             }
+        }
+        let hour = o.at_ms / 3_600_000;
+        while self
+            .hours
+            .front()
+            .is_some_and(|(h, ..)| h.saturating_add(HOURS) <= hour)
+        {
+            self.hours.pop_front();
+        }
+        if self.hours.back().is_none_or(|(h, ..)| *h != hour) {
+            self.hours.push_back((hour, 0, 0));
+        }
+        if let Some((_, ok, failed)) = self.hours.back_mut() {
+            let n = if o.ok { ok } else { failed };
+            *n = n.saturating_add(1);
         }
         if o.ok {
             self.consecutive_failures = 0;
@@ -220,9 +243,21 @@ impl EndpointStats {
                     )
                 });
         let attempts5 = ok5.saturating_add(failed5);
+        let day_from = (now_ms / 3_600_000).saturating_sub(HOURS - 1);
+        let (ok_d, failed_d) = self.hours.iter().filter(|(h, ..)| *h >= day_from).fold(
+            (0u64, 0u64),
+            |(o, f), (_, ok, failed)| {
+                (
+                    o.saturating_add(u64::from(*ok)),
+                    f.saturating_add(u64::from(*failed)),
+                )
+            },
+        );
+        let attempts_d = ok_d.saturating_add(failed_d);
         Summary {
             uptime_30m: (attempts > 0).then(|| ok as f64 / attempts as f64),
             uptime_5m: (attempts5 > 0).then(|| ok5 as f64 / attempts5 as f64),
+            uptime_1d: (attempts_d > 0).then(|| ok_d as f64 / attempts_d as f64),
             latency_ms_30m: (n > 0).then(|| lat as f64 / n as f64),
             throughput_30m: (gen_ms > 0).then(|| tokens as f64 * 1000.0 / gen_ms as f64),
             latency_pct_30m: Percentiles::of(&merged(|b| &b.latency_bins)),
@@ -313,6 +348,10 @@ mod tests {
         s.record(&o(false, 0));
         s.record(&o(true, 31 * 60_000));
         assert_eq!(s.summary(31 * 60_000).uptime_30m, Some(1.0));
+        // The day keeps what the half hour forgot, for 24 hours.
+        assert_eq!(s.summary(31 * 60_000).uptime_1d, Some(0.5));
+        s.record(&o(true, 25 * 3_600_000));
+        assert_eq!(s.summary(25 * 3_600_000).uptime_1d, Some(1.0));
         assert_eq!(s.buckets.len(), 1);
         assert_eq!(EndpointStats::default().summary(0), Summary::default());
     }

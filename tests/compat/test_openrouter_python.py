@@ -76,3 +76,4 @@ def test_endpoint_health_as_percentiles(client):
     assert 0 < lat.p50 <= lat.p75 <= lat.p90 <= lat.p99
     assert ep.uptime_last_30m == 100
     assert ep.uptime_last_5m == 100
+    assert ep.uptime_last_1d == 100
