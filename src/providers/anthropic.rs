@@ -27,7 +27,18 @@ pub const JSON_TOOL: &str = "modelmux_json_response";
 pub fn build_request(target: &Target, req: &ChatRequest) -> Result<UpstreamRequest> {
     let mut body = Map::new();
     body.insert("model".into(), json!(target.endpoint.upstream_model));
-    let (mut system, messages) = convert_messages(&req.messages)?;
+    let (mut system, mut messages) = convert_messages(&req.messages)?;
+    // A top-level cache_control marks the last cacheable block, as OpenRouter applies it.
+    if let Some(cc) = req.extra.get("cache_control").filter(|c| c.is_object()) {
+        let last = messages
+            .last_mut()
+            .and_then(|m| m.get_mut("content"))
+            .and_then(Value::as_array_mut)
+            .and_then(|blocks| blocks.last_mut());
+        if let Some(block) = last {
+            mark_cache(block, cc);
+        }
+    }
     if wants_json(req) && json_schema_format(req).is_none() {
         // `json_object` has no Anthropic counterpart: ask for it in the system prompt.
         system.push(json!({"type": "text", "text": "Respond with a single valid JSON object and nothing else."}));
@@ -235,6 +246,17 @@ fn content_blocks(parts: &[ContentPart]) -> Vec<Value> {
         .collect()
 }
 
+/// Sets `cache_control` on a block that has none and can carry one (thinking cannot).
+fn mark_cache(block: &mut Value, cc: &Value) {
+    let kind = block
+        .get("type")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    if block.get("cache_control").is_none() && !kind.contains("thinking") {
+        crate::api::set_field(block, "cache_control", cc.clone());
+    }
+}
+
 /// OpenAI messages → (system blocks, Anthropic messages), merging consecutive turns of
 /// the same role (tool results become user turns) as the API requires.
 fn convert_messages(messages: &[Message]) -> Result<(Vec<Value>, Vec<Value>)> {
@@ -243,9 +265,15 @@ fn convert_messages(messages: &[Message]) -> Result<(Vec<Value>, Vec<Value>)> {
     for m in messages {
         let (role, blocks) = match m.role.as_str() {
             "system" | "developer" => {
-                system.extend(content_blocks(
-                    &m.content.as_ref().map(|c| c.parts()).unwrap_or_default(),
-                ));
+                let mut blocks =
+                    content_blocks(&m.content.as_ref().map(|c| c.parts()).unwrap_or_default());
+                if let (Some(cc), Some(last)) = (
+                    m.extra.get("cache_control").filter(|c| c.is_object()),
+                    blocks.last_mut(),
+                ) {
+                    mark_cache(last, cc);
+                }
+                system.extend(blocks);
                 continue;
             }
             "assistant" => {
@@ -282,6 +310,15 @@ fn convert_messages(messages: &[Message]) -> Result<(Vec<Value>, Vec<Value>)> {
         };
         if blocks.is_empty() {
             continue;
+        }
+        // A message's own cache_control (string content has nowhere else to put it)
+        // marks its last block.
+        let mut blocks = blocks;
+        if let (Some(cc), Some(last)) = (
+            m.extra.get("cache_control").filter(|c| c.is_object()),
+            blocks.last_mut(),
+        ) {
+            mark_cache(last, cc);
         }
         match out.last_mut() {
             Some((r, b)) if r == role => b.extend(blocks),
@@ -677,6 +714,35 @@ mod tests {
     use crate::providers::testutil::*;
 
     const MODEL: &str = "anthropic/claude-sonnet-4.5";
+
+    #[test]
+    fn cache_control_on_parts_messages_and_the_request() {
+        let (_, body) = built(
+            MODEL,
+            json!({"model": MODEL, "cache_control": {"type": "ephemeral", "ttl": "1h"}, "messages": [
+                {"role": "system", "content": "You are a careful reader.", "cache_control": {"type": "ephemeral"}},
+                {"role": "user", "content": [{"type": "text", "text": "Book:", "cache_control": {"type": "ephemeral"}}, {"type": "text", "text": "..."}]},
+                {"role": "assistant", "content": "Read it."},
+                {"role": "user", "content": "Summarise."}
+            ]}),
+        );
+        assert_eq!(
+            body["system"][0]["cache_control"],
+            json!({"type": "ephemeral"})
+        );
+        let m = &body["messages"];
+        assert_eq!(
+            m[0]["content"][0]["cache_control"],
+            json!({"type": "ephemeral"})
+        );
+        assert!(m[0]["content"][1].get("cache_control").is_none());
+        assert!(m[1]["content"][0].get("cache_control").is_none());
+        assert_eq!(
+            m[2]["content"][0]["cache_control"],
+            json!({"type": "ephemeral", "ttl": "1h"})
+        );
+        assert!(body.get("cache_control").is_none());
+    }
 
     #[test]
     fn files_become_documents() {
