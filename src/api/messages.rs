@@ -229,6 +229,7 @@ fn message(
     let mut parts: Vec<Value> = Vec::new();
     let mut calls: Vec<Value> = Vec::new();
     let mut reasoning = String::new();
+    let mut details: Vec<Value> = Vec::new();
     // Tool results go first, as tool messages; the rest of the turn follows them.
     let mut results: Vec<Value> = Vec::new();
     for (j, b) in blocks.iter().enumerate() {
@@ -305,11 +306,17 @@ fn message(
                 }
                 results.push(json!({"role": "tool", "tool_call_id": id, "content": text}));
             }
-            "thinking" => reasoning.push_str(
-                b.get("thinking")
-                    .and_then(Value::as_str)
-                    .unwrap_or_default(),
-            ),
+            "thinking" => {
+                reasoning.push_str(
+                    b.get("thinking")
+                        .and_then(Value::as_str)
+                        .unwrap_or_default(),
+                );
+                // What this gateway packed into the signature on a translated route
+                // (another provider's signatures) goes back as reasoning_details.
+                let sig = b.get("signature").and_then(Value::as_str).unwrap_or("");
+                details.extend(crate::api::unpack_reasoning(sig).unwrap_or_default());
+            }
             // Encrypted reasoning only an Anthropic endpoint can read.
             "redacted_thinking" => {}
             other if ANTHROPIC_ONLY_BLOCKS.contains(&other) => {
@@ -335,6 +342,9 @@ fn message(
         }
         if !reasoning.is_empty() {
             set_field(&mut msg, "reasoning", json!(reasoning));
+        }
+        if !details.is_empty() {
+            set_field(&mut msg, "reasoning_details", Value::Array(details));
         }
         out.push(msg);
     } else if !parts.is_empty() {
@@ -449,8 +459,14 @@ pub fn reply(c: &ChatCompletion) -> Value {
     let first = c.choices.first();
     let mut content = Vec::new();
     if let Some(m) = first.map(|ch| &ch.message) {
-        if let Some(r) = m.reasoning.as_deref().filter(|r| !r.is_empty()) {
-            content.push(json!({"type": "thinking", "thinking": r, "signature": ""}));
+        let r = m.reasoning.as_deref().unwrap_or("");
+        let details = m.reasoning_details.as_ref().and_then(Value::as_array);
+        if !r.is_empty() || details.is_some_and(|d| !d.is_empty()) {
+            // Another provider's reasoning items ride in the signature, to come back.
+            let signature = details
+                .filter(|d| !d.is_empty())
+                .map_or_else(String::new, |d| crate::api::pack_reasoning(d));
+            content.push(json!({"type": "thinking", "thinking": r, "signature": signature}));
         }
         if let Some(t) = m.content.as_deref().filter(|t| !t.is_empty()) {
             content.push(json!({"type": "text", "text": t}));
@@ -490,6 +506,10 @@ pub struct StreamEncoder {
     /// The open content block and its index.
     open: Option<(Block, usize)>,
     next_index: usize,
+    /// The stream's reasoning items (streamed pieces joined); those from `details_from`
+    /// on go out as the signature of the thinking block when it closes.
+    details: Vec<Value>,
+    details_from: usize,
     finish: Option<String>,
     native: Option<String>,
 }
@@ -527,13 +547,24 @@ impl StreamEncoder {
     }
 
     fn stop_block(&mut self) -> Vec<u8> {
-        match self.open.take() {
-            Some((_, index)) => event(
-                "content_block_stop",
-                &json!({"type": "content_block_stop", "index": index}),
-            ),
-            None => Vec::new(),
+        let mut out = Vec::new();
+        let Some((block, index)) = self.open.take() else {
+            return out;
+        };
+        let fresh = self.details.get(self.details_from..).unwrap_or_default();
+        if block == Block::Thinking && !fresh.is_empty() {
+            let signature = crate::api::pack_reasoning(fresh);
+            self.details_from = self.details.len();
+            out.extend(Self::delta(
+                index,
+                json!({"type": "signature_delta", "signature": signature}),
+            ));
         }
+        out.extend(event(
+            "content_block_stop",
+            &json!({"type": "content_block_stop", "index": index}),
+        ));
+        out
     }
 
     /// Makes `block` the open one (closing another), with its start event.
@@ -565,16 +596,23 @@ impl StreamEncoder {
         let mut out = self.start(c);
         for ch in &c.choices {
             let d = &ch.delta;
-            if let Some(r) = d.reasoning.as_deref().filter(|r| !r.is_empty()) {
+            let details = d.reasoning_details.as_ref().and_then(Value::as_array);
+            for item in details.into_iter().flatten() {
+                crate::api::join_reasoning_detail(&mut self.details, item);
+            }
+            let thinking = d.reasoning.as_deref().filter(|r| !r.is_empty());
+            if thinking.is_some() || details.is_some_and(|d| !d.is_empty()) {
                 let (o, i) = self.ensure(
                     Block::Thinking,
                     json!({"type": "thinking", "thinking": "", "signature": ""}),
                 );
                 out.extend(o);
-                out.extend(Self::delta(
-                    i,
-                    json!({"type": "thinking_delta", "thinking": r}),
-                ));
+                if let Some(r) = thinking {
+                    out.extend(Self::delta(
+                        i,
+                        json!({"type": "thinking_delta", "thinking": r}),
+                    ));
+                }
             }
             if let Some(t) = d.content.as_deref().filter(|t| !t.is_empty()) {
                 let (o, i) = self.ensure(Block::Text, json!({"type": "text", "text": ""}));

@@ -66,3 +66,35 @@ pub fn unpack_reasoning(s: &str) -> Option<Vec<serde_json::Value>> {
         .ok()?;
     serde_json::from_slice(&json).ok()
 }
+
+/// Adds a streamed reasoning item to `acc`, joined onto the last one when it continues
+/// it (same type, format and index): text appended, signature and data taken.
+pub fn join_reasoning_detail(acc: &mut Vec<serde_json::Value>, item: &serde_json::Value) {
+    let key = |v: &serde_json::Value| {
+        (
+            v.get("type").cloned(),
+            v.get("format").cloned(),
+            v.get("index").cloned(),
+        )
+    };
+    let Some(last) = acc
+        .last_mut()
+        .filter(|l| item.get("index").is_some() && key(l) == key(item))
+    else {
+        acc.push(item.clone());
+        return;
+    };
+    for (k, v) in item.as_object().into_iter().flatten() {
+        match (
+            k.as_str(),
+            last.get(k).and_then(serde_json::Value::as_str),
+            v.as_str(),
+        ) {
+            ("text" | "summary", Some(so_far), Some(more)) => {
+                let joined = format!("{so_far}{more}");
+                set_field(last, k, serde_json::Value::String(joined));
+            }
+            _ => set_field(last, k, v.clone()),
+        }
+    }
+}

@@ -469,34 +469,6 @@ fn message_item(id: &str, text: &str, status: &str) -> Value {
     })
 }
 
-/// Adds a streamed reasoning item to `acc`, joined onto the last one when it continues
-/// it (same type, format and index): text appended, signature and data taken.
-fn join_detail(acc: &mut Vec<Value>, item: &Value) {
-    let key = |v: &Value| {
-        (
-            v.get("type").cloned(),
-            v.get("format").cloned(),
-            v.get("index").cloned(),
-        )
-    };
-    let Some(last) = acc
-        .last_mut()
-        .filter(|l| item.get("index").is_some() && key(l) == key(item))
-    else {
-        acc.push(item.clone());
-        return;
-    };
-    for (k, v) in item.as_object().into_iter().flatten() {
-        match (k.as_str(), last.get(k).and_then(Value::as_str), v.as_str()) {
-            ("text" | "summary", Some(so_far), Some(more)) => {
-                let joined = format!("{so_far}{more}");
-                set_field(last, k, json!(joined));
-            }
-            _ => set_field(last, k, v.clone()),
-        }
-    }
-}
-
 /// A reasoning output item: its text as the summary, and the turn's `reasoning_details`
 /// packed into `encrypted_content`, to come back on the next turn.
 fn reasoning_item(id: &str, text: &str, details: &[Value]) -> Value {
@@ -747,7 +719,7 @@ impl StreamEncoder {
             let d = &ch.delta;
             let details = d.reasoning_details.as_ref().and_then(Value::as_array);
             for item in details.into_iter().flatten() {
-                join_detail(&mut self.details, item);
+                crate::api::join_reasoning_detail(&mut self.details, item);
             }
             let thinking = d.reasoning.as_deref().filter(|r| !r.is_empty());
             if self.reasoning.is_none() && (thinking.is_some() || details.is_some()) {

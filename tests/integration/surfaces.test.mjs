@@ -4,7 +4,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { startWorker } from "../support/worker.mjs";
-import { startMockUpstream, MOCK_SIGNATURE } from "../support/mock_upstream.mjs";
+import { startMockUpstream, MOCK_SIGNATURE, MOCK_GEMINI_SIGNATURE } from "../support/mock_upstream.mjs";
 import { testCatalog, mockBindings, FAMILIES } from "../support/catalog.mjs";
 
 let mock, worker, KEY, ACCOUNT;
@@ -281,6 +281,40 @@ test("messages: streamed as Anthropic's events, natively or translated", async (
   const bevs = events(await broken.text());
   assert.equal(bevs.at(-1).event, "error");
   assert.equal(bevs.at(-1).data.type, "error");
+});
+
+test("messages: another provider's reasoning rides in the thinking signature and comes back (Gemini thought signatures through Claude Code's API)", async () => {
+  const tools = [{ name: "get_weather", input_schema: { type: "object", properties: { city: { type: "string" } } } }];
+  for (const stream of [false, true]) {
+    const r = await post("/messages", { model: "gemini-mock/agent", max_tokens: 100, stream, tools, messages: [{ role: "user", content: "weather?" }] }, anthropicHeaders());
+    assert.equal(r.status, 200);
+    let content;
+    if (stream) {
+      // Rebuild the message as the anthropic SDK does: blocks by index, deltas applied.
+      content = [];
+      for (const { data } of events(await r.text())) {
+        if (data.type === "content_block_start") content[data.index] = { ...data.content_block };
+        if (data.type !== "content_block_delta") continue;
+        const b = content[data.index];
+        if (data.delta.type === "signature_delta") b.signature = data.delta.signature;
+        if (data.delta.type === "input_json_delta") b.json = (b.json ?? "") + data.delta.partial_json;
+      }
+      for (const b of content) if (b.type === "tool_use") { b.input = JSON.parse(b.json); delete b.json; }
+    } else {
+      content = (await r.json()).content;
+    }
+    assert.deepEqual(content.map((b) => b.type), ["thinking", "tool_use"], `stream: ${stream}`);
+    assert.match(content[0].signature, /^mmx1\./);
+    const use = content[1];
+    const next = await post("/messages", { model: "gemini-mock/agent", max_tokens: 100, tools, messages: [
+      { role: "user", content: "weather?" },
+      { role: "assistant", content },
+      { role: "user", content: [{ type: "tool_result", tool_use_id: use.id, content: "18C" }] },
+    ] }, anthropicHeaders());
+    assert.equal(next.status, 200, await next.clone().text());
+    const call = mock.last("/gemini/").body.contents[1].parts.find((p) => p.functionCall);
+    assert.equal(call.thoughtSignature, MOCK_GEMINI_SIGNATURE, `stream: ${stream}`);
+  }
 });
 
 test("messages: count_tokens estimates the prompt", async () => {
