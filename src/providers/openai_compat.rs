@@ -84,6 +84,41 @@ pub fn keeps(field: &str, supported: &[String]) -> bool {
     }
 }
 
+/// The fields OpenAI's schema gives a message, and a content part (besides the part's
+/// own payload, named by its type).
+const MESSAGE_FIELDS: [&str; 8] = [
+    "role",
+    "content",
+    "name",
+    "tool_calls",
+    "tool_call_id",
+    "refusal",
+    "audio",
+    "function_call",
+];
+
+/// A message as OpenAI's schema has it: what the gateway or another family uses
+/// (`reasoning_details`, `reasoning`, `cache_control`) is left out, unless the endpoint
+/// lists the field in its `supported_parameters` (a host that takes it back).
+fn trim_message(m: &mut Value, supported: &[String]) {
+    let listed = |k: &str| supported.iter().any(|s| s == k);
+    let Some(o) = m.as_object_mut() else {
+        return;
+    };
+    o.retain(|k, _| MESSAGE_FIELDS.contains(&k.as_str()) || listed(k));
+    let parts = o.get_mut("content").and_then(Value::as_array_mut);
+    for part in parts.into_iter().flatten() {
+        if let Some(p) = part.as_object_mut() {
+            let own = p
+                .get("type")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string();
+            p.retain(|k, _| k == "type" || *k == own || listed(k));
+        }
+    }
+}
+
 pub fn build_request(target: &Target, req: &ChatRequest) -> Result<UpstreamRequest> {
     let mut body = match serde_json::to_value(req) {
         Ok(Value::Object(m)) => m,
@@ -110,6 +145,11 @@ pub fn build_request(target: &Target, req: &ChatRequest) -> Result<UpstreamReque
         .as_ref()
         .unwrap_or(&target.model.supported_parameters);
     body.retain(|k, _| keeps(k, supported));
+    if let Some(Value::Array(messages)) = body.get_mut("messages") {
+        for m in messages {
+            trim_message(m, supported);
+        }
+    }
     body.insert("model".into(), json!(target.endpoint.upstream_model));
     if req.is_stream() {
         // Ask for the usage chunk so that streams are billed on real counts.
@@ -216,6 +256,37 @@ mod tests {
     use crate::providers::testutil::*;
 
     const MODEL: &str = "openai/gpt-4o-mini";
+
+    #[test]
+    fn messages_keep_only_what_openai_defines() {
+        let (_, body) = built(
+            MODEL,
+            json!({"model": MODEL, "messages": [
+                {"role": "system", "content": [{"type": "text", "text": "Be brief.", "cache_control": {"type": "ephemeral"}}]},
+                {"role": "user", "content": "Weather?", "cache_control": {"type": "ephemeral"}},
+                {"role": "assistant", "content": null, "reasoning": "hm",
+                 "reasoning_details": [{"type": "reasoning.text", "text": "hm", "signature": "s", "format": "anthropic-claude-v1"}],
+                 "tool_calls": [{"id": "c1", "type": "function", "function": {"name": "f", "arguments": "{}"}}]},
+                {"role": "tool", "tool_call_id": "c1", "content": "18C"},
+                {"role": "user", "content": [{"type": "image_url", "image_url": {"url": "https://x.test/a.png", "detail": "low"}}]}
+            ]}),
+        );
+        let m = &body["messages"];
+        assert_eq!(
+            m[0]["content"][0],
+            json!({"type": "text", "text": "Be brief."})
+        );
+        assert_eq!(m[1], json!({"role": "user", "content": "Weather?"}));
+        assert_eq!(
+            m[2].as_object().unwrap().keys().collect::<Vec<_>>(),
+            ["role", "tool_calls"]
+        );
+        assert_eq!(
+            m[3],
+            json!({"role": "tool", "tool_call_id": "c1", "content": "18C"})
+        );
+        assert_eq!(m[4]["content"][0]["image_url"]["detail"], "low");
+    }
 
     #[test]
     fn what_upstreams_add_to_replies_is_kept() {

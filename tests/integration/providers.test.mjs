@@ -357,3 +357,21 @@ describe("documents to Anthropic", () => {
       { type: "document", title: "paper.pdf", source: { type: "base64", media_type: "application/pdf", data: "JVBERi0x" } });
   });
 });
+
+describe("a conversation moves between families", () => {
+  test("Anthropic's thinking and cache markers do not reach a strict OpenAI endpoint", async () => {
+    const r = await chat({ model: "openai-mock/ok", messages: [
+      { role: "system", content: [{ type: "text", text: "be brief", cache_control: { type: "ephemeral" } }] },
+      { role: "user", content: "weather?", cache_control: { type: "ephemeral" } },
+      { role: "assistant", content: null, reasoning: "I should call the tool.",
+        reasoning_details: [{ type: "reasoning.text", text: "I should call the tool.", signature: "sig", format: "anthropic-claude-v1", index: 0 }],
+        tool_calls: [{ id: "toolu_1", type: "function", function: { name: "get_weather", arguments: '{"city":"Paris"}' } }] },
+      { role: "tool", tool_call_id: "toolu_1", content: "18C" },
+      ...user("and tomorrow?"),
+    ], tools: TOOLS });
+    assert.equal(r.status, 200, await r.clone().text());
+    const sent = mock.last("/openai/").body.messages;
+    for (const m of sent) for (const k of Object.keys(m)) assert.ok(["role", "content", "tool_calls", "tool_call_id"].includes(k), k);
+    assert.ok(!("reasoning_details" in sent[2]) && !("cache_control" in sent[1]) && !("cache_control" in sent[0].content[0]));
+  });
+});

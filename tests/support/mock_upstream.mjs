@@ -18,12 +18,20 @@ const OPENAI_FIELDS = new Set(["model", "messages", "stream", "stream_options", 
   "user", "seed", "tools", "tool_choice", "parallel_tool_calls", "response_format", "reasoning_effort", "metadata", "store",
   "service_tier", "modalities", "audio", "prediction", "web_search_options", "verbosity", "prompt_cache_key"]);
 
+const OPENAI_MESSAGE_FIELDS = new Set(["role", "content", "name", "tool_calls", "tool_call_id", "refusal", "audio", "function_call"]);
+
 /** OpenAI chat completions. */
 const openai = {
-  /** OpenAI's own refusal of a field it does not know, or null. */
+  /** OpenAI's own refusal of a field it does not know (at the top or in a message), or null. */
   refuse(body) {
+    const refusal = (message) => ({ status: 400, body: { error: { message, type: "invalid_request_error", param: null, code: null } } });
     const unknown = Object.keys(body).find((k) => !OPENAI_FIELDS.has(k));
-    return unknown && { status: 400, body: { error: { message: `Unrecognized request argument supplied: ${unknown}`, type: "invalid_request_error", param: null, code: null } } };
+    if (unknown) return refusal(`Unrecognized request argument supplied: ${unknown}`);
+    for (const [i, m] of (body.messages ?? []).entries()) {
+      const extra = Object.keys(m).find((k) => !OPENAI_MESSAGE_FIELDS.has(k));
+      if (extra) return refusal(`Additional properties are not allowed ('${extra}' was unexpected) - 'messages.${i}'`);
+    }
+    return null;
   },
   match: (req) => (req.url.endsWith("/chat/completions") ? {} : null),
   model: (body) => body.model,
