@@ -1,13 +1,16 @@
 //! The catalogue as OpenRouter publishes it: `GET /models`, `GET /models/{id}/endpoints`
 //! and `GET /providers`, with every key the official SDK requires.
 
+use std::collections::HashMap;
+
 use serde_json::{json, Value};
 
 use super::{Catalog, Endpoint, Model, Pricing, Provider};
 use crate::error::{Error, Result};
-use crate::routing::health::Percentiles;
+use crate::routing::health::{Percentiles, Summary};
 
-/// Filters of `GET /models`, read from its query string.
+/// Filters of `GET /models`, read from its query string (OpenRouter's names; the ones
+/// this gateway used before stay as aliases).
 #[derive(Debug, Default, Clone, PartialEq)]
 pub struct ModelFilter {
     /// Every one of these must be supported.
@@ -21,59 +24,92 @@ pub struct ModelFilter {
     pub q: Option<String>,
     /// One of the model's `categories` in the catalogue.
     pub category: Option<String>,
+    /// `context`: the least context length.
     pub min_context_length: Option<u64>,
-    /// USD per million tokens, at the model's first endpoint.
-    pub max_prompt_price: Option<f64>,
-    pub max_completion_price: Option<f64>,
-    pub order: Option<Order>,
+    /// USD per million tokens, at the model's first endpoint: `min_price`/`max_price`
+    /// (prompt), `min_output_price`/`max_output_price` (completion).
+    pub prompt_price: (Option<f64>, Option<f64>),
+    pub completion_price: (Option<f64>, Option<f64>),
+    /// `model_authors`: the part of the ID before `/`.
+    pub authors: Vec<String>,
+    /// `providers`: served by one of these (slugs or names).
+    pub providers: Vec<String>,
+    /// `arch`: the model family, as the catalogue's `tokenizer` names it.
+    pub arch: Option<String>,
+    pub distillable: Option<bool>,
+    /// `zdr=true`: with an endpoint that neither trains on nor keeps prompts.
+    pub zdr: bool,
+    /// `min_age_days`/`max_age_days`, against `now_secs`.
+    pub age_days: (Option<u64>, Option<u64>),
+    pub sort: Option<Sort>,
+    /// `offset`/`limit` pagination; the whole list when neither is given.
+    pub offset: usize,
+    pub limit: Option<usize>,
     /// Only the models the caller's account may use (`/models/user`).
     pub allow_training: Option<bool>,
 }
 
-/// `order` of `/models`: the catalogue's own order by default.
+/// `sort` of `/models`: the catalogue's own order when absent (or one this gateway
+/// has no figures for: popularity, benchmark indices).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Order {
+pub enum Sort {
+    PriceLowToHigh,
+    PriceHighToLow,
+    ContextHighToLow,
+    ThroughputHighToLow,
+    LatencyLowToHigh,
     Newest,
-    Price,
-    ContextLength,
     Name,
 }
+
+/// The most models one page of `/models` holds.
+pub const MAX_PAGE: usize = 1000;
 
 impl ModelFilter {
     pub fn from_query(query: &str) -> Self {
         let mut f = ModelFilter::default();
         for pair in query.split('&') {
             let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            let value = percent_decode(v).trim().to_string();
             let list = || -> Vec<String> {
-                percent_decode(v)
+                value
                     .split(',')
                     .map(str::trim)
                     .filter(|s| !s.is_empty())
                     .map(str::to_string)
                     .collect()
             };
+            let num = || value.parse::<f64>().ok().filter(|n| n.is_finite());
             match k {
                 "supported_parameters" => f.supported_parameters = list(),
                 "input_modalities" => f.input_modalities = list(),
-                "q" | "search" => {
-                    f.q = Some(percent_decode(v).trim().to_lowercase()).filter(|q| !q.is_empty())
+                "q" | "search" => f.q = Some(value.to_lowercase()).filter(|q| !q.is_empty()),
+                "category" => f.category = Some(value.to_lowercase()),
+                "context" | "min_context_length" | "context_length" => {
+                    f.min_context_length = value.parse().ok()
                 }
-                "category" => f.category = Some(percent_decode(v).trim().to_lowercase()),
-                "min_context_length" | "context_length" => {
-                    f.min_context_length = percent_decode(v).trim().parse().ok()
-                }
-                "max_prompt_price" | "max_price" => {
-                    f.max_prompt_price = percent_decode(v).trim().parse().ok()
-                }
-                "max_completion_price" => {
-                    f.max_completion_price = percent_decode(v).trim().parse().ok()
-                }
-                "order" => {
-                    f.order = match percent_decode(v).trim() {
-                        "newest" => Some(Order::Newest),
-                        "price" | "pricing-low-to-high" => Some(Order::Price),
-                        "context_length" | "context-high-to-low" => Some(Order::ContextLength),
-                        "name" => Some(Order::Name),
+                "min_price" => f.prompt_price.0 = num(),
+                "max_price" | "max_prompt_price" => f.prompt_price.1 = num(),
+                "min_output_price" => f.completion_price.0 = num(),
+                "max_output_price" | "max_completion_price" => f.completion_price.1 = num(),
+                "model_authors" => f.authors = list(),
+                "providers" => f.providers = list(),
+                "arch" => f.arch = Some(value.to_lowercase()).filter(|a| !a.is_empty()),
+                "distillable" => f.distillable = value.parse().ok(),
+                "zdr" => f.zdr = value == "true",
+                "min_age_days" => f.age_days.0 = value.parse().ok(),
+                "max_age_days" => f.age_days.1 = value.parse().ok(),
+                "offset" => f.offset = value.parse().unwrap_or(0),
+                "limit" => f.limit = value.parse::<usize>().ok().map(|l| l.min(MAX_PAGE)),
+                "sort" | "order" => {
+                    f.sort = match value.as_str() {
+                        "pricing-low-to-high" | "price" => Some(Sort::PriceLowToHigh),
+                        "pricing-high-to-low" => Some(Sort::PriceHighToLow),
+                        "context-high-to-low" | "context_length" => Some(Sort::ContextHighToLow),
+                        "throughput-high-to-low" => Some(Sort::ThroughputHighToLow),
+                        "latency-low-to-high" => Some(Sort::LatencyLowToHigh),
+                        "newest" => Some(Sort::Newest),
+                        "name" => Some(Sort::Name),
                         _ => None,
                     }
                 }
@@ -89,7 +125,15 @@ impl ModelFilter {
         f
     }
 
-    fn keeps(&self, m: &Model) -> bool {
+    /// Whether sorting needs the endpoints' health figures.
+    pub fn needs_health(&self) -> bool {
+        matches!(
+            self.sort,
+            Some(Sort::ThroughputHighToLow | Sort::LatencyLowToHigh)
+        )
+    }
+
+    fn keeps(&self, cat: &Catalog, m: &Model, now_secs: u64) -> bool {
         let params_ok = self
             .supported_parameters
             .iter()
@@ -104,6 +148,12 @@ impl ModelFilter {
         use crate::routing::per_million;
         let top = m.endpoints.first();
         let text = |s: &str| s.to_lowercase();
+        let within = |(lo, hi): (Option<f64>, Option<f64>), v: f64| {
+            lo.is_none_or(|lo| v + 1e-12 >= lo) && hi.is_none_or(|hi| v <= hi + 1e-12)
+        };
+        let age_days = now_secs.saturating_sub(m.created) / 86_400;
+        let author = m.id.split('/').next().unwrap_or_default();
+        let provider_of = |e: &Endpoint| cat.provider(&e.provider);
         params_ok
             && mods_ok
             && self
@@ -124,12 +174,37 @@ impl ModelFilter {
             && self
                 .min_context_length
                 .is_none_or(|n| m.context_length >= n)
-            && self.max_prompt_price.is_none_or(|max| {
-                top.map_or(0.0, |e| per_million(&e.pricing.prompt)) <= max + 1e-12
+            && within(
+                self.prompt_price,
+                top.map_or(0.0, |e| per_million(&e.pricing.prompt)),
+            )
+            && within(
+                self.completion_price,
+                top.map_or(0.0, |e| per_million(&e.pricing.completion)),
+            )
+            && (self.authors.is_empty()
+                || self.authors.iter().any(|a| a.eq_ignore_ascii_case(author)))
+            && (self.providers.is_empty()
+                || m.endpoints.iter().filter_map(provider_of).any(|p| {
+                    self.providers.iter().any(|want| {
+                        want.eq_ignore_ascii_case(&p.slug) || want.eq_ignore_ascii_case(&p.name)
+                    })
+                }))
+            && self.arch.as_ref().is_none_or(|a| {
+                m.tokenizer
+                    .as_deref()
+                    .is_some_and(|t| text(t).contains(a.as_str()))
             })
-            && self.max_completion_price.is_none_or(|max| {
-                top.map_or(0.0, |e| per_million(&e.pricing.completion)) <= max + 1e-12
-            })
+            && self.distillable.is_none_or(|d| m.distillable == d)
+            && (!self.zdr
+                || m.endpoints.iter().any(|e| {
+                    provider_of(e).is_some_and(|p| {
+                        let policy = crate::routing::data_policy(p, e);
+                        !policy.training && !policy.retains_prompts
+                    })
+                }))
+            && self.age_days.0.is_none_or(|min| age_days >= min)
+            && self.age_days.1.is_none_or(|max| age_days <= max)
     }
 
     /// Whether the account (by its privacy setting) may use one of `m`'s endpoints.
@@ -143,19 +218,42 @@ impl ModelFilter {
         })
     }
 
-    /// The models of `cat` this filter keeps, in its order.
-    pub fn apply<'a>(&self, cat: &'a Catalog) -> Vec<&'a Model> {
+    /// The models of `cat` this filter keeps, in its order (the throughput and latency
+    /// sorts by the best endpoint's figures in `health`; models without any go last).
+    pub fn apply<'a>(
+        &self,
+        cat: &'a Catalog,
+        health: &HashMap<String, Summary>,
+        now_secs: u64,
+    ) -> Vec<&'a Model> {
         let mut out: Vec<&Model> = cat
             .models
             .iter()
-            .filter(|m| self.keeps(m) && self.usable(cat, m))
+            .filter(|m| self.keeps(cat, m, now_secs) && self.usable(cat, m))
             .collect();
         let price = |m: &Model| m.endpoints.first().map_or(0.0, crate::routing::price_of);
-        match self.order {
-            Some(Order::Newest) => out.sort_by_key(|m| std::cmp::Reverse(m.created)),
-            Some(Order::Price) => out.sort_by(|a, b| price(a).total_cmp(&price(b))),
-            Some(Order::ContextLength) => out.sort_by_key(|m| std::cmp::Reverse(m.context_length)),
-            Some(Order::Name) => out.sort_by(|a, b| a.name.cmp(&b.name)),
+        let best = |m: &Model, f: fn(&Summary) -> Option<f64>, pick: fn(f64, f64) -> f64| {
+            m.endpoints
+                .iter()
+                .filter_map(|e| health.get(&crate::routing::endpoint_key(e)).and_then(f))
+                .reduce(pick)
+        };
+        match self.sort {
+            Some(Sort::Newest) => out.sort_by_key(|m| std::cmp::Reverse(m.created)),
+            Some(Sort::PriceLowToHigh) => out.sort_by(|a, b| price(a).total_cmp(&price(b))),
+            Some(Sort::PriceHighToLow) => out.sort_by(|a, b| price(b).total_cmp(&price(a))),
+            Some(Sort::ContextHighToLow) => {
+                out.sort_by_key(|m| std::cmp::Reverse(m.context_length))
+            }
+            Some(Sort::Name) => out.sort_by(|a, b| a.name.cmp(&b.name)),
+            Some(Sort::ThroughputHighToLow) => out.sort_by(|a, b| {
+                let tps = |m| best(m, |s| s.throughput_30m, f64::max).unwrap_or(-1.0);
+                tps(b).total_cmp(&tps(a))
+            }),
+            Some(Sort::LatencyLowToHigh) => out.sort_by(|a, b| {
+                let ms = |m| best(m, |s| s.latency_ms_30m, f64::min).unwrap_or(f64::MAX);
+                ms(a).total_cmp(&ms(b))
+            }),
             None => {}
         }
         out
@@ -258,16 +356,37 @@ pub fn model_entry(m: &Model) -> Value {
     })
 }
 
-/// `GET /models`
-pub fn models(cat: &Catalog, filter: &ModelFilter) -> Value {
-    let data: Vec<Value> = filter.apply(cat).into_iter().map(model_entry).collect();
-    // The whole list fits one page, so there is never a next one.
-    json!({ "data": data, "total_count": data.len(), "links": { "next": null } })
+/// `GET /models`: one page of what `filter` keeps (all of it without `offset` and
+/// `limit`), `total_count` of all of it, and the next page's link.
+pub fn models(
+    cat: &Catalog,
+    filter: &ModelFilter,
+    health: &HashMap<String, Summary>,
+    now_secs: u64,
+) -> Value {
+    let all = filter.apply(cat, health, now_secs);
+    let total = all.len();
+    let limit = filter.limit.unwrap_or(MAX_PAGE.max(total));
+    let data: Vec<Value> = all
+        .into_iter()
+        .skip(filter.offset)
+        .take(limit)
+        .map(model_entry)
+        .collect();
+    let end = filter.offset.saturating_add(data.len());
+    let next = (end < total && !data.is_empty())
+        .then(|| format!("/api/v1/models?offset={end}&limit={limit}"));
+    json!({ "data": data, "total_count": total, "links": { "next": next } })
 }
 
 /// `GET /models/count`: how many models `/models` lists with the same filters.
-pub fn count(cat: &Catalog, filter: &ModelFilter) -> Value {
-    json!({ "data": { "count": filter.apply(cat).len() } })
+pub fn count(
+    cat: &Catalog,
+    filter: &ModelFilter,
+    health: &HashMap<String, Summary>,
+    now_secs: u64,
+) -> Value {
+    json!({ "data": { "count": filter.apply(cat, health, now_secs).len() } })
 }
 
 /// `GET /embeddings/models`: the embedding models, in the shape of `/models`.
@@ -278,6 +397,8 @@ pub fn embedding_models(cat: &Catalog) -> Value {
             output_modalities: Some(vec!["embeddings".into()]),
             ..Default::default()
         },
+        &HashMap::new(),
+        0,
     )
 }
 
@@ -387,9 +508,11 @@ mod tests {
     #[test]
     fn filters_and_orders_like_openrouter() {
         let c = cat();
+        let none = HashMap::new();
+        let now = 1_800_000_000;
         let ids = |q: &str| -> Vec<String> {
             ModelFilter::from_query(q)
-                .apply(&c)
+                .apply(&c, &none, now)
                 .iter()
                 .map(|m| m.id.clone())
                 .collect()
@@ -407,18 +530,79 @@ mod tests {
             .unwrap()
             .context_length
             >= 1_000_000));
-        let cheap = ids("max_prompt_price=0.5");
+        assert_eq!(ids("context=1000000"), ids("min_context_length=1000000"));
+        let cheap = ids("max_price=0.5");
         assert!(!cheap.is_empty() && cheap.len() < all.len());
-        let newest = ids("order=newest");
+        assert_eq!(cheap, ids("max_prompt_price=0.5"));
+        let pricey = ids("min_price=0.5&min_output_price=10");
+        assert!(!pricey.is_empty() && pricey.iter().all(|id| !cheap.contains(id)));
+        let by_price = ids("sort=pricing-high-to-low");
+        let prices: Vec<f64> = by_price
+            .iter()
+            .map(|id| crate::routing::price_of(&c.model(id).unwrap().endpoints[0]))
+            .collect();
+        assert!(prices.windows(2).all(|w| w[0] >= w[1]));
+        assert!(ids("model_authors=anthropic,google")
+            .iter()
+            .all(|id| id.starts_with("anthropic/") || id.starts_with("google/")));
+        assert!(ids("providers=groq").iter().all(|id| c
+            .model(id)
+            .unwrap()
+            .endpoints
+            .iter()
+            .any(|e| e.provider == "groq")));
+        assert!(!ids("providers=Groq").is_empty());
+        assert!(ids("arch=claude")
+            .iter()
+            .all(|id| id.starts_with("anthropic/")));
+        assert!(ids("zdr=true").len() < all.len());
+        // Pages: the total counts every match; the next link follows the last one.
+        let page = models(&c, &ModelFilter::from_query("offset=2&limit=3"), &none, now);
+        assert_eq!(page["total_count"], all.len());
+        let got: Vec<&str> = page["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["id"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            got,
+            all[2..5].iter().map(String::as_str).collect::<Vec<_>>()
+        );
+        assert_eq!(page["links"]["next"], "/api/v1/models?offset=5&limit=3");
+        let last = models(
+            &c,
+            &ModelFilter::from_query(&format!("offset={}&limit=3", all.len() - 1)),
+            &none,
+            now,
+        );
+        assert_eq!(last["links"]["next"], Value::Null);
+        let newest = ids("sort=newest");
         let created: Vec<u64> = newest
             .iter()
             .map(|id| c.model(id).unwrap().created)
             .collect();
         assert!(created.windows(2).all(|w| w[0] >= w[1]));
+        assert_eq!(ids("order=newest"), newest);
         assert_eq!(
-            count(&c, &ModelFilter::from_query("q=gpt"))["data"]["count"],
+            count(&c, &ModelFilter::from_query("q=gpt"), &none, now)["data"]["count"],
             ids("q=gpt").len()
         );
+        // Throughput and latency sorts read the endpoints' health.
+        let fast = c.model("google/gemini-2.5-flash").unwrap();
+        let h = HashMap::from([(
+            crate::routing::endpoint_key(&fast.endpoints[0]),
+            Summary {
+                throughput_30m: Some(300.0),
+                latency_ms_30m: Some(90.0),
+                ..Default::default()
+            },
+        )]);
+        for q in ["sort=throughput-high-to-low", "sort=latency-low-to-high"] {
+            let f = ModelFilter::from_query(q);
+            assert!(f.needs_health());
+            assert_eq!(f.apply(&c, &h, now)[0].id, fast.id);
+        }
         // An account that does not allow training sees no model only trainers serve.
         let private = ModelFilter {
             allow_training: Some(false),
@@ -428,13 +612,13 @@ mod tests {
             allow_training: Some(true),
             ..Default::default()
         };
-        assert!(private.apply(&c).len() < open.apply(&c).len());
-        assert_eq!(open.apply(&c).len(), all.len());
+        assert!(private.apply(&c, &none, now).len() < open.apply(&c, &none, now).len());
+        assert_eq!(open.apply(&c, &none, now).len(), all.len());
     }
 
     #[test]
     fn models_have_every_required_key() {
-        let v = models(&cat(), &ModelFilter::default());
+        let v = models(&cat(), &ModelFilter::default(), &HashMap::new(), 0);
         let required = [
             "architecture",
             "canonical_slug",
@@ -463,21 +647,33 @@ mod tests {
     #[test]
     fn filters_by_parameters_and_modality() {
         let c = cat();
-        let all = models(&c, &ModelFilter::default())["data"]
+        let all = models(&c, &ModelFilter::default(), &HashMap::new(), 0)["data"]
             .as_array()
             .unwrap()
             .len();
         let tools = ModelFilter::from_query("supported_parameters=tools%2Ctemperature");
         assert_eq!(tools.supported_parameters, vec!["tools", "temperature"]);
-        let n = models(&c, &tools)["data"].as_array().unwrap().len();
+        let n = models(&c, &tools, &HashMap::new(), 0)["data"]
+            .as_array()
+            .unwrap()
+            .len();
         assert!(n > 0 && n < all);
         let none = ModelFilter::from_query("output_modalities=audio");
-        assert_eq!(models(&c, &none)["data"].as_array().unwrap().len(), 0);
+        assert_eq!(
+            models(&c, &none, &HashMap::new(), 0)["data"]
+                .as_array()
+                .unwrap()
+                .len(),
+            0
+        );
         let every = ModelFilter::from_query("output_modalities=all");
         let embeddings = embedding_models(&c)["data"].as_array().unwrap().len();
         assert!(embeddings >= 4);
         assert_eq!(
-            models(&c, &every)["data"].as_array().unwrap().len(),
+            models(&c, &every, &HashMap::new(), 0)["data"]
+                .as_array()
+                .unwrap()
+                .len(),
             all + embeddings
         );
     }

@@ -56,6 +56,19 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
     Ok(http::with_headers(resp, &origin_headers))
 }
 
+/// The health snapshot, when the `/models` sort asks for throughput or latency.
+async fn models_health(
+    env: &Env,
+    ctx: &std::rc::Rc<Context>,
+    filter: &listing::ModelFilter,
+) -> std::rc::Rc<std::collections::HashMap<String, crate::routing::health::Summary>> {
+    if filter.needs_health() {
+        health::snapshot(env, ctx).await
+    } else {
+        std::rc::Rc::default()
+    }
+}
+
 async fn route(
     req: Request,
     env: &Env,
@@ -85,10 +98,12 @@ async fn route(
         r @ (Route::Models | Route::ModelsCount) => {
             let cat = catalog::load(env).await?;
             let filter = listing::ModelFilter::from_query(&query_of(&req));
+            let health = models_health(env, ctx, &filter).await;
+            let now = config::now_secs();
             if r == Route::ModelsCount {
-                http::json_cached(&listing::count(&cat, &filter), 200)
+                http::json_cached(&listing::count(&cat, &filter, &health, now), 200)
             } else {
-                http::json_cached(&listing::models(&cat, &filter), 200)
+                http::json_cached(&listing::models(&cat, &filter, &health, now), 200)
             }
         }
         Route::ModelsUser => {
@@ -96,7 +111,11 @@ async fn route(
             let mut req = req;
             filter.allow_training = Some(account_api::allow_training(&mut req, env).await?);
             let cat = catalog::load(env).await?;
-            http::json(&listing::models(&cat, &filter), 200)
+            let health = models_health(env, ctx, &filter).await;
+            http::json(
+                &listing::models(&cat, &filter, &health, config::now_secs()),
+                200,
+            )
         }
         Route::Providers => {
             let cat = catalog::load(env).await?;

@@ -1,4 +1,5 @@
 """The official `openai` Python SDK against modelmux: only the base URL and key change."""
+import base64
 import json
 
 import openai
@@ -107,3 +108,28 @@ def test_each_family_chat_stream_and_tool_round_trip(client, family):
             args += (tc.function.arguments or "") if tc.function else ""
     assert name == "get_weather"
     assert json.loads(args) == {"city": "Paris"}
+
+
+@pytest.mark.parametrize("model", ["gemini-mock/agent", "test/thinkagent"])
+def test_reasoning_round_trip_with_tools(client, model):
+    """Gemini's thought signatures and Anthropic's signed thinking come back in
+    reasoning_details, and the SDK's own message, sent back, carries them."""
+    extra = {"reasoning": {"max_tokens": 1024}} if model == "test/thinkagent" else {}
+    messages = [{"role": "user", "content": "Weather in Paris?"}]
+    r = client.chat.completions.create(model=model, messages=messages, tools=[WEATHER_TOOL], extra_body=extra)
+    msg = r.choices[0].message
+    assert msg.model_extra["reasoning_details"], msg
+    messages.append(msg.model_dump(exclude_none=True))
+    messages.append({"role": "tool", "tool_call_id": msg.tool_calls[0].id, "content": "18C"})
+    r = client.chat.completions.create(model=model, messages=messages, tools=[WEATHER_TOOL], extra_body=extra)
+    assert "18C" in r.choices[0].message.content
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_pdf_file_parts(client, family):
+    pdf = base64.b64encode(b"%PDF-1.4 mock").decode()
+    r = client.chat.completions.create(model=f"{family}-mock/ok", messages=[{"role": "user", "content": [
+        {"type": "file", "file": {"filename": "paper.pdf", "file_data": f"data:application/pdf;base64,{pdf}"}},
+        {"type": "text", "text": "summarise"},
+    ]}])
+    assert r.choices[0].message.content == "mock says: summarise"

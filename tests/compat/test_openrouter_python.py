@@ -77,3 +77,29 @@ def test_endpoint_health_as_percentiles(client):
     assert ep.uptime_last_30m == 100
     assert ep.uptime_last_5m == 100
     assert ep.uptime_last_1d == 100
+
+
+def test_models_filters_pages_and_count(client, gateway):
+    everything = client.models.list(offset=None, limit=None).result
+    total = everything.total_count
+    assert total == len(everything.data)
+    first = client.models.list(offset=0, limit=3)
+    assert len(first.result.data) == 3 and first.result.total_count == total
+    second = first.next()
+    assert [m.id for m in second.result.data] == [m.id for m in everything.data[3:6]]
+    assert client.models.count().data.count == total
+    cheap = client.models.list(sort="pricing-low-to-high", max_price=1.0, context=100000).result.data
+    assert cheap and all(m.context_length >= 100000 for m in cheap)
+    prices = [float(m.pricing.prompt) for m in cheap]
+    assert prices == sorted(prices)
+    found = client.models.list(q="echo", input_modalities="text").result.data
+    assert [m.id for m in found] == ["modelmux/echo"]
+    mine = client.models.list_for_user(security={"bearer": gateway["key"]}).result.data
+    assert any(m.id == "modelmux/echo" for m in mine)
+
+
+def test_image_output_and_cost_details(client):
+    r = client.chat.send(model="test/gemini-image", modalities=["image", "text"], messages=[{"role": "user", "content": "draw"}])
+    m = r.choices[0].message
+    assert m.images[0].image_url.url.startswith("data:image/png;base64,")
+    assert r.usage.cost_details.upstream_inference_completions_cost > 0
