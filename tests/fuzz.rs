@@ -309,7 +309,11 @@ fn route_target(method: &str, path: &str, query: &str) {
         Err(e) => assert_status(&e),
     }
     let _ = route::query_param(query, "id");
-    let _ = ModelFilter::from_query(query);
+    let filter = ModelFilter::from_query(query);
+    let none = std::collections::HashMap::new();
+    for now in [0, u64::MAX] {
+        let _ = modelmux::catalog::listing::models(catalog(), &filter, &none, now);
+    }
     let _ = percent_decode(path);
 }
 
@@ -404,7 +408,8 @@ fn key_target(s: &str) {
 
 fn catalog_target(body: &[u8]) {
     if let Ok(c) = Catalog::from_json(body) {
-        let _ = modelmux::catalog::listing::models(&c, &ModelFilter::default());
+        let none = std::collections::HashMap::new();
+        let _ = modelmux::catalog::listing::models(&c, &ModelFilter::default(), &none, 0);
         let _ = modelmux::catalog::listing::providers(&c);
     }
 }
