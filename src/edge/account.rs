@@ -244,6 +244,8 @@ pub struct Account {
     sql: SqlStorage,
     /// The running totals and aggregates exist (made or migrated once per instance).
     ready: Cell<bool>,
+    /// The account exists (it is never deleted): asked of SQLite once, not per call.
+    exists: Cell<bool>,
     /// When old generation records were last dropped (at most hourly).
     last_prune_ms: Cell<u64>,
     retention_days: u64,
@@ -265,6 +267,7 @@ impl DurableObject for Account {
         Account {
             sql: state.storage().sql(),
             ready: Cell::new(false),
+            exists: Cell::new(false),
             last_prune_ms: Cell::new(0),
             retention_days: config::u64(&env, "GENERATION_RETENTION_DAYS", 30).max(1),
             reservation_ttl_ms: config::u64(&env, "RESERVATION_TTL_MS", RESERVATION_TTL_MS)
@@ -416,7 +419,10 @@ impl Account {
     }
 
     fn initialized(&self) -> bool {
-        self.has_table("account").unwrap_or(false)
+        if !self.exists.get() && self.has_table("account").unwrap_or(false) {
+            self.exists.set(true);
+        }
+        self.exists.get()
     }
 
     fn has_table(&self, name: &str) -> std::result::Result<bool, Error> {
@@ -1584,6 +1590,10 @@ fn parse_date(d: &str) -> Option<i64> {
     ((1..=12).contains(&m) && (1..=31).contains(&day)).then(|| ledger::days_from_civil(y, m, day))
 }
 
+/// The largest answer read from an account's object (its `/activity` and history
+/// replies are the biggest).
+const ACCOUNT_REPLY_MAX: usize = 64 * 1024 * 1024;
+
 /// Sends `op` to account `id`'s object.
 pub async fn call(env: &worker::Env, id: &str, op: Op) -> std::result::Result<Value, Error> {
     let internal = |e: worker::Error| Error::Internal(format!("account: {e}"));
@@ -1601,10 +1611,17 @@ pub async fn call(env: &worker::Env, id: &str, op: Op) -> std::result::Result<Va
     init.with_method(worker::Method::Post)
         .with_body(Some(body.into()));
     let req = Request::new_with_init("https://account/", &init).map_err(internal)?;
-    let mut resp = stub.fetch_with_request(req).await.map_err(internal)?;
-    let text = resp.text().await.map_err(internal)?;
+    let resp = stub.fetch_with_request(req).await.map_err(internal)?;
+    let bytes = super::upstream::read_all(&resp, ACCOUNT_REPLY_MAX)
+        .await
+        .map_err(|e| match e {
+            super::upstream::Capped::TooLarge => {
+                Error::Internal(format!("account reply over {ACCOUNT_REPLY_MAX} bytes"))
+            }
+            super::upstream::Capped::Failed(e) => Error::Internal(format!("account: {e}")),
+        })?;
     let v: Value =
-        serde_json::from_str(&text).map_err(|e| Error::Internal(format!("account: {e}")))?;
+        serde_json::from_slice(&bytes).map_err(|e| Error::Internal(format!("account: {e}")))?;
     if let Some(e) = v.get("err") {
         return Err(
             serde_json::from_value(e.clone()).unwrap_or_else(|_| Error::Internal(e.to_string()))

@@ -12,10 +12,8 @@
 //!   and go to the object together, retried with backoff; each is applied once (by
 //!   generation ID), so a retried batch charges nothing twice.
 
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
-use std::rc::Rc;
-use std::task::Waker;
 
 use worker::Env;
 
@@ -35,40 +33,9 @@ const SURRENDER_POLL_MS: u64 = 5;
 /// Settle attempts and the pause before each retry.
 const SETTLE_RETRY_MS: [u64; 5] = [0, 250, 1_000, 3_000, 8_000];
 
-/// Set once a request's settlement has landed (or was given up on): the renewal of its
-/// hold, which waits on it, stops at once.
-#[derive(Clone, Default)]
-pub struct Done(Rc<(Cell<bool>, RefCell<Option<Waker>>)>);
-
-impl Done {
-    pub fn set(&self) {
-        self.0 .0.set(true);
-        if let Some(w) = self.0 .1.borrow_mut().take() {
-            w.wake();
-        }
-    }
-
-    pub fn get(&self) -> bool {
-        self.0 .0.get()
-    }
-
-    /// Resolves once set.
-    pub fn wait(&self) -> impl std::future::Future<Output = ()> + '_ {
-        futures_util::future::poll_fn(move |cx| {
-            if self.get() {
-                std::task::Poll::Ready(())
-            } else {
-                *self.0 .1.borrow_mut() = Some(cx.waker().clone());
-                std::task::Poll::Pending
-            }
-        })
-    }
-}
-
-/// A settlement waiting to be sent, and the signal its request's hold renewal watches.
+/// A settlement waiting to be sent.
 struct Pending {
     item: SettleItem,
-    done: Done,
 }
 
 #[derive(Default)]
@@ -201,13 +168,17 @@ pub async fn granted(env: Env, account: String, caller: String, g: Grant) {
 /// Renews `caller`'s lease if it is due (stale or half spent), at most one renewal at
 /// a time; what the object answers updates or revokes it.
 pub async fn maintain(env: Env, caller: String) {
-    let due = BOOK.with(|b| {
-        b.borrow_mut()
-            .renewal_due(&caller, now(), key_cache_ms(&env))
-    });
-    if let Some(r) = due {
-        renew(&env, &caller, r).await;
+    if let Some(renewal) = renewal_if_due(&env, &caller) {
+        renewal.await;
     }
+}
+
+/// The renewal of `caller`'s lease, when one is due (decided now, so that a request
+/// whose lease is fresh spawns no task for it).
+pub fn renewal_if_due(env: &Env, caller: &str) -> Option<impl std::future::Future<Output = ()>> {
+    let due = BOOK.with(|b| b.borrow_mut().renewal_due(caller, now(), key_cache_ms(env)))?;
+    let (env, caller) = (env.clone(), caller.to_string());
+    Some(async move { renew(&env, &caller, due).await })
 }
 
 async fn renew(env: &Env, caller: &str, r: Renewal) {
@@ -243,13 +214,7 @@ fn answered(caller: &str, account: &str, id: &str, v: &serde_json::Value) {
 /// settlement and sends the queue when it is full or its timer ends. The returned
 /// future is what keeps the isolate working until the batch has landed: run it in
 /// `wait_until`. A request admitted against a lease then watches the lease go idle.
-pub async fn settle(
-    env: Env,
-    account: String,
-    item: SettleItem,
-    ticket: Option<Ticket>,
-    done: Done,
-) {
+pub async fn settle(env: Env, account: String, item: SettleItem, ticket: Option<Ticket>) {
     let caller = item.caller.clone();
     if let Some(t) = &ticket {
         let cost = item.generation.cost_picos;
@@ -259,7 +224,7 @@ pub async fn settle(
     let (full, schedule) = QUEUES.with(|q| {
         let mut q = q.borrow_mut();
         let queue = q.entry(account.clone()).or_default();
-        queue.items.push(Pending { item, done });
+        queue.items.push(Pending { item });
         let full = queue.items.len() >= MAX_SETTLE_BATCH;
         let schedule = !full && !std::mem::replace(&mut queue.scheduled, true);
         (full, schedule)
@@ -320,9 +285,8 @@ async fn flush(env: &Env, account: &str) {
     }
 }
 
-/// Sends `batch` in the op `with` makes of its items (retried by [`send`]); its
-/// requests' holds stop being renewed either way, and a batch that did not land is put
-/// back for the next one. Whether it landed.
+/// Sends `batch` in the op `with` makes of its items (retried by [`send`]); a batch
+/// that did not land is put back for the next one. Whether it landed.
 async fn deliver(
     env: &Env,
     account: &str,
@@ -331,9 +295,6 @@ async fn deliver(
 ) -> bool {
     let op = with(batch.iter().map(|p| p.item.clone()).collect());
     let landed = send(env, account, op).await.is_some();
-    for p in &batch {
-        p.done.set();
-    }
     if !landed && !batch.is_empty() {
         put_back(account, batch);
     }

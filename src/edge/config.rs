@@ -67,23 +67,15 @@ pub fn secure_random<const N: usize>() -> Result<[u8; N], crate::error::Error> {
 /// off from its request gets `false` at once and must stop. A sleep dropped before it
 /// ends (a timeout that lost its race) clears its timer.
 pub fn sleep(ms: u64) -> Sleep {
-    use worker::wasm_bindgen::{JsCast, JsValue};
+    use worker::wasm_bindgen::JsValue;
     let timer: std::rc::Rc<std::cell::RefCell<Option<JsValue>>> = Default::default();
     let slot = timer.clone();
-    let promise = js_sys::Promise::new(&mut |resolve, _reject| {
-        let global = js_sys::global();
-        let set_timeout = js_sys::Reflect::get(&global, &"setTimeout".into())
-            .ok()
-            .and_then(|f| f.dyn_into::<js_sys::Function>().ok());
-        let id = set_timeout.and_then(|f| {
-            f.call2(&global, &resolve, &JsValue::from_f64(ms as f64))
-                .ok()
-        });
-        match id {
-            Some(id) => *slot.borrow_mut() = Some(id),
-            None => {
-                let _ = resolve.call0(&JsValue::UNDEFINED);
-            }
+    let promise = js_sys::Promise::new(&mut |resolve, _reject| match set_timeout(
+        &resolve, ms as f64,
+    ) {
+        Ok(id) => *slot.borrow_mut() = Some(id),
+        Err(_) => {
+            let _ = resolve.call0(&JsValue::UNDEFINED);
         }
     });
     let scheduled = timer.borrow().is_some();
@@ -92,6 +84,22 @@ pub fn sleep(ms: u64) -> Sleep {
         timer,
         scheduled,
     }
+}
+
+// The timer functions, imported directly (a lookup on the global object per call, and
+// its name converted each time, cost more than the timer itself); `catch`: an error
+// is a value, never a panic.
+#[worker::wasm_bindgen::prelude::wasm_bindgen]
+extern "C" {
+    #[wasm_bindgen(js_name = setTimeout, catch)]
+    fn set_timeout(
+        handler: &js_sys::Function,
+        ms: f64,
+    ) -> Result<worker::wasm_bindgen::JsValue, worker::wasm_bindgen::JsValue>;
+    #[wasm_bindgen(js_name = clearTimeout, catch)]
+    fn clear_timeout(
+        id: &worker::wasm_bindgen::JsValue,
+    ) -> Result<(), worker::wasm_bindgen::JsValue>;
 }
 
 pub struct Sleep {
@@ -119,15 +127,8 @@ impl std::future::Future for Sleep {
 
 impl Drop for Sleep {
     fn drop(&mut self) {
-        use worker::wasm_bindgen::JsCast;
         if let Some(id) = self.timer.borrow_mut().take() {
-            let global = js_sys::global();
-            if let Some(f) = js_sys::Reflect::get(&global, &"clearTimeout".into())
-                .ok()
-                .and_then(|f| f.dyn_into::<js_sys::Function>().ok())
-            {
-                let _ = f.call1(&global, &id);
-            }
+            let _ = clear_timeout(&id);
         }
     }
 }

@@ -60,8 +60,6 @@ struct AccountLink {
     account: String,
     caller: String,
     gen_id: String,
-    /// The settle has landed (or every retry failed): the hold needs no more renewal.
-    done: admission::Done,
     /// The lease the request was admitted against; none: it holds a reservation.
     ticket: Option<Ticket>,
 }
@@ -77,25 +75,32 @@ impl AccountLink {
             generation: g,
             lease: self.ticket.as_ref().map(|t| t.lease_id.clone()),
         };
-        admission::settle(self.env, self.account, item, self.ticket, self.done).await;
+        admission::settle(self.env, self.account, item, self.ticket).await;
     }
 
-    /// Keeps the request's hold alive while it runs (a long stream, a reasoning model
-    /// thinking for minutes): its reservation is renewed every third of the TTL, a
-    /// lease checked for renewal every `KEY_CACHE_MS`, until the settle lands (which
-    /// ends this at once, timer and all).
-    async fn keep_hold(self, ttl_ms: u64) {
+    /// Waits for the request's settlement, keeping its hold alive meanwhile (a long
+    /// stream, a reasoning model thinking for minutes): its reservation is renewed every
+    /// third of the TTL, a lease checked for renewal every `KEY_CACHE_MS`. One task per
+    /// request does both, so a request that ends within the period costs one timer.
+    async fn await_settlement(
+        &self,
+        rx: futures_channel::oneshot::Receiver<Generation>,
+        cancelled: Generation,
+        ttl_ms: u64,
+    ) -> Generation {
         use futures_util::future::{select, Either};
         let every = match self.ticket {
             Some(_) => admission::key_cache_ms(&self.env),
             None => (ttl_ms / 3).max(1),
         };
+        let mut rx = rx;
         loop {
-            let done = std::pin::pin!(self.done.wait());
             let tick = std::pin::pin!(config::sleep(every));
-            match select(done, tick).await {
-                Either::Right((true, _)) if !self.done.get() => {}
-                _ => break,
+            match select(&mut rx, tick).await {
+                Either::Left((g, _)) => return g.unwrap_or(cancelled),
+                // Cut off from its request, the task cannot wait: take what comes.
+                Either::Right((false, _)) => return rx.await.unwrap_or(cancelled),
+                Either::Right((true, _)) => {}
             }
             if self.ticket.is_some() {
                 admission::maintain(self.env.clone(), self.caller.clone()).await;
@@ -121,10 +126,9 @@ impl Settler {
         };
         let settle_link = link.clone();
         ctx.wait_until(async move {
-            let g = rx.await.unwrap_or(cancelled);
+            let g = settle_link.await_settlement(rx, cancelled, ttl_ms).await;
             settle_link.send(g).await;
         });
-        ctx.wait_until(link.clone().keep_hold(ttl_ms));
         Settler {
             gen_id: link.gen_id,
             base,
@@ -359,7 +363,9 @@ pub async fn handle(
         // The key's lease is renewed when due: kept fresh and full while it is used, or,
         // when it could not serve (stale, too low), renewed or found revoked so that
         // the next requests use it again.
-        ctx.wait_until(admission::maintain(env.clone(), caller.clone()));
+        if let Some(renewal) = admission::renewal_if_due(env, &caller) {
+            ctx.wait_until(renewal);
+        }
     }
     let admission_kind = if ticket.is_some() { "lease" } else { "exact" };
     if let Some(refused) = admitted.get("refused") {
@@ -392,7 +398,6 @@ pub async fn handle(
         account: account_id,
         caller,
         gen_id: gen_id.clone(),
-        done: admission::Done::default(),
         ticket,
     };
     let base = Generation {
@@ -811,7 +816,7 @@ impl WholeReply {
         left: Rc<Cell<bool>>,
     ) -> Result<Whole, Error> {
         let slug = self.slug.as_str();
-        let (mut resp, inflight) = upstream::send(up, slug, self.timeout).await?;
+        let (mut resp, mut inflight) = upstream::send(up, slug, self.timeout).await?;
         let first_byte = config::now_ms();
         if !(200..300).contains(&resp.status_code()) {
             return Err(upstream::failure(&mut resp, slug, self.timeout).await);
@@ -821,7 +826,8 @@ impl WholeReply {
             .saturating_sub((first_byte - self.started) as u64)
             .max(1);
         let body = upstream::body(&mut resp, slug, rest, self.max_bytes).await?;
-        drop(inflight);
+        // Read to the end: nothing left to abort.
+        inflight.completed();
         let mut completion = match providers::parse_response(self.api, slug, &self.meta, &body) {
             Ok(c) => c,
             Err(e) => {
@@ -910,14 +916,14 @@ async fn embed(
     let up = providers::embeddings::build_request(target, request)?;
     let slug = target.provider.slug.as_str();
     let timeout = config::u64(env, "UPSTREAM_TIMEOUT_MS", 60_000);
-    let (mut resp, inflight) = upstream::send(&up, slug, timeout).await?;
+    let (mut resp, mut inflight) = upstream::send(&up, slug, timeout).await?;
     let status = resp.status_code();
     if !(200..300).contains(&status) {
         return Err(upstream::failure(&mut resp, slug, timeout).await);
     }
     let first_byte = config::now_ms();
     let body = upstream::body(&mut resp, slug, timeout, DEFAULT_MAX_REPLY as usize).await?;
-    drop(inflight);
+    inflight.completed();
     let (mut reply, mut usage) =
         providers::embeddings::parse_response(target, request, meta, &body)?;
     let pricing = &target.endpoint.pricing;

@@ -87,34 +87,92 @@ pub async fn body(
     timeout_ms: u64,
     max_bytes: usize,
 ) -> Result<Vec<u8>, Error> {
-    let mut stream = resp.stream().map_err(internal)?;
-    let read = async {
-        let mut out = Vec::new();
-        while let Some(piece) = stream.next().await {
-            let piece = piece.map_err(|e| {
-                Error::upstream(
-                    provider,
-                    format!("Provider connection failed while reading its reply: {e}"),
-                )
-            })?;
-            if out.len().saturating_add(piece.len()) > max_bytes {
-                return Err(Error::upstream(
-                    provider,
-                    format!("Provider reply is larger than {max_bytes} bytes"),
-                ));
-            }
-            out.extend_from_slice(&piece);
-        }
-        Ok(out)
-    };
     let timeout = pin!(config::sleep(timeout_ms));
-    let outcome = match select(pin!(read), timeout).await {
-        Either::Left((r, _)) => r,
+    match select(pin!(read_all(resp, max_bytes)), timeout).await {
+        Either::Left((Ok(bytes), _)) => Ok(bytes),
+        Either::Left((Err(Capped::TooLarge), _)) => Err(too_large(provider, max_bytes)),
+        Either::Left((Err(Capped::Failed(e)), _)) => Err(Error::upstream(
+            provider,
+            format!("Provider connection failed while reading its reply: {e}"),
+        )),
         Either::Right(_) => Err(Error::Timeout {
             provider: provider.to_string(),
         }),
-    };
-    outcome
+    }
+}
+
+fn too_large(provider: &str, max_bytes: usize) -> Error {
+    Error::upstream(
+        provider,
+        format!("Provider reply is larger than {max_bytes} bytes"),
+    )
+}
+
+/// Why a capped read failed.
+pub enum Capped {
+    TooLarge,
+    Failed(String),
+}
+
+// A whole body read in JavaScript, chunks gathered there with a running count: one
+// promise for Rust, where a stream read through wasm costs a round trip per chunk and
+// a lock release that shows in profiles. Past `max` bytes the stream is cancelled and
+// the promise rejects with a RangeError.
+#[worker::wasm_bindgen::prelude::wasm_bindgen(inline_js = r#"
+export async function readCapped(stream, max) {
+  const reader = stream.getReader();
+  const parts = [];
+  let n = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    n += value.byteLength;
+    if (n > max) {
+      reader.cancel().catch(() => {});
+      throw new RangeError("too large");
+    }
+    parts.push(value);
+  }
+  if (parts.length === 1) return parts[0];
+  const out = new Uint8Array(n);
+  let at = 0;
+  for (const p of parts) { out.set(p, at); at += p.byteLength; }
+  return out;
+}
+"#)]
+extern "C" {
+    #[wasm_bindgen(js_name = readCapped)]
+    fn read_capped_js(stream: &worker::wasm_bindgen::JsValue, max: f64) -> js_sys::Promise;
+}
+
+/// The whole body of `resp` (at most `max` bytes).
+pub async fn read_all(resp: &Response, max: usize) -> Result<Vec<u8>, Capped> {
+    match resp.body() {
+        worker::ResponseBody::Stream(s) => read_capped(s.clone().into(), max).await,
+        worker::ResponseBody::Body(b) if b.len() > max => Err(Capped::TooLarge),
+        worker::ResponseBody::Body(b) => Ok(b.clone()),
+        worker::ResponseBody::Empty => Ok(Vec::new()),
+    }
+}
+
+/// The bytes of `stream` (a `ReadableStream`), at most `max`.
+pub async fn read_capped(
+    stream: worker::wasm_bindgen::JsValue,
+    max: usize,
+) -> Result<Vec<u8>, Capped> {
+    let promise = read_capped_js(&stream, max as f64);
+    match worker::wasm_bindgen_futures::JsFuture::from(promise).await {
+        Ok(v) => Ok(js_sys::Uint8Array::new(&v).to_vec()),
+        Err(e) if worker::wasm_bindgen::JsCast::is_instance_of::<js_sys::RangeError>(&e) => {
+            Err(Capped::TooLarge)
+        }
+        Err(e) => Err(Capped::Failed(
+            js_sys::Error::from(e)
+                .message()
+                .as_string()
+                .unwrap_or_default(),
+        )),
+    }
 }
 
 /// The most of an error reply's body that is read (its message is all that is kept).

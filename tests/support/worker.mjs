@@ -22,7 +22,7 @@ export const ADMIN_KEY = "test-admin-key-0123456789";
 /** The deployment's key-tagging secret in tests. */
 export const KEY_SECRET = "test-key-secret-9876543210";
 
-export async function startWorker({ catalog, bindings = {} } = {}) {
+export async function startWorker({ catalog, bindings = {}, assets = true, inspectorPort } = {}) {
   const build = path.join(ROOT, "build");
   const logs = [];
   if (!existsSync(path.join(build, "index.js"))) throw new Error("build/index.js missing: run `make build`");
@@ -34,11 +34,15 @@ export async function startWorker({ catalog, bindings = {} } = {}) {
     compatibilityDate: "2026-04-01",
     kvNamespaces: ["CATALOG"],
     // As wrangler.toml's [assets]: the pages, with the API paths going to the worker.
-    assets: {
+    // Without them (benchmarks) requests reach the worker directly, as API paths do on
+    // Cloudflare, where the static routing happens before any worker runs; miniflare
+    // runs its assets router as one more worker in front.
+    ...(assets ? { assets: {
       directory: path.join(ROOT, "public"),
       binding: "ASSETS",
       routerConfig: { has_user_worker: true, static_routing: { user_worker: ["/api/*", "/admin/*"] } },
-    },
+    } } : {}),
+    ...(inspectorPort ? { inspectorPort } : {}),
     durableObjects: {
       COUNTERS: { className: "Counters", useSQLite: true },
       ACCOUNTS: { className: "Account", useSQLite: true },
