@@ -131,7 +131,8 @@ async function measure(name, url, model, headers = {}, { stream = true } = {}) {
 }
 
 async function modelmux(label, bindings, models) {
-  const w = await startWorker({ catalog, bindings: { ...MODELMUX_BINDINGS, ...bindings } });
+  // No assets router: on Cloudflare API paths reach the worker directly (see worker.mjs).
+  const w = await startWorker({ catalog, bindings: { ...MODELMUX_BINDINGS, ...bindings }, assets: false });
   try {
     const { key } = await w.createAccount({ credits: 1000 });
     const headers = { authorization: `Bearer ${key}` };
@@ -143,7 +144,7 @@ async function modelmux(label, bindings, models) {
 
 /** `GET /key` on a key with KEY_GENERATIONS recorded generations, and on a new one. */
 async function keyLatency() {
-  const w = await startWorker({ catalog, bindings: MODELMUX_BINDINGS });
+  const w = await startWorker({ catalog, bindings: MODELMUX_BINDINGS, assets: false });
   try {
     const acc = await w.createAccount({ credits: 1000 });
     await oha(`${w.base}/chat/completions`, { n: KEY_GENERATIONS, concurrency: CONCURRENCY, headers: { authorization: `Bearer ${acc.key}` }, body: body("bench/fixed") });
