@@ -1115,26 +1115,11 @@ mod tests {
             )));
         }
         // A signature that comes with a call, after the reasoning item closed.
-        out.extend(enc.chunk(&m.delta_chunk(
-            Delta {
-                content: Some("ok".into()),
-                ..Default::default()
-            },
-            None,
-        )));
+        out.extend(enc.chunk(&m.delta_chunk(said("ok"), None)));
         out.extend(enc.chunk(&m.delta_chunk(
             Delta {
                 reasoning_details: Some(json!([{"type": "reasoning.encrypted", "data": "c2ln", "id": "c1", "format": "google-gemini-v1", "index": 1}])),
-                tool_calls: Some(vec![ToolCallDelta {
-                    index: 0,
-                    id: Some("c1".into()),
-                    kind: Some("function".into()),
-                    function: Some(FunctionCallDelta {
-                        name: Some("f".into()),
-                        arguments: Some("{}".into()),
-                    }),
-                }]),
-                ..Default::default()
+                ..call(0, Some(("c1", "f")), "{}")
             },
             Some("tool_calls"),
         )));
@@ -1166,6 +1151,30 @@ mod tests {
         assert_eq!(output[0]["summary"][0]["text"], "I should call f.");
     }
 
+    /// A delta of text.
+    fn said(text: &str) -> Delta {
+        Delta {
+            content: Some(text.into()),
+            ..Default::default()
+        }
+    }
+
+    /// A delta of tool call `index`: its start (with `id` and `name`) or more arguments.
+    fn call(index: u32, start: Option<(&str, &str)>, args: &str) -> Delta {
+        Delta {
+            tool_calls: Some(vec![ToolCallDelta {
+                index,
+                id: start.map(|(id, _)| id.into()),
+                kind: start.map(|_| "function".into()),
+                function: Some(FunctionCallDelta {
+                    name: start.map(|(_, name)| name.into()),
+                    arguments: Some(args.into()),
+                }),
+            }]),
+            ..Default::default()
+        }
+    }
+
     fn events(bytes: &[u8]) -> Vec<Value> {
         String::from_utf8(bytes.to_vec())
             .unwrap()
@@ -1188,50 +1197,10 @@ mod tests {
             },
             None,
         )));
-        out.extend(enc.chunk(&m.delta_chunk(
-            Delta {
-                content: Some("Hel".into()),
-                ..Default::default()
-            },
-            None,
-        )));
-        out.extend(enc.chunk(&m.delta_chunk(
-            Delta {
-                content: Some("lo".into()),
-                ..Default::default()
-            },
-            None,
-        )));
-        out.extend(enc.chunk(&m.delta_chunk(
-            Delta {
-                tool_calls: Some(vec![ToolCallDelta {
-                    index: 0,
-                    id: Some("c1".into()),
-                    kind: Some("function".into()),
-                    function: Some(FunctionCallDelta {
-                        name: Some("f".into()),
-                        arguments: Some("{\"a\"".into()),
-                    }),
-                }]),
-                ..Default::default()
-            },
-            None,
-        )));
-        out.extend(enc.chunk(&m.delta_chunk(
-            Delta {
-                tool_calls: Some(vec![ToolCallDelta {
-                    index: 0,
-                    id: None,
-                    kind: None,
-                    function: Some(FunctionCallDelta {
-                        name: None,
-                        arguments: Some(":1}".into()),
-                    }),
-                }]),
-                ..Default::default()
-            },
-            Some("tool_calls"),
-        )));
+        out.extend(enc.chunk(&m.delta_chunk(said("Hel"), None)));
+        out.extend(enc.chunk(&m.delta_chunk(said("lo"), None)));
+        out.extend(enc.chunk(&m.delta_chunk(call(0, Some(("c1", "f")), "{\"a\""), None)));
+        out.extend(enc.chunk(&m.delta_chunk(call(0, None, ":1}"), Some("tool_calls"))));
         out.extend(enc.close(&m.chunk(Vec::new()), &Usage::new(3, 4)));
         let evs = events(&out);
         let types: Vec<&str> = evs.iter().map(|e| e["type"].as_str().unwrap()).collect();

@@ -816,18 +816,7 @@ impl WholeReply {
         left: Rc<Cell<bool>>,
     ) -> Result<Whole, Error> {
         let slug = self.slug.as_str();
-        let (mut resp, mut inflight) = upstream::send(up, slug, self.timeout).await?;
-        let first_byte = config::now_ms();
-        if !(200..300).contains(&resp.status_code()) {
-            return Err(upstream::failure(&mut resp, slug, self.timeout).await);
-        }
-        let rest = self
-            .timeout
-            .saturating_sub((first_byte - self.started) as u64)
-            .max(1);
-        let body = upstream::body(&mut resp, slug, rest, self.max_bytes).await?;
-        // Read to the end: nothing left to abort.
-        inflight.completed();
+        let (first_byte, body) = upstream::exchange(up, slug, self.timeout, self.max_bytes).await?;
         let mut completion = match providers::parse_response(self.api, slug, &self.meta, &body) {
             Ok(c) => c,
             Err(e) => {
@@ -916,14 +905,8 @@ async fn embed(
     let up = providers::embeddings::build_request(target, request)?;
     let slug = target.provider.slug.as_str();
     let timeout = config::u64(env, "UPSTREAM_TIMEOUT_MS", 60_000);
-    let (mut resp, mut inflight) = upstream::send(&up, slug, timeout).await?;
-    let status = resp.status_code();
-    if !(200..300).contains(&status) {
-        return Err(upstream::failure(&mut resp, slug, timeout).await);
-    }
-    let first_byte = config::now_ms();
-    let body = upstream::body(&mut resp, slug, timeout, DEFAULT_MAX_REPLY as usize).await?;
-    inflight.completed();
+    let (first_byte, body) =
+        upstream::exchange(&up, slug, timeout, DEFAULT_MAX_REPLY as usize).await?;
     let (mut reply, mut usage) =
         providers::embeddings::parse_response(target, request, meta, &body)?;
     let pricing = &target.endpoint.pricing;

@@ -41,6 +41,19 @@ pub async fn send(
     provider: &str,
     timeout_ms: u64,
 ) -> Result<(Response, InFlight), Error> {
+    let timeout = pin!(config::sleep(timeout_ms));
+    match select(pin!(send_untimed(up, provider)), timeout).await {
+        Either::Left((r, _)) => r,
+        // The fetch, dropped, aborts.
+        Either::Right(_) => Err(Error::Timeout {
+            provider: provider.to_string(),
+        }),
+    }
+}
+
+/// Sends the request, however long the answer takes (the caller bounds it). Dropped
+/// before the answer, the fetch is aborted.
+async fn send_untimed(up: &UpstreamRequest, provider: &str) -> Result<(Response, InFlight), Error> {
     let headers = Headers::new();
     for (k, v) in &up.headers {
         set(&headers, k, v);
@@ -53,30 +66,66 @@ pub async fn send(
         .map_err(|e| Error::Internal(format!("bad upstream URL for {provider}: {e}")))?;
     let controller = AbortController::default();
     let signal = controller.signal();
-    let fetch = Fetch::Request(req);
-    let timeout = pin!(config::sleep(timeout_ms));
-    let sent = pin!(fetch.send_with_signal(&signal));
-    let outcome = match select(sent, timeout).await {
-        Either::Left((r, _)) => Some(r),
-        Either::Right(_) => None,
+    let inflight = InFlight {
+        controller: Some(controller),
     };
-    match outcome {
-        Some(Ok(resp)) => Ok((
-            resp,
-            InFlight {
-                controller: Some(controller),
-            },
-        )),
-        Some(Err(e)) => Err(Error::upstream(
+    let sent = Fetch::Request(req).send_with_signal(&signal).await;
+    match sent {
+        Ok(resp) => Ok((resp, inflight)),
+        Err(e) => Err(Error::upstream(
             provider,
             format!("Could not reach provider {provider}: {e}"),
         )),
-        None => {
-            controller.abort();
-            Err(Error::Timeout {
-                provider: provider.to_string(),
-            })
+    }
+}
+
+/// A whole non-streamed exchange within one deadline of `timeout_ms` (one timer): the
+/// request sent, a failure read into its error, the reply read (at most `max_bytes`).
+/// The time of its first byte (Unix ms) and the body.
+pub async fn exchange(
+    up: &UpstreamRequest,
+    provider: &str,
+    timeout_ms: u64,
+    max_bytes: usize,
+) -> Result<(f64, Vec<u8>), Error> {
+    let work = async {
+        let (resp, mut inflight) = send_untimed(up, provider).await?;
+        let first_byte = config::now_ms();
+        let status = resp.status_code();
+        if !(200..300).contains(&status) {
+            let retry_after = resp.headers().get("Retry-After").ok().flatten();
+            let body = read_all(&resp, MAX_ERROR_BODY).await.unwrap_or_default();
+            return Err(crate::providers::upstream_error(
+                provider,
+                status,
+                &body,
+                retry_after.as_deref(),
+            ));
         }
+        let body = match read_all(&resp, max_bytes).await {
+            Ok(b) => b,
+            Err(e) => return Err(capped_error(e, provider, max_bytes)),
+        };
+        // Read to the end: nothing left to abort.
+        inflight.completed();
+        Ok((first_byte, body))
+    };
+    let timeout = pin!(config::sleep(timeout_ms));
+    match select(pin!(work), timeout).await {
+        Either::Left((r, _)) => r,
+        Either::Right(_) => Err(Error::Timeout {
+            provider: provider.to_string(),
+        }),
+    }
+}
+
+fn capped_error(e: Capped, provider: &str, max_bytes: usize) -> Error {
+    match e {
+        Capped::TooLarge => too_large(provider, max_bytes),
+        Capped::Failed(e) => Error::upstream(
+            provider,
+            format!("Provider connection failed while reading its reply: {e}"),
+        ),
     }
 }
 
@@ -89,12 +138,7 @@ pub async fn body(
 ) -> Result<Vec<u8>, Error> {
     let timeout = pin!(config::sleep(timeout_ms));
     match select(pin!(read_all(resp, max_bytes)), timeout).await {
-        Either::Left((Ok(bytes), _)) => Ok(bytes),
-        Either::Left((Err(Capped::TooLarge), _)) => Err(too_large(provider, max_bytes)),
-        Either::Left((Err(Capped::Failed(e)), _)) => Err(Error::upstream(
-            provider,
-            format!("Provider connection failed while reading its reply: {e}"),
-        )),
+        Either::Left((r, _)) => r.map_err(|e| capped_error(e, provider, max_bytes)),
         Either::Right(_) => Err(Error::Timeout {
             provider: provider.to_string(),
         }),

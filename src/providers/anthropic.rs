@@ -1009,11 +1009,7 @@ mod tests {
         assert_eq!(reasoning, "2 + 2 is 4.");
         assert_eq!(content(&events), "4");
         // The same thinking as typed reasoning items, its signature last.
-        let details: Vec<&Value> = events
-            .iter()
-            .filter_map(|e| e["choices"][0]["delta"]["reasoning_details"].as_array())
-            .flatten()
-            .collect();
+        let details = delta_items(&events, "reasoning_details");
         let text: String = details.iter().filter_map(|d| d["text"].as_str()).collect();
         assert_eq!(text, "2 + 2 is 4.");
         assert_eq!(

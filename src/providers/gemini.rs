@@ -902,17 +902,12 @@ mod tests {
 
     #[test]
     fn stream_images() {
-        let make = || Translator::Gemini(StreamState::new("google-ai-studio", "gen-1-abc"));
         let events = translate_everywhere(
             &make,
             "google/gemini-2.5-flash-image",
             include_bytes!("../../tests/fixtures/gemini/stream_image.sse"),
         );
-        let images: Vec<&Value> = events
-            .iter()
-            .filter_map(|e| e["choices"][0]["delta"]["images"].as_array())
-            .flatten()
-            .collect();
+        let images = delta_items(&events, "images");
         assert_eq!(images.len(), 1);
         assert!(images[0]["image_url"]["url"]
             .as_str()
@@ -930,11 +925,7 @@ mod tests {
             "google/gemini-3-pro-preview",
             include_bytes!("../../tests/fixtures/gemini/stream_thought_signature.sse"),
         );
-        let details: Vec<&Value> = events
-            .iter()
-            .filter_map(|e| e["choices"][0]["delta"]["reasoning_details"].as_array())
-            .flatten()
-            .collect();
+        let details = delta_items(&events, "reasoning_details");
         // The thought text's pieces share one index; the signature has its own and
         // names the first call.
         let texts: Vec<_> = details

@@ -97,3 +97,12 @@ pub fn arguments(events: &[Value], index: u64) -> String {
         .filter_map(|t| t["function"]["arguments"].as_str().map(str::to_string))
         .collect()
 }
+
+/// Every item of the array `field` in the first choice's delta, across `events`.
+pub fn delta_items<'a>(events: &'a [Value], field: &str) -> Vec<&'a Value> {
+    events
+        .iter()
+        .filter_map(|e| e["choices"][0]["delta"][field].as_array())
+        .flatten()
+        .collect()
+}
