@@ -141,5 +141,79 @@ fn sse_translation(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, pure_path, sse_translation);
+/// A long stream of `n` text deltas in each family's wire format, as a model writing a
+/// long answer sends it: what SSE translation sustains once the per-stream work (the
+/// translator, the final usage chunk, `[DONE]`) is spread over many events.
+fn long_stream(family: &str, n: usize) -> Vec<u8> {
+    let mut out = String::new();
+    match family {
+        "openai" => {
+            let chunk = |delta: &str, finish: &str| {
+                format!(
+                "data: {{\"id\":\"chatcmpl-BbN2aXq\",\"object\":\"chat.completion.chunk\",\"created\":1748449440,\"model\":\"gpt-4o-mini-2024-07-18\",\"service_tier\":\"default\",\"system_fingerprint\":\"fp_34a54ae93c\",\"choices\":[{{\"index\":0,\"delta\":{delta},\"logprobs\":null,\"finish_reason\":{finish}}}]}}\n\n")
+            };
+            out.push_str(&chunk(
+                r#"{"role":"assistant","content":"","refusal":null}"#,
+                "null",
+            ));
+            for i in 0..n {
+                out.push_str(&chunk(&format!(r#"{{"content":" word{i}"}}"#), "null"));
+            }
+            out.push_str(&chunk("{}", r#""stop""#));
+            out.push_str("data: {\"id\":\"chatcmpl-BbN2aXq\",\"object\":\"chat.completion.chunk\",\"created\":1748449440,\"model\":\"gpt-4o-mini-2024-07-18\",\"choices\":[],\"usage\":{\"prompt_tokens\":12,\"completion_tokens\":400,\"total_tokens\":412}}\n\ndata: [DONE]\n\n");
+        }
+        "anthropic" => {
+            out.push_str("event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"msg_01\",\"type\":\"message\",\"role\":\"assistant\",\"model\":\"claude-sonnet-4-5\",\"content\":[],\"stop_reason\":null,\"stop_sequence\":null,\"usage\":{\"input_tokens\":12,\"output_tokens\":1}}}\n\n");
+            out.push_str("event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"text\",\"text\":\"\"}}\n\n");
+            for i in 0..n {
+                out.push_str(&format!("event: content_block_delta\ndata: {{\"type\":\"content_block_delta\",\"index\":0,\"delta\":{{\"type\":\"text_delta\",\"text\":\" word{i}\"}}}}\n\n"));
+            }
+            out.push_str("event: content_block_stop\ndata: {\"type\":\"content_block_stop\",\"index\":0}\n\n");
+            out.push_str("event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"end_turn\",\"stop_sequence\":null},\"usage\":{\"output_tokens\":400}}\n\n");
+            out.push_str("event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n");
+        }
+        _ => {
+            for i in 0..n {
+                out.push_str(&format!("data: {{\"candidates\": [{{\"content\": {{\"parts\": [{{\"text\": \" word{i}\"}}],\"role\": \"model\"}},\"index\": 0}}],\"usageMetadata\": {{\"promptTokenCount\": 8,\"candidatesTokenCount\": {i},\"totalTokenCount\": {}}},\"modelVersion\": \"gemini-2.5-flash\",\"responseId\": \"Zz3RaPKaBvuN\"}}\n\n", i + 8));
+            }
+            out.push_str("data: {\"candidates\": [{\"content\": {\"parts\": [{\"text\": \"\"}],\"role\": \"model\"},\"finishReason\": \"STOP\",\"index\": 0}],\"usageMetadata\": {\"promptTokenCount\": 8,\"candidatesTokenCount\": 400,\"totalTokenCount\": 408},\"modelVersion\": \"gemini-2.5-flash\",\"responseId\": \"Zz3RaPKaBvuN\"}\n\n");
+        }
+    }
+    out.into_bytes()
+}
+
+/// SSE translation of a long stream (400 text deltas), in MB/s of upstream bytes.
+fn sse_sustained(c: &mut Criterion) {
+    let cat = Catalog::from_json(CATALOG).expect("the shipped catalogue parses");
+    let mut group = c.benchmark_group("sse sustained");
+    for (family, model, _, _) in FAMILIES {
+        let stream = long_stream(family, 400);
+        let m = cat.model(model).expect("model");
+        let endpoint = m.endpoints.first().expect("endpoint");
+        let target = Target {
+            provider: cat.provider(&endpoint.provider).expect("provider"),
+            model: m,
+            endpoint,
+            base_url: "http://upstream/v1".into(),
+            api_key: None,
+        };
+        let meta = meta(model);
+        group.throughput(Throughput::Bytes(stream.len() as u64));
+        group.bench_function(family, |b| {
+            b.iter(|| {
+                let translator = Translator::for_target(&target, &meta).expect("translator");
+                let mut s = ChatStream::new(translator, meta.clone(), endpoint.pricing.clone(), 10);
+                let mut out = 0usize;
+                for piece in stream.chunks(4096) {
+                    out += s.feed(black_box(piece)).len();
+                }
+                out += s.finish().len();
+                black_box(out)
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, pure_path, sse_translation, sse_sustained);
 criterion_main!(benches);

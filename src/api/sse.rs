@@ -27,32 +27,50 @@ impl SseParser {
     }
 
     /// Adds bytes; returns the events they complete. Errors on absurdly long lines.
+    /// Whole lines are read where they lie (in `bytes`, or after what an earlier call
+    /// left unfinished); only an unfinished last line is kept.
     pub fn feed(&mut self, bytes: &[u8]) -> Result<Vec<SseEvent>, String> {
-        self.buf.extend_from_slice(bytes);
         let mut out = Vec::new();
-        let mut consumed = 0usize;
-        let mut lines = Vec::new();
-        {
-            let mut rest = self.buf.as_slice();
-            while let Some(pos) = rest.iter().position(|&b| b == b'\n') {
-                let (line, tail) = rest.split_at(pos);
-                let line = line.strip_suffix(b"\r").unwrap_or(line);
-                lines.push(String::from_utf8_lossy(line).into_owned());
-                // `tail` starts with the newline.
-                rest = tail.get(1..).unwrap_or_default();
-                consumed = consumed.saturating_add(pos).saturating_add(1);
-            }
+        let mut rest = bytes;
+        if !self.buf.is_empty() {
+            // Finish the line an earlier call left unfinished.
+            let Some(pos) = rest.iter().position(|&b| b == b'\n') else {
+                self.buf.extend_from_slice(rest);
+                return self.check_len().map(|()| out);
+            };
+            let (head, tail) = rest.split_at(pos);
+            let mut line = std::mem::take(&mut self.buf);
+            line.extend_from_slice(head);
+            self.take_line(&line, &mut out);
+            rest = tail.get(1..).unwrap_or_default();
         }
-        for line in lines {
-            if let Some(ev) = self.line(&line) {
-                out.push(ev);
-            }
+        while let Some(pos) = rest.iter().position(|&b| b == b'\n') {
+            let (line, tail) = rest.split_at(pos);
+            self.take_line(line, &mut out);
+            rest = tail.get(1..).unwrap_or_default();
         }
-        self.buf.drain(..consumed);
+        self.buf.extend_from_slice(rest);
+        self.check_len().map(|()| out)
+    }
+
+    fn check_len(&self) -> Result<(), String> {
         if self.buf.len() > MAX_LINE {
             return Err("SSE line too long".into());
         }
-        Ok(out)
+        Ok(())
+    }
+
+    /// One whole line (without its `\n`; a `\r` before it is dropped).
+    fn take_line(&mut self, line: &[u8], out: &mut Vec<SseEvent>) {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        // The fast check first: the lossy one walks the bytes in slower steps.
+        let text = match std::str::from_utf8(line) {
+            Ok(t) => std::borrow::Cow::Borrowed(t),
+            Err(_) => String::from_utf8_lossy(line),
+        };
+        if let Some(ev) = self.line(&text) {
+            out.push(ev);
+        }
     }
 
     /// Ends the stream: an event not yet closed by a blank line is still delivered
@@ -108,14 +126,21 @@ impl SseParser {
 
 /// `data: <json>\n\n`
 pub fn encode_data<T: Serialize>(value: &T) -> Vec<u8> {
-    let mut out = b"data: ".to_vec();
+    let mut out = Vec::new();
+    write_data(&mut out, value);
+    out
+}
+
+/// `data: <json>\n\n`, appended to `out`.
+pub fn write_data<T: Serialize>(out: &mut Vec<u8>, value: &T) {
+    out.extend_from_slice(b"data: ");
+    let mark = out.len();
     // Serializing our own types cannot fail; fall back to an empty object if it did.
-    match serde_json::to_writer(&mut out, value) {
-        Ok(()) => {}
-        Err(_) => out.extend_from_slice(b"{}"),
+    if serde_json::to_writer(&mut *out, value).is_err() {
+        out.truncate(mark);
+        out.extend_from_slice(b"{}");
     }
     out.extend_from_slice(b"\n\n");
-    out
 }
 
 pub const DONE: &[u8] = b"data: [DONE]\n\n";

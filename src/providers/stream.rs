@@ -213,7 +213,7 @@ impl ChatStream {
     }
 
     fn emit(&mut self, chunks: Vec<ChatChunk>) -> Vec<u8> {
-        let mut out = Vec::new();
+        let mut out = Vec::with_capacity(chunks.len().saturating_mul(256));
         for mut chunk in chunks {
             if let Some(u) = chunk.usage.take() {
                 self.usage = Some(u);
@@ -253,7 +253,7 @@ impl ChatStream {
             chunk.created = self.meta.created;
             chunk.model = self.meta.model.clone();
             chunk.provider = Some(self.meta.provider.clone());
-            out.extend(self.encoder.chunk(&chunk));
+            self.encoder.chunk_into(&chunk, &mut out);
         }
         out
     }
