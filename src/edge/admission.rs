@@ -276,10 +276,16 @@ fn put_back(account: &str, batch: Vec<Pending>) {
 async fn flush(env: &Env, account: &str) {
     loop {
         let batch = take(account);
+        // What is left after a full batch (a burst) goes next; when the queue was
+        // emptied, what arrives while this batch is on its way starts a queue of its own
+        // with its own timer, so that it gathers company instead of following at once
+        // in a batch of its own (many small batches cost the object more than a few
+        // big ones, most of all when each call takes long).
+        let more = QUEUES.with(|q| q.borrow().contains_key(account));
         if batch.is_empty() {
             return;
         }
-        if !deliver(env, account, batch, |items| Op::Settle { items }).await {
+        if !deliver(env, account, batch, |items| Op::Settle { items }).await || !more {
             return;
         }
     }
