@@ -108,11 +108,27 @@ fn pure_path(c: &mut Criterion) {
 }
 
 /// Upstream SSE in, the client's chat-completion chunks out, by family, in MB/s of
-/// upstream bytes (the recorded stream, a translator made for each).
+/// upstream bytes: the recorded streams (short: the per-stream work weighs), fed in
+/// 1 KB pieces as they arrive from the network.
 fn sse_translation(c: &mut Criterion) {
+    let streams: Vec<(&str, &str, Vec<u8>)> = FAMILIES
+        .iter()
+        .map(|(family, model, _, stream)| (*family, *model, stream.to_vec()))
+        .collect();
+    translate_streams(c, "sse translation", &streams, 1024);
+}
+
+/// Translates each of `streams` (family, model, upstream bytes) with a translator made
+/// for each pass, fed in `piece`-byte pieces.
+fn translate_streams(
+    c: &mut Criterion,
+    group: &str,
+    streams: &[(&str, &str, Vec<u8>)],
+    piece: usize,
+) {
     let cat = Catalog::from_json(CATALOG).expect("the shipped catalogue parses");
-    let mut group = c.benchmark_group("sse translation");
-    for (family, model, _, stream) in FAMILIES {
+    let mut group = c.benchmark_group(group);
+    for (family, model, stream) in streams {
         let m = cat.model(model).expect("model");
         let endpoint = m.endpoints.first().expect("endpoint");
         let target = Target {
@@ -124,13 +140,12 @@ fn sse_translation(c: &mut Criterion) {
         };
         let meta = meta(model);
         group.throughput(Throughput::Bytes(stream.len() as u64));
-        group.bench_function(family, |b| {
+        group.bench_function(*family, |b| {
             b.iter(|| {
                 let translator = Translator::for_target(&target, &meta).expect("translator");
                 let mut s = ChatStream::new(translator, meta.clone(), endpoint.pricing.clone(), 10);
                 let mut out = 0usize;
-                // In network-sized pieces, as upstream bytes arrive.
-                for piece in stream.chunks(1024) {
+                for piece in stream.chunks(piece) {
                     out += s.feed(black_box(piece)).len();
                 }
                 out += s.finish().len();
@@ -184,35 +199,11 @@ fn long_stream(family: &str, n: usize) -> Vec<u8> {
 
 /// SSE translation of a long stream (400 text deltas), in MB/s of upstream bytes.
 fn sse_sustained(c: &mut Criterion) {
-    let cat = Catalog::from_json(CATALOG).expect("the shipped catalogue parses");
-    let mut group = c.benchmark_group("sse sustained");
-    for (family, model, _, _) in FAMILIES {
-        let stream = long_stream(family, 400);
-        let m = cat.model(model).expect("model");
-        let endpoint = m.endpoints.first().expect("endpoint");
-        let target = Target {
-            provider: cat.provider(&endpoint.provider).expect("provider"),
-            model: m,
-            endpoint,
-            base_url: "http://upstream/v1".into(),
-            api_key: None,
-        };
-        let meta = meta(model);
-        group.throughput(Throughput::Bytes(stream.len() as u64));
-        group.bench_function(family, |b| {
-            b.iter(|| {
-                let translator = Translator::for_target(&target, &meta).expect("translator");
-                let mut s = ChatStream::new(translator, meta.clone(), endpoint.pricing.clone(), 10);
-                let mut out = 0usize;
-                for piece in stream.chunks(4096) {
-                    out += s.feed(black_box(piece)).len();
-                }
-                out += s.finish().len();
-                black_box(out)
-            })
-        });
-    }
-    group.finish();
+    let streams: Vec<(&str, &str, Vec<u8>)> = FAMILIES
+        .iter()
+        .map(|(family, model, _, _)| (*family, *model, long_stream(family, 400)))
+        .collect();
+    translate_streams(c, "sse sustained", &streams, 4096);
 }
 
 criterion_group!(benches, pure_path, sse_translation, sse_sustained);

@@ -982,19 +982,21 @@ mod tests {
         }
     }
 
-    #[test]
-    fn replies_have_output_items() {
-        let mut msg = AssistantMessage::text("Paris is sunny");
-        msg.reasoning = Some("think".into());
-        msg.tool_calls = Some(vec![ToolCall {
+    /// The call to `f` (ID `c9`) the reply tests make.
+    fn call_f() -> ToolCall {
+        ToolCall {
             id: "c9".into(),
             kind: "function".into(),
             function: FunctionCall {
                 name: "f".into(),
                 arguments: "{}".into(),
             },
-        }]);
-        let c = meta().completion(
+        }
+    }
+
+    /// A completion of `msg` that stopped for its tool calls.
+    fn stopped_for_calls(msg: AssistantMessage, usage: Option<Usage>) -> ChatCompletion {
+        meta().completion(
             vec![Choice {
                 index: 0,
                 message: msg,
@@ -1002,8 +1004,16 @@ mod tests {
                 native_finish_reason: None,
                 logprobs: None,
             }],
-            Some(Usage::new(10, 5)),
-        );
+            usage,
+        )
+    }
+
+    #[test]
+    fn replies_have_output_items() {
+        let mut msg = AssistantMessage::text("Paris is sunny");
+        msg.reasoning = Some("think".into());
+        msg.tool_calls = Some(vec![call_f()]);
+        let c = stopped_for_calls(msg, Some(Usage::new(10, 5)));
         let v = reply(
             &c,
             &Echo::of(&json!({"temperature": 0.5, "tools": [], "max_output_tokens": 9})),
@@ -1037,26 +1047,10 @@ mod tests {
             role: "assistant".into(),
             reasoning: Some("I should call f.".into()),
             reasoning_details: Some(details.clone()),
-            tool_calls: Some(vec![ToolCall {
-                id: "c9".into(),
-                kind: "function".into(),
-                function: FunctionCall {
-                    name: "f".into(),
-                    arguments: "{}".into(),
-                },
-            }]),
+            tool_calls: Some(vec![call_f()]),
             ..Default::default()
         };
-        let c = meta().completion(
-            vec![Choice {
-                index: 0,
-                message: msg,
-                finish_reason: Some("tool_calls".into()),
-                native_finish_reason: None,
-                logprobs: None,
-            }],
-            None,
-        );
+        let c = stopped_for_calls(msg, None);
         let out = reply(&c, &Echo::default())["output"].clone();
         assert_eq!(out[0]["type"], "reasoning");
         assert!(out[0]["encrypted_content"]
