@@ -3,6 +3,7 @@
 //! `generationConfig`, function declarations and calls, inline images, usage metadata,
 //! finish reasons and safety blocks.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 
 use serde_json::{json, Map, Value};
@@ -294,27 +295,125 @@ fn convert_messages(messages: &[Message], needs_sigs: bool) -> Result<(Vec<Value
     ))
 }
 
-fn usage_from(u: &Value) -> Usage {
-    let n = |k: &str| u.get(k).and_then(Value::as_u64).unwrap_or(0);
-    let thoughts = n("thoughtsTokenCount");
+/// A `GenerateContentResponse` (or one stream event), read with its strings borrowed
+/// where they have no escapes: only what the translation uses.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Reply<'a> {
+    #[serde(default, borrow)]
+    candidates: Option<Vec<Candidate<'a>>>,
+    #[serde(default)]
+    usage_metadata: Option<UsageMetadata>,
+    #[serde(default, borrow)]
+    prompt_feedback: Option<Feedback<'a>>,
+    #[serde(default)]
+    error: Option<Value>,
+}
+
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Candidate<'a> {
+    #[serde(default, borrow)]
+    content: Option<ReplyContent<'a>>,
+    #[serde(default, borrow)]
+    finish_reason: Option<Cow<'a, str>>,
+}
+
+#[derive(Debug, Default, serde::Deserialize)]
+struct ReplyContent<'a> {
+    #[serde(default, borrow)]
+    parts: Option<Vec<ReplyPart<'a>>>,
+}
+
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ReplyPart<'a> {
+    #[serde(default, borrow)]
+    text: Option<Cow<'a, str>>,
+    #[serde(default)]
+    thought: Option<bool>,
+    #[serde(default, borrow)]
+    thought_signature: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    function_call: Option<ReplyCall<'a>>,
+    #[serde(default, borrow)]
+    inline_data: Option<ReplyBlob<'a>>,
+}
+
+#[derive(Debug, Default, serde::Deserialize)]
+struct ReplyCall<'a> {
+    #[serde(default, borrow)]
+    name: Option<Cow<'a, str>>,
+    #[serde(default)]
+    args: Option<Value>,
+}
+
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ReplyBlob<'a> {
+    #[serde(default, borrow)]
+    mime_type: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    data: Option<Cow<'a, str>>,
+}
+
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Feedback<'a> {
+    #[serde(default, borrow)]
+    block_reason: Option<Cow<'a, str>>,
+}
+
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct UsageMetadata {
+    #[serde(default, deserialize_with = "null_as_zero")]
+    prompt_token_count: u64,
+    #[serde(default, deserialize_with = "null_as_zero")]
+    tool_use_prompt_token_count: u64,
+    #[serde(default, deserialize_with = "null_as_zero")]
+    candidates_token_count: u64,
+    #[serde(default, deserialize_with = "null_as_zero")]
+    thoughts_token_count: u64,
+    #[serde(default, deserialize_with = "null_as_zero")]
+    cached_content_token_count: u64,
+    #[serde(default)]
+    candidates_tokens_details: Option<Vec<ModalityCount>>,
+}
+
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ModalityCount {
+    #[serde(default)]
+    modality: Option<String>,
+    #[serde(default)]
+    token_count: Option<u64>,
+}
+
+/// A count that may come as `null`.
+fn null_as_zero<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<u64, D::Error> {
+    Ok(<Option<u64> as serde::Deserialize>::deserialize(d)?.unwrap_or(0))
+}
+
+fn usage_from(u: &UsageMetadata) -> Usage {
+    let thoughts = u.thoughts_token_count;
     let mut usage = Usage::new(
-        n("promptTokenCount").saturating_add(n("toolUsePromptTokenCount")),
-        n("candidatesTokenCount").saturating_add(thoughts),
+        u.prompt_token_count
+            .saturating_add(u.tool_use_prompt_token_count),
+        u.candidates_token_count.saturating_add(thoughts),
     );
-    if n("cachedContentTokenCount") > 0 {
+    if u.cached_content_token_count > 0 {
         usage.prompt_tokens_details = Some(PromptTokensDetails {
-            cached_tokens: n("cachedContentTokenCount"),
+            cached_tokens: u.cached_content_token_count,
             cache_write_tokens: None,
         });
     }
     let images = u
-        .get("candidatesTokensDetails")
-        .and_then(Value::as_array)
-        .into_iter()
+        .candidates_tokens_details
+        .iter()
         .flatten()
-        .filter(|d| d.get("modality").and_then(Value::as_str) == Some("IMAGE"))
-        .filter_map(|d| d.get("tokenCount").and_then(Value::as_u64))
-        .fold(0u64, u64::saturating_add);
+        .filter(|d| d.modality.as_deref() == Some("IMAGE"))
+        .fold(0u64, |n, d| n.saturating_add(d.token_count.unwrap_or(0)));
     if thoughts > 0 || images > 0 {
         usage.completion_tokens_details = Some(CompletionTokensDetails {
             reasoning_tokens: thoughts,
@@ -338,45 +437,40 @@ struct Pieces {
 }
 
 impl Pieces {
-    fn of(response: &Value) -> Pieces {
+    fn of(response: &Reply) -> Pieces {
         let mut out = Pieces::default();
         let parts = response
-            .get("candidates")
-            .and_then(|c| c.get(0))
-            .and_then(|c| c.get("content"))
-            .and_then(|c| c.get("parts"))
-            .and_then(Value::as_array);
+            .candidates
+            .as_deref()
+            .and_then(<[Candidate]>::first)
+            .and_then(|c| c.content.as_ref())
+            .and_then(|c| c.parts.as_deref());
         for p in parts.into_iter().flatten() {
-            let signature = p
-                .get("thoughtSignature")
-                .and_then(Value::as_str)
-                .map(str::to_string);
-            let thought = p.get("thought").and_then(Value::as_bool) == Some(true);
-            if let Some(fc) = p.get("functionCall") {
-                let name = fc.get("name").and_then(Value::as_str).unwrap_or_default();
+            let signature = p.thought_signature.as_deref().map(str::to_string);
+            let thought = p.thought == Some(true);
+            if let Some(fc) = &p.function_call {
                 let args = fc
-                    .get("args")
+                    .args
+                    .as_ref()
                     .map_or_else(|| "{}".to_string(), Value::to_string);
-                out.calls.push((name.to_string(), args, signature));
+                let name = fc.name.as_deref().unwrap_or_default().to_string();
+                out.calls.push((name, args, signature));
                 continue;
             }
             if signature.is_some() {
                 out.signature = signature;
             }
-            if let Some(t) = p.get("text").and_then(Value::as_str) {
+            if let Some(t) = &p.text {
                 if thought {
                     out.thought.push_str(t);
                 } else {
                     out.text.push_str(t);
                 }
-            } else if let Some(img) = p.get("inlineData").filter(|_| !thought) {
-                let mime = img
-                    .get("mimeType")
-                    .and_then(Value::as_str)
-                    .unwrap_or("image/png");
-                let data = img.get("data").and_then(Value::as_str).unwrap_or_default();
+            } else if let Some(img) = p.inline_data.as_ref().filter(|_| !thought) {
+                let mime = img.mime_type.as_deref().unwrap_or("image/png");
                 out.images.push(json!({"type": "image_url",
-                    "image_url": {"url": format!("data:{mime};base64,{data}")}}));
+                    "image_url": {"url": format!("data:{mime};base64,{}",
+                        img.data.as_deref().unwrap_or_default())}}));
             }
         }
         out
@@ -412,15 +506,16 @@ impl Pieces {
 }
 
 /// Gemini's finish reason, or the block reason of a refused prompt.
-fn native_finish(v: &Value) -> Option<String> {
-    let cand = v.get("candidates").and_then(|c| c.get(0));
-    cand.and_then(|c| c.get("finishReason"))
-        .and_then(Value::as_str)
+fn native_finish(v: &Reply) -> Option<String> {
+    v.candidates
+        .as_deref()
+        .and_then(<[Candidate]>::first)
+        .and_then(|c| c.finish_reason.as_deref())
         .map(str::to_string)
         .or_else(|| {
-            v.get("promptFeedback")
-                .and_then(|f| f.get("blockReason"))
-                .and_then(Value::as_str)
+            v.prompt_feedback
+                .as_ref()
+                .and_then(|f| f.block_reason.as_ref())
                 .map(|_| "SAFETY".to_string())
         })
 }
@@ -443,7 +538,7 @@ pub fn parse_response(
     body: &[u8],
 ) -> Result<ChatCompletion> {
     let bad = |what: &str| invalid_reply(provider, what, body);
-    let v: Value = serde_json::from_slice(body).map_err(|e| bad(&e.to_string()))?;
+    let v: Reply = serde_json::from_slice(body).map_err(|e| bad(&e.to_string()))?;
     let native = native_finish(&v).ok_or_else(|| bad("no candidates and no block reason"))?;
     let pieces = Pieces::of(&v);
     let tool_calls: Vec<ToolCall> = pieces
@@ -486,7 +581,7 @@ pub fn parse_response(
             native_finish_reason: Some(native),
             logprobs: None,
         }],
-        v.get("usageMetadata").map(usage_from),
+        v.usage_metadata.as_ref().map(usage_from),
     ))
 }
 
@@ -537,12 +632,12 @@ impl StreamState {
 
     /// One event's data (a whole `GenerateContentResponse`); its chunks go to `out`.
     pub fn event(&mut self, data: &str, out: &mut Vec<ChatChunk>) -> Result<()> {
-        let v: Value =
+        let v: Reply =
             serde_json::from_str(data).map_err(|e| invalid_event(&self.provider, e, data))?;
-        if let Some(err) = v.get("error") {
+        if let Some(err) = &v.error {
             return Err(stream_error(&self.provider, err));
         }
-        if let Some(u) = v.get("usageMetadata") {
+        if let Some(u) = &v.usage_metadata {
             self.usage = Some(usage_from(u));
         }
         let pieces = Pieces::of(&v);
@@ -954,6 +1049,17 @@ mod tests {
             )
         );
         assert_eq!(arguments(&events, 1), r#"{"city":"Lyon"}"#);
+    }
+
+    #[test]
+    fn nulls_where_gemini_may_leave_them() {
+        let body = br#"{"candidates":[{"content":{"parts":null},"finishReason":"MAX_TOKENS"}],
+            "usageMetadata":{"promptTokenCount":null,"candidatesTokenCount":3,"candidatesTokensDetails":null}}"#;
+        let c = parse_response("google-ai-studio", &meta(MODEL), body).unwrap();
+        assert_eq!(c.choices[0].finish_reason.as_deref(), Some("length"));
+        assert_eq!(c.usage.unwrap().completion_tokens, 3);
+        let e = parse_response("google-ai-studio", &meta(MODEL), br#"{"candidates":null}"#);
+        assert_eq!(e.unwrap_err().status(), 502);
     }
 
     #[test]
