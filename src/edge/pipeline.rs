@@ -913,9 +913,12 @@ async fn embed(
     let cost = pricing.cost_picos(&usage);
     pricing.price(&mut usage, true);
     if let Some(u) = reply.get_mut("usage") {
-        crate::api::set_field(u, "cost", crate::money::tagged(u128::from(cost)));
-        if let Some(d) = crate::api::usage_value(&usage).get("cost_details") {
-            crate::api::set_field(u, "cost_details", d.clone());
+        // The reply keeps its own usage fields; the amounts are ours, written exactly.
+        let priced = crate::api::usage_value(&usage);
+        for k in ["cost", "cost_details"] {
+            if let Some(v) = priced.get(k) {
+                crate::api::set_field(u, k, v.clone());
+            }
         }
     }
     let now = config::now_ms();

@@ -93,14 +93,8 @@ pub async fn exchange(
         let first_byte = config::now_ms();
         let status = resp.status_code();
         if !(200..300).contains(&status) {
-            let retry_after = resp.headers().get("Retry-After").ok().flatten();
             let body = read_all(&resp, MAX_ERROR_BODY).await.unwrap_or_default();
-            return Err(crate::providers::upstream_error(
-                provider,
-                status,
-                &body,
-                retry_after.as_deref(),
-            ));
+            return Err(failure_of(&resp, provider, &body));
         }
         let body = match read_all(&resp, max_bytes).await {
             Ok(b) => b,
@@ -225,12 +219,16 @@ const MAX_ERROR_BODY: usize = 64 * 1024;
 /// The error of an upstream's non-2xx reply, from its status, body (read within
 /// `timeout_ms`) and `Retry-After`.
 pub async fn failure(resp: &mut Response, provider: &str, timeout_ms: u64) -> Error {
-    let status = resp.status_code();
-    let retry_after = resp.headers().get("Retry-After").ok().flatten();
     let body = body(resp, provider, timeout_ms, MAX_ERROR_BODY)
         .await
         .unwrap_or_default();
-    crate::providers::upstream_error(provider, status, &body, retry_after.as_deref())
+    failure_of(resp, provider, &body)
+}
+
+/// The error of a non-2xx reply whose body (or its start) is `body`.
+fn failure_of(resp: &Response, provider: &str, body: &[u8]) -> Error {
+    let retry_after = resp.headers().get("Retry-After").ok().flatten();
+    crate::providers::upstream_error(provider, resp.status_code(), body, retry_after.as_deref())
 }
 
 pub fn sse_headers() -> Headers {
