@@ -8,14 +8,14 @@ use std::pin::pin;
 
 use base64::Engine;
 use futures_util::future::{select, Either};
-use futures_util::StreamExt;
 use worker::{Env, Fetch, Method, Request, RequestInit, RequestRedirect, Url};
 
 use super::config;
+use super::upstream::Capped;
 use crate::api::ChatRequest;
 use crate::catalog::ApiFamily;
 use crate::error::Error;
-use crate::providers::media::{self, Media, Remote};
+use crate::providers::media::{self, Remote};
 use crate::providers::Target;
 
 /// All fetched media of one request together, at most (`MEDIA_MAX_BYTES`): Gemini's
@@ -53,8 +53,7 @@ pub async fn inline_for(
         for r in &remote {
             let (mime, bytes) = fetch_one(r, &allow, budget).await?;
             budget = budget.saturating_sub(bytes.len());
-            let guess = guessed_mime(chat, &r.url);
-            let mime = mime.filter(|m| usable(m)).unwrap_or(guess);
+            let mime = mime.filter(|m| usable(m)).unwrap_or_else(|| r.mime.clone());
             let data = base64::engine::general_purpose::STANDARD.encode(&bytes);
             fetched.insert(r.url.clone(), (mime, data));
         }
@@ -78,20 +77,6 @@ fn usable(mime: &str) -> bool {
     !mime.is_empty() && mime != "application/octet-stream" && mime != "binary/octet-stream"
 }
 
-/// The media type the request's part implies for `url` (its kind and extension).
-fn guessed_mime(chat: &ChatRequest, url: &str) -> String {
-    chat.messages
-        .iter()
-        .filter_map(|m| match &m.content {
-            Some(crate::api::Content::Parts(p)) => Some(p),
-            _ => None,
-        })
-        .flatten()
-        .filter_map(Media::of)
-        .find(|m| m.source == media::Source::Url(url))
-        .map_or_else(|| "application/octet-stream".into(), |m| m.mime)
-}
-
 /// One URL's bytes (at most `max_bytes`) and served media type, following at most
 /// [`MAX_REDIRECTS`] redirects, each target checked like the first.
 async fn fetch_one(
@@ -107,7 +92,7 @@ async fn fetch_one(
         init.with_method(Method::Get)
             .with_redirect(RequestRedirect::Manual);
         let req = Request::new_with_init(&url, &init).map_err(|e| bad(e.to_string()))?;
-        let mut resp = Fetch::Request(req)
+        let resp = Fetch::Request(req)
             .send()
             .await
             .map_err(|e| bad(format!("could not be fetched: {e}")))?;
@@ -135,19 +120,14 @@ async fn fetch_one(
                 .trim()
                 .to_ascii_lowercase()
         });
-        let mut stream = resp
-            .stream()
-            .map_err(|e| bad(format!("could not be read: {e}")))?;
-        let mut out = Vec::new();
-        while let Some(piece) = stream.next().await {
-            let piece = piece.map_err(|e| bad(format!("could not be read: {e}")))?;
-            if out.len().saturating_add(piece.len()) > max_bytes {
-                return Err(bad(format!(
+        let out = super::upstream::read_all(&resp, max_bytes)
+            .await
+            .map_err(|e| match e {
+                Capped::TooLarge => bad(format!(
                     "media is larger than the {max_bytes} bytes left for this request's media"
-                )));
-            }
-            out.extend_from_slice(&piece);
-        }
+                )),
+                Capped::Failed(e) => bad(format!("could not be read: {e}")),
+            })?;
         return Ok((mime, out));
     }
     Err(bad(format!("redirected more than {MAX_REDIRECTS} times")))

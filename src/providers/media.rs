@@ -172,11 +172,13 @@ pub fn is_gemini_file(url: &str) -> bool {
 }
 
 /// A remote media URL in a request that the edge must fetch and inline: `path` names
-/// the field (for a 400 about it).
+/// the field (for a 400 about it), `mime` is the media type the part implies (for a
+/// server that does not say).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Remote {
     pub path: String,
     pub url: String,
+    pub mime: String,
 }
 
 /// The http(s) media URLs in `req` that Gemini cannot read itself (anything but YouTube
@@ -190,6 +192,7 @@ pub fn remote_for_gemini(req: &ChatRequest) -> Vec<Remote> {
         for (j, p) in parts.iter().enumerate() {
             let Some(Media {
                 source: Source::Url(url),
+                mime,
                 ..
             }) = Media::of(p)
             else {
@@ -206,6 +209,7 @@ pub fn remote_for_gemini(req: &ChatRequest) -> Vec<Remote> {
             out.push(Remote {
                 path: format!("messages[{i}].content[{j}].{field}"),
                 url: url.to_string(),
+                mime,
             });
         }
     }
@@ -400,11 +404,13 @@ mod tests {
             vec![
                 Remote {
                     path: "messages[0].content[1].image_url.url".into(),
-                    url: "https://img.test/cat.png".into()
+                    url: "https://img.test/cat.png".into(),
+                    mime: "image/png".into()
                 },
                 Remote {
                     path: "messages[0].content[3].file.file_data".into(),
-                    url: "https://docs.test/a.pdf".into()
+                    url: "https://docs.test/a.pdf".into(),
+                    mime: "application/pdf".into()
                 },
             ]
         );
