@@ -506,10 +506,9 @@ pub struct StreamEncoder {
     /// The open content block and its index.
     open: Option<(Block, usize)>,
     next_index: usize,
-    /// The stream's reasoning items (streamed pieces joined); those from `details_from`
-    /// on go out as the signature of the thinking block when it closes.
-    details: Vec<Value>,
-    details_from: usize,
+    /// The stream's reasoning items; those since the last thinking block go out as the
+    /// signature of the next when it closes.
+    details: crate::api::ReasoningLog,
     finish: Option<String>,
     native: Option<String>,
 }
@@ -551,10 +550,12 @@ impl StreamEncoder {
         let Some((block, index)) = self.open.take() else {
             return out;
         };
-        let fresh = self.details.get(self.details_from..).unwrap_or_default();
-        if block == Block::Thinking && !fresh.is_empty() {
+        let fresh = match block {
+            Block::Thinking => self.details.take_fresh(),
+            _ => &[],
+        };
+        if !fresh.is_empty() {
             let signature = crate::api::pack_reasoning(fresh);
-            self.details_from = self.details.len();
             out.extend(Self::delta(
                 index,
                 json!({"type": "signature_delta", "signature": signature}),
@@ -597,9 +598,7 @@ impl StreamEncoder {
         for ch in &c.choices {
             let d = &ch.delta;
             let details = d.reasoning_details.as_ref().and_then(Value::as_array);
-            for item in details.into_iter().flatten() {
-                crate::api::join_reasoning_detail(&mut self.details, item);
-            }
+            self.details.add(details);
             let thinking = d.reasoning.as_deref().filter(|r| !r.is_empty());
             if thinking.is_some() || details.is_some_and(|d| !d.is_empty()) {
                 let (o, i) = self.ensure(

@@ -67,9 +67,33 @@ pub fn unpack_reasoning(s: &str) -> Option<Vec<serde_json::Value>> {
     serde_json::from_slice(&json).ok()
 }
 
+/// A stream's `reasoning_details` (streamed pieces joined), for a surface that carries
+/// them in one opaque field per block it closes: each block takes what came since the
+/// one before.
+#[derive(Debug, Default)]
+pub struct ReasoningLog {
+    items: Vec<serde_json::Value>,
+    taken: usize,
+}
+
+impl ReasoningLog {
+    /// Adds a delta's items.
+    pub fn add(&mut self, items: Option<&Vec<serde_json::Value>>) {
+        for item in items.into_iter().flatten() {
+            join_reasoning_detail(&mut self.items, item);
+        }
+    }
+
+    /// The items no block has taken yet, now taken.
+    pub fn take_fresh(&mut self) -> &[serde_json::Value] {
+        let from = std::mem::replace(&mut self.taken, self.items.len());
+        self.items.get(from..).unwrap_or_default()
+    }
+}
+
 /// Adds a streamed reasoning item to `acc`, joined onto the last one when it continues
 /// it (same type, format and index): text appended, signature and data taken.
-pub fn join_reasoning_detail(acc: &mut Vec<serde_json::Value>, item: &serde_json::Value) {
+fn join_reasoning_detail(acc: &mut Vec<serde_json::Value>, item: &serde_json::Value) {
     let key = |v: &serde_json::Value| {
         (
             v.get("type").cloned(),

@@ -568,10 +568,8 @@ pub struct StreamEncoder {
     reasoning: Option<Open>,
     /// Reasoning items opened so far (for unique IDs).
     reasonings: usize,
-    /// The stream's `reasoning_details`, streamed pieces joined; those from
-    /// `details_from` on are not yet in a closed reasoning item.
-    details: Vec<Value>,
-    details_from: usize,
+    /// The stream's `reasoning_details`; each reasoning item takes those since the last.
+    details: crate::api::ReasoningLog,
     message: Option<Open>,
     /// Open function calls by the chat chunk's tool-call index.
     calls: Vec<(u32, Open)>,
@@ -592,8 +590,7 @@ impl StreamEncoder {
             next_index: 0,
             reasoning: None,
             reasonings: 0,
-            details: Vec::new(),
-            details_from: 0,
+            details: crate::api::ReasoningLog::default(),
             message: None,
             calls: Vec::new(),
             done: Vec::new(),
@@ -653,9 +650,7 @@ impl StreamEncoder {
         let Some(r) = self.reasoning.take() else {
             return Vec::new();
         };
-        let details = self.details.get(self.details_from..).unwrap_or_default();
-        let item = reasoning_item(&r.id, &r.text, details);
-        self.details_from = self.details.len();
+        let item = reasoning_item(&r.id, &r.text, self.details.take_fresh());
         let mut out = self.event(
             "response.reasoning_summary_text.done",
             json!({"item_id": r.id, "output_index": r.index, "summary_index": 0, "text": r.text}),
@@ -718,9 +713,7 @@ impl StreamEncoder {
         for ch in &c.choices {
             let d = &ch.delta;
             let details = d.reasoning_details.as_ref().and_then(Value::as_array);
-            for item in details.into_iter().flatten() {
-                crate::api::join_reasoning_detail(&mut self.details, item);
-            }
+            self.details.add(details);
             let thinking = d.reasoning.as_deref().filter(|r| !r.is_empty());
             if self.reasoning.is_none() && (thinking.is_some() || details.is_some()) {
                 let id = match self.reasonings {
