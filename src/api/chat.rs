@@ -472,6 +472,79 @@ pub struct FunctionCallDelta {
     pub arguments: Option<String>,
 }
 
+/// The start every chat chunk of one stream shares, written once per stream:
+/// `data: {"id":…,"object":"chat.completion.chunk","created":…,"model":…,"provider":…`.
+/// A chunk is this and its own fields after it, so the identity is neither copied into
+/// each chunk nor serialised again.
+#[derive(Debug, Clone)]
+pub struct ChunkHead(Vec<u8>);
+
+#[derive(Serialize)]
+struct Identity<'a> {
+    id: &'a str,
+    object: &'a str,
+    created: u64,
+    model: &'a str,
+    provider: &'a str,
+}
+
+/// What follows a chunk's identity.
+#[derive(Serialize)]
+struct ChunkFields<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    system_fingerprint: Option<&'a str>,
+    choices: &'a [ChunkChoice],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    usage: Option<&'a Usage>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<&'a Value>,
+}
+
+impl ChunkHead {
+    pub fn new(meta: &GenerationMeta) -> Self {
+        let mut head = b"data: ".to_vec();
+        let identity = Identity {
+            id: &meta.id,
+            object: "chat.completion.chunk",
+            created: meta.created,
+            model: &meta.model,
+            provider: &meta.provider,
+        };
+        if serde_json::to_writer(&mut head, &identity).is_ok() {
+            head.pop(); // the closing brace: the chunk's own fields follow
+        }
+        ChunkHead(head)
+    }
+
+    /// `chunk` as an SSE event of this stream (its own identity is not read), appended
+    /// to `out`.
+    pub fn write(&self, chunk: &ChatChunk, out: &mut Vec<u8>) {
+        let fields = ChunkFields {
+            system_fingerprint: chunk.system_fingerprint.as_deref(),
+            choices: &chunk.choices,
+            usage: chunk.usage.as_ref(),
+            error: chunk.error.as_ref(),
+        };
+        self.write_fields(out, |out| serde_json::to_writer(out, &fields).is_ok());
+    }
+
+    /// The head, then the object `write` appends with its opening brace made a comma,
+    /// then the event's end. `write` reports whether it wrote an object.
+    pub fn write_fields(&self, out: &mut Vec<u8>, write: impl FnOnce(&mut Vec<u8>) -> bool) {
+        out.extend_from_slice(&self.0);
+        let mark = out.len();
+        if write(out) && out.get(mark) == Some(&b'{') {
+            if let Some(brace) = out.get_mut(mark) {
+                *brace = b',';
+            }
+        } else {
+            out.truncate(mark);
+            out.push(b'}');
+        }
+        out.extend_from_slice(b"\n\n");
+    }
+}
+
 /// Identity of one generation, stamped on every reply and chunk.
 #[derive(Debug, Clone, PartialEq)]
 pub struct GenerationMeta {

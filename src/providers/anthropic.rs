@@ -2,7 +2,10 @@
 //! calls and results as content blocks, images as base64 or URL sources, reasoning as
 //! extended thinking, and its typed stream events turned into OpenAI chunks.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
+
+use serde::Deserialize;
 
 use serde_json::{json, Map, Value};
 
@@ -337,25 +340,44 @@ fn convert_messages(messages: &[Message]) -> Result<(Vec<Value>, Vec<Value>)> {
     Ok((system, messages))
 }
 
+/// Anthropic's usage object; counts it leaves out (or sends as null) are 0.
+#[derive(Debug, Default, Deserialize)]
+struct UsageIn {
+    #[serde(default)]
+    input_tokens: Option<u64>,
+    #[serde(default)]
+    output_tokens: Option<u64>,
+    #[serde(default)]
+    cache_read_input_tokens: Option<u64>,
+    #[serde(default)]
+    cache_creation_input_tokens: Option<u64>,
+}
+
 fn usage_from(u: &Value) -> Usage {
-    let n = |k: &str| u.get(k).and_then(Value::as_u64).unwrap_or(0);
-    let (read, written) = (
-        n("cache_read_input_tokens"),
-        n("cache_creation_input_tokens"),
-    );
-    let mut usage = Usage::new(
-        n("input_tokens")
-            .saturating_add(read)
-            .saturating_add(written),
-        n("output_tokens"),
-    );
-    if read > 0 || written > 0 {
-        usage.prompt_tokens_details = Some(PromptTokensDetails {
-            cached_tokens: read,
-            cache_write_tokens: Some(written),
-        });
+    UsageIn::deserialize(u).unwrap_or_default().usage()
+}
+
+impl UsageIn {
+    fn usage(&self) -> Usage {
+        let (read, written) = (
+            self.cache_read_input_tokens.unwrap_or(0),
+            self.cache_creation_input_tokens.unwrap_or(0),
+        );
+        let mut usage = Usage::new(
+            self.input_tokens
+                .unwrap_or(0)
+                .saturating_add(read)
+                .saturating_add(written),
+            self.output_tokens.unwrap_or(0),
+        );
+        if read > 0 || written > 0 {
+            usage.prompt_tokens_details = Some(PromptTokensDetails {
+                cached_tokens: read,
+                cache_write_tokens: Some(written),
+            });
+        }
+        usage
     }
-    usage
 }
 
 /// The format OpenRouter names Anthropic's reasoning items with.
@@ -363,11 +385,11 @@ const REASONING_FORMAT: &str = "anthropic-claude-v1";
 
 /// A thinking block (or a streamed piece of one) as OpenRouter's `reasoning.text` item:
 /// its text and, once known, the signature Anthropic needs to see it again.
-fn reasoning_text(index: usize, text: &str, signature: Option<&Value>) -> Value {
+fn reasoning_text(index: usize, text: &str, signature: Option<&str>) -> Value {
     let mut v =
         json!({"type": "reasoning.text", "text": text, "format": REASONING_FORMAT, "index": index});
-    if let Some(sig) = signature.filter(|s| s.as_str().is_some_and(|s| !s.is_empty())) {
-        crate::api::set_field(&mut v, "signature", sig.clone());
+    if let Some(sig) = signature.filter(|s| !s.is_empty()) {
+        crate::api::set_field(&mut v, "signature", json!(sig));
     }
     v
 }
@@ -447,7 +469,11 @@ pub fn parse_response(
             Some("thinking") => {
                 let thinking = b.get("thinking").and_then(Value::as_str).unwrap_or("");
                 reasoning.push_str(thinking);
-                details.push(reasoning_text(i, thinking, b.get("signature")));
+                details.push(reasoning_text(
+                    i,
+                    thinking,
+                    b.get("signature").and_then(Value::as_str),
+                ));
             }
             Some("redacted_thinking") => details.push(reasoning_encrypted(i, b.get("data"))),
             Some("tool_use") => {
@@ -565,14 +591,15 @@ impl StreamState {
     }
 
     fn translate(&mut self, data: &str) -> Result<Option<ChatChunk>> {
-        let v: Value =
+        let ev: Event =
             serde_json::from_str(data).map_err(|e| invalid_event(&self.provider, e, data))?;
-        let s = |v: &Value, k: &str| v.get(k).and_then(Value::as_str).unwrap_or("").to_string();
-        let index = v.get("index").and_then(Value::as_u64).unwrap_or(0);
-        Ok(match v.get("type").and_then(Value::as_str).unwrap_or("") {
+        let text = |s: Option<Cow<'_, str>>| s.map(Cow::into_owned).unwrap_or_default();
+        let index = ev.index;
+        let position = usize::try_from(index).unwrap_or(usize::MAX);
+        Ok(match ev.kind.as_ref() {
             "message_start" => {
-                if let Some(u) = v.get("message").and_then(|m| m.get("usage")) {
-                    self.usage = usage_from(u);
+                if let Some(u) = ev.message.and_then(|m| m.usage) {
+                    self.usage = u.usage();
                 }
                 Some(self.chunk(
                     Delta {
@@ -584,19 +611,19 @@ impl StreamState {
                 ))
             }
             "content_block_start" => {
-                let cb = v.get("content_block").cloned().unwrap_or_default();
-                let (block, chunk) = match cb.get("type").and_then(Value::as_str) {
+                let cb = ev.content_block.unwrap_or_default();
+                let (block, chunk) = match cb.kind.as_deref() {
                     Some("text") => (Block::Text, None),
                     Some("thinking") => (Block::Thinking, None),
                     Some("redacted_thinking") => {
-                        let details = json!([reasoning_encrypted(index as usize, cb.get("data"))]);
+                        let details = json!([reasoning_encrypted(position, cb.data.as_ref())]);
                         let delta = Delta {
                             reasoning_details: Some(details),
                             ..Default::default()
                         };
                         (Block::Other, Some(self.chunk(delta, None)))
                     }
-                    Some("tool_use") if s(&cb, "name") == JSON_TOOL => {
+                    Some("tool_use") if cb.name.as_deref() == Some(JSON_TOOL) => {
                         self.json_answer = true;
                         (Block::JsonAnswer, None)
                     }
@@ -606,10 +633,10 @@ impl StreamState {
                         let delta = Delta {
                             tool_calls: Some(vec![ToolCallDelta {
                                 index: i,
-                                id: Some(s(&cb, "id")),
+                                id: Some(text(cb.id)),
                                 kind: Some("function".into()),
                                 function: Some(FunctionCallDelta {
-                                    name: Some(s(&cb, "name")),
+                                    name: Some(text(cb.name)),
                                     arguments: Some(String::new()),
                                 }),
                             }]),
@@ -623,37 +650,32 @@ impl StreamState {
                 chunk
             }
             "content_block_delta" => {
-                let d = v.get("delta").cloned().unwrap_or_default();
-                let delta = match (
-                    self.blocks.get(&index),
-                    d.get("type").and_then(Value::as_str),
-                ) {
+                let d = ev.delta.unwrap_or_default();
+                let delta = match (self.blocks.get(&index), d.kind.as_deref()) {
                     (_, Some("text_delta")) => Delta {
-                        content: Some(s(&d, "text")),
+                        content: Some(text(d.text)),
                         ..Default::default()
                     },
                     (_, Some("thinking_delta")) => {
-                        let text = s(&d, "thinking");
+                        let thinking = text(d.thinking);
                         Delta {
                             reasoning_details: Some(json!([reasoning_text(
-                                index as usize,
-                                &text,
-                                None
+                                position, &thinking, None
                             )])),
-                            reasoning: Some(text),
+                            reasoning: Some(thinking),
                             ..Default::default()
                         }
                     }
                     (_, Some("signature_delta")) => Delta {
                         reasoning_details: Some(json!([reasoning_text(
-                            index as usize,
+                            position,
                             "",
-                            d.get("signature")
+                            d.signature.as_deref()
                         )])),
                         ..Default::default()
                     },
                     (Some(Block::JsonAnswer), Some("input_json_delta")) => Delta {
-                        content: Some(s(&d, "partial_json")),
+                        content: Some(text(d.partial_json)),
                         ..Default::default()
                     },
                     (Some(Block::Tool(i)), Some("input_json_delta")) => Delta {
@@ -661,7 +683,7 @@ impl StreamState {
                             index: *i,
                             function: Some(FunctionCallDelta {
                                 name: None,
-                                arguments: Some(s(&d, "partial_json")),
+                                arguments: Some(text(d.partial_json)),
                             }),
                             ..Default::default()
                         }]),
@@ -672,23 +694,19 @@ impl StreamState {
                 Some(self.chunk(delta, None))
             }
             "message_delta" => {
-                if let Some(out) = v
-                    .get("usage")
-                    .and_then(|u| u.get("output_tokens"))
-                    .and_then(Value::as_u64)
-                {
+                if let Some(out) = ev.usage.and_then(|u| u.output_tokens) {
                     self.usage.completion_tokens = out;
                     self.usage.total_tokens = self.usage.prompt_tokens.saturating_add(out);
                 }
-                let native = v
-                    .get("delta")
-                    .map(|d| s(d, "stop_reason"))
+                let native = ev
+                    .delta
+                    .and_then(|d| d.stop_reason)
                     .filter(|r| !r.is_empty());
                 native.map(|n| {
                     let n = if self.json_answer && n == "tool_use" {
                         "end_turn".to_string()
                     } else {
-                        n
+                        n.into_owned()
                     };
                     self.chunk(Delta::default(), Some(n))
                 })
@@ -698,13 +716,69 @@ impl StreamState {
                 Some(ChatChunk::usage_only(self.usage.clone()))
             }
             "error" => {
-                let err = v.get("error").cloned().unwrap_or_default();
+                let err = ev.error.unwrap_or_default();
                 return Err(stream_error(&self.provider, &err));
             }
             // ping, content_block_stop, and event types added later
             _ => None,
         })
     }
+}
+
+/// One streamed event, every type in one shape (what a type lacks is absent), read
+/// with its strings borrowed from the event where they have no escapes.
+#[derive(Debug, Deserialize)]
+struct Event<'a> {
+    #[serde(rename = "type", default, borrow)]
+    kind: Cow<'a, str>,
+    #[serde(default)]
+    index: u64,
+    #[serde(default, borrow)]
+    delta: Option<EventDelta<'a>>,
+    #[serde(default, borrow)]
+    content_block: Option<BlockStart<'a>>,
+    #[serde(default)]
+    message: Option<MessageStart>,
+    #[serde(default)]
+    usage: Option<UsageIn>,
+    #[serde(default)]
+    error: Option<Value>,
+}
+
+/// A `content_block_delta`'s delta, or a `message_delta`'s.
+#[derive(Debug, Default, Deserialize)]
+struct EventDelta<'a> {
+    #[serde(rename = "type", default, borrow)]
+    kind: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    text: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    thinking: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    signature: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    partial_json: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    stop_reason: Option<Cow<'a, str>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct BlockStart<'a> {
+    #[serde(rename = "type", default, borrow)]
+    kind: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    id: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    name: Option<Cow<'a, str>>,
+    /// A redacted thinking block's opaque data.
+    #[serde(default)]
+    data: Option<Value>,
+}
+
+#[derive(Debug, Deserialize)]
+struct MessageStart {
+    #[serde(default)]
+    usage: Option<UsageIn>,
 }
 
 #[cfg(test)]

@@ -4,13 +4,20 @@
 //! hosts refuse anything else ("Unrecognized request argument supplied"); replies
 //! are re-stamped with our identity.
 
+use std::borrow::Cow;
+
+use serde::de::IgnoredAny;
+use serde::Deserialize;
+use serde_json::value::RawValue;
 use serde_json::{json, Value};
+
+use super::stream::Sent;
 
 use super::{
     ended_early, invalid_event, invalid_reply, normalize_finish_reason, stream_error,
     strip_gateway_fields, Target, UpstreamRequest,
 };
-use crate::api::{ChatChunk, ChatCompletion, ChatRequest, GenerationMeta};
+use crate::api::{ChatChunk, ChatCompletion, ChatRequest, ChunkHead, GenerationMeta, Usage};
 use crate::error::{Error, Result};
 
 /// The request body OpenAI's chat completions API defines.
@@ -249,6 +256,185 @@ impl StreamState {
     }
 }
 
+impl StreamState {
+    /// The chat surface's fast lane: a chunk the client can have as the upstream wrote
+    /// it goes out re-stamped (our identity, the finish reason normalised), its deltas
+    /// copied byte for byte, with only what billing needs read. Returns false, having
+    /// written nothing, for whatever needs the typed path: `[DONE]`, errors, a delta
+    /// with a field the chat schema does not have (or names otherwise, as
+    /// `reasoning_content`), JSON spread over several lines.
+    pub fn restamp(
+        &mut self,
+        data: &str,
+        head: &ChunkHead,
+        sent: &mut Sent,
+        usage: &mut Option<Usage>,
+        out: &mut Vec<u8>,
+    ) -> bool {
+        if self.done || data.contains("\"error\"") || data.bytes().any(|b| b == b'\n' || b == b'\r')
+        {
+            return false;
+        }
+        let Ok(view) = serde_json::from_str::<ChunkView>(data) else {
+            return false;
+        };
+        let mut deltas = Vec::with_capacity(view.choices.len());
+        for c in &view.choices {
+            match serde_json::from_str::<DeltaView>(c.delta.get()) {
+                Ok(d) => deltas.push(d),
+                Err(_) => return false,
+            }
+        }
+        if let Some(u) = view.usage {
+            *usage = Some(u);
+        }
+        if view.choices.is_empty() {
+            return true;
+        }
+        for d in &deltas {
+            for text in [&d.content, &d.reasoning].into_iter().flatten() {
+                sent.text(text.len());
+            }
+            if d.images.is_some() {
+                sent.images();
+            }
+            for t in d.tool_calls.iter().flatten() {
+                let f = t.function.as_ref();
+                let name = f.and_then(|f| f.name.as_deref()).map_or(0, str::len);
+                let args = f.and_then(|f| f.arguments.as_deref()).map_or(0, str::len);
+                sent.call(name.saturating_add(args));
+            }
+        }
+        head.write_fields(out, |out| {
+            let mut ok = true;
+            let mut string = |out: &mut Vec<u8>, s: &str| {
+                ok &= serde_json::to_writer(&mut *out, s).is_ok();
+            };
+            out.push(b'{');
+            if let Some(fp) = &view.system_fingerprint {
+                out.extend_from_slice(b"\"system_fingerprint\":");
+                string(out, fp);
+                out.push(b',');
+            }
+            out.extend_from_slice(b"\"choices\":[");
+            for (i, c) in view.choices.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                out.extend_from_slice(b"{\"index\":");
+                out.extend_from_slice(c.index.to_string().as_bytes());
+                out.extend_from_slice(b",\"delta\":");
+                out.extend_from_slice(c.delta.get().as_bytes());
+                out.extend_from_slice(b",\"finish_reason\":");
+                let native = match &c.finish_reason {
+                    Some(native) => {
+                        self.finished = true;
+                        string(out, sent.finish(native));
+                        c.native_finish_reason.as_ref().or(Some(native))
+                    }
+                    None => {
+                        out.extend_from_slice(b"null");
+                        c.native_finish_reason.as_ref()
+                    }
+                };
+                if let Some(native) = native {
+                    out.extend_from_slice(b",\"native_finish_reason\":");
+                    string(out, native);
+                }
+                if let Some(lp) = c.logprobs {
+                    out.extend_from_slice(b",\"logprobs\":");
+                    out.extend_from_slice(lp.get().as_bytes());
+                }
+                out.push(b'}');
+            }
+            out.extend_from_slice(b"]}");
+            ok
+        });
+        true
+    }
+}
+
+/// A chunk as the fast lane reads it: what the typed [`ChatChunk`] requires, so that
+/// what one refuses the other does too, and the choices' deltas left unread.
+#[derive(Deserialize)]
+struct ChunkView<'a> {
+    #[serde(borrow)]
+    #[allow(dead_code)]
+    id: Cow<'a, str>,
+    #[allow(dead_code)]
+    created: u64,
+    #[serde(borrow)]
+    #[allow(dead_code)]
+    model: Cow<'a, str>,
+    #[serde(borrow)]
+    choices: Vec<ChoiceView<'a>>,
+    #[serde(default)]
+    usage: Option<Usage>,
+    #[serde(default, borrow)]
+    system_fingerprint: Option<Cow<'a, str>>,
+}
+
+#[derive(Deserialize)]
+struct ChoiceView<'a> {
+    index: u32,
+    #[serde(borrow)]
+    delta: &'a RawValue,
+    #[serde(default, borrow)]
+    finish_reason: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    native_finish_reason: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    logprobs: Option<&'a RawValue>,
+}
+
+/// A delta with only the chat schema's fields (as [`crate::api::Delta`] names them),
+/// read for what it bills.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DeltaView<'a> {
+    #[serde(default, borrow)]
+    #[allow(dead_code)]
+    role: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    content: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    reasoning: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    tool_calls: Option<Vec<CallView<'a>>>,
+    #[serde(default)]
+    images: Option<IgnoredAny>,
+    #[serde(default)]
+    #[allow(dead_code)]
+    annotations: Option<IgnoredAny>,
+    #[serde(default)]
+    #[allow(dead_code)]
+    reasoning_details: Option<IgnoredAny>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CallView<'a> {
+    #[allow(dead_code)]
+    index: u32,
+    #[serde(default, borrow)]
+    #[allow(dead_code)]
+    id: Option<Cow<'a, str>>,
+    #[serde(rename = "type", default, borrow)]
+    #[allow(dead_code)]
+    kind: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    function: Option<FunctionView<'a>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FunctionView<'a> {
+    #[serde(default, borrow)]
+    name: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    arguments: Option<Cow<'a, str>>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -437,6 +623,141 @@ mod tests {
             .iter()
             .any(|e| e["choices"][0]["finish_reason"] == "tool_calls"));
         assert!(events.iter().all(|e| e["id"] == "gen-1-abc"));
+    }
+
+    /// `sse` with each JSON event pretty-printed over several `data:` lines: the same
+    /// stream to a client, which the fast lane leaves to the typed path.
+    fn spread_over_lines(sse: &str) -> String {
+        let mut out = String::new();
+        for event in sse.split("\n\n").filter(|e| !e.is_empty()) {
+            match serde_json::from_str::<Value>(event.strip_prefix("data: ").unwrap()) {
+                Ok(v) => {
+                    for line in serde_json::to_string_pretty(&v).unwrap().lines() {
+                        out.push_str(&format!("data: {line}\n"));
+                    }
+                    out.push('\n');
+                }
+                Err(_) => out.push_str(&format!("{event}\n\n")),
+            }
+        }
+        out
+    }
+
+    /// Null fields of deltas dropped: the fast lane keeps the upstream's, the typed
+    /// path leaves them out; a client reads both alike.
+    fn without_null_delta_fields(mut events: Vec<Value>) -> Vec<Value> {
+        fn strip(v: &mut Value) {
+            match v {
+                Value::Object(o) => {
+                    o.retain(|_, x| !x.is_null());
+                    o.values_mut().for_each(strip);
+                }
+                Value::Array(a) => a.iter_mut().for_each(strip),
+                _ => {}
+            }
+        }
+        for e in &mut events {
+            for c in e["choices"].as_array_mut().into_iter().flatten() {
+                strip(&mut c["delta"]);
+            }
+        }
+        events
+    }
+
+    #[test]
+    fn the_fast_lane_says_what_the_typed_path_says() {
+        let chunk = |choices: &str, extra: &str| {
+            format!("data: {{\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"m\",\"system_fingerprint\":\"fp_1\",\"choices\":[{choices}]{extra}}}\n\n")
+        };
+        let fixture = include_str!("../../tests/fixtures/openai/stream_tool_call.sse");
+        let mut stream = fixture.replace("data: [DONE]\n\n", "");
+        for (choices, extra) in [
+            (
+                r#"{"index":0,"delta":{"role":"assistant","content":"","refusal":null},"finish_reason":null}"#,
+                "",
+            ),
+            (
+                r#"{"index":0,"delta":{"content":"naïve \"quoted\"\n\\ ☀️"},"logprobs":{"content":[{"token":"n","logprob":-0.1}]},"finish_reason":null}"#,
+                "",
+            ),
+            (
+                r#"{"index":0,"delta":{"reasoning":"hm","reasoning_details":[{"type":"reasoning.text","text":"hm"}]},"finish_reason":null}"#,
+                "",
+            ),
+            (
+                r#"{"index":0,"delta":{"reasoning_content":"deepseek thinks"},"finish_reason":null}"#,
+                "",
+            ),
+            (
+                r#"{"index":0,"delta":{"content":null,"tool_calls":[{"index":1,"id":"call_2","type":"function","function":{"name":"f","arguments":""}}]},"finish_reason":null}"#,
+                "",
+            ),
+            (
+                r#"{"index":0,"delta":{"images":[{"type":"image_url","image_url":{"url":"data:image/png;base64,AA=="}}]},"finish_reason":null}"#,
+                "",
+            ),
+            (
+                r#"{"index":0,"delta":{"content":"a"},"finish_reason":null},{"index":1,"delta":{"content":"b"},"finish_reason":"length","native_finish_reason":"max_tokens"}"#,
+                "",
+            ),
+            (
+                r#"{"index":0,"delta":{"content":"x"},"finish_reason":"end_turn"}"#,
+                "",
+            ),
+            (
+                r#"{"index":0,"delta":{},"finish_reason":"stop"}"#,
+                r#","usage":{"prompt_tokens":3,"completion_tokens":4,"total_tokens":7}"#,
+            ),
+        ] {
+            stream.push_str(&chunk(choices, extra));
+        }
+        stream.push_str("data: [DONE]\n\n");
+        let events = |sse: &str| -> Vec<Value> {
+            let whole = translate(&make, MODEL, sse.as_bytes(), 0);
+            for split in (1..sse.len()).step_by(97) {
+                assert_eq!(translate(&make, MODEL, sse.as_bytes(), split), whole);
+            }
+            let data = whole
+                .split("\n\n")
+                .filter_map(|e| e.strip_prefix("data: {"));
+            data.map(|e| serde_json::from_str(&format!("{{{e}")).unwrap())
+                .collect()
+        };
+        let fast = events(&stream);
+        let typed = events(&spread_over_lines(&stream));
+        assert_eq!(
+            without_null_delta_fields(fast.clone()),
+            without_null_delta_fields(typed)
+        );
+        assert!(fast
+            .iter()
+            .any(|e| e["choices"][0]["finish_reason"] == "stop"
+                && e["choices"][0]["native_finish_reason"] == "end_turn"));
+        // What the fast lane may not copy, it does not: `reasoning_content` is renamed.
+        assert!(fast
+            .iter()
+            .any(|e| e["choices"][0]["delta"]["reasoning"] == "deepseek thinks"));
+        let last = fast.last().unwrap();
+        assert_eq!(last["usage"]["completion_tokens"], 4);
+        assert!(fast
+            .iter()
+            .all(|e| e["id"] == "gen-1-abc" && e["provider"] == "Test"));
+
+        // And it is the fast lane that carried the plain chunks.
+        let head = ChunkHead::new(&meta(MODEL));
+        let plain = chunk(
+            r#"{"index":0,"delta":{"content":"hi"},"finish_reason":null}"#,
+            "",
+        );
+        let data = plain.trim().strip_prefix("data: ").unwrap();
+        let (mut sent, mut usage, mut out) = (Sent::default(), None, Vec::new());
+        let mut state = StreamState::new("openai");
+        assert!(state.restamp(data, &head, &mut sent, &mut usage, &mut out));
+        assert!(String::from_utf8(out)
+            .unwrap()
+            .contains(r#""delta":{"content":"hi"}"#));
+        let renamed = data.replace("\"content\"", "\"reasoning_content\"");
+        assert!(!state.restamp(&renamed, &head, &mut sent, &mut usage, &mut Vec::new()));
     }
 
     #[test]

@@ -6,9 +6,9 @@
 use serde_json::json;
 
 use super::{anthropic, gemini, normalize_finish_reason, openai_compat};
-use crate::api::sse::SseParser;
+use crate::api::sse::{SseError, SseParser};
 use crate::api::surface::Encoder;
-use crate::api::{ChatChunk, Delta, GenerationMeta, Usage};
+use crate::api::{ChatChunk, ChunkHead, Delta, GenerationMeta, Usage};
 use crate::catalog::Pricing;
 use crate::error::Error;
 
@@ -74,29 +74,41 @@ impl Translator {
             Translator::Gemini(s) => s.provider(),
         }
     }
+}
 
-    /// Feeds SSE bytes: each whole event goes to the family's translator. Chunks
-    /// complete before an error are in `out` even when it fails.
-    fn feed(
-        &mut self,
-        sse: &mut SseParser,
-        bytes: &[u8],
-        out: &mut Vec<ChatChunk>,
-    ) -> Result<(), Error> {
-        let events = sse
-            .feed(bytes)
-            .map_err(|e| Error::upstream(self.provider(), e))?;
-        for ev in events {
-            self.event(&ev.data, out)?;
-        }
-        Ok(())
+/// What a stream has sent the client so far, as billing and fallback need it: bytes
+/// of output (the estimate's basis when the upstream gives no count), whether any
+/// content went out, and the finish reason.
+#[derive(Debug, Default)]
+pub struct Sent {
+    completion_bytes: usize,
+    content: bool,
+    finish_reason: Option<String>,
+}
+
+impl Sent {
+    /// Text or reasoning of `len` bytes.
+    pub fn text(&mut self, len: usize) {
+        self.completion_bytes = self.completion_bytes.saturating_add(len);
+        self.content |= len > 0;
     }
 
-    fn finish(&mut self, sse: &mut SseParser, out: &mut Vec<ChatChunk>) -> Result<(), Error> {
-        if let Some(ev) = sse.finish() {
-            self.event(&ev.data, out)?;
-        }
-        self.end(out)
+    /// A piece of a tool call (its name and arguments: `len` bytes).
+    pub fn call(&mut self, len: usize) {
+        self.completion_bytes = self.completion_bytes.saturating_add(len);
+        self.content = true;
+    }
+
+    /// Generated images.
+    pub fn images(&mut self) {
+        self.content = true;
+    }
+
+    /// The upstream's own finish reason; returns OpenRouter's normalised one.
+    pub fn finish(&mut self, native: &str) -> &'static str {
+        let norm = normalize_finish_reason(native);
+        self.finish_reason = Some(norm.to_string());
+        norm
     }
 }
 
@@ -108,13 +120,13 @@ pub struct ChatStream {
     pricing: Pricing,
     prompt_estimate: u64,
     usage: Option<Usage>,
-    completion_bytes: usize,
-    finish_reason: Option<String>,
-    /// Bytes of content the client has been sent: a fallback must not happen after this.
-    sent_content: bool,
+    /// Content sent (after which a fallback must not happen) and what it counted.
+    sent: Sent,
     closed: bool,
     /// The client's surface (chat chunks, Responses events, Anthropic events, ...).
     encoder: Encoder,
+    /// What starts each chat chunk of this stream.
+    head: ChunkHead,
 }
 
 impl ChatStream {
@@ -124,16 +136,16 @@ impl ChatStream {
         pricing: Pricing,
         prompt_estimate: u64,
     ) -> Self {
+        let head = ChunkHead::new(&meta);
         ChatStream {
+            head,
             sse: SseParser::new(),
             translator,
             meta,
             pricing,
             prompt_estimate,
             usage: None,
-            completion_bytes: 0,
-            finish_reason: None,
-            sent_content: false,
+            sent: Sent::default(),
             closed: false,
             encoder: Encoder::Chat,
         }
@@ -150,14 +162,16 @@ impl ChatStream {
         if self.closed {
             return Vec::new();
         }
-        let mut chunks = Vec::new();
-        let res = self.translator.feed(&mut self.sse, bytes, &mut chunks);
-        let mut out = self.emit(chunks);
+        let mut out = Vec::with_capacity(bytes.len().saturating_add(bytes.len() / 2));
+        let mut sse = std::mem::take(&mut self.sse);
+        let res = sse.feed_with(bytes, |data| self.event(data, &mut out));
+        self.sse = sse;
         if self.encoder.is_passthrough() {
             // The upstream's own events go out; the chunks only counted usage.
-            out = bytes.to_vec();
+            out.clear();
+            out.extend_from_slice(bytes);
         }
-        if let Err(e) = res {
+        if let Err(e) = self.sse_result(res) {
             out.extend(self.fail(&e));
         }
         out
@@ -168,9 +182,15 @@ impl ChatStream {
         if self.closed {
             return Vec::new();
         }
+        let mut out = Vec::new();
+        let mut sse = std::mem::take(&mut self.sse);
+        let res = sse.finish_with(|data| self.event(data, &mut out));
+        self.sse = sse;
         let mut chunks = Vec::new();
-        let res = self.translator.finish(&mut self.sse, &mut chunks);
-        let mut out = self.emit(chunks);
+        let res = self
+            .sse_result(res)
+            .and_then(|()| self.translator.end(&mut chunks));
+        self.emit(chunks, &mut out);
         match res {
             Ok(()) => out.extend(self.close()),
             Err(e) => out.extend(self.fail(&e)),
@@ -178,12 +198,37 @@ impl ChatStream {
         out
     }
 
+    /// One upstream event: a chat client of an OpenAI-compatible upstream gets its
+    /// chunks re-stamped in place; everything else goes through typed chunks.
+    fn event(&mut self, data: &str, out: &mut Vec<u8>) -> Result<(), Error> {
+        if let (Translator::OpenAi(t), Encoder::Chat) = (&mut self.translator, &self.encoder) {
+            if t.restamp(data, &self.head, &mut self.sent, &mut self.usage, out) {
+                return Ok(());
+            }
+        }
+        let mut chunks = Vec::new();
+        let res = self.translator.event(data, &mut chunks);
+        self.emit(chunks, out);
+        res
+    }
+
+    fn sse_result(&self, res: Result<(), SseError<Error>>) -> Result<(), Error> {
+        match res {
+            Ok(()) => Ok(()),
+            Err(SseError::Event(e)) => Err(e),
+            Err(SseError::LineTooLong) => Err(Error::upstream(
+                self.translator.provider(),
+                "SSE line too long",
+            )),
+        }
+    }
+
     /// The upstream failed mid-stream: a final chunk carrying the error, then `[DONE]`.
     pub fn fail(&mut self, err: &Error) -> Vec<u8> {
         if self.closed {
             return Vec::new();
         }
-        self.finish_reason = Some("error".into());
+        self.sent.finish_reason = Some("error".into());
         let mut chunk = self.meta.delta_chunk(
             Delta {
                 content: Some(String::new()),
@@ -212,8 +257,7 @@ impl ChatStream {
         self.encoder.fail(&chunk, &last, &usage, err)
     }
 
-    fn emit(&mut self, chunks: Vec<ChatChunk>) -> Vec<u8> {
-        let mut out = Vec::with_capacity(chunks.len().saturating_mul(256));
+    fn emit(&mut self, chunks: Vec<ChatChunk>, out: &mut Vec<u8>) {
         for mut chunk in chunks {
             if let Some(u) = chunk.usage.take() {
                 self.usage = Some(u);
@@ -222,40 +266,35 @@ impl ChatStream {
                 continue;
             }
             for c in &mut chunk.choices {
-                if let Some(text) = &c.delta.content {
-                    self.completion_bytes = self.completion_bytes.saturating_add(text.len());
-                    self.sent_content |= !text.is_empty();
+                let d = &c.delta;
+                for text in [&d.content, &d.reasoning].into_iter().flatten() {
+                    self.sent.text(text.len());
                 }
-                if let Some(r) = &c.delta.reasoning {
-                    self.completion_bytes = self.completion_bytes.saturating_add(r.len());
-                    self.sent_content |= !r.is_empty();
+                if d.images.is_some() {
+                    self.sent.images();
                 }
-                self.sent_content |= c.delta.images.is_some();
-                if let Some(calls) = &c.delta.tool_calls {
-                    self.sent_content = true;
-                    let bytes = calls.iter().map(|t| {
-                        let f = t.function.as_ref();
-                        let name = f.and_then(|f| f.name.as_deref()).map_or(0, str::len);
-                        let args = f.and_then(|f| f.arguments.as_deref()).map_or(0, str::len);
-                        name.saturating_add(args)
-                    });
-                    self.completion_bytes =
-                        bytes.fold(self.completion_bytes, usize::saturating_add);
+                for t in d.tool_calls.iter().flatten() {
+                    let f = t.function.as_ref();
+                    let name = f.and_then(|f| f.name.as_deref()).map_or(0, str::len);
+                    let args = f.and_then(|f| f.arguments.as_deref()).map_or(0, str::len);
+                    self.sent.call(name.saturating_add(args));
                 }
                 if let Some(native) = c.finish_reason.take() {
-                    let norm = normalize_finish_reason(&native);
+                    let norm = self.sent.finish(&native);
                     c.native_finish_reason.get_or_insert(native);
                     c.finish_reason = Some(norm.to_string());
-                    self.finish_reason = Some(norm.to_string());
                 }
+            }
+            if matches!(self.encoder, Encoder::Chat) {
+                self.head.write(&chunk, out);
+                continue;
             }
             chunk.id = self.meta.id.clone();
             chunk.created = self.meta.created;
             chunk.model = self.meta.model.clone();
             chunk.provider = Some(self.meta.provider.clone());
-            self.encoder.chunk_into(&chunk, &mut out);
+            self.encoder.chunk_into(&chunk, out);
         }
-        out
     }
 
     fn close(&mut self) -> Vec<u8> {
@@ -269,7 +308,7 @@ impl ChatStream {
     /// so far, with the output counted from what was streamed when that is more; else
     /// our estimate (the prompt's, and a token per four bytes of output).
     pub fn final_usage(&self) -> Usage {
-        let counted = (self.completion_bytes as u64).div_ceil(4);
+        let counted = (self.sent.completion_bytes as u64).div_ceil(4);
         let mut u = match (&self.usage, self.translator.partial_usage()) {
             (Some(u), _) => u.clone(),
             (None, Some(mut p)) => {
@@ -284,7 +323,7 @@ impl ChatStream {
         u.total_tokens = u.prompt_tokens.saturating_add(u.completion_tokens);
         // What the caller is charged: nothing for a stream that delivered nothing
         // (zero-completion insurance), as the settlement does.
-        self.pricing.price(&mut u, self.sent_content);
+        self.pricing.price(&mut u, self.sent.content);
         u
     }
 
@@ -301,12 +340,12 @@ impl ChatStream {
     }
 
     pub fn finish_reason(&self) -> Option<&str> {
-        self.finish_reason.as_deref()
+        self.sent.finish_reason.as_deref()
     }
 
     /// Whether any content reached the client (after which no fallback is possible).
     pub fn sent_content(&self) -> bool {
-        self.sent_content
+        self.sent.content
     }
 
     /// Bytes that keep the client's connection open while the upstream is silent.
