@@ -488,18 +488,6 @@ struct Identity<'a> {
     provider: &'a str,
 }
 
-/// What follows a chunk's identity.
-#[derive(Serialize)]
-struct ChunkFields<'a> {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    system_fingerprint: Option<&'a str>,
-    choices: &'a [ChunkChoice],
-    #[serde(skip_serializing_if = "Option::is_none")]
-    usage: Option<&'a Usage>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    error: Option<&'a Value>,
-}
-
 impl ChunkHead {
     pub fn new(meta: &GenerationMeta) -> Self {
         let mut head = b"data: ".to_vec();
@@ -517,15 +505,52 @@ impl ChunkHead {
     }
 
     /// `chunk` as an SSE event of this stream (its own identity is not read), appended
-    /// to `out`.
+    /// to `out`. Written by hand, field names as literals: this runs once per streamed
+    /// token.
     pub fn write(&self, chunk: &ChatChunk, out: &mut Vec<u8>) {
-        let fields = ChunkFields {
-            system_fingerprint: chunk.system_fingerprint.as_deref(),
-            choices: &chunk.choices,
-            usage: chunk.usage.as_ref(),
-            error: chunk.error.as_ref(),
-        };
-        self.write_fields(out, |out| serde_json::to_writer(out, &fields).is_ok());
+        self.write_fields(out, |out| {
+            let mut w = JsonOut { out, ok: true };
+            w.raw("{");
+            if let Some(fp) = &chunk.system_fingerprint {
+                w.key_str("system_fingerprint", fp);
+                w.raw(",");
+            }
+            w.raw("\"choices\":[");
+            for (i, c) in chunk.choices.iter().enumerate() {
+                if i > 0 {
+                    w.raw(",");
+                }
+                w.raw("{\"index\":");
+                w.value(&c.index);
+                w.raw(",\"delta\":");
+                c.delta.write(&mut w);
+                w.raw(",\"finish_reason\":");
+                match &c.finish_reason {
+                    Some(r) => w.value(r),
+                    None => w.raw("null"),
+                }
+                if let Some(n) = &c.native_finish_reason {
+                    w.raw(",");
+                    w.key_str("native_finish_reason", n);
+                }
+                if let Some(lp) = &c.logprobs {
+                    w.raw(",\"logprobs\":");
+                    w.value(lp);
+                }
+                w.raw("}");
+            }
+            w.raw("]");
+            if let Some(u) = &chunk.usage {
+                w.raw(",\"usage\":");
+                w.value(u);
+            }
+            if let Some(e) = &chunk.error {
+                w.raw(",\"error\":");
+                w.value(e);
+            }
+            w.raw("}");
+            w.ok
+        });
     }
 
     /// The head, then the object `write` appends with its opening brace made a comma,
@@ -542,6 +567,73 @@ impl ChunkHead {
             out.push(b'}');
         }
         out.extend_from_slice(b"\n\n");
+    }
+}
+
+/// JSON written by hand into a buffer; `ok` turns false if a value failed to
+/// serialise (it cannot for these types, but nothing here may panic).
+struct JsonOut<'a> {
+    out: &'a mut Vec<u8>,
+    ok: bool,
+}
+
+impl JsonOut<'_> {
+    fn raw(&mut self, s: &str) {
+        self.out.extend_from_slice(s.as_bytes());
+    }
+
+    fn value<T: Serialize + ?Sized>(&mut self, v: &T) {
+        self.ok &= serde_json::to_writer(&mut *self.out, v).is_ok();
+    }
+
+    /// `"key":"value"`; `key` is one of our own literals, which need no escaping.
+    fn key_str(&mut self, key: &str, value: &str) {
+        self.raw("\"");
+        self.raw(key);
+        self.raw("\":");
+        self.value(value);
+    }
+}
+
+impl Delta {
+    /// As its derived `Serialize` writes it (absent fields left out), by hand.
+    fn write(&self, w: &mut JsonOut<'_>) {
+        let mut sep = "{";
+        let mut field = |w: &mut JsonOut<'_>, key: &str| {
+            w.raw(sep);
+            sep = ",";
+            w.raw("\"");
+            w.raw(key);
+            w.raw("\":");
+        };
+        for (key, text) in [
+            ("role", &self.role),
+            ("content", &self.content),
+            ("reasoning", &self.reasoning),
+        ] {
+            if let Some(t) = text {
+                field(w, key);
+                w.value(t.as_str());
+            }
+        }
+        if let Some(calls) = &self.tool_calls {
+            field(w, "tool_calls");
+            w.value(calls);
+        }
+        for (key, v) in [
+            ("images", &self.images),
+            ("annotations", &self.annotations),
+            ("reasoning_details", &self.reasoning_details),
+        ] {
+            if let Some(v) = v {
+                field(w, key);
+                w.value(v);
+            }
+        }
+        if sep == "{" {
+            w.raw("{");
+        }
+        w.raw("}");
     }
 }
 
@@ -608,6 +700,69 @@ pub fn generation_id(now_secs: u64, random: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_chunk_written_by_hand_is_the_chunk_serialised() {
+        let meta = GenerationMeta {
+            id: "gen-1".into(),
+            created: 7,
+            model: "a/b".into(),
+            provider: "P \"quoted\"".into(),
+        };
+        let head = ChunkHead::new(&meta);
+        let text = |t: &str| Delta {
+            content: Some(t.into()),
+            ..Default::default()
+        };
+        let full = Delta {
+            role: Some("assistant".into()),
+            content: Some("a\n\"b\" ☀".into()),
+            reasoning: Some("\u{1}".into()),
+            tool_calls: Some(vec![ToolCallDelta {
+                index: 1,
+                id: Some("c".into()),
+                kind: Some("function".into()),
+                function: Some(FunctionCallDelta {
+                    name: Some("f".into()),
+                    arguments: Some("{}".into()),
+                }),
+            }]),
+            images: Some(serde_json::json!([{"type": "image_url"}])),
+            annotations: Some(serde_json::json!([])),
+            reasoning_details: Some(serde_json::json!([{"type": "reasoning.text"}])),
+        };
+        let mut chunks = vec![
+            meta.delta_chunk(text("hi"), None),
+            meta.delta_chunk(Delta::default(), Some("stop")),
+            meta.delta_chunk(full, None),
+        ];
+        let mut two = meta.delta_chunk(text("x"), None);
+        two.choices.push(ChunkChoice {
+            index: 1,
+            delta: text("y"),
+            finish_reason: Some("length".into()),
+            native_finish_reason: Some("max_tokens".into()),
+            logprobs: Some(serde_json::json!({"content": null})),
+        });
+        two.system_fingerprint = Some("fp".into());
+        two.usage = Some(Usage::new(1, 2));
+        two.error = Some(serde_json::json!({"code": 502}));
+        chunks.push(two);
+        for chunk in chunks {
+            let mut out = Vec::new();
+            head.write(&chunk, &mut out);
+            let text = String::from_utf8(out).unwrap();
+            let json = text
+                .strip_prefix("data: ")
+                .unwrap()
+                .strip_suffix("\n\n")
+                .unwrap();
+            assert!(!json.contains('\n'), "one line: {json}");
+            let written: Value = serde_json::from_str(json).unwrap();
+            assert_eq!(written, serde_json::to_value(&chunk).unwrap());
+        }
+    }
+
     use serde_json::json;
 
     #[test]

@@ -611,7 +611,7 @@ impl StreamState {
                 ))
             }
             "content_block_start" => {
-                let cb = ev.content_block.unwrap_or_default();
+                let cb = ev.content_block.map(|b| *b).unwrap_or_default();
                 let (block, chunk) = match cb.kind.as_deref() {
                     Some("text") => (Block::Text, None),
                     Some("thinking") => (Block::Thinking, None),
@@ -657,7 +657,7 @@ impl StreamState {
                         ..Default::default()
                     },
                     (_, Some("thinking_delta")) => {
-                        let thinking = text(d.thinking);
+                        let thinking = text(d.text);
                         Delta {
                             reasoning_details: Some(json!([reasoning_text(
                                 position, &thinking, None
@@ -670,12 +670,12 @@ impl StreamState {
                         reasoning_details: Some(json!([reasoning_text(
                             position,
                             "",
-                            d.signature.as_deref()
+                            d.text.as_deref()
                         )])),
                         ..Default::default()
                     },
                     (Some(Block::JsonAnswer), Some("input_json_delta")) => Delta {
-                        content: Some(text(d.partial_json)),
+                        content: Some(text(d.text)),
                         ..Default::default()
                     },
                     (Some(Block::Tool(i)), Some("input_json_delta")) => Delta {
@@ -683,7 +683,7 @@ impl StreamState {
                             index: *i,
                             function: Some(FunctionCallDelta {
                                 name: None,
-                                arguments: Some(text(d.partial_json)),
+                                arguments: Some(text(d.text)),
                             }),
                             ..Default::default()
                         }]),
@@ -716,7 +716,7 @@ impl StreamState {
                 Some(ChatChunk::usage_only(self.usage.clone()))
             }
             "error" => {
-                let err = ev.error.unwrap_or_default();
+                let err = ev.error.map(|e| *e).unwrap_or_default();
                 return Err(stream_error(&self.provider, &err));
             }
             // ping, content_block_stop, and event types added later
@@ -726,7 +726,8 @@ impl StreamState {
 }
 
 /// One streamed event, every type in one shape (what a type lacks is absent), read
-/// with its strings borrowed from the event where they have no escapes.
+/// with its strings borrowed from the event where they have no escapes. Kept small,
+/// the parts of rare events boxed: it is read once per streamed token.
 #[derive(Debug, Deserialize)]
 struct Event<'a> {
     #[serde(rename = "type", default, borrow)]
@@ -736,28 +737,29 @@ struct Event<'a> {
     #[serde(default, borrow)]
     delta: Option<EventDelta<'a>>,
     #[serde(default, borrow)]
-    content_block: Option<BlockStart<'a>>,
+    content_block: Option<Box<BlockStart<'a>>>,
     #[serde(default)]
-    message: Option<MessageStart>,
+    message: Option<Box<MessageStart>>,
     #[serde(default)]
-    usage: Option<UsageIn>,
+    usage: Option<Box<UsageIn>>,
     #[serde(default)]
-    error: Option<Value>,
+    error: Option<Box<Value>>,
 }
 
-/// A `content_block_delta`'s delta, or a `message_delta`'s.
+/// A `content_block_delta`'s delta, or a `message_delta`'s. A content delta carries
+/// one string, named by its type (`text`, `thinking`, `partial_json`, `signature`).
 #[derive(Debug, Default, Deserialize)]
 struct EventDelta<'a> {
     #[serde(rename = "type", default, borrow)]
     kind: Option<Cow<'a, str>>,
-    #[serde(default, borrow)]
+    #[serde(
+        default,
+        borrow,
+        alias = "thinking",
+        alias = "partial_json",
+        alias = "signature"
+    )]
     text: Option<Cow<'a, str>>,
-    #[serde(default, borrow)]
-    thinking: Option<Cow<'a, str>>,
-    #[serde(default, borrow)]
-    signature: Option<Cow<'a, str>>,
-    #[serde(default, borrow)]
-    partial_json: Option<Cow<'a, str>>,
     #[serde(default, borrow)]
     stop_reason: Option<Cow<'a, str>>,
 }

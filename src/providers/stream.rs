@@ -299,8 +299,14 @@ impl ChatStream {
 
     fn close(&mut self) -> Vec<u8> {
         self.closed = true;
-        let last = self.meta.chunk(Vec::new());
         let usage = self.final_usage();
+        if matches!(self.encoder, Encoder::Chat) {
+            let mut out = Vec::with_capacity(512);
+            self.head.write(&ChatChunk::usage_only(usage), &mut out);
+            out.extend_from_slice(crate::api::sse::DONE);
+            return out;
+        }
+        let last = self.meta.chunk(Vec::new());
         self.encoder.close(&last, &usage)
     }
 
