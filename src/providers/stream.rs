@@ -285,9 +285,14 @@ impl ChatStream {
                     c.finish_reason = Some(norm.to_string());
                 }
             }
-            if matches!(self.encoder, Encoder::Chat) {
-                self.head.write(&chunk, out);
-                continue;
+            match self.encoder {
+                Encoder::Chat => {
+                    self.head.write(&chunk, out);
+                    continue;
+                }
+                // The upstream's own bytes go out: the chunk only counted.
+                Encoder::Passthrough => continue,
+                _ => {}
             }
             chunk.id = self.meta.id.clone();
             chunk.created = self.meta.created;
