@@ -23,6 +23,9 @@ const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const SMOKE = process.argv.includes("--smoke");
 const N = SMOKE ? 60 : Number(process.env.BENCH_REQUESTS ?? 2000);
 const SECONDS = SMOKE ? 1 : Number(process.env.BENCH_SECONDS ?? 10);
+// Requests each target gets before it is measured, at c1: JIT tiers (V8's for wasm and
+// JavaScript, Python's caches) settle in these, not in the measured ones.
+const WARMUP = SMOKE ? 5 : Number(process.env.BENCH_WARMUP ?? 300);
 const STREAM_N = SMOKE ? 30 : Math.max(100, Math.floor(N / 4));
 const KEY_GENERATIONS = SMOKE ? 300 : Number(process.env.BENCH_KEY_GENERATIONS ?? 10000);
 const CONCURRENCY = 32;
@@ -115,6 +118,7 @@ const f = (x, d = 2) => (Number.isFinite(x) ? x.toFixed(d) : "n/a");
 
 /** Measures one target with one request body: c1, c32 and streamed. */
 async function measure(name, url, model, headers = {}, { stream = true } = {}) {
+  await oha(url, { n: WARMUP, concurrency: 1, headers, body: body(model) });
   const plain = await oha(url, { n: N, concurrency: 1, headers, body: body(model) });
   const load = await oha(url, { seconds: SECONDS, concurrency: CONCURRENCY, headers, body: body(model) });
   let s = { ttfb_p50: NaN, last_p50: NaN, failed: 0 };

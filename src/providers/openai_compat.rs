@@ -292,18 +292,18 @@ impl StreamState {
             return true;
         }
         for d in &deltas {
-            for text in [&d.content, &d.reasoning].into_iter().flatten() {
-                sent.text(text.len());
-            }
-            if d.images.is_some() {
-                sent.images();
-            }
-            for t in d.tool_calls.iter().flatten() {
+            let calls = d.tool_calls.iter().flatten().map(|t| {
                 let f = t.function.as_ref();
-                let name = f.and_then(|f| f.name.as_deref()).map_or(0, str::len);
-                let args = f.and_then(|f| f.arguments.as_deref()).map_or(0, str::len);
-                sent.call(name.saturating_add(args));
-            }
+                (
+                    f.and_then(|f| f.name.as_deref()),
+                    f.and_then(|f| f.arguments.as_deref()),
+                )
+            });
+            sent.delta(
+                [d.content.as_deref(), d.reasoning.as_deref()],
+                d.images.is_some(),
+                calls,
+            );
         }
         head.write_fields(out, |out| {
             let mut ok = true;

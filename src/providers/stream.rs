@@ -87,21 +87,26 @@ pub struct Sent {
 }
 
 impl Sent {
-    /// Text or reasoning of `len` bytes.
-    pub fn text(&mut self, len: usize) {
-        self.completion_bytes = self.completion_bytes.saturating_add(len);
-        self.content |= len > 0;
-    }
-
-    /// A piece of a tool call (its name and arguments: `len` bytes).
-    pub fn call(&mut self, len: usize) {
-        self.completion_bytes = self.completion_bytes.saturating_add(len);
-        self.content = true;
-    }
-
-    /// Generated images.
-    pub fn images(&mut self) {
-        self.content = true;
+    /// One delta: its text and reasoning, whether it has images, and the name and
+    /// arguments of each piece of a tool call in it.
+    pub fn delta<'a>(
+        &mut self,
+        texts: [Option<&str>; 2],
+        images: bool,
+        calls: impl Iterator<Item = (Option<&'a str>, Option<&'a str>)>,
+    ) {
+        for text in texts.into_iter().flatten() {
+            self.completion_bytes = self.completion_bytes.saturating_add(text.len());
+            self.content |= !text.is_empty();
+        }
+        self.content |= images;
+        for (name, args) in calls {
+            let len = name
+                .map_or(0, str::len)
+                .saturating_add(args.map_or(0, str::len));
+            self.completion_bytes = self.completion_bytes.saturating_add(len);
+            self.content = true;
+        }
     }
 
     /// The upstream's own finish reason; returns OpenRouter's normalised one.
@@ -267,18 +272,18 @@ impl ChatStream {
             }
             for c in &mut chunk.choices {
                 let d = &c.delta;
-                for text in [&d.content, &d.reasoning].into_iter().flatten() {
-                    self.sent.text(text.len());
-                }
-                if d.images.is_some() {
-                    self.sent.images();
-                }
-                for t in d.tool_calls.iter().flatten() {
+                let calls = d.tool_calls.iter().flatten().map(|t| {
                     let f = t.function.as_ref();
-                    let name = f.and_then(|f| f.name.as_deref()).map_or(0, str::len);
-                    let args = f.and_then(|f| f.arguments.as_deref()).map_or(0, str::len);
-                    self.sent.call(name.saturating_add(args));
-                }
+                    (
+                        f.and_then(|f| f.name.as_deref()),
+                        f.and_then(|f| f.arguments.as_deref()),
+                    )
+                });
+                self.sent.delta(
+                    [d.content.as_deref(), d.reasoning.as_deref()],
+                    d.images.is_some(),
+                    calls,
+                );
                 if let Some(native) = c.finish_reason.take() {
                     let norm = self.sent.finish(&native);
                     c.native_finish_reason.get_or_insert(native);
