@@ -26,6 +26,10 @@ const SECONDS = SMOKE ? 1 : Number(process.env.BENCH_SECONDS ?? 10);
 // Requests each target gets before it is measured, at c1: JIT tiers (V8's for wasm and
 // JavaScript, Python's caches) settle in these, not in the measured ones.
 const WARMUP = SMOKE ? 5 : Number(process.env.BENCH_WARMUP ?? 300);
+// Targets are measured in rounds, all of them in each round (the order reversed every
+// other round), and each figure is the median of its rounds: the host's drift over the
+// minutes a run takes then falls on every target alike instead of on whichever ran last.
+const ROUNDS = SMOKE ? 1 : Math.max(1, Number(process.env.BENCH_ROUNDS ?? 5));
 const STREAM_N = SMOKE ? 30 : Math.max(100, Math.floor(N / 4));
 const KEY_GENERATIONS = SMOKE ? 300 : Number(process.env.BENCH_KEY_GENERATIONS ?? 10000);
 const CONCURRENCY = 32;
@@ -54,10 +58,11 @@ function run(cmd, args) {
 }
 
 /** oha against `url`: {p50, p99, rps, failed} (milliseconds). */
-async function oha(url, { n, seconds, concurrency, headers = {}, body }) {
+async function oha(url, { n, seconds, ms: millis, concurrency, headers = {}, body }) {
   const args = ["--no-tui", "--output-format", "json", "-c", String(concurrency), "-t", "20s"];
   if (n) args.push("-n", String(n));
   if (seconds) args.push("-z", `${seconds}s`);
+  if (millis) args.push("-z", `${millis}ms`);
   for (const [k, v] of Object.entries(headers)) args.push("-H", `${k}: ${v}`);
   if (body !== undefined) args.push("-m", "POST", "-H", "content-type: application/json", "-d", body);
   const out = JSON.parse(await run(OHA, [...args, url]));
@@ -116,34 +121,67 @@ const MODELMUX_BINDINGS = {
 const rows = [];
 const f = (x, d = 2) => (Number.isFinite(x) ? x.toFixed(d) : "n/a");
 
-/** Measures one target with one request body: c1, c32 and streamed. */
-async function measure(name, url, model, headers = {}, { stream = true } = {}) {
-  await oha(url, { n: WARMUP, concurrency: 1, headers, body: body(model) });
-  const plain = await oha(url, { n: N, concurrency: 1, headers, body: body(model) });
-  const load = await oha(url, { seconds: SECONDS, concurrency: CONCURRENCY, headers, body: body(model) });
-  let s = { ttfb_p50: NaN, last_p50: NaN, failed: 0 };
-  if (stream) {
-    try { s = await streamed(url, body(model, true), headers); } catch (e) {
-      // The client's own error line (e.g. "status 500: ..."), not its stack.
-      s.error = (/Error: (.*)/.exec(e.message)?.[1] ?? e.message.split("\n")[0]).slice(0, 100);
-    }
-  }
-  const row = { name, model, c1_p50: plain.p50, c1_p99: plain.p99, c1_failed: plain.failed, rps: load.rps, c32_p99: load.p99, c32_failed: load.failed, ...s };
-  rows.push(row);
-  console.error(`measured ${name} (${model})`);
-  return row;
+/** Targets to measure: {name, model, url, headers, stream}; `cleanups` stop them. */
+const targets = [];
+const cleanups = [];
+
+function target(name, url, model, headers = {}, { stream = true } = {}) {
+  targets.push({ name, url, model, headers, stream, rounds: [] });
 }
+
+const median = (xs) => {
+  const v = xs.filter(Number.isFinite).sort((a, b) => a - b);
+  if (!v.length) return NaN;
+  const mid = Math.floor(v.length / 2);
+  return v.length % 2 ? v[mid] : (v[mid - 1] + v[mid]) / 2;
+};
+
+/** Every target, in ROUNDS interleaved rounds (c1 and c32 each), then streamed; one
+ * row per target with the medians of its rounds. */
+async function measureAll() {
+  const perRound = { n: Math.max(1, Math.ceil(N / ROUNDS)), ms: Math.max(500, Math.round((SECONDS * 1000) / ROUNDS)) };
+  for (const t of targets) {
+    try { await oha(t.url, { n: WARMUP, concurrency: 1, headers: t.headers, body: body(t.model) }); } catch (e) { t.error = firstLine(e); }
+  }
+  for (let round = 0; round < ROUNDS; round++) {
+    const order = round % 2 ? [...targets].reverse() : targets;
+    for (const t of order) {
+      if (t.error) continue;
+      try {
+        // A few unmeasured requests first: while the other targets ran, this one sat
+        // idle long enough to hand back its lease and let its key cache expire, which a
+        // steady caller's requests never see.
+        if (round > 0 && !SMOKE) await oha(t.url, { n: 20, concurrency: 1, headers: t.headers, body: body(t.model) });
+        const plain = await oha(t.url, { n: perRound.n, concurrency: 1, headers: t.headers, body: body(t.model) });
+        const load = await oha(t.url, { ms: perRound.ms, concurrency: CONCURRENCY, headers: t.headers, body: body(t.model) });
+        t.rounds.push({ plain, load });
+      } catch (e) { t.error = firstLine(e); }
+    }
+    console.error(`round ${round + 1} of ${ROUNDS} measured`);
+  }
+  for (const t of targets) {
+    if (t.error) { rows.push({ name: t.name, error: t.error }); continue; }
+    let s = { ttfb_p50: NaN, last_p50: NaN, failed: 0 };
+    if (t.stream) {
+      try { s = await streamed(t.url, body(t.model, true), t.headers); } catch (e) { s.error = firstLine(e); }
+    }
+    const of = (pick) => median(t.rounds.map(pick));
+    const failed = (kind) => t.rounds.reduce((a, r) => a + r[kind].failed, 0);
+    rows.push({ name: t.name, model: t.model, c1_p50: of((r) => r.plain.p50), c1_p99: of((r) => r.plain.p99), c1_failed: failed("plain"),
+      rps: of((r) => r.load.rps), c32_p99: of((r) => r.load.p99), c32_failed: failed("load"), ...s });
+  }
+}
+
+/** A child's own error line (e.g. "status 500: ..."), not its stack. */
+const firstLine = (e) => (/Error: (.*)/.exec(e.message)?.[1] ?? e.message.split("\n")[0]).slice(0, 100);
 
 async function modelmux(label, bindings, models) {
   // No assets router: on Cloudflare API paths reach the worker directly (see worker.mjs).
   const w = await startWorker({ catalog, bindings: { ...MODELMUX_BINDINGS, ...bindings }, assets: false });
-  try {
-    const { key } = await w.createAccount({ credits: 1000 });
-    const headers = { authorization: `Bearer ${key}` };
-    for (const model of models) await measure(label, `${w.base}/chat/completions`, model, headers);
-  } finally {
-    await w.close();
-  }
+  cleanups.push(() => w.close());
+  const { key } = await w.createAccount({ credits: 1000 });
+  const headers = { authorization: `Bearer ${key}` };
+  for (const model of models) target(label, `${w.base}/chat/completions`, model, headers);
 }
 
 /** `GET /key` on a key with KEY_GENERATIONS recorded generations, and on a new one. */
@@ -177,12 +215,9 @@ async function forwarder() {
     modulesRules: [{ type: "CompiledWasm", include: ["**/*.wasm"] }],
     compatibilityDate: "2026-04-01", bindings: { UPSTREAM: `${upstream}/v1` }, host: "127.0.0.1", port: 0,
   });
+  cleanups.push(() => mf.dispose());
   const url = await mf.ready;
-  try {
-    await measure("minimal Rust forwarder", `${url.origin}/api/v1/chat/completions`, "bench/fixed");
-  } finally {
-    await mf.dispose();
-  }
+  target("minimal Rust forwarder", `${url.origin}/api/v1/chat/completions`, "bench/fixed");
 }
 
 async function portkey() {
@@ -193,11 +228,7 @@ async function portkey() {
   const base = `http://127.0.0.1:${port}`;
   await waitFor(`${base}/v1/models`, 30_000);
   const headers = { authorization: "Bearer sk-bench", "x-portkey-provider": "openai", "x-portkey-custom-host": `${upstream}/v1` };
-  try {
-    await measure(`Portkey ${version("node_modules/@portkey-ai/gateway/package.json")}`, `${base}/v1/chat/completions`, "fixed", headers);
-  } finally {
-    p.kill();
-  }
+  target(`Portkey ${version("node_modules/@portkey-ai/gateway/package.json")}`, `${base}/v1/chat/completions`, "fixed", headers);
 }
 
 async function litellm() {
@@ -215,11 +246,7 @@ async function litellm() {
   const base = `http://127.0.0.1:${port}`;
   await waitFor(`${base}/health/liveliness`, 180_000);
   const ver = spawnSync(path.join(ROOT, ".venv-bench/bin/python"), ["-c", "import importlib.metadata as m; print(m.version('litellm'))"], { encoding: "utf8" }).stdout.trim();
-  try {
-    await measure(`LiteLLM proxy ${ver}`, `${base}/v1/chat/completions`, "bench/fixed", { authorization: `Bearer ${master}` });
-  } finally {
-    p.kill();
-  }
+  target(`LiteLLM proxy ${ver}`, `${base}/v1/chat/completions`, "bench/fixed", { authorization: `Bearer ${master}` });
 }
 
 function version(pkg) {
@@ -232,7 +259,7 @@ async function peer(name, fn) {
 
 let key;
 try {
-  await measure("upstream alone", `${upstream}/v1/chat/completions`, "fixed");
+  target("upstream alone", `${upstream}/v1/chat/completions`, "fixed");
   await peer("minimal Rust forwarder", forwarder);
   await modelmux("modelmux (leases)", {}, ["bench/fixed", "bench/fixed:free", "modelmux/echo"]);
   await modelmux("modelmux (exact admission, previous)", { ADMISSION: "exact" }, ["bench/fixed"]);
@@ -240,15 +267,20 @@ try {
   await modelmux(`modelmux (exact), ${DELAY_MS} ms per object call`, { ADMISSION: "exact", TEST_ACCOUNT_DELAY_MS: String(DELAY_MS) }, ["bench/fixed"]);
   await peer("Portkey", portkey);
   await peer("LiteLLM proxy", litellm);
+  await measureAll();
+  for (const stop of cleanups.splice(0)) await stop();
+  for (const c of children.splice(1)) c.kill();
   key = await keyLatency();
 } finally {
+  for (const stop of cleanups) await stop().catch(() => {});
   for (const c of children) c.kill();
 }
 
 const base = rows.find((r) => r.name === "upstream alone");
 const wasm = readFileSync(path.join(ROOT, "build/index_bg.wasm"));
 console.log(`\nmodelmux bench${SMOKE ? " (smoke: figures are not comparable)" : ""}: ${cpus()[0]?.model ?? "?"}, ${availableParallelism()} cores, node ${process.version}, ` +
-  `servers on core 0, load (oha) on core ${LOAD_CORE ?? "any"}; ${N} requests at c1, ${SECONDS} s at c${CONCURRENCY}, ${STREAM_N} streamed`);
+  `servers on core 0, load (oha) on core ${LOAD_CORE ?? "any"}; ${N} requests at c1 and ${SECONDS} s at c${CONCURRENCY} per target ` +
+  `in ${ROUNDS} interleaved rounds (figures are medians of rounds), ${STREAM_N} streamed`);
 console.log(`worker: ${statSync(path.join(ROOT, "build/index_bg.wasm")).size} bytes wasm, ${gzipSync(wasm, { level: 9 }).length} gzipped\n`);
 console.log("| target | model | p50 c1 | added p50 | p99 c1 | req/s c32 | p99 c32 | stream first byte p50 | stream last byte p50 | failed |");
 console.log("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|");
