@@ -509,7 +509,7 @@ impl ChunkHead {
     /// token.
     pub fn write(&self, chunk: &ChatChunk, out: &mut Vec<u8>) {
         self.write_fields(out, |out| {
-            let mut w = JsonOut { out, ok: true };
+            let mut w = JsonOut::new(out);
             w.raw("{");
             if let Some(fp) = &chunk.system_fingerprint {
                 w.key_str("system_fingerprint", fp);
@@ -572,22 +572,26 @@ impl ChunkHead {
 
 /// JSON written by hand into a buffer; `ok` turns false if a value failed to
 /// serialise (it cannot for these types, but nothing here may panic).
-struct JsonOut<'a> {
+pub(crate) struct JsonOut<'a> {
     out: &'a mut Vec<u8>,
-    ok: bool,
+    pub(crate) ok: bool,
 }
 
-impl JsonOut<'_> {
-    fn raw(&mut self, s: &str) {
+impl<'a> JsonOut<'a> {
+    pub(crate) fn new(out: &'a mut Vec<u8>) -> Self {
+        JsonOut { out, ok: true }
+    }
+
+    pub(crate) fn raw(&mut self, s: &str) {
         self.out.extend_from_slice(s.as_bytes());
     }
 
-    fn value<T: Serialize + ?Sized>(&mut self, v: &T) {
+    pub(crate) fn value<T: Serialize + ?Sized>(&mut self, v: &T) {
         self.ok &= serde_json::to_writer(&mut *self.out, v).is_ok();
     }
 
     /// `"key":"value"`; `key` is one of our own literals, which need no escaping.
-    fn key_str(&mut self, key: &str, value: &str) {
+    pub(crate) fn key_str(&mut self, key: &str, value: &str) {
         self.raw("\"");
         self.raw(key);
         self.raw("\":");

@@ -180,21 +180,15 @@ fn text_of(bytes: &[u8]) -> std::borrow::Cow<'_, str> {
 
 /// `data: <json>\n\n`
 pub fn encode_data<T: Serialize>(value: &T) -> Vec<u8> {
-    let mut out = Vec::new();
-    write_data(&mut out, value);
-    out
-}
-
-/// `data: <json>\n\n`, appended to `out`.
-pub fn write_data<T: Serialize>(out: &mut Vec<u8>, value: &T) {
-    out.extend_from_slice(b"data: ");
+    let mut out = b"data: ".to_vec();
     let mark = out.len();
     // Serializing our own types cannot fail; fall back to an empty object if it did.
-    if serde_json::to_writer(&mut *out, value).is_err() {
+    if serde_json::to_writer(&mut out, value).is_err() {
         out.truncate(mark);
         out.extend_from_slice(b"{}");
     }
     out.extend_from_slice(b"\n\n");
+    out
 }
 
 pub const DONE: &[u8] = b"data: [DONE]\n\n";

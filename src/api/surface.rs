@@ -145,14 +145,6 @@ impl Encoder {
         }
     }
 
-    /// One stamped chunk, appended to `out`.
-    pub fn chunk_into(&mut self, c: &ChatChunk, out: &mut Vec<u8>) {
-        match self {
-            Encoder::Chat => super::sse::write_data(out, c),
-            other => out.extend(other.chunk(c)),
-        }
-    }
-
     /// One stamped chunk.
     pub fn chunk(&mut self, c: &ChatChunk) -> Vec<u8> {
         match self {

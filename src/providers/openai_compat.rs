@@ -17,6 +17,7 @@ use super::{
     ended_early, invalid_event, invalid_reply, normalize_finish_reason, stream_error,
     strip_gateway_fields, Target, UpstreamRequest,
 };
+use crate::api::chat::JsonOut;
 use crate::api::{ChatChunk, ChatCompletion, ChatRequest, ChunkHead, GenerationMeta, Usage};
 use crate::error::{Error, Result};
 
@@ -271,7 +272,9 @@ impl StreamState {
         usage: &mut Option<Usage>,
         out: &mut Vec<u8>,
     ) -> bool {
-        if self.done || data.contains("\"error\"") || data.bytes().any(|b| b == b'\n' || b == b'\r')
+        if self.done
+            || memchr::memmem::find(data.as_bytes(), b"\"error\"").is_some()
+            || memchr::memchr2(b'\n', b'\r', data.as_bytes()).is_some()
         {
             return false;
         }
@@ -306,49 +309,45 @@ impl StreamState {
             );
         }
         head.write_fields(out, |out| {
-            let mut ok = true;
-            let mut string = |out: &mut Vec<u8>, s: &str| {
-                ok &= serde_json::to_writer(&mut *out, s).is_ok();
-            };
-            out.push(b'{');
+            let mut w = JsonOut::new(out);
+            w.raw("{");
             if let Some(fp) = &view.system_fingerprint {
-                out.extend_from_slice(b"\"system_fingerprint\":");
-                string(out, fp);
-                out.push(b',');
+                w.key_str("system_fingerprint", fp);
+                w.raw(",");
             }
-            out.extend_from_slice(b"\"choices\":[");
+            w.raw("\"choices\":[");
             for (i, c) in view.choices.iter().enumerate() {
                 if i > 0 {
-                    out.push(b',');
+                    w.raw(",");
                 }
-                out.extend_from_slice(b"{\"index\":");
-                out.extend_from_slice(c.index.to_string().as_bytes());
-                out.extend_from_slice(b",\"delta\":");
-                out.extend_from_slice(c.delta.get().as_bytes());
-                out.extend_from_slice(b",\"finish_reason\":");
+                w.raw("{\"index\":");
+                w.value(&c.index);
+                w.raw(",\"delta\":");
+                w.raw(c.delta.get());
+                w.raw(",\"finish_reason\":");
                 let native = match &c.finish_reason {
                     Some(native) => {
                         self.finished = true;
-                        string(out, sent.finish(native));
+                        w.value(sent.finish(native));
                         c.native_finish_reason.as_ref().or(Some(native))
                     }
                     None => {
-                        out.extend_from_slice(b"null");
+                        w.raw("null");
                         c.native_finish_reason.as_ref()
                     }
                 };
                 if let Some(native) = native {
-                    out.extend_from_slice(b",\"native_finish_reason\":");
-                    string(out, native);
+                    w.raw(",");
+                    w.key_str("native_finish_reason", native);
                 }
                 if let Some(lp) = c.logprobs {
-                    out.extend_from_slice(b",\"logprobs\":");
-                    out.extend_from_slice(lp.get().as_bytes());
+                    w.raw(",\"logprobs\":");
+                    w.raw(lp.get());
                 }
-                out.push(b'}');
+                w.raw("}");
             }
-            out.extend_from_slice(b"]}");
-            ok
+            w.raw("]}");
+            w.ok
         });
         true
     }

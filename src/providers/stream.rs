@@ -303,7 +303,7 @@ impl ChatStream {
             chunk.created = self.meta.created;
             chunk.model = self.meta.model.clone();
             chunk.provider = Some(self.meta.provider.clone());
-            self.encoder.chunk_into(&chunk, out);
+            out.extend(self.encoder.chunk(&chunk));
         }
     }
 
