@@ -3,21 +3,31 @@ SHELL := /bin/bash
 ENV := source scripts/env.sh &&
 PORT ?= 8787
 
-.PHONY: dev test setup build seed fmt clippy unit integration compat browser dry-run bench bench-smoke fuzz clean
+.PHONY: dev test setup build size seed fmt clippy unit integration dev-check compat browser dry-run bench bench-smoke fuzz clean
+
+# The worker's wasm, gzipped, may not pass this (`make size`, part of `make test`).
+WASM_BUDGET_GZ := 600000
 
 dev: setup
 	@$(MAKE) --no-print-directory build
 	@bash scripts/seed
 	@PORT=$(PORT) bash scripts/dev
 
-test: setup fmt clippy unit build integration compat browser dry-run bench-smoke
+# Each phase in turn, with what it took (README "The two commands" has a fresh run's).
+PHASES := fmt clippy unit build size integration dev-check compat browser dry-run bench-smoke
+test: setup
+	@set -e; for p in $(PHASES); do t=$$(date +%s); $(MAKE) --no-print-directory $$p; echo "test: $$p took $$(( $$(date +%s) - t ))s"; done
 
 setup:
-	@bash scripts/setup
+	@t=$$(date +%s); bash scripts/setup; d=$$(( $$(date +%s) - t )); [ $$d -lt 5 ] || echo "setup took $${d}s"
 
 build:
-	@mkdir -p target && $(ENV) bash scripts/build > target/build.log 2>&1 || { tail -40 target/build.log; exit 1; }
-	@echo "build: build/index_bg.wasm $$(stat -c %s build/index_bg.wasm) bytes, $$(gzip -9c build/index_bg.wasm | wc -c) gzipped"
+	@mkdir -p target && $(ENV) bash scripts/build 3>&1 > target/build.log 2>&1 || { tail -40 target/build.log; exit 1; }
+	@grep -h "^build: up to date" target/build.log || true
+	@echo "build: build/index_bg.wasm $$(stat -c %s build/index_bg.wasm) bytes, $$(gzip -9c build/index_bg.wasm | wc -c) gzipped (budget $(WASM_BUDGET_GZ))"
+
+size: build
+	@gz=$$(gzip -9c build/index_bg.wasm | wc -c); [ $$gz -le $(WASM_BUDGET_GZ) ] || { echo "size: the worker is $$gz bytes gzipped, over its budget of $(WASM_BUDGET_GZ)" >&2; exit 1; }
 
 seed:
 	@bash scripts/seed
@@ -35,6 +45,11 @@ unit:
 
 integration:
 	$(ENV) node --test --test-concurrency=1 tests/integration/
+
+# scripts/dev (what `make dev` runs) with a stand-in wrangler: slow builds, early exits,
+# stalls; then the real one, serving the demo model.
+dev-check: build
+	$(ENV) node --test --test-concurrency=1 tests/dev/
 
 compat:
 	$(ENV) .venv/bin/python -m pytest -q tests/compat
@@ -55,10 +70,11 @@ bench: setup build
 	set -o pipefail; cargo bench --bench pipeline -- --noplot 2>&1 | grep -E '^[a-z]|time:|thrpt:'
 	$(ENV) $(PIN) node bench/run.mjs
 
-# Every part of `make bench`, briefly: proves it runs, not how fast.
+# Every part of `make bench`, briefly: proves it runs, not how fast. The criterion
+# benches run once each in the test profile (no release build); no peers, no oha.
 bench-smoke: setup build
-	@bash scripts/bench-setup
-	set -o pipefail; cargo bench --bench pipeline -- --quick --noplot 2>&1 | grep -E '^[a-z]|time:|thrpt:'
+	@bash scripts/bench-setup --smoke
+	set -o pipefail; cargo test -q --bench pipeline 2>&1 | tail -3
 	$(ENV) $(PIN) node bench/run.mjs --smoke
 
 clean:
