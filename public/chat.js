@@ -61,7 +61,8 @@ function remove(id) {
 // ------------------------------------------------------------------ state
 
 const catalog = new Map(); // model ID -> its /models entry
-let current = blank(JSON.parse(localStorage.getItem("modelmux.models") ?? '["modelmux/echo"]'));
+// The models last chosen; checked against the catalogue once it is loaded (loadModels).
+let current = blank(JSON.parse(localStorage.getItem("modelmux.models") ?? "[]"));
 let controllers = [];
 let attachments = []; // data URLs of images to send with the next message
 
@@ -230,10 +231,27 @@ function showResults() {
   $("#model-pick").setAttribute("aria-expanded", String(!!results.length));
 }
 
+/** A chat model of this catalogue to start on: the demo model when it is there. */
+const chatModels = () => [...catalog.values()].filter((m) => !m.architecture?.output_modalities?.includes("embeddings"));
+const firstModel = () => (catalog.has("modelmux/echo") ? "modelmux/echo" : chatModels()[0]?.id);
+
+/** Remembered models the catalogue no longer has are dropped (a conversation that has
+ * turns keeps its columns); one with no model left starts on the first usable one. */
+function settleModels() {
+  const known = (m) => catalog.has(m);
+  const remembered = JSON.parse(localStorage.getItem("modelmux.models") ?? "[]").filter(known);
+  localStorage.setItem("modelmux.models", JSON.stringify(remembered));
+  const asked = Object.values(current.turns ?? {}).some((t) => t.length);
+  if (!asked) current.models = current.models.filter(known);
+  if (!current.models.length && firstModel()) current.models = [firstModel()];
+  renderChips();
+}
+
 async function loadModels() {
   try {
     const { data } = await api("/models");
     for (const m of data) catalog.set(m.id, m);
+    settleModels();
     renderColumns();
     document.body.dataset.models = String(catalog.size);
   } catch (e) {

@@ -240,6 +240,41 @@ test("chatroom shows errors in the model's column", async () => {
   assert.match(await p.textContent(".msg.failed .meta"), /internal mock failure/);
 });
 
+test("chatroom opens on a model the catalogue has, and forgets models it no longer has", async () => {
+  // An operator's own catalogue, without the demo model.
+  const cat = testCatalog();
+  cat.models = cat.models.filter((m) => m.id !== "modelmux/echo");
+  const other = await startWorker({ catalog: cat, bindings: mockBindings(mock.url) });
+  try {
+    const { key } = await other.createAccount({ credits: 1 });
+    const { data } = await (await fetch(`${other.base}/models`)).json();
+    const first = data.find((m) => !m.architecture.output_modalities.includes("embeddings")).id;
+    const ctx = await browser.newContext();
+    const p = await ctx.newPage();
+    const errors = [];
+    p.on("pageerror", (e) => errors.push(e.message));
+    await p.goto(`${other.url}/`);
+    // What an earlier visit remembered: a model this catalogue does not have.
+    await p.evaluate(() => localStorage.setItem("modelmux.models", JSON.stringify(["gone/model"])));
+    await p.reload();
+    await p.fill("#key", key);
+    await p.dispatchEvent("#key", "change");
+    await p.waitForFunction(() => Number(document.body.dataset.models) > 5);
+    await p.waitForSelector(".column");
+    assert.deepEqual(await chatModels(p), [first]);
+    assert.deepEqual(await p.evaluate(() => JSON.parse(localStorage.getItem("modelmux.models"))), []);
+    // The first message gets an answer, not "not a valid model ID".
+    await p.fill("#prompt", "hello");
+    await p.press("#prompt", "Enter");
+    await idle(p);
+    assert.doesNotMatch(await p.textContent(`.column[data-model="${first}"]`), /not a valid model/);
+    assert.deepEqual(errors, []);
+    await ctx.close();
+  } finally {
+    await other.close();
+  }
+});
+
 test("models browser: search, filter and sort the catalogue, open a model page, chat with it", async () => {
   const { p, errors } = await page();
   await p.goto(`${worker.url}/models`);
