@@ -2,7 +2,9 @@
 // architecture and with the gateways people would pick instead, in one run against the
 // same fixed-reply upstream on loopback. Servers run on core 0 (the Makefile pins this
 // process; children inherit it), the load generator (oha) and the streaming client on
-// core 1. Prints figures; asserts nothing. `--smoke` runs every part briefly.
+// core 1. Prints figures; asserts nothing. `--smoke` runs modelmux and the forwarder
+// briefly, with a load generator in this process instead of oha and without the peers:
+// it proves the code runs, not how fast.
 //
 // Targets: the upstream alone; a minimal Rust forwarder worker (bench/forwarder, same
 // toolchain, same miniflare harness); modelmux with edge-local admission (leases) and
@@ -76,6 +78,33 @@ async function oha(url, { n, seconds, ms: millis, concurrency, headers = {}, bod
   return { p50: ms(out.latencyPercentiles?.p50), p99: ms(out.latencyPercentiles?.p99), rps: out.summary?.requestsPerSec ?? 0, failed: all - ok, ok };
 }
 
+/** The smoke run's load generator, in this process (no oha to install): the same
+ * figures as `oha`, measured by Node's fetch. Proves the code paths, not the speed. */
+async function nodeLoad(url, { n, seconds, ms: millis, concurrency, headers = {}, body }) {
+  const until = Date.now() + (millis ?? (seconds ? seconds * 1000 : Infinity));
+  let left = n ?? Infinity;
+  const times = [];
+  let failed = 0;
+  const started = Date.now();
+  const init = body === undefined ? { headers } : { method: "POST", headers: { ...headers, "content-type": "application/json" }, body };
+  await Promise.all(Array.from({ length: concurrency }, async () => {
+    while (left > 0 && Date.now() < until) {
+      left--;
+      const t0 = performance.now();
+      try {
+        const r = await fetch(url, init);
+        await r.arrayBuffer();
+        if (r.status === 200) times.push(performance.now() - t0); else failed++;
+      } catch { failed++; }
+    }
+  }));
+  if (failed) console.error(`${url}: ${failed} failed`);
+  times.sort((a, b) => a - b);
+  const at = (q) => (times.length ? times[Math.min(times.length - 1, Math.floor(q * times.length))] : NaN);
+  return { p50: at(0.5), p99: at(0.99), rps: times.length / ((Date.now() - started) / 1000), failed, ok: times.length };
+}
+const load = SMOKE ? nodeLoad : oha;
+
 /** Streamed requests one at a time from core 1: time to first and last byte. */
 async function streamed(url, body, headers) {
   return JSON.parse(await run(process.execPath, [path.join(ROOT, "bench/client.mjs"), url, String(STREAM_N), body, JSON.stringify(headers)]));
@@ -141,7 +170,7 @@ const median = (xs) => {
 async function measureAll() {
   const perRound = { n: Math.max(1, Math.ceil(N / ROUNDS)), ms: Math.max(500, Math.round((SECONDS * 1000) / ROUNDS)) };
   for (const t of targets) {
-    try { await oha(t.url, { n: WARMUP, concurrency: 1, headers: t.headers, body: body(t.model) }); } catch (e) { t.error = firstLine(e); }
+    try { await load(t.url, { n: WARMUP, concurrency: 1, headers: t.headers, body: body(t.model) }); } catch (e) { t.error = firstLine(e); }
   }
   for (let round = 0; round < ROUNDS; round++) {
     const order = round % 2 ? [...targets].reverse() : targets;
@@ -151,10 +180,10 @@ async function measureAll() {
         // A few unmeasured requests first: while the other targets ran, this one sat
         // idle long enough to hand back its lease and let its key cache expire, which a
         // steady caller's requests never see.
-        if (round > 0 && !SMOKE) await oha(t.url, { n: 20, concurrency: 1, headers: t.headers, body: body(t.model) });
-        const plain = await oha(t.url, { n: perRound.n, concurrency: 1, headers: t.headers, body: body(t.model) });
-        const load = await oha(t.url, { ms: perRound.ms, concurrency: CONCURRENCY, headers: t.headers, body: body(t.model) });
-        t.rounds.push({ plain, load });
+        if (round > 0 && !SMOKE) await load(t.url, { n: 20, concurrency: 1, headers: t.headers, body: body(t.model) });
+        const plain = await load(t.url, { n: perRound.n, concurrency: 1, headers: t.headers, body: body(t.model) });
+        const busy = await load(t.url, { ms: perRound.ms, concurrency: CONCURRENCY, headers: t.headers, body: body(t.model) });
+        t.rounds.push({ plain, load: busy });
       } catch (e) { t.error = firstLine(e); }
     }
     console.error(`round ${round + 1} of ${ROUNDS} measured`);
@@ -189,7 +218,7 @@ async function keyLatency() {
   const w = await startWorker({ catalog, bindings: MODELMUX_BINDINGS, assets: false });
   try {
     const acc = await w.createAccount({ credits: 1000 });
-    await oha(`${w.base}/chat/completions`, { n: KEY_GENERATIONS, concurrency: CONCURRENCY, headers: { authorization: `Bearer ${acc.key}` }, body: body("bench/fixed") });
+    await load(`${w.base}/chat/completions`, { n: KEY_GENERATIONS, concurrency: CONCURRENCY, headers: { authorization: `Bearer ${acc.key}` }, body: body("bench/fixed") });
     // Every generation settled and recorded.
     const want = KEY_GENERATIONS * 0.000012; // 10 prompt + 1 completion token
     const until = Date.now() + 120_000;
@@ -200,7 +229,7 @@ async function keyLatency() {
       await new Promise((r) => setTimeout(r, 250));
     }
     const fresh = await w.createAccount({ credits: 1 });
-    const get = (key) => oha(`${w.base}/key`, { n: Math.max(50, Math.floor(N / 2)), concurrency: 1, headers: { authorization: `Bearer ${key}` } });
+    const get = (key) => load(`${w.base}/key`, { n: Math.max(50, Math.floor(N / 2)), concurrency: 1, headers: { authorization: `Bearer ${key}` } });
     return { used: await get(acc.key), fresh: await get(fresh.key), recorded: Math.round(usage / 0.000012) };
   } finally {
     await w.close();
@@ -265,8 +294,11 @@ try {
   await modelmux("modelmux (exact admission, previous)", { ADMISSION: "exact" }, ["bench/fixed"]);
   await modelmux(`modelmux (leases), ${DELAY_MS} ms per object call`, { TEST_ACCOUNT_DELAY_MS: String(DELAY_MS) }, ["bench/fixed"]);
   await modelmux(`modelmux (exact), ${DELAY_MS} ms per object call`, { ADMISSION: "exact", TEST_ACCOUNT_DELAY_MS: String(DELAY_MS) }, ["bench/fixed"]);
-  await peer("Portkey", portkey);
-  await peer("LiteLLM proxy", litellm);
+  // The peers are for `make bench` only (scripts/bench-setup installs them on first use).
+  if (!SMOKE) {
+    await peer("Portkey", portkey);
+    await peer("LiteLLM proxy", litellm);
+  }
   await measureAll();
   for (const stop of cleanups.splice(0)) await stop();
   for (const c of children.splice(1)) c.kill();
