@@ -205,11 +205,12 @@ pub fn worst_case(
     let context = endpoint.context_length.unwrap_or(model.context_length);
     let room = context.saturating_sub(prompt_tokens / 2).max(1);
     let asked = match family {
-        crate::catalog::ApiFamily::Anthropic => Some(
-            crate::providers::anthropic::output_limits(req, endpoint.max_completion_tokens)
-                .max_tokens,
-        ),
-        _ => req.max_output_tokens().or(endpoint.max_completion_tokens),
+        crate::catalog::ApiFamily::Anthropic => {
+            Some(crate::providers::anthropic::output_limits(req, model, endpoint).max_tokens)
+        }
+        _ => endpoint
+            .cap_output(model, req.max_output_tokens())
+            .or(endpoint.max_completion_tokens),
     };
     let max_completion = asked.unwrap_or(room).min(room.max(1));
     // `n` choices each generate up to the completion budget.
@@ -507,9 +508,15 @@ mod tests {
         let mut big = m2.clone();
         big.context_length = 100_000;
         let a = worst_case(&think, &big, &e2, ApiFamily::Anthropic);
-        let sent = crate::providers::anthropic::output_limits(&think, None).max_tokens;
+        let sent = crate::providers::anthropic::output_limits(&think, &big, &e2).max_tokens;
         assert_eq!(a.max_completion, sent);
         assert!(sent > 5000);
+        // An ask above what the endpoint generates is reserved at what it can generate.
+        let (m3, e3) = endpoint(Some(4));
+        for family in [ApiFamily::Openai, ApiFamily::Anthropic, ApiFamily::Gemini] {
+            let w = worst_case(&base(""), &m3, &e3, family);
+            assert_eq!(w.max_completion, 4, "{family:?}");
+        }
     }
 
     #[test]

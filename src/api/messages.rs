@@ -682,12 +682,26 @@ pub fn error_event(err: &Error) -> Vec<u8> {
 }
 
 /// The body an Anthropic endpoint gets for a Messages request: the caller's own,
-/// with the upstream model ID and without the gateway's fields.
-pub fn native_body(body: &Value, upstream_model: &str) -> Value {
+/// with the upstream model ID and without the gateway's fields. A `max_tokens` above
+/// `ceiling` (what the endpoint generates at most) is lowered to it, and a thinking
+/// budget with it, so that the budget stays below `max_tokens` as Anthropic requires.
+pub fn native_body(body: &Value, upstream_model: &str, ceiling: u64) -> Value {
     let mut b = body.clone();
     if let Some(o) = b.as_object_mut() {
         o.insert("model".into(), json!(upstream_model));
         crate::providers::strip_gateway_fields(o);
+        let asked = o.get("max_tokens").and_then(Value::as_u64);
+        if let Some(max) = asked.filter(|a| *a > ceiling).map(|_| ceiling) {
+            o.insert("max_tokens".into(), json!(max));
+            let budget = o
+                .get_mut("thinking")
+                .and_then(|t| t.get_mut("budget_tokens"));
+            if let Some(bt) = budget {
+                if bt.as_u64().is_some_and(|b| b >= max) {
+                    *bt = json!(max.saturating_sub(1).max(1024));
+                }
+            }
+        }
     }
     b
 }
@@ -695,6 +709,19 @@ pub fn native_body(body: &Value, upstream_model: &str) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn native_body_lowers_max_tokens_and_the_thinking_budget_to_the_endpoint() {
+        let body = json!({"model": "a/b", "max_tokens": 32000, "messages": [],
+            "thinking": {"type": "enabled", "budget_tokens": 10000}});
+        let b = native_body(&body, "up", 4096);
+        assert_eq!(b["model"], "up");
+        assert_eq!(b["max_tokens"], 4096);
+        assert_eq!(b["thinking"]["budget_tokens"], 4095);
+        let within = native_body(&body, "up", 64000);
+        assert_eq!(within["max_tokens"], 32000);
+        assert_eq!(within["thinking"]["budget_tokens"], 10000);
+    }
     use crate::api::{
         AssistantMessage, Choice, Delta, FunctionCallDelta, GenerationMeta, ToolCallDelta,
     };

@@ -183,6 +183,24 @@ pub struct Endpoint {
     pub extra: Map<String, Value>,
 }
 
+impl Endpoint {
+    /// The most one reply from this endpoint can generate: its `max_completion_tokens`,
+    /// or its context length where it states none.
+    pub fn output_ceiling(&self, model: &Model) -> u64 {
+        self.max_completion_tokens
+            .or(self.context_length)
+            .unwrap_or(model.context_length)
+            .max(1)
+    }
+
+    /// The completion budget to send this endpoint for a caller who asked `asked`: a
+    /// `max_tokens` above what the endpoint generates is lowered to its maximum, as
+    /// OpenRouter does (the reply's usage shows what was generated).
+    pub fn cap_output(&self, model: &Model, asked: Option<u64>) -> Option<u64> {
+        asked.map(|a| a.min(self.output_ceiling(model)))
+    }
+}
+
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct Model {
     /// `author/slug`, with `:free` for free variants.

@@ -642,7 +642,11 @@ async fn attempt(
     let up = match native {
         Some(body) => providers::anthropic::build_native(
             target,
-            &crate::api::messages::native_body(body, &target.endpoint.upstream_model),
+            &crate::api::messages::native_body(
+                body,
+                &target.endpoint.upstream_model,
+                target.endpoint.output_ceiling(target.model),
+            ),
             &incoming.client_headers,
         )?,
         None => providers::build_request(target, chat)?,

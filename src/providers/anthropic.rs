@@ -19,6 +19,7 @@ use crate::api::{
     FunctionCall, FunctionCallDelta, GenerationMeta, Message, PromptTokensDetails, ToolCall,
     ToolCallDelta, Usage,
 };
+use crate::catalog::{Endpoint, Model};
 use crate::error::{Error, Result};
 
 pub const API_VERSION: &str = "2023-06-01";
@@ -50,7 +51,7 @@ pub fn build_request(target: &Target, req: &ChatRequest) -> Result<UpstreamReque
         body.insert("system".into(), Value::Array(system));
     }
     body.insert("messages".into(), Value::Array(messages));
-    let limits = output_limits(req, target.endpoint.max_completion_tokens);
+    let limits = output_limits(req, target.model, target.endpoint);
     body.insert("max_tokens".into(), json!(limits.max_tokens));
     if let Some(budget) = limits.thinking_budget {
         body.insert(
@@ -163,19 +164,25 @@ pub struct OutputLimits {
     pub thinking_budget: Option<u64>,
 }
 
-/// The `max_tokens` and thinking budget sent for `req`: the reservation reads the same
-/// numbers (`max_tokens` grows when the budget would leave no room for the answer).
-pub fn output_limits(req: &ChatRequest, endpoint_max: Option<u64>) -> OutputLimits {
+/// The `max_tokens` and thinking budget sent for `req` to `endpoint`: the reservation
+/// reads the same numbers. An ask above what the endpoint generates is lowered to its
+/// maximum; `max_tokens` grows (up to that maximum) when the thinking budget would
+/// leave no room for the answer.
+pub fn output_limits(req: &ChatRequest, model: &Model, endpoint: &Endpoint) -> OutputLimits {
+    let ceiling = endpoint.output_ceiling(model);
     let asked = req
         .max_output_tokens()
-        .or(endpoint_max)
-        .unwrap_or(DEFAULT_MAX_TOKENS);
+        .or(endpoint.max_completion_tokens)
+        .unwrap_or(DEFAULT_MAX_TOKENS)
+        .min(ceiling);
     match Reasoning::from_request(req) {
         Some(r) => {
             // The budget must leave room for the answer: at most max_tokens - 1.
             let budget = r.budget(asked).min(asked.saturating_sub(1)).max(1024);
             let max_tokens = if budget >= asked {
-                budget.saturating_add(DEFAULT_MAX_TOKENS)
+                budget
+                    .saturating_add(DEFAULT_MAX_TOKENS)
+                    .min(ceiling.max(asked))
             } else {
                 asked
             };

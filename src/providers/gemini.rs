@@ -38,7 +38,10 @@ pub fn build_request(target: &Target, req: &ChatRequest) -> Result<UpstreamReque
     set("temperature", req.temperature.map(|t| json!(t)));
     set("topP", req.top_p.map(|t| json!(t)));
     set("topK", req.top_k.map(|t| json!(t)));
-    set("maxOutputTokens", req.max_output_tokens().map(|t| json!(t)));
+    let max_output = target
+        .endpoint
+        .cap_output(target.model, req.max_output_tokens());
+    set("maxOutputTokens", max_output.map(|t| json!(t)));
     set(
         "stopSequences",
         req.stop.as_ref().map(|s| json!(s.to_vec())),
@@ -59,7 +62,7 @@ pub fn build_request(target: &Target, req: &ChatRequest) -> Result<UpstreamReque
     }
     if let Some(r) = Reasoning::from_request(req) {
         let budget = r.budget(
-            req.max_output_tokens()
+            max_output
                 .or(target.endpoint.max_completion_tokens)
                 .unwrap_or(8192),
         );

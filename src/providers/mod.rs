@@ -471,6 +471,33 @@ mod tests {
     use super::*;
 
     #[test]
+    fn every_family_lowers_a_max_tokens_past_the_endpoint_to_its_maximum() {
+        use super::testutil::built;
+        use serde_json::json;
+        // (model, its endpoint's max_completion_tokens, where the family puts the budget)
+        let cases = [
+            ("openai/gpt-4o-mini", 16384, "/max_tokens"),
+            ("anthropic/claude-3.5-haiku", 8192, "/max_tokens"),
+            (
+                "google/gemini-2.0-flash-001",
+                8192,
+                "/generationConfig/maxOutputTokens",
+            ),
+        ];
+        for (model, most, at) in cases {
+            let ask = |n: u64| {
+                let (_, body) = built(
+                    model,
+                    json!({"model": model, "max_tokens": n, "messages": [{"role": "user", "content": "hi"}]}),
+                );
+                body.pointer(at).and_then(Value::as_u64)
+            };
+            assert_eq!(ask(32000), Some(most), "{model}: lowered");
+            assert_eq!(ask(100), Some(100), "{model}: within the limit, as asked");
+        }
+    }
+
+    #[test]
     fn upstream_errors_map_to_openrouter_codes() {
         let e = upstream_error("groq", 429, br#"{"error":{"message":"slow"}}"#, Some("12"));
         assert_eq!((e.status(), e.retry_after_secs()), (429, Some(12)));

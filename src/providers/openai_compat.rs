@@ -159,6 +159,14 @@ pub fn build_request(target: &Target, req: &ChatRequest) -> Result<UpstreamReque
         }
     }
     body.insert("model".into(), json!(target.endpoint.upstream_model));
+    let ceiling = target.endpoint.output_ceiling(target.model);
+    for field in ["max_tokens", "max_completion_tokens"] {
+        if let Some(v) = body.get_mut(field) {
+            if v.as_u64().is_some_and(|asked| asked > ceiling) {
+                *v = json!(ceiling);
+            }
+        }
+    }
     if req.is_stream() {
         // Ask for the usage chunk so that streams are billed on real counts.
         let opts = body.entry("stream_options").or_insert_with(|| json!({}));

@@ -79,8 +79,6 @@ struct Rejections {
     context: Option<(String, u64)>,
     /// A model of the other kind (chat model for embeddings, or the reverse).
     wrong_kind: Option<String>,
-    /// The largest completion any endpoint refused for `max_tokens` allows.
-    max_completion: Option<u64>,
     /// An input modality a requested model does not take (and the model).
     modality: Option<(&'static str, String)>,
     /// A model asked for images (`modalities`) that only writes text.
@@ -304,11 +302,6 @@ pub fn plan<'a>(
                 rejected.context = Some((model.id.clone(), context));
                 continue;
             }
-            let most = endpoint.max_completion_tokens.unwrap_or(context);
-            if req.max_output_tokens().is_some_and(|asked| asked > most) {
-                rejected.max_completion = rejected.max_completion.max(Some(most));
-                continue;
-            }
             eligible.push(Choice {
                 id: id.clone(),
                 model,
@@ -321,7 +314,16 @@ pub fn plan<'a>(
             Some(Variant::Floor) => Some(Sort::Price),
             _ => None,
         });
-        out.extend(order(eligible, &prefs, sort, ctx, random));
+        let mut ordered = order(eligible, &prefs, sort, ctx, random);
+        // A `max_tokens` an endpoint cannot generate is lowered to its maximum when the
+        // request goes there; a caller who requires its parameters gets the endpoints
+        // that honour the whole ask first (in the order chosen).
+        if prefs.require_parameters {
+            if let Some(asked) = req.max_output_tokens() {
+                ordered.sort_by_key(|c| c.endpoint.output_ceiling(c.model) < asked);
+            }
+        }
+        out.extend(ordered);
     }
     if out.is_empty() {
         return Err(no_endpoint(&candidates, known, &rejected, ctx, prompt));
@@ -529,11 +531,6 @@ fn no_endpoint(
             "This endpoint's maximum context length is {ctxlen} tokens. However, you requested about {prompt} tokens. Please reduce the length of the messages ({id})."
         ));
     }
-    if let Some(most) = r.max_completion {
-        return Error::bad_request(format!(
-            "max_tokens: {names} generates at most {most} tokens per reply; lower `max_tokens` (or `max_completion_tokens`) to {most} or less."
-        ));
-    }
     if r.data_policy > 0 {
         return Error::NotFound(format!(
             "No endpoints found matching your data policy (training allowed: {}). Allow providers that train on prompts in your account's privacy settings, or drop `provider.data_collection: \"deny\"`.",
@@ -616,6 +613,50 @@ mod tests {
 
     fn ok(body: serde_json::Value) -> Vec<String> {
         run(body, false, &HashMap::new(), 0.0).unwrap()
+    }
+
+    #[test]
+    fn a_max_tokens_past_an_endpoint_is_lowered_not_refused() {
+        let c: Catalog = serde_json::from_value(json!({
+            "providers": [{"slug": "small", "name": "S", "api": "openai", "base_url": "http://x"},
+                          {"slug": "big", "name": "B", "api": "openai", "base_url": "http://x"}],
+            "models": [{"id": "c/m", "name": "M", "context_length": 200000, "supported_parameters": ["max_tokens"],
+                "endpoints": [
+                    {"provider": "small", "upstream_model": "m", "max_completion_tokens": 4096,
+                     "pricing": {"prompt": "0.000001", "completion": "0.000001"}},
+                    {"provider": "big", "upstream_model": "m", "max_completion_tokens": 64000,
+                     "pricing": {"prompt": "0.00001", "completion": "0.00001"}}]}]
+        }))
+        .unwrap();
+        let health = HashMap::new();
+        let ctx = RouteContext {
+            allow_training: false,
+            health: &health,
+            now_ms: 0,
+            embeddings: false,
+            sticky: None,
+        };
+        let order = |provider: serde_json::Value| {
+            let req: ChatRequest =
+                serde_json::from_value(json!({"model": "c/m", "max_tokens": 32000,
+                "messages": [{"role": "user", "content": "hi"}], "provider": provider}))
+                .unwrap();
+            plan(&c, &req, &ctx, &mut || 0.0)
+                .unwrap()
+                .iter()
+                .map(|c| c.endpoint.provider.clone())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(order(json!({"sort": "price"})), ["small", "big"]);
+        assert_eq!(
+            order(json!({"sort": "price", "require_parameters": true})),
+            ["big", "small"],
+            "the endpoint that honours the whole ask goes first"
+        );
+        let e = &c.models[0].endpoints[0];
+        assert_eq!(e.cap_output(&c.models[0], Some(32000)), Some(4096));
+        assert_eq!(e.cap_output(&c.models[0], Some(100)), Some(100));
+        assert_eq!(e.cap_output(&c.models[0], None), None);
     }
 
     #[test]

@@ -55,6 +55,19 @@ function claude(prompt, model) {
   });
 }
 
+// Claude Code asks for more output than a 4,096-token endpoint generates on every call:
+// the gateway lowers it, as OpenRouter does, on every family.
+test("claude -p runs unchanged on a model of each family that generates at most 4,096 tokens", { timeout: 400_000 }, async () => {
+  for (const model of ["anthropic-mock/short", "openai-mock/short", "gemini-mock/short"]) {
+    const seen = mock.requests.length;
+    const r = await claude("Say hello to modelmux", model);
+    assert.equal(r.code, 0, `${model}: exit ${r.code}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`);
+    assert.match(r.stdout, /Hello from the mock/, model);
+    const asked = mock.requests.slice(seen).map((c) => c.body?.max_tokens ?? c.body?.max_completion_tokens ?? c.body?.generationConfig?.maxOutputTokens);
+    assert.ok(asked.length && asked.every((n) => n <= 4096), `${model}: ${asked}`);
+  }
+});
+
 for (const model of ["anthropic-mock/ok", "openai-mock/ok"]) {
   test(`claude -p completes a prompt through /api/v1/messages (${model})`, { timeout: 150_000 }, async () => {
     const seen = mock.requests.length;

@@ -47,6 +47,27 @@ for (const [api, slug, name] of FAMILIES) {
   const upstreamPath = `/${api}/`;
 
   describe(`${api} wire format`, () => {
+    test("a max_tokens past what the endpoint generates is lowered to its maximum, on chat and Messages", async () => {
+      const asked = (sent) => sent.body.max_completion_tokens ?? sent.body.max_tokens ?? sent.body.generationConfig?.maxOutputTokens;
+      const r = await chat({ model: model("short"), max_tokens: 32000, messages: user("ping") });
+      assert.equal(r.status, 200, await r.clone().text());
+      assert.equal((await r.json()).choices[0].message.content, "mock says: ping");
+      assert.equal(asked(mock.last(upstreamPath)), 4096);
+      const m = await fetch(`${worker.base}/messages`, {
+        method: "POST",
+        headers: { "content-type": "application/json", authorization: `Bearer ${KEY}`, "anthropic-version": "2023-06-01" },
+        body: JSON.stringify({ model: model("short"), max_tokens: 32000, messages: user("pong"),
+          ...(api === "anthropic" ? { thinking: { type: "enabled", budget_tokens: 20000 } } : {}) }),
+      });
+      assert.equal(m.status, 200, await m.clone().text());
+      const sent = mock.last(upstreamPath);
+      assert.equal(asked(sent), 4096);
+      if (api === "anthropic") assert.ok(sent.body.thinking.budget_tokens < 4096, "the thinking budget stays below max_tokens");
+      // Within the endpoint's limit the ask goes as sent.
+      assert.equal((await chat({ model: model("short"), max_tokens: 100, messages: user("ping") })).status, 200);
+      assert.equal(asked(mock.last(upstreamPath)), 100);
+    });
+
     test("plain reply with usage and cost", async () => {
       const r = await chat({ model: model("ok"), messages: [{ role: "system", content: "be nice" }, ...user("ping")] });
       assert.equal(r.status, 200);

@@ -86,6 +86,10 @@ export function testCatalog() {
       ] }),
       // Room for what agents ask (Claude Code asks for 32,000 output tokens).
       ...FAMILIES.flatMap(([api, slug]) => SCRIPTS.map((script) => mock(`${api}-mock/${script}`, [[slug, script]], { context_length: 200000 }))),
+      // Each family with an endpoint that generates at most 4,096 tokens per reply (its
+      // mock refuses more, with the provider's own message).
+      ...FAMILIES.map(([api, slug]) => mock(`${api}-mock/short`, [], { context_length: 200000,
+        endpoints: [{ provider: slug, upstream_model: "ok@max4096", max_completion_tokens: 4096, pricing: price }] })),
     ],
   };
 }

@@ -296,6 +296,19 @@ const gemini = {
   },
 };
 
+// What each family asks for at most, and how it refuses more than a model generates
+// (an upstream model named `<script>@max<N>` generates at most N tokens per reply).
+openai.outputAsk = (body) => body.max_completion_tokens ?? body.max_tokens;
+openai.tooLong = (asked, most) => ({ status: 400, body: { error: {
+  message: `max_tokens is too large: ${asked}. This model supports at most ${most} completion tokens, whereas you provided ${asked}.`,
+  type: "invalid_request_error", param: "max_tokens", code: "invalid_value" } } });
+anthropic.outputAsk = (body) => body.max_tokens;
+anthropic.tooLong = (asked, most, model) => ({ status: 400, body: { type: "error", error: { type: "invalid_request_error",
+  message: `max_tokens: ${asked} > ${most}, which is the maximum allowed number of output tokens for ${model}` } } });
+gemini.outputAsk = (body) => body.generationConfig?.maxOutputTokens;
+gemini.tooLong = (asked, most) => ({ status: 400, body: { error: { code: 400, status: "INVALID_ARGUMENT",
+  message: `Unable to submit request because it has a maxOutputTokens value of ${asked} but the supported range is from 1 (inclusive) to ${most + 1} (exclusive). Update the value and try again.` } } });
+
 const FORMATS = [gemini, anthropic, openai];
 
 // ------------------------------------------------------------------ behaviours
@@ -564,10 +577,11 @@ export async function startMockUpstream() {
       for (const f of FORMATS) {
         const m = f.match(req);
         if (!m || !body) continue;
-        const model = m.model ?? f.model(body);
+        const [model, most] = (m.model ?? f.model(body)).split("@max");
         const stream = m.stream ?? f.stream(body);
         const script = scripts[model];
-        const refusal = f.refuse?.(body);
+        const asked = f.outputAsk(body);
+        const refusal = f.refuse?.(body) ?? (most && asked > Number(most) ? f.tooLong(asked, Number(most), model) : null);
         if (refusal) {
           res.writeHead(refusal.status, { "content-type": "application/json" });
           return res.end(JSON.stringify(refusal.body));
