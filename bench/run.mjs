@@ -11,6 +11,11 @@
 // with the previous exact admission (ADMISSION=exact), each also with a 50 ms delay
 // on every Durable Object call (TEST_ACCOUNT_DELAY_MS: a caller far from its account's
 // object); Portkey's gateway (npm); the LiteLLM proxy (PyPI).
+//
+// A/B of two builds of the worker: `BENCH_AB=<dir>` measures only the upstream and
+// modelmux from build/ and from <dir> (another `make build`'s output, e.g. at another
+// opt-level), in the same interleaved rounds. `BENCH_LOAD=node` uses the in-process load
+// generator instead of oha (figures then carry Node's own overhead, alike for both).
 import { spawn, spawnSync } from "node:child_process";
 import { readFileSync, writeFileSync, statSync, existsSync, mkdtempSync } from "node:fs";
 import { availableParallelism, cpus, tmpdir } from "node:os";
@@ -103,7 +108,8 @@ async function nodeLoad(url, { n, seconds, ms: millis, concurrency, headers = {}
   const at = (q) => (times.length ? times[Math.min(times.length - 1, Math.floor(q * times.length))] : NaN);
   return { p50: at(0.5), p99: at(0.99), rps: times.length / ((Date.now() - started) / 1000), failed, ok: times.length };
 }
-const load = SMOKE ? nodeLoad : oha;
+const AB = process.env.BENCH_AB;
+const load = SMOKE || process.env.BENCH_LOAD === "node" ? nodeLoad : oha;
 
 /** Streamed requests one at a time from core 1: time to first and last byte. */
 async function streamed(url, body, headers) {
@@ -204,9 +210,9 @@ async function measureAll() {
 /** A child's own error line (e.g. "status 500: ..."), not its stack. */
 const firstLine = (e) => (/Error: (.*)/.exec(e.message)?.[1] ?? e.message.split("\n")[0]).slice(0, 100);
 
-async function modelmux(label, bindings, models) {
+async function modelmux(label, bindings, models, build) {
   // No assets router: on Cloudflare API paths reach the worker directly (see worker.mjs).
-  const w = await startWorker({ catalog, bindings: { ...MODELMUX_BINDINGS, ...bindings }, assets: false });
+  const w = await startWorker({ catalog, bindings: { ...MODELMUX_BINDINGS, ...bindings }, assets: false, ...(build ? { build } : {}) });
   cleanups.push(() => w.close());
   const { key } = await w.createAccount({ credits: 1000 });
   const headers = { authorization: `Bearer ${key}` };
@@ -289,20 +295,27 @@ async function peer(name, fn) {
 let key;
 try {
   target("upstream alone", `${upstream}/v1/chat/completions`, "fixed");
-  await peer("minimal Rust forwarder", forwarder);
-  await modelmux("modelmux (leases)", {}, ["bench/fixed", "bench/fixed:free", "modelmux/echo"]);
-  await modelmux("modelmux (exact admission, previous)", { ADMISSION: "exact" }, ["bench/fixed"]);
-  await modelmux(`modelmux (leases), ${DELAY_MS} ms per object call`, { TEST_ACCOUNT_DELAY_MS: String(DELAY_MS) }, ["bench/fixed"]);
-  await modelmux(`modelmux (exact), ${DELAY_MS} ms per object call`, { ADMISSION: "exact", TEST_ACCOUNT_DELAY_MS: String(DELAY_MS) }, ["bench/fixed"]);
-  // The peers are for `make bench` only (scripts/bench-setup installs them on first use).
-  if (!SMOKE) {
-    await peer("Portkey", portkey);
-    await peer("LiteLLM proxy", litellm);
+  if (AB) {
+    await modelmux("modelmux (leases), build/", {}, ["bench/fixed"]);
+    await modelmux(`modelmux (leases), ${AB}`, {}, ["bench/fixed"], path.resolve(AB));
+    await measureAll();
+    for (const stop of cleanups.splice(0)) await stop();
+  } else {
+    await peer("minimal Rust forwarder", forwarder);
+    await modelmux("modelmux (leases)", {}, ["bench/fixed", "bench/fixed:free", "modelmux/echo"]);
+    await modelmux("modelmux (exact admission, previous)", { ADMISSION: "exact" }, ["bench/fixed"]);
+    await modelmux(`modelmux (leases), ${DELAY_MS} ms per object call`, { TEST_ACCOUNT_DELAY_MS: String(DELAY_MS) }, ["bench/fixed"]);
+    await modelmux(`modelmux (exact), ${DELAY_MS} ms per object call`, { ADMISSION: "exact", TEST_ACCOUNT_DELAY_MS: String(DELAY_MS) }, ["bench/fixed"]);
+    // The peers are for `make bench` only (scripts/bench-setup installs them on first use).
+    if (!SMOKE) {
+      await peer("Portkey", portkey);
+      await peer("LiteLLM proxy", litellm);
+    }
+    await measureAll();
+    for (const stop of cleanups.splice(0)) await stop();
+    for (const c of children.splice(1)) c.kill();
+    key = await keyLatency();
   }
-  await measureAll();
-  for (const stop of cleanups.splice(0)) await stop();
-  for (const c of children.splice(1)) c.kill();
-  key = await keyLatency();
 } finally {
   for (const stop of cleanups) await stop().catch(() => {});
   for (const c of children) c.kill();
@@ -321,6 +334,12 @@ for (const r of rows) {
   const added = r === base ? "" : `+${f(r.c1_p50 - base.c1_p50)} ms`;
   const stream = r.error ? `fails: ${r.error}` : `${f(r.ttfb_p50)} ms`;
   console.log(`| ${r.name} | ${r.model} | ${f(r.c1_p50)} ms | ${added} | ${f(r.c1_p99)} ms | ${f(r.rps, 0)} | ${f(r.c32_p99)} ms | ${stream} | ${f(r.last_p50)} ms | ${r.c1_failed + r.c32_failed + (r.failed ?? 0)} |`);
+}
+if (AB) {
+  const [a, b] = rows.filter((r) => r.name.startsWith("modelmux"));
+  const ratio = (x, y) => f(x / y, 3);
+  console.log(`\n${AB} / build/: added p50 c1 ${ratio(b.c1_p50 - base.c1_p50, a.c1_p50 - base.c1_p50)}, req/s c32 ${ratio(b.rps, a.rps)}, p99 c32 ${ratio(b.c32_p99, a.c32_p99)}`);
+  process.exit(0);
 }
 console.log(`\nGET /key after ${key.recorded} generations: p50 ${f(key.used.p50)} ms; on a new key: p50 ${f(key.fresh.p50)} ms (${f((key.used.p50 / key.fresh.p50 - 1) * 100, 0)}%)`);
 

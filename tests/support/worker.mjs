@@ -22,8 +22,7 @@ export const ADMIN_KEY = "test-admin-key-0123456789";
 /** The deployment's key-tagging secret in tests. */
 export const KEY_SECRET = "test-key-secret-9876543210";
 
-export async function startWorker({ catalog, bindings = {}, assets = true, inspectorPort } = {}) {
-  const build = path.join(ROOT, "build");
+export async function startWorker({ catalog, bindings = {}, assets = true, inspectorPort, build = path.join(ROOT, "build") } = {}) {
   const logs = [];
   if (!existsSync(path.join(build, "index.js"))) throw new Error("build/index.js missing: run `make build`");
   const mf = new Miniflare({
