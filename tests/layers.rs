@@ -10,7 +10,9 @@
 #![allow(
     clippy::string_slice,
     clippy::indexing_slicing,
-    clippy::arithmetic_side_effects
+    clippy::arithmetic_side_effects,
+    clippy::unwrap_used,
+    clippy::panic
 )] // test code: a panic fails the test
 
 use std::collections::BTreeSet;
