@@ -330,6 +330,22 @@ pub fn parse_picos(s: &str) -> Option<u64> {
     whole.checked_mul(PICOS_PER_USD)?.checked_add(picos)
 }
 
+/// Zero-completion insurance as OpenRouter defines it: a reply is free to the caller
+/// only when it produced no output (no output tokens counted and nothing delivered)
+/// *and* every finish reason is blank or `error`. An empty reply that stopped normally
+/// (a stop sequence that fired at once) is a real, billable answer.
+pub fn zero_completion_insured<'a>(
+    completion_tokens: u64,
+    delivered: bool,
+    finish_reasons: impl IntoIterator<Item = Option<&'a str>>,
+) -> bool {
+    completion_tokens == 0
+        && !delivered
+        && finish_reasons
+            .into_iter()
+            .all(|f| matches!(f.map(str::trim), None | Some("" | "error")))
+}
+
 impl Pricing {
     fn picos(v: Option<&str>) -> u64 {
         v.and_then(parse_picos).unwrap_or(0)
@@ -402,6 +418,27 @@ mod tests {
     use super::*;
 
     const SHIPPED: &str = include_str!("../../catalog/catalog.json");
+
+    #[test]
+    fn insurance_needs_no_output_and_a_blank_or_error_finish() {
+        // Nothing produced and no normal ending: insured.
+        assert!(zero_completion_insured(0, false, [None]));
+        assert!(zero_completion_insured(0, false, [Some("")]));
+        assert!(zero_completion_insured(0, false, [Some("error")]));
+        assert!(zero_completion_insured(0, false, []));
+        // An empty reply that stopped (or hit its length, or was filtered) is charged.
+        for finish in ["stop", "length", "content_filter", "tool_calls"] {
+            assert!(
+                !zero_completion_insured(0, false, [Some(finish)]),
+                "{finish}"
+            );
+        }
+        // Any choice that ended normally makes the reply billable.
+        assert!(!zero_completion_insured(0, false, [None, Some("stop")]));
+        // Output tokens, or anything delivered, are never insured.
+        assert!(!zero_completion_insured(5, false, [Some("error")]));
+        assert!(!zero_completion_insured(0, true, [None]));
+    }
 
     #[test]
     fn shipped_catalogue_is_valid() {

@@ -716,13 +716,13 @@ async fn attempt(
             };
             health::report(&env2, &ctx2, key, outcome);
         }
-        // Zero-completion insurance: a stream that delivered nothing costs the
-        // caller nothing; what the upstream may bill is the operator's loss.
+        // Zero-completion insurance: a stream that produced nothing and did not end
+        // normally costs the caller nothing; what the upstream bills is the operator's loss.
         let cost = pricing.cost_picos(&usage);
-        let (charged, loss) = if s.sent_content() {
-            (cost, 0)
-        } else {
+        let (charged, loss) = if s.insured(&usage) {
             (0, cost)
+        } else {
+            (cost, 0)
         };
         let g = Generation {
             model: id,
@@ -845,17 +845,26 @@ impl WholeReply {
             ),
         };
         completion.usage = Some(usage.clone());
-        // Zero-completion insurance, as on OpenRouter: an empty reply costs nothing.
-        let empty = completion.choices.iter().all(|c| {
+        // Zero-completion insurance, as on OpenRouter: a reply with no output and a
+        // blank or error finish costs nothing.
+        let delivered = completion.choices.iter().any(|c| {
             let m = &c.message;
-            m.content.as_deref().is_none_or(str::is_empty)
-                && m.reasoning.as_deref().is_none_or(str::is_empty)
-                && m.refusal.as_deref().is_none_or(str::is_empty)
-                && m.tool_calls.as_ref().is_none_or(Vec::is_empty)
-                && m.images.is_none()
+            m.content.as_deref().is_some_and(|t| !t.is_empty())
+                || m.reasoning.as_deref().is_some_and(|t| !t.is_empty())
+                || m.refusal.as_deref().is_some_and(|t| !t.is_empty())
+                || m.tool_calls.as_ref().is_some_and(|t| !t.is_empty())
+                || m.images.is_some()
         });
+        let insured = crate::catalog::zero_completion_insured(
+            usage.completion_tokens,
+            delivered,
+            completion
+                .choices
+                .iter()
+                .map(|c| c.finish_reason.as_deref()),
+        );
         let full_cost = self.pricing.cost_picos(&usage);
-        let (cost, loss) = if empty {
+        let (cost, loss) = if insured {
             (0, full_cost)
         } else {
             (full_cost, 0)
@@ -874,7 +883,7 @@ impl WholeReply {
         );
         // The reply's cost is what the caller is charged (nothing when insured).
         if let Some(u) = completion.usage.as_mut() {
-            self.pricing.price(u, !empty);
+            self.pricing.price(u, !insured);
         }
         let choice0 = completion.choices.first();
         self.settler.settle(Generation {

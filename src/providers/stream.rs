@@ -337,10 +337,21 @@ impl ChatStream {
             (None, None) => Usage::new(self.prompt_estimate, counted),
         };
         u.total_tokens = u.prompt_tokens.saturating_add(u.completion_tokens);
-        // What the caller is charged: nothing for a stream that delivered nothing
-        // (zero-completion insurance), as the settlement does.
-        self.pricing.price(&mut u, self.sent.content);
+        // What the caller is charged: nothing for an insured stream, as the
+        // settlement does.
+        let insured = self.insured(&u);
+        self.pricing.price(&mut u, !insured);
         u
+    }
+
+    /// Whether zero-completion insurance covers this stream, given the usage it is
+    /// billed by: nothing delivered, no output tokens, and no normal finish.
+    pub fn insured(&self, u: &Usage) -> bool {
+        crate::catalog::zero_completion_insured(
+            u.completion_tokens,
+            self.sent.content,
+            [self.finish_reason()],
+        )
     }
 
     /// Where [`ChatStream::final_usage`] comes from: `provider` (its final count),
@@ -357,11 +368,6 @@ impl ChatStream {
 
     pub fn finish_reason(&self) -> Option<&str> {
         self.sent.finish_reason.as_deref()
-    }
-
-    /// Whether any content reached the client (after which no fallback is possible).
-    pub fn sent_content(&self) -> bool {
-        self.sent.content
     }
 
     /// Bytes that keep the client's connection open while the upstream is silent.

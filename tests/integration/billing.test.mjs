@@ -159,6 +159,23 @@ test("empty replies cost the caller nothing and are recorded as the operator's l
   assert.match(losses[0].note, /zero-completion insurance/);
 });
 
+test("an empty reply that stopped normally is charged: insurance needs a blank or error finish", async () => {
+  const acc = await worker.createAccount({ credits: 1 });
+  for (const stream of [false, true]) {
+    const r = await chat(acc.key, { model: "test/emptystop", stream, ...(stream ? { stream_options: { include_usage: true } } : {}) });
+    assert.equal(r.status, 200);
+    const text = await r.text();
+    const usage = stream
+      ? text.split("\n").filter((l) => l.startsWith("data: {")).map((l) => JSON.parse(l.slice(6))).findLast((c) => c.usage)?.usage
+      : JSON.parse(text).usage;
+    // The prompt (11 tokens plain, 12 streamed at $1/M), nothing for the empty output.
+    assert.equal(picos(usage.cost), picos(stream ? 0.000012 : 0.000011), `${stream ? "streamed" : "plain"}: ${JSON.stringify(usage)}`);
+  }
+  await eventually(async () => picos((await account(acc.id)).total_usage) === picos(0.000023) && (await account(acc.id)).reserved === 0, "settlements");
+  const a = await account(acc.id);
+  assert.equal(a.operator_loss, 0);
+});
+
 test("a garbage reply before the fallback that served is recorded, not charged", async () => {
   const acc = await worker.createAccount({ credits: 1 });
   const r = await chat(acc.key, { model: "test/garbage-fallback", provider: { order: ["mockai", "mockbackup"] } });

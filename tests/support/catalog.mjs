@@ -67,6 +67,7 @@ export function testCatalog() {
       mock("test/nokey", [["nokey", "ok"]]),
       mock("test/badkey", [["mockai", "fail401"]]),
       mock("test/empty", [["mockai", "empty"]]),
+      mock("test/emptystop", [["mockai", "emptystop"]]),
       mock("test/garbage-fallback", [["mockai", "garbage"], ["mockbackup", "ok"]]),
       ...[["test/embed-openai", [["mockopenai", "embed"]]], ["test/embed-gemini", [["mockgemini", "embed"]]], ["test/embed-fallback", [["mockai", "fail500"], ["mockbackup", "embed"]]]]
         .map(([id, eps]) => mock(id, eps, { output_modalities: ["embeddings"], supported_parameters: ["dimensions", "encoding_format"] })),

@@ -42,14 +42,14 @@ const openai = {
     return typeof last.content === "string" ? last.content : last.content.filter((p) => p.type === "text").map((p) => p.text).join(" ");
   },
   toolResult: (body) => body.messages.filter((m) => m.role === "tool").map((m) => (typeof m.content === "string" ? m.content : JSON.stringify(m.content))).at(-1),
-  reply(res, model, { text, tool }) {
+  reply(res, model, { text, tool, finish = tool ? "tool_calls" : "stop", completion = USAGE.completion }) {
     const message = { role: "assistant", content: text ?? null, refusal: null };
     if (tool) message.tool_calls = [{ id: "call_mock1", type: "function", function: { name: tool.name, arguments: JSON.stringify(tool.args) } }];
     res.writeHead(200, { "content-type": "application/json" });
     res.end(JSON.stringify({
       id: "chatcmpl-mock", object: "chat.completion", created: 1751471234, model,
-      choices: [{ index: 0, message, logprobs: null, finish_reason: tool ? "tool_calls" : "stop" }],
-      usage: { prompt_tokens: USAGE.prompt, completion_tokens: USAGE.completion, total_tokens: USAGE.prompt + USAGE.completion },
+      choices: [{ index: 0, message, logprobs: null, finish_reason: finish }],
+      usage: { prompt_tokens: USAGE.prompt, completion_tokens: completion, total_tokens: USAGE.prompt + completion },
       system_fingerprint: "fp_mock",
     }));
   },
@@ -64,7 +64,7 @@ const openai = {
         res.write(chunk({ tool_calls: [{ index: 0, id: "call_mock1", type: "function", function: { name, arguments: "" } }] }));
         for (const p of pieces) res.write(chunk({ tool_calls: [{ index: 0, function: { arguments: p } }] }));
       },
-      finish: (kind) => res.write(chunk({}, kind === "tool" ? "tool_calls" : "stop")),
+      finish: (kind) => res.write(chunk({}, kind === "tool" ? "tool_calls" : kind === "error" ? "error" : "stop")),
       end: (usage = { prompt_tokens: 12, completion_tokens: 4, total_tokens: 16 }) => {
         res.write(sse({ id: "chatcmpl-mock", object: "chat.completion.chunk", created: 1751471234, model, choices: [], usage }));
         res.end(sse("[DONE]"));
@@ -353,13 +353,22 @@ export async function startMockUpstream() {
       w.finish("tool");
       w.end();
     },
-    // An empty reply (no content, no tool call), with usage: what insurance covers.
+    // An empty reply (no content, no output tokens) without a normal finish: what
+    // insurance covers.
     async empty(f, c) {
-      if (!c.stream) return f.reply(c.res, c.model, { text: "" });
+      if (!c.stream) return f.reply(c.res, c.model, { text: "", finish: null, completion: 0 });
+      const w = f.writer(c.res, c.model);
+      w.start();
+      w.finish("error");
+      w.end({ prompt_tokens: 12, completion_tokens: 0, total_tokens: 12 });
+    },
+    // An empty reply that stopped normally (a stop sequence that fired at once): billed.
+    async emptystop(f, c) {
+      if (!c.stream) return f.reply(c.res, c.model, { text: "", completion: 0 });
       const w = f.writer(c.res, c.model);
       w.start();
       w.finish("stop");
-      w.end();
+      w.end({ prompt_tokens: 12, completion_tokens: 0, total_tokens: 12 });
     },
     // An agent's turn: call the weather tool, then answer with what it returned.
     async agent(f, c) {
