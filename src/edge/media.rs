@@ -87,7 +87,8 @@ async fn fetch_one(
     let bad = |why: String| Error::bad_request(format!("{}: {why}", r.path));
     let mut url = r.url.clone();
     for _ in 0..=MAX_REDIRECTS {
-        media::fetchable(&url, allow).map_err(|why| bad(why.to_string()))?;
+        // What is fetched is the URL as checked (parsed and re-serialised).
+        url = media::fetchable(&url, allow).map_err(|why| bad(why.to_string()))?;
         let mut init = RequestInit::new();
         init.with_method(Method::Get)
             .with_redirect(RequestRedirect::Manual);

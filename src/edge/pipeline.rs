@@ -261,6 +261,15 @@ pub async fn handle(
     };
     let surface = parsed.surface();
     let chat = parsed.routing_view();
+    // A Files API URI is read with the operator's Google key: another tenant's upload,
+    // or the operator's own files, unless the operator says its tenants may use them.
+    if config::string(env, "MEDIA_ALLOW_GEMINI_FILES").as_deref() != Some("true") {
+        if let Some(field) = providers::media::gemini_file_field(chat) {
+            return Err(Error::bad_request(format!(
+                "{field}: Gemini Files API URIs are not accepted by this gateway"
+            )));
+        }
+    }
     let cat = catalog::load(env).await?;
     let health = health::snapshot(env, ctx).await;
     let now_ms = config::now_ms() as u64;

@@ -157,18 +157,30 @@ impl<'a> Media<'a> {
     }
 }
 
-/// A YouTube video URL, which Gemini reads itself.
-pub fn is_youtube(url: &str) -> bool {
-    host_of(url).is_some_and(|h| {
-        let h = h.to_ascii_lowercase();
-        h == "youtu.be" || h == "youtube.com" || h.ends_with(".youtube.com")
-    })
+/// An http(s) URL as the WHATWG URL parser reads it (the parser `fetch` uses: tabs and
+/// newlines dropped, `%31` decoded in hosts, numeric hosts in every base read as IPv4,
+/// full-width characters mapped), or `None` for any other scheme or a bad URL.
+fn parse_http(url: &str) -> Option<url::Url> {
+    let u = url::Url::parse(url).ok()?;
+    matches!(u.scheme(), "http" | "https").then_some(u)
 }
 
-/// A file uploaded to Gemini's Files API, which Gemini reads itself.
+/// A YouTube video URL, which Gemini reads itself.
+pub fn is_youtube(url: &str) -> bool {
+    parse_http(url)
+        .as_ref()
+        .and_then(url::Url::domain)
+        .map(|h| h.trim_end_matches('.'))
+        .is_some_and(|h| h == "youtu.be" || h == "youtube.com" || h.ends_with(".youtube.com"))
+}
+
+/// A file uploaded to Gemini's Files API, which Gemini reads itself (with the
+/// operator's key: the operator's files).
 pub fn is_gemini_file(url: &str) -> bool {
-    host_of(url).is_some_and(|h| h.eq_ignore_ascii_case("generativelanguage.googleapis.com"))
-        && url.contains("/files/")
+    parse_http(url).is_some_and(|u| {
+        u.domain().map(|h| h.trim_end_matches('.')) == Some("generativelanguage.googleapis.com")
+            && u.path().contains("/files/")
+    })
 }
 
 /// A remote media URL in a request that the edge must fetch and inline: `path` names
@@ -181,10 +193,9 @@ pub struct Remote {
     pub mime: String,
 }
 
-/// The http(s) media URLs in `req` that Gemini cannot read itself (anything but YouTube
-/// videos and its own uploaded files), each URL once.
-pub fn remote_for_gemini(req: &ChatRequest) -> Vec<Remote> {
-    let mut out: Vec<Remote> = Vec::new();
+/// Every media part of `req` given by URL (not inline data), in order.
+fn url_media(req: &ChatRequest) -> Vec<Remote> {
+    let mut out = Vec::new();
     for (i, m) in req.messages.iter().enumerate() {
         let Some(Content::Parts(parts)) = &m.content else {
             continue;
@@ -198,9 +209,6 @@ pub fn remote_for_gemini(req: &ChatRequest) -> Vec<Remote> {
             else {
                 continue;
             };
-            if is_youtube(url) || is_gemini_file(url) || out.iter().any(|r| r.url == url) {
-                continue;
-            }
             let field = match p.kind.as_str() {
                 "file" => "file.file_data",
                 "video_url" => "video_url.url",
@@ -212,6 +220,28 @@ pub fn remote_for_gemini(req: &ChatRequest) -> Vec<Remote> {
                 mime,
             });
         }
+    }
+    out
+}
+
+/// The field of the first Gemini Files API URI in `req`, if any: such a URI is read
+/// with the operator's Google key, so it is refused unless the operator allows it.
+pub fn gemini_file_field(req: &ChatRequest) -> Option<String> {
+    url_media(req)
+        .into_iter()
+        .find(|r| is_gemini_file(&r.url))
+        .map(|r| r.path)
+}
+
+/// The http(s) media URLs in `req` that Gemini cannot read itself (anything but YouTube
+/// videos and its own uploaded files), each URL once.
+pub fn remote_for_gemini(req: &ChatRequest) -> Vec<Remote> {
+    let mut out: Vec<Remote> = Vec::new();
+    for r in url_media(req) {
+        if is_youtube(&r.url) || is_gemini_file(&r.url) || out.iter().any(|o| o.url == r.url) {
+            continue;
+        }
+        out.push(r);
     }
     out
 }
@@ -248,74 +278,81 @@ pub fn inline(req: &ChatRequest, fetched: &HashMap<String, (String, String)>) ->
     out
 }
 
-/// The host of an http(s) URL (without user info, port or brackets), or `None` for
-/// any other scheme.
-fn host_of(url: &str) -> Option<&str> {
-    let lower = url.get(..8).unwrap_or(url).to_ascii_lowercase();
-    let rest = if lower.starts_with("https://") {
-        url.get(8..)?
-    } else if lower.starts_with("http://") {
-        url.get(7..)?
-    } else {
-        return None;
-    };
-    let authority = rest.split(['/', '?', '#', '\\']).next()?;
-    let host_port = authority.rsplit('@').next()?;
-    let host = if let Some(v6) = host_port.strip_prefix('[') {
-        v6.split(']').next()?
-    } else {
-        host_port.split(':').next()?
-    };
-    (!host.is_empty()).then_some(host)
-}
-
-/// Whether the edge may fetch `url`: http(s) to a public host. Local names, private,
-/// loopback, link-local and other special addresses are refused, and so is any host
-/// that is all numbers (`2130706433`, `0x7f.1`: URL parsers read those as IPv4
-/// addresses). `allow` lists hosts (as `host` or `host:port`) let through anyway: an
-/// operator's own media server, or the test harness's.
-pub fn fetchable(url: &str, allow: &[String]) -> Result<(), &'static str> {
-    let host = host_of(url).ok_or("must be an http(s) URL")?;
-    let authority = url.split(['/', '?', '#', '\\']).nth(2).unwrap_or_default();
-    if authority.contains('@') {
+/// Whether the edge may fetch `url`, and if so the URL to fetch: the parsed and
+/// re-serialised form, so that what is checked is exactly what `fetch` reads. Only
+/// http(s) without credentials, to a host that can be public: IP literals in any
+/// spelling the parser accepts are checked as addresses, and names that only resolve
+/// inside a network (one label, `localhost`, `.local`, `.internal`, ...) are refused.
+/// Public names that resolve to private addresses are stopped by Cloudflare's egress
+/// when deployed (README "Media"). `allow` lists hosts (as `host` or `host:port`) let
+/// through anyway: an operator's own media server, or the test harness's.
+pub fn fetchable(url: &str, allow: &[String]) -> Result<String, &'static str> {
+    let u = parse_http(url).ok_or("must be an http(s) URL")?;
+    if !u.username().is_empty() || u.password().is_some() {
         return Err("must not carry credentials");
     }
-    if allow
-        .iter()
-        .any(|a| a.eq_ignore_ascii_case(host) || a.eq_ignore_ascii_case(authority))
-    {
-        return Ok(());
+    let host = u.host_str().unwrap_or_default();
+    let port = u.port_or_known_default().unwrap_or_default();
+    let listed = |a: &String| {
+        a.eq_ignore_ascii_case(host)
+            || a.rsplit_once(':').is_some_and(|(h, p)| {
+                h.eq_ignore_ascii_case(host) && p.parse::<u16>().ok() == Some(port)
+            })
+    };
+    let public = match u.host() {
+        Some(url::Host::Ipv4(v4)) => public_v4(v4),
+        Some(url::Host::Ipv6(v6)) => public_v6(v6),
+        Some(url::Host::Domain(name)) => public_name(name),
+        None => false,
+    };
+    if public || allow.iter().any(listed) {
+        Ok(u.into())
+    } else {
+        Err("is a private or local address")
     }
-    let lower = host.trim_end_matches('.').to_ascii_lowercase();
-    let private = "is a private or local address";
-    if lower == "localhost"
-        || [".localhost", ".local", ".internal", ".home.arpa", ".lan"]
+}
+
+/// Suffixes (and names) that never resolve on the public Internet: special-use names
+/// (RFC 6761, 6762, 8375, 9476), `.internal` (ICANN's private TLD) and the ones routers
+/// and companies use inside their networks.
+const LOCAL_SUFFIXES: &[&str] = &[
+    "localhost",
+    "local",
+    "internal",
+    "arpa",
+    "test",
+    "invalid",
+    "example",
+    "onion",
+    "alt",
+    "lan",
+    "home",
+    "corp",
+    "intranet",
+    "private",
+    "localdomain",
+    "domain",
+    "workgroup",
+];
+
+/// A host name (lower case, as the parser gives it) that can be public: at least two
+/// labels, a top-level label of letters (or an IDN's `xn--`), none of [`LOCAL_SUFFIXES`].
+fn public_name(name: &str) -> bool {
+    let name = name.trim_end_matches('.');
+    let Some((rest, tld)) = name.rsplit_once('.') else {
+        return false;
+    };
+    let tld_ok = tld.starts_with("xn--") || tld.bytes().all(|b| b.is_ascii_alphabetic());
+    !rest.is_empty()
+        && !tld.is_empty()
+        && tld_ok
+        && !LOCAL_SUFFIXES
             .iter()
-            .any(|s| lower.ends_with(s))
-        || !lower.contains('.') && !lower.contains(':')
-    {
-        return Err(private);
-    }
-    if let Ok(v6) = lower.parse::<std::net::Ipv6Addr>() {
-        return match v6.to_ipv4_mapped() {
-            Some(v4) if public_v4(v4) => Ok(()),
-            Some(_) => Err(private),
-            None if public_v6(v6) => Ok(()),
-            None => Err(private),
-        };
-    }
-    let last = lower.rsplit('.').next().unwrap_or_default();
-    if last.starts_with(|c: char| c.is_ascii_digit()) || last.starts_with("0x") {
-        return match lower.parse::<std::net::Ipv4Addr>() {
-            Ok(v4) if public_v4(v4) => Ok(()),
-            _ => Err(private),
-        };
-    }
-    Ok(())
+            .any(|s| name == *s || name.strip_suffix(s).is_some_and(|head| head.ends_with('.')))
 }
 
 fn public_v4(ip: std::net::Ipv4Addr) -> bool {
-    let [a, b, ..] = ip.octets();
+    let [a, b, c, _] = ip.octets();
     !(ip.is_private()
         || ip.is_loopback()
         || ip.is_link_local()
@@ -326,18 +363,32 @@ fn public_v4(ip: std::net::Ipv4Addr) -> bool {
         || a == 0
         || a >= 240
         || (a == 100 && (64..128).contains(&b))
+        || (a == 192 && b == 0 && c == 0)
         || (a == 198 && (b == 18 || b == 19)))
 }
 
 fn public_v6(ip: std::net::Ipv6Addr) -> bool {
-    let first = ip.segments().first().copied().unwrap_or_default();
-    !(ip.is_loopback()
-        || ip.is_unspecified()
-        || ip.is_multicast()
-        || (first & 0xfe00) == 0xfc00
-        || (first & 0xffc0) == 0xfe80
-        || first == 0x2001 && ip.segments().get(1) == Some(&0x0db8)
-        || first == 0x64 && ip.segments().get(1) == Some(&0xff9b))
+    // IPv4-mapped (`::ffff:a.b.c.d`) and IPv4-compatible (`::a.b.c.d`, which also
+    // covers `::1` and `::` as 0.0.0.1 and 0.0.0.0) are their IPv4 address.
+    if let Some(v4) = ip.to_ipv4() {
+        return public_v4(v4);
+    }
+    let [s0, s1, s2, s3, ..] = ip.segments();
+    if s0 == 0x2002 {
+        // 6to4: the IPv4 address is the next 32 bits.
+        let [a, b] = s1.to_be_bytes();
+        let [c, d] = s2.to_be_bytes();
+        return public_v4(std::net::Ipv4Addr::new(a, b, c, d));
+    }
+    !(ip.is_multicast()
+        || (s0 & 0xfe00) == 0xfc00 // unique local
+        || (s0 & 0xffc0) == 0xfe80 // link-local
+        || (s0 & 0xffc0) == 0xfec0 // site-local (deprecated, still routed inside)
+        || (s0 == 0x2001 && s1 < 0x0200) // IETF protocol assignments, Teredo
+        || (s0 == 0x2001 && s1 == 0x0db8) // documentation
+        || (s0 & 0xfff0) == 0x3ff0 // documentation (3fff::/20)
+        || (s0 == 0x0064 && s1 == 0xff9b) // NAT64
+        || (s0 == 0x0100 && s1 == 0 && s2 == 0 && s3 == 0)) // discard-only
 }
 
 #[cfg(test)]
@@ -439,6 +490,18 @@ mod tests {
             "https://www.youtube.com/watch?v=x"
         );
         assert!(remote_for_gemini(&done).is_empty());
+        assert_eq!(gemini_file_field(&req), None);
+        let files: ChatRequest = serde_json::from_value(json!({"model": "m", "messages": [
+            {"role": "user", "content": "hi"},
+            {"role": "user", "content": [
+                {"type": "text", "text": "read"},
+                {"type": "file", "file": {"file_data": "https://generativelanguage.googleapis.com/v1beta/files/abc"}}
+            ]}]}))
+        .unwrap();
+        assert_eq!(
+            gemini_file_field(&files).as_deref(),
+            Some("messages[1].content[1].file.file_data")
+        );
     }
 
     #[test]
@@ -475,10 +538,130 @@ mod tests {
         }
         let allow = vec!["127.0.0.1:9000".to_string()];
         assert!(fetchable("http://127.0.0.1:9000/cat.png", &allow).is_ok());
+        assert!(fetchable("http://127.0.0.%31:9000/cat.png", &allow).is_ok());
         assert!(fetchable("http://127.0.0.1:9001/cat.png", &allow).is_err());
         assert!(is_youtube("https://youtu.be/abc") && !is_youtube("https://notyoutube.com/x"));
+        assert!(is_youtube("https://WWW.YOUTUBE.COM/watch?v=x"));
         assert!(is_gemini_file(
             "https://generativelanguage.googleapis.com/v1beta/files/abc"
         ));
+        assert!(is_gemini_file(
+            "https://GenerativeLanguage.googleapis.com./v1beta/files/abc"
+        ));
+    }
+
+    #[test]
+    fn every_spelling_of_an_inside_address_is_refused() {
+        // Each is a loopback, private, link-local or otherwise internal address once the
+        // WHATWG parser (the one fetch uses) has read it.
+        for bad in [
+            // Percent-encoded, tab and newline inside the host.
+            "http://127.0.0.%31/x",
+            "http://127.0.0.%31:8787/x",
+            "http://127.0.0.\t1/x",
+            "http://127.0.0.\t1:8787/x",
+            "http://169.254.169.\n254/latest/meta-data",
+            "http://[::\t1]/x",
+            "http://\r127.0.0.1/x",
+            // Full-width digits and dots, and a full-width name.
+            "http://\u{ff11}\u{ff12}\u{ff17}.0.0.1/x",
+            "http://127\u{ff0e}0\u{ff0e}0\u{ff0e}1/x",
+            "http://\u{ff4c}\u{ff4f}\u{ff43}\u{ff41}\u{ff4c}\u{ff48}\u{ff4f}\u{ff53}\u{ff54}/x",
+            // Decimal, octal, hex and short forms; a trailing dot.
+            "http://2130706433/x",
+            "http://017700000001/x",
+            "http://0177.0.0.1/x",
+            "http://0x7f000001/x",
+            "http://0x7f.0x0.0x0.0x1/x",
+            "http://0x7f.1/x",
+            "http://127.1/x",
+            "http://127.0.0.1./x",
+            "http://0/x",
+            "http://3232235777/x",
+            // Special IPv4 ranges.
+            "http://10.0.0.1/x",
+            "http://172.31.255.255/x",
+            "http://192.168.0.1/x",
+            "http://169.254.0.1/x",
+            "http://100.64.0.1/x",
+            "http://100.127.255.254/x",
+            "http://0.0.0.0/x",
+            "http://255.255.255.255/x",
+            "http://224.0.0.1/x",
+            "http://239.255.255.250/x",
+            "http://192.0.2.1/x",
+            "http://198.51.100.1/x",
+            "http://203.0.113.1/x",
+            "http://198.18.0.1/x",
+            "http://192.0.0.1/x",
+            "http://240.0.0.1/x",
+            // IPv6: loopback, unspecified, mapped and compatible IPv4, 6to4, ULA,
+            // link-local, site-local, multicast, documentation, NAT64.
+            "http://[::1]/x",
+            "http://[0:0:0:0:0:0:0:1]/x",
+            "http://[::]/x",
+            "http://[::ffff:127.0.0.1]/x",
+            "http://[::ffff:7f00:1]/x",
+            "http://[::ffff:169.254.169.254]/x",
+            "http://[::ffff:10.0.0.1]/x",
+            "http://[::127.0.0.1]/x",
+            "http://[::a9fe:a9fe]/x",
+            "http://[2002:7f00:1::]/x",
+            "http://[fc00::1]/x",
+            "http://[fd12:3456::1]/x",
+            "http://[fe80::1]/x",
+            "http://[febf::1]/x",
+            "http://[fec0::1]/x",
+            "http://[ff02::1]/x",
+            "http://[2001:db8::1]/x",
+            "http://[64:ff9b::7f00:1]/x",
+            "http://[2001::1]/x",
+            // Names that cannot be public.
+            "http://intranet/x",
+            "http://LOCALHOST/x",
+            "http://localhost./x",
+            "http://app.localhost/x",
+            "http://printer.local/x",
+            "http://metadata.google.internal/x",
+            "http://router.home.arpa/x",
+            "http://1.0.0.127.in-addr.arpa/x",
+            "http://nas.lan/x",
+            "http://files.corp/x",
+            "http://svc.test/x",
+            "http://x.invalid/x",
+            "http://www.example/x",
+            "http://host.localdomain/x",
+            "http://abc.onion/x",
+            "http://.com/x",
+            // Not http(s), or not a URL.
+            "javascript:alert(1)",
+            "gopher://example.com/x",
+            "ws://example.com/x",
+            "data:image/png;base64,AAAA",
+            "//example.com/x",
+            "example.com/x",
+            "http://",
+            "",
+        ] {
+            assert!(fetchable(bad, &[]).is_err(), "{bad:?} should be refused");
+        }
+        for good in [
+            "https://example.com/x",
+            "HTTPS://Example.COM:8443/x",
+            "http://example.com:80/x",
+            "https://xn--bcher-kva.example.de/x",
+            "https://b\u{fc}cher.de/x",
+            "http://1.1.1.1/x",
+            "http://[2606:4700:4700::1111]/x",
+            "http://[::ffff:1.1.1.1]/x",
+            "https://cdn.example.com./x",
+        ] {
+            assert!(fetchable(good, &[]).is_ok(), "{good:?} should be allowed");
+        }
+        // What is fetched is the parsed URL, not the text that was checked.
+        assert_eq!(
+            fetchable("https://ex\tample.com/a b", &[]).unwrap(),
+            "https://example.com/a%20b"
+        );
     }
 }

@@ -3,6 +3,7 @@
 // and cost, and each upstream failure mode.
 import { describe, test, before, after } from "node:test";
 import assert from "node:assert/strict";
+import http from "node:http";
 import { startWorker } from "../support/worker.mjs";
 import { startMockUpstream, MOCK_GEMINI_SIGNATURE } from "../support/mock_upstream.mjs";
 import { testCatalog, mockBindings, FAMILIES } from "../support/catalog.mjs";
@@ -335,6 +336,39 @@ describe("media to Gemini: remote URLs fetched and inlined, files, audio and vid
       assert.match(error.message, /messages\[0\]\.content\[0\]\.image_url\.url/, url);
       assert.match(error.message, why, url);
     }
+  });
+
+  test("every spelling of a loopback or inside address is refused, never fetched", async () => {
+    // A server on the loopback that is not in MEDIA_FETCH_ALLOW_HOSTS: any hit fails.
+    const hits = [];
+    const trap = http.createServer((req, res) => { hits.push(req.url); res.writeHead(200, { "content-type": "image/png" }); res.end("x"); });
+    await new Promise((r) => trap.listen(0, "127.0.0.1", r));
+    const port = trap.address().port;
+    try {
+      for (const host of ["127.0.0.%31", "127.0.0.\t1", "127.0.0.\n1", "\u{ff11}\u{ff12}\u{ff17}.0.0.1", "127\u{ff0e}0.0.1",
+        "2130706433", "0177.0.0.1", "0x7f000001", "0x7f.1", "127.1", "127.0.0.1.", "[::\t1]", "[::ffff:127.0.0.1]", "[::ffff:7f00:1]",
+        "localhost", "LocalHost.", "trap.localhost", "trap.local", "trap.internal", "trap"]) {
+        const url = `http://${host}:${port}/${hits.length}.png`;
+        const r = await ask([{ type: "image_url", image_url: { url } }]);
+        assert.equal(r.status, 400, JSON.stringify(url));
+        assert.match((await r.json()).error.message, /messages\[0\]\.content\[0\]\.image_url\.url: is a private or local address/, JSON.stringify(url));
+      }
+      for (const url of ["http://169.254.169.\n254/latest/meta-data/", "http://[fec0::1]/x", "http://[fd00::1]/x", "http://100.64.0.1/x"]) {
+        const r = await ask([{ type: "image_url", image_url: { url } }]);
+        assert.equal(r.status, 400, JSON.stringify(url));
+        await r.body?.cancel();
+      }
+      assert.deepEqual(hits, []);
+    } finally {
+      trap.close();
+    }
+  });
+
+  test("a Gemini Files API URI (read with the operator's key) is refused unless the operator allows it", async () => {
+    const file = "https://generativelanguage.googleapis.com/v1beta/files/abc-123";
+    const r = await ask([{ type: "text", text: "read" }, { type: "file", file: { filename: "f.pdf", file_data: file } }]);
+    assert.equal(r.status, 400);
+    assert.match((await r.json()).error.message, /messages\[0\]\.content\[1\]\.file\.file_data: Gemini Files API/);
   });
 });
 
