@@ -108,6 +108,24 @@ pub fn bearer(header: Option<&str>) -> Result<&str> {
     Ok(key)
 }
 
+/// What goes upstream for an end user's `user` ID: a keyed hash of it under the
+/// deployment's secret, per account, so that a provider can tell one end user from
+/// another (abuse reports, caching) without learning who it is, and the same ID sent
+/// by two accounts does not link them.
+pub fn user_pseudonym(secret: &[u8], account_id: &str, user: &str) -> String {
+    let mut mac = match <Hmac<Sha256> as Mac>::new_from_slice(secret) {
+        Ok(m) => m,
+        Err(_) => return String::new(),
+    };
+    // Length-prefixed, so that no account and user pair reads as another.
+    mac.update(b"user");
+    mac.update(&(account_id.len() as u64).to_le_bytes());
+    mac.update(account_id.as_bytes());
+    mac.update(user.as_bytes());
+    let out = mac.finalize().into_bytes();
+    format!("mm-user-{}", hex(out.get(..16).unwrap_or_default()))
+}
+
 /// Compares two secrets (or their hashes) in constant time.
 pub fn same(a: &str, b: &str) -> bool {
     bool::from(hash_key(a).as_bytes().ct_eq(hash_key(b).as_bytes()))
@@ -156,6 +174,20 @@ mod tests {
             assert_eq!(verify(&bad, secret), None, "{bad}");
         }
         assert_eq!(label("é"), "é...é");
+    }
+
+    #[test]
+    fn user_ids_go_upstream_as_a_stable_keyed_hash_per_account() {
+        let p = |secret: &[u8], acc: &str, user: &str| user_pseudonym(secret, acc, user);
+        let one = p(b"s", "aaaa", "alice@example.com");
+        assert_eq!(one, p(b"s", "aaaa", "alice@example.com"), "stable");
+        assert!(one.starts_with("mm-user-") && one.len() == "mm-user-".len() + 32);
+        assert!(!one.contains("alice"));
+        assert_ne!(one, p(b"s", "bbbb", "alice@example.com"), "per account");
+        assert_ne!(one, p(b"t", "aaaa", "alice@example.com"), "keyed");
+        assert_ne!(one, p(b"s", "aaaa", "bob@example.com"));
+        // The separator keeps the account and the user apart.
+        assert_ne!(p(b"s", "aa", "a\0b"), p(b"s", "aa\0a", "b"));
     }
 
     #[test]

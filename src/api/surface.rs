@@ -87,6 +87,18 @@ impl Surface {
 }
 
 impl Incoming {
+    /// Replaces the end user's ID with `f` of it everywhere it goes upstream: `user`,
+    /// and `metadata.user_id` in a Messages body sent as it is.
+    pub fn map_user(&mut self, f: impl Fn(&str) -> String) {
+        if let Some(Value::String(u)) = self.chat.extra.get_mut("user") {
+            *u = f(u);
+        }
+        let native = self.native.as_mut().and_then(|n| n.get_mut("metadata"));
+        if let Some(Value::String(u)) = native.and_then(|m| m.get_mut("user_id")) {
+            *u = f(u);
+        }
+    }
+
     /// A chat completion as this surface's reply.
     pub fn reply(&self, c: &ChatCompletion) -> Result<Value> {
         Ok(match self.surface {
@@ -192,5 +204,31 @@ impl Encoder {
             Encoder::Messages(e) => e.fail(last, err),
             Encoder::Passthrough => messages::error_event(err),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_end_user_id_is_replaced_wherever_it_goes_upstream() {
+        let hash = |u: &str| format!("h({u})");
+        let mut chat = Surface::Chat
+            .parse(br#"{"model":"a/b","user":"alice","messages":[{"role":"user","content":"hi"}]}"#)
+            .unwrap();
+        chat.map_user(hash);
+        assert_eq!(chat.chat.extra["user"], "h(alice)");
+        let mut msgs = Surface::Messages
+            .parse(br#"{"model":"a/b","max_tokens":9,"metadata":{"user_id":"bob"},"messages":[{"role":"user","content":"hi"}]}"#)
+            .unwrap();
+        msgs.map_user(hash);
+        assert_eq!(msgs.chat.extra["user"], "h(bob)");
+        assert_eq!(msgs.native.unwrap()["metadata"]["user_id"], "h(bob)");
+        let mut none = Surface::Chat
+            .parse(br#"{"model":"a/b","messages":[{"role":"user","content":"hi"}]}"#)
+            .unwrap();
+        none.map_user(hash);
+        assert!(none.chat.extra.get("user").is_none());
     }
 }

@@ -617,10 +617,12 @@ impl Account {
                 Ok(json!({ "deleted": true }))
             }
             Op::Generation { caller, id } => {
-                self.caller(&caller, None)?;
+                // An API key sees only its own generations, as in `Generations`.
+                let key = self.caller(&caller, None)?;
+                let mine = key.kind != KeyKind::Provisioning;
                 let rows: Vec<RecordRow> = self.rows(
-                    "SELECT record, CAST(charged AS TEXT) AS charged FROM generations WHERE id = ?",
-                    vec![id.clone().into()],
+                    "SELECT record, CAST(charged AS TEXT) AS charged FROM generations WHERE id = ? AND (? = 0 OR key_hash = ?)",
+                    vec![id.clone().into(), i64::from(mine).into(), key.hash.clone().into()],
                 )?;
                 let row = rows
                     .first()

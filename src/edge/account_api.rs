@@ -161,6 +161,30 @@ fn mint_key(
     Ok((raw, record))
 }
 
+/// Checks that `caller` is a live key of `account` (not disabled, not deleted), for a
+/// call that is not admitted like a generation: at once when this isolate holds a fresh
+/// lease for it (at most `KEY_CACHE_MS` old, the revocation bound), else by asking the
+/// account's object. The unread body is drained when the key is refused.
+pub async fn live_key(
+    req: &mut Request,
+    env: &Env,
+    account: &str,
+    caller: &str,
+) -> Result<(), Error> {
+    if super::admission::usable(env, caller).is_some() {
+        return Ok(());
+    }
+    let op = Op::Privacy {
+        caller: caller.to_string(),
+        allow_training: None,
+    };
+    if let Err(e) = account::call(env, account, op).await {
+        http::discard_body(req).await;
+        return Err(e);
+    }
+    Ok(())
+}
+
 /// The privacy setting of the calling key's account (`/models/user`).
 pub async fn allow_training(req: &mut Request, env: &Env) -> Result<bool, Error> {
     let (acc, caller) = caller_of(req, env).await?;

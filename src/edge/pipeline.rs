@@ -239,7 +239,7 @@ pub async fn handle(
     let (account_id, caller) = caller_of(&mut req, env).await?;
     let max_body = config::u64(env, "MAX_BODY_BYTES", DEFAULT_MAX_BODY);
     let body = http::read_body(&mut req, usize::try_from(max_body).unwrap_or(usize::MAX)).await?;
-    let parsed = match job {
+    let mut parsed = match job {
         Job::Generate(surface) => Parsed::Generate(Incoming {
             client_headers: ANTHROPIC_HEADERS
                 .iter()
@@ -259,6 +259,17 @@ pub async fn handle(
             Parsed::Embeddings { request, view }
         }
     };
+    // The end user's ID goes upstream as a stable keyed hash, never as sent.
+    let secret = super::account_api::key_secret(env)?;
+    let pseudonym = |u: &str| crate::accounts::keys::user_pseudonym(&secret, &account_id, u);
+    match &mut parsed {
+        Parsed::Generate(i) => i.request.map_user(pseudonym),
+        Parsed::Embeddings { request, .. } => {
+            if let Some(u) = request.user.as_mut() {
+                *u = pseudonym(u);
+            }
+        }
+    }
     let surface = parsed.surface();
     let chat = parsed.routing_view();
     // A Files API URI is read with the operator's Google key: another tenant's upload,
@@ -459,9 +470,10 @@ pub async fn handle(
     })
 }
 
-/// `POST /messages/count_tokens`: an estimate of the prompt's tokens, for a valid key.
+/// `POST /messages/count_tokens`: an estimate of the prompt's tokens, for a live key.
 pub async fn count_tokens(mut req: Request, env: &Env) -> Result<Response, Error> {
-    caller_of(&mut req, env).await?;
+    let (account_id, caller) = caller_of(&mut req, env).await?;
+    super::account_api::live_key(&mut req, env, &account_id, &caller).await?;
     let max_body = config::u64(env, "MAX_BODY_BYTES", DEFAULT_MAX_BODY);
     let body = http::read_body(&mut req, usize::try_from(max_body).unwrap_or(usize::MAX)).await?;
     let value = crate::api::parse_json(&body)?;

@@ -79,6 +79,23 @@ test("key lifecycle with a provisioning key; disabled and deleted keys stop at o
   assert.equal((await call("GET", `/keys/${data.hash}`, acc.provisioningKey)).status, 404);
 });
 
+test("count_tokens needs a live key: a disabled or deleted key is refused", async () => {
+  const acc = await worker.createAccount();
+  const { data, key } = await (await call("POST", "/keys", acc.provisioningKey, { name: "counter" })).json();
+  const count = () => call("POST", "/messages/count_tokens", key, { model: "test/ok", messages: [{ role: "user", content: "hello" }] });
+  const ok = await count();
+  assert.equal(ok.status, 200);
+  assert.ok((await ok.json()).input_tokens > 0);
+  await (await call("PATCH", `/keys/${data.hash}`, acc.provisioningKey, { disabled: true })).arrayBuffer();
+  const off = await count();
+  assert.equal(off.status, 401);
+  assert.match((await off.json()).error.message, /disabled/);
+  await (await call("DELETE", `/keys/${data.hash}`, acc.provisioningKey)).arrayBuffer();
+  const gone = await count();
+  assert.equal(gone.status, 401);
+  await gone.arrayBuffer();
+});
+
 test("403: provisioning keys cannot call models, API keys cannot manage keys", async () => {
   const acc = await worker.createAccount();
   const r = await chat(acc.provisioningKey);
@@ -196,6 +213,23 @@ test("usage history: /generation in OpenRouter's shape", async () => {
   assert.equal((await call("GET", "/generation?id=gen-nope", acc.key)).status, 404);
   const other = await worker.createAccount();
   assert.equal((await call("GET", `/generation?id=${id}`, other.key)).status, 404, "other accounts cannot see it");
+});
+
+test("/generation: an API key reads only its own records, as /generations", async () => {
+  const acc = await worker.createAccount();
+  const { key: other } = await (await call("POST", "/keys", acc.provisioningKey, { name: "other" })).json();
+  const r = await chat(acc.key);
+  const id = r.headers.get("x-generation-id");
+  await r.arrayBuffer();
+  await eventually(async () => (await call("GET", `/generation?id=${id}`, acc.key)).status === 200, "generation record");
+  const peek = await call("GET", `/generation?id=${id}`, other);
+  assert.equal(peek.status, 404, "another key of the same account");
+  await peek.arrayBuffer();
+  const mine = await (await call("GET", "/generations", other)).json();
+  assert.ok(!mine.data.some((g) => g.id === id));
+  const prov = await call("GET", `/generation?id=${id}`, acc.provisioningKey);
+  assert.equal(prov.status, 200, "the provisioning key sees the account's records");
+  assert.equal((await prov.json()).data.id, id);
 });
 
 test("a client that disconnects mid-stream is billed for what was streamed", async () => {

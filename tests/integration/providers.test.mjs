@@ -413,6 +413,29 @@ describe("documents to Anthropic", () => {
   });
 });
 
+test("the end user's ID goes upstream as a stable keyed hash per account, never as sent", async () => {
+  const other = (await worker.createAccount()).key;
+  const sentUser = async (key, path, body, api) => {
+    const r = await fetch(`${worker.base}${path}`, {
+      method: "POST",
+      headers: { "content-type": "application/json", authorization: `Bearer ${key}`, "anthropic-version": "2023-06-01" },
+      body: JSON.stringify(body),
+    });
+    assert.equal(r.status, 200, await r.clone().text());
+    await r.arrayBuffer();
+    const sent = mock.last(`/${api}/`).body;
+    return api === "anthropic" ? sent.metadata?.user_id : sent.user;
+  };
+  const asChat = (api) => ({ model: `${api}-mock/ok`, user: "alice@example.com", messages: user("hi") });
+  const first = await sentUser(KEY, "/chat/completions", asChat("openai"), "openai");
+  assert.match(first, /^mm-user-[0-9a-f]{32}$/);
+  assert.equal(await sentUser(KEY, "/chat/completions", asChat("openai"), "openai"), first, "stable");
+  assert.equal(await sentUser(KEY, "/chat/completions", asChat("anthropic"), "anthropic"), first, "metadata.user_id");
+  const messages = { model: "anthropic-mock/ok", max_tokens: 10, metadata: { user_id: "alice@example.com" }, messages: user("hi") };
+  assert.equal(await sentUser(KEY, "/messages", messages, "anthropic"), first, "the Messages body sent as it is");
+  assert.notEqual(await sentUser(other, "/chat/completions", asChat("openai"), "openai"), first, "another account's alice");
+});
+
 describe("a conversation moves between families", () => {
   test("Anthropic's thinking and cache markers do not reach a strict OpenAI endpoint", async () => {
     const r = await chat({ model: "openai-mock/ok", messages: [
