@@ -128,10 +128,22 @@ pub fn upstream_error(
     retry_after: Option<&str>,
 ) -> Error {
     let raw = truncate(&String::from_utf8_lossy(body), 2048).to_string();
-    let detail = serde_json::from_slice::<Value>(body)
-        .ok()
-        .and_then(|v| error_message(&v))
+    let parsed = serde_json::from_slice::<Value>(body).ok();
+    let detail = parsed
+        .as_ref()
+        .and_then(error_message)
         .unwrap_or_else(|| format!("HTTP {status}"));
+    // Google answers a bad API key with 400 INVALID_ARGUMENT and the reason in its
+    // structured details (read there, not in a message that may echo the request).
+    let bad_key = status == 400
+        && parsed
+            .as_ref()
+            .and_then(|v| v.pointer("/error/details")?.as_array())
+            .is_some_and(|d| {
+                d.iter()
+                    .any(|e| e.get("reason").and_then(Value::as_str) == Some("API_KEY_INVALID"))
+            });
+    let status = if bad_key { 401 } else { status };
     match status {
         429 => Error::RateLimited {
             message: format!("Provider {provider} is rate limited: {detail}"),
@@ -515,6 +527,21 @@ mod tests {
         assert!(e.to_string().contains("bad"));
         assert!(!e.is_retryable());
         assert_eq!(upstream_error("x", 504, b"", None).status(), 408);
+    }
+
+    #[test]
+    fn a_google_400_for_a_bad_api_key_is_the_endpoint_failing() {
+        let bad_key = br#"{"error":{"code":400,"message":"API key not valid. Please pass a valid API key.","status":"INVALID_ARGUMENT","details":[{"@type":"type.googleapis.com/google.rpc.ErrorInfo","reason":"API_KEY_INVALID","domain":"googleapis.com"}]}}"#;
+        let e = upstream_error("google-ai-studio", 400, bad_key, None);
+        assert_eq!(e.status(), 503);
+        assert!(e.is_retryable());
+        assert!(!e.to_string().contains("API key not valid"));
+        // Only the structured reason counts, not a message that echoes the request.
+        let echoed = br#"{"error":{"code":400,"message":"Invalid value API_KEY_INVALID","status":"INVALID_ARGUMENT"}}"#;
+        assert_eq!(
+            upstream_error("google-ai-studio", 400, echoed, None).status(),
+            400
+        );
     }
 
     #[test]

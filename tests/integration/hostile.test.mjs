@@ -314,6 +314,15 @@ test("an upstream that refuses our own provider key is a 503 without its reply",
   assert.doesNotMatch(r.text, /Incorrect API key|sk-mockai-secret/);
 });
 
+test("Google's 400 for our bad API key is the endpoint failing: 503, and the next endpoint serves", async () => {
+  const r = await send({ body: w("model", "test/googlebadkey") });
+  assertShape(r, 503, /misconfigured/, "googlebadkey");
+  assert.doesNotMatch(r.text, /API key not valid/);
+  const f = await send({ body: w("model", "test/googlebadkey-fallback") });
+  assert.equal(f.status, 200, f.text);
+  assert.equal(JSON.parse(f.text).provider, "MockBackup");
+});
+
 test("CORS preflight and JSON errors on every route", async () => {
   const r = await fetch(`${worker.base}/chat/completions`, { method: "OPTIONS", headers: { origin: "https://example.com", "access-control-request-method": "POST" } });
   assert.equal(r.status, 204);

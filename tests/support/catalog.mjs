@@ -66,6 +66,8 @@ export function testCatalog() {
       mock("test/stall", [["mockai", "stall"]]),
       mock("test/nokey", [["nokey", "ok"]]),
       mock("test/badkey", [["mockai", "fail401"]]),
+      mock("test/googlebadkey", [["mockgemini", "googlebadkey"]]),
+      mock("test/googlebadkey-fallback", [["mockgemini", "googlebadkey"], ["mockbackup", "ok"]]),
       mock("test/empty", [["mockai", "empty"]]),
       mock("test/emptystop", [["mockai", "emptystop"]]),
       mock("test/garbage-fallback", [["mockai", "garbage"], ["mockbackup", "ok"]]),

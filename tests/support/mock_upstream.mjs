@@ -494,6 +494,12 @@ export async function startMockUpstream() {
     fail429: async (f, c) => f.error(c.res, 429, "Rate limit reached for requests", { "retry-after": "17" }),
     fail400: async (f, c) => f.error(c.res, 400, "mock refuses this request"),
     fail401: async (f, c) => f.error(c.res, 401, "Incorrect API key provided: sk-mockai-secret. You can find your API key at https://example.invalid/keys."),
+    // Google's answer to a bad API key: a 400 whose details give the reason.
+    async googlebadkey(_f, c) {
+      c.res.writeHead(400, { "content-type": "application/json" });
+      c.res.end(JSON.stringify({ error: { code: 400, message: "API key not valid. Please pass a valid API key.", status: "INVALID_ARGUMENT",
+        details: [{ "@type": "type.googleapis.com/google.rpc.ErrorInfo", reason: "API_KEY_INVALID", domain: "googleapis.com", metadata: { service: "generativelanguage.googleapis.com" } }] } }));
+    },
     async hang(_f, c) {
       note("hang", "started");
       await new Promise((resolve) => c.res.on("close", resolve));
