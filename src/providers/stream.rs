@@ -347,11 +347,14 @@ impl ChatStream {
     /// Whether zero-completion insurance covers this stream, given the usage it is
     /// billed by: nothing delivered, no output tokens, and no normal finish.
     pub fn insured(&self, u: &Usage) -> bool {
-        crate::catalog::zero_completion_insured(
-            u.completion_tokens,
-            self.sent.content,
-            [self.finish_reason()],
-        )
+        // Before the provider's final count its output is what streamed: Anthropic's
+        // `message_start` says a token or two of output before any is generated.
+        let output = if self.usage.is_some() {
+            u.completion_tokens
+        } else {
+            0
+        };
+        crate::catalog::zero_completion_insured(output, self.sent.content, [self.finish_reason()])
     }
 
     /// Where [`ChatStream::final_usage`] comes from: `provider` (its final count),
@@ -413,6 +416,39 @@ mod tests {
             + "get_weather".len()
             + r#"{"city": "Paris"}"#.len();
         assert_eq!(u.completion_tokens, (streamed as u64).div_ceil(4));
+        assert!(u.cost.unwrap() > crate::money::Usd(0));
+    }
+
+    #[test]
+    fn insurance_of_a_stream_that_delivered_nothing() {
+        let model = "anthropic/claude-sonnet-4.5";
+        let bytes = include_bytes!("../../tests/fixtures/anthropic/stream_tool_use.sse");
+        let start = || {
+            cut_at(
+                model,
+                Translator::Anthropic(anthropic::StreamState::new("anthropic")),
+                bytes,
+                "event: content_block_start",
+            )
+        };
+        // Failed after message_start (which counts 2 output tokens before any): insured.
+        let mut failed = start();
+        failed.fail(&Error::upstream("anthropic", "Overloaded"));
+        let u = failed.final_usage();
+        assert_eq!(failed.finish_reason(), Some("error"));
+        assert!(failed.insured(&u));
+        assert_eq!(u.cost, Some(crate::money::Usd(0)));
+        // Cut there by a client that left (no finish): insured too.
+        let cut = start();
+        assert!(cut.insured(&cut.final_usage()));
+        // An empty reply that stopped normally pays for its prompt.
+        let mut stopped = start();
+        stopped.feed(
+            b"event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"stop_sequence\"},\"usage\":{\"output_tokens\":0}}\n\n",
+        );
+        let u = stopped.final_usage();
+        assert_eq!(stopped.finish_reason(), Some("stop"));
+        assert!(!stopped.insured(&u));
         assert!(u.cost.unwrap() > crate::money::Usd(0));
     }
 
