@@ -369,6 +369,19 @@ describe("media to Gemini: remote URLs fetched and inlined, files, audio and vid
     const r = await ask([{ type: "text", text: "read" }, { type: "file", file: { filename: "f.pdf", file_data: file } }]);
     assert.equal(r.status, 400);
     assert.match((await r.json()).error.message, /messages\[0\]\.content\[1\]\.file\.file_data: Gemini Files API/);
+    // An operator who means its tenants to use its files says so.
+    const allowing = await startWorker({ catalog: testCatalog(), bindings: { ...mockBindings(mock.url), MEDIA_ALLOW_GEMINI_FILES: "true" } });
+    try {
+      const { key } = await allowing.createAccount();
+      const ok = await fetch(`${allowing.base}/chat/completions`, {
+        method: "POST",
+        headers: { "content-type": "application/json", authorization: `Bearer ${key}` },
+        body: JSON.stringify({ model: "test/gemini-media", messages: user([{ type: "file", file: { filename: "f.pdf", file_data: file } }, { type: "text", text: "read" }]) }),
+      });
+      assert.equal(await said(ok), `file ${file}`);
+    } finally {
+      await allowing.close();
+    }
   });
 });
 
