@@ -4,6 +4,8 @@
 export PATH="/usr/bin:$PWD/node_modules/.bin:${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
 export RUSTC_BOOTSTRAP=1
 export CARGO_UNSTABLE_BUILD_STD=std,panic_abort
+# std's smaller implementations (sorting, formatting, ...): 16 KB less gzipped wasm.
+export CARGO_UNSTABLE_BUILD_STD_FEATURES=optimize_for_size
 export CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_LINKER=/usr/lib/llvm-22/bin/wasm-ld
 # No file:line:column strings for panics and only type names from derived Debug in the
 # wasm (about 12 KB gzipped together): the worker does not panic on input, a panic
