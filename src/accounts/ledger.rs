@@ -201,9 +201,11 @@ pub fn worst_case(
     family: crate::catalog::ApiFamily,
 ) -> Ask {
     let size = crate::providers::PromptSize::of(req);
-    let prompt_tokens = size.generous_tokens().max(1);
     let context = endpoint.context_length.unwrap_or(model.context_length);
-    let room = context.saturating_sub(prompt_tokens / 2).max(1);
+    let prompt_tokens = size
+        .worst_tokens(context, endpoint.media_max_tokens.as_ref())
+        .max(1);
+    let room = context.saturating_sub(size.generous_tokens() / 2).max(1);
     let asked = match family {
         crate::catalog::ApiFamily::Anthropic => {
             Some(crate::providers::anthropic::output_limits(req, model, endpoint).max_tokens)
@@ -498,10 +500,26 @@ mod tests {
         let img = ChatRequest::parse(br#"{"model":"a/m","max_tokens":10,"messages":[{"role":"user","content":[{"type":"text","text":"hi"},{"type":"image_url","image_url":{"url":"https://x/a.png"}},{"type":"image_url","image_url":{"url":"https://x/b.png"}}]}]}"#).unwrap();
         let mut priced = e.clone();
         priced.pricing.image = Some("0.001".into());
-        let a = worst_case(&img, &m, &priced, ApiFamily::Openai);
+        let mut roomy = m.clone();
+        roomy.context_length = 100_000;
+        let a = worst_case(&img, &roomy, &priced, ApiFamily::Openai);
         assert!(
             a.prompt_cost >= 2 * crate::providers::IMAGE_TOKENS * 1_000_000 + 2 * 1_000_000_000
         );
+        // A video the gateway cannot size: the whole context, or the endpoint's stated
+        // maximum per video.
+        let video = ChatRequest::parse(br#"{"model":"a/m","max_tokens":10,"messages":[{"role":"user","content":[{"type":"video_url","video_url":{"url":"https://youtu.be/x"}}]}]}"#).unwrap();
+        let v = worst_case(&video, &roomy, &e, ApiFamily::Gemini);
+        // (plus the endpoint's per-request price, $0.0001)
+        assert_eq!(v.prompt_cost, 100_000 * 1_000_000 + 100_000_000);
+        let mut stated = e.clone();
+        stated.media_max_tokens = Some(crate::catalog::MediaMaxTokens {
+            video: Some(5_000),
+            ..Default::default()
+        });
+        let v = worst_case(&video, &roomy, &stated, ApiFamily::Gemini);
+        assert!(v.prompt_cost >= 5_000 * 1_000_000 + 100_000_000);
+        assert!(v.prompt_cost < 6_000 * 1_000_000);
         // Anthropic's thinking bump: the translator may send more than max_tokens.
         let think = base(r#","reasoning":{"max_tokens":5000}"#);
         let (m2, e2) = endpoint(None);

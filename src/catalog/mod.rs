@@ -179,8 +179,24 @@ pub struct Endpoint {
     /// Overrides the provider's policy for this endpoint (e.g. a free tier that trains).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub data_policy: Option<DataPolicy>,
+    /// The most prompt tokens one media item can be billed at here, where known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub media_max_tokens: Option<MediaMaxTokens>,
     #[serde(flatten)]
     pub extra: Map<String, Value>,
+}
+
+/// What an endpoint bills one media item at most, in prompt tokens. A kind it does not
+/// state is reserved at the gateway's default for images and at the whole context for
+/// the others (a video's or a PDF's size is only known to the provider).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct MediaMaxTokens {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub video: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file: Option<u64>,
 }
 
 impl Endpoint {

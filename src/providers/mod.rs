@@ -12,6 +12,7 @@ pub mod stream;
 #[cfg(test)]
 mod testutil;
 
+use crate::catalog::MediaMaxTokens;
 use serde_json::{Map, Value};
 
 use crate::api::{ChatCompletion, ChatRequest, GenerationMeta};
@@ -267,8 +268,13 @@ pub struct PromptSize {
     pub text_bytes: u64,
     pub messages: u64,
     pub images: u64,
-    /// Estimated tokens of files and audio.
+    /// Estimated tokens of audio and of text files sent inline.
     pub media_tokens: u64,
+    /// Videos (by URL or inline), whose billed size only the provider sees.
+    pub videos: u64,
+    /// PDFs (inline or by URL) and files by URL or ID: billed by pages or by what the
+    /// provider reads, which the gateway cannot see either.
+    pub files: u64,
 }
 
 impl PromptSize {
@@ -281,15 +287,35 @@ impl PromptSize {
             for part in m.content.iter().flat_map(|c| c.parts()) {
                 add(&mut s.text_bytes, part.text.as_deref().map_or(0, str::len));
                 match part.kind.as_str() {
-                    "image_url" | "video_url" => {
+                    "image_url" => {
                         let url = part.image_url.as_ref().map_or("", |u| u.url.as_str());
-                        if parse_data_url(url).is_some_and(|(mime, _)| mime == "application/pdf") {
-                            s.media_tokens = s.media_tokens.saturating_add(media_tokens(url.len()));
-                        } else {
-                            s.images = s.images.saturating_add(1);
+                        match parse_data_url(url).map(|(mime, _)| mime) {
+                            Some("application/pdf") => s.files = s.files.saturating_add(1),
+                            Some(m) if m.starts_with("video/") => {
+                                s.videos = s.videos.saturating_add(1);
+                            }
+                            _ => s.images = s.images.saturating_add(1),
                         }
                     }
-                    "file" | "input_audio" => {
+                    "video_url" => s.videos = s.videos.saturating_add(1),
+                    "file" => {
+                        // A text file inline is sized by its bytes; a PDF, or a file by
+                        // URL or ID, is not.
+                        let data = part
+                            .extra
+                            .get("file")
+                            .and_then(|f| f.get("file_data"))
+                            .and_then(Value::as_str)
+                            .and_then(parse_data_url);
+                        match data {
+                            Some((mime, b64)) if mime != "application/pdf" => {
+                                s.media_tokens =
+                                    s.media_tokens.saturating_add(media_tokens(b64.len()));
+                            }
+                            _ => s.files = s.files.saturating_add(1),
+                        }
+                    }
+                    "input_audio" => {
                         let data = serde_json::to_string(&part.extra).map_or(0, |t| t.len());
                         s.media_tokens = s.media_tokens.saturating_add(media_tokens(data));
                     }
@@ -322,13 +348,50 @@ impl PromptSize {
     }
 
     /// The prompt's tokens, counted generously: a token per two bytes of text, eight
-    /// per message, [`IMAGE_TOKENS`] per image, plus files and audio.
+    /// per message, [`IMAGE_TOKENS`] per image, plus audio and inline text files, and
+    /// [`IMAGE_TOKENS`] for each video and PDF (an estimate for context checks: what
+    /// they may be billed at is [`PromptSize::worst_tokens`]).
     pub fn generous_tokens(&self) -> u64 {
         self.text_bytes
             .div_ceil(2)
             .saturating_add(self.messages.saturating_mul(8))
             .saturating_add(self.images.saturating_mul(IMAGE_TOKENS))
             .saturating_add(self.media_tokens)
+            .saturating_add(
+                self.videos
+                    .saturating_add(self.files)
+                    .saturating_mul(IMAGE_TOKENS),
+            )
+    }
+
+    /// The most prompt tokens the request can be billed at an endpoint with `context`
+    /// tokens of context: images at the endpoint's per-image maximum (or
+    /// [`IMAGE_TOKENS`]); videos and PDFs at its stated maximum per item, or else at the
+    /// whole context, since a provider bills what it finds there and refuses only a
+    /// prompt past its context.
+    pub fn worst_tokens(&self, context: u64, max: Option<&MediaMaxTokens>) -> u64 {
+        let per = |kind: Option<u64>, default: u64| kind.unwrap_or(default).min(context.max(1));
+        let known = self
+            .text_bytes
+            .div_ceil(2)
+            .saturating_add(self.messages.saturating_mul(8))
+            .saturating_add(self.media_tokens);
+        let images = self
+            .images
+            .saturating_mul(per(max.and_then(|m| m.image), IMAGE_TOKENS));
+        let videos = self
+            .videos
+            .saturating_mul(per(max.and_then(|m| m.video), context));
+        let files = self
+            .files
+            .saturating_mul(per(max.and_then(|m| m.file), context));
+        let unseen = videos.saturating_add(files);
+        let all = known.saturating_add(images);
+        if unseen == 0 {
+            return all;
+        }
+        // Whatever the media are, the prompt the provider bills fits its context.
+        all.saturating_add(unseen).min(context.max(all))
     }
 }
 
@@ -481,6 +544,54 @@ impl Reasoning {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn media_the_gateway_cannot_size_are_reserved_at_what_they_can_be_billed() {
+        use serde_json::json;
+        let req = |part: Value| {
+            testutil::request(json!({"model": "a/b", "messages": [{"role": "user",
+                "content": [{"type": "text", "text": "what is in it"}, part]}]}))
+        };
+        let size = |part: Value| PromptSize::of(&req(part));
+        let text_only = size(json!({"type": "text", "text": ""}));
+        let base = text_only.worst_tokens(100_000, None);
+        // A video by URL (a 45-minute one is billed hundreds of thousands of tokens).
+        let video = size(json!({"type": "video_url", "video_url": {"url": "https://youtu.be/x"}}));
+        assert_eq!(video.videos, 1);
+        assert_eq!(video.worst_tokens(100_000, None), 100_000);
+        let capped = MediaMaxTokens {
+            video: Some(30_000),
+            ..Default::default()
+        };
+        assert_eq!(video.worst_tokens(100_000, Some(&capped)), base + 30_000);
+        // PDFs inline or by URL, and files by URL: pages the gateway does not count.
+        for part in [
+            json!({"type": "file", "file": {"filename": "a.pdf", "file_data": "data:application/pdf;base64,JVBERi0="}}),
+            json!({"type": "file", "file": {"filename": "a.pdf", "file_data": "https://x.test/a.pdf"}}),
+            json!({"type": "image_url", "image_url": {"url": "data:application/pdf;base64,JVBERi0="}}),
+        ] {
+            let s = size(part.clone());
+            assert_eq!(s.files, 1, "{part}");
+            assert_eq!(s.worst_tokens(100_000, None), 100_000, "{part}");
+        }
+        // A text file inline is sized by its bytes; an image at the per-image maximum.
+        let txt = size(
+            json!({"type": "file", "file": {"filename": "a.txt", "file_data": "data:text/plain;base64,aGVsbG8="}}),
+        );
+        assert_eq!(
+            (txt.files, txt.worst_tokens(100_000, None)),
+            (0, base + IMAGE_TOKENS)
+        );
+        let img = size(json!({"type": "image_url", "image_url": {"url": "https://x.test/a.png"}}));
+        assert_eq!(img.worst_tokens(100_000, None), base + IMAGE_TOKENS);
+        let big_images = MediaMaxTokens {
+            image: Some(3_800),
+            ..Default::default()
+        };
+        assert_eq!(img.worst_tokens(100_000, Some(&big_images)), base + 3_800);
+        // Never less than what is known, never past the context for what is not.
+        assert_eq!(video.worst_tokens(10, None), base.max(10));
+    }
 
     #[test]
     fn every_family_lowers_a_max_tokens_past_the_endpoint_to_its_maximum() {

@@ -5,7 +5,7 @@ import { describe, test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import http from "node:http";
 import { startWorker } from "../support/worker.mjs";
-import { startMockUpstream, MOCK_GEMINI_SIGNATURE } from "../support/mock_upstream.mjs";
+import { startMockUpstream, MOCK_GEMINI_SIGNATURE, VIDEO_SECONDS } from "../support/mock_upstream.mjs";
 import { testCatalog, mockBindings, FAMILIES } from "../support/catalog.mjs";
 import { collect } from "../support/sse.mjs";
 
@@ -319,6 +319,27 @@ describe("media to Gemini: remote URLs fetched and inlined, files, audio and vid
       { type: "video_url", video_url: { url: "https://www.youtube.com/watch?v=9hE5-98ZeCg" } },
     ]);
     assert.equal(await said(r), "inline image/png 70B, inline application/pdf 13B, inline image/png 70B, inline audio/wav 8B, file https://www.youtube.com/watch?v=9hE5-98ZeCg");
+  });
+
+  test("a video the gateway cannot size is reserved at the context; what the provider bills is charged", async () => {
+    const video = [{ type: "video_url", video_url: { url: "https://www.youtube.com/watch?v=9hE5-98ZeCg" } }, { type: "text", text: "describe" }];
+    const send = (key) => fetch(`${worker.base}/chat/completions`, {
+      method: "POST",
+      headers: { "content-type": "application/json", authorization: `Bearer ${key}` },
+      body: JSON.stringify({ model: "test/gemini-media", max_tokens: 10, messages: [{ role: "user", content: video }] }),
+    });
+    // $0.008 covers 2,000 tokens of video, not the 8,192-token context it may fill.
+    const poor = await worker.createAccount({ credits: 0.008 });
+    const seen = mock.requests.length;
+    const refused = await send(poor.key);
+    assert.equal(refused.status, 402, await refused.clone().text());
+    assert.equal(mock.requests.length, seen, "refused before any upstream call");
+    const rich = await worker.createAccount({ credits: 1 });
+    const r = await send(rich.key);
+    assert.equal(r.status, 200, await r.clone().text());
+    const { usage } = await r.json();
+    assert.equal(usage.prompt_tokens, 11 + VIDEO_SECONDS * 263, "the provider's own count");
+    assert.ok(Math.abs(usage.cost - (usage.prompt_tokens * 0.000001 + usage.completion_tokens * 0.000002)) < 1e-12, `${usage.cost}`);
   });
 
   test("private addresses, failed fetches and oversized media are the caller's 400, naming the field", async () => {

@@ -7,6 +7,8 @@ import http from "node:http";
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const sse = (obj, event) => (event ? `event: ${event}\n` : "") + `data: ${typeof obj === "string" ? obj : JSON.stringify(obj)}\n\n`;
 const USAGE = { prompt: 11, completion: 7 };
+/** How long the mock's YouTube videos are: billed at 263 tokens a second, 6,575 tokens. */
+export const VIDEO_SECONDS = 25;
 /** A 1×1 PNG. */
 const PNG = Buffer.from("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==", "base64");
 
@@ -263,14 +265,14 @@ const gemini = {
   },
   toolResult: (body) => body.contents.flatMap((c) => c.parts ?? []).filter((p) => p.functionResponse).map((p) => JSON.stringify(p.functionResponse.response)).at(-1),
   usage: (completion) => ({ promptTokenCount: 12, candidatesTokenCount: completion, totalTokenCount: 12 + completion }),
-  reply(res, model, { text, tool }) {
+  reply(res, model, { text, tool, prompt = USAGE.prompt }) {
     const parts = [];
     if (text != null) parts.push({ text });
     if (tool) parts.push({ functionCall: { name: tool.name, args: tool.args }, thoughtSignature: MOCK_GEMINI_SIGNATURE });
     res.writeHead(200, { "content-type": "application/json" });
     res.end(JSON.stringify({
       candidates: [{ content: { role: "model", parts }, finishReason: "STOP", index: 0 }],
-      usageMetadata: { promptTokenCount: USAGE.prompt, candidatesTokenCount: USAGE.completion, totalTokenCount: USAGE.prompt + USAGE.completion },
+      usageMetadata: { promptTokenCount: prompt, candidatesTokenCount: USAGE.completion, totalTokenCount: prompt + USAGE.completion },
       modelVersion: model, responseId: "mock",
     }));
   },
@@ -469,13 +471,15 @@ export async function startMockUpstream() {
       note("stall", "closed");
     },
     // Says what media it was given (Gemini's format): "inline <type> <bytes>B" per inline
-    // part, "file <uri>" per file URI.
+    // part, "file <uri>" per file URI. Bills what Google bills for what it fetched: a
+    // YouTube video at 263 tokens a second (the mock's videos last VIDEO_SECONDS).
     async media(f, c) {
       const parts = c.body.contents.filter((x) => x.role === "user").at(-1).parts;
       const said = parts.filter((p) => !p.text).map((p) => (p.inlineData
         ? `inline ${p.inlineData.mimeType} ${Buffer.from(p.inlineData.data, "base64").length}B`
         : `file ${p.fileData.fileUri}`));
-      f.reply(c.res, c.model, { text: said.join(", ") });
+      const videos = parts.filter((p) => /youtube\.com|youtu\.be/.test(p.fileData?.fileUri ?? "")).length;
+      f.reply(c.res, c.model, { text: said.join(", "), prompt: USAGE.prompt + videos * VIDEO_SECONDS * 263 });
     },
     // Draws (Gemini's format): a caption and a PNG, its tokens reported as IMAGE.
     async image(f, c) {
