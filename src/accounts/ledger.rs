@@ -223,8 +223,27 @@ pub fn worst_case(
         .unwrap_or(1)
         .clamp(1, crate::api::validate::MAX_N);
     let price = |s: &str| parse_picos(s).unwrap_or(0);
-    let prompt_cost = prompt_tokens.saturating_mul(price(&endpoint.pricing.prompt));
-    let completion_price = price(&endpoint.pricing.completion);
+    let priced = |s: &Option<String>| s.as_deref().map_or(0, price);
+    let p = &endpoint.pricing;
+    // Every prompt token may be a cache write where the request marks one, at the
+    // endpoint's write price, or 2× the prompt price for a 1-hour write.
+    let prompt_price = {
+        let plain = price(&p.prompt);
+        let write = priced(&p.input_cache_write);
+        match size.cache_write {
+            crate::providers::CacheWrite::None => plain,
+            _ if write == 0 => plain,
+            crate::providers::CacheWrite::FiveMinutes => plain.max(write),
+            crate::providers::CacheWrite::OneHour => write.max(plain.saturating_mul(2)),
+        }
+    };
+    let prompt_cost = prompt_tokens.saturating_mul(prompt_price);
+    // Every output token at the dearest price it can have: text, hidden reasoning, or
+    // images for a model that draws.
+    let draws = model.output_modalities.iter().any(|m| m == "image");
+    let completion_price = price(&p.completion)
+        .max(priced(&p.internal_reasoning))
+        .max(if draws { priced(&p.image_output) } else { 0 });
     let request = endpoint
         .pricing
         .request
@@ -520,6 +539,32 @@ mod tests {
         let v = worst_case(&video, &roomy, &stated, ApiFamily::Gemini);
         assert!(v.prompt_cost >= 5_000 * 1_000_000 + 100_000_000);
         assert!(v.prompt_cost < 6_000 * 1_000_000);
+        // Output at its dearest price: images for a model that draws, hidden reasoning.
+        let mut drawer = roomy.clone();
+        drawer.output_modalities = vec!["text".into(), "image".into()];
+        let mut images_out = e.clone();
+        images_out.pricing.image_output = Some("0.000024".into());
+        images_out.pricing.internal_reasoning = Some("0.000004".into());
+        let d = worst_case(&base(""), &drawer, &images_out, ApiFamily::Gemini);
+        assert_eq!(d.completion_price, 24_000_000);
+        let t = worst_case(&base(""), &roomy, &images_out, ApiFamily::Gemini);
+        assert_eq!(
+            t.completion_price, 4_000_000,
+            "a text model: reasoning's price"
+        );
+        // Cache writes: the endpoint's write price, and 2× the prompt's for one hour.
+        let mut cached = e.clone();
+        cached.pricing.input_cache_write = Some("0.00000125".into());
+        let per_token = |extra: &str| {
+            let w = worst_case(&base(extra), &roomy, &cached, ApiFamily::Anthropic);
+            let plain = worst_case(&base(""), &roomy, &cached, ApiFamily::Anthropic);
+            (w.prompt_cost - 100_000_000) as f64 / (plain.prompt_cost - 100_000_000) as f64
+        };
+        assert_eq!(per_token(r#","cache_control":{"type":"ephemeral"}"#), 1.25);
+        assert_eq!(
+            per_token(r#","cache_control":{"type":"ephemeral","ttl":"1h"}"#),
+            2.0
+        );
         // Anthropic's thinking bump: the translator may send more than max_tokens.
         let think = base(r#","reasoning":{"max_tokens":5000}"#);
         let (m2, e2) = endpoint(None);

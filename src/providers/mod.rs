@@ -275,16 +275,45 @@ pub struct PromptSize {
     /// PDFs (inline or by URL) and files by URL or ID: billed by pages or by what the
     /// provider reads, which the gateway cannot see either.
     pub files: u64,
+    /// What the request asks the provider's prompt cache to write, if anything.
+    pub cache_write: CacheWrite,
+}
+
+/// A `cache_control` mark's write, by its TTL: Anthropic bills a 5-minute write at
+/// 1.25× the prompt price and a 1-hour one at 2×.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord)]
+pub enum CacheWrite {
+    #[default]
+    None,
+    FiveMinutes,
+    OneHour,
+}
+
+impl CacheWrite {
+    fn of(mark: Option<&Value>) -> Self {
+        match mark {
+            None => CacheWrite::None,
+            Some(m) if m.get("ttl").and_then(Value::as_str) == Some("1h") => CacheWrite::OneHour,
+            Some(_) => CacheWrite::FiveMinutes,
+        }
+    }
 }
 
 impl PromptSize {
     pub fn of(req: &ChatRequest) -> Self {
         let mut s = PromptSize::default();
         let add = |acc: &mut u64, n: usize| *acc = acc.saturating_add(n as u64);
+        s.cache_write = CacheWrite::of(req.extra.get("cache_control"));
         for m in &req.messages {
             s.messages = s.messages.saturating_add(1);
             add(&mut s.text_bytes, m.role.len());
+            s.cache_write = s
+                .cache_write
+                .max(CacheWrite::of(m.extra.get("cache_control")));
             for part in m.content.iter().flat_map(|c| c.parts()) {
+                s.cache_write = s
+                    .cache_write
+                    .max(CacheWrite::of(part.extra.get("cache_control")));
                 add(&mut s.text_bytes, part.text.as_deref().map_or(0, str::len));
                 match part.kind.as_str() {
                     "image_url" => {

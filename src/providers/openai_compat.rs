@@ -21,8 +21,10 @@ use crate::api::chat::JsonOut;
 use crate::api::{ChatChunk, ChatCompletion, ChatRequest, ChunkHead, GenerationMeta, Usage};
 use crate::error::{Error, Result};
 
-/// The request body OpenAI's chat completions API defines.
-const SCHEMA: [&str; 31] = [
+/// The request body OpenAI's chat completions API defines, less `service_tier`: a
+/// `priority` tier is billed at about twice the catalogue's price, which the gateway
+/// would charge at the catalogue's, so every request goes at the default tier.
+const SCHEMA: [&str; 30] = [
     "model",
     "messages",
     "stream",
@@ -47,7 +49,6 @@ const SCHEMA: [&str; 31] = [
     "reasoning_effort",
     "metadata",
     "store",
-    "service_tier",
     "modalities",
     "audio",
     "prediction",
@@ -511,6 +512,15 @@ mod tests {
             first["choices"][0]["delta"]["images"][0]["image_url"]["url"],
             "data:image/png;base64,AA=="
         );
+    }
+
+    #[test]
+    fn service_tier_is_not_forwarded() {
+        let (_, body) = built(
+            MODEL,
+            json!({"model": MODEL, "messages": [{"role": "user", "content": "hi"}], "service_tier": "priority"}),
+        );
+        assert!(body.get("service_tier").is_none(), "{body}");
     }
 
     #[test]

@@ -420,6 +420,24 @@ describe("image output", () => {
     assert.deepEqual(mock.last("/gemini/").body.generationConfig.responseModalities, ["IMAGE", "TEXT"]);
   });
 
+  test("the hold prices every output token as an image for a model that draws", async () => {
+    const send = (key) => fetch(`${worker.base}/chat/completions`, {
+      method: "POST",
+      headers: { "content-type": "application/json", authorization: `Bearer ${key}` },
+      body: JSON.stringify({ model: "test/gemini-image", modalities: ["image", "text"], max_tokens: 2000, messages: user("draw") }),
+    });
+    // $0.03 covers 2,000 text tokens ($0.004) but not 2,000 image tokens ($0.06): the
+    // mock bills $0.0387 for its one image.
+    const poor = await worker.createAccount({ credits: 0.03 });
+    const seen = mock.requests.length;
+    const refused = await send(poor.key);
+    assert.equal(refused.status, 402, await refused.clone().text());
+    assert.equal(mock.requests.length, seen, "refused before any upstream call");
+    const r = await send((await worker.createAccount({ credits: 1 })).key);
+    assert.equal(r.status, 200);
+    assert.equal((await r.json()).usage.cost, 0.038719);
+  });
+
   test("streamed: images arrive in delta.images", async () => {
     const chunks = await streamed({ model: "test/gemini-image", modalities: ["image", "text"], messages: user("draw") });
     const images = chunks.flatMap((c) => c.choices[0]?.delta?.images ?? []);
