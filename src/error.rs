@@ -152,7 +152,7 @@ impl Error {
     pub fn body(&self) -> Value {
         let mut err = json!({ "code": self.status(), "message": self.public_message() });
         if let Some(meta) = self.metadata() {
-            crate::api::set_field(&mut err, "metadata", Value::Object(meta));
+            crate::json::set_field(&mut err, "metadata", Value::Object(meta));
         }
         json!({ "error": err })
     }

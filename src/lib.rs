@@ -10,6 +10,7 @@ pub mod accounts;
 pub mod api;
 pub mod catalog;
 pub mod error;
+pub mod json;
 pub mod limits;
 pub mod money;
 pub mod providers;

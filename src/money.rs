@@ -12,8 +12,6 @@ use std::fmt;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::{Map, Value};
 
-use crate::catalog::PICOS_PER_USD;
-
 /// The key of a tagged amount.
 const TAG: &str = "$usd";
 
@@ -92,7 +90,7 @@ fn from_value(v: &Value) -> Option<Usd> {
                     .map(Usd);
             }
             let f = n.as_f64().filter(|f| f.is_finite() && *f >= 0.0)?;
-            crate::accounts::ledger::picos_from_usd_text(&format!("{f:.12}")).map(Usd::from_picos)
+            picos_from_usd_text(&format!("{f:.12}")).map(Usd::from_picos)
         }
         _ => None,
     }
@@ -132,6 +130,91 @@ impl Serialize for Exact<'_> {
             other => other.serialize(s),
         }
     }
+}
+
+/// Picodollars (10^-12 USD) in a dollar: fine enough for every published per-token
+/// price, so that costs add up exactly in integers.
+pub const PICOS_PER_USD: u64 = 1_000_000_000_000;
+
+/// Parses a non-negative decimal USD amount (`"0.00000015"`) into picodollars, exactly
+/// for up to 12 decimals (further digits are rounded).
+pub fn parse_picos(s: &str) -> Option<u64> {
+    let s = s.trim();
+    let (int, frac) = s.split_once('.').unwrap_or((s, ""));
+    if int.is_empty() && frac.is_empty() {
+        return None;
+    }
+    if !int.bytes().chain(frac.bytes()).all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let whole: u64 = if int.is_empty() { 0 } else { int.parse().ok()? };
+    let mut picos: u64 = 0;
+    for (i, d) in frac.bytes().take(12).enumerate() {
+        // Digits only (checked above); at most 12 of them.
+        let place = 10u64.pow(11u32.saturating_sub(u32::try_from(i).unwrap_or(11)));
+        picos = picos.saturating_add(u64::from(d.saturating_sub(b'0')).saturating_mul(place));
+    }
+    if frac.as_bytes().get(12).is_some_and(|d| *d >= b'5') {
+        picos = picos.saturating_add(1);
+    }
+    whole.checked_mul(PICOS_PER_USD)?.checked_add(picos)
+}
+
+/// The largest single amount of USD the API takes (a grant, a key limit).
+pub const MAX_USD_AMOUNT: u64 = 1_000_000;
+
+/// USD as callers send it (the decimal text of a JSON number or a string, `"12.5"`,
+/// `1e3`) to picodollars, without passing through a float; refuses negative amounts,
+/// more than 12 decimals and more than [`MAX_USD_AMOUNT`].
+pub fn picos_from_usd_text(text: &str) -> Option<u64> {
+    let t = text.trim();
+    // Exponent notation, as a JSON number may print (`1e16`, `2.5E-7`).
+    let (mantissa, exp) = match t.split_once(['e', 'E']) {
+        Some((m, e)) => (m, e.parse::<i32>().ok()?),
+        None => (t, 0),
+    };
+    let (int, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+    if int.is_empty() && frac.is_empty() || !(-30..=30).contains(&exp) {
+        return None;
+    }
+    if !int.bytes().chain(frac.bytes()).all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    // Shift the decimal point by the exponent over the digit string.
+    let digits = format!("{int}{frac}");
+    let point = i32::try_from(int.len()).ok()?.checked_add(exp)?;
+    let (int, frac) = if point <= 0 {
+        (
+            String::new(),
+            format!("{}{digits}", "0".repeat(point.unsigned_abs() as usize)),
+        )
+    } else {
+        let p = usize::try_from(point).ok()?;
+        if p >= digits.len() {
+            (
+                format!("{digits}{}", "0".repeat(p.saturating_sub(digits.len()))),
+                String::new(),
+            )
+        } else {
+            (digits.get(..p)?.to_string(), digits.get(p..)?.to_string())
+        }
+    };
+    let frac = frac.trim_end_matches('0');
+    if frac.len() > 12 {
+        return None;
+    }
+    let whole = int.trim_start_matches('0');
+    let whole: u64 = if whole.is_empty() {
+        0
+    } else {
+        whole.parse().ok()?
+    };
+    if whole > MAX_USD_AMOUNT {
+        return None;
+    }
+    let picos = parse_picos(&format!("0.{frac}")).unwrap_or(0);
+    let total = whole.checked_mul(PICOS_PER_USD)?.checked_add(picos)?;
+    (total <= MAX_USD_AMOUNT * PICOS_PER_USD).then_some(total)
 }
 
 #[cfg(test)]

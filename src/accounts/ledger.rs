@@ -4,9 +4,10 @@
 use serde::{Deserialize, Serialize};
 
 use crate::api::ChatRequest;
-use crate::catalog::{parse_picos, Endpoint, Model, PICOS_PER_USD};
+use crate::catalog::{Endpoint, Model};
 use crate::error::{Error, Result};
 use crate::money::Usd;
+pub use crate::money::{parse_picos, picos_from_usd_text, MAX_USD_AMOUNT, PICOS_PER_USD};
 use serde_json::Value;
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
@@ -108,63 +109,6 @@ pub fn usd(picos: u64) -> Value {
 /// A lifetime total, likewise.
 pub fn usd128(picos: u128) -> Value {
     crate::money::tagged(picos)
-}
-
-/// The largest single amount of USD the API takes (a grant, a key limit).
-pub const MAX_USD_AMOUNT: u64 = 1_000_000;
-
-/// USD as callers send it (the decimal text of a JSON number or a string, `"12.5"`,
-/// `1e3`) to picodollars, without passing through a float; refuses negative amounts,
-/// more than 12 decimals and more than [`MAX_USD_AMOUNT`].
-pub fn picos_from_usd_text(text: &str) -> Option<u64> {
-    let t = text.trim();
-    // Exponent notation, as a JSON number may print (`1e16`, `2.5E-7`).
-    let (mantissa, exp) = match t.split_once(['e', 'E']) {
-        Some((m, e)) => (m, e.parse::<i32>().ok()?),
-        None => (t, 0),
-    };
-    let (int, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
-    if int.is_empty() && frac.is_empty() || !(-30..=30).contains(&exp) {
-        return None;
-    }
-    if !int.bytes().chain(frac.bytes()).all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    // Shift the decimal point by the exponent over the digit string.
-    let digits = format!("{int}{frac}");
-    let point = i32::try_from(int.len()).ok()?.checked_add(exp)?;
-    let (int, frac) = if point <= 0 {
-        (
-            String::new(),
-            format!("{}{digits}", "0".repeat(point.unsigned_abs() as usize)),
-        )
-    } else {
-        let p = usize::try_from(point).ok()?;
-        if p >= digits.len() {
-            (
-                format!("{digits}{}", "0".repeat(p.saturating_sub(digits.len()))),
-                String::new(),
-            )
-        } else {
-            (digits.get(..p)?.to_string(), digits.get(p..)?.to_string())
-        }
-    };
-    let frac = frac.trim_end_matches('0');
-    if frac.len() > 12 {
-        return None;
-    }
-    let whole = int.trim_start_matches('0');
-    let whole: u64 = if whole.is_empty() {
-        0
-    } else {
-        whole.parse().ok()?
-    };
-    if whole > MAX_USD_AMOUNT {
-        return None;
-    }
-    let picos = parse_picos(&format!("0.{frac}")).unwrap_or(0);
-    let total = whole.checked_mul(PICOS_PER_USD)?.checked_add(picos)?;
-    (total <= MAX_USD_AMOUNT * PICOS_PER_USD).then_some(total)
 }
 
 /// What a request may cost at most at one endpoint.

@@ -317,13 +317,13 @@ fn pricing(p: &Pricing) -> Value {
         "internal_reasoning": p.internal_reasoning.clone().unwrap_or_else(zero),
     });
     if let Some(r) = &p.input_cache_read {
-        crate::api::set_field(&mut v, "input_cache_read", json!(r));
+        crate::json::set_field(&mut v, "input_cache_read", json!(r));
     }
     if let Some(o) = &p.image_output {
-        crate::api::set_field(&mut v, "image_output", json!(o));
+        crate::json::set_field(&mut v, "image_output", json!(o));
     }
     if let Some(w) = &p.input_cache_write {
-        crate::api::set_field(&mut v, "input_cache_write", json!(w));
+        crate::json::set_field(&mut v, "input_cache_write", json!(w));
     }
     v
 }

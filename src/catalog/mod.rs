@@ -318,33 +318,7 @@ impl Catalog {
     }
 }
 
-/// Picodollars (10^-12 USD) in a dollar: fine enough for every published per-token
-/// price, so that costs add up exactly in integers.
-pub const PICOS_PER_USD: u64 = 1_000_000_000_000;
-
-/// Parses a non-negative decimal USD amount (`"0.00000015"`) into picodollars, exactly
-/// for up to 12 decimals (further digits are rounded).
-pub fn parse_picos(s: &str) -> Option<u64> {
-    let s = s.trim();
-    let (int, frac) = s.split_once('.').unwrap_or((s, ""));
-    if int.is_empty() && frac.is_empty() {
-        return None;
-    }
-    if !int.bytes().chain(frac.bytes()).all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    let whole: u64 = if int.is_empty() { 0 } else { int.parse().ok()? };
-    let mut picos: u64 = 0;
-    for (i, d) in frac.bytes().take(12).enumerate() {
-        // Digits only (checked above); at most 12 of them.
-        let place = 10u64.pow(11u32.saturating_sub(u32::try_from(i).unwrap_or(11)));
-        picos = picos.saturating_add(u64::from(d.saturating_sub(b'0')).saturating_mul(place));
-    }
-    if frac.as_bytes().get(12).is_some_and(|d| *d >= b'5') {
-        picos = picos.saturating_add(1);
-    }
-    whole.checked_mul(PICOS_PER_USD)?.checked_add(picos)
-}
+pub use crate::money::{parse_picos, PICOS_PER_USD};
 
 /// Zero-completion insurance as OpenRouter defines it: a reply is free to the caller
 /// only when it produced no output (no output tokens counted and nothing delivered)
