@@ -26,7 +26,7 @@ const DEBT: &[(&str, &str)] = &[
     ("api", "providers"),      // messages: estimate_tokens, strip_gateway_fields
     ("api", "routing"),        // validate, embeddings: ProviderPrefs::parse
     ("catalog", "api"),        // Pricing's costs take api::Usage
-    ("catalog", "routing"),    // listing: per_million, price_of, endpoint_key, data_policy
+    ("catalog", "routing"),    // listing: routing::health::Summary for its sorts
     ("routing", "providers"),  // estimate_prompt_tokens, wants_image_output
 ];
 

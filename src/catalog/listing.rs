@@ -145,7 +145,7 @@ impl ModelFilter {
             Some(want) if want.iter().any(|w| w == "all") => true,
             Some(want) => want.iter().any(|w| m.output_modalities.contains(w)),
         };
-        use crate::routing::per_million;
+        use super::per_million;
         let top = m.endpoints.first();
         let text = |s: &str| s.to_lowercase();
         let within = |(lo, hi): (Option<f64>, Option<f64>), v: f64| {
@@ -199,7 +199,7 @@ impl ModelFilter {
             && (!self.zdr
                 || m.endpoints.iter().any(|e| {
                     provider_of(e).is_some_and(|p| {
-                        let policy = crate::routing::data_policy(p, e);
+                        let policy = super::data_policy(p, e);
                         !policy.training && !policy.retains_prompts
                     })
                 }))
@@ -214,7 +214,7 @@ impl ModelFilter {
         };
         m.endpoints.iter().any(|e| {
             cat.provider(&e.provider)
-                .is_some_and(|p| allow_training || !crate::routing::data_policy(p, e).training)
+                .is_some_and(|p| allow_training || !super::data_policy(p, e).training)
         })
     }
 
@@ -231,17 +231,17 @@ impl ModelFilter {
             .iter()
             .filter(|m| self.keeps(cat, m, now_secs) && self.usable(cat, m))
             .collect();
-        let price = |m: &Model| m.endpoints.first().map_or(0.0, crate::routing::price_of);
+        let price = |m: &Model| m.endpoints.first().map_or(0, Endpoint::price_picos);
         let best = |m: &Model, f: fn(&Summary) -> Option<f64>, pick: fn(f64, f64) -> f64| {
             m.endpoints
                 .iter()
-                .filter_map(|e| health.get(&crate::routing::endpoint_key(e)).and_then(f))
+                .filter_map(|e| health.get(&super::endpoint_key(e)).and_then(f))
                 .reduce(pick)
         };
         match self.sort {
             Some(Sort::Newest) => out.sort_by_key(|m| std::cmp::Reverse(m.created)),
-            Some(Sort::PriceLowToHigh) => out.sort_by(|a, b| price(a).total_cmp(&price(b))),
-            Some(Sort::PriceHighToLow) => out.sort_by(|a, b| price(b).total_cmp(&price(a))),
+            Some(Sort::PriceLowToHigh) => out.sort_by_key(|m| price(m)),
+            Some(Sort::PriceHighToLow) => out.sort_by_key(|m| std::cmp::Reverse(price(m))),
             Some(Sort::ContextHighToLow) => {
                 out.sort_by_key(|m| std::cmp::Reverse(m.context_length))
             }
@@ -537,9 +537,9 @@ mod tests {
         let pricey = ids("min_price=0.5&min_output_price=10");
         assert!(!pricey.is_empty() && pricey.iter().all(|id| !cheap.contains(id)));
         let by_price = ids("sort=pricing-high-to-low");
-        let prices: Vec<f64> = by_price
+        let prices: Vec<u64> = by_price
             .iter()
-            .map(|id| crate::routing::price_of(&c.model(id).unwrap().endpoints[0]))
+            .map(|id| c.model(id).unwrap().endpoints[0].price_picos())
             .collect();
         assert!(prices.windows(2).all(|w| w[0] >= w[1]));
         assert!(ids("model_authors=anthropic,google")
@@ -591,7 +591,7 @@ mod tests {
         // Throughput and latency sorts read the endpoints' health.
         let fast = c.model("google/gemini-2.5-flash").unwrap();
         let h = HashMap::from([(
-            crate::routing::endpoint_key(&fast.endpoints[0]),
+            crate::catalog::endpoint_key(&fast.endpoints[0]),
             Summary {
                 throughput_30m: Some(300.0),
                 latency_ms_30m: Some(90.0),

@@ -199,7 +199,29 @@ pub struct MediaMaxTokens {
     pub file: Option<u64>,
 }
 
+/// Names an endpoint in health and quota records.
+pub fn endpoint_key(e: &Endpoint) -> String {
+    format!("{}/{}", e.provider, e.upstream_model)
+}
+
+/// The data policy that applies at an endpoint of provider `p`.
+pub fn data_policy<'a>(p: &'a Provider, e: &'a Endpoint) -> &'a DataPolicy {
+    e.data_policy.as_ref().unwrap_or(&p.data_policy)
+}
+
+/// USD per million tokens of a per-token price, for display (`/models`).
+pub fn per_million(price: &str) -> f64 {
+    parse_picos(price).map_or(0.0, |p| p as f64 / 1e6)
+}
+
 impl Endpoint {
+    /// What "cheaper" means: picodollars per prompt token plus per completion token,
+    /// compared as integers.
+    pub fn price_picos(&self) -> u64 {
+        let p = |s: &str| parse_picos(s).unwrap_or(0);
+        p(&self.pricing.prompt).saturating_add(p(&self.pricing.completion))
+    }
+
     /// The most one reply from this endpoint can generate: its `max_completion_tokens`,
     /// or its context length where it states none.
     pub fn output_ceiling(&self, model: &Model) -> u64 {

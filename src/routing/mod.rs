@@ -8,7 +8,7 @@ pub mod prefs;
 use std::collections::HashMap;
 
 use crate::api::ChatRequest;
-use crate::catalog::{parse_picos, ApiFamily, Catalog, DataPolicy, Endpoint, Model, Provider};
+use crate::catalog::{parse_picos, ApiFamily, Catalog, Endpoint, Model, Provider};
 use crate::error::{Error, Result};
 use crate::providers::estimate_prompt_tokens;
 use health::Summary;
@@ -35,10 +35,7 @@ impl Choice<'_> {
     }
 }
 
-/// Names an endpoint in health and quota records.
-pub fn endpoint_key(e: &Endpoint) -> String {
-    format!("{}/{}", e.provider, e.upstream_model)
-}
+pub use crate::catalog::{data_policy, endpoint_key};
 
 /// What routing knows besides the request.
 #[derive(Debug, Clone)]
@@ -62,11 +59,6 @@ pub fn session_of(req: &ChatRequest) -> Option<&str> {
         .find_map(|k| req.extra.get(*k).and_then(serde_json::Value::as_str))
         .filter(|s| !s.is_empty())
         .map(|s| crate::error::truncate(s, 256))
-}
-
-/// The data policy that applies at an endpoint.
-pub fn data_policy<'a>(p: &'a Provider, e: &'a Endpoint) -> &'a DataPolicy {
-    e.data_policy.as_ref().unwrap_or(&p.data_policy)
 }
 
 /// Why endpoints were left out, for the error when none is left.
@@ -155,21 +147,11 @@ fn matches(list: &[String], p: &Provider) -> bool {
     list.iter().any(|x| *x == slug || *x == name)
 }
 
-/// USD per million tokens of a per-token price.
-pub fn per_million(price: &str) -> f64 {
-    parse_picos(price).map_or(0.0, |p| p as f64 / 1e6)
-}
-
 fn over(price: Option<&str>, scale: f64, max: Option<f64>) -> bool {
     match (price, max) {
         (Some(p), Some(m)) => parse_picos(p).map_or(0.0, |p| p as f64 / 1e12) * scale > m + 1e-12,
         _ => false,
     }
-}
-
-/// USD per million tokens, prompt + completion: what "cheaper" means.
-pub fn price_of(e: &Endpoint) -> f64 {
-    per_million(&e.pricing.prompt) + per_million(&e.pricing.completion)
 }
 
 fn resolve<'a>(cat: &'a Catalog, id: &str) -> Option<(&'a Model, Option<Variant>)> {
@@ -408,7 +390,7 @@ fn prefer<'a>(out: Vec<Choice<'a>>, prefs: &ProviderPrefs, ctx: &RouteContext) -
 fn sort_by(eps: &mut [Choice], sort: Sort, ctx: &RouteContext) {
     let stat = |c: &Choice, f: fn(&Summary) -> Option<f64>| ctx.health.get(&c.key()).and_then(f);
     match sort {
-        Sort::Price => eps.sort_by(|a, b| price_of(a.endpoint).total_cmp(&price_of(b.endpoint))),
+        Sort::Price => eps.sort_by_key(|c| c.endpoint.price_picos()),
         Sort::Throughput => eps.sort_by(|a, b| {
             let (x, y) = (stat(a, |s| s.throughput_30m), stat(b, |s| s.throughput_30m));
             y.unwrap_or(-1.0).total_cmp(&x.unwrap_or(-1.0))
@@ -469,12 +451,12 @@ fn weighted_shuffle<'a>(
     random: &mut dyn FnMut() -> f64,
 ) -> Vec<Choice<'a>> {
     // Cheapest first, so that a given random number always means the same pick.
-    eps.sort_by(|a, b| price_of(a.endpoint).total_cmp(&price_of(b.endpoint)));
+    eps.sort_by_key(|c| c.endpoint.price_picos());
     let mut out = Vec::with_capacity(eps.len());
     while !eps.is_empty() {
         let weights: Vec<f64> = eps
             .iter()
-            .map(|c| 1.0 / (price_of(c.endpoint) + 0.01).powi(2))
+            .map(|c| 1.0 / (c.endpoint.price_picos() as f64 / 1e6 + 0.01).powi(2))
             .collect();
         let total: f64 = weights.iter().sum();
         let mut pick = random().clamp(0.0, 1.0) * total;
