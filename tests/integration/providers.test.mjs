@@ -25,12 +25,13 @@ after(async () => {
   await mock?.close();
 });
 
-const chat = (body) =>
+const chatAs = (key, body) =>
   fetch(`${worker.base}/chat/completions`, {
     method: "POST",
-    headers: { "content-type": "application/json", authorization: `Bearer ${KEY}` },
+    headers: { "content-type": "application/json", authorization: `Bearer ${key}` },
     body: JSON.stringify(body),
   });
+const chat = (body) => chatAs(KEY, body);
 const user = (content) => [{ role: "user", content }];
 const TOOLS = [{ type: "function", function: { name: "get_weather", description: "Weather in a city", parameters: { type: "object", properties: { city: { type: "string" } }, required: ["city"] } } }];
 
@@ -323,11 +324,7 @@ describe("media to Gemini: remote URLs fetched and inlined, files, audio and vid
 
   test("a video the gateway cannot size is reserved at the context; what the provider bills is charged", async () => {
     const video = [{ type: "video_url", video_url: { url: "https://www.youtube.com/watch?v=9hE5-98ZeCg" } }, { type: "text", text: "describe" }];
-    const send = (key) => fetch(`${worker.base}/chat/completions`, {
-      method: "POST",
-      headers: { "content-type": "application/json", authorization: `Bearer ${key}` },
-      body: JSON.stringify({ model: "test/gemini-media", max_tokens: 10, messages: [{ role: "user", content: video }] }),
-    });
+    const send = (key) => chatAs(key, { model: "test/gemini-media", max_tokens: 10, messages: [{ role: "user", content: video }] });
     // $0.008 covers 2,000 tokens of video, not the 8,192-token context it may fill.
     const poor = await worker.createAccount({ credits: 0.008 });
     const seen = mock.requests.length;
@@ -421,11 +418,7 @@ describe("image output", () => {
   });
 
   test("the hold prices every output token as an image for a model that draws", async () => {
-    const send = (key) => fetch(`${worker.base}/chat/completions`, {
-      method: "POST",
-      headers: { "content-type": "application/json", authorization: `Bearer ${key}` },
-      body: JSON.stringify({ model: "test/gemini-image", modalities: ["image", "text"], max_tokens: 2000, messages: user("draw") }),
-    });
+    const send = (key) => chatAs(key, { model: "test/gemini-image", modalities: ["image", "text"], max_tokens: 2000, messages: user("draw") });
     // $0.03 covers 2,000 text tokens ($0.004) but not 2,000 image tokens ($0.06): the
     // mock bills $0.0387 for its one image.
     const poor = await worker.createAccount({ credits: 0.03 });
