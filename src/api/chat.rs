@@ -349,6 +349,11 @@ pub struct PromptTokensDetails {
     pub cached_tokens: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cache_write_tokens: Option<u64>,
+    /// Of `cache_write_tokens`, those written for an hour (Anthropic bills them at 2×
+    /// the prompt price, not the 5-minute write price). Priced here, not sent: the
+    /// reply's shape is OpenRouter's.
+    #[serde(skip)]
+    pub cache_write_1h_tokens: u64,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]

@@ -377,11 +377,15 @@ impl Pricing {
     pub fn cost_parts(&self, u: &crate::api::Usage) -> (u64, u64) {
         let prompt = Self::picos(Some(&self.prompt));
         let or_prompt = |p: &Option<String>| p.as_deref().map_or(prompt, |s| Self::picos(Some(s)));
-        let (read, written) = u.prompt_tokens_details.as_ref().map_or((0, 0), |d| {
-            (d.cached_tokens, d.cache_write_tokens.unwrap_or(0))
+        let (read, written, hour) = u.prompt_tokens_details.as_ref().map_or((0, 0, 0), |d| {
+            let w = d.cache_write_tokens.unwrap_or(0);
+            (d.cached_tokens, w, d.cache_write_1h_tokens.min(w))
         });
         let read = read.min(u.prompt_tokens);
         let written = written.min(u.prompt_tokens.saturating_sub(read));
+        // A 1-hour write costs 2× the prompt price (Anthropic's), the others the
+        // endpoint's write price.
+        let hour = hour.min(written);
         // Reasoning tokens are part of the completion; some endpoints price them apart.
         let completion = Self::picos(Some(&self.completion));
         let (reasoning, images) = u.completion_tokens_details.as_ref().map_or((0, 0), |d| {
@@ -397,7 +401,12 @@ impl Pricing {
         let prompt_cost = (u.prompt_tokens.saturating_sub(read).saturating_sub(written))
             .saturating_mul(prompt)
             .saturating_add(read.saturating_mul(or_prompt(&self.input_cache_read)))
-            .saturating_add(written.saturating_mul(or_prompt(&self.input_cache_write)))
+            .saturating_add(
+                written
+                    .saturating_sub(hour)
+                    .saturating_mul(or_prompt(&self.input_cache_write)),
+            )
+            .saturating_add(hour.saturating_mul(prompt.saturating_mul(2)))
             .saturating_add(Self::picos(self.request.as_deref()));
         let completion_cost = u
             .completion_tokens
@@ -504,9 +513,23 @@ mod tests {
         u.prompt_tokens_details = Some(crate::api::PromptTokensDetails {
             cached_tokens: 600,
             cache_write_tokens: Some(300),
+            ..Default::default()
         });
         // 100 fresh, 600 read, 300 written.
         assert_eq!(p.cost_picos(&u), 4_105_000_000);
+        // 200 of the 300 written for an hour: 2× the prompt price, not the write price.
+        if let Some(d) = u.prompt_tokens_details.as_mut() {
+            d.cache_write_1h_tokens = 200;
+        }
+        let prompt = Pricing::picos(Some(&p.prompt));
+        let write = Pricing::picos(p.input_cache_write.as_deref());
+        assert_eq!(
+            p.cost_picos(&u),
+            4_105_000_000 - 200 * write + 200 * 2 * prompt
+        );
+        if let Some(d) = u.prompt_tokens_details.as_mut() {
+            d.cache_write_1h_tokens = 0;
+        }
         // 40 of the 100 completion tokens were reasoning, priced apart.
         let p = Pricing {
             internal_reasoning: Some("0.00001".into()),

@@ -358,6 +358,15 @@ struct UsageIn {
     cache_read_input_tokens: Option<u64>,
     #[serde(default)]
     cache_creation_input_tokens: Option<u64>,
+    /// The writes by TTL.
+    #[serde(default)]
+    cache_creation: Option<CacheCreationIn>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+struct CacheCreationIn {
+    #[serde(default)]
+    ephemeral_1h_input_tokens: Option<u64>,
 }
 
 fn usage_from(u: &Value) -> Usage {
@@ -381,6 +390,12 @@ impl UsageIn {
             usage.prompt_tokens_details = Some(PromptTokensDetails {
                 cached_tokens: read,
                 cache_write_tokens: Some(written),
+                cache_write_1h_tokens: self
+                    .cache_creation
+                    .as_ref()
+                    .and_then(|c| c.ephemeral_1h_input_tokens)
+                    .unwrap_or(0)
+                    .min(written),
             });
         }
         usage
@@ -1032,6 +1047,10 @@ mod tests {
         );
         let d = u.prompt_tokens_details.unwrap();
         assert_eq!((d.cached_tokens, d.cache_write_tokens), (2000, Some(100)));
+        assert_eq!(
+            d.cache_write_1h_tokens, 40,
+            "the 1-hour writes, priced apart"
+        );
         assert_eq!(
             parse_response("anthropic", &meta(MODEL), b"{}")
                 .unwrap_err()

@@ -408,7 +408,7 @@ fn usage_from(u: &UsageMetadata) -> Usage {
     if u.cached_content_token_count > 0 {
         usage.prompt_tokens_details = Some(PromptTokensDetails {
             cached_tokens: u.cached_content_token_count,
-            cache_write_tokens: None,
+            ..Default::default()
         });
     }
     let images = u
