@@ -294,21 +294,27 @@ pub async fn route(mut req: Request, env: &Env, route: Route) -> Result<Response
                 limit,
                 limit_reset,
             };
-            // This isolate stops admitting the key from its lease at once; the others
-            // find the lease revoked at their next renewal (within KEY_CACHE_MS).
+            // The object decides whether the caller may manage the key; only then does
+            // this isolate stop admitting the key from its lease (the others find the
+            // lease revoked at their next renewal, within KEY_CACHE_MS). A caller who
+            // only knows a key's hash changes nothing, here or there.
+            let updated = call(Op::KeyUpdate {
+                caller,
+                hash: hash.clone(),
+                patch,
+            })
+            .await?;
             super::admission::forget(&hash);
-            data(
-                call(Op::KeyUpdate {
-                    caller,
-                    hash,
-                    patch,
-                })
-                .await?,
-            )
+            data(updated)
         }
         Route::KeyDelete(hash) => {
+            let deleted = call(Op::KeyDelete {
+                caller,
+                hash: hash.clone(),
+            })
+            .await?;
             super::admission::forget(&hash);
-            http::json_value(&call(Op::KeyDelete { caller, hash }).await?, 200)
+            http::json_value(&deleted, 200)
         }
         _ => Err(Error::MethodNotAllowed),
     }

@@ -5,7 +5,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { eventually } from "../support/eventually.mjs";
-import { startWorker } from "../support/worker.mjs";
+import { startWorker, sha256 } from "../support/worker.mjs";
 import { startMockUpstream } from "../support/mock_upstream.mjs";
 import { testCatalog, mockBindings } from "../support/catalog.mjs";
 
@@ -194,6 +194,29 @@ test("disabling a key revokes its lease at once in this isolate", async () => {
   const refused = await chat(worker, made.key);
   assert.equal(refused.status, 401);
   await eventually(async () => (await account(worker, acc.id)).leased === 0, "the lease released");
+});
+
+test("a caller who may not manage a key cannot touch its lease: the permission check comes first", async () => {
+  const victim = await worker.createAccount({ credits: 10 });
+  const other = await worker.createAccount({ credits: 10 });
+  await (await chat(worker, victim.key)).text();
+  await eventually(async () => (await account(worker, victim.id)).leased > 0, "a lease");
+  const hash = sha256(victim.key);
+  // Another account's provisioning key (404: not its key) and the victim's own API key
+  // (403: API keys manage nothing) both know the hash.
+  for (const [method, key] of [["PATCH", other.provisioningKey], ["DELETE", other.provisioningKey], ["PATCH", victim.key], ["DELETE", victim.key]]) {
+    const r = await fetch(`${worker.base}/keys/${hash}`, {
+      method,
+      headers: { authorization: `Bearer ${key}`, "content-type": "application/json" },
+      body: method === "PATCH" ? JSON.stringify({ disabled: true }) : undefined,
+    });
+    assert.ok([403, 404].includes(r.status), `${method}: ${r.status}`);
+    await r.text();
+    const c = await chat(worker, victim.key);
+    assert.equal(c.status, 200);
+    assert.equal(admission(c), "lease", `after a refused ${method}, the victim's lease is still used`);
+    await c.text();
+  }
 });
 
 test("a lease its isolate stops renewing expires into the balance; an in-flight part into the operator's ledger", async () => {
