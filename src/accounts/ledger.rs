@@ -52,16 +52,50 @@ pub fn civil(days: i64) -> (i64, u32, u32) {
     (yoe + era * 400 + i64::from(m <= 2), m, d)
 }
 
-/// Days since 1970-01-01 of a civil date.
-#[allow(clippy::arithmetic_side_effects)] // as `civil`: months 1..=12, days 1..=31
-pub fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y.rem_euclid(400);
+/// Days since 1970-01-01 of a civil date; `None` when the arithmetic would overflow
+/// (checked throughout: the year may come from a request).
+pub fn days_from_civil(y: i64, m: u32, d: u32) -> Option<i64> {
+    let y = if m <= 2 { y.checked_sub(1)? } else { y };
+    let era = y.checked_div_euclid(400)?;
+    let yoe = y.checked_rem_euclid(400)?;
     let m = i64::from(m);
-    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(d) - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
+    let shifted = if m > 2 {
+        m.checked_sub(3)?
+    } else {
+        m.checked_add(9)?
+    };
+    let doy = shifted
+        .checked_mul(153)?
+        .checked_add(2)?
+        .checked_div(5)?
+        .checked_add(i64::from(d))?
+        .checked_sub(1)?;
+    let doe = yoe
+        .checked_mul(365)?
+        .checked_add(yoe.checked_div(4)?)?
+        .checked_sub(yoe.checked_div(100)?)?
+        .checked_add(doy)?;
+    era.checked_mul(146_097)?
+        .checked_add(doe)?
+        .checked_sub(719_468)
+}
+
+/// The day count of a `YYYY-MM-DD` date (years 0000 to 9999, a day its month has), as
+/// `/activity?date=` takes it.
+pub fn parse_day(text: &str) -> Option<i64> {
+    let mut parts = text.split('-');
+    let (y, m, d) = (parts.next()?, parts.next()?, parts.next()?);
+    let digits = |s: &str, n: usize| s.len() == n && s.bytes().all(|b| b.is_ascii_digit());
+    if parts.next().is_some() || !digits(y, 4) || !digits(m, 2) || !digits(d, 2) {
+        return None;
+    }
+    let (y, m, d): (i64, u32, u32) = (y.parse().ok()?, m.parse().ok()?, d.parse().ok()?);
+    if !(1..=12).contains(&m) || !(1..=31).contains(&d) {
+        return None;
+    }
+    let day = days_from_civil(y, m, d)?;
+    // 2026-02-30 and the like: the day must read back as the same date.
+    (civil(day) == (y, m, d)).then_some(day)
 }
 
 /// `YYYY-MM-DD` of Unix seconds.
@@ -94,7 +128,7 @@ pub fn period_start(reset: LimitReset, now_secs: u64) -> u64 {
         LimitReset::Weekly => days - (days + 3).rem_euclid(7),
         LimitReset::Monthly => {
             let (y, m, _) = civil(days);
-            days_from_civil(y, m, 1)
+            days_from_civil(y, m, 1).unwrap_or(days)
         }
     };
     (start_day * 86_400) as u64
@@ -355,9 +389,9 @@ mod tests {
     fn calendar() {
         assert_eq!(civil(0), (1970, 1, 1));
         assert_eq!(date(1_795_613_352), "2026-11-25");
-        assert_eq!(days_from_civil(2026, 11, 25), 1_795_613_352 / 86_400);
+        assert_eq!(days_from_civil(2026, 11, 25), Some(1_795_613_352 / 86_400));
         assert_eq!(
-            days_from_civil(2024, 2, 29) + 1,
+            days_from_civil(2024, 2, 29).map(|d| d + 1),
             days_from_civil(2024, 3, 1)
         );
         assert_eq!(iso8601(1_795_613_352_123), "2026-11-25T13:29:12.123Z");
@@ -366,6 +400,39 @@ mod tests {
         assert_eq!(date(period_start(LimitReset::Weekly, now)), "2026-11-23");
         assert_eq!(date(period_start(LimitReset::Monthly, now)), "2026-11-01");
         assert_eq!(period_start(LimitReset::Daily, now) % 86_400, 0);
+    }
+
+    #[test]
+    fn dates_from_requests_never_overflow() {
+        assert_eq!(parse_day("2026-11-25"), Some(1_795_613_352 / 86_400));
+        assert_eq!(parse_day("1970-01-01"), Some(0));
+        assert_eq!(parse_day("2024-02-29"), days_from_civil(2024, 2, 29));
+        assert_eq!(parse_day("0000-03-01"), days_from_civil(0, 3, 1));
+        for bad in [
+            "9223372036854775807-01-01",
+            "-9223372036854775808-01-01",
+            "99999999999-12-31",
+            "2026-02-30",
+            "2025-02-29",
+            "2026-13-01",
+            "2026-00-10",
+            "2026-1-1",
+            "+202-01-01",
+            "2026-01-01-01",
+            "2026-01",
+            "",
+            "२०२६-01-01",
+        ] {
+            assert_eq!(parse_day(bad), None, "{bad}");
+        }
+        // The extremes of the arithmetic itself: None, not a wrap or a panic.
+        for y in [i64::MAX, i64::MIN, i64::MAX / 365, i64::MIN / 146_097] {
+            for m in [1, 2, 3, 12] {
+                let _ = days_from_civil(y, m, 31);
+            }
+        }
+        assert_eq!(days_from_civil(i64::MAX, 3, 1), None);
+        assert_eq!(days_from_civil(i64::MIN, 1, 1), None);
     }
 
     #[test]

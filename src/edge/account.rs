@@ -115,9 +115,10 @@ pub enum Op {
         caller: String,
         id: String,
     },
+    /// The account's daily aggregates: of one day (days since 1970-01-01), or the last 30.
     Activity {
         caller: String,
-        date: Option<String>,
+        day: Option<i64>,
     },
     /// The latest generations, newest first: the account's for a provisioning key, the
     /// key's own for an API key.
@@ -631,9 +632,9 @@ impl Account {
                     .map_err(|e| Error::Internal(e.to_string()))?;
                 Ok(records::generation_data(&g, parse_money(&row.charged)))
             }
-            Op::Activity { caller, date } => {
+            Op::Activity { caller, day } => {
                 self.caller(&caller, Some(KeyKind::Provisioning))?;
-                self.activity(date.as_deref())
+                self.activity(day)
             }
             Op::Generations { caller, limit } => {
                 let key = self.caller(&caller, None)?;
@@ -1536,7 +1537,7 @@ impl Account {
         Ok(())
     }
 
-    fn activity(&self, date: Option<&str>) -> std::result::Result<Value, Error> {
+    fn activity(&self, day: Option<i64>) -> std::result::Result<Value, Error> {
         #[derive(Deserialize)]
         struct Row {
             day: f64,
@@ -1550,14 +1551,7 @@ impl Account {
             cached: f64,
         }
         let today = (self.now_ms() / 86_400_000) as i64;
-        let (from, to) = match date {
-            Some(d) => {
-                let day =
-                    parse_date(d).ok_or_else(|| Error::bad_request("date must be YYYY-MM-DD"))?;
-                (day, day)
-            }
-            None => (today.saturating_sub(30), today),
-        };
+        let (from, to) = day.map_or((today.saturating_sub(30), today), |d| (d, d));
         let rows: Vec<Row> = self.rows(
             "SELECT day, model, provider, SUM(requests) AS requests, CAST(SUM(CAST(usage AS INTEGER)) AS TEXT) AS usage, SUM(prompt) AS prompt, SUM(completion) AS completion, SUM(reasoning) AS reasoning, SUM(cached) AS cached FROM daily WHERE day >= ? AND day <= ? GROUP BY day, model, provider ORDER BY day DESC, model",
             vec![from.into(), to.into()],
@@ -1580,16 +1574,6 @@ impl Account {
                 .collect(),
         ))
     }
-}
-
-fn parse_date(d: &str) -> Option<i64> {
-    let mut it = d.splitn(3, '-');
-    let (y, m, day) = (
-        it.next()?.parse().ok()?,
-        it.next()?.parse().ok()?,
-        it.next()?.parse().ok()?,
-    );
-    ((1..=12).contains(&m) && (1..=31).contains(&day)).then(|| ledger::days_from_civil(y, m, day))
 }
 
 /// The largest answer read from an account's object (its `/activity` and history

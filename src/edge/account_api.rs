@@ -7,7 +7,7 @@ use worker::{Env, Request, Response};
 use super::account::{self, KeyPatch, Op};
 use super::{config, http};
 use crate::accounts::keys;
-use crate::accounts::ledger::{picos_from_usd_text, LimitReset};
+use crate::accounts::ledger::{self, picos_from_usd_text, LimitReset};
 use crate::accounts::records::{KeyKind, KeyRecord};
 use crate::api::route::{query_param, AdminRoute, Route};
 use crate::error::Error;
@@ -236,8 +236,13 @@ pub async fn route(mut req: Request, env: &Env, route: Route) -> Result<Response
             data(call(Op::Generation { caller, id }).await?)
         }
         Route::Activity => {
-            let date = query_param(&query(&req), "date").filter(|d| !d.is_empty());
-            data(call(Op::Activity { caller, date }).await?)
+            let day = match query_param(&query(&req), "date").filter(|d| !d.is_empty()) {
+                None => None,
+                Some(d) => Some(ledger::parse_day(&d).ok_or_else(|| {
+                    Error::bad_request("date: must be a date as YYYY-MM-DD (years 0000 to 9999)")
+                })?),
+            };
+            data(call(Op::Activity { caller, day }).await?)
         }
         Route::Generations => {
             let limit = match query_param(&query(&req), "limit").filter(|l| !l.is_empty()) {
