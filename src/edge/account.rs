@@ -64,7 +64,7 @@ pub enum Op {
     Admit(Admission),
     /// Ends requests: each is charged and recorded once (by generation ID).
     Settle {
-        items: Vec<SettleItem>,
+        items: Vec<Queued>,
     },
     /// An isolate's lease: settlements first, then a renewal (and top-up, when asked)
     /// or its return. Answers the lease's state, or that it is revoked.
@@ -76,7 +76,7 @@ pub enum Op {
         top_up: bool,
         release: bool,
         #[serde(default)]
-        settle: Vec<SettleItem>,
+        settle: Vec<Queued>,
     },
     /// Keeps the holds of requests still running from expiring.
     Renew {
@@ -159,6 +159,16 @@ pub struct SettleItem {
     pub lease: Option<String>,
 }
 
+/// A settlement as the isolate sends it: the request's, and the worst case it was
+/// admitted with against its lease (0 without one), which is what it still holds of a
+/// lease that is closing.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Queued {
+    pub item: SettleItem,
+    #[serde(default)]
+    pub ask: u64,
+}
+
 /// Whether a plan starts with a free model, and its worst-case cost.
 #[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
 pub struct PlanFacts {
@@ -220,13 +230,16 @@ struct DailyDelta {
     cached: u64,
 }
 
-/// A lease as stored.
+/// A lease as stored. A closing lease (its isolate gave it back, or it was revoked,
+/// while requests still ran against it) admits nothing more: it holds exactly the
+/// worst cases (`in_flight`) of those requests, each released as its settlement lands.
 #[derive(Debug, Clone)]
 struct LeaseRow {
     id: String,
     key_hash: String,
     amount: u64,
     in_flight: u64,
+    closing: bool,
 }
 
 #[derive(Deserialize)]
@@ -366,7 +379,11 @@ const TOTALS_SCHEMA: [&str; 5] = [
 
 /// Credit leases held by isolates: each is a hold on the account (counted in the
 /// `reserved` total and in its key's reservations) that settlements charge.
-const LEASE_SCHEMA: &str = "CREATE TABLE IF NOT EXISTS leases (id TEXT PRIMARY KEY, key_hash TEXT NOT NULL, amount INTEGER NOT NULL, in_flight INTEGER NOT NULL, at_ms INTEGER NOT NULL)";
+const LEASE_SCHEMA: &str = "CREATE TABLE IF NOT EXISTS leases (id TEXT PRIMARY KEY, key_hash TEXT NOT NULL, amount INTEGER NOT NULL, in_flight INTEGER NOT NULL, at_ms INTEGER NOT NULL, closing INTEGER NOT NULL DEFAULT 0)";
+/// The `closing` column for a leases table made before it existed (fails, harmlessly,
+/// where it exists).
+const LEASE_CLOSING_COLUMN: &str =
+    "ALTER TABLE leases ADD COLUMN closing INTEGER NOT NULL DEFAULT 0";
 
 /// The period rows of `key_totals` a charge at `ms` adds to: all time, its UTC day,
 /// ISO week and month.
@@ -604,14 +621,16 @@ impl Account {
                     k.limit_reset = r;
                 }
                 k.updated_ms = Some(self.now_ms());
+                // The key's leases and holds stay: a rename changes no money, and after
+                // a disable, delete or lower limit no admission here passes the key's
+                // check, nor does a renewal keep its leases open (`lease_op`), while
+                // the requests already running keep their holds until they settle.
                 self.put_key(&k)?;
-                self.drop_leases_of(&k.hash)?;
                 Ok(k.to_json(&self.key_usage(&k)?, &self.account()?.id))
             }
             Op::KeyDelete { caller, hash } => {
                 self.caller(&caller, Some(KeyKind::Provisioning))?;
                 self.managed_key(&hash)?;
-                self.drop_leases_of(&hash)?;
                 self.sql
                     .exec("DELETE FROM keys WHERE hash = ?", vec![hash.into()])
                     .map_err(db)?;
@@ -764,6 +783,7 @@ impl Account {
             return Ok(());
         }
         self.sql.exec(LEASE_SCHEMA, None).map_err(db)?;
+        let _ = self.sql.exec(LEASE_CLOSING_COLUMN, None);
         if !self.has_table("totals")? {
             for ddl in TOTALS_SCHEMA {
                 self.sql.exec(ddl, None).map_err(db)?;
@@ -1094,8 +1114,9 @@ impl Account {
             key_hash: String,
             amount: Option<String>,
             in_flight: Option<String>,
+            closing: f64,
         }
-        let rows: Vec<Row> = self.rows(&format!("SELECT id, key_hash, CAST(amount AS TEXT) AS amount, CAST(in_flight AS TEXT) AS in_flight FROM leases {filter}"),
+        let rows: Vec<Row> = self.rows(&format!("SELECT id, key_hash, CAST(amount AS TEXT) AS amount, CAST(in_flight AS TEXT) AS in_flight, closing FROM leases {filter}"),
                 args)?;
         Ok(rows
             .into_iter()
@@ -1104,6 +1125,7 @@ impl Account {
                 key_hash: r.key_hash,
                 amount: parse_money(&r.amount),
                 in_flight: parse_money(&r.in_flight),
+                closing: r.closing != 0.0,
             })
             .collect())
     }
@@ -1113,17 +1135,6 @@ impl Account {
             .leases("WHERE id = ?", vec![id.into()])?
             .into_iter()
             .next())
-    }
-
-    /// Revokes a key's leases (it was disabled, deleted or its limit changed): their
-    /// isolates find them gone at their next renewal and admit the key exactly again.
-    /// Requests still running against them are charged when they settle, from the
-    /// balance the released holds returned to.
-    fn drop_leases_of(&self, key: &str) -> std::result::Result<(), Error> {
-        for l in self.leases("WHERE key_hash = ?", vec![key.into()])? {
-            self.drop_lease(&l)?;
-        }
-        Ok(())
     }
 
     /// Ends a lease: its hold is the account's again.
@@ -1149,8 +1160,8 @@ impl Account {
     fn put_lease_row(&self, l: &LeaseRow, amount: u64) -> std::result::Result<(), Error> {
         self.sql
             .exec(
-                "INSERT INTO leases (id, key_hash, amount, in_flight, at_ms) VALUES (?, ?, CAST(? AS INTEGER), CAST(? AS INTEGER), ?) ON CONFLICT(id) DO UPDATE SET amount = excluded.amount, in_flight = excluded.in_flight, at_ms = excluded.at_ms",
-                vec![l.id.clone().into(), l.key_hash.clone().into(), money(amount), money(l.in_flight), (self.now_ms() as i64).into()],
+                "INSERT INTO leases (id, key_hash, amount, in_flight, at_ms, closing) VALUES (?, ?, CAST(? AS INTEGER), CAST(? AS INTEGER), ?, ?) ON CONFLICT(id) DO UPDATE SET amount = excluded.amount, in_flight = excluded.in_flight, at_ms = excluded.at_ms, closing = excluded.closing",
+                vec![l.id.clone().into(), l.key_hash.clone().into(), money(amount), money(l.in_flight), (self.now_ms() as i64).into(), i64::from(l.closing).into()],
             )
             .map_err(db)?;
         Ok(())
@@ -1176,8 +1187,9 @@ impl Account {
 
     /// Renews, tops up or takes back an isolate's lease. Revoked (the isolate drops it
     /// and admits exactly again) when the key is gone or disabled, the lease expired,
-    /// or the key's limit no longer covers what it holds; then only the part that
-    /// requests are still running against stays held, for their settlements.
+    /// or the key's limit no longer covers what it holds; then the lease is closing:
+    /// only the worst cases of the requests still running against it stay held, each
+    /// until its settlement lands.
     fn lease_op(
         &self,
         caller: &str,
@@ -1194,6 +1206,9 @@ impl Account {
                 "This lease belongs to another key.".into(),
             ));
         }
+        if l.closing {
+            return Ok(json!({ "revoked": true }));
+        }
         l.in_flight = in_flight;
         // The lease stays only for an enabled API key whose limit still covers what it
         // holds, and only if the isolate keeps it.
@@ -1209,6 +1224,7 @@ impl Account {
         };
         let Some(key) = kept else {
             let keep = in_flight.min(l.amount);
+            l.closing = true;
             if keep == 0 {
                 self.drop_lease(&l)?;
             } else {
@@ -1346,6 +1362,7 @@ impl Account {
                 key_hash: key.hash.clone(),
                 amount: 0,
                 in_flight: 0,
+                closing: false,
             };
             match self.top_up(&key, &l, ask.reserve)? {
                 (added, size) if added > 0 => Some(Grant {
@@ -1367,7 +1384,7 @@ impl Account {
     /// (a batch of n costs n + a few storage writes, not 20 n). A failure fails the
     /// batch, which the isolate sends again; what was applied before it keeps its totals
     /// and is not applied twice.
-    fn settle_all(&self, items: Vec<SettleItem>) -> std::result::Result<Value, Error> {
+    fn settle_all(&self, items: Vec<Queued>) -> std::result::Result<Value, Error> {
         if items.is_empty() {
             return Ok(json!({ "settled": 0 }));
         }
@@ -1381,13 +1398,13 @@ impl Account {
         let mut tally = Tally::new(self.funds()?);
         let n = items.len();
         let mut result = Ok(());
-        for it in items {
+        for Queued { item: it, ask } in items {
             result = self.settle(
                 &mut tally,
                 &it.caller,
                 &it.gen_id,
                 it.generation,
-                it.lease.as_deref(),
+                it.lease.as_deref().map(|l| (l, ask)),
             );
             if result.is_err() {
                 break;
@@ -1424,7 +1441,7 @@ impl Account {
         caller: &str,
         gen_id: &str,
         g: Generation,
-        lease: Option<&str>,
+        lease: Option<(&str, u64)>,
     ) -> std::result::Result<(), Error> {
         let exists = self.sum(
             "SELECT CAST(COUNT(*) AS TEXT) AS v FROM generations WHERE id = ?",
@@ -1433,12 +1450,30 @@ impl Account {
         if exists > 0 {
             return Ok(());
         }
-        let reserved = match lease.map(|id| self.lease(id)).transpose()?.flatten() {
-            // Admitted against a lease: its cost comes out of the lease's hold.
+        let ask = lease.map_or(0, |(_, ask)| ask);
+        let (reserved, released) = match lease.map(|(id, _)| self.lease(id)).transpose()?.flatten()
+        {
+            // Of a closing lease, the request holds its own worst case, released whole;
+            // the lease ends with the last of them.
+            Some(mut l) if l.closing => {
+                let hold = ask.min(l.amount);
+                l.in_flight = l.in_flight.saturating_sub(ask);
+                let left = l.amount.saturating_sub(hold);
+                if left == 0 || l.in_flight == 0 {
+                    self.sql
+                        .exec("DELETE FROM leases WHERE id = ?", vec![l.id.clone().into()])
+                        .map_err(db)?;
+                    (hold, l.amount)
+                } else {
+                    self.put_lease_row(&l, left)?;
+                    (hold, hold)
+                }
+            }
+            // Admitted against an open lease: its cost comes out of the lease's hold.
             Some(l) => {
                 let spent = g.cost_picos.min(l.amount);
                 self.put_lease_row(&l, l.amount.saturating_sub(spent))?;
-                spent
+                (spent, spent)
             }
             None => {
                 let reserved = self.sum(
@@ -1453,11 +1488,11 @@ impl Account {
                         )
                         .map_err(db)?;
                 }
-                reserved
+                (reserved, reserved)
             }
         };
         let charged = ledger::charge(&t.funds, reserved, g.cost_picos);
-        t.funds.reserved = t.funds.reserved.saturating_sub(u128::from(reserved));
+        t.funds.reserved = t.funds.reserved.saturating_sub(u128::from(released));
         t.funds.usage = t.funds.usage.saturating_add(u128::from(charged));
         if reserved == 0 && g.cost_picos > 0 {
             let expired = self.sum(

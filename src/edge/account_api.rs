@@ -299,17 +299,22 @@ pub async fn route(mut req: Request, env: &Env, route: Route) -> Result<Response
                 limit,
                 limit_reset,
             };
+            // A rename changes no money: the key's lease and holds stay as they are.
+            let restricts = patch.disabled == Some(true)
+                || patch.limit.is_some()
+                || patch.limit_reset.is_some();
             // The object decides whether the caller may manage the key; only then does
-            // this isolate stop admitting the key from its lease (the others find the
-            // lease revoked at their next renewal, within KEY_CACHE_MS). A caller who
-            // only knows a key's hash changes nothing, here or there.
+            // this isolate act on the change. A caller who only knows a key's hash
+            // changes nothing, here or there.
             let updated = call(Op::KeyUpdate {
                 caller,
                 hash: hash.clone(),
                 patch,
             })
             .await?;
-            super::admission::forget(&hash);
+            if restricts {
+                stop_leasing(env, &hash).await;
+            }
             data(updated)
         }
         Route::KeyDelete(hash) => {
@@ -318,11 +323,19 @@ pub async fn route(mut req: Request, env: &Env, route: Route) -> Result<Response
                 hash: hash.clone(),
             })
             .await?;
-            super::admission::forget(&hash);
+            stop_leasing(env, &hash).await;
             http::json_value(&deleted, 200)
         }
         _ => Err(Error::MethodNotAllowed),
     }
+}
+
+/// After a key was disabled, deleted or its limit changed: this isolate stops admitting
+/// it from its lease at once and gives the lease back, which keeps holding what the
+/// requests still running against it may spend until each settles; other isolates do
+/// the same at their next renewal (within `KEY_CACHE_MS`).
+async fn stop_leasing(env: &Env, hash: &str) {
+    super::admission::surrender(env, hash).await;
 }
 
 /// Checks the operator's `ADMIN_KEY` (constant time) before any admin route is matched.
