@@ -369,15 +369,61 @@ pub fn check(funds: &Funds, key: &KeyBudget, ask: &Ask) -> Result<()> {
     Ok(())
 }
 
-/// What to charge when a request that reserved `reserved` ends costing `cost`: the
-/// cost, but never more than the account has once its own reservation is released.
-pub fn charge(funds: &Funds, reserved: u64, cost: u64) -> u64 {
-    let others = funds.reserved.saturating_sub(u128::from(reserved));
-    let left = funds
-        .credits
-        .saturating_sub(funds.usage)
-        .saturating_sub(others);
-    cost.min(u64::try_from(left).unwrap_or(u64::MAX))
+/// What settling one request does to the books: of what its provider billed (`cost`),
+/// what is charged out of its own hold, what beyond it, and what is not charged at all.
+/// `charged() + excess` is always the billed cost: the excess is recorded, never dropped.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Capture {
+    /// Charged out of the request's hold (at most the hold).
+    pub from_hold: u64,
+    /// Charged beyond the hold, out of what no hold covers.
+    pub beyond: u64,
+    /// Billed past what the key's limit and the balance allow: the operator's loss.
+    pub excess: u64,
+    /// The key's limit, not the balance, was the tighter bound.
+    pub by_limit: bool,
+}
+
+impl Capture {
+    pub fn charged(&self) -> u64 {
+        self.from_hold.saturating_add(self.beyond)
+    }
+}
+
+/// Settles a request that holds `hold` and ends costing `cost`, with `funds` and `key`
+/// as they stand (their `reserved` still counting `hold`). Within its hold a request
+/// may spend what the balance and the key's limit have left; beyond it, only what no
+/// other hold covers, so that no other admitted request loses the room it was promised.
+/// So the account never spends past its credits, nor a key past its limit, even when a
+/// provider bills more than the worst case that was reserved.
+pub fn capture(cost: u64, hold: u64, funds: &Funds, key: &KeyBudget) -> Capture {
+    let cap64 = |v: u128| u64::try_from(v).unwrap_or(u64::MAX);
+    let balance = cap64(funds.credits.saturating_sub(funds.usage));
+    let balance_free = cap64(
+        funds
+            .credits
+            .saturating_sub(funds.usage)
+            .saturating_sub(funds.reserved.max(u128::from(hold))),
+    );
+    let (limit_left, limit_free) = match key.limit {
+        Some(l) => {
+            let left = l.saturating_sub(key.spent);
+            (left, left.saturating_sub(key.reserved.max(hold)))
+        }
+        None => (u64::MAX, u64::MAX),
+    };
+    let within = cost.min(hold);
+    let over = cost.saturating_sub(within);
+    let from_hold = within.min(balance).min(limit_left);
+    let beyond = over.min(balance_free).min(limit_free);
+    let charged = from_hold.saturating_add(beyond);
+    let by_balance = within.min(balance).saturating_add(over.min(balance_free));
+    Capture {
+        from_hold,
+        beyond,
+        excess: cost.saturating_sub(charged),
+        by_limit: charged < by_balance,
+    }
 }
 
 #[cfg(test)]
@@ -627,14 +673,90 @@ mod tests {
     }
 
     #[test]
-    fn charges_never_overdraw() {
+    fn captures_stop_at_the_balance_and_the_key_limit() {
         let funds = Funds {
             credits: 1_000,
             usage: 200,
             reserved: 300,
         };
-        assert_eq!(charge(&funds, 100, 50), 50);
-        // 800 left, 200 of it held by others.
-        assert_eq!(charge(&funds, 100, 5_000), 600);
+        let free = KeyBudget::default();
+        // Within the hold.
+        let c = capture(50, 100, &funds, &free);
+        assert_eq!((c.from_hold, c.beyond, c.excess), (50, 0, 0));
+        // 800 left, 200 of it held by others: 100 from the hold, 500 beyond it.
+        let c = capture(5_000, 100, &funds, &free);
+        assert_eq!((c.from_hold, c.beyond, c.excess), (100, 500, 4_400));
+        assert!(!c.by_limit);
+        // The key's limit: 150 of 400 spent, 100 held (this request's): 150 beyond.
+        let key = KeyBudget {
+            limit: Some(400),
+            spent: 150,
+            reserved: 100,
+        };
+        let c = capture(5_000, 100, &funds, &key);
+        assert_eq!((c.from_hold, c.beyond, c.excess), (100, 150, 4_750));
+        assert!(c.by_limit);
+        // A limit lowered below what the key spent while the request ran: nothing more.
+        let lowered = KeyBudget {
+            limit: Some(100),
+            spent: 120,
+            reserved: 100,
+        };
+        assert_eq!(capture(80, 100, &funds, &lowered).excess, 80);
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(4096))]
+        /// Conservation and both bounds, for any billed cost, hold, balance and limit.
+        #[test]
+        fn captures_conserve_money(
+            cost in 0u64..=u64::MAX / 2,
+            hold in 0u64..=1u64 << 50,
+            others in 0u64..=1u64 << 50,
+            credits in 0u64..=1u64 << 52,
+            usage_share in 0u64..=1_000,
+            limit in proptest::option::of(0u64..=1u64 << 51),
+            spent_share in 0u64..=1_200,
+            key_others in 0u64..=1u64 << 50,
+            small in proptest::bool::ANY,
+        ) {
+            // Small numbers too, where every bound meets the others.
+            let (cost, hold, others, credits, key_others, limit) = if small {
+                (cost % 64, hold % 64, others % 64, credits % 256, key_others % 64, limit.map(|l| l % 256))
+            } else {
+                (cost, hold, others, credits, key_others, limit)
+            };
+            let usage = credits / 1_000 * usage_share.min(1_000);
+            let funds = Funds {
+                credits: u128::from(credits),
+                usage: u128::from(usage),
+                reserved: u128::from(hold) + u128::from(others),
+            };
+            let key = KeyBudget {
+                limit,
+                spent: limit.map_or(0, |l| l / 1_000 * spent_share),
+                reserved: hold + key_others,
+            };
+            let c = capture(cost, hold, &funds, &key);
+            // Conservation: what is charged plus what is recorded is what was billed.
+            proptest::prop_assert_eq!(u128::from(c.charged()) + u128::from(c.excess), u128::from(cost));
+            // Never more than the hold plus what no hold covers.
+            let free = u128::from(credits).saturating_sub(u128::from(usage)).saturating_sub(funds.reserved);
+            proptest::prop_assert!(c.from_hold <= hold);
+            proptest::prop_assert!(u128::from(c.beyond) <= free);
+            // The account never past its credits, the key never past its limit.
+            proptest::prop_assert!(u128::from(usage) + u128::from(c.charged()) <= u128::from(credits).max(u128::from(usage)));
+            if let Some(l) = limit {
+                proptest::prop_assert!(key.spent + c.charged() <= l.max(key.spent));
+                if key.spent >= l {
+                    proptest::prop_assert_eq!(c.charged(), 0);
+                }
+            }
+            // And all of it, when the hold covers it and the bounds do.
+            let fits = usage + hold <= credits && limit.is_none_or(|l| key.spent + hold <= l);
+            if cost <= hold && fits {
+                proptest::prop_assert_eq!(c.excess, 0);
+            }
+        }
     }
 }

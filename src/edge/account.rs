@@ -205,6 +205,21 @@ struct Tally {
     key_days: std::collections::HashMap<(String, u64), u64>,
     /// Per (day, key, model, provider).
     daily: std::collections::HashMap<(i64, String, String, String), DailyDelta>,
+    /// The limits of the batch's keys, read once and kept up to date as items settle
+    /// (a batch has few keys: a list, searched).
+    caps: Vec<(String, KeyCap)>,
+}
+
+/// A key's limit as a settlement batch sees it.
+#[derive(Default)]
+struct KeyCap {
+    /// None: no limit (or no key any more).
+    limit: Option<u64>,
+    reset: Option<LimitReset>,
+    /// What the key holds: its reservations and leases.
+    held: u64,
+    /// What it spent, per period row of `key_totals`, read when first needed.
+    spent: Vec<(String, u64)>,
 }
 
 impl Tally {
@@ -215,6 +230,7 @@ impl Tally {
             operator_loss: 0,
             key_days: Default::default(),
             daily: Default::default(),
+            caps: Default::default(),
         }
     }
 }
@@ -861,17 +877,13 @@ impl Account {
         provider: &str,
         d: &DailyDelta,
     ) -> std::result::Result<(), Error> {
-        #[derive(Deserialize)]
-        struct Row {
-            usage: Option<String>,
-        }
-        let rows: Vec<Row> = self.rows(
-            "SELECT usage FROM daily WHERE day = ? AND key_hash = ? AND model = ? AND provider = ?",
+        let rows: Vec<Text> = self.rows(
+            "SELECT usage AS v FROM daily WHERE day = ? AND key_hash = ? AND model = ? AND provider = ?",
             vec![day.into(), key.into(), model.into(), provider.into()],
         )?;
         let usage = rows
             .first()
-            .map_or(0, |r| parse_u128(&r.usage))
+            .map_or(0, |r| parse_u128(&r.v))
             .saturating_add(d.usage);
         let [n, p, c, r, k] = [d.requests, d.prompt, d.completion, d.reasoning, d.cached]
             .map(|t| i64::try_from(t).unwrap_or(i64::MAX));
@@ -1451,36 +1463,51 @@ impl Account {
             return Ok(());
         }
         let ask = lease.map_or(0, |(_, ask)| ask);
-        let (reserved, released) = match lease.map(|(id, _)| self.lease(id)).transpose()?.flatten()
-        {
-            // Of a closing lease, the request holds its own worst case, released whole;
-            // the lease ends with the last of them.
+        let leased = lease.map(|(id, _)| self.lease(id)).transpose()?.flatten();
+        // What the request holds: of a closing lease its own worst case, of an open
+        // one the lease's whole hold, else its reservation.
+        let hold = match &leased {
+            Some(l) if l.closing => ask.min(l.amount),
+            Some(l) => l.amount,
+            None => self.sum(
+                "SELECT CAST(COALESCE(SUM(picos), 0) AS TEXT) AS v FROM reservations WHERE gen_id = ?",
+                vec![gen_id.into()],
+            )?,
+        };
+        let (k, p) = self.settle_cap(t, caller, g.created_ms)?;
+        let budget = match t.caps.get(k) {
+            Some((_, k)) if k.limit.is_some() => KeyBudget {
+                limit: k.limit,
+                spent: k.spent.get(p).map_or(0, |s| s.1),
+                reserved: k.held,
+            },
+            _ => KeyBudget::default(),
+        };
+        let c = ledger::capture(g.cost_picos, hold, &t.funds, &budget);
+        let charged = c.charged();
+        let released = match leased {
+            // A closing lease's requests release their worst case whole; the lease ends
+            // with the last of them.
             Some(mut l) if l.closing => {
-                let hold = ask.min(l.amount);
                 l.in_flight = l.in_flight.saturating_sub(ask);
                 let left = l.amount.saturating_sub(hold);
                 if left == 0 || l.in_flight == 0 {
                     self.sql
                         .exec("DELETE FROM leases WHERE id = ?", vec![l.id.clone().into()])
                         .map_err(db)?;
-                    (hold, l.amount)
+                    l.amount
                 } else {
                     self.put_lease_row(&l, left)?;
-                    (hold, hold)
+                    hold
                 }
             }
-            // Admitted against an open lease: its cost comes out of the lease's hold.
+            // An open lease: what was charged of its hold comes off it.
             Some(l) => {
-                let spent = g.cost_picos.min(l.amount);
-                self.put_lease_row(&l, l.amount.saturating_sub(spent))?;
-                (spent, spent)
+                self.put_lease_row(&l, l.amount.saturating_sub(c.from_hold))?;
+                c.from_hold
             }
             None => {
-                let reserved = self.sum(
-                    "SELECT CAST(COALESCE(SUM(picos), 0) AS TEXT) AS v FROM reservations WHERE gen_id = ?",
-                    vec![gen_id.into()],
-                )?;
-                if reserved > 0 {
+                if hold > 0 {
                     self.sql
                         .exec(
                             "DELETE FROM reservations WHERE gen_id = ?",
@@ -1488,13 +1515,34 @@ impl Account {
                         )
                         .map_err(db)?;
                 }
-                (reserved, reserved)
+                hold
             }
         };
-        let charged = ledger::charge(&t.funds, reserved, g.cost_picos);
         t.funds.reserved = t.funds.reserved.saturating_sub(u128::from(released));
         t.funds.usage = t.funds.usage.saturating_add(u128::from(charged));
-        if reserved == 0 && g.cost_picos > 0 {
+        if let Some((_, k)) = t.caps.get_mut(k) {
+            k.held = k.held.saturating_sub(released);
+            if let Some((_, spent)) = k.spent.get_mut(p) {
+                *spent = spent.saturating_add(charged);
+            }
+        }
+        if c.excess > 0 {
+            // Billed upstream past what the key's limit or the balance allows: not
+            // charged, but recorded for the operator with the generation.
+            t.operator_loss = t.operator_loss.saturating_add(u128::from(c.excess));
+            self.entry(
+                "operator_loss",
+                gen_id,
+                caller,
+                u128::from(c.excess),
+                if c.by_limit {
+                    "billed upstream past the key's limit"
+                } else {
+                    "billed upstream past the account's balance"
+                },
+            )?;
+        }
+        if hold == 0 && g.cost_picos > 0 {
             let expired = self.sum(
                 "SELECT CAST(COUNT(*) AS TEXT) AS v FROM entries WHERE kind = 'expired_hold' AND gen_id = ?",
                 vec![gen_id.into()],
@@ -1570,6 +1618,46 @@ impl Account {
             d.cached = d.cached.saturating_add(g.cached_tokens);
         }
         Ok(())
+    }
+
+    /// Loads `caller`'s limit into the batch's caps (once per batch) and, if it has one,
+    /// the spending of the period that a charge made at `created_ms` counts in: their
+    /// places in the lists.
+    fn settle_cap(
+        &self,
+        t: &mut Tally,
+        caller: &str,
+        created_ms: u64,
+    ) -> std::result::Result<(usize, usize), Error> {
+        let k = match t.caps.iter().position(|(h, _)| h == caller) {
+            Some(k) => k,
+            None => {
+                let cap = match self.key(caller)?.filter(|k| k.limit_picos.is_some()) {
+                    Some(k) => KeyCap {
+                        limit: k.limit_picos,
+                        reset: k.limit_reset,
+                        held: self.key_held(caller)?,
+                        spent: Vec::new(),
+                    },
+                    None => KeyCap::default(),
+                };
+                t.caps.push((caller.to_string(), cap));
+                t.caps.len().saturating_sub(1)
+            }
+        };
+        let Some((_, cap)) = t.caps.get_mut(k).filter(|(_, c)| c.limit.is_some()) else {
+            return Ok((k, usize::MAX));
+        };
+        let period = period_key(cap.reset, created_ms / 1000);
+        let p = match cap.spent.iter().position(|(q, _)| *q == period) {
+            Some(p) => p,
+            None => {
+                let spent = self.key_total(caller, &period)?;
+                cap.spent.push((period, spent));
+                cap.spent.len().saturating_sub(1)
+            }
+        };
+        Ok((k, p))
     }
 
     fn activity(&self, day: Option<i64>) -> std::result::Result<Value, Error> {

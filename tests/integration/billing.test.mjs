@@ -108,6 +108,51 @@ for (const [model, completion] of [["test/lateusage", 34], ["test/lateusage-anth
   });
 }
 
+// test/lateusage reports 12 prompt and 34 completion tokens for a request that reserved
+// 10 (80 µ$ billed, 31 µ$ held): the provider bills past the hold.
+test("a provider that bills past the hold: charged up to the key's limit and the balance, the rest recorded with the generation", async () => {
+  const lateCost = picos(0.00008);
+  const run = async (key) => {
+    const r = await chat(key, { model: "test/lateusage", stream: true });
+    assert.equal(r.status, 200);
+    const id = r.headers.get("x-generation-id");
+    await r.text();
+    return id;
+  };
+  const lossOf = async (accId, id) =>
+    (await ledger(accId)).filter((e) => e.kind === "operator_loss" && e.generation_id === id).reduce((s, e) => s + picos(e.amount), 0);
+
+  // A key limited to 40 µ$ on an account that has plenty.
+  const acc = await worker.createAccount({ credits: 1 });
+  const made = await (await fetch(`${worker.base}/keys`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${acc.provisioningKey}`, "content-type": "application/json" },
+    body: JSON.stringify({ name: "capped", limit: 0.00004 }),
+  })).json();
+  const id = await run(made.key);
+  const a = await eventually(async () => {
+    const a = await account(acc.id);
+    return a.total_usage > 0 && a.reserved === 0 && a;
+  }, "settled");
+  assert.equal(picos(a.total_usage), picos(0.00004), "charged up to the key's limit, not past it");
+  const k = (await (await fetch(`${worker.base}/keys/${made.data.hash}`, { headers: { authorization: `Bearer ${acc.provisioningKey}` } })).json()).data;
+  assert.equal(picos(k.usage), picos(0.00004));
+  assert.equal(picos(a.operator_loss), lateCost - picos(0.00004), "the rest is recorded");
+  assert.equal(await lossOf(acc.id, id), lateCost - picos(0.00004), "with the generation's ID");
+
+  // An account with 50 µ$ and a key without a limit.
+  const poor = await worker.createAccount({ credits: 0.00005 });
+  const id2 = await run(poor.key);
+  const b = await eventually(async () => {
+    const b = await account(poor.id);
+    return b.total_usage > 0 && b.reserved === 0 && b;
+  }, "settled");
+  assert.equal(picos(b.total_usage), picos(0.00005), "charged up to the balance");
+  assert.equal(b.balance, 0);
+  assert.equal(picos(b.operator_loss), lateCost - picos(0.00005));
+  assert.equal(await lossOf(poor.id, id2), lateCost - picos(0.00005));
+});
+
 test("a client that leaves mid-generation stops the upstream and pays what the provider said so far", async () => {
   const acc = await worker.createAccount({ credits: 1 });
   const ctl = new AbortController();
