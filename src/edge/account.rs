@@ -18,7 +18,7 @@ use worker::{
 use super::config;
 use super::sql::{money, parse_money, SqlCounters};
 use crate::accounts::lease::{self, Grant};
-use crate::accounts::ledger::{self, period_start, usd, usd128, Ask, Funds, KeyBudget, LimitReset};
+use crate::accounts::ledger::{self, period_start, usd128, Ask, Funds, KeyBudget, LimitReset};
 use crate::accounts::records::{
     self, ActivityRow, FreeAllowance, Generation, KeyKind, KeyRecord, KeyUsage,
 };
@@ -91,8 +91,10 @@ pub enum Op {
     Credits {
         caller: String,
     },
+    /// The account's API keys for a provisioning key; every key for the operator
+    /// (`caller: None`, the admin API). Likewise in `KeyUpdate` and `KeyDelete`.
     Keys {
-        caller: String,
+        caller: Option<String>,
     },
     KeyGet {
         caller: String,
@@ -103,12 +105,12 @@ pub enum Op {
         key: KeyRecord,
     },
     KeyUpdate {
-        caller: String,
+        caller: Option<String>,
         hash: String,
         patch: KeyPatch,
     },
     KeyDelete {
-        caller: String,
+        caller: Option<String>,
         hash: String,
     },
     Generation {
@@ -183,6 +185,13 @@ pub struct KeyPatch {
     pub disabled: Option<bool>,
     pub limit: Option<Option<u64>>,
     pub limit_reset: Option<Option<LimitReset>>,
+}
+
+impl KeyPatch {
+    /// Whether it may lower what the key can spend (a rename changes no money).
+    pub fn restricts(&self) -> bool {
+        self.disabled == Some(true) || self.limit.is_some() || self.limit_reset.is_some()
+    }
 }
 
 #[derive(Deserialize)]
@@ -598,18 +607,22 @@ impl Account {
                 Ok(json!({ "total_credits": usd128(f.credits), "total_usage": usd128(f.usage) }))
             }
             Op::Keys { caller } => {
-                self.caller(&caller, Some(KeyKind::Provisioning))?;
+                if let Some(c) = &caller {
+                    self.caller(c, Some(KeyKind::Provisioning))?;
+                }
                 let id = self.account()?.id;
                 let keys = self.all_keys()?;
                 let mut out = Vec::with_capacity(keys.len());
-                for k in keys.iter().filter(|k| k.kind == KeyKind::Api) {
+                for k in keys
+                    .iter()
+                    .filter(|k| caller.is_none() || k.kind == KeyKind::Api)
+                {
                     out.push(k.to_json(&self.key_usage(k)?, &id));
                 }
                 Ok(Value::Array(out))
             }
             Op::KeyGet { caller, hash } => {
-                self.caller(&caller, Some(KeyKind::Provisioning))?;
-                let k = self.managed_key(&hash)?;
+                let k = self.managed_key(Some(&caller), &hash, false)?;
                 Ok(k.to_json(&self.key_usage(&k)?, &self.account()?.id))
             }
             Op::KeyCreate { caller, key } => {
@@ -622,8 +635,8 @@ impl Account {
                 hash,
                 patch,
             } => {
-                self.caller(&caller, Some(KeyKind::Provisioning))?;
-                let mut k = self.managed_key(&hash)?;
+                let revokes = patch.disabled == Some(true);
+                let mut k = self.managed_key(caller.as_deref(), &hash, revokes)?;
                 if let Some(n) = patch.name {
                     k.name = n;
                 }
@@ -645,8 +658,7 @@ impl Account {
                 Ok(k.to_json(&self.key_usage(&k)?, &self.account()?.id))
             }
             Op::KeyDelete { caller, hash } => {
-                self.caller(&caller, Some(KeyKind::Provisioning))?;
-                self.managed_key(&hash)?;
+                self.managed_key(caller.as_deref(), &hash, true)?;
                 self.sql
                     .exec("DELETE FROM keys WHERE hash = ?", vec![hash.into()])
                     .map_err(db)?;
@@ -974,10 +986,25 @@ impl Account {
         }
     }
 
-    /// An API key of this account, for the key-management calls.
-    fn managed_key(&self, hash: &str) -> std::result::Result<KeyRecord, Error> {
+    /// Key `hash` of this account, which `caller` may manage: the operator (None) any
+    /// key; a provisioning key the API keys and the other provisioning keys, so that a
+    /// leaked one can be revoked, but never disable or delete itself (`revokes`): the
+    /// account keeps a key that manages it.
+    fn managed_key(
+        &self,
+        caller: Option<&str>,
+        hash: &str,
+        revokes: bool,
+    ) -> std::result::Result<KeyRecord, Error> {
+        if let Some(c) = caller {
+            self.caller(c, Some(KeyKind::Provisioning))?;
+            if revokes && c == hash {
+                return Err(Error::Forbidden(
+                    "A provisioning key cannot disable or delete itself.".into(),
+                ));
+            }
+        }
         self.key(hash)?
-            .filter(|k| k.kind == KeyKind::Api)
             .ok_or_else(|| Error::NotFound(format!("Key {hash} not found")))
     }
 
@@ -1282,34 +1309,20 @@ impl Account {
             note: String,
             at_ms: f64,
         }
-        #[derive(Deserialize)]
-        struct Grant {
-            picos: Option<String>,
-            note: String,
-            at_ms: f64,
-        }
-        let entries: Vec<Entry> = self.rows("SELECT kind, gen_id, key_hash, picos, note, at_ms FROM entries ORDER BY id DESC LIMIT 500", None)?;
-        let grants: Vec<Grant> = self.rows("SELECT CAST(picos AS TEXT) AS picos, note, at_ms FROM grants ORDER BY id DESC LIMIT 500", None)?;
-        let mut out: Vec<(f64, Value)> = entries
-            .into_iter()
-            .map(|e| {
-                let v = json!({
-                    "kind": e.kind, "generation_id": e.gen_id, "key_hash": e.key_hash,
-                    "amount": usd128(e.picos.parse().unwrap_or(0)), "note": e.note,
-                    "at": ledger::iso8601(e.at_ms as u64),
-                });
-                (e.at_ms, v)
-            })
-            .chain(grants.into_iter().map(|g| {
-                let v = json!({
-                    "kind": "grant", "amount": usd(parse_money(&g.picos)), "note": g.note,
-                    "at": ledger::iso8601(g.at_ms as u64),
-                });
-                (g.at_ms, v)
-            }))
-            .collect();
-        out.sort_by(|a, b| b.0.total_cmp(&a.0));
-        Ok(Value::Array(out.into_iter().map(|(_, v)| v).collect()))
+        // Both lists in one (the latest 500 of each), newest first.
+        let entries: Vec<Entry> = self.rows("SELECT * FROM (SELECT kind, gen_id, key_hash, picos, note, at_ms FROM entries ORDER BY id DESC LIMIT 500) UNION ALL SELECT * FROM (SELECT 'grant', '', '', CAST(picos AS TEXT), note, at_ms FROM grants ORDER BY id DESC LIMIT 500) ORDER BY at_ms DESC", None)?;
+        Ok(Value::Array(
+            entries
+                .into_iter()
+                .map(|e| {
+                    json!({
+                        "kind": e.kind, "generation_id": e.gen_id, "key_hash": e.key_hash,
+                        "amount": usd128(e.picos.parse().unwrap_or(0)), "note": e.note,
+                        "at": ledger::iso8601(e.at_ms as u64),
+                    })
+                })
+                .collect(),
+        ))
     }
 
     fn admit(&self, a: Admission) -> std::result::Result<Value, Error> {
