@@ -24,7 +24,8 @@ use crate::accounts::records::{
 };
 use crate::error::Error;
 use crate::limits::{self, Decision, Window};
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
 
 /// The counter of the account's free-model windows.
 const FREE_COUNTER: &str = "free";
@@ -280,6 +281,19 @@ struct RecordRow {
 
 #[durable_object]
 pub struct Account {
+    /// Shared, so that a transaction's callback (which must own what it uses) can hold it.
+    books: Rc<Books>,
+}
+
+impl std::ops::Deref for Account {
+    type Target = Books;
+    fn deref(&self) -> &Books {
+        &self.books
+    }
+}
+
+/// The object's state and all it does with its storage.
+pub struct Books {
     sql: SqlStorage,
     /// The running totals and aggregates exist (made or migrated once per instance).
     ready: Cell<bool>,
@@ -294,6 +308,9 @@ pub struct Account {
     storage: worker::Storage,
     /// Test-only (`TEST_FAIL_SETTLES`): settles this instance refuses first.
     fail_settles: Cell<u64>,
+    /// Test-only (`TEST_FAIL_SETTLE_RECORDS`): settlements whose record this instance
+    /// fails to write first, after their hold was released: a storage error mid-item.
+    fail_records: Cell<u64>,
     /// When this instance's expiry alarm is due, if it set one: setting an alarm is a
     /// storage write, so admissions set it only when none is pending.
     alarm_at: Cell<Option<u64>>,
@@ -303,7 +320,7 @@ impl DurableObject for Account {
     fn new(state: State, env: Env) -> Self {
         // Tables are made by `Init` only, so that a request naming an account that
         // does not exist leaves no storage behind.
-        Account {
+        let books = Books {
             sql: state.storage().sql(),
             ready: Cell::new(false),
             exists: Cell::new(false),
@@ -328,7 +345,11 @@ impl DurableObject for Account {
             },
             storage: state.storage(),
             fail_settles: Cell::new(config::u64(&env, "TEST_FAIL_SETTLES", 0)),
+            fail_records: Cell::new(config::u64(&env, "TEST_FAIL_SETTLE_RECORDS", 0)),
             alarm_at: Cell::new(None),
+        };
+        Account {
+            books: Rc::new(books),
         }
     }
 
@@ -339,7 +360,12 @@ impl DurableObject for Account {
             Ok(text) => match serde_json::from_str::<Op>(&text) {
                 Ok(op) => {
                     let holds = matches!(op, Op::Admit(_) | Op::Lease { .. });
-                    let answer = self.handle(op);
+                    // Settlements change many rows: all of them land, or none.
+                    let answer = if matches!(op, Op::Settle { .. } | Op::Lease { .. }) {
+                        self.books.atomically(Box::new(move |b| b.handle(op)))
+                    } else {
+                        self.handle(op)
+                    };
                     let now = self.now_ms();
                     let pending = self.alarm_at.get().is_some_and(|at| at > now);
                     if holds && answer.is_ok() && !pending {
@@ -363,15 +389,20 @@ impl DurableObject for Account {
     async fn alarm(&self) -> Result<Response> {
         self.alarm_at.set(None);
         if self.initialized() {
+            // Each expiry (its entry, the hold's row and the totals) lands whole.
             let left = self
-                .ensure_totals()
-                .and_then(|_| self.expire_reservations())
-                .and_then(|_| {
-                    self.sum(
+                .books
+                .atomically(Box::new(|b| {
+                    b.ensure_totals()?;
+                    b.expire_reservations()?;
+                    b.sum(
                         "SELECT CAST((SELECT COUNT(*) FROM reservations) + (SELECT COUNT(*) FROM leases) AS TEXT) AS v",
                         Vec::new(),
                     )
-                })
+                    .map(Value::from)
+                }))
+                .ok()
+                .and_then(|v| v.as_u64())
                 .unwrap_or(0);
             if left > 0 {
                 self.arm_alarm().await;
@@ -445,7 +476,48 @@ fn db(e: worker::Error) -> Error {
     Error::Internal(format!("account storage: {e}"))
 }
 
-impl Account {
+/// A change made by [`Books::atomically`].
+type Atomic = Box<dyn FnOnce(&Books) -> std::result::Result<Value, Error>>;
+
+impl Books {
+    /// Runs `f` in one SQLite transaction (the storage's `transactionSync`): what it
+    /// writes lands together or, when it fails, not at all, so that a batch retried
+    /// after a storage error charges nothing twice and releases every hold once.
+    /// (`f` is boxed: one copy of the JavaScript glue for every caller.)
+    fn atomically(self: &Rc<Self>, f: Atomic) -> std::result::Result<Value, Error> {
+        use worker::js_sys::{Function, Reflect};
+        use worker::wasm_bindgen::{closure::Closure, JsCast, JsValue};
+        let out: Rc<RefCell<Option<std::result::Result<Value, Error>>>> = Rc::default();
+        let (books, slot) = (Rc::clone(self), Rc::clone(&out));
+        let body = Closure::once(move || -> std::result::Result<(), JsValue> {
+            let r = f(&books);
+            let failed = r.is_err();
+            *slot.borrow_mut() = Some(r);
+            // Thrown, so that the transaction rolls back.
+            if failed {
+                Err(JsValue::from_str("rolled back"))
+            } else {
+                Ok(())
+            }
+        });
+        let storage: &JsValue = self.storage.as_raw().as_ref();
+        let run = Reflect::get(storage, &JsValue::from_str("transactionSync"))
+            .ok()
+            .and_then(|t| t.dyn_into::<Function>().ok())
+            .ok_or_else(|| Error::Internal("account storage: no transactionSync".into()))?;
+        let thrown = run.call1(storage, body.as_ref()).is_err();
+        let answered = out.borrow_mut().take();
+        match answered {
+            Some(Err(e)) => Err(e),
+            // Committed: what `f` answered.
+            Some(Ok(v)) if !thrown => Ok(v),
+            // The transaction failed around `f` (a commit that did not land).
+            _ => Err(Error::Internal(
+                "account storage: transaction failed".into(),
+            )),
+        }
+    }
+
     fn now_ms(&self) -> u64 {
         config::now_ms() as u64
     }
@@ -1583,6 +1655,13 @@ impl Account {
                     .as_deref()
                     .unwrap_or("paid upstream, not charged"),
             )?;
+        }
+        let injected = self.fail_records.get();
+        if injected > 0 {
+            self.fail_records.set(injected.saturating_sub(1));
+            return Err(Error::Internal(
+                "account: injected record failure (TEST_FAIL_SETTLE_RECORDS)".into(),
+            ));
         }
         let record = serde_json::to_string(&g).map_err(|e| Error::Internal(e.to_string()))?;
         let day = (g.created_ms / 86_400_000) as i64;

@@ -56,6 +56,39 @@ test("a settle that fails is retried until it lands, exactly once", async () => 
   assert.equal(g.data.usage_source, "provider");
 });
 
+test("a storage error in the middle of a settlement leaves nothing half done: the retry charges once and releases the hold once", async () => {
+  // Each account's object fails to write its first settlement's record, after the hold
+  // was released and the lease charged: without a transaction that release stays.
+  const w = await startWorker({
+    catalog: testCatalog(),
+    bindings: { ...mockBindings(mock.url), TEST_FAIL_SETTLE_RECORDS: "1", KEY_CACHE_MS: "1000", LEASE_IDLE_MS: "600", SETTLE_FLUSH_MS: "20" },
+  });
+  try {
+    const acc = await w.createAccount({ credits: 10 });
+    const send = async () => {
+      const r = await fetch(`${w.base}/chat/completions`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${acc.key}`, "content-type": "application/json" },
+        body: JSON.stringify({ model: "test/ok", messages: [{ role: "user", content: "hi" }], max_tokens: 10 }),
+      });
+      assert.equal(r.status, 200);
+      await r.text();
+    };
+    // The first holds its own reservation; the next ones go by the lease it brought.
+    await send();
+    await eventually(async () => (await w.admin("GET", `/accounts/${acc.id}`)).data.total_usage === COST, "the retried settlement");
+    for (let i = 0; i < 3; i++) await send();
+    const a = await eventually(async () => {
+      const a = (await w.admin("GET", `/accounts/${acc.id}`)).data;
+      return a.leased === 0 && picos(a.total_usage) === 4 * picos(COST) && a;
+    }, "all settled and the lease returned");
+    assert.equal(a.reserved, 0, "no hold left behind");
+    assert.equal(picos(a.balance), picos(10) - 4 * picos(COST));
+  } finally {
+    await w.close();
+  }
+});
+
 test("a hold outlives its TTL while the stream runs, and settles once it ends", async () => {
   const acc = await worker.createAccount({ credits: 1 });
   const r = await chat(acc.key, { model: "test/gated", stream: true });
