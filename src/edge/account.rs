@@ -1479,8 +1479,8 @@ impl Books {
     /// Settles a batch: each item's record and hold are written as it is applied, the
     /// running totals, key totals and daily aggregates they add to once for the batch
     /// (a batch of n costs n + a few storage writes, not 20 n). A failure fails the
-    /// batch, which the isolate sends again; what was applied before it keeps its totals
-    /// and is not applied twice.
+    /// batch, which the isolate sends again; the object runs it in one transaction
+    /// ([`Books::atomically`]), so a failed batch leaves nothing applied.
     fn settle_all(&self, items: Vec<Queued>) -> std::result::Result<Value, Error> {
         if items.is_empty() {
             return Ok(json!({ "settled": 0 }));
@@ -1529,9 +1529,11 @@ impl Books {
         Ok(())
     }
 
-    /// Ends a request: releases its hold (its reservation, or the part of its lease it
-    /// spent), charges what it cost (at most what the account has) and keeps its
-    /// record; the totals go to `t`. Settling the same ID again does nothing.
+    /// Ends a request: releases its hold (its reservation, its worst case of a closing
+    /// lease, or what it was charged of an open lease), charges what it cost as far as
+    /// the balance and the key's limit allow ([`ledger::capture`]), records any excess
+    /// as the operator's loss, and keeps its record; the totals go to `t`. Settling the
+    /// same ID again does nothing.
     fn settle(
         &self,
         t: &mut Tally,
