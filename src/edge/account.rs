@@ -164,9 +164,11 @@ pub struct SettleItem {
 
 /// A settlement as the isolate sends it: the request's, and the worst case it was
 /// admitted with against its lease (0 without one), which is what it still holds of a
-/// lease that is closing.
+/// lease that is closing. Flattened, so that an isolate and an object of the previous
+/// version (which send and read a bare `SettleItem`) understand it during a deploy.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Queued {
+    #[serde(flatten)]
     pub item: SettleItem,
     #[serde(default)]
     pub ask: u64,
@@ -436,8 +438,7 @@ const TOTALS_SCHEMA: [&str; 5] = [
 /// Credit leases held by isolates: each is a hold on the account (counted in the
 /// `reserved` total and in its key's reservations) that settlements charge.
 const LEASE_SCHEMA: &str = "CREATE TABLE IF NOT EXISTS leases (id TEXT PRIMARY KEY, key_hash TEXT NOT NULL, amount INTEGER NOT NULL, in_flight INTEGER NOT NULL, at_ms INTEGER NOT NULL, closing INTEGER NOT NULL DEFAULT 0)";
-/// The `closing` column for a leases table made before it existed (fails, harmlessly,
-/// where it exists).
+/// The `closing` column, for a leases table made before it existed.
 const LEASE_CLOSING_COLUMN: &str =
     "ALTER TABLE leases ADD COLUMN closing INTEGER NOT NULL DEFAULT 0";
 
@@ -883,7 +884,17 @@ impl Books {
             return Ok(());
         }
         self.sql.exec(LEASE_SCHEMA, None).map_err(db)?;
-        let _ = self.sql.exec(LEASE_CLOSING_COLUMN, None);
+        let leases: Vec<Text> = self.rows(
+            "SELECT sql AS v FROM sqlite_master WHERE type = 'table' AND name = 'leases'",
+            None,
+        )?;
+        if leases
+            .first()
+            .and_then(|t| t.v.as_deref())
+            .is_some_and(|ddl| !ddl.contains("closing"))
+        {
+            self.sql.exec(LEASE_CLOSING_COLUMN, None).map_err(db)?;
+        }
         if !self.has_table("totals")? {
             for ddl in TOTALS_SCHEMA {
                 self.sql.exec(ddl, None).map_err(db)?;
