@@ -53,16 +53,50 @@ pub fn civil(days: i64) -> (i64, u32, u32) {
     (yoe + era * 400 + i64::from(m <= 2), m, d)
 }
 
-/// Days since 1970-01-01 of a civil date.
-#[allow(clippy::arithmetic_side_effects)] // as `civil`: months 1..=12, days 1..=31
-pub fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y.rem_euclid(400);
+/// Days since 1970-01-01 of a civil date; `None` when the arithmetic would overflow
+/// (checked throughout: the year may come from a request).
+pub fn days_from_civil(y: i64, m: u32, d: u32) -> Option<i64> {
+    let y = if m <= 2 { y.checked_sub(1)? } else { y };
+    let era = y.checked_div_euclid(400)?;
+    let yoe = y.checked_rem_euclid(400)?;
     let m = i64::from(m);
-    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(d) - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
+    let shifted = if m > 2 {
+        m.checked_sub(3)?
+    } else {
+        m.checked_add(9)?
+    };
+    let doy = shifted
+        .checked_mul(153)?
+        .checked_add(2)?
+        .checked_div(5)?
+        .checked_add(i64::from(d))?
+        .checked_sub(1)?;
+    let doe = yoe
+        .checked_mul(365)?
+        .checked_add(yoe.checked_div(4)?)?
+        .checked_sub(yoe.checked_div(100)?)?
+        .checked_add(doy)?;
+    era.checked_mul(146_097)?
+        .checked_add(doe)?
+        .checked_sub(719_468)
+}
+
+/// The day count of a `YYYY-MM-DD` date (years 0000 to 9999, a day its month has), as
+/// `/activity?date=` takes it.
+pub fn parse_day(text: &str) -> Option<i64> {
+    let mut parts = text.split('-');
+    let (y, m, d) = (parts.next()?, parts.next()?, parts.next()?);
+    let digits = |s: &str, n: usize| s.len() == n && s.bytes().all(|b| b.is_ascii_digit());
+    if parts.next().is_some() || !digits(y, 4) || !digits(m, 2) || !digits(d, 2) {
+        return None;
+    }
+    let (y, m, d): (i64, u32, u32) = (y.parse().ok()?, m.parse().ok()?, d.parse().ok()?);
+    if !(1..=12).contains(&m) || !(1..=31).contains(&d) {
+        return None;
+    }
+    let day = days_from_civil(y, m, d)?;
+    // 2026-02-30 and the like: the day must read back as the same date.
+    (civil(day) == (y, m, d)).then_some(day)
 }
 
 /// `YYYY-MM-DD` of Unix seconds.
@@ -95,7 +129,7 @@ pub fn period_start(reset: LimitReset, now_secs: u64) -> u64 {
         LimitReset::Weekly => days - (days + 3).rem_euclid(7),
         LimitReset::Monthly => {
             let (y, m, _) = civil(days);
-            days_from_civil(y, m, 1)
+            days_from_civil(y, m, 1).unwrap_or(days)
         }
     };
     (start_day * 86_400) as u64
@@ -300,15 +334,61 @@ pub fn check(funds: &Funds, key: &KeyBudget, ask: &Ask) -> Result<()> {
     Ok(())
 }
 
-/// What to charge when a request that reserved `reserved` ends costing `cost`: the
-/// cost, but never more than the account has once its own reservation is released.
-pub fn charge(funds: &Funds, reserved: u64, cost: u64) -> u64 {
-    let others = funds.reserved.saturating_sub(u128::from(reserved));
-    let left = funds
-        .credits
-        .saturating_sub(funds.usage)
-        .saturating_sub(others);
-    cost.min(u64::try_from(left).unwrap_or(u64::MAX))
+/// What settling one request does to the books: of what its provider billed (`cost`),
+/// what is charged out of its own hold, what beyond it, and what is not charged at all.
+/// `charged() + excess` is always the billed cost: the excess is recorded, never dropped.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Capture {
+    /// Charged out of the request's hold (at most the hold).
+    pub from_hold: u64,
+    /// Charged beyond the hold, out of what no hold covers.
+    pub beyond: u64,
+    /// Billed past what the key's limit and the balance allow: the operator's loss.
+    pub excess: u64,
+    /// The key's limit, not the balance, was the tighter bound.
+    pub by_limit: bool,
+}
+
+impl Capture {
+    pub fn charged(&self) -> u64 {
+        self.from_hold.saturating_add(self.beyond)
+    }
+}
+
+/// Settles a request that holds `hold` and ends costing `cost`, with `funds` and `key`
+/// as they stand (their `reserved` still counting `hold`). Within its hold a request
+/// may spend what the balance and the key's limit have left; beyond it, only what no
+/// other hold covers, so that no other admitted request loses the room it was promised.
+/// So the account never spends past its credits, nor a key past its limit, even when a
+/// provider bills more than the worst case that was reserved.
+pub fn capture(cost: u64, hold: u64, funds: &Funds, key: &KeyBudget) -> Capture {
+    let cap64 = |v: u128| u64::try_from(v).unwrap_or(u64::MAX);
+    let balance = cap64(funds.credits.saturating_sub(funds.usage));
+    let balance_free = cap64(
+        funds
+            .credits
+            .saturating_sub(funds.usage)
+            .saturating_sub(funds.reserved.max(u128::from(hold))),
+    );
+    let (limit_left, limit_free) = match key.limit {
+        Some(l) => {
+            let left = l.saturating_sub(key.spent);
+            (left, left.saturating_sub(key.reserved.max(hold)))
+        }
+        None => (u64::MAX, u64::MAX),
+    };
+    let within = cost.min(hold);
+    let over = cost.saturating_sub(within);
+    let from_hold = within.min(balance).min(limit_left);
+    let beyond = over.min(balance_free).min(limit_free);
+    let charged = from_hold.saturating_add(beyond);
+    let by_balance = within.min(balance).saturating_add(over.min(balance_free));
+    Capture {
+        from_hold,
+        beyond,
+        excess: cost.saturating_sub(charged),
+        by_limit: charged < by_balance,
+    }
 }
 
 #[cfg(test)]
@@ -320,9 +400,9 @@ mod tests {
     fn calendar() {
         assert_eq!(civil(0), (1970, 1, 1));
         assert_eq!(date(1_795_613_352), "2026-11-25");
-        assert_eq!(days_from_civil(2026, 11, 25), 1_795_613_352 / 86_400);
+        assert_eq!(days_from_civil(2026, 11, 25), Some(1_795_613_352 / 86_400));
         assert_eq!(
-            days_from_civil(2024, 2, 29) + 1,
+            days_from_civil(2024, 2, 29).map(|d| d + 1),
             days_from_civil(2024, 3, 1)
         );
         assert_eq!(iso8601(1_795_613_352_123), "2026-11-25T13:29:12.123Z");
@@ -331,6 +411,39 @@ mod tests {
         assert_eq!(date(period_start(LimitReset::Weekly, now)), "2026-11-23");
         assert_eq!(date(period_start(LimitReset::Monthly, now)), "2026-11-01");
         assert_eq!(period_start(LimitReset::Daily, now) % 86_400, 0);
+    }
+
+    #[test]
+    fn dates_from_requests_never_overflow() {
+        assert_eq!(parse_day("2026-11-25"), Some(1_795_613_352 / 86_400));
+        assert_eq!(parse_day("1970-01-01"), Some(0));
+        assert_eq!(parse_day("2024-02-29"), days_from_civil(2024, 2, 29));
+        assert_eq!(parse_day("0000-03-01"), days_from_civil(0, 3, 1));
+        for bad in [
+            "9223372036854775807-01-01",
+            "-9223372036854775808-01-01",
+            "99999999999-12-31",
+            "2026-02-30",
+            "2025-02-29",
+            "2026-13-01",
+            "2026-00-10",
+            "2026-1-1",
+            "+202-01-01",
+            "2026-01-01-01",
+            "2026-01",
+            "",
+            "२०२६-01-01",
+        ] {
+            assert_eq!(parse_day(bad), None, "{bad}");
+        }
+        // The extremes of the arithmetic itself: None, not a wrap or a panic.
+        for y in [i64::MAX, i64::MIN, i64::MAX / 365, i64::MIN / 146_097] {
+            for m in [1, 2, 3, 12] {
+                let _ = days_from_civil(y, m, 31);
+            }
+        }
+        assert_eq!(days_from_civil(i64::MAX, 3, 1), None);
+        assert_eq!(days_from_civil(i64::MIN, 1, 1), None);
     }
 
     #[test]
@@ -567,14 +680,90 @@ mod tests {
     }
 
     #[test]
-    fn charges_never_overdraw() {
+    fn captures_stop_at_the_balance_and_the_key_limit() {
         let funds = Funds {
             credits: 1_000,
             usage: 200,
             reserved: 300,
         };
-        assert_eq!(charge(&funds, 100, 50), 50);
-        // 800 left, 200 of it held by others.
-        assert_eq!(charge(&funds, 100, 5_000), 600);
+        let free = KeyBudget::default();
+        // Within the hold.
+        let c = capture(50, 100, &funds, &free);
+        assert_eq!((c.from_hold, c.beyond, c.excess), (50, 0, 0));
+        // 800 left, 200 of it held by others: 100 from the hold, 500 beyond it.
+        let c = capture(5_000, 100, &funds, &free);
+        assert_eq!((c.from_hold, c.beyond, c.excess), (100, 500, 4_400));
+        assert!(!c.by_limit);
+        // The key's limit: 150 of 400 spent, 100 held (this request's): 150 beyond.
+        let key = KeyBudget {
+            limit: Some(400),
+            spent: 150,
+            reserved: 100,
+        };
+        let c = capture(5_000, 100, &funds, &key);
+        assert_eq!((c.from_hold, c.beyond, c.excess), (100, 150, 4_750));
+        assert!(c.by_limit);
+        // A limit lowered below what the key spent while the request ran: nothing more.
+        let lowered = KeyBudget {
+            limit: Some(100),
+            spent: 120,
+            reserved: 100,
+        };
+        assert_eq!(capture(80, 100, &funds, &lowered).excess, 80);
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(4096))]
+        /// Conservation and both bounds, for any billed cost, hold, balance and limit.
+        #[test]
+        fn captures_conserve_money(
+            cost in 0u64..=u64::MAX / 2,
+            hold in 0u64..=1u64 << 50,
+            others in 0u64..=1u64 << 50,
+            credits in 0u64..=1u64 << 52,
+            usage_share in 0u64..=1_000,
+            limit in proptest::option::of(0u64..=1u64 << 51),
+            spent_share in 0u64..=1_200,
+            key_others in 0u64..=1u64 << 50,
+            small in proptest::bool::ANY,
+        ) {
+            // Small numbers too, where every bound meets the others.
+            let (cost, hold, others, credits, key_others, limit) = if small {
+                (cost % 64, hold % 64, others % 64, credits % 256, key_others % 64, limit.map(|l| l % 256))
+            } else {
+                (cost, hold, others, credits, key_others, limit)
+            };
+            let usage = credits / 1_000 * usage_share.min(1_000);
+            let funds = Funds {
+                credits: u128::from(credits),
+                usage: u128::from(usage),
+                reserved: u128::from(hold) + u128::from(others),
+            };
+            let key = KeyBudget {
+                limit,
+                spent: limit.map_or(0, |l| l / 1_000 * spent_share),
+                reserved: hold + key_others,
+            };
+            let c = capture(cost, hold, &funds, &key);
+            // Conservation: what is charged plus what is recorded is what was billed.
+            proptest::prop_assert_eq!(u128::from(c.charged()) + u128::from(c.excess), u128::from(cost));
+            // Never more than the hold plus what no hold covers.
+            let free = u128::from(credits).saturating_sub(u128::from(usage)).saturating_sub(funds.reserved);
+            proptest::prop_assert!(c.from_hold <= hold);
+            proptest::prop_assert!(u128::from(c.beyond) <= free);
+            // The account never past its credits, the key never past its limit.
+            proptest::prop_assert!(u128::from(usage) + u128::from(c.charged()) <= u128::from(credits).max(u128::from(usage)));
+            if let Some(l) = limit {
+                proptest::prop_assert!(key.spent + c.charged() <= l.max(key.spent));
+                if key.spent >= l {
+                    proptest::prop_assert_eq!(c.charged(), 0);
+                }
+            }
+            // And all of it, when the hold covers it and the bounds do.
+            let fits = usage + hold <= credits && limit.is_none_or(|l| key.spent + hold <= l);
+            if cost <= hold && fits {
+                proptest::prop_assert_eq!(c.excess, 0);
+            }
+        }
     }
 }

@@ -78,6 +78,10 @@ pub enum AdminRoute {
     Grant(String),
     CreateKey(String),
     Ledger(String),
+    /// Every key of an account; one key (account, hash) changed or deleted.
+    Keys(String),
+    UpdateKey(String, String),
+    DeleteKey(String, String),
 }
 
 fn not_found(path: &str) -> Error {
@@ -224,8 +228,17 @@ fn admin(method: Method, rest: &str, path: &str) -> Result<AdminRoute> {
         },
         ["accounts", id, "keys"] => match method {
             Method::Post => Ok(AdminRoute::CreateKey(account(id)?)),
+            Method::Get => Ok(AdminRoute::Keys(account(id)?)),
             _ => Err(Error::MethodNotAllowed),
         },
+        ["accounts", id, "keys", hash] if !hash.is_empty() => {
+            let (id, hash) = (account(id)?, hash.to_string());
+            match method {
+                Method::Patch => Ok(AdminRoute::UpdateKey(id, hash)),
+                Method::Delete => Ok(AdminRoute::DeleteKey(id, hash)),
+                _ => Err(Error::MethodNotAllowed),
+            }
+        }
         _ => Err(not_found(path)),
     }
 }
@@ -309,6 +322,24 @@ mod tests {
                 "/admin/v1/accounts/0123456789abcdef/credits",
                 Ok(Route::Admin(AdminRoute::Grant("0123456789abcdef".into()))),
             ),
+            (
+                Get,
+                "/admin/v1/accounts/0123456789abcdef/keys",
+                Ok(Route::Admin(AdminRoute::Keys("0123456789abcdef".into()))),
+            ),
+            (
+                Delete,
+                "/admin/v1/accounts/0123456789abcdef/keys/ab12",
+                Ok(Route::Admin(AdminRoute::DeleteKey(
+                    "0123456789abcdef".into(),
+                    "ab12".into(),
+                ))),
+            ),
+            (
+                Put_,
+                "/admin/v1/accounts/0123456789abcdef/keys/ab12",
+                Err(Error::MethodNotAllowed),
+            ),
         ];
         for (m, p, want) in table {
             assert_eq!(&route(*m, p), want, "{m:?} {p}");
@@ -333,6 +364,8 @@ mod tests {
             "/",
             "/admin/v1/accounts/zz",
             "/admin/v1/accounts/0123456789abcdef/nope",
+            "/admin/v1/accounts/0123456789abcdef/keys/ab/cd",
+            "/admin/v1/accounts/zz/keys/ab",
             "/admin/v1x",
             "/models/a",
             "/models/a/b/c",

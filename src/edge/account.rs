@@ -18,13 +18,14 @@ use worker::{
 use super::config;
 use super::sql::{money, parse_money, SqlCounters};
 use crate::accounts::lease::{self, Grant};
-use crate::accounts::ledger::{self, period_start, usd, usd128, Ask, Funds, KeyBudget, LimitReset};
+use crate::accounts::ledger::{self, period_start, usd128, Ask, Funds, KeyBudget, LimitReset};
 use crate::accounts::records::{
     self, ActivityRow, FreeAllowance, Generation, KeyKind, KeyRecord, KeyUsage,
 };
 use crate::error::Error;
 use crate::limits::{self, Decision, Window};
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
 
 /// The counter of the account's free-model windows.
 const FREE_COUNTER: &str = "free";
@@ -64,7 +65,7 @@ pub enum Op {
     Admit(Admission),
     /// Ends requests: each is charged and recorded once (by generation ID).
     Settle {
-        items: Vec<SettleItem>,
+        items: Vec<Queued>,
     },
     /// An isolate's lease: settlements first, then a renewal (and top-up, when asked)
     /// or its return. Answers the lease's state, or that it is revoked.
@@ -76,7 +77,7 @@ pub enum Op {
         top_up: bool,
         release: bool,
         #[serde(default)]
-        settle: Vec<SettleItem>,
+        settle: Vec<Queued>,
     },
     /// Keeps the holds of requests still running from expiring.
     Renew {
@@ -91,8 +92,10 @@ pub enum Op {
     Credits {
         caller: String,
     },
+    /// The account's API keys for a provisioning key; every key for the operator
+    /// (`caller: None`, the admin API). Likewise in `KeyUpdate` and `KeyDelete`.
     Keys {
-        caller: String,
+        caller: Option<String>,
     },
     KeyGet {
         caller: String,
@@ -103,21 +106,22 @@ pub enum Op {
         key: KeyRecord,
     },
     KeyUpdate {
-        caller: String,
+        caller: Option<String>,
         hash: String,
         patch: KeyPatch,
     },
     KeyDelete {
-        caller: String,
+        caller: Option<String>,
         hash: String,
     },
     Generation {
         caller: String,
         id: String,
     },
+    /// The account's daily aggregates: of one day (days since 1970-01-01), or the last 30.
     Activity {
         caller: String,
-        date: Option<String>,
+        day: Option<i64>,
     },
     /// The latest generations, newest first: the account's for a provisioning key, the
     /// key's own for an API key.
@@ -158,6 +162,18 @@ pub struct SettleItem {
     pub lease: Option<String>,
 }
 
+/// A settlement as the isolate sends it: the request's, and the worst case it was
+/// admitted with against its lease (0 without one), which is what it still holds of a
+/// lease that is closing. Flattened, so that an isolate and an object of the previous
+/// version (which send and read a bare `SettleItem`) understand it during a deploy.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Queued {
+    #[serde(flatten)]
+    pub item: SettleItem,
+    #[serde(default)]
+    pub ask: u64,
+}
+
 /// Whether a plan starts with a free model, and its worst-case cost.
 #[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
 pub struct PlanFacts {
@@ -172,6 +188,13 @@ pub struct KeyPatch {
     pub disabled: Option<bool>,
     pub limit: Option<Option<u64>>,
     pub limit_reset: Option<Option<LimitReset>>,
+}
+
+impl KeyPatch {
+    /// Whether it may lower what the key can spend (a rename changes no money).
+    pub fn restricts(&self) -> bool {
+        self.disabled == Some(true) || self.limit.is_some() || self.limit_reset.is_some()
+    }
 }
 
 #[derive(Deserialize)]
@@ -194,6 +217,21 @@ struct Tally {
     key_days: std::collections::HashMap<(String, u64), u64>,
     /// Per (day, key, model, provider).
     daily: std::collections::HashMap<(i64, String, String, String), DailyDelta>,
+    /// The limits of the batch's keys, read once and kept up to date as items settle
+    /// (a batch has few keys: a list, searched).
+    caps: Vec<(String, KeyCap)>,
+}
+
+/// A key's limit as a settlement batch sees it.
+#[derive(Default)]
+struct KeyCap {
+    /// None: no limit (or no key any more).
+    limit: Option<u64>,
+    reset: Option<LimitReset>,
+    /// What the key holds: its reservations and leases.
+    held: u64,
+    /// What it spent, per period row of `key_totals`, read when first needed.
+    spent: Vec<(String, u64)>,
 }
 
 impl Tally {
@@ -204,6 +242,7 @@ impl Tally {
             operator_loss: 0,
             key_days: Default::default(),
             daily: Default::default(),
+            caps: Default::default(),
         }
     }
 }
@@ -219,13 +258,16 @@ struct DailyDelta {
     cached: u64,
 }
 
-/// A lease as stored.
+/// A lease as stored. A closing lease (its isolate gave it back, or it was revoked,
+/// while requests still ran against it) admits nothing more: it holds exactly the
+/// worst cases (`in_flight`) of those requests, each released as its settlement lands.
 #[derive(Debug, Clone)]
 struct LeaseRow {
     id: String,
     key_hash: String,
     amount: u64,
     in_flight: u64,
+    closing: bool,
 }
 
 #[derive(Deserialize)]
@@ -241,6 +283,19 @@ struct RecordRow {
 
 #[durable_object]
 pub struct Account {
+    /// Shared, so that a transaction's callback (which must own what it uses) can hold it.
+    books: Rc<Books>,
+}
+
+impl std::ops::Deref for Account {
+    type Target = Books;
+    fn deref(&self) -> &Books {
+        &self.books
+    }
+}
+
+/// The object's state and all it does with its storage.
+pub struct Books {
     sql: SqlStorage,
     /// The running totals and aggregates exist (made or migrated once per instance).
     ready: Cell<bool>,
@@ -255,6 +310,9 @@ pub struct Account {
     storage: worker::Storage,
     /// Test-only (`TEST_FAIL_SETTLES`): settles this instance refuses first.
     fail_settles: Cell<u64>,
+    /// Test-only (`TEST_FAIL_SETTLE_RECORDS`): settlements whose record this instance
+    /// fails to write first, after their hold was released: a storage error mid-item.
+    fail_records: Cell<u64>,
     /// When this instance's expiry alarm is due, if it set one: setting an alarm is a
     /// storage write, so admissions set it only when none is pending.
     alarm_at: Cell<Option<u64>>,
@@ -264,7 +322,7 @@ impl DurableObject for Account {
     fn new(state: State, env: Env) -> Self {
         // Tables are made by `Init` only, so that a request naming an account that
         // does not exist leaves no storage behind.
-        Account {
+        let books = Books {
             sql: state.storage().sql(),
             ready: Cell::new(false),
             exists: Cell::new(false),
@@ -289,7 +347,11 @@ impl DurableObject for Account {
             },
             storage: state.storage(),
             fail_settles: Cell::new(config::u64(&env, "TEST_FAIL_SETTLES", 0)),
+            fail_records: Cell::new(config::u64(&env, "TEST_FAIL_SETTLE_RECORDS", 0)),
             alarm_at: Cell::new(None),
+        };
+        Account {
+            books: Rc::new(books),
         }
     }
 
@@ -300,7 +362,12 @@ impl DurableObject for Account {
             Ok(text) => match serde_json::from_str::<Op>(&text) {
                 Ok(op) => {
                     let holds = matches!(op, Op::Admit(_) | Op::Lease { .. });
-                    let answer = self.handle(op);
+                    // Settlements change many rows: all of them land, or none.
+                    let answer = if matches!(op, Op::Settle { .. } | Op::Lease { .. }) {
+                        self.books.atomically(Box::new(move |b| b.handle(op)))
+                    } else {
+                        self.handle(op)
+                    };
                     let now = self.now_ms();
                     let pending = self.alarm_at.get().is_some_and(|at| at > now);
                     if holds && answer.is_ok() && !pending {
@@ -324,15 +391,20 @@ impl DurableObject for Account {
     async fn alarm(&self) -> Result<Response> {
         self.alarm_at.set(None);
         if self.initialized() {
+            // Each expiry (its entry, the hold's row and the totals) lands whole.
             let left = self
-                .ensure_totals()
-                .and_then(|_| self.expire_reservations())
-                .and_then(|_| {
-                    self.sum(
+                .books
+                .atomically(Box::new(|b| {
+                    b.ensure_totals()?;
+                    b.expire_reservations()?;
+                    b.sum(
                         "SELECT CAST((SELECT COUNT(*) FROM reservations) + (SELECT COUNT(*) FROM leases) AS TEXT) AS v",
                         Vec::new(),
                     )
-                })
+                    .map(Value::from)
+                }))
+                .ok()
+                .and_then(|v| v.as_u64())
                 .unwrap_or(0);
             if left > 0 {
                 self.arm_alarm().await;
@@ -365,7 +437,10 @@ const TOTALS_SCHEMA: [&str; 5] = [
 
 /// Credit leases held by isolates: each is a hold on the account (counted in the
 /// `reserved` total and in its key's reservations) that settlements charge.
-const LEASE_SCHEMA: &str = "CREATE TABLE IF NOT EXISTS leases (id TEXT PRIMARY KEY, key_hash TEXT NOT NULL, amount INTEGER NOT NULL, in_flight INTEGER NOT NULL, at_ms INTEGER NOT NULL)";
+const LEASE_SCHEMA: &str = "CREATE TABLE IF NOT EXISTS leases (id TEXT PRIMARY KEY, key_hash TEXT NOT NULL, amount INTEGER NOT NULL, in_flight INTEGER NOT NULL, at_ms INTEGER NOT NULL, closing INTEGER NOT NULL DEFAULT 0)";
+/// The `closing` column, for a leases table made before it existed.
+const LEASE_CLOSING_COLUMN: &str =
+    "ALTER TABLE leases ADD COLUMN closing INTEGER NOT NULL DEFAULT 0";
 
 /// The period rows of `key_totals` a charge at `ms` adds to: all time, its UTC day,
 /// ISO week and month.
@@ -402,7 +477,48 @@ fn db(e: worker::Error) -> Error {
     Error::Internal(format!("account storage: {e}"))
 }
 
-impl Account {
+/// A change made by [`Books::atomically`].
+type Atomic = Box<dyn FnOnce(&Books) -> std::result::Result<Value, Error>>;
+
+impl Books {
+    /// Runs `f` in one SQLite transaction (the storage's `transactionSync`): what it
+    /// writes lands together or, when it fails, not at all, so that a batch retried
+    /// after a storage error charges nothing twice and releases every hold once.
+    /// (`f` is boxed: one copy of the JavaScript glue for every caller.)
+    fn atomically(self: &Rc<Self>, f: Atomic) -> std::result::Result<Value, Error> {
+        use worker::js_sys::{Function, Reflect};
+        use worker::wasm_bindgen::{closure::Closure, JsCast, JsValue};
+        let out: Rc<RefCell<Option<std::result::Result<Value, Error>>>> = Rc::default();
+        let (books, slot) = (Rc::clone(self), Rc::clone(&out));
+        let body = Closure::once(move || -> std::result::Result<(), JsValue> {
+            let r = f(&books);
+            let failed = r.is_err();
+            *slot.borrow_mut() = Some(r);
+            // Thrown, so that the transaction rolls back.
+            if failed {
+                Err(JsValue::from_str("rolled back"))
+            } else {
+                Ok(())
+            }
+        });
+        let storage: &JsValue = self.storage.as_raw().as_ref();
+        let run = Reflect::get(storage, &JsValue::from_str("transactionSync"))
+            .ok()
+            .and_then(|t| t.dyn_into::<Function>().ok())
+            .ok_or_else(|| Error::Internal("account storage: no transactionSync".into()))?;
+        let thrown = run.call1(storage, body.as_ref()).is_err();
+        let answered = out.borrow_mut().take();
+        match answered {
+            Some(Err(e)) => Err(e),
+            // Committed: what `f` answered.
+            Some(Ok(v)) if !thrown => Ok(v),
+            // The transaction failed around `f` (a commit that did not land).
+            _ => Err(Error::Internal(
+                "account storage: transaction failed".into(),
+            )),
+        }
+    }
+
     fn now_ms(&self) -> u64 {
         config::now_ms() as u64
     }
@@ -564,18 +680,22 @@ impl Account {
                 Ok(json!({ "total_credits": usd128(f.credits), "total_usage": usd128(f.usage) }))
             }
             Op::Keys { caller } => {
-                self.caller(&caller, Some(KeyKind::Provisioning))?;
+                if let Some(c) = &caller {
+                    self.caller(c, Some(KeyKind::Provisioning))?;
+                }
                 let id = self.account()?.id;
                 let keys = self.all_keys()?;
                 let mut out = Vec::with_capacity(keys.len());
-                for k in keys.iter().filter(|k| k.kind == KeyKind::Api) {
+                for k in keys
+                    .iter()
+                    .filter(|k| caller.is_none() || k.kind == KeyKind::Api)
+                {
                     out.push(k.to_json(&self.key_usage(k)?, &id));
                 }
                 Ok(Value::Array(out))
             }
             Op::KeyGet { caller, hash } => {
-                self.caller(&caller, Some(KeyKind::Provisioning))?;
-                let k = self.managed_key(&hash)?;
+                let k = self.managed_key(Some(&caller), &hash, false)?;
                 Ok(k.to_json(&self.key_usage(&k)?, &self.account()?.id))
             }
             Op::KeyCreate { caller, key } => {
@@ -588,8 +708,8 @@ impl Account {
                 hash,
                 patch,
             } => {
-                self.caller(&caller, Some(KeyKind::Provisioning))?;
-                let mut k = self.managed_key(&hash)?;
+                let revokes = patch.disabled == Some(true);
+                let mut k = self.managed_key(caller.as_deref(), &hash, revokes)?;
                 if let Some(n) = patch.name {
                     k.name = n;
                 }
@@ -603,14 +723,15 @@ impl Account {
                     k.limit_reset = r;
                 }
                 k.updated_ms = Some(self.now_ms());
+                // The key's leases and holds stay: a rename changes no money, and after
+                // a disable, delete or lower limit no admission here passes the key's
+                // check, nor does a renewal keep its leases open (`lease_op`), while
+                // the requests already running keep their holds until they settle.
                 self.put_key(&k)?;
-                self.drop_leases_of(&k.hash)?;
                 Ok(k.to_json(&self.key_usage(&k)?, &self.account()?.id))
             }
             Op::KeyDelete { caller, hash } => {
-                self.caller(&caller, Some(KeyKind::Provisioning))?;
-                self.managed_key(&hash)?;
-                self.drop_leases_of(&hash)?;
+                self.managed_key(caller.as_deref(), &hash, true)?;
                 self.sql
                     .exec("DELETE FROM keys WHERE hash = ?", vec![hash.into()])
                     .map_err(db)?;
@@ -631,9 +752,9 @@ impl Account {
                     .map_err(|e| Error::Internal(e.to_string()))?;
                 Ok(records::generation_data(&g, parse_money(&row.charged)))
             }
-            Op::Activity { caller, date } => {
+            Op::Activity { caller, day } => {
                 self.caller(&caller, Some(KeyKind::Provisioning))?;
-                self.activity(date.as_deref())
+                self.activity(day)
             }
             Op::Generations { caller, limit } => {
                 let key = self.caller(&caller, None)?;
@@ -763,6 +884,17 @@ impl Account {
             return Ok(());
         }
         self.sql.exec(LEASE_SCHEMA, None).map_err(db)?;
+        let leases: Vec<Text> = self.rows(
+            "SELECT sql AS v FROM sqlite_master WHERE type = 'table' AND name = 'leases'",
+            None,
+        )?;
+        if leases
+            .first()
+            .and_then(|t| t.v.as_deref())
+            .is_some_and(|ddl| !ddl.contains("closing"))
+        {
+            self.sql.exec(LEASE_CLOSING_COLUMN, None).map_err(db)?;
+        }
         if !self.has_table("totals")? {
             for ddl in TOTALS_SCHEMA {
                 self.sql.exec(ddl, None).map_err(db)?;
@@ -840,17 +972,13 @@ impl Account {
         provider: &str,
         d: &DailyDelta,
     ) -> std::result::Result<(), Error> {
-        #[derive(Deserialize)]
-        struct Row {
-            usage: Option<String>,
-        }
-        let rows: Vec<Row> = self.rows(
-            "SELECT usage FROM daily WHERE day = ? AND key_hash = ? AND model = ? AND provider = ?",
+        let rows: Vec<Text> = self.rows(
+            "SELECT usage AS v FROM daily WHERE day = ? AND key_hash = ? AND model = ? AND provider = ?",
             vec![day.into(), key.into(), model.into(), provider.into()],
         )?;
         let usage = rows
             .first()
-            .map_or(0, |r| parse_u128(&r.usage))
+            .map_or(0, |r| parse_u128(&r.v))
             .saturating_add(d.usage);
         let [n, p, c, r, k] = [d.requests, d.prompt, d.completion, d.reasoning, d.cached]
             .map(|t| i64::try_from(t).unwrap_or(i64::MAX));
@@ -941,10 +1069,25 @@ impl Account {
         }
     }
 
-    /// An API key of this account, for the key-management calls.
-    fn managed_key(&self, hash: &str) -> std::result::Result<KeyRecord, Error> {
+    /// Key `hash` of this account, which `caller` may manage: the operator (None) any
+    /// key; a provisioning key the API keys and the other provisioning keys, so that a
+    /// leaked one can be revoked, but never disable or delete itself (`revokes`): the
+    /// account keeps a key that manages it.
+    fn managed_key(
+        &self,
+        caller: Option<&str>,
+        hash: &str,
+        revokes: bool,
+    ) -> std::result::Result<KeyRecord, Error> {
+        if let Some(c) = caller {
+            self.caller(c, Some(KeyKind::Provisioning))?;
+            if revokes && c == hash {
+                return Err(Error::Forbidden(
+                    "A provisioning key cannot disable or delete itself.".into(),
+                ));
+            }
+        }
         self.key(hash)?
-            .filter(|k| k.kind == KeyKind::Api)
             .ok_or_else(|| Error::NotFound(format!("Key {hash} not found")))
     }
 
@@ -1093,8 +1236,9 @@ impl Account {
             key_hash: String,
             amount: Option<String>,
             in_flight: Option<String>,
+            closing: f64,
         }
-        let rows: Vec<Row> = self.rows(&format!("SELECT id, key_hash, CAST(amount AS TEXT) AS amount, CAST(in_flight AS TEXT) AS in_flight FROM leases {filter}"),
+        let rows: Vec<Row> = self.rows(&format!("SELECT id, key_hash, CAST(amount AS TEXT) AS amount, CAST(in_flight AS TEXT) AS in_flight, closing FROM leases {filter}"),
                 args)?;
         Ok(rows
             .into_iter()
@@ -1103,6 +1247,7 @@ impl Account {
                 key_hash: r.key_hash,
                 amount: parse_money(&r.amount),
                 in_flight: parse_money(&r.in_flight),
+                closing: r.closing != 0.0,
             })
             .collect())
     }
@@ -1112,17 +1257,6 @@ impl Account {
             .leases("WHERE id = ?", vec![id.into()])?
             .into_iter()
             .next())
-    }
-
-    /// Revokes a key's leases (it was disabled, deleted or its limit changed): their
-    /// isolates find them gone at their next renewal and admit the key exactly again.
-    /// Requests still running against them are charged when they settle, from the
-    /// balance the released holds returned to.
-    fn drop_leases_of(&self, key: &str) -> std::result::Result<(), Error> {
-        for l in self.leases("WHERE key_hash = ?", vec![key.into()])? {
-            self.drop_lease(&l)?;
-        }
-        Ok(())
     }
 
     /// Ends a lease: its hold is the account's again.
@@ -1148,8 +1282,8 @@ impl Account {
     fn put_lease_row(&self, l: &LeaseRow, amount: u64) -> std::result::Result<(), Error> {
         self.sql
             .exec(
-                "INSERT INTO leases (id, key_hash, amount, in_flight, at_ms) VALUES (?, ?, CAST(? AS INTEGER), CAST(? AS INTEGER), ?) ON CONFLICT(id) DO UPDATE SET amount = excluded.amount, in_flight = excluded.in_flight, at_ms = excluded.at_ms",
-                vec![l.id.clone().into(), l.key_hash.clone().into(), money(amount), money(l.in_flight), (self.now_ms() as i64).into()],
+                "INSERT INTO leases (id, key_hash, amount, in_flight, at_ms, closing) VALUES (?, ?, CAST(? AS INTEGER), CAST(? AS INTEGER), ?, ?) ON CONFLICT(id) DO UPDATE SET amount = excluded.amount, in_flight = excluded.in_flight, at_ms = excluded.at_ms, closing = excluded.closing",
+                vec![l.id.clone().into(), l.key_hash.clone().into(), money(amount), money(l.in_flight), (self.now_ms() as i64).into(), i64::from(l.closing).into()],
             )
             .map_err(db)?;
         Ok(())
@@ -1175,8 +1309,9 @@ impl Account {
 
     /// Renews, tops up or takes back an isolate's lease. Revoked (the isolate drops it
     /// and admits exactly again) when the key is gone or disabled, the lease expired,
-    /// or the key's limit no longer covers what it holds; then only the part that
-    /// requests are still running against stays held, for their settlements.
+    /// or the key's limit no longer covers what it holds; then the lease is closing:
+    /// only the worst cases of the requests still running against it stay held, each
+    /// until its settlement lands.
     fn lease_op(
         &self,
         caller: &str,
@@ -1193,6 +1328,9 @@ impl Account {
                 "This lease belongs to another key.".into(),
             ));
         }
+        if l.closing {
+            return Ok(json!({ "revoked": true }));
+        }
         l.in_flight = in_flight;
         // The lease stays only for an enabled API key whose limit still covers what it
         // holds, and only if the isolate keeps it.
@@ -1208,6 +1346,7 @@ impl Account {
         };
         let Some(key) = kept else {
             let keep = in_flight.min(l.amount);
+            l.closing = true;
             if keep == 0 {
                 self.drop_lease(&l)?;
             } else {
@@ -1253,34 +1392,20 @@ impl Account {
             note: String,
             at_ms: f64,
         }
-        #[derive(Deserialize)]
-        struct Grant {
-            picos: Option<String>,
-            note: String,
-            at_ms: f64,
-        }
-        let entries: Vec<Entry> = self.rows("SELECT kind, gen_id, key_hash, picos, note, at_ms FROM entries ORDER BY id DESC LIMIT 500", None)?;
-        let grants: Vec<Grant> = self.rows("SELECT CAST(picos AS TEXT) AS picos, note, at_ms FROM grants ORDER BY id DESC LIMIT 500", None)?;
-        let mut out: Vec<(f64, Value)> = entries
-            .into_iter()
-            .map(|e| {
-                let v = json!({
-                    "kind": e.kind, "generation_id": e.gen_id, "key_hash": e.key_hash,
-                    "amount": usd128(e.picos.parse().unwrap_or(0)), "note": e.note,
-                    "at": ledger::iso8601(e.at_ms as u64),
-                });
-                (e.at_ms, v)
-            })
-            .chain(grants.into_iter().map(|g| {
-                let v = json!({
-                    "kind": "grant", "amount": usd(parse_money(&g.picos)), "note": g.note,
-                    "at": ledger::iso8601(g.at_ms as u64),
-                });
-                (g.at_ms, v)
-            }))
-            .collect();
-        out.sort_by(|a, b| b.0.total_cmp(&a.0));
-        Ok(Value::Array(out.into_iter().map(|(_, v)| v).collect()))
+        // Both lists in one (the latest 500 of each), newest first.
+        let entries: Vec<Entry> = self.rows("SELECT * FROM (SELECT kind, gen_id, key_hash, picos, note, at_ms FROM entries ORDER BY id DESC LIMIT 500) UNION ALL SELECT * FROM (SELECT 'grant', '', '', CAST(picos AS TEXT), note, at_ms FROM grants ORDER BY id DESC LIMIT 500) ORDER BY at_ms DESC", None)?;
+        Ok(Value::Array(
+            entries
+                .into_iter()
+                .map(|e| {
+                    json!({
+                        "kind": e.kind, "generation_id": e.gen_id, "key_hash": e.key_hash,
+                        "amount": usd128(e.picos.parse().unwrap_or(0)), "note": e.note,
+                        "at": ledger::iso8601(e.at_ms as u64),
+                    })
+                })
+                .collect(),
+        ))
     }
 
     fn admit(&self, a: Admission) -> std::result::Result<Value, Error> {
@@ -1345,6 +1470,7 @@ impl Account {
                 key_hash: key.hash.clone(),
                 amount: 0,
                 in_flight: 0,
+                closing: false,
             };
             match self.top_up(&key, &l, ask.reserve)? {
                 (added, size) if added > 0 => Some(Grant {
@@ -1364,9 +1490,9 @@ impl Account {
     /// Settles a batch: each item's record and hold are written as it is applied, the
     /// running totals, key totals and daily aggregates they add to once for the batch
     /// (a batch of n costs n + a few storage writes, not 20 n). A failure fails the
-    /// batch, which the isolate sends again; what was applied before it keeps its totals
-    /// and is not applied twice.
-    fn settle_all(&self, items: Vec<SettleItem>) -> std::result::Result<Value, Error> {
+    /// batch, which the isolate sends again; the object runs it in one transaction
+    /// ([`Books::atomically`]), so a failed batch leaves nothing applied.
+    fn settle_all(&self, items: Vec<Queued>) -> std::result::Result<Value, Error> {
         if items.is_empty() {
             return Ok(json!({ "settled": 0 }));
         }
@@ -1380,13 +1506,13 @@ impl Account {
         let mut tally = Tally::new(self.funds()?);
         let n = items.len();
         let mut result = Ok(());
-        for it in items {
+        for Queued { item: it, ask } in items {
             result = self.settle(
                 &mut tally,
                 &it.caller,
                 &it.gen_id,
                 it.generation,
-                it.lease.as_deref(),
+                it.lease.as_deref().map(|l| (l, ask)),
             );
             if result.is_err() {
                 break;
@@ -1414,16 +1540,18 @@ impl Account {
         Ok(())
     }
 
-    /// Ends a request: releases its hold (its reservation, or the part of its lease it
-    /// spent), charges what it cost (at most what the account has) and keeps its
-    /// record; the totals go to `t`. Settling the same ID again does nothing.
+    /// Ends a request: releases its hold (its reservation, its worst case of a closing
+    /// lease, or what it was charged of an open lease), charges what it cost as far as
+    /// the balance and the key's limit allow ([`ledger::capture`]), records any excess
+    /// as the operator's loss, and keeps its record; the totals go to `t`. Settling the
+    /// same ID again does nothing.
     fn settle(
         &self,
         t: &mut Tally,
         caller: &str,
         gen_id: &str,
         g: Generation,
-        lease: Option<&str>,
+        lease: Option<(&str, u64)>,
     ) -> std::result::Result<(), Error> {
         let exists = self.sum(
             "SELECT CAST(COUNT(*) AS TEXT) AS v FROM generations WHERE id = ?",
@@ -1432,19 +1560,52 @@ impl Account {
         if exists > 0 {
             return Ok(());
         }
-        let reserved = match lease.map(|id| self.lease(id)).transpose()?.flatten() {
-            // Admitted against a lease: its cost comes out of the lease's hold.
+        let ask = lease.map_or(0, |(_, ask)| ask);
+        let leased = lease.map(|(id, _)| self.lease(id)).transpose()?.flatten();
+        // What the request holds: of a closing lease its own worst case, of an open
+        // one the lease's whole hold, else its reservation.
+        let hold = match &leased {
+            Some(l) if l.closing => ask.min(l.amount),
+            Some(l) => l.amount,
+            None => self.sum(
+                "SELECT CAST(COALESCE(SUM(picos), 0) AS TEXT) AS v FROM reservations WHERE gen_id = ?",
+                vec![gen_id.into()],
+            )?,
+        };
+        let (k, p) = self.settle_cap(t, caller, g.created_ms)?;
+        let budget = match t.caps.get(k) {
+            Some((_, k)) if k.limit.is_some() => KeyBudget {
+                limit: k.limit,
+                spent: k.spent.get(p).map_or(0, |s| s.1),
+                reserved: k.held,
+            },
+            _ => KeyBudget::default(),
+        };
+        let c = ledger::capture(g.cost_picos, hold, &t.funds, &budget);
+        let charged = c.charged();
+        let released = match leased {
+            // A closing lease's requests release their worst case whole; the lease ends
+            // with the last of them.
+            Some(mut l) if l.closing => {
+                l.in_flight = l.in_flight.saturating_sub(ask);
+                let left = l.amount.saturating_sub(hold);
+                if left == 0 || l.in_flight == 0 {
+                    self.sql
+                        .exec("DELETE FROM leases WHERE id = ?", vec![l.id.clone().into()])
+                        .map_err(db)?;
+                    l.amount
+                } else {
+                    self.put_lease_row(&l, left)?;
+                    hold
+                }
+            }
+            // An open lease: what was charged of its hold comes off it.
             Some(l) => {
-                let spent = g.cost_picos.min(l.amount);
-                self.put_lease_row(&l, l.amount.saturating_sub(spent))?;
-                spent
+                self.put_lease_row(&l, l.amount.saturating_sub(c.from_hold))?;
+                c.from_hold
             }
             None => {
-                let reserved = self.sum(
-                    "SELECT CAST(COALESCE(SUM(picos), 0) AS TEXT) AS v FROM reservations WHERE gen_id = ?",
-                    vec![gen_id.into()],
-                )?;
-                if reserved > 0 {
+                if hold > 0 {
                     self.sql
                         .exec(
                             "DELETE FROM reservations WHERE gen_id = ?",
@@ -1452,13 +1613,34 @@ impl Account {
                         )
                         .map_err(db)?;
                 }
-                reserved
+                hold
             }
         };
-        let charged = ledger::charge(&t.funds, reserved, g.cost_picos);
-        t.funds.reserved = t.funds.reserved.saturating_sub(u128::from(reserved));
+        t.funds.reserved = t.funds.reserved.saturating_sub(u128::from(released));
         t.funds.usage = t.funds.usage.saturating_add(u128::from(charged));
-        if reserved == 0 && g.cost_picos > 0 {
+        if let Some((_, k)) = t.caps.get_mut(k) {
+            k.held = k.held.saturating_sub(released);
+            if let Some((_, spent)) = k.spent.get_mut(p) {
+                *spent = spent.saturating_add(charged);
+            }
+        }
+        if c.excess > 0 {
+            // Billed upstream past what the key's limit or the balance allows: not
+            // charged, but recorded for the operator with the generation.
+            t.operator_loss = t.operator_loss.saturating_add(u128::from(c.excess));
+            self.entry(
+                "operator_loss",
+                gen_id,
+                caller,
+                u128::from(c.excess),
+                if c.by_limit {
+                    "billed upstream past the key's limit"
+                } else {
+                    "billed upstream past the account's balance"
+                },
+            )?;
+        }
+        if hold == 0 && g.cost_picos > 0 {
             let expired = self.sum(
                 "SELECT CAST(COUNT(*) AS TEXT) AS v FROM entries WHERE kind = 'expired_hold' AND gen_id = ?",
                 vec![gen_id.into()],
@@ -1486,6 +1668,13 @@ impl Account {
                     .as_deref()
                     .unwrap_or("paid upstream, not charged"),
             )?;
+        }
+        let injected = self.fail_records.get();
+        if injected > 0 {
+            self.fail_records.set(injected.saturating_sub(1));
+            return Err(Error::Internal(
+                "account: injected record failure (TEST_FAIL_SETTLE_RECORDS)".into(),
+            ));
         }
         let record = serde_json::to_string(&g).map_err(|e| Error::Internal(e.to_string()))?;
         let day = (g.created_ms / 86_400_000) as i64;
@@ -1536,7 +1725,47 @@ impl Account {
         Ok(())
     }
 
-    fn activity(&self, date: Option<&str>) -> std::result::Result<Value, Error> {
+    /// Loads `caller`'s limit into the batch's caps (once per batch) and, if it has one,
+    /// the spending of the period that a charge made at `created_ms` counts in: their
+    /// places in the lists.
+    fn settle_cap(
+        &self,
+        t: &mut Tally,
+        caller: &str,
+        created_ms: u64,
+    ) -> std::result::Result<(usize, usize), Error> {
+        let k = match t.caps.iter().position(|(h, _)| h == caller) {
+            Some(k) => k,
+            None => {
+                let cap = match self.key(caller)?.filter(|k| k.limit_picos.is_some()) {
+                    Some(k) => KeyCap {
+                        limit: k.limit_picos,
+                        reset: k.limit_reset,
+                        held: self.key_held(caller)?,
+                        spent: Vec::new(),
+                    },
+                    None => KeyCap::default(),
+                };
+                t.caps.push((caller.to_string(), cap));
+                t.caps.len().saturating_sub(1)
+            }
+        };
+        let Some((_, cap)) = t.caps.get_mut(k).filter(|(_, c)| c.limit.is_some()) else {
+            return Ok((k, usize::MAX));
+        };
+        let period = period_key(cap.reset, created_ms / 1000);
+        let p = match cap.spent.iter().position(|(q, _)| *q == period) {
+            Some(p) => p,
+            None => {
+                let spent = self.key_total(caller, &period)?;
+                cap.spent.push((period, spent));
+                cap.spent.len().saturating_sub(1)
+            }
+        };
+        Ok((k, p))
+    }
+
+    fn activity(&self, day: Option<i64>) -> std::result::Result<Value, Error> {
         #[derive(Deserialize)]
         struct Row {
             day: f64,
@@ -1550,14 +1779,7 @@ impl Account {
             cached: f64,
         }
         let today = (self.now_ms() / 86_400_000) as i64;
-        let (from, to) = match date {
-            Some(d) => {
-                let day =
-                    parse_date(d).ok_or_else(|| Error::bad_request("date must be YYYY-MM-DD"))?;
-                (day, day)
-            }
-            None => (today.saturating_sub(30), today),
-        };
+        let (from, to) = day.map_or((today.saturating_sub(30), today), |d| (d, d));
         let rows: Vec<Row> = self.rows(
             "SELECT day, model, provider, SUM(requests) AS requests, CAST(SUM(CAST(usage AS INTEGER)) AS TEXT) AS usage, SUM(prompt) AS prompt, SUM(completion) AS completion, SUM(reasoning) AS reasoning, SUM(cached) AS cached FROM daily WHERE day >= ? AND day <= ? GROUP BY day, model, provider ORDER BY day DESC, model",
             vec![from.into(), to.into()],
@@ -1580,16 +1802,6 @@ impl Account {
                 .collect(),
         ))
     }
-}
-
-fn parse_date(d: &str) -> Option<i64> {
-    let mut it = d.splitn(3, '-');
-    let (y, m, day) = (
-        it.next()?.parse().ok()?,
-        it.next()?.parse().ok()?,
-        it.next()?.parse().ok()?,
-    );
-    ((1..=12).contains(&m) && (1..=31).contains(&day)).then(|| ledger::days_from_civil(y, m, day))
 }
 
 /// The largest answer read from an account's object (its `/activity` and history

@@ -7,7 +7,7 @@ use worker::{Env, Request, Response};
 use super::account::{self, KeyPatch, Op};
 use super::{config, http};
 use crate::accounts::keys;
-use crate::accounts::ledger::{picos_from_usd_text, LimitReset};
+use crate::accounts::ledger::{self, picos_from_usd_text, LimitReset};
 use crate::accounts::records::{KeyKind, KeyRecord};
 use crate::api::route::{query_param, AdminRoute, Route};
 use crate::error::Error;
@@ -216,7 +216,12 @@ pub async fn route(mut req: Request, env: &Env, route: Route) -> Result<Response
             .await?,
         ),
         Route::Credits => data(call(Op::Credits { caller }).await?),
-        Route::Keys => data(call(Op::Keys { caller }).await?),
+        Route::Keys => data(
+            call(Op::Keys {
+                caller: Some(caller),
+            })
+            .await?,
+        ),
         Route::CreateKey => {
             let body = json_body(&mut req).await?;
             let name =
@@ -236,8 +241,13 @@ pub async fn route(mut req: Request, env: &Env, route: Route) -> Result<Response
             data(call(Op::Generation { caller, id }).await?)
         }
         Route::Activity => {
-            let date = query_param(&query(&req), "date").filter(|d| !d.is_empty());
-            data(call(Op::Activity { caller, date }).await?)
+            let day = match query_param(&query(&req), "date").filter(|d| !d.is_empty()) {
+                None => None,
+                Some(d) => Some(ledger::parse_day(&d).ok_or_else(|| {
+                    Error::bad_request("date: must be a date as YYYY-MM-DD (years 0000 to 9999)")
+                })?),
+            };
+            data(call(Op::Activity { caller, day }).await?)
         }
         Route::Generations => {
             let limit = match query_param(&query(&req), "limit").filter(|l| !l.is_empty()) {
@@ -278,40 +288,85 @@ pub async fn route(mut req: Request, env: &Env, route: Route) -> Result<Response
         }
         Route::KeyGet(hash) => data(call(Op::KeyGet { caller, hash }).await?),
         Route::KeyUpdate(hash) => {
-            let body = json_body(&mut req).await?;
-            let LimitFields {
-                limit,
-                reset: limit_reset,
-            } = limit_fields(&body)?;
-            let disabled = match body.get("disabled") {
-                None | Some(Value::Null) => None,
-                Some(Value::Bool(b)) => Some(*b),
-                Some(_) => return Err(Error::bad_request("disabled: must be a boolean")),
-            };
-            let patch = KeyPatch {
-                name: str_field(&body, "name")?,
-                disabled,
-                limit,
-                limit_reset,
-            };
-            // This isolate stops admitting the key from its lease at once; the others
-            // find the lease revoked at their next renewal (within KEY_CACHE_MS).
-            super::admission::forget(&hash);
-            data(
-                call(Op::KeyUpdate {
-                    caller,
-                    hash,
-                    patch,
-                })
-                .await?,
-            )
+            let patch = key_patch(&json_body(&mut req).await?)?;
+            update_key(env, &acc, Some(caller), hash, patch).await
         }
-        Route::KeyDelete(hash) => {
-            super::admission::forget(&hash);
-            http::json_value(&call(Op::KeyDelete { caller, hash }).await?, 200)
-        }
+        Route::KeyDelete(hash) => delete_key(env, &acc, Some(caller), hash).await,
         _ => Err(Error::MethodNotAllowed),
     }
+}
+
+/// The fields of a key update.
+fn key_patch(body: &Value) -> Result<KeyPatch, Error> {
+    let LimitFields {
+        limit,
+        reset: limit_reset,
+    } = limit_fields(body)?;
+    let disabled = match body.get("disabled") {
+        None | Some(Value::Null) => None,
+        Some(Value::Bool(b)) => Some(*b),
+        Some(_) => return Err(Error::bad_request("disabled: must be a boolean")),
+    };
+    Ok(KeyPatch {
+        name: str_field(body, "name")?,
+        disabled,
+        limit,
+        limit_reset,
+    })
+}
+
+/// Updates key `hash` of account `acc` for `caller` (None: the operator). The object
+/// decides whether the caller may manage the key; only then does this isolate act on
+/// the change, so a caller who only knows a key's hash changes nothing, here or there.
+async fn update_key(
+    env: &Env,
+    acc: &str,
+    caller: Option<String>,
+    hash: String,
+    patch: KeyPatch,
+) -> Result<Response, Error> {
+    let restricts = patch.restricts();
+    let updated = account::call(
+        env,
+        acc,
+        Op::KeyUpdate {
+            caller,
+            hash: hash.clone(),
+            patch,
+        },
+    )
+    .await?;
+    if restricts {
+        stop_leasing(env, &hash).await;
+    }
+    data(updated)
+}
+
+async fn delete_key(
+    env: &Env,
+    acc: &str,
+    caller: Option<String>,
+    hash: String,
+) -> Result<Response, Error> {
+    let deleted = account::call(
+        env,
+        acc,
+        Op::KeyDelete {
+            caller,
+            hash: hash.clone(),
+        },
+    )
+    .await?;
+    stop_leasing(env, &hash).await;
+    http::json_value(&deleted, 200)
+}
+
+/// After a key was disabled, deleted or its limit changed: this isolate stops admitting
+/// it from its lease at once and gives the lease back, which keeps holding what the
+/// requests still running against it may spend until each settles; other isolates do
+/// the same at their next renewal (within `KEY_CACHE_MS`).
+async fn stop_leasing(env: &Env, hash: &str) {
+    super::admission::surrender(env, hash).await;
 }
 
 /// Checks the operator's `ADMIN_KEY` (constant time) before any admin route is matched.
@@ -414,5 +469,11 @@ pub async fn admin(mut req: Request, env: &Env, route: AdminRoute) -> Result<Res
             let created = account::call(env, &id, Op::AddKey { key: record }).await?;
             http::json_value(&json!({ "data": created, "key": raw }), 201)
         }
+        AdminRoute::Keys(id) => data(account::call(env, &id, Op::Keys { caller: None }).await?),
+        AdminRoute::UpdateKey(id, hash) => {
+            let patch = key_patch(&json_body(&mut req).await?)?;
+            update_key(env, &id, None, hash, patch).await
+        }
+        AdminRoute::DeleteKey(id, hash) => delete_key(env, &id, None, hash).await,
     }
 }

@@ -17,7 +17,7 @@ use std::collections::{HashMap, HashSet};
 
 use worker::Env;
 
-use super::account::{self, Op, SettleItem, MAX_SETTLE_BATCH};
+use super::account::{self, Op, Queued, SettleItem, MAX_SETTLE_BATCH};
 use super::config;
 use crate::accounts::lease::{Grant, LeaseBook, Renewal, Ticket};
 
@@ -34,9 +34,7 @@ const SURRENDER_POLL_MS: u64 = 5;
 const SETTLE_RETRY_MS: [u64; 5] = [0, 250, 1_000, 3_000, 8_000];
 
 /// A settlement waiting to be sent.
-struct Pending {
-    item: SettleItem,
-}
+type Pending = Queued;
 
 #[derive(Default)]
 struct Queue {
@@ -73,12 +71,6 @@ pub fn admit(env: &Env, caller: &str, ask: u64) -> Option<Ticket> {
 /// Whether the isolate should ask the object for a lease for `caller`.
 pub fn wants_lease(caller: &str) -> bool {
     BOOK.with(|b| b.borrow().get(caller).is_none())
-}
-
-/// Drops `caller`'s lease here (its key was changed through this isolate): its next
-/// request is admitted by the object, which has revoked the lease.
-pub fn forget(caller: &str) {
-    BOOK.with(|b| b.borrow_mut().forget(caller));
 }
 
 /// Frees what this isolate holds of `account`'s credit for an exact admission the
@@ -220,11 +212,12 @@ pub async fn settle(env: Env, account: String, item: SettleItem, ticket: Option<
         let cost = item.generation.cost_picos;
         BOOK.with(|b| b.borrow_mut().finish(&caller, t, cost, now()));
     }
+    let ask = ticket.as_ref().map_or(0, |t| t.ask);
     let flush_ms = config::u64(&env, "SETTLE_FLUSH_MS", DEFAULT_SETTLE_FLUSH_MS);
     let (full, schedule) = QUEUES.with(|q| {
         let mut q = q.borrow_mut();
         let queue = q.entry(account.clone()).or_default();
-        queue.items.push(Pending { item });
+        queue.items.push(Pending { item, ask });
         let full = queue.items.len() >= MAX_SETTLE_BATCH;
         let schedule = !full && !std::mem::replace(&mut queue.scheduled, true);
         (full, schedule)
@@ -297,9 +290,9 @@ async fn deliver(
     env: &Env,
     account: &str,
     batch: Vec<Pending>,
-    with: impl FnOnce(Vec<SettleItem>) -> Op,
+    with: impl FnOnce(Vec<Queued>) -> Op,
 ) -> bool {
-    let op = with(batch.iter().map(|p| p.item.clone()).collect());
+    let op = with(batch.clone());
     let landed = send(env, account, op).await.is_some();
     if !landed && !batch.is_empty() {
         put_back(account, batch);

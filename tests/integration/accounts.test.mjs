@@ -3,7 +3,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { eventually } from "../support/eventually.mjs";
-import { startWorker, ADMIN_KEY } from "../support/worker.mjs";
+import { startWorker, ADMIN_KEY, sha256 } from "../support/worker.mjs";
 import { startMockUpstream } from "../support/mock_upstream.mjs";
 import { testCatalog, mockBindings } from "../support/catalog.mjs";
 import { sseEvents } from "../support/sse.mjs";
@@ -94,6 +94,41 @@ test("count_tokens needs a live key: a disabled or deleted key is refused", asyn
   const gone = await count();
   assert.equal(gone.status, 401);
   await gone.arrayBuffer();
+});
+
+test("every key can be revoked: a provisioning key disables and deletes another, never itself; the operator lists, disables and deletes any key", async () => {
+  const acc = await worker.createAccount();
+  const second = await worker.admin("POST", `/accounts/${acc.id}/keys`, { kind: "provisioning", name: "second" });
+  const [prov1, prov2] = [sha256(acc.provisioningKey), sha256(second.key)];
+  assert.equal((await call("GET", "/keys", second.key)).status, 200);
+  // The first disables the second, which stops at once.
+  const off = await call("PATCH", `/keys/${prov2}`, acc.provisioningKey, { disabled: true });
+  assert.equal(off.status, 200);
+  const shown = (await off.json()).data;
+  assert.equal(shown.disabled, true);
+  assert.equal(shown.is_provisioning_key, true);
+  assert.equal((await call("GET", "/keys", second.key)).status, 401);
+  // Never itself: the account keeps a key that manages it.
+  assert.equal((await call("PATCH", `/keys/${prov1}`, acc.provisioningKey, { disabled: true })).status, 403);
+  assert.equal((await call("DELETE", `/keys/${prov1}`, acc.provisioningKey)).status, 403);
+  assert.equal((await call("GET", "/keys", acc.provisioningKey)).status, 200);
+  const del = await call("DELETE", `/keys/${prov2}`, acc.provisioningKey);
+  assert.deepEqual(await del.json(), { deleted: true });
+  // The operator sees every key of the account, provisioning keys included.
+  const listed = (await worker.admin("GET", `/accounts/${acc.id}/keys`)).data;
+  assert.deepEqual(listed.map((k) => k.hash).sort(), [prov1, sha256(acc.key)].sort());
+  assert.equal(listed.find((k) => k.hash === prov1).is_provisioning_key, true);
+  // ... and disables or deletes any of them.
+  const adminOff = await worker.admin("PATCH", `/accounts/${acc.id}/keys/${prov1}`, { disabled: true });
+  assert.equal(adminOff.data.disabled, true);
+  assert.equal((await call("GET", "/keys", acc.provisioningKey)).status, 401);
+  assert.equal((await chat(acc.key)).status, 200);
+  assert.deepEqual(await worker.admin("DELETE", `/accounts/${acc.id}/keys/${sha256(acc.key)}`), { deleted: true });
+  assert.equal((await chat(acc.key)).status, 401);
+  const gone = await fetch(`${worker.url}/admin/v1/accounts/${acc.id}/keys/${sha256(acc.key)}`, { method: "DELETE", headers: { authorization: `Bearer ${ADMIN_KEY}` } });
+  assert.equal(gone.status, 404);
+  const noAdmin = await fetch(`${worker.url}/admin/v1/accounts/${acc.id}/keys`, { headers: { authorization: `Bearer ${acc.provisioningKey}` } });
+  assert.equal(noAdmin.status, 401);
 });
 
 test("403: provisioning keys cannot call models, API keys cannot manage keys", async () => {

@@ -56,6 +56,39 @@ test("a settle that fails is retried until it lands, exactly once", async () => 
   assert.equal(g.data.usage_source, "provider");
 });
 
+test("a storage error in the middle of a settlement leaves nothing half done: the retry charges once and releases the hold once", async () => {
+  // Each account's object fails to write its first settlement's record, after the hold
+  // was released and the lease charged: without a transaction that release stays.
+  const w = await startWorker({
+    catalog: testCatalog(),
+    bindings: { ...mockBindings(mock.url), TEST_FAIL_SETTLE_RECORDS: "1", KEY_CACHE_MS: "1000", LEASE_IDLE_MS: "600", SETTLE_FLUSH_MS: "20" },
+  });
+  try {
+    const acc = await w.createAccount({ credits: 10 });
+    const send = async () => {
+      const r = await fetch(`${w.base}/chat/completions`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${acc.key}`, "content-type": "application/json" },
+        body: JSON.stringify({ model: "test/ok", messages: [{ role: "user", content: "hi" }], max_tokens: 10 }),
+      });
+      assert.equal(r.status, 200);
+      await r.text();
+    };
+    // The first holds its own reservation; the next ones go by the lease it brought.
+    await send();
+    await eventually(async () => (await w.admin("GET", `/accounts/${acc.id}`)).data.total_usage === COST, "the retried settlement");
+    for (let i = 0; i < 3; i++) await send();
+    const a = await eventually(async () => {
+      const a = (await w.admin("GET", `/accounts/${acc.id}`)).data;
+      return a.leased === 0 && picos(a.total_usage) === 4 * picos(COST) && a;
+    }, "all settled and the lease returned");
+    assert.equal(a.reserved, 0, "no hold left behind");
+    assert.equal(picos(a.balance), picos(10) - 4 * picos(COST));
+  } finally {
+    await w.close();
+  }
+});
+
 test("a hold outlives its TTL while the stream runs, and settles once it ends", async () => {
   const acc = await worker.createAccount({ credits: 1 });
   const r = await chat(acc.key, { model: "test/gated", stream: true });
@@ -107,6 +140,51 @@ for (const [model, completion] of [["test/lateusage", 34], ["test/lateusage-anth
     assert.equal((await account(acc.id)).reserved, 0);
   });
 }
+
+// test/lateusage reports 12 prompt and 34 completion tokens for a request that reserved
+// 10 (80 µ$ billed, 31 µ$ held): the provider bills past the hold.
+test("a provider that bills past the hold: charged up to the key's limit and the balance, the rest recorded with the generation", async () => {
+  const lateCost = picos(0.00008);
+  const run = async (key) => {
+    const r = await chat(key, { model: "test/lateusage", stream: true });
+    assert.equal(r.status, 200);
+    const id = r.headers.get("x-generation-id");
+    await r.text();
+    return id;
+  };
+  const lossOf = async (accId, id) =>
+    (await ledger(accId)).filter((e) => e.kind === "operator_loss" && e.generation_id === id).reduce((s, e) => s + picos(e.amount), 0);
+
+  // A key limited to 40 µ$ on an account that has plenty.
+  const acc = await worker.createAccount({ credits: 1 });
+  const made = await (await fetch(`${worker.base}/keys`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${acc.provisioningKey}`, "content-type": "application/json" },
+    body: JSON.stringify({ name: "capped", limit: 0.00004 }),
+  })).json();
+  const id = await run(made.key);
+  const a = await eventually(async () => {
+    const a = await account(acc.id);
+    return a.total_usage > 0 && a.reserved === 0 && a;
+  }, "settled");
+  assert.equal(picos(a.total_usage), picos(0.00004), "charged up to the key's limit, not past it");
+  const k = (await (await fetch(`${worker.base}/keys/${made.data.hash}`, { headers: { authorization: `Bearer ${acc.provisioningKey}` } })).json()).data;
+  assert.equal(picos(k.usage), picos(0.00004));
+  assert.equal(picos(a.operator_loss), lateCost - picos(0.00004), "the rest is recorded");
+  assert.equal(await lossOf(acc.id, id), lateCost - picos(0.00004), "with the generation's ID");
+
+  // An account with 50 µ$ and a key without a limit.
+  const poor = await worker.createAccount({ credits: 0.00005 });
+  const id2 = await run(poor.key);
+  const b = await eventually(async () => {
+    const b = await account(poor.id);
+    return b.total_usage > 0 && b.reserved === 0 && b;
+  }, "settled");
+  assert.equal(picos(b.total_usage), picos(0.00005), "charged up to the balance");
+  assert.equal(b.balance, 0);
+  assert.equal(picos(b.operator_loss), lateCost - picos(0.00005));
+  assert.equal(await lossOf(poor.id, id2), lateCost - picos(0.00005));
+});
 
 test("a client that leaves mid-generation stops the upstream and pays what the provider said so far", async () => {
   const acc = await worker.createAccount({ credits: 1 });

@@ -231,6 +231,10 @@ for (const [method, path, status] of [
 add("path: generation without id", { method: "GET", path: "/api/v1/generation" }, 400, /id: is required/);
 add("path: generation unknown", { method: "GET", path: "/api/v1/generation?id=gen-nope" }, 404);
 add("path: activity bad date", { method: "GET", path: "/api/v1/activity?date=yesterday", key: "PROV" }, 400, /date/);
+// Years that overflow the calendar arithmetic, and days no month has: a 400 naming the field.
+for (const date of ["9223372036854775807-01-01", "-9223372036854775808-01-01", "99999999999-12-31", "2026-02-30", "2026-13-01", "2026-1-1"]) {
+  add(`path: activity date ${date}`, { method: "GET", path: `/api/v1/activity?date=${date}`, key: "PROV" }, 400, /^date: /);
+}
 add("path: key update not JSON", { method: "PATCH", path: "/api/v1/keys/abc", key: "PROV", body: "not json" }, 400);
 add("path: key update bad limit", { method: "PATCH", path: "/api/v1/keys/abc", key: "PROV", body: { limit: "lots" } }, 400, /limit/);
 add("path: key create without name", { method: "POST", path: "/api/v1/keys", key: "PROV", body: {} }, 400, /name: is required/);

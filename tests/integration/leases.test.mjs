@@ -5,7 +5,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { eventually } from "../support/eventually.mjs";
-import { startWorker } from "../support/worker.mjs";
+import { startWorker, sha256 } from "../support/worker.mjs";
 import { startMockUpstream } from "../support/mock_upstream.mjs";
 import { testCatalog, mockBindings } from "../support/catalog.mjs";
 
@@ -194,6 +194,98 @@ test("disabling a key revokes its lease at once in this isolate", async () => {
   const refused = await chat(worker, made.key);
   assert.equal(refused.status, 401);
   await eventually(async () => (await account(worker, acc.id)).leased === 0, "the lease released");
+});
+
+const patchKey = (w, prov, hash, body) =>
+  fetch(`${w.base}/keys/${hash}`, {
+    method: "PATCH",
+    headers: { authorization: `Bearer ${prov}`, "content-type": "application/json" },
+    body: JSON.stringify(body),
+  });
+
+test("a rename changes no money: the key's lease and holds stay, and its next request still goes by the lease", async () => {
+  const acc = await worker.createAccount({ credits: 10 });
+  await (await chat(worker, acc.key)).text();
+  const before = await eventually(async () => {
+    const a = await account(worker, acc.id);
+    return a.leased > 0 && a;
+  }, "a lease");
+  const r = await patchKey(worker, acc.provisioningKey, sha256(acc.key), { name: "renamed" });
+  assert.equal(r.status, 200);
+  assert.equal((await r.json()).data.name, "renamed");
+  const after = await account(worker, acc.id);
+  assert.equal(after.leased, before.leased, "the lease's hold is untouched");
+  const c = await chat(worker, acc.key);
+  assert.equal(c.status, 200);
+  assert.equal(admission(c), "lease");
+  await c.text();
+});
+
+test("disabling a key mid-request stops its admissions at once, while the running request keeps its hold until it settles", async () => {
+  const acc = await worker.createAccount({ credits: 10 });
+  const made = await (await fetch(`${worker.base}/keys`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${acc.provisioningKey}`, "content-type": "application/json" },
+    body: JSON.stringify({ name: "runs long" }),
+  })).json();
+  const first = await chat(worker, made.key);
+  const ids = [first.headers.get("x-generation-id")];
+  await first.text();
+  await eventually(async () => (await account(worker, acc.id)).leased > 0, "a lease");
+  const running = await chat(worker, made.key, { model: "test/gated", stream: true });
+  assert.equal(running.status, 200);
+  assert.equal(admission(running), "lease");
+  ids.push(running.headers.get("x-generation-id"));
+  const reader = running.body.getReader();
+  await reader.read();
+  assert.ok(await mock.waitFor("gated", "first-sent"));
+  const off = await patchKey(worker, acc.provisioningKey, made.data.hash, { disabled: true });
+  assert.equal(off.status, 200);
+  await off.text();
+  const refused = await chat(worker, made.key);
+  assert.equal(refused.status, 401, "no new admission, at once");
+  await refused.text();
+  // The request's worst case (11 prompt tokens at 1 µ$, 10 completion at 2 µ$) is held.
+  const mid = await account(worker, acc.id);
+  assert.ok(picos(mid.leased) + picos(mid.reserved) >= picos(0.000031), `still held: ${JSON.stringify(mid)}`);
+  mock.release("gated");
+  while (!(await reader.read()).done);
+  const done = await eventually(async () => {
+    const a = await account(worker, acc.id);
+    return a.leased === 0 && a.reserved === 0 && a.total_usage > COST && a;
+  }, "settled, and the closing lease ended with it");
+  let sum = 0;
+  for (const id of ids) {
+    const g = await (await fetch(`${worker.base}/generation?id=${id}`, { headers: { authorization: `Bearer ${acc.provisioningKey}` } })).json();
+    sum += picos(g.data.total_cost);
+  }
+  assert.equal(picos(done.total_usage), sum, "both requests charged in full");
+  assert.equal(picos(done.balance), picos(10) - sum);
+  assert.equal(done.expired_holds, 0);
+  assert.equal(done.operator_loss, 0);
+});
+
+test("a caller who may not manage a key cannot touch its lease: the permission check comes first", async () => {
+  const victim = await worker.createAccount({ credits: 10 });
+  const other = await worker.createAccount({ credits: 10 });
+  await (await chat(worker, victim.key)).text();
+  await eventually(async () => (await account(worker, victim.id)).leased > 0, "a lease");
+  const hash = sha256(victim.key);
+  // Another account's provisioning key (404: not its key) and the victim's own API key
+  // (403: API keys manage nothing) both know the hash.
+  for (const [method, key] of [["PATCH", other.provisioningKey], ["DELETE", other.provisioningKey], ["PATCH", victim.key], ["DELETE", victim.key]]) {
+    const r = await fetch(`${worker.base}/keys/${hash}`, {
+      method,
+      headers: { authorization: `Bearer ${key}`, "content-type": "application/json" },
+      body: method === "PATCH" ? JSON.stringify({ disabled: true }) : undefined,
+    });
+    assert.ok([403, 404].includes(r.status), `${method}: ${r.status}`);
+    await r.text();
+    const c = await chat(worker, victim.key);
+    assert.equal(c.status, 200);
+    assert.equal(admission(c), "lease", `after a refused ${method}, the victim's lease is still used`);
+    await c.text();
+  }
 });
 
 test("a lease its isolate stops renewing expires into the balance; an in-flight part into the operator's ledger", async () => {
