@@ -46,6 +46,13 @@ pub enum Error {
     /// No endpoint can serve the request right now.
     #[error("{0}")]
     NoProvider(String),
+    /// This isolate is at a budget it shares among requests (media bytes in flight):
+    /// another endpoint, or the same later, may serve.
+    #[error("{message}")]
+    Busy {
+        message: String,
+        retry_after_secs: u64,
+    },
     /// Our side is set up wrong: a provider refused our own key (401/403 upstream),
     /// or a required secret is missing. Says so without the upstream's reply.
     #[error("{0}")]
@@ -89,7 +96,7 @@ impl Error {
                 ..
             } => 400,
             Error::Upstream { .. } => 502,
-            Error::NoProvider(_) | Error::Misconfigured(_) => 503,
+            Error::NoProvider(_) | Error::Misconfigured(_) | Error::Busy { .. } => 503,
             Error::Internal(_) => 500,
         }
     }
@@ -107,6 +114,7 @@ impl Error {
                     | Error::Upstream { .. }
                     | Error::NoProvider(_)
                     | Error::Misconfigured(_)
+                    | Error::Busy { .. }
             )
     }
 
@@ -115,6 +123,9 @@ impl Error {
             Error::RateLimited {
                 retry_after_secs, ..
             } => *retry_after_secs,
+            Error::Busy {
+                retry_after_secs, ..
+            } => Some(*retry_after_secs),
             _ => None,
         }
     }

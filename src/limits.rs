@@ -150,9 +150,47 @@ pub fn hit(
     })
 }
 
+/// Bytes a process shares among the requests it holds in flight (media fetched to be
+/// sent inline): a request takes what it may need before it reads, and gives back
+/// what it did not use and, when it ends, the rest.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct ByteBudget {
+    pub held: u64,
+}
+
+impl ByteBudget {
+    /// How much of `want` can be taken under `limit` now (0: none is left).
+    pub fn room(&self, want: u64, limit: u64) -> u64 {
+        want.min(limit.saturating_sub(self.held))
+    }
+
+    pub fn take(&mut self, n: u64) {
+        self.held = self.held.saturating_add(n);
+    }
+
+    pub fn give(&mut self, n: u64) {
+        self.held = self.held.saturating_sub(n);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_byte_budget_never_lends_past_its_limit() {
+        let limit = 100;
+        let mut b = ByteBudget::default();
+        assert_eq!(b.room(60, limit), 60);
+        b.take(60);
+        assert_eq!(b.room(60, limit), 40, "only what is left");
+        b.take(40);
+        assert_eq!(b.room(1, limit), 0);
+        b.give(30); // a read that used 30 of its 60 hands back the rest
+        assert_eq!(b.room(50, limit), 30);
+        b.give(1_000);
+        assert_eq!(b.held, 0, "never below zero");
+    }
 
     fn minute() -> Window {
         Window::requests(3, 60)

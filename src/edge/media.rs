@@ -3,6 +3,7 @@
 //! (redirects checked hop by hop), within a size budget and a time limit. A URL that
 //! cannot be fetched is the caller's 400, naming its field.
 
+use std::cell::Cell;
 use std::collections::HashMap;
 use std::pin::pin;
 
@@ -24,6 +25,53 @@ const DEFAULT_MAX_BYTES: u64 = 20 * 1024 * 1024;
 /// The time to fetch all of a request's media (`MEDIA_FETCH_TIMEOUT_MS`).
 const DEFAULT_TIMEOUT_MS: u64 = 10_000;
 const MAX_REDIRECTS: usize = 3;
+/// Fetched media this isolate holds for all its requests together, at most
+/// (`ISOLATE_MEDIA_BYTES`). Each byte fetched lives four or five times over before the
+/// upstream call is sent (bytes, base64, the inlined request, its JSON body, the copy
+/// handed to `fetch`), and an isolate has 128 MB: one request at the 20 MB maximum at a
+/// time, others after it or at another endpoint.
+const DEFAULT_ISOLATE_BYTES: u64 = 24 * 1024 * 1024;
+
+thread_local! {
+    static IN_FLIGHT: Cell<crate::limits::ByteBudget> = const { Cell::new(crate::limits::ByteBudget { held: 0 }) };
+}
+
+/// What one request holds of the isolate's media budget, given back when it is dropped
+/// (with the inlined request, once the upstream call is over).
+pub struct MediaHold(u64);
+
+impl MediaHold {
+    fn take(&mut self, n: u64) {
+        IN_FLIGHT.with(|c| {
+            let mut b = c.get();
+            b.take(n);
+            c.set(b);
+        });
+        self.0 = self.0.saturating_add(n);
+    }
+
+    fn give(&mut self, n: u64) {
+        let n = n.min(self.0);
+        IN_FLIGHT.with(|c| {
+            let mut b = c.get();
+            b.give(n);
+            c.set(b);
+        });
+        self.0 = self.0.saturating_sub(n);
+    }
+}
+
+impl Drop for MediaHold {
+    fn drop(&mut self) {
+        self.give(self.0);
+    }
+}
+
+/// A request with its media inlined, and what it holds of the isolate's budget.
+pub struct Inlined {
+    pub chat: ChatRequest,
+    _hold: MediaHold,
+}
 
 /// `chat` with its remote media inlined, when `target`'s family needs that and there
 /// is any; `None` when the request goes as it is.
@@ -31,7 +79,7 @@ pub async fn inline_for(
     env: &Env,
     target: &Target<'_>,
     chat: &ChatRequest,
-) -> Result<Option<ChatRequest>, Error> {
+) -> Result<Option<Inlined>, Error> {
     if target.provider.api != ApiFamily::Gemini {
         return Ok(None);
     }
@@ -48,10 +96,35 @@ pub async fn inline_for(
     let mut budget = usize::try_from(config::u64(env, "MEDIA_MAX_BYTES", DEFAULT_MAX_BYTES))
         .unwrap_or(usize::MAX);
     let timeout_ms = config::u64(env, "MEDIA_FETCH_TIMEOUT_MS", DEFAULT_TIMEOUT_MS);
+    let isolate_limit = config::u64(env, "ISOLATE_MEDIA_BYTES", DEFAULT_ISOLATE_BYTES);
+    let mut hold = MediaHold(0);
+    let busy = || {
+        Error::Busy {
+        message: format!(
+            "This gateway instance is fetching {isolate_limit} bytes of media for other requests; retry shortly."
+        ),
+        retry_after_secs: 1,
+    }
+    };
     let work = async {
         let mut fetched = HashMap::new();
         for r in &remote {
-            let (mime, bytes) = fetch_one(r, &allow, budget).await?;
+            // What this fetch may read is taken before it reads, so that requests that
+            // fetch at once never hold more than the isolate's budget together.
+            let want = u64::try_from(budget).unwrap_or(u64::MAX);
+            let room = IN_FLIGHT.with(|c| c.get().room(want, isolate_limit));
+            if room == 0 {
+                return Err(busy());
+            }
+            hold.take(room);
+            let cap = usize::try_from(room).unwrap_or(usize::MAX);
+            let (mime, bytes) = match fetch_one(r, &allow, cap).await {
+                Ok(got) => got,
+                // Too large for what the isolate had left, not for the request's own limit.
+                Err((_, true)) if room < want => return Err(busy()),
+                Err((e, _)) => return Err(e),
+            };
+            hold.give(room.saturating_sub(bytes.len() as u64));
             budget = budget.saturating_sub(bytes.len());
             let mime = mime.filter(|m| usable(m)).unwrap_or_else(|| r.mime.clone());
             let data = base64::engine::general_purpose::STANDARD.encode(&bytes);
@@ -69,7 +142,10 @@ pub async fn inline_for(
             )));
         }
     };
-    Ok(Some(media::inline(chat, &fetched)))
+    Ok(Some(Inlined {
+        chat: media::inline(chat, &fetched),
+        _hold: hold,
+    }))
 }
 
 /// A served media type worth keeping (servers often say `application/octet-stream`).
@@ -78,13 +154,14 @@ fn usable(mime: &str) -> bool {
 }
 
 /// One URL's bytes (at most `max_bytes`) and served media type, following at most
-/// [`MAX_REDIRECTS`] redirects, each target checked like the first.
+/// [`MAX_REDIRECTS`] redirects, each target checked like the first. An error says
+/// whether it was the size (`true`).
 async fn fetch_one(
     r: &Remote,
     allow: &[String],
     max_bytes: usize,
-) -> Result<(Option<String>, Vec<u8>), Error> {
-    let bad = |why: String| Error::bad_request(format!("{}: {why}", r.path));
+) -> Result<(Option<String>, Vec<u8>), (Error, bool)> {
+    let bad = |why: String| (Error::bad_request(format!("{}: {why}", r.path)), false);
     let mut url = r.url.clone();
     for _ in 0..=MAX_REDIRECTS {
         // What is fetched is the URL as checked (parsed and re-serialised).
@@ -124,9 +201,13 @@ async fn fetch_one(
         let out = super::upstream::read_all(&resp, max_bytes)
             .await
             .map_err(|e| match e {
-                Capped::TooLarge => bad(format!(
-                    "media is larger than the {max_bytes} bytes left for this request's media"
-                )),
+                Capped::TooLarge => (
+                    bad(format!(
+                        "media is larger than the {max_bytes} bytes left for this request's media"
+                    ))
+                    .0,
+                    true,
+                ),
                 Capped::Failed(e) => bad(format!("could not be read: {e}")),
             })?;
         return Ok((mime, out));

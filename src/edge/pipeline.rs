@@ -607,8 +607,9 @@ async fn serve(
                 return Ok(resp);
             }
             Err(e) => {
-                // A missing key or a bad request says nothing of the endpoint's health.
-                if e.is_retryable() && !matches!(e, Error::NoProvider(_)) {
+                // A missing key, a bad request or this isolate's own budget says nothing
+                // of the endpoint's health.
+                if e.is_retryable() && !matches!(e, Error::NoProvider(_) | Error::Busy { .. }) {
                     let now = config::now_ms();
                     let outcome = Outcome {
                         ok: false,
@@ -650,7 +651,7 @@ async fn attempt(
     settler: &Settler,
 ) -> Result<Response, Error> {
     let inlined = super::media::inline_for(env, target, &incoming.request.chat).await?;
-    let chat = inlined.as_ref().unwrap_or(&incoming.request.chat);
+    let chat = inlined.as_ref().map_or(&incoming.request.chat, |i| &i.chat);
     // The Messages surface speaks to Anthropic endpoints in their own format.
     let native = incoming
         .request

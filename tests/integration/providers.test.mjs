@@ -339,6 +339,33 @@ describe("media to Gemini: remote URLs fetched and inlined, files, audio and vid
     assert.ok(Math.abs(usage.cost - (usage.prompt_tokens * 0.000001 + usage.completion_tokens * 0.000002)) < 1e-12, `${usage.cost}`);
   });
 
+  test("media in flight share the isolate's budget: past it a request is a 503 with Retry-After, never a dead isolate", async () => {
+    const small = await startWorker({ catalog: testCatalog(), bindings: {
+      ...mockBindings(mock.url), MEDIA_FETCH_ALLOW_HOSTS: new URL(mock.url).host, ISOLATE_MEDIA_BYTES: "100" } });
+    try {
+      const key = (await small.createAccount()).key;
+      const send = (url) => fetch(`${small.base}/chat/completions`, {
+        method: "POST",
+        headers: { "content-type": "application/json", authorization: `Bearer ${key}` },
+        body: JSON.stringify({ model: "test/gemini-media", messages: [{ role: "user", content: [{ type: "image_url", image_url: { url } }, { type: "text", text: "describe" }] }] }),
+      });
+      // Two at once: the first holds the budget while it runs, the second is told to retry.
+      const [a, b] = await Promise.all([send(`${mock.url}/media/slow.png`), new Promise((r) => setTimeout(r, 100)).then(() => send(`${mock.url}/media/cat.png`))]);
+      assert.equal(a.status, 200, await a.clone().text());
+      assert.equal(b.status, 503, await b.clone().text());
+      assert.equal(b.headers.get("retry-after"), "1");
+      assert.match((await b.json()).error.message, /retry shortly/);
+      // Given back when the first ended.
+      assert.equal((await send(`${mock.url}/media/cat.png`)).status, 200);
+      // One request whose media pass what the whole isolate may hold: a 503 too, not the caller's 400.
+      const big = await send(`${mock.url}/media/big`);
+      assert.equal(big.status, 503, await big.clone().text());
+      assert.equal((await send(`${mock.url}/media/cat.png`)).status, 200, "nothing left held");
+    } finally {
+      await small.close();
+    }
+  });
+
   test("private addresses, failed fetches and oversized media are the caller's 400, naming the field", async () => {
     for (const [url, why] of [
       ["http://10.0.0.1/cat.png", /private or local address/],

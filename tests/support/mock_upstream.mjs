@@ -579,6 +579,7 @@ export async function startMockUpstream() {
       "/media/hop": () => send(302, "text/plain", "", { location: "/media/cat.png" }),
       "/media/to-private": () => send(302, "text/plain", "", { location: "http://10.0.0.1/cat.png" }),
       "/media/big": () => send(200, "image/png", Buffer.alloc(3 * 1024 * 1024, 7)),
+      "/media/slow.png": () => setTimeout(() => send(200, "image/png", PNG), 400),
     };
     (routes[path] ?? (() => send(404, "text/plain", "not found")))();
     return true;
