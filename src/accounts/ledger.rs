@@ -202,7 +202,9 @@ pub fn worst_case(
         .clamp(1, crate::api::validate::MAX_N);
     let price = |s: &str| parse_picos(s).unwrap_or(0);
     let priced = |s: &Option<String>| s.as_deref().map_or(0, price);
-    let p = &endpoint.pricing;
+    // A tier's prices where the worst prompt passes its threshold.
+    let tiered = endpoint.pricing.for_prompt(prompt_tokens);
+    let p = &*tiered;
     // Every prompt token may be a cache write where the request marks one, at the
     // endpoint's write price, or 2× the prompt price for a 1-hour write.
     let prompt_price = {

@@ -123,9 +123,47 @@ pub struct Pricing {
     pub input_cache_read: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub input_cache_write: Option<String>,
+    /// Prices that apply instead to a longer prompt (Google prices Gemini's Pro models
+    /// higher past 200k prompt tokens), as the provider bills the whole request.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tiers: Vec<PriceTier>,
+}
+
+/// A price tier: for a prompt of more than `above_prompt_tokens` tokens, these prices
+/// replace the base ones for every token of the request.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct PriceTier {
+    pub above_prompt_tokens: u64,
+    pub prompt: String,
+    pub completion: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input_cache_read: Option<String>,
 }
 
 impl Pricing {
+    /// The prices for a request of `prompt_tokens` prompt tokens: those of the highest
+    /// tier it passes, or these.
+    pub fn for_prompt(&self, prompt_tokens: u64) -> std::borrow::Cow<'_, Pricing> {
+        let tier = self
+            .tiers
+            .iter()
+            .filter(|t| prompt_tokens > t.above_prompt_tokens)
+            .max_by_key(|t| t.above_prompt_tokens);
+        match tier {
+            None => std::borrow::Cow::Borrowed(self),
+            Some(t) => std::borrow::Cow::Owned(Pricing {
+                prompt: t.prompt.clone(),
+                completion: t.completion.clone(),
+                input_cache_read: t
+                    .input_cache_read
+                    .clone()
+                    .or_else(|| self.input_cache_read.clone()),
+                tiers: Vec::new(),
+                ..self.clone()
+            }),
+        }
+    }
+
     fn fields(&self) -> impl Iterator<Item = (&'static str, &str)> {
         [
             ("prompt", Some(self.prompt.as_str())),
@@ -140,6 +178,15 @@ impl Pricing {
         ]
         .into_iter()
         .filter_map(|(k, v)| v.map(|v| (k, v)))
+        .chain(self.tiers.iter().flat_map(|t| {
+            [
+                ("tiers[].prompt", Some(t.prompt.as_str())),
+                ("tiers[].completion", Some(t.completion.as_str())),
+                ("tiers[].input_cache_read", t.input_cache_read.as_deref()),
+            ]
+            .into_iter()
+            .filter_map(|(k, v)| v.map(|v| (k, v)))
+        }))
     }
 
     pub fn is_free(&self) -> bool {
@@ -375,6 +422,9 @@ impl Pricing {
     /// The cost of `u` in picodollars, split: (the prompt's, with the request price;
     /// the completion's).
     pub fn cost_parts(&self, u: &crate::api::Usage) -> (u64, u64) {
+        if let std::borrow::Cow::Owned(tier) = self.for_prompt(u.prompt_tokens) {
+            return tier.cost_parts(u);
+        }
         let prompt = Self::picos(Some(&self.prompt));
         let or_prompt = |p: &Option<String>| p.as_deref().map_or(prompt, |s| Self::picos(Some(s)));
         let (read, written, hour) = u.prompt_tokens_details.as_ref().map_or((0, 0, 0), |d| {
@@ -475,6 +525,30 @@ mod tests {
         let echo = cat.model("modelmux/echo").unwrap();
         assert!(echo.endpoints[0].pricing.is_free());
         assert!(cat.models.iter().any(|m| m.id.ends_with(":free")));
+    }
+
+    #[test]
+    fn a_longer_prompt_is_priced_at_its_tier_for_every_token() {
+        let cat = Catalog::from_json(include_bytes!("../../catalog/catalog.json")).unwrap();
+        let pro = &cat.model("google/gemini-2.5-pro").unwrap().endpoints[0].pricing;
+        let short = crate::api::Usage::new(200_000, 1_000);
+        let long = crate::api::Usage::new(200_001, 1_000);
+        // $1.25/M and $10/M up to 200k prompt tokens; $2.50/M and $15/M past them.
+        assert_eq!(
+            pro.cost_picos(&short),
+            200_000 * 1_250_000 + 1_000 * 10_000_000
+        );
+        assert_eq!(
+            pro.cost_picos(&long),
+            200_001 * 2_500_000 + 1_000 * 15_000_000
+        );
+        assert_eq!(pro.for_prompt(10).prompt, pro.prompt);
+        // The reservation too: a video the gateway cannot size fills the 1M context.
+        let m = cat.model("google/gemini-2.5-pro").unwrap();
+        let video = crate::api::ChatRequest::parse(br#"{"model":"google/gemini-2.5-pro","max_tokens":10,"messages":[{"role":"user","content":[{"type":"video_url","video_url":{"url":"https://youtu.be/x"}}]}]}"#).unwrap();
+        let w = crate::accounts::ledger::worst_case(&video, m, &m.endpoints[0], ApiFamily::Gemini);
+        assert_eq!(w.prompt_cost, m.context_length * 2_500_000);
+        assert_eq!(w.completion_price, 15_000_000);
     }
 
     #[test]
