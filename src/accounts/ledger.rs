@@ -183,6 +183,12 @@ pub fn worst_case(
     let prompt_tokens = size
         .worst_tokens(context, endpoint.media_max_tokens.as_ref())
         .max(1);
+    // Search results come back as input the provider bills: up to the whole context.
+    let prompt_tokens = if req.server_searches > 0 {
+        prompt_tokens.max(context)
+    } else {
+        prompt_tokens
+    };
     let room = context.saturating_sub(size.generous_tokens() / 2).max(1);
     let asked = match family {
         crate::catalog::ApiFamily::Anthropic => {
@@ -236,7 +242,8 @@ pub fn worst_case(
                 .as_deref()
                 .map_or(0, price)
                 .saturating_mul(size.images),
-        );
+        )
+        .saturating_add(req.server_searches.saturating_mul(priced(&p.web_search)));
     Ask {
         reserve: prompt_cost
             .saturating_add(

@@ -9,6 +9,10 @@ use crate::error::{Error, Result};
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct ChatRequest {
+    /// The most web searches the request's server tools may run (a Messages request
+    /// passed through to Anthropic): reserved at the endpoint's `web_search` price.
+    #[serde(skip)]
+    pub server_searches: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub model: Option<String>,
     /// OpenRouter: ordered fallback models.
@@ -321,6 +325,10 @@ pub struct Usage {
     pub is_byok: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cost_details: Option<CostDetails>,
+    /// Web searches a provider's server tool ran (Anthropic's
+    /// `server_tool_use.web_search_requests`), priced at the endpoint's `web_search`.
+    #[serde(skip)]
+    pub web_searches: u64,
 }
 
 /// What the upstream bills for a generation, as OpenRouter breaks it down (cached

@@ -124,8 +124,12 @@ pub fn convert(body: &Value) -> Result<(ChatRequest, Option<String>)> {
     {
         chat.insert("user".into(), json!(user));
     }
+    let mut searches = 0;
     if let Some(tools) = obj.get("tools").filter(|v| !v.is_null()) {
-        chat.insert("tools".into(), convert_tools(tools, &mut anthropic_only)?);
+        chat.insert(
+            "tools".into(),
+            convert_tools(tools, &mut anthropic_only, &mut searches)?,
+        );
     }
     if let Some(tc) = obj.get("tool_choice").filter(|v| !v.is_null()) {
         let (choice, parallel) = convert_tool_choice(tc)?;
@@ -160,10 +164,9 @@ pub fn convert(body: &Value) -> Result<(ChatRequest, Option<String>)> {
         _ => {}
     }
     chat.insert("messages".into(), Value::Array(messages));
-    Ok((
-        ChatRequest::from_value(Value::Object(chat))?,
-        anthropic_only,
-    ))
+    let mut req = ChatRequest::from_value(Value::Object(chat))?;
+    req.server_searches = searches;
+    Ok((req, anthropic_only))
 }
 
 /// Text blocks (with their cache_control) as chat text parts.
@@ -353,12 +356,32 @@ fn message(
     Ok(())
 }
 
-fn convert_tools(tools: &Value, anthropic_only: &mut Option<String>) -> Result<Value> {
+/// What a `web_search_*` server tool without `max_uses` may run here: the gateway sets
+/// it (Anthropic's own default is unbounded, which no reservation can cover).
+pub const DEFAULT_MAX_SEARCHES: u64 = 10;
+
+/// The most searches `t` (a tool of a Messages request) may run, if it is a web search
+/// server tool.
+fn searches_of(t: &Value) -> Option<u64> {
+    let ty = t.get("type").and_then(Value::as_str)?;
+    ty.starts_with("web_search_").then(|| {
+        t.get("max_uses")
+            .and_then(Value::as_u64)
+            .unwrap_or(DEFAULT_MAX_SEARCHES)
+    })
+}
+
+fn convert_tools(
+    tools: &Value,
+    anthropic_only: &mut Option<String>,
+    searches: &mut u64,
+) -> Result<Value> {
     let list = tools
         .as_array()
         .ok_or_else(|| bad("tools", "must be an array"))?;
     let mut out = Vec::with_capacity(list.len());
     for (i, t) in list.iter().enumerate() {
+        *searches = searches.saturating_add(searches_of(t).unwrap_or(0));
         match t.get("type").and_then(Value::as_str) {
             None | Some("custom") => {}
             Some(other) => {
@@ -690,6 +713,17 @@ pub fn native_body(body: &Value, upstream_model: &str, ceiling: u64) -> Value {
     if let Some(o) = b.as_object_mut() {
         o.insert("model".into(), json!(upstream_model));
         crate::providers::strip_gateway_fields(o);
+        // A web search tool runs at most what was reserved for it.
+        for t in o
+            .get_mut("tools")
+            .and_then(Value::as_array_mut)
+            .into_iter()
+            .flatten()
+        {
+            if searches_of(t).is_some() && t.get("max_uses").is_none() {
+                set_field(t, "max_uses", json!(DEFAULT_MAX_SEARCHES));
+            }
+        }
         let asked = o.get("max_tokens").and_then(Value::as_u64);
         if let Some(max) = asked.filter(|a| *a > ceiling).map(|_| ceiling) {
             o.insert("max_tokens".into(), json!(max));
@@ -709,6 +743,19 @@ pub fn native_body(body: &Value, upstream_model: &str, ceiling: u64) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn web_search_server_tools_are_bounded_and_counted() {
+        let body = json!({"model": "a/b", "max_tokens": 5, "messages": [{"role": "user", "content": "x"}],
+            "tools": [{"type": "web_search_20250305", "name": "web_search", "max_uses": 3},
+                      {"type": "web_search_20250305", "name": "more"}, {"name": "f", "input_schema": {"type": "object"}}]});
+        let (chat, _) = convert(&body).unwrap();
+        assert_eq!(chat.server_searches, 3 + DEFAULT_MAX_SEARCHES);
+        let sent = native_body(&body, "up", 64000);
+        assert_eq!(sent["tools"][0]["max_uses"], 3);
+        assert_eq!(sent["tools"][1]["max_uses"], DEFAULT_MAX_SEARCHES);
+        assert!(sent["tools"][2].get("max_uses").is_none());
+    }
 
     #[test]
     fn native_body_lowers_max_tokens_and_the_thinking_budget_to_the_endpoint() {

@@ -457,6 +457,10 @@ impl Pricing {
                     .saturating_mul(or_prompt(&self.input_cache_write)),
             )
             .saturating_add(hour.saturating_mul(prompt.saturating_mul(2)))
+            .saturating_add(
+                u.web_searches
+                    .saturating_mul(Self::picos(self.web_search.as_deref())),
+            )
             .saturating_add(Self::picos(self.request.as_deref()));
         let completion_cost = u
             .completion_tokens
@@ -549,6 +553,20 @@ mod tests {
         let w = crate::accounts::ledger::worst_case(&video, m, &m.endpoints[0], ApiFamily::Gemini);
         assert_eq!(w.prompt_cost, m.context_length * 2_500_000);
         assert_eq!(w.completion_price, 15_000_000);
+    }
+
+    #[test]
+    fn server_tool_searches_are_charged_at_the_search_price() {
+        let p = Pricing {
+            prompt: "0.000003".into(),
+            completion: "0.000015".into(),
+            web_search: Some("0.01".into()),
+            ..Default::default()
+        };
+        let mut u = crate::api::Usage::new(1000, 100);
+        let plain = p.cost_picos(&u);
+        u.web_searches = 3;
+        assert_eq!(p.cost_picos(&u), plain + 3 * 10_000_000_000);
     }
 
     #[test]

@@ -361,6 +361,14 @@ struct UsageIn {
     /// The writes by TTL.
     #[serde(default)]
     cache_creation: Option<CacheCreationIn>,
+    #[serde(default)]
+    server_tool_use: Option<ServerToolUseIn>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+struct ServerToolUseIn {
+    #[serde(default)]
+    web_search_requests: u64,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -386,6 +394,10 @@ impl UsageIn {
                 .saturating_add(written),
             self.output_tokens.unwrap_or(0),
         );
+        usage.web_searches = self
+            .server_tool_use
+            .as_ref()
+            .map_or(0, |s| s.web_search_requests);
         if read > 0 || written > 0 {
             usage.prompt_tokens_details = Some(PromptTokensDetails {
                 cached_tokens: read,

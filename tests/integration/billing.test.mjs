@@ -336,3 +336,27 @@ test("1000 requests across keys with disconnects and upstream faults leave the l
   }
   console.log(`1000 requests: ${JSON.stringify(statuses)}, ${aborted} aborted by the client; charged $${a.total_usage}, operator loss $${a.operator_loss}, expired holds $${a.expired_holds} (${(await ledger(acc.id)).filter((e) => e.kind === "expired_hold").length})`);
 });
+
+test("web searches a server tool runs are reserved at max_uses and charged as the provider counts them", async () => {
+  const messages = (key, max_uses) => fetch(`${worker.base}/messages`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${key}`, "content-type": "application/json", "anthropic-version": "2023-06-01" },
+    body: JSON.stringify({ model: "test/search-anthropic", max_tokens: 10, messages: [{ role: "user", content: "news?" }],
+      tools: [{ type: "web_search_20250305", name: "web_search", ...(max_uses ? { max_uses } : {}) }] }),
+  });
+  // Ten searches at $0.01 do not fit in $0.05; nor do the ten a tool without max_uses gets.
+  const poor = await worker.createAccount({ credits: 0.05 });
+  const seen = mock.requests.length;
+  for (const max of [10, undefined]) {
+    const r = await messages(poor.key, max);
+    assert.equal(r.status, 402, await r.clone().text());
+  }
+  assert.equal(mock.requests.length, seen, "refused before any upstream call");
+  // Three fit; the mock runs two: 25 µ$ of tokens and $0.02 of searches.
+  const acc = await worker.createAccount({ credits: 1 });
+  const r = await messages(acc.key, 3);
+  assert.equal(r.status, 200, await r.clone().text());
+  await r.text();
+  assert.equal(mock.last("/anthropic/").body.tools[0].max_uses, 3);
+  await eventually(async () => picos((await account(acc.id)).total_usage) === picos(COST + 0.02), "charged the searches");
+});

@@ -64,6 +64,7 @@ export function testCatalog() {
       mock("test/gemini-image", [], { output_modalities: ["image", "text"], endpoints: [
         { provider: "mockgemini", upstream_model: "image", pricing: { ...price, image_output: "0.00003" } }] }),
       mock("test/stall", [["mockai", "stall"]]),
+      mock("test/search-anthropic", [], { endpoints: [{ provider: "mockanthropic", upstream_model: "ok", pricing: { ...price, web_search: "0.01" } }] }),
       mock("test/nokey", [["nokey", "ok"]]),
       mock("test/badkey", [["mockai", "fail401"]]),
       mock("test/googlebadkey", [["mockgemini", "googlebadkey"]]),

@@ -110,7 +110,10 @@ const anthropic = {
   toolResult: (body) =>
     body.messages.flatMap((m) => (Array.isArray(m.content) ? m.content : [])).filter((b) => b.type === "tool_result")
       .map((b) => (typeof b.content === "string" ? b.content : JSON.stringify(b.content))).at(-1),
-  reply(res, model, { text, tool, thinking }) {
+  reply(res, model, { text, tool, thinking, body }) {
+    // A web search server tool runs two searches (at most its max_uses), billed apart.
+    const search = (body?.tools ?? []).find((t) => String(t.type).startsWith("web_search_"));
+    const searches = search ? Math.min(search.max_uses ?? Infinity, 2) : 0;
     const content = [];
     if (thinking) content.push({ type: "thinking", thinking: thinking.text, signature: thinking.signature });
     if (text != null) content.push({ type: "text", text });
@@ -119,7 +122,8 @@ const anthropic = {
     res.end(JSON.stringify({
       id: "msg_mock", type: "message", role: "assistant", model, content,
       stop_reason: tool ? "tool_use" : "end_turn", stop_sequence: null,
-      usage: { input_tokens: USAGE.prompt, output_tokens: USAGE.completion, cache_creation_input_tokens: 0, cache_read_input_tokens: 0 },
+      usage: { input_tokens: USAGE.prompt, output_tokens: USAGE.completion, cache_creation_input_tokens: 0, cache_read_input_tokens: 0,
+        ...(searches ? { server_tool_use: { web_search_requests: searches } } : {}) },
     }));
   },
   writer(res, model) {
@@ -337,7 +341,7 @@ export async function startMockUpstream() {
   const scripts = {
     async ok(f, c) {
       if (c.stream) return scripts.stream(f, c);
-      f.reply(c.res, c.model, { text: `mock says: ${f.lastUserText(c.body)}` });
+      f.reply(c.res, c.model, { text: `mock says: ${f.lastUserText(c.body)}`, body: c.body });
     },
     async stream(f, c) {
       if (!c.stream) return f.reply(c.res, c.model, { text: "Hello from the mock" });
