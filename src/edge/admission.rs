@@ -339,8 +339,10 @@ fn orphan_timer(env: &Env, account: &str) {
     let orphaned = QUEUES.with(|q| {
         let mut q = q.borrow_mut();
         match q.get_mut(account) {
+            // The task below takes the queue at once: if the runtime never runs it,
+            // the next arrival soon finds its timer gone.
             Some(queue) if queue.orphaned(t) => {
-                queue.timer(t.saturating_add(CALL_MS));
+                queue.timer(t.saturating_add(TIMER_GRACE_MS));
                 true
             }
             _ => false,
