@@ -4,3 +4,4 @@ pub mod keys;
 pub mod lease;
 pub mod ledger;
 pub mod records;
+pub mod settle_queue;

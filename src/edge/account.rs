@@ -22,6 +22,7 @@ use crate::accounts::ledger::{self, period_start, usd128, Ask, Funds, KeyBudget,
 use crate::accounts::records::{
     self, ActivityRow, FreeAllowance, Generation, KeyKind, KeyRecord, KeyUsage,
 };
+use crate::accounts::settle_queue;
 use crate::error::Error;
 use crate::limits::{self, Decision, Window};
 use std::cell::{Cell, RefCell};
@@ -471,6 +472,11 @@ fn period_key(reset: Option<LimitReset>, secs: u64) -> String {
 
 fn parse_u128(s: &Option<String>) -> u128 {
     s.as_deref().and_then(|v| v.parse().ok()).unwrap_or(0)
+}
+
+/// The running total of what an expired lease's late settlements have yet to match.
+fn unmatched_name(lease_id: &str) -> String {
+    format!("expired:{lease_id}")
 }
 
 fn db(e: worker::Error) -> Error {
@@ -1219,10 +1225,66 @@ impl Books {
                     "requests running against a lease whose isolate stopped renewing it",
                 )?;
                 self.add_total("expired_holds", u128::from(running))?;
+                // What its late settlements have yet to account for (see `late`).
+                self.add_total(&unmatched_name(&l.id), u128::from(running))?;
             }
             self.drop_lease(&l)?;
         }
         Ok(())
+    }
+
+    /// A settlement whose hold had expired (its isolate went quiet) lands: it is matched
+    /// to the `expired_hold` entry of its reservation, or of its lease (by the lease's
+    /// ID), noted as `late_settle` (what it was charged), and what it held comes off
+    /// `expired_holds`: its whole reservation, or its worst case of what its lease's
+    /// entry still has unmatched ([`settle_queue::late_match`]).
+    fn late(
+        &self,
+        caller: &str,
+        gen_id: &str,
+        lease: Option<&str>,
+        ask: u64,
+        cost: u64,
+        charged: u64,
+    ) -> std::result::Result<(), Error> {
+        let id = lease.unwrap_or(gen_id);
+        let expired = self.sum(
+            "SELECT CAST(COUNT(*) AS TEXT) AS v FROM entries WHERE kind = 'expired_hold' AND gen_id = ?",
+            vec![id.into()],
+        )?;
+        if expired == 0 {
+            return Ok(());
+        }
+        let matched = match lease {
+            Some(id) => {
+                let name = unmatched_name(id);
+                let unmatched = u64::try_from(self.total(&name)?).unwrap_or(u64::MAX);
+                let m = settle_queue::late_match(unmatched, ask, cost);
+                if m >= unmatched {
+                    self.sql
+                        .exec("DELETE FROM totals WHERE name = ?", vec![name.into()])
+                        .map_err(db)?;
+                } else {
+                    self.sub_total(&name, u128::from(m))?;
+                }
+                m
+            }
+            None => self.sum(
+                "SELECT CAST(COALESCE(SUM(CAST(picos AS INTEGER)), 0) AS TEXT) AS v FROM entries WHERE kind = 'expired_hold' AND gen_id = ?",
+                vec![gen_id.into()],
+            )?,
+        };
+        self.sub_total("expired_holds", u128::from(matched))?;
+        self.entry(
+            "late_settle",
+            gen_id,
+            caller,
+            u128::from(charged),
+            match lease {
+                Some(_) => "settled after its lease expired",
+                None => "settled after its hold expired",
+            },
+        )
     }
 
     fn leases(
@@ -1562,6 +1624,8 @@ impl Books {
         }
         let ask = lease.map_or(0, |(_, ask)| ask);
         let leased = lease.map(|(id, _)| self.lease(id)).transpose()?.flatten();
+        // Admitted against a lease the object no longer has: it may have expired.
+        let lease_gone = lease.filter(|_| leased.is_none()).map(|(id, _)| id);
         // What the request holds: of a closing lease its own worst case, of an open
         // one the lease's whole hold, else its reservation.
         let hold = match &leased {
@@ -1640,20 +1704,8 @@ impl Books {
                 },
             )?;
         }
-        if hold == 0 && g.cost_picos > 0 {
-            let expired = self.sum(
-                "SELECT CAST(COUNT(*) AS TEXT) AS v FROM entries WHERE kind = 'expired_hold' AND gen_id = ?",
-                vec![gen_id.into()],
-            )?;
-            if expired > 0 {
-                self.entry(
-                    "late_settle",
-                    gen_id,
-                    caller,
-                    u128::from(charged),
-                    "settled after its hold expired",
-                )?;
-            }
+        if hold == 0 {
+            self.late(caller, gen_id, lease_gone, ask, g.cost_picos, charged)?;
         }
         if g.operator_loss_picos > 0 {
             t.operator_loss = t

@@ -9,8 +9,10 @@
 //!   key within `KEY_CACHE_MS`, and topping it up when half spent), kept alive while
 //!   requests run against it, and returned when nothing used it for `LEASE_IDLE_MS`.
 //! - Settlements wait at most `SETTLE_FLUSH_MS` (or until [`MAX_SETTLE_BATCH`] gather)
-//!   and go to the object together, retried with backoff; each is applied once (by
-//!   generation ID), so a retried batch charges nothing twice.
+//!   and go to the object together, retried with capped backoff until they land; each
+//!   is applied once (by generation ID), so a retried batch charges nothing twice. A
+//!   batch stays queued until it lands ([`SettleQueue`]): a task the runtime cuts off
+//!   mid-retry leaves it to the next sender.
 
 use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
@@ -20,6 +22,7 @@ use worker::Env;
 use super::account::{self, Op, Queued, SettleItem, MAX_SETTLE_BATCH};
 use super::config;
 use crate::accounts::lease::{Grant, LeaseBook, Renewal, Ticket};
+use crate::accounts::settle_queue::{retry_pause_ms, SettleQueue, RETRY_BASE_MS};
 
 /// Default of `KEY_CACHE_MS`: how stale what the isolate knows of a key may be.
 pub const DEFAULT_KEY_CACHE_MS: u64 = 5_000;
@@ -30,18 +33,18 @@ const DEFAULT_SETTLE_FLUSH_MS: u64 = 100;
 /// How long a surrender waits for a renewal on its way, and how often it looks.
 const SURRENDER_WAIT_MS: u64 = 2_000;
 const SURRENDER_POLL_MS: u64 = 5;
-/// Settle attempts and the pause before each retry.
-const SETTLE_RETRY_MS: [u64; 5] = [0, 250, 1_000, 3_000, 8_000];
+/// The longest one call to the object is expected to take: a sender's claim on its
+/// batch lasts its pause plus this, after which another sender may take the batch.
+const CALL_MS: u64 = 30_000;
+/// How late a queue's timer may fire before the next arrival takes it for gone.
+const TIMER_GRACE_MS: u64 = 1_000;
+/// Attempts at returning a lease that a request waits on ([`surrender`]); past them its
+/// settlements go back to the account's timer.
+const GIVE_BACK_ATTEMPTS: u32 = 5;
 
 /// A settlement waiting to be sent.
 type Pending = Queued;
-
-#[derive(Default)]
-struct Queue {
-    items: Vec<Pending>,
-    /// A timer will send what gathers.
-    scheduled: bool,
-}
+type Queue = SettleQueue<Pending>;
 
 thread_local! {
     static BOOK: RefCell<LeaseBook> = RefCell::new(LeaseBook::default());
@@ -81,7 +84,7 @@ pub async fn make_room(env: &Env, account: &str, caller: &str) -> bool {
     if surrender(env, caller).await {
         return true;
     }
-    let queued = QUEUES.with(|q| q.borrow().get(account).is_some_and(|q| !q.items.is_empty()));
+    let queued = QUEUES.with(|q| q.borrow().get(account).is_some_and(|q| q.has_free(now())));
     if queued {
         flush(env, account).await;
     }
@@ -110,26 +113,31 @@ pub async fn surrender(env: &Env, caller: &str) -> bool {
     let Some(s) = BOOK.with(|b| b.borrow_mut().surrender(caller)) else {
         return false;
     };
-    give_back(env, &s.account, caller, s.lease_id, s.in_flight_picos).await
+    give_back(
+        env,
+        &s.account,
+        caller,
+        s.lease_id,
+        s.in_flight_picos,
+        Some(GIVE_BACK_ATTEMPTS),
+    )
+    .await
 }
 
 /// Returns a lease this isolate has dropped from its book to the object, with all of
 /// the account's queued settlements first (they may charge it), keeping the part
-/// `in_flight` that requests still running against it may spend. Whether it landed.
+/// `in_flight` that requests still running against it may spend; tried at most
+/// `attempts` times if given. Whether it landed.
 async fn give_back(
     env: &Env,
     account: &str,
     caller: &str,
     lease_id: String,
     in_flight: u64,
+    attempts: Option<u32>,
 ) -> bool {
-    let items: Vec<Pending> = std::iter::from_fn(|| {
-        let b = take(account);
-        (!b.is_empty()).then_some(b)
-    })
-    .flatten()
-    .collect();
-    deliver(env, account, items, |settle| Op::Lease {
+    let items = take(account, usize::MAX, true);
+    deliver(env, account, items, attempts, |settle| Op::Lease {
         caller: caller.to_string(),
         lease_id,
         in_flight,
@@ -217,10 +225,9 @@ pub async fn settle(env: Env, account: String, item: SettleItem, ticket: Option<
     let (full, schedule) = QUEUES.with(|q| {
         let mut q = q.borrow_mut();
         let queue = q.entry(account.clone()).or_default();
-        queue.items.push(Pending { item, ask });
-        let full = queue.items.len() >= MAX_SETTLE_BATCH;
-        let schedule = !full && !std::mem::replace(&mut queue.scheduled, true);
-        (full, schedule)
+        let (t, id) = (now(), item.gen_id.clone());
+        let schedule = queue.push(id, Pending { item, ask }, t, flush_ms, TIMER_GRACE_MS);
+        (queue.free_count(t) >= MAX_SETTLE_BATCH, schedule)
     });
     if full {
         flush(&env, &account).await;
@@ -234,87 +241,117 @@ pub async fn settle(env: Env, account: String, item: SettleItem, ticket: Option<
     }
 }
 
-/// Takes up to a batch of `account`'s queued settlements.
-fn take(account: &str) -> Vec<Pending> {
+/// Claims up to `max` of `account`'s queued settlements (`all`: those other senders
+/// have too) for the next call; they stay queued until they land.
+fn take(account: &str, max: usize, all: bool) -> Vec<(String, Pending)> {
+    let t = now();
     QUEUES.with(|q| {
-        let mut q = q.borrow_mut();
-        let Some(queue) = q.get_mut(account) else {
-            return Vec::new();
-        };
-        let n = queue.items.len().min(MAX_SETTLE_BATCH);
-        let batch: Vec<Pending> = queue.items.drain(..n).collect();
-        if queue.items.is_empty() {
-            queue.scheduled = false;
-            q.remove(account);
-        }
-        batch
+        q.borrow_mut()
+            .get_mut(account)
+            .map_or_else(Vec::new, |queue| {
+                queue.take(max, t, t.saturating_add(CALL_MS), all)
+            })
     })
 }
 
-/// Puts back settlements that could not be sent: the next batch carries them.
-fn put_back(account: &str, batch: Vec<Pending>) {
+fn with_queue(account: &str, f: impl FnOnce(&mut Queue)) {
     QUEUES.with(|q| {
         let mut q = q.borrow_mut();
-        let queue = q.entry(account.to_string()).or_default();
-        let later = std::mem::take(&mut queue.items);
-        queue.items = batch;
-        queue.items.extend(later);
+        if let Some(queue) = q.get_mut(account) {
+            f(queue);
+            if queue.is_empty() {
+                q.remove(account);
+            }
+        }
     });
 }
 
-/// Sends all of `account`'s queued settlements, a batch at a time, each retried with
-/// backoff. A batch that never lands is put back for the next one; its requests' holds
-/// stop being renewed, so if the isolate dies first they expire into the operator's
-/// reconciliation ledger (and a settle that comes later is still charged).
+/// Sends all of `account`'s queued settlements that no other sender has, a batch at a
+/// time, each retried until it lands ([`deliver`]).
 async fn flush(env: &Env, account: &str) {
     loop {
-        let batch = take(account);
+        let batch = take(account, MAX_SETTLE_BATCH, false);
         // What is left after a full batch (a burst) goes next; when the queue was
         // emptied, what arrives while this batch is on its way starts a queue of its own
         // with its own timer, so that it gathers company instead of following at once
         // in a batch of its own (many small batches cost the object more than a few
         // big ones, most of all when each call takes long).
-        let more = QUEUES.with(|q| q.borrow().contains_key(account));
+        let more = QUEUES.with(|q| q.borrow().get(account).is_some_and(|q| q.has_free(now())));
         if batch.is_empty() {
             return;
         }
-        if !deliver(env, account, batch, |items| Op::Settle { items }).await || !more {
+        if !deliver(env, account, batch, None, |items| Op::Settle { items }).await || !more {
             return;
         }
     }
 }
 
-/// Sends `batch` in the op `with` makes of its items (retried by [`send`]); a batch
-/// that did not land is put back for the next one. Whether it landed.
+/// Sends `batch` in the op `with` makes of its items until it lands, pausing between
+/// attempts as [`retry_pause_ms`] says (backoff, capped): the batch's own timer. The
+/// batch stays queued, claimed by this sender, so a task the runtime cuts off loses
+/// none of it. A sender a request waits on stops after `attempts`, and one whose timer
+/// the runtime refuses stops at once: the batch is freed for the account's timer,
+/// started here when none is alive. Whether it landed.
 async fn deliver(
     env: &Env,
     account: &str,
-    batch: Vec<Pending>,
+    batch: Vec<(String, Pending)>,
+    attempts: Option<u32>,
     with: impl FnOnce(Vec<Queued>) -> Op,
 ) -> bool {
-    let op = with(batch.clone());
-    let landed = send(env, account, op).await.is_some();
-    if !landed && !batch.is_empty() {
-        put_back(account, batch);
-    }
-    landed
-}
-
-/// Sends `op` (settlements), retried with backoff; the answer once it lands.
-async fn send(env: &Env, account: &str, op: Op) -> Option<serde_json::Value> {
-    for (attempt, pause) in SETTLE_RETRY_MS.iter().enumerate() {
-        if *pause > 0 && !config::sleep(*pause).await {
-            return None;
+    let (ids, items): (Vec<String>, Vec<Pending>) = batch.into_iter().unzip();
+    let op = with(items);
+    let base = config::u64(env, "SETTLE_RETRY_MS", RETRY_BASE_MS).max(1);
+    let mut failures = 0u32;
+    loop {
+        let pause = retry_pause_ms(failures, base);
+        let until = now().saturating_add(pause).saturating_add(CALL_MS);
+        with_queue(account, |q| q.hold(&ids, until));
+        if pause > 0 && !config::sleep(pause).await {
+            with_queue(account, |q| q.release(&ids));
+            return false;
         }
         match account::call(env, account, op.clone()).await {
-            Ok(v) => return Some(v),
-            Err(e) => worker::console_error!(
-                "settling requests of account {account} (attempt {}): {e}",
-                attempt.saturating_add(1)
-            ),
+            Ok(_) => {
+                with_queue(account, |q| q.landed(&ids));
+                return true;
+            }
+            Err(e) => {
+                failures = failures.saturating_add(1);
+                worker::console_error!(
+                    "settling requests of account {account} (attempt {failures}): {e}"
+                );
+            }
+        }
+        if attempts.is_some_and(|n| failures >= n) {
+            with_queue(account, |q| q.release(&ids));
+            orphan_timer(env, account);
+            return false;
         }
     }
-    None
+}
+
+/// Starts a timer for `account`'s settlements when what is queued has none: it runs
+/// detached, as long as the runtime lets it; if it is cut off, the next arrival sees
+/// its timer gone and starts another.
+fn orphan_timer(env: &Env, account: &str) {
+    let t = now();
+    let orphaned = QUEUES.with(|q| {
+        let mut q = q.borrow_mut();
+        match q.get_mut(account) {
+            // The task below takes the queue at once: if the runtime never runs it,
+            // the next arrival soon finds its timer gone.
+            Some(queue) if queue.orphaned(t) => {
+                queue.timer(t.saturating_add(TIMER_GRACE_MS));
+                true
+            }
+            _ => false,
+        }
+    });
+    if orphaned {
+        let (env, account) = (env.clone(), account.to_string());
+        worker::wasm_bindgen_futures::spawn_local(async move { flush(&env, &account).await });
+    }
 }
 
 /// Watches `caller`'s lease (one task per key) and returns it, with the account's
@@ -332,7 +369,7 @@ async fn watch_idle(env: &Env, caller: &str) {
         let taken = BOOK.with(|b| b.borrow_mut().take_idle(caller, now(), idle_ms));
         match taken {
             Some((account, id)) => {
-                give_back(env, &account, caller, id, 0).await;
+                give_back(env, &account, caller, id, 0, None).await;
                 break;
             }
             None if BOOK.with(|b| b.borrow().get(caller).is_none()) => break,

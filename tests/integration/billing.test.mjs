@@ -56,6 +56,42 @@ test("a settle that fails is retried until it lands, exactly once", async () => 
   assert.equal(g.data.usage_source, "provider");
 });
 
+test("a settlement that fails more often than any fixed schedule still lands by its own timer, and the books balance", { timeout: 60_000 }, async () => {
+  // Each account's object refuses its first 14 settlements: the first request's batch
+  // (before the fix, put back after 5 attempts with no timer, never sent again) and
+  // the lease-admitted ones after it all fail several times.
+  const w = await startWorker({
+    catalog: testCatalog(),
+    bindings: { ...mockBindings(mock.url), TEST_FAIL_SETTLES: "14", SETTLE_RETRY_MS: "20", KEY_CACHE_MS: "1000", LEASE_IDLE_MS: "600", SETTLE_FLUSH_MS: "20" },
+  });
+  try {
+    const acc = await w.createAccount({ credits: 10 });
+    const send = async () => {
+      const r = await fetch(`${w.base}/chat/completions`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${acc.key}`, "content-type": "application/json" },
+        body: JSON.stringify({ model: "test/ok", messages: [{ role: "user", content: "hi" }], max_tokens: 10 }),
+      });
+      assert.equal(r.status, 200);
+      await r.text();
+    };
+    await send();
+    await eventually(async () => (await w.admin("GET", `/accounts/${acc.id}`)).data.leased > 0, "a lease");
+    for (let i = 0; i < 3; i++) await send();
+    const a = await eventually(async () => {
+      const a = (await w.admin("GET", `/accounts/${acc.id}`)).data;
+      return a.leased === 0 && a.reserved === 0 && picos(a.total_usage) === 4 * picos(COST) && a;
+    }, "every settlement landed and the lease returned", 20_000);
+    // credits = usage + holds + what is free, to the picodollar.
+    assert.equal(picos(a.total_credits), picos(10));
+    assert.equal(picos(a.balance), picos(10) - 4 * picos(COST));
+    assert.equal(a.expired_holds, 0);
+    assert.match(w.logs(), /attempt [6-9]/, "it failed past the old five attempts");
+  } finally {
+    await w.close();
+  }
+});
+
 test("a storage error in the middle of a settlement leaves nothing half done: the retry charges once and releases the hold once", async () => {
   // Each account's object fails to write its first settlement's record, after the hold
   // was released and the lease charged: without a transaction that release stays.

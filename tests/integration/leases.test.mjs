@@ -315,3 +315,46 @@ test("a lease its isolate stops renewing expires into the balance; an in-flight 
     await w.close();
   }
 });
+
+test("late settlements are matched to what expired: a lease's by its ID, a reservation's by its own; expired_holds goes back down", { timeout: 60_000 }, async () => {
+  // Settlements fail for seconds (TEST_FAIL_SETTLES), longer than the first request's
+  // reservation and the lease (renewed with the second request in flight, then never
+  // again) live: both expire into expired_hold entries, then the settlements land.
+  const m = await startMockUpstream();
+  const w = await startWorker({
+    catalog: catalog(),
+    bindings: { ...mockBindings(m.url), TEST_FAIL_SETTLES: "12", SETTLE_RETRY_MS: "100", KEY_CACHE_MS: "200", LEASE_TTL_MS: "1400", RESERVATION_TTL_MS: "1500", LEASE_IDLE_MS: "600000", SETTLE_FLUSH_MS: "20" },
+  });
+  try {
+    const acc = await w.createAccount({ credits: 10 });
+    const first = await chat(w, acc.key);
+    assert.equal(admission(first), "exact");
+    const firstId = first.headers.get("x-generation-id");
+    await first.text();
+    await eventually(async () => (await account(w, acc.id)).leased > 0, "a lease");
+    const r = await chat(w, acc.key, { model: "test/gated", stream: true });
+    assert.equal(admission(r), "lease");
+    const secondId = r.headers.get("x-generation-id");
+    assert.ok(await m.waitFor("gated", "first-sent"));
+    await new Promise((res) => setTimeout(res, 600)); // renewed, with this request in flight
+    m.release("gated");
+    await r.text();
+    await eventually(async () => (await account(w, acc.id)).expired_holds > 0, "the holds expired", 10_000);
+    const a = await eventually(async () => {
+      const a = await account(w, acc.id);
+      return a.leased === 0 && a.reserved === 0 && a.expired_holds === 0 && a.total_usage > 0 && a;
+    }, "the late settlements matched", 30_000);
+    const entries = (await w.admin("GET", `/accounts/${acc.id}/ledger`)).data;
+    const expired = entries.filter((e) => e.kind === "expired_hold").map((e) => e.generation_id).sort();
+    assert.deepEqual(expired, [firstId, `lease-${firstId}`].sort());
+    const late = entries.filter((e) => e.kind === "late_settle").map((e) => e.generation_id).sort();
+    assert.deepEqual(late, [firstId, secondId].sort());
+    const cost = async (id) => picos((await (await fetch(`${w.base}/generation?id=${id}`, { headers: { authorization: `Bearer ${acc.key}` } })).json()).data.total_cost);
+    const charged = (await cost(firstId)) + (await cost(secondId));
+    assert.equal(picos(a.total_usage), charged, "each charged once");
+    assert.equal(picos(a.balance), picos(10) - charged);
+  } finally {
+    await w.close();
+    await m.close();
+  }
+});
