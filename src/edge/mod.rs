@@ -25,7 +25,8 @@ use pipeline::Job;
 
 #[event(start)]
 fn start() {
-    console_error_panic_hook::set_once();
+    // A panic aborts the instance: say so first, with its message, in the Worker's logs.
+    std::panic::set_hook(Box::new(|info| worker::console_error!("panic: {info}")));
 }
 
 #[event(fetch)]
