@@ -36,6 +36,16 @@ const chat = (key, body, { signal } = {}) =>
     body: JSON.stringify({ model: "test/ok", messages: [{ role: "user", content: "hi" }], max_tokens: 10, ...body }),
     signal,
   });
+/** One `test/ok` request to worker `w` with `key`, which must succeed. */
+const okOn = async (w, key) => {
+  const r = await fetch(`${w.base}/chat/completions`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${key}`, "content-type": "application/json" },
+    body: JSON.stringify({ model: "test/ok", messages: [{ role: "user", content: "hi" }], max_tokens: 10 }),
+  });
+  assert.equal(r.status, 200);
+  await r.text();
+};
 const account = async (id) => (await worker.admin("GET", `/accounts/${id}`)).data;
 const ledger = async (id) => (await worker.admin("GET", `/accounts/${id}/ledger`)).data;
 const picos = (usd) => Math.round(usd * 1e12);
@@ -66,15 +76,7 @@ test("a settlement that fails more often than any fixed schedule still lands by 
   });
   try {
     const acc = await w.createAccount({ credits: 10 });
-    const send = async () => {
-      const r = await fetch(`${w.base}/chat/completions`, {
-        method: "POST",
-        headers: { authorization: `Bearer ${acc.key}`, "content-type": "application/json" },
-        body: JSON.stringify({ model: "test/ok", messages: [{ role: "user", content: "hi" }], max_tokens: 10 }),
-      });
-      assert.equal(r.status, 200);
-      await r.text();
-    };
+    const send = () => okOn(w, acc.key);
     await send();
     await eventually(async () => (await w.admin("GET", `/accounts/${acc.id}`)).data.leased > 0, "a lease");
     for (let i = 0; i < 3; i++) await send();
@@ -101,15 +103,7 @@ test("a storage error in the middle of a settlement leaves nothing half done: th
   });
   try {
     const acc = await w.createAccount({ credits: 10 });
-    const send = async () => {
-      const r = await fetch(`${w.base}/chat/completions`, {
-        method: "POST",
-        headers: { authorization: `Bearer ${acc.key}`, "content-type": "application/json" },
-        body: JSON.stringify({ model: "test/ok", messages: [{ role: "user", content: "hi" }], max_tokens: 10 }),
-      });
-      assert.equal(r.status, 200);
-      await r.text();
-    };
+    const send = () => okOn(w, acc.key);
     // The first holds its own reservation; the next ones go by the lease it brought.
     await send();
     await eventually(async () => (await w.admin("GET", `/accounts/${acc.id}`)).data.total_usage === COST, "the retried settlement");
