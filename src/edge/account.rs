@@ -1480,6 +1480,14 @@ impl Books {
         } else {
             a.if_private
         };
+        let ask = facts.ask;
+        // Money first: a request refused for it counts against no request limit (and
+        // the isolate's retry after making room is not counted twice).
+        if ask.reserve > 0 {
+            self.expire_reservations()?;
+            let budget = self.key_budget(&key)?;
+            ledger::check(&self.funds()?, &budget, &ask)?;
+        }
         let now = self.now_ms() / 1000;
         let mut store = SqlCounters::new(&self.sql);
         let mut decision: Option<Decision> = None;
@@ -1511,11 +1519,7 @@ impl Books {
         if let Some(e) = store.error {
             return Err(Error::Internal(format!("account counters: {e}")));
         }
-        let ask = facts.ask;
         if ask.reserve > 0 {
-            self.expire_reservations()?;
-            let budget = self.key_budget(&key)?;
-            ledger::check(&self.funds()?, &budget, &ask)?;
             self.sql
                 .exec(
                     "INSERT INTO reservations (gen_id, key_hash, picos, at_ms) VALUES (?, ?, CAST(? AS INTEGER), ?)",

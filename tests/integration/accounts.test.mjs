@@ -226,6 +226,20 @@ test("free-model limits are exact at the boundary", async () => {
   assert.deepEqual(data.free_model_daily_requests, { limit: 5, remaining: 0, used: 5 });
 });
 
+test("a free request refused for money counts against no free-model limit, nor twice", async () => {
+  // The demo model is free; its paid fallback's worst case is what $0 cannot cover.
+  const acc = await worker.createAccount({ credits: 0 });
+  for (let i = 0; i < 3; i++) {
+    const r = await chat(acc.key, { model: "modelmux/echo", models: ["test/ok"] });
+    assert.equal(r.status, 402, await r.clone().text());
+    await r.arrayBuffer();
+  }
+  const used = async () => (await (await call("GET", "/key", acc.key)).json()).data.free_model_daily_requests.used;
+  assert.equal(await used(), 0);
+  assert.equal((await chat(acc.key, { model: "modelmux/echo" })).status, 200);
+  assert.equal(await used(), 1);
+});
+
 test("usage history: /generation in OpenRouter's shape", async () => {
   const acc = await worker.createAccount();
   const r = await chat(acc.key, { max_tokens: 10 });
