@@ -230,11 +230,6 @@ impl LeaseBook {
         }
     }
 
-    /// Drops `key`'s lease whatever it is.
-    pub fn forget(&mut self, key: &str) {
-        self.by_key.remove(key);
-    }
-
     /// Removes `key`'s lease if nothing ran against it for `idle_ms` and nothing runs
     /// now, to be returned to the object; its ID.
     pub fn take_idle(&mut self, key: &str, now: u64, idle_ms: u64) -> Option<(String, String)> {

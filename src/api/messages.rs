@@ -725,14 +725,14 @@ pub fn native_body(body: &Value, upstream_model: &str, ceiling: u64) -> Value {
             }
         }
         let asked = o.get("max_tokens").and_then(Value::as_u64);
-        if let Some(max) = asked.filter(|a| *a > ceiling).map(|_| ceiling) {
-            o.insert("max_tokens".into(), json!(max));
+        if asked.is_some_and(|a| a > ceiling) {
+            o.insert("max_tokens".into(), json!(ceiling));
             let budget = o
                 .get_mut("thinking")
                 .and_then(|t| t.get_mut("budget_tokens"));
             if let Some(bt) = budget {
-                if bt.as_u64().is_some_and(|b| b >= max) {
-                    *bt = json!(max.saturating_sub(1).max(1024));
+                if bt.as_u64().is_some_and(|b| b >= ceiling) {
+                    *bt = json!(ceiling.saturating_sub(1).max(1024));
                 }
             }
         }
@@ -743,6 +743,9 @@ pub fn native_body(body: &Value, upstream_model: &str, ceiling: u64) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::api::{
+        AssistantMessage, Choice, Delta, FunctionCallDelta, GenerationMeta, ToolCallDelta,
+    };
 
     #[test]
     fn web_search_server_tools_are_bounded_and_counted() {
@@ -769,9 +772,6 @@ mod tests {
         assert_eq!(within["max_tokens"], 32000);
         assert_eq!(within["thinking"]["budget_tokens"], 10000);
     }
-    use crate::api::{
-        AssistantMessage, Choice, Delta, FunctionCallDelta, GenerationMeta, ToolCallDelta,
-    };
 
     #[test]
     fn messages_become_chat() {

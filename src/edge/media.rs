@@ -40,23 +40,24 @@ thread_local! {
 /// (with the inlined request, once the upstream call is over).
 pub struct MediaHold(u64);
 
+/// Changes the isolate's count of media bytes in flight.
+fn in_flight(f: impl FnOnce(&mut crate::limits::ByteBudget)) {
+    IN_FLIGHT.with(|c| {
+        let mut b = c.get();
+        f(&mut b);
+        c.set(b);
+    });
+}
+
 impl MediaHold {
     fn take(&mut self, n: u64) {
-        IN_FLIGHT.with(|c| {
-            let mut b = c.get();
-            b.take(n);
-            c.set(b);
-        });
+        in_flight(|b| b.take(n));
         self.0 = self.0.saturating_add(n);
     }
 
     fn give(&mut self, n: u64) {
         let n = n.min(self.0);
-        IN_FLIGHT.with(|c| {
-            let mut b = c.get();
-            b.give(n);
-            c.set(b);
-        });
+        in_flight(|b| b.give(n));
         self.0 = self.0.saturating_sub(n);
     }
 }

@@ -180,9 +180,7 @@ pub fn output_limits(req: &ChatRequest, model: &Model, endpoint: &Endpoint) -> O
             // The budget must leave room for the answer: at most max_tokens - 1.
             let budget = r.budget(asked).min(asked.saturating_sub(1)).max(1024);
             let max_tokens = if budget >= asked {
-                budget
-                    .saturating_add(DEFAULT_MAX_TOKENS)
-                    .min(ceiling.max(asked))
+                budget.saturating_add(DEFAULT_MAX_TOKENS).min(ceiling)
             } else {
                 asked
             };

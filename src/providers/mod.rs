@@ -381,16 +381,21 @@ impl PromptSize {
     /// [`IMAGE_TOKENS`] for each video and PDF (an estimate for context checks: what
     /// they may be billed at is [`PromptSize::worst_tokens`]).
     pub fn generous_tokens(&self) -> u64 {
+        let media = self
+            .images
+            .saturating_add(self.videos)
+            .saturating_add(self.files);
+        self.sized_tokens()
+            .saturating_add(media.saturating_mul(IMAGE_TOKENS))
+    }
+
+    /// What the gateway can count itself: a token per two bytes of text, eight per
+    /// message, and audio and inline text files by their bytes.
+    fn sized_tokens(&self) -> u64 {
         self.text_bytes
             .div_ceil(2)
             .saturating_add(self.messages.saturating_mul(8))
-            .saturating_add(self.images.saturating_mul(IMAGE_TOKENS))
             .saturating_add(self.media_tokens)
-            .saturating_add(
-                self.videos
-                    .saturating_add(self.files)
-                    .saturating_mul(IMAGE_TOKENS),
-            )
     }
 
     /// The most prompt tokens the request can be billed at an endpoint with `context`
@@ -400,11 +405,7 @@ impl PromptSize {
     /// prompt past its context.
     pub fn worst_tokens(&self, context: u64, max: Option<&MediaMaxTokens>) -> u64 {
         let per = |kind: Option<u64>, default: u64| kind.unwrap_or(default).min(context.max(1));
-        let known = self
-            .text_bytes
-            .div_ceil(2)
-            .saturating_add(self.messages.saturating_mul(8))
-            .saturating_add(self.media_tokens);
+        let known = self.sized_tokens();
         let images = self
             .images
             .saturating_mul(per(max.and_then(|m| m.image), IMAGE_TOKENS));

@@ -46,6 +46,15 @@ const okOn = async (w, key) => {
   assert.equal(r.status, 200);
   await r.text();
 };
+/** The usage of a `test/*` reply, plain or streamed (the last chunk that carries it). */
+const usageOf = async (key, { model, stream }) => {
+  const r = await chat(key, { model, stream, ...(stream ? { stream_options: { include_usage: true } } : {}) });
+  assert.equal(r.status, 200);
+  const text = await r.text();
+  return stream
+    ? text.split("\n").filter((l) => l.startsWith("data: {")).map((l) => JSON.parse(l.slice(6))).findLast((c) => c.usage)?.usage
+    : JSON.parse(text).usage;
+};
 const account = async (id) => (await worker.admin("GET", `/accounts/${id}`)).data;
 const ledger = async (id) => (await worker.admin("GET", `/accounts/${id}/ledger`)).data;
 const picos = (usd) => Math.round(usd * 1e12);
@@ -249,13 +258,8 @@ test("a client that leaves during a non-streamed call is billed the reply the pr
 test("empty replies cost the caller nothing and are recorded as the operator's loss", async () => {
   const acc = await worker.createAccount({ credits: 1 });
   for (const stream of [false, true]) {
-    const r = await chat(acc.key, { model: "test/empty", stream, ...(stream ? { stream_options: { include_usage: true } } : {}) });
-    assert.equal(r.status, 200);
-    const text = await r.text();
+    const usage = await usageOf(acc.key, { model: "test/empty", stream });
     // The reply's cost is what the caller is charged: nothing.
-    const usage = stream
-      ? text.split("\n").filter((l) => l.startsWith("data: {")).map((l) => JSON.parse(l.slice(6))).findLast((c) => c.usage)?.usage
-      : JSON.parse(text).usage;
     assert.equal(usage.cost, 0, `${stream ? "streamed" : "plain"}: ${JSON.stringify(usage)}`);
   }
   await eventually(async () => (await account(acc.id)).operator_loss > 0 && (await account(acc.id)).reserved === 0, "settlements");
@@ -270,12 +274,7 @@ test("empty replies cost the caller nothing and are recorded as the operator's l
 test("an empty reply that stopped normally is charged: insurance needs a blank or error finish", async () => {
   const acc = await worker.createAccount({ credits: 1 });
   for (const stream of [false, true]) {
-    const r = await chat(acc.key, { model: "test/emptystop", stream, ...(stream ? { stream_options: { include_usage: true } } : {}) });
-    assert.equal(r.status, 200);
-    const text = await r.text();
-    const usage = stream
-      ? text.split("\n").filter((l) => l.startsWith("data: {")).map((l) => JSON.parse(l.slice(6))).findLast((c) => c.usage)?.usage
-      : JSON.parse(text).usage;
+    const usage = await usageOf(acc.key, { model: "test/emptystop", stream });
     // The prompt (11 tokens plain, 12 streamed at $1/M), nothing for the empty output.
     assert.equal(picos(usage.cost), picos(stream ? 0.000012 : 0.000011), `${stream ? "streamed" : "plain"}: ${JSON.stringify(usage)}`);
   }
