@@ -212,13 +212,13 @@ pub fn worst_case(
     let tiered = endpoint.pricing.for_prompt(prompt_tokens);
     let p = &*tiered;
     // Every prompt token may be a cache write where the request marks one, at the
-    // endpoint's write price, or 2× the prompt price for a 1-hour write.
+    // endpoint's write price, or 2× the prompt price for a 1-hour write (as
+    // `Pricing::cost_parts` charges it, whether or not the endpoint states a write price).
     let prompt_price = {
         let plain = price(&p.prompt);
         let write = priced(&p.input_cache_write);
         match size.cache_write {
             crate::providers::CacheWrite::None => plain,
-            _ if write == 0 => plain,
             crate::providers::CacheWrite::FiveMinutes => plain.max(write),
             crate::providers::CacheWrite::OneHour => write.max(plain.saturating_mul(2)),
         }
@@ -630,6 +630,17 @@ mod tests {
         assert_eq!(
             per_token(r#","cache_control":{"type":"ephemeral","ttl":"1h"}"#),
             2.0
+        );
+        // Where the endpoint states no write price, a 1-hour write is still charged at
+        // 2x the prompt price, so it is reserved at that too.
+        let unstated = |extra: &str| worst_case(&base(extra), &roomy, &e, ApiFamily::Anthropic);
+        let (hour, plain) = (
+            unstated(r#","cache_control":{"type":"ephemeral","ttl":"1h"}"#),
+            unstated(""),
+        );
+        assert_eq!(
+            hour.prompt_cost - 100_000_000,
+            2 * (plain.prompt_cost - 100_000_000)
         );
         // Anthropic's thinking bump: the translator may send more than max_tokens.
         let think = base(r#","reasoning":{"max_tokens":5000}"#);
