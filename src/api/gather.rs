@@ -163,7 +163,7 @@ impl Gather {
     }
 
     /// The reply the chunks make. A choice's `content` is `null` only when it called
-    /// tools and said nothing, as non-streamed replies have it.
+    /// tools and said nothing (an empty string otherwise), as non-streamed replies have it.
     pub fn finish(self) -> ChatCompletion {
         let choices = self
             .choices
@@ -171,8 +171,9 @@ impl Gather {
             .map(|(index, p)| {
                 let calls: Vec<ToolCall> = p.calls.into_values().collect();
                 let content = match p.content {
-                    None if !calls.is_empty() => None,
-                    c => Some(c.unwrap_or_default()),
+                    Some(c) if !c.is_empty() => Some(c),
+                    _ if !calls.is_empty() => None,
+                    _ => Some(String::new()),
                 };
                 let list = |v: Vec<Value>| (!v.is_empty()).then_some(Value::Array(v));
                 let logprobs = (!p.logprobs.is_empty()).then(|| {
