@@ -20,6 +20,8 @@ use serde::{Deserialize, Serialize};
 use crate::api::ChatRequest;
 use crate::catalog::{Catalog, Model};
 
+mod wire;
+
 const WINDOW_MINUTES: u64 = 30;
 /// Hours of the day-long uptime.
 const HOURS: u64 = 24;
@@ -47,51 +49,15 @@ pub struct Outcome {
     pub at_ms: u64,
 }
 
-/// One attempt's outcome as an isolate reports it to the endpoint's shard. On the wire
-/// it is a flat array (`ReportWire`): the isolate and the object are one build, and a
-/// tuple costs the wasm less than a named struct.
+/// One attempt's outcome as an isolate reports it to the endpoint's shard (sent as a
+/// flat array, see `wire`).
 #[derive(Debug, Clone, Deserialize, PartialEq)]
-#[serde(from = "ReportWire")]
+#[serde(from = "wire::ReportWire")]
 pub struct Report {
     pub key: String,
     /// The account's [`account_tag`], never its ID or a key.
     pub account: u32,
     pub outcome: Outcome,
-}
-
-/// key, account, ok, latency_ms, tokens, generation_ms, at_ms.
-type ReportWire = (String, u32, bool, u64, u64, u64, u64);
-
-impl From<ReportWire> for Report {
-    fn from((key, account, ok, latency_ms, tokens, generation_ms, at_ms): ReportWire) -> Self {
-        Report {
-            key,
-            account,
-            outcome: Outcome {
-                ok,
-                latency_ms,
-                tokens,
-                generation_ms,
-                at_ms,
-            },
-        }
-    }
-}
-
-impl Serialize for Report {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let o = &self.outcome;
-        (
-            &self.key,
-            self.account,
-            o.ok,
-            o.latency_ms,
-            o.tokens,
-            o.generation_ms,
-            o.at_ms,
-        )
-            .serialize(s)
-    }
 }
 
 /// A pseudonym of an account for health reports: a 32-bit FNV-1a hash of its ID,
@@ -181,7 +147,7 @@ pub fn apply(stats: &mut HashMap<String, EndpointStats>, reports: Vec<Report>) -
 
 /// One account slot's outcomes at one endpoint in one minute (stored as a tuple).
 #[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq)]
-#[serde(from = "TallyWire", into = "TallyWire")]
+#[serde(from = "wire::TallyWire", into = "wire::TallyWire")]
 struct Tally {
     slot: u32,
     ok: u32,
@@ -193,37 +159,9 @@ struct Tally {
     generation_ms: u64,
 }
 
-type TallyWire = (u32, u32, u32, u64, u64, u64);
-
-impl From<TallyWire> for Tally {
-    fn from((slot, ok, failed, latency_ms, tokens, generation_ms): TallyWire) -> Self {
-        Tally {
-            slot,
-            ok,
-            failed,
-            latency_ms,
-            tokens,
-            generation_ms,
-        }
-    }
-}
-
-impl From<Tally> for TallyWire {
-    fn from(t: Tally) -> Self {
-        (
-            t.slot,
-            t.ok,
-            t.failed,
-            t.latency_ms,
-            t.tokens,
-            t.generation_ms,
-        )
-    }
-}
-
-/// One minute of an endpoint; stored as a tuple (`BucketWire`).
+/// One minute of an endpoint (stored as a tuple, see `wire`).
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
-#[serde(from = "BucketWire")]
+#[serde(from = "wire::BucketWire")]
 struct Bucket {
     minute: u64,
     /// One per account slot seen.
@@ -235,26 +173,6 @@ struct Bucket {
 }
 
 type Bins = BTreeMap<u16, u32>;
-type BucketWire = (u64, Vec<Tally>, Bins, Bins);
-
-impl From<BucketWire> for Bucket {
-    fn from((minute, accounts, latency_bins, throughput_bins): BucketWire) -> Self {
-        Bucket {
-            minute,
-            accounts,
-            latency_bins,
-            throughput_bins,
-        }
-    }
-}
-
-impl Serialize for Bucket {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let b = self;
-        (b.minute, &b.accounts, &b.latency_bins, &b.throughput_bins).serialize(s)
-    }
-}
-
 impl Bucket {
     fn add(&mut self, slot: u32, o: &Outcome) {
         let t = match self.accounts.iter().position(|t| t.slot == slot) {
@@ -400,9 +318,9 @@ impl Percentiles {
     }
 }
 
-/// What a shard knows of one endpoint; stored as a tuple (`StatsWire`).
+/// What a shard knows of one endpoint (stored as a tuple, see `wire`).
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
-#[serde(from = "StatsWire")]
+#[serde(from = "wire::StatsWire")]
 pub struct EndpointStats {
     /// By minute, oldest first.
     buckets: VecDeque<Bucket>,
@@ -414,38 +332,10 @@ pub struct EndpointStats {
     failing: u64,
 }
 
-type StatsWire = (
-    VecDeque<Bucket>,
-    VecDeque<(u64, f64, f64)>,
-    u32,
-    Option<u64>,
-    u64,
-);
-
-impl From<StatsWire> for EndpointStats {
-    fn from((buckets, hours, consecutive_failures, last_failure_ms, failing): StatsWire) -> Self {
-        EndpointStats {
-            buckets,
-            hours,
-            consecutive_failures,
-            last_failure_ms,
-            failing,
-        }
-    }
-}
-
-impl Serialize for EndpointStats {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let e = self;
-        let down = (e.consecutive_failures, e.last_failure_ms);
-        (&e.buckets, &e.hours, down.0, down.1, e.failing).serialize(s)
-    }
-}
-
 /// What routing and the listing need to know of an endpoint; sent from a shard to the
-/// isolates as a flat array (`SummaryWire`).
+/// isolates as a flat array (see `wire`).
 #[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq)]
-#[serde(from = "SummaryWire", into = "SummaryWire")]
+#[serde(from = "wire::SummaryWire", into = "wire::SummaryWire")]
 pub struct Summary {
     /// Share of successful attempts, 0 to 1 (one vote per account and minute); `None`
     /// without attempts.
@@ -462,60 +352,6 @@ pub struct Summary {
     pub throughput_pct_30m: Option<Percentiles>,
     /// Until when the endpoint counts as down (Unix ms).
     pub down_until_ms: Option<u64>,
-}
-
-type Figures = Option<[f64; 4]>;
-type SummaryWire = (
-    Option<f64>,
-    Option<f64>,
-    Option<f64>,
-    Option<f64>,
-    Option<f64>,
-    Figures,
-    Figures,
-    Option<u64>,
-);
-
-impl From<Percentiles> for [f64; 4] {
-    fn from(p: Percentiles) -> Self {
-        [p.p50, p.p75, p.p90, p.p99]
-    }
-}
-
-impl From<[f64; 4]> for Percentiles {
-    fn from([p50, p75, p90, p99]: [f64; 4]) -> Self {
-        Percentiles { p50, p75, p90, p99 }
-    }
-}
-
-impl From<SummaryWire> for Summary {
-    fn from((u30, u5, u1d, lat, tps, lat_pct, tps_pct, down): SummaryWire) -> Self {
-        Summary {
-            uptime_30m: u30,
-            uptime_5m: u5,
-            uptime_1d: u1d,
-            latency_ms_30m: lat,
-            throughput_30m: tps,
-            latency_pct_30m: lat_pct.map(Into::into),
-            throughput_pct_30m: tps_pct.map(Into::into),
-            down_until_ms: down,
-        }
-    }
-}
-
-impl From<Summary> for SummaryWire {
-    fn from(s: Summary) -> Self {
-        (
-            s.uptime_30m,
-            s.uptime_5m,
-            s.uptime_1d,
-            s.latency_ms_30m,
-            s.throughput_30m,
-            s.latency_pct_30m.map(Into::into),
-            s.throughput_pct_30m.map(Into::into),
-            s.down_until_ms,
-        )
-    }
 }
 
 impl Summary {
