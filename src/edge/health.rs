@@ -1,39 +1,38 @@
-//! The `Health` Durable Object (one, named "global") records every upstream attempt and
-//! serves summaries. Isolates keep a snapshot for `HEALTH_CACHE_SECS` and refresh it in
-//! the background, so routing never waits on it; reports are sent with `wait_until`.
+//! The `Health` Durable Objects, one per provider (named `provider:<slug>`, see
+//! [`shard_of`]): each records the attempts at its provider's endpoints and serves their
+//! summaries. An isolate keeps each shard's summaries for `HEALTH_CACHE_SECS` and
+//! refreshes them in the background, reading only the shards of the endpoints a request
+//! could use, so routing never waits on them; reports go per shard with `wait_until`.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
-use std::rc::Rc;
 
 use futures_util::future::select;
-use serde::{Deserialize, Serialize};
 use worker::{
     durable_object, Context, DurableObject, Env, Method, Request, RequestInit, Response, Result,
     SqlStorage, State,
 };
 
 use super::config;
-use crate::routing::health::{EndpointStats, Outcome, Summary};
+use crate::routing::health::{apply, shard_of, Batch, EndpointStats, Outcome, Report, Summary};
 
-const OBJECT: &str = "global";
-
-#[derive(Serialize, Deserialize)]
-struct Report {
-    key: String,
-    outcome: Outcome,
-}
-
-#[derive(Deserialize)]
+#[derive(serde::Deserialize)]
 struct Row {
     key: String,
     stats: String,
 }
 
+/// A shard writes changed statistics to its storage at most this often: what it holds
+/// in memory serves the reads, and an eviction loses at most this much of it.
+const SAVE_MS: f64 = 5000.0;
+
 #[durable_object]
 pub struct Health {
     sql: SqlStorage,
     stats: RefCell<HashMap<String, EndpointStats>>,
+    /// Keys changed since the last save, and when that was.
+    dirty: RefCell<Vec<String>>,
+    saved: Cell<f64>,
 }
 
 impl DurableObject for Health {
@@ -54,6 +53,8 @@ impl DurableObject for Health {
         Health {
             sql,
             stats: RefCell::new(stats),
+            dirty: RefCell::default(),
+            saved: Cell::new(0.0),
         }
     }
 
@@ -62,22 +63,29 @@ impl DurableObject for Health {
             let text = req.text().await?;
             let reports: Vec<Report> =
                 serde_json::from_str(&text).map_err(|e| worker::Error::RustError(e.to_string()))?;
-            let mut changed: HashMap<String, String> = HashMap::new();
-            {
-                let mut all = self.stats.borrow_mut();
-                for r in reports.into_iter().take(MAX_BATCH) {
-                    let s = all.entry(r.key.clone()).or_default();
-                    s.record(&r.outcome);
-                    if let Ok(json) = serde_json::to_string(s) {
-                        changed.insert(r.key, json);
-                    }
+            let changed = apply(&mut self.stats.borrow_mut(), reports);
+            let mut dirty = self.dirty.borrow_mut();
+            for key in changed {
+                if !dirty.contains(&key) {
+                    dirty.push(key);
                 }
             }
-            for (key, json) in changed {
-                self.sql.exec(
-                    "INSERT INTO stats (key, stats) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET stats = excluded.stats",
-                    vec![key.into(), json.into()],
-                )?;
+            drop(dirty);
+            let now = config::now_ms();
+            if now - self.saved.get() >= SAVE_MS {
+                self.saved.set(now);
+                let keys = std::mem::take(&mut *self.dirty.borrow_mut());
+                let all = self.stats.borrow();
+                for key in keys {
+                    let Some(json) = all.get(&key).and_then(|s| serde_json::to_string(s).ok())
+                    else {
+                        continue;
+                    };
+                    self.sql.exec(
+                        "INSERT INTO stats (key, stats) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET stats = excluded.stats",
+                        vec![key.into(), json.into()],
+                    )?;
+                }
             }
             return Response::empty();
         }
@@ -92,107 +100,179 @@ impl DurableObject for Health {
     }
 }
 
-/// Reports one isolate sends at once, at most; the object takes no more per call.
-const MAX_BATCH: usize = 64;
-/// An isolate sends its reports at least this often (`HEALTH_FLUSH_MS`).
+/// An isolate sends each shard its reports at most this often (`HEALTH_FLUSH_MS`).
 const DEFAULT_FLUSH_MS: u64 = 1000;
 
-/// Outcomes not yet sent, when the last batch went, and whether a timer will send them.
-struct Pending {
-    reports: Vec<Report>,
+/// What an isolate holds of one shard: its summaries as last read, when (`f64::MIN`:
+/// never) and whether a read is under way; the outcomes not yet sent, when its last
+/// batch went, and whether a timer will send them.
+struct Shard {
+    read_at: f64,
+    summaries: HashMap<String, Summary>,
+    reading: bool,
+    batch: Batch,
     last_flush: f64,
     scheduled: bool,
 }
-/// The first request of an isolate waits at most this long for a snapshot, then
-/// routes without one (prices only) while the read finishes in the background.
+
+impl Default for Shard {
+    fn default() -> Self {
+        Shard {
+            read_at: f64::MIN,
+            summaries: HashMap::new(),
+            reading: false,
+            batch: Batch::default(),
+            last_flush: 0.0,
+            scheduled: false,
+        }
+    }
+}
+
+/// The first request that needs a shard waits at most this long for it, then routes
+/// without it (prices only) while the read finishes in the background.
 const FIRST_READ_MS: u64 = 100;
 
 thread_local! {
-    static SNAPSHOT: RefCell<(f64, Rc<HashMap<String, Summary>>)> = RefCell::new((f64::MIN, Rc::default()));
-    static REFRESHING: RefCell<bool> = const { RefCell::new(false) };
-    static PENDING: RefCell<Pending> = const { RefCell::new(Pending { reports: Vec::new(), last_flush: 0.0, scheduled: false }) };
+    static SHARDS: RefCell<HashMap<String, Shard>> = RefCell::default();
 }
 
-async fn call(env: &Env, method: Method, body: Option<String>) -> Result<Response> {
-    let stub = env.durable_object("HEALTH")?.get_by_name(OBJECT)?;
+/// Runs `f` on this isolate's state of `shard`.
+fn with_shard<T>(shard: &str, f: impl FnOnce(&mut Shard) -> T) -> T {
+    SHARDS.with(|s| f(s.borrow_mut().entry(shard.to_string()).or_default()))
+}
+
+async fn call(env: &Env, shard: &str, method: Method, body: Option<String>) -> Result<Response> {
+    let stub = env
+        .durable_object("HEALTH")?
+        .get_by_name(&format!("provider:{shard}"))?;
     let mut init = RequestInit::new();
     init.with_method(method).with_body(body.map(Into::into));
     stub.fetch_with_request(Request::new_with_init("https://health/", &init)?)
         .await
 }
 
-async fn refresh(env: Env) {
-    if let Ok(mut resp) = call(&env, Method::Get, None).await {
-        if let Ok(map) = resp.json::<HashMap<String, Summary>>().await {
-            SNAPSHOT.with(|s| *s.borrow_mut() = (config::now_ms(), Rc::new(map)));
+/// Reads a shard; a shard that cannot be read keeps what this isolate had (or nothing)
+/// until the next try, a cache time later.
+async fn refresh(env: Env, shard: String) {
+    let read = match call(&env, &shard, Method::Get, None).await {
+        Ok(mut resp) => resp.json::<HashMap<String, Summary>>().await.ok(),
+        Err(_) => None,
+    };
+    with_shard(&shard, |c| {
+        c.read_at = config::now_ms();
+        c.reading = false;
+        if let Some(map) = read {
+            c.summaries = map;
         }
-    }
-    REFRESHING.with(|r| *r.borrow_mut() = false);
+    });
 }
 
-/// The latest health snapshot this isolate has; a stale one is refreshed in the
-/// background. The very first request of an isolate waits for it at most
-/// [`FIRST_READ_MS`], so a slow or failing Health object never holds a request up.
-pub async fn snapshot(env: &Env, ctx: &Context) -> Rc<HashMap<String, Summary>> {
+/// The summaries this isolate has of the endpoints `keys` (health keys); the shards
+/// they are in are read concurrently when stale, in the background. A shard this
+/// isolate never read holds the request up at most [`FIRST_READ_MS`]; with every shard
+/// fresh, no object is called. An endpoint without figures is simply absent.
+pub async fn snapshot(env: &Env, ctx: &Context, keys: &[String]) -> HashMap<String, Summary> {
     let ttl = config::u64(env, "HEALTH_CACHE_SECS", 10) as f64 * 1000.0;
-    let (at, snap) = SNAPSHOT.with(|s| s.borrow().clone());
     let now = config::now_ms();
-    let stale = at == f64::MIN || now - at >= ttl;
-    if stale && !REFRESHING.with(|r| r.replace(true)) {
-        if at == f64::MIN {
+    let mut shards: Vec<&str> = Vec::new();
+    let mut first = Vec::new();
+    for shard in keys.iter().map(|k| shard_of(k)) {
+        if shards.contains(&shard) {
+            continue;
+        }
+        shards.push(shard);
+        let never = with_shard(shard, |c| {
+            let due = c.read_at == f64::MIN || now - c.read_at >= ttl;
+            if !due || c.reading {
+                return None;
+            }
+            c.reading = true;
+            Some(c.read_at == f64::MIN)
+        });
+        let Some(never) = never else {
+            continue;
+        };
+        let read = refresh(env.clone(), shard.to_string());
+        if never {
             let (tx, rx) = futures_channel::oneshot::channel::<()>();
-            let env = env.clone();
             ctx.wait_until(async move {
-                refresh(env).await;
+                read.await;
                 let _ = tx.send(());
             });
-            let wait = std::pin::pin!(config::sleep(FIRST_READ_MS));
-            let _ = select(rx, wait).await;
-            return SNAPSHOT.with(|s| s.borrow().1.clone());
+            first.push(rx);
+        } else {
+            ctx.wait_until(read);
         }
-        ctx.wait_until(refresh(env.clone()));
     }
-    snap
+    if !first.is_empty() {
+        // The reads run side by side (in `wait_until`); this waits for the slowest.
+        let all = std::pin::pin!(async {
+            for rx in first {
+                let _ = rx.await;
+            }
+        });
+        let wait = std::pin::pin!(config::sleep(FIRST_READ_MS));
+        let _ = select(all, wait).await;
+    }
+    SHARDS.with(|s| {
+        let s = s.borrow();
+        keys.iter()
+            .filter_map(|k| {
+                let sum = s.get(shard_of(k))?.summaries.get(k)?;
+                Some((k.clone(), *sum))
+            })
+            .collect()
+    })
 }
 
-/// Records an attempt's outcome. Outcomes are batched per isolate and sent, off the
-/// hot path, when [`MAX_BATCH`] have gathered or `HEALTH_FLUSH_MS` (default 1 s) has
-/// passed since the last batch; a partial batch is sent by a timer that the request
-/// which started it keeps alive (`wait_until`). One Health write per batch instead of
-/// one per request; a batch lost with its isolate only thins the statistics.
-pub fn report(env: &Env, ctx: &Context, key: String, outcome: Outcome) {
+/// Records an attempt's outcome at endpoint `key` for the account tagged `account`
+/// ([`crate::routing::health::account_tag`]). Outcomes are batched per isolate and
+/// shard, and each shard's batch is sent off the hot path at most once per
+/// `HEALTH_FLUSH_MS` (default 1 s), by a timer that the request which started it keeps
+/// alive (`wait_until`): a shard takes at most one write per isolate per flush, however
+/// busy the isolate. A batch holds at most 64 reports, 8 of one account; the rest of a
+/// busy window is left out, as is a batch lost with its isolate: that only thins the
+/// statistics.
+pub fn report(env: &Env, ctx: &Context, key: String, account: u32, outcome: Outcome) {
     let now = config::now_ms();
     let flush_ms = config::u64(env, "HEALTH_FLUSH_MS", DEFAULT_FLUSH_MS) as f64;
-    let (batch, schedule) = PENDING.with(|p| {
-        let mut p = p.borrow_mut();
-        p.reports.push(Report { key, outcome });
-        if p.reports.len() >= MAX_BATCH || now - p.last_flush >= flush_ms {
+    let shard = shard_of(&key).to_string();
+    let (batch, schedule) = with_shard(&shard, |p| {
+        p.batch.push(Report {
+            key,
+            account,
+            outcome,
+        });
+        if p.scheduled {
+            (None, false)
+        } else if now - p.last_flush >= flush_ms {
             p.last_flush = now;
-            (Some(std::mem::take(&mut p.reports)), false)
+            (Some(std::mem::take(&mut p.batch)), false)
         } else {
-            (None, !std::mem::replace(&mut p.scheduled, true))
+            p.scheduled = true;
+            (None, true)
         }
     });
     let env = env.clone();
     if let Some(batch) = batch {
-        ctx.wait_until(send(env, batch));
+        ctx.wait_until(send(env, shard, batch));
     } else if schedule {
         ctx.wait_until(async move {
             config::sleep(flush_ms as u64).await;
-            let batch = PENDING.with(|p| {
-                let mut p = p.borrow_mut();
+            let batch = with_shard(&shard, |p| {
                 p.scheduled = false;
                 p.last_flush = config::now_ms();
-                std::mem::take(&mut p.reports)
+                std::mem::take(&mut p.batch)
             });
-            if !batch.is_empty() {
-                send(env, batch).await;
-            }
+            send(env, shard, batch).await;
         });
     }
 }
 
-async fn send(env: Env, batch: Vec<Report>) {
-    let body = serde_json::to_string(&batch).ok();
-    let _ = call(&env, Method::Post, body).await;
+async fn send(env: Env, shard: String, batch: Batch) {
+    if batch.reports.is_empty() {
+        return;
+    }
+    let body = serde_json::to_string(&batch.reports).ok();
+    let _ = call(&env, &shard, Method::Post, body).await;
 }

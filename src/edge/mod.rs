@@ -57,17 +57,22 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
     Ok(http::with_headers(resp, &origin_headers))
 }
 
-/// The health snapshot, when the `/models` sort asks for throughput or latency.
+/// The health figures of every endpoint, when the `/models` sort asks for throughput
+/// or latency.
 async fn models_health(
     env: &Env,
     ctx: &std::rc::Rc<Context>,
+    cat: &crate::catalog::Catalog,
     filter: &listing::ModelFilter,
-) -> std::rc::Rc<std::collections::HashMap<String, crate::routing::health::Summary>> {
-    if filter.needs_health() {
-        health::snapshot(env, ctx).await
-    } else {
-        std::rc::Rc::default()
+) -> std::collections::HashMap<String, crate::routing::health::Summary> {
+    if !filter.needs_health() {
+        return Default::default();
     }
+    let mut keys = Vec::new();
+    for m in &cat.models {
+        crate::routing::health::push_keys(m, &mut keys);
+    }
+    health::snapshot(env, ctx, &keys).await
 }
 
 async fn route(
@@ -99,7 +104,7 @@ async fn route(
         r @ (Route::Models | Route::ModelsCount) => {
             let cat = catalog::load(env).await?;
             let filter = listing::ModelFilter::from_query(&query_of(&req));
-            let health = models_health(env, ctx, &filter).await;
+            let health = models_health(env, ctx, &cat, &filter).await;
             let now = config::now_secs();
             if r == Route::ModelsCount {
                 http::json_cached(&listing::count(&cat, &filter, &health, now), 200)
@@ -112,7 +117,7 @@ async fn route(
             let mut req = req;
             filter.allow_training = Some(account_api::allow_training(&mut req, env).await?);
             let cat = catalog::load(env).await?;
-            let health = models_health(env, ctx, &filter).await;
+            let health = models_health(env, ctx, &cat, &filter).await;
             http::json(
                 &listing::models(&cat, &filter, &health, config::now_secs()),
                 200,
@@ -124,7 +129,11 @@ async fn route(
         }
         Route::ModelEndpoints(id) => {
             let cat = catalog::load(env).await?;
-            let snap = health::snapshot(env, ctx).await;
+            let mut keys = Vec::new();
+            if let Some(m) = cat.model(&id) {
+                crate::routing::health::push_keys(m, &mut keys);
+            }
+            let snap = health::snapshot(env, ctx, &keys).await;
             let body = listing::endpoints(&cat, &id, |e| {
                 let s = snap
                     .get(&crate::routing::endpoint_key(e))

@@ -50,6 +50,8 @@ struct Settler {
     slot: Rc<RefCell<Option<futures_channel::oneshot::Sender<Generation>>>>,
     /// Paid upstream and not charged: garbage replies before a fallback.
     loss: Rc<Cell<u64>>,
+    /// The account's pseudonym in health reports.
+    tenant: u32,
 }
 
 /// What the settlement task and the hold's renewal need: none of it keeps the
@@ -130,6 +132,7 @@ impl Settler {
             settle_link.send(g).await;
         });
         Settler {
+            tenant: crate::routing::health::account_tag(&link.account),
             gen_id: link.gen_id,
             base,
             slot: Rc::new(RefCell::new(Some(tx))),
@@ -282,7 +285,7 @@ pub async fn handle(
         }
     }
     let cat = catalog::load(env).await?;
-    let health = health::snapshot(env, ctx).await;
+    let health = health::snapshot(env, ctx, &routing::health::keys_for(&cat, chat)).await;
     let now_ms = config::now_ms() as u64;
     let mut random = || worker::js_sys::Math::random();
     let session = routing::session_of(chat).map(|s| {
@@ -617,7 +620,7 @@ async fn serve(
                         at_ms: now as u64,
                         ..Default::default()
                     };
-                    health::report(env, ctx, choice.key(), outcome);
+                    health::report(env, ctx, choice.key(), settler.tenant, outcome);
                 }
                 next = routing::after_failure(plan, i, e.is_retryable());
                 if next.is_none() && !e.is_retryable() {
@@ -722,6 +725,7 @@ async fn attempt(
         .with_encoder(incoming.request.encoder(prompt_estimate, native.is_some()));
     let (env2, ctx2, base) = (env.clone(), ctx.clone(), settler.base.clone());
     let settle = settler.clone();
+    let tenant = settler.tenant;
     let (id, provider_name) = (choice.id.clone(), choice.provider.name.clone());
     let on_end = Box::new(move |s: &ChatStream, cancelled: bool| {
         let now = config::now_ms();
@@ -736,7 +740,7 @@ async fn attempt(
                 generation_ms,
                 at_ms: now as u64,
             };
-            health::report(&env2, &ctx2, key, outcome);
+            health::report(&env2, &ctx2, key, tenant, outcome);
         }
         // Zero-completion insurance: a stream that produced nothing and did not end
         // normally costs the caller nothing; what the upstream bills is the operator's loss.
@@ -895,6 +899,7 @@ impl WholeReply {
             &self.env,
             &self.ctx,
             self.key.clone(),
+            self.settler.tenant,
             Outcome {
                 ok: true,
                 latency_ms,
@@ -962,6 +967,7 @@ async fn embed(
         env,
         ctx,
         choice.key(),
+        settler.tenant,
         Outcome {
             ok: true,
             latency_ms,

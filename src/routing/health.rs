@@ -4,45 +4,254 @@
 //! true value) for routing and for `/endpoints`. An endpoint
 //! that just failed is "down" for a while (30 s, doubling per consecutive failure, at
 //! most 5 min): routing tries it last.
+//!
+//! Statistics are sharded by provider ([`shard_of`]): each shard is one object fed by
+//! the isolates' batches ([`Batch`], [`apply`]). One tenant weighs at most as its share:
+//! per endpoint and minute each account (by a pseudonymous [`account_tag`], reduced to
+//! one of [`ACCOUNT_SLOTS`]) holds one vote in uptime, split over its outcomes, adds at
+//! most [`SAMPLES_PER_ACCOUNT`] latency and throughput samples, and a failure marks the
+//! endpoint down only while the accounts failing since the last success are at least
+//! half of those seen in the last five minutes.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 
 use serde::{Deserialize, Serialize};
+
+use crate::api::ChatRequest;
+use crate::catalog::{Catalog, Model};
+
+mod wire;
 
 const WINDOW_MINUTES: u64 = 30;
 /// Hours of the day-long uptime.
 const HOURS: u64 = 24;
 const BASE_PENALTY_MS: u64 = 30_000;
 const MAX_PENALTY_MS: u64 = 300_000;
+/// Accounts are told apart per endpoint and minute by this many slots; accounts that
+/// share a slot share its one vote (so past 64 accounts a flood weighs at most 1/64).
+pub const ACCOUNT_SLOTS: u32 = 64;
+/// Latency and throughput samples one account adds per endpoint and minute, at most.
+pub const SAMPLES_PER_ACCOUNT: u32 = 4;
+/// Reports one isolate sends one shard per flush, at most; the object takes no more.
+pub const MAX_BATCH: usize = 64;
+/// Of those, at most this many from one account.
+pub const MAX_PER_ACCOUNT: usize = 8;
 
 /// What happened at one upstream attempt.
-#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct Outcome {
     pub ok: bool,
     /// Time to the upstream's response headers (first byte).
     pub latency_ms: u64,
     /// Completion tokens produced, and the time it took after the first byte.
-    #[serde(default)]
     pub tokens: u64,
-    #[serde(default)]
     pub generation_ms: u64,
     pub at_ms: u64,
 }
 
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
-struct Bucket {
-    minute: u64,
+/// One attempt's outcome as an isolate reports it to the endpoint's shard (sent as a
+/// flat array, see `wire`).
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(from = "wire::ReportWire")]
+pub struct Report {
+    pub key: String,
+    /// The account's [`account_tag`], never its ID or a key.
+    pub account: u32,
+    pub outcome: Outcome,
+}
+
+/// A pseudonym of an account for health reports: a 32-bit FNV-1a hash of its ID,
+/// which names the account without being its ID (many IDs share each tag) and is only
+/// kept reduced to a slot.
+pub fn account_tag(account_id: &str) -> u32 {
+    account_id.bytes().fold(0x811c_9dc5, |h: u32, b| {
+        (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
+    })
+}
+
+/// A slot's bit in a set of slots.
+fn bit(slot: u32) -> u64 {
+    1u64.checked_shl(slot).unwrap_or(0)
+}
+
+fn slot(account: u32) -> u32 {
+    // Both halves of the hash pick the slot.
+    (account ^ (account >> 16)) % ACCOUNT_SLOTS
+}
+
+/// The shard (object name) that holds an endpoint's statistics: its provider, the part
+/// of [`crate::catalog::endpoint_key`] before the first `/`.
+pub fn shard_of(key: &str) -> &str {
+    key.split('/').next().unwrap_or(key)
+}
+
+/// The health keys of every endpoint that could serve `req`: those of each requested
+/// model (`model`, then `models`, with their variants resolved; a key may repeat).
+/// Routing reads only their shards.
+pub fn keys_for(cat: &Catalog, req: &ChatRequest) -> Vec<String> {
+    let mut keys = Vec::new();
+    for id in req.model_candidates() {
+        if let Some((m, _)) = super::resolve(cat, &id) {
+            push_keys(m, &mut keys);
+        }
+    }
+    keys
+}
+
+/// Adds the health keys of `m`'s endpoints to `keys`.
+pub fn push_keys(m: &Model, keys: &mut Vec<String>) {
+    for e in &m.endpoints {
+        keys.push(crate::catalog::endpoint_key(e));
+    }
+}
+
+/// One isolate's reports for one shard in one flush window.
+#[derive(Debug, Default)]
+pub struct Batch {
+    pub reports: Vec<Report>,
+}
+
+impl Batch {
+    /// Adds `r` unless the batch is full or holds [`MAX_PER_ACCOUNT`] of its account
+    /// already (then it is left out: a sample of a busy isolate's outcomes goes, and
+    /// one account cannot crowd the others out of it).
+    pub fn push(&mut self, r: Report) -> bool {
+        let mine = self
+            .reports
+            .iter()
+            .filter(|x| x.account == r.account)
+            .count();
+        if self.reports.len() >= MAX_BATCH || mine >= MAX_PER_ACCOUNT {
+            return false;
+        }
+        self.reports.push(r);
+        true
+    }
+}
+
+/// Applies one batch to a shard's statistics (at most [`MAX_BATCH`] reports); returns
+/// the keys that changed, each once.
+pub fn apply(stats: &mut HashMap<String, EndpointStats>, reports: Vec<Report>) -> Vec<String> {
+    let mut changed: Vec<String> = Vec::new();
+    for r in reports.into_iter().take(MAX_BATCH) {
+        stats
+            .entry(r.key.clone())
+            .or_default()
+            .record(r.account, &r.outcome);
+        if !changed.contains(&r.key) {
+            changed.push(r.key);
+        }
+    }
+    changed
+}
+
+/// One account slot's outcomes at one endpoint in one minute (stored as a tuple).
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq)]
+#[serde(from = "wire::TallyWire", into = "wire::TallyWire")]
+struct Tally {
+    slot: u32,
     ok: u32,
     failed: u32,
-    latency_sum_ms: u64,
-    latency_n: u32,
+    /// Time to first byte, summed over the successes.
+    latency_ms: u64,
+    /// Completion tokens and generation time of the successes that produced tokens.
     tokens: u64,
     generation_ms: u64,
-    /// Latencies (ms) and throughputs (tokens/s) by histogram bin (see [`bin`]); sparse.
-    #[serde(default)]
-    latency_bins: BTreeMap<u16, u32>,
-    #[serde(default)]
-    throughput_bins: BTreeMap<u16, u32>,
+}
+
+/// One minute of an endpoint (stored as a tuple, see `wire`).
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(from = "wire::BucketWire")]
+struct Bucket {
+    minute: u64,
+    /// One per account slot seen.
+    accounts: Vec<Tally>,
+    /// Latencies (ms) and throughputs (tokens/s) by histogram bin (see [`bin`]); sparse,
+    /// at most [`SAMPLES_PER_ACCOUNT`] from each account slot.
+    latency_bins: Bins,
+    throughput_bins: Bins,
+}
+
+type Bins = BTreeMap<u16, u32>;
+impl Bucket {
+    fn add(&mut self, slot: u32, o: &Outcome) {
+        let t = match self.accounts.iter().position(|t| t.slot == slot) {
+            Some(i) => self.accounts.get_mut(i),
+            None => {
+                self.accounts.push(Tally {
+                    slot,
+                    ..Default::default()
+                });
+                self.accounts.last_mut()
+            }
+        };
+        let Some(t) = t else {
+            return;
+        };
+        let sample = o.ok && t.ok < SAMPLES_PER_ACCOUNT;
+        let generated = o.tokens > 0 && o.generation_ms > 0;
+        if o.ok {
+            t.ok = t.ok.saturating_add(1);
+            t.latency_ms = t.latency_ms.saturating_add(o.latency_ms);
+            if generated {
+                t.tokens = t.tokens.saturating_add(o.tokens);
+                t.generation_ms = t.generation_ms.saturating_add(o.generation_ms);
+            }
+        } else {
+            t.failed = t.failed.saturating_add(1);
+        }
+        if sample {
+            let n = self
+                .latency_bins
+                .entry(bin(o.latency_ms as f64))
+                .or_default();
+            *n = n.saturating_add(1);
+            if generated {
+                let tps = o.tokens as f64 * 1000.0 / o.generation_ms as f64;
+                let n = self.throughput_bins.entry(bin(tps)).or_default();
+                *n = n.saturating_add(1);
+            }
+        }
+    }
+}
+
+/// Sums of one value per account slot and minute, and how many there were.
+#[derive(Default, Clone, Copy)]
+struct Votes {
+    ok: f64,
+    failed: f64,
+    latency_ms: f64,
+    latency_n: f64,
+    throughput: f64,
+    throughput_n: f64,
+}
+
+impl Votes {
+    /// Adds a bucket's votes: each account slot's outcomes split one vote into ok and
+    /// failed, and its mean latency and throughput count once.
+    fn add(&mut self, b: &Bucket) {
+        for t in &b.accounts {
+            let (ok, failed) = (f64::from(t.ok), f64::from(t.failed));
+            let n = ok + failed;
+            if n > 0.0 {
+                self.ok += ok / n;
+                self.failed += failed / n;
+            }
+            if t.ok > 0 {
+                self.latency_ms += t.latency_ms as f64 / ok;
+                self.latency_n += 1.0;
+            }
+            if t.generation_ms > 0 {
+                self.throughput += t.tokens as f64 * 1000.0 / t.generation_ms as f64;
+                self.throughput_n += 1.0;
+            }
+        }
+    }
+
+    fn uptime(&self) -> Option<f64> {
+        let n = self.ok + self.failed;
+        (n > 0.0).then(|| self.ok / n)
+    }
 }
 
 /// Bins per doubling of a value: a bin spans 2^(1/8), about 9%; its midpoint is within
@@ -73,7 +282,7 @@ fn bin_value(b: u16) -> f64 {
 
 /// p50, p75, p90 and p99 of a distribution, as OpenRouter reports latency (ms) and
 /// throughput (tokens/s).
-#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Copy, Default, Serialize, PartialEq)]
 pub struct Percentiles {
     pub p50: f64,
     pub p75: f64,
@@ -109,34 +318,37 @@ impl Percentiles {
     }
 }
 
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+/// What a shard knows of one endpoint (stored as a tuple, see `wire`).
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(from = "wire::StatsWire")]
 pub struct EndpointStats {
+    /// By minute, oldest first.
     buckets: VecDeque<Bucket>,
-    /// Successes and failures by hour over the last day: (hour, ok, failed).
-    #[serde(default)]
-    hours: VecDeque<(u64, u32, u32)>,
+    /// The (ok, failed) votes of minutes that left the half hour, by hour, for a day.
+    hours: VecDeque<(u64, f64, f64)>,
     consecutive_failures: u32,
     last_failure_ms: Option<u64>,
+    /// The account slots that failed since the last success, one bit each.
+    failing: u64,
 }
 
-/// What routing and the listing need to know of an endpoint.
+/// What routing and the listing need to know of an endpoint; sent from a shard to the
+/// isolates as a flat array (see `wire`).
 #[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq)]
+#[serde(from = "wire::SummaryWire", into = "wire::SummaryWire")]
 pub struct Summary {
-    /// Share of successful attempts, 0 to 1; `None` without attempts.
+    /// Share of successful attempts, 0 to 1 (one vote per account and minute); `None`
+    /// without attempts.
     pub uptime_30m: Option<f64>,
     /// The same over the last 5 minutes.
-    #[serde(default)]
     pub uptime_5m: Option<f64>,
     /// The same over the last day (by hour).
-    #[serde(default)]
     pub uptime_1d: Option<f64>,
     pub latency_ms_30m: Option<f64>,
     /// Completion tokens per second of generation.
     pub throughput_30m: Option<f64>,
     /// Percentiles of time to first byte (ms) and of throughput (tokens/s).
-    #[serde(default)]
     pub latency_pct_30m: Option<Percentiles>,
-    #[serde(default)]
     pub throughput_pct_30m: Option<Percentiles>,
     /// Until when the endpoint counts as down (Unix ms).
     pub down_until_ms: Option<u64>,
@@ -149,34 +361,56 @@ impl Summary {
 }
 
 impl EndpointStats {
-    pub fn record(&mut self, o: &Outcome) {
+    /// Records an outcome of the account tagged `account` (see [`account_tag`]).
+    pub fn record(&mut self, account: u32, o: &Outcome) {
         let minute = o.at_ms / 60_000;
         self.prune(minute);
-        if self.buckets.back().is_none_or(|b| b.minute != minute) {
+        let slot = slot(account);
+        // Batches from many isolates interleave: a report may be for an earlier minute
+        // than the last one seen, and goes to that minute's bucket (one too late to have
+        // a bucket still counts towards the down mark, not the figures).
+        if self.buckets.back().is_none_or(|b| b.minute < minute) {
             self.buckets.push_back(Bucket {
                 minute,
                 ..Default::default()
             });
         }
-        if let Some(b) = self.buckets.back_mut() {
-            if o.ok {
-                b.ok = b.ok.saturating_add(1);
-                b.latency_sum_ms = b.latency_sum_ms.saturating_add(o.latency_ms);
-                b.latency_n = b.latency_n.saturating_add(1);
-                let n = b.latency_bins.entry(bin(o.latency_ms as f64)).or_default();
-                *n = n.saturating_add(1);
-                if o.tokens > 0 && o.generation_ms > 0 {
-                    b.tokens = b.tokens.saturating_add(o.tokens);
-                    b.generation_ms = b.generation_ms.saturating_add(o.generation_ms);
-                    let tps = o.tokens as f64 * 1000.0 / o.generation_ms as f64;
-                    let n = b.throughput_bins.entry(bin(tps)).or_default();
-                    *n = n.saturating_add(1);
+        if let Some(b) = self.buckets.iter_mut().rev().find(|b| b.minute == minute) {
+            b.add(slot, o);
+        }
+        if o.ok {
+            self.consecutive_failures = 0;
+            self.last_failure_ms = None;
+            self.failing = 0;
+        } else {
+            self.consecutive_failures = self.consecutive_failures.saturating_add(1);
+            self.last_failure_ms = Some(o.at_ms);
+            self.failing |= bit(slot);
+        }
+    }
+
+    /// Moves minutes that left the half hour into their hour; forgets hours past a day.
+    fn prune(&mut self, now_minute: u64) {
+        while self
+            .buckets
+            .front()
+            .is_some_and(|b| b.minute.saturating_add(WINDOW_MINUTES) <= now_minute)
+        {
+            let Some(b) = self.buckets.pop_front() else {
+                break;
+            };
+            let hour = b.minute / 60;
+            let mut v = Votes::default();
+            v.add(&b);
+            match self.hours.back_mut() {
+                Some((h, ok, failed)) if *h == hour => {
+                    *ok += v.ok;
+                    *failed += v.failed;
                 }
-            } else {
-                b.failed = b.failed.saturating_add(1);
+                _ => self.hours.push_back((hour, v.ok, v.failed)),
             }
         }
-        let hour = o.at_ms / 3_600_000;
+        let hour = now_minute / 60;
         while self
             .hours
             .front()
@@ -184,86 +418,63 @@ impl EndpointStats {
         {
             self.hours.pop_front();
         }
-        if self.hours.back().is_none_or(|(h, ..)| *h != hour) {
-            self.hours.push_back((hour, 0, 0));
-        }
-        if let Some((_, ok, failed)) = self.hours.back_mut() {
-            let n = if o.ok { ok } else { failed };
-            *n = n.saturating_add(1);
-        }
-        if o.ok {
-            self.consecutive_failures = 0;
-            self.last_failure_ms = None;
-        } else {
-            self.consecutive_failures = self.consecutive_failures.saturating_add(1);
-            self.last_failure_ms = Some(o.at_ms);
-        }
-    }
-
-    fn prune(&mut self, now_minute: u64) {
-        while self
-            .buckets
-            .front()
-            .is_some_and(|b| b.minute.saturating_add(WINDOW_MINUTES) <= now_minute)
-        {
-            self.buckets.pop_front();
-        }
     }
 
     pub fn summary(&self, now_ms: u64) -> Summary {
         let since = (now_ms / 60_000).saturating_sub(WINDOW_MINUTES - 1);
-        let live = || self.buckets.iter().filter(|b| b.minute >= since);
-        let sum = |f: fn(&Bucket) -> u64| live().fold(0u64, |acc, b| acc.saturating_add(f(b)));
-        let (ok, failed) = (sum(|b| u64::from(b.ok)), sum(|b| u64::from(b.failed)));
-        let (lat, n) = (sum(|b| b.latency_sum_ms), sum(|b| u64::from(b.latency_n)));
-        let (tokens, gen_ms) = (sum(|b| b.tokens), sum(|b| b.generation_ms));
-        let penalty = self.last_failure_ms.map(|at| {
+        let recent = (now_ms / 60_000).saturating_sub(4);
+        let day_from = (now_ms / 3_600_000).saturating_sub(HOURS - 1);
+        let (mut v, mut v5, mut day) = (Votes::default(), Votes::default(), Votes::default());
+        let mut seen = self.failing;
+        let mut latency: BTreeMap<u16, u64> = BTreeMap::new();
+        let mut throughput: BTreeMap<u16, u64> = BTreeMap::new();
+        for b in &self.buckets {
+            if b.minute / 60 >= day_from {
+                day.add(b);
+            }
+            if b.minute < since {
+                continue;
+            }
+            v.add(b);
+            merge(&mut latency, &b.latency_bins);
+            merge(&mut throughput, &b.throughput_bins);
+            if b.minute >= recent {
+                v5.add(b);
+                seen = b.accounts.iter().fold(seen, |seen, t| seen | bit(t.slot));
+            }
+        }
+        for (h, ok, failed) in &self.hours {
+            if *h >= day_from {
+                day.ok += ok;
+                day.failed += failed;
+            }
+        }
+        // Down only while the accounts failing since the last success are at least half
+        // of those seen lately: one account's failures do not take an endpoint down for
+        // the others it serves.
+        let shared = self.failing.count_ones().saturating_mul(2) >= seen.count_ones();
+        let penalty = self.last_failure_ms.filter(|_| shared).map(|at| {
             let doublings = self.consecutive_failures.saturating_sub(1).min(10);
             at.saturating_add((BASE_PENALTY_MS << doublings).min(MAX_PENALTY_MS))
         });
-        let attempts = ok.saturating_add(failed);
-        let merged = |f: fn(&Bucket) -> &BTreeMap<u16, u32>| {
-            let mut all: BTreeMap<u16, u64> = BTreeMap::new();
-            for b in live() {
-                for (bin, n) in f(b) {
-                    let c = all.entry(*bin).or_default();
-                    *c = c.saturating_add(u64::from(*n));
-                }
-            }
-            all
-        };
-        let recent = (now_ms / 60_000).saturating_sub(4);
-        let (ok5, failed5) =
-            live()
-                .filter(|b| b.minute >= recent)
-                .fold((0u64, 0u64), |(o, f), b| {
-                    (
-                        o.saturating_add(u64::from(b.ok)),
-                        f.saturating_add(u64::from(b.failed)),
-                    )
-                });
-        let attempts5 = ok5.saturating_add(failed5);
-        let day_from = (now_ms / 3_600_000).saturating_sub(HOURS - 1);
-        let (ok_d, failed_d) = self.hours.iter().filter(|(h, ..)| *h >= day_from).fold(
-            (0u64, 0u64),
-            |(o, f), (_, ok, failed)| {
-                (
-                    o.saturating_add(u64::from(*ok)),
-                    f.saturating_add(u64::from(*failed)),
-                )
-            },
-        );
-        let attempts_d = ok_d.saturating_add(failed_d);
         Summary {
-            uptime_30m: (attempts > 0).then(|| ok as f64 / attempts as f64),
-            uptime_5m: (attempts5 > 0).then(|| ok5 as f64 / attempts5 as f64),
-            uptime_1d: (attempts_d > 0).then(|| ok_d as f64 / attempts_d as f64),
-            latency_ms_30m: (n > 0).then(|| lat as f64 / n as f64),
-            throughput_30m: (gen_ms > 0).then(|| tokens as f64 * 1000.0 / gen_ms as f64),
-            latency_pct_30m: Percentiles::of(&merged(|b| &b.latency_bins)),
-            throughput_pct_30m: Percentiles::of(&merged(|b| &b.throughput_bins)),
+            uptime_30m: v.uptime(),
+            uptime_5m: v5.uptime(),
+            uptime_1d: day.uptime(),
+            latency_ms_30m: (v.latency_n > 0.0).then(|| v.latency_ms / v.latency_n),
+            throughput_30m: (v.throughput_n > 0.0).then(|| v.throughput / v.throughput_n),
+            latency_pct_30m: Percentiles::of(&latency),
+            throughput_pct_30m: Percentiles::of(&throughput),
             down_until_ms: penalty,
         }
+    }
+}
+
+/// Adds a bucket's histogram to a sum of them.
+fn merge(all: &mut BTreeMap<u16, u64>, bins: &Bins) {
+    for (bin, n) in bins {
+        let c = all.entry(*bin).or_default();
+        *c = c.saturating_add(u64::from(*n));
     }
 }
 
@@ -281,13 +492,18 @@ mod tests {
         }
     }
 
+    /// One account's outcomes, as a single-tenant gateway sees them.
+    fn record(s: &mut EndpointStats, o: &Outcome) {
+        s.record(7, o);
+    }
+
     #[test]
     fn uptime_latency_throughput() {
         let mut s = EndpointStats::default();
         for i in 0..3 {
-            s.record(&o(true, i * 1000));
+            record(&mut s, &o(true, i * 1000));
         }
-        s.record(&o(false, 5000));
+        record(&mut s, &o(false, 5000));
         let sum = s.summary(6000);
         assert_eq!(sum.uptime_30m, Some(0.75));
         assert_eq!(sum.latency_ms_30m, Some(200.0));
@@ -299,15 +515,18 @@ mod tests {
     #[test]
     fn percentiles_within_a_bin() {
         let mut s = EndpointStats::default();
-        // Latencies 1..=100 ms, one each, spread over two minutes.
+        // Latencies 1..=100 ms, one each from a hundred accounts, over two minutes.
         for ms in 1..=100u64 {
-            s.record(&Outcome {
-                ok: true,
-                latency_ms: ms,
-                tokens: ms,
-                generation_ms: 1000,
-                at_ms: ms * 1000,
-            });
+            s.record(
+                ms as u32,
+                &Outcome {
+                    ok: true,
+                    latency_ms: ms,
+                    tokens: ms,
+                    generation_ms: 1000,
+                    at_ms: ms * 1000,
+                },
+            );
         }
         let p = s.summary(100_000).latency_pct_30m.unwrap();
         for (got, want) in [(p.p50, 50.0), (p.p75, 75.0), (p.p90, 90.0), (p.p99, 99.0)] {
@@ -324,8 +543,8 @@ mod tests {
     #[test]
     fn uptime_of_the_last_five_minutes() {
         let mut s = EndpointStats::default();
-        s.record(&o(false, 0));
-        s.record(&o(true, 10 * 60_000));
+        record(&mut s, &o(false, 0));
+        record(&mut s, &o(true, 10 * 60_000));
         let sum = s.summary(10 * 60_000);
         assert_eq!(sum.uptime_30m, Some(0.5));
         assert_eq!(sum.uptime_5m, Some(1.0));
@@ -334,25 +553,126 @@ mod tests {
     #[test]
     fn penalty_doubles_and_success_clears_it() {
         let mut s = EndpointStats::default();
-        s.record(&o(false, 0));
-        s.record(&o(false, 1000));
-        s.record(&o(false, 2000));
+        record(&mut s, &o(false, 0));
+        record(&mut s, &o(false, 1000));
+        record(&mut s, &o(false, 2000));
         assert_eq!(s.summary(2000).down_until_ms, Some(2000 + 120_000));
-        s.record(&o(true, 3000));
+        record(&mut s, &o(true, 3000));
         assert!(!s.summary(3000).is_down(3000));
     }
 
     #[test]
     fn old_minutes_fall_out_of_the_window() {
         let mut s = EndpointStats::default();
-        s.record(&o(false, 0));
-        s.record(&o(true, 31 * 60_000));
+        record(&mut s, &o(false, 0));
+        record(&mut s, &o(true, 31 * 60_000));
         assert_eq!(s.summary(31 * 60_000).uptime_30m, Some(1.0));
         // The day keeps what the half hour forgot, for 24 hours.
         assert_eq!(s.summary(31 * 60_000).uptime_1d, Some(0.5));
-        s.record(&o(true, 25 * 3_600_000));
+        record(&mut s, &o(true, 25 * 3_600_000));
         assert_eq!(s.summary(25 * 3_600_000).uptime_1d, Some(1.0));
         assert_eq!(s.buckets.len(), 1);
         assert_eq!(EndpointStats::default().summary(0), Summary::default());
+    }
+
+    #[test]
+    fn a_late_report_goes_to_its_own_minute() {
+        let mut s = EndpointStats::default();
+        record(&mut s, &o(true, 60_000));
+        record(&mut s, &o(true, 2 * 60_000));
+        // Minute 1's failure comes after minute 2's success (another isolate's batch).
+        record(&mut s, &o(false, 60_001));
+        // One for a minute that has no bucket any more is not in the figures.
+        record(&mut s, &o(false, 1));
+        let minutes: Vec<u64> = s.buckets.iter().map(|b| b.minute).collect();
+        assert_eq!(minutes, [1, 2]);
+        // Minute 1: half a vote each way; minute 2: a success.
+        assert_eq!(s.summary(2 * 60_000).uptime_30m, Some(0.75));
+    }
+
+    /// Nine accounts served well by an endpoint, one request each (accounts 1 to 9 have
+    /// slots of their own).
+    fn nine_served(at_ms: u64) -> EndpointStats {
+        let mut s = EndpointStats::default();
+        for a in 1..=9 {
+            s.record(a, &o(true, at_ms));
+        }
+        s
+    }
+
+    #[test]
+    fn a_flood_from_one_account_weighs_as_its_share() {
+        let before = nine_served(1000).summary(2000);
+        let mut s = nine_served(1000);
+        // One account sends a thousand failing requests after the others.
+        for i in 0..1000 {
+            s.record(42, &o(false, 1500 + i));
+        }
+        let after = s.summary(2500);
+        // One account in ten: uptime moves by a tenth at most, and it is not down.
+        assert_eq!(before.uptime_30m, Some(1.0));
+        assert_eq!(after.uptime_30m, Some(0.9));
+        assert_eq!(after.uptime_5m, Some(0.9));
+        assert!(!after.is_down(2500), "{after:?}");
+        // A slow flood moves the mean latency by its share too.
+        let mut s = nine_served(1000);
+        for i in 0..1000 {
+            let slow = Outcome {
+                latency_ms: 10_200,
+                ..o(true, 1500 + i)
+            };
+            s.record(42, &slow);
+        }
+        let slow = s.summary(2500);
+        assert_eq!(slow.latency_ms_30m, Some(1200.0));
+        // The percentiles take at most four of its samples: the median stays.
+        let p = slow.latency_pct_30m.unwrap();
+        assert!((p.p50 / 200.0 - 1.0).abs() < 0.05, "{p:?}");
+    }
+
+    #[test]
+    fn many_accounts_failures_still_count() {
+        let mut s = nine_served(1000);
+        for a in 10..20 {
+            s.record(a, &o(false, 1500));
+        }
+        let sum = s.summary(2000);
+        assert_eq!(sum.uptime_30m, Some(9.0 / 19.0));
+        assert!(sum.is_down(2000), "{sum:?}");
+        // A lone account's failures take down an endpoint only it uses.
+        let mut alone = EndpointStats::default();
+        alone.record(42, &o(false, 0));
+        assert!(alone.summary(0).is_down(0));
+    }
+
+    #[test]
+    fn batches_share_out_their_room_and_apply_by_key() {
+        let r = |account, key: &str| Report {
+            key: key.into(),
+            account,
+            outcome: o(false, 0),
+        };
+        let mut b = Batch::default();
+        let kept = (0..100).filter(|_| b.push(r(42, "p/m"))).count();
+        assert_eq!(kept, MAX_PER_ACCOUNT);
+        assert!(b.push(r(1, "p/m")));
+        for a in 2..100 {
+            b.push(r(a, "p/n"));
+        }
+        assert_eq!(b.reports.len(), MAX_BATCH);
+        let mut stats = HashMap::new();
+        let changed = apply(&mut stats, b.reports);
+        assert_eq!(changed, ["p/m", "p/n"]);
+        assert_eq!(stats.len(), 2);
+        assert_eq!(shard_of("p/org/model"), "p");
+        assert_ne!(account_tag("a1"), account_tag("a2"));
+        // What a shard stores and sends reads back the same.
+        let s = &stats["p/m"];
+        let back: EndpointStats = serde_json::from_str(&serde_json::to_string(s).unwrap()).unwrap();
+        assert_eq!(&back, s);
+        let sum = nine_served(0).summary(0);
+        let back: Summary = serde_json::from_str(&serde_json::to_string(&sum).unwrap()).unwrap();
+        assert_eq!(back, sum);
+        assert!(slot(u32::MAX) < ACCOUNT_SLOTS);
     }
 }

@@ -178,3 +178,44 @@ test("a session sticks to the endpoint that served it (session_id or prompt_cach
   // 11 prompt tokens at $1/M, 7 completion tokens at $2/M.
   assert.deepEqual(usage.cost_details, { upstream_inference_cost: 0.000025, upstream_inference_prompt_cost: 0.000011, upstream_inference_completions_cost: 0.000014 });
 });
+
+// Last in this file: it reads the Health objects themselves.
+test("health is sharded by provider: one provider's failures reach routing through its own object", async () => {
+  const ns = await worker.mf.getDurableObjectNamespace("HEALTH");
+  // A shard answers {key: [uptime_30m, uptime_5m, uptime_1d, latency, throughput,
+  // latency percentiles, throughput percentiles, down_until_ms]}.
+  const shard = async (name) => {
+    const all = await (await ns.get(ns.idFromName(name)).fetch("https://health/")).json();
+    return Object.fromEntries(Object.entries(all).map(([k, s]) => [k, { uptime_30m: s[0], down_until_ms: s[7] }]));
+  };
+  // The cheap endpoint (MockAI) fails and the request falls back to MockBackup.
+  const r = await chat({ model: "route/flaky" });
+  assert.equal(r.status, 200);
+  let mockai = {};
+  for (let i = 0; i < 50 && !mockai["mockai/fail500"]; i++) {
+    mockai = await shard("provider:mockai");
+    if (!mockai["mockai/fail500"]) await new Promise((res) => setTimeout(res, 100));
+  }
+  const failed = mockai["mockai/fail500"];
+  assert.ok(failed, "the failure reached MockAI's shard");
+  assert.equal(failed.uptime_30m, 0);
+  assert.ok(failed.down_until_ms > Date.now(), JSON.stringify(failed));
+  // Each provider's object holds its own endpoints only, and no global object is used.
+  assert.ok(Object.keys(mockai).every((k) => k.startsWith("mockai/")), Object.keys(mockai).join());
+  const backup = await shard("provider:mockbackup");
+  assert.ok(Object.keys(backup).length > 0 && Object.keys(backup).every((k) => k.startsWith("mockbackup/")), Object.keys(backup).join());
+  assert.equal(backup["mockbackup/stream"]?.uptime_30m, 1);
+  assert.deepEqual(await shard("global"), {});
+  // Routing reads the shards of the model's providers: the down endpoint goes last.
+  let direct = false;
+  for (let i = 0; i < 20 && !direct; i++) {
+    const n = mock.requests.length;
+    assert.equal((await chat({ model: "route/flaky" })).status, 200);
+    direct = since(n)[0] === "backup";
+  }
+  assert.ok(direct, "the down endpoint went last");
+  // So does the listing, which reads the same shards.
+  const { data } = await (await fetch(`${worker.base}/models/route/flaky/endpoints`)).json();
+  assert.equal(data.endpoints.find((e) => e.tag === "mockai").status, -1);
+  assert.equal(data.endpoints.find((e) => e.tag === "mockbackup").uptime_last_30m, 100);
+});

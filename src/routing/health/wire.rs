@@ -1,0 +1,174 @@
+//! How shards store and send their figures: as flat arrays, not named fields. The
+//! isolates and the objects are one build, and a tuple costs the wasm far less than a
+//! named struct (no field names to match, one visitor).
+
+use std::collections::VecDeque;
+
+use serde::Serialize;
+
+use super::{Bins, Bucket, EndpointStats, Outcome, Percentiles, Report, Summary, Tally};
+
+/// key, account, ok, latency_ms, tokens, generation_ms, at_ms.
+pub(super) type ReportWire = (String, u32, bool, u64, u64, u64, u64);
+
+impl From<ReportWire> for Report {
+    fn from((key, account, ok, latency_ms, tokens, generation_ms, at_ms): ReportWire) -> Self {
+        Report {
+            key,
+            account,
+            outcome: Outcome {
+                ok,
+                latency_ms,
+                tokens,
+                generation_ms,
+                at_ms,
+            },
+        }
+    }
+}
+
+impl Serialize for Report {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let o = &self.outcome;
+        (
+            &self.key,
+            self.account,
+            o.ok,
+            o.latency_ms,
+            o.tokens,
+            o.generation_ms,
+            o.at_ms,
+        )
+            .serialize(s)
+    }
+}
+
+pub(super) type TallyWire = (u32, u32, u32, u64, u64, u64);
+
+impl From<TallyWire> for Tally {
+    fn from((slot, ok, failed, latency_ms, tokens, generation_ms): TallyWire) -> Self {
+        Tally {
+            slot,
+            ok,
+            failed,
+            latency_ms,
+            tokens,
+            generation_ms,
+        }
+    }
+}
+
+impl From<Tally> for TallyWire {
+    fn from(t: Tally) -> Self {
+        (
+            t.slot,
+            t.ok,
+            t.failed,
+            t.latency_ms,
+            t.tokens,
+            t.generation_ms,
+        )
+    }
+}
+
+pub(super) type BucketWire = (u64, Vec<Tally>, Bins, Bins);
+
+impl From<BucketWire> for Bucket {
+    fn from((minute, accounts, latency_bins, throughput_bins): BucketWire) -> Self {
+        Bucket {
+            minute,
+            accounts,
+            latency_bins,
+            throughput_bins,
+        }
+    }
+}
+
+impl Serialize for Bucket {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let b = self;
+        (b.minute, &b.accounts, &b.latency_bins, &b.throughput_bins).serialize(s)
+    }
+}
+
+pub(super) type StatsWire = (
+    VecDeque<Bucket>,
+    VecDeque<(u64, f64, f64)>,
+    u32,
+    Option<u64>,
+    u64,
+);
+
+impl From<StatsWire> for EndpointStats {
+    fn from((buckets, hours, consecutive_failures, last_failure_ms, failing): StatsWire) -> Self {
+        EndpointStats {
+            buckets,
+            hours,
+            consecutive_failures,
+            last_failure_ms,
+            failing,
+        }
+    }
+}
+
+impl Serialize for EndpointStats {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let e = self;
+        let down = (e.consecutive_failures, e.last_failure_ms);
+        (&e.buckets, &e.hours, down.0, down.1, e.failing).serialize(s)
+    }
+}
+
+type Figures = Option<[f64; 4]>;
+pub(super) type SummaryWire = (
+    Option<f64>,
+    Option<f64>,
+    Option<f64>,
+    Option<f64>,
+    Option<f64>,
+    Figures,
+    Figures,
+    Option<u64>,
+);
+
+impl From<Percentiles> for [f64; 4] {
+    fn from(p: Percentiles) -> Self {
+        [p.p50, p.p75, p.p90, p.p99]
+    }
+}
+
+impl From<[f64; 4]> for Percentiles {
+    fn from([p50, p75, p90, p99]: [f64; 4]) -> Self {
+        Percentiles { p50, p75, p90, p99 }
+    }
+}
+
+impl From<SummaryWire> for Summary {
+    fn from((u30, u5, u1d, lat, tps, lat_pct, tps_pct, down): SummaryWire) -> Self {
+        Summary {
+            uptime_30m: u30,
+            uptime_5m: u5,
+            uptime_1d: u1d,
+            latency_ms_30m: lat,
+            throughput_30m: tps,
+            latency_pct_30m: lat_pct.map(Into::into),
+            throughput_pct_30m: tps_pct.map(Into::into),
+            down_until_ms: down,
+        }
+    }
+}
+
+impl From<Summary> for SummaryWire {
+    fn from(s: Summary) -> Self {
+        (
+            s.uptime_30m,
+            s.uptime_5m,
+            s.uptime_1d,
+            s.latency_ms_30m,
+            s.throughput_30m,
+            s.latency_pct_30m.map(Into::into),
+            s.throughput_pct_30m.map(Into::into),
+            s.down_until_ms,
+        )
+    }
+}
