@@ -120,8 +120,9 @@ impl From<&Usage> for MessageUsage {
 }
 
 /// The arguments of a chat tool call as the `input` object of a `tool_use` block.
+/// Parsed from bytes, as every body is: `from_str` would be a second parser.
 pub(super) fn tool_input(arguments: &str) -> Value {
-    serde_json::from_str(arguments).unwrap_or_else(|_| Value::Object(Map::new()))
+    serde_json::from_slice(arguments.as_bytes()).unwrap_or_else(|_| Value::Object(Map::new()))
 }
 
 impl From<&ChatCompletion> for Message {
