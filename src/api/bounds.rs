@@ -72,10 +72,10 @@ fn tools(r: &ChatRequest) -> Result<HashSet<&str>> {
     let mut names = HashSet::new();
     for (i, t) in list.iter().enumerate() {
         let name = t.function.name.as_str();
-        let path = format!("tools[{i}].function.name");
+        let path = || format!("tools[{i}].function.name");
         if !valid_tool_name(name) {
             return Err(bad(
-                &path,
+                &path(),
                 format!("must be 1 to 128 letters, digits, '_', '-' or '.', not {name:?}"),
             ));
         }
@@ -87,7 +87,7 @@ fn tools(r: &ChatRequest) -> Result<HashSet<&str>> {
             ));
         }
         if !names.insert(name) {
-            return Err(bad(&path, format!("tool {name:?} is defined twice")));
+            return Err(bad(&path(), format!("tool {name:?} is defined twice")));
         }
     }
     Ok(names)
@@ -107,23 +107,24 @@ fn messages(list: &[Message]) -> Result<()> {
     let mut parts = 0usize;
     let mut call_ids: HashSet<&str> = HashSet::new();
     for (i, m) in list.iter().enumerate() {
-        let path = format!("messages[{i}]");
+        // Paths are written only for an error: this runs for every message.
+        let path = || format!("messages[{i}]");
         if let Some(Content::Parts(ps)) = &m.content {
             parts = parts.saturating_add(ps.len());
             if parts > MAX_PARTS {
                 return Err(bad(
-                    &format!("{path}.content"),
+                    &format!("{}.content", path()),
                     format!("at most {MAX_PARTS} content parts in all messages"),
                 ));
             }
             for (j, p) in ps.iter().enumerate() {
-                part(&format!("{path}.content[{j}]"), &m.role, p)?;
+                part(|| format!("{}.content[{j}]", path()), &m.role, p)?;
             }
         }
         for (j, c) in m.tool_calls.iter().flatten().enumerate() {
             if c.id.is_empty() {
                 return Err(bad(
-                    &format!("{path}.tool_calls[{j}].id"),
+                    &format!("{}.tool_calls[{j}].id", path()),
                     "must not be empty",
                 ));
             }
@@ -132,7 +133,7 @@ fn messages(list: &[Message]) -> Result<()> {
         if let Some(id) = &m.tool_call_id {
             if !call_ids.contains(id.as_str()) {
                 return Err(bad(
-                    &format!("{path}.tool_call_id"),
+                    &format!("{}.tool_call_id", path()),
                     format!("{id:?} answers no tool call of an earlier assistant message"),
                 ));
             }
@@ -142,13 +143,13 @@ fn messages(list: &[Message]) -> Result<()> {
 }
 
 /// Only user messages carry media; a URL is http(s) or data:.
-fn part(path: &str, role: &str, p: &super::ContentPart) -> Result<()> {
+fn part(path: impl Fn() -> String, role: &str, p: &super::ContentPart) -> Result<()> {
     let Some(image) = &p.image_url else {
         return Ok(());
     };
     if role != "user" {
         return Err(bad(
-            &format!("{path}.type"),
+            &format!("{}.type", path()),
             format!(
                 "{role} messages cannot carry {:?} parts (expected text)",
                 p.kind
@@ -158,7 +159,7 @@ fn part(path: &str, role: &str, p: &super::ContentPart) -> Result<()> {
     let url = image.url.as_str();
     if !(url.starts_with("https://") || url.starts_with("http://") || url.starts_with("data:")) {
         return Err(bad(
-            &format!("{path}.image_url.url"),
+            &format!("{}.image_url.url", path()),
             "must be an http(s) URL or a data: URL",
         ));
     }
