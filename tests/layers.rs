@@ -23,7 +23,6 @@ use std::path::Path;
 const DEBT: &[(&str, &str)] = &[
     ("accounts", "providers"), // ledger: Anthropic's output limits, prompt size
     ("api", "accounts"),       // route: is_account_id
-    ("api", "providers"),      // messages: estimate_tokens, strip_gateway_fields
     ("api", "routing"),        // validate, embeddings: ProviderPrefs::parse
     ("catalog", "api"),        // Pricing's costs take api::Usage
     ("catalog", "routing"),    // listing: routing::health::Summary for its sorts

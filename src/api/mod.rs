@@ -1,9 +1,11 @@
 //! OpenAI/OpenRouter wire types: chat requests, replies, stream chunks and usage.
 
+mod bounds;
 pub mod chat;
 pub mod completions;
 pub mod embeddings;
 pub mod gather;
+mod gauge;
 pub mod messages;
 pub mod responses;
 pub mod route;
@@ -12,6 +14,7 @@ pub mod surface;
 pub mod validate;
 
 pub use chat::*;
+pub use gauge::{estimate_prompt_tokens, estimate_tokens, strip_gateway_fields};
 
 pub use crate::json::set_field;
 

@@ -63,9 +63,9 @@ impl Surface {
                 None,
             ),
             Surface::Messages | Surface::Chat => {
-                let (chat, only) = messages::convert(&value)?;
-                anthropic_only = only;
-                (chat, Default::default(), Some(value))
+                let c = messages::convert(&value)?;
+                anthropic_only = c.anthropic_only;
+                (c.chat, Default::default(), Some(value))
             }
         };
         Ok(Incoming {
@@ -78,12 +78,20 @@ impl Surface {
     }
 
     /// The error body this surface's clients read.
-    pub fn error_body(self, e: &Error) -> Value {
+    pub fn error_body(self, e: &Error) -> ErrorReply {
         match self {
-            Surface::Messages => messages::error_body(e),
-            _ => e.body(),
+            Surface::Messages => ErrorReply::Messages(messages::error_body(e)),
+            _ => ErrorReply::OpenRouter(e.body()),
         }
     }
+}
+
+/// An error body in the shape of the surface it goes to.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[serde(untagged)]
+pub enum ErrorReply {
+    OpenRouter(Value),
+    Messages(messages::ErrorBody),
 }
 
 impl Incoming {
@@ -111,7 +119,11 @@ impl Incoming {
             }
             Surface::Completions => completions::reply(c),
             Surface::Responses => responses::reply(c, &self.echo),
-            Surface::Messages => messages::reply(c),
+            // Through bytes, not `to_value`: the message's types are written by the one
+            // serializer the stream uses too (a second one costs wasm for nothing).
+            Surface::Messages => serde_json::to_vec(&messages::reply(c))
+                .and_then(|b| serde_json::from_slice(&b))
+                .map_err(|e| Error::Internal(e.to_string()))?,
         })
     }
 

@@ -233,7 +233,7 @@ pub fn chat(body: &Value) -> Result<()> {
     response_format(&req)?;
     reasoning(&req)?;
     if let Some(p) = req.get("provider") {
-        crate::routing::prefs::ProviderPrefs::parse(Some(p))?;
+        provider(p)?;
     }
     if let Some(o) = req.object("stream_options")? {
         o.bool("include_usage")?;
@@ -244,6 +244,11 @@ pub fn chat(body: &Value) -> Result<()> {
     req.string("user")?;
     req.object("metadata")?;
     Ok(())
+}
+
+/// Provider preferences, as routing will read them.
+pub(super) fn provider(p: &Value) -> Result<()> {
+    crate::routing::prefs::ProviderPrefs::parse(Some(p)).map(drop)
 }
 
 fn model_id(path: &str, v: &Value) -> Result<()> {
@@ -333,7 +338,7 @@ fn tools(req: &Obj) -> Result<HashSet<String>> {
     Ok(names)
 }
 
-fn valid_tool_name(name: &str) -> bool {
+pub(super) fn valid_tool_name(name: &str) -> bool {
     (1..=128).contains(&name.len())
         && name
             .bytes()

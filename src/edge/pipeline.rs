@@ -479,8 +479,7 @@ pub async fn count_tokens(mut req: Request, env: &Env) -> Result<Response, Error
     super::account_api::live_key(&mut req, env, &account_id, &caller).await?;
     let max_body = config::u64(env, "MAX_BODY_BYTES", DEFAULT_MAX_BODY);
     let body = http::read_body(&mut req, usize::try_from(max_body).unwrap_or(usize::MAX)).await?;
-    let value = crate::api::parse_json(&body)?;
-    http::json(&crate::api::messages::count_tokens(&value)?, 200)
+    http::json(&crate::api::messages::count_tokens(&body)?, 200)
 }
 
 fn with_limit(resp: Response, d: &Decision) -> Response {

@@ -19,6 +19,10 @@ use crate::api::{ChatCompletion, ChatRequest, GenerationMeta};
 use crate::catalog::{ApiFamily, Endpoint, Model, Provider};
 use crate::error::{truncate, Error, Result};
 
+// The size estimates and the gateway's own fields are the wire format's (`api`); the
+// providers use them under their old names.
+pub use crate::api::{estimate_prompt_tokens, estimate_tokens, strip_gateway_fields};
+
 /// Everything a translator needs to know about where a request goes.
 #[derive(Debug, Clone)]
 pub struct Target<'a> {
@@ -233,27 +237,6 @@ pub fn normalize_finish_reason(native: &str) -> &'static str {
     }
 }
 
-/// Removes the fields that only the gateway reads before a body goes upstream.
-pub fn strip_gateway_fields(body: &mut Map<String, Value>) {
-    for k in [
-        "provider",
-        "models",
-        "route",
-        "transforms",
-        "plugins",
-        "usage",
-        "preset",
-    ] {
-        body.remove(k);
-    }
-}
-
-/// A rough prompt size in tokens (about four bytes a token), used before the
-/// upstream has counted: for context checks, and when an upstream reports no usage.
-pub fn estimate_tokens(text: &str) -> u64 {
-    (text.len() as u64).div_ceil(4)
-}
-
 /// Tokens reserved per image: more than any provider bills for one (Anthropic's largest
 /// images are about 1,600 tokens, OpenAI's high-detail tiles about 1,100).
 pub const IMAGE_TOKENS: u64 = 2_000;
@@ -444,14 +427,6 @@ pub fn estimate_completion_tokens(c: &crate::api::ChatCompletion) -> u64 {
             .saturating_add(estimate_tokens(m.reasoning.as_deref().unwrap_or_default()))
             .saturating_add(calls)
     })
-}
-
-pub fn estimate_prompt_tokens(req: &ChatRequest) -> u64 {
-    req.messages
-        .iter()
-        .map(|m| estimate_tokens(&m.text()).saturating_add(4))
-        .sum::<u64>()
-        .max(1)
 }
 
 /// `data:<mime>;base64,<data>` → (mime, data).

@@ -1,0 +1,109 @@
+//! The Anthropic Messages surface (`POST /messages`, `POST /messages/count_tokens`), as
+//! Claude Code and the `anthropic` SDKs speak it. For an Anthropic endpoint the body
+//! goes upstream as sent (cache_control, thinking signatures and betas intact) and the
+//! reply comes back as Anthropic sent it; for every other family the request becomes a
+//! chat request and the chat reply or chunks become Anthropic's message and events.
+//! Errors have Anthropic's shape: `{"type":"error","error":{"type":..,"message":..}}`.
+//!
+//! `request` holds the wire types of the request, `convert` the conversion into the
+//! chat request, `reply` and `stream` the reply, the error body and the stream events
+//! with the conversions out of the chat reply and chunks.
+
+mod convert;
+mod reply;
+mod request;
+mod stream;
+
+use serde_json::Value;
+
+pub use convert::Converted;
+pub use reply::{
+    error_type, ContentBlock, ErrorBody, ErrorDetail, Message, MessageUsage, StopReason, TokenCount,
+};
+pub use request::{
+    ContentBlockParam, DocumentSource, ImageSource, MessageParam, MessagesRequest, Metadata, Role,
+    TextBlockParam, TextOr, ThinkingBlockParam, ThinkingConfig, ToolChoice, ToolParam,
+    ToolResultBlockParam, ToolUseBlockParam,
+};
+pub use stream::{error_event, BlockDelta, MessageDelta, StreamEncoder, StreamEvent};
+
+use super::{ChatCompletion, ChatRequest};
+use crate::error::{Error, Result};
+
+/// What a `web_search_*` server tool without `max_uses` may run here: the gateway sets
+/// it (Anthropic's own default is unbounded, which no reservation can cover).
+pub const DEFAULT_MAX_SEARCHES: u64 = 10;
+
+/// A parsed Messages body as the chat request (for endpoints of other families) and
+/// what in it only an Anthropic endpoint can serve. The body itself is what an
+/// Anthropic endpoint gets ([`native_body`]).
+pub fn convert(body: &Value) -> Result<Converted> {
+    Converted::try_from(MessagesRequest::read(body)?)
+}
+
+/// Anthropic's error body.
+pub fn error_body(e: &Error) -> ErrorBody {
+    ErrorBody::from(e)
+}
+
+/// A chat completion as an Anthropic message.
+pub fn reply(c: &ChatCompletion) -> Message {
+    Message::from(c)
+}
+
+/// An estimate of the prompt's tokens for `count_tokens`.
+pub fn count_tokens(body: &[u8]) -> Result<TokenCount> {
+    let mut req = MessagesRequest::read(&super::parse_json(body)?)?;
+    // count_tokens takes no max_tokens; any value will do for the conversion.
+    req.max_tokens.get_or_insert(1);
+    let chat = ChatRequest::try_from(req)?;
+    let tools = chat
+        .tools
+        .as_ref()
+        .and_then(|t| serde_json::to_string(t).ok())
+        .map_or(0, |s| super::estimate_tokens(&s));
+    Ok(TokenCount {
+        input_tokens: super::estimate_prompt_tokens(&chat).saturating_add(tools),
+    })
+}
+
+/// The body an Anthropic endpoint gets for a Messages request: the caller's own,
+/// with the upstream model ID and without the gateway's fields. A `max_tokens` above
+/// `ceiling` (what the endpoint generates at most) is lowered to it, and a thinking
+/// budget with it, so that the budget stays below `max_tokens` as Anthropic requires.
+/// The body is passed through opaque: only these fields are touched.
+pub fn native_body(body: &Value, upstream_model: &str, ceiling: u64) -> Value {
+    let mut b = body.clone();
+    let Some(o) = b.as_object_mut() else {
+        return b;
+    };
+    o.insert("model".into(), Value::from(upstream_model));
+    super::strip_gateway_fields(o);
+    // A web search tool runs at most what was reserved for it.
+    let tools = o.get_mut("tools").and_then(Value::as_array_mut);
+    for t in tools.into_iter().flatten().filter_map(Value::as_object_mut) {
+        let search = t
+            .get("type")
+            .and_then(Value::as_str)
+            .is_some_and(|ty| ty.starts_with("web_search_"));
+        if search && !t.contains_key("max_uses") {
+            t.insert("max_uses".into(), Value::from(DEFAULT_MAX_SEARCHES));
+        }
+    }
+    let asked = o.get("max_tokens").and_then(Value::as_u64);
+    if asked.is_some_and(|a| a > ceiling) {
+        o.insert("max_tokens".into(), Value::from(ceiling));
+        let budget = o
+            .get_mut("thinking")
+            .and_then(|t| t.get_mut("budget_tokens"));
+        if let Some(bt) = budget {
+            if bt.as_u64().is_some_and(|b| b >= ceiling) {
+                *bt = Value::from(ceiling.saturating_sub(1).max(1024));
+            }
+        }
+    }
+    b
+}
+
+#[cfg(test)]
+mod tests;
