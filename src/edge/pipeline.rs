@@ -15,11 +15,12 @@ use super::{admission, catalog, config, counters, health, http, sessions, upstre
 use crate::accounts::lease::{Grant, Ticket};
 use crate::accounts::ledger::{worst_case, worst_case_embeddings, Ask};
 use crate::accounts::records::Generation;
+use crate::accounts::served::{self, Served};
 use crate::api::embeddings::EmbeddingsRequest;
 use crate::api::surface::{self, Surface};
 use crate::api::ChatRequest;
 use crate::api::{GenerationMeta, Usage};
-use crate::catalog::ApiFamily;
+use crate::catalog::{ApiFamily, Pricing};
 use crate::error::Error;
 use crate::limits::{Decision, Window};
 use crate::providers::stream::{ChatStream, Translator};
@@ -28,8 +29,6 @@ use crate::routing::health::Outcome;
 use crate::routing::{self, Choice, RouteContext};
 
 const DEFAULT_MAX_BODY: u64 = 8 * 1024 * 1024;
-/// Why an empty reply was not charged.
-const EMPTY_REPLY: &str = "an empty or failed reply (zero-completion insurance)";
 /// A non-streamed reply may take this long in all (a reasoning model thinking).
 const DEFAULT_REPLY_TIMEOUT_MS: u64 = 600_000;
 
@@ -44,6 +43,8 @@ const DEFAULT_RESERVATION_TTL_MS: u64 = 15 * 60 * 1000;
 /// settled as cancelled with nothing delivered, so it costs the caller nothing.
 #[derive(Clone)]
 struct Settler {
+    env: Env,
+    ctx: Rc<Context>,
     gen_id: String,
     base: Generation,
     /// The sender of the one settlement; taken by the first settle.
@@ -116,7 +117,7 @@ impl AccountLink {
 
 impl Settler {
     /// Registers the settlement of an admitted request and the renewal of its hold.
-    fn register(ctx: &Context, link: AccountLink, base: Generation, ttl_ms: u64) -> Settler {
+    fn register(ctx: &Rc<Context>, link: AccountLink, base: Generation, ttl_ms: u64) -> Settler {
         let (tx, rx) = futures_channel::oneshot::channel::<Generation>();
         let loss = Rc::new(Cell::new(0u64));
         let cancelled = Generation {
@@ -130,6 +131,8 @@ impl Settler {
             settle_link.send(g).await;
         });
         Settler {
+            env: link.env,
+            ctx: ctx.clone(),
             gen_id: link.gen_id,
             base,
             slot: Rc::new(RefCell::new(Some(tx))),
@@ -155,14 +158,22 @@ impl Settler {
         self.loss.set(self.loss.get().saturating_add(picos));
     }
 
-    /// The record of a reply served by `choice` with `usage`.
-    fn record(&self, model: &str, provider: &str, usage: &Usage, cost: u64) -> Generation {
-        Generation {
-            model: model.to_string(),
-            provider: Some(provider.to_string()),
-            ..self.base.clone()
+    /// Concludes an attempt that answered, whatever kind of reply it was: its
+    /// endpoint's health (`health`: the endpoint's key and whether it went well; none
+    /// when the attempt says nothing of the endpoint), its record with zero-completion
+    /// insurance applied, and the request's settlement.
+    fn conclude(&self, served: &Served, pricing: &Pricing, health: Option<(String, bool)>) {
+        if let Some((key, ok)) = health {
+            let outcome = Outcome {
+                ok,
+                latency_ms: served.latency_ms,
+                tokens: served.usage.completion_tokens,
+                generation_ms: served.generation_ms,
+                at_ms: config::now_ms() as u64,
+            };
+            health::report(&self.env, &self.ctx, key, outcome);
         }
-        .with_usage(usage, cost)
+        self.settle(served.record(&self.base, pricing));
     }
 }
 
@@ -596,7 +607,7 @@ async fn serve(
                 attempt(env, ctx, &target, incoming, &meta, choice, started, settler).await
             }
             Parsed::Embeddings { request, .. } => {
-                embed(env, ctx, &target, request, &meta, choice, started, settler).await
+                embed(env, &target, request, &meta, choice, started, settler).await
             }
         };
         match result {
@@ -686,7 +697,6 @@ async fn attempt(
     let prompt_estimate = providers::estimate_prompt_tokens(chat);
     if !chat.is_stream() {
         let exchange = WholeReply {
-            env: env.clone(),
             ctx: ctx.clone(),
             api: target.provider.api,
             slug: slug.to_string(),
@@ -720,46 +730,24 @@ async fn attempt(
         .ok_or_else(|| Error::Internal("no stream translator for this provider".into()))?;
     let stream = ChatStream::new(translator, meta.clone(), pricing.clone(), prompt_estimate)
         .with_encoder(incoming.request.encoder(prompt_estimate, native.is_some()));
-    let (env2, ctx2, base) = (env.clone(), ctx.clone(), settler.base.clone());
     let settle = settler.clone();
-    let (id, provider_name) = (choice.id.clone(), choice.provider.name.clone());
+    let (model, provider) = (choice.id.clone(), choice.provider.name.clone());
     let on_end = Box::new(move |s: &ChatStream, cancelled: bool| {
-        let now = config::now_ms();
-        let usage = s.final_usage();
-        let generation_ms = (now - first_byte) as u64;
-        if !cancelled {
-            let ok = s.finish_reason() != Some("error");
-            let outcome = Outcome {
-                ok,
-                latency_ms,
-                tokens: usage.completion_tokens,
-                generation_ms,
-                at_ms: now as u64,
-            };
-            health::report(&env2, &ctx2, key, outcome);
-        }
-        // Zero-completion insurance: a stream that produced nothing and did not end
-        // normally costs the caller nothing; what the upstream bills is the operator's loss.
-        let cost = pricing.cost_picos(&usage);
-        let (charged, loss) = if s.insured(&usage) {
-            (0, cost)
-        } else {
-            (cost, 0)
-        };
-        let g = Generation {
-            model: id,
-            provider: Some(provider_name),
-            latency_ms: Some(latency_ms),
-            generation_ms: Some(generation_ms),
+        let served = Served {
+            model,
+            provider,
+            usage: s.final_usage(),
+            usage_source: Some(s.usage_source()),
+            delivered: s.delivered(),
+            finish_reasons: vec![s.finish_reason().map(str::to_string)],
+            native_finish_reason: None,
+            latency_ms,
+            generation_ms: (config::now_ms() - first_byte) as u64,
             cancelled,
-            finish_reason: s.finish_reason().map(str::to_string),
-            usage_source: Some(s.usage_source().into()),
-            operator_loss_picos: loss,
-            operator_loss_reason: (loss > 0).then(|| EMPTY_REPLY.to_string()),
-            ..base
-        }
-        .with_usage(&usage, charged);
-        settle.settle(g);
+        };
+        // A stream the client left says nothing of the endpoint.
+        let health = (!cancelled).then(|| (key, s.finish_reason() != Some("error")));
+        settle.conclude(&served, &pricing, health);
     });
     upstream::stream_through(
         ctx,
@@ -784,7 +772,6 @@ const DEFAULT_MAX_REPLY: u64 = 32 * 1024 * 1024;
 /// it is read on for at most [`upstream::Drain`]'s time once the client has gone, and
 /// charged from the provider's usage, marked `cancelled`.
 struct WholeReply {
-    env: Env,
     ctx: Rc<Context>,
     api: ApiFamily,
     slug: String,
@@ -852,11 +839,9 @@ impl WholeReply {
                 return Err(e);
             }
         };
-        let now = config::now_ms();
-        let latency_ms = (first_byte - self.started) as u64;
         // A reply without usage is billed from what it returned: content, reasoning and
         // tool calls, at a token per four bytes.
-        let (usage, usage_source) = match completion.usage.clone() {
+        let (usage, usage_source) = match completion.usage.take() {
             Some(u) => (u, "provider"),
             None => (
                 Usage::new(
@@ -866,70 +851,33 @@ impl WholeReply {
                 "estimate",
             ),
         };
-        completion.usage = Some(usage.clone());
-        // Zero-completion insurance, as on OpenRouter: a reply with no output and a
-        // blank or error finish costs nothing.
-        let delivered = completion.choices.iter().any(|c| {
-            let m = &c.message;
-            m.content.as_deref().is_some_and(|t| !t.is_empty())
-                || m.reasoning.as_deref().is_some_and(|t| !t.is_empty())
-                || m.refusal.as_deref().is_some_and(|t| !t.is_empty())
-                || m.tool_calls.as_ref().is_some_and(|t| !t.is_empty())
-                || m.images.is_some()
-        });
-        let insured = crate::catalog::zero_completion_insured(
-            usage.completion_tokens,
-            delivered,
-            completion
+        let choice0 = completion.choices.first();
+        let served = Served {
+            model: self.model.clone(),
+            provider: self.provider.clone(),
+            usage,
+            usage_source: Some(usage_source),
+            delivered: served::delivered(&completion),
+            finish_reasons: completion
                 .choices
                 .iter()
-                .map(|c| c.finish_reason.as_deref()),
-        );
-        let full_cost = self.pricing.cost_picos(&usage);
-        let (cost, loss) = if insured {
-            (0, full_cost)
-        } else {
-            (full_cost, 0)
-        };
-        health::report(
-            &self.env,
-            &self.ctx,
-            self.key.clone(),
-            Outcome {
-                ok: true,
-                latency_ms,
-                tokens: usage.completion_tokens,
-                generation_ms: (now - first_byte) as u64,
-                at_ms: now as u64,
-            },
-        );
-        // The reply's cost is what the caller is charged (nothing when insured).
-        if let Some(u) = completion.usage.as_mut() {
-            self.pricing.price(u, !insured);
-        }
-        let choice0 = completion.choices.first();
-        self.settler.settle(Generation {
-            latency_ms: Some(latency_ms),
-            generation_ms: Some((now - first_byte) as u64),
-            cancelled: left.get(),
-            finish_reason: choice0.and_then(|c| c.finish_reason.clone()),
+                .map(|c| c.finish_reason.clone())
+                .collect(),
             native_finish_reason: choice0.and_then(|c| c.native_finish_reason.clone()),
-            usage_source: Some(usage_source.into()),
-            operator_loss_picos: loss,
-            operator_loss_reason: (loss > 0).then(|| EMPTY_REPLY.to_string()),
-            ..self
-                .settler
-                .record(&self.model, &self.provider, &usage, cost)
-        });
+            latency_ms: (first_byte - self.started) as u64,
+            generation_ms: (config::now_ms() - first_byte) as u64,
+            cancelled: left.get(),
+        };
+        completion.usage = Some(served.priced_usage(&self.pricing));
+        self.settler
+            .conclude(&served, &self.pricing, Some((self.key.clone(), true)));
         Ok((completion, body))
     }
 }
 
 /// One embeddings exchange with one endpoint; settles when it answers.
-#[allow(clippy::too_many_arguments)]
 async fn embed(
     env: &Env,
-    ctx: &Rc<Context>,
     target: &Target<'_>,
     request: &EmbeddingsRequest,
     meta: &GenerationMeta,
@@ -942,39 +890,28 @@ async fn embed(
     let timeout = config::u64(env, "UPSTREAM_TIMEOUT_MS", 60_000);
     let (first_byte, body) =
         upstream::exchange(&up, slug, timeout, DEFAULT_MAX_REPLY as usize).await?;
-    let (mut reply, mut usage) =
-        providers::embeddings::parse_response(target, request, meta, &body)?;
+    let (mut reply, usage) = providers::embeddings::parse_response(target, request, meta, &body)?;
+    let served = Served {
+        model: choice.id.clone(),
+        provider: choice.provider.name.clone(),
+        usage,
+        delivered: true,
+        finish_reasons: vec![Some("stop".into())],
+        latency_ms: (first_byte - started) as u64,
+        generation_ms: (config::now_ms() - first_byte) as u64,
+        ..Default::default()
+    };
     let pricing = &target.endpoint.pricing;
-    let cost = pricing.cost_picos(&usage);
-    pricing.price(&mut usage, true);
     if let Some(u) = reply.get_mut("usage") {
         // The reply keeps its own usage fields; the amounts are ours, written exactly.
-        let priced = crate::api::usage_value(&usage);
+        let priced = crate::api::usage_value(&served.priced_usage(pricing));
         for k in ["cost", "cost_details"] {
             if let Some(v) = priced.get(k) {
                 crate::api::set_field(u, k, v.clone());
             }
         }
     }
-    let now = config::now_ms();
-    let latency_ms = (first_byte - started) as u64;
-    health::report(
-        env,
-        ctx,
-        choice.key(),
-        Outcome {
-            ok: true,
-            latency_ms,
-            at_ms: now as u64,
-            ..Default::default()
-        },
-    );
-    settler.settle(Generation {
-        latency_ms: Some(latency_ms),
-        generation_ms: Some((now - first_byte) as u64),
-        finish_reason: Some("stop".into()),
-        ..settler.record(&choice.id, &choice.provider.name, &usage, cost)
-    });
+    settler.conclude(&served, pricing, Some((choice.key(), true)));
     http::json_value(&reply, 200)
 }
 
@@ -989,19 +926,24 @@ async fn serve_echo(
     let pricing = &choice.endpoint.pricing;
     let reply = echo::reply(chat, meta, pricing);
     let usage = reply.usage.clone().unwrap_or_default();
-    let first = reply.choices.first();
-    settler.settle(Generation {
-        latency_ms: Some(0),
-        generation_ms: Some(0),
-        finish_reason: first.and_then(|c| c.finish_reason.clone()),
-        native_finish_reason: first.and_then(|c| c.native_finish_reason.clone()),
-        ..settler.record(
-            &choice.id,
-            &choice.provider.name,
-            &usage,
-            pricing.cost_picos(&usage),
-        )
-    });
+    let served = Served {
+        model: choice.id.clone(),
+        provider: choice.provider.name.clone(),
+        usage: usage.clone(),
+        delivered: served::delivered(&reply),
+        finish_reasons: reply
+            .choices
+            .iter()
+            .map(|c| c.finish_reason.clone())
+            .collect(),
+        native_finish_reason: reply
+            .choices
+            .first()
+            .and_then(|c| c.native_finish_reason.clone()),
+        ..Default::default()
+    };
+    // The demo model runs in the isolate: it says nothing of any endpoint's health.
+    settler.conclude(&served, pricing, None);
     if !chat.is_stream() {
         return http::json_value(&incoming.reply(&reply)?, 200);
     }

@@ -357,6 +357,11 @@ impl ChatStream {
         crate::catalog::zero_completion_insured(output, self.sent.content, [self.finish_reason()])
     }
 
+    /// Whether any output reached the client: content, reasoning, images, tool calls.
+    pub fn delivered(&self) -> bool {
+        self.sent.content
+    }
+
     /// Where [`ChatStream::final_usage`] comes from: `provider` (its final count),
     /// `partial` (its count so far) or `estimate`.
     pub fn usage_source(&self) -> &'static str {
