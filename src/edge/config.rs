@@ -1,15 +1,31 @@
 //! Vars and secrets, and the clock and randomness the core is handed.
 
+use std::rc::Rc;
+
 use worker::{js_sys, Env};
 
+use crate::settings::Settings;
+
 thread_local! {
+    /// The deployment's settings, read once per isolate.
+    static SETTINGS: std::cell::OnceCell<Rc<Settings>> = const { std::cell::OnceCell::new() };
     /// Vars and secrets as first read: they are fixed for the life of an isolate (a
     /// deployment's version), and each read from `env` crosses into JavaScript.
     static VARS: std::cell::RefCell<std::collections::HashMap<String, Option<String>>> =
         std::cell::RefCell::new(std::collections::HashMap::new());
 }
 
-/// A var or secret as a string, if set and not empty.
+/// The deployment's settings (every var the request path reads, with its default),
+/// read from `env` the first time and kept for the isolate's life.
+pub fn settings(env: &Env) -> Rc<Settings> {
+    SETTINGS.with(|s| {
+        s.get_or_init(|| Rc::new(Settings::from_vars(|name| string(env, name))))
+            .clone()
+    })
+}
+
+/// A var or secret as a string, if set and not empty: a provider's key or base URL,
+/// whose names come from the catalogue.
 pub fn string(env: &Env, name: &str) -> Option<String> {
     if let Some(v) = VARS.with(|m| m.borrow().get(name).cloned()) {
         return v;

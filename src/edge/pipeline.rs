@@ -27,13 +27,7 @@ use crate::providers::stream::{ChatStream, Translator};
 use crate::providers::{self, echo, Target};
 use crate::routing::health::Outcome;
 use crate::routing::{self, Choice, RouteContext};
-
-const DEFAULT_MAX_BODY: u64 = 8 * 1024 * 1024;
-/// A non-streamed reply may take this long in all (a reasoning model thinking).
-const DEFAULT_REPLY_TIMEOUT_MS: u64 = 600_000;
-
-/// Default lifetime of a hold that is neither settled nor renewed (`RESERVATION_TTL_MS`).
-const DEFAULT_RESERVATION_TTL_MS: u64 = 15 * 60 * 1000;
+use crate::settings::Settings;
 
 /// Settles one request with its account, exactly once. The settlement is registered
 /// with the runtime (`wait_until`) right after admission, while the request is alive,
@@ -248,8 +242,8 @@ pub async fn handle(
     job: Job,
 ) -> Result<Response, Error> {
     let (account_id, caller) = caller_of(&mut req, env).await?;
-    let max_body = config::u64(env, "MAX_BODY_BYTES", DEFAULT_MAX_BODY);
-    let body = http::read_body(&mut req, usize::try_from(max_body).unwrap_or(usize::MAX)).await?;
+    let cfg = config::settings(env);
+    let body = http::read_body(&mut req, cfg.max_body_bytes).await?;
     let mut parsed = match job {
         Job::Generate(surface) => Parsed::Generate(Incoming {
             client_headers: ANTHROPIC_HEADERS
@@ -271,8 +265,8 @@ pub async fn handle(
         }
     };
     // The end user's ID goes upstream as a stable keyed hash, never as sent.
-    let secret = super::account_api::key_secret(env)?;
-    let pseudonym = |u: &str| crate::accounts::keys::user_pseudonym(&secret, &account_id, u);
+    let secret = super::account_api::key_secret(&cfg)?;
+    let pseudonym = |u: &str| crate::accounts::keys::user_pseudonym(secret, &account_id, u);
     match &mut parsed {
         Parsed::Generate(i) => i.request.map_user(pseudonym),
         Parsed::Embeddings { request, .. } => {
@@ -285,7 +279,7 @@ pub async fn handle(
     let chat = parsed.routing_view();
     // A Files API URI is read with the operator's Google key: another tenant's upload,
     // or the operator's own files, unless the operator says its tenants may use them.
-    if config::string(env, "MEDIA_ALLOW_GEMINI_FILES").as_deref() != Some("true") {
+    if !cfg.media_allow_gemini_files {
         if let Some(field) = providers::media::gemini_file_field(chat) {
             return Err(Error::bad_request(format!(
                 "{field}: Gemini Files API URIs are not accepted by this gateway"
@@ -324,7 +318,7 @@ pub async fn handle(
         &mut random,
     );
     let gen_id = gen_id.to_string();
-    let rps = config::u64(env, "PAID_REQUESTS_PER_SECOND", 0);
+    let rps = cfg.paid_requests_per_second;
     let facts = |plan: &[Choice]| PlanFacts {
         free: plan.first().is_some_and(Choice::is_free),
         ask: Ask::max(plan.iter().map(|c| parsed.worst_case(c))),
@@ -332,7 +326,7 @@ pub async fn handle(
     // Admitted in the isolate when the key's lease is fresh and covers the worst case
     // of a paid request; otherwise by the account's object (always, with
     // `ADMISSION=exact`, the previous design kept for comparison, or a per-key rate).
-    let leasing = rps == 0 && config::string(env, "ADMISSION").as_deref() != Some("exact");
+    let leasing = rps == 0 && !cfg.exact_admission;
     let local = leasing
         .then(|| admission::usable(env, &caller))
         .flatten()
@@ -442,8 +436,7 @@ pub async fn handle(
         api_type: Some(parsed.api_type().to_string()),
         ..Default::default()
     };
-    let ttl_ms = config::u64(env, "RESERVATION_TTL_MS", DEFAULT_RESERVATION_TTL_MS).max(1000);
-    let settler = Settler::register(ctx, link, base, ttl_ms);
+    let settler = Settler::register(ctx, link, base, cfg.reservation_ttl_ms);
     let allow_training = admitted
         .get("allow_training")
         .and_then(|v| v.as_bool())
@@ -453,7 +446,7 @@ pub async fn handle(
         (false, plan) => plan,
     };
     let result = match plan {
-        Ok(plan) => serve(env, ctx, &parsed, &plan, &settler, session.as_deref()).await,
+        Ok(plan) => serve(env, &cfg, &parsed, &plan, &settler, session.as_deref()).await,
         Err(e) => Err(e),
     };
     let resp = match result {
@@ -485,8 +478,7 @@ pub async fn handle(
 pub async fn count_tokens(mut req: Request, env: &Env) -> Result<Response, Error> {
     let (account_id, caller) = caller_of(&mut req, env).await?;
     super::account_api::live_key(&mut req, env, &account_id, &caller).await?;
-    let max_body = config::u64(env, "MAX_BODY_BYTES", DEFAULT_MAX_BODY);
-    let body = http::read_body(&mut req, usize::try_from(max_body).unwrap_or(usize::MAX)).await?;
+    let body = http::read_body(&mut req, config::settings(env).max_body_bytes).await?;
     let value = crate::api::parse_json(&body)?;
     http::json(&crate::api::messages::count_tokens(&value)?, 200)
 }
@@ -562,7 +554,7 @@ impl From<surface::Incoming> for Incoming {
 /// endpoint might not have moves on (and marks the endpoint's health).
 async fn serve(
     env: &Env,
-    ctx: &Rc<Context>,
+    cfg: &Settings,
     parsed: &Parsed,
     plan: &[Choice<'_>],
     settler: &Settler,
@@ -584,7 +576,7 @@ async fn serve(
             provider: provider.name.clone(),
         };
         if let (ApiFamily::Echo, Parsed::Generate(incoming)) = (provider.api, parsed) {
-            return serve_echo(env, &incoming.request, choice, &meta, settler).await;
+            return serve_echo(cfg, &incoming.request, choice, &meta, settler).await;
         }
         if let Err(e) = upstream_quota(env, choice, prompt_tokens).await {
             last_err = Some(pick(last_err, e));
@@ -604,10 +596,10 @@ async fn serve(
         let started = config::now_ms();
         let result = match parsed {
             Parsed::Generate(incoming) => {
-                attempt(env, ctx, &target, incoming, &meta, choice, started, settler).await
+                attempt(cfg, &target, incoming, &meta, choice, started, settler).await
             }
             Parsed::Embeddings { request, .. } => {
-                embed(env, &target, request, &meta, choice, started, settler).await
+                embed(cfg, &target, request, &meta, choice, started, settler).await
             }
         };
         match result {
@@ -628,7 +620,7 @@ async fn serve(
                         at_ms: now as u64,
                         ..Default::default()
                     };
-                    health::report(env, ctx, choice.key(), outcome);
+                    health::report(env, &settler.ctx, choice.key(), outcome);
                 }
                 next = routing::after_failure(plan, i, e.is_retryable());
                 if next.is_none() && !e.is_retryable() {
@@ -650,10 +642,8 @@ fn pick(prev: Option<Error>, next: Error) -> Error {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
 async fn attempt(
-    env: &Env,
-    ctx: &Rc<Context>,
+    cfg: &Settings,
     target: &Target<'_>,
     incoming: &Incoming,
     meta: &GenerationMeta,
@@ -661,7 +651,7 @@ async fn attempt(
     started: f64,
     settler: &Settler,
 ) -> Result<Response, Error> {
-    let inlined = super::media::inline_for(env, target, &incoming.request.chat).await?;
+    let inlined = super::media::inline_for(cfg, target, &incoming.request.chat).await?;
     let chat = inlined.as_ref().map_or(&incoming.request.chat, |i| &i.chat);
     // The Messages surface speaks to Anthropic endpoints in their own format.
     let native = incoming
@@ -688,16 +678,15 @@ async fn attempt(
     // A stream must start within UPSTREAM_TIMEOUT_MS; a non-streamed reply (a reasoning
     // model may think for minutes before its first byte) within UPSTREAM_REPLY_TIMEOUT_MS.
     let timeout = if chat.is_stream() {
-        config::u64(env, "UPSTREAM_TIMEOUT_MS", 60_000)
+        cfg.upstream_timeout_ms
     } else {
-        config::u64(env, "UPSTREAM_REPLY_TIMEOUT_MS", DEFAULT_REPLY_TIMEOUT_MS)
+        cfg.upstream_reply_timeout_ms
     };
     let key = choice.key();
     let pricing = target.endpoint.pricing.clone();
     let prompt_estimate = providers::estimate_prompt_tokens(chat);
     if !chat.is_stream() {
         let exchange = WholeReply {
-            ctx: ctx.clone(),
             api: target.provider.api,
             slug: slug.to_string(),
             timeout,
@@ -709,10 +698,9 @@ async fn attempt(
             settler: settler.clone(),
             model: choice.id.clone(),
             provider: choice.provider.name.clone(),
-            max_bytes: usize::try_from(config::u64(env, "MAX_REPLY_BYTES", DEFAULT_MAX_REPLY))
-                .unwrap_or(usize::MAX),
+            max_bytes: cfg.max_reply_bytes,
         };
-        let (completion, body) = exchange.spawn(up, upstream::Drain::of(env)).await?;
+        let (completion, body) = exchange.spawn(up, upstream::Drain::of(cfg)).await?;
         let reply = match native {
             Some(_) => providers::anthropic::native_reply(target, &body, &choice.id)?,
             None => incoming.request.reply(&completion)?,
@@ -749,22 +737,8 @@ async fn attempt(
         let health = (!cancelled).then(|| (key, s.finish_reason() != Some("error")));
         settle.conclude(&served, &pricing, health);
     });
-    upstream::stream_through(
-        ctx,
-        resp,
-        inflight,
-        stream,
-        slug,
-        config::u64(env, "STREAM_KEEPALIVE_MS", 15_000),
-        config::u64(env, "STREAM_IDLE_TIMEOUT_MS", 120_000),
-        upstream::Drain::of(env),
-        on_end,
-    )
+    upstream::stream_through(&settler.ctx, cfg, resp, inflight, stream, slug, on_end)
 }
-
-/// The most of a non-streamed upstream reply that is read (`MAX_REPLY_BYTES`): images
-/// returned as data URLs make replies of a few MB.
-const DEFAULT_MAX_REPLY: u64 = 32 * 1024 * 1024;
 
 /// A non-streamed exchange with one endpoint: sent, read, parsed and settled as the
 /// request's background work (`wait_until`), so that it outlives a client that leaves
@@ -772,7 +746,6 @@ const DEFAULT_MAX_REPLY: u64 = 32 * 1024 * 1024;
 /// it is read on for at most [`upstream::Drain`]'s time once the client has gone, and
 /// charged from the provider's usage, marked `cancelled`.
 struct WholeReply {
-    ctx: Rc<Context>,
     api: ApiFamily,
     slug: String,
     timeout: u64,
@@ -799,7 +772,7 @@ impl WholeReply {
     ) -> Result<Whole, Error> {
         use futures_util::future::{select, Either};
         let (mut tx, rx) = futures_channel::oneshot::channel::<Result<Whole, Error>>();
-        self.ctx.clone().wait_until(async move {
+        self.settler.ctx.clone().wait_until(async move {
             let left = Rc::new(Cell::new(false));
             let outcome = {
                 let run = std::pin::pin!(self.run(&up, left.clone()));
@@ -877,7 +850,7 @@ impl WholeReply {
 
 /// One embeddings exchange with one endpoint; settles when it answers.
 async fn embed(
-    env: &Env,
+    cfg: &Settings,
     target: &Target<'_>,
     request: &EmbeddingsRequest,
     meta: &GenerationMeta,
@@ -887,9 +860,8 @@ async fn embed(
 ) -> Result<Response, Error> {
     let up = providers::embeddings::build_request(target, request)?;
     let slug = target.provider.slug.as_str();
-    let timeout = config::u64(env, "UPSTREAM_TIMEOUT_MS", 60_000);
     let (first_byte, body) =
-        upstream::exchange(&up, slug, timeout, DEFAULT_MAX_REPLY as usize).await?;
+        upstream::exchange(&up, slug, cfg.upstream_timeout_ms, cfg.max_reply_bytes).await?;
     let (mut reply, usage) = providers::embeddings::parse_response(target, request, meta, &body)?;
     let served = Served {
         model: choice.id.clone(),
@@ -916,7 +888,7 @@ async fn embed(
 }
 
 async fn serve_echo(
-    env: &Env,
+    cfg: &Settings,
     incoming: &surface::Incoming,
     choice: &Choice<'_>,
     meta: &GenerationMeta,
@@ -947,7 +919,7 @@ async fn serve_echo(
     if !chat.is_stream() {
         return http::json_value(&incoming.reply(&reply)?, 200);
     }
-    let delay = config::u64(env, "ECHO_STREAM_DELAY_MS", 0);
+    let delay = cfg.echo_stream_delay_ms;
     let mut encoder = incoming.encoder(usage.prompt_tokens, false);
     let pieces: Vec<Vec<u8>> = echo::chunks(chat, meta, pricing)
         .iter()

@@ -15,6 +15,7 @@ use super::http::{internal, set};
 use crate::error::Error;
 use crate::providers::stream::ChatStream;
 use crate::providers::UpstreamRequest;
+use crate::settings::Settings;
 
 /// Aborts the upstream fetch when dropped, unless it completed.
 pub struct InFlight {
@@ -254,11 +255,10 @@ pub struct Drain {
 }
 
 impl Drain {
-    pub fn of(env: &worker::Env) -> Drain {
+    pub fn of(cfg: &Settings) -> Drain {
         Drain {
-            ms: config::u64(env, "DRAIN_AFTER_DISCONNECT_MS", 20_000),
-            bytes: usize::try_from(config::u64(env, "DRAIN_MAX_BYTES", 4 * 1024 * 1024))
-                .unwrap_or(usize::MAX),
+            ms: cfg.drain_ms,
+            bytes: cfg.drain_bytes,
         }
     }
 }
@@ -282,26 +282,25 @@ struct Pump {
 /// after the content has ended (the usage still to come) has the upstream read on,
 /// within `drain`, for its final usage; one that leaves mid-generation aborts it. While the upstream is silent a keep-alive comment goes out every
 /// `keepalive_ms`; after `idle_timeout_ms` of silence the stream ends with an error
-/// chunk. `on_end` sees the stream (usage, finish reason) once it ends or is abandoned.
-#[allow(clippy::too_many_arguments)]
+/// chunk (`STREAM_KEEPALIVE_MS`, `STREAM_IDLE_TIMEOUT_MS`). `on_end` sees the stream
+/// (usage, finish reason) once it ends or is abandoned.
 pub fn stream_through(
     ctx: &worker::Context,
+    cfg: &Settings,
     mut resp: Response,
     inflight: InFlight,
     chat: ChatStream,
     provider: &str,
-    keepalive_ms: u64,
-    idle_timeout_ms: u64,
-    drain: Drain,
     on_end: OnEnd,
 ) -> Result<Response, Error> {
+    let drain = Drain::of(cfg);
     let pump = Pump {
         body: resp.stream().map_err(internal)?,
         chat,
         inflight,
         provider: provider.to_string(),
-        keepalive_ms: keepalive_ms.max(1),
-        idle_timeout_ms,
+        keepalive_ms: cfg.stream_keepalive_ms.max(1),
+        idle_timeout_ms: cfg.stream_idle_timeout_ms,
         idle_ms: 0,
         read: 0,
         on_end: Some(on_end),
