@@ -241,9 +241,87 @@ pub async fn handle(
     gen_id: &str,
     job: Job,
 ) -> Result<Response, Error> {
-    let (account_id, caller) = caller_of(&mut req, env).await?;
+    let (account, caller) = caller_of(&mut req, env).await?;
     let cfg = config::settings(env);
     let body = http::read_body(&mut req, cfg.max_body_bytes).await?;
+    let parsed = parse(&req, &body, job, &cfg, &account)?;
+    let chat = parsed.routing_view();
+    let cat = catalog::load(env).await?;
+    let health = health::snapshot(env, ctx).await;
+    let now_ms = config::now_ms() as u64;
+    let session = session_key(chat, &account);
+    let sticky = session.as_deref().and_then(|k| sessions::last(k, now_ms));
+    let route = RouteContext {
+        // Both settings are kept: the account's may be known only after admission.
+        allow_training: false,
+        health: &health,
+        now_ms,
+        embeddings: job == Job::Embeddings,
+        sticky: sticky.as_deref(),
+    };
+    let mut plans = Plans::new(routing::Candidates::gather(&cat, chat, &route)?);
+    let who = Who {
+        account,
+        caller,
+        gen_id: gen_id.to_string(),
+    };
+    let admitted = admit(env, ctx, &cfg, &who, &parsed, &mut plans).await?;
+    if let Some(refused) = admitted.answer.get("refused") {
+        return refusal(refused, parsed.surface());
+    }
+    let (limit, allow_training) = (admitted.limit(), admitted.allow_training());
+    let admission_kind = if admitted.ticket.is_some() {
+        "lease"
+    } else {
+        "exact"
+    };
+    let base = record_of(&req, &who.gen_id, &parsed, now_ms);
+    let link = AccountLink {
+        env: env.clone(),
+        account: who.account,
+        caller: who.caller,
+        gen_id: who.gen_id,
+        ticket: admitted.ticket,
+    };
+    let settler = Settler::register(ctx, link, base, cfg.reservation_ttl_ms);
+    let run = Run {
+        env,
+        cfg: &cfg,
+        parsed: &parsed,
+        settler: &settler,
+    };
+    let prompt_tokens = plans.candidates.prompt_tokens;
+    let result = match plans.take(allow_training) {
+        Ok(plan) => serve(&run, &plan, prompt_tokens, session.as_deref()).await,
+        Err(e) => Err(e),
+    };
+    // Nothing was served: the reservation is released, the record kept.
+    let resp = result.inspect_err(|e| {
+        settler.settle(Generation {
+            finish_reason: Some("error".into()),
+            native_finish_reason: Some(e.public_message()),
+            ..settler.base.clone()
+        })
+    })?;
+    http::set(resp.headers(), "X-Generation-Id", &settler.gen_id);
+    // How the request was admitted, for callers measuring the gateway's overhead.
+    let timing = format!("admission;desc={admission_kind}");
+    http::set(resp.headers(), "Server-Timing", &timing);
+    Ok(match limit {
+        Some(d) => with_limit(resp, &d),
+        None => resp,
+    })
+}
+
+/// The request's body read for its surface (or as embeddings), with the end user's ID
+/// replaced by a stable keyed hash of it, and the media it names checked.
+fn parse(
+    req: &Request,
+    body: &[u8],
+    job: Job,
+    cfg: &Settings,
+    account: &str,
+) -> Result<Parsed, Error> {
     let mut parsed = match job {
         Job::Generate(surface) => Parsed::Generate(Incoming {
             client_headers: ANTHROPIC_HEADERS
@@ -256,17 +334,17 @@ pub async fn handle(
                     ))
                 })
                 .collect(),
-            ..Incoming::from(surface.parse(&body)?)
+            ..Incoming::from(surface.parse(body)?)
         }),
         Job::Embeddings => {
-            let request = EmbeddingsRequest::from_value(&crate::api::parse_json(&body)?)?;
+            let request = EmbeddingsRequest::from_value(&crate::api::parse_json(body)?)?;
             let view = request.routing_view();
             Parsed::Embeddings { request, view }
         }
     };
     // The end user's ID goes upstream as a stable keyed hash, never as sent.
-    let secret = super::account_api::key_secret(&cfg)?;
-    let pseudonym = |u: &str| crate::accounts::keys::user_pseudonym(secret, &account_id, u);
+    let secret = super::account_api::key_secret(cfg)?;
+    let pseudonym = |u: &str| crate::accounts::keys::user_pseudonym(secret, account, u);
     match &mut parsed {
         Parsed::Generate(i) => i.request.map_user(pseudonym),
         Parsed::Embeddings { request, .. } => {
@@ -275,142 +353,27 @@ pub async fn handle(
             }
         }
     }
-    let surface = parsed.surface();
-    let chat = parsed.routing_view();
     // A Files API URI is read with the operator's Google key: another tenant's upload,
     // or the operator's own files, unless the operator says its tenants may use them.
     if !cfg.media_allow_gemini_files {
-        if let Some(field) = providers::media::gemini_file_field(chat) {
+        if let Some(field) = providers::media::gemini_file_field(parsed.routing_view()) {
             return Err(Error::bad_request(format!(
                 "{field}: Gemini Files API URIs are not accepted by this gateway"
             )));
         }
     }
-    let cat = catalog::load(env).await?;
-    let health = health::snapshot(env, ctx).await;
-    let now_ms = config::now_ms() as u64;
-    let mut random = || worker::js_sys::Math::random();
-    let session = routing::session_of(chat).map(|s| {
-        let model = chat
-            .model_candidates()
-            .into_iter()
-            .next()
-            .unwrap_or_default();
-        sessions::key(&account_id, &model, s)
-    });
-    let sticky = session.as_deref().and_then(|k| sessions::last(k, now_ms));
-    // Plan for both privacy settings: the account's is only known after admission.
-    let with_training = RouteContext {
-        allow_training: true,
-        health: &health,
-        now_ms,
-        embeddings: job == Job::Embeddings,
-        sticky: sticky.as_deref(),
-    };
-    let plan_training = routing::plan(&cat, chat, &with_training, &mut random)?;
-    let plan_private = routing::plan(
-        &cat,
-        chat,
-        &RouteContext {
-            allow_training: false,
-            ..with_training.clone()
-        },
-        &mut random,
-    );
-    let gen_id = gen_id.to_string();
-    let rps = cfg.paid_requests_per_second;
-    let facts = |plan: &[Choice]| PlanFacts {
-        free: plan.first().is_some_and(Choice::is_free),
-        ask: Ask::max(plan.iter().map(|c| parsed.worst_case(c))),
-    };
-    // Admitted in the isolate when the key's lease is fresh and covers the worst case
-    // of a paid request; otherwise by the account's object (always, with
-    // `ADMISSION=exact`, the previous design kept for comparison, or a per-key rate).
-    let leasing = rps == 0 && !cfg.exact_admission;
-    let local = leasing
-        .then(|| admission::usable(env, &caller))
-        .flatten()
-        .and_then(|allow_training| {
-            let plan = if allow_training {
-                Some(plan_training.as_slice())
-            } else {
-                plan_private.as_deref().ok()
-            }?;
-            let f = facts(plan);
-            if f.free {
-                return None;
-            }
-            let ticket = admission::admit(env, &caller, f.ask.reserve)?;
-            Some((ticket, allow_training))
-        });
-    let (admitted, ticket) = match local {
-        Some((ticket, allow_training)) => (
-            serde_json::json!({ "allow_training": allow_training }),
-            Some(ticket),
-        ),
-        None => {
-            let admit = Op::Admit(Admission {
-                caller: caller.clone(),
-                gen_id: gen_id.clone(),
-                free_windows: free_windows(env),
-                rps: (rps > 0).then(|| Window::requests(rps, 1)),
-                if_training: facts(&plan_training),
-                if_private: plan_private.as_deref().map(facts).unwrap_or_default(),
-                lease: leasing && admission::wants_lease(&caller),
-            });
-            let admitted = match account::call(env, &account_id, admit.clone()).await {
-                // This isolate may hold the credit the object refused: in the key's
-                // lease (stale, or too small for this request), or in finished
-                // requests' holds whose settlements wait in its batch. Those are
-                // returned and sent, then the object is asked again.
-                Err(Error::PaymentRequired(_) | Error::Forbidden(_))
-                    if admission::make_room(env, &account_id, &caller).await =>
-                {
-                    account::call(env, &account_id, admit).await?
-                }
-                answer => answer?,
-            };
-            if let Some(g) = admitted
-                .get("lease")
-                .and_then(|l| serde_json::from_value::<Grant>(l.clone()).ok())
-            {
-                ctx.wait_until(admission::granted(
-                    env.clone(),
-                    account_id.clone(),
-                    caller.clone(),
-                    g,
-                ));
-            }
-            (admitted, None)
-        }
-    };
-    if leasing {
-        // The key's lease is renewed when due: kept fresh and full while it is used, or,
-        // when it could not serve (stale, too low), renewed or found revoked so that
-        // the next requests use it again.
-        if let Some(renewal) = admission::renewal_if_due(env, &caller) {
-            ctx.wait_until(renewal);
-        }
-    }
-    let admission_kind = if ticket.is_some() { "lease" } else { "exact" };
-    if let Some(refused) = admitted.get("refused") {
-        let d: Decision =
-            serde_json::from_value(refused.clone()).map_err(|e| Error::Internal(e.to_string()))?;
-        let per = if d.period_secs == 60 { "min" } else { "day" };
-        let e = Error::RateLimited {
-            message: format!(
-                "Rate limit exceeded: free-models-per-{per}. Retry in {} s.",
-                d.retry_after
-            ),
-            retry_after_secs: Some(d.retry_after),
-            provider: None,
-            raw: None,
-        };
-        return Ok(with_limit(http::error_response_in(&e, surface), &d));
-    }
-    let limit: Option<Decision> = admitted
-        .get("limit")
-        .and_then(|v| serde_json::from_value(v.clone()).ok());
+    Ok(parsed)
+}
+
+/// The sticky-session key of the request: the account's session with its first model.
+fn session_key(chat: &ChatRequest, account: &str) -> Option<String> {
+    let session = routing::session_of(chat)?;
+    let model = chat.model_candidates().into_iter().next();
+    Some(sessions::key(account, &model.unwrap_or_default(), session))
+}
+
+/// The request's record before any endpoint serves it.
+fn record_of(req: &Request, gen_id: &str, parsed: &Parsed, now_ms: u64) -> Generation {
     let header = |name: &str| {
         req.headers()
             .get(name)
@@ -418,15 +381,9 @@ pub async fn handle(
             .flatten()
             .map(|v| crate::error::truncate(&v, MAX_HEADER_BYTES).to_string())
     };
-    let link = AccountLink {
-        env: env.clone(),
-        account: account_id,
-        caller,
-        gen_id: gen_id.clone(),
-        ticket,
-    };
-    let base = Generation {
-        id: gen_id,
+    let chat = parsed.routing_view();
+    Generation {
+        id: gen_id.to_string(),
         model: chat.model_candidates().first().cloned().unwrap_or_default(),
         streamed: chat.is_stream(),
         http_referer: header("HTTP-Referer"),
@@ -435,43 +392,195 @@ pub async fn handle(
         created_ms: now_ms,
         api_type: Some(parsed.api_type().to_string()),
         ..Default::default()
+    }
+}
+
+/// The 429 of a free-model budget the account's object found spent.
+fn refusal(refused: &serde_json::Value, surface: Surface) -> Result<Response, Error> {
+    let d: Decision =
+        serde_json::from_value(refused.clone()).map_err(|e| Error::Internal(e.to_string()))?;
+    let per = if d.period_secs == 60 { "min" } else { "day" };
+    let e = Error::RateLimited {
+        message: format!(
+            "Rate limit exceeded: free-models-per-{per}. Retry in {} s.",
+            d.retry_after
+        ),
+        retry_after_secs: Some(d.retry_after),
+        provider: None,
+        raw: None,
     };
-    let settler = Settler::register(ctx, link, base, cfg.reservation_ttl_ms);
-    let allow_training = admitted
-        .get("allow_training")
-        .and_then(|v| v.as_bool())
-        .unwrap_or(false);
-    let plan = match (allow_training, plan_private) {
-        (true, _) => Ok(plan_training),
-        (false, plan) => plan,
-    };
-    let result = match plan {
-        Ok(plan) => serve(env, &cfg, &parsed, &plan, &settler, session.as_deref()).await,
-        Err(e) => Err(e),
-    };
-    let resp = match result {
-        Ok(r) => r,
-        Err(e) => {
-            // Nothing was served: release the reservation, keep the record.
-            settler.settle(Generation {
-                finish_reason: Some("error".into()),
-                native_finish_reason: Some(e.public_message()),
-                ..settler.base.clone()
-            });
-            return Err(e);
+    Ok(with_limit(http::error_response_in(&e, surface), &d))
+}
+
+/// Who a request is from, and its generation ID.
+struct Who {
+    account: String,
+    caller: String,
+    gen_id: String,
+}
+
+/// The request's endpoints in order under each privacy setting, each ordered when it
+/// is first needed, from candidates gathered once.
+struct Plans<'a, 'h> {
+    candidates: routing::Candidates<'a, 'h>,
+    private: Option<Result<Vec<Choice<'a>>, Error>>,
+    training: Option<Result<Vec<Choice<'a>>, Error>>,
+}
+
+impl<'a, 'h> Plans<'a, 'h> {
+    fn new(candidates: routing::Candidates<'a, 'h>) -> Self {
+        Plans {
+            candidates,
+            private: None,
+            training: None,
         }
+    }
+
+    /// The plan for an account that allows providers that train on prompts, or not.
+    fn get(&mut self, allow_training: bool) -> &Result<Vec<Choice<'a>>, Error> {
+        let c = &self.candidates;
+        let slot = if allow_training {
+            &mut self.training
+        } else {
+            &mut self.private
+        };
+        slot.get_or_insert_with(|| c.plan(allow_training, &mut || worker::js_sys::Math::random()))
+    }
+
+    fn take(mut self, allow_training: bool) -> Result<Vec<Choice<'a>>, Error> {
+        self.get(allow_training);
+        let slot = if allow_training {
+            self.training
+        } else {
+            self.private
+        };
+        slot.unwrap_or_else(|| Err(Error::Internal("no plan".into())))
+    }
+
+    /// What the account's object needs to admit the request under `allow_training`:
+    /// whether it is free, and its worst case over every endpoint it may fall back to.
+    fn facts(&mut self, allow_training: bool, parsed: &Parsed) -> Option<PlanFacts> {
+        let plan = self.get(allow_training).as_ref().ok()?;
+        Some(PlanFacts {
+            free: plan.first().is_some_and(Choice::is_free),
+            ask: Ask::max(plan.iter().map(|c| parsed.worst_case(c))),
+        })
+    }
+}
+
+/// How a request was admitted: the object's answer (the privacy setting, a refusal, the
+/// key's limit), or the isolate's, with the lease's ticket.
+struct Admitted {
+    answer: serde_json::Value,
+    ticket: Option<Ticket>,
+}
+
+impl Admitted {
+    /// The key's limit, for the `X-RateLimit-*` headers.
+    fn limit(&self) -> Option<Decision> {
+        let limit = self.answer.get("limit")?;
+        serde_json::from_value(limit.clone()).ok()
+    }
+
+    fn allow_training(&self) -> bool {
+        let allow = self.answer.get("allow_training");
+        allow.and_then(serde_json::Value::as_bool).unwrap_or(false)
+    }
+}
+
+/// Admits the request: in the isolate when the key's lease is fresh and covers the
+/// worst case of a paid request; otherwise by the account's object (always with
+/// `ADMISSION=exact`, the previous design kept for comparison, or a per-key rate).
+async fn admit(
+    env: &Env,
+    ctx: &Rc<Context>,
+    cfg: &Settings,
+    who: &Who,
+    parsed: &Parsed,
+    plans: &mut Plans<'_, '_>,
+) -> Result<Admitted, Error> {
+    let leasing = cfg.paid_requests_per_second == 0 && !cfg.exact_admission;
+    // The privacy setting the key's lease was granted under, if it holds one.
+    let known = leasing
+        .then(|| admission::usable(env, &who.caller))
+        .flatten();
+    // A request no endpoint could serve even with training allowed is refused before
+    // admission; one only a private account cannot have is refused after it.
+    if known != Some(false) || plans.get(false).is_err() {
+        if let Err(e) = plans.get(true) {
+            return Err(e.clone());
+        }
+    }
+    let local = known.and_then(|allow_training| {
+        let f = plans.facts(allow_training, parsed)?;
+        let ticket = (!f.free)
+            .then(|| admission::admit(env, &who.caller, f.ask.reserve))
+            .flatten()?;
+        Some(Admitted {
+            answer: serde_json::json!({ "allow_training": allow_training }),
+            ticket: Some(ticket),
+        })
+    });
+    let admitted = match local {
+        Some(a) => a,
+        None => Admitted {
+            answer: admit_exactly(env, ctx, cfg, who, parsed, plans, leasing).await?,
+            ticket: None,
+        },
     };
-    http::set(resp.headers(), "X-Generation-Id", &settler.gen_id);
-    // How the request was admitted, for callers measuring the gateway's overhead.
-    http::set(
-        resp.headers(),
-        "Server-Timing",
-        &format!("admission;desc={admission_kind}"),
-    );
-    Ok(match limit {
-        Some(d) => with_limit(resp, &d),
-        None => resp,
-    })
+    if leasing {
+        // The key's lease is renewed when due: kept fresh and full while it is used, or,
+        // when it could not serve (stale, too low), renewed or found revoked so that
+        // the next requests use it again.
+        if let Some(renewal) = admission::renewal_if_due(env, &who.caller) {
+            ctx.wait_until(renewal);
+        }
+    }
+    Ok(admitted)
+}
+
+/// Admission by the account's object, which alone knows the account's privacy setting
+/// for sure: it is given the request's facts under both.
+async fn admit_exactly(
+    env: &Env,
+    ctx: &Rc<Context>,
+    cfg: &Settings,
+    who: &Who,
+    parsed: &Parsed,
+    plans: &mut Plans<'_, '_>,
+    leasing: bool,
+) -> Result<serde_json::Value, Error> {
+    let rps = cfg.paid_requests_per_second;
+    let admit = Op::Admit(Admission {
+        caller: who.caller.clone(),
+        gen_id: who.gen_id.clone(),
+        free_windows: free_windows(env),
+        rps: (rps > 0).then(|| Window::requests(rps, 1)),
+        if_training: plans.facts(true, parsed).unwrap_or_default(),
+        if_private: plans.facts(false, parsed).unwrap_or_default(),
+        lease: leasing && admission::wants_lease(&who.caller),
+    });
+    let (account, caller) = (&who.account, &who.caller);
+    let admitted = match account::call(env, account, admit.clone()).await {
+        // This isolate may hold the credit the object refused: in the key's lease
+        // (stale, or too small for this request), or in finished requests' holds whose
+        // settlements wait in its batch. Those are returned and sent, then the object
+        // is asked again.
+        Err(Error::PaymentRequired(_) | Error::Forbidden(_))
+            if admission::make_room(env, account, caller).await =>
+        {
+            account::call(env, account, admit).await?
+        }
+        answer => answer?,
+    };
+    if let Some(g) = admitted
+        .get("lease")
+        .and_then(|l| serde_json::from_value::<Grant>(l.clone()).ok())
+    {
+        let granted = admission::granted(env.clone(), account.clone(), caller.clone(), g);
+        ctx.wait_until(granted);
+    }
+    Ok(admitted)
 }
 
 /// `POST /messages/count_tokens`: an estimate of the prompt's tokens, for a live key.
@@ -552,16 +661,27 @@ impl From<surface::Incoming> for Incoming {
 
 /// Tries the planned endpoints in turn until one answers; a failure that another
 /// endpoint might not have moves on (and marks the endpoint's health).
+/// What every attempt of one request shares.
+struct Run<'r> {
+    env: &'r Env,
+    cfg: &'r Settings,
+    parsed: &'r Parsed,
+    settler: &'r Settler,
+}
+
 async fn serve(
-    env: &Env,
-    cfg: &Settings,
-    parsed: &Parsed,
+    run: &Run<'_>,
     plan: &[Choice<'_>],
-    settler: &Settler,
+    prompt_tokens: u64,
     session: Option<&str>,
 ) -> Result<Response, Error> {
+    let Run {
+        env,
+        cfg,
+        parsed,
+        settler,
+    } = *run;
     let mut last_err: Option<Error> = None;
-    let prompt_tokens = providers::estimate_prompt_tokens(parsed.routing_view());
     let mut next = Some(0);
     while let Some(i) = next {
         let Some(choice) = plan.get(i) else {
@@ -582,17 +702,7 @@ async fn serve(
             last_err = Some(pick(last_err, e));
             continue;
         }
-        let target = Target {
-            provider,
-            model: choice.model,
-            endpoint: choice.endpoint,
-            base_url: config::string(env, &provider.base_url_var())
-                .or_else(|| provider.base_url.clone())
-                .unwrap_or_default()
-                .trim_end_matches('/')
-                .to_string(),
-            api_key: config::string(env, &provider.key_secret()),
-        };
+        let target = target_of(env, choice);
         let started = config::now_ms();
         let result = match parsed {
             Parsed::Generate(incoming) => {
@@ -610,18 +720,7 @@ async fn serve(
                 return Ok(resp);
             }
             Err(e) => {
-                // A missing key, a bad request or this isolate's own budget says nothing
-                // of the endpoint's health.
-                if e.is_retryable() && !matches!(e, Error::NoProvider(_) | Error::Busy { .. }) {
-                    let now = config::now_ms();
-                    let outcome = Outcome {
-                        ok: false,
-                        latency_ms: (now - started) as u64,
-                        at_ms: now as u64,
-                        ..Default::default()
-                    };
-                    health::report(env, &settler.ctx, choice.key(), outcome);
-                }
+                report_failure(run, choice, started, &e);
                 next = routing::after_failure(plan, i, e.is_retryable());
                 if next.is_none() && !e.is_retryable() {
                     return Err(e);
@@ -632,6 +731,38 @@ async fn serve(
     }
     Err(last_err
         .unwrap_or_else(|| Error::NoProvider("No provider could serve this request".into())))
+}
+
+/// Where `choice` is sent, with what key: a provider's `<SLUG>_BASE_URL` and
+/// `<SLUG>_API_KEY`, whose names come from the catalogue.
+fn target_of<'a>(env: &Env, choice: &Choice<'a>) -> Target<'a> {
+    let provider = choice.provider;
+    Target {
+        provider,
+        model: choice.model,
+        endpoint: choice.endpoint,
+        base_url: config::string(env, &provider.base_url_var())
+            .or_else(|| provider.base_url.clone())
+            .unwrap_or_default()
+            .trim_end_matches('/')
+            .to_string(),
+        api_key: config::string(env, &provider.key_secret()),
+    }
+}
+
+/// Marks the endpoint of a failed attempt down, unless the failure says nothing of its
+/// health (a missing key, a bad request, this isolate's own budget).
+fn report_failure(run: &Run<'_>, choice: &Choice<'_>, started: f64, e: &Error) {
+    if e.is_retryable() && !matches!(e, Error::NoProvider(_) | Error::Busy { .. }) {
+        let now = config::now_ms();
+        let outcome = Outcome {
+            ok: false,
+            latency_ms: (now - started) as u64,
+            at_ms: now as u64,
+            ..Default::default()
+        };
+        health::report(run.env, &run.settler.ctx, choice.key(), outcome);
+    }
 }
 
 /// Of two failures, the one to report: a configured provider's error over a missing key.
@@ -682,7 +813,6 @@ async fn attempt(
     } else {
         cfg.upstream_reply_timeout_ms
     };
-    let key = choice.key();
     let pricing = target.endpoint.pricing.clone();
     let prompt_estimate = providers::estimate_prompt_tokens(chat);
     if !chat.is_stream() {
@@ -694,7 +824,7 @@ async fn attempt(
             meta: meta.clone(),
             pricing,
             prompt_estimate,
-            key,
+            key: choice.key(),
             settler: settler.clone(),
             model: choice.id.clone(),
             provider: choice.provider.name.clone(),
@@ -718,9 +848,25 @@ async fn attempt(
         .ok_or_else(|| Error::Internal("no stream translator for this provider".into()))?;
     let stream = ChatStream::new(translator, meta.clone(), pricing.clone(), prompt_estimate)
         .with_encoder(incoming.request.encoder(prompt_estimate, native.is_some()));
+    let on_end = stream_end(settler, choice, pricing, latency_ms, first_byte);
+    upstream::stream_through(&settler.ctx, cfg, resp, inflight, stream, slug, on_end)
+}
+
+/// What settles a stream from `choice` once it ends or is abandoned.
+fn stream_end(
+    settler: &Settler,
+    choice: &Choice<'_>,
+    pricing: crate::catalog::Pricing,
+    latency_ms: u64,
+    first_byte: f64,
+) -> upstream::OnEnd {
     let settle = settler.clone();
-    let (model, provider) = (choice.id.clone(), choice.provider.name.clone());
-    let on_end = Box::new(move |s: &ChatStream, cancelled: bool| {
+    let (model, provider, key) = (
+        choice.id.clone(),
+        choice.provider.name.clone(),
+        choice.key(),
+    );
+    Box::new(move |s: &ChatStream, cancelled: bool| {
         let served = Served {
             model,
             provider,
@@ -736,8 +882,7 @@ async fn attempt(
         // A stream the client left says nothing of the endpoint.
         let health = (!cancelled).then(|| (key, s.finish_reason() != Some("error")));
         settle.conclude(&served, &pricing, health);
-    });
-    upstream::stream_through(&settler.ctx, cfg, resp, inflight, stream, slug, on_end)
+    })
 }
 
 /// A non-streamed exchange with one endpoint: sent, read, parsed and settled as the
