@@ -160,6 +160,69 @@ pub fn parse_picos(s: &str) -> Option<u64> {
     whole.checked_mul(PICOS_PER_USD)?.checked_add(picos)
 }
 
+/// A catalogue price: picodollars per unit (a token, a request, an image, a search).
+/// The catalogue writes prices as decimal USD text (`"0.000000075"`); they are parsed
+/// once, when the catalogue is loaded, by [`parse_picos`] (exact to the picodollar,
+/// further digits rounded), compared and multiplied as integers from then on, and
+/// written back out as exact decimal text.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Price(pub u64);
+
+impl Price {
+    pub const ZERO: Price = Price(0);
+
+    pub fn picos(self) -> u64 {
+        self.0
+    }
+}
+
+impl std::str::FromStr for Price {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Price, String> {
+        parse_picos(s)
+            .map(Price)
+            .ok_or_else(|| format!("{s:?} is not a decimal USD price"))
+    }
+}
+
+/// Test catalogues write prices as text, as the real one does.
+#[cfg(test)]
+impl From<&str> for Price {
+    fn from(s: &str) -> Price {
+        s.parse().unwrap()
+    }
+}
+
+impl fmt::Display for Price {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        Usd::from_picos(self.0).fmt(f)
+    }
+}
+
+impl Serialize for Price {
+    /// As the catalogue and OpenRouter's listings write prices: decimal text.
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Price {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Price, D::Error> {
+        struct Text;
+        impl serde::de::Visitor<'_> for Text {
+            type Value = Price;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a price as decimal USD text, such as \"0.000001\"")
+            }
+            fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<Price, E> {
+                s.parse().map_err(E::custom)
+            }
+        }
+        d.deserialize_str(Text)
+    }
+}
+
 /// The largest single amount of USD the API takes (a grant, a key limit).
 pub const MAX_USD_AMOUNT: u64 = 1_000_000;
 
@@ -239,6 +302,27 @@ mod tests {
         }
         for bad in ["", "-1", "1.0000000000001", "1e3", ".5", "1.2.3", "x"] {
             assert_eq!(Usd::parse(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn prices_are_read_once_and_written_back_exactly() {
+        for (text, picos, back) in [
+            ("0.000000075", 75_000, "0.000000075"),
+            ("0.00000150", 1_500_000, "0.0000015"),
+            ("2", 2 * PICOS_PER_USD, "2"),
+            ("0", 0, "0"),
+            ("0.0000000000015", 2, "0.000000000002"),
+        ] {
+            let p: Price = serde_json::from_value(json!(text)).unwrap();
+            assert_eq!(p, Price(picos), "{text}");
+            assert_eq!(serde_json::to_value(p).unwrap(), json!(back));
+        }
+        for bad in [json!("cheap"), json!("-1"), json!(0.5), json!(null)] {
+            assert!(
+                serde_json::from_value::<Price>(bad.clone()).is_err(),
+                "{bad}"
+            );
         }
     }
 

@@ -206,8 +206,7 @@ pub fn worst_case(
         .and_then(serde_json::Value::as_u64)
         .unwrap_or(1)
         .clamp(1, crate::api::validate::MAX_N);
-    let price = |s: &str| parse_picos(s).unwrap_or(0);
-    let priced = |s: &Option<String>| s.as_deref().map_or(0, price);
+    let priced = |p: Option<crate::money::Price>| p.map_or(0, |p| p.0);
     // A tier's prices where the worst prompt passes its threshold.
     let tiered = endpoint.pricing.for_prompt(prompt_tokens);
     let p = &*tiered;
@@ -215,8 +214,8 @@ pub fn worst_case(
     // endpoint's write price, or 2× the prompt price for a 1-hour write (as
     // `Pricing::cost_parts` charges it, whether or not the endpoint states a write price).
     let prompt_price = {
-        let plain = price(&p.prompt);
-        let write = priced(&p.input_cache_write);
+        let plain = p.prompt.0;
+        let write = priced(p.input_cache_write);
         match size.cache_write {
             crate::providers::CacheWrite::None => plain,
             crate::providers::CacheWrite::FiveMinutes => plain.max(write),
@@ -227,23 +226,14 @@ pub fn worst_case(
     // Every output token at the dearest price it can have: text, hidden reasoning, or
     // images for a model that draws.
     let draws = model.output_modalities.iter().any(|m| m == "image");
-    let completion_price = price(&p.completion)
-        .max(priced(&p.internal_reasoning))
-        .max(if draws { priced(&p.image_output) } else { 0 });
-    let request = endpoint
-        .pricing
-        .request
-        .as_deref()
-        .map_or(0, price)
-        .saturating_add(
-            endpoint
-                .pricing
-                .image
-                .as_deref()
-                .map_or(0, price)
-                .saturating_mul(size.images),
-        )
-        .saturating_add(req.server_searches.saturating_mul(priced(&p.web_search)));
+    let completion_price = p
+        .completion
+        .0
+        .max(priced(p.internal_reasoning))
+        .max(if draws { priced(p.image_output) } else { 0 });
+    let request = priced(endpoint.pricing.request)
+        .saturating_add(priced(endpoint.pricing.image).saturating_mul(size.images))
+        .saturating_add(req.server_searches.saturating_mul(priced(p.web_search)));
     Ask {
         reserve: prompt_cost
             .saturating_add(
@@ -264,10 +254,9 @@ pub fn worst_case_embeddings(input_bytes: &[u64], endpoint: &Endpoint) -> Ask {
     let tokens = input_bytes.iter().fold(0u64, |acc, b| {
         acc.saturating_add(b.div_ceil(2)).saturating_add(1)
     });
-    let price = |s: &str| parse_picos(s).unwrap_or(0);
-    let request = endpoint.pricing.request.as_deref().map_or(0, price);
+    let request = endpoint.pricing.request.unwrap_or_default().0;
     let cost = tokens
-        .saturating_mul(price(&endpoint.pricing.prompt))
+        .saturating_mul(endpoint.pricing.prompt.0)
         .saturating_add(request);
     Ask {
         reserve: cost,

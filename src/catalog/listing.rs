@@ -26,10 +26,11 @@ pub struct ModelFilter {
     pub category: Option<String>,
     /// `context`: the least context length.
     pub min_context_length: Option<u64>,
-    /// USD per million tokens, at the model's first endpoint: `min_price`/`max_price`
-    /// (prompt), `min_output_price`/`max_output_price` (completion).
-    pub prompt_price: (Option<f64>, Option<f64>),
-    pub completion_price: (Option<f64>, Option<f64>),
+    /// Picodollars per million tokens (asked for in USD per million), at the model's
+    /// first endpoint: `min_price`/`max_price` (prompt), `min_output_price`/
+    /// `max_output_price` (completion).
+    pub prompt_price: (Option<u128>, Option<u128>),
+    pub completion_price: (Option<u128>, Option<u128>),
     /// `model_authors`: the part of the ID before `/`.
     pub authors: Vec<String>,
     /// `providers`: served by one of these (slugs or names).
@@ -79,7 +80,7 @@ impl ModelFilter {
                     .map(str::to_string)
                     .collect()
             };
-            let num = || value.parse::<f64>().ok().filter(|n| n.is_finite());
+            let num = || crate::money::picos_from_usd_text(&value).map(u128::from);
             match k {
                 "supported_parameters" => f.supported_parameters = list(),
                 "input_modalities" => f.input_modalities = list(),
@@ -148,8 +149,8 @@ impl ModelFilter {
         use super::per_million;
         let top = m.endpoints.first();
         let text = |s: &str| s.to_lowercase();
-        let within = |(lo, hi): (Option<f64>, Option<f64>), v: f64| {
-            lo.is_none_or(|lo| v + 1e-12 >= lo) && hi.is_none_or(|hi| v <= hi + 1e-12)
+        let within = |(lo, hi): (Option<u128>, Option<u128>), v: u128| {
+            lo.is_none_or(|lo| v >= lo) && hi.is_none_or(|hi| v <= hi)
         };
         let age_days = now_secs.saturating_sub(m.created) / 86_400;
         let author = m.id.split('/').next().unwrap_or_default();
@@ -176,11 +177,11 @@ impl ModelFilter {
                 .is_none_or(|n| m.context_length >= n)
             && within(
                 self.prompt_price,
-                top.map_or(0.0, |e| per_million(&e.pricing.prompt)),
+                top.map_or(0, |e| per_million(e.pricing.prompt)),
             )
             && within(
                 self.completion_price,
-                top.map_or(0.0, |e| per_million(&e.pricing.completion)),
+                top.map_or(0, |e| per_million(e.pricing.completion)),
             )
             && (self.authors.is_empty()
                 || self.authors.iter().any(|a| a.eq_ignore_ascii_case(author)))
@@ -307,14 +308,13 @@ fn architecture(m: &Model) -> Value {
 }
 
 fn pricing(p: &Pricing) -> Value {
-    let zero = || "0".to_string();
     let mut v = json!({
         "prompt": p.prompt,
         "completion": p.completion,
-        "request": p.request.clone().unwrap_or_else(zero),
-        "image": p.image.clone().unwrap_or_else(zero),
-        "web_search": p.web_search.clone().unwrap_or_else(zero),
-        "internal_reasoning": p.internal_reasoning.clone().unwrap_or_else(zero),
+        "request": p.request.unwrap_or_default(),
+        "image": p.image.unwrap_or_default(),
+        "web_search": p.web_search.unwrap_or_default(),
+        "internal_reasoning": p.internal_reasoning.unwrap_or_default(),
     });
     if let Some(r) = &p.input_cache_read {
         crate::json::set_field(&mut v, "input_cache_read", json!(r));

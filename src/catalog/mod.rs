@@ -103,26 +103,27 @@ impl Provider {
     }
 }
 
-/// Per-token prices in USD as decimal strings, as OpenRouter publishes them.
+/// Prices per token (or per request, image, search), published as decimal USD strings
+/// as OpenRouter does, held as picodollars from the moment the catalogue is read.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct Pricing {
-    pub prompt: String,
-    pub completion: String,
+    pub prompt: Price,
+    pub completion: Price,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub request: Option<String>,
+    pub request: Option<Price>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub image: Option<String>,
+    pub image: Option<Price>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub web_search: Option<String>,
+    pub web_search: Option<Price>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub internal_reasoning: Option<String>,
+    pub internal_reasoning: Option<Price>,
     /// Per token of generated images (the completion price when absent).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub image_output: Option<String>,
+    pub image_output: Option<Price>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub input_cache_read: Option<String>,
+    pub input_cache_read: Option<Price>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub input_cache_write: Option<String>,
+    pub input_cache_write: Option<Price>,
     /// Prices that apply instead to a longer prompt (Google prices Gemini's Pro models
     /// higher past 200k prompt tokens), as the provider bills the whole request.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -134,10 +135,10 @@ pub struct Pricing {
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct PriceTier {
     pub above_prompt_tokens: u64,
-    pub prompt: String,
-    pub completion: String,
+    pub prompt: Price,
+    pub completion: Price,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub input_cache_read: Option<String>,
+    pub input_cache_read: Option<Price>,
 }
 
 impl Pricing {
@@ -152,45 +153,40 @@ impl Pricing {
         match tier {
             None => std::borrow::Cow::Borrowed(self),
             Some(t) => std::borrow::Cow::Owned(Pricing {
-                prompt: t.prompt.clone(),
-                completion: t.completion.clone(),
-                input_cache_read: t
-                    .input_cache_read
-                    .clone()
-                    .or_else(|| self.input_cache_read.clone()),
+                prompt: t.prompt,
+                completion: t.completion,
+                input_cache_read: t.input_cache_read.or(self.input_cache_read),
                 tiers: Vec::new(),
                 ..self.clone()
             }),
         }
     }
 
-    fn fields(&self) -> impl Iterator<Item = (&'static str, &str)> {
+    /// Every price this endpoint states, its tiers' included.
+    fn prices(&self) -> impl Iterator<Item = Price> + '_ {
         [
-            ("prompt", Some(self.prompt.as_str())),
-            ("completion", Some(self.completion.as_str())),
-            ("request", self.request.as_deref()),
-            ("image", self.image.as_deref()),
-            ("web_search", self.web_search.as_deref()),
-            ("internal_reasoning", self.internal_reasoning.as_deref()),
-            ("image_output", self.image_output.as_deref()),
-            ("input_cache_read", self.input_cache_read.as_deref()),
-            ("input_cache_write", self.input_cache_write.as_deref()),
+            Some(self.prompt),
+            Some(self.completion),
+            self.request,
+            self.image,
+            self.web_search,
+            self.internal_reasoning,
+            self.image_output,
+            self.input_cache_read,
+            self.input_cache_write,
         ]
         .into_iter()
-        .filter_map(|(k, v)| v.map(|v| (k, v)))
-        .chain(self.tiers.iter().flat_map(|t| {
-            [
-                ("tiers[].prompt", Some(t.prompt.as_str())),
-                ("tiers[].completion", Some(t.completion.as_str())),
-                ("tiers[].input_cache_read", t.input_cache_read.as_deref()),
-            ]
-            .into_iter()
-            .filter_map(|(k, v)| v.map(|v| (k, v)))
-        }))
+        .flatten()
+        .chain(
+            self.tiers
+                .iter()
+                .flat_map(|t| [Some(t.prompt), Some(t.completion), t.input_cache_read])
+                .flatten(),
+        )
     }
 
     pub fn is_free(&self) -> bool {
-        self.fields().all(|(_, v)| parse_picos(v) == Some(0))
+        self.prices().all(|p| p == Price::ZERO)
     }
 }
 
@@ -256,17 +252,20 @@ pub fn data_policy<'a>(p: &'a Provider, e: &'a Endpoint) -> &'a DataPolicy {
     e.data_policy.as_ref().unwrap_or(&p.data_policy)
 }
 
-/// USD per million tokens of a per-token price, for display (`/models`).
-pub fn per_million(price: &str) -> f64 {
-    parse_picos(price).map_or(0.0, |p| p as f64 / 1e6)
+/// Picodollars per million tokens of a per-token price (what `/models` filters and
+/// `provider.max_price` compare against), exact in a u128.
+pub fn per_million(price: Price) -> u128 {
+    u128::from(price.0).saturating_mul(1_000_000)
 }
 
 impl Endpoint {
     /// What "cheaper" means: picodollars per prompt token plus per completion token,
     /// compared as integers.
     pub fn price_picos(&self) -> u64 {
-        let p = |s: &str| parse_picos(s).unwrap_or(0);
-        p(&self.pricing.prompt).saturating_add(p(&self.pricing.completion))
+        self.pricing
+            .prompt
+            .0
+            .saturating_add(self.pricing.completion.0)
     }
 
     /// The most one reply from this endpoint can generate: its `max_completion_tokens`,
@@ -333,7 +332,8 @@ impl Catalog {
         Ok(cat)
     }
 
-    /// Consistency checks: unique IDs, known providers, parseable prices.
+    /// Consistency checks: unique IDs, known providers (prices were checked as they were
+    /// read: a price that is not decimal text fails the parse, naming where it is).
     pub fn check(&self) -> std::result::Result<(), String> {
         let mut slugs = HashSet::new();
         for p in &self.providers {
@@ -362,17 +362,6 @@ impl Catalog {
                         m.id, e.provider
                     ));
                 }
-                for (field, v) in e.pricing.fields() {
-                    match parse_picos(v) {
-                        Some(_) => {}
-                        None => {
-                            return Err(format!(
-                                "model {} at {}: pricing.{field} {v:?} is not a decimal",
-                                m.id, e.provider
-                            ))
-                        }
-                    }
-                }
             }
         }
         Ok(())
@@ -387,7 +376,7 @@ impl Catalog {
     }
 }
 
-pub use crate::money::{parse_picos, PICOS_PER_USD};
+pub use crate::money::{parse_picos, Price, PICOS_PER_USD};
 
 /// Zero-completion insurance as OpenRouter defines it: a reply is free to the caller
 /// only when it produced no output (no output tokens counted and nothing delivered)
@@ -406,10 +395,6 @@ pub fn zero_completion_insured<'a>(
 }
 
 impl Pricing {
-    fn picos(v: Option<&str>) -> u64 {
-        v.and_then(parse_picos).unwrap_or(0)
-    }
-
     /// Cost of a completion in picodollars. Prompt tokens read from the cache cost the
     /// cache-read price and those written to it the cache-write price, reasoning tokens
     /// the internal-reasoning price, where the endpoint has them; the per-request price
@@ -425,8 +410,8 @@ impl Pricing {
         if let std::borrow::Cow::Owned(tier) = self.for_prompt(u.prompt_tokens) {
             return tier.cost_parts(u);
         }
-        let prompt = Self::picos(Some(&self.prompt));
-        let or_prompt = |p: &Option<String>| p.as_deref().map_or(prompt, |s| Self::picos(Some(s)));
+        let prompt = self.prompt.0;
+        let or_prompt = |p: Option<Price>| p.map_or(prompt, Price::picos);
         let (read, written, hour) = u.prompt_tokens_details.as_ref().map_or((0, 0, 0), |d| {
             let w = d.cache_write_tokens.unwrap_or(0);
             (d.cached_tokens, w, d.cache_write_1h_tokens.min(w))
@@ -437,7 +422,7 @@ impl Pricing {
         // endpoint's write price.
         let hour = hour.min(written);
         // Reasoning tokens are part of the completion; some endpoints price them apart.
-        let completion = Self::picos(Some(&self.completion));
+        let completion = self.completion.0;
         let (reasoning, images) = u.completion_tokens_details.as_ref().map_or((0, 0), |d| {
             let reasoning = d.reasoning_tokens.min(u.completion_tokens);
             let images = d
@@ -446,29 +431,28 @@ impl Pricing {
                 .min(u.completion_tokens.saturating_sub(reasoning));
             (reasoning, images)
         });
-        let or_completion =
-            |p: &Option<String>| p.as_deref().map_or(completion, |s| Self::picos(Some(s)));
+        let or_completion = |p: Option<Price>| p.map_or(completion, Price::picos);
         let prompt_cost = (u.prompt_tokens.saturating_sub(read).saturating_sub(written))
             .saturating_mul(prompt)
-            .saturating_add(read.saturating_mul(or_prompt(&self.input_cache_read)))
+            .saturating_add(read.saturating_mul(or_prompt(self.input_cache_read)))
             .saturating_add(
                 written
                     .saturating_sub(hour)
-                    .saturating_mul(or_prompt(&self.input_cache_write)),
+                    .saturating_mul(or_prompt(self.input_cache_write)),
             )
             .saturating_add(hour.saturating_mul(prompt.saturating_mul(2)))
             .saturating_add(
                 u.web_searches
-                    .saturating_mul(Self::picos(self.web_search.as_deref())),
+                    .saturating_mul(self.web_search.unwrap_or_default().0),
             )
-            .saturating_add(Self::picos(self.request.as_deref()));
+            .saturating_add(self.request.unwrap_or_default().0);
         let completion_cost = u
             .completion_tokens
             .saturating_sub(reasoning)
             .saturating_sub(images)
             .saturating_mul(completion)
-            .saturating_add(reasoning.saturating_mul(or_completion(&self.internal_reasoning)))
-            .saturating_add(images.saturating_mul(or_completion(&self.image_output)));
+            .saturating_add(reasoning.saturating_mul(or_completion(self.internal_reasoning)))
+            .saturating_add(images.saturating_mul(or_completion(self.image_output)));
         (prompt_cost, completion_cost)
     }
 
@@ -613,8 +597,8 @@ mod tests {
         if let Some(d) = u.prompt_tokens_details.as_mut() {
             d.cache_write_1h_tokens = 200;
         }
-        let prompt = Pricing::picos(Some(&p.prompt));
-        let write = Pricing::picos(p.input_cache_write.as_deref());
+        let prompt = p.prompt.0;
+        let write = p.input_cache_write.unwrap().0;
         assert_eq!(
             p.cost_picos(&u),
             4_105_000_000 - 200 * write + 200 * 2 * prompt
@@ -677,9 +661,15 @@ mod tests {
         let mut c = good.clone();
         c.models[0].endpoints[0].provider = "nobody".into();
         assert!(c.check().unwrap_err().contains("unknown provider"));
-        let mut c = good.clone();
-        c.models[0].endpoints[0].pricing.prompt = "cheap".into();
-        assert!(c.check().unwrap_err().contains("not a decimal"));
+        let cheap = SHIPPED.replacen(r#""prompt": "0"#, r#""prompt": "cheap"#, 1);
+        assert_ne!(cheap, SHIPPED);
+        let err = Catalog::from_json(cheap.as_bytes())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("\"cheap\" is not a decimal USD price"),
+            "{err}"
+        );
         let mut c = good.clone();
         c.models.push(c.models[0].clone());
         assert!(c.check().unwrap_err().contains("repeated"));

@@ -28,7 +28,8 @@ impl DurableObject for Counters {
     }
 
     async fn fetch(&self, mut req: Request) -> Result<Response> {
-        let hit: HitRequest = req.json().await?;
+        // From bytes, as every JSON the worker reads: one parser instantiation per type.
+        let hit: HitRequest = serde_json::from_slice(&req.bytes().await?)?;
         let mut store = SqlCounters::new(&self.sql);
         let decision = limits::hit(&mut store, &hit.key, &hit.windows, config::now_secs());
         if let Some(e) = store.error {
@@ -62,5 +63,6 @@ pub async fn hit(
         let text = resp.text().await.unwrap_or_default();
         return Err(Error::Internal(format!("counters: {text}")));
     }
-    resp.json().await.map_err(internal)
+    let bytes = resp.bytes().await.map_err(internal)?;
+    serde_json::from_slice(&bytes).map_err(|e| Error::Internal(format!("counters: {e}")))
 }

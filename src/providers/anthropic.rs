@@ -623,8 +623,8 @@ impl StreamState {
     }
 
     fn translate(&mut self, data: &str) -> Result<Option<ChatChunk>> {
-        let ev: Event =
-            serde_json::from_str(data).map_err(|e| invalid_event(&self.provider, e, data))?;
+        let ev: Event = serde_json::from_slice(data.as_bytes())
+            .map_err(|e| invalid_event(&self.provider, e, data))?;
         let text = |s: Option<Cow<'_, str>>| s.map(Cow::into_owned).unwrap_or_default();
         let index = ev.index;
         let position = usize::try_from(index).unwrap_or(usize::MAX);

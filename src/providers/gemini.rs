@@ -266,7 +266,7 @@ fn convert_messages(messages: &[Message], needs_sigs: bool) -> Result<(Vec<Value
                         ))
                     })?;
                 let text = m.text();
-                let response = match serde_json::from_str::<Value>(&text) {
+                let response = match serde_json::from_slice::<Value>(text.as_bytes()) {
                     Ok(v @ Value::Object(_)) => v,
                     _ => json!({"content": text}),
                 };
@@ -635,8 +635,8 @@ impl StreamState {
 
     /// One event's data (a whole `GenerateContentResponse`); its chunks go to `out`.
     pub fn event(&mut self, data: &str, out: &mut Vec<ChatChunk>) -> Result<()> {
-        let v: Reply =
-            serde_json::from_str(data).map_err(|e| invalid_event(&self.provider, e, data))?;
+        let v: Reply = serde_json::from_slice(data.as_bytes())
+            .map_err(|e| invalid_event(&self.provider, e, data))?;
         if let Some(err) = &v.error {
             return Err(stream_error(&self.provider, err));
         }

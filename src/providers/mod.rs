@@ -474,7 +474,7 @@ pub fn parse_arguments(args: &str) -> Result<Value> {
     if args.trim().is_empty() {
         return Ok(Value::Object(Map::new()));
     }
-    serde_json::from_str(args)
+    serde_json::from_slice(args.as_bytes())
         .map_err(|e| Error::bad_request(format!("tool call arguments are not valid JSON: {e}")))
 }
 

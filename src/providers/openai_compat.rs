@@ -238,14 +238,15 @@ impl StreamState {
         // Straight into the typed chunk; only an event that may carry an error goes
         // through a `Value` first (twice the work, and rare).
         let chunk: ChatChunk = if data.contains("\"error\"") {
-            let v: Value =
-                serde_json::from_str(data).map_err(|e| invalid_event(&self.provider, e, data))?;
+            let v: Value = serde_json::from_slice(data.as_bytes())
+                .map_err(|e| invalid_event(&self.provider, e, data))?;
             if let Some(err) = v.get("error") {
                 return Err(stream_error(&self.provider, err));
             }
             serde_json::from_value(v).map_err(|e| invalid_event(&self.provider, e, data))?
         } else {
-            serde_json::from_str(data).map_err(|e| invalid_event(&self.provider, e, data))?
+            serde_json::from_slice(data.as_bytes())
+                .map_err(|e| invalid_event(&self.provider, e, data))?
         };
         self.finished |= chunk.choices.iter().any(|c| c.finish_reason.is_some());
         out.push(chunk);
@@ -287,12 +288,12 @@ impl StreamState {
         {
             return false;
         }
-        let Ok(view) = serde_json::from_str::<ChunkView>(data) else {
+        let Ok(view) = serde_json::from_slice::<ChunkView>(data.as_bytes()) else {
             return false;
         };
         let mut deltas = Vec::with_capacity(view.choices.len());
         for c in &view.choices {
-            match serde_json::from_str::<DeltaView>(c.delta.get()) {
+            match serde_json::from_slice::<DeltaView>(c.delta.get().as_bytes()) {
                 Ok(d) => deltas.push(d),
                 Err(_) => return false,
             }

@@ -6,9 +6,10 @@
 use serde_json::json;
 
 use super::{anthropic, gemini, normalize_finish_reason, openai_compat};
+use crate::api::gather::Gather;
 use crate::api::sse::{SseError, SseParser};
 use crate::api::surface::Encoder;
-use crate::api::{ChatChunk, ChunkHead, Delta, GenerationMeta, Usage};
+use crate::api::{ChatChunk, ChatCompletion, ChunkHead, Delta, GenerationMeta, Usage};
 use crate::catalog::Pricing;
 use crate::error::Error;
 
@@ -132,6 +133,8 @@ pub struct ChatStream {
     encoder: Encoder,
     /// What starts each chat chunk of this stream.
     head: ChunkHead,
+    /// For a caller that asked for one reply: the chunks, gathered instead of encoded.
+    gather: Option<Box<Gather>>,
 }
 
 impl ChatStream {
@@ -153,7 +156,23 @@ impl ChatStream {
             sent: Sent::default(),
             closed: false,
             encoder: Encoder::Chat,
+            gather: None,
         }
+    }
+
+    /// Gathers the stream into one reply ([`ChatStream::gathered`]) instead of encoding
+    /// it for a client: an upstream is asked to stream even when its caller wants one
+    /// reply, so that a reply cut short still shows what was generated. What `feed`,
+    /// `finish` and `fail` return is then only the chat encoding, to be dropped.
+    pub fn gathering(mut self) -> Self {
+        self.gather = Some(Box::new(Gather::new(self.meta.clone())));
+        self
+    }
+
+    /// The reply the stream made so far, without usage ([`ChatStream::final_usage`]
+    /// says what to bill); `None` unless [`ChatStream::gathering`].
+    pub fn gathered(&mut self) -> Option<ChatCompletion> {
+        self.gather.take().map(|g| g.finish())
     }
 
     /// Encodes for another surface than chat completions.
@@ -206,7 +225,9 @@ impl ChatStream {
     /// One upstream event: a chat client of an OpenAI-compatible upstream gets its
     /// chunks re-stamped in place; everything else goes through typed chunks.
     fn event(&mut self, data: &str, out: &mut Vec<u8>) -> Result<(), Error> {
-        if let (Translator::OpenAi(t), Encoder::Chat) = (&mut self.translator, &self.encoder) {
+        if let (Translator::OpenAi(t), Encoder::Chat, None) =
+            (&mut self.translator, &self.encoder, &self.gather)
+        {
             if t.restamp(data, &self.head, &mut self.sent, &mut self.usage, out) {
                 return Ok(());
             }
@@ -289,6 +310,10 @@ impl ChatStream {
                     c.native_finish_reason.get_or_insert(native);
                     c.finish_reason = Some(norm.to_string());
                 }
+            }
+            if let Some(g) = self.gather.as_mut() {
+                g.push(&chunk);
+                continue;
             }
             match self.encoder {
                 Encoder::Chat => {
@@ -471,5 +496,100 @@ mod tests {
         let u = s.final_usage();
         assert_eq!(u.prompt_tokens, 10);
         assert!(u.completion_tokens > 0, "tool-call arguments count: {u:?}");
+    }
+
+    fn gathered(model: &str, make: Translator, bytes: &[u8]) -> ChatCompletion {
+        let pricing = catalog().model(model).unwrap().endpoints[0].pricing.clone();
+        let mut s = ChatStream::new(make, meta(model), pricing, 10).gathering();
+        let half = bytes.len() / 2;
+        s.feed(&bytes[..half]);
+        s.feed(&bytes[half..]);
+        s.finish();
+        let mut c = s.gathered().unwrap();
+        c.usage = Some(s.final_usage());
+        c
+    }
+
+    /// What matters of a reply to its caller: choices whole, and the billed counts.
+    fn gist(c: &ChatCompletion) -> serde_json::Value {
+        let u = c.usage.as_ref().unwrap();
+        json!({
+            "id": c.id, "model": c.model, "choices": c.choices,
+            "tokens": [u.prompt_tokens, u.completion_tokens],
+        })
+    }
+
+    #[test]
+    fn a_gathered_stream_is_the_reply_the_provider_would_have_sent_whole() {
+        let model = "anthropic/claude-sonnet-4.5";
+        let stream = gathered(
+            model,
+            Translator::Anthropic(anthropic::StreamState::new("anthropic")),
+            include_bytes!("../../tests/fixtures/anthropic/stream_thinking.sse"),
+        );
+        let whole = json!({
+            "id": "msg_01", "type": "message", "role": "assistant", "model": "claude-sonnet-4-5-20250929",
+            "content": [
+                {"type": "thinking", "thinking": "2 + 2 is 4.", "signature": "EqQBCgIYAhIM1gbcDa9GJwZA2b3h"},
+                {"type": "text", "text": "4"}],
+            "stop_reason": "end_turn", "stop_sequence": null,
+            "usage": {"input_tokens": 20, "output_tokens": 15}});
+        let mut whole = crate::providers::parse_response(
+            crate::catalog::ApiFamily::Anthropic,
+            "anthropic",
+            &meta(model),
+            whole.to_string().as_bytes(),
+        )
+        .unwrap();
+        whole.usage.as_mut().unwrap().total_tokens = 35;
+        assert_eq!(gist(&stream), gist(&whole));
+
+        let model = "openai/gpt-4o-mini";
+        let stream = gathered(
+            model,
+            Translator::OpenAi(openai_compat::StreamState::new("openai")),
+            include_bytes!("../../tests/fixtures/openai/stream_tool_call.sse"),
+        );
+        let m = &stream.choices[0].message;
+        assert_eq!(m.content, None);
+        let call = &m.tool_calls.as_ref().unwrap()[0];
+        assert_eq!(
+            (
+                call.id.as_str(),
+                call.function.name.as_str(),
+                call.function.arguments.as_str()
+            ),
+            ("call_Zk2", "get_weather", r#"{"city":"Paris"}"#)
+        );
+        assert_eq!(
+            stream.choices[0].finish_reason.as_deref(),
+            Some("tool_calls")
+        );
+        assert_eq!(stream.system_fingerprint.as_deref(), Some("fp_34a54ae93c"));
+
+        let model = "google/gemini-3-pro-preview";
+        let stream = gathered(
+            model,
+            Translator::Gemini(gemini::StreamState::new(
+                "google-ai-studio",
+                &meta(model).id,
+            )),
+            include_bytes!("../../tests/fixtures/gemini/stream_thought_signature.sse"),
+        );
+        let whole = json!({"candidates": [{"content": {"role": "model", "parts": [
+                {"text": "**Planning the lookup**\n\nThe user wants the weather, so I will call get_weather for Paris.", "thought": true},
+                {"functionCall": {"name": "get_weather", "args": {"city": "Paris"}}, "thoughtSignature": "EjQKMgG+Pvb7sigPart1Paris"},
+                {"functionCall": {"name": "get_weather", "args": {"city": "Lyon"}}}]},
+            "finishReason": "STOP", "index": 0}],
+            "usageMetadata": {"promptTokenCount": 61, "candidatesTokenCount": 30, "totalTokenCount": 171, "thoughtsTokenCount": 80},
+            "modelVersion": "gemini-3-pro-preview"});
+        let whole = crate::providers::parse_response(
+            crate::catalog::ApiFamily::Gemini,
+            "google-ai-studio",
+            &meta(model),
+            whole.to_string().as_bytes(),
+        )
+        .unwrap();
+        assert_eq!(gist(&stream), gist(&whole));
     }
 }

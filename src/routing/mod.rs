@@ -8,7 +8,7 @@ pub mod prefs;
 use std::collections::HashMap;
 
 use crate::api::ChatRequest;
-use crate::catalog::{parse_picos, ApiFamily, Catalog, Endpoint, Model, Provider};
+use crate::catalog::{ApiFamily, Catalog, Endpoint, Model, Price, Provider};
 use crate::error::{Error, Result};
 use crate::providers::estimate_prompt_tokens;
 use health::Summary;
@@ -147,9 +147,12 @@ fn matches(list: &[String], p: &Provider) -> bool {
     list.iter().any(|x| *x == slug || *x == name)
 }
 
-fn over(price: Option<&str>, scale: f64, max: Option<f64>) -> bool {
+/// Whether `price` passes the caller's ceiling, in integers: a per-token price scaled
+/// to a million tokens (`per_token`), or a price per unit.
+fn over(price: Option<Price>, per_token: bool, max: Option<u128>) -> bool {
     match (price, max) {
-        (Some(p), Some(m)) => parse_picos(p).map_or(0.0, |p| p as f64 / 1e12) * scale > m + 1e-12,
+        (Some(p), Some(m)) if per_token => crate::catalog::per_million(p) > m,
+        (Some(p), Some(m)) => u128::from(p.0) > m,
         _ => false,
     }
 }
@@ -417,14 +420,14 @@ fn refused_by_prefs(prefs: &ProviderPrefs, provider: &Provider, endpoint: &Endpo
             .quantizations
             .as_ref()
             .is_some_and(|q| !q.contains(&quant))
-        || over(Some(&p.prompt), 1e6, mp.prompt)
-        || over(Some(&p.completion), 1e6, mp.completion)
-        || over(p.request.as_deref(), 1.0, mp.request)
-        || over(p.image.as_deref(), 1.0, mp.image)
-        || over(p.web_search.as_deref(), 1.0, mp.web_search)
-        || over(p.internal_reasoning.as_deref(), 1e6, mp.internal_reasoning)
-        || over(p.input_cache_read.as_deref(), 1e6, mp.input_cache_read)
-        || over(p.input_cache_write.as_deref(), 1e6, mp.input_cache_write)
+        || over(Some(p.prompt), true, mp.prompt)
+        || over(Some(p.completion), true, mp.completion)
+        || over(p.request, false, mp.request)
+        || over(p.image, false, mp.image)
+        || over(p.web_search, false, mp.web_search)
+        || over(p.internal_reasoning, true, mp.internal_reasoning)
+        || over(p.input_cache_read, true, mp.input_cache_read)
+        || over(p.input_cache_write, true, mp.input_cache_write)
 }
 
 /// The session's last endpoint first, if it serves the first model and is up, unless

@@ -11,21 +11,21 @@ pub enum Sort {
     Latency,
 }
 
-/// Ceilings in USD: per million tokens for the token prices (prompt, completion,
-/// reasoning, cache read and write, audio), per unit for the others (request, image,
-/// web search), as OpenRouter takes them.
+/// Ceilings, asked for in USD as OpenRouter takes them and held in picodollars: per
+/// million tokens for the token prices (prompt, completion, reasoning, cache read and
+/// write, audio), per unit for the others (request, image, web search).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct MaxPrice {
-    pub prompt: Option<f64>,
-    pub completion: Option<f64>,
-    pub request: Option<f64>,
-    pub image: Option<f64>,
-    pub web_search: Option<f64>,
-    pub internal_reasoning: Option<f64>,
-    pub input_cache_read: Option<f64>,
-    pub input_cache_write: Option<f64>,
+    pub prompt: Option<u128>,
+    pub completion: Option<u128>,
+    pub request: Option<u128>,
+    pub image: Option<u128>,
+    pub web_search: Option<u128>,
+    pub internal_reasoning: Option<u128>,
+    pub input_cache_read: Option<u128>,
+    pub input_cache_write: Option<u128>,
     /// Accepted; no endpoint in the catalogue prices audio apart.
-    pub audio: Option<f64>,
+    pub audio: Option<u128>,
 }
 
 /// How far a sort reaches with fallback models (`sort: {by, partition}`): within each
@@ -292,19 +292,23 @@ impl ProviderPrefs {
                     kinds.join(", ")
                 )));
             }
-            let num = |k: &str| -> Result<Option<f64>> {
+            // USD as the caller wrote it (a number's shortest decimal text, or a
+            // string), to picodollars without a float: per million tokens for token
+            // prices, per unit for the others.
+            let num = |k: &str| -> Result<Option<u128>> {
                 match mp.get(k) {
                     None | Some(Value::Null) => Ok(None),
-                    Some(v) => v
-                        .as_f64()
-                        .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
-                        .filter(|n| *n >= 0.0)
-                        .map(Some)
-                        .ok_or_else(|| {
-                            Error::bad_request(format!(
-                                "provider.max_price.{k} must be a non-negative number"
-                            ))
-                        }),
+                    Some(v) => match v {
+                        Value::Number(n) => crate::money::picos_from_usd_text(&n.to_string()),
+                        Value::String(s) => crate::money::picos_from_usd_text(s),
+                        _ => None,
+                    }
+                    .map(|p| Some(u128::from(p)))
+                    .ok_or_else(|| {
+                        Error::bad_request(format!(
+                            "provider.max_price.{k} must be a non-negative number"
+                        ))
+                    }),
                 }
             };
             p.max_price = MaxPrice {
@@ -373,7 +377,8 @@ mod tests {
         assert_eq!(p.only.as_deref(), Some(&["openai".to_string()][..]));
         assert!(!p.allow_fallbacks && p.require_parameters && p.deny_data_collection);
         assert_eq!(p.sort, Some(Sort::Throughput));
-        assert_eq!(p.max_price.completion, Some(2.5));
+        assert_eq!(p.max_price.completion, Some(2_500_000_000_000));
+        assert_eq!(p.max_price.prompt, Some(1_000_000_000_000));
         assert_eq!(
             ProviderPrefs::parse(None).unwrap(),
             ProviderPrefs::default()
@@ -424,7 +429,7 @@ mod tests {
         assert_eq!(p.preferred_min_throughput.unwrap().p50, Some(50.0));
         let lat = p.preferred_max_latency.unwrap();
         assert_eq!((lat.p50, lat.p90, lat.p99), (None, Some(2.5), None));
-        assert_eq!(p.max_price.input_cache_read, Some(0.1));
+        assert_eq!(p.max_price.input_cache_read, Some(100_000_000_000));
         let e = ProviderPrefs::parse(Some(&json!({"sorting": "price"}))).unwrap_err();
         assert!(
             e.to_string()
