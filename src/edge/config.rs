@@ -148,3 +148,24 @@ impl Drop for Sleep {
         }
     }
 }
+
+/// Resolves when a request's client disconnects: the request's `signal` aborts then
+/// (the `enable_request_signal` compatibility flag). Without a signal it never resolves,
+/// and a client that leaves is noticed only when a write to it fails.
+pub fn client_gone(
+    signal: &worker::web_sys::AbortSignal,
+) -> worker::wasm_bindgen_futures::JsFuture {
+    use worker::wasm_bindgen::{closure::Closure, JsCast, JsValue};
+    let signal = signal.clone();
+    let promise = js_sys::Promise::new(&mut |resolve, _reject| {
+        if signal.aborted() {
+            let _ = resolve.call0(&JsValue::UNDEFINED);
+            return;
+        }
+        let done = Closure::once_into_js(move || {
+            let _ = resolve.call0(&JsValue::UNDEFINED);
+        });
+        let _ = signal.add_event_listener_with_callback("abort", done.unchecked_ref());
+    });
+    worker::wasm_bindgen_futures::JsFuture::from(promise)
+}

@@ -45,6 +45,8 @@ struct Settler {
     slot: Rc<RefCell<Option<futures_channel::oneshot::Sender<Generation>>>>,
     /// Paid upstream and not charged: garbage replies before a fallback.
     loss: Rc<Cell<u64>>,
+    /// Aborts when the client disconnects (`request.signal`).
+    client: Option<worker::web_sys::AbortSignal>,
 }
 
 /// What the settlement task and the hold's renewal need: none of it keeps the
@@ -131,6 +133,7 @@ impl Settler {
             base,
             slot: Rc::new(RefCell::new(Some(tx))),
             loss,
+            client: None,
         }
     }
 
@@ -283,7 +286,10 @@ pub async fn handle(
         gen_id: who.gen_id,
         ticket: admitted.ticket,
     };
-    let settler = Settler::register(ctx, link, base, cfg.reservation_ttl_ms);
+    let settler = Settler {
+        client: Some(req.inner().signal()),
+        ..Settler::register(ctx, link, base, cfg.reservation_ttl_ms)
+    };
     let run = Run {
         env,
         cfg: &cfg,
@@ -793,6 +799,7 @@ async fn attempt(
     if let (None, Some(why)) = (native, &incoming.request.anthropic_only) {
         return Err(Error::BadRequest(why.clone()));
     }
+    let translator = Translator::for_target(target, meta);
     let up = match native {
         Some(body) => providers::anthropic::build_native(
             target,
@@ -803,6 +810,11 @@ async fn attempt(
             ),
             &incoming.client_headers,
         )?,
+        // A caller that wants one reply gets it gathered from a stream, where the family
+        // streams, so that an exchange cut short still shows what it generated.
+        None if !chat.is_stream() && translator.is_some() => {
+            providers::build_streamed(target, chat)?
+        }
         None => providers::build_request(target, chat)?,
     };
     let slug = target.provider.slug.as_str();
@@ -830,6 +842,10 @@ async fn attempt(
             provider: choice.provider.name.clone(),
             max_bytes: cfg.max_reply_bytes,
         };
+        if let (None, Some(translator)) = (native, translator) {
+            let completion = exchange.gathered(cfg.clone(), up, translator).await?;
+            return http::json_value(&incoming.request.reply(&completion)?, 200);
+        }
         let (completion, body) = exchange.spawn(up, upstream::Drain::of(cfg)).await?;
         let reply = match native {
             Some(_) => providers::anthropic::native_reply(target, &body, &choice.id)?,
@@ -844,7 +860,7 @@ async fn attempt(
         return Err(upstream::failure(&mut resp, slug, timeout).await);
     }
     let latency_ms = (first_byte - started) as u64;
-    let translator = Translator::for_target(target, meta)
+    let translator = translator
         .ok_or_else(|| Error::Internal("no stream translator for this provider".into()))?;
     let stream = ChatStream::new(translator, meta.clone(), pricing.clone(), prompt_estimate)
         .with_encoder(incoming.request.encoder(prompt_estimate, native.is_some()));
@@ -941,6 +957,98 @@ impl WholeReply {
             .unwrap_or_else(|_| Err(Error::Internal("the upstream exchange was dropped".into())))
     }
 
+    /// The exchange read as a stream and gathered into one reply, in the background:
+    /// resolves with the reply while the client waits for it; settles however it ends.
+    async fn gathered(
+        self,
+        cfg: Settings,
+        up: providers::UpstreamRequest,
+        translator: Translator,
+    ) -> Result<crate::api::ChatCompletion, Error> {
+        let (mut tx, rx) = futures_channel::oneshot::channel();
+        self.settler.ctx.clone().wait_until(async move {
+            let stream = ChatStream::new(
+                translator,
+                self.meta.clone(),
+                self.pricing.clone(),
+                self.prompt_estimate,
+            )
+            .gathering();
+            // The client is gone when its request's signal aborts, or when it stops
+            // waiting for this exchange's answer, whichever is noticed first.
+            let gone = async {
+                let signal = self.settler.client.as_ref().map(config::client_gone);
+                let signal = async move {
+                    match signal {
+                        Some(s) => drop(s.await),
+                        None => std::future::pending().await,
+                    }
+                };
+                let signal = std::pin::pin!(signal);
+                futures_util::future::select(tx.cancellation(), signal).await;
+            };
+            let read = upstream::gather(&up, &self.slug, &cfg, stream, gone).await;
+            if let Some(outcome) = self.settle_gathered(read) {
+                let _ = tx.send(outcome);
+            }
+        });
+        rx.await
+            .unwrap_or_else(|_| Err(Error::Internal("the upstream exchange was dropped".into())))
+    }
+
+    /// Settles a gathered exchange; the reply for a client that is still there. A
+    /// failure before the end falls back to the next endpoint (nothing reached the
+    /// client): what the provider billed for it is the operator's loss. A client that
+    /// left is charged what was generated by then.
+    fn settle_gathered(
+        &self,
+        read: Result<upstream::Gathered, Error>,
+    ) -> Option<Result<crate::api::ChatCompletion, Error>> {
+        let (mut stream, first_byte, left) = match read {
+            Ok(upstream::Gathered::Stream {
+                stream,
+                first_byte,
+                left,
+            }) => (stream, first_byte, left),
+            Ok(upstream::Gathered::Whole { first_byte, body }) => {
+                return Some(self.whole(first_byte, &body, false));
+            }
+            Err(e) => return Some(Err(e)),
+        };
+        let s = &mut stream;
+        let usage = s.final_usage();
+        if let (Some(e), false) = (s.failure(), left) {
+            self.settler.lose(self.pricing.cost_picos(&usage));
+            return Some(Err(e.clone()));
+        }
+        let mut completion = s
+            .gathered()
+            .unwrap_or_else(|| self.meta.completion(Vec::new(), None));
+        let served = Served {
+            model: self.model.clone(),
+            provider: self.provider.clone(),
+            usage,
+            usage_source: Some(s.usage_source()),
+            delivered: s.delivered(),
+            finish_reasons: completion
+                .choices
+                .iter()
+                .map(|c| c.finish_reason.clone())
+                .collect(),
+            native_finish_reason: completion
+                .choices
+                .first()
+                .and_then(|c| c.native_finish_reason.clone()),
+            latency_ms: (first_byte - self.started) as u64,
+            generation_ms: (config::now_ms() - first_byte) as u64,
+            cancelled: left,
+        };
+        completion.usage = Some(served.priced_usage(&self.pricing));
+        let health = (!left).then(|| (self.key.clone(), true));
+        self.settler.conclude(&served, &self.pricing, health);
+        (!left).then_some(Ok(completion))
+    }
+
     async fn run(
         &self,
         up: &providers::UpstreamRequest,
@@ -948,7 +1056,19 @@ impl WholeReply {
     ) -> Result<Whole, Error> {
         let slug = self.slug.as_str();
         let (first_byte, body) = upstream::exchange(up, slug, self.timeout, self.max_bytes).await?;
-        let mut completion = match providers::parse_response(self.api, slug, &self.meta, &body) {
+        self.whole(first_byte, &body, left.get())
+            .map(|completion| (completion, body))
+    }
+
+    /// Parses and settles one upstream reply read whole.
+    fn whole(
+        &self,
+        first_byte: f64,
+        body: &[u8],
+        left: bool,
+    ) -> Result<crate::api::ChatCompletion, Error> {
+        let slug = self.slug.as_str();
+        let mut completion = match providers::parse_response(self.api, slug, &self.meta, body) {
             Ok(c) => c,
             Err(e) => {
                 // A 2xx the gateway could not read was likely billed upstream for its prompt.
@@ -984,12 +1104,12 @@ impl WholeReply {
             native_finish_reason: choice0.and_then(|c| c.native_finish_reason.clone()),
             latency_ms: (first_byte - self.started) as u64,
             generation_ms: (config::now_ms() - first_byte) as u64,
-            cancelled: left.get(),
+            cancelled: left,
         };
         completion.usage = Some(served.priced_usage(&self.pricing));
         self.settler
             .conclude(&served, &self.pricing, Some((self.key.clone(), true)));
-        Ok((completion, body))
+        Ok(completion)
     }
 }
 
