@@ -15,6 +15,7 @@ pub mod limits;
 pub mod money;
 pub mod providers;
 pub mod routing;
+pub mod settings;
 
 #[cfg(target_arch = "wasm32")]
 mod edge;

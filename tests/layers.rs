@@ -31,7 +31,7 @@ const DEBT: &[(&str, &str)] = &[
 
 fn layer(module: &str) -> Option<u8> {
     match module {
-        "error" | "money" | "limits" | "json" => Some(0),
+        "error" | "money" | "limits" | "json" | "settings" => Some(0),
         "catalog" => Some(1),
         "api" => Some(2),
         "providers" | "routing" | "accounts" => Some(3),

@@ -4,4 +4,5 @@ pub mod keys;
 pub mod lease;
 pub mod ledger;
 pub mod records;
+pub mod served;
 pub mod settle_queue;

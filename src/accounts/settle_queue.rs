@@ -9,7 +9,7 @@
 //! settlement once (by generation ID).
 
 /// First pause before a failed batch is sent again; each next one doubles.
-pub const RETRY_BASE_MS: u64 = 250;
+pub const RETRY_BASE_MS: u64 = crate::settings::DEFAULT_SETTLE_RETRY_MS;
 /// The longest pause, as a multiple of the first (8 s at the default).
 const RETRY_CAP_FACTOR: u64 = 32;
 

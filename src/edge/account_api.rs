@@ -12,24 +12,24 @@ use crate::accounts::records::{KeyKind, KeyRecord};
 use crate::api::route::{query_param, AdminRoute, Route};
 use crate::error::Error;
 use crate::limits::Window;
+use crate::settings::Settings;
 
 /// The free-model windows configured for this deployment.
 pub fn free_windows(env: &Env) -> Vec<Window> {
+    let s = config::settings(env);
     vec![
-        Window::requests(config::u64(env, "FREE_REQUESTS_PER_MINUTE", 20), 60),
-        Window::requests(config::u64(env, "FREE_REQUESTS_PER_DAY", 200), 86_400),
+        Window::requests(s.free_requests_per_minute, 60),
+        Window::requests(s.free_requests_per_day, 86_400),
     ]
 }
 
 /// The deployment's key-tagging secret.
-pub fn key_secret(env: &Env) -> Result<Vec<u8>, Error> {
-    config::string(env, "KEY_SECRET")
-        .map(String::into_bytes)
-        .ok_or_else(|| {
-            Error::Misconfigured(
-                "This gateway is not configured: the KEY_SECRET secret is not set.".into(),
-            )
-        })
+pub fn key_secret(cfg: &Settings) -> Result<&[u8], Error> {
+    cfg.key_secret.as_deref().map(str::as_bytes).ok_or_else(|| {
+        Error::Misconfigured(
+            "This gateway is not configured: the KEY_SECRET secret is not set.".into(),
+        )
+    })
 }
 
 /// The caller's account ID and key hash, from `Authorization: Bearer` (or Anthropic's
@@ -43,9 +43,9 @@ pub fn caller(req: &Request, env: &Env) -> Result<(String, String), Error> {
         (None, Some(k)) => k.trim(),
         _ => keys::bearer(auth.as_deref())?,
     };
-    let secret = key_secret(env)?;
-    let account =
-        keys::verify(key, &secret).ok_or_else(|| Error::Unauthorized("User not found.".into()))?;
+    let cfg = config::settings(env);
+    let account = keys::verify(key, key_secret(&cfg)?)
+        .ok_or_else(|| Error::Unauthorized("User not found.".into()))?;
     Ok((account.to_string(), keys::hash_key(key)))
 }
 
@@ -145,7 +145,11 @@ fn mint_key(
     kind: KeyKind,
     body: &Value,
 ) -> Result<(String, KeyRecord), Error> {
-    let raw = keys::new_key(&key_secret(env)?, account, &config::secure_random::<16>()?);
+    let raw = keys::new_key(
+        key_secret(&config::settings(env))?,
+        account,
+        &config::secure_random::<16>()?,
+    );
     let LimitFields { limit, reset } = limit_fields(body)?;
     let record = KeyRecord {
         hash: keys::hash_key(&raw),
@@ -371,7 +375,7 @@ async fn stop_leasing(env: &Env, hash: &str) {
 
 /// Checks the operator's `ADMIN_KEY` (constant time) before any admin route is matched.
 pub fn authorize_admin(req: &Request, env: &Env) -> Result<(), Error> {
-    let admin_key = config::string(env, "ADMIN_KEY").ok_or_else(|| {
+    let admin_key = config::settings(env).admin_key.clone().ok_or_else(|| {
         Error::Forbidden("The admin API is off: set the ADMIN_KEY secret.".into())
     })?;
     let auth = req.headers().get("Authorization").ok().flatten();

@@ -22,14 +22,10 @@ use worker::Env;
 use super::account::{self, Op, Queued, SettleItem, MAX_SETTLE_BATCH};
 use super::config;
 use crate::accounts::lease::{Grant, LeaseBook, Renewal, Ticket};
-use crate::accounts::settle_queue::{retry_pause_ms, SettleQueue, RETRY_BASE_MS};
+use crate::accounts::settle_queue::{retry_pause_ms, SettleQueue};
 
 /// Default of `KEY_CACHE_MS`: how stale what the isolate knows of a key may be.
-pub const DEFAULT_KEY_CACHE_MS: u64 = 5_000;
-/// Default of `LEASE_IDLE_MS`: an unused lease goes back after this long.
-const DEFAULT_LEASE_IDLE_MS: u64 = 10_000;
-/// Default of `SETTLE_FLUSH_MS`: the longest a settlement waits for company.
-const DEFAULT_SETTLE_FLUSH_MS: u64 = 100;
+pub use crate::settings::DEFAULT_KEY_CACHE_MS;
 /// How long a surrender waits for a renewal on its way, and how often it looks.
 const SURRENDER_WAIT_MS: u64 = 2_000;
 const SURRENDER_POLL_MS: u64 = 5;
@@ -58,7 +54,7 @@ fn now() -> u64 {
 }
 
 pub fn key_cache_ms(env: &Env) -> u64 {
-    config::u64(env, "KEY_CACHE_MS", DEFAULT_KEY_CACHE_MS).max(1)
+    config::settings(env).key_cache_ms
 }
 
 /// The privacy setting `caller`'s fresh lease was granted under, if it holds one.
@@ -221,7 +217,7 @@ pub async fn settle(env: Env, account: String, item: SettleItem, ticket: Option<
         BOOK.with(|b| b.borrow_mut().finish(&caller, t, cost, now()));
     }
     let ask = ticket.as_ref().map_or(0, |t| t.ask);
-    let flush_ms = config::u64(&env, "SETTLE_FLUSH_MS", DEFAULT_SETTLE_FLUSH_MS);
+    let flush_ms = config::settings(&env).settle_flush_ms;
     let (full, schedule) = QUEUES.with(|q| {
         let mut q = q.borrow_mut();
         let queue = q.entry(account.clone()).or_default();
@@ -301,7 +297,7 @@ async fn deliver(
 ) -> bool {
     let (ids, items): (Vec<String>, Vec<Pending>) = batch.into_iter().unzip();
     let op = with(items);
-    let base = config::u64(env, "SETTLE_RETRY_MS", RETRY_BASE_MS).max(1);
+    let base = config::settings(env).settle_retry_ms;
     let mut failures = 0u32;
     loop {
         let pause = retry_pause_ms(failures, base);
@@ -361,7 +357,7 @@ async fn watch_idle(env: &Env, caller: &str) {
     if !WATCHED.with(|w| w.borrow_mut().insert(caller.to_string())) {
         return;
     }
-    let idle_ms = config::u64(env, "LEASE_IDLE_MS", DEFAULT_LEASE_IDLE_MS).max(1);
+    let idle_ms = config::settings(env).lease_idle_ms;
     loop {
         if !config::sleep(idle_ms).await {
             break;

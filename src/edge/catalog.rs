@@ -15,7 +15,7 @@ thread_local! {
 }
 
 pub async fn load(env: &Env) -> Result<Rc<Catalog>, Error> {
-    let ttl_ms = config::u64(env, "CATALOG_CACHE_SECS", 30) as f64 * 1000.0;
+    let ttl_ms = config::settings(env).catalog_cache_secs as f64 * 1000.0;
     let now = config::now_ms();
     let cached = CACHE.with(|c| {
         c.borrow()

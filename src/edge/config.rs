@@ -1,15 +1,31 @@
 //! Vars and secrets, and the clock and randomness the core is handed.
 
+use std::rc::Rc;
+
 use worker::{js_sys, Env};
 
+use crate::settings::Settings;
+
 thread_local! {
+    /// The deployment's settings, read once per isolate.
+    static SETTINGS: std::cell::OnceCell<Rc<Settings>> = const { std::cell::OnceCell::new() };
     /// Vars and secrets as first read: they are fixed for the life of an isolate (a
     /// deployment's version), and each read from `env` crosses into JavaScript.
     static VARS: std::cell::RefCell<std::collections::HashMap<String, Option<String>>> =
         std::cell::RefCell::new(std::collections::HashMap::new());
 }
 
-/// A var or secret as a string, if set and not empty.
+/// The deployment's settings (every var the request path reads, with its default),
+/// read from `env` the first time and kept for the isolate's life.
+pub fn settings(env: &Env) -> Rc<Settings> {
+    SETTINGS.with(|s| {
+        s.get_or_init(|| Rc::new(Settings::from_vars(|name| string(env, name))))
+            .clone()
+    })
+}
+
+/// A var or secret as a string, if set and not empty: a provider's key or base URL,
+/// whose names come from the catalogue.
 pub fn string(env: &Env, name: &str) -> Option<String> {
     if let Some(v) = VARS.with(|m| m.borrow().get(name).cloned()) {
         return v;
@@ -131,4 +147,25 @@ impl Drop for Sleep {
             let _ = clear_timeout(&id);
         }
     }
+}
+
+/// Resolves when a request's client disconnects: the request's `signal` aborts then
+/// (the `enable_request_signal` compatibility flag). Without a signal it never resolves,
+/// and a client that leaves is noticed only when a write to it fails.
+pub fn client_gone(
+    signal: &worker::web_sys::AbortSignal,
+) -> worker::wasm_bindgen_futures::JsFuture {
+    use worker::wasm_bindgen::{closure::Closure, JsCast, JsValue};
+    let signal = signal.clone();
+    let promise = js_sys::Promise::new(&mut |resolve, _reject| {
+        if signal.aborted() {
+            let _ = resolve.call0(&JsValue::UNDEFINED);
+            return;
+        }
+        let done = Closure::once_into_js(move || {
+            let _ = resolve.call0(&JsValue::UNDEFINED);
+        });
+        let _ = signal.add_event_listener_with_callback("abort", done.unchecked_ref());
+    });
+    worker::wasm_bindgen_futures::JsFuture::from(promise)
 }

@@ -9,7 +9,7 @@ use std::pin::pin;
 
 use base64::Engine;
 use futures_util::future::{select, Either};
-use worker::{Env, Fetch, Method, Request, RequestInit, RequestRedirect, Url};
+use worker::{Fetch, Method, Request, RequestInit, RequestRedirect, Url};
 
 use super::config;
 use super::upstream::Capped;
@@ -18,20 +18,9 @@ use crate::catalog::ApiFamily;
 use crate::error::Error;
 use crate::providers::media::{self, Remote};
 use crate::providers::Target;
+use crate::settings::Settings;
 
-/// All fetched media of one request together, at most (`MEDIA_MAX_BYTES`): Gemini's
-/// limit for a request with inline data is 20 MB.
-const DEFAULT_MAX_BYTES: u64 = 20 * 1024 * 1024;
-/// The time to fetch all of a request's media (`MEDIA_FETCH_TIMEOUT_MS`).
-const DEFAULT_TIMEOUT_MS: u64 = 10_000;
 const MAX_REDIRECTS: usize = 3;
-/// Fetched media this isolate holds for all its requests together, at most
-/// (`ISOLATE_MEDIA_BYTES`). Each byte fetched lives four or five times over before the
-/// upstream call is sent (bytes, base64, the inlined request, its JSON body, the copy
-/// handed to `fetch`), and an isolate has 128 MB: one request at the 20 MB maximum at a
-/// time, others after it or at another endpoint.
-const DEFAULT_ISOLATE_BYTES: u64 = 24 * 1024 * 1024;
-
 thread_local! {
     static IN_FLIGHT: Cell<crate::limits::ByteBudget> = const { Cell::new(crate::limits::ByteBudget { held: 0 }) };
 }
@@ -77,7 +66,7 @@ pub struct Inlined {
 /// `chat` with its remote media inlined, when `target`'s family needs that and there
 /// is any; `None` when the request goes as it is.
 pub async fn inline_for(
-    env: &Env,
+    cfg: &Settings,
     target: &Target<'_>,
     chat: &ChatRequest,
 ) -> Result<Option<Inlined>, Error> {
@@ -88,16 +77,13 @@ pub async fn inline_for(
     if remote.is_empty() {
         return Ok(None);
     }
-    let allow: Vec<String> = config::string(env, "MEDIA_FETCH_ALLOW_HOSTS")
-        .unwrap_or_default()
-        .split(',')
-        .map(|h| h.trim().to_string())
-        .filter(|h| !h.is_empty())
-        .collect();
-    let mut budget = usize::try_from(config::u64(env, "MEDIA_MAX_BYTES", DEFAULT_MAX_BYTES))
-        .unwrap_or(usize::MAX);
-    let timeout_ms = config::u64(env, "MEDIA_FETCH_TIMEOUT_MS", DEFAULT_TIMEOUT_MS);
-    let isolate_limit = config::u64(env, "ISOLATE_MEDIA_BYTES", DEFAULT_ISOLATE_BYTES);
+    let allow = &cfg.media_fetch_allow_hosts;
+    let mut budget = cfg.media_max_bytes;
+    let timeout_ms = cfg.media_fetch_timeout_ms;
+    // Each byte fetched lives four or five times over before the upstream call is sent
+    // (bytes, base64, the inlined request, its JSON body, the copy handed to `fetch`),
+    // and an isolate has 128 MB: the isolate's budget keeps concurrent media in it.
+    let isolate_limit = cfg.isolate_media_bytes;
     let mut hold = MediaHold(0);
     let busy = || {
         Error::Busy {
@@ -119,7 +105,7 @@ pub async fn inline_for(
             }
             hold.take(room);
             let cap = usize::try_from(room).unwrap_or(usize::MAX);
-            let (mime, bytes) = match fetch_one(r, &allow, cap).await {
+            let (mime, bytes) = match fetch_one(r, allow, cap).await {
                 Ok(got) => got,
                 // Too large for what the isolate had left, not for the request's own limit.
                 Err((_, true)) if room < want => return Err(busy()),

@@ -15,26 +15,19 @@ use super::{admission, catalog, config, counters, health, http, sessions, upstre
 use crate::accounts::lease::{Grant, Ticket};
 use crate::accounts::ledger::{worst_case, worst_case_embeddings, Ask};
 use crate::accounts::records::Generation;
+use crate::accounts::served::{self, Served};
 use crate::api::embeddings::EmbeddingsRequest;
 use crate::api::surface::{self, Surface};
 use crate::api::ChatRequest;
 use crate::api::{GenerationMeta, Usage};
-use crate::catalog::ApiFamily;
+use crate::catalog::{ApiFamily, Pricing};
 use crate::error::Error;
 use crate::limits::{Decision, Window};
 use crate::providers::stream::{ChatStream, Translator};
 use crate::providers::{self, echo, Target};
 use crate::routing::health::Outcome;
 use crate::routing::{self, Choice, RouteContext};
-
-const DEFAULT_MAX_BODY: u64 = 8 * 1024 * 1024;
-/// Why an empty reply was not charged.
-const EMPTY_REPLY: &str = "an empty or failed reply (zero-completion insurance)";
-/// A non-streamed reply may take this long in all (a reasoning model thinking).
-const DEFAULT_REPLY_TIMEOUT_MS: u64 = 600_000;
-
-/// Default lifetime of a hold that is neither settled nor renewed (`RESERVATION_TTL_MS`).
-const DEFAULT_RESERVATION_TTL_MS: u64 = 15 * 60 * 1000;
+use crate::settings::Settings;
 
 /// Settles one request with its account, exactly once. The settlement is registered
 /// with the runtime (`wait_until`) right after admission, while the request is alive,
@@ -44,12 +37,16 @@ const DEFAULT_RESERVATION_TTL_MS: u64 = 15 * 60 * 1000;
 /// settled as cancelled with nothing delivered, so it costs the caller nothing.
 #[derive(Clone)]
 struct Settler {
+    env: Env,
+    ctx: Rc<Context>,
     gen_id: String,
     base: Generation,
     /// The sender of the one settlement; taken by the first settle.
     slot: Rc<RefCell<Option<futures_channel::oneshot::Sender<Generation>>>>,
     /// Paid upstream and not charged: garbage replies before a fallback.
     loss: Rc<Cell<u64>>,
+    /// Aborts when the client disconnects (`request.signal`).
+    client: Option<worker::web_sys::AbortSignal>,
     /// The account's pseudonym in health reports.
     tenant: u32,
 }
@@ -118,7 +115,7 @@ impl AccountLink {
 
 impl Settler {
     /// Registers the settlement of an admitted request and the renewal of its hold.
-    fn register(ctx: &Context, link: AccountLink, base: Generation, ttl_ms: u64) -> Settler {
+    fn register(ctx: &Rc<Context>, link: AccountLink, base: Generation, ttl_ms: u64) -> Settler {
         let (tx, rx) = futures_channel::oneshot::channel::<Generation>();
         let loss = Rc::new(Cell::new(0u64));
         let cancelled = Generation {
@@ -132,11 +129,14 @@ impl Settler {
             settle_link.send(g).await;
         });
         Settler {
-            tenant: crate::routing::health::account_tag(&link.account),
+            env: link.env,
+            ctx: ctx.clone(),
             gen_id: link.gen_id,
             base,
             slot: Rc::new(RefCell::new(Some(tx))),
             loss,
+            client: None,
+            tenant: crate::routing::health::account_tag(&link.account),
         }
     }
 
@@ -158,14 +158,22 @@ impl Settler {
         self.loss.set(self.loss.get().saturating_add(picos));
     }
 
-    /// The record of a reply served by `choice` with `usage`.
-    fn record(&self, model: &str, provider: &str, usage: &Usage, cost: u64) -> Generation {
-        Generation {
-            model: model.to_string(),
-            provider: Some(provider.to_string()),
-            ..self.base.clone()
+    /// Concludes an attempt that answered, whatever kind of reply it was: its
+    /// endpoint's health (`health`: the endpoint's key and whether it went well; none
+    /// when the attempt says nothing of the endpoint), its record with zero-completion
+    /// insurance applied, and the request's settlement.
+    fn conclude(&self, served: &Served, pricing: &Pricing, health: Option<(String, bool)>) {
+        if let Some((key, ok)) = health {
+            let outcome = Outcome {
+                ok,
+                latency_ms: served.latency_ms,
+                tokens: served.usage.completion_tokens,
+                generation_ms: served.generation_ms,
+                at_ms: config::now_ms() as u64,
+            };
+            health::report(&self.env, &self.ctx, key, self.tenant, outcome);
         }
-        .with_usage(usage, cost)
+        self.settle(served.record(&self.base, pricing));
     }
 }
 
@@ -239,9 +247,90 @@ pub async fn handle(
     gen_id: &str,
     job: Job,
 ) -> Result<Response, Error> {
-    let (account_id, caller) = caller_of(&mut req, env).await?;
-    let max_body = config::u64(env, "MAX_BODY_BYTES", DEFAULT_MAX_BODY);
-    let body = http::read_body(&mut req, usize::try_from(max_body).unwrap_or(usize::MAX)).await?;
+    let (account, caller) = caller_of(&mut req, env).await?;
+    let cfg = config::settings(env);
+    let body = http::read_body(&mut req, cfg.max_body_bytes).await?;
+    let parsed = parse(&req, &body, job, &cfg, &account)?;
+    let chat = parsed.routing_view();
+    let cat = catalog::load(env).await?;
+    let health = health::snapshot(env, ctx, &routing::health::keys_for(&cat, chat)).await;
+    let now_ms = config::now_ms() as u64;
+    let session = session_key(chat, &account);
+    let sticky = session.as_deref().and_then(|k| sessions::last(k, now_ms));
+    let route = RouteContext {
+        // Both settings are kept: the account's may be known only after admission.
+        allow_training: false,
+        health: &health,
+        now_ms,
+        embeddings: job == Job::Embeddings,
+        sticky: sticky.as_deref(),
+    };
+    let mut plans = Plans::new(routing::Candidates::gather(&cat, chat, &route)?);
+    let who = Who {
+        account,
+        caller,
+        gen_id: gen_id.to_string(),
+    };
+    let admitted = admit(env, ctx, &cfg, &who, &parsed, &mut plans).await?;
+    if let Some(refused) = admitted.answer.get("refused") {
+        return refusal(refused, parsed.surface());
+    }
+    let (limit, allow_training) = (admitted.limit(), admitted.allow_training());
+    let admission_kind = if admitted.ticket.is_some() {
+        "lease"
+    } else {
+        "exact"
+    };
+    let base = record_of(&req, &who.gen_id, &parsed, now_ms);
+    let link = AccountLink {
+        env: env.clone(),
+        account: who.account,
+        caller: who.caller,
+        gen_id: who.gen_id,
+        ticket: admitted.ticket,
+    };
+    let settler = Settler {
+        client: Some(req.inner().signal()),
+        ..Settler::register(ctx, link, base, cfg.reservation_ttl_ms)
+    };
+    let run = Run {
+        env,
+        cfg: &cfg,
+        parsed: &parsed,
+        settler: &settler,
+    };
+    let prompt_tokens = plans.candidates.prompt_tokens;
+    let result = match plans.take(allow_training) {
+        Ok(plan) => serve(&run, &plan, prompt_tokens, session.as_deref()).await,
+        Err(e) => Err(e),
+    };
+    // Nothing was served: the reservation is released, the record kept.
+    let resp = result.inspect_err(|e| {
+        settler.settle(Generation {
+            finish_reason: Some("error".into()),
+            native_finish_reason: Some(e.public_message()),
+            ..settler.base.clone()
+        })
+    })?;
+    http::set(resp.headers(), "X-Generation-Id", &settler.gen_id);
+    // How the request was admitted, for callers measuring the gateway's overhead.
+    let timing = format!("admission;desc={admission_kind}");
+    http::set(resp.headers(), "Server-Timing", &timing);
+    Ok(match limit {
+        Some(d) => with_limit(resp, &d),
+        None => resp,
+    })
+}
+
+/// The request's body read for its surface (or as embeddings), with the end user's ID
+/// replaced by a stable keyed hash of it, and the media it names checked.
+fn parse(
+    req: &Request,
+    body: &[u8],
+    job: Job,
+    cfg: &Settings,
+    account: &str,
+) -> Result<Parsed, Error> {
     let mut parsed = match job {
         Job::Generate(surface) => Parsed::Generate(Incoming {
             client_headers: ANTHROPIC_HEADERS
@@ -254,17 +343,17 @@ pub async fn handle(
                     ))
                 })
                 .collect(),
-            ..Incoming::from(surface.parse(&body)?)
+            ..Incoming::from(surface.parse(body)?)
         }),
         Job::Embeddings => {
-            let request = EmbeddingsRequest::from_value(&crate::api::parse_json(&body)?)?;
+            let request = EmbeddingsRequest::from_value(&crate::api::parse_json(body)?)?;
             let view = request.routing_view();
             Parsed::Embeddings { request, view }
         }
     };
     // The end user's ID goes upstream as a stable keyed hash, never as sent.
-    let secret = super::account_api::key_secret(env)?;
-    let pseudonym = |u: &str| crate::accounts::keys::user_pseudonym(&secret, &account_id, u);
+    let secret = super::account_api::key_secret(cfg)?;
+    let pseudonym = |u: &str| crate::accounts::keys::user_pseudonym(secret, account, u);
     match &mut parsed {
         Parsed::Generate(i) => i.request.map_user(pseudonym),
         Parsed::Embeddings { request, .. } => {
@@ -273,142 +362,27 @@ pub async fn handle(
             }
         }
     }
-    let surface = parsed.surface();
-    let chat = parsed.routing_view();
     // A Files API URI is read with the operator's Google key: another tenant's upload,
     // or the operator's own files, unless the operator says its tenants may use them.
-    if config::string(env, "MEDIA_ALLOW_GEMINI_FILES").as_deref() != Some("true") {
-        if let Some(field) = providers::media::gemini_file_field(chat) {
+    if !cfg.media_allow_gemini_files {
+        if let Some(field) = providers::media::gemini_file_field(parsed.routing_view()) {
             return Err(Error::bad_request(format!(
                 "{field}: Gemini Files API URIs are not accepted by this gateway"
             )));
         }
     }
-    let cat = catalog::load(env).await?;
-    let health = health::snapshot(env, ctx, &routing::health::keys_for(&cat, chat)).await;
-    let now_ms = config::now_ms() as u64;
-    let mut random = || worker::js_sys::Math::random();
-    let session = routing::session_of(chat).map(|s| {
-        let model = chat
-            .model_candidates()
-            .into_iter()
-            .next()
-            .unwrap_or_default();
-        sessions::key(&account_id, &model, s)
-    });
-    let sticky = session.as_deref().and_then(|k| sessions::last(k, now_ms));
-    // Plan for both privacy settings: the account's is only known after admission.
-    let with_training = RouteContext {
-        allow_training: true,
-        health: &health,
-        now_ms,
-        embeddings: job == Job::Embeddings,
-        sticky: sticky.as_deref(),
-    };
-    let plan_training = routing::plan(&cat, chat, &with_training, &mut random)?;
-    let plan_private = routing::plan(
-        &cat,
-        chat,
-        &RouteContext {
-            allow_training: false,
-            ..with_training.clone()
-        },
-        &mut random,
-    );
-    let gen_id = gen_id.to_string();
-    let rps = config::u64(env, "PAID_REQUESTS_PER_SECOND", 0);
-    let facts = |plan: &[Choice]| PlanFacts {
-        free: plan.first().is_some_and(Choice::is_free),
-        ask: Ask::max(plan.iter().map(|c| parsed.worst_case(c))),
-    };
-    // Admitted in the isolate when the key's lease is fresh and covers the worst case
-    // of a paid request; otherwise by the account's object (always, with
-    // `ADMISSION=exact`, the previous design kept for comparison, or a per-key rate).
-    let leasing = rps == 0 && config::string(env, "ADMISSION").as_deref() != Some("exact");
-    let local = leasing
-        .then(|| admission::usable(env, &caller))
-        .flatten()
-        .and_then(|allow_training| {
-            let plan = if allow_training {
-                Some(plan_training.as_slice())
-            } else {
-                plan_private.as_deref().ok()
-            }?;
-            let f = facts(plan);
-            if f.free {
-                return None;
-            }
-            let ticket = admission::admit(env, &caller, f.ask.reserve)?;
-            Some((ticket, allow_training))
-        });
-    let (admitted, ticket) = match local {
-        Some((ticket, allow_training)) => (
-            serde_json::json!({ "allow_training": allow_training }),
-            Some(ticket),
-        ),
-        None => {
-            let admit = Op::Admit(Admission {
-                caller: caller.clone(),
-                gen_id: gen_id.clone(),
-                free_windows: free_windows(env),
-                rps: (rps > 0).then(|| Window::requests(rps, 1)),
-                if_training: facts(&plan_training),
-                if_private: plan_private.as_deref().map(facts).unwrap_or_default(),
-                lease: leasing && admission::wants_lease(&caller),
-            });
-            let admitted = match account::call(env, &account_id, admit.clone()).await {
-                // This isolate may hold the credit the object refused: in the key's
-                // lease (stale, or too small for this request), or in finished
-                // requests' holds whose settlements wait in its batch. Those are
-                // returned and sent, then the object is asked again.
-                Err(Error::PaymentRequired(_) | Error::Forbidden(_))
-                    if admission::make_room(env, &account_id, &caller).await =>
-                {
-                    account::call(env, &account_id, admit).await?
-                }
-                answer => answer?,
-            };
-            if let Some(g) = admitted
-                .get("lease")
-                .and_then(|l| serde_json::from_value::<Grant>(l.clone()).ok())
-            {
-                ctx.wait_until(admission::granted(
-                    env.clone(),
-                    account_id.clone(),
-                    caller.clone(),
-                    g,
-                ));
-            }
-            (admitted, None)
-        }
-    };
-    if leasing {
-        // The key's lease is renewed when due: kept fresh and full while it is used, or,
-        // when it could not serve (stale, too low), renewed or found revoked so that
-        // the next requests use it again.
-        if let Some(renewal) = admission::renewal_if_due(env, &caller) {
-            ctx.wait_until(renewal);
-        }
-    }
-    let admission_kind = if ticket.is_some() { "lease" } else { "exact" };
-    if let Some(refused) = admitted.get("refused") {
-        let d: Decision =
-            serde_json::from_value(refused.clone()).map_err(|e| Error::Internal(e.to_string()))?;
-        let per = if d.period_secs == 60 { "min" } else { "day" };
-        let e = Error::RateLimited {
-            message: format!(
-                "Rate limit exceeded: free-models-per-{per}. Retry in {} s.",
-                d.retry_after
-            ),
-            retry_after_secs: Some(d.retry_after),
-            provider: None,
-            raw: None,
-        };
-        return Ok(with_limit(http::error_response_in(&e, surface), &d));
-    }
-    let limit: Option<Decision> = admitted
-        .get("limit")
-        .and_then(|v| serde_json::from_value(v.clone()).ok());
+    Ok(parsed)
+}
+
+/// The sticky-session key of the request: the account's session with its first model.
+fn session_key(chat: &ChatRequest, account: &str) -> Option<String> {
+    let session = routing::session_of(chat)?;
+    let model = chat.model_candidates().into_iter().next();
+    Some(sessions::key(account, &model.unwrap_or_default(), session))
+}
+
+/// The request's record before any endpoint serves it.
+fn record_of(req: &Request, gen_id: &str, parsed: &Parsed, now_ms: u64) -> Generation {
     let header = |name: &str| {
         req.headers()
             .get(name)
@@ -416,15 +390,9 @@ pub async fn handle(
             .flatten()
             .map(|v| crate::error::truncate(&v, MAX_HEADER_BYTES).to_string())
     };
-    let link = AccountLink {
-        env: env.clone(),
-        account: account_id,
-        caller,
-        gen_id: gen_id.clone(),
-        ticket,
-    };
-    let base = Generation {
-        id: gen_id,
+    let chat = parsed.routing_view();
+    Generation {
+        id: gen_id.to_string(),
         model: chat.model_candidates().first().cloned().unwrap_or_default(),
         streamed: chat.is_stream(),
         http_referer: header("HTTP-Referer"),
@@ -433,52 +401,202 @@ pub async fn handle(
         created_ms: now_ms,
         api_type: Some(parsed.api_type().to_string()),
         ..Default::default()
+    }
+}
+
+/// The 429 of a free-model budget the account's object found spent.
+fn refusal(refused: &serde_json::Value, surface: Surface) -> Result<Response, Error> {
+    let d: Decision =
+        serde_json::from_value(refused.clone()).map_err(|e| Error::Internal(e.to_string()))?;
+    let per = if d.period_secs == 60 { "min" } else { "day" };
+    let e = Error::RateLimited {
+        message: format!(
+            "Rate limit exceeded: free-models-per-{per}. Retry in {} s.",
+            d.retry_after
+        ),
+        retry_after_secs: Some(d.retry_after),
+        provider: None,
+        raw: None,
     };
-    let ttl_ms = config::u64(env, "RESERVATION_TTL_MS", DEFAULT_RESERVATION_TTL_MS).max(1000);
-    let settler = Settler::register(ctx, link, base, ttl_ms);
-    let allow_training = admitted
-        .get("allow_training")
-        .and_then(|v| v.as_bool())
-        .unwrap_or(false);
-    let plan = match (allow_training, plan_private) {
-        (true, _) => Ok(plan_training),
-        (false, plan) => plan,
-    };
-    let result = match plan {
-        Ok(plan) => serve(env, ctx, &parsed, &plan, &settler, session.as_deref()).await,
-        Err(e) => Err(e),
-    };
-    let resp = match result {
-        Ok(r) => r,
-        Err(e) => {
-            // Nothing was served: release the reservation, keep the record.
-            settler.settle(Generation {
-                finish_reason: Some("error".into()),
-                native_finish_reason: Some(e.public_message()),
-                ..settler.base.clone()
-            });
-            return Err(e);
+    Ok(with_limit(http::error_response_in(&e, surface), &d))
+}
+
+/// Who a request is from, and its generation ID.
+struct Who {
+    account: String,
+    caller: String,
+    gen_id: String,
+}
+
+/// The request's endpoints in order under each privacy setting, each ordered when it
+/// is first needed, from candidates gathered once.
+struct Plans<'a, 'h> {
+    candidates: routing::Candidates<'a, 'h>,
+    private: Option<Result<Vec<Choice<'a>>, Error>>,
+    training: Option<Result<Vec<Choice<'a>>, Error>>,
+}
+
+impl<'a, 'h> Plans<'a, 'h> {
+    fn new(candidates: routing::Candidates<'a, 'h>) -> Self {
+        Plans {
+            candidates,
+            private: None,
+            training: None,
         }
+    }
+
+    /// The plan for an account that allows providers that train on prompts, or not.
+    fn get(&mut self, allow_training: bool) -> &Result<Vec<Choice<'a>>, Error> {
+        let c = &self.candidates;
+        let slot = if allow_training {
+            &mut self.training
+        } else {
+            &mut self.private
+        };
+        slot.get_or_insert_with(|| c.plan(allow_training, &mut || worker::js_sys::Math::random()))
+    }
+
+    fn take(mut self, allow_training: bool) -> Result<Vec<Choice<'a>>, Error> {
+        self.get(allow_training);
+        let slot = if allow_training {
+            self.training
+        } else {
+            self.private
+        };
+        slot.unwrap_or_else(|| Err(Error::Internal("no plan".into())))
+    }
+
+    /// What the account's object needs to admit the request under `allow_training`:
+    /// whether it is free, and its worst case over every endpoint it may fall back to.
+    fn facts(&mut self, allow_training: bool, parsed: &Parsed) -> Option<PlanFacts> {
+        let plan = self.get(allow_training).as_ref().ok()?;
+        Some(PlanFacts {
+            free: plan.first().is_some_and(Choice::is_free),
+            ask: Ask::max(plan.iter().map(|c| parsed.worst_case(c))),
+        })
+    }
+}
+
+/// How a request was admitted: the object's answer (the privacy setting, a refusal, the
+/// key's limit), or the isolate's, with the lease's ticket.
+struct Admitted {
+    answer: serde_json::Value,
+    ticket: Option<Ticket>,
+}
+
+impl Admitted {
+    /// The key's limit, for the `X-RateLimit-*` headers.
+    fn limit(&self) -> Option<Decision> {
+        let limit = self.answer.get("limit")?;
+        serde_json::from_value(limit.clone()).ok()
+    }
+
+    fn allow_training(&self) -> bool {
+        let allow = self.answer.get("allow_training");
+        allow.and_then(serde_json::Value::as_bool).unwrap_or(false)
+    }
+}
+
+/// Admits the request: in the isolate when the key's lease is fresh and covers the
+/// worst case of a paid request; otherwise by the account's object (always with
+/// `ADMISSION=exact`, the previous design kept for comparison, or a per-key rate).
+async fn admit(
+    env: &Env,
+    ctx: &Rc<Context>,
+    cfg: &Settings,
+    who: &Who,
+    parsed: &Parsed,
+    plans: &mut Plans<'_, '_>,
+) -> Result<Admitted, Error> {
+    let leasing = cfg.paid_requests_per_second == 0 && !cfg.exact_admission;
+    // The privacy setting the key's lease was granted under, if it holds one.
+    let known = leasing
+        .then(|| admission::usable(env, &who.caller))
+        .flatten();
+    // A request no endpoint could serve even with training allowed is refused before
+    // admission; one only a private account cannot have is refused after it.
+    if known != Some(false) || plans.get(false).is_err() {
+        if let Err(e) = plans.get(true) {
+            return Err(e.clone());
+        }
+    }
+    let local = known.and_then(|allow_training| {
+        let f = plans.facts(allow_training, parsed)?;
+        let ticket = (!f.free)
+            .then(|| admission::admit(env, &who.caller, f.ask.reserve))
+            .flatten()?;
+        Some(Admitted {
+            answer: serde_json::json!({ "allow_training": allow_training }),
+            ticket: Some(ticket),
+        })
+    });
+    let admitted = match local {
+        Some(a) => a,
+        None => Admitted {
+            answer: admit_exactly(env, ctx, cfg, who, parsed, plans, leasing).await?,
+            ticket: None,
+        },
     };
-    http::set(resp.headers(), "X-Generation-Id", &settler.gen_id);
-    // How the request was admitted, for callers measuring the gateway's overhead.
-    http::set(
-        resp.headers(),
-        "Server-Timing",
-        &format!("admission;desc={admission_kind}"),
-    );
-    Ok(match limit {
-        Some(d) => with_limit(resp, &d),
-        None => resp,
-    })
+    if leasing {
+        // The key's lease is renewed when due: kept fresh and full while it is used, or,
+        // when it could not serve (stale, too low), renewed or found revoked so that
+        // the next requests use it again.
+        if let Some(renewal) = admission::renewal_if_due(env, &who.caller) {
+            ctx.wait_until(renewal);
+        }
+    }
+    Ok(admitted)
+}
+
+/// Admission by the account's object, which alone knows the account's privacy setting
+/// for sure: it is given the request's facts under both.
+async fn admit_exactly(
+    env: &Env,
+    ctx: &Rc<Context>,
+    cfg: &Settings,
+    who: &Who,
+    parsed: &Parsed,
+    plans: &mut Plans<'_, '_>,
+    leasing: bool,
+) -> Result<serde_json::Value, Error> {
+    let rps = cfg.paid_requests_per_second;
+    let admit = Op::Admit(Admission {
+        caller: who.caller.clone(),
+        gen_id: who.gen_id.clone(),
+        free_windows: free_windows(env),
+        rps: (rps > 0).then(|| Window::requests(rps, 1)),
+        if_training: plans.facts(true, parsed).unwrap_or_default(),
+        if_private: plans.facts(false, parsed).unwrap_or_default(),
+        lease: leasing && admission::wants_lease(&who.caller),
+    });
+    let (account, caller) = (&who.account, &who.caller);
+    let admitted = match account::call(env, account, admit.clone()).await {
+        // This isolate may hold the credit the object refused: in the key's lease
+        // (stale, or too small for this request), or in finished requests' holds whose
+        // settlements wait in its batch. Those are returned and sent, then the object
+        // is asked again.
+        Err(Error::PaymentRequired(_) | Error::Forbidden(_))
+            if admission::make_room(env, account, caller).await =>
+        {
+            account::call(env, account, admit).await?
+        }
+        answer => answer?,
+    };
+    if let Some(g) = admitted
+        .get("lease")
+        .and_then(|l| serde_json::from_value::<Grant>(l.clone()).ok())
+    {
+        let granted = admission::granted(env.clone(), account.clone(), caller.clone(), g);
+        ctx.wait_until(granted);
+    }
+    Ok(admitted)
 }
 
 /// `POST /messages/count_tokens`: an estimate of the prompt's tokens, for a live key.
 pub async fn count_tokens(mut req: Request, env: &Env) -> Result<Response, Error> {
     let (account_id, caller) = caller_of(&mut req, env).await?;
     super::account_api::live_key(&mut req, env, &account_id, &caller).await?;
-    let max_body = config::u64(env, "MAX_BODY_BYTES", DEFAULT_MAX_BODY);
-    let body = http::read_body(&mut req, usize::try_from(max_body).unwrap_or(usize::MAX)).await?;
+    let body = http::read_body(&mut req, config::settings(env).max_body_bytes).await?;
     http::json(&crate::api::messages::count_tokens(&body)?, 200)
 }
 
@@ -551,16 +669,27 @@ impl From<surface::Incoming> for Incoming {
 
 /// Tries the planned endpoints in turn until one answers; a failure that another
 /// endpoint might not have moves on (and marks the endpoint's health).
+/// What every attempt of one request shares.
+struct Run<'r> {
+    env: &'r Env,
+    cfg: &'r Settings,
+    parsed: &'r Parsed,
+    settler: &'r Settler,
+}
+
 async fn serve(
-    env: &Env,
-    ctx: &Rc<Context>,
-    parsed: &Parsed,
+    run: &Run<'_>,
     plan: &[Choice<'_>],
-    settler: &Settler,
+    prompt_tokens: u64,
     session: Option<&str>,
 ) -> Result<Response, Error> {
+    let Run {
+        env,
+        cfg,
+        parsed,
+        settler,
+    } = *run;
     let mut last_err: Option<Error> = None;
-    let prompt_tokens = providers::estimate_prompt_tokens(parsed.routing_view());
     let mut next = Some(0);
     while let Some(i) = next {
         let Some(choice) = plan.get(i) else {
@@ -575,30 +704,20 @@ async fn serve(
             provider: provider.name.clone(),
         };
         if let (ApiFamily::Echo, Parsed::Generate(incoming)) = (provider.api, parsed) {
-            return serve_echo(env, &incoming.request, choice, &meta, settler).await;
+            return serve_echo(cfg, &incoming.request, choice, &meta, settler).await;
         }
         if let Err(e) = upstream_quota(env, choice, prompt_tokens).await {
             last_err = Some(pick(last_err, e));
             continue;
         }
-        let target = Target {
-            provider,
-            model: choice.model,
-            endpoint: choice.endpoint,
-            base_url: config::string(env, &provider.base_url_var())
-                .or_else(|| provider.base_url.clone())
-                .unwrap_or_default()
-                .trim_end_matches('/')
-                .to_string(),
-            api_key: config::string(env, &provider.key_secret()),
-        };
+        let target = target_of(env, choice);
         let started = config::now_ms();
         let result = match parsed {
             Parsed::Generate(incoming) => {
-                attempt(env, ctx, &target, incoming, &meta, choice, started, settler).await
+                attempt(cfg, &target, incoming, &meta, choice, started, settler).await
             }
             Parsed::Embeddings { request, .. } => {
-                embed(env, ctx, &target, request, &meta, choice, started, settler).await
+                embed(cfg, &target, request, &meta, choice, started, settler).await
             }
         };
         match result {
@@ -609,18 +728,7 @@ async fn serve(
                 return Ok(resp);
             }
             Err(e) => {
-                // A missing key, a bad request or this isolate's own budget says nothing
-                // of the endpoint's health.
-                if e.is_retryable() && !matches!(e, Error::NoProvider(_) | Error::Busy { .. }) {
-                    let now = config::now_ms();
-                    let outcome = Outcome {
-                        ok: false,
-                        latency_ms: (now - started) as u64,
-                        at_ms: now as u64,
-                        ..Default::default()
-                    };
-                    health::report(env, ctx, choice.key(), settler.tenant, outcome);
-                }
+                report_failure(run, choice, started, &e);
                 next = routing::after_failure(plan, i, e.is_retryable());
                 if next.is_none() && !e.is_retryable() {
                     return Err(e);
@@ -633,6 +741,44 @@ async fn serve(
         .unwrap_or_else(|| Error::NoProvider("No provider could serve this request".into())))
 }
 
+/// Where `choice` is sent, with what key: a provider's `<SLUG>_BASE_URL` and
+/// `<SLUG>_API_KEY`, whose names come from the catalogue.
+fn target_of<'a>(env: &Env, choice: &Choice<'a>) -> Target<'a> {
+    let provider = choice.provider;
+    Target {
+        provider,
+        model: choice.model,
+        endpoint: choice.endpoint,
+        base_url: config::string(env, &provider.base_url_var())
+            .or_else(|| provider.base_url.clone())
+            .unwrap_or_default()
+            .trim_end_matches('/')
+            .to_string(),
+        api_key: config::string(env, &provider.key_secret()),
+    }
+}
+
+/// Marks the endpoint of a failed attempt down, unless the failure says nothing of its
+/// health (a missing key, a bad request, this isolate's own budget).
+fn report_failure(run: &Run<'_>, choice: &Choice<'_>, started: f64, e: &Error) {
+    if e.is_retryable() && !matches!(e, Error::NoProvider(_) | Error::Busy { .. }) {
+        let now = config::now_ms();
+        let outcome = Outcome {
+            ok: false,
+            latency_ms: (now - started) as u64,
+            at_ms: now as u64,
+            ..Default::default()
+        };
+        health::report(
+            run.env,
+            &run.settler.ctx,
+            choice.key(),
+            run.settler.tenant,
+            outcome,
+        );
+    }
+}
+
 /// Of two failures, the one to report: a configured provider's error over a missing key.
 fn pick(prev: Option<Error>, next: Error) -> Error {
     match prev {
@@ -641,10 +787,8 @@ fn pick(prev: Option<Error>, next: Error) -> Error {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
 async fn attempt(
-    env: &Env,
-    ctx: &Rc<Context>,
+    cfg: &Settings,
     target: &Target<'_>,
     incoming: &Incoming,
     meta: &GenerationMeta,
@@ -652,7 +796,7 @@ async fn attempt(
     started: f64,
     settler: &Settler,
 ) -> Result<Response, Error> {
-    let inlined = super::media::inline_for(env, target, &incoming.request.chat).await?;
+    let inlined = super::media::inline_for(cfg, target, &incoming.request.chat).await?;
     let chat = inlined.as_ref().map_or(&incoming.request.chat, |i| &i.chat);
     // The Messages surface speaks to Anthropic endpoints in their own format.
     let native = incoming
@@ -663,6 +807,7 @@ async fn attempt(
     if let (None, Some(why)) = (native, &incoming.request.anthropic_only) {
         return Err(Error::BadRequest(why.clone()));
     }
+    let translator = Translator::for_target(target, meta);
     let up = match native {
         Some(body) => providers::anthropic::build_native(
             target,
@@ -673,23 +818,25 @@ async fn attempt(
             ),
             &incoming.client_headers,
         )?,
+        // A caller that wants one reply gets it gathered from a stream, where the family
+        // streams, so that an exchange cut short still shows what it generated.
+        None if !chat.is_stream() && translator.is_some() => {
+            providers::build_streamed(target, chat)?
+        }
         None => providers::build_request(target, chat)?,
     };
     let slug = target.provider.slug.as_str();
     // A stream must start within UPSTREAM_TIMEOUT_MS; a non-streamed reply (a reasoning
     // model may think for minutes before its first byte) within UPSTREAM_REPLY_TIMEOUT_MS.
     let timeout = if chat.is_stream() {
-        config::u64(env, "UPSTREAM_TIMEOUT_MS", 60_000)
+        cfg.upstream_timeout_ms
     } else {
-        config::u64(env, "UPSTREAM_REPLY_TIMEOUT_MS", DEFAULT_REPLY_TIMEOUT_MS)
+        cfg.upstream_reply_timeout_ms
     };
-    let key = choice.key();
     let pricing = target.endpoint.pricing.clone();
     let prompt_estimate = providers::estimate_prompt_tokens(chat);
     if !chat.is_stream() {
         let exchange = WholeReply {
-            env: env.clone(),
-            ctx: ctx.clone(),
             api: target.provider.api,
             slug: slug.to_string(),
             timeout,
@@ -697,14 +844,17 @@ async fn attempt(
             meta: meta.clone(),
             pricing,
             prompt_estimate,
-            key,
+            key: choice.key(),
             settler: settler.clone(),
             model: choice.id.clone(),
             provider: choice.provider.name.clone(),
-            max_bytes: usize::try_from(config::u64(env, "MAX_REPLY_BYTES", DEFAULT_MAX_REPLY))
-                .unwrap_or(usize::MAX),
+            max_bytes: cfg.max_reply_bytes,
         };
-        let (completion, body) = exchange.spawn(up, upstream::Drain::of(env)).await?;
+        if let (None, Some(translator)) = (native, translator) {
+            let completion = exchange.gathered(cfg.clone(), up, translator).await?;
+            return http::json_value(&incoming.request.reply(&completion)?, 200);
+        }
+        let (completion, body) = exchange.spawn(up, upstream::Drain::of(cfg)).await?;
         let reply = match native {
             Some(_) => providers::anthropic::native_reply(target, &body, &choice.id)?,
             None => incoming.request.reply(&completion)?,
@@ -718,68 +868,46 @@ async fn attempt(
         return Err(upstream::failure(&mut resp, slug, timeout).await);
     }
     let latency_ms = (first_byte - started) as u64;
-    let translator = Translator::for_target(target, meta)
+    let translator = translator
         .ok_or_else(|| Error::Internal("no stream translator for this provider".into()))?;
     let stream = ChatStream::new(translator, meta.clone(), pricing.clone(), prompt_estimate)
         .with_encoder(incoming.request.encoder(prompt_estimate, native.is_some()));
-    let (env2, ctx2, base) = (env.clone(), ctx.clone(), settler.base.clone());
-    let settle = settler.clone();
-    let tenant = settler.tenant;
-    let (id, provider_name) = (choice.id.clone(), choice.provider.name.clone());
-    let on_end = Box::new(move |s: &ChatStream, cancelled: bool| {
-        let now = config::now_ms();
-        let usage = s.final_usage();
-        let generation_ms = (now - first_byte) as u64;
-        if !cancelled {
-            let ok = s.finish_reason() != Some("error");
-            let outcome = Outcome {
-                ok,
-                latency_ms,
-                tokens: usage.completion_tokens,
-                generation_ms,
-                at_ms: now as u64,
-            };
-            health::report(&env2, &ctx2, key, tenant, outcome);
-        }
-        // Zero-completion insurance: a stream that produced nothing and did not end
-        // normally costs the caller nothing; what the upstream bills is the operator's loss.
-        let cost = pricing.cost_picos(&usage);
-        let (charged, loss) = if s.insured(&usage) {
-            (0, cost)
-        } else {
-            (cost, 0)
-        };
-        let g = Generation {
-            model: id,
-            provider: Some(provider_name),
-            latency_ms: Some(latency_ms),
-            generation_ms: Some(generation_ms),
-            cancelled,
-            finish_reason: s.finish_reason().map(str::to_string),
-            usage_source: Some(s.usage_source().into()),
-            operator_loss_picos: loss,
-            operator_loss_reason: (loss > 0).then(|| EMPTY_REPLY.to_string()),
-            ..base
-        }
-        .with_usage(&usage, charged);
-        settle.settle(g);
-    });
-    upstream::stream_through(
-        ctx,
-        resp,
-        inflight,
-        stream,
-        slug,
-        config::u64(env, "STREAM_KEEPALIVE_MS", 15_000),
-        config::u64(env, "STREAM_IDLE_TIMEOUT_MS", 120_000),
-        upstream::Drain::of(env),
-        on_end,
-    )
+    let on_end = stream_end(settler, choice, pricing, latency_ms, first_byte);
+    upstream::stream_through(&settler.ctx, cfg, resp, inflight, stream, slug, on_end)
 }
 
-/// The most of a non-streamed upstream reply that is read (`MAX_REPLY_BYTES`): images
-/// returned as data URLs make replies of a few MB.
-const DEFAULT_MAX_REPLY: u64 = 32 * 1024 * 1024;
+/// What settles a stream from `choice` once it ends or is abandoned.
+fn stream_end(
+    settler: &Settler,
+    choice: &Choice<'_>,
+    pricing: crate::catalog::Pricing,
+    latency_ms: u64,
+    first_byte: f64,
+) -> upstream::OnEnd {
+    let settle = settler.clone();
+    let (model, provider, key) = (
+        choice.id.clone(),
+        choice.provider.name.clone(),
+        choice.key(),
+    );
+    Box::new(move |s: &ChatStream, cancelled: bool| {
+        let served = Served {
+            model,
+            provider,
+            usage: s.final_usage(),
+            usage_source: Some(s.usage_source()),
+            delivered: s.delivered(),
+            finish_reasons: vec![s.finish_reason().map(str::to_string)],
+            native_finish_reason: None,
+            latency_ms,
+            generation_ms: (config::now_ms() - first_byte) as u64,
+            cancelled,
+        };
+        // A stream the client left says nothing of the endpoint.
+        let health = (!cancelled).then(|| (key, s.finish_reason() != Some("error")));
+        settle.conclude(&served, &pricing, health);
+    })
+}
 
 /// A non-streamed exchange with one endpoint: sent, read, parsed and settled as the
 /// request's background work (`wait_until`), so that it outlives a client that leaves
@@ -787,8 +915,6 @@ const DEFAULT_MAX_REPLY: u64 = 32 * 1024 * 1024;
 /// it is read on for at most [`upstream::Drain`]'s time once the client has gone, and
 /// charged from the provider's usage, marked `cancelled`.
 struct WholeReply {
-    env: Env,
-    ctx: Rc<Context>,
     api: ApiFamily,
     slug: String,
     timeout: u64,
@@ -815,7 +941,7 @@ impl WholeReply {
     ) -> Result<Whole, Error> {
         use futures_util::future::{select, Either};
         let (mut tx, rx) = futures_channel::oneshot::channel::<Result<Whole, Error>>();
-        self.ctx.clone().wait_until(async move {
+        self.settler.ctx.clone().wait_until(async move {
             let left = Rc::new(Cell::new(false));
             let outcome = {
                 let run = std::pin::pin!(self.run(&up, left.clone()));
@@ -839,6 +965,98 @@ impl WholeReply {
             .unwrap_or_else(|_| Err(Error::Internal("the upstream exchange was dropped".into())))
     }
 
+    /// The exchange read as a stream and gathered into one reply, in the background:
+    /// resolves with the reply while the client waits for it; settles however it ends.
+    async fn gathered(
+        self,
+        cfg: Settings,
+        up: providers::UpstreamRequest,
+        translator: Translator,
+    ) -> Result<crate::api::ChatCompletion, Error> {
+        let (mut tx, rx) = futures_channel::oneshot::channel();
+        self.settler.ctx.clone().wait_until(async move {
+            let stream = ChatStream::new(
+                translator,
+                self.meta.clone(),
+                self.pricing.clone(),
+                self.prompt_estimate,
+            )
+            .gathering();
+            // The client is gone when its request's signal aborts, or when it stops
+            // waiting for this exchange's answer, whichever is noticed first.
+            let gone = async {
+                let signal = self.settler.client.as_ref().map(config::client_gone);
+                let signal = async move {
+                    match signal {
+                        Some(s) => drop(s.await),
+                        None => std::future::pending().await,
+                    }
+                };
+                let signal = std::pin::pin!(signal);
+                futures_util::future::select(tx.cancellation(), signal).await;
+            };
+            let read = upstream::gather(&up, &self.slug, &cfg, stream, gone).await;
+            if let Some(outcome) = self.settle_gathered(read) {
+                let _ = tx.send(outcome);
+            }
+        });
+        rx.await
+            .unwrap_or_else(|_| Err(Error::Internal("the upstream exchange was dropped".into())))
+    }
+
+    /// Settles a gathered exchange; the reply for a client that is still there. A
+    /// failure before the end falls back to the next endpoint (nothing reached the
+    /// client): what the provider billed for it is the operator's loss. A client that
+    /// left is charged what was generated by then.
+    fn settle_gathered(
+        &self,
+        read: Result<upstream::Gathered, Error>,
+    ) -> Option<Result<crate::api::ChatCompletion, Error>> {
+        let (mut stream, first_byte, left) = match read {
+            Ok(upstream::Gathered::Stream {
+                stream,
+                first_byte,
+                left,
+            }) => (stream, first_byte, left),
+            Ok(upstream::Gathered::Whole { first_byte, body }) => {
+                return Some(self.whole(first_byte, &body, false));
+            }
+            Err(e) => return Some(Err(e)),
+        };
+        let s = &mut stream;
+        let usage = s.final_usage();
+        if let (Some(e), false) = (s.failure(), left) {
+            self.settler.lose(self.pricing.cost_picos(&usage));
+            return Some(Err(e.clone()));
+        }
+        let mut completion = s
+            .gathered()
+            .unwrap_or_else(|| self.meta.completion(Vec::new(), None));
+        let served = Served {
+            model: self.model.clone(),
+            provider: self.provider.clone(),
+            usage,
+            usage_source: Some(s.usage_source()),
+            delivered: s.delivered(),
+            finish_reasons: completion
+                .choices
+                .iter()
+                .map(|c| c.finish_reason.clone())
+                .collect(),
+            native_finish_reason: completion
+                .choices
+                .first()
+                .and_then(|c| c.native_finish_reason.clone()),
+            latency_ms: (first_byte - self.started) as u64,
+            generation_ms: (config::now_ms() - first_byte) as u64,
+            cancelled: left,
+        };
+        completion.usage = Some(served.priced_usage(&self.pricing));
+        let health = (!left).then(|| (self.key.clone(), true));
+        self.settler.conclude(&served, &self.pricing, health);
+        (!left).then_some(Ok(completion))
+    }
+
     async fn run(
         &self,
         up: &providers::UpstreamRequest,
@@ -846,7 +1064,19 @@ impl WholeReply {
     ) -> Result<Whole, Error> {
         let slug = self.slug.as_str();
         let (first_byte, body) = upstream::exchange(up, slug, self.timeout, self.max_bytes).await?;
-        let mut completion = match providers::parse_response(self.api, slug, &self.meta, &body) {
+        self.whole(first_byte, &body, left.get())
+            .map(|completion| (completion, body))
+    }
+
+    /// Parses and settles one upstream reply read whole.
+    fn whole(
+        &self,
+        first_byte: f64,
+        body: &[u8],
+        left: bool,
+    ) -> Result<crate::api::ChatCompletion, Error> {
+        let slug = self.slug.as_str();
+        let mut completion = match providers::parse_response(self.api, slug, &self.meta, body) {
             Ok(c) => c,
             Err(e) => {
                 // A 2xx the gateway could not read was likely billed upstream for its prompt.
@@ -855,11 +1085,9 @@ impl WholeReply {
                 return Err(e);
             }
         };
-        let now = config::now_ms();
-        let latency_ms = (first_byte - self.started) as u64;
         // A reply without usage is billed from what it returned: content, reasoning and
         // tool calls, at a token per four bytes.
-        let (usage, usage_source) = match completion.usage.clone() {
+        let (usage, usage_source) = match completion.usage.take() {
             Some(u) => (u, "provider"),
             None => (
                 Usage::new(
@@ -869,71 +1097,33 @@ impl WholeReply {
                 "estimate",
             ),
         };
-        completion.usage = Some(usage.clone());
-        // Zero-completion insurance, as on OpenRouter: a reply with no output and a
-        // blank or error finish costs nothing.
-        let delivered = completion.choices.iter().any(|c| {
-            let m = &c.message;
-            m.content.as_deref().is_some_and(|t| !t.is_empty())
-                || m.reasoning.as_deref().is_some_and(|t| !t.is_empty())
-                || m.refusal.as_deref().is_some_and(|t| !t.is_empty())
-                || m.tool_calls.as_ref().is_some_and(|t| !t.is_empty())
-                || m.images.is_some()
-        });
-        let insured = crate::catalog::zero_completion_insured(
-            usage.completion_tokens,
-            delivered,
-            completion
+        let choice0 = completion.choices.first();
+        let served = Served {
+            model: self.model.clone(),
+            provider: self.provider.clone(),
+            usage,
+            usage_source: Some(usage_source),
+            delivered: served::delivered(&completion),
+            finish_reasons: completion
                 .choices
                 .iter()
-                .map(|c| c.finish_reason.as_deref()),
-        );
-        let full_cost = self.pricing.cost_picos(&usage);
-        let (cost, loss) = if insured {
-            (0, full_cost)
-        } else {
-            (full_cost, 0)
-        };
-        health::report(
-            &self.env,
-            &self.ctx,
-            self.key.clone(),
-            self.settler.tenant,
-            Outcome {
-                ok: true,
-                latency_ms,
-                tokens: usage.completion_tokens,
-                generation_ms: (now - first_byte) as u64,
-                at_ms: now as u64,
-            },
-        );
-        // The reply's cost is what the caller is charged (nothing when insured).
-        if let Some(u) = completion.usage.as_mut() {
-            self.pricing.price(u, !insured);
-        }
-        let choice0 = completion.choices.first();
-        self.settler.settle(Generation {
-            latency_ms: Some(latency_ms),
-            generation_ms: Some((now - first_byte) as u64),
-            cancelled: left.get(),
-            finish_reason: choice0.and_then(|c| c.finish_reason.clone()),
+                .map(|c| c.finish_reason.clone())
+                .collect(),
             native_finish_reason: choice0.and_then(|c| c.native_finish_reason.clone()),
-            usage_source: Some(usage_source.into()),
-            operator_loss_picos: loss,
-            operator_loss_reason: (loss > 0).then(|| EMPTY_REPLY.to_string()),
-            ..self
-                .settler
-                .record(&self.model, &self.provider, &usage, cost)
-        });
-        Ok((completion, body))
+            latency_ms: (first_byte - self.started) as u64,
+            generation_ms: (config::now_ms() - first_byte) as u64,
+            cancelled: left,
+        };
+        completion.usage = Some(served.priced_usage(&self.pricing));
+        self.settler
+            .conclude(&served, &self.pricing, Some((self.key.clone(), true)));
+        Ok(completion)
     }
 }
 
 /// One embeddings exchange with one endpoint; settles when it answers.
-#[allow(clippy::too_many_arguments)]
 async fn embed(
-    env: &Env,
-    ctx: &Rc<Context>,
+    cfg: &Settings,
     target: &Target<'_>,
     request: &EmbeddingsRequest,
     meta: &GenerationMeta,
@@ -943,48 +1133,35 @@ async fn embed(
 ) -> Result<Response, Error> {
     let up = providers::embeddings::build_request(target, request)?;
     let slug = target.provider.slug.as_str();
-    let timeout = config::u64(env, "UPSTREAM_TIMEOUT_MS", 60_000);
     let (first_byte, body) =
-        upstream::exchange(&up, slug, timeout, DEFAULT_MAX_REPLY as usize).await?;
-    let (mut reply, mut usage) =
-        providers::embeddings::parse_response(target, request, meta, &body)?;
+        upstream::exchange(&up, slug, cfg.upstream_timeout_ms, cfg.max_reply_bytes).await?;
+    let (mut reply, usage) = providers::embeddings::parse_response(target, request, meta, &body)?;
+    let served = Served {
+        model: choice.id.clone(),
+        provider: choice.provider.name.clone(),
+        usage,
+        delivered: true,
+        finish_reasons: vec![Some("stop".into())],
+        latency_ms: (first_byte - started) as u64,
+        generation_ms: (config::now_ms() - first_byte) as u64,
+        ..Default::default()
+    };
     let pricing = &target.endpoint.pricing;
-    let cost = pricing.cost_picos(&usage);
-    pricing.price(&mut usage, true);
     if let Some(u) = reply.get_mut("usage") {
         // The reply keeps its own usage fields; the amounts are ours, written exactly.
-        let priced = crate::api::usage_value(&usage);
+        let priced = crate::api::usage_value(&served.priced_usage(pricing));
         for k in ["cost", "cost_details"] {
             if let Some(v) = priced.get(k) {
                 crate::api::set_field(u, k, v.clone());
             }
         }
     }
-    let now = config::now_ms();
-    let latency_ms = (first_byte - started) as u64;
-    health::report(
-        env,
-        ctx,
-        choice.key(),
-        settler.tenant,
-        Outcome {
-            ok: true,
-            latency_ms,
-            at_ms: now as u64,
-            ..Default::default()
-        },
-    );
-    settler.settle(Generation {
-        latency_ms: Some(latency_ms),
-        generation_ms: Some((now - first_byte) as u64),
-        finish_reason: Some("stop".into()),
-        ..settler.record(&choice.id, &choice.provider.name, &usage, cost)
-    });
+    settler.conclude(&served, pricing, Some((choice.key(), true)));
     http::json_value(&reply, 200)
 }
 
 async fn serve_echo(
-    env: &Env,
+    cfg: &Settings,
     incoming: &surface::Incoming,
     choice: &Choice<'_>,
     meta: &GenerationMeta,
@@ -994,23 +1171,28 @@ async fn serve_echo(
     let pricing = &choice.endpoint.pricing;
     let reply = echo::reply(chat, meta, pricing);
     let usage = reply.usage.clone().unwrap_or_default();
-    let first = reply.choices.first();
-    settler.settle(Generation {
-        latency_ms: Some(0),
-        generation_ms: Some(0),
-        finish_reason: first.and_then(|c| c.finish_reason.clone()),
-        native_finish_reason: first.and_then(|c| c.native_finish_reason.clone()),
-        ..settler.record(
-            &choice.id,
-            &choice.provider.name,
-            &usage,
-            pricing.cost_picos(&usage),
-        )
-    });
+    let served = Served {
+        model: choice.id.clone(),
+        provider: choice.provider.name.clone(),
+        usage: usage.clone(),
+        delivered: served::delivered(&reply),
+        finish_reasons: reply
+            .choices
+            .iter()
+            .map(|c| c.finish_reason.clone())
+            .collect(),
+        native_finish_reason: reply
+            .choices
+            .first()
+            .and_then(|c| c.native_finish_reason.clone()),
+        ..Default::default()
+    };
+    // The demo model runs in the isolate: it says nothing of any endpoint's health.
+    settler.conclude(&served, pricing, None);
     if !chat.is_stream() {
         return http::json_value(&incoming.reply(&reply)?, 200);
     }
-    let delay = config::u64(env, "ECHO_STREAM_DELAY_MS", 0);
+    let delay = cfg.echo_stream_delay_ms;
     let mut encoder = incoming.encoder(usage.prompt_tokens, false);
     let pieces: Vec<Vec<u8>> = echo::chunks(chat, meta, pricing)
         .iter()

@@ -15,6 +15,7 @@ use super::http::{internal, set};
 use crate::error::Error;
 use crate::providers::stream::ChatStream;
 use crate::providers::UpstreamRequest;
+use crate::settings::Settings;
 
 /// Aborts the upstream fetch when dropped, unless it completed.
 pub struct InFlight {
@@ -139,7 +140,7 @@ pub async fn body(
     }
 }
 
-fn too_large(provider: &str, max_bytes: usize) -> Error {
+pub fn too_large(provider: &str, max_bytes: usize) -> Error {
     Error::upstream(
         provider,
         format!("Provider reply is larger than {max_bytes} bytes"),
@@ -254,11 +255,10 @@ pub struct Drain {
 }
 
 impl Drain {
-    pub fn of(env: &worker::Env) -> Drain {
+    pub fn of(cfg: &Settings) -> Drain {
         Drain {
-            ms: config::u64(env, "DRAIN_AFTER_DISCONNECT_MS", 20_000),
-            bytes: usize::try_from(config::u64(env, "DRAIN_MAX_BYTES", 4 * 1024 * 1024))
-                .unwrap_or(usize::MAX),
+            ms: cfg.drain_ms,
+            bytes: cfg.drain_bytes,
         }
     }
 }
@@ -282,26 +282,25 @@ struct Pump {
 /// after the content has ended (the usage still to come) has the upstream read on,
 /// within `drain`, for its final usage; one that leaves mid-generation aborts it. While the upstream is silent a keep-alive comment goes out every
 /// `keepalive_ms`; after `idle_timeout_ms` of silence the stream ends with an error
-/// chunk. `on_end` sees the stream (usage, finish reason) once it ends or is abandoned.
-#[allow(clippy::too_many_arguments)]
+/// chunk (`STREAM_KEEPALIVE_MS`, `STREAM_IDLE_TIMEOUT_MS`). `on_end` sees the stream
+/// (usage, finish reason) once it ends or is abandoned.
 pub fn stream_through(
     ctx: &worker::Context,
+    cfg: &Settings,
     mut resp: Response,
     inflight: InFlight,
     chat: ChatStream,
     provider: &str,
-    keepalive_ms: u64,
-    idle_timeout_ms: u64,
-    drain: Drain,
     on_end: OnEnd,
 ) -> Result<Response, Error> {
+    let drain = Drain::of(cfg);
     let pump = Pump {
         body: resp.stream().map_err(internal)?,
         chat,
         inflight,
         provider: provider.to_string(),
-        keepalive_ms: keepalive_ms.max(1),
-        idle_timeout_ms,
+        keepalive_ms: cfg.stream_keepalive_ms.max(1),
+        idle_timeout_ms: cfg.stream_idle_timeout_ms,
         idle_ms: 0,
         read: 0,
         on_end: Some(on_end),
@@ -403,4 +402,136 @@ impl Pump {
             }
         }
     }
+}
+
+/// A stream read to its end for a caller that wants one reply (`stream` is
+/// [`ChatStream::gathering`]), and how it ended; or the one reply an upstream sent
+/// instead of the stream it was asked for (some OpenAI-compatible hosts do).
+pub enum Gathered {
+    Stream {
+        stream: Box<ChatStream>,
+        /// When the response headers came.
+        first_byte: f64,
+        /// The client left before the stream ended.
+        left: bool,
+    },
+    Whole {
+        first_byte: f64,
+        body: Vec<u8>,
+    },
+}
+
+/// Sends `up` (built as a stream) and reads its reply into `stream` as the request's
+/// background work, so that however the exchange ends the generation seen so far is
+/// there to bill: the end, an upstream failure (the stream closes with it), more than
+/// `max_reply_bytes`, `upstream_reply_timeout_ms` of silence (a stream, unlike one
+/// reply, can be timed by its pauses, so a model may think for longer), or the client
+/// leaving (`left` resolves). A client that leaves mid-generation stops it at once (the
+/// fetch is aborted and the provider bills only what it generated); once the content
+/// has ended only the usage is still to come, read on within `Drain`.
+pub async fn gather(
+    up: &UpstreamRequest,
+    provider: &str,
+    cfg: &Settings,
+    mut stream: ChatStream,
+    left: impl std::future::Future<Output = ()>,
+) -> Result<Gathered, Error> {
+    let (mut resp, mut inflight) = send(up, provider, cfg.upstream_timeout_ms).await?;
+    if !(200..300).contains(&resp.status_code()) {
+        return Err(failure(&mut resp, provider, cfg.upstream_timeout_ms).await);
+    }
+    let first_byte = config::now_ms();
+    let sse = resp
+        .headers()
+        .get("content-type")
+        .ok()
+        .flatten()
+        .is_some_and(|t| t.contains("event-stream"));
+    if !sse {
+        let body = read_all(&resp, cfg.max_reply_bytes)
+            .await
+            .map_err(|e| capped_error(e, provider, cfg.max_reply_bytes))?;
+        inflight.completed();
+        return Ok(Gathered::Whole { first_byte, body });
+    }
+    let mut body = resp.stream().map_err(internal)?;
+    let drain = Drain::of(cfg);
+    let mut left_signal = pin!(left);
+    let mut left = false;
+    // Once the client has gone: until when, and up to how many bytes, to read on.
+    let mut gone: Option<(f64, usize)> = None;
+    let mut read = 0usize;
+    while !stream.is_closed() {
+        let wait = match gone {
+            None => cfg.upstream_reply_timeout_ms,
+            Some((until, max_read)) if read <= max_read && until > config::now_ms() => {
+                (until - config::now_ms()) as u64
+            }
+            Some(_) => break,
+        };
+        let piece = pin!(body.next());
+        let tick = pin!(config::sleep(wait));
+        let event = if left {
+            match select(piece, tick).await {
+                Either::Left((p, _)) => Event::Piece(p),
+                Either::Right(_) => Event::Quiet,
+            }
+        } else {
+            match select(select(piece, tick), left_signal.as_mut()).await {
+                Either::Left((Either::Left((p, _)), _)) => Event::Piece(p),
+                Either::Left((Either::Right(_), _)) => Event::Quiet,
+                Either::Right(_) => Event::Left,
+            }
+        };
+        match event {
+            Event::Piece(Some(Ok(bytes))) => {
+                read = read.saturating_add(bytes.len());
+                if read > cfg.max_reply_bytes {
+                    stream.fail(&too_large(provider, cfg.max_reply_bytes));
+                } else {
+                    stream.feed(&bytes);
+                }
+            }
+            Event::Piece(Some(Err(e))) => {
+                let broke = format!("Provider stream broke: {e}");
+                stream.fail(&Error::upstream(provider, broke));
+            }
+            Event::Piece(None) => {
+                stream.finish();
+            }
+            // The end of the drain.
+            Event::Quiet if left => break,
+            Event::Quiet => {
+                stream.fail(&Error::Timeout {
+                    provider: provider.to_string(),
+                });
+            }
+            Event::Left => {
+                left = true;
+                if stream.finish_reason().is_none() {
+                    break;
+                }
+                gone = Some((
+                    config::now_ms() + drain.ms as f64,
+                    read.saturating_add(drain.bytes),
+                ));
+            }
+        }
+    }
+    if stream.is_closed() {
+        inflight.completed();
+    }
+    // Dropping `inflight` aborts an upstream that was not read to its end.
+    Ok(Gathered::Stream {
+        stream: Box::new(stream),
+        first_byte,
+        left,
+    })
+}
+
+/// What [`gather`] waits for next.
+enum Event {
+    Piece(Option<Result<Vec<u8>, worker::Error>>),
+    Quiet,
+    Left,
 }

@@ -28,7 +28,9 @@ const DEFAULT_MAX_TOKENS: u64 = 4096;
 /// Structured output is a forced call of this tool; its input comes back as the content.
 pub const JSON_TOOL: &str = "modelmux_json_response";
 
-pub fn build_request(target: &Target, req: &ChatRequest) -> Result<UpstreamRequest> {
+/// `stream`: whether to ask for a stream (the caller's wish, or the gateway's when it
+/// gathers a stream into the one reply its caller wants).
+pub fn build_request(target: &Target, req: &ChatRequest, stream: bool) -> Result<UpstreamRequest> {
     let mut body = Map::new();
     body.insert("model".into(), json!(target.endpoint.upstream_model));
     let (mut system, mut messages) = convert_messages(&req.messages)?;
@@ -110,7 +112,7 @@ pub fn build_request(target: &Target, req: &ChatRequest) -> Result<UpstreamReque
     if let Some(user) = req.extra.get("user").and_then(Value::as_str) {
         body.insert("metadata".into(), json!({"user_id": user}));
     }
-    if req.is_stream() {
+    if stream {
         body.insert("stream".into(), json!(true));
     }
     let mut headers = vec![
@@ -1018,7 +1020,7 @@ mod tests {
     fn bad_tool_arguments_are_a_400() {
         let e = with_target(MODEL, |t| build_request(t, &request(json!({"model": MODEL, "messages": [
             {"role": "assistant", "tool_calls": [{"id": "x", "type": "function", "function": {"name": "f", "arguments": "{oops"}}]}
-        ]})))).unwrap_err();
+        ]})), false)).unwrap_err();
         assert_eq!(e.status(), 400);
     }
 

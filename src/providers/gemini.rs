@@ -20,7 +20,9 @@ use crate::api::{
 };
 use crate::error::{Error, Result};
 
-pub fn build_request(target: &Target, req: &ChatRequest) -> Result<UpstreamRequest> {
+/// `stream`: whether to ask for a stream (the caller's wish, or the gateway's when it
+/// gathers a stream into the one reply its caller wants).
+pub fn build_request(target: &Target, req: &ChatRequest, stream: bool) -> Result<UpstreamRequest> {
     let mut body = Map::new();
     let needs_sigs = needs_signatures(&target.endpoint.upstream_model);
     let (system, contents) = convert_messages(&req.messages, needs_sigs)?;
@@ -118,7 +120,7 @@ pub fn build_request(target: &Target, req: &ChatRequest) -> Result<UpstreamReque
         }
     }
 
-    let action = if req.is_stream() {
+    let action = if stream {
         "streamGenerateContent?alt=sse"
     } else {
         "generateContent"
@@ -821,7 +823,7 @@ mod tests {
         // Validation refuses it first; the translator must still not pass it on.
         let req: ChatRequest = serde_json::from_value(json!({"model": MODEL, "messages": [
             {"role": "user", "content": "x"}, {"role": "tool", "tool_call_id": "nope", "content": "y"}]})).unwrap();
-        let e = with_target(MODEL, |t| build_request(t, &req)).unwrap_err();
+        let e = with_target(MODEL, |t| build_request(t, &req, false)).unwrap_err();
         assert_eq!(e.status(), 400);
     }
 

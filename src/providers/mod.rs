@@ -96,10 +96,21 @@ impl UpstreamRequest {
 
 /// Builds the upstream request for `req` at `target`.
 pub fn build_request(target: &Target, req: &ChatRequest) -> Result<UpstreamRequest> {
+    build(target, req, req.is_stream())
+}
+
+/// Builds the upstream request for `req` at `target` as a stream, whatever the caller
+/// asked: a reply gathered from a stream (`ChatStream::gathering`) still shows what was
+/// generated when the exchange ends early.
+pub fn build_streamed(target: &Target, req: &ChatRequest) -> Result<UpstreamRequest> {
+    build(target, req, true)
+}
+
+fn build(target: &Target, req: &ChatRequest, stream: bool) -> Result<UpstreamRequest> {
     match target.provider.api {
-        ApiFamily::Openai => openai_compat::build_request(target, req),
-        ApiFamily::Anthropic => anthropic::build_request(target, req),
-        ApiFamily::Gemini => gemini::build_request(target, req),
+        ApiFamily::Openai => openai_compat::build_request(target, req, stream),
+        ApiFamily::Anthropic => anthropic::build_request(target, req, stream),
+        ApiFamily::Gemini => gemini::build_request(target, req, stream),
         ApiFamily::Echo => Err(Error::Internal("the echo model has no upstream".into())),
         ApiFamily::Unknown => Err(Error::NoProvider(format!(
             "Provider {} speaks an API this build cannot translate",

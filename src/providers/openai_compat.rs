@@ -128,7 +128,9 @@ fn trim_message(m: &mut Value, supported: &[String]) {
     }
 }
 
-pub fn build_request(target: &Target, req: &ChatRequest) -> Result<UpstreamRequest> {
+/// `stream`: whether to ask for a stream (the caller's wish, or the gateway's when it
+/// gathers a stream into the one reply its caller wants).
+pub fn build_request(target: &Target, req: &ChatRequest, stream: bool) -> Result<UpstreamRequest> {
     let mut body = match serde_json::to_value(req) {
         Ok(Value::Object(m)) => m,
         _ => {
@@ -168,7 +170,8 @@ pub fn build_request(target: &Target, req: &ChatRequest) -> Result<UpstreamReque
             }
         }
     }
-    if req.is_stream() {
+    if stream {
+        body.insert("stream".into(), json!(true));
         // Ask for the usage chunk so that streams are billed on real counts.
         let opts = body.entry("stream_options").or_insert_with(|| json!({}));
         if let Value::Object(o) = opts {
@@ -572,7 +575,7 @@ mod tests {
             "reasoning": {"effort": "high"}, "include_reasoning": true,
             "tools": [{"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}]}),
         );
-        let up = with_target(MODEL, |t| build_request(t, &req)).unwrap();
+        let up = with_target(MODEL, |t| build_request(t, &req, req.is_stream())).unwrap();
         assert_eq!(up.url, "http://up/v1/chat/completions");
         assert_eq!(up.header("authorization"), Some("Bearer sk-test"));
         let body: Value = serde_json::from_slice(&up.body).unwrap();
@@ -598,7 +601,7 @@ mod tests {
                 api_key: None,
                 ..t.clone()
             };
-            build_request(&t, &req)
+            build_request(&t, &req, req.is_stream())
         })
         .unwrap_err();
         assert_eq!(e.status(), 503);

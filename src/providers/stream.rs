@@ -135,6 +135,8 @@ pub struct ChatStream {
     head: ChunkHead,
     /// For a caller that asked for one reply: the chunks, gathered instead of encoded.
     gather: Option<Box<Gather>>,
+    /// What ended the stream, if it failed.
+    failure: Option<Error>,
 }
 
 impl ChatStream {
@@ -157,6 +159,7 @@ impl ChatStream {
             closed: false,
             encoder: Encoder::Chat,
             gather: None,
+            failure: None,
         }
     }
 
@@ -255,6 +258,7 @@ impl ChatStream {
             return Vec::new();
         }
         self.sent.finish_reason = Some("error".into());
+        self.failure = Some(err.clone());
         let mut chunk = self.meta.delta_chunk(
             Delta {
                 content: Some(String::new()),
@@ -382,6 +386,11 @@ impl ChatStream {
         crate::catalog::zero_completion_insured(output, self.sent.content, [self.finish_reason()])
     }
 
+    /// Whether any output reached the client: content, reasoning, images, tool calls.
+    pub fn delivered(&self) -> bool {
+        self.sent.content
+    }
+
     /// Where [`ChatStream::final_usage`] comes from: `provider` (its final count),
     /// `partial` (its count so far) or `estimate`.
     pub fn usage_source(&self) -> &'static str {
@@ -405,6 +414,12 @@ impl ChatStream {
 
     pub fn is_closed(&self) -> bool {
         self.closed
+    }
+
+    /// What ended the stream, if it failed (upstream error event, broken or stalled
+    /// stream, unreadable event).
+    pub fn failure(&self) -> Option<&Error> {
+        self.failure.as_ref()
     }
 }
 

@@ -62,7 +62,7 @@ pub fn session_of(req: &ChatRequest) -> Option<&str> {
 }
 
 /// Why endpoints were left out, for the error when none is left.
-#[derive(Debug, Default)]
+#[derive(Debug, Clone, Default)]
 struct Rejections {
     family: usize,
     preferences: usize,
@@ -176,145 +176,258 @@ pub fn plan<'a>(
     ctx: &RouteContext,
     random: &mut dyn FnMut() -> f64,
 ) -> Result<Vec<Choice<'a>>> {
-    let prefs = ProviderPrefs::parse(req.provider.as_ref())?;
-    let candidates = req.model_candidates();
-    let prompt = estimate_prompt_tokens(req);
-    let params = requested_parameters(req);
-    let modalities = input_modalities(req);
-    let wants_images = crate::providers::wants_image_output(req);
-    let mut rejected = Rejections::default();
-    let mut out = Vec::new();
-    let mut known = false;
-    for id in &candidates {
-        let Some((model, variant)) = resolve(cat, id) else {
-            continue;
+    Candidates::gather(cat, req, ctx)?.plan(ctx.allow_training, random)
+}
+
+/// One requested model's eligible endpoints (whether each trains on prompts), and the
+/// sort its variant asks for.
+#[derive(Debug, Clone)]
+struct Group<'a> {
+    eligible: Vec<(Choice<'a>, bool)>,
+    sort: Option<Sort>,
+}
+
+/// What a request may be routed to, gathered once (preferences parsed, prompt sized,
+/// every endpoint checked) for both privacy settings: the account's may be known only
+/// once the request is admitted. [`Candidates::plan`] orders them for one setting.
+#[derive(Debug, Clone)]
+pub struct Candidates<'a, 'h> {
+    ctx: RouteContext<'h>,
+    prefs: ProviderPrefs,
+    candidates: Vec<String>,
+    /// The prompt's estimated tokens (the context check's).
+    pub prompt_tokens: u64,
+    max_output: Option<u64>,
+    known: bool,
+    /// Why endpoints were left out with training allowed.
+    rejected: Rejections,
+    /// Endpoints left out only because they train on prompts.
+    trainers: usize,
+    /// The last endpoint too small for the prompt that does not train on prompts.
+    context_private: Option<(String, u64)>,
+    groups: Vec<Group<'a>>,
+}
+
+impl<'a, 'h> Candidates<'a, 'h> {
+    /// Checks every endpoint of each requested model for `req` (`ctx.allow_training`
+    /// is not read: both settings are kept).
+    pub fn gather(cat: &'a Catalog, req: &ChatRequest, ctx: &RouteContext<'h>) -> Result<Self> {
+        let mut c = Candidates {
+            ctx: ctx.clone(),
+            prefs: ProviderPrefs::parse(req.provider.as_ref())?,
+            candidates: req.model_candidates(),
+            prompt_tokens: estimate_prompt_tokens(req),
+            max_output: req.max_output_tokens(),
+            known: false,
+            rejected: Rejections::default(),
+            trainers: 0,
+            context_private: None,
+            groups: Vec::new(),
         };
-        known = true;
+        let needs = Needs {
+            params: requested_parameters(req),
+            modalities: input_modalities(req),
+            images: crate::providers::wants_image_output(req),
+        };
+        for id in c.candidates.clone() {
+            let Some((model, variant)) = resolve(cat, &id) else {
+                continue;
+            };
+            c.known = true;
+            if c.model_refused(model, &needs) {
+                continue;
+            }
+            let mut eligible = Vec::new();
+            for endpoint in &model.endpoints {
+                let Some(provider) = cat.provider(&endpoint.provider) else {
+                    continue;
+                };
+                let choice = Choice {
+                    id: id.clone(),
+                    model,
+                    endpoint,
+                    provider,
+                };
+                if let Some(trains) = c.check(&choice, variant, &needs.params) {
+                    eligible.push((choice, trains));
+                }
+            }
+            let sort = c.prefs.sort.or(match variant {
+                Some(Variant::Nitro) => Some(Sort::Throughput),
+                Some(Variant::Floor) => Some(Sort::Price),
+                _ => None,
+            });
+            c.groups.push(Group { eligible, sort });
+        }
+        Ok(c)
+    }
+
+    /// Whether `model` as a whole cannot serve the request (noted in the rejections).
+    fn model_refused(&mut self, model: &Model, needs: &Needs) -> bool {
+        let r = &mut self.rejected;
         let embedding_model = model.output_modalities.iter().any(|m| m == "embeddings");
-        if embedding_model != ctx.embeddings {
-            rejected.wrong_kind = Some(model.id.clone());
-            continue;
+        if embedding_model != self.ctx.embeddings {
+            r.wrong_kind = Some(model.id.clone());
+            return true;
         }
         // A model that cannot take a part of the request is passed over (the next
         // model of `models` may take it).
-        if let Some(m) = modalities
-            .iter()
-            .find(|m| !model.input_modalities.iter().any(|i| i == *m))
-        {
-            rejected.modality = Some((m, model.id.clone()));
-            continue;
+        let takes = |m: &&str| model.input_modalities.iter().any(|i| i == *m);
+        if let Some(m) = needs.modalities.iter().find(|m| !takes(m)) {
+            r.modality = Some((m, model.id.clone()));
+            return true;
         }
-        if wants_images && !model.output_modalities.iter().any(|o| o == "image") {
-            rejected.image_output = Some(model.id.clone());
-            continue;
+        if needs.images && !model.output_modalities.iter().any(|o| o == "image") {
+            r.image_output = Some(model.id.clone());
+            return true;
         }
-        if prefs.enforce_distillable_text && !model.distillable {
-            rejected.preferences = rejected.preferences.saturating_add(model.endpoints.len());
-            continue;
+        if self.prefs.enforce_distillable_text && !model.distillable {
+            r.preferences = r.preferences.saturating_add(model.endpoints.len());
+            return true;
         }
-        let mut eligible = Vec::new();
-        for endpoint in &model.endpoints {
-            let Some(provider) = cat.provider(&endpoint.provider) else {
-                continue;
-            };
-            if provider.api == ApiFamily::Unknown {
-                rejected.family = rejected.family.saturating_add(1);
-                continue;
-            }
-            if variant == Some(Variant::Free) && !endpoint.pricing.is_free() {
-                rejected.not_free = rejected.not_free.saturating_add(1);
-                continue;
-            }
-            let quant = endpoint
-                .quantization
-                .as_deref()
-                .unwrap_or("unknown")
-                .to_ascii_lowercase();
-            let mp = &prefs.max_price;
-            if prefs
-                .only
-                .as_ref()
-                .is_some_and(|only| !matches(only, provider))
-                || matches(&prefs.ignore, provider)
-                || prefs
-                    .quantizations
-                    .as_ref()
-                    .is_some_and(|q| !q.contains(&quant))
-                || over(Some(endpoint.pricing.prompt), true, mp.prompt)
-                || over(Some(endpoint.pricing.completion), true, mp.completion)
-                || over(endpoint.pricing.request, false, mp.request)
-                || over(endpoint.pricing.image, false, mp.image)
-                || over(endpoint.pricing.web_search, false, mp.web_search)
-                || over(
-                    endpoint.pricing.internal_reasoning,
-                    true,
-                    mp.internal_reasoning,
-                )
-                || over(endpoint.pricing.input_cache_read, true, mp.input_cache_read)
-                || over(
-                    endpoint.pricing.input_cache_write,
-                    true,
-                    mp.input_cache_write,
-                )
-            {
-                rejected.preferences = rejected.preferences.saturating_add(1);
-                continue;
-            }
-            if prefs.require_parameters {
-                let supported = endpoint
-                    .supported_parameters
-                    .as_ref()
-                    .unwrap_or(&model.supported_parameters);
-                if !params.iter().all(|p| supported.iter().any(|s| s == p)) {
-                    rejected.parameters = rejected.parameters.saturating_add(1);
-                    continue;
-                }
-            }
-            let policy = data_policy(provider, endpoint);
-            if (policy.training && !ctx.allow_training)
-                || ((prefs.deny_data_collection || prefs.zdr)
-                    && (policy.training || policy.retains_prompts))
-            {
-                rejected.data_policy = rejected.data_policy.saturating_add(1);
-                continue;
-            }
-            let context = endpoint.context_length.unwrap_or(model.context_length);
-            if prompt > context {
-                rejected.context = Some((model.id.clone(), context));
-                continue;
-            }
-            eligible.push(Choice {
-                id: id.clone(),
-                model,
-                endpoint,
-                provider,
-            });
+        false
+    }
+
+    /// Whether `c` may serve the request: `None` (the reason noted) if not, else
+    /// whether its endpoint trains on prompts (eligible only with training allowed).
+    fn check(&mut self, c: &Choice, variant: Option<Variant>, params: &[&str]) -> Option<bool> {
+        let (prefs, r) = (&self.prefs, &mut self.rejected);
+        let (model, endpoint, provider) = (c.model, c.endpoint, c.provider);
+        let count = |n: &mut usize| *n = n.saturating_add(1);
+        if provider.api == ApiFamily::Unknown {
+            count(&mut r.family);
+            return None;
         }
-        let sort = prefs.sort.or(match variant {
-            Some(Variant::Nitro) => Some(Sort::Throughput),
-            Some(Variant::Floor) => Some(Sort::Price),
-            _ => None,
-        });
-        let mut ordered = order(eligible, &prefs, sort, ctx, random);
-        // A `max_tokens` an endpoint cannot generate is lowered to its maximum when the
-        // request goes there; a caller who requires its parameters gets the endpoints
-        // that honour the whole ask first (in the order chosen).
+        if variant == Some(Variant::Free) && !endpoint.pricing.is_free() {
+            count(&mut r.not_free);
+            return None;
+        }
+        if refused_by_prefs(prefs, provider, endpoint) {
+            count(&mut r.preferences);
+            return None;
+        }
         if prefs.require_parameters {
-            if let Some(asked) = req.max_output_tokens() {
+            let supported = endpoint
+                .supported_parameters
+                .as_ref()
+                .unwrap_or(&model.supported_parameters);
+            if !params.iter().all(|p| supported.iter().any(|s| s == p)) {
+                count(&mut r.parameters);
+                return None;
+            }
+        }
+        let policy = data_policy(provider, endpoint);
+        if (prefs.deny_data_collection || prefs.zdr) && (policy.training || policy.retains_prompts)
+        {
+            count(&mut r.data_policy);
+            return None;
+        }
+        // Without training allowed such an endpoint is refused for its data policy,
+        // before its context is looked at.
+        if policy.training {
+            count(&mut self.trainers);
+        }
+        let context = endpoint.context_length.unwrap_or(model.context_length);
+        if self.prompt_tokens > context {
+            r.context = Some((model.id.clone(), context));
+            if !policy.training {
+                self.context_private = Some((model.id.clone(), context));
+            }
+            return None;
+        }
+        Some(policy.training)
+    }
+
+    /// Why endpoints were left out under one privacy setting.
+    fn rejections(&self, allow_training: bool) -> Rejections {
+        let mut r = self.rejected.clone();
+        if !allow_training {
+            r.context = self.context_private.clone();
+            r.data_policy = r.data_policy.saturating_add(self.trainers);
+        }
+        r
+    }
+
+    /// The endpoints to try, in order, for an account that allows providers that train
+    /// on prompts or not.
+    pub fn plan(
+        &self,
+        allow_training: bool,
+        random: &mut dyn FnMut() -> f64,
+    ) -> Result<Vec<Choice<'a>>> {
+        let ctx = RouteContext {
+            allow_training,
+            ..self.ctx.clone()
+        };
+        let prefs = &self.prefs;
+        let mut out = Vec::new();
+        for g in &self.groups {
+            let eligible = g
+                .eligible
+                .iter()
+                .filter(|(_, trains)| allow_training || !trains);
+            let eligible = eligible.map(|(c, _)| c.clone()).collect();
+            let mut ordered = order(eligible, prefs, g.sort, &ctx, random);
+            // A `max_tokens` an endpoint cannot generate is lowered to its maximum when
+            // the request goes there; a caller who requires its parameters gets the
+            // endpoints that honour the whole ask first (in the order chosen).
+            if let Some(asked) = self.max_output.filter(|_| prefs.require_parameters) {
                 ordered.sort_by_key(|c| c.endpoint.output_ceiling(c.model) < asked);
             }
+            out.extend(ordered);
         }
-        out.extend(ordered);
+        if out.is_empty() {
+            let r = self.rejections(allow_training);
+            return Err(no_endpoint(
+                &self.candidates,
+                self.known,
+                &r,
+                &ctx,
+                self.prompt_tokens,
+            ));
+        }
+        // `sort: {partition: "none"}`: one order across every model's endpoints.
+        if let (Some(sort), Partition::None) = (prefs.sort, prefs.partition) {
+            sort_by(&mut out, sort, &ctx);
+            out = down_last(out, &ctx);
+        }
+        Ok(stick(prefer(out, prefs, &ctx), prefs, &ctx))
     }
-    if out.is_empty() {
-        return Err(no_endpoint(&candidates, known, &rejected, ctx, prompt));
-    }
-    // `sort: {partition: "none"}`: one order across every model's endpoints.
-    if let (Some(sort), Partition::None) = (prefs.sort, prefs.partition) {
-        sort_by(&mut out, sort, ctx);
-        out = down_last(out, ctx);
-    }
-    Ok(stick(prefer(out, &prefs, ctx), &prefs, ctx))
+}
+
+/// What a request needs of a model and its endpoints beyond text in and out.
+struct Needs {
+    params: Vec<&'static str>,
+    modalities: Vec<&'static str>,
+    images: bool,
+}
+
+/// Whether the caller's `only`, `ignore`, `quantizations` or `max_price` leave out
+/// `endpoint` of `provider`.
+fn refused_by_prefs(prefs: &ProviderPrefs, provider: &Provider, endpoint: &Endpoint) -> bool {
+    let quant = endpoint
+        .quantization
+        .as_deref()
+        .unwrap_or("unknown")
+        .to_ascii_lowercase();
+    let (mp, p) = (&prefs.max_price, &endpoint.pricing);
+    prefs
+        .only
+        .as_ref()
+        .is_some_and(|only| !matches(only, provider))
+        || matches(&prefs.ignore, provider)
+        || prefs
+            .quantizations
+            .as_ref()
+            .is_some_and(|q| !q.contains(&quant))
+        || over(Some(p.prompt), true, mp.prompt)
+        || over(Some(p.completion), true, mp.completion)
+        || over(p.request, false, mp.request)
+        || over(p.image, false, mp.image)
+        || over(p.web_search, false, mp.web_search)
+        || over(p.internal_reasoning, true, mp.internal_reasoning)
+        || over(p.input_cache_read, true, mp.input_cache_read)
+        || over(p.input_cache_write, true, mp.input_cache_write)
 }
 
 /// The session's last endpoint first, if it serves the first model and is up, unless
@@ -1004,5 +1117,95 @@ mod tests {
         )
         .unwrap();
         assert!(plan(&c, &echo, &allow, &mut rnd).unwrap()[0].is_free());
+    }
+
+    #[test]
+    fn candidates_gathered_once_plan_for_either_privacy_setting() {
+        let c = cat();
+        let h = HashMap::new();
+        let names = |v: &[Choice]| {
+            v.iter()
+                .map(|c| c.endpoint.provider.clone())
+                .collect::<Vec<_>>()
+        };
+        for body in [json!({}), json!({"provider": {"allow_fallbacks": false}})] {
+            let mut req = json!({"model": "a/m", "messages": [{"role": "user", "content": "hi"}]});
+            req.as_object_mut()
+                .unwrap()
+                .extend(body.as_object().unwrap().clone());
+            let req: ChatRequest = serde_json::from_value(req).unwrap();
+            // Gathering does not read the context's privacy setting.
+            let ctx = RouteContext {
+                allow_training: true,
+                health: &h,
+                now_ms: 1_000_000,
+                embeddings: false,
+                sticky: None,
+            };
+            let cands = Candidates::gather(&c, &req, &ctx).unwrap();
+            for allow_training in [false, true] {
+                for r in [0.0, 0.4, 0.99] {
+                    let alone = RouteContext {
+                        allow_training,
+                        ..ctx.clone()
+                    };
+                    assert_eq!(
+                        names(&cands.plan(allow_training, &mut || r).unwrap()),
+                        names(&plan(&c, &req, &alone, &mut || r).unwrap()),
+                        "{body} {allow_training} {r}"
+                    );
+                }
+            }
+            // The free trainer comes first with training allowed; without, the first
+            // endpoint is one that does not train (also when only one may be tried).
+            let with = cands.plan(true, &mut || 0.0).unwrap();
+            let without = cands.plan(false, &mut || 0.0).unwrap();
+            assert_eq!(names(&with)[0], "trainer", "{body}");
+            assert!(!names(&without).contains(&"trainer".to_string()), "{body}");
+            if body.get("provider").is_some() {
+                assert_eq!((with.len(), without.len()), (1, 1));
+            }
+        }
+    }
+
+    #[test]
+    fn a_trainer_too_small_is_refused_for_its_data_policy_without_training() {
+        let c: Catalog = serde_json::from_value(json!({
+            "providers": [{"slug": "t", "name": "T", "api": "openai", "base_url": "http://x",
+                           "data_policy": {"training": true, "retains_prompts": true}}],
+            "models": [{"id": "t/m", "name": "M", "context_length": 8,
+                "endpoints": [{"provider": "t", "upstream_model": "m",
+                               "pricing": {"prompt": "0.000001", "completion": "0.000001"}}]}]
+        }))
+        .unwrap();
+        let long = "word ".repeat(100);
+        let req: ChatRequest = serde_json::from_value(
+            json!({"model": "t/m", "messages": [{"role": "user", "content": long}]}),
+        )
+        .unwrap();
+        let h = HashMap::new();
+        let ctx = RouteContext {
+            allow_training: false,
+            health: &h,
+            now_ms: 0,
+            embeddings: false,
+            sticky: None,
+        };
+        let cands = Candidates::gather(&c, &req, &ctx).unwrap();
+        let private = cands.plan(false, &mut || 0.0).unwrap_err();
+        assert_eq!(private.status(), 404);
+        assert!(
+            private
+                .to_string()
+                .contains("data policy (training allowed: false)"),
+            "{private}"
+        );
+        let training = cands.plan(true, &mut || 0.0).unwrap_err();
+        assert_eq!(training.status(), 400);
+        assert!(
+            training.to_string().contains("maximum context length is 8"),
+            "{training}"
+        );
+        assert!(cands.prompt_tokens > 8);
     }
 }

@@ -86,7 +86,8 @@ for (const [api, slug, name] of FAMILIES) {
         assert.equal(sent.body.system[0].text, "be nice");
       } else if (api === "gemini") {
         assert.equal(sent.headers["x-goog-api-key"], "sk-mockgemini-secret");
-        assert.match(sent.url, /\/models\/ok:generateContent$/);
+        // Asked for one reply, the gateway streams from the upstream and gathers it.
+        assert.match(sent.url, /\/models\/ok:streamGenerateContent\?alt=sse$/);
         assert.equal(sent.body.systemInstruction.parts[0].text, "be nice");
       } else {
         assert.equal(sent.headers.authorization, "Bearer sk-mockopenai-secret");
@@ -100,7 +101,7 @@ for (const [api, slug, name] of FAMILIES) {
       assert.ok(chunks.some((c) => c.choices[0]?.finish_reason === "stop"));
       const last = chunks.at(-1);
       assert.deepEqual(last.choices, []);
-      assert.equal(last.usage.prompt_tokens, 12);
+      assert.equal(last.usage.prompt_tokens, 11);
       assert.ok(last.usage.cost > 0);
       assert.ok(chunks.every((c) => c.model === model("stream") && c.id === chunks[0].id));
     });

@@ -7,6 +7,8 @@ import http from "node:http";
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const sse = (obj, event) => (event ? `event: ${event}\n` : "") + `data: ${typeof obj === "string" ? obj : JSON.stringify(obj)}\n\n`;
 const USAGE = { prompt: 11, completion: 7 };
+/** A text in the few pieces a provider would stream it in. */
+const pieces = (text) => text.match(/[\s\S]{1,8}/g) ?? [];
 /** How long the mock's YouTube videos are: billed at 263 tokens a second, 6,575 tokens. */
 export const VIDEO_SECONDS = 25;
 /** A 1×1 PNG. */
@@ -45,6 +47,15 @@ const openai = {
   },
   toolResult: (body) => body.messages.filter((m) => m.role === "tool").map((m) => (typeof m.content === "string" ? m.content : JSON.stringify(m.content))).at(-1),
   reply(res, model, { text, tool, finish = tool ? "tool_calls" : "stop", completion = USAGE.completion }) {
+    if (res.mockStream) {
+      // The same reply as a stream, as OpenAI streams one (its usage in the last chunk).
+      const w = openai.writer(res, model);
+      w.start();
+      if (text) for (const piece of pieces(text)) w.text(piece);
+      if (tool) w.tool(tool.name, pieces(JSON.stringify(tool.args)));
+      if (finish !== null) w.finish(finish === "tool_calls" ? "tool" : finish);
+      return w.end({ prompt_tokens: USAGE.prompt, completion_tokens: completion, total_tokens: USAGE.prompt + completion });
+    }
     const message = { role: "assistant", content: text ?? null, refusal: null };
     if (tool) message.tool_calls = [{ id: "call_mock1", type: "function", function: { name: tool.name, arguments: JSON.stringify(tool.args) } }];
     res.writeHead(200, { "content-type": "application/json" });
@@ -66,8 +77,8 @@ const openai = {
         res.write(chunk({ tool_calls: [{ index: 0, id: "call_mock1", type: "function", function: { name, arguments: "" } }] }));
         for (const p of pieces) res.write(chunk({ tool_calls: [{ index: 0, function: { arguments: p } }] }));
       },
-      finish: (kind) => res.write(chunk({}, kind === "tool" ? "tool_calls" : kind === "error" ? "error" : "stop")),
-      end: (usage = { prompt_tokens: 12, completion_tokens: 4, total_tokens: 16 }) => {
+      finish: (kind) => res.write(chunk({}, kind === "tool" ? "tool_calls" : kind === "error" ? "error" : kind === "length" ? "length" : "stop")),
+      end: (usage = { prompt_tokens: USAGE.prompt, completion_tokens: USAGE.completion, total_tokens: USAGE.prompt + USAGE.completion }) => {
         res.write(sse({ id: "chatcmpl-mock", object: "chat.completion.chunk", created: 1751471234, model, choices: [], usage }));
         res.end(sse("[DONE]"));
       },
@@ -114,6 +125,15 @@ const anthropic = {
     // A web search server tool runs two searches (at most its max_uses), billed apart.
     const search = (body?.tools ?? []).find((t) => String(t.type).startsWith("web_search_"));
     const searches = search ? Math.min(search.max_uses ?? Infinity, 2) : 0;
+    if (res.mockStream) {
+      const w = anthropic.writer(res, model);
+      w.start();
+      if (thinking) w.thinking(pieces(thinking.text), thinking.signature);
+      if (text) for (const piece of pieces(text)) w.text(piece);
+      if (tool) w.tool(tool.name, pieces(JSON.stringify(tool.args)));
+      w.finish(tool ? "tool" : "stop", searches ? { server_tool_use: { web_search_requests: searches } } : {});
+      return w.end();
+    }
     const content = [];
     if (thinking) content.push({ type: "thinking", thinking: thinking.text, signature: thinking.signature });
     if (text != null) content.push({ type: "text", text });
@@ -145,7 +165,7 @@ const anthropic = {
       },
       start: () => {
         res.writeHead(200, { "content-type": "text/event-stream" });
-        res.write(sse({ type: "message_start", message: { id: "msg_mock", type: "message", role: "assistant", model, content: [], stop_reason: null, stop_sequence: null, usage: { input_tokens: 12, output_tokens: 1 } } }, "message_start"));
+        res.write(sse({ type: "message_start", message: { id: "msg_mock", type: "message", role: "assistant", model, content: [], stop_reason: null, stop_sequence: null, usage: { input_tokens: USAGE.prompt, output_tokens: 1, cache_creation_input_tokens: 0, cache_read_input_tokens: 0 } } }, "message_start"));
         res.write(sse({ type: "ping" }, "ping"));
       },
       text: (t) => {
@@ -159,9 +179,9 @@ const anthropic = {
         for (const p of pieces) res.write(sse({ type: "content_block_delta", index: block, delta: { type: "input_json_delta", partial_json: p } }, "content_block_delta"));
         res.write(sse({ type: "content_block_stop", index: block }, "content_block_stop"));
       },
-      finish: (kind) => {
+      finish: (kind, usage = {}) => {
         closeText();
-        res.write(sse({ type: "message_delta", delta: { stop_reason: kind === "tool" ? "tool_use" : "end_turn", stop_sequence: null }, usage: { output_tokens: 4 } }, "message_delta"));
+        res.write(sse({ type: "message_delta", delta: { stop_reason: kind === "tool" ? "tool_use" : "end_turn", stop_sequence: null }, usage: { output_tokens: USAGE.completion, ...usage } }, "message_delta"));
       },
       end: () => res.end(sse({ type: "message_stop" }, "message_stop")),
       cut: () => res.end('event: content_block_delta\ndata: {"type":"content_blo'),
@@ -268,8 +288,16 @@ const gemini = {
     return (last?.parts ?? []).filter((p) => p.text != null).map((p) => p.text).join(" ");
   },
   toolResult: (body) => body.contents.flatMap((c) => c.parts ?? []).filter((p) => p.functionResponse).map((p) => JSON.stringify(p.functionResponse.response)).at(-1),
-  usage: (completion) => ({ promptTokenCount: 12, candidatesTokenCount: completion, totalTokenCount: 12 + completion }),
+  usage: (completion, prompt = USAGE.prompt) => ({ promptTokenCount: prompt, candidatesTokenCount: completion, totalTokenCount: prompt + completion }),
   reply(res, model, { text, tool, prompt = USAGE.prompt }) {
+    if (res.mockStream) {
+      const w = gemini.writer(res, model, prompt);
+      w.start();
+      if (text) for (const piece of pieces(text)) w.text(piece);
+      if (tool) w.tool(tool.name, [JSON.stringify(tool.args)]);
+      w.finish();
+      return w.end();
+    }
     const parts = [];
     if (text != null) parts.push({ text });
     if (tool) parts.push({ functionCall: { name: tool.name, args: tool.args }, thoughtSignature: MOCK_GEMINI_SIGNATURE });
@@ -280,8 +308,8 @@ const gemini = {
       modelVersion: model, responseId: "mock",
     }));
   },
-  writer(res, model) {
-    const ev = (parts, extra = {}) => sse({ candidates: [{ content: { role: "model", parts }, index: 0, ...extra }], usageMetadata: gemini.usage(0), modelVersion: model });
+  writer(res, model, prompt = USAGE.prompt) {
+    const ev = (parts, extra = {}) => sse({ candidates: [{ content: { role: "model", parts }, index: 0, ...extra }], usageMetadata: gemini.usage(0, prompt), modelVersion: model });
     let pendingTool = null;
     return {
       start: () => res.writeHead(200, { "content-type": "text/event-stream" }),
@@ -289,7 +317,7 @@ const gemini = {
       tool: (name, pieces) => { pendingTool = { name, args: JSON.parse(pieces.join("")) }; },
       finish: () => {
         const parts = pendingTool ? [{ functionCall: pendingTool, thoughtSignature: MOCK_GEMINI_SIGNATURE }] : [{ text: "" }];
-        res.write(sse({ candidates: [{ content: { role: "model", parts }, finishReason: "STOP", index: 0 }], usageMetadata: gemini.usage(4), modelVersion: model }));
+        res.write(sse({ candidates: [{ content: { role: "model", parts }, finishReason: "STOP", index: 0 }], usageMetadata: gemini.usage(USAGE.completion, prompt), modelVersion: model }));
       },
       end: () => res.end(),
       cut: () => res.end('data: {"candidates": [{"content": {"par'),
@@ -340,7 +368,6 @@ export async function startMockUpstream() {
   // Each script gets (format f, ctx) with ctx = {body, res, req, model, stream}.
   const scripts = {
     async ok(f, c) {
-      if (c.stream) return scripts.stream(f, c);
       f.reply(c.res, c.model, { text: `mock says: ${f.lastUserText(c.body)}`, body: c.body });
     },
     async stream(f, c) {
@@ -366,7 +393,7 @@ export async function startMockUpstream() {
       const w = f.writer(c.res, c.model);
       w.start();
       w.finish("error");
-      w.end({ prompt_tokens: 12, completion_tokens: 0, total_tokens: 12 });
+      w.end({ prompt_tokens: USAGE.prompt, completion_tokens: 0, total_tokens: USAGE.prompt });
     },
     // An empty reply that stopped normally (a stop sequence that fired at once): billed.
     async emptystop(f, c) {
@@ -374,7 +401,7 @@ export async function startMockUpstream() {
       const w = f.writer(c.res, c.model);
       w.start();
       w.finish("stop");
-      w.end({ prompt_tokens: 12, completion_tokens: 0, total_tokens: 12 });
+      w.end({ prompt_tokens: USAGE.prompt, completion_tokens: 0, total_tokens: USAGE.prompt });
     },
     // An agent's turn: call the weather tool, then answer with what it returned.
     async agent(f, c) {
@@ -610,6 +637,8 @@ export async function startMockUpstream() {
           res.writeHead(refusal.status, { "content-type": "application/json" });
           return res.end(JSON.stringify(refusal.body));
         }
+        // A script's reply is streamed when the request asked for a stream.
+        res.mockStream = stream;
         if (script) return await script(f, { body, res, req, model, stream });
       }
       res.writeHead(404, { "content-type": "application/json" });

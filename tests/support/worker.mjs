@@ -31,6 +31,8 @@ export async function startWorker({ catalog, bindings = {}, assets = true, inspe
     scriptPath: path.join(build, "index.js"),
     modulesRules: [{ type: "CompiledWasm", include: ["**/*.wasm"] }],
     compatibilityDate: "2026-04-01",
+    // As wrangler.toml's compatibility_flags.
+    compatibilityFlags: ["enable_request_signal"],
     kvNamespaces: ["CATALOG"],
     // As wrangler.toml's [assets]: the pages, with the API paths going to the worker.
     // Without them (benchmarks) requests reach the worker directly, as API paths do on

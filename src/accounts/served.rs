@@ -1,0 +1,214 @@
+//! What an attempt that answered comes to, for every kind of reply (streamed, whole,
+//! embeddings, the demo model): whether zero-completion insurance covers it, what the
+//! caller is charged, what the operator loses, and the request's generation record.
+//! One rule, so that a stream and a whole reply are never billed two ways.
+
+use super::records::Generation;
+use crate::api::{ChatCompletion, Usage};
+use crate::catalog::{zero_completion_insured, Pricing};
+
+/// Why an empty reply was not charged.
+pub const EMPTY_REPLY: &str = "an empty or failed reply (zero-completion insurance)";
+
+/// What the gateway saw of one attempt that answered.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Served {
+    /// The model ID reported back, and the provider's name.
+    pub model: String,
+    pub provider: String,
+    /// What the attempt is billed by: the provider's count, a partial one, or an estimate.
+    pub usage: Usage,
+    /// Where `usage` came from (`provider`, `partial`, `estimate`), for replies that say.
+    pub usage_source: Option<&'static str>,
+    /// Output reached the caller: content, reasoning, a refusal, tool calls, images or
+    /// vectors.
+    pub delivered: bool,
+    /// Each choice's finish reason; the first is the one recorded.
+    pub finish_reasons: Vec<Option<String>>,
+    pub native_finish_reason: Option<String>,
+    pub latency_ms: u64,
+    pub generation_ms: u64,
+    /// The client left before the reply ended.
+    pub cancelled: bool,
+}
+
+impl Served {
+    /// Zero-completion insurance. Output counts only from a provider's final count:
+    /// before it, a stream's partial count may announce output tokens (Anthropic's
+    /// `message_start`) that never came, and an estimate counts what was delivered.
+    pub fn insured(&self) -> bool {
+        let output = match self.usage_source {
+            Some("provider") => self.usage.completion_tokens,
+            _ => 0,
+        };
+        let finishes = self.finish_reasons.iter().map(Option::as_deref);
+        zero_completion_insured(output, self.delivered, finishes)
+    }
+
+    /// The usage as the reply shows it: its cost is what the caller is charged
+    /// (nothing when insured), beside what it cost upstream.
+    pub fn priced_usage(&self, pricing: &Pricing) -> Usage {
+        let mut u = self.usage.clone();
+        pricing.price(&mut u, !self.insured());
+        u
+    }
+
+    /// The request's record, `base` completed with this attempt: charged at `pricing`,
+    /// or, when insured, free to the caller and the operator's loss.
+    pub fn record(&self, base: &Generation, pricing: &Pricing) -> Generation {
+        let cost = pricing.cost_picos(&self.usage);
+        let (charged, loss) = if self.insured() { (0, cost) } else { (cost, 0) };
+        Generation {
+            model: self.model.clone(),
+            provider: Some(self.provider.clone()),
+            latency_ms: Some(self.latency_ms),
+            generation_ms: Some(self.generation_ms),
+            cancelled: self.cancelled,
+            finish_reason: self.finish_reasons.first().cloned().flatten(),
+            native_finish_reason: self.native_finish_reason.clone(),
+            usage_source: self.usage_source.map(str::to_string),
+            operator_loss_picos: loss,
+            operator_loss_reason: (loss > 0).then(|| EMPTY_REPLY.to_string()),
+            ..base.clone()
+        }
+        .with_usage(&self.usage, charged)
+    }
+}
+
+/// Whether a whole reply delivered anything: content, reasoning, a refusal, tool calls
+/// or images, in any choice.
+pub fn delivered(c: &ChatCompletion) -> bool {
+    let some = |t: &Option<String>| t.as_deref().is_some_and(|t| !t.is_empty());
+    c.choices.iter().any(|c| {
+        let m = &c.message;
+        some(&m.content)
+            || some(&m.reasoning)
+            || some(&m.refusal)
+            || m.tool_calls.as_ref().is_some_and(|t| !t.is_empty())
+            || m.images.is_some()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pricing() -> Pricing {
+        serde_json::from_value(serde_json::json!({"prompt": "0.000001", "completion": "0.000002"}))
+            .unwrap()
+    }
+
+    fn served(source: &'static str, out: u64, delivered: bool, finish: Option<&str>) -> Served {
+        Served {
+            model: "a/m".into(),
+            provider: "P".into(),
+            usage: Usage::new(10, out),
+            usage_source: Some(source),
+            delivered,
+            finish_reasons: vec![finish.map(str::to_string)],
+            latency_ms: 5,
+            generation_ms: 7,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_reply_that_produced_something_is_charged_its_cost() {
+        let base = Generation {
+            id: "gen-1".into(),
+            streamed: true,
+            ..Default::default()
+        };
+        let s = served("provider", 3, true, Some("stop"));
+        let g = s.record(&base, &pricing());
+        // 10 prompt tokens at $1/M and 3 completion tokens at $2/M.
+        assert_eq!(g.cost_picos, 16_000_000);
+        assert_eq!(g.operator_loss_picos, 0);
+        assert_eq!(g.operator_loss_reason, None);
+        assert_eq!((g.id.as_str(), g.streamed), ("gen-1", true));
+        assert_eq!(
+            (g.model.as_str(), g.provider.as_deref()),
+            ("a/m", Some("P"))
+        );
+        assert_eq!((g.latency_ms, g.generation_ms), (Some(5), Some(7)));
+        assert_eq!(g.finish_reason.as_deref(), Some("stop"));
+        assert_eq!(g.usage_source.as_deref(), Some("provider"));
+        assert_eq!((g.prompt_tokens, g.completion_tokens), (10, 3));
+        let u = s.priced_usage(&pricing());
+        assert_eq!(u.cost.map(|c| c.0), Some(16_000_000));
+    }
+
+    #[test]
+    fn an_empty_reply_without_a_normal_finish_is_the_operators_loss() {
+        for finish in [None, Some(""), Some("error")] {
+            let s = served("provider", 0, false, finish);
+            assert!(s.insured(), "{finish:?}");
+            let g = s.record(&Generation::default(), &pricing());
+            assert_eq!(g.cost_picos, 0);
+            assert_eq!(g.operator_loss_picos, 10_000_000);
+            assert_eq!(g.operator_loss_reason.as_deref(), Some(EMPTY_REPLY));
+            let u = s.priced_usage(&pricing());
+            assert_eq!(u.cost.map(|c| c.0), Some(0));
+            let upstream = u.cost_details.map(|d| d.upstream_inference_cost.0);
+            assert_eq!(upstream, Some(10_000_000));
+        }
+    }
+
+    #[test]
+    fn an_empty_reply_that_stopped_normally_pays_for_its_prompt() {
+        let s = served("provider", 0, false, Some("stop"));
+        assert!(!s.insured());
+        assert_eq!(
+            s.record(&Generation::default(), &pricing()).cost_picos,
+            10_000_000
+        );
+    }
+
+    #[test]
+    fn only_a_providers_final_count_says_output_was_generated() {
+        // A cut stream whose partial count announced output that never reached anyone.
+        assert!(served("partial", 2, false, None).insured());
+        assert!(served("estimate", 2, false, None).insured());
+        assert!(!served("provider", 2, false, None).insured());
+        // Anything delivered is charged, whatever the count.
+        assert!(!served("partial", 0, true, None).insured());
+    }
+
+    #[test]
+    fn every_choice_must_end_blank_for_insurance() {
+        let mut s = served("provider", 0, false, None);
+        s.finish_reasons.push(Some("length".into()));
+        assert!(!s.insured());
+        // The first choice's reason is the one recorded.
+        let g = s.record(&Generation::default(), &pricing());
+        assert_eq!(g.finish_reason, None);
+    }
+
+    #[test]
+    fn what_a_whole_reply_delivered() {
+        let reply = |message: serde_json::Value| -> ChatCompletion {
+            serde_json::from_value(serde_json::json!({
+                "id": "x", "created": 0, "model": "m",
+                "choices": [{"index": 0, "message": message, "finish_reason": null}]
+            }))
+            .unwrap()
+        };
+        assert!(!delivered(&reply(serde_json::json!({"role": "assistant"}))));
+        assert!(!delivered(&reply(
+            serde_json::json!({"role": "assistant", "content": ""})
+        )));
+        assert!(!delivered(&reply(
+            serde_json::json!({"role": "assistant", "tool_calls": []})
+        )));
+        for m in [
+            serde_json::json!({"role": "assistant", "content": "hi"}),
+            serde_json::json!({"role": "assistant", "reasoning": "hm"}),
+            serde_json::json!({"role": "assistant", "refusal": "no"}),
+            serde_json::json!({"role": "assistant", "images": []}),
+            serde_json::json!({"role": "assistant", "tool_calls": [
+                {"id": "c", "type": "function", "function": {"name": "f", "arguments": "{}"}}]}),
+        ] {
+            assert!(delivered(&reply(m.clone())), "{m}");
+        }
+    }
+}
