@@ -117,6 +117,61 @@ test("each instance is an isolate of its own: each takes its own lease of the ke
   assert.equal(picos(done.balance), picos("100") - BigInt(2 * INSTANCES) * 25_000_000n);
 });
 
+test("a key revoked in another isolate: a request that finished before the lease was closed does not take the hold of one still running", { timeout: 30_000 }, async () => {
+  // Isolate A holds the key's lease; one request on it has finished (its settlement
+  // waits in A's batch), another still runs. The key is disabled through isolate B, so
+  // A learns it at its next renewal, which closes the lease down to what A reports
+  // running. The finished request's settlement, landing after that, must not release
+  // the running one's hold.
+  const m = await startMockUpstream();
+  const c = await startCluster({
+    n: 2, catalog: CATALOG,
+    bindings: { ...mockBindings(m.url), KEY_CACHE_MS: "1000", SETTLE_FLUSH_MS: "3000", LEASE_IDLE_MS: "60000", LEASE_TTL_MS: "60000" },
+  });
+  const [a, b] = c.instances;
+  const books = async (id) => {
+    const r = await freshFetch(`${c.url}/admin/v1/accounts/${id}`, { headers: { authorization: `Bearer ${ADMIN_KEY}` } });
+    return (await exactBody(r)).data;
+  };
+  try {
+    const acc = await c.createAccount({ credits: 10 });
+    const first = await chat(a, acc.key);
+    assert.equal(admission(first), "exact");
+    await first.text();
+    await eventually(async () => picos((await books(acc.id)).leased) > 0n, "A's lease");
+    const done = await chat(a, acc.key);
+    assert.equal(admission(done), "lease");
+    await done.text();
+    const running = await chat(a, acc.key, { model: "test/gated", stream: true });
+    assert.equal(admission(running), "lease");
+    const reader = running.body.getReader();
+    await reader.read();
+    const off = await api(b, acc.provisioningKey, `/keys/${sha256(acc.key)}`, { method: "PATCH", body: JSON.stringify({ disabled: true }) });
+    assert.equal(off.status, 200);
+    // A's batch lands (the first request's charge shows it), A's renewal having found
+    // the key disabled on the way.
+    const mid = await eventually(async () => {
+      const x = await books(acc.id);
+      return picos(x.total_usage) >= 2n * 25_000_000n && x;
+    }, "A's settlements", 10_000);
+    // The running request's worst case (11 prompt tokens at 1 µ$, 10 completion at 2 µ$)
+    // is still held.
+    assert.ok(picos(mid.leased) + picos(mid.reserved) >= 31_000_000n, `the running request's hold: ${JSON.stringify(mid)}`);
+    m.release("gated");
+    while (!(await reader.read()).done);
+    const end = await eventually(async () => {
+      const x = await books(acc.id);
+      return picos(x.leased) === 0n && picos(x.reserved) === 0n && picos(x.total_usage) > 2n * 25_000_000n && x;
+    }, "all settled", 10_000);
+    assert.equal(picos(end.total_usage), 3n * 25_000_000n - 5_000_000n, "two replies of 25 µ$ and a stream of 20 µ$");
+    assert.equal(picos(end.operator_loss), 0n);
+    assert.equal(picos(end.expired_holds), 0n);
+  } finally {
+    await c.close();
+    await m.close();
+  }
+});
+
 /** A seeded generator (mulberry32): the same run every time. */
 function seeded(seed) {
   let s = seed >>> 0;
