@@ -172,6 +172,54 @@ test("a key revoked in another isolate: a request that finished before the lease
   }
 });
 
+// KNOWN BUG, in src/edge/account.rs (being rewritten; not fixed here): the settlement
+// of a request admitted against an open lease takes its charge off the lease's hold but
+// leaves the lease's `in_flight` (the worst cases the isolate last reported running) as
+// it was (`Books::settle`, the `Some(l) =>` arm: `put_lease_row(&l, ..)` without
+// `l.in_flight -= ask`). When that lease later expires (its isolate stopped renewing
+// it), `expire_leases` records the settled request's worst case as an `expired_hold`
+// that no late settlement will ever match: `expired_holds` stays above zero for good,
+// though every request came. Enable this test (drop `todo`) with the fix; the
+// assertion that fails today is `expired_holds` = 0 below (it is 0.000031).
+test("an expired lease records as expired only requests that never settled", {
+  timeout: 30_000,
+  todo: "account.rs: an open lease's in_flight is not lowered when its requests settle (expired_holds assertion)",
+}, async () => {
+  const m = await startMockUpstream();
+  // One isolate is enough; its lease is never returned idle, only expired.
+  const c = await startCluster({
+    n: 1, catalog: CATALOG,
+    bindings: { ...mockBindings(m.url), KEY_CACHE_MS: "200", LEASE_TTL_MS: "1400", LEASE_IDLE_MS: "600000", SETTLE_FLUSH_MS: "20" },
+  });
+  const [a] = c.instances;
+  const books = async (id) => {
+    const r = await freshFetch(`${c.url}/admin/v1/accounts/${id}`, { headers: { authorization: `Bearer ${ADMIN_KEY}` } });
+    return (await exactBody(r)).data;
+  };
+  try {
+    const acc = await c.createAccount({ credits: 10 });
+    await (await chat(a, acc.key)).text();
+    await eventually(async () => picos((await books(acc.id)).leased) > 0n, "a lease");
+    const r = await chat(a, acc.key, { model: "test/gated", stream: true });
+    assert.equal(admission(r), "lease");
+    const reader = r.body.getReader();
+    await reader.read();
+    await sleep(600); // renewed, with this request reported running
+    m.release("gated");
+    while (!(await reader.read()).done);
+    // It settles, then the lease (renewed no more) expires.
+    const end = await eventually(async () => {
+      const x = await books(acc.id);
+      return picos(x.total_usage) === 45_000_000n && picos(x.leased) === 0n && x;
+    }, "settled, and the lease expired", 15_000);
+    assert.equal(picos(end.reserved), 0n);
+    assert.equal(picos(end.expired_holds), 0n, `every request came: ${JSON.stringify(end)}`);
+  } finally {
+    await c.close();
+    await m.close();
+  }
+});
+
 /** A seeded generator (mulberry32): the same run every time. */
 function seeded(seed) {
   let s = seed >>> 0;
