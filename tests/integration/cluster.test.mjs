@@ -391,6 +391,8 @@ test("a thousand requests in flight together on four isolates, with disconnects,
       : await api(c.instance, c.acc.provisioningKey, path, { method: "PATCH", body: JSON.stringify(c.key.change) });
     assert.equal(r.status, 200, `${c.acc.name}: ${JSON.stringify(r.body)}`);
     c.doneMs = clock();
+    // What the key had spent when the change took effect in its object.
+    c.key.usageAtChange = r.body.data?.usage;
   }));
   // Once every request has started and every change is made, and KEY_CACHE_MS has
   // passed: every instance refuses a disabled or deleted key (the revocation bound),
@@ -411,9 +413,11 @@ test("a thousand requests in flight together on four isolates, with disconnects,
   // What the clients saw.
   const tally = count(outcomes, (o) => (o.aborted ? `aborted:${o.status ?? "-"}` : String(o.status)));
   const kinds = count(outcomes, (o) => (o.admission ? `${o.s.instance.name}:${o.admission}` : undefined));
-  console.log(`cluster run: ${REQUESTS} requests in ${ranMs} ms, ${peak} in flight at the peak, ${stillOpen} when the gate opened; ${JSON.stringify(tally)}; admissions ${JSON.stringify(kinds)}; changes after ${changes.map((c) => `${c.acc.name} ${c.startedAt}`).join(", ")} started`);
+  console.log(`cluster run: ${REQUESTS} requests in ${ranMs} ms, ${peak} in flight at the peak, ${stillOpen} when the gate opened; ${JSON.stringify(tally)}; admissions ${JSON.stringify(kinds)}; changes after ${changes.map((c) => `${c.acc.name} ${c.startedAt} (key usage then ${c.key.usageAtChange})`).join(", ")} started`);
   for (const p of probes) assert.equal(p.status, 401, `${p.where}: a revoked key, KEY_CACHE_MS after the change`);
-  assert.ok(peak >= 300, `requests in flight together: ${peak}`);
+  // How many run at once at the peak depends on the machine (555 to 985 seen on a
+  // shared 2-core one); the gated streams admitted are all open together, whatever it is.
+  assert.ok(stillOpen >= 80, `gated streams open together when the gate opened: ${stillOpen}`);
   for (const o of outcomes.filter((o) => o.status !== null)) {
     const allowed = [200, 502];
     if (revokes(o.s.key)) allowed.push(401);
@@ -486,7 +490,15 @@ test("a thousand requests in flight together on four isolates, with disconnects,
     // No key passed its limit.
     const keys = (await api(cluster.instances[0], acc.provisioningKey, "/keys")).body.data;
     for (const k of keys) {
-      if (k.limit !== null) assert.ok(picos(k.usage) <= picos(k.limit), `${where}/${k.name}: usage ${k.usage} within its limit ${k.limit}`);
+      if (k.limit === null) continue;
+      // A limit lowered under what the key had already spent cannot undo that: from then
+      // on nothing more is charged to it.
+      const before = acc.keys.find((x) => x.hash === k.hash)?.usageAtChange;
+      if (before !== undefined && picos(before) >= picos(k.limit)) {
+        assert.equal(k.usage, before, `${where}/${k.name}: nothing charged past the limit lowered under its usage`);
+      } else {
+        assert.ok(picos(k.usage) <= picos(k.limit), `${where}/${k.name}: usage ${k.usage} within its limit ${k.limit}`);
+      }
     }
     const kept = sum(keys.map((k) => picos(k.usage)));
     if (acc.keys.some((k) => k.change === "delete")) assert.ok(kept <= usage, `${where}: the keys' usage`);
