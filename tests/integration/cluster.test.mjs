@@ -411,13 +411,16 @@ test("a thousand requests in flight together on four isolates, with disconnects,
   const ranMs = clock();
 
   // What the clients saw.
+  const sure = requests.filter((s) => s.model.startsWith("test/gated") && !s.abort && !s.key.limit && !revokes(s.key) && !["poor", "shared"].includes(s.acc.name)).length;
   const tally = count(outcomes, (o) => (o.aborted ? `aborted:${o.status ?? "-"}` : String(o.status)));
   const kinds = count(outcomes, (o) => (o.admission ? `${o.s.instance.name}:${o.admission}` : undefined));
-  console.log(`cluster run: ${REQUESTS} requests in ${ranMs} ms, ${peak} in flight at the peak, ${stillOpen} when the gate opened; ${JSON.stringify(tally)}; admissions ${JSON.stringify(kinds)}; changes after ${changes.map((c) => `${c.acc.name} ${c.startedAt} (key usage then ${c.key.usageAtChange})`).join(", ")} started`);
+  console.log(`cluster run: ${REQUESTS} requests in ${ranMs} ms, ${peak} in flight at the peak, ${stillOpen} when the gate opened (${sure} of them sure to be); ${JSON.stringify(tally)}; admissions ${JSON.stringify(kinds)}; changes after ${changes.map((c) => `${c.acc.name} ${c.startedAt} (key usage then ${c.key.usageAtChange})`).join(", ")} started`);
   for (const p of probes) assert.equal(p.status, 401, `${p.where}: a revoked key, KEY_CACHE_MS after the change`);
-  // How many run at once at the peak depends on the machine (555 to 985 seen on a
-  // shared 2-core one); the gated streams admitted are all open together, whatever it is.
-  assert.ok(stillOpen >= 80, `gated streams open together when the gate opened: ${stillOpen}`);
+  // How many run at once at the peak depends on the machine (517 to 985 seen on a
+  // shared 2-core one); whatever it is, every gated stream that nothing could refuse (a
+  // key with no limit, never revoked, of an account with credit to spare) and whose
+  // client stays is open when the gate opens.
+  assert.ok(sure > 50 && stillOpen >= sure, `gated streams open together when the gate opened: ${stillOpen} of at least ${sure}`);
   for (const o of outcomes.filter((o) => o.status !== null)) {
     const allowed = [200, 502];
     if (revokes(o.s.key)) allowed.push(401);
