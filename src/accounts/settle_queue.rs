@@ -120,6 +120,26 @@ impl<T: Clone> SettleQueue<T> {
         out
     }
 
+    /// Claims every settlement `pick` chooses, whether or not a sender has it, until
+    /// `until` (a lease's renewal carries its own requests'). As with [`Self::take`],
+    /// the timer is done when nothing free is left.
+    pub fn take_all_of(
+        &mut self,
+        now: u64,
+        until: u64,
+        pick: &dyn Fn(&T) -> bool,
+    ) -> Vec<(String, T)> {
+        let mut out = Vec::new();
+        for s in self.slots.iter_mut().filter(|s| pick(&s.item)) {
+            s.claimed_until = Some(until);
+            out.push((s.id.clone(), s.item.clone()));
+        }
+        if !self.has_free(now) {
+            self.timer_until = None;
+        }
+        out
+    }
+
     /// Extends the claim on `ids` (a sender about to wait again).
     pub fn hold(&mut self, ids: &[String], until: u64) {
         for s in self.slots.iter_mut().filter(|s| ids.contains(&s.id)) {
@@ -184,6 +204,29 @@ mod tests {
         );
         q.landed(&ids(&batch));
         assert!(q.is_empty());
+    }
+
+    #[test]
+    fn a_renewal_carries_its_own_settlements_claimed_or_not() {
+        let mut q = SettleQueue::default();
+        q.push("a".into(), 1, 0, 100, 1000);
+        q.push("b".into(), 2, 0, 100, 1000);
+        q.push("c".into(), 3, 0, 100, 1000);
+        // A flush has "a" on its way.
+        assert_eq!(ids(&q.take(1, 100, 5_000, false)), ["a"]);
+        let mine = q.take_all_of(110, 5_000, &|n| n % 2 == 1);
+        assert_eq!(
+            ids(&mine),
+            ["a", "c"],
+            "the odd ones, claimed by the flush or not"
+        );
+        assert!(!q.orphaned(120), "\"b\" is free, its timer alive");
+        assert_eq!(ids(&q.take(64, 120, 5_000, false)), ["b"]);
+        // The renewal failed: what it took is free again, with no timer to send it.
+        q.release(&ids(&mine));
+        assert!(q.orphaned(130));
+        q.landed(&ids(&mine));
+        assert_eq!(q.len(), 1);
     }
 
     #[test]

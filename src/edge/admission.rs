@@ -149,15 +149,7 @@ async fn give_back(
 pub async fn granted(env: Env, account: String, caller: String, g: Grant) {
     BOOK.with(|b| b.borrow_mut().granted(&caller, &account, &g, now()));
     if !BOOK.with(|b| b.borrow().holds(&caller, &g.id)) {
-        let op = Op::Lease {
-            caller,
-            lease_id: g.id,
-            in_flight: 0,
-            top_up: false,
-            release: true,
-            settle: Vec::new(),
-        };
-        let _ = account::call(&env, &account, op).await;
+        give_back(&env, &account, &caller, g.id, 0, Some(1)).await;
     }
 }
 
@@ -177,19 +169,39 @@ pub fn renewal_if_due(env: &Env, caller: &str) -> Option<impl std::future::Futur
     Some(async move { renew(&env, &caller, due).await })
 }
 
+/// A renewal carries the settlements of the lease's own requests that are still
+/// queued (a flush may have them on their way): those requests are no longer counted
+/// in `in_flight`, so should the renewal find the key revoked and close the lease down
+/// to what still runs, they must have charged it first; landing after, each would
+/// release the worst case of a request still running.
 async fn renew(env: &Env, caller: &str, r: Renewal) {
+    let t = now();
+    let own = |q: &Pending| q.item.lease.as_deref() == Some(r.lease_id.as_str());
+    let mut ids = Vec::new();
+    let mut settle = Vec::new();
+    with_queue(&r.account, |q| {
+        (ids, settle) = q
+            .take_all_of(t, t.saturating_add(CALL_MS), &own)
+            .into_iter()
+            .unzip()
+    });
     let op = Op::Lease {
         caller: caller.to_string(),
         lease_id: r.lease_id.clone(),
         in_flight: r.in_flight_picos,
         top_up: r.top_up,
         release: false,
-        settle: Vec::new(),
+        settle,
     };
     match account::call(env, &r.account, op).await {
-        Ok(v) => answered(caller, &r.account, &r.lease_id, &v),
+        Ok(v) => {
+            with_queue(&r.account, |q| q.landed(&ids));
+            answered(caller, &r.account, &r.lease_id, &v);
+        }
         Err(e) => {
             worker::console_error!("renewing a lease of account {}: {e}", r.account);
+            with_queue(&r.account, |q| q.release(&ids));
+            orphan_timer(env, &r.account);
             BOOK.with(|b| b.borrow_mut().renewal_failed(caller, &r.lease_id));
         }
     }
