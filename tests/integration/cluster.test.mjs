@@ -163,7 +163,7 @@ test("a key revoked in another isolate: a request that finished before the lease
       const x = await books(acc.id);
       return picos(x.leased) === 0n && picos(x.reserved) === 0n && picos(x.total_usage) > 2n * 25_000_000n && x;
     }, "all settled", 10_000);
-    assert.equal(picos(end.total_usage), 3n * 25_000_000n - 5_000_000n, "two replies of 25 µ$ and a stream of 20 µ$");
+    assert.equal(picos(end.total_usage), 3n * 25_000_000n, "two replies and a stream of 25 µ$ each");
     assert.equal(picos(end.operator_loss), 0n);
     assert.equal(picos(end.expired_holds), 0n);
   } finally {
@@ -483,10 +483,10 @@ test("a thousand requests in flight together on four isolates, with disconnects,
     }
     for (const id of lost.keys()) assert.ok(byId.has(id), `${where}: a loss for a generation with no record: ${id}`);
     // A reply read to its end cost exactly what the mock reports for it: 11 prompt and 7
-    // completion tokens, or 12 and 4 streamed.
+    // completion tokens, streamed or not.
     for (const o of mine.filter((o) => o.status === 200 && o.complete && !/broken|truncated/.test(o.s.model))) {
       const g = byId.get(o.genId);
-      const [p, c] = o.s.stream ? ["12", "4"] : ["11", "7"];
+      const [p, c] = ["11", "7"];
       assert.deepEqual([g.usage_source, g.tokens_prompt, g.tokens_completion], ["provider", p, c], `${where}: request ${o.s.i} (${o.s.model})`);
     }
 
