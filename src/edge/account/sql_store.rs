@@ -68,6 +68,15 @@ fn ms(v: u64) -> SqlStorageValue {
     (v.min(i64::MAX as u64) as i64).into()
 }
 
+/// What joins the columns of a row read as one text (`char(31)`, the unit separator:
+/// in no ID, hash, number or name the gateway writes; free text goes last).
+const SEP: char = '\u{1f}';
+
+/// An integer column read as text (0 if it is not one).
+fn num(s: &str) -> u64 {
+    s.parse::<i64>().map_or(0, |v| v.max(0) as u64)
+}
+
 fn json_err(e: serde_json::Error) -> Error {
     Error::Internal(e.to_string())
 }
@@ -116,6 +125,14 @@ impl SqlStore {
         Ok(rows.into_iter().next().and_then(|r| r.v))
     }
 
+    /// Rows whose columns `query` joins with [`SEP`] into one text `v`: every row shape
+    /// is read through the one [`Text`] type (a serde visitor per shape costs the wasm
+    /// a kilobyte or two each).
+    fn joined(&self, query: &str, args: Vec<SqlStorageValue>) -> Result<Vec<String>> {
+        let rows: Vec<Text> = self.rows(query, args)?;
+        Ok(rows.into_iter().filter_map(|r| r.v).collect())
+    }
+
     fn sum(&self, query: &str, args: Vec<SqlStorageValue>) -> Result<u64> {
         Ok(parse_money(&self.text(query, args)?))
     }
@@ -126,24 +143,19 @@ impl SqlStore {
     }
 
     fn leases(&self, filter: &str, args: Vec<SqlStorageValue>) -> Result<Vec<LeaseRow>> {
-        #[derive(Deserialize)]
-        struct Row {
-            id: String,
-            key_hash: String,
-            amount: Option<String>,
-            in_flight: Option<String>,
-            closing: f64,
-        }
-        let q = format!("SELECT id, key_hash, CAST(amount AS TEXT) AS amount, CAST(in_flight AS TEXT) AS in_flight, closing FROM leases {filter}");
-        let rows: Vec<Row> = self.rows(&q, args)?;
-        Ok(rows
-            .into_iter()
-            .map(|r| LeaseRow {
-                id: r.id,
-                key_hash: r.key_hash,
-                amount: parse_money(&r.amount),
-                in_flight: parse_money(&r.in_flight),
-                closing: r.closing != 0.0,
+        let q = format!("SELECT id || char(31) || key_hash || char(31) || amount || char(31) || in_flight || char(31) || closing AS v FROM leases {filter}");
+        Ok(self
+            .joined(&q, args)?
+            .iter()
+            .filter_map(|v| {
+                let mut f = v.split(SEP);
+                Some(LeaseRow {
+                    id: f.next()?.into(),
+                    key_hash: f.next()?.into(),
+                    amount: num(f.next()?),
+                    in_flight: num(f.next()?),
+                    closing: num(f.next()?) != 0,
+                })
             })
             .collect())
     }
@@ -188,19 +200,6 @@ pub fn ensure_totals(b: &Books<SqlStore>) -> Result<()> {
 
 /// The totals, key totals and daily aggregates of an account made before they existed.
 fn migrate_history(b: &Books<SqlStore>) -> Result<()> {
-    #[derive(Deserialize)]
-    struct Row {
-        key_hash: String,
-        created_ms: f64,
-        day: f64,
-        model: String,
-        provider: String,
-        charged: Option<String>,
-        prompt: f64,
-        completion: f64,
-        reasoning: f64,
-        cached: f64,
-    }
     let s = &b.store;
     for name in ["credits", "usage", "reserved"] {
         // The column of the same name, from before the running totals.
@@ -208,19 +207,26 @@ fn migrate_history(b: &Books<SqlStore>) -> Result<()> {
         let v = parse_money(&s.text(&q, Vec::new())?);
         s.set_total(name, u128::from(v))?;
     }
-    let rows: Vec<Row> = s.rows("SELECT key_hash, created_ms, day, model, provider, CAST(charged AS TEXT) AS charged, prompt, completion, reasoning, cached FROM generations", Vec::new())?;
-    for r in rows {
-        let charged = parse_money(&r.charged);
-        b.add_key_totals(&r.key_hash, r.created_ms as u64, charged)?;
+    let q = "SELECT created_ms || char(31) || day || char(31) || charged || char(31) || prompt || char(31) || completion || char(31) || reasoning || char(31) || cached || char(31) || key_hash || char(31) || provider || char(31) || model AS v FROM generations";
+    for v in s.joined(q, Vec::new())? {
+        let mut f = v.splitn(10, SEP);
+        let mut n = || f.next().map_or(0, num);
+        let (created_ms, day, charged) = (n(), n(), n());
         let d = DailyDelta {
             requests: 1,
             usage: u128::from(charged),
-            prompt: r.prompt as u64,
-            completion: r.completion as u64,
-            reasoning: r.reasoning as u64,
-            cached: r.cached as u64,
+            prompt: n(),
+            completion: n(),
+            reasoning: n(),
+            cached: n(),
         };
-        s.add_daily(r.day as i64, &r.key_hash, &r.model, &r.provider, &d)?;
+        let (key, provider, model) = (
+            f.next().unwrap_or_default(),
+            f.next().unwrap_or_default(),
+            f.next().unwrap_or_default(),
+        );
+        b.add_key_totals(key, created_ms, charged)?;
+        s.add_daily(day as i64, key, model, provider, &d)?;
     }
     Ok(())
 }
@@ -248,20 +254,15 @@ impl Store for SqlStore {
     }
 
     fn account(&self) -> Result<Option<AccountRow>> {
-        #[derive(Deserialize)]
-        struct Row {
-            id: String,
-            name: String,
-            allow_training: f64,
-            created_ms: f64,
-        }
-        let q = "SELECT id, name, allow_training, created_ms FROM account";
-        let rows: Vec<Row> = self.rows(q, Vec::new())?;
-        Ok(rows.into_iter().next().map(|r| AccountRow {
-            id: r.id,
-            name: r.name,
-            allow_training: r.allow_training != 0.0,
-            created_ms: r.created_ms as u64,
+        let q = "SELECT allow_training || char(31) || created_ms || char(31) || id || char(31) || name AS v FROM account";
+        Ok(self.joined(q, Vec::new())?.first().and_then(|v| {
+            let mut f = v.splitn(4, SEP);
+            Some(AccountRow {
+                allow_training: num(f.next()?) != 0,
+                created_ms: num(f.next()?),
+                id: f.next()?.into(),
+                name: f.next()?.into(),
+            })
         }))
     }
 
@@ -357,20 +358,17 @@ impl Store for SqlStore {
     }
 
     fn stale_reservations(&self, before_ms: u64) -> Result<Vec<Reservation>> {
-        #[derive(Deserialize)]
-        struct Row {
-            gen_id: String,
-            key_hash: String,
-            picos: Option<String>,
-        }
-        let q = "SELECT gen_id, key_hash, CAST(picos AS TEXT) AS picos FROM reservations WHERE at_ms < ?";
-        let rows: Vec<Row> = self.rows(q, vec![ms(before_ms)])?;
-        Ok(rows
-            .into_iter()
-            .map(|r| Reservation {
-                picos: parse_money(&r.picos),
-                gen_id: r.gen_id,
-                key_hash: r.key_hash,
+        let q = "SELECT picos || char(31) || gen_id || char(31) || key_hash AS v FROM reservations WHERE at_ms < ?";
+        Ok(self
+            .joined(q, vec![ms(before_ms)])?
+            .iter()
+            .filter_map(|v| {
+                let mut f = v.split(SEP);
+                Some(Reservation {
+                    picos: num(f.next()?),
+                    gen_id: f.next()?.into(),
+                    key_hash: f.next()?.into(),
+                })
             })
             .collect())
     }
@@ -456,34 +454,27 @@ impl Store for SqlStore {
     }
 
     fn activity(&self, from: i64, to: i64) -> Result<Vec<ActivityRow>> {
-        #[derive(Deserialize)]
-        struct Row {
-            day: f64,
-            model: String,
-            provider: String,
-            requests: f64,
-            usage: Option<String>,
-            prompt: f64,
-            completion: f64,
-            reasoning: f64,
-            cached: f64,
-        }
-        let rows: Vec<Row> = self.rows(
-            "SELECT day, model, provider, SUM(requests) AS requests, CAST(SUM(CAST(usage AS INTEGER)) AS TEXT) AS usage, SUM(prompt) AS prompt, SUM(completion) AS completion, SUM(reasoning) AS reasoning, SUM(cached) AS cached FROM daily WHERE day >= ? AND day <= ? GROUP BY day, model, provider ORDER BY day DESC, model",
-            vec![from.into(), to.into()],
-        )?;
+        let q = "SELECT day || char(31) || SUM(requests) || char(31) || SUM(CAST(usage AS INTEGER)) || char(31) || SUM(prompt) || char(31) || SUM(completion) || char(31) || SUM(reasoning) || char(31) || SUM(cached) || char(31) || provider || char(31) || model AS v FROM daily WHERE day >= ? AND day <= ? GROUP BY day, model, provider ORDER BY day DESC, model";
+        let rows = self.joined(q, vec![from.into(), to.into()])?;
         Ok(rows
-            .into_iter()
-            .map(|r| ActivityRow {
-                day: r.day as i64,
-                model: r.model,
-                provider: r.provider,
-                requests: r.requests as u64,
-                usage_picos: parse_money(&r.usage),
-                prompt_tokens: r.prompt as u64,
-                completion_tokens: r.completion as u64,
-                reasoning_tokens: r.reasoning as u64,
-                cached_tokens: r.cached as u64,
+            .iter()
+            .map(|v| {
+                let mut f = v.splitn(9, SEP);
+                let mut n = || f.next().map_or(0, num);
+                let (day, requests, usage_picos) = (n() as i64, n(), n());
+                let (prompt_tokens, completion_tokens) = (n(), n());
+                let (reasoning_tokens, cached_tokens) = (n(), n());
+                ActivityRow {
+                    day,
+                    requests,
+                    usage_picos,
+                    prompt_tokens,
+                    completion_tokens,
+                    reasoning_tokens,
+                    cached_tokens,
+                    provider: f.next().unwrap_or_default().into(),
+                    model: f.next().unwrap_or_default().into(),
+                }
             })
             .collect())
     }
@@ -491,7 +482,7 @@ impl Store for SqlStore {
     fn add_entry(&self, e: &Entry) -> Result<()> {
         self.exec(
             "INSERT INTO entries (kind, gen_id, key_hash, picos, note, at_ms) VALUES (?, ?, ?, ?, ?, ?)",
-            vec![e.kind.clone().into(), e.gen_id.clone().into(), e.key_hash.clone().into(), e.picos.to_string().into(), e.note.clone().into(), ms(e.at_ms)],
+            vec![e.kind.as_str().into(), e.gen_id.as_str().into(), e.key_hash.as_str().into(), e.picos.to_string().into(), e.note.as_str().into(), ms(e.at_ms)],
         )
     }
 
@@ -505,26 +496,22 @@ impl Store for SqlStore {
     }
 
     fn ledger(&self, limit: u32) -> Result<Vec<Entry>> {
-        #[derive(Deserialize)]
-        struct Row {
-            kind: String,
-            gen_id: String,
-            key_hash: String,
-            picos: String,
-            note: String,
-            at_ms: f64,
-        }
         // Both lists in one (the latest `limit` of each), newest first.
-        let rows: Vec<Row> = self.rows("SELECT * FROM (SELECT kind, gen_id, key_hash, picos, note, at_ms FROM entries ORDER BY id DESC LIMIT ?) UNION ALL SELECT * FROM (SELECT 'grant', '', '', CAST(picos AS TEXT), note, at_ms FROM grants ORDER BY id DESC LIMIT ?) ORDER BY at_ms DESC", vec![i64::from(limit).into(), i64::from(limit).into()])?;
+        let q = "SELECT at_ms || char(31) || picos || char(31) || kind || char(31) || gen_id || char(31) || key_hash || char(31) || note AS v FROM (SELECT * FROM (SELECT kind, gen_id, key_hash, picos, note, at_ms FROM entries ORDER BY id DESC LIMIT ?) UNION ALL SELECT * FROM (SELECT 'grant', '', '', picos, note, at_ms FROM grants ORDER BY id DESC LIMIT ?)) ORDER BY at_ms DESC";
+        let limit = i64::from(limit);
+        let rows = self.joined(q, vec![limit.into(), limit.into()])?;
         Ok(rows
-            .into_iter()
-            .map(|r| Entry {
-                picos: r.picos.parse().unwrap_or(0),
-                kind: r.kind,
-                gen_id: r.gen_id,
-                key_hash: r.key_hash,
-                note: r.note,
-                at_ms: r.at_ms as u64,
+            .iter()
+            .filter_map(|v| {
+                let mut f = v.splitn(6, SEP);
+                Some(Entry {
+                    at_ms: num(f.next()?),
+                    picos: f.next()?.parse().unwrap_or(0),
+                    kind: f.next()?.into(),
+                    gen_id: f.next()?.into(),
+                    key_hash: f.next()?.into(),
+                    note: f.next()?.into(),
+                })
             })
             .collect())
     }
