@@ -228,10 +228,15 @@ impl<S: Store> Books<S> {
     /// (their isolate is gone): the hold is released; the part that requests were
     /// running against at the last renewal is recorded as an `expired_hold` for the
     /// operator (those requests' settlements never came), the unused rest is simply
-    /// the account's again.
+    /// the account's again. A closing lease is no longer renewed by anyone (its isolate
+    /// dropped it): it holds the worst cases of requests still running, and lives as
+    /// long as their own reservations would, so that a request that outlasts the lease
+    /// TTL keeps its hold and leaves no false `expired_hold`.
     fn expire_leases(&self) -> Result<()> {
-        let cutoff = self.now_ms().saturating_sub(self.cfg.lease_ttl_ms);
-        for l in self.store.stale_leases(cutoff)? {
+        let now = self.now_ms();
+        let open = now.saturating_sub(self.cfg.lease_ttl_ms);
+        let closing = now.saturating_sub(self.cfg.reservation_ttl_ms.max(self.cfg.lease_ttl_ms));
+        for l in self.store.stale_leases(open, closing)? {
             let running = l.in_flight.min(l.amount);
             if running > 0 {
                 self.entry(

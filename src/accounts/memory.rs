@@ -202,11 +202,17 @@ impl Store for MemoryStore {
     fn lease(&self, id: &str) -> Result<Option<LeaseRow>> {
         self.read(|s| s.leases.get(id).map(|l| l.0.clone()))
     }
-    fn stale_leases(&self, before_ms: u64) -> Result<Vec<LeaseRow>> {
+    fn stale_leases(&self, open_before: u64, closing_before: u64) -> Result<Vec<LeaseRow>> {
         self.read(|s| {
             s.leases
                 .values()
-                .filter(|l| l.1 < before_ms)
+                .filter(|(l, at)| {
+                    *at < if l.closing {
+                        closing_before
+                    } else {
+                        open_before
+                    }
+                })
                 .map(|l| l.0.clone())
                 .collect()
         })

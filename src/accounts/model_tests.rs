@@ -414,8 +414,13 @@ impl Model {
                     "reservation {id} outlived its TTL"
                 );
             }
-            for (id, (_, at)) in &s.leases {
-                assert!(*at >= now - LEASE_TTL_MS, "lease {id} outlived its TTL");
+            for (id, (l, at)) in &s.leases {
+                let ttl = if l.closing {
+                    RESERVATION_TTL_MS
+                } else {
+                    LEASE_TTL_MS
+                };
+                assert!(*at >= now - ttl, "lease {id} outlived its TTL");
             }
         }
     }
@@ -592,4 +597,74 @@ proptest! {
             m.check();
         }
     }
+}
+
+/// A revoked lease keeps holding what its running requests may spend for as long as
+/// their own reservations would live, not the (much shorter) lease TTL that only an
+/// isolate's renewals extend: the isolate dropped the lease, so nothing renews it.
+#[test]
+fn a_revoked_lease_outlives_the_lease_ttl_while_its_requests_run() {
+    let mut m = Model::new(1_000_000_000_000, [None; KEYS]);
+    m.admit(0, 0, 1_000_000_000, true);
+    let ask = 5_000_000_000;
+    m.admit(0, 0, ask, false);
+    let lease_id = m.isolates[0].book.get("k0").unwrap().id.clone();
+    assert!(m.isolates[0].running.last().unwrap().ticket.is_some());
+    m.key_change(0, KeyChange::Disable, true);
+    m.renew(0, 0, false, false);
+    assert!(m.isolates[0].book.get("k0").is_none(), "revoked");
+    let closing = store_state(&m.books).leases[&lease_id].0.clone();
+    assert!(closing.closing && closing.amount == ask);
+    m.advance(LEASE_TTL_MS + 1000);
+    m.check();
+    let s = store_state(&m.books);
+    assert!(
+        s.entries.iter().all(|e| e.kind != "expired_hold"),
+        "{:?}",
+        s.entries
+    );
+    assert!(
+        s.leases.contains_key(&lease_id),
+        "the running request lost its hold"
+    );
+    // It ends, and settles against what its lease still holds.
+    m.finish(0, 1, Cost::At);
+    m.deliver(0);
+    m.check();
+    let s = store_state(&m.books);
+    assert!(!s.leases.contains_key(&lease_id));
+    assert_eq!(s.totals.get("expired_holds").copied().unwrap_or(0), 0);
+    assert!(s.entries.is_empty(), "{:?}", s.entries);
+    assert_eq!(s.generations.values().map(|g| g.2).sum::<u64>(), ask);
+    // Past a reservation's TTL, a closing lease whose requests never settle expires.
+    m.admit(1, 1, 1_000_000_000, true);
+    m.admit(1, 1, ask, false);
+    m.key_change(1, KeyChange::Disable, true);
+    m.renew(1, 1, false, false);
+    m.advance(RESERVATION_TTL_MS + 1000);
+    m.check();
+    let s = store_state(&m.books);
+    assert!(s.leases.is_empty() && s.reservations.is_empty());
+    assert!(s
+        .entries
+        .iter()
+        .any(|e| e.kind == "expired_hold" && e.picos == u128::from(ask)));
+}
+
+/// A rename changes no money: the key's lease and holds stay as they were.
+#[test]
+fn a_rename_touches_no_hold() {
+    let mut m = Model::new(1_000_000_000_000, [Some(500_000_000_000), None, None]);
+    m.admit(0, 0, 1_000_000_000, true);
+    let before = store_state(&m.books);
+    m.key_change(0, KeyChange::Rename, false);
+    let after = store_state(&m.books);
+    assert_eq!(after.leases, before.leases);
+    assert_eq!(after.reservations, before.reservations);
+    assert_eq!(after.totals, before.totals);
+    m.renew(0, 0, false, false);
+    assert!(
+        m.isolates[0].book.get("k0").is_some(),
+        "the lease was not revoked"
+    );
 }

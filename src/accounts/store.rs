@@ -104,8 +104,9 @@ pub trait Store {
     fn stale_reservations(&self, before_ms: u64) -> Result<Vec<Reservation>>;
 
     fn lease(&self, id: &str) -> Result<Option<LeaseRow>>;
-    /// Leases last written before `before_ms`.
-    fn stale_leases(&self, before_ms: u64) -> Result<Vec<LeaseRow>>;
+    /// Open leases last written before `open_before`, closing ones before
+    /// `closing_before`.
+    fn stale_leases(&self, open_before: u64, closing_before: u64) -> Result<Vec<LeaseRow>>;
     /// Writes a lease's row, renewed at `at_ms`.
     fn put_lease(&self, l: &LeaseRow, at_ms: u64) -> Result<()>;
     fn delete_lease(&self, id: &str) -> Result<()>;

@@ -380,8 +380,11 @@ impl Store for SqlStore {
             .next())
     }
 
-    fn stale_leases(&self, before_ms: u64) -> Result<Vec<LeaseRow>> {
-        self.leases("WHERE at_ms < ?", vec![ms(before_ms)])
+    fn stale_leases(&self, open_before: u64, closing_before: u64) -> Result<Vec<LeaseRow>> {
+        self.leases(
+            "WHERE at_ms < (CASE closing WHEN 0 THEN ? ELSE ? END)",
+            vec![ms(open_before), ms(closing_before)],
+        )
     }
 
     fn put_lease(&self, l: &LeaseRow, at_ms: u64) -> Result<()> {
