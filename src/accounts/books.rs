@@ -67,6 +67,13 @@ pub fn period_key(reset: Option<LimitReset>, secs: u64) -> String {
     }
 }
 
+/// The running total that keeps a deleted key's limit (above its low three bits: the
+/// reset in two, and one that says it is set) for the requests it left running: they settle within it, as they would have had the
+/// key stayed.
+fn deleted_limit_name(hash: &str) -> String {
+    format!("deleted-limit:{hash}")
+}
+
 fn unauthorized() -> Error {
     Error::Unauthorized("User not found.".into())
 }
@@ -101,16 +108,7 @@ impl<S: Store> Books<S> {
             Op::Update {
                 name,
                 allow_training,
-            } => {
-                self.account()?;
-                if let Some(n) = name {
-                    self.store.set_name(&n)?;
-                }
-                if let Some(t) = allow_training {
-                    self.store.set_allow_training(t)?;
-                }
-                self.account_json()
-            }
+            } => self.update(name, allow_training),
             Op::Grant { picos, note } => {
                 self.account()?;
                 self.grant(picos, &note)?;
@@ -123,6 +121,7 @@ impl<S: Store> Books<S> {
             }
             Op::Admit(a) => self.admit(a),
             Op::Renew { gen_ids } => {
+                // Keeps the holds of requests still running from expiring.
                 let now = self.now_ms();
                 for id in gen_ids.iter().take(256) {
                     self.store.touch_reservation(id, now)?;
@@ -142,6 +141,13 @@ impl<S: Store> Books<S> {
                 self.settle_all(settle)?;
                 self.lease_op(&caller, &lease_id, in_flight, top_up, release)
             }
+            op => self.account_api(op),
+        }
+    }
+
+    /// The account API's messages: a key's own view, key management, history.
+    fn account_api(&self, op: Op) -> Result<Value> {
+        match op {
             Op::WhoAmI {
                 caller,
                 free_windows,
@@ -166,11 +172,7 @@ impl<S: Store> Books<S> {
                 hash,
                 patch,
             } => self.key_update(caller.as_deref(), &hash, patch),
-            Op::KeyDelete { caller, hash } => {
-                self.managed_key(caller.as_deref(), &hash, true)?;
-                self.store.delete_key(&hash)?;
-                Ok(json!({ "deleted": true }))
-            }
+            Op::KeyDelete { caller, hash } => self.key_delete(caller.as_deref(), &hash),
             Op::Generation { caller, id } => self.generation(&caller, &id),
             Op::Activity { caller, day } => {
                 self.caller(&caller, Some(KeyKind::Provisioning))?;
@@ -181,6 +183,9 @@ impl<S: Store> Books<S> {
                 caller,
                 allow_training,
             } => self.privacy(&caller, allow_training),
+            _ => Err(Error::Internal(
+                "account: not an account API message".into(),
+            )),
         }
     }
 
@@ -210,6 +215,17 @@ impl<S: Store> Books<S> {
         }
         for k in keys {
             self.store.put_key(&k)?;
+        }
+        self.account_json()
+    }
+
+    fn update(&self, name: Option<String>, allow_training: Option<bool>) -> Result<Value> {
+        self.account()?;
+        if let Some(n) = name {
+            self.store.set_name(&n)?;
+        }
+        if let Some(t) = allow_training {
+            self.store.set_allow_training(t)?;
         }
         self.account_json()
     }
@@ -346,6 +362,23 @@ impl<S: Store> Books<S> {
         Ok(k.to_json(&self.key_usage(&k)?, &self.account()?.id))
     }
 
+    /// Deletes key `hash`; its limit is kept for the requests it left running.
+    fn key_delete(&self, caller: Option<&str>, hash: &str) -> Result<Value> {
+        let k = self.managed_key(caller, hash, true)?;
+        if let Some(limit) = k.limit_picos {
+            let code = match k.limit_reset {
+                None => 0,
+                Some(LimitReset::Daily) => 1,
+                Some(LimitReset::Weekly) => 2,
+                Some(LimitReset::Monthly) => 3,
+            };
+            let kept = (u128::from(limit) << 3) | (code << 1) | 1;
+            self.store.set_total(&deleted_limit_name(hash), kept)?;
+        }
+        self.store.delete_key(hash)?;
+        Ok(json!({ "deleted": true }))
+    }
+
     fn keys(&self, caller: Option<&str>) -> Result<Value> {
         if let Some(c) = caller {
             self.caller(c, Some(KeyKind::Provisioning))?;
@@ -380,6 +413,21 @@ impl<S: Store> Books<S> {
             period: t(k.limit_reset)?,
             reserved: self.store.key_reserved(&k.hash)?,
         })
+    }
+
+    /// The limit and reset that key `hash` had when it was deleted, if it had a limit.
+    pub(super) fn deleted_limit(&self, hash: &str) -> Result<Option<(u64, Option<LimitReset>)>> {
+        let kept = self.store.total(&deleted_limit_name(hash))?;
+        if kept & 1 == 0 {
+            return Ok(None);
+        }
+        let reset = match (kept >> 1) & 3 {
+            1 => Some(LimitReset::Daily),
+            2 => Some(LimitReset::Weekly),
+            3 => Some(LimitReset::Monthly),
+            _ => None,
+        };
+        Ok(Some((u64::try_from(kept >> 3).unwrap_or(u64::MAX), reset)))
     }
 
     /// What a key with a limit has spent in its period and holds; nothing to read

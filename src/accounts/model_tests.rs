@@ -152,6 +152,8 @@ struct Model {
     reserved_gens: Vec<String>,
     /// The limits the keys were made with, to restore them.
     made: Vec<KeyRecord>,
+    /// Each key's limit as last set (kept when the key is deleted).
+    limits: Vec<Option<u64>>,
 }
 
 fn store_state(b: &Books<MemoryStore>) -> State {
@@ -181,6 +183,7 @@ impl Model {
             floor: vec![0; KEYS],
             reserved_gens: Vec::new(),
             made,
+            limits: limits.to_vec(),
         }
     }
 
@@ -460,9 +463,16 @@ impl Model {
                 ..KeyPatch::default()
             }),
         };
-        let limit_changes = matches!(change, KeyChange::Limit(_) | KeyChange::Restore);
-        if self.run(op).is_ok() && limit_changes {
-            self.floor[key] = self.floor[key].max(spent);
+        let limit = match change {
+            KeyChange::Limit(l) => Some(l),
+            KeyChange::Restore => Some(self.made[key + 1].limit_picos),
+            _ => None,
+        };
+        if self.run(op).is_ok() {
+            if let Some(l) = limit {
+                self.floor[key] = self.floor[key].max(spent);
+                self.limits[key] = l;
+            }
         }
     }
 
@@ -513,10 +523,10 @@ impl Model {
         }
         for k in 0..KEYS {
             let hash = key_hash(k);
-            let Some(rec) = s.keys.get(&hash) else {
-                continue;
-            };
-            if let Some(limit) = rec.limit_picos {
+            // A deleted key's requests still settle within the limit it had.
+            let limit = s.keys.get(&hash).map_or(self.limits[k], |r| r.limit_picos);
+            assert_eq!(limit, self.limits[k]);
+            if let Some(limit) = limit {
                 let spent = self.spent(&hash);
                 assert!(
                     spent <= u128::from(limit).max(self.floor[k]),
@@ -667,4 +677,27 @@ fn a_rename_touches_no_hold() {
         m.isolates[0].book.get("k0").is_some(),
         "the lease was not revoked"
     );
+}
+
+/// A key deleted while its request runs keeps its limit for that request: what its
+/// provider bills past the hold is charged only as far as the limit allows, and the
+/// rest is recorded, as it would have been had the key stayed.
+#[test]
+fn a_deleted_key_keeps_its_limit_for_the_requests_it_left_running() {
+    let limit = 50_000_000_000; // $0.05
+    let mut m = Model::new(1_000_000_000_000, [Some(limit), None, None]);
+    let ask = 40_000_000_000;
+    m.admit(0, 0, ask, false);
+    m.key_change(0, KeyChange::Delete, false);
+    assert!(!store_state(&m.books).keys.contains_key("k0"));
+    // Billed $0.15 for a request that held $0.04.
+    m.finish(0, 0, Cost::Above(712));
+    m.deliver(0);
+    m.check();
+    let s = store_state(&m.books);
+    let (_, g, charged) = &s.generations["gen-1"];
+    assert!(g.cost_picos > 3 * limit - 1_000_000_000, "{}", g.cost_picos);
+    assert_eq!(*charged, limit, "charged past the deleted key's limit");
+    let loss: u128 = s.entries.iter().map(|e| e.picos).sum();
+    assert_eq!(loss, u128::from(g.cost_picos - limit));
 }

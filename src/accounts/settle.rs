@@ -254,10 +254,15 @@ impl<S: Store> Books<S> {
         let k = match t.caps.iter().position(|(h, _)| h == caller) {
             Some(k) => k,
             None => {
-                let cap = match self.store.key(caller)?.filter(|k| k.limit_picos.is_some()) {
-                    Some(k) => KeyCap {
-                        limit: k.limit_picos,
-                        reset: k.limit_reset,
+                let limit = match self.store.key(caller)? {
+                    Some(k) => k.limit_picos.map(|l| (l, k.limit_reset)),
+                    // Deleted while this request ran: the limit it had then.
+                    None => self.deleted_limit(caller)?,
+                };
+                let cap = match limit {
+                    Some((limit, reset)) => KeyCap {
+                        limit: Some(limit),
+                        reset,
                         held: self.store.key_held(caller)?,
                         spent: Vec::new(),
                     },
