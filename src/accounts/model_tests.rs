@@ -22,7 +22,8 @@ const KEYS: usize = 3;
 const FRESH_MS: u64 = 10_000;
 const RESERVATION_TTL_MS: u64 = 60_000;
 const LEASE_TTL_MS: u64 = 2 * FRESH_MS + 1000;
-const START_MS: u64 = 1_795_600_000_000;
+/// A minute before a UTC midnight, so that daily limits reset mid-run.
+const START_MS: u64 = 20_783 * 86_400_000 - 60_000;
 
 fn config() -> Config {
     Config {
@@ -167,6 +168,8 @@ impl Model {
         let books = Books::new(store, config());
         let mut keys = vec![key_record("prov", KeyKind::Provisioning, None)];
         keys.extend((0..KEYS).map(|k| key_record(&key_hash(k), KeyKind::Api, limits[k])));
+        // The last key's limit is daily.
+        keys[KEYS].limit_reset = Some(super::ledger::LimitReset::Daily);
         let made = keys.clone();
         let init = Op::Init {
             id: "acc".into(),
@@ -526,7 +529,16 @@ impl Model {
             // A deleted key's requests still settle within the limit it had.
             let limit = s.keys.get(&hash).map_or(self.limits[k], |r| r.limit_picos);
             assert_eq!(limit, self.limits[k]);
-            if let Some(limit) = limit {
+            if let (Some(limit), true) = (limit, k == KEYS - 1) {
+                for ((h, p), v) in &s.key_totals {
+                    if h == &hash && p.starts_with("d:") {
+                        assert!(
+                            *v <= u128::from(limit).max(self.floor[k]),
+                            "{hash} past its daily limit in {p}"
+                        );
+                    }
+                }
+            } else if let Some(limit) = limit {
                 let spent = self.spent(&hash);
                 assert!(
                     spent <= u128::from(limit).max(self.floor[k]),
