@@ -1,8 +1,18 @@
-//! Callers: API keys, how they are checked, and what identifies a caller for limits.
+//! Callers: API keys, how they are checked, and what identifies a caller for limits;
+//! and the account's books, pure over a storage trait.
 
+pub mod books;
+pub mod holds;
 pub mod keys;
 pub mod lease;
 pub mod ledger;
+#[cfg(test)]
+pub mod memory;
+#[cfg(test)]
+mod model_tests;
+pub mod ops;
 pub mod records;
 pub mod served;
+pub mod settle;
 pub mod settle_queue;
+pub mod store;

@@ -172,19 +172,10 @@ test("a key revoked in another isolate: a request that finished before the lease
   }
 });
 
-// KNOWN BUG, in src/edge/account.rs (being rewritten; not fixed here): the settlement
-// of a request admitted against an open lease takes its charge off the lease's hold but
-// leaves the lease's `in_flight` (the worst cases the isolate last reported running) as
-// it was (`Books::settle`, the `Some(l) =>` arm: `put_lease_row(&l, ..)` without
-// `l.in_flight -= ask`). When that lease later expires (its isolate stopped renewing
-// it), `expire_leases` records the settled request's worst case as an `expired_hold`
-// that no late settlement will ever match: `expired_holds` stays above zero for good,
-// though every request came. Enable this test (drop `todo`) with the fix; the
-// assertion that fails today is `expired_holds` = 0 below (it is 0.000031).
-test("an expired lease records as expired only requests that never settled", {
-  timeout: 30_000,
-  todo: "account.rs: an open lease's in_flight is not lowered when its requests settle (expired_holds assertion)",
-}, async () => {
+// An open lease's `in_flight` (the worst cases its isolate last reported running) goes
+// down as its requests settle: when the lease later expires (its isolate stopped
+// renewing it), only requests that never settled are recorded as expired holds.
+test("an expired lease records as expired only requests that never settled", { timeout: 30_000 }, async () => {
   const m = await startMockUpstream();
   // One isolate is enough; its lease is never returned idle, only expired.
   const c = await startCluster({

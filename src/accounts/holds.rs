@@ -1,0 +1,257 @@
+//! Holds: admitting a request (its reservation, or a lease for its isolate), renewing,
+//! topping up and taking back leases, and expiring the holds whose request or isolate
+//! went quiet. Every hold counts in the `reserved` total and in its key's holds.
+
+use serde_json::{json, Value};
+
+use super::books::{Books, FREE_COUNTER};
+use super::lease::{self, Grant};
+use super::ledger;
+use super::ops::Admission;
+use super::records::{KeyKind, KeyRecord};
+use super::store::{Entry, LeaseRow, Reservation, Result, Store};
+use crate::error::Error;
+use crate::limits::Decision;
+
+/// The running total of what an expired lease's late settlements have yet to match.
+pub fn unmatched_name(lease_id: &str) -> String {
+    format!("expired:{lease_id}")
+}
+
+impl<S: Store> Books<S> {
+    pub(super) fn entry(
+        &self,
+        kind: &str,
+        gen_id: &str,
+        key: &str,
+        picos: u128,
+        note: &str,
+    ) -> Result<()> {
+        self.store.add_entry(&Entry {
+            kind: kind.into(),
+            gen_id: gen_id.into(),
+            key_hash: key.into(),
+            picos,
+            note: note.into(),
+            at_ms: self.now_ms(),
+        })
+    }
+
+    pub(super) fn admit(&self, a: Admission) -> Result<Value> {
+        let key = self.caller(&a.caller, Some(KeyKind::Api))?;
+        let allow_training = self.account()?.allow_training;
+        let facts = if allow_training {
+            a.if_training
+        } else {
+            a.if_private
+        };
+        let ask = facts.ask;
+        // Money first: a request refused for it counts against no request limit (and
+        // the isolate's retry after making room is not counted twice).
+        if ask.reserve > 0 {
+            self.expire_reservations()?;
+            let budget = self.key_budget(&key)?;
+            ledger::check(&self.funds()?, &budget, &ask)?;
+        }
+        let now = self.now_ms() / 1000;
+        let mut decision: Option<Decision> = None;
+        if facts.free {
+            let d = self.store.hit(FREE_COUNTER, &a.free_windows, now)?;
+            if !d.allowed {
+                return Ok(json!({ "refused": d, "allow_training": allow_training }));
+            }
+            decision = Some(d);
+        } else if let Some(w) = a.rps.as_ref() {
+            let counter = format!("rps:{}:", key.hash);
+            let d = self.store.hit(&counter, std::slice::from_ref(w), now)?;
+            if !d.allowed {
+                return Err(Error::RateLimited {
+                    message: format!(
+                        "Rate limit exceeded: {} requests per second on this key.",
+                        w.limit
+                    ),
+                    retry_after_secs: Some(d.retry_after),
+                    provider: None,
+                    raw: None,
+                });
+            }
+        }
+        if ask.reserve > 0 {
+            let r = Reservation {
+                gen_id: a.gen_id.clone(),
+                key_hash: key.hash.clone(),
+                picos: ask.reserve,
+            };
+            self.store.put_reservation(&r, self.now_ms())?;
+            self.add_total("reserved", u128::from(ask.reserve))?;
+        }
+        // A lease for the key's next requests, when they are paid and the account and
+        // key can spare one; free models and per-key request rates stay exact.
+        let lease = if a.lease && !facts.free && a.rps.is_none() {
+            let l = LeaseRow {
+                id: format!("lease-{}", a.gen_id),
+                key_hash: key.hash.clone(),
+                amount: 0,
+                in_flight: 0,
+                closing: false,
+            };
+            match self.top_up(&key, &l, ask.reserve)? {
+                (added, size) if added > 0 => Some(Grant {
+                    id: l.id,
+                    added,
+                    size,
+                    allow_training,
+                }),
+                _ => None,
+            }
+        } else {
+            None
+        };
+        Ok(json!({ "allow_training": allow_training, "limit": decision, "lease": lease }))
+    }
+
+    /// Ends a lease: its hold is the account's again.
+    pub(super) fn drop_lease(&self, l: &LeaseRow) -> Result<()> {
+        self.store.delete_lease(&l.id)?;
+        self.sub_total("reserved", u128::from(l.amount))
+    }
+
+    /// Sets a lease's hold to `amount` (the `reserved` total follows) and its renewal
+    /// facts.
+    fn put_lease(&self, l: &LeaseRow, amount: u64) -> Result<()> {
+        let row = LeaseRow {
+            amount,
+            ..l.clone()
+        };
+        self.store.put_lease(&row, self.now_ms())?;
+        if amount >= l.amount {
+            self.add_total("reserved", u128::from(amount.saturating_sub(l.amount)))
+        } else {
+            self.sub_total("reserved", u128::from(l.amount.saturating_sub(amount)))
+        }
+    }
+
+    /// Grows lease `l` of `key` towards the policy's size for the account and key as
+    /// they are now (a new lease has amount 0); what was added, and the size.
+    fn top_up(&self, key: &KeyRecord, l: &LeaseRow, need: u64) -> Result<(u64, u64)> {
+        let funds = self.funds()?;
+        let budget = self.key_budget(key)?;
+        let size = lease::size(&self.cfg.lease_policy, &funds, &budget, l.amount, need);
+        let added = size.saturating_sub(l.amount).min(funds.available());
+        if added > 0 || l.amount > 0 {
+            self.put_lease(l, l.amount.saturating_add(added))?;
+        }
+        Ok((added, size))
+    }
+
+    /// Renews, tops up or takes back an isolate's lease. Revoked (the isolate drops it
+    /// and admits exactly again) when the key is gone or disabled, the lease expired,
+    /// or the key's limit no longer covers what it holds; then the lease is closing:
+    /// only the worst cases of the requests still running against it stay held, each
+    /// until its settlement lands.
+    pub(super) fn lease_op(
+        &self,
+        caller: &str,
+        id: &str,
+        in_flight: u64,
+        top_up: bool,
+        release: bool,
+    ) -> Result<Value> {
+        let revoked = || Ok(json!({ "revoked": true }));
+        let Some(mut l) = self.store.lease(id)? else {
+            return revoked();
+        };
+        if l.key_hash != caller {
+            return Err(Error::Forbidden(
+                "This lease belongs to another key.".into(),
+            ));
+        }
+        if l.closing {
+            return revoked();
+        }
+        l.in_flight = in_flight;
+        // The lease stays only for an enabled API key whose limit still covers what it
+        // holds, and only if the isolate keeps it.
+        let kept = match self.caller(caller, Some(KeyKind::Api)) {
+            Ok(k) if !release => {
+                let b = self.key_budget(&k)?;
+                let over = b
+                    .limit
+                    .is_some_and(|limit| b.spent.saturating_add(b.reserved) > limit);
+                (!over).then_some(k)
+            }
+            _ => None,
+        };
+        let Some(key) = kept else {
+            let keep = in_flight.min(l.amount);
+            l.closing = true;
+            if keep == 0 {
+                self.drop_lease(&l)?;
+            } else {
+                self.put_lease(&l, keep)?;
+            }
+            return revoked();
+        };
+        let allow_training = self.account()?.allow_training;
+        let (added, size) = if top_up {
+            self.top_up(&key, &l, 0)?
+        } else {
+            self.put_lease(&l, l.amount)?;
+            (0, l.amount)
+        };
+        Ok(json!({ "lease": Grant { id: l.id, added, size: size.max(l.amount), allow_training } }))
+    }
+
+    /// Expires the holds of requests that neither settled nor renewed within the TTL
+    /// (their worker died): each is released from the balance but recorded as an
+    /// `expired_hold` entry for the operator to reconcile, never dropped silently; a
+    /// settle that still comes later is charged as usual.
+    pub fn expire_reservations(&self) -> Result<()> {
+        let cutoff = self.now_ms().saturating_sub(self.cfg.reservation_ttl_ms);
+        for r in self.store.stale_reservations(cutoff)? {
+            let picos = u128::from(r.picos);
+            self.entry(
+                "expired_hold",
+                &r.gen_id,
+                &r.key_hash,
+                picos,
+                "no settlement or renewal within the reservation TTL",
+            )?;
+            self.store.delete_reservation(&r.gen_id)?;
+            self.sub_total("reserved", picos)?;
+            self.add_total("expired_holds", picos)?;
+        }
+        self.expire_leases()
+    }
+
+    /// Expires the leases that were neither renewed nor returned within the lease TTL
+    /// (their isolate is gone): the hold is released; the part that requests were
+    /// running against at the last renewal is recorded as an `expired_hold` for the
+    /// operator (those requests' settlements never came), the unused rest is simply
+    /// the account's again. A closing lease is no longer renewed by anyone (its isolate
+    /// dropped it): it holds the worst cases of requests still running, and lives as
+    /// long as their own reservations would, so that a request that outlasts the lease
+    /// TTL keeps its hold and leaves no false `expired_hold`.
+    fn expire_leases(&self) -> Result<()> {
+        let now = self.now_ms();
+        let open = now.saturating_sub(self.cfg.lease_ttl_ms);
+        let closing = now.saturating_sub(self.cfg.reservation_ttl_ms.max(self.cfg.lease_ttl_ms));
+        for l in self.store.stale_leases(open, closing)? {
+            let running = l.in_flight.min(l.amount);
+            if running > 0 {
+                self.entry(
+                    "expired_hold",
+                    &l.id,
+                    &l.key_hash,
+                    u128::from(running),
+                    "requests running against a lease whose isolate stopped renewing it",
+                )?;
+                self.add_total("expired_holds", u128::from(running))?;
+                // What its late settlements have yet to account for (see `late`).
+                self.add_total(&unmatched_name(&l.id), u128::from(running))?;
+            }
+            self.drop_lease(&l)?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,715 @@
+//! Model-based tests of the books: random interleavings, over several simulated
+//! isolates (each with the real [`LeaseBook`]), of admissions, lease grants, renewals,
+//! returns and expiries, settlements costing below, at and above their holds, key
+//! changes, grants, storage errors injected at any call, and isolates that die; after
+//! every step the books' invariants are checked against the store's rows.
+#![allow(clippy::arithmetic_side_effects)]
+
+use proptest::prelude::*;
+use serde_json::Value;
+
+use super::books::{Books, Config};
+use super::lease::{Grant, LeaseBook, Policy, Ticket};
+use super::ledger::Ask;
+use super::memory::{MemoryStore, State};
+use super::ops::{Admission, KeyPatch, Op, PlanFacts, Queued, SettleItem};
+use super::records::{Generation, KeyKind, KeyRecord};
+use super::store::Result;
+
+const ISOLATES: usize = 3;
+const KEYS: usize = 3;
+/// What an isolate's knowledge of a key may be old (`KEY_CACHE_MS`).
+const FRESH_MS: u64 = 10_000;
+const RESERVATION_TTL_MS: u64 = 60_000;
+const LEASE_TTL_MS: u64 = 2 * FRESH_MS + 1000;
+/// A minute before a UTC midnight, so that daily limits reset mid-run.
+const START_MS: u64 = 20_783 * 86_400_000 - 60_000;
+
+fn config() -> Config {
+    Config {
+        retention_days: 30,
+        reservation_ttl_ms: RESERVATION_TTL_MS,
+        lease_ttl_ms: LEASE_TTL_MS,
+        lease_policy: Policy {
+            max: 100_000_000_000,
+            min: 100_000_000,
+            divisor: 8,
+        },
+    }
+}
+
+fn key_hash(k: usize) -> String {
+    format!("k{k}")
+}
+
+fn key_record(hash: &str, kind: KeyKind, limit: Option<u64>) -> KeyRecord {
+    KeyRecord {
+        hash: hash.into(),
+        name: hash.into(),
+        label: hash.into(),
+        kind,
+        disabled: false,
+        limit_picos: limit,
+        limit_reset: None,
+        created_ms: START_MS,
+        updated_ms: None,
+    }
+}
+
+/// What a finished request cost, against its worst case.
+#[derive(Debug, Clone, Copy)]
+pub enum Cost {
+    /// A share (per 256) of it.
+    Below(u8),
+    At,
+    /// Its worst case and this many 256ths more.
+    Above(u16),
+}
+
+#[derive(Debug, Clone)]
+pub enum KeyChange {
+    Rename,
+    Disable,
+    Enable,
+    Delete,
+    Restore,
+    Limit(Option<u64>),
+}
+
+#[derive(Debug, Clone)]
+pub enum Step {
+    Admit {
+        iso: usize,
+        key: usize,
+        ask: u64,
+        lease: bool,
+    },
+    Finish {
+        iso: usize,
+        pick: usize,
+        cost: Cost,
+    },
+    Deliver {
+        iso: usize,
+    },
+    Renew {
+        iso: usize,
+        key: usize,
+        top_up: bool,
+        release: bool,
+    },
+    Touch {
+        iso: usize,
+    },
+    Advance {
+        ms: u64,
+    },
+    Key {
+        key: usize,
+        change: KeyChange,
+        by_operator: bool,
+    },
+    Grant {
+        picos: u64,
+    },
+    /// The next operation's `nth` storage call fails.
+    Fail {
+        nth: u64,
+    },
+    Crash {
+        iso: usize,
+    },
+    /// Sends the isolate's last delivered batch again.
+    Resend {
+        iso: usize,
+    },
+}
+
+/// A request running in an isolate.
+#[derive(Debug, Clone)]
+struct Running {
+    key: String,
+    gen_id: String,
+    ask: u64,
+    ticket: Option<Ticket>,
+}
+
+#[derive(Default)]
+struct Isolate {
+    book: LeaseBook,
+    running: Vec<Running>,
+    queue: Vec<Queued>,
+    last_batch: Vec<Queued>,
+}
+
+struct Model {
+    books: Books<MemoryStore>,
+    isolates: Vec<Isolate>,
+    next_gen: u64,
+    /// Per key: the least its spending may be held to (what it had spent when its
+    /// limit was lowered under that).
+    floor: Vec<u128>,
+    /// Requests admitted with a reservation of their own.
+    reserved_gens: Vec<String>,
+    /// The limits the keys were made with, to restore them.
+    made: Vec<KeyRecord>,
+    /// Each key's limit as last set (kept when the key is deleted).
+    limits: Vec<Option<u64>>,
+}
+
+fn store_state(b: &Books<MemoryStore>) -> State {
+    b.store.state.borrow().clone()
+}
+
+impl Model {
+    fn new(credits: u64, limits: [Option<u64>; KEYS]) -> Self {
+        let store = MemoryStore::default();
+        store.now.set(START_MS);
+        let books = Books::new(store, config());
+        let mut keys = vec![key_record("prov", KeyKind::Provisioning, None)];
+        keys.extend((0..KEYS).map(|k| key_record(&key_hash(k), KeyKind::Api, limits[k])));
+        // The last key's limit is daily.
+        keys[KEYS].limit_reset = Some(super::ledger::LimitReset::Daily);
+        let made = keys.clone();
+        let init = Op::Init {
+            id: "acc".into(),
+            name: "acc".into(),
+            allow_training: true,
+            credits,
+            keys,
+        };
+        books.handle(init).unwrap();
+        Model {
+            books,
+            isolates: (0..ISOLATES).map(|_| Isolate::default()).collect(),
+            next_gen: 0,
+            floor: vec![0; KEYS],
+            reserved_gens: Vec::new(),
+            made,
+            limits: limits.to_vec(),
+        }
+    }
+
+    fn now(&self) -> u64 {
+        self.books.store.now.get()
+    }
+
+    /// Runs `op` in a transaction; a failed one must have changed nothing.
+    fn run(&mut self, op: Op) -> Result<Value> {
+        let before = store_state(&self.books);
+        let books = &self.books;
+        let r = books.store.atomically(|| books.handle(op));
+        self.books.store.fail_at.set(None);
+        if r.is_err() {
+            assert!(
+                store_state(&self.books) == before,
+                "a failed operation changed the books"
+            );
+        }
+        r
+    }
+
+    fn step(&mut self, s: Step) {
+        match s {
+            Step::Admit {
+                iso,
+                key,
+                ask,
+                lease,
+            } => self.admit(iso, key, ask, lease),
+            Step::Finish { iso, pick, cost } => self.finish(iso, pick, cost),
+            Step::Deliver { iso } => self.deliver(iso),
+            Step::Renew {
+                iso,
+                key,
+                top_up,
+                release,
+            } => self.renew(iso, key, top_up, release),
+            Step::Touch { iso } => {
+                let gen_ids = self.isolates[iso]
+                    .running
+                    .iter()
+                    .filter(|r| r.ticket.is_none())
+                    .map(|r| r.gen_id.clone())
+                    .collect();
+                let _ = self.run(Op::Renew { gen_ids });
+            }
+            Step::Advance { ms } => self.advance(ms),
+            Step::Key {
+                key,
+                change,
+                by_operator,
+            } => self.key_change(key, change, by_operator),
+            Step::Grant { picos } => {
+                let _ = self.run(Op::Grant {
+                    picos,
+                    note: "top-up".into(),
+                });
+            }
+            Step::Fail { nth } => {
+                let calls = self.books.store.calls.get();
+                self.books.store.fail_at.set(Some(calls + nth));
+            }
+            Step::Crash { iso } => self.isolates[iso] = Isolate::default(),
+            Step::Resend { iso } => self.resend(iso),
+        }
+    }
+
+    fn admit(&mut self, iso: usize, key: usize, ask: u64, lease: bool) {
+        let hash = key_hash(key);
+        self.next_gen += 1;
+        let gen_id = format!("gen-{}", self.next_gen);
+        let now = self.now();
+        let i = &mut self.isolates[iso];
+        if let Some(t) = i.book.admit(&hash, ask, now, FRESH_MS) {
+            i.running.push(Running {
+                key: hash,
+                gen_id,
+                ask,
+                ticket: Some(t),
+            });
+            return;
+        }
+        let facts = PlanFacts {
+            free: false,
+            ask: Ask {
+                reserve: ask,
+                ..Ask::default()
+            },
+        };
+        let wants_lease = lease && i.book.get(&hash).is_none();
+        let op = Op::Admit(Admission {
+            caller: hash.clone(),
+            gen_id: gen_id.clone(),
+            free_windows: Vec::new(),
+            rps: None,
+            if_training: facts,
+            if_private: facts,
+            lease: wants_lease,
+        });
+        let Ok(v) = self.run(op) else { return };
+        assert!(v.get("refused").is_none());
+        if let Some(g) = v.get("lease").filter(|g| !g.is_null()) {
+            let g: Grant = serde_json::from_value(g.clone()).unwrap();
+            self.isolates[iso].book.granted(&hash, "acc", &g, now);
+        }
+        self.reserved_gens.push(gen_id.clone());
+        self.isolates[iso].running.push(Running {
+            key: hash,
+            gen_id,
+            ask,
+            ticket: None,
+        });
+    }
+
+    fn finish(&mut self, iso: usize, pick: usize, cost: Cost) {
+        let now = self.now();
+        let i = &mut self.isolates[iso];
+        if i.running.is_empty() {
+            return;
+        }
+        let r = i.running.remove(pick % i.running.len());
+        let cost = match cost {
+            Cost::Below(share) => r.ask / 256 * u64::from(share),
+            Cost::At => r.ask,
+            Cost::Above(more) => r.ask + r.ask / 256 * u64::from(more),
+        };
+        if let Some(t) = &r.ticket {
+            i.book.finish(&r.key, t, cost, now);
+        }
+        let generation = Generation {
+            id: r.gen_id.clone(),
+            model: "m".into(),
+            provider: Some("p".into()),
+            cost_picos: cost,
+            created_ms: now,
+            ..Generation::default()
+        };
+        i.queue.push(Queued {
+            item: SettleItem {
+                caller: r.key,
+                gen_id: r.gen_id,
+                generation,
+                lease: r.ticket.as_ref().map(|t| t.lease_id.clone()),
+            },
+            ask: r.ticket.map_or(0, |t| t.ask),
+        });
+    }
+
+    fn deliver(&mut self, iso: usize) {
+        let items = self.isolates[iso].queue.clone();
+        if items.is_empty() {
+            return;
+        }
+        if self
+            .run(Op::Settle {
+                items: items.clone(),
+            })
+            .is_ok()
+        {
+            let i = &mut self.isolates[iso];
+            i.queue.clear();
+            i.last_batch = items;
+        }
+    }
+
+    fn resend(&mut self, iso: usize) {
+        let items = self.isolates[iso].last_batch.clone();
+        if items.is_empty() {
+            return;
+        }
+        let before = store_state(&self.books);
+        if self.run(Op::Settle { items }).is_ok() {
+            let after = store_state(&self.books);
+            assert_eq!(
+                after.totals, before.totals,
+                "a repeated settlement changed totals"
+            );
+            assert_eq!(after.entries, before.entries);
+            assert!(after.generations == before.generations);
+            assert_eq!(after.leases, before.leases);
+        }
+    }
+
+    fn renew(&mut self, iso: usize, key: usize, top_up: bool, release: bool) {
+        let hash = key_hash(key);
+        let now = self.now();
+        let i = &mut self.isolates[iso];
+        let Some(l) = i.book.get(&hash).cloned() else {
+            return;
+        };
+        if release {
+            i.book.surrender(&hash);
+        }
+        let settle = i.queue.clone();
+        let op = Op::Lease {
+            caller: hash.clone(),
+            lease_id: l.id.clone(),
+            in_flight: l.in_flight_picos,
+            top_up,
+            release,
+            settle,
+        };
+        match self.run(op) {
+            Ok(v) => {
+                let i = &mut self.isolates[iso];
+                i.last_batch = std::mem::take(&mut i.queue);
+                if v.get("revoked").is_some() {
+                    i.book.revoke(&hash, &l.id);
+                } else if let Some(g) = v.get("lease") {
+                    let g: Grant = serde_json::from_value(g.clone()).unwrap();
+                    i.book.granted(&hash, "acc", &g, now);
+                }
+            }
+            Err(_) => self.isolates[iso].book.renewal_failed(&hash, &l.id),
+        }
+    }
+
+    fn advance(&mut self, ms: u64) {
+        let now = self.now() + ms;
+        self.books.store.now.set(now);
+        // The object's alarm.
+        let books = &self.books;
+        let r = books.store.atomically(|| books.expire_reservations());
+        self.books.store.fail_at.set(None);
+        if r.is_ok() {
+            let s = store_state(&self.books);
+            for (id, (_, _, at)) in &s.reservations {
+                assert!(
+                    *at >= now - RESERVATION_TTL_MS,
+                    "reservation {id} outlived its TTL"
+                );
+            }
+            for (id, (l, at)) in &s.leases {
+                let ttl = if l.closing {
+                    RESERVATION_TTL_MS
+                } else {
+                    LEASE_TTL_MS
+                };
+                assert!(*at >= now - ttl, "lease {id} outlived its TTL");
+            }
+        }
+    }
+
+    fn key_change(&mut self, key: usize, change: KeyChange, by_operator: bool) {
+        let hash = key_hash(key);
+        let caller = (!by_operator).then(|| "prov".to_string());
+        let patch = |p: KeyPatch| Op::KeyUpdate {
+            caller: caller.clone(),
+            hash: hash.clone(),
+            patch: p,
+        };
+        let spent = self.spent(&hash);
+        let op = match change {
+            KeyChange::Rename => patch(KeyPatch {
+                name: Some("renamed".into()),
+                ..KeyPatch::default()
+            }),
+            KeyChange::Disable | KeyChange::Enable => patch(KeyPatch {
+                disabled: Some(matches!(change, KeyChange::Disable)),
+                ..KeyPatch::default()
+            }),
+            KeyChange::Delete => Op::KeyDelete {
+                caller: caller.clone(),
+                hash: hash.clone(),
+            },
+            KeyChange::Restore => {
+                if store_state(&self.books).keys.contains_key(&hash) {
+                    return;
+                }
+                Op::AddKey {
+                    key: self.made[key + 1].clone(),
+                }
+            }
+            KeyChange::Limit(l) => patch(KeyPatch {
+                limit: Some(l),
+                ..KeyPatch::default()
+            }),
+        };
+        let limit = match change {
+            KeyChange::Limit(l) => Some(l),
+            KeyChange::Restore => Some(self.made[key + 1].limit_picos),
+            _ => None,
+        };
+        if self.run(op).is_ok() {
+            if let Some(l) = limit {
+                self.floor[key] = self.floor[key].max(spent);
+                self.limits[key] = l;
+            }
+        }
+    }
+
+    fn spent(&self, hash: &str) -> u128 {
+        let s = store_state(&self.books);
+        let k = (hash.to_string(), "all".to_string());
+        s.key_totals.get(&k).copied().unwrap_or(0)
+    }
+
+    /// The books' invariants, from the store's rows.
+    fn check(&self) {
+        let s = store_state(&self.books);
+        let total = |n: &str| s.totals.get(n).copied().unwrap_or(0);
+        let (credits, usage, reserved) = (total("credits"), total("usage"), total("reserved"));
+        let granted: u128 = s.grants.iter().map(|g| u128::from(g.0)).sum();
+        assert_eq!(credits, granted, "credits are what was granted");
+        let holds: u128 = s
+            .reservations
+            .values()
+            .map(|r| u128::from(r.1))
+            .sum::<u128>()
+            + s.leases
+                .values()
+                .map(|l| u128::from(l.0.amount))
+                .sum::<u128>();
+        assert_eq!(reserved, holds, "reserved is what the holds hold");
+        let charged: u128 = s.generations.values().map(|g| u128::from(g.2)).sum();
+        assert_eq!(usage, charged, "usage is what the generations were charged");
+        assert!(
+            usage + reserved <= credits,
+            "spent and held past the credits"
+        );
+        let losses = |gen: &str| -> u128 {
+            s.entries
+                .iter()
+                .filter(|e| e.kind == "operator_loss" && (gen.is_empty() || e.gen_id == gen))
+                .map(|e| e.picos)
+                .sum()
+        };
+        assert_eq!(total("operator_loss"), losses(""));
+        for (id, (_, g, charged)) in &s.generations {
+            let billed = u128::from(*charged) + losses(id);
+            assert_eq!(
+                billed,
+                u128::from(g.cost_picos),
+                "{id}: an excess went unrecorded"
+            );
+        }
+        for k in 0..KEYS {
+            let hash = key_hash(k);
+            // A deleted key's requests still settle within the limit it had.
+            let limit = s.keys.get(&hash).map_or(self.limits[k], |r| r.limit_picos);
+            assert_eq!(limit, self.limits[k]);
+            if let (Some(limit), true) = (limit, k == KEYS - 1) {
+                for ((h, p), v) in &s.key_totals {
+                    if h == &hash && p.starts_with("d:") {
+                        assert!(
+                            *v <= u128::from(limit).max(self.floor[k]),
+                            "{hash} past its daily limit in {p}"
+                        );
+                    }
+                }
+            } else if let Some(limit) = limit {
+                let spent = self.spent(&hash);
+                assert!(
+                    spent <= u128::from(limit).max(self.floor[k]),
+                    "{hash} past its limit"
+                );
+            }
+        }
+        let expired: u128 = s
+            .entries
+            .iter()
+            .filter(|e| e.kind == "expired_hold")
+            .map(|e| e.picos)
+            .sum();
+        assert!(total("expired_holds") <= expired);
+        for id in &self.reserved_gens {
+            let recorded = s
+                .entries
+                .iter()
+                .any(|e| e.kind == "expired_hold" && e.gen_id == *id);
+            let held = s.reservations.contains_key(id) || s.generations.contains_key(id);
+            assert!(held || recorded, "{id}: its hold was released silently");
+        }
+    }
+}
+
+fn cost() -> impl Strategy<Value = Cost> {
+    prop_oneof![
+        any::<u8>().prop_map(Cost::Below),
+        Just(Cost::At),
+        (1u16..=512).prop_map(Cost::Above),
+    ]
+}
+
+fn key_change() -> impl Strategy<Value = KeyChange> {
+    prop_oneof![
+        Just(KeyChange::Rename),
+        Just(KeyChange::Disable),
+        Just(KeyChange::Enable),
+        Just(KeyChange::Delete),
+        Just(KeyChange::Restore),
+        proptest::option::of(0u64..=200_000_000_000).prop_map(KeyChange::Limit),
+    ]
+}
+
+fn step() -> impl Strategy<Value = Step> {
+    let iso = 0..ISOLATES;
+    prop_oneof![
+        6 => (iso.clone(), 0..KEYS, 1_000_000u64..=20_000_000_000, any::<bool>())
+            .prop_map(|(iso, key, ask, lease)| Step::Admit { iso, key, ask, lease }),
+        8 => (iso.clone(), any::<usize>(), cost()).prop_map(|(iso, pick, cost)| Step::Finish { iso, pick, cost }),
+        5 => iso.clone().prop_map(|iso| Step::Deliver { iso }),
+        3 => (iso.clone(), 0..KEYS, any::<bool>(), proptest::bool::weighted(0.2))
+            .prop_map(|(iso, key, top_up, release)| Step::Renew { iso, key, top_up, release }),
+        1 => iso.clone().prop_map(|iso| Step::Touch { iso }),
+        3 => prop_oneof![3 => 0u64..=5_000, 1 => 5_000u64..=90_000].prop_map(|ms| Step::Advance { ms }),
+        1 => (0..KEYS, key_change(), any::<bool>())
+            .prop_map(|(key, change, by_operator)| Step::Key { key, change, by_operator }),
+        1 => (1u64..=100_000_000_000).prop_map(|picos| Step::Grant { picos }),
+        2 => (1u64..=40).prop_map(|nth| Step::Fail { nth }),
+        1 => iso.clone().prop_map(|iso| Step::Crash { iso }),
+        1 => iso.prop_map(|iso| Step::Resend { iso }),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(384))]
+
+    #[test]
+    fn the_books_balance_under_any_interleaving(
+        credits in 1_000_000_000u64..=1_000_000_000_000,
+        limits in proptest::array::uniform3(proptest::option::of(1_000_000_000u64..=300_000_000_000)),
+        steps in proptest::collection::vec(step(), 1..200),
+    ) {
+        let mut m = Model::new(credits, limits);
+        m.check();
+        for s in steps {
+            m.step(s);
+            m.check();
+        }
+    }
+}
+
+/// A revoked lease keeps holding what its running requests may spend for as long as
+/// their own reservations would live, not the (much shorter) lease TTL that only an
+/// isolate's renewals extend: the isolate dropped the lease, so nothing renews it.
+#[test]
+fn a_revoked_lease_outlives_the_lease_ttl_while_its_requests_run() {
+    let mut m = Model::new(1_000_000_000_000, [None; KEYS]);
+    m.admit(0, 0, 1_000_000_000, true);
+    let ask = 5_000_000_000;
+    m.admit(0, 0, ask, false);
+    let lease_id = m.isolates[0].book.get("k0").unwrap().id.clone();
+    assert!(m.isolates[0].running.last().unwrap().ticket.is_some());
+    m.key_change(0, KeyChange::Disable, true);
+    m.renew(0, 0, false, false);
+    assert!(m.isolates[0].book.get("k0").is_none(), "revoked");
+    let closing = store_state(&m.books).leases[&lease_id].0.clone();
+    assert!(closing.closing && closing.amount == ask);
+    m.advance(LEASE_TTL_MS + 1000);
+    m.check();
+    let s = store_state(&m.books);
+    assert!(
+        s.entries.iter().all(|e| e.kind != "expired_hold"),
+        "{:?}",
+        s.entries
+    );
+    assert!(
+        s.leases.contains_key(&lease_id),
+        "the running request lost its hold"
+    );
+    // It ends, and settles against what its lease still holds.
+    m.finish(0, 1, Cost::At);
+    m.deliver(0);
+    m.check();
+    let s = store_state(&m.books);
+    assert!(!s.leases.contains_key(&lease_id));
+    assert_eq!(s.totals.get("expired_holds").copied().unwrap_or(0), 0);
+    assert!(s.entries.is_empty(), "{:?}", s.entries);
+    assert_eq!(s.generations.values().map(|g| g.2).sum::<u64>(), ask);
+    // Past a reservation's TTL, a closing lease whose requests never settle expires.
+    m.admit(1, 1, 1_000_000_000, true);
+    m.admit(1, 1, ask, false);
+    m.key_change(1, KeyChange::Disable, true);
+    m.renew(1, 1, false, false);
+    m.advance(RESERVATION_TTL_MS + 1000);
+    m.check();
+    let s = store_state(&m.books);
+    assert!(s.leases.is_empty() && s.reservations.is_empty());
+    assert!(s
+        .entries
+        .iter()
+        .any(|e| e.kind == "expired_hold" && e.picos == u128::from(ask)));
+}
+
+/// A rename changes no money: the key's lease and holds stay as they were.
+#[test]
+fn a_rename_touches_no_hold() {
+    let mut m = Model::new(1_000_000_000_000, [Some(500_000_000_000), None, None]);
+    m.admit(0, 0, 1_000_000_000, true);
+    let before = store_state(&m.books);
+    m.key_change(0, KeyChange::Rename, false);
+    let after = store_state(&m.books);
+    assert_eq!(after.leases, before.leases);
+    assert_eq!(after.reservations, before.reservations);
+    assert_eq!(after.totals, before.totals);
+    m.renew(0, 0, false, false);
+    assert!(
+        m.isolates[0].book.get("k0").is_some(),
+        "the lease was not revoked"
+    );
+}
+
+/// A key deleted while its request runs keeps its limit for that request: what its
+/// provider bills past the hold is charged only as far as the limit allows, and the
+/// rest is recorded, as it would have been had the key stayed.
+#[test]
+fn a_deleted_key_keeps_its_limit_for_the_requests_it_left_running() {
+    let limit = 50_000_000_000; // $0.05
+    let mut m = Model::new(1_000_000_000_000, [Some(limit), None, None]);
+    let ask = 40_000_000_000;
+    m.admit(0, 0, ask, false);
+    m.key_change(0, KeyChange::Delete, false);
+    assert!(!store_state(&m.books).keys.contains_key("k0"));
+    // Billed $0.15 for a request that held $0.04.
+    m.finish(0, 0, Cost::Above(712));
+    m.deliver(0);
+    m.check();
+    let s = store_state(&m.books);
+    let (_, g, charged) = &s.generations["gen-1"];
+    assert!(g.cost_picos > 3 * limit - 1_000_000_000, "{}", g.cost_picos);
+    assert_eq!(*charged, limit, "charged past the deleted key's limit");
+    let loss: u128 = s.entries.iter().map(|e| e.picos).sum();
+    assert_eq!(loss, u128::from(g.cost_picos - limit));
+}

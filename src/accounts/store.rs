@@ -1,0 +1,156 @@
+//! What the ledger ([`super::books`]) needs of its storage, as typed accessors: the
+//! Durable Object implements it over SQLite (`edge::account`), tests over maps
+//! ([`super::memory`]). The store holds no rules: it reads and writes rows, and sums
+//! what SQL sums. Money stays exact: u64 per row, u128 for running totals.
+
+use super::records::{ActivityRow, Generation, KeyRecord};
+use crate::error::Error;
+use crate::limits::{Decision, Window};
+
+pub type Result<T> = std::result::Result<T, Error>;
+
+/// The account's own row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccountRow {
+    pub id: String,
+    pub name: String,
+    pub allow_training: bool,
+    pub created_ms: u64,
+}
+
+/// A request's own hold.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reservation {
+    pub gen_id: String,
+    pub key_hash: String,
+    pub picos: u64,
+}
+
+/// A lease as stored. A closing lease (its isolate gave it back, or it was revoked,
+/// while requests still ran against it) admits nothing more: it holds exactly the
+/// worst cases (`in_flight`) of those requests, each released as its settlement lands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LeaseRow {
+    pub id: String,
+    pub key_hash: String,
+    pub amount: u64,
+    pub in_flight: u64,
+    pub closing: bool,
+}
+
+/// One line of the operator's ledger (`entries`): an operator loss, an expired hold,
+/// a late settlement; or (read back only) a grant.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    pub kind: String,
+    pub gen_id: String,
+    pub key_hash: String,
+    pub picos: u128,
+    pub note: String,
+    pub at_ms: u64,
+}
+
+/// What a batch adds to one row of the daily aggregates.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DailyDelta {
+    pub requests: u64,
+    pub usage: u128,
+    pub prompt: u64,
+    pub completion: u64,
+    pub reasoning: u64,
+    pub cached: u64,
+}
+
+/// A kept generation and what it was charged.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Charged {
+    pub generation: Generation,
+    pub charged: u64,
+}
+
+/// The account's storage. Every method is one storage call (a test store can fail any
+/// of them); changes run inside the caller's transaction.
+pub trait Store {
+    /// The clock, in Unix milliseconds.
+    fn now_ms(&self) -> u64;
+    /// Whether the account was made (`Init`).
+    fn exists(&self) -> Result<bool>;
+    /// Makes the tables of a new account (a no-op where there are none).
+    fn create_schema(&self) -> Result<()>;
+    fn account(&self) -> Result<Option<AccountRow>>;
+    fn insert_account(&self, a: &AccountRow) -> Result<()>;
+    fn set_name(&self, name: &str) -> Result<()>;
+    fn set_allow_training(&self, allow: bool) -> Result<()>;
+
+    /// A running total (0 if never set).
+    fn total(&self, name: &str) -> Result<u128>;
+    fn set_total(&self, name: &str, value: u128) -> Result<()>;
+    fn delete_total(&self, name: &str) -> Result<()>;
+    fn log_grant(&self, picos: u64, note: &str, at_ms: u64) -> Result<()>;
+
+    fn key(&self, hash: &str) -> Result<Option<KeyRecord>>;
+    /// Every key, by hash.
+    fn keys(&self) -> Result<Vec<KeyRecord>>;
+    fn put_key(&self, k: &KeyRecord) -> Result<()>;
+    fn delete_key(&self, hash: &str) -> Result<()>;
+
+    /// What request `gen_id` holds of its own (0 without a reservation).
+    fn reservation(&self, gen_id: &str) -> Result<u64>;
+    fn put_reservation(&self, r: &Reservation, at_ms: u64) -> Result<()>;
+    /// Marks a running request's reservation as alive at `at_ms`.
+    fn touch_reservation(&self, gen_id: &str, at_ms: u64) -> Result<()>;
+    fn delete_reservation(&self, gen_id: &str) -> Result<()>;
+    /// Reservations last written or touched before `before_ms`.
+    fn stale_reservations(&self, before_ms: u64) -> Result<Vec<Reservation>>;
+
+    fn lease(&self, id: &str) -> Result<Option<LeaseRow>>;
+    /// Open leases last written before `open_before`, closing ones before
+    /// `closing_before`.
+    fn stale_leases(&self, open_before: u64, closing_before: u64) -> Result<Vec<LeaseRow>>;
+    /// Writes a lease's row, renewed at `at_ms`.
+    fn put_lease(&self, l: &LeaseRow, at_ms: u64) -> Result<()>;
+    fn delete_lease(&self, id: &str) -> Result<()>;
+    /// What all leases hold.
+    fn leased(&self) -> Result<u64>;
+    /// How many holds (reservations and leases) there are.
+    fn hold_count(&self) -> Result<u64>;
+    /// What a key's requests hold of their own.
+    fn key_reserved(&self, key: &str) -> Result<u64>;
+    /// What a key holds in all: its reservations and its leases.
+    fn key_held(&self, key: &str) -> Result<u64>;
+
+    /// A key's spending in one period row (`all`, `d:<day>`, `w:<day>`, `m:<day>`).
+    fn key_total(&self, key: &str, period: &str) -> Result<u128>;
+    fn set_key_total(&self, key: &str, period: &str, value: u128) -> Result<()>;
+    /// Adds `d` to the aggregate of (day, key, model, provider).
+    fn add_daily(
+        &self,
+        day: i64,
+        key: &str,
+        model: &str,
+        provider: &str,
+        d: &DailyDelta,
+    ) -> Result<()>;
+    /// The aggregates of days `from..=to`, summed over keys, newest day first.
+    fn activity(&self, from: i64, to: i64) -> Result<Vec<ActivityRow>>;
+
+    fn add_entry(&self, e: &Entry) -> Result<()>;
+    /// What the `expired_hold` entries of `gen_id` add up to; None without one.
+    fn expired_hold(&self, gen_id: &str) -> Result<Option<u64>>;
+    /// The latest entries and grants (`limit` of each), newest first.
+    fn ledger(&self, limit: u32) -> Result<Vec<Entry>>;
+
+    fn has_generation(&self, id: &str) -> Result<bool>;
+    fn put_generation(&self, key_hash: &str, g: &Generation, charged: u64) -> Result<()>;
+    /// Generation `id`, if it is `key`'s (any key's with None).
+    fn generation(&self, id: &str, key: Option<&str>) -> Result<Option<Charged>>;
+    /// The latest `limit` generations (of `key`, or all), newest first.
+    fn generations(&self, key: Option<&str>, limit: u32) -> Result<Vec<Charged>>;
+    /// Drops a bounded batch of the generations created before `before_ms`.
+    fn prune_generations(&self, before_ms: u64) -> Result<()>;
+
+    /// Counts a hit on the fixed windows of `counter` ([`crate::limits::hit`]).
+    fn hit(&self, counter: &str, windows: &[Window], now_secs: u64) -> Result<Decision>;
+    /// What window `w` of `counter` has counted ([`crate::limits::used`]).
+    fn used(&self, counter: &str, w: &Window, now_secs: u64) -> u64;
+}

@@ -1,0 +1,599 @@
+//! The ledger's [`Store`] over the object's SQLite: the tables, their migrations, and
+//! one statement per accessor. Money is decimal text: SQLite's INTEGER stops at 9.2e18
+//! picodollars ($9.2M) and turns larger values into inexact REALs, so running totals
+//! are text added in u128 by the ledger, and per-row amounts go in as text cast to
+//! INTEGER and come back cast to TEXT.
+
+use std::cell::Cell;
+
+use serde::Deserialize;
+use worker::{SqlStorage, SqlStorageValue};
+
+use super::super::config;
+use super::super::sql::{money, parse_money, SqlCounters};
+use crate::accounts::books::Books;
+use crate::accounts::records::{ActivityRow, Generation, KeyRecord};
+use crate::accounts::store::{
+    AccountRow, Charged, DailyDelta, Entry, LeaseRow, Reservation, Result, Store,
+};
+use crate::error::Error;
+use crate::limits::{self, Decision, Window};
+
+const SCHEMA: [&str; 7] = [
+    "CREATE TABLE IF NOT EXISTS account (id TEXT PRIMARY KEY, name TEXT NOT NULL, allow_training INTEGER NOT NULL, created_ms INTEGER NOT NULL, credits INTEGER NOT NULL, usage INTEGER NOT NULL, reserved INTEGER NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS grants (id INTEGER PRIMARY KEY AUTOINCREMENT, picos INTEGER NOT NULL, note TEXT NOT NULL, at_ms INTEGER NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS keys (hash TEXT PRIMARY KEY, record TEXT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS reservations (gen_id TEXT PRIMARY KEY, key_hash TEXT NOT NULL, picos INTEGER NOT NULL, at_ms INTEGER NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS generations (id TEXT PRIMARY KEY, key_hash TEXT NOT NULL, created_ms INTEGER NOT NULL, day INTEGER NOT NULL, model TEXT NOT NULL, provider TEXT NOT NULL, charged INTEGER NOT NULL, prompt INTEGER NOT NULL, completion INTEGER NOT NULL, cached INTEGER NOT NULL, reasoning INTEGER NOT NULL, record TEXT NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS generations_by_key ON generations (key_hash, created_ms)",
+    "CREATE INDEX IF NOT EXISTS generations_by_day ON generations (day)",
+];
+
+/// Running totals, so that no account call sums history.
+const TOTALS_SCHEMA: [&str; 5] = [
+    "CREATE TABLE IF NOT EXISTS entries (id INTEGER PRIMARY KEY AUTOINCREMENT, kind TEXT NOT NULL, gen_id TEXT NOT NULL, key_hash TEXT NOT NULL, picos TEXT NOT NULL, note TEXT NOT NULL, at_ms INTEGER NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS totals (name TEXT PRIMARY KEY, value TEXT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS key_totals (key_hash TEXT NOT NULL, period TEXT NOT NULL, value TEXT NOT NULL, PRIMARY KEY (key_hash, period))",
+    "CREATE TABLE IF NOT EXISTS daily (day INTEGER NOT NULL, key_hash TEXT NOT NULL, model TEXT NOT NULL, provider TEXT NOT NULL, requests INTEGER NOT NULL, usage TEXT NOT NULL, prompt INTEGER NOT NULL, completion INTEGER NOT NULL, reasoning INTEGER NOT NULL, cached INTEGER NOT NULL, PRIMARY KEY (day, key_hash, model, provider))",
+    "CREATE INDEX IF NOT EXISTS generations_by_created ON generations (created_ms)",
+];
+
+/// Credit leases held by isolates: each is a hold on the account (counted in the
+/// `reserved` total and in its key's holds) that settlements charge.
+const LEASE_SCHEMA: &str = "CREATE TABLE IF NOT EXISTS leases (id TEXT PRIMARY KEY, key_hash TEXT NOT NULL, amount INTEGER NOT NULL, in_flight INTEGER NOT NULL, at_ms INTEGER NOT NULL, closing INTEGER NOT NULL DEFAULT 0)";
+/// The `closing` column, for a leases table made before it existed.
+const LEASE_CLOSING_COLUMN: &str =
+    "ALTER TABLE leases ADD COLUMN closing INTEGER NOT NULL DEFAULT 0";
+
+#[derive(Deserialize)]
+struct Text {
+    v: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct RecordRow {
+    record: String,
+    charged: Option<String>,
+}
+
+fn db(e: worker::Error) -> Error {
+    Error::Internal(format!("account storage: {e}"))
+}
+
+fn parse_u128(s: &Option<String>) -> u128 {
+    s.as_deref().and_then(|v| v.parse().ok()).unwrap_or(0)
+}
+
+fn ms(v: u64) -> SqlStorageValue {
+    (v.min(i64::MAX as u64) as i64).into()
+}
+
+/// What joins the columns of a row read as one text (`char(31)`, the unit separator:
+/// in no ID, hash, number or name the gateway writes; free text goes last).
+const SEP: char = '\u{1f}';
+
+/// An integer column read as text (0 if it is not one).
+fn num(s: &str) -> u64 {
+    s.parse::<i64>().map_or(0, |v| v.max(0) as u64)
+}
+
+fn json_err(e: serde_json::Error) -> Error {
+    Error::Internal(e.to_string())
+}
+
+/// The object's SQLite, as the ledger's store.
+pub struct SqlStore {
+    sql: SqlStorage,
+    /// The account exists (it is never deleted): asked of SQLite once, not per call.
+    exists: Cell<bool>,
+    /// The running totals and aggregates exist (made or migrated once per instance).
+    pub ready: Cell<bool>,
+    /// Test-only (`TEST_FAIL_SETTLE_RECORDS`): settlements whose record this instance
+    /// fails to write first, after their hold was released: a storage error mid-item.
+    pub fail_records: Cell<u64>,
+}
+
+impl SqlStore {
+    pub fn new(sql: SqlStorage, fail_records: u64) -> Self {
+        SqlStore {
+            sql,
+            exists: Cell::new(false),
+            ready: Cell::new(false),
+            fail_records: Cell::new(fail_records),
+        }
+    }
+
+    fn exec(&self, query: &str, args: Vec<SqlStorageValue>) -> Result<()> {
+        self.sql.exec(query, args).map(|_| ()).map_err(db)
+    }
+
+    /// The rows `query` answers, as `T`.
+    fn rows<T: serde::de::DeserializeOwned>(
+        &self,
+        query: &str,
+        args: Vec<SqlStorageValue>,
+    ) -> Result<Vec<T>> {
+        self.sql
+            .exec(query, args)
+            .and_then(|c| c.to_array())
+            .map_err(db)
+    }
+
+    /// The first row's `v` of `query`, as text.
+    fn text(&self, query: &str, args: Vec<SqlStorageValue>) -> Result<Option<String>> {
+        let rows: Vec<Text> = self.rows(query, args)?;
+        Ok(rows.into_iter().next().and_then(|r| r.v))
+    }
+
+    /// Rows whose columns `query` joins with [`SEP`] into one text `v`: every row shape
+    /// is read through the one [`Text`] type (a serde visitor per shape costs the wasm
+    /// a kilobyte or two each).
+    fn joined(&self, query: &str, args: Vec<SqlStorageValue>) -> Result<Vec<String>> {
+        let rows: Vec<Text> = self.rows(query, args)?;
+        Ok(rows.into_iter().filter_map(|r| r.v).collect())
+    }
+
+    fn sum(&self, query: &str, args: Vec<SqlStorageValue>) -> Result<u64> {
+        Ok(parse_money(&self.text(query, args)?))
+    }
+
+    fn has_table(&self, name: &str) -> Result<bool> {
+        let q = "SELECT name AS v FROM sqlite_master WHERE type = 'table' AND name = ?";
+        Ok(self.text(q, vec![name.into()])?.is_some())
+    }
+
+    fn leases(&self, filter: &str, args: Vec<SqlStorageValue>) -> Result<Vec<LeaseRow>> {
+        let q = format!("SELECT id || char(31) || key_hash || char(31) || amount || char(31) || in_flight || char(31) || closing AS v FROM leases {filter}");
+        Ok(self
+            .joined(&q, args)?
+            .iter()
+            .filter_map(|v| {
+                let mut f = v.split(SEP);
+                Some(LeaseRow {
+                    id: f.next()?.into(),
+                    key_hash: f.next()?.into(),
+                    amount: num(f.next()?),
+                    in_flight: num(f.next()?),
+                    closing: num(f.next()?) != 0,
+                })
+            })
+            .collect())
+    }
+
+    fn charged(&self, query: &str, args: Vec<SqlStorageValue>) -> Result<Vec<Charged>> {
+        let rows: Vec<RecordRow> = self.rows(query, args)?;
+        rows.into_iter()
+            .map(|r| {
+                Ok(Charged {
+                    generation: serde_json::from_str(&r.record).map_err(json_err)?,
+                    charged: parse_money(&r.charged),
+                })
+            })
+            .collect()
+    }
+}
+
+/// Makes the running totals and daily aggregates of an account created before they
+/// existed, from its columns and history, and the leases' newer columns (once per
+/// object instance).
+pub fn ensure_totals(b: &Books<SqlStore>) -> Result<()> {
+    let s = &b.store;
+    if s.ready.get() {
+        return Ok(());
+    }
+    s.exec(LEASE_SCHEMA, Vec::new())?;
+    let q = "SELECT sql AS v FROM sqlite_master WHERE type = 'table' AND name = 'leases'";
+    if s.text(q, Vec::new())?
+        .is_some_and(|ddl| !ddl.contains("closing"))
+    {
+        s.exec(LEASE_CLOSING_COLUMN, Vec::new())?;
+    }
+    if !s.has_table("totals")? {
+        for ddl in TOTALS_SCHEMA {
+            s.exec(ddl, Vec::new())?;
+        }
+        migrate_history(b)?;
+    }
+    s.ready.set(true);
+    Ok(())
+}
+
+/// The totals, key totals and daily aggregates of an account made before they existed.
+fn migrate_history(b: &Books<SqlStore>) -> Result<()> {
+    let s = &b.store;
+    for name in ["credits", "usage", "reserved"] {
+        // The column of the same name, from before the running totals.
+        let q = format!("SELECT CAST({name} AS TEXT) AS v FROM account");
+        let v = parse_money(&s.text(&q, Vec::new())?);
+        s.set_total(name, u128::from(v))?;
+    }
+    let q = "SELECT created_ms || char(31) || day || char(31) || charged || char(31) || prompt || char(31) || completion || char(31) || reasoning || char(31) || cached || char(31) || key_hash || char(31) || provider || char(31) || model AS v FROM generations";
+    for v in s.joined(q, Vec::new())? {
+        let mut f = v.splitn(10, SEP);
+        let mut n = || f.next().map_or(0, num);
+        let (created_ms, day, charged) = (n(), n(), n());
+        let d = DailyDelta {
+            requests: 1,
+            usage: u128::from(charged),
+            prompt: n(),
+            completion: n(),
+            reasoning: n(),
+            cached: n(),
+        };
+        let (key, provider, model) = (
+            f.next().unwrap_or_default(),
+            f.next().unwrap_or_default(),
+            f.next().unwrap_or_default(),
+        );
+        b.add_key_totals(key, created_ms, charged)?;
+        s.add_daily(day as i64, key, model, provider, &d)?;
+    }
+    Ok(())
+}
+
+impl Store for SqlStore {
+    fn now_ms(&self) -> u64 {
+        config::now_ms() as u64
+    }
+
+    fn exists(&self) -> Result<bool> {
+        if !self.exists.get() && self.has_table("account")? {
+            self.exists.set(true);
+        }
+        Ok(self.exists.get())
+    }
+
+    fn create_schema(&self) -> Result<()> {
+        for ddl in SCHEMA.iter().chain(TOTALS_SCHEMA.iter()) {
+            self.exec(ddl, Vec::new())?;
+        }
+        self.exec(LEASE_SCHEMA, Vec::new())?;
+        self.ready.set(true);
+        SqlCounters::create_table(&self.sql);
+        Ok(())
+    }
+
+    fn account(&self) -> Result<Option<AccountRow>> {
+        let q = "SELECT allow_training || char(31) || created_ms || char(31) || id || char(31) || name AS v FROM account";
+        Ok(self.joined(q, Vec::new())?.first().and_then(|v| {
+            let mut f = v.splitn(4, SEP);
+            Some(AccountRow {
+                allow_training: num(f.next()?) != 0,
+                created_ms: num(f.next()?),
+                id: f.next()?.into(),
+                name: f.next()?.into(),
+            })
+        }))
+    }
+
+    fn insert_account(&self, a: &AccountRow) -> Result<()> {
+        self.exec(
+            "INSERT INTO account (id, name, allow_training, created_ms, credits, usage, reserved) VALUES (?, ?, ?, ?, 0, 0, 0)",
+            vec![a.id.clone().into(), a.name.clone().into(), i64::from(a.allow_training).into(), ms(a.created_ms)],
+        )
+    }
+
+    fn set_name(&self, name: &str) -> Result<()> {
+        self.exec("UPDATE account SET name = ?", vec![name.into()])
+    }
+
+    fn set_allow_training(&self, allow: bool) -> Result<()> {
+        let q = "UPDATE account SET allow_training = ?";
+        self.exec(q, vec![i64::from(allow).into()])
+    }
+
+    fn total(&self, name: &str) -> Result<u128> {
+        let q = "SELECT value AS v FROM totals WHERE name = ?";
+        Ok(parse_u128(&self.text(q, vec![name.into()])?))
+    }
+
+    fn set_total(&self, name: &str, value: u128) -> Result<()> {
+        self.exec(
+            "INSERT INTO totals (name, value) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET value = excluded.value",
+            vec![name.into(), value.to_string().into()],
+        )
+    }
+
+    fn delete_total(&self, name: &str) -> Result<()> {
+        self.exec("DELETE FROM totals WHERE name = ?", vec![name.into()])
+    }
+
+    fn log_grant(&self, picos: u64, note: &str, at_ms: u64) -> Result<()> {
+        self.exec(
+            "INSERT INTO grants (picos, note, at_ms) VALUES (CAST(? AS INTEGER), ?, ?)",
+            vec![money(picos), note.into(), ms(at_ms)],
+        )
+    }
+
+    fn key(&self, hash: &str) -> Result<Option<KeyRecord>> {
+        let q = "SELECT record AS v FROM keys WHERE hash = ?";
+        self.text(q, vec![hash.into()])?
+            .map(|s| serde_json::from_str(&s).map_err(json_err))
+            .transpose()
+    }
+
+    fn keys(&self) -> Result<Vec<KeyRecord>> {
+        let rows: Vec<Text> =
+            self.rows("SELECT record AS v FROM keys ORDER BY hash", Vec::new())?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|r| r.v.and_then(|s| serde_json::from_str(&s).ok()))
+            .collect())
+    }
+
+    fn put_key(&self, k: &KeyRecord) -> Result<()> {
+        let json = serde_json::to_string(k).map_err(json_err)?;
+        self.exec(
+            "INSERT INTO keys (hash, record) VALUES (?, ?) ON CONFLICT(hash) DO UPDATE SET record = excluded.record",
+            vec![k.hash.clone().into(), json.into()],
+        )
+    }
+
+    fn delete_key(&self, hash: &str) -> Result<()> {
+        self.exec("DELETE FROM keys WHERE hash = ?", vec![hash.into()])
+    }
+
+    fn reservation(&self, gen_id: &str) -> Result<u64> {
+        self.sum(
+            "SELECT CAST(COALESCE(SUM(picos), 0) AS TEXT) AS v FROM reservations WHERE gen_id = ?",
+            vec![gen_id.into()],
+        )
+    }
+
+    fn put_reservation(&self, r: &Reservation, at_ms: u64) -> Result<()> {
+        self.exec(
+            "INSERT INTO reservations (gen_id, key_hash, picos, at_ms) VALUES (?, ?, CAST(? AS INTEGER), ?)",
+            vec![r.gen_id.clone().into(), r.key_hash.clone().into(), money(r.picos), ms(at_ms)],
+        )
+    }
+
+    fn touch_reservation(&self, gen_id: &str, at_ms: u64) -> Result<()> {
+        let q = "UPDATE reservations SET at_ms = ? WHERE gen_id = ?";
+        self.exec(q, vec![ms(at_ms), gen_id.into()])
+    }
+
+    fn delete_reservation(&self, gen_id: &str) -> Result<()> {
+        let q = "DELETE FROM reservations WHERE gen_id = ?";
+        self.exec(q, vec![gen_id.into()])
+    }
+
+    fn stale_reservations(&self, before_ms: u64) -> Result<Vec<Reservation>> {
+        let q = "SELECT picos || char(31) || gen_id || char(31) || key_hash AS v FROM reservations WHERE at_ms < ?";
+        Ok(self
+            .joined(q, vec![ms(before_ms)])?
+            .iter()
+            .filter_map(|v| {
+                let mut f = v.split(SEP);
+                Some(Reservation {
+                    picos: num(f.next()?),
+                    gen_id: f.next()?.into(),
+                    key_hash: f.next()?.into(),
+                })
+            })
+            .collect())
+    }
+
+    fn lease(&self, id: &str) -> Result<Option<LeaseRow>> {
+        Ok(self
+            .leases("WHERE id = ?", vec![id.into()])?
+            .into_iter()
+            .next())
+    }
+
+    fn stale_leases(&self, open_before: u64, closing_before: u64) -> Result<Vec<LeaseRow>> {
+        self.leases(
+            "WHERE at_ms < (CASE closing WHEN 0 THEN ? ELSE ? END)",
+            vec![ms(open_before), ms(closing_before)],
+        )
+    }
+
+    fn put_lease(&self, l: &LeaseRow, at_ms: u64) -> Result<()> {
+        self.exec(
+            "INSERT INTO leases (id, key_hash, amount, in_flight, at_ms, closing) VALUES (?, ?, CAST(? AS INTEGER), CAST(? AS INTEGER), ?, ?) ON CONFLICT(id) DO UPDATE SET amount = excluded.amount, in_flight = excluded.in_flight, at_ms = excluded.at_ms, closing = excluded.closing",
+            vec![l.id.clone().into(), l.key_hash.clone().into(), money(l.amount), money(l.in_flight), ms(at_ms), i64::from(l.closing).into()],
+        )
+    }
+
+    fn delete_lease(&self, id: &str) -> Result<()> {
+        self.exec("DELETE FROM leases WHERE id = ?", vec![id.into()])
+    }
+
+    fn leased(&self) -> Result<u64> {
+        let q = "SELECT CAST(COALESCE(SUM(amount), 0) AS TEXT) AS v FROM leases";
+        self.sum(q, Vec::new())
+    }
+
+    fn hold_count(&self) -> Result<u64> {
+        let q = "SELECT CAST((SELECT COUNT(*) FROM reservations) + (SELECT COUNT(*) FROM leases) AS TEXT) AS v";
+        self.sum(q, Vec::new())
+    }
+
+    fn key_reserved(&self, key: &str) -> Result<u64> {
+        self.sum(
+            "SELECT CAST(COALESCE(SUM(picos), 0) AS TEXT) AS v FROM reservations WHERE key_hash = ?",
+            vec![key.into()],
+        )
+    }
+
+    fn key_held(&self, key: &str) -> Result<u64> {
+        self.sum(
+            "SELECT CAST((SELECT COALESCE(SUM(picos), 0) FROM reservations WHERE key_hash = ?) + (SELECT COALESCE(SUM(amount), 0) FROM leases WHERE key_hash = ?) AS TEXT) AS v",
+            vec![key.into(), key.into()],
+        )
+    }
+
+    fn key_total(&self, key: &str, period: &str) -> Result<u128> {
+        let q = "SELECT value AS v FROM key_totals WHERE key_hash = ? AND period = ?";
+        Ok(parse_u128(&self.text(q, vec![key.into(), period.into()])?))
+    }
+
+    fn set_key_total(&self, key: &str, period: &str, value: u128) -> Result<()> {
+        self.exec(
+            "INSERT INTO key_totals (key_hash, period, value) VALUES (?, ?, ?) ON CONFLICT(key_hash, period) DO UPDATE SET value = excluded.value",
+            vec![key.into(), period.into(), value.to_string().into()],
+        )
+    }
+
+    fn add_daily(
+        &self,
+        day: i64,
+        key: &str,
+        model: &str,
+        provider: &str,
+        d: &DailyDelta,
+    ) -> Result<()> {
+        let q = "SELECT usage AS v FROM daily WHERE day = ? AND key_hash = ? AND model = ? AND provider = ?";
+        let usage = parse_u128(&self.text(
+            q,
+            vec![day.into(), key.into(), model.into(), provider.into()],
+        )?)
+        .saturating_add(d.usage);
+        let [n, p, c, r, k] = [d.requests, d.prompt, d.completion, d.reasoning, d.cached]
+            .map(|t| i64::try_from(t).unwrap_or(i64::MAX));
+        self.exec(
+            "INSERT INTO daily (day, key_hash, model, provider, requests, usage, prompt, completion, reasoning, cached) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(day, key_hash, model, provider) DO UPDATE SET requests = requests + excluded.requests, usage = excluded.usage, prompt = prompt + excluded.prompt, completion = completion + excluded.completion, reasoning = reasoning + excluded.reasoning, cached = cached + excluded.cached",
+            vec![day.into(), key.into(), model.into(), provider.into(), n.into(), usage.to_string().into(), p.into(), c.into(), r.into(), k.into()],
+        )
+    }
+
+    fn activity(&self, from: i64, to: i64) -> Result<Vec<ActivityRow>> {
+        let q = "SELECT day || char(31) || SUM(requests) || char(31) || SUM(CAST(usage AS INTEGER)) || char(31) || SUM(prompt) || char(31) || SUM(completion) || char(31) || SUM(reasoning) || char(31) || SUM(cached) || char(31) || provider || char(31) || model AS v FROM daily WHERE day >= ? AND day <= ? GROUP BY day, model, provider ORDER BY day DESC, model";
+        let rows = self.joined(q, vec![from.into(), to.into()])?;
+        Ok(rows
+            .iter()
+            .map(|v| {
+                let mut f = v.splitn(9, SEP);
+                let mut n = || f.next().map_or(0, num);
+                let (day, requests, usage_picos) = (n() as i64, n(), n());
+                let (prompt_tokens, completion_tokens) = (n(), n());
+                let (reasoning_tokens, cached_tokens) = (n(), n());
+                ActivityRow {
+                    day,
+                    requests,
+                    usage_picos,
+                    prompt_tokens,
+                    completion_tokens,
+                    reasoning_tokens,
+                    cached_tokens,
+                    provider: f.next().unwrap_or_default().into(),
+                    model: f.next().unwrap_or_default().into(),
+                }
+            })
+            .collect())
+    }
+
+    fn add_entry(&self, e: &Entry) -> Result<()> {
+        self.exec(
+            "INSERT INTO entries (kind, gen_id, key_hash, picos, note, at_ms) VALUES (?, ?, ?, ?, ?, ?)",
+            vec![e.kind.as_str().into(), e.gen_id.as_str().into(), e.key_hash.as_str().into(), e.picos.to_string().into(), e.note.as_str().into(), ms(e.at_ms)],
+        )
+    }
+
+    fn expired_hold(&self, gen_id: &str) -> Result<Option<u64>> {
+        // NULL without an entry, else the entries' sum.
+        let sum = self.text(
+            "SELECT CASE WHEN COUNT(*) = 0 THEN NULL ELSE CAST(COALESCE(SUM(CAST(picos AS INTEGER)), 0) AS TEXT) END AS v FROM entries WHERE kind = 'expired_hold' AND gen_id = ?",
+            vec![gen_id.into()],
+        )?;
+        Ok(sum.map(|v| parse_money(&Some(v))))
+    }
+
+    fn ledger(&self, limit: u32) -> Result<Vec<Entry>> {
+        // Both lists in one (the latest `limit` of each), newest first.
+        let q = "SELECT at_ms || char(31) || picos || char(31) || kind || char(31) || gen_id || char(31) || key_hash || char(31) || note AS v FROM (SELECT * FROM (SELECT kind, gen_id, key_hash, picos, note, at_ms FROM entries ORDER BY id DESC LIMIT ?) UNION ALL SELECT * FROM (SELECT 'grant', '', '', picos, note, at_ms FROM grants ORDER BY id DESC LIMIT ?)) ORDER BY at_ms DESC";
+        let limit = i64::from(limit);
+        let rows = self.joined(q, vec![limit.into(), limit.into()])?;
+        Ok(rows
+            .iter()
+            .filter_map(|v| {
+                let mut f = v.splitn(6, SEP);
+                Some(Entry {
+                    at_ms: num(f.next()?),
+                    picos: f.next()?.parse().unwrap_or(0),
+                    kind: f.next()?.into(),
+                    gen_id: f.next()?.into(),
+                    key_hash: f.next()?.into(),
+                    note: f.next()?.into(),
+                })
+            })
+            .collect())
+    }
+
+    fn has_generation(&self, id: &str) -> Result<bool> {
+        let q = "SELECT CAST(COUNT(*) AS TEXT) AS v FROM generations WHERE id = ?";
+        Ok(self.sum(q, vec![id.into()])? > 0)
+    }
+
+    fn put_generation(&self, key_hash: &str, g: &Generation, charged: u64) -> Result<()> {
+        let injected = self.fail_records.get();
+        if injected > 0 {
+            self.fail_records.set(injected.saturating_sub(1));
+            return Err(Error::Internal(
+                "account: injected record failure (TEST_FAIL_SETTLE_RECORDS)".into(),
+            ));
+        }
+        let record = serde_json::to_string(g).map_err(json_err)?;
+        let day = (g.created_ms / 86_400_000) as i64;
+        self.exec(
+            "INSERT INTO generations (id, key_hash, created_ms, day, model, provider, charged, prompt, completion, cached, reasoning, record) VALUES (?, ?, ?, ?, ?, ?, CAST(? AS INTEGER), ?, ?, ?, ?, ?)",
+            vec![
+                g.id.clone().into(),
+                key_hash.into(),
+                ms(g.created_ms),
+                day.into(),
+                g.model.clone().into(),
+                g.provider.clone().unwrap_or_default().into(),
+                money(charged),
+                ms(g.prompt_tokens),
+                ms(g.completion_tokens),
+                ms(g.cached_tokens),
+                ms(g.reasoning_tokens),
+                record.into(),
+            ],
+        )
+    }
+
+    fn generation(&self, id: &str, key: Option<&str>) -> Result<Option<Charged>> {
+        let q = "SELECT record, CAST(charged AS TEXT) AS charged FROM generations WHERE id = ? AND (? = 0 OR key_hash = ?)";
+        let args = vec![
+            id.into(),
+            i64::from(key.is_some()).into(),
+            key.unwrap_or("").into(),
+        ];
+        Ok(self.charged(q, args)?.into_iter().next())
+    }
+
+    fn generations(&self, key: Option<&str>, limit: u32) -> Result<Vec<Charged>> {
+        let limit = i64::from(limit);
+        match key {
+            None => self.charged(
+                "SELECT record, CAST(charged AS TEXT) AS charged FROM generations ORDER BY created_ms DESC LIMIT ?",
+                vec![limit.into()],
+            ),
+            Some(k) => self.charged(
+                "SELECT record, CAST(charged AS TEXT) AS charged FROM generations WHERE key_hash = ? ORDER BY created_ms DESC LIMIT ?",
+                vec![k.into(), limit.into()],
+            ),
+        }
+    }
+
+    fn prune_generations(&self, before_ms: u64) -> Result<()> {
+        self.exec(
+            "DELETE FROM generations WHERE id IN (SELECT id FROM generations WHERE created_ms < ? LIMIT 1000)",
+            vec![ms(before_ms)],
+        )
+    }
+
+    fn hit(&self, counter: &str, windows: &[Window], now_secs: u64) -> Result<Decision> {
+        let mut c = SqlCounters::new(&self.sql);
+        let d = limits::hit(&mut c, counter, windows, now_secs);
+        match c.error {
+            Some(e) => Err(Error::Internal(format!("account counters: {e}"))),
+            None => Ok(d),
+        }
+    }
+
+    fn used(&self, counter: &str, w: &Window, now_secs: u64) -> u64 {
+        limits::used(&mut SqlCounters::new(&self.sql), counter, w, now_secs)
+    }
+}
