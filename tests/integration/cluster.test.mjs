@@ -201,7 +201,7 @@ test("an expired lease records as expired only requests that never settled", { t
     // It settles, then the lease (renewed no more) expires.
     const end = await eventually(async () => {
       const x = await books(acc.id);
-      return picos(x.total_usage) === 45_000_000n && picos(x.leased) === 0n && x;
+      return picos(x.total_usage) === 50_000_000n && picos(x.leased) === 0n && x;
     }, "settled, and the lease expired", 15_000);
     assert.equal(picos(end.reserved), 0n);
     assert.equal(picos(end.expired_holds), 0n, `every request came: ${JSON.stringify(end)}`);
