@@ -149,7 +149,7 @@ test("chatroom asks three models at once: Markdown, code, reasoning, timings and
   assert.equal(await p.textContent(`${think} details.reasoning div`), "The user wants code. A one-liner will do.");
   assert.equal(await p.textContent(`${think} .body pre code`), 'print("hi")\n');
   const meta = await p.textContent('.column[data-model="anthropic-mock/stream"] .meta');
-  assert.match(meta, /^MockAnthropic · 12 \+ 4 tokens · \$0\.0000\d\d · first token \d+\.\d\d s · total \d+\.\d\d s( · [\d.]+ tok\/s)?$/);
+  assert.match(meta, /^MockAnthropic · 11 \+ 7 tokens · \$0\.0000\d\d · first token \d+\.\d\d s · total \d+\.\d\d s( · [\d.]+ tok\/s)?$/);
   // A second turn carries the conversation.
   await p.fill("#prompt", "and again");
   await p.press("#prompt", "Enter");
