@@ -250,16 +250,14 @@ impl Error {
             Error::RateLimited { raw, .. } | Error::Upstream { raw, .. } => raw.as_deref(),
             _ => None,
         };
-        // A map built in a loop: `json!` would serialize each field through serde.
+        let mut attempt = Map::new();
+        attempt.insert("code".into(), code.into());
+        attempt.insert("message".into(), self.public_message().into());
+        attempt.insert("provider_name".into(), provider.into());
         let raw = raw.map_or(Value::Null, |r| truncate(r, RAW_LIMIT).into());
-        let fields: [(&str, Value); 5] = [
-            ("code", code.into()),
-            ("message", self.public_message().into()),
-            ("provider_name", provider.into()),
-            ("raw", raw),
-            ("model", model.into()),
-        ];
-        Value::Object(fields.into_iter().map(|(k, v)| (k.into(), v)).collect())
+        attempt.insert("raw".into(), raw);
+        attempt.insert("model".into(), model.into());
+        Value::Object(attempt)
     }
 
     /// OpenRouter's error body, with every failed endpoint's error in

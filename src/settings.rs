@@ -94,12 +94,11 @@ impl Settings {
     /// The settings from `var`, which gives a var's or secret's value by name.
     pub fn from_vars(var: &dyn Fn(&str) -> Option<String>) -> Settings {
         let text = |name: &str| var(name).filter(|s| !s.is_empty());
-        let numbers = NUMBERS.map(|(name, default, floor)| {
+        // Read in the order of the table, which is the order of the fields below.
+        let mut numbers = NUMBERS.iter().map(|&(name, default, floor)| {
             let n = text(name).and_then(|s| s.trim().parse().ok());
             n.unwrap_or(default).max(floor)
         });
-        // Taken in the order of the table, which is the order of the fields below.
-        let mut numbers = numbers.into_iter();
         let mut next = || numbers.next().unwrap_or(0);
         let size = |n: u64| usize::try_from(n).unwrap_or(usize::MAX);
         let hosts = text("MEDIA_FETCH_ALLOW_HOSTS").unwrap_or_default();
