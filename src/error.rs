@@ -189,6 +189,90 @@ pub fn truncate(s: &str, max: usize) -> &str {
     s.get(..end).unwrap_or_default()
 }
 
+/// The failures of a request's endpoints as they are tried: the one to report (a
+/// configured provider's error over a missing key, and a refusal that ends the request
+/// over what came before it), and every endpoint's, for `metadata.provider_errors`.
+#[derive(Debug, Default)]
+pub struct Failures {
+    /// (provider slug, model ID, error), in the order they came.
+    all: Vec<(String, String, Error)>,
+    chosen: usize,
+}
+
+impl Failures {
+    /// Notes that `provider` could not serve `model` with `e`.
+    pub fn push(&mut self, provider: &str, model: &str, e: Error) {
+        let keeps_chosen =
+            !self.all.is_empty() && matches!(e, Error::NoProvider(_) | Error::Misconfigured(_));
+        if !keeps_chosen {
+            self.chosen = self.all.len();
+        }
+        self.all.push((provider.to_string(), model.to_string(), e));
+    }
+
+    /// Notes a failure that ends the request: it is the one reported.
+    pub fn end_with(&mut self, provider: &str, model: &str, e: Error) {
+        self.chosen = self.all.len();
+        self.all.push((provider.to_string(), model.to_string(), e));
+    }
+
+    /// The error to answer with, and, when more than one endpoint failed, each one's
+    /// error (the reported one first, then the others in the order they were tried) in
+    /// the shape OpenRouter records a failed attempt: `code`, `message`,
+    /// `provider_name`, `raw`, and the `model` it was for.
+    pub fn into_error(mut self) -> (Error, Option<Vec<Value>>) {
+        if self.chosen >= self.all.len() {
+            let none = Error::NoProvider("No provider could serve this request".into());
+            return (none, None);
+        }
+        let (provider, model, chosen) = self.all.remove(self.chosen);
+        let several = !self.all.is_empty();
+        let list = several.then(|| {
+            let first = std::iter::once((provider.as_str(), model.as_str(), &chosen));
+            let rest = self.all.iter().map(|(p, m, e)| (p.as_str(), m.as_str(), e));
+            first.chain(rest).map(|(p, m, e)| e.attempt(p, m)).collect()
+        });
+        (chosen, list)
+    }
+}
+
+impl Error {
+    /// This error as one failed attempt at `provider` for `model`: its status (the
+    /// upstream's own, where it answered), message and raw upstream error.
+    fn attempt(&self, provider: &str, model: &str) -> Value {
+        let code = match self {
+            Error::Upstream {
+                status: Some(s), ..
+            } => *s,
+            _ => self.status(),
+        };
+        let raw = match self {
+            Error::RateLimited { raw, .. } | Error::Upstream { raw, .. } => raw.as_deref(),
+            _ => None,
+        };
+        let mut attempt = Map::new();
+        attempt.insert("code".into(), code.into());
+        attempt.insert("message".into(), self.public_message().into());
+        attempt.insert("provider_name".into(), provider.into());
+        let raw = raw.map_or(Value::Null, |r| truncate(r, RAW_LIMIT).into());
+        attempt.insert("raw".into(), raw);
+        attempt.insert("model".into(), model.into());
+        Value::Object(attempt)
+    }
+
+    /// OpenRouter's error body, with every failed endpoint's error in
+    /// `metadata.provider_errors` when there are several.
+    pub fn body_with(&self, provider_errors: Option<Vec<Value>>) -> Value {
+        let mut body = self.body();
+        if let (Some(list), Some(err)) = (provider_errors, body.get_mut("error")) {
+            let mut meta = self.metadata().unwrap_or_default();
+            meta.insert("provider_errors".into(), Value::Array(list));
+            crate::json::set_field(err, "metadata", Value::Object(meta));
+        }
+        body
+    }
+}
+
 impl From<serde_json::Error> for Error {
     fn from(e: serde_json::Error) -> Self {
         Error::BadRequest(format!("Invalid JSON body: {e}"))
@@ -243,5 +327,86 @@ mod tests {
     fn truncate_respects_char_boundaries() {
         assert_eq!(truncate("héllo", 2), "h");
         assert_eq!(truncate("abc", 10), "abc");
+    }
+
+    fn upstream(provider: &str, status: u16, raw: &str) -> Error {
+        Error::Upstream {
+            provider: provider.into(),
+            message: "Provider returned error".into(),
+            status: Some(status),
+            raw: Some(raw.into()),
+        }
+    }
+
+    #[test]
+    fn one_failure_is_answered_as_it_is() {
+        let mut f = Failures::default();
+        f.push("a", "m/1", upstream("a", 500, "boom"));
+        let (e, list) = f.into_error();
+        assert_eq!(e, upstream("a", 500, "boom"));
+        assert_eq!(list, None);
+        assert_eq!(e.body_with(list), e.body());
+        let (none, list) = Failures::default().into_error();
+        assert_eq!((none.status(), list), (503, None));
+    }
+
+    #[test]
+    fn every_endpoints_error_is_kept_the_reported_one_first() {
+        let mut f = Failures::default();
+        f.push(
+            "a",
+            "m/1",
+            Error::Timeout {
+                provider: "a".into(),
+            },
+        );
+        f.push("b", "m/1", upstream("b", 500, "boom"));
+        // A provider without a key is listed, but not reported over a real failure.
+        f.push("c", "m/2", Error::NoProvider("c has no key".into()));
+        let (e, list) = f.into_error();
+        assert_eq!(e, upstream("b", 500, "boom"));
+        let body = e.body_with(list);
+        let err = &body["error"];
+        // The top-level error is the one that was reported before.
+        assert_eq!(err["code"], 502);
+        assert_eq!(err["message"], "Provider returned error");
+        assert_eq!(err["metadata"]["provider_name"], "b");
+        assert_eq!(err["metadata"]["raw"], "boom");
+        assert_eq!(
+            err["metadata"]["provider_errors"],
+            json!([
+                {"code": 500, "message": "Provider returned error", "provider_name": "b", "raw": "boom", "model": "m/1"},
+                {"code": 408, "message": "Request to a timed out", "provider_name": "a", "raw": null, "model": "m/1"},
+                {"code": 503, "message": "c has no key", "provider_name": "c", "raw": null, "model": "m/2"},
+            ])
+        );
+    }
+
+    #[test]
+    fn a_failure_that_ends_the_request_is_the_one_reported() {
+        let mut f = Failures::default();
+        f.push("a", "m/1", upstream("a", 503, "busy"));
+        f.end_with("b", "m/2", Error::BadRequest("too long for b".into()));
+        let (e, list) = f.into_error();
+        assert_eq!(e, Error::BadRequest("too long for b".into()));
+        let body = e.body_with(list);
+        // An error with no metadata of its own gets the list alone.
+        let meta = body["error"]["metadata"].as_object().unwrap();
+        assert_eq!(meta.keys().collect::<Vec<_>>(), ["provider_errors"]);
+        assert_eq!(meta["provider_errors"][1]["raw"], "busy");
+    }
+
+    #[test]
+    fn a_missing_key_first_is_reported_over_by_a_later_failure() {
+        let mut f = Failures::default();
+        f.push("a", "m/1", Error::Misconfigured("no key".into()));
+        f.push(
+            "b",
+            "m/1",
+            Error::Timeout {
+                provider: "b".into(),
+            },
+        );
+        assert_eq!(f.into_error().0.status(), 408);
     }
 }

@@ -64,47 +64,73 @@ pub const DEFAULT_SETTLE_RETRY_MS: u64 = 250;
 
 const MIB: u64 = 1024 * 1024;
 
+/// The numeric vars: name, default and floor, in the order [`Settings::from_vars`]
+/// reads them (one table, so that the defaults are written once).
+const NUMBERS: [(&str, u64, u64); 21] = [
+    ("MAX_BODY_BYTES", 8 * MIB, 0),
+    ("UPSTREAM_TIMEOUT_MS", 60_000, 0),
+    ("UPSTREAM_REPLY_TIMEOUT_MS", 600_000, 0),
+    ("MAX_REPLY_BYTES", 32 * MIB, 0),
+    ("RESERVATION_TTL_MS", DEFAULT_RESERVATION_TTL_MS, 1000),
+    ("STREAM_KEEPALIVE_MS", 15_000, 0),
+    ("STREAM_IDLE_TIMEOUT_MS", 120_000, 0),
+    ("DRAIN_AFTER_DISCONNECT_MS", 20_000, 0),
+    ("DRAIN_MAX_BYTES", 4 * MIB, 0),
+    ("ECHO_STREAM_DELAY_MS", 0, 0),
+    ("PAID_REQUESTS_PER_SECOND", 0, 0),
+    ("MEDIA_MAX_BYTES", 20 * MIB, 0),
+    ("MEDIA_FETCH_TIMEOUT_MS", 10_000, 0),
+    ("ISOLATE_MEDIA_BYTES", 24 * MIB, 0),
+    ("FREE_REQUESTS_PER_MINUTE", 20, 0),
+    ("FREE_REQUESTS_PER_DAY", 200, 0),
+    ("CATALOG_CACHE_SECS", 30, 0),
+    ("KEY_CACHE_MS", DEFAULT_KEY_CACHE_MS, 1),
+    ("LEASE_IDLE_MS", 10_000, 1),
+    ("SETTLE_FLUSH_MS", 100, 0),
+    ("SETTLE_RETRY_MS", DEFAULT_SETTLE_RETRY_MS, 1),
+];
+
 impl Settings {
     /// The settings from `var`, which gives a var's or secret's value by name.
-    pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> Settings {
+    pub fn from_vars(var: &dyn Fn(&str) -> Option<String>) -> Settings {
         let text = |name: &str| var(name).filter(|s| !s.is_empty());
-        let num = |name: &str, default: u64| {
-            text(name)
-                .and_then(|s| s.trim().parse().ok())
-                .unwrap_or(default)
-        };
-        let bytes =
-            |name: &str, default: u64| usize::try_from(num(name, default)).unwrap_or(usize::MAX);
+        // Read in the order of the table, which is the order of the fields below.
+        let mut numbers = NUMBERS.iter().map(|&(name, default, floor)| {
+            let n = text(name).and_then(|s| s.trim().parse().ok());
+            n.unwrap_or(default).max(floor)
+        });
+        let mut next = || numbers.next().unwrap_or(0);
+        let size = |n: u64| usize::try_from(n).unwrap_or(usize::MAX);
+        let hosts = text("MEDIA_FETCH_ALLOW_HOSTS").unwrap_or_default();
         Settings {
-            max_body_bytes: bytes("MAX_BODY_BYTES", 8 * MIB),
-            upstream_timeout_ms: num("UPSTREAM_TIMEOUT_MS", 60_000),
-            upstream_reply_timeout_ms: num("UPSTREAM_REPLY_TIMEOUT_MS", 600_000),
-            max_reply_bytes: bytes("MAX_REPLY_BYTES", 32 * MIB),
-            reservation_ttl_ms: num("RESERVATION_TTL_MS", DEFAULT_RESERVATION_TTL_MS).max(1000),
-            stream_keepalive_ms: num("STREAM_KEEPALIVE_MS", 15_000),
-            stream_idle_timeout_ms: num("STREAM_IDLE_TIMEOUT_MS", 120_000),
-            drain_ms: num("DRAIN_AFTER_DISCONNECT_MS", 20_000),
-            drain_bytes: bytes("DRAIN_MAX_BYTES", 4 * MIB),
-            echo_stream_delay_ms: num("ECHO_STREAM_DELAY_MS", 0),
-            paid_requests_per_second: num("PAID_REQUESTS_PER_SECOND", 0),
+            max_body_bytes: size(next()),
+            upstream_timeout_ms: next(),
+            upstream_reply_timeout_ms: next(),
+            max_reply_bytes: size(next()),
+            reservation_ttl_ms: next(),
+            stream_keepalive_ms: next(),
+            stream_idle_timeout_ms: next(),
+            drain_ms: next(),
+            drain_bytes: size(next()),
+            echo_stream_delay_ms: next(),
+            paid_requests_per_second: next(),
             exact_admission: text("ADMISSION").as_deref() == Some("exact"),
             media_allow_gemini_files: text("MEDIA_ALLOW_GEMINI_FILES").as_deref() == Some("true"),
-            media_fetch_allow_hosts: text("MEDIA_FETCH_ALLOW_HOSTS")
-                .unwrap_or_default()
+            media_fetch_allow_hosts: hosts
                 .split(',')
                 .map(|h| h.trim().to_string())
                 .filter(|h| !h.is_empty())
                 .collect(),
-            media_max_bytes: bytes("MEDIA_MAX_BYTES", 20 * MIB),
-            media_fetch_timeout_ms: num("MEDIA_FETCH_TIMEOUT_MS", 10_000),
-            isolate_media_bytes: num("ISOLATE_MEDIA_BYTES", 24 * MIB),
-            free_requests_per_minute: num("FREE_REQUESTS_PER_MINUTE", 20),
-            free_requests_per_day: num("FREE_REQUESTS_PER_DAY", 200),
-            catalog_cache_secs: num("CATALOG_CACHE_SECS", 30),
-            key_cache_ms: num("KEY_CACHE_MS", DEFAULT_KEY_CACHE_MS).max(1),
-            lease_idle_ms: num("LEASE_IDLE_MS", 10_000).max(1),
-            settle_flush_ms: num("SETTLE_FLUSH_MS", 100),
-            settle_retry_ms: num("SETTLE_RETRY_MS", DEFAULT_SETTLE_RETRY_MS).max(1),
+            media_max_bytes: size(next()),
+            media_fetch_timeout_ms: next(),
+            isolate_media_bytes: next(),
+            free_requests_per_minute: next(),
+            free_requests_per_day: next(),
+            catalog_cache_secs: next(),
+            key_cache_ms: next(),
+            lease_idle_ms: next(),
+            settle_flush_ms: next(),
+            settle_retry_ms: next(),
             key_secret: text("KEY_SECRET"),
             admin_key: text("ADMIN_KEY"),
         }
@@ -117,9 +143,9 @@ mod tests {
 
     #[test]
     fn unset_empty_and_unreadable_vars_take_their_defaults() {
-        let none = Settings::from_vars(|_| None);
-        let empty = Settings::from_vars(|_| Some(String::new()));
-        let junk = Settings::from_vars(|n| (n != "MEDIA_FETCH_ALLOW_HOSTS").then(|| "x1".into()));
+        let none = Settings::from_vars(&|_| None);
+        let empty = Settings::from_vars(&|_| Some(String::new()));
+        let junk = Settings::from_vars(&|n| (n != "MEDIA_FETCH_ALLOW_HOSTS").then(|| "x1".into()));
         assert_eq!(none, empty);
         // Text that is no number leaves every number at its default; secrets are text.
         assert_eq!(junk.key_secret.as_deref(), Some("x1"));
@@ -146,6 +172,15 @@ mod tests {
             (20, 200)
         );
         assert_eq!(none.paid_requests_per_second, 0);
+        assert_eq!(
+            (none.stream_keepalive_ms, none.stream_idle_timeout_ms),
+            (15_000, 120_000)
+        );
+        assert_eq!((none.drain_ms, none.echo_stream_delay_ms), (20_000, 0));
+        assert_eq!(
+            (none.media_fetch_timeout_ms, none.catalog_cache_secs),
+            (10_000, 30)
+        );
         assert!(none.media_fetch_allow_hosts.is_empty());
         assert_eq!(none.key_secret, None);
     }
@@ -162,7 +197,7 @@ mod tests {
             ("MEDIA_FETCH_ALLOW_HOSTS", " a.test, ,127.0.0.1:9 "),
             ("KEY_SECRET", "s"),
         ];
-        let s = Settings::from_vars(|n| {
+        let s = Settings::from_vars(&|n| {
             vars.iter()
                 .find(|(k, _)| *k == n)
                 .map(|(_, v)| v.to_string())
@@ -175,7 +210,7 @@ mod tests {
         assert_eq!(s.key_secret.as_deref(), Some("s"));
         // Only `exact` and `true` turn those on.
         let s =
-            Settings::from_vars(|n| Some(if n == "ADMISSION" { "Exact" } else { "yes" }.into()));
+            Settings::from_vars(&|n| Some(if n == "ADMISSION" { "Exact" } else { "yes" }.into()));
         assert!(!s.exact_admission && !s.media_allow_gemini_files);
     }
 }

@@ -1,6 +1,6 @@
 //! The crate's import rule, checked on its own sources: `edge` → `accounts`, `routing`,
 //! `providers` → `api` (the wire types and the internal chat request they convert to)
-//! → `catalog` → the core (`error`, `money`, `limits`, `json`). A module uses its own code and
+//! → `catalog` → the core (`error`, `money`, `limits`, `json`, `settings`). A module uses its own code and
 //! what is below it; `accounts`, `routing` and `providers` do not use each other. Test
 //! code is left out (it may reach anywhere).
 //!

@@ -84,6 +84,15 @@ impl Surface {
             _ => ErrorReply::OpenRouter(e.body()),
         }
     }
+
+    /// The error body with every failed endpoint's error (`metadata.provider_errors`,
+    /// the reported one first), where the surface's error shape has metadata.
+    pub fn error_body_with(self, e: &Error, provider_errors: Vec<Value>) -> ErrorReply {
+        match self {
+            Surface::Messages => ErrorReply::Messages(messages::error_body(e)),
+            _ => ErrorReply::OpenRouter(e.body_with(Some(provider_errors))),
+        }
+    }
 }
 
 /// An error body in the shape of the surface it goes to.

@@ -19,7 +19,7 @@ thread_local! {
 /// read from `env` the first time and kept for the isolate's life.
 pub fn settings(env: &Env) -> Rc<Settings> {
     SETTINGS.with(|s| {
-        s.get_or_init(|| Rc::new(Settings::from_vars(|name| string(env, name))))
+        s.get_or_init(|| Rc::new(Settings::from_vars(&|name| string(env, name))))
             .clone()
     })
 }

@@ -37,7 +37,12 @@ pub fn json_cached<T: Serialize>(value: &T, status: u16) -> Result<Response, Err
 
 /// An error in the body shape of `surface`'s clients (Anthropic's for Messages).
 pub fn error_response_in(e: &Error, surface: Surface) -> Response {
-    let resp = match json(&surface.error_body(e), e.status()) {
+    error_response_with(e, &surface.error_body(e))
+}
+
+/// The answer for `e` with `body`: its status and headers (`Retry-After`).
+pub fn error_response_with(e: &Error, body: &crate::api::surface::ErrorReply) -> Response {
+    let resp = match json(body, e.status()) {
         Ok(r) => r,
         Err(_) => plain_500(),
     };

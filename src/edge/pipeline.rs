@@ -21,7 +21,7 @@ use crate::api::surface::{self, Surface};
 use crate::api::ChatRequest;
 use crate::api::{GenerationMeta, Usage};
 use crate::catalog::{ApiFamily, Pricing};
-use crate::error::Error;
+use crate::error::{Error, Failures};
 use crate::limits::{Decision, Window};
 use crate::providers::stream::{ChatStream, Translator};
 use crate::providers::{self, echo, Target};
@@ -302,16 +302,12 @@ pub async fn handle(
     let prompt_tokens = plans.candidates.prompt_tokens;
     let result = match plans.take(allow_training) {
         Ok(plan) => serve(&run, &plan, prompt_tokens, session.as_deref()).await,
-        Err(e) => Err(e),
+        Err(e) => Err((e, None)),
     };
-    // Nothing was served: the reservation is released, the record kept.
-    let resp = result.inspect_err(|e| {
-        settler.settle(Generation {
-            finish_reason: Some("error".into()),
-            native_finish_reason: Some(e.public_message()),
-            ..settler.base.clone()
-        })
-    })?;
+    let resp = match result {
+        Ok(resp) => resp,
+        Err(unserved) => return failed(&settler, unserved, parsed.surface()),
+    };
     http::set(resp.headers(), "X-Generation-Id", &settler.gen_id);
     // How the request was admitted, for callers measuring the gateway's overhead.
     let timing = format!("admission;desc={admission_kind}");
@@ -372,6 +368,29 @@ fn parse(
         }
     }
     Ok(parsed)
+}
+
+/// Settles a request no endpoint served (its reservation released, its record kept)
+/// and answers it: the error reported, with every failed endpoint's error in
+/// `metadata.provider_errors` where there were several (an internal error goes back
+/// for the entry point to log and name).
+fn failed(
+    settler: &Settler,
+    (e, provider_errors): Unserved,
+    surface: Surface,
+) -> Result<Response, Error> {
+    settler.settle(Generation {
+        finish_reason: Some("error".into()),
+        native_finish_reason: Some(e.public_message()),
+        ..settler.base.clone()
+    });
+    match provider_errors {
+        Some(list) if !matches!(e, Error::Internal(_)) => {
+            let body = surface.error_body_with(&e, list);
+            Ok(http::error_response_with(&e, &body))
+        }
+        _ => Err(e),
+    }
 }
 
 /// The sticky-session key of the request: the account's session with its first model.
@@ -682,14 +701,14 @@ async fn serve(
     plan: &[Choice<'_>],
     prompt_tokens: u64,
     session: Option<&str>,
-) -> Result<Response, Error> {
+) -> Result<Response, Unserved> {
     let Run {
         env,
         cfg,
         parsed,
         settler,
     } = *run;
-    let mut last_err: Option<Error> = None;
+    let mut failures = Failures::default();
     let mut next = Some(0);
     while let Some(i) = next {
         let Some(choice) = plan.get(i) else {
@@ -704,10 +723,11 @@ async fn serve(
             provider: provider.name.clone(),
         };
         if let (ApiFamily::Echo, Parsed::Generate(incoming)) = (provider.api, parsed) {
-            return serve_echo(cfg, &incoming.request, choice, &meta, settler).await;
+            let served = serve_echo(cfg, &incoming.request, choice, &meta, settler).await;
+            return served.map_err(|e| (e, None));
         }
         if let Err(e) = upstream_quota(env, choice, prompt_tokens).await {
-            last_err = Some(pick(last_err, e));
+            failures.push(&provider.slug, &choice.id, e);
             continue;
         }
         let target = target_of(env, choice);
@@ -731,15 +751,19 @@ async fn serve(
                 report_failure(run, choice, started, &e);
                 next = routing::after_failure(plan, i, e.is_retryable());
                 if next.is_none() && !e.is_retryable() {
-                    return Err(e);
+                    failures.end_with(&provider.slug, &choice.id, e);
+                    return Err(failures.into_error());
                 }
-                last_err = Some(pick(last_err, e));
+                failures.push(&provider.slug, &choice.id, e);
             }
         }
     }
-    Err(last_err
-        .unwrap_or_else(|| Error::NoProvider("No provider could serve this request".into())))
+    Err(failures.into_error())
 }
+
+/// Why no endpoint served a request: the error reported, and every endpoint's when
+/// several failed.
+type Unserved = (Error, Option<Vec<serde_json::Value>>);
 
 /// Where `choice` is sent, with what key: a provider's `<SLUG>_BASE_URL` and
 /// `<SLUG>_API_KEY`, whose names come from the catalogue.
@@ -776,14 +800,6 @@ fn report_failure(run: &Run<'_>, choice: &Choice<'_>, started: f64, e: &Error) {
             run.settler.tenant,
             outcome,
         );
-    }
-}
-
-/// Of two failures, the one to report: a configured provider's error over a missing key.
-fn pick(prev: Option<Error>, next: Error) -> Error {
-    match prev {
-        Some(p) if matches!(next, Error::NoProvider(_) | Error::Misconfigured(_)) => p,
-        _ => next,
     }
 }
 

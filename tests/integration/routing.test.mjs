@@ -46,6 +46,27 @@ test("allow_fallbacks: false stops at the first endpoint", async () => {
   assert.equal((await r.json()).error.metadata.provider_name, "mockai");
 });
 
+test("when every endpoint fails, each one's error is kept in metadata.provider_errors, the reported one first", async () => {
+  const order = ["mockai", "mockbackup", "mockopenai", "mockdead"];
+  const r = await chat({ model: "route/gauntlet", provider: { order, allow_fallbacks: false } });
+  const { error } = await r.json();
+  assert.equal(r.status, error.code);
+  const list = error.metadata.provider_errors;
+  assert.equal(list.length, 4);
+  // The top-level error is the one reported, and it heads the list.
+  assert.equal(list[0].provider_name, error.metadata.provider_name);
+  assert.equal(list[0].message, error.message);
+  assert.deepEqual(list.map((e) => e.provider_name).sort(), [...order].sort());
+  for (const e of list) {
+    assert.equal(e.model, "route/gauntlet");
+    assert.equal(typeof e.code, "number");
+    assert.ok("raw" in e);
+  }
+  assert.equal(list.find((e) => e.provider_name === "mockai").code, 500);
+  assert.equal(list.find((e) => e.provider_name === "mockbackup").code, 429);
+  assert.equal(list.find((e) => e.provider_name === "mockopenai").code, 408);
+});
+
 test("only and ignore", async () => {
   const r = await chat({ model: "route/gauntlet", provider: { only: ["mockquota"] } });
   assert.equal((await r.json()).provider, "MockQuota");
