@@ -677,6 +677,16 @@ mod tests {
         .unwrap()
     }
 
+    /// A one-line chat to `a/m` with `body`'s fields added, typed without validation:
+    /// these tests are of the planner's own checks.
+    fn hi_with(body: serde_json::Value) -> ChatRequest {
+        let mut req = json!({"model": "a/m", "messages": [{"role": "user", "content": "hi"}]});
+        req.as_object_mut()
+            .unwrap()
+            .extend(body.as_object().unwrap().clone());
+        serde_json::from_value(req).unwrap()
+    }
+
     fn run(
         body: serde_json::Value,
         allow_training: bool,
@@ -684,12 +694,7 @@ mod tests {
         r: f64,
     ) -> Result<Vec<String>> {
         let c = cat();
-        let mut req = json!({"model": "a/m", "messages": [{"role": "user", "content": "hi"}]});
-        req.as_object_mut()
-            .unwrap()
-            .extend(body.as_object().unwrap().clone());
-        // Typed without validation: these tests are of the planner's own checks.
-        let req: ChatRequest = serde_json::from_value(req).unwrap();
+        let req = hi_with(body);
         let ctx = RouteContext {
             allow_training,
             health,
@@ -1129,11 +1134,7 @@ mod tests {
                 .collect::<Vec<_>>()
         };
         for body in [json!({}), json!({"provider": {"allow_fallbacks": false}})] {
-            let mut req = json!({"model": "a/m", "messages": [{"role": "user", "content": "hi"}]});
-            req.as_object_mut()
-                .unwrap()
-                .extend(body.as_object().unwrap().clone());
-            let req: ChatRequest = serde_json::from_value(req).unwrap();
+            let req = hi_with(body.clone());
             // Gathering does not read the context's privacy setting.
             let ctx = RouteContext {
                 allow_training: true,
