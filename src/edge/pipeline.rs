@@ -867,7 +867,8 @@ async fn attempt(
             max_bytes: cfg.max_reply_bytes,
         };
         if let (None, Some(translator)) = (native, translator) {
-            let completion = exchange.gathered(cfg.clone(), up, translator).await?;
+            let limits = upstream::GatherLimits::of(cfg);
+            let completion = exchange.gathered(limits, up, translator).await?;
             return http::json_value(&incoming.request.reply(&completion)?, 200);
         }
         let (completion, body) = exchange.spawn(up, upstream::Drain::of(cfg)).await?;
@@ -985,7 +986,7 @@ impl WholeReply {
     /// resolves with the reply while the client waits for it; settles however it ends.
     async fn gathered(
         self,
-        cfg: Settings,
+        limits: upstream::GatherLimits,
         up: providers::UpstreamRequest,
         translator: Translator,
     ) -> Result<crate::api::ChatCompletion, Error> {
@@ -1011,7 +1012,7 @@ impl WholeReply {
                 let signal = std::pin::pin!(signal);
                 futures_util::future::select(tx.cancellation(), signal).await;
             };
-            let read = upstream::gather(&up, &self.slug, &cfg, stream, gone).await;
+            let read = upstream::gather(&up, &self.slug, limits, stream, gone).await;
             if let Some(outcome) = self.settle_gathered(read) {
                 let _ = tx.send(outcome);
             }
@@ -1048,25 +1049,8 @@ impl WholeReply {
         let mut completion = s
             .gathered()
             .unwrap_or_else(|| self.meta.completion(Vec::new(), None));
-        let served = Served {
-            model: self.model.clone(),
-            provider: self.provider.clone(),
-            usage,
-            usage_source: Some(s.usage_source()),
-            delivered: s.delivered(),
-            finish_reasons: completion
-                .choices
-                .iter()
-                .map(|c| c.finish_reason.clone())
-                .collect(),
-            native_finish_reason: completion
-                .choices
-                .first()
-                .and_then(|c| c.native_finish_reason.clone()),
-            latency_ms: (first_byte - self.started) as u64,
-            generation_ms: (config::now_ms() - first_byte) as u64,
-            cancelled: left,
-        };
+        let billed = (usage, s.usage_source(), s.delivered());
+        let served = self.served(&completion, billed, first_byte, left);
         completion.usage = Some(served.priced_usage(&self.pricing));
         let health = (!left).then(|| (self.key.clone(), true));
         self.settler.conclude(&served, &self.pricing, health);
@@ -1113,27 +1097,42 @@ impl WholeReply {
                 "estimate",
             ),
         };
-        let choice0 = completion.choices.first();
-        let served = Served {
+        let billed = (usage, usage_source, served::delivered(&completion));
+        let served = self.served(&completion, billed, first_byte, left);
+        completion.usage = Some(served.priced_usage(&self.pricing));
+        self.settler
+            .conclude(&served, &self.pricing, Some((self.key.clone(), true)));
+        Ok(completion)
+    }
+
+    /// What this exchange served as `completion`: billed by `usage` (from `source`),
+    /// having `delivered` output or not, its first byte at `first_byte`.
+    fn served(
+        &self,
+        completion: &crate::api::ChatCompletion,
+        (usage, source, delivered): (Usage, &'static str, bool),
+        first_byte: f64,
+        left: bool,
+    ) -> Served {
+        Served {
             model: self.model.clone(),
             provider: self.provider.clone(),
             usage,
-            usage_source: Some(usage_source),
-            delivered: served::delivered(&completion),
+            usage_source: Some(source),
+            delivered,
             finish_reasons: completion
                 .choices
                 .iter()
                 .map(|c| c.finish_reason.clone())
                 .collect(),
-            native_finish_reason: choice0.and_then(|c| c.native_finish_reason.clone()),
+            native_finish_reason: completion
+                .choices
+                .first()
+                .and_then(|c| c.native_finish_reason.clone()),
             latency_ms: (first_byte - self.started) as u64,
             generation_ms: (config::now_ms() - first_byte) as u64,
             cancelled: left,
-        };
-        completion.usage = Some(served.priced_usage(&self.pricing));
-        self.settler
-            .conclude(&served, &self.pricing, Some((self.key.clone(), true)));
-        Ok(completion)
+        }
     }
 }
 

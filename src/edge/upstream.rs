@@ -254,7 +254,35 @@ pub struct Drain {
     pub bytes: usize,
 }
 
+/// A drain under way: read on until `until` (ms) and up to `max_read` bytes read in all.
+#[derive(Debug, Clone, Copy)]
+struct Window {
+    until: f64,
+    max_read: usize,
+}
+
+impl Window {
+    /// How long more to read, `read` bytes in; `None` once the drain is over.
+    fn left_ms(&self, read: usize) -> Option<u64> {
+        let wait = self.until - config::now_ms();
+        (wait > 0.0 && read <= self.max_read).then_some(wait as u64)
+    }
+}
+
+/// An upstream stream that broke off (a reset, a read error).
+fn broke(provider: &str, e: impl std::fmt::Display) -> Error {
+    Error::upstream(provider, format!("Provider stream broke: {e}"))
+}
+
 impl Drain {
+    /// The drain that starts now, `read` bytes into the reply.
+    fn start(&self, read: usize) -> Window {
+        Window {
+            until: config::now_ms() + self.ms as f64,
+            max_read: read.saturating_add(self.bytes),
+        }
+    }
+
     pub fn of(cfg: &Settings) -> Drain {
         Drain {
             ms: cfg.drain_ms,
@@ -329,19 +357,18 @@ impl Drop for Pump {
 impl Pump {
     async fn run(mut self, mut tx: futures_channel::mpsc::Sender<Vec<u8>>, drain: Drain) {
         use futures_util::SinkExt;
-        // Once the client is gone: until when, and up to how many bytes, to read on.
-        let mut gone: Option<(f64, usize)> = None;
+        // Once the client is gone: how much more to read.
+        let mut gone: Option<Window> = None;
         let mut left = false;
         while !self.chat.is_closed() {
             let piece = match gone {
                 None => self.next_piece().await,
-                Some((until, max_read)) => {
-                    let wait = until - config::now_ms();
-                    if wait <= 0.0 || self.read > max_read {
+                Some(window) => {
+                    let Some(wait) = window.left_ms(self.read) else {
                         break;
-                    }
+                    };
                     let next = pin!(self.next_piece());
-                    match select(next, pin!(config::sleep(wait as u64))).await {
+                    match select(next, pin!(config::sleep(wait))).await {
                         Either::Left((piece, _)) => piece,
                         Either::Right(_) => break,
                     }
@@ -356,10 +383,7 @@ impl Pump {
                     left = true;
                     break;
                 }
-                gone = Some((
-                    config::now_ms() + drain.ms as f64,
-                    self.read.saturating_add(drain.bytes),
-                ));
+                gone = Some(drain.start(self.read));
             }
         }
         if self.chat.is_closed() {
@@ -384,9 +408,7 @@ impl Pump {
                     }
                 }
                 Either::Left((Some(Err(e)), _)) => {
-                    let err =
-                        Error::upstream(&self.provider, format!("Provider stream broke: {e}"));
-                    return self.chat.fail(&err);
+                    return self.chat.fail(&broke(&self.provider, e));
                 }
                 Either::Left((None, _)) => return self.chat.finish(),
                 Either::Right(_) => {
@@ -400,6 +422,26 @@ impl Pump {
                     return self.chat.keepalive();
                 }
             }
+        }
+    }
+}
+
+/// The settings [`gather`] reads (see `Settings`), copied out for its background task.
+#[derive(Debug, Clone, Copy)]
+pub struct GatherLimits {
+    pub upstream_timeout_ms: u64,
+    pub upstream_reply_timeout_ms: u64,
+    pub max_reply_bytes: usize,
+    pub drain: Drain,
+}
+
+impl GatherLimits {
+    pub fn of(cfg: &Settings) -> GatherLimits {
+        GatherLimits {
+            upstream_timeout_ms: cfg.upstream_timeout_ms,
+            upstream_reply_timeout_ms: cfg.upstream_reply_timeout_ms,
+            max_reply_bytes: cfg.max_reply_bytes,
+            drain: Drain::of(cfg),
         }
     }
 }
@@ -432,7 +474,7 @@ pub enum Gathered {
 pub async fn gather(
     up: &UpstreamRequest,
     provider: &str,
-    cfg: &Settings,
+    cfg: GatherLimits,
     mut stream: ChatStream,
     left: impl std::future::Future<Output = ()>,
 ) -> Result<Gathered, Error> {
@@ -455,19 +497,17 @@ pub async fn gather(
         return Ok(Gathered::Whole { first_byte, body });
     }
     let mut body = resp.stream().map_err(internal)?;
-    let drain = Drain::of(cfg);
+    let drain = cfg.drain;
     let mut left_signal = pin!(left);
     let mut left = false;
-    // Once the client has gone: until when, and up to how many bytes, to read on.
-    let mut gone: Option<(f64, usize)> = None;
+    // Once the client has gone: how much more to read.
+    let mut gone: Option<Window> = None;
     let mut read = 0usize;
     while !stream.is_closed() {
-        let wait = match gone {
+        let wait = match gone.map(|w| w.left_ms(read)) {
             None => cfg.upstream_reply_timeout_ms,
-            Some((until, max_read)) if read <= max_read && until > config::now_ms() => {
-                (until - config::now_ms()) as u64
-            }
-            Some(_) => break,
+            Some(Some(wait)) => wait,
+            Some(None) => break,
         };
         let piece = pin!(body.next());
         let tick = pin!(config::sleep(wait));
@@ -493,8 +533,7 @@ pub async fn gather(
                 }
             }
             Event::Piece(Some(Err(e))) => {
-                let broke = format!("Provider stream broke: {e}");
-                stream.fail(&Error::upstream(provider, broke));
+                stream.fail(&broke(provider, e));
             }
             Event::Piece(None) => {
                 stream.finish();
@@ -511,10 +550,7 @@ pub async fn gather(
                 if stream.finish_reason().is_none() {
                     break;
                 }
-                gone = Some((
-                    config::now_ms() + drain.ms as f64,
-                    read.saturating_add(drain.bytes),
-                ));
+                gone = Some(drain.start(read));
             }
         }
     }
