@@ -10,12 +10,14 @@ pub mod accounts;
 pub mod api;
 pub mod catalog;
 pub mod error;
+pub mod ids;
 pub mod json;
 pub mod limits;
 pub mod money;
 pub mod providers;
 pub mod routing;
 pub mod settings;
+pub mod usage;
 
 #[cfg(target_arch = "wasm32")]
 mod edge;

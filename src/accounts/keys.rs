@@ -13,8 +13,8 @@ use subtle::ConstantTimeEq;
 use crate::error::{Error, Result};
 
 pub const PREFIX: &str = "sk-mm-v1-";
-/// Hex characters of the account ID at the start of a key's body.
-pub const ACCOUNT_ID_LEN: usize = 16;
+use crate::ids::is_lower_hex;
+pub use crate::ids::{is_account_id, ACCOUNT_ID_LEN};
 const RANDOM_LEN: usize = 32;
 const TAG_LEN: usize = 16;
 const BODY_LEN: usize = ACCOUNT_ID_LEN + RANDOM_LEN + TAG_LEN;
@@ -28,10 +28,6 @@ fn hex(bytes: &[u8]) -> String {
             s
         },
     )
-}
-
-fn is_lower_hex(s: &str) -> bool {
-    s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
 }
 
 /// Lowercase hex SHA-256 of a key: how keys are stored and named.
@@ -77,10 +73,6 @@ pub fn verify<'k>(key: &'k str, secret: &[u8]) -> Option<&'k str> {
     let given = body.get(ACCOUNT_ID_LEN + RANDOM_LEN..)?;
     let expected = tag(secret, account, random);
     bool::from(expected.as_bytes().ct_eq(given.as_bytes())).then_some(account)
-}
-
-pub fn is_account_id(s: &str) -> bool {
-    s.len() == ACCOUNT_ID_LEN && is_lower_hex(s)
 }
 
 /// What a key is shown as once created: enough to recognise it, not to use it.

@@ -307,71 +307,7 @@ impl AssistantMessage {
     }
 }
 
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
-pub struct Usage {
-    #[serde(default)]
-    pub prompt_tokens: u64,
-    #[serde(default)]
-    pub completion_tokens: u64,
-    #[serde(default)]
-    pub total_tokens: u64,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub prompt_tokens_details: Option<PromptTokensDetails>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub completion_tokens_details: Option<CompletionTokensDetails>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub cost: Option<crate::money::Usd>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub is_byok: Option<bool>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub cost_details: Option<CostDetails>,
-    /// Web searches a provider's server tool ran (Anthropic's
-    /// `server_tool_use.web_search_requests`), priced at the endpoint's `web_search`.
-    #[serde(skip)]
-    pub web_searches: u64,
-}
-
-/// What the upstream bills for a generation, as OpenRouter breaks it down (cached
-/// prompt tokens at their cache prices, reasoning and image tokens at theirs).
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
-pub struct CostDetails {
-    pub upstream_inference_cost: crate::money::Usd,
-    pub upstream_inference_prompt_cost: crate::money::Usd,
-    pub upstream_inference_completions_cost: crate::money::Usd,
-}
-
-impl Usage {
-    pub fn new(prompt: u64, completion: u64) -> Self {
-        Usage {
-            prompt_tokens: prompt,
-            completion_tokens: completion,
-            total_tokens: prompt.saturating_add(completion),
-            ..Default::default()
-        }
-    }
-}
-
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
-pub struct PromptTokensDetails {
-    #[serde(default)]
-    pub cached_tokens: u64,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub cache_write_tokens: Option<u64>,
-    /// Of `cache_write_tokens`, those written for an hour (Anthropic bills them at 2×
-    /// the prompt price, not the 5-minute write price). Priced here, not sent: the
-    /// reply's shape is OpenRouter's.
-    #[serde(skip)]
-    pub cache_write_1h_tokens: u64,
-}
-
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
-pub struct CompletionTokensDetails {
-    #[serde(default)]
-    pub reasoning_tokens: u64,
-    /// Tokens of generated images (priced at the endpoint's `image_output`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub image_tokens: Option<u64>,
-}
+pub use crate::usage::{CompletionTokensDetails, CostDetails, PromptTokensDetails, Usage};
 
 // ---------------------------------------------------------------- stream chunks
 

@@ -199,7 +199,7 @@ fn admin(method: Method, rest: &str, path: &str) -> Result<AdminRoute> {
     }
     let parts: Vec<&str> = rest.trim_matches('/').split('/').collect();
     let account = |id: &str| {
-        if crate::accounts::keys::is_account_id(id) {
+        if crate::ids::is_account_id(id) {
             Ok(id.to_string())
         } else {
             Err(Error::NotFound(format!(

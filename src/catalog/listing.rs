@@ -5,9 +5,9 @@ use std::collections::HashMap;
 
 use serde_json::{json, Value};
 
+use super::figures::{Percentiles, Summary};
 use super::{Catalog, Endpoint, Model, Pricing, Provider};
 use crate::error::{Error, Result};
-use crate::routing::health::{Percentiles, Summary};
 
 /// Filters of `GET /models`, read from its query string (OpenRouter's names; the ones
 /// this gateway used before stay as aliases).

@@ -1,6 +1,7 @@
 //! The model catalogue: providers, models and their endpoints (model × provider),
 //! as stored in KV under [`KV_KEY`] and documented in `catalog/README.md`.
 
+pub mod figures;
 pub mod listing;
 
 use std::collections::HashSet;
@@ -399,14 +400,14 @@ impl Pricing {
     /// cache-read price and those written to it the cache-write price, reasoning tokens
     /// the internal-reasoning price, where the endpoint has them; the per-request price
     /// is added once.
-    pub fn cost_picos(&self, u: &crate::api::Usage) -> u64 {
+    pub fn cost_picos(&self, u: &crate::usage::Usage) -> u64 {
         let (prompt, completion) = self.cost_parts(u);
         prompt.saturating_add(completion)
     }
 
     /// The cost of `u` in picodollars, split: (the prompt's, with the request price;
     /// the completion's).
-    pub fn cost_parts(&self, u: &crate::api::Usage) -> (u64, u64) {
+    pub fn cost_parts(&self, u: &crate::usage::Usage) -> (u64, u64) {
         if let std::borrow::Cow::Owned(tier) = self.for_prompt(u.prompt_tokens) {
             return tier.cost_parts(u);
         }
@@ -459,12 +460,12 @@ impl Pricing {
     /// Prices `u`: `usage.cost` (what the caller pays: nothing when `charged` is false,
     /// as for an insured empty reply) and `usage.cost_details` (what the upstream bills,
     /// prompt and completion apart).
-    pub fn price(&self, u: &mut crate::api::Usage, charged: bool) {
+    pub fn price(&self, u: &mut crate::usage::Usage, charged: bool) {
         use crate::money::Usd;
         let (prompt, completion) = self.cost_parts(u);
         let total = prompt.saturating_add(completion);
         u.cost = Some(Usd::from_picos(if charged { total } else { 0 }));
-        u.cost_details = Some(crate::api::CostDetails {
+        u.cost_details = Some(crate::usage::CostDetails {
             upstream_inference_cost: Usd::from_picos(total),
             upstream_inference_prompt_cost: Usd::from_picos(prompt),
             upstream_inference_completions_cost: Usd::from_picos(completion),
@@ -519,8 +520,8 @@ mod tests {
     fn a_longer_prompt_is_priced_at_its_tier_for_every_token() {
         let cat = Catalog::from_json(include_bytes!("../../catalog/catalog.json")).unwrap();
         let pro = &cat.model("google/gemini-2.5-pro").unwrap().endpoints[0].pricing;
-        let short = crate::api::Usage::new(200_000, 1_000);
-        let long = crate::api::Usage::new(200_001, 1_000);
+        let short = crate::usage::Usage::new(200_000, 1_000);
+        let long = crate::usage::Usage::new(200_001, 1_000);
         // $1.25/M and $10/M up to 200k prompt tokens; $2.50/M and $15/M past them.
         assert_eq!(
             pro.cost_picos(&short),
@@ -547,7 +548,7 @@ mod tests {
             web_search: Some("0.01".into()),
             ..Default::default()
         };
-        let mut u = crate::api::Usage::new(1000, 100);
+        let mut u = crate::usage::Usage::new(1000, 100);
         let plain = p.cost_picos(&u);
         u.web_searches = 3;
         assert_eq!(p.cost_picos(&u), plain + 3 * 10_000_000_000);
@@ -563,7 +564,7 @@ mod tests {
             request: Some("0.001".into()),
             ..Default::default()
         };
-        let mut u = crate::api::Usage::new(1000, 100);
+        let mut u = crate::usage::Usage::new(1000, 100);
         assert_eq!(p.cost_picos(&u), 5_500_000_000);
         let mut priced = u.clone();
         p.price(&mut priced, true);

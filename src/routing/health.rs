@@ -22,6 +22,8 @@ use crate::catalog::{Catalog, Model};
 
 mod wire;
 
+pub use crate::catalog::figures::{Percentiles, Summary};
+
 const WINDOW_MINUTES: u64 = 30;
 /// Hours of the day-long uptime.
 const HOURS: u64 = 24;
@@ -280,16 +282,6 @@ fn bin_value(b: u16) -> f64 {
     ((f64::from(b) - 0.5) / BINS_PER_DOUBLING).exp2()
 }
 
-/// p50, p75, p90 and p99 of a distribution, as OpenRouter reports latency (ms) and
-/// throughput (tokens/s).
-#[derive(Debug, Clone, Copy, Default, Serialize, PartialEq)]
-pub struct Percentiles {
-    pub p50: f64,
-    pub p75: f64,
-    pub p90: f64,
-    pub p99: f64,
-}
-
 impl Percentiles {
     /// From histogram counts by bin; `None` when empty.
     fn of(bins: &BTreeMap<u16, u64>) -> Option<Percentiles> {
@@ -330,34 +322,6 @@ pub struct EndpointStats {
     last_failure_ms: Option<u64>,
     /// The account slots that failed since the last success, one bit each.
     failing: u64,
-}
-
-/// What routing and the listing need to know of an endpoint; sent from a shard to the
-/// isolates as a flat array (see `wire`).
-#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq)]
-#[serde(from = "wire::SummaryWire", into = "wire::SummaryWire")]
-pub struct Summary {
-    /// Share of successful attempts, 0 to 1 (one vote per account and minute); `None`
-    /// without attempts.
-    pub uptime_30m: Option<f64>,
-    /// The same over the last 5 minutes.
-    pub uptime_5m: Option<f64>,
-    /// The same over the last day (by hour).
-    pub uptime_1d: Option<f64>,
-    pub latency_ms_30m: Option<f64>,
-    /// Completion tokens per second of generation.
-    pub throughput_30m: Option<f64>,
-    /// Percentiles of time to first byte (ms) and of throughput (tokens/s).
-    pub latency_pct_30m: Option<Percentiles>,
-    pub throughput_pct_30m: Option<Percentiles>,
-    /// Until when the endpoint counts as down (Unix ms).
-    pub down_until_ms: Option<u64>,
-}
-
-impl Summary {
-    pub fn is_down(&self, now_ms: u64) -> bool {
-        self.down_until_ms.is_some_and(|t| t > now_ms)
-    }
 }
 
 impl EndpointStats {

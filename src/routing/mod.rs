@@ -7,10 +7,9 @@ pub mod prefs;
 
 use std::collections::HashMap;
 
-use crate::api::ChatRequest;
+use crate::api::{estimate_prompt_tokens, ChatRequest};
 use crate::catalog::{ApiFamily, Catalog, Endpoint, Model, Price, Provider};
 use crate::error::{Error, Result};
-use crate::providers::estimate_prompt_tokens;
 use health::Summary;
 use prefs::{split_variant, Partition, ProviderPrefs, Sort, Variant};
 

@@ -6,7 +6,7 @@ use std::collections::VecDeque;
 
 use serde::Serialize;
 
-use super::{Bins, Bucket, EndpointStats, Outcome, Percentiles, Report, Summary, Tally};
+use super::{Bins, Bucket, EndpointStats, Outcome, Report, Tally};
 
 /// key, account, ok, latency_ms, tokens, generation_ms, at_ms.
 pub(super) type ReportWire = (String, u32, bool, u64, u64, u64, u64);
@@ -116,59 +116,5 @@ impl Serialize for EndpointStats {
         let e = self;
         let down = (e.consecutive_failures, e.last_failure_ms);
         (&e.buckets, &e.hours, down.0, down.1, e.failing).serialize(s)
-    }
-}
-
-type Figures = Option<[f64; 4]>;
-pub(super) type SummaryWire = (
-    Option<f64>,
-    Option<f64>,
-    Option<f64>,
-    Option<f64>,
-    Option<f64>,
-    Figures,
-    Figures,
-    Option<u64>,
-);
-
-impl From<Percentiles> for [f64; 4] {
-    fn from(p: Percentiles) -> Self {
-        [p.p50, p.p75, p.p90, p.p99]
-    }
-}
-
-impl From<[f64; 4]> for Percentiles {
-    fn from([p50, p75, p90, p99]: [f64; 4]) -> Self {
-        Percentiles { p50, p75, p90, p99 }
-    }
-}
-
-impl From<SummaryWire> for Summary {
-    fn from((u30, u5, u1d, lat, tps, lat_pct, tps_pct, down): SummaryWire) -> Self {
-        Summary {
-            uptime_30m: u30,
-            uptime_5m: u5,
-            uptime_1d: u1d,
-            latency_ms_30m: lat,
-            throughput_30m: tps,
-            latency_pct_30m: lat_pct.map(Into::into),
-            throughput_pct_30m: tps_pct.map(Into::into),
-            down_until_ms: down,
-        }
-    }
-}
-
-impl From<Summary> for SummaryWire {
-    fn from(s: Summary) -> Self {
-        (
-            s.uptime_30m,
-            s.uptime_5m,
-            s.uptime_1d,
-            s.latency_ms_30m,
-            s.throughput_30m,
-            s.latency_pct_30m.map(Into::into),
-            s.throughput_pct_30m.map(Into::into),
-            s.down_until_ms,
-        )
     }
 }
