@@ -624,10 +624,116 @@ impl StreamState {
         Ok(())
     }
 
+    /// A `content_block_start`: the block's kind is remembered by its index; a tool
+    /// call and a redacted thinking block make a chunk at once.
+    fn block_start(
+        &mut self,
+        cb: BlockStart<'_>,
+        index: u64,
+        position: usize,
+    ) -> Option<ChatChunk> {
+        let (block, chunk) = match cb.kind.as_deref() {
+            Some("text") => (Block::Text, None),
+            Some("thinking") => (Block::Thinking, None),
+            Some("redacted_thinking") => {
+                let details = json!([reasoning_encrypted(position, cb.data.as_ref())]);
+                let delta = Delta {
+                    reasoning_details: Some(details),
+                    ..Default::default()
+                };
+                (Block::Other, Some(self.chunk(delta, None)))
+            }
+            Some("tool_use") if cb.name.as_deref() == Some(JSON_TOOL) => {
+                self.json_answer = true;
+                (Block::JsonAnswer, None)
+            }
+            Some("tool_use") => {
+                let i = self.tools;
+                self.tools = self.tools.saturating_add(1);
+                let delta = Delta {
+                    tool_calls: Some(vec![ToolCallDelta {
+                        index: i,
+                        id: Some(owned(cb.id)),
+                        kind: Some("function".into()),
+                        function: Some(FunctionCallDelta {
+                            name: Some(owned(cb.name)),
+                            arguments: Some(String::new()),
+                        }),
+                    }]),
+                    ..Default::default()
+                };
+                (Block::Tool(i), Some(self.chunk(delta, None)))
+            }
+            _ => (Block::Other, None),
+        };
+        self.blocks.insert(index, block);
+        chunk
+    }
+
+    /// A `content_block_delta`, read by its type and the kind of its block.
+    fn block_delta(&self, d: EventDelta<'_>, index: u64, position: usize) -> Option<ChatChunk> {
+        let delta = match (self.blocks.get(&index), d.kind.as_deref()) {
+            (_, Some("text_delta")) => Delta {
+                content: Some(owned(d.text)),
+                ..Default::default()
+            },
+            (_, Some("thinking_delta")) => {
+                let thinking = owned(d.text);
+                Delta {
+                    reasoning_details: Some(json!([reasoning_text(position, &thinking, None)])),
+                    reasoning: Some(thinking),
+                    ..Default::default()
+                }
+            }
+            (_, Some("signature_delta")) => Delta {
+                reasoning_details: Some(json!([reasoning_text(position, "", d.text.as_deref())])),
+                ..Default::default()
+            },
+            (Some(Block::JsonAnswer), Some("input_json_delta")) => Delta {
+                content: Some(owned(d.text)),
+                ..Default::default()
+            },
+            (Some(Block::Tool(i)), Some("input_json_delta")) => Delta {
+                tool_calls: Some(vec![ToolCallDelta {
+                    index: *i,
+                    function: Some(FunctionCallDelta {
+                        name: None,
+                        arguments: Some(owned(d.text)),
+                    }),
+                    ..Default::default()
+                }]),
+                ..Default::default()
+            },
+            _ => return None,
+        };
+        Some(self.chunk(delta, None))
+    }
+
+    /// A `message_delta`: the output counted so far, and the stop reason (a JSON
+    /// answer given as a tool call ends its turn).
+    fn message_delta(
+        &mut self,
+        usage: Option<Box<UsageIn>>,
+        delta: Option<EventDelta<'_>>,
+    ) -> Option<ChatChunk> {
+        if let Some(out) = usage.and_then(|u| u.output_tokens) {
+            self.usage.completion_tokens = out;
+            self.usage.total_tokens = self.usage.prompt_tokens.saturating_add(out);
+        }
+        let native = delta.and_then(|d| d.stop_reason).filter(|r| !r.is_empty());
+        native.map(|n| {
+            let n = if self.json_answer && n == "tool_use" {
+                "end_turn".to_string()
+            } else {
+                n.into_owned()
+            };
+            self.chunk(Delta::default(), Some(n))
+        })
+    }
+
     fn translate(&mut self, data: &str) -> Result<Option<ChatChunk>> {
         let ev: Event = serde_json::from_slice(data.as_bytes())
             .map_err(|e| invalid_event(&self.provider, e, data))?;
-        let text = |s: Option<Cow<'_, str>>| s.map(Cow::into_owned).unwrap_or_default();
         let index = ev.index;
         let position = usize::try_from(index).unwrap_or(usize::MAX);
         Ok(match ev.kind.as_ref() {
@@ -646,105 +752,13 @@ impl StreamState {
             }
             "content_block_start" => {
                 let cb = ev.content_block.map(|b| *b).unwrap_or_default();
-                let (block, chunk) = match cb.kind.as_deref() {
-                    Some("text") => (Block::Text, None),
-                    Some("thinking") => (Block::Thinking, None),
-                    Some("redacted_thinking") => {
-                        let details = json!([reasoning_encrypted(position, cb.data.as_ref())]);
-                        let delta = Delta {
-                            reasoning_details: Some(details),
-                            ..Default::default()
-                        };
-                        (Block::Other, Some(self.chunk(delta, None)))
-                    }
-                    Some("tool_use") if cb.name.as_deref() == Some(JSON_TOOL) => {
-                        self.json_answer = true;
-                        (Block::JsonAnswer, None)
-                    }
-                    Some("tool_use") => {
-                        let i = self.tools;
-                        self.tools = self.tools.saturating_add(1);
-                        let delta = Delta {
-                            tool_calls: Some(vec![ToolCallDelta {
-                                index: i,
-                                id: Some(text(cb.id)),
-                                kind: Some("function".into()),
-                                function: Some(FunctionCallDelta {
-                                    name: Some(text(cb.name)),
-                                    arguments: Some(String::new()),
-                                }),
-                            }]),
-                            ..Default::default()
-                        };
-                        (Block::Tool(i), Some(self.chunk(delta, None)))
-                    }
-                    _ => (Block::Other, None),
-                };
-                self.blocks.insert(index, block);
-                chunk
+                self.block_start(cb, index, position)
             }
             "content_block_delta" => {
                 let d = ev.delta.unwrap_or_default();
-                let delta = match (self.blocks.get(&index), d.kind.as_deref()) {
-                    (_, Some("text_delta")) => Delta {
-                        content: Some(text(d.text)),
-                        ..Default::default()
-                    },
-                    (_, Some("thinking_delta")) => {
-                        let thinking = text(d.text);
-                        Delta {
-                            reasoning_details: Some(json!([reasoning_text(
-                                position, &thinking, None
-                            )])),
-                            reasoning: Some(thinking),
-                            ..Default::default()
-                        }
-                    }
-                    (_, Some("signature_delta")) => Delta {
-                        reasoning_details: Some(json!([reasoning_text(
-                            position,
-                            "",
-                            d.text.as_deref()
-                        )])),
-                        ..Default::default()
-                    },
-                    (Some(Block::JsonAnswer), Some("input_json_delta")) => Delta {
-                        content: Some(text(d.text)),
-                        ..Default::default()
-                    },
-                    (Some(Block::Tool(i)), Some("input_json_delta")) => Delta {
-                        tool_calls: Some(vec![ToolCallDelta {
-                            index: *i,
-                            function: Some(FunctionCallDelta {
-                                name: None,
-                                arguments: Some(text(d.text)),
-                            }),
-                            ..Default::default()
-                        }]),
-                        ..Default::default()
-                    },
-                    _ => return Ok(None),
-                };
-                Some(self.chunk(delta, None))
+                self.block_delta(d, index, position)
             }
-            "message_delta" => {
-                if let Some(out) = ev.usage.and_then(|u| u.output_tokens) {
-                    self.usage.completion_tokens = out;
-                    self.usage.total_tokens = self.usage.prompt_tokens.saturating_add(out);
-                }
-                let native = ev
-                    .delta
-                    .and_then(|d| d.stop_reason)
-                    .filter(|r| !r.is_empty());
-                native.map(|n| {
-                    let n = if self.json_answer && n == "tool_use" {
-                        "end_turn".to_string()
-                    } else {
-                        n.into_owned()
-                    };
-                    self.chunk(Delta::default(), Some(n))
-                })
-            }
+            "message_delta" => self.message_delta(ev.usage, ev.delta),
             "message_stop" => {
                 self.stopped = true;
                 Some(ChatChunk::usage_only(self.usage.clone()))
@@ -757,6 +771,11 @@ impl StreamState {
             _ => None,
         })
     }
+}
+
+/// An event's string, owned (empty where absent).
+fn owned(s: Option<Cow<'_, str>>) -> String {
+    s.map(Cow::into_owned).unwrap_or_default()
 }
 
 /// One streamed event, every type in one shape (what a type lacks is absent), read
