@@ -291,7 +291,7 @@ impl StreamState {
         {
             return false;
         }
-        let Ok(view) = serde_json::from_slice::<ChunkView>(data.as_bytes()) else {
+        let Ok(mut view) = serde_json::from_slice::<ChunkView>(data.as_bytes()) else {
             return false;
         };
         let mut deltas = Vec::with_capacity(view.choices.len());
@@ -301,7 +301,7 @@ impl StreamState {
                 Err(_) => return false,
             }
         }
-        if let Some(u) = view.usage {
+        if let Some(u) = view.usage.take() {
             *usage = Some(u);
         }
         if view.choices.is_empty() {
@@ -321,48 +321,52 @@ impl StreamState {
                 calls,
             );
         }
-        head.write_fields(out, |out| {
-            let mut w = JsonOut::new(out);
-            w.raw("{");
-            if let Some(fp) = &view.system_fingerprint {
-                w.key_str("system_fingerprint", fp);
+        head.write_fields(out, |out| self.write_choices(&view, sent, out));
+        true
+    }
+
+    /// The re-stamped chunk's own fields after its head: the fingerprint, and each
+    /// choice with its delta's bytes as they came and the finish reason normalised.
+    fn write_choices(&mut self, view: &ChunkView<'_>, sent: &mut Sent, out: &mut Vec<u8>) -> bool {
+        let mut w = JsonOut::new(out);
+        w.raw("{");
+        if let Some(fp) = &view.system_fingerprint {
+            w.key_str("system_fingerprint", fp);
+            w.raw(",");
+        }
+        w.raw("\"choices\":[");
+        for (i, c) in view.choices.iter().enumerate() {
+            if i > 0 {
                 w.raw(",");
             }
-            w.raw("\"choices\":[");
-            for (i, c) in view.choices.iter().enumerate() {
-                if i > 0 {
-                    w.raw(",");
+            w.raw("{\"index\":");
+            w.value(&c.index);
+            w.raw(",\"delta\":");
+            w.raw(c.delta.get());
+            w.raw(",\"finish_reason\":");
+            let native = match &c.finish_reason {
+                Some(native) => {
+                    self.finished = true;
+                    w.value(sent.finish(native));
+                    c.native_finish_reason.as_ref().or(Some(native))
                 }
-                w.raw("{\"index\":");
-                w.value(&c.index);
-                w.raw(",\"delta\":");
-                w.raw(c.delta.get());
-                w.raw(",\"finish_reason\":");
-                let native = match &c.finish_reason {
-                    Some(native) => {
-                        self.finished = true;
-                        w.value(sent.finish(native));
-                        c.native_finish_reason.as_ref().or(Some(native))
-                    }
-                    None => {
-                        w.raw("null");
-                        c.native_finish_reason.as_ref()
-                    }
-                };
-                if let Some(native) = native {
-                    w.raw(",");
-                    w.key_str("native_finish_reason", native);
+                None => {
+                    w.raw("null");
+                    c.native_finish_reason.as_ref()
                 }
-                if let Some(lp) = c.logprobs {
-                    w.raw(",\"logprobs\":");
-                    w.raw(lp.get());
-                }
-                w.raw("}");
+            };
+            if let Some(native) = native {
+                w.raw(",");
+                w.key_str("native_finish_reason", native);
             }
-            w.raw("]}");
-            w.ok
-        });
-        true
+            if let Some(lp) = c.logprobs {
+                w.raw(",\"logprobs\":");
+                w.raw(lp.get());
+            }
+            w.raw("}");
+        }
+        w.raw("]}");
+        w.ok
     }
 }
 
