@@ -149,36 +149,42 @@ pub fn route(method: Method, path: &str) -> Result<Route> {
             Method::Post => Ok(Route::CreateKey),
             _ => Err(Error::MethodNotAllowed),
         },
-        _ => {
-            if let Some(id) = api
-                .strip_prefix("/models/")
-                .and_then(|p| p.strip_suffix("/endpoints"))
-            {
-                let id = percent_decode(id);
-                // `{author}/{slug}`: two non-empty segments.
-                let valid = id
-                    .split_once('/')
-                    .is_some_and(|(a, s)| !a.is_empty() && !s.is_empty());
-                if !valid {
-                    return Err(not_found(path));
-                }
-                return only(Method::Get, Route::ModelEndpoints(id));
-            }
-            if let Some(hash) = api.strip_prefix("/keys/") {
-                if hash.is_empty() || hash.contains('/') {
-                    return Err(not_found(path));
-                }
-                let hash = hash.to_string();
-                return match method {
-                    Method::Get => Ok(Route::KeyGet(hash)),
-                    Method::Patch => Ok(Route::KeyUpdate(hash)),
-                    Method::Delete => Ok(Route::KeyDelete(hash)),
-                    _ => Err(Error::MethodNotAllowed),
-                };
-            }
-            Err(not_found(path))
-        }
+        _ => with_parameter(method, api, path),
     }
+}
+
+/// The `/api/v1` routes with a parameter in their path (`api` is the path after it).
+fn with_parameter(method: Method, api: &str, path: &str) -> Result<Route> {
+    if let Some(id) = api
+        .strip_prefix("/models/")
+        .and_then(|p| p.strip_suffix("/endpoints"))
+    {
+        let id = percent_decode(id);
+        // `{author}/{slug}`: two non-empty segments.
+        let valid = id
+            .split_once('/')
+            .is_some_and(|(a, s)| !a.is_empty() && !s.is_empty());
+        if !valid {
+            return Err(not_found(path));
+        }
+        return match method {
+            Method::Get => Ok(Route::ModelEndpoints(id)),
+            _ => Err(Error::MethodNotAllowed),
+        };
+    }
+    if let Some(hash) = api.strip_prefix("/keys/") {
+        if hash.is_empty() || hash.contains('/') {
+            return Err(not_found(path));
+        }
+        let hash = hash.to_string();
+        return match method {
+            Method::Get => Ok(Route::KeyGet(hash)),
+            Method::Patch => Ok(Route::KeyUpdate(hash)),
+            Method::Delete => Ok(Route::KeyDelete(hash)),
+            _ => Err(Error::MethodNotAllowed),
+        };
+    }
+    Err(not_found(path))
 }
 
 /// `{author}/{slug}` of a catalogue model ID as a page path: two non-empty segments of
