@@ -244,6 +244,30 @@ test("a client that leaves mid-generation stops the upstream and pays what the p
   await eventually(async () => mock.events("endless").filter((e) => e.event === "closed").length > closedBefore, "the upstream aborted");
 });
 
+// A model that hides its reasoning sends its usage only in the last chunk: a client that
+// leaves after the first content is billed the reasoning its silence stands for, at the
+// endpoint's throughput (the catalogue's 100 tokens a second here), marked an estimate.
+test("a client that leaves a hidden-reasoning stream after its first content pays for the reasoning, estimated", async () => {
+  const acc = await worker.createAccount({ credits: 1 });
+  const ctl = new AbortController();
+  const r = await chat(acc.key, { model: "test/hiddenthink", stream: true, max_tokens: 1000 }, { signal: ctl.signal });
+  const id = r.headers.get("x-generation-id");
+  for await (const ev of sseEvents(r.body)) if (ev.data?.choices?.[0]?.delta?.content) break;
+  ctl.abort();
+  const g = await generation(acc.key, id);
+  assert.equal(g.cancelled, true);
+  assert.equal(g.usage_source, "estimate");
+  assert.equal(g.reasoning_estimated, true);
+  // 800 ms of silence at 100 tokens a second, give or take the harness's timing.
+  assert.ok(g.native_tokens_reasoning >= 75 && g.native_tokens_reasoning <= 200, `reasoning ${g.native_tokens_reasoning}`);
+  assert.ok(g.tokens_completion > g.native_tokens_reasoning, "plus what streamed");
+  const cost = (g.tokens_prompt * 1 + g.tokens_completion * 2) / 1e6;
+  assert.equal(picos(g.total_cost), picos(cost));
+  await eventually(async () => picos((await account(acc.id)).total_usage) === picos(cost), "charged");
+  assert.equal((await account(acc.id)).reserved, 0);
+  await eventually(async () => mock.events("hiddenthink").some((e) => e.event === "closed"), "the upstream aborted");
+});
+
 test("a client that leaves during a non-streamed call is billed the reply the provider finished", async () => {
   const acc = await worker.createAccount({ credits: 1 });
   const ctl = new AbortController();

@@ -56,6 +56,9 @@ export function testCatalog() {
       mock("test/lateusage", [["mockai", "lateusage"]]),
       mock("test/lateusage-anthropic", [["mockanthropic", "lateusage"]]),
       mock("test/slowreply", [["mockai", "slowreply"]]),
+      // Thinks without showing it, at about 100 tokens a second (no health figure yet).
+      mock("test/hiddenthink", [], { context_length: 200000, endpoints: [
+        { provider: "mockai", upstream_model: "hiddenthink", pricing: price, hidden_reasoning_tps: 100 }] }),
       mock("test/think", [["mockai", "think"]], { supported_parameters: ["max_tokens", "temperature", "reasoning", "include_reasoning"] }),
       mock("test/vision", [["mockai", "ok"]], { input_modalities: ["text", "image"] }),
       mock("test/thinkagent", [["mockanthropic", "thinkagent"]], { context_length: 200000, supported_parameters: ["max_tokens", "tools", "tool_choice", "reasoning", "include_reasoning"] }),

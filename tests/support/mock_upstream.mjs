@@ -477,6 +477,23 @@ export async function startMockUpstream() {
       w.finish("stop");
       w.end();
     },
+    // A model that thinks without showing it (OpenAI's reasoning models): silent for
+    // 800 ms after its first chunk, then answering slowly; its usage, the reasoning
+    // included, only at the end.
+    async hiddenthink(f, c) {
+      const w = f.writer(c.res, c.model);
+      let open = true;
+      c.res.on("close", () => { open = false; note("hiddenthink", "closed"); });
+      w.start();
+      await sleep(800);
+      for (let i = 0; open && i < 40; i++) {
+        w.text(`word${i} `);
+        await sleep(50);
+      }
+      if (!open) return;
+      w.finish("stop");
+      w.end({ prompt_tokens: 11, completion_tokens: 200, total_tokens: 211, completion_tokens_details: { reasoning_tokens: 120 } });
+    },
     // A non-streamed reply that takes 600 ms (a model thinking before it answers).
     async slowreply(f, c) {
       await sleep(600);
