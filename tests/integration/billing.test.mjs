@@ -319,6 +319,44 @@ test("a garbage reply before the fallback that served is recorded, not charged",
   assert.ok((await ledger(acc.id)).some((e) => e.kind === "operator_loss" && /invalid reply/.test(e.note)));
 });
 
+test("a prompt past a price tier is charged the tier's prices for every token, streamed or not", async () => {
+  // The mock reports 11 prompt tokens, past the tier at 10: 11 × 3 µ$ + 7 × 5 µ$.
+  const tiered = picos((11 * 3 + 7 * 5) / 1e6);
+  for (const stream of [false, true]) {
+    const acc = await worker.createAccount({ credits: 1 });
+    const usage = await usageOf(acc.key, { model: "test/tiered", stream });
+    assert.equal(picos(usage.cost), tiered, `stream: ${stream}`);
+    await eventually(async () => picos((await account(acc.id)).total_usage) === tiered, "charged at the tier");
+    assert.equal((await account(acc.id)).reserved, 0);
+  }
+});
+
+test("a non-streamed call whose upstream breaks mid-reply falls back; the broken attempt is the operator's loss", async () => {
+  const acc = await worker.createAccount({ credits: 1 });
+  const r = await chat(acc.key, { model: "test/broken-fallback" });
+  assert.equal(r.status, 200);
+  const body = await r.json();
+  assert.equal(body.provider, "MockBackup");
+  assert.equal(picos(body.usage.cost), picos(COST));
+  const a = await eventually(async () => {
+    const a = await account(acc.id);
+    return a.total_usage > 0 && a.reserved === 0 && a;
+  }, "settled");
+  assert.equal(picos(a.total_usage), picos(COST), "the caller pays for the reply it got");
+  assert.ok(a.operator_loss > 0, "what the broken attempt generated is recorded");
+  assert.ok((await ledger(acc.id)).some((e) => e.kind === "operator_loss" && e.generation_id === body.id));
+});
+
+test("service_tier is not forwarded: a priority tier the catalogue's price does not cover is never bought", async () => {
+  const acc = await worker.createAccount({ credits: 1 });
+  const r = await chat(acc.key, { model: "test/ok", service_tier: "priority" });
+  assert.equal(r.status, 200);
+  await r.text();
+  const sent = mock.last("/v1/chat/completions").body;
+  assert.equal(sent.model, "ok");
+  assert.equal("service_tier" in sent, false);
+});
+
 test("reservations cover n choices and every image", async () => {
   // $0.0005 covers one choice of 10 tokens (31 µ$) but not 16 of 10 000 tokens each.
   const acc = await worker.createAccount({ credits: 0.0005 });

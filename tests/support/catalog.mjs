@@ -75,6 +75,10 @@ export function testCatalog() {
       mock("test/empty", [["mockai", "empty"]]),
       mock("test/emptystop", [["mockai", "emptystop"]]),
       mock("test/garbage-fallback", [["mockai", "garbage"], ["mockbackup", "ok"]]),
+      mock("test/broken-fallback", [["mockai", "breaks"], ["mockbackup", "ok"]]),
+      // Dearer past 10 prompt tokens, for every token (as Google prices Gemini Pro past 200k).
+      mock("test/tiered", [], { endpoints: [{ provider: "mockai", upstream_model: "ok",
+        pricing: { ...price, tiers: [{ above_prompt_tokens: 10, prompt: "0.000003", completion: "0.000005" }] } }] }),
       ...[["test/embed-openai", [["mockopenai", "embed"]]], ["test/embed-gemini", [["mockgemini", "embed"]]], ["test/embed-fallback", [["mockai", "fail500"], ["mockbackup", "embed"]]]]
         .map(([id, eps]) => mock(id, eps, { output_modalities: ["embeddings"], supported_parameters: ["dimensions", "encoding_format"] })),
       mock("route/gauntlet", [["mockai", "fail500"], ["mockbackup", "fail429"], ["mockopenai", "hang"], ["mockdead", "ok"], ["mockquota", "stream"]]),
