@@ -841,15 +841,18 @@ async fn attempt(
     }
     let translator = Translator::for_target(target, meta);
     let up = match native {
-        Some(body) => providers::anthropic::build_native(
-            target,
-            &crate::api::messages::native_body(
+        Some(body) => {
+            let mut body = crate::api::messages::native_body(
                 body,
                 &target.endpoint.upstream_model,
                 target.endpoint.output_ceiling(target.model),
-            ),
-            &incoming.client_headers,
-        )?,
+            );
+            // One reply is gathered from a stream for this caller too (below).
+            if !chat.is_stream() {
+                crate::api::set_field(&mut body, "stream", serde_json::Value::Bool(true));
+            }
+            providers::anthropic::build_native(target, &body, &incoming.client_headers)?
+        }
         // A caller that wants one reply gets it gathered from a stream, where the family
         // streams, so that an exchange cut short still shows what it generated.
         None if !chat.is_stream() && translator.is_some() => {
@@ -883,14 +886,20 @@ async fn attempt(
             max_bytes: cfg.max_reply_bytes,
             thinking: run.thinking(choice),
         };
-        if let (None, Some(translator)) = (native, translator) {
+        if let Some(translator) = translator {
             let limits = upstream::GatherLimits::of(cfg);
-            let completion = exchange.gathered(limits, up, translator).await?;
-            return http::json_value(&incoming.request.reply(&completion)?, 200);
+            let (completion, own) = exchange
+                .gathered(limits, up, translator, native.is_some())
+                .await?;
+            let reply = match own {
+                Some(own) => own,
+                None => incoming.request.reply(&completion)?,
+            };
+            return http::json_value(&reply, 200);
         }
         let (completion, body) = exchange.spawn(up, upstream::Drain::of(cfg)).await?;
         let reply = match native {
-            Some(_) => providers::anthropic::native_reply(target, &body, &choice.id)?,
+            Some(_) => providers::anthropic::native_reply(slug, &body, &choice.id)?,
             None => incoming.request.reply(&completion)?,
         };
         return http::json_value(&reply, 200);
@@ -971,6 +980,10 @@ struct WholeReply {
 
 type Whole = (crate::api::ChatCompletion, Vec<u8>);
 
+/// A gathered reply: the chat reply that bills it, and for the Messages pass-through
+/// the upstream's own message.
+type GatheredReply = (crate::api::ChatCompletion, Option<serde_json::Value>);
+
 impl WholeReply {
     /// Runs the exchange in the background; resolves with its outcome while the client
     /// waits for it.
@@ -1007,12 +1020,15 @@ impl WholeReply {
 
     /// The exchange read as a stream and gathered into one reply, in the background:
     /// resolves with the reply while the client waits for it; settles however it ends.
+    /// `native`: the caller (of the Messages pass-through) gets the upstream's own
+    /// message, gathered from its events, beside the chat reply that bills it.
     async fn gathered(
         self,
         limits: upstream::GatherLimits,
         up: providers::UpstreamRequest,
         translator: Translator,
-    ) -> Result<crate::api::ChatCompletion, Error> {
+        native: bool,
+    ) -> Result<GatheredReply, Error> {
         let (mut tx, rx) = futures_channel::oneshot::channel();
         self.settler.ctx.clone().wait_until(async move {
             let stream = ChatStream::new(
@@ -1023,6 +1039,11 @@ impl WholeReply {
             )
             .with_thinking(self.thinking)
             .gathering();
+            let stream = if native {
+                stream.gathering_native()
+            } else {
+                stream
+            };
             // The client is gone when its request's signal aborts, or when it stops
             // waiting for this exchange's answer, whichever is noticed first.
             let gone = async {
@@ -1037,7 +1058,7 @@ impl WholeReply {
                 futures_util::future::select(tx.cancellation(), signal).await;
             };
             let read = upstream::gather(&up, &self.slug, limits, stream, gone).await;
-            if let Some(outcome) = self.settle_gathered(read) {
+            if let Some(outcome) = self.settle_gathered(read, native) {
                 let _ = tx.send(outcome);
             }
         });
@@ -1052,7 +1073,8 @@ impl WholeReply {
     fn settle_gathered(
         &self,
         read: Result<upstream::Gathered, Error>,
-    ) -> Option<Result<crate::api::ChatCompletion, Error>> {
+        native: bool,
+    ) -> Option<Result<GatheredReply, Error>> {
         let (mut stream, first_byte, left) = match read {
             Ok(upstream::Gathered::Stream {
                 stream,
@@ -1060,7 +1082,13 @@ impl WholeReply {
                 left,
             }) => (stream, first_byte, left),
             Ok(upstream::Gathered::Whole { first_byte, body }) => {
-                return Some(self.whole(first_byte, &body, false));
+                let reply = self.whole(first_byte, &body, false).and_then(|c| {
+                    let own = native
+                        .then(|| providers::anthropic::native_reply(&self.slug, &body, &self.model))
+                        .transpose()?;
+                    Ok((c, own))
+                });
+                return Some(reply);
             }
             Err(e) => return Some(Err(e)),
         };
@@ -1071,6 +1099,10 @@ impl WholeReply {
             self.settler.lose(self.pricing.cost_picos(&usage));
             return Some(Err(e.clone()));
         }
+        let own = s.gathered_native().map(|mut own| {
+            crate::api::set_field(&mut own, "model", serde_json::json!(self.model));
+            own
+        });
         let mut completion = s
             .gathered()
             .unwrap_or_else(|| self.meta.completion(Vec::new(), None));
@@ -1082,7 +1114,7 @@ impl WholeReply {
         completion.usage = Some(served.priced_usage(&self.pricing));
         let health = (!left).then(|| (self.key.clone(), true));
         self.settler.conclude(&served, &self.pricing, health);
-        (!left).then_some(Ok(completion))
+        (!left).then_some(Ok((completion, own)))
     }
 
     async fn run(

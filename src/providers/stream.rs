@@ -188,6 +188,9 @@ pub struct ChatStream {
     failure: Option<Error>,
     /// The model's hidden reasoning, estimated when the stream has no final count.
     thinking: Option<Thinking>,
+    /// For the Messages pass-through's caller that asked for one reply: Anthropic's
+    /// events gathered into its message.
+    native: Option<Box<crate::api::messages::NativeGather>>,
 }
 
 impl ChatStream {
@@ -212,7 +215,21 @@ impl ChatStream {
             gather: None,
             failure: None,
             thinking: None,
+            native: None,
         }
+    }
+
+    /// Also gathers the upstream's own events (Anthropic's, for the Messages
+    /// pass-through) into the message they make ([`ChatStream::gathered_native`]).
+    pub fn gathering_native(mut self) -> Self {
+        self.native = Some(Box::default());
+        self
+    }
+
+    /// The upstream's own message made so far; `None` unless
+    /// [`ChatStream::gathering_native`].
+    pub fn gathered_native(&mut self) -> Option<serde_json::Value> {
+        self.native.take().map(|g| g.finish())
     }
 
     /// Estimates the hidden reasoning of a model that does not show it ([`Thinking`]).
@@ -316,6 +333,9 @@ impl ChatStream {
     /// One upstream event: a chat client of an OpenAI-compatible upstream gets its
     /// chunks re-stamped in place; everything else goes through typed chunks.
     fn event(&mut self, data: &str, out: &mut Vec<u8>) -> Result<(), Error> {
+        if let Some(n) = self.native.as_mut() {
+            n.event(data);
+        }
         if let (Translator::OpenAi(t), Encoder::Chat, None) =
             (&mut self.translator, &self.encoder, &self.gather)
         {
