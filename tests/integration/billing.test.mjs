@@ -347,6 +347,52 @@ test("a non-streamed call whose upstream breaks mid-reply falls back; the broken
   assert.ok((await ledger(acc.id)).some((e) => e.kind === "operator_loss" && e.generation_id === body.id));
 });
 
+test("an upstream that answers one JSON reply to the stream it was asked for is read whole and charged its usage", async () => {
+  const acc = await worker.createAccount({ credits: 1 });
+  const r = await chat(acc.key, { model: "test/jsonanyway" });
+  assert.equal(r.status, 200);
+  const body = await r.json();
+  assert.equal(body.choices[0].message.content, "whole anyway");
+  const g = await generation(acc.key, body.id);
+  assert.equal(g.usage_source, "provider");
+  assert.equal(picos(g.total_cost), picos(COST));
+  await eventually(async () => picos((await account(acc.id)).total_usage) === picos(COST), "charged");
+});
+
+test("a reply without usage is charged from what it returned, marked an estimate", async () => {
+  for (const stream of [false, true]) {
+    const acc = await worker.createAccount({ credits: 1 });
+    const r = await chat(acc.key, { model: "test/nousage", stream });
+    assert.equal(r.status, 200);
+    const id = r.headers.get("x-generation-id");
+    await r.text();
+    const g = await generation(acc.key, id);
+    assert.equal(g.usage_source, "estimate", `stream: ${stream}`);
+    // "twelve bytes": a token per four bytes.
+    assert.equal(g.tokens_completion, 3);
+    assert.equal(g.reasoning_estimated, false);
+    const cost = (g.tokens_prompt * 1 + 3 * 2) / 1e6;
+    assert.equal(picos(g.total_cost), picos(cost));
+    await eventually(async () => picos((await account(acc.id)).total_usage) === picos(cost), "charged the estimate");
+  }
+});
+
+test("1-hour cache writes are charged at twice the prompt price, streamed or not", async () => {
+  // 11 fresh prompt tokens and 100 written for an hour (2 µ$ each), 7 completion tokens.
+  const cost = picos((11 + 100 * 2 + 7 * 2) / 1e6);
+  for (const stream of [false, true]) {
+    const acc = await worker.createAccount({ credits: 1 });
+    const r = await chat(acc.key, { model: "anthropic-mock/ok", stream, messages: [{ role: "user", content: [
+      { type: "text", text: "a long document", cache_control: { type: "ephemeral", ttl: "1h" } }, { type: "text", text: "summarize" }] }] });
+    assert.equal(r.status, 200);
+    const id = r.headers.get("x-generation-id");
+    await r.text();
+    const g = await generation(acc.key, id);
+    assert.equal(picos(g.total_cost), cost, `stream: ${stream}`);
+    await eventually(async () => picos((await account(acc.id)).total_usage) === cost, "charged the hour's writes");
+  }
+});
+
 test("service_tier is not forwarded: a priority tier the catalogue's price does not cover is never bought", async () => {
   const acc = await worker.createAccount({ credits: 1 });
   const r = await chat(acc.key, { model: "test/ok", service_tier: "priority" });

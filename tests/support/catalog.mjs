@@ -75,6 +75,8 @@ export function testCatalog() {
       mock("test/empty", [["mockai", "empty"]]),
       mock("test/emptystop", [["mockai", "emptystop"]]),
       mock("test/garbage-fallback", [["mockai", "garbage"], ["mockbackup", "ok"]]),
+      mock("test/jsonanyway", [["mockai", "jsonanyway"]]),
+      mock("test/nousage", [["mockai", "nousage"]]),
       mock("test/broken-fallback", [["mockai", "breaks"], ["mockbackup", "ok"]]),
       // Dearer past 10 prompt tokens, for every token (as Google prices Gemini Pro past 200k).
       mock("test/tiered", [], { endpoints: [{ provider: "mockai", upstream_model: "ok",
