@@ -333,7 +333,7 @@ test("a prompt past a price tier is charged the tier's prices for every token, s
 
 test("a non-streamed call whose upstream breaks mid-reply falls back; the broken attempt is the operator's loss", async () => {
   const acc = await worker.createAccount({ credits: 1 });
-  const r = await chat(acc.key, { model: "test/broken-fallback" });
+  const r = await chat(acc.key, { model: "test/broken-fallback", provider: { order: ["mockai", "mockbackup"] } });
   assert.equal(r.status, 200);
   const body = await r.json();
   assert.equal(body.provider, "MockBackup");

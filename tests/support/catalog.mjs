@@ -77,7 +77,7 @@ export function testCatalog() {
       mock("test/garbage-fallback", [["mockai", "garbage"], ["mockbackup", "ok"]]),
       mock("test/jsonanyway", [["mockai", "jsonanyway"]]),
       mock("test/nousage", [["mockai", "nousage"]]),
-      mock("test/broken-fallback", [["mockai", "breaks"], ["mockbackup", "ok"]]),
+      mock("test/broken-fallback", [["mockai", "broken"], ["mockbackup", "ok"]]),
       // Dearer past 10 prompt tokens, for every token (as Google prices Gemini Pro past 200k).
       mock("test/tiered", [], { endpoints: [{ provider: "mockai", upstream_model: "ok",
         pricing: { ...price, tiers: [{ above_prompt_tokens: 10, prompt: "0.000003", completion: "0.000005" }] } }] }),

@@ -587,14 +587,6 @@ export async function startMockUpstream() {
       await sleep(50);
       c.res.socket.destroy();
     },
-    // As `broken`, once what it streamed has surely been read.
-    async breaks(f, c) {
-      const w = f.writer(c.res, c.model);
-      w.start();
-      w.text("partial");
-      await sleep(300);
-      c.res.socket.destroy();
-    },
     async truncated(f, c) {
       const w = f.writer(c.res, c.model);
       w.start();
