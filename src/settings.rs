@@ -34,6 +34,10 @@ pub struct Settings {
     pub media_allow_gemini_files: bool,
     /// `MEDIA_FETCH_ALLOW_HOSTS`: private or local hosts the media fetcher may reach.
     pub media_fetch_allow_hosts: Vec<String>,
+    /// `MEDIA_FETCH_NAMES_NEED_FETCHER=true`: this run's egress does not stop private
+    /// addresses (`make dev`): media hosts given by name are fetched only through a
+    /// public-only `MEDIA_FETCHER` binding, or when listed.
+    pub media_names_need_fetcher: bool,
     /// `MEDIA_MAX_BYTES`, `MEDIA_FETCH_TIMEOUT_MS`, `ISOLATE_MEDIA_BYTES`.
     pub media_max_bytes: usize,
     pub media_fetch_timeout_ms: u64,
@@ -121,6 +125,8 @@ impl Settings {
                 .map(|h| h.trim().to_string())
                 .filter(|h| !h.is_empty())
                 .collect(),
+            media_names_need_fetcher: text("MEDIA_FETCH_NAMES_NEED_FETCHER").as_deref()
+                == Some("true"),
             media_max_bytes: size(next()),
             media_fetch_timeout_ms: next(),
             isolate_media_bytes: next(),

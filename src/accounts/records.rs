@@ -161,6 +161,10 @@ pub struct Generation {
     /// or `estimate` (it sent none, or the client left before it did).
     #[serde(default)]
     pub usage_source: Option<String>,
+    /// Its reasoning tokens are an estimate from the time a model that hides its
+    /// reasoning showed nothing (the stream ended before the provider's count).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub reasoning_estimated: bool,
     /// What the gateway paid upstream for this request but did not charge (an empty
     /// or failed reply, a garbage reply before a fallback), and why.
     #[serde(default)]
@@ -204,6 +208,7 @@ pub fn generation_data(g: &Generation, charged_picos: u64) -> Value {
         "user_agent": g.user_agent,
         "api_type": g.api_type.as_deref().unwrap_or("completions"),
         "usage_source": g.usage_source,
+        "reasoning_estimated": g.reasoning_estimated,
         "total_cost": usd(charged_picos),
         "usage": usd(charged_picos),
         "upstream_inference_cost": usd(g.cost_picos),

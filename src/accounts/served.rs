@@ -30,6 +30,9 @@ pub struct Served {
     pub generation_ms: u64,
     /// The client left before the reply ended.
     pub cancelled: bool,
+    /// Its usage counts hidden reasoning estimated from the time the model showed
+    /// nothing (no count from the provider).
+    pub reasoning_estimated: bool,
 }
 
 impl Served {
@@ -67,6 +70,7 @@ impl Served {
             finish_reason: self.finish_reasons.first().cloned().flatten(),
             native_finish_reason: self.native_finish_reason.clone(),
             usage_source: self.usage_source.map(str::to_string),
+            reasoning_estimated: self.reasoning_estimated,
             operator_loss_picos: loss,
             operator_loss_reason: (loss > 0).then(|| EMPTY_REPLY.to_string()),
             ..base.clone()

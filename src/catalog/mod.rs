@@ -226,6 +226,11 @@ pub struct Endpoint {
     /// The most prompt tokens one media item can be billed at here, where known.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub media_max_tokens: Option<MediaMaxTokens>,
+    /// The model thinks without streaming its thoughts, at about this many tokens a
+    /// second where health has measured none: a stream cut before the provider's final
+    /// count is billed the reasoning its silence stands for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hidden_reasoning_tps: Option<u64>,
     #[serde(flatten)]
     pub extra: Map<String, Value>,
 }

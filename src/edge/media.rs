@@ -9,7 +9,7 @@ use std::pin::pin;
 
 use base64::Engine;
 use futures_util::future::{select, Either};
-use worker::{Fetch, Method, Request, RequestInit, RequestRedirect, Url};
+use worker::{Fetch, Method, Request, RequestInit, RequestRedirect, Response, Url};
 
 use super::config;
 use super::upstream::Capped;
@@ -67,6 +67,7 @@ pub struct Inlined {
 /// is any; `None` when the request goes as it is.
 pub async fn inline_for(
     cfg: &Settings,
+    env: &worker::Env,
     target: &Target<'_>,
     chat: &ChatRequest,
 ) -> Result<Option<Inlined>, Error> {
@@ -78,6 +79,10 @@ pub async fn inline_for(
         return Ok(None);
     }
     let allow = &cfg.media_fetch_allow_hosts;
+    let egress = Egress {
+        fetcher: env.service(MEDIA_FETCHER).ok(),
+        names_need_fetcher: cfg.media_names_need_fetcher,
+    };
     let mut budget = cfg.media_max_bytes;
     let timeout_ms = cfg.media_fetch_timeout_ms;
     // Each byte fetched lives four or five times over before the upstream call is sent
@@ -105,7 +110,7 @@ pub async fn inline_for(
             }
             hold.take(room);
             let cap = usize::try_from(room).unwrap_or(usize::MAX);
-            let (mime, bytes) = match fetch_one(r, allow, cap).await {
+            let (mime, bytes) = match fetch_one(r, allow, &egress, cap).await {
                 Ok(got) => got,
                 // Too large for what the isolate had left, not for the request's own limit.
                 Err((_, true)) if room < want => return Err(busy()),
@@ -140,12 +145,45 @@ fn usable(mime: &str) -> bool {
     !mime.is_empty() && mime != "application/octet-stream" && mime != "binary/octet-stream"
 }
 
+/// The service binding media is fetched through where bound: a network that reaches
+/// public addresses only (`make dev` and the test harness bind one; see README
+/// "Media"). Deployed, nothing is bound: Cloudflare's egress stops private addresses.
+const MEDIA_FETCHER: &str = "MEDIA_FETCHER";
+
+/// Where media fetches go out: the checks on a URL stop every address it spells, but
+/// only the network knows what a host name resolves to.
+struct Egress {
+    fetcher: Option<worker::Fetcher>,
+    names_need_fetcher: bool,
+}
+
+impl Egress {
+    /// Fetches `req` (for `url`): a host name through the fetcher where one is bound
+    /// (listed or not: its network decides), an address (checked already) directly. A
+    /// name not listed is refused where only a fetcher could stop what it resolves to
+    /// and none is bound.
+    async fn fetch(&self, req: Request, url: &str, allow: &[String]) -> Result<Response, String> {
+        let sent = match (&self.fetcher, media::named_host(url, allow)) {
+            (Some(f), Some(_)) => f.fetch_request(req).await,
+            (None, Some(false)) if self.names_need_fetcher => {
+                return Err(UNCHECKED_NAME.into());
+            }
+            _ => Fetch::Request(req).send().await,
+        };
+        sent.map_err(|e| e.to_string())
+    }
+}
+
+/// Why a host name is refused where nothing can check what it resolves to.
+const UNCHECKED_NAME: &str = "this gateway runs where a host name may resolve to a private address: list the host in MEDIA_FETCH_ALLOW_HOSTS, or bind MEDIA_FETCHER";
+
 /// One URL's bytes (at most `max_bytes`) and served media type, following at most
 /// [`MAX_REDIRECTS`] redirects, each target checked like the first. An error says
 /// whether it was the size (`true`).
 async fn fetch_one(
     r: &Remote,
     allow: &[String],
+    egress: &Egress,
     max_bytes: usize,
 ) -> Result<(Option<String>, Vec<u8>), (Error, bool)> {
     let bad = |why: String| (Error::bad_request(format!("{}: {why}", r.path)), false);
@@ -157,10 +195,10 @@ async fn fetch_one(
         init.with_method(Method::Get)
             .with_redirect(RequestRedirect::Manual);
         let req = Request::new_with_init(&url, &init).map_err(|e| bad(e.to_string()))?;
-        let resp = Fetch::Request(req)
-            .send()
+        let resp = egress
+            .fetch(req, &url, allow)
             .await
-            .map_err(|e| bad(format!("could not be fetched: {e}")))?;
+            .map_err(|why| bad(format!("could not be fetched: {why}")))?;
         let status = resp.status_code();
         if (300..400).contains(&status) {
             let location = resp

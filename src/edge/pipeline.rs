@@ -23,7 +23,7 @@ use crate::api::{GenerationMeta, Usage};
 use crate::catalog::{ApiFamily, Pricing};
 use crate::error::{Error, Failures};
 use crate::limits::{Decision, Window};
-use crate::providers::stream::{ChatStream, Translator};
+use crate::providers::stream::{ChatStream, Thinking, Translator};
 use crate::providers::{self, echo, Target};
 use crate::routing::health::Outcome;
 use crate::routing::{self, Choice, RouteContext};
@@ -298,6 +298,7 @@ pub async fn handle(
         cfg: &cfg,
         parsed: &parsed,
         settler: &settler,
+        health: &health,
     };
     let prompt_tokens = plans.candidates.prompt_tokens;
     let result = match plans.take(allow_training) {
@@ -694,6 +695,20 @@ struct Run<'r> {
     cfg: &'r Settings,
     parsed: &'r Parsed,
     settler: &'r Settler,
+    health: &'r std::collections::HashMap<String, routing::health::Summary>,
+}
+
+impl Run<'_> {
+    /// How `choice`'s hidden reasoning is estimated, if its model hides it: at the
+    /// endpoint's measured throughput, at most the request's output budget there.
+    fn thinking(&self, choice: &Choice<'_>) -> Option<Thinking> {
+        let measured = self
+            .health
+            .get(&choice.key())
+            .and_then(|s| s.throughput_30m);
+        let budget = self.parsed.worst_case(choice).max_completion;
+        Thinking::of(choice.endpoint, measured, budget)
+    }
 }
 
 async fn serve(
@@ -707,6 +722,7 @@ async fn serve(
         cfg,
         parsed,
         settler,
+        ..
     } = *run;
     let mut failures = Failures::default();
     let mut next = Some(0);
@@ -734,7 +750,7 @@ async fn serve(
         let started = config::now_ms();
         let result = match parsed {
             Parsed::Generate(incoming) => {
-                attempt(cfg, &target, incoming, &meta, choice, started, settler).await
+                attempt(run, &target, incoming, &meta, choice, started).await
             }
             Parsed::Embeddings { request, .. } => {
                 embed(cfg, &target, request, &meta, choice, started, settler).await
@@ -804,15 +820,15 @@ fn report_failure(run: &Run<'_>, choice: &Choice<'_>, started: f64, e: &Error) {
 }
 
 async fn attempt(
-    cfg: &Settings,
+    run: &Run<'_>,
     target: &Target<'_>,
     incoming: &Incoming,
     meta: &GenerationMeta,
     choice: &Choice<'_>,
     started: f64,
-    settler: &Settler,
 ) -> Result<Response, Error> {
-    let inlined = super::media::inline_for(cfg, target, &incoming.request.chat).await?;
+    let (cfg, settler) = (run.cfg, run.settler);
+    let inlined = super::media::inline_for(cfg, run.env, target, &incoming.request.chat).await?;
     let chat = inlined.as_ref().map_or(&incoming.request.chat, |i| &i.chat);
     // The Messages surface speaks to Anthropic endpoints in their own format.
     let native = incoming
@@ -825,15 +841,18 @@ async fn attempt(
     }
     let translator = Translator::for_target(target, meta);
     let up = match native {
-        Some(body) => providers::anthropic::build_native(
-            target,
-            &crate::api::messages::native_body(
+        Some(body) => {
+            let mut body = crate::api::messages::native_body(
                 body,
                 &target.endpoint.upstream_model,
                 target.endpoint.output_ceiling(target.model),
-            ),
-            &incoming.client_headers,
-        )?,
+            );
+            // One reply is gathered from a stream for this caller too (below).
+            if !chat.is_stream() {
+                crate::api::set_field(&mut body, "stream", serde_json::Value::Bool(true));
+            }
+            providers::anthropic::build_native(target, &body, &incoming.client_headers)?
+        }
         // A caller that wants one reply gets it gathered from a stream, where the family
         // streams, so that an exchange cut short still shows what it generated.
         None if !chat.is_stream() && translator.is_some() => {
@@ -865,15 +884,22 @@ async fn attempt(
             model: choice.id.clone(),
             provider: choice.provider.name.clone(),
             max_bytes: cfg.max_reply_bytes,
+            thinking: run.thinking(choice),
         };
-        if let (None, Some(translator)) = (native, translator) {
+        if let Some(translator) = translator {
             let limits = upstream::GatherLimits::of(cfg);
-            let completion = exchange.gathered(limits, up, translator).await?;
-            return http::json_value(&incoming.request.reply(&completion)?, 200);
+            let (completion, own) = exchange
+                .gathered(limits, up, translator, native.is_some())
+                .await?;
+            let reply = match own {
+                Some(own) => own,
+                None => incoming.request.reply(&completion)?,
+            };
+            return http::json_value(&reply, 200);
         }
         let (completion, body) = exchange.spawn(up, upstream::Drain::of(cfg)).await?;
         let reply = match native {
-            Some(_) => providers::anthropic::native_reply(target, &body, &choice.id)?,
+            Some(_) => providers::anthropic::native_reply(slug, &body, &choice.id)?,
             None => incoming.request.reply(&completion)?,
         };
         return http::json_value(&reply, 200);
@@ -887,8 +913,10 @@ async fn attempt(
     let latency_ms = (first_byte - started) as u64;
     let translator = translator
         .ok_or_else(|| Error::Internal("no stream translator for this provider".into()))?;
-    let stream = ChatStream::new(translator, meta.clone(), pricing.clone(), prompt_estimate)
-        .with_encoder(incoming.request.encoder(prompt_estimate, native.is_some()));
+    let mut stream = ChatStream::new(translator, meta.clone(), pricing.clone(), prompt_estimate)
+        .with_encoder(incoming.request.encoder(prompt_estimate, native.is_some()))
+        .with_thinking(run.thinking(choice));
+    stream.started(first_byte);
     let on_end = stream_end(settler, choice, pricing, latency_ms, first_byte);
     upstream::stream_through(&settler.ctx, cfg, resp, inflight, stream, slug, on_end)
 }
@@ -907,13 +935,16 @@ fn stream_end(
         choice.provider.name.clone(),
         choice.key(),
     );
-    Box::new(move |s: &ChatStream, cancelled: bool| {
+    Box::new(move |s: &mut ChatStream, cancelled: bool| {
+        // Until the end, a model that shows nothing may be thinking.
+        s.at(config::now_ms());
         let served = Served {
             model,
             provider,
             usage: s.final_usage(),
             usage_source: Some(s.usage_source()),
             delivered: s.delivered(),
+            reasoning_estimated: s.reasoning_estimated(),
             finish_reasons: vec![s.finish_reason().map(str::to_string)],
             native_finish_reason: None,
             latency_ms,
@@ -944,9 +975,14 @@ struct WholeReply {
     model: String,
     provider: String,
     max_bytes: usize,
+    thinking: Option<Thinking>,
 }
 
 type Whole = (crate::api::ChatCompletion, Vec<u8>);
+
+/// A gathered reply: the chat reply that bills it, and for the Messages pass-through
+/// the upstream's own message.
+type GatheredReply = (crate::api::ChatCompletion, Option<serde_json::Value>);
 
 impl WholeReply {
     /// Runs the exchange in the background; resolves with its outcome while the client
@@ -984,12 +1020,15 @@ impl WholeReply {
 
     /// The exchange read as a stream and gathered into one reply, in the background:
     /// resolves with the reply while the client waits for it; settles however it ends.
+    /// `native`: the caller (of the Messages pass-through) gets the upstream's own
+    /// message, gathered from its events, beside the chat reply that bills it.
     async fn gathered(
         self,
         limits: upstream::GatherLimits,
         up: providers::UpstreamRequest,
         translator: Translator,
-    ) -> Result<crate::api::ChatCompletion, Error> {
+        native: bool,
+    ) -> Result<GatheredReply, Error> {
         let (mut tx, rx) = futures_channel::oneshot::channel();
         self.settler.ctx.clone().wait_until(async move {
             let stream = ChatStream::new(
@@ -998,7 +1037,13 @@ impl WholeReply {
                 self.pricing.clone(),
                 self.prompt_estimate,
             )
+            .with_thinking(self.thinking)
             .gathering();
+            let stream = if native {
+                stream.gathering_native()
+            } else {
+                stream
+            };
             // The client is gone when its request's signal aborts, or when it stops
             // waiting for this exchange's answer, whichever is noticed first.
             let gone = async {
@@ -1013,7 +1058,7 @@ impl WholeReply {
                 futures_util::future::select(tx.cancellation(), signal).await;
             };
             let read = upstream::gather(&up, &self.slug, limits, stream, gone).await;
-            if let Some(outcome) = self.settle_gathered(read) {
+            if let Some(outcome) = self.settle_gathered(read, native) {
                 let _ = tx.send(outcome);
             }
         });
@@ -1028,7 +1073,8 @@ impl WholeReply {
     fn settle_gathered(
         &self,
         read: Result<upstream::Gathered, Error>,
-    ) -> Option<Result<crate::api::ChatCompletion, Error>> {
+        native: bool,
+    ) -> Option<Result<GatheredReply, Error>> {
         let (mut stream, first_byte, left) = match read {
             Ok(upstream::Gathered::Stream {
                 stream,
@@ -1036,25 +1082,39 @@ impl WholeReply {
                 left,
             }) => (stream, first_byte, left),
             Ok(upstream::Gathered::Whole { first_byte, body }) => {
-                return Some(self.whole(first_byte, &body, false));
+                let reply = self.whole(first_byte, &body, false).and_then(|c| {
+                    let own = native
+                        .then(|| providers::anthropic::native_reply(&self.slug, &body, &self.model))
+                        .transpose()?;
+                    Ok((c, own))
+                });
+                return Some(reply);
             }
             Err(e) => return Some(Err(e)),
         };
         let s = &mut stream;
+        s.at(config::now_ms());
         let usage = s.final_usage();
         if let (Some(e), false) = (s.failure(), left) {
             self.settler.lose(self.pricing.cost_picos(&usage));
             return Some(Err(e.clone()));
         }
+        let own = s.gathered_native().map(|mut own| {
+            crate::api::set_field(&mut own, "model", serde_json::json!(self.model));
+            own
+        });
         let mut completion = s
             .gathered()
             .unwrap_or_else(|| self.meta.completion(Vec::new(), None));
         let billed = (usage, s.usage_source(), s.delivered());
-        let served = self.served(&completion, billed, first_byte, left);
+        let served = Served {
+            reasoning_estimated: s.reasoning_estimated(),
+            ..self.served(&completion, billed, first_byte, left)
+        };
         completion.usage = Some(served.priced_usage(&self.pricing));
         let health = (!left).then(|| (self.key.clone(), true));
         self.settler.conclude(&served, &self.pricing, health);
-        (!left).then_some(Ok(completion))
+        (!left).then_some(Ok((completion, own)))
     }
 
     async fn run(
@@ -1132,6 +1192,7 @@ impl WholeReply {
             latency_ms: (first_byte - self.started) as u64,
             generation_ms: (config::now_ms() - first_byte) as u64,
             cancelled: left,
+            reasoning_estimated: false,
         }
     }
 }

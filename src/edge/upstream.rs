@@ -241,7 +241,7 @@ pub fn sse_headers() -> Headers {
 }
 
 /// Called once with the finished stream and whether the client went away first.
-pub type OnEnd = Box<dyn FnOnce(&ChatStream, bool)>;
+pub type OnEnd = Box<dyn FnOnce(&mut ChatStream, bool)>;
 
 /// How much more of an upstream reply is read once its client has gone, when the
 /// provider bills it anyway (a non-streamed reply; a stream whose content has ended), to
@@ -349,7 +349,7 @@ impl Drop for Pump {
     /// the upstream is aborted (by [`InFlight`]) and what was streamed is accounted for.
     fn drop(&mut self) {
         if let Some(f) = self.on_end.take() {
-            f(&self.chat, true);
+            f(&mut self.chat, true);
         }
     }
 }
@@ -390,7 +390,7 @@ impl Pump {
             self.inflight.completed();
         }
         if let Some(f) = self.on_end.take() {
-            f(&self.chat, left || gone.is_some());
+            f(&mut self.chat, left || gone.is_some());
         }
         // Dropping the pump aborts an upstream that was not read to its end.
     }
@@ -402,6 +402,7 @@ impl Pump {
                 Either::Left((Some(Ok(bytes)), _)) => {
                     self.idle_ms = 0;
                     self.read = self.read.saturating_add(bytes.len());
+                    self.chat.at(config::now_ms());
                     let out = self.chat.feed(&bytes);
                     if !out.is_empty() {
                         return out;
@@ -483,6 +484,7 @@ pub async fn gather(
         return Err(failure(&mut resp, provider, cfg.upstream_timeout_ms).await);
     }
     let first_byte = config::now_ms();
+    stream.started(first_byte);
     let sse = resp
         .headers()
         .get("content-type")
@@ -529,6 +531,7 @@ pub async fn gather(
                 if read > cfg.max_reply_bytes {
                     stream.fail(&too_large(provider, cfg.max_reply_bytes));
                 } else {
+                    stream.at(config::now_ms());
                     stream.feed(&bytes);
                 }
             }

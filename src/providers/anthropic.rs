@@ -152,9 +152,9 @@ pub fn build_native(
 
 /// An Anthropic endpoint's own reply to a Messages-surface request, as it came, but
 /// naming the catalogue's model.
-pub fn native_reply(target: &Target, body: &[u8], model: &str) -> Result<Value> {
+pub fn native_reply(provider: &str, body: &[u8], model: &str) -> Result<Value> {
     let mut v: Value =
-        serde_json::from_slice(body).map_err(|e| invalid_reply(&target.provider.slug, e, body))?;
+        serde_json::from_slice(body).map_err(|e| invalid_reply(provider, e, body))?;
     crate::api::set_field(&mut v, "model", json!(model));
     Ok(v)
 }
@@ -716,9 +716,15 @@ impl StreamState {
         usage: Option<Box<UsageIn>>,
         delta: Option<EventDelta<'_>>,
     ) -> Option<ChatChunk> {
-        if let Some(out) = usage.and_then(|u| u.output_tokens) {
-            self.usage.completion_tokens = out;
-            self.usage.total_tokens = self.usage.prompt_tokens.saturating_add(out);
+        if let Some(u) = usage {
+            if let Some(out) = u.output_tokens {
+                self.usage.completion_tokens = out;
+                self.usage.total_tokens = self.usage.prompt_tokens.saturating_add(out);
+            }
+            // A server tool's searches, billed apart, are counted at the end.
+            if let Some(tools) = &u.server_tool_use {
+                self.usage.web_searches = tools.web_search_requests;
+            }
         }
         let native = delta.and_then(|d| d.stop_reason).filter(|r| !r.is_empty());
         native.map(|n| {

@@ -291,25 +291,37 @@ pub fn fetchable(url: &str, allow: &[String]) -> Result<String, &'static str> {
     if !u.username().is_empty() || u.password().is_some() {
         return Err("must not carry credentials");
     }
-    let host = u.host_str().unwrap_or_default();
-    let port = u.port_or_known_default().unwrap_or_default();
-    let listed = |a: &String| {
-        a.eq_ignore_ascii_case(host)
-            || a.rsplit_once(':').is_some_and(|(h, p)| {
-                h.eq_ignore_ascii_case(host) && p.parse::<u16>().ok() == Some(port)
-            })
-    };
     let public = match u.host() {
         Some(url::Host::Ipv4(v4)) => public_v4(v4),
         Some(url::Host::Ipv6(v6)) => public_v6(v6),
         Some(url::Host::Domain(name)) => public_name(name),
         None => false,
     };
-    if public || allow.iter().any(listed) {
+    if public || listed(&u, allow) {
         Ok(u.into())
     } else {
         Err("is a private or local address")
     }
+}
+
+/// Whether `u`'s host (as `host` or `host:port`) is in `allow`.
+fn listed(u: &url::Url, allow: &[String]) -> bool {
+    let host = u.host_str().unwrap_or_default();
+    let port = u.port_or_known_default().unwrap_or_default();
+    allow.iter().any(|a| {
+        a.eq_ignore_ascii_case(host)
+            || a.rsplit_once(':').is_some_and(|(h, p)| {
+                h.eq_ignore_ascii_case(host) && p.parse::<u16>().ok() == Some(port)
+            })
+    })
+}
+
+/// For a `url` (as [`fetchable`] gave it) whose host is a name, which only the network
+/// can tell the address of (it may resolve to a private one): whether the operator
+/// listed it in `allow`. `None` for an address.
+pub fn named_host(url: &str, allow: &[String]) -> Option<bool> {
+    let u = parse_http(url)?;
+    matches!(u.host(), Some(url::Host::Domain(_))).then(|| listed(&u, allow))
 }
 
 /// Suffixes (and names) that never resolve on the public Internet: special-use names
@@ -394,6 +406,29 @@ fn public_v6(ip: std::net::Ipv6Addr) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn names_are_told_from_addresses_and_listed_ones_known() {
+        let allow = ["media.corp:8080".to_string()];
+        assert_eq!(
+            named_host("https://cdn.example.com/a.png", &allow),
+            Some(false)
+        );
+        assert_eq!(
+            named_host("http://127.0.0.1.nip.io/a.png", &allow),
+            Some(false)
+        );
+        assert_eq!(
+            named_host("http://media.corp:8080/a.png", &allow),
+            Some(true)
+        );
+        assert_eq!(
+            named_host("http://media.corp:9090/a.png", &allow),
+            Some(false)
+        );
+        assert_eq!(named_host("http://93.184.216.34/a.png", &allow), None);
+        assert_eq!(named_host("http://[2606:4700::1]/a.png", &allow), None);
+    }
     use serde_json::json;
 
     fn part(v: Value) -> ContentPart {

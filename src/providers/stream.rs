@@ -118,6 +118,55 @@ impl Sent {
     }
 }
 
+/// A model that thinks before it answers without streaming its thoughts (OpenAI's
+/// reasoning models), its usage only in a stream's last chunk. A stream that ends
+/// without that count (a client that left, a broken upstream) is billed reasoning
+/// estimated from the time the reply showed nothing: from its start to its first
+/// visible output, or to its end, at `tokens_per_second`, at most the request's
+/// output budget less what streamed.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Thinking {
+    /// What the endpoint generates per second (its measured throughput, or the
+    /// catalogue's figure).
+    pub tokens_per_second: f64,
+    /// The most output tokens the request may generate.
+    pub max_tokens: u64,
+    /// When the reply started (ms: the upstream's response headers), and the last
+    /// time it was seen with nothing shown yet.
+    started_ms: f64,
+    silent_until_ms: f64,
+}
+
+impl Thinking {
+    pub fn new(tokens_per_second: f64, max_tokens: u64) -> Thinking {
+        Thinking {
+            tokens_per_second,
+            max_tokens,
+            started_ms: 0.0,
+            silent_until_ms: 0.0,
+        }
+    }
+
+    /// How an endpoint's hidden reasoning is estimated, if its model hides it: at the
+    /// throughput health `measured` there, else at the catalogue's figure.
+    pub fn of(
+        endpoint: &crate::catalog::Endpoint,
+        measured: Option<f64>,
+        max_tokens: u64,
+    ) -> Option<Thinking> {
+        let stated = endpoint.hidden_reasoning_tps?;
+        let tps = measured.filter(|t| *t > 0.0).unwrap_or(stated as f64);
+        Some(Thinking::new(tps, max_tokens))
+    }
+
+    /// The reasoning tokens of the silence, with `shown` output tokens streamed.
+    fn tokens(&self, shown: u64) -> u64 {
+        let secs = ((self.silent_until_ms - self.started_ms) / 1000.0).max(0.0);
+        let tokens = (secs * self.tokens_per_second.max(0.0)).ceil() as u64;
+        tokens.min(self.max_tokens.saturating_sub(shown))
+    }
+}
+
 #[derive(Debug)]
 pub struct ChatStream {
     sse: SseParser,
@@ -137,6 +186,11 @@ pub struct ChatStream {
     gather: Option<Box<Gather>>,
     /// What ended the stream, if it failed.
     failure: Option<Error>,
+    /// The model's hidden reasoning, estimated when the stream has no final count.
+    thinking: Option<Thinking>,
+    /// For the Messages pass-through's caller that asked for one reply: Anthropic's
+    /// events gathered into its message.
+    native: Option<Box<crate::api::messages::NativeGather>>,
 }
 
 impl ChatStream {
@@ -160,6 +214,57 @@ impl ChatStream {
             encoder: Encoder::Chat,
             gather: None,
             failure: None,
+            thinking: None,
+            native: None,
+        }
+    }
+
+    /// Also gathers the upstream's own events (Anthropic's, for the Messages
+    /// pass-through) into the message they make ([`ChatStream::gathered_native`]).
+    pub fn gathering_native(mut self) -> Self {
+        self.native = Some(Box::default());
+        self
+    }
+
+    /// The upstream's own message made so far; `None` unless
+    /// [`ChatStream::gathering_native`].
+    pub fn gathered_native(&mut self) -> Option<serde_json::Value> {
+        self.native.take().map(|g| g.finish())
+    }
+
+    /// Estimates the hidden reasoning of a model that does not show it ([`Thinking`]).
+    pub fn with_thinking(mut self, thinking: Option<Thinking>) -> Self {
+        self.thinking = thinking;
+        self
+    }
+
+    /// The reply started at `now_ms` (its response headers came).
+    pub fn started(&mut self, now_ms: f64) {
+        if let Some(t) = self.thinking.as_mut() {
+            t.started_ms = now_ms;
+            t.silent_until_ms = now_ms;
+        }
+    }
+
+    /// The time is `now_ms`, before what arrives at it is fed: until output is shown,
+    /// the model may be thinking.
+    pub fn at(&mut self, now_ms: f64) {
+        if let (Some(t), false) = (self.thinking.as_mut(), self.sent.content) {
+            t.silent_until_ms = t.silent_until_ms.max(now_ms);
+        }
+    }
+
+    /// Whether [`ChatStream::final_usage`] counts reasoning estimated from time.
+    pub fn reasoning_estimated(&self) -> bool {
+        self.estimated_reasoning(0) > 0
+    }
+
+    /// Hidden reasoning tokens to add to an estimate, with `shown` output tokens
+    /// streamed: only without any count from the provider.
+    fn estimated_reasoning(&self, shown: u64) -> u64 {
+        match (&self.usage, self.translator.partial_usage(), &self.thinking) {
+            (None, None, Some(t)) => t.tokens(shown),
+            _ => 0,
         }
     }
 
@@ -228,6 +333,9 @@ impl ChatStream {
     /// One upstream event: a chat client of an OpenAI-compatible upstream gets its
     /// chunks re-stamped in place; everything else goes through typed chunks.
     fn event(&mut self, data: &str, out: &mut Vec<u8>) -> Result<(), Error> {
+        if let Some(n) = self.native.as_mut() {
+            n.event(data);
+        }
         if let (Translator::OpenAi(t), Encoder::Chat, None) =
             (&mut self.translator, &self.encoder, &self.gather)
         {
@@ -363,7 +471,17 @@ impl ChatStream {
                 p.completion_tokens = p.completion_tokens.max(counted);
                 p
             }
-            (None, None) => Usage::new(self.prompt_estimate, counted),
+            (None, None) => {
+                let reasoning = self.estimated_reasoning(counted);
+                let mut u = Usage::new(self.prompt_estimate, counted.saturating_add(reasoning));
+                if reasoning > 0 {
+                    u.completion_tokens_details = Some(crate::api::CompletionTokensDetails {
+                        reasoning_tokens: reasoning,
+                        image_tokens: None,
+                    });
+                }
+                u
+            }
         };
         u.total_tokens = u.prompt_tokens.saturating_add(u.completion_tokens);
         // What the caller is charged: nothing for an insured stream, as the
@@ -506,6 +624,99 @@ mod tests {
         let u = s.final_usage();
         assert_eq!(u.prompt_tokens, 10);
         assert!(u.completion_tokens > 0, "tool-call arguments count: {u:?}");
+    }
+
+    /// A stream of a model that hides its reasoning: 50 tokens a second, at most
+    /// `budget` output tokens, its reply started at t = 1 s.
+    fn thinking(budget: u64) -> ChatStream {
+        let model = "openai/gpt-4o-mini";
+        let pricing = catalog().model(model).unwrap().endpoints[0].pricing.clone();
+        let translator = Translator::OpenAi(openai_compat::StreamState::new("openai"));
+        let mut s = ChatStream::new(translator, meta(model), pricing, 10)
+            .with_thinking(Some(Thinking::new(50.0, budget)));
+        s.started(1000.0);
+        s.at(1000.0);
+        s.feed(b"data: {\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"o\",\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"\"},\"finish_reason\":null}]}\n\n");
+        s
+    }
+
+    const HELLO: &[u8] = b"data: {\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"o\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hello there\"},\"finish_reason\":null}]}\n\n";
+
+    fn reasoning(u: &Usage) -> u64 {
+        u.completion_tokens_details
+            .as_ref()
+            .map_or(0, |d| d.reasoning_tokens)
+    }
+
+    #[test]
+    fn hidden_reasoning_of_a_cut_stream_is_its_silence_at_the_throughput() {
+        // Silent for 2 s, then content, then cut while more was coming.
+        let mut s = thinking(10_000);
+        s.at(3000.0);
+        s.feed(HELLO);
+        s.at(9000.0);
+        assert_eq!(s.usage_source(), "estimate");
+        assert!(s.reasoning_estimated());
+        let u = s.final_usage();
+        assert_eq!(reasoning(&u), 100, "2 s at 50 tokens a second");
+        // "Hello there" streamed: 3 tokens, after the thinking.
+        assert_eq!(u.completion_tokens, 103);
+        assert_eq!(u.total_tokens, 113);
+
+        // Cut before it showed anything: all of it was thinking.
+        let mut s = thinking(10_000);
+        s.at(5000.0);
+        assert_eq!(reasoning(&s.final_usage()), 200);
+
+        // Never more than the request may generate.
+        let mut s = thinking(30);
+        s.at(3000.0);
+        s.feed(HELLO);
+        let u = s.final_usage();
+        assert_eq!((reasoning(&u), u.completion_tokens), (27, 30));
+    }
+
+    #[test]
+    fn hidden_reasoning_is_the_providers_count_when_it_gives_one() {
+        let mut s = thinking(10_000);
+        s.at(3000.0);
+        s.feed(HELLO);
+        s.feed(b"data: {\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"o\",\"choices\":[],\"usage\":{\"prompt_tokens\":9,\"completion_tokens\":40,\"total_tokens\":49,\"completion_tokens_details\":{\"reasoning_tokens\":37}}}\n\n");
+        s.at(9000.0);
+        assert_eq!(s.usage_source(), "provider");
+        assert!(!s.reasoning_estimated());
+        let u = s.final_usage();
+        assert_eq!((u.completion_tokens, reasoning(&u)), (40, 37));
+        // A model that shows its thinking, or says nothing of it, is not estimated.
+        let model = "openai/gpt-4o-mini";
+        let pricing = catalog().model(model).unwrap().endpoints[0].pricing.clone();
+        let translator = Translator::OpenAi(openai_compat::StreamState::new("openai"));
+        let mut plain = ChatStream::new(translator, meta(model), pricing, 10);
+        plain.started(1000.0);
+        plain.at(5000.0);
+        assert!(!plain.reasoning_estimated());
+        assert_eq!(plain.final_usage().completion_tokens, 0);
+    }
+
+    #[test]
+    fn hidden_reasoning_throughput_is_measured_else_stated() {
+        let cat = catalog();
+        let mut e = cat.model("openai/gpt-4o-mini").unwrap().endpoints[0].clone();
+        assert_eq!(
+            Thinking::of(&e, Some(80.0), 100),
+            None,
+            "it shows its reasoning"
+        );
+        e.hidden_reasoning_tps = Some(40);
+        assert_eq!(
+            Thinking::of(&e, Some(80.0), 100),
+            Some(Thinking::new(80.0, 100))
+        );
+        assert_eq!(Thinking::of(&e, None, 100), Some(Thinking::new(40.0, 100)));
+        assert_eq!(
+            Thinking::of(&e, Some(0.0), 100),
+            Some(Thinking::new(40.0, 100))
+        );
     }
 
     fn gathered(model: &str, make: Translator, bytes: &[u8]) -> ChatCompletion {

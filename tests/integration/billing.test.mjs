@@ -244,6 +244,30 @@ test("a client that leaves mid-generation stops the upstream and pays what the p
   await eventually(async () => mock.events("endless").filter((e) => e.event === "closed").length > closedBefore, "the upstream aborted");
 });
 
+// A model that hides its reasoning sends its usage only in the last chunk: a client that
+// leaves after the first content is billed the reasoning its silence stands for, at the
+// endpoint's throughput (the catalogue's 100 tokens a second here), marked an estimate.
+test("a client that leaves a hidden-reasoning stream after its first content pays for the reasoning, estimated", async () => {
+  const acc = await worker.createAccount({ credits: 1 });
+  const ctl = new AbortController();
+  const r = await chat(acc.key, { model: "test/hiddenthink", stream: true, max_tokens: 1000 }, { signal: ctl.signal });
+  const id = r.headers.get("x-generation-id");
+  for await (const ev of sseEvents(r.body)) if (ev.data?.choices?.[0]?.delta?.content) break;
+  ctl.abort();
+  const g = await generation(acc.key, id);
+  assert.equal(g.cancelled, true);
+  assert.equal(g.usage_source, "estimate");
+  assert.equal(g.reasoning_estimated, true);
+  // 800 ms of silence at 100 tokens a second, give or take the harness's timing.
+  assert.ok(g.native_tokens_reasoning >= 75 && g.native_tokens_reasoning <= 200, `reasoning ${g.native_tokens_reasoning}`);
+  assert.ok(g.tokens_completion > g.native_tokens_reasoning, "plus what streamed");
+  const cost = (g.tokens_prompt * 1 + g.tokens_completion * 2) / 1e6;
+  assert.equal(picos(g.total_cost), picos(cost));
+  await eventually(async () => picos((await account(acc.id)).total_usage) === picos(cost), "charged");
+  assert.equal((await account(acc.id)).reserved, 0);
+  await eventually(async () => mock.events("hiddenthink").some((e) => e.event === "closed"), "the upstream aborted");
+});
+
 test("a client that leaves during a non-streamed call is billed the reply the provider finished", async () => {
   const acc = await worker.createAccount({ credits: 1 });
   const ctl = new AbortController();
@@ -293,6 +317,90 @@ test("a garbage reply before the fallback that served is recorded, not charged",
   const a = await account(acc.id);
   assert.ok(a.operator_loss > 0);
   assert.ok((await ledger(acc.id)).some((e) => e.kind === "operator_loss" && /invalid reply/.test(e.note)));
+});
+
+test("a prompt past a price tier is charged the tier's prices for every token, streamed or not", async () => {
+  // The mock reports 11 prompt tokens, past the tier at 10: 11 × 3 µ$ + 7 × 5 µ$.
+  const tiered = picos((11 * 3 + 7 * 5) / 1e6);
+  for (const stream of [false, true]) {
+    const acc = await worker.createAccount({ credits: 1 });
+    const usage = await usageOf(acc.key, { model: "test/tiered", stream });
+    assert.equal(picos(usage.cost), tiered, `stream: ${stream}`);
+    await eventually(async () => picos((await account(acc.id)).total_usage) === tiered, "charged at the tier");
+    assert.equal((await account(acc.id)).reserved, 0);
+  }
+});
+
+test("a non-streamed call whose upstream breaks mid-reply falls back; the broken attempt is the operator's loss", async () => {
+  const acc = await worker.createAccount({ credits: 1 });
+  const r = await chat(acc.key, { model: "test/broken-fallback", provider: { order: ["mockai", "mockbackup"] } });
+  assert.equal(r.status, 200);
+  const body = await r.json();
+  assert.equal(body.provider, "MockBackup");
+  assert.equal(picos(body.usage.cost), picos(COST));
+  const a = await eventually(async () => {
+    const a = await account(acc.id);
+    return a.total_usage > 0 && a.reserved === 0 && a;
+  }, "settled");
+  assert.equal(picos(a.total_usage), picos(COST), "the caller pays for the reply it got");
+  assert.ok(a.operator_loss > 0, "what the broken attempt generated is recorded");
+  assert.ok((await ledger(acc.id)).some((e) => e.kind === "operator_loss" && e.generation_id === body.id));
+});
+
+test("an upstream that answers one JSON reply to the stream it was asked for is read whole and charged its usage", async () => {
+  const acc = await worker.createAccount({ credits: 1 });
+  const r = await chat(acc.key, { model: "test/jsonanyway" });
+  assert.equal(r.status, 200);
+  const body = await r.json();
+  assert.equal(body.choices[0].message.content, "whole anyway");
+  const g = await generation(acc.key, body.id);
+  assert.equal(g.usage_source, "provider");
+  assert.equal(picos(g.total_cost), picos(COST));
+  await eventually(async () => picos((await account(acc.id)).total_usage) === picos(COST), "charged");
+});
+
+test("a reply without usage is charged from what it returned, marked an estimate", async () => {
+  for (const stream of [false, true]) {
+    const acc = await worker.createAccount({ credits: 1 });
+    const r = await chat(acc.key, { model: "test/nousage", stream });
+    assert.equal(r.status, 200);
+    const id = r.headers.get("x-generation-id");
+    await r.text();
+    const g = await generation(acc.key, id);
+    assert.equal(g.usage_source, "estimate", `stream: ${stream}`);
+    // "twelve bytes": a token per four bytes.
+    assert.equal(g.tokens_completion, 3);
+    assert.equal(g.reasoning_estimated, false);
+    const cost = (g.tokens_prompt * 1 + 3 * 2) / 1e6;
+    assert.equal(picos(g.total_cost), picos(cost));
+    await eventually(async () => picos((await account(acc.id)).total_usage) === picos(cost), "charged the estimate");
+  }
+});
+
+test("1-hour cache writes are charged at twice the prompt price, streamed or not", async () => {
+  // 11 fresh prompt tokens and 100 written for an hour (2 µ$ each), 7 completion tokens.
+  const cost = picos((11 + 100 * 2 + 7 * 2) / 1e6);
+  for (const stream of [false, true]) {
+    const acc = await worker.createAccount({ credits: 1 });
+    const r = await chat(acc.key, { model: "anthropic-mock/ok", stream, messages: [{ role: "user", content: [
+      { type: "text", text: "a long document", cache_control: { type: "ephemeral", ttl: "1h" } }, { type: "text", text: "summarize" }] }] });
+    assert.equal(r.status, 200);
+    const id = r.headers.get("x-generation-id");
+    await r.text();
+    const g = await generation(acc.key, id);
+    assert.equal(picos(g.total_cost), cost, `stream: ${stream}`);
+    await eventually(async () => picos((await account(acc.id)).total_usage) === cost, "charged the hour's writes");
+  }
+});
+
+test("service_tier is not forwarded: a priority tier the catalogue's price does not cover is never bought", async () => {
+  const acc = await worker.createAccount({ credits: 1 });
+  const r = await chat(acc.key, { model: "test/ok", service_tier: "priority" });
+  assert.equal(r.status, 200);
+  await r.text();
+  const sent = mock.last("/v1/chat/completions").body;
+  assert.equal(sent.model, "ok");
+  assert.equal("service_tier" in sent, false);
 });
 
 test("reservations cover n choices and every image", async () => {

@@ -410,6 +410,32 @@ describe("media to Gemini: remote URLs fetched and inlined, files, audio and vid
     }
   });
 
+  // What a name resolves to only the network knows (a public-looking name may resolve to
+  // 127.0.0.1: 127.0.0.1.nip.io, or a line in /etc/hosts). Here `localhost` stands for
+  // such a name: listed, it passes the gateway's check on the URL, and workerd resolves
+  // it to the loopback, where the public-only network media goes out through stops it.
+  test("a host name that resolves to the loopback is never fetched", async () => {
+    const hits = [];
+    const trap = http.createServer((req, res) => { hits.push(req.url); res.writeHead(200, { "content-type": "image/png" }); res.end("x"); });
+    await new Promise((r) => trap.listen(0, "127.0.0.1", r));
+    const port = trap.address().port;
+    const named = await startWorker({ catalog: testCatalog(), bindings: { ...mockBindings(mock.url), MEDIA_FETCH_ALLOW_HOSTS: `localhost:${port}` } });
+    try {
+      const { key } = await named.createAccount();
+      const r = await fetch(`${named.base}/chat/completions`, {
+        method: "POST",
+        headers: { "content-type": "application/json", authorization: `Bearer ${key}` },
+        body: JSON.stringify({ model: "test/gemini-media", messages: user([{ type: "image_url", image_url: { url: `http://localhost:${port}/cat.png` } }, { type: "text", text: "describe" }]) }),
+      });
+      assert.equal(r.status, 400);
+      assert.match((await r.json()).error.message, /messages\[0\]\.content\[0\]\.image_url\.url: could not be fetched/);
+      assert.deepEqual(hits, []);
+    } finally {
+      await named.close();
+      trap.close();
+    }
+  });
+
   test("a Gemini Files API URI (read with the operator's key) is refused unless the operator allows it", async () => {
     const file = "https://generativelanguage.googleapis.com/v1beta/files/abc-123";
     const r = await ask([{ type: "text", text: "read" }, { type: "file", file: { filename: "f.pdf", file_data: file } }]);

@@ -213,6 +213,25 @@ test("messages: Anthropic endpoints get the caller's own body (cache_control, th
   assert.equal(sent.headers["x-api-key"], "sk-mockanthropic-secret");
 });
 
+test("messages: a non-streamed call to an Anthropic endpoint is gathered from its stream into the message it would have sent whole", async () => {
+  const r = await post("/messages", { model: "anthropic-mock/ok", max_tokens: 100, messages: [{ role: "user", content: "hi there" }] }, anthropicHeaders());
+  assert.equal(r.status, 200);
+  assert.deepEqual(await r.json(), {
+    id: "msg_mock", type: "message", role: "assistant", model: "anthropic-mock/ok",
+    content: [{ type: "text", text: "mock says: hi there" }],
+    stop_reason: "end_turn", stop_sequence: null,
+    usage: { input_tokens: 11, output_tokens: 7, cache_creation_input_tokens: 0, cache_read_input_tokens: 0 },
+  });
+  assert.equal(mock.last("/anthropic/v1/messages").body.stream, true, "asked for a stream");
+  const tool = await post("/messages", {
+    model: "anthropic-mock/tool", max_tokens: 100, messages: [{ role: "user", content: "weather?" }],
+    tools: [{ name: "get_weather", input_schema: { type: "object" } }],
+  }, anthropicHeaders());
+  const t = await tool.json();
+  assert.deepEqual(t.content.find((b) => b.type === "tool_use"), { type: "tool_use", id: "toolu_mock1", name: "get_weather", input: { city: "Paris" } });
+  assert.equal(t.stop_reason, "tool_use");
+});
+
 test("messages: other families are translated, replies and errors in Anthropic's shape", async () => {
   for (const [api] of FAMILIES) {
     const r = await post("/messages", { model: `${api}-mock/ok`, max_tokens: 100, messages: [{ role: "user", content: "hi there" }] }, anthropicHeaders());

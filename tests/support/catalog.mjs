@@ -56,6 +56,9 @@ export function testCatalog() {
       mock("test/lateusage", [["mockai", "lateusage"]]),
       mock("test/lateusage-anthropic", [["mockanthropic", "lateusage"]]),
       mock("test/slowreply", [["mockai", "slowreply"]]),
+      // Thinks without showing it, at about 100 tokens a second (no health figure yet).
+      mock("test/hiddenthink", [], { context_length: 200000, endpoints: [
+        { provider: "mockai", upstream_model: "hiddenthink", pricing: price, hidden_reasoning_tps: 100 }] }),
       mock("test/think", [["mockai", "think"]], { supported_parameters: ["max_tokens", "temperature", "reasoning", "include_reasoning"] }),
       mock("test/vision", [["mockai", "ok"]], { input_modalities: ["text", "image"] }),
       mock("test/thinkagent", [["mockanthropic", "thinkagent"]], { context_length: 200000, supported_parameters: ["max_tokens", "tools", "tool_choice", "reasoning", "include_reasoning"] }),
@@ -72,6 +75,12 @@ export function testCatalog() {
       mock("test/empty", [["mockai", "empty"]]),
       mock("test/emptystop", [["mockai", "emptystop"]]),
       mock("test/garbage-fallback", [["mockai", "garbage"], ["mockbackup", "ok"]]),
+      mock("test/jsonanyway", [["mockai", "jsonanyway"]]),
+      mock("test/nousage", [["mockai", "nousage"]]),
+      mock("test/broken-fallback", [["mockai", "broken"], ["mockbackup", "ok"]]),
+      // Dearer past 10 prompt tokens, for every token (as Google prices Gemini Pro past 200k).
+      mock("test/tiered", [], { endpoints: [{ provider: "mockai", upstream_model: "ok",
+        pricing: { ...price, tiers: [{ above_prompt_tokens: 10, prompt: "0.000003", completion: "0.000005" }] } }] }),
       ...[["test/embed-openai", [["mockopenai", "embed"]]], ["test/embed-gemini", [["mockgemini", "embed"]]], ["test/embed-fallback", [["mockai", "fail500"], ["mockbackup", "embed"]]]]
         .map(([id, eps]) => mock(id, eps, { output_modalities: ["embeddings"], supported_parameters: ["dimensions", "encoding_format"] })),
       mock("route/gauntlet", [["mockai", "fail500"], ["mockbackup", "fail429"], ["mockopenai", "hang"], ["mockdead", "ok"], ["mockquota", "stream"]]),

@@ -125,9 +125,13 @@ const anthropic = {
     // A web search server tool runs two searches (at most its max_uses), billed apart.
     const search = (body?.tools ?? []).find((t) => String(t.type).startsWith("web_search_"));
     const searches = search ? Math.min(search.max_uses ?? Infinity, 2) : 0;
+    // A 1-hour cache mark anywhere: 100 prompt tokens written for an hour, reported
+    // apart as Anthropic does.
+    const oneHour = JSON.stringify(body ?? {}).includes('"ttl":"1h"');
+    const cache = oneHour ? { cache_creation_input_tokens: 100, cache_creation: { ephemeral_5m_input_tokens: 0, ephemeral_1h_input_tokens: 100 } } : {};
     if (res.mockStream) {
       const w = anthropic.writer(res, model);
-      w.start();
+      w.start(cache);
       if (thinking) w.thinking(pieces(thinking.text), thinking.signature);
       if (text) for (const piece of pieces(text)) w.text(piece);
       if (tool) w.tool(tool.name, pieces(JSON.stringify(tool.args)));
@@ -143,7 +147,7 @@ const anthropic = {
       id: "msg_mock", type: "message", role: "assistant", model, content,
       stop_reason: tool ? "tool_use" : "end_turn", stop_sequence: null,
       usage: { input_tokens: USAGE.prompt, output_tokens: USAGE.completion, cache_creation_input_tokens: 0, cache_read_input_tokens: 0,
-        ...(searches ? { server_tool_use: { web_search_requests: searches } } : {}) },
+        ...cache, ...(searches ? { server_tool_use: { web_search_requests: searches } } : {}) },
     }));
   },
   writer(res, model) {
@@ -163,9 +167,9 @@ const anthropic = {
         res.write(sse({ type: "content_block_delta", index: block, delta: { type: "signature_delta", signature } }, "content_block_delta"));
         res.write(sse({ type: "content_block_stop", index: block }, "content_block_stop"));
       },
-      start: () => {
+      start: (usage = {}) => {
         res.writeHead(200, { "content-type": "text/event-stream" });
-        res.write(sse({ type: "message_start", message: { id: "msg_mock", type: "message", role: "assistant", model, content: [], stop_reason: null, stop_sequence: null, usage: { input_tokens: USAGE.prompt, output_tokens: 1, cache_creation_input_tokens: 0, cache_read_input_tokens: 0 } } }, "message_start"));
+        res.write(sse({ type: "message_start", message: { id: "msg_mock", type: "message", role: "assistant", model, content: [], stop_reason: null, stop_sequence: null, usage: { input_tokens: USAGE.prompt, output_tokens: 1, cache_creation_input_tokens: 0, cache_read_input_tokens: 0, ...usage } } }, "message_start"));
         res.write(sse({ type: "ping" }, "ping"));
       },
       text: (t) => {
@@ -476,6 +480,38 @@ export async function startMockUpstream() {
       w.text("Here you are:\n\n```python\nprint(\"hi\")\n```\n");
       w.finish("stop");
       w.end();
+    },
+    // A model that thinks without showing it (OpenAI's reasoning models): silent for
+    // 800 ms after its first chunk, then answering slowly; its usage, the reasoning
+    // included, only at the end.
+    async hiddenthink(f, c) {
+      const w = f.writer(c.res, c.model);
+      let open = true;
+      c.res.on("close", () => { open = false; note("hiddenthink", "closed"); });
+      w.start();
+      await sleep(800);
+      for (let i = 0; open && i < 40; i++) {
+        w.text(`word${i} `);
+        await sleep(50);
+      }
+      if (!open) return;
+      w.finish("stop");
+      w.end({ prompt_tokens: 11, completion_tokens: 200, total_tokens: 211, completion_tokens_details: { reasoning_tokens: 120 } });
+    },
+    // One JSON reply, even to a request for a stream (some OpenAI-compatible hosts).
+    async jsonanyway(_f, c) {
+      c.res.writeHead(200, { "content-type": "application/json" });
+      c.res.end(JSON.stringify({ id: "chatcmpl-mock", object: "chat.completion", created: 1751471234, model: c.model,
+        choices: [{ index: 0, message: { role: "assistant", content: "whole anyway" }, finish_reason: "stop" }],
+        usage: { prompt_tokens: USAGE.prompt, completion_tokens: USAGE.completion, total_tokens: USAGE.prompt + USAGE.completion } }));
+    },
+    // A stream that never says its usage.
+    async nousage(f, c) {
+      const w = f.writer(c.res, c.model);
+      w.start();
+      w.text("twelve bytes");
+      w.finish("stop");
+      c.res.end(sse("[DONE]"));
     },
     // A non-streamed reply that takes 600 ms (a model thinking before it answers).
     async slowreply(f, c) {

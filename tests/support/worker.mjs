@@ -50,6 +50,9 @@ function workerOptions({ build, bindings, host, name, assets = false, directSock
     } } : {}),
     durableObjects: { COUNTERS: object("Counters"), ACCOUNTS: object("Account"), HEALTH: object("Health") },
     bindings: { ...wranglerVars(), ECHO_STREAM_DELAY_MS: "0", ADMIN_KEY, KEY_SECRET, ...bindings },
+    // Media named by a host name goes out through a network that reaches public
+    // addresses only, whatever the name resolves to (README "Media").
+    serviceBindings: { MEDIA_FETCHER: { network: { allow: ["public"], tlsOptions: { trustBrowserCas: true } } } },
     // A socket of its own, straight to this worker (`Miniflare#unsafeGetDirectURL`).
     ...(directSocket ? { unsafeDirectSockets: [{ host: "127.0.0.1", port: 0 }] } : {}),
   };

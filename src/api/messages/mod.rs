@@ -7,9 +7,11 @@
 //!
 //! `request` holds the wire types of the request, `convert` the conversion into the
 //! chat request, `reply` and `stream` the reply, the error body and the stream events
-//! with the conversions out of the chat reply and chunks.
+//! with the conversions out of the chat reply and chunks, `gather` an Anthropic stream
+//! gathered into the one message a pass-through caller asked for.
 
 mod convert;
+mod gather;
 mod reply;
 mod request;
 mod stream;
@@ -17,6 +19,7 @@ mod stream;
 use serde_json::Value;
 
 pub use convert::Converted;
+pub use gather::NativeGather;
 pub use reply::{
     error_type, ContentBlock, ErrorBody, ErrorDetail, Message, MessageUsage, StopReason, TokenCount,
 };
