@@ -11,6 +11,7 @@ mod health;
 mod http;
 mod media;
 mod pipeline;
+mod reader;
 mod sessions;
 mod sql;
 mod upstream;

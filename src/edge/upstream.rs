@@ -6,12 +6,14 @@ use std::pin::pin;
 
 use futures_util::future::{select, Either};
 use futures_util::StreamExt;
+use worker::wasm_bindgen::JsValue;
 use worker::{
     js_sys, AbortController, ByteStream, Fetch, Headers, Method, Request, RequestInit, Response,
 };
 
 use super::config;
 use super::http::{internal, set};
+use super::reader::{BurstReader, End};
 use crate::error::Error;
 use crate::providers::stream::ChatStream;
 use crate::providers::UpstreamRequest;
@@ -498,7 +500,11 @@ pub async fn gather(
         inflight.completed();
         return Ok(Gathered::Whole { first_byte, body });
     }
-    let mut body = resp.stream().map_err(internal)?;
+    let js_body = match resp.body() {
+        worker::ResponseBody::Stream(s) => JsValue::from(s.clone()),
+        _ => return Err(internal("a streamed reply without a body".into())),
+    };
+    let mut body = BurstReader::new(&js_body);
     let drain = cfg.drain;
     let mut left_signal = pin!(left);
     let mut left = false;
@@ -511,50 +517,50 @@ pub async fn gather(
             Some(Some(wait)) => wait,
             Some(None) => break,
         };
-        let piece = pin!(body.next());
-        let tick = pin!(config::sleep(wait));
-        let event = if left {
-            match select(piece, tick).await {
-                Either::Left((p, _)) => Event::Piece(p),
-                Either::Right(_) => Event::Quiet,
-            }
+        let room = cfg.max_reply_bytes.saturating_sub(read).saturating_add(1);
+        let burst = pin!(body.next(wait, room));
+        let (bytes, end) = if left {
+            burst.await
         } else {
-            match select(select(piece, tick), left_signal.as_mut()).await {
-                Either::Left((Either::Left((p, _)), _)) => Event::Piece(p),
-                Either::Left((Either::Right(_), _)) => Event::Quiet,
-                Either::Right(_) => Event::Left,
-            }
-        };
-        match event {
-            Event::Piece(Some(Ok(bytes))) => {
-                read = read.saturating_add(bytes.len());
-                if read > cfg.max_reply_bytes {
-                    stream.fail(&too_large(provider, cfg.max_reply_bytes));
-                } else {
-                    stream.at(config::now_ms());
-                    stream.feed(&bytes);
+            match select(burst, left_signal.as_mut()).await {
+                Either::Left((got, _)) => got,
+                Either::Right(((), burst)) => {
+                    left = true;
+                    body.stop();
+                    burst.await
                 }
             }
-            Event::Piece(Some(Err(e))) => {
-                stream.fail(&broke(provider, e));
-            }
-            Event::Piece(None) => {
+        };
+        read = read.saturating_add(bytes.len());
+        if read > cfg.max_reply_bytes {
+            stream.fail(&too_large(provider, cfg.max_reply_bytes));
+            break;
+        }
+        if !bytes.is_empty() {
+            stream.at(config::now_ms());
+            stream.feed(&bytes);
+        }
+        match end {
+            End::More | End::Stopped => {}
+            End::Done => {
                 stream.finish();
             }
+            End::Failed(e) => {
+                stream.fail(&broke(provider, e));
+            }
             // The end of the drain.
-            Event::Quiet if left => break,
-            Event::Quiet => {
+            End::Quiet if gone.is_some() => break,
+            End::Quiet => {
                 stream.fail(&Error::Timeout {
                     provider: provider.to_string(),
                 });
             }
-            Event::Left => {
-                left = true;
-                if stream.finish_reason().is_none() {
-                    break;
-                }
-                gone = Some(drain.start(read));
+        }
+        if left && gone.is_none() && !stream.is_closed() {
+            if stream.finish_reason().is_none() {
+                break;
             }
+            gone = Some(drain.start(read));
         }
     }
     if stream.is_closed() {
@@ -566,11 +572,4 @@ pub async fn gather(
         first_byte,
         left,
     })
-}
-
-/// What [`gather`] waits for next.
-enum Event {
-    Piece(Option<Result<Vec<u8>, worker::Error>>),
-    Quiet,
-    Left,
 }
