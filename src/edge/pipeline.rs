@@ -841,6 +841,11 @@ async fn attempt(
         }
         None => providers::build_request(target, chat)?,
     };
+    // Fetched media go into the body as it is written, outside the worker's memory.
+    let up: upstream::Outgoing = match &inlined {
+        Some(i) => i.outgoing(up)?,
+        None => up.into(),
+    };
     let slug = target.provider.slug.as_str();
     // A stream must start within UPSTREAM_TIMEOUT_MS; a non-streamed reply (a reasoning
     // model may think for minutes before its first byte) within UPSTREAM_REPLY_TIMEOUT_MS.
@@ -951,11 +956,7 @@ type Whole = (crate::api::ChatCompletion, Vec<u8>);
 impl WholeReply {
     /// Runs the exchange in the background; resolves with its outcome while the client
     /// waits for it.
-    async fn spawn(
-        self,
-        up: providers::UpstreamRequest,
-        drain: upstream::Drain,
-    ) -> Result<Whole, Error> {
+    async fn spawn(self, up: upstream::Outgoing, drain: upstream::Drain) -> Result<Whole, Error> {
         use futures_util::future::{select, Either};
         let (mut tx, rx) = futures_channel::oneshot::channel::<Result<Whole, Error>>();
         self.settler.ctx.clone().wait_until(async move {
@@ -987,7 +988,7 @@ impl WholeReply {
     async fn gathered(
         self,
         limits: upstream::GatherLimits,
-        up: providers::UpstreamRequest,
+        up: upstream::Outgoing,
         translator: Translator,
     ) -> Result<crate::api::ChatCompletion, Error> {
         let (mut tx, rx) = futures_channel::oneshot::channel();
@@ -1057,11 +1058,7 @@ impl WholeReply {
         (!left).then_some(Ok(completion))
     }
 
-    async fn run(
-        &self,
-        up: &providers::UpstreamRequest,
-        left: Rc<Cell<bool>>,
-    ) -> Result<Whole, Error> {
+    async fn run(&self, up: &upstream::Outgoing, left: Rc<Cell<bool>>) -> Result<Whole, Error> {
         let slug = self.slug.as_str();
         let (first_byte, body) = upstream::exchange(up, slug, self.timeout, self.max_bytes).await?;
         self.whole(first_byte, &body, left.get())
@@ -1148,8 +1145,13 @@ async fn embed(
 ) -> Result<Response, Error> {
     let up = providers::embeddings::build_request(target, request)?;
     let slug = target.provider.slug.as_str();
-    let (first_byte, body) =
-        upstream::exchange(&up, slug, cfg.upstream_timeout_ms, cfg.max_reply_bytes).await?;
+    let (first_byte, body) = upstream::exchange(
+        &up.into(),
+        slug,
+        cfg.upstream_timeout_ms,
+        cfg.max_reply_bytes,
+    )
+    .await?;
     let (mut reply, usage) = providers::embeddings::parse_response(target, request, meta, &body)?;
     let served = Served {
         model: choice.id.clone(),
