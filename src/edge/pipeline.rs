@@ -874,12 +874,17 @@ async fn attempt(
         if let (None, Some(translator)) = (native, translator) {
             let limits = upstream::GatherLimits::of(cfg);
             let completion = exchange.gathered(limits, up, translator).await?;
-            return http::json_value(&incoming.request.reply(&completion)?, 200);
+            return http::json_value(&incoming.request.reply(completion)?, 200);
         }
         let (completion, body) = exchange.spawn(up, upstream::Drain::of(cfg)).await?;
         let reply = match native {
             Some(_) => providers::anthropic::native_reply(target, &body, &choice.id)?,
-            None => incoming.request.reply(&completion)?,
+            None => {
+                // Only a Messages reply from Anthropic reads the bytes: a large reply
+                // is not held as bytes and as its reply at once.
+                drop(body);
+                incoming.request.reply(completion)?
+            }
         };
         return http::json_value(&reply, 200);
     }
@@ -1207,7 +1212,7 @@ async fn serve_echo(
     // The demo model runs in the isolate: it says nothing of any endpoint's health.
     settler.conclude(&served, pricing, None);
     if !chat.is_stream() {
-        return http::json_value(&incoming.reply(&reply)?, 200);
+        return http::json_value(&incoming.reply(reply)?, 200);
     }
     let delay = cfg.echo_stream_delay_ms;
     let mut encoder = incoming.encoder(usage.prompt_tokens, false);

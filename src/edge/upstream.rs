@@ -205,14 +205,7 @@ extern "C" {
 
 /// The whole body of `resp` (at most `max` bytes).
 pub async fn read_all(resp: &Response, max: usize) -> Result<Vec<u8>, Capped> {
-    match resp.body() {
-        worker::ResponseBody::Stream(s) => {
-            read_capped(s.clone().into(), max).await.map(|a| a.to_vec())
-        }
-        worker::ResponseBody::Body(b) if b.len() > max => Err(Capped::TooLarge),
-        worker::ResponseBody::Body(b) => Ok(b.clone()),
-        worker::ResponseBody::Empty => Ok(Vec::new()),
-    }
+    read_all_js(resp, max).await.map(|a| a.to_vec())
 }
 
 /// The whole body of `resp` (at most `max` bytes), left in JavaScript.

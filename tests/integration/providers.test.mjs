@@ -566,3 +566,15 @@ describe("a conversation moves between families", () => {
     assert.ok(!("reasoning_details" in sent[2]) && !("cache_control" in sent[1]) && !("cache_control" in sent[0].content[0]));
   });
 });
+
+test("a reply longer than the pieces it is written in arrives whole, on every family", async () => {
+  // The client's body is written into a JavaScript array 64 KiB at a time.
+  const long = Array.from({ length: 40000 }, (_, i) => `w${i}`).join(" ");
+  for (const [api] of FAMILIES) {
+    const r = await chat({ model: `${api}-mock/ok`, messages: user(long) });
+    assert.equal(r.status, 200, api);
+    const body = await r.text();
+    assert.equal(Number(r.headers.get("content-length") ?? body.length), Buffer.byteLength(body), api);
+    assert.equal(JSON.parse(body).choices[0].message.content, `mock says: ${long}`, api);
+  }
+});
