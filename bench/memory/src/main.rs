@@ -187,7 +187,9 @@ fn reply_now(target: &Target, meta: &GenerationMeta, stream: &[u8]) -> usize {
     )
     .gathering();
     for piece in stream.chunks(64 * 1024) {
-        s.feed(&piece.to_vec());
+        // Each piece arrives from JavaScript as a Vec of its own.
+        let arrived: Vec<u8> = piece.into();
+        s.feed(black_box(&arrived));
     }
     s.finish();
     let completion = s.gathered().expect("gathered");
