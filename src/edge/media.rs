@@ -135,9 +135,10 @@ pub async fn inline_for(
     let allow = &cfg.media_fetch_allow_hosts;
     let mut budget = cfg.media_max_bytes;
     let timeout_ms = cfg.media_fetch_timeout_ms;
-    // What an isolate holds of a request's media is about twice its size, in
-    // JavaScript (the bytes, then the body with their base64 and `fetch`'s copy of it),
-    // and an isolate has 128 MB: the isolate's budget keeps concurrent media in it.
+    // What an isolate holds of a request's media is up to about 3.7 times its size, in
+    // JavaScript (the bytes, the body with their base64, `fetch`'s copy of it; README
+    // "Validation and limits"), and an isolate has 128 MB: the isolate's budget keeps
+    // concurrent media in it.
     let isolate_limit = cfg.isolate_media_bytes;
     let nonce = u64::from_le_bytes(config::secure_random::<8>()?);
     let mut hold = MediaHold(0);
