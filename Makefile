@@ -68,6 +68,7 @@ PIN := $(shell command -v taskset >/dev/null && [ $$(nproc) -gt 1 ] && echo "tas
 bench: setup build
 	@bash scripts/bench-setup
 	set -o pipefail; cargo bench --bench pipeline -- --noplot 2>&1 | grep -E '^[a-z]|time:|thrpt:'
+	cargo run -q --manifest-path bench/memory/Cargo.toml --target-dir target/bench-memory
 	$(ENV) $(PIN) node bench/run.mjs
 
 # Every part of `make bench`, briefly: proves it runs, not how fast. The criterion

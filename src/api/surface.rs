@@ -116,21 +116,37 @@ impl Incoming {
         }
     }
 
-    /// A chat completion as this surface's reply.
-    pub fn reply(&self, c: &ChatCompletion) -> Result<Value> {
+    /// A chat completion as this surface's reply. On chat, each choice's content and
+    /// images (the bulk of a large reply) move into it instead of being copied.
+    pub fn reply(&self, mut c: ChatCompletion) -> Result<Value> {
         Ok(match self.surface {
             Surface::Chat => {
-                let mut v = serde_json::to_value(c).map_err(|e| Error::Internal(e.to_string()))?;
+                let bulk: Vec<_> = c
+                    .choices
+                    .iter_mut()
+                    .map(|ch| (ch.message.content.take(), ch.message.images.take()))
+                    .collect();
+                let mut v = serde_json::to_value(&c).map_err(|e| Error::Internal(e.to_string()))?;
                 if let Some(u) = &c.usage {
                     super::set_field(&mut v, "usage", super::usage_value(u));
                 }
+                let choices = v.get_mut("choices").and_then(Value::as_array_mut);
+                for (ch, (content, images)) in choices.into_iter().flatten().zip(bulk) {
+                    let Some(m) = ch.get_mut("message") else {
+                        continue;
+                    };
+                    super::set_field(m, "content", content.map_or(Value::Null, Value::String));
+                    if let Some(images) = images {
+                        super::set_field(m, "images", images);
+                    }
+                }
                 v
             }
-            Surface::Completions => completions::reply(c),
-            Surface::Responses => responses::reply(c, &self.echo),
+            Surface::Completions => completions::reply(&c),
+            Surface::Responses => responses::reply(&c, &self.echo),
             // Through bytes, not `to_value`: the message's types are written by the one
             // serializer the stream uses too (a second one costs wasm for nothing).
-            Surface::Messages => serde_json::to_vec(&messages::reply(c))
+            Surface::Messages => serde_json::to_vec(&messages::reply(&c))
                 .and_then(|b| serde_json::from_slice(&b))
                 .map_err(|e| Error::Internal(e.to_string()))?,
         })

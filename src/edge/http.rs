@@ -11,6 +11,10 @@ const CATALOG_MAX_AGE: u32 = 60;
 
 pub fn json<T: Serialize>(value: &T, status: u16) -> Result<Response, Error> {
     let body = serde_json::to_vec(value).map_err(|e| Error::Internal(e.to_string()))?;
+    json_bytes(body, status)
+}
+
+fn json_bytes(body: Vec<u8>, status: u16) -> Result<Response, Error> {
     let headers = Headers::new();
     set(&headers, "Content-Type", "application/json");
     Ok(Response::from_bytes(body)
@@ -19,9 +23,12 @@ pub fn json<T: Serialize>(value: &T, status: u16) -> Result<Response, Error> {
         .with_headers(headers))
 }
 
-/// A reply built as a `Value`, its tagged USD amounts written as exact numbers.
+/// A reply built as a `Value`, its tagged USD amounts written as exact numbers, into
+/// a buffer of about its size ([`crate::json::size_hint`]).
 pub fn json_value(value: &serde_json::Value, status: u16) -> Result<Response, Error> {
-    json(&crate::money::Exact(value), status)
+    let body = crate::json::to_vec_sized(value, crate::money::Exact(value))
+        .map_err(|e| Error::Internal(e.to_string()))?;
+    json_bytes(body, status)
 }
 
 /// JSON that clients may cache briefly (the public catalogue).

@@ -7,17 +7,16 @@ use std::cell::Cell;
 use std::collections::HashMap;
 use std::pin::pin;
 
-use base64::Engine;
 use futures_util::future::{select, Either};
-use worker::{Fetch, Method, Request, RequestInit, RequestRedirect, Response, Url};
+use worker::{js_sys, Fetch, Method, Request, RequestInit, RequestRedirect, Response, Url};
 
 use super::config;
-use super::upstream::Capped;
+use super::upstream::{Capped, Outgoing};
 use crate::api::ChatRequest;
 use crate::catalog::ApiFamily;
 use crate::error::Error;
-use crate::providers::media::{self, Remote};
-use crate::providers::Target;
+use crate::providers::media::{self, Piece, Remote};
+use crate::providers::{Target, UpstreamRequest};
 use crate::settings::Settings;
 
 const MAX_REDIRECTS: usize = 3;
@@ -57,10 +56,66 @@ impl Drop for MediaHold {
     }
 }
 
-/// A request with its media inlined, and what it holds of the isolate's budget.
+/// A request with its media inlined, and what it holds of the isolate's budget. The
+/// media stay in JavaScript, as fetched: `chat` has a marker in place of each one's
+/// base64 ([`media::marker`]), and [`Inlined::outgoing`] writes the upstream body
+/// there, the base64 spliced in a chunk at a time. So the worker's memory never holds
+/// the media or its base64 whole; JavaScript holds the media, then the body, once.
 pub struct Inlined {
     pub chat: ChatRequest,
+    /// Each media's marker and bytes; taken when the body is written.
+    media: Cell<Vec<(String, js_sys::Uint8Array)>>,
     _hold: MediaHold,
+}
+
+impl Inlined {
+    /// `up` (built from `chat`) as it goes out: its body written in JavaScript, each
+    /// marker replaced by its media's base64.
+    pub fn outgoing(&self, mut up: UpstreamRequest) -> Result<Outgoing, Error> {
+        let media = self.media.take();
+        let markers: Vec<String> = media.iter().map(|(m, _)| m.clone()).collect();
+        let pieces = media::pieces(&up.body, &markers);
+        let len_of = |p: &Piece| match p {
+            Piece::Built(r) => r.len(),
+            Piece::Media(n) => media
+                .get(*n)
+                .map_or(0, |(_, a)| media::base64_len(a.length() as usize)),
+        };
+        let total = pieces
+            .iter()
+            .map(len_of)
+            .fold(0usize, usize::saturating_add);
+        let total = u32::try_from(total)
+            .map_err(|_| Error::Internal("an upstream body past 4 GiB".into()))?;
+        let out = js_sys::Uint8Array::new_with_length(total);
+        let mut at = 0u32;
+        let mut put = |bytes: &[u8]| {
+            let end = at.saturating_add(bytes.len() as u32);
+            out.subarray(at, end).copy_from(bytes);
+            at = end;
+        };
+        for p in &pieces {
+            match p {
+                Piece::Built(r) => put(up.body.get(r.clone()).unwrap_or_default()),
+                Piece::Media(n) => {
+                    let Some((_, src)) = media.get(*n) else {
+                        continue;
+                    };
+                    let read = |from: usize, buf: &mut [u8]| {
+                        let from = from as u32;
+                        src.subarray(from, from.saturating_add(buf.len() as u32))
+                            .copy_to(buf);
+                    };
+                    media::write_base64(src.length() as usize, read, &mut put);
+                }
+            }
+        }
+        up.body = Vec::new();
+        Ok(Outgoing {
+            up,
+            body: Some(out),
+        })
+    }
 }
 
 /// `chat` with its remote media inlined, when `target`'s family needs that and there
@@ -85,10 +140,12 @@ pub async fn inline_for(
     };
     let mut budget = cfg.media_max_bytes;
     let timeout_ms = cfg.media_fetch_timeout_ms;
-    // Each byte fetched lives four or five times over before the upstream call is sent
-    // (bytes, base64, the inlined request, its JSON body, the copy handed to `fetch`),
-    // and an isolate has 128 MB: the isolate's budget keeps concurrent media in it.
+    // What an isolate holds of a request's media is up to about 3.7 times its size, in
+    // JavaScript (the bytes, the body with their base64, `fetch`'s copy of it; README
+    // "Validation and limits"), and an isolate has 128 MB: the isolate's budget keeps
+    // concurrent media in it.
     let isolate_limit = cfg.isolate_media_bytes;
+    let nonce = u64::from_le_bytes(config::secure_random::<8>()?);
     let mut hold = MediaHold(0);
     let busy = || {
         Error::Busy {
@@ -99,7 +156,8 @@ pub async fn inline_for(
     }
     };
     let work = async {
-        let mut fetched = HashMap::new();
+        let mut markers = HashMap::new();
+        let mut bytes = Vec::new();
         for r in &remote {
             // What this fetch may read is taken before it reads, so that requests that
             // fetch at once never hold more than the isolate's budget together.
@@ -110,22 +168,24 @@ pub async fn inline_for(
             }
             hold.take(room);
             let cap = usize::try_from(room).unwrap_or(usize::MAX);
-            let (mime, bytes) = match fetch_one(r, allow, &egress, cap).await {
+            let (mime, got) = match fetch_one(r, allow, &egress, cap).await {
                 Ok(got) => got,
                 // Too large for what the isolate had left, not for the request's own limit.
                 Err((_, true)) if room < want => return Err(busy()),
                 Err((e, _)) => return Err(e),
             };
-            hold.give(room.saturating_sub(bytes.len() as u64));
-            budget = budget.saturating_sub(bytes.len());
+            let len = got.length() as usize;
+            hold.give(room.saturating_sub(len as u64));
+            budget = budget.saturating_sub(len);
             let mime = mime.filter(|m| usable(m)).unwrap_or_else(|| r.mime.clone());
-            let data = base64::engine::general_purpose::STANDARD.encode(&bytes);
-            fetched.insert(r.url.clone(), (mime, data));
+            let marker = media::marker(nonce, bytes.len());
+            markers.insert(r.url.clone(), (mime, marker.clone()));
+            bytes.push((marker, got));
         }
-        Ok::<_, Error>(fetched)
+        Ok::<_, Error>((markers, bytes))
     };
     let timeout = pin!(config::sleep(timeout_ms));
-    let fetched = match select(pin!(work), timeout).await {
+    let (markers, bytes) = match select(pin!(work), timeout).await {
         Either::Left((r, _)) => r?,
         Either::Right(_) => {
             let first = remote.first().map_or("messages", |r| r.path.as_str());
@@ -135,7 +195,8 @@ pub async fn inline_for(
         }
     };
     Ok(Some(Inlined {
-        chat: media::inline(chat, &fetched),
+        chat: media::inline(chat, &markers),
+        media: Cell::new(bytes),
         _hold: hold,
     }))
 }
@@ -185,7 +246,7 @@ async fn fetch_one(
     allow: &[String],
     egress: &Egress,
     max_bytes: usize,
-) -> Result<(Option<String>, Vec<u8>), (Error, bool)> {
+) -> Result<(Option<String>, js_sys::Uint8Array), (Error, bool)> {
     let bad = |why: String| (Error::bad_request(format!("{}: {why}", r.path)), false);
     let mut url = r.url.clone();
     for _ in 0..=MAX_REDIRECTS {
@@ -223,7 +284,7 @@ async fn fetch_one(
                 .trim()
                 .to_ascii_lowercase()
         });
-        let out = super::upstream::read_all(&resp, max_bytes)
+        let out = super::upstream::read_all_js(&resp, max_bytes)
             .await
             .map_err(|e| match e {
                 Capped::TooLarge => (

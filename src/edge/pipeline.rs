@@ -860,6 +860,11 @@ async fn attempt(
         }
         None => providers::build_request(target, chat)?,
     };
+    // Fetched media go into the body as it is written, outside the worker's memory.
+    let up: upstream::Outgoing = match &inlined {
+        Some(i) => i.outgoing(up)?,
+        None => up.into(),
+    };
     let slug = target.provider.slug.as_str();
     // A stream must start within UPSTREAM_TIMEOUT_MS; a non-streamed reply (a reasoning
     // model may think for minutes before its first byte) within UPSTREAM_REPLY_TIMEOUT_MS.
@@ -893,14 +898,19 @@ async fn attempt(
                 .await?;
             let reply = match own {
                 Some(own) => own,
-                None => incoming.request.reply(&completion)?,
+                None => incoming.request.reply(completion)?,
             };
             return http::json_value(&reply, 200);
         }
         let (completion, body) = exchange.spawn(up, upstream::Drain::of(cfg)).await?;
         let reply = match native {
             Some(_) => providers::anthropic::native_reply(slug, &body, &choice.id)?,
-            None => incoming.request.reply(&completion)?,
+            None => {
+                // Only a Messages reply from Anthropic reads the bytes: a large reply
+                // is not held as bytes and as its reply at once.
+                drop(body);
+                incoming.request.reply(completion)?
+            }
         };
         return http::json_value(&reply, 200);
     }
@@ -987,11 +997,7 @@ type GatheredReply = (crate::api::ChatCompletion, Option<serde_json::Value>);
 impl WholeReply {
     /// Runs the exchange in the background; resolves with its outcome while the client
     /// waits for it.
-    async fn spawn(
-        self,
-        up: providers::UpstreamRequest,
-        drain: upstream::Drain,
-    ) -> Result<Whole, Error> {
+    async fn spawn(self, up: upstream::Outgoing, drain: upstream::Drain) -> Result<Whole, Error> {
         use futures_util::future::{select, Either};
         let (mut tx, rx) = futures_channel::oneshot::channel::<Result<Whole, Error>>();
         self.settler.ctx.clone().wait_until(async move {
@@ -1025,7 +1031,7 @@ impl WholeReply {
     async fn gathered(
         self,
         limits: upstream::GatherLimits,
-        up: providers::UpstreamRequest,
+        up: upstream::Outgoing,
         translator: Translator,
         native: bool,
     ) -> Result<GatheredReply, Error> {
@@ -1117,11 +1123,7 @@ impl WholeReply {
         (!left).then_some(Ok((completion, own)))
     }
 
-    async fn run(
-        &self,
-        up: &providers::UpstreamRequest,
-        left: Rc<Cell<bool>>,
-    ) -> Result<Whole, Error> {
+    async fn run(&self, up: &upstream::Outgoing, left: Rc<Cell<bool>>) -> Result<Whole, Error> {
         let slug = self.slug.as_str();
         let (first_byte, body) = upstream::exchange(up, slug, self.timeout, self.max_bytes).await?;
         self.whole(first_byte, &body, left.get())
@@ -1209,8 +1211,13 @@ async fn embed(
 ) -> Result<Response, Error> {
     let up = providers::embeddings::build_request(target, request)?;
     let slug = target.provider.slug.as_str();
-    let (first_byte, body) =
-        upstream::exchange(&up, slug, cfg.upstream_timeout_ms, cfg.max_reply_bytes).await?;
+    let (first_byte, body) = upstream::exchange(
+        &up.into(),
+        slug,
+        cfg.upstream_timeout_ms,
+        cfg.max_reply_bytes,
+    )
+    .await?;
     let (mut reply, usage) = providers::embeddings::parse_response(target, request, meta, &body)?;
     let served = Served {
         model: choice.id.clone(),
@@ -1266,7 +1273,7 @@ async fn serve_echo(
     // The demo model runs in the isolate: it says nothing of any endpoint's health.
     settler.conclude(&served, pricing, None);
     if !chat.is_stream() {
-        return http::json_value(&incoming.reply(&reply)?, 200);
+        return http::json_value(&incoming.reply(reply)?, 200);
     }
     let delay = cfg.echo_stream_delay_ms;
     let mut encoder = incoming.encoder(usage.prompt_tokens, false);

@@ -38,9 +38,23 @@ impl Drop for InFlight {
     }
 }
 
+/// A built request as it goes out: with its body already assembled in JavaScript when
+/// media were spliced into it there ([`super::media::Inlined::outgoing`]), so that the
+/// body is never whole in the worker's memory.
+pub struct Outgoing {
+    pub up: UpstreamRequest,
+    pub body: Option<js_sys::Uint8Array>,
+}
+
+impl From<UpstreamRequest> for Outgoing {
+    fn from(up: UpstreamRequest) -> Outgoing {
+        Outgoing { up, body: None }
+    }
+}
+
 /// Sends the request; waits at most `timeout_ms` for the response headers.
 pub async fn send(
-    up: &UpstreamRequest,
+    up: &Outgoing,
     provider: &str,
     timeout_ms: u64,
 ) -> Result<(Response, InFlight), Error> {
@@ -56,7 +70,12 @@ pub async fn send(
 
 /// Sends the request, however long the answer takes (the caller bounds it). Dropped
 /// before the answer, the fetch is aborted.
-async fn send_untimed(up: &UpstreamRequest, provider: &str) -> Result<(Response, InFlight), Error> {
+async fn send_untimed(out: &Outgoing, provider: &str) -> Result<(Response, InFlight), Error> {
+    let up = &out.up;
+    let body = match &out.body {
+        Some(b) => b.clone(),
+        None => js_sys::Uint8Array::from(&up.body[..]),
+    };
     let headers = Headers::new();
     for (k, v) in &up.headers {
         set(&headers, k, v);
@@ -64,7 +83,7 @@ async fn send_untimed(up: &UpstreamRequest, provider: &str) -> Result<(Response,
     let mut init = RequestInit::new();
     init.with_method(Method::from(up.method.to_string()))
         .with_headers(headers)
-        .with_body(Some(js_sys::Uint8Array::from(&up.body[..]).into()));
+        .with_body(Some(body.into()));
     let req = Request::new_with_init(&up.url, &init)
         .map_err(|e| Error::Internal(format!("bad upstream URL for {provider}: {e}")))?;
     let controller = AbortController::default();
@@ -86,7 +105,7 @@ async fn send_untimed(up: &UpstreamRequest, provider: &str) -> Result<(Response,
 /// request sent, a failure read into its error, the reply read (at most `max_bytes`).
 /// The time of its first byte (Unix ms) and the body.
 pub async fn exchange(
-    up: &UpstreamRequest,
+    up: &Outgoing,
     provider: &str,
     timeout_ms: u64,
     max_bytes: usize,
@@ -188,22 +207,27 @@ extern "C" {
 
 /// The whole body of `resp` (at most `max` bytes).
 pub async fn read_all(resp: &Response, max: usize) -> Result<Vec<u8>, Capped> {
+    read_all_js(resp, max).await.map(|a| a.to_vec())
+}
+
+/// The whole body of `resp` (at most `max` bytes), left in JavaScript.
+pub async fn read_all_js(resp: &Response, max: usize) -> Result<js_sys::Uint8Array, Capped> {
     match resp.body() {
         worker::ResponseBody::Stream(s) => read_capped(s.clone().into(), max).await,
         worker::ResponseBody::Body(b) if b.len() > max => Err(Capped::TooLarge),
-        worker::ResponseBody::Body(b) => Ok(b.clone()),
-        worker::ResponseBody::Empty => Ok(Vec::new()),
+        worker::ResponseBody::Body(b) => Ok(js_sys::Uint8Array::from(&b[..])),
+        worker::ResponseBody::Empty => Ok(js_sys::Uint8Array::new_with_length(0)),
     }
 }
 
-/// The bytes of `stream` (a `ReadableStream`), at most `max`.
+/// The bytes of `stream` (a `ReadableStream`), at most `max`, as a JavaScript array.
 pub async fn read_capped(
     stream: worker::wasm_bindgen::JsValue,
     max: usize,
-) -> Result<Vec<u8>, Capped> {
+) -> Result<js_sys::Uint8Array, Capped> {
     let promise = read_capped_js(&stream, max as f64);
     match worker::wasm_bindgen_futures::JsFuture::from(promise).await {
-        Ok(v) => Ok(js_sys::Uint8Array::new(&v).to_vec()),
+        Ok(v) => Ok(js_sys::Uint8Array::new(&v)),
         Err(e) if worker::wasm_bindgen::JsCast::is_instance_of::<js_sys::RangeError>(&e) => {
             Err(Capped::TooLarge)
         }
@@ -475,7 +499,7 @@ pub enum Gathered {
 /// fetch is aborted and the provider bills only what it generated); once the content
 /// has ended only the usage is still to come, read on within `Drain`.
 pub async fn gather(
-    up: &UpstreamRequest,
+    up: &Outgoing,
     provider: &str,
     cfg: GatherLimits,
     mut stream: ChatStream,

@@ -246,8 +246,8 @@ pub fn remote_for_gemini(req: &ChatRequest) -> Vec<Remote> {
     out
 }
 
-/// `req` with each fetched URL replaced by a data URL of its bytes: `fetched` maps a URL
-/// to (media type, base64 data).
+/// `req` with each fetched URL replaced by a data URL: `fetched` maps a URL to (media
+/// type, base64 data), the data the edge's [`marker`] until it splices the bytes in.
 pub fn inline(req: &ChatRequest, fetched: &HashMap<String, (String, String)>) -> ChatRequest {
     let mut out = req.clone();
     let data_url = |url: &str| {
@@ -276,6 +276,79 @@ pub fn inline(req: &ChatRequest, fetched: &HashMap<String, (String, String)>) ->
         }
     }
     out
+}
+
+/// What stands in a built body for the base64 of fetched media `n` until the edge
+/// splices the media in: letters and digits (base64's alphabet, so that the part reads
+/// as inline data), with `nonce` (random, per request) so that no text a caller sends
+/// can be taken for it.
+pub fn marker(nonce: u64, n: usize) -> String {
+    format!("modelmuxmedia{nonce:016x}n{n}x")
+}
+
+/// One piece of an upstream body whose media are spliced in as it is written: a range
+/// of the built body's bytes, or the base64 of media `n`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Piece {
+    Built(std::ops::Range<usize>),
+    Media(usize),
+}
+
+/// The pieces of `body`, built with `markers[n]` in place of media `n`'s base64, in
+/// order: every occurrence of a marker is that media (a URL used twice is sent twice).
+pub fn pieces(body: &[u8], markers: &[String]) -> Vec<Piece> {
+    let mut out = Vec::new();
+    let (mut from, mut at) = (0, 0);
+    while let Some(rest) = body.get(at..).filter(|r| !r.is_empty()) {
+        let hit = markers.iter().position(|m| rest.starts_with(m.as_bytes()));
+        let Some(n) = hit else {
+            at = at.saturating_add(1);
+            continue;
+        };
+        if from < at {
+            out.push(Piece::Built(from..at));
+        }
+        out.push(Piece::Media(n));
+        at = at.saturating_add(markers.get(n).map_or(1, String::len));
+        from = at;
+    }
+    if from < body.len() {
+        out.push(Piece::Built(from..body.len()));
+    }
+    out
+}
+
+/// The bytes of media read at a time while its base64 is written: a multiple of 3, so
+/// that the chunks' base64 joins into the whole's.
+const CHUNK: usize = 3 * 64 * 1024;
+
+/// Writes the base64 of a `len`-byte media to `write`, reading it through `read(at,
+/// buf)` a chunk at a time: neither the media nor its base64 is ever whole here (the
+/// edge's media and body are JavaScript arrays, outside the worker's memory).
+pub fn write_base64(
+    len: usize,
+    mut read: impl FnMut(usize, &mut [u8]),
+    mut write: impl FnMut(&[u8]),
+) {
+    use base64::Engine;
+    let mut raw = vec![0u8; CHUNK.min(len)];
+    let mut text = vec![0u8; CHUNK / 3 * 4];
+    let mut at = 0;
+    while at < len {
+        let n = len.saturating_sub(at).min(CHUNK);
+        let Some(buf) = raw.get_mut(..n) else { return };
+        read(at, buf);
+        let k = base64::engine::general_purpose::STANDARD
+            .encode_slice(&*buf, &mut text)
+            .unwrap_or(0);
+        write(text.get(..k).unwrap_or_default());
+        at = at.saturating_add(n);
+    }
+}
+
+/// The length of the base64 of `len` bytes.
+pub fn base64_len(len: usize) -> usize {
+    base64::encoded_len(len, true).unwrap_or(usize::MAX)
 }
 
 /// Whether the edge may fetch `url`, and if so the URL to fetch: the parsed and
@@ -536,6 +609,49 @@ mod tests {
         assert_eq!(
             gemini_file_field(&files).as_deref(),
             Some("messages[1].content[1].file.file_data")
+        );
+    }
+
+    #[test]
+    fn media_are_spliced_in_where_their_markers_stand() {
+        use base64::Engine;
+        let markers = [marker(0xabc, 0), marker(0xabc, 1)];
+        assert!(markers[0].bytes().all(|b| b.is_ascii_alphanumeric()));
+        let body = format!(
+            r#"{{"a":"{0}","b":"x","c":"{1}","d":"{0}"}}"#,
+            markers[0], markers[1]
+        );
+        let media: [Vec<u8>; 2] = [
+            (0..=255u8).cycle().take(CHUNK * 2 + 7).collect(),
+            b"hi".to_vec(),
+        ];
+        let mut out = Vec::new();
+        for p in pieces(body.as_bytes(), &markers) {
+            match p {
+                Piece::Built(r) => out.extend_from_slice(&body.as_bytes()[r]),
+                Piece::Media(n) => {
+                    let m = &media[n];
+                    let before = out.len();
+                    write_base64(
+                        m.len(),
+                        |at, buf| buf.copy_from_slice(&m[at..at + buf.len()]),
+                        |chunk| out.extend_from_slice(chunk),
+                    );
+                    assert_eq!(out.len() - before, base64_len(m.len()));
+                }
+            }
+        }
+        let b64 = |m: &[u8]| base64::engine::general_purpose::STANDARD.encode(m);
+        let want = format!(
+            r#"{{"a":"{0}","b":"x","c":"{1}","d":"{0}"}}"#,
+            b64(&media[0]),
+            b64(&media[1])
+        );
+        assert_eq!(String::from_utf8(out).unwrap(), want);
+        assert_eq!(
+            pieces(b"plain", &markers),
+            vec![Piece::Built(0..5)],
+            "a body without markers is itself"
         );
     }
 

@@ -5,7 +5,7 @@ import { describe, test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import http from "node:http";
 import { startWorker } from "../support/worker.mjs";
-import { startMockUpstream, MOCK_GEMINI_SIGNATURE, VIDEO_SECONDS } from "../support/mock_upstream.mjs";
+import { startMockUpstream, MOCK_GEMINI_SIGNATURE, VIDEO_SECONDS, HUGE_MEDIA } from "../support/mock_upstream.mjs";
 import { testCatalog, mockBindings, FAMILIES } from "../support/catalog.mjs";
 import { collect } from "../support/sse.mjs";
 
@@ -367,6 +367,46 @@ describe("media to Gemini: remote URLs fetched and inlined, files, audio and vid
     }
   });
 
+  test("two requests with the largest media at once in one isolate: each completes or is a clean 503, and the isolate lives on", async () => {
+    // The defaults: MEDIA_MAX_BYTES (20 MiB) each, ISOLATE_MEDIA_BYTES (24 MiB) for both.
+    const one = await startWorker({ catalog: testCatalog(), bindings: { ...mockBindings(mock.url), MEDIA_FETCH_ALLOW_HOSTS: new URL(mock.url).host } });
+    try {
+      const key = (await one.createAccount({ credits: 10 })).key;
+      const send = (name, stream = false) => fetch(`${one.base}/chat/completions`, {
+        method: "POST",
+        headers: { "content-type": "application/json", authorization: `Bearer ${key}` },
+        body: JSON.stringify({ model: "test/gemini-media", stream, messages: [{ role: "user", content: [{ type: "image_url", image_url: { url: `${mock.url}/media/huge-${name}.png` } }, { type: "text", text: "describe" }] }] }),
+      });
+      const said = `inline image/png ${HUGE_MEDIA.length}B`;
+      const seen = mock.requests.length;
+      const both = await Promise.all([send("a"), send("b")]);
+      let served = 0;
+      for (const r of both) {
+        if (r.status === 503) {
+          assert.equal(r.headers.get("retry-after"), "1");
+          assert.match((await r.json()).error.message, /retry shortly/);
+          continue;
+        }
+        assert.equal(r.status, 200, await r.clone().text());
+        assert.equal((await r.json()).choices[0].message.content, said);
+        served++;
+      }
+      assert.ok(served >= 1, "at least one is served");
+      // What went up is the media's base64, whole and in place.
+      const sent = mock.requests.slice(seen).filter((q) => q.url.startsWith("/gemini/"));
+      assert.equal(sent.length, served);
+      const b64 = HUGE_MEDIA.toString("base64");
+      for (const q of sent) assert.ok(q.body.contents[0].parts[0].inlineData.data === b64, "the base64 of the media");
+      // The isolate is alive and its budget given back: again, one and then streamed.
+      assert.equal((await (await send("c")).json()).choices[0].message.content, said);
+      const events = await collect((await send("d", true)).body);
+      assert.equal(events.filter((e) => e.data?.choices?.length).map((e) => e.data.choices[0].delta.content ?? "").join(""), said);
+      assert.doesNotMatch(one.logs(), /exceeded|memory limit|out of memory|restart/i);
+    } finally {
+      await one.close();
+    }
+  });
+
   test("private addresses, failed fetches and oversized media are the caller's 400, naming the field", async () => {
     for (const [url, why] of [
       ["http://10.0.0.1/cat.png", /private or local address/],
@@ -551,4 +591,16 @@ describe("a conversation moves between families", () => {
     for (const m of sent) for (const k of Object.keys(m)) assert.ok(["role", "content", "tool_calls", "tool_call_id"].includes(k), k);
     assert.ok(!("reasoning_details" in sent[2]) && !("cache_control" in sent[1]) && !("cache_control" in sent[0].content[0]));
   });
+});
+
+test("a reply longer than the pieces it is written in arrives whole, on every family", async () => {
+  // The client's body is written into a JavaScript array 64 KiB at a time.
+  const long = Array.from({ length: 40000 }, (_, i) => `w${i}`).join(" ");
+  for (const [api] of FAMILIES) {
+    const r = await chat({ model: `${api}-mock/ok`, messages: user(long) });
+    assert.equal(r.status, 200, api);
+    const body = await r.text();
+    assert.equal(Number(r.headers.get("content-length") ?? body.length), Buffer.byteLength(body), api);
+    assert.equal(JSON.parse(body).choices[0].message.content, `mock says: ${long}`, api);
+  }
 });

@@ -11,6 +11,10 @@ const USAGE = { prompt: 11, completion: 7 };
 const pieces = (text) => text.match(/[\s\S]{1,8}/g) ?? [];
 /** How long the mock's YouTube videos are: billed at 263 tokens a second, 6,575 tokens. */
 export const VIDEO_SECONDS = 25;
+/** The largest media a request may have fetched (MEDIA_MAX_BYTES' default), served at
+ * `/media/huge-<name>.png`: bytes that vary, so a misplaced base64 chunk shows. */
+export const HUGE_MEDIA = Buffer.alloc(20 * 1024 * 1024);
+for (let i = 0; i < HUGE_MEDIA.length; i++) HUGE_MEDIA[i] = (i * 131 + (i >>> 13)) & 255;
 /** A 1×1 PNG. */
 const PNG = Buffer.from("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==", "base64");
 
@@ -648,6 +652,7 @@ export async function startMockUpstream() {
       "/media/big": () => send(200, "image/png", Buffer.alloc(3 * 1024 * 1024, 7)),
       "/media/slow.png": () => setTimeout(() => send(200, "image/png", PNG), 400),
     };
+    if (/^\/media\/huge-\w+\.png$/.test(path)) return send(200, "image/png", HUGE_MEDIA), true;
     (routes[path] ?? (() => send(404, "text/plain", "not found")))();
     return true;
   }
