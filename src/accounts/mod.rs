@@ -15,4 +15,5 @@ pub mod records;
 pub mod served;
 pub mod settle;
 pub mod settle_queue;
+pub mod shard;
 pub mod store;
