@@ -9,8 +9,9 @@
 use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
 
-use super::records::{ActivityRow, Generation};
+use super::records::{activity_item, generation_data, ActivityRow, Generation};
 use super::store::{DailyDelta, Result};
 
 pub const DAY_MS: u64 = 86_400_000;
@@ -67,9 +68,10 @@ pub struct Scope {
     pub legacy: bool,
 }
 
-/// A message to a shard.
+/// A message to a shard (externally tagged, `{"put": {..}}`: an internally tagged enum
+/// buffers what it reads, and costs the wasm several times as much).
 #[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(tag = "op", rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
 pub enum ShardOp {
     /// Keeps each record once (by generation ID) and adds the new ones to the day's
     /// aggregates. A day already past its retention takes nothing (and says it landed:
@@ -92,21 +94,6 @@ pub enum ShardOp {
     Activity {
         day: i64,
     },
-}
-
-/// A shard's answer.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ShardReply {
-    /// How many of the records are now in the shard (or dropped as expired).
-    Put {
-        landed: u64,
-        expires_ms: u64,
-    },
-    Found(Option<Record>),
-    List(Vec<Record>),
-    Activity(Vec<ActivityRow>),
-    Err(crate::error::Error),
 }
 
 /// What a shard needs of its storage (SQLite in the object, maps in tests).
@@ -132,9 +119,13 @@ pub struct Shard<S> {
 }
 
 impl<S: ShardStore> Shard<S> {
-    /// Answers one message at `now_ms`; the caller runs a `Put` in one transaction.
-    pub fn handle(&self, op: ShardOp, now_ms: u64) -> Result<ShardReply> {
+    /// Answers one message at `now_ms`, in the API's shapes (a record as `/generation`
+    /// shows it, an aggregate as `/activity` does: the reads pass them on as they are);
+    /// a `Put` answers `{"landed", "expires_ms"}`. The caller runs a `Put` in one
+    /// transaction.
+    pub fn handle(&self, op: ShardOp, now_ms: u64) -> Result<Value> {
         let exists = self.store.exists()?;
+        let shown = |r: &Record| generation_data(&r.generation, r.charged);
         Ok(match op {
             ShardOp::Put {
                 day,
@@ -142,30 +133,36 @@ impl<S: ShardStore> Shard<S> {
                 records,
             } => {
                 let expires = expires_ms(day, retention_days);
-                let n = records.len() as u64;
+                let n = records.len();
                 if now_ms < expires {
                     if !exists {
                         self.store.create()?;
                     }
                     self.put(records)?;
                 }
-                ShardReply::Put {
-                    landed: n,
-                    expires_ms: expires,
-                }
+                json!({ "landed": n, "expires_ms": expires })
             }
-            ShardOp::Get { .. } | ShardOp::List { .. } | ShardOp::Activity { .. } if !exists => {
-                match op {
-                    ShardOp::Get { .. } => ShardReply::Found(None),
-                    ShardOp::List { .. } => ShardReply::List(Vec::new()),
-                    _ => ShardReply::Activity(Vec::new()),
-                }
-            }
-            ShardOp::Get { id, key } => ShardReply::Found(self.store.get(&id, key.as_deref())?),
-            ShardOp::List { key, limit } => {
-                ShardReply::List(self.store.newest(key.as_deref(), limit)?)
-            }
-            ShardOp::Activity { day } => ShardReply::Activity(self.store.activity(day)?),
+            ShardOp::Get { .. } if !exists => Value::Null,
+            ShardOp::List { .. } | ShardOp::Activity { .. } if !exists => Value::Array(Vec::new()),
+            ShardOp::Get { id, key } => self
+                .store
+                .get(&id, key.as_deref())?
+                .as_ref()
+                .map_or(Value::Null, shown),
+            ShardOp::List { key, limit } => Value::Array(
+                self.store
+                    .newest(key.as_deref(), limit)?
+                    .iter()
+                    .map(shown)
+                    .collect(),
+            ),
+            ShardOp::Activity { day } => Value::Array(
+                self.store
+                    .activity(day)?
+                    .iter()
+                    .map(activity_item)
+                    .collect(),
+            ),
         })
     }
 
