@@ -62,12 +62,7 @@ pub async fn generation(env: &Env, acc: &str, caller: String, id: String) -> Res
 
 /// `GET /generations?limit=`: the newest first, day shard after day shard (a few at
 /// once) until `limit` are found or the retention is read.
-pub async fn generations(
-    env: &Env,
-    acc: &str,
-    caller: String,
-    limit: u32,
-) -> Result<Value, Error> {
+pub async fn generations(env: &Env, acc: &str, caller: String, limit: u32) -> Result<Value, Error> {
     let scope = scope(env, acc, &caller, false).await?;
     let (today, oldest) = (today(), today().saturating_sub(retention_days(env)));
     let mut out = Vec::new();
@@ -91,7 +86,15 @@ pub async fn generations(
     }
     if scope.legacy && out.len() < limit as usize {
         let left = limit.saturating_sub(out.len() as u32);
-        let old = account::call(env, acc, Op::Generations { caller, limit: left }).await?;
+        let old = account::call(
+            env,
+            acc,
+            Op::Generations {
+                caller,
+                limit: left,
+            },
+        )
+        .await?;
         if let Value::Array(old) = old {
             out.extend(old);
         }
@@ -111,7 +114,9 @@ pub async fn activity(
     let today = today();
     let days: Vec<i64> = match day {
         Some(d) => vec![d],
-        None => (0..=ACTIVITY_DAYS).map(|i| today.saturating_sub(i)).collect(),
+        None => (0..=ACTIVITY_DAYS)
+            .map(|i| today.saturating_sub(i))
+            .collect(),
     };
     let oldest = today.saturating_sub(retention_days(env));
     let ops: Vec<(i64, ShardOp)> = days

@@ -9,8 +9,8 @@ use std::rc::Rc;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use worker::{
-    durable_object, DurableObject, Env, Request, Response, Result, SqlStorage,
-    SqlStorageValue, State,
+    durable_object, DurableObject, Env, Request, Response, Result, SqlStorage, SqlStorageValue,
+    State,
 };
 
 use super::config;
@@ -108,7 +108,10 @@ impl ShardStore for SqlShard {
     }
 
     fn count(&self) -> store::Result<u64> {
-        self.count_of("SELECT CAST(COUNT(*) AS TEXT) AS v FROM records", Vec::new())
+        self.count_of(
+            "SELECT CAST(COUNT(*) AS TEXT) AS v FROM records",
+            Vec::new(),
+        )
     }
 
     fn has(&self, id: &str) -> store::Result<bool> {
@@ -228,7 +231,11 @@ impl DurableObject for Records {
 
     async fn fetch(&self, mut req: Request) -> Result<Response> {
         let now = config::now_ms() as u64;
-        let answer = match req.text().await.map(|t| serde_json::from_str::<ShardOp>(&t)) {
+        let answer = match req
+            .text()
+            .await
+            .map(|t| serde_json::from_str::<ShardOp>(&t))
+        {
             Ok(Ok(op @ ShardOp::Put { .. })) => self.put(op, now).await,
             Ok(Ok(op)) => self.shard.handle(op, now),
             Ok(Err(e)) => Err(Error::Internal(format!("records: bad op: {e}"))),
@@ -262,7 +269,8 @@ impl Records {
             _ => 0,
         };
         let shard = Rc::clone(&self.shard);
-        let reply = super::sql::transaction(&self.storage, Box::new(move || shard.handle(op, now)))?;
+        let reply =
+            super::sql::transaction(&self.storage, Box::new(move || shard.handle(op, now)))?;
         if !self.alarm_set.get() && expires > now {
             let after = expires.saturating_sub(now).min(i64::MAX as u64) as i64;
             if self.storage.set_alarm(after).await.is_ok() {

@@ -293,7 +293,11 @@ impl Store for SqlStore {
     }
 
     fn create_schema(&self) -> Result<()> {
-        for ddl in SCHEMA.iter().chain(TOTALS_SCHEMA.iter()).chain(RECORDS_SCHEMA.iter()) {
+        for ddl in SCHEMA
+            .iter()
+            .chain(TOTALS_SCHEMA.iter())
+            .chain(RECORDS_SCHEMA.iter())
+        {
             self.exec(ddl, Vec::new())?;
         }
         self.exec(LEASE_SCHEMA, Vec::new())?;
@@ -627,13 +631,7 @@ impl Store for SqlStore {
         Ok(())
     }
 
-    fn prune_entries(
-        &self,
-        before_ms: u64,
-        keep: u64,
-        keep_grants: u64,
-        limit: u64,
-    ) -> Result<()> {
+    fn prune_entries(&self, before_ms: u64, keep: u64, keep_grants: u64, limit: u64) -> Result<()> {
         // Past the retention, or past the newest `keep`: entries are in `id` order.
         self.exec(
             "DELETE FROM entries WHERE id IN (SELECT id FROM entries WHERE at_ms < ? OR id <= (SELECT COALESCE(MAX(id), 0) FROM entries) - ? ORDER BY id LIMIT ?)",
