@@ -59,6 +59,9 @@ pub struct Account {
     env: Env,
     /// The account's ID (it names its record shards), read once.
     account_id: RefCell<Option<String>>,
+    /// A forwarding of the outbox is under way (one at a time: it reads on until the
+    /// outbox is empty, so what settles meanwhile goes with it).
+    forwarding: Cell<bool>,
 }
 
 fn settings(env: &Env) -> Config {
@@ -99,6 +102,7 @@ impl DurableObject for Account {
             alarm_at: Cell::new(None),
             env,
             account_id: RefCell::new(None),
+            forwarding: Cell::new(false),
         }
     }
 
@@ -242,43 +246,50 @@ impl Account {
     }
 
     /// Sends the outbox's records to their day shards (each keeps a record once, so a
-    /// record sent twice, by two forwardings at once or after a lost answer, lands
-    /// once), and drops from the outbox what landed. What fails stays for the alarm.
+    /// record sent twice, after a lost answer, lands once), and drops from the outbox
+    /// what landed. What fails stays for the alarm.
     async fn forward(&self) {
-        let Some(account) = self.account_id() else {
+        if self.forwarding.replace(true) {
             return;
-        };
-        let retention_days = self.books.cfg.retention_days;
-        // At most a few reads per call: the alarm takes the rest.
-        for _ in 0..4 {
-            let Ok(out) = self.books.outbox() else {
-                return;
-            };
-            let full = out.len() as u64 >= crate::accounts::books::OUTBOX_READ;
-            let mut by_day: std::collections::BTreeMap<i64, Vec<Record>> = Default::default();
-            for (day, r) in out {
-                by_day.entry(day).or_default().push(r);
-            }
-            let mut landed = Vec::new();
-            for (day, records) in by_day {
-                for chunk in records.chunks(MAX_PUT_BATCH) {
-                    let op = ShardOp::Put {
-                        day,
-                        retention_days,
-                        records: chunk.to_vec(),
-                    };
-                    if super::records::call(&self.env, &account, day, &op)
-                        .await
-                        .is_ok()
-                    {
-                        landed.extend(chunk.iter().map(|r| r.generation.id.clone()));
-                    }
+        }
+        if let Some(account) = self.account_id() {
+            // At most a few rounds per call: the alarm takes the rest.
+            for _ in 0..8 {
+                if !self.forward_once(&account).await {
+                    break;
                 }
             }
-            if landed.is_empty() || self.books.landed(&landed).is_err() || !full {
-                return;
+        }
+        self.forwarding.set(false);
+    }
+
+    /// One round of [`Self::forward`]: whether records are left to send.
+    async fn forward_once(&self, account: &str) -> bool {
+        let Ok(out) = self.books.outbox() else {
+            return false;
+        };
+        let mut by_day: std::collections::BTreeMap<i64, Vec<Record>> = Default::default();
+        for (day, r) in out {
+            by_day.entry(day).or_default().push(r);
+        }
+        let mut landed = Vec::new();
+        for (day, records) in by_day {
+            for chunk in records.chunks(MAX_PUT_BATCH) {
+                let op = ShardOp::Put {
+                    day,
+                    retention_days: self.books.cfg.retention_days,
+                    records: chunk.to_vec(),
+                };
+                if super::records::call(&self.env, account, day, &op)
+                    .await
+                    .is_ok()
+                {
+                    landed.extend(chunk.iter().map(|r| r.generation.id.clone()));
+                }
             }
         }
+        // Nothing landed: the shards are unreachable for now.
+        !landed.is_empty() && self.books.landed(&landed).is_ok_and(|left| left > 0)
     }
 }
 
