@@ -249,9 +249,17 @@ impl Account {
     /// record sent twice, after a lost answer, lands once), and drops from the outbox
     /// what landed. What fails stays for the alarm.
     async fn forward(&self) {
+        /// Clears the flag however the forwarding ends (a cancelled call included).
+        struct Done<'a>(&'a Cell<bool>);
+        impl Drop for Done<'_> {
+            fn drop(&mut self) {
+                self.0.set(false);
+            }
+        }
         if self.forwarding.replace(true) {
             return;
         }
+        let _done = Done(&self.forwarding);
         if let Some(account) = self.account_id() {
             // At most a few rounds per call: the alarm takes the rest.
             for _ in 0..8 {
@@ -260,7 +268,6 @@ impl Account {
                 }
             }
         }
-        self.forwarding.set(false);
     }
 
     /// One round of [`Self::forward`]: whether records are left to send.

@@ -269,8 +269,11 @@ impl Records {
             _ => 0,
         };
         let shard = Rc::clone(&self.shard);
-        let reply =
-            super::sql::transaction(&self.storage, Box::new(move || shard.handle(op, now)))?;
+        let reply = super::sql::transaction(&self.storage, Box::new(move || shard.handle(op, now)))
+            .inspect_err(|_| {
+                // Rolled back: the tables it may have made are gone too.
+                self.shard.store.exists.set(false);
+            })?;
         if !self.alarm_set.get() && expires > now {
             let after = expires.saturating_sub(now).min(i64::MAX as u64) as i64;
             if self.storage.set_alarm(after).await.is_ok() {
