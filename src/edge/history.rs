@@ -13,8 +13,8 @@ use super::{config, records};
 use crate::accounts::shard::{self, Scope, ShardOp};
 use crate::error::Error;
 
-/// Shards one listing reads at once.
-const LISTING_WAVE: i64 = 8;
+/// Shards read at once (`join_all` stays a plain list of futures up to 30).
+const WAVE: usize = 16;
 /// `/activity`'s days: today and the 30 before it.
 const ACTIVITY_DAYS: i64 = 30;
 
@@ -37,6 +37,18 @@ async fn scope(env: &Env, acc: &str, caller: &str, provisioning: bool) -> Result
     )
     .await?;
     serde_json::from_value(v).map_err(|e| Error::Internal(format!("account scope: {e}")))
+}
+
+/// Sends each `(day, op)` to its shard, all at once: the rows they answer, in order.
+async fn read(env: &Env, acc: &str, ops: &[(i64, ShardOp)]) -> Result<Vec<Value>, Error> {
+    let calls = ops.iter().map(|(d, op)| records::call(env, acc, *d, op));
+    let mut out = Vec::new();
+    for reply in join_all(calls).await {
+        if let Value::Array(rows) = reply? {
+            out.extend(rows);
+        }
+    }
+    Ok(out)
 }
 
 /// `GET /generation?id=`: straight to the shard of the ID's day.
@@ -65,24 +77,18 @@ pub async fn generation(env: &Env, acc: &str, caller: String, id: String) -> Res
 pub async fn generations(env: &Env, acc: &str, caller: String, limit: u32) -> Result<Value, Error> {
     let scope = scope(env, acc, &caller, false).await?;
     let (today, oldest) = (today(), today().saturating_sub(retention_days(env)));
+    let op = ShardOp::List {
+        key: scope.key.clone(),
+        limit,
+    };
+    let days: Vec<i64> = (oldest..=today).rev().collect();
     let mut out = Vec::new();
-    let mut day = today;
-    while day >= oldest && out.len() < limit as usize {
-        let wave: Vec<i64> = (0..LISTING_WAVE)
-            .map(|i| day.saturating_sub(i))
-            .filter(|d| *d >= oldest)
-            .collect();
-        day = day.saturating_sub(LISTING_WAVE);
-        let op = ShardOp::List {
-            key: scope.key.clone(),
-            limit,
-        };
-        let replies = join_all(wave.iter().map(|d| records::call(env, acc, *d, &op))).await;
-        for reply in replies {
-            if let Value::Array(rows) = reply? {
-                out.extend(rows);
-            }
+    for wave in days.chunks(WAVE / 2) {
+        if out.len() >= limit as usize {
+            break;
         }
+        let ops: Vec<(i64, ShardOp)> = wave.iter().map(|d| (*d, op.clone())).collect();
+        out.extend(read(env, acc, &ops).await?);
     }
     if scope.legacy && out.len() < limit as usize {
         let left = limit.saturating_sub(out.len() as u32);
@@ -124,12 +130,9 @@ pub async fn activity(
         .filter(|d| (oldest..=today).contains(d))
         .map(|day| (day, ShardOp::Activity { day }))
         .collect();
-    let calls = ops.iter().map(|(d, op)| records::call(env, acc, *d, op));
     let mut out = Vec::new();
-    for reply in join_all(calls).await {
-        if let Value::Array(rows) = reply? {
-            out.extend(rows);
-        }
+    for wave in ops.chunks(WAVE) {
+        out.extend(read(env, acc, wave).await?);
     }
     if scope.legacy {
         if let Value::Array(old) = account::call(env, acc, Op::Activity { caller, day }).await? {
