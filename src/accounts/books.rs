@@ -23,8 +23,12 @@ pub const FREE_COUNTER: &str = "free";
 /// How long holds live and how large leases grow.
 #[derive(Debug, Clone)]
 pub struct Config {
-    /// Generation records are kept this long.
+    /// Generation records (their day's shard) and ledger entries are kept this long.
     pub retention_days: u64,
+    /// A settled generation's ID is remembered this long, so that a retried or late
+    /// settlement of it charges nothing twice; a settlement of a generation older than
+    /// this is too late to charge ([`super::settle`]).
+    pub settled_retention_ms: u64,
     /// Reservations neither settled nor renewed for this long expire.
     pub reservation_ttl_ms: u64,
     /// Leases neither renewed nor returned for this long expire.
@@ -73,6 +77,19 @@ pub fn period_key(reset: Option<LimitReset>, secs: u64) -> String {
 fn deleted_limit_name(hash: &str) -> String {
     format!("deleted-limit:{hash}")
 }
+
+/// The most keys an account may have (a provisioning key makes more).
+pub const MAX_KEYS: u64 = 10_000;
+/// The most ledger entries kept (the newest; the totals keep every amount), and grants.
+pub const MAX_ENTRIES: u64 = 100_000;
+pub const MAX_GRANTS: u64 = 1_000;
+/// The most rows one housekeeping run drops per table.
+pub const PRUNE_BATCH: u64 = 10_000;
+/// Records one forwarding of the outbox reads.
+pub const OUTBOX_READ: u64 = 1_024;
+/// The most records the outbox holds: past it (its shards unreachable for long) a
+/// settlement is refused, and its isolate retries it until the outbox drains.
+pub const MAX_OUTBOX: u64 = 100_000;
 
 fn unauthorized() -> Error {
     Error::Unauthorized("User not found.".into())
@@ -164,6 +181,11 @@ impl<S: Store> Books<S> {
             }
             Op::KeyCreate { caller, key } => {
                 self.caller(&caller, Some(KeyKind::Provisioning))?;
+                if self.store.key_count()? >= MAX_KEYS {
+                    return Err(Error::Forbidden(format!(
+                        "An account has at most {MAX_KEYS} keys: delete one first."
+                    )));
+                }
                 self.store.put_key(&key)?;
                 Ok(key.to_json(&KeyUsage::default(), &self.account()?.id))
             }
@@ -183,6 +205,18 @@ impl<S: Store> Books<S> {
                 caller,
                 allow_training,
             } => self.privacy(&caller, allow_training),
+            Op::Scope {
+                caller,
+                provisioning,
+            } => {
+                let kind = provisioning.then_some(KeyKind::Provisioning);
+                let key = self.caller(&caller, kind)?;
+                let scope = super::shard::Scope {
+                    key: (key.kind != KeyKind::Provisioning).then_some(key.hash),
+                    legacy: self.store.legacy()?,
+                };
+                serde_json::to_value(scope).map_err(|e| Error::Internal(e.to_string()))
+            }
             _ => Err(Error::Internal(
                 "account: not an account API message".into(),
             )),
@@ -527,8 +561,8 @@ impl<S: Store> Books<S> {
         ))
     }
 
-    /// Drops generation records older than the retention (their totals and daily
-    /// aggregates stay), a bounded batch at a time, at most hourly.
+    /// Drops legacy generation records (from before the shards) older than the
+    /// retention, a bounded batch at a time, at most hourly.
     pub(super) fn prune(&self) -> Result<()> {
         let now = self.now_ms();
         if now.saturating_sub(self.last_prune_ms.get()) < 3_600_000 {
@@ -537,5 +571,33 @@ impl<S: Store> Books<S> {
         self.last_prune_ms.set(now);
         let cutoff = now.saturating_sub(self.cfg.retention_days.saturating_mul(86_400_000));
         self.store.prune_generations(cutoff)
+    }
+
+    /// The alarm's bounded upkeep of every table that grows with use: the dedupe rows
+    /// past their retention, entries and grants past theirs (or their count), key totals
+    /// of periods that ended before the dedupe horizon (no settlement can add to them
+    /// any more), legacy records.
+    pub fn housekeep(&self) -> Result<()> {
+        let now = self.now_ms();
+        let horizon = now.saturating_sub(self.cfg.settled_retention_ms);
+        self.store.prune_settled(horizon, PRUNE_BATCH)?;
+        let kept = now.saturating_sub(self.cfg.retention_days.saturating_mul(86_400_000));
+        self.store
+            .prune_entries(kept, MAX_ENTRIES, MAX_GRANTS, PRUNE_BATCH)?;
+        let day = i64::try_from(horizon / 86_400_000).unwrap_or(i64::MAX);
+        self.store
+            .prune_key_totals(day, day.saturating_sub(6), day.saturating_sub(30))?;
+        self.prune()
+    }
+
+    /// The oldest queued records, for their shards.
+    pub fn outbox(&self) -> Result<Vec<(i64, super::shard::Record)>> {
+        self.store.outbox(OUTBOX_READ)
+    }
+
+    /// Drops the queued records that landed; how many are left.
+    pub fn landed(&self, ids: &[String]) -> Result<u64> {
+        self.store.delete_outbox(ids)?;
+        self.store.outbox_len()
     }
 }

@@ -5,7 +5,8 @@
 use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
 
-use super::records::{ActivityRow, Generation, KeyRecord};
+use super::records::{ActivityRow, KeyRecord};
+use super::shard::{Record, ShardStore};
 use super::store::{AccountRow, Charged, DailyDelta, Entry, LeaseRow, Reservation, Result, Store};
 use crate::error::Error;
 use crate::limits::{self, Decision, MemoryCounters, Window};
@@ -21,10 +22,11 @@ pub struct State {
     /// id → (lease, at_ms).
     pub leases: BTreeMap<String, (LeaseRow, u64)>,
     pub key_totals: BTreeMap<(String, String), u128>,
-    pub daily: BTreeMap<(i64, String, String, String), DailyDelta>,
     pub entries: Vec<Entry>,
-    /// id → (key, record, charged).
-    pub generations: BTreeMap<String, (String, Generation, u64)>,
+    /// The dedupe table: gen_id → created_ms.
+    pub settled: BTreeMap<String, u64>,
+    /// The records on their way to their shards, oldest first, with their days.
+    pub outbox: Vec<(i64, Record)>,
     pub counters: BTreeMap<String, limits::WindowState>,
 }
 
@@ -87,20 +89,6 @@ fn held_by(s: &State, key: Option<&str>, leases: bool) -> u64 {
         .map(|(l, _)| l.amount)
         .sum();
     r + l
-}
-
-fn newest(s: &State, key: Option<&str>) -> Vec<Charged> {
-    let mut all: Vec<Charged> = s
-        .generations
-        .values()
-        .filter(|(k, _, _)| key.is_none_or(|key| key == k))
-        .map(|(_, g, c)| Charged {
-            generation: g.clone(),
-            charged: *c,
-        })
-        .collect();
-    all.sort_by_key(|c| std::cmp::Reverse(c.generation.created_ms));
-    all
 }
 
 impl Store for MemoryStore {
@@ -250,49 +238,24 @@ impl Store for MemoryStore {
             s.key_totals.insert((key.into(), period.into()), value);
         })
     }
-    fn add_daily(
-        &self,
-        day: i64,
-        key: &str,
-        model: &str,
-        provider: &str,
-        d: &DailyDelta,
-    ) -> Result<()> {
+    fn prune_key_totals(&self, day: i64, week: i64, month: i64) -> Result<()> {
         self.write(|s| {
-            let k = (day, key.into(), model.into(), provider.into());
-            let row = s.daily.entry(k).or_default();
-            row.requests += d.requests;
-            row.usage += d.usage;
-            row.prompt += d.prompt;
-            row.completion += d.completion;
-            row.reasoning += d.reasoning;
-            row.cached += d.cached;
+            s.key_totals.retain(|(_, p), _| {
+                let start = |pre: &str| p.strip_prefix(pre).and_then(|d| d.parse::<i64>().ok());
+                match (start("d:"), start("w:"), start("m:")) {
+                    (Some(d), _, _) => d >= day,
+                    (_, Some(w), _) => w >= week,
+                    (_, _, Some(m)) => m >= month,
+                    _ => true,
+                }
+            })
         })
     }
-    fn activity(&self, from: i64, to: i64) -> Result<Vec<ActivityRow>> {
-        self.read(|s| {
-            let mut by: BTreeMap<(i64, String, String), DailyDelta> = BTreeMap::new();
-            for ((day, _, model, provider), d) in &s.daily {
-                if (from..=to).contains(day) {
-                    let row = by
-                        .entry((*day, model.clone(), provider.clone()))
-                        .or_default();
-                    row.requests += d.requests;
-                    row.usage += d.usage;
-                }
-            }
-            by.into_iter()
-                .rev()
-                .map(|((day, model, provider), d)| ActivityRow {
-                    day,
-                    model,
-                    provider,
-                    requests: d.requests,
-                    usage_picos: d.usage as u64,
-                    ..Default::default()
-                })
-                .collect()
-        })
+    fn key_count(&self) -> Result<u64> {
+        self.read(|s| s.keys.len() as u64)
+    }
+    fn activity(&self, _from: i64, _to: i64) -> Result<Vec<ActivityRow>> {
+        self.read(|_| Vec::new())
     }
     fn add_entry(&self, e: &Entry) -> Result<()> {
         self.write(|s| s.entries.push(e.clone()))
@@ -316,34 +279,62 @@ impl Store for MemoryStore {
                 .collect()
         })
     }
-    fn has_generation(&self, id: &str) -> Result<bool> {
-        self.read(|s| s.generations.contains_key(id))
+    fn settled(&self, id: &str) -> Result<bool> {
+        self.read(|s| s.settled.contains_key(id))
     }
-    fn put_generation(&self, key_hash: &str, g: &Generation, charged: u64) -> Result<()> {
+    fn put_settled(&self, id: &str, created_ms: u64) -> Result<()> {
         self.write(|s| {
-            let row = (key_hash.to_string(), g.clone(), charged);
-            s.generations.insert(g.id.clone(), row);
+            s.settled.insert(id.into(), created_ms);
         })
     }
-    fn generation(&self, id: &str, key: Option<&str>) -> Result<Option<Charged>> {
-        self.read(|s| {
-            s.generations
-                .get(id)
-                .filter(|(k, _, _)| key.is_none_or(|key| key == k))
-                .map(|(_, g, c)| Charged {
-                    generation: g.clone(),
-                    charged: *c,
-                })
-        })
+    fn prune_settled(&self, before_ms: u64, limit: u64) -> Result<u64> {
+        self.call()?;
+        let mut s = self.state.borrow_mut();
+        let old: Vec<String> = s
+            .settled
+            .iter()
+            .filter(|(_, at)| **at < before_ms)
+            .map(|(id, _)| id.clone())
+            .take(limit as usize)
+            .collect();
+        for id in &old {
+            s.settled.remove(id);
+        }
+        Ok(old.len() as u64)
     }
-    fn generations(&self, key: Option<&str>, limit: u32) -> Result<Vec<Charged>> {
-        self.read(|s| newest(s, key).into_iter().take(limit as usize).collect())
+    fn put_outbox(&self, day: i64, r: &Record) -> Result<()> {
+        self.write(|s| s.outbox.push((day, r.clone())))
     }
-    fn prune_generations(&self, before_ms: u64) -> Result<()> {
+    fn outbox(&self, limit: u64) -> Result<Vec<(i64, Record)>> {
+        self.read(|s| s.outbox.iter().take(limit as usize).cloned().collect())
+    }
+    fn outbox_len(&self) -> Result<u64> {
+        self.read(|s| s.outbox.len() as u64)
+    }
+    fn delete_outbox(&self, ids: &[String]) -> Result<()> {
+        self.write(|s| s.outbox.retain(|(_, r)| !ids.contains(&r.generation.id)))
+    }
+    fn prune_entries(&self, before_ms: u64, keep: u64, keep_grants: u64, limit: u64) -> Result<()> {
         self.write(|s| {
-            s.generations
-                .retain(|_, (_, g, _)| g.created_ms >= before_ms)
+            let over = (s.entries.len() as u64).saturating_sub(keep);
+            let old = s.entries.iter().take_while(|e| e.at_ms < before_ms).count() as u64;
+            let n = over.max(old).min(limit) as usize;
+            s.entries.drain(..n);
+            let g = s.grants.len().saturating_sub(keep_grants as usize);
+            s.grants.drain(..g);
         })
+    }
+    fn legacy(&self) -> Result<bool> {
+        self.read(|_| false)
+    }
+    fn generation(&self, _id: &str, _key: Option<&str>) -> Result<Option<Charged>> {
+        self.read(|_| None)
+    }
+    fn generations(&self, _key: Option<&str>, _limit: u32) -> Result<Vec<Charged>> {
+        self.read(|_| Vec::new())
+    }
+    fn prune_generations(&self, _before_ms: u64) -> Result<()> {
+        self.call()
     }
     fn hit(&self, counter: &str, windows: &[Window], now_secs: u64) -> Result<Decision> {
         self.call()?;
@@ -357,5 +348,104 @@ impl Store for MemoryStore {
         let s = self.state.borrow();
         let mut c = MemoryCounters(s.counters.clone().into_iter().collect());
         limits::used(&mut c, counter, w, now_secs)
+    }
+}
+
+/// A shard's tables in maps: records by ID (`None`: kept as its ID only, past the
+/// shard's cap) and the aggregates.
+#[derive(Default)]
+pub struct MemoryShard {
+    pub tables: RefCell<Option<ShardTables>>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ShardTables {
+    pub records: BTreeMap<String, (String, u64, Option<Record>)>,
+    pub daily: BTreeMap<(String, String, String), DailyDelta>,
+}
+
+impl MemoryShard {
+    fn with<T>(&self, f: impl FnOnce(&mut ShardTables) -> T) -> Result<T> {
+        let mut t = self.tables.borrow_mut();
+        t.as_mut()
+            .map(f)
+            .ok_or_else(|| Error::Internal("shard: no tables".into()))
+    }
+}
+
+impl ShardStore for MemoryShard {
+    fn exists(&self) -> Result<bool> {
+        Ok(self.tables.borrow().is_some())
+    }
+    fn create(&self) -> Result<()> {
+        *self.tables.borrow_mut() = Some(ShardTables::default());
+        Ok(())
+    }
+    fn count(&self) -> Result<u64> {
+        self.with(|t| t.records.len() as u64)
+    }
+    fn has(&self, id: &str) -> Result<bool> {
+        self.with(|t| t.records.contains_key(id))
+    }
+    fn insert(&self, r: &Record, whole: bool) -> Result<()> {
+        self.with(|t| {
+            let row = (r.key_hash.clone(), r.charged, whole.then(|| r.clone()));
+            t.records.insert(r.generation.id.clone(), row);
+        })
+    }
+    fn add_daily(&self, key: &str, model: &str, provider: &str, d: &DailyDelta) -> Result<()> {
+        self.with(|t| {
+            let row = t
+                .daily
+                .entry((key.into(), model.into(), provider.into()))
+                .or_default();
+            row.requests += d.requests;
+            row.usage += d.usage;
+            row.prompt += d.prompt;
+            row.completion += d.completion;
+            row.reasoning += d.reasoning;
+            row.cached += d.cached;
+        })
+    }
+    fn get(&self, id: &str, key: Option<&str>) -> Result<Option<Record>> {
+        self.with(|t| {
+            t.records
+                .get(id)
+                .and_then(|(_, _, r)| r.clone())
+                .filter(|r| key.is_none_or(|k| k == r.key_hash))
+        })
+    }
+    fn newest(&self, key: Option<&str>, limit: u32) -> Result<Vec<Record>> {
+        self.with(|t| {
+            let mut all: Vec<Record> = t
+                .records
+                .values()
+                .filter_map(|(_, _, r)| r.clone())
+                .filter(|r| key.is_none_or(|k| k == r.key_hash))
+                .collect();
+            all.sort_by_key(|r| std::cmp::Reverse(r.generation.created_ms));
+            all.truncate(limit as usize);
+            all
+        })
+    }
+    fn activity(&self, day: i64) -> Result<Vec<ActivityRow>> {
+        self.with(|t| {
+            let mut by: BTreeMap<(String, String), DailyDelta> = BTreeMap::new();
+            for ((_, model, provider), d) in &t.daily {
+                let row = by.entry((model.clone(), provider.clone())).or_default();
+                row.requests += d.requests;
+                row.usage += d.usage;
+            }
+            by.into_iter()
+                .map(|((model, provider), d)| ActivityRow {
+                    day,
+                    model,
+                    provider,
+                    requests: d.requests,
+                    usage_picos: d.usage as u64,
+                    ..Default::default()
+                })
+                .collect()
+        })
     }
 }

@@ -12,7 +12,10 @@ pub mod memory;
 mod model_tests;
 pub mod ops;
 pub mod records;
+#[cfg(test)]
+mod scale_tests;
 pub mod served;
 pub mod settle;
 pub mod settle_queue;
+pub mod shard;
 pub mod store;

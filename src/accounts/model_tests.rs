@@ -11,9 +11,10 @@ use serde_json::Value;
 use super::books::{Books, Config};
 use super::lease::{Grant, LeaseBook, Policy, Ticket};
 use super::ledger::Ask;
-use super::memory::{MemoryStore, State};
+use super::memory::{MemoryShard, MemoryStore, State};
 use super::ops::{Admission, KeyPatch, Op, PlanFacts, Queued, SettleItem};
 use super::records::{Generation, KeyKind, KeyRecord};
+use super::shard::{self, Shard, ShardOp};
 use super::store::Result;
 
 const ISOLATES: usize = 3;
@@ -28,6 +29,7 @@ const START_MS: u64 = 20_783 * 86_400_000 - 60_000;
 fn config() -> Config {
     Config {
         retention_days: 30,
+        settled_retention_ms: 86_400_000,
         reservation_ttl_ms: RESERVATION_TTL_MS,
         lease_ttl_ms: LEASE_TTL_MS,
         lease_policy: Policy {
@@ -123,6 +125,11 @@ pub enum Step {
     Resend {
         iso: usize,
     },
+    /// The object forwards its outbox to the day shards; `lost_ack`: they take the
+    /// records, but the object fails to drop them from the outbox (they go again).
+    Forward {
+        lost_ack: bool,
+    },
 }
 
 /// A request running in an isolate.
@@ -144,6 +151,8 @@ struct Isolate {
 
 struct Model {
     books: Books<MemoryStore>,
+    /// The account's day shards.
+    shards: std::collections::BTreeMap<i64, Shard<MemoryShard>>,
     isolates: Vec<Isolate>,
     next_gen: u64,
     /// Per key: the least its spending may be held to (what it had spent when its
@@ -181,6 +190,7 @@ impl Model {
         books.handle(init).unwrap();
         Model {
             books,
+            shards: Default::default(),
             isolates: (0..ISOLATES).map(|_| Isolate::default()).collect(),
             next_gen: 0,
             floor: vec![0; KEYS],
@@ -252,13 +262,75 @@ impl Model {
             }
             Step::Crash { iso } => self.isolates[iso] = Isolate::default(),
             Step::Resend { iso } => self.resend(iso),
+            Step::Forward { lost_ack } => self.forward(lost_ack),
         }
+    }
+
+    /// What the object's adapter does after a settlement and on its alarm: each day's
+    /// records to its shard, then drops what landed from the outbox.
+    fn forward(&mut self, lost_ack: bool) {
+        let books = &self.books;
+        let Ok(out) = books.store.atomically(|| books.outbox()) else {
+            self.books.store.fail_at.set(None);
+            return;
+        };
+        let mut landed = Vec::new();
+        for (day, r) in out {
+            let s = self.shards.entry(day).or_insert_with(|| Shard {
+                store: MemoryShard::default(),
+            });
+            let op = ShardOp::Put {
+                day,
+                retention_days: 30,
+                records: vec![r.clone()],
+            };
+            let reply = s.handle(op, self.books.store.now.get()).unwrap();
+            assert_eq!(reply["landed"], 1);
+            landed.push(r.generation.id);
+        }
+        if !lost_ack {
+            let books = &self.books;
+            let _ = books.store.atomically(|| books.landed(&landed));
+            self.books.store.fail_at.set(None);
+        }
+    }
+
+    /// Every settled generation's record, by ID: landed in its shard, or still in the
+    /// outbox; each in the shard of its ID's day, once.
+    fn records(&self) -> std::collections::BTreeMap<String, (String, Generation, u64)> {
+        let mut all = std::collections::BTreeMap::new();
+        for (day, s) in &self.shards {
+            let t = s.store.tables.borrow();
+            let t = t.as_ref().unwrap();
+            let with_provider = t.records.len() as u64;
+            let counted: u64 = t.daily.values().map(|d| d.requests).sum();
+            assert_eq!(counted, with_provider, "day {day}: a record counted twice");
+            for (id, (_, _, r)) in &t.records {
+                let r = r.clone().unwrap();
+                assert_eq!(shard::day_of_id(id), Some(*day), "{id} in the wrong shard");
+                all.insert(id.clone(), (r.key_hash, r.generation, r.charged));
+            }
+        }
+        let s = store_state(&self.books);
+        let mut queued = std::collections::BTreeSet::new();
+        for (_, r) in &s.outbox {
+            assert!(queued.insert(r.generation.id.clone()), "queued twice");
+            let id = r.generation.id.clone();
+            if let Some(landed) = all.get(&id) {
+                assert_eq!(landed.2, r.charged, "{id}: landed differs from queued");
+            }
+            all.insert(id, (r.key_hash.clone(), r.generation.clone(), r.charged));
+        }
+        for id in all.keys() {
+            assert!(s.settled.contains_key(id), "{id}: recorded, not settled");
+        }
+        all
     }
 
     fn admit(&mut self, iso: usize, key: usize, ask: u64, lease: bool) {
         let hash = key_hash(key);
         self.next_gen += 1;
-        let gen_id = format!("gen-{}", self.next_gen);
+        let gen_id = format!("gen-{}-{}", self.now() / 1000, self.next_gen);
         let now = self.now();
         let i = &mut self.isolates[iso];
         if let Some(t) = i.book.admit(&hash, ask, now, FRESH_MS) {
@@ -366,7 +438,7 @@ impl Model {
                 "a repeated settlement changed totals"
             );
             assert_eq!(after.entries, before.entries);
-            assert!(after.generations == before.generations);
+            assert!(after.outbox == before.outbox && after.settled == before.settled);
             assert_eq!(after.leases, before.leases);
         }
     }
@@ -502,7 +574,13 @@ impl Model {
                 .map(|l| u128::from(l.0.amount))
                 .sum::<u128>();
         assert_eq!(reserved, holds, "reserved is what the holds hold");
-        let charged: u128 = s.generations.values().map(|g| u128::from(g.2)).sum();
+        let records = self.records();
+        assert_eq!(
+            records.len(),
+            s.settled.len(),
+            "a settlement without its record"
+        );
+        let charged: u128 = records.values().map(|g| u128::from(g.2)).sum();
         assert_eq!(usage, charged, "usage is what the generations were charged");
         assert!(
             usage + reserved <= credits,
@@ -516,7 +594,7 @@ impl Model {
                 .sum()
         };
         assert_eq!(total("operator_loss"), losses(""));
-        for (id, (_, g, charged)) in &s.generations {
+        for (id, (_, g, charged)) in &records {
             let billed = u128::from(*charged) + losses(id);
             assert_eq!(
                 billed,
@@ -558,7 +636,7 @@ impl Model {
                 .entries
                 .iter()
                 .any(|e| e.kind == "expired_hold" && e.gen_id == *id);
-            let held = s.reservations.contains_key(id) || s.generations.contains_key(id);
+            let held = s.reservations.contains_key(id) || records.contains_key(id);
             assert!(held || recorded, "{id}: its hold was released silently");
         }
     }
@@ -600,6 +678,7 @@ fn step() -> impl Strategy<Value = Step> {
         2 => (1u64..=40).prop_map(|nth| Step::Fail { nth }),
         1 => iso.clone().prop_map(|iso| Step::Crash { iso }),
         1 => iso.prop_map(|iso| Step::Resend { iso }),
+        3 => proptest::bool::weighted(0.2).prop_map(|lost_ack| Step::Forward { lost_ack }),
     ]
 }
 
@@ -618,6 +697,11 @@ proptest! {
             m.step(s);
             m.check();
         }
+        // Every record lands, once, in its day's shard.
+        m.books.store.fail_at.set(None);
+        m.forward(false);
+        m.check();
+        assert!(store_state(&m.books).outbox.is_empty(), "the outbox did not drain");
     }
 }
 
@@ -657,7 +741,7 @@ fn a_revoked_lease_outlives_the_lease_ttl_while_its_requests_run() {
     assert!(!s.leases.contains_key(&lease_id));
     assert_eq!(s.totals.get("expired_holds").copied().unwrap_or(0), 0);
     assert!(s.entries.is_empty(), "{:?}", s.entries);
-    assert_eq!(s.generations.values().map(|g| g.2).sum::<u64>(), ask);
+    assert_eq!(m.records().values().map(|g| g.2).sum::<u64>(), ask);
     // Past a reservation's TTL, a closing lease whose requests never settle expires.
     m.admit(1, 1, 1_000_000_000, true);
     m.admit(1, 1, ask, false);
@@ -707,7 +791,8 @@ fn a_deleted_key_keeps_its_limit_for_the_requests_it_left_running() {
     m.deliver(0);
     m.check();
     let s = store_state(&m.books);
-    let (_, g, charged) = &s.generations["gen-1"];
+    let records = m.records();
+    let (_, g, charged) = records.values().next().unwrap();
     assert!(g.cost_picos > 3 * limit - 1_000_000_000, "{}", g.cost_picos);
     assert_eq!(*charged, limit, "charged past the deleted key's limit");
     let loss: u128 = s.entries.iter().map(|e| e.picos).sum();

@@ -101,6 +101,14 @@ pub enum Op {
         caller: String,
         limit: u32,
     },
+    /// What `caller` may read of the account's records (in its day shards): its own
+    /// (an API key) or all (a provisioning key); `provisioning`: only a provisioning
+    /// key may. Answers a [`super::shard::Scope`].
+    Scope {
+        caller: String,
+        #[serde(default)]
+        provisioning: bool,
+    },
     /// The account's privacy setting; a provisioning key may change it.
     Privacy {
         caller: String,

@@ -12,7 +12,8 @@ use super::ledger::{self, Funds, KeyBudget, LimitReset};
 use super::ops::Queued;
 use super::records::Generation;
 use super::settle_queue;
-use super::store::{DailyDelta, LeaseRow, Result, Store};
+use super::shard::{self, Record};
+use super::store::{LeaseRow, Result, Store};
 
 /// What a batch of settlements adds up to, written once at its end.
 struct Tally {
@@ -21,8 +22,6 @@ struct Tally {
     operator_loss: u128,
     /// Charged per (key, UTC day).
     key_days: HashMap<(String, u64), u64>,
-    /// Per (day, key, model, provider).
-    daily: HashMap<(i64, String, String, String), DailyDelta>,
     /// The limits of the batch's keys, read once and kept up to date as items settle
     /// (a batch has few keys: a list, searched).
     caps: Vec<(String, KeyCap)>,
@@ -58,12 +57,18 @@ impl<S: Store> Books<S> {
         if items.is_empty() {
             return Ok(json!({ "settled": 0 }));
         }
+        if self.store.outbox_len()? >= super::books::MAX_OUTBOX {
+            // The shards have not taken records for long: the isolate retries this
+            // batch (by its own timer) until the outbox drains.
+            return Err(crate::error::Error::Internal(
+                "account: records outbox full; settlement deferred".into(),
+            ));
+        }
         let mut tally = Tally {
             funds: self.funds()?,
             applied: 0,
             operator_loss: 0,
             key_days: HashMap::new(),
-            daily: HashMap::new(),
             caps: Vec::new(),
         };
         let n = items.len();
@@ -76,6 +81,10 @@ impl<S: Store> Books<S> {
             self.settle(&mut tally, &item, it.generation)?;
         }
         self.write_tally(tally)?;
+        // Two old dedupe rows go for each new one: the table keeps up with any rate.
+        let cutoff = self.now_ms().saturating_sub(self.cfg.settled_retention_ms);
+        let batch = (n as u64).saturating_mul(2).saturating_add(16);
+        self.store.prune_settled(cutoff, batch)?;
         self.prune()?;
         Ok(json!({ "settled": n }))
     }
@@ -90,9 +99,6 @@ impl<S: Store> Books<S> {
         self.add_total("operator_loss", t.operator_loss)?;
         for ((key, day), charged) in t.key_days {
             self.add_key_totals(&key, day.saturating_mul(86_400_000), charged)?;
-        }
-        for ((day, key, model, provider), d) in t.daily {
-            self.store.add_daily(day, &key, &model, &provider, &d)?;
         }
         Ok(())
     }
@@ -111,11 +117,17 @@ impl<S: Store> Books<S> {
     /// Ends a request: releases its hold (its reservation, its worst case of a closing
     /// lease, or what it was charged of an open lease), charges what it cost as far as
     /// the balance and the key's limit allow ([`ledger::capture`]), records any excess
-    /// as the operator's loss, and keeps its record; the totals go to `t`. Settling the
-    /// same ID again does nothing.
+    /// as the operator's loss, and queues its record for its day's shard (the outbox);
+    /// the totals go to `t`. Settling the same ID again does nothing: the dedupe table
+    /// says so for `settled_retention_ms`, and a settlement of a generation made before
+    /// that is too late to charge ([`Self::too_late`]).
     fn settle(&self, t: &mut Tally, it: &Item, g: Generation) -> Result<()> {
-        if self.store.has_generation(it.gen_id)? {
+        if self.store.settled(it.gen_id)? {
             return Ok(());
+        }
+        let horizon = self.now_ms().saturating_sub(self.cfg.settled_retention_ms);
+        if g.created_ms < horizon && self.store.reservation(it.gen_id)? == 0 {
+            return self.too_late(t, it, &g);
         }
         let leased = it
             .lease
@@ -168,10 +180,30 @@ impl<S: Store> Books<S> {
                 .unwrap_or("paid upstream, not charged");
             self.entry("operator_loss", it.gen_id, it.caller, loss, note)?;
         }
-        self.store.put_generation(it.caller, &g, charged)?;
         t.applied = t.applied.saturating_add(1);
         tally_record(t, it.caller, &g, charged);
-        Ok(())
+        self.store.put_settled(it.gen_id, g.created_ms)?;
+        let day = shard::day_of(it.gen_id, g.created_ms);
+        self.store.put_outbox(
+            day,
+            &Record {
+                key_hash: it.caller.to_string(),
+                charged,
+                generation: g,
+            },
+        )
+    }
+
+    /// A settlement of a generation made before the dedupe retention, with no hold of
+    /// its own left: whether it was settled already is no longer known, so it is not
+    /// charged (its hold expired long ago, and was recorded then); what it cost is
+    /// recorded as the operator's loss, never dropped.
+    fn too_late(&self, t: &mut Tally, it: &Item, g: &Generation) -> Result<()> {
+        let loss = u128::from(g.cost_picos);
+        t.operator_loss = t.operator_loss.saturating_add(loss);
+        t.applied = t.applied.saturating_add(1);
+        let note = "settled after the dedupe retention: not charged";
+        self.entry("operator_loss", it.gen_id, it.caller, loss, note)
     }
 
     /// Releases what request `it` held (`hold`, of which `from_hold` was charged):
@@ -291,7 +323,7 @@ impl<S: Store> Books<S> {
     }
 }
 
-/// Adds a settled request to the batch's key totals and daily aggregates.
+/// Adds a settled request to the batch's key totals.
 fn tally_record(t: &mut Tally, caller: &str, g: &Generation, charged: u64) {
     if charged > 0 {
         let k = t
@@ -299,23 +331,5 @@ fn tally_record(t: &mut Tally, caller: &str, g: &Generation, charged: u64) {
             .entry((caller.to_string(), g.created_ms / 86_400_000))
             .or_default();
         *k = k.saturating_add(charged);
-    }
-    if let Some(provider) = g.provider.as_deref().filter(|p| !p.is_empty()) {
-        let day = (g.created_ms / 86_400_000) as i64;
-        let d = t
-            .daily
-            .entry((
-                day,
-                caller.to_string(),
-                g.model.clone(),
-                provider.to_string(),
-            ))
-            .or_default();
-        d.requests = d.requests.saturating_add(1);
-        d.usage = d.usage.saturating_add(u128::from(charged));
-        d.prompt = d.prompt.saturating_add(g.prompt_tokens);
-        d.completion = d.completion.saturating_add(g.completion_tokens);
-        d.reasoning = d.reasoning.saturating_add(g.reasoning_tokens);
-        d.cached = d.cached.saturating_add(g.cached_tokens);
     }
 }

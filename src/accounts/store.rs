@@ -3,7 +3,8 @@
 //! ([`super::memory`]). The store holds no rules: it reads and writes rows, and sums
 //! what SQL sums. Money stays exact: u64 per row, u128 for running totals.
 
-use super::records::{ActivityRow, Generation, KeyRecord};
+use super::records::{ActivityRow, KeyRecord};
+use super::shard::Record;
 use crate::error::Error;
 use crate::limits::{Decision, Window};
 
@@ -64,7 +65,7 @@ pub struct DailyDelta {
 /// A kept generation and what it was charged.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Charged {
-    pub generation: Generation,
+    pub generation: super::records::Generation,
     pub charged: u64,
 }
 
@@ -122,16 +123,15 @@ pub trait Store {
     /// A key's spending in one period row (`all`, `d:<day>`, `w:<day>`, `m:<day>`).
     fn key_total(&self, key: &str, period: &str) -> Result<u128>;
     fn set_key_total(&self, key: &str, period: &str, value: u128) -> Result<()>;
-    /// Adds `d` to the aggregate of (day, key, model, provider).
-    fn add_daily(
-        &self,
-        day: i64,
-        key: &str,
-        model: &str,
-        provider: &str,
-        d: &DailyDelta,
-    ) -> Result<()>;
-    /// The aggregates of days `from..=to`, summed over keys, newest day first.
+    /// Drops the period rows of `key_totals` whose period ended before what
+    /// [`super::books::Books::housekeep`] passes: daily rows of days before `day`,
+    /// weekly ones before `week`, monthly ones before `month` (all days since 1970).
+    fn prune_key_totals(&self, day: i64, week: i64, month: i64) -> Result<()>;
+    /// How many keys the account has.
+    fn key_count(&self) -> Result<u64>;
+
+    /// Legacy (before the records shards): the aggregates of days `from..=to`, summed
+    /// over keys, newest day first.
     fn activity(&self, from: i64, to: i64) -> Result<Vec<ActivityRow>>;
 
     fn add_entry(&self, e: &Entry) -> Result<()>;
@@ -140,13 +140,34 @@ pub trait Store {
     /// The latest entries and grants (`limit` of each), newest first.
     fn ledger(&self, limit: u32) -> Result<Vec<Entry>>;
 
-    fn has_generation(&self, id: &str) -> Result<bool>;
-    fn put_generation(&self, key_hash: &str, g: &Generation, charged: u64) -> Result<()>;
-    /// Generation `id`, if it is `key`'s (any key's with None).
+    /// Whether generation `id` was settled (within the dedupe retention; or, legacy,
+    /// is among the records kept here before the shards).
+    fn settled(&self, id: &str) -> Result<bool>;
+    /// Notes that generation `id`, made at `created_ms`, is settled.
+    fn put_settled(&self, id: &str, created_ms: u64) -> Result<()>;
+    /// Drops at most `limit` dedupe rows of generations made before `before_ms`: how
+    /// many it dropped.
+    fn prune_settled(&self, before_ms: u64, limit: u64) -> Result<u64>;
+    /// Queues record `r` for the shard of `day`.
+    fn put_outbox(&self, day: i64, r: &Record) -> Result<()>;
+    /// The oldest `limit` queued records, with their days.
+    fn outbox(&self, limit: u64) -> Result<Vec<(i64, Record)>>;
+    fn outbox_len(&self) -> Result<u64>;
+    /// Drops the queued records of these generations (they landed in their shard).
+    fn delete_outbox(&self, ids: &[String]) -> Result<()>;
+    /// Drops at most `limit` entries made before `before_ms`, and the oldest of those
+    /// past the newest `keep`; grants past the newest `keep_grants`.
+    fn prune_entries(&self, before_ms: u64, keep: u64, keep_grants: u64, limit: u64) -> Result<()>;
+
+    /// Whether records from before the shards are still kept here.
+    fn legacy(&self) -> Result<bool>;
+    /// Legacy: generation `id`, if it is `key`'s (any key's with None).
     fn generation(&self, id: &str, key: Option<&str>) -> Result<Option<Charged>>;
-    /// The latest `limit` generations (of `key`, or all), newest first.
+    /// Legacy: the latest `limit` generations (of `key`, or all), newest first.
     fn generations(&self, key: Option<&str>, limit: u32) -> Result<Vec<Charged>>;
-    /// Drops a bounded batch of the generations created before `before_ms`.
+    /// Legacy: drops a bounded batch of the generations created before `before_ms`,
+    /// and the aggregates of days before `before_ms`'s, and the legacy tables once
+    /// they are empty.
     fn prune_generations(&self, before_ms: u64) -> Result<()>;
 
     /// Counts a hit on the fixed windows of `counter` ([`crate::limits::hit`]).

@@ -22,6 +22,7 @@ pub use crate::accounts::ops::{
     Admission, KeyPatch, Op, PlanFacts, Queued, SettleItem, MAX_GENERATIONS_LISTED,
     MAX_SETTLE_BATCH,
 };
+use crate::accounts::shard::{Record, ShardOp, MAX_PUT_BATCH};
 use crate::accounts::store::Store;
 use crate::error::Error;
 use sql_store::SqlStore;
@@ -33,6 +34,15 @@ const RESERVATION_TTL_MS: u64 = 15 * 60 * 1000;
 /// Leases neither renewed nor returned for this long expire (`LEASE_TTL_MS`): their
 /// isolate is gone.
 const LEASE_TTL_MS: u64 = 60 * 1000;
+/// A settled generation's ID is remembered this long (`SETTLED_RETENTION_MS`): far
+/// longer than any hold lives (a reservation's 15 minutes, renewed while its request
+/// runs; a lease's minute), so a retried or late settlement is matched; a settlement
+/// of a generation older than this is not charged but recorded as the operator's loss.
+const SETTLED_RETENTION_MS: u64 = 24 * 3_600_000;
+/// How soon the alarm comes back for records its forwarding left in the outbox.
+const OUTBOX_RETRY_MS: u64 = 10_000;
+/// How often the alarm's upkeep runs while there is nothing else to do.
+const UPKEEP_MS: u64 = 3_600_000;
 
 type Ledger = Books<SqlStore>;
 
@@ -46,13 +56,22 @@ pub struct Account {
     /// When this instance's expiry alarm is due, if it set one: setting an alarm is a
     /// storage write, so admissions set it only when none is pending.
     alarm_at: Cell<Option<u64>>,
+    env: Env,
+    /// The account's ID (it names its record shards), read once.
+    account_id: RefCell<Option<String>>,
+    /// A forwarding of the outbox is under way (one at a time: it reads on until the
+    /// outbox is empty, so what settles meanwhile goes with it).
+    forwarding: Cell<bool>,
 }
 
 fn settings(env: &Env) -> Config {
     let d = lease::Policy::default();
+    let reservation_ttl_ms = config::u64(env, "RESERVATION_TTL_MS", RESERVATION_TTL_MS).max(1000);
     Config {
         retention_days: config::u64(env, "GENERATION_RETENTION_DAYS", 30).max(1),
-        reservation_ttl_ms: config::u64(env, "RESERVATION_TTL_MS", RESERVATION_TTL_MS).max(1000),
+        settled_retention_ms: config::u64(env, "SETTLED_RETENTION_MS", SETTLED_RETENTION_MS)
+            .max(reservation_ttl_ms.saturating_mul(4)),
+        reservation_ttl_ms,
         // Longer than twice what an isolate may go without renewing a lease it uses,
         // so that no lease in use expires.
         lease_ttl_ms: config::u64(env, "LEASE_TTL_MS", LEASE_TTL_MS).max(
@@ -81,6 +100,9 @@ impl DurableObject for Account {
             storage: state.storage(),
             fail_settles: Cell::new(config::u64(&env, "TEST_FAIL_SETTLES", 0)),
             alarm_at: Cell::new(None),
+            env,
+            account_id: RefCell::new(None),
+            forwarding: Cell::new(false),
         }
     }
 
@@ -91,14 +113,20 @@ impl DurableObject for Account {
             Ok(text) => match serde_json::from_str::<Op>(&text) {
                 Ok(op) => {
                     let holds = matches!(op, Op::Admit(_) | Op::Lease { .. });
+                    let settles = settles(&op);
                     let answer = self.run(op);
+                    if settles && answer.is_ok() {
+                        // The committed records go to their day shards now; what does
+                        // not land waits in the outbox for the alarm.
+                        self.forward().await;
+                    }
                     let now = self.books.store.now_ms();
                     let pending = self.alarm_at.get().is_some_and(|at| at > now);
-                    if holds && answer.is_ok() && !pending {
+                    if (holds || settles) && answer.is_ok() && !pending {
                         // Holds that are never settled, renewed or returned expire by
                         // this alarm even when no other request comes; it re-arms
-                        // while holds remain.
-                        self.arm_alarm().await;
+                        // while holds, queued records or upkeep remain.
+                        self.arm_alarm(self.hold_alarm_ms()).await;
                     }
                     answer
                 }
@@ -117,20 +145,43 @@ impl DurableObject for Account {
         let left = self
             .atomically(Box::new(|b| {
                 if !b.store.exists()? {
-                    return Ok(Value::from(0));
+                    return Ok(Value::Null);
                 }
                 sql_store::ensure_totals(b)?;
                 // Each expiry (its entry, the hold's row and the totals) lands whole.
                 b.expire_reservations()?;
-                b.store.hold_count().map(Value::from)
+                b.housekeep()?;
+                let holds = b.store.hold_count()?;
+                Ok(json!([holds, b.store.has_settled()?]))
             }))
-            .ok()
-            .and_then(|v| v.as_u64())
-            .unwrap_or(0);
-        if left > 0 {
-            self.arm_alarm().await;
+            .unwrap_or(Value::Null);
+        if left.is_null() {
+            return Response::empty();
+        }
+        self.forward().await;
+        let holds = left.get(0).and_then(Value::as_u64).unwrap_or(0);
+        let upkeep = left.get(1).and_then(Value::as_bool).unwrap_or(false);
+        let queued = self.books.store.outbox_len().unwrap_or(0);
+        let after = if holds > 0 {
+            Some(self.hold_alarm_ms())
+        } else if queued > 0 {
+            Some(OUTBOX_RETRY_MS)
+        } else {
+            upkeep.then_some(UPKEEP_MS)
+        };
+        if let Some(after) = after {
+            self.arm_alarm(after).await;
         }
         Response::empty()
+    }
+}
+
+/// Whether `op` settles anything (its records then go to their shards).
+fn settles(op: &Op) -> bool {
+    match op {
+        Op::Settle { items } => !items.is_empty(),
+        Op::Lease { settle, .. } => !settle.is_empty(),
+        _ => false,
     }
 }
 
@@ -140,11 +191,7 @@ type Atomic = Box<dyn FnOnce(&Ledger) -> std::result::Result<Value, Error>>;
 impl Account {
     /// Answers one message, all of whose writes land together or not at all.
     fn run(&self, op: Op) -> std::result::Result<Value, Error> {
-        let settles = match &op {
-            Op::Settle { items } => !items.is_empty(),
-            Op::Lease { settle, .. } => !settle.is_empty(),
-            _ => false,
-        };
+        let settles = settles(&op);
         let injected = self.fail_settles.get();
         if settles && injected > 0 {
             self.fail_settles.set(injected.saturating_sub(1));
@@ -169,50 +216,87 @@ impl Account {
     /// after a storage error charges nothing twice and releases every hold once.
     /// (`f` is boxed: one copy of the JavaScript glue for every caller.)
     fn atomically(&self, f: Atomic) -> std::result::Result<Value, Error> {
-        use worker::js_sys::{Function, Reflect};
-        use worker::wasm_bindgen::{closure::Closure, JsCast, JsValue};
-        let out: Rc<RefCell<Option<std::result::Result<Value, Error>>>> = Rc::default();
-        let (books, slot) = (Rc::clone(&self.books), Rc::clone(&out));
-        let body = Closure::once(move || -> std::result::Result<(), JsValue> {
-            let r = f(&books);
-            let failed = r.is_err();
-            *slot.borrow_mut() = Some(r);
-            // Thrown, so that the transaction rolls back.
-            if failed {
-                Err(JsValue::from_str("rolled back"))
-            } else {
-                Ok(())
-            }
-        });
-        let storage: &JsValue = self.storage.as_raw().as_ref();
-        let run = Reflect::get(storage, &JsValue::from_str("transactionSync"))
-            .ok()
-            .and_then(|t| t.dyn_into::<Function>().ok())
-            .ok_or_else(|| Error::Internal("account storage: no transactionSync".into()))?;
-        let thrown = run.call1(storage, body.as_ref()).is_err();
-        let answered = out.borrow_mut().take();
-        match answered {
-            Some(Err(e)) => Err(e),
-            // Committed: what `f` answered.
-            Some(Ok(v)) if !thrown => Ok(v),
-            // The transaction failed around `f` (a commit that did not land).
-            _ => Err(Error::Internal(
-                "account storage: transaction failed".into(),
-            )),
-        }
+        let books = Rc::clone(&self.books);
+        super::sql::transaction(&self.storage, Box::new(move || f(&books)))
     }
 
-    /// Sets the expiry alarm: it fires when the first hold could have expired.
-    async fn arm_alarm(&self) {
+    /// When the first hold could have expired.
+    fn hold_alarm_ms(&self) -> u64 {
         let cfg = &self.books.cfg;
-        let after = cfg
-            .reservation_ttl_ms
+        cfg.reservation_ttl_ms
             .min(cfg.lease_ttl_ms)
-            .saturating_add(1000);
+            .saturating_add(1000)
+    }
+
+    /// Sets the alarm `after` ms from now.
+    async fn arm_alarm(&self, after: u64) {
         if self.storage.set_alarm(after as i64).await.is_ok() {
             let now = self.books.store.now_ms();
             self.alarm_at.set(Some(now.saturating_add(after)));
         }
+    }
+
+    /// The account's ID, read once.
+    fn account_id(&self) -> Option<String> {
+        if self.account_id.borrow().is_none() {
+            let id = self.books.store.account().ok().flatten().map(|a| a.id);
+            *self.account_id.borrow_mut() = id;
+        }
+        self.account_id.borrow().clone()
+    }
+
+    /// Sends the outbox's records to their day shards (each keeps a record once, so a
+    /// record sent twice, after a lost answer, lands once), and drops from the outbox
+    /// what landed. What fails stays for the alarm.
+    async fn forward(&self) {
+        /// Clears the flag however the forwarding ends (a cancelled call included).
+        struct Done<'a>(&'a Cell<bool>);
+        impl Drop for Done<'_> {
+            fn drop(&mut self) {
+                self.0.set(false);
+            }
+        }
+        if self.forwarding.replace(true) {
+            return;
+        }
+        let _done = Done(&self.forwarding);
+        if let Some(account) = self.account_id() {
+            // At most a few rounds per call: the alarm takes the rest.
+            for _ in 0..8 {
+                if !self.forward_once(&account).await {
+                    break;
+                }
+            }
+        }
+    }
+
+    /// One round of [`Self::forward`]: whether records are left to send.
+    async fn forward_once(&self, account: &str) -> bool {
+        let Ok(out) = self.books.outbox() else {
+            return false;
+        };
+        let mut by_day: std::collections::BTreeMap<i64, Vec<Record>> = Default::default();
+        for (day, r) in out {
+            by_day.entry(day).or_default().push(r);
+        }
+        let mut landed = Vec::new();
+        for (day, records) in by_day {
+            for chunk in records.chunks(MAX_PUT_BATCH) {
+                let op = ShardOp::Put {
+                    day,
+                    retention_days: self.books.cfg.retention_days,
+                    records: chunk.to_vec(),
+                };
+                if super::records::call(&self.env, account, day, &op)
+                    .await
+                    .is_ok()
+                {
+                    landed.extend(chunk.iter().map(|r| r.generation.id.clone()));
+                }
+            }
+        }
+        // Nothing landed: the shards are unreachable for now.
+        !landed.is_empty() && self.books.landed(&landed).is_ok_and(|left| left > 0)
     }
 }
 
@@ -222,17 +306,28 @@ const ACCOUNT_REPLY_MAX: usize = 64 * 1024 * 1024;
 
 /// Sends `op` to account `id`'s object.
 pub async fn call(env: &worker::Env, id: &str, op: Op) -> std::result::Result<Value, Error> {
-    let internal = |e: worker::Error| Error::Internal(format!("account: {e}"));
     // Test and benchmark only: what a caller far from the account's object pays.
     let delay = config::u64(env, "TEST_ACCOUNT_DELAY_MS", 0);
     if delay > 0 {
         config::sleep(delay).await;
     }
-    let stub = env
-        .durable_object("ACCOUNTS")
-        .and_then(|ns| ns.get_by_name(id))
-        .map_err(internal)?;
     let body = serde_json::to_string(&op).map_err(|e| Error::Internal(e.to_string()))?;
+    call_object(env, "ACCOUNTS", id, body).await
+}
+
+/// Sends `body` to object `name` of namespace `binding` (an account's, or one of its
+/// record shards), which answers `{"ok": ..}` or `{"err": Error}`.
+pub async fn call_object(
+    env: &worker::Env,
+    binding: &str,
+    name: &str,
+    body: String,
+) -> std::result::Result<Value, Error> {
+    let internal = |e: worker::Error| Error::Internal(format!("{binding}: {e}"));
+    let stub = env
+        .durable_object(binding)
+        .and_then(|ns| ns.get_by_name(name))
+        .map_err(internal)?;
     let mut init = RequestInit::new();
     init.with_method(worker::Method::Post)
         .with_body(Some(body.into()));
@@ -242,12 +337,12 @@ pub async fn call(env: &worker::Env, id: &str, op: Op) -> std::result::Result<Va
         .await
         .map_err(|e| match e {
             super::upstream::Capped::TooLarge => {
-                Error::Internal(format!("account reply over {ACCOUNT_REPLY_MAX} bytes"))
+                Error::Internal(format!("{binding} reply over {ACCOUNT_REPLY_MAX} bytes"))
             }
-            super::upstream::Capped::Failed(e) => Error::Internal(format!("account: {e}")),
+            super::upstream::Capped::Failed(e) => Error::Internal(format!("{binding}: {e}")),
         })?;
     let v: Value =
-        serde_json::from_slice(&bytes).map_err(|e| Error::Internal(format!("account: {e}")))?;
+        serde_json::from_slice(&bytes).map_err(|e| Error::Internal(format!("{binding}: {e}")))?;
     if let Some(e) = v.get("err") {
         return Err(
             serde_json::from_value(e.clone()).unwrap_or_else(|_| Error::Internal(e.to_string()))

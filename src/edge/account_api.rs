@@ -242,7 +242,7 @@ pub async fn route(mut req: Request, env: &Env, route: Route) -> Result<Response
             let id = query_param(&query(&req), "id")
                 .filter(|id| !id.is_empty())
                 .ok_or_else(|| Error::bad_request("id: is required"))?;
-            data(call(Op::Generation { caller, id }).await?)
+            data(super::history::generation(env, &acc, caller, id).await?)
         }
         Route::Activity => {
             let day = match query_param(&query(&req), "date").filter(|d| !d.is_empty()) {
@@ -251,7 +251,7 @@ pub async fn route(mut req: Request, env: &Env, route: Route) -> Result<Response
                     Error::bad_request("date: must be a date as YYYY-MM-DD (years 0000 to 9999)")
                 })?),
             };
-            data(call(Op::Activity { caller, day }).await?)
+            data(super::history::activity(env, &acc, caller, day).await?)
         }
         Route::Generations => {
             let limit = match query_param(&query(&req), "limit").filter(|l| !l.is_empty()) {
@@ -267,7 +267,7 @@ pub async fn route(mut req: Request, env: &Env, route: Route) -> Result<Response
                         ))
                     })?,
             };
-            data(call(Op::Generations { caller, limit }).await?)
+            data(super::history::generations(env, &acc, caller, limit).await?)
         }
         Route::Privacy => data(
             call(Op::Privacy {

@@ -74,3 +74,39 @@ impl CounterStore for SqlCounters<'_> {
         }
     }
 }
+
+/// Runs `f` in one SQLite transaction of `storage` (its `transactionSync`): what it
+/// writes lands together or, when it fails, not at all.
+pub fn transaction<T: 'static>(
+    storage: &worker::Storage,
+    f: Box<dyn FnOnce() -> Result<T, crate::error::Error>>,
+) -> Result<T, crate::error::Error> {
+    use crate::error::Error;
+    use std::{cell::RefCell, rc::Rc};
+    use worker::js_sys::{Function, Reflect};
+    use worker::wasm_bindgen::{closure::Closure, JsCast, JsValue};
+    let out: Rc<RefCell<Option<Result<T, Error>>>> = Rc::default();
+    let slot = Rc::clone(&out);
+    let body = Closure::once(move || -> Result<(), JsValue> {
+        let r = f();
+        let failed = r.is_err();
+        *slot.borrow_mut() = Some(r);
+        // Thrown, so that the transaction rolls back.
+        match failed {
+            true => Err(JsValue::from_str("rolled back")),
+            false => Ok(()),
+        }
+    });
+    let raw: &JsValue = storage.as_raw().as_ref();
+    let run = Reflect::get(raw, &JsValue::from_str("transactionSync"))
+        .ok()
+        .and_then(|t| t.dyn_into::<Function>().ok())
+        .ok_or_else(|| Error::Internal("storage: no transactionSync".into()))?;
+    let thrown = run.call1(raw, body.as_ref()).is_err();
+    let answered = out.borrow_mut().take();
+    match answered {
+        Some(Err(e)) => Err(e),
+        Some(Ok(v)) if !thrown => Ok(v),
+        _ => Err(Error::Internal("storage: transaction failed".into())),
+    }
+}

@@ -48,7 +48,7 @@ function workerOptions({ build, bindings, host, name, assets = false, directSock
       binding: "ASSETS",
       routerConfig: { has_user_worker: true, static_routing: { user_worker: ["/api/*", "/admin/*"] } },
     } } : {}),
-    durableObjects: { COUNTERS: object("Counters"), ACCOUNTS: object("Account"), HEALTH: object("Health") },
+    durableObjects: { COUNTERS: object("Counters"), ACCOUNTS: object("Account"), HEALTH: object("Health"), RECORDS: object("Records") },
     bindings: { ...wranglerVars(), ECHO_STREAM_DELAY_MS: "0", ADMIN_KEY, KEY_SECRET, ...bindings },
     // Media named by a host name goes out through a network that reaches public
     // addresses only, whatever the name resolves to (README "Media").

@@ -12,30 +12,38 @@ use worker::{SqlStorage, SqlStorageValue};
 use super::super::config;
 use super::super::sql::{money, parse_money, SqlCounters};
 use crate::accounts::books::Books;
-use crate::accounts::records::{ActivityRow, Generation, KeyRecord};
+use crate::accounts::records::{ActivityRow, KeyRecord};
+use crate::accounts::shard::Record;
 use crate::accounts::store::{
     AccountRow, Charged, DailyDelta, Entry, LeaseRow, Reservation, Result, Store,
 };
 use crate::error::Error;
 use crate::limits::{self, Decision, Window};
 
-const SCHEMA: [&str; 7] = [
+const SCHEMA: [&str; 4] = [
     "CREATE TABLE IF NOT EXISTS account (id TEXT PRIMARY KEY, name TEXT NOT NULL, allow_training INTEGER NOT NULL, created_ms INTEGER NOT NULL, credits INTEGER NOT NULL, usage INTEGER NOT NULL, reserved INTEGER NOT NULL)",
     "CREATE TABLE IF NOT EXISTS grants (id INTEGER PRIMARY KEY AUTOINCREMENT, picos INTEGER NOT NULL, note TEXT NOT NULL, at_ms INTEGER NOT NULL)",
     "CREATE TABLE IF NOT EXISTS keys (hash TEXT PRIMARY KEY, record TEXT NOT NULL)",
     "CREATE TABLE IF NOT EXISTS reservations (gen_id TEXT PRIMARY KEY, key_hash TEXT NOT NULL, picos INTEGER NOT NULL, at_ms INTEGER NOT NULL)",
-    "CREATE TABLE IF NOT EXISTS generations (id TEXT PRIMARY KEY, key_hash TEXT NOT NULL, created_ms INTEGER NOT NULL, day INTEGER NOT NULL, model TEXT NOT NULL, provider TEXT NOT NULL, charged INTEGER NOT NULL, prompt INTEGER NOT NULL, completion INTEGER NOT NULL, cached INTEGER NOT NULL, reasoning INTEGER NOT NULL, record TEXT NOT NULL)",
-    "CREATE INDEX IF NOT EXISTS generations_by_key ON generations (key_hash, created_ms)",
-    "CREATE INDEX IF NOT EXISTS generations_by_day ON generations (day)",
 ];
 
 /// Running totals, so that no account call sums history.
-const TOTALS_SCHEMA: [&str; 5] = [
+const TOTALS_SCHEMA: [&str; 3] = [
     "CREATE TABLE IF NOT EXISTS entries (id INTEGER PRIMARY KEY AUTOINCREMENT, kind TEXT NOT NULL, gen_id TEXT NOT NULL, key_hash TEXT NOT NULL, picos TEXT NOT NULL, note TEXT NOT NULL, at_ms INTEGER NOT NULL)",
     "CREATE TABLE IF NOT EXISTS totals (name TEXT PRIMARY KEY, value TEXT NOT NULL)",
     "CREATE TABLE IF NOT EXISTS key_totals (key_hash TEXT NOT NULL, period TEXT NOT NULL, value TEXT NOT NULL, PRIMARY KEY (key_hash, period))",
-    "CREATE TABLE IF NOT EXISTS daily (day INTEGER NOT NULL, key_hash TEXT NOT NULL, model TEXT NOT NULL, provider TEXT NOT NULL, requests INTEGER NOT NULL, usage TEXT NOT NULL, prompt INTEGER NOT NULL, completion INTEGER NOT NULL, reasoning INTEGER NOT NULL, cached INTEGER NOT NULL, PRIMARY KEY (day, key_hash, model, provider))",
-    "CREATE INDEX IF NOT EXISTS generations_by_created ON generations (created_ms)",
+];
+
+/// The legacy daily aggregates: made only for an account that still has generation
+/// records from before the running totals (new records go to the day shards).
+const LEGACY_DAILY: &str = "CREATE TABLE IF NOT EXISTS daily (day INTEGER NOT NULL, key_hash TEXT NOT NULL, model TEXT NOT NULL, provider TEXT NOT NULL, requests INTEGER NOT NULL, usage TEXT NOT NULL, prompt INTEGER NOT NULL, completion INTEGER NOT NULL, reasoning INTEGER NOT NULL, cached INTEGER NOT NULL, PRIMARY KEY (day, key_hash, model, provider))";
+
+/// The settled generations' IDs (the dedupe table, pruned by age) and the outbox of
+/// records on their way to the day shards.
+const RECORDS_SCHEMA: [&str; 3] = [
+    "CREATE TABLE IF NOT EXISTS settled (gen_id TEXT PRIMARY KEY, created_ms INTEGER NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS settled_by_created ON settled (created_ms)",
+    "CREATE TABLE IF NOT EXISTS outbox (gen_id TEXT PRIMARY KEY, day INTEGER NOT NULL, record TEXT NOT NULL)",
 ];
 
 /// Credit leases held by isolates: each is a hold on the account (counted in the
@@ -88,6 +96,8 @@ pub struct SqlStore {
     exists: Cell<bool>,
     /// The running totals and aggregates exist (made or migrated once per instance).
     pub ready: Cell<bool>,
+    /// Whether the legacy `generations` table exists (asked once per instance).
+    legacy: Cell<Option<bool>>,
     /// Test-only (`TEST_FAIL_SETTLE_RECORDS`): settlements whose record this instance
     /// fails to write first, after their hold was released: a storage error mid-item.
     pub fail_records: Cell<u64>,
@@ -99,6 +109,7 @@ impl SqlStore {
             sql,
             exists: Cell::new(false),
             ready: Cell::new(false),
+            legacy: Cell::new(None),
             fail_records: Cell::new(fail_records),
         }
     }
@@ -133,8 +144,37 @@ impl SqlStore {
         Ok(rows.into_iter().filter_map(|r| r.v).collect())
     }
 
+    /// Adds `d` to the legacy aggregate of (day, key, model, provider).
+    fn add_legacy_daily(
+        &self,
+        day: i64,
+        key: &str,
+        model: &str,
+        provider: &str,
+        d: &DailyDelta,
+    ) -> Result<()> {
+        let q = "SELECT usage AS v FROM daily WHERE day = ? AND key_hash = ? AND model = ? AND provider = ?";
+        let usage = parse_u128(&self.text(
+            q,
+            vec![day.into(), key.into(), model.into(), provider.into()],
+        )?)
+        .saturating_add(d.usage);
+        let [n, p, c, r, k] = [d.requests, d.prompt, d.completion, d.reasoning, d.cached]
+            .map(|t| i64::try_from(t).unwrap_or(i64::MAX));
+        self.exec(
+            "INSERT INTO daily (day, key_hash, model, provider, requests, usage, prompt, completion, reasoning, cached) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(day, key_hash, model, provider) DO UPDATE SET requests = requests + excluded.requests, usage = excluded.usage, prompt = prompt + excluded.prompt, completion = completion + excluded.completion, reasoning = reasoning + excluded.reasoning, cached = cached + excluded.cached",
+            vec![day.into(), key.into(), model.into(), provider.into(), n.into(), usage.to_string().into(), p.into(), c.into(), r.into(), k.into()],
+        )
+    }
+
     fn sum(&self, query: &str, args: Vec<SqlStorageValue>) -> Result<u64> {
         Ok(parse_money(&self.text(query, args)?))
+    }
+
+    /// Whether any settled generation is remembered (the alarm's upkeep has work).
+    pub fn has_settled(&self) -> Result<bool> {
+        let q = "SELECT CAST(EXISTS (SELECT 1 FROM settled) AS TEXT) AS v";
+        Ok(self.sum(q, Vec::new())? > 0)
     }
 
     fn has_table(&self, name: &str) -> Result<bool> {
@@ -188,9 +228,15 @@ pub fn ensure_totals(b: &Books<SqlStore>) -> Result<()> {
     {
         s.exec(LEASE_CLOSING_COLUMN, Vec::new())?;
     }
+    for ddl in RECORDS_SCHEMA {
+        s.exec(ddl, Vec::new())?;
+    }
     if !s.has_table("totals")? {
         for ddl in TOTALS_SCHEMA {
             s.exec(ddl, Vec::new())?;
+        }
+        if s.legacy()? {
+            s.exec(LEGACY_DAILY, Vec::new())?;
         }
         migrate_history(b)?;
     }
@@ -206,6 +252,9 @@ fn migrate_history(b: &Books<SqlStore>) -> Result<()> {
         let q = format!("SELECT CAST({name} AS TEXT) AS v FROM account");
         let v = parse_money(&s.text(&q, Vec::new())?);
         s.set_total(name, u128::from(v))?;
+    }
+    if !s.legacy()? {
+        return Ok(());
     }
     let q = "SELECT created_ms || char(31) || day || char(31) || charged || char(31) || prompt || char(31) || completion || char(31) || reasoning || char(31) || cached || char(31) || key_hash || char(31) || provider || char(31) || model AS v FROM generations";
     for v in s.joined(q, Vec::new())? {
@@ -226,7 +275,7 @@ fn migrate_history(b: &Books<SqlStore>) -> Result<()> {
             f.next().unwrap_or_default(),
         );
         b.add_key_totals(key, created_ms, charged)?;
-        s.add_daily(day as i64, key, model, provider, &d)?;
+        s.add_legacy_daily(day as i64, key, model, provider, &d)?;
     }
     Ok(())
 }
@@ -244,11 +293,16 @@ impl Store for SqlStore {
     }
 
     fn create_schema(&self) -> Result<()> {
-        for ddl in SCHEMA.iter().chain(TOTALS_SCHEMA.iter()) {
+        for ddl in SCHEMA
+            .iter()
+            .chain(TOTALS_SCHEMA.iter())
+            .chain(RECORDS_SCHEMA.iter())
+        {
             self.exec(ddl, Vec::new())?;
         }
         self.exec(LEASE_SCHEMA, Vec::new())?;
         self.ready.set(true);
+        self.legacy.set(Some(false));
         SqlCounters::create_table(&self.sql);
         Ok(())
     }
@@ -434,29 +488,21 @@ impl Store for SqlStore {
         )
     }
 
-    fn add_daily(
-        &self,
-        day: i64,
-        key: &str,
-        model: &str,
-        provider: &str,
-        d: &DailyDelta,
-    ) -> Result<()> {
-        let q = "SELECT usage AS v FROM daily WHERE day = ? AND key_hash = ? AND model = ? AND provider = ?";
-        let usage = parse_u128(&self.text(
-            q,
-            vec![day.into(), key.into(), model.into(), provider.into()],
-        )?)
-        .saturating_add(d.usage);
-        let [n, p, c, r, k] = [d.requests, d.prompt, d.completion, d.reasoning, d.cached]
-            .map(|t| i64::try_from(t).unwrap_or(i64::MAX));
+    fn prune_key_totals(&self, day: i64, week: i64, month: i64) -> Result<()> {
         self.exec(
-            "INSERT INTO daily (day, key_hash, model, provider, requests, usage, prompt, completion, reasoning, cached) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(day, key_hash, model, provider) DO UPDATE SET requests = requests + excluded.requests, usage = excluded.usage, prompt = prompt + excluded.prompt, completion = completion + excluded.completion, reasoning = reasoning + excluded.reasoning, cached = cached + excluded.cached",
-            vec![day.into(), key.into(), model.into(), provider.into(), n.into(), usage.to_string().into(), p.into(), c.into(), r.into(), k.into()],
+            "DELETE FROM key_totals WHERE (period LIKE 'd:%' AND CAST(substr(period, 3) AS INTEGER) < ?) OR (period LIKE 'w:%' AND CAST(substr(period, 3) AS INTEGER) < ?) OR (period LIKE 'm:%' AND CAST(substr(period, 3) AS INTEGER) < ?)",
+            vec![day.into(), week.into(), month.into()],
         )
     }
 
+    fn key_count(&self) -> Result<u64> {
+        self.sum("SELECT CAST(COUNT(*) AS TEXT) AS v FROM keys", Vec::new())
+    }
+
     fn activity(&self, from: i64, to: i64) -> Result<Vec<ActivityRow>> {
+        if !self.has_table("daily")? {
+            return Ok(Vec::new());
+        }
         let q = "SELECT day || char(31) || SUM(requests) || char(31) || SUM(CAST(usage AS INTEGER)) || char(31) || SUM(prompt) || char(31) || SUM(completion) || char(31) || SUM(reasoning) || char(31) || SUM(cached) || char(31) || provider || char(31) || model AS v FROM daily WHERE day >= ? AND day <= ? GROUP BY day, model, provider ORDER BY day DESC, model";
         let rows = self.joined(q, vec![from.into(), to.into()])?;
         Ok(rows
@@ -519,12 +565,33 @@ impl Store for SqlStore {
             .collect())
     }
 
-    fn has_generation(&self, id: &str) -> Result<bool> {
+    fn settled(&self, id: &str) -> Result<bool> {
+        let q = "SELECT CAST(COUNT(*) AS TEXT) AS v FROM settled WHERE gen_id = ?";
+        if self.sum(q, vec![id.into()])? > 0 {
+            return Ok(true);
+        }
+        if !self.legacy()? {
+            return Ok(false);
+        }
         let q = "SELECT CAST(COUNT(*) AS TEXT) AS v FROM generations WHERE id = ?";
         Ok(self.sum(q, vec![id.into()])? > 0)
     }
 
-    fn put_generation(&self, key_hash: &str, g: &Generation, charged: u64) -> Result<()> {
+    fn put_settled(&self, id: &str, created_ms: u64) -> Result<()> {
+        let q = "INSERT INTO settled (gen_id, created_ms) VALUES (?, ?)";
+        self.exec(q, vec![id.into(), ms(created_ms)])
+    }
+
+    fn prune_settled(&self, before_ms: u64, limit: u64) -> Result<u64> {
+        let q = "DELETE FROM settled WHERE gen_id IN (SELECT gen_id FROM settled WHERE created_ms < ? LIMIT ?)";
+        let c = self
+            .sql
+            .exec(q, vec![ms(before_ms), ms(limit)])
+            .map_err(db)?;
+        Ok(c.rows_written() as u64)
+    }
+
+    fn put_outbox(&self, day: i64, r: &Record) -> Result<()> {
         let injected = self.fail_records.get();
         if injected > 0 {
             self.fail_records.set(injected.saturating_sub(1));
@@ -532,28 +599,63 @@ impl Store for SqlStore {
                 "account: injected record failure (TEST_FAIL_SETTLE_RECORDS)".into(),
             ));
         }
-        let record = serde_json::to_string(g).map_err(json_err)?;
-        let day = (g.created_ms / 86_400_000) as i64;
+        let record = serde_json::to_string(r).map_err(json_err)?;
         self.exec(
-            "INSERT INTO generations (id, key_hash, created_ms, day, model, provider, charged, prompt, completion, cached, reasoning, record) VALUES (?, ?, ?, ?, ?, ?, CAST(? AS INTEGER), ?, ?, ?, ?, ?)",
-            vec![
-                g.id.clone().into(),
-                key_hash.into(),
-                ms(g.created_ms),
-                day.into(),
-                g.model.clone().into(),
-                g.provider.clone().unwrap_or_default().into(),
-                money(charged),
-                ms(g.prompt_tokens),
-                ms(g.completion_tokens),
-                ms(g.cached_tokens),
-                ms(g.reasoning_tokens),
-                record.into(),
-            ],
+            "INSERT INTO outbox (gen_id, day, record) VALUES (?, ?, ?)",
+            vec![r.generation.id.clone().into(), day.into(), record.into()],
         )
     }
 
+    fn outbox(&self, limit: u64) -> Result<Vec<(i64, Record)>> {
+        let q = "SELECT day || char(31) || record AS v FROM outbox ORDER BY rowid LIMIT ?";
+        Ok(self
+            .joined(q, vec![ms(limit)])?
+            .iter()
+            .filter_map(|v| {
+                let (day, record) = v.split_once(SEP)?;
+                Some((day.parse().ok()?, serde_json::from_str(record).ok()?))
+            })
+            .collect())
+    }
+
+    fn outbox_len(&self) -> Result<u64> {
+        self.sum("SELECT CAST(COUNT(*) AS TEXT) AS v FROM outbox", Vec::new())
+    }
+
+    fn delete_outbox(&self, ids: &[String]) -> Result<()> {
+        for chunk in ids.chunks(64) {
+            let marks = vec!["?"; chunk.len()].join(", ");
+            let q = format!("DELETE FROM outbox WHERE gen_id IN ({marks})");
+            self.exec(&q, chunk.iter().map(|id| id.as_str().into()).collect())?;
+        }
+        Ok(())
+    }
+
+    fn prune_entries(&self, before_ms: u64, keep: u64, keep_grants: u64, limit: u64) -> Result<()> {
+        // Past the retention, or past the newest `keep`: entries are in `id` order.
+        self.exec(
+            "DELETE FROM entries WHERE id IN (SELECT id FROM entries WHERE at_ms < ? OR id <= (SELECT COALESCE(MAX(id), 0) FROM entries) - ? ORDER BY id LIMIT ?)",
+            vec![ms(before_ms), ms(keep), ms(limit)],
+        )?;
+        self.exec(
+            "DELETE FROM grants WHERE id <= (SELECT COALESCE(MAX(id), 0) FROM grants) - ?",
+            vec![ms(keep_grants)],
+        )
+    }
+
+    fn legacy(&self) -> Result<bool> {
+        if let Some(l) = self.legacy.get() {
+            return Ok(l);
+        }
+        let l = self.has_table("generations")?;
+        self.legacy.set(Some(l));
+        Ok(l)
+    }
+
     fn generation(&self, id: &str, key: Option<&str>) -> Result<Option<Charged>> {
+        if !self.legacy()? {
+            return Ok(None);
+        }
         let q = "SELECT record, CAST(charged AS TEXT) AS charged FROM generations WHERE id = ? AND (? = 0 OR key_hash = ?)";
         let args = vec![
             id.into(),
@@ -564,6 +666,9 @@ impl Store for SqlStore {
     }
 
     fn generations(&self, key: Option<&str>, limit: u32) -> Result<Vec<Charged>> {
+        if !self.legacy()? {
+            return Ok(Vec::new());
+        }
         let limit = i64::from(limit);
         match key {
             None => self.charged(
@@ -578,10 +683,25 @@ impl Store for SqlStore {
     }
 
     fn prune_generations(&self, before_ms: u64) -> Result<()> {
+        if !self.legacy()? {
+            return Ok(());
+        }
         self.exec(
-            "DELETE FROM generations WHERE id IN (SELECT id FROM generations WHERE created_ms < ? LIMIT 1000)",
+            "DELETE FROM generations WHERE id IN (SELECT id FROM generations WHERE created_ms < ? LIMIT 10000)",
             vec![ms(before_ms)],
-        )
+        )?;
+        let day = (before_ms / 86_400_000) as i64;
+        if self.has_table("daily")? {
+            self.exec("DELETE FROM daily WHERE day < ?", vec![day.into()])?;
+        }
+        let q = "SELECT CAST((SELECT COUNT(*) FROM generations) AS TEXT) AS v";
+        if self.sum(q, Vec::new())? == 0 {
+            // The transition is over: every legacy record left the retention.
+            self.exec("DROP TABLE IF EXISTS generations", Vec::new())?;
+            self.exec("DROP TABLE IF EXISTS daily", Vec::new())?;
+            self.legacy.set(Some(false));
+        }
+        Ok(())
     }
 
     fn hit(&self, counter: &str, windows: &[Window], now_secs: u64) -> Result<Decision> {

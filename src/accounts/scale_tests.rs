@@ -1,0 +1,284 @@
+//! Storage stays bounded: one account's books and its day shards, driven for 60
+//! simulated days with the account object's alarm (expiry, upkeep, forwarding the
+//! outbox) and the shards' retention alarms, asserting after every step that each
+//! table is within its stated bound.
+//!
+//! Compact by scaling the rate per simulated minute: every step is ten simulated
+//! minutes carrying one batch of [`PER_STEP`] real settlements (each with its record,
+//! its dedupe row and an operator-loss entry), so the bounds asserted are the real ones
+//! at that rate; each bound is linear in the rate, and the README states them at 20
+//! requests/s. The dedupe retention, the ledger's retention and the shards' retention
+//! are the production defaults.
+#![allow(clippy::arithmetic_side_effects)]
+
+use std::collections::BTreeMap;
+
+use super::books::{Books, Config, MAX_ENTRIES, PRUNE_BATCH};
+use super::lease::Policy;
+use super::memory::{MemoryShard, MemoryStore};
+use super::ops::{Op, Queued, SettleItem};
+use super::records::{Generation, KeyKind, KeyRecord};
+use super::shard::{self, Shard, ShardOp, DAY_MS};
+
+const STEP_MS: u64 = 10 * 60_000;
+const PER_STEP: u64 = 20;
+const DAYS: u64 = 60;
+const RETENTION_DAYS: u64 = 30;
+const SETTLED_RETENTION_MS: u64 = 24 * 3_600_000;
+const KEYS: usize = 3;
+
+fn key(hash: &str, kind: KeyKind) -> KeyRecord {
+    KeyRecord {
+        hash: hash.into(),
+        name: hash.into(),
+        label: hash.into(),
+        kind,
+        disabled: false,
+        limit_picos: None,
+        limit_reset: None,
+        created_ms: 0,
+        updated_ms: None,
+    }
+}
+
+struct Sim {
+    books: Books<MemoryStore>,
+    shards: BTreeMap<i64, Shard<MemoryShard>>,
+    dropped_shards: u64,
+    seq: u64,
+}
+
+impl Sim {
+    fn new(start_ms: u64) -> Self {
+        let store = MemoryStore::default();
+        store.now.set(start_ms);
+        let cfg = Config {
+            retention_days: RETENTION_DAYS,
+            settled_retention_ms: SETTLED_RETENTION_MS,
+            reservation_ttl_ms: 15 * 60_000,
+            lease_ttl_ms: 60_000,
+            lease_policy: Policy::default(),
+        };
+        let books = Books::new(store, cfg);
+        let mut keys = vec![key("prov", KeyKind::Provisioning)];
+        keys.extend((0..KEYS).map(|k| key(&format!("k{k}"), KeyKind::Api)));
+        let init = Op::Init {
+            id: "acc".into(),
+            name: "acc".into(),
+            allow_training: true,
+            credits: u64::MAX / 2,
+            keys,
+        };
+        books.handle(init).unwrap();
+        Sim {
+            books,
+            shards: BTreeMap::new(),
+            dropped_shards: 0,
+            seq: 0,
+        }
+    }
+
+    fn now(&self) -> u64 {
+        self.books.store.now.get()
+    }
+
+    /// One batch of settlements, as an isolate sends them.
+    fn settle(&mut self) {
+        let now = self.now();
+        let items = (0..PER_STEP)
+            .map(|i| {
+                self.seq += 1;
+                let id = format!("gen-{}-{}", now / 1000, self.seq);
+                let caller = format!("k{}", i as usize % KEYS);
+                Queued {
+                    item: SettleItem {
+                        caller,
+                        gen_id: id.clone(),
+                        generation: Generation {
+                            id,
+                            model: format!("m{}", i % 4),
+                            provider: Some("p".into()),
+                            cost_picos: 1_000_000,
+                            // One in twenty leaves an operator-loss entry.
+                            operator_loss_picos: u64::from(i == 0),
+                            created_ms: now,
+                            ..Generation::default()
+                        },
+                        lease: None,
+                    },
+                    ask: 0,
+                }
+            })
+            .collect();
+        self.books.handle(Op::Settle { items }).unwrap();
+    }
+
+    /// The account object's alarm: expiry, upkeep, and its outbox to the shards; then
+    /// each shard's retention alarm, which deletes a shard whole once it is due.
+    fn alarms(&mut self) {
+        let now = self.now();
+        self.books.expire_reservations().unwrap();
+        self.books.housekeep().unwrap();
+        let out = self.books.outbox().unwrap();
+        let mut landed = Vec::new();
+        for (day, r) in out {
+            let s = self.shards.entry(day).or_insert_with(|| Shard {
+                store: MemoryShard::default(),
+            });
+            landed.push(r.generation.id.clone());
+            let op = ShardOp::Put {
+                day,
+                retention_days: RETENTION_DAYS,
+                records: vec![r],
+            };
+            s.handle(op, now).unwrap();
+        }
+        self.books.landed(&landed).unwrap();
+        let due: Vec<i64> = self
+            .shards
+            .keys()
+            .copied()
+            .filter(|d| shard::expires_ms(*d, RETENTION_DAYS) <= now)
+            .collect();
+        for d in due {
+            self.shards.remove(&d);
+            self.dropped_shards += 1;
+        }
+    }
+
+    /// Every table against its bound.
+    fn check(&self) {
+        let s = self.books.store.state.borrow();
+        let per_day = PER_STEP * (DAY_MS / STEP_MS);
+        // The dedupe table: what the last `SETTLED_RETENTION_MS` settled, and at most
+        // the batch the last upkeep had not reached yet.
+        let settled_bound = PER_STEP * (SETTLED_RETENTION_MS / STEP_MS + 1) + PER_STEP;
+        assert!(
+            s.settled.len() as u64 <= settled_bound,
+            "settled: {} > {settled_bound}",
+            s.settled.len()
+        );
+        assert!(s.outbox.is_empty(), "the outbox drains every alarm");
+        // Entries: the retention's worth, or the newest MAX_ENTRIES (+ one upkeep's
+        // batch of arrivals).
+        let entries_per_day = DAY_MS / STEP_MS;
+        let entries_bound = (entries_per_day * (RETENTION_DAYS + 1)).min(MAX_ENTRIES + PRUNE_BATCH);
+        assert!(
+            s.entries.len() as u64 <= entries_bound,
+            "entries: {}",
+            s.entries.len()
+        );
+        // Key totals: all-time, and the day, week and month rows a settlement can
+        // still add to (the current period and the one before).
+        assert!(
+            s.key_totals.len() <= KEYS * 7,
+            "key_totals: {:?}",
+            s.key_totals.keys()
+        );
+        assert!(s.reservations.is_empty() && s.leases.is_empty());
+        // Shards: the days in the retention, today and the day before it ended.
+        let live = self.shards.len() as u64;
+        assert!(live <= RETENTION_DAYS + 2, "{live} shards");
+        for (day, sh) in &self.shards {
+            let t = sh.store.tables.borrow();
+            let n = t.as_ref().map_or(0, |t| t.records.len() as u64);
+            assert!(n <= per_day, "day {day}: {n} records");
+            assert!(n <= shard::MAX_SHARD_RECORDS);
+        }
+    }
+}
+
+#[test]
+fn sixty_days_of_traffic_keep_every_table_bounded() {
+    let start = 20_000 * DAY_MS;
+    let mut sim = Sim::new(start);
+    let steps = DAYS * DAY_MS / STEP_MS;
+    let mut records = 0u64;
+    for _ in 0..steps {
+        sim.settle();
+        sim.alarms();
+        sim.check();
+        sim.books.store.now.set(sim.now() + STEP_MS);
+        records += PER_STEP;
+    }
+    // Every record landed, and the days past the retention were dropped whole.
+    assert_eq!(sim.dropped_shards, DAYS - RETENTION_DAYS - 1);
+    let kept: u64 = sim
+        .shards
+        .values()
+        .map(|s| s.store.tables.borrow().as_ref().unwrap().records.len() as u64)
+        .sum();
+    let per_day = PER_STEP * (DAY_MS / STEP_MS);
+    assert_eq!(kept, per_day * (DAYS - sim.dropped_shards));
+    assert!(records > kept);
+    // Money is whole: usage is what every settlement was charged.
+    let usage = sim.books.store.state.borrow().totals["usage"];
+    assert_eq!(usage, u128::from(records) * 1_000_000);
+}
+
+/// A retried batch (its answer lost) charges nothing twice, and a record forwarded
+/// twice lands once; a settlement older than the dedupe retention is not charged but
+/// recorded.
+#[test]
+fn retries_and_late_settlements_stay_exactly_once() {
+    let mut sim = Sim::new(20_000 * DAY_MS);
+    sim.settle();
+    let s0 = sim.books.store.state.borrow().clone();
+    // The same batch again: the object says it was settled.
+    let items: Vec<Queued> = s0
+        .outbox
+        .iter()
+        .map(|(_, r)| Queued {
+            item: SettleItem {
+                caller: r.key_hash.clone(),
+                gen_id: r.generation.id.clone(),
+                generation: r.generation.clone(),
+                lease: None,
+            },
+            ask: 0,
+        })
+        .collect();
+    sim.books
+        .handle(Op::Settle {
+            items: items.clone(),
+        })
+        .unwrap();
+    assert_eq!(sim.books.store.state.borrow().totals, s0.totals);
+    assert_eq!(sim.books.store.state.borrow().outbox, s0.outbox);
+    // Forwarded twice (the first answer lost): one record each in the shard.
+    let now = sim.now();
+    for _ in 0..2 {
+        for (day, r) in sim.books.outbox().unwrap() {
+            let s = sim.shards.entry(day).or_insert_with(|| Shard {
+                store: MemoryShard::default(),
+            });
+            let op = ShardOp::Put {
+                day,
+                retention_days: RETENTION_DAYS,
+                records: vec![r],
+            };
+            s.handle(op, now).unwrap();
+        }
+    }
+    {
+        let sh = sim.shards.values().next().unwrap();
+        let t = sh.store.tables.borrow();
+        let t = t.as_ref().unwrap();
+        assert_eq!(t.records.len() as u64, PER_STEP);
+        assert_eq!(t.daily.values().map(|d| d.requests).sum::<u64>(), PER_STEP);
+    }
+    // Two days later the dedupe rows are gone: a retry then is too late to charge.
+    sim.books.store.now.set(now + 2 * DAY_MS);
+    sim.books.housekeep().unwrap();
+    assert!(sim.books.store.state.borrow().settled.is_empty());
+    let usage = sim.books.store.state.borrow().totals["usage"];
+    sim.books.handle(Op::Settle { items }).unwrap();
+    let s = sim.books.store.state.borrow();
+    assert_eq!(s.totals["usage"], usage, "charged twice");
+    let late = s
+        .entries
+        .iter()
+        .filter(|e| e.note.contains("dedupe retention"))
+        .count() as u64;
+    assert_eq!(late, PER_STEP, "a too-late settlement went unrecorded");
+}
