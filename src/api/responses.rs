@@ -913,14 +913,17 @@ mod tests {
         assert_eq!(r.max_tokens, Some(50));
         assert_eq!(r.tools.as_ref().unwrap()[0].function.name, "get_weather");
         assert_eq!(
-            r.tool_choice.as_ref().unwrap()["function"]["name"],
+            serde_json::to_value(&r.tool_choice).unwrap()["function"]["name"],
             "get_weather"
         );
         assert_eq!(
-            r.response_format.as_ref().unwrap()["json_schema"]["name"],
+            serde_json::to_value(&r.response_format).unwrap()["json_schema"]["name"],
             "w"
         );
-        assert_eq!(r.extra["reasoning"], json!({"effort": "low"}));
+        assert_eq!(
+            serde_json::to_value(&r.reasoning).unwrap(),
+            json!({"effort": "low"})
+        );
         let p = r.messages[1].content.as_ref().unwrap().parts();
         assert_eq!(p[1].image_url.as_ref().unwrap().url, "https://x/y.png");
         assert_eq!(
