@@ -41,7 +41,7 @@ impl Bad {
 
     /// `self` under the field `name` (out of line: every field read shares it).
     #[inline(never)]
-    fn in_field(mut self, name: &str) -> Self {
+    pub(crate) fn in_field(mut self, name: &str) -> Self {
         self.path.insert_str(0, &format!(".{name}"));
         self
     }
@@ -92,15 +92,16 @@ pub(crate) struct Fields(pub(crate) Map<String, Value>);
 
 impl Fields {
     /// The field `name`, if present and not null.
-    fn take(&mut self, name: &str) -> Option<Value> {
+    pub(crate) fn take(&mut self, name: &str) -> Option<Value> {
         self.0.remove(name).filter(|v| !v.is_null())
     }
 
     /// The field `name` read by `read`, if present and not null.
+    /// (`read` as a `dyn`: one copy of this per type read, not per call.)
     pub(crate) fn read<T>(
         &mut self,
         name: &str,
-        read: impl FnOnce(Value) -> Read<T>,
+        read: &dyn Fn(Value) -> Read<T>,
     ) -> Read<Option<T>> {
         self.take(name)
             .map(read)
@@ -108,18 +109,9 @@ impl Fields {
             .map_err(|b| b.in_field(name))
     }
 
-    pub(crate) fn required<T>(
-        &mut self,
-        name: &str,
-        read: impl FnOnce(Value) -> Read<T>,
-    ) -> Read<T> {
+    pub(crate) fn required<T>(&mut self, name: &str, read: &dyn Fn(Value) -> Read<T>) -> Read<T> {
         self.read(name, read)?
             .ok_or_else(|| Bad::new("is required").in_field(name))
-    }
-
-    /// Checks the field `name` with `check` and leaves it (a field passed on as sent).
-    fn check(&self, name: &str, check: impl FnOnce(&Value) -> Read<()>) -> Read<()> {
-        check_in(&self.0, name, check)
     }
 
     fn check_required(&self, name: &str, check: impl FnOnce(&Value) -> Read<()>) -> Read<()> {
@@ -185,7 +177,7 @@ pub(crate) fn whole(v: Value) -> Read<u64> {
 }
 
 /// An object, kept opaque (schemas, metadata).
-fn opaque_object(v: Value) -> Read<Value> {
+pub(crate) fn opaque_object(v: Value) -> Read<Value> {
     match v {
         Value::Object(_) => Ok(v),
         other => Err(Bad::new(format!(
@@ -195,7 +187,7 @@ fn opaque_object(v: Value) -> Read<Value> {
     }
 }
 
-pub(crate) fn list<T>(v: Value, read: impl Fn(Value) -> Read<T>) -> Read<Vec<T>> {
+pub(crate) fn list<T>(v: Value, read: &dyn Fn(Value) -> Read<T>) -> Read<Vec<T>> {
     let Value::Array(items) = v else {
         return Err(Bad::new(format!("must be an array, not {}", kind_of(&v))));
     };
@@ -207,7 +199,7 @@ pub(crate) fn list<T>(v: Value, read: impl Fn(Value) -> Read<T>) -> Read<Vec<T>>
 }
 
 /// A string out of `allowed`.
-fn one_of<T>(v: Value, allowed: &[T], name: impl Fn(&T) -> &str) -> Read<&T> {
+pub(crate) fn one_of<T>(v: Value, allowed: &[T], name: impl Fn(&T) -> &str) -> Read<&T> {
     let s = string(v)?;
     allowed.iter().find(|a| name(a) == s).ok_or_else(|| {
         let names: Vec<&str> = allowed.iter().map(&name).collect();
@@ -215,7 +207,7 @@ fn one_of<T>(v: Value, allowed: &[T], name: impl Fn(&T) -> &str) -> Read<&T> {
     })
 }
 
-fn check_string(v: &Value) -> Read<()> {
+pub(crate) fn check_string(v: &Value) -> Read<()> {
     match v {
         Value::String(_) => Ok(()),
         other => Err(Bad::new(format!(
@@ -225,7 +217,7 @@ fn check_string(v: &Value) -> Read<()> {
     }
 }
 
-fn check_bool(v: &Value) -> Read<()> {
+pub(crate) fn check_bool(v: &Value) -> Read<()> {
     match v {
         Value::Bool(_) => Ok(()),
         other => Err(Bad::new(format!(
@@ -246,37 +238,32 @@ pub fn chat(body: Value) -> Result<ChatRequest> {
 fn request(mut f: Fields) -> Read<ChatRequest> {
     let req = ChatRequest {
         server_searches: 0,
-        model: f.read("model", string)?,
-        models: f.read("models", |v| list(v, string))?,
-        tools: f.read("tools", |v| list(v, tool))?,
-        messages: f.required("messages", |v| list(v, message))?,
-        tool_choice: f.read("tool_choice", tool_choice)?,
-        stream: f.read("stream", boolean)?,
-        stream_options: f.read("stream_options", stream_options)?,
-        max_tokens: f.read("max_tokens", whole)?,
-        max_completion_tokens: f.read("max_completion_tokens", whole)?,
-        temperature: f.read("temperature", number)?,
-        top_p: f.read("top_p", number)?,
-        top_k: f.read("top_k", whole)?,
-        stop: f.read("stop", stop)?,
-        response_format: f.read("response_format", response_format)?,
-        reasoning: f.read("reasoning", reasoning)?,
-        reasoning_effort: f.read("reasoning_effort", effort)?,
+        model: f.read("model", &string)?,
+        models: f.read("models", &|v| list(v, &string))?,
+        tools: f.read("tools", &|v| list(v, &tool))?,
+        messages: f.required("messages", &|v| list(v, &message))?,
+        tool_choice: f.read("tool_choice", &tool_choice)?,
+        stream: f.read("stream", &boolean)?,
+        stream_options: f.read("stream_options", &stream_options)?,
+        max_tokens: f.read("max_tokens", &whole)?,
+        max_completion_tokens: f.read("max_completion_tokens", &whole)?,
+        temperature: f.read("temperature", &number)?,
+        top_p: f.read("top_p", &number)?,
+        top_k: f.read("top_k", &whole)?,
+        stop: f.read("stop", &stop)?,
+        response_format: f.read("response_format", &response_format)?,
+        reasoning: f.read("reasoning", &reasoning)?,
+        reasoning_effort: f.read("reasoning_effort", &effort)?,
         provider: f.take("provider"),
         extra: Map::new(),
     };
-    for name in ["parallel_tool_calls", "logprobs"] {
-        f.check(name, check_bool)?;
-    }
-    f.check("user", check_string)?;
-    f.check("metadata", |v| opaque_object(v.clone()).map(drop))?;
     Ok(ChatRequest { extra: f.0, ..req })
 }
 
 fn stop(v: Value) -> Read<Stop> {
     match v {
         Value::String(s) => Ok(Stop::One(s)),
-        Value::Array(_) => list(v, string).map(Stop::Many),
+        Value::Array(_) => list(v, &string).map(Stop::Many),
         other => Err(Bad::new(format!(
             "must be a string or an array of strings, not {}",
             kind_of(&other)
@@ -284,17 +271,17 @@ fn stop(v: Value) -> Read<Stop> {
     }
 }
 
-fn effort(v: Value) -> Read<Effort> {
+pub(crate) fn effort(v: Value) -> Read<Effort> {
     one_of(v, &Effort::ALL, |e| e.as_str()).copied()
 }
 
 fn reasoning(v: Value) -> Read<ReasoningConfig> {
     let mut f = object(v)?;
     Ok(ReasoningConfig {
-        effort: f.read("effort", effort)?,
-        max_tokens: f.read("max_tokens", whole)?,
-        exclude: f.read("exclude", boolean)?,
-        enabled: f.read("enabled", boolean)?,
+        effort: f.read("effort", &effort)?,
+        max_tokens: f.read("max_tokens", &whole)?,
+        exclude: f.read("exclude", &boolean)?,
+        enabled: f.read("enabled", &boolean)?,
         extra: f.0,
     })
 }
@@ -302,7 +289,7 @@ fn reasoning(v: Value) -> Read<ReasoningConfig> {
 fn stream_options(v: Value) -> Read<StreamOptions> {
     let mut f = object(v)?;
     Ok(StreamOptions {
-        include_usage: f.read("include_usage", boolean)?,
+        include_usage: f.read("include_usage", &boolean)?,
         extra: f.0,
     })
 }
@@ -310,11 +297,11 @@ fn stream_options(v: Value) -> Read<StreamOptions> {
 fn response_format(v: Value) -> Read<ResponseFormat> {
     let mut f = object(v)?;
     let kinds = ["text", "json_object", "json_schema"];
-    match *f.required("type", |t| one_of(t, &kinds, |k| k))? {
+    match *f.required("type", &|t| one_of(t, &kinds, |k| k))? {
         "text" => Ok(ResponseFormat::Text),
         "json_object" => Ok(ResponseFormat::JsonObject),
         _ => Ok(ResponseFormat::JsonSchema {
-            json_schema: f.required("json_schema", json_schema)?,
+            json_schema: f.required("json_schema", &json_schema)?,
         }),
     }
 }
@@ -322,9 +309,9 @@ fn response_format(v: Value) -> Read<ResponseFormat> {
 fn json_schema(v: Value) -> Read<JsonSchema> {
     let mut f = object(v)?;
     Ok(JsonSchema {
-        name: f.read("name", string)?,
-        schema: f.read("schema", opaque_object)?,
-        strict: f.read("strict", boolean)?,
+        name: f.read("name", &string)?,
+        schema: f.read("schema", &opaque_object)?,
+        strict: f.read("strict", &boolean)?,
         extra: f.0,
     })
 }
@@ -341,8 +328,8 @@ fn tool_choice(v: Value) -> Read<ToolChoice> {
         },
         Value::Object(m) => {
             let mut f = Fields(m);
-            f.read("type", |t| one_of(t, &["function"], |k| k).map(drop))?;
-            let name = f.required("function", |v| object(v)?.required("name", string))?;
+            f.read("type", &|t| one_of(t, &["function"], |k| k).map(drop))?;
+            let name = f.required("function", &|v| object(v)?.required("name", &string))?;
             Ok(ToolChoice::Function(name))
         }
         other => Err(Bad::new(format!(
@@ -354,24 +341,24 @@ fn tool_choice(v: Value) -> Read<ToolChoice> {
 
 fn tool(v: Value) -> Read<Tool> {
     let mut f = object(v)?;
-    if let Some(ty) = f.read("type", string)? {
+    if let Some(ty) = f.read("type", &string)? {
         if ty != "function" {
             return Err(Bad::new(format!("must be \"function\", not {ty:?}")).in_field("type"));
         }
     }
     Ok(Tool {
         kind: "function".into(),
-        function: f.required("function", function_def)?,
+        function: f.required("function", &function_def)?,
     })
 }
 
 fn function_def(v: Value) -> Read<FunctionDef> {
     let mut f = object(v)?;
     Ok(FunctionDef {
-        name: f.required("name", string)?,
-        description: f.read("description", string)?,
-        parameters: f.read("parameters", opaque_object)?,
-        strict: f.read("strict", boolean)?,
+        name: f.required("name", &string)?,
+        description: f.read("description", &string)?,
+        parameters: f.read("parameters", &opaque_object)?,
+        strict: f.read("strict", &boolean)?,
     })
 }
 
@@ -388,17 +375,17 @@ fn role(v: Value) -> Read<Role> {
 
 fn message(v: Value) -> Read<Message> {
     let mut f = object(v)?;
-    let role = f.required("role", role)?;
-    let name = f.read("name", string)?;
-    let content = f.read("content", |c| content(c, role))?;
+    let role = f.required("role", &role)?;
+    let name = f.read("name", &string)?;
+    let content = f.read("content", &|c| content(c, role))?;
     if content.is_none() && role != Role::Assistant {
         return Err(Bad::new("is required").in_field("content"));
     }
-    let tool_calls = f.read("tool_calls", |v| list(v, tool_call))?;
+    let tool_calls = f.read("tool_calls", &|v| list(v, &tool_call))?;
     if tool_calls.is_some() && role != Role::Assistant {
         return Err(Bad::new("only assistant messages carry tool calls").in_field("tool_calls"));
     }
-    let tool_call_id = f.read("tool_call_id", string)?;
+    let tool_call_id = f.read("tool_call_id", &string)?;
     match (role, &tool_call_id) {
         (Role::Tool, None) => return Err(Bad::new("is required").in_field("tool_call_id")),
         (Role::Tool, _) | (_, None) => {}
@@ -419,7 +406,7 @@ fn message(v: Value) -> Read<Message> {
 fn content(v: Value, role: Role) -> Read<Content> {
     match v {
         Value::String(s) => Ok(Content::Text(s)),
-        Value::Array(_) => list(v, |p| part(p, role)).map(Content::Parts),
+        Value::Array(_) => list(v, &|p| part(p, role)).map(Content::Parts),
         other => Err(Bad::new(format!(
             "must be a string or an array of content parts, not {}",
             kind_of(&other)
@@ -438,7 +425,7 @@ fn part_kinds(role: Role) -> &'static [&'static str] {
 
 fn part(v: Value, role: Role) -> Read<ContentPart> {
     let mut f = object(v)?;
-    let kind = f.required("type", string)?;
+    let kind = f.required("type", &string)?;
     let allowed = part_kinds(role);
     if !allowed.contains(&kind.as_str()) {
         let known = part_kinds(Role::User).contains(&kind.as_str()) || kind == "refusal";
@@ -451,11 +438,11 @@ fn part(v: Value, role: Role) -> Read<ContentPart> {
         return Err(Bad::new(rule).in_field("type"));
     }
     let text = match kind.as_str() {
-        "text" => Some(f.required("text", string)?),
-        _ => f.read("text", string)?,
+        "text" => Some(f.required("text", &string)?),
+        _ => f.read("text", &string)?,
     };
     let image_url = match kind.as_str() {
-        "image_url" => Some(f.required("image_url", image_url)?),
+        "image_url" => Some(f.required("image_url", &image_url)?),
         _ => None,
     };
     media(&f, &kind)?;
@@ -474,11 +461,11 @@ pub(crate) fn media_url(url: &str) -> bool {
 
 fn image_url(v: Value) -> Read<ImageUrl> {
     let mut f = object(v)?;
-    let url = f.required("url", string)?;
+    let url = f.required("url", &string)?;
     if !media_url(&url) {
         return Err(Bad::new("must be an http(s) URL or a data: URL").in_field("url"));
     }
-    let detail = f.read("detail", |d| {
+    let detail = f.read("detail", &|d| {
         one_of(d, &["auto", "low", "high"], |k| k).map(|d| d.to_string())
     })?;
     Ok(ImageUrl { url, detail })
@@ -533,13 +520,13 @@ fn file(o: &Map<String, Value>) -> Read<()> {
 
 fn tool_call(v: Value) -> Read<ToolCall> {
     let mut f = object(v)?;
-    let id = f.required("id", string)?;
-    f.read("type", |t| one_of(t, &["function"], |k| k).map(drop))?;
-    let function = f.required("function", |v| {
+    let id = f.required("id", &string)?;
+    f.read("type", &|t| one_of(t, &["function"], |k| k).map(drop))?;
+    let function = f.required("function", &|v| {
         let mut g = object(v)?;
         Ok(FunctionCall {
-            name: g.required("name", string)?,
-            arguments: g.read("arguments", string)?.unwrap_or_default(),
+            name: g.required("name", &string)?,
+            arguments: g.read("arguments", &string)?.unwrap_or_default(),
         })
     })?;
     Ok(ToolCall {

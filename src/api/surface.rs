@@ -44,25 +44,26 @@ impl Surface {
     }
 
     pub fn parse(self, body: &[u8]) -> Result<Incoming> {
-        if self == Surface::Chat {
-            return Ok(Incoming {
-                surface: self,
-                chat: ChatRequest::parse(body)?,
-                echo: responses::Echo::default(),
-                native: None,
-                anthropic_only: None,
-            });
+        let typed = |chat, echo| Incoming {
+            surface: self,
+            chat,
+            echo,
+            native: None,
+            anthropic_only: None,
+        };
+        match self {
+            Surface::Chat => return Ok(typed(ChatRequest::parse(body)?, Default::default())),
+            Surface::Responses => {
+                let (chat, echo) = responses::parse(body)?;
+                return Ok(typed(chat, echo));
+            }
+            Surface::Completions | Surface::Messages => {}
         }
         let value = parse_json(body)?;
         let mut anthropic_only = None;
         let (chat, echo, native) = match self {
             Surface::Completions => (completions::to_chat(&value)?, Default::default(), None),
-            Surface::Responses => (
-                responses::to_chat(&value)?,
-                responses::Echo::of(&value),
-                None,
-            ),
-            Surface::Messages | Surface::Chat => {
+            Surface::Messages | Surface::Chat | Surface::Responses => {
                 let c = messages::convert(&value)?;
                 anthropic_only = c.anthropic_only;
                 (c.chat, Default::default(), Some(value))

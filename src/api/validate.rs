@@ -302,6 +302,20 @@ fn sampling(r: &ChatRequest) -> Result<()> {
 /// types and ranges.
 fn passed_on(extra: &Map<String, Value>) -> Result<()> {
     let get = |name: &str| extra.get(name).filter(|v| !v.is_null());
+    let typed = |name: &str, check: fn(&Value) -> super::read::Read<()>| match get(name) {
+        Some(v) => check(v).map_err(|b| bad(name, b.rule())),
+        None => Ok(()),
+    };
+    typed("parallel_tool_calls", super::read::check_bool)?;
+    typed("logprobs", super::read::check_bool)?;
+    typed("user", super::read::check_string)?;
+    typed("metadata", |v| match v {
+        Value::Object(_) => Ok(()),
+        other => Err(super::read::Bad::new(format!(
+            "must be an object, not {}",
+            super::read::kind_of(other)
+        ))),
+    })?;
     for (name, min, max) in [
         ("frequency_penalty", -2.0, 2.0),
         ("presence_penalty", -2.0, 2.0),
