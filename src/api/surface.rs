@@ -128,7 +128,7 @@ impl Incoming {
                 v
             }
             Surface::Completions => completions::reply(c),
-            Surface::Responses => responses::reply(c, &self.echo),
+            Surface::Responses => responses::reply(c, &self.echo)?,
             // Through bytes, not `to_value`: the message's types are written by the one
             // serializer the stream uses too (a second one costs wasm for nothing).
             Surface::Messages => serde_json::to_vec(&messages::reply(c))

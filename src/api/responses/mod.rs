@@ -14,7 +14,10 @@ mod stream;
 
 use serde_json::{Map, Value};
 
-pub use reply::reply;
+pub use reply::{
+    reply, response, Incomplete, InputDetails, OutputDetails, OutputItem, Part, Response,
+    ResponseError, ResponseUsage, Status,
+};
 pub use request::{FunctionTool, Input, InputItem, ResponsesRequest};
 pub use stream::StreamEncoder;
 

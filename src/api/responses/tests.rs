@@ -151,7 +151,8 @@ fn replies_have_output_items() {
     let v = reply(
         &c,
         &Echo::of(&json!({"temperature": 0.5, "tools": [], "max_output_tokens": 9})),
-    );
+    )
+    .unwrap();
     assert_eq!(v["object"], "response");
     assert_eq!(v["status"], "completed");
     let types: Vec<&str> = v["output"]
@@ -185,7 +186,7 @@ fn reasoning_details_round_trip_through_reasoning_items() {
         ..Default::default()
     };
     let c = stopped_for_calls(msg, None);
-    let out = reply(&c, &Echo::default())["output"].clone();
+    let out = reply(&c, &Echo::default()).unwrap()["output"].clone();
     assert_eq!(out[0]["type"], "reasoning");
     assert!(out[0]["encrypted_content"]
         .as_str()
