@@ -228,7 +228,7 @@ pub(crate) fn check_bool(v: &Value) -> Read<()> {
 }
 
 /// A chat request body, types only.
-pub fn chat(body: Value) -> Result<ChatRequest> {
+pub(crate) fn chat(body: Value) -> Result<ChatRequest> {
     let Value::Object(map) = body else {
         return Err(Error::bad_request("The body must be a JSON object"));
     };

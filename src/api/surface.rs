@@ -96,6 +96,14 @@ impl Surface {
     }
 }
 
+/// A typed reply as JSON. Through bytes, not `to_value`: the types are written by the
+/// one serializer the stream uses too (a second one costs wasm for nothing).
+fn through_bytes(reply: &impl serde::Serialize) -> Result<Value> {
+    serde_json::to_vec(reply)
+        .and_then(|b| serde_json::from_slice(&b))
+        .map_err(|e| Error::Internal(e.to_string()))
+}
+
 /// An error body in the shape of the surface it goes to.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 #[serde(untagged)]
@@ -128,12 +136,16 @@ impl Incoming {
                 v
             }
             Surface::Completions => completions::reply(c),
-            Surface::Responses => responses::reply(c, &self.echo)?,
-            // Through bytes, not `to_value`: the message's types are written by the one
-            // serializer the stream uses too (a second one costs wasm for nothing).
-            Surface::Messages => serde_json::to_vec(&messages::reply(c))
-                .and_then(|b| serde_json::from_slice(&b))
-                .map_err(|e| Error::Internal(e.to_string()))?,
+            Surface::Responses => {
+                let mut v = through_bytes(&responses::response(c, &self.echo))?;
+                // Tagged, so that it is written exactly (a JSON number read back is not).
+                let cost = c.usage.as_ref().and_then(|u| u.cost);
+                if let (Some(cost), Some(u)) = (cost, v.get_mut("usage")) {
+                    super::set_field(u, "cost", crate::money::tagged(cost.0));
+                }
+                v
+            }
+            Surface::Messages => through_bytes(&messages::reply(c))?,
         })
     }
 

@@ -15,8 +15,8 @@ mod stream;
 use serde_json::{Map, Value};
 
 pub use reply::{
-    reply, response, Incomplete, InputDetails, OutputDetails, OutputItem, Part, Response,
-    ResponseError, ResponseUsage, Status,
+    response, Incomplete, InputDetails, OutputDetails, OutputItem, Part, Response, ResponseError,
+    ResponseUsage, Status,
 };
 pub use request::{FunctionTool, Input, InputItem, ResponsesRequest};
 pub use stream::StreamEncoder;
@@ -44,7 +44,7 @@ const ECHOED: &[&str] = &[
 pub struct Echo(pub Map<String, Value>);
 
 impl Echo {
-    fn of(body: &Value) -> Echo {
+    fn of(body: &Map<String, Value>) -> Echo {
         let mut m = Map::new();
         for k in ECHOED {
             if let Some(v) = body.get(*k).filter(|v| !v.is_null()) {
@@ -57,10 +57,9 @@ impl Echo {
 
 /// A Responses body as the chat request it asks for, and what its replies echo.
 pub fn parse(body: &[u8]) -> Result<(ChatRequest, Echo)> {
-    let value = super::parse_json(body)?;
-    let echo = Echo::of(&value);
-    let chat = ChatRequest::try_from(ResponsesRequest::read(value)?)?;
-    Ok((chat, echo))
+    let mut req = ResponsesRequest::parse(body)?;
+    let echo = std::mem::take(&mut req.echo);
+    Ok((ChatRequest::try_from(req)?, echo))
 }
 
 #[cfg(test)]

@@ -6,7 +6,6 @@ use serde_json::{Map, Value};
 
 use super::Echo;
 use crate::api::{ChatCompletion, Usage};
-use crate::error::{Error, Result};
 use crate::money::Usd;
 
 /// A `response` object.
@@ -276,19 +275,4 @@ pub fn response(c: &ChatCompletion, echo: &Echo) -> Response {
         provider: c.provider.clone(),
         ..Response::new(&c.id, c.created, &c.model, echo, st)
     }
-}
-
-/// A chat completion as a `response` object, as JSON. Through bytes, as the stream
-/// writes it (one serializer in the wasm), with the cost then tagged so that it is
-/// written exactly.
-pub fn reply(c: &ChatCompletion, echo: &Echo) -> Result<Value> {
-    let mut v: Value = serde_json::to_vec(&response(c, echo))
-        .and_then(|b| serde_json::from_slice(&b))
-        .map_err(|e| Error::Internal(e.to_string()))?;
-    if let Some(cost) = c.usage.as_ref().and_then(|u| u.cost) {
-        if let Some(usage) = v.get_mut("usage") {
-            crate::api::set_field(usage, "cost", crate::money::tagged(cost.0));
-        }
-    }
-    Ok(v)
 }

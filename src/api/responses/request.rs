@@ -13,6 +13,8 @@ use crate::api::{
 };
 use crate::error::{Error, Result};
 
+use super::Echo;
+
 /// The request fields passed on to the chat request as they are.
 const PASSED_ON: &[&str] = &[
     "parallel_tool_calls",
@@ -46,6 +48,8 @@ pub struct ResponsesRequest {
     pub provider: Option<Value>,
     /// [`PASSED_ON`] fields, as sent.
     pub extra: Map<String, Value>,
+    /// What the replies echo of the request.
+    pub echo: Echo,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -74,11 +78,12 @@ pub enum InputItem {
 pub struct FunctionTool(pub FunctionDef);
 
 impl ResponsesRequest {
-    /// Reads a parsed body.
-    pub fn read(body: Value) -> Result<Self> {
-        let Value::Object(map) = body else {
+    /// Parses a body.
+    pub fn parse(body: &[u8]) -> Result<Self> {
+        let Value::Object(map) = crate::api::parse_json(body)? else {
             return Err(Error::bad_request("The body must be a JSON object"));
         };
+        let echo = Echo::of(&map);
         let mut f = Fields(map);
         for name in ["previous_response_id", "conversation"] {
             if f.take(name).is_some() {
@@ -87,10 +92,10 @@ impl ResponsesRequest {
                 )));
             }
         }
-        Ok(Self::fields(f)?)
+        Ok(Self::fields(f, echo)?)
     }
 
-    fn fields(mut f: Fields) -> Read<Self> {
+    fn fields(mut f: Fields, echo: Echo) -> Read<Self> {
         let mut r = ResponsesRequest {
             model: f.read("model", &string)?,
             models: f.read("models", &|v| list(v, &string))?,
@@ -109,6 +114,7 @@ impl ResponsesRequest {
             stream: f.read("stream", &boolean)?,
             provider: f.take("provider"),
             extra: Map::new(),
+            echo,
         };
         for name in PASSED_ON {
             if let Some(v) = f.take(name) {

@@ -6,6 +6,11 @@ use crate::api::{
 use crate::error::Error;
 use serde_json::json;
 
+/// A completion's `response` object as JSON.
+fn reply(c: &ChatCompletion, echo: &Echo) -> Result<Value> {
+    Ok(serde_json::to_value(response(c, echo)).unwrap())
+}
+
 /// The chat request of a Responses body.
 fn to_chat(body: &Value) -> Result<ChatRequest> {
     parse(body.to_string().as_bytes()).map(|(chat, _)| chat)
@@ -150,7 +155,11 @@ fn replies_have_output_items() {
     let c = stopped_for_calls(msg, Some(Usage::new(10, 5)));
     let v = reply(
         &c,
-        &Echo::of(&json!({"temperature": 0.5, "tools": [], "max_output_tokens": 9})),
+        &Echo::of(
+            json!({"temperature": 0.5, "tools": [], "max_output_tokens": 9})
+                .as_object()
+                .unwrap(),
+        ),
     )
     .unwrap();
     assert_eq!(v["object"], "response");
