@@ -475,4 +475,47 @@ mod tests {
         };
         assert_eq!(req.model_candidates(), vec!["a", "b", "c"]);
     }
+
+    #[test]
+    fn typed_fields_are_read_and_written_back_as_sent() {
+        let body = json!({
+            "model": "a/b",
+            "messages": [
+                {"role": "developer", "content": "be brief"},
+                {"role": "user", "content": "weather?"}
+            ],
+            "tools": [{"type": "function", "function": {"name": "get_weather"}}],
+            "tool_choice": {"type": "function", "function": {"name": "get_weather"}},
+            "response_format": {"type": "json_schema", "json_schema": {
+                "name": "w", "description": "the weather", "schema": {"type": "object"}, "strict": true}},
+            "stream": true,
+            "stream_options": {"include_usage": true},
+            "reasoning": {"effort": "xhigh", "exclude": true},
+            "reasoning_effort": "minimal"
+        });
+        let req = ChatRequest::parse(body.to_string().as_bytes()).unwrap();
+        assert_eq!(req.messages[0].role, Role::Developer);
+        assert_eq!(
+            req.tool_choice,
+            Some(ToolChoice::Function("get_weather".into()))
+        );
+        let schema = req.response_format.as_ref().and_then(|f| f.json_schema());
+        assert_eq!(schema.and_then(|s| s.name.as_deref()), Some("w"));
+        assert_eq!(schema.unwrap().extra["description"], "the weather");
+        assert_eq!(
+            req.stream_options.as_ref().unwrap().include_usage,
+            Some(true)
+        );
+        assert_eq!(req.reasoning.as_ref().unwrap().effort, Some(Effort::Xhigh));
+        assert_eq!(req.reasoning_effort, Some(Effort::Minimal));
+        assert!(req.extra.is_empty(), "{:?}", req.extra);
+        assert_eq!(serde_json::to_value(&req).unwrap(), body);
+        for (tc, mode) in [("none", ToolChoice::None), ("auto", ToolChoice::Auto)] {
+            let mut b = body.clone();
+            b["tool_choice"] = json!(tc);
+            let r = ChatRequest::parse(b.to_string().as_bytes()).unwrap();
+            assert_eq!(r.tool_choice, Some(mode));
+            assert_eq!(serde_json::to_value(&r).unwrap()["tool_choice"], tc);
+        }
+    }
 }

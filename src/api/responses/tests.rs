@@ -375,3 +375,57 @@ fn streams_follow_the_event_sequence() {
     assert_eq!(failed.last().unwrap()["type"], "response.failed");
     assert_eq!(failed.last().unwrap()["response"]["status"], "failed");
 }
+
+#[test]
+fn the_request_is_read_into_its_wire_types() {
+    let body = json!({
+        "model": "a/b",
+        "input": [
+            {"role": "user", "content": "hi"},
+            {"type": "function_call", "call_id": "c1", "name": "f"},
+            {"type": "function_call_output", "call_id": "c1", "output": [{"type": "input_text", "text": "a"}, {"type": "input_text", "text": "b"}]}
+        ],
+        "tools": [{"type": "function", "name": "f", "strict": true}],
+        "tool_choice": "required",
+        "text": {"format": {"type": "json_object"}},
+        "reasoning": {"effort": "high", "summary": "auto"},
+        "seed": 3,
+        "store": false,
+        "temperature": 0.5
+    });
+    let r = ResponsesRequest::parse(body.to_string().as_bytes()).unwrap();
+    let Input::Items(items) = &r.input else {
+        panic!("{:?}", r.input)
+    };
+    assert!(matches!(
+        &items[0],
+        InputItem::Message {
+            role: crate::api::Role::User,
+            ..
+        }
+    ));
+    let InputItem::FunctionCall(call) = &items[1] else {
+        panic!("{:?}", items[1])
+    };
+    assert_eq!(
+        (call.id.as_str(), call.function.arguments.as_str()),
+        ("c1", "{}")
+    );
+    assert_eq!(
+        items[2],
+        InputItem::FunctionCallOutput {
+            call_id: "c1".into(),
+            output: "a\nb".into()
+        }
+    );
+    assert_eq!(r.tools.as_ref().unwrap()[0].0.strict, Some(true));
+    assert_eq!(r.tool_choice, Some(crate::api::ToolChoice::Required));
+    assert_eq!(r.format, Some(crate::api::ResponseFormat::JsonObject));
+    assert_eq!(r.effort, Some(crate::api::Effort::High));
+    // Passed on: what chat takes; dropped: what it does not (`store`).
+    assert_eq!(r.extra.keys().collect::<Vec<_>>(), ["seed"]);
+    assert_eq!(r.echo.0["temperature"], 0.5);
+    let e = ResponsesRequest::parse(br#"{"model": "a/b", "input": "x", "temperature": "hot"}"#)
+        .unwrap_err();
+    assert_eq!(e.to_string(), "temperature: must be a number, not a string");
+}
