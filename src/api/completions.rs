@@ -156,7 +156,7 @@ mod tests {
     fn prompt_becomes_one_user_message() {
         let r = to_chat(&json!({"model": "a/b", "prompt": "Once upon", "max_tokens": 5, "stop": ["\n"], "provider": {"sort": "price"}})).unwrap();
         assert_eq!(r.messages.len(), 1);
-        assert_eq!(r.messages[0].role, "user");
+        assert_eq!(r.messages[0].role, crate::api::Role::User);
         assert_eq!(r.messages[0].text(), "Once upon");
         assert_eq!(r.max_tokens, Some(5));
         assert!(r.provider.is_some());

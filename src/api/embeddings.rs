@@ -200,7 +200,7 @@ impl EmbeddingsRequest {
             model: self.model.clone(),
             models: (!self.models.is_empty()).then(|| self.models.clone()),
             messages: vec![super::Message {
-                role: "user".into(),
+                role: super::Role::User,
                 content: Some(super::Content::Text(longest)),
                 ..Default::default()
             }],

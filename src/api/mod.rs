@@ -1,12 +1,13 @@
 //! OpenAI/OpenRouter wire types: chat requests, replies, stream chunks and usage.
 
-mod bounds;
 pub mod chat;
 pub mod completions;
 pub mod embeddings;
 pub mod gather;
 mod gauge;
 pub mod messages;
+pub mod read;
+pub mod request;
 pub mod responses;
 pub mod route;
 pub mod sse;
@@ -15,6 +16,7 @@ pub mod validate;
 
 pub use chat::*;
 pub use gauge::{estimate_prompt_tokens, estimate_tokens, strip_gateway_fields};
+pub use read::parse_json;
 
 pub use crate::json::set_field;
 

@@ -44,25 +44,26 @@ impl Surface {
     }
 
     pub fn parse(self, body: &[u8]) -> Result<Incoming> {
-        if self == Surface::Chat {
-            return Ok(Incoming {
-                surface: self,
-                chat: ChatRequest::parse(body)?,
-                echo: responses::Echo::default(),
-                native: None,
-                anthropic_only: None,
-            });
+        let typed = |chat, echo| Incoming {
+            surface: self,
+            chat,
+            echo,
+            native: None,
+            anthropic_only: None,
+        };
+        match self {
+            Surface::Chat => return Ok(typed(ChatRequest::parse(body)?, Default::default())),
+            Surface::Responses => {
+                let (chat, echo) = responses::parse(body)?;
+                return Ok(typed(chat, echo));
+            }
+            Surface::Completions | Surface::Messages => {}
         }
         let value = parse_json(body)?;
         let mut anthropic_only = None;
         let (chat, echo, native) = match self {
             Surface::Completions => (completions::to_chat(&value)?, Default::default(), None),
-            Surface::Responses => (
-                responses::to_chat(&value)?,
-                responses::Echo::of(&value),
-                None,
-            ),
-            Surface::Messages | Surface::Chat => {
+            Surface::Messages | Surface::Chat | Surface::Responses => {
                 let c = messages::convert(&value)?;
                 anthropic_only = c.anthropic_only;
                 (c.chat, Default::default(), Some(value))
@@ -93,6 +94,14 @@ impl Surface {
             _ => ErrorReply::OpenRouter(e.body_with(Some(provider_errors))),
         }
     }
+}
+
+/// A typed reply as JSON. Through bytes, not `to_value`: the types are written by the
+/// one serializer the stream uses too (a second one costs wasm for nothing).
+fn through_bytes(reply: &impl serde::Serialize) -> Result<Value> {
+    serde_json::to_vec(reply)
+        .and_then(|b| serde_json::from_slice(&b))
+        .map_err(|e| Error::Internal(e.to_string()))
 }
 
 /// An error body in the shape of the surface it goes to.
@@ -143,12 +152,16 @@ impl Incoming {
                 v
             }
             Surface::Completions => completions::reply(&c),
-            Surface::Responses => responses::reply(&c, &self.echo),
-            // Through bytes, not `to_value`: the message's types are written by the one
-            // serializer the stream uses too (a second one costs wasm for nothing).
-            Surface::Messages => serde_json::to_vec(&messages::reply(&c))
-                .and_then(|b| serde_json::from_slice(&b))
-                .map_err(|e| Error::Internal(e.to_string()))?,
+            Surface::Responses => {
+                let mut v = through_bytes(&responses::response(&c, &self.echo))?;
+                // Tagged, so that it is written exactly (a JSON number read back is not).
+                let cost = c.usage.as_ref().and_then(|u| u.cost);
+                if let (Some(cost), Some(u)) = (cost, v.get_mut("usage")) {
+                    super::set_field(u, "cost", crate::money::tagged(cost.0));
+                }
+                v
+            }
+            Surface::Messages => through_bytes(&messages::reply(&c))?,
         })
     }
 

@@ -1,8 +1,9 @@
-//! Validation of a chat request before anything is reserved or sent upstream. It reads
-//! the parsed JSON (not the typed request) so that every message names the field and
-//! the rule: `messages[2].role: unknown role "wizard"`. Unknown *fields* are tolerated
-//! (they are passed on or dropped per provider); invalid *values* of known fields are
-//! refused with a 400.
+//! The rules of a chat request a type cannot say, checked before anything is reserved
+//! or sent upstream: value ranges, the bounds on the work one request can cause, and
+//! the rules across fields (a tool message answers an earlier tool call, a named tool
+//! choice is among the tools). They run on the typed request, whichever surface it
+//! came from ([`super::read`] reads a chat body; other surfaces convert into it), and
+//! name the field of the chat request: `messages[2].tool_call_id: ...`.
 //!
 //! Bounds on the work one request can cause (documented in the README):
 //! nesting depth [`MAX_DEPTH`], [`MAX_MESSAGES`] messages, [`MAX_PARTS`] content parts
@@ -14,6 +15,8 @@ use std::collections::HashSet;
 
 use serde_json::{Map, Value};
 
+use super::read::shown;
+use super::{ChatRequest, Content, Message, Role, ToolChoice};
 use crate::error::{Error, Result};
 
 pub const MAX_DEPTH: usize = 64;
@@ -28,35 +31,8 @@ pub const MAX_ID_BYTES: usize = 256;
 /// No endpoint generates more than this in one reply; a larger budget is a typo.
 pub const MAX_OUTPUT_TOKENS: u64 = 10_000_000;
 
-pub const ROLES: &[&str] = &["system", "developer", "user", "assistant", "tool"];
-const EFFORTS: &[&str] = &["xhigh", "high", "medium", "low", "minimal", "none"];
-
 fn bad(path: &str, rule: impl std::fmt::Display) -> Error {
     Error::BadRequest(format!("{path}: {rule}"))
-}
-
-/// A short, safe rendering of a value the caller sent, for error messages.
-fn shown(v: &Value) -> String {
-    let s = match v {
-        Value::String(s) => format!("{s:?}"),
-        other => other.to_string(),
-    };
-    if s.len() > 64 {
-        format!("{}...", crate::error::truncate(&s, 61))
-    } else {
-        s
-    }
-}
-
-fn kind(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
 }
 
 /// Refuses bodies nested deeper than [`MAX_DEPTH`] before they are parsed, with a
@@ -90,252 +66,9 @@ pub fn check_depth(body: &[u8]) -> Result<()> {
     Ok(())
 }
 
-/// Reads the fields of one JSON object, naming them by path in errors.
-struct Obj<'a> {
-    path: String,
-    map: &'a Map<String, Value>,
-}
-
-impl<'a> Obj<'a> {
-    fn new(path: impl Into<String>, v: &'a Value) -> Result<Self> {
-        let path = path.into();
-        match v {
-            Value::Object(map) => Ok(Obj { path, map }),
-            other => Err(bad(
-                &path,
-                format!("must be an object, not {}", kind(other)),
-            )),
-        }
-    }
-
-    fn at(&self, field: &str) -> String {
-        if self.path.is_empty() {
-            field.to_string()
-        } else {
-            format!("{}.{field}", self.path)
-        }
-    }
-
-    /// The field, if present and not null.
-    fn get(&self, field: &str) -> Option<&'a Value> {
-        self.map.get(field).filter(|v| !v.is_null())
-    }
-
-    fn string(&self, field: &str) -> Result<Option<&'a str>> {
-        match self.get(field) {
-            None => Ok(None),
-            Some(Value::String(s)) => Ok(Some(s)),
-            Some(other) => Err(bad(
-                &self.at(field),
-                format!("must be a string, not {}", kind(other)),
-            )),
-        }
-    }
-
-    fn required_string(&self, field: &str) -> Result<&'a str> {
-        self.string(field)?
-            .ok_or_else(|| bad(&self.at(field), "is required"))
-    }
-
-    fn bool(&self, field: &str) -> Result<Option<bool>> {
-        match self.get(field) {
-            None => Ok(None),
-            Some(Value::Bool(b)) => Ok(Some(*b)),
-            Some(other) => Err(bad(
-                &self.at(field),
-                format!("must be a boolean, not {}", kind(other)),
-            )),
-        }
-    }
-
-    fn number(&self, field: &str, min: f64, max: f64) -> Result<Option<f64>> {
-        match self.get(field) {
-            None => Ok(None),
-            Some(v) => {
-                let n = v.as_f64().ok_or_else(|| {
-                    bad(
-                        &self.at(field),
-                        format!("must be a number, not {}", kind(v)),
-                    )
-                })?;
-                if !(min..=max).contains(&n) {
-                    return Err(bad(
-                        &self.at(field),
-                        format!("must be between {min} and {max}, not {}", shown(v)),
-                    ));
-                }
-                Ok(Some(n))
-            }
-        }
-    }
-
-    fn integer(&self, field: &str, min: u64, max: u64) -> Result<Option<u64>> {
-        match self.get(field) {
-            None => Ok(None),
-            Some(v) => {
-                let n = v.as_u64().ok_or_else(|| {
-                    bad(
-                        &self.at(field),
-                        format!(
-                            "must be a whole number from {min} to {max}, not {}",
-                            shown(v)
-                        ),
-                    )
-                })?;
-                if !(min..=max).contains(&n) {
-                    return Err(bad(
-                        &self.at(field),
-                        format!("must be a whole number from {min} to {max}, not {n}"),
-                    ));
-                }
-                Ok(Some(n))
-            }
-        }
-    }
-
-    fn one_of(&self, field: &str, allowed: &[&str]) -> Result<Option<&'a str>> {
-        match self.string(field)? {
-            Some(s) if !allowed.contains(&s) => Err(bad(
-                &self.at(field),
-                format!("must be one of {}, not {s:?}", allowed.join(", ")),
-            )),
-            other => Ok(other),
-        }
-    }
-
-    fn array(&self, field: &str) -> Result<Option<&'a Vec<Value>>> {
-        match self.get(field) {
-            None => Ok(None),
-            Some(Value::Array(a)) => Ok(Some(a)),
-            Some(other) => Err(bad(
-                &self.at(field),
-                format!("must be an array, not {}", kind(other)),
-            )),
-        }
-    }
-
-    fn object(&self, field: &str) -> Result<Option<Obj<'a>>> {
-        self.get(field)
-            .map(|v| Obj::new(self.at(field), v))
-            .transpose()
-    }
-}
-
-/// Validates a parsed chat-completions body.
-pub fn chat(body: &Value) -> Result<()> {
-    let req =
-        Obj::new("", body).map_err(|_| Error::bad_request("The body must be a JSON object"))?;
-    models(&req)?;
-    let tools = tools(&req)?;
-    messages(&req)?;
-    tool_choice(&req, &tools)?;
-    sampling(&req)?;
-    response_format(&req)?;
-    reasoning(&req)?;
-    if let Some(p) = req.get("provider") {
-        provider(p)?;
-    }
-    if let Some(o) = req.object("stream_options")? {
-        o.bool("include_usage")?;
-    }
-    req.bool("stream")?;
-    req.bool("parallel_tool_calls")?;
-    req.bool("logprobs")?;
-    req.string("user")?;
-    req.object("metadata")?;
-    Ok(())
-}
-
 /// Provider preferences, as routing will read them.
 pub(super) fn provider(p: &Value) -> Result<()> {
     crate::routing::prefs::ProviderPrefs::parse(Some(p)).map(drop)
-}
-
-fn model_id(path: &str, v: &Value) -> Result<()> {
-    match v {
-        Value::String(s) if s.trim().is_empty() => Err(bad(path, "must not be empty")),
-        Value::String(s) if s.len() > MAX_ID_BYTES => {
-            Err(bad(path, format!("must be at most {MAX_ID_BYTES} bytes")))
-        }
-        Value::String(_) => Ok(()),
-        other => Err(bad(path, format!("must be a string, not {}", kind(other)))),
-    }
-}
-
-fn models(req: &Obj) -> Result<()> {
-    if let Some(m) = req.get("model") {
-        model_id("model", m)?;
-    }
-    let list = req.array("models")?;
-    if let Some(list) = list {
-        if list.len() > MAX_MODELS {
-            return Err(bad(
-                "models",
-                format!("at most {MAX_MODELS} models, not {}", list.len()),
-            ));
-        }
-        for (i, m) in list.iter().enumerate() {
-            model_id(&format!("models[{i}]"), m)?;
-        }
-    }
-    if req.get("model").is_none() && list.is_none_or(|l| l.is_empty()) {
-        return Err(bad("model", "is required"));
-    }
-    Ok(())
-}
-
-/// Names of the offered function tools.
-fn tools(req: &Obj) -> Result<HashSet<String>> {
-    let mut names = HashSet::new();
-    let Some(list) = req.array("tools")? else {
-        return Ok(names);
-    };
-    if list.len() > MAX_TOOLS {
-        return Err(bad(
-            "tools",
-            format!("at most {MAX_TOOLS} tools, not {}", list.len()),
-        ));
-    }
-    for (i, t) in list.iter().enumerate() {
-        let t = Obj::new(format!("tools[{i}]"), t)?;
-        if let Some(ty) = t.string("type")? {
-            if ty != "function" {
-                return Err(bad(
-                    &t.at("type"),
-                    format!("must be \"function\", not {ty:?}"),
-                ));
-            }
-        }
-        let f = t
-            .object("function")?
-            .ok_or_else(|| bad(&t.at("function"), "is required"))?;
-        let name = f.required_string("name")?;
-        if !valid_tool_name(name) {
-            return Err(bad(
-                &f.at("name"),
-                format!("must be 1 to 128 letters, digits, '_', '-' or '.', not {name:?}"),
-            ));
-        }
-        f.string("description")?;
-        f.bool("strict")?;
-        if let Some(p) = f.object("parameters")? {
-            if let Some(ty) = p.string("type")? {
-                if ty != "object" {
-                    return Err(bad(
-                        &p.at("type"),
-                        format!("a tool's parameters must be a JSON schema of type \"object\", not {ty:?}"),
-                    ));
-                }
-            }
-        }
-        if !names.insert(name.to_string()) {
-            return Err(bad(
-                &f.at("name"),
-                format!("tool {name:?} is defined twice"),
-            ));
-        }
-    }
-    Ok(names)
 }
 
 pub(super) fn valid_tool_name(name: &str) -> bool {
@@ -345,319 +78,308 @@ pub(super) fn valid_tool_name(name: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
 }
 
-fn messages(req: &Obj) -> Result<()> {
-    let list = req
-        .array("messages")?
-        .ok_or_else(|| bad("messages", "is required"))?;
+/// Checks a typed request.
+pub fn check(r: &ChatRequest) -> Result<()> {
+    models(r)?;
+    let names = tools(r)?;
+    messages(&r.messages)?;
+    tool_choice(r, &names)?;
+    sampling(r)?;
+    passed_on(&r.extra)?;
+    if let Some(p) = &r.provider {
+        provider(p)?;
+    }
+    Ok(())
+}
+
+fn model_id(path: &str, m: &str) -> Result<()> {
+    if m.trim().is_empty() {
+        return Err(bad(path, "must not be empty"));
+    }
+    if m.len() > MAX_ID_BYTES {
+        return Err(bad(path, format!("must be at most {MAX_ID_BYTES} bytes")));
+    }
+    Ok(())
+}
+
+fn models(r: &ChatRequest) -> Result<()> {
+    if let Some(m) = &r.model {
+        model_id("model", m)?;
+    }
+    let list = r.models.as_deref().unwrap_or_default();
+    if list.len() > MAX_MODELS {
+        let n = list.len();
+        return Err(bad(
+            "models",
+            format!("at most {MAX_MODELS} models, not {n}"),
+        ));
+    }
+    for (i, m) in list.iter().enumerate() {
+        model_id(&format!("models[{i}]"), m)?;
+    }
+    if r.model.is_none() && list.is_empty() {
+        return Err(bad("model", "is required"));
+    }
+    Ok(())
+}
+
+/// The names of the offered tools.
+fn tools(r: &ChatRequest) -> Result<HashSet<&str>> {
+    let list = r.tools.as_deref().unwrap_or_default();
+    if list.len() > MAX_TOOLS {
+        let n = list.len();
+        return Err(bad("tools", format!("at most {MAX_TOOLS} tools, not {n}")));
+    }
+    let mut names = HashSet::new();
+    for (i, t) in list.iter().enumerate() {
+        let name = t.function.name.as_str();
+        let path = || format!("tools[{i}].function.name");
+        if !valid_tool_name(name) {
+            return Err(bad(
+                &path(),
+                format!("must be 1 to 128 letters, digits, '_', '-' or '.', not {name:?}"),
+            ));
+        }
+        let kind = t.function.parameters.as_ref().and_then(|p| p.get("type"));
+        if let Some(kind) = kind.filter(|k| k.as_str() != Some("object")) {
+            return Err(bad(
+                &format!("tools[{i}].function.parameters.type"),
+                format!("a tool's parameters must be a JSON schema of type \"object\", not {kind}"),
+            ));
+        }
+        if !names.insert(name) {
+            return Err(bad(&path(), format!("tool {name:?} is defined twice")));
+        }
+    }
+    Ok(names)
+}
+
+fn messages(list: &[Message]) -> Result<()> {
     if list.is_empty() {
         return Err(bad("messages", "must not be empty"));
     }
     if list.len() > MAX_MESSAGES {
+        let n = list.len();
         return Err(bad(
             "messages",
-            format!("at most {MAX_MESSAGES} messages, not {}", list.len()),
+            format!("at most {MAX_MESSAGES} messages, not {n}"),
         ));
     }
     let mut parts = 0usize;
     let mut call_ids: HashSet<&str> = HashSet::new();
     for (i, m) in list.iter().enumerate() {
-        let m = Obj::new(format!("messages[{i}]"), m)?;
-        let role = m.required_string("role")?;
-        let allowed: &[&str] = match role {
-            "system" | "developer" => &["text"],
-            "user" => &["text", "image_url", "input_audio", "file", "video_url"],
-            "assistant" => &["text", "refusal"],
-            "tool" => &["text"],
-            other => {
+        // Paths are written only for an error: this runs for every message.
+        let path = || format!("messages[{i}]");
+        if let Some(Content::Parts(ps)) = &m.content {
+            parts = parts.saturating_add(ps.len());
+            if parts > MAX_PARTS {
                 return Err(bad(
-                    &m.at("role"),
-                    format!("unknown role {other:?} (expected {})", ROLES.join(", ")),
-                ))
-            }
-        };
-        m.string("name")?;
-        match m.get("content") {
-            None if role == "assistant" => {}
-            None => return Err(bad(&m.at("content"), "is required")),
-            Some(Value::String(_)) => {}
-            Some(Value::Array(ps)) => {
-                parts = parts.saturating_add(ps.len());
-                if parts > MAX_PARTS {
-                    return Err(bad(
-                        &m.at("content"),
-                        format!("at most {MAX_PARTS} content parts in all messages"),
-                    ));
-                }
-                for (j, p) in ps.iter().enumerate() {
-                    part(&format!("{}[{j}]", m.at("content")), p, allowed, role)?;
-                }
-            }
-            Some(other) => {
-                return Err(bad(
-                    &m.at("content"),
-                    format!(
-                        "must be a string or an array of content parts, not {}",
-                        kind(other)
-                    ),
-                ))
-            }
-        }
-        if let Some(calls) = m.array("tool_calls")? {
-            if role != "assistant" {
-                return Err(bad(
-                    &m.at("tool_calls"),
-                    "only assistant messages carry tool calls",
+                    &format!("{}.content", path()),
+                    format!("at most {MAX_PARTS} content parts in all messages"),
                 ));
             }
-            for (j, c) in calls.iter().enumerate() {
-                let c = Obj::new(format!("{}[{j}]", m.at("tool_calls")), c)?;
-                let id = c.required_string("id")?;
-                if id.is_empty() {
-                    return Err(bad(&c.at("id"), "must not be empty"));
-                }
-                c.one_of("type", &["function"])?;
-                let f = c
-                    .object("function")?
-                    .ok_or_else(|| bad(&c.at("function"), "is required"))?;
-                f.required_string("name")?;
-                f.string("arguments")?;
-                call_ids.insert(id);
+            for (j, p) in ps.iter().enumerate() {
+                part(|| format!("{}.content[{j}]", path()), m.role, p)?;
             }
         }
-        if role == "tool" {
-            let id = m.required_string("tool_call_id")?;
-            if !call_ids.contains(id) {
+        for (j, c) in m.tool_calls.iter().flatten().enumerate() {
+            if c.id.is_empty() {
                 return Err(bad(
-                    &m.at("tool_call_id"),
+                    &format!("{}.tool_calls[{j}].id", path()),
+                    "must not be empty",
+                ));
+            }
+            call_ids.insert(&c.id);
+        }
+        if let Some(id) = &m.tool_call_id {
+            if !call_ids.contains(id.as_str()) {
+                return Err(bad(
+                    &format!("{}.tool_call_id", path()),
                     format!("{id:?} answers no tool call of an earlier assistant message"),
                 ));
             }
-        } else if m.get("tool_call_id").is_some() {
-            return Err(bad(
-                &m.at("tool_call_id"),
-                "only tool messages carry a tool_call_id",
-            ));
         }
     }
     Ok(())
 }
 
-fn part(path: &str, p: &Value, allowed: &[&str], role: &str) -> Result<()> {
-    let p = Obj::new(path, p)?;
-    let ty = p.required_string("type")?;
-    if !allowed.contains(&ty) {
-        let known = [
-            "text",
-            "image_url",
-            "input_audio",
-            "file",
-            "video_url",
-            "refusal",
-        ];
-        let why = if known.contains(&ty) {
-            format!("{role} messages cannot carry {ty:?} parts")
-        } else {
-            format!("unknown content part type {ty:?}")
-        };
-        return Err(bad(
-            &p.at("type"),
-            format!("{why} (expected {})", allowed.join(", ")),
-        ));
-    }
-    match ty {
-        "text" => {
-            p.required_string("text")?;
-        }
-        "refusal" => {
-            p.required_string("refusal")?;
-        }
-        "image_url" | "video_url" => {
-            let u = p.object(ty)?.ok_or_else(|| bad(&p.at(ty), "is required"))?;
-            let url = u.required_string("url")?;
-            if !(url.starts_with("https://")
-                || url.starts_with("http://")
-                || url.starts_with("data:"))
-            {
-                return Err(bad(&u.at("url"), "must be an http(s) URL or a data: URL"));
-            }
-            if ty == "image_url" {
-                u.one_of("detail", &["auto", "low", "high"])?;
-            }
-        }
-        "input_audio" => {
-            let a = p
-                .object("input_audio")?
-                .ok_or_else(|| bad(&p.at("input_audio"), "is required"))?;
-            a.required_string("data")?;
-            a.required_string("format")?;
-        }
-        "file" => {
-            let f = p
-                .object("file")?
-                .ok_or_else(|| bad(&p.at("file"), "is required"))?;
-            let data = f.string("file_data")?;
-            let id = f.string("file_id")?;
-            f.string("filename")?;
-            if data.is_none() && id.is_none() {
-                return Err(bad(&f.at("file_data"), "is required (or file_id)"));
-            }
-        }
-        _ => {}
-    }
-    Ok(())
-}
-
-fn tool_choice(req: &Obj, tools: &HashSet<String>) -> Result<()> {
-    let Some(tc) = req.get("tool_choice") else {
+/// Only user messages carry media; a URL is http(s) or data:.
+fn part(path: impl Fn() -> String, role: Role, p: &super::ContentPart) -> Result<()> {
+    let Some(image) = &p.image_url else {
         return Ok(());
     };
-    match tc {
-        Value::String(s) => match s.as_str() {
-            "none" | "auto" => Ok(()),
-            "required" if tools.is_empty() => Err(bad(
-                "tool_choice",
-                "\"required\" needs at least one tool in `tools`",
-            )),
-            "required" => Ok(()),
-            other => Err(bad(
-                "tool_choice",
-                format!("must be \"none\", \"auto\", \"required\" or a function, not {other:?}"),
-            )),
-        },
-        Value::Object(_) => {
-            let o = Obj::new("tool_choice", tc)?;
-            o.one_of("type", &["function"])?;
-            let f = o
-                .object("function")?
-                .ok_or_else(|| bad("tool_choice.function", "is required"))?;
-            let name = f.required_string("name")?;
-            if !tools.contains(name) {
-                return Err(bad(
-                    "tool_choice.function.name",
-                    format!("{name:?} is not one of the tools offered in `tools`"),
-                ));
-            }
-            Ok(())
-        }
-        other => Err(bad(
+    if role != Role::User {
+        return Err(bad(
+            &format!("{}.type", path()),
+            format!(
+                "{} messages cannot carry {:?} parts (expected text)",
+                role.as_str(),
+                p.kind
+            ),
+        ));
+    }
+    if !super::read::media_url(&image.url) {
+        return Err(bad(
+            &format!("{}.image_url.url", path()),
+            "must be an http(s) URL or a data: URL",
+        ));
+    }
+    Ok(())
+}
+
+fn tool_choice(r: &ChatRequest, tools: &HashSet<&str>) -> Result<()> {
+    match &r.tool_choice {
+        Some(ToolChoice::Required) if tools.is_empty() => Err(bad(
             "tool_choice",
-            format!("must be a string or an object, not {}", kind(other)),
+            "\"required\" needs at least one tool in `tools`",
         )),
+        Some(ToolChoice::Function(name)) if !tools.contains(name.as_str()) => Err(bad(
+            "tool_choice.function.name",
+            format!("{name:?} is not one of the tools offered in `tools`"),
+        )),
+        _ => Ok(()),
     }
 }
 
-fn sampling(req: &Obj) -> Result<()> {
-    req.number("temperature", 0.0, 2.0)?;
-    req.number("top_p", 0.0, 1.0)?;
-    req.integer("top_k", 0, 1_000_000)?;
-    req.number("frequency_penalty", -2.0, 2.0)?;
-    req.number("presence_penalty", -2.0, 2.0)?;
-    req.number("repetition_penalty", 0.0, 2.0)?;
-    req.number("min_p", 0.0, 1.0)?;
-    req.number("top_a", 0.0, 1.0)?;
-    req.integer("top_logprobs", 0, 20)?;
-    req.integer("n", 1, MAX_N)?;
-    req.integer("max_tokens", 1, MAX_OUTPUT_TOKENS)?;
-    req.integer("max_completion_tokens", 1, MAX_OUTPUT_TOKENS)?;
-    if let Some(seed) = req.get("seed") {
-        if !(seed.is_i64() || seed.is_u64()) {
+fn number(path: &str, v: Option<f64>, min: f64, max: f64) -> Result<()> {
+    match v {
+        Some(n) if !(min..=max).contains(&n) => Err(bad(
+            path,
+            format!("must be between {min} and {max}, not {n}"),
+        )),
+        _ => Ok(()),
+    }
+}
+
+fn integer(path: &str, v: Option<u64>, min: u64, max: u64) -> Result<()> {
+    match v {
+        Some(n) if !(min..=max).contains(&n) => Err(bad(
+            path,
+            format!("must be a whole number from {min} to {max}, not {n}"),
+        )),
+        _ => Ok(()),
+    }
+}
+
+fn sampling(r: &ChatRequest) -> Result<()> {
+    number("temperature", r.temperature, 0.0, 2.0)?;
+    number("top_p", r.top_p, 0.0, 1.0)?;
+    integer("top_k", r.top_k, 0, 1_000_000)?;
+    integer("max_tokens", r.max_tokens, 1, MAX_OUTPUT_TOKENS)?;
+    integer(
+        "max_completion_tokens",
+        r.max_completion_tokens,
+        1,
+        MAX_OUTPUT_TOKENS,
+    )?;
+    let budget = r.reasoning.as_ref().and_then(|c| c.max_tokens);
+    integer("reasoning.max_tokens", budget, 0, MAX_OUTPUT_TOKENS)?;
+    let stops = r.stop.as_ref().map(super::Stop::to_vec).unwrap_or_default();
+    if stops.len() > MAX_STOP {
+        let n = stops.len();
+        return Err(bad(
+            "stop",
+            format!("at most {MAX_STOP} stop sequences, not {n}"),
+        ));
+    }
+    for (i, s) in stops.iter().enumerate() {
+        if s.len() > MAX_STOP_BYTES {
+            let one = matches!(r.stop, Some(super::Stop::One(_)));
             return Err(bad(
-                "seed",
-                format!("must be an integer, not {}", shown(seed)),
+                &if one {
+                    "stop".into()
+                } else {
+                    format!("stop[{i}]")
+                },
+                format!("must be at most {MAX_STOP_BYTES} bytes"),
             ));
         }
     }
-    if let Some(bias) = req.object("logit_bias")? {
-        for (k, v) in bias.map {
-            let ok = v.as_f64().is_some_and(|b| (-100.0..=100.0).contains(&b));
-            if !ok {
+    Ok(())
+}
+
+/// The fields OpenAI defines that the gateway passes on as sent, in `extra`: their
+/// types and ranges.
+fn passed_on(extra: &Map<String, Value>) -> Result<()> {
+    let get = |name: &str| extra.get(name).filter(|v| !v.is_null());
+    let typed = |name: &str, check: fn(&Value) -> super::read::Read<()>| match get(name) {
+        Some(v) => check(v).map_err(|b| bad(name, b.rule())),
+        None => Ok(()),
+    };
+    typed("parallel_tool_calls", super::read::check_bool)?;
+    typed("logprobs", super::read::check_bool)?;
+    typed("user", super::read::check_string)?;
+    typed("metadata", |v| match v {
+        Value::Object(_) => Ok(()),
+        other => Err(super::read::Bad::new(format!(
+            "must be an object, not {}",
+            super::read::kind_of(other)
+        ))),
+    })?;
+    for (name, min, max) in [
+        ("frequency_penalty", -2.0, 2.0),
+        ("presence_penalty", -2.0, 2.0),
+        ("repetition_penalty", 0.0, 2.0),
+        ("min_p", 0.0, 1.0),
+        ("top_a", 0.0, 1.0),
+    ] {
+        if let Some(v) = get(name) {
+            let n = super::read::number(v.clone()).map_err(|b| bad(name, b.rule()))?;
+            number(name, Some(n), min, max)?;
+        }
+    }
+    for (name, min, max) in [("top_logprobs", 0, 20), ("n", 1, MAX_N)] {
+        if let Some(v) = get(name) {
+            let n = v.as_u64().ok_or_else(|| {
+                bad(
+                    name,
+                    format!(
+                        "must be a whole number from {min} to {max}, not {}",
+                        shown(v)
+                    ),
+                )
+            })?;
+            integer(name, Some(n), min, max)?;
+        }
+    }
+    if let Some(seed) = get("seed").filter(|s| !(s.is_i64() || s.is_u64())) {
+        return Err(bad(
+            "seed",
+            format!("must be an integer, not {}", shown(seed)),
+        ));
+    }
+    if let Some(bias) = get("logit_bias") {
+        let Value::Object(bias) = bias else {
+            let kind = super::read::kind_of(bias);
+            return Err(bad("logit_bias", format!("must be an object, not {kind}")));
+        };
+        for (k, v) in bias {
+            if !v.as_f64().is_some_and(|b| (-100.0..=100.0).contains(&b)) {
                 return Err(bad(
-                    &bias.at(k),
+                    &format!("logit_bias.{k}"),
                     format!("must be a number from -100 to 100, not {}", shown(v)),
                 ));
             }
         }
     }
-    match req.get("stop") {
-        None => {}
-        Some(Value::String(s)) if s.len() > MAX_STOP_BYTES => {
-            return Err(bad(
-                "stop",
-                format!("must be at most {MAX_STOP_BYTES} bytes"),
-            ))
-        }
-        Some(Value::String(_)) => {}
-        Some(Value::Array(list)) => {
-            if list.len() > MAX_STOP {
-                return Err(bad(
-                    "stop",
-                    format!("at most {MAX_STOP} stop sequences, not {}", list.len()),
-                ));
-            }
-            for (i, s) in list.iter().enumerate() {
-                let path = format!("stop[{i}]");
-                match s {
-                    Value::String(s) if s.len() > MAX_STOP_BYTES => {
-                        return Err(bad(
-                            &path,
-                            format!("must be at most {MAX_STOP_BYTES} bytes"),
-                        ))
-                    }
-                    Value::String(_) => {}
-                    other => {
-                        return Err(bad(&path, format!("must be a string, not {}", kind(other))))
-                    }
-                }
-            }
-        }
-        Some(other) => {
-            return Err(bad(
-                "stop",
-                format!(
-                    "must be a string or an array of strings, not {}",
-                    kind(other)
-                ),
-            ))
-        }
-    }
-    if let Some(mods) = req.array("modalities")? {
-        for (i, m) in mods.iter().enumerate() {
-            if !matches!(m.as_str(), Some("text" | "image" | "audio")) {
-                return Err(bad(
-                    &format!("modalities[{i}]"),
-                    format!("must be \"text\", \"image\" or \"audio\", not {}", shown(m)),
-                ));
-            }
-        }
-    }
-    Ok(())
+    modalities(get("modalities"))
 }
 
-fn response_format(req: &Obj) -> Result<()> {
-    let Some(rf) = req.object("response_format")? else {
+fn modalities(list: Option<&Value>) -> Result<()> {
+    let Some(list) = list else {
         return Ok(());
     };
-    let ty = rf
-        .one_of("type", &["text", "json_object", "json_schema"])?
-        .ok_or_else(|| bad(&rf.at("type"), "is required"))?;
-    if ty == "json_schema" {
-        let js = rf
-            .object("json_schema")?
-            .ok_or_else(|| bad(&rf.at("json_schema"), "is required"))?;
-        js.string("name")?;
-        js.object("schema")?;
-        js.bool("strict")?;
-    }
-    Ok(())
-}
-
-fn reasoning(req: &Obj) -> Result<()> {
-    req.one_of("reasoning_effort", EFFORTS)?;
-    if let Some(r) = req.object("reasoning")? {
-        r.one_of("effort", EFFORTS)?;
-        r.integer("max_tokens", 0, MAX_OUTPUT_TOKENS)?;
-        r.bool("exclude")?;
-        r.bool("enabled")?;
+    let Value::Array(list) = list else {
+        let kind = super::read::kind_of(list);
+        return Err(bad("modalities", format!("must be an array, not {kind}")));
+    };
+    for (i, m) in list.iter().enumerate() {
+        if !matches!(m.as_str(), Some("text" | "image" | "audio")) {
+            return Err(bad(
+                &format!("modalities[{i}]"),
+                format!("must be \"text\", \"image\" or \"audio\", not {}", shown(m)),
+            ));
+        }
     }
     Ok(())
 }
@@ -717,7 +439,7 @@ mod tests {
             with("unknown_field", json!({"anything": [1, 2]})),
             with("max_tokens", json!(null)),
         ] {
-            chat(&body).unwrap_or_else(|e| panic!("{body}: {e}"));
+            ChatRequest::from_value(body.clone()).unwrap_or_else(|e| panic!("{body}: {e}"));
         }
     }
 
@@ -954,7 +676,7 @@ mod tests {
             ),
         ];
         for (body, want) in table {
-            let e = chat(&body).expect_err(&body.to_string());
+            let e = ChatRequest::from_value(body.clone()).expect_err(&body.to_string());
             assert_eq!(e.status(), 400);
             assert!(
                 e.to_string().contains(want),

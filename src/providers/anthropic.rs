@@ -17,7 +17,7 @@ use super::{
 use crate::api::{
     AssistantMessage, ChatChunk, ChatCompletion, ChatRequest, Choice, ContentPart, Delta,
     FunctionCall, FunctionCallDelta, GenerationMeta, Message, PromptTokensDetails, ToolCall,
-    ToolCallDelta, Usage,
+    ToolCallDelta, ToolChoice, Usage,
 };
 use crate::catalog::{Endpoint, Model};
 use crate::error::{Error, Result};
@@ -91,7 +91,7 @@ pub fn build_request(target: &Target, req: &ChatRequest, stream: bool) -> Result
             tool
         })
         .collect();
-    let mut tool_choice = req.tool_choice.as_ref().and_then(convert_tool_choice);
+    let mut tool_choice = req.tool_choice.as_ref().map(convert_tool_choice);
     if tools.is_empty() {
         if let Some((_, schema)) = json_schema_format(req) {
             tools.push(json!({"name": JSON_TOOL, "description": "Respond with the answer as this tool's input.", "input_schema": schema}));
@@ -198,19 +198,12 @@ pub fn output_limits(req: &ChatRequest, model: &Model, endpoint: &Endpoint) -> O
     }
 }
 
-fn convert_tool_choice(tc: &Value) -> Option<Value> {
+fn convert_tool_choice(tc: &ToolChoice) -> Value {
     match tc {
-        Value::String(s) => match s.as_str() {
-            "auto" => Some(json!({"type": "auto"})),
-            "none" => Some(json!({"type": "none"})),
-            "required" => Some(json!({"type": "any"})),
-            _ => None,
-        },
-        Value::Object(o) => {
-            let name = o.get("function")?.get("name")?.as_str()?;
-            Some(json!({"type": "tool", "name": name}))
-        }
-        _ => None,
+        ToolChoice::Auto => json!({"type": "auto"}),
+        ToolChoice::None => json!({"type": "none"}),
+        ToolChoice::Required => json!({"type": "any"}),
+        ToolChoice::Function(name) => json!({"type": "tool", "name": name}),
     }
 }
 

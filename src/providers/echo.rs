@@ -16,7 +16,7 @@ fn words(req: &ChatRequest) -> (Vec<String>, &'static str) {
         .messages
         .iter()
         .rev()
-        .find(|m| m.role == "user")
+        .find(|m| m.role == crate::api::Role::User)
         .map(|m| m.text())
         .unwrap_or_default();
     let mut finish = "stop";

@@ -16,7 +16,7 @@ use super::{
 use crate::api::{
     AssistantMessage, ChatChunk, ChatCompletion, ChatRequest, Choice, CompletionTokensDetails,
     ContentPart, Delta, FunctionCall, FunctionCallDelta, GenerationMeta, Message,
-    PromptTokensDetails, ToolCall, ToolCallDelta, Usage,
+    PromptTokensDetails, ToolCall, ToolCallDelta, ToolChoice, Usage,
 };
 use crate::error::{Error, Result};
 
@@ -115,7 +115,7 @@ pub fn build_request(target: &Target, req: &ChatRequest, stream: bool) -> Result
         .collect();
     if !decls.is_empty() {
         body.insert("tools".into(), json!([{"functionDeclarations": decls}]));
-        if let Some(cfg) = req.tool_choice.as_ref().and_then(convert_tool_choice) {
+        if let Some(cfg) = req.tool_choice.as_ref().map(convert_tool_choice) {
             body.insert("toolConfig".into(), json!({"functionCallingConfig": cfg}));
         }
     }
@@ -137,19 +137,12 @@ pub fn build_request(target: &Target, req: &ChatRequest, stream: bool) -> Result
     )
 }
 
-fn convert_tool_choice(tc: &Value) -> Option<Value> {
+fn convert_tool_choice(tc: &ToolChoice) -> Value {
     match tc {
-        Value::String(s) => match s.as_str() {
-            "auto" => Some(json!({"mode": "AUTO"})),
-            "none" => Some(json!({"mode": "NONE"})),
-            "required" => Some(json!({"mode": "ANY"})),
-            _ => None,
-        },
-        Value::Object(o) => {
-            let name = o.get("function")?.get("name")?.as_str()?;
-            Some(json!({"mode": "ANY", "allowedFunctionNames": [name]}))
-        }
-        _ => None,
+        ToolChoice::Auto => json!({"mode": "AUTO"}),
+        ToolChoice::None => json!({"mode": "NONE"}),
+        ToolChoice::Required => json!({"mode": "ANY"}),
+        ToolChoice::Function(name) => json!({"mode": "ANY", "allowedFunctionNames": [name]}),
     }
 }
 

@@ -15,7 +15,7 @@ mod testutil;
 use crate::catalog::MediaMaxTokens;
 use serde_json::{Map, Value};
 
-use crate::api::{ChatCompletion, ChatRequest, GenerationMeta};
+use crate::api::{ChatCompletion, ChatRequest, Effort, GenerationMeta};
 use crate::catalog::{ApiFamily, Endpoint, Model, Provider};
 use crate::error::{truncate, Error, Result};
 
@@ -300,7 +300,7 @@ impl PromptSize {
         s.cache_write = CacheWrite::of(req.extra.get("cache_control"));
         for m in &req.messages {
             s.messages = s.messages.saturating_add(1);
-            add(&mut s.text_bytes, m.role.len());
+            add(&mut s.text_bytes, m.role.as_str().len());
             s.cache_write = s
                 .cache_write
                 .max(CacheWrite::of(m.extra.get("cache_control")));
@@ -355,18 +355,12 @@ impl PromptSize {
                 add(&mut s.text_bytes, r.len());
             }
         }
-        let json_len = |v: &Option<Value>| {
-            v.as_ref()
-                .and_then(|v| serde_json::to_string(v).ok())
-                .map_or(0, |t| t.len())
-        };
         if let Some(tools) = &req.tools {
-            add(
-                &mut s.text_bytes,
-                serde_json::to_string(tools).map_or(0, |t| t.len()),
-            );
+            add(&mut s.text_bytes, json_len(tools));
         }
-        add(&mut s.text_bytes, json_len(&req.response_format));
+        if let Some(rf) = &req.response_format {
+            add(&mut s.text_bytes, json_len(rf));
+        }
         s
     }
 
@@ -464,22 +458,19 @@ pub fn parse_arguments(args: &str) -> Result<Value> {
         .map_err(|e| Error::bad_request(format!("tool call arguments are not valid JSON: {e}")))
 }
 
+/// The length of `v` as JSON.
+fn json_len(v: &impl serde::Serialize) -> usize {
+    serde_json::to_string(v).map_or(0, |t| t.len())
+}
+
 /// The `response_format` JSON schema a request asks for, if any: (name, schema).
 pub fn json_schema_format(req: &ChatRequest) -> Option<(String, Value)> {
-    let rf = req.response_format.as_ref()?;
-    if rf.get("type")?.as_str()? != "json_schema" {
-        return None;
-    }
-    let js = rf.get("json_schema")?;
-    let name = js
-        .get("name")
-        .and_then(Value::as_str)
-        .unwrap_or("response")
-        .to_string();
+    let js = req.response_format.as_ref()?.json_schema()?;
+    let name = js.name.clone().unwrap_or_else(|| "response".into());
     Some((
         name,
-        js.get("schema")
-            .cloned()
+        js.schema
+            .clone()
             .unwrap_or_else(|| serde_json::json!({"type": "object"})),
     ))
 }
@@ -488,9 +479,7 @@ pub fn json_schema_format(req: &ChatRequest) -> Option<(String, Value)> {
 pub fn wants_json(req: &ChatRequest) -> bool {
     req.response_format
         .as_ref()
-        .and_then(|rf| rf.get("type"))
-        .and_then(Value::as_str)
-        .is_some_and(|t| t == "json_object" || t == "json_schema")
+        .is_some_and(|rf| *rf != crate::api::ResponseFormat::Text)
 }
 
 /// Whether the request asks for images in the reply (`modalities` holding `image`).
@@ -504,7 +493,8 @@ pub fn wants_image_output(req: &ChatRequest) -> bool {
 /// Reasoning settings from OpenRouter's `reasoning` object or `reasoning_effort`.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Reasoning {
-    pub effort: Option<&'static str>,
+    /// An effort other than `none` (which turns reasoning off).
+    pub effort: Option<Effort>,
     pub max_tokens: Option<u64>,
     /// Reasoning happens but is not returned.
     pub exclude: bool,
@@ -512,33 +502,23 @@ pub struct Reasoning {
 
 impl Reasoning {
     pub fn from_request(req: &ChatRequest) -> Option<Reasoning> {
-        let effort_of = |v: Option<&Value>| {
-            v.and_then(Value::as_str).and_then(|e| match e {
-                "xhigh" => Some("xhigh"),
-                "minimal" => Some("minimal"),
-                "low" => Some("low"),
-                "medium" => Some("medium"),
-                "high" => Some("high"),
-                _ => None,
-            })
-        };
-        if let Some(r) = req.extra.get("reasoning").filter(|r| r.is_object()) {
-            if r.get("enabled").and_then(Value::as_bool) == Some(false)
-                || r.get("effort").and_then(Value::as_str) == Some("none")
-            {
+        if let Some(r) = &req.reasoning {
+            if r.enabled == Some(false) || r.effort == Some(Effort::None) {
                 return None;
             }
             return Some(Reasoning {
-                effort: effort_of(r.get("effort")),
-                max_tokens: r.get("max_tokens").and_then(Value::as_u64),
-                exclude: r.get("exclude").and_then(Value::as_bool).unwrap_or(false),
+                effort: r.effort,
+                max_tokens: r.max_tokens,
+                exclude: r.exclude.unwrap_or(false),
             });
         }
-        effort_of(req.extra.get("reasoning_effort")).map(|e| Reasoning {
-            effort: Some(e),
-            max_tokens: None,
-            exclude: false,
-        })
+        req.reasoning_effort
+            .filter(|e| *e != Effort::None)
+            .map(|e| Reasoning {
+                effort: Some(e),
+                max_tokens: None,
+                exclude: false,
+            })
     }
 
     /// A thinking-token budget out of `max_output` for budget-based APIs.
@@ -547,10 +527,10 @@ impl Reasoning {
             return n;
         }
         let share = match self.effort {
-            Some("minimal") => 0.1,
-            Some("low") => 0.2,
-            Some("high") => 0.8,
-            Some("xhigh") => 0.95,
+            Some(Effort::Minimal) => 0.1,
+            Some(Effort::Low) => 0.2,
+            Some(Effort::High) => 0.8,
+            Some(Effort::Xhigh) => 0.95,
             _ => 0.5,
         };
         ((max_output as f64 * share) as u64).max(1024)

@@ -121,10 +121,7 @@ pub fn requested_parameters(req: &ChatRequest) -> Vec<&'static str> {
         crate::providers::json_schema_format(req).is_some(),
         "structured_outputs",
     );
-    want(
-        req.extra.contains_key("reasoning") || req.extra.contains_key("reasoning_effort"),
-        "reasoning",
-    );
+    want(req.sets_reasoning(), "reasoning");
     for name in [
         "seed",
         "frequency_penalty",

@@ -11,8 +11,8 @@ use super::request::{
 };
 use super::DEFAULT_MAX_SEARCHES;
 use crate::api::{
-    ChatRequest, Content, ContentPart, FunctionCall, FunctionDef, ImageUrl, Message, Stop, Tool,
-    ToolCall,
+    ChatRequest, Content, ContentPart, Effort, FunctionCall, FunctionDef, ImageUrl, Message,
+    ReasoningConfig, Role as ChatRole, Stop, Tool, ToolCall, ToolChoice as ChatToolChoice,
 };
 use crate::error::{Error, Result};
 
@@ -61,11 +61,11 @@ impl TryFrom<MessagesRequest> for Converted {
         let mut messages = Vec::new();
         match r.system {
             None => {}
-            Some(TextOr::Text(s)) => messages.push(message("system", Content::Text(s))),
+            Some(TextOr::Text(s)) => messages.push(message(ChatRole::System, Content::Text(s))),
             Some(TextOr::Blocks(blocks)) => {
                 let parts: Vec<ContentPart> = blocks.into_iter().map(text_part).collect();
                 if !parts.is_empty() {
-                    messages.push(message("system", Content::Parts(parts)));
+                    messages.push(message(ChatRole::System, Content::Parts(parts)));
                 }
             }
         }
@@ -86,9 +86,6 @@ impl TryFrom<MessagesRequest> for Converted {
             .map(|t| tools(t, &mut only, &mut searches))
             .transpose()?;
         let tool_choice = r.tool_choice.map(|tc| choice(tc, &mut extra)).transpose()?;
-        if let Some(reasoning) = r.thinking.and_then(reasoning) {
-            extra.insert("reasoning".into(), reasoning);
-        }
         let chat = ChatRequest {
             server_searches: searches,
             model: r.model,
@@ -102,11 +99,12 @@ impl TryFrom<MessagesRequest> for Converted {
             stop: r.stop_sequences.map(Stop::Many),
             tools,
             tool_choice,
+            reasoning: r.thinking.and_then(reasoning),
             provider: r.provider,
             extra,
             ..Default::default()
         };
-        crate::api::bounds::check(&chat)?;
+        crate::api::validate::check(&chat)?;
         Ok(Converted {
             chat,
             anthropic_only: only,
@@ -114,9 +112,9 @@ impl TryFrom<MessagesRequest> for Converted {
     }
 }
 
-fn message(role: &str, content: Content) -> Message {
+fn message(role: ChatRole, content: Content) -> Message {
     Message {
-        role: role.to_string(),
+        role,
         content: Some(content),
         ..Default::default()
     }
@@ -191,7 +189,7 @@ fn turn(
             format!("unknown role {role:?} (expected user or assistant)"),
         ));
     }
-    let role = m.role.as_str();
+    let role = ChatRole::of(m.role.as_str()).unwrap_or_default();
     let blocks = match m.content {
         TextOr::Text(s) => {
             out.push(message(role, Content::Text(s)));
@@ -206,7 +204,7 @@ fn turn(
     out.append(&mut t.results);
     if m.role == Role::Assistant {
         let mut msg = Message {
-            role: role.to_string(),
+            role,
             content: (!t.parts.is_empty()).then_some(Content::Parts(t.parts)),
             tool_calls: (!t.calls.is_empty()).then_some(t.calls),
             ..Default::default()
@@ -299,7 +297,7 @@ impl Turn {
             text = format!("Error: {text}");
         }
         self.results.push(Message {
-            role: "tool".into(),
+            role: ChatRole::Tool,
             content: Some(Content::Text(text)),
             tool_call_id: Some(r.tool_use_id),
             ..Default::default()
@@ -348,19 +346,19 @@ fn tools(
 
 /// The chat tool_choice; `parallel_tool_calls: false` into `extra` when the caller
 /// disabled parallel tool use.
-fn choice(tc: ToolChoice, extra: &mut Map<String, Value>) -> Result<Value> {
+fn choice(tc: ToolChoice, extra: &mut Map<String, Value>) -> Result<ChatToolChoice> {
     let (choice, disable) = match tc {
         ToolChoice::Auto {
             disable_parallel_tool_use: d,
-        } => (json!("auto"), d),
+        } => (ChatToolChoice::Auto, d),
         ToolChoice::Any {
             disable_parallel_tool_use: d,
-        } => (json!("required"), d),
+        } => (ChatToolChoice::Required, d),
         ToolChoice::Tool {
             name,
             disable_parallel_tool_use: d,
-        } => (json!({"type": "function", "function": {"name": name}}), d),
-        ToolChoice::NoTool => (json!("none"), false),
+        } => (ChatToolChoice::Function(name), d),
+        ToolChoice::NoTool => (ChatToolChoice::None, false),
         ToolChoice::Other(kind) => {
             return Err(bad(
                 "tool_choice.type",
@@ -375,15 +373,21 @@ fn choice(tc: ToolChoice, extra: &mut Map<String, Value>) -> Result<Value> {
 }
 
 /// OpenRouter's `reasoning` for Anthropic's thinking configuration.
-fn reasoning(t: ThinkingConfig) -> Option<Value> {
+fn reasoning(t: ThinkingConfig) -> Option<ReasoningConfig> {
     match t {
         ThinkingConfig::Enabled {
             budget_tokens: Some(b),
-        } => Some(json!({"max_tokens": b})),
+        } => Some(ReasoningConfig {
+            max_tokens: Some(b),
+            ..Default::default()
+        }),
         ThinkingConfig::Enabled {
             budget_tokens: None,
         }
-        | ThinkingConfig::Adaptive => Some(json!({"effort": "medium"})),
+        | ThinkingConfig::Adaptive => Some(ReasoningConfig {
+            effort: Some(Effort::Medium),
+            ..Default::default()
+        }),
         ThinkingConfig::Disabled | ThinkingConfig::Other(_) => None,
     }
 }

@@ -67,9 +67,12 @@ fn messages_become_chat() {
     assert_eq!(calls[0].function.arguments, "{\"path\":\"a.txt\"}");
     assert_eq!(r.messages[2].extra["reasoning"], "hmm");
     assert_eq!(r.messages[3].text(), "hello");
-    assert_eq!(r.tool_choice, Some(json!("auto")));
+    assert_eq!(r.tool_choice, Some(crate::api::ToolChoice::Auto));
     assert_eq!(r.extra["parallel_tool_calls"], json!(false));
-    assert_eq!(r.extra["reasoning"], json!({"max_tokens": 2000}));
+    assert_eq!(
+        serde_json::to_value(&r.reasoning).unwrap(),
+        json!({"max_tokens": 2000})
+    );
     assert_eq!(r.max_tokens, Some(100));
     assert!(!r.extra.contains_key("context_management"));
     let n = count_tokens(
@@ -292,7 +295,7 @@ fn the_sdk_reference_request_with_every_parameter_converts() {
     assert_eq!(chat.top_k, Some(5));
     assert_eq!(chat.stop, Some(crate::api::Stop::Many(vec!["END".into()])));
     let system = chat.messages[0].content.as_ref().unwrap().parts();
-    assert_eq!(chat.messages[0].role, "system");
+    assert_eq!(chat.messages[0].role, crate::api::Role::System);
     assert_eq!(system[0].text.as_deref(), Some("Today is a Thursday."));
     assert_eq!(system[0].extra["cache_control"]["ttl"], "5m");
     let tool = &chat.tools.as_ref().unwrap()[0].function;
@@ -301,9 +304,12 @@ fn the_sdk_reference_request_with_every_parameter_converts() {
         tool.parameters.as_ref().unwrap()["required"],
         json!(["location"])
     );
-    assert_eq!(chat.tool_choice, Some(json!("auto")));
+    assert_eq!(chat.tool_choice, Some(crate::api::ToolChoice::Auto));
     assert_eq!(chat.extra["parallel_tool_calls"], json!(false));
-    assert_eq!(chat.extra["reasoning"], json!({"effort": "medium"}));
+    assert_eq!(
+        serde_json::to_value(&chat.reasoning).unwrap(),
+        json!({"effort": "medium"})
+    );
     assert_eq!(chat.extra["user"], "4f1c2b9e-user");
     // Anthropic's own parameters stay in the body an Anthropic endpoint gets, not here.
     for k in [
@@ -377,7 +383,10 @@ fn content_blocks_of_every_kind_convert() {
         image[0].image_url.as_ref().unwrap().url,
         "data:image/jpeg;base64,/9j/4AAQ"
     );
-    assert_eq!(chat.extra["reasoning"], json!({"max_tokens": 1024}));
+    assert_eq!(
+        serde_json::to_value(&chat.reasoning).unwrap(),
+        json!({"max_tokens": 1024})
+    );
 }
 
 #[test]
@@ -494,7 +503,7 @@ fn parse_errors_name_the_path() {
         "thinking": {"type": "interleaved", "level": 3}, "tool_choice": {"type": "auto", "mode": "new"}});
     let chat = convert(&later).unwrap().chat;
     assert!(!chat.extra.contains_key("reasoning"));
-    assert_eq!(chat.tool_choice, Some(json!("auto")));
+    assert_eq!(chat.tool_choice, Some(crate::api::ToolChoice::Auto));
     assert!(user(json!([{"type": "hologram", "beam": 1}]))
         .contains("unknown content block type \"hologram\""));
 }

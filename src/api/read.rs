@@ -1,0 +1,537 @@
+//! Reads a parsed chat body into the typed [`ChatRequest`], once, naming the field of
+//! any value its type refuses (`messages[2].role: unknown role "wizard"`). Each object
+//! is taken apart field by field: what the gateway reads becomes typed, what it only
+//! passes on stays in `extra` (type-checked here where OpenAI defines it). The rules a
+//! type cannot say (ranges, bounds, rules across fields) are [`super::validate`]'s.
+//!
+//! Written by hand rather than derived: serde's derived readers say neither the field
+//! nor the rule (`invalid type: integer, expected a string at line 1 column 40`), and
+//! its tagged and untagged enums cost wasm the size budget has no room for.
+
+use serde_json::{Map, Value};
+
+use super::request::*;
+use super::validate::check_depth;
+use crate::error::{Error, Result};
+
+/// A JSON request body of any surface: nesting depth checked before parsing.
+pub fn parse_json(body: &[u8]) -> Result<Value> {
+    check_depth(body)?;
+    Ok(serde_json::from_slice(body)?)
+}
+
+/// A refused value and where it is, relative to what was being read.
+#[derive(Debug)]
+pub(crate) struct Bad {
+    path: String,
+    rule: String,
+}
+
+impl Bad {
+    pub(crate) fn new(rule: impl std::fmt::Display) -> Self {
+        Bad {
+            path: String::new(),
+            rule: rule.to_string(),
+        }
+    }
+
+    pub(crate) fn rule(&self) -> &str {
+        &self.rule
+    }
+
+    /// `self` under the field `name` (out of line: every field read shares it).
+    #[inline(never)]
+    pub(crate) fn in_field(mut self, name: &str) -> Self {
+        self.path.insert_str(0, &format!(".{name}"));
+        self
+    }
+
+    #[inline(never)]
+    fn at_index(mut self, i: usize) -> Self {
+        self.path.insert_str(0, &format!("[{i}]"));
+        self
+    }
+}
+
+impl From<Bad> for Error {
+    fn from(b: Bad) -> Self {
+        let path = b.path.strip_prefix('.').unwrap_or(&b.path);
+        Error::BadRequest(format!("{path}: {}", b.rule))
+    }
+}
+
+pub(crate) type Read<T> = std::result::Result<T, Bad>;
+
+/// What kind of JSON value `v` is, for messages.
+pub(crate) fn kind_of(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// A short, safe rendering of a value the caller sent, for messages.
+pub(crate) fn shown(v: &Value) -> String {
+    let s = match v {
+        Value::String(s) => format!("{s:?}"),
+        other => other.to_string(),
+    };
+    if s.len() > 64 {
+        format!("{}...", crate::error::truncate(&s, 61))
+    } else {
+        s
+    }
+}
+
+/// An object's fields, taken out one by one; what is left is its `extra`.
+pub(crate) struct Fields(pub(crate) Map<String, Value>);
+
+impl Fields {
+    /// The field `name`, if present and not null.
+    pub(crate) fn take(&mut self, name: &str) -> Option<Value> {
+        self.0.remove(name).filter(|v| !v.is_null())
+    }
+
+    /// The field `name` read by `read`, if present and not null.
+    /// (`read` as a `dyn`: one copy of this per type read, not per call.)
+    pub(crate) fn read<T>(
+        &mut self,
+        name: &str,
+        read: &dyn Fn(Value) -> Read<T>,
+    ) -> Read<Option<T>> {
+        self.take(name)
+            .map(read)
+            .transpose()
+            .map_err(|b| b.in_field(name))
+    }
+
+    pub(crate) fn required<T>(&mut self, name: &str, read: &dyn Fn(Value) -> Read<T>) -> Read<T> {
+        self.read(name, read)?
+            .ok_or_else(|| Bad::new("is required").in_field(name))
+    }
+
+    fn check_required(&self, name: &str, check: impl FnOnce(&Value) -> Read<()>) -> Read<()> {
+        check_required_in(&self.0, name, check)
+    }
+}
+
+fn check_in(
+    m: &Map<String, Value>,
+    name: &str,
+    check: impl FnOnce(&Value) -> Read<()>,
+) -> Read<()> {
+    match m.get(name).filter(|v| !v.is_null()) {
+        Some(v) => check(v).map_err(|b| b.in_field(name)),
+        None => Ok(()),
+    }
+}
+
+fn check_required_in(
+    m: &Map<String, Value>,
+    name: &str,
+    check: impl FnOnce(&Value) -> Read<()>,
+) -> Read<()> {
+    if m.get(name).is_none_or(Value::is_null) {
+        return Err(Bad::new("is required").in_field(name));
+    }
+    check_in(m, name, check)
+}
+
+pub(crate) fn object(v: Value) -> Read<Fields> {
+    match v {
+        Value::Object(m) => Ok(Fields(m)),
+        other => Err(Bad::new(format!(
+            "must be an object, not {}",
+            kind_of(&other)
+        ))),
+    }
+}
+
+pub(crate) fn string(v: Value) -> Read<String> {
+    match v {
+        Value::String(s) => Ok(s),
+        other => Err(Bad::new(format!(
+            "must be a string, not {}",
+            kind_of(&other)
+        ))),
+    }
+}
+
+pub(crate) fn boolean(v: Value) -> Read<bool> {
+    v.as_bool()
+        .ok_or_else(|| Bad::new(format!("must be a boolean, not {}", kind_of(&v))))
+}
+
+pub(crate) fn number(v: Value) -> Read<f64> {
+    v.as_f64()
+        .ok_or_else(|| Bad::new(format!("must be a number, not {}", kind_of(&v))))
+}
+
+pub(crate) fn whole(v: Value) -> Read<u64> {
+    v.as_u64()
+        .ok_or_else(|| Bad::new(format!("must be a whole number, not {}", shown(&v))))
+}
+
+/// An object, kept opaque (schemas, metadata).
+pub(crate) fn opaque_object(v: Value) -> Read<Value> {
+    match v {
+        Value::Object(_) => Ok(v),
+        other => Err(Bad::new(format!(
+            "must be an object, not {}",
+            kind_of(&other)
+        ))),
+    }
+}
+
+pub(crate) fn list<T>(v: Value, read: &dyn Fn(Value) -> Read<T>) -> Read<Vec<T>> {
+    let Value::Array(items) = v else {
+        return Err(Bad::new(format!("must be an array, not {}", kind_of(&v))));
+    };
+    let mut out = Vec::with_capacity(items.len());
+    for (i, x) in items.into_iter().enumerate() {
+        out.push(read(x).map_err(|b| b.at_index(i))?);
+    }
+    Ok(out)
+}
+
+/// A string out of `allowed`.
+pub(crate) fn one_of<T>(v: Value, allowed: &[T], name: impl Fn(&T) -> &str) -> Read<&T> {
+    let s = string(v)?;
+    allowed.iter().find(|a| name(a) == s).ok_or_else(|| {
+        let names: Vec<&str> = allowed.iter().map(&name).collect();
+        Bad::new(format!("must be one of {}, not {s:?}", names.join(", ")))
+    })
+}
+
+pub(crate) fn check_string(v: &Value) -> Read<()> {
+    match v {
+        Value::String(_) => Ok(()),
+        other => Err(Bad::new(format!(
+            "must be a string, not {}",
+            kind_of(other)
+        ))),
+    }
+}
+
+pub(crate) fn check_bool(v: &Value) -> Read<()> {
+    match v {
+        Value::Bool(_) => Ok(()),
+        other => Err(Bad::new(format!(
+            "must be a boolean, not {}",
+            kind_of(other)
+        ))),
+    }
+}
+
+/// A chat request body, types only.
+pub(crate) fn chat(body: Value) -> Result<ChatRequest> {
+    let Value::Object(map) = body else {
+        return Err(Error::bad_request("The body must be a JSON object"));
+    };
+    Ok(request(Fields(map))?)
+}
+
+fn request(mut f: Fields) -> Read<ChatRequest> {
+    let req = ChatRequest {
+        server_searches: 0,
+        model: f.read("model", &string)?,
+        models: f.read("models", &|v| list(v, &string))?,
+        tools: f.read("tools", &|v| list(v, &tool))?,
+        messages: f.required("messages", &|v| list(v, &message))?,
+        tool_choice: f.read("tool_choice", &tool_choice)?,
+        stream: f.read("stream", &boolean)?,
+        stream_options: f.read("stream_options", &stream_options)?,
+        max_tokens: f.read("max_tokens", &whole)?,
+        max_completion_tokens: f.read("max_completion_tokens", &whole)?,
+        temperature: f.read("temperature", &number)?,
+        top_p: f.read("top_p", &number)?,
+        top_k: f.read("top_k", &whole)?,
+        stop: f.read("stop", &stop)?,
+        response_format: f.read("response_format", &response_format)?,
+        reasoning: f.read("reasoning", &reasoning)?,
+        reasoning_effort: f.read("reasoning_effort", &effort)?,
+        provider: f.take("provider"),
+        extra: Map::new(),
+    };
+    Ok(ChatRequest { extra: f.0, ..req })
+}
+
+fn stop(v: Value) -> Read<Stop> {
+    match v {
+        Value::String(s) => Ok(Stop::One(s)),
+        Value::Array(_) => list(v, &string).map(Stop::Many),
+        other => Err(Bad::new(format!(
+            "must be a string or an array of strings, not {}",
+            kind_of(&other)
+        ))),
+    }
+}
+
+pub(crate) fn effort(v: Value) -> Read<Effort> {
+    one_of(v, &Effort::ALL, |e| e.as_str()).copied()
+}
+
+fn reasoning(v: Value) -> Read<ReasoningConfig> {
+    let mut f = object(v)?;
+    Ok(ReasoningConfig {
+        effort: f.read("effort", &effort)?,
+        max_tokens: f.read("max_tokens", &whole)?,
+        exclude: f.read("exclude", &boolean)?,
+        enabled: f.read("enabled", &boolean)?,
+        extra: f.0,
+    })
+}
+
+fn stream_options(v: Value) -> Read<StreamOptions> {
+    let mut f = object(v)?;
+    Ok(StreamOptions {
+        include_usage: f.read("include_usage", &boolean)?,
+        extra: f.0,
+    })
+}
+
+fn response_format(v: Value) -> Read<ResponseFormat> {
+    let mut f = object(v)?;
+    let kinds = ["text", "json_object", "json_schema"];
+    match *f.required("type", &|t| one_of(t, &kinds, |k| k))? {
+        "text" => Ok(ResponseFormat::Text),
+        "json_object" => Ok(ResponseFormat::JsonObject),
+        _ => Ok(ResponseFormat::JsonSchema {
+            json_schema: f.required("json_schema", &json_schema)?,
+        }),
+    }
+}
+
+fn json_schema(v: Value) -> Read<JsonSchema> {
+    let mut f = object(v)?;
+    Ok(JsonSchema {
+        name: f.read("name", &string)?,
+        schema: f.read("schema", &opaque_object)?,
+        strict: f.read("strict", &boolean)?,
+        extra: f.0,
+    })
+}
+
+fn tool_choice(v: Value) -> Read<ToolChoice> {
+    match v {
+        Value::String(s) => match s.as_str() {
+            "none" => Ok(ToolChoice::None),
+            "auto" => Ok(ToolChoice::Auto),
+            "required" => Ok(ToolChoice::Required),
+            other => Err(Bad::new(format!(
+                "must be \"none\", \"auto\", \"required\" or a function, not {other:?}"
+            ))),
+        },
+        Value::Object(m) => {
+            let mut f = Fields(m);
+            f.read("type", &|t| one_of(t, &["function"], |k| k).map(drop))?;
+            let name = f.required("function", &|v| object(v)?.required("name", &string))?;
+            Ok(ToolChoice::Function(name))
+        }
+        other => Err(Bad::new(format!(
+            "must be a string or an object, not {}",
+            kind_of(&other)
+        ))),
+    }
+}
+
+fn tool(v: Value) -> Read<Tool> {
+    let mut f = object(v)?;
+    if let Some(ty) = f.read("type", &string)? {
+        if ty != "function" {
+            return Err(Bad::new(format!("must be \"function\", not {ty:?}")).in_field("type"));
+        }
+    }
+    Ok(Tool {
+        kind: "function".into(),
+        function: f.required("function", &function_def)?,
+    })
+}
+
+fn function_def(v: Value) -> Read<FunctionDef> {
+    let mut f = object(v)?;
+    Ok(FunctionDef {
+        name: f.required("name", &string)?,
+        description: f.read("description", &string)?,
+        parameters: f.read("parameters", &opaque_object)?,
+        strict: f.read("strict", &boolean)?,
+    })
+}
+
+fn role(v: Value) -> Read<Role> {
+    let s = string(v)?;
+    Role::of(&s).ok_or_else(|| {
+        let names: Vec<&str> = Role::ALL.iter().map(|r| r.as_str()).collect();
+        Bad::new(format!(
+            "unknown role {s:?} (expected {})",
+            names.join(", ")
+        ))
+    })
+}
+
+fn message(v: Value) -> Read<Message> {
+    let mut f = object(v)?;
+    let role = f.required("role", &role)?;
+    let name = f.read("name", &string)?;
+    let content = f.read("content", &|c| content(c, role))?;
+    if content.is_none() && role != Role::Assistant {
+        return Err(Bad::new("is required").in_field("content"));
+    }
+    let tool_calls = f.read("tool_calls", &|v| list(v, &tool_call))?;
+    if tool_calls.is_some() && role != Role::Assistant {
+        return Err(Bad::new("only assistant messages carry tool calls").in_field("tool_calls"));
+    }
+    let tool_call_id = f.read("tool_call_id", &string)?;
+    match (role, &tool_call_id) {
+        (Role::Tool, None) => return Err(Bad::new("is required").in_field("tool_call_id")),
+        (Role::Tool, _) | (_, None) => {}
+        (_, Some(_)) => {
+            return Err(Bad::new("only tool messages carry a tool_call_id").in_field("tool_call_id"))
+        }
+    }
+    Ok(Message {
+        role,
+        content,
+        name,
+        tool_calls,
+        tool_call_id,
+        extra: f.0,
+    })
+}
+
+fn content(v: Value, role: Role) -> Read<Content> {
+    match v {
+        Value::String(s) => Ok(Content::Text(s)),
+        Value::Array(_) => list(v, &|p| part(p, role)).map(Content::Parts),
+        other => Err(Bad::new(format!(
+            "must be a string or an array of content parts, not {}",
+            kind_of(&other)
+        ))),
+    }
+}
+
+/// The content part types a role's messages may carry.
+fn part_kinds(role: Role) -> &'static [&'static str] {
+    match role {
+        Role::User => &["text", "image_url", "input_audio", "file", "video_url"],
+        Role::Assistant => &["text", "refusal"],
+        Role::System | Role::Developer | Role::Tool => &["text"],
+    }
+}
+
+fn part(v: Value, role: Role) -> Read<ContentPart> {
+    let mut f = object(v)?;
+    let kind = f.required("type", &string)?;
+    let allowed = part_kinds(role);
+    if !allowed.contains(&kind.as_str()) {
+        let known = part_kinds(Role::User).contains(&kind.as_str()) || kind == "refusal";
+        let why = if known {
+            format!("{} messages cannot carry {kind:?} parts", role.as_str())
+        } else {
+            format!("unknown content part type {kind:?}")
+        };
+        let rule = format!("{why} (expected {})", allowed.join(", "));
+        return Err(Bad::new(rule).in_field("type"));
+    }
+    let text = match kind.as_str() {
+        "text" => Some(f.required("text", &string)?),
+        _ => f.read("text", &string)?,
+    };
+    let image_url = match kind.as_str() {
+        "image_url" => Some(f.required("image_url", &image_url)?),
+        _ => None,
+    };
+    media(&f, &kind)?;
+    Ok(ContentPart {
+        kind,
+        text,
+        image_url,
+        extra: f.0,
+    })
+}
+
+/// Whether a media part's URL is one the gateway fetches or passes on.
+pub(crate) fn media_url(url: &str) -> bool {
+    url.starts_with("https://") || url.starts_with("http://") || url.starts_with("data:")
+}
+
+fn image_url(v: Value) -> Read<ImageUrl> {
+    let mut f = object(v)?;
+    let url = f.required("url", &string)?;
+    if !media_url(&url) {
+        return Err(Bad::new("must be an http(s) URL or a data: URL").in_field("url"));
+    }
+    let detail = f.read("detail", &|d| {
+        one_of(d, &["auto", "low", "high"], |k| k).map(|d| d.to_string())
+    })?;
+    Ok(ImageUrl { url, detail })
+}
+
+/// The media a part passes on as sent (`video_url`, `input_audio`, `file`), checked
+/// where they lie.
+fn media(f: &Fields, kind: &str) -> Read<()> {
+    let within = |check: fn(&Map<String, Value>) -> Read<()>| {
+        move |v: &Value| match v {
+            Value::Object(o) => check(o),
+            other => Err(Bad::new(format!(
+                "must be an object, not {}",
+                kind_of(other)
+            ))),
+        }
+    };
+    match kind {
+        "refusal" => f.check_required("refusal", check_string),
+        "video_url" => f.check_required(kind, within(video_url)),
+        "input_audio" => f.check_required(
+            kind,
+            within(|o| {
+                check_required_in(o, "data", check_string)?;
+                check_required_in(o, "format", check_string)
+            }),
+        ),
+        "file" => f.check_required(kind, within(file)),
+        _ => Ok(()),
+    }
+}
+
+fn video_url(o: &Map<String, Value>) -> Read<()> {
+    check_required_in(o, "url", check_string)?;
+    let url = o.get("url").and_then(Value::as_str).unwrap_or_default();
+    if !media_url(url) {
+        return Err(Bad::new("must be an http(s) URL or a data: URL").in_field("url"));
+    }
+    Ok(())
+}
+
+fn file(o: &Map<String, Value>) -> Read<()> {
+    for name in ["file_data", "file_id", "filename"] {
+        check_in(o, name, check_string)?;
+    }
+    let has = |n: &str| o.get(n).is_some_and(|v| !v.is_null());
+    if !has("file_data") && !has("file_id") {
+        return Err(Bad::new("is required (or file_id)").in_field("file_data"));
+    }
+    Ok(())
+}
+
+fn tool_call(v: Value) -> Read<ToolCall> {
+    let mut f = object(v)?;
+    let id = f.required("id", &string)?;
+    f.read("type", &|t| one_of(t, &["function"], |k| k).map(drop))?;
+    let function = f.required("function", &|v| {
+        let mut g = object(v)?;
+        Ok(FunctionCall {
+            name: g.required("name", &string)?,
+            arguments: g.read("arguments", &string)?.unwrap_or_default(),
+        })
+    })?;
+    Ok(ToolCall {
+        id,
+        kind: "function".into(),
+        function,
+    })
+}

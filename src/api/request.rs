@@ -1,0 +1,521 @@
+//! The chat completions request, in OpenAI's shape with OpenRouter's additions, and
+//! the internal request every other surface converts into. Tolerant: unknown fields
+//! are kept in `extra` so that they can be passed on to OpenAI-compatible upstreams.
+//! What the gateway reads is typed (roles, tool choice, response format, stream
+//! options, reasoning); [`super::read`] reads a body into it, naming the field of any
+//! value a type refuses, and [`super::validate`] checks what a type cannot say.
+
+use serde::{Deserialize, Serialize, Serializer};
+use serde_json::{Map, Value};
+
+use crate::error::Result;
+
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct ChatRequest {
+    /// The most web searches the request's server tools may run (a Messages request
+    /// passed through to Anthropic): reserved at the endpoint's `web_search` price.
+    #[serde(skip)]
+    pub server_searches: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+    /// OpenRouter: ordered fallback models.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub models: Option<Vec<String>>,
+    pub messages: Vec<Message>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stream: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stream_options: Option<StreamOptions>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_tokens: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_completion_tokens: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub temperature: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub top_p: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub top_k: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stop: Option<Stop>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tools: Option<Vec<Tool>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tool_choice: Option<ToolChoice>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub response_format: Option<ResponseFormat>,
+    /// OpenRouter's reasoning settings.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reasoning: Option<ReasoningConfig>,
+    /// OpenAI's name for the effort alone.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reasoning_effort: Option<Effort>,
+    /// OpenRouter provider preferences; read by routing, never sent upstream.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub provider: Option<Value>,
+    /// Everything else (seed, penalties, logprobs, user, metadata, ...), kept as sent.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+impl ChatRequest {
+    /// Parses and checks a request body: nesting depth first, then the typed request
+    /// ([`super::read`]), then the rules a type cannot say ([`super::validate`]).
+    pub fn parse(body: &[u8]) -> Result<Self> {
+        Self::from_value(super::parse_json(body)?)
+    }
+
+    /// Reads and checks a parsed body (a chat request, or one another surface
+    /// converted to chat).
+    pub fn from_value(value: Value) -> Result<Self> {
+        let req = super::read::chat(value)?;
+        super::validate::check(&req)?;
+        Ok(req)
+    }
+
+    pub fn is_stream(&self) -> bool {
+        self.stream.unwrap_or(false)
+    }
+
+    /// The completion budget the caller asked for, whichever name they used.
+    /// The larger when both are sent: every translator sends this one value, and the
+    /// reservation covers it, so no provider can generate past what was reserved.
+    pub fn max_output_tokens(&self) -> Option<u64> {
+        match (self.max_completion_tokens, self.max_tokens) {
+            (Some(a), Some(b)) => Some(a.max(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// The models to try, in order: `model` first, then the `models` fallbacks.
+    pub fn model_candidates(&self) -> Vec<String> {
+        let mut out: Vec<String> = self.model.iter().cloned().collect();
+        for m in self.models.iter().flatten() {
+            if !out.contains(m) {
+                out.push(m.clone());
+            }
+        }
+        out
+    }
+
+    /// Whether the request asks for reasoning settings of any kind.
+    pub fn sets_reasoning(&self) -> bool {
+        self.reasoning.is_some() || self.reasoning_effort.is_some()
+    }
+}
+
+/// Read by [`super::read`] (types only, no checks), as the tests and tools that
+/// build requests from JSON do.
+impl<'de> Deserialize<'de> for ChatRequest {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        let v = Value::deserialize(d)?;
+        super::read::chat(v).map_err(serde::de::Error::custom)
+    }
+}
+
+/// Who a message is from.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    System,
+    Developer,
+    #[default]
+    User,
+    Assistant,
+    Tool,
+}
+
+impl Role {
+    pub const ALL: [Role; 5] = [
+        Role::System,
+        Role::Developer,
+        Role::User,
+        Role::Assistant,
+        Role::Tool,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::System => "system",
+            Role::Developer => "developer",
+            Role::User => "user",
+            Role::Assistant => "assistant",
+            Role::Tool => "tool",
+        }
+    }
+
+    pub fn of(s: &str) -> Option<Role> {
+        Role::ALL.into_iter().find(|r| r.as_str() == s)
+    }
+}
+
+/// `tool_choice`: a mode, or one named function.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ToolChoice {
+    None,
+    Auto,
+    Required,
+    Function(String),
+}
+
+impl Serialize for ToolChoice {
+    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        #[derive(Serialize)]
+        struct Name<'a> {
+            name: &'a str,
+        }
+        #[derive(Serialize)]
+        struct Function<'a> {
+            #[serde(rename = "type")]
+            kind: &'static str,
+            function: Name<'a>,
+        }
+        match self {
+            ToolChoice::None => s.serialize_str("none"),
+            ToolChoice::Auto => s.serialize_str("auto"),
+            ToolChoice::Required => s.serialize_str("required"),
+            ToolChoice::Function(name) => Function {
+                kind: "function",
+                function: Name { name },
+            }
+            .serialize(s),
+        }
+    }
+}
+
+/// `response_format`. A JSON schema is passed on opaque.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ResponseFormat {
+    Text,
+    JsonObject,
+    JsonSchema { json_schema: JsonSchema },
+}
+
+impl ResponseFormat {
+    /// The schema asked for, if any.
+    pub fn json_schema(&self) -> Option<&JsonSchema> {
+        match self {
+            ResponseFormat::JsonSchema { json_schema } => Some(json_schema),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct JsonSchema {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub schema: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub strict: Option<bool>,
+    /// `description` and what else a caller adds, kept as sent.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct StreamOptions {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub include_usage: Option<bool>,
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+/// How hard a model is asked to reason.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Effort {
+    Xhigh,
+    High,
+    Medium,
+    Low,
+    Minimal,
+    None,
+}
+
+impl Effort {
+    pub const ALL: [Effort; 6] = [
+        Effort::Xhigh,
+        Effort::High,
+        Effort::Medium,
+        Effort::Low,
+        Effort::Minimal,
+        Effort::None,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Effort::Xhigh => "xhigh",
+            Effort::High => "high",
+            Effort::Medium => "medium",
+            Effort::Low => "low",
+            Effort::Minimal => "minimal",
+            Effort::None => "none",
+        }
+    }
+
+    pub fn of(s: &str) -> Option<Effort> {
+        Effort::ALL.into_iter().find(|e| e.as_str() == s)
+    }
+}
+
+/// OpenRouter's `reasoning` object.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct ReasoningConfig {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub effort: Option<Effort>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_tokens: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exclude: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub enabled: Option<bool>,
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(untagged)]
+pub enum Stop {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl Stop {
+    pub fn to_vec(&self) -> Vec<String> {
+        match self {
+            Stop::One(s) => vec![s.clone()],
+            Stop::Many(v) => v.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Message {
+    pub role: Role,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content: Option<Content>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool_calls: Option<Vec<ToolCall>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool_call_id: Option<String>,
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+impl Message {
+    /// The message's text: a string content, or its text parts joined.
+    pub fn text(&self) -> String {
+        match &self.content {
+            Some(c) => c.text(),
+            None => String::new(),
+        }
+    }
+}
+
+/// Message content: a plain string or a list of typed parts.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(untagged)]
+pub enum Content {
+    Text(String),
+    Parts(Vec<ContentPart>),
+}
+
+impl Content {
+    pub fn text(&self) -> String {
+        match self {
+            Content::Text(s) => s.clone(),
+            Content::Parts(parts) => parts
+                .iter()
+                .filter_map(|p| p.text.as_deref())
+                .collect::<Vec<_>>()
+                .join("\n"),
+        }
+    }
+
+    pub fn parts(&self) -> Vec<ContentPart> {
+        match self {
+            Content::Text(s) => vec![ContentPart::text(s)],
+            Content::Parts(p) => p.clone(),
+        }
+    }
+}
+
+/// One content part. Kept as a loose struct so unknown part types survive.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct ContentPart {
+    #[serde(rename = "type")]
+    pub kind: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_url: Option<ImageUrl>,
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+impl ContentPart {
+    pub fn text(s: &str) -> Self {
+        ContentPart {
+            kind: "text".into(),
+            text: Some(s.to_string()),
+            ..Default::default()
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct ImageUrl {
+    pub url: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Tool {
+    #[serde(rename = "type", default = "function_type")]
+    pub kind: String,
+    pub function: FunctionDef,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct FunctionDef {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parameters: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub strict: Option<bool>,
+}
+
+fn function_type() -> String {
+    "function".into()
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ToolCall {
+    pub id: String,
+    #[serde(rename = "type", default = "function_type")]
+    pub kind: String,
+    pub function: FunctionCall,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct FunctionCall {
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub arguments: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn request_keeps_unknown_fields() {
+        let body = json!({
+            "model": "openai/gpt-4o",
+            "messages": [{"role": "user", "content": "hi", "cache_control": {"type": "ephemeral"}}],
+            "seed": 42,
+            "logit_bias": {"50256": -100}
+        });
+        let req = ChatRequest::parse(body.to_string().as_bytes()).unwrap();
+        assert_eq!(req.extra["seed"], json!(42));
+        assert_eq!(
+            req.messages[0].extra["cache_control"],
+            json!({"type": "ephemeral"})
+        );
+        let back = serde_json::to_value(&req).unwrap();
+        assert_eq!(back, body);
+    }
+
+    #[test]
+    fn content_parts_and_strings() {
+        let m: Message = serde_json::from_value(json!({"role": "user", "content": [
+            {"type": "text", "text": "what is this?"},
+            {"type": "image_url", "image_url": {"url": "https://x/y.png"}},
+            {"type": "input_audio", "input_audio": {"data": "..", "format": "wav"}}
+        ]}))
+        .unwrap();
+        assert_eq!(m.text(), "what is this?");
+        let parts = m.content.as_ref().unwrap().parts();
+        assert_eq!(parts[1].image_url.as_ref().unwrap().url, "https://x/y.png");
+        assert_eq!(parts[2].kind, "input_audio");
+        assert!(parts[2].extra.contains_key("input_audio"));
+    }
+
+    #[test]
+    fn validation_errors_are_400s() {
+        for body in [
+            json!({"messages": [{"role": "user", "content": "x"}]}),
+            json!({"model": "m", "messages": []}),
+            json!({"model": "m", "messages": [{"role": "user", "content": "x"}], "temperature": 3}),
+            json!({"model": "m"}),
+            json!({"model": 5, "messages": []}),
+        ] {
+            let err = ChatRequest::parse(body.to_string().as_bytes()).unwrap_err();
+            assert_eq!(err.status(), 400, "{body}");
+        }
+        assert_eq!(ChatRequest::parse(b"not json").unwrap_err().status(), 400);
+    }
+
+    #[test]
+    fn candidates_dedupe_in_order() {
+        let req = ChatRequest {
+            model: Some("a".into()),
+            models: Some(vec!["b".into(), "a".into(), "c".into()]),
+            ..Default::default()
+        };
+        assert_eq!(req.model_candidates(), vec!["a", "b", "c"]);
+    }
+
+    #[test]
+    fn typed_fields_are_read_and_written_back_as_sent() {
+        let body = json!({
+            "model": "a/b",
+            "messages": [
+                {"role": "developer", "content": "be brief"},
+                {"role": "user", "content": "weather?"}
+            ],
+            "tools": [{"type": "function", "function": {"name": "get_weather"}}],
+            "tool_choice": {"type": "function", "function": {"name": "get_weather"}},
+            "response_format": {"type": "json_schema", "json_schema": {
+                "name": "w", "description": "the weather", "schema": {"type": "object"}, "strict": true}},
+            "stream": true,
+            "stream_options": {"include_usage": true},
+            "reasoning": {"effort": "xhigh", "exclude": true},
+            "reasoning_effort": "minimal"
+        });
+        let req = ChatRequest::parse(body.to_string().as_bytes()).unwrap();
+        assert_eq!(req.messages[0].role, Role::Developer);
+        assert_eq!(
+            req.tool_choice,
+            Some(ToolChoice::Function("get_weather".into()))
+        );
+        let schema = req.response_format.as_ref().and_then(|f| f.json_schema());
+        assert_eq!(schema.and_then(|s| s.name.as_deref()), Some("w"));
+        assert_eq!(schema.unwrap().extra["description"], "the weather");
+        assert_eq!(
+            req.stream_options.as_ref().unwrap().include_usage,
+            Some(true)
+        );
+        assert_eq!(req.reasoning.as_ref().unwrap().effort, Some(Effort::Xhigh));
+        assert_eq!(req.reasoning_effort, Some(Effort::Minimal));
+        assert!(req.extra.is_empty(), "{:?}", req.extra);
+        assert_eq!(serde_json::to_value(&req).unwrap(), body);
+        for (tc, mode) in [("none", ToolChoice::None), ("auto", ToolChoice::Auto)] {
+            let mut b = body.clone();
+            b["tool_choice"] = json!(tc);
+            let r = ChatRequest::parse(b.to_string().as_bytes()).unwrap();
+            assert_eq!(r.tool_choice, Some(mode));
+            assert_eq!(serde_json::to_value(&r).unwrap()["tool_choice"], tc);
+        }
+    }
+}
