@@ -134,12 +134,19 @@ impl<S: Store> Books<S> {
                 caller,
                 lease_id,
                 in_flight,
+                admitted,
                 top_up,
                 release,
                 settle,
             } => {
                 self.settle_all(settle)?;
-                self.lease_op(&caller, &lease_id, in_flight, top_up, release)
+                let report = lease::Report {
+                    in_flight,
+                    admitted,
+                    top_up,
+                    release,
+                };
+                self.lease_op(&caller, &lease_id, report)
             }
             op => self.account_api(op),
         }

@@ -155,6 +155,8 @@ struct Model {
     made: Vec<KeyRecord>,
     /// Each key's limit as last set (kept when the key is deleted).
     limits: Vec<Option<u64>>,
+    /// Requests admitted against a lease: (lease, generation, worst case).
+    leased_gens: Vec<(String, String, u64)>,
 }
 
 fn store_state(b: &Books<MemoryStore>) -> State {
@@ -187,6 +189,7 @@ impl Model {
             reserved_gens: Vec::new(),
             made,
             limits: limits.to_vec(),
+            leased_gens: Vec::new(),
         }
     }
 
@@ -262,6 +265,8 @@ impl Model {
         let now = self.now();
         let i = &mut self.isolates[iso];
         if let Some(t) = i.book.admit(&hash, ask, now, FRESH_MS) {
+            let admitted = (t.lease_id.clone(), gen_id.clone(), ask);
+            self.leased_gens.push(admitted);
             i.running.push(Running {
                 key: hash,
                 gen_id,
@@ -386,6 +391,7 @@ impl Model {
             caller: hash.clone(),
             lease_id: l.id.clone(),
             in_flight: l.in_flight_picos,
+            admitted: Some(l.admitted),
             top_up,
             release,
             settle,
@@ -409,11 +415,13 @@ impl Model {
         let now = self.now() + ms;
         self.books.store.now.set(now);
         // The object's alarm.
+        let before = store_state(&self.books);
         let books = &self.books;
         let r = books.store.atomically(|| books.expire_reservations());
         self.books.store.fail_at.set(None);
         if r.is_ok() {
             let s = store_state(&self.books);
+            self.check_expired_leases(&before, &s);
             for (id, (_, _, at)) in &s.reservations {
                 assert!(
                     *at >= now - RESERVATION_TTL_MS,
@@ -428,6 +436,33 @@ impl Model {
                 };
                 assert!(*at >= now - ttl, "lease {id} outlived its TTL");
             }
+        }
+    }
+
+    /// Each lease the alarm expired recorded what the requests admitted against it and
+    /// never settled could still owe (their worst cases, as far as it held them),
+    /// whether or not its isolate had reported them: none was released silently.
+    fn check_expired_leases(&self, before: &State, after: &State) {
+        for (id, (l, _)) in before.leases.iter() {
+            if after.leases.contains_key(id) {
+                continue;
+            }
+            let unsettled: u64 = self
+                .leased_gens
+                .iter()
+                .filter(|(lease, g, _)| lease == id && !after.generations.contains_key(g))
+                .map(|(_, _, ask)| ask)
+                .sum();
+            let recorded: u128 = after
+                .entries
+                .iter()
+                .filter(|e| e.kind == "expired_hold" && e.gen_id == *id)
+                .map(|e| e.picos)
+                .sum();
+            assert!(
+                recorded >= u128::from(unsettled.min(l.amount)),
+                "lease {id} expired recording {recorded} of the {unsettled} its requests could owe"
+            );
         }
     }
 
@@ -671,6 +706,48 @@ fn a_revoked_lease_outlives_the_lease_ttl_while_its_requests_run() {
         .entries
         .iter()
         .any(|e| e.kind == "expired_hold" && e.picos == u128::from(ask)));
+}
+
+/// An isolate that admits requests against its lease and dies before it reports them
+/// (no renewal since) leaves them unsettled: the lease's expiry records what they could
+/// owe, and a settlement that still comes is matched to it.
+#[test]
+fn an_isolate_lost_after_unreported_admissions_leaves_them_recorded() {
+    let mut m = Model::new(1_000_000_000_000, [None; KEYS]);
+    m.admit(0, 0, 1_000_000_000, true);
+    let lease_id = m.isolates[0].book.get("k0").unwrap().id.clone();
+    m.renew(0, 0, false, false);
+    let ask = 2_000_000_000;
+    for _ in 0..3 {
+        m.admit(0, 0, ask, false);
+    }
+    assert_eq!(m.leased_gens.len(), 3, "admitted against the lease");
+    // One of them ends and is queued, not delivered; the isolate dies.
+    m.finish(0, 1, Cost::At);
+    let lost = m.isolates[0].queue.clone();
+    m.step(Step::Crash { iso: 0 });
+    m.advance(LEASE_TTL_MS + 1000);
+    m.check();
+    let s = store_state(&m.books);
+    assert!(!s.leases.contains_key(&lease_id), "the lease expired");
+    let recorded: u128 = s
+        .entries
+        .iter()
+        .filter(|e| e.kind == "expired_hold")
+        .map(|e| e.picos)
+        .sum();
+    assert!(recorded >= u128::from(3 * ask), "{:?}", s.entries);
+    assert_eq!(s.totals.get("expired_holds").copied(), Some(recorded));
+    // A settlement that survived elsewhere lands late: matched to the lease's record.
+    m.isolates[1].queue = lost;
+    m.deliver(1);
+    m.check();
+    let s = store_state(&m.books);
+    assert_eq!(
+        s.totals.get("expired_holds").copied(),
+        Some(recorded - u128::from(ask))
+    );
+    assert!(s.entries.iter().any(|e| e.kind == "late_settle"));
 }
 
 /// A rename changes no money: the key's lease and holds stay as they were.

@@ -46,6 +46,10 @@ pub enum Op {
         lease_id: String,
         /// Worst cases of the requests running against it in the isolate.
         in_flight: u64,
+        /// The worst cases of all the requests the isolate admitted against it, summed
+        /// (absent from an isolate of the previous version, which does not report).
+        #[serde(default)]
+        admitted: Option<u64>,
         top_up: bool,
         release: bool,
         #[serde(default)]

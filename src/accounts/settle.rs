@@ -206,6 +206,7 @@ impl<S: Store> Books<S> {
             Some(mut l) => {
                 l.amount = l.amount.saturating_sub(from_hold);
                 l.in_flight = l.in_flight.saturating_sub(ask);
+                l.settled = l.settled.saturating_add(ask);
                 self.store.put_lease(&l, now)?;
                 from_hold
             }

@@ -21,7 +21,7 @@ use worker::Env;
 
 use super::account::{self, Op, Queued, SettleItem, MAX_SETTLE_BATCH};
 use super::config;
-use crate::accounts::lease::{Grant, LeaseBook, Renewal, Ticket};
+use crate::accounts::lease::{Grant, LeaseBook, Renewal, Surrender, Ticket};
 use crate::accounts::settle_queue::{retry_pause_ms, SettleQueue};
 
 /// Default of `KEY_CACHE_MS`: how stale what the isolate knows of a key may be.
@@ -109,34 +109,21 @@ pub async fn surrender(env: &Env, caller: &str) -> bool {
     let Some(s) = BOOK.with(|b| b.borrow_mut().surrender(caller)) else {
         return false;
     };
-    give_back(
-        env,
-        &s.account,
-        caller,
-        s.lease_id,
-        s.in_flight_picos,
-        Some(GIVE_BACK_ATTEMPTS),
-    )
-    .await
+    give_back(env, caller, s, Some(GIVE_BACK_ATTEMPTS)).await
 }
 
 /// Returns a lease this isolate has dropped from its book to the object, with all of
 /// the account's queued settlements first (they may charge it), keeping the part
-/// `in_flight` that requests still running against it may spend; tried at most
+/// `in_flight_picos` that requests still running against it may spend; tried at most
 /// `attempts` times if given. Whether it landed.
-async fn give_back(
-    env: &Env,
-    account: &str,
-    caller: &str,
-    lease_id: String,
-    in_flight: u64,
-    attempts: Option<u32>,
-) -> bool {
+async fn give_back(env: &Env, caller: &str, s: Surrender, attempts: Option<u32>) -> bool {
+    let account = s.account.as_str();
     let items = take(account, usize::MAX, true);
     deliver(env, account, items, attempts, |settle| Op::Lease {
         caller: caller.to_string(),
-        lease_id,
-        in_flight,
+        lease_id: s.lease_id,
+        in_flight: s.in_flight_picos,
+        admitted: Some(s.admitted),
         top_up: false,
         release: true,
         settle,
@@ -149,7 +136,13 @@ async fn give_back(
 pub async fn granted(env: Env, account: String, caller: String, g: Grant) {
     BOOK.with(|b| b.borrow_mut().granted(&caller, &account, &g, now()));
     if !BOOK.with(|b| b.borrow().holds(&caller, &g.id)) {
-        give_back(&env, &account, &caller, g.id, 0, Some(1)).await;
+        let unused = Surrender {
+            account,
+            lease_id: g.id,
+            in_flight_picos: 0,
+            admitted: 0,
+        };
+        give_back(&env, &caller, unused, Some(1)).await;
     }
 }
 
@@ -189,6 +182,7 @@ async fn renew(env: &Env, caller: &str, r: Renewal) {
         caller: caller.to_string(),
         lease_id: r.lease_id.clone(),
         in_flight: r.in_flight_picos,
+        admitted: Some(r.admitted),
         top_up: r.top_up,
         release: false,
         settle,
@@ -376,8 +370,8 @@ async fn watch_idle(env: &Env, caller: &str) {
         }
         let taken = BOOK.with(|b| b.borrow_mut().take_idle(caller, now(), idle_ms));
         match taken {
-            Some((account, id)) => {
-                give_back(env, &account, caller, id, 0, None).await;
+            Some(idle) => {
+                give_back(env, caller, idle, None).await;
                 break;
             }
             None if BOOK.with(|b| b.borrow().get(caller).is_none()) => break,
