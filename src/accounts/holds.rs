@@ -2,12 +2,10 @@
 //! topping up and taking back leases, and expiring the holds whose request or isolate
 //! went quiet. Every hold counts in the `reserved` total and in its key's holds.
 
-use serde_json::{json, Value};
-
 use super::books::{Books, FREE_COUNTER};
 use super::lease::{self, Grant, Report};
 use super::ledger;
-use super::ops::Admission;
+use super::ops::{Admission, Admitted, LeaseState, Reply};
 use super::records::{KeyKind, KeyRecord};
 use super::store::{Entry, LeaseRow, Reservation, Result, Store, UNBOUNDED};
 use crate::error::Error;
@@ -37,7 +35,7 @@ impl<S: Store> Books<S> {
         })
     }
 
-    pub(super) fn admit(&self, a: Admission) -> Result<Value> {
+    pub(super) fn admit(&self, a: Admission) -> Result<Reply> {
         let key = self.caller(&a.caller, Some(KeyKind::Api))?;
         let allow_training = self.account()?.allow_training;
         let facts = if allow_training {
@@ -58,7 +56,11 @@ impl<S: Store> Books<S> {
         if facts.free {
             let d = self.store.hit(FREE_COUNTER, &a.free_windows, now)?;
             if !d.allowed {
-                return Ok(json!({ "refused": d, "allow_training": allow_training }));
+                return Ok(Reply::Admitted(Admitted {
+                    allow_training,
+                    refused: Some(d),
+                    ..Admitted::default()
+                }));
             }
             decision = Some(d);
         } else if let Some(w) = a.rps.as_ref() {
@@ -114,7 +116,12 @@ impl<S: Store> Books<S> {
         } else {
             None
         };
-        Ok(json!({ "allow_training": allow_training, "limit": decision, "lease": lease }))
+        Ok(Reply::Admitted(Admitted {
+            allow_training,
+            refused: None,
+            limit: decision,
+            lease,
+        }))
     }
 
     /// Ends a lease: its hold is the account's again.
@@ -154,14 +161,19 @@ impl<S: Store> Books<S> {
     /// only the worst cases of the requests still running against it stay held, each
     /// until its settlement lands. A renewal answers, with the lease, up to how much
     /// the isolate may admit against it in all before it reports again.
-    pub(super) fn lease_op(&self, caller: &str, id: &str, r: Report) -> Result<Value> {
+    pub(super) fn lease_op(&self, caller: &str, id: &str, r: Report) -> Result<Reply> {
         let Report {
             in_flight,
             admitted,
             top_up,
             release,
         } = r;
-        let revoked = || Ok(json!({ "revoked": true }));
+        let revoked = || {
+            Ok(Reply::Lease(LeaseState {
+                lease: None,
+                revoked: true,
+            }))
+        };
         let Some(mut l) = self.store.lease(id)? else {
             return revoked();
         };
@@ -216,7 +228,10 @@ impl<S: Store> Books<S> {
             allow_training,
             admit_until: Some(l.admit_until),
         };
-        Ok(json!({ "lease": grant }))
+        Ok(Reply::Lease(LeaseState {
+            lease: Some(grant),
+            revoked: false,
+        }))
     }
 
     /// Expires the holds of requests that neither settled nor renewed within the TTL

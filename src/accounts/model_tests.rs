@@ -6,13 +6,12 @@
 #![allow(clippy::arithmetic_side_effects)]
 
 use proptest::prelude::*;
-use serde_json::Value;
 
 use super::books::{Books, Config};
-use super::lease::{Grant, LeaseBook, Policy, Ticket};
+use super::lease::{LeaseBook, Policy, Ticket};
 use super::ledger::Ask;
 use super::memory::{MemoryStore, State};
-use super::ops::{Admission, KeyPatch, Op, PlanFacts, Queued, SettleItem};
+use super::ops::{Admission, KeyPatch, Op, PlanFacts, Queued, Reply, SettleItem};
 use super::records::{Generation, KeyKind, KeyRecord};
 use super::store::Result;
 
@@ -198,7 +197,7 @@ impl Model {
     }
 
     /// Runs `op` in a transaction; a failed one must have changed nothing.
-    fn run(&mut self, op: Op) -> Result<Value> {
+    fn run(&mut self, op: Op) -> Result<Reply> {
         let before = store_state(&self.books);
         let books = &self.books;
         let r = books.store.atomically(|| books.handle(op));
@@ -292,11 +291,12 @@ impl Model {
             if_private: facts,
             lease: wants_lease,
         });
-        let Ok(v) = self.run(op) else { return };
-        assert!(v.get("refused").is_none());
-        if let Some(g) = v.get("lease").filter(|g| !g.is_null()) {
-            let g: Grant = serde_json::from_value(g.clone()).unwrap();
-            self.isolates[iso].book.granted(&hash, "acc", &g, now);
+        let Ok(Reply::Admitted(a)) = self.run(op) else {
+            return;
+        };
+        assert!(a.refused.is_none());
+        if let Some(g) = &a.lease {
+            self.isolates[iso].book.granted(&hash, "acc", g, now);
         }
         self.reserved_gens.push(gen_id.clone());
         self.isolates[iso].running.push(Running {
@@ -397,14 +397,15 @@ impl Model {
             settle,
         };
         match self.run(op) {
-            Ok(v) => {
+            Ok(reply) => {
                 let i = &mut self.isolates[iso];
                 i.last_batch = std::mem::take(&mut i.queue);
-                if v.get("revoked").is_some() {
-                    i.book.revoke(&hash, &l.id);
-                } else if let Some(g) = v.get("lease") {
-                    let g: Grant = serde_json::from_value(g.clone()).unwrap();
-                    i.book.granted(&hash, "acc", &g, now);
+                let Reply::Lease(state) = reply else {
+                    panic!("a lease answered {reply:?}")
+                };
+                match state.lease {
+                    Some(g) if !state.revoked => i.book.granted(&hash, "acc", &g, now),
+                    _ => i.book.revoke(&hash, &l.id),
                 }
             }
             Err(_) => self.isolates[iso].book.renewal_failed(&hash, &l.id),

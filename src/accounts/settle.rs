@@ -4,12 +4,10 @@
 
 use std::collections::HashMap;
 
-use serde_json::{json, Value};
-
 use super::books::{period_key, Books};
 use super::holds::unmatched_name;
 use super::ledger::{self, Funds, KeyBudget, LimitReset};
-use super::ops::Queued;
+use super::ops::{Queued, Reply, Settled};
 use super::records::Generation;
 use super::settle_queue;
 use super::store::{DailyDelta, LeaseRow, Result, Store};
@@ -54,9 +52,9 @@ impl<S: Store> Books<S> {
     /// (a batch of n costs n + a few storage writes, not 20 n). A failure fails the
     /// batch, which the isolate sends again; the caller runs it in one transaction, so
     /// a failed batch leaves nothing applied.
-    pub(super) fn settle_all(&self, items: Vec<Queued>) -> Result<Value> {
+    pub(super) fn settle_all(&self, items: Vec<Queued>) -> Result<Reply> {
         if items.is_empty() {
-            return Ok(json!({ "settled": 0 }));
+            return Ok(Reply::Settled(Settled { settled: 0 }));
         }
         let mut tally = Tally {
             funds: self.funds()?,
@@ -77,7 +75,7 @@ impl<S: Store> Books<S> {
         }
         self.write_tally(tally)?;
         self.prune()?;
-        Ok(json!({ "settled": n }))
+        Ok(Reply::Settled(Settled { settled: n }))
     }
 
     /// Writes what a batch of settlements added up to.

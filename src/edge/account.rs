@@ -7,20 +7,22 @@
 //! ([`crate::accounts::lease`]); settlements come after the reply, in batches, off the
 //! hot path (`settle`).
 //!
-//! The worker talks to it with `{"op": ..}` JSON; answers are `{"ok": ..}` or
-//! `{"err": Error}`.
+//! The worker talks to it with `{"op": ..}` JSON; it answers the op's reply
+//! ([`crate::accounts::ops::Reply`]) or the error, as every object does
+//! ([`super::objects`]), and [`call`] is the worker's client of it.
 
 mod sql_store;
 
-use serde_json::{json, Value};
-use worker::{durable_object, DurableObject, Env, Request, RequestInit, Response, Result, State};
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+use worker::{durable_object, DurableObject, Env, Request, Response, Result, State};
 
 use super::config;
 use crate::accounts::books::{Books, Config};
 use crate::accounts::lease;
 pub use crate::accounts::ops::{
-    Admission, KeyPatch, Op, PlanFacts, Queued, SettleItem, MAX_GENERATIONS_LISTED,
-    MAX_SETTLE_BATCH,
+    Admission, Admitted, KeyPatch, LeaseState, Op, PlanFacts, Privacy, Queued, Reply, SettleItem,
+    MAX_GENERATIONS_LISTED, MAX_SETTLE_BATCH,
 };
 use crate::accounts::store::Store;
 use crate::error::Error;
@@ -106,28 +108,23 @@ impl DurableObject for Account {
             },
             Err(e) => Err(Error::Internal(format!("account: unreadable op: {e}"))),
         };
-        match answer {
-            Ok(v) => Response::from_json(&json!({ "ok": v })),
-            Err(e) => Response::from_json(&json!({ "err": e })),
-        }
+        super::objects::answer(answer, super::objects::Shape::Answer)
     }
 
     async fn alarm(&self) -> Result<Response> {
         self.alarm_at.set(None);
-        let left = self
-            .atomically(Box::new(|b| {
-                if !b.store.exists()? {
-                    return Ok(Value::from(0));
-                }
+        let left = Rc::new(Cell::new(0));
+        let count = Rc::clone(&left);
+        let _ = self.atomically(Box::new(move |b| {
+            if b.store.exists()? {
                 sql_store::ensure_totals(b)?;
                 // Each expiry (its entry, the hold's row and the totals) lands whole.
                 b.expire_reservations()?;
-                b.store.hold_count().map(Value::from)
-            }))
-            .ok()
-            .and_then(|v| v.as_u64())
-            .unwrap_or(0);
-        if left > 0 {
+                count.set(b.store.hold_count()?);
+            }
+            Ok(Reply::View(Value::Null))
+        }));
+        if left.get() > 0 {
             self.arm_alarm().await;
         }
         Response::empty()
@@ -135,11 +132,11 @@ impl DurableObject for Account {
 }
 
 /// A change made by [`Account::atomically`].
-type Atomic = Box<dyn FnOnce(&Ledger) -> std::result::Result<Value, Error>>;
+type Atomic = Box<dyn FnOnce(&Ledger) -> std::result::Result<Reply, Error>>;
 
 impl Account {
     /// Answers one message, all of whose writes land together or not at all.
-    fn run(&self, op: Op) -> std::result::Result<Value, Error> {
+    fn run(&self, op: Op) -> std::result::Result<Reply, Error> {
         let settles = match &op {
             Op::Settle { items } => !items.is_empty(),
             Op::Lease { settle, .. } => !settle.is_empty(),
@@ -158,7 +155,7 @@ impl Account {
                 if b.store.exists()? {
                     sql_store::ensure_totals(b)?;
                 }
-                Ok(Value::Null)
+                Ok(Reply::View(Value::Null))
             }))?;
         }
         self.atomically(Box::new(move |b| b.handle(op)))
@@ -168,10 +165,10 @@ impl Account {
     /// writes lands together or, when it fails, not at all, so that a batch retried
     /// after a storage error charges nothing twice and releases every hold once.
     /// (`f` is boxed: one copy of the JavaScript glue for every caller.)
-    fn atomically(&self, f: Atomic) -> std::result::Result<Value, Error> {
+    fn atomically(&self, f: Atomic) -> std::result::Result<Reply, Error> {
         use worker::js_sys::{Function, Reflect};
         use worker::wasm_bindgen::{closure::Closure, JsCast, JsValue};
-        let out: Rc<RefCell<Option<std::result::Result<Value, Error>>>> = Rc::default();
+        let out: Rc<RefCell<Option<std::result::Result<Reply, Error>>>> = Rc::default();
         let (books, slot) = (Rc::clone(&self.books), Rc::clone(&out));
         let body = Closure::once(move || -> std::result::Result<(), JsValue> {
             let r = f(&books);
@@ -220,8 +217,20 @@ impl Account {
 /// replies are the biggest).
 const ACCOUNT_REPLY_MAX: usize = 64 * 1024 * 1024;
 
-/// Sends `op` to account `id`'s object.
-pub async fn call(env: &worker::Env, id: &str, op: Op) -> std::result::Result<Value, Error> {
+/// Sends `op` to account `id`'s object; its reply, of the type `op` is answered with
+/// (see [`Reply`]; a view that goes to the client as it is: [`Value`]).
+pub async fn call<T: DeserializeOwned>(
+    env: &worker::Env,
+    id: &str,
+    op: Op,
+) -> std::result::Result<T, Error> {
+    let reply = send(env, id, op).await?;
+    super::objects::decode("account", reply)
+}
+
+/// Sends `op` to account `id`'s object: its reply (one copy of this for every reply
+/// type).
+async fn send(env: &worker::Env, id: &str, op: Op) -> std::result::Result<Value, Error> {
     let internal = |e: worker::Error| Error::Internal(format!("account: {e}"));
     // Test and benchmark only: what a caller far from the account's object pays.
     let delay = config::u64(env, "TEST_ACCOUNT_DELAY_MS", 0);
@@ -233,25 +242,7 @@ pub async fn call(env: &worker::Env, id: &str, op: Op) -> std::result::Result<Va
         .and_then(|ns| ns.get_by_name(id))
         .map_err(internal)?;
     let body = serde_json::to_string(&op).map_err(|e| Error::Internal(e.to_string()))?;
-    let mut init = RequestInit::new();
-    init.with_method(worker::Method::Post)
-        .with_body(Some(body.into()));
-    let req = Request::new_with_init("https://account/", &init).map_err(internal)?;
-    let resp = stub.fetch_with_request(req).await.map_err(internal)?;
-    let bytes = super::upstream::read_all(&resp, ACCOUNT_REPLY_MAX)
-        .await
-        .map_err(|e| match e {
-            super::upstream::Capped::TooLarge => {
-                Error::Internal(format!("account reply over {ACCOUNT_REPLY_MAX} bytes"))
-            }
-            super::upstream::Capped::Failed(e) => Error::Internal(format!("account: {e}")),
-        })?;
-    let v: Value =
-        serde_json::from_slice(&bytes).map_err(|e| Error::Internal(format!("account: {e}")))?;
-    if let Some(e) = v.get("err") {
-        return Err(
-            serde_json::from_value(e.clone()).unwrap_or_else(|_| Error::Internal(e.to_string()))
-        );
-    }
-    Ok(v.get("ok").cloned().unwrap_or(Value::Null))
+    let (url, max) = ("https://account/", ACCOUNT_REPLY_MAX);
+    let shape = super::objects::Shape::Answer;
+    super::objects::exchange(&stub, "account", url, Some(body), max, shape).await
 }

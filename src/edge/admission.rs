@@ -19,7 +19,9 @@ use std::collections::{HashMap, HashSet};
 
 use worker::Env;
 
-use super::account::{self, Op, Queued, SettleItem, MAX_SETTLE_BATCH};
+use serde::de::IgnoredAny;
+
+use super::account::{self, LeaseState, Op, Queued, SettleItem, MAX_SETTLE_BATCH};
 use super::config;
 use crate::accounts::lease::{Grant, LeaseBook, Renewal, Surrender, Ticket};
 use crate::accounts::settle_queue::{retry_pause_ms, SettleQueue};
@@ -187,10 +189,10 @@ async fn renew(env: &Env, caller: &str, r: Renewal) {
         release: false,
         settle,
     };
-    match account::call(env, &r.account, op).await {
+    match account::call::<LeaseState>(env, &r.account, op).await {
         Ok(v) => {
             with_queue(&r.account, |q| q.landed(&ids));
-            answered(caller, &r.account, &r.lease_id, &v);
+            answered(caller, &r.account, &r.lease_id, v);
         }
         Err(e) => {
             worker::console_error!("renewing a lease of account {}: {e}", r.account);
@@ -202,13 +204,10 @@ async fn renew(env: &Env, caller: &str, r: Renewal) {
 }
 
 /// Applies the object's answer about a lease: renewed (maybe topped up) or revoked.
-fn answered(caller: &str, account: &str, id: &str, v: &serde_json::Value) {
-    match v
-        .get("lease")
-        .and_then(|l| serde_json::from_value::<Grant>(l.clone()).ok())
-    {
-        Some(g) => BOOK.with(|b| b.borrow_mut().granted(caller, account, &g, now())),
-        None => BOOK.with(|b| b.borrow_mut().revoke(caller, id)),
+fn answered(caller: &str, account: &str, id: &str, v: LeaseState) {
+    match v.lease {
+        Some(g) if !v.revoked => BOOK.with(|b| b.borrow_mut().granted(caller, account, &g, now())),
+        _ => BOOK.with(|b| b.borrow_mut().revoke(caller, id)),
     }
 }
 
@@ -313,7 +312,7 @@ async fn deliver(
             with_queue(account, |q| q.release(&ids));
             return false;
         }
-        match account::call(env, account, op.clone()).await {
+        match account::call::<IgnoredAny>(env, account, op.clone()).await {
             Ok(_) => {
                 with_queue(account, |q| q.landed(&ids));
                 return true;

@@ -10,6 +10,7 @@ mod counters;
 mod health;
 mod http;
 mod media;
+mod objects;
 mod pipeline;
 mod sessions;
 mod sql;
