@@ -133,11 +133,16 @@ async fn give_back(env: &Env, caller: &str, s: Surrender, attempts: Option<u32>)
     .await
 }
 
-/// Takes in a lease the object granted with an admission. If the key already holds
-/// one (two admissions raced), the new one is given back at once.
+/// Takes in a lease the object granted with an admission, and watches it go idle (a
+/// lease no request of this isolate uses goes back after `LEASE_IDLE_MS`, rather than
+/// expiring in the object into an `expired_hold` of what the isolate could have
+/// admitted). If the key already holds one (two admissions raced), the new one is
+/// given back at once.
 pub async fn granted(env: Env, account: String, caller: String, g: Grant) {
     BOOK.with(|b| b.borrow_mut().granted(&caller, &account, &g, now()));
-    if !BOOK.with(|b| b.borrow().holds(&caller, &g.id)) {
+    if BOOK.with(|b| b.borrow().holds(&caller, &g.id)) {
+        watch_idle(&env, &caller).await;
+    } else {
         let unused = Surrender {
             account,
             lease_id: g.id,
