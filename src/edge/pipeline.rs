@@ -504,7 +504,7 @@ struct Admitted {
 
 /// Admits the request: in the isolate when the key's lease is fresh and covers the
 /// worst case of a paid request; otherwise by the account's object (always with
-/// `ADMISSION=exact`, the previous design kept for comparison, or a per-key rate).
+/// a per-key rate).
 async fn admit(
     env: &Env,
     ctx: &Rc<Context>,
@@ -513,7 +513,7 @@ async fn admit(
     parsed: &Parsed,
     plans: &mut Plans<'_, '_>,
 ) -> Result<Admitted, Error> {
-    let leasing = cfg.paid_requests_per_second == 0 && !cfg.exact_admission;
+    let leasing = cfg.paid_requests_per_second == 0;
     // The privacy setting the key's lease was granted under, if it holds one.
     let known = leasing
         .then(|| admission::usable(env, &who.caller))
