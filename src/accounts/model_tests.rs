@@ -791,3 +791,36 @@ fn a_deleted_key_keeps_its_limit_for_the_requests_it_left_running() {
     let loss: u128 = s.entries.iter().map(|e| e.picos).sum();
     assert_eq!(loss, u128::from(g.cost_picos - limit));
 }
+
+/// An isolate of the previous version renews without saying what it admitted: its
+/// lease is unbounded, and expires recording all it held.
+#[test]
+fn a_lease_renewed_without_a_report_expires_recording_all_it_held() {
+    let mut m = Model::new(1_000_000_000_000, [None; KEYS]);
+    m.admit(0, 0, 1_000_000_000, true);
+    let l = m.isolates[0].book.get("k0").unwrap().clone();
+    let old = Op::Lease {
+        caller: "k0".into(),
+        lease_id: l.id.clone(),
+        in_flight: 0,
+        admitted: None,
+        top_up: false,
+        release: false,
+        settle: Vec::new(),
+    };
+    let Ok(Reply::Lease(state)) = m.run(old) else {
+        panic!("not renewed")
+    };
+    assert!(state
+        .lease
+        .is_some_and(|g| g.admit_until == Some(super::store::UNBOUNDED)));
+    let held = store_state(&m.books).leases[&l.id].0.amount;
+    m.step(Step::Crash { iso: 0 });
+    m.advance(LEASE_TTL_MS + 1000);
+    m.check();
+    let s = store_state(&m.books);
+    assert_eq!(
+        s.totals.get("expired_holds").copied(),
+        Some(u128::from(held))
+    );
+}
