@@ -7,9 +7,8 @@
 // it proves the code runs, not how fast.
 //
 // Targets: the upstream alone; a minimal Rust forwarder worker (bench/forwarder, same
-// toolchain, same miniflare harness); modelmux with edge-local admission (leases) and
-// with the previous exact admission (ADMISSION=exact), each also with a 50 ms delay
-// on every Durable Object call (TEST_ACCOUNT_DELAY_MS: a caller far from its account's
+// toolchain, same miniflare harness); modelmux with edge-local admission (leases), also
+// with a 50 ms delay on every Durable Object call (TEST_ACCOUNT_DELAY_MS: a caller far from its account's
 // object); Portkey's gateway (npm); the LiteLLM proxy (PyPI).
 //
 // A/B of two builds of the worker: `BENCH_AB=<dir>` measures only the upstream and
@@ -303,9 +302,7 @@ try {
   } else {
     await peer("minimal Rust forwarder", forwarder);
     await modelmux("modelmux (leases)", {}, ["bench/fixed", "bench/fixed:free", "modelmux/echo"]);
-    await modelmux("modelmux (exact admission, previous)", { ADMISSION: "exact" }, ["bench/fixed"]);
     await modelmux(`modelmux (leases), ${DELAY_MS} ms per object call`, { TEST_ACCOUNT_DELAY_MS: String(DELAY_MS) }, ["bench/fixed"]);
-    await modelmux(`modelmux (exact), ${DELAY_MS} ms per object call`, { ADMISSION: "exact", TEST_ACCOUNT_DELAY_MS: String(DELAY_MS) }, ["bench/fixed"]);
     // The peers are for `make bench` only (scripts/bench-setup installs them on first use).
     if (!SMOKE) {
       await peer("Portkey", portkey);

@@ -28,8 +28,6 @@ pub struct Settings {
     pub echo_stream_delay_ms: u64,
     /// `PAID_REQUESTS_PER_SECOND`: a per-key cap on paid requests (0: none).
     pub paid_requests_per_second: u64,
-    /// `ADMISSION=exact`: every request admitted by the account's object.
-    pub exact_admission: bool,
     /// `MEDIA_ALLOW_GEMINI_FILES=true`: media parts may name Gemini Files API URIs.
     pub media_allow_gemini_files: bool,
     /// `MEDIA_FETCH_ALLOW_HOSTS`: private or local hosts the media fetcher may reach.
@@ -118,7 +116,6 @@ impl Settings {
             drain_bytes: size(next()),
             echo_stream_delay_ms: next(),
             paid_requests_per_second: next(),
-            exact_admission: text("ADMISSION").as_deref() == Some("exact"),
             media_allow_gemini_files: text("MEDIA_ALLOW_GEMINI_FILES").as_deref() == Some("true"),
             media_fetch_allow_hosts: hosts
                 .split(',')
@@ -198,7 +195,6 @@ mod tests {
             ("RESERVATION_TTL_MS", "5"),
             ("KEY_CACHE_MS", "0"),
             ("SETTLE_RETRY_MS", "0"),
-            ("ADMISSION", "exact"),
             ("MEDIA_ALLOW_GEMINI_FILES", "true"),
             ("MEDIA_FETCH_ALLOW_HOSTS", " a.test, ,127.0.0.1:9 "),
             ("KEY_SECRET", "s"),
@@ -211,12 +207,11 @@ mod tests {
         assert_eq!(s.max_body_bytes, 1024);
         assert_eq!(s.reservation_ttl_ms, 1000);
         assert_eq!((s.key_cache_ms, s.settle_retry_ms), (1, 1));
-        assert!(s.exact_admission && s.media_allow_gemini_files);
+        assert!(s.media_allow_gemini_files);
         assert_eq!(s.media_fetch_allow_hosts, ["a.test", "127.0.0.1:9"]);
         assert_eq!(s.key_secret.as_deref(), Some("s"));
-        // Only `exact` and `true` turn those on.
-        let s =
-            Settings::from_vars(&|n| Some(if n == "ADMISSION" { "Exact" } else { "yes" }.into()));
-        assert!(!s.exact_admission && !s.media_allow_gemini_files);
+        // Only `true` turns it on.
+        let s = Settings::from_vars(&|_| Some("yes".into()));
+        assert!(!s.media_allow_gemini_files);
     }
 }

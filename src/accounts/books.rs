@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 
 use super::lease;
 use super::ledger::{self, period_start, usd128, Funds, KeyBudget, LimitReset};
-use super::ops::{KeyPatch, Op, MAX_GENERATIONS_LISTED};
+use super::ops::{Deleted, KeyPatch, Op, Privacy, Renewed, Reply, MAX_GENERATIONS_LISTED};
 use super::records::{self, FreeAllowance, KeyKind, KeyRecord, KeyUsage};
 use super::store::{AccountRow, Result, Store};
 use crate::error::Error;
@@ -109,7 +109,7 @@ impl<S: Store> Books<S> {
     }
 
     /// Answers one message.
-    pub fn handle(&self, op: Op) -> Result<Value> {
+    pub fn handle(&self, op: Op) -> Result<Reply> {
         if !matches!(op, Op::Init { .. }) && !self.store.exists()? {
             return Err(unauthorized());
         }
@@ -120,21 +120,23 @@ impl<S: Store> Books<S> {
                 allow_training,
                 credits,
                 keys,
-            } => self.init(id, name, allow_training, credits, keys),
-            Op::Account => self.account_json(),
+            } => self
+                .init(id, name, allow_training, credits, keys)
+                .map(Reply::View),
+            Op::Account => self.account_json().map(Reply::View),
             Op::Update {
                 name,
                 allow_training,
-            } => self.update(name, allow_training),
+            } => self.update(name, allow_training).map(Reply::View),
             Op::Grant { picos, note } => {
                 self.account()?;
                 self.grant(picos, &note)?;
-                self.account_json()
+                self.account_json().map(Reply::View)
             }
             Op::AddKey { key } => {
                 let id = self.account()?.id;
                 self.store.put_key(&key)?;
-                Ok(key.to_json(&KeyUsage::default(), &id))
+                Ok(Reply::View(key.to_json(&KeyUsage::default(), &id)))
             }
             Op::Admit(a) => self.admit(a),
             Op::Renew { gen_ids } => {
@@ -143,26 +145,46 @@ impl<S: Store> Books<S> {
                 for id in gen_ids.iter().take(256) {
                     self.store.touch_reservation(id, now)?;
                 }
-                Ok(json!({ "renewed": gen_ids.len() }))
+                Ok(Reply::Renewed(Renewed {
+                    renewed: gen_ids.len(),
+                }))
             }
-            Op::Ledger => self.ledger(),
+            Op::Ledger => self.ledger().map(Reply::View),
             Op::Settle { items } => self.settle_all(items),
             Op::Lease {
                 caller,
                 lease_id,
                 in_flight,
+                admitted,
                 top_up,
                 release,
                 settle,
             } => {
                 self.settle_all(settle)?;
-                self.lease_op(&caller, &lease_id, in_flight, top_up, release)
+                let report = lease::Report {
+                    in_flight,
+                    admitted,
+                    top_up,
+                    release,
+                };
+                self.lease_op(&caller, &lease_id, report)
             }
-            op => self.account_api(op),
+            Op::KeyDelete { caller, hash } => {
+                self.key_delete(caller.as_deref(), &hash)?;
+                Ok(Reply::Deleted(Deleted { deleted: true }))
+            }
+            Op::Privacy {
+                caller,
+                allow_training,
+            } => Ok(Reply::Privacy(Privacy {
+                allow_training: self.privacy(&caller, allow_training)?,
+            })),
+            op => self.account_api(op).map(Reply::View),
         }
     }
 
-    /// The account API's messages: a key's own view, key management, history.
+    /// The account API's views: a key's own, key management, history; what goes to
+    /// the client as it is.
     fn account_api(&self, op: Op) -> Result<Value> {
         match op {
             Op::WhoAmI {
@@ -194,17 +216,12 @@ impl<S: Store> Books<S> {
                 hash,
                 patch,
             } => self.key_update(caller.as_deref(), &hash, patch),
-            Op::KeyDelete { caller, hash } => self.key_delete(caller.as_deref(), &hash),
             Op::Generation { caller, id } => self.generation(&caller, &id),
             Op::Activity { caller, day } => {
                 self.caller(&caller, Some(KeyKind::Provisioning))?;
                 self.activity(day)
             }
             Op::Generations { caller, limit } => self.generations(&caller, limit),
-            Op::Privacy {
-                caller,
-                allow_training,
-            } => self.privacy(&caller, allow_training),
             Op::Scope {
                 caller,
                 provisioning,
@@ -397,7 +414,7 @@ impl<S: Store> Books<S> {
     }
 
     /// Deletes key `hash`; its limit is kept for the requests it left running.
-    fn key_delete(&self, caller: Option<&str>, hash: &str) -> Result<Value> {
+    fn key_delete(&self, caller: Option<&str>, hash: &str) -> Result<()> {
         let k = self.managed_key(caller, hash, true)?;
         if let Some(limit) = k.limit_picos {
             let code = match k.limit_reset {
@@ -409,8 +426,7 @@ impl<S: Store> Books<S> {
             let kept = (u128::from(limit) << 3) | (code << 1) | 1;
             self.store.set_total(&deleted_limit_name(hash), kept)?;
         }
-        self.store.delete_key(hash)?;
-        Ok(json!({ "deleted": true }))
+        self.store.delete_key(hash)
     }
 
     fn keys(&self, caller: Option<&str>) -> Result<Value> {
@@ -498,7 +514,7 @@ impl<S: Store> Books<S> {
         ))
     }
 
-    fn privacy(&self, caller: &str, allow_training: Option<bool>) -> Result<Value> {
+    fn privacy(&self, caller: &str, allow_training: Option<bool>) -> Result<bool> {
         let key = self.caller(caller, None)?;
         if let Some(t) = allow_training {
             if key.kind != KeyKind::Provisioning {
@@ -508,7 +524,7 @@ impl<S: Store> Books<S> {
             }
             self.store.set_allow_training(t)?;
         }
-        Ok(json!({ "allow_training": self.account()?.allow_training }))
+        Ok(self.account()?.allow_training)
     }
 
     fn generation(&self, caller: &str, id: &str) -> Result<Value> {

@@ -2,14 +2,12 @@
 //! topping up and taking back leases, and expiring the holds whose request or isolate
 //! went quiet. Every hold counts in the `reserved` total and in its key's holds.
 
-use serde_json::{json, Value};
-
 use super::books::{Books, FREE_COUNTER};
-use super::lease::{self, Grant};
+use super::lease::{self, Grant, Report};
 use super::ledger;
-use super::ops::Admission;
+use super::ops::{Admission, Admitted, LeaseState, Reply};
 use super::records::{KeyKind, KeyRecord};
-use super::store::{Entry, LeaseRow, Reservation, Result, Store};
+use super::store::{Entry, LeaseRow, Reservation, Result, Store, UNBOUNDED};
 use crate::error::Error;
 use crate::limits::Decision;
 
@@ -37,7 +35,7 @@ impl<S: Store> Books<S> {
         })
     }
 
-    pub(super) fn admit(&self, a: Admission) -> Result<Value> {
+    pub(super) fn admit(&self, a: Admission) -> Result<Reply> {
         let key = self.caller(&a.caller, Some(KeyKind::Api))?;
         let allow_training = self.account()?.allow_training;
         let facts = if allow_training {
@@ -58,7 +56,11 @@ impl<S: Store> Books<S> {
         if facts.free {
             let d = self.store.hit(FREE_COUNTER, &a.free_windows, now)?;
             if !d.allowed {
-                return Ok(json!({ "refused": d, "allow_training": allow_training }));
+                return Ok(Reply::Admitted(Admitted {
+                    allow_training,
+                    refused: Some(d),
+                    ..Admitted::default()
+                }));
             }
             decision = Some(d);
         } else if let Some(w) = a.rps.as_ref() {
@@ -88,26 +90,38 @@ impl<S: Store> Books<S> {
         // A lease for the key's next requests, when they are paid and the account and
         // key can spare one; free models and per-key request rates stay exact.
         let lease = if a.lease && !facts.free && a.rps.is_none() {
-            let l = LeaseRow {
+            let mut l = LeaseRow {
                 id: format!("lease-{}", a.gen_id),
                 key_hash: key.hash.clone(),
                 amount: 0,
                 in_flight: 0,
                 closing: false,
+                admit_until: 0,
+                settled: 0,
             };
             match self.top_up(&key, &l, ask.reserve)? {
-                (added, size) if added > 0 => Some(Grant {
-                    id: l.id,
-                    added,
-                    size,
-                    allow_training,
-                }),
+                (added, size) if added > 0 => {
+                    l.admit_until = lease::admit_until(0, size);
+                    self.put_lease(&l, added)?;
+                    Some(Grant {
+                        id: l.id,
+                        added,
+                        size,
+                        allow_training,
+                        admit_until: Some(l.admit_until),
+                    })
+                }
                 _ => None,
             }
         } else {
             None
         };
-        Ok(json!({ "allow_training": allow_training, "limit": decision, "lease": lease }))
+        Ok(Reply::Admitted(Admitted {
+            allow_training,
+            refused: None,
+            limit: decision,
+            lease,
+        }))
     }
 
     /// Ends a lease: its hold is the account's again.
@@ -131,33 +145,35 @@ impl<S: Store> Books<S> {
         }
     }
 
-    /// Grows lease `l` of `key` towards the policy's size for the account and key as
-    /// they are now (a new lease has amount 0); what was added, and the size.
+    /// How far lease `l` of `key` may grow towards the policy's size for the account
+    /// and key as they are now (a new lease has amount 0): what may be added, and the
+    /// size.
     fn top_up(&self, key: &KeyRecord, l: &LeaseRow, need: u64) -> Result<(u64, u64)> {
         let funds = self.funds()?;
         let budget = self.key_budget(key)?;
         let size = lease::size(&self.cfg.lease_policy, &funds, &budget, l.amount, need);
-        let added = size.saturating_sub(l.amount).min(funds.available());
-        if added > 0 || l.amount > 0 {
-            self.put_lease(l, l.amount.saturating_add(added))?;
-        }
-        Ok((added, size))
+        Ok((size.saturating_sub(l.amount).min(funds.available()), size))
     }
 
     /// Renews, tops up or takes back an isolate's lease. Revoked (the isolate drops it
     /// and admits exactly again) when the key is gone or disabled, the lease expired,
     /// or the key's limit no longer covers what it holds; then the lease is closing:
     /// only the worst cases of the requests still running against it stay held, each
-    /// until its settlement lands.
-    pub(super) fn lease_op(
-        &self,
-        caller: &str,
-        id: &str,
-        in_flight: u64,
-        top_up: bool,
-        release: bool,
-    ) -> Result<Value> {
-        let revoked = || Ok(json!({ "revoked": true }));
+    /// until its settlement lands. A renewal answers, with the lease, up to how much
+    /// the isolate may admit against it in all before it reports again.
+    pub(super) fn lease_op(&self, caller: &str, id: &str, r: Report) -> Result<Reply> {
+        let Report {
+            in_flight,
+            admitted,
+            top_up,
+            release,
+        } = r;
+        let revoked = || {
+            Ok(Reply::Lease(LeaseState {
+                lease: None,
+                revoked: true,
+            }))
+        };
         let Some(mut l) = self.store.lease(id)? else {
             return revoked();
         };
@@ -196,10 +212,26 @@ impl<S: Store> Books<S> {
         let (added, size) = if top_up {
             self.top_up(&key, &l, 0)?
         } else {
-            self.put_lease(&l, l.amount)?;
             (0, l.amount)
         };
-        Ok(json!({ "lease": Grant { id: l.id, added, size: size.max(l.amount), allow_training } }))
+        let size = size.max(l.amount);
+        // Only ever raised, so that it is never below what an isolate whose answer
+        // was lost goes by.
+        l.admit_until = admitted.map_or(UNBOUNDED, |a| {
+            l.admit_until.max(lease::admit_until(a, size))
+        });
+        self.put_lease(&l, l.amount.saturating_add(added))?;
+        let grant = Grant {
+            id: l.id,
+            added,
+            size,
+            allow_training,
+            admit_until: Some(l.admit_until),
+        };
+        Ok(Reply::Lease(LeaseState {
+            lease: Some(grant),
+            revoked: false,
+        }))
     }
 
     /// Expires the holds of requests that neither settled nor renewed within the TTL
@@ -225,10 +257,12 @@ impl<S: Store> Books<S> {
     }
 
     /// Expires the leases that were neither renewed nor returned within the lease TTL
-    /// (their isolate is gone): the hold is released; the part that requests were
-    /// running against at the last renewal is recorded as an `expired_hold` for the
-    /// operator (those requests' settlements never came), the unused rest is simply
-    /// the account's again. A closing lease is no longer renewed by anyone (its isolate
+    /// (their isolate is gone): the hold is released; the part that requests admitted
+    /// against it could still owe is recorded as an `expired_hold` for the operator
+    /// (those requests' settlements never came): what its isolate may have admitted in
+    /// all by its last report's bound (`admit_until`, which counts what it admitted
+    /// after that report, unknown here), less the worst cases that settled, at most what
+    /// the lease held; the rest is simply the account's again. A closing lease is no longer renewed by anyone (its isolate
     /// dropped it): it holds the worst cases of requests still running, and lives as
     /// long as their own reservations would, so that a request that outlasts the lease
     /// TTL keeps its hold and leaves no false `expired_hold`.
@@ -237,14 +271,19 @@ impl<S: Store> Books<S> {
         let open = now.saturating_sub(self.cfg.lease_ttl_ms);
         let closing = now.saturating_sub(self.cfg.reservation_ttl_ms.max(self.cfg.lease_ttl_ms));
         for l in self.store.stale_leases(open, closing)? {
-            let running = l.in_flight.min(l.amount);
+            let owed = if l.closing {
+                l.in_flight
+            } else {
+                l.admit_until.saturating_sub(l.settled)
+            };
+            let running = owed.min(l.amount);
             if running > 0 {
                 self.entry(
                     "expired_hold",
                     &l.id,
                     &l.key_hash,
                     u128::from(running),
-                    "requests running against a lease whose isolate stopped renewing it",
+                    "what requests admitted against a lease whose isolate stopped renewing it could still owe",
                 )?;
                 self.add_total("expired_holds", u128::from(running))?;
                 // What its late settlements have yet to account for (see `late`).

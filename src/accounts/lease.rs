@@ -10,6 +10,15 @@
 //! every picodollar an isolate admits against is held by the object, and what is
 //! admitted locally is at most what is held.
 //!
+//! What the object knows of what an isolate admitted is at most one report old: each
+//! renewal says how much the isolate has admitted against the lease in all, and the
+//! object answers up to how much it may admit in all before its next report lands
+//! ([`admit_until`]: what it reported and half the lease's size). An isolate that dies
+//! can therefore have admitted, unknown to the object, at most that: when the lease
+//! expires, the object records as an expired hold the worst cases that requests
+//! admitted against it could still owe, up to that bound less what settled, never
+//! more than the lease held ([`Policy`], `books::holds`).
+//!
 //! What the isolate knows about the key (enabled, its limit, the account's privacy
 //! setting) is at most `fresh_ms` old: renewals refresh it in the background, and an
 //! isolate whose last contact is older admits exactly (through the object) again. So
@@ -44,6 +53,14 @@ impl Default for Policy {
     }
 }
 
+/// The most an isolate may have admitted against a lease in all (the sum of the worst
+/// cases it admitted) before its next report lands, when it reported `admitted` and
+/// the lease's size is `size`: the object's bound of what the isolate could have
+/// admitted unreported is half a lease.
+pub fn admit_until(admitted: u64, size: u64) -> u64 {
+    admitted.saturating_add(size / 2)
+}
+
 /// The size of a lease for an account with `funds` and a key with `key` (whose
 /// `reserved` already counts this isolate's current lease, if any, and `held` is that
 /// lease's amount); 0 when the account or key cannot spare [`Policy::min`], or not
@@ -65,6 +82,18 @@ pub fn size(policy: &Policy, funds: &Funds, key: &KeyBudget, held: u64, need: u6
     size
 }
 
+/// What an isolate says of its lease when it renews or returns it.
+#[derive(Debug, Clone, Copy)]
+pub struct Report {
+    /// The worst cases of its requests running against it.
+    pub in_flight: u64,
+    /// The worst cases of all it admitted against it, summed (none: it does not say).
+    pub admitted: Option<u64>,
+    pub top_up: bool,
+    /// It gives the lease back.
+    pub release: bool,
+}
+
 /// What the object answered to a grant or a renewal.
 #[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 pub struct Grant {
@@ -74,6 +103,11 @@ pub struct Grant {
     /// The lease's size now (what the isolate tops it up towards).
     pub size: u64,
     pub allow_training: bool,
+    /// Up to how much the isolate may admit against the lease in all until its next
+    /// report lands ([`admit_until`]); absent from an object of the previous version,
+    /// which sets no bound.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub admit_until: Option<u64>,
 }
 
 /// One lease, as the isolate holds it.
@@ -88,6 +122,10 @@ pub struct Lease {
     /// Requests admitted against it and not yet finished, and their worst cases.
     pub in_flight: u64,
     pub in_flight_picos: u64,
+    /// The worst cases of every request admitted against it, summed (what renewals
+    /// report), and the bound on that sum the object last answered.
+    pub admitted: u64,
+    pub admit_until: Option<u64>,
     /// Last contact with the object (grant or renewal): what the isolate knows of the
     /// key is this old.
     pub synced_ms: u64,
@@ -109,6 +147,7 @@ pub struct Renewal {
     pub account: String,
     pub lease_id: String,
     pub in_flight_picos: u64,
+    pub admitted: u64,
     pub top_up: bool,
 }
 
@@ -126,13 +165,18 @@ impl LeaseBook {
         (now.saturating_sub(l.synced_ms) < fresh_ms).then_some(l.allow_training)
     }
 
-    /// Admits a request with worst case `ask` against `key`'s lease, if it is fresh and
-    /// has that much left.
+    /// Admits a request with worst case `ask` against `key`'s lease, if it is fresh, has
+    /// that much left, and the object's bound on what it admits unreported allows it.
     pub fn admit(&mut self, key: &str, ask: u64, now: u64, fresh_ms: u64) -> Option<Ticket> {
         let l = self.by_key.get_mut(key)?;
-        if now.saturating_sub(l.synced_ms) >= fresh_ms || ask > l.remaining {
+        let admitted = l.admitted.checked_add(ask)?;
+        if now.saturating_sub(l.synced_ms) >= fresh_ms
+            || ask > l.remaining
+            || l.admit_until.is_some_and(|cap| admitted > cap)
+        {
             return None;
         }
+        l.admitted = admitted;
         l.remaining = l.remaining.saturating_sub(ask);
         l.in_flight = l.in_flight.saturating_add(1);
         l.in_flight_picos = l.in_flight_picos.saturating_add(ask);
@@ -166,6 +210,7 @@ impl LeaseBook {
                 l.remaining = l.remaining.saturating_add(g.added);
                 l.size = g.size;
                 l.allow_training = g.allow_training;
+                l.admit_until = g.admit_until;
                 l.synced_ms = now;
                 l.busy = false;
             }
@@ -183,6 +228,8 @@ impl LeaseBook {
                         remaining: g.added,
                         in_flight: 0,
                         in_flight_picos: 0,
+                        admitted: 0,
+                        admit_until: g.admit_until,
                         synced_ms: now,
                         used_ms: now,
                         busy: false,
@@ -198,12 +245,16 @@ impl LeaseBook {
     }
 
     /// A renewal that `key`'s lease needs now (and marks it on its way): when what the
-    /// isolate knows is past half its freshness, or the lease is below half its size.
+    /// isolate knows is past half its freshness, the lease is below half its size, or
+    /// what it admitted since its last report is past half the bound on that.
     pub fn renewal_due(&mut self, key: &str, now: u64, fresh_ms: u64) -> Option<Renewal> {
         let l = self.by_key.get_mut(key)?;
         let stale = now.saturating_sub(l.synced_ms) >= fresh_ms / 2;
         let low = l.remaining < l.size / 2;
-        if l.busy || !(stale || low) {
+        let unreported = l
+            .admit_until
+            .is_some_and(|cap| cap.saturating_sub(l.admitted) < l.size / 4);
+        if l.busy || !(stale || low || unreported) {
             return None;
         }
         l.busy = true;
@@ -211,6 +262,7 @@ impl LeaseBook {
             account: l.account.clone(),
             lease_id: l.id.clone(),
             in_flight_picos: l.in_flight_picos,
+            admitted: l.admitted,
             top_up: low,
         })
     }
@@ -231,14 +283,13 @@ impl LeaseBook {
     }
 
     /// Removes `key`'s lease if nothing ran against it for `idle_ms` and nothing runs
-    /// now, to be returned to the object; its ID.
-    pub fn take_idle(&mut self, key: &str, now: u64, idle_ms: u64) -> Option<(String, String)> {
+    /// now, to be returned to the object.
+    pub fn take_idle(&mut self, key: &str, now: u64, idle_ms: u64) -> Option<Surrender> {
         let l = self.by_key.get(key)?;
         if l.in_flight > 0 || l.busy || now.saturating_sub(l.used_ms) < idle_ms {
             return None;
         }
-        let l = self.by_key.remove(key)?;
-        Some((l.account, l.id))
+        self.by_key.remove(key).map(Surrender::of)
     }
 
     pub fn get(&self, key: &str) -> Option<&Lease> {
@@ -254,12 +305,7 @@ impl LeaseBook {
         if self.by_key.get(key)?.busy {
             return None;
         }
-        let l = self.by_key.remove(key)?;
-        Some(Surrender {
-            account: l.account,
-            lease_id: l.id,
-            in_flight_picos: l.in_flight_picos,
-        })
+        self.by_key.remove(key).map(Surrender::of)
     }
 }
 
@@ -269,6 +315,18 @@ pub struct Surrender {
     pub account: String,
     pub lease_id: String,
     pub in_flight_picos: u64,
+    pub admitted: u64,
+}
+
+impl Surrender {
+    fn of(l: Lease) -> Self {
+        Surrender {
+            account: l.account,
+            lease_id: l.id,
+            in_flight_picos: l.in_flight_picos,
+            admitted: l.admitted,
+        }
+    }
 }
 
 #[cfg(test)]
@@ -285,6 +343,7 @@ mod tests {
             added: 100,
             size: 100,
             allow_training,
+            admit_until: None,
         };
         b.granted("k", "acc", &g, at);
         (b, g)
@@ -388,10 +447,8 @@ mod tests {
         assert_eq!(b.take_idle("k", 60_000, 1_000), None, "a request runs");
         b.finish("k", &t, 1, 200);
         assert_eq!(b.take_idle("k", 1_000, 1_000), None, "used recently");
-        assert_eq!(
-            b.take_idle("k", 1_200, 1_000),
-            Some(("acc".into(), "l1".into()))
-        );
+        let back = b.take_idle("k", 1_200, 1_000).unwrap();
+        assert_eq!((back.lease_id.as_str(), back.admitted), ("l1", 10));
         assert!(b.get("k").is_none());
         b.granted("k", "acc", &g, 0);
         b.revoke("k", "other");
@@ -414,7 +471,8 @@ mod tests {
             Some(Surrender {
                 account: "acc".into(),
                 lease_id: "l1".into(),
-                in_flight_picos: 30
+                in_flight_picos: 30,
+                admitted: 30,
             })
         );
         assert!(b.get("k").is_none());
@@ -438,5 +496,50 @@ mod tests {
         );
         assert!(b.holds("k", "l1"));
         assert!(!b.holds("k", "l2"));
+    }
+}
+
+#[cfg(test)]
+mod reporting {
+    use super::*;
+
+    /// Admissions unknown to the object stay within the bound it answered, and a
+    /// renewal falls due before they reach it.
+    #[test]
+    fn unreported_admissions_stop_at_the_objects_bound() {
+        let mut b = LeaseBook::default();
+        let g = Grant {
+            id: "l1".into(),
+            added: 1_000,
+            size: 1_000,
+            allow_training: true,
+            admit_until: Some(admit_until(0, 1_000)),
+        };
+        b.granted("k", "acc", &g, 0);
+        let admit = |b: &mut LeaseBook, n| {
+            for _ in 0..n {
+                let t = b.admit("k", 100, 1, 5_000).unwrap();
+                b.finish("k", &t, 10, 1);
+            }
+        };
+        admit(&mut b, 2);
+        assert_eq!(b.renewal_due("k", 1, 5_000), None, "300 of room left");
+        admit(&mut b, 3);
+        assert!(
+            b.admit("k", 1, 1, 5_000).is_none(),
+            "500 admitted unreported"
+        );
+        let r = b.renewal_due("k", 1, 5_000).unwrap();
+        assert_eq!((r.admitted, r.top_up), (500, false));
+        let renewed = Grant {
+            added: 0,
+            admit_until: Some(admit_until(r.admitted, 1_000)),
+            ..g
+        };
+        b.granted("k", "acc", &renewed, 2);
+        assert!(
+            b.admit("k", 100, 3, 5_000).is_some(),
+            "reported: room again"
+        );
     }
 }

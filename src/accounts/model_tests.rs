@@ -6,13 +6,12 @@
 #![allow(clippy::arithmetic_side_effects)]
 
 use proptest::prelude::*;
-use serde_json::Value;
 
 use super::books::{Books, Config};
-use super::lease::{Grant, LeaseBook, Policy, Ticket};
+use super::lease::{LeaseBook, Policy, Ticket};
 use super::ledger::Ask;
 use super::memory::{MemoryShard, MemoryStore, State};
-use super::ops::{Admission, KeyPatch, Op, PlanFacts, Queued, SettleItem};
+use super::ops::{Admission, KeyPatch, Op, PlanFacts, Queued, Reply, SettleItem};
 use super::records::{Generation, KeyKind, KeyRecord};
 use super::shard::{self, Shard, ShardOp};
 use super::store::Result;
@@ -164,6 +163,8 @@ struct Model {
     made: Vec<KeyRecord>,
     /// Each key's limit as last set (kept when the key is deleted).
     limits: Vec<Option<u64>>,
+    /// Requests admitted against a lease: (lease, generation, worst case).
+    leased_gens: Vec<(String, String, u64)>,
 }
 
 fn store_state(b: &Books<MemoryStore>) -> State {
@@ -197,6 +198,7 @@ impl Model {
             reserved_gens: Vec::new(),
             made,
             limits: limits.to_vec(),
+            leased_gens: Vec::new(),
         }
     }
 
@@ -205,7 +207,7 @@ impl Model {
     }
 
     /// Runs `op` in a transaction; a failed one must have changed nothing.
-    fn run(&mut self, op: Op) -> Result<Value> {
+    fn run(&mut self, op: Op) -> Result<Reply> {
         let before = store_state(&self.books);
         let books = &self.books;
         let r = books.store.atomically(|| books.handle(op));
@@ -334,6 +336,8 @@ impl Model {
         let now = self.now();
         let i = &mut self.isolates[iso];
         if let Some(t) = i.book.admit(&hash, ask, now, FRESH_MS) {
+            let admitted = (t.lease_id.clone(), gen_id.clone(), ask);
+            self.leased_gens.push(admitted);
             i.running.push(Running {
                 key: hash,
                 gen_id,
@@ -359,11 +363,12 @@ impl Model {
             if_private: facts,
             lease: wants_lease,
         });
-        let Ok(v) = self.run(op) else { return };
-        assert!(v.get("refused").is_none());
-        if let Some(g) = v.get("lease").filter(|g| !g.is_null()) {
-            let g: Grant = serde_json::from_value(g.clone()).unwrap();
-            self.isolates[iso].book.granted(&hash, "acc", &g, now);
+        let Ok(Reply::Admitted(a)) = self.run(op) else {
+            return;
+        };
+        assert!(a.refused.is_none());
+        if let Some(g) = &a.lease {
+            self.isolates[iso].book.granted(&hash, "acc", g, now);
         }
         self.reserved_gens.push(gen_id.clone());
         self.isolates[iso].running.push(Running {
@@ -458,19 +463,21 @@ impl Model {
             caller: hash.clone(),
             lease_id: l.id.clone(),
             in_flight: l.in_flight_picos,
+            admitted: Some(l.admitted),
             top_up,
             release,
             settle,
         };
         match self.run(op) {
-            Ok(v) => {
+            Ok(reply) => {
                 let i = &mut self.isolates[iso];
                 i.last_batch = std::mem::take(&mut i.queue);
-                if v.get("revoked").is_some() {
-                    i.book.revoke(&hash, &l.id);
-                } else if let Some(g) = v.get("lease") {
-                    let g: Grant = serde_json::from_value(g.clone()).unwrap();
-                    i.book.granted(&hash, "acc", &g, now);
+                let Reply::Lease(state) = reply else {
+                    panic!("a lease answered {reply:?}")
+                };
+                match state.lease {
+                    Some(g) if !state.revoked => i.book.granted(&hash, "acc", &g, now),
+                    _ => i.book.revoke(&hash, &l.id),
                 }
             }
             Err(_) => self.isolates[iso].book.renewal_failed(&hash, &l.id),
@@ -481,11 +488,13 @@ impl Model {
         let now = self.now() + ms;
         self.books.store.now.set(now);
         // The object's alarm.
+        let before = store_state(&self.books);
         let books = &self.books;
         let r = books.store.atomically(|| books.expire_reservations());
         self.books.store.fail_at.set(None);
         if r.is_ok() {
             let s = store_state(&self.books);
+            self.check_expired_leases(&before, &s);
             for (id, (_, _, at)) in &s.reservations {
                 assert!(
                     *at >= now - RESERVATION_TTL_MS,
@@ -500,6 +509,33 @@ impl Model {
                 };
                 assert!(*at >= now - ttl, "lease {id} outlived its TTL");
             }
+        }
+    }
+
+    /// Each lease the alarm expired recorded what the requests admitted against it and
+    /// never settled could still owe (their worst cases, as far as it held them),
+    /// whether or not its isolate had reported them: none was released silently.
+    fn check_expired_leases(&self, before: &State, after: &State) {
+        for (id, (l, _)) in before.leases.iter() {
+            if after.leases.contains_key(id) {
+                continue;
+            }
+            let unsettled: u64 = self
+                .leased_gens
+                .iter()
+                .filter(|(lease, g, _)| lease == id && !after.settled.contains_key(g))
+                .map(|(_, _, ask)| ask)
+                .sum();
+            let recorded: u128 = after
+                .entries
+                .iter()
+                .filter(|e| e.kind == "expired_hold" && e.gen_id == *id)
+                .map(|e| e.picos)
+                .sum();
+            assert!(
+                recorded >= u128::from(unsettled.min(l.amount)),
+                "lease {id} expired recording {recorded} of the {unsettled} its requests could owe"
+            );
         }
     }
 
@@ -757,6 +793,48 @@ fn a_revoked_lease_outlives_the_lease_ttl_while_its_requests_run() {
         .any(|e| e.kind == "expired_hold" && e.picos == u128::from(ask)));
 }
 
+/// An isolate that admits requests against its lease and dies before it reports them
+/// (no renewal since) leaves them unsettled: the lease's expiry records what they could
+/// owe, and a settlement that still comes is matched to it.
+#[test]
+fn an_isolate_lost_after_unreported_admissions_leaves_them_recorded() {
+    let mut m = Model::new(1_000_000_000_000, [None; KEYS]);
+    m.admit(0, 0, 1_000_000_000, true);
+    let lease_id = m.isolates[0].book.get("k0").unwrap().id.clone();
+    m.renew(0, 0, false, false);
+    let ask = 2_000_000_000;
+    for _ in 0..3 {
+        m.admit(0, 0, ask, false);
+    }
+    assert_eq!(m.leased_gens.len(), 3, "admitted against the lease");
+    // One of them ends and is queued, not delivered; the isolate dies.
+    m.finish(0, 1, Cost::At);
+    let lost = m.isolates[0].queue.clone();
+    m.step(Step::Crash { iso: 0 });
+    m.advance(LEASE_TTL_MS + 1000);
+    m.check();
+    let s = store_state(&m.books);
+    assert!(!s.leases.contains_key(&lease_id), "the lease expired");
+    let recorded: u128 = s
+        .entries
+        .iter()
+        .filter(|e| e.kind == "expired_hold")
+        .map(|e| e.picos)
+        .sum();
+    assert!(recorded >= u128::from(3 * ask), "{:?}", s.entries);
+    assert_eq!(s.totals.get("expired_holds").copied(), Some(recorded));
+    // A settlement that survived elsewhere lands late: matched to the lease's record.
+    m.isolates[1].queue = lost;
+    m.deliver(1);
+    m.check();
+    let s = store_state(&m.books);
+    assert_eq!(
+        s.totals.get("expired_holds").copied(),
+        Some(recorded - u128::from(ask))
+    );
+    assert!(s.entries.iter().any(|e| e.kind == "late_settle"));
+}
+
 /// A rename changes no money: the key's lease and holds stay as they were.
 #[test]
 fn a_rename_touches_no_hold() {
@@ -797,4 +875,37 @@ fn a_deleted_key_keeps_its_limit_for_the_requests_it_left_running() {
     assert_eq!(*charged, limit, "charged past the deleted key's limit");
     let loss: u128 = s.entries.iter().map(|e| e.picos).sum();
     assert_eq!(loss, u128::from(g.cost_picos - limit));
+}
+
+/// An isolate of the previous version renews without saying what it admitted: its
+/// lease is unbounded, and expires recording all it held.
+#[test]
+fn a_lease_renewed_without_a_report_expires_recording_all_it_held() {
+    let mut m = Model::new(1_000_000_000_000, [None; KEYS]);
+    m.admit(0, 0, 1_000_000_000, true);
+    let l = m.isolates[0].book.get("k0").unwrap().clone();
+    let old = Op::Lease {
+        caller: "k0".into(),
+        lease_id: l.id.clone(),
+        in_flight: 0,
+        admitted: None,
+        top_up: false,
+        release: false,
+        settle: Vec::new(),
+    };
+    let Ok(Reply::Lease(state)) = m.run(old) else {
+        panic!("not renewed")
+    };
+    assert!(state
+        .lease
+        .is_some_and(|g| g.admit_until == Some(super::store::UNBOUNDED)));
+    let held = store_state(&m.books).leases[&l.id].0.amount;
+    m.step(Step::Crash { iso: 0 });
+    m.advance(LEASE_TTL_MS + 1000);
+    m.check();
+    let s = store_state(&m.books);
+    assert_eq!(
+        s.totals.get("expired_holds").copied(),
+        Some(u128::from(held))
+    );
 }

@@ -1,11 +1,20 @@
 //! The messages an isolate sends to its account's object (`{"op": ..}` JSON) and what
-//! they carry: the ledger's inputs. The object answers `{"ok": ..}` or `{"err": Error}`.
+//! they carry: the ledger's inputs; and what the object answers each, typed both ways
+//! ([`Reply`], encoded by the books, each variant's type decoded by the isolate's one
+//! client of the object), inside `{"ok": ..}` or `{"err": Error}` ([`Answer`]).
+//!
+//! Each reply keeps the JSON shape it had when replies were read by key (an object of
+//! this version answers an isolate of the previous one, and the other way round, during
+//! a deploy): fields only added, with defaults for the ones an older object leaves out.
 
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
+use super::lease::Grant;
 use super::ledger::{Ask, LimitReset};
 use super::records::{Generation, KeyRecord};
-use crate::limits::Window;
+use crate::error::Error;
+use crate::limits::{Decision, Window};
 
 /// The most generations one listing returns.
 pub const MAX_GENERATIONS_LISTED: u32 = 200;
@@ -46,6 +55,10 @@ pub enum Op {
         lease_id: String,
         /// Worst cases of the requests running against it in the isolate.
         in_flight: u64,
+        /// The worst cases of all the requests the isolate admitted against it, summed
+        /// (absent from an isolate of the previous version, which does not report).
+        #[serde(default)]
+        admitted: Option<u64>,
         top_up: bool,
         release: bool,
         #[serde(default)]
@@ -174,5 +187,156 @@ impl KeyPatch {
     /// Whether it may lower what the key can spend (a rename changes no money).
     pub fn restricts(&self) -> bool {
         self.disabled == Some(true) || self.limit.is_some() || self.limit_reset.is_some()
+    }
+}
+
+/// What every Durable Object of the worker answers a message: its reply, or the error
+/// (`{"ok": T}` or `{"err": Error}`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Answer<T> {
+    Ok(T),
+    Err(Error),
+}
+
+impl<T> From<Result<T, Error>> for Answer<T> {
+    fn from(r: Result<T, Error>) -> Self {
+        match r {
+            Ok(v) => Answer::Ok(v),
+            Err(e) => Answer::Err(e),
+        }
+    }
+}
+
+impl<T> From<Answer<T>> for Result<T, Error> {
+    fn from(a: Answer<T>) -> Self {
+        match a {
+            Answer::Ok(v) => Ok(v),
+            Answer::Err(e) => Err(e),
+        }
+    }
+}
+
+/// What the account's object answers: one variant per kind of reply, written as the
+/// variant's own JSON. The isolate decodes the type of the op it sent: [`Admitted`] for
+/// `Admit`, [`LeaseState`] for `Lease`, [`Settled`], [`Renewed`], [`Privacy`],
+/// [`Deleted`]; the rest are views that go to the client as they are (the account, its
+/// keys, credits, ledger and history, with amounts tagged as in [`crate::money`]).
+#[derive(Debug, Clone, Serialize)]
+#[serde(untagged)]
+pub enum Reply {
+    Admitted(Admitted),
+    Lease(LeaseState),
+    Settled(Settled),
+    Renewed(Renewed),
+    Privacy(Privacy),
+    Deleted(Deleted),
+    View(Value),
+}
+
+/// `Admit`: the account's privacy setting, and either the refusal of a free model's
+/// request (its limits spent) or the admission, with the key's request limit and a
+/// lease when one was granted.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Admitted {
+    pub allow_training: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refused: Option<Decision>,
+    #[serde(default)]
+    pub limit: Option<Decision>,
+    #[serde(default)]
+    pub lease: Option<Grant>,
+}
+
+/// `Lease`: the lease renewed (maybe topped up), or revoked: the isolate drops it.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct LeaseState {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lease: Option<Grant>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub revoked: bool,
+}
+
+/// `Settle`: how many settlements the batch carried (each applied once).
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
+pub struct Settled {
+    pub settled: usize,
+}
+
+/// `Renew`: how many holds were asked to be kept.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
+pub struct Renewed {
+    pub renewed: usize,
+}
+
+/// `Privacy`: the account's privacy setting (as it is after a change).
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
+pub struct Privacy {
+    pub allow_training: bool,
+}
+
+/// `KeyDelete`.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
+pub struct Deleted {
+    pub deleted: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn decision() -> Value {
+        json!({ "allowed": false, "limit": 20, "remaining": 0, "reset": 60, "retry_after": 9 })
+    }
+
+    /// What an object of the previous version answered decodes; what this one answers
+    /// has the keys the previous isolate reads.
+    #[test]
+    fn replies_keep_their_shape_across_a_deploy() {
+        let old_refusal = json!({ "refused": decision(), "allow_training": true });
+        let a: Admitted = serde_json::from_value(old_refusal).unwrap();
+        assert!(a.allow_training && a.refused.is_some_and(|d| d.retry_after == 9));
+        let old_grant = json!({ "id": "l", "added": 5, "size": 8, "allow_training": false });
+        let old_admitted = json!({ "allow_training": false, "limit": null, "lease": old_grant });
+        let a: Admitted = serde_json::from_value(old_admitted).unwrap();
+        let g = a.lease.unwrap();
+        assert_eq!(
+            (g.added, g.admit_until),
+            (5, None),
+            "an old object sets no bound"
+        );
+        let l: LeaseState = serde_json::from_value(json!({ "revoked": true })).unwrap();
+        assert!(l.revoked && l.lease.is_none());
+        let revoked = Reply::Lease(LeaseState {
+            lease: None,
+            revoked: true,
+        });
+        let ok = serde_json::to_value(Answer::Ok(revoked)).unwrap();
+        assert_eq!(ok, json!({ "ok": { "revoked": true } }));
+        let renewed = Reply::Lease(LeaseState {
+            lease: Some(g),
+            revoked: false,
+        });
+        let v = serde_json::to_value(renewed).unwrap();
+        assert!(v.get("revoked").is_none() && v["lease"]["size"] == 8);
+        let err = Answer::<Reply>::Err(Error::Forbidden("no".into()));
+        let back: Answer<Settled> =
+            serde_json::from_value(serde_json::to_value(err).unwrap()).unwrap();
+        assert!(matches!(back, Answer::Err(Error::Forbidden(m)) if m == "no"));
+    }
+
+    /// A renewal from an isolate of the previous version says nothing of what it
+    /// admitted.
+    #[test]
+    fn an_old_renewal_reports_nothing() {
+        let old = json!({
+            "op": "lease", "caller": "k", "lease_id": "l", "in_flight": 3,
+            "top_up": false, "release": false
+        });
+        let Op::Lease { admitted, .. } = serde_json::from_value(old).unwrap() else {
+            panic!("not a lease")
+        };
+        assert_eq!(admitted, None);
     }
 }

@@ -4,12 +4,10 @@
 
 use std::collections::HashMap;
 
-use serde_json::{json, Value};
-
 use super::books::{period_key, Books};
 use super::holds::unmatched_name;
 use super::ledger::{self, Funds, KeyBudget, LimitReset};
-use super::ops::Queued;
+use super::ops::{Queued, Reply, Settled};
 use super::records::Generation;
 use super::settle_queue;
 use super::shard::{self, Record};
@@ -53,9 +51,9 @@ impl<S: Store> Books<S> {
     /// (a batch of n costs n + a few storage writes, not 20 n). A failure fails the
     /// batch, which the isolate sends again; the caller runs it in one transaction, so
     /// a failed batch leaves nothing applied.
-    pub(super) fn settle_all(&self, items: Vec<Queued>) -> Result<Value> {
+    pub(super) fn settle_all(&self, items: Vec<Queued>) -> Result<Reply> {
         if items.is_empty() {
-            return Ok(json!({ "settled": 0 }));
+            return Ok(Reply::Settled(Settled { settled: 0 }));
         }
         if self.store.outbox_len()? >= super::books::MAX_OUTBOX {
             // The shards have not taken records for long: the isolate retries this
@@ -86,7 +84,7 @@ impl<S: Store> Books<S> {
         let batch = (n as u64).saturating_mul(2).saturating_add(16);
         self.store.prune_settled(cutoff, batch)?;
         self.prune()?;
-        Ok(json!({ "settled": n }))
+        Ok(Reply::Settled(Settled { settled: n }))
     }
 
     /// Writes what a batch of settlements added up to.
@@ -238,6 +236,7 @@ impl<S: Store> Books<S> {
             Some(mut l) => {
                 l.amount = l.amount.saturating_sub(from_hold);
                 l.in_flight = l.in_flight.saturating_sub(ask);
+                l.settled = l.settled.saturating_add(ask);
                 self.store.put_lease(&l, now)?;
                 from_hold
             }

@@ -37,7 +37,18 @@ pub struct LeaseRow {
     pub amount: u64,
     pub in_flight: u64,
     pub closing: bool,
+    /// Of an open lease: up to how much its isolate may admit against it in all until
+    /// its next report lands ([`crate::accounts::lease::admit_until`]; [`UNBOUNDED`]
+    /// for a lease whose isolate does not report), and the worst cases of the
+    /// settlements that landed against it, summed. What requests admitted against it
+    /// could still owe is at most the difference.
+    pub admit_until: u64,
+    pub settled: u64,
 }
+
+/// The `admit_until` of a lease whose isolate does not say what it admits (one of the
+/// previous version): all that the lease holds could be owed. SQLite's largest integer.
+pub const UNBOUNDED: u64 = i64::MAX as u64;
 
 /// One line of the operator's ledger (`entries`): an operator loss, an expired hold,
 /// a late settlement; or (read back only) a grant.

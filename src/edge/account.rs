@@ -7,20 +7,22 @@
 //! ([`crate::accounts::lease`]); settlements come after the reply, in batches, off the
 //! hot path (`settle`).
 //!
-//! The worker talks to it with `{"op": ..}` JSON; answers are `{"ok": ..}` or
-//! `{"err": Error}`.
+//! The worker talks to it with `{"op": ..}` JSON; it answers the op's reply
+//! ([`crate::accounts::ops::Reply`]) or the error, as every object does
+//! ([`super::objects`]), and [`call`] is the worker's client of it.
 
 mod sql_store;
 
+use serde::de::DeserializeOwned;
 use serde_json::{json, Value};
-use worker::{durable_object, DurableObject, Env, Request, RequestInit, Response, Result, State};
+use worker::{durable_object, DurableObject, Env, Request, Response, Result, State};
 
 use super::config;
 use crate::accounts::books::{Books, Config};
 use crate::accounts::lease;
 pub use crate::accounts::ops::{
-    Admission, KeyPatch, Op, PlanFacts, Queued, SettleItem, MAX_GENERATIONS_LISTED,
-    MAX_SETTLE_BATCH,
+    Admission, Admitted, KeyPatch, LeaseState, Op, PlanFacts, Privacy, Queued, Reply, SettleItem,
+    MAX_GENERATIONS_LISTED, MAX_SETTLE_BATCH,
 };
 use crate::accounts::shard::{Record, ShardOp, MAX_PUT_BATCH};
 use crate::accounts::store::Store;
@@ -134,10 +136,7 @@ impl DurableObject for Account {
             },
             Err(e) => Err(Error::Internal(format!("account: unreadable op: {e}"))),
         };
-        match answer {
-            Ok(v) => Response::from_json(&json!({ "ok": v })),
-            Err(e) => Response::from_json(&json!({ "err": e })),
-        }
+        super::objects::answer(answer, super::objects::Shape::Answer)
     }
 
     async fn alarm(&self) -> Result<Response> {
@@ -145,16 +144,19 @@ impl DurableObject for Account {
         let left = self
             .atomically(Box::new(|b| {
                 if !b.store.exists()? {
-                    return Ok(Value::Null);
+                    return Ok(Reply::View(Value::Null));
                 }
                 sql_store::ensure_totals(b)?;
                 // Each expiry (its entry, the hold's row and the totals) lands whole.
                 b.expire_reservations()?;
                 b.housekeep()?;
                 let holds = b.store.hold_count()?;
-                Ok(json!([holds, b.store.has_settled()?]))
+                Ok(Reply::View(json!([holds, b.store.has_settled()?])))
             }))
-            .unwrap_or(Value::Null);
+            .map_or(Value::Null, |r| match r {
+                Reply::View(v) => v,
+                _ => Value::Null,
+            });
         if left.is_null() {
             return Response::empty();
         }
@@ -186,11 +188,11 @@ fn settles(op: &Op) -> bool {
 }
 
 /// A change made by [`Account::atomically`].
-type Atomic = Box<dyn FnOnce(&Ledger) -> std::result::Result<Value, Error>>;
+type Atomic = Box<dyn FnOnce(&Ledger) -> std::result::Result<Reply, Error>>;
 
 impl Account {
     /// Answers one message, all of whose writes land together or not at all.
-    fn run(&self, op: Op) -> std::result::Result<Value, Error> {
+    fn run(&self, op: Op) -> std::result::Result<Reply, Error> {
         let settles = settles(&op);
         let injected = self.fail_settles.get();
         if settles && injected > 0 {
@@ -205,7 +207,7 @@ impl Account {
                 if b.store.exists()? {
                     sql_store::ensure_totals(b)?;
                 }
-                Ok(Value::Null)
+                Ok(Reply::View(Value::Null))
             }))?;
         }
         self.atomically(Box::new(move |b| b.handle(op)))
@@ -215,7 +217,7 @@ impl Account {
     /// writes lands together or, when it fails, not at all, so that a batch retried
     /// after a storage error charges nothing twice and releases every hold once.
     /// (`f` is boxed: one copy of the JavaScript glue for every caller.)
-    fn atomically(&self, f: Atomic) -> std::result::Result<Value, Error> {
+    fn atomically(&self, f: Atomic) -> std::result::Result<Reply, Error> {
         let books = Rc::clone(&self.books);
         super::sql::transaction(&self.storage, Box::new(move || f(&books)))
     }
@@ -304,8 +306,20 @@ impl Account {
 /// replies are the biggest).
 const ACCOUNT_REPLY_MAX: usize = 64 * 1024 * 1024;
 
-/// Sends `op` to account `id`'s object.
-pub async fn call(env: &worker::Env, id: &str, op: Op) -> std::result::Result<Value, Error> {
+/// Sends `op` to account `id`'s object; its reply, of the type `op` is answered with
+/// (see [`Reply`]; a view that goes to the client as it is: [`Value`]).
+pub async fn call<T: DeserializeOwned>(
+    env: &worker::Env,
+    id: &str,
+    op: Op,
+) -> std::result::Result<T, Error> {
+    let reply = send(env, id, op).await?;
+    super::objects::decode("account", reply)
+}
+
+/// Sends `op` to account `id`'s object: its reply (one copy of this for every reply
+/// type).
+async fn send(env: &worker::Env, id: &str, op: Op) -> std::result::Result<Value, Error> {
     // Test and benchmark only: what a caller far from the account's object pays.
     let delay = config::u64(env, "TEST_ACCOUNT_DELAY_MS", 0);
     if delay > 0 {
@@ -328,25 +342,14 @@ pub async fn call_object(
         .durable_object(binding)
         .and_then(|ns| ns.get_by_name(name))
         .map_err(internal)?;
-    let mut init = RequestInit::new();
-    init.with_method(worker::Method::Post)
-        .with_body(Some(body.into()));
-    let req = Request::new_with_init("https://account/", &init).map_err(internal)?;
-    let resp = stub.fetch_with_request(req).await.map_err(internal)?;
-    let bytes = super::upstream::read_all(&resp, ACCOUNT_REPLY_MAX)
-        .await
-        .map_err(|e| match e {
-            super::upstream::Capped::TooLarge => {
-                Error::Internal(format!("{binding} reply over {ACCOUNT_REPLY_MAX} bytes"))
-            }
-            super::upstream::Capped::Failed(e) => Error::Internal(format!("{binding}: {e}")),
-        })?;
-    let v: Value =
-        serde_json::from_slice(&bytes).map_err(|e| Error::Internal(format!("{binding}: {e}")))?;
-    if let Some(e) = v.get("err") {
-        return Err(
-            serde_json::from_value(e.clone()).unwrap_or_else(|_| Error::Internal(e.to_string()))
-        );
-    }
-    Ok(v.get("ok").cloned().unwrap_or(Value::Null))
+    let shape = super::objects::Shape::Answer;
+    super::objects::exchange(
+        &stub,
+        binding,
+        "https://account/",
+        Some(body),
+        ACCOUNT_REPLY_MAX,
+        shape,
+    )
+    .await
 }

@@ -4,7 +4,7 @@
 use serde_json::{json, Value};
 use worker::{Env, Request, Response};
 
-use super::account::{self, KeyPatch, Op};
+use super::account::{self, KeyPatch, Op, Privacy};
 use super::{config, http};
 use crate::accounts::keys;
 use crate::accounts::ledger::{self, picos_from_usd_text, LimitReset};
@@ -182,7 +182,7 @@ pub async fn live_key(
         caller: caller.to_string(),
         allow_training: None,
     };
-    if let Err(e) = account::call(env, account, op).await {
+    if let Err(e) = account::call::<serde::de::IgnoredAny>(env, account, op).await {
         http::discard_body(req).await;
         return Err(e);
     }
@@ -192,25 +192,20 @@ pub async fn live_key(
 /// The privacy setting of the calling key's account (`/models/user`).
 pub async fn allow_training(req: &mut Request, env: &Env) -> Result<bool, Error> {
     let (acc, caller) = caller_of(req, env).await?;
-    let v = account::call(
-        env,
-        &acc,
-        Op::Privacy {
-            caller,
-            allow_training: None,
-        },
-    )
-    .await?;
-    Ok(v.get("allow_training")
-        .and_then(Value::as_bool)
-        .unwrap_or(false))
+    let op = Op::Privacy {
+        caller,
+        allow_training: None,
+    };
+    let p: Privacy = account::call(env, &acc, op).await?;
+    Ok(p.allow_training)
 }
 
 /// The account routes of `/api/v1` (`/key`, `/keys...`, `/credits`, `/generation`,
 /// `/activity`).
 pub async fn route(mut req: Request, env: &Env, route: Route) -> Result<Response, Error> {
     let (acc, caller) = caller_of(&mut req, env).await?;
-    let call = |op: Op| account::call(env, &acc, op);
+    // Views, which go to the client as they are.
+    let call = |op: Op| account::call::<Value>(env, &acc, op);
     match route {
         Route::Key => data(
             call(Op::WhoAmI {
@@ -330,7 +325,7 @@ async fn update_key(
     patch: KeyPatch,
 ) -> Result<Response, Error> {
     let restricts = patch.restricts();
-    let updated = account::call(
+    let updated: Value = account::call(
         env,
         acc,
         Op::KeyUpdate {
@@ -352,7 +347,8 @@ async fn delete_key(
     caller: Option<String>,
     hash: String,
 ) -> Result<Response, Error> {
-    let deleted = account::call(
+    // `{"deleted": true}` ([`crate::accounts::ops::Deleted`]), for the client.
+    let deleted: Value = account::call(
         env,
         acc,
         Op::KeyDelete {
@@ -409,7 +405,7 @@ pub async fn admin(mut req: Request, env: &Env, route: AdminRoute) -> Result<Res
                 KeyKind::Provisioning,
                 &json!({}),
             )?;
-            let acc = account::call(
+            let acc: Value = account::call(
                 env,
                 &id,
                 Op::Init {
@@ -470,7 +466,7 @@ pub async fn admin(mut req: Request, env: &Env, route: AdminRoute) -> Result<Res
             };
             let name = str_field(&body, "name")?.unwrap_or_else(|| "key".into());
             let (raw, record) = mint_key(env, &id, name, kind, &body)?;
-            let created = account::call(env, &id, Op::AddKey { key: record }).await?;
+            let created: Value = account::call(env, &id, Op::AddKey { key: record }).await?;
             http::json_value(&json!({ "data": created, "key": raw }), 201)
         }
         AdminRoute::Keys(id) => data(account::call(env, &id, Op::Keys { caller: None }).await?),

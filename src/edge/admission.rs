@@ -19,9 +19,11 @@ use std::collections::{HashMap, HashSet};
 
 use worker::Env;
 
-use super::account::{self, Op, Queued, SettleItem, MAX_SETTLE_BATCH};
+use serde::de::IgnoredAny;
+
+use super::account::{self, LeaseState, Op, Queued, SettleItem, MAX_SETTLE_BATCH};
 use super::config;
-use crate::accounts::lease::{Grant, LeaseBook, Renewal, Ticket};
+use crate::accounts::lease::{Grant, LeaseBook, Renewal, Surrender, Ticket};
 use crate::accounts::settle_queue::{retry_pause_ms, SettleQueue};
 
 /// Default of `KEY_CACHE_MS`: how stale what the isolate knows of a key may be.
@@ -109,34 +111,21 @@ pub async fn surrender(env: &Env, caller: &str) -> bool {
     let Some(s) = BOOK.with(|b| b.borrow_mut().surrender(caller)) else {
         return false;
     };
-    give_back(
-        env,
-        &s.account,
-        caller,
-        s.lease_id,
-        s.in_flight_picos,
-        Some(GIVE_BACK_ATTEMPTS),
-    )
-    .await
+    give_back(env, caller, s, Some(GIVE_BACK_ATTEMPTS)).await
 }
 
 /// Returns a lease this isolate has dropped from its book to the object, with all of
 /// the account's queued settlements first (they may charge it), keeping the part
-/// `in_flight` that requests still running against it may spend; tried at most
+/// `in_flight_picos` that requests still running against it may spend; tried at most
 /// `attempts` times if given. Whether it landed.
-async fn give_back(
-    env: &Env,
-    account: &str,
-    caller: &str,
-    lease_id: String,
-    in_flight: u64,
-    attempts: Option<u32>,
-) -> bool {
+async fn give_back(env: &Env, caller: &str, s: Surrender, attempts: Option<u32>) -> bool {
+    let account = s.account.as_str();
     let items = take(account, usize::MAX, true);
     deliver(env, account, items, attempts, |settle| Op::Lease {
         caller: caller.to_string(),
-        lease_id,
-        in_flight,
+        lease_id: s.lease_id,
+        in_flight: s.in_flight_picos,
+        admitted: Some(s.admitted),
         top_up: false,
         release: true,
         settle,
@@ -144,12 +133,23 @@ async fn give_back(
     .await
 }
 
-/// Takes in a lease the object granted with an admission. If the key already holds
-/// one (two admissions raced), the new one is given back at once.
+/// Takes in a lease the object granted with an admission, and watches it go idle (a
+/// lease no request of this isolate uses goes back after `LEASE_IDLE_MS`, rather than
+/// expiring in the object into an `expired_hold` of what the isolate could have
+/// admitted). If the key already holds one (two admissions raced), the new one is
+/// given back at once.
 pub async fn granted(env: Env, account: String, caller: String, g: Grant) {
     BOOK.with(|b| b.borrow_mut().granted(&caller, &account, &g, now()));
-    if !BOOK.with(|b| b.borrow().holds(&caller, &g.id)) {
-        give_back(&env, &account, &caller, g.id, 0, Some(1)).await;
+    if BOOK.with(|b| b.borrow().holds(&caller, &g.id)) {
+        watch_idle(&env, &caller).await;
+    } else {
+        let unused = Surrender {
+            account,
+            lease_id: g.id,
+            in_flight_picos: 0,
+            admitted: 0,
+        };
+        give_back(&env, &caller, unused, Some(1)).await;
     }
 }
 
@@ -189,14 +189,15 @@ async fn renew(env: &Env, caller: &str, r: Renewal) {
         caller: caller.to_string(),
         lease_id: r.lease_id.clone(),
         in_flight: r.in_flight_picos,
+        admitted: Some(r.admitted),
         top_up: r.top_up,
         release: false,
         settle,
     };
-    match account::call(env, &r.account, op).await {
+    match account::call::<LeaseState>(env, &r.account, op).await {
         Ok(v) => {
             with_queue(&r.account, |q| q.landed(&ids));
-            answered(caller, &r.account, &r.lease_id, &v);
+            answered(caller, &r.account, &r.lease_id, v);
         }
         Err(e) => {
             worker::console_error!("renewing a lease of account {}: {e}", r.account);
@@ -208,13 +209,10 @@ async fn renew(env: &Env, caller: &str, r: Renewal) {
 }
 
 /// Applies the object's answer about a lease: renewed (maybe topped up) or revoked.
-fn answered(caller: &str, account: &str, id: &str, v: &serde_json::Value) {
-    match v
-        .get("lease")
-        .and_then(|l| serde_json::from_value::<Grant>(l.clone()).ok())
-    {
-        Some(g) => BOOK.with(|b| b.borrow_mut().granted(caller, account, &g, now())),
-        None => BOOK.with(|b| b.borrow_mut().revoke(caller, id)),
+fn answered(caller: &str, account: &str, id: &str, v: LeaseState) {
+    match v.lease {
+        Some(g) if !v.revoked => BOOK.with(|b| b.borrow_mut().granted(caller, account, &g, now())),
+        _ => BOOK.with(|b| b.borrow_mut().revoke(caller, id)),
     }
 }
 
@@ -319,7 +317,7 @@ async fn deliver(
             with_queue(account, |q| q.release(&ids));
             return false;
         }
-        match account::call(env, account, op.clone()).await {
+        match account::call::<IgnoredAny>(env, account, op.clone()).await {
             Ok(_) => {
                 with_queue(account, |q| q.landed(&ids));
                 return true;
@@ -376,8 +374,8 @@ async fn watch_idle(env: &Env, caller: &str) {
         }
         let taken = BOOK.with(|b| b.borrow_mut().take_idle(caller, now(), idle_ms));
         match taken {
-            Some((account, id)) => {
-                give_back(env, &account, caller, id, 0, None).await;
+            Some(idle) => {
+                give_back(env, caller, idle, None).await;
                 break;
             }
             None if BOOK.with(|b| b.borrow().get(caller).is_none()) => break,

@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 use worker::{durable_object, DurableObject, Env, Request, Response, Result, SqlStorage, State};
 
 use super::config;
+use super::objects::{self, Shape};
 use super::sql::SqlCounters;
 use crate::error::Error;
 use crate::limits::{self, Decision, Window};
@@ -14,6 +15,9 @@ pub struct HitRequest {
     pub key: String,
     pub windows: Vec<Window>,
 }
+
+/// The largest answer read from a counter (a decision is a few dozen bytes).
+const REPLY_MAX: usize = 64 * 1024;
 
 #[durable_object]
 pub struct Counters {
@@ -29,13 +33,18 @@ impl DurableObject for Counters {
 
     async fn fetch(&self, mut req: Request) -> Result<Response> {
         // From bytes, as every JSON the worker reads: one parser instantiation per type.
-        let hit: HitRequest = serde_json::from_slice(&req.bytes().await?)?;
-        let mut store = SqlCounters::new(&self.sql);
-        let decision = limits::hit(&mut store, &hit.key, &hit.windows, config::now_secs());
-        if let Some(e) = store.error {
-            return Response::error(e, 500);
-        }
-        Response::from_json(&decision)
+        let decided = match serde_json::from_slice::<HitRequest>(&req.bytes().await?) {
+            Ok(hit) => {
+                let mut store = SqlCounters::new(&self.sql);
+                let d = limits::hit(&mut store, &hit.key, &hit.windows, config::now_secs());
+                match store.error {
+                    Some(e) => Err(Error::Internal(format!("counters: {e}"))),
+                    None => Ok(d),
+                }
+            }
+            Err(e) => Err(Error::Internal(format!("counters: bad request: {e}"))),
+        };
+        objects::answer(decided, Shape::Bare)
     }
 }
 
@@ -44,25 +53,15 @@ pub async fn hit(
     key: &str,
     windows: Vec<Window>,
 ) -> std::result::Result<Decision, Error> {
-    let internal = |e: worker::Error| Error::Internal(format!("counters: {e}"));
     let stub = env
         .durable_object("COUNTERS")
         .and_then(|ns| ns.get_by_name(key))
-        .map_err(internal)?;
+        .map_err(|e| Error::Internal(format!("counters: {e}")))?;
     let body = serde_json::to_string(&HitRequest {
         key: key.to_string(),
         windows,
     })
     .map_err(|e| Error::Internal(e.to_string()))?;
-    let mut init = worker::RequestInit::new();
-    init.with_method(worker::Method::Post)
-        .with_body(Some(body.into()));
-    let req = Request::new_with_init("https://counters/hit", &init).map_err(internal)?;
-    let mut resp = stub.fetch_with_request(req).await.map_err(internal)?;
-    if resp.status_code() != 200 {
-        let text = resp.text().await.unwrap_or_default();
-        return Err(Error::Internal(format!("counters: {text}")));
-    }
-    let bytes = resp.bytes().await.map_err(internal)?;
-    serde_json::from_slice(&bytes).map_err(|e| Error::Internal(format!("counters: {e}")))
+    let url = "https://counters/hit";
+    objects::call(&stub, "counters", url, Some(body), REPLY_MAX, Shape::Bare).await
 }

@@ -9,11 +9,13 @@ use std::collections::HashMap;
 
 use futures_util::future::select;
 use worker::{
-    durable_object, Context, DurableObject, Env, Method, Request, RequestInit, Response, Result,
-    SqlStorage, State,
+    durable_object, Context, DurableObject, Env, Method, Request, Response, Result, SqlStorage,
+    State,
 };
 
 use super::config;
+use super::objects::{self, Shape};
+use crate::error::Error;
 use crate::routing::health::{apply, shard_of, Batch, EndpointStats, Outcome, Report, Summary};
 
 #[derive(serde::Deserialize)]
@@ -60,9 +62,13 @@ impl DurableObject for Health {
 
     async fn fetch(&self, mut req: Request) -> Result<Response> {
         if req.method() == Method::Post {
-            let text = req.text().await?;
-            let reports: Vec<Report> =
-                serde_json::from_str(&text).map_err(|e| worker::Error::RustError(e.to_string()))?;
+            let reports = match serde_json::from_slice::<Vec<Report>>(&req.bytes().await?) {
+                Ok(r) => r,
+                Err(e) => {
+                    let bad = Error::Internal(format!("health: bad reports: {e}"));
+                    return objects::answer::<serde_json::Value>(Err(bad), Shape::Bare);
+                }
+            };
             let changed = apply(&mut self.stats.borrow_mut(), reports);
             let mut dirty = self.dirty.borrow_mut();
             for key in changed {
@@ -81,13 +87,17 @@ impl DurableObject for Health {
                     else {
                         continue;
                     };
-                    self.sql.exec(
+                    let saved = self.sql.exec(
                         "INSERT INTO stats (key, stats) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET stats = excluded.stats",
                         vec![key.into(), json.into()],
-                    )?;
+                    );
+                    if let Err(e) = saved {
+                        let failed = Error::Internal(format!("health: {e}"));
+                        return objects::answer::<serde_json::Value>(Err(failed), Shape::Bare);
+                    }
                 }
             }
-            return Response::empty();
+            return objects::answer(Ok(serde_json::Value::Null), Shape::Bare);
         }
         let now = config::now_ms() as u64;
         let snapshot: HashMap<String, Summary> = self
@@ -96,7 +106,7 @@ impl DurableObject for Health {
             .iter()
             .map(|(k, s)| (k.clone(), s.summary(now)))
             .collect();
-        Response::from_json(&snapshot)
+        objects::answer(Ok(snapshot), Shape::Bare)
     }
 }
 
@@ -141,23 +151,29 @@ fn with_shard<T>(shard: &str, f: impl FnOnce(&mut Shard) -> T) -> T {
     SHARDS.with(|s| f(s.borrow_mut().entry(shard.to_string()).or_default()))
 }
 
-async fn call(env: &Env, shard: &str, method: Method, body: Option<String>) -> Result<Response> {
+/// The largest answer read from a shard (a provider's summaries).
+const REPLY_MAX: usize = 8 * 1024 * 1024;
+
+/// Sends `body` (reports; none: a read) to `shard`'s object.
+async fn call<T: serde::de::DeserializeOwned>(
+    env: &Env,
+    shard: &str,
+    body: Option<String>,
+) -> std::result::Result<T, Error> {
     let stub = env
-        .durable_object("HEALTH")?
-        .get_by_name(&format!("provider:{shard}"))?;
-    let mut init = RequestInit::new();
-    init.with_method(method).with_body(body.map(Into::into));
-    stub.fetch_with_request(Request::new_with_init("https://health/", &init)?)
-        .await
+        .durable_object("HEALTH")
+        .and_then(|ns| ns.get_by_name(&format!("provider:{shard}")))
+        .map_err(|e| Error::Internal(format!("health: {e}")))?;
+    let url = "https://health/";
+    objects::call(&stub, "health", url, body, REPLY_MAX, Shape::Bare).await
 }
 
 /// Reads a shard; a shard that cannot be read keeps what this isolate had (or nothing)
 /// until the next try, a cache time later.
 async fn refresh(env: Env, shard: String) {
-    let read = match call(&env, &shard, Method::Get, None).await {
-        Ok(mut resp) => resp.json::<HashMap<String, Summary>>().await.ok(),
-        Err(_) => None,
-    };
+    let read = call::<HashMap<String, Summary>>(&env, &shard, None)
+        .await
+        .ok();
     with_shard(&shard, |c| {
         c.read_at = config::now_ms();
         c.reading = false;
@@ -274,5 +290,5 @@ async fn send(env: Env, shard: String, batch: Batch) {
         return;
     }
     let body = serde_json::to_string(&batch.reports).ok();
-    let _ = call(&env, &shard, Method::Post, body).await;
+    let _ = call::<serde::de::IgnoredAny>(&env, &shard, body).await;
 }

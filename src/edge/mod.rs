@@ -11,6 +11,7 @@ mod health;
 mod history;
 mod http;
 mod media;
+mod objects;
 mod pipeline;
 mod reader;
 mod records;

@@ -12,7 +12,7 @@ use worker::{Context, Env, Request, Response};
 use super::account::{self, Admission, Op, PlanFacts, SettleItem};
 use super::account_api::{caller_of, free_windows};
 use super::{admission, catalog, config, counters, health, http, sessions, upstream};
-use crate::accounts::lease::{Grant, Ticket};
+use crate::accounts::lease::Ticket;
 use crate::accounts::ledger::{worst_case, worst_case_embeddings, Ask};
 use crate::accounts::records::Generation;
 use crate::accounts::served::{self, Served};
@@ -28,6 +28,7 @@ use crate::providers::{self, echo, Target};
 use crate::routing::health::Outcome;
 use crate::routing::{self, Choice, RouteContext};
 use crate::settings::Settings;
+use serde::de::IgnoredAny;
 
 /// Settles one request with its account, exactly once. The settlement is registered
 /// with the runtime (`wait_until`) right after admission, while the request is alive,
@@ -107,7 +108,7 @@ impl AccountLink {
                 let renew = Op::Renew {
                     gen_ids: vec![self.gen_id.clone()],
                 };
-                let _ = account::call(&self.env, &self.account, renew).await;
+                let _ = account::call::<IgnoredAny>(&self.env, &self.account, renew).await;
             }
         }
     }
@@ -272,10 +273,10 @@ pub async fn handle(
         gen_id: gen_id.to_string(),
     };
     let admitted = admit(env, ctx, &cfg, &who, &parsed, &mut plans).await?;
-    if let Some(refused) = admitted.answer.get("refused") {
-        return refusal(refused, parsed.surface());
+    if let Some(refused) = &admitted.answer.refused {
+        return Ok(refusal(refused, parsed.surface()));
     }
-    let (limit, allow_training) = (admitted.limit(), admitted.allow_training());
+    let (limit, allow_training) = (admitted.answer.limit, admitted.answer.allow_training);
     let admission_kind = if admitted.ticket.is_some() {
         "lease"
     } else {
@@ -425,9 +426,7 @@ fn record_of(req: &Request, gen_id: &str, parsed: &Parsed, now_ms: u64) -> Gener
 }
 
 /// The 429 of a free-model budget the account's object found spent.
-fn refusal(refused: &serde_json::Value, surface: Surface) -> Result<Response, Error> {
-    let d: Decision =
-        serde_json::from_value(refused.clone()).map_err(|e| Error::Internal(e.to_string()))?;
+fn refusal(d: &Decision, surface: Surface) -> Response {
     let per = if d.period_secs == 60 { "min" } else { "day" };
     let e = Error::RateLimited {
         message: format!(
@@ -438,7 +437,7 @@ fn refusal(refused: &serde_json::Value, surface: Surface) -> Result<Response, Er
         provider: None,
         raw: None,
     };
-    Ok(with_limit(http::error_response_in(&e, surface), &d))
+    with_limit(http::error_response_in(&e, surface), d)
 }
 
 /// Who a request is from, and its generation ID.
@@ -500,26 +499,13 @@ impl<'a, 'h> Plans<'a, 'h> {
 /// How a request was admitted: the object's answer (the privacy setting, a refusal, the
 /// key's limit), or the isolate's, with the lease's ticket.
 struct Admitted {
-    answer: serde_json::Value,
+    answer: account::Admitted,
     ticket: Option<Ticket>,
-}
-
-impl Admitted {
-    /// The key's limit, for the `X-RateLimit-*` headers.
-    fn limit(&self) -> Option<Decision> {
-        let limit = self.answer.get("limit")?;
-        serde_json::from_value(limit.clone()).ok()
-    }
-
-    fn allow_training(&self) -> bool {
-        let allow = self.answer.get("allow_training");
-        allow.and_then(serde_json::Value::as_bool).unwrap_or(false)
-    }
 }
 
 /// Admits the request: in the isolate when the key's lease is fresh and covers the
 /// worst case of a paid request; otherwise by the account's object (always with
-/// `ADMISSION=exact`, the previous design kept for comparison, or a per-key rate).
+/// a per-key rate).
 async fn admit(
     env: &Env,
     ctx: &Rc<Context>,
@@ -528,7 +514,7 @@ async fn admit(
     parsed: &Parsed,
     plans: &mut Plans<'_, '_>,
 ) -> Result<Admitted, Error> {
-    let leasing = cfg.paid_requests_per_second == 0 && !cfg.exact_admission;
+    let leasing = cfg.paid_requests_per_second == 0;
     // The privacy setting the key's lease was granted under, if it holds one.
     let known = leasing
         .then(|| admission::usable(env, &who.caller))
@@ -546,7 +532,10 @@ async fn admit(
             .then(|| admission::admit(env, &who.caller, f.ask.reserve))
             .flatten()?;
         Some(Admitted {
-            answer: serde_json::json!({ "allow_training": allow_training }),
+            answer: account::Admitted {
+                allow_training,
+                ..account::Admitted::default()
+            },
             ticket: Some(ticket),
         })
     });
@@ -578,7 +567,7 @@ async fn admit_exactly(
     parsed: &Parsed,
     plans: &mut Plans<'_, '_>,
     leasing: bool,
-) -> Result<serde_json::Value, Error> {
+) -> Result<account::Admitted, Error> {
     let rps = cfg.paid_requests_per_second;
     let admit = Op::Admit(Admission {
         caller: who.caller.clone(),
@@ -590,7 +579,7 @@ async fn admit_exactly(
         lease: leasing && admission::wants_lease(&who.caller),
     });
     let (account, caller) = (&who.account, &who.caller);
-    let admitted = match account::call(env, account, admit.clone()).await {
+    let admitted: account::Admitted = match account::call(env, account, admit.clone()).await {
         // This isolate may hold the credit the object refused: in the key's lease
         // (stale, or too small for this request), or in finished requests' holds whose
         // settlements wait in its batch. Those are returned and sent, then the object
@@ -602,10 +591,7 @@ async fn admit_exactly(
         }
         answer => answer?,
     };
-    if let Some(g) = admitted
-        .get("lease")
-        .and_then(|l| serde_json::from_value::<Grant>(l.clone()).ok())
-    {
+    if let Some(g) = admitted.lease.clone() {
         let granted = admission::granted(env.clone(), account.clone(), caller.clone(), g);
         ctx.wait_until(granted);
     }

@@ -15,7 +15,7 @@ use crate::accounts::books::Books;
 use crate::accounts::records::{ActivityRow, KeyRecord};
 use crate::accounts::shard::Record;
 use crate::accounts::store::{
-    AccountRow, Charged, DailyDelta, Entry, LeaseRow, Reservation, Result, Store,
+    AccountRow, Charged, DailyDelta, Entry, LeaseRow, Reservation, Result, Store, UNBOUNDED,
 };
 use crate::error::Error;
 use crate::limits::{self, Decision, Window};
@@ -48,10 +48,16 @@ const RECORDS_SCHEMA: [&str; 3] = [
 
 /// Credit leases held by isolates: each is a hold on the account (counted in the
 /// `reserved` total and in its key's holds) that settlements charge.
-const LEASE_SCHEMA: &str = "CREATE TABLE IF NOT EXISTS leases (id TEXT PRIMARY KEY, key_hash TEXT NOT NULL, amount INTEGER NOT NULL, in_flight INTEGER NOT NULL, at_ms INTEGER NOT NULL, closing INTEGER NOT NULL DEFAULT 0)";
+const LEASE_SCHEMA: &str = "CREATE TABLE IF NOT EXISTS leases (id TEXT PRIMARY KEY, key_hash TEXT NOT NULL, amount INTEGER NOT NULL, in_flight INTEGER NOT NULL, at_ms INTEGER NOT NULL, closing INTEGER NOT NULL DEFAULT 0, admit_until INTEGER NOT NULL DEFAULT 9223372036854775807, settled INTEGER NOT NULL DEFAULT 0)";
 /// The `closing` column, for a leases table made before it existed.
 const LEASE_CLOSING_COLUMN: &str =
     "ALTER TABLE leases ADD COLUMN closing INTEGER NOT NULL DEFAULT 0";
+/// The columns of what a lease's isolate reported, for a leases table made before
+/// them: its leases are taken to be unreported (all they hold could be owed).
+const LEASE_REPORT_COLUMNS: [&str; 2] = [
+    "ALTER TABLE leases ADD COLUMN admit_until INTEGER NOT NULL DEFAULT 9223372036854775807",
+    "ALTER TABLE leases ADD COLUMN settled INTEGER NOT NULL DEFAULT 0",
+];
 
 #[derive(Deserialize)]
 struct Text {
@@ -183,7 +189,7 @@ impl SqlStore {
     }
 
     fn leases(&self, filter: &str, args: Vec<SqlStorageValue>) -> Result<Vec<LeaseRow>> {
-        let q = format!("SELECT id || char(31) || key_hash || char(31) || amount || char(31) || in_flight || char(31) || closing AS v FROM leases {filter}");
+        let q = format!("SELECT id || char(31) || key_hash || char(31) || amount || char(31) || in_flight || char(31) || closing || char(31) || admit_until || char(31) || settled AS v FROM leases {filter}");
         Ok(self
             .joined(&q, args)?
             .iter()
@@ -195,6 +201,8 @@ impl SqlStore {
                     amount: num(f.next()?),
                     in_flight: num(f.next()?),
                     closing: num(f.next()?) != 0,
+                    admit_until: num(f.next()?),
+                    settled: num(f.next()?),
                 })
             })
             .collect())
@@ -223,10 +231,14 @@ pub fn ensure_totals(b: &Books<SqlStore>) -> Result<()> {
     }
     s.exec(LEASE_SCHEMA, Vec::new())?;
     let q = "SELECT sql AS v FROM sqlite_master WHERE type = 'table' AND name = 'leases'";
-    if s.text(q, Vec::new())?
-        .is_some_and(|ddl| !ddl.contains("closing"))
-    {
+    let ddl = s.text(q, Vec::new())?.unwrap_or_default();
+    if !ddl.contains("closing") {
         s.exec(LEASE_CLOSING_COLUMN, Vec::new())?;
+    }
+    if !ddl.contains("admit_until") {
+        for alter in LEASE_REPORT_COLUMNS {
+            s.exec(alter, Vec::new())?;
+        }
     }
     for ddl in RECORDS_SCHEMA {
         s.exec(ddl, Vec::new())?;
@@ -443,8 +455,8 @@ impl Store for SqlStore {
 
     fn put_lease(&self, l: &LeaseRow, at_ms: u64) -> Result<()> {
         self.exec(
-            "INSERT INTO leases (id, key_hash, amount, in_flight, at_ms, closing) VALUES (?, ?, CAST(? AS INTEGER), CAST(? AS INTEGER), ?, ?) ON CONFLICT(id) DO UPDATE SET amount = excluded.amount, in_flight = excluded.in_flight, at_ms = excluded.at_ms, closing = excluded.closing",
-            vec![l.id.clone().into(), l.key_hash.clone().into(), money(l.amount), money(l.in_flight), ms(at_ms), i64::from(l.closing).into()],
+            "INSERT INTO leases (id, key_hash, amount, in_flight, at_ms, closing, admit_until, settled) VALUES (?, ?, CAST(? AS INTEGER), CAST(? AS INTEGER), ?, ?, CAST(? AS INTEGER), CAST(? AS INTEGER)) ON CONFLICT(id) DO UPDATE SET amount = excluded.amount, in_flight = excluded.in_flight, at_ms = excluded.at_ms, closing = excluded.closing, admit_until = excluded.admit_until, settled = excluded.settled",
+            vec![l.id.clone().into(), l.key_hash.clone().into(), money(l.amount), money(l.in_flight), ms(at_ms), i64::from(l.closing).into(), money(l.admit_until.min(UNBOUNDED)), money(l.settled)],
         )
     }
 
