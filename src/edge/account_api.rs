@@ -240,28 +240,11 @@ pub async fn route(mut req: Request, env: &Env, route: Route) -> Result<Response
             data(super::history::generation(env, &acc, caller, id).await?)
         }
         Route::Activity => {
-            let day = match query_param(&query(&req), "date").filter(|d| !d.is_empty()) {
-                None => None,
-                Some(d) => Some(ledger::parse_day(&d).ok_or_else(|| {
-                    Error::bad_request("date: must be a date as YYYY-MM-DD (years 0000 to 9999)")
-                })?),
-            };
+            let day = day_param(&query(&req))?;
             data(super::history::activity(env, &acc, caller, day).await?)
         }
         Route::Generations => {
-            let limit = match query_param(&query(&req), "limit").filter(|l| !l.is_empty()) {
-                None => 50,
-                Some(l) => l
-                    .parse::<u32>()
-                    .ok()
-                    .filter(|n| (1..=account::MAX_GENERATIONS_LISTED).contains(n))
-                    .ok_or_else(|| {
-                        Error::bad_request(format!(
-                            "limit: must be a whole number from 1 to {}",
-                            account::MAX_GENERATIONS_LISTED
-                        ))
-                    })?,
-            };
+            let limit = limit_param(&query(&req))?;
             data(super::history::generations(env, &acc, caller, limit).await?)
         }
         Route::Privacy => data(
@@ -272,15 +255,14 @@ pub async fn route(mut req: Request, env: &Env, route: Route) -> Result<Response
             .await?,
         ),
         Route::PrivacyUpdate => {
-            let body = json_body(&mut req).await?;
-            let allow_training = match body.get("allow_training") {
-                Some(Value::Bool(b)) => *b,
+            let allow_training = match json_body(&mut req).await?.get("allow_training") {
+                Some(Value::Bool(b)) => Some(*b),
                 _ => return Err(Error::bad_request("allow_training: must be a boolean")),
             };
             data(
                 call(Op::Privacy {
                     caller,
-                    allow_training: Some(allow_training),
+                    allow_training,
                 })
                 .await?,
             )
@@ -293,6 +275,32 @@ pub async fn route(mut req: Request, env: &Env, route: Route) -> Result<Response
         Route::KeyDelete(hash) => delete_key(env, &acc, Some(caller), hash).await,
         _ => Err(Error::MethodNotAllowed),
     }
+}
+
+/// `/activity`'s `date` (days since 1970-01-01), if given.
+fn day_param(query: &str) -> Result<Option<i64>, Error> {
+    match query_param(query, "date").filter(|d| !d.is_empty()) {
+        None => Ok(None),
+        Some(d) => ledger::parse_day(&d).map(Some).ok_or_else(|| {
+            Error::bad_request("date: must be a date as YYYY-MM-DD (years 0000 to 9999)")
+        }),
+    }
+}
+
+/// `/generations`' `limit` (50 if not given).
+fn limit_param(query: &str) -> Result<u32, Error> {
+    let Some(l) = query_param(query, "limit").filter(|l| !l.is_empty()) else {
+        return Ok(50);
+    };
+    l.parse::<u32>()
+        .ok()
+        .filter(|n| (1..=account::MAX_GENERATIONS_LISTED).contains(n))
+        .ok_or_else(|| {
+            Error::bad_request(format!(
+                "limit: must be a whole number from 1 to {}",
+                account::MAX_GENERATIONS_LISTED
+            ))
+        })
 }
 
 /// The fields of a key update.
@@ -381,56 +389,61 @@ pub fn authorize_admin(req: &Request, env: &Env) -> Result<(), Error> {
     Ok(())
 }
 
+/// `POST /admin/v1/accounts`: a new account with its credits, an API key and a
+/// provisioning key (both shown once).
+async fn create_account(mut req: Request, env: &Env) -> Result<Response, Error> {
+    let body = json_body(&mut req).await?;
+    let id = keys::new_account_id(&config::secure_random::<8>()?);
+    let name = str_field(&body, "name")?.unwrap_or_else(|| id.clone());
+    let credits = match body.get("credits") {
+        None | Some(Value::Null) => 0,
+        Some(v) => usd_field(v, "credits")?,
+    };
+    let allow_training = opt_bool(&body, "allow_training")?.unwrap_or(false);
+    let (api_key, api) = mint_key(env, &id, "default".into(), KeyKind::Api, &json!({}))?;
+    let (prov_key, prov) = mint_key(
+        env,
+        &id,
+        "provisioning".into(),
+        KeyKind::Provisioning,
+        &json!({}),
+    )?;
+    let acc: Value = account::call(
+        env,
+        &id,
+        Op::Init {
+            id: id.clone(),
+            name,
+            allow_training,
+            credits,
+            keys: vec![api, prov],
+        },
+    )
+    .await?;
+    http::json_value(
+        &json!({ "data": acc, "api_key": api_key, "provisioning_key": prov_key }),
+        201,
+    )
+}
+
+/// Boolean field `name` of `body`, if set (null: unset).
+fn opt_bool(body: &Value, name: &str) -> Result<Option<bool>, Error> {
+    match body.get(name) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Bool(b)) => Ok(Some(*b)),
+        Some(_) => Err(Error::bad_request(format!("{name}: must be a boolean"))),
+    }
+}
+
 /// The operator's API under `/admin/v1` (authorized by [`authorize_admin`]).
 pub async fn admin(mut req: Request, env: &Env, route: AdminRoute) -> Result<Response, Error> {
     match route {
-        AdminRoute::CreateAccount => {
-            let body = json_body(&mut req).await?;
-            let id = keys::new_account_id(&config::secure_random::<8>()?);
-            let name = str_field(&body, "name")?.unwrap_or_else(|| id.clone());
-            let credits = match body.get("credits") {
-                None | Some(Value::Null) => 0,
-                Some(v) => usd_field(v, "credits")?,
-            };
-            let allow_training = match body.get("allow_training") {
-                None | Some(Value::Null) => false,
-                Some(Value::Bool(b)) => *b,
-                Some(_) => return Err(Error::bad_request("allow_training: must be a boolean")),
-            };
-            let (api_key, api) = mint_key(env, &id, "default".into(), KeyKind::Api, &json!({}))?;
-            let (prov_key, prov) = mint_key(
-                env,
-                &id,
-                "provisioning".into(),
-                KeyKind::Provisioning,
-                &json!({}),
-            )?;
-            let acc: Value = account::call(
-                env,
-                &id,
-                Op::Init {
-                    id: id.clone(),
-                    name,
-                    allow_training,
-                    credits,
-                    keys: vec![api, prov],
-                },
-            )
-            .await?;
-            http::json_value(
-                &json!({ "data": acc, "api_key": api_key, "provisioning_key": prov_key }),
-                201,
-            )
-        }
+        AdminRoute::CreateAccount => create_account(req, env).await,
         AdminRoute::Account(id) => data(account::call(env, &id, Op::Account).await?),
         AdminRoute::Ledger(id) => data(account::call(env, &id, Op::Ledger).await?),
         AdminRoute::UpdateAccount(id) => {
             let body = json_body(&mut req).await?;
-            let allow_training = match body.get("allow_training") {
-                None | Some(Value::Null) => None,
-                Some(Value::Bool(b)) => Some(*b),
-                Some(_) => return Err(Error::bad_request("allow_training: must be a boolean")),
-            };
+            let allow_training = opt_bool(&body, "allow_training")?;
             data(
                 account::call(
                     env,
