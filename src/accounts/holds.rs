@@ -90,29 +90,7 @@ impl<S: Store> Books<S> {
         // A lease for the key's next requests, when they are paid and the account and
         // key can spare one; free models and per-key request rates stay exact.
         let lease = if a.lease && !facts.free && a.rps.is_none() {
-            let mut l = LeaseRow {
-                id: format!("lease-{}", a.gen_id),
-                key_hash: key.hash.clone(),
-                amount: 0,
-                in_flight: 0,
-                closing: false,
-                admit_until: 0,
-                settled: 0,
-            };
-            match self.top_up(&key, &l, ask.reserve)? {
-                (added, size) if added > 0 => {
-                    l.admit_until = lease::admit_until(0, size);
-                    self.put_lease(&l, added)?;
-                    Some(Grant {
-                        id: l.id,
-                        added,
-                        size,
-                        allow_training,
-                        admit_until: Some(l.admit_until),
-                    })
-                }
-                _ => None,
-            }
+            self.grant_lease(&key, &a.gen_id, ask.reserve, allow_training)?
         } else {
             None
         };
@@ -122,6 +100,40 @@ impl<S: Store> Books<S> {
             limit: decision,
             lease,
         }))
+    }
+
+    /// A new lease of `key` for the isolate that admitted `gen_id` (asking `reserve`), if
+    /// the account and the key can spare one.
+    fn grant_lease(
+        &self,
+        key: &KeyRecord,
+        gen_id: &str,
+        reserve: u64,
+        allow_training: bool,
+    ) -> Result<Option<Grant>> {
+        let mut l = LeaseRow {
+            id: format!("lease-{gen_id}"),
+            key_hash: key.hash.clone(),
+            amount: 0,
+            in_flight: 0,
+            closing: false,
+            admit_until: 0,
+            settled: 0,
+        };
+        Ok(match self.top_up(key, &l, reserve)? {
+            (added, size) if added > 0 => {
+                l.admit_until = lease::admit_until(0, size);
+                self.put_lease(&l, added)?;
+                Some(Grant {
+                    id: l.id,
+                    added,
+                    size,
+                    allow_training,
+                    admit_until: Some(l.admit_until),
+                })
+            }
+            _ => None,
+        })
     }
 
     /// Ends a lease: its hold is the account's again.
