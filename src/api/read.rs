@@ -316,16 +316,21 @@ fn json_schema(v: Value) -> Read<JsonSchema> {
     })
 }
 
+/// A tool choice given as a word (every surface spells these alike).
+pub(crate) fn tool_choice_word(s: &str) -> Read<ToolChoice> {
+    match s {
+        "none" => Ok(ToolChoice::None),
+        "auto" => Ok(ToolChoice::Auto),
+        "required" => Ok(ToolChoice::Required),
+        other => Err(Bad::new(format!(
+            "must be \"none\", \"auto\", \"required\" or a function, not {other:?}"
+        ))),
+    }
+}
+
 fn tool_choice(v: Value) -> Read<ToolChoice> {
     match v {
-        Value::String(s) => match s.as_str() {
-            "none" => Ok(ToolChoice::None),
-            "auto" => Ok(ToolChoice::Auto),
-            "required" => Ok(ToolChoice::Required),
-            other => Err(Bad::new(format!(
-                "must be \"none\", \"auto\", \"required\" or a function, not {other:?}"
-            ))),
-        },
+        Value::String(s) => tool_choice_word(&s),
         Value::Object(m) => {
             let mut f = Fields(m);
             f.read("type", &|t| one_of(t, &["function"], |k| k).map(drop))?;

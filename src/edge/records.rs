@@ -14,7 +14,7 @@ use worker::{
 };
 
 use super::config;
-use super::sql::{money, parse_money};
+use super::sql::{activity_row, money, parse_money, SEP};
 use crate::accounts::records::ActivityRow;
 use crate::accounts::shard::{self, Record, Shard, ShardOp, ShardStore};
 use crate::accounts::store::{self, DailyDelta};
@@ -28,7 +28,6 @@ const SCHEMA: [&str; 4] = [
 ];
 
 /// What joins the columns of a row read as one text (as in the account's store).
-const SEP: char = '\u{1f}';
 
 #[derive(Deserialize)]
 struct Text {
@@ -183,27 +182,7 @@ impl ShardStore for SqlShard {
         Ok(self
             .joined(q, Vec::new())?
             .iter()
-            .map(|v| {
-                let mut f = v.splitn(8, SEP);
-                let mut n = || {
-                    f.next()
-                        .and_then(|s| s.parse::<i64>().ok())
-                        .map_or(0, |v| v.max(0) as u64)
-                };
-                let (requests, usage_picos, prompt_tokens) = (n(), n(), n());
-                let (completion_tokens, reasoning_tokens, cached_tokens) = (n(), n(), n());
-                ActivityRow {
-                    day,
-                    requests,
-                    usage_picos,
-                    prompt_tokens,
-                    completion_tokens,
-                    reasoning_tokens,
-                    cached_tokens,
-                    provider: f.next().unwrap_or_default().into(),
-                    model: f.next().unwrap_or_default().into(),
-                }
-            })
+            .map(|v| activity_row(Some(day), v))
             .collect())
     }
 }

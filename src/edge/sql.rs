@@ -110,3 +110,33 @@ pub fn transaction<T: 'static>(
         _ => Err(Error::Internal("storage: transaction failed".into())),
     }
 }
+
+/// What joins the columns of a row read as one text (`char(31)`, the unit separator:
+/// in no ID, hash, number or name the gateway writes; free text goes last).
+pub const SEP: char = '\u{1f}';
+
+/// A whole number column of such a row (0 where it is not one, or negative).
+pub fn num(s: &str) -> u64 {
+    s.parse::<i64>().map_or(0, |v| v.max(0) as u64)
+}
+
+/// A daily aggregate read as `[day SEP] requests SEP usage SEP prompt SEP completion SEP
+/// reasoning SEP cached SEP provider SEP model`: of `day`, or of the day it starts with.
+pub fn activity_row(day: Option<i64>, joined: &str) -> crate::accounts::records::ActivityRow {
+    let mut f = joined.splitn(if day.is_some() { 8 } else { 9 }, SEP);
+    let mut n = || f.next().map_or(0, num);
+    let day = day.unwrap_or_else(|| i64::try_from(n()).unwrap_or(0));
+    let (requests, usage_picos, prompt_tokens) = (n(), n(), n());
+    let (completion_tokens, reasoning_tokens, cached_tokens) = (n(), n(), n());
+    crate::accounts::records::ActivityRow {
+        day,
+        requests,
+        usage_picos,
+        prompt_tokens,
+        completion_tokens,
+        reasoning_tokens,
+        cached_tokens,
+        provider: f.next().unwrap_or_default().into(),
+        model: f.next().unwrap_or_default().into(),
+    }
+}

@@ -5,7 +5,8 @@
 use serde_json::{Map, Value};
 
 use crate::api::read::{
-    boolean, effort, list, number, object, one_of, opaque_object, string, whole, Bad, Fields, Read,
+    boolean, effort, list, number, object, one_of, opaque_object, string, tool_choice_word, whole,
+    Bad, Fields, Read,
 };
 use crate::api::{
     ChatRequest, Content, ContentPart, Effort, FunctionCall, FunctionDef, ImageUrl, JsonSchema,
@@ -320,14 +321,7 @@ fn tool(v: Value) -> Read<FunctionTool> {
 
 fn tool_choice(v: Value) -> Read<ToolChoice> {
     match v {
-        Value::String(s) => match s.as_str() {
-            "none" => Ok(ToolChoice::None),
-            "auto" => Ok(ToolChoice::Auto),
-            "required" => Ok(ToolChoice::Required),
-            other => Err(Bad::new(format!(
-                "must be \"none\", \"auto\", \"required\" or a function, not {other:?}"
-            ))),
-        },
+        Value::String(s) => tool_choice_word(&s),
         Value::Object(m) => {
             let mut f = Fields(m);
             match f.required("type", &string)?.as_str() {

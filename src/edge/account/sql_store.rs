@@ -10,7 +10,7 @@ use serde::Deserialize;
 use worker::{SqlStorage, SqlStorageValue};
 
 use super::super::config;
-use super::super::sql::{money, parse_money, SqlCounters};
+use super::super::sql::{activity_row, money, num, parse_money, SqlCounters, SEP};
 use crate::accounts::books::Books;
 use crate::accounts::records::{ActivityRow, KeyRecord};
 use crate::accounts::shard::Record;
@@ -80,15 +80,6 @@ fn parse_u128(s: &Option<String>) -> u128 {
 
 fn ms(v: u64) -> SqlStorageValue {
     (v.min(i64::MAX as u64) as i64).into()
-}
-
-/// What joins the columns of a row read as one text (`char(31)`, the unit separator:
-/// in no ID, hash, number or name the gateway writes; free text goes last).
-const SEP: char = '\u{1f}';
-
-/// An integer column read as text (0 if it is not one).
-fn num(s: &str) -> u64 {
-    s.parse::<i64>().map_or(0, |v| v.max(0) as u64)
 }
 
 fn json_err(e: serde_json::Error) -> Error {
@@ -517,27 +508,7 @@ impl Store for SqlStore {
         }
         let q = "SELECT day || char(31) || SUM(requests) || char(31) || SUM(CAST(usage AS INTEGER)) || char(31) || SUM(prompt) || char(31) || SUM(completion) || char(31) || SUM(reasoning) || char(31) || SUM(cached) || char(31) || provider || char(31) || model AS v FROM daily WHERE day >= ? AND day <= ? GROUP BY day, model, provider ORDER BY day DESC, model";
         let rows = self.joined(q, vec![from.into(), to.into()])?;
-        Ok(rows
-            .iter()
-            .map(|v| {
-                let mut f = v.splitn(9, SEP);
-                let mut n = || f.next().map_or(0, num);
-                let (day, requests, usage_picos) = (n() as i64, n(), n());
-                let (prompt_tokens, completion_tokens) = (n(), n());
-                let (reasoning_tokens, cached_tokens) = (n(), n());
-                ActivityRow {
-                    day,
-                    requests,
-                    usage_picos,
-                    prompt_tokens,
-                    completion_tokens,
-                    reasoning_tokens,
-                    cached_tokens,
-                    provider: f.next().unwrap_or_default().into(),
-                    model: f.next().unwrap_or_default().into(),
-                }
-            })
-            .collect())
+        Ok(rows.iter().map(|v| activity_row(None, v)).collect())
     }
 
     fn add_entry(&self, e: &Entry) -> Result<()> {
