@@ -72,11 +72,16 @@ pub fn period_key(reset: Option<LimitReset>, secs: u64) -> String {
 }
 
 /// The running total that keeps a deleted key's limit (above its low three bits: the
-/// reset in two, and one that says it is set) for the requests it left running: they settle within it, as they would have had the
-/// key stayed.
+/// reset in two, and one that says it is set) for the requests it left running: they
+/// settle within it, as they would have had the key stayed. It goes (`housekeep`) once
+/// no settlement can use it: the key holds nothing any more, and the lease TTL (the
+/// last admission against a lease of the key) and the dedupe retention (a settlement
+/// of a generation made before that is too late to charge) have passed.
 fn deleted_limit_name(hash: &str) -> String {
-    format!("deleted-limit:{hash}")
+    format!("{DELETED_LIMIT}{hash}")
 }
+
+const DELETED_LIMIT: &str = "deleted-limit:";
 
 /// The most keys an account may have (a provisioning key makes more).
 pub const MAX_KEYS: u64 = 10_000;
@@ -85,6 +90,9 @@ pub const MAX_ENTRIES: u64 = 100_000;
 pub const MAX_GRANTS: u64 = 1_000;
 /// The most rows one housekeeping run drops per table.
 pub const PRUNE_BATCH: u64 = 10_000;
+/// The most kept totals (deleted keys' limits, expired leases' unmatched holds) one
+/// housekeeping run looks at (each one a read and a write or two).
+pub const TOTALS_BATCH: u64 = 1_000;
 /// Records one forwarding of the outbox reads.
 pub const OUTBOX_READ: u64 = 1_024;
 /// The most records the outbox holds: past it (its shards unreachable for long) a
@@ -426,6 +434,9 @@ impl<S: Store> Books<S> {
             let kept = (u128::from(limit) << 3) | (code << 1) | 1;
             self.store.set_total(&deleted_limit_name(hash), kept)?;
         }
+        // With or without a limit: its key totals go with it (`prune_kept_totals`).
+        self.store
+            .expire_total(&deleted_limit_name(hash), self.kept_until())?;
         self.store.delete_key(hash)
     }
 
@@ -589,10 +600,42 @@ impl<S: Store> Books<S> {
         self.store.prune_generations(cutoff)
     }
 
+    /// Until when a total kept now for late settlements may be needed: a late
+    /// settlement is of a generation admitted by then (within a lease TTL), and lands
+    /// within the dedupe retention of it or is too late to use it.
+    pub(super) fn kept_until(&self) -> u64 {
+        let c = &self.cfg;
+        let bound = c.settled_retention_ms.saturating_add(c.lease_ttl_ms);
+        self.now_ms().saturating_add(bound)
+    }
+
+    /// Drops a bounded batch of the totals kept for late settlements that are due, and
+    /// with a deleted key's limit its key totals (unless the key is back); the limit
+    /// stays, and is looked at again a hold TTL later, while the key still holds
+    /// something (a request renewed past the retention settles on time, within it).
+    fn prune_kept_totals(&self, now: u64) -> Result<()> {
+        let c = &self.cfg;
+        let again = now.saturating_add(c.reservation_ttl_ms.max(c.lease_ttl_ms));
+        for name in self.store.due_totals(now, TOTALS_BATCH)? {
+            if let Some(hash) = name.strip_prefix(DELETED_LIMIT) {
+                if self.store.key_held(hash)? > 0 {
+                    self.store.expire_total(&name, again)?;
+                    continue;
+                }
+                if self.store.key(hash)?.is_none() {
+                    self.store.delete_key_totals(hash)?;
+                }
+            }
+            self.store.delete_total(&name)?;
+        }
+        Ok(())
+    }
+
     /// The alarm's bounded upkeep of every table that grows with use: the dedupe rows
     /// past their retention, entries and grants past theirs (or their count), key totals
     /// of periods that ended before the dedupe horizon (no settlement can add to them
-    /// any more), legacy records.
+    /// any more), the totals kept for late settlements once none can come, legacy
+    /// records.
     pub fn housekeep(&self) -> Result<()> {
         let now = self.now_ms();
         let horizon = now.saturating_sub(self.cfg.settled_retention_ms);
@@ -603,6 +646,7 @@ impl<S: Store> Books<S> {
         let day = i64::try_from(horizon / 86_400_000).unwrap_or(i64::MAX);
         self.store
             .prune_key_totals(day, day.saturating_sub(6), day.saturating_sub(30))?;
+        self.prune_kept_totals(now)?;
         self.prune()
     }
 

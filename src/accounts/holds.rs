@@ -11,7 +11,9 @@ use super::store::{Entry, LeaseRow, Reservation, Result, Store, UNBOUNDED};
 use crate::error::Error;
 use crate::limits::Decision;
 
-/// The running total of what an expired lease's late settlements have yet to match.
+/// The running total of what an expired lease's late settlements have yet to match:
+/// it goes (`Books::housekeep`) once none can land any more, a dedupe retention (and a
+/// lease TTL) after the lease expired.
 pub fn unmatched_name(lease_id: &str) -> String {
     format!("expired:{lease_id}")
 }
@@ -299,7 +301,9 @@ impl<S: Store> Books<S> {
                 )?;
                 self.add_total("expired_holds", u128::from(running))?;
                 // What its late settlements have yet to account for (see `late`).
-                self.add_total(&unmatched_name(&l.id), u128::from(running))?;
+                let name = unmatched_name(&l.id);
+                self.add_total(&name, u128::from(running))?;
+                self.store.expire_total(&name, self.kept_until())?;
             }
             self.drop_lease(&l)?;
         }

@@ -15,6 +15,8 @@ use crate::limits::{self, Decision, MemoryCounters, Window};
 pub struct State {
     pub account: Option<AccountRow>,
     pub totals: BTreeMap<String, u128>,
+    /// Totals kept for late settlements: name → when they may go.
+    pub expiring: BTreeMap<String, u64>,
     pub grants: Vec<(u64, String, u64)>,
     pub keys: BTreeMap<String, KeyRecord>,
     /// gen_id → (key, picos, at_ms).
@@ -132,6 +134,27 @@ impl Store for MemoryStore {
     fn delete_total(&self, name: &str) -> Result<()> {
         self.write(|s| {
             s.totals.remove(name);
+            s.expiring.remove(name);
+        })
+    }
+    fn expire_total(&self, name: &str, at_ms: u64) -> Result<()> {
+        self.write(|s| {
+            s.expiring.insert(name.into(), at_ms);
+        })
+    }
+    fn due_totals(&self, before_ms: u64, limit: u64) -> Result<Vec<String>> {
+        self.read(|s| {
+            let mut due: Vec<(u64, String)> = s
+                .expiring
+                .iter()
+                .filter(|(_, at)| **at < before_ms)
+                .map(|(n, at)| (*at, n.clone()))
+                .collect();
+            due.sort();
+            due.into_iter()
+                .take(limit as usize)
+                .map(|(_, n)| n)
+                .collect()
         })
     }
     fn log_grant(&self, picos: u64, note: &str, at_ms: u64) -> Result<()> {
@@ -238,6 +261,9 @@ impl Store for MemoryStore {
             s.key_totals.insert((key.into(), period.into()), value);
         })
     }
+    fn delete_key_totals(&self, key: &str) -> Result<()> {
+        self.write(|s| s.key_totals.retain(|(k, _), _| k != key))
+    }
     fn prune_key_totals(&self, day: i64, week: i64, month: i64) -> Result<()> {
         self.write(|s| {
             s.key_totals.retain(|(_, p), _| {
@@ -260,12 +286,12 @@ impl Store for MemoryStore {
     fn add_entry(&self, e: &Entry) -> Result<()> {
         self.write(|s| s.entries.push(e.clone()))
     }
-    fn expired_hold(&self, gen_id: &str) -> Result<Option<u64>> {
+    fn entry_sum(&self, kind: &str, gen_id: &str) -> Result<Option<u64>> {
         self.read(|s| {
             let mine = s
                 .entries
                 .iter()
-                .filter(|e| e.kind == "expired_hold" && e.gen_id == gen_id);
+                .filter(|e| e.kind == kind && e.gen_id == gen_id);
             mine.fold(None, |sum, e| Some(sum.unwrap_or(0) + e.picos as u64))
         })
     }

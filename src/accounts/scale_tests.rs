@@ -15,8 +15,9 @@ use std::collections::BTreeMap;
 
 use super::books::{Books, Config, MAX_ENTRIES, PRUNE_BATCH};
 use super::lease::Policy;
+use super::ledger::Ask;
 use super::memory::{MemoryShard, MemoryStore};
-use super::ops::{Op, Queued, SettleItem};
+use super::ops::{Admission, Op, PlanFacts, Queued, Reply, SettleItem};
 use super::records::{Generation, KeyKind, KeyRecord};
 use super::shard::{self, Shard, ShardOp, DAY_MS};
 
@@ -26,6 +27,10 @@ const DAYS: u64 = 60;
 const RETENTION_DAYS: u64 = 30;
 const SETTLED_RETENTION_MS: u64 = 24 * 3_600_000;
 const KEYS: usize = 3;
+const HOUR_MS: u64 = 3_600_000;
+const LEASE_TTL_MS: u64 = 60_000;
+/// What one churned key's request costs.
+const CHURN_COST: u64 = 1_000_000;
 
 fn key(hash: &str, kind: KeyKind) -> KeyRecord {
     KeyRecord {
@@ -46,6 +51,7 @@ struct Sim {
     shards: BTreeMap<i64, Shard<MemoryShard>>,
     dropped_shards: u64,
     seq: u64,
+    churned: u64,
 }
 
 impl Sim {
@@ -56,7 +62,7 @@ impl Sim {
             retention_days: RETENTION_DAYS,
             settled_retention_ms: SETTLED_RETENTION_MS,
             reservation_ttl_ms: 15 * 60_000,
-            lease_ttl_ms: 60_000,
+            lease_ttl_ms: LEASE_TTL_MS,
             lease_policy: Policy::default(),
         };
         let books = Books::new(store, cfg);
@@ -75,6 +81,7 @@ impl Sim {
             shards: BTreeMap::new(),
             dropped_shards: 0,
             seq: 0,
+            churned: 0,
         }
     }
 
@@ -113,6 +120,65 @@ impl Sim {
         self.books.handle(Op::Settle { items }).unwrap();
     }
 
+    /// Key churn, once a simulated hour: a key with a limit is made, admits a request
+    /// (and gets a lease for its next ones), settles it and is deleted, its lease left
+    /// to expire (its isolate gone): a deleted key's limit and key totals, and an
+    /// expired lease's unmatched hold, kept for late settlements.
+    fn churn(&mut self) {
+        // A little earlier than the step, so that its lease is due by its alarm.
+        let step = self.now();
+        self.books.store.now.set(step - LEASE_TTL_MS - 1000);
+        let hash = format!("churn-{}", self.now() / HOUR_MS);
+        let mut k = key(&hash, KeyKind::Api);
+        k.limit_picos = Some(1_000_000_000_000);
+        let create = Op::KeyCreate {
+            caller: "prov".into(),
+            key: k,
+        };
+        self.books.handle(create).unwrap();
+        let gen_id = format!("gen-{hash}");
+        let facts = PlanFacts {
+            free: false,
+            ask: Ask {
+                reserve: 2 * CHURN_COST,
+                ..Ask::default()
+            },
+        };
+        let admit = Op::Admit(Admission {
+            caller: hash.clone(),
+            gen_id: gen_id.clone(),
+            free_windows: Vec::new(),
+            rps: None,
+            if_training: facts,
+            if_private: facts,
+            lease: true,
+        });
+        let Reply::Admitted(a) = self.books.handle(admit).unwrap() else {
+            panic!("not admitted")
+        };
+        assert!(a.lease.is_some(), "a lease for its next requests");
+        let item = SettleItem {
+            caller: hash.clone(),
+            gen_id: gen_id.clone(),
+            generation: Generation {
+                id: gen_id,
+                cost_picos: CHURN_COST,
+                created_ms: self.now(),
+                ..Generation::default()
+            },
+            lease: None,
+        };
+        let items = vec![Queued { item, ask: 0 }];
+        self.books.handle(Op::Settle { items }).unwrap();
+        let delete = Op::KeyDelete {
+            caller: Some("prov".into()),
+            hash,
+        };
+        self.books.handle(delete).unwrap();
+        self.churned += 1;
+        self.books.store.now.set(step);
+    }
+
     /// The account object's alarm: expiry, upkeep, and its outbox to the shards; then
     /// each shard's retention alarm, which deletes a shard whole once it is due.
     fn alarms(&mut self) {
@@ -149,31 +215,47 @@ impl Sim {
     /// Every table against its bound.
     fn check(&self) {
         let s = self.books.store.state.borrow();
-        let per_day = PER_STEP * (DAY_MS / STEP_MS);
-        // The dedupe table: what the last `SETTLED_RETENTION_MS` settled, and at most
-        // the batch the last upkeep had not reached yet.
-        let settled_bound = PER_STEP * (SETTLED_RETENTION_MS / STEP_MS + 1) + PER_STEP;
+        let per_day = PER_STEP * (DAY_MS / STEP_MS) + DAY_MS / HOUR_MS;
+        // The dedupe table: what the last `SETTLED_RETENTION_MS` settled (a batch a
+        // step, a churned key's request an hour), and at most the batch the last upkeep
+        // had not reached yet.
+        let settled_bound = (PER_STEP * (SETTLED_RETENTION_MS / STEP_MS + 1) + PER_STEP)
+            + SETTLED_RETENTION_MS / HOUR_MS
+            + 1;
         assert!(
             s.settled.len() as u64 <= settled_bound,
             "settled: {} > {settled_bound}",
             s.settled.len()
         );
         assert!(s.outbox.is_empty(), "the outbox drains every alarm");
-        // Entries: the retention's worth, or the newest MAX_ENTRIES (+ one upkeep's
-        // batch of arrivals).
-        let entries_per_day = DAY_MS / STEP_MS;
+        // Entries: the retention's worth (a loss a step, an expired lease an hour), or
+        // the newest MAX_ENTRIES (+ one upkeep's batch of arrivals).
+        let entries_per_day = DAY_MS / STEP_MS + DAY_MS / HOUR_MS;
         let entries_bound = (entries_per_day * (RETENTION_DAYS + 1)).min(MAX_ENTRIES + PRUNE_BATCH);
         assert!(
             s.entries.len() as u64 <= entries_bound,
             "entries: {}",
             s.entries.len()
         );
-        // Key totals: all-time, and the day, week and month rows a settlement can
-        // still add to (the current period and the one before).
+        // Totals: the account's own, and what the keys deleted and the leases expired
+        // within the dedupe retention and a lease TTL (+ the hour the last upkeep had
+        // not reached yet) keep for late settlements: a limit and an unmatched hold.
+        let churn_kept = (SETTLED_RETENTION_MS + LEASE_TTL_MS) / HOUR_MS + 2;
+        let totals_bound = 5 + 2 * churn_kept;
         assert!(
-            s.key_totals.len() <= KEYS * 7,
-            "key_totals: {:?}",
-            s.key_totals.keys()
+            s.totals.len() as u64 <= totals_bound,
+            "totals: {} > {totals_bound}",
+            s.totals.len()
+        );
+        assert!(s.expiring.len() as u64 <= 2 * churn_kept);
+        // Key totals: all-time, and the day, week and month rows a settlement can
+        // still add to (the current period and the one before); a deleted key's four
+        // while its limit is kept.
+        let key_totals_bound = KEYS as u64 * 7 + 4 * churn_kept;
+        assert!(
+            s.key_totals.len() as u64 <= key_totals_bound,
+            "key_totals: {} > {key_totals_bound}",
+            s.key_totals.len()
         );
         assert!(s.reservations.is_empty() && s.leases.is_empty());
         // Shards: the days in the retention, today and the day before it ended.
@@ -194,7 +276,10 @@ fn sixty_days_of_traffic_keep_every_table_bounded() {
     let mut sim = Sim::new(start);
     let steps = DAYS * DAY_MS / STEP_MS;
     let mut records = 0u64;
-    for _ in 0..steps {
+    for step in 0..steps {
+        if step % (HOUR_MS / STEP_MS) == 1 {
+            sim.churn();
+        }
         sim.settle();
         sim.alarms();
         sim.check();
@@ -208,12 +293,13 @@ fn sixty_days_of_traffic_keep_every_table_bounded() {
         .values()
         .map(|s| s.store.tables.borrow().as_ref().unwrap().records.len() as u64)
         .sum();
-    let per_day = PER_STEP * (DAY_MS / STEP_MS);
+    let per_day = PER_STEP * (DAY_MS / STEP_MS) + DAY_MS / HOUR_MS;
     assert_eq!(kept, per_day * (DAYS - sim.dropped_shards));
     assert!(records > kept);
     // Money is whole: usage is what every settlement was charged.
     let usage = sim.books.store.state.borrow().totals["usage"];
-    assert_eq!(usage, u128::from(records) * 1_000_000);
+    assert_eq!(usage, u128::from(records + sim.churned) * 1_000_000);
+    assert_eq!(sim.churned, DAYS * 24);
 }
 
 /// A retried batch (its answer lost) charges nothing twice, and a record forwarded
@@ -272,13 +358,119 @@ fn retries_and_late_settlements_stay_exactly_once() {
     sim.books.housekeep().unwrap();
     assert!(sim.books.store.state.borrow().settled.is_empty());
     let usage = sim.books.store.state.borrow().totals["usage"];
+    let loss = sim.books.store.state.borrow().totals["operator_loss"];
+    sim.books
+        .handle(Op::Settle {
+            items: items.clone(),
+        })
+        .unwrap();
+    let after = sim.books.store.state.borrow().clone();
+    assert_eq!(after.totals["usage"], usage, "charged twice");
+    let too_late = |s: &super::memory::State| {
+        s.entries
+            .iter()
+            .filter(|e| e.note.contains("dedupe retention"))
+            .count() as u64
+    };
+    // The one whose first settlement left an operator loss is known to have settled:
+    // its cost is not recorded again as a loss.
+    assert_eq!(
+        too_late(&after),
+        PER_STEP - 1,
+        "a too-late settlement went unrecorded"
+    );
+    assert_eq!(
+        after.totals["operator_loss"],
+        loss + u128::from(PER_STEP - 1) * 1_000_000
+    );
+    // Sent again (its answer lost), a too-late settlement records its loss once.
     sim.books.handle(Op::Settle { items }).unwrap();
+    let again = sim.books.store.state.borrow();
+    assert_eq!(
+        too_late(&again),
+        PER_STEP - 1,
+        "a too-late loss recorded twice"
+    );
+    assert_eq!(again.totals, after.totals);
+    assert_eq!(again.entries.len(), after.entries.len());
+}
+
+/// A deleted key's limit is kept while the key holds anything (here a request renewed
+/// for longer than the dedupe retention), and still caps its settlement; then it goes
+/// with the key's totals, once no settlement can use them.
+#[test]
+fn a_deleted_keys_limit_stays_while_it_holds_then_goes() {
+    let mut sim = Sim::new(20_000 * DAY_MS);
+    let mut k = key("lim", KeyKind::Api);
+    k.limit_picos = Some(5 * CHURN_COST);
+    let create = Op::KeyCreate {
+        caller: "prov".into(),
+        key: k,
+    };
+    sim.books.handle(create).unwrap();
+    let facts = PlanFacts {
+        free: false,
+        ask: Ask {
+            reserve: 4 * CHURN_COST,
+            ..Ask::default()
+        },
+    };
+    let admit = Op::Admit(Admission {
+        caller: "lim".into(),
+        gen_id: "long".into(),
+        free_windows: Vec::new(),
+        rps: None,
+        if_training: facts,
+        if_private: facts,
+        lease: false,
+    });
+    sim.books.handle(admit).unwrap();
+    let delete = Op::KeyDelete {
+        caller: Some("prov".into()),
+        hash: "lim".into(),
+    };
+    sim.books.handle(delete).unwrap();
+    let start = sim.now();
+    // Renewed every step for two days: the limit stays.
+    while sim.now() < start + 2 * DAY_MS {
+        sim.books.store.now.set(sim.now() + STEP_MS);
+        let renew = Op::Renew {
+            gen_ids: vec!["long".into()],
+        };
+        sim.books.handle(renew).unwrap();
+        sim.alarms();
+    }
+    assert!(sim
+        .books
+        .store
+        .state
+        .borrow()
+        .totals
+        .contains_key("deleted-limit:lim"));
+    // It settles within the limit it had: the rest is the operator's loss.
+    let item = SettleItem {
+        caller: "lim".into(),
+        gen_id: "long".into(),
+        generation: Generation {
+            id: "long".into(),
+            cost_picos: 7 * CHURN_COST,
+            created_ms: start,
+            ..Generation::default()
+        },
+        lease: None,
+    };
+    let items = vec![Queued { item, ask: 0 }];
+    sim.books.handle(Op::Settle { items }).unwrap();
+    {
+        let s = sim.books.store.state.borrow();
+        assert_eq!(s.totals["operator_loss"], u128::from(2 * CHURN_COST));
+        assert!(s.key_totals.keys().any(|(k, _)| k == "lim"));
+    }
+    // Nothing held: at the next look (a hold TTL later) its rows go.
+    sim.books.store.now.set(sim.now() + 16 * 60_000);
+    sim.alarms();
     let s = sim.books.store.state.borrow();
-    assert_eq!(s.totals["usage"], usage, "charged twice");
-    let late = s
-        .entries
-        .iter()
-        .filter(|e| e.note.contains("dedupe retention"))
-        .count() as u64;
-    assert_eq!(late, PER_STEP, "a too-late settlement went unrecorded");
+    assert!(!s.totals.contains_key("deleted-limit:lim"));
+    assert!(s.expiring.is_empty(), "{:?}", s.expiring);
+    assert!(!s.key_totals.keys().any(|(k, _)| k == "lim"));
 }

@@ -195,8 +195,13 @@ impl<S: Store> Books<S> {
     /// A settlement of a generation made before the dedupe retention, with no hold of
     /// its own left: whether it was settled already is no longer known, so it is not
     /// charged (its hold expired long ago, and was recorded then); what it cost is
-    /// recorded as the operator's loss, never dropped.
+    /// recorded as the operator's loss, never dropped, once: not again while the
+    /// entries keep an operator loss of that generation (sent again, or settled before
+    /// with a loss).
     fn too_late(&self, t: &mut Tally, it: &Item, g: &Generation) -> Result<()> {
+        if self.store.entry_sum("operator_loss", it.gen_id)?.is_some() {
+            return Ok(());
+        }
         let loss = u128::from(g.cost_picos);
         t.operator_loss = t.operator_loss.saturating_add(loss);
         t.applied = t.applied.saturating_add(1);
@@ -256,7 +261,10 @@ impl<S: Store> Books<S> {
     /// entry still has unmatched ([`settle_queue::late_match`]).
     fn late(&self, it: &Item, lease: Option<&str>, cost: u64, charged: u64) -> Result<()> {
         let ask = it.lease.map_or(0, |(_, ask)| ask);
-        let Some(expired) = self.store.expired_hold(lease.unwrap_or(it.gen_id))? else {
+        let Some(expired) = self
+            .store
+            .entry_sum("expired_hold", lease.unwrap_or(it.gen_id))?
+        else {
             return Ok(());
         };
         let matched = match lease {

@@ -97,7 +97,13 @@ pub trait Store {
     /// A running total (0 if never set).
     fn total(&self, name: &str) -> Result<u128>;
     fn set_total(&self, name: &str, value: u128) -> Result<()>;
+    /// Drops a running total (and when it was due to go, if it was).
     fn delete_total(&self, name: &str) -> Result<()>;
+    /// Notes that running total `name` (one kept for late settlements) may go at
+    /// `at_ms` ([`super::books::Books::housekeep`]).
+    fn expire_total(&self, name: &str, at_ms: u64) -> Result<()>;
+    /// At most `limit` of the totals due to go before `before_ms`, soonest first.
+    fn due_totals(&self, before_ms: u64, limit: u64) -> Result<Vec<String>>;
     fn log_grant(&self, picos: u64, note: &str, at_ms: u64) -> Result<()>;
 
     fn key(&self, hash: &str) -> Result<Option<KeyRecord>>;
@@ -138,6 +144,8 @@ pub trait Store {
     /// [`super::books::Books::housekeep`] passes: daily rows of days before `day`,
     /// weekly ones before `week`, monthly ones before `month` (all days since 1970).
     fn prune_key_totals(&self, day: i64, week: i64, month: i64) -> Result<()>;
+    /// Drops every period row of a (deleted) key.
+    fn delete_key_totals(&self, key: &str) -> Result<()>;
     /// How many keys the account has.
     fn key_count(&self) -> Result<u64>;
 
@@ -146,8 +154,8 @@ pub trait Store {
     fn activity(&self, from: i64, to: i64) -> Result<Vec<ActivityRow>>;
 
     fn add_entry(&self, e: &Entry) -> Result<()>;
-    /// What the `expired_hold` entries of `gen_id` add up to; None without one.
-    fn expired_hold(&self, gen_id: &str) -> Result<Option<u64>>;
+    /// What the entries of `kind` of `gen_id` add up to; None without one.
+    fn entry_sum(&self, kind: &str, gen_id: &str) -> Result<Option<u64>>;
     /// The latest entries and grants (`limit` of each), newest first.
     fn ledger(&self, limit: u32) -> Result<Vec<Entry>>;
 

@@ -151,7 +151,7 @@ impl DurableObject for Account {
                 b.expire_reservations()?;
                 b.housekeep()?;
                 let holds = b.store.hold_count()?;
-                Ok(Reply::View(json!([holds, b.store.has_settled()?])))
+                Ok(Reply::View(json!([holds, b.store.has_upkeep()?])))
             }))
             .map_or(Value::Null, |r| match r {
                 Reply::View(v) => v,

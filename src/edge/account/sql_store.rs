@@ -46,6 +46,15 @@ const RECORDS_SCHEMA: [&str; 3] = [
     "CREATE TABLE IF NOT EXISTS outbox (gen_id TEXT PRIMARY KEY, day INTEGER NOT NULL, record TEXT NOT NULL)",
 ];
 
+/// When the totals kept for late settlements (a deleted key's limit, an expired
+/// lease's unmatched hold) may go, and the entries by generation (late settlements
+/// look theirs up). Made after `entries`.
+const UPKEEP_SCHEMA: [&str; 3] = [
+    "CREATE TABLE IF NOT EXISTS expiring (name TEXT PRIMARY KEY, until_ms INTEGER NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS expiring_by_until ON expiring (until_ms)",
+    "CREATE INDEX IF NOT EXISTS entries_by_gen ON entries (gen_id)",
+];
+
 /// Credit leases held by isolates: each is a hold on the account (counted in the
 /// `reserved` total and in its key's holds) that settlements charge.
 const LEASE_SCHEMA: &str = "CREATE TABLE IF NOT EXISTS leases (id TEXT PRIMARY KEY, key_hash TEXT NOT NULL, amount INTEGER NOT NULL, in_flight INTEGER NOT NULL, at_ms INTEGER NOT NULL, closing INTEGER NOT NULL DEFAULT 0, admit_until INTEGER NOT NULL DEFAULT 9223372036854775807, settled INTEGER NOT NULL DEFAULT 0)";
@@ -168,9 +177,10 @@ impl SqlStore {
         Ok(parse_money(&self.text(query, args)?))
     }
 
-    /// Whether any settled generation is remembered (the alarm's upkeep has work).
-    pub fn has_settled(&self) -> Result<bool> {
-        let q = "SELECT CAST(EXISTS (SELECT 1 FROM settled) AS TEXT) AS v";
+    /// Whether any settled generation or kept total is remembered (the alarm's upkeep
+    /// has work).
+    pub fn has_upkeep(&self) -> Result<bool> {
+        let q = "SELECT CAST(EXISTS (SELECT 1 FROM settled) OR EXISTS (SELECT 1 FROM expiring) AS TEXT) AS v";
         Ok(self.sum(q, Vec::new())? > 0)
     }
 
@@ -243,6 +253,21 @@ pub fn ensure_totals(b: &Books<SqlStore>) -> Result<()> {
         }
         migrate_history(b)?;
     }
+    if !s.has_table("expiring")? {
+        for ddl in UPKEEP_SCHEMA {
+            s.exec(ddl, Vec::new())?;
+        }
+        // The kept totals of before: they go once a late settlement made now could not
+        // use them either.
+        let cfg = &b.cfg;
+        let until = s
+            .now_ms()
+            .saturating_add(cfg.settled_retention_ms.saturating_add(cfg.lease_ttl_ms));
+        s.exec(
+            "INSERT OR IGNORE INTO expiring (name, until_ms) SELECT name, ? FROM totals WHERE name LIKE 'deleted-limit:%' OR name LIKE 'expired:%'",
+            vec![ms(until)],
+        )?;
+    }
     s.ready.set(true);
     Ok(())
 }
@@ -300,6 +325,7 @@ impl Store for SqlStore {
             .iter()
             .chain(TOTALS_SCHEMA.iter())
             .chain(RECORDS_SCHEMA.iter())
+            .chain(UPKEEP_SCHEMA.iter())
         {
             self.exec(ddl, Vec::new())?;
         }
@@ -352,7 +378,20 @@ impl Store for SqlStore {
     }
 
     fn delete_total(&self, name: &str) -> Result<()> {
-        self.exec("DELETE FROM totals WHERE name = ?", vec![name.into()])
+        self.exec("DELETE FROM totals WHERE name = ?", vec![name.into()])?;
+        self.exec("DELETE FROM expiring WHERE name = ?", vec![name.into()])
+    }
+
+    fn expire_total(&self, name: &str, at_ms: u64) -> Result<()> {
+        self.exec(
+            "INSERT INTO expiring (name, until_ms) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET until_ms = excluded.until_ms",
+            vec![name.into(), ms(at_ms)],
+        )
+    }
+
+    fn due_totals(&self, before_ms: u64, limit: u64) -> Result<Vec<String>> {
+        let q = "SELECT name AS v FROM expiring WHERE until_ms < ? ORDER BY until_ms LIMIT ?";
+        self.joined(q, vec![ms(before_ms), ms(limit)])
     }
 
     fn log_grant(&self, picos: u64, note: &str, at_ms: u64) -> Result<()> {
@@ -491,6 +530,13 @@ impl Store for SqlStore {
         )
     }
 
+    fn delete_key_totals(&self, key: &str) -> Result<()> {
+        self.exec(
+            "DELETE FROM key_totals WHERE key_hash = ?",
+            vec![key.into()],
+        )
+    }
+
     fn prune_key_totals(&self, day: i64, week: i64, month: i64) -> Result<()> {
         self.exec(
             "DELETE FROM key_totals WHERE (period LIKE 'd:%' AND CAST(substr(period, 3) AS INTEGER) < ?) OR (period LIKE 'w:%' AND CAST(substr(period, 3) AS INTEGER) < ?) OR (period LIKE 'm:%' AND CAST(substr(period, 3) AS INTEGER) < ?)",
@@ -518,11 +564,11 @@ impl Store for SqlStore {
         )
     }
 
-    fn expired_hold(&self, gen_id: &str) -> Result<Option<u64>> {
+    fn entry_sum(&self, kind: &str, gen_id: &str) -> Result<Option<u64>> {
         // NULL without an entry, else the entries' sum.
         let sum = self.text(
-            "SELECT CASE WHEN COUNT(*) = 0 THEN NULL ELSE CAST(COALESCE(SUM(CAST(picos AS INTEGER)), 0) AS TEXT) END AS v FROM entries WHERE kind = 'expired_hold' AND gen_id = ?",
-            vec![gen_id.into()],
+            "SELECT CASE WHEN COUNT(*) = 0 THEN NULL ELSE CAST(COALESCE(SUM(CAST(picos AS INTEGER)), 0) AS TEXT) END AS v FROM entries WHERE gen_id = ? AND kind = ?",
+            vec![gen_id.into(), kind.into()],
         )?;
         Ok(sum.map(|v| parse_money(&Some(v))))
     }
