@@ -5,6 +5,7 @@
 pub mod anthropic;
 pub mod echo;
 pub mod embeddings;
+pub mod family;
 pub mod gemini;
 pub mod media;
 pub mod openai_compat;
@@ -18,6 +19,7 @@ use serde_json::{Map, Value};
 use crate::api::{ChatCompletion, ChatRequest, Effort, GenerationMeta};
 use crate::catalog::{ApiFamily, Endpoint, Model, Provider};
 use crate::error::{truncate, Error, Result};
+pub use family::{family, Family};
 
 // The size estimates and the gateway's own fields are the wire format's (`api`); the
 // providers use them under their old names.
@@ -107,16 +109,7 @@ pub fn build_streamed(target: &Target, req: &ChatRequest) -> Result<UpstreamRequ
 }
 
 fn build(target: &Target, req: &ChatRequest, stream: bool) -> Result<UpstreamRequest> {
-    match target.provider.api {
-        ApiFamily::Openai => openai_compat::build_request(target, req, stream),
-        ApiFamily::Anthropic => anthropic::build_request(target, req, stream),
-        ApiFamily::Gemini => gemini::build_request(target, req, stream),
-        ApiFamily::Echo => Err(Error::Internal("the echo model has no upstream".into())),
-        ApiFamily::Unknown => Err(Error::NoProvider(format!(
-            "Provider {} speaks an API this build cannot translate",
-            target.provider.slug
-        ))),
-    }
+    family(target.provider.api).build_request(target, req, stream)
 }
 
 /// Parses a successful (2xx) non-streamed upstream reply.
@@ -126,14 +119,7 @@ pub fn parse_response(
     meta: &GenerationMeta,
     body: &[u8],
 ) -> Result<ChatCompletion> {
-    match api {
-        ApiFamily::Openai => openai_compat::parse_response(provider, meta, body),
-        ApiFamily::Anthropic => anthropic::parse_response(provider, meta, body),
-        ApiFamily::Gemini => gemini::parse_response(provider, meta, body),
-        _ => Err(Error::Internal(
-            "no response parser for this provider".into(),
-        )),
-    }
+    family(api).parse_response(provider, meta, body)
 }
 
 /// Maps an upstream non-2xx reply to our error, keeping the upstream's message.
