@@ -168,7 +168,7 @@ impl Ask {
 
 /// The most `req` can cost at `endpoint`, whose upstream call asks for `asked` output
 /// tokens (the family says: `providers::Family::output_tokens`): the prompt counted
-/// generously ([`crate::providers::PromptSize`]: a token per two bytes of every text,
+/// generously ([`crate::api::PromptSize`]: a token per two bytes of every text,
 /// tool definition, tool call and result, plus estimates for images, files and audio,
 /// since the real count is only known afterwards), plus the longest completion the
 /// call asks for (Anthropic's thinking bump included) or the context leaves, times
@@ -179,7 +179,7 @@ pub fn worst_case(
     endpoint: &Endpoint,
     asked: Option<u64>,
 ) -> Ask {
-    let size = crate::providers::PromptSize::of(req);
+    let size = crate::api::PromptSize::of(req);
     let context = endpoint.context_length.unwrap_or(model.context_length);
     let prompt_tokens = size
         .worst_tokens(context, endpoint.media_max_tokens.as_ref())
@@ -210,9 +210,9 @@ pub fn worst_case(
         let plain = p.prompt.0;
         let write = priced(p.input_cache_write);
         match size.cache_write {
-            crate::providers::CacheWrite::None => plain,
-            crate::providers::CacheWrite::FiveMinutes => plain.max(write),
-            crate::providers::CacheWrite::OneHour => write.max(plain.saturating_mul(2)),
+            crate::api::CacheWrite::None => plain,
+            crate::api::CacheWrite::FiveMinutes => plain.max(write),
+            crate::api::CacheWrite::OneHour => write.max(plain.saturating_mul(2)),
         }
     };
     let prompt_cost = prompt_tokens.saturating_mul(prompt_price);
