@@ -341,7 +341,9 @@ fn chat_target(body: &[u8]) {
         match routing::plan(cat, &req, &ctx, &mut r) {
             Ok(plan) => {
                 for c in &plan {
-                    let _ = ledger::worst_case(&req, c.model, c.endpoint, c.provider.api);
+                    let family = providers::family(c.provider.api);
+                    let asked = family.output_tokens(&req, c.model, c.endpoint);
+                    let _ = ledger::worst_case(&req, c.model, c.endpoint, asked);
                 }
             }
             Err(e) => assert_status(&e),

@@ -166,19 +166,20 @@ impl Ask {
     }
 }
 
-/// The most `req` can cost at `endpoint` of a provider of `family`: the prompt counted
-/// generously ([`crate::providers::PromptSize`]: a token per two bytes of every text,
+/// The most `req` can cost at `endpoint`, whose upstream call asks for `asked` output
+/// tokens (the family says: `providers::Family::output_tokens`): the prompt counted
+/// generously ([`crate::api::PromptSize`]: a token per two bytes of every text,
 /// tool definition, tool call and result, plus estimates for images, files and audio,
 /// since the real count is only known afterwards), plus the longest completion the
-/// request, the translation (Anthropic's thinking bump) or the endpoint allows, times
+/// call asks for (Anthropic's thinking bump included) or the context leaves, times
 /// `n`, plus the per-request and per-image prices.
 pub fn worst_case(
     req: &ChatRequest,
     model: &Model,
     endpoint: &Endpoint,
-    family: crate::catalog::ApiFamily,
+    asked: Option<u64>,
 ) -> Ask {
-    let size = crate::providers::PromptSize::of(req);
+    let size = crate::api::PromptSize::of(req);
     let context = endpoint.context_length.unwrap_or(model.context_length);
     let prompt_tokens = size
         .worst_tokens(context, endpoint.media_max_tokens.as_ref())
@@ -190,14 +191,6 @@ pub fn worst_case(
         prompt_tokens
     };
     let room = context.saturating_sub(size.generous_tokens() / 2).max(1);
-    let asked = match family {
-        crate::catalog::ApiFamily::Anthropic => {
-            Some(crate::providers::anthropic::output_limits(req, model, endpoint).max_tokens)
-        }
-        _ => endpoint
-            .cap_output(model, req.max_output_tokens())
-            .or(endpoint.max_completion_tokens),
-    };
     let max_completion = asked.unwrap_or(room).min(room.max(1));
     // `n` choices each generate up to the completion budget.
     let choices = req
@@ -217,9 +210,9 @@ pub fn worst_case(
         let plain = p.prompt.0;
         let write = priced(p.input_cache_write);
         match size.cache_write {
-            crate::providers::CacheWrite::None => plain,
-            crate::providers::CacheWrite::FiveMinutes => plain.max(write),
-            crate::providers::CacheWrite::OneHour => write.max(plain.saturating_mul(2)),
+            crate::api::CacheWrite::None => plain,
+            crate::api::CacheWrite::FiveMinutes => plain.max(write),
+            crate::api::CacheWrite::OneHour => write.max(plain.saturating_mul(2)),
         }
     };
     let prompt_cost = prompt_tokens.saturating_mul(prompt_price);
@@ -394,6 +387,12 @@ mod tests {
     use super::*;
     use crate::catalog::{ApiFamily, Pricing};
 
+    /// The worst case with the output `family` asks for, as the pipeline computes it.
+    fn wc(req: &ChatRequest, m: &Model, e: &Endpoint, family: ApiFamily) -> Ask {
+        let asked = crate::providers::family(family).output_tokens(req, m, e);
+        worst_case(req, m, e, asked)
+    }
+
     #[test]
     fn calendar() {
         assert_eq!(civil(0), (1970, 1, 1));
@@ -502,7 +501,7 @@ mod tests {
         )
         .unwrap();
         let (m, e) = endpoint(Some(500));
-        let a = worst_case(&req, &m, &e, ApiFamily::Openai);
+        let a = wc(&req, &m, &e, ApiFamily::Openai);
         // ("user" + 8) bytes / 2 + 8 per message → 14 prompt tokens at 1 µ$, 10
         // completion at 2 µ$, 100 µ$ per request
         assert_eq!(
@@ -513,15 +512,9 @@ mod tests {
             br#"{"model":"a/m","messages":[{"role":"user","content":"12345678"}]}"#,
         )
         .unwrap();
-        assert_eq!(
-            worst_case(&req, &m, &e, ApiFamily::Openai).max_completion,
-            500
-        );
+        assert_eq!(wc(&req, &m, &e, ApiFamily::Openai).max_completion, 500);
         let (m, e) = endpoint(None);
-        assert_eq!(
-            worst_case(&req, &m, &e, ApiFamily::Openai).max_completion,
-            993
-        );
+        assert_eq!(wc(&req, &m, &e, ApiFamily::Openai).max_completion, 993);
         let asks = [
             Ask {
                 reserve: 5,
@@ -545,9 +538,9 @@ mod tests {
             )
             .unwrap()
         };
-        let plain = worst_case(&base(""), &m, &e, ApiFamily::Openai);
+        let plain = wc(&base(""), &m, &e, ApiFamily::Openai);
         // Tool definitions count as prompt.
-        let tools = worst_case(
+        let tools = wc(
             &base(
                 r#","tools":[{"type":"function","function":{"name":"f","description":"a long description of a tool that takes room"}}]"#,
             ),
@@ -560,10 +553,10 @@ mod tests {
             "{tools:?}"
         );
         // Each of n choices may generate max_tokens.
-        let n = worst_case(&base(r#","n":3"#), &m, &e, ApiFamily::Openai);
+        let n = wc(&base(r#","n":3"#), &m, &e, ApiFamily::Openai);
         assert_eq!(n.reserve - plain.reserve, 2 * 10 * 2_000_000);
         // The larger of max_tokens and max_completion_tokens.
-        let both = worst_case(
+        let both = wc(
             &base(r#","max_completion_tokens":40"#),
             &m,
             &e,
@@ -576,14 +569,14 @@ mod tests {
         priced.pricing.image = Some("0.001".into());
         let mut roomy = m.clone();
         roomy.context_length = 100_000;
-        let a = worst_case(&img, &roomy, &priced, ApiFamily::Openai);
+        let a = wc(&img, &roomy, &priced, ApiFamily::Openai);
         assert!(
             a.prompt_cost >= 2 * crate::providers::IMAGE_TOKENS * 1_000_000 + 2 * 1_000_000_000
         );
         // A video the gateway cannot size: the whole context, or the endpoint's stated
         // maximum per video.
         let video = ChatRequest::parse(br#"{"model":"a/m","max_tokens":10,"messages":[{"role":"user","content":[{"type":"video_url","video_url":{"url":"https://youtu.be/x"}}]}]}"#).unwrap();
-        let v = worst_case(&video, &roomy, &e, ApiFamily::Gemini);
+        let v = wc(&video, &roomy, &e, ApiFamily::Gemini);
         // (plus the endpoint's per-request price, $0.0001)
         assert_eq!(v.prompt_cost, 100_000 * 1_000_000 + 100_000_000);
         let mut stated = e.clone();
@@ -591,7 +584,7 @@ mod tests {
             video: Some(5_000),
             ..Default::default()
         });
-        let v = worst_case(&video, &roomy, &stated, ApiFamily::Gemini);
+        let v = wc(&video, &roomy, &stated, ApiFamily::Gemini);
         assert!(v.prompt_cost >= 5_000 * 1_000_000 + 100_000_000);
         assert!(v.prompt_cost < 6_000 * 1_000_000);
         // Output at its dearest price: images for a model that draws, hidden reasoning.
@@ -600,9 +593,9 @@ mod tests {
         let mut images_out = e.clone();
         images_out.pricing.image_output = Some("0.000024".into());
         images_out.pricing.internal_reasoning = Some("0.000004".into());
-        let d = worst_case(&base(""), &drawer, &images_out, ApiFamily::Gemini);
+        let d = wc(&base(""), &drawer, &images_out, ApiFamily::Gemini);
         assert_eq!(d.completion_price, 24_000_000);
-        let t = worst_case(&base(""), &roomy, &images_out, ApiFamily::Gemini);
+        let t = wc(&base(""), &roomy, &images_out, ApiFamily::Gemini);
         assert_eq!(
             t.completion_price, 4_000_000,
             "a text model: reasoning's price"
@@ -611,8 +604,8 @@ mod tests {
         let mut cached = e.clone();
         cached.pricing.input_cache_write = Some("0.00000125".into());
         let per_token = |extra: &str| {
-            let w = worst_case(&base(extra), &roomy, &cached, ApiFamily::Anthropic);
-            let plain = worst_case(&base(""), &roomy, &cached, ApiFamily::Anthropic);
+            let w = wc(&base(extra), &roomy, &cached, ApiFamily::Anthropic);
+            let plain = wc(&base(""), &roomy, &cached, ApiFamily::Anthropic);
             (w.prompt_cost - 100_000_000) as f64 / (plain.prompt_cost - 100_000_000) as f64
         };
         assert_eq!(per_token(r#","cache_control":{"type":"ephemeral"}"#), 1.25);
@@ -622,7 +615,7 @@ mod tests {
         );
         // Where the endpoint states no write price, a 1-hour write is still charged at
         // 2x the prompt price, so it is reserved at that too.
-        let unstated = |extra: &str| worst_case(&base(extra), &roomy, &e, ApiFamily::Anthropic);
+        let unstated = |extra: &str| wc(&base(extra), &roomy, &e, ApiFamily::Anthropic);
         let (hour, plain) = (
             unstated(r#","cache_control":{"type":"ephemeral","ttl":"1h"}"#),
             unstated(""),
@@ -636,14 +629,14 @@ mod tests {
         let (m2, e2) = endpoint(None);
         let mut big = m2.clone();
         big.context_length = 100_000;
-        let a = worst_case(&think, &big, &e2, ApiFamily::Anthropic);
+        let a = wc(&think, &big, &e2, ApiFamily::Anthropic);
         let sent = crate::providers::anthropic::output_limits(&think, &big, &e2).max_tokens;
         assert_eq!(a.max_completion, sent);
         assert!(sent > 5000);
         // An ask above what the endpoint generates is reserved at what it can generate.
         let (m3, e3) = endpoint(Some(4));
         for family in [ApiFamily::Openai, ApiFamily::Anthropic, ApiFamily::Gemini] {
-            let w = worst_case(&base(""), &m3, &e3, family);
+            let w = wc(&base(""), &m3, &e3, family);
             assert_eq!(w.max_completion, 4, "{family:?}");
         }
     }

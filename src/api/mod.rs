@@ -15,7 +15,10 @@ pub mod surface;
 pub mod validate;
 
 pub use chat::*;
-pub use gauge::{estimate_prompt_tokens, estimate_tokens, strip_gateway_fields};
+pub use gauge::{
+    estimate_prompt_tokens, estimate_tokens, parse_data_url, strip_gateway_fields, CacheWrite,
+    PromptSize, IMAGE_TOKENS, MEDIA_BYTES_PER_TOKEN,
+};
 pub use read::parse_json;
 
 pub use crate::json::set_field;

@@ -42,6 +42,14 @@ pub enum ApiFamily {
     Unknown,
 }
 
+impl ApiFamily {
+    /// Whether the catalogue named a family this build knows (its translator is
+    /// `providers::family`; routing, which may not use providers, asks here).
+    pub fn is_known(self) -> bool {
+        self != ApiFamily::Unknown
+    }
+}
+
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct DataPolicy {
     /// The provider may train on prompts and completions.
@@ -540,7 +548,9 @@ mod tests {
         // The reservation too: a video the gateway cannot size fills the 1M context.
         let m = cat.model("google/gemini-2.5-pro").unwrap();
         let video = crate::api::ChatRequest::parse(br#"{"model":"google/gemini-2.5-pro","max_tokens":10,"messages":[{"role":"user","content":[{"type":"video_url","video_url":{"url":"https://youtu.be/x"}}]}]}"#).unwrap();
-        let w = crate::accounts::ledger::worst_case(&video, m, &m.endpoints[0], ApiFamily::Gemini);
+        let e = &m.endpoints[0];
+        let asked = crate::providers::family(ApiFamily::Gemini).output_tokens(&video, m, e);
+        let w = crate::accounts::ledger::worst_case(&video, m, e, asked);
         assert_eq!(w.prompt_cost, m.context_length * 2_500_000);
         assert_eq!(w.completion_price, 15_000_000);
     }

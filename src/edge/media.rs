@@ -13,7 +13,6 @@ use worker::{js_sys, Fetch, Method, Request, RequestInit, RequestRedirect, Respo
 use super::config;
 use super::upstream::{Capped, Outgoing};
 use crate::api::ChatRequest;
-use crate::catalog::ApiFamily;
 use crate::error::Error;
 use crate::providers::media::{self, Piece, Remote};
 use crate::providers::{Target, UpstreamRequest};
@@ -126,10 +125,7 @@ pub async fn inline_for(
     target: &Target<'_>,
     chat: &ChatRequest,
 ) -> Result<Option<Inlined>, Error> {
-    if target.provider.api != ApiFamily::Gemini {
-        return Ok(None);
-    }
-    let remote = media::remote_for_gemini(chat);
+    let remote = crate::providers::family(target.provider.api).remote_media(chat);
     if remote.is_empty() {
         return Ok(None);
     }

@@ -20,7 +20,7 @@ use crate::api::embeddings::EmbeddingsRequest;
 use crate::api::surface::{self, Surface};
 use crate::api::ChatRequest;
 use crate::api::{GenerationMeta, Usage};
-use crate::catalog::{ApiFamily, Pricing};
+use crate::catalog::Pricing;
 use crate::error::{Error, Failures};
 use crate::limits::{Decision, Window};
 use crate::providers::stream::{ChatStream, Thinking, Translator};
@@ -219,7 +219,12 @@ impl Parsed {
 
     fn worst_case(&self, c: &Choice) -> Ask {
         match self {
-            Parsed::Generate(i) => worst_case(&i.request.chat, c.model, c.endpoint, c.provider.api),
+            Parsed::Generate(i) => {
+                let chat = &i.request.chat;
+                let asked =
+                    providers::family(c.provider.api).output_tokens(chat, c.model, c.endpoint);
+                worst_case(chat, c.model, c.endpoint, asked)
+            }
             Parsed::Embeddings { request, .. } => {
                 worst_case_embeddings(&request.input.bytes(), c.endpoint)
             }
@@ -724,7 +729,8 @@ async fn serve(
             model: choice.id.clone(),
             provider: provider.name.clone(),
         };
-        if let (ApiFamily::Echo, Parsed::Generate(incoming)) = (provider.api, parsed) {
+        let in_isolate = providers::family(provider.api).in_isolate();
+        if let (true, Parsed::Generate(incoming)) = (in_isolate, parsed) {
             let served = serve_echo(cfg, &incoming.request, choice, &meta, settler).await;
             return served.map_err(|e| (e, None));
         }
@@ -816,16 +822,17 @@ async fn attempt(
     let (cfg, settler) = (run.cfg, run.settler);
     let inlined = super::media::inline_for(cfg, run.env, target, &incoming.request.chat).await?;
     let chat = inlined.as_ref().map_or(&incoming.request.chat, |i| &i.chat);
+    let family = providers::family(target.provider.api);
     // The Messages surface speaks to Anthropic endpoints in their own format.
     let native = incoming
         .request
         .native
         .as_ref()
-        .filter(|_| target.provider.api == ApiFamily::Anthropic);
+        .filter(|_| family.native_passthrough());
     if let (None, Some(why)) = (native, &incoming.request.anthropic_only) {
         return Err(Error::BadRequest(why.clone()));
     }
-    let translator = Translator::for_target(target, meta);
+    let translator = family.translator(target, meta);
     let up = match native {
         Some(body) => {
             let mut body = crate::api::messages::native_body(
@@ -837,7 +844,7 @@ async fn attempt(
             if !chat.is_stream() {
                 crate::api::set_field(&mut body, "stream", serde_json::Value::Bool(true));
             }
-            providers::anthropic::build_native(target, &body, &incoming.client_headers)?
+            family.build_native(target, &body, &incoming.client_headers)?
         }
         // A caller that wants one reply gets it gathered from a stream, where the family
         // streams, so that an exchange cut short still shows what it generated.
@@ -863,7 +870,7 @@ async fn attempt(
     let prompt_estimate = providers::estimate_prompt_tokens(chat);
     if !chat.is_stream() {
         let exchange = WholeReply {
-            api: target.provider.api,
+            family,
             slug: slug.to_string(),
             timeout,
             started,
@@ -890,7 +897,7 @@ async fn attempt(
         }
         let (completion, body) = exchange.spawn(up, upstream::Drain::of(cfg)).await?;
         let reply = match native {
-            Some(_) => providers::anthropic::native_reply(slug, &body, &choice.id)?,
+            Some(_) => family.native_reply(slug, &body, &choice.id)?,
             None => {
                 // Only a Messages reply from Anthropic reads the bytes: a large reply
                 // is not held as bytes and as its reply at once.
@@ -959,7 +966,7 @@ fn stream_end(
 /// it is read on for at most [`upstream::Drain`]'s time once the client has gone, and
 /// charged from the provider's usage, marked `cancelled`.
 struct WholeReply {
-    api: ApiFamily,
+    family: &'static dyn providers::Family,
     slug: String,
     timeout: u64,
     started: f64,
@@ -1076,7 +1083,7 @@ impl WholeReply {
             Ok(upstream::Gathered::Whole { first_byte, body }) => {
                 let reply = self.whole(first_byte, &body, false).and_then(|c| {
                     let own = native
-                        .then(|| providers::anthropic::native_reply(&self.slug, &body, &self.model))
+                        .then(|| self.family.native_reply(&self.slug, &body, &self.model))
                         .transpose()?;
                     Ok((c, own))
                 });
@@ -1124,7 +1131,7 @@ impl WholeReply {
         left: bool,
     ) -> Result<crate::api::ChatCompletion, Error> {
         let slug = self.slug.as_str();
-        let mut completion = match providers::parse_response(self.api, slug, &self.meta, body) {
+        let mut completion = match self.family.parse_response(slug, &self.meta, body) {
             Ok(c) => c,
             Err(e) => {
                 // A 2xx the gateway could not read was likely billed upstream for its prompt.

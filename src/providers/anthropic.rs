@@ -835,6 +835,58 @@ struct MessageStart {
     usage: Option<UsageIn>,
 }
 
+/// Anthropic's Messages API, which also takes the Messages surface's requests as the
+/// caller wrote them.
+pub struct Anthropic;
+
+impl super::Family for Anthropic {
+    fn build_request(
+        &self,
+        target: &Target,
+        req: &ChatRequest,
+        stream: bool,
+    ) -> Result<UpstreamRequest> {
+        build_request(target, req, stream)
+    }
+
+    fn parse_response(
+        &self,
+        provider: &str,
+        meta: &GenerationMeta,
+        body: &[u8],
+    ) -> Result<ChatCompletion> {
+        parse_response(provider, meta, body)
+    }
+
+    fn translator(&self, target: &Target, _: &GenerationMeta) -> Option<super::stream::Translator> {
+        Some(super::stream::Translator::Anthropic(StreamState::new(
+            &target.provider.slug,
+        )))
+    }
+
+    /// `max_tokens` as sent: raised for a thinking budget.
+    fn output_tokens(&self, req: &ChatRequest, model: &Model, endpoint: &Endpoint) -> Option<u64> {
+        Some(output_limits(req, model, endpoint).max_tokens)
+    }
+
+    fn native_passthrough(&self) -> bool {
+        true
+    }
+
+    fn build_native(
+        &self,
+        target: &Target,
+        body: &Value,
+        client_headers: &[(String, String)],
+    ) -> Result<UpstreamRequest> {
+        build_native(target, body, client_headers)
+    }
+
+    fn native_reply(&self, provider: &str, body: &[u8], model: &str) -> Result<Value> {
+        native_reply(provider, body, model)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -104,6 +104,26 @@ pub fn chunks(req: &ChatRequest, meta: &GenerationMeta, pricing: &Pricing) -> Ve
     out
 }
 
+/// The demo model as a family: it answers in the isolate ([`reply`], [`chunks`]).
+pub struct Echo;
+
+impl super::Family for Echo {
+    fn in_isolate(&self) -> bool {
+        true
+    }
+
+    fn build_request(
+        &self,
+        _: &super::Target,
+        _: &ChatRequest,
+        _: bool,
+    ) -> crate::error::Result<super::UpstreamRequest> {
+        Err(crate::error::Error::Internal(
+            "the echo model has no upstream".into(),
+        ))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

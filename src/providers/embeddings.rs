@@ -1,59 +1,112 @@
 //! Embeddings upstream: OpenAI's `/embeddings` (every OpenAI-compatible host) and
 //! Gemini's `models/{model}:batchEmbedContents`, both answered in OpenAI's shape with
-//! our identity, usage and cost.
+//! our identity, usage and cost. The families' [`super::Family`] implementations call
+//! the builders and readers here.
 
 use serde_json::{json, Value};
 
-use super::{invalid_reply, Target, UpstreamRequest};
+use super::{family, invalid_reply, Target, UpstreamRequest};
 use crate::api::embeddings::{encode, EmbeddingsRequest, Input};
 use crate::api::{GenerationMeta, Usage};
-use crate::catalog::ApiFamily;
 use crate::error::{Error, Result};
 
 pub fn build_request(target: &Target, req: &EmbeddingsRequest) -> Result<UpstreamRequest> {
+    family(target.provider.api).build_embeddings(target, req)
+}
+
+/// OpenAI's `/embeddings`.
+pub(super) fn openai_request(target: &Target, req: &EmbeddingsRequest) -> Result<UpstreamRequest> {
+    let mut headers = vec![(
+        "Authorization".to_string(),
+        format!("Bearer {}", target.key()?),
+    )];
+    headers.extend(target.extra_headers());
+    UpstreamRequest::post_json(
+        format!("{}/embeddings", target.base_url),
+        &req.openai_body(&target.endpoint.upstream_model),
+        headers,
+    )
+}
+
+/// Gemini's `batchEmbedContents`.
+pub(super) fn gemini_request(target: &Target, req: &EmbeddingsRequest) -> Result<UpstreamRequest> {
     let model = &target.endpoint.upstream_model;
-    match target.provider.api {
-        ApiFamily::Openai => {
-            let mut headers = vec![(
-                "Authorization".to_string(),
-                format!("Bearer {}", target.key()?),
-            )];
-            headers.extend(target.extra_headers());
-            UpstreamRequest::post_json(
-                format!("{}/embeddings", target.base_url),
-                &req.openai_body(model),
-                headers,
-            )
-        }
-        ApiFamily::Gemini => {
-            let Input::Texts(texts) = &req.input else {
-                return Err(Error::bad_request(
-                    "input: token arrays need an OpenAI-compatible endpoint; send text",
-                ));
-            };
-            let requests: Vec<Value> = texts
-                .iter()
-                .map(|t| {
-                    let mut r = json!({"model": format!("models/{model}"), "content": {"parts": [{"text": t}]}});
-                    if let Some(d) = req.dimensions {
-                        crate::api::set_field(&mut r, "outputDimensionality", json!(d));
-                    }
-                    r
-                })
-                .collect();
-            let mut headers = vec![("x-goog-api-key".to_string(), target.key()?.to_string())];
-            headers.extend(target.extra_headers());
-            UpstreamRequest::post_json(
-                format!("{}/models/{model}:batchEmbedContents", target.base_url),
-                &json!({ "requests": requests }),
-                headers,
-            )
-        }
-        _ => Err(Error::NoProvider(format!(
-            "Provider {} does not serve embeddings",
-            target.provider.slug
-        ))),
+    let Input::Texts(texts) = &req.input else {
+        return Err(Error::bad_request(
+            "input: token arrays need an OpenAI-compatible endpoint; send text",
+        ));
+    };
+    let requests: Vec<Value> = texts
+        .iter()
+        .map(|t| {
+            let mut r =
+                json!({"model": format!("models/{model}"), "content": {"parts": [{"text": t}]}});
+            if let Some(d) = req.dimensions {
+                crate::api::set_field(&mut r, "outputDimensionality", json!(d));
+            }
+            r
+        })
+        .collect();
+    let mut headers = vec![("x-goog-api-key".to_string(), target.key()?.to_string())];
+    headers.extend(target.extra_headers());
+    UpstreamRequest::post_json(
+        format!("{}/models/{model}:batchEmbedContents", target.base_url),
+        &json!({ "requests": requests }),
+        headers,
+    )
+}
+
+/// Gemini's embeddings, in OpenAI's shape, and its prompt count.
+pub(super) fn gemini_items(
+    slug: &str,
+    req: &EmbeddingsRequest,
+    v: &Value,
+    body: &[u8],
+) -> Result<(Vec<Value>, Option<u64>)> {
+    let list = v
+        .get("embeddings")
+        .and_then(Value::as_array)
+        .ok_or_else(|| invalid_reply(slug, "no embeddings", body))?;
+    let mut data = Vec::with_capacity(list.len());
+    for (i, e) in list.iter().enumerate() {
+        let values: Vec<f64> = e
+            .get("values")
+            .and_then(Value::as_array)
+            .ok_or_else(|| invalid_reply(slug, "an embedding without values", body))?
+            .iter()
+            .filter_map(Value::as_f64)
+            .collect();
+        data.push(
+            json!({"object": "embedding", "index": i, "embedding": encode(&values, req.encoding)}),
+        );
     }
+    let counted = v
+        .pointer("/usageMetadata/promptTokenCount")
+        .and_then(Value::as_u64);
+    Ok((data, counted))
+}
+
+/// OpenAI's embeddings items, as they came, and its prompt count.
+pub(super) fn openai_items(
+    slug: &str,
+    v: &Value,
+    body: &[u8],
+) -> Result<(Vec<Value>, Option<u64>)> {
+    let list = v
+        .get("data")
+        .and_then(Value::as_array)
+        .ok_or_else(|| invalid_reply(slug, "no data", body))?;
+    let mut data = Vec::with_capacity(list.len());
+    for (i, e) in list.iter().enumerate() {
+        let embedding = e
+            .get("embedding")
+            .filter(|x| x.is_array() || x.is_string())
+            .ok_or_else(|| invalid_reply(slug, "an item without an embedding", body))?;
+        let index = e.get("index").and_then(Value::as_u64).unwrap_or(i as u64);
+        data.push(json!({"object": "embedding", "index": index, "embedding": embedding}));
+    }
+    let counted = v.pointer("/usage/prompt_tokens").and_then(Value::as_u64);
+    Ok((data, counted))
 }
 
 /// The reply in OpenAI's shape, and the usage to bill.
@@ -65,52 +118,13 @@ pub fn parse_response(
 ) -> Result<(Value, Usage)> {
     let slug = &target.provider.slug;
     let v: Value = serde_json::from_slice(body).map_err(|e| invalid_reply(slug, e, body))?;
-    let estimate = || {
+    let (data, counted) = family(target.provider.api).parse_embeddings(slug, req, &v, body)?;
+    let prompt_tokens = counted.unwrap_or_else(|| {
         req.input
             .bytes()
             .iter()
             .fold(0u64, |acc, b| acc.saturating_add(b.div_ceil(4)))
-    };
-    let (data, prompt_tokens) = match target.provider.api {
-        ApiFamily::Gemini => {
-            let list = v
-                .get("embeddings")
-                .and_then(Value::as_array)
-                .ok_or_else(|| invalid_reply(slug, "no embeddings", body))?;
-            let mut data = Vec::with_capacity(list.len());
-            for (i, e) in list.iter().enumerate() {
-                let values: Vec<f64> = e
-                    .get("values")
-                    .and_then(Value::as_array)
-                    .ok_or_else(|| invalid_reply(slug, "an embedding without values", body))?
-                    .iter()
-                    .filter_map(Value::as_f64)
-                    .collect();
-                data.push(json!({"object": "embedding", "index": i, "embedding": encode(&values, req.encoding)}));
-            }
-            let counted = v
-                .pointer("/usageMetadata/promptTokenCount")
-                .and_then(Value::as_u64);
-            (data, counted.unwrap_or_else(estimate))
-        }
-        _ => {
-            let list = v
-                .get("data")
-                .and_then(Value::as_array)
-                .ok_or_else(|| invalid_reply(slug, "no data", body))?;
-            let mut data = Vec::with_capacity(list.len());
-            for (i, e) in list.iter().enumerate() {
-                let embedding = e
-                    .get("embedding")
-                    .filter(|x| x.is_array() || x.is_string())
-                    .ok_or_else(|| invalid_reply(slug, "an item without an embedding", body))?;
-                let index = e.get("index").and_then(Value::as_u64).unwrap_or(i as u64);
-                data.push(json!({"object": "embedding", "index": index, "embedding": embedding}));
-            }
-            let counted = v.pointer("/usage/prompt_tokens").and_then(Value::as_u64);
-            (data, counted.unwrap_or_else(estimate))
-        }
-    };
+    });
     if data.len() != req.input.len() {
         return Err(invalid_reply(
             slug,

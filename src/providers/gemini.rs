@@ -709,6 +709,64 @@ impl StreamState {
     }
 }
 
+/// Google's Gemini API.
+pub struct Gemini;
+
+impl super::Family for Gemini {
+    fn build_request(
+        &self,
+        target: &Target,
+        req: &ChatRequest,
+        stream: bool,
+    ) -> Result<UpstreamRequest> {
+        build_request(target, req, stream)
+    }
+
+    fn parse_response(
+        &self,
+        provider: &str,
+        meta: &GenerationMeta,
+        body: &[u8],
+    ) -> Result<ChatCompletion> {
+        parse_response(provider, meta, body)
+    }
+
+    fn translator(
+        &self,
+        target: &Target,
+        meta: &GenerationMeta,
+    ) -> Option<super::stream::Translator> {
+        Some(super::stream::Translator::Gemini(StreamState::new(
+            &target.provider.slug,
+            &meta.id,
+        )))
+    }
+
+    /// Gemini reads YouTube videos and its own uploaded files; any other URL is
+    /// fetched and sent inline.
+    fn remote_media(&self, req: &ChatRequest) -> Vec<media::Remote> {
+        media::remote_for_gemini(req)
+    }
+
+    fn build_embeddings(
+        &self,
+        target: &Target,
+        req: &crate::api::embeddings::EmbeddingsRequest,
+    ) -> Result<UpstreamRequest> {
+        super::embeddings::gemini_request(target, req)
+    }
+
+    fn parse_embeddings(
+        &self,
+        provider: &str,
+        req: &crate::api::embeddings::EmbeddingsRequest,
+        v: &Value,
+        body: &[u8],
+    ) -> Result<(Vec<Value>, Option<u64>)> {
+        super::embeddings::gemini_items(provider, req, v, body)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

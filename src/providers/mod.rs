@@ -5,6 +5,7 @@
 pub mod anthropic;
 pub mod echo;
 pub mod embeddings;
+pub mod family;
 pub mod gemini;
 pub mod media;
 pub mod openai_compat;
@@ -12,16 +13,19 @@ pub mod stream;
 #[cfg(test)]
 mod testutil;
 
-use crate::catalog::MediaMaxTokens;
 use serde_json::{Map, Value};
 
 use crate::api::{ChatCompletion, ChatRequest, Effort, GenerationMeta};
 use crate::catalog::{ApiFamily, Endpoint, Model, Provider};
 use crate::error::{truncate, Error, Result};
+pub use family::{family, Family};
 
 // The size estimates and the gateway's own fields are the wire format's (`api`); the
 // providers use them under their old names.
-pub use crate::api::{estimate_prompt_tokens, estimate_tokens, strip_gateway_fields};
+pub use crate::api::{
+    estimate_prompt_tokens, estimate_tokens, parse_data_url, strip_gateway_fields, CacheWrite,
+    PromptSize, IMAGE_TOKENS, MEDIA_BYTES_PER_TOKEN,
+};
 
 /// Everything a translator needs to know about where a request goes.
 #[derive(Debug, Clone)]
@@ -107,16 +111,7 @@ pub fn build_streamed(target: &Target, req: &ChatRequest) -> Result<UpstreamRequ
 }
 
 fn build(target: &Target, req: &ChatRequest, stream: bool) -> Result<UpstreamRequest> {
-    match target.provider.api {
-        ApiFamily::Openai => openai_compat::build_request(target, req, stream),
-        ApiFamily::Anthropic => anthropic::build_request(target, req, stream),
-        ApiFamily::Gemini => gemini::build_request(target, req, stream),
-        ApiFamily::Echo => Err(Error::Internal("the echo model has no upstream".into())),
-        ApiFamily::Unknown => Err(Error::NoProvider(format!(
-            "Provider {} speaks an API this build cannot translate",
-            target.provider.slug
-        ))),
-    }
+    family(target.provider.api).build_request(target, req, stream)
 }
 
 /// Parses a successful (2xx) non-streamed upstream reply.
@@ -126,14 +121,7 @@ pub fn parse_response(
     meta: &GenerationMeta,
     body: &[u8],
 ) -> Result<ChatCompletion> {
-    match api {
-        ApiFamily::Openai => openai_compat::parse_response(provider, meta, body),
-        ApiFamily::Anthropic => anthropic::parse_response(provider, meta, body),
-        ApiFamily::Gemini => gemini::parse_response(provider, meta, body),
-        _ => Err(Error::Internal(
-            "no response parser for this provider".into(),
-        )),
-    }
+    family(api).parse_response(provider, meta, body)
 }
 
 /// Maps an upstream non-2xx reply to our error, keeping the upstream's message.
@@ -248,177 +236,6 @@ pub fn normalize_finish_reason(native: &str) -> &'static str {
     }
 }
 
-/// Tokens reserved per image: more than any provider bills for one (Anthropic's largest
-/// images are about 1,600 tokens, OpenAI's high-detail tiles about 1,100).
-pub const IMAGE_TOKENS: u64 = 2_000;
-/// Files (PDFs) and audio are reserved at a token per this many bytes of their data,
-/// and at least [`IMAGE_TOKENS`] each.
-pub const MEDIA_BYTES_PER_TOKEN: u64 = 16;
-
-/// How big a prompt is, for the worst case reserved before the call.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct PromptSize {
-    /// Bytes of text: contents, names, tool definitions, tool calls and results, schemas.
-    pub text_bytes: u64,
-    pub messages: u64,
-    pub images: u64,
-    /// Estimated tokens of audio and of text files sent inline.
-    pub media_tokens: u64,
-    /// Videos (by URL or inline), whose billed size only the provider sees.
-    pub videos: u64,
-    /// PDFs (inline or by URL) and files by URL or ID: billed by pages or by what the
-    /// provider reads, which the gateway cannot see either.
-    pub files: u64,
-    /// What the request asks the provider's prompt cache to write, if anything.
-    pub cache_write: CacheWrite,
-}
-
-/// A `cache_control` mark's write, by its TTL: Anthropic bills a 5-minute write at
-/// 1.25× the prompt price and a 1-hour one at 2×.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord)]
-pub enum CacheWrite {
-    #[default]
-    None,
-    FiveMinutes,
-    OneHour,
-}
-
-impl CacheWrite {
-    fn of(mark: Option<&Value>) -> Self {
-        match mark {
-            None => CacheWrite::None,
-            Some(m) if m.get("ttl").and_then(Value::as_str) == Some("1h") => CacheWrite::OneHour,
-            Some(_) => CacheWrite::FiveMinutes,
-        }
-    }
-}
-
-impl PromptSize {
-    pub fn of(req: &ChatRequest) -> Self {
-        let mut s = PromptSize::default();
-        let add = |acc: &mut u64, n: usize| *acc = acc.saturating_add(n as u64);
-        s.cache_write = CacheWrite::of(req.extra.get("cache_control"));
-        for m in &req.messages {
-            s.messages = s.messages.saturating_add(1);
-            add(&mut s.text_bytes, m.role.as_str().len());
-            s.cache_write = s
-                .cache_write
-                .max(CacheWrite::of(m.extra.get("cache_control")));
-            for part in m.content.iter().flat_map(|c| c.parts()) {
-                s.cache_write = s
-                    .cache_write
-                    .max(CacheWrite::of(part.extra.get("cache_control")));
-                add(&mut s.text_bytes, part.text.as_deref().map_or(0, str::len));
-                match part.kind.as_str() {
-                    "image_url" => {
-                        let url = part.image_url.as_ref().map_or("", |u| u.url.as_str());
-                        match parse_data_url(url).map(|(mime, _)| mime) {
-                            Some("application/pdf") => s.files = s.files.saturating_add(1),
-                            Some(m) if m.starts_with("video/") => {
-                                s.videos = s.videos.saturating_add(1);
-                            }
-                            _ => s.images = s.images.saturating_add(1),
-                        }
-                    }
-                    "video_url" => s.videos = s.videos.saturating_add(1),
-                    "file" => {
-                        // A text file inline is sized by its bytes; a PDF, or a file by
-                        // URL or ID, is not.
-                        let data = part
-                            .extra
-                            .get("file")
-                            .and_then(|f| f.get("file_data"))
-                            .and_then(Value::as_str)
-                            .and_then(parse_data_url);
-                        match data {
-                            Some((mime, b64)) if mime != "application/pdf" => {
-                                s.media_tokens =
-                                    s.media_tokens.saturating_add(media_tokens(b64.len()));
-                            }
-                            _ => s.files = s.files.saturating_add(1),
-                        }
-                    }
-                    "input_audio" => {
-                        let data = serde_json::to_string(&part.extra).map_or(0, |t| t.len());
-                        s.media_tokens = s.media_tokens.saturating_add(media_tokens(data));
-                    }
-                    _ => {}
-                }
-            }
-            add(&mut s.text_bytes, m.name.as_deref().map_or(0, str::len));
-            for call in m.tool_calls.iter().flatten() {
-                add(&mut s.text_bytes, call.function.name.len());
-                add(&mut s.text_bytes, call.function.arguments.len());
-                add(&mut s.text_bytes, call.id.len());
-            }
-            if let Some(r) = m.extra.get("reasoning").and_then(Value::as_str) {
-                add(&mut s.text_bytes, r.len());
-            }
-        }
-        if let Some(tools) = &req.tools {
-            add(&mut s.text_bytes, json_len(tools));
-        }
-        if let Some(rf) = &req.response_format {
-            add(&mut s.text_bytes, json_len(rf));
-        }
-        s
-    }
-
-    /// The prompt's tokens, counted generously: a token per two bytes of text, eight
-    /// per message, [`IMAGE_TOKENS`] per image, plus audio and inline text files, and
-    /// [`IMAGE_TOKENS`] for each video and PDF (an estimate for context checks: what
-    /// they may be billed at is [`PromptSize::worst_tokens`]).
-    pub fn generous_tokens(&self) -> u64 {
-        let media = self
-            .images
-            .saturating_add(self.videos)
-            .saturating_add(self.files);
-        self.sized_tokens()
-            .saturating_add(media.saturating_mul(IMAGE_TOKENS))
-    }
-
-    /// What the gateway can count itself: a token per two bytes of text, eight per
-    /// message, and audio and inline text files by their bytes.
-    fn sized_tokens(&self) -> u64 {
-        self.text_bytes
-            .div_ceil(2)
-            .saturating_add(self.messages.saturating_mul(8))
-            .saturating_add(self.media_tokens)
-    }
-
-    /// The most prompt tokens the request can be billed at an endpoint with `context`
-    /// tokens of context: images at the endpoint's per-image maximum (or
-    /// [`IMAGE_TOKENS`]); videos and PDFs at its stated maximum per item, or else at the
-    /// whole context, since a provider bills what it finds there and refuses only a
-    /// prompt past its context.
-    pub fn worst_tokens(&self, context: u64, max: Option<&MediaMaxTokens>) -> u64 {
-        let per = |kind: Option<u64>, default: u64| kind.unwrap_or(default).min(context.max(1));
-        let known = self.sized_tokens();
-        let images = self
-            .images
-            .saturating_mul(per(max.and_then(|m| m.image), IMAGE_TOKENS));
-        let videos = self
-            .videos
-            .saturating_mul(per(max.and_then(|m| m.video), context));
-        let files = self
-            .files
-            .saturating_mul(per(max.and_then(|m| m.file), context));
-        let unseen = videos.saturating_add(files);
-        let all = known.saturating_add(images);
-        if unseen == 0 {
-            return all;
-        }
-        // Whatever the media are, the prompt the provider bills fits its context.
-        all.saturating_add(unseen).min(context.max(all))
-    }
-}
-
-fn media_tokens(bytes: usize) -> u64 {
-    (bytes as u64)
-        .div_ceil(MEDIA_BYTES_PER_TOKEN)
-        .max(IMAGE_TOKENS)
-}
-
 /// The completion tokens of a reply that came without usage: a token per four bytes of
 /// its content, reasoning and tool calls, in every choice.
 pub fn estimate_completion_tokens(c: &crate::api::ChatCompletion) -> u64 {
@@ -434,21 +251,6 @@ pub fn estimate_completion_tokens(c: &crate::api::ChatCompletion) -> u64 {
     })
 }
 
-/// `data:<mime>;base64,<data>` → (mime, data).
-pub fn parse_data_url(url: &str) -> Option<(&str, &str)> {
-    let rest = url.strip_prefix("data:")?;
-    let (meta, data) = rest.split_once(',')?;
-    let mime = meta.strip_suffix(";base64")?;
-    Some((
-        if mime.is_empty() {
-            "application/octet-stream"
-        } else {
-            mime
-        },
-        data,
-    ))
-}
-
 /// Tool-call arguments as JSON: what a model sent as a string, parsed.
 pub fn parse_arguments(args: &str) -> Result<Value> {
     if args.trim().is_empty() {
@@ -456,11 +258,6 @@ pub fn parse_arguments(args: &str) -> Result<Value> {
     }
     serde_json::from_slice(args.as_bytes())
         .map_err(|e| Error::bad_request(format!("tool call arguments are not valid JSON: {e}")))
-}
-
-/// The length of `v` as JSON.
-fn json_len(v: &impl serde::Serialize) -> usize {
-    serde_json::to_string(v).map_or(0, |t| t.len())
 }
 
 /// The `response_format` JSON schema a request asks for, if any: (name, schema).
@@ -540,6 +337,7 @@ impl Reasoning {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::catalog::MediaMaxTokens;
 
     #[test]
     fn media_the_gateway_cannot_size_are_reserved_at_what_they_can_be_billed() {

@@ -451,6 +451,53 @@ struct FunctionView<'a> {
     arguments: Option<Cow<'a, str>>,
 }
 
+/// OpenAI's chat completions and every vendor that copies it.
+pub struct OpenAiCompat;
+
+impl super::Family for OpenAiCompat {
+    fn build_request(
+        &self,
+        target: &Target,
+        req: &ChatRequest,
+        stream: bool,
+    ) -> Result<UpstreamRequest> {
+        build_request(target, req, stream)
+    }
+
+    fn parse_response(
+        &self,
+        provider: &str,
+        meta: &GenerationMeta,
+        body: &[u8],
+    ) -> Result<ChatCompletion> {
+        parse_response(provider, meta, body)
+    }
+
+    fn translator(&self, target: &Target, _: &GenerationMeta) -> Option<super::stream::Translator> {
+        Some(super::stream::Translator::OpenAi(StreamState::new(
+            &target.provider.slug,
+        )))
+    }
+
+    fn build_embeddings(
+        &self,
+        target: &Target,
+        req: &crate::api::embeddings::EmbeddingsRequest,
+    ) -> Result<UpstreamRequest> {
+        super::embeddings::openai_request(target, req)
+    }
+
+    fn parse_embeddings(
+        &self,
+        provider: &str,
+        _: &crate::api::embeddings::EmbeddingsRequest,
+        v: &Value,
+        body: &[u8],
+    ) -> Result<(Vec<Value>, Option<u64>)> {
+        super::embeddings::openai_items(provider, v, body)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

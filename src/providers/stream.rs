@@ -24,19 +24,7 @@ pub enum Translator {
 impl Translator {
     /// The stream translator for `target`'s family; `None` for families without one.
     pub fn for_target(target: &super::Target, meta: &GenerationMeta) -> Option<Translator> {
-        let slug = target.provider.slug.as_str();
-        Some(match target.provider.api {
-            crate::catalog::ApiFamily::Openai => {
-                Translator::OpenAi(openai_compat::StreamState::new(slug))
-            }
-            crate::catalog::ApiFamily::Anthropic => {
-                Translator::Anthropic(anthropic::StreamState::new(slug))
-            }
-            crate::catalog::ApiFamily::Gemini => {
-                Translator::Gemini(gemini::StreamState::new(slug, &meta.id))
-            }
-            _ => return None,
-        })
+        super::family(target.provider.api).translator(target, meta)
     }
 
     /// One upstream event's data; the chunks it completes go to `out`.

@@ -8,7 +8,7 @@ pub mod prefs;
 use std::collections::HashMap;
 
 use crate::api::{estimate_prompt_tokens, ChatRequest};
-use crate::catalog::{ApiFamily, Catalog, Endpoint, Model, Price, Provider};
+use crate::catalog::{Catalog, Endpoint, Model, Price, Provider};
 use crate::error::{Error, Result};
 use health::Summary;
 use prefs::{split_variant, Partition, ProviderPrefs, Sort, Variant};
@@ -290,7 +290,7 @@ impl<'a, 'h> Candidates<'a, 'h> {
         let (prefs, r) = (&self.prefs, &mut self.rejected);
         let (model, endpoint, provider) = (c.model, c.endpoint, c.provider);
         let count = |n: &mut usize| *n = n.saturating_add(1);
-        if provider.api == ApiFamily::Unknown {
+        if !provider.api.is_known() {
             count(&mut r.family);
             return None;
         }
