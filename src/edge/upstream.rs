@@ -554,7 +554,7 @@ pub enum Gathered {
 /// Sends `up` (built as a stream) and reads its reply into `stream` as the request's
 /// background work, so that however the exchange ends the generation seen so far is
 /// there to bill: the end, an upstream failure (the stream closes with it), more than
-/// `max_reply_bytes`, `upstream_reply_timeout_ms` of silence (a stream, unlike one
+/// `max_reply_bytes` or than the isolate's reply budget has left (a 503, `Busy`), `upstream_reply_timeout_ms` of silence (a stream, unlike one
 /// reply, can be timed by its pauses, so a model may think for longer), or the client
 /// leaving (`left` resolves). A client that leaves mid-generation stops it at once (the
 /// fetch is aborted and the provider bills only what it generated); once the content
