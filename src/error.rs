@@ -46,8 +46,8 @@ pub enum Error {
     /// No endpoint can serve the request right now.
     #[error("{0}")]
     NoProvider(String),
-    /// This isolate is at a budget it shares among requests (media bytes in flight):
-    /// another endpoint, or the same later, may serve.
+    /// This isolate is at a budget it shares among requests (media or reply bytes in
+    /// flight): another endpoint, or the same later, may serve.
     #[error("{message}")]
     Busy {
         message: String,

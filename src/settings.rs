@@ -40,6 +40,9 @@ pub struct Settings {
     pub media_max_bytes: usize,
     pub media_fetch_timeout_ms: u64,
     pub isolate_media_bytes: u64,
+    /// `ISOLATE_REPLY_BYTES`: the replies read whole or gathered by all requests of one
+    /// isolate together (streams passed through are not buffered and do not count).
+    pub isolate_reply_bytes: u64,
     /// `FREE_REQUESTS_PER_MINUTE` and `FREE_REQUESTS_PER_DAY`.
     pub free_requests_per_minute: u64,
     pub free_requests_per_day: u64,
@@ -68,7 +71,7 @@ const MIB: u64 = 1024 * 1024;
 
 /// The numeric vars: name, default and floor, in the order [`Settings::from_vars`]
 /// reads them (one table, so that the defaults are written once).
-const NUMBERS: [(&str, u64, u64); 21] = [
+const NUMBERS: [(&str, u64, u64); 22] = [
     ("MAX_BODY_BYTES", 8 * MIB, 0),
     ("UPSTREAM_TIMEOUT_MS", 60_000, 0),
     ("UPSTREAM_REPLY_TIMEOUT_MS", 600_000, 0),
@@ -83,6 +86,8 @@ const NUMBERS: [(&str, u64, u64); 21] = [
     ("MEDIA_MAX_BYTES", 20 * MIB, 0),
     ("MEDIA_FETCH_TIMEOUT_MS", 10_000, 0),
     ("ISOLATE_MEDIA_BYTES", 24 * MIB, 0),
+    // 3 copies of 10 MiB of replies beside 3.7 of 24 MiB of media: 119 MiB of 128 MB.
+    ("ISOLATE_REPLY_BYTES", 10 * MIB, 0),
     ("FREE_REQUESTS_PER_MINUTE", 20, 0),
     ("FREE_REQUESTS_PER_DAY", 200, 0),
     ("CATALOG_CACHE_SECS", 30, 0),
@@ -127,6 +132,7 @@ impl Settings {
             media_max_bytes: size(next()),
             media_fetch_timeout_ms: next(),
             isolate_media_bytes: next(),
+            isolate_reply_bytes: next(),
             free_requests_per_minute: next(),
             free_requests_per_day: next(),
             catalog_cache_secs: next(),
@@ -164,6 +170,7 @@ mod tests {
         assert_eq!(none.max_reply_bytes, 33_554_432);
         assert_eq!(none.drain_bytes, 4_194_304);
         assert_eq!(none.isolate_media_bytes, 25_165_824);
+        assert_eq!(none.isolate_reply_bytes, 10_485_760);
         assert_eq!(none.media_max_bytes, 20_971_520);
         assert_eq!(none.upstream_timeout_ms, 60_000);
         assert_eq!(none.upstream_reply_timeout_ms, 600_000);

@@ -39,7 +39,13 @@ impl Served {
     /// Zero-completion insurance. Output counts only from a provider's final count:
     /// before it, a stream's partial count may announce output tokens (Anthropic's
     /// `message_start`) that never came, and an estimate counts what was delivered.
+    /// It covers a provider's empty or failed reply, never a client that left: that one
+    /// is charged what was generated, hidden reasoning estimated included, or cutting a
+    /// silent reasoning model before its first content would be free work at will.
     pub fn insured(&self) -> bool {
+        if self.cancelled {
+            return false;
+        }
         let output = match self.usage_source {
             Some("provider") => self.usage.completion_tokens,
             _ => 0,
@@ -176,6 +182,32 @@ mod tests {
         assert!(!served("provider", 2, false, None).insured());
         // Anything delivered is charged, whatever the count.
         assert!(!served("partial", 0, true, None).insured());
+    }
+
+    #[test]
+    fn a_client_that_left_is_charged_what_was_generated_never_insured() {
+        // A silent reasoning model cut before any content: the estimate of its reasoning.
+        let mut s = served("estimate", 40, false, None);
+        s.reasoning_estimated = true;
+        assert!(s.insured(), "an empty reply nobody left");
+        s.cancelled = true;
+        assert!(!s.insured());
+        let g = s.record(&Generation::default(), &pricing());
+        // 10 prompt tokens at $1/M and 40 completion tokens at $2/M.
+        assert_eq!(g.cost_picos, 90_000_000);
+        assert_eq!((g.operator_loss_picos, g.operator_loss_reason), (0, None));
+        assert!(g.cancelled && g.reasoning_estimated);
+        assert_eq!(
+            s.priced_usage(&pricing()).cost.map(|c| c.0),
+            Some(90_000_000)
+        );
+        // Before anything was generated it still pays for the prompt the provider read.
+        let mut early = served("estimate", 0, false, None);
+        early.cancelled = true;
+        assert_eq!(
+            early.record(&Generation::default(), &pricing()).cost_picos,
+            10_000_000
+        );
     }
 
     #[test]

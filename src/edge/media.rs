@@ -10,6 +10,7 @@ use std::pin::pin;
 use futures_util::future::{select, Either};
 use worker::{js_sys, Fetch, Method, Request, RequestInit, RequestRedirect, Response, Url};
 
+use super::budget::{self, Hold};
 use super::config;
 use super::upstream::{Capped, Outgoing};
 use crate::api::ChatRequest;
@@ -19,41 +20,10 @@ use crate::providers::{Target, UpstreamRequest};
 use crate::settings::Settings;
 
 const MAX_REDIRECTS: usize = 3;
-thread_local! {
-    static IN_FLIGHT: Cell<crate::limits::ByteBudget> = const { Cell::new(crate::limits::ByteBudget { held: 0 }) };
-}
 
 /// What one request holds of the isolate's media budget, given back when it is dropped
 /// (with the inlined request, once the upstream call is over).
-pub struct MediaHold(u64);
-
-/// Changes the isolate's count of media bytes in flight.
-fn in_flight(f: impl FnOnce(&mut crate::limits::ByteBudget)) {
-    IN_FLIGHT.with(|c| {
-        let mut b = c.get();
-        f(&mut b);
-        c.set(b);
-    });
-}
-
-impl MediaHold {
-    fn take(&mut self, n: u64) {
-        in_flight(|b| b.take(n));
-        self.0 = self.0.saturating_add(n);
-    }
-
-    fn give(&mut self, n: u64) {
-        let n = n.min(self.0);
-        in_flight(|b| b.give(n));
-        self.0 = self.0.saturating_sub(n);
-    }
-}
-
-impl Drop for MediaHold {
-    fn drop(&mut self) {
-        self.give(self.0);
-    }
-}
+pub type MediaHold = Hold;
 
 /// A request with its media inlined, and what it holds of the isolate's budget. The
 /// media stay in JavaScript, as fetched: `chat` has a marker in place of each one's
@@ -142,15 +112,8 @@ pub async fn inline_for(
     // concurrent media in it.
     let isolate_limit = cfg.isolate_media_bytes;
     let nonce = u64::from_le_bytes(config::secure_random::<8>()?);
-    let mut hold = MediaHold(0);
-    let busy = || {
-        Error::Busy {
-        message: format!(
-            "This gateway instance is fetching {isolate_limit} bytes of media for other requests; retry shortly."
-        ),
-        retry_after_secs: 1,
-    }
-    };
+    let mut hold = Hold::of(&budget::MEDIA);
+    let busy = || budget::busy("fetching media of", isolate_limit);
     let work = async {
         let mut markers = HashMap::new();
         let mut bytes = Vec::new();
@@ -158,11 +121,10 @@ pub async fn inline_for(
             // What this fetch may read is taken before it reads, so that requests that
             // fetch at once never hold more than the isolate's budget together.
             let want = u64::try_from(budget).unwrap_or(u64::MAX);
-            let room = IN_FLIGHT.with(|c| c.get().room(want, isolate_limit));
+            let room = hold.take_room(want, isolate_limit);
             if room == 0 {
                 return Err(busy());
             }
-            hold.take(room);
             let cap = usize::try_from(room).unwrap_or(usize::MAX);
             let (mime, got) = match fetch_one(r, allow, &egress, cap).await {
                 Ok(got) => got,

@@ -4,6 +4,7 @@
 mod account;
 mod account_api;
 mod admission;
+mod budget;
 mod catalog;
 mod config;
 mod counters;

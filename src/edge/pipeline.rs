@@ -11,6 +11,7 @@ use worker::{Context, Env, Request, Response};
 
 use super::account::{self, Admission, Op, PlanFacts, SettleItem};
 use super::account_api::{caller_of, free_windows};
+use super::budget::Hold;
 use super::{admission, catalog, config, counters, health, http, sessions, upstream};
 use crate::accounts::lease::Ticket;
 use crate::accounts::ledger::{worst_case, worst_case_embeddings, Ask};
@@ -882,11 +883,12 @@ async fn attempt(
             model: choice.id.clone(),
             provider: choice.provider.name.clone(),
             max_bytes: cfg.max_reply_bytes,
+            isolate_bytes: cfg.isolate_reply_bytes,
             thinking: run.thinking(choice),
         };
         if let Some(translator) = translator {
             let limits = upstream::GatherLimits::of(cfg);
-            let (completion, own) = exchange
+            let (completion, own, _hold) = exchange
                 .gathered(limits, up, translator, native.is_some())
                 .await?;
             let reply = match own {
@@ -895,7 +897,7 @@ async fn attempt(
             };
             return http::json_value(&reply, 200);
         }
-        let (completion, body) = exchange.spawn(up, upstream::Drain::of(cfg)).await?;
+        let (completion, body, _hold) = exchange.spawn(up, upstream::Drain::of(cfg)).await?;
         let reply = match native {
             Some(_) => family.native_reply(slug, &body, &choice.id)?,
             None => {
@@ -978,14 +980,18 @@ struct WholeReply {
     model: String,
     provider: String,
     max_bytes: usize,
+    /// `ISOLATE_REPLY_BYTES`.
+    isolate_bytes: u64,
     thinking: Option<Thinking>,
 }
 
-type Whole = (crate::api::ChatCompletion, Vec<u8>);
+/// A reply read whole: the chat reply, its bytes, and what it holds of the isolate's
+/// reply budget until it is written.
+type Whole = (crate::api::ChatCompletion, Vec<u8>, Hold);
 
 /// A gathered reply: the chat reply that bills it, and for the Messages pass-through
-/// the upstream's own message.
-type GatheredReply = (crate::api::ChatCompletion, Option<serde_json::Value>);
+/// the upstream's own message; and what it holds of the isolate's reply budget.
+type GatheredReply = (crate::api::ChatCompletion, Option<serde_json::Value>, Hold);
 
 impl WholeReply {
     /// Runs the exchange in the background; resolves with its outcome while the client
@@ -1074,18 +1080,23 @@ impl WholeReply {
         read: Result<upstream::Gathered, Error>,
         native: bool,
     ) -> Option<Result<GatheredReply, Error>> {
-        let (mut stream, first_byte, left) = match read {
+        let (mut stream, first_byte, left, hold) = match read {
             Ok(upstream::Gathered::Stream {
                 stream,
                 first_byte,
                 left,
-            }) => (stream, first_byte, left),
-            Ok(upstream::Gathered::Whole { first_byte, body }) => {
+                hold,
+            }) => (stream, first_byte, left, hold),
+            Ok(upstream::Gathered::Whole {
+                first_byte,
+                body,
+                hold,
+            }) => {
                 let reply = self.whole(first_byte, &body, false).and_then(|c| {
                     let own = native
                         .then(|| self.family.native_reply(&self.slug, &body, &self.model))
                         .transpose()?;
-                    Ok((c, own))
+                    Ok((c, own, hold))
                 });
                 return Some(reply);
             }
@@ -1113,14 +1124,15 @@ impl WholeReply {
         completion.usage = Some(served.priced_usage(&self.pricing));
         let health = (!left).then(|| (self.key.clone(), true));
         self.settler.conclude(&served, &self.pricing, health);
-        (!left).then_some(Ok((completion, own)))
+        (!left).then_some(Ok((completion, own, hold)))
     }
 
     async fn run(&self, up: &upstream::Outgoing, left: Rc<Cell<bool>>) -> Result<Whole, Error> {
         let slug = self.slug.as_str();
-        let (first_byte, body) = upstream::exchange(up, slug, self.timeout, self.max_bytes).await?;
+        let limits = (self.max_bytes, self.isolate_bytes);
+        let (first_byte, body, hold) = upstream::exchange(up, slug, self.timeout, limits).await?;
         self.whole(first_byte, &body, left.get())
-            .map(|completion| (completion, body))
+            .map(|completion| (completion, body, hold))
     }
 
     /// Parses and settles one upstream reply read whole.
@@ -1204,11 +1216,11 @@ async fn embed(
 ) -> Result<Response, Error> {
     let up = providers::embeddings::build_request(target, request)?;
     let slug = target.provider.slug.as_str();
-    let (first_byte, body) = upstream::exchange(
+    let (first_byte, body, _hold) = upstream::exchange(
         &up.into(),
         slug,
         cfg.upstream_timeout_ms,
-        cfg.max_reply_bytes,
+        (cfg.max_reply_bytes, cfg.isolate_reply_bytes),
     )
     .await?;
     let (mut reply, usage) = providers::embeddings::parse_response(target, request, meta, &body)?;

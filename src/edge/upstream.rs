@@ -11,6 +11,7 @@ use worker::{
     js_sys, AbortController, ByteStream, Fetch, Headers, Method, Request, RequestInit, Response,
 };
 
+use super::budget::{self, Hold};
 use super::config;
 use super::http::{internal, set};
 use super::reader::{BurstReader, End};
@@ -102,14 +103,15 @@ async fn send_untimed(out: &Outgoing, provider: &str) -> Result<(Response, InFli
 }
 
 /// A whole non-streamed exchange within one deadline of `timeout_ms` (one timer): the
-/// request sent, a failure read into its error, the reply read (at most `max_bytes`).
-/// The time of its first byte (Unix ms) and the body.
+/// request sent, a failure read into its error, the reply read (at most `max_bytes`,
+/// within the isolate's `limit` of reply bytes: [`read_reply`]). The time of its first
+/// byte (Unix ms), the body and what it holds of the isolate's budget.
 pub async fn exchange(
     up: &Outgoing,
     provider: &str,
     timeout_ms: u64,
-    max_bytes: usize,
-) -> Result<(f64, Vec<u8>), Error> {
+    (max_bytes, limit): (usize, u64),
+) -> Result<(f64, Vec<u8>, Hold), Error> {
     let work = async {
         let (resp, mut inflight) = send_untimed(up, provider).await?;
         let first_byte = config::now_ms();
@@ -118,13 +120,10 @@ pub async fn exchange(
             let body = read_all(&resp, MAX_ERROR_BODY).await.unwrap_or_default();
             return Err(failure_of(&resp, provider, &body));
         }
-        let body = match read_all(&resp, max_bytes).await {
-            Ok(b) => b,
-            Err(e) => return Err(capped_error(e, provider, max_bytes)),
-        };
+        let (body, hold) = read_reply(&resp, provider, (max_bytes, limit), timeout_ms).await?;
         // Read to the end: nothing left to abort.
         inflight.completed();
-        Ok((first_byte, body))
+        Ok((first_byte, body, hold))
     };
     let timeout = pin!(config::sleep(timeout_ms));
     match select(pin!(work), timeout).await {
@@ -143,6 +142,63 @@ fn capped_error(e: Capped, provider: &str, max_bytes: usize) -> Error {
             format!("Provider connection failed while reading its reply: {e}"),
         ),
     }
+}
+
+/// A whole reply of at most `max` bytes (silent at most `idle_ms` at a time), read in
+/// bursts within the isolate's budget of `limit` reply bytes (`ISOLATE_REPLY_BYTES`):
+/// its bytes count as they are read, so replies read at once never hold more together;
+/// one that would pass what the isolate has left is a 503 (the next endpoint is tried).
+/// The hold goes back when the reply is done with.
+async fn read_reply(
+    resp: &Response,
+    provider: &str,
+    (max, limit): (usize, u64),
+    idle_ms: u64,
+) -> Result<(Vec<u8>, Hold), Error> {
+    let mut hold = Hold::of(&budget::REPLIES);
+    let js_body = match resp.body() {
+        worker::ResponseBody::Stream(s) => JsValue::from(s.clone()),
+        worker::ResponseBody::Body(b) if b.len() > max => return Err(too_large(provider, max)),
+        worker::ResponseBody::Body(b) if !hold.try_take(b.len() as u64, limit) => {
+            return Err(budget::busy("reading replies of", limit))
+        }
+        worker::ResponseBody::Body(b) => return Ok((b.clone(), hold)),
+        worker::ResponseBody::Empty => return Ok((Vec::new(), hold)),
+    };
+    let reader = BurstReader::new(&js_body);
+    // The bursts as read, joined once at the end into a buffer of the reply's size.
+    let mut parts: Vec<Vec<u8>> = Vec::new();
+    let mut read = 0usize;
+    loop {
+        let left = usize::try_from(hold.left(limit)).unwrap_or(usize::MAX);
+        let room = max.saturating_sub(read).min(left).saturating_add(1);
+        let (bytes, end) = reader.next(idle_ms, room).await;
+        read = read.saturating_add(bytes.len());
+        if read > max {
+            return Err(too_large(provider, max));
+        }
+        if !hold.try_take(bytes.len() as u64, limit) {
+            return Err(budget::busy("reading replies of", limit));
+        }
+        if !bytes.is_empty() {
+            parts.push(bytes);
+        }
+        match end {
+            End::More => {}
+            End::Done | End::Stopped => break,
+            End::Quiet => {
+                return Err(Error::Timeout {
+                    provider: provider.to_string(),
+                })
+            }
+            End::Failed(e) => return Err(capped_error(Capped::Failed(e), provider, max)),
+        }
+    }
+    let body = match parts.len() {
+        1 => parts.pop().unwrap_or_default(),
+        _ => parts.concat(),
+    };
+    Ok((body, hold))
 }
 
 /// Reads a whole (non-streamed) body of at most `max_bytes` within `timeout_ms`.
@@ -459,6 +515,7 @@ pub struct GatherLimits {
     pub upstream_timeout_ms: u64,
     pub upstream_reply_timeout_ms: u64,
     pub max_reply_bytes: usize,
+    pub isolate_reply_bytes: u64,
     pub drain: Drain,
 }
 
@@ -468,6 +525,7 @@ impl GatherLimits {
             upstream_timeout_ms: cfg.upstream_timeout_ms,
             upstream_reply_timeout_ms: cfg.upstream_reply_timeout_ms,
             max_reply_bytes: cfg.max_reply_bytes,
+            isolate_reply_bytes: cfg.isolate_reply_bytes,
             drain: Drain::of(cfg),
         }
     }
@@ -483,17 +541,20 @@ pub enum Gathered {
         first_byte: f64,
         /// The client left before the stream ended.
         left: bool,
+        /// What it holds of the isolate's reply budget.
+        hold: Hold,
     },
     Whole {
         first_byte: f64,
         body: Vec<u8>,
+        hold: Hold,
     },
 }
 
 /// Sends `up` (built as a stream) and reads its reply into `stream` as the request's
 /// background work, so that however the exchange ends the generation seen so far is
 /// there to bill: the end, an upstream failure (the stream closes with it), more than
-/// `max_reply_bytes`, `upstream_reply_timeout_ms` of silence (a stream, unlike one
+/// `max_reply_bytes` or than the isolate's reply budget has left (a 503, `Busy`), `upstream_reply_timeout_ms` of silence (a stream, unlike one
 /// reply, can be timed by its pauses, so a model may think for longer), or the client
 /// leaving (`left` resolves). A client that leaves mid-generation stops it at once (the
 /// fetch is aborted and the provider bills only what it generated); once the content
@@ -518,11 +579,15 @@ pub async fn gather(
         .flatten()
         .is_some_and(|t| t.contains("event-stream"));
     if !sse {
-        let body = read_all(&resp, cfg.max_reply_bytes)
-            .await
-            .map_err(|e| capped_error(e, provider, cfg.max_reply_bytes))?;
+        let caps = (cfg.max_reply_bytes, cfg.isolate_reply_bytes);
+        let idle = cfg.upstream_reply_timeout_ms;
+        let (body, hold) = read_reply(&resp, provider, caps, idle).await?;
         inflight.completed();
-        return Ok(Gathered::Whole { first_byte, body });
+        return Ok(Gathered::Whole {
+            first_byte,
+            body,
+            hold,
+        });
     }
     let js_body = match resp.body() {
         worker::ResponseBody::Stream(s) => JsValue::from(s.clone()),
@@ -535,13 +600,18 @@ pub async fn gather(
     // Once the client has gone: how much more to read.
     let mut gone: Option<Window> = None;
     let mut read = 0usize;
+    // The bytes read count against the isolate's reply budget as they come.
+    let mut hold = Hold::of(&budget::REPLIES);
+    let limit = cfg.isolate_reply_bytes;
     while !stream.is_closed() {
         let wait = match gone.map(|w| w.left_ms(read)) {
             None => cfg.upstream_reply_timeout_ms,
             Some(Some(wait)) => wait,
             Some(None) => break,
         };
-        let room = cfg.max_reply_bytes.saturating_sub(read).saturating_add(1);
+        let left_here = usize::try_from(hold.left(limit)).unwrap_or(usize::MAX);
+        let room = cfg.max_reply_bytes.saturating_sub(read);
+        let room = room.min(left_here).saturating_add(1);
         let burst = pin!(body.next(wait, room));
         let (bytes, end) = if left {
             burst.await
@@ -558,6 +628,11 @@ pub async fn gather(
         read = read.saturating_add(bytes.len());
         if read > cfg.max_reply_bytes {
             stream.fail(&too_large(provider, cfg.max_reply_bytes));
+            break;
+        }
+        // Past what the isolate has left: a 503, settled as a stream that broke.
+        if !hold.try_take(bytes.len() as u64, limit) {
+            stream.fail(&budget::busy("reading replies of", limit));
             break;
         }
         if !bytes.is_empty() {
@@ -595,5 +670,6 @@ pub async fn gather(
         stream: Box::new(stream),
         first_byte,
         left,
+        hold,
     })
 }

@@ -584,7 +584,8 @@ mod tests {
         assert_eq!(failed.finish_reason(), Some("error"));
         assert!(failed.insured(&u));
         assert_eq!(u.cost, Some(crate::money::Usd(0)));
-        // Cut there by a client that left (no finish): insured too.
+        // Cut there (no finish): insured as far as the stream can tell; the settlement
+        // charges it when the cut was the client leaving (`Served::insured`).
         let cut = start();
         assert!(cut.insured(&cut.final_usage()));
         // An empty reply that stopped normally pays for its prompt.

@@ -268,6 +268,31 @@ test("a client that leaves a hidden-reasoning stream after its first content pay
   await eventually(async () => mock.events("hiddenthink").some((e) => e.event === "closed"), "the upstream aborted");
 });
 
+// Insurance is for a provider's empty or failed reply, not for a client that leaves: one
+// that cuts a hidden-reasoning stream before any content still pays for the reasoning the
+// provider billed (estimated from the silence), or anyone could have free work at will.
+test("a client that leaves a hidden-reasoning stream before any content pays for the reasoning, not insured", async () => {
+  const acc = await worker.createAccount({ credits: 1 });
+  const ctl = new AbortController();
+  const r = await chat(acc.key, { model: "test/hiddenthink", stream: true, max_tokens: 1000 }, { signal: ctl.signal });
+  const id = r.headers.get("x-generation-id");
+  const it = sseEvents(r.body);
+  await it.next(); // the role chunk, no content yet
+  await sleep(400);
+  ctl.abort();
+  const g = await generation(acc.key, id);
+  assert.equal(g.cancelled, true);
+  assert.equal(g.reasoning_estimated, true);
+  assert.ok(g.native_tokens_reasoning > 0, `reasoning ${g.native_tokens_reasoning}`);
+  assert.ok(picos(g.total_cost) > 0, "charged");
+  const cost = (g.tokens_prompt * 1 + g.tokens_completion * 2) / 1e6;
+  assert.equal(picos(g.total_cost), picos(cost));
+  await eventually(async () => picos((await account(acc.id)).total_usage) === picos(cost), "charged");
+  const a = await account(acc.id);
+  assert.equal(a.reserved, 0);
+  assert.equal(a.operator_loss, 0, "no insurance");
+});
+
 test("a client that leaves during a non-streamed call is billed the reply the provider finished", async () => {
   const acc = await worker.createAccount({ credits: 1 });
   const ctl = new AbortController();

@@ -76,6 +76,8 @@ export function testCatalog() {
       mock("test/emptystop", [["mockai", "emptystop"]]),
       mock("test/garbage-fallback", [["mockai", "garbage"], ["mockbackup", "ok"]]),
       mock("test/jsonanyway", [["mockai", "jsonanyway"]]),
+      mock("test/bigreply", [["mockai", "bigreply"]]),
+      mock("test/bigjson", [["mockai", "bigjson"]]),
       mock("test/nousage", [["mockai", "nousage"]]),
       mock("test/broken-fallback", [["mockai", "broken"], ["mockbackup", "ok"]]),
       // Dearer past 10 prompt tokens, for every token (as Google prices Gemini Pro past 200k).

@@ -509,6 +509,31 @@ export async function startMockUpstream() {
         choices: [{ index: 0, message: { role: "assistant", content: "whole anyway" }, finish_reason: "stop" }],
         usage: { prompt_tokens: USAGE.prompt, completion_tokens: USAGE.completion, total_tokens: USAGE.prompt + USAGE.completion } }));
     },
+    // A large reply (200 KB of content) that takes about a second: streamed in 100
+    // pieces of 2,000 bytes 10 ms apart.
+    async bigreply(f, c) {
+      const w = f.writer(c.res, c.model);
+      w.start();
+      for (let i = 0; i < 100; i++) {
+        w.text("x".repeat(2000));
+        await sleep(10);
+      }
+      w.finish("stop");
+      w.end();
+    },
+    // The same as one JSON reply, even to a request for a stream, written in 100 pieces.
+    async bigjson(_f, c) {
+      c.res.writeHead(200, { "content-type": "application/json" });
+      const body = JSON.stringify({ id: "chatcmpl-mock", object: "chat.completion", created: 1751471234, model: c.model,
+        choices: [{ index: 0, message: { role: "assistant", content: "x".repeat(200000) }, finish_reason: "stop" }],
+        usage: { prompt_tokens: USAGE.prompt, completion_tokens: USAGE.completion, total_tokens: USAGE.prompt + USAGE.completion } });
+      const piece = Math.ceil(body.length / 100);
+      for (let at = 0; at < body.length; at += piece) {
+        c.res.write(body.slice(at, at + piece));
+        await sleep(10);
+      }
+      c.res.end();
+    },
     // A stream that never says its usage.
     async nousage(f, c) {
       const w = f.writer(c.res, c.model);
