@@ -23,8 +23,6 @@ use std::path::Path;
 /// (from, to): the imports against the rule that the code still has.
 const DEBT: &[(&str, &str)] = &[
     ("accounts", "providers"), // ledger: Anthropic's output limits, prompt size
-    ("api", "routing"),        // validate, embeddings: ProviderPrefs::parse
-    ("routing", "providers"),  // estimate_prompt_tokens, wants_image_output
 ];
 
 fn layer(module: &str) -> Option<u8> {

@@ -63,7 +63,7 @@ pub struct EmbeddingsRequest {
     pub dimensions: Option<u64>,
     pub encoding: Encoding,
     pub user: Option<String>,
-    pub provider: Option<Value>,
+    pub provider: Option<Box<super::provider::ProviderPreferences>>,
 }
 
 fn bad(path: &str, rule: impl std::fmt::Display) -> Error {
@@ -171,9 +171,10 @@ impl EmbeddingsRequest {
                 ))
             }
         };
-        if let Some(p) = o.get("provider").filter(|p| !p.is_null()) {
-            crate::routing::prefs::ProviderPrefs::parse(Some(p))?;
-        }
+        let provider = match o.get("provider").filter(|p| !p.is_null()) {
+            Some(p) => Some(super::provider::read(p.clone()).map_err(|b| b.in_field("provider"))?),
+            None => None,
+        };
         Ok(EmbeddingsRequest {
             model,
             models,
@@ -181,7 +182,7 @@ impl EmbeddingsRequest {
             dimensions,
             encoding,
             user: s("user")?,
-            provider: o.get("provider").filter(|p| !p.is_null()).cloned(),
+            provider,
         })
     }
 

@@ -39,6 +39,11 @@ impl Bad {
         &self.rule
     }
 
+    /// Where the refused value is (`.field[2].name`), relative to what was read.
+    pub(crate) fn path(&self) -> &str {
+        &self.path
+    }
+
     /// `self` under the field `name` (out of line: every field read shares it).
     #[inline(never)]
     pub(crate) fn in_field(mut self, name: &str) -> Self {
@@ -254,7 +259,7 @@ fn request(mut f: Fields) -> Read<ChatRequest> {
         response_format: f.read("response_format", &response_format)?,
         reasoning: f.read("reasoning", &reasoning)?,
         reasoning_effort: f.read("reasoning_effort", &effort)?,
-        provider: f.take("provider"),
+        provider: f.read("provider", &super::provider::read)?,
         extra: Map::new(),
     };
     Ok(ChatRequest { extra: f.0, ..req })

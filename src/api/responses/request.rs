@@ -45,7 +45,7 @@ pub struct ResponsesRequest {
     pub top_k: Option<u64>,
     pub stream: Option<bool>,
     /// OpenRouter provider preferences, read by routing (opaque here).
-    pub provider: Option<Value>,
+    pub provider: Option<Box<crate::api::provider::ProviderPreferences>>,
     /// [`PASSED_ON`] fields, as sent.
     pub extra: Map<String, Value>,
     /// What the replies echo of the request.
@@ -112,7 +112,7 @@ impl ResponsesRequest {
             top_p: f.read("top_p", &number)?,
             top_k: f.read("top_k", &whole)?,
             stream: f.read("stream", &boolean)?,
-            provider: f.take("provider"),
+            provider: f.read("provider", &crate::api::provider::read)?,
             extra: Map::new(),
             echo,
         };
