@@ -52,7 +52,7 @@ impl Bad {
     }
 
     #[inline(never)]
-    fn at_index(mut self, i: usize) -> Self {
+    pub(crate) fn at_index(mut self, i: usize) -> Self {
         self.path.insert_str(0, &format!("[{i}]"));
         self
     }
