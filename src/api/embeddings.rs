@@ -5,7 +5,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
-use super::read::{list, one_of, shown, string, Bad, Fields, Read};
+use super::read::{list, named, shown, string, Bad, Fields, Read};
 use super::validate::MAX_MODELS;
 use crate::error::{Error, Result};
 
@@ -145,13 +145,11 @@ fn request(mut f: Fields) -> Read<EmbeddingsRequest> {
             .filter(|n| (1..=65_536).contains(n))
             .ok_or_else(|| Bad::new("must be a whole number from 1 to 65536"))
     })?;
-    let encodings = [Encoding::Float, Encoding::Base64];
     let encoding = f.read("encoding_format", &|v| {
-        one_of(v, &encodings, |e| match e {
-            Encoding::Float => "float",
-            Encoding::Base64 => "base64",
+        Ok(match named(v, &["float", "base64"])? {
+            0 => Encoding::Float,
+            _ => Encoding::Base64,
         })
-        .copied()
     })?;
     Ok(EmbeddingsRequest {
         model,

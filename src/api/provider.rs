@@ -6,7 +6,7 @@
 
 use serde_json::Value;
 
-use super::read::{boolean, kind_of, list, object, one_of, string, Bad, Read};
+use super::read::{boolean, kind_of, list, named, object, string, Bad, Read};
 
 /// What a sort orders endpoints by.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -165,15 +165,10 @@ pub(crate) fn read(v: Value) -> Read<Box<ProviderPreferences>> {
         allow_fallbacks: f.read("allow_fallbacks", &boolean)?,
         require_parameters: f.read("require_parameters", &boolean)?,
         data_collection: f.read("data_collection", &|v| {
-            one_of(
-                v,
-                &[DataCollection::Allow, DataCollection::Deny],
-                |d| match d {
-                    DataCollection::Allow => "allow",
-                    DataCollection::Deny => "deny",
-                },
-            )
-            .copied()
+            Ok(match named(v, &["allow", "deny"])? {
+                0 => DataCollection::Allow,
+                _ => DataCollection::Deny,
+            })
         })?,
         zdr: f.read("zdr", &boolean)?,
         enforce_distillable_text: f.read("enforce_distillable_text", &boolean)?,
@@ -186,7 +181,8 @@ pub(crate) fn read(v: Value) -> Read<Box<ProviderPreferences>> {
 }
 
 fn sort_by(v: Value) -> Read<Sort> {
-    one_of(v, &Sort::ALL, |s| s.as_str()).copied()
+    let i = named(v, &Sort::ALL.map(Sort::as_str))?;
+    Ok(Sort::ALL.get(i).copied().unwrap_or(Sort::Price))
 }
 
 fn sort(v: Value) -> Read<SortPref> {
@@ -204,15 +200,13 @@ fn sort(v: Value) -> Read<SortPref> {
                 let k = crate::error::truncate(k, 64);
                 return Err(Bad::new("unknown field (by, partition)").in_field(k));
             }
-            let parts = [Partition::Model, Partition::None];
             Ok(SortPref {
                 by: f.read("by", &sort_by)?,
                 partition: f.read("partition", &|p| {
-                    one_of(p, &parts, |p| match p {
-                        Partition::Model => "model",
-                        Partition::None => "none",
+                    Ok(match named(p, &["model", "none"])? {
+                        0 => Partition::Model,
+                        _ => Partition::None,
                     })
-                    .copied()
                 })?,
             })
         }

@@ -5,7 +5,7 @@
 use serde_json::{Map, Value};
 
 use crate::api::read::{
-    boolean, effort, list, number, object, one_of, opaque_object, string, whole, Bad, Fields, Read,
+    boolean, detail, effort, list, number, object, opaque_object, string, whole, Bad, Fields, Read,
 };
 use crate::api::{
     ChatRequest, Content, ContentPart, Effort, FunctionCall, FunctionDef, ImageUrl, JsonSchema,
@@ -218,9 +218,7 @@ fn part(v: Value, role: Role) -> Read<Option<ContentPart>> {
             let url = f.read("image_url", &string)?.ok_or_else(|| {
                 Bad::new("is required (file_id is not supported)").in_field("image_url")
             })?;
-            let detail = f.read("detail", &|d| {
-                one_of(d, &["auto", "low", "high"], |k| k).map(|d| d.to_string())
-            })?;
+            let detail = f.read("detail", &detail)?;
             ContentPart {
                 kind: "image_url".into(),
                 image_url: Some(ImageUrl { url, detail }),
