@@ -5,6 +5,8 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
+use super::read::{list, named, shown, string, Bad, Fields, Read};
+use super::validate::MAX_MODELS;
 use crate::error::{Error, Result};
 
 /// Inputs one request may embed at most (OpenAI's own limit is 2,048).
@@ -63,126 +65,22 @@ pub struct EmbeddingsRequest {
     pub dimensions: Option<u64>,
     pub encoding: Encoding,
     pub user: Option<String>,
-    pub provider: Option<Value>,
-}
-
-fn bad(path: &str, rule: impl std::fmt::Display) -> Error {
-    Error::BadRequest(format!("{path}: {rule}"))
+    pub provider: Option<Box<super::provider::ProviderPreferences>>,
 }
 
 impl EmbeddingsRequest {
-    pub fn from_value(v: &Value) -> Result<Self> {
-        let o = v
-            .as_object()
-            .ok_or_else(|| Error::bad_request("The body must be a JSON object"))?;
-        let s = |k: &str| -> Result<Option<String>> {
-            match o.get(k) {
-                None | Some(Value::Null) => Ok(None),
-                Some(Value::String(s)) => Ok(Some(s.clone())),
-                Some(_) => Err(bad(k, "must be a string")),
-            }
+    /// Reads a body once, from bytes: nesting depth, then the typed request, each
+    /// refused value named by its field (`input[2]: must not be empty`).
+    pub fn parse(body: &[u8]) -> Result<Self> {
+        Self::from_value(super::parse_json(body)?)
+    }
+
+    /// Reads a parsed body.
+    pub fn from_value(v: Value) -> Result<Self> {
+        let Value::Object(m) = v else {
+            return Err(Error::bad_request("The body must be a JSON object"));
         };
-        let model = s("model")?;
-        let models: Vec<String> = match o.get("models") {
-            None | Some(Value::Null) => Vec::new(),
-            Some(Value::Array(a)) if a.len() <= super::validate::MAX_MODELS => a
-                .iter()
-                .enumerate()
-                .map(|(i, m)| {
-                    m.as_str()
-                        .map(str::to_string)
-                        .ok_or_else(|| bad(&format!("models[{i}]"), "must be a string"))
-                })
-                .collect::<Result<_>>()?,
-            Some(_) => {
-                return Err(bad(
-                    "models",
-                    format!(
-                        "must be an array of at most {} model IDs",
-                        super::validate::MAX_MODELS
-                    ),
-                ))
-            }
-        };
-        if model.as_deref().is_none_or(str::is_empty) && models.is_empty() {
-            return Err(bad("model", "is required"));
-        }
-        let input = match o.get("input") {
-            Some(Value::String(t)) => Input::Texts(vec![t.clone()]),
-            Some(Value::Array(items)) if items.iter().all(Value::is_string) => Input::Texts(
-                items
-                    .iter()
-                    .filter_map(|i| i.as_str().map(str::to_string))
-                    .collect(),
-            ),
-            Some(Value::Array(items)) if items.iter().all(Value::is_u64) => {
-                Input::Tokens(vec![items.iter().filter_map(Value::as_u64).collect()])
-            }
-            Some(Value::Array(items)) if items.iter().all(Value::is_array) => {
-                let mut out = Vec::with_capacity(items.len());
-                for (i, item) in items.iter().enumerate() {
-                    let ids: Option<Vec<u64>> = item
-                        .as_array()
-                        .map(|a| a.iter().map(Value::as_u64).collect())
-                        .unwrap_or_default();
-                    out.push(ids.ok_or_else(|| {
-                        bad(&format!("input[{i}]"), "must be an array of token IDs")
-                    })?);
-                }
-                Input::Tokens(out)
-            }
-            None | Some(Value::Null) => return Err(bad("input", "is required")),
-            Some(_) => {
-                return Err(bad(
-                    "input",
-                    "must be a string, an array of strings, or token arrays",
-                ))
-            }
-        };
-        if input.is_empty() {
-            return Err(bad("input", "must not be empty"));
-        }
-        if input.len() > MAX_INPUTS {
-            return Err(bad(
-                "input",
-                format!("at most {MAX_INPUTS} inputs per request"),
-            ));
-        }
-        if let Input::Texts(t) = &input {
-            if let Some(i) = t.iter().position(String::is_empty) {
-                return Err(bad(&format!("input[{i}]"), "must not be empty"));
-            }
-        }
-        let dimensions = match o.get("dimensions") {
-            None | Some(Value::Null) => None,
-            Some(d) => Some(
-                d.as_u64()
-                    .filter(|n| (1..=65_536).contains(n))
-                    .ok_or_else(|| bad("dimensions", "must be a whole number from 1 to 65536"))?,
-            ),
-        };
-        let encoding = match o.get("encoding_format").and_then(Value::as_str) {
-            None | Some("float") => Encoding::Float,
-            Some("base64") => Encoding::Base64,
-            Some(other) => {
-                return Err(bad(
-                    "encoding_format",
-                    format!("must be \"float\" or \"base64\", not {other:?}"),
-                ))
-            }
-        };
-        if let Some(p) = o.get("provider").filter(|p| !p.is_null()) {
-            crate::routing::prefs::ProviderPrefs::parse(Some(p))?;
-        }
-        Ok(EmbeddingsRequest {
-            model,
-            models,
-            input,
-            dimensions,
-            encoding,
-            user: s("user")?,
-            provider: o.get("provider").filter(|p| !p.is_null()).cloned(),
-        })
+        Ok(request(Fields(m))?)
     }
 
     /// A chat request that routing reads: the models, the preferences, and the longest
@@ -231,6 +129,78 @@ impl EmbeddingsRequest {
     }
 }
 
+fn request(mut f: Fields) -> Read<EmbeddingsRequest> {
+    let model = f.read("model", &string)?;
+    let models = f.read("models", &|v| list(v, &string))?.unwrap_or_default();
+    if models.len() > MAX_MODELS {
+        let rule = format!("must be an array of at most {MAX_MODELS} model IDs");
+        return Err(Bad::new(rule).in_field("models"));
+    }
+    if model.as_deref().is_none_or(str::is_empty) && models.is_empty() {
+        return Err(Bad::new("is required").in_field("model"));
+    }
+    let input = f.required("input", &input)?;
+    let dimensions = f.read("dimensions", &|v| {
+        v.as_u64()
+            .filter(|n| (1..=65_536).contains(n))
+            .ok_or_else(|| Bad::new("must be a whole number from 1 to 65536"))
+    })?;
+    let encoding = f.read("encoding_format", &|v| {
+        Ok(match named(v, &["float", "base64"])? {
+            0 => Encoding::Float,
+            _ => Encoding::Base64,
+        })
+    })?;
+    Ok(EmbeddingsRequest {
+        model,
+        models,
+        input,
+        dimensions,
+        encoding: encoding.unwrap_or(Encoding::Float),
+        user: f.read("user", &string)?,
+        provider: f.read("provider", &super::provider::read)?,
+    })
+}
+
+/// `input`: a text, texts, a token array or token arrays; none empty, at most
+/// [`MAX_INPUTS`].
+fn input(v: Value) -> Read<Input> {
+    let input = match v {
+        Value::String(t) => Input::Texts(vec![t]),
+        Value::Array(items) if items.iter().all(Value::is_string) => {
+            Input::Texts(list(Value::Array(items), &string)?)
+        }
+        Value::Array(items) if items.iter().all(Value::is_u64) => {
+            Input::Tokens(vec![items.iter().filter_map(Value::as_u64).collect()])
+        }
+        Value::Array(items) if items.iter().all(Value::is_array) => {
+            Input::Tokens(list(Value::Array(items), &|i| list(i, &token))?)
+        }
+        _ => {
+            return Err(Bad::new(
+                "must be a string, an array of strings, or token arrays",
+            ))
+        }
+    };
+    if input.is_empty() {
+        return Err(Bad::new("must not be empty"));
+    }
+    if input.len() > MAX_INPUTS {
+        return Err(Bad::new(format!("at most {MAX_INPUTS} inputs per request")));
+    }
+    if let Input::Texts(t) = &input {
+        if let Some(i) = t.iter().position(String::is_empty) {
+            return Err(Bad::new("must not be empty").at_index(i));
+        }
+    }
+    Ok(input)
+}
+
+fn token(v: Value) -> Read<u64> {
+    v.as_u64()
+        .ok_or_else(|| Bad::new(format!("must be a token ID, not {}", shown(&v))))
+}
+
 /// One embedding, as floats or (base64) the little-endian bytes of its f32 values.
 pub fn encode(values: &[f64], encoding: Encoding) -> Value {
     match encoding {
@@ -252,17 +222,16 @@ mod tests {
 
     #[test]
     fn inputs_of_every_shape() {
-        let r = EmbeddingsRequest::from_value(&json!({"model": "a/b", "input": "hi"})).unwrap();
+        let r = EmbeddingsRequest::from_value(json!({"model": "a/b", "input": "hi"})).unwrap();
         assert_eq!(r.input, Input::Texts(vec!["hi".into()]));
         assert_eq!(r.encoding, Encoding::Float);
-        let r = EmbeddingsRequest::from_value(&json!({"model": "a/b", "input": ["a", "b"], "dimensions": 256, "encoding_format": "base64"})).unwrap();
+        let r = EmbeddingsRequest::from_value(json!({"model": "a/b", "input": ["a", "b"], "dimensions": 256, "encoding_format": "base64"})).unwrap();
         assert_eq!(r.input.len(), 2);
         assert_eq!(r.openai_body("m")["dimensions"], 256);
-        let r =
-            EmbeddingsRequest::from_value(&json!({"model": "a/b", "input": [1, 2, 3]})).unwrap();
+        let r = EmbeddingsRequest::from_value(json!({"model": "a/b", "input": [1, 2, 3]})).unwrap();
         assert_eq!(r.input, Input::Tokens(vec![vec![1, 2, 3]]));
-        let r = EmbeddingsRequest::from_value(&json!({"model": "a/b", "input": [[1], [2, 3]]}))
-            .unwrap();
+        let r =
+            EmbeddingsRequest::from_value(json!({"model": "a/b", "input": [[1], [2, 3]]})).unwrap();
         assert_eq!(r.input.len(), 2);
         assert_eq!(r.routing_view().messages[0].text(), "tok tok ");
     }
@@ -293,11 +262,23 @@ mod tests {
                 "encoding_format",
             ),
             (
+                json!({"model": "a/b", "input": [[1], [2, "x"]]}),
+                "input[1][1]: must be a token ID, not \"x\"",
+            ),
+            (
+                json!({"model": "a/b", "input": "x", "provider": {"sort": "fast"}}),
+                "provider.sort: must be one of price, throughput, latency",
+            ),
+            (
+                json!({"model": "a/b", "input": "x", "user": 7}),
+                "user: must be a string",
+            ),
+            (
                 json!({"model": "a/b", "input": vec!["x"; 2049]}),
                 "input: at most 2048",
             ),
         ] {
-            let e = EmbeddingsRequest::from_value(&body).unwrap_err();
+            let e = EmbeddingsRequest::from_value(body.clone()).unwrap_err();
             assert_eq!(e.status(), 400);
             assert!(e.to_string().contains(want), "{e}");
         }

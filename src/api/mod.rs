@@ -6,6 +6,7 @@ pub mod embeddings;
 pub mod gather;
 mod gauge;
 pub mod messages;
+pub mod provider;
 pub mod read;
 pub mod request;
 pub mod responses;

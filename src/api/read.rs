@@ -39,6 +39,11 @@ impl Bad {
         &self.rule
     }
 
+    /// Where the refused value is (`.field[2].name`), relative to what was read.
+    pub(crate) fn path(&self) -> &str {
+        &self.path
+    }
+
     /// `self` under the field `name` (out of line: every field read shares it).
     #[inline(never)]
     pub(crate) fn in_field(mut self, name: &str) -> Self {
@@ -47,7 +52,7 @@ impl Bad {
     }
 
     #[inline(never)]
-    fn at_index(mut self, i: usize) -> Self {
+    pub(crate) fn at_index(mut self, i: usize) -> Self {
         self.path.insert_str(0, &format!("[{i}]"));
         self
     }
@@ -198,13 +203,21 @@ pub(crate) fn list<T>(v: Value, read: &dyn Fn(Value) -> Read<T>) -> Read<Vec<T>>
     Ok(out)
 }
 
-/// A string out of `allowed`.
-pub(crate) fn one_of<T>(v: Value, allowed: &[T], name: impl Fn(&T) -> &str) -> Read<&T> {
+/// The index in `names` of the string `v` (one copy for every enum read by name).
+#[inline(never)]
+pub(crate) fn named(v: Value, names: &[&str]) -> Read<usize> {
     let s = string(v)?;
-    allowed.iter().find(|a| name(a) == s).ok_or_else(|| {
-        let names: Vec<&str> = allowed.iter().map(&name).collect();
-        Bad::new(format!("must be one of {}, not {s:?}", names.join(", ")))
-    })
+    names
+        .iter()
+        .position(|n| *n == s)
+        .ok_or_else(|| Bad::new(format!("must be one of {}, not {s:?}", names.join(", "))))
+}
+
+/// An image's `detail`.
+pub(crate) fn detail(v: Value) -> Read<String> {
+    const DETAILS: [&str; 3] = ["auto", "low", "high"];
+    let i = named(v, &DETAILS)?;
+    Ok(DETAILS.get(i).copied().unwrap_or("auto").to_string())
 }
 
 pub(crate) fn check_string(v: &Value) -> Read<()> {
@@ -254,7 +267,7 @@ fn request(mut f: Fields) -> Read<ChatRequest> {
         response_format: f.read("response_format", &response_format)?,
         reasoning: f.read("reasoning", &reasoning)?,
         reasoning_effort: f.read("reasoning_effort", &effort)?,
-        provider: f.take("provider"),
+        provider: f.read("provider", &super::provider::read)?,
         extra: Map::new(),
     };
     Ok(ChatRequest { extra: f.0, ..req })
@@ -272,7 +285,11 @@ fn stop(v: Value) -> Read<Stop> {
 }
 
 pub(crate) fn effort(v: Value) -> Read<Effort> {
-    one_of(v, &Effort::ALL, |e| e.as_str()).copied()
+    let i = named(v, &Effort::ALL.map(Effort::as_str))?;
+    Effort::ALL
+        .get(i)
+        .copied()
+        .ok_or_else(|| Bad::new("unknown effort"))
 }
 
 fn reasoning(v: Value) -> Read<ReasoningConfig> {
@@ -297,9 +314,9 @@ fn stream_options(v: Value) -> Read<StreamOptions> {
 fn response_format(v: Value) -> Read<ResponseFormat> {
     let mut f = object(v)?;
     let kinds = ["text", "json_object", "json_schema"];
-    match *f.required("type", &|t| one_of(t, &kinds, |k| k))? {
-        "text" => Ok(ResponseFormat::Text),
-        "json_object" => Ok(ResponseFormat::JsonObject),
+    match f.required("type", &|t| named(t, &kinds))? {
+        0 => Ok(ResponseFormat::Text),
+        1 => Ok(ResponseFormat::JsonObject),
         _ => Ok(ResponseFormat::JsonSchema {
             json_schema: f.required("json_schema", &json_schema)?,
         }),
@@ -333,7 +350,7 @@ fn tool_choice(v: Value) -> Read<ToolChoice> {
         Value::String(s) => tool_choice_word(&s),
         Value::Object(m) => {
             let mut f = Fields(m);
-            f.read("type", &|t| one_of(t, &["function"], |k| k).map(drop))?;
+            f.read("type", &|t| named(t, &["function"]).map(drop))?;
             let name = f.required("function", &|v| object(v)?.required("name", &string))?;
             Ok(ToolChoice::Function(name))
         }
@@ -470,9 +487,7 @@ fn image_url(v: Value) -> Read<ImageUrl> {
     if !media_url(&url) {
         return Err(Bad::new("must be an http(s) URL or a data: URL").in_field("url"));
     }
-    let detail = f.read("detail", &|d| {
-        one_of(d, &["auto", "low", "high"], |k| k).map(|d| d.to_string())
-    })?;
+    let detail = f.read("detail", &detail)?;
     Ok(ImageUrl { url, detail })
 }
 
@@ -526,7 +541,7 @@ fn file(o: &Map<String, Value>) -> Read<()> {
 fn tool_call(v: Value) -> Read<ToolCall> {
     let mut f = object(v)?;
     let id = f.required("id", &string)?;
-    f.read("type", &|t| one_of(t, &["function"], |k| k).map(drop))?;
+    f.read("type", &|t| named(t, &["function"]).map(drop))?;
     let function = f.required("function", &|v| {
         let mut g = object(v)?;
         Ok(FunctionCall {

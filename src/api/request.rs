@@ -51,8 +51,8 @@ pub struct ChatRequest {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reasoning_effort: Option<Effort>,
     /// OpenRouter provider preferences; read by routing, never sent upstream.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub provider: Option<Value>,
+    #[serde(skip)]
+    pub provider: Option<Box<super::provider::ProviderPreferences>>,
     /// Everything else (seed, penalties, logprobs, user, metadata, ...), kept as sent.
     #[serde(flatten)]
     pub extra: Map<String, Value>,
@@ -96,6 +96,26 @@ impl ChatRequest {
             }
         }
         out
+    }
+
+    /// The `response_format` JSON schema the request asks for, if any: (name, schema).
+    pub fn json_schema_format(&self) -> Option<(String, Value)> {
+        let js = self.response_format.as_ref()?.json_schema()?;
+        let name = js.name.clone().unwrap_or_else(|| "response".into());
+        Some((
+            name,
+            js.schema
+                .clone()
+                .unwrap_or_else(|| serde_json::json!({"type": "object"})),
+        ))
+    }
+
+    /// Whether the request asks for images in the reply (`modalities` holding `image`).
+    pub fn wants_image_output(&self) -> bool {
+        self.extra
+            .get("modalities")
+            .and_then(Value::as_array)
+            .is_some_and(|m| m.iter().any(|v| v == "image"))
     }
 
     /// Whether the request asks for reasoning settings of any kind.

@@ -66,11 +66,6 @@ pub fn check_depth(body: &[u8]) -> Result<()> {
     Ok(())
 }
 
-/// Provider preferences, as routing will read them.
-pub(super) fn provider(p: &Value) -> Result<()> {
-    crate::routing::prefs::ProviderPrefs::parse(Some(p)).map(drop)
-}
-
 pub(super) fn valid_tool_name(name: &str) -> bool {
     (1..=128).contains(&name.len())
         && name
@@ -86,9 +81,6 @@ pub fn check(r: &ChatRequest) -> Result<()> {
     tool_choice(r, &names)?;
     sampling(r)?;
     passed_on(&r.extra)?;
-    if let Some(p) = &r.provider {
-        provider(p)?;
-    }
     Ok(())
 }
 
@@ -659,9 +651,12 @@ mod tests {
             (with("stream", json!("yes")), "stream: must be a boolean"),
             (
                 with("provider", json!({"order": "openai"})),
-                "provider.order must be an array of strings",
+                "provider.order: must be an array, not a string",
             ),
-            (with("provider", json!([])), "`provider` must be an object"),
+            (
+                with("provider", json!([])),
+                "provider: must be an object, not an array",
+            ),
             (
                 with("provider", json!({"sorting": "price"})),
                 "provider.sorting: unknown preference",

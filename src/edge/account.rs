@@ -95,12 +95,12 @@ impl DurableObject for Account {
         // does not exist leaves no storage behind.
         let store = SqlStore::new(
             state.storage().sql(),
-            config::u64(&env, "TEST_FAIL_SETTLE_RECORDS", 0),
+            config::test_hook(&env, "TEST_FAIL_SETTLE_RECORDS"),
         );
         Account {
             books: Rc::new(Books::new(store, settings(&env))),
             storage: state.storage(),
-            fail_settles: Cell::new(config::u64(&env, "TEST_FAIL_SETTLES", 0)),
+            fail_settles: Cell::new(config::test_hook(&env, "TEST_FAIL_SETTLES")),
             alarm_at: Cell::new(None),
             env,
             account_id: RefCell::new(None),
@@ -321,7 +321,7 @@ pub async fn call<T: DeserializeOwned>(
 /// type).
 async fn send(env: &worker::Env, id: &str, op: Op) -> std::result::Result<Value, Error> {
     // Test and benchmark only: what a caller far from the account's object pays.
-    let delay = config::u64(env, "TEST_ACCOUNT_DELAY_MS", 0);
+    let delay = config::test_hook(env, "TEST_ACCOUNT_DELAY_MS");
     if delay > 0 {
         config::sleep(delay).await;
     }

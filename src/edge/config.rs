@@ -45,6 +45,15 @@ pub fn u64(env: &Env, name: &str, default: u64) -> u64 {
         .unwrap_or(default)
 }
 
+/// A test hook's setting (`TEST_FAIL_SETTLES`, ...): read only when `TEST_HOOKS` is
+/// set, as the test harness sets it, so that a deployment ignores every hook.
+pub fn test_hook(env: &Env, name: &str) -> u64 {
+    match string(env, "TEST_HOOKS") {
+        Some(_) => u64(env, name, 0),
+        None => 0,
+    }
+}
+
 pub fn now_ms() -> f64 {
     js_sys::Date::now()
 }

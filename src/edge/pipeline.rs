@@ -350,7 +350,7 @@ fn parse(
             ..Incoming::from(surface.parse(body)?)
         }),
         Job::Embeddings => {
-            let request = EmbeddingsRequest::from_value(&crate::api::parse_json(body)?)?;
+            let request = EmbeddingsRequest::parse(body)?;
             let view = request.routing_view();
             Parsed::Embeddings { request, view }
         }

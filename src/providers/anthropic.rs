@@ -11,8 +11,8 @@ use serde_json::{json, Map, Value};
 
 use super::media::{Kind, Media, Source};
 use super::{
-    ended_early, invalid_event, invalid_reply, json_schema_format, parse_arguments, stream_error,
-    wants_json, Reasoning, Target, UpstreamRequest,
+    ended_early, invalid_event, invalid_reply, parse_arguments, stream_error, wants_json,
+    Reasoning, Target, UpstreamRequest,
 };
 use crate::api::{
     AssistantMessage, ChatChunk, ChatCompletion, ChatRequest, Choice, ContentPart, Delta,
@@ -45,7 +45,7 @@ pub fn build_request(target: &Target, req: &ChatRequest, stream: bool) -> Result
             mark_cache(block, cc);
         }
     }
-    if wants_json(req) && json_schema_format(req).is_none() {
+    if wants_json(req) && req.json_schema_format().is_none() {
         // `json_object` has no Anthropic counterpart: ask for it in the system prompt.
         system.push(json!({"type": "text", "text": "Respond with a single valid JSON object and nothing else."}));
     }
@@ -93,7 +93,7 @@ pub fn build_request(target: &Target, req: &ChatRequest, stream: bool) -> Result
         .collect();
     let mut tool_choice = req.tool_choice.as_ref().map(convert_tool_choice);
     if tools.is_empty() {
-        if let Some((_, schema)) = json_schema_format(req) {
+        if let Some((_, schema)) = req.json_schema_format() {
             tools.push(json!({"name": JSON_TOOL, "description": "Respond with the answer as this tool's input.", "input_schema": schema}));
             tool_choice = Some(json!({"type": "tool", "name": JSON_TOOL}));
         }

@@ -150,7 +150,7 @@ mod tests {
     use crate::providers::testutil::{meta, with_target as target};
 
     fn req(v: Value) -> EmbeddingsRequest {
-        EmbeddingsRequest::from_value(&v).unwrap()
+        EmbeddingsRequest::from_value(v).unwrap()
     }
 
     #[test]

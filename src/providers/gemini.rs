@@ -10,8 +10,8 @@ use serde_json::{json, Map, Value};
 
 use super::media::{self, Media, Source};
 use super::{
-    ended_early, invalid_event, invalid_reply, json_schema_format, parse_arguments, stream_error,
-    wants_json, Reasoning, Target, UpstreamRequest,
+    ended_early, invalid_event, invalid_reply, parse_arguments, stream_error, wants_json,
+    Reasoning, Target, UpstreamRequest,
 };
 use crate::api::{
     AssistantMessage, ChatChunk, ChatCompletion, ChatRequest, Choice, CompletionTokensDetails,
@@ -59,7 +59,7 @@ pub fn build_request(target: &Target, req: &ChatRequest, stream: bool) -> Result
         set("responseMimeType", Some(json!("application/json")));
         set(
             "responseJsonSchema",
-            json_schema_format(req).map(|(_, schema)| schema),
+            req.json_schema_format().map(|(_, schema)| schema),
         );
     }
     if let Some(r) = Reasoning::from_request(req) {
@@ -73,7 +73,7 @@ pub fn build_request(target: &Target, req: &ChatRequest, stream: bool) -> Result
             Some(json!({"thinkingBudget": budget, "includeThoughts": !r.exclude})),
         );
     }
-    if super::wants_image_output(req) {
+    if req.wants_image_output() {
         let modalities: Vec<Value> = req
             .extra
             .get("modalities")

@@ -260,31 +260,11 @@ pub fn parse_arguments(args: &str) -> Result<Value> {
         .map_err(|e| Error::bad_request(format!("tool call arguments are not valid JSON: {e}")))
 }
 
-/// The `response_format` JSON schema a request asks for, if any: (name, schema).
-pub fn json_schema_format(req: &ChatRequest) -> Option<(String, Value)> {
-    let js = req.response_format.as_ref()?.json_schema()?;
-    let name = js.name.clone().unwrap_or_else(|| "response".into());
-    Some((
-        name,
-        js.schema
-            .clone()
-            .unwrap_or_else(|| serde_json::json!({"type": "object"})),
-    ))
-}
-
 /// Whether the request asks for any JSON output (`json_object` or `json_schema`).
 pub fn wants_json(req: &ChatRequest) -> bool {
     req.response_format
         .as_ref()
         .is_some_and(|rf| *rf != crate::api::ResponseFormat::Text)
-}
-
-/// Whether the request asks for images in the reply (`modalities` holding `image`).
-pub fn wants_image_output(req: &ChatRequest) -> bool {
-    req.extra
-        .get("modalities")
-        .and_then(serde_json::Value::as_array)
-        .is_some_and(|m| m.iter().any(|v| v == "image"))
 }
 
 /// Reasoning settings from OpenRouter's `reasoning` object or `reasoning_effort`.

@@ -117,10 +117,7 @@ pub fn requested_parameters(req: &ChatRequest) -> Vec<&'static str> {
     want(req.max_output_tokens().is_some(), "max_tokens");
     want(req.stop.is_some(), "stop");
     want(req.response_format.is_some(), "response_format");
-    want(
-        crate::providers::json_schema_format(req).is_some(),
-        "structured_outputs",
-    );
+    want(req.json_schema_format().is_some(), "structured_outputs");
     want(req.sets_reasoning(), "reasoning");
     for name in [
         "seed",
@@ -210,7 +207,7 @@ impl<'a, 'h> Candidates<'a, 'h> {
     pub fn gather(cat: &'a Catalog, req: &ChatRequest, ctx: &RouteContext<'h>) -> Result<Self> {
         let mut c = Candidates {
             ctx: ctx.clone(),
-            prefs: ProviderPrefs::parse(req.provider.as_ref())?,
+            prefs: ProviderPrefs::from(req.provider.as_deref()),
             candidates: req.model_candidates(),
             prompt_tokens: estimate_prompt_tokens(req),
             max_output: req.max_output_tokens(),
@@ -223,7 +220,7 @@ impl<'a, 'h> Candidates<'a, 'h> {
         let needs = Needs {
             params: requested_parameters(req),
             modalities: input_modalities(req),
-            images: crate::providers::wants_image_output(req),
+            images: req.wants_image_output(),
         };
         for id in c.candidates.clone() {
             let Some((model, variant)) = resolve(cat, &id) else {
@@ -1085,8 +1082,9 @@ mod tests {
             e.to_string().contains("maximum context length is 1000"),
             "{e}"
         );
-        let e = run(json!({"provider": {"sort": "fastest"}}), false, &h, 0.0).unwrap_err();
-        assert_eq!(e.status(), 400);
+        // A preference the wire type refuses never reaches the planner.
+        let bad = json!({"model": "a/m", "messages": [], "provider": {"sort": "fastest"}});
+        assert!(serde_json::from_value::<ChatRequest>(bad).is_err());
     }
 
     #[test]

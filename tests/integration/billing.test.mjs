@@ -523,3 +523,20 @@ test("web searches a server tool runs are reserved at max_uses and charged as th
   assert.equal(mock.last("/anthropic/").body.tools[0].max_uses, 3);
   await eventually(async () => picos((await account(acc.id)).total_usage) === picos(COST + 0.02), "charged the searches");
 });
+
+test("test hooks act only with TEST_HOOKS set: a deployment that sets one ignores it", async () => {
+  // Every hook asked for, TEST_HOOKS off: no delay on account object calls, no refused settles.
+  const w = await startWorker({
+    catalog: testCatalog(),
+    bindings: { ...mockBindings(mock.url), TEST_ACCOUNT_DELAY_MS: "5000", TEST_FAIL_SETTLES: "1000", TEST_FAIL_SETTLE_RECORDS: "1000", TEST_HOOKS: "" },
+  });
+  try {
+    const t0 = Date.now();
+    const acc = await w.createAccount({ credits: 1 });
+    await okOn(w, acc.key);
+    assert.ok(Date.now() - t0 < 4000, `took ${Date.now() - t0} ms: the delay hook acted`);
+    await eventually(async () => (await w.admin("GET", `/accounts/${acc.id}`)).data.total_usage === COST, "the first settle");
+  } finally {
+    await w.close();
+  }
+});

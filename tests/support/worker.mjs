@@ -49,7 +49,10 @@ function workerOptions({ build, bindings, host, name, assets = false, directSock
       routerConfig: { has_user_worker: true, static_routing: { user_worker: ["/api/*", "/admin/*"] } },
     } } : {}),
     durableObjects: { COUNTERS: object("Counters"), ACCOUNTS: object("Account"), HEALTH: object("Health"), RECORDS: object("Records") },
-    bindings: { ...wranglerVars(), ECHO_STREAM_DELAY_MS: "0", ADMIN_KEY, KEY_SECRET, ...bindings },
+    // Test hooks (`TEST_FAIL_SETTLES`, ...) act only with TEST_HOOKS set: set where one is used.
+    // (An explicit `TEST_HOOKS: ""` turns them off again.)
+    bindings: { ...wranglerVars(), ECHO_STREAM_DELAY_MS: "0", ADMIN_KEY, KEY_SECRET,
+      ...(Object.keys(bindings).some((k) => k.startsWith("TEST_")) ? { TEST_HOOKS: "1" } : {}), ...bindings },
     // Media named by a host name goes out through a network that reaches public
     // addresses only, whatever the name resolves to (README "Media").
     serviceBindings: { MEDIA_FETCHER: { network: { allow: ["public"], tlsOptions: { trustBrowserCas: true } } } },

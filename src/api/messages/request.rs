@@ -132,8 +132,8 @@ pub struct MessagesRequest {
     pub tools: Option<Vec<ToolParam>>,
     pub tool_choice: Option<ToolChoice>,
     pub thinking: Option<ThinkingConfig>,
-    /// OpenRouter provider preferences, read by routing (opaque here).
-    pub provider: Option<Value>,
+    /// OpenRouter provider preferences, read by routing.
+    pub provider: Option<Box<crate::api::provider::ProviderPreferences>>,
 }
 
 impl MessagesRequest {
@@ -165,7 +165,13 @@ impl MessagesRequest {
             tools: list(v, "tools", ToolParam::read)?,
             tool_choice: object(v, "tool_choice", ToolChoice::read)?,
             thinking: object(v, "thinking", ThinkingConfig::read)?,
-            provider: opaque(v, "provider"),
+            provider: get(v, "provider")
+                .map(|p| crate::api::provider::read(p.clone()))
+                .transpose()
+                .map_err(|b| Bad {
+                    path: format!(".provider{}", b.path()),
+                    rule: b.rule().to_string(),
+                })?,
         })
     }
 }

@@ -413,6 +413,10 @@ fn parse_errors_name_the_path() {
         ),
         (with("messages", json!([])), "messages: must not be empty"),
         (
+            with("provider", json!({"max_price": {"prompt": "cheap"}})),
+            "provider.max_price.prompt: must be a non-negative number",
+        ),
+        (
             user(json!([{"type": "text"}])),
             "messages[0].content[0].text: is required",
         ),

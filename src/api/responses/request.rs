@@ -5,7 +5,7 @@
 use serde_json::{Map, Value};
 
 use crate::api::read::{
-    boolean, effort, list, number, object, one_of, opaque_object, string, tool_choice_word, whole,
+    boolean, detail, effort, list, number, object, opaque_object, string, tool_choice_word, whole,
     Bad, Fields, Read,
 };
 use crate::api::{
@@ -46,7 +46,7 @@ pub struct ResponsesRequest {
     pub top_k: Option<u64>,
     pub stream: Option<bool>,
     /// OpenRouter provider preferences, read by routing (opaque here).
-    pub provider: Option<Value>,
+    pub provider: Option<Box<crate::api::provider::ProviderPreferences>>,
     /// [`PASSED_ON`] fields, as sent.
     pub extra: Map<String, Value>,
     /// What the replies echo of the request.
@@ -113,7 +113,7 @@ impl ResponsesRequest {
             top_p: f.read("top_p", &number)?,
             top_k: f.read("top_k", &whole)?,
             stream: f.read("stream", &boolean)?,
-            provider: f.take("provider"),
+            provider: f.read("provider", &crate::api::provider::read)?,
             extra: Map::new(),
             echo,
         };
@@ -219,9 +219,7 @@ fn part(v: Value, role: Role) -> Read<Option<ContentPart>> {
             let url = f.read("image_url", &string)?.ok_or_else(|| {
                 Bad::new("is required (file_id is not supported)").in_field("image_url")
             })?;
-            let detail = f.read("detail", &|d| {
-                one_of(d, &["auto", "low", "high"], |k| k).map(|d| d.to_string())
-            })?;
+            let detail = f.read("detail", &detail)?;
             ContentPart {
                 kind: "image_url".into(),
                 image_url: Some(ImageUrl { url, detail }),
