@@ -43,7 +43,8 @@ fn key_hash(k: usize) -> String {
     format!("k{k}")
 }
 
-fn key_record(hash: &str, kind: KeyKind, limit: Option<u64>) -> KeyRecord {
+/// A key as the tests make them (the 60-day simulation's too).
+pub(super) fn key_record(hash: &str, kind: KeyKind, limit: Option<u64>) -> KeyRecord {
     KeyRecord {
         hash: hash.into(),
         name: hash.into(),

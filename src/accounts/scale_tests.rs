@@ -33,17 +33,7 @@ const LEASE_TTL_MS: u64 = 60_000;
 const CHURN_COST: u64 = 1_000_000;
 
 fn key(hash: &str, kind: KeyKind) -> KeyRecord {
-    KeyRecord {
-        hash: hash.into(),
-        name: hash.into(),
-        label: hash.into(),
-        kind,
-        disabled: false,
-        limit_picos: None,
-        limit_reset: None,
-        created_ms: 0,
-        updated_ms: None,
-    }
+    super::model_tests::key_record(hash, kind, None)
 }
 
 struct Sim {
