@@ -1,0 +1,271 @@
+use super::*;
+use crate::providers::testutil::{catalog, meta};
+
+fn cut_at(model: &str, make: Translator, bytes: &[u8], marker: &str) -> ChatStream {
+    let pricing = catalog().model(model).unwrap().endpoints[0].pricing.clone();
+    let mut s = ChatStream::new(make, meta(model), pricing, 10);
+    let text = std::str::from_utf8(bytes).unwrap();
+    let end = text.find(marker).unwrap();
+    s.feed(&bytes[..end]);
+    s
+}
+
+#[test]
+fn a_stream_cut_before_its_usage_bills_what_the_provider_said_so_far() {
+    let model = "anthropic/claude-sonnet-4.5";
+    let bytes = include_bytes!("../../../tests/fixtures/anthropic/stream_tool_use.sse");
+    let s = cut_at(
+        model,
+        Translator::Anthropic(anthropic::StreamState::new("anthropic")),
+        bytes,
+        "event: message_delta",
+    );
+    assert_eq!(s.usage_source(), "partial");
+    let u = s.final_usage();
+    // The prompt is message_start's exact count, not the estimate of 10.
+    assert_eq!(u.prompt_tokens, 472);
+    // The output is counted from what streamed: the text and the tool call.
+    let streamed = "Okay, let's check the weather — ☀️.".len()
+        + "get_weather".len()
+        + r#"{"city": "Paris"}"#.len();
+    assert_eq!(u.completion_tokens, (streamed as u64).div_ceil(4));
+    assert!(u.cost.unwrap() > crate::money::Usd(0));
+}
+
+#[test]
+fn insurance_of_a_stream_that_delivered_nothing() {
+    let model = "anthropic/claude-sonnet-4.5";
+    let bytes = include_bytes!("../../../tests/fixtures/anthropic/stream_tool_use.sse");
+    let start = || {
+        cut_at(
+            model,
+            Translator::Anthropic(anthropic::StreamState::new("anthropic")),
+            bytes,
+            "event: content_block_start",
+        )
+    };
+    // Failed after message_start (which counts 2 output tokens before any): insured.
+    let mut failed = start();
+    failed.fail(&Error::upstream("anthropic", "Overloaded"));
+    let u = failed.final_usage();
+    assert_eq!(failed.finish_reason(), Some("error"));
+    assert!(failed.insured(&u));
+    assert_eq!(u.cost, Some(crate::money::Usd(0)));
+    // Cut there (no finish): insured as far as the stream can tell; the settlement
+    // charges it when the cut was the client leaving (`Served::insured`).
+    let cut = start();
+    assert!(cut.insured(&cut.final_usage()));
+    // An empty reply that stopped normally pays for its prompt.
+    let mut stopped = start();
+    stopped.feed(
+        b"event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"stop_sequence\"},\"usage\":{\"output_tokens\":0}}\n\n",
+    );
+    let u = stopped.final_usage();
+    assert_eq!(stopped.finish_reason(), Some("stop"));
+    assert!(!stopped.insured(&u));
+    assert!(u.cost.unwrap() > crate::money::Usd(0));
+}
+
+#[test]
+fn a_stream_without_any_usage_is_estimated_tool_calls_included() {
+    let model = "openai/gpt-4o-mini";
+    let bytes = include_bytes!("../../../tests/fixtures/openai/stream_tool_call.sse");
+    let s = cut_at(
+        model,
+        Translator::OpenAi(openai_compat::StreamState::new("openai")),
+        bytes,
+        "\"finish_reason\":\"tool_calls\"",
+    );
+    assert_eq!(s.usage_source(), "estimate");
+    let u = s.final_usage();
+    assert_eq!(u.prompt_tokens, 10);
+    assert!(u.completion_tokens > 0, "tool-call arguments count: {u:?}");
+}
+
+/// A stream of a model that hides its reasoning: 50 tokens a second, at most
+/// `budget` output tokens, its reply started at t = 1 s.
+fn thinking(budget: u64) -> ChatStream {
+    let model = "openai/gpt-4o-mini";
+    let pricing = catalog().model(model).unwrap().endpoints[0].pricing.clone();
+    let translator = Translator::OpenAi(openai_compat::StreamState::new("openai"));
+    let mut s = ChatStream::new(translator, meta(model), pricing, 10)
+        .with_thinking(Some(Thinking::new(50.0, budget)));
+    s.started(1000.0);
+    s.at(1000.0);
+    s.feed(b"data: {\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"o\",\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"\"},\"finish_reason\":null}]}\n\n");
+    s
+}
+
+const HELLO: &[u8] = b"data: {\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"o\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hello there\"},\"finish_reason\":null}]}\n\n";
+
+fn reasoning(u: &Usage) -> u64 {
+    u.completion_tokens_details
+        .as_ref()
+        .map_or(0, |d| d.reasoning_tokens)
+}
+
+#[test]
+fn hidden_reasoning_of_a_cut_stream_is_its_silence_at_the_throughput() {
+    // Silent for 2 s, then content, then cut while more was coming.
+    let mut s = thinking(10_000);
+    s.at(3000.0);
+    s.feed(HELLO);
+    s.at(9000.0);
+    assert_eq!(s.usage_source(), "estimate");
+    assert!(s.reasoning_estimated());
+    let u = s.final_usage();
+    assert_eq!(reasoning(&u), 100, "2 s at 50 tokens a second");
+    // "Hello there" streamed: 3 tokens, after the thinking.
+    assert_eq!(u.completion_tokens, 103);
+    assert_eq!(u.total_tokens, 113);
+
+    // Cut before it showed anything: all of it was thinking.
+    let mut s = thinking(10_000);
+    s.at(5000.0);
+    assert_eq!(reasoning(&s.final_usage()), 200);
+
+    // Never more than the request may generate.
+    let mut s = thinking(30);
+    s.at(3000.0);
+    s.feed(HELLO);
+    let u = s.final_usage();
+    assert_eq!((reasoning(&u), u.completion_tokens), (27, 30));
+}
+
+#[test]
+fn hidden_reasoning_is_the_providers_count_when_it_gives_one() {
+    let mut s = thinking(10_000);
+    s.at(3000.0);
+    s.feed(HELLO);
+    s.feed(b"data: {\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"o\",\"choices\":[],\"usage\":{\"prompt_tokens\":9,\"completion_tokens\":40,\"total_tokens\":49,\"completion_tokens_details\":{\"reasoning_tokens\":37}}}\n\n");
+    s.at(9000.0);
+    assert_eq!(s.usage_source(), "provider");
+    assert!(!s.reasoning_estimated());
+    let u = s.final_usage();
+    assert_eq!((u.completion_tokens, reasoning(&u)), (40, 37));
+    // A model that shows its thinking, or says nothing of it, is not estimated.
+    let model = "openai/gpt-4o-mini";
+    let pricing = catalog().model(model).unwrap().endpoints[0].pricing.clone();
+    let translator = Translator::OpenAi(openai_compat::StreamState::new("openai"));
+    let mut plain = ChatStream::new(translator, meta(model), pricing, 10);
+    plain.started(1000.0);
+    plain.at(5000.0);
+    assert!(!plain.reasoning_estimated());
+    assert_eq!(plain.final_usage().completion_tokens, 0);
+}
+
+#[test]
+fn hidden_reasoning_throughput_is_measured_else_stated() {
+    let cat = catalog();
+    let mut e = cat.model("openai/gpt-4o-mini").unwrap().endpoints[0].clone();
+    assert_eq!(
+        Thinking::of(&e, Some(80.0), 100),
+        None,
+        "it shows its reasoning"
+    );
+    e.hidden_reasoning_tps = Some(40);
+    assert_eq!(
+        Thinking::of(&e, Some(80.0), 100),
+        Some(Thinking::new(80.0, 100))
+    );
+    assert_eq!(Thinking::of(&e, None, 100), Some(Thinking::new(40.0, 100)));
+    assert_eq!(
+        Thinking::of(&e, Some(0.0), 100),
+        Some(Thinking::new(40.0, 100))
+    );
+}
+
+fn gathered(model: &str, make: Translator, bytes: &[u8]) -> ChatCompletion {
+    let pricing = catalog().model(model).unwrap().endpoints[0].pricing.clone();
+    let mut s = ChatStream::new(make, meta(model), pricing, 10).gathering();
+    let half = bytes.len() / 2;
+    s.feed(&bytes[..half]);
+    s.feed(&bytes[half..]);
+    s.finish();
+    let mut c = s.gathered().unwrap();
+    c.usage = Some(s.final_usage());
+    c
+}
+
+/// What matters of a reply to its caller: choices whole, and the billed counts.
+fn gist(c: &ChatCompletion) -> serde_json::Value {
+    let u = c.usage.as_ref().unwrap();
+    json!({
+        "id": c.id, "model": c.model, "choices": c.choices,
+        "tokens": [u.prompt_tokens, u.completion_tokens],
+    })
+}
+
+#[test]
+fn a_gathered_stream_is_the_reply_the_provider_would_have_sent_whole() {
+    let model = "anthropic/claude-sonnet-4.5";
+    let stream = gathered(
+        model,
+        Translator::Anthropic(anthropic::StreamState::new("anthropic")),
+        include_bytes!("../../../tests/fixtures/anthropic/stream_thinking.sse"),
+    );
+    let whole = json!({
+        "id": "msg_01", "type": "message", "role": "assistant", "model": "claude-sonnet-4-5-20250929",
+        "content": [
+            {"type": "thinking", "thinking": "2 + 2 is 4.", "signature": "EqQBCgIYAhIM1gbcDa9GJwZA2b3h"},
+            {"type": "text", "text": "4"}],
+        "stop_reason": "end_turn", "stop_sequence": null,
+        "usage": {"input_tokens": 20, "output_tokens": 15}});
+    let mut whole = crate::providers::parse_response(
+        crate::catalog::ApiFamily::Anthropic,
+        "anthropic",
+        &meta(model),
+        whole.to_string().as_bytes(),
+    )
+    .unwrap();
+    whole.usage.as_mut().unwrap().total_tokens = 35;
+    assert_eq!(gist(&stream), gist(&whole));
+
+    let model = "openai/gpt-4o-mini";
+    let stream = gathered(
+        model,
+        Translator::OpenAi(openai_compat::StreamState::new("openai")),
+        include_bytes!("../../../tests/fixtures/openai/stream_tool_call.sse"),
+    );
+    let m = &stream.choices[0].message;
+    assert_eq!(m.content, None);
+    let call = &m.tool_calls.as_ref().unwrap()[0];
+    assert_eq!(
+        (
+            call.id.as_str(),
+            call.function.name.as_str(),
+            call.function.arguments.as_str()
+        ),
+        ("call_Zk2", "get_weather", r#"{"city":"Paris"}"#)
+    );
+    assert_eq!(
+        stream.choices[0].finish_reason.as_deref(),
+        Some("tool_calls")
+    );
+    assert_eq!(stream.system_fingerprint.as_deref(), Some("fp_34a54ae93c"));
+
+    let model = "google/gemini-3-pro-preview";
+    let stream = gathered(
+        model,
+        Translator::Gemini(gemini::StreamState::new(
+            "google-ai-studio",
+            &meta(model).id,
+        )),
+        include_bytes!("../../../tests/fixtures/gemini/stream_thought_signature.sse"),
+    );
+    let whole = json!({"candidates": [{"content": {"role": "model", "parts": [
+            {"text": "**Planning the lookup**\n\nThe user wants the weather, so I will call get_weather for Paris.", "thought": true},
+            {"functionCall": {"name": "get_weather", "args": {"city": "Paris"}}, "thoughtSignature": "EjQKMgG+Pvb7sigPart1Paris"},
+            {"functionCall": {"name": "get_weather", "args": {"city": "Lyon"}}}]},
+        "finishReason": "STOP", "index": 0}],
+        "usageMetadata": {"promptTokenCount": 61, "candidatesTokenCount": 30, "totalTokenCount": 171, "thoughtsTokenCount": 80},
+        "modelVersion": "gemini-3-pro-preview"});
+    let whole = crate::providers::parse_response(
+        crate::catalog::ApiFamily::Gemini,
+        "google-ai-studio",
+        &meta(model),
+        whole.to_string().as_bytes(),
+    )
+    .unwrap();
+    assert_eq!(gist(&stream), gist(&whole));
+}
