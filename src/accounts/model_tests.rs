@@ -300,7 +300,7 @@ impl Model {
 
     /// Every settled generation's record, by ID: landed in its shard, or still in the
     /// outbox; each in the shard of its ID's day, once.
-    fn records(&self) -> std::collections::BTreeMap<String, (String, Generation, u64)> {
+    fn records(&self) -> Records {
         let mut all = std::collections::BTreeMap::new();
         for (day, s) in &self.shards {
             let t = s.store.tables.borrow();
@@ -597,48 +597,30 @@ impl Model {
     /// The books' invariants, from the store's rows.
     fn check(&self) {
         let s = store_state(&self.books);
-        let total = |n: &str| s.totals.get(n).copied().unwrap_or(0);
-        let (credits, usage, reserved) = (total("credits"), total("usage"), total("reserved"));
-        let granted: u128 = s.grants.iter().map(|g| u128::from(g.0)).sum();
-        assert_eq!(credits, granted, "credits are what was granted");
-        let holds: u128 = s
-            .reservations
-            .values()
-            .map(|r| u128::from(r.1))
-            .sum::<u128>()
-            + s.leases
-                .values()
-                .map(|l| u128::from(l.0.amount))
-                .sum::<u128>();
-        assert_eq!(reserved, holds, "reserved is what the holds hold");
         let records = self.records();
-        assert_eq!(
-            records.len(),
-            s.settled.len(),
-            "a settlement without its record"
-        );
-        let charged: u128 = records.values().map(|g| u128::from(g.2)).sum();
-        assert_eq!(usage, charged, "usage is what the generations were charged");
-        assert!(
-            usage + reserved <= credits,
-            "spent and held past the credits"
-        );
-        let losses = |gen: &str| -> u128 {
-            s.entries
+        check_totals(&s, &records);
+        check_charges(&s, &records);
+        self.check_limits(&s);
+        let expired: u128 = s
+            .entries
+            .iter()
+            .filter(|e| e.kind == "expired_hold")
+            .map(|e| e.picos)
+            .sum();
+        assert!(s.totals.get("expired_holds").copied().unwrap_or(0) <= expired);
+        for id in &self.reserved_gens {
+            let recorded = s
+                .entries
                 .iter()
-                .filter(|e| e.kind == "operator_loss" && (gen.is_empty() || e.gen_id == gen))
-                .map(|e| e.picos)
-                .sum()
-        };
-        assert_eq!(total("operator_loss"), losses(""));
-        for (id, (_, g, charged)) in &records {
-            let billed = u128::from(*charged) + losses(id);
-            assert_eq!(
-                billed,
-                u128::from(g.cost_picos),
-                "{id}: an excess went unrecorded"
-            );
+                .any(|e| e.kind == "expired_hold" && e.gen_id == *id);
+            let held = s.reservations.contains_key(id) || records.contains_key(id);
+            assert!(held || recorded, "{id}: its hold was released silently");
         }
+    }
+
+    /// No key spent past its limit (the last key's is daily), nor a deleted key's past
+    /// the limit it had.
+    fn check_limits(&self, s: &State) {
         for k in 0..KEYS {
             let hash = key_hash(k);
             // A deleted key's requests still settle within the limit it had.
@@ -661,21 +643,62 @@ impl Model {
                 );
             }
         }
-        let expired: u128 = s
-            .entries
+    }
+}
+
+/// The generations' records, by ID: (key, record, charged).
+type Records = std::collections::BTreeMap<String, (String, Generation, u64)>;
+
+/// The account's totals against its rows: credits granted, holds reserved, usage
+/// charged, and never more spent and held than granted.
+fn check_totals(s: &State, records: &Records) {
+    let total = |n: &str| s.totals.get(n).copied().unwrap_or(0);
+    let (credits, usage, reserved) = (total("credits"), total("usage"), total("reserved"));
+    let granted: u128 = s.grants.iter().map(|g| u128::from(g.0)).sum();
+    assert_eq!(credits, granted, "credits are what was granted");
+    let holds: u128 = s
+        .reservations
+        .values()
+        .map(|r| u128::from(r.1))
+        .sum::<u128>()
+        + s.leases
+            .values()
+            .map(|l| u128::from(l.0.amount))
+            .sum::<u128>();
+    assert_eq!(reserved, holds, "reserved is what the holds hold");
+    assert_eq!(
+        records.len(),
+        s.settled.len(),
+        "a settlement without its record"
+    );
+    let charged: u128 = records.values().map(|g| u128::from(g.2)).sum();
+    assert_eq!(usage, charged, "usage is what the generations were charged");
+    assert!(
+        usage + reserved <= credits,
+        "spent and held past the credits"
+    );
+}
+
+/// Every generation's cost is what it was charged plus the operator's recorded loss.
+fn check_charges(s: &State, records: &Records) {
+    let losses = |gen: &str| -> u128 {
+        s.entries
             .iter()
-            .filter(|e| e.kind == "expired_hold")
+            .filter(|e| e.kind == "operator_loss" && (gen.is_empty() || e.gen_id == gen))
             .map(|e| e.picos)
-            .sum();
-        assert!(total("expired_holds") <= expired);
-        for id in &self.reserved_gens {
-            let recorded = s
-                .entries
-                .iter()
-                .any(|e| e.kind == "expired_hold" && e.gen_id == *id);
-            let held = s.reservations.contains_key(id) || records.contains_key(id);
-            assert!(held || recorded, "{id}: its hold was released silently");
-        }
+            .sum()
+    };
+    assert_eq!(
+        s.totals.get("operator_loss").copied().unwrap_or(0),
+        losses("")
+    );
+    for (id, (_, g, charged)) in records {
+        let billed = u128::from(*charged) + losses(id);
+        assert_eq!(
+            billed,
+            u128::from(g.cost_picos),
+            "{id}: an excess went unrecorded"
+        );
     }
 }
 
@@ -742,171 +765,5 @@ proptest! {
     }
 }
 
-/// A revoked lease keeps holding what its running requests may spend for as long as
-/// their own reservations would live, not the (much shorter) lease TTL that only an
-/// isolate's renewals extend: the isolate dropped the lease, so nothing renews it.
-#[test]
-fn a_revoked_lease_outlives_the_lease_ttl_while_its_requests_run() {
-    let mut m = Model::new(1_000_000_000_000, [None; KEYS]);
-    m.admit(0, 0, 1_000_000_000, true);
-    let ask = 5_000_000_000;
-    m.admit(0, 0, ask, false);
-    let lease_id = m.isolates[0].book.get("k0").unwrap().id.clone();
-    assert!(m.isolates[0].running.last().unwrap().ticket.is_some());
-    m.key_change(0, KeyChange::Disable, true);
-    m.renew(0, 0, false, false);
-    assert!(m.isolates[0].book.get("k0").is_none(), "revoked");
-    let closing = store_state(&m.books).leases[&lease_id].0.clone();
-    assert!(closing.closing && closing.amount == ask);
-    m.advance(LEASE_TTL_MS + 1000);
-    m.check();
-    let s = store_state(&m.books);
-    assert!(
-        s.entries.iter().all(|e| e.kind != "expired_hold"),
-        "{:?}",
-        s.entries
-    );
-    assert!(
-        s.leases.contains_key(&lease_id),
-        "the running request lost its hold"
-    );
-    // It ends, and settles against what its lease still holds.
-    m.finish(0, 1, Cost::At);
-    m.deliver(0);
-    m.check();
-    let s = store_state(&m.books);
-    assert!(!s.leases.contains_key(&lease_id));
-    assert_eq!(s.totals.get("expired_holds").copied().unwrap_or(0), 0);
-    assert!(s.entries.is_empty(), "{:?}", s.entries);
-    assert_eq!(m.records().values().map(|g| g.2).sum::<u64>(), ask);
-    // Past a reservation's TTL, a closing lease whose requests never settle expires.
-    m.admit(1, 1, 1_000_000_000, true);
-    m.admit(1, 1, ask, false);
-    m.key_change(1, KeyChange::Disable, true);
-    m.renew(1, 1, false, false);
-    m.advance(RESERVATION_TTL_MS + 1000);
-    m.check();
-    let s = store_state(&m.books);
-    assert!(s.leases.is_empty() && s.reservations.is_empty());
-    assert!(s
-        .entries
-        .iter()
-        .any(|e| e.kind == "expired_hold" && e.picos == u128::from(ask)));
-}
-
-/// An isolate that admits requests against its lease and dies before it reports them
-/// (no renewal since) leaves them unsettled: the lease's expiry records what they could
-/// owe, and a settlement that still comes is matched to it.
-#[test]
-fn an_isolate_lost_after_unreported_admissions_leaves_them_recorded() {
-    let mut m = Model::new(1_000_000_000_000, [None; KEYS]);
-    m.admit(0, 0, 1_000_000_000, true);
-    let lease_id = m.isolates[0].book.get("k0").unwrap().id.clone();
-    m.renew(0, 0, false, false);
-    let ask = 2_000_000_000;
-    for _ in 0..3 {
-        m.admit(0, 0, ask, false);
-    }
-    assert_eq!(m.leased_gens.len(), 3, "admitted against the lease");
-    // One of them ends and is queued, not delivered; the isolate dies.
-    m.finish(0, 1, Cost::At);
-    let lost = m.isolates[0].queue.clone();
-    m.step(Step::Crash { iso: 0 });
-    m.advance(LEASE_TTL_MS + 1000);
-    m.check();
-    let s = store_state(&m.books);
-    assert!(!s.leases.contains_key(&lease_id), "the lease expired");
-    let recorded: u128 = s
-        .entries
-        .iter()
-        .filter(|e| e.kind == "expired_hold")
-        .map(|e| e.picos)
-        .sum();
-    assert!(recorded >= u128::from(3 * ask), "{:?}", s.entries);
-    assert_eq!(s.totals.get("expired_holds").copied(), Some(recorded));
-    // A settlement that survived elsewhere lands late: matched to the lease's record.
-    m.isolates[1].queue = lost;
-    m.deliver(1);
-    m.check();
-    let s = store_state(&m.books);
-    assert_eq!(
-        s.totals.get("expired_holds").copied(),
-        Some(recorded - u128::from(ask))
-    );
-    assert!(s.entries.iter().any(|e| e.kind == "late_settle"));
-}
-
-/// A rename changes no money: the key's lease and holds stay as they were.
-#[test]
-fn a_rename_touches_no_hold() {
-    let mut m = Model::new(1_000_000_000_000, [Some(500_000_000_000), None, None]);
-    m.admit(0, 0, 1_000_000_000, true);
-    let before = store_state(&m.books);
-    m.key_change(0, KeyChange::Rename, false);
-    let after = store_state(&m.books);
-    assert_eq!(after.leases, before.leases);
-    assert_eq!(after.reservations, before.reservations);
-    assert_eq!(after.totals, before.totals);
-    m.renew(0, 0, false, false);
-    assert!(
-        m.isolates[0].book.get("k0").is_some(),
-        "the lease was not revoked"
-    );
-}
-
-/// A key deleted while its request runs keeps its limit for that request: what its
-/// provider bills past the hold is charged only as far as the limit allows, and the
-/// rest is recorded, as it would have been had the key stayed.
-#[test]
-fn a_deleted_key_keeps_its_limit_for_the_requests_it_left_running() {
-    let limit = 50_000_000_000; // $0.05
-    let mut m = Model::new(1_000_000_000_000, [Some(limit), None, None]);
-    let ask = 40_000_000_000;
-    m.admit(0, 0, ask, false);
-    m.key_change(0, KeyChange::Delete, false);
-    assert!(!store_state(&m.books).keys.contains_key("k0"));
-    // Billed $0.15 for a request that held $0.04.
-    m.finish(0, 0, Cost::Above(712));
-    m.deliver(0);
-    m.check();
-    let s = store_state(&m.books);
-    let records = m.records();
-    let (_, g, charged) = records.values().next().unwrap();
-    assert!(g.cost_picos > 3 * limit - 1_000_000_000, "{}", g.cost_picos);
-    assert_eq!(*charged, limit, "charged past the deleted key's limit");
-    let loss: u128 = s.entries.iter().map(|e| e.picos).sum();
-    assert_eq!(loss, u128::from(g.cost_picos - limit));
-}
-
-/// An isolate of the previous version renews without saying what it admitted: its
-/// lease is unbounded, and expires recording all it held.
-#[test]
-fn a_lease_renewed_without_a_report_expires_recording_all_it_held() {
-    let mut m = Model::new(1_000_000_000_000, [None; KEYS]);
-    m.admit(0, 0, 1_000_000_000, true);
-    let l = m.isolates[0].book.get("k0").unwrap().clone();
-    let old = Op::Lease {
-        caller: "k0".into(),
-        lease_id: l.id.clone(),
-        in_flight: 0,
-        admitted: None,
-        top_up: false,
-        release: false,
-        settle: Vec::new(),
-    };
-    let Ok(Reply::Lease(state)) = m.run(old) else {
-        panic!("not renewed")
-    };
-    assert!(state
-        .lease
-        .is_some_and(|g| g.admit_until == Some(super::store::UNBOUNDED)));
-    let held = store_state(&m.books).leases[&l.id].0.amount;
-    m.step(Step::Crash { iso: 0 });
-    m.advance(LEASE_TTL_MS + 1000);
-    m.check();
-    let s = store_state(&m.books);
-    assert_eq!(
-        s.totals.get("expired_holds").copied(),
-        Some(u128::from(held))
-    );
-}
+/// Chosen scenarios on the same model.
+mod scenario_tests;

@@ -292,17 +292,9 @@ fn sixty_days_of_traffic_keep_every_table_bounded() {
     assert_eq!(sim.churned, DAYS * 24);
 }
 
-/// A retried batch (its answer lost) charges nothing twice, and a record forwarded
-/// twice lands once; a settlement older than the dedupe retention is not charged but
-/// recorded.
-#[test]
-fn retries_and_late_settlements_stay_exactly_once() {
-    let mut sim = Sim::new(20_000 * DAY_MS);
-    sim.settle();
-    let s0 = sim.books.store.state.borrow().clone();
-    // The same batch again: the object says it was settled.
-    let items: Vec<Queued> = s0
-        .outbox
+/// The batch the outbox's records were settled in, to send again.
+fn batch_of(s: &super::memory::State) -> Vec<Queued> {
+    s.outbox
         .iter()
         .map(|(_, r)| Queued {
             item: SettleItem {
@@ -313,7 +305,45 @@ fn retries_and_late_settlements_stay_exactly_once() {
             },
             ask: 0,
         })
-        .collect();
+        .collect()
+}
+
+/// The settlements recorded as too late to charge (past the dedupe retention).
+fn too_late(s: &super::memory::State) -> u64 {
+    s.entries
+        .iter()
+        .filter(|e| e.note.contains("dedupe retention"))
+        .count() as u64
+}
+
+impl Sim {
+    /// Puts the outbox's records in their shards with the answer lost: the books do
+    /// not learn that they landed.
+    fn forward_unacknowledged(&mut self, now: u64) {
+        for (day, r) in self.books.outbox().unwrap() {
+            let s = self.shards.entry(day).or_insert_with(|| Shard {
+                store: MemoryShard::default(),
+            });
+            let op = ShardOp::Put {
+                day,
+                retention_days: RETENTION_DAYS,
+                records: vec![r],
+            };
+            s.handle(op, now).unwrap();
+        }
+    }
+}
+
+/// A retried batch (its answer lost) charges nothing twice, and a record forwarded
+/// twice lands once; a settlement older than the dedupe retention is not charged but
+/// recorded.
+#[test]
+fn retries_and_late_settlements_stay_exactly_once() {
+    let mut sim = Sim::new(20_000 * DAY_MS);
+    sim.settle();
+    let s0 = sim.books.store.state.borrow().clone();
+    // The same batch again: the object says it was settled.
+    let items = batch_of(&s0);
     sim.books
         .handle(Op::Settle {
             items: items.clone(),
@@ -324,17 +354,7 @@ fn retries_and_late_settlements_stay_exactly_once() {
     // Forwarded twice (the first answer lost): one record each in the shard.
     let now = sim.now();
     for _ in 0..2 {
-        for (day, r) in sim.books.outbox().unwrap() {
-            let s = sim.shards.entry(day).or_insert_with(|| Shard {
-                store: MemoryShard::default(),
-            });
-            let op = ShardOp::Put {
-                day,
-                retention_days: RETENTION_DAYS,
-                records: vec![r],
-            };
-            s.handle(op, now).unwrap();
-        }
+        sim.forward_unacknowledged(now);
     }
     {
         let sh = sim.shards.values().next().unwrap();
@@ -356,12 +376,6 @@ fn retries_and_late_settlements_stay_exactly_once() {
         .unwrap();
     let after = sim.books.store.state.borrow().clone();
     assert_eq!(after.totals["usage"], usage, "charged twice");
-    let too_late = |s: &super::memory::State| {
-        s.entries
-            .iter()
-            .filter(|e| e.note.contains("dedupe retention"))
-            .count() as u64
-    };
     // The one whose first settlement left an operator loss is known to have settled:
     // its cost is not recorded again as a loss.
     assert_eq!(

@@ -593,75 +593,16 @@ pub async fn gather(
         worker::ResponseBody::Stream(s) => JsValue::from(s.clone()),
         _ => return Err(internal("a streamed reply without a body".into())),
     };
-    let mut body = BurstReader::new(&js_body);
-    let drain = cfg.drain;
-    let mut left_signal = pin!(left);
-    let mut left = false;
-    // Once the client has gone: how much more to read.
-    let mut gone: Option<Window> = None;
-    let mut read = 0usize;
-    // The bytes read count against the isolate's reply budget as they come.
-    let mut hold = Hold::of(&budget::REPLIES);
-    let limit = cfg.isolate_reply_bytes;
-    while !stream.is_closed() {
-        let wait = match gone.map(|w| w.left_ms(read)) {
-            None => cfg.upstream_reply_timeout_ms,
-            Some(Some(wait)) => wait,
-            Some(None) => break,
-        };
-        let left_here = usize::try_from(hold.left(limit)).unwrap_or(usize::MAX);
-        let room = cfg.max_reply_bytes.saturating_sub(read);
-        let room = room.min(left_here).saturating_add(1);
-        let burst = pin!(body.next(wait, room));
-        let (bytes, end) = if left {
-            burst.await
-        } else {
-            match select(burst, left_signal.as_mut()).await {
-                Either::Left((got, _)) => got,
-                Either::Right(((), burst)) => {
-                    left = true;
-                    body.stop();
-                    burst.await
-                }
-            }
-        };
-        read = read.saturating_add(bytes.len());
-        if read > cfg.max_reply_bytes {
-            stream.fail(&too_large(provider, cfg.max_reply_bytes));
-            break;
-        }
-        // Past what the isolate has left: a 503, settled as a stream that broke.
-        if !hold.try_take(bytes.len() as u64, limit) {
-            stream.fail(&budget::busy("reading replies of", limit));
-            break;
-        }
-        if !bytes.is_empty() {
-            stream.at(config::now_ms());
-            stream.feed(&bytes);
-        }
-        match end {
-            End::More | End::Stopped => {}
-            End::Done => {
-                stream.finish();
-            }
-            End::Failed(e) => {
-                stream.fail(&broke(provider, e));
-            }
-            // The end of the drain.
-            End::Quiet if gone.is_some() => break,
-            End::Quiet => {
-                stream.fail(&Error::Timeout {
-                    provider: provider.to_string(),
-                });
-            }
-        }
-        if left && gone.is_none() && !stream.is_closed() {
-            if stream.finish_reason().is_none() {
-                break;
-            }
-            gone = Some(drain.start(read));
-        }
-    }
+    let mut reading = Reading {
+        body: BurstReader::new(&js_body),
+        cfg,
+        provider,
+        left: false,
+        gone: None,
+        read: 0,
+        hold: Hold::of(&budget::REPLIES),
+    };
+    reading.run(&mut stream, left).await;
     if stream.is_closed() {
         inflight.completed();
     }
@@ -669,7 +610,121 @@ pub async fn gather(
     Ok(Gathered::Stream {
         stream: Box::new(stream),
         first_byte,
-        left,
-        hold,
+        left: reading.left,
+        hold: reading.hold,
     })
+}
+
+/// A streamed reply being gathered by [`gather`]: how much was read, what it holds, and
+/// whether the client has gone.
+struct Reading<'p> {
+    body: BurstReader,
+    cfg: GatherLimits,
+    provider: &'p str,
+    /// The client left before the stream ended.
+    left: bool,
+    /// Once the client has gone: how much more to read.
+    gone: Option<Window>,
+    read: usize,
+    /// The bytes read count against the isolate's reply budget as they come.
+    hold: Hold,
+}
+
+impl Reading<'_> {
+    /// Reads the reply into `stream` until it closes, a cap is passed, or the client,
+    /// gone (`left` resolved), has no more to wait for.
+    async fn run(&mut self, stream: &mut ChatStream, left: impl std::future::Future<Output = ()>) {
+        let mut left_signal = pin!(left);
+        while !stream.is_closed() {
+            let Some(wait) = self.wait() else {
+                break;
+            };
+            let (bytes, end) = self.burst(wait, left_signal.as_mut()).await;
+            if !self.take(stream, &bytes) || self.ended(stream, end) {
+                break;
+            }
+            if self.left && self.gone.is_none() && !stream.is_closed() {
+                // Mid-generation it stops at once; once the content has ended only the
+                // usage is still to come, read on within the drain.
+                if stream.finish_reason().is_none() {
+                    break;
+                }
+                self.gone = Some(self.cfg.drain.start(self.read));
+            }
+        }
+    }
+
+    /// How long to wait for the next bytes: the reply's idle timeout, or what is left
+    /// of the drain once the client has gone; `None` once the drain is over.
+    fn wait(&self) -> Option<u64> {
+        match self.gone {
+            None => Some(self.cfg.upstream_reply_timeout_ms),
+            Some(w) => w.left_ms(self.read),
+        }
+    }
+
+    /// The next burst of the body, at most a byte past what the reply may still take.
+    /// The client leaving meanwhile stops the body; what it had read still comes.
+    async fn burst<F>(&mut self, wait: u64, left_signal: std::pin::Pin<&mut F>) -> (Vec<u8>, End)
+    where
+        F: std::future::Future<Output = ()>,
+    {
+        let limit = self.cfg.isolate_reply_bytes;
+        let left_here = usize::try_from(self.hold.left(limit)).unwrap_or(usize::MAX);
+        let room = self.cfg.max_reply_bytes.saturating_sub(self.read);
+        let room = room.min(left_here).saturating_add(1);
+        let burst = pin!(self.body.next(wait, room));
+        if self.left {
+            return burst.await;
+        }
+        match select(burst, left_signal).await {
+            Either::Left((got, _)) => got,
+            Either::Right(((), burst)) => {
+                self.left = true;
+                self.body.stop();
+                burst.await
+            }
+        }
+    }
+
+    /// Counts `bytes` against the reply's caps and feeds them to `stream`; `false` when
+    /// a cap is passed (the stream then fails with it).
+    fn take(&mut self, stream: &mut ChatStream, bytes: &[u8]) -> bool {
+        self.read = self.read.saturating_add(bytes.len());
+        if self.read > self.cfg.max_reply_bytes {
+            stream.fail(&too_large(self.provider, self.cfg.max_reply_bytes));
+            return false;
+        }
+        // Past what the isolate has left: a 503, settled as a stream that broke.
+        let limit = self.cfg.isolate_reply_bytes;
+        if !self.hold.try_take(bytes.len() as u64, limit) {
+            stream.fail(&budget::busy("reading replies of", limit));
+            return false;
+        }
+        if !bytes.is_empty() {
+            stream.at(config::now_ms());
+            stream.feed(bytes);
+        }
+        true
+    }
+
+    /// What the end of a burst does to `stream`; `true` at the end of the drain.
+    fn ended(&self, stream: &mut ChatStream, end: End) -> bool {
+        match end {
+            End::More | End::Stopped => {}
+            End::Done => {
+                stream.finish();
+            }
+            End::Failed(e) => {
+                stream.fail(&broke(self.provider, e));
+            }
+            End::Quiet if self.gone.is_some() => return true,
+            End::Quiet => {
+                stream.fail(&Error::Timeout {
+                    provider: self.provider.to_string(),
+                });
+            }
+        }
+        false
+    }
 }

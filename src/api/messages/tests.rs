@@ -389,15 +389,22 @@ fn content_blocks_of_every_kind_convert() {
     );
 }
 
+/// The error of a valid request with `field` set to `v`.
+fn with(field: &str, v: Value) -> String {
+    let mut b =
+        json!({"model": "a/b", "max_tokens": 5, "messages": [{"role": "user", "content": "x"}]});
+    b[field] = v;
+    convert(&b).unwrap_err().to_string()
+}
+
+/// The error of a request whose one user message has `content`.
+fn user(content: Value) -> String {
+    with("messages", json!([{"role": "user", "content": content}]))
+}
+
 #[test]
 fn parse_errors_name_the_path() {
-    let with = |field: &str, v: Value| {
-        let mut b = json!({"model": "a/b", "max_tokens": 5, "messages": [{"role": "user", "content": "x"}]});
-        b[field] = v;
-        convert(&b).unwrap_err().to_string()
-    };
-    let user = |content: Value| with("messages", json!([{"role": "user", "content": content}]));
-    for (got, want) in [
+    let cases = [
         (with("messages", json!({})), "messages: must be an array"),
         (
             with("messages", json!([1])),
@@ -412,10 +419,15 @@ fn parse_errors_name_the_path() {
             "messages[0].content: must be a string or an array of blocks",
         ),
         (with("messages", json!([])), "messages: must not be empty"),
-        (
-            with("provider", json!({"max_price": {"prompt": "cheap"}})),
-            "provider.max_price.prompt: must be a non-negative number",
-        ),
+    ];
+    for (got, want) in cases {
+        assert!(got.contains(want), "{got:?} should contain {want:?}");
+    }
+}
+
+#[test]
+fn parse_errors_name_the_path_into_content_blocks() {
+    let cases = [
         (
             user(json!([{"type": "text"}])),
             "messages[0].content[0].text: is required",
@@ -441,6 +453,19 @@ fn parse_errors_name_the_path() {
         (
             user(json!([{"type": "tool_result", "tool_use_id": "nope", "content": "x"}])),
             "messages[0].tool_call_id: \"nope\" answers no tool call",
+        ),
+    ];
+    for (got, want) in cases {
+        assert!(got.contains(want), "{got:?} should contain {want:?}");
+    }
+}
+
+#[test]
+fn parse_errors_name_the_path_of_other_fields() {
+    let cases = [
+        (
+            with("provider", json!({"max_price": {"prompt": "cheap"}})),
+            "provider.max_price.prompt: must be a non-negative number",
         ),
         (with("max_tokens", json!("100")), "max_tokens: invalid type"),
         (
@@ -496,9 +521,14 @@ fn parse_errors_name_the_path() {
             with("metadata", json!({"user_id": 5})),
             "metadata.user_id: invalid type",
         ),
-    ] {
+    ];
+    for (got, want) in cases {
         assert!(got.contains(want), "{got:?} should contain {want:?}");
     }
+}
+
+#[test]
+fn kinds_anthropic_adds_are_tolerated_or_refused_by_name() {
     let e = convert(&json!([1])).unwrap_err();
     assert_eq!(e.to_string(), "The body must be a JSON object");
     // Kinds Anthropic adds reach the conversion: a new thinking mode or tool choice is

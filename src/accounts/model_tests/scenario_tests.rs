@@ -1,0 +1,175 @@
+//! Scenarios the random interleavings reach only by chance, played on the same model:
+//! a revoked lease whose requests still run, an isolate lost after admissions it never
+//! reported, key renames and deletions under running requests, and a renewal from an
+//! isolate of the previous version.
+
+use super::*;
+
+/// A revoked lease keeps holding what its running requests may spend for as long as
+/// their own reservations would live, not the (much shorter) lease TTL that only an
+/// isolate's renewals extend: the isolate dropped the lease, so nothing renews it.
+#[test]
+fn a_revoked_lease_outlives_the_lease_ttl_while_its_requests_run() {
+    let mut m = Model::new(1_000_000_000_000, [None; KEYS]);
+    m.admit(0, 0, 1_000_000_000, true);
+    let ask = 5_000_000_000;
+    m.admit(0, 0, ask, false);
+    let lease_id = m.isolates[0].book.get("k0").unwrap().id.clone();
+    assert!(m.isolates[0].running.last().unwrap().ticket.is_some());
+    m.key_change(0, KeyChange::Disable, true);
+    m.renew(0, 0, false, false);
+    assert!(m.isolates[0].book.get("k0").is_none(), "revoked");
+    let closing = store_state(&m.books).leases[&lease_id].0.clone();
+    assert!(closing.closing && closing.amount == ask);
+    m.advance(LEASE_TTL_MS + 1000);
+    m.check();
+    let s = store_state(&m.books);
+    assert!(
+        s.entries.iter().all(|e| e.kind != "expired_hold"),
+        "{:?}",
+        s.entries
+    );
+    assert!(
+        s.leases.contains_key(&lease_id),
+        "the running request lost its hold"
+    );
+    // It ends, and settles against what its lease still holds.
+    m.finish(0, 1, Cost::At);
+    m.deliver(0);
+    m.check();
+    let s = store_state(&m.books);
+    assert!(!s.leases.contains_key(&lease_id));
+    assert_eq!(s.totals.get("expired_holds").copied().unwrap_or(0), 0);
+    assert!(s.entries.is_empty(), "{:?}", s.entries);
+    assert_eq!(m.records().values().map(|g| g.2).sum::<u64>(), ask);
+    // Past a reservation's TTL, a closing lease whose requests never settle expires.
+    m.admit(1, 1, 1_000_000_000, true);
+    m.admit(1, 1, ask, false);
+    m.key_change(1, KeyChange::Disable, true);
+    m.renew(1, 1, false, false);
+    m.advance(RESERVATION_TTL_MS + 1000);
+    m.check();
+    let s = store_state(&m.books);
+    assert!(s.leases.is_empty() && s.reservations.is_empty());
+    assert!(s
+        .entries
+        .iter()
+        .any(|e| e.kind == "expired_hold" && e.picos == u128::from(ask)));
+}
+
+/// An isolate that admits requests against its lease and dies before it reports them
+/// (no renewal since) leaves them unsettled: the lease's expiry records what they could
+/// owe, and a settlement that still comes is matched to it.
+#[test]
+fn an_isolate_lost_after_unreported_admissions_leaves_them_recorded() {
+    let mut m = Model::new(1_000_000_000_000, [None; KEYS]);
+    m.admit(0, 0, 1_000_000_000, true);
+    let lease_id = m.isolates[0].book.get("k0").unwrap().id.clone();
+    m.renew(0, 0, false, false);
+    let ask = 2_000_000_000;
+    for _ in 0..3 {
+        m.admit(0, 0, ask, false);
+    }
+    assert_eq!(m.leased_gens.len(), 3, "admitted against the lease");
+    // One of them ends and is queued, not delivered; the isolate dies.
+    m.finish(0, 1, Cost::At);
+    let lost = m.isolates[0].queue.clone();
+    m.step(Step::Crash { iso: 0 });
+    m.advance(LEASE_TTL_MS + 1000);
+    m.check();
+    let s = store_state(&m.books);
+    assert!(!s.leases.contains_key(&lease_id), "the lease expired");
+    let recorded: u128 = s
+        .entries
+        .iter()
+        .filter(|e| e.kind == "expired_hold")
+        .map(|e| e.picos)
+        .sum();
+    assert!(recorded >= u128::from(3 * ask), "{:?}", s.entries);
+    assert_eq!(s.totals.get("expired_holds").copied(), Some(recorded));
+    // A settlement that survived elsewhere lands late: matched to the lease's record.
+    m.isolates[1].queue = lost;
+    m.deliver(1);
+    m.check();
+    let s = store_state(&m.books);
+    assert_eq!(
+        s.totals.get("expired_holds").copied(),
+        Some(recorded - u128::from(ask))
+    );
+    assert!(s.entries.iter().any(|e| e.kind == "late_settle"));
+}
+
+/// A rename changes no money: the key's lease and holds stay as they were.
+#[test]
+fn a_rename_touches_no_hold() {
+    let mut m = Model::new(1_000_000_000_000, [Some(500_000_000_000), None, None]);
+    m.admit(0, 0, 1_000_000_000, true);
+    let before = store_state(&m.books);
+    m.key_change(0, KeyChange::Rename, false);
+    let after = store_state(&m.books);
+    assert_eq!(after.leases, before.leases);
+    assert_eq!(after.reservations, before.reservations);
+    assert_eq!(after.totals, before.totals);
+    m.renew(0, 0, false, false);
+    assert!(
+        m.isolates[0].book.get("k0").is_some(),
+        "the lease was not revoked"
+    );
+}
+
+/// A key deleted while its request runs keeps its limit for that request: what its
+/// provider bills past the hold is charged only as far as the limit allows, and the
+/// rest is recorded, as it would have been had the key stayed.
+#[test]
+fn a_deleted_key_keeps_its_limit_for_the_requests_it_left_running() {
+    let limit = 50_000_000_000; // $0.05
+    let mut m = Model::new(1_000_000_000_000, [Some(limit), None, None]);
+    let ask = 40_000_000_000;
+    m.admit(0, 0, ask, false);
+    m.key_change(0, KeyChange::Delete, false);
+    assert!(!store_state(&m.books).keys.contains_key("k0"));
+    // Billed $0.15 for a request that held $0.04.
+    m.finish(0, 0, Cost::Above(712));
+    m.deliver(0);
+    m.check();
+    let s = store_state(&m.books);
+    let records = m.records();
+    let (_, g, charged) = records.values().next().unwrap();
+    assert!(g.cost_picos > 3 * limit - 1_000_000_000, "{}", g.cost_picos);
+    assert_eq!(*charged, limit, "charged past the deleted key's limit");
+    let loss: u128 = s.entries.iter().map(|e| e.picos).sum();
+    assert_eq!(loss, u128::from(g.cost_picos - limit));
+}
+
+/// An isolate of the previous version renews without saying what it admitted: its
+/// lease is unbounded, and expires recording all it held.
+#[test]
+fn a_lease_renewed_without_a_report_expires_recording_all_it_held() {
+    let mut m = Model::new(1_000_000_000_000, [None; KEYS]);
+    m.admit(0, 0, 1_000_000_000, true);
+    let l = m.isolates[0].book.get("k0").unwrap().clone();
+    let old = Op::Lease {
+        caller: "k0".into(),
+        lease_id: l.id.clone(),
+        in_flight: 0,
+        admitted: None,
+        top_up: false,
+        release: false,
+        settle: Vec::new(),
+    };
+    let Ok(Reply::Lease(state)) = m.run(old) else {
+        panic!("not renewed")
+    };
+    assert!(state
+        .lease
+        .is_some_and(|g| g.admit_until == Some(crate::accounts::store::UNBOUNDED)));
+    let held = store_state(&m.books).leases[&l.id].0.amount;
+    m.step(Step::Crash { iso: 0 });
+    m.advance(LEASE_TTL_MS + 1000);
+    m.check();
+    let s = store_state(&m.books);
+    assert_eq!(
+        s.totals.get("expired_holds").copied(),
+        Some(u128::from(held))
+    );
+}

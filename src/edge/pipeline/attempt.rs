@@ -1,0 +1,402 @@
+//! Serving with fallbacks: each planned endpoint tried in turn until one answers, one
+//! attempt being the request built for the endpoint, sent, and its reply given to the
+//! caller (streamed through here, whole through [`super::whole`]) and settled.
+
+use worker::{Env, Response};
+
+use super::admit::upstream_quota;
+use super::echo::serve_echo;
+use super::embed::embed;
+use super::settler::Settler;
+use super::whole::WholeReply;
+use super::{Incoming, Parsed};
+use crate::accounts::served::Served;
+use crate::api::GenerationMeta;
+use crate::edge::{config, health, http, sessions, upstream};
+use crate::error::{Error, Failures};
+use crate::providers::stream::{ChatStream, Thinking, Translator};
+use crate::providers::{self, Family, Target, UpstreamRequest};
+use crate::routing::health::Outcome;
+use crate::routing::{self, Choice};
+use crate::settings::Settings;
+
+/// What every attempt of one request shares.
+pub(super) struct Run<'r> {
+    pub(super) env: &'r Env,
+    pub(super) cfg: &'r Settings,
+    pub(super) parsed: &'r Parsed,
+    pub(super) settler: &'r Settler,
+    pub(super) health: &'r std::collections::HashMap<String, routing::health::Summary>,
+}
+
+impl Run<'_> {
+    /// How `choice`'s hidden reasoning is estimated, if its model hides it: at the
+    /// endpoint's measured throughput, at most the request's output budget there.
+    fn thinking(&self, choice: &Choice<'_>) -> Option<Thinking> {
+        let measured = self
+            .health
+            .get(&choice.key())
+            .and_then(|s| s.throughput_30m);
+        let budget = self.parsed.worst_case(choice).max_completion;
+        Thinking::of(choice.endpoint, measured, budget)
+    }
+}
+
+/// Tries the planned endpoints in turn until one answers; a failure that another
+/// endpoint might not have moves on (and marks the endpoint's health).
+pub(super) async fn serve(
+    run: &Run<'_>,
+    plan: &[Choice<'_>],
+    prompt_tokens: u64,
+    session: Option<&str>,
+) -> Result<Response, Unserved> {
+    let Run {
+        env,
+        cfg,
+        parsed,
+        settler,
+        ..
+    } = *run;
+    let mut failures = Failures::default();
+    let mut next = Some(0);
+    while let Some(i) = next {
+        let Some(choice) = plan.get(i) else {
+            break;
+        };
+        next = i.checked_add(1);
+        let provider = choice.provider;
+        let meta = GenerationMeta {
+            id: settler.gen_id.clone(),
+            created: settler.base.created_ms / 1000,
+            model: choice.id.clone(),
+            provider: provider.name.clone(),
+        };
+        let in_isolate = providers::family(provider.api).in_isolate();
+        if let (true, Parsed::Generate(incoming)) = (in_isolate, parsed) {
+            let served = serve_echo(cfg, &incoming.request, choice, &meta, settler).await;
+            return served.map_err(|e| (e, None));
+        }
+        if let Err(e) = upstream_quota(env, choice, prompt_tokens).await {
+            failures.push(&provider.slug, &choice.id, e);
+            continue;
+        }
+        let target = target_of(env, choice);
+        let started = config::now_ms();
+        let result = match parsed {
+            Parsed::Generate(incoming) => {
+                attempt(run, &target, incoming, &meta, choice, started).await
+            }
+            Parsed::Embeddings { request, .. } => {
+                embed(cfg, &target, request, &meta, choice, started, settler).await
+            }
+        };
+        match result {
+            Ok(resp) => {
+                if let Some(s) = session {
+                    sessions::served(s, choice.key(), config::now_ms() as u64);
+                }
+                return Ok(resp);
+            }
+            Err(e) => {
+                report_failure(run, choice, started, &e);
+                next = routing::after_failure(plan, i, e.is_retryable());
+                if next.is_none() && !e.is_retryable() {
+                    failures.end_with(&provider.slug, &choice.id, e);
+                    return Err(failures.into_error());
+                }
+                failures.push(&provider.slug, &choice.id, e);
+            }
+        }
+    }
+    Err(failures.into_error())
+}
+
+/// Why no endpoint served a request: the error reported, and every endpoint's when
+/// several failed.
+pub(super) type Unserved = (Error, Option<Vec<serde_json::Value>>);
+
+/// Where `choice` is sent, with what key: a provider's `<SLUG>_BASE_URL` and
+/// `<SLUG>_API_KEY`, whose names come from the catalogue.
+fn target_of<'a>(env: &Env, choice: &Choice<'a>) -> Target<'a> {
+    let provider = choice.provider;
+    Target {
+        provider,
+        model: choice.model,
+        endpoint: choice.endpoint,
+        base_url: config::string(env, &provider.base_url_var())
+            .or_else(|| provider.base_url.clone())
+            .unwrap_or_default()
+            .trim_end_matches('/')
+            .to_string(),
+        api_key: config::string(env, &provider.key_secret()),
+    }
+}
+
+/// Marks the endpoint of a failed attempt down, unless the failure says nothing of its
+/// health (a missing key, a bad request, this isolate's own budget).
+fn report_failure(run: &Run<'_>, choice: &Choice<'_>, started: f64, e: &Error) {
+    if e.is_retryable() && !matches!(e, Error::NoProvider(_) | Error::Busy { .. }) {
+        let now = config::now_ms();
+        let outcome = Outcome {
+            ok: false,
+            latency_ms: (now - started) as u64,
+            at_ms: now as u64,
+            ..Default::default()
+        };
+        health::report(
+            run.env,
+            &run.settler.ctx,
+            choice.key(),
+            run.settler.tenant,
+            outcome,
+        );
+    }
+}
+
+/// One attempt at `target`: the request as the endpoint takes it (its media inlined
+/// where the family cannot fetch them), sent, and its reply given to the caller, whole
+/// or streamed, and settled.
+async fn attempt(
+    run: &Run<'_>,
+    target: &Target<'_>,
+    incoming: &Incoming,
+    meta: &GenerationMeta,
+    choice: &Choice<'_>,
+    started: f64,
+) -> Result<Response, Error> {
+    let chat = &incoming.request.chat;
+    let inlined = crate::edge::media::inline_for(run.cfg, run.env, target, chat).await?;
+    let chat = inlined.as_ref().map_or(chat, |i| &i.chat);
+    let family = providers::family(target.provider.api);
+    let native = native_body(incoming, family)?;
+    let translator = family.translator(target, meta);
+    let built = Built {
+        native,
+        gathered: !chat.is_stream() && translator.is_some(),
+        client_headers: &incoming.client_headers,
+    };
+    let up = built.request(target, family, chat)?;
+    // Fetched media go into the body as it is written, outside the worker's memory.
+    let up: upstream::Outgoing = match &inlined {
+        Some(i) => i.outgoing(up)?,
+        None => up.into(),
+    };
+    let step = Attempt {
+        run,
+        target,
+        incoming,
+        meta,
+        choice,
+        started,
+        family,
+        native: native.is_some(),
+        prompt_estimate: providers::estimate_prompt_tokens(chat),
+    };
+    if chat.is_stream() {
+        step.streamed(up, translator).await
+    } else {
+        step.whole(up, translator).await
+    }
+}
+
+/// The caller's own body where the Messages surface speaks to an Anthropic endpoint in
+/// its format; a request only such an endpoint can serve is refused anywhere else.
+fn native_body<'i>(
+    incoming: &'i Incoming,
+    family: &dyn Family,
+) -> Result<Option<&'i serde_json::Value>, Error> {
+    let native = incoming
+        .request
+        .native
+        .as_ref()
+        .filter(|_| family.native_passthrough());
+    if let (None, Some(why)) = (native, &incoming.request.anthropic_only) {
+        return Err(Error::BadRequest(why.clone()));
+    }
+    Ok(native)
+}
+
+/// How an attempt's upstream request is built.
+struct Built<'i> {
+    /// The caller's own body, sent as it is (the Messages pass-through).
+    native: Option<&'i serde_json::Value>,
+    /// One reply is gathered from a stream: a caller that wants one reply gets it so,
+    /// where the family streams, so that an exchange cut short still shows what it
+    /// generated.
+    gathered: bool,
+    client_headers: &'i [(String, String)],
+}
+
+impl Built<'_> {
+    fn request(
+        &self,
+        target: &Target<'_>,
+        family: &dyn Family,
+        chat: &crate::api::ChatRequest,
+    ) -> Result<UpstreamRequest, Error> {
+        let Some(body) = self.native else {
+            return if self.gathered {
+                providers::build_streamed(target, chat)
+            } else {
+                providers::build_request(target, chat)
+            };
+        };
+        let mut body = crate::api::messages::native_body(
+            body,
+            &target.endpoint.upstream_model,
+            target.endpoint.output_ceiling(target.model),
+        );
+        // One reply is gathered from a stream for this caller too.
+        if !chat.is_stream() {
+            crate::api::set_field(&mut body, "stream", serde_json::Value::Bool(true));
+        }
+        family.build_native(target, &body, self.client_headers)
+    }
+}
+
+/// One attempt's facts, shared by its steps.
+struct Attempt<'a> {
+    run: &'a Run<'a>,
+    target: &'a Target<'a>,
+    incoming: &'a Incoming,
+    meta: &'a GenerationMeta,
+    choice: &'a Choice<'a>,
+    started: f64,
+    family: &'static dyn Family,
+    /// The Messages pass-through: the caller gets the upstream's own reply.
+    native: bool,
+    prompt_estimate: u64,
+}
+
+impl Attempt<'_> {
+    /// A caller that wants one reply: gathered from a stream where the family streams,
+    /// else read whole; either way read and settled as the request's background work.
+    async fn whole(
+        &self,
+        up: upstream::Outgoing,
+        translator: Option<Translator>,
+    ) -> Result<Response, Error> {
+        let cfg = self.run.cfg;
+        let request = &self.incoming.request;
+        let exchange = self.whole_reply();
+        if let Some(translator) = translator {
+            let limits = upstream::GatherLimits::of(cfg);
+            let (completion, own, _hold) = exchange
+                .gathered(limits, up, translator, self.native)
+                .await?;
+            let reply = match own {
+                Some(own) => own,
+                None => request.reply(completion)?,
+            };
+            return http::json_value(&reply, 200);
+        }
+        let (completion, body, _hold) = exchange.spawn(up, upstream::Drain::of(cfg)).await?;
+        let reply = if self.native {
+            let slug = self.target.provider.slug.as_str();
+            self.family.native_reply(slug, &body, &self.choice.id)?
+        } else {
+            // Only a Messages reply from Anthropic reads the bytes: a large reply
+            // is not held as bytes and as its reply at once.
+            drop(body);
+            request.reply(completion)?
+        };
+        http::json_value(&reply, 200)
+    }
+
+    /// The non-streamed exchange of this attempt.
+    fn whole_reply(&self) -> WholeReply {
+        let (cfg, choice) = (self.run.cfg, self.choice);
+        WholeReply {
+            family: self.family,
+            slug: self.target.provider.slug.clone(),
+            // A reasoning model may think for minutes before the first byte of a
+            // non-streamed reply: it has UPSTREAM_REPLY_TIMEOUT_MS.
+            timeout: cfg.upstream_reply_timeout_ms,
+            started: self.started,
+            meta: self.meta.clone(),
+            pricing: self.target.endpoint.pricing.clone(),
+            prompt_estimate: self.prompt_estimate,
+            key: choice.key(),
+            settler: self.run.settler.clone(),
+            model: choice.id.clone(),
+            provider: choice.provider.name.clone(),
+            max_bytes: cfg.max_reply_bytes,
+            isolate_bytes: cfg.isolate_reply_bytes,
+            thinking: self.run.thinking(choice),
+        }
+    }
+
+    /// A caller that wants a stream: the upstream's, translated as it comes, settled
+    /// when it ends or the client leaves.
+    async fn streamed(
+        &self,
+        up: upstream::Outgoing,
+        translator: Option<Translator>,
+    ) -> Result<Response, Error> {
+        let (run, choice) = (self.run, self.choice);
+        let slug = self.target.provider.slug.as_str();
+        // A stream must start within UPSTREAM_TIMEOUT_MS.
+        let timeout = run.cfg.upstream_timeout_ms;
+        let (mut resp, inflight) = upstream::send(&up, slug, timeout).await?;
+        let status = resp.status_code();
+        let first_byte = config::now_ms();
+        if !(200..300).contains(&status) {
+            return Err(upstream::failure(&mut resp, slug, timeout).await);
+        }
+        let latency_ms = (first_byte - self.started) as u64;
+        let translator = translator
+            .ok_or_else(|| Error::Internal("no stream translator for this provider".into()))?;
+        let pricing = self.target.endpoint.pricing.clone();
+        let (meta, estimate) = (self.meta.clone(), self.prompt_estimate);
+        let mut stream = ChatStream::new(translator, meta, pricing.clone(), estimate)
+            .with_encoder(self.incoming.request.encoder(estimate, self.native))
+            .with_thinking(run.thinking(choice));
+        stream.started(first_byte);
+        let on_end = stream_end(run.settler, choice, pricing, latency_ms, first_byte);
+        upstream::stream_through(
+            &run.settler.ctx,
+            run.cfg,
+            resp,
+            inflight,
+            stream,
+            slug,
+            on_end,
+        )
+    }
+}
+
+/// What settles a stream from `choice` once it ends or is abandoned.
+fn stream_end(
+    settler: &Settler,
+    choice: &Choice<'_>,
+    pricing: crate::catalog::Pricing,
+    latency_ms: u64,
+    first_byte: f64,
+) -> upstream::OnEnd {
+    let settle = settler.clone();
+    let (model, provider, key) = (
+        choice.id.clone(),
+        choice.provider.name.clone(),
+        choice.key(),
+    );
+    Box::new(move |s: &mut ChatStream, cancelled: bool| {
+        // Until the end, a model that shows nothing may be thinking.
+        s.at(config::now_ms());
+        let served = Served {
+            model,
+            provider,
+            usage: s.final_usage(),
+            usage_source: Some(s.usage_source()),
+            delivered: s.delivered(),
+            reasoning_estimated: s.reasoning_estimated(),
+            finish_reasons: vec![s.finish_reason().map(str::to_string)],
+            native_finish_reason: None,
+            latency_ms,
+            generation_ms: (config::now_ms() - first_byte) as u64,
+            cancelled,
+        };
+        // A stream the client left says nothing of the endpoint.
+        let health = (!cancelled).then(|| (key, s.finish_reason() != Some("error")));
+        settle.conclude(&served, &pricing, health);
+    })
+}

@@ -1,0 +1,57 @@
+//! The embeddings exchange: one request to one endpoint, its reply priced and settled.
+
+use worker::Response;
+
+use super::settler::Settler;
+use crate::accounts::served::Served;
+use crate::api::embeddings::EmbeddingsRequest;
+use crate::api::GenerationMeta;
+use crate::edge::{config, http, upstream};
+use crate::error::Error;
+use crate::providers::{self, Target};
+use crate::routing::Choice;
+use crate::settings::Settings;
+
+/// One embeddings exchange with one endpoint; settles when it answers.
+pub(super) async fn embed(
+    cfg: &Settings,
+    target: &Target<'_>,
+    request: &EmbeddingsRequest,
+    meta: &GenerationMeta,
+    choice: &Choice<'_>,
+    started: f64,
+    settler: &Settler,
+) -> Result<Response, Error> {
+    let up = providers::embeddings::build_request(target, request)?;
+    let slug = target.provider.slug.as_str();
+    let (first_byte, body, _hold) = upstream::exchange(
+        &up.into(),
+        slug,
+        cfg.upstream_timeout_ms,
+        (cfg.max_reply_bytes, cfg.isolate_reply_bytes),
+    )
+    .await?;
+    let (mut reply, usage) = providers::embeddings::parse_response(target, request, meta, &body)?;
+    let served = Served {
+        model: choice.id.clone(),
+        provider: choice.provider.name.clone(),
+        usage,
+        delivered: true,
+        finish_reasons: vec![Some("stop".into())],
+        latency_ms: (first_byte - started) as u64,
+        generation_ms: (config::now_ms() - first_byte) as u64,
+        ..Default::default()
+    };
+    let pricing = &target.endpoint.pricing;
+    if let Some(u) = reply.get_mut("usage") {
+        // The reply keeps its own usage fields; the amounts are ours, written exactly.
+        let priced = crate::api::usage_value(&served.priced_usage(pricing));
+        for k in ["cost", "cost_details"] {
+            if let Some(v) = priced.get(k) {
+                crate::api::set_field(u, k, v.clone());
+            }
+        }
+    }
+    settler.conclude(&served, pricing, Some((choice.key(), true)));
+    http::json_value(&reply, 200)
+}

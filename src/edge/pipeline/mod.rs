@@ -1,0 +1,350 @@
+//! The one pipeline behind every model-calling surface (chat completions, completions,
+//! Responses, Anthropic Messages, embeddings): authenticate, validate, plan, admit (one
+//! Durable Object round trip: key, limits, credit reservation), try each planned
+//! endpoint until one answers, and settle the cost and usage record once the reply is
+//! done. Surfaces differ only in how the request is read and the reply and stream are
+//! written.
+//!
+//! The steps, in the order a request takes them: this module reads and parses the
+//! request and plans it; `admit.rs` admits it (and counts upstream quotas);
+//! `attempt.rs` tries the planned endpoints, streaming a reply through or handing a
+//! whole one to `whole.rs` (`embed.rs` and `echo.rs` for embeddings and the in-isolate
+//! model); every reply ends in `settler.rs`'s one settlement.
+
+mod admit;
+mod attempt;
+mod echo;
+mod embed;
+mod settler;
+mod whole;
+
+use std::rc::Rc;
+
+use worker::{Context, Env, Request, Response};
+
+use super::account_api::caller_of;
+use super::{catalog, config, health, http, sessions};
+use crate::accounts::ledger::{worst_case, worst_case_embeddings, Ask};
+use crate::accounts::records::Generation;
+use crate::api::embeddings::EmbeddingsRequest;
+use crate::api::surface::{self, Surface};
+use crate::api::ChatRequest;
+use crate::error::Error;
+use crate::limits::Decision;
+use crate::providers;
+use crate::routing::{self, Choice, RouteContext};
+use crate::settings::Settings;
+use admit::{admit, Plans};
+use attempt::{serve, Run, Unserved};
+use settler::{AccountLink, Settler};
+
+/// Client-supplied header values kept in usage records are cut to this many bytes.
+const MAX_HEADER_BYTES: usize = 512;
+
+/// Headers of the caller that an Anthropic endpoint gets as they are.
+const ANTHROPIC_HEADERS: [&str; 2] = ["anthropic-version", "anthropic-beta"];
+
+/// What a model call asks for: a generation through one of the chat-like surfaces, or
+/// embeddings. Both take the same steps; only parsing, the worst case and the upstream
+/// exchange differ.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Job {
+    Generate(Surface),
+    Embeddings,
+}
+
+impl From<Surface> for Job {
+    fn from(s: Surface) -> Self {
+        Job::Generate(s)
+    }
+}
+
+/// A parsed request of either kind.
+enum Parsed {
+    Generate(Incoming),
+    Embeddings {
+        request: EmbeddingsRequest,
+        /// What routing reads (models, preferences, the longest input).
+        view: ChatRequest,
+    },
+}
+
+impl Parsed {
+    fn routing_view(&self) -> &ChatRequest {
+        match self {
+            Parsed::Generate(i) => &i.request.chat,
+            Parsed::Embeddings { view, .. } => view,
+        }
+    }
+
+    fn worst_case(&self, c: &Choice) -> Ask {
+        match self {
+            Parsed::Generate(i) => {
+                let chat = &i.request.chat;
+                let asked =
+                    providers::family(c.provider.api).output_tokens(chat, c.model, c.endpoint);
+                worst_case(chat, c.model, c.endpoint, asked)
+            }
+            Parsed::Embeddings { request, .. } => {
+                worst_case_embeddings(&request.input.bytes(), c.endpoint)
+            }
+        }
+    }
+
+    fn api_type(&self) -> &'static str {
+        match self {
+            Parsed::Generate(i) => i.request.surface.api_type(),
+            Parsed::Embeddings { .. } => "embeddings",
+        }
+    }
+
+    fn surface(&self) -> Surface {
+        match self {
+            Parsed::Generate(i) => i.request.surface,
+            Parsed::Embeddings { .. } => Surface::Chat,
+        }
+    }
+}
+
+pub async fn handle(
+    mut req: Request,
+    env: &Env,
+    ctx: &Rc<Context>,
+    gen_id: &str,
+    job: Job,
+) -> Result<Response, Error> {
+    let (account, caller) = caller_of(&mut req, env).await?;
+    let cfg = config::settings(env);
+    let body = http::read_body(&mut req, cfg.max_body_bytes).await?;
+    let parsed = parse(&req, &body, job, &cfg, &account)?;
+    let chat = parsed.routing_view();
+    let cat = catalog::load(env).await?;
+    let health = health::snapshot(env, ctx, &routing::health::keys_for(&cat, chat)).await;
+    let now_ms = config::now_ms() as u64;
+    let session = session_key(chat, &account);
+    let sticky = session.as_deref().and_then(|k| sessions::last(k, now_ms));
+    let route = RouteContext {
+        // Both settings are kept: the account's may be known only after admission.
+        allow_training: false,
+        health: &health,
+        now_ms,
+        embeddings: job == Job::Embeddings,
+        sticky: sticky.as_deref(),
+    };
+    let mut plans = Plans::new(routing::Candidates::gather(&cat, chat, &route)?);
+    let who = Who {
+        account,
+        caller,
+        gen_id: gen_id.to_string(),
+    };
+    let admitted = admit(env, ctx, &cfg, &who, &parsed, &mut plans).await?;
+    if let Some(refused) = &admitted.answer.refused {
+        return Ok(refusal(refused, parsed.surface()));
+    }
+    let (limit, allow_training) = (admitted.answer.limit, admitted.answer.allow_training);
+    let admission_kind = if admitted.ticket.is_some() {
+        "lease"
+    } else {
+        "exact"
+    };
+    let base = record_of(&req, &who.gen_id, &parsed, now_ms);
+    let link = AccountLink {
+        env: env.clone(),
+        account: who.account,
+        caller: who.caller,
+        gen_id: who.gen_id,
+        ticket: admitted.ticket,
+    };
+    let settler = Settler::register(ctx, link, base, cfg.reservation_ttl_ms)
+        .with_client(req.inner().signal());
+    let run = Run {
+        env,
+        cfg: &cfg,
+        parsed: &parsed,
+        settler: &settler,
+        health: &health,
+    };
+    let prompt_tokens = plans.candidates.prompt_tokens;
+    let result = match plans.take(allow_training) {
+        Ok(plan) => serve(&run, &plan, prompt_tokens, session.as_deref()).await,
+        Err(e) => Err((e, None)),
+    };
+    let resp = match result {
+        Ok(resp) => resp,
+        Err(unserved) => return failed(&settler, unserved, parsed.surface()),
+    };
+    http::set(resp.headers(), "X-Generation-Id", &settler.gen_id);
+    // How the request was admitted, for callers measuring the gateway's overhead.
+    let timing = format!("admission;desc={admission_kind}");
+    http::set(resp.headers(), "Server-Timing", &timing);
+    Ok(match limit {
+        Some(d) => with_limit(resp, &d),
+        None => resp,
+    })
+}
+
+/// The request's body read for its surface (or as embeddings), with the end user's ID
+/// replaced by a stable keyed hash of it, and the media it names checked.
+fn parse(
+    req: &Request,
+    body: &[u8],
+    job: Job,
+    cfg: &Settings,
+    account: &str,
+) -> Result<Parsed, Error> {
+    let mut parsed = match job {
+        Job::Generate(surface) => Parsed::Generate(Incoming {
+            client_headers: ANTHROPIC_HEADERS
+                .iter()
+                .filter_map(|h| {
+                    let v = req.headers().get(h).ok().flatten()?;
+                    Some((
+                        h.to_string(),
+                        crate::error::truncate(&v, MAX_HEADER_BYTES).to_string(),
+                    ))
+                })
+                .collect(),
+            ..Incoming::from(surface.parse(body)?)
+        }),
+        Job::Embeddings => {
+            let request = EmbeddingsRequest::parse(body)?;
+            let view = request.routing_view();
+            Parsed::Embeddings { request, view }
+        }
+    };
+    // The end user's ID goes upstream as a stable keyed hash, never as sent.
+    let secret = super::account_api::key_secret(cfg)?;
+    let pseudonym = |u: &str| crate::accounts::keys::user_pseudonym(secret, account, u);
+    match &mut parsed {
+        Parsed::Generate(i) => i.request.map_user(pseudonym),
+        Parsed::Embeddings { request, .. } => {
+            if let Some(u) = request.user.as_mut() {
+                *u = pseudonym(u);
+            }
+        }
+    }
+    // A Files API URI is read with the operator's Google key: another tenant's upload,
+    // or the operator's own files, unless the operator says its tenants may use them.
+    if !cfg.media_allow_gemini_files {
+        if let Some(field) = providers::media::gemini_file_field(parsed.routing_view()) {
+            return Err(Error::bad_request(format!(
+                "{field}: Gemini Files API URIs are not accepted by this gateway"
+            )));
+        }
+    }
+    Ok(parsed)
+}
+
+/// Settles a request no endpoint served (its reservation released, its record kept)
+/// and answers it: the error reported, with every failed endpoint's error in
+/// `metadata.provider_errors` where there were several (an internal error goes back
+/// for the entry point to log and name).
+fn failed(
+    settler: &Settler,
+    (e, provider_errors): Unserved,
+    surface: Surface,
+) -> Result<Response, Error> {
+    settler.settle(Generation {
+        finish_reason: Some("error".into()),
+        native_finish_reason: Some(e.public_message()),
+        ..settler.base.clone()
+    });
+    match provider_errors {
+        Some(list) if !matches!(e, Error::Internal(_)) => {
+            let body = surface.error_body_with(&e, list);
+            Ok(http::error_response_with(&e, &body))
+        }
+        _ => Err(e),
+    }
+}
+
+/// The sticky-session key of the request: the account's session with its first model.
+fn session_key(chat: &ChatRequest, account: &str) -> Option<String> {
+    let session = routing::session_of(chat)?;
+    let model = chat.model_candidates().into_iter().next();
+    Some(sessions::key(account, &model.unwrap_or_default(), session))
+}
+
+/// The request's record before any endpoint serves it.
+fn record_of(req: &Request, gen_id: &str, parsed: &Parsed, now_ms: u64) -> Generation {
+    let header = |name: &str| {
+        req.headers()
+            .get(name)
+            .ok()
+            .flatten()
+            .map(|v| crate::error::truncate(&v, MAX_HEADER_BYTES).to_string())
+    };
+    let chat = parsed.routing_view();
+    Generation {
+        id: gen_id.to_string(),
+        model: chat.model_candidates().first().cloned().unwrap_or_default(),
+        streamed: chat.is_stream(),
+        http_referer: header("HTTP-Referer"),
+        app_title: header("X-Title"),
+        user_agent: header("User-Agent"),
+        created_ms: now_ms,
+        api_type: Some(parsed.api_type().to_string()),
+        ..Default::default()
+    }
+}
+
+/// The 429 of a free-model budget the account's object found spent.
+fn refusal(d: &Decision, surface: Surface) -> Response {
+    let per = if d.period_secs == 60 { "min" } else { "day" };
+    let e = Error::RateLimited {
+        message: format!(
+            "Rate limit exceeded: free-models-per-{per}. Retry in {} s.",
+            d.retry_after
+        ),
+        retry_after_secs: Some(d.retry_after),
+        provider: None,
+        raw: None,
+    };
+    with_limit(http::error_response_in(&e, surface), d)
+}
+
+/// Who a request is from, and its generation ID.
+struct Who {
+    account: String,
+    caller: String,
+    gen_id: String,
+}
+
+/// `POST /messages/count_tokens`: an estimate of the prompt's tokens, for a live key.
+pub async fn count_tokens(mut req: Request, env: &Env) -> Result<Response, Error> {
+    let (account_id, caller) = caller_of(&mut req, env).await?;
+    super::account_api::live_key(&mut req, env, &account_id, &caller).await?;
+    let body = http::read_body(&mut req, config::settings(env).max_body_bytes).await?;
+    http::json(&crate::api::messages::count_tokens(&body)?, 200)
+}
+
+fn with_limit(resp: Response, d: &Decision) -> Response {
+    http::set(resp.headers(), "X-RateLimit-Limit", &d.limit.to_string());
+    http::set(
+        resp.headers(),
+        "X-RateLimit-Remaining",
+        &d.remaining.to_string(),
+    );
+    // Milliseconds since the epoch, as OpenRouter sends it.
+    http::set(
+        resp.headers(),
+        "X-RateLimit-Reset",
+        &d.reset.saturating_mul(1000).to_string(),
+    );
+    resp
+}
+
+/// A parsed request and the caller's headers that go upstream as they are.
+struct Incoming {
+    request: surface::Incoming,
+    client_headers: Vec<(String, String)>,
+}
+
+impl From<surface::Incoming> for Incoming {
+    fn from(request: surface::Incoming) -> Self {
+        Incoming {
+            request,
+            client_headers: Vec::new(),
+        }
+    }
+}

@@ -1,0 +1,182 @@
+//! The settlement of one admitted request, exactly once, and the renewal of its hold
+//! while it runs: what every kind of reply ends with.
+
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+
+use serde::de::IgnoredAny;
+use worker::{Context, Env};
+
+use crate::accounts::lease::Ticket;
+use crate::accounts::records::Generation;
+use crate::accounts::served::Served;
+use crate::catalog::Pricing;
+use crate::edge::account::{self, Op, SettleItem};
+use crate::edge::{admission, config, health};
+use crate::routing::health::Outcome;
+
+/// Settles one request with its account, exactly once. The settlement is registered
+/// with the runtime (`wait_until`) right after admission, while the request is alive,
+/// so that it happens even when the client leaves first: the first [`Settler::settle`]
+/// sends its record; if every holder of the settler is dropped before that (the client
+/// disconnected during a non-streamed call, which aborts the upstream), the request is
+/// settled as cancelled with nothing delivered, so it costs the caller nothing.
+#[derive(Clone)]
+pub(super) struct Settler {
+    pub(super) env: Env,
+    pub(super) ctx: Rc<Context>,
+    pub(super) gen_id: String,
+    pub(super) base: Generation,
+    /// The sender of the one settlement; taken by the first settle.
+    slot: Rc<RefCell<Option<futures_channel::oneshot::Sender<Generation>>>>,
+    /// Paid upstream and not charged: garbage replies before a fallback.
+    loss: Rc<Cell<u64>>,
+    /// Aborts when the client disconnects (`request.signal`).
+    pub(super) client: Option<worker::web_sys::AbortSignal>,
+    /// The account's pseudonym in health reports.
+    pub(super) tenant: u32,
+}
+
+/// What the settlement task and the hold's renewal need: none of it keeps the
+/// settlement's sender alive.
+#[derive(Clone)]
+pub(super) struct AccountLink {
+    pub(super) env: Env,
+    pub(super) account: String,
+    pub(super) caller: String,
+    pub(super) gen_id: String,
+    /// The lease the request was admitted against; none: it holds a reservation.
+    pub(super) ticket: Option<Ticket>,
+}
+
+impl AccountLink {
+    /// Hands the settlement to the isolate's batches (sent off the hot path, retried
+    /// until they land; if they never do, the hold expires into the operator's
+    /// reconciliation ledger).
+    async fn send(self, g: Generation) {
+        let item = SettleItem {
+            caller: self.caller,
+            gen_id: self.gen_id,
+            generation: g,
+            lease: self.ticket.as_ref().map(|t| t.lease_id.clone()),
+        };
+        admission::settle(self.env, self.account, item, self.ticket).await;
+    }
+
+    /// Waits for the request's settlement, keeping its hold alive meanwhile (a long
+    /// stream, a reasoning model thinking for minutes): its reservation is renewed every
+    /// third of the TTL, a lease checked for renewal every `KEY_CACHE_MS`. One task per
+    /// request does both, so a request that ends within the period costs one timer.
+    async fn await_settlement(
+        &self,
+        rx: futures_channel::oneshot::Receiver<Generation>,
+        cancelled: Generation,
+        ttl_ms: u64,
+    ) -> Generation {
+        use futures_util::future::{select, Either};
+        let every = match self.ticket {
+            Some(_) => admission::key_cache_ms(&self.env),
+            None => (ttl_ms / 3).max(1),
+        };
+        let mut rx = rx;
+        loop {
+            let tick = std::pin::pin!(config::sleep(every));
+            match select(&mut rx, tick).await {
+                Either::Left((g, _)) => return g.unwrap_or(cancelled),
+                // Cut off from its request, the task cannot wait: take what comes.
+                Either::Right((false, _)) => return rx.await.unwrap_or(cancelled),
+                Either::Right((true, _)) => {}
+            }
+            if self.ticket.is_some() {
+                admission::maintain(self.env.clone(), self.caller.clone()).await;
+            } else {
+                let renew = Op::Renew {
+                    gen_ids: vec![self.gen_id.clone()],
+                };
+                let _ = account::call::<IgnoredAny>(&self.env, &self.account, renew).await;
+            }
+        }
+    }
+}
+
+impl Settler {
+    /// Registers the settlement of an admitted request and the renewal of its hold.
+    pub(super) fn register(
+        ctx: &Rc<Context>,
+        link: AccountLink,
+        base: Generation,
+        ttl_ms: u64,
+    ) -> Settler {
+        let (tx, rx) = futures_channel::oneshot::channel::<Generation>();
+        let loss = Rc::new(Cell::new(0u64));
+        let cancelled = Generation {
+            cancelled: true,
+            usage_source: Some("estimate".into()),
+            ..base.clone()
+        };
+        let settle_link = link.clone();
+        ctx.wait_until(async move {
+            let g = settle_link.await_settlement(rx, cancelled, ttl_ms).await;
+            settle_link.send(g).await;
+        });
+        Settler {
+            env: link.env,
+            ctx: ctx.clone(),
+            gen_id: link.gen_id,
+            base,
+            slot: Rc::new(RefCell::new(Some(tx))),
+            loss,
+            client: None,
+            tenant: crate::routing::health::account_tag(&link.account),
+        }
+    }
+
+    /// The settler of a request whose client disconnecting `client` signals.
+    pub(super) fn with_client(self, client: worker::web_sys::AbortSignal) -> Settler {
+        Settler {
+            client: Some(client),
+            ..self
+        }
+    }
+
+    /// Settles with `g` (the first call only: a request is settled exactly once).
+    pub(super) fn settle(&self, mut g: Generation) {
+        let loss = self.loss.get();
+        if loss > 0 {
+            g.operator_loss_picos = g.operator_loss_picos.saturating_add(loss);
+            g.operator_loss_reason
+                .get_or_insert_with(|| "an invalid reply before the fallback that served".into());
+        }
+        if let Some(tx) = self.slot.borrow_mut().take() {
+            let _ = tx.send(g);
+        }
+    }
+
+    /// Records what an attempt cost upstream without being charged.
+    pub(super) fn lose(&self, picos: u64) {
+        self.loss.set(self.loss.get().saturating_add(picos));
+    }
+
+    /// Concludes an attempt that answered, whatever kind of reply it was: its
+    /// endpoint's health (`health`: the endpoint's key and whether it went well; none
+    /// when the attempt says nothing of the endpoint), its record with zero-completion
+    /// insurance applied, and the request's settlement.
+    pub(super) fn conclude(
+        &self,
+        served: &Served,
+        pricing: &Pricing,
+        health: Option<(String, bool)>,
+    ) {
+        if let Some((key, ok)) = health {
+            let outcome = Outcome {
+                ok,
+                latency_ms: served.latency_ms,
+                tokens: served.usage.completion_tokens,
+                generation_ms: served.generation_ms,
+                at_ms: config::now_ms() as u64,
+            };
+            health::report(&self.env, &self.ctx, key, self.tenant, outcome);
+        }
+        self.settle(served.record(&self.base, pricing));
+    }
+}
