@@ -79,15 +79,26 @@ impl std::fmt::Debug for UpstreamRequest {
 }
 
 impl UpstreamRequest {
-    pub fn post_json(url: String, body: &Value, headers: Vec<(String, String)>) -> Result<Self> {
+    /// A POST of `body` as JSON (serialised here, once: the generic part is only that).
+    pub fn post_json<T: serde::Serialize + ?Sized>(
+        url: String,
+        body: &T,
+        headers: Vec<(String, String)>,
+    ) -> Result<Self> {
+        let body = serde_json::to_vec(body).map_err(|e| Error::Internal(e.to_string()))?;
+        Ok(Self::post(url, body, headers))
+    }
+
+    /// A POST of a JSON body already written.
+    pub fn post(url: String, body: Vec<u8>, headers: Vec<(String, String)>) -> Self {
         let mut all = vec![("Content-Type".to_string(), "application/json".to_string())];
         all.extend(headers);
-        Ok(UpstreamRequest {
+        UpstreamRequest {
             method: "POST",
             url,
             headers: all,
-            body: serde_json::to_vec(body).map_err(|e| Error::Internal(e.to_string()))?,
-        })
+            body,
+        }
     }
 
     pub fn header(&self, name: &str) -> Option<&str> {
@@ -192,17 +203,41 @@ pub fn invalid_event(provider: &str, what: impl std::fmt::Display, data: &str) -
     }
 }
 
-/// An error the upstream reported inside its stream (`{"message": ..}` in any family).
-pub fn stream_error(provider: &str, err: &Value) -> Error {
-    let message = err
-        .get("message")
-        .and_then(Value::as_str)
-        .unwrap_or("stream error");
+/// An error an upstream reported inside its stream, in any family's shape (an object
+/// with a `message`, or anything else): its message, and the error as it came.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ErrorEvent {
+    pub message: Option<String>,
+    /// The error's JSON as the upstream wrote it (for `metadata.raw`).
+    pub raw: String,
+}
+
+impl<'de> serde::Deserialize<'de> for ErrorEvent {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        #[derive(serde::Deserialize)]
+        struct Message {
+            #[serde(default)]
+            message: Option<String>,
+        }
+        let raw = Box::<serde_json::value::RawValue>::deserialize(d)?;
+        let message = serde_json::from_str::<Message>(raw.get())
+            .ok()
+            .and_then(|m| m.message);
+        Ok(ErrorEvent {
+            message,
+            raw: raw.get().to_string(),
+        })
+    }
+}
+
+/// An error the upstream reported inside its stream.
+pub fn stream_error(provider: &str, err: &ErrorEvent) -> Error {
+    let message = err.message.as_deref().unwrap_or("stream error");
     Error::Upstream {
         provider: provider.to_string(),
         message: format!("Provider returned error: {message}"),
         status: None,
-        raw: Some(err.to_string()),
+        raw: Some(err.raw.clone()),
     }
 }
 
