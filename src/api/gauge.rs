@@ -4,7 +4,7 @@
 
 use serde_json::{Map, Value};
 
-use super::{ChatRequest, ContentPart};
+use super::{ChatRequest, Content, ContentPart};
 use crate::catalog::MediaMaxTokens;
 
 /// Removes the fields that only the gateway reads before a body goes upstream.
@@ -125,9 +125,15 @@ impl PromptSize {
             s.cache_write = s
                 .cache_write
                 .max(CacheWrite::of(m.extra.get("cache_control")));
-            for part in m.content.iter().flat_map(|c| c.parts()) {
-                s.cache_write = s.cache_write.max(CacheWrite::of(part.cache_control()));
-                s.add_part(&part);
+            match &m.content {
+                Some(Content::Parts(parts)) => {
+                    for part in parts {
+                        s.cache_write = s.cache_write.max(CacheWrite::of(part.cache_control()));
+                        s.add_part(part);
+                    }
+                }
+                Some(Content::Text(text)) => add(&mut s.text_bytes, text.len()),
+                None => {}
             }
             add(&mut s.text_bytes, m.name.as_deref().map_or(0, str::len));
             for call in m.tool_calls.iter().flatten() {

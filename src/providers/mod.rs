@@ -286,7 +286,8 @@ pub fn estimate_completion_tokens(c: &crate::api::ChatCompletion) -> u64 {
     })
 }
 
-/// Tool-call arguments as JSON: what a model sent as a string, parsed.
+/// Tool-call arguments as JSON (opaque: the caller's tool defines them): what a model
+/// sent as a string, parsed.
 pub fn parse_arguments(args: &str) -> Result<Value> {
     if args.trim().is_empty() {
         return Ok(Value::Object(Map::new()));
