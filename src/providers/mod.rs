@@ -356,6 +356,32 @@ mod tests {
     use crate::catalog::MediaMaxTokens;
 
     #[test]
+    fn a_stream_error_keeps_its_message_and_what_came() {
+        #[derive(serde::Deserialize)]
+        struct Event {
+            error: ErrorEvent,
+        }
+        let read = |s: &str| serde_json::from_str::<Event>(s).unwrap().error;
+        let e = read(r#"{"error": {"type": "overloaded_error", "message": "Overloaded"}}"#);
+        assert_eq!(e.message.as_deref(), Some("Overloaded"));
+        assert_eq!(
+            e.raw,
+            r#"{"type": "overloaded_error", "message": "Overloaded"}"#
+        );
+        let Error::Upstream { message, raw, .. } = stream_error("p", &e) else {
+            panic!("not an upstream error");
+        };
+        assert_eq!(message, "Provider returned error: Overloaded");
+        assert_eq!(raw.as_deref(), Some(e.raw.as_str()));
+        for other in [r#"{"error": "boom"}"#, r#"{"error": {"message": 5}}"#] {
+            let Error::Upstream { message, .. } = stream_error("p", &read(other)) else {
+                panic!("not an upstream error");
+            };
+            assert_eq!(message, "Provider returned error: stream error", "{other}");
+        }
+    }
+
+    #[test]
     fn media_the_gateway_cannot_size_are_reserved_at_what_they_can_be_billed() {
         use serde_json::json;
         let req = |part: Value| {
