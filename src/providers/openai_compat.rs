@@ -185,7 +185,7 @@ pub fn build_request(target: &Target, req: &ChatRequest, stream: bool) -> Result
     headers.extend(target.extra_headers());
     UpstreamRequest::post_json(
         format!("{}/chat/completions", target.base_url),
-        &Value::Object(body),
+        &body,
         headers,
     )
 }

@@ -222,9 +222,9 @@ fn generation_config<'a>(target: &Target, req: &'a ChatRequest) -> GenerationCon
         image_config,
         max_output_tokens: max_output,
         presence_penalty: req.extra.get("presence_penalty"),
-        response_json_schema: req
-            .json_schema_format()
-            .filter(|_| json)
+        response_json_schema: json
+            .then(|| req.json_schema_format())
+            .flatten()
             .map(|(_, schema)| schema),
         response_mime_type: json.then_some("application/json"),
         response_modalities,
