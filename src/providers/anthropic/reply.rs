@@ -19,16 +19,16 @@ use crate::providers::{invalid_reply, normalize_finish_reason};
 #[derive(Debug, Default, Deserialize)]
 pub(super) struct UsageIn {
     #[serde(default)]
-    input_tokens: Option<u64>,
+    pub(super) input_tokens: Option<u64>,
     #[serde(default)]
     pub(super) output_tokens: Option<u64>,
     #[serde(default)]
-    cache_read_input_tokens: Option<u64>,
+    pub(super) cache_read_input_tokens: Option<u64>,
     #[serde(default)]
-    cache_creation_input_tokens: Option<u64>,
+    pub(super) cache_creation_input_tokens: Option<u64>,
     /// The writes by TTL.
     #[serde(default)]
-    cache_creation: Option<CacheCreationIn>,
+    pub(super) cache_creation: Option<CacheCreationIn>,
     #[serde(default)]
     pub(super) server_tool_use: Option<ServerToolUseIn>,
 }
@@ -40,7 +40,7 @@ pub(super) struct ServerToolUseIn {
 }
 
 #[derive(Debug, Deserialize, Default)]
-struct CacheCreationIn {
+pub(super) struct CacheCreationIn {
     #[serde(default)]
     ephemeral_1h_input_tokens: Option<u64>,
 }
