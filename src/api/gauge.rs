@@ -4,7 +4,7 @@
 
 use serde_json::{Map, Value};
 
-use super::ChatRequest;
+use super::{ChatRequest, Content, ContentPart};
 use crate::catalog::MediaMaxTokens;
 
 /// Removes the fields that only the gateway reads before a body goes upstream.
@@ -83,6 +83,38 @@ impl CacheWrite {
 }
 
 impl PromptSize {
+    /// Counts one content part: its text, or the media it carries.
+    fn add_part(&mut self, part: &ContentPart) {
+        let one = |n: &mut u64| *n = n.saturating_add(1);
+        match part {
+            ContentPart::Text(t) => {
+                self.text_bytes = self.text_bytes.saturating_add(t.text.len() as u64);
+            }
+            ContentPart::ImageUrl(p) => match parse_data_url(&p.image_url.url).map(|(m, _)| m) {
+                Some("application/pdf") => one(&mut self.files),
+                Some(m) if m.starts_with("video/") => one(&mut self.videos),
+                _ => one(&mut self.images),
+            },
+            ContentPart::VideoUrl(_) => one(&mut self.videos),
+            ContentPart::File(p) => {
+                // A text file inline is sized by its bytes; a PDF, or a file by URL or
+                // ID, is not.
+                match p.file.file_data.as_deref().and_then(parse_data_url) {
+                    Some((mime, b64)) if mime != "application/pdf" => {
+                        self.media_tokens =
+                            self.media_tokens.saturating_add(media_tokens(b64.len()));
+                    }
+                    _ => one(&mut self.files),
+                }
+            }
+            ContentPart::InputAudio(a) => {
+                let data = serde_json::to_string(a).map_or(0, |t| t.len());
+                self.media_tokens = self.media_tokens.saturating_add(media_tokens(data));
+            }
+            ContentPart::Refusal(_) | ContentPart::Other(_) => {}
+        }
+    }
+
     pub fn of(req: &ChatRequest) -> Self {
         let mut s = PromptSize::default();
         let add = |acc: &mut u64, n: usize| *acc = acc.saturating_add(n as u64);
@@ -93,46 +125,15 @@ impl PromptSize {
             s.cache_write = s
                 .cache_write
                 .max(CacheWrite::of(m.extra.get("cache_control")));
-            for part in m.content.iter().flat_map(|c| c.parts()) {
-                s.cache_write = s
-                    .cache_write
-                    .max(CacheWrite::of(part.extra.get("cache_control")));
-                add(&mut s.text_bytes, part.text.as_deref().map_or(0, str::len));
-                match part.kind.as_str() {
-                    "image_url" => {
-                        let url = part.image_url.as_ref().map_or("", |u| u.url.as_str());
-                        match parse_data_url(url).map(|(mime, _)| mime) {
-                            Some("application/pdf") => s.files = s.files.saturating_add(1),
-                            Some(m) if m.starts_with("video/") => {
-                                s.videos = s.videos.saturating_add(1);
-                            }
-                            _ => s.images = s.images.saturating_add(1),
-                        }
+            match &m.content {
+                Some(Content::Parts(parts)) => {
+                    for part in parts {
+                        s.cache_write = s.cache_write.max(CacheWrite::of(part.cache_control()));
+                        s.add_part(part);
                     }
-                    "video_url" => s.videos = s.videos.saturating_add(1),
-                    "file" => {
-                        // A text file inline is sized by its bytes; a PDF, or a file by
-                        // URL or ID, is not.
-                        let data = part
-                            .extra
-                            .get("file")
-                            .and_then(|f| f.get("file_data"))
-                            .and_then(Value::as_str)
-                            .and_then(parse_data_url);
-                        match data {
-                            Some((mime, b64)) if mime != "application/pdf" => {
-                                s.media_tokens =
-                                    s.media_tokens.saturating_add(media_tokens(b64.len()));
-                            }
-                            _ => s.files = s.files.saturating_add(1),
-                        }
-                    }
-                    "input_audio" => {
-                        let data = serde_json::to_string(&part.extra).map_or(0, |t| t.len());
-                        s.media_tokens = s.media_tokens.saturating_add(media_tokens(data));
-                    }
-                    _ => {}
                 }
+                Some(Content::Text(text)) => add(&mut s.text_bytes, text.len()),
+                None => {}
             }
             add(&mut s.text_bytes, m.name.as_deref().map_or(0, str::len));
             for call in m.tool_calls.iter().flatten() {

@@ -2,6 +2,7 @@
 
 pub mod chat;
 pub mod completions;
+pub mod content;
 pub mod embeddings;
 pub mod gather;
 mod gauge;

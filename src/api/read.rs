@@ -118,32 +118,6 @@ impl Fields {
         self.read(name, read)?
             .ok_or_else(|| Bad::new("is required").in_field(name))
     }
-
-    fn check_required(&self, name: &str, check: impl FnOnce(&Value) -> Read<()>) -> Read<()> {
-        check_required_in(&self.0, name, check)
-    }
-}
-
-fn check_in(
-    m: &Map<String, Value>,
-    name: &str,
-    check: impl FnOnce(&Value) -> Read<()>,
-) -> Read<()> {
-    match m.get(name).filter(|v| !v.is_null()) {
-        Some(v) => check(v).map_err(|b| b.in_field(name)),
-        None => Ok(()),
-    }
-}
-
-fn check_required_in(
-    m: &Map<String, Value>,
-    name: &str,
-    check: impl FnOnce(&Value) -> Read<()>,
-) -> Read<()> {
-    if m.get(name).is_none_or(Value::is_null) {
-        return Err(Bad::new("is required").in_field(name));
-    }
-    check_in(m, name, check)
 }
 
 pub(crate) fn object(v: Value) -> Read<Fields> {
@@ -459,20 +433,49 @@ fn part(v: Value, role: Role) -> Read<ContentPart> {
         let rule = format!("{why} (expected {})", allowed.join(", "));
         return Err(Bad::new(rule).in_field("type"));
     }
-    let text = match kind.as_str() {
-        "text" => Some(f.required("text", &string)?),
-        _ => f.read("text", &string)?,
-    };
-    let image_url = match kind.as_str() {
-        "image_url" => Some(f.required("image_url", &image_url)?),
-        _ => None,
-    };
-    media(&f, &kind)?;
-    Ok(ContentPart {
-        kind,
-        text,
-        image_url,
-        extra: f.0,
+    typed_part(kind, f)
+}
+
+/// A part of any type: a known one read into its variant, any other kept whole.
+pub(crate) fn any_part(v: Value) -> Read<ContentPart> {
+    let mut f = object(v)?;
+    let kind = f.required("type", &string)?;
+    typed_part(kind, f)
+}
+
+/// The part of type `kind` whose other fields are `f`: its payload typed (and checked
+/// where it lies), the rest kept as sent.
+fn typed_part(kind: String, mut f: Fields) -> Read<ContentPart> {
+    Ok(match kind.as_str() {
+        "text" => ContentPart::Text(TextPart {
+            text: f.required("text", &string)?,
+            cache_control: f.take("cache_control"),
+            extra: f.0,
+        }),
+        "image_url" => ContentPart::ImageUrl(ImagePart {
+            image_url: f.required("image_url", &image_url)?,
+            extra: f.0,
+        }),
+        "input_audio" => ContentPart::InputAudio(AudioPart {
+            input_audio: f.required("input_audio", &input_audio)?,
+            extra: f.0,
+        }),
+        "file" => ContentPart::File(FilePart {
+            file: f.required("file", &file)?,
+            extra: f.0,
+        }),
+        "video_url" => ContentPart::VideoUrl(VideoPart {
+            video_url: f.required("video_url", &video_url)?,
+            extra: f.0,
+        }),
+        "refusal" => ContentPart::Refusal(RefusalPart {
+            refusal: f.required("refusal", &string)?,
+            extra: f.0,
+        }),
+        _ => {
+            f.0.insert("type".into(), Value::String(kind));
+            ContentPart::Other(f.0)
+        }
     })
 }
 
@@ -481,61 +484,49 @@ pub(crate) fn media_url(url: &str) -> bool {
     url.starts_with("https://") || url.starts_with("http://") || url.starts_with("data:")
 }
 
+/// A media URL: http(s) or data:.
+fn url(v: Value) -> Read<String> {
+    let url = string(v)?;
+    if !media_url(&url) {
+        return Err(Bad::new("must be an http(s) URL or a data: URL"));
+    }
+    Ok(url)
+}
+
 fn image_url(v: Value) -> Read<ImageUrl> {
     let mut f = object(v)?;
-    let url = f.required("url", &string)?;
-    if !media_url(&url) {
-        return Err(Bad::new("must be an http(s) URL or a data: URL").in_field("url"));
-    }
+    let url = f.required("url", &url)?;
     let detail = f.read("detail", &detail)?;
     Ok(ImageUrl { url, detail })
 }
 
-/// The media a part passes on as sent (`video_url`, `input_audio`, `file`), checked
-/// where they lie.
-fn media(f: &Fields, kind: &str) -> Read<()> {
-    let within = |check: fn(&Map<String, Value>) -> Read<()>| {
-        move |v: &Value| match v {
-            Value::Object(o) => check(o),
-            other => Err(Bad::new(format!(
-                "must be an object, not {}",
-                kind_of(other)
-            ))),
-        }
+fn video_url(v: Value) -> Read<VideoUrl> {
+    let mut f = object(v)?;
+    let url = f.required("url", &url)?;
+    Ok(VideoUrl { url, extra: f.0 })
+}
+
+fn input_audio(v: Value) -> Read<InputAudio> {
+    let mut f = object(v)?;
+    Ok(InputAudio {
+        data: f.required("data", &string)?,
+        format: f.required("format", &string)?,
+        extra: f.0,
+    })
+}
+
+fn file(v: Value) -> Read<FileData> {
+    let mut f = object(v)?;
+    let file = FileData {
+        file_data: f.read("file_data", &string)?,
+        file_id: f.read("file_id", &string)?,
+        filename: f.read("filename", &string)?,
+        extra: Map::new(),
     };
-    match kind {
-        "refusal" => f.check_required("refusal", check_string),
-        "video_url" => f.check_required(kind, within(video_url)),
-        "input_audio" => f.check_required(
-            kind,
-            within(|o| {
-                check_required_in(o, "data", check_string)?;
-                check_required_in(o, "format", check_string)
-            }),
-        ),
-        "file" => f.check_required(kind, within(file)),
-        _ => Ok(()),
-    }
-}
-
-fn video_url(o: &Map<String, Value>) -> Read<()> {
-    check_required_in(o, "url", check_string)?;
-    let url = o.get("url").and_then(Value::as_str).unwrap_or_default();
-    if !media_url(url) {
-        return Err(Bad::new("must be an http(s) URL or a data: URL").in_field("url"));
-    }
-    Ok(())
-}
-
-fn file(o: &Map<String, Value>) -> Read<()> {
-    for name in ["file_data", "file_id", "filename"] {
-        check_in(o, name, check_string)?;
-    }
-    let has = |n: &str| o.get(n).is_some_and(|v| !v.is_null());
-    if !has("file_data") && !has("file_id") {
+    if file.file_data.is_none() && file.file_id.is_none() {
         return Err(Bad::new("is required (or file_id)").in_field("file_data"));
     }
-    Ok(())
+    Ok(FileData { extra: f.0, ..file })
 }
 
 fn tool_call(v: Value) -> Read<ToolCall> {

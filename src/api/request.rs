@@ -8,6 +8,7 @@
 use serde::{Deserialize, Serialize, Serializer};
 use serde_json::{Map, Value};
 
+pub use super::content::*;
 use crate::error::Result;
 
 #[derive(Debug, Clone, Default, Serialize, PartialEq)]
@@ -337,64 +338,6 @@ impl Message {
     }
 }
 
-/// Message content: a plain string or a list of typed parts.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-#[serde(untagged)]
-pub enum Content {
-    Text(String),
-    Parts(Vec<ContentPart>),
-}
-
-impl Content {
-    pub fn text(&self) -> String {
-        match self {
-            Content::Text(s) => s.clone(),
-            Content::Parts(parts) => parts
-                .iter()
-                .filter_map(|p| p.text.as_deref())
-                .collect::<Vec<_>>()
-                .join("\n"),
-        }
-    }
-
-    pub fn parts(&self) -> Vec<ContentPart> {
-        match self {
-            Content::Text(s) => vec![ContentPart::text(s)],
-            Content::Parts(p) => p.clone(),
-        }
-    }
-}
-
-/// One content part. Kept as a loose struct so unknown part types survive.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
-pub struct ContentPart {
-    #[serde(rename = "type")]
-    pub kind: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub text: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub image_url: Option<ImageUrl>,
-    #[serde(flatten)]
-    pub extra: Map<String, Value>,
-}
-
-impl ContentPart {
-    pub fn text(s: &str) -> Self {
-        ContentPart {
-            kind: "text".into(),
-            text: Some(s.to_string()),
-            ..Default::default()
-        }
-    }
-}
-
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
-pub struct ImageUrl {
-    pub url: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub detail: Option<String>,
-}
-
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Tool {
     #[serde(rename = "type", default = "function_type")]
@@ -466,9 +409,9 @@ mod tests {
         .unwrap();
         assert_eq!(m.text(), "what is this?");
         let parts = m.content.as_ref().unwrap().parts();
-        assert_eq!(parts[1].image_url.as_ref().unwrap().url, "https://x/y.png");
-        assert_eq!(parts[2].kind, "input_audio");
-        assert!(parts[2].extra.contains_key("input_audio"));
+        assert_eq!(parts[1].image_url().unwrap().url, "https://x/y.png");
+        assert_eq!(parts[2].kind(), "input_audio");
+        assert!(matches!(&parts[2], ContentPart::InputAudio(a) if a.input_audio.format == "wav"));
     }
 
     #[test]

@@ -197,7 +197,7 @@ fn messages(list: &[Message]) -> Result<()> {
 
 /// Only user messages carry media; a URL is http(s) or data:.
 fn part(path: impl Fn() -> String, role: Role, p: &super::ContentPart) -> Result<()> {
-    let Some(image) = &p.image_url else {
+    let Some(image) = p.image_url() else {
         return Ok(());
     };
     if role != Role::User {
@@ -206,7 +206,7 @@ fn part(path: impl Fn() -> String, role: Role, p: &super::ContentPart) -> Result
             format!(
                 "{} messages cannot carry {:?} parts (expected text)",
                 role.as_str(),
-                p.kind
+                p.kind()
             ),
         ));
     }

@@ -4,294 +4,25 @@
 //! finish reasons and safety blocks.
 
 use std::borrow::Cow;
-use std::collections::HashMap;
 
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 
-use super::media::{self, Media, Source};
+mod request;
+
+use super::media;
 use super::{
-    ended_early, invalid_event, invalid_reply, parse_arguments, stream_error, wants_json,
-    Reasoning, Target, UpstreamRequest,
+    ended_early, invalid_event, invalid_reply, stream_error, ErrorEvent, Target, UpstreamRequest,
 };
 use crate::api::{
     AssistantMessage, ChatChunk, ChatCompletion, ChatRequest, Choice, CompletionTokensDetails,
-    ContentPart, Delta, FunctionCall, FunctionCallDelta, GenerationMeta, Message,
-    PromptTokensDetails, ToolCall, ToolCallDelta, ToolChoice, Usage,
+    Delta, FunctionCall, FunctionCallDelta, GenerationMeta, PromptTokensDetails, ToolCall,
+    ToolCallDelta, Usage,
 };
-use crate::error::{Error, Result};
-
-/// `stream`: whether to ask for a stream (the caller's wish, or the gateway's when it
-/// gathers a stream into the one reply its caller wants).
-pub fn build_request(target: &Target, req: &ChatRequest, stream: bool) -> Result<UpstreamRequest> {
-    let mut body = Map::new();
-    let needs_sigs = needs_signatures(&target.endpoint.upstream_model);
-    let (system, contents) = convert_messages(&req.messages, needs_sigs)?;
-    if !system.is_empty() {
-        body.insert("systemInstruction".into(), json!({"parts": system}));
-    }
-    body.insert("contents".into(), Value::Array(contents));
-
-    let mut gen = Map::new();
-    let mut set = |k: &str, v: Option<Value>| {
-        if let Some(v) = v {
-            gen.insert(k.into(), v);
-        }
-    };
-    set("temperature", req.temperature.map(|t| json!(t)));
-    set("topP", req.top_p.map(|t| json!(t)));
-    set("topK", req.top_k.map(|t| json!(t)));
-    let max_output = target
-        .endpoint
-        .cap_output(target.model, req.max_output_tokens());
-    set("maxOutputTokens", max_output.map(|t| json!(t)));
-    set(
-        "stopSequences",
-        req.stop.as_ref().map(|s| json!(s.to_vec())),
-    );
-    for (ours, theirs) in [
-        ("presence_penalty", "presencePenalty"),
-        ("frequency_penalty", "frequencyPenalty"),
-        ("seed", "seed"),
-    ] {
-        set(theirs, req.extra.get(ours).cloned());
-    }
-    if wants_json(req) {
-        set("responseMimeType", Some(json!("application/json")));
-        set(
-            "responseJsonSchema",
-            req.json_schema_format().map(|(_, schema)| schema),
-        );
-    }
-    if let Some(r) = Reasoning::from_request(req) {
-        let budget = r.budget(
-            max_output
-                .or(target.endpoint.max_completion_tokens)
-                .unwrap_or(8192),
-        );
-        set(
-            "thinkingConfig",
-            Some(json!({"thinkingBudget": budget, "includeThoughts": !r.exclude})),
-        );
-    }
-    if req.wants_image_output() {
-        let modalities: Vec<Value> = req
-            .extra
-            .get("modalities")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-            .filter_map(Value::as_str)
-            .map(|m| json!(m.to_ascii_uppercase()))
-            .collect();
-        set("responseModalities", Some(Value::Array(modalities)));
-        if let Some(ic) = req.extra.get("image_config").and_then(Value::as_object) {
-            let mut cfg = Map::new();
-            for (ours, theirs) in [("aspect_ratio", "aspectRatio"), ("image_size", "imageSize")] {
-                if let Some(v) = ic.get(ours) {
-                    cfg.insert(theirs.into(), v.clone());
-                }
-            }
-            set("imageConfig", Some(Value::Object(cfg)));
-        }
-    }
-    if !gen.is_empty() {
-        body.insert("generationConfig".into(), Value::Object(gen));
-    }
-
-    let decls: Vec<Value> = req
-        .tools
-        .iter()
-        .flatten()
-        .map(|t| {
-            let mut d = json!({"name": t.function.name});
-            if let Some(desc) = &t.function.description {
-                crate::api::set_field(&mut d, "description", json!(desc));
-            }
-            if let Some(p) = &t.function.parameters {
-                crate::api::set_field(&mut d, "parametersJsonSchema", p.clone());
-            }
-            d
-        })
-        .collect();
-    if !decls.is_empty() {
-        body.insert("tools".into(), json!([{"functionDeclarations": decls}]));
-        if let Some(cfg) = req.tool_choice.as_ref().map(convert_tool_choice) {
-            body.insert("toolConfig".into(), json!({"functionCallingConfig": cfg}));
-        }
-    }
-
-    let action = if stream {
-        "streamGenerateContent?alt=sse"
-    } else {
-        "generateContent"
-    };
-    let mut headers = vec![("x-goog-api-key".to_string(), target.key()?.to_string())];
-    headers.extend(target.extra_headers());
-    UpstreamRequest::post_json(
-        format!(
-            "{}/models/{}:{action}",
-            target.base_url, target.endpoint.upstream_model
-        ),
-        &Value::Object(body),
-        headers,
-    )
-}
-
-fn convert_tool_choice(tc: &ToolChoice) -> Value {
-    match tc {
-        ToolChoice::Auto => json!({"mode": "AUTO"}),
-        ToolChoice::None => json!({"mode": "NONE"}),
-        ToolChoice::Required => json!({"mode": "ANY"}),
-        ToolChoice::Function(name) => json!({"mode": "ANY", "allowedFunctionNames": [name]}),
-    }
-}
-
-/// A content part as a Gemini part: text, or media inline (`inlineData`) or by URI
-/// (`fileData`: YouTube videos, Files API uploads, and what the edge did not inline).
-fn part(p: &ContentPart) -> Option<Value> {
-    if p.kind == "text" {
-        return Some(json!({"text": p.text.clone().unwrap_or_default()}));
-    }
-    let m = Media::of(p)?;
-    Some(match m.source {
-        Source::Inline(data) => json!({"inlineData": {"mimeType": m.mime, "data": data}}),
-        Source::Url(url) if media::is_youtube(url) => json!({"fileData": {"fileUri": url}}),
-        Source::Url(url) => json!({"fileData": {"mimeType": m.mime, "fileUri": url}}),
-    })
-}
-
-fn parts(content: &[ContentPart]) -> Vec<Value> {
-    content.iter().filter_map(part).collect()
-}
+use crate::error::Result;
+pub use request::build_request;
 
 /// The format OpenRouter names Gemini's reasoning items with.
 const REASONING_FORMAT: &str = "google-gemini-v1";
-
-/// What Gemini's documentation says to send as the signature of a function call that
-/// has none (a turn written by another model, or by the caller).
-const NO_SIGNATURE: &str = "skip_thought_signature_validator";
-
-/// Gemini 3 and later refuse a function call in the current turn without its thought
-/// signature; earlier models take one but do not need it.
-fn needs_signatures(upstream_model: &str) -> bool {
-    let version = upstream_model
-        .strip_prefix("gemini-")
-        .and_then(|v| v.split(['.', '-']).next())
-        .and_then(|v| v.parse::<u32>().ok());
-    version.is_none_or(|v| v >= 3)
-}
-
-/// The thought signatures a caller sends back in an assistant message's
-/// `reasoning_details`: (the tool call ID it belongs to, if any; the signature).
-fn signatures(details: Option<&Value>) -> Vec<(Option<&str>, &str)> {
-    details
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .filter(|d| d.get("format").and_then(Value::as_str) == Some(REASONING_FORMAT))
-        .filter(|d| d.get("type").and_then(Value::as_str) == Some("reasoning.encrypted"))
-        .filter_map(|d| {
-            let data = d.get("data").and_then(Value::as_str)?;
-            Some((d.get("id").and_then(Value::as_str), data))
-        })
-        .collect()
-}
-
-/// An assistant message as a model turn, thought signatures back where Gemini put them:
-/// on their function calls, and one without a call on the turn's last part. A turn
-/// whose calls carry none gets Gemini's placeholder on its first call when the model
-/// needs signatures.
-fn model_turn<'m>(
-    m: &'m Message,
-    content: &[ContentPart],
-    needs_sigs: bool,
-    names: &mut HashMap<&'m str, &'m str>,
-) -> Result<Vec<Value>> {
-    let sigs = signatures(m.extra.get("reasoning_details"));
-    let mut ps = parts(content);
-    ps.retain(|p| p.get("text").is_none_or(|t| t != ""));
-    if let (Some(last), Some((_, sig))) = (ps.last_mut(), sigs.iter().find(|(id, _)| id.is_none()))
-    {
-        crate::api::set_field(last, "thoughtSignature", json!(sig));
-    }
-    let mut signed = false;
-    for call in m.tool_calls.iter().flatten() {
-        names.insert(&call.id, &call.function.name);
-        let mut p = json!({"functionCall": {
-            "name": call.function.name,
-            "args": parse_arguments(&call.function.arguments)?,
-        }});
-        if let Some((_, sig)) = sigs.iter().find(|(id, _)| *id == Some(call.id.as_str())) {
-            crate::api::set_field(&mut p, "thoughtSignature", json!(sig));
-            signed = true;
-        }
-        ps.push(p);
-    }
-    if needs_sigs && !signed {
-        if let Some(first) = ps.iter_mut().find(|p| p.get("functionCall").is_some()) {
-            crate::api::set_field(first, "thoughtSignature", json!(NO_SIGNATURE));
-        }
-    }
-    Ok(ps)
-}
-
-/// OpenAI messages → (system parts, Gemini contents). Tool results need the function's
-/// name, which Gemini keys them by: it comes from the assistant turn that called it.
-fn convert_messages(messages: &[Message], needs_sigs: bool) -> Result<(Vec<Value>, Vec<Value>)> {
-    let mut system = Vec::new();
-    let mut names: HashMap<&str, &str> = HashMap::new();
-    let mut out: Vec<(&str, Vec<Value>)> = Vec::new();
-    for m in messages {
-        let content = m.content.as_ref().map(|c| c.parts()).unwrap_or_default();
-        let (role, ps) = match m.role.as_str() {
-            "system" | "developer" => {
-                system.extend(parts(&content));
-                continue;
-            }
-            "assistant" => ("model", model_turn(m, &content, needs_sigs, &mut names)?),
-            "tool" => {
-                let id = m.tool_call_id.as_deref().unwrap_or_default();
-                let name = names
-                    .get(id)
-                    .copied()
-                    .or(m.name.as_deref())
-                    .ok_or_else(|| {
-                        Error::bad_request(format!(
-                            "tool message {id:?} answers no earlier tool call"
-                        ))
-                    })?;
-                let text = m.text();
-                let response = match serde_json::from_slice::<Value>(text.as_bytes()) {
-                    Ok(v @ Value::Object(_)) => v,
-                    _ => json!({"content": text}),
-                };
-                (
-                    "user",
-                    vec![json!({"functionResponse": {"name": name, "response": response}})],
-                )
-            }
-            _ => ("user", parts(&content)),
-        };
-        if ps.is_empty() {
-            continue;
-        }
-        match out.last_mut() {
-            Some((r, p)) if *r == role => p.extend(ps),
-            _ => out.push((role, ps)),
-        }
-    }
-    if out.is_empty() {
-        return Err(Error::bad_request(
-            "at least one user or assistant message is required",
-        ));
-    }
-    Ok((
-        system,
-        out.into_iter()
-            .map(|(role, parts)| json!({"role": role, "parts": parts}))
-            .collect(),
-    ))
-}
 
 /// A `GenerateContentResponse` (or one stream event), read with its strings borrowed
 /// where they have no escapes: only what the translation uses.
@@ -305,7 +36,7 @@ struct Reply<'a> {
     #[serde(default, borrow)]
     prompt_feedback: Option<Feedback<'a>>,
     #[serde(default)]
-    error: Option<Value>,
+    error: Option<ErrorEvent>,
 }
 
 #[derive(Debug, Default, serde::Deserialize)]

@@ -5,10 +5,10 @@
 
 use std::collections::HashMap;
 
-use serde_json::Value;
-
 use super::parse_data_url;
-use crate::api::{ChatRequest, Content, ContentPart};
+use crate::api::{ChatRequest, Content, ContentPart, FileData};
+#[cfg(test)]
+use serde_json::Value;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
@@ -92,11 +92,9 @@ impl<'a> Media<'a> {
     /// The media in a content part, or `None` for text, refusals and file IDs (a file
     /// uploaded elsewhere, which only that provider can resolve).
     pub fn of(part: &'a ContentPart) -> Option<Media<'a>> {
-        let str_at =
-            |obj: &str, key: &str| -> Option<&'a str> { part.extra.get(obj)?.get(key)?.as_str() };
-        match part.kind.as_str() {
-            "image_url" => {
-                let url = part.image_url.as_ref()?.url.as_str();
+        match part {
+            ContentPart::ImageUrl(p) => {
+                let url = p.image_url.url.as_str();
                 let (mime, source) = url_or_data(url);
                 let mime = mime.or_else(|| mime_from_name(url)).unwrap_or("image/jpeg");
                 let kind = if mime == "application/pdf" {
@@ -111,38 +109,15 @@ impl<'a> Media<'a> {
                     filename: None,
                 })
             }
-            "file" => {
-                let data = str_at("file", "file_data")?;
-                let filename = str_at("file", "filename");
-                let (mime, source) = url_or_data(data);
-                let mime = mime
-                    .filter(|m| *m != "application/octet-stream")
-                    .or_else(|| filename.and_then(mime_from_name))
-                    .or_else(|| match source {
-                        Source::Url(u) => mime_from_name(u),
-                        Source::Inline(_) => None,
-                    })
-                    .unwrap_or("application/pdf");
-                let kind = if mime.starts_with("image/") {
-                    Kind::Image
-                } else {
-                    Kind::File
-                };
-                Some(Media {
-                    kind,
-                    mime: mime.to_string(),
-                    source,
-                    filename,
-                })
-            }
-            "input_audio" => Some(Media {
+            ContentPart::File(p) => Self::file(&p.file),
+            ContentPart::InputAudio(p) => Some(Media {
                 kind: Kind::Audio,
-                mime: audio_mime(str_at("input_audio", "format").unwrap_or("wav")),
-                source: Source::Inline(str_at("input_audio", "data")?),
+                mime: audio_mime(&p.input_audio.format),
+                source: Source::Inline(&p.input_audio.data),
                 filename: None,
             }),
-            "video_url" => {
-                let url = str_at("video_url", "url")?;
+            ContentPart::VideoUrl(p) => {
+                let url = p.video_url.url.as_str();
                 let (mime, source) = url_or_data(url);
                 let mime = mime.or_else(|| mime_from_name(url)).unwrap_or("video/mp4");
                 Some(Media {
@@ -152,8 +127,33 @@ impl<'a> Media<'a> {
                     filename: None,
                 })
             }
-            _ => None,
+            ContentPart::Text(_) | ContentPart::Refusal(_) | ContentPart::Other(_) => None,
         }
+    }
+
+    /// A file part's media: its type from the data URL, else its name or URL.
+    fn file(file: &'a FileData) -> Option<Media<'a>> {
+        let filename = file.filename.as_deref();
+        let (mime, source) = url_or_data(file.file_data.as_deref()?);
+        let mime = mime
+            .filter(|m| *m != "application/octet-stream")
+            .or_else(|| filename.and_then(mime_from_name))
+            .or_else(|| match source {
+                Source::Url(u) => mime_from_name(u),
+                Source::Inline(_) => None,
+            })
+            .unwrap_or("application/pdf");
+        let kind = if mime.starts_with("image/") {
+            Kind::Image
+        } else {
+            Kind::File
+        };
+        Some(Media {
+            kind,
+            mime: mime.to_string(),
+            source,
+            filename,
+        })
     }
 }
 
@@ -209,9 +209,9 @@ fn url_media(req: &ChatRequest) -> Vec<Remote> {
             else {
                 continue;
             };
-            let field = match p.kind.as_str() {
-                "file" => "file.file_data",
-                "video_url" => "video_url.url",
+            let field = match p {
+                ContentPart::File(_) => "file.file_data",
+                ContentPart::VideoUrl(_) => "video_url.url",
                 _ => "image_url.url",
             };
             out.push(Remote {
@@ -260,17 +260,15 @@ pub fn inline(req: &ChatRequest, fetched: &HashMap<String, (String, String)>) ->
             continue;
         };
         for p in parts {
-            if let Some(u) = p.image_url.as_mut() {
-                if let Some(d) = data_url(&u.url) {
-                    u.url = d;
-                }
-            }
-            for (obj, key) in [("file", "file_data"), ("video_url", "url")] {
-                let Some(Value::Object(o)) = p.extra.get_mut(obj) else {
-                    continue;
-                };
-                if let Some(d) = o.get(key).and_then(Value::as_str).and_then(data_url) {
-                    o.insert(key.to_string(), Value::String(d));
+            let url = match p {
+                ContentPart::ImageUrl(p) => Some(&mut p.image_url.url),
+                ContentPart::File(p) => p.file.file_data.as_mut(),
+                ContentPart::VideoUrl(p) => Some(&mut p.video_url.url),
+                _ => None,
+            };
+            if let Some(u) = url {
+                if let Some(d) = data_url(u) {
+                    *u = d;
                 }
             }
         }

@@ -79,15 +79,26 @@ impl std::fmt::Debug for UpstreamRequest {
 }
 
 impl UpstreamRequest {
-    pub fn post_json(url: String, body: &Value, headers: Vec<(String, String)>) -> Result<Self> {
+    /// A POST of `body` as JSON (serialised here, once: the generic part is only that).
+    pub fn post_json<T: serde::Serialize + ?Sized>(
+        url: String,
+        body: &T,
+        headers: Vec<(String, String)>,
+    ) -> Result<Self> {
+        let body = serde_json::to_vec(body).map_err(|e| Error::Internal(e.to_string()))?;
+        Ok(Self::post(url, body, headers))
+    }
+
+    /// A POST of a JSON body already written.
+    pub fn post(url: String, body: Vec<u8>, headers: Vec<(String, String)>) -> Self {
         let mut all = vec![("Content-Type".to_string(), "application/json".to_string())];
         all.extend(headers);
-        Ok(UpstreamRequest {
+        UpstreamRequest {
             method: "POST",
             url,
             headers: all,
-            body: serde_json::to_vec(body).map_err(|e| Error::Internal(e.to_string()))?,
-        })
+            body,
+        }
     }
 
     pub fn header(&self, name: &str) -> Option<&str> {
@@ -192,17 +203,34 @@ pub fn invalid_event(provider: &str, what: impl std::fmt::Display, data: &str) -
     }
 }
 
-/// An error the upstream reported inside its stream (`{"message": ..}` in any family).
-pub fn stream_error(provider: &str, err: &Value) -> Error {
-    let message = err
-        .get("message")
-        .and_then(Value::as_str)
-        .unwrap_or("stream error");
+/// An error an upstream reported inside its stream, in any family's shape (an object
+/// with a `message`, or anything else): its message, and the error's JSON.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ErrorEvent {
+    pub message: Option<String>,
+    /// The error's JSON (for `metadata.raw`).
+    pub raw: String,
+}
+
+impl<'de> serde::Deserialize<'de> for ErrorEvent {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        // Read whole (it is rare): `raw` is written as it always was, keys in order.
+        let v = Value::deserialize(d)?;
+        Ok(ErrorEvent {
+            message: v.get("message").and_then(Value::as_str).map(str::to_string),
+            raw: v.to_string(),
+        })
+    }
+}
+
+/// An error the upstream reported inside its stream.
+pub fn stream_error(provider: &str, err: &ErrorEvent) -> Error {
+    let message = err.message.as_deref().unwrap_or("stream error");
     Error::Upstream {
         provider: provider.to_string(),
         message: format!("Provider returned error: {message}"),
         status: None,
-        raw: Some(err.to_string()),
+        raw: Some(err.raw.clone()),
     }
 }
 
@@ -251,7 +279,8 @@ pub fn estimate_completion_tokens(c: &crate::api::ChatCompletion) -> u64 {
     })
 }
 
-/// Tool-call arguments as JSON: what a model sent as a string, parsed.
+/// Tool-call arguments as JSON (opaque: the caller's tool defines them): what a model
+/// sent as a string, parsed.
 pub fn parse_arguments(args: &str) -> Result<Value> {
     if args.trim().is_empty() {
         return Ok(Value::Object(Map::new()));
@@ -318,6 +347,32 @@ impl Reasoning {
 mod tests {
     use super::*;
     use crate::catalog::MediaMaxTokens;
+
+    #[test]
+    fn a_stream_error_keeps_its_message_and_its_json() {
+        #[derive(serde::Deserialize)]
+        struct Event {
+            error: ErrorEvent,
+        }
+        let read = |s: &str| serde_json::from_str::<Event>(s).unwrap().error;
+        let e = read(r#"{"error": {"type": "overloaded_error", "message": "Overloaded"}}"#);
+        assert_eq!(e.message.as_deref(), Some("Overloaded"));
+        assert_eq!(
+            e.raw,
+            r#"{"message":"Overloaded","type":"overloaded_error"}"#
+        );
+        let Error::Upstream { message, raw, .. } = stream_error("p", &e) else {
+            panic!("not an upstream error");
+        };
+        assert_eq!(message, "Provider returned error: Overloaded");
+        assert_eq!(raw.as_deref(), Some(e.raw.as_str()));
+        for other in [r#"{"error": "boom"}"#, r#"{"error": {"message": 5}}"#] {
+            let Error::Upstream { message, .. } = stream_error("p", &read(other)) else {
+                panic!("not an upstream error");
+            };
+            assert_eq!(message, "Provider returned error: stream error", "{other}");
+        }
+    }
 
     #[test]
     fn media_the_gateway_cannot_size_are_reserved_at_what_they_can_be_billed() {

@@ -15,7 +15,7 @@ use super::stream::Sent;
 
 use super::{
     ended_early, invalid_event, invalid_reply, normalize_finish_reason, stream_error,
-    strip_gateway_fields, Target, UpstreamRequest,
+    strip_gateway_fields, ErrorEvent, Target, UpstreamRequest,
 };
 use crate::api::chat::JsonOut;
 use crate::api::{ChatChunk, ChatCompletion, ChatRequest, ChunkHead, GenerationMeta, Usage};
@@ -185,7 +185,7 @@ pub fn build_request(target: &Target, req: &ChatRequest, stream: bool) -> Result
     headers.extend(target.extra_headers());
     UpstreamRequest::post_json(
         format!("{}/chat/completions", target.base_url),
-        &Value::Object(body),
+        &body,
         headers,
     )
 }
@@ -238,19 +238,22 @@ impl StreamState {
         if data.is_empty() || self.done {
             return Ok(());
         }
-        // Straight into the typed chunk; only an event that may carry an error goes
-        // through a `Value` first (twice the work, and rare).
-        let chunk: ChatChunk = if data.contains("\"error\"") {
-            let v: Value = serde_json::from_slice(data.as_bytes())
-                .map_err(|e| invalid_event(&self.provider, e, data))?;
-            if let Some(err) = v.get("error") {
-                return Err(stream_error(&self.provider, err));
+        // Straight into the typed chunk; only an event that may carry an error is read
+        // for it first (twice the work, and rare).
+        if data.contains("\"error\"") {
+            #[derive(Deserialize)]
+            struct Errored {
+                #[serde(default)]
+                error: Option<ErrorEvent>,
             }
-            serde_json::from_value(v).map_err(|e| invalid_event(&self.provider, e, data))?
-        } else {
-            serde_json::from_slice(data.as_bytes())
-                .map_err(|e| invalid_event(&self.provider, e, data))?
-        };
+            let e: Errored = serde_json::from_slice(data.as_bytes())
+                .map_err(|e| invalid_event(&self.provider, e, data))?;
+            if let Some(err) = e.error {
+                return Err(stream_error(&self.provider, &err));
+            }
+        }
+        let chunk: ChatChunk = serde_json::from_slice(data.as_bytes())
+            .map_err(|e| invalid_event(&self.provider, e, data))?;
         self.finished |= chunk.choices.iter().any(|c| c.finish_reason.is_some());
         out.push(chunk);
         Ok(())

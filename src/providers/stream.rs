@@ -214,8 +214,8 @@ impl ChatStream {
         self
     }
 
-    /// The upstream's own message made so far; `None` unless
-    /// [`ChatStream::gathering_native`].
+    /// The upstream's own message made so far, opaque (the Messages pass-through hands
+    /// it on as the upstream made it); `None` unless [`ChatStream::gathering_native`].
     pub fn gathered_native(&mut self) -> Option<serde_json::Value> {
         self.native.take().map(|g| g.finish())
     }

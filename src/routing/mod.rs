@@ -86,12 +86,13 @@ pub fn input_modalities(req: &ChatRequest) -> Vec<&'static str> {
             continue;
         };
         for p in parts {
-            let needs = match p.kind.as_str() {
-                "image_url" => "image",
-                "file" => "file",
-                "input_audio" => "audio",
-                "video_url" => "video",
-                _ => continue,
+            use crate::api::ContentPart as P;
+            let needs = match p {
+                P::ImageUrl(_) => "image",
+                P::File(_) => "file",
+                P::InputAudio(_) => "audio",
+                P::VideoUrl(_) => "video",
+                P::Text(_) | P::Refusal(_) | P::Other(_) => continue,
             };
             if !out.contains(&needs) {
                 out.push(needs);

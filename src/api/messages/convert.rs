@@ -11,8 +11,8 @@ use super::request::{
 };
 use super::DEFAULT_MAX_SEARCHES;
 use crate::api::{
-    ChatRequest, Content, ContentPart, Effort, FunctionCall, FunctionDef, ImageUrl, Message,
-    ReasoningConfig, Role as ChatRole, Stop, Tool, ToolCall, ToolChoice as ChatToolChoice,
+    ChatRequest, Content, ContentPart, Effort, FunctionCall, FunctionDef, Message, ReasoningConfig,
+    Role as ChatRole, Stop, TextPart, Tool, ToolCall, ToolChoice as ChatToolChoice,
 };
 use crate::error::{Error, Result};
 
@@ -122,21 +122,17 @@ fn message(role: ChatRole, content: Content) -> Message {
 
 /// A text block (with its cache_control) as a chat text part.
 fn text_part(b: TextBlockParam) -> ContentPart {
-    let mut part = ContentPart::text(&b.text);
-    if let Some(cc) = b.cache_control {
-        part.extra.insert("cache_control".into(), cc);
-    }
-    part
+    ContentPart::Text(TextPart {
+        text: b.text,
+        cache_control: b.cache_control,
+        extra: Map::new(),
+    })
 }
 
 /// An image URL part (images, and PDFs as data: URLs, which every family's translator
 /// sends as a document).
 fn url_part(url: String) -> ContentPart {
-    ContentPart {
-        kind: "image_url".into(),
-        image_url: Some(ImageUrl { url, detail: None }),
-        ..Default::default()
-    }
+    ContentPart::image(url)
 }
 
 fn data_url(media_type: &str, data: &str) -> String {

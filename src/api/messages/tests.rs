@@ -57,10 +57,13 @@ fn messages_become_chat() {
         ["system", "user", "assistant", "tool", "user", "system"]
     );
     let sys = r.messages[0].content.as_ref().unwrap().parts();
-    assert_eq!(sys[0].extra["cache_control"], json!({"type": "ephemeral"}));
+    assert_eq!(
+        sys[0].cache_control().unwrap(),
+        &json!({"type": "ephemeral"})
+    );
     let user = r.messages[1].content.as_ref().unwrap().parts();
     assert_eq!(
-        user[1].image_url.as_ref().unwrap().url,
+        user[1].image_url().unwrap().url,
         "data:image/png;base64,AAAA"
     );
     let calls = r.messages[2].tool_calls.as_ref().unwrap();
@@ -296,8 +299,8 @@ fn the_sdk_reference_request_with_every_parameter_converts() {
     assert_eq!(chat.stop, Some(crate::api::Stop::Many(vec!["END".into()])));
     let system = chat.messages[0].content.as_ref().unwrap().parts();
     assert_eq!(chat.messages[0].role, crate::api::Role::System);
-    assert_eq!(system[0].text.as_deref(), Some("Today is a Thursday."));
-    assert_eq!(system[0].extra["cache_control"]["ttl"], "5m");
+    assert_eq!(system[0].as_text(), Some("Today is a Thursday."));
+    assert_eq!(system[0].cache_control().unwrap()["ttl"], "5m");
     let tool = &chat.tools.as_ref().unwrap()[0].function;
     assert_eq!(tool.name, "get_weather");
     assert_eq!(
@@ -356,7 +359,7 @@ fn content_blocks_of_every_kind_convert() {
     let user = chat.messages[0].content.as_ref().unwrap().parts();
     let urls: Vec<&str> = user
         .iter()
-        .filter_map(|p| p.image_url.as_ref().map(|u| u.url.as_str()))
+        .filter_map(|p| p.image_url().map(|u| u.url.as_str()))
         .collect();
     assert_eq!(
         urls,
@@ -367,7 +370,7 @@ fn content_blocks_of_every_kind_convert() {
             "https://example.com/a.pdf"
         ]
     );
-    assert_eq!(user[3].text.as_deref(), Some("The grass is green."));
+    assert_eq!(user[3].as_text(), Some("The grass is green."));
     let assistant = &chat.messages[1];
     assert_eq!(assistant.extra["reasoning"], "The user wants a summary.");
     assert!(assistant.content.is_none());
@@ -380,7 +383,7 @@ fn content_blocks_of_every_kind_convert() {
     assert_eq!(chat.messages[2].text(), "Error: station offline");
     let image = chat.messages[3].content.as_ref().unwrap().parts();
     assert_eq!(
-        image[0].image_url.as_ref().unwrap().url,
+        image[0].image_url().unwrap().url,
         "data:image/jpeg;base64,/9j/4AAQ"
     );
     assert_eq!(

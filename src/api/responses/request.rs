@@ -9,8 +9,9 @@ use crate::api::read::{
     Bad, Fields, Read,
 };
 use crate::api::{
-    ChatRequest, Content, ContentPart, Effort, FunctionCall, FunctionDef, ImageUrl, JsonSchema,
-    Message, ReasoningConfig, ResponseFormat, Role, Tool, ToolCall, ToolChoice,
+    ChatRequest, Content, ContentPart, Effort, FileData, FilePart, FunctionCall, FunctionDef,
+    ImagePart, ImageUrl, JsonSchema, Message, ReasoningConfig, ResponseFormat, Role, Tool,
+    ToolCall, ToolChoice,
 };
 use crate::error::{Error, Result};
 
@@ -220,11 +221,10 @@ fn part(v: Value, role: Role) -> Read<Option<ContentPart>> {
                 Bad::new("is required (file_id is not supported)").in_field("image_url")
             })?;
             let detail = f.read("detail", &detail)?;
-            ContentPart {
-                kind: "image_url".into(),
-                image_url: Some(ImageUrl { url, detail }),
-                ..Default::default()
-            }
+            ContentPart::ImageUrl(ImagePart {
+                image_url: ImageUrl { url, detail },
+                extra: Map::new(),
+            })
         }
         "input_file" => {
             let data = f.read("file_data", &string)?.ok_or_else(|| {
@@ -232,18 +232,14 @@ fn part(v: Value, role: Role) -> Read<Option<ContentPart>> {
                     .in_field("file_data")
             })?;
             let filename = f.read("filename", &string)?;
-            let mut file = Map::new();
-            file.insert(
-                "filename".into(),
-                Value::String(filename.unwrap_or_else(|| "file.pdf".into())),
-            );
-            file.insert("file_data".into(), Value::String(data));
-            let mut p = ContentPart {
-                kind: "file".into(),
-                ..Default::default()
-            };
-            p.extra.insert("file".into(), Value::Object(file));
-            p
+            ContentPart::File(FilePart {
+                file: FileData {
+                    file_data: Some(data),
+                    filename: Some(filename.unwrap_or_else(|| "file.pdf".into())),
+                    ..Default::default()
+                },
+                extra: Map::new(),
+            })
         }
         other => {
             return Err(Bad::new(format!("unknown content part type {other:?}")).in_field("type"))

@@ -68,7 +68,7 @@ fn input_items_become_chat_messages() {
         json!({"effort": "low"})
     );
     let p = r.messages[1].content.as_ref().unwrap().parts();
-    assert_eq!(p[1].image_url.as_ref().unwrap().url, "https://x/y.png");
+    assert_eq!(p[1].image_url().unwrap().url, "https://x/y.png");
     assert_eq!(
         to_chat(&json!({"model": "a/b", "input": "hi"}))
             .unwrap()
