@@ -168,6 +168,7 @@ fn anthropic_cases() {
     assert_eq!(
         names,
         [
+            "cumulative_usage_stream",
             "error",
             "overloaded_stream",
             "text",
