@@ -7,7 +7,7 @@ import { describe, test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { startWorker } from "../support/worker.mjs";
 import { startMockUpstream, refusal } from "../support/mock_upstream.mjs";
-import { testCatalog, mockBindings } from "../support/catalog.mjs";
+import { testCatalog, fixtureModels, mockBindings } from "../support/catalog.mjs";
 import { FIXTURE_FAMILIES, fixtureCases, fixtureCase } from "../support/fixtures.mjs";
 import { collect } from "../support/sse.mjs";
 
@@ -98,7 +98,8 @@ describe("the worker against the fixtures", () => {
   let mock, worker, key;
   before(async () => {
     mock = await startMockUpstream();
-    worker = await startWorker({ catalog: testCatalog(), bindings: mockBindings(mock.url) });
+    const catalog = testCatalog();
+    worker = await startWorker({ catalog: { ...catalog, models: [...catalog.models, ...fixtureModels()] }, bindings: mockBindings(mock.url) });
     key = (await worker.createAccount({ credits: 100 })).key;
   });
   after(async () => {

@@ -33,7 +33,8 @@ const FIXTURE_PROVIDER = { openai: "mockopenai", anthropic: "mockanthropic", gem
 /** A model per fixture case, `fixture/<family>-<case>`: the shipped model the case's
  * client names (its limits, parameters and prices, so that the worker builds the
  * case's upstream request), served by its family's mock, which answers the upstream
- * model `fixture-<case>` with the case's files. */
+ * model `fixture-<case>` with the case's files. Not in `testCatalog()`: add them where
+ * they are used (tests/integration/fixtures.test.mjs). */
 export function fixtureModels() {
   return FIXTURE_FAMILIES.flatMap((family) => fixtureCases(family).map((name) => {
     const model = shipped.models.find((m) => m.id === fixtureCase(family, name).client.model);
@@ -121,7 +122,6 @@ export function testCatalog() {
       // mock refuses more, with the provider's own message).
       ...FAMILIES.map(([api, slug]) => mock(`${api}-mock/short`, [], { context_length: 200000,
         endpoints: [{ provider: slug, upstream_model: "ok@max4096", max_completion_tokens: 4096, pricing: price }] })),
-      ...fixtureModels(),
     ],
   };
 }
