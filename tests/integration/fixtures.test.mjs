@@ -48,7 +48,8 @@ describe("the mock's strict checks and the fixtures agree", () => {
   });
 });
 
-/** What a client reads from chat chunks: text, reasoning, tool calls, finish, usage, error. */
+/** What a client reads from chat chunks: text, reasoning, tool calls, finish, usage
+ * (and its cost: the fixture models have the shipped models' prices), error. */
 function gist(chunks) {
   const calls = [];
   let finish = null;
@@ -63,7 +64,7 @@ function gist(chunks) {
       call.arguments += t.function?.arguments ?? "";
     }
     finish = choice?.finish_reason ?? finish;
-    if (c.usage) usage = { prompt: c.usage.prompt_tokens, completion: c.usage.completion_tokens, cached: c.usage.prompt_tokens_details?.cached_tokens ?? 0 };
+    if (c.usage) usage = { prompt: c.usage.prompt_tokens, completion: c.usage.completion_tokens, cached: c.usage.prompt_tokens_details?.cached_tokens ?? 0, cost: c.usage.cost };
     if (c.error) error = c.error.message;
   }
   const text = (field) => chunks.map((c) => c.choices?.[0]?.delta?.[field] ?? "").join("");
@@ -82,7 +83,7 @@ function replyGist(reply) {
     calls: (m.tool_calls ?? []).map((t) => ({ id: t.id, name: t.function.name, arguments: t.function.arguments })),
     images: (m.images ?? []).map((i) => i.image_url.url),
     finish: choice.finish_reason,
-    usage: u && { prompt: u.prompt_tokens, completion: u.completion_tokens, cached: u.prompt_tokens_details?.cached_tokens ?? 0 },
+    usage: u && { prompt: u.prompt_tokens, completion: u.completion_tokens, cached: u.prompt_tokens_details?.cached_tokens ?? 0, cost: u.cost },
     error: null,
   };
 }
