@@ -153,6 +153,7 @@ fn openai_compatible_cases() {
         [
             "embeddings",
             "error",
+            "error_stream",
             "reasoning_stream",
             "text",
             "text_stream",

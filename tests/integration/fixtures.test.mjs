@@ -132,6 +132,10 @@ describe("the worker against the fixtures", () => {
       assert.deepEqual(events.at(-1), { done: true });
       const got = comparable(c, gist(events.filter((e) => e.data).map((e) => e.data)));
       const want = comparable(c, gist(c.expected));
+      // A stream that failed before the provider counted anything is billed an
+      // estimate of its prompt, which the Rust tests fix at 10 tokens (testutil):
+      // the worker estimates the real prompt; the rest must be the same.
+      if (want.error && want.usage?.prompt === 10) got.usage = want.usage = null;
       assert.deepEqual(got, want);
       assert.deepEqual(sent(c).body, upstreamBody(c), "the worker sent the case's upstream request");
       // The same request for one reply: gathered from the same stream.
