@@ -22,20 +22,20 @@ const FAMILIES: [(&str, &str, &[u8], &[u8]); 3] = [
     (
         "openai",
         "openai/gpt-4.1-mini",
-        include_bytes!("../tests/fixtures/openai/chat_tool_call.json"),
-        include_bytes!("../tests/fixtures/openai/stream_tool_call.sse"),
+        include_bytes!("../tests/fixtures/openai/tool_call/reply.json"),
+        include_bytes!("../tests/fixtures/openai/tool_call_stream/stream.sse"),
     ),
     (
         "anthropic",
         "anthropic/claude-sonnet-4.5",
-        include_bytes!("../tests/fixtures/anthropic/message_tool_use.json"),
-        include_bytes!("../tests/fixtures/anthropic/stream_thinking.sse"),
+        include_bytes!("../tests/fixtures/anthropic/tool_use/reply.json"),
+        include_bytes!("../tests/fixtures/anthropic/thinking_stream/stream.sse"),
     ),
     (
         "gemini",
         "google/gemini-2.5-flash",
-        include_bytes!("../tests/fixtures/gemini/generate_function_call.json"),
-        include_bytes!("../tests/fixtures/gemini/stream_text.sse"),
+        include_bytes!("../tests/fixtures/gemini/function_call/reply.json"),
+        include_bytes!("../tests/fixtures/gemini/text_stream/stream.sse"),
     ),
 ];
 

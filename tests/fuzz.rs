@@ -465,21 +465,19 @@ fn replies_from_mutated_fixtures() {
     let s = prop_oneof![
         (
             Just("openai/gpt-5"),
-            mutated(include_bytes!("fixtures/openai/chat_tool_call.json"))
+            mutated(include_bytes!("fixtures/openai/tool_call/reply.json"))
         ),
         (
             Just("anthropic/claude-sonnet-4.5"),
-            mutated(include_bytes!("fixtures/anthropic/message_tool_use.json"))
+            mutated(include_bytes!("fixtures/anthropic/tool_use/reply.json"))
         ),
         (
             Just("google/gemini-2.5-pro"),
-            mutated(include_bytes!(
-                "fixtures/gemini/generate_function_call.json"
-            ))
+            mutated(include_bytes!("fixtures/gemini/function_call/reply.json"))
         ),
         (
             Just("google/gemini-2.5-pro"),
-            mutated(include_bytes!("fixtures/gemini/generate_blocked.json"))
+            mutated(include_bytes!("fixtures/gemini/safety/reply.json"))
         ),
     ];
     fuzz("provider reply fixtures", s, |(m, b)| reply_target(m, &b));
@@ -507,23 +505,31 @@ fn streams_from_mutated_fixtures() {
         prop_oneof![
             (
                 Just("openai/gpt-5"),
-                mutated(include_bytes!("fixtures/openai/stream_tool_call.sse"))
+                mutated(include_bytes!(
+                    "fixtures/openai/tool_call_stream/stream.sse"
+                ))
             ),
             (
                 Just("anthropic/claude-sonnet-4.5"),
-                mutated(include_bytes!("fixtures/anthropic/stream_tool_use.sse"))
+                mutated(include_bytes!(
+                    "fixtures/anthropic/tool_use_stream/stream.sse"
+                ))
             ),
             (
                 Just("anthropic/claude-sonnet-4.5"),
-                mutated(include_bytes!("fixtures/anthropic/stream_thinking.sse"))
+                mutated(include_bytes!(
+                    "fixtures/anthropic/thinking_stream/stream.sse"
+                ))
             ),
             (
                 Just("anthropic/claude-sonnet-4.5"),
-                mutated(include_bytes!("fixtures/anthropic/stream_overloaded.sse"))
+                mutated(include_bytes!(
+                    "fixtures/anthropic/overloaded_stream/stream.sse"
+                ))
             ),
             (
                 Just("google/gemini-2.5-pro"),
-                mutated(include_bytes!("fixtures/gemini/stream_text.sse"))
+                mutated(include_bytes!("fixtures/gemini/text_stream/stream.sse"))
             ),
         ],
         splits(),

@@ -164,7 +164,7 @@ mod tests {
             let body: Value = serde_json::from_slice(&up.body).unwrap();
             assert_eq!(body["model"], "text-embedding-3-small");
             assert_eq!(body["dimensions"], 8);
-            let reply = include_bytes!("../../tests/fixtures/openai/embeddings.json");
+            let reply = include_bytes!("../../tests/fixtures/openai/embeddings/reply.json");
             let (v, u) =
                 parse_response(t, &r, &meta("openai/text-embedding-3-small"), reply).unwrap();
             assert_eq!(v["data"][1]["index"], 1);
@@ -188,7 +188,7 @@ mod tests {
             let body: Value = serde_json::from_slice(&up.body).unwrap();
             assert_eq!(body["requests"][1]["content"]["parts"][0]["text"], "b");
             assert_eq!(body["requests"][0]["model"], "models/gemini-embedding-001");
-            let reply = include_bytes!("../../tests/fixtures/gemini/batch_embed.json");
+            let reply = include_bytes!("../../tests/fixtures/gemini/embed/reply.json");
             let (v, u) =
                 parse_response(t, &r, &meta("google/gemini-embedding-001"), reply).unwrap();
             assert!(v["data"][0]["embedding"].is_string());

@@ -6,6 +6,8 @@ pub mod anthropic;
 pub mod echo;
 pub mod embeddings;
 pub mod family;
+#[cfg(test)]
+mod fixtures;
 pub mod gemini;
 pub mod media;
 pub mod openai_compat;

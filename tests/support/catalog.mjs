@@ -3,6 +3,7 @@
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import path from "node:path";
+import { FIXTURE_FAMILIES, fixtureCases, fixtureCase } from "./fixtures.mjs";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 const shipped = JSON.parse(readFileSync(path.join(ROOT, "catalog/catalog.json"), "utf8"));
@@ -25,6 +26,22 @@ export const FAMILIES = [
 ];
 /** Behaviours every family's mock has (see mock_upstream.mjs). */
 export const SCRIPTS = ["ok", "stream", "tool", "agent", "json", "fail500", "fail429", "fail400", "hang", "garbage", "broken", "truncated"];
+
+/** The mock provider of each fixture family. */
+const FIXTURE_PROVIDER = { openai: "mockopenai", anthropic: "mockanthropic", gemini: "mockgemini" };
+
+/** A model per fixture case, `fixture/<family>-<case>`: the shipped model the case's
+ * client names (its limits, parameters and prices, so that the worker builds the
+ * case's upstream request), served by its family's mock, which answers the upstream
+ * model `fixture-<case>` with the case's files. Not in `testCatalog()`: add them where
+ * they are used (tests/integration/fixtures.test.mjs). */
+export function fixtureModels() {
+  return FIXTURE_FAMILIES.flatMap((family) => fixtureCases(family).map((name) => {
+    const model = shipped.models.find((m) => m.id === fixtureCase(family, name).client.model);
+    const [endpoint] = model.endpoints;
+    return { ...model, id: `fixture/${family}-${name}`, endpoints: [{ ...endpoint, provider: FIXTURE_PROVIDER[family], upstream_model: `fixture-${name}` }] };
+  }));
+}
 
 export function testCatalog() {
   return {

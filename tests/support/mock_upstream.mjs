@@ -3,6 +3,7 @@
 // is chosen by the upstream model ID the gateway sends (see `scripts`), so a test
 // catalogue maps each test model to a behaviour. Every request is recorded.
 import http from "node:http";
+import { fixtureCase } from "./fixtures.mjs";
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const sse = (obj, event) => (event ? `event: ${event}\n` : "") + `data: ${typeof obj === "string" ? obj : JSON.stringify(obj)}\n\n`;
@@ -71,8 +72,11 @@ const openai = {
     }));
   },
   writer(res, model) {
+    // As OpenAI streams with `stream_options.include_usage` (which the gateway always
+    // sets): `usage: null` on every chunk but the last (tests/fixtures/openai/).
     const chunk = (delta, finish_reason = null, extra = {}) =>
-      sse({ id: "chatcmpl-mock", object: "chat.completion.chunk", created: 1751471234, model, choices: [{ index: 0, delta, logprobs: null, finish_reason }], ...extra });
+      sse({ id: "chatcmpl-mock", object: "chat.completion.chunk", created: 1751471234, model, system_fingerprint: "fp_mock",
+        choices: [{ index: 0, delta, logprobs: null, finish_reason }], usage: null, ...extra });
     return {
       start: () => { res.writeHead(200, { "content-type": "text/event-stream" }); res.write(chunk({ role: "assistant", content: "" })); },
       text: (t) => res.write(chunk({ content: t })),
@@ -83,7 +87,7 @@ const openai = {
       },
       finish: (kind) => res.write(chunk({}, kind === "tool" ? "tool_calls" : kind === "error" ? "error" : kind === "length" ? "length" : "stop")),
       end: (usage = { prompt_tokens: USAGE.prompt, completion_tokens: USAGE.completion, total_tokens: USAGE.prompt + USAGE.completion }) => {
-        res.write(sse({ id: "chatcmpl-mock", object: "chat.completion.chunk", created: 1751471234, model, choices: [], usage }));
+        res.write(sse({ id: "chatcmpl-mock", object: "chat.completion.chunk", created: 1751471234, model, system_fingerprint: "fp_mock", choices: [], usage }));
         res.end(sse("[DONE]"));
       },
       cut: () => res.end('data: {"id":"chatcmpl-mock","choi'),
@@ -317,7 +321,10 @@ const gemini = {
     }));
   },
   writer(res, model, prompt = USAGE.prompt) {
-    const ev = (parts, extra = {}) => sse({ candidates: [{ content: { role: "model", parts }, index: 0, ...extra }], usageMetadata: gemini.usage(0, prompt), modelVersion: model });
+    // As Gemini streams (tests/fixtures/gemini/): the prompt counted on every event, the
+    // candidates only on the last, one response ID throughout.
+    const ev = (parts, extra = {}) => sse({ candidates: [{ content: { role: "model", parts }, index: 0, ...extra }],
+      usageMetadata: { promptTokenCount: prompt, totalTokenCount: prompt }, modelVersion: model, responseId: "mock" });
     let pendingTool = null;
     return {
       start: () => res.writeHead(200, { "content-type": "text/event-stream" }),
@@ -325,7 +332,7 @@ const gemini = {
       tool: (name, pieces) => { pendingTool = { name, args: JSON.parse(pieces.join("")) }; },
       finish: () => {
         const parts = pendingTool ? [{ functionCall: pendingTool, thoughtSignature: MOCK_GEMINI_SIGNATURE }] : [{ text: "" }];
-        res.write(sse({ candidates: [{ content: { role: "model", parts }, finishReason: "STOP", index: 0 }], usageMetadata: gemini.usage(USAGE.completion, prompt), modelVersion: model }));
+        res.write(sse({ candidates: [{ content: { role: "model", parts }, finishReason: "STOP", index: 0 }], usageMetadata: gemini.usage(USAGE.completion, prompt), modelVersion: model, responseId: "mock" }));
       },
       end: () => res.end(),
       cut: () => res.end('data: {"candidates": [{"content": {"par'),
@@ -352,6 +359,59 @@ gemini.tooLong = (asked, most) => ({ status: 400, body: { error: { code: 400, st
   message: `Unable to submit request because it has a maxOutputTokens value of ${asked} but the supported range is from 1 (inclusive) to ${most + 1} (exclusive). Update the value and try again.` } } });
 
 const FORMATS = [gemini, anthropic, openai];
+/** Each format's fixture folder (tests/fixtures/<family>/). */
+const FIXTURE_FAMILY = new Map([[openai, "openai"], [anthropic, "anthropic"], [gemini, "gemini"]]);
+
+/** The embeddings requests OpenAI (`/embeddings`) and Gemini (`:batchEmbedContents`)
+ * define: anything else they refuse, as their chat endpoints do. */
+const openaiEmbeddings = {
+  refuse(body) {
+    const unknown = Object.keys(body).find((k) => !["model", "input", "dimensions", "encoding_format", "user"].includes(k));
+    return unknown ? { status: 400, body: { error: { message: `Unrecognized request argument supplied: ${unknown}`, type: "invalid_request_error", param: null, code: null } } } : null;
+  },
+};
+const GEMINI_EMBED_FIELDS = ["model", "content", "taskType", "title", "outputDimensionality"];
+const geminiEmbeddings = {
+  refuse(body, model) {
+    const bad = (message) => ({ status: 400, body: { error: { code: 400, message, status: "INVALID_ARGUMENT" } } });
+    const top = Object.keys(body).find((k) => k !== "requests");
+    if (top) return bad(`Invalid JSON payload received. Unknown name "${top}": Cannot find field.`);
+    for (const [i, r] of (body.requests ?? []).entries()) {
+      const k = Object.keys(r).find((k) => !knownTo(GEMINI_EMBED_FIELDS, k));
+      if (k) return bad(`Invalid JSON payload received. Unknown name "${k}" at 'requests[${i}]': Cannot find field.`);
+      if (model && r.model !== `models/${model}`) return bad(`Model in request (${r.model}) does not match the model in the URL`);
+      const p = (r.content?.parts ?? []).flatMap((p) => Object.keys(p)).find((k) => !knownTo(GEMINI_FIELDS.part, k));
+      if (p) return bad(`Invalid JSON payload received. Unknown name "${p}" at 'requests[${i}].content.parts': Cannot find field.`);
+    }
+    return null;
+  },
+};
+
+/** How the provider the request at `url` is for refuses `body` (what it does not
+ * define), or null: the mock's strict checks, also run on every fixture request. */
+export function refusal(url, body) {
+  if (url.endsWith("/embeddings")) return openaiEmbeddings.refuse(body);
+  const embed = url.match(/models\/([^/:]+):batchEmbedContents/);
+  if (embed) return geminiEmbeddings.refuse(body, decodeURIComponent(embed[1]));
+  const f = FORMATS.find((f) => f.match({ url }));
+  return f ? f.refuse(body) : { status: 404, body: { error: { message: `no provider serves ${url}` } } };
+}
+
+/** Answers with fixture case `name` of `family` as it is on disk: its stream when
+ * the request asks for one and the case has one, else its reply or its error. */
+function serveFixture(res, family, name, stream) {
+  const c = fixtureCase(family, name);
+  if (c.error) {
+    res.writeHead(c.error.status, { "content-type": "application/json" });
+    return res.end(c.error.body);
+  }
+  if (c.stream && (stream || !c.reply)) {
+    res.writeHead(200, { "content-type": "text/event-stream" });
+    return res.end(c.stream);
+  }
+  res.writeHead(200, { "content-type": "application/json" });
+  res.end(c.reply);
+}
 
 // ------------------------------------------------------------------ behaviours
 
@@ -642,8 +702,9 @@ export async function startMockUpstream() {
   function embeddings(req, res, body) {
     const json = (status, v) => { res.writeHead(status, { "content-type": "application/json" }); res.end(JSON.stringify(v)); };
     if (req.url.endsWith("/embeddings")) {
-      const unknown = Object.keys(body).find((k) => !["model", "input", "dimensions", "encoding_format", "user"].includes(k));
-      if (unknown) return json(400, { error: { message: `Unrecognized request argument supplied: ${unknown}`, type: "invalid_request_error" } }), true;
+      const refused = openaiEmbeddings.refuse(body);
+      if (refused) return json(refused.status, refused.body), true;
+      if (String(body.model).startsWith("fixture-")) return serveFixture(res, "openai", body.model.slice(8), false), true;
       if (body.model !== "embed") return json(500, { error: { message: "internal mock failure" } }), true;
       const inputs = typeof body.input === "string" ? [body.input] : body.input;
       const data = inputs.map((input, index) => {
@@ -656,9 +717,10 @@ export async function startMockUpstream() {
     }
     const m = req.url.match(/models\/([^/:]+):batchEmbedContents/);
     if (m) {
+      const refused = geminiEmbeddings.refuse(body, m[1]);
+      if (refused) return json(refused.status, refused.body), true;
+      if (m[1].startsWith("fixture-")) return serveFixture(res, "gemini", m[1].slice(8), false), true;
       if (m[1] !== "embed") return json(500, { error: { code: 500, message: "internal mock failure", status: "INTERNAL" } }), true;
-      const bad = body.requests.find((r) => r.model !== `models/${m[1]}`);
-      if (bad) return json(400, { error: { code: 400, message: `Model in request (${bad.model}) does not match the model in the URL`, status: "INVALID_ARGUMENT" } }), true;
       return json(200, { embeddings: body.requests.map((r) => ({ values: vector(r.content.parts[0].text, r.outputDimensionality ?? 4) })) }), true;
     }
     return false;
@@ -703,6 +765,8 @@ export async function startMockUpstream() {
           res.writeHead(refusal.status, { "content-type": "application/json" });
           return res.end(JSON.stringify(refusal.body));
         }
+        // A fixture case (`fixture-<case>`), served as it is on disk.
+        if (model.startsWith("fixture-")) return serveFixture(res, FIXTURE_FAMILY.get(f), model.slice(8), stream);
         // A script's reply is streamed when the request asked for a stream.
         res.mockStream = stream;
         if (script) return await script(f, { body, res, req, model, stream });

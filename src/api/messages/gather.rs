@@ -151,7 +151,7 @@ mod tests {
     #[test]
     fn a_gathered_stream_is_the_message_anthropic_sends_whole() {
         let thinking = gather(include_str!(
-            "../../../tests/fixtures/anthropic/stream_thinking.sse"
+            "../../../tests/fixtures/anthropic/thinking_stream/stream.sse"
         ));
         assert_eq!(
             thinking,
@@ -166,7 +166,7 @@ mod tests {
             })
         );
         let tool = gather(include_str!(
-            "../../../tests/fixtures/anthropic/stream_tool_use.sse"
+            "../../../tests/fixtures/anthropic/tool_use_stream/stream.sse"
         ));
         let content = tool["content"].as_array().unwrap();
         let call = content.iter().find(|b| b["type"] == "tool_use").unwrap();

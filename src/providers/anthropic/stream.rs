@@ -30,6 +30,8 @@ pub struct StreamState {
     blocks: HashMap<u64, Block>,
     tools: u32,
     usage: Usage,
+    /// The input counts as reported so far: `message_start`'s, then `message_delta`'s.
+    input: UsageIn,
     stopped: bool,
     json_answer: bool,
 }
@@ -164,7 +166,30 @@ impl StreamState {
         usage: Option<Box<UsageIn>>,
         delta: Option<EventDelta<'_>>,
     ) -> Option<ChatChunk> {
-        if let Some(u) = usage {
+        if let Some(mut u) = usage {
+            // Its counts are cumulative, the input ones too: where it has them they are
+            // the request's (a server tool's results are input read after the start).
+            if u.input_tokens.is_some()
+                || u.cache_read_input_tokens.is_some()
+                || u.cache_creation_input_tokens.is_some()
+            {
+                let c = &mut self.input;
+                c.input_tokens = u.input_tokens.or(c.input_tokens);
+                c.cache_read_input_tokens = u.cache_read_input_tokens.or(c.cache_read_input_tokens);
+                c.cache_creation_input_tokens = u
+                    .cache_creation_input_tokens
+                    .or(c.cache_creation_input_tokens);
+                if u.cache_creation.is_some() {
+                    c.cache_creation = u.cache_creation.take();
+                }
+                let now = c.usage();
+                self.usage.prompt_tokens = now.prompt_tokens;
+                self.usage.prompt_tokens_details = now.prompt_tokens_details;
+                self.usage.total_tokens = self
+                    .usage
+                    .prompt_tokens
+                    .saturating_add(self.usage.completion_tokens);
+            }
             if let Some(out) = u.output_tokens {
                 self.usage.completion_tokens = out;
                 self.usage.total_tokens = self.usage.prompt_tokens.saturating_add(out);
@@ -194,6 +219,7 @@ impl StreamState {
             "message_start" => {
                 if let Some(u) = ev.message.and_then(|m| m.usage) {
                     self.usage = u.usage();
+                    self.input = u;
                 }
                 Some(self.chunk(
                     Delta {

@@ -205,7 +205,7 @@ fn bad_tool_arguments_are_a_400() {
 
 #[test]
 fn parses_fixture_reply() {
-    let body = include_bytes!("../../../tests/fixtures/anthropic/message_tool_use.json");
+    let body = include_bytes!("../../../tests/fixtures/anthropic/tool_use/reply.json");
     let c = parse_response("anthropic", &meta(MODEL), body).unwrap();
     let m = &c.choices[0].message;
     assert_eq!(
@@ -259,7 +259,7 @@ fn stream_tool_use_at_every_split() {
     let events = translate_everywhere(
         &make,
         MODEL,
-        include_bytes!("../../../tests/fixtures/anthropic/stream_tool_use.sse"),
+        include_bytes!("../../../tests/fixtures/anthropic/tool_use_stream/stream.sse"),
     );
     assert_eq!(events[0]["choices"][0]["delta"]["role"], "assistant");
     assert_eq!(content(&events), "Okay, let's check the weather — ☀️.");
@@ -293,7 +293,7 @@ fn stream_thinking_becomes_reasoning() {
     let events = translate_everywhere(
         &make,
         MODEL,
-        include_bytes!("../../../tests/fixtures/anthropic/stream_thinking.sse"),
+        include_bytes!("../../../tests/fixtures/anthropic/thinking_stream/stream.sse"),
     );
     let reasoning: String = events
         .iter()
@@ -324,7 +324,7 @@ fn stream_thinking_becomes_reasoning() {
 
 #[test]
 fn thinking_round_trips_through_reasoning_details() {
-    let body = include_bytes!("../../../tests/fixtures/anthropic/message_tool_use.json");
+    let body = include_bytes!("../../../tests/fixtures/anthropic/tool_use/reply.json");
     let c = parse_response("anthropic", &meta(MODEL), body).unwrap();
     let m = &c.choices[0].message;
     let details = m.reasoning_details.clone().unwrap();
@@ -367,7 +367,7 @@ fn stream_error_event_ends_with_error_chunk() {
     let events = translate_everywhere(
         &make,
         MODEL,
-        include_bytes!("../../../tests/fixtures/anthropic/stream_overloaded.sse"),
+        include_bytes!("../../../tests/fixtures/anthropic/overloaded_stream/stream.sse"),
     );
     let err = events.iter().find(|e| e.get("error").is_some()).unwrap();
     assert_eq!(err["choices"][0]["finish_reason"], "error");

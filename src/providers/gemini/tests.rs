@@ -109,7 +109,7 @@ fn orphan_tool_result_is_a_400() {
 
 #[test]
 fn parses_function_call_reply() {
-    let body = include_bytes!("../../../tests/fixtures/gemini/generate_function_call.json");
+    let body = include_bytes!("../../../tests/fixtures/gemini/function_call/reply.json");
     let c = parse_response("google-ai-studio", &meta(MODEL), body).unwrap();
     let m = &c.choices[0].message;
     assert_eq!(
@@ -132,7 +132,7 @@ fn parses_function_call_reply() {
 
 #[test]
 fn thought_signatures_come_back_as_reasoning_details() {
-    let body = include_bytes!("../../../tests/fixtures/gemini/generate_function_call.json");
+    let body = include_bytes!("../../../tests/fixtures/gemini/function_call/reply.json");
     let c = parse_response("google-ai-studio", &meta(MODEL), body).unwrap();
     let d = c.choices[0].message.reasoning_details.clone().unwrap();
     assert_eq!(
@@ -250,7 +250,7 @@ fn image_output() {
     let c = parse_response(
         "google-ai-studio",
         &meta(model),
-        include_bytes!("../../../tests/fixtures/gemini/generate_image.json"),
+        include_bytes!("../../../tests/fixtures/gemini/image/reply.json"),
     )
     .unwrap();
     let m = &c.choices[0].message;
@@ -285,7 +285,7 @@ fn stream_images() {
     let events = translate_everywhere(
         &make,
         "google/gemini-2.5-flash-image",
-        include_bytes!("../../../tests/fixtures/gemini/stream_image.sse"),
+        include_bytes!("../../../tests/fixtures/gemini/image_stream/stream.sse"),
     );
     let images = delta_items(&events, "images");
     assert_eq!(images.len(), 1);
@@ -303,7 +303,7 @@ fn stream_thought_signatures() {
     let events = translate_everywhere(
         &make,
         "google/gemini-3-pro-preview",
-        include_bytes!("../../../tests/fixtures/gemini/stream_thought_signature.sse"),
+        include_bytes!("../../../tests/fixtures/gemini/thought_signature_stream/stream.sse"),
     );
     let details = delta_items(&events, "reasoning_details");
     // The thought text's pieces share one index; the signature has its own and
@@ -349,7 +349,7 @@ fn nulls_where_gemini_may_leave_them() {
 
 #[test]
 fn blocked_prompt_is_content_filter() {
-    let body = include_bytes!("../../../tests/fixtures/gemini/generate_blocked.json");
+    let body = include_bytes!("../../../tests/fixtures/gemini/safety/reply.json");
     let c = parse_response("google-ai-studio", &meta(MODEL), body).unwrap();
     assert_eq!(
         c.choices[0].finish_reason.as_deref(),
@@ -373,7 +373,7 @@ fn stream_text_at_every_split() {
     let events = translate_everywhere(
         &make,
         MODEL,
-        include_bytes!("../../../tests/fixtures/gemini/stream_text.sse"),
+        include_bytes!("../../../tests/fixtures/gemini/text_stream/stream.sse"),
     );
     assert_eq!(events[0]["choices"][0]["delta"]["role"], "assistant");
     assert_eq!(
@@ -398,7 +398,7 @@ fn stream_function_call() {
     let events = translate_everywhere(
         &make,
         MODEL,
-        include_bytes!("../../../tests/fixtures/gemini/stream_function_call.sse"),
+        include_bytes!("../../../tests/fixtures/gemini/function_call_stream/stream.sse"),
     );
     let call = events
         .iter()
@@ -417,7 +417,7 @@ fn stream_safety_stop() {
     let events = translate_everywhere(
         &make,
         MODEL,
-        include_bytes!("../../../tests/fixtures/gemini/stream_safety.sse"),
+        include_bytes!("../../../tests/fixtures/gemini/safety_stream/stream.sse"),
     );
     assert!(events
         .iter()
@@ -427,7 +427,7 @@ fn stream_safety_stop() {
 
 #[test]
 fn stream_without_finish_is_an_error() {
-    let fixture = include_bytes!("../../../tests/fixtures/gemini/stream_text.sse");
+    let fixture = include_bytes!("../../../tests/fixtures/gemini/text_stream/stream.sse");
     let cut = &fixture[..fixture.len() - 300];
     let text = translate(&make, MODEL, cut, 0);
     assert!(text.contains(r#""finish_reason":"error""#), "{text}");

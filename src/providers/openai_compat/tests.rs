@@ -158,7 +158,7 @@ fn missing_key_is_503() {
 
 #[test]
 fn parses_fixture_reply() {
-    let body = include_bytes!("../../../tests/fixtures/openai/chat_tool_call.json");
+    let body = include_bytes!("../../../tests/fixtures/openai/tool_call/reply.json");
     let c = parse_response("openai", &meta(MODEL), body).unwrap();
     assert_eq!(c.id, "gen-1-abc");
     assert_eq!(c.model, MODEL);
@@ -182,7 +182,7 @@ fn make() -> Translator {
 
 #[test]
 fn stream_translates_at_every_split() {
-    let fixture = include_bytes!("../../../tests/fixtures/openai/stream_tool_call.sse");
+    let fixture = include_bytes!("../../../tests/fixtures/openai/tool_call_stream/stream.sse");
     let events = translate_everywhere(&make, MODEL, fixture);
     let usage = &events.last().unwrap()["usage"];
     assert_eq!(usage["prompt_tokens"], 81);
@@ -238,7 +238,7 @@ fn the_fast_lane_says_what_the_typed_path_says() {
     let chunk = |choices: &str, extra: &str| {
         format!("data: {{\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"m\",\"system_fingerprint\":\"fp_1\",\"choices\":[{choices}]{extra}}}\n\n")
     };
-    let fixture = include_str!("../../../tests/fixtures/openai/stream_tool_call.sse");
+    let fixture = include_str!("../../../tests/fixtures/openai/tool_call_stream/stream.sse");
     let mut stream = fixture.replace("data: [DONE]\n\n", "");
     for (choices, extra) in [
         (
@@ -331,7 +331,7 @@ fn the_fast_lane_says_what_the_typed_path_says() {
 
 #[test]
 fn truncated_stream_ends_with_error_chunk() {
-    let fixture = include_bytes!("../../../tests/fixtures/openai/stream_tool_call.sse");
+    let fixture = include_bytes!("../../../tests/fixtures/openai/tool_call_stream/stream.sse");
     let text = translate(&make, MODEL, &fixture[..fixture.len() / 2], 0);
     assert!(text.contains(r#""finish_reason":"error""#));
     assert!(text.contains(r#""error":{"code":502"#));

@@ -13,7 +13,7 @@ fn cut_at(model: &str, make: Translator, bytes: &[u8], marker: &str) -> ChatStre
 #[test]
 fn a_stream_cut_before_its_usage_bills_what_the_provider_said_so_far() {
     let model = "anthropic/claude-sonnet-4.5";
-    let bytes = include_bytes!("../../../tests/fixtures/anthropic/stream_tool_use.sse");
+    let bytes = include_bytes!("../../../tests/fixtures/anthropic/tool_use_stream/stream.sse");
     let s = cut_at(
         model,
         Translator::Anthropic(anthropic::StreamState::new("anthropic")),
@@ -35,7 +35,7 @@ fn a_stream_cut_before_its_usage_bills_what_the_provider_said_so_far() {
 #[test]
 fn insurance_of_a_stream_that_delivered_nothing() {
     let model = "anthropic/claude-sonnet-4.5";
-    let bytes = include_bytes!("../../../tests/fixtures/anthropic/stream_tool_use.sse");
+    let bytes = include_bytes!("../../../tests/fixtures/anthropic/tool_use_stream/stream.sse");
     let start = || {
         cut_at(
             model,
@@ -69,7 +69,7 @@ fn insurance_of_a_stream_that_delivered_nothing() {
 #[test]
 fn a_stream_without_any_usage_is_estimated_tool_calls_included() {
     let model = "openai/gpt-4o-mini";
-    let bytes = include_bytes!("../../../tests/fixtures/openai/stream_tool_call.sse");
+    let bytes = include_bytes!("../../../tests/fixtures/openai/tool_call_stream/stream.sse");
     let s = cut_at(
         model,
         Translator::OpenAi(openai_compat::StreamState::new("openai")),
@@ -202,7 +202,7 @@ fn a_gathered_stream_is_the_reply_the_provider_would_have_sent_whole() {
     let stream = gathered(
         model,
         Translator::Anthropic(anthropic::StreamState::new("anthropic")),
-        include_bytes!("../../../tests/fixtures/anthropic/stream_thinking.sse"),
+        include_bytes!("../../../tests/fixtures/anthropic/thinking_stream/stream.sse"),
     );
     let whole = json!({
         "id": "msg_01", "type": "message", "role": "assistant", "model": "claude-sonnet-4-5-20250929",
@@ -225,7 +225,7 @@ fn a_gathered_stream_is_the_reply_the_provider_would_have_sent_whole() {
     let stream = gathered(
         model,
         Translator::OpenAi(openai_compat::StreamState::new("openai")),
-        include_bytes!("../../../tests/fixtures/openai/stream_tool_call.sse"),
+        include_bytes!("../../../tests/fixtures/openai/tool_call_stream/stream.sse"),
     );
     let m = &stream.choices[0].message;
     assert_eq!(m.content, None);
@@ -236,7 +236,11 @@ fn a_gathered_stream_is_the_reply_the_provider_would_have_sent_whole() {
             call.function.name.as_str(),
             call.function.arguments.as_str()
         ),
-        ("call_Zk2", "get_weather", r#"{"city":"Paris"}"#)
+        (
+            "call_Zk2mW7sQ4nR9xT1bV6yH3pLd",
+            "get_weather",
+            r#"{"city":"Paris"}"#
+        )
     );
     assert_eq!(
         stream.choices[0].finish_reason.as_deref(),
@@ -251,7 +255,7 @@ fn a_gathered_stream_is_the_reply_the_provider_would_have_sent_whole() {
             "google-ai-studio",
             &meta(model).id,
         )),
-        include_bytes!("../../../tests/fixtures/gemini/stream_thought_signature.sse"),
+        include_bytes!("../../../tests/fixtures/gemini/thought_signature_stream/stream.sse"),
     );
     let whole = json!({"candidates": [{"content": {"role": "model", "parts": [
             {"text": "**Planning the lookup**\n\nThe user wants the weather, so I will call get_weather for Paris.", "thought": true},
