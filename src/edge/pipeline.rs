@@ -772,7 +772,7 @@ async fn serve(
 
 /// Why no endpoint served a request: the error reported, and every endpoint's when
 /// several failed.
-type Unserved = (Error, Option<Vec<serde_json::Value>>);
+type Unserved = (Error, Option<Vec<crate::error::ProviderError>>);
 
 /// Where `choice` is sent, with what key: a provider's `<SLUG>_BASE_URL` and
 /// `<SLUG>_API_KEY`, whose names come from the catalogue.
@@ -891,23 +891,21 @@ async fn attempt(
             let (completion, own, _hold) = exchange
                 .gathered(limits, up, translator, native.is_some())
                 .await?;
-            let reply = match own {
-                Some(own) => own,
-                None => incoming.request.reply(completion)?,
+            return match own {
+                Some(own) => http::json_value(&own, 200),
+                None => http::reply(&incoming.request.reply(completion)),
             };
-            return http::json_value(&reply, 200);
         }
         let (completion, body, _hold) = exchange.spawn(up, upstream::Drain::of(cfg)).await?;
-        let reply = match native {
-            Some(_) => family.native_reply(slug, &body, &choice.id)?,
+        return match native {
+            Some(_) => http::json_value(&family.native_reply(slug, &body, &choice.id)?, 200),
             None => {
                 // Only a Messages reply from Anthropic reads the bytes: a large reply
                 // is not held as bytes and as its reply at once.
                 drop(body);
-                incoming.request.reply(completion)?
+                http::reply(&incoming.request.reply(completion))
             }
         };
-        return http::json_value(&reply, 200);
     }
     let (mut resp, inflight) = upstream::send(&up, slug, timeout).await?;
     let status = resp.status_code();
@@ -1235,17 +1233,10 @@ async fn embed(
         ..Default::default()
     };
     let pricing = &target.endpoint.pricing;
-    if let Some(u) = reply.get_mut("usage") {
-        // The reply keeps its own usage fields; the amounts are ours, written exactly.
-        let priced = crate::api::usage_value(&served.priced_usage(pricing));
-        for k in ["cost", "cost_details"] {
-            if let Some(v) = priced.get(k) {
-                crate::api::set_field(u, k, v.clone());
-            }
-        }
-    }
+    // The reply keeps its own counts; the amounts are ours.
+    reply.usage.price(&served.priced_usage(pricing));
     settler.conclude(&served, pricing, Some((choice.key(), true)));
-    http::json_value(&reply, 200)
+    http::json(&reply, 200)
 }
 
 async fn serve_echo(
@@ -1278,7 +1269,7 @@ async fn serve_echo(
     // The demo model runs in the isolate: it says nothing of any endpoint's health.
     settler.conclude(&served, pricing, None);
     if !chat.is_stream() {
-        return http::json_value(&incoming.reply(reply)?, 200);
+        return http::reply(&incoming.reply(reply));
     }
     let delay = cfg.echo_stream_delay_ms;
     let mut encoder = incoming.encoder(usage.prompt_tokens, false);

@@ -79,7 +79,11 @@ impl std::fmt::Debug for UpstreamRequest {
 }
 
 impl UpstreamRequest {
-    pub fn post_json(url: String, body: &Value, headers: Vec<(String, String)>) -> Result<Self> {
+    pub fn post_json<T: serde::Serialize + ?Sized>(
+        url: String,
+        body: &T,
+        headers: Vec<(String, String)>,
+    ) -> Result<Self> {
         let mut all = vec![("Content-Type".to_string(), "application/json".to_string())];
         all.extend(headers);
         Ok(UpstreamRequest {
