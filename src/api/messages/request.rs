@@ -107,7 +107,7 @@ impl MessagesRequest {
     /// Reads a body once, from bytes: nesting depth, then the typed request, each
     /// refused value named by its path. The body is kept too: it is what an Anthropic
     /// endpoint gets (passed through opaque, see [`super::native_body`]).
-    pub fn parse(body: &[u8]) -> crate::error::Result<(Self, Value)> {
+    pub(super) fn parse(body: &[u8]) -> crate::error::Result<(Self, Value)> {
         let body = crate::api::parse_json(body)?;
         Ok((Self::read(&body)?, body))
     }
