@@ -220,7 +220,7 @@ impl Failures {
     /// error (the reported one first, then the others in the order they were tried) in
     /// the shape OpenRouter records a failed attempt: `code`, `message`,
     /// `provider_name`, `raw`, and the `model` it was for.
-    pub fn into_error(mut self) -> (Error, Option<Vec<Value>>) {
+    pub fn into_error(mut self) -> (Error, Option<Vec<ProviderError>>) {
         if self.chosen >= self.all.len() {
             let none = Error::NoProvider("No provider could serve this request".into());
             return (none, None);
@@ -236,10 +236,37 @@ impl Failures {
     }
 }
 
+/// One endpoint's failure as OpenRouter records it in `metadata.provider_errors`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProviderError {
+    /// The upstream's own status where it answered, else the error's.
+    pub code: u16,
+    pub message: String,
+    pub provider_name: String,
+    /// The upstream's error body, cut to [`RAW_LIMIT`] bytes.
+    pub raw: Option<String>,
+    /// The model it was for.
+    pub model: String,
+}
+
+impl ProviderError {
+    /// As it goes into an error body (built as a `Value`, like the body around it).
+    fn to_value(&self) -> Value {
+        let mut attempt = Map::new();
+        attempt.insert("code".into(), self.code.into());
+        attempt.insert("message".into(), self.message.clone().into());
+        attempt.insert("provider_name".into(), self.provider_name.clone().into());
+        let raw = self.raw.clone().map_or(Value::Null, Value::String);
+        attempt.insert("raw".into(), raw);
+        attempt.insert("model".into(), self.model.clone().into());
+        Value::Object(attempt)
+    }
+}
+
 impl Error {
     /// This error as one failed attempt at `provider` for `model`: its status (the
     /// upstream's own, where it answered), message and raw upstream error.
-    fn attempt(&self, provider: &str, model: &str) -> Value {
+    fn attempt(&self, provider: &str, model: &str) -> ProviderError {
         let code = match self {
             Error::Upstream {
                 status: Some(s), ..
@@ -250,22 +277,22 @@ impl Error {
             Error::RateLimited { raw, .. } | Error::Upstream { raw, .. } => raw.as_deref(),
             _ => None,
         };
-        let mut attempt = Map::new();
-        attempt.insert("code".into(), code.into());
-        attempt.insert("message".into(), self.public_message().into());
-        attempt.insert("provider_name".into(), provider.into());
-        let raw = raw.map_or(Value::Null, |r| truncate(r, RAW_LIMIT).into());
-        attempt.insert("raw".into(), raw);
-        attempt.insert("model".into(), model.into());
-        Value::Object(attempt)
+        ProviderError {
+            code,
+            message: self.public_message(),
+            provider_name: provider.to_string(),
+            raw: raw.map(|r| truncate(r, RAW_LIMIT).to_string()),
+            model: model.to_string(),
+        }
     }
 
     /// OpenRouter's error body, with every failed endpoint's error in
     /// `metadata.provider_errors` when there are several.
-    pub fn body_with(&self, provider_errors: Option<Vec<Value>>) -> Value {
+    pub fn body_with(&self, provider_errors: Option<Vec<ProviderError>>) -> Value {
         let mut body = self.body();
         if let (Some(list), Some(err)) = (provider_errors, body.get_mut("error")) {
             let mut meta = self.metadata().unwrap_or_default();
+            let list = list.iter().map(ProviderError::to_value).collect();
             meta.insert("provider_errors".into(), Value::Array(list));
             crate::json::set_field(err, "metadata", Value::Object(meta));
         }

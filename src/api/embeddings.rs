@@ -3,7 +3,7 @@
 //! to Gemini (`batchEmbedContents`).
 
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Map, Value};
+use serde_json::Value;
 
 use super::read::{list, named, shown, string, Bad, Fields, Read};
 use super::validate::MAX_MODELS;
@@ -12,7 +12,9 @@ use crate::error::{Error, Result};
 /// Inputs one request may embed at most (OpenAI's own limit is 2,048).
 pub const MAX_INPUTS: usize = 2048;
 
-#[derive(Debug, Clone, PartialEq)]
+/// Written as OpenAI takes it: the texts, or the token arrays.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(untagged)]
 pub enum Input {
     Texts(Vec<String>),
     /// Token IDs, one array per input (OpenAI-compatible endpoints only).
@@ -41,13 +43,6 @@ impl Input {
                 .collect(),
         }
     }
-
-    fn to_json(&self) -> Value {
-        match self {
-            Input::Texts(t) => json!(t),
-            Input::Tokens(t) => json!(t),
-        }
-    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -72,12 +67,7 @@ impl EmbeddingsRequest {
     /// Reads a body once, from bytes: nesting depth, then the typed request, each
     /// refused value named by its field (`input[2]: must not be empty`).
     pub fn parse(body: &[u8]) -> Result<Self> {
-        Self::from_value(super::parse_json(body)?)
-    }
-
-    /// Reads a parsed body.
-    pub fn from_value(v: Value) -> Result<Self> {
-        let Value::Object(m) = v else {
+        let Value::Object(m) = super::parse_json(body)? else {
             return Err(Error::bad_request("The body must be a JSON object"));
         };
         Ok(request(Fields(m))?)
@@ -108,25 +98,27 @@ impl EmbeddingsRequest {
     }
 
     /// The body for an OpenAI-compatible endpoint.
-    pub fn openai_body(&self, upstream_model: &str) -> Value {
-        let mut b = Map::new();
-        b.insert("model".into(), json!(upstream_model));
-        b.insert("input".into(), self.input.to_json());
-        if let Some(d) = self.dimensions {
-            b.insert("dimensions".into(), json!(d));
+    pub fn openai_body<'a>(&'a self, upstream_model: &'a str) -> OpenAiBody<'a> {
+        OpenAiBody {
+            model: upstream_model,
+            input: &self.input,
+            dimensions: self.dimensions,
+            encoding_format: self.encoding,
+            user: self.user.as_deref(),
         }
-        b.insert(
-            "encoding_format".into(),
-            json!(match self.encoding {
-                Encoding::Float => "float",
-                Encoding::Base64 => "base64",
-            }),
-        );
-        if let Some(u) = &self.user {
-            b.insert("user".into(), json!(u));
-        }
-        Value::Object(b)
     }
+}
+
+/// OpenAI's `/embeddings` request, as an OpenAI-compatible endpoint gets it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct OpenAiBody<'a> {
+    pub model: &'a str,
+    pub input: &'a Input,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dimensions: Option<u64>,
+    pub encoding_format: Encoding,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user: Option<&'a str>,
 }
 
 fn request(mut f: Fields) -> Read<EmbeddingsRequest> {
@@ -201,24 +193,73 @@ fn token(v: Value) -> Read<u64> {
         .ok_or_else(|| Bad::new(format!("must be a token ID, not {}", shown(&v))))
 }
 
-/// One embedding, as floats or (base64) the little-endian bytes of its f32 values.
-pub fn encode(values: &[f64], encoding: Encoding) -> Value {
+/// One embedding as a reply carries it: floats, or (base64) the little-endian bytes of
+/// its f32 values, as OpenAI sends them.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum Embedding {
+    Floats(Vec<f64>),
+    Base64(String),
+}
+
+/// One embedding in `encoding`.
+pub fn encode(values: &[f64], encoding: Encoding) -> Embedding {
     match encoding {
-        Encoding::Float => json!(values),
+        Encoding::Float => Embedding::Floats(values.to_vec()),
         Encoding::Base64 => {
             use base64::Engine;
             let bytes: Vec<u8> = values
                 .iter()
                 .flat_map(|v| (*v as f32).to_le_bytes())
                 .collect();
-            json!(base64::engine::general_purpose::STANDARD.encode(bytes))
+            Embedding::Base64(base64::engine::general_purpose::STANDARD.encode(bytes))
         }
+    }
+}
+
+/// The reply, in OpenAI's shape (`list`), with our identity, usage and cost.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct EmbeddingsReply {
+    pub id: String,
+    pub object: &'static str,
+    /// The items in OpenAI's shape (`object`, `index`, `embedding`), as the provider
+    /// family made them of its upstream's reply.
+    pub data: Vec<Value>,
+    pub model: String,
+    pub provider: String,
+    pub usage: EmbeddingsUsage,
+}
+
+/// An embeddings reply's `usage`: OpenAI's counts, and what the gateway charged.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct EmbeddingsUsage {
+    pub prompt_tokens: u64,
+    pub total_tokens: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cost: Option<crate::money::Usd>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cost_details: Option<super::CostDetails>,
+}
+
+impl EmbeddingsUsage {
+    /// Takes the amounts of `priced` (the counts stay the reply's own).
+    pub fn price(&mut self, priced: &super::Usage) {
+        self.cost = priced.cost;
+        self.cost_details = priced.cost_details.clone();
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
+
+    impl EmbeddingsRequest {
+        /// A body read as the surface reads it: from its bytes.
+        fn from_value(v: Value) -> Result<Self> {
+            Self::parse(v.to_string().as_bytes())
+        }
+    }
 
     #[test]
     fn inputs_of_every_shape() {
@@ -227,7 +268,10 @@ mod tests {
         assert_eq!(r.encoding, Encoding::Float);
         let r = EmbeddingsRequest::from_value(json!({"model": "a/b", "input": ["a", "b"], "dimensions": 256, "encoding_format": "base64"})).unwrap();
         assert_eq!(r.input.len(), 2);
-        assert_eq!(r.openai_body("m")["dimensions"], 256);
+        assert_eq!(
+            serde_json::to_value(r.openai_body("m")).unwrap()["dimensions"],
+            256
+        );
         let r = EmbeddingsRequest::from_value(json!({"model": "a/b", "input": [1, 2, 3]})).unwrap();
         assert_eq!(r.input, Input::Tokens(vec![vec![1, 2, 3]]));
         let r =
@@ -285,8 +329,49 @@ mod tests {
     }
 
     #[test]
+    fn an_openai_endpoint_gets_openai_s_request() {
+        let r = EmbeddingsRequest::from_value(json!({"model": "a/b", "input": ["a", "b"], "user": "u", "provider": {"sort": "price"}, "models": ["c/d"]})).unwrap();
+        assert_eq!(
+            serde_json::to_string(&r.openai_body("up")).unwrap(),
+            r#"{"model":"up","input":["a","b"],"encoding_format":"float","user":"u"}"#
+        );
+        let r = EmbeddingsRequest::from_value(json!({"model": "a/b", "input": [[1, 2]], "dimensions": 8, "encoding_format": "base64"})).unwrap();
+        assert_eq!(
+            serde_json::to_string(&r.openai_body("up")).unwrap(),
+            r#"{"model":"up","input":[[1,2]],"dimensions":8,"encoding_format":"base64"}"#
+        );
+    }
+
+    #[test]
+    fn a_reply_carries_its_counts_and_our_amounts_exactly() {
+        let mut reply = EmbeddingsReply {
+            id: "gen-1".into(),
+            object: "list",
+            data: vec![json!({"object": "embedding", "index": 0, "embedding": "AACAPw=="})],
+            model: "a/b".into(),
+            provider: "P".into(),
+            usage: EmbeddingsUsage {
+                prompt_tokens: 4,
+                total_tokens: 4,
+                ..Default::default()
+            },
+        };
+        let mut priced = super::super::Usage::new(9, 0);
+        priced.cost = Some(crate::money::Usd(123_456_789_012_345_678));
+        reply.usage.price(&priced);
+        assert_eq!(
+            serde_json::to_string(&reply).unwrap(),
+            r#"{"id":"gen-1","object":"list","data":[{"embedding":"AACAPw==","index":0,"object":"embedding"}],"model":"a/b","provider":"P","usage":{"prompt_tokens":4,"total_tokens":4,"cost":123456.789012345678}}"#
+        );
+    }
+
+    #[test]
     fn base64_is_little_endian_f32() {
-        assert_eq!(encode(&[1.0], Encoding::Base64), json!("AACAPw=="));
-        assert_eq!(encode(&[0.5, 1.0], Encoding::Float), json!([0.5, 1.0]));
+        let json = |e: Embedding| serde_json::to_value(e).unwrap();
+        assert_eq!(json(encode(&[1.0], Encoding::Base64)), json!("AACAPw=="));
+        assert_eq!(
+            json(encode(&[0.5, 1.0], Encoding::Float)),
+            json!([0.5, 1.0])
+        );
     }
 }

@@ -21,30 +21,9 @@ pub use gauge::{
     estimate_prompt_tokens, estimate_tokens, parse_data_url, strip_gateway_fields, CacheWrite,
     PromptSize, IMAGE_TOKENS, MEDIA_BYTES_PER_TOKEN,
 };
-pub use read::parse_json;
+pub(crate) use read::parse_json;
 
 pub use crate::json::set_field;
-
-/// `usage` as a reply built as a `Value` carries it: its `cost` a tagged amount, written
-/// exactly by [`crate::money::Exact`].
-pub fn usage_value(u: &Usage) -> serde_json::Value {
-    let mut v = serde_json::to_value(u).unwrap_or_default();
-    if let Some(cost) = u.cost {
-        set_field(&mut v, "cost", crate::money::tagged(cost.0));
-    }
-    if let Some(d) = &u.cost_details {
-        set_field(
-            &mut v,
-            "cost_details",
-            serde_json::json!({
-                "upstream_inference_cost": crate::money::tagged(d.upstream_inference_cost.0),
-                "upstream_inference_prompt_cost": crate::money::tagged(d.upstream_inference_prompt_cost.0),
-                "upstream_inference_completions_cost": crate::money::tagged(d.upstream_inference_completions_cost.0),
-            }),
-        );
-    }
-    v
-}
 
 /// The prefix of reasoning carried opaquely through a surface that has no place for
 /// OpenRouter's `reasoning_details` (a Responses reasoning item's `encrypted_content`):

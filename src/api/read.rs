@@ -15,7 +15,7 @@ use super::validate::check_depth;
 use crate::error::{Error, Result};
 
 /// A JSON request body of any surface: nesting depth checked before parsing.
-pub fn parse_json(body: &[u8]) -> Result<Value> {
+pub(crate) fn parse_json(body: &[u8]) -> Result<Value> {
     check_depth(body)?;
     Ok(serde_json::from_slice(body)?)
 }
@@ -37,11 +37,6 @@ impl Bad {
 
     pub(crate) fn rule(&self) -> &str {
         &self.rule
-    }
-
-    /// Where the refused value is (`.field[2].name`), relative to what was read.
-    pub(crate) fn path(&self) -> &str {
-        &self.path
     }
 
     /// `self` under the field `name` (out of line: every field read shares it).
@@ -247,7 +242,7 @@ fn request(mut f: Fields) -> Read<ChatRequest> {
     Ok(ChatRequest { extra: f.0, ..req })
 }
 
-fn stop(v: Value) -> Read<Stop> {
+pub(super) fn stop(v: Value) -> Read<Stop> {
     match v {
         Value::String(s) => Ok(Stop::One(s)),
         Value::Array(_) => list(v, &string).map(Stop::Many),
@@ -266,7 +261,7 @@ pub(crate) fn effort(v: Value) -> Read<Effort> {
         .ok_or_else(|| Bad::new("unknown effort"))
 }
 
-fn reasoning(v: Value) -> Read<ReasoningConfig> {
+pub(super) fn reasoning(v: Value) -> Read<ReasoningConfig> {
     let mut f = object(v)?;
     Ok(ReasoningConfig {
         effort: f.read("effort", &effort)?,
@@ -277,7 +272,7 @@ fn reasoning(v: Value) -> Read<ReasoningConfig> {
     })
 }
 
-fn stream_options(v: Value) -> Read<StreamOptions> {
+pub(super) fn stream_options(v: Value) -> Read<StreamOptions> {
     let mut f = object(v)?;
     Ok(StreamOptions {
         include_usage: f.read("include_usage", &boolean)?,

@@ -63,13 +63,7 @@ impl ChatRequest {
     /// Parses and checks a request body: nesting depth first, then the typed request
     /// ([`super::read`]), then the rules a type cannot say ([`super::validate`]).
     pub fn parse(body: &[u8]) -> Result<Self> {
-        Self::from_value(super::parse_json(body)?)
-    }
-
-    /// Reads and checks a parsed body (a chat request, or one another surface
-    /// converted to chat).
-    pub fn from_value(value: Value) -> Result<Self> {
-        let req = super::read::chat(value)?;
+        let req = super::read::chat(super::parse_json(body)?)?;
         super::validate::check(&req)?;
         Ok(req)
     }

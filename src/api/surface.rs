@@ -3,13 +3,14 @@
 //! [`ChatRequest`] plus conversions of the chat reply, chunks and errors back into its
 //! own shapes; routing, admission, translation to providers and billing are shared.
 
+use serde::Serialize;
 use serde_json::Value;
 
+use super::completions::{CompletionsRequest, TextCompletion, TextCompletionChunk};
 use super::sse::{encode_data, DONE};
-use super::{completions, messages, parse_json, responses, ChatChunk, ChatCompletion};
+use super::{messages, responses, ChatChunk, ChatCompletion};
 use super::{ChatRequest, Usage};
-use crate::error::{Error, Result};
-use crate::money::Exact;
+use crate::error::{Error, ProviderError, Result};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Surface {
@@ -43,39 +44,30 @@ impl Surface {
         }
     }
 
+    /// Reads a body of this surface, once, from bytes, into the chat request it asks
+    /// for (and what its replies need of it).
     pub fn parse(self, body: &[u8]) -> Result<Incoming> {
-        let typed = |chat, echo| Incoming {
+        let mut incoming = Incoming {
             surface: self,
-            chat,
-            echo,
+            chat: ChatRequest::default(),
+            echo: Default::default(),
             native: None,
             anthropic_only: None,
         };
         match self {
-            Surface::Chat => return Ok(typed(ChatRequest::parse(body)?, Default::default())),
-            Surface::Responses => {
-                let (chat, echo) = responses::parse(body)?;
-                return Ok(typed(chat, echo));
+            Surface::Chat => incoming.chat = ChatRequest::parse(body)?,
+            Surface::Completions => {
+                incoming.chat = ChatRequest::try_from(CompletionsRequest::parse(body)?)?;
             }
-            Surface::Completions | Surface::Messages => {}
+            Surface::Responses => (incoming.chat, incoming.echo) = responses::parse(body)?,
+            Surface::Messages => {
+                let (c, native) = messages::convert(body)?;
+                incoming.chat = c.chat;
+                incoming.anthropic_only = c.anthropic_only;
+                incoming.native = Some(native);
+            }
         }
-        let value = parse_json(body)?;
-        let mut anthropic_only = None;
-        let (chat, echo, native) = match self {
-            Surface::Completions => (completions::to_chat(&value)?, Default::default(), None),
-            Surface::Messages | Surface::Chat | Surface::Responses => {
-                let c = messages::convert(&value)?;
-                anthropic_only = c.anthropic_only;
-                (c.chat, Default::default(), Some(value))
-            }
-        };
-        Ok(Incoming {
-            surface: self,
-            chat,
-            echo,
-            native,
-            anthropic_only,
-        })
+        Ok(incoming)
     }
 
     /// The error body this surface's clients read.
@@ -88,7 +80,7 @@ impl Surface {
 
     /// The error body with every failed endpoint's error (`metadata.provider_errors`,
     /// the reported one first), where the surface's error shape has metadata.
-    pub fn error_body_with(self, e: &Error, provider_errors: Vec<Value>) -> ErrorReply {
+    pub fn error_body_with(self, e: &Error, provider_errors: Vec<ProviderError>) -> ErrorReply {
         match self {
             Surface::Messages => ErrorReply::Messages(messages::error_body(e)),
             _ => ErrorReply::OpenRouter(e.body_with(Some(provider_errors))),
@@ -96,12 +88,45 @@ impl Surface {
     }
 }
 
-/// A typed reply as JSON. Through bytes, not `to_value`: the types are written by the
-/// one serializer the stream uses too (a second one costs wasm for nothing).
-fn through_bytes(reply: &impl serde::Serialize) -> Result<Value> {
-    serde_json::to_vec(reply)
-        .and_then(|b| serde_json::from_slice(&b))
-        .map_err(|e| Error::Internal(e.to_string()))
+/// A reply in the shape of the surface it goes to, each written by its own type.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum Reply {
+    Chat(ChatCompletion),
+    Completions(TextCompletion),
+    Responses(responses::Response),
+    Messages(messages::Message),
+}
+
+impl Reply {
+    /// The reply as JSON, written into a buffer of about its size, so that a large
+    /// reply (a long text, generated images) is not held twice over while a growing
+    /// buffer moves.
+    pub fn to_vec(&self) -> Result<Vec<u8>> {
+        let mut out = Vec::with_capacity(self.size_hint());
+        serde_json::to_writer(&mut out, self).map_err(|e| Error::Internal(e.to_string()))?;
+        Ok(out)
+    }
+
+    /// About how many bytes the reply's text and media take, and a little for the rest.
+    fn size_hint(&self) -> usize {
+        let value = |v: &Option<Value>| v.as_ref().map_or(0, crate::json::size_hint);
+        let text = |t: &Option<String>| t.as_ref().map_or(0, String::len);
+        let own: usize = match self {
+            Reply::Chat(c) => c.choices.iter().fold(0, |n: usize, ch| {
+                let m = &ch.message;
+                n.saturating_add(text(&m.content))
+                    .saturating_add(text(&m.reasoning))
+                    .saturating_add(value(&m.images))
+                    .saturating_add(value(&m.reasoning_details))
+            }),
+            Reply::Completions(c) => c.choices.iter().map(|ch| ch.text.len()).sum(),
+            // The text is in the output and again in `output_text`.
+            Reply::Responses(r) => text(&r.output_text).saturating_mul(2),
+            Reply::Messages(m) => m.content.iter().map(messages::ContentBlock::text_len).sum(),
+        };
+        own.saturating_add(own / 32).saturating_add(512)
+    }
 }
 
 /// An error body in the shape of the surface it goes to.
@@ -125,44 +150,14 @@ impl Incoming {
         }
     }
 
-    /// A chat completion as this surface's reply. On chat, each choice's content and
-    /// images (the bulk of a large reply) move into it instead of being copied.
-    pub fn reply(&self, mut c: ChatCompletion) -> Result<Value> {
-        Ok(match self.surface {
-            Surface::Chat => {
-                let bulk: Vec<_> = c
-                    .choices
-                    .iter_mut()
-                    .map(|ch| (ch.message.content.take(), ch.message.images.take()))
-                    .collect();
-                let mut v = serde_json::to_value(&c).map_err(|e| Error::Internal(e.to_string()))?;
-                if let Some(u) = &c.usage {
-                    super::set_field(&mut v, "usage", super::usage_value(u));
-                }
-                let choices = v.get_mut("choices").and_then(Value::as_array_mut);
-                for (ch, (content, images)) in choices.into_iter().flatten().zip(bulk) {
-                    let Some(m) = ch.get_mut("message") else {
-                        continue;
-                    };
-                    super::set_field(m, "content", content.map_or(Value::Null, Value::String));
-                    if let Some(images) = images {
-                        super::set_field(m, "images", images);
-                    }
-                }
-                v
-            }
-            Surface::Completions => completions::reply(&c),
-            Surface::Responses => {
-                let mut v = through_bytes(&responses::response(&c, &self.echo))?;
-                // Tagged, so that it is written exactly (a JSON number read back is not).
-                let cost = c.usage.as_ref().and_then(|u| u.cost);
-                if let (Some(cost), Some(u)) = (cost, v.get_mut("usage")) {
-                    super::set_field(u, "cost", crate::money::tagged(cost.0));
-                }
-                v
-            }
-            Surface::Messages => through_bytes(&messages::reply(&c))?,
-        })
+    /// A chat completion as this surface's reply (moved into it on chat).
+    pub fn reply(&self, c: ChatCompletion) -> Reply {
+        match self.surface {
+            Surface::Chat => Reply::Chat(c),
+            Surface::Completions => Reply::Completions(TextCompletion::from(&c)),
+            Surface::Responses => Reply::Responses(responses::response(&c, &self.echo)),
+            Surface::Messages => Reply::Messages(messages::reply(&c)),
+        }
     }
 
     /// The stream encoder of this surface (`passthrough`: an Anthropic endpoint behind
@@ -211,7 +206,7 @@ impl Encoder {
     pub fn chunk(&mut self, c: &ChatChunk) -> Vec<u8> {
         match self {
             Encoder::Chat => encode_data(c),
-            Encoder::Completions => encode_data(&Exact(&completions::chunk(c))),
+            Encoder::Completions => encode_data(&TextCompletionChunk::from(c)),
             Encoder::Responses(e) => e.chunk(c),
             Encoder::Messages(e) => e.chunk(c),
             Encoder::Passthrough => Vec::new(),
@@ -225,7 +220,7 @@ impl Encoder {
         match self {
             Encoder::Chat => [encode_data(&usage_chunk), DONE.to_vec()].concat(),
             Encoder::Completions => [
-                encode_data(&Exact(&completions::usage_chunk(last, usage))),
+                encode_data(&TextCompletionChunk::usage(last, usage)),
                 DONE.to_vec(),
             ]
             .concat(),
@@ -260,6 +255,177 @@ impl Encoder {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::api::{AssistantMessage, Choice, GenerationMeta};
+    use crate::money::Usd;
+
+    /// A reply of `text` costing a little over 123,456 USD (more digits than a float
+    /// holds), as every surface gets it.
+    fn completion(text: &str) -> ChatCompletion {
+        let meta = GenerationMeta {
+            id: "gen-1".into(),
+            created: 1,
+            model: "a/b".into(),
+            provider: "P".into(),
+        };
+        let mut usage = Usage::new(3, 2);
+        usage.cost = Some(Usd(123_456_789_012_345_678));
+        meta.completion(
+            vec![Choice {
+                index: 0,
+                message: AssistantMessage::text(text),
+                finish_reason: Some("stop".into()),
+                native_finish_reason: None,
+                logprobs: None,
+            }],
+            Some(usage),
+        )
+    }
+
+    fn incoming(surface: Surface, body: &str) -> Incoming {
+        surface.parse(body.as_bytes()).unwrap()
+    }
+
+    #[test]
+    fn each_surface_replies_in_its_own_type_with_exact_amounts() {
+        let cases = [
+            (
+                Surface::Chat,
+                r#"{"model":"a/b","messages":[{"role":"user","content":"x"}]}"#,
+                "chat.completion",
+            ),
+            (
+                Surface::Completions,
+                r#"{"model":"a/b","prompt":"x"}"#,
+                "text_completion",
+            ),
+            (
+                Surface::Responses,
+                r#"{"model":"a/b","input":"x"}"#,
+                "response",
+            ),
+            (
+                Surface::Messages,
+                r#"{"model":"a/b","max_tokens":5,"messages":[{"role":"user","content":"x"}]}"#,
+                "message",
+            ),
+        ];
+        for (surface, body, kind) in cases {
+            let reply = incoming(surface, body).reply(completion("hello"));
+            let matches = matches!(
+                (&reply, surface),
+                (Reply::Chat(_), Surface::Chat)
+                    | (Reply::Completions(_), Surface::Completions)
+                    | (Reply::Responses(_), Surface::Responses)
+                    | (Reply::Messages(_), Surface::Messages)
+            );
+            assert!(matches, "{surface:?}: {reply:?}");
+            let bytes = reply.to_vec().unwrap();
+            assert!(bytes.capacity() >= bytes.len());
+            let text = String::from_utf8(bytes).unwrap();
+            let v: Value = serde_json::from_str(&text).unwrap();
+            let object = v.get("object").or_else(|| v.get("type"));
+            assert_eq!(object.and_then(Value::as_str), Some(kind), "{text}");
+            assert!(text.contains("hello"), "{text}");
+            // Anthropic's usage has no cost; every other surface's is written exactly.
+            if surface != Surface::Messages {
+                assert!(text.contains(r#""cost":123456.789012345678"#), "{text}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_chat_reply_keeps_a_null_content_and_its_images() {
+        let mut c = completion("");
+        c.choices[0].message.content = None;
+        c.choices[0].message.images = Some(serde_json::json!([{"type": "image_url"}]));
+        let chat = incoming(
+            Surface::Chat,
+            r#"{"model":"a/b","messages":[{"role":"user","content":"x"}]}"#,
+        );
+        let v: Value = serde_json::from_slice(&chat.reply(c).to_vec().unwrap()).unwrap();
+        let m = &v["choices"][0]["message"];
+        assert!(m.get("content").is_some_and(Value::is_null), "{v}");
+        assert_eq!(m["images"][0]["type"], "image_url");
+        assert!(v.get("system_fingerprint").is_some());
+    }
+
+    #[test]
+    fn a_reply_is_written_into_a_buffer_about_its_size() {
+        let big = "x".repeat(300_000);
+        let chat = incoming(
+            Surface::Chat,
+            r#"{"model":"a/b","messages":[{"role":"user","content":"x"}]}"#,
+        );
+        let bytes = chat.reply(completion(&big)).to_vec().unwrap();
+        assert!(bytes.capacity() >= bytes.len());
+        assert!(bytes.capacity() < bytes.len() + bytes.len() / 16);
+    }
+
+    #[test]
+    fn failed_endpoints_are_listed_in_the_surfaces_error_body() {
+        let mut f = crate::error::Failures::default();
+        f.push("a", "m/1", Error::bad_request("too long for a"));
+        f.push(
+            "b",
+            "m/1",
+            Error::Timeout {
+                provider: "b".into(),
+            },
+        );
+        let (e, list) = f.into_error();
+        let list = list.unwrap();
+        assert_eq!(
+            list[1],
+            ProviderError {
+                code: 400,
+                message: "too long for a".into(),
+                provider_name: "a".into(),
+                raw: None,
+                model: "m/1".into(),
+            }
+        );
+        let ErrorReply::OpenRouter(body) = Surface::Chat.error_body_with(&e, list.clone()) else {
+            panic!("chat errors are OpenRouter's");
+        };
+        let listed = &body["error"]["metadata"]["provider_errors"];
+        assert_eq!(listed[0]["provider_name"], "b");
+        assert_eq!(listed[0]["code"], 408);
+        assert!(listed[1]["raw"].is_null());
+        let messages = Surface::Messages.error_body_with(&e, list);
+        assert!(matches!(messages, ErrorReply::Messages(_)));
+    }
+
+    #[test]
+    fn each_surface_refuses_a_bad_body_by_field() {
+        let deep = format!("{}{}", "[".repeat(70), "]".repeat(70));
+        for (surface, body, want) in [
+            (
+                Surface::Completions,
+                r#"{"model":"a/b","prompt":"x","tools":[]}"#,
+                "tools: is not a field",
+            ),
+            (
+                Surface::Completions,
+                r#"{"model":"a/b","prompt":"x""#,
+                "Invalid JSON body",
+            ),
+            (
+                Surface::Messages,
+                r#"{"model":"a/b","max_tokens":5,"messages":[{"role":"user","content":[{"type":"image"}]}]}"#,
+                "messages[0].content[0].source: is required",
+            ),
+            (
+                Surface::Messages,
+                r#"{"model":"a/b","max_tokens":5,"messages":[],"provider":{"sort":"fast"}}"#,
+                "provider.sort: must be one of",
+            ),
+            (Surface::Messages, deep.as_str(), "nests deeper"),
+        ] {
+            let e = surface.parse(body.as_bytes()).unwrap_err();
+            assert_eq!(e.status(), 400, "{body}");
+            assert!(e.to_string().contains(want), "{body}: {e}");
+        }
+    }
 
     #[test]
     fn the_end_user_id_is_replaced_wherever_it_goes_upstream() {

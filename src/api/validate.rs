@@ -381,6 +381,13 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    impl ChatRequest {
+        /// A body read as the surface reads it: from its bytes.
+        fn from_value(v: Value) -> Result<Self> {
+            Self::parse(v.to_string().as_bytes())
+        }
+    }
+
     fn base() -> Value {
         json!({"model": "a/b", "messages": [{"role": "user", "content": "hi"}]})
     }

@@ -31,6 +31,11 @@ pub fn json_value(value: &serde_json::Value, status: u16) -> Result<Response, Er
     json_bytes(body, status)
 }
 
+/// A surface's reply, written by its own type into a buffer of about its size.
+pub fn reply(reply: &crate::api::surface::Reply) -> Result<Response, Error> {
+    json_bytes(reply.to_vec()?, 200)
+}
+
 /// JSON that clients may cache briefly (the public catalogue).
 pub fn json_cached<T: Serialize>(value: &T, status: u16) -> Result<Response, Error> {
     let resp = json(value, status)?;

@@ -6,7 +6,7 @@
 use serde_json::{json, Value};
 
 use super::{family, invalid_reply, Target, UpstreamRequest};
-use crate::api::embeddings::{encode, EmbeddingsRequest, Input};
+use crate::api::embeddings::{encode, EmbeddingsReply, EmbeddingsRequest, EmbeddingsUsage, Input};
 use crate::api::{GenerationMeta, Usage};
 use crate::error::{Error, Result};
 
@@ -115,7 +115,7 @@ pub fn parse_response(
     req: &EmbeddingsRequest,
     meta: &GenerationMeta,
     body: &[u8],
-) -> Result<(Value, Usage)> {
+) -> Result<(EmbeddingsReply, Usage)> {
     let slug = &target.provider.slug;
     let v: Value = serde_json::from_slice(body).map_err(|e| invalid_reply(slug, e, body))?;
     let (data, counted) = family(target.provider.api).parse_embeddings(slug, req, &v, body)?;
@@ -133,14 +133,18 @@ pub fn parse_response(
         ));
     }
     let usage = Usage::new(prompt_tokens, 0);
-    let reply = json!({
-        "id": meta.id,
-        "object": "list",
-        "data": data,
-        "model": meta.model,
-        "provider": meta.provider,
-        "usage": {"prompt_tokens": prompt_tokens, "total_tokens": prompt_tokens},
-    });
+    let reply = EmbeddingsReply {
+        id: meta.id.clone(),
+        object: "list",
+        data,
+        model: meta.model.clone(),
+        provider: meta.provider.clone(),
+        usage: EmbeddingsUsage {
+            prompt_tokens,
+            total_tokens: prompt_tokens,
+            ..Default::default()
+        },
+    };
     Ok((reply, usage))
 }
 
@@ -150,7 +154,7 @@ mod tests {
     use crate::providers::testutil::{meta, with_target as target};
 
     fn req(v: Value) -> EmbeddingsRequest {
-        EmbeddingsRequest::from_value(v).unwrap()
+        EmbeddingsRequest::parse(v.to_string().as_bytes()).unwrap()
     }
 
     #[test]
@@ -167,6 +171,7 @@ mod tests {
             let reply = include_bytes!("../../tests/fixtures/openai/embeddings/reply.json");
             let (v, u) =
                 parse_response(t, &r, &meta("openai/text-embedding-3-small"), reply).unwrap();
+            let v = serde_json::to_value(v).unwrap();
             assert_eq!(v["data"][1]["index"], 1);
             assert_eq!(v["data"][0]["embedding"][0], 0.0023064255);
             assert_eq!(u.prompt_tokens, 2);
@@ -191,6 +196,7 @@ mod tests {
             let reply = include_bytes!("../../tests/fixtures/gemini/embed/reply.json");
             let (v, u) =
                 parse_response(t, &r, &meta("google/gemini-embedding-001"), reply).unwrap();
+            let v = serde_json::to_value(v).unwrap();
             assert!(v["data"][0]["embedding"].is_string());
             assert_eq!(u.prompt_tokens, 2);
             let tokens = req(json!({"model": "google/gemini-embedding-001", "input": [1, 2]}));

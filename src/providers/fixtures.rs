@@ -113,7 +113,7 @@ fn run_chat(case: &Path, client: &[u8], t: &Target) {
 }
 
 fn run_embeddings(case: &Path, client: Value, t: &Target) {
-    let req = EmbeddingsRequest::from_value(client).unwrap();
+    let req = EmbeddingsRequest::parse(client.to_string().as_bytes()).unwrap();
     let up = super::embeddings::build_request(t, &req).unwrap();
     check(case, "request.json", &request_json(&up));
     let body = std::fs::read(case.join("reply.json")).unwrap();

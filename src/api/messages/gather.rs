@@ -115,7 +115,8 @@ impl NativeGather {
         }
     }
 
-    /// The message gathered so far, its blocks in order.
+    /// The message gathered so far, its blocks in order: the pass-through caller's
+    /// reply, a JSON value because it goes out as Anthropic sent it (no schema applied).
     pub fn finish(mut self) -> Value {
         // A tool whose block never stopped (a cut stream): what came of its input.
         let open: Vec<u64> = self.inputs.iter().map(|(i, _)| *i).collect();

@@ -37,11 +37,13 @@ use crate::error::{Error, Result};
 /// it (Anthropic's own default is unbounded, which no reservation can cover).
 pub const DEFAULT_MAX_SEARCHES: u64 = 10;
 
-/// A parsed Messages body as the chat request (for endpoints of other families) and
-/// what in it only an Anthropic endpoint can serve. The body itself is what an
-/// Anthropic endpoint gets ([`native_body`]).
-pub fn convert(body: &Value) -> Result<Converted> {
-    Converted::try_from(MessagesRequest::read(body)?)
+/// A Messages body, read once from bytes, as the chat request (for endpoints of other
+/// families) and what in it only an Anthropic endpoint can serve; and the body itself,
+/// which is what an Anthropic endpoint gets ([`native_body`]): passed through opaque,
+/// so it stays a JSON value.
+pub fn convert(body: &[u8]) -> Result<(Converted, Value)> {
+    let (req, body) = MessagesRequest::parse(body)?;
+    Ok((Converted::try_from(req)?, body))
 }
 
 /// Anthropic's error body.
@@ -56,7 +58,7 @@ pub fn reply(c: &ChatCompletion) -> Message {
 
 /// An estimate of the prompt's tokens for `count_tokens`.
 pub fn count_tokens(body: &[u8]) -> Result<TokenCount> {
-    let mut req = MessagesRequest::read(&super::parse_json(body)?)?;
+    let (mut req, _) = MessagesRequest::parse(body)?;
     // count_tokens takes no max_tokens; any value will do for the conversion.
     req.max_tokens.get_or_insert(1);
     let chat = ChatRequest::try_from(req)?;
@@ -74,7 +76,8 @@ pub fn count_tokens(body: &[u8]) -> Result<TokenCount> {
 /// with the upstream model ID and without the gateway's fields. A `max_tokens` above
 /// `ceiling` (what the endpoint generates at most) is lowered to it, and a thinking
 /// budget with it, so that the budget stays below `max_tokens` as Anthropic requires.
-/// The body is passed through opaque: only these fields are touched.
+/// The body is passed through opaque (a JSON value, not a type: what Anthropic adds
+/// goes through untouched): only these fields are touched.
 pub fn native_body(body: &Value, upstream_model: &str, ceiling: u64) -> Value {
     let mut b = body.clone();
     let Some(o) = b.as_object_mut() else {

@@ -58,6 +58,20 @@ pub enum ContentBlock {
     },
 }
 
+impl ContentBlock {
+    /// About how many bytes the block's text takes (for a buffer to write it into).
+    pub fn text_len(&self) -> usize {
+        match self {
+            ContentBlock::Text { text } => text.len(),
+            ContentBlock::Thinking {
+                thinking,
+                signature,
+            } => thinking.len().saturating_add(signature.len()),
+            ContentBlock::ToolUse { input, .. } => crate::json::size_hint(input),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum StopReason {

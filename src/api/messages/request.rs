@@ -13,45 +13,12 @@
 use serde::Deserialize;
 use serde_json::Value;
 
-/// A parse error and where it is, relative to the value being read (`.field`, `[i]`).
-#[derive(Debug)]
-pub struct Bad {
-    path: String,
-    rule: String,
+use crate::api::read::{Bad, Read};
+
+/// The refusal `b` under the field `name`.
+fn at(name: &str) -> impl FnOnce(Bad) -> Bad + '_ {
+    move |b| b.in_field(name)
 }
-
-impl Bad {
-    fn new(rule: impl std::fmt::Display) -> Self {
-        Bad {
-            path: String::new(),
-            rule: rule.to_string(),
-        }
-    }
-
-    fn under(mut self, prefix: &str) -> Self {
-        self.path.insert_str(0, prefix);
-        self
-    }
-
-    /// `self` under the field `name` (out of line: every field read shares it).
-    #[inline(never)]
-    fn in_field(self, name: &str) -> Self {
-        self.under(&format!(".{name}"))
-    }
-
-    fn at(name: &str) -> impl FnOnce(Bad) -> Bad + '_ {
-        move |b| b.in_field(name)
-    }
-}
-
-impl From<Bad> for crate::error::Error {
-    fn from(b: Bad) -> Self {
-        let path = b.path.strip_prefix('.').unwrap_or(&b.path);
-        crate::error::Error::BadRequest(format!("{path}: {}", b.rule))
-    }
-}
-
-type Read<T> = std::result::Result<T, Bad>;
 
 /// The field `name` of `v`, if present and not null.
 fn get<'a>(v: &'a Value, name: &str) -> Option<&'a Value> {
@@ -61,22 +28,22 @@ fn get<'a>(v: &'a Value, name: &str) -> Option<&'a Value> {
 /// The leaf field `name` of `v` as a `T`, by serde, if present and not null.
 fn field<'a, T: Deserialize<'a>>(v: &'a Value, name: &str) -> Read<Option<T>> {
     get(v, name)
-        .map(|x| T::deserialize(x).map_err(|e| Bad::at(name)(Bad::new(e))))
+        .map(|x| T::deserialize(x).map_err(|e| at(name)(Bad::new(e))))
         .transpose()
 }
 
 fn required<'a, T: Deserialize<'a>>(v: &'a Value, name: &str) -> Read<T> {
-    field(v, name)?.ok_or_else(|| Bad::at(name)(Bad::new("is required")))
+    field(v, name)?.ok_or_else(|| at(name)(Bad::new("is required")))
 }
 
 /// An object field read by `read`, if present and not null.
 fn object<T>(v: &Value, name: &str, read: impl FnOnce(&Value) -> Read<T>) -> Read<Option<T>> {
-    get(v, name).map(read).transpose().map_err(Bad::at(name))
+    get(v, name).map(read).transpose().map_err(at(name))
 }
 
 /// The `source` of an image or a document.
 fn source<T>(v: &Value, read: impl FnOnce(&Value) -> Read<T>) -> Read<T> {
-    object(v, "source", read)?.ok_or_else(|| Bad::at("source")(Bad::new("is required")))
+    object(v, "source", read)?.ok_or_else(|| at("source")(Bad::new("is required")))
 }
 
 /// A field passed on as it is (schemas, tool arguments, cache_control).
@@ -88,7 +55,7 @@ fn opaque(v: &Value, name: &str) -> Option<Value> {
 fn items<T>(v: &[Value], read: impl Fn(&Value) -> Read<T>) -> Read<Vec<T>> {
     let mut out = Vec::with_capacity(v.len());
     for (i, x) in v.iter().enumerate() {
-        out.push(read(x).map_err(|b| b.under(&format!("[{i}]")))?);
+        out.push(read(x).map_err(|b| b.at_index(i))?);
     }
     Ok(out)
 }
@@ -137,10 +104,18 @@ pub struct MessagesRequest {
 }
 
 impl MessagesRequest {
+    /// Reads a body once, from bytes: nesting depth, then the typed request, each
+    /// refused value named by its path. The body is kept too: it is what an Anthropic
+    /// endpoint gets (passed through opaque, see [`super::native_body`]).
+    pub(super) fn parse(body: &[u8]) -> crate::error::Result<(Self, Value)> {
+        let body = crate::api::parse_json(body)?;
+        Ok((Self::read(&body)?, body))
+    }
+
     /// Reads a parsed body. Fields this surface does not use (`container`,
     /// `context_management`, `output_config`, ...) are left to the body an Anthropic
     /// endpoint gets as it was sent.
-    pub fn read(v: &Value) -> crate::error::Result<Self> {
+    pub(super) fn read(v: &Value) -> crate::error::Result<Self> {
         if !v.is_object() {
             return Err(crate::error::Error::bad_request(
                 "The body must be a JSON object",
@@ -168,10 +143,7 @@ impl MessagesRequest {
             provider: get(v, "provider")
                 .map(|p| crate::api::provider::read(p.clone()))
                 .transpose()
-                .map_err(|b| Bad {
-                    path: format!(".provider{}", b.path()),
-                    rule: b.rule().to_string(),
-                })?,
+                .map_err(at("provider"))?,
         })
     }
 }
@@ -238,7 +210,7 @@ impl MessageParam {
         let content = v.get("content").unwrap_or(&Value::Null);
         Ok(MessageParam {
             role: Role::of(required(v, "role")?),
-            content: TextOr::read(content, ContentBlockParam::read).map_err(Bad::at("content"))?,
+            content: TextOr::read(content, ContentBlockParam::read).map_err(at("content"))?,
         })
     }
 }

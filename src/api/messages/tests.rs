@@ -6,6 +6,11 @@ use crate::api::{
 };
 use serde_json::json;
 
+/// A body converted as the surface reads it: from its bytes.
+fn convert(body: &Value) -> Result<Converted> {
+    super::convert(body.to_string().as_bytes()).map(|(c, _)| c)
+}
+
 #[test]
 fn web_search_server_tools_are_bounded_and_counted() {
     let body = json!({"model": "a/b", "max_tokens": 5, "messages": [{"role": "user", "content": "x"}],

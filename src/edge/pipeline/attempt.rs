@@ -113,7 +113,7 @@ pub(super) async fn serve(
 
 /// Why no endpoint served a request: the error reported, and every endpoint's when
 /// several failed.
-pub(super) type Unserved = (Error, Option<Vec<serde_json::Value>>);
+pub(super) type Unserved = (Error, Option<Vec<crate::error::ProviderError>>);
 
 /// Where `choice` is sent, with what key: a provider's `<SLUG>_BASE_URL` and
 /// `<SLUG>_API_KEY`, whose names come from the catalogue.
@@ -284,23 +284,24 @@ impl Attempt<'_> {
             let (completion, own, _hold) = exchange
                 .gathered(limits, up, translator, self.native)
                 .await?;
-            let reply = match own {
-                Some(own) => own,
-                None => request.reply(completion)?,
+            return match own {
+                Some(own) => http::json_value(&own, 200),
+                None => http::reply(&request.reply(completion)),
             };
-            return http::json_value(&reply, 200);
         }
         let (completion, body, _hold) = exchange.spawn(up, upstream::Drain::of(cfg)).await?;
-        let reply = if self.native {
+        if self.native {
             let slug = self.target.provider.slug.as_str();
-            self.family.native_reply(slug, &body, &self.choice.id)?
+            http::json_value(
+                &self.family.native_reply(slug, &body, &self.choice.id)?,
+                200,
+            )
         } else {
             // Only a Messages reply from Anthropic reads the bytes: a large reply
             // is not held as bytes and as its reply at once.
             drop(body);
-            request.reply(completion)?
-        };
-        http::json_value(&reply, 200)
+            http::reply(&request.reply(completion))
+        }
     }
 
     /// The non-streamed exchange of this attempt.

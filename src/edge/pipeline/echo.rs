@@ -44,7 +44,7 @@ pub(super) async fn serve_echo(
     // The demo model runs in the isolate: it says nothing of any endpoint's health.
     settler.conclude(&served, pricing, None);
     if !chat.is_stream() {
-        return http::json_value(&incoming.reply(reply)?, 200);
+        return http::reply(&incoming.reply(reply));
     }
     let delay = cfg.echo_stream_delay_ms;
     let mut encoder = incoming.encoder(usage.prompt_tokens, false);

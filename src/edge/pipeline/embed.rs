@@ -43,15 +43,8 @@ pub(super) async fn embed(
         ..Default::default()
     };
     let pricing = &target.endpoint.pricing;
-    if let Some(u) = reply.get_mut("usage") {
-        // The reply keeps its own usage fields; the amounts are ours, written exactly.
-        let priced = crate::api::usage_value(&served.priced_usage(pricing));
-        for k in ["cost", "cost_details"] {
-            if let Some(v) = priced.get(k) {
-                crate::api::set_field(u, k, v.clone());
-            }
-        }
-    }
+    // The reply keeps its own counts; the amounts are ours.
+    reply.usage.price(&served.priced_usage(pricing));
     settler.conclude(&served, pricing, Some((choice.key(), true)));
-    http::json_value(&reply, 200)
+    http::json(&reply, 200)
 }
