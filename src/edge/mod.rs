@@ -4,6 +4,7 @@
 mod account;
 mod account_api;
 mod admission;
+mod background;
 mod budget;
 mod catalog;
 mod config;
@@ -27,6 +28,7 @@ use crate::api::route::{self, Method as RouteMethod, Route};
 use crate::api::surface::Surface;
 use crate::catalog::listing;
 use crate::error::Error;
+use background::Background;
 use pipeline::Job;
 use request::ClientRequest;
 
@@ -45,7 +47,7 @@ async fn fetch(req: web_sys::Request, env: Env, ctx: Context) -> Result<Response
     if req.method() == Method::Options {
         return http::preflight(origin_headers);
     }
-    let ctx = std::rc::Rc::new(ctx);
+    let ctx = std::rc::Rc::new(Background::new(ctx));
     // Every request gets an ID: a model call's generation ID, and the reference an
     // internal error names (its detail goes to the logs only).
     let request_id = crate::api::generation_id(config::now_secs(), &config::random_bytes(20));
@@ -71,7 +73,7 @@ async fn fetch(req: web_sys::Request, env: Env, ctx: Context) -> Result<Response
 /// or latency.
 async fn models_health(
     env: &Env,
-    ctx: &std::rc::Rc<Context>,
+    ctx: &std::rc::Rc<Background>,
     cat: &crate::catalog::Catalog,
     filter: &listing::ModelFilter,
 ) -> std::collections::HashMap<String, crate::routing::health::Summary> {
@@ -88,7 +90,7 @@ async fn models_health(
 async fn route(
     req: ClientRequest,
     env: &Env,
-    ctx: &std::rc::Rc<Context>,
+    ctx: &std::rc::Rc<Background>,
     request_id: &str,
 ) -> std::result::Result<Response, Error> {
     let path = req.path().to_string();

@@ -427,7 +427,7 @@ struct Pump {
 /// chunk (`STREAM_KEEPALIVE_MS`, `STREAM_IDLE_TIMEOUT_MS`). `on_end` sees the stream
 /// (usage, finish reason) once it ends or is abandoned.
 pub fn stream_through(
-    ctx: &worker::Context,
+    ctx: &super::background::Background,
     cfg: &Settings,
     mut resp: Response,
     inflight: InFlight,

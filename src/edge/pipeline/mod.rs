@@ -20,7 +20,9 @@ mod whole;
 
 use std::rc::Rc;
 
-use worker::{Context, Env, Response};
+use worker::{Env, Response};
+
+use super::background::Background;
 
 use super::account_api::caller_of;
 use super::request::ClientRequest;
@@ -110,7 +112,7 @@ impl Parsed {
 pub async fn handle(
     mut req: ClientRequest,
     env: &Env,
-    ctx: &Rc<Context>,
+    ctx: &Rc<Background>,
     gen_id: &str,
     job: Job,
 ) -> Result<Response, Error> {
