@@ -257,6 +257,19 @@ pub fn query_param(query: &str, name: &str) -> Option<String> {
     })
 }
 
+/// The path and the query (without `?`) of a URL as the runtime serialises it
+/// (WHATWG): the authority ends at the first `/`, `?` or `#` after the scheme, and
+/// within the path and query `?` and `#` are percent-encoded where they are not the
+/// delimiters. The fragment is dropped. Read from the string, without parsing the URL.
+pub fn path_and_query(url: &str) -> (&str, &str) {
+    let url = url.split_once('#').map_or(url, |(u, _)| u);
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let authority = rest.find(['/', '?']).unwrap_or(rest.len());
+    let (_, rest) = rest.split_at_checked(authority).unwrap_or(("", ""));
+    let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
+    (if path.is_empty() { "/" } else { path }, query)
+}
+
 impl Route {
     /// The surface whose clients call this route (their error bodies differ).
     pub fn surface(&self) -> super::surface::Surface {
@@ -273,6 +286,36 @@ impl Route {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn path_and_query_of_serialised_urls() {
+        for (url, path, query) in [
+            ("https://example.com/", "/", ""),
+            (
+                "https://example.com/api/v1/chat/completions",
+                "/api/v1/chat/completions",
+                "",
+            ),
+            ("https://example.com/foo?a=1&b=/x", "/foo", "a=1&b=/x"),
+            ("https://example.com/foo#/frag?x", "/foo", ""),
+            ("https://example.com/foo?q=1#frag", "/foo", "q=1"),
+            (
+                "http://127.0.0.1:8787/api/v1/models?x=%3F",
+                "/api/v1/models",
+                "x=%3F",
+            ),
+            ("https://example.com/a%3F%23%2Fb?c", "/a%3F%23%2Fb", "c"),
+            ("https://example.com:8080/foo", "/foo", ""),
+            ("https://example.com?q=/x", "/", "q=/x"),
+            ("https://example.com#frag", "/", ""),
+        ] {
+            assert_eq!(path_and_query(url), (path, query), "{url}");
+            // What the URL parser says of the same URL.
+            let parsed = url::Url::parse(url).unwrap();
+            assert_eq!(parsed.path(), path, "{url}");
+            assert_eq!(parsed.query().unwrap_or(""), query, "{url}");
+        }
+    }
 
     #[test]
     fn routes_of_the_public_api() {

@@ -2,9 +2,10 @@
 //! the operator's admin API (`/admin/v1/...`, authorized by the `ADMIN_KEY` secret).
 
 use serde_json::{json, Value};
-use worker::{Env, Request, Response};
+use worker::{Env, Response};
 
 use super::account::{self, KeyPatch, Op, Privacy};
+use super::request::ClientRequest;
 use super::{config, http};
 use crate::accounts::keys;
 use crate::accounts::ledger::{self, picos_from_usd_text, LimitReset};
@@ -35,7 +36,7 @@ pub fn key_secret(cfg: &Settings) -> Result<&[u8], Error> {
 /// The caller's account ID and key hash, from `Authorization: Bearer` (or Anthropic's
 /// `x-api-key`). The key's check tag is verified here, before the body is read or any
 /// Durable Object is touched: a key this deployment did not issue goes no further.
-pub fn caller(req: &Request, env: &Env) -> Result<(String, String), Error> {
+pub fn caller(req: &ClientRequest, env: &Env) -> Result<(String, String), Error> {
     let header = |name: &str| req.headers().get(name).ok().flatten();
     let auth = header("Authorization");
     let x_api_key = header("x-api-key");
@@ -50,7 +51,7 @@ pub fn caller(req: &Request, env: &Env) -> Result<(String, String), Error> {
 }
 
 /// [`caller`], draining a small unread body when the key is refused.
-pub async fn caller_of(req: &mut Request, env: &Env) -> Result<(String, String), Error> {
+pub async fn caller_of(req: &mut ClientRequest, env: &Env) -> Result<(String, String), Error> {
     match caller(req, env) {
         Ok(c) => Ok(c),
         Err(e) => {
@@ -60,17 +61,10 @@ pub async fn caller_of(req: &mut Request, env: &Env) -> Result<(String, String),
     }
 }
 
-fn query(req: &Request) -> String {
-    req.url()
-        .ok()
-        .and_then(|u| u.query().map(str::to_string))
-        .unwrap_or_default()
-}
-
 /// Bodies of the account and admin calls are small JSON objects.
 const MAX_ACCOUNT_BODY: usize = 64 * 1024;
 
-async fn json_body(req: &mut Request) -> Result<Value, Error> {
+async fn json_body(req: &mut ClientRequest) -> Result<Value, Error> {
     let bytes = http::read_body(req, MAX_ACCOUNT_BODY).await?;
     if bytes.is_empty() {
         return Ok(json!({}));
@@ -170,7 +164,7 @@ fn mint_key(
 /// lease for it (at most `KEY_CACHE_MS` old, the revocation bound), else by asking the
 /// account's object. The unread body is drained when the key is refused.
 pub async fn live_key(
-    req: &mut Request,
+    req: &mut ClientRequest,
     env: &Env,
     account: &str,
     caller: &str,
@@ -190,7 +184,7 @@ pub async fn live_key(
 }
 
 /// The privacy setting of the calling key's account (`/models/user`).
-pub async fn allow_training(req: &mut Request, env: &Env) -> Result<bool, Error> {
+pub async fn allow_training(req: &mut ClientRequest, env: &Env) -> Result<bool, Error> {
     let (acc, caller) = caller_of(req, env).await?;
     let op = Op::Privacy {
         caller,
@@ -202,7 +196,7 @@ pub async fn allow_training(req: &mut Request, env: &Env) -> Result<bool, Error>
 
 /// The account routes of `/api/v1` (`/key`, `/keys...`, `/credits`, `/generation`,
 /// `/activity`).
-pub async fn route(mut req: Request, env: &Env, route: Route) -> Result<Response, Error> {
+pub async fn route(mut req: ClientRequest, env: &Env, route: Route) -> Result<Response, Error> {
     let (acc, caller) = caller_of(&mut req, env).await?;
     // Views, which go to the client as they are.
     let call = |op: Op| account::call::<Value>(env, &acc, op);
@@ -234,17 +228,17 @@ pub async fn route(mut req: Request, env: &Env, route: Route) -> Result<Response
             http::json_value(&json!({ "data": created, "key": raw }), 201)
         }
         Route::Generation => {
-            let id = query_param(&query(&req), "id")
+            let id = query_param(req.query(), "id")
                 .filter(|id| !id.is_empty())
                 .ok_or_else(|| Error::bad_request("id: is required"))?;
             data(super::history::generation(env, &acc, caller, id).await?)
         }
         Route::Activity => {
-            let day = day_param(&query(&req))?;
+            let day = day_param(req.query())?;
             data(super::history::activity(env, &acc, caller, day).await?)
         }
         Route::Generations => {
-            let limit = limit_param(&query(&req))?;
+            let limit = limit_param(req.query())?;
             data(super::history::generations(env, &acc, caller, limit).await?)
         }
         Route::Privacy => data(
@@ -378,7 +372,7 @@ async fn stop_leasing(env: &Env, hash: &str) {
 }
 
 /// Checks the operator's `ADMIN_KEY` (constant time) before any admin route is matched.
-pub fn authorize_admin(req: &Request, env: &Env) -> Result<(), Error> {
+pub fn authorize_admin(req: &ClientRequest, env: &Env) -> Result<(), Error> {
     let admin_key = config::settings(env).admin_key.clone().ok_or_else(|| {
         Error::Forbidden("The admin API is off: set the ADMIN_KEY secret.".into())
     })?;
@@ -391,7 +385,7 @@ pub fn authorize_admin(req: &Request, env: &Env) -> Result<(), Error> {
 
 /// `POST /admin/v1/accounts`: a new account with its credits, an API key and a
 /// provisioning key (both shown once).
-async fn create_account(mut req: Request, env: &Env) -> Result<Response, Error> {
+async fn create_account(mut req: ClientRequest, env: &Env) -> Result<Response, Error> {
     let body = json_body(&mut req).await?;
     let id = keys::new_account_id(&config::secure_random::<8>()?);
     let name = str_field(&body, "name")?.unwrap_or_else(|| id.clone());
@@ -436,7 +430,11 @@ fn opt_bool(body: &Value, name: &str) -> Result<Option<bool>, Error> {
 }
 
 /// The operator's API under `/admin/v1` (authorized by [`authorize_admin`]).
-pub async fn admin(mut req: Request, env: &Env, route: AdminRoute) -> Result<Response, Error> {
+pub async fn admin(
+    mut req: ClientRequest,
+    env: &Env,
+    route: AdminRoute,
+) -> Result<Response, Error> {
     match route {
         AdminRoute::CreateAccount => create_account(req, env).await,
         AdminRoute::Account(id) => data(account::call(env, &id, Op::Account).await?),

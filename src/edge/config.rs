@@ -62,11 +62,17 @@ pub fn now_secs() -> u64 {
     (now_ms() / 1000.0) as u64
 }
 
-/// Random bytes for IDs (not for secrets).
+/// Random bytes for IDs (not for secrets): six from each `Math.random()` (which has
+/// 52 random bits), so that an ID costs a few calls into JavaScript, not one per byte.
 pub fn random_bytes(n: usize) -> Vec<u8> {
-    (0..n)
-        .map(|_| (js_sys::Math::random() * 256.0) as u8)
-        .collect()
+    const SIX_BYTES: f64 = 281_474_976_710_656.0; // 2^48
+    let mut out = Vec::with_capacity(n);
+    while out.len() < n {
+        let draw = (js_sys::Math::random() * SIX_BYTES) as u64;
+        let want = n.saturating_sub(out.len()).min(6);
+        out.extend(draw.to_le_bytes().into_iter().take(want));
+    }
+    out
 }
 
 /// Cryptographically secure random bytes (`crypto.getRandomValues`), for keys and IDs

@@ -9,10 +9,10 @@ use std::collections::HashMap;
 
 use futures_util::future::select;
 use worker::{
-    durable_object, Context, DurableObject, Env, Method, Request, Response, Result, SqlStorage,
-    State,
+    durable_object, DurableObject, Env, Method, Request, Response, Result, SqlStorage, State,
 };
 
+use super::background::Background;
 use super::config;
 use super::objects::{self, Shape};
 use crate::error::Error;
@@ -187,7 +187,7 @@ async fn refresh(env: Env, shard: String) {
 /// they are in are read concurrently when stale, in the background. A shard this
 /// isolate never read holds the request up at most [`FIRST_READ_MS`]; with every shard
 /// fresh, no object is called. An endpoint without figures is simply absent.
-pub async fn snapshot(env: &Env, ctx: &Context, keys: &[String]) -> HashMap<String, Summary> {
+pub async fn snapshot(env: &Env, ctx: &Background, keys: &[String]) -> HashMap<String, Summary> {
     let ttl = config::u64(env, "HEALTH_CACHE_SECS", 10) as f64 * 1000.0;
     let now = config::now_ms();
     let mut shards: Vec<&str> = Vec::new();
@@ -249,7 +249,7 @@ pub async fn snapshot(env: &Env, ctx: &Context, keys: &[String]) -> HashMap<Stri
 /// busy the isolate. A batch holds at most 64 reports, 8 of one account; the rest of a
 /// busy window is left out, as is a batch lost with its isolate: that only thins the
 /// statistics.
-pub fn report(env: &Env, ctx: &Context, key: String, account: u32, outcome: Outcome) {
+pub fn report(env: &Env, ctx: &Background, key: String, account: u32, outcome: Outcome) {
     let now = config::now_ms();
     let flush_ms = config::u64(env, "HEALTH_FLUSH_MS", DEFAULT_FLUSH_MS) as f64;
     let shard = shard_of(&key).to_string();

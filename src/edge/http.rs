@@ -1,7 +1,9 @@
 //! Response helpers: JSON bodies, OpenRouter error bodies, CORS.
 
 use serde::Serialize;
-use worker::{Headers, Request, Response};
+use worker::{Headers, Response};
+
+use super::request::ClientRequest;
 
 use crate::api::surface::Surface;
 use crate::error::Error;
@@ -91,7 +93,7 @@ fn plain_500() -> Response {
 }
 
 /// The body length a request declares (`Content-Length`), if it does.
-fn declared_length(req: &Request) -> Option<u64> {
+fn declared_length(req: &ClientRequest) -> Option<u64> {
     req.headers()
         .get("Content-Length")
         .ok()
@@ -107,11 +109,11 @@ const DRAIN_LIMIT: u64 = 1024 * 1024;
 
 /// Reads and drops what is left of a body that an early refusal (a bad key, a body over
 /// the cap) leaves unread, up to [`DRAIN_LIMIT`] bytes.
-async fn drain(req: &mut Request) {
+async fn drain(req: &mut ClientRequest) {
     if declared_length(req).is_some_and(|n| n > DRAIN_LIMIT) {
         return;
     }
-    if let Ok(mut stream) = req.stream() {
+    if let Some(mut stream) = req.stream() {
         drain_stream(&mut stream, 0).await;
     }
 }
@@ -128,7 +130,7 @@ async fn drain_stream(stream: &mut worker::ByteStream, already: u64) {
 }
 
 /// Drops the unread body of a request refused before its body mattered.
-pub async fn discard_body(req: &mut Request) {
+pub async fn discard_body(req: &mut ClientRequest) {
     if declared_length(req) != Some(0) {
         drain(req).await;
     }
@@ -138,7 +140,7 @@ pub async fn discard_body(req: &mut Request) {
 /// refused without keeping it, and a body without one (chunked) is counted as it arrives
 /// and refused as soon as it passes the cap. Either way the rest is drained (up to
 /// [`DRAIN_LIMIT`]) before the refusal is answered.
-pub async fn read_body(req: &mut Request, max: usize) -> Result<Vec<u8>, Error> {
+pub async fn read_body(req: &mut ClientRequest, max: usize) -> Result<Vec<u8>, Error> {
     use futures_util::StreamExt;
     let too_large = || Error::PayloadTooLarge { limit: max };
     let declared = declared_length(req);
@@ -156,9 +158,9 @@ pub async fn read_body(req: &mut Request, max: usize) -> Result<Vec<u8>, Error> 
     }
     let mut body = Vec::new();
     let mut stream = match req.stream() {
-        Ok(s) => s,
+        Some(s) => s,
         // No body at all.
-        Err(_) => return Ok(Vec::new()),
+        None => return Ok(Vec::new()),
     };
     while let Some(chunk) = stream.next().await {
         let chunk =
@@ -182,7 +184,7 @@ pub fn internal(e: worker::Error) -> Error {
 }
 
 /// CORS for browser callers: any origin, since every call carries its own key.
-pub fn cors_headers(req: &Request) -> Vec<(&'static str, String)> {
+pub fn cors_headers(req: &ClientRequest) -> Vec<(&'static str, String)> {
     let asked = req
         .headers()
         .get("Access-Control-Request-Headers")

@@ -4,6 +4,7 @@
 mod account;
 mod account_api;
 mod admission;
+mod background;
 mod budget;
 mod catalog;
 mod config;
@@ -16,17 +17,20 @@ mod objects;
 mod pipeline;
 mod reader;
 mod records;
+mod request;
 mod sessions;
 mod sql;
 mod upstream;
 
-use worker::{event, Context, Env, Method, Request, Response, Result};
+use worker::{event, web_sys, Context, Env, Method, Response, Result};
 
 use crate::api::route::{self, Method as RouteMethod, Route};
 use crate::api::surface::Surface;
 use crate::catalog::listing;
 use crate::error::Error;
+use background::Background;
 use pipeline::Job;
+use request::ClientRequest;
 
 #[event(start)]
 fn start() {
@@ -34,13 +38,16 @@ fn start() {
     std::panic::set_hook(Box::new(|info| worker::console_error!("panic: {info}")));
 }
 
+/// Takes the runtime's request as it is ([`ClientRequest`]: `worker::Request` would read its
+/// `cf` object on every request).
 #[event(fetch)]
-async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
+async fn fetch(req: web_sys::Request, env: Env, ctx: Context) -> Result<Response> {
+    let req = ClientRequest::from(req);
     let origin_headers = http::cors_headers(&req);
     if req.method() == Method::Options {
         return http::preflight(origin_headers);
     }
-    let ctx = std::rc::Rc::new(ctx);
+    let ctx = std::rc::Rc::new(Background::new(ctx));
     // Every request gets an ID: a model call's generation ID, and the reference an
     // internal error names (its detail goes to the logs only).
     let request_id = crate::api::generation_id(config::now_secs(), &config::random_bytes(20));
@@ -66,7 +73,7 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
 /// or latency.
 async fn models_health(
     env: &Env,
-    ctx: &std::rc::Rc<Context>,
+    ctx: &std::rc::Rc<Background>,
     cat: &crate::catalog::Catalog,
     filter: &listing::ModelFilter,
 ) -> std::collections::HashMap<String, crate::routing::health::Summary> {
@@ -81,12 +88,12 @@ async fn models_health(
 }
 
 async fn route(
-    req: Request,
+    req: ClientRequest,
     env: &Env,
-    ctx: &std::rc::Rc<Context>,
+    ctx: &std::rc::Rc<Background>,
     request_id: &str,
 ) -> std::result::Result<Response, Error> {
-    let path = req.path();
+    let path = req.path().to_string();
     let method = RouteMethod::parse(req.method().as_ref());
     if path.starts_with("/admin/v1") {
         // The operator's key is checked before the path says anything.
@@ -108,7 +115,7 @@ async fn route(
         }
         r @ (Route::Models | Route::ModelsCount) => {
             let cat = catalog::load(env).await?;
-            let filter = listing::ModelFilter::from_query(&query_of(&req));
+            let filter = listing::ModelFilter::from_query(req.query());
             let health = models_health(env, ctx, &cat, &filter).await;
             let now = config::now_secs();
             if r == Route::ModelsCount {
@@ -118,7 +125,7 @@ async fn route(
             }
         }
         Route::ModelsUser => {
-            let mut filter = listing::ModelFilter::from_query(&query_of(&req));
+            let mut filter = listing::ModelFilter::from_query(req.query());
             let mut req = req;
             filter.allow_training = Some(account_api::allow_training(&mut req, env).await?);
             let cat = catalog::load(env).await?;
@@ -159,11 +166,4 @@ async fn route(
         Route::ModelPage => http::page(env, "/model").await,
         r => account_api::route(req, env, r).await,
     }
-}
-
-/// The query string of `req` (without `?`).
-fn query_of(req: &Request) -> String {
-    req.url()
-        .map(|u| u.query().unwrap_or("").to_string())
-        .unwrap_or_default()
 }

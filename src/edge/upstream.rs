@@ -7,9 +7,7 @@ use std::pin::pin;
 use futures_util::future::{select, Either};
 use futures_util::StreamExt;
 use worker::wasm_bindgen::JsValue;
-use worker::{
-    js_sys, AbortController, ByteStream, Fetch, Headers, Method, Request, RequestInit, Response,
-};
+use worker::{js_sys, AbortController, ByteStream, Headers, Response};
 
 use super::budget::{self, Hold};
 use super::config;
@@ -70,8 +68,12 @@ pub async fn send(
 }
 
 /// Sends the request, however long the answer takes (the caller bounds it). Dropped
-/// before the answer, the fetch is aborted.
+/// before the answer, the fetch is aborted. Built and sent with the runtime's own
+/// types: `worker::Request` and `worker::Response` read back the method, URL, `cf`
+/// and `webSocket` of what they wrap, which nothing here uses.
 async fn send_untimed(out: &Outgoing, provider: &str) -> Result<(Response, InFlight), Error> {
+    use worker::wasm_bindgen::JsCast;
+    use worker::web_sys;
     let up = &out.up;
     let body = match &out.body {
         Some(b) => b.clone(),
@@ -81,25 +83,55 @@ async fn send_untimed(out: &Outgoing, provider: &str) -> Result<(Response, InFli
     for (k, v) in &up.headers {
         set(&headers, k, v);
     }
-    let mut init = RequestInit::new();
-    init.with_method(Method::from(up.method.to_string()))
-        .with_headers(headers)
-        .with_body(Some(body.into()));
-    let req = Request::new_with_init(&up.url, &init)
-        .map_err(|e| Error::Internal(format!("bad upstream URL for {provider}: {e}")))?;
     let controller = AbortController::default();
+    let init = web_sys::RequestInit::new();
+    init.set_method(up.method);
+    init.set_headers(&headers.0);
+    init.set_body(&body);
     let signal = controller.signal();
+    let signal: &web_sys::AbortSignal = &signal;
+    init.set_signal(Some(signal));
+    let req = web_sys::Request::new_with_str_and_init(&up.url, &init).map_err(|e| {
+        let e = e
+            .as_string()
+            .unwrap_or_else(|| "invalid URL or options for Request".to_string());
+        Error::Internal(format!("bad upstream URL for {provider}: {e}"))
+    })?;
     let inflight = InFlight {
         controller: Some(controller),
     };
-    let sent = Fetch::Request(req).send_with_signal(&signal).await;
-    match sent {
-        Ok(resp) => Ok((resp, inflight)),
+    let sent = match fetch_request(&req) {
+        Ok(promise) => worker::wasm_bindgen_futures::JsFuture::from(promise).await,
+        Err(e) => Err(e),
+    };
+    match sent.and_then(|r| r.dyn_into::<web_sys::Response>()) {
+        Ok(resp) => Ok((response_of(resp), inflight)),
         Err(e) => Err(Error::upstream(
             provider,
-            format!("Could not reach provider {provider}: {e}"),
+            format!(
+                "Could not reach provider {provider}: {}",
+                worker::Error::from(e)
+            ),
         )),
     }
+}
+
+/// A fetched response as `worker::Response`: status, headers and body only.
+fn response_of(resp: worker::web_sys::Response) -> Response {
+    let builder = worker::ResponseBuilder::new()
+        .with_status(resp.status())
+        .with_headers(Headers(resp.headers()));
+    match resp.body() {
+        Some(body) => builder.stream(body),
+        None => builder.empty(),
+    }
+}
+
+// `fetch`, imported directly (as the timers are in `config`).
+#[worker::wasm_bindgen::prelude::wasm_bindgen]
+extern "C" {
+    #[wasm_bindgen(js_name = fetch, catch)]
+    fn fetch_request(req: &worker::web_sys::Request) -> Result<js_sys::Promise, JsValue>;
 }
 
 /// A whole non-streamed exchange within one deadline of `timeout_ms` (one timer): the
@@ -395,7 +427,7 @@ struct Pump {
 /// chunk (`STREAM_KEEPALIVE_MS`, `STREAM_IDLE_TIMEOUT_MS`). `on_end` sees the stream
 /// (usage, finish reason) once it ends or is abandoned.
 pub fn stream_through(
-    ctx: &worker::Context,
+    ctx: &super::background::Background,
     cfg: &Settings,
     mut resp: Response,
     inflight: InFlight,

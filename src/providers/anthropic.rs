@@ -16,7 +16,7 @@ pub use reply::parse_response;
 pub use request::build_request;
 #[cfg(test)]
 use request::thinking_blocks;
-pub use stream::StreamState;
+pub use stream::{Made, StreamState};
 
 pub const API_VERSION: &str = "2023-06-01";
 /// `max_tokens` is required by Anthropic; used when neither caller nor catalogue set it.

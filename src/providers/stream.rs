@@ -331,6 +331,23 @@ impl ChatStream {
                 return Ok(());
             }
         }
+        if let (Translator::Anthropic(t), Encoder::Chat, None) =
+            (&mut self.translator, &self.encoder, &self.gather)
+        {
+            return match t.read(data)? {
+                anthropic::Made::Text(text) => {
+                    let no_calls = std::iter::empty::<(Option<&str>, Option<&str>)>();
+                    self.sent
+                        .delta([Some(text.as_ref()), None], false, no_calls);
+                    write_text(&self.head, &text, out);
+                    Ok(())
+                }
+                anthropic::Made::Chunk(chunk) => {
+                    self.emit(chunk.into_iter().collect(), out);
+                    Ok(())
+                }
+            };
+        }
         let mut chunks = Vec::new();
         let res = self.translator.event(data, &mut chunks);
         self.emit(chunks, out);
@@ -527,6 +544,18 @@ impl ChatStream {
     pub fn failure(&self) -> Option<&Error> {
         self.failure.as_ref()
     }
+}
+
+/// The chat chunk of a delta that is only `text`, as [`ChunkHead::write`] writes it
+/// (without building the chunk: most of a stream from Anthropic is these).
+fn write_text(head: &ChunkHead, text: &str, out: &mut Vec<u8>) {
+    head.write_fields(out, |out| {
+        let mut w = crate::api::chat::JsonOut::new(out);
+        w.raw("{\"choices\":[{\"index\":0,\"delta\":{\"content\":");
+        w.value(text);
+        w.raw("},\"finish_reason\":null}]}");
+        w.ok
+    });
 }
 
 #[cfg(test)]

@@ -4,7 +4,9 @@
 
 use std::rc::Rc;
 
-use worker::{Context, Env};
+use worker::Env;
+
+use crate::edge::background::Background;
 
 use super::{Parsed, Who};
 use crate::accounts::lease::Ticket;
@@ -78,7 +80,7 @@ pub(super) struct Admitted {
 /// a per-key rate).
 pub(super) async fn admit(
     env: &Env,
-    ctx: &Rc<Context>,
+    ctx: &Rc<Background>,
     cfg: &Settings,
     who: &Who,
     parsed: &Parsed,
@@ -131,7 +133,7 @@ pub(super) async fn admit(
 /// for sure: it is given the request's facts under both.
 async fn admit_exactly(
     env: &Env,
-    ctx: &Rc<Context>,
+    ctx: &Rc<Background>,
     cfg: &Settings,
     who: &Who,
     parsed: &Parsed,

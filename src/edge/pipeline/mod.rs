@@ -20,9 +20,12 @@ mod whole;
 
 use std::rc::Rc;
 
-use worker::{Context, Env, Request, Response};
+use worker::{Env, Response};
+
+use super::background::Background;
 
 use super::account_api::caller_of;
+use super::request::ClientRequest;
 use super::{catalog, config, health, http, sessions};
 use crate::accounts::ledger::{worst_case, worst_case_embeddings, Ask};
 use crate::accounts::records::Generation;
@@ -107,9 +110,9 @@ impl Parsed {
 }
 
 pub async fn handle(
-    mut req: Request,
+    mut req: ClientRequest,
     env: &Env,
-    ctx: &Rc<Context>,
+    ctx: &Rc<Background>,
     gen_id: &str,
     job: Job,
 ) -> Result<Response, Error> {
@@ -155,8 +158,8 @@ pub async fn handle(
         gen_id: who.gen_id,
         ticket: admitted.ticket,
     };
-    let settler = Settler::register(ctx, link, base, cfg.reservation_ttl_ms)
-        .with_client(req.inner().signal());
+    let settler =
+        Settler::register(ctx, link, base, cfg.reservation_ttl_ms).with_client(req.signal());
     let run = Run {
         env,
         cfg: &cfg,
@@ -186,7 +189,7 @@ pub async fn handle(
 /// The request's body read for its surface (or as embeddings), with the end user's ID
 /// replaced by a stable keyed hash of it, and the media it names checked.
 fn parse(
-    req: &Request,
+    req: &ClientRequest,
     body: &[u8],
     job: Job,
     cfg: &Settings,
@@ -266,7 +269,7 @@ fn session_key(chat: &ChatRequest, account: &str) -> Option<String> {
 }
 
 /// The request's record before any endpoint serves it.
-fn record_of(req: &Request, gen_id: &str, parsed: &Parsed, now_ms: u64) -> Generation {
+fn record_of(req: &ClientRequest, gen_id: &str, parsed: &Parsed, now_ms: u64) -> Generation {
     let header = |name: &str| {
         req.headers()
             .get(name)
@@ -311,7 +314,7 @@ struct Who {
 }
 
 /// `POST /messages/count_tokens`: an estimate of the prompt's tokens, for a live key.
-pub async fn count_tokens(mut req: Request, env: &Env) -> Result<Response, Error> {
+pub async fn count_tokens(mut req: ClientRequest, env: &Env) -> Result<Response, Error> {
     let (account_id, caller) = caller_of(&mut req, env).await?;
     super::account_api::live_key(&mut req, env, &account_id, &caller).await?;
     let body = http::read_body(&mut req, config::settings(env).max_body_bytes).await?;

@@ -5,7 +5,9 @@ use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
 use serde::de::IgnoredAny;
-use worker::{Context, Env};
+use worker::Env;
+
+use crate::edge::background::Background;
 
 use crate::accounts::lease::Ticket;
 use crate::accounts::records::Generation;
@@ -24,7 +26,7 @@ use crate::routing::health::Outcome;
 #[derive(Clone)]
 pub(super) struct Settler {
     pub(super) env: Env,
-    pub(super) ctx: Rc<Context>,
+    pub(super) ctx: Rc<Background>,
     pub(super) gen_id: String,
     pub(super) base: Generation,
     /// The sender of the one settlement; taken by the first settle.
@@ -102,7 +104,7 @@ impl AccountLink {
 impl Settler {
     /// Registers the settlement of an admitted request and the renewal of its hold.
     pub(super) fn register(
-        ctx: &Rc<Context>,
+        ctx: &Rc<Background>,
         link: AccountLink,
         base: Generation,
         ttl_ms: u64,

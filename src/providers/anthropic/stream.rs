@@ -69,8 +69,16 @@ impl StreamState {
 
     /// One event's data; the chunk it makes, if any, goes to `out`.
     pub fn event(&mut self, data: &str, out: &mut Vec<ChatChunk>) -> Result<()> {
-        let chunk = self.translate(data)?;
-        out.extend(chunk);
+        match self.read(data)? {
+            Made::Text(text) => out.push(self.chunk(
+                Delta {
+                    content: Some(text.into_owned()),
+                    ..Default::default()
+                },
+                None,
+            )),
+            Made::Chunk(chunk) => out.extend(chunk),
+        }
         Ok(())
     }
 
@@ -123,10 +131,6 @@ impl StreamState {
     /// A `content_block_delta`, read by its type and the kind of its block.
     fn block_delta(&self, d: EventDelta<'_>, index: u64, position: usize) -> Option<ChatChunk> {
         let delta = match (self.blocks.get(&index), d.kind.as_deref()) {
-            (_, Some("text_delta")) => Delta {
-                content: Some(owned(d.text)),
-                ..Default::default()
-            },
             (_, Some("thinking_delta")) => {
                 let thinking = owned(d.text);
                 Delta {
@@ -210,12 +214,14 @@ impl StreamState {
         })
     }
 
-    fn translate(&mut self, data: &str) -> Result<Option<ChatChunk>> {
-        let ev: Event = serde_json::from_slice(data.as_bytes())
-            .map_err(|e| invalid_event(&self.provider, e, data))?;
+    /// One event's data read: a text delta's text (borrowed from the event where it has
+    /// no escapes), or the chunk any other event makes, if any.
+    pub fn read<'a>(&mut self, data: &'a str) -> Result<Made<'a>> {
+        let ev: Event<'a> =
+            serde_json::from_str(data).map_err(|e| invalid_event(&self.provider, e, data))?;
         let index = ev.index;
         let position = usize::try_from(index).unwrap_or(usize::MAX);
-        Ok(match ev.kind.as_ref() {
+        Ok(Made::Chunk(match ev.kind.as_ref() {
             "message_start" => {
                 if let Some(u) = ev.message.and_then(|m| m.usage) {
                     self.usage = u.usage();
@@ -236,6 +242,10 @@ impl StreamState {
             }
             "content_block_delta" => {
                 let d = ev.delta.unwrap_or_default();
+                // Whatever its block: most of a stream, read without building a chunk.
+                if d.kind.as_deref() == Some("text_delta") {
+                    return Ok(Made::Text(d.text.unwrap_or_default()));
+                }
                 self.block_delta(d, index, position)
             }
             "message_delta" => self.message_delta(ev.usage, ev.delta),
@@ -249,8 +259,17 @@ impl StreamState {
             }
             // ping, content_block_stop, and event types added later
             _ => None,
-        })
+        }))
     }
+}
+
+/// What one stream event makes ([`StreamState::read`]). Returned once per event and
+/// never kept, so the chunk is not boxed (that would be an allocation per event).
+#[allow(clippy::large_enum_variant)]
+pub enum Made<'a> {
+    /// A text delta: a chunk whose delta is only this content.
+    Text(Cow<'a, str>),
+    Chunk(Option<ChatChunk>),
 }
 
 /// An event's string, owned (empty where absent).

@@ -273,3 +273,63 @@ fn a_gathered_stream_is_the_reply_the_provider_would_have_sent_whole() {
     .unwrap();
     assert_eq!(gist(&stream), gist(&whole));
 }
+
+#[test]
+fn anthropic_text_deltas_written_directly_are_the_typed_chunks() {
+    let model = "anthropic/claude-sonnet-4.5";
+    let pricing = catalog().model(model).unwrap().endpoints[0].pricing.clone();
+    let make = || {
+        let t = Translator::Anthropic(anthropic::StreamState::new("anthropic"));
+        ChatStream::new(t, meta(model), pricing.clone(), 10)
+    };
+    // Text with escapes (quotes, a newline, a backslash, a control character) and
+    // characters outside ASCII, besides the recorded streams.
+    let delta = |text: &str| {
+        format!(
+            "event: content_block_delta\ndata: {}\n\n",
+            serde_json::json!({"type": "content_block_delta", "index": 0,
+                "delta": {"type": "text_delta", "text": text}})
+        )
+    };
+    let escaped = [
+        "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"usage\":{\"input_tokens\":3,\"output_tokens\":1}}}\n\n".to_string(),
+        "event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"text\",\"text\":\"\"}}\n\n".to_string(),
+        delta("say \"hi\"\nC:\\dir \u{1} — ☀️ </script>"),
+        delta(""),
+        "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\"}}\n\n".to_string(),
+        "event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n".to_string(),
+    ]
+    .concat();
+    let streams: [&[u8]; 4] = [
+        include_bytes!("../../../tests/fixtures/anthropic/tool_use_stream/stream.sse"),
+        include_bytes!("../../../tests/fixtures/anthropic/thinking_stream/stream.sse"),
+        include_bytes!("../../../tests/fixtures/anthropic/overloaded_stream/stream.sse"),
+        escaped.as_bytes(),
+    ];
+    for bytes in streams {
+        let mut direct = make();
+        let fast = direct.feed(bytes);
+        // The typed path: every event made into chunks, then written.
+        let mut typed = make();
+        let mut out = Vec::new();
+        let mut sse = SseParser::new();
+        let _ = sse.feed_with(bytes, |data| {
+            let mut chunks = Vec::new();
+            let res = typed.translator.event(data, &mut chunks);
+            typed.emit(chunks, &mut out);
+            res
+        });
+        assert!(fast.windows(9).any(|w| w == b"\"content\""));
+        if bytes.starts_with(
+            b"event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"usage\"",
+        ) {
+            assert!(String::from_utf8_lossy(&fast)
+                .contains(r#"say \"hi\"\nC:\\dir \u0001 — ☀️ </script>"#));
+        }
+        // Up to the end (or the failure, which the typed path here does not write).
+        assert_eq!(fast.get(..out.len()), Some(&out[..]));
+        assert_eq!(direct.sent.completion_bytes, typed.sent.completion_bytes);
+        assert_eq!(direct.sent.content, typed.sent.content);
+        assert_eq!(direct.final_usage(), typed.final_usage());
+    }
+}
