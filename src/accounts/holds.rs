@@ -46,10 +46,27 @@ impl<S: Store> Books<S> {
             a.if_private
         };
         let ask = facts.ask;
+        if ask.reserve > 0 {
+            // Expired holds go first: the session's included.
+            self.expire_reservations()?;
+        }
+        // The session's limits first: a refusal keeps the limits the request set.
+        let mut session = match &a.session {
+            Some(s) => match self.session_admit(&key, s, ask.reserve)? {
+                Ok(row) => Some(row),
+                Err(refusal) => {
+                    return Ok(Reply::Admitted(Admitted {
+                        allow_training,
+                        session_refused: Some(Box::new(refusal)),
+                        ..Admitted::default()
+                    }))
+                }
+            },
+            None => None,
+        };
         // Money first: a request refused for it counts against no request limit (and
         // the isolate's retry after making room is not counted twice).
         if ask.reserve > 0 {
-            self.expire_reservations()?;
             let budget = self.key_budget(&key)?;
             ledger::check(&self.funds()?, &budget, &ask)?;
         }
@@ -85,9 +102,16 @@ impl<S: Store> Books<S> {
                 gen_id: a.gen_id.clone(),
                 key_hash: key.hash.clone(),
                 picos: ask.reserve,
+                session: session.as_ref().map(|s| s.id.clone()),
             };
             self.store.put_reservation(&r, self.now_ms())?;
             self.add_total("reserved", u128::from(ask.reserve))?;
+        }
+        if let Some(row) = session.as_mut() {
+            row.requests = row.requests.saturating_add(1);
+            row.held = row.held.saturating_add(ask.reserve);
+            row.last_ms = self.now_ms();
+            self.store.put_session(row)?;
         }
         // A lease for the key's next requests, when they are paid and the account and
         // key can spare one; free models and per-key request rates stay exact.
@@ -101,6 +125,8 @@ impl<S: Store> Books<S> {
             refused: None,
             limit: decision,
             lease,
+            session: session.map(|s| Box::new(s.view(ask.reserve))),
+            session_refused: None,
         }))
     }
 
@@ -265,6 +291,9 @@ impl<S: Store> Books<S> {
             )?;
             self.store.delete_reservation(&r.gen_id)?;
             self.sub_total("reserved", picos)?;
+            if let Some(id) = &r.session {
+                self.session_release(id, r.picos)?;
+            }
             self.add_total("expired_holds", picos)?;
         }
         self.expire_leases()

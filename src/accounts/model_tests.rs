@@ -13,8 +13,10 @@ use super::ledger::Ask;
 use super::memory::{MemoryShard, MemoryStore, State};
 use super::ops::{Admission, KeyPatch, Op, PlanFacts, Queued, Reply, SettleItem};
 use super::records::{Generation, KeyKind, KeyRecord};
+use super::session::SessionRow;
 use super::shard::{self, Shard, ShardOp};
 use super::store::Result;
+use crate::api::session::{SessionAsk, SessionLimits};
 
 const ISOLATES: usize = 3;
 const KEYS: usize = 3;
@@ -86,6 +88,15 @@ pub enum Step {
         ask: u64,
         lease: bool,
     },
+    /// A request of session `session`, asking for a `max_cost` (which can only lower
+    /// the session's).
+    Session {
+        iso: usize,
+        key: usize,
+        ask: u64,
+        session: usize,
+        max_cost: Option<u64>,
+    },
     Finish {
         iso: usize,
         pick: usize,
@@ -139,6 +150,7 @@ struct Running {
     gen_id: String,
     ask: u64,
     ticket: Option<Ticket>,
+    session: Option<String>,
 }
 
 #[derive(Default)]
@@ -148,6 +160,8 @@ struct Isolate {
     queue: Vec<Queued>,
     last_batch: Vec<Queued>,
 }
+
+type Records = std::collections::BTreeMap<String, (String, Generation, u64)>;
 
 struct Model {
     books: Books<MemoryStore>,
@@ -166,6 +180,9 @@ struct Model {
     limits: Vec<Option<u64>>,
     /// Requests admitted against a lease: (lease, generation, worst case).
     leased_gens: Vec<(String, String, u64)>,
+    /// Per session: the requests admitted in it, and the least its spending may be
+    /// held to (what it had spent when a request lowered its `max_cost` under that).
+    session_admits: std::collections::BTreeMap<String, (Vec<String>, u128)>,
 }
 
 fn store_state(b: &Books<MemoryStore>) -> State {
@@ -200,6 +217,7 @@ impl Model {
             made,
             limits: limits.to_vec(),
             leased_gens: Vec::new(),
+            session_admits: Default::default(),
         }
     }
 
@@ -230,6 +248,13 @@ impl Model {
                 ask,
                 lease,
             } => self.admit(iso, key, ask, lease),
+            Step::Session {
+                iso,
+                key,
+                ask,
+                session,
+                max_cost,
+            } => self.admit_in_session(iso, key, ask, session, max_cost),
             Step::Finish { iso, pick, cost } => self.finish(iso, pick, cost),
             Step::Deliver { iso } => self.deliver(iso),
             Step::Renew {
@@ -300,7 +325,7 @@ impl Model {
 
     /// Every settled generation's record, by ID: landed in its shard, or still in the
     /// outbox; each in the shard of its ID's day, once.
-    fn records(&self) -> std::collections::BTreeMap<String, (String, Generation, u64)> {
+    fn records(&self) -> Records {
         let mut all = std::collections::BTreeMap::new();
         for (day, s) in &self.shards {
             let t = s.store.tables.borrow();
@@ -344,6 +369,7 @@ impl Model {
                 gen_id,
                 ask,
                 ticket: Some(t),
+                session: None,
             });
             return;
         }
@@ -363,6 +389,7 @@ impl Model {
             if_training: facts,
             if_private: facts,
             lease: wants_lease,
+            session: None,
         });
         let Ok(Reply::Admitted(a)) = self.run(op) else {
             return;
@@ -377,7 +404,121 @@ impl Model {
             gen_id,
             ask,
             ticket: None,
+            session: None,
         });
+    }
+
+    /// A request of session `s{session}`: always admitted by the object, against the
+    /// session's budget too.
+    fn admit_in_session(
+        &mut self,
+        iso: usize,
+        key: usize,
+        ask: u64,
+        session: usize,
+        max_cost: Option<u64>,
+    ) {
+        let hash = key_hash(key);
+        self.next_gen += 1;
+        let gen_id = format!("gen-{}-{}", self.now() / 1000, self.next_gen);
+        let id = format!("s{session}");
+        let facts = PlanFacts {
+            free: false,
+            ask: Ask {
+                reserve: ask,
+                ..Ask::default()
+            },
+        };
+        let limits = max_cost.map(|m| SessionLimits {
+            max_cost: Some(m),
+            ..SessionLimits::default()
+        });
+        let before = store_state(&self.books).sessions.get(&id).cloned();
+        let op = Op::Admit(Admission {
+            caller: hash.clone(),
+            gen_id: gen_id.clone(),
+            free_windows: Vec::new(),
+            rps: None,
+            if_training: facts,
+            if_private: facts,
+            lease: false,
+            session: Some(SessionAsk {
+                id: id.clone(),
+                limits,
+            }),
+        });
+        let Ok(Reply::Admitted(a)) = self.run(op) else {
+            return;
+        };
+        let after = store_state(&self.books).sessions.get(&id).cloned();
+        let max_of = |b: &Option<SessionRow>| b.as_ref().and_then(|r| r.limits.max_cost);
+        if max_of(&after) != max_of(&before) {
+            let was = max_of(&before);
+            let expected = match (was, max_cost) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+            assert_eq!(max_of(&after), expected, "{id}: limits only go down");
+            let entry = self.session_admits.entry(id.clone()).or_default();
+            let spent = before.map_or(0, |b| b.cost);
+            entry.1 = entry.1.max(u128::from(spent));
+        }
+        if let Some(e) = a.session_refused {
+            assert!(matches!(*e, crate::error::Error::SessionLimit(_)), "{e:?}");
+            return;
+        }
+        let view = a
+            .session
+            .expect("an admitted session request says its session");
+        assert_eq!(view.id, id);
+        self.session_admits
+            .entry(id.clone())
+            .or_default()
+            .0
+            .push(gen_id.clone());
+        self.reserved_gens.push(gen_id.clone());
+        self.isolates[iso].running.push(Running {
+            key: hash,
+            gen_id,
+            ask,
+            ticket: None,
+            session: Some(id),
+        });
+    }
+
+    /// Each session's figures against its requests: what it was charged is what its
+    /// settled generations were, never past its `max_cost` (but for what it had spent
+    /// when a request lowered it under that), what it holds is what its reservations
+    /// hold, and it counts each admitted request once.
+    fn check_sessions(&self, s: &State, records: &Records) {
+        for (id, row) in &s.sessions {
+            let (gens, floor) = self.session_admits.get(id).cloned().unwrap_or_default();
+            assert_eq!(row.requests, gens.len() as u64, "{id}: requests");
+            let charged: u64 = gens
+                .iter()
+                .filter_map(|g| records.get(g))
+                .map(|r| r.2)
+                .sum();
+            assert_eq!(
+                row.cost, charged,
+                "{id}: cost is what its requests were charged"
+            );
+            let held: u64 = s
+                .reservation_sessions
+                .iter()
+                .filter(|(_, sess)| *sess == id)
+                .filter_map(|(g, _)| s.reservations.get(g))
+                .map(|r| r.1)
+                .sum();
+            assert_eq!(row.held, held, "{id}: held is what its reservations hold");
+            if let Some(max) = row.limits.max_cost {
+                assert!(
+                    u128::from(row.cost) <= u128::from(max).max(floor),
+                    "{id}: settled {} past its max_cost {max}",
+                    row.cost
+                );
+            }
+        }
     }
 
     fn finish(&mut self, iso: usize, pick: usize, cost: Cost) {
@@ -409,6 +550,7 @@ impl Model {
                 gen_id: r.gen_id,
                 generation,
                 lease: r.ticket.as_ref().map(|t| t.lease_id.clone()),
+                session: r.session.clone(),
             },
             ask: r.ticket.map_or(0, |t| t.ask),
         });
@@ -668,6 +810,7 @@ impl Model {
             .map(|e| e.picos)
             .sum();
         assert!(total("expired_holds") <= expired);
+        self.check_sessions(&s, &records);
         for id in &self.reserved_gens {
             let recorded = s
                 .entries
@@ -714,7 +857,9 @@ fn step() -> impl Strategy<Value = Step> {
         1 => (1u64..=100_000_000_000).prop_map(|picos| Step::Grant { picos }),
         2 => (1u64..=40).prop_map(|nth| Step::Fail { nth }),
         1 => iso.clone().prop_map(|iso| Step::Crash { iso }),
-        1 => iso.prop_map(|iso| Step::Resend { iso }),
+        1 => iso.clone().prop_map(|iso| Step::Resend { iso }),
+        4 => (iso, 0..KEYS, 1_000_000u64..=20_000_000_000, 0..2usize, proptest::option::weighted(0.3, 1_000_000_000u64..=60_000_000_000))
+            .prop_map(|(iso, key, ask, session, max_cost)| Step::Session { iso, key, ask, session, max_cost }),
         3 => proptest::bool::weighted(0.2).prop_map(|lost_ack| Step::Forward { lost_ack }),
     ]
 }
@@ -909,4 +1054,49 @@ fn a_lease_renewed_without_a_report_expires_recording_all_it_held() {
         s.totals.get("expired_holds").copied(),
         Some(u128::from(held))
     );
+}
+
+/// 64 requests of one $0.10 session admitted at once, each able to cost $0.03 and
+/// each billed past its hold: only those whose worst cases fit are admitted, and the
+/// session is charged at most $0.10 however much its provider bills; the excess is
+/// the operator's loss, recorded per generation.
+#[test]
+fn concurrent_requests_never_settle_past_their_session_budget() {
+    let budget = 100_000_000_000; // $0.10
+    let mut m = Model::new(1_000_000_000_000, [None; KEYS]);
+    for i in 0..64 {
+        m.admit_in_session(i % ISOLATES, i % KEYS, 30_000_000_000, 0, Some(budget));
+    }
+    let running: usize = m.isolates.iter().map(|i| i.running.len()).sum();
+    assert_eq!(running, 3, "$0.10 holds three $0.03 worst cases");
+    let s = store_state(&m.books);
+    assert_eq!(s.sessions["s0"].held, 90_000_000_000);
+    assert_eq!(s.sessions["s0"].requests, 3);
+    for iso in 0..ISOLATES {
+        while !m.isolates[iso].running.is_empty() {
+            m.finish(iso, 0, Cost::Above(256));
+        }
+        m.deliver(iso);
+        m.check();
+    }
+    let s = store_state(&m.books);
+    let row = &s.sessions["s0"];
+    assert_eq!(
+        (row.cost, row.held),
+        (budget, 0),
+        "charged to its max_cost, no more"
+    );
+    let loss: u128 = s
+        .entries
+        .iter()
+        .filter(|e| e.kind == "operator_loss")
+        .map(|e| e.picos)
+        .sum();
+    assert_eq!(loss, 3 * 60_000_000_000 - u128::from(budget));
+    assert!(s.entries.iter().any(|e| e.note.contains("session")));
+    // Spent: the next request is refused, naming the limit, and counts nothing.
+    m.admit_in_session(0, 0, 1, 0, None);
+    let s = store_state(&m.books);
+    assert_eq!(s.sessions["s0"].requests, 3);
+    assert!(m.isolates[0].running.is_empty());
 }

@@ -43,6 +43,8 @@ struct Item<'a> {
     gen_id: &'a str,
     /// The lease it was admitted against, and its worst case.
     lease: Option<(&'a str, u64)>,
+    /// The session it is charged to.
+    session: Option<&'a str>,
 }
 
 impl<S: Store> Books<S> {
@@ -75,6 +77,7 @@ impl<S: Store> Books<S> {
                 caller: &it.caller,
                 gen_id: &it.gen_id,
                 lease: it.lease.as_deref().map(|l| (l, ask)),
+                session: it.session.as_deref(),
             };
             self.settle(&mut tally, &item, it.generation)?;
         }
@@ -144,8 +147,28 @@ impl<S: Store> Books<S> {
             },
             _ => KeyBudget::default(),
         };
-        let c = ledger::capture(g.cost_picos, hold, &t.funds, &budget);
+        let session = it
+            .session
+            .map(|id| self.store.session(id))
+            .transpose()?
+            .flatten();
+        let c = match &session {
+            Some(s) => ledger::capture_all(g.cost_picos, hold, &t.funds, &[budget, s.budget()]),
+            None => ledger::capture(g.cost_picos, hold, &t.funds, &budget),
+        };
         let charged = c.charged();
+        let by_session = session.is_some()
+            && ledger::capture(g.cost_picos, hold, &t.funds, &budget).charged() > charged;
+        if let Some(mut s) = session {
+            s.cost = s.cost.saturating_add(charged);
+            let tokens = g.prompt_tokens.saturating_add(g.completion_tokens);
+            s.tokens = s.tokens.saturating_add(tokens);
+            if leased.is_none() {
+                s.held = s.held.saturating_sub(hold);
+            }
+            s.last_ms = s.last_ms.max(self.now_ms());
+            self.store.put_session(&s)?;
+        }
         let released = self.release(it, leased, hold, c.from_hold)?;
         t.funds.reserved = t.funds.reserved.saturating_sub(u128::from(released));
         t.funds.usage = t.funds.usage.saturating_add(u128::from(charged));
@@ -158,7 +181,9 @@ impl<S: Store> Books<S> {
         if c.excess > 0 {
             // Billed upstream past what the key's limit or the balance allows: not
             // charged, but recorded for the operator with the generation.
-            let note = if c.by_limit {
+            let note = if by_session {
+                "billed upstream past the session's max_cost"
+            } else if c.by_limit {
                 "billed upstream past the key's limit"
             } else {
                 "billed upstream past the account's balance"

@@ -26,6 +26,8 @@ const SHARED: &[&str] = &[
     "logit_bias",
     "user",
     "provider",
+    "session_id",
+    "session_limits",
     "reasoning",
     "min_p",
     "top_a",

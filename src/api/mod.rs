@@ -11,6 +11,7 @@ pub mod read;
 pub mod request;
 pub mod responses;
 pub mod route;
+pub mod session;
 pub mod sse;
 pub mod surface;
 pub mod validate;

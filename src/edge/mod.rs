@@ -16,6 +16,7 @@ mod objects;
 mod pipeline;
 mod reader;
 mod records;
+mod session_budget;
 mod sessions;
 mod sql;
 mod upstream;

@@ -12,7 +12,9 @@ use worker::{Context, Env, Request, Response};
 use super::account::{self, Admission, Op, PlanFacts, SettleItem};
 use super::account_api::{caller_of, free_windows};
 use super::budget::Hold;
-use super::{admission, catalog, config, counters, health, http, sessions, upstream};
+use super::{
+    admission, catalog, config, counters, health, http, session_budget, sessions, upstream,
+};
 use crate::accounts::lease::Ticket;
 use crate::accounts::ledger::{worst_case, worst_case_embeddings, Ask};
 use crate::accounts::records::Generation;
@@ -63,6 +65,8 @@ struct AccountLink {
     gen_id: String,
     /// The lease the request was admitted against; none: it holds a reservation.
     ticket: Option<Ticket>,
+    /// The session it is charged to.
+    session: Option<String>,
 }
 
 impl AccountLink {
@@ -75,6 +79,7 @@ impl AccountLink {
             gen_id: self.gen_id,
             generation: g,
             lease: self.ticket.as_ref().map(|t| t.lease_id.clone()),
+            session: self.session,
         };
         admission::settle(self.env, self.account, item, self.ticket).await;
     }
@@ -258,6 +263,10 @@ pub async fn handle(
     let cfg = config::settings(env);
     let body = http::read_body(&mut req, cfg.max_body_bytes).await?;
     let parsed = parse(&req, &body, job, &cfg, &account)?;
+    let session_ask = match &parsed {
+        Parsed::Generate(i) => session_budget::read(&req, &i.request)?,
+        Parsed::Embeddings { .. } => None,
+    };
     let chat = parsed.routing_view();
     let cat = catalog::load(env).await?;
     let health = health::snapshot(env, ctx, &routing::health::keys_for(&cat, chat)).await;
@@ -277,11 +286,16 @@ pub async fn handle(
         account,
         caller,
         gen_id: gen_id.to_string(),
+        session: session_ask,
     };
     let admitted = admit(env, ctx, &cfg, &who, &parsed, &mut plans).await?;
     if let Some(refused) = &admitted.answer.refused {
         return Ok(refusal(refused, parsed.surface()));
     }
+    if let Some(e) = &admitted.answer.session_refused {
+        return Ok(http::error_response_in(e, parsed.surface()));
+    }
+    let session_view = admitted.answer.session.as_deref().cloned();
     let (limit, allow_training) = (admitted.answer.limit, admitted.answer.allow_training);
     let admission_kind = if admitted.ticket.is_some() {
         "lease"
@@ -295,6 +309,7 @@ pub async fn handle(
         caller: who.caller,
         gen_id: who.gen_id,
         ticket: admitted.ticket,
+        session: who.session.map(|s| s.id),
     };
     let settler = Settler {
         client: Some(req.inner().signal()),
@@ -306,6 +321,7 @@ pub async fn handle(
         parsed: &parsed,
         settler: &settler,
         health: &health,
+        session: session_view.as_ref(),
     };
     let prompt_tokens = plans.candidates.prompt_tokens;
     let result = match plans.take(allow_training) {
@@ -320,6 +336,9 @@ pub async fn handle(
     // How the request was admitted, for callers measuring the gateway's overhead.
     let timing = format!("admission;desc={admission_kind}");
     http::set(resp.headers(), "Server-Timing", &timing);
+    if let Some(v) = &session_view {
+        session_budget::headers(resp.headers(), v);
+    }
     Ok(match limit {
         Some(d) => with_limit(resp, &d),
         None => resp,
@@ -451,6 +470,9 @@ struct Who {
     account: String,
     caller: String,
     gen_id: String,
+    /// The session it names: admitted by the account's object (never from a lease),
+    /// against the session's limits.
+    session: Option<crate::api::session::SessionAsk>,
 }
 
 /// The request's endpoints in order under each privacy setting, each ordered when it
@@ -522,7 +544,7 @@ async fn admit(
 ) -> Result<Admitted, Error> {
     let leasing = cfg.paid_requests_per_second == 0;
     // The privacy setting the key's lease was granted under, if it holds one.
-    let known = leasing
+    let known = (leasing && who.session.is_none())
         .then(|| admission::usable(env, &who.caller))
         .flatten();
     // A request no endpoint could serve even with training allowed is refused before
@@ -583,6 +605,7 @@ async fn admit_exactly(
         if_training: plans.facts(true, parsed).unwrap_or_default(),
         if_private: plans.facts(false, parsed).unwrap_or_default(),
         lease: leasing && admission::wants_lease(&who.caller),
+        session: who.session.clone(),
     });
     let (account, caller) = (&who.account, &who.caller);
     let admitted: account::Admitted = match account::call(env, account, admit.clone()).await {
@@ -688,6 +711,8 @@ struct Run<'r> {
     parsed: &'r Parsed,
     settler: &'r Settler,
     health: &'r std::collections::HashMap<String, routing::health::Summary>,
+    /// The request's session as of its admission (`usage.session` in the reply).
+    session: Option<&'r crate::accounts::session::SessionView>,
 }
 
 impl Run<'_> {
@@ -891,14 +916,17 @@ async fn attempt(
             let (completion, own, _hold) = exchange
                 .gathered(limits, up, translator, native.is_some())
                 .await?;
-            let reply = match own {
+            let cost = session_budget::cost_of(&completion);
+            let mut reply = match own {
                 Some(own) => own,
                 None => incoming.request.reply(completion)?,
             };
+            session_budget::usage(&mut reply, run.session, cost);
             return http::json_value(&reply, 200);
         }
         let (completion, body, _hold) = exchange.spawn(up, upstream::Drain::of(cfg)).await?;
-        let reply = match native {
+        let cost = session_budget::cost_of(&completion);
+        let mut reply = match native {
             Some(_) => family.native_reply(slug, &body, &choice.id)?,
             None => {
                 // Only a Messages reply from Anthropic reads the bytes: a large reply
@@ -907,6 +935,7 @@ async fn attempt(
                 incoming.request.reply(completion)?
             }
         };
+        session_budget::usage(&mut reply, run.session, cost);
         return http::json_value(&reply, 200);
     }
     let (mut resp, inflight) = upstream::send(&up, slug, timeout).await?;

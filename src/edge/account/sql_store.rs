@@ -13,6 +13,7 @@ use super::super::config;
 use super::super::sql::{activity_row, money, num, parse_money, SqlCounters, SEP};
 use crate::accounts::books::Books;
 use crate::accounts::records::{ActivityRow, KeyRecord};
+use crate::accounts::session::SessionRow;
 use crate::accounts::shard::Record;
 use crate::accounts::store::{
     AccountRow, Charged, DailyDelta, Entry, LeaseRow, Reservation, Result, Store, UNBOUNDED,
@@ -24,8 +25,17 @@ const SCHEMA: [&str; 4] = [
     "CREATE TABLE IF NOT EXISTS account (id TEXT PRIMARY KEY, name TEXT NOT NULL, allow_training INTEGER NOT NULL, created_ms INTEGER NOT NULL, credits INTEGER NOT NULL, usage INTEGER NOT NULL, reserved INTEGER NOT NULL)",
     "CREATE TABLE IF NOT EXISTS grants (id INTEGER PRIMARY KEY AUTOINCREMENT, picos INTEGER NOT NULL, note TEXT NOT NULL, at_ms INTEGER NOT NULL)",
     "CREATE TABLE IF NOT EXISTS keys (hash TEXT PRIMARY KEY, record TEXT NOT NULL)",
-    "CREATE TABLE IF NOT EXISTS reservations (gen_id TEXT PRIMARY KEY, key_hash TEXT NOT NULL, picos INTEGER NOT NULL, at_ms INTEGER NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS reservations (gen_id TEXT PRIMARY KEY, key_hash TEXT NOT NULL, picos INTEGER NOT NULL, at_ms INTEGER NOT NULL, session_id TEXT)",
 ];
+
+/// Sessions' budgets and totals ([`crate::accounts::session`]): the figures as one
+/// line of text (`SessionRow::to_text`), beside what pruning reads.
+const SESSION_SCHEMA: [&str; 2] = [
+    "CREATE TABLE IF NOT EXISTS sessions (id TEXT PRIMARY KEY, key_hash TEXT NOT NULL, last_ms INTEGER NOT NULL, held INTEGER NOT NULL, row TEXT NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS sessions_by_use ON sessions (last_ms)",
+];
+/// The session a reservation is held against, for a reservations table made before it.
+const RESERVATION_SESSION_COLUMN: &str = "ALTER TABLE reservations ADD COLUMN session_id TEXT";
 
 /// Running totals, so that no account call sums history.
 const TOTALS_SCHEMA: [&str; 3] = [
@@ -241,8 +251,16 @@ pub fn ensure_totals(b: &Books<SqlStore>) -> Result<()> {
             s.exec(alter, Vec::new())?;
         }
     }
-    for ddl in RECORDS_SCHEMA {
+    for ddl in RECORDS_SCHEMA.iter().chain(SESSION_SCHEMA.iter()) {
         s.exec(ddl, Vec::new())?;
+    }
+    let q = "SELECT sql AS v FROM sqlite_master WHERE type = 'table' AND name = 'reservations'";
+    if !s
+        .text(q, Vec::new())?
+        .unwrap_or_default()
+        .contains("session_id")
+    {
+        s.exec(RESERVATION_SESSION_COLUMN, Vec::new())?;
     }
     if !s.has_table("totals")? {
         for ddl in TOTALS_SCHEMA {
@@ -326,6 +344,7 @@ impl Store for SqlStore {
             .chain(TOTALS_SCHEMA.iter())
             .chain(RECORDS_SCHEMA.iter())
             .chain(UPKEEP_SCHEMA.iter())
+            .chain(SESSION_SCHEMA.iter())
         {
             self.exec(ddl, Vec::new())?;
         }
@@ -438,8 +457,8 @@ impl Store for SqlStore {
 
     fn put_reservation(&self, r: &Reservation, at_ms: u64) -> Result<()> {
         self.exec(
-            "INSERT INTO reservations (gen_id, key_hash, picos, at_ms) VALUES (?, ?, CAST(? AS INTEGER), ?)",
-            vec![r.gen_id.clone().into(), r.key_hash.clone().into(), money(r.picos), ms(at_ms)],
+            "INSERT INTO reservations (gen_id, key_hash, picos, at_ms, session_id) VALUES (?, ?, CAST(? AS INTEGER), ?, ?)",
+            vec![r.gen_id.clone().into(), r.key_hash.clone().into(), money(r.picos), ms(at_ms), r.session.clone().map_or(SqlStorageValue::Null, Into::into)],
         )
     }
 
@@ -454,16 +473,17 @@ impl Store for SqlStore {
     }
 
     fn stale_reservations(&self, before_ms: u64) -> Result<Vec<Reservation>> {
-        let q = "SELECT picos || char(31) || gen_id || char(31) || key_hash AS v FROM reservations WHERE at_ms < ?";
+        let q = "SELECT picos || char(31) || gen_id || char(31) || key_hash || char(31) || COALESCE(session_id, '') AS v FROM reservations WHERE at_ms < ?";
         Ok(self
             .joined(q, vec![ms(before_ms)])?
             .iter()
             .filter_map(|v| {
-                let mut f = v.split(SEP);
+                let mut f = v.splitn(4, SEP);
                 Some(Reservation {
                     picos: num(f.next()?),
                     gen_id: f.next()?.into(),
                     key_hash: f.next()?.into(),
+                    session: f.next().filter(|s| !s.is_empty()).map(Into::into),
                 })
             })
             .collect())
@@ -731,6 +751,46 @@ impl Store for SqlStore {
             self.legacy.set(Some(false));
         }
         Ok(())
+    }
+
+    fn session(&self, id: &str) -> Result<Option<SessionRow>> {
+        let q = "SELECT key_hash || char(31) || row AS v FROM sessions WHERE id = ?";
+        Ok(self.joined(q, vec![id.into()])?.first().and_then(|v| {
+            let (key, row) = v.split_once(SEP)?;
+            SessionRow::from_text(id, key, row)
+        }))
+    }
+
+    fn put_session(&self, r: &SessionRow) -> Result<()> {
+        self.exec(
+            "INSERT INTO sessions (id, key_hash, last_ms, held, row) VALUES (?, ?, ?, CAST(? AS INTEGER), ?) ON CONFLICT(id) DO UPDATE SET last_ms = excluded.last_ms, held = excluded.held, row = excluded.row",
+            vec![r.id.as_str().into(), r.key_hash.as_str().into(), ms(r.last_ms), money(r.held), r.to_text().into()],
+        )
+    }
+
+    fn sessions(&self, key: Option<&str>, limit: u32) -> Result<Vec<SessionRow>> {
+        let q = "SELECT key_hash || char(31) || row || char(31) || id AS v FROM sessions WHERE (? = 0 OR key_hash = ?) ORDER BY last_ms DESC LIMIT ?";
+        let args = vec![
+            i64::from(key.is_some()).into(),
+            key.unwrap_or("").into(),
+            i64::from(limit).into(),
+        ];
+        Ok(self
+            .joined(q, args)?
+            .iter()
+            .filter_map(|v| {
+                let mut f = v.splitn(3, SEP);
+                let (key, row, id) = (f.next()?, f.next()?, f.next()?);
+                SessionRow::from_text(id, key, row)
+            })
+            .collect())
+    }
+
+    fn prune_sessions(&self, before_ms: u64, keep: u64, limit: u64) -> Result<()> {
+        self.exec(
+            "DELETE FROM sessions WHERE id IN (SELECT id FROM sessions WHERE held = 0 AND (last_ms < ? OR last_ms < COALESCE((SELECT last_ms FROM sessions ORDER BY last_ms DESC LIMIT 1 OFFSET ?), 0)) LIMIT ?)",
+            vec![ms(before_ms), ms(keep), ms(limit)],
+        )
     }
 
     fn hit(&self, counter: &str, windows: &[Window], now_secs: u64) -> Result<Decision> {
