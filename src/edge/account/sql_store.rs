@@ -11,6 +11,7 @@ use worker::{SqlStorage, SqlStorageValue};
 
 use super::super::config;
 use super::super::sql::{activity_row, money, num, parse_money, SqlCounters, SEP};
+use super::sql_sessions::{RESERVATION_SESSION_COLUMN, SESSION_SCHEMA};
 use crate::accounts::books::Books;
 use crate::accounts::records::{ActivityRow, KeyRecord};
 use crate::accounts::session::SessionRow;
@@ -27,15 +28,6 @@ const SCHEMA: [&str; 4] = [
     "CREATE TABLE IF NOT EXISTS keys (hash TEXT PRIMARY KEY, record TEXT NOT NULL)",
     "CREATE TABLE IF NOT EXISTS reservations (gen_id TEXT PRIMARY KEY, key_hash TEXT NOT NULL, picos INTEGER NOT NULL, at_ms INTEGER NOT NULL, session_id TEXT)",
 ];
-
-/// Sessions' budgets and totals ([`crate::accounts::session`]): the figures as one
-/// line of text (`SessionRow::to_text`), beside what pruning reads.
-const SESSION_SCHEMA: [&str; 2] = [
-    "CREATE TABLE IF NOT EXISTS sessions (id TEXT PRIMARY KEY, key_hash TEXT NOT NULL, last_ms INTEGER NOT NULL, held INTEGER NOT NULL, row TEXT NOT NULL)",
-    "CREATE INDEX IF NOT EXISTS sessions_by_use ON sessions (last_ms)",
-];
-/// The session a reservation is held against, for a reservations table made before it.
-const RESERVATION_SESSION_COLUMN: &str = "ALTER TABLE reservations ADD COLUMN session_id TEXT";
 
 /// Running totals, so that no account call sums history.
 const TOTALS_SCHEMA: [&str; 3] = [
@@ -97,7 +89,7 @@ fn parse_u128(s: &Option<String>) -> u128 {
     s.as_deref().and_then(|v| v.parse().ok()).unwrap_or(0)
 }
 
-fn ms(v: u64) -> SqlStorageValue {
+pub(super) fn ms(v: u64) -> SqlStorageValue {
     (v.min(i64::MAX as u64) as i64).into()
 }
 
@@ -130,7 +122,7 @@ impl SqlStore {
         }
     }
 
-    fn exec(&self, query: &str, args: Vec<SqlStorageValue>) -> Result<()> {
+    pub(super) fn exec(&self, query: &str, args: Vec<SqlStorageValue>) -> Result<()> {
         self.sql.exec(query, args).map(|_| ()).map_err(db)
     }
 
@@ -155,7 +147,7 @@ impl SqlStore {
     /// Rows whose columns `query` joins with [`SEP`] into one text `v`: every row shape
     /// is read through the one [`Text`] type (a serde visitor per shape costs the wasm
     /// a kilobyte or two each).
-    fn joined(&self, query: &str, args: Vec<SqlStorageValue>) -> Result<Vec<String>> {
+    pub(super) fn joined(&self, query: &str, args: Vec<SqlStorageValue>) -> Result<Vec<String>> {
         let rows: Vec<Text> = self.rows(query, args)?;
         Ok(rows.into_iter().filter_map(|r| r.v).collect())
     }
@@ -754,43 +746,19 @@ impl Store for SqlStore {
     }
 
     fn session(&self, id: &str) -> Result<Option<SessionRow>> {
-        let q = "SELECT key_hash || char(31) || row AS v FROM sessions WHERE id = ?";
-        Ok(self.joined(q, vec![id.into()])?.first().and_then(|v| {
-            let (key, row) = v.split_once(SEP)?;
-            SessionRow::from_text(id, key, row)
-        }))
+        self.session_row(id)
     }
 
     fn put_session(&self, r: &SessionRow) -> Result<()> {
-        self.exec(
-            "INSERT INTO sessions (id, key_hash, last_ms, held, row) VALUES (?, ?, ?, CAST(? AS INTEGER), ?) ON CONFLICT(id) DO UPDATE SET last_ms = excluded.last_ms, held = excluded.held, row = excluded.row",
-            vec![r.id.as_str().into(), r.key_hash.as_str().into(), ms(r.last_ms), money(r.held), r.to_text().into()],
-        )
+        self.put_session_row(r)
     }
 
     fn sessions(&self, key: Option<&str>, limit: u32) -> Result<Vec<SessionRow>> {
-        let q = "SELECT key_hash || char(31) || row || char(31) || id AS v FROM sessions WHERE (? = 0 OR key_hash = ?) ORDER BY last_ms DESC LIMIT ?";
-        let args = vec![
-            i64::from(key.is_some()).into(),
-            key.unwrap_or("").into(),
-            i64::from(limit).into(),
-        ];
-        Ok(self
-            .joined(q, args)?
-            .iter()
-            .filter_map(|v| {
-                let mut f = v.splitn(3, SEP);
-                let (key, row, id) = (f.next()?, f.next()?, f.next()?);
-                SessionRow::from_text(id, key, row)
-            })
-            .collect())
+        self.session_rows(key, limit)
     }
 
     fn prune_sessions(&self, before_ms: u64, keep: u64, limit: u64) -> Result<()> {
-        self.exec(
-            "DELETE FROM sessions WHERE id IN (SELECT id FROM sessions WHERE held = 0 AND (last_ms < ? OR last_ms < COALESCE((SELECT last_ms FROM sessions ORDER BY last_ms DESC LIMIT 1 OFFSET ?), 0)) LIMIT ?)",
-            vec![ms(before_ms), ms(keep), ms(limit)],
-        )
+        self.prune_session_rows(before_ms, keep, limit)
     }
 
     fn hit(&self, counter: &str, windows: &[Window], now_secs: u64) -> Result<Decision> {
