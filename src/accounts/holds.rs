@@ -46,23 +46,10 @@ impl<S: Store> Books<S> {
             a.if_private
         };
         let ask = facts.ask;
-        if ask.reserve > 0 {
-            // Expired holds go first: the session's included.
-            self.expire_reservations()?;
-        }
-        // The session's limits first: a refusal keeps the limits the request set.
-        let mut session = match &a.session {
-            Some(s) => match self.session_admit(&key, s, ask.reserve)? {
-                Ok(row) => Some(row),
-                Err(refusal) => {
-                    return Ok(Reply::Admitted(Admitted {
-                        allow_training,
-                        session_refused: Some(Box::new(refusal)),
-                        ..Admitted::default()
-                    }))
-                }
-            },
-            None => None,
+        // Expired holds go first (a session's included), then the session's limits.
+        let session = match self.admission_session(&key, a.session.as_ref(), ask.reserve)? {
+            Ok(row) => row,
+            Err(refused) => return Ok(refused),
         };
         // Money first: a request refused for it counts against no request limit (and
         // the isolate's retry after making room is not counted twice).
@@ -107,12 +94,9 @@ impl<S: Store> Books<S> {
             self.store.put_reservation(&r, self.now_ms())?;
             self.add_total("reserved", u128::from(ask.reserve))?;
         }
-        if let Some(row) = session.as_mut() {
-            row.requests = row.requests.saturating_add(1);
-            row.held = row.held.saturating_add(ask.reserve);
-            row.last_ms = self.now_ms();
-            self.store.put_session(row)?;
-        }
+        let session = session
+            .map(|row| self.session_admitted(row, ask.reserve))
+            .transpose()?;
         // A lease for the key's next requests, when they are paid and the account and
         // key can spare one; free models and per-key request rates stay exact.
         let lease = if a.lease && !facts.free && a.rps.is_none() {
@@ -125,7 +109,7 @@ impl<S: Store> Books<S> {
             refused: None,
             limit: decision,
             lease,
-            session: session.map(|s| Box::new(s.view(ask.reserve))),
+            session: session.map(Box::new),
             session_refused: None,
         }))
     }

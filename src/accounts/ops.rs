@@ -262,6 +262,16 @@ pub struct Admitted {
     pub session_refused: Option<Box<Error>>,
 }
 
+impl Admitted {
+    /// A request its session's limits refuse (nothing was reserved or counted).
+    pub fn session_refused(e: Error) -> Self {
+        Admitted {
+            session_refused: Some(Box::new(e)),
+            ..Admitted::default()
+        }
+    }
+}
+
 /// `Lease`: the lease renewed (maybe topped up), or revoked: the isolate drops it.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct LeaseState {

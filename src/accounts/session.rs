@@ -13,7 +13,9 @@
 use serde::{Deserialize, Serialize};
 
 use super::books::Books;
-use super::ledger::KeyBudget;
+use super::ledger::{self, Capture, Funds, KeyBudget};
+use super::ops::{Admitted, Reply};
+use super::records::Generation;
 use super::records::KeyRecord;
 use super::store::{Result, Store};
 use crate::api::session::SessionLimits;
@@ -235,6 +237,70 @@ impl<S: Store> Books<S> {
                 Ok(Err(e))
             }
         }
+    }
+
+    /// What admitting a request of `key` that may cost `reserve` starts with: holds
+    /// past their TTL expire; then its session (if it names one), or the answer that
+    /// refuses it (the limits it set kept all the same).
+    pub(super) fn admission_session(
+        &self,
+        key: &KeyRecord,
+        ask: Option<&SessionAsk>,
+        reserve: u64,
+    ) -> Result<std::result::Result<Option<SessionRow>, Reply>> {
+        if reserve > 0 {
+            self.expire_reservations()?;
+        }
+        let Some(ask) = ask else {
+            return Ok(Ok(None));
+        };
+        Ok(match self.session_admit(key, ask, reserve)? {
+            Ok(row) => Ok(Some(row)),
+            Err(e) => Err(Reply::Admitted(Admitted::session_refused(e))),
+        })
+    }
+
+    /// Counts an admitted request holding `reserve` in session `row`: the session as
+    /// its reply shows it.
+    pub(super) fn session_admitted(
+        &self,
+        mut row: SessionRow,
+        reserve: u64,
+    ) -> Result<SessionView> {
+        row.requests = row.requests.saturating_add(1);
+        row.held = row.held.saturating_add(reserve);
+        row.last_ms = self.now_ms();
+        self.store.put_session(&row)?;
+        Ok(row.view(reserve))
+    }
+
+    /// What request `it`, holding `hold` (a reservation of its own when `own`), is
+    /// charged of `g`'s cost within the balance, the key's `budget` and its session's
+    /// `max_cost` ([`ledger::capture_all`]), and whether it has a session (charged
+    /// that, and its tokens).
+    pub(super) fn capture_in(
+        &self,
+        funds: &Funds,
+        session: Option<&str>,
+        g: &Generation,
+        (hold, own): (u64, bool),
+        budget: KeyBudget,
+    ) -> Result<(Capture, bool)> {
+        let session = session.map(|id| self.store.session(id)).transpose()?;
+        let Some(mut s) = session.flatten() else {
+            return Ok((ledger::capture(g.cost_picos, hold, funds, &budget), false));
+        };
+        let c = ledger::capture_all(g.cost_picos, hold, funds, &[budget, s.budget()]);
+        let charged = c.charged();
+        // A session's requests hold reservations of their own, never a lease.
+        let hold = if own { hold } else { 0 };
+        s.cost = s.cost.saturating_add(charged);
+        let tokens = g.prompt_tokens.saturating_add(g.completion_tokens);
+        s.tokens = s.tokens.saturating_add(tokens);
+        s.held = s.held.saturating_sub(hold);
+        s.last_ms = s.last_ms.max(self.now_ms());
+        self.store.put_session(&s)?;
+        Ok((c, true))
     }
 
     /// Releases `picos` of what session `id` holds (an expired reservation).

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use super::books::{period_key, Books};
 use super::holds::unmatched_name;
-use super::ledger::{self, Funds, KeyBudget, LimitReset};
+use super::ledger::{Funds, KeyBudget, LimitReset};
 use super::ops::{Queued, Reply, Settled};
 use super::records::Generation;
 use super::settle_queue;
@@ -147,28 +147,9 @@ impl<S: Store> Books<S> {
             },
             _ => KeyBudget::default(),
         };
-        let session = it
-            .session
-            .map(|id| self.store.session(id))
-            .transpose()?
-            .flatten();
-        let c = match &session {
-            Some(s) => ledger::capture_all(g.cost_picos, hold, &t.funds, &[budget, s.budget()]),
-            None => ledger::capture(g.cost_picos, hold, &t.funds, &budget),
-        };
+        let held = (hold, leased.is_none());
+        let (c, in_session) = self.capture_in(&t.funds, it.session, &g, held, budget)?;
         let charged = c.charged();
-        let by_session = session.is_some()
-            && ledger::capture(g.cost_picos, hold, &t.funds, &budget).charged() > charged;
-        if let Some(mut s) = session {
-            s.cost = s.cost.saturating_add(charged);
-            let tokens = g.prompt_tokens.saturating_add(g.completion_tokens);
-            s.tokens = s.tokens.saturating_add(tokens);
-            if leased.is_none() {
-                s.held = s.held.saturating_sub(hold);
-            }
-            s.last_ms = s.last_ms.max(self.now_ms());
-            self.store.put_session(&s)?;
-        }
         let released = self.release(it, leased, hold, c.from_hold)?;
         t.funds.reserved = t.funds.reserved.saturating_sub(u128::from(released));
         t.funds.usage = t.funds.usage.saturating_add(u128::from(charged));
@@ -181,8 +162,8 @@ impl<S: Store> Books<S> {
         if c.excess > 0 {
             // Billed upstream past what the key's limit or the balance allows: not
             // charged, but recorded for the operator with the generation.
-            let note = if by_session {
-                "billed upstream past the session's max_cost"
+            let note = if c.by_limit && in_session {
+                "billed upstream past the key's limit or the session's max_cost"
             } else if c.by_limit {
                 "billed upstream past the key's limit"
             } else {

@@ -19,7 +19,9 @@ use crate::accounts::lease::Ticket;
 use crate::accounts::ledger::{worst_case, worst_case_embeddings, Ask};
 use crate::accounts::records::Generation;
 use crate::accounts::served::{self, Served};
+use crate::accounts::session::SessionView;
 use crate::api::embeddings::EmbeddingsRequest;
+use crate::api::session::SessionAsk;
 use crate::api::surface::{self, Surface};
 use crate::api::ChatRequest;
 use crate::api::{GenerationMeta, Usage};
@@ -244,6 +246,14 @@ impl Parsed {
         }
     }
 
+    /// The request's session (a generation's; embeddings have none).
+    fn session(&self, req: &Request) -> Result<Option<SessionAsk>, Error> {
+        match self {
+            Parsed::Generate(i) => session_budget::read(req, &i.request),
+            Parsed::Embeddings { .. } => Ok(None),
+        }
+    }
+
     fn surface(&self) -> Surface {
         match self {
             Parsed::Generate(i) => i.request.surface,
@@ -263,10 +273,6 @@ pub async fn handle(
     let cfg = config::settings(env);
     let body = http::read_body(&mut req, cfg.max_body_bytes).await?;
     let parsed = parse(&req, &body, job, &cfg, &account)?;
-    let session_ask = match &parsed {
-        Parsed::Generate(i) => session_budget::read(&req, &i.request)?,
-        Parsed::Embeddings { .. } => None,
-    };
     let chat = parsed.routing_view();
     let cat = catalog::load(env).await?;
     let health = health::snapshot(env, ctx, &routing::health::keys_for(&cat, chat)).await;
@@ -286,22 +292,15 @@ pub async fn handle(
         account,
         caller,
         gen_id: gen_id.to_string(),
-        session: session_ask,
+        session: parsed.session(&req)?,
     };
     let admitted = admit(env, ctx, &cfg, &who, &parsed, &mut plans).await?;
-    if let Some(refused) = &admitted.answer.refused {
-        return Ok(refusal(refused, parsed.surface()));
-    }
-    if let Some(e) = &admitted.answer.session_refused {
-        return Ok(http::error_response_in(e, parsed.surface()));
+    if let Some(refused) = refusal(&admitted.answer, parsed.surface()) {
+        return Ok(refused);
     }
     let session_view = admitted.answer.session.as_deref().cloned();
     let (limit, allow_training) = (admitted.answer.limit, admitted.answer.allow_training);
-    let admission_kind = if admitted.ticket.is_some() {
-        "lease"
-    } else {
-        "exact"
-    };
+    let leased = admitted.ticket.is_some();
     let base = record_of(&req, &who.gen_id, &parsed, now_ms);
     let link = AccountLink {
         env: env.clone(),
@@ -332,13 +331,7 @@ pub async fn handle(
         Ok(resp) => resp,
         Err(unserved) => return failed(&settler, unserved, parsed.surface()),
     };
-    http::set(resp.headers(), "X-Generation-Id", &settler.gen_id);
-    // How the request was admitted, for callers measuring the gateway's overhead.
-    let timing = format!("admission;desc={admission_kind}");
-    http::set(resp.headers(), "Server-Timing", &timing);
-    if let Some(v) = &session_view {
-        session_budget::headers(resp.headers(), v);
-    }
+    stamp(&resp, &settler.gen_id, leased, session_view.as_ref());
     Ok(match limit {
         Some(d) => with_limit(resp, &d),
         None => resp,
@@ -450,8 +443,32 @@ fn record_of(req: &Request, gen_id: &str, parsed: &Parsed, now_ms: u64) -> Gener
     }
 }
 
+/// What every served reply says: its generation ID, how it was admitted (for callers
+/// measuring the gateway's overhead) and where its session stands.
+fn stamp(resp: &Response, gen_id: &str, leased: bool, session: Option<&SessionView>) {
+    http::set(resp.headers(), "X-Generation-Id", gen_id);
+    let timing = if leased { "lease" } else { "exact" };
+    http::set(
+        resp.headers(),
+        "Server-Timing",
+        &format!("admission;desc={timing}"),
+    );
+    if let Some(v) = session {
+        session_budget::headers(resp.headers(), v);
+    }
+}
+
+/// The answer to a request the account's object refused: a free-model budget spent
+/// (429), or the request's session past a limit (403).
+fn refusal(answer: &account::Admitted, surface: Surface) -> Option<Response> {
+    if let Some(e) = &answer.session_refused {
+        return Some(http::error_response_in(e, surface));
+    }
+    Some(rate_refusal(answer.refused.as_ref()?, surface))
+}
+
 /// The 429 of a free-model budget the account's object found spent.
-fn refusal(d: &Decision, surface: Surface) -> Response {
+fn rate_refusal(d: &Decision, surface: Surface) -> Response {
     let per = if d.period_secs == 60 { "min" } else { "day" };
     let e = Error::RateLimited {
         message: format!(
@@ -472,7 +489,7 @@ struct Who {
     gen_id: String,
     /// The session it names: admitted by the account's object (never from a lease),
     /// against the session's limits.
-    session: Option<crate::api::session::SessionAsk>,
+    session: Option<SessionAsk>,
 }
 
 /// The request's endpoints in order under each privacy setting, each ordered when it
@@ -712,7 +729,7 @@ struct Run<'r> {
     settler: &'r Settler,
     health: &'r std::collections::HashMap<String, routing::health::Summary>,
     /// The request's session as of its admission (`usage.session` in the reply).
-    session: Option<&'r crate::accounts::session::SessionView>,
+    session: Option<&'r SessionView>,
 }
 
 impl Run<'_> {
