@@ -20,6 +20,11 @@ pub enum Error {
     /// Unknown model, path or record.
     #[error("{0}")]
     NotFound(String),
+    /// The request's session has reached a limit, which the message names first
+    /// (`Session limit reached (max_cost): ...`): a 403 with `error_type:
+    /// session_limit_reached` and the `limit`.
+    #[error("{0}")]
+    SessionLimit(String),
     #[error("Method not allowed")]
     MethodNotAllowed,
     /// The upstream took too long.
@@ -84,7 +89,7 @@ impl Error {
             Error::BadRequest(_) => 400,
             Error::Unauthorized(_) => 401,
             Error::PaymentRequired(_) => 402,
-            Error::Forbidden(_) => 403,
+            Error::Forbidden(_) | Error::SessionLimit(_) => 403,
             Error::NotFound(_) => 404,
             Error::MethodNotAllowed => 405,
             Error::Timeout { .. } => 408,
@@ -132,6 +137,16 @@ impl Error {
 
     pub fn metadata(&self) -> Option<Map<String, Value>> {
         let (provider, raw) = match self {
+            Error::SessionLimit(message) => {
+                let limit = message
+                    .split_once('(')
+                    .and_then(|(_, rest)| rest.split_once(')'))
+                    .map_or("", |(limit, _)| limit);
+                let mut meta = Map::new();
+                meta.insert("error_type".into(), "session_limit_reached".into());
+                meta.insert("limit".into(), limit.into());
+                return Some(meta);
+            }
             Error::Timeout { provider } => (Some(provider), None),
             Error::RateLimited { provider, raw, .. } => (provider.as_ref(), raw.as_ref()),
             Error::Upstream { provider, raw, .. } => (Some(provider), raw.as_ref()),

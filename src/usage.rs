@@ -25,6 +25,21 @@ pub struct Usage {
     /// `server_tool_use.web_search_requests`), priced at the endpoint's `web_search`.
     #[serde(skip)]
     pub web_searches: u64,
+    /// Where the request's session stands after it (`usage.session`), when it names one.
+    #[serde(skip_deserializing, skip_serializing_if = "Option::is_none")]
+    pub session: Option<SessionUsage>,
+}
+
+/// `usage.session`: a session's figures after the request that reports them (its cost
+/// added, its hold given back), and what is left of its limits.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SessionUsage {
+    pub id: String,
+    pub cost: crate::money::Usd,
+    pub requests: u64,
+    pub tokens: u64,
+    pub remaining_cost: Option<crate::money::Usd>,
+    pub remaining_requests: Option<u64>,
 }
 
 /// What the upstream bills for a generation, as OpenRouter breaks it down (cached

@@ -647,6 +647,8 @@ impl<S: Store> Books<S> {
         self.store
             .prune_key_totals(day, day.saturating_sub(6), day.saturating_sub(30))?;
         self.prune_kept_totals(now)?;
+        self.store
+            .prune_sessions(kept, super::session::MAX_SESSIONS, PRUNE_BATCH)?;
         self.prune()
     }
 

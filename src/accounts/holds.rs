@@ -46,10 +46,14 @@ impl<S: Store> Books<S> {
             a.if_private
         };
         let ask = facts.ask;
+        // Expired holds go first (a session's included), then the session's limits.
+        let session = match self.admission_session(&key, a.session.as_ref(), ask.reserve)? {
+            Ok(row) => row,
+            Err(refused) => return Ok(refused),
+        };
         // Money first: a request refused for it counts against no request limit (and
         // the isolate's retry after making room is not counted twice).
         if ask.reserve > 0 {
-            self.expire_reservations()?;
             let budget = self.key_budget(&key)?;
             ledger::check(&self.funds()?, &budget, &ask)?;
         }
@@ -85,10 +89,14 @@ impl<S: Store> Books<S> {
                 gen_id: a.gen_id.clone(),
                 key_hash: key.hash.clone(),
                 picos: ask.reserve,
+                session: session.as_ref().map(|s| s.id.clone()),
             };
             self.store.put_reservation(&r, self.now_ms())?;
             self.add_total("reserved", u128::from(ask.reserve))?;
         }
+        let session = session
+            .map(|row| self.session_admitted(row, ask.reserve))
+            .transpose()?;
         // A lease for the key's next requests, when they are paid and the account and
         // key can spare one; free models and per-key request rates stay exact.
         let lease = if a.lease && !facts.free && a.rps.is_none() {
@@ -101,6 +109,8 @@ impl<S: Store> Books<S> {
             refused: None,
             limit: decision,
             lease,
+            session: session.map(Box::new),
+            session_refused: None,
         }))
     }
 
@@ -265,6 +275,9 @@ impl<S: Store> Books<S> {
             )?;
             self.store.delete_reservation(&r.gen_id)?;
             self.sub_total("reserved", picos)?;
+            if let Some(id) = &r.session {
+                self.session_release(id, r.picos)?;
+            }
             self.add_total("expired_holds", picos)?;
         }
         self.expire_leases()

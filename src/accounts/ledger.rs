@@ -353,6 +353,12 @@ impl Capture {
 /// So the account never spends past its credits, nor a key past its limit, even when a
 /// provider bills more than the worst case that was reserved.
 pub fn capture(cost: u64, hold: u64, funds: &Funds, key: &KeyBudget) -> Capture {
+    capture_all(cost, hold, funds, std::slice::from_ref(key))
+}
+
+/// [`capture`] within several budgets at once (the key's limit and the session's
+/// `max_cost`): each bounds the charge alike.
+pub fn capture_all(cost: u64, hold: u64, funds: &Funds, budgets: &[KeyBudget]) -> Capture {
     let cap64 = |v: u128| u64::try_from(v).unwrap_or(u64::MAX);
     let balance = cap64(funds.credits.saturating_sub(funds.usage));
     let balance_free = cap64(
@@ -361,13 +367,15 @@ pub fn capture(cost: u64, hold: u64, funds: &Funds, key: &KeyBudget) -> Capture 
             .saturating_sub(funds.usage)
             .saturating_sub(funds.reserved.max(u128::from(hold))),
     );
-    let (limit_left, limit_free) = match key.limit {
-        Some(l) => {
-            let left = l.saturating_sub(key.spent);
-            (left, left.saturating_sub(key.reserved.max(hold)))
-        }
-        None => (u64::MAX, u64::MAX),
-    };
+    let (limit_left, limit_free) = budgets
+        .iter()
+        .filter_map(|key| {
+            let left = key.limit?.saturating_sub(key.spent);
+            Some((left, left.saturating_sub(key.reserved.max(hold))))
+        })
+        .fold((u64::MAX, u64::MAX), |(l, f), (left, free)| {
+            (l.min(left), f.min(free))
+        });
     let within = cost.min(hold);
     let over = cost.saturating_sub(within);
     let from_hold = within.min(balance).min(limit_left);

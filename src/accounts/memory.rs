@@ -6,6 +6,7 @@ use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
 
 use super::records::{ActivityRow, KeyRecord};
+use super::session::SessionRow;
 use super::shard::{Record, ShardStore};
 use super::store::{AccountRow, Charged, DailyDelta, Entry, LeaseRow, Reservation, Result, Store};
 use crate::error::Error;
@@ -21,6 +22,8 @@ pub struct State {
     pub keys: BTreeMap<String, KeyRecord>,
     /// gen_id → (key, picos, at_ms).
     pub reservations: BTreeMap<String, (String, u64, u64)>,
+    /// gen_id → the session its reservation is held against.
+    pub reservation_sessions: BTreeMap<String, String>,
     /// id → (lease, at_ms).
     pub leases: BTreeMap<String, (LeaseRow, u64)>,
     pub key_totals: BTreeMap<(String, String), u128>,
@@ -30,6 +33,7 @@ pub struct State {
     /// The records on their way to their shards, oldest first, with their days.
     pub outbox: Vec<(i64, Record)>,
     pub counters: BTreeMap<String, limits::WindowState>,
+    pub sessions: BTreeMap<String, SessionRow>,
 }
 
 #[derive(Default)]
@@ -183,6 +187,10 @@ impl Store for MemoryStore {
         self.write(|s| {
             let row = (r.key_hash.clone(), r.picos, at_ms);
             s.reservations.insert(r.gen_id.clone(), row);
+            if let Some(session) = &r.session {
+                s.reservation_sessions
+                    .insert(r.gen_id.clone(), session.clone());
+            }
         })
     }
     fn touch_reservation(&self, gen_id: &str, at_ms: u64) -> Result<()> {
@@ -195,6 +203,7 @@ impl Store for MemoryStore {
     fn delete_reservation(&self, gen_id: &str) -> Result<()> {
         self.write(|s| {
             s.reservations.remove(gen_id);
+            s.reservation_sessions.remove(gen_id);
         })
     }
     fn stale_reservations(&self, before_ms: u64) -> Result<Vec<Reservation>> {
@@ -206,6 +215,7 @@ impl Store for MemoryStore {
                     gen_id: id.clone(),
                     key_hash: r.0.clone(),
                     picos: r.1,
+                    session: s.reservation_sessions.get(id).cloned(),
                 })
                 .collect()
         })
@@ -361,6 +371,48 @@ impl Store for MemoryStore {
     }
     fn prune_generations(&self, _before_ms: u64) -> Result<()> {
         self.call()
+    }
+    fn session(&self, id: &str) -> Result<Option<SessionRow>> {
+        self.read(|s| s.sessions.get(id).cloned())
+    }
+    fn put_session(&self, row: &SessionRow) -> Result<()> {
+        self.write(|s| {
+            s.sessions.insert(row.id.clone(), row.clone());
+        })
+    }
+    fn sessions(&self, key: Option<&str>, limit: u32) -> Result<Vec<SessionRow>> {
+        self.read(|s| {
+            let mut all: Vec<SessionRow> = s
+                .sessions
+                .values()
+                .filter(|r| key.is_none_or(|k| k == r.key_hash))
+                .cloned()
+                .collect();
+            all.sort_by_key(|r| std::cmp::Reverse(r.last_ms));
+            all.truncate(limit as usize);
+            all
+        })
+    }
+    fn prune_sessions(&self, before_ms: u64, keep: u64, limit: u64) -> Result<()> {
+        self.write(|s| {
+            let mut by_use: Vec<(u64, String)> = s
+                .sessions
+                .values()
+                .map(|r| (r.last_ms, r.id.clone()))
+                .collect();
+            by_use.sort_by(|a, b| b.cmp(a));
+            let gone: Vec<String> = by_use
+                .iter()
+                .enumerate()
+                .filter(|(i, (at, _))| *at < before_ms || *i as u64 >= keep)
+                .map(|(_, (_, id))| id.clone())
+                .filter(|id| s.sessions.get(id).is_some_and(|r| r.held == 0))
+                .take(limit as usize)
+                .collect();
+            for id in gone {
+                s.sessions.remove(&id);
+            }
+        })
     }
     fn hit(&self, counter: &str, windows: &[Window], now_secs: u64) -> Result<Decision> {
         self.call()?;

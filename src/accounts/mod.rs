@@ -15,6 +15,7 @@ pub mod records;
 #[cfg(test)]
 mod scale_tests;
 pub mod served;
+pub mod session;
 pub mod settle;
 pub mod settle_queue;
 pub mod shard;

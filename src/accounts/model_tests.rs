@@ -13,8 +13,10 @@ use super::ledger::Ask;
 use super::memory::{MemoryShard, MemoryStore, State};
 use super::ops::{Admission, KeyPatch, Op, PlanFacts, Queued, Reply, SettleItem};
 use super::records::{Generation, KeyKind, KeyRecord};
+use super::session::SessionRow;
 use super::shard::{self, Shard, ShardOp};
 use super::store::Result;
+use crate::api::session::{SessionAsk, SessionLimits};
 
 const ISOLATES: usize = 3;
 const KEYS: usize = 3;
@@ -86,6 +88,15 @@ pub enum Step {
         ask: u64,
         lease: bool,
     },
+    /// A request of session `session`, asking for a `max_cost` (which can only lower
+    /// the session's).
+    Session {
+        iso: usize,
+        key: usize,
+        ask: u64,
+        session: usize,
+        max_cost: Option<u64>,
+    },
     Finish {
         iso: usize,
         pick: usize,
@@ -139,6 +150,7 @@ struct Running {
     gen_id: String,
     ask: u64,
     ticket: Option<Ticket>,
+    session: Option<String>,
 }
 
 #[derive(Default)]
@@ -166,6 +178,9 @@ struct Model {
     limits: Vec<Option<u64>>,
     /// Requests admitted against a lease: (lease, generation, worst case).
     leased_gens: Vec<(String, String, u64)>,
+    /// Per session: the requests admitted in it, and the least its spending may be
+    /// held to (what it had spent when a request lowered its `max_cost` under that).
+    session_admits: std::collections::BTreeMap<String, (Vec<String>, u128)>,
 }
 
 fn store_state(b: &Books<MemoryStore>) -> State {
@@ -200,6 +215,7 @@ impl Model {
             made,
             limits: limits.to_vec(),
             leased_gens: Vec::new(),
+            session_admits: Default::default(),
         }
     }
 
@@ -230,6 +246,13 @@ impl Model {
                 ask,
                 lease,
             } => self.admit(iso, key, ask, lease),
+            Step::Session {
+                iso,
+                key,
+                ask,
+                session,
+                max_cost,
+            } => self.admit_in_session(iso, key, ask, session, max_cost),
             Step::Finish { iso, pick, cost } => self.finish(iso, pick, cost),
             Step::Deliver { iso } => self.deliver(iso),
             Step::Renew {
@@ -344,6 +367,7 @@ impl Model {
                 gen_id,
                 ask,
                 ticket: Some(t),
+                session: None,
             });
             return;
         }
@@ -363,6 +387,7 @@ impl Model {
             if_training: facts,
             if_private: facts,
             lease: wants_lease,
+            session: None,
         });
         let Ok(Reply::Admitted(a)) = self.run(op) else {
             return;
@@ -377,6 +402,7 @@ impl Model {
             gen_id,
             ask,
             ticket: None,
+            session: None,
         });
     }
 
@@ -409,6 +435,7 @@ impl Model {
                 gen_id: r.gen_id,
                 generation,
                 lease: r.ticket.as_ref().map(|t| t.lease_id.clone()),
+                session: r.session.clone(),
             },
             ask: r.ticket.map_or(0, |t| t.ask),
         });
@@ -601,6 +628,7 @@ impl Model {
         check_totals(&s, &records);
         check_charges(&s, &records);
         self.check_limits(&s);
+        self.check_sessions(&s, &records);
         let expired: u128 = s
             .entries
             .iter()
@@ -737,7 +765,9 @@ fn step() -> impl Strategy<Value = Step> {
         1 => (1u64..=100_000_000_000).prop_map(|picos| Step::Grant { picos }),
         2 => (1u64..=40).prop_map(|nth| Step::Fail { nth }),
         1 => iso.clone().prop_map(|iso| Step::Crash { iso }),
-        1 => iso.prop_map(|iso| Step::Resend { iso }),
+        1 => iso.clone().prop_map(|iso| Step::Resend { iso }),
+        4 => (iso, 0..KEYS, 1_000_000u64..=20_000_000_000, 0..2usize, proptest::option::weighted(0.3, 1_000_000_000u64..=60_000_000_000))
+            .prop_map(|(iso, key, ask, session, max_cost)| Step::Session { iso, key, ask, session, max_cost }),
         3 => proptest::bool::weighted(0.2).prop_map(|lost_ack| Step::Forward { lost_ack }),
     ]
 }
@@ -765,5 +795,6 @@ proptest! {
     }
 }
 
-/// Chosen scenarios on the same model.
+/// Chosen scenarios, and the session steps, on the same model.
 mod scenario_tests;
+mod session_steps;

@@ -13,6 +13,8 @@ use serde_json::Value;
 use super::lease::Grant;
 use super::ledger::{Ask, LimitReset};
 use super::records::{Generation, KeyRecord};
+use super::session::SessionView;
+use crate::api::session::SessionAsk;
 use crate::error::Error;
 use crate::limits::{Decision, Window};
 
@@ -142,6 +144,9 @@ pub struct Admission {
     /// The isolate would like a lease for the key's next requests.
     #[serde(default)]
     pub lease: bool,
+    /// The request's session, and the limits it asks for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session: Option<SessionAsk>,
 }
 
 /// One request's settlement: its record, and the lease it was admitted against (none:
@@ -153,6 +158,9 @@ pub struct SettleItem {
     pub generation: Generation,
     #[serde(default)]
     pub lease: Option<String>,
+    /// The session it is charged to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session: Option<String>,
 }
 
 /// A settlement as the isolate sends it: the request's, and the worst case it was
@@ -246,6 +254,22 @@ pub struct Admitted {
     pub limit: Option<Decision>,
     #[serde(default)]
     pub lease: Option<Grant>,
+    /// The request's session as of its admission (this request counted and held).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session: Option<Box<SessionView>>,
+    /// The session's refusal (its limits, as the request lowered them, are kept).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_refused: Option<Box<Error>>,
+}
+
+impl Admitted {
+    /// A request its session's limits refuse (nothing was reserved or counted).
+    pub fn session_refused(e: Error) -> Self {
+        Admitted {
+            session_refused: Some(Box::new(e)),
+            ..Admitted::default()
+        }
+    }
 }
 
 /// `Lease`: the lease renewed (maybe topped up), or revoked: the isolate drops it.

@@ -102,6 +102,7 @@ impl Sim {
                             ..Generation::default()
                         },
                         lease: None,
+                        session: None,
                     },
                     ask: 0,
                 }
@@ -142,6 +143,7 @@ impl Sim {
             if_training: facts,
             if_private: facts,
             lease: true,
+            session: None,
         });
         let Reply::Admitted(a) = self.books.handle(admit).unwrap() else {
             panic!("not admitted")
@@ -157,6 +159,7 @@ impl Sim {
                 ..Generation::default()
             },
             lease: None,
+            session: None,
         };
         let items = vec![Queued { item, ask: 0 }];
         self.books.handle(Op::Settle { items }).unwrap();
@@ -302,6 +305,7 @@ fn batch_of(s: &super::memory::State) -> Vec<Queued> {
                 gen_id: r.generation.id.clone(),
                 generation: r.generation.clone(),
                 lease: None,
+                session: None,
             },
             ask: 0,
         })
@@ -427,6 +431,7 @@ fn a_deleted_keys_limit_stays_while_it_holds_then_goes() {
         if_training: facts,
         if_private: facts,
         lease: false,
+        session: None,
     });
     sim.books.handle(admit).unwrap();
     let delete = Op::KeyDelete {
@@ -462,6 +467,7 @@ fn a_deleted_keys_limit_stays_while_it_holds_then_goes() {
             ..Generation::default()
         },
         lease: None,
+        session: None,
     };
     let items = vec![Queued { item, ask: 0 }];
     sim.books.handle(Op::Settle { items }).unwrap();

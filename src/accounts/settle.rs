@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use super::books::{period_key, Books};
 use super::holds::unmatched_name;
-use super::ledger::{self, Funds, KeyBudget, LimitReset};
+use super::ledger::{Funds, KeyBudget, LimitReset};
 use super::ops::{Queued, Reply, Settled};
 use super::records::Generation;
 use super::settle_queue;
@@ -43,6 +43,8 @@ struct Item<'a> {
     gen_id: &'a str,
     /// The lease it was admitted against, and its worst case.
     lease: Option<(&'a str, u64)>,
+    /// The session it is charged to.
+    session: Option<&'a str>,
 }
 
 impl<S: Store> Books<S> {
@@ -75,6 +77,7 @@ impl<S: Store> Books<S> {
                 caller: &it.caller,
                 gen_id: &it.gen_id,
                 lease: it.lease.as_deref().map(|l| (l, ask)),
+                session: it.session.as_deref(),
             };
             self.settle(&mut tally, &item, it.generation)?;
         }
@@ -144,7 +147,8 @@ impl<S: Store> Books<S> {
             },
             _ => KeyBudget::default(),
         };
-        let c = ledger::capture(g.cost_picos, hold, &t.funds, &budget);
+        let held = (hold, leased.is_none());
+        let (c, in_session) = self.capture_in(&t.funds, it.session, &g, held, budget)?;
         let charged = c.charged();
         let released = self.release(it, leased, hold, c.from_hold)?;
         t.funds.reserved = t.funds.reserved.saturating_sub(u128::from(released));
@@ -158,7 +162,9 @@ impl<S: Store> Books<S> {
         if c.excess > 0 {
             // Billed upstream past what the key's limit or the balance allows: not
             // charged, but recorded for the operator with the generation.
-            let note = if c.by_limit {
+            let note = if c.by_limit && in_session {
+                "billed upstream past the key's limit or the session's max_cost"
+            } else if c.by_limit {
                 "billed upstream past the key's limit"
             } else {
                 "billed upstream past the account's balance"

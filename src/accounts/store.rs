@@ -4,6 +4,7 @@
 //! what SQL sums. Money stays exact: u64 per row, u128 for running totals.
 
 use super::records::{ActivityRow, KeyRecord};
+use super::session::SessionRow;
 use super::shard::Record;
 use crate::error::Error;
 use crate::limits::{Decision, Window};
@@ -25,6 +26,8 @@ pub struct Reservation {
     pub gen_id: String,
     pub key_hash: String,
     pub picos: u64,
+    /// The session whose `max_cost` it is held against, if any.
+    pub session: Option<String>,
 }
 
 /// A lease as stored. A closing lease (its isolate gave it back, or it was revoked,
@@ -188,6 +191,14 @@ pub trait Store {
     /// and the aggregates of days before `before_ms`'s, and the legacy tables once
     /// they are empty.
     fn prune_generations(&self, before_ms: u64) -> Result<()>;
+
+    fn session(&self, id: &str) -> Result<Option<SessionRow>>;
+    fn put_session(&self, s: &SessionRow) -> Result<()>;
+    /// The `limit` most recently used sessions (of `key`, or all), newest first.
+    fn sessions(&self, key: Option<&str>, limit: u32) -> Result<Vec<SessionRow>>;
+    /// Drops at most `limit` sessions that hold nothing and were last used before
+    /// `before_ms` or are past the newest `keep`.
+    fn prune_sessions(&self, before_ms: u64, keep: u64, limit: u64) -> Result<()>;
 
     /// Counts a hit on the fixed windows of `counter` ([`crate::limits::hit`]).
     fn hit(&self, counter: &str, windows: &[Window], now_secs: u64) -> Result<Decision>;

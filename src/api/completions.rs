@@ -29,6 +29,7 @@ const PASSED_ON: &[&str] = &[
     "repetition_penalty",
     "logit_bias",
     "user",
+    "session_limits",
     "min_p",
     "top_a",
     "metadata",

@@ -17,6 +17,8 @@ pub fn strip_gateway_fields(body: &mut Map<String, Value>) {
         "plugins",
         "usage",
         "preset",
+        "session_id",
+        "session_limits",
     ] {
         body.remove(k);
     }

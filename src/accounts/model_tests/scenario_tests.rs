@@ -173,3 +173,48 @@ fn a_lease_renewed_without_a_report_expires_recording_all_it_held() {
         Some(u128::from(held))
     );
 }
+
+/// 64 requests of one $0.10 session admitted at once, each able to cost $0.03 and
+/// each billed past its hold: only those whose worst cases fit are admitted, and the
+/// session is charged at most $0.10 however much its provider bills; the excess is
+/// the operator's loss, recorded per generation.
+#[test]
+fn concurrent_requests_never_settle_past_their_session_budget() {
+    let budget = 100_000_000_000; // $0.10
+    let mut m = Model::new(1_000_000_000_000, [None; KEYS]);
+    for i in 0..64 {
+        m.admit_in_session(i % ISOLATES, i % KEYS, 30_000_000_000, 0, Some(budget));
+    }
+    let running: usize = m.isolates.iter().map(|i| i.running.len()).sum();
+    assert_eq!(running, 3, "$0.10 holds three $0.03 worst cases");
+    let s = store_state(&m.books);
+    assert_eq!(s.sessions["s0"].held, 90_000_000_000);
+    assert_eq!(s.sessions["s0"].requests, 3);
+    for iso in 0..ISOLATES {
+        while !m.isolates[iso].running.is_empty() {
+            m.finish(iso, 0, Cost::Above(256));
+        }
+        m.deliver(iso);
+        m.check();
+    }
+    let s = store_state(&m.books);
+    let row = &s.sessions["s0"];
+    assert_eq!(
+        (row.cost, row.held),
+        (budget, 0),
+        "charged to its max_cost, no more"
+    );
+    let loss: u128 = s
+        .entries
+        .iter()
+        .filter(|e| e.kind == "operator_loss")
+        .map(|e| e.picos)
+        .sum();
+    assert_eq!(loss, 3 * 60_000_000_000 - u128::from(budget));
+    assert!(s.entries.iter().any(|e| e.note.contains("session")));
+    // Spent: the next request is refused, naming the limit, and counts nothing.
+    m.admit_in_session(0, 0, 1, 0, None);
+    let s = store_state(&m.books);
+    assert_eq!(s.sessions["s0"].requests, 3);
+    assert!(m.isolates[0].running.is_empty());
+}

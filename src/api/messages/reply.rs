@@ -117,6 +117,8 @@ pub struct MessageUsage {
     pub cache_read_input_tokens: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cache_creation_input_tokens: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub session: Option<crate::usage::SessionUsage>,
 }
 
 impl From<&Usage> for MessageUsage {
@@ -125,6 +127,7 @@ impl From<&Usage> for MessageUsage {
             (d.cached_tokens, d.cache_write_tokens.unwrap_or(0))
         });
         MessageUsage {
+            session: u.session.clone(),
             input_tokens: u.prompt_tokens.saturating_sub(read).saturating_sub(written),
             output_tokens: u.completion_tokens,
             cache_read_input_tokens: Some(read),

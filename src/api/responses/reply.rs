@@ -61,6 +61,8 @@ pub struct ResponseUsage {
     pub total_tokens: u64,
     /// Always written (null when unknown).
     pub cost: Option<Usd>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub session: Option<crate::usage::SessionUsage>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -76,6 +78,7 @@ pub struct OutputDetails {
 impl From<&Usage> for ResponseUsage {
     fn from(u: &Usage) -> Self {
         ResponseUsage {
+            session: u.session.clone(),
             input_tokens: u.prompt_tokens,
             input_tokens_details: InputDetails {
                 cached_tokens: u

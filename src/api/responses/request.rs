@@ -26,6 +26,8 @@ const PASSED_ON: &[&str] = &[
     "frequency_penalty",
     "presence_penalty",
     "top_logprobs",
+    "session_id",
+    "session_limits",
 ];
 
 /// `POST /responses`.

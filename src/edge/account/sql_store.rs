@@ -11,8 +11,10 @@ use worker::{SqlStorage, SqlStorageValue};
 
 use super::super::config;
 use super::super::sql::{activity_row, money, num, parse_money, SqlCounters, SEP};
+use super::sql_sessions::{RESERVATION_SESSION_COLUMN, SESSION_SCHEMA};
 use crate::accounts::books::Books;
 use crate::accounts::records::{ActivityRow, KeyRecord};
+use crate::accounts::session::SessionRow;
 use crate::accounts::shard::Record;
 use crate::accounts::store::{
     AccountRow, Charged, DailyDelta, Entry, LeaseRow, Reservation, Result, Store, UNBOUNDED,
@@ -24,7 +26,7 @@ const SCHEMA: [&str; 4] = [
     "CREATE TABLE IF NOT EXISTS account (id TEXT PRIMARY KEY, name TEXT NOT NULL, allow_training INTEGER NOT NULL, created_ms INTEGER NOT NULL, credits INTEGER NOT NULL, usage INTEGER NOT NULL, reserved INTEGER NOT NULL)",
     "CREATE TABLE IF NOT EXISTS grants (id INTEGER PRIMARY KEY AUTOINCREMENT, picos INTEGER NOT NULL, note TEXT NOT NULL, at_ms INTEGER NOT NULL)",
     "CREATE TABLE IF NOT EXISTS keys (hash TEXT PRIMARY KEY, record TEXT NOT NULL)",
-    "CREATE TABLE IF NOT EXISTS reservations (gen_id TEXT PRIMARY KEY, key_hash TEXT NOT NULL, picos INTEGER NOT NULL, at_ms INTEGER NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS reservations (gen_id TEXT PRIMARY KEY, key_hash TEXT NOT NULL, picos INTEGER NOT NULL, at_ms INTEGER NOT NULL, session_id TEXT)",
 ];
 
 /// Running totals, so that no account call sums history.
@@ -87,7 +89,7 @@ fn parse_u128(s: &Option<String>) -> u128 {
     s.as_deref().and_then(|v| v.parse().ok()).unwrap_or(0)
 }
 
-fn ms(v: u64) -> SqlStorageValue {
+pub(super) fn ms(v: u64) -> SqlStorageValue {
     (v.min(i64::MAX as u64) as i64).into()
 }
 
@@ -120,7 +122,7 @@ impl SqlStore {
         }
     }
 
-    fn exec(&self, query: &str, args: Vec<SqlStorageValue>) -> Result<()> {
+    pub(super) fn exec(&self, query: &str, args: Vec<SqlStorageValue>) -> Result<()> {
         self.sql.exec(query, args).map(|_| ()).map_err(db)
     }
 
@@ -145,7 +147,7 @@ impl SqlStore {
     /// Rows whose columns `query` joins with [`SEP`] into one text `v`: every row shape
     /// is read through the one [`Text`] type (a serde visitor per shape costs the wasm
     /// a kilobyte or two each).
-    fn joined(&self, query: &str, args: Vec<SqlStorageValue>) -> Result<Vec<String>> {
+    pub(super) fn joined(&self, query: &str, args: Vec<SqlStorageValue>) -> Result<Vec<String>> {
         let rows: Vec<Text> = self.rows(query, args)?;
         Ok(rows.into_iter().filter_map(|r| r.v).collect())
     }
@@ -241,8 +243,16 @@ pub fn ensure_totals(b: &Books<SqlStore>) -> Result<()> {
             s.exec(alter, Vec::new())?;
         }
     }
-    for ddl in RECORDS_SCHEMA {
+    for ddl in RECORDS_SCHEMA.iter().chain(SESSION_SCHEMA.iter()) {
         s.exec(ddl, Vec::new())?;
+    }
+    let q = "SELECT sql AS v FROM sqlite_master WHERE type = 'table' AND name = 'reservations'";
+    if !s
+        .text(q, Vec::new())?
+        .unwrap_or_default()
+        .contains("session_id")
+    {
+        s.exec(RESERVATION_SESSION_COLUMN, Vec::new())?;
     }
     if !s.has_table("totals")? {
         for ddl in TOTALS_SCHEMA {
@@ -326,6 +336,7 @@ impl Store for SqlStore {
             .chain(TOTALS_SCHEMA.iter())
             .chain(RECORDS_SCHEMA.iter())
             .chain(UPKEEP_SCHEMA.iter())
+            .chain(SESSION_SCHEMA.iter())
         {
             self.exec(ddl, Vec::new())?;
         }
@@ -438,8 +449,8 @@ impl Store for SqlStore {
 
     fn put_reservation(&self, r: &Reservation, at_ms: u64) -> Result<()> {
         self.exec(
-            "INSERT INTO reservations (gen_id, key_hash, picos, at_ms) VALUES (?, ?, CAST(? AS INTEGER), ?)",
-            vec![r.gen_id.clone().into(), r.key_hash.clone().into(), money(r.picos), ms(at_ms)],
+            "INSERT INTO reservations (gen_id, key_hash, picos, at_ms, session_id) VALUES (?, ?, CAST(? AS INTEGER), ?, ?)",
+            vec![r.gen_id.clone().into(), r.key_hash.clone().into(), money(r.picos), ms(at_ms), r.session.clone().map_or(SqlStorageValue::Null, Into::into)],
         )
     }
 
@@ -454,16 +465,17 @@ impl Store for SqlStore {
     }
 
     fn stale_reservations(&self, before_ms: u64) -> Result<Vec<Reservation>> {
-        let q = "SELECT picos || char(31) || gen_id || char(31) || key_hash AS v FROM reservations WHERE at_ms < ?";
+        let q = "SELECT picos || char(31) || gen_id || char(31) || key_hash || char(31) || COALESCE(session_id, '') AS v FROM reservations WHERE at_ms < ?";
         Ok(self
             .joined(q, vec![ms(before_ms)])?
             .iter()
             .filter_map(|v| {
-                let mut f = v.split(SEP);
+                let mut f = v.splitn(4, SEP);
                 Some(Reservation {
                     picos: num(f.next()?),
                     gen_id: f.next()?.into(),
                     key_hash: f.next()?.into(),
+                    session: f.next().filter(|s| !s.is_empty()).map(Into::into),
                 })
             })
             .collect())
@@ -731,6 +743,22 @@ impl Store for SqlStore {
             self.legacy.set(Some(false));
         }
         Ok(())
+    }
+
+    fn session(&self, id: &str) -> Result<Option<SessionRow>> {
+        self.session_row(id)
+    }
+
+    fn put_session(&self, r: &SessionRow) -> Result<()> {
+        self.put_session_row(r)
+    }
+
+    fn sessions(&self, key: Option<&str>, limit: u32) -> Result<Vec<SessionRow>> {
+        self.session_rows(key, limit)
+    }
+
+    fn prune_sessions(&self, before_ms: u64, keep: u64, limit: u64) -> Result<()> {
+        self.prune_session_rows(before_ms, keep, limit)
     }
 
     fn hit(&self, counter: &str, windows: &[Window], now_secs: u64) -> Result<Decision> {

@@ -88,7 +88,7 @@ pub(super) async fn admit(
 ) -> Result<Admitted, Error> {
     let leasing = cfg.paid_requests_per_second == 0;
     // The privacy setting the key's lease was granted under, if it holds one.
-    let known = leasing
+    let known = (leasing && who.session.is_none())
         .then(|| admission::usable(env, &who.caller))
         .flatten();
     // A request no endpoint could serve even with training allowed is refused before
@@ -149,6 +149,7 @@ async fn admit_exactly(
         if_training: plans.facts(true, parsed).unwrap_or_default(),
         if_private: plans.facts(false, parsed).unwrap_or_default(),
         lease: leasing && admission::wants_lease(&who.caller),
+        session: who.session.clone(),
     });
     let (account, caller) = (&who.account, &who.caller);
     let admitted: account::Admitted = match account::call(env, account, admit.clone()).await {

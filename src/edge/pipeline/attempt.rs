@@ -12,7 +12,7 @@ use super::whole::WholeReply;
 use super::{Incoming, Parsed};
 use crate::accounts::served::Served;
 use crate::api::GenerationMeta;
-use crate::edge::{config, health, http, sessions, upstream};
+use crate::edge::{config, health, http, session_budget, sessions, upstream};
 use crate::error::{Error, Failures};
 use crate::providers::stream::{ChatStream, Thinking, Translator};
 use crate::providers::{self, Family, Target, UpstreamRequest};
@@ -27,6 +27,8 @@ pub(super) struct Run<'r> {
     pub(super) parsed: &'r Parsed,
     pub(super) settler: &'r Settler,
     pub(super) health: &'r std::collections::HashMap<String, routing::health::Summary>,
+    /// The request's session as of its admission (`usage.session` in the reply).
+    pub(super) session: Option<&'r crate::accounts::session::SessionView>,
 }
 
 impl Run<'_> {
@@ -281,25 +283,31 @@ impl Attempt<'_> {
         let exchange = self.whole_reply();
         if let Some(translator) = translator {
             let limits = upstream::GatherLimits::of(cfg);
-            let (completion, own, _hold) = exchange
+            let (mut completion, own, _hold) = exchange
                 .gathered(limits, up, translator, self.native)
                 .await?;
             return match own {
-                Some(own) => http::json_value(&own, 200),
-                None => http::reply(&request.reply(completion)),
+                Some(mut own) => {
+                    session_budget::stamp_native(&mut own, &completion, self.run.session);
+                    http::json_value(&own, 200)
+                }
+                None => {
+                    session_budget::stamp(&mut completion, self.run.session);
+                    http::reply(&request.reply(completion))
+                }
             };
         }
-        let (completion, body, _hold) = exchange.spawn(up, upstream::Drain::of(cfg)).await?;
+        let (mut completion, body, _hold) = exchange.spawn(up, upstream::Drain::of(cfg)).await?;
         if self.native {
             let slug = self.target.provider.slug.as_str();
-            http::json_value(
-                &self.family.native_reply(slug, &body, &self.choice.id)?,
-                200,
-            )
+            let mut own = self.family.native_reply(slug, &body, &self.choice.id)?;
+            session_budget::stamp_native(&mut own, &completion, self.run.session);
+            http::json_value(&own, 200)
         } else {
             // Only a Messages reply from Anthropic reads the bytes: a large reply
             // is not held as bytes and as its reply at once.
             drop(body);
+            session_budget::stamp(&mut completion, self.run.session);
             http::reply(&request.reply(completion))
         }
     }

@@ -26,10 +26,12 @@ use super::background::Background;
 
 use super::account_api::caller_of;
 use super::request::ClientRequest;
-use super::{catalog, config, health, http, sessions};
+use super::{catalog, config, health, http, session_budget, sessions};
 use crate::accounts::ledger::{worst_case, worst_case_embeddings, Ask};
 use crate::accounts::records::Generation;
+use crate::accounts::session::SessionView;
 use crate::api::embeddings::EmbeddingsRequest;
+use crate::api::session::SessionAsk;
 use crate::api::surface::{self, Surface};
 use crate::api::ChatRequest;
 use crate::error::Error;
@@ -101,6 +103,14 @@ impl Parsed {
         }
     }
 
+    /// The request's session (a generation's; embeddings have none).
+    fn session(&self, req: &ClientRequest) -> Result<Option<SessionAsk>, Error> {
+        match self {
+            Parsed::Generate(i) => session_budget::read(req, &i.request),
+            Parsed::Embeddings { .. } => Ok(None),
+        }
+    }
+
     fn surface(&self) -> Surface {
         match self {
             Parsed::Generate(i) => i.request.surface,
@@ -139,17 +149,15 @@ pub async fn handle(
         account,
         caller,
         gen_id: gen_id.to_string(),
+        session: parsed.session(&req)?,
     };
     let admitted = admit(env, ctx, &cfg, &who, &parsed, &mut plans).await?;
-    if let Some(refused) = &admitted.answer.refused {
-        return Ok(refusal(refused, parsed.surface()));
+    if let Some(refused) = refusal(&admitted.answer, parsed.surface()) {
+        return Ok(refused);
     }
+    let session_view = admitted.answer.session.as_deref().cloned();
     let (limit, allow_training) = (admitted.answer.limit, admitted.answer.allow_training);
-    let admission_kind = if admitted.ticket.is_some() {
-        "lease"
-    } else {
-        "exact"
-    };
+    let leased = admitted.ticket.is_some();
     let base = record_of(&req, &who.gen_id, &parsed, now_ms);
     let link = AccountLink {
         env: env.clone(),
@@ -157,6 +165,7 @@ pub async fn handle(
         caller: who.caller,
         gen_id: who.gen_id,
         ticket: admitted.ticket,
+        session: who.session.map(|s| s.id),
     };
     let settler =
         Settler::register(ctx, link, base, cfg.reservation_ttl_ms).with_client(req.signal());
@@ -166,6 +175,7 @@ pub async fn handle(
         parsed: &parsed,
         settler: &settler,
         health: &health,
+        session: session_view.as_ref(),
     };
     let prompt_tokens = plans.candidates.prompt_tokens;
     let result = match plans.take(allow_training) {
@@ -176,10 +186,7 @@ pub async fn handle(
         Ok(resp) => resp,
         Err(unserved) => return failed(&settler, unserved, parsed.surface()),
     };
-    http::set(resp.headers(), "X-Generation-Id", &settler.gen_id);
-    // How the request was admitted, for callers measuring the gateway's overhead.
-    let timing = format!("admission;desc={admission_kind}");
-    http::set(resp.headers(), "Server-Timing", &timing);
+    stamp(&resp, &settler.gen_id, leased, session_view.as_ref());
     Ok(match limit {
         Some(d) => with_limit(resp, &d),
         None => resp,
@@ -291,8 +298,29 @@ fn record_of(req: &ClientRequest, gen_id: &str, parsed: &Parsed, now_ms: u64) ->
     }
 }
 
+/// What every served reply says: its generation ID, how it was admitted (for callers
+/// measuring the gateway's overhead) and where its session stands.
+fn stamp(resp: &Response, gen_id: &str, leased: bool, session: Option<&SessionView>) {
+    http::set(resp.headers(), "X-Generation-Id", gen_id);
+    let timing = if leased { "lease" } else { "exact" };
+    let timing = format!("admission;desc={timing}");
+    http::set(resp.headers(), "Server-Timing", &timing);
+    if let Some(v) = session {
+        session_budget::headers(resp.headers(), v);
+    }
+}
+
+/// The answer to a request the account's object refused: a free-model budget spent
+/// (429), or the request's session past a limit (403).
+fn refusal(answer: &super::account::Admitted, surface: Surface) -> Option<Response> {
+    if let Some(e) = &answer.session_refused {
+        return Some(http::error_response_in(e, surface));
+    }
+    Some(rate_refusal(answer.refused.as_ref()?, surface))
+}
+
 /// The 429 of a free-model budget the account's object found spent.
-fn refusal(d: &Decision, surface: Surface) -> Response {
+fn rate_refusal(d: &Decision, surface: Surface) -> Response {
     let per = if d.period_secs == 60 { "min" } else { "day" };
     let e = Error::RateLimited {
         message: format!(
@@ -311,6 +339,9 @@ struct Who {
     account: String,
     caller: String,
     gen_id: String,
+    /// The session it names: admitted by the account's object (never from a lease),
+    /// against the session's limits.
+    session: Option<SessionAsk>,
 }
 
 /// `POST /messages/count_tokens`: an estimate of the prompt's tokens, for a live key.

@@ -49,6 +49,8 @@ pub(super) struct AccountLink {
     pub(super) gen_id: String,
     /// The lease the request was admitted against; none: it holds a reservation.
     pub(super) ticket: Option<Ticket>,
+    /// The session it is charged to.
+    pub(super) session: Option<String>,
 }
 
 impl AccountLink {
@@ -61,6 +63,7 @@ impl AccountLink {
             gen_id: self.gen_id,
             generation: g,
             lease: self.ticket.as_ref().map(|t| t.lease_id.clone()),
+            session: self.session,
         };
         admission::settle(self.env, self.account, item, self.ticket).await;
     }
