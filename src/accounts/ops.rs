@@ -23,8 +23,15 @@ pub const MAX_GENERATIONS_LISTED: u32 = 200;
 /// Settlements one batch may carry.
 pub const MAX_SETTLE_BATCH: usize = 64;
 
+/// A message to the account's object. On the wire it is one JSON object whose `op`
+/// field names the variant (`{"op": "admit", "caller": ...}`), written by
+/// [`Op::to_wire`] and read by [`Op::from_wire`]. Serde's own derive of that shape
+/// (`tag = "op"`) would buffer every message into an intermediate tree first, and its
+/// code for every type a message holds is about 10 KB of the gzipped worker; the derive
+/// here is serde's default (externally tagged, `{"admit": {...}}`), which reads
+/// straight from the text, and the two functions move the tag between the forms.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(tag = "op", rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
 pub enum Op {
     Init {
         id: String,
@@ -129,6 +136,44 @@ pub enum Op {
         caller: String,
         allow_training: Option<bool>,
     },
+}
+
+/// The `op` field of a message, the rest of it skipped.
+#[derive(Deserialize)]
+struct OpName<'a> {
+    #[serde(borrow)]
+    op: std::borrow::Cow<'a, str>,
+}
+
+impl Op {
+    /// The message as its object reads it: the variant's fields with `op` among them.
+    pub fn to_wire(&self) -> serde_json::Result<String> {
+        let outer = serde_json::to_string(self)?;
+        // A unit variant is written as its name, `"account"`.
+        if outer.starts_with('"') {
+            return Ok(format!("{{\"op\":{outer}}}"));
+        }
+        // Otherwise `{"name":{...}}`: the name's string, then the variant's object.
+        let bad = || <serde_json::Error as serde::de::Error>::custom("not a message");
+        let body = outer
+            .strip_prefix('{')
+            .and_then(|b| b.strip_suffix('}'))
+            .ok_or_else(bad)?;
+        let (name, inner) = body.split_once(':').ok_or_else(bad)?;
+        let fields = inner.strip_prefix('{').ok_or_else(bad)?;
+        let sep = if fields.starts_with('}') { "" } else { "," };
+        Ok(format!("{{\"op\":{name}{sep}{fields}"))
+    }
+
+    /// Reads a message written by [`Op::to_wire`] (or by serde's `tag = "op"`, the
+    /// same shape): the variant named by `op`, its fields read from the same object
+    /// (where `op` is one more field, ignored).
+    pub fn from_wire(text: &str) -> serde_json::Result<Op> {
+        let name = serde_json::from_str::<OpName>(text)?.op;
+        let name = serde_json::to_string(&name)?;
+        serde_json::from_str(&format!("{{{name}:{text}}}"))
+            .or_else(|first| serde_json::from_str(&name).map_err(|_| first))
+    }
 }
 
 /// What a model call asks of its account before going upstream.
@@ -358,9 +403,78 @@ mod tests {
             "op": "lease", "caller": "k", "lease_id": "l", "in_flight": 3,
             "top_up": false, "release": false
         });
-        let Op::Lease { admitted, .. } = serde_json::from_value(old).unwrap() else {
+        let Op::Lease { admitted, .. } = Op::from_wire(&old.to_string()).unwrap() else {
             panic!("not a lease")
         };
         assert_eq!(admitted, None);
+    }
+
+    /// Every form of message goes out as one object named by `op` and comes back as
+    /// it went, whatever the order of its fields; a message of another kind, or
+    /// none, is an error.
+    #[test]
+    fn messages_travel_as_one_object_named_by_op() {
+        let key = KeyRecord {
+            hash: "h".into(),
+            name: "n".into(),
+            label: "l".into(),
+            kind: super::super::records::KeyKind::Api,
+            disabled: false,
+            limit_picos: Some(u64::MAX),
+            limit_reset: None,
+            created_ms: 1,
+            updated_ms: None,
+        };
+        let ops = [
+            Op::Account,
+            Op::Ledger,
+            Op::Grant {
+                picos: u64::MAX,
+                note: "a \"quoted\" {note}: x".into(),
+            },
+            Op::AddKey { key },
+            Op::Admit(Admission {
+                caller: "k".into(),
+                gen_id: "g".into(),
+                free_windows: Vec::new(),
+                rps: None,
+                if_training: PlanFacts::default(),
+                if_private: PlanFacts::default(),
+                lease: true,
+                session: None,
+            }),
+            Op::Renew {
+                gen_ids: vec!["g".into()],
+            },
+            Op::Keys { caller: None },
+            Op::Scope {
+                caller: "k".into(),
+                provisioning: true,
+            },
+        ];
+        for op in ops {
+            let wire = op.to_wire().unwrap();
+            let v: Value = serde_json::from_str(&wire).unwrap();
+            let name = v["op"].as_str().unwrap().to_string();
+            let names = [
+                "account", "ledger", "grant", "add_key", "admit", "renew", "keys", "scope",
+            ];
+            assert!(names.contains(&name.as_str()), "{wire}");
+            let back = Op::from_wire(&wire).unwrap();
+            assert_eq!(format!("{back:?}"), format!("{op:?}"), "{wire}");
+            // The tag last, as another writer may put it.
+            let mut o = v.as_object().unwrap().clone();
+            o.remove("op");
+            let rest = serde_json::to_string(&o).unwrap();
+            let moved = match rest.strip_suffix('}') {
+                Some(head) if !o.is_empty() => format!("{head},\"op\":\"{name}\"}}"),
+                _ => format!("{{\"op\":\"{name}\"}}"),
+            };
+            let back = Op::from_wire(&moved);
+            assert!(back.is_ok(), "{moved}");
+        }
+        assert!(Op::from_wire(r#"{"op":"nothing_like_it"}"#).is_err());
+        assert!(Op::from_wire(r#"{"caller":"k"}"#).is_err());
+        assert!(Op::from_wire(r#"{"op":"grant","picos":"x","note":""}"#).is_err());
     }
 }

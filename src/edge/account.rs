@@ -113,7 +113,7 @@ impl DurableObject for Account {
         // Parsed by serde_json from the text: JavaScript's JSON.parse would turn
         // picodollar amounts above 2^53 into inexact floats.
         let answer = match req.text().await {
-            Ok(text) => match serde_json::from_str::<Op>(&text) {
+            Ok(text) => match Op::from_wire(&text) {
                 Ok(op) => {
                     let holds = matches!(op, Op::Admit(_) | Op::Lease { .. });
                     let settles = settles(&op);
@@ -326,7 +326,7 @@ async fn send(env: &worker::Env, id: &str, op: Op) -> std::result::Result<Value,
     if delay > 0 {
         config::sleep(delay).await;
     }
-    let body = serde_json::to_string(&op).map_err(|e| Error::Internal(e.to_string()))?;
+    let body = op.to_wire().map_err(|e| Error::Internal(e.to_string()))?;
     call_object(env, "ACCOUNTS", id, body).await
 }
 
