@@ -449,7 +449,8 @@ mod tests {
         assert!(e.is_retryable());
         let e = upstream_error("openai", 500, b"<html>oops</html>", None);
         assert_eq!(e.status(), 502);
-        assert_eq!(e.body()["error"]["metadata"]["raw"], "<html>oops</html>");
+        let raw = e.body().error.metadata.and_then(|m| m.raw);
+        assert_eq!(raw.as_deref(), Some("<html>oops</html>"));
         let e = upstream_error(
             "anthropic",
             400,
