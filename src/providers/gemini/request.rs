@@ -206,7 +206,12 @@ fn generation_config<'a>(target: &Target, req: &'a ChatRequest) -> GenerationCon
         let most = max_output
             .or(target.endpoint.max_completion_tokens)
             .unwrap_or(8192);
-        thinking_config(&target.endpoint.upstream_model, &r, most)
+        let e = &target.endpoint;
+        thinking_config(
+            e.thinking_as.as_deref().unwrap_or(&e.upstream_model),
+            &r,
+            most,
+        )
     });
     let (response_modalities, image_config) = image_output(req);
     GenerationConfig {

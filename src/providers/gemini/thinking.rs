@@ -18,7 +18,7 @@ pub(super) struct ThinkingConfig {
     thinking_level: Option<&'static str>,
 }
 
-/// The thinking settings of `r` for the upstream model `model`, its budget a share of
+/// The thinking settings of `r` for the Gemini model `model`, its budget a share of
 /// `max_output` when no budget was asked for.
 pub(super) fn thinking_config(model: &str, r: &Reasoning, max_output: u64) -> ThinkingConfig {
     let name = model.rsplit('/').next().unwrap_or(model);
