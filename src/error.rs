@@ -1,7 +1,7 @@
 //! The one error type of the gateway and its single mapping to an HTTP status and
 //! OpenRouter's error body `{"error":{"code":..,"message":..,"metadata":{..}}}`.
 
-use serde_json::{json, Map, Value};
+use serde::Serialize;
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error, serde::Serialize, serde::Deserialize)]
 pub enum Error {
@@ -135,34 +135,30 @@ impl Error {
         }
     }
 
-    pub fn metadata(&self) -> Option<Map<String, Value>> {
+    pub fn metadata(&self) -> Option<ErrorMeta> {
         let (provider, raw) = match self {
             Error::SessionLimit(message) => {
                 let limit = message
                     .split_once('(')
                     .and_then(|(_, rest)| rest.split_once(')'))
                     .map_or("", |(limit, _)| limit);
-                let mut meta = Map::new();
-                meta.insert("error_type".into(), "session_limit_reached".into());
-                meta.insert("limit".into(), limit.into());
-                return Some(meta);
+                return Some(ErrorMeta {
+                    error_type: Some("session_limit_reached"),
+                    limit: Some(limit.to_string()),
+                    ..ErrorMeta::default()
+                });
             }
             Error::Timeout { provider } => (Some(provider), None),
             Error::RateLimited { provider, raw, .. } => (provider.as_ref(), raw.as_ref()),
             Error::Upstream { provider, raw, .. } => (Some(provider), raw.as_ref()),
             _ => return None,
         };
-        let mut meta = Map::new();
-        if let Some(p) = provider {
-            meta.insert("provider_name".into(), Value::String(p.clone()));
-        }
-        if let Some(r) = raw {
-            meta.insert(
-                "raw".into(),
-                Value::String(truncate(r, RAW_LIMIT).to_string()),
-            );
-        }
-        (!meta.is_empty()).then_some(meta)
+        let meta = ErrorMeta {
+            provider_name: provider.cloned(),
+            raw: raw.map(|r| truncate(r, RAW_LIMIT).to_string()),
+            ..ErrorMeta::default()
+        };
+        (meta != ErrorMeta::default()).then_some(meta)
     }
 
     /// What the caller is told: the message, except that an internal error's detail
@@ -175,12 +171,19 @@ impl Error {
     }
 
     /// OpenRouter's error body.
-    pub fn body(&self) -> Value {
-        let mut err = json!({ "code": self.status(), "message": self.public_message() });
-        if let Some(meta) = self.metadata() {
-            crate::json::set_field(&mut err, "metadata", Value::Object(meta));
+    pub fn body(&self) -> OpenRouterError {
+        OpenRouterError {
+            error: self.error_object(self.metadata()),
         }
-        json!({ "error": err })
+    }
+
+    /// The `error` of OpenRouter's bodies and stream chunks, with `metadata`.
+    pub fn error_object(&self, metadata: Option<ErrorMeta>) -> ErrorObject {
+        ErrorObject {
+            code: self.status(),
+            message: self.public_message(),
+            metadata,
+        }
     }
 
     /// Extra response headers that go with this error.
@@ -251,31 +254,48 @@ impl Failures {
     }
 }
 
-/// One endpoint's failure as OpenRouter records it in `metadata.provider_errors`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One endpoint's failure as OpenRouter records it in `metadata.provider_errors`
+/// (fields in the order they are written: alphabetical, as the bodies always were).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ProviderError {
     /// The upstream's own status where it answered, else the error's.
     pub code: u16,
     pub message: String,
+    /// The model it was for.
+    pub model: String,
     pub provider_name: String,
     /// The upstream's error body, cut to [`RAW_LIMIT`] bytes.
     pub raw: Option<String>,
-    /// The model it was for.
-    pub model: String,
 }
 
-impl ProviderError {
-    /// As it goes into an error body (built as a `Value`, like the body around it).
-    fn to_value(&self) -> Value {
-        let mut attempt = Map::new();
-        attempt.insert("code".into(), self.code.into());
-        attempt.insert("message".into(), self.message.clone().into());
-        attempt.insert("provider_name".into(), self.provider_name.clone().into());
-        let raw = self.raw.clone().map_or(Value::Null, Value::String);
-        attempt.insert("raw".into(), raw);
-        attempt.insert("model".into(), self.model.clone().into());
-        Value::Object(attempt)
-    }
+/// OpenRouter's error body: `{"error": {code, message, metadata?}}`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct OpenRouterError {
+    pub error: ErrorObject,
+}
+
+/// The error of an OpenRouter body or stream chunk.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ErrorObject {
+    pub code: u16,
+    pub message: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<ErrorMeta>,
+}
+
+/// An error's `metadata`, its fields written in alphabetical order as before.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct ErrorMeta {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error_type: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub limit: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub provider_errors: Option<Vec<ProviderError>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub provider_name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub raw: Option<String>,
 }
 
 impl Error {
@@ -303,13 +323,11 @@ impl Error {
 
     /// OpenRouter's error body, with every failed endpoint's error in
     /// `metadata.provider_errors` when there are several.
-    pub fn body_with(&self, provider_errors: Option<Vec<ProviderError>>) -> Value {
+    pub fn body_with(&self, provider_errors: Option<Vec<ProviderError>>) -> OpenRouterError {
         let mut body = self.body();
-        if let (Some(list), Some(err)) = (provider_errors, body.get_mut("error")) {
-            let mut meta = self.metadata().unwrap_or_default();
-            let list = list.iter().map(ProviderError::to_value).collect();
-            meta.insert("provider_errors".into(), Value::Array(list));
-            crate::json::set_field(err, "metadata", Value::Object(meta));
+        if let Some(list) = provider_errors {
+            let meta = body.error.metadata.get_or_insert_with(ErrorMeta::default);
+            meta.provider_errors = Some(list);
         }
         body
     }
@@ -326,6 +344,7 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn body_has_openrouter_shape() {
@@ -337,7 +356,7 @@ mod tests {
         };
         assert_eq!(e.status(), 502);
         assert_eq!(
-            e.body(),
+            serde_json::to_value(e.body()).unwrap(),
             json!({"error": {"code": 502, "message": "Provider returned error",
                 "metadata": {"provider_name": "openai", "raw": "boom"}}})
         );
@@ -353,7 +372,7 @@ mod tests {
         };
         assert_eq!(e.status(), 429);
         assert_eq!(e.headers(), vec![("Retry-After", "7".to_string())]);
-        assert!(e.body()["error"].get("metadata").is_none());
+        assert!(e.body().error.metadata.is_none());
         assert!(!e.is_retryable());
     }
 
@@ -361,7 +380,7 @@ mod tests {
     fn internal_detail_stays_out_of_the_body() {
         let e = Error::Internal("account storage: SQLITE_FULL at /var/db".into());
         assert_eq!(e.status(), 500);
-        assert_eq!(e.body()["error"]["message"], "Internal error");
+        assert_eq!(e.body().error.message, "Internal error");
         assert!(e.to_string().contains("SQLITE_FULL"));
     }
 
@@ -407,7 +426,7 @@ mod tests {
         f.push("c", "m/2", Error::NoProvider("c has no key".into()));
         let (e, list) = f.into_error();
         assert_eq!(e, upstream("b", 500, "boom"));
-        let body = e.body_with(list);
+        let body = serde_json::to_value(e.body_with(list)).unwrap();
         let err = &body["error"];
         // The top-level error is the one that was reported before.
         assert_eq!(err["code"], 502);
@@ -431,7 +450,7 @@ mod tests {
         f.end_with("b", "m/2", Error::BadRequest("too long for b".into()));
         let (e, list) = f.into_error();
         assert_eq!(e, Error::BadRequest("too long for b".into()));
-        let body = e.body_with(list);
+        let body = serde_json::to_value(e.body_with(list)).unwrap();
         // An error with no metadata of its own gets the list alone.
         let meta = body["error"]["metadata"].as_object().unwrap();
         assert_eq!(meta.keys().collect::<Vec<_>>(), ["provider_errors"]);

@@ -104,7 +104,7 @@ fn assert_status(e: &modelmux::error::Error) {
     let s = e.status();
     assert!((400..600).contains(&s), "{e:?}");
     // The body must always serialize.
-    let _ = e.body().to_string();
+    let _ = serde_json::to_string(&e.body());
 }
 
 // ------------------------------------------------------------ generators

@@ -342,10 +342,12 @@ mod tests {
         r.cost = 40;
         r.held = 50;
         let limit = |r: &SessionRow, reserve, now| match r.check(reserve, now) {
-            Err(e @ Error::SessionLimit(_)) => e.body()["error"]["metadata"]["limit"]
-                .as_str()
-                .unwrap_or_default()
-                .to_string(),
+            Err(e @ Error::SessionLimit(_)) => e
+                .body()
+                .error
+                .metadata
+                .and_then(|m| m.limit)
+                .unwrap_or_default(),
             other => format!("{other:?}"),
         };
         assert!(r.check(10, 1000).is_ok());
@@ -358,8 +360,8 @@ mod tests {
         let e = r.check(1, 0).unwrap_err();
         assert_eq!(e.status(), 403);
         assert_eq!(
-            e.body()["error"]["metadata"]["error_type"],
-            "session_limit_reached"
+            e.body().error.metadata.and_then(|m| m.error_type),
+            Some("session_limit_reached")
         );
         assert_eq!(r.view(0).remaining_cost, Some(10));
         assert_eq!(r.view(0).remaining_requests, Some(0));

@@ -133,7 +133,7 @@ impl Reply {
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 #[serde(untagged)]
 pub enum ErrorReply {
-    OpenRouter(Value),
+    OpenRouter(crate::error::OpenRouterError),
     Messages(messages::ErrorBody),
 }
 
@@ -387,6 +387,7 @@ mod tests {
         let ErrorReply::OpenRouter(body) = Surface::Chat.error_body_with(&e, list.clone()) else {
             panic!("chat errors are OpenRouter's");
         };
+        let body = serde_json::to_value(body).unwrap();
         let listed = &body["error"]["metadata"]["provider_errors"];
         assert_eq!(listed[0]["provider_name"], "b");
         assert_eq!(listed[0]["code"], 408);

@@ -234,6 +234,10 @@ pub struct Endpoint {
     /// The most prompt tokens one media item can be billed at here, where known.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub media_max_tokens: Option<MediaMaxTokens>,
+    /// Gemini: the model whose documented thinking settings apply (`gemini-2.5-flash`,
+    /// `gemini-3-pro-preview`, ...) when the upstream name does not say it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub thinking_as: Option<String>,
     /// The model thinks without streaming its thoughts, at about this many tokens a
     /// second where health has measured none: a stream cut before the provider's final
     /// count is billed the reasoning its silence stands for.

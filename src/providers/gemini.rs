@@ -8,6 +8,7 @@ use std::borrow::Cow;
 use serde_json::{json, Value};
 
 mod request;
+mod thinking;
 
 use super::media;
 use super::{

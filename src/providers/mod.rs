@@ -5,6 +5,7 @@
 pub mod anthropic;
 pub mod echo;
 pub mod embeddings;
+mod error_body;
 pub mod family;
 #[cfg(test)]
 mod fixtures;
@@ -145,26 +146,19 @@ pub fn upstream_error(
     retry_after: Option<&str>,
 ) -> Error {
     let raw = truncate(&String::from_utf8_lossy(body), 2048).to_string();
-    let parsed = serde_json::from_slice::<Value>(body).ok();
-    let detail = parsed
-        .as_ref()
-        .and_then(error_message)
-        .unwrap_or_else(|| format!("HTTP {status}"));
+    let parsed = error_body::ErrorBody::read(body);
+    let detail = parsed.message().unwrap_or_else(|| format!("HTTP {status}"));
     // Google answers a bad API key with 400 INVALID_ARGUMENT and the reason in its
     // structured details (read there, not in a message that may echo the request).
-    let bad_key = status == 400
-        && parsed
-            .as_ref()
-            .and_then(|v| v.pointer("/error/details")?.as_array())
-            .is_some_and(|d| {
-                d.iter()
-                    .any(|e| e.get("reason").and_then(Value::as_str) == Some("API_KEY_INVALID"))
-            });
+    let bad_key = status == 400 && parsed.bad_key();
     let status = if bad_key { 401 } else { status };
     match status {
         429 => Error::RateLimited {
             message: format!("Provider {provider} is rate limited: {detail}"),
-            retry_after_secs: retry_after.and_then(|s| s.trim().parse().ok()),
+            // The header, else the delay Google's RetryInfo detail asks for.
+            retry_after_secs: retry_after
+                .and_then(|s| s.trim().parse().ok())
+                .or_else(|| parsed.retry_delay_secs()),
             provider: Some(provider.to_string()),
             raw: Some(raw),
         },
@@ -242,16 +236,6 @@ pub fn ended_early(provider: &str) -> Error {
         provider,
         "Provider stream ended before the completion finished",
     )
-}
-
-/// The human message of an upstream error body, whatever its family's shape.
-fn error_message(v: &Value) -> Option<String> {
-    let e = v.get("error").unwrap_or(v);
-    match e {
-        Value::String(s) => Some(s.clone()),
-        Value::Object(o) => o.get("message").and_then(Value::as_str).map(str::to_string),
-        _ => None,
-    }
 }
 
 /// Finish reasons of every family, mapped onto OpenRouter's five.
@@ -455,10 +439,18 @@ mod tests {
     fn upstream_errors_map_to_openrouter_codes() {
         let e = upstream_error("groq", 429, br#"{"error":{"message":"slow"}}"#, Some("12"));
         assert_eq!((e.status(), e.retry_after_secs()), (429, Some(12)));
+        // Gemini says how long to wait in its RetryInfo detail, not in a header (issue 23).
+        let body = std::fs::read("tests/fixtures/gemini/error/error-429.json").unwrap();
+        let e = upstream_error("google-ai-studio", 429, &body, None);
+        assert_eq!((e.status(), e.retry_after_secs()), (429, Some(37)));
+        assert_eq!(e.headers(), vec![("Retry-After", "37".to_string())]);
+        let e = upstream_error("google-ai-studio", 429, &body, Some("5"));
+        assert_eq!(e.retry_after_secs(), Some(5), "the header wins");
         assert!(e.is_retryable());
         let e = upstream_error("openai", 500, b"<html>oops</html>", None);
         assert_eq!(e.status(), 502);
-        assert_eq!(e.body()["error"]["metadata"]["raw"], "<html>oops</html>");
+        let raw = e.body().error.metadata.and_then(|m| m.raw);
+        assert_eq!(raw.as_deref(), Some("<html>oops</html>"));
         let e = upstream_error(
             "anthropic",
             400,

@@ -3,8 +3,6 @@
 //! them with our identity, holds back usage for one final usage chunk (with cost),
 //! turns failures into a final error chunk and always ends with `data: [DONE]`.
 
-use serde_json::json;
-
 use super::{anthropic, gemini, normalize_finish_reason, openai_compat};
 use crate::api::gather::Gather;
 use crate::api::sse::{SseError, SseParser};
@@ -381,19 +379,12 @@ impl ChatStream {
         );
         self.closed = true;
         let mut metadata = err.metadata().unwrap_or_default();
-        metadata.insert(
-            "error_type".into(),
-            json!(if err.status() == 408 {
-                "timeout"
-            } else {
-                "provider_error"
-            }),
-        );
-        let error = json!({
-            "code": err.status(),
-            "message": err.public_message(),
-            "metadata": metadata,
+        metadata.error_type = Some(if err.status() == 408 {
+            "timeout"
+        } else {
+            "provider_error"
         });
+        let error = serde_json::to_value(err.error_object(Some(metadata))).unwrap_or_default();
         chunk.error = Some(error);
         let last = self.meta.chunk(Vec::new());
         let usage = self.final_usage();

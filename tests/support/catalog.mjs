@@ -39,7 +39,8 @@ export function fixtureModels() {
   return FIXTURE_FAMILIES.flatMap((family) => fixtureCases(family).map((name) => {
     const model = shipped.models.find((m) => m.id === fixtureCase(family, name).client.model);
     const [endpoint] = model.endpoints;
-    return { ...model, id: `fixture/${family}-${name}`, endpoints: [{ ...endpoint, provider: FIXTURE_PROVIDER[family], upstream_model: `fixture-${name}` }] };
+    return { ...model, id: `fixture/${family}-${name}`, endpoints: [{ ...endpoint, provider: FIXTURE_PROVIDER[family], upstream_model: `fixture-${name}`,
+      ...(family === "gemini" && { thinking_as: endpoint.upstream_model }) }] };
   }));
 }
 

@@ -259,10 +259,19 @@ const snake = (k) => k.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
 const knownTo = (list, k) => list.includes(k) || list.map(snake).includes(k);
 
 /** Gemini generateContent / streamGenerateContent?alt=sse. */
+/** The thinking budgets a Gemini 2.5 model accepts (ai.google.dev/gemini-api/docs/thinking). */
+function geminiBudgetRange(model) {
+  if (model.startsWith("gemini-2.5-pro")) return [128, 32768];
+  if (model.startsWith("gemini-2.5-flash-lite")) return [512, 24576];
+  if (model.startsWith("gemini-2.5-flash")) return [0, 24576];
+  return null;
+}
+
 const gemini = {
   /** Gemini's own refusals: unknown fields, roles, and (as Gemini 3 does) a function
-   * call of the current turn without its thought signature. */
-  refuse(body) {
+   * call of the current turn without its thought signature; a thinking budget out of
+   * the model's documented range (Google's message for it). */
+  refuse(body, m) {
     const bad = (message) => ({ status: 400, body: { error: { code: 400, message, status: "INVALID_ARGUMENT" } } });
     const unknown = (obj, list, at) => {
       const k = Object.keys(obj ?? {}).find((k) => !knownTo(list, k));
@@ -272,6 +281,11 @@ const gemini = {
     if (top) return top;
     const gen = unknown(body.generationConfig, GEMINI_FIELDS.generationConfig, "generation_config");
     if (gen) return gen;
+    const budget = body.generationConfig?.thinkingConfig?.thinkingBudget;
+    const range = geminiBudgetRange(m?.model ?? "");
+    if (budget != null && budget !== -1 && range && (budget < range[0] || budget > range[1])) {
+      return bad(`The thinking budget (${budget}) is invalid.`);
+    }
     for (const [i, c] of (body.contents ?? []).entries()) {
       if (!["user", "model"].includes(c.role)) return bad("Please use a valid role: user, model.");
       for (const [j, p] of (c.parts ?? []).entries()) {
@@ -394,7 +408,7 @@ export function refusal(url, body) {
   const embed = url.match(/models\/([^/:]+):batchEmbedContents/);
   if (embed) return geminiEmbeddings.refuse(body, decodeURIComponent(embed[1]));
   const f = FORMATS.find((f) => f.match({ url }));
-  return f ? f.refuse(body) : { status: 404, body: { error: { message: `no provider serves ${url}` } } };
+  return f ? f.refuse(body, f.match({ url })) : { status: 404, body: { error: { message: `no provider serves ${url}` } } };
 }
 
 /** Answers with fixture case `name` of `family` as it is on disk: its stream when
@@ -760,7 +774,7 @@ export async function startMockUpstream() {
         const stream = m.stream ?? f.stream(body);
         const script = scripts[model];
         const asked = f.outputAsk(body);
-        const refusal = f.refuse?.(body) ?? (most && asked > Number(most) ? f.tooLong(asked, Number(most), model) : null);
+        const refusal = f.refuse?.(body, m) ?? (most && asked > Number(most) ? f.tooLong(asked, Number(most), model) : null);
         if (refusal) {
           res.writeHead(refusal.status, { "content-type": "application/json" });
           return res.end(JSON.stringify(refusal.body));

@@ -9,6 +9,7 @@ use std::collections::HashMap;
 use serde::Serialize;
 use serde_json::{json, Value};
 
+use super::thinking::{thinking_config, ThinkingConfig};
 use super::REASONING_FORMAT;
 use crate::api::ChatRequest;
 use crate::api::{Content, ContentPart, Message, Role, ToolChoice};
@@ -138,13 +139,6 @@ struct ImageConfig<'a> {
     image_size: Option<&'a Value>,
 }
 
-#[derive(Debug, PartialEq, Serialize)]
-#[serde(rename_all = "camelCase")]
-struct ThinkingConfig {
-    include_thoughts: bool,
-    thinking_budget: u64,
-}
-
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 struct Tools<'a> {
@@ -208,13 +202,16 @@ fn generation_config<'a>(target: &Target, req: &'a ChatRequest) -> GenerationCon
         .endpoint
         .cap_output(target.model, req.max_output_tokens());
     let json = wants_json(req);
-    let thinking = Reasoning::from_request(req).map(|r| ThinkingConfig {
-        include_thoughts: !r.exclude,
-        thinking_budget: r.budget(
-            max_output
-                .or(target.endpoint.max_completion_tokens)
-                .unwrap_or(8192),
-        ),
+    let thinking = Reasoning::from_request(req).map(|r| {
+        let most = max_output
+            .or(target.endpoint.max_completion_tokens)
+            .unwrap_or(8192);
+        let e = &target.endpoint;
+        thinking_config(
+            e.thinking_as.as_deref().unwrap_or(&e.upstream_model),
+            &r,
+            most,
+        )
     });
     let (response_modalities, image_config) = image_output(req);
     GenerationConfig {

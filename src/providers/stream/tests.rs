@@ -1,5 +1,6 @@
 use super::*;
 use crate::providers::testutil::{catalog, meta};
+use serde_json::json;
 
 fn cut_at(model: &str, make: Translator, bytes: &[u8], marker: &str) -> ChatStream {
     let pricing = catalog().model(model).unwrap().endpoints[0].pricing.clone();
