@@ -217,8 +217,9 @@ impl StreamState {
     /// One event's data read: a text delta's text (borrowed from the event where it has
     /// no escapes), or the chunk any other event makes, if any.
     pub fn read<'a>(&mut self, data: &'a str) -> Result<Made<'a>> {
-        let ev: Event<'a> =
-            serde_json::from_str(data).map_err(|e| invalid_event(&self.provider, e, data))?;
+        // From the bytes, as the whole reply is read: one copy of the usage's decoder.
+        let ev: Event<'a> = serde_json::from_slice(data.as_bytes())
+            .map_err(|e| invalid_event(&self.provider, e, data))?;
         let index = ev.index;
         let position = usize::try_from(index).unwrap_or(usize::MAX);
         Ok(Made::Chunk(match ev.kind.as_ref() {
