@@ -202,6 +202,25 @@ pub enum Embedding {
     Base64(String),
 }
 
+/// One item of a reply's `data`, in OpenAI's shape (fields in the order the gateway has
+/// always written them).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct EmbeddingItem {
+    pub embedding: Embedding,
+    pub index: u64,
+    pub object: &'static str,
+}
+
+impl EmbeddingItem {
+    pub fn new(index: u64, embedding: Embedding) -> Self {
+        EmbeddingItem {
+            embedding,
+            index,
+            object: "embedding",
+        }
+    }
+}
+
 /// One embedding in `encoding`.
 pub fn encode(values: &[f64], encoding: Encoding) -> Embedding {
     match encoding {
@@ -222,9 +241,8 @@ pub fn encode(values: &[f64], encoding: Encoding) -> Embedding {
 pub struct EmbeddingsReply {
     pub id: String,
     pub object: &'static str,
-    /// The items in OpenAI's shape (`object`, `index`, `embedding`), as the provider
-    /// family made them of its upstream's reply.
-    pub data: Vec<Value>,
+    /// The items, as the provider family read them from its upstream's reply.
+    pub data: Vec<EmbeddingItem>,
     pub model: String,
     pub provider: String,
     pub usage: EmbeddingsUsage,
@@ -347,7 +365,7 @@ mod tests {
         let mut reply = EmbeddingsReply {
             id: "gen-1".into(),
             object: "list",
-            data: vec![json!({"object": "embedding", "index": 0, "embedding": "AACAPw=="})],
+            data: vec![EmbeddingItem::new(0, Embedding::Base64("AACAPw==".into()))],
             model: "a/b".into(),
             provider: "P".into(),
             usage: EmbeddingsUsage {

@@ -3,10 +3,14 @@
 //! our identity, usage and cost. The families' [`super::Family`] implementations call
 //! the builders and readers here.
 
+use serde::Deserialize;
+use serde_json::value::RawValue;
 use serde_json::{json, Value};
 
 use super::{family, invalid_reply, Target, UpstreamRequest};
-use crate::api::embeddings::{encode, EmbeddingsReply, EmbeddingsRequest, EmbeddingsUsage, Input};
+use crate::api::embeddings::{
+    encode, Embedding, EmbeddingItem, EmbeddingsReply, EmbeddingsRequest, EmbeddingsUsage, Input,
+};
 use crate::api::{GenerationMeta, Usage};
 use crate::error::{Error, Result};
 
@@ -56,57 +60,78 @@ pub(super) fn gemini_request(target: &Target, req: &EmbeddingsRequest) -> Result
     )
 }
 
+/// Gemini's `batchEmbedContents` reply, as far as the gateway reads it.
+#[derive(Deserialize)]
+struct GeminiReply {
+    embeddings: Vec<GeminiEmbedding>,
+    #[serde(default, rename = "usageMetadata")]
+    usage: Option<GeminiUsage>,
+}
+
+#[derive(Deserialize)]
+struct GeminiEmbedding {
+    values: Vec<f64>,
+}
+
+#[derive(Deserialize)]
+struct GeminiUsage {
+    #[serde(default, rename = "promptTokenCount")]
+    prompt_token_count: Option<u64>,
+}
+
 /// Gemini's embeddings, in OpenAI's shape, and its prompt count.
 pub(super) fn gemini_items(
     slug: &str,
     req: &EmbeddingsRequest,
-    v: &Value,
     body: &[u8],
-) -> Result<(Vec<Value>, Option<u64>)> {
-    let list = v
-        .get("embeddings")
-        .and_then(Value::as_array)
-        .ok_or_else(|| invalid_reply(slug, "no embeddings", body))?;
-    let mut data = Vec::with_capacity(list.len());
-    for (i, e) in list.iter().enumerate() {
-        let values: Vec<f64> = e
-            .get("values")
-            .and_then(Value::as_array)
-            .ok_or_else(|| invalid_reply(slug, "an embedding without values", body))?
-            .iter()
-            .filter_map(Value::as_f64)
-            .collect();
-        data.push(
-            json!({"object": "embedding", "index": i, "embedding": encode(&values, req.encoding)}),
-        );
-    }
-    let counted = v
-        .pointer("/usageMetadata/promptTokenCount")
-        .and_then(Value::as_u64);
-    Ok((data, counted))
+) -> Result<(Vec<EmbeddingItem>, Option<u64>)> {
+    let reply: GeminiReply =
+        serde_json::from_slice(body).map_err(|e| invalid_reply(slug, e, body))?;
+    let data = (0u64..)
+        .zip(&reply.embeddings)
+        .map(|(i, e)| EmbeddingItem::new(i, encode(&e.values, req.encoding)))
+        .collect();
+    Ok((data, reply.usage.and_then(|u| u.prompt_token_count)))
+}
+
+/// OpenAI's `/embeddings` reply, as far as the gateway reads it.
+#[derive(Deserialize)]
+struct OpenAiReply {
+    data: Vec<OpenAiItem>,
+    #[serde(default)]
+    usage: Option<OpenAiUsage>,
+}
+
+#[derive(Deserialize)]
+struct OpenAiItem {
+    #[serde(default)]
+    index: Option<u64>,
+    /// Floats, or a base64 string: told apart by the first byte.
+    embedding: Box<RawValue>,
+}
+
+#[derive(Deserialize)]
+struct OpenAiUsage {
+    #[serde(default)]
+    prompt_tokens: Option<u64>,
 }
 
 /// OpenAI's embeddings items, as they came, and its prompt count.
-pub(super) fn openai_items(
-    slug: &str,
-    v: &Value,
-    body: &[u8],
-) -> Result<(Vec<Value>, Option<u64>)> {
-    let list = v
-        .get("data")
-        .and_then(Value::as_array)
-        .ok_or_else(|| invalid_reply(slug, "no data", body))?;
-    let mut data = Vec::with_capacity(list.len());
-    for (i, e) in list.iter().enumerate() {
-        let embedding = e
-            .get("embedding")
-            .filter(|x| x.is_array() || x.is_string())
-            .ok_or_else(|| invalid_reply(slug, "an item without an embedding", body))?;
-        let index = e.get("index").and_then(Value::as_u64).unwrap_or(i as u64);
-        data.push(json!({"object": "embedding", "index": index, "embedding": embedding}));
+pub(super) fn openai_items(slug: &str, body: &[u8]) -> Result<(Vec<EmbeddingItem>, Option<u64>)> {
+    let reply: OpenAiReply =
+        serde_json::from_slice(body).map_err(|e| invalid_reply(slug, e, body))?;
+    let mut data = Vec::with_capacity(reply.data.len());
+    for (i, item) in (0u64..).zip(&reply.data) {
+        let raw = item.embedding.get();
+        let embedding = if raw.starts_with('"') {
+            serde_json::from_str(raw).map(Embedding::Base64)
+        } else {
+            serde_json::from_str(raw).map(Embedding::Floats)
+        }
+        .map_err(|_| invalid_reply(slug, "an item without an embedding", body))?;
+        data.push(EmbeddingItem::new(item.index.unwrap_or(i), embedding));
     }
-    let counted = v.pointer("/usage/prompt_tokens").and_then(Value::as_u64);
-    Ok((data, counted))
+    Ok((data, reply.usage.and_then(|u| u.prompt_tokens)))
 }
 
 /// The reply in OpenAI's shape, and the usage to bill.
@@ -117,8 +142,7 @@ pub fn parse_response(
     body: &[u8],
 ) -> Result<(EmbeddingsReply, Usage)> {
     let slug = &target.provider.slug;
-    let v: Value = serde_json::from_slice(body).map_err(|e| invalid_reply(slug, e, body))?;
-    let (data, counted) = family(target.provider.api).parse_embeddings(slug, req, &v, body)?;
+    let (data, counted) = family(target.provider.api).parse_embeddings(slug, req, body)?;
     let prompt_tokens = counted.unwrap_or_else(|| {
         req.input
             .bytes()
@@ -209,5 +233,34 @@ mod tests {
                 502
             );
         });
+    }
+
+    /// An OpenAI item's embedding is kept in the form it came in (floats, or base64
+    /// text), its index too; anything else is an invalid reply, not a panic.
+    #[test]
+    fn openai_items_keep_their_form() {
+        let body = br#"{"data":[{"index":1,"embedding":"AACAPw=="},{"embedding":[0.5,-1]}],"usage":{"prompt_tokens":3}}"#;
+        let (items, counted) = openai_items("p", body).unwrap();
+        assert_eq!(counted, Some(3));
+        assert_eq!(
+            items[0],
+            EmbeddingItem::new(1, Embedding::Base64("AACAPw==".into()))
+        );
+        assert_eq!(
+            items[1],
+            EmbeddingItem::new(1, Embedding::Floats(vec![0.5, -1.0]))
+        );
+        assert_eq!(
+            serde_json::to_string(&items[1]).unwrap(),
+            r#"{"embedding":[0.5,-1.0],"index":1,"object":"embedding"}"#
+        );
+        for bad in [
+            &br#"{"data":[{"embedding":{"x":1}}]}"#[..],
+            br#"{"data":[{"index":0}]}"#,
+            br#"{"nothing":[]}"#,
+        ] {
+            let e = openai_items("p", bad).unwrap_err();
+            assert_eq!(e.status(), 502, "{e:?}");
+        }
     }
 }

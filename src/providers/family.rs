@@ -8,7 +8,7 @@ use serde_json::Value;
 use super::media::Remote;
 use super::stream::Translator;
 use super::{Target, UpstreamRequest};
-use crate::api::embeddings::EmbeddingsRequest;
+use crate::api::embeddings::{EmbeddingItem, EmbeddingsRequest};
 use crate::api::{ChatCompletion, ChatRequest, GenerationMeta};
 use crate::catalog::{ApiFamily, Endpoint, Model};
 use crate::error::{Error, Result};
@@ -92,15 +92,13 @@ pub trait Family: Sync {
         )))
     }
 
-    /// An embeddings reply `v` (`body` parsed): its items in OpenAI's shape and the
-    /// prompt tokens it counted, if it did.
+    /// An embeddings reply: its items and the prompt tokens it counted, if it did.
     fn parse_embeddings(
         &self,
         provider: &str,
         _req: &EmbeddingsRequest,
-        _v: &Value,
         body: &[u8],
-    ) -> Result<(Vec<Value>, Option<u64>)> {
+    ) -> Result<(Vec<EmbeddingItem>, Option<u64>)> {
         Err(super::invalid_reply(provider, "no embeddings parser", body))
     }
 }

@@ -492,10 +492,9 @@ impl super::Family for Gemini {
         &self,
         provider: &str,
         req: &crate::api::embeddings::EmbeddingsRequest,
-        v: &Value,
         body: &[u8],
-    ) -> Result<(Vec<Value>, Option<u64>)> {
-        super::embeddings::gemini_items(provider, req, v, body)
+    ) -> Result<(Vec<crate::api::embeddings::EmbeddingItem>, Option<u64>)> {
+        super::embeddings::gemini_items(provider, req, body)
     }
 }
 

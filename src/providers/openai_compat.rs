@@ -494,10 +494,9 @@ impl super::Family for OpenAiCompat {
         &self,
         provider: &str,
         _: &crate::api::embeddings::EmbeddingsRequest,
-        v: &Value,
         body: &[u8],
-    ) -> Result<(Vec<Value>, Option<u64>)> {
-        super::embeddings::openai_items(provider, v, body)
+    ) -> Result<(Vec<crate::api::embeddings::EmbeddingItem>, Option<u64>)> {
+        super::embeddings::openai_items(provider, body)
     }
 }
 
