@@ -42,6 +42,21 @@ pub struct SessionUsage {
     pub remaining_requests: Option<u64>,
 }
 
+impl SessionUsage {
+    /// The figures after a request charged `cost`, `self` being them before it (what
+    /// is left of `max_cost` then already less the other requests' holds).
+    pub fn after(&self, cost: Option<crate::money::Usd>) -> SessionUsage {
+        let c = cost.map_or(0, |c| c.0);
+        SessionUsage {
+            cost: crate::money::Usd(self.cost.0.saturating_add(c)),
+            remaining_cost: self
+                .remaining_cost
+                .map(|r| crate::money::Usd(r.0.saturating_sub(c))),
+            ..self.clone()
+        }
+    }
+}
+
 /// What the upstream bills for a generation, as OpenRouter breaks it down (cached
 /// prompt tokens at their cache prices, reasoning and image tokens at theirs).
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]

@@ -39,36 +39,31 @@ pub fn headers(h: &Headers, v: &SessionView) {
     http::set(h, "X-Session-Requests", &v.requests.to_string());
 }
 
-/// What a reply was charged (picodollars), from its usage.
-fn cost_of(c: &ChatCompletion) -> u64 {
-    c.usage
-        .as_ref()
-        .and_then(|u| u.cost)
-        .map_or(0, |c| u64::try_from(c.0).unwrap_or(u64::MAX))
-}
-
-/// `usage.session` of a reply charged `cost`: the session's figures as of admission,
-/// with this request's cost added (its hold given back: what is left of `max_cost`
-/// after it and the holds of the requests still running).
-pub fn usage_of(v: &SessionView, cost: u64) -> SessionUsage {
-    let spent = v.cost.saturating_add(cost);
+/// `usage.session` before the request: the session's figures as of its admission (it
+/// counted), what is left of `max_cost` less the holds of the others still running.
+/// [`SessionUsage::after`] adds what the request was charged (its hold given back).
+pub fn before(v: &SessionView) -> SessionUsage {
     SessionUsage {
         id: v.id.clone(),
-        cost: Usd::from_picos(spent),
+        cost: Usd::from_picos(v.cost),
         requests: v.requests,
         tokens: v.tokens,
         remaining_cost: v
             .max_cost
-            .map(|m| Usd::from_picos(m.saturating_sub(spent).saturating_sub(v.others_held))),
+            .map(|m| Usd::from_picos(m.saturating_sub(v.cost).saturating_sub(v.others_held))),
         remaining_requests: v.remaining_requests,
     }
 }
 
+/// What a reply was charged, from its usage.
+fn cost_of(c: &ChatCompletion) -> Option<Usd> {
+    c.usage.as_ref().and_then(|u| u.cost)
+}
+
 /// Puts `usage.session` on a reply before it is written in its surface's shape.
 pub fn stamp(c: &mut ChatCompletion, v: Option<&SessionView>) {
-    let cost = cost_of(c);
     if let (Some(v), Some(u)) = (v, c.usage.as_mut()) {
-        u.session = Some(usage_of(v, cost));
+        u.session = Some(before(v).after(u.cost));
     }
 }
 
@@ -78,7 +73,7 @@ pub fn stamp_native(reply: &mut Value, c: &ChatCompletion, v: Option<&SessionVie
     let Some(v) = v else { return };
     if let (Some(u), Ok(s)) = (
         reply.get_mut("usage"),
-        serde_json::to_value(usage_of(v, cost_of(c))),
+        serde_json::to_value(before(v).after(cost_of(c))),
     ) {
         crate::api::set_field(u, "session", s);
     }

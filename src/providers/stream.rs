@@ -177,6 +177,9 @@ pub struct ChatStream {
     /// For the Messages pass-through's caller that asked for one reply: Anthropic's
     /// events gathered into its message.
     native: Option<Box<crate::api::messages::NativeGather>>,
+    /// The request's session before it (`usage.session` of the final chunk, this
+    /// stream's cost added).
+    session: Option<crate::usage::SessionUsage>,
 }
 
 impl ChatStream {
@@ -202,7 +205,14 @@ impl ChatStream {
             failure: None,
             thinking: None,
             native: None,
+            session: None,
         }
+    }
+
+    /// Reports the request's session in the final usage ([`ChatStream::with_session`]).
+    pub fn with_session(mut self, session: Option<crate::usage::SessionUsage>) -> Self {
+        self.session = session;
+        self
     }
 
     /// Also gathers the upstream's own events (Anthropic's, for the Messages
@@ -387,7 +397,7 @@ impl ChatStream {
         let error = serde_json::to_value(err.error_object(Some(metadata))).unwrap_or_default();
         chunk.error = Some(error);
         let last = self.meta.chunk(Vec::new());
-        let usage = self.final_usage();
+        let usage = self.reported_usage();
         self.encoder.fail(&chunk, &last, &usage, err)
     }
 
@@ -442,7 +452,7 @@ impl ChatStream {
 
     fn close(&mut self) -> Vec<u8> {
         self.closed = true;
-        let usage = self.final_usage();
+        let usage = self.reported_usage();
         if matches!(self.encoder, Encoder::Chat) {
             let mut out = Vec::with_capacity(512);
             self.head.write(&ChatChunk::usage_only(usage), &mut out);
@@ -451,6 +461,14 @@ impl ChatStream {
         }
         let last = self.meta.chunk(Vec::new());
         self.encoder.close(&last, &usage)
+    }
+
+    /// The final usage the client is told: [`ChatStream::final_usage`] with the
+    /// session's figures after this stream.
+    fn reported_usage(&self) -> Usage {
+        let mut u = self.final_usage();
+        u.session = self.session.as_ref().map(|s| s.after(u.cost));
+        u
     }
 
     /// The usage to bill: the upstream's final count; else what it said of its usage

@@ -9,7 +9,7 @@ import { eventually } from "../support/eventually.mjs";
 import { startWorker } from "../support/worker.mjs";
 import { startMockUpstream } from "../support/mock_upstream.mjs";
 import { testCatalog, mockBindings } from "../support/catalog.mjs";
-import { exactBody, picos, sum } from "../support/money.mjs";
+import { exactBody, exactJson, picos, sum } from "../support/money.mjs";
 
 let mock, worker;
 
@@ -156,4 +156,40 @@ test("bad session values are a 400 naming the field, before anything is reserved
   }
   const a = await account(acc.id);
   assert.equal(a.reserved + a.total_usage, 0);
+});
+
+// The events of an SSE body: [{event, data}] with data read exactly (amounts as text).
+const events = (text) => text.split("\n\n").filter((e) => e.trim()).map((e) => {
+  const lines = e.split("\n");
+  const event = lines.find((l) => l.startsWith("event: "))?.slice(7);
+  const data = lines.filter((l) => l.startsWith("data: ")).map((l) => l.slice(6)).join("\n");
+  return { event, data: data && data !== "[DONE]" ? exactJson(data) : data };
+});
+
+test("the final usage chunk of a stream says where the session stands, on every surface", async () => {
+  const acc = await worker.createAccount({ credits: 10 });
+  const session = { session_id: "streamed-1", session_limits: { max_cost: "1.00", max_requests: 10 } };
+  const input = [{ role: "user", content: "hi" }];
+  const surfaces = [
+    ["/chat/completions", { messages: input, max_tokens: 10 }, (es) => es.filter((e) => e.data?.usage).at(-1)?.data.usage],
+    ["/completions", { prompt: "hi", max_tokens: 10 }, (es) => es.filter((e) => e.data?.usage).at(-1)?.data.usage],
+    ["/responses", { input: "hi", max_output_tokens: 16 }, (es) => es.find((e) => e.event === "response.completed")?.data.response.usage],
+    ["/messages", { messages: input, max_tokens: 10 }, (es) => es.find((e) => e.event === "message_delta")?.data.usage],
+  ];
+  let n = 0;
+  for (const [path, body, usageOf] of surfaces) {
+    const r = await post(path, acc.key, { model: "test/pricey", stream: true, ...session, ...body });
+    assert.equal(r.status, 200, path);
+    const before = picos(r.headers.get("x-session-cost"));
+    const usage = usageOf(events(await r.text()));
+    n += 1;
+    assert.ok(usage?.session, `${path}: usage.session in the final chunk`);
+    const s = usage.session;
+    assert.equal(s.id, "streamed-1");
+    assert.equal(String(s.requests), String(n));
+    assert.equal(String(s.remaining_requests), String(10 - n));
+    assert.equal(picos(s.cost), before + picos(usage.cost ?? "0.0081"), path);
+    assert.ok(picos(s.remaining_cost) <= picos("1") - picos(s.cost), path);
+    await settled(acc.id);
+  }
 });

@@ -359,7 +359,8 @@ impl Attempt<'_> {
         let (meta, estimate) = (self.meta.clone(), self.prompt_estimate);
         let mut stream = ChatStream::new(translator, meta, pricing.clone(), estimate)
             .with_encoder(self.incoming.request.encoder(estimate, self.native))
-            .with_thinking(run.thinking(choice));
+            .with_thinking(run.thinking(choice))
+            .with_session(run.session.map(session_budget::before));
         stream.started(first_byte);
         let on_end = stream_end(run.settler, choice, pricing, latency_ms, first_byte);
         upstream::stream_through(

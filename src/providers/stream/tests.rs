@@ -334,3 +334,68 @@ fn anthropic_text_deltas_written_directly_are_the_typed_chunks() {
         assert_eq!(direct.final_usage(), typed.final_usage());
     }
 }
+
+#[test]
+fn the_final_usage_of_a_stream_reports_its_session_on_every_surface() {
+    use crate::api::{messages, responses};
+    use crate::money::Usd;
+    let model = "anthropic/claude-sonnet-4.5";
+    let pricing = catalog().model(model).unwrap().endpoints[0].pricing.clone();
+    let bytes = include_bytes!("../../../tests/fixtures/anthropic/tool_use_stream/stream.sse");
+    let before = crate::usage::SessionUsage {
+        id: "s-1".into(),
+        cost: Usd(1_000),
+        requests: 3,
+        tokens: 40,
+        remaining_cost: Some(Usd(9_000_000_000)),
+        remaining_requests: Some(7),
+    };
+    let encoders = [
+        (Encoder::Chat, "\"usage\""),
+        (Encoder::Completions, "\"usage\""),
+        (
+            Encoder::Responses(Box::new(responses::StreamEncoder::new(Default::default()))),
+            "response.completed",
+        ),
+        (
+            Encoder::Messages(messages::StreamEncoder::new(10)),
+            "message_delta",
+        ),
+    ];
+    for (encoder, last) in encoders {
+        let t = Translator::Anthropic(anthropic::StreamState::new("anthropic"));
+        let mut s = ChatStream::new(t, meta(model), pricing.clone(), 10)
+            .with_encoder(encoder)
+            .with_session(Some(before.clone()));
+        let mut out = s.feed(bytes);
+        out.extend(s.finish());
+        let cost = s.final_usage().cost.unwrap();
+        assert!(cost > Usd(0));
+        let text = String::from_utf8(out).unwrap();
+        let event = text
+            .split("\n\n")
+            .filter(|e| e.contains(last) && e.contains("\"session\""))
+            .last()
+            .unwrap_or_else(|| panic!("no {last} with usage.session in {text}"));
+        let data = event
+            .lines()
+            .find_map(|l| l.strip_prefix("data: "))
+            .unwrap();
+        let v: serde_json::Value = serde_json::from_str(data).unwrap();
+        let usage = [&v["usage"], &v["response"]["usage"]]
+            .into_iter()
+            .find(|u| u.is_object())
+            .unwrap();
+        let session = &usage["session"];
+        assert_eq!(session["id"], "s-1", "{event}");
+        assert_eq!(session["requests"], 3);
+        assert_eq!(session["tokens"], 40);
+        assert_eq!(session["remaining_requests"], 7);
+        let money = |v: &serde_json::Value| serde_json::from_value::<Usd>(v.clone()).unwrap();
+        assert_eq!(money(&session["cost"]), Usd(1_000 + cost.0));
+        assert_eq!(
+            money(&session["remaining_cost"]),
+            Usd(9_000_000_000 - cost.0)
+        );
+    }
+}
