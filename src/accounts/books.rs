@@ -230,6 +230,11 @@ impl<S: Store> Books<S> {
                 self.activity(day)
             }
             Op::Generations { caller, limit } => self.generations(&caller, limit),
+            Op::Session { caller, id } => self.session_get(&caller, &id),
+            Op::Sessions { caller, limit } => self.session_list(&caller, limit),
+            Op::SessionUpdate { caller, id, limits } => {
+                self.session_update(&caller, &id, &limits)
+            }
             Op::Scope {
                 caller,
                 provisioning,
@@ -411,6 +416,12 @@ impl<S: Store> Books<S> {
         }
         if let Some(r) = patch.limit_reset {
             k.limit_reset = r;
+        }
+        if let Some(d) = patch.session_limits_default {
+            k.session_limits_default = d;
+        }
+        if let Some(r) = patch.require_session_id {
+            k.require_session_id = r;
         }
         k.updated_ms = Some(self.now_ms());
         // The key's leases and holds stay: a rename changes no money, and after a

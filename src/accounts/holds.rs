@@ -39,6 +39,11 @@ impl<S: Store> Books<S> {
 
     pub(super) fn admit(&self, a: Admission) -> Result<Reply> {
         let key = self.caller(&a.caller, Some(KeyKind::Api))?;
+        if key.require_session_id && a.session.is_none() {
+            return Err(Error::bad_request(
+                "session_id: this key requires a session (session_id in the body, an x-session-id header, or metadata.session_id on Messages)",
+            ));
+        }
         let allow_training = self.account()?.allow_training;
         let facts = if allow_training {
             a.if_training
@@ -98,8 +103,9 @@ impl<S: Store> Books<S> {
             .map(|row| self.session_admitted(row, ask.reserve))
             .transpose()?;
         // A lease for the key's next requests, when they are paid and the account and
-        // key can spare one; free models and per-key request rates stay exact.
-        let lease = if a.lease && !facts.free && a.rps.is_none() {
+        // key can spare one; free models, per-key request rates and keys whose every
+        // request has a session (admitted here) stay exact.
+        let lease = if a.lease && !facts.free && a.rps.is_none() && !key.require_session_id {
             self.grant_lease(&key, &a.gen_id, ask.reserve, allow_training)?
         } else {
             None
@@ -213,7 +219,7 @@ impl<S: Store> Books<S> {
         // The lease stays only for an enabled API key whose limit still covers what it
         // holds, and only if the isolate keeps it.
         let kept = match self.caller(caller, Some(KeyKind::Api)) {
-            Ok(k) if !release => {
+            Ok(k) if !release && !k.require_session_id => {
                 let b = self.key_budget(&k)?;
                 let over = b
                     .limit

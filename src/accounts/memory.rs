@@ -493,13 +493,14 @@ impl ShardStore for MemoryShard {
                 .filter(|r| key.is_none_or(|k| k == r.key_hash))
         })
     }
-    fn newest(&self, key: Option<&str>, limit: u32) -> Result<Vec<Record>> {
+    fn newest(&self, key: Option<&str>, session: Option<&str>, limit: u32) -> Result<Vec<Record>> {
         self.with(|t| {
             let mut all: Vec<Record> = t
                 .records
                 .values()
                 .filter_map(|(_, _, r)| r.clone())
                 .filter(|r| key.is_none_or(|k| k == r.key_hash))
+                .filter(|r| session.is_none_or(|s| r.generation.session_id.as_deref() == Some(s)))
                 .collect();
             all.sort_by_key(|r| std::cmp::Reverse(r.generation.created_ms));
             all.truncate(limit as usize);

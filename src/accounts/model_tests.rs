@@ -57,6 +57,8 @@ pub(super) fn key_record(hash: &str, kind: KeyKind, limit: Option<u64>) -> KeyRe
         limit_reset: None,
         created_ms: START_MS,
         updated_ms: None,
+        session_limits_default: None,
+        require_session_id: false,
     }
 }
 

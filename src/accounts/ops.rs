@@ -14,7 +14,7 @@ use super::lease::Grant;
 use super::ledger::{Ask, LimitReset};
 use super::records::{Generation, KeyRecord};
 use super::session::SessionView;
-use crate::api::session::SessionAsk;
+use crate::api::session::{LimitsPatch, SessionAsk, SessionLimits};
 use crate::error::Error;
 use crate::limits::{Decision, Window};
 
@@ -136,6 +136,24 @@ pub enum Op {
         caller: String,
         allow_training: Option<bool>,
     },
+    /// A session of the account (`GET /sessions/{id}`).
+    Session {
+        caller: String,
+        id: String,
+    },
+    /// The most recently used sessions, newest first (`GET /sessions?limit=`): the
+    /// account's for a provisioning key, those it made for an API key.
+    Sessions {
+        caller: String,
+        limit: u32,
+    },
+    /// `PATCH /sessions/{id}`: its limits raised, lowered or removed, by a provisioning
+    /// key or the key that made it.
+    SessionUpdate {
+        caller: String,
+        id: String,
+        limits: LimitsPatch,
+    },
 }
 
 /// The `op` field of a message, the rest of it skipped.
@@ -227,19 +245,41 @@ pub struct PlanFacts {
     pub ask: Ask,
 }
 
-/// `PATCH /keys/{hash}`: absent fields stay; `limit: null` removes the limit.
+/// `PATCH /keys/{hash}`: absent fields stay; `limit: null` removes the limit (and
+/// `session_limits_default: null` the default). A field set to null travels as null,
+/// one left alone not at all ([`set_or_null`]).
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct KeyPatch {
     pub name: Option<String>,
     pub disabled: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "set_or_null")]
     pub limit: Option<Option<u64>>,
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "set_or_null")]
     pub limit_reset: Option<Option<LimitReset>>,
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "set_or_null")]
+    pub session_limits_default: Option<Option<SessionLimits>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub require_session_id: Option<bool>,
+}
+
+/// A field that is present: set (`Some(Some)`) or null (`Some(None)`); serde's own
+/// reading of `Option<Option<T>>` takes null for absent.
+fn set_or_null<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(d).map(Some)
 }
 
 impl KeyPatch {
-    /// Whether it may lower what the key can spend (a rename changes no money).
+    /// Whether it may lower what the key can spend (a rename changes no money), or
+    /// make its requests need what a lease cannot check (a session).
     pub fn restricts(&self) -> bool {
-        self.disabled == Some(true) || self.limit.is_some() || self.limit_reset.is_some()
+        self.disabled == Some(true)
+            || self.limit.is_some()
+            || self.limit_reset.is_some()
+            || self.require_session_id == Some(true)
     }
 }
 
@@ -424,6 +464,8 @@ mod tests {
             limit_reset: None,
             created_ms: 1,
             updated_ms: None,
+            session_limits_default: None,
+            require_session_id: false,
         };
         let ops = [
             Op::Account,

@@ -5,6 +5,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use super::ledger::{date, iso8601, usd, LimitReset};
+use super::session::limits_json;
+use crate::api::session::SessionLimits;
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
@@ -26,6 +28,12 @@ pub struct KeyRecord {
     pub limit_reset: Option<LimitReset>,
     pub created_ms: u64,
     pub updated_ms: Option<u64>,
+    /// The limits a session gets when it has none and its request asks for none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_limits_default: Option<SessionLimits>,
+    /// A request without a session is a 400 naming `session_id`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub require_session_id: bool,
 }
 
 /// A key's spending: all-time and in the current day, week and month (picodollars).
@@ -78,6 +86,8 @@ impl KeyRecord {
             "external_user": null,
             "workspace_id": account_id,
             "is_provisioning_key": self.kind == KeyKind::Provisioning,
+            "session_limits_default": self.session_limits_default.as_ref().map(limits_json),
+            "require_session_id": self.require_session_id,
         });
         merge(&mut v, extra);
         v
@@ -171,6 +181,9 @@ pub struct Generation {
     pub operator_loss_picos: u64,
     #[serde(default)]
     pub operator_loss_reason: Option<String>,
+    /// The session it was charged to (set by the account's object as it settles).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_id: Option<String>,
 }
 
 impl Generation {
@@ -220,6 +233,7 @@ pub fn generation_data(g: &Generation, charged_picos: u64) -> Value {
         "native_finish_reason": g.native_finish_reason,
         "latency": g.latency_ms,
         "generation_time": g.generation_ms,
+        "session_id": g.session_id,
     });
     let nulls = [
         "moderation_latency",
@@ -304,6 +318,8 @@ mod tests {
             limit_reset: Some(LimitReset::Monthly),
             created_ms: 0,
             updated_ms: None,
+            session_limits_default: None,
+            require_session_id: false,
         }
     }
 

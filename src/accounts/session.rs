@@ -11,20 +11,33 @@
 //! going first; a session with holds outstanding is never dropped.
 
 use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
 
 use super::books::Books;
 use super::ledger::{self, Capture, Funds, KeyBudget};
 use super::ops::{Admitted, Reply};
 use super::records::Generation;
-use super::records::KeyRecord;
+use super::records::{KeyKind, KeyRecord};
 use super::store::{Result, Store};
-use crate::api::session::SessionLimits;
-use crate::api::session::{join_numbers, split_numbers, SessionAsk};
+use crate::api::session::{join_numbers, split_numbers, LimitsPatch, SessionAsk, SessionLimits};
 use crate::error::Error;
 use crate::money::Usd;
 
 /// The most sessions an account keeps.
 pub const MAX_SESSIONS: u64 = 100_000;
+/// The most sessions one listing returns (as many as generations).
+pub const MAX_SESSIONS_LISTED: u32 = super::ops::MAX_GENERATIONS_LISTED;
+
+/// Limits as the account API shows them: `max_cost` in USD as the other amounts are,
+/// an unset limit null.
+pub fn limits_json(l: &SessionLimits) -> Value {
+    json!({
+        "max_cost": l.max_cost.map(ledger::usd),
+        "max_requests": l.max_requests,
+        "max_tokens": l.max_tokens,
+        "max_duration_s": l.max_duration_s,
+    })
+}
 
 /// One session as the account's object keeps it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -192,6 +205,23 @@ impl SessionRow {
         )))
     }
 
+    /// `GET /sessions/{id}` and an entry of `GET /sessions`.
+    pub fn to_json(&self) -> Value {
+        json!({
+            "id": self.id,
+            "key_hash": self.key_hash,
+            "limits": limits_json(&self.limits),
+            "cost": ledger::usd(self.cost),
+            "requests": self.requests,
+            "tokens": self.tokens,
+            "reserved": ledger::usd(self.held),
+            "remaining_cost": self.remaining_cost().map(ledger::usd),
+            "remaining_requests": self.limits.max_requests.map(|m| m.saturating_sub(self.requests)),
+            "created_at": ledger::iso8601(self.first_ms),
+            "last_used_at": ledger::iso8601(self.last_ms),
+        })
+    }
+
     /// The session as a reply of a request holding `reserve` of it shows it.
     pub fn view(&self, reserve: u64) -> SessionView {
         SessionView {
@@ -225,7 +255,9 @@ impl<S: Store> Books<S> {
             .store
             .session(&ask.id)?
             .unwrap_or_else(|| SessionRow::new(&ask.id, &key.hash, now));
-        if let Some(l) = ask.limits {
+        // A key's default applies to a session that has no limits and asks for none.
+        let default = key.session_limits_default.filter(|_| row.limits.is_empty());
+        if let Some(l) = ask.limits.or(default) {
             row.limits = row.limits.lowered(l);
         }
         match row.check(reserve, now) {
@@ -301,6 +333,48 @@ impl<S: Store> Books<S> {
         s.last_ms = s.last_ms.max(self.now_ms());
         self.store.put_session(&s)?;
         Ok((c, true))
+    }
+
+    /// Session `id` of the account, for any of its keys (every key of the account may
+    /// use it, and sees its figures in their replies).
+    pub(super) fn session_get(&self, caller: &str, id: &str) -> Result<Value> {
+        self.caller(caller, None)?;
+        Ok(self.known_session(id)?.to_json())
+    }
+
+    fn known_session(&self, id: &str) -> Result<SessionRow> {
+        self.store.session(id)?.ok_or_else(|| {
+            Error::NotFound(format!(
+                "Session {} not found",
+                crate::error::truncate(id, 64)
+            ))
+        })
+    }
+
+    /// The most recently used sessions, newest first: the account's for a provisioning
+    /// key, those it made for an API key (as `/generations`).
+    pub(super) fn session_list(&self, caller: &str, limit: u32) -> Result<Value> {
+        let key = self.caller(caller, None)?;
+        let mine = (key.kind != KeyKind::Provisioning).then_some(key.hash.as_str());
+        let rows = self
+            .store
+            .sessions(mine, limit.clamp(1, MAX_SESSIONS_LISTED))?;
+        Ok(Value::Array(rows.iter().map(SessionRow::to_json).collect()))
+    }
+
+    /// `PATCH /sessions/{id}`: its limits changed by `p` (raised, lowered or removed),
+    /// by a provisioning key of the account or the key that made the session.
+    pub(super) fn session_update(&self, caller: &str, id: &str, p: &LimitsPatch) -> Result<Value> {
+        let key = self.caller(caller, None)?;
+        let mut row = self.known_session(id)?;
+        if key.kind != KeyKind::Provisioning && key.hash != row.key_hash {
+            return Err(Error::Forbidden(
+                "Only a provisioning key of the account, or the key that made the session, can change its limits.".into(),
+            ));
+        }
+        row.limits = row.limits.patched(p);
+        self.store.put_session(&row)?;
+        Ok(row.to_json())
     }
 
     /// Releases `picos` of what session `id` holds (an expired reservation).

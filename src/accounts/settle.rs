@@ -122,7 +122,7 @@ impl<S: Store> Books<S> {
     /// the totals go to `t`. Settling the same ID again does nothing: the dedupe table
     /// says so for `settled_retention_ms`, and a settlement of a generation made before
     /// that is too late to charge ([`Self::too_late`]).
-    fn settle(&self, t: &mut Tally, it: &Item, g: Generation) -> Result<()> {
+    fn settle(&self, t: &mut Tally, it: &Item, mut g: Generation) -> Result<()> {
         if self.store.settled(it.gen_id)? {
             return Ok(());
         }
@@ -186,6 +186,10 @@ impl<S: Store> Books<S> {
         }
         t.applied = t.applied.saturating_add(1);
         tally_record(t, it.caller, &g, charged);
+        // Its record names its session (`/generations?session_id=`).
+        if let Some(s) = it.session {
+            g.session_id = Some(s.to_string());
+        }
         self.store.put_settled(it.gen_id, g.created_ms)?;
         let day = shard::day_of(it.gen_id, g.created_ms);
         self.store.put_outbox(

@@ -85,10 +85,13 @@ pub enum ShardOp {
         id: String,
         key: Option<String>,
     },
-    /// The newest `limit` records (of `key`, or all), newest first.
+    /// The newest `limit` records (of `key`, or all; of `session`, or all), newest
+    /// first.
     List {
         key: Option<String>,
         limit: u32,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        session: Option<String>,
     },
     /// The day's aggregates, summed over keys.
     Activity {
@@ -108,7 +111,8 @@ pub trait ShardStore {
     fn insert(&self, r: &Record, whole: bool) -> Result<()>;
     fn add_daily(&self, key: &str, model: &str, provider: &str, d: &DailyDelta) -> Result<()>;
     fn get(&self, id: &str, key: Option<&str>) -> Result<Option<Record>>;
-    fn newest(&self, key: Option<&str>, limit: u32) -> Result<Vec<Record>>;
+    fn newest(&self, key: Option<&str>, session: Option<&str>, limit: u32)
+        -> Result<Vec<Record>>;
     /// The aggregates, summed over keys, per (model, provider).
     fn activity(&self, day: i64) -> Result<Vec<ActivityRow>>;
 }
@@ -149,9 +153,9 @@ impl<S: ShardStore> Shard<S> {
                 .get(&id, key.as_deref())?
                 .as_ref()
                 .map_or(Value::Null, shown),
-            ShardOp::List { key, limit } => Value::Array(
+            ShardOp::List { key, limit, session } => Value::Array(
                 self.store
-                    .newest(key.as_deref(), limit)?
+                    .newest(key.as_deref(), session.as_deref(), limit)?
                     .iter()
                     .map(shown)
                     .collect(),

@@ -60,6 +60,13 @@ pub enum Route {
     Activity,
     /// `GET /generations`: the latest generations (a modelmux extension).
     Generations,
+    /// `GET /sessions`: the most recently used sessions (a modelmux extension, as are
+    /// the two below).
+    Sessions,
+    /// `GET /sessions/{id}`, with the ID percent-decoded.
+    SessionGet(String),
+    /// `PATCH /sessions/{id}`: its limits.
+    SessionUpdate(String),
     /// `GET`/`PATCH /account`: the account's privacy setting (a modelmux extension).
     Privacy,
     PrivacyUpdate,
@@ -139,6 +146,7 @@ pub fn route(method: Method, path: &str) -> Result<Route> {
         "/generation" => only(Method::Get, Route::Generation),
         "/activity" => only(Method::Get, Route::Activity),
         "/generations" => only(Method::Get, Route::Generations),
+        "/sessions" => only(Method::Get, Route::Sessions),
         "/account" => match method {
             Method::Get => Ok(Route::Privacy),
             Method::Patch => Ok(Route::PrivacyUpdate),
@@ -169,6 +177,16 @@ fn with_parameter(method: Method, api: &str, path: &str) -> Result<Route> {
         }
         return match method {
             Method::Get => Ok(Route::ModelEndpoints(id)),
+            _ => Err(Error::MethodNotAllowed),
+        };
+    }
+    if let Some(id) = api.strip_prefix("/sessions/").filter(|id| !id.is_empty()) {
+        // The rest of the path, decoded: a session ID may hold any character (a `+`
+        // in a path is itself).
+        let id = percent_decode(&id.replace('+', "%2B"));
+        return match method {
+            Method::Get => Ok(Route::SessionGet(id)),
+            Method::Patch => Ok(Route::SessionUpdate(id)),
             _ => Err(Error::MethodNotAllowed),
         };
     }
@@ -361,6 +379,19 @@ mod tests {
                 Ok(Route::KeyDelete("abc".into())),
             ),
             (Put_, "/api/v1/keys/abc", Err(Error::MethodNotAllowed)),
+            (Get, "/api/v1/sessions", Ok(Route::Sessions)),
+            (Post, "/api/v1/sessions", Err(Error::MethodNotAllowed)),
+            (
+                Get,
+                "/api/v1/sessions/agent%2F7%20a+b",
+                Ok(Route::SessionGet("agent/7 a+b".into())),
+            ),
+            (
+                Patch,
+                "/api/v1/sessions/s-1/",
+                Ok(Route::SessionUpdate("s-1".into())),
+            ),
+            (Delete, "/api/v1/sessions/s-1", Err(Error::MethodNotAllowed)),
             (
                 Post,
                 "/admin/v1/accounts",

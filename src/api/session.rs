@@ -12,8 +12,10 @@ use crate::money::picos_from_usd_text;
 /// The longest session ID (bytes).
 pub const MAX_SESSION_ID_BYTES: usize = 256;
 
-/// What a session may spend, make and last. `None`: no limit of that kind.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+/// What a session may spend, make and last. `None`: no limit of that kind. On the
+/// wire (a key's `session_limits_default`) its text ([`SessionLimits::to_text`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(into = "String", try_from = "String")]
 pub struct SessionLimits {
     /// Picodollars.
     pub max_cost: Option<u64>,
@@ -90,17 +92,6 @@ impl SessionLimits {
         }
     }
 
-    /// These limits with the fields `to` sets replaced (`PATCH /sessions/{id}`, which
-    /// may raise them).
-    pub fn replaced(self, to: SessionLimits) -> SessionLimits {
-        SessionLimits {
-            max_cost: to.max_cost.or(self.max_cost),
-            max_requests: to.max_requests.or(self.max_requests),
-            max_tokens: to.max_tokens.or(self.max_tokens),
-            max_duration_s: to.max_duration_s.or(self.max_duration_s),
-        }
-    }
-
     /// Sets field `name` from its text (`where` names it in the 400).
     fn set(&mut self, name: &str, text: &str, at: &str) -> Result<()> {
         let bad = |rule: &str| Error::bad_request(format!("{at}{name}: {rule}"));
@@ -128,28 +119,47 @@ impl SessionLimits {
     }
 
     /// `session_limits` as a body carries it: an object of the four limits, `max_cost`
-    /// as decimal text (or a number), the others as integers.
+    /// as decimal text (or a number), the others as integers; a null one unset.
     pub fn from_body(v: &Value) -> Result<SessionLimits> {
-        let at = "session_limits.";
-        let o = v.as_object().ok_or_else(|| {
-            Error::bad_request("session_limits: must be an object of max_cost, max_requests, max_tokens, max_duration_s")
-        })?;
-        let mut l = SessionLimits::default();
-        for (name, value) in o {
-            let text = match value {
-                Value::Null => continue,
-                Value::String(s) if name == "max_cost" => s.clone(),
-                Value::Number(n) => n.to_string(),
-                _ if name == "max_cost" => {
-                    return Err(Error::bad_request(format!(
-                        "{at}{name}: must be a USD amount as decimal text, e.g. \"2.50\""
-                    )))
+        Ok(LimitsPatch::from_body(v, "session_limits")?.set)
+    }
+
+    /// Sets field `name` from its JSON value (`at` names it in the 400); false for null.
+    fn set_value(&mut self, name: &str, value: &Value, at: &str) -> Result<bool> {
+        let text = match value {
+            Value::Null => {
+                return match bit(name) {
+                    Some(_) => Ok(false),
+                    None => self.set(name, "", at).map(|()| false),
                 }
-                _ => "-".into(),
-            };
-            l.set(name, &text, at)?;
+            }
+            Value::String(s) if name == "max_cost" => s.clone(),
+            Value::Number(n) => n.to_string(),
+            _ if name == "max_cost" => {
+                return Err(Error::bad_request(format!(
+                    "{at}{name}: must be a USD amount as decimal text, e.g. \"2.50\""
+                )))
+            }
+            _ => "-".into(),
+        };
+        self.set(name, &text, at)?;
+        Ok(true)
+    }
+
+    /// These limits changed by `p` (`PATCH /sessions/{id}`, which may raise them): each
+    /// field it sets replaced, each it removes unset, the others kept.
+    pub fn patched(self, p: &LimitsPatch) -> SessionLimits {
+        let f = |name: &str, old: Option<u64>, new: Option<u64>| match bit(name) {
+            Some(b) if p.removed & b != 0 => None,
+            _ => new.or(old),
+        };
+        let s = &p.set;
+        SessionLimits {
+            max_cost: f("max_cost", self.max_cost, s.max_cost),
+            max_requests: f("max_requests", self.max_requests, s.max_requests),
+            max_tokens: f("max_tokens", self.max_tokens, s.max_tokens),
+            max_duration_s: f("max_duration_s", self.max_duration_s, s.max_duration_s),
         }
-        Ok(l)
     }
 
     /// `X-Session-Limits: max_cost=2.50,max_requests=200`.
@@ -166,6 +176,76 @@ impl SessionLimits {
             l.set(name.trim(), value, at)?;
         }
         Ok(l)
+    }
+}
+
+/// The bit of limit `name` in [`LimitsPatch::removed`].
+fn bit(name: &str) -> Option<u8> {
+    match name {
+        "max_cost" => Some(1),
+        "max_requests" => Some(2),
+        "max_tokens" => Some(4),
+        "max_duration_s" => Some(8),
+        _ => None,
+    }
+}
+
+impl From<SessionLimits> for String {
+    fn from(l: SessionLimits) -> String {
+        l.to_text()
+    }
+}
+
+impl TryFrom<String> for SessionLimits {
+    type Error = &'static str;
+    fn try_from(s: String) -> std::result::Result<Self, Self::Error> {
+        SessionLimits::from_text(&s).ok_or("not session limits")
+    }
+}
+
+/// A change of a session's limits (`PATCH /sessions/{id}`, a key's
+/// `session_limits_default`): the limits it sets, and those it removes (set to null).
+/// On the wire one string: the limits set as text, `|`, the bits of those removed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(into = "String", try_from = "String")]
+pub struct LimitsPatch {
+    pub set: SessionLimits,
+    /// `max_cost` 1, `max_requests` 2, `max_tokens` 4, `max_duration_s` 8.
+    pub removed: u8,
+}
+
+impl LimitsPatch {
+    /// Field `field` of a body (`session_limits`, `session_limits_default`): an object
+    /// of the four limits; null removes one.
+    pub fn from_body(v: &Value, field: &str) -> Result<LimitsPatch> {
+        let at = format!("{field}.");
+        let o = v.as_object().ok_or_else(|| {
+            Error::bad_request(format!("{field}: must be an object of max_cost, max_requests, max_tokens, max_duration_s"))
+        })?;
+        let mut p = LimitsPatch::default();
+        for (name, value) in o {
+            if !p.set.set_value(name, value, &at)? {
+                p.removed |= bit(name).unwrap_or(0);
+            }
+        }
+        Ok(p)
+    }
+}
+
+impl From<LimitsPatch> for String {
+    fn from(p: LimitsPatch) -> String {
+        format!("{}|{}", p.set.to_text(), p.removed)
+    }
+}
+
+impl TryFrom<String> for LimitsPatch {
+    type Error = &'static str;
+    fn try_from(s: String) -> std::result::Result<Self, Self::Error> {
+        let (set, removed) = s.split_once('|').ok_or("not a limits patch")?;
+        Ok(LimitsPatch {
+            set: SessionLimits::from_text(set).ok_or("not session limits")?,
+            removed: removed.parse().map_err(|_| "not a limits patch")?,
+        })
     }
 }
 
@@ -390,6 +470,7 @@ mod tests {
         let set = SessionLimits {
             max_cost: Some(10),
             max_requests: Some(5),
+            max_duration_s: Some(60),
             ..Default::default()
         };
         let ask = SessionLimits {
@@ -403,7 +484,35 @@ mod tests {
             (low.max_cost, low.max_requests, low.max_tokens),
             (Some(10), Some(2), Some(7))
         );
-        let up = set.replaced(ask);
-        assert_eq!((up.max_cost, up.max_requests), (Some(20), Some(2)));
+        let p = LimitsPatch::from_body(
+            &json!({"max_cost": "20", "max_requests": 2, "max_duration_s": null}),
+            "session_limits",
+        )
+        .unwrap();
+        assert_eq!(p.removed, 8);
+        let up = set.patched(&p);
+        assert_eq!(
+            up,
+            SessionLimits {
+                max_cost: Some(20_000_000_000_000),
+                max_requests: Some(2),
+                max_tokens: None,
+                max_duration_s: None,
+            }
+        );
+        let wire = serde_json::to_string(&p).unwrap();
+        assert_eq!(wire, "\"20000000000000,2,,|8\"");
+        assert_eq!(serde_json::from_str::<LimitsPatch>(&wire).unwrap(), p);
+        let l: SessionLimits = serde_json::from_str("\"1,,3,\"").unwrap();
+        assert_eq!((l.max_cost, l.max_tokens), (Some(1), Some(3)));
+        for (bad, field) in [
+            (json!({"max_wishes": null}), "session_limits.max_wishes"),
+            (json!({"max_tokens": -1}), "session_limits.max_tokens"),
+            (json!({"max_cost": true}), "session_limits.max_cost"),
+            (json!([1]), "session_limits"),
+        ] {
+            let e = LimitsPatch::from_body(&bad, "session_limits").unwrap_err();
+            assert!(e.to_string().starts_with(field), "{e}");
+        }
     }
 }

@@ -11,6 +11,7 @@ use crate::accounts::keys;
 use crate::accounts::ledger::{self, picos_from_usd_text, LimitReset};
 use crate::accounts::records::{KeyKind, KeyRecord};
 use crate::api::route::{query_param, AdminRoute, Route};
+use crate::api::session::{LimitsPatch, SessionLimits};
 use crate::error::Error;
 use crate::limits::Window;
 use crate::settings::Settings;
@@ -64,7 +65,7 @@ pub async fn caller_of(req: &mut ClientRequest, env: &Env) -> Result<(String, St
 /// Bodies of the account and admin calls are small JSON objects.
 const MAX_ACCOUNT_BODY: usize = 64 * 1024;
 
-async fn json_body(req: &mut ClientRequest) -> Result<Value, Error> {
+pub(super) async fn json_body(req: &mut ClientRequest) -> Result<Value, Error> {
     let bytes = http::read_body(req, MAX_ACCOUNT_BODY).await?;
     if bytes.is_empty() {
         return Ok(json!({}));
@@ -92,15 +93,18 @@ fn usd_field(v: &Value, name: &str) -> Result<u64, Error> {
     })
 }
 
-fn data(v: Value) -> Result<Response, Error> {
+pub(super) fn data(v: Value) -> Result<Response, Error> {
     http::json_value(&json!({ "data": v }), 200)
 }
 
-/// `limit` (USD or null) and `limit_reset` of a create or update body: absent is
-/// `None`, null is `Some(None)`.
+/// `limit` (USD or null), `limit_reset`, `session_limits_default` (or null) and
+/// `require_session_id` of a create or update body: absent is `None`, null is
+/// `Some(None)`.
 struct LimitFields {
     limit: Option<Option<u64>>,
     reset: Option<Option<LimitReset>>,
+    session_default: Option<Option<SessionLimits>>,
+    require_session: Option<bool>,
 }
 
 fn limit_fields(body: &Value) -> Result<LimitFields, Error> {
@@ -120,7 +124,21 @@ fn limit_fields(body: &Value) -> Result<LimitFields, Error> {
             },
         )?)),
     };
-    Ok(LimitFields { limit, reset })
+    let session_default = match body.get("session_limits_default") {
+        None => None,
+        Some(Value::Null) => Some(None),
+        // `{}` sets none: the same as null.
+        Some(v) => Some(
+            Some(LimitsPatch::from_body(v, "session_limits_default")?.set)
+                .filter(|l| !l.is_empty()),
+        ),
+    };
+    Ok(LimitFields {
+        limit,
+        reset,
+        session_default,
+        require_session: opt_bool(body, "require_session_id")?,
+    })
 }
 
 fn str_field(body: &Value, name: &str) -> Result<Option<String>, Error> {
@@ -144,17 +162,19 @@ fn mint_key(
         account,
         &config::secure_random::<16>()?,
     );
-    let LimitFields { limit, reset } = limit_fields(body)?;
+    let f = limit_fields(body)?;
     let record = KeyRecord {
         hash: keys::hash_key(&raw),
         name,
         label: keys::label(&raw),
         kind,
         disabled: false,
-        limit_picos: limit.flatten(),
-        limit_reset: reset.flatten(),
+        limit_picos: f.limit.flatten(),
+        limit_reset: f.reset.flatten(),
         created_ms: config::now_ms() as u64,
         updated_ms: None,
+        session_limits_default: f.session_default.flatten(),
+        require_session_id: f.require_session.unwrap_or(false),
     };
     Ok((raw, record))
 }
@@ -238,8 +258,11 @@ pub async fn route(mut req: ClientRequest, env: &Env, route: Route) -> Result<Re
             data(super::history::activity(env, &acc, caller, day).await?)
         }
         Route::Generations => {
-            let limit = limit_param(req.query())?;
-            data(super::history::generations(env, &acc, caller, limit).await?)
+            let (limit, session) = (limit_param(req.query())?, session_param(req.query())?);
+            data(super::history::generations(env, &acc, caller, limit, session).await?)
+        }
+        Route::Sessions | Route::SessionGet(_) | Route::SessionUpdate(_) => {
+            super::session_api::route(req, env, &acc, caller, route).await
         }
         Route::Privacy => data(
             call(Op::Privacy {
@@ -281,8 +304,17 @@ fn day_param(query: &str) -> Result<Option<i64>, Error> {
     }
 }
 
+/// `/generations`' `session_id`, if given: a session's generations only.
+fn session_param(query: &str) -> Result<Option<String>, Error> {
+    let Some(id) = query_param(query, "session_id").filter(|s| !s.is_empty()) else {
+        return Ok(None);
+    };
+    crate::api::session::check_id(&id, "session_id")?;
+    Ok(Some(id))
+}
+
 /// `/generations`' `limit` (50 if not given).
-fn limit_param(query: &str) -> Result<u32, Error> {
+pub(super) fn limit_param(query: &str) -> Result<u32, Error> {
     let Some(l) = query_param(query, "limit").filter(|l| !l.is_empty()) else {
         return Ok(50);
     };
@@ -299,10 +331,7 @@ fn limit_param(query: &str) -> Result<u32, Error> {
 
 /// The fields of a key update.
 fn key_patch(body: &Value) -> Result<KeyPatch, Error> {
-    let LimitFields {
-        limit,
-        reset: limit_reset,
-    } = limit_fields(body)?;
+    let f = limit_fields(body)?;
     let disabled = match body.get("disabled") {
         None | Some(Value::Null) => None,
         Some(Value::Bool(b)) => Some(*b),
@@ -311,8 +340,10 @@ fn key_patch(body: &Value) -> Result<KeyPatch, Error> {
     Ok(KeyPatch {
         name: str_field(body, "name")?,
         disabled,
-        limit,
-        limit_reset,
+        limit: f.limit,
+        limit_reset: f.reset,
+        session_limits_default: f.session_default,
+        require_session_id: f.require_session,
     })
 }
 

@@ -72,14 +72,24 @@ pub async fn generation(env: &Env, acc: &str, caller: String, id: String) -> Res
     Err(Error::NotFound(format!("Generation {id} not found")))
 }
 
-/// `GET /generations?limit=`: the newest first, day shard after day shard (a few at
-/// once) until `limit` are found or the retention is read.
-pub async fn generations(env: &Env, acc: &str, caller: String, limit: u32) -> Result<Value, Error> {
+/// `GET /generations?limit=&session_id=`: the newest first (of one session, if
+/// given), day shard after day shard (a few at once) until `limit` are found or the
+/// retention is read.
+pub async fn generations(
+    env: &Env,
+    acc: &str,
+    caller: String,
+    limit: u32,
+    session: Option<String>,
+) -> Result<Value, Error> {
     let scope = scope(env, acc, &caller, false).await?;
     let (today, oldest) = (today(), today().saturating_sub(retention_days(env)));
+    // Records from before the shards name no session.
+    let legacy = scope.legacy && session.is_none();
     let op = ShardOp::List {
         key: scope.key.clone(),
         limit,
+        session,
     };
     let days: Vec<i64> = (oldest..=today).rev().collect();
     let mut out = Vec::new();
@@ -90,7 +100,7 @@ pub async fn generations(env: &Env, acc: &str, caller: String, limit: u32) -> Re
         let ops: Vec<(i64, ShardOp)> = wave.iter().map(|d| (*d, op.clone())).collect();
         out.extend(read(env, acc, &ops).await?);
     }
-    if scope.legacy && out.len() < limit as usize {
+    if legacy && out.len() < limit as usize {
         let left = limit.saturating_sub(out.len() as u32);
         let old = account::call(
             env,

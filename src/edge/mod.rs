@@ -18,6 +18,7 @@ mod pipeline;
 mod reader;
 mod records;
 mod request;
+mod session_api;
 mod session_budget;
 mod sessions;
 mod sql;

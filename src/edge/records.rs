@@ -20,10 +20,12 @@ use crate::accounts::shard::{self, Record, Shard, ShardOp, ShardStore};
 use crate::accounts::store::{self, DailyDelta};
 use crate::error::Error;
 
-const SCHEMA: [&str; 4] = [
+const SCHEMA: [&str; 5] = [
     "CREATE TABLE IF NOT EXISTS records (id TEXT PRIMARY KEY, key_hash TEXT NOT NULL, created_ms INTEGER NOT NULL, charged INTEGER NOT NULL, generation TEXT)",
     "CREATE INDEX IF NOT EXISTS records_by_key ON records (key_hash, created_ms)",
     "CREATE INDEX IF NOT EXISTS records_by_created ON records (created_ms)",
+    // `/generations?session_id=` (a shard made before it has none, and is scanned).
+    "CREATE INDEX IF NOT EXISTS records_by_session ON records (json_extract(generation, '$.session_id'), created_ms)",
     "CREATE TABLE IF NOT EXISTS daily (key_hash TEXT NOT NULL, model TEXT NOT NULL, provider TEXT NOT NULL, requests INTEGER NOT NULL, usage TEXT NOT NULL, prompt INTEGER NOT NULL, completion INTEGER NOT NULL, reasoning INTEGER NOT NULL, cached INTEGER NOT NULL, PRIMARY KEY (key_hash, model, provider))",
 ];
 
@@ -163,8 +165,23 @@ impl ShardStore for SqlShard {
         Ok(self.records(&q, args)?.into_iter().next())
     }
 
-    fn newest(&self, key: Option<&str>, limit: u32) -> store::Result<Vec<Record>> {
+    fn newest(
+        &self,
+        key: Option<&str>,
+        session: Option<&str>,
+        limit: u32,
+    ) -> store::Result<Vec<Record>> {
         let limit = i64::from(limit);
+        if let Some(s) = session {
+            let q = format!("SELECT {RECORD_COLUMNS} FROM records WHERE json_extract(generation, '$.session_id') = ? AND (? = 0 OR key_hash = ?) ORDER BY created_ms DESC LIMIT ?");
+            let args = vec![
+                s.into(),
+                i64::from(key.is_some()).into(),
+                key.unwrap_or("").into(),
+                limit.into(),
+            ];
+            return self.records(&q, args);
+        }
         match key {
             None => self.records(
                 &format!("SELECT {RECORD_COLUMNS} FROM records WHERE generation IS NOT NULL ORDER BY created_ms DESC LIMIT ?"),

@@ -291,13 +291,17 @@ impl ChatStream {
             return Vec::new();
         }
         let mut out = Vec::with_capacity(bytes.len().saturating_add(bytes.len() / 2));
+        let mut own = Vec::new();
         let mut sse = std::mem::take(&mut self.sse);
-        let res = sse.feed_with(bytes, |data| self.event(data, &mut out));
+        let res = sse.feed_with(bytes, |data| self.native_event(data, &mut out, &mut own));
         self.sse = sse;
         if self.encoder.is_passthrough() {
             // The upstream's own events go out; the chunks only counted usage.
             out.clear();
-            out.extend_from_slice(bytes);
+            match self.session {
+                Some(_) => out.extend(own),
+                None => out.extend_from_slice(bytes),
+            }
         }
         if let Err(e) = self.sse_result(res) {
             out.extend(self.fail(&e));
@@ -311,9 +315,13 @@ impl ChatStream {
             return Vec::new();
         }
         let mut out = Vec::new();
+        let mut own = Vec::new();
         let mut sse = std::mem::take(&mut self.sse);
-        let res = sse.finish_with(|data| self.event(data, &mut out));
+        let res = sse.finish_with(|data| self.native_event(data, &mut out, &mut own));
         self.sse = sse;
+        if self.encoder.is_passthrough() && self.session.is_some() {
+            out.extend(own);
+        }
         let mut chunks = Vec::new();
         let res = self
             .sse_result(res)
@@ -324,6 +332,39 @@ impl ChatStream {
             Err(e) => out.extend(self.fail(&e)),
         }
         out
+    }
+
+    /// [`Self::event`]; for the Messages pass-through of a request with a session, the
+    /// upstream's event written again to `own` as it came (its `type` as the event's
+    /// name), with `usage.session` added to the `message_delta`, whose usage is final.
+    fn native_event(&mut self, data: &str, out: &mut Vec<u8>, own: &mut Vec<u8>) -> Result<(), Error> {
+        let res = self.event(data, out);
+        if !self.encoder.is_passthrough() || self.session.is_none() {
+            return res;
+        }
+        #[derive(serde::Deserialize)]
+        struct Kind<'a> {
+            #[serde(borrow, rename = "type")]
+            kind: Option<std::borrow::Cow<'a, str>>,
+        }
+        let kind = serde_json::from_str::<Kind>(data).ok().and_then(|k| k.kind);
+        let mut data = std::borrow::Cow::Borrowed(data);
+        if kind.as_deref() == Some("message_delta") {
+            let session = self.reported_usage().session;
+            if let (Ok(mut v), Some(s)) = (serde_json::from_str::<serde_json::Value>(&data), session) {
+                if let (Some(u), Ok(s)) = (v.get_mut("usage"), serde_json::to_value(s)) {
+                    crate::api::set_field(u, "session", s);
+                    data = std::borrow::Cow::Owned(v.to_string());
+                }
+            }
+        }
+        if let Some(k) = kind {
+            own.extend_from_slice(format!("event: {k}\n").as_bytes());
+        }
+        own.extend_from_slice(b"data: ");
+        own.extend_from_slice(data.as_bytes());
+        own.extend_from_slice(b"\n\n");
+        res
     }
 
     /// One upstream event: a chat client of an OpenAI-compatible upstream gets its

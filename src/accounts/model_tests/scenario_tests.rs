@@ -218,3 +218,143 @@ fn concurrent_requests_never_settle_past_their_session_budget() {
     assert_eq!(s.sessions["s0"].requests, 3);
     assert!(m.isolates[0].running.is_empty());
 }
+
+/// The sessions API on the books: a session read by any key of the account, listed
+/// (an API key's own, a provisioning key's all, the most recent first), its limits
+/// patched by the key that made it or a provisioning key only; a key's default limits
+/// for a session that has none, and a key that requires a session.
+#[test]
+fn sessions_are_read_listed_patched_and_shaped_by_their_key() {
+    use crate::api::session::LimitsPatch;
+    let mut m = Model::new(1_000_000_000_000, [None; KEYS]);
+    m.admit_in_session(0, 0, 1_000, 1, Some(5_000));
+    m.advance(1000);
+    m.admit_in_session(0, 1, 1_000, 2, None);
+    let view = |m: &Model, op: Op| match m.books.handle(op) {
+        Ok(Reply::View(v)) => Ok(v),
+        Ok(other) => panic!("{other:?}"),
+        Err(e) => Err(e),
+    };
+    let get = |m: &Model, caller: &str, id: &str| {
+        view(m, Op::Session {
+            caller: caller.into(),
+            id: id.into(),
+        })
+    };
+    let s1 = get(&m, "k2", "s1").unwrap();
+    assert_eq!(s1["key_hash"], "k0");
+    assert_eq!(s1["requests"], 1);
+    assert_eq!(s1["remaining_requests"], serde_json::Value::Null);
+    assert_eq!(s1["created_at"], super::super::ledger::iso8601(START_MS));
+    let money = |v: &serde_json::Value| serde_json::to_string(&crate::money::Exact(v)).unwrap();
+    assert_eq!(money(&s1["remaining_cost"]), "0.000000004");
+    assert_eq!(money(&s1["limits"]["max_cost"]), "0.000000005");
+    assert_eq!(get(&m, "k0", "s9").unwrap_err().status(), 404);
+    let list = |m: &Model, caller: &str, limit| {
+        let v = view(m, Op::Sessions {
+            caller: caller.into(),
+            limit,
+        })
+        .unwrap();
+        let ids: Vec<String> = v
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["id"].as_str().unwrap().to_string())
+            .collect();
+        ids
+    };
+    assert_eq!(list(&m, "prov", 10), ["s2", "s1"]);
+    assert_eq!(list(&m, "prov", 1), ["s2"]);
+    assert_eq!(list(&m, "k0", 10), ["s1"]);
+    assert!(list(&m, "k2", 0).is_empty());
+    // Patched: not by another API key; by the key that made it, or a provisioning key.
+    let patch = |m: &Model, caller: &str, id: &str, body: serde_json::Value| {
+        let limits = LimitsPatch::from_body(&body, "session_limits").unwrap();
+        view(m, Op::SessionUpdate {
+            caller: caller.into(),
+            id: id.into(),
+            limits,
+        })
+    };
+    let body = serde_json::json!({"max_requests": 1, "max_cost": "1"});
+    assert_eq!(patch(&m, "k1", "s1", body.clone()).unwrap_err().status(), 403);
+    assert_eq!(patch(&m, "k0", "s9", body.clone()).unwrap_err().status(), 404);
+    let up = patch(&m, "k0", "s1", body).unwrap();
+    assert_eq!(up["limits"]["max_requests"], 1);
+    assert_eq!(up["remaining_requests"], 0);
+    let off = patch(&m, "prov", "s1", serde_json::json!({"max_requests": null})).unwrap();
+    assert_eq!(off["limits"]["max_requests"], serde_json::Value::Null);
+    assert_eq!(money(&off["limits"]["max_cost"]), "1");
+    // A key's default applies to a session with no limits that asks for none; a key
+    // that requires a session refuses a request without one, and gets no lease.
+    let patch_key = KeyPatch {
+        session_limits_default: Some(Some(SessionLimits {
+            max_requests: Some(7),
+            ..SessionLimits::default()
+        })),
+        require_session_id: Some(true),
+        ..KeyPatch::default()
+    };
+    let wire = Op::KeyUpdate {
+        caller: None,
+        hash: "k2".into(),
+        patch: patch_key,
+    }
+    .to_wire()
+    .unwrap();
+    let shown = view(&m, Op::from_wire(&wire).unwrap()).unwrap();
+    assert_eq!(shown["require_session_id"], true);
+    assert_eq!(shown["session_limits_default"]["max_requests"], 7);
+    m.admit_in_session(0, 2, 1_000, 3, None);
+    assert_eq!(get(&m, "k2", "s3").unwrap()["limits"]["max_requests"], 7);
+    m.admit_in_session(0, 2, 1_000, 4, Some(9_000));
+    let s4 = get(&m, "k2", "s4").unwrap();
+    assert_eq!(s4["limits"]["max_requests"], serde_json::Value::Null);
+    let facts = PlanFacts {
+        free: false,
+        ask: Ask {
+            reserve: 1_000,
+            ..Ask::default()
+        },
+    };
+    let bare = Op::Admit(Admission {
+        caller: "k2".into(),
+        gen_id: "gen-1-x".into(),
+        free_windows: Vec::new(),
+        rps: None,
+        if_training: facts,
+        if_private: facts,
+        lease: true,
+        session: None,
+    });
+    let e = m.books.handle(bare).unwrap_err();
+    assert_eq!(e.status(), 400);
+    assert!(e.to_string().starts_with("session_id: "), "{e}");
+    // Null removes the default, and a key's limit (`limit: null` survives the wire).
+    let clear = KeyPatch {
+        session_limits_default: Some(None),
+        limit: Some(None),
+        ..KeyPatch::default()
+    };
+    let wire = Op::KeyUpdate {
+        caller: None,
+        hash: "k2".into(),
+        patch: clear,
+    }
+    .to_wire()
+    .unwrap();
+    let Op::KeyUpdate { patch, .. } = Op::from_wire(&wire).unwrap() else {
+        panic!("not a key update")
+    };
+    assert_eq!(patch.limit, Some(None), "{wire}");
+    assert_eq!(patch.session_limits_default, Some(None));
+    assert_eq!(patch.require_session_id, None);
+    m.run(Op::KeyUpdate {
+        caller: None,
+        hash: "k2".into(),
+        patch,
+    })
+    .unwrap();
+    m.check();
+}
