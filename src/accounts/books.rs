@@ -232,9 +232,7 @@ impl<S: Store> Books<S> {
             Op::Generations { caller, limit } => self.generations(&caller, limit),
             Op::Session { caller, id } => self.session_get(&caller, &id),
             Op::Sessions { caller, limit } => self.session_list(&caller, limit),
-            Op::SessionUpdate { caller, id, limits } => {
-                self.session_update(&caller, &id, &limits)
-            }
+            Op::SessionUpdate { caller, id, limits } => self.session_update(&caller, &id, &limits),
             Op::Scope {
                 caller,
                 provisioning,

@@ -252,11 +252,23 @@ pub struct PlanFacts {
 pub struct KeyPatch {
     pub name: Option<String>,
     pub disabled: Option<bool>,
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "set_or_null")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "set_or_null"
+    )]
     pub limit: Option<Option<u64>>,
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "set_or_null")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "set_or_null"
+    )]
     pub limit_reset: Option<Option<LimitReset>>,
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "set_or_null")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "set_or_null"
+    )]
     pub session_limits_default: Option<Option<SessionLimits>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub require_session_id: Option<bool>,

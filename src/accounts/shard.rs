@@ -111,8 +111,7 @@ pub trait ShardStore {
     fn insert(&self, r: &Record, whole: bool) -> Result<()>;
     fn add_daily(&self, key: &str, model: &str, provider: &str, d: &DailyDelta) -> Result<()>;
     fn get(&self, id: &str, key: Option<&str>) -> Result<Option<Record>>;
-    fn newest(&self, key: Option<&str>, session: Option<&str>, limit: u32)
-        -> Result<Vec<Record>>;
+    fn newest(&self, key: Option<&str>, session: Option<&str>, limit: u32) -> Result<Vec<Record>>;
     /// The aggregates, summed over keys, per (model, provider).
     fn activity(&self, day: i64) -> Result<Vec<ActivityRow>>;
 }
@@ -153,7 +152,11 @@ impl<S: ShardStore> Shard<S> {
                 .get(&id, key.as_deref())?
                 .as_ref()
                 .map_or(Value::Null, shown),
-            ShardOp::List { key, limit, session } => Value::Array(
+            ShardOp::List {
+                key,
+                limit,
+                session,
+            } => Value::Array(
                 self.store
                     .newest(key.as_deref(), session.as_deref(), limit)?
                     .iter()

@@ -220,7 +220,9 @@ impl LimitsPatch {
     pub fn from_body(v: &Value, field: &str) -> Result<LimitsPatch> {
         let at = format!("{field}.");
         let o = v.as_object().ok_or_else(|| {
-            Error::bad_request(format!("{field}: must be an object of max_cost, max_requests, max_tokens, max_duration_s"))
+            Error::bad_request(format!(
+                "{field}: must be an object of max_cost, max_requests, max_tokens, max_duration_s"
+            ))
         })?;
         let mut p = LimitsPatch::default();
         for (name, value) in o {

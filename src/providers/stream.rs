@@ -337,7 +337,12 @@ impl ChatStream {
     /// [`Self::event`]; for the Messages pass-through of a request with a session, the
     /// upstream's event written again to `own` as it came (its `type` as the event's
     /// name), with `usage.session` added to the `message_delta`, whose usage is final.
-    fn native_event(&mut self, data: &str, out: &mut Vec<u8>, own: &mut Vec<u8>) -> Result<(), Error> {
+    fn native_event(
+        &mut self,
+        data: &str,
+        out: &mut Vec<u8>,
+        own: &mut Vec<u8>,
+    ) -> Result<(), Error> {
         let res = self.event(data, out);
         if !self.encoder.is_passthrough() || self.session.is_none() {
             return res;
@@ -351,7 +356,9 @@ impl ChatStream {
         let mut data = std::borrow::Cow::Borrowed(data);
         if kind.as_deref() == Some("message_delta") {
             let session = self.reported_usage().session;
-            if let (Ok(mut v), Some(s)) = (serde_json::from_str::<serde_json::Value>(&data), session) {
+            if let (Ok(mut v), Some(s)) =
+                (serde_json::from_str::<serde_json::Value>(&data), session)
+            {
                 if let (Some(u), Ok(s)) = (v.get_mut("usage"), serde_json::to_value(s)) {
                     crate::api::set_field(u, "session", s);
                     data = std::borrow::Cow::Owned(v.to_string());

@@ -236,10 +236,13 @@ fn sessions_are_read_listed_patched_and_shaped_by_their_key() {
         Err(e) => Err(e),
     };
     let get = |m: &Model, caller: &str, id: &str| {
-        view(m, Op::Session {
-            caller: caller.into(),
-            id: id.into(),
-        })
+        view(
+            m,
+            Op::Session {
+                caller: caller.into(),
+                id: id.into(),
+            },
+        )
     };
     let s1 = get(&m, "k2", "s1").unwrap();
     assert_eq!(s1["key_hash"], "k0");
@@ -251,10 +254,13 @@ fn sessions_are_read_listed_patched_and_shaped_by_their_key() {
     assert_eq!(money(&s1["limits"]["max_cost"]), "0.000000005");
     assert_eq!(get(&m, "k0", "s9").unwrap_err().status(), 404);
     let list = |m: &Model, caller: &str, limit| {
-        let v = view(m, Op::Sessions {
-            caller: caller.into(),
-            limit,
-        })
+        let v = view(
+            m,
+            Op::Sessions {
+                caller: caller.into(),
+                limit,
+            },
+        )
         .unwrap();
         let ids: Vec<String> = v
             .as_array()
@@ -271,15 +277,24 @@ fn sessions_are_read_listed_patched_and_shaped_by_their_key() {
     // Patched: not by another API key; by the key that made it, or a provisioning key.
     let patch = |m: &Model, caller: &str, id: &str, body: serde_json::Value| {
         let limits = LimitsPatch::from_body(&body, "session_limits").unwrap();
-        view(m, Op::SessionUpdate {
-            caller: caller.into(),
-            id: id.into(),
-            limits,
-        })
+        view(
+            m,
+            Op::SessionUpdate {
+                caller: caller.into(),
+                id: id.into(),
+                limits,
+            },
+        )
     };
     let body = serde_json::json!({"max_requests": 1, "max_cost": "1"});
-    assert_eq!(patch(&m, "k1", "s1", body.clone()).unwrap_err().status(), 403);
-    assert_eq!(patch(&m, "k0", "s9", body.clone()).unwrap_err().status(), 404);
+    assert_eq!(
+        patch(&m, "k1", "s1", body.clone()).unwrap_err().status(),
+        403
+    );
+    assert_eq!(
+        patch(&m, "k0", "s9", body.clone()).unwrap_err().status(),
+        404
+    );
     let up = patch(&m, "k0", "s1", body).unwrap();
     assert_eq!(up["limits"]["max_requests"], 1);
     assert_eq!(up["remaining_requests"], 0);

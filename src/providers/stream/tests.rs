@@ -399,3 +399,72 @@ fn the_final_usage_of_a_stream_reports_its_session_on_every_surface() {
         );
     }
 }
+
+/// The Messages pass-through sends Anthropic's events as they came; with a session,
+/// the same events, split anywhere, with `usage.session` added to the `message_delta`
+/// (whose usage is final) and nothing else changed.
+#[test]
+fn the_passthrough_stream_reports_its_session_in_message_delta() {
+    use crate::money::Usd;
+    let model = "anthropic/claude-sonnet-4.5";
+    let pricing = catalog().model(model).unwrap().endpoints[0].pricing.clone();
+    let bytes: &[u8] =
+        include_bytes!("../../../tests/fixtures/anthropic/tool_use_stream/stream.sse");
+    let before = crate::usage::SessionUsage {
+        id: "s-1".into(),
+        cost: Usd(1_000),
+        requests: 2,
+        tokens: 40,
+        remaining_cost: Some(Usd(9_000_000_000)),
+        remaining_requests: None,
+    };
+    let run = |session: Option<crate::usage::SessionUsage>, split: usize| {
+        let t = Translator::Anthropic(anthropic::StreamState::new("anthropic"));
+        let mut s = ChatStream::new(t, meta(model), pricing.clone(), 10)
+            .with_encoder(Encoder::Passthrough)
+            .with_session(session);
+        let (a, b) = bytes.split_at(split);
+        let mut out = s.feed(a);
+        out.extend(s.feed(b));
+        out.extend(s.finish());
+        (out, s.final_usage().cost.unwrap())
+    };
+    assert_eq!(run(None, 7).0, bytes, "as Anthropic sent them");
+    let (whole, cost) = run(Some(before.clone()), 0);
+    let text = String::from_utf8(whole.clone()).unwrap();
+    let sent = String::from_utf8(bytes.to_vec()).unwrap();
+    let delta = |t: &str| {
+        t.split("\n\n")
+            .find(|e| e.starts_with("event: message_delta\n"))
+            .unwrap()
+            .to_string()
+    };
+    let (ours, theirs) = (delta(&text), delta(&sent));
+    assert_eq!(text.replace(&ours, ""), sent.replace(&theirs, ""));
+    let data = |e: &str| -> serde_json::Value {
+        serde_json::from_str(e.lines().find_map(|l| l.strip_prefix("data: ")).unwrap()).unwrap()
+    };
+    let (mut ours, theirs) = (data(&ours), data(&theirs));
+    let session = ours["usage"]
+        .as_object_mut()
+        .unwrap()
+        .remove("session")
+        .unwrap();
+    assert_eq!(ours, theirs, "only usage.session is added");
+    assert_eq!(session["id"], "s-1");
+    assert_eq!(session["requests"], 2);
+    assert_eq!(session["remaining_requests"], serde_json::Value::Null);
+    let money = |v: &serde_json::Value| serde_json::from_value::<Usd>(v.clone()).unwrap();
+    assert_eq!(money(&session["cost"]), Usd(1_000 + cost.0));
+    assert_eq!(
+        money(&session["remaining_cost"]),
+        Usd(9_000_000_000 - cost.0)
+    );
+    for split in 1..bytes.len() {
+        assert_eq!(
+            run(Some(before.clone()), split).0,
+            whole,
+            "split at {split}"
+        );
+    }
+}
