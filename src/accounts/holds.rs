@@ -39,11 +39,6 @@ impl<S: Store> Books<S> {
 
     pub(super) fn admit(&self, a: Admission) -> Result<Reply> {
         let key = self.caller(&a.caller, Some(KeyKind::Api))?;
-        if key.require_session_id && a.session.is_none() {
-            return Err(Error::bad_request(
-                "session_id: this key requires a session (session_id in the body, an x-session-id header, or metadata.session_id on Messages)",
-            ));
-        }
         let allow_training = self.account()?.allow_training;
         let facts = if allow_training {
             a.if_training

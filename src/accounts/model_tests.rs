@@ -45,23 +45,6 @@ fn key_hash(k: usize) -> String {
     format!("k{k}")
 }
 
-/// A key as the tests make them (the 60-day simulation's too).
-pub(super) fn key_record(hash: &str, kind: KeyKind, limit: Option<u64>) -> KeyRecord {
-    KeyRecord {
-        hash: hash.into(),
-        name: hash.into(),
-        label: hash.into(),
-        kind,
-        disabled: false,
-        limit_picos: limit,
-        limit_reset: None,
-        created_ms: START_MS,
-        updated_ms: None,
-        session_limits_default: None,
-        require_session_id: false,
-    }
-}
-
 /// What a finished request cost, against its worst case.
 #[derive(Debug, Clone, Copy)]
 pub enum Cost {
@@ -798,5 +781,7 @@ proptest! {
 }
 
 /// Chosen scenarios, and the session steps, on the same model.
+mod keys;
 mod scenario_tests;
 mod session_steps;
+pub(super) use keys::key_record;

@@ -271,15 +271,21 @@ impl<S: Store> Books<S> {
         }
     }
 
-    /// What admitting a request of `key` that may cost `reserve` starts with: holds
-    /// past their TTL expire; then its session (if it names one), or the answer that
-    /// refuses it (the limits it set kept all the same).
+    /// What admitting a request of `key` that may cost `reserve` starts with: a 400
+    /// without a session when the key requires one; holds past their TTL expire; then
+    /// its session (if it names one), or the answer that refuses it (the limits it set
+    /// kept all the same).
     pub(super) fn admission_session(
         &self,
         key: &KeyRecord,
         ask: Option<&SessionAsk>,
         reserve: u64,
     ) -> Result<std::result::Result<Option<SessionRow>, Reply>> {
+        if key.require_session_id && ask.is_none() {
+            return Err(Error::bad_request(
+                "session_id: this key requires a session (session_id in the body, an x-session-id header, or metadata.session_id on Messages)",
+            ));
+        }
         if reserve > 0 {
             self.expire_reservations()?;
         }
