@@ -230,9 +230,7 @@ impl<S: Store> Books<S> {
                 self.activity(day)
             }
             Op::Generations { caller, limit } => self.generations(&caller, limit),
-            Op::Session { caller, id } => self.session_get(&caller, &id),
-            Op::Sessions { caller, limit } => self.session_list(&caller, limit),
-            Op::SessionUpdate { caller, id, limits } => self.session_update(&caller, &id, &limits),
+            Op::Sessions { caller, call } => self.sessions_api(&caller, &call),
             Op::Scope {
                 caller,
                 provisioning,

@@ -13,8 +13,9 @@ use serde_json::Value;
 use super::lease::Grant;
 use super::ledger::{Ask, LimitReset};
 use super::records::{Generation, KeyRecord};
+use super::session::SessionCall;
 use super::session::SessionView;
-use crate::api::session::{LimitsPatch, SessionAsk, SessionLimits};
+use crate::api::session::{SessionAsk, SessionLimits};
 use crate::error::Error;
 use crate::limits::{Decision, Window};
 
@@ -136,23 +137,12 @@ pub enum Op {
         caller: String,
         allow_training: Option<bool>,
     },
-    /// A session of the account (`GET /sessions/{id}`).
-    Session {
-        caller: String,
-        id: String,
-    },
-    /// The most recently used sessions, newest first (`GET /sessions?limit=`): the
-    /// account's for a provisioning key, those it made for an API key.
+    /// The sessions API: a session of the account (any of its keys), the most
+    /// recently used (the account's for a provisioning key, those it made for an API
+    /// key), or a change of one's limits (by a provisioning key or the key that made it).
     Sessions {
         caller: String,
-        limit: u32,
-    },
-    /// `PATCH /sessions/{id}`: its limits raised, lowered or removed, by a provisioning
-    /// key or the key that made it.
-    SessionUpdate {
-        caller: String,
-        id: String,
-        limits: LimitsPatch,
+        call: SessionCall,
     },
 }
 

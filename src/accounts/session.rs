@@ -39,6 +39,52 @@ pub fn limits_json(l: &SessionLimits) -> Value {
     })
 }
 
+/// A call of the sessions API (`Op::Sessions`). On the wire one string (one variant
+/// of `Op` for the three: each costs the wasm its own decoder): `get|ID`, `list|N`,
+/// or `patch|` the limits set as text `|` the bits of those removed `|ID`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(into = "String", try_from = "String")]
+pub enum SessionCall {
+    /// `GET /sessions/{id}`.
+    Get(String),
+    /// `GET /sessions?limit=`.
+    List(u32),
+    /// `PATCH /sessions/{id}`.
+    Update(String, LimitsPatch),
+}
+
+impl From<SessionCall> for String {
+    fn from(c: SessionCall) -> String {
+        match c {
+            SessionCall::Get(id) => format!("get|{id}"),
+            SessionCall::List(n) => format!("list|{n}"),
+            SessionCall::Update(id, p) => format!("patch|{}|{}|{id}", p.set.to_text(), p.removed),
+        }
+    }
+}
+
+impl TryFrom<String> for SessionCall {
+    type Error = &'static str;
+    fn try_from(s: String) -> std::result::Result<Self, Self::Error> {
+        let bad = "not a sessions call";
+        let (kind, rest) = s.split_once('|').ok_or(bad)?;
+        match kind {
+            "get" => Ok(SessionCall::Get(rest.into())),
+            "list" => rest.parse().map(SessionCall::List).map_err(|_| bad),
+            "patch" => {
+                let mut f = rest.splitn(3, '|');
+                let (set, removed, id) = (f.next(), f.next(), f.next());
+                let patch = LimitsPatch {
+                    set: set.and_then(SessionLimits::from_text).ok_or(bad)?,
+                    removed: removed.and_then(|r| r.parse().ok()).ok_or(bad)?,
+                };
+                Ok(SessionCall::Update(id.ok_or(bad)?.into(), patch))
+            }
+            _ => Err(bad),
+        }
+    }
+}
+
 /// One session as the account's object keeps it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SessionRow {
@@ -341,9 +387,18 @@ impl<S: Store> Books<S> {
         Ok((c, true))
     }
 
+    /// A call of the sessions API by `caller`.
+    pub(super) fn sessions_api(&self, caller: &str, call: &SessionCall) -> Result<Value> {
+        match call {
+            SessionCall::Get(id) => self.session_get(caller, id),
+            SessionCall::List(limit) => self.session_list(caller, *limit),
+            SessionCall::Update(id, p) => self.session_update(caller, id, p),
+        }
+    }
+
     /// Session `id` of the account, for any of its keys (every key of the account may
     /// use it, and sees its figures in their replies).
-    pub(super) fn session_get(&self, caller: &str, id: &str) -> Result<Value> {
+    fn session_get(&self, caller: &str, id: &str) -> Result<Value> {
         self.caller(caller, None)?;
         Ok(self.known_session(id)?.to_json())
     }
@@ -359,7 +414,7 @@ impl<S: Store> Books<S> {
 
     /// The most recently used sessions, newest first: the account's for a provisioning
     /// key, those it made for an API key (as `/generations`).
-    pub(super) fn session_list(&self, caller: &str, limit: u32) -> Result<Value> {
+    fn session_list(&self, caller: &str, limit: u32) -> Result<Value> {
         let key = self.caller(caller, None)?;
         let mine = (key.kind != KeyKind::Provisioning).then_some(key.hash.as_str());
         let rows = self
@@ -370,7 +425,7 @@ impl<S: Store> Books<S> {
 
     /// `PATCH /sessions/{id}`: its limits changed by `p` (raised, lowered or removed),
     /// by a provisioning key of the account or the key that made the session.
-    pub(super) fn session_update(&self, caller: &str, id: &str, p: &LimitsPatch) -> Result<Value> {
+    fn session_update(&self, caller: &str, id: &str, p: &LimitsPatch) -> Result<Value> {
         let key = self.caller(caller, None)?;
         let mut row = self.known_session(id)?;
         if key.kind != KeyKind::Provisioning && key.hash != row.key_hash {
@@ -445,5 +500,43 @@ mod tests {
         );
         assert_eq!(r.view(0).remaining_cost, Some(10));
         assert_eq!(r.view(0).remaining_requests, Some(0));
+    }
+
+    #[test]
+    fn a_sessions_call_goes_over_the_wire_as_it_was() {
+        let patch = LimitsPatch {
+            set: SessionLimits {
+                max_cost: Some(5),
+                max_tokens: Some(0),
+                ..SessionLimits::default()
+            },
+            removed: 2,
+        };
+        let calls = [
+            SessionCall::Get("a|b,c".into()),
+            SessionCall::List(200),
+            SessionCall::Update("x|y".into(), patch),
+        ];
+        for c in calls {
+            let wire = serde_json::to_string(&c).unwrap();
+            assert_eq!(
+                serde_json::from_str::<SessionCall>(&wire).unwrap(),
+                c,
+                "{wire}"
+            );
+        }
+        assert_eq!(
+            serde_json::to_string(&SessionCall::Update("s".into(), patch)).unwrap(),
+            "\"patch|5,,0,|2|s\""
+        );
+        for bad in [
+            "\"list|x\"",
+            "\"patch|1,2|3|s\"",
+            "\"patch|,,,|x\"",
+            "\"drop|s\"",
+            "\"get\"",
+        ] {
+            assert!(serde_json::from_str::<SessionCall>(bad).is_err(), "{bad}");
+        }
     }
 }

@@ -205,9 +205,7 @@ impl TryFrom<String> for SessionLimits {
 
 /// A change of a session's limits (`PATCH /sessions/{id}`, a key's
 /// `session_limits_default`): the limits it sets, and those it removes (set to null).
-/// On the wire one string: the limits set as text, `|`, the bits of those removed.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(into = "String", try_from = "String")]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct LimitsPatch {
     pub set: SessionLimits,
     /// `max_cost` 1, `max_requests` 2, `max_tokens` 4, `max_duration_s` 8.
@@ -231,23 +229,6 @@ impl LimitsPatch {
             }
         }
         Ok(p)
-    }
-}
-
-impl From<LimitsPatch> for String {
-    fn from(p: LimitsPatch) -> String {
-        format!("{}|{}", p.set.to_text(), p.removed)
-    }
-}
-
-impl TryFrom<String> for LimitsPatch {
-    type Error = &'static str;
-    fn try_from(s: String) -> std::result::Result<Self, Self::Error> {
-        let (set, removed) = s.split_once('|').ok_or("not a limits patch")?;
-        Ok(LimitsPatch {
-            set: SessionLimits::from_text(set).ok_or("not session limits")?,
-            removed: removed.parse().map_err(|_| "not a limits patch")?,
-        })
     }
 }
 
@@ -502,9 +483,6 @@ mod tests {
                 max_duration_s: None,
             }
         );
-        let wire = serde_json::to_string(&p).unwrap();
-        assert_eq!(wire, "\"20000000000000,2,,|8\"");
-        assert_eq!(serde_json::from_str::<LimitsPatch>(&wire).unwrap(), p);
         let l: SessionLimits = serde_json::from_str("\"1,,3,\"").unwrap();
         assert_eq!((l.max_cost, l.max_tokens), (Some(1), Some(3)));
         for (bad, field) in [

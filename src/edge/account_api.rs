@@ -65,7 +65,7 @@ pub async fn caller_of(req: &mut ClientRequest, env: &Env) -> Result<(String, St
 /// Bodies of the account and admin calls are small JSON objects.
 const MAX_ACCOUNT_BODY: usize = 64 * 1024;
 
-pub(super) async fn json_body(req: &mut ClientRequest) -> Result<Value, Error> {
+async fn json_body(req: &mut ClientRequest) -> Result<Value, Error> {
     let bytes = http::read_body(req, MAX_ACCOUNT_BODY).await?;
     if bytes.is_empty() {
         return Ok(json!({}));
@@ -93,7 +93,7 @@ fn usd_field(v: &Value, name: &str) -> Result<u64, Error> {
     })
 }
 
-pub(super) fn data(v: Value) -> Result<Response, Error> {
+fn data(v: Value) -> Result<Response, Error> {
     http::json_value(&json!({ "data": v }), 200)
 }
 
@@ -215,81 +215,82 @@ pub async fn allow_training(req: &mut ClientRequest, env: &Env) -> Result<bool, 
 }
 
 /// The account routes of `/api/v1` (`/key`, `/keys...`, `/credits`, `/generation`,
-/// `/activity`).
+/// `/activity`, `/sessions...`).
 pub async fn route(mut req: ClientRequest, env: &Env, route: Route) -> Result<Response, Error> {
     let (acc, caller) = caller_of(&mut req, env).await?;
-    // Views, which go to the client as they are.
-    let call = |op: Op| account::call::<Value>(env, &acc, op);
-    match route {
-        Route::Key => data(
-            call(Op::WhoAmI {
+    // One read of the body, for the routes that take one.
+    let body = match route {
+        Route::CreateKey | Route::PrivacyUpdate | Route::KeyUpdate(_) | Route::SessionUpdate(_) => {
+            json_body(&mut req).await?
+        }
+        _ => Value::Null,
+    };
+    // Views of the account's object alone, which go to the client as they are.
+    let op = match route {
+        Route::Key => Op::WhoAmI {
+            caller,
+            free_windows: free_windows(env),
+        },
+        Route::Credits => Op::Credits { caller },
+        Route::Keys => Op::Keys {
+            caller: Some(caller),
+        },
+        Route::Privacy => Op::Privacy {
+            caller,
+            allow_training: None,
+        },
+        Route::PrivacyUpdate => match body.get("allow_training") {
+            Some(Value::Bool(b)) => Op::Privacy {
                 caller,
-                free_windows: free_windows(env),
-            })
-            .await?,
-        ),
-        Route::Credits => data(call(Op::Credits { caller }).await?),
-        Route::Keys => data(
-            call(Op::Keys {
-                caller: Some(caller),
-            })
-            .await?,
-        ),
+                allow_training: Some(*b),
+            },
+            _ => return Err(Error::bad_request("allow_training: must be a boolean")),
+        },
+        Route::KeyGet(hash) => Op::KeyGet { caller, hash },
+        Route::Sessions | Route::SessionGet(_) | Route::SessionUpdate(_) => {
+            super::session_api::op(req.query(), &body, caller, route)?
+        }
+        other => return changes_and_history(&req, env, &acc, caller, other, body).await,
+    };
+    data(account::call::<Value>(env, &acc, op).await?)
+}
+
+/// The account routes that are more than a view of the object: keys made, changed and
+/// deleted, and the history (read from the day shards).
+async fn changes_and_history(
+    req: &ClientRequest,
+    env: &Env,
+    acc: &str,
+    caller: String,
+    route: Route,
+    body: Value,
+) -> Result<Response, Error> {
+    let q = req.query();
+    match route {
         Route::CreateKey => {
-            let body = json_body(&mut req).await?;
             let name =
                 str_field(&body, "name")?.ok_or_else(|| Error::bad_request("name: is required"))?;
-            let (raw, record) = mint_key(env, &acc, name, KeyKind::Api, &body)?;
-            let created = call(Op::KeyCreate {
+            let (raw, record) = mint_key(env, acc, name, KeyKind::Api, &body)?;
+            let op = Op::KeyCreate {
                 caller,
                 key: record,
-            })
-            .await?;
+            };
+            let created = account::call::<Value>(env, acc, op).await?;
             http::json_value(&json!({ "data": created, "key": raw }), 201)
         }
         Route::Generation => {
-            let id = query_param(req.query(), "id")
+            let id = query_param(q, "id")
                 .filter(|id| !id.is_empty())
                 .ok_or_else(|| Error::bad_request("id: is required"))?;
-            data(super::history::generation(env, &acc, caller, id).await?)
+            data(super::history::generation(env, acc, caller, id).await?)
         }
-        Route::Activity => {
-            let day = day_param(req.query())?;
-            data(super::history::activity(env, &acc, caller, day).await?)
-        }
+        Route::Activity => data(super::history::activity(env, acc, caller, day_param(q)?).await?),
         Route::Generations => {
-            let (limit, session) = (limit_param(req.query())?, session_param(req.query())?);
-            data(super::history::generations(env, &acc, caller, limit, session).await?)
+            let (limit, session) = (limit_param(q)?, session_param(q)?);
+            data(super::history::generations(env, acc, caller, limit, session).await?)
         }
-        Route::Sessions | Route::SessionGet(_) | Route::SessionUpdate(_) => {
-            super::session_api::route(req, env, &acc, caller, route).await
-        }
-        Route::Privacy => data(
-            call(Op::Privacy {
-                caller,
-                allow_training: None,
-            })
-            .await?,
-        ),
-        Route::PrivacyUpdate => {
-            let allow_training = match json_body(&mut req).await?.get("allow_training") {
-                Some(Value::Bool(b)) => Some(*b),
-                _ => return Err(Error::bad_request("allow_training: must be a boolean")),
-            };
-            data(
-                call(Op::Privacy {
-                    caller,
-                    allow_training,
-                })
-                .await?,
-            )
-        }
-        Route::KeyGet(hash) => data(call(Op::KeyGet { caller, hash }).await?),
-        Route::KeyUpdate(hash) => {
-            let patch = key_patch(&json_body(&mut req).await?)?;
-            update_key(env, &acc, Some(caller), hash, patch).await
-        }
-        Route::KeyDelete(hash) => delete_key(env, &acc, Some(caller), hash).await,
+        Route::KeyUpdate(hash) => update_key(env, acc, Some(caller), hash, key_patch(&body)?).await,
+        Route::KeyDelete(hash) => delete_key(env, acc, Some(caller), hash).await,
         _ => Err(Error::MethodNotAllowed),
     }
 }

@@ -1,44 +1,33 @@
 //! The sessions of an account (issue 24): `GET /sessions/{id}`, `GET /sessions?limit=`
-//! and `PATCH /sessions/{id}` (its limits), answered by the account's object, which
-//! keeps them ([`crate::accounts::session`]).
+//! and `PATCH /sessions/{id}` (its limits), each one message to the account's object,
+//! which keeps them ([`crate::accounts::session`]).
 
-use worker::{Env, Response};
+use serde_json::Value;
 
-use super::account::{self, Op};
-use super::account_api::{data, json_body, limit_param};
-use super::request::ClientRequest;
+use super::account::Op;
+use super::account_api::limit_param;
+use crate::accounts::session::SessionCall;
 use crate::api::route::Route;
 use crate::api::session::{check_id, LimitsPatch};
 use crate::error::Error;
 
-/// One of the session routes, for `caller` of account `acc`.
-pub async fn route(
-    mut req: ClientRequest,
-    env: &Env,
-    acc: &str,
-    caller: String,
-    route: Route,
-) -> Result<Response, Error> {
-    let op = match route {
-        Route::Sessions => Op::Sessions {
-            caller,
-            limit: limit_param(req.query())?,
-        },
+/// The message for one of the session routes by `caller`, from its query and body.
+pub fn op(query: &str, body: &Value, caller: String, route: Route) -> Result<Op, Error> {
+    let call = match route {
+        Route::Sessions => SessionCall::List(limit_param(query)?),
         Route::SessionGet(id) => {
             check_id(&id, "session_id")?;
-            Op::Session { caller, id }
+            SessionCall::Get(id)
         }
         Route::SessionUpdate(id) => {
             check_id(&id, "session_id")?;
-            let body = json_body(&mut req).await?;
             let limits = body
                 .get("session_limits")
                 .filter(|l| !l.is_null())
                 .ok_or_else(|| Error::bad_request("session_limits: is required"))?;
-            let limits = LimitsPatch::from_body(limits, "session_limits")?;
-            Op::SessionUpdate { caller, id, limits }
+            SessionCall::Update(id, LimitsPatch::from_body(limits, "session_limits")?)
         }
         _ => return Err(Error::MethodNotAllowed),
     };
-    data(account::call(env, acc, op).await?)
+    Ok(Op::Sessions { caller, call })
 }

@@ -347,22 +347,17 @@ impl ChatStream {
         if !self.encoder.is_passthrough() || self.session.is_none() {
             return res;
         }
-        #[derive(serde::Deserialize)]
-        struct Kind<'a> {
-            #[serde(borrow, rename = "type")]
-            kind: Option<std::borrow::Cow<'a, str>>,
-        }
-        let kind = serde_json::from_str::<Kind>(data).ok().and_then(|k| k.kind);
+        // Read as an opaque value: its own bytes go on, but for `usage.session`.
+        let mut v = serde_json::from_str::<serde_json::Value>(data).ok();
+        let kind = v
+            .as_ref()
+            .and_then(|v| v.get("type")?.as_str().map(str::to_string));
         let mut data = std::borrow::Cow::Borrowed(data);
-        if kind.as_deref() == Some("message_delta") {
-            let session = self.reported_usage().session;
-            if let (Ok(mut v), Some(s)) =
-                (serde_json::from_str::<serde_json::Value>(&data), session)
-            {
-                if let (Some(u), Ok(s)) = (v.get_mut("usage"), serde_json::to_value(s)) {
-                    crate::api::set_field(u, "session", s);
-                    data = std::borrow::Cow::Owned(v.to_string());
-                }
+        if let (Some("message_delta"), Some(v)) = (kind.as_deref(), v.as_mut()) {
+            let session = self.reported_usage().session.map(serde_json::to_value);
+            if let (Some(u), Some(Ok(s))) = (v.get_mut("usage"), session) {
+                crate::api::set_field(u, "session", s);
+                data = std::borrow::Cow::Owned(v.to_string());
             }
         }
         if let Some(k) = kind {

@@ -225,6 +225,7 @@ fn concurrent_requests_never_settle_past_their_session_budget() {
 /// for a session that has none, and a key that requires a session.
 #[test]
 fn sessions_are_read_listed_patched_and_shaped_by_their_key() {
+    use super::super::session::SessionCall;
     use crate::api::session::LimitsPatch;
     let mut m = Model::new(1_000_000_000_000, [None; KEYS]);
     m.admit_in_session(0, 0, 1_000, 1, Some(5_000));
@@ -238,9 +239,9 @@ fn sessions_are_read_listed_patched_and_shaped_by_their_key() {
     let get = |m: &Model, caller: &str, id: &str| {
         view(
             m,
-            Op::Session {
+            Op::Sessions {
                 caller: caller.into(),
-                id: id.into(),
+                call: SessionCall::Get(id.into()),
             },
         )
     };
@@ -258,7 +259,7 @@ fn sessions_are_read_listed_patched_and_shaped_by_their_key() {
             m,
             Op::Sessions {
                 caller: caller.into(),
-                limit,
+                call: SessionCall::List(limit),
             },
         )
         .unwrap();
@@ -279,10 +280,9 @@ fn sessions_are_read_listed_patched_and_shaped_by_their_key() {
         let limits = LimitsPatch::from_body(&body, "session_limits").unwrap();
         view(
             m,
-            Op::SessionUpdate {
+            Op::Sessions {
                 caller: caller.into(),
-                id: id.into(),
-                limits,
+                call: SessionCall::Update(id.into(), limits),
             },
         )
     };
