@@ -294,6 +294,37 @@ impl KeyBudget {
     }
 }
 
+/// What an account and a key have left once a request's hold is taken from them
+/// (`X-Credits-Remaining`, `X-Key-Limit-Remaining`): the balance (credits less settled
+/// usage) and, for a key with a limit, the limit less what it spent this period; each
+/// less the hold. Other requests' holds are not taken off: a lease is the same key's
+/// money, held for its next requests.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Left {
+    pub credits: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<u64>,
+}
+
+impl Left {
+    pub fn of(funds: &Funds, key: &KeyBudget, hold: u64) -> Left {
+        let balance = funds.credits.saturating_sub(funds.usage);
+        Left {
+            credits: u64::try_from(balance).unwrap_or(u64::MAX),
+            key: key.limit.map(|l| l.saturating_sub(key.spent)),
+        }
+        .less(hold)
+    }
+
+    /// With `picos` more spent or held.
+    pub fn less(self, picos: u64) -> Left {
+        Left {
+            credits: self.credits.saturating_sub(picos),
+            key: self.key.map(|k| k.saturating_sub(picos)),
+        }
+    }
+}
+
 /// Whether `ask` may be reserved: 402 when the account cannot afford it (saying how
 /// many tokens it can), 403 when the key's own limit would be passed.
 pub fn check(funds: &Funds, key: &KeyBudget, ask: &Ask) -> Result<()> {

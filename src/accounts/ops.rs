@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::lease::Grant;
-use super::ledger::{Ask, LimitReset};
+use super::ledger::{Ask, Left, LimitReset};
 use super::records::{Generation, KeyRecord};
 use super::session::SessionView;
 use crate::api::session::SessionAsk;
@@ -288,8 +288,9 @@ pub enum Reply {
 }
 
 /// `Admit`: the account's privacy setting, and either the refusal of a free model's
-/// request (its limits spent) or the admission, with the key's request limit and a
-/// lease when one was granted.
+/// request (its limits spent) or the admission, with the tightest request limit that
+/// counted it (free models' windows, or the key's per-second rate), what is left of
+/// the credits and the key's limit, and a lease when one was granted.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Admitted {
     pub allow_training: bool,
@@ -305,6 +306,9 @@ pub struct Admitted {
     /// The session's refusal (its limits, as the request lowered them, are kept).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub session_refused: Option<Box<Error>>,
+    /// What the account and key have left after the request's hold.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub left: Option<Left>,
 }
 
 impl Admitted {

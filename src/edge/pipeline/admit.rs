@@ -106,6 +106,7 @@ pub(super) async fn admit(
         Some(Admitted {
             answer: account::Admitted {
                 allow_training,
+                left: admission::left(&who.caller, f.ask.reserve),
                 ..account::Admitted::default()
             },
             ticket: Some(ticket),

@@ -1,0 +1,320 @@
+//! What a reply says of how it was routed and served, beyond its body: OpenRouter's
+//! `openrouter_metadata` (asked for with `X-OpenRouter-Metadata: enabled`), the values
+//! of the `Server-Timing` and `X-RateLimit-*-Requests` headers, and how a field is
+//! added to a reply or a stream's last event already written.
+
+use serde::Serialize;
+
+/// `openrouter_metadata`, in OpenRouter's shape (its `OpenRouterMetadata` schema).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RouterMetadata {
+    /// The model the caller named (the first of `models` without a `model`).
+    pub requested: String,
+    /// `direct` for one model, `fallback` for a `models` list.
+    pub strategy: &'static str,
+    pub region: Option<String>,
+    pub summary: String,
+    /// Which attempt served the request, from 1.
+    pub attempt: usize,
+    pub is_byok: bool,
+    pub endpoints: Endpoints,
+    pub attempts: Vec<Attempt>,
+    /// The plugins that changed the request or reply: none run here.
+    pub pipeline: [(); 0],
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Endpoints {
+    pub total: usize,
+    pub available: Vec<EndpointInfo>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct EndpointInfo {
+    pub provider: String,
+    pub model: String,
+    pub selected: bool,
+}
+
+/// One endpoint tried, and the HTTP status it came to (200: it served).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Attempt {
+    pub provider: String,
+    pub model: String,
+    pub status: u16,
+}
+
+/// A request's routing as it is served: its planned endpoints (provider name, model)
+/// and the attempts that failed so far.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Trace {
+    requested: String,
+    strategy: &'static str,
+    endpoints: Vec<(String, String)>,
+    attempts: Vec<Attempt>,
+}
+
+impl Trace {
+    pub fn new(requested: &str, fallback: bool, endpoints: Vec<(String, String)>) -> Trace {
+        Trace {
+            requested: requested.to_string(),
+            strategy: if fallback { "fallback" } else { "direct" },
+            endpoints,
+            attempts: Vec::new(),
+        }
+    }
+
+    fn attempt(&self, i: usize, status: u16) -> Attempt {
+        let (provider, model) = self.endpoints.get(i).cloned().unwrap_or_default();
+        Attempt {
+            provider,
+            model,
+            status,
+        }
+    }
+
+    /// Endpoint `i` of the plan was tried and failed with `status`.
+    pub fn failed(&mut self, i: usize, status: u16) {
+        let a = self.attempt(i, status);
+        self.attempts.push(a);
+    }
+
+    /// The metadata of the request served by endpoint `i` of the plan.
+    pub fn served(&self, i: usize) -> RouterMetadata {
+        let mut attempts = self.attempts.clone();
+        attempts.push(self.attempt(i, 200));
+        let available: Vec<EndpointInfo> = self
+            .endpoints
+            .iter()
+            .enumerate()
+            .map(|(n, (provider, model))| EndpointInfo {
+                provider: provider.clone(),
+                model: model.clone(),
+                selected: n == i,
+            })
+            .collect();
+        let selected = self.endpoints.get(i).map_or("", |(p, _)| p.as_str());
+        RouterMetadata {
+            requested: self.requested.clone(),
+            strategy: self.strategy,
+            region: None,
+            summary: format!("available={}, selected={selected}", available.len()),
+            attempt: attempts.len(),
+            is_byok: false,
+            endpoints: Endpoints {
+                total: available.len(),
+                available,
+            },
+            attempts,
+            pipeline: [],
+        }
+    }
+}
+
+/// OpenRouter's `debug` request field.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DebugOptions {
+    #[serde(default)]
+    echo_upstream_body: bool,
+}
+
+/// Whether a chat request asks for the body sent upstream (`debug.echo_upstream_body`);
+/// a `debug` of another shape is refused.
+pub fn echo_upstream_body(chat: &super::ChatRequest) -> crate::error::Result<bool> {
+    use serde::Deserialize;
+    match chat.extra.get("debug") {
+        None | Some(serde_json::Value::Null) => Ok(false),
+        Some(v) => DebugOptions::deserialize(v)
+            .map(|d| d.echo_upstream_body)
+            .map_err(|_| {
+                crate::error::Error::bad_request(
+                    "debug: must be an object of echo_upstream_body (a boolean)",
+                )
+            }),
+    }
+}
+
+/// `Server-Timing`: how the request was admitted, the gateway's own time and the
+/// upstream's time to its first byte (none when no upstream was called), in ms.
+pub fn server_timing(admission: &str, gateway_ms: u64, upstream_ms: Option<u64>) -> String {
+    let mut s = format!("admission;desc={admission}, gateway;dur={gateway_ms}");
+    if let Some(u) = upstream_ms {
+        s.push_str(&format!(", upstream;dur={u}"));
+    }
+    s
+}
+
+/// A wait as OpenAI writes `x-ratelimit-reset-requests`: `45s`, `6m0s`, `23h59m0s`.
+pub fn reset_in(secs: u64) -> String {
+    let (h, m, s) = (secs / 3600, secs % 3600 / 60, secs % 60);
+    match (h, m) {
+        (0, 0) => format!("{s}s"),
+        (0, _) => format!("{m}m{s}s"),
+        _ => format!("{h}h{m}m{s}s"),
+    }
+}
+
+/// Adds `"key":value` (`value` being JSON) to the JSON object `json` ends with,
+/// `depth` 1 for the object itself, 2 for the object that is its last field's value.
+/// Left as it is when it does not end so.
+fn insert_before_close(json: &mut Vec<u8>, end: usize, depth: usize, key: &str, value: &str) {
+    let Some(at) = end.checked_sub(depth) else {
+        return;
+    };
+    let closes = json.get(at..end).is_some_and(|t| t.iter().all(|&b| b == b'}'));
+    if depth == 0 || !closes {
+        return;
+    }
+    let empty = at.checked_sub(1).and_then(|p| json.get(p)) == Some(&b'{');
+    let sep = if empty { "" } else { "," };
+    let field = format!("{sep}\"{key}\":{value}");
+    json.splice(at..at, field.bytes());
+}
+
+/// [`insert_before_close`] on a whole JSON reply (trailing whitespace allowed).
+pub fn add_field(json: &mut Vec<u8>, key: &str, value: &str) {
+    let end = json
+        .iter()
+        .rposition(|b| !b.is_ascii_whitespace())
+        .map_or(0, |p| p.saturating_add(1));
+    insert_before_close(json, end, 1, key, value);
+}
+
+/// Adds `"key":value` to the last `data:` event of the SSE bytes `sse` that is not
+/// `[DONE]`: to its object (`depth` 1) or to the object that is its last field
+/// (`depth` 2: a Responses event's `response`).
+pub fn add_to_last_event(sse: &mut Vec<u8>, depth: usize, key: &str, value: &str) {
+    let mut before = sse.len();
+    while let Some(start) = sse
+        .get(..before)
+        .and_then(|s| s.windows(6).rposition(|w| w == b"data: "))
+    {
+        let data = start.saturating_add(6);
+        let rest = sse.get(data..).unwrap_or_default();
+        let end = rest
+            .windows(2)
+            .position(|w| w == b"\n\n")
+            .map_or(sse.len(), |n| data.saturating_add(n));
+        if !rest.starts_with(b"[DONE]") {
+            insert_before_close(sse, end, depth, key, value);
+            return;
+        }
+        before = start;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::{json, Value};
+
+    fn trace() -> Trace {
+        Trace::new(
+            "m/a",
+            true,
+            vec![
+                ("P1".into(), "m/a".into()),
+                ("P2".into(), "m/a".into()),
+                ("P3".into(), "m/b".into()),
+            ],
+        )
+    }
+
+    #[test]
+    fn metadata_lists_the_plan_and_the_attempts_to_the_one_that_served() {
+        let mut t = trace();
+        t.failed(0, 502);
+        let m = serde_json::to_value(t.served(1)).unwrap();
+        assert_eq!(
+            m,
+            json!({
+                "requested": "m/a", "strategy": "fallback", "region": null,
+                "summary": "available=3, selected=P2", "attempt": 2, "is_byok": false,
+                "endpoints": {"total": 3, "available": [
+                    {"provider": "P1", "model": "m/a", "selected": false},
+                    {"provider": "P2", "model": "m/a", "selected": true},
+                    {"provider": "P3", "model": "m/b", "selected": false},
+                ]},
+                "attempts": [
+                    {"provider": "P1", "model": "m/a", "status": 502},
+                    {"provider": "P2", "model": "m/a", "status": 200},
+                ],
+                "pipeline": [],
+            })
+        );
+        let direct = Trace::new("m/a", false, vec![("P1".into(), "m/a".into())]).served(0);
+        assert_eq!((direct.strategy, direct.attempt), ("direct", 1));
+        // An index past the plan names nothing and panics nowhere.
+        assert_eq!(trace().served(9).attempts[0].provider, "");
+    }
+
+    #[test]
+    fn debug_is_read_by_its_type() {
+        let chat = |debug: &str| {
+            let body = format!(r#"{{"model":"a/b","messages":[],"debug":{debug}}}"#);
+            crate::api::ChatRequest::parse(body.as_bytes()).unwrap()
+        };
+        assert!(echo_upstream_body(&chat(r#"{"echo_upstream_body":true}"#)).unwrap());
+        assert!(!echo_upstream_body(&chat("{}")).unwrap());
+        assert!(!echo_upstream_body(&chat("null")).unwrap());
+        for bad in [r#"{"echo_upstream_body":"yes"}"#, "true", r#"{"other":1}"#] {
+            let e = echo_upstream_body(&chat(bad)).unwrap_err();
+            assert_eq!(e.status(), 400, "{bad}");
+            assert!(e.to_string().starts_with("debug: "), "{e}");
+        }
+    }
+
+    #[test]
+    fn timing_and_reset_values() {
+        assert_eq!(
+            server_timing("exact", 3, Some(120)),
+            "admission;desc=exact, gateway;dur=3, upstream;dur=120"
+        );
+        assert_eq!(
+            server_timing("lease", 0, None),
+            "admission;desc=lease, gateway;dur=0"
+        );
+        let r: Vec<String> = [0, 45, 60, 359, 3600, 86_340].map(reset_in).into();
+        assert_eq!(r, ["0s", "45s", "1m0s", "5m59s", "1h0m0s", "23h59m0s"]);
+    }
+
+    #[test]
+    fn a_field_goes_into_a_reply_written() {
+        let mut b = br#"{"id":"x","n":{"a":1}}"#.to_vec();
+        add_field(&mut b, "m", r#"{"k":true}"#);
+        let v: Value = serde_json::from_slice(&b).unwrap();
+        assert_eq!(v, json!({"id": "x", "n": {"a": 1}, "m": {"k": true}}));
+        let mut e = b"{}\n".to_vec();
+        add_field(&mut e, "m", "1");
+        assert_eq!(e, b"{\"m\":1}\n");
+        for bad in [&b""[..], b"[1]", b"x"] {
+            let mut v = bad.to_vec();
+            add_field(&mut v, "m", "1");
+            assert_eq!(v, bad, "left as it was");
+        }
+    }
+
+    #[test]
+    fn a_field_goes_into_the_last_event_of_a_stream() {
+        let mut chat = b"data: {\"a\":1}\n\ndata: {\"usage\":{}}\n\ndata: [DONE]\n\n".to_vec();
+        add_to_last_event(&mut chat, 1, "m", "2");
+        assert_eq!(
+            chat,
+            b"data: {\"a\":1}\n\ndata: {\"usage\":{},\"m\":2}\n\ndata: [DONE]\n\n"
+        );
+        let mut messages =
+            b"event: message_delta\ndata: {\"x\":1}\n\nevent: message_stop\ndata: {\"type\":\"message_stop\"}\n\n"
+                .to_vec();
+        add_to_last_event(&mut messages, 1, "m", "2");
+        assert!(messages.ends_with(b"data: {\"type\":\"message_stop\",\"m\":2}\n\n"));
+        let mut responses =
+            b"event: response.completed\ndata: {\"type\":\"response.completed\",\"sequence_number\":9,\"response\":{\"id\":\"r\"}}\n\n"
+                .to_vec();
+        add_to_last_event(&mut responses, 2, "m", "2");
+        assert!(responses.ends_with(b"\"response\":{\"id\":\"r\",\"m\":2}}\n\n"));
+        let mut none = b"data: [DONE]\n\n: comment\n\n".to_vec();
+        add_to_last_event(&mut none, 1, "m", "2");
+        assert_eq!(none, b"data: [DONE]\n\n: comment\n\n");
+    }
+}
