@@ -440,6 +440,39 @@ mod tests {
     }
 
     #[test]
+    fn what_is_left_follows_the_keys_costs_since_the_last_answer() {
+        let left = |credits, key| Some(Left { credits, key });
+        let mut b = LeaseBook::default();
+        let g = Grant {
+            id: "l1".into(),
+            added: 100,
+            size: 100,
+            allow_training: true,
+            admit_until: None,
+            left: left(1_000, Some(500)),
+        };
+        b.granted("k", "acc", &g, 0);
+        assert_eq!(b.left("k", 30), left(970, Some(470)), "less the hold");
+        b.spent("k", 20);
+        assert_eq!(b.left("k", 0), left(980, Some(480)));
+        b.renewal_due("k", 10_000, 5_000).unwrap();
+        // Finished while the renewal is on its way: not in its answer.
+        b.spent("k", 5);
+        let renewed = Grant {
+            left: left(980, Some(480)),
+            ..g.clone()
+        };
+        b.granted("k", "acc", &renewed, 10_001);
+        assert_eq!(b.left("k", 0), left(975, Some(475)));
+        assert_eq!(b.left("k", 10_000), left(0, Some(0)), "never below zero");
+        assert_eq!(b.left("other", 0), None);
+        b.renewal_due("k", 20_000, 5_000).unwrap();
+        b.renewal_failed("k", "l1");
+        b.granted("k", "acc", &renewed, 20_001);
+        assert_eq!(b.left("k", 0), left(975, Some(475)), "a failed renewal reports nothing");
+    }
+
+    #[test]
     fn stale_leases_are_not_used() {
         let (mut b, _) = book(true, 1_000);
         assert!(b.admit("k", 1, 5_999, 5_000).is_some());

@@ -433,6 +433,34 @@ mod tests {
     }
 
     #[test]
+    fn what_is_left_after_a_hold() {
+        let funds = Funds {
+            credits: 10_000,
+            usage: 2_500,
+            reserved: 4_000,
+        };
+        let key = KeyBudget {
+            limit: Some(3_000),
+            spent: 1_000,
+            reserved: 1_500,
+        };
+        let left = Left::of(&funds, &key, 300);
+        assert_eq!(
+            left,
+            Left {
+                credits: 7_200,
+                key: Some(1_700)
+            },
+            "other holds are not taken off"
+        );
+        let none = Left::of(&funds, &KeyBudget::default(), 0);
+        assert_eq!((none.credits, none.key), (7_500, None));
+        assert_eq!(left.less(u64::MAX), Left { credits: 0, key: Some(0) });
+        let wire = serde_json::to_string(&none).unwrap();
+        assert_eq!(wire, r#"{"credits":7500}"#);
+    }
+
+    #[test]
     fn calendar() {
         assert_eq!(civil(0), (1970, 1, 1));
         assert_eq!(date(1_795_613_352), "2026-11-25");
