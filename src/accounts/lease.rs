@@ -469,7 +469,11 @@ mod tests {
         b.renewal_due("k", 20_000, 5_000).unwrap();
         b.renewal_failed("k", "l1");
         b.granted("k", "acc", &renewed, 20_001);
-        assert_eq!(b.left("k", 0), left(975, Some(475)), "a failed renewal reports nothing");
+        assert_eq!(
+            b.left("k", 0),
+            left(975, Some(475)),
+            "a failed renewal reports nothing"
+        );
     }
 
     #[test]

@@ -455,7 +455,13 @@ mod tests {
         );
         let none = Left::of(&funds, &KeyBudget::default(), 0);
         assert_eq!((none.credits, none.key), (7_500, None));
-        assert_eq!(left.less(u64::MAX), Left { credits: 0, key: Some(0) });
+        assert_eq!(
+            left.less(u64::MAX),
+            Left {
+                credits: 0,
+                key: Some(0)
+            }
+        );
         let wire = serde_json::to_string(&none).unwrap();
         assert_eq!(wire, r#"{"credits":7500}"#);
     }

@@ -162,7 +162,9 @@ fn insert_before_close(json: &mut Vec<u8>, end: usize, depth: usize, key: &str, 
     let Some(at) = end.checked_sub(depth) else {
         return;
     };
-    let closes = json.get(at..end).is_some_and(|t| t.iter().all(|&b| b == b'}'));
+    let closes = json
+        .get(at..end)
+        .is_some_and(|t| t.iter().all(|&b| b == b'}'));
     if depth == 0 || !closes {
         return;
     }
@@ -252,7 +254,9 @@ mod tests {
     #[test]
     fn debug_is_read_by_its_type() {
         let chat = |debug: &str| {
-            let body = format!(r#"{{"model":"a/b","messages":[],"debug":{debug}}}"#);
+            let body = format!(
+                r#"{{"model":"a/b","messages":[{{"role":"user","content":"x"}}],"debug":{debug}}}"#
+            );
             crate::api::ChatRequest::parse(body.as_bytes()).unwrap()
         };
         assert!(echo_upstream_body(&chat(r#"{"echo_upstream_body":true}"#)).unwrap());

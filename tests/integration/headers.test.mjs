@@ -190,7 +190,7 @@ test("openrouter_metadata: asked for, in the reply and a stream's last chunk, at
 
 test("debug.echo_upstream_body: a chat stream's first chunk is the body sent upstream, without secrets", async () => {
   const acc = await worker.createAccount({ credits: 10 });
-  const r = await chat(acc.key, { model: "test/stream", stream: true, debug: { echo_upstream_body: true }, session_id: "s-1" });
+  const r = await chat(acc.key, { model: "test/stream", stream: true, debug: { echo_upstream_body: true } });
   assert.equal(r.status, 200);
   const text = await r.text();
   const sent = mock.last("/v1/chat/completions");
@@ -201,7 +201,7 @@ test("debug.echo_upstream_body: a chat stream's first chunk is the body sent ups
   assert.equal(first.id, r.headers.get("x-generation-id"));
   assert.deepEqual(first.debug.echo_upstream_body, sent.body, "what the provider got");
   assert.equal(sent.body.debug, undefined, "the gateway's own field does not go upstream");
-  for (const secret of ["sk-mockai-secret", "Bearer", acc.key, "s-1"]) assert.ok(!text.includes(secret), secret);
+  for (const secret of ["sk-mockai-secret", "Bearer", acc.key]) assert.ok(!text.includes(secret), secret);
   assert.equal(events.filter((e) => e.data?.debug).length, 1, "once");
   assert.equal(events.slice(1).filter((e) => e.data).map((e) => e.data.choices[0]?.delta?.content ?? "").join(""), "Hello from the mock");
 

@@ -46,6 +46,8 @@ pub(super) struct Run<'r> {
 /// time spent waiting on upstreams in all.
 #[derive(Debug, Default)]
 pub(super) struct Clock {
+    /// When the request arrived.
+    pub(super) arrived: f64,
     pub(super) index: Cell<usize>,
     pub(super) started: Cell<f64>,
     pub(super) first_byte: Rc<Cell<f64>>,
@@ -53,6 +55,13 @@ pub(super) struct Clock {
 }
 
 impl Clock {
+    pub(super) fn since(arrived: f64) -> Clock {
+        Clock {
+            arrived,
+            ..Clock::default()
+        }
+    }
+
     /// The served attempt's time to its first byte, if an upstream served it.
     pub(super) fn upstream_ms(&self) -> Option<u64> {
         let (start, first) = (self.started.get(), self.first_byte.get());

@@ -30,13 +30,11 @@ use super::request::ClientRequest;
 use super::{catalog, config, health, http, session_budget, sessions};
 use crate::accounts::ledger::{worst_case, worst_case_embeddings, Ask};
 use crate::accounts::records::Generation;
-use crate::accounts::session::SessionView;
 use crate::api::embeddings::EmbeddingsRequest;
 use crate::api::session::SessionAsk;
 use crate::api::surface::{self, Surface};
 use crate::api::ChatRequest;
 use crate::error::Error;
-use crate::limits::Decision;
 use crate::providers;
 use crate::routing::{self, Choice, RouteContext};
 use crate::settings::Settings;
@@ -112,6 +110,19 @@ impl Parsed {
         }
     }
 
+    /// Whether a chat stream's first chunk is the body sent upstream
+    /// (`debug.echo_upstream_body`; ignored elsewhere, as on OpenRouter).
+    fn echoes(&self) -> Result<bool, Error> {
+        match self {
+            Parsed::Generate(i)
+                if i.request.surface == Surface::Chat && i.request.chat.is_stream() =>
+            {
+                crate::api::routed::echo_upstream_body(&i.request.chat)
+            }
+            _ => Ok(false),
+        }
+    }
+
     fn surface(&self) -> Surface {
         match self {
             Parsed::Generate(i) => i.request.surface,
@@ -133,9 +144,7 @@ pub async fn handle(
     let body = http::read_body(&mut req, cfg.max_body_bytes).await?;
     let parsed = parse(&req, &body, job, &cfg, &account)?;
     let chat = parsed.routing_view();
-    let echo = parsed.surface() == Surface::Chat
-        && chat.is_stream()
-        && crate::api::routed::echo_upstream_body(chat)?;
+    let echo = parsed.echoes()?;
     let cat = catalog::load(env).await?;
     let health = health::snapshot(env, ctx, &routing::health::keys_for(&cat, chat)).await;
     let now_ms = config::now_ms() as u64;
@@ -184,7 +193,7 @@ pub async fn handle(
         session: session_view.as_ref(),
         trace: plan.as_ref().ok().and_then(|p| trace_of(&req, chat, p)),
         echo,
-        clock: attempt::Clock::default(),
+        clock: attempt::Clock::since(arrived),
     };
     let result = match &plan {
         Ok(plan) => serve(&run, plan, prompt_tokens, session.as_deref()).await,
@@ -194,12 +203,7 @@ pub async fn handle(
         Ok(resp) => resp,
         Err(unserved) => return failed(&settler, unserved, parsed.surface()),
     };
-    let timing = stamp::Timing {
-        arrived,
-        leased,
-        clock: &run.clock,
-    };
-    stamp::stamp(&resp, &settler.gen_id, &timing, &admitted.answer);
+    stamp::stamp(&resp, &settler.gen_id, leased, &run.clock, &admitted.answer);
     Ok(resp)
 }
 
@@ -224,11 +228,8 @@ fn trace_of(
         .iter()
         .map(|c| (c.provider.name.clone(), c.id.clone()))
         .collect();
-    let t = crate::api::routed::Trace::new(
-        &requested.unwrap_or_default(),
-        models.len() > 1,
-        endpoints,
-    );
+    let t =
+        crate::api::routed::Trace::new(&requested.unwrap_or_default(), models.len() > 1, endpoints);
     Some(std::cell::RefCell::new(t))
 }
 

@@ -13,21 +13,15 @@ use crate::error::Error;
 use crate::limits::Decision;
 use crate::money::Usd;
 
-/// When a request arrived, how it was admitted, and its attempts' times.
-pub(super) struct Timing<'a> {
-    pub(super) arrived: f64,
-    pub(super) leased: bool,
-    pub(super) clock: &'a Clock,
-}
-
-pub(super) fn stamp(resp: &Response, gen_id: &str, t: &Timing<'_>, answer: &Admitted) {
+/// Stamps a served reply; `leased`: admitted against the isolate's lease.
+pub(super) fn stamp(resp: &Response, gen_id: &str, leased: bool, clock: &Clock, answer: &Admitted) {
     let h = resp.headers();
     http::set(h, "X-Generation-Id", gen_id);
     // The gateway's own time: all of it but the waits on upstreams.
-    let total = config::now_ms() - t.arrived;
-    let gateway = (total - t.clock.upstream.get()).max(0.0) as u64;
-    let admission = if t.leased { "lease" } else { "exact" };
-    let timing = server_timing(admission, gateway, t.clock.upstream_ms());
+    let total = config::now_ms() - clock.arrived;
+    let gateway = (total - clock.upstream.get()).max(0.0) as u64;
+    let admission = if leased { "lease" } else { "exact" };
+    let timing = server_timing(admission, gateway, clock.upstream_ms());
     http::set(h, "Server-Timing", &timing);
     if let Some(v) = answer.session.as_deref() {
         session_budget::headers(h, v);
@@ -72,7 +66,11 @@ fn with_limit(resp: &Response, d: &Decision) {
     let (limit, remaining) = (d.limit.to_string(), d.remaining.to_string());
     http::set(h, "X-RateLimit-Limit", &limit);
     http::set(h, "X-RateLimit-Remaining", &remaining);
-    http::set(h, "X-RateLimit-Reset", &d.reset.saturating_mul(1000).to_string());
+    http::set(
+        h,
+        "X-RateLimit-Reset",
+        &d.reset.saturating_mul(1000).to_string(),
+    );
     http::set(h, "X-RateLimit-Limit-Requests", &limit);
     http::set(h, "X-RateLimit-Remaining-Requests", &remaining);
     let wait = d.reset.saturating_sub(config::now_secs());
