@@ -20,6 +20,9 @@ function catalog() {
   const ok = c.models.find((m) => m.id === "test/ok");
   c.models.push({ ...ok, id: "test/freebie", name: "Test: freebie",
     endpoints: ok.endpoints.map((e) => ({ ...e, pricing: { prompt: "0", completion: "0" } })) });
+  // Fresh copies of test/fallback (its first endpoint fails), each with health of its own.
+  const fallback = c.models.find((m) => m.id === "test/fallback");
+  for (const id of ["test/fallback-whole", "test/fallback-stream"]) c.models.push({ ...fallback, id, name: id });
   return c;
 }
 
@@ -131,35 +134,36 @@ test("a free request says its request limit: the tightest window, going down by 
   }
 });
 
-/** `openrouter_metadata` of test/fallback served by its second endpoint. */
-const FALLBACK_META = {
-  requested: "test/fallback", strategy: "direct", region: null, summary: "available=2, selected=MockBackup",
+/** `openrouter_metadata` of a copy of test/fallback served by its second endpoint (the
+ * first answered 500: a 502 here). */
+const fallbackMeta = (model) => ({
+  requested: model, strategy: "direct", region: null, summary: "available=2, selected=MockBackup",
   attempt: 2, is_byok: false,
   endpoints: { total: 2, available: [
-    { provider: "MockAI", model: "test/fallback", selected: false },
-    { provider: "MockBackup", model: "test/fallback", selected: true },
+    { provider: "MockAI", model, selected: false },
+    { provider: "MockBackup", model, selected: true },
   ] },
   attempts: [
-    { provider: "MockAI", model: "test/fallback", status: 502 },
-    { provider: "MockBackup", model: "test/fallback", status: 200 },
+    { provider: "MockAI", model, status: 502 },
+    { provider: "MockBackup", model, status: 200 },
   ],
   pipeline: [],
-};
+});
 const META = { "x-openrouter-metadata": "enabled" };
 
 test("openrouter_metadata: asked for, in the reply and a stream's last chunk, attempts after a fallback", async () => {
   const acc = await worker.createAccount({ credits: 10 });
-  const whole = await (await chat(acc.key, { model: "test/fallback" }, META)).json();
-  assert.deepEqual(whole.openrouter_metadata, FALLBACK_META);
+  const whole = await (await chat(acc.key, { model: "test/fallback-whole" }, META)).json();
+  assert.deepEqual(whole.openrouter_metadata, fallbackMeta("test/fallback-whole"));
   const plain = await (await chat(acc.key, { model: "test/fallback" })).json();
   assert.equal(plain.openrouter_metadata, undefined, "only when asked for");
   const other = await (await chat(acc.key, { model: "test/fallback" }, { "x-openrouter-metadata": "disabled" })).json();
   assert.equal(other.openrouter_metadata, undefined);
 
-  const streamed = await collect((await chat(acc.key, { model: "test/fallback", stream: true }, META)).body);
+  const streamed = await collect((await chat(acc.key, { model: "test/fallback-stream", stream: true }, META)).body);
   const data = streamed.filter((e) => e.data).map((e) => e.data);
   assert.ok(streamed.at(-1).done);
-  assert.deepEqual(data.at(-1).openrouter_metadata, FALLBACK_META, "on the final chunk");
+  assert.deepEqual(data.at(-1).openrouter_metadata, fallbackMeta("test/fallback-stream"), "on the final chunk");
   assert.ok(data.at(-1).usage, "the usage chunk");
   assert.equal(data.slice(0, -1).filter((d) => d.openrouter_metadata).length, 0, "only there");
 

@@ -111,13 +111,13 @@ impl Parsed {
     }
 
     /// Whether a chat stream's first chunk is the body sent upstream
-    /// (`debug.echo_upstream_body`; ignored elsewhere, as on OpenRouter).
+    /// (`debug.echo_upstream_body`, read on every chat request; ignored but on a
+    /// stream, and on other surfaces, as on OpenRouter).
     fn echoes(&self) -> Result<bool, Error> {
         match self {
-            Parsed::Generate(i)
-                if i.request.surface == Surface::Chat && i.request.chat.is_stream() =>
-            {
-                crate::api::routed::echo_upstream_body(&i.request.chat)
+            Parsed::Generate(i) if i.request.surface == Surface::Chat => {
+                let chat = &i.request.chat;
+                Ok(crate::api::routed::echo_upstream_body(chat)? && chat.is_stream())
             }
             _ => Ok(false),
         }
