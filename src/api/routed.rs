@@ -1,51 +1,21 @@
 //! What a reply says of how it was routed and served, beyond its body: OpenRouter's
-//! `openrouter_metadata` (asked for with `X-OpenRouter-Metadata: enabled`), the values
+//! `openrouter_metadata` (asked for with `X-OpenRouter-Metadata: enabled`, written by
+//! hand: a derived `Serialize` for its five shapes costs the worker more), the values
 //! of the `Server-Timing` and `X-RateLimit-*-Requests` headers, and how a field is
 //! added to a reply or a stream's last event already written.
 
-use serde::Serialize;
-
-/// `openrouter_metadata`, in OpenRouter's shape (its `OpenRouterMetadata` schema).
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct RouterMetadata {
-    /// The model the caller named (the first of `models` without a `model`).
-    pub requested: String,
-    /// `direct` for one model, `fallback` for a `models` list.
-    pub strategy: &'static str,
-    pub region: Option<String>,
-    pub summary: String,
-    /// Which attempt served the request, from 1.
-    pub attempt: usize,
-    pub is_byok: bool,
-    pub endpoints: Endpoints,
-    pub attempts: Vec<Attempt>,
-    /// The plugins that changed the request or reply: none run here.
-    pub pipeline: [(); 0],
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Endpoints {
-    pub total: usize,
-    pub available: Vec<EndpointInfo>,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct EndpointInfo {
-    pub provider: String,
-    pub model: String,
-    pub selected: bool,
-}
+use super::chat::JsonOut;
+use super::read::{boolean, object, Read};
 
 /// One endpoint tried, and the HTTP status it came to (200: it served).
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Attempt {
-    pub provider: String,
-    pub model: String,
-    pub status: u16,
+#[derive(Debug, Clone, Default, PartialEq)]
+struct Attempt {
+    endpoint: usize,
+    status: u16,
 }
 
-/// A request's routing as it is served: its planned endpoints (provider name, model)
-/// and the attempts that failed so far.
+/// A request's routing as it is served, for `openrouter_metadata`: the model it named,
+/// its planned endpoints (provider name, model) and the attempts that failed so far.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Trace {
     requested: String,
@@ -55,6 +25,8 @@ pub struct Trace {
 }
 
 impl Trace {
+    /// `fallback`: the request names several models (`strategy: "fallback"`; else
+    /// `direct`).
     pub fn new(requested: &str, fallback: bool, endpoints: Vec<(String, String)>) -> Trace {
         Trace {
             requested: requested.to_string(),
@@ -64,75 +36,86 @@ impl Trace {
         }
     }
 
-    fn attempt(&self, i: usize, status: u16) -> Attempt {
-        let (provider, model) = self.endpoints.get(i).cloned().unwrap_or_default();
-        Attempt {
-            provider,
-            model,
-            status,
-        }
-    }
-
     /// Endpoint `i` of the plan was tried and failed with `status`.
     pub fn failed(&mut self, i: usize, status: u16) {
-        let a = self.attempt(i, status);
-        self.attempts.push(a);
+        self.attempts.push(Attempt {
+            endpoint: i,
+            status,
+        });
     }
 
-    /// The metadata of the request served by endpoint `i` of the plan.
-    pub fn served(&self, i: usize) -> RouterMetadata {
-        let mut attempts = self.attempts.clone();
-        attempts.push(self.attempt(i, 200));
-        let available: Vec<EndpointInfo> = self
-            .endpoints
-            .iter()
-            .enumerate()
-            .map(|(n, (provider, model))| EndpointInfo {
-                provider: provider.clone(),
-                model: model.clone(),
-                selected: n == i,
-            })
-            .collect();
-        let selected = self.endpoints.get(i).map_or("", |(p, _)| p.as_str());
-        RouterMetadata {
-            requested: self.requested.clone(),
-            strategy: self.strategy,
-            region: None,
-            summary: format!("available={}, selected={selected}", available.len()),
-            attempt: attempts.len(),
-            is_byok: false,
-            endpoints: Endpoints {
-                total: available.len(),
-                available,
+    /// `openrouter_metadata` (JSON, in the shape of OpenRouter's `OpenRouterMetadata`)
+    /// of the request served by endpoint `i` of the plan: `region` unknown, no BYOK,
+    /// no pipeline stages (no plugins run here).
+    pub fn served(&self, i: usize) -> String {
+        let (none, served) = (
+            ("", ""),
+            Attempt {
+                endpoint: i,
+                status: 200,
             },
-            attempts,
-            pipeline: [],
+        );
+        let names = |n: usize| {
+            self.endpoints
+                .get(n)
+                .map_or(none, |(p, m)| (p.as_str(), m.as_str()))
+        };
+        let mut out = Vec::with_capacity(512);
+        let mut w = JsonOut::new(&mut out);
+        w.raw("{");
+        w.key_str("requested", &self.requested);
+        w.raw(",");
+        w.key_str("strategy", self.strategy);
+        w.raw(",\"region\":null,");
+        let summary = format!(
+            "available={}, selected={}",
+            self.endpoints.len(),
+            names(i).0
+        );
+        w.key_str("summary", &summary);
+        w.raw(",\"attempt\":");
+        w.value(&self.attempts.len().saturating_add(1));
+        w.raw(",\"is_byok\":false,\"endpoints\":{\"total\":");
+        w.value(&self.endpoints.len());
+        w.raw(",\"available\":[");
+        for n in 0..self.endpoints.len() {
+            let tail = if n == i {
+                ",\"selected\":true}"
+            } else {
+                ",\"selected\":false}"
+            };
+            named(&mut w, n, names(n), tail);
         }
+        w.raw("]},\"attempts\":[");
+        for (n, a) in self.attempts.iter().chain([&served]).enumerate() {
+            let status = format!(",\"status\":{}}}", a.status);
+            named(&mut w, n, names(a.endpoint), &status);
+        }
+        w.raw("],\"pipeline\":[]}");
+        String::from_utf8(out).unwrap_or_default()
     }
 }
 
-/// OpenRouter's `debug` request field.
-#[derive(Debug, Default, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-struct DebugOptions {
-    #[serde(default)]
-    echo_upstream_body: bool,
+/// `{"provider":..,"model":..` then `tail`, the `n`th item of a list.
+fn named(w: &mut JsonOut<'_>, n: usize, (provider, model): (&str, &str), tail: &str) {
+    w.raw(if n == 0 { "{" } else { ",{" });
+    w.key_str("provider", provider);
+    w.raw(",");
+    w.key_str("model", model);
+    w.raw(tail);
 }
 
-/// Whether a chat request asks for the body sent upstream (`debug.echo_upstream_body`);
-/// a `debug` of another shape is refused.
+/// Whether a chat request asks for the body sent upstream (`debug.echo_upstream_body`,
+/// OpenRouter's); a `debug` of another shape is a 400 naming it.
 pub fn echo_upstream_body(chat: &super::ChatRequest) -> crate::error::Result<bool> {
-    use serde::Deserialize;
-    match chat.extra.get("debug") {
-        None | Some(serde_json::Value::Null) => Ok(false),
-        Some(v) => DebugOptions::deserialize(v)
-            .map(|d| d.echo_upstream_body)
-            .map_err(|_| {
-                crate::error::Error::bad_request(
-                    "debug: must be an object of echo_upstream_body (a boolean)",
-                )
-            }),
-    }
+    let Some(v) = chat.extra.get("debug").filter(|v| !v.is_null()) else {
+        return Ok(false);
+    };
+    let read = || -> Read<bool> {
+        let mut f = object(v.clone())?;
+        Ok(f.read("echo_upstream_body", &boolean)?.unwrap_or(false))
+    };
+    Ok(read().map_err(|b| b.in_field("debug"))?)
 }
 
 /// `Server-Timing`: how the request was admitted, the gateway's own time and the
@@ -227,7 +210,7 @@ mod tests {
     fn metadata_lists_the_plan_and_the_attempts_to_the_one_that_served() {
         let mut t = trace();
         t.failed(0, 502);
-        let m = serde_json::to_value(t.served(1)).unwrap();
+        let m: Value = serde_json::from_str(&t.served(1)).unwrap();
         assert_eq!(
             m,
             json!({
@@ -245,10 +228,17 @@ mod tests {
                 "pipeline": [],
             })
         );
-        let direct = Trace::new("m/a", false, vec![("P1".into(), "m/a".into())]).served(0);
-        assert_eq!((direct.strategy, direct.attempt), ("direct", 1));
+        let direct = Trace::new("m/\"a", false, vec![("P1".into(), "m/a".into())]).served(0);
+        let direct: Value = serde_json::from_str(&direct).unwrap();
+        assert_eq!(direct["requested"], "m/\"a", "escaped");
+        assert_eq!(
+            (&direct["strategy"], &direct["attempt"]),
+            (&json!("direct"), &json!(1))
+        );
         // An index past the plan names nothing and panics nowhere.
-        assert_eq!(trace().served(9).attempts[0].provider, "");
+        let past: Value = serde_json::from_str(&trace().served(9)).unwrap();
+        assert_eq!(past["attempts"][0]["provider"], "");
+        assert_eq!(past["endpoints"]["available"][2]["selected"], false);
     }
 
     #[test]
@@ -262,11 +252,15 @@ mod tests {
         assert!(echo_upstream_body(&chat(r#"{"echo_upstream_body":true}"#)).unwrap());
         assert!(!echo_upstream_body(&chat("{}")).unwrap());
         assert!(!echo_upstream_body(&chat("null")).unwrap());
-        for bad in [r#"{"echo_upstream_body":"yes"}"#, "true", r#"{"other":1}"#] {
-            let e = echo_upstream_body(&chat(bad)).unwrap_err();
-            assert_eq!(e.status(), 400, "{bad}");
-            assert!(e.to_string().starts_with("debug: "), "{e}");
-        }
+        assert!(!echo_upstream_body(&chat(r#"{"other":1}"#)).unwrap());
+        let e = echo_upstream_body(&chat(r#"{"echo_upstream_body":"yes"}"#)).unwrap_err();
+        assert_eq!(e.status(), 400);
+        assert_eq!(
+            e.to_string(),
+            "debug.echo_upstream_body: must be a boolean, not a string"
+        );
+        let e = echo_upstream_body(&chat("true")).unwrap_err();
+        assert!(e.to_string().starts_with("debug: must be an object"), "{e}");
     }
 
     #[test]

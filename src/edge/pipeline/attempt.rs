@@ -73,7 +73,7 @@ impl Run<'_> {
     /// `openrouter_metadata` of the attempt under way, served, as JSON.
     fn metadata(&self) -> Option<String> {
         let t = self.trace.as_ref()?.borrow();
-        serde_json::to_string(&t.served(self.clock.index.get())).ok()
+        Some(t.served(self.clock.index.get()))
     }
 
     /// How `choice`'s hidden reasoning is estimated, if its model hides it: at the
