@@ -87,15 +87,15 @@ impl<S: Store> Books<S> {
         } else {
             None
         };
-        Ok(Reply::Admitted(Admitted {
+        let admitted = Admitted {
             allow_training,
-            refused: None,
             limit: decision,
             lease,
             session: session.map(Box::new),
-            session_refused: None,
-            left: Some(ledger::Left::of(&funds, &budget, ask.reserve)),
-        }))
+            ..Admitted::default()
+        };
+        let left = ledger::Left::of(&funds, &budget, ask.reserve);
+        Ok(Reply::Admitted(admitted.with_left(Some(left))))
     }
 
     /// Counts the request against its request limits: a free model's windows (`Err`
@@ -154,14 +154,17 @@ impl<S: Store> Books<S> {
             (added, size) if added > 0 => {
                 l.admit_until = lease::admit_until(0, size);
                 self.put_lease(&l, added)?;
-                Some(Grant {
-                    id: l.id,
-                    added,
-                    size,
-                    allow_training,
-                    admit_until: Some(l.admit_until),
-                    left: Some(self.left_of(key)?),
-                })
+                Some(
+                    Grant {
+                        id: l.id,
+                        added,
+                        size,
+                        allow_training,
+                        admit_until: Some(l.admit_until),
+                        ..Grant::default()
+                    }
+                    .with_left(self.left_of(key)?),
+                )
             }
             _ => None,
         })
@@ -275,8 +278,9 @@ impl<S: Store> Books<S> {
             size,
             allow_training,
             admit_until: Some(l.admit_until),
-            left: Some(self.left_of(&key)?),
-        };
+            ..Grant::default()
+        }
+        .with_left(self.left_of(&key)?);
         Ok(Reply::Lease(LeaseState {
             lease: Some(grant),
             revoked: false,

@@ -108,10 +108,29 @@ pub struct Grant {
     /// which sets no bound.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub admit_until: Option<u64>,
-    /// What the account and key had left as of this answer (before any hold), for the
-    /// replies of requests admitted against the lease.
+    /// What the account and the key's limit had left as of this answer (before any
+    /// hold; [`Left`]), for the replies of requests admitted against the lease.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub left: Option<Left>,
+    pub credits_left: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_left: Option<u64>,
+}
+
+impl Grant {
+    pub fn with_left(self, left: Left) -> Self {
+        Grant {
+            credits_left: Some(left.credits),
+            key_left: left.key,
+            ..self
+        }
+    }
+
+    fn left(&self) -> Option<Left> {
+        Some(Left {
+            credits: self.credits_left?,
+            key: self.key_left,
+        })
+    }
 }
 
 /// One lease, as the isolate holds it.
@@ -223,7 +242,7 @@ impl LeaseBook {
                 l.admit_until = g.admit_until;
                 l.synced_ms = now;
                 l.busy = false;
-                l.left = g.left;
+                l.left = g.left();
                 l.spent_since = l.spent_since.saturating_sub(l.spent_reported);
                 l.spent_reported = 0;
             }
@@ -246,7 +265,7 @@ impl LeaseBook {
                         synced_ms: now,
                         used_ms: now,
                         busy: false,
-                        left: g.left,
+                        left: g.left(),
                         spent_since: 0,
                         spent_reported: 0,
                     },
@@ -377,7 +396,7 @@ mod tests {
             size: 100,
             allow_training,
             admit_until: None,
-            left: None,
+            ..Grant::default()
         };
         b.granted("k", "acc", &g, at);
         (b, g)
@@ -449,7 +468,8 @@ mod tests {
             size: 100,
             allow_training: true,
             admit_until: None,
-            left: left(1_000, Some(500)),
+            credits_left: Some(1_000),
+            key_left: Some(500),
         };
         b.granted("k", "acc", &g, 0);
         assert_eq!(b.left("k", 30), left(970, Some(470)), "less the hold");
@@ -459,7 +479,8 @@ mod tests {
         // Finished while the renewal is on its way: not in its answer.
         b.spent("k", 5);
         let renewed = Grant {
-            left: left(980, Some(480)),
+            credits_left: Some(980),
+            key_left: Some(480),
             ..g.clone()
         };
         b.granted("k", "acc", &renewed, 10_001);
@@ -585,7 +606,7 @@ mod reporting {
             size: 1_000,
             allow_training: true,
             admit_until: Some(admit_until(0, 1_000)),
-            left: None,
+            ..Grant::default()
         };
         b.granted("k", "acc", &g, 0);
         let admit = |b: &mut LeaseBook, n| {

@@ -306,12 +306,23 @@ pub struct Admitted {
     /// The session's refusal (its limits, as the request lowered them, are kept).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub session_refused: Option<Box<Error>>,
-    /// What the account and key have left after the request's hold.
+    /// What the account and the key's limit have left after the request's hold
+    /// ([`Left`]; two plain fields: a type of its own costs the worker more).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub left: Option<Left>,
+    pub credits_left: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_left: Option<u64>,
 }
 
 impl Admitted {
+    pub fn with_left(self, left: Option<Left>) -> Self {
+        Admitted {
+            credits_left: left.map(|l| l.credits),
+            key_left: left.and_then(|l| l.key),
+            ..self
+        }
+    }
+
     /// A request its session's limits refuse (nothing was reserved or counted).
     pub fn session_refused(e: Error) -> Self {
         Admitted {

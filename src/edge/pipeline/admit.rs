@@ -106,9 +106,9 @@ pub(super) async fn admit(
         Some(Admitted {
             answer: account::Admitted {
                 allow_training,
-                left: admission::left(&who.caller, f.ask.reserve),
                 ..account::Admitted::default()
-            },
+            }
+            .with_left(admission::left(&who.caller, f.ask.reserve)),
             ticket: Some(ticket),
         })
     });

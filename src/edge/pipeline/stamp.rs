@@ -26,11 +26,11 @@ pub(super) fn stamp(resp: &Response, gen_id: &str, leased: bool, clock: &Clock, 
     if let Some(v) = answer.session.as_deref() {
         session_budget::headers(h, v);
     }
-    if let Some(left) = answer.left {
-        http::set(h, "X-Credits-Remaining", &usd(left.credits));
-        if let Some(k) = left.key {
-            http::set(h, "X-Key-Limit-Remaining", &usd(k));
-        }
+    if let Some(c) = answer.credits_left {
+        http::set(h, "X-Credits-Remaining", &usd(c));
+    }
+    if let Some(k) = answer.key_left {
+        http::set(h, "X-Key-Limit-Remaining", &usd(k));
     }
     if let Some(d) = &answer.limit {
         with_limit(resp, d);
