@@ -74,9 +74,9 @@ impl Trace {
         );
         w.key_str("summary", &summary);
         w.raw(",\"attempt\":");
-        w.value(&self.attempts.len().saturating_add(1));
+        w.raw(&self.attempts.len().saturating_add(1).to_string());
         w.raw(",\"is_byok\":false,\"endpoints\":{\"total\":");
-        w.value(&self.endpoints.len());
+        w.raw(&self.endpoints.len().to_string());
         w.raw(",\"available\":[");
         for n in 0..self.endpoints.len() {
             let tail = if n == i {
@@ -121,11 +121,8 @@ pub fn echo_upstream_body(chat: &super::ChatRequest) -> crate::error::Result<boo
 /// `Server-Timing`: how the request was admitted, the gateway's own time and the
 /// upstream's time to its first byte (none when no upstream was called), in ms.
 pub fn server_timing(admission: &str, gateway_ms: u64, upstream_ms: Option<u64>) -> String {
-    let mut s = format!("admission;desc={admission}, gateway;dur={gateway_ms}");
-    if let Some(u) = upstream_ms {
-        s.push_str(&format!(", upstream;dur={u}"));
-    }
-    s
+    let upstream = upstream_ms.map_or(String::new(), |u| format!(", upstream;dur={u}"));
+    format!("admission;desc={admission}, gateway;dur={gateway_ms}{upstream}")
 }
 
 /// A wait as OpenAI writes `x-ratelimit-reset-requests`: `45s`, `6m0s`, `23h59m0s`.
