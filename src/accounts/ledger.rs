@@ -7,6 +7,8 @@ use crate::api::ChatRequest;
 use crate::catalog::{Endpoint, Model};
 use crate::error::{Error, Result};
 use crate::money::Usd;
+
+pub use super::left::Left;
 pub use crate::money::{parse_picos, picos_from_usd_text, MAX_USD_AMOUNT, PICOS_PER_USD};
 use serde_json::Value;
 
@@ -294,36 +296,6 @@ impl KeyBudget {
     }
 }
 
-/// What an account and a key have left once a request's hold is taken from them
-/// (`X-Credits-Remaining`, `X-Key-Limit-Remaining`): the balance (credits less settled
-/// usage) and, for a key with a limit, the limit less what it spent this period; each
-/// less the hold. Other requests' holds are not taken off: a lease is the same key's
-/// money, held for its next requests.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Left {
-    pub credits: u64,
-    pub key: Option<u64>,
-}
-
-impl Left {
-    pub fn of(funds: &Funds, key: &KeyBudget, hold: u64) -> Left {
-        let balance = funds.credits.saturating_sub(funds.usage);
-        Left {
-            credits: u64::try_from(balance).unwrap_or(u64::MAX),
-            key: key.limit.map(|l| l.saturating_sub(key.spent)),
-        }
-        .less(hold)
-    }
-
-    /// With `picos` more spent or held.
-    pub fn less(self, picos: u64) -> Left {
-        Left {
-            credits: self.credits.saturating_sub(picos),
-            key: self.key.map(|k| k.saturating_sub(picos)),
-        }
-    }
-}
-
 /// Whether `ask` may be reserved: 402 when the account cannot afford it (saying how
 /// many tokens it can), 403 when the key's own limit would be passed.
 pub fn check(funds: &Funds, key: &KeyBudget, ask: &Ask) -> Result<()> {
@@ -429,38 +401,6 @@ mod tests {
     fn wc(req: &ChatRequest, m: &Model, e: &Endpoint, family: ApiFamily) -> Ask {
         let asked = crate::providers::family(family).output_tokens(req, m, e);
         worst_case(req, m, e, asked)
-    }
-
-    #[test]
-    fn what_is_left_after_a_hold() {
-        let funds = Funds {
-            credits: 10_000,
-            usage: 2_500,
-            reserved: 4_000,
-        };
-        let key = KeyBudget {
-            limit: Some(3_000),
-            spent: 1_000,
-            reserved: 1_500,
-        };
-        let left = Left::of(&funds, &key, 300);
-        assert_eq!(
-            left,
-            Left {
-                credits: 7_200,
-                key: Some(1_700)
-            },
-            "other holds are not taken off"
-        );
-        let none = Left::of(&funds, &KeyBudget::default(), 0);
-        assert_eq!((none.credits, none.key), (7_500, None));
-        assert_eq!(
-            left.less(u64::MAX),
-            Left {
-                credits: 0,
-                key: Some(0)
-            }
-        );
     }
 
     #[test]
