@@ -150,8 +150,12 @@ fn insert_before_close(json: &mut Vec<u8>, end: usize, depth: usize, key: &str, 
     }
     let empty = at.checked_sub(1).and_then(|p| json.get(p)) == Some(&b'{');
     let sep = if empty { "" } else { "," };
-    let field = format!("{sep}\"{key}\":{value}");
-    json.splice(at..at, field.bytes());
+    // Not `Vec::splice`: its generic code costs the worker more than this.
+    let tail = json.split_off(at);
+    for piece in [sep, "\"", key, "\":", value] {
+        json.extend_from_slice(piece.as_bytes());
+    }
+    json.extend_from_slice(&tail);
 }
 
 /// [`insert_before_close`] on a whole JSON reply (trailing whitespace allowed).

@@ -381,7 +381,8 @@ impl Attempt<'_> {
     /// The provider's own reply (the Messages pass-through), likewise.
     fn native_reply(&self, mut own: serde_json::Value) -> Result<Response, Error> {
         let meta = self.run.metadata();
-        if let Some(m) = meta.and_then(|m| serde_json::from_str(&m).ok()) {
+        // From bytes, as every JSON the worker reads: one parser instantiation.
+        if let Some(m) = meta.and_then(|m| serde_json::from_slice(m.as_bytes()).ok()) {
             crate::api::set_field(&mut own, "openrouter_metadata", m);
         }
         http::json_value(&own, 200)
