@@ -53,37 +53,20 @@ impl<S: Store> Books<S> {
         };
         // Money first: a request refused for it counts against no request limit (and
         // the isolate's retry after making room is not counted twice).
+        let (funds, budget) = (self.funds()?, self.key_budget(&key)?);
         if ask.reserve > 0 {
-            let budget = self.key_budget(&key)?;
-            ledger::check(&self.funds()?, &budget, &ask)?;
+            ledger::check(&funds, &budget, &ask)?;
         }
-        let now = self.now_ms() / 1000;
-        let mut decision: Option<Decision> = None;
-        if facts.free {
-            let d = self.store.hit(FREE_COUNTER, &a.free_windows, now)?;
-            if !d.allowed {
+        let decision = match self.request_limit(&a, &key.hash, facts.free)? {
+            Ok(d) => d,
+            Err(d) => {
                 return Ok(Reply::Admitted(Admitted {
                     allow_training,
                     refused: Some(d),
                     ..Admitted::default()
-                }));
+                }))
             }
-            decision = Some(d);
-        } else if let Some(w) = a.rps.as_ref() {
-            let counter = format!("rps:{}:", key.hash);
-            let d = self.store.hit(&counter, std::slice::from_ref(w), now)?;
-            if !d.allowed {
-                return Err(Error::RateLimited {
-                    message: format!(
-                        "Rate limit exceeded: {} requests per second on this key.",
-                        w.limit
-                    ),
-                    retry_after_secs: Some(d.retry_after),
-                    provider: None,
-                    raw: None,
-                });
-            }
-        }
+        };
         if ask.reserve > 0 {
             let r = Reservation {
                 gen_id: a.gen_id.clone(),
@@ -105,14 +88,49 @@ impl<S: Store> Books<S> {
         } else {
             None
         };
-        Ok(Reply::Admitted(Admitted {
+        let admitted = Admitted {
             allow_training,
-            refused: None,
             limit: decision,
             lease,
             session: session.map(Box::new),
-            session_refused: None,
-        }))
+            ..Admitted::default()
+        };
+        let left = ledger::Left::of(&funds, &budget, ask.reserve);
+        Ok(Reply::Admitted(admitted.with_left(Some(left))))
+    }
+
+    /// Counts the request against its request limits: a free model's windows (`Err`
+    /// with the refusal when one is spent), or the key's per-second rate (a 429 when
+    /// spent); the tightest window that counted it, if any did.
+    fn request_limit(
+        &self,
+        a: &Admission,
+        key_hash: &str,
+        free: bool,
+    ) -> Result<std::result::Result<Option<Decision>, Decision>> {
+        let now = self.now_ms() / 1000;
+        if free {
+            let d = self.store.hit(FREE_COUNTER, &a.free_windows, now)?;
+            return Ok(if d.allowed { Ok(Some(d)) } else { Err(d) });
+        }
+        let Some(w) = a.rps.as_ref() else {
+            return Ok(Ok(None));
+        };
+        let d = self
+            .store
+            .hit(&format!("rps:{key_hash}:"), std::slice::from_ref(w), now)?;
+        if !d.allowed {
+            return Err(Error::RateLimited {
+                message: format!(
+                    "Rate limit exceeded: {} requests per second on this key.",
+                    w.limit
+                ),
+                retry_after_secs: Some(d.retry_after),
+                provider: None,
+                raw: None,
+            });
+        }
+        Ok(Ok(Some(d)))
     }
 
     /// A new lease of `key` for the isolate that admitted `gen_id` (asking `reserve`), if
@@ -137,16 +155,25 @@ impl<S: Store> Books<S> {
             (added, size) if added > 0 => {
                 l.admit_until = lease::admit_until(0, size);
                 self.put_lease(&l, added)?;
-                Some(Grant {
-                    id: l.id,
-                    added,
-                    size,
-                    allow_training,
-                    admit_until: Some(l.admit_until),
-                })
+                Some(
+                    Grant {
+                        id: l.id,
+                        added,
+                        size,
+                        allow_training,
+                        admit_until: Some(l.admit_until),
+                        ..Grant::default()
+                    }
+                    .with_left(self.left_of(key)?),
+                )
             }
             _ => None,
         })
+    }
+
+    /// What the account and `key` have left, before any hold.
+    fn left_of(&self, key: &KeyRecord) -> Result<ledger::Left> {
+        Ok(ledger::Left::of(&self.funds()?, &self.key_budget(key)?, 0))
     }
 
     /// Ends a lease: its hold is the account's again.
@@ -252,7 +279,9 @@ impl<S: Store> Books<S> {
             size,
             allow_training,
             admit_until: Some(l.admit_until),
-        };
+            ..Grant::default()
+        }
+        .with_left(self.left_of(&key)?);
         Ok(Reply::Lease(LeaseState {
             lease: Some(grant),
             revoked: false,

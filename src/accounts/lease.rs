@@ -28,7 +28,7 @@
 
 use std::collections::HashMap;
 
-use super::ledger::{Funds, KeyBudget};
+use super::ledger::{Funds, KeyBudget, Left};
 
 /// How large the leases of an account may be.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -108,6 +108,29 @@ pub struct Grant {
     /// which sets no bound.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub admit_until: Option<u64>,
+    /// What the account and the key's limit had left as of this answer (before any
+    /// hold; [`Left`]), for the replies of requests admitted against the lease.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credits_left: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_left: Option<u64>,
+}
+
+impl Grant {
+    pub fn with_left(self, left: Left) -> Self {
+        Grant {
+            credits_left: Some(left.credits),
+            key_left: left.key,
+            ..self
+        }
+    }
+
+    fn left(&self) -> Option<Left> {
+        Some(Left {
+            credits: self.credits_left?,
+            key: self.key_left,
+        })
+    }
 }
 
 /// One lease, as the isolate holds it.
@@ -132,6 +155,12 @@ pub struct Lease {
     pub used_ms: u64,
     /// A renewal or return is on its way.
     pub busy: bool,
+    /// What the object last said the account and key had left, what the key's
+    /// requests finished in this isolate have cost since, and the part of that the
+    /// renewal on its way accounts for.
+    pub left: Option<Left>,
+    pub spent_since: u64,
+    pub spent_reported: u64,
 }
 
 /// A request admitted against a lease.
@@ -213,6 +242,9 @@ impl LeaseBook {
                 l.admit_until = g.admit_until;
                 l.synced_ms = now;
                 l.busy = false;
+                l.left = g.left();
+                l.spent_since = l.spent_since.saturating_sub(l.spent_reported);
+                l.spent_reported = 0;
             }
             // A second lease for a key that holds one (two grants raced): keep the
             // first; the second is returned by the caller.
@@ -233,10 +265,28 @@ impl LeaseBook {
                         synced_ms: now,
                         used_ms: now,
                         busy: false,
+                        left: g.left(),
+                        spent_since: 0,
+                        spent_reported: 0,
                     },
                 );
             }
         }
+    }
+
+    /// A request of `key` finished in this isolate costing `cost` (admitted against
+    /// its lease or not).
+    pub fn spent(&mut self, key: &str, cost: u64) {
+        if let Some(l) = self.by_key.get_mut(key) {
+            l.spent_since = l.spent_since.saturating_add(cost);
+        }
+    }
+
+    /// What the account and key have left after a hold of `ask` against `key`'s lease,
+    /// as of the object's last answer less what the key's requests cost since.
+    pub fn left(&self, key: &str, ask: u64) -> Option<Left> {
+        let l = self.by_key.get(key)?;
+        Some(l.left?.less(l.spent_since.saturating_add(ask)))
     }
 
     /// Whether `key` holds lease `id`.
@@ -258,6 +308,7 @@ impl LeaseBook {
             return None;
         }
         l.busy = true;
+        l.spent_reported = l.spent_since;
         Some(Renewal {
             account: l.account.clone(),
             lease_id: l.id.clone(),
@@ -271,6 +322,7 @@ impl LeaseBook {
     pub fn renewal_failed(&mut self, key: &str, id: &str) {
         if let Some(l) = self.by_key.get_mut(key).filter(|l| l.id == id) {
             l.busy = false;
+            l.spent_reported = 0;
         }
     }
 
@@ -344,6 +396,7 @@ mod tests {
             size: 100,
             allow_training,
             admit_until: None,
+            ..Grant::default()
         };
         b.granted("k", "acc", &g, at);
         (b, g)
@@ -403,6 +456,45 @@ mod tests {
         b.finish("k", &t2, 70, 20);
         assert_eq!(b.get("k").unwrap().remaining, 15);
         assert_eq!(b.get("k").unwrap().in_flight, 0);
+    }
+
+    #[test]
+    fn what_is_left_follows_the_keys_costs_since_the_last_answer() {
+        let left = |credits, key| Some(Left { credits, key });
+        let mut b = LeaseBook::default();
+        let g = Grant {
+            id: "l1".into(),
+            added: 100,
+            size: 100,
+            allow_training: true,
+            admit_until: None,
+            credits_left: Some(1_000),
+            key_left: Some(500),
+        };
+        b.granted("k", "acc", &g, 0);
+        assert_eq!(b.left("k", 30), left(970, Some(470)), "less the hold");
+        b.spent("k", 20);
+        assert_eq!(b.left("k", 0), left(980, Some(480)));
+        b.renewal_due("k", 10_000, 5_000).unwrap();
+        // Finished while the renewal is on its way: not in its answer.
+        b.spent("k", 5);
+        let renewed = Grant {
+            credits_left: Some(980),
+            key_left: Some(480),
+            ..g.clone()
+        };
+        b.granted("k", "acc", &renewed, 10_001);
+        assert_eq!(b.left("k", 0), left(975, Some(475)));
+        assert_eq!(b.left("k", 10_000), left(0, Some(0)), "never below zero");
+        assert_eq!(b.left("other", 0), None);
+        b.renewal_due("k", 20_000, 5_000).unwrap();
+        b.renewal_failed("k", "l1");
+        b.granted("k", "acc", &renewed, 20_001);
+        assert_eq!(
+            b.left("k", 0),
+            left(975, Some(475)),
+            "a failed renewal reports nothing"
+        );
     }
 
     #[test]
@@ -514,6 +606,7 @@ mod reporting {
             size: 1_000,
             allow_training: true,
             admit_until: Some(admit_until(0, 1_000)),
+            ..Grant::default()
         };
         b.granted("k", "acc", &g, 0);
         let admit = |b: &mut LeaseBook, n| {

@@ -7,6 +7,8 @@ use crate::api::ChatRequest;
 use crate::catalog::{Endpoint, Model};
 use crate::error::{Error, Result};
 use crate::money::Usd;
+
+pub use super::left::Left;
 pub use crate::money::{parse_picos, picos_from_usd_text, MAX_USD_AMOUNT, PICOS_PER_USD};
 use serde_json::Value;
 

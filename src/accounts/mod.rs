@@ -6,6 +6,7 @@ pub mod holds;
 pub mod keys;
 pub mod lease;
 pub mod ledger;
+pub mod left;
 #[cfg(test)]
 pub mod memory;
 #[cfg(test)]

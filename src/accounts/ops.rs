@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::lease::Grant;
-use super::ledger::{Ask, LimitReset};
+use super::ledger::{Ask, Left, LimitReset};
 use super::records::{Generation, KeyRecord};
 use super::session::SessionCall;
 use super::session::SessionView;
@@ -330,8 +330,9 @@ pub enum Reply {
 }
 
 /// `Admit`: the account's privacy setting, and either the refusal of a free model's
-/// request (its limits spent) or the admission, with the key's request limit and a
-/// lease when one was granted.
+/// request (its limits spent) or the admission, with the tightest request limit that
+/// counted it (free models' windows, or the key's per-second rate), what is left of
+/// the credits and the key's limit, and a lease when one was granted.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Admitted {
     pub allow_training: bool,
@@ -347,9 +348,23 @@ pub struct Admitted {
     /// The session's refusal (its limits, as the request lowered them, are kept).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub session_refused: Option<Box<Error>>,
+    /// What the account and the key's limit have left after the request's hold
+    /// ([`Left`]; two plain fields: a type of its own costs the worker more).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credits_left: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_left: Option<u64>,
 }
 
 impl Admitted {
+    pub fn with_left(self, left: Option<Left>) -> Self {
+        Admitted {
+            credits_left: left.map(|l| l.credits),
+            key_left: left.and_then(|l| l.key),
+            ..self
+        }
+    }
+
     /// A request its session's limits refuse (nothing was reserved or counted).
     pub fn session_refused(e: Error) -> Self {
         Admitted {

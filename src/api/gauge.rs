@@ -19,6 +19,7 @@ pub fn strip_gateway_fields(body: &mut Map<String, Value>) {
         "preset",
         "session_id",
         "session_limits",
+        "debug",
     ] {
         body.remove(k);
     }

@@ -12,6 +12,7 @@ pub mod read;
 pub mod request;
 pub mod responses;
 pub mod route;
+pub mod routed;
 pub mod session;
 pub mod sse;
 pub mod surface;

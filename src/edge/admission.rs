@@ -69,6 +69,12 @@ pub fn admit(env: &Env, caller: &str, ask: u64) -> Option<Ticket> {
     BOOK.with(|b| b.borrow_mut().admit(caller, ask, now(), key_cache_ms(env)))
 }
 
+/// What `caller`'s account and key have left after a hold of `ask` against its lease,
+/// as far as this isolate knows ([`LeaseBook::left`]).
+pub fn left(caller: &str, ask: u64) -> Option<crate::accounts::ledger::Left> {
+    BOOK.with(|b| b.borrow().left(caller, ask))
+}
+
 /// Whether the isolate should ask the object for a lease for `caller`.
 pub fn wants_lease(caller: &str) -> bool {
     BOOK.with(|b| b.borrow().get(caller).is_none())
@@ -222,10 +228,14 @@ fn answered(caller: &str, account: &str, id: &str, v: LeaseState) {
 /// `wait_until`. A request admitted against a lease then watches the lease go idle.
 pub async fn settle(env: Env, account: String, item: SettleItem, ticket: Option<Ticket>) {
     let caller = item.caller.clone();
-    if let Some(t) = &ticket {
-        let cost = item.generation.cost_picos;
-        BOOK.with(|b| b.borrow_mut().finish(&caller, t, cost, now()));
-    }
+    let cost = item.generation.cost_picos;
+    BOOK.with(|b| {
+        let mut b = b.borrow_mut();
+        if let Some(t) = &ticket {
+            b.finish(&caller, t, cost, now());
+        }
+        b.spent(&caller, cost);
+    });
     let ask = ticket.as_ref().map_or(0, |t| t.ask);
     let flush_ms = config::settings(&env).settle_flush_ms;
     let (full, schedule) = QUEUES.with(|q| {

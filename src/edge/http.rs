@@ -16,7 +16,7 @@ pub fn json<T: Serialize>(value: &T, status: u16) -> Result<Response, Error> {
     json_bytes(body, status)
 }
 
-fn json_bytes(body: Vec<u8>, status: u16) -> Result<Response, Error> {
+pub fn json_bytes(body: Vec<u8>, status: u16) -> Result<Response, Error> {
     let headers = Headers::new();
     set(&headers, "Content-Type", "application/json");
     Ok(Response::from_bytes(body)
@@ -196,7 +196,7 @@ pub fn cors_headers(req: &ClientRequest) -> Vec<(&'static str, String)> {
         ("Access-Control-Allow-Origin", "*".into()),
         ("Access-Control-Allow-Methods", "GET, POST, PATCH, DELETE, OPTIONS".into()),
         ("Access-Control-Allow-Headers", asked),
-        ("Access-Control-Expose-Headers", "X-RateLimit-Limit, X-RateLimit-Remaining, X-RateLimit-Reset, Retry-After, X-Generation-Id".into()),
+        ("Access-Control-Expose-Headers", "X-RateLimit-Limit, X-RateLimit-Remaining, X-RateLimit-Reset, X-RateLimit-Limit-Requests, X-RateLimit-Remaining-Requests, X-RateLimit-Reset-Requests, X-Credits-Remaining, X-Key-Limit-Remaining, Server-Timing, Retry-After, X-Generation-Id".into()),
         ("Access-Control-Max-Age", "86400".into()),
     ]
 }

@@ -180,6 +180,10 @@ pub struct ChatStream {
     /// The request's session before it (`usage.session` of the final chunk, this
     /// stream's cost added).
     session: Option<crate::usage::SessionUsage>,
+    /// `openrouter_metadata` (JSON) for the stream's last event, when asked for.
+    metadata: Option<String>,
+    /// What goes out before the first chunk (the `debug.echo_upstream_body` chunk).
+    preface: Vec<u8>,
 }
 
 impl ChatStream {
@@ -206,7 +210,32 @@ impl ChatStream {
             thinking: None,
             native: None,
             session: None,
+            metadata: None,
+            preface: Vec::new(),
         }
+    }
+
+    /// Puts `openrouter_metadata` (JSON) on the stream's last event when it ends well.
+    pub fn with_metadata(mut self, metadata: Option<String>) -> Self {
+        self.metadata = metadata;
+        self
+    }
+
+    /// A chat stream's first chunk: `choices: []` and `debug.echo_upstream_body`, the
+    /// JSON body sent upstream (ignored on other surfaces, as on OpenRouter).
+    pub fn with_echo(mut self, upstream_body: Option<&[u8]>) -> Self {
+        let Some(body) = upstream_body.filter(|_| matches!(self.encoder, Encoder::Chat)) else {
+            return self;
+        };
+        let mut out = Vec::with_capacity(body.len().saturating_add(256));
+        self.head.write_fields(&mut out, |out| {
+            out.extend_from_slice(b"{\"choices\":[],\"debug\":{\"echo_upstream_body\":");
+            out.extend_from_slice(body);
+            out.extend_from_slice(b"}}");
+            true
+        });
+        self.preface = out;
+        self
     }
 
     /// Reports the request's session in the final usage ([`ChatStream::with_session`]).
@@ -290,7 +319,8 @@ impl ChatStream {
         if self.closed {
             return Vec::new();
         }
-        let mut out = Vec::with_capacity(bytes.len().saturating_add(bytes.len() / 2));
+        let mut out = std::mem::take(&mut self.preface);
+        out.reserve(bytes.len().saturating_add(bytes.len() / 2));
         let mut own = Vec::new();
         let mut sse = std::mem::take(&mut self.sse);
         let res = sse.feed_with(bytes, |data| self.native_event(data, &mut out, &mut own));
@@ -314,7 +344,7 @@ impl ChatStream {
         if self.closed {
             return Vec::new();
         }
-        let mut out = Vec::new();
+        let mut out = std::mem::take(&mut self.preface);
         let mut own = Vec::new();
         let mut sse = std::mem::take(&mut self.sse);
         let res = sse.finish_with(|data| self.native_event(data, &mut out, &mut own));
@@ -496,14 +526,25 @@ impl ChatStream {
     fn close(&mut self) -> Vec<u8> {
         self.closed = true;
         let usage = self.reported_usage();
-        if matches!(self.encoder, Encoder::Chat) {
+        let mut out = if matches!(self.encoder, Encoder::Chat) {
             let mut out = Vec::with_capacity(512);
             self.head.write(&ChatChunk::usage_only(usage), &mut out);
             out.extend_from_slice(crate::api::sse::DONE);
-            return out;
+            out
+        } else {
+            let last = self.meta.chunk(Vec::new());
+            self.encoder.close(&last, &usage)
+        };
+        if let Some(m) = &self.metadata {
+            // A Responses event carries it in its `response`.
+            let depth = if matches!(self.encoder, Encoder::Responses(_)) {
+                2
+            } else {
+                1
+            };
+            crate::api::routed::add_to_last_event(&mut out, depth, "openrouter_metadata", m);
         }
-        let last = self.meta.chunk(Vec::new());
-        self.encoder.close(&last, &usage)
+        out
     }
 
     /// The final usage the client is told: [`ChatStream::final_usage`] with the

@@ -107,7 +107,8 @@ pub(super) async fn admit(
             answer: account::Admitted {
                 allow_training,
                 ..account::Admitted::default()
-            },
+            }
+            .with_left(admission::left(&who.caller, f.ask.reserve)),
             ticket: Some(ticket),
         })
     });

@@ -2,6 +2,9 @@
 //! attempt being the request built for the endpoint, sent, and its reply given to the
 //! caller (streamed through here, whole through [`super::whole`]) and settled.
 
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+
 use worker::{Env, Response};
 
 use super::admit::upstream_quota;
@@ -11,6 +14,7 @@ use super::settler::Settler;
 use super::whole::WholeReply;
 use super::{Incoming, Parsed};
 use crate::accounts::served::Served;
+use crate::api::routed::Trace;
 use crate::api::GenerationMeta;
 use crate::edge::{config, health, http, session_budget, sessions, upstream};
 use crate::error::{Error, Failures};
@@ -29,9 +33,49 @@ pub(super) struct Run<'r> {
     pub(super) health: &'r std::collections::HashMap<String, routing::health::Summary>,
     /// The request's session as of its admission (`usage.session` in the reply).
     pub(super) session: Option<&'r crate::accounts::session::SessionView>,
+    /// The plan and its failed attempts, when the caller asked for
+    /// `openrouter_metadata`.
+    pub(super) trace: Option<RefCell<Trace>>,
+    /// A chat stream starts with the body sent upstream (`debug.echo_upstream_body`).
+    pub(super) echo: bool,
+    pub(super) clock: Clock,
+}
+
+/// When a request's attempts ran (`Server-Timing`), in ms since the epoch: the plan's
+/// index of the one under way, when it started and when its first byte came; and the
+/// time spent waiting on upstreams in all.
+#[derive(Debug, Default)]
+pub(super) struct Clock {
+    /// When the request arrived.
+    pub(super) arrived: f64,
+    pub(super) index: Cell<usize>,
+    pub(super) started: Cell<f64>,
+    pub(super) first_byte: Rc<Cell<f64>>,
+    pub(super) upstream: Cell<f64>,
+}
+
+impl Clock {
+    pub(super) fn since(arrived: f64) -> Clock {
+        Clock {
+            arrived,
+            ..Clock::default()
+        }
+    }
+
+    /// The served attempt's time to its first byte, if an upstream served it.
+    pub(super) fn upstream_ms(&self) -> Option<u64> {
+        let (start, first) = (self.started.get(), self.first_byte.get());
+        (first > 0.0).then(|| (first - start).max(0.0) as u64)
+    }
 }
 
 impl Run<'_> {
+    /// `openrouter_metadata` of the attempt under way, served, as JSON.
+    fn metadata(&self) -> Option<String> {
+        let t = self.trace.as_ref()?.borrow();
+        Some(t.served(self.clock.index.get()))
+    }
+
     /// How `choice`'s hidden reasoning is estimated, if its model hides it: at the
     /// endpoint's measured throughput, at most the request's output budget there.
     fn thinking(&self, choice: &Choice<'_>) -> Option<Thinking> {
@@ -79,11 +123,16 @@ pub(super) async fn serve(
             return served.map_err(|e| (e, None));
         }
         if let Err(e) = upstream_quota(env, choice, prompt_tokens).await {
+            if let Some(t) = &run.trace {
+                t.borrow_mut().failed(i, e.status());
+            }
             failures.push(&provider.slug, &choice.id, e);
             continue;
         }
         let target = target_of(env, choice);
         let started = config::now_ms();
+        run.clock.index.set(i);
+        run.clock.started.set(started);
         let result = match parsed {
             Parsed::Generate(incoming) => {
                 attempt(run, &target, incoming, &meta, choice, started).await
@@ -92,6 +141,10 @@ pub(super) async fn serve(
                 embed(cfg, &target, request, &meta, choice, started, settler).await
             }
         };
+        let clock = &run.clock;
+        clock
+            .upstream
+            .set(clock.upstream.get() + (config::now_ms() - started));
         match result {
             Ok(resp) => {
                 if let Some(s) = session {
@@ -100,6 +153,9 @@ pub(super) async fn serve(
                 return Ok(resp);
             }
             Err(e) => {
+                if let Some(t) = &run.trace {
+                    t.borrow_mut().failed(i, e.status());
+                }
                 report_failure(run, choice, started, &e);
                 next = routing::after_failure(plan, i, e.is_retryable());
                 if next.is_none() && !e.is_retryable() {
@@ -178,6 +234,7 @@ async fn attempt(
         client_headers: &incoming.client_headers,
     };
     let up = built.request(target, family, chat)?;
+    let echo = (run.echo && chat.is_stream()).then(|| up.body.clone());
     // Fetched media go into the body as it is written, outside the worker's memory.
     let up: upstream::Outgoing = match &inlined {
         Some(i) => i.outgoing(up)?,
@@ -195,7 +252,7 @@ async fn attempt(
         prompt_estimate: providers::estimate_prompt_tokens(chat),
     };
     if chat.is_stream() {
-        step.streamed(up, translator).await
+        step.streamed(up, translator, echo).await
     } else {
         step.whole(up, translator).await
     }
@@ -289,11 +346,11 @@ impl Attempt<'_> {
             return match own {
                 Some(mut own) => {
                     session_budget::stamp_native(&mut own, &completion, self.run.session);
-                    http::json_value(&own, 200)
+                    self.native_reply(own)
                 }
                 None => {
                     session_budget::stamp(&mut completion, self.run.session);
-                    http::reply(&request.reply(completion))
+                    self.reply(&request.reply(completion))
                 }
             };
         }
@@ -302,14 +359,33 @@ impl Attempt<'_> {
             let slug = self.target.provider.slug.as_str();
             let mut own = self.family.native_reply(slug, &body, &self.choice.id)?;
             session_budget::stamp_native(&mut own, &completion, self.run.session);
-            http::json_value(&own, 200)
+            self.native_reply(own)
         } else {
             // Only a Messages reply from Anthropic reads the bytes: a large reply
             // is not held as bytes and as its reply at once.
             drop(body);
             session_budget::stamp(&mut completion, self.run.session);
-            http::reply(&request.reply(completion))
+            self.reply(&request.reply(completion))
         }
+    }
+
+    /// A surface's reply, with `openrouter_metadata` when asked for.
+    fn reply(&self, reply: &crate::api::surface::Reply) -> Result<Response, Error> {
+        let mut bytes = reply.to_vec()?;
+        if let Some(m) = self.run.metadata() {
+            crate::api::routed::add_field(&mut bytes, "openrouter_metadata", &m);
+        }
+        http::json_bytes(bytes, 200)
+    }
+
+    /// The provider's own reply (the Messages pass-through), likewise.
+    fn native_reply(&self, mut own: serde_json::Value) -> Result<Response, Error> {
+        let meta = self.run.metadata();
+        // From bytes, as every JSON the worker reads: one parser instantiation.
+        if let Some(m) = meta.and_then(|m| serde_json::from_slice(m.as_bytes()).ok()) {
+            crate::api::set_field(&mut own, "openrouter_metadata", m);
+        }
+        http::json_value(&own, 200)
     }
 
     /// The non-streamed exchange of this attempt.
@@ -332,6 +408,7 @@ impl Attempt<'_> {
             max_bytes: cfg.max_reply_bytes,
             isolate_bytes: cfg.isolate_reply_bytes,
             thinking: self.run.thinking(choice),
+            first_byte: self.run.clock.first_byte.clone(),
         }
     }
 
@@ -341,6 +418,7 @@ impl Attempt<'_> {
         &self,
         up: upstream::Outgoing,
         translator: Option<Translator>,
+        echo: Option<Vec<u8>>,
     ) -> Result<Response, Error> {
         let (run, choice) = (self.run, self.choice);
         let slug = self.target.provider.slug.as_str();
@@ -360,7 +438,10 @@ impl Attempt<'_> {
         let mut stream = ChatStream::new(translator, meta, pricing.clone(), estimate)
             .with_encoder(self.incoming.request.encoder(estimate, self.native))
             .with_thinking(run.thinking(choice))
-            .with_session(run.session.map(session_budget::before));
+            .with_session(run.session.map(session_budget::before))
+            .with_metadata(run.metadata())
+            .with_echo(echo.as_deref());
+        run.clock.first_byte.set(first_byte);
         stream.started(first_byte);
         let on_end = stream_end(run.settler, choice, pricing, latency_ms, first_byte);
         upstream::stream_through(

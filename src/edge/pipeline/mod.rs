@@ -16,6 +16,7 @@ mod attempt;
 mod echo;
 mod embed;
 mod settler;
+mod stamp;
 mod whole;
 
 use std::rc::Rc;
@@ -29,13 +30,11 @@ use super::request::ClientRequest;
 use super::{catalog, config, health, http, session_budget, sessions};
 use crate::accounts::ledger::{worst_case, worst_case_embeddings, Ask};
 use crate::accounts::records::Generation;
-use crate::accounts::session::SessionView;
 use crate::api::embeddings::EmbeddingsRequest;
 use crate::api::session::SessionAsk;
 use crate::api::surface::{self, Surface};
 use crate::api::ChatRequest;
 use crate::error::Error;
-use crate::limits::Decision;
 use crate::providers;
 use crate::routing::{self, Choice, RouteContext};
 use crate::settings::Settings;
@@ -111,6 +110,19 @@ impl Parsed {
         }
     }
 
+    /// Whether a chat stream's first chunk is the body sent upstream
+    /// (`debug.echo_upstream_body`, read on every chat request; ignored but on a
+    /// stream, and on other surfaces, as on OpenRouter).
+    fn echoes(&self) -> Result<bool, Error> {
+        match self {
+            Parsed::Generate(i) if i.request.surface == Surface::Chat => {
+                let chat = &i.request.chat;
+                Ok(crate::api::routed::echo_upstream_body(chat)? && chat.is_stream())
+            }
+            _ => Ok(false),
+        }
+    }
+
     fn surface(&self) -> Surface {
         match self {
             Parsed::Generate(i) => i.request.surface,
@@ -126,11 +138,13 @@ pub async fn handle(
     gen_id: &str,
     job: Job,
 ) -> Result<Response, Error> {
+    let arrived = config::now_ms();
     let (account, caller) = caller_of(&mut req, env).await?;
     let cfg = config::settings(env);
     let body = http::read_body(&mut req, cfg.max_body_bytes).await?;
     let parsed = parse(&req, &body, job, &cfg, &account)?;
     let chat = parsed.routing_view();
+    let echo = parsed.echoes()?;
     let cat = catalog::load(env).await?;
     let health = health::snapshot(env, ctx, &routing::health::keys_for(&cat, chat)).await;
     let now_ms = config::now_ms() as u64;
@@ -156,7 +170,6 @@ pub async fn handle(
         return Ok(refused);
     }
     let session_view = admitted.answer.session.as_deref().cloned();
-    let (limit, allow_training) = (admitted.answer.limit, admitted.answer.allow_training);
     let leased = admitted.ticket.is_some();
     let base = record_of(&req, &who.gen_id, &parsed, now_ms);
     let link = AccountLink {
@@ -169,6 +182,8 @@ pub async fn handle(
     };
     let settler =
         Settler::register(ctx, link, base, cfg.reservation_ttl_ms).with_client(req.signal());
+    let prompt_tokens = plans.candidates.prompt_tokens;
+    let plan = plans.take(admitted.answer.allow_training);
     let run = Run {
         env,
         cfg: &cfg,
@@ -176,21 +191,46 @@ pub async fn handle(
         settler: &settler,
         health: &health,
         session: session_view.as_ref(),
+        trace: plan.as_ref().ok().and_then(|p| trace_of(&req, chat, p)),
+        echo,
+        clock: attempt::Clock::since(arrived),
     };
-    let prompt_tokens = plans.candidates.prompt_tokens;
-    let result = match plans.take(allow_training) {
-        Ok(plan) => serve(&run, &plan, prompt_tokens, session.as_deref()).await,
-        Err(e) => Err((e, None)),
+    let result = match &plan {
+        Ok(plan) => serve(&run, plan, prompt_tokens, session.as_deref()).await,
+        Err(e) => Err((e.clone(), None)),
     };
     let resp = match result {
         Ok(resp) => resp,
         Err(unserved) => return failed(&settler, unserved, parsed.surface()),
     };
-    stamp(&resp, &settler.gen_id, leased, session_view.as_ref());
-    Ok(match limit {
-        Some(d) => with_limit(resp, &d),
-        None => resp,
-    })
+    stamp::stamp(&resp, &settler.gen_id, leased, &run.clock, &admitted.answer);
+    Ok(resp)
+}
+
+/// What `openrouter_metadata` is made of, when the caller asks for it
+/// (`X-OpenRouter-Metadata: enabled`, or its older name): the model it named and the
+/// plan's endpoints.
+fn trace_of(
+    req: &ClientRequest,
+    chat: &ChatRequest,
+    plan: &[Choice<'_>],
+) -> Option<std::cell::RefCell<crate::api::routed::Trace>> {
+    let header = |name: &str| req.headers().get(name).ok().flatten();
+    let asked = header("X-OpenRouter-Metadata")
+        .or_else(|| header("X-OpenRouter-Experimental-Metadata"))
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("enabled"));
+    if !asked {
+        return None;
+    }
+    let models = chat.model_candidates();
+    let requested = chat.model.clone().or_else(|| models.first().cloned());
+    let endpoints = plan
+        .iter()
+        .map(|c| (c.provider.name.clone(), c.id.clone()))
+        .collect();
+    let t =
+        crate::api::routed::Trace::new(&requested.unwrap_or_default(), models.len() > 1, endpoints);
+    Some(std::cell::RefCell::new(t))
 }
 
 /// The request's body read for its surface (or as embeddings), with the end user's ID
@@ -298,40 +338,13 @@ fn record_of(req: &ClientRequest, gen_id: &str, parsed: &Parsed, now_ms: u64) ->
     }
 }
 
-/// What every served reply says: its generation ID, how it was admitted (for callers
-/// measuring the gateway's overhead) and where its session stands.
-fn stamp(resp: &Response, gen_id: &str, leased: bool, session: Option<&SessionView>) {
-    http::set(resp.headers(), "X-Generation-Id", gen_id);
-    let timing = if leased { "lease" } else { "exact" };
-    let timing = format!("admission;desc={timing}");
-    http::set(resp.headers(), "Server-Timing", &timing);
-    if let Some(v) = session {
-        session_budget::headers(resp.headers(), v);
-    }
-}
-
 /// The answer to a request the account's object refused: a free-model budget spent
 /// (429), or the request's session past a limit (403).
 fn refusal(answer: &super::account::Admitted, surface: Surface) -> Option<Response> {
     if let Some(e) = &answer.session_refused {
         return Some(http::error_response_in(e, surface));
     }
-    Some(rate_refusal(answer.refused.as_ref()?, surface))
-}
-
-/// The 429 of a free-model budget the account's object found spent.
-fn rate_refusal(d: &Decision, surface: Surface) -> Response {
-    let per = if d.period_secs == 60 { "min" } else { "day" };
-    let e = Error::RateLimited {
-        message: format!(
-            "Rate limit exceeded: free-models-per-{per}. Retry in {} s.",
-            d.retry_after
-        ),
-        retry_after_secs: Some(d.retry_after),
-        provider: None,
-        raw: None,
-    };
-    with_limit(http::error_response_in(&e, surface), d)
+    Some(stamp::rate_refusal(answer.refused.as_ref()?, surface))
 }
 
 /// Who a request is from, and its generation ID.
@@ -350,22 +363,6 @@ pub async fn count_tokens(mut req: ClientRequest, env: &Env) -> Result<Response,
     super::account_api::live_key(&mut req, env, &account_id, &caller).await?;
     let body = http::read_body(&mut req, config::settings(env).max_body_bytes).await?;
     http::json(&crate::api::messages::count_tokens(&body)?, 200)
-}
-
-fn with_limit(resp: Response, d: &Decision) -> Response {
-    http::set(resp.headers(), "X-RateLimit-Limit", &d.limit.to_string());
-    http::set(
-        resp.headers(),
-        "X-RateLimit-Remaining",
-        &d.remaining.to_string(),
-    );
-    // Milliseconds since the epoch, as OpenRouter sends it.
-    http::set(
-        resp.headers(),
-        "X-RateLimit-Reset",
-        &d.reset.saturating_mul(1000).to_string(),
-    );
-    resp
 }
 
 /// A parsed request and the caller's headers that go upstream as they are.

@@ -34,6 +34,8 @@ pub(super) struct WholeReply {
     /// `ISOLATE_REPLY_BYTES`.
     pub(super) isolate_bytes: u64,
     pub(super) thinking: Option<Thinking>,
+    /// Where the time of its first byte goes (`Server-Timing`).
+    pub(super) first_byte: Rc<Cell<f64>>,
 }
 
 /// A reply read whole: the chat reply, its bytes, and what it holds of the isolate's
@@ -236,6 +238,7 @@ impl WholeReply {
         first_byte: f64,
         left: bool,
     ) -> Served {
+        self.first_byte.set(first_byte);
         Served {
             model: self.model.clone(),
             provider: self.provider.clone(),

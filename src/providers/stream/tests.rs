@@ -468,3 +468,62 @@ fn the_passthrough_stream_reports_its_session_in_message_delta() {
         );
     }
 }
+
+/// `openrouter_metadata` goes on a stream's last event on every surface (a Responses
+/// event's `response`), nowhere else; a chat stream may start with the body sent
+/// upstream, other surfaces never.
+#[test]
+fn metadata_ends_a_stream_and_the_echo_starts_a_chat_one() {
+    use crate::api::{messages, responses};
+    let model = "anthropic/claude-sonnet-4.5";
+    let pricing = catalog().model(model).unwrap().endpoints[0].pricing.clone();
+    let bytes = include_bytes!("../../../tests/fixtures/anthropic/tool_use_stream/stream.sse");
+    let encoders = [
+        (Encoder::Chat, "usage"),
+        (Encoder::Completions, "usage"),
+        (
+            Encoder::Responses(Box::new(responses::StreamEncoder::new(Default::default()))),
+            "response.completed",
+        ),
+        (
+            Encoder::Messages(messages::StreamEncoder::new(10)),
+            "message_stop",
+        ),
+    ];
+    for (encoder, last) in encoders {
+        let chat = matches!(encoder, Encoder::Chat);
+        let t = Translator::Anthropic(anthropic::StreamState::new("anthropic"));
+        let mut s = ChatStream::new(t, meta(model), pricing.clone(), 10)
+            .with_encoder(encoder)
+            .with_metadata(Some(r#"{"attempt":1}"#.into()))
+            .with_echo(Some(br#"{"model":"up","stream":true}"#));
+        let mut out = s.feed(bytes);
+        out.extend(s.finish());
+        let text = String::from_utf8(out).unwrap();
+        let data: Vec<serde_json::Value> = text
+            .split("\n\n")
+            .filter_map(|e| e.lines().find_map(|l| l.strip_prefix("data: ")))
+            .filter(|d| *d != "[DONE]")
+            .map(|d| serde_json::from_str(d).unwrap())
+            .collect();
+        let end = data.last().unwrap();
+        let meta = [
+            &end["openrouter_metadata"],
+            &end["response"]["openrouter_metadata"],
+        ];
+        assert!(meta.contains(&&json!({"attempt": 1})), "{last}: {end}");
+        assert!(end.get("usage").is_some() || end["type"] == last, "{end}");
+        assert_eq!(text.matches("openrouter_metadata").count(), 1, "{text}");
+        let echoed = json!({"model": "up", "stream": true});
+        if chat {
+            assert_eq!(data[0]["choices"], json!([]));
+            assert_eq!(data[0]["debug"]["echo_upstream_body"], echoed);
+            assert_eq!(data[0]["id"], data[1]["id"]);
+        }
+        assert_eq!(
+            text.matches("echo_upstream_body").count(),
+            usize::from(chat),
+            "{text}"
+        );
+    }
+}
