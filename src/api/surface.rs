@@ -10,7 +10,7 @@ use super::completions::{CompletionsRequest, TextCompletion, TextCompletionChunk
 use super::sse::{encode_data, DONE};
 use super::{messages, responses, ChatChunk, ChatCompletion};
 use super::{ChatRequest, Usage};
-use crate::error::{Error, ProviderError, Result};
+use crate::error::{Error, Result, Trail};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Surface {
@@ -78,12 +78,12 @@ impl Surface {
         }
     }
 
-    /// The error body with every failed endpoint's error (`metadata.provider_errors`,
-    /// the reported one first), where the surface's error shape has metadata.
-    pub fn error_body_with(self, e: &Error, provider_errors: Vec<ProviderError>) -> ErrorReply {
+    /// The error body with what the endpoints tried add to it (see
+    /// [`Error::body_with`]; on Messages, `availability` and `previous_errors` only).
+    pub fn error_body_with(self, e: &Error, trail: &Trail) -> ErrorReply {
         match self {
-            Surface::Messages => ErrorReply::Messages(messages::error_body(e)),
-            _ => ErrorReply::OpenRouter(e.body_with(Some(provider_errors))),
+            Surface::Messages => ErrorReply::Messages(messages::error_body_with(e, trail)),
+            _ => ErrorReply::OpenRouter(e.body_with(trail)),
         }
     }
 }

@@ -388,13 +388,7 @@ impl ChatStream {
             Some("error"),
         );
         self.closed = true;
-        let mut metadata = err.metadata().unwrap_or_default();
-        metadata.error_type = Some(if err.status() == 408 {
-            "timeout"
-        } else {
-            "provider_error"
-        });
-        let error = serde_json::to_value(err.error_object(Some(metadata))).unwrap_or_default();
+        let error = serde_json::to_value(err.error_object()).unwrap_or_default();
         chunk.error = Some(error);
         let last = self.meta.chunk(Vec::new());
         let usage = self.reported_usage();
