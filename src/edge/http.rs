@@ -75,7 +75,9 @@ pub fn error_response_for(e: &Error, request_id: &str, surface: Surface) -> Resp
             Surface::Messages => {
                 serde_json::json!({ "type": "error", "error": { "type": "api_error", "message": message, "error_type": e.error_type() } })
             }
-            _ => serde_json::json!({ "error": { "code": 500, "message": message, "metadata": { "error_type": e.error_type() } } }),
+            _ => {
+                serde_json::json!({ "error": { "code": 500, "message": message, "metadata": { "error_type": e.error_type() } } })
+            }
         };
         let r = json(&body, 500).unwrap_or_else(|_| plain_500());
         set(r.headers(), "X-Generation-Id", request_id);

@@ -158,7 +158,10 @@ mod tests {
 
     #[test]
     fn writes_openrouters_shape_leaving_out_what_does_not_apply() {
-        let a = Availability::new(AvailabilityCode::ModelNotFound, vec!["acme/fake-1.0".into()]);
+        let a = Availability::new(
+            AvailabilityCode::ModelNotFound,
+            vec!["acme/fake-1.0".into()],
+        );
         assert_eq!(
             serde_json::to_value(&a).unwrap(),
             json!({"code": "model_not_found", "retryable": false,

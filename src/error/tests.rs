@@ -70,8 +70,14 @@ fn one_failure_is_answered_as_it_is() {
     // One 5xx: temporarily unavailable, and the body says so beside the error.
     let mut body = e.body_with(&list);
     assert_eq!(
-        body.error.availability.take().map(|a| (a.code, a.affected_providers)),
-        Some((AvailabilityCode::TemporarilyUnavailable, vec!["a".to_string()]))
+        body.error
+            .availability
+            .take()
+            .map(|a| (a.code, a.affected_providers)),
+        Some((
+            AvailabilityCode::TemporarilyUnavailable,
+            vec!["a".to_string()]
+        ))
     );
     assert_eq!(body, e.body());
     let (none, list) = Failures::default().into_error();
@@ -193,7 +199,11 @@ fn every_error_has_one_type() {
     for (e, want) in cases {
         assert_eq!(e.error_type(), want, "{e:?}");
         let body = serde_json::to_value(e.body()).unwrap();
-        assert_eq!(body["error"]["metadata"]["error_type"], want.as_str(), "{e:?}");
+        assert_eq!(
+            body["error"]["metadata"]["error_type"],
+            want.as_str(),
+            "{e:?}"
+        );
     }
 }
 
@@ -208,32 +218,83 @@ fn upstream_failures_are_typed_by_status_and_what_they_say() {
     let openai_context = r#"{"error":{"message":"This model's maximum context length is 128000 tokens. However, your messages resulted in 130000 tokens. Please reduce the length of the messages.","type":"invalid_request_error","param":"messages","code":"context_length_exceeded"}}"#;
     let anthropic_context = r#"{"type":"error","error":{"type":"invalid_request_error","message":"prompt is too long: 210000 tokens > 200000 maximum"}}"#;
     let gemini_context = r#"{"error":{"code":400,"message":"The input token count (1200000) exceeds the maximum number of tokens allowed (1048576).","status":"INVALID_ARGUMENT"}}"#;
-    let overloaded = r#"{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}"#;
+    let overloaded =
+        r#"{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}"#;
     let cases = [
         (400, openai_context, 400, T::ContextLengthExceeded),
         (400, anthropic_context, 400, T::ContextLengthExceeded),
         (400, gemini_context, 400, T::ContextLengthExceeded),
-        (413, r#"{"error":{"message":"request too large"}}"#, 400, T::PayloadTooLarge),
-        (400, r#"{"error":{"message":"bad tool schema"}}"#, 400, T::InvalidRequest),
-        (422, r#"{"error":{"message":"unprocessable"}}"#, 400, T::InvalidRequest),
-        (404, r#"{"error":{"message":"model gone"}}"#, 400, T::NotFound),
-        (429, r#"{"error":{"message":"slow down"}}"#, 429, T::RateLimitExceeded),
+        (
+            413,
+            r#"{"error":{"message":"request too large"}}"#,
+            400,
+            T::PayloadTooLarge,
+        ),
+        (
+            400,
+            r#"{"error":{"message":"bad tool schema"}}"#,
+            400,
+            T::InvalidRequest,
+        ),
+        (
+            422,
+            r#"{"error":{"message":"unprocessable"}}"#,
+            400,
+            T::InvalidRequest,
+        ),
+        (
+            404,
+            r#"{"error":{"message":"model gone"}}"#,
+            400,
+            T::NotFound,
+        ),
+        (
+            429,
+            r#"{"error":{"message":"slow down"}}"#,
+            429,
+            T::RateLimitExceeded,
+        ),
         (529, overloaded, 502, T::ProviderOverloaded),
-        (503, r#"{"error":{"message":"Service Unavailable"}}"#, 502, T::ProviderOverloaded),
-        (500, r#"{"error":{"message":"boom"}}"#, 502, T::ProviderUnavailable),
+        (
+            503,
+            r#"{"error":{"message":"Service Unavailable"}}"#,
+            502,
+            T::ProviderOverloaded,
+        ),
+        (
+            500,
+            r#"{"error":{"message":"boom"}}"#,
+            502,
+            T::ProviderUnavailable,
+        ),
         (502, "<html>bad gateway</html>", 502, T::ProviderUnavailable),
         (504, "", 408, T::Timeout),
-        (401, r#"{"error":{"message":"bad key sk-x"}}"#, 503, T::Server),
+        (
+            401,
+            r#"{"error":{"message":"bad key sk-x"}}"#,
+            503,
+            T::Server,
+        ),
     ];
     for (status, body, answered, want) in cases {
         let e = from_upstream(status, body);
-        assert_eq!((e.status(), e.error_type()), (answered, want), "{status} {body}");
+        assert_eq!(
+            (e.status(), e.error_type()),
+            (answered, want),
+            "{status} {body}"
+        );
     }
     // An error inside a stream has no status: what it says types it.
     let mid = |m: &str| Error::upstream("p", format!("Provider returned error: {m}"));
     assert_eq!(mid("Overloaded").error_type(), T::ProviderOverloaded);
-    assert_eq!(mid("context length exceeded").error_type(), T::ContextLengthExceeded);
-    assert_eq!(mid("Provider disconnected").error_type(), T::ProviderUnavailable);
+    assert_eq!(
+        mid("context length exceeded").error_type(),
+        T::ContextLengthExceeded
+    );
+    assert_eq!(
+        mid("Provider disconnected").error_type(),
+        T::ProviderUnavailable
+    );
 }
 
 fn rate_limited(provider: &str, secs: Option<u64>) -> Error {
@@ -267,7 +328,10 @@ fn every_endpoint_at_429_is_capacity_exhausted_with_the_least_wait() {
             {"provider": "b", "code": "capacity_exhausted", "status": 429},
         ])
     );
-    assert_eq!(body["error"]["metadata"]["error_type"], "rate_limit_exceeded");
+    assert_eq!(
+        body["error"]["metadata"]["error_type"],
+        "rate_limit_exceeded"
+    );
 }
 
 #[test]
@@ -277,7 +341,13 @@ fn failures_of_mixed_passing_kinds_are_temporarily_unavailable() {
     f.push("b", "m/1", upstream("b", 529, "overloaded"));
     // A provider without a key says nothing of the others' availability.
     f.push("c", "m/1", Error::NoProvider("c has no key".into()));
-    f.push("d", "m/1", Error::Timeout { provider: "d".into() });
+    f.push(
+        "d",
+        "m/1",
+        Error::Timeout {
+            provider: "d".into(),
+        },
+    );
     let (e, trail) = f.into_error();
     assert_eq!(e.status(), 408);
     let a = trail.availability.as_deref().unwrap();

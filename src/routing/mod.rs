@@ -10,7 +10,7 @@ use std::collections::HashMap;
 
 use crate::api::{estimate_prompt_tokens, ChatRequest};
 use crate::catalog::{Catalog, Endpoint, Model, Price, Provider};
-use crate::error::{Error, ExcludedBy, Result};
+use crate::error::{ExcludedBy, Result};
 use health::Summary;
 use prefs::{split_variant, Partition, ProviderPrefs, Sort, Variant};
 use unavailable::{no_endpoint, Rejections};
@@ -264,7 +264,10 @@ impl<'a, 'h> Candidates<'a, 'h> {
         }
         if self.prefs.enforce_distillable_text && !model.distillable {
             r.preferences = r.preferences.saturating_add(model.endpoints.len());
-            r.exclude(ExcludedBy::DistillableText, "provider.enforce_distillable_text");
+            r.exclude(
+                ExcludedBy::DistillableText,
+                "provider.enforce_distillable_text",
+            );
             return true;
         }
         false
@@ -272,7 +275,12 @@ impl<'a, 'h> Candidates<'a, 'h> {
 
     /// Whether `c` may serve the request: `None` (the reason noted) if not, else
     /// whether its endpoint trains on prompts (eligible only with training allowed).
-    fn check(&mut self, c: &Choice, variant: Option<Variant>, params: &[&str]) -> Option<bool> {
+    fn check(
+        &mut self,
+        c: &Choice,
+        variant: Option<Variant>,
+        params: &[&'static str],
+    ) -> Option<bool> {
         let (prefs, r) = (&self.prefs, &mut self.rejected);
         let (model, endpoint, provider) = (c.model, c.endpoint, c.provider);
         let count = |n: &mut usize| *n = n.saturating_add(1);
@@ -298,7 +306,7 @@ impl<'a, 'h> Candidates<'a, 'h> {
             if let Some(p) = params.iter().find(|p| !supported.iter().any(|s| s == *p)) {
                 count(&mut r.parameters);
                 r.exclude(ExcludedBy::RequireParameters, "provider.require_parameters");
-                r.unsupported = Some(p);
+                r.unsupported = Some(*p);
                 r.affect(provider);
                 return None;
             }

@@ -150,7 +150,13 @@ fn filtered(candidates: &[String], names: &str, r: &Rejections, ctx: &RouteConte
             None => "no endpoint supports every parameter the request sets".into(),
         };
         let message = "No endpoints found that can handle the requested parameters.";
-        return constrained(candidates, r, "provider.require_parameters", detail, message);
+        return constrained(
+            candidates,
+            r,
+            "provider.require_parameters",
+            detail,
+            message,
+        );
     }
     if r.preferences > 0 {
         let field = r.field.unwrap_or("provider");
@@ -179,7 +185,9 @@ fn constrained(
     detail: String,
     message: &str,
 ) -> Error {
-    let mut a = r.answer(Code::ConstraintFiltered, candidates).with_constraint(field, detail);
+    let mut a = r
+        .answer(Code::ConstraintFiltered, candidates)
+        .with_constraint(field, detail);
     a.excluded_by.clone_from(&r.excluded);
     unavailable(a, message.to_string())
 }
