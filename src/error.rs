@@ -55,8 +55,11 @@ pub enum Error {
     #[error("{0}")]
     NoProvider(String),
     /// Routing found no endpoint of the requested models that may serve the request,
-    /// for the reason `availability` says (OpenRouter's `error.availability`).
+    /// for the reason `availability` says (OpenRouter's `error.availability`). Made
+    /// and answered in the isolate that routes, so never sent to an object (and its
+    /// reading from JSON is not built into the worker).
     #[error("{message}")]
+    #[serde(skip)]
     Unavailable {
         message: String,
         availability: Box<Availability>,

