@@ -406,8 +406,7 @@ pub struct ErrorObject {
 /// OpenRouter's typed error codes (its `ApiErrorType`), stable across surfaces:
 /// `error.metadata.error_type` (`error.error_type` on Messages, `error_type` on a failed
 /// Response). `session_limit_reached` is the gateway's own.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ErrorType {
     InvalidRequest,
     ContextLengthExceeded,
@@ -441,6 +440,13 @@ impl ErrorType {
             Self::Timeout => "timeout",
             Self::Server => "server",
         }
+    }
+}
+
+/// Written as its name (one table of names in the worker, [`ErrorType::as_str`]'s).
+impl Serialize for ErrorType {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
     }
 }
 

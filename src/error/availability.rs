@@ -6,8 +6,7 @@
 use serde::Serialize;
 
 /// Why a model could not be served: one stable code per condition.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AvailabilityCode {
     /// No requested model ID is in the catalogue.
     ModelNotFound,
@@ -55,6 +54,13 @@ impl AvailabilityCode {
     /// Whether an identical request may succeed later.
     pub fn retryable(self) -> bool {
         matches!(self, Self::CapacityExhausted | Self::TemporarilyUnavailable)
+    }
+}
+
+/// Written as its name (one table of names, [`AvailabilityCode::as_str`]'s).
+impl Serialize for AvailabilityCode {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
     }
 }
 
