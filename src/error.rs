@@ -285,6 +285,15 @@ pub struct Trail {
     pub availability: Option<Box<Availability>>,
 }
 
+impl Trail {
+    /// Whether it adds nothing to the error.
+    pub fn is_empty(&self) -> bool {
+        self.provider_errors.is_none()
+            && self.previous_errors.is_empty()
+            && self.availability.is_none()
+    }
+}
+
 impl Failures {
     /// The failures of a request for `requested` (its `model`, then `models`).
     pub fn for_models(requested: Vec<String>) -> Self {
@@ -552,7 +561,7 @@ impl Error {
         };
         PreviousError {
             provider: provider.to_string(),
-            code: code.to_string(),
+            code,
             status: self.attempt_status(),
         }
     }
@@ -561,15 +570,14 @@ impl Error {
     /// endpoint's error in `metadata.provider_errors` when there are several, the
     /// attempts before the reported one in `metadata.previous_errors`, and the
     /// `availability` their failures add up to.
-    pub fn body_with(&self, trail: &Trail) -> OpenRouterError {
+    pub fn body_with(&self, trail: Trail) -> OpenRouterError {
         let mut body = self.body();
         let err = &mut body.error;
         let meta = err.metadata.get_or_insert_with(ErrorMeta::default);
-        meta.provider_errors.clone_from(&trail.provider_errors);
-        meta.previous_errors =
-            (!trail.previous_errors.is_empty()).then(|| trail.previous_errors.clone());
+        meta.provider_errors = trail.provider_errors;
+        meta.previous_errors = (!trail.previous_errors.is_empty()).then_some(trail.previous_errors);
         if err.availability.is_none() {
-            err.availability.clone_from(&trail.availability);
+            err.availability = trail.availability;
         }
         body
     }

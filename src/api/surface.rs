@@ -80,7 +80,7 @@ impl Surface {
 
     /// The error body with what the endpoints tried add to it (see
     /// [`Error::body_with`]; on Messages, `availability` and `previous_errors` only).
-    pub fn error_body_with(self, e: &Error, trail: &Trail) -> ErrorReply {
+    pub fn error_body_with(self, e: &Error, trail: Trail) -> ErrorReply {
         match self {
             Surface::Messages => ErrorReply::Messages(messages::error_body_with(e, trail)),
             _ => ErrorReply::OpenRouter(e.body_with(trail)),
@@ -384,7 +384,7 @@ mod tests {
                 model: "m/1".into(),
             }
         );
-        let ErrorReply::OpenRouter(body) = Surface::Chat.error_body_with(&e, &trail) else {
+        let ErrorReply::OpenRouter(body) = Surface::Chat.error_body_with(&e, trail.clone()) else {
             panic!("chat errors are OpenRouter's");
         };
         let body = serde_json::to_value(body).unwrap();
@@ -397,7 +397,7 @@ mod tests {
             serde_json::json!([{"provider": "a", "code": "invalid_request", "status": 400}]);
         assert_eq!(body["error"]["metadata"]["previous_errors"], previous);
         // Anthropic's clients get the type, and the attempts without their bodies.
-        let messages = Surface::Messages.error_body_with(&e, &trail);
+        let messages = Surface::Messages.error_body_with(&e, trail);
         let v = serde_json::to_value(messages).unwrap();
         assert_eq!(
             v,

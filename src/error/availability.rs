@@ -152,7 +152,7 @@ pub struct PreviousError {
     /// What went wrong there: `capacity_exhausted` (a 429), `temporarily_unavailable`
     /// (5xx, overloaded, timeout, no connection), `no_endpoints` (not set up on this
     /// gateway), else its `error_type`.
-    pub code: String,
+    pub code: &'static str,
     /// The upstream's own status where it answered, else the error's.
     pub status: u16,
 }

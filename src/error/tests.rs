@@ -68,7 +68,7 @@ fn one_failure_is_answered_as_it_is() {
     assert_eq!(list.provider_errors, None);
     assert_eq!(list.previous_errors, vec![]);
     // One 5xx: temporarily unavailable, and the body says so beside the error.
-    let mut body = e.body_with(&list);
+    let mut body = e.body_with(list.clone());
     assert_eq!(
         body.error
             .availability
@@ -101,7 +101,7 @@ fn every_endpoints_error_is_kept_the_reported_one_first() {
     f.push("c", "m/2", Error::NoProvider("c has no key".into()));
     let (e, list) = f.into_error();
     assert_eq!(e, upstream("b", 500, "boom"));
-    let body = serde_json::to_value(e.body_with(&list)).unwrap();
+    let body = serde_json::to_value(e.body_with(list.clone())).unwrap();
     let err = &body["error"];
     // The top-level error is the one that was reported before.
     assert_eq!(err["code"], 502);
@@ -125,7 +125,7 @@ fn a_failure_that_ends_the_request_is_the_one_reported() {
     f.end_with("b", "m/2", Error::BadRequest("too long for b".into()));
     let (e, list) = f.into_error();
     assert_eq!(e, Error::BadRequest("too long for b".into()));
-    let body = serde_json::to_value(e.body_with(&list)).unwrap();
+    let body = serde_json::to_value(e.body_with(list.clone())).unwrap();
     // An error with no metadata of its own gets its type and the lists alone.
     let meta = body["error"]["metadata"].as_object().unwrap();
     assert_eq!(
@@ -314,7 +314,7 @@ fn every_endpoint_at_429_is_capacity_exhausted_with_the_least_wait() {
     f.push("c", "m/2", rate_limited("c", Some(17)));
     let (e, trail) = f.into_error();
     assert_eq!(e, rate_limited("c", Some(17)));
-    let body = serde_json::to_value(e.body_with(&trail)).unwrap();
+    let body = serde_json::to_value(e.body_with(trail.clone())).unwrap();
     assert_eq!(
         body["error"]["availability"],
         json!({"code": "capacity_exhausted", "retryable": true, "retry_after": 17,
@@ -355,7 +355,7 @@ fn failures_of_mixed_passing_kinds_are_temporarily_unavailable() {
     assert_eq!((a.retryable, a.retry_after), (true, Some(5)));
     assert_eq!(a.affected_providers, ["a", "b", "c", "d"]);
     let previous: Vec<(&str, &str, u16)> = (trail.previous_errors.iter())
-        .map(|p| (p.provider.as_str(), p.code.as_str(), p.status))
+        .map(|p| (p.provider.as_str(), p.code, p.status))
         .collect();
     assert_eq!(
         previous,
@@ -402,5 +402,5 @@ fn a_routing_refusal_carries_its_availability_and_status() {
         ))),
         ..Trail::default()
     };
-    assert_eq!(e.body_with(&trail), e.body());
+    assert_eq!(e.body_with(trail.clone()), e.body());
 }

@@ -52,7 +52,7 @@ pub fn error_body(e: &Error) -> ErrorBody {
 }
 
 /// Anthropic's error body with what the endpoints tried add to it.
-pub fn error_body_with(e: &Error, trail: &crate::error::Trail) -> ErrorBody {
+pub fn error_body_with(e: &Error, trail: crate::error::Trail) -> ErrorBody {
     ErrorBody::with_trail(e, trail)
 }
 

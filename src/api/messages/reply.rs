@@ -222,15 +222,15 @@ impl ErrorBody {
     /// The body of `e` with what the endpoints tried add to it: the `availability`
     /// their failures add up to, and `metadata.previous_errors` (not the upstreams'
     /// raw errors, which Anthropic's clients never got).
-    pub fn with_trail(e: &Error, trail: &Trail) -> Self {
+    pub fn with_trail(e: &Error, trail: Trail) -> Self {
         let mut body = ErrorBody::from(e);
         let error = &mut body.error;
         if error.availability.is_none() {
-            error.availability.clone_from(&trail.availability);
+            error.availability = trail.availability;
         }
         if !trail.previous_errors.is_empty() {
             error.metadata = Some(ErrorMeta {
-                previous_errors: Some(trail.previous_errors.clone()),
+                previous_errors: Some(trail.previous_errors),
                 ..ErrorMeta::default()
             });
         }

@@ -255,10 +255,10 @@ fn failed(settler: &Settler, (e, trail): Unserved, surface: Surface) -> Result<R
         native_finish_reason: Some(e.public_message()),
         ..settler.base.clone()
     });
-    if matches!(e, Error::Internal(_)) || trail == Trail::default() {
+    if matches!(e, Error::Internal(_)) || trail.is_empty() {
         return Err(e);
     }
-    let body = surface.error_body_with(&e, &trail);
+    let body = surface.error_body_with(&e, trail);
     Ok(http::error_response_with(&e, &body))
 }
 
