@@ -3,6 +3,9 @@
 
 use serde::Serialize;
 
+mod availability;
+pub use availability::{Availability, AvailabilityCode, Constraint, ExcludedBy, PreviousError};
+
 #[derive(Debug, Clone, PartialEq, thiserror::Error, serde::Serialize, serde::Deserialize)]
 pub enum Error {
     /// The request is malformed or asks for something impossible.
@@ -51,6 +54,16 @@ pub enum Error {
     /// No endpoint can serve the request right now.
     #[error("{0}")]
     NoProvider(String),
+    /// Routing found no endpoint of the requested models that may serve the request,
+    /// for the reason `availability` says (OpenRouter's `error.availability`). Made
+    /// and answered in the isolate that routes, so never sent to an object (and its
+    /// reading from JSON is not built into the worker).
+    #[error("{message}")]
+    #[serde(skip)]
+    Unavailable {
+        message: String,
+        availability: Box<Availability>,
+    },
     /// This isolate is at a budget it shares among requests (media or reply bytes in
     /// flight): another endpoint, or the same later, may serve.
     #[error("{message}")]
@@ -102,6 +115,7 @@ impl Error {
             } => 400,
             Error::Upstream { .. } => 502,
             Error::NoProvider(_) | Error::Misconfigured(_) | Error::Busy { .. } => 503,
+            Error::Unavailable { availability, .. } => availability.code.status(),
             Error::Internal(_) => 500,
         }
     }
@@ -135,30 +149,60 @@ impl Error {
         }
     }
 
-    pub fn metadata(&self) -> Option<ErrorMeta> {
+    /// An error's `metadata`: its `error_type` always, and what else it knows (the
+    /// provider and its raw error, the session limit reached).
+    pub fn metadata(&self) -> ErrorMeta {
+        let mut meta = ErrorMeta {
+            error_type: Some(self.error_type()),
+            ..ErrorMeta::default()
+        };
         let (provider, raw) = match self {
             Error::SessionLimit(message) => {
                 let limit = message
                     .split_once('(')
                     .and_then(|(_, rest)| rest.split_once(')'))
                     .map_or("", |(limit, _)| limit);
-                return Some(ErrorMeta {
-                    error_type: Some("session_limit_reached"),
-                    limit: Some(limit.to_string()),
-                    ..ErrorMeta::default()
-                });
+                meta.limit = Some(limit.to_string());
+                return meta;
             }
             Error::Timeout { provider } => (Some(provider), None),
             Error::RateLimited { provider, raw, .. } => (provider.as_ref(), raw.as_ref()),
             Error::Upstream { provider, raw, .. } => (Some(provider), raw.as_ref()),
-            _ => return None,
+            _ => return meta,
         };
-        let meta = ErrorMeta {
-            provider_name: provider.cloned(),
-            raw: raw.map(|r| truncate(r, RAW_LIMIT).to_string()),
-            ..ErrorMeta::default()
-        };
-        (meta != ErrorMeta::default()).then_some(meta)
+        meta.provider_name = provider.cloned();
+        meta.raw = raw.map(|r| truncate(r, RAW_LIMIT).to_string());
+        meta
+    }
+
+    /// The one mapping of every error, ours and the upstreams', onto OpenRouter's typed
+    /// `error_type` (`session_limit_reached` is the gateway's own).
+    pub fn error_type(&self) -> ErrorType {
+        use ErrorType as T;
+        match self {
+            Error::BadRequest(m) if says_context_length(m) => T::ContextLengthExceeded,
+            Error::BadRequest(_) | Error::MethodNotAllowed => T::InvalidRequest,
+            Error::Unauthorized(_) => T::Authentication,
+            Error::PaymentRequired(_) => T::PaymentRequired,
+            Error::Forbidden(_) => T::PermissionDenied,
+            Error::NotFound(_) => T::NotFound,
+            Error::SessionLimit(_) => T::SessionLimitReached,
+            Error::Timeout { .. } => T::Timeout,
+            Error::PayloadTooLarge { .. } => T::PayloadTooLarge,
+            Error::RateLimited { .. } => T::RateLimitExceeded,
+            Error::Upstream {
+                status, message, ..
+            } => upstream_type(*status, message),
+            Error::Unavailable { availability, .. } => match availability.code.status() {
+                400 => T::InvalidRequest,
+                429 => T::RateLimitExceeded,
+                503 => T::ProviderOverloaded,
+                _ => T::NotFound,
+            },
+            Error::NoProvider(_) => T::ProviderUnavailable,
+            Error::Busy { .. } => T::ProviderOverloaded,
+            Error::Misconfigured(_) | Error::Internal(_) => T::Server,
+        }
     }
 
     /// What the caller is told: the message, except that an internal error's detail
@@ -173,16 +217,26 @@ impl Error {
     /// OpenRouter's error body.
     pub fn body(&self) -> OpenRouterError {
         OpenRouterError {
-            error: self.error_object(self.metadata()),
+            error: self.error_object(),
         }
     }
 
-    /// The `error` of OpenRouter's bodies and stream chunks, with `metadata`.
-    pub fn error_object(&self, metadata: Option<ErrorMeta>) -> ErrorObject {
+    /// The `error` of OpenRouter's bodies and stream chunks: its status, message,
+    /// `availability` where routing found nothing to serve, and `metadata`.
+    pub fn error_object(&self) -> ErrorObject {
         ErrorObject {
             code: self.status(),
             message: self.public_message(),
-            metadata,
+            availability: self.availability().cloned().map(Box::new),
+            metadata: Some(self.metadata()),
+        }
+    }
+
+    /// Why routing found no endpoint, where that is the error.
+    pub fn availability(&self) -> Option<&Availability> {
+        match self {
+            Error::Unavailable { availability, .. } => Some(availability),
+            _ => None,
         }
     }
 
@@ -209,15 +263,46 @@ pub fn truncate(s: &str, max: usize) -> &str {
 
 /// The failures of a request's endpoints as they are tried: the one to report (a
 /// configured provider's error over a missing key, and a refusal that ends the request
-/// over what came before it), and every endpoint's, for `metadata.provider_errors`.
+/// over what came before it), and every endpoint's, for `metadata.provider_errors`,
+/// `metadata.previous_errors` and `availability`.
 #[derive(Debug, Default)]
 pub struct Failures {
     /// (provider slug, model ID, error), in the order they came.
     all: Vec<(String, String, Error)>,
     chosen: usize,
+    /// The model IDs the request named (`availability.requested_models`).
+    requested: Vec<String>,
+}
+
+/// What an answer says beside its error when endpoints were tried: each endpoint's
+/// error (`provider_errors`, the reported one first, raw bodies included), the slim
+/// history of the attempts before the reported one (`previous_errors`), and the
+/// availability code when every attempt failed for the same kind of reason.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Trail {
+    pub provider_errors: Option<Vec<ProviderError>>,
+    pub previous_errors: Vec<PreviousError>,
+    pub availability: Option<Box<Availability>>,
+}
+
+impl Trail {
+    /// Whether it adds nothing to the error.
+    pub fn is_empty(&self) -> bool {
+        self.provider_errors.is_none()
+            && self.previous_errors.is_empty()
+            && self.availability.is_none()
+    }
 }
 
 impl Failures {
+    /// The failures of a request for `requested` (its `model`, then `models`).
+    pub fn for_models(requested: Vec<String>) -> Self {
+        Failures {
+            requested,
+            ..Failures::default()
+        }
+    }
+
     /// Notes that `provider` could not serve `model` with `e`.
     pub fn push(&mut self, provider: &str, model: &str, e: Error) {
         let keeps_chosen =
@@ -234,23 +319,65 @@ impl Failures {
         self.all.push((provider.to_string(), model.to_string(), e));
     }
 
-    /// The error to answer with, and, when more than one endpoint failed, each one's
-    /// error (the reported one first, then the others in the order they were tried) in
-    /// the shape OpenRouter records a failed attempt: `code`, `message`,
-    /// `provider_name`, `raw`, and the `model` it was for.
-    pub fn into_error(mut self) -> (Error, Option<Vec<ProviderError>>) {
+    /// The error to answer with, and its trail: when more than one endpoint failed,
+    /// each one's error (the reported one first, then the others in the order they were
+    /// tried) in the shape OpenRouter records a failed attempt (`code`, `message`,
+    /// `provider_name`, `raw`, and the `model` it was for), and the attempts before.
+    pub fn into_error(mut self) -> (Error, Trail) {
+        let availability = self.availability().map(Box::new);
         if self.chosen >= self.all.len() {
             let none = Error::NoProvider("No provider could serve this request".into());
-            return (none, None);
+            let trail = Trail {
+                availability,
+                ..Trail::default()
+            };
+            return (none, trail);
         }
+        let previous_errors = (self.all.iter().enumerate())
+            .filter(|(i, _)| *i != self.chosen)
+            .map(|(_, (p, _, e))| e.previous(p))
+            .collect();
         let (provider, model, chosen) = self.all.remove(self.chosen);
         let several = !self.all.is_empty();
-        let list = several.then(|| {
+        let provider_errors = several.then(|| {
             let first = std::iter::once((provider.as_str(), model.as_str(), &chosen));
             let rest = self.all.iter().map(|(p, m, e)| (p.as_str(), m.as_str(), e));
             first.chain(rest).map(|(p, m, e)| e.attempt(p, m)).collect()
         });
-        (chosen, list)
+        let trail = Trail {
+            provider_errors,
+            previous_errors,
+            availability,
+        };
+        (chosen, trail)
+    }
+
+    /// The availability code of failures that all had one kind of reason: every
+    /// endpoint missing its key (`no_endpoints`), every one that answered 429
+    /// (`capacity_exhausted`), or failing for a passing reason
+    /// (`temporarily_unavailable`); none once one refused the request itself.
+    fn availability(&self) -> Option<Availability> {
+        let unset = |e: &Error| matches!(e, Error::NoProvider(_) | Error::Misconfigured(_));
+        let tried: Vec<&Error> = (self.all.iter().map(|(_, _, e)| e))
+            .filter(|e| !unset(e))
+            .collect();
+        let code = if tried.is_empty() {
+            AvailabilityCode::NoEndpoints
+        } else if tried.iter().all(|e| e.is_upstream_429()) {
+            AvailabilityCode::CapacityExhausted
+        } else if tried.iter().all(|e| e.is_retryable()) {
+            AvailabilityCode::TemporarilyUnavailable
+        } else {
+            return None;
+        };
+        let mut a = Availability::new(code, self.requested.clone());
+        a.retry_after = tried.iter().filter_map(|e| e.retry_after_secs()).min();
+        for (p, _, _) in &self.all {
+            if !a.affected_providers.contains(p) {
+                a.affected_providers.push(p.clone());
+            }
+        }
+        Some(a)
     }
 }
 
@@ -280,16 +407,101 @@ pub struct ErrorObject {
     pub code: u16,
     pub message: String,
     #[serde(skip_serializing_if = "Option::is_none")]
+    pub availability: Option<Box<Availability>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub metadata: Option<ErrorMeta>,
+}
+
+/// OpenRouter's typed error codes (its `ApiErrorType`), stable across surfaces:
+/// `error.metadata.error_type` (`error.error_type` on Messages, `error_type` on a failed
+/// Response). `session_limit_reached` is the gateway's own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorType {
+    InvalidRequest,
+    ContextLengthExceeded,
+    PayloadTooLarge,
+    Authentication,
+    PaymentRequired,
+    PermissionDenied,
+    NotFound,
+    SessionLimitReached,
+    RateLimitExceeded,
+    ProviderOverloaded,
+    ProviderUnavailable,
+    Timeout,
+    Server,
+}
+
+impl ErrorType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::InvalidRequest => "invalid_request",
+            Self::ContextLengthExceeded => "context_length_exceeded",
+            Self::PayloadTooLarge => "payload_too_large",
+            Self::Authentication => "authentication",
+            Self::PaymentRequired => "payment_required",
+            Self::PermissionDenied => "permission_denied",
+            Self::NotFound => "not_found",
+            Self::SessionLimitReached => "session_limit_reached",
+            Self::RateLimitExceeded => "rate_limit_exceeded",
+            Self::ProviderOverloaded => "provider_overloaded",
+            Self::ProviderUnavailable => "provider_unavailable",
+            Self::Timeout => "timeout",
+            Self::Server => "server",
+        }
+    }
+}
+
+/// Written as its name (one table of names in the worker, [`ErrorType::as_str`]'s).
+impl Serialize for ErrorType {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+/// Whether a refusal's message says the prompt is longer than the model's context, as
+/// the providers word it (OpenAI's "maximum context length", Anthropic's "prompt is too
+/// long", Gemini's "exceeds the maximum number of tokens") and as routing does.
+fn says_context_length(message: &str) -> bool {
+    let m = message.to_ascii_lowercase();
+    [
+        "context length",
+        "context_length",
+        "context window",
+        "prompt is too long",
+        "exceeds the maximum number of tokens",
+        "input is too long",
+    ]
+    .iter()
+    .any(|p| m.contains(p))
+}
+
+/// The type of an upstream's failure, from its status (none for an error inside a
+/// stream) and what it said.
+fn upstream_type(status: Option<u16>, message: &str) -> ErrorType {
+    use ErrorType as T;
+    match status {
+        Some(429) => T::RateLimitExceeded,
+        Some(503 | 529) => T::ProviderOverloaded,
+        Some(400 | 413 | 422) | None if says_context_length(message) => T::ContextLengthExceeded,
+        None if message.to_ascii_lowercase().contains("overloaded") => T::ProviderOverloaded,
+        Some(413) => T::PayloadTooLarge,
+        Some(400 | 422) => T::InvalidRequest,
+        Some(404) => T::NotFound,
+        Some(408 | 504) => T::Timeout,
+        _ => T::ProviderUnavailable,
+    }
 }
 
 /// An error's `metadata`, its fields written in alphabetical order as before.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct ErrorMeta {
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub error_type: Option<&'static str>,
+    pub error_type: Option<ErrorType>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub limit: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub previous_errors: Option<Vec<PreviousError>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub provider_errors: Option<Vec<ProviderError>>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -299,21 +511,36 @@ pub struct ErrorMeta {
 }
 
 impl Error {
-    /// This error as one failed attempt at `provider` for `model`: its status (the
-    /// upstream's own, where it answered), message and raw upstream error.
-    fn attempt(&self, provider: &str, model: &str) -> ProviderError {
-        let code = match self {
+    /// The upstream's own status where it answered, else the error's.
+    fn attempt_status(&self) -> u16 {
+        match self {
             Error::Upstream {
                 status: Some(s), ..
             } => *s,
             _ => self.status(),
-        };
+        }
+    }
+
+    /// A provider's 429.
+    fn is_upstream_429(&self) -> bool {
+        matches!(
+            self,
+            Error::RateLimited {
+                provider: Some(_),
+                ..
+            }
+        )
+    }
+
+    /// This error as one failed attempt at `provider` for `model`: its status (the
+    /// upstream's own, where it answered), message and raw upstream error.
+    fn attempt(&self, provider: &str, model: &str) -> ProviderError {
         let raw = match self {
             Error::RateLimited { raw, .. } | Error::Upstream { raw, .. } => raw.as_deref(),
             _ => None,
         };
         ProviderError {
-            code,
+            code: self.attempt_status(),
             message: self.public_message(),
             provider_name: provider.to_string(),
             raw: raw.map(|r| truncate(r, RAW_LIMIT).to_string()),
@@ -321,13 +548,36 @@ impl Error {
         }
     }
 
-    /// OpenRouter's error body, with every failed endpoint's error in
-    /// `metadata.provider_errors` when there are several.
-    pub fn body_with(&self, provider_errors: Option<Vec<ProviderError>>) -> OpenRouterError {
+    /// This error as an earlier attempt at `provider` (`metadata.previous_errors`).
+    fn previous(&self, provider: &str) -> PreviousError {
+        let code = if self.is_upstream_429() {
+            AvailabilityCode::CapacityExhausted.as_str()
+        } else if matches!(self, Error::NoProvider(_) | Error::Misconfigured(_)) {
+            AvailabilityCode::NoEndpoints.as_str()
+        } else if self.is_retryable() {
+            AvailabilityCode::TemporarilyUnavailable.as_str()
+        } else {
+            self.error_type().as_str()
+        };
+        PreviousError {
+            provider: provider.to_string(),
+            code,
+            status: self.attempt_status(),
+        }
+    }
+
+    /// OpenRouter's error body with what the endpoints tried add to it: every failed
+    /// endpoint's error in `metadata.provider_errors` when there are several, the
+    /// attempts before the reported one in `metadata.previous_errors`, and the
+    /// `availability` their failures add up to.
+    pub fn body_with(&self, trail: Trail) -> OpenRouterError {
         let mut body = self.body();
-        if let Some(list) = provider_errors {
-            let meta = body.error.metadata.get_or_insert_with(ErrorMeta::default);
-            meta.provider_errors = Some(list);
+        let err = &mut body.error;
+        let meta = err.metadata.get_or_insert_with(ErrorMeta::default);
+        meta.provider_errors = trail.provider_errors;
+        meta.previous_errors = (!trail.previous_errors.is_empty()).then_some(trail.previous_errors);
+        if err.availability.is_none() {
+            err.availability = trail.availability;
         }
         body
     }
@@ -342,132 +592,4 @@ impl From<serde_json::Error> for Error {
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    #[test]
-    fn body_has_openrouter_shape() {
-        let e = Error::Upstream {
-            provider: "openai".into(),
-            message: "Provider returned error".into(),
-            status: Some(500),
-            raw: Some("boom".into()),
-        };
-        assert_eq!(e.status(), 502);
-        assert_eq!(
-            serde_json::to_value(e.body()).unwrap(),
-            json!({"error": {"code": 502, "message": "Provider returned error",
-                "metadata": {"provider_name": "openai", "raw": "boom"}}})
-        );
-    }
-
-    #[test]
-    fn rate_limit_carries_retry_after() {
-        let e = Error::RateLimited {
-            message: "slow down".into(),
-            retry_after_secs: Some(7),
-            provider: None,
-            raw: None,
-        };
-        assert_eq!(e.status(), 429);
-        assert_eq!(e.headers(), vec![("Retry-After", "7".to_string())]);
-        assert!(e.body().error.metadata.is_none());
-        assert!(!e.is_retryable());
-    }
-
-    #[test]
-    fn internal_detail_stays_out_of_the_body() {
-        let e = Error::Internal("account storage: SQLITE_FULL at /var/db".into());
-        assert_eq!(e.status(), 500);
-        assert_eq!(e.body().error.message, "Internal error");
-        assert!(e.to_string().contains("SQLITE_FULL"));
-    }
-
-    #[test]
-    fn truncate_respects_char_boundaries() {
-        assert_eq!(truncate("héllo", 2), "h");
-        assert_eq!(truncate("abc", 10), "abc");
-    }
-
-    fn upstream(provider: &str, status: u16, raw: &str) -> Error {
-        Error::Upstream {
-            provider: provider.into(),
-            message: "Provider returned error".into(),
-            status: Some(status),
-            raw: Some(raw.into()),
-        }
-    }
-
-    #[test]
-    fn one_failure_is_answered_as_it_is() {
-        let mut f = Failures::default();
-        f.push("a", "m/1", upstream("a", 500, "boom"));
-        let (e, list) = f.into_error();
-        assert_eq!(e, upstream("a", 500, "boom"));
-        assert_eq!(list, None);
-        assert_eq!(e.body_with(list), e.body());
-        let (none, list) = Failures::default().into_error();
-        assert_eq!((none.status(), list), (503, None));
-    }
-
-    #[test]
-    fn every_endpoints_error_is_kept_the_reported_one_first() {
-        let mut f = Failures::default();
-        f.push(
-            "a",
-            "m/1",
-            Error::Timeout {
-                provider: "a".into(),
-            },
-        );
-        f.push("b", "m/1", upstream("b", 500, "boom"));
-        // A provider without a key is listed, but not reported over a real failure.
-        f.push("c", "m/2", Error::NoProvider("c has no key".into()));
-        let (e, list) = f.into_error();
-        assert_eq!(e, upstream("b", 500, "boom"));
-        let body = serde_json::to_value(e.body_with(list)).unwrap();
-        let err = &body["error"];
-        // The top-level error is the one that was reported before.
-        assert_eq!(err["code"], 502);
-        assert_eq!(err["message"], "Provider returned error");
-        assert_eq!(err["metadata"]["provider_name"], "b");
-        assert_eq!(err["metadata"]["raw"], "boom");
-        assert_eq!(
-            err["metadata"]["provider_errors"],
-            json!([
-                {"code": 500, "message": "Provider returned error", "provider_name": "b", "raw": "boom", "model": "m/1"},
-                {"code": 408, "message": "Request to a timed out", "provider_name": "a", "raw": null, "model": "m/1"},
-                {"code": 503, "message": "c has no key", "provider_name": "c", "raw": null, "model": "m/2"},
-            ])
-        );
-    }
-
-    #[test]
-    fn a_failure_that_ends_the_request_is_the_one_reported() {
-        let mut f = Failures::default();
-        f.push("a", "m/1", upstream("a", 503, "busy"));
-        f.end_with("b", "m/2", Error::BadRequest("too long for b".into()));
-        let (e, list) = f.into_error();
-        assert_eq!(e, Error::BadRequest("too long for b".into()));
-        let body = serde_json::to_value(e.body_with(list)).unwrap();
-        // An error with no metadata of its own gets the list alone.
-        let meta = body["error"]["metadata"].as_object().unwrap();
-        assert_eq!(meta.keys().collect::<Vec<_>>(), ["provider_errors"]);
-        assert_eq!(meta["provider_errors"][1]["raw"], "busy");
-    }
-
-    #[test]
-    fn a_missing_key_first_is_reported_over_by_a_later_failure() {
-        let mut f = Failures::default();
-        f.push("a", "m/1", Error::Misconfigured("no key".into()));
-        f.push(
-            "b",
-            "m/1",
-            Error::Timeout {
-                provider: "b".into(),
-            },
-        );
-        assert_eq!(f.into_error().0.status(), 408);
-    }
-}
+mod tests;

@@ -496,7 +496,7 @@ mod tests {
         assert_eq!(e.status(), 403);
         assert_eq!(
             e.body().error.metadata.and_then(|m| m.error_type),
-            Some("session_limit_reached")
+            Some(crate::error::ErrorType::SessionLimitReached)
         );
         assert_eq!(r.view(0).remaining_cost, Some(10));
         assert_eq!(r.view(0).remaining_requests, Some(0));

@@ -10,7 +10,7 @@ use super::completions::{CompletionsRequest, TextCompletion, TextCompletionChunk
 use super::sse::{encode_data, DONE};
 use super::{messages, responses, ChatChunk, ChatCompletion};
 use super::{ChatRequest, Usage};
-use crate::error::{Error, ProviderError, Result};
+use crate::error::{Error, Result, Trail};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Surface {
@@ -78,12 +78,12 @@ impl Surface {
         }
     }
 
-    /// The error body with every failed endpoint's error (`metadata.provider_errors`,
-    /// the reported one first), where the surface's error shape has metadata.
-    pub fn error_body_with(self, e: &Error, provider_errors: Vec<ProviderError>) -> ErrorReply {
+    /// The error body with what the endpoints tried add to it (see
+    /// [`Error::body_with`]; on Messages, `availability` and `previous_errors` only).
+    pub fn error_body_with(self, e: &Error, trail: Trail) -> ErrorReply {
         match self {
-            Surface::Messages => ErrorReply::Messages(messages::error_body(e)),
-            _ => ErrorReply::OpenRouter(e.body_with(Some(provider_errors))),
+            Surface::Messages => ErrorReply::Messages(messages::error_body_with(e, trail)),
+            _ => ErrorReply::OpenRouter(e.body_with(trail)),
         }
     }
 }
@@ -363,7 +363,7 @@ mod tests {
 
     #[test]
     fn failed_endpoints_are_listed_in_the_surfaces_error_body() {
-        let mut f = crate::error::Failures::default();
+        let mut f = crate::error::Failures::for_models(vec!["m/1".into()]);
         f.push("a", "m/1", Error::bad_request("too long for a"));
         f.push(
             "b",
@@ -372,11 +372,11 @@ mod tests {
                 provider: "b".into(),
             },
         );
-        let (e, list) = f.into_error();
-        let list = list.unwrap();
+        let (e, trail) = f.into_error();
+        let list = trail.provider_errors.clone().unwrap();
         assert_eq!(
             list[1],
-            ProviderError {
+            crate::error::ProviderError {
                 code: 400,
                 message: "too long for a".into(),
                 provider_name: "a".into(),
@@ -384,7 +384,7 @@ mod tests {
                 model: "m/1".into(),
             }
         );
-        let ErrorReply::OpenRouter(body) = Surface::Chat.error_body_with(&e, list.clone()) else {
+        let ErrorReply::OpenRouter(body) = Surface::Chat.error_body_with(&e, trail.clone()) else {
             panic!("chat errors are OpenRouter's");
         };
         let body = serde_json::to_value(body).unwrap();
@@ -392,8 +392,19 @@ mod tests {
         assert_eq!(listed[0]["provider_name"], "b");
         assert_eq!(listed[0]["code"], 408);
         assert!(listed[1]["raw"].is_null());
-        let messages = Surface::Messages.error_body_with(&e, list);
-        assert!(matches!(messages, ErrorReply::Messages(_)));
+        assert_eq!(body["error"]["metadata"]["error_type"], "timeout");
+        let previous =
+            serde_json::json!([{"provider": "a", "code": "invalid_request", "status": 400}]);
+        assert_eq!(body["error"]["metadata"]["previous_errors"], previous);
+        // Anthropic's clients get the type, and the attempts without their bodies.
+        let messages = Surface::Messages.error_body_with(&e, trail);
+        let v = serde_json::to_value(messages).unwrap();
+        assert_eq!(
+            v,
+            serde_json::json!({"type": "error", "error": {"type": "timeout_error",
+                "message": "Request to b timed out", "error_type": "timeout",
+                "metadata": {"previous_errors": previous}}})
+        );
     }
 
     #[test]

@@ -5,7 +5,7 @@ use worker::{Headers, Response};
 
 use super::request::ClientRequest;
 
-use crate::api::surface::Surface;
+use crate::api::surface::{ErrorReply, Surface};
 use crate::error::Error;
 
 /// Seconds the public catalogue may be cached by clients and CDNs.
@@ -71,12 +71,11 @@ pub fn error_response_with(e: &Error, body: &crate::api::surface::ErrorReply) ->
 pub fn error_response_for(e: &Error, request_id: &str, surface: Surface) -> Response {
     let resp = if let Error::Internal(_) = e {
         let message = format!("Internal error (reference {request_id})");
-        let body = match surface {
-            Surface::Messages => {
-                serde_json::json!({ "type": "error", "error": { "type": "api_error", "message": message } })
-            }
-            _ => serde_json::json!({ "error": { "code": 500, "message": message } }),
-        };
+        let mut body = surface.error_body(e);
+        match &mut body {
+            ErrorReply::Messages(b) => b.error.message = message,
+            ErrorReply::OpenRouter(b) => b.error.message = message,
+        }
         let r = json(&body, 500).unwrap_or_else(|_| plain_500());
         set(r.headers(), "X-Generation-Id", request_id);
         r

@@ -461,14 +461,10 @@ impl ChatStream {
             Some("error"),
         );
         self.closed = true;
-        let mut metadata = err.metadata().unwrap_or_default();
-        metadata.error_type = Some(if err.status() == 408 {
-            "timeout"
-        } else {
-            "provider_error"
-        });
-        let error = serde_json::to_value(err.error_object(Some(metadata))).unwrap_or_default();
-        chunk.error = Some(error);
+        // Written as the error bodies are and read back (rather than turned into a
+        // value directly): the worker carries one writer of the error types, not two.
+        let written = serde_json::to_vec(&err.error_object()).unwrap_or_default();
+        chunk.error = serde_json::from_slice(&written).ok();
         let last = self.meta.chunk(Vec::new());
         let usage = self.reported_usage();
         self.encoder.fail(&chunk, &last, &usage, err)

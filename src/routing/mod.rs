@@ -4,14 +4,16 @@
 
 pub mod health;
 pub mod prefs;
+mod unavailable;
 
 use std::collections::HashMap;
 
 use crate::api::{estimate_prompt_tokens, ChatRequest};
 use crate::catalog::{Catalog, Endpoint, Model, Price, Provider};
-use crate::error::{Error, Result};
+use crate::error::{ExcludedBy, Result};
 use health::Summary;
 use prefs::{split_variant, Partition, ProviderPrefs, Sort, Variant};
+use unavailable::{no_endpoint, Rejections};
 
 /// One place to send the request: a model and one of its endpoints.
 #[derive(Debug, Clone)]
@@ -58,23 +60,6 @@ pub fn session_of(req: &ChatRequest) -> Option<&str> {
         .find_map(|k| req.extra.get(*k).and_then(serde_json::Value::as_str))
         .filter(|s| !s.is_empty())
         .map(|s| crate::error::truncate(s, 256))
-}
-
-/// Why endpoints were left out, for the error when none is left.
-#[derive(Debug, Clone, Default)]
-struct Rejections {
-    family: usize,
-    preferences: usize,
-    parameters: usize,
-    data_policy: usize,
-    context: Option<(String, u64)>,
-    /// A model of the other kind (chat model for embeddings, or the reverse).
-    wrong_kind: Option<String>,
-    /// An input modality a requested model does not take (and the model).
-    modality: Option<(&'static str, String)>,
-    /// A model asked for images (`modalities`) that only writes text.
-    image_output: Option<String>,
-    not_free: usize,
 }
 
 /// The input modalities a request's messages need beyond text: `image` (`image_url`
@@ -195,8 +180,9 @@ pub struct Candidates<'a, 'h> {
     known: bool,
     /// Why endpoints were left out with training allowed.
     rejected: Rejections,
-    /// Endpoints left out only because they train on prompts.
+    /// Endpoints left out only because they train on prompts, and their providers.
     trainers: usize,
+    trainer_providers: Vec<String>,
     /// The last endpoint too small for the prompt that does not train on prompts.
     context_private: Option<(String, u64)>,
     groups: Vec<Group<'a>>,
@@ -215,6 +201,7 @@ impl<'a, 'h> Candidates<'a, 'h> {
             known: false,
             rejected: Rejections::default(),
             trainers: 0,
+            trainer_providers: Vec::new(),
             context_private: None,
             groups: Vec::new(),
         };
@@ -277,6 +264,10 @@ impl<'a, 'h> Candidates<'a, 'h> {
         }
         if self.prefs.enforce_distillable_text && !model.distillable {
             r.preferences = r.preferences.saturating_add(model.endpoints.len());
+            r.exclude(
+                ExcludedBy::DistillableText,
+                "provider.enforce_distillable_text",
+            );
             return true;
         }
         false
@@ -284,7 +275,12 @@ impl<'a, 'h> Candidates<'a, 'h> {
 
     /// Whether `c` may serve the request: `None` (the reason noted) if not, else
     /// whether its endpoint trains on prompts (eligible only with training allowed).
-    fn check(&mut self, c: &Choice, variant: Option<Variant>, params: &[&str]) -> Option<bool> {
+    fn check(
+        &mut self,
+        c: &Choice,
+        variant: Option<Variant>,
+        params: &[&'static str],
+    ) -> Option<bool> {
         let (prefs, r) = (&self.prefs, &mut self.rejected);
         let (model, endpoint, provider) = (c.model, c.endpoint, c.provider);
         let count = |n: &mut usize| *n = n.saturating_add(1);
@@ -296,8 +292,10 @@ impl<'a, 'h> Candidates<'a, 'h> {
             count(&mut r.not_free);
             return None;
         }
-        if refused_by_prefs(prefs, provider, endpoint) {
+        if let Some((by, field)) = refused_by_prefs(prefs, provider, endpoint) {
             count(&mut r.preferences);
+            r.exclude(by, field);
+            r.affect(provider);
             return None;
         }
         if prefs.require_parameters {
@@ -305,8 +303,11 @@ impl<'a, 'h> Candidates<'a, 'h> {
                 .supported_parameters
                 .as_ref()
                 .unwrap_or(&model.supported_parameters);
-            if !params.iter().all(|p| supported.iter().any(|s| s == p)) {
+            if let Some(p) = params.iter().find(|p| !supported.iter().any(|s| s == *p)) {
                 count(&mut r.parameters);
+                r.exclude(ExcludedBy::RequireParameters, "provider.require_parameters");
+                r.unsupported = Some(*p);
+                r.affect(provider);
                 return None;
             }
         }
@@ -314,12 +315,19 @@ impl<'a, 'h> Candidates<'a, 'h> {
         if (prefs.deny_data_collection || prefs.zdr) && (policy.training || policy.retains_prompts)
         {
             count(&mut r.data_policy);
+            r.privacy(if prefs.zdr {
+                ExcludedBy::DataPolicyZdr
+            } else {
+                ExcludedBy::DataPolicyTraining
+            });
+            r.affect(provider);
             return None;
         }
         // Without training allowed such an endpoint is refused for its data policy,
         // before its context is looked at.
         if policy.training {
             count(&mut self.trainers);
+            self.trainer_providers.push(provider.slug.clone());
         }
         let context = endpoint.context_length.unwrap_or(model.context_length);
         if self.prompt_tokens > context {
@@ -338,6 +346,12 @@ impl<'a, 'h> Candidates<'a, 'h> {
         if !allow_training {
             r.context = self.context_private.clone();
             r.data_policy = r.data_policy.saturating_add(self.trainers);
+            if self.trainers > 0 {
+                r.privacy(ExcludedBy::DataPolicyTraining);
+            }
+            for p in &self.trainer_providers {
+                r.affect_slug(p);
+            }
         }
         r
     }
@@ -396,25 +410,34 @@ struct Needs {
     images: bool,
 }
 
-/// Whether the caller's `only`, `ignore`, `quantizations` or `max_price` leave out
-/// `endpoint` of `provider`.
-fn refused_by_prefs(prefs: &ProviderPrefs, provider: &Provider, endpoint: &Endpoint) -> bool {
+/// Which of the caller's `only`, `ignore`, `quantizations` or `max_price` leaves out
+/// `endpoint` of `provider`, if one does: the filter and the request field.
+fn refused_by_prefs(
+    prefs: &ProviderPrefs,
+    provider: &Provider,
+    endpoint: &Endpoint,
+) -> Option<(ExcludedBy, &'static str)> {
     let quant = endpoint
         .quantization
         .as_deref()
         .unwrap_or("unknown")
         .to_ascii_lowercase();
+    if (prefs.only.as_ref()).is_some_and(|only| !matches(only, provider)) {
+        return Some((ExcludedBy::AllowedProviders, "provider.only"));
+    }
+    if matches(&prefs.ignore, provider) {
+        return Some((ExcludedBy::AllowedProviders, "provider.ignore"));
+    }
+    if (prefs.quantizations.as_ref()).is_some_and(|q| !q.contains(&quant)) {
+        return Some((ExcludedBy::Quantization, "provider.quantizations"));
+    }
+    over_max_price(prefs, endpoint).then_some((ExcludedBy::MaxPrice, "provider.max_price"))
+}
+
+/// Whether one of `endpoint`'s prices is over the caller's `max_price`.
+fn over_max_price(prefs: &ProviderPrefs, endpoint: &Endpoint) -> bool {
     let (mp, p) = (&prefs.max_price, &endpoint.pricing);
-    prefs
-        .only
-        .as_ref()
-        .is_some_and(|only| !matches(only, provider))
-        || matches(&prefs.ignore, provider)
-        || prefs
-            .quantizations
-            .as_ref()
-            .is_some_and(|q| !q.contains(&quant))
-        || over(Some(p.prompt), true, mp.prompt)
+    over(Some(p.prompt), true, mp.prompt)
         || over(Some(p.completion), true, mp.completion)
         || over(p.request, false, mp.request)
         || over(p.image, false, mp.image)
@@ -577,66 +600,6 @@ fn weighted_shuffle<'a>(
         out.push(eps.remove(idx));
     }
     out
-}
-
-fn no_endpoint(
-    candidates: &[String],
-    known: bool,
-    r: &Rejections,
-    ctx: &RouteContext,
-    prompt: u64,
-) -> Error {
-    let names = candidates.join(", ");
-    if !known {
-        return Error::NotFound(format!("{names} is not a valid model ID"));
-    }
-    if let Some(id) = &r.wrong_kind {
-        return Error::bad_request(if ctx.embeddings {
-            format!("model: {id} is not an embedding model")
-        } else {
-            format!("model: {id} is an embedding model: call /api/v1/embeddings")
-        });
-    }
-    if let Some((modality, id)) = &r.modality {
-        let part = match *modality {
-            "image" => "an image_url part",
-            "file" => "a file part",
-            "audio" => "an input_audio part",
-            _ => "a video_url part",
-        };
-        return Error::bad_request(format!(
-            "messages: {id} does not take {modality} input, and the request has {part}; remove it or choose a model with {modality} in its input_modalities"
-        ));
-    }
-    if let Some(id) = &r.image_output {
-        return Error::bad_request(format!(
-            "modalities: {id} does not output images; choose a model with image in its output_modalities"
-        ));
-    }
-    // Context is checked last: an endpoint refused for it passed everything else.
-    if let Some((id, ctxlen)) = &r.context {
-        return Error::bad_request(format!(
-            "This endpoint's maximum context length is {ctxlen} tokens. However, you requested about {prompt} tokens. Please reduce the length of the messages ({id})."
-        ));
-    }
-    if r.data_policy > 0 {
-        return Error::NotFound(format!(
-            "No endpoints found matching your data policy (training allowed: {}). Allow providers that train on prompts in your account's privacy settings, or drop `provider.data_collection: \"deny\"`.",
-            ctx.allow_training
-        ));
-    }
-    if r.parameters > 0 {
-        return Error::NotFound(
-            "No endpoints found that can handle the requested parameters.".into(),
-        );
-    }
-    if r.preferences > 0 {
-        return Error::NotFound("No endpoints found that match your provider preferences.".into());
-    }
-    if r.not_free > 0 {
-        return Error::NotFound(format!("No free endpoints found for {names}."));
-    }
-    Error::NoProvider(format!("No provider can serve {names} on this gateway."))
 }
 
 #[cfg(test)]

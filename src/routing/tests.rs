@@ -561,3 +561,98 @@ fn a_trainer_too_small_is_refused_for_its_data_policy_without_training() {
     );
     assert!(cands.prompt_tokens > 8);
 }
+
+#[test]
+fn each_refusal_says_its_availability() {
+    use crate::error::{AvailabilityCode as Code, ExcludedBy as By};
+    let h = HashMap::new();
+    let answer = |body: serde_json::Value| {
+        let e = run(body, false, &h, 0.0).unwrap_err();
+        let a = e.availability().cloned().unwrap_or_else(|| panic!("{e:?}"));
+        let field = a.constraint.as_ref().map(|c| c.field.clone());
+        (
+            e.status(),
+            a.code,
+            a.excluded_by,
+            a.affected_providers,
+            field,
+        )
+    };
+    let all = ["pricey", "mid", "cheap", "trainer"]
+        .map(String::from)
+        .to_vec();
+    assert_eq!(
+        answer(json!({"model": "no/model"})),
+        (404, Code::ModelNotFound, vec![], vec![], None)
+    );
+    let field = |f: &str| Some(f.to_string());
+    assert_eq!(
+        answer(json!({"provider": {"ignore": ["cheap", "mid", "pricey", "trainer"]}})),
+        (
+            404,
+            Code::ConstraintFiltered,
+            vec![By::AllowedProviders],
+            all.clone(),
+            field("provider.ignore")
+        )
+    );
+    assert_eq!(
+        answer(json!({"provider": {"quantizations": ["bf16"]}})),
+        (
+            404,
+            Code::ConstraintFiltered,
+            vec![By::Quantization],
+            all.clone(),
+            field("provider.quantizations")
+        )
+    );
+    let params = json!({"provider": {"require_parameters": true}, "logit_bias": {"1": 1}});
+    assert_eq!(
+        answer(params.clone()),
+        (
+            404,
+            Code::ConstraintFiltered,
+            vec![By::RequireParameters],
+            all,
+            field("provider.require_parameters")
+        )
+    );
+    let e = run(params, false, &h, 0.0).unwrap_err();
+    let detail = e
+        .availability()
+        .and_then(|a| a.constraint.clone())
+        .unwrap()
+        .detail;
+    assert_eq!(
+        detail,
+        "no endpoint left supports `logit_bias`, which the request sets"
+    );
+    let mid = vec!["mid".to_string()];
+    assert_eq!(
+        answer(json!({"model": "b/other", "provider": {"zdr": true}})),
+        (
+            404,
+            Code::PrivacyRestricted,
+            vec![By::DataPolicyZdr],
+            mid,
+            None
+        )
+    );
+    // The only free endpoint trains on prompts, which the account does not allow.
+    assert_eq!(
+        answer(json!({"model": "a/m:free"})),
+        (
+            404,
+            Code::PrivacyRestricted,
+            vec![By::DataPolicyTraining],
+            vec!["trainer".to_string()],
+            None
+        )
+    );
+    let e = run(json!({"model": "b/other:free"}), false, &h, 0.0).unwrap_err();
+    let a = e.availability().unwrap();
+    assert_eq!(
+        (a.code, a.fallback_models.clone()),
+        (Code::NoEndpoints, vec!["b/other".to_string()])
+    );
+}

@@ -372,6 +372,24 @@ gemini.outputAsk = (body) => body.generationConfig?.maxOutputTokens;
 gemini.tooLong = (asked, most) => ({ status: 400, body: { error: { code: 400, status: "INVALID_ARGUMENT",
   message: `Unable to submit request because it has a maxOutputTokens value of ${asked} but the supported range is from 1 (inclusive) to ${most + 1} (exclusive). Update the value and try again.` } } });
 
+// How each family refuses a prompt longer than the model's context, and reports an
+// overload, in its own words (OpenAI's `context_length_exceeded`, Anthropic's "prompt
+// is too long" and 529 `overloaded_error`, Gemini's INVALID_ARGUMENT and 503).
+openai.contextTooLong = () => ({ status: 400, body: { error: {
+  message: "This model's maximum context length is 128000 tokens. However, your messages resulted in 130012 tokens. Please reduce the length of the messages.",
+  type: "invalid_request_error", param: "messages", code: "context_length_exceeded" } } });
+anthropic.contextTooLong = () => ({ status: 400, body: { type: "error", error: { type: "invalid_request_error",
+  message: "prompt is too long: 210012 tokens > 200000 maximum" } } });
+gemini.contextTooLong = () => ({ status: 400, body: { error: { code: 400, status: "INVALID_ARGUMENT",
+  message: "The input token count (1200012) exceeds the maximum number of tokens allowed (1048576)." } } });
+openai.overloadedStatus = 503;
+anthropic.overloadedStatus = 529;
+gemini.overloadedStatus = 503;
+// An error event in the middle of a stream, as each family sends one.
+openai.streamError = (res) => res.end(sse({ error: { code: "server_error", message: "Provider disconnected unexpectedly" } }));
+anthropic.streamError = (res) => res.end(sse({ type: "error", error: { type: "overloaded_error", message: "Overloaded" } }, "error"));
+gemini.streamError = (res) => res.end(sse({ error: { code: 503, message: "The model is overloaded. Please try again later.", status: "UNAVAILABLE" } }));
+
 const FORMATS = [gemini, anthropic, openai];
 /** Each format's fixture folder (tests/fixtures/<family>/). */
 const FIXTURE_FAMILY = new Map([[openai, "openai"], [anthropic, "anthropic"], [gemini, "gemini"]]);
@@ -667,6 +685,20 @@ export async function startMockUpstream() {
     fail500: async (f, c) => f.error(c.res, 500, "internal mock failure"),
     fail429: async (f, c) => f.error(c.res, 429, "Rate limit reached for requests", { "retry-after": "17" }),
     fail400: async (f, c) => f.error(c.res, 400, "mock refuses this request"),
+    async failcontext(f, c) {
+      const { status, body } = f.contextTooLong();
+      c.res.writeHead(status, { "content-type": "application/json" });
+      c.res.end(JSON.stringify(body));
+    },
+    failoverloaded: async (f, c) => f.error(c.res, f.overloadedStatus, "Overloaded"),
+    // A few words, then the family's error event.
+    async midstreamerror(f, c) {
+      if (!c.stream) return f.error(c.res, 500, "internal mock failure");
+      const w = f.writer(c.res, c.model);
+      w.start();
+      w.text("Hel");
+      f.streamError(c.res);
+    },
     fail401: async (f, c) => f.error(c.res, 401, "Incorrect API key provided: sk-mockai-secret. You can find your API key at https://example.invalid/keys."),
     // Google's answer to a bad API key: a 400 whose details give the reason.
     async googlebadkey(_f, c) {

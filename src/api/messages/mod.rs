@@ -51,6 +51,11 @@ pub fn error_body(e: &Error) -> ErrorBody {
     ErrorBody::from(e)
 }
 
+/// Anthropic's error body with what the endpoints tried add to it.
+pub fn error_body_with(e: &Error, trail: crate::error::Trail) -> ErrorBody {
+    ErrorBody::with_trail(e, trail)
+}
+
 /// A chat completion as an Anthropic message.
 pub fn reply(c: &ChatCompletion) -> Message {
     Message::from(c)

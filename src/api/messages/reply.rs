@@ -5,7 +5,7 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use crate::api::{ChatCompletion, Usage};
-use crate::error::Error;
+use crate::error::{Availability, Error, ErrorMeta, ErrorType, Trail};
 
 /// A reply message (also the skeleton a stream's `message_start` carries).
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -188,11 +188,19 @@ pub struct ErrorBody {
     pub error: ErrorDetail,
 }
 
+/// Anthropic's `error` (`type`, `message`) with OpenRouter's additions, which its
+/// clients keep as they are: the typed `error_type`, `availability`, and `metadata`
+/// with the attempts before (`previous_errors`).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ErrorDetail {
     #[serde(rename = "type")]
     pub kind: &'static str,
     pub message: String,
+    pub error_type: ErrorType,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub availability: Option<Box<Availability>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<ErrorMeta>,
 }
 
 impl From<&Error> for ErrorBody {
@@ -202,8 +210,31 @@ impl From<&Error> for ErrorBody {
             error: ErrorDetail {
                 kind: error_type(e),
                 message: e.public_message(),
+                error_type: e.error_type(),
+                availability: e.availability().cloned().map(Box::new),
+                metadata: None,
             },
         }
+    }
+}
+
+impl ErrorBody {
+    /// The body of `e` with what the endpoints tried add to it: the `availability`
+    /// their failures add up to, and `metadata.previous_errors` (not the upstreams'
+    /// raw errors, which Anthropic's clients never got).
+    pub fn with_trail(e: &Error, trail: Trail) -> Self {
+        let mut body = ErrorBody::from(e);
+        let error = &mut body.error;
+        if error.availability.is_none() {
+            error.availability = trail.availability;
+        }
+        if !trail.previous_errors.is_empty() {
+            error.metadata = Some(ErrorMeta {
+                previous_errors: Some(trail.previous_errors),
+                ..ErrorMeta::default()
+            });
+        }
+        body
     }
 }
 

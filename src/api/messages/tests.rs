@@ -125,7 +125,7 @@ fn bad_messages_name_the_field() {
     let e = Error::Unauthorized("User not found.".into());
     assert_eq!(
         serde_json::to_value(error_body(&e)).unwrap(),
-        json!({"type": "error", "error": {"type": "authentication_error", "message": "User not found."}})
+        json!({"type": "error", "error": {"type": "authentication_error", "message": "User not found.", "error_type": "authentication"}})
     );
 }
 
@@ -575,7 +575,11 @@ fn a_reply_has_the_shape_of_anthropics() {
     assert_eq!(got, want, "every top-level field of a reply");
 
     let e = Error::NotFound("The requested resource could not be found.".into());
-    let body = serde_json::to_value(error_body(&e)).unwrap();
+    let mut body = serde_json::to_value(error_body(&e)).unwrap();
+    // OpenRouter's typed `error_type` rides inside Anthropic's `error`; the rest is
+    // Anthropic's own shape.
+    let added = body["error"].as_object_mut().unwrap().remove("error_type");
+    assert_eq!(added, Some(json!("not_found")));
     same_shape(&body, &fixture("error.json"), "error");
     assert_eq!(body["error"]["type"], "not_found_error");
 }

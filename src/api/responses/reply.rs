@@ -26,6 +26,10 @@ pub struct Response {
     pub usage: Option<ResponseUsage>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub provider: Option<String>,
+    /// A failed response's typed error (OpenRouter's `error_type`, which the narrower
+    /// `error.code` of OpenAI's set cannot say).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error_type: Option<crate::error::ErrorType>,
     /// The request fields echoed (see [`Echo`]), over the defaults of the three a
     /// response always has: `parallel_tool_calls`, `tool_choice`, `tools`.
     #[serde(flatten)]
@@ -229,6 +233,7 @@ impl Response {
             output_text: None,
             usage: None,
             provider: None,
+            error_type: None,
             echo: fields,
         }
     }

@@ -404,16 +404,25 @@ impl StreamEncoder {
         self.start(last, &mut out);
         let r = Response {
             error: Some(ResponseError {
-                code: if err.status() == 408 {
-                    "timeout"
-                } else {
-                    "server_error"
-                },
+                code: response_code(err),
                 message: err.public_message(),
             }),
+            error_type: Some(err.error_type()),
             ..self.skeleton(Status::Failed)
         };
         self.whole(&mut out, "response.failed", &r);
         out
+    }
+}
+
+/// The code of OpenAI's Responses error set for `err`, as OpenRouter maps its types
+/// onto it (the precise one is `error_type`).
+fn response_code(err: &Error) -> &'static str {
+    use crate::error::ErrorType as T;
+    match err.error_type() {
+        T::RateLimitExceeded => "rate_limit_exceeded",
+        T::ContextLengthExceeded | T::InvalidRequest => "invalid_prompt",
+        T::Timeout => "timeout",
+        _ => "server_error",
     }
 }

@@ -17,7 +17,7 @@ use crate::accounts::served::Served;
 use crate::api::routed::Trace;
 use crate::api::GenerationMeta;
 use crate::edge::{config, health, http, session_budget, sessions, upstream};
-use crate::error::{Error, Failures};
+use crate::error::{Error, Failures, Trail};
 use crate::providers::stream::{ChatStream, Thinking, Translator};
 use crate::providers::{self, Family, Target, UpstreamRequest};
 use crate::routing::health::Outcome;
@@ -103,7 +103,7 @@ pub(super) async fn serve(
         settler,
         ..
     } = *run;
-    let mut failures = Failures::default();
+    let mut failures = Failures::for_models(parsed.routing_view().model_candidates());
     let mut next = Some(0);
     while let Some(i) = next {
         let Some(choice) = plan.get(i) else {
@@ -120,7 +120,7 @@ pub(super) async fn serve(
         let in_isolate = providers::family(provider.api).in_isolate();
         if let (true, Parsed::Generate(incoming)) = (in_isolate, parsed) {
             let served = serve_echo(cfg, &incoming.request, choice, &meta, settler).await;
-            return served.map_err(|e| (e, None));
+            return served.map_err(|e| (e, Trail::default()));
         }
         if let Err(e) = upstream_quota(env, choice, prompt_tokens).await {
             if let Some(t) = &run.trace {
@@ -169,9 +169,9 @@ pub(super) async fn serve(
     Err(failures.into_error())
 }
 
-/// Why no endpoint served a request: the error reported, and every endpoint's when
-/// several failed.
-pub(super) type Unserved = (Error, Option<Vec<crate::error::ProviderError>>);
+/// Why no endpoint served a request: the error reported, and what the endpoints tried
+/// add to it.
+pub(super) type Unserved = (Error, Trail);
 
 /// Where `choice` is sent, with what key: a provider's `<SLUG>_BASE_URL` and
 /// `<SLUG>_API_KEY`, whose names come from the catalogue.

@@ -34,7 +34,7 @@ use crate::api::embeddings::EmbeddingsRequest;
 use crate::api::session::SessionAsk;
 use crate::api::surface::{self, Surface};
 use crate::api::ChatRequest;
-use crate::error::Error;
+use crate::error::{Error, Trail};
 use crate::providers;
 use crate::routing::{self, Choice, RouteContext};
 use crate::settings::Settings;
@@ -197,7 +197,7 @@ pub async fn handle(
     };
     let result = match &plan {
         Ok(plan) => serve(&run, plan, prompt_tokens, session.as_deref()).await,
-        Err(e) => Err((e.clone(), None)),
+        Err(e) => Err((e.clone(), Trail::default())),
     };
     let resp = match result {
         Ok(resp) => resp,
@@ -286,26 +286,20 @@ fn parse(
 }
 
 /// Settles a request no endpoint served (its reservation released, its record kept)
-/// and answers it: the error reported, with every failed endpoint's error in
-/// `metadata.provider_errors` where there were several (an internal error goes back
-/// for the entry point to log and name).
-fn failed(
-    settler: &Settler,
-    (e, provider_errors): Unserved,
-    surface: Surface,
-) -> Result<Response, Error> {
+/// and answers it: the error reported, with what the endpoints tried add to it
+/// (`metadata.provider_errors`, `metadata.previous_errors`, `availability`; an
+/// internal error goes back for the entry point to log and name).
+fn failed(settler: &Settler, (e, trail): Unserved, surface: Surface) -> Result<Response, Error> {
     settler.settle(Generation {
         finish_reason: Some("error".into()),
         native_finish_reason: Some(e.public_message()),
         ..settler.base.clone()
     });
-    match provider_errors {
-        Some(list) if !matches!(e, Error::Internal(_)) => {
-            let body = surface.error_body_with(&e, list);
-            Ok(http::error_response_with(&e, &body))
-        }
-        _ => Err(e),
+    if matches!(e, Error::Internal(_)) || trail.is_empty() {
+        return Err(e);
     }
+    let body = surface.error_body_with(&e, trail);
+    Ok(http::error_response_with(&e, &body))
 }
 
 /// The sticky-session key of the request: the account's session with its first model.
