@@ -39,6 +39,8 @@ pub enum Route {
     Responses,
     Messages,
     CountTokens,
+    /// `POST /responses/input_tokens`: a Responses body's input tokens, counted.
+    InputTokens,
     Embeddings,
     EmbeddingModels,
     Models,
@@ -128,6 +130,7 @@ pub fn route(method: Method, path: &str) -> Result<Route> {
         "/responses" => only(Method::Post, Route::Responses),
         "/messages" => only(Method::Post, Route::Messages),
         "/messages/count_tokens" => only(Method::Post, Route::CountTokens),
+        "/responses/input_tokens" => only(Method::Post, Route::InputTokens),
         "/embeddings" => only(Method::Post, Route::Embeddings),
         "/embeddings/models" => only(Method::Get, Route::EmbeddingModels),
         "/models" => only(Method::Get, Route::Models),
@@ -276,7 +279,7 @@ impl Route {
         use super::surface::Surface;
         match self {
             Route::Completions => Surface::Completions,
-            Route::Responses => Surface::Responses,
+            Route::Responses | Route::InputTokens => Surface::Responses,
             Route::Messages | Route::CountTokens => Surface::Messages,
             _ => Surface::Chat,
         }
@@ -341,6 +344,16 @@ mod tests {
                 Post,
                 "/api/v1/messages/count_tokens",
                 Ok(Route::CountTokens),
+            ),
+            (
+                Post,
+                "/api/v1/responses/input_tokens",
+                Ok(Route::InputTokens),
+            ),
+            (
+                Get,
+                "/api/v1/responses/input_tokens",
+                Err(Error::MethodNotAllowed),
             ),
             (Post, "/api/v1/completions", Ok(Route::Completions)),
             (

@@ -26,6 +26,7 @@ mod upstream;
 use worker::{event, web_sys, Context, Env, Method, Response, Result};
 
 use crate::api::route::{self, Method as RouteMethod, Route};
+use crate::api::count::CountSurface;
 use crate::api::surface::Surface;
 use crate::catalog::listing;
 use crate::error::Error;
@@ -108,7 +109,8 @@ async fn route(
         r @ (Route::ChatCompletions | Route::Completions | Route::Responses | Route::Messages) => {
             pipeline::handle(req, env, ctx, request_id, Job::from(r.surface())).await
         }
-        Route::CountTokens => pipeline::count_tokens(req, env).await,
+        Route::CountTokens => pipeline::count(req, env, ctx, CountSurface::Messages).await,
+        Route::InputTokens => pipeline::count(req, env, ctx, CountSurface::Responses).await,
         Route::Embeddings => pipeline::handle(req, env, ctx, request_id, Job::Embeddings).await,
         Route::EmbeddingModels => {
             let cat = catalog::load(env).await?;

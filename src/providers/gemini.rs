@@ -20,7 +20,7 @@ use crate::api::{
     ToolCallDelta, Usage,
 };
 use crate::error::Result;
-pub use request::build_request;
+pub use request::{build_count, build_request};
 
 /// The format OpenRouter names Gemini's reasoning items with.
 const REASONING_FORMAT: &str = "google-gemini-v1";
@@ -496,6 +496,38 @@ impl super::Family for Gemini {
     ) -> Result<(Vec<crate::api::embeddings::EmbeddingItem>, Option<u64>)> {
         super::embeddings::gemini_items(provider, req, body)
     }
+
+    fn counts_tokens(&self) -> bool {
+        true
+    }
+
+    fn build_count(&self, target: &Target, ask: &super::CountAsk) -> Result<UpstreamRequest> {
+        request::build_count(target, ask.chat)
+    }
+
+    fn parse_count(&self, provider: &str, body: &[u8]) -> Result<u64> {
+        parse_count(provider, body)
+    }
+
+    fn prompt_formula(&self) -> crate::api::count::PromptFormula {
+        crate::api::count::PromptFormula::Gemini
+    }
+}
+
+/// A `countTokens` reply (`CountTokensResponse`): only its total is read (Google
+/// leaves a zero out).
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Counted {
+    #[serde(default)]
+    total_tokens: u64,
+}
+
+/// The tokens a `countTokens` reply counted.
+pub fn parse_count(provider: &str, body: &[u8]) -> Result<u64> {
+    serde_json::from_slice::<Counted>(body)
+        .map(|c| c.total_tokens)
+        .map_err(|e| invalid_reply(provider, e, body))
 }
 
 #[cfg(test)]

@@ -60,6 +60,16 @@ impl Target<'_> {
     }
 }
 
+/// What a token count asks of an upstream: the prompt as a chat request, and, from
+/// the Messages surface, the caller's own body (for a family that takes it as it is,
+/// [`Family::native_passthrough`]) with the caller's headers that go with it.
+#[derive(Debug, Clone, Copy)]
+pub struct CountAsk<'a> {
+    pub chat: &'a ChatRequest,
+    pub native: Option<&'a Value>,
+    pub client_headers: &'a [(String, String)],
+}
+
 /// An HTTP request to send upstream. Holds the provider key: never log it.
 #[derive(Clone, PartialEq)]
 pub struct UpstreamRequest {
