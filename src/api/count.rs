@@ -126,7 +126,9 @@ fn counted(req: &ChatRequest, formula: PromptFormula) -> u64 {
         n = n
             .saturating_add(MESSAGE_TOKENS)
             .saturating_add(estimate_tokens(m.name.as_deref().unwrap_or_default()))
-            .saturating_add(estimate_tokens(m.tool_call_id.as_deref().unwrap_or_default()));
+            .saturating_add(estimate_tokens(
+                m.tool_call_id.as_deref().unwrap_or_default(),
+            ));
         match &m.content {
             Some(Content::Text(t)) => n = n.saturating_add(estimate_tokens(t)),
             Some(Content::Parts(parts)) => {

@@ -51,10 +51,16 @@ fn webp(b: &[u8]) -> Option<(u32, u32)> {
         // Lossless: a signature byte, then width - 1 and height - 1 in 14 bits each.
         b"VP8L" if b.get(20) == Some(&0x2f) => {
             let bits = u32::from_le_bytes(b.get(21..25)?.try_into().ok()?);
-            Some(((bits & 0x3fff).saturating_add(1), ((bits >> 14) & 0x3fff).saturating_add(1)))
+            Some((
+                (bits & 0x3fff).saturating_add(1),
+                ((bits >> 14) & 0x3fff).saturating_add(1),
+            ))
         }
         // Extended: the canvas, width - 1 and height - 1 in 24 bits each.
-        b"VP8X" => Some((le24(b, 24)?.saturating_add(1), le24(b, 27)?.saturating_add(1))),
+        b"VP8X" => Some((
+            le24(b, 24)?.saturating_add(1),
+            le24(b, 27)?.saturating_add(1),
+        )),
         _ => None,
     }
 }
@@ -78,7 +84,11 @@ fn jpeg(b: &[u8]) -> Option<(u32, u32)> {
             }
             // Start of scan or end of image before any frame: not an image we can size.
             0xd9 | 0xda => return None,
-            _ => at = at.checked_add(2)?.checked_add(be16(b, at.checked_add(2)?)? as usize)?,
+            _ => {
+                at = at
+                    .checked_add(2)?
+                    .checked_add(be16(b, at.checked_add(2)?)? as usize)?
+            }
         }
     }
 }

@@ -25,8 +25,8 @@ mod upstream;
 
 use worker::{event, web_sys, Context, Env, Method, Response, Result};
 
-use crate::api::route::{self, Method as RouteMethod, Route};
 use crate::api::count::CountSurface;
+use crate::api::route::{self, Method as RouteMethod, Route};
 use crate::api::surface::Surface;
 use crate::catalog::listing;
 use crate::error::Error;

@@ -120,7 +120,11 @@ pub trait Family: Sync {
 
     /// The tokens a successful (2xx) count reply counted.
     fn parse_count(&self, provider: &str, body: &[u8]) -> Result<u64> {
-        Err(super::invalid_reply(provider, "no token count parser", body))
+        Err(super::invalid_reply(
+            provider,
+            "no token count parser",
+            body,
+        ))
     }
 
     /// How the family bills what the gateway estimates by formula (images, tools).

@@ -47,7 +47,10 @@ fn every_block_counts() {
     let with = |blocks: Value| counted(&user(blocks), f);
     // An image by its size (800 x 600 / 750), one by URL at the most Anthropic bills.
     let img = json!({"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": png(800, 600)}});
-    assert_eq!(with(json!([{"type": "text", "text": "hi"}, img])), base + 640);
+    assert_eq!(
+        with(json!([{"type": "text", "text": "hi"}, img])),
+        base + 640
+    );
     let url = json!({"type": "image", "source": {"type": "url", "url": "https://x.test/a.png"}});
     assert_eq!(
         with(json!([{"type": "text", "text": "hi"}, url])),
@@ -133,13 +136,21 @@ fn responses_bodies_and_replies() {
 #[test]
 fn bad_bodies_name_the_field() {
     for (surface, body, want) in [
-        (CountSurface::Messages, json!({"model": "a/b"}), "messages: is required"),
+        (
+            CountSurface::Messages,
+            json!({"model": "a/b"}),
+            "messages: is required",
+        ),
         (
             CountSurface::Messages,
             json!({"model": "a/b", "messages": [{"role": "user", "content": [{"type": "hologram"}]}]}),
             "messages[0].content[0].type",
         ),
-        (CountSurface::Responses, json!({"input": "x"}), "model: is required"),
+        (
+            CountSurface::Responses,
+            json!({"input": "x"}),
+            "model: is required",
+        ),
         (
             CountSurface::Responses,
             json!({"model": "a/b", "input": 5}),
@@ -154,6 +165,9 @@ fn bad_bodies_name_the_field() {
 
 #[test]
 fn pdf_pages_are_the_page_objects() {
-    assert_eq!(pdf_pages(b"/Type /Pages /Type /Page /Type/Page /Type\n/Page"), 3);
+    assert_eq!(
+        pdf_pages(b"/Type /Pages /Type /Page /Type/Page /Type\n/Page"),
+        3
+    );
     assert_eq!(pdf_pages(b"no pages here"), 0);
 }

@@ -61,7 +61,10 @@ pub async fn count(
     };
     let (n, source) = match asked {
         Some(n) => (n, CountSource::Provider),
-        None => (estimate(chat, counter.or(plan.first())), CountSource::Estimate),
+        None => (
+            estimate(chat, counter.or(plan.first())),
+            CountSource::Estimate,
+        ),
     };
     let resp = http::json(&surface.reply(n), 200)?;
     http::set(resp.headers(), count::SOURCE_HEADER, source.as_str());
