@@ -85,7 +85,7 @@ impl PromptFormula {
                 let (w, h) = fit(w, h, 2048);
                 let short = w.min(h);
                 let (w, h) = if short > 768 {
-                    (w.saturating_mul(768) / short, h.saturating_mul(768) / short)
+                    (scale(w, 768, short), scale(h, 768, short))
                 } else {
                     (w, h)
                 };
@@ -103,13 +103,18 @@ impl PromptFormula {
     }
 }
 
+/// `n * to / from` (0 for a `from` of 0).
+fn scale(n: u64, to: u64, from: u64) -> u64 {
+    n.saturating_mul(to).checked_div(from).unwrap_or(0)
+}
+
 /// `(w, h)` scaled down, proportions kept, to fit in `most` pixels a side.
 fn fit(w: u64, h: u64, most: u64) -> (u64, u64) {
     let long = w.max(h);
     if long <= most {
         return (w, h);
     }
-    (w.saturating_mul(most) / long, h.saturating_mul(most) / long)
+    (scale(w, most, long), scale(h, most, long))
 }
 
 /// The gateway's estimate of `req`'s prompt tokens by `formula`, margin included.
@@ -193,11 +198,14 @@ fn is_text(mime: &str) -> bool {
     mime.starts_with("text/") || mime == "application/json"
 }
 
+/// The base64 characters of [`HEAD_BYTES`].
+const HEAD_CHARS: usize = HEAD_BYTES / 3 * 4;
+
 /// The first bytes of base64 `data`, decoded (as much of it as decodes).
 fn decoded_head(data: &str) -> Vec<u8> {
     use base64::Engine;
     // Whole groups of four characters: the prefix decodes on its own.
-    let take = (HEAD_BYTES / 3).saturating_mul(4).min(data.len()) / 4 * 4;
+    let take = (data.len().min(HEAD_CHARS) / 4).saturating_mul(4);
     let head = data.get(..take).unwrap_or_default();
     base64::engine::general_purpose::STANDARD
         .decode(head)

@@ -25,7 +25,6 @@ mod upstream;
 
 use worker::{event, web_sys, Context, Env, Method, Response, Result};
 
-use crate::api::count::CountSurface;
 use crate::api::route::{self, Method as RouteMethod, Route};
 use crate::api::surface::Surface;
 use crate::catalog::listing;
@@ -109,8 +108,7 @@ async fn route(
         r @ (Route::ChatCompletions | Route::Completions | Route::Responses | Route::Messages) => {
             pipeline::handle(req, env, ctx, request_id, Job::from(r.surface())).await
         }
-        Route::CountTokens => pipeline::count(req, env, ctx, CountSurface::Messages).await,
-        Route::InputTokens => pipeline::count(req, env, ctx, CountSurface::Responses).await,
+        Route::Count(surface) => pipeline::count(req, env, ctx, surface).await,
         Route::Embeddings => pipeline::handle(req, env, ctx, request_id, Job::Embeddings).await,
         Route::EmbeddingModels => {
             let cat = catalog::load(env).await?;
