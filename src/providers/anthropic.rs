@@ -163,7 +163,7 @@ impl super::Family for Anthropic {
     fn build_count(&self, target: &Target, ask: &CountAsk) -> Result<UpstreamRequest> {
         match ask.native {
             Some(body) => count::build_native(target, body, ask.client_headers),
-            None => request::build_count(target, ask.chat),
+            None => count::build_chat(target, ask.chat),
         }
     }
 

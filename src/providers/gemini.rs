@@ -20,7 +20,7 @@ use crate::api::{
     ToolCallDelta, Usage,
 };
 use crate::error::Result;
-pub use request::{build_count, build_request};
+pub use request::build_request;
 
 /// The format OpenRouter names Gemini's reasoning items with.
 const REASONING_FORMAT: &str = "google-gemini-v1";
@@ -502,7 +502,7 @@ impl super::Family for Gemini {
     }
 
     fn build_count(&self, target: &Target, ask: &super::CountAsk) -> Result<UpstreamRequest> {
-        request::build_count(target, ask.chat)
+        build_count(target, ask.chat)
     }
 
     fn parse_count(&self, provider: &str, body: &[u8]) -> Result<u64> {
@@ -514,21 +514,30 @@ impl super::Family for Gemini {
     }
 }
 
-/// A `countTokens` reply (`CountTokensResponse`): only its total is read (Google
-/// leaves a zero out).
-#[derive(serde::Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct Counted {
-    #[serde(default)]
-    total_tokens: u64,
+/// The upstream request that counts `req`'s prompt at `target`
+/// (`models/{model}:countTokens`): the body a generation of it would send, whole, as
+/// the `generateContentRequest` (plain `contents` would leave the system instruction
+/// and the tools uncounted), naming its model as that field requires. Built by the one
+/// request builder, so that the count is of what a generation sends.
+pub fn build_count(target: &Target, req: &ChatRequest) -> Result<UpstreamRequest> {
+    let up = build_request(target, req, false)?;
+    let mut body: Value = serde_json::from_slice(&up.body)
+        .map_err(|e| crate::error::Error::Internal(e.to_string()))?;
+    let model = &target.endpoint.upstream_model;
+    crate::api::set_field(&mut body, "model", json!(format!("models/{model}")));
+    let body = json!({ "generateContentRequest": body });
+    Ok(UpstreamRequest {
+        url: format!("{}/models/{model}:countTokens", target.base_url),
+        body: serde_json::to_vec(&body)
+            .map_err(|e| crate::error::Error::Internal(e.to_string()))?,
+        ..up
+    })
 }
 
-/// The tokens a `countTokens` reply counted.
+/// The tokens a `countTokens` reply (`CountTokensResponse`) counted: its
+/// `totalTokens` (Google leaves a zero out).
 pub fn parse_count(provider: &str, body: &[u8]) -> Result<u64> {
-    serde_json::from_slice::<Counted>(body)
-        .map(|c| c.total_tokens)
-        .map_err(|e| invalid_reply(provider, e, body))
+    Ok(super::Counted::read(provider, body)?
+        .total_tokens
+        .unwrap_or(0))
 }
-
-#[cfg(test)]
-mod tests;

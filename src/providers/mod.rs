@@ -70,6 +70,22 @@ pub struct CountAsk<'a> {
     pub client_headers: &'a [(String, String)],
 }
 
+/// A token count reply of any family that counts: Anthropic's `input_tokens`, Gemini's
+/// `totalTokens` (one reader for both: each is a few hundred bytes of wasm).
+#[derive(Debug, Default, serde::Deserialize)]
+pub struct Counted {
+    #[serde(default)]
+    pub input_tokens: Option<u64>,
+    #[serde(default, rename = "totalTokens")]
+    pub total_tokens: Option<u64>,
+}
+
+impl Counted {
+    pub fn read(provider: &str, body: &[u8]) -> Result<Counted> {
+        serde_json::from_slice(body).map_err(|e| invalid_reply(provider, e, body))
+    }
+}
+
 /// An HTTP request to send upstream. Holds the provider key: never log it.
 #[derive(Clone, PartialEq)]
 pub struct UpstreamRequest {

@@ -57,11 +57,14 @@ pub fn reply(c: &ChatCompletion) -> Message {
 }
 
 /// A `count_tokens` body, read as [`convert`] reads a Messages body: it has no
-/// `max_tokens` (any value does for the conversion, which requires one).
+/// `max_tokens` (the conversion, which requires one, gets a placeholder, taken out
+/// of the chat request again).
 pub fn convert_count(body: &[u8]) -> Result<(Converted, Value)> {
     let (mut req, body) = MessagesRequest::parse(body)?;
     req.max_tokens = Some(1);
-    Ok((Converted::try_from(req)?, body))
+    let mut converted = Converted::try_from(req)?;
+    converted.chat.max_tokens = None;
+    Ok((converted, body))
 }
 
 /// The body an Anthropic endpoint gets for a Messages request: the caller's own,

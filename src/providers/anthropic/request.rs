@@ -210,44 +210,6 @@ pub fn build_request(target: &Target, req: &ChatRequest, stream: bool) -> Result
     UpstreamRequest::post_json(format!("{}/messages", target.base_url), &body, headers)
 }
 
-/// A `POST /v1/messages/count_tokens` body: the prompt only (Anthropic refuses
-/// `max_tokens`, sampling and stream fields there). Its fields are in the order of
-/// [`Body`]'s.
-#[derive(Debug, Serialize)]
-struct CountBody<'a> {
-    messages: Vec<Turn<'a>>,
-    model: &'a str,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    system: Vec<Block<'a>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    thinking: Option<Thinking>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    tool_choice: Option<ToolChoiceOut<'a>>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    tools: Vec<ToolOut<'a>>,
-}
-
-/// The upstream request that counts the prompt of `req` at `target`: the messages,
-/// system, tools and thinking a generation of it would send.
-pub fn build_count(target: &Target, req: &ChatRequest) -> Result<UpstreamRequest> {
-    let (system, messages) = conversation(req)?;
-    let limits = output_limits(req, target.model, target.endpoint);
-    let (tools, tool_choice) = tools(req);
-    let body = CountBody {
-        messages,
-        model: &target.endpoint.upstream_model,
-        system,
-        thinking: limits.thinking_budget.map(|budget_tokens| Thinking {
-            budget_tokens,
-            kind: "enabled",
-        }),
-        tool_choice,
-        tools,
-    };
-    let headers = vec![("anthropic-version".to_string(), API_VERSION.to_string())];
-    super::count::request(target, &body, headers)
-}
-
 /// Thinking, or else the sampling parameters: Anthropic refuses them together.
 fn sampling(body: &mut Body, req: &ChatRequest, limits: &OutputLimits) {
     if let Some(budget) = limits.thinking_budget {

@@ -29,9 +29,6 @@ struct Body<'a> {
     contents: Vec<Turn<'a>>,
     #[serde(skip_serializing_if = "GenerationConfig::is_empty")]
     generation_config: GenerationConfig<'a>,
-    /// `models/{model}`: only in a `countTokens` request, which needs it.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    model: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     system_instruction: Option<Instruction<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -175,9 +172,15 @@ struct CallingConfig<'a> {
 /// `stream`: whether to ask for a stream (the caller's wish, or the gateway's when it
 /// gathers a stream into the one reply its caller wants).
 pub fn build_request(target: &Target, req: &ChatRequest, stream: bool) -> Result<UpstreamRequest> {
+    let needs_sigs = needs_signatures(&target.endpoint.upstream_model);
+    let (system, contents) = convert_messages(&req.messages, needs_sigs)?;
+    let (tools, tool_config) = tools(req);
     let body = Body {
+        contents,
         generation_config: generation_config(target, req),
-        ..prompt(target, req)?
+        system_instruction: (!system.is_empty()).then_some(Instruction { parts: system }),
+        tool_config,
+        tools,
     };
     let action = if stream {
         "streamGenerateContent?alt=sse"
@@ -190,48 +193,6 @@ pub fn build_request(target: &Target, req: &ChatRequest, stream: bool) -> Result
         "{}/models/{}:{action}",
         target.base_url, target.endpoint.upstream_model
     );
-    UpstreamRequest::post_json(url, &body, headers)
-}
-
-/// The prompt of `req` as Gemini reads it (contents, system instruction, tools),
-/// without generation settings.
-fn prompt<'a>(target: &Target, req: &'a ChatRequest) -> Result<Body<'a>> {
-    let needs_sigs = needs_signatures(&target.endpoint.upstream_model);
-    let (system, contents) = convert_messages(&req.messages, needs_sigs)?;
-    let (tools, tool_config) = tools(req);
-    Ok(Body {
-        contents,
-        generation_config: GenerationConfig::default(),
-        model: None,
-        system_instruction: (!system.is_empty()).then_some(Instruction { parts: system }),
-        tool_config,
-        tools,
-    })
-}
-
-/// A `countTokens` request: the whole prompt as a `generateContentRequest` (plain
-/// `contents` would leave the system instruction and the tools uncounted), naming
-/// its model as that field requires. Generation settings count no input tokens and
-/// are left out.
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-struct CountBody<'a> {
-    generate_content_request: Body<'a>,
-}
-
-/// The upstream request that counts `req`'s prompt at `target`
-/// (`models/{model}:countTokens`).
-pub fn build_count(target: &Target, req: &ChatRequest) -> Result<UpstreamRequest> {
-    let model = &target.endpoint.upstream_model;
-    let body = CountBody {
-        generate_content_request: Body {
-            model: Some(format!("models/{model}")),
-            ..prompt(target, req)?
-        },
-    };
-    let mut headers = vec![("x-goog-api-key".to_string(), target.key()?.to_string())];
-    headers.extend(target.extra_headers());
-    let url = format!("{}/models/{model}:countTokens", target.base_url);
     UpstreamRequest::post_json(url, &body, headers)
 }
 
