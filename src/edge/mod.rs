@@ -108,7 +108,7 @@ async fn route(
         r @ (Route::ChatCompletions | Route::Completions | Route::Responses | Route::Messages) => {
             pipeline::handle(req, env, ctx, request_id, Job::from(r.surface())).await
         }
-        Route::Count(surface) => pipeline::count(req, env, ctx, surface).await,
+        Route::Count(surface) => pipeline::count(req, env, surface).await,
         Route::Embeddings => pipeline::handle(req, env, ctx, request_id, Job::Embeddings).await,
         Route::EmbeddingModels => {
             let cat = catalog::load(env).await?;

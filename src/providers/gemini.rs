@@ -521,15 +521,21 @@ impl super::Family for Gemini {
 /// request builder, so that the count is of what a generation sends.
 pub fn build_count(target: &Target, req: &ChatRequest) -> Result<UpstreamRequest> {
     let up = build_request(target, req, false)?;
-    let mut body: Value = serde_json::from_slice(&up.body)
-        .map_err(|e| crate::error::Error::Internal(e.to_string()))?;
     let model = &target.endpoint.upstream_model;
-    crate::api::set_field(&mut body, "model", json!(format!("models/{model}")));
-    let body = json!({ "generateContentRequest": body });
+    // The generation body is a JSON object: the count's is it with `model` first,
+    // inside `generateContentRequest` (spliced as bytes, not read back and rewritten).
+    let fields = up.body.strip_prefix(b"{").unwrap_or_default();
+    let name = serde_json::to_string(&format!("models/{model}"))
+        .map_err(|e| crate::error::Error::Internal(e.to_string()))?;
+    let mut body = format!(r#"{{"generateContentRequest":{{"model":{name}"#).into_bytes();
+    if fields.first().is_some_and(|b| *b != b'}') {
+        body.push(b',');
+    }
+    body.extend_from_slice(fields);
+    body.push(b'}');
     Ok(UpstreamRequest {
         url: format!("{}/models/{model}:countTokens", target.base_url),
-        body: serde_json::to_vec(&body)
-            .map_err(|e| crate::error::Error::Internal(e.to_string()))?,
+        body,
         ..up
     })
 }
