@@ -543,7 +543,5 @@ pub fn build_count(target: &Target, req: &ChatRequest) -> Result<UpstreamRequest
 /// The tokens a `countTokens` reply (`CountTokensResponse`) counted: its
 /// `totalTokens` (Google leaves a zero out).
 pub fn parse_count(provider: &str, body: &[u8]) -> Result<u64> {
-    Ok(super::Counted::read(provider, body)?
-        .total_tokens
-        .unwrap_or(0))
+    Ok(super::Counted::read(provider, body)?.tokens.unwrap_or(0))
 }

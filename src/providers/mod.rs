@@ -71,13 +71,11 @@ pub struct CountAsk<'a> {
 }
 
 /// A token count reply of any family that counts: Anthropic's `input_tokens`, Gemini's
-/// `totalTokens` (one reader for both: each is a few hundred bytes of wasm).
+/// `totalTokens` (one reader for both: each would be a kilobyte of wasm).
 #[derive(Debug, Default, serde::Deserialize)]
 pub struct Counted {
-    #[serde(default)]
-    pub input_tokens: Option<u64>,
-    #[serde(default, rename = "totalTokens")]
-    pub total_tokens: Option<u64>,
+    #[serde(default, rename = "input_tokens", alias = "totalTokens")]
+    pub tokens: Option<u64>,
 }
 
 impl Counted {

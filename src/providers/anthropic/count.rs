@@ -79,6 +79,6 @@ pub fn build_chat(target: &Target, req: &ChatRequest) -> Result<UpstreamRequest>
 /// The tokens a `count_tokens` reply counted.
 pub fn parse(provider: &str, body: &[u8]) -> Result<u64> {
     crate::providers::Counted::read(provider, body)?
-        .input_tokens
+        .tokens
         .ok_or_else(|| crate::providers::invalid_reply(provider, "no input_tokens", body))
 }
