@@ -3,9 +3,11 @@
 pub mod chat;
 pub mod completions;
 pub mod content;
+pub mod count;
 pub mod embeddings;
 pub mod gather;
 mod gauge;
+mod image_size;
 pub mod messages;
 pub mod provider;
 pub mod read;

@@ -2,6 +2,7 @@
 //! fuzzed natively: any method and path give a route or an error, never a panic.
 //! Paths are matched by `strip_prefix`/`split`, never by byte offsets.
 
+use super::count::CountSurface;
 use crate::catalog::listing::percent_decode;
 use crate::error::{Error, Result};
 
@@ -38,7 +39,9 @@ pub enum Route {
     Completions,
     Responses,
     Messages,
-    CountTokens,
+    /// `POST /messages/count_tokens` (a Messages body) and `POST
+    /// /responses/input_tokens` (a Responses body): a prompt's tokens, counted.
+    Count(super::count::CountSurface),
     Embeddings,
     EmbeddingModels,
     Models,
@@ -134,7 +137,8 @@ pub fn route(method: Method, path: &str) -> Result<Route> {
         "/completions" => only(Method::Post, Route::Completions),
         "/responses" => only(Method::Post, Route::Responses),
         "/messages" => only(Method::Post, Route::Messages),
-        "/messages/count_tokens" => only(Method::Post, Route::CountTokens),
+        "/messages/count_tokens" => only(Method::Post, Route::Count(CountSurface::Messages)),
+        "/responses/input_tokens" => only(Method::Post, Route::Count(CountSurface::Responses)),
         "/embeddings" => only(Method::Post, Route::Embeddings),
         "/embeddings/models" => only(Method::Get, Route::EmbeddingModels),
         "/models" => only(Method::Get, Route::Models),
@@ -294,8 +298,8 @@ impl Route {
         use super::surface::Surface;
         match self {
             Route::Completions => Surface::Completions,
-            Route::Responses => Surface::Responses,
-            Route::Messages | Route::CountTokens => Surface::Messages,
+            Route::Responses | Route::Count(CountSurface::Responses) => Surface::Responses,
+            Route::Messages | Route::Count(CountSurface::Messages) => Surface::Messages,
             _ => Surface::Chat,
         }
     }
@@ -358,7 +362,17 @@ mod tests {
             (
                 Post,
                 "/api/v1/messages/count_tokens",
-                Ok(Route::CountTokens),
+                Ok(Route::Count(CountSurface::Messages)),
+            ),
+            (
+                Post,
+                "/api/v1/responses/input_tokens",
+                Ok(Route::Count(CountSurface::Responses)),
+            ),
+            (
+                Get,
+                "/api/v1/responses/input_tokens",
+                Err(Error::MethodNotAllowed),
             ),
             (Post, "/api/v1/completions", Ok(Route::Completions)),
             (

@@ -180,27 +180,31 @@ fn mint_key(
 }
 
 /// Checks that `caller` is a live key of `account` (not disabled, not deleted), for a
-/// call that is not admitted like a generation: at once when this isolate holds a fresh
-/// lease for it (at most `KEY_CACHE_MS` old, the revocation bound), else by asking the
-/// account's object. The unread body is drained when the key is refused.
+/// call that is not admitted like a generation, and answers the account's privacy
+/// setting (whether providers that train on prompts may see them): at once when this
+/// isolate holds a fresh lease for it (at most `KEY_CACHE_MS` old, the revocation
+/// bound), else by asking the account's object. The unread body is drained when the
+/// key is refused.
 pub async fn live_key(
     req: &mut ClientRequest,
     env: &Env,
     account: &str,
     caller: &str,
-) -> Result<(), Error> {
-    if super::admission::usable(env, caller).is_some() {
-        return Ok(());
+) -> Result<bool, Error> {
+    if let Some(allow_training) = super::admission::usable(env, caller) {
+        return Ok(allow_training);
     }
     let op = Op::Privacy {
         caller: caller.to_string(),
         allow_training: None,
     };
-    if let Err(e) = account::call::<serde::de::IgnoredAny>(env, account, op).await {
-        http::discard_body(req).await;
-        return Err(e);
+    match account::call::<Privacy>(env, account, op).await {
+        Ok(p) => Ok(p.allow_training),
+        Err(e) => {
+            http::discard_body(req).await;
+            Err(e)
+        }
     }
-    Ok(())
 }
 
 /// The privacy setting of the calling key's account (`/models/user`).

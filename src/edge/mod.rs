@@ -109,7 +109,7 @@ async fn route(
         r @ (Route::ChatCompletions | Route::Completions | Route::Responses | Route::Messages) => {
             pipeline::handle(req, env, ctx, request_id, Job::from(r.surface())).await
         }
-        Route::CountTokens => pipeline::count_tokens(req, env).await,
+        Route::Count(surface) => pipeline::count(req, env, surface).await,
         Route::Embeddings => pipeline::handle(req, env, ctx, request_id, Job::Embeddings).await,
         Route::EmbeddingModels => {
             let cat = catalog::load(env).await?;

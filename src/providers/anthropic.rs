@@ -2,13 +2,15 @@
 //! replies read in [`reply`], stream events translated in [`stream`]; and the Messages
 //! surface's own requests passed through as the caller wrote them.
 
+mod count;
 mod reply;
 mod request;
 mod stream;
 
 use serde_json::{json, Value};
 
-use super::{invalid_reply, Reasoning, Target, UpstreamRequest};
+use super::{invalid_reply, CountAsk, Reasoning, Target, UpstreamRequest};
+use crate::api::count::PromptFormula;
 use crate::api::{ChatCompletion, ChatRequest, GenerationMeta};
 use crate::catalog::{Endpoint, Model};
 use crate::error::Result;
@@ -35,18 +37,24 @@ pub fn build_native(
     client_headers: &[(String, String)],
 ) -> Result<UpstreamRequest> {
     let mut headers = vec![("x-api-key".to_string(), target.key()?.to_string())];
+    headers.extend(native_headers(client_headers));
+    headers.extend(target.extra_headers());
+    UpstreamRequest::post_json(format!("{}/messages", target.base_url), body, headers)
+}
+
+/// The caller's `anthropic-version` (else ours) and `anthropic-beta` headers.
+fn native_headers(client_headers: &[(String, String)]) -> Vec<(String, String)> {
     let version = client_headers
         .iter()
         .find(|(k, _)| k.eq_ignore_ascii_case("anthropic-version"))
         .map_or(API_VERSION.to_string(), |(_, v)| v.clone());
-    headers.push(("anthropic-version".to_string(), version));
+    let mut headers = vec![("anthropic-version".to_string(), version)];
     for (k, v) in client_headers {
         if k.eq_ignore_ascii_case("anthropic-beta") {
             headers.push(("anthropic-beta".to_string(), v.clone()));
         }
     }
-    headers.extend(target.extra_headers());
-    UpstreamRequest::post_json(format!("{}/messages", target.base_url), body, headers)
+    headers
 }
 
 /// An Anthropic endpoint's own reply to a Messages-surface request, as it came (opaque:
@@ -146,6 +154,25 @@ impl super::Family for Anthropic {
 
     fn native_reply(&self, provider: &str, body: &[u8], model: &str) -> Result<Value> {
         native_reply(provider, body, model)
+    }
+
+    fn counts_tokens(&self) -> bool {
+        true
+    }
+
+    fn build_count(&self, target: &Target, ask: &CountAsk) -> Result<UpstreamRequest> {
+        match ask.native {
+            Some(body) => count::build_native(target, body, ask.client_headers),
+            None => count::build_chat(target, ask.chat),
+        }
+    }
+
+    fn parse_count(&self, provider: &str, body: &[u8]) -> Result<u64> {
+        count::parse(provider, body)
+    }
+
+    fn prompt_formula(&self) -> PromptFormula {
+        PromptFormula::Anthropic
     }
 }
 

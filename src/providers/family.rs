@@ -7,7 +7,8 @@ use serde_json::Value;
 
 use super::media::Remote;
 use super::stream::Translator;
-use super::{Target, UpstreamRequest};
+use super::{CountAsk, Target, UpstreamRequest};
+use crate::api::count::PromptFormula;
 use crate::api::embeddings::{EmbeddingItem, EmbeddingsRequest};
 use crate::api::{ChatCompletion, ChatRequest, GenerationMeta};
 use crate::catalog::{ApiFamily, Endpoint, Model};
@@ -100,6 +101,35 @@ pub trait Family: Sync {
         body: &[u8],
     ) -> Result<(Vec<EmbeddingItem>, Option<u64>)> {
         Err(super::invalid_reply(provider, "no embeddings parser", body))
+    }
+
+    /// Whether the family's upstream counts a prompt's tokens itself (without
+    /// generating, and without charge).
+    fn counts_tokens(&self) -> bool {
+        false
+    }
+
+    /// The upstream request that counts the prompt of `ask` at `target`, for a family
+    /// that [`Family::counts_tokens`].
+    fn build_count(&self, target: &Target, _ask: &CountAsk) -> Result<UpstreamRequest> {
+        Err(Error::NoProvider(format!(
+            "Provider {} does not count tokens",
+            target.provider.slug
+        )))
+    }
+
+    /// The tokens a successful (2xx) count reply counted.
+    fn parse_count(&self, provider: &str, body: &[u8]) -> Result<u64> {
+        Err(super::invalid_reply(
+            provider,
+            "no token count parser",
+            body,
+        ))
+    }
+
+    /// How the family bills what the gateway estimates by formula (images, tools).
+    fn prompt_formula(&self) -> PromptFormula {
+        PromptFormula::OpenAi
     }
 }
 

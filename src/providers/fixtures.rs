@@ -17,7 +17,8 @@ use serde_json::{json, Map, Value};
 
 use super::stream::Translator;
 use super::testutil::{meta, translate_everywhere, with_target};
-use super::{Target, UpstreamRequest};
+use super::{CountAsk, Target, UpstreamRequest};
+use crate::api::count::CountSurface;
 use crate::api::embeddings::EmbeddingsRequest;
 use crate::api::ChatRequest;
 
@@ -218,4 +219,95 @@ fn every_case_is_its_folders_family() {
             assert_eq!(p.api, api, "{}", case.display());
         }
     }
+}
+
+/// The token-count cases of `family` (README there): folders with the client's count
+/// request, `messages.json` (`POST /messages/count_tokens`) or `responses.json`
+/// (`POST /responses/input_tokens`), the count request the family builds for it
+/// (`request.json`), the provider's reply (`reply.json`) and what the gateway reads
+/// in it (`expected.json`).
+fn count_cases(family: &str) -> Vec<(PathBuf, CountSurface, Vec<u8>)> {
+    let mut out = Vec::new();
+    for case in std::fs::read_dir(root().join(family)).unwrap() {
+        let case = case.unwrap().path();
+        for (file, surface) in [
+            ("messages.json", CountSurface::Messages),
+            ("responses.json", CountSurface::Responses),
+        ] {
+            if let Ok(client) = std::fs::read(case.join(file)) {
+                out.push((case.clone(), surface, client));
+            }
+        }
+    }
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out
+}
+
+/// Runs every token-count case of `family`; returns their names.
+fn run_count(family: &str) -> Vec<String> {
+    let mut names = Vec::new();
+    for (case, surface, client) in count_cases(family) {
+        let counting = surface.parse(&client).unwrap();
+        let model = counting.chat.model.clone().unwrap();
+        with_target(&model, |t| {
+            let fam = super::family(t.provider.api);
+            assert!(fam.counts_tokens(), "{}", case.display());
+            let native = counting
+                .native
+                .as_ref()
+                .filter(|_| fam.native_passthrough())
+                .map(|b| {
+                    let ceiling = t.endpoint.output_ceiling(t.model);
+                    crate::api::messages::native_body(b, &t.endpoint.upstream_model, ceiling)
+                });
+            let ask = CountAsk {
+                chat: &counting.chat,
+                native: native.as_ref(),
+                client_headers: &[],
+            };
+            let up = fam.build_count(t, &ask).unwrap();
+            check(&case, "request.json", &request_json(&up));
+            let reply = std::fs::read(case.join("reply.json")).unwrap();
+            let n = fam.parse_count(&t.provider.slug, &reply).unwrap();
+            check(&case, "expected.json", &json!({"input_tokens": n}));
+        });
+        names.push(case.file_name().unwrap().to_string_lossy().into_owned());
+    }
+    names
+}
+
+#[test]
+fn token_count_cases() {
+    assert_eq!(run_count("anthropic"), ["count_tokens", "input_tokens"]);
+    assert_eq!(run_count("gemini"), ["count_tokens"]);
+    assert!(run_count("openai").is_empty());
+    // OpenAI-compatible hosts have no count endpoint: the gateway estimates.
+    let openai = super::family(crate::catalog::ApiFamily::Openai);
+    assert!(!openai.counts_tokens());
+    with_target("openai/gpt-4o-mini", |t| {
+        let chat = ChatRequest::default();
+        let ask = CountAsk {
+            chat: &chat,
+            native: None,
+            client_headers: &[],
+        };
+        assert_eq!(openai.build_count(t, &ask).unwrap_err().status(), 503);
+    });
+}
+
+#[test]
+fn a_count_reply_that_is_not_one_is_an_invalid_reply() {
+    for api in [
+        crate::catalog::ApiFamily::Anthropic,
+        crate::catalog::ApiFamily::Gemini,
+    ] {
+        let e = super::family(api)
+            .parse_count("p", b"<html>no</html>")
+            .unwrap_err();
+        assert_eq!(e.status(), 502, "{api:?}");
+    }
+    let anthropic = super::family(crate::catalog::ApiFamily::Anthropic);
+    assert!(anthropic.parse_count("p", br#"{"tokens": 3}"#).is_err());
+    let gemini = super::family(crate::catalog::ApiFamily::Gemini);
+    assert_eq!(gemini.parse_count("p", b"{}").unwrap(), 0);
 }

@@ -496,7 +496,52 @@ impl super::Family for Gemini {
     ) -> Result<(Vec<crate::api::embeddings::EmbeddingItem>, Option<u64>)> {
         super::embeddings::gemini_items(provider, req, body)
     }
+
+    fn counts_tokens(&self) -> bool {
+        true
+    }
+
+    fn build_count(&self, target: &Target, ask: &super::CountAsk) -> Result<UpstreamRequest> {
+        build_count(target, ask.chat)
+    }
+
+    fn parse_count(&self, provider: &str, body: &[u8]) -> Result<u64> {
+        parse_count(provider, body)
+    }
+
+    fn prompt_formula(&self) -> crate::api::count::PromptFormula {
+        crate::api::count::PromptFormula::Gemini
+    }
 }
 
-#[cfg(test)]
-mod tests;
+/// The upstream request that counts `req`'s prompt at `target`
+/// (`models/{model}:countTokens`): the body a generation of it would send, whole, as
+/// the `generateContentRequest` (plain `contents` would leave the system instruction
+/// and the tools uncounted), naming its model as that field requires. Built by the one
+/// request builder, so that the count is of what a generation sends.
+pub fn build_count(target: &Target, req: &ChatRequest) -> Result<UpstreamRequest> {
+    let up = build_request(target, req, false)?;
+    let model = &target.endpoint.upstream_model;
+    // The generation body is a JSON object: the count's is it with `model` first,
+    // inside `generateContentRequest` (spliced as bytes, not read back and rewritten).
+    let fields = up.body.strip_prefix(b"{").unwrap_or_default();
+    let name = serde_json::to_string(&format!("models/{model}"))
+        .map_err(|e| crate::error::Error::Internal(e.to_string()))?;
+    let mut body = format!(r#"{{"generateContentRequest":{{"model":{name}"#).into_bytes();
+    if fields.first().is_some_and(|b| *b != b'}') {
+        body.push(b',');
+    }
+    body.extend_from_slice(fields);
+    body.push(b'}');
+    Ok(UpstreamRequest {
+        url: format!("{}/models/{model}:countTokens", target.base_url),
+        body,
+        ..up
+    })
+}
+
+/// The tokens a `countTokens` reply (`CountTokensResponse`) counted: its
+/// `totalTokens` (Google leaves a zero out).
+pub fn parse_count(provider: &str, body: &[u8]) -> Result<u64> {
+    Ok(super::Counted::read(provider, body)?.tokens.unwrap_or(0))
+}

@@ -60,6 +60,30 @@ impl Target<'_> {
     }
 }
 
+/// What a token count asks of an upstream: the prompt as a chat request, and, from
+/// the Messages surface, the caller's own body (for a family that takes it as it is,
+/// [`Family::native_passthrough`]) with the caller's headers that go with it.
+#[derive(Debug, Clone, Copy)]
+pub struct CountAsk<'a> {
+    pub chat: &'a ChatRequest,
+    pub native: Option<&'a Value>,
+    pub client_headers: &'a [(String, String)],
+}
+
+/// A token count reply of any family that counts: Anthropic's `input_tokens`, Gemini's
+/// `totalTokens` (one reader for both: each would be a kilobyte of wasm).
+#[derive(Debug, Default, serde::Deserialize)]
+pub struct Counted {
+    #[serde(default, rename = "input_tokens", alias = "totalTokens")]
+    pub tokens: Option<u64>,
+}
+
+impl Counted {
+    pub fn read(provider: &str, body: &[u8]) -> Result<Counted> {
+        serde_json::from_slice(body).map_err(|e| invalid_reply(provider, e, body))
+    }
+}
+
 /// An HTTP request to send upstream. Holds the provider key: never log it.
 #[derive(Clone, PartialEq)]
 pub struct UpstreamRequest {

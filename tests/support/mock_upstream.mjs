@@ -419,9 +419,48 @@ const geminiEmbeddings = {
   },
 };
 
+/** The fields Anthropic's `count_tokens` defines (`MessageCountTokensParams`): it
+ * refuses any other, `max_tokens` and `stream` included. */
+const ANTHROPIC_COUNT_FIELDS = new Set(["model", "messages", "system", "tools", "tool_choice", "thinking", "mcp_servers",
+  "context_management", "output_config", "output_format"]);
+
+/** Token counting as Anthropic (`POST /v1/messages/count_tokens`, `{input_tokens}`) and
+ * Gemini (`models/{model}:countTokens`, `{totalTokens}`) serve it, as strict as their
+ * generation endpoints: each refuses a field it does not define. */
+const counters = {
+  anthropic: {
+    match: (url) => url.endsWith("/messages/count_tokens"),
+    refuse(body) {
+      const bad = (message) => ({ status: 400, body: { type: "error", error: { type: "invalid_request_error", message } } });
+      const extra = Object.keys(body).find((k) => !ANTHROPIC_COUNT_FIELDS.has(k));
+      if (extra) return bad(`${extra}: Extra inputs are not permitted`);
+      for (const k of ["model", "messages"]) if (body[k] == null) return bad(`${k}: Field required`);
+      return anthropic.refuse(body);
+    },
+    model: (body) => body.model,
+  },
+  gemini: {
+    match: (url) => url.match(/\/models\/([^/:]+):countTokens/),
+    refuse(body, model) {
+      const bad = (message) => ({ status: 400, body: { error: { code: 400, message, status: "INVALID_ARGUMENT" } } });
+      const top = Object.keys(body).find((k) => !knownTo(["contents", "generateContentRequest"], k));
+      if (top) return bad(`Invalid JSON payload received. Unknown name "${top}": Cannot find field.`);
+      const g = body.generateContentRequest ?? body.generate_content_request;
+      if (!g) return gemini.refuse({ contents: body.contents ?? [] }, { model });
+      if (body.contents) return bad("contents and generate_content_request are mutually exclusive.");
+      if (g.model !== `models/${model}`) return bad("* GenerateContentRequest.model: unexpected model name format\n");
+      const { model: _named, ...request } = g;
+      return gemini.refuse(request, { model });
+    },
+  },
+};
+
 /** How the provider the request at `url` is for refuses `body` (what it does not
  * define), or null: the mock's strict checks, also run on every fixture request. */
 export function refusal(url, body) {
+  if (counters.anthropic.match(url)) return counters.anthropic.refuse(body);
+  const count = counters.gemini.match(url);
+  if (count) return counters.gemini.refuse(body, decodeURIComponent(count[1]));
   if (url.endsWith("/embeddings")) return openaiEmbeddings.refuse(body);
   const embed = url.match(/models\/([^/:]+):batchEmbedContents/);
   if (embed) return geminiEmbeddings.refuse(body, decodeURIComponent(embed[1]));
@@ -772,6 +811,21 @@ export async function startMockUpstream() {
     return false;
   }
 
+  // Token counts: the reply of the family's fixture case `count_tokens` (or of case
+  // `<name>` for the model `fixture-<name>`); `fail500` fails.
+  function counting(req, res, body) {
+    const json = (status, v) => { res.writeHead(status, { "content-type": "application/json" }); res.end(typeof v === "string" ? v : JSON.stringify(v)); };
+    const gem = counters.gemini.match(req.url);
+    const [family, f, model] = counters.anthropic.match(req.url) ? ["anthropic", anthropic, String(body.model)]
+      : gem ? ["gemini", gemini, decodeURIComponent(gem[1])] : [];
+    if (!family) return false;
+    const refused = counters[family].refuse(body, model);
+    if (refused) return json(refused.status, refused.body), true;
+    if (model === "fail500") return f.error(res, 500, "internal mock failure"), true;
+    const name = model.startsWith("fixture-") ? model.slice(8) : "count_tokens";
+    return json(200, fixtureCase(family, name).reply), true;
+  }
+
   // Media a request may point at by URL, as the web serves it.
   function media(req, res) {
     const path = req.url.split("?")[0];
@@ -799,6 +853,7 @@ export async function startMockUpstream() {
     requests.push({ method: req.method, url: req.url, headers: req.headers, body });
     try {
       if (body && embeddings(req, res, body)) return;
+      if (body && counting(req, res, body)) return;
       for (const f of FORMATS) {
         const m = f.match(req);
         if (!m || !body) continue;

@@ -30,7 +30,7 @@ pub use request::{
 };
 pub use stream::{error_event, BlockDelta, MessageDelta, StreamEncoder, StreamEvent};
 
-use super::{ChatCompletion, ChatRequest};
+use super::ChatCompletion;
 use crate::error::{Error, Result};
 
 /// What a `web_search_*` server tool without `max_uses` may run here: the gateway sets
@@ -61,20 +61,15 @@ pub fn reply(c: &ChatCompletion) -> Message {
     Message::from(c)
 }
 
-/// An estimate of the prompt's tokens for `count_tokens`.
-pub fn count_tokens(body: &[u8]) -> Result<TokenCount> {
-    let (mut req, _) = MessagesRequest::parse(body)?;
-    // count_tokens takes no max_tokens; any value will do for the conversion.
-    req.max_tokens.get_or_insert(1);
-    let chat = ChatRequest::try_from(req)?;
-    let tools = chat
-        .tools
-        .as_ref()
-        .and_then(|t| serde_json::to_string(t).ok())
-        .map_or(0, |s| super::estimate_tokens(&s));
-    Ok(TokenCount {
-        input_tokens: super::estimate_prompt_tokens(&chat).saturating_add(tools),
-    })
+/// A `count_tokens` body, read as [`convert`] reads a Messages body: it has no
+/// `max_tokens` (the conversion, which requires one, gets a placeholder, taken out
+/// of the chat request again).
+pub fn convert_count(body: &[u8]) -> Result<(Converted, Value)> {
+    let (mut req, body) = MessagesRequest::parse(body)?;
+    req.max_tokens = Some(1);
+    let mut converted = Converted::try_from(req)?;
+    converted.chat.max_tokens = None;
+    Ok((converted, body))
 }
 
 /// The body an Anthropic endpoint gets for a Messages request: the caller's own,

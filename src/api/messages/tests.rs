@@ -83,11 +83,12 @@ fn messages_become_chat() {
     );
     assert_eq!(r.max_tokens, Some(100));
     assert!(!r.extra.contains_key("context_management"));
-    let n = count_tokens(
+    let (c, native) = convert_count(
         br#"{"model": "a/b", "messages": [{"role": "user", "content": "hello world"}]}"#,
     )
     .unwrap();
-    assert!(n.input_tokens > 0);
+    assert_eq!(c.chat.messages[0].text(), "hello world");
+    assert_eq!(native["model"], "a/b");
 }
 
 #[test]

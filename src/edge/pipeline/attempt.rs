@@ -175,7 +175,7 @@ pub(super) type Unserved = (Error, Trail);
 
 /// Where `choice` is sent, with what key: a provider's `<SLUG>_BASE_URL` and
 /// `<SLUG>_API_KEY`, whose names come from the catalogue.
-fn target_of<'a>(env: &Env, choice: &Choice<'a>) -> Target<'a> {
+pub(super) fn target_of<'a>(env: &Env, choice: &Choice<'a>) -> Target<'a> {
     let provider = choice.provider;
     Target {
         provider,

@@ -13,6 +13,7 @@
 
 mod admit;
 mod attempt;
+mod count;
 mod echo;
 mod embed;
 mod settler;
@@ -40,6 +41,7 @@ use crate::routing::{self, Choice, RouteContext};
 use crate::settings::Settings;
 use admit::{admit, Plans};
 use attempt::{serve, Run, Unserved};
+pub use count::count;
 use settler::{AccountLink, Settler};
 
 /// Client-supplied header values kept in usage records are cut to this many bytes.
@@ -244,16 +246,7 @@ fn parse(
 ) -> Result<Parsed, Error> {
     let mut parsed = match job {
         Job::Generate(surface) => Parsed::Generate(Incoming {
-            client_headers: ANTHROPIC_HEADERS
-                .iter()
-                .filter_map(|h| {
-                    let v = req.headers().get(h).ok().flatten()?;
-                    Some((
-                        h.to_string(),
-                        crate::error::truncate(&v, MAX_HEADER_BYTES).to_string(),
-                    ))
-                })
-                .collect(),
+            client_headers: client_headers(req),
             ..Incoming::from(surface.parse(body)?)
         }),
         Job::Embeddings => {
@@ -283,6 +276,20 @@ fn parse(
         }
     }
     Ok(parsed)
+}
+
+/// The caller's headers that an Anthropic endpoint gets as they are.
+fn client_headers(req: &ClientRequest) -> Vec<(String, String)> {
+    ANTHROPIC_HEADERS
+        .iter()
+        .filter_map(|h| {
+            let v = req.headers().get(h).ok().flatten()?;
+            Some((
+                h.to_string(),
+                crate::error::truncate(&v, MAX_HEADER_BYTES).to_string(),
+            ))
+        })
+        .collect()
 }
 
 /// Settles a request no endpoint served (its reservation released, its record kept)
@@ -349,14 +356,6 @@ struct Who {
     /// The session it names: admitted by the account's object (never from a lease),
     /// against the session's limits.
     session: Option<SessionAsk>,
-}
-
-/// `POST /messages/count_tokens`: an estimate of the prompt's tokens, for a live key.
-pub async fn count_tokens(mut req: ClientRequest, env: &Env) -> Result<Response, Error> {
-    let (account_id, caller) = caller_of(&mut req, env).await?;
-    super::account_api::live_key(&mut req, env, &account_id, &caller).await?;
-    let body = http::read_body(&mut req, config::settings(env).max_body_bytes).await?;
-    http::json(&crate::api::messages::count_tokens(&body)?, 200)
 }
 
 /// A parsed request and the caller's headers that go upstream as they are.
