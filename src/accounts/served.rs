@@ -33,6 +33,8 @@ pub struct Served {
     /// Its usage counts hidden reasoning estimated from the time the model showed
     /// nothing (no count from the provider).
     pub reasoning_estimated: bool,
+    /// A stream that failed over: the attempts before this one, each billed its own.
+    pub earlier: Option<crate::usage::Earlier>,
 }
 
 impl Served {
@@ -67,6 +69,17 @@ impl Served {
     pub fn record(&self, base: &Generation, pricing: &Pricing) -> Generation {
         let cost = pricing.cost_picos(&self.usage);
         let (charged, loss) = if self.insured() { (0, cost) } else { (cost, 0) };
+        let mut usage = self.usage.clone();
+        let (charged, loss) = match &self.earlier {
+            Some(e) => {
+                usage.add(&e.usage);
+                (
+                    charged.saturating_add(e.charged_picos),
+                    loss.saturating_add(e.loss_picos),
+                )
+            }
+            None => (charged, loss),
+        };
         Generation {
             model: self.model.clone(),
             provider: Some(self.provider.clone()),
@@ -81,7 +94,7 @@ impl Served {
             operator_loss_reason: (loss > 0).then(|| EMPTY_REPLY.to_string()),
             ..base.clone()
         }
-        .with_usage(&self.usage, charged)
+        .with_usage(&usage, charged)
     }
 }
 

@@ -357,6 +357,38 @@ pub fn sse_headers() -> Headers {
 /// Called once with the finished stream and whether the client went away first.
 pub type OnEnd = Box<dyn FnOnce(&mut ChatStream, bool)>;
 
+/// Where a stream that failed before its content ended goes on
+/// (`provider.stream_failover: "continue"`): told what the client has had, it sends
+/// the next attempt and gives its response, or `None` to end as without failover.
+pub trait Failover {
+    fn next(
+        &mut self,
+        from: Resume,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Option<Resumed>> + '_>>;
+}
+
+/// What the stream that failed had come to.
+pub struct Resume {
+    /// The text the client has had.
+    pub text: String,
+    /// What its attempts so far charge the caller (picodollars).
+    pub spent_picos: u64,
+    /// The output tokens of the attempt that failed.
+    pub generated: u64,
+}
+
+/// The next attempt, answering: its streamed response and what reads it.
+pub struct Resumed {
+    /// The provider's slug (what the stream's errors name).
+    pub slug: String,
+    pub resp: Response,
+    pub inflight: InFlight,
+    pub translator: crate::providers::stream::Translator,
+    pub meta: crate::api::GenerationMeta,
+    pub pricing: crate::catalog::Pricing,
+    pub prompt_estimate: u64,
+}
+
 /// How much more of an upstream reply is read once its client has gone, when the
 /// provider bills it anyway (a non-streamed reply; a stream whose content has ended), to
 /// learn what it bills (its final usage: reasoning tokens, tool-call arguments, cache
@@ -416,6 +448,7 @@ struct Pump {
     /// Upstream bytes read so far.
     read: usize,
     on_end: Option<OnEnd>,
+    failover: Option<Box<dyn Failover>>,
 }
 
 /// Streams the upstream reply through `chat` to the client, chunk by chunk. The pump
@@ -433,7 +466,7 @@ pub fn stream_through(
     inflight: InFlight,
     chat: ChatStream,
     provider: &str,
-    on_end: OnEnd,
+    (on_end, failover): (OnEnd, Option<Box<dyn Failover>>),
 ) -> Result<Response, Error> {
     let drain = Drain::of(cfg);
     let pump = Pump {
@@ -446,6 +479,7 @@ pub fn stream_through(
         idle_ms: 0,
         read: 0,
         on_end: Some(on_end),
+        failover,
     };
     let (tx, rx) = futures_channel::mpsc::channel::<Vec<u8>>(PIPE_DEPTH);
     ctx.wait_until(pump.run(tx, drain));
@@ -509,7 +543,49 @@ impl Pump {
         // Dropping the pump aborts an upstream that was not read to its end.
     }
 
+    /// The next bytes for the client; a failure held for a failover sends the next
+    /// attempt, whose stream is read on from here.
     async fn next_piece(&mut self) -> Vec<u8> {
+        let mut out = self.read_piece().await;
+        if self.chat.pending_failover().is_some() {
+            out.extend(self.fail_over().await);
+        }
+        out
+    }
+
+    async fn fail_over(&mut self) -> Vec<u8> {
+        let Some(mut failover) = self.failover.take() else {
+            return self.chat.give_up();
+        };
+        let from = Resume {
+            text: self.chat.sent_text().to_string(),
+            spent_picos: self.chat.spent_picos(),
+            generated: self.chat.final_usage().completion_tokens,
+        };
+        let next = failover.next(from).await;
+        self.failover = Some(failover);
+        let Some(next) = next else {
+            return self.chat.give_up();
+        };
+        let mut resp = next.resp;
+        let Ok(body) = resp.stream() else {
+            return self.chat.give_up();
+        };
+        self.provider = next.slug;
+        // The old upstream, dropped, is aborted.
+        self.body = body;
+        self.inflight = next.inflight;
+        self.idle_ms = 0;
+        self.chat.started(config::now_ms());
+        self.chat.switch(
+            next.translator,
+            next.meta,
+            next.pricing,
+            next.prompt_estimate,
+        )
+    }
+
+    async fn read_piece(&mut self) -> Vec<u8> {
         loop {
             let tick = pin!(config::sleep(self.keepalive_ms));
             match select(self.body.next(), tick).await {
@@ -518,7 +594,7 @@ impl Pump {
                     self.read = self.read.saturating_add(bytes.len());
                     self.chat.at(config::now_ms());
                     let out = self.chat.feed(&bytes);
-                    if !out.is_empty() {
+                    if !out.is_empty() || self.chat.pending_failover().is_some() {
                         return out;
                     }
                 }
