@@ -69,7 +69,7 @@ impl Cutter {
 
     /// The continuation's next text in; what of it goes to the client now.
     pub fn push(&mut self, text: &str) -> String {
-        if self.decided {
+        if self.decided || text.is_empty() {
             return text.to_string();
         }
         self.held.push_str(text);
@@ -91,10 +91,12 @@ impl Cutter {
             .is_some_and(|t| t.windows(h.len().max(1)).any(|w| w == h))
     }
 
-    /// Decides with what is held (something else than text came, or the end): what
+    /// Decides with what is held (something other than text came, or the end): what
     /// of it goes out.
     pub fn flush(&mut self) -> String {
-        if self.decided {
+        // Nothing held yet (a continuation that starts with its reasoning): its text
+        // may still repeat.
+        if self.decided || self.held.is_empty() {
             return String::new();
         }
         self.decided = true;

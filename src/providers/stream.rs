@@ -290,7 +290,7 @@ impl ChatStream {
     }
 
     /// What the attempts before the one under way came to (for the settlement).
-    pub fn earlier(&self) -> Option<super::continuation::Earlier> {
+    pub fn earlier(&self) -> Option<crate::usage::Earlier> {
         self.relay.as_ref().and_then(|r| r.earlier())
     }
 

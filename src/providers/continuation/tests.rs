@@ -17,7 +17,9 @@ fn piece(index: u32, id: Option<&str>, name: Option<&str>, args: &str) -> ToolCa
 fn overlap_is_the_longest_head_that_is_a_tail() {
     assert_eq!(overlap("Hello wor", "world"), 3);
     assert_eq!(overlap("Hello wor", "wor"), 3);
-    assert_eq!(overlap("Hello wor", "Hello world"), 0);
+    // A model that repeats all of it.
+    assert_eq!(overlap("Hello wor", "Hello world"), 9);
+    assert_eq!(overlap("Hello wor", "Goodbye"), 0);
     assert_eq!(overlap("abab", "ababc"), 4);
     assert_eq!(overlap("abab", "abc"), 2);
     assert_eq!(overlap("", "abc"), 0);
