@@ -66,12 +66,12 @@ pub struct CostDetails {
     pub upstream_inference_completions_cost: crate::money::Usd,
     /// A stream that failed over (`provider.stream_failover: "continue"`): each
     /// attempt, in order, with what it cost the caller.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(skip_deserializing, skip_serializing_if = "Vec::is_empty")]
     pub attempts: Vec<AttemptCost>,
 }
 
 /// One attempt of a stream that failed over: `usage.cost_details.attempts[]`.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
 pub struct AttemptCost {
     pub provider: String,
     pub model: String,
@@ -96,44 +96,43 @@ impl Usage {
 impl Usage {
     /// Adds `b`'s counts and amounts (the attempts of one stream that failed over).
     pub fn add(&mut self, b: &Usage) {
-        let a = self;
-        a.prompt_tokens = a.prompt_tokens.saturating_add(b.prompt_tokens);
-        a.completion_tokens = a.completion_tokens.saturating_add(b.completion_tokens);
-        a.total_tokens = a.prompt_tokens.saturating_add(a.completion_tokens);
-        a.web_searches = a.web_searches.saturating_add(b.web_searches);
-        let usd = |x: Option<&crate::money::Usd>, y: Option<&crate::money::Usd>| match (x, y) {
-            (None, None) => None,
-            (x, y) => Some(crate::money::Usd(
-                x.map_or(0, |u| u.0).saturating_add(y.map_or(0, |u| u.0)),
-            )),
-        };
-        a.cost = usd(a.cost.as_ref(), b.cost.as_ref());
+        use crate::money::Usd;
+        let plus = |x: &mut Usd, y: &Usd| x.0 = x.0.saturating_add(y.0);
+        self.prompt_tokens = self.prompt_tokens.saturating_add(b.prompt_tokens);
+        self.completion_tokens = self.completion_tokens.saturating_add(b.completion_tokens);
+        self.total_tokens = self.prompt_tokens.saturating_add(self.completion_tokens);
+        self.web_searches = self.web_searches.saturating_add(b.web_searches);
+        if let Some(c) = &b.cost {
+            plus(self.cost.get_or_insert(Usd(0)), c);
+        }
         if let Some(bd) = &b.cost_details {
-            let ad = a.cost_details.get_or_insert_with(CostDetails::default);
-            let sum =
-                |x: &mut crate::money::Usd, y: &crate::money::Usd| x.0 = x.0.saturating_add(y.0);
-            sum(&mut ad.upstream_inference_cost, &bd.upstream_inference_cost);
-            sum(
+            let ad = self.cost_details.get_or_insert_with(CostDetails::default);
+            plus(&mut ad.upstream_inference_cost, &bd.upstream_inference_cost);
+            plus(
                 &mut ad.upstream_inference_prompt_cost,
                 &bd.upstream_inference_prompt_cost,
             );
-            sum(
+            plus(
                 &mut ad.upstream_inference_completions_cost,
                 &bd.upstream_inference_completions_cost,
             );
         }
         if let Some(bp) = &b.prompt_tokens_details {
-            let ap = a.prompt_tokens_details.get_or_insert_with(Default::default);
+            let ap = self
+                .prompt_tokens_details
+                .get_or_insert_with(Default::default);
             ap.cached_tokens = ap.cached_tokens.saturating_add(bp.cached_tokens);
             if let Some(w) = bp.cache_write_tokens {
-                ap.cache_write_tokens = Some(ap.cache_write_tokens.unwrap_or(0).saturating_add(w));
+                let sum = ap.cache_write_tokens.unwrap_or(0).saturating_add(w);
+                ap.cache_write_tokens = Some(sum);
             }
-            ap.cache_write_1h_tokens = ap
+            let hour = ap
                 .cache_write_1h_tokens
                 .saturating_add(bp.cache_write_1h_tokens);
+            ap.cache_write_1h_tokens = hour;
         }
         if let Some(bc) = &b.completion_tokens_details {
-            let ac = a
+            let ac = self
                 .completion_tokens_details
                 .get_or_insert_with(Default::default);
             ac.reasoning_tokens = ac.reasoning_tokens.saturating_add(bc.reasoning_tokens);

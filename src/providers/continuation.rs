@@ -5,8 +5,6 @@
 //! usage and the settlement. The edge (`edge::pipeline::failover`) sends the next
 //! attempt; [`super::stream::ChatStream`] carries a [`Relay`] through the switch.
 
-use std::collections::BTreeMap;
-
 use crate::api::{ChatChunk, ChatRequest, Content, Message, Role, ToolCallDelta, Usage};
 use crate::error::Error;
 use crate::money::Usd;
@@ -120,7 +118,8 @@ struct PendingCall {
 /// half-delivered.
 #[derive(Debug, Default, Clone, PartialEq)]
 pub struct ToolGate {
-    pending: BTreeMap<u32, PendingCall>,
+    /// The calls under way by their index, in the order they began.
+    pending: Vec<(u32, PendingCall)>,
     /// Calls that went out whole.
     sent: usize,
 }
@@ -130,7 +129,16 @@ impl ToolGate {
     pub fn push(&mut self, pieces: Vec<ToolCallDelta>) -> Vec<ToolCallDelta> {
         let mut whole = Vec::new();
         for p in pieces {
-            let call = self.pending.entry(p.index).or_default();
+            let at = match self.pending.iter().position(|(i, _)| *i == p.index) {
+                Some(at) => at,
+                None => {
+                    self.pending.push((p.index, PendingCall::default()));
+                    self.pending.len().saturating_sub(1)
+                }
+            };
+            let Some((_, call)) = self.pending.get_mut(at) else {
+                continue;
+            };
             call.id = call.id.take().or(p.id);
             call.kind = call.kind.take().or(p.kind);
             if let Some(f) = p.function {
@@ -140,9 +148,8 @@ impl ToolGate {
             }
             let parses = serde_json::from_str::<serde::de::IgnoredAny>(&call.arguments).is_ok();
             if parses && !call.name.is_empty() {
-                if let Some(c) = self.pending.remove(&p.index) {
-                    whole.push(Self::delta(p.index, c));
-                }
+                let (i, c) = self.pending.remove(at);
+                whole.push(Self::delta(i, c));
             }
         }
         self.sent = self.sent.saturating_add(whole.len());

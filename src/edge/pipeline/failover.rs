@@ -5,7 +5,6 @@
 //! holds, and its stream is read on into the same reply.
 
 use std::cell::RefCell;
-use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::Pin;
 use std::rc::Rc;
@@ -62,7 +61,8 @@ pub(super) struct Next {
     env: Env,
     settler: Settler,
     chat: ChatRequest,
-    rest: VecDeque<Owned>,
+    /// Still to try, the next last.
+    rest: Vec<Owned>,
     /// The generation's ID and creation time (the same on every attempt).
     id: String,
     created: u64,
@@ -85,6 +85,7 @@ impl Next {
             chat: chat.clone(),
             rest: rest
                 .iter()
+                .rev()
                 .map(|c| Owned {
                     id: c.id.clone(),
                     model: c.model.clone(),
@@ -117,7 +118,7 @@ impl Next {
     async fn resume(&mut self, from: Resume) -> Option<Resumed> {
         let failed = self.serving.borrow().clone();
         self.report_down(failed.key, failed.first_byte);
-        while let Some(o) = self.rest.pop_front() {
+        while let Some(o) = self.rest.pop() {
             let started = config::now_ms();
             match self.try_one(&o, &from, started).await {
                 Ok(next) => return next,

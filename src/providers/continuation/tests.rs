@@ -31,9 +31,9 @@ fn overlap_is_the_longest_head_that_is_a_tail() {
 /// The text of a reply cut after `at` bytes and continued by a model that repeats
 /// the last `repeat` bytes of it, fed to a cutter in pieces of `step` bytes.
 fn continued(full: &str, at: usize, repeat: usize, step: usize) -> String {
-    let sent = &full[..at];
+    let sent = full.get(..at).unwrap();
     let mut cutter = Cutter::new(sent);
-    let again = &full[at - repeat.min(at)..];
+    let again = full.get(at - repeat.min(at)..).unwrap();
     let mut out = sent.to_string();
     let bytes: Vec<char> = again.chars().collect();
     for chunk in bytes.chunks(step) {
