@@ -37,6 +37,9 @@ pub(super) struct Run<'r> {
     /// What the request holds (picodollars): every attempt of a stream that fails
     /// over must fit in it together.
     pub(super) hold: u64,
+    /// The catalogue the plan points into (where a failing stream finds its next
+    /// endpoints).
+    pub(super) catalog: &'r std::rc::Rc<crate::catalog::Catalog>,
 }
 
 impl Run<'_> {

@@ -16,7 +16,7 @@ use super::attempt::{target_of, Run};
 use super::settler::Settler;
 use crate::accounts::ledger::worst_case;
 use crate::api::{ChatRequest, GenerationMeta};
-use crate::catalog::{Endpoint, Model, Provider};
+use crate::catalog::Catalog;
 use crate::edge::upstream::{self, Resume, Resumed};
 use crate::edge::{config, health, media};
 use crate::error::Error;
@@ -35,23 +35,41 @@ pub(super) struct Serving {
 
 pub(super) type Shared = Rc<RefCell<Serving>>;
 
-/// A planned endpoint, owned: the stream outlives the request's borrow of the
-/// catalogue.
-struct Owned {
+/// A planned endpoint by where it is in the catalogue (the stream outlives the
+/// request's borrow of it): its model's, its own and its provider's index.
+struct Planned {
     id: String,
-    model: Model,
-    endpoint: Endpoint,
-    provider: Provider,
+    at: (usize, usize, usize),
 }
 
-impl Owned {
-    fn choice(&self) -> Choice<'_> {
-        Choice {
+impl Planned {
+    /// Where `c` is in `cat`; `None` for what is not in it.
+    fn of(cat: &Catalog, c: &Choice<'_>) -> Option<Planned> {
+        let m = cat.models.iter().position(|m| std::ptr::eq(m, c.model))?;
+        let model = cat.models.get(m)?;
+        let e = model
+            .endpoints
+            .iter()
+            .position(|e| std::ptr::eq(e, c.endpoint))?;
+        let p = cat
+            .providers
+            .iter()
+            .position(|p| std::ptr::eq(p, c.provider))?;
+        Some(Planned {
+            id: c.id.clone(),
+            at: (m, e, p),
+        })
+    }
+
+    fn choice<'c>(&self, cat: &'c Catalog) -> Option<Choice<'c>> {
+        let (m, e, p) = self.at;
+        let model = cat.models.get(m)?;
+        Some(Choice {
             id: self.id.clone(),
-            model: &self.model,
-            endpoint: &self.endpoint,
-            provider: &self.provider,
-        }
+            model,
+            endpoint: model.endpoints.get(e)?,
+            provider: cat.providers.get(p)?,
+        })
     }
 }
 
@@ -61,8 +79,9 @@ pub(super) struct Next {
     env: Env,
     settler: Settler,
     chat: ChatRequest,
+    catalog: Rc<Catalog>,
     /// Still to try, the next last.
-    rest: Vec<Owned>,
+    rest: Vec<Planned>,
     /// The generation's ID and creation time (the same on every attempt).
     id: String,
     created: u64,
@@ -86,13 +105,9 @@ impl Next {
             rest: rest
                 .iter()
                 .rev()
-                .map(|c| Owned {
-                    id: c.id.clone(),
-                    model: c.model.clone(),
-                    endpoint: c.endpoint.clone(),
-                    provider: c.provider.clone(),
-                })
+                .filter_map(|c| Planned::of(run.catalog, c))
                 .collect(),
+            catalog: run.catalog.clone(),
             id: meta.id.clone(),
             created: meta.created,
             hold: run.hold,
@@ -118,12 +133,16 @@ impl Next {
     async fn resume(&mut self, from: Resume) -> Option<Resumed> {
         let failed = self.serving.borrow().clone();
         self.report_down(failed.key, failed.first_byte);
-        while let Some(o) = self.rest.pop() {
+        let cat = self.catalog.clone();
+        while let Some(planned) = self.rest.pop() {
+            let Some(choice) = planned.choice(&cat) else {
+                continue;
+            };
             let started = config::now_ms();
-            match self.try_one(&o, &from, started).await {
+            match self.try_one(&choice, &from, started).await {
                 Ok(next) => return next,
                 Err(e) if e.is_retryable() && !matches!(e, Error::NoProvider(_)) => {
-                    self.report_down(o.choice().key(), started);
+                    self.report_down(choice.key(), started);
                 }
                 Err(_) => {}
             }
@@ -134,27 +153,27 @@ impl Next {
     /// One endpoint's continuation, sent; `Ok(None)`: it would not fit in the hold.
     async fn try_one(
         &self,
-        o: &Owned,
+        choice: &Choice<'_>,
         from: &Resume,
         started: f64,
     ) -> Result<Option<Resumed>, Error> {
-        let choice = o.choice();
-        let family = providers::family(o.provider.api);
+        let (model, endpoint, provider) = (choice.model, choice.endpoint, choice.provider);
+        let family = providers::family(provider.api);
         if family.in_isolate() {
             return Err(Error::NoProvider("not an upstream".into()));
         }
         let prefill = family.continues_assistant_turn();
         let chat =
             continuation::continuation_request(&self.chat, &from.text, prefill, from.generated);
-        let asked = family.output_tokens(&chat, &o.model, &o.endpoint);
-        let worst = worst_case(&chat, &o.model, &o.endpoint, asked).reserve;
+        let asked = family.output_tokens(&chat, model, endpoint);
+        let worst = worst_case(&chat, model, endpoint, asked).reserve;
         if from.spent_picos.saturating_add(worst) > self.hold {
             return Ok(None);
         }
         let cfg = config::settings(&self.env);
-        let target = target_of(&self.env, &choice);
+        let target = target_of(&self.env, choice);
         let prompt_estimate = providers::estimate_prompt_tokens(&chat);
-        upstream_quota(&self.env, &choice, prompt_estimate).await?;
+        upstream_quota(&self.env, choice, prompt_estimate).await?;
         let inlined = media::inline_for(&cfg, &self.env, &target, &chat).await?;
         let up = providers::build_request(&target, inlined.as_ref().map_or(&chat, |i| &i.chat))?;
         let up: upstream::Outgoing = match &inlined {
@@ -165,11 +184,11 @@ impl Next {
             id: self.id.clone(),
             created: self.created,
             model: choice.id.clone(),
-            provider: o.provider.name.clone(),
+            provider: provider.name.clone(),
         };
         let no_stream = || Error::NoProvider("no stream translator".into());
         let translator = family.translator(&target, &meta).ok_or_else(no_stream)?;
-        let slug = o.provider.slug.clone();
+        let slug = provider.slug.clone();
         let timeout = cfg.upstream_timeout_ms;
         let (mut resp, inflight) = upstream::send(&up, &slug, timeout).await?;
         if !(200..300).contains(&resp.status_code()) {
@@ -187,7 +206,7 @@ impl Next {
             inflight,
             translator,
             meta,
-            pricing: o.endpoint.pricing.clone(),
+            pricing: endpoint.pricing.clone(),
             prompt_estimate,
         }))
     }

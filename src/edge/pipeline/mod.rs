@@ -182,6 +182,7 @@ pub async fn handle(
         health: &health,
         session: session_view.as_ref(),
         hold: 0,
+        catalog: &cat,
     };
     let prompt_tokens = plans.candidates.prompt_tokens;
     let result = match plans.take(allow_training) {
