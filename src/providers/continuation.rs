@@ -146,7 +146,9 @@ impl ToolGate {
                 call.arguments
                     .push_str(f.arguments.as_deref().unwrap_or_default());
             }
-            let parses = serde_json::from_str::<serde::de::IgnoredAny>(&call.arguments).is_ok();
+            // Read as a `Value`, as tool arguments are elsewhere (one parser in the build).
+            let parses =
+                serde_json::from_slice::<serde_json::Value>(call.arguments.as_bytes()).is_ok();
             if parses && !call.name.is_empty() {
                 let (i, c) = self.pending.remove(at);
                 whole.push(Self::delta(i, c));
