@@ -201,6 +201,19 @@ mod tests {
     }
 
     #[test]
+    fn streams_fail_over_by_default_only_where_the_deployment_says_continue() {
+        let with = |v: &'static str| {
+            Settings::from_vars(&move |n| (n == "STREAM_FAILOVER_DEFAULT").then(|| v.into()))
+                .stream_failover_continue
+        };
+        assert!(with("continue"));
+        assert!(with(" Continue "));
+        assert!(!with("terminate"));
+        assert!(!with(""));
+        assert!(!Settings::from_vars(&|_| None).stream_failover_continue);
+    }
+
+    #[test]
     fn vars_are_read_with_their_floors() {
         let vars = [
             ("MAX_BODY_BYTES", " 1024 "),

@@ -162,6 +162,23 @@ mod tests {
     }
 
     #[test]
+    fn a_stream_that_failed_over_is_charged_every_attempt_once() {
+        let s = Served {
+            earlier: Some(crate::usage::Earlier {
+                usage: Usage::new(11, 4),
+                charged_picos: 19_000_000,
+                loss_picos: 5,
+            }),
+            ..served("provider", 3, true, Some("stop"))
+        };
+        let g = s.record(&Generation::default(), &pricing());
+        // This attempt's 16,000,000 and the earlier ones' 19,000,000.
+        assert_eq!(g.cost_picos, 35_000_000);
+        assert_eq!(g.operator_loss_picos, 5);
+        assert_eq!((g.prompt_tokens, g.completion_tokens), (21, 7));
+    }
+
+    #[test]
     fn an_empty_reply_without_a_normal_finish_is_the_operators_loss() {
         for finish in [None, Some(""), Some("error")] {
             let s = served("provider", 0, false, finish);
