@@ -55,6 +55,9 @@ pub struct Settings {
     /// `SETTLE_FLUSH_MS` and `SETTLE_RETRY_MS` (at least 1).
     pub settle_flush_ms: u64,
     pub settle_retry_ms: u64,
+    /// `STREAM_FAILOVER_DEFAULT=continue`: streams fail over with continuation unless
+    /// the request says `provider.stream_failover: "terminate"`.
+    pub stream_failover_continue: bool,
     /// The `KEY_SECRET` and `ADMIN_KEY` secrets.
     pub key_secret: Option<String>,
     pub admin_key: Option<String>,
@@ -140,6 +143,8 @@ impl Settings {
             lease_idle_ms: next(),
             settle_flush_ms: next(),
             settle_retry_ms: next(),
+            stream_failover_continue: text("STREAM_FAILOVER_DEFAULT")
+                .is_some_and(|v| v.trim().eq_ignore_ascii_case("continue")),
             key_secret: text("KEY_SECRET"),
             admin_key: text("ADMIN_KEY"),
         }
@@ -193,6 +198,19 @@ mod tests {
         );
         assert!(none.media_fetch_allow_hosts.is_empty());
         assert_eq!(none.key_secret, None);
+    }
+
+    #[test]
+    fn streams_fail_over_by_default_only_where_the_deployment_says_continue() {
+        let with = |v: &'static str| {
+            Settings::from_vars(&move |n| (n == "STREAM_FAILOVER_DEFAULT").then(|| v.into()))
+                .stream_failover_continue
+        };
+        assert!(with("continue"));
+        assert!(with(" Continue "));
+        assert!(!with("terminate"));
+        assert!(!with(""));
+        assert!(!Settings::from_vars(&|_| None).stream_failover_continue);
     }
 
     #[test]

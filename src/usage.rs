@@ -64,6 +64,22 @@ pub struct CostDetails {
     pub upstream_inference_cost: crate::money::Usd,
     pub upstream_inference_prompt_cost: crate::money::Usd,
     pub upstream_inference_completions_cost: crate::money::Usd,
+    /// A stream that failed over (`provider.stream_failover: "continue"`): each
+    /// attempt, in order, with what it cost the caller.
+    #[serde(skip_deserializing, skip_serializing_if = "Vec::is_empty")]
+    pub attempts: Vec<AttemptCost>,
+}
+
+/// One attempt of a stream that failed over: `usage.cost_details.attempts[]`.
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct AttemptCost {
+    pub provider: String,
+    pub model: String,
+    pub prompt_tokens: u64,
+    pub completion_tokens: u64,
+    pub cost: crate::money::Usd,
+    /// `completed`, or why the attempt ended (the error the next took over from).
+    pub outcome: String,
 }
 
 impl Usage {
@@ -75,6 +91,62 @@ impl Usage {
             ..Default::default()
         }
     }
+}
+
+impl Usage {
+    /// Adds `b`'s counts and amounts (the attempts of one stream that failed over).
+    pub fn add(&mut self, b: &Usage) {
+        use crate::money::Usd;
+        let plus = |x: &mut Usd, y: &Usd| x.0 = x.0.saturating_add(y.0);
+        self.prompt_tokens = self.prompt_tokens.saturating_add(b.prompt_tokens);
+        self.completion_tokens = self.completion_tokens.saturating_add(b.completion_tokens);
+        self.total_tokens = self.prompt_tokens.saturating_add(self.completion_tokens);
+        self.web_searches = self.web_searches.saturating_add(b.web_searches);
+        if let Some(c) = &b.cost {
+            plus(self.cost.get_or_insert(Usd(0)), c);
+        }
+        if let Some(bd) = &b.cost_details {
+            let ad = self.cost_details.get_or_insert_with(CostDetails::default);
+            plus(&mut ad.upstream_inference_cost, &bd.upstream_inference_cost);
+            plus(
+                &mut ad.upstream_inference_prompt_cost,
+                &bd.upstream_inference_prompt_cost,
+            );
+            plus(
+                &mut ad.upstream_inference_completions_cost,
+                &bd.upstream_inference_completions_cost,
+            );
+        }
+        if let Some(bp) = &b.prompt_tokens_details {
+            let ap = self
+                .prompt_tokens_details
+                .get_or_insert_with(Default::default);
+            ap.cached_tokens = ap.cached_tokens.saturating_add(bp.cached_tokens);
+            if let Some(w) = bp.cache_write_tokens {
+                let sum = ap.cache_write_tokens.unwrap_or(0).saturating_add(w);
+                ap.cache_write_tokens = Some(sum);
+            }
+            let hour = ap
+                .cache_write_1h_tokens
+                .saturating_add(bp.cache_write_1h_tokens);
+            ap.cache_write_1h_tokens = hour;
+        }
+        if let Some(bc) = &b.completion_tokens_details {
+            let ac = self
+                .completion_tokens_details
+                .get_or_insert_with(Default::default);
+            ac.reasoning_tokens = ac.reasoning_tokens.saturating_add(bc.reasoning_tokens);
+        }
+    }
+}
+
+/// What the attempts before the last came to, for the settlement: their tokens, what
+/// the caller is charged for them and what the operator lost on them (insured ones).
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct Earlier {
+    pub usage: Usage,
+    pub charged_picos: u64,
+    pub loss_picos: u64,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]

@@ -33,6 +33,8 @@ pub struct Served {
     /// Its usage counts hidden reasoning estimated from the time the model showed
     /// nothing (no count from the provider).
     pub reasoning_estimated: bool,
+    /// A stream that failed over: the attempts before this one, each billed its own.
+    pub earlier: Option<crate::usage::Earlier>,
 }
 
 impl Served {
@@ -67,6 +69,17 @@ impl Served {
     pub fn record(&self, base: &Generation, pricing: &Pricing) -> Generation {
         let cost = pricing.cost_picos(&self.usage);
         let (charged, loss) = if self.insured() { (0, cost) } else { (cost, 0) };
+        let mut usage = self.usage.clone();
+        let (charged, loss) = match &self.earlier {
+            Some(e) => {
+                usage.add(&e.usage);
+                (
+                    charged.saturating_add(e.charged_picos),
+                    loss.saturating_add(e.loss_picos),
+                )
+            }
+            None => (charged, loss),
+        };
         Generation {
             model: self.model.clone(),
             provider: Some(self.provider.clone()),
@@ -81,7 +94,7 @@ impl Served {
             operator_loss_reason: (loss > 0).then(|| EMPTY_REPLY.to_string()),
             ..base.clone()
         }
-        .with_usage(&self.usage, charged)
+        .with_usage(&usage, charged)
     }
 }
 
@@ -146,6 +159,23 @@ mod tests {
         assert_eq!((g.prompt_tokens, g.completion_tokens), (10, 3));
         let u = s.priced_usage(&pricing());
         assert_eq!(u.cost.map(|c| c.0), Some(16_000_000));
+    }
+
+    #[test]
+    fn a_stream_that_failed_over_is_charged_every_attempt_once() {
+        let s = Served {
+            earlier: Some(crate::usage::Earlier {
+                usage: Usage::new(11, 4),
+                charged_picos: 19_000_000,
+                loss_picos: 5,
+            }),
+            ..served("provider", 3, true, Some("stop"))
+        };
+        let g = s.record(&Generation::default(), &pricing());
+        // This attempt's 16,000,000 and the earlier ones' 19,000,000.
+        assert_eq!(g.cost_picos, 35_000_000);
+        assert_eq!(g.operator_loss_picos, 5);
+        assert_eq!((g.prompt_tokens, g.completion_tokens), (21, 7));
     }
 
     #[test]

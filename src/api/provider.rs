@@ -6,7 +6,7 @@
 
 use serde_json::Value;
 
-use super::read::{boolean, kind_of, list, named, object, string, Bad, Read};
+use super::read::{boolean, kind_of, list, named, object, string, whole, Bad, Read};
 
 /// What a sort orders endpoints by.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -112,10 +112,38 @@ pub struct ProviderPreferences {
     pub max_price: Option<MaxPrice>,
     pub preferred_min_throughput: Option<Cutoffs>,
     pub preferred_max_latency: Option<Cutoffs>,
+    /// `stream_failover`: what a stream whose endpoint fails mid-way does.
+    pub stream_failover: Option<StreamFailover>,
+    /// `max_stream_failovers` (1 to [`MAX_STREAM_FAILOVERS`]; 1 when unset).
+    pub max_stream_failovers: Option<u8>,
+}
+
+/// `stream_failover`: a stream whose endpoint fails before its content ends goes on
+/// from the next endpoint (`continue`), or ends with an error chunk (`terminate`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StreamFailover {
+    Continue,
+    Terminate,
+}
+
+/// The most failovers one stream may take.
+pub const MAX_STREAM_FAILOVERS: u8 = 3;
+
+impl ProviderPreferences {
+    /// How many times a stream may fail over: none unless `stream_failover` (or, when
+    /// unset, the deployment's `STREAM_FAILOVER_DEFAULT`) says `continue`.
+    pub fn stream_failovers(p: Option<&ProviderPreferences>, continue_by_default: bool) -> u8 {
+        let mode = p.and_then(|p| p.stream_failover);
+        let on = mode.map_or(continue_by_default, |m| m == StreamFailover::Continue);
+        match on {
+            true => p.and_then(|p| p.max_stream_failovers).unwrap_or(1),
+            false => 0,
+        }
+    }
 }
 
 /// The preferences OpenRouter defines that act here; any other key is refused.
-const KNOWN: [&str; 13] = [
+const KNOWN: [&str; 15] = [
     "order",
     "only",
     "ignore",
@@ -129,6 +157,8 @@ const KNOWN: [&str; 13] = [
     "max_price",
     "preferred_min_throughput",
     "preferred_max_latency",
+    "stream_failover",
+    "max_stream_failovers",
 ];
 
 /// Accepted and without effect here: there is one deployment and no BYOK.
@@ -177,7 +207,27 @@ pub(crate) fn read(v: Value) -> Read<Box<ProviderPreferences>> {
         max_price: f.read("max_price", &max_price)?,
         preferred_min_throughput: f.read("preferred_min_throughput", &cutoffs)?,
         preferred_max_latency: f.read("preferred_max_latency", &cutoffs)?,
+        stream_failover: f.read("stream_failover", &|v| {
+            Ok(match named(v, &["continue", "terminate"])? {
+                0 => StreamFailover::Continue,
+                _ => StreamFailover::Terminate,
+            })
+        })?,
+        max_stream_failovers: f.read("max_stream_failovers", &failovers)?,
     }))
+}
+
+fn failovers(v: Value) -> Read<u8> {
+    let rule = || {
+        Bad::new(format!(
+            "must be an integer from 1 to {MAX_STREAM_FAILOVERS}"
+        ))
+    };
+    let n = whole(v).map_err(|_| rule())?;
+    u8::try_from(n)
+        .ok()
+        .filter(|n| (1..=MAX_STREAM_FAILOVERS).contains(n))
+        .ok_or_else(rule)
 }
 
 fn sort_by(v: Value) -> Read<Sort> {
@@ -390,6 +440,22 @@ mod tests {
                 json!({"preferred_max_latency": "fast"}),
                 "provider.preferred_max_latency: must be a non-negative number or an object",
             ),
+            (
+                json!({"stream_failover": "retry"}),
+                "provider.stream_failover: must be one of continue, terminate",
+            ),
+            (
+                json!({"max_stream_failovers": 4}),
+                "provider.max_stream_failovers: must be an integer from 1 to 3",
+            ),
+            (
+                json!({"max_stream_failovers": 0}),
+                "provider.max_stream_failovers: must be an integer from 1 to 3",
+            ),
+            (
+                json!({"max_stream_failovers": 1.5}),
+                "provider.max_stream_failovers: must be an integer from 1 to 3",
+            ),
         ] {
             let e = parse(bad.clone()).unwrap_err();
             assert_eq!(e.status(), 400);
@@ -398,6 +464,27 @@ mod tests {
                 "{bad}\n  got:  {e}\n  want: {want}"
             );
         }
+    }
+
+    #[test]
+    fn stream_failovers_are_opted_into_or_on_by_the_deployments_default() {
+        let n = |v: Value, default: bool| {
+            let p = parse(v).unwrap();
+            ProviderPreferences::stream_failovers(Some(&p), default)
+        };
+        assert_eq!(n(json!({"stream_failover": "continue"}), false), 1);
+        assert_eq!(
+            n(
+                json!({"stream_failover": "continue", "max_stream_failovers": 3}),
+                false
+            ),
+            3
+        );
+        assert_eq!(n(json!({"stream_failover": "terminate"}), true), 0);
+        assert_eq!(n(json!({"max_stream_failovers": 2}), true), 2);
+        assert_eq!(n(json!({"max_stream_failovers": 2}), false), 0);
+        assert_eq!(ProviderPreferences::stream_failovers(None, false), 0);
+        assert_eq!(ProviderPreferences::stream_failovers(None, true), 1);
     }
 
     #[test]

@@ -486,6 +486,7 @@ impl Pricing {
             upstream_inference_cost: Usd::from_picos(total),
             upstream_inference_prompt_cost: Usd::from_picos(prompt),
             upstream_inference_completions_cost: Usd::from_picos(completion),
+            attempts: Vec::new(),
         });
     }
 }

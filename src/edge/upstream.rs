@@ -18,6 +18,9 @@ use crate::providers::stream::ChatStream;
 use crate::providers::UpstreamRequest;
 use crate::settings::Settings;
 
+mod resume;
+pub use resume::{Failover, Resume, Resumed};
+
 /// Aborts the upstream fetch when dropped, unless it completed.
 pub struct InFlight {
     controller: Option<AbortController>,
@@ -416,6 +419,7 @@ struct Pump {
     /// Upstream bytes read so far.
     read: usize,
     on_end: Option<OnEnd>,
+    failover: Option<Box<dyn Failover>>,
 }
 
 /// Streams the upstream reply through `chat` to the client, chunk by chunk. The pump
@@ -433,7 +437,7 @@ pub fn stream_through(
     inflight: InFlight,
     chat: ChatStream,
     provider: &str,
-    on_end: OnEnd,
+    (on_end, failover): (OnEnd, Option<Box<dyn Failover>>),
 ) -> Result<Response, Error> {
     let drain = Drain::of(cfg);
     let pump = Pump {
@@ -446,6 +450,7 @@ pub fn stream_through(
         idle_ms: 0,
         read: 0,
         on_end: Some(on_end),
+        failover,
     };
     let (tx, rx) = futures_channel::mpsc::channel::<Vec<u8>>(PIPE_DEPTH);
     ctx.wait_until(pump.run(tx, drain));
@@ -509,7 +514,17 @@ impl Pump {
         // Dropping the pump aborts an upstream that was not read to its end.
     }
 
+    /// The next bytes for the client; a failure held for a failover sends the next
+    /// attempt, whose stream is read on from here.
     async fn next_piece(&mut self) -> Vec<u8> {
+        let mut out = self.read_piece().await;
+        if self.chat.pending_failover().is_some() {
+            out.extend(self.fail_over().await);
+        }
+        out
+    }
+
+    async fn read_piece(&mut self) -> Vec<u8> {
         loop {
             let tick = pin!(config::sleep(self.keepalive_ms));
             match select(self.body.next(), tick).await {
@@ -518,7 +533,7 @@ impl Pump {
                     self.read = self.read.saturating_add(bytes.len());
                     self.chat.at(config::now_ms());
                     let out = self.chat.feed(&bytes);
-                    if !out.is_empty() {
+                    if !out.is_empty() || self.chat.pending_failover().is_some() {
                         return out;
                     }
                 }

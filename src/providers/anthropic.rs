@@ -110,6 +110,10 @@ pub fn output_limits(req: &ChatRequest, model: &Model, endpoint: &Endpoint) -> O
 pub struct Anthropic;
 
 impl super::Family for Anthropic {
+    fn continues_assistant_turn(&self) -> bool {
+        true
+    }
+
     fn build_request(
         &self,
         target: &Target,

@@ -60,6 +60,13 @@ pub trait Family: Sync {
         Vec::new()
     }
 
+    /// Whether the family continues a conversation that ends with a partial assistant
+    /// turn (Anthropic's prefill, Gemini's `model` turn), so that a stream failing over
+    /// to it needs no instruction to go on.
+    fn continues_assistant_turn(&self) -> bool {
+        false
+    }
+
     /// Whether the family takes a Messages-surface request as the caller wrote it.
     fn native_passthrough(&self) -> bool {
         false

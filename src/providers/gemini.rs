@@ -445,6 +445,10 @@ impl StreamState {
 pub struct Gemini;
 
 impl super::Family for Gemini {
+    fn continues_assistant_turn(&self) -> bool {
+        true
+    }
+
     fn build_request(
         &self,
         target: &Target,

@@ -3,6 +3,7 @@
 //! the upstream reply or stream; the edge does the actual `fetch`.
 
 pub mod anthropic;
+pub mod continuation;
 pub mod echo;
 pub mod embeddings;
 mod error_body;

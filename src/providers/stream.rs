@@ -184,6 +184,10 @@ pub struct ChatStream {
     metadata: Option<String>,
     /// What goes out before the first chunk (the `debug.echo_upstream_body` chunk).
     preface: Vec<u8>,
+    /// Mid-stream failover with continuation: what was sent, the attempts so far.
+    relay: Option<Box<super::continuation::Relay>>,
+    /// Output reached the client in an earlier attempt (after a failover).
+    delivered_before: bool,
 }
 
 impl ChatStream {
@@ -212,6 +216,8 @@ impl ChatStream {
             session: None,
             metadata: None,
             preface: Vec::new(),
+            relay: None,
+            delivered_before: false,
         }
     }
 
@@ -236,6 +242,85 @@ impl ChatStream {
         });
         self.preface = out;
         self
+    }
+
+    /// Lets the stream fail over `failovers` times ([`ChatStream::switch`]): a failure
+    /// before the content ends is held ([`ChatStream::pending_failover`]) instead of
+    /// sent. Not for a stream passed through or gathered into one reply.
+    pub fn with_failover(mut self, failovers: u8) -> Self {
+        let able = !self.encoder.is_passthrough() && self.gather.is_none();
+        if failovers > 0 && able {
+            self.relay = Some(Box::new(super::continuation::Relay::new(failovers)));
+        }
+        self
+    }
+
+    /// The failure held for a failover, if any (the stream then takes no more bytes
+    /// until [`ChatStream::switch`] or [`ChatStream::give_up`]).
+    pub fn pending_failover(&self) -> Option<&Error> {
+        self.relay.as_ref().and_then(|r| r.pending())
+    }
+
+    /// The text sent to the client so far (what a continuation is given).
+    pub fn sent_text(&self) -> &str {
+        self.relay.as_ref().map_or("", |r| r.text())
+    }
+
+    /// What the attempts so far charge the caller, the current one included.
+    pub fn spent_picos(&self) -> u64 {
+        let current = self.final_usage();
+        self.relay.as_ref().map_or(0, |r| r.spent_picos(&current))
+    }
+
+    /// No failover after all: the held failure ends the stream as it would have.
+    pub fn give_up(&mut self) -> Vec<u8> {
+        match self.relay.as_mut().and_then(|r| r.give_up()) {
+            Some(e) => self.fail(&e),
+            None => Vec::new(),
+        }
+    }
+
+    /// The held failure's attempt is done with: the stream goes on with the next
+    /// endpoint's `translator` (its identity `meta`, prices `pricing`), continuing the
+    /// same reply; an SSE comment marks the switch.
+    pub fn switch(
+        &mut self,
+        translator: Translator,
+        meta: GenerationMeta,
+        pricing: Pricing,
+        prompt_estimate: u64,
+    ) -> Vec<u8> {
+        let usage = self.final_usage();
+        let (provider, model) = (self.meta.provider.clone(), self.meta.model.clone());
+        if let Some(r) = self.relay.as_mut() {
+            r.switch(usage, &provider, &model);
+        }
+        self.delivered_before |= self.sent.content;
+        self.sent = Sent::default();
+        self.sse = SseParser::new();
+        self.usage = None;
+        self.failure = None;
+        self.thinking = None;
+        self.translator = translator;
+        self.head = ChunkHead::new(&meta);
+        self.meta = meta;
+        self.pricing = pricing;
+        self.prompt_estimate = prompt_estimate;
+        format!(
+            ": failover to {}/{}\n\n",
+            self.meta.provider, self.meta.model
+        )
+        .into_bytes()
+    }
+
+    /// The model and provider of the attempt under way, and its prices.
+    pub fn serving(&self) -> (&str, &str, &Pricing) {
+        (&self.meta.model, &self.meta.provider, &self.pricing)
+    }
+
+    /// What the attempts before the one under way came to (for the settlement).
+    pub fn earlier(&self) -> Option<crate::usage::Earlier> {
+        self.relay.as_ref().and_then(|r| r.earlier())
     }
 
     /// Reports the request's session in the final usage ([`ChatStream::with_session`]).
@@ -316,7 +401,7 @@ impl ChatStream {
 
     /// Upstream bytes in, client SSE bytes out.
     pub fn feed(&mut self, bytes: &[u8]) -> Vec<u8> {
-        if self.closed {
+        if self.closed || self.pending_failover().is_some() {
             return Vec::new();
         }
         let mut out = std::mem::take(&mut self.preface);
@@ -341,7 +426,7 @@ impl ChatStream {
 
     /// The upstream ended: flush, then the usage chunk and `[DONE]`.
     pub fn finish(&mut self) -> Vec<u8> {
-        if self.closed {
+        if self.closed || self.pending_failover().is_some() {
             return Vec::new();
         }
         let mut out = std::mem::take(&mut self.preface);
@@ -405,16 +490,22 @@ impl ChatStream {
         if let Some(n) = self.native.as_mut() {
             n.event(data);
         }
-        if let (Translator::OpenAi(t), Encoder::Chat, None) =
-            (&mut self.translator, &self.encoder, &self.gather)
-        {
+        if let (Translator::OpenAi(t), Encoder::Chat, None, None) = (
+            &mut self.translator,
+            &self.encoder,
+            &self.gather,
+            &self.relay,
+        ) {
             if t.restamp(data, &self.head, &mut self.sent, &mut self.usage, out) {
                 return Ok(());
             }
         }
-        if let (Translator::Anthropic(t), Encoder::Chat, None) =
-            (&mut self.translator, &self.encoder, &self.gather)
-        {
+        if let (Translator::Anthropic(t), Encoder::Chat, None, None) = (
+            &mut self.translator,
+            &self.encoder,
+            &self.gather,
+            &self.relay,
+        ) {
             return match t.read(data)? {
                 anthropic::Made::Text(text) => {
                     let no_calls = std::iter::empty::<(Option<&str>, Option<&str>)>();
@@ -448,8 +539,11 @@ impl ChatStream {
 
     /// The upstream failed mid-stream: a final chunk carrying the error, then `[DONE]`.
     pub fn fail(&mut self, err: &Error) -> Vec<u8> {
-        if self.closed {
+        if self.closed || self.pending_failover().is_some() {
             return Vec::new();
+        }
+        if let Some(out) = self.hold(err) {
+            return out;
         }
         self.sent.finish_reason = Some("error".into());
         self.failure = Some(err.clone());
@@ -470,6 +564,33 @@ impl ChatStream {
         self.encoder.fail(&chunk, &last, &usage, err)
     }
 
+    /// Holds `err` for a failover where the stream may still take one (its content
+    /// has not ended): what the cut still held of the text goes out.
+    fn hold(&mut self, err: &Error) -> Option<Vec<u8>> {
+        if self.sent.finish_reason.is_some() {
+            return None;
+        }
+        let relay = self.relay.as_mut()?;
+        if !relay.hold(err) {
+            return None;
+        }
+        let text = relay.flush_text();
+        let mut out = Vec::new();
+        if !text.is_empty() {
+            let chunk = ChatChunk::bare(
+                Delta {
+                    content: Some(text),
+                    ..Default::default()
+                },
+                None,
+            );
+            let relay = self.relay.take();
+            self.emit(vec![chunk], &mut out);
+            self.relay = relay;
+        }
+        Some(out)
+    }
+
     fn emit(&mut self, chunks: Vec<ChatChunk>, out: &mut Vec<u8>) {
         for mut chunk in chunks {
             if let Some(u) = chunk.usage.take() {
@@ -477,6 +598,11 @@ impl ChatStream {
             }
             if chunk.choices.is_empty() {
                 continue;
+            }
+            if let Some(r) = self.relay.as_mut() {
+                if !r.filter(&mut chunk) {
+                    continue;
+                }
             }
             for c in &mut chunk.choices {
                 let d = &c.delta;
@@ -520,6 +646,25 @@ impl ChatStream {
     }
 
     fn close(&mut self) -> Vec<u8> {
+        let mut held = Vec::new();
+        if let Some(mut r) = self.relay.take() {
+            let (text, calls) = (r.flush_text(), r.gate.release());
+            if !text.is_empty() || !calls.is_empty() {
+                let delta = Delta {
+                    content: (!text.is_empty()).then_some(text),
+                    tool_calls: (!calls.is_empty()).then_some(calls),
+                    ..Default::default()
+                };
+                self.emit(vec![ChatChunk::bare(delta, None)], &mut held);
+            }
+            self.relay = Some(r);
+        }
+        let mut out = self.closing();
+        held.append(&mut out);
+        held
+    }
+
+    fn closing(&mut self) -> Vec<u8> {
         self.closed = true;
         let usage = self.reported_usage();
         let mut out = if matches!(self.encoder, Encoder::Chat) {
@@ -547,6 +692,13 @@ impl ChatStream {
     /// session's figures after this stream.
     fn reported_usage(&self) -> Usage {
         let mut u = self.final_usage();
+        if let Some(r) = self.relay.as_ref().filter(|r| r.switched()) {
+            let outcome = self
+                .failure
+                .as_ref()
+                .map_or_else(|| "completed".to_string(), Error::public_message);
+            u = r.summed(&u, &self.meta.provider, &self.meta.model, &outcome);
+        }
         u.session = self.session.as_ref().map(|s| s.after(u.cost));
         u
     }
@@ -600,7 +752,7 @@ impl ChatStream {
 
     /// Whether any output reached the client: content, reasoning, images, tool calls.
     pub fn delivered(&self) -> bool {
-        self.sent.content
+        self.sent.content || self.delivered_before
     }
 
     /// Where [`ChatStream::final_usage`] comes from: `provider` (its final count),

@@ -91,11 +91,20 @@ const openai = {
         res.end(sse("[DONE]"));
       },
       cut: () => res.end('data: {"id":"chatcmpl-mock","choi'),
+      // As OpenAI fails mid-stream: an error event, then the end.
+      fail: () => res.end(sse({ error: { message: "The server had an error while processing your request. Sorry about that!", type: "server_error", param: null, code: null } })),
     };
   },
   error(res, status, message, headers = {}) {
     res.writeHead(status, { "content-type": "application/json", ...headers });
     res.end(JSON.stringify({ error: { message, type: status === 429 ? "requests" : "server_error" } }));
+  },
+  /** The partial assistant turn a continuation carries (an assistant message, then
+   * the instruction to go on), or "" when the request is not one. */
+  continued(body) {
+    const [turn, told] = body.messages.slice(-2);
+    if (turn?.role !== "assistant" || told?.role !== "user") return "";
+    return typeof turn.content === "string" ? turn.content : turn.content.filter((p) => p.type === "text").map((p) => p.text).join("");
   },
 };
 
@@ -197,7 +206,22 @@ const anthropic = {
       },
       end: () => res.end(sse({ type: "message_stop" }, "message_stop")),
       cut: () => res.end('event: content_block_delta\ndata: {"type":"content_blo'),
+      // As Anthropic fails mid-stream: an error event (its overloaded error), then the end.
+      fail: () => res.end(sse({ type: "error", error: { type: "overloaded_error", message: "Overloaded" } }, "error")),
+      /** A tool call begun and cut off inside its arguments. */
+      toolStart: (name, piece) => {
+        closeText();
+        block += 1;
+        res.write(sse({ type: "content_block_start", index: block, content_block: { type: "tool_use", id: "toolu_mock1", name, input: {} } }, "content_block_start"));
+        res.write(sse({ type: "content_block_delta", index: block, delta: { type: "input_json_delta", partial_json: piece } }, "content_block_delta"));
+      },
     };
+  },
+  /** A prefilled assistant turn (the last message), or "". */
+  continued(body) {
+    const last = body.messages.at(-1);
+    if (last?.role !== "assistant") return "";
+    return typeof last.content === "string" ? last.content : last.content.filter((b) => b.type === "text").map((b) => b.text).join("");
   },
   /** Anthropic's own refusals: fields it does not define, and a turn that lost its
    * thinking. */
@@ -205,6 +229,10 @@ const anthropic = {
     const bad = (message) => ({ status: 400, body: { type: "error", error: { type: "invalid_request_error", message } } });
     const extra = Object.keys(body).find((k) => !ANTHROPIC_FIELDS.has(k));
     if (extra) return bad(`${extra}: Extra inputs are not permitted`);
+    // A prefilled last assistant turn may not end in white space (Anthropic's rule).
+    const last = body.messages.at(-1);
+    const lastText = last?.role === "assistant" && (typeof last.content === "string" ? last.content : (last.content ?? []).filter((b) => b.type === "text").map((b) => b.text).join(""));
+    if (lastText && /\s$/.test(lastText)) return bad("messages: final assistant content cannot end with trailing whitespace");
     for (const [i, m] of body.messages.entries()) {
       if (!["user", "assistant"].includes(m.role)) return bad(`messages.${i}.role: Input should be 'user' or 'assistant'`);
       for (const [j, b] of (Array.isArray(m.content) ? m.content : []).entries()) {
@@ -350,7 +378,15 @@ const gemini = {
       },
       end: () => res.end(),
       cut: () => res.end('data: {"candidates": [{"content": {"par'),
+      // As Gemini fails mid-stream: an error object as the last event.
+      fail: () => res.end(sse({ error: { code: 503, message: "The model is overloaded. Please try again later.", status: "UNAVAILABLE" } })),
     };
+  },
+  /** A `model` turn the request ends with (a continuation), or "". */
+  continued(body) {
+    const last = (body.contents ?? []).at(-1);
+    if (last?.role !== "model") return "";
+    return (last.parts ?? []).filter((p) => p.text != null).map((p) => p.text).join("");
   },
   error(res, status, message, headers = {}) {
     res.writeHead(status, { "content-type": "application/json", ...headers });
@@ -485,6 +521,54 @@ function serveFixture(res, family, name, stream) {
 }
 
 // ------------------------------------------------------------------ behaviours
+
+/** The reply the failover tests stream, cut, and continue elsewhere. */
+export const FAILOVER_TEXT = "The quick brown fox jumps over a lazy dog; meanwhile, six wizards vex Jack by the river.";
+/** The tool call a failover test's reply ends with. */
+export const FAILOVER_TOOL = { name: "get_weather", args: { city: "Paris" } };
+/** A continuation's usage: what the mock bills for its part of the reply. */
+export const CONTINUED_USAGE = { prompt: 23, completion: 9 };
+
+/** Failover scripts, named by the upstream model: `cut-<how>-<at>[-tool]` streams the
+ * first `at` characters of FAILOVER_TEXT (then, with `-tool`, the start of a tool call)
+ * and fails: `fail` (the provider's error event), `reset` (the connection dropped),
+ * `eof` (a clean end before the family's terminal event), `garbage` (an event cut in
+ * the middle), `stall` (silence until the gateway leaves). `cont-<repeat>[-tool]`
+ * continues the partial assistant turn it is given (refusing one that is not the
+ * reply's start), repeating the last `repeat` characters of it first, as models do. */
+function failoverScript(model) {
+  const cut = model.match(/^cut-(fail|reset|eof|garbage|stall)-(\d+)(-tool)?$/);
+  if (cut) {
+    const [, how, at, tool] = cut;
+    return async (f, c) => {
+      const w = f.writer(c.res, c.model);
+      w.start();
+      for (const p of pieces(FAILOVER_TEXT.slice(0, Number(at)))) w.text(p);
+      if (tool && w.toolStart) w.toolStart(FAILOVER_TOOL.name, '{"ci');
+      else if (tool) w.tool(FAILOVER_TOOL.name, ['{"ci']);
+      await sleep(30);
+      if (how === "fail") return w.fail();
+      if (how === "reset") return c.res.socket.destroy();
+      if (how === "eof") return c.res.end();
+      if (how === "garbage") return w.cut();
+      await new Promise((resolve) => c.res.on("close", resolve));
+    };
+  }
+  const cont = model.match(/^cont-(\d+)(-tool)?$/);
+  if (!cont) return undefined;
+  return async (f, c) => {
+    const prefix = f.continued(c.body);
+    if (!FAILOVER_TEXT.startsWith(prefix)) return f.error(c.res, 400, `mock: not a continuation of the reply: ${JSON.stringify(prefix)}`);
+    const from = Math.max(0, prefix.length - Number(cont[1]));
+    const w = f === gemini ? gemini.writer(c.res, c.model, CONTINUED_USAGE.prompt) : f.writer(c.res, c.model);
+    w.start();
+    for (const p of pieces(FAILOVER_TEXT.slice(from))) w.text(p);
+    if (cont[2]) w.tool(FAILOVER_TOOL.name, pieces(JSON.stringify(FAILOVER_TOOL.args)));
+    w.finish(cont[2] ? "tool" : "stop");
+    if (f === openai) return w.end({ prompt_tokens: CONTINUED_USAGE.prompt, completion_tokens: CONTINUED_USAGE.completion, total_tokens: CONTINUED_USAGE.prompt + CONTINUED_USAGE.completion });
+    w.end();
+  };
+}
 
 export async function startMockUpstream() {
   const requests = [];
@@ -859,7 +943,7 @@ export async function startMockUpstream() {
         if (!m || !body) continue;
         const [model, most] = (m.model ?? f.model(body)).split("@max");
         const stream = m.stream ?? f.stream(body);
-        const script = scripts[model];
+        const script = scripts[model] ?? failoverScript(model);
         const asked = f.outputAsk(body);
         const refusal = f.refuse?.(body, m) ?? (most && asked > Number(most) ? f.tooLong(asked, Number(most), model) : null);
         if (refusal) {

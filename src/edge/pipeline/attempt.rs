@@ -8,14 +8,19 @@ use std::rc::Rc;
 use worker::{Env, Response};
 
 use super::admit::upstream_quota;
+use std::cell::RefCell;
+use std::rc::Rc;
+
 use super::echo::serve_echo;
 use super::embed::embed;
+use super::failover::{Next, Serving, Shared};
 use super::settler::Settler;
 use super::whole::WholeReply;
 use super::{Incoming, Parsed};
 use crate::accounts::served::Served;
 use crate::api::routed::Trace;
 use crate::api::GenerationMeta;
+use crate::edge::upstream::Failover;
 use crate::edge::{config, health, http, session_budget, sessions, upstream};
 use crate::error::{Error, Failures, Trail};
 use crate::providers::stream::{ChatStream, Thinking, Translator};
@@ -39,6 +44,12 @@ pub(super) struct Run<'r> {
     /// A chat stream starts with the body sent upstream (`debug.echo_upstream_body`).
     pub(super) echo: bool,
     pub(super) clock: Clock,
+    /// What the request holds (picodollars): every attempt of a stream that fails
+    /// over must fit in it together.
+    pub(super) hold: u64,
+    /// The catalogue the plan points into (where a failing stream finds its next
+    /// endpoints).
+    pub(super) catalog: &'r std::rc::Rc<crate::catalog::Catalog>,
 }
 
 /// When a request's attempts ran (`Server-Timing`), in ms since the epoch: the plan's
@@ -135,7 +146,12 @@ pub(super) async fn serve(
         run.clock.started.set(started);
         let result = match parsed {
             Parsed::Generate(incoming) => {
-                attempt(run, &target, incoming, &meta, choice, started).await
+                let step = Step {
+                    choice,
+                    rest: plan.get(i.saturating_add(1)..).unwrap_or_default(),
+                    started,
+                };
+                attempt(run, &target, incoming, &meta, step).await
             }
             Parsed::Embeddings { request, .. } => {
                 embed(cfg, &target, request, &meta, choice, started, settler).await
@@ -214,13 +230,24 @@ fn report_failure(run: &Run<'_>, choice: &Choice<'_>, started: f64, e: &Error) {
 /// One attempt at `target`: the request as the endpoint takes it (its media inlined
 /// where the family cannot fetch them), sent, and its reply given to the caller, whole
 /// or streamed, and settled.
+/// Which planned endpoint an attempt is at, what is planned after it, and when it
+/// started.
+struct Step<'p, 'a> {
+    choice: &'p Choice<'a>,
+    rest: &'p [Choice<'a>],
+    started: f64,
+}
+
 async fn attempt(
     run: &Run<'_>,
     target: &Target<'_>,
     incoming: &Incoming,
     meta: &GenerationMeta,
-    choice: &Choice<'_>,
-    started: f64,
+    Step {
+        choice,
+        rest,
+        started,
+    }: Step<'_, '_>,
 ) -> Result<Response, Error> {
     let chat = &incoming.request.chat;
     let inlined = crate::edge::media::inline_for(run.cfg, run.env, target, chat).await?;
@@ -246,6 +273,7 @@ async fn attempt(
         incoming,
         meta,
         choice,
+        rest,
         started,
         family,
         native: native.is_some(),
@@ -320,6 +348,8 @@ struct Attempt<'a> {
     incoming: &'a Incoming,
     meta: &'a GenerationMeta,
     choice: &'a Choice<'a>,
+    /// The endpoints planned after this one (where a failing stream may go on).
+    rest: &'a [Choice<'a>],
     started: f64,
     family: &'static dyn Family,
     /// The Messages pass-through: the caller gets the upstream's own reply.
@@ -435,15 +465,30 @@ impl Attempt<'_> {
             .ok_or_else(|| Error::Internal("no stream translator for this provider".into()))?;
         let pricing = self.target.endpoint.pricing.clone();
         let (meta, estimate) = (self.meta.clone(), self.prompt_estimate);
-        let mut stream = ChatStream::new(translator, meta, pricing.clone(), estimate)
+        let failovers = if self.native {
+            0
+        } else {
+            self.incoming.failovers
+        };
+        let mut stream = ChatStream::new(translator, meta, pricing, estimate)
             .with_encoder(self.incoming.request.encoder(estimate, self.native))
             .with_thinking(run.thinking(choice))
             .with_session(run.session.map(session_budget::before))
             .with_metadata(run.metadata())
-            .with_echo(echo.as_deref());
+            .with_echo(echo.as_deref())
+            .with_failover(failovers);
         run.clock.first_byte.set(first_byte);
         stream.started(first_byte);
-        let on_end = stream_end(run.settler, choice, pricing, latency_ms, first_byte);
+        let serving = Rc::new(RefCell::new(Serving {
+            key: choice.key(),
+            latency_ms,
+            first_byte,
+        }));
+        let on_end = stream_end(run.settler, serving.clone());
+        let failover = (failovers > 0).then(|| {
+            let chat = &self.incoming.request.chat;
+            Box::new(Next::new(run, chat, self.rest, self.meta, serving)) as Box<dyn Failover>
+        });
         upstream::stream_through(
             &run.settler.ctx,
             run.cfg,
@@ -451,31 +496,29 @@ impl Attempt<'_> {
             inflight,
             stream,
             slug,
-            on_end,
+            (on_end, failover),
         )
     }
 }
 
 /// What settles a stream from `choice` once it ends or is abandoned.
-fn stream_end(
-    settler: &Settler,
-    choice: &Choice<'_>,
-    pricing: crate::catalog::Pricing,
-    latency_ms: u64,
-    first_byte: f64,
-) -> upstream::OnEnd {
+fn stream_end(settler: &Settler, serving: Shared) -> upstream::OnEnd {
     let settle = settler.clone();
-    let (model, provider, key) = (
-        choice.id.clone(),
-        choice.provider.name.clone(),
-        choice.key(),
-    );
     Box::new(move |s: &mut ChatStream, cancelled: bool| {
         // Until the end, a model that shows nothing may be thinking.
         s.at(config::now_ms());
+        // The endpoint that served last (a stream that failed over has several).
+        let Serving {
+            key,
+            latency_ms,
+            first_byte,
+        } = serving.borrow().clone();
+        let (model, provider, pricing) = s.serving();
+        let (model, provider, pricing) = (model.to_string(), provider.to_string(), pricing.clone());
         let served = Served {
             model,
             provider,
+            earlier: s.earlier(),
             usage: s.final_usage(),
             usage_source: Some(s.usage_source()),
             delivered: s.delivered(),

@@ -16,6 +16,7 @@ mod attempt;
 mod count;
 mod echo;
 mod embed;
+mod failover;
 mod settler;
 mod stamp;
 mod whole;
@@ -89,7 +90,11 @@ impl Parsed {
                 let chat = &i.request.chat;
                 let asked =
                     providers::family(c.provider.api).output_tokens(chat, c.model, c.endpoint);
-                worst_case(chat, c.model, c.endpoint, asked)
+                let mut ask = worst_case(chat, c.model, c.endpoint, asked);
+                // A stream that may fail over holds a worst case for each attempt.
+                let attempts = u64::from(i.failovers).saturating_add(1);
+                ask.reserve = ask.reserve.saturating_mul(attempts);
+                ask
             }
             Parsed::Embeddings { request, .. } => {
                 worst_case_embeddings(&request.input.bytes(), c.endpoint)
@@ -196,9 +201,16 @@ pub async fn handle(
         trace: plan.as_ref().ok().and_then(|p| trace_of(&req, chat, p)),
         echo,
         clock: attempt::Clock::since(arrived),
+        hold: 0,
+        catalog: &cat,
     };
     let result = match &plan {
-        Ok(plan) => serve(&run, plan, prompt_tokens, session.as_deref()).await,
+        Ok(plan) => {
+            // What the request holds: its worst case over the plan, as admitted.
+            let hold = Ask::max(plan.iter().map(|c| parsed.worst_case(c))).reserve;
+            let run = Run { hold, ..run };
+            serve(&run, plan, prompt_tokens, session.as_deref()).await
+        }
         Err(e) => Err((e.clone(), Trail::default())),
     };
     let resp = match result {
@@ -245,10 +257,13 @@ fn parse(
     account: &str,
 ) -> Result<Parsed, Error> {
     let mut parsed = match job {
-        Job::Generate(surface) => Parsed::Generate(Incoming {
-            client_headers: client_headers(req),
-            ..Incoming::from(surface.parse(body)?)
-        }),
+        Job::Generate(surface) => Parsed::Generate(
+            Incoming {
+                client_headers: client_headers(req),
+                ..Incoming::from(surface.parse(body)?)
+            }
+            .with_failovers(cfg),
+        ),
         Job::Embeddings => {
             let request = EmbeddingsRequest::parse(body)?;
             let view = request.routing_view();
@@ -362,6 +377,29 @@ struct Who {
 struct Incoming {
     request: surface::Incoming,
     client_headers: Vec<(String, String)>,
+    /// How many times its stream may fail over with continuation (0: it ends with
+    /// an error chunk, as without `provider.stream_failover: "continue"`).
+    failovers: u8,
+}
+
+impl Incoming {
+    /// The failovers the request may take: a stream of one choice only.
+    fn with_failovers(mut self, cfg: &Settings) -> Self {
+        let chat = &self.request.chat;
+        let one_choice = chat
+            .extra
+            .get("n")
+            .and_then(serde_json::Value::as_u64)
+            .is_none_or(|n| n <= 1);
+        self.failovers = match chat.is_stream() && one_choice {
+            true => crate::api::provider::ProviderPreferences::stream_failovers(
+                chat.provider.as_deref(),
+                cfg.stream_failover_continue,
+            ),
+            false => 0,
+        };
+        self
+    }
 }
 
 impl From<surface::Incoming> for Incoming {
@@ -369,6 +407,7 @@ impl From<surface::Incoming> for Incoming {
         Incoming {
             request,
             client_headers: Vec::new(),
+            failovers: 0,
         }
     }
 }

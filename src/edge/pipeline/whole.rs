@@ -258,6 +258,7 @@ impl WholeReply {
             generation_ms: (config::now_ms() - first_byte) as u64,
             cancelled: left,
             reasoning_estimated: false,
+            earlier: None,
         }
     }
 }

@@ -527,3 +527,85 @@ fn metadata_ends_a_stream_and_the_echo_starts_a_chat_one() {
         );
     }
 }
+
+/// The text of a chat stream's output, and how many times it says `[DONE]`.
+fn chat_text(out: &[u8]) -> (String, usize, Vec<serde_json::Value>) {
+    let text = String::from_utf8_lossy(out);
+    let chunks: Vec<serde_json::Value> = text
+        .split("\n\n")
+        .filter_map(|b| b.strip_prefix("data: "))
+        .filter(|d| *d != "[DONE]")
+        .map(|d| serde_json::from_str(d).unwrap())
+        .collect();
+    let content = chunks
+        .iter()
+        .filter_map(|c| c["choices"][0]["delta"]["content"].as_str())
+        .collect();
+    (content, text.matches("data: [DONE]").count(), chunks)
+}
+
+#[test]
+fn a_stream_that_fails_over_continues_the_same_reply_once() {
+    let model = "anthropic/claude-sonnet-4.5";
+    let pricing = catalog().model(model).unwrap().endpoints[0].pricing.clone();
+    let t = Translator::Anthropic(anthropic::StreamState::new("anthropic"));
+    let mut s = ChatStream::new(t, meta(model), pricing.clone(), 10).with_failover(1);
+    let first = concat!(
+        "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"usage\":{\"input_tokens\":3,\"output_tokens\":1}}}\n\n",
+        "event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"text\",\"text\":\"\"}}\n\n",
+        "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"Hello wor\"}}\n\n",
+        "event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"overloaded_error\",\"message\":\"Overloaded\"}}\n\n",
+        "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"ignored\"}}\n\n",
+    );
+    let mut out = s.feed(first.as_bytes());
+    assert!(s.pending_failover().is_some());
+    assert!(!s.is_closed());
+    assert_eq!(s.sent_text(), "Hello wor");
+    // Held: nothing more is read, and the failure was not sent.
+    assert!(s.feed(b"data: {}\n\n").is_empty());
+    let mut next = meta(model);
+    next.provider = "Other".into();
+    let t = Translator::OpenAi(openai_compat::StreamState::new("other"));
+    let mark = s.switch(t, next, pricing, 10);
+    assert_eq!(
+        String::from_utf8(mark).unwrap(),
+        format!(": failover to Other/{model}\n\n")
+    );
+    let chunk = |delta: serde_json::Value, finish: serde_json::Value| {
+        format!(
+            "data: {}\n\n",
+            json!({"id": "x", "object": "chat.completion.chunk", "created": 1, "model": "m",
+                "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]})
+        )
+    };
+    let second = [
+        chunk(json!({"role": "assistant", "content": ""}), json!(null)),
+        chunk(json!({"content": "wor"}), json!(null)),
+        chunk(json!({"content": "ld!"}), json!(null)),
+        chunk(json!({}), json!("stop")),
+        format!(
+            "data: {}\n\ndata: [DONE]\n\n",
+            json!({"id": "x", "object": "chat.completion.chunk", "created": 1, "model": "m",
+            "choices": [], "usage": {"prompt_tokens": 20, "completion_tokens": 5, "total_tokens": 25}})
+        ),
+    ]
+    .concat();
+    out.extend(s.feed(second.as_bytes()));
+    out.extend(s.finish());
+    let (text, done, chunks) = chat_text(&out);
+    assert_eq!(text, "Hello world!");
+    assert_eq!(done, 1);
+    assert!(chunks.iter().all(|c| c.get("error").is_none()));
+    let usage = &chunks.last().unwrap()["usage"];
+    // 3 + 20 prompt tokens, 3 (the partial count's estimate) + 5 completion tokens.
+    assert_eq!(usage["prompt_tokens"], 23);
+    assert_eq!(usage["completion_tokens"], 8);
+    let attempts = usage["cost_details"]["attempts"].as_array().unwrap();
+    assert_eq!(attempts.len(), 2);
+    assert_eq!(attempts[0]["provider"], "Test");
+    assert_eq!(attempts[1]["provider"], "Other");
+    assert_eq!(attempts[1]["outcome"], "completed");
+    let earlier = s.earlier().unwrap();
+    assert_eq!(earlier.usage.prompt_tokens, 3);
+    assert!(s.delivered());
+}
