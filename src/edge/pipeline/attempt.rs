@@ -8,8 +8,6 @@ use std::rc::Rc;
 use worker::{Env, Response};
 
 use super::admit::upstream_quota;
-use std::cell::RefCell;
-use std::rc::Rc;
 
 use super::echo::serve_echo;
 use super::embed::embed;
@@ -66,6 +64,12 @@ pub(super) struct Clock {
 }
 
 impl Clock {
+    /// Adds the wait on an upstream that began at `started` to the time spent on them.
+    fn waited_since(&self, started: f64) {
+        self.upstream
+            .set(self.upstream.get() + (config::now_ms() - started));
+    }
+
     pub(super) fn since(arrived: f64) -> Clock {
         Clock {
             arrived,
@@ -81,6 +85,13 @@ impl Clock {
 }
 
 impl Run<'_> {
+    /// Notes attempt `i`'s failure in `openrouter_metadata`, when it was asked for.
+    fn trace_failure(&self, i: usize, e: &Error) {
+        if let Some(t) = &self.trace {
+            t.borrow_mut().failed(i, e.status());
+        }
+    }
+
     /// `openrouter_metadata` of the attempt under way, served, as JSON.
     fn metadata(&self) -> Option<String> {
         let t = self.trace.as_ref()?.borrow();
@@ -134,9 +145,7 @@ pub(super) async fn serve(
             return served.map_err(|e| (e, Trail::default()));
         }
         if let Err(e) = upstream_quota(env, choice, prompt_tokens).await {
-            if let Some(t) = &run.trace {
-                t.borrow_mut().failed(i, e.status());
-            }
+            run.trace_failure(i, &e);
             failures.push(&provider.slug, &choice.id, e);
             continue;
         }
@@ -157,10 +166,7 @@ pub(super) async fn serve(
                 embed(cfg, &target, request, &meta, choice, started, settler).await
             }
         };
-        let clock = &run.clock;
-        clock
-            .upstream
-            .set(clock.upstream.get() + (config::now_ms() - started));
+        run.clock.waited_since(started);
         match result {
             Ok(resp) => {
                 if let Some(s) = session {
@@ -169,9 +175,7 @@ pub(super) async fn serve(
                 return Ok(resp);
             }
             Err(e) => {
-                if let Some(t) = &run.trace {
-                    t.borrow_mut().failed(i, e.status());
-                }
+                run.trace_failure(i, &e);
                 report_failure(run, choice, started, &e);
                 next = routing::after_failure(plan, i, e.is_retryable());
                 if next.is_none() && !e.is_retryable() {

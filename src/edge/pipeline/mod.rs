@@ -201,16 +201,14 @@ pub async fn handle(
         trace: plan.as_ref().ok().and_then(|p| trace_of(&req, chat, p)),
         echo,
         clock: attempt::Clock::since(arrived),
-        hold: 0,
+        // What the request holds: its worst case over the plan, as admitted.
+        hold: plan.as_ref().map_or(0, |p| {
+            Ask::max(p.iter().map(|c| parsed.worst_case(c))).reserve
+        }),
         catalog: &cat,
     };
     let result = match &plan {
-        Ok(plan) => {
-            // What the request holds: its worst case over the plan, as admitted.
-            let hold = Ask::max(plan.iter().map(|c| parsed.worst_case(c))).reserve;
-            let run = Run { hold, ..run };
-            serve(&run, plan, prompt_tokens, session.as_deref()).await
-        }
+        Ok(plan) => serve(&run, plan, prompt_tokens, session.as_deref()).await,
         Err(e) => Err((e.clone(), Trail::default())),
     };
     let resp = match result {
