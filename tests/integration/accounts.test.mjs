@@ -3,7 +3,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { eventually } from "../support/eventually.mjs";
-import { startWorker, ADMIN_KEY, sha256 } from "../support/worker.mjs";
+import { startWorker, ADMIN_KEY, sha256, caller } from "../support/worker.mjs";
 import { startMockUpstream } from "../support/mock_upstream.mjs";
 import { testCatalog, mockBindings } from "../support/catalog.mjs";
 import { sseEvents } from "../support/sse.mjs";
@@ -21,12 +21,7 @@ after(async () => {
   await mock?.close();
 });
 
-const call = (method, path, key, body) =>
-  fetch(`${worker.base}${path}`, {
-    method,
-    headers: { authorization: `Bearer ${key}`, "content-type": "application/json" },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
+const call = caller(() => worker);
 const chat = (key, body = {}) => call("POST", "/chat/completions", key, { model: "test/ok", messages: [{ role: "user", content: "hi" }], max_tokens: 10, ...body });
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const credits = async (key) => (await (await call("GET", "/credits", key)).json()).data;

@@ -6,7 +6,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { eventually } from "../support/eventually.mjs";
-import { startWorker } from "../support/worker.mjs";
+import { startWorker, caller } from "../support/worker.mjs";
 import { startMockUpstream } from "../support/mock_upstream.mjs";
 import { testCatalog, mockBindings } from "../support/catalog.mjs";
 import { collect } from "../support/sse.mjs";
@@ -41,12 +41,8 @@ after(async () => {
   await mock?.close();
 });
 
-const post = (path, key, body, headers = {}) =>
-  fetch(`${worker.base}${path}`, {
-    method: "POST",
-    headers: { authorization: `Bearer ${key}`, "content-type": "application/json", ...headers },
-    body: JSON.stringify(body),
-  });
+const call = caller(() => worker);
+const post = (path, key, body, headers) => call("POST", path, key, body, headers);
 // test/ok answers 11 prompt and 7 completion tokens at 1 and 2 µ$: 25 µ$, and with
 // max_tokens 7 that is also the request's hold.
 const COST = picos("0.000025");

@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { eventually } from "../support/eventually.mjs";
 import { startWorker, sha256 } from "../support/worker.mjs";
 import { startMockUpstream } from "../support/mock_upstream.mjs";
-import { testCatalog, mockBindings } from "../support/catalog.mjs";
+import { pricedCatalog, mockBindings } from "../support/catalog.mjs";
 
 // test/ok: 11 prompt and 7 completion tokens at 1 and 2 µ$: 25 µ$ a request.
 const COST = 0.000025;
@@ -16,21 +16,11 @@ const PRICEY = 0.0081;
 const picos = (usd) => Math.round(usd * 1e12);
 let mock, worker;
 
-function catalog() {
-  const c = testCatalog();
-  const ok = c.models.find((m) => m.id === "test/ok");
-  c.models.push({
-    ...ok, id: "test/pricey", name: "Test: pricey",
-    endpoints: ok.endpoints.map((e) => ({ ...e, pricing: { prompt: "0.0001", completion: "0.001" } })),
-  });
-  return c;
-}
-
 const LEASE_BINDINGS = { KEY_CACHE_MS: "1000", LEASE_IDLE_MS: "600", SETTLE_FLUSH_MS: "20" };
 
 before(async () => {
   mock = await startMockUpstream();
-  worker = await startWorker({ catalog: catalog(), bindings: { ...mockBindings(mock.url), ...LEASE_BINDINGS } });
+  worker = await startWorker({ catalog: pricedCatalog(), bindings: { ...mockBindings(mock.url), ...LEASE_BINDINGS } });
 });
 
 after(async () => {
@@ -148,7 +138,7 @@ test("nothing the isolate holds makes a refusal: a stale lease and queued settle
   // Every lease is stale at once here, so every request is admitted by the object
   // while the isolate's lease holds part of the balance; and a request's hold is
   // released only when its batched settlement lands.
-  const stale = await startWorker({ catalog: catalog(), bindings: { ...mockBindings(mock.url), ...LEASE_BINDINGS, KEY_CACHE_MS: "1", SETTLE_FLUSH_MS: "500" } });
+  const stale = await startWorker({ catalog: pricedCatalog(), bindings: { ...mockBindings(mock.url), ...LEASE_BINDINGS, KEY_CACHE_MS: "1", SETTLE_FLUSH_MS: "500" } });
   try {
     const acc = await stale.createAccount({ credits: 0.2 });
     let charged = 0;
@@ -291,7 +281,7 @@ test("a caller who may not manage a key cannot touch its lease: the permission c
 test("a lease its isolate stops renewing expires into the balance; what its isolate could have admitted into the operator's ledger", async () => {
   // Never idle-returned (LEASE_IDLE_MS long): only the object's alarm ends the lease.
   const w = await startWorker({
-    catalog: catalog(),
+    catalog: pricedCatalog(),
     bindings: { ...mockBindings(mock.url), KEY_CACHE_MS: "500", LEASE_TTL_MS: "1500", LEASE_IDLE_MS: "600000", SETTLE_FLUSH_MS: "20" },
   });
   try {
@@ -329,7 +319,7 @@ test("late settlements are matched to what expired: a lease's by its ID, a reser
   // again) live: both expire into expired_hold entries, then the settlements land.
   const m = await startMockUpstream();
   const w = await startWorker({
-    catalog: catalog(),
+    catalog: pricedCatalog(),
     bindings: { ...mockBindings(m.url), TEST_FAIL_SETTLES: "12", SETTLE_RETRY_MS: "100", KEY_CACHE_MS: "200", LEASE_TTL_MS: "1400", RESERVATION_TTL_MS: "1500", LEASE_IDLE_MS: "600000", SETTLE_FLUSH_MS: "20" },
   });
   try {

@@ -6,28 +6,19 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { eventually } from "../support/eventually.mjs";
-import { startWorker } from "../support/worker.mjs";
+import { startWorker, caller } from "../support/worker.mjs";
 import { startMockUpstream } from "../support/mock_upstream.mjs";
-import { testCatalog, mockBindings } from "../support/catalog.mjs";
+import { pricedCatalog, mockBindings } from "../support/catalog.mjs";
 import { exactBody, exactJson, picos, sum } from "../support/money.mjs";
 
 let mock, worker;
 
 // test/pricey: test/ok's reply (11 prompt, 7 completion tokens) at 100 and 1000 µ$ a
 // token: $0.0081 a request, and a worst case of a few cents with max_tokens 10.
-function catalog() {
-  const c = testCatalog();
-  const ok = c.models.find((m) => m.id === "test/ok");
-  c.models.push({
-    ...ok, id: "test/pricey", name: "Test: pricey",
-    endpoints: ok.endpoints.map((e) => ({ ...e, pricing: { prompt: "0.0001", completion: "0.001" } })),
-  });
-  return c;
-}
 
 before(async () => {
   mock = await startMockUpstream();
-  worker = await startWorker({ catalog: catalog(), bindings: { ...mockBindings(mock.url), SETTLE_FLUSH_MS: "20" } });
+  worker = await startWorker({ catalog: pricedCatalog(), bindings: { ...mockBindings(mock.url), SETTLE_FLUSH_MS: "20" } });
 });
 
 after(async () => {
@@ -35,12 +26,8 @@ after(async () => {
   await mock?.close();
 });
 
-const post = (path, key, body, headers = {}) =>
-  fetch(`${worker.base}${path}`, {
-    method: "POST",
-    headers: { authorization: `Bearer ${key}`, "content-type": "application/json", ...headers },
-    body: JSON.stringify(body),
-  });
+const call = caller(() => worker);
+const post = (path, key, body, headers) => call("POST", path, key, body, headers);
 const chat = (key, body = {}, headers = {}) =>
   post("/chat/completions", key, { model: "test/pricey", messages: [{ role: "user", content: "hi" }], max_tokens: 10, ...body }, headers);
 const account = async (id) => (await worker.admin("GET", `/accounts/${id}`)).data;

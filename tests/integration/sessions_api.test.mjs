@@ -5,9 +5,9 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { eventually } from "../support/eventually.mjs";
-import { startWorker } from "../support/worker.mjs";
+import { startWorker, caller } from "../support/worker.mjs";
 import { startMockUpstream } from "../support/mock_upstream.mjs";
-import { testCatalog, mockBindings } from "../support/catalog.mjs";
+import { pricedCatalog, mockBindings } from "../support/catalog.mjs";
 import { exactBody, exactJson, picos, sum } from "../support/money.mjs";
 
 let mock, worker;
@@ -15,19 +15,10 @@ let mock, worker;
 // test/pricey: test/ok's reply (11 prompt, 7 completion tokens) at 100 and 1000 µ$ a
 // token: $0.0081 a request, 18 tokens.
 const COST = "0.0081";
-function catalog() {
-  const c = testCatalog();
-  const ok = c.models.find((m) => m.id === "test/ok");
-  c.models.push({
-    ...ok, id: "test/pricey", name: "Test: pricey",
-    endpoints: ok.endpoints.map((e) => ({ ...e, pricing: { prompt: "0.0001", completion: "0.001" } })),
-  });
-  return c;
-}
 
 before(async () => {
   mock = await startMockUpstream();
-  worker = await startWorker({ catalog: catalog(), bindings: { ...mockBindings(mock.url), SETTLE_FLUSH_MS: "20" } });
+  worker = await startWorker({ catalog: pricedCatalog(), bindings: { ...mockBindings(mock.url), SETTLE_FLUSH_MS: "20" } });
 });
 
 after(async () => {
@@ -35,12 +26,7 @@ after(async () => {
   await mock?.close();
 });
 
-const call = (method, path, key, body) =>
-  fetch(`${worker.base}${path}`, {
-    method,
-    headers: { authorization: `Bearer ${key}`, "content-type": "application/json" },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
+const call = caller(() => worker);
 const chat = (key, body = {}, headers = {}) =>
   fetch(`${worker.base}/chat/completions`, {
     method: "POST",

@@ -128,6 +128,18 @@ export function testCatalog() {
 }
 
 /** Worker bindings that point the test providers at the mock and give them keys. */
+// The test catalogue plus test/pricey: test/ok's endpoints at 100 and 1000 µ$ a token
+// (its reply of 11 prompt and 7 completion tokens costs $0.0081).
+export function pricedCatalog() {
+  const c = testCatalog();
+  const ok = c.models.find((m) => m.id === "test/ok");
+  c.models.push({
+    ...ok, id: "test/pricey", name: "Test: pricey",
+    endpoints: ok.endpoints.map((e) => ({ ...e, pricing: { prompt: "0.0001", completion: "0.001" } })),
+  });
+  return c;
+}
+
 export function mockBindings(mockUrl) {
   return {
     MOCKAI_BASE_URL: `${mockUrl}/v1`,

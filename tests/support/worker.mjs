@@ -20,6 +20,14 @@ function wranglerVars() {
   return vars;
 }
 
+// `call(method, path, key, body)` against a worker started later: JSON in, as a key.
+export const caller = (worker) => (method, path, key, body, headers = {}) =>
+  fetch(`${worker().base}${path}`, {
+    method,
+    headers: { authorization: `Bearer ${key}`, "content-type": "application/json", ...headers },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+
 export const ADMIN_KEY = "test-admin-key-0123456789";
 /** The deployment's key-tagging secret in tests. */
 export const KEY_SECRET = "test-key-secret-9876543210";
