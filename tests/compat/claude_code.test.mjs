@@ -1,7 +1,8 @@
 // Claude Code (npm @anthropic-ai/claude-code), unchanged, pointed at the local worker with
 // ANTHROPIC_BASE_URL and a modelmux key: it streams its large system prompt and tool list
 // to /api/v1/messages and prints the model's answer, for a model served natively by an
-// Anthropic endpoint and for one translated to another family.
+// Anthropic endpoint and for one translated to another family; and a session budget
+// (x-session-id, X-Session-Limits through ANTHROPIC_CUSTOM_HEADERS) that stops it.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
@@ -29,9 +30,11 @@ after(async () => {
   if (home) rmSync(home, { recursive: true, force: true });
 });
 
-function claude(prompt, model) {
+function claude(prompt, model, headers = {}) {
   return new Promise((resolve) => {
     const env = {
+      // Claude Code's own way to add headers to every request ("Name: Value" lines).
+      ANTHROPIC_CUSTOM_HEADERS: Object.entries(headers).map(([k, v]) => `${k}: ${v}`).join("\n"),
       PATH: process.env.PATH,
       HOME: home,
       ANTHROPIC_BASE_URL: `${worker.url}/api`,
@@ -89,3 +92,22 @@ for (const model of ["anthropic-mock/ok", "openai-mock/ok"]) {
     }
   });
 }
+
+// An agent on a leash: Claude Code's requests count against its session; once the
+// session's limit is reached, its next run is refused with a 403 that names the limit
+// before anything goes upstream, and Claude Code exits with it instead of retrying.
+test("claude -p with x-session-id stops cleanly at its session's limit", { timeout: 300_000 }, async () => {
+  const model = "anthropic-mock/ok";
+  const session = { "x-session-id": `cc-${Date.now()}`, "X-Session-Limits": "max_requests=100" };
+  const first = await claude("Say hello to modelmux", model, session);
+  assert.equal(first.code, 0, `exit ${first.code}\nstdout: ${first.stdout}\nstderr: ${first.stderr}`);
+  const read = await fetch(`${worker.base}/sessions/${session["x-session-id"]}`, { headers: { authorization: `Bearer ${KEY}` } });
+  assert.equal(read.status, 200);
+  const used = (await read.json()).data.requests;
+  assert.ok(used >= 1, `${used} requests`);
+  const seen = mock.requests.length;
+  const second = await claude("Say hello again", model, { ...session, "X-Session-Limits": `max_requests=${used}` });
+  assert.notEqual(second.code, 0, `stdout: ${second.stdout}`);
+  assert.match(second.stdout + second.stderr, /403[\s\S]*Session limit reached \(max_requests\)/);
+  assert.equal(mock.requests.length, seen, "nothing went upstream");
+});
