@@ -155,20 +155,30 @@ impl<S: Store> Books<S> {
             (added, size) if added > 0 => {
                 l.admit_until = lease::admit_until(0, size);
                 self.put_lease(&l, added)?;
-                Some(
-                    Grant {
-                        id: l.id,
-                        added,
-                        size,
-                        allow_training,
-                        admit_until: Some(l.admit_until),
-                        ..Grant::default()
-                    }
-                    .with_left(self.left_of(key)?),
-                )
+                Some(self.grant_of(l, key, (added, size), allow_training)?)
             }
             _ => None,
         })
+    }
+
+    /// The grant of lease `l` of `key`, `added` to it of its `size`, with what the
+    /// account and the key have left.
+    fn grant_of(
+        &self,
+        l: LeaseRow,
+        key: &KeyRecord,
+        (added, size): (u64, u64),
+        allow_training: bool,
+    ) -> Result<Grant> {
+        Ok(Grant {
+            id: l.id,
+            added,
+            size,
+            allow_training,
+            admit_until: Some(l.admit_until),
+            ..Grant::default()
+        }
+        .with_left(self.left_of(key)?))
     }
 
     /// What the account and `key` have left, before any hold.
@@ -273,15 +283,7 @@ impl<S: Store> Books<S> {
             l.admit_until.max(lease::admit_until(a, size))
         });
         self.put_lease(&l, l.amount.saturating_add(added))?;
-        let grant = Grant {
-            id: l.id,
-            added,
-            size,
-            allow_training,
-            admit_until: Some(l.admit_until),
-            ..Grant::default()
-        }
-        .with_left(self.left_of(&key)?);
+        let grant = self.grant_of(l, &key, (added, size), allow_training)?;
         Ok(Reply::Lease(LeaseState {
             lease: Some(grant),
             revoked: false,
