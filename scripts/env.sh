@@ -10,7 +10,9 @@ export CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_LINKER=/usr/lib/llvm-22/bin/wasm-ld
 # No file:line:column strings for panics and only type names from derived Debug in the
 # wasm (about 12 KB gzipped together): the worker does not panic on input, a panic
 # aborts the isolate whatever its message says, and no reply prints a derived Debug.
-export CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS="-Zlocation-detail=none -Zfmt-debug=shallow"
+# `-Cpanic=immediate-abort`: a panic traps at once, without formatting a message
+# (13 KB gzipped less again).
+export CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS="-Zlocation-detail=none -Zfmt-debug=shallow -Zunstable-options -Cpanic=immediate-abort"
 # worker-build uses these instead of downloading its tools.
 export WASM_BINDGEN_BIN="${CARGO_HOME:-$HOME/.cargo}/bin/wasm-bindgen"
 export ESBUILD_BIN="$PWD/node_modules/.bin/esbuild"
