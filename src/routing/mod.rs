@@ -315,6 +315,11 @@ impl<'a, 'h> Candidates<'a, 'h> {
         if (prefs.deny_data_collection || prefs.zdr) && (policy.training || policy.retains_prompts)
         {
             count(&mut r.data_policy);
+            r.policy_field = Some(if prefs.zdr {
+                "provider.zdr: true"
+            } else {
+                "provider.data_collection: \"deny\""
+            });
             r.privacy(if prefs.zdr {
                 ExcludedBy::DataPolicyZdr
             } else {

@@ -405,6 +405,31 @@ fn training_needs_the_account_setting() {
 }
 
 #[test]
+fn a_refusal_names_the_request_field_that_left_every_endpoint_out() {
+    // With training allowed too: the request's own `data_collection: deny` is the
+    // reason, whatever the account's setting turns out to be.
+    for (prefs, field) in [
+        (
+            json!({"data_collection": "deny"}),
+            "`provider.data_collection: \"deny\"`",
+        ),
+        (json!({"zdr": true}), "`provider.zdr: true`"),
+    ] {
+        let e = run(
+            json!({"model": "a/m:free", "provider": prefs}),
+            true,
+            &HashMap::new(),
+            0.0,
+        )
+        .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            format!("No endpoints found matching your data policy: {field} leaves out every endpoint of a/m:free.")
+        );
+    }
+}
+
+#[test]
 fn errors_say_why() {
     let h = HashMap::new();
     let e = run(json!({"model": "no/model"}), false, &h, 0.0).unwrap_err();

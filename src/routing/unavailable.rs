@@ -29,6 +29,8 @@ pub(super) struct Rejections {
     field: Option<&'static str>,
     /// The data-policy filters that left endpoints out.
     privacy: Vec<ExcludedBy>,
+    /// The request's own data-policy field that left endpoints out, if one did.
+    pub(super) policy_field: Option<&'static str>,
     /// The providers of the endpoints left out (`availability.affected_providers`).
     providers: Vec<String>,
 }
@@ -138,10 +140,17 @@ fn filtered(candidates: &[String], names: &str, r: &Rejections, ctx: &RouteConte
     if r.data_policy > 0 {
         let mut a = r.answer(Code::PrivacyRestricted, candidates);
         a.excluded_by.clone_from(&r.privacy);
-        let message = format!(
-            "No endpoints found matching your data policy (training allowed: {}). Allow providers that train on prompts in your account's privacy settings, or drop `provider.data_collection: \"deny\"`.",
-            ctx.allow_training
-        );
+        // The request's own filter, when it set one, is what left every endpoint out
+        // (it is checked first); else the account's privacy setting is.
+        let message = match r.policy_field {
+            Some(field) => format!(
+                "No endpoints found matching your data policy: `{field}` leaves out every endpoint of {names}."
+            ),
+            None => format!(
+                "No endpoints found matching your data policy (training allowed: {}). Allow providers that train on prompts in your account's privacy settings.",
+                ctx.allow_training
+            ),
+        };
         return unavailable(a, message);
     }
     if r.parameters > 0 {

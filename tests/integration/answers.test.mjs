@@ -92,7 +92,8 @@ test("data_collection: deny and zdr excluding every endpoint: privacy_restricted
     const r = await chat({ model: "ans/private", provider });
     assert.equal(r.status, 404);
     const body = await r.json();
-    assert.match(body.error.message, /^No endpoints found matching your data policy/);
+    const field = provider.zdr ? "`provider.zdr: true`" : '`provider.data_collection: "deny"`';
+    assert.equal(body.error.message, `No endpoints found matching your data policy: ${field} leaves out every endpoint of ans/private.`);
     assert.deepEqual(body, { error: {
       code: 404, message: body.error.message,
       availability: { code: "privacy_restricted", retryable: false, requested_models: ["ans/private"],

@@ -20,11 +20,18 @@ use crate::routing::{self, Choice};
 use crate::settings::Settings;
 
 /// The request's endpoints in order under each privacy setting, each ordered when it
-/// is first needed, from candidates gathered once.
+/// is first needed, from candidates gathered once, with the facts admission reads
+/// (worked out once per setting: admission and the attempts use the same hold).
 pub(super) struct Plans<'a, 'h> {
     pub(super) candidates: routing::Candidates<'a, 'h>,
-    private: Option<Result<Vec<Choice<'a>>, Error>>,
-    training: Option<Result<Vec<Choice<'a>>, Error>>,
+    private: Option<Slot<'a>>,
+    training: Option<Slot<'a>>,
+}
+
+/// One privacy setting's plan and, once asked for, its facts.
+struct Slot<'a> {
+    plan: Result<Vec<Choice<'a>>, Error>,
+    facts: Option<PlanFacts>,
 }
 
 impl<'a, 'h> Plans<'a, 'h> {
@@ -36,35 +43,57 @@ impl<'a, 'h> Plans<'a, 'h> {
         }
     }
 
-    /// The plan for an account that allows providers that train on prompts, or not.
-    fn get(&mut self, allow_training: bool) -> &Result<Vec<Choice<'a>>, Error> {
+    fn slot(&mut self, allow_training: bool) -> &mut Slot<'a> {
         let c = &self.candidates;
         let slot = if allow_training {
             &mut self.training
         } else {
             &mut self.private
         };
-        slot.get_or_insert_with(|| c.plan(allow_training, &mut || worker::js_sys::Math::random()))
+        slot.get_or_insert_with(|| Slot {
+            plan: c.plan(allow_training, &mut || worker::js_sys::Math::random()),
+            facts: None,
+        })
     }
 
-    pub(super) fn take(mut self, allow_training: bool) -> Result<Vec<Choice<'a>>, Error> {
-        self.get(allow_training);
+    /// The plan for an account that allows providers that train on prompts, or not.
+    fn get(&mut self, allow_training: bool) -> &Result<Vec<Choice<'a>>, Error> {
+        &self.slot(allow_training).plan
+    }
+
+    /// The plan admission settled on, and what the request holds under it: its worst
+    /// case over every endpoint it may fall back to (0 when there is no plan).
+    pub(super) fn take(
+        mut self,
+        allow_training: bool,
+        parsed: &Parsed,
+    ) -> (Result<Vec<Choice<'a>>, Error>, u64) {
+        let hold = self
+            .facts(allow_training, parsed)
+            .map_or(0, |f| f.ask.reserve);
         let slot = if allow_training {
             self.training
         } else {
             self.private
         };
-        slot.unwrap_or_else(|| Err(Error::Internal("no plan".into())))
+        match slot {
+            Some(s) => (s.plan, hold),
+            None => (Err(Error::Internal("no plan".into())), 0),
+        }
     }
 
     /// What the account's object needs to admit the request under `allow_training`:
     /// whether it is free, and its worst case over every endpoint it may fall back to.
     fn facts(&mut self, allow_training: bool, parsed: &Parsed) -> Option<PlanFacts> {
-        let plan = self.get(allow_training).as_ref().ok()?;
-        Some(PlanFacts {
-            free: plan.first().is_some_and(Choice::is_free),
-            ask: Ask::max(plan.iter().map(|c| parsed.worst_case(c))),
-        })
+        let slot = self.slot(allow_training);
+        if slot.facts.is_none() {
+            let plan = slot.plan.as_ref().ok()?;
+            slot.facts = Some(PlanFacts {
+                free: plan.first().is_some_and(Choice::is_free),
+                ask: Ask::max(plan.iter().map(|c| parsed.worst_case(c))),
+            });
+        }
+        slot.facts
     }
 }
 

@@ -190,7 +190,7 @@ pub async fn handle(
     let settler =
         Settler::register(ctx, link, base, cfg.reservation_ttl_ms).with_client(req.signal());
     let prompt_tokens = plans.candidates.prompt_tokens;
-    let plan = plans.take(admitted.answer.allow_training);
+    let (plan, hold) = plans.take(admitted.answer.allow_training, &parsed);
     let run = Run {
         env,
         cfg: &cfg,
@@ -202,9 +202,7 @@ pub async fn handle(
         echo,
         clock: attempt::Clock::since(arrived),
         // What the request holds: its worst case over the plan, as admitted.
-        hold: plan.as_ref().map_or(0, |p| {
-            Ask::max(p.iter().map(|c| parsed.worst_case(c))).reserve
-        }),
+        hold,
         catalog: &cat,
     };
     let result = match &plan {

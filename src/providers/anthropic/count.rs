@@ -3,6 +3,8 @@
 //! through from a Messages body as the caller wrote it, and the `{"input_tokens": N}`
 //! it answers. Counting is free on Anthropic's side and generates nothing.
 
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 use serde_json::Value;
 
 use super::API_VERSION;
@@ -10,49 +12,48 @@ use crate::api::ChatRequest;
 use crate::error::{Error, Result};
 use crate::providers::{Target, UpstreamRequest};
 
-/// The fields `count_tokens` takes (Anthropic's `MessageCountTokensParams`): it
-/// refuses any other ("Extra inputs are not permitted"), `max_tokens` and `stream`
-/// included.
-const FIELDS: [&str; 10] = [
-    "model",
-    "messages",
-    "system",
-    "tools",
-    "tool_choice",
-    "thinking",
-    "mcp_servers",
-    "context_management",
-    "output_config",
-    "output_format",
-];
+/// The fields `count_tokens` takes (Anthropic's `MessageCountTokensParams`), each kept
+/// as it was written (`T`: a borrowed raw value, or a value of an opaque Messages
+/// body). Anthropic refuses any other ("Extra inputs are not permitted"), `max_tokens`
+/// and `stream` included, so every other field of the body is left out.
+#[derive(Serialize, Deserialize)]
+struct CountBody<T> {
+    model: T,
+    messages: T,
+    #[serde(default = "none", skip_serializing_if = "Option::is_none")]
+    system: Option<T>,
+    #[serde(default = "none", skip_serializing_if = "Option::is_none")]
+    tools: Option<T>,
+    #[serde(default = "none", skip_serializing_if = "Option::is_none")]
+    tool_choice: Option<T>,
+    #[serde(default = "none", skip_serializing_if = "Option::is_none")]
+    thinking: Option<T>,
+    #[serde(default = "none", skip_serializing_if = "Option::is_none")]
+    mcp_servers: Option<T>,
+    #[serde(default = "none", skip_serializing_if = "Option::is_none")]
+    context_management: Option<T>,
+    #[serde(default = "none", skip_serializing_if = "Option::is_none")]
+    output_config: Option<T>,
+    #[serde(default = "none", skip_serializing_if = "Option::is_none")]
+    output_format: Option<T>,
+}
 
-/// A count request of `body` (its fields `count_tokens` does not take left out) at
-/// `target`, with `headers` (the API version, betas) after the key and before the
-/// provider's own.
-fn request(
+fn none<T>() -> Option<T> {
+    None
+}
+
+/// A count request of `body` at `target`, with `headers` (the API version, betas)
+/// after the key and before the provider's own.
+fn request<T: Serialize>(
     target: &Target,
-    body: &Value,
+    body: &CountBody<T>,
     headers: Vec<(String, String)>,
 ) -> Result<UpstreamRequest> {
     let mut all = vec![("x-api-key".to_string(), target.key()?.to_string())];
     all.extend(headers);
     all.extend(target.extra_headers());
     let url = format!("{}/messages/count_tokens", target.base_url);
-    UpstreamRequest::post_json(url, &counted_fields(body), all)
-}
-
-/// `body` with only the top-level fields `count_tokens` takes. The body stays opaque:
-/// only its top-level names are read.
-fn counted_fields(body: &Value) -> Value {
-    match body.as_object() {
-        Some(o) => Value::Object(
-            o.iter()
-                .filter(|(k, _)| FIELDS.contains(&k.as_str()))
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect(),
-        ),
-        None => body.clone(),
-    }
+    UpstreamRequest::post_json(url, body, all)
 }
 
 /// A Messages body (from [`crate::api::messages::native_body`]) counted as the caller
@@ -62,7 +63,9 @@ pub fn build_native(
     body: &Value,
     client_headers: &[(String, String)],
 ) -> Result<UpstreamRequest> {
-    request(target, body, super::native_headers(client_headers))
+    let body = CountBody::<Value>::deserialize(body)
+        .map_err(|e| Error::bad_request(format!("messages count: {e}")))?;
+    request(target, &body, super::native_headers(client_headers))
 }
 
 /// The prompt of a chat request counted: the body a generation of it would send
@@ -70,7 +73,7 @@ pub fn build_native(
 /// the one request builder, so that the count is of what a generation sends.
 pub fn build_chat(target: &Target, req: &ChatRequest) -> Result<UpstreamRequest> {
     let up = super::build_request(target, req, false)?;
-    let body: Value =
+    let body: CountBody<&RawValue> =
         serde_json::from_slice(&up.body).map_err(|e| Error::Internal(e.to_string()))?;
     let version = vec![("anthropic-version".to_string(), API_VERSION.to_string())];
     request(target, &body, version)
@@ -81,4 +84,29 @@ pub fn parse(provider: &str, body: &[u8]) -> Result<u64> {
     crate::providers::Counted::read(provider, body)?
         .tokens
         .ok_or_else(|| crate::providers::invalid_reply(provider, "no input_tokens", body))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn only_the_fields_count_tokens_takes_are_sent() {
+        let body = json!({"model": "m", "messages": [{"role": "user", "content": "hi"}],
+            "system": "s", "max_tokens": 5, "stream": true, "metadata": {"user_id": "u"},
+            "thinking": {"type": "enabled", "budget_tokens": 1024}});
+        let counted = CountBody::<Value>::deserialize(&body).unwrap();
+        assert_eq!(
+            serde_json::to_value(&counted).unwrap(),
+            json!({"model": "m", "messages": [{"role": "user", "content": "hi"}],
+                "system": "s", "thinking": {"type": "enabled", "budget_tokens": 1024}})
+        );
+        let raw = serde_json::to_vec(&body).unwrap();
+        let borrowed: CountBody<&RawValue> = serde_json::from_slice(&raw).unwrap();
+        assert_eq!(
+            serde_json::to_value(&borrowed).unwrap(),
+            serde_json::to_value(&counted).unwrap()
+        );
+    }
 }
