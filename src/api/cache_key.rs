@@ -146,7 +146,7 @@ pub struct Entry {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Stored {
-    Chat(ChatCompletion),
+    Chat(Box<ChatCompletion>),
     Embeddings(StoredEmbeddings),
 }
 

@@ -144,7 +144,7 @@ fn entries_round_trip_age_and_expire() {
         source_id: "gen-src".into(),
         stored_ms: 10_000,
         ttl_secs: 2,
-        reply: Stored::Chat(reply()),
+        reply: Stored::Chat(Box::new(reply())),
     };
     let back = Entry::from_bytes(&e.to_bytes().unwrap()).unwrap();
     assert_eq!(back.source_id, "gen-src");
