@@ -71,6 +71,7 @@ pub enum Begin {
 /// in flight in this isolate; else the request goes on as a miss whose reply is kept.
 pub async fn begin(req: &mut ClientRequest, a: Asking<'_>) -> Result<Begin, Error> {
     let guard = if a.directive.clear {
+        STORING.with(|s| s.borrow_mut().remove(&a.key));
         forget(a.env, &a.key).await;
         None
     } else {
@@ -259,8 +260,15 @@ impl Capture {
         let Some(bytes) = entry.to_bytes() else {
             return;
         };
+        let entry = Rc::new(entry);
+        STORING.with(|s| {
+            let mut s = s.borrow_mut();
+            if s.len() < MAX_FLIGHTS {
+                s.insert(i.key.clone(), entry.clone());
+            }
+        });
         if let Some(g) = i.flight.borrow_mut().take() {
-            g.finish(Some(Rc::new(entry)));
+            g.finish(Some(entry));
         }
         i.ctx
             .wait_until(store(i.env.clone(), i.key.clone(), bytes, i.ttl_secs));
@@ -269,14 +277,18 @@ impl Capture {
 
 /// The entry of `key`, if one is stored and fresh: the location's, else the KV
 /// namespace's (then kept in the location too).
-async fn load(env: &Env, key: &str) -> Option<Entry> {
+async fn load(env: &Env, key: &str) -> Option<Rc<Entry>> {
     let now = config::now_ms() as u64;
+    let storing = STORING.with(|s| s.borrow().get(key).cloned());
+    if let Some(e) = storing.filter(|e| e.fresh(now)) {
+        return Some(e);
+    }
     let url = format!("{CACHE_URL}{key}");
     let cache = worker::Cache::default();
     if let Ok(Some(mut resp)) = cache.get(url.as_str(), false).await {
         let entry = resp.bytes().await.ok().and_then(|b| Entry::from_bytes(&b));
         if let Some(e) = entry.filter(|e| e.fresh(now)) {
-            return Some(e);
+            return Some(Rc::new(e));
         }
     }
     let kv = env.kv(KV_BINDING).ok()?;
@@ -286,7 +298,7 @@ async fn load(env: &Env, key: &str) -> Option<Entry> {
     if let Ok(resp) = cache_response(bytes, left) {
         let _ = cache.put(url.as_str(), resp).await;
     }
-    Some(e)
+    Some(Rc::new(e))
 }
 
 /// Stores an entry for `ttl_secs` in the location and, where bound, in KV.
@@ -301,6 +313,7 @@ async fn store(env: Env, key: String, bytes: Vec<u8>, ttl_secs: u32) {
     if let Ok(resp) = cache_response(bytes, u64::from(ttl_secs)) {
         let _ = worker::Cache::default().put(url.as_str(), resp).await;
     }
+    STORING.with(|s| s.borrow_mut().remove(&key));
 }
 
 /// Removes `key`'s entry (`X-OpenRouter-Cache-Clear`).
@@ -334,6 +347,8 @@ type Waiters = Vec<oneshot::Sender<Option<Rc<Entry>>>>;
 
 thread_local! {
     static FLIGHTS: RefCell<HashMap<String, Waiters>> = RefCell::new(HashMap::new());
+    /// Entries kept and still on their way into storage: found here meanwhile.
+    static STORING: RefCell<HashMap<String, Rc<Entry>>> = RefCell::new(HashMap::new());
 }
 
 fn join(key: &str) -> Flight {
