@@ -171,7 +171,7 @@ fn entries_round_trip_age_and_expire() {
     let mut big = reply();
     big.choices[0].message.content = Some("x".repeat(MAX_ENTRY_BYTES));
     assert!(Entry {
-        reply: Stored::Chat(big),
+        reply: Stored::Chat(Box::new(big)),
         ..e
     }
     .to_bytes()

@@ -144,7 +144,8 @@ pub(super) async fn serve(
         };
         let in_isolate = providers::family(provider.api).in_isolate();
         if let (true, Parsed::Generate(incoming)) = (in_isolate, parsed) {
-            let served = serve_echo(cfg, &incoming.request, choice, &meta, settler).await;
+            let cache = run.cache.as_ref();
+            let served = serve_echo(cfg, &incoming.request, (choice, &meta), settler, cache).await;
             return served.map_err(|e| (e, Trail::default()));
         }
         if let Err(e) = upstream_quota(env, choice, prompt_tokens).await {
