@@ -223,14 +223,18 @@ struct Inner {
     flight: RefCell<Option<FlightGuard>>,
 }
 
-impl Capture {
-    /// The miss's headers: `X-OpenRouter-Cache-Status: MISS` and its TTL.
-    pub fn stamp(&self, resp: &Response) {
-        let h = resp.headers();
-        http::set(h, "X-OpenRouter-Cache-Status", "MISS");
-        http::set(h, "X-OpenRouter-Cache-TTL", &self.0.ttl_secs.to_string());
-    }
+/// A miss's headers, when the request asked the cache: `X-OpenRouter-Cache-Status:
+/// MISS` and its TTL.
+pub fn stamp_miss(resp: &Response, capture: Option<&Capture>) {
+    let Some(c) = capture else {
+        return;
+    };
+    let h = resp.headers();
+    http::set(h, "X-OpenRouter-Cache-Status", "MISS");
+    http::set(h, "X-OpenRouter-Cache-TTL", &c.0.ttl_secs.to_string());
+}
 
+impl Capture {
     /// Keeps a chat reply, if it ended well (every choice finished, none in error).
     pub fn chat(&self, c: &ChatCompletion) {
         if cache_key::storable(c) {

@@ -184,13 +184,9 @@ pub async fn handle(
     let session_view = admitted.answer.session.as_deref().cloned();
     let leased = admitted.ticket.is_some();
     let base = record_of(&req, &who.gen_id, &parsed, now_ms);
-    let settler = Settler::register(
-        ctx,
-        who.link(env, admitted.ticket),
-        base,
-        cfg.reservation_ttl_ms,
-    )
-    .with_client(req.signal());
+    let link = who.link(env, admitted.ticket);
+    let settler =
+        Settler::register(ctx, link, base, cfg.reservation_ttl_ms).with_client(req.signal());
     let prompt_tokens = plans.candidates.prompt_tokens;
     let plan = plans.take(admitted.answer.allow_training);
     let run = Run {
@@ -219,9 +215,7 @@ pub async fn handle(
         Err(unserved) => return failed(&settler, unserved, parsed.surface()),
     };
     stamp::stamp(&resp, &settler.gen_id, leased, &run.clock, &admitted.answer);
-    if let Some(c) = &run.cache {
-        c.stamp(&resp);
-    }
+    cache::stamp_miss(&resp, run.cache.as_ref());
     Ok(resp)
 }
 
