@@ -9,7 +9,6 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::Rc;
 
-use futures_channel::oneshot;
 use worker::{Env, Response};
 
 use super::account::SettleItem;
@@ -342,15 +341,22 @@ enum Flight {
     /// The first: the others wait for it.
     Lead(FlightGuard),
     /// Another is in flight: what it keeps comes here.
-    Wait(oneshot::Receiver<Option<Rc<Entry>>>),
-    /// The map is full: on its own.
+    Wait(Outcome),
+    /// The map is full, or the key has waiters enough: on its own.
     Alone,
 }
 
-type Waiters = Vec<oneshot::Sender<Option<Rc<Entry>>>>;
+/// What the first of a flight kept: unset while it is in flight, then its entry (or
+/// `None`, it kept none). Read by each waiter on its own timer: a promise of one
+/// request settled from another's handler would run the waiter's I/O in the other's
+/// context, which the runtime refuses.
+type Outcome = Rc<RefCell<Option<Option<Rc<Entry>>>>>;
+
+/// How often a waiter looks at its flight's outcome (ms).
+const POLL_MS: u64 = 20;
 
 thread_local! {
-    static FLIGHTS: RefCell<HashMap<String, Waiters>> = RefCell::new(HashMap::new());
+    static FLIGHTS: RefCell<HashMap<String, Outcome>> = RefCell::new(HashMap::new());
     /// Entries kept and still on their way into storage: found here meanwhile.
     static STORING: RefCell<HashMap<String, Rc<Entry>>> = RefCell::new(HashMap::new());
 }
@@ -358,45 +364,62 @@ thread_local! {
 fn join(key: &str) -> Flight {
     FLIGHTS.with(|f| {
         let mut f = f.borrow_mut();
-        if let Some(waiters) = f.get_mut(key) {
-            if waiters.len() >= MAX_WAITERS {
-                return Flight::Alone;
-            }
-            let (tx, rx) = oneshot::channel();
-            waiters.push(tx);
-            return Flight::Wait(rx);
+        if let Some(outcome) = f.get(key) {
+            // The map and the first hold it too.
+            return match Rc::strong_count(outcome) < MAX_WAITERS.saturating_add(2) {
+                true => Flight::Wait(outcome.clone()),
+                false => Flight::Alone,
+            };
         }
         if f.len() >= MAX_FLIGHTS {
             return Flight::Alone;
         }
-        f.insert(key.to_string(), Vec::new());
+        let outcome = Outcome::default();
+        f.insert(key.to_string(), outcome.clone());
         Flight::Lead(FlightGuard {
             key: key.to_string(),
+            outcome,
         })
     })
 }
 
 /// What the first request kept, or `None` (it kept nothing, or the wait ran out).
-async fn waited(rx: oneshot::Receiver<Option<Rc<Entry>>>, ms: u64) -> Option<Rc<Entry>> {
-    use futures_util::future::{select, Either};
-    let timeout = std::pin::pin!(config::sleep(ms));
-    match select(rx, timeout).await {
-        Either::Left((Ok(e), _)) => e,
-        _ => None,
+async fn waited(outcome: Outcome, ms: u64) -> Option<Rc<Entry>> {
+    let mut waited = 0u64;
+    loop {
+        let seen = outcome.borrow().clone();
+        if let Some(kept) = seen {
+            return kept;
+        }
+        if waited >= ms {
+            return None;
+        }
+        config::sleep(POLL_MS).await;
+        waited = waited.saturating_add(POLL_MS);
     }
 }
 
-/// The first request's place in the map: removed when it keeps its reply, or when it
+/// The first request's place in the map: given up when it keeps its reply, or when it
 /// is dropped without one (the waiters then go on their own).
 struct FlightGuard {
     key: String,
+    outcome: Outcome,
 }
 
 impl FlightGuard {
     fn finish(&self, entry: Option<Rc<Entry>>) {
-        let waiters = FLIGHTS.with(|f| f.borrow_mut().remove(&self.key));
-        for w in waiters.into_iter().flatten() {
-            let _ = w.send(entry.clone());
+        FLIGHTS.with(|f| {
+            let mut f = f.borrow_mut();
+            // Only its own flight: a later one of the same key may have begun.
+            if f.get(&self.key)
+                .is_some_and(|o| Rc::ptr_eq(o, &self.outcome))
+            {
+                f.remove(&self.key);
+            }
+        });
+        let mut outcome = self.outcome.borrow_mut();
+        if outcome.is_none() {
+            *outcome = Some(entry);
         }
     }
 }

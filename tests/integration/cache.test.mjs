@@ -103,7 +103,7 @@ test("a hit costs nothing and its record names its source", async () => {
   const miss = await chat(ask(tag));
   const source = await record(miss.data.id);
   assert.ok(picos(source.total_cost) > 0n);
-  assert.equal(source.response_cache_source_id, undefined);
+  assert.equal(source.response_cache_source_id, null);
   const before = await exactBody(await call("GET", "/credits", acc.key));
   const hit = await chat(ask(tag));
   assert.equal(hit.response.headers.get("x-openrouter-cache-status"), "HIT");
