@@ -62,6 +62,10 @@ test("a miss then a hit: one upstream call, the same reply under a new ID, free"
   const reordered = await call("POST", "/chat/completions", acc.key, { messages: [{ content: tag, role: "user" }], model: "test/ok" }, CACHE);
   assert.equal(reordered.headers.get("x-openrouter-cache-status"), "HIT");
   assert.equal(upstreamCalls(tag), 1);
+  // A browser client may read the cache's headers.
+  const cors = await fetch(`${worker.base}/chat/completions`, { method: "OPTIONS", headers: { origin: "https://a.example", "access-control-request-method": "POST" } });
+  const exposed = cors.headers.get("access-control-expose-headers").split(/,\s*/);
+  for (const h of ["Status", "Age", "TTL", "Source-Id"]) assert.ok(exposed.includes(`X-OpenRouter-Cache-${h}`), h);
 });
 
 test("a streamed request is kept from its stream and replayed as a stream", async () => {
