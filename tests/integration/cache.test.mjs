@@ -259,3 +259,37 @@ test("Responses, Messages and embeddings are kept in their own shapes", async ()
   assert.notEqual(e2.data.id, e1.data.id);
   assert.equal(upstreamCalls(etag), 1);
 });
+
+test("with RESPONSE_CACHE bound, entries are kept in KV too, for every location", async () => {
+  const w = await startWorker({ catalog: testCatalog(), bindings: mockBindings(mock.url), kv: ["RESPONSE_CACHE"] });
+  try {
+    const own = await w.createAccount({ credits: 10 });
+    const c = new OpenAI({ baseURL: w.base, apiKey: own.key, maxRetries: 0 });
+    const tag = "cache-kv-1";
+    const miss = await chat(ask(tag), { ...CACHE, "X-OpenRouter-Cache-TTL": "120" }, c);
+    const kv = await w.mf.getKVNamespace("RESPONSE_CACHE");
+    const { keys } = await eventually(async () => {
+      const l = await kv.list();
+      return l.keys.length > 0 && l;
+    }, "the KV entry");
+    assert.equal(keys.length, 1);
+    assert.match(keys[0].name, /^[0-9a-f]{64}$/);
+    // KV keeps it for its TTL (at least the minute KV allows).
+    assert.ok(keys[0].expiration - Date.now() / 1000 > 100, `expires ${keys[0].expiration}`);
+    const entry = JSON.parse(await kv.get(keys[0].name));
+    assert.equal(entry.source_id, miss.data.id);
+    assert.equal(entry.ttl_secs, 120);
+    assert.equal(entry.reply.chat.choices[0].message.content, `mock says: ${tag}`);
+    const hit = await chat(ask(tag), CACHE, c);
+    assert.equal(hit.response.headers.get("x-openrouter-cache-source-id"), miss.data.id);
+    assert.equal(upstreamCalls(tag), 1);
+    // Cleared: gone from KV too, then replaced.
+    const cleared = await chat(ask(tag), { ...CACHE, "X-OpenRouter-Cache-Clear": "true" }, c);
+    await eventually(async () => {
+      const v = await kv.get(keys[0].name);
+      return v && JSON.parse(v).source_id === cleared.data.id;
+    }, "the replaced KV entry");
+  } finally {
+    await w.close();
+  }
+});
