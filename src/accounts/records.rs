@@ -184,6 +184,9 @@ pub struct Generation {
     /// The session it was charged to (set by the account's object as it settles).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub session_id: Option<String>,
+    /// A reply from the response cache: the generation that made the stored reply.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub response_cache_source_id: Option<String>,
 }
 
 impl Generation {
@@ -234,6 +237,7 @@ pub fn generation_data(g: &Generation, charged_picos: u64) -> Value {
         "latency": g.latency_ms,
         "generation_time": g.generation_ms,
         "session_id": g.session_id,
+        "response_cache_source_id": g.response_cache_source_id,
     });
     let nulls = [
         "moderation_latency",

@@ -1,5 +1,6 @@
 //! OpenAI/OpenRouter wire types: chat requests, replies, stream chunks and usage.
 
+pub mod cache_key;
 pub mod chat;
 pub mod completions;
 pub mod content;

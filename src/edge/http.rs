@@ -195,7 +195,7 @@ pub fn cors_headers(req: &ClientRequest) -> Vec<(&'static str, String)> {
         ("Access-Control-Allow-Origin", "*".into()),
         ("Access-Control-Allow-Methods", "GET, POST, PATCH, DELETE, OPTIONS".into()),
         ("Access-Control-Allow-Headers", asked),
-        ("Access-Control-Expose-Headers", "X-RateLimit-Limit, X-RateLimit-Remaining, X-RateLimit-Reset, X-RateLimit-Limit-Requests, X-RateLimit-Remaining-Requests, X-RateLimit-Reset-Requests, X-Credits-Remaining, X-Key-Limit-Remaining, Server-Timing, Retry-After, X-Generation-Id".into()),
+        ("Access-Control-Expose-Headers", "X-RateLimit-Limit, X-RateLimit-Remaining, X-RateLimit-Reset, X-RateLimit-Limit-Requests, X-RateLimit-Remaining-Requests, X-RateLimit-Reset-Requests, X-Credits-Remaining, X-Key-Limit-Remaining, Server-Timing, Retry-After, X-Generation-Id, X-OpenRouter-Cache-Status, X-OpenRouter-Cache-Age, X-OpenRouter-Cache-TTL, X-OpenRouter-Cache-Source-Id".into()),
         ("Access-Control-Max-Age", "86400".into()),
     ]
 }

@@ -142,6 +142,8 @@ pub struct ChatStream {
     relay: Option<Box<super::continuation::Relay>>,
     /// Output reached the client in an earlier attempt (after a failover).
     delivered_before: bool,
+    /// The response cache's copy of a stream that also goes to its client.
+    record: Option<Box<Gather>>,
 }
 
 impl ChatStream {
@@ -172,6 +174,7 @@ impl ChatStream {
             preface: Vec::new(),
             relay: None,
             delivered_before: false,
+            record: None,
         }
     }
 
@@ -347,6 +350,21 @@ impl ChatStream {
         self.gather.take().map(|g| g.finish())
     }
 
+    /// Also gathers the stream into one reply as it goes to the client, for the
+    /// response cache ([`ChatStream::recorded`]).
+    pub fn recording(mut self, on: bool) -> Self {
+        self.record = on.then(|| Box::new(Gather::new(self.meta.clone())));
+        self
+    }
+
+    /// The reply the stream made, with its final usage; `None` unless
+    /// [`ChatStream::recording`].
+    pub fn recorded(&mut self) -> Option<ChatCompletion> {
+        let mut c = self.record.take()?.finish();
+        c.usage = Some(self.final_usage());
+        Some(c)
+    }
+
     /// Encodes for another surface than chat completions.
     pub fn with_encoder(mut self, encoder: Encoder) -> Self {
         self.encoder = encoder;
@@ -444,21 +462,23 @@ impl ChatStream {
         if let Some(n) = self.native.as_mut() {
             n.event(data);
         }
-        if let (Translator::OpenAi(t), Encoder::Chat, None, None) = (
+        if let (Translator::OpenAi(t), Encoder::Chat, None, None, None) = (
             &mut self.translator,
             &self.encoder,
             &self.gather,
             &self.relay,
+            &self.record,
         ) {
             if t.restamp(data, &self.head, &mut self.sent, &mut self.usage, out) {
                 return Ok(());
             }
         }
-        if let (Translator::Anthropic(t), Encoder::Chat, None, None) = (
+        if let (Translator::Anthropic(t), Encoder::Chat, None, None, None) = (
             &mut self.translator,
             &self.encoder,
             &self.gather,
             &self.relay,
+            &self.record,
         ) {
             return match t.read(data)? {
                 anthropic::Made::Text(text) => {
@@ -577,6 +597,9 @@ impl ChatStream {
                     c.native_finish_reason.get_or_insert(native);
                     c.finish_reason = Some(norm.to_string());
                 }
+            }
+            if let Some(r) = self.record.as_mut() {
+                r.push(&chunk);
             }
             if let Some(g) = self.gather.as_mut() {
                 g.push(&chunk);

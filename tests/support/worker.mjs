@@ -35,7 +35,7 @@ export const KEY_SECRET = "test-key-secret-9876543210";
 /** The options of one worker running the built worker (`build`): its bindings, and
  * its Durable Object bindings, hosted by itself or, with `host`, by the worker of that
  * name (bound by `scriptName`: one set of objects for several isolates). */
-function workerOptions({ build, bindings, host, name, assets = false, directSocket = false }) {
+function workerOptions({ build, bindings, host, name, assets = false, directSocket = false, kv = [] }) {
   const object = (className) => ({ className, useSQLite: true, ...(host ? { scriptName: host } : {}) });
   return {
     ...(name ? { name } : {}),
@@ -46,7 +46,8 @@ function workerOptions({ build, bindings, host, name, assets = false, directSock
     compatibilityDate: "2026-04-01",
     // As wrangler.toml's compatibility_flags.
     compatibilityFlags: ["enable_request_signal"],
-    kvNamespaces: ["CATALOG"],
+    // `kv`: more namespaces a test binds (the response cache's `RESPONSE_CACHE`).
+    kvNamespaces: ["CATALOG", ...kv],
     // As wrangler.toml's [assets]: the pages, with the API paths going to the worker.
     // Without them (benchmarks) requests reach the worker directly, as API paths do on
     // Cloudflare, where the static routing happens before any worker runs; miniflare
@@ -115,8 +116,8 @@ async function start({ workers, catalog, inspectorPort, build }) {
 }
 
 /** The built worker in one isolate, hosting its own Durable Objects. */
-export async function startWorker({ catalog, bindings = {}, assets = true, inspectorPort, build = path.join(ROOT, "build") } = {}) {
-  return start({ workers: [workerOptions({ build, bindings, assets })], catalog, inspectorPort, build });
+export async function startWorker({ catalog, bindings = {}, assets = true, inspectorPort, build = path.join(ROOT, "build"), kv = [] } = {}) {
+  return start({ workers: [workerOptions({ build, bindings, assets, kv })], catalog, inspectorPort, build });
 }
 
 /** Name of the worker that hosts a cluster's Durable Objects. */

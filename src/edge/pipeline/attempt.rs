@@ -18,6 +18,7 @@ use super::{Incoming, Parsed};
 use crate::accounts::served::Served;
 use crate::api::routed::Trace;
 use crate::api::GenerationMeta;
+use crate::edge::cache::Capture;
 use crate::edge::upstream::Failover;
 use crate::edge::{config, health, http, session_budget, sessions, upstream};
 use crate::error::{Error, Failures, Trail};
@@ -48,6 +49,8 @@ pub(super) struct Run<'r> {
     /// The catalogue the plan points into (where a failing stream finds its next
     /// endpoints).
     pub(super) catalog: &'r std::rc::Rc<crate::catalog::Catalog>,
+    /// What keeps the reply, when the request asked the response cache for it.
+    pub(super) cache: Option<crate::edge::cache::Capture>,
 }
 
 /// When a request's attempts ran (`Server-Timing`), in ms since the epoch: the plan's
@@ -141,7 +144,8 @@ pub(super) async fn serve(
         };
         let in_isolate = providers::family(provider.api).in_isolate();
         if let (true, Parsed::Generate(incoming)) = (in_isolate, parsed) {
-            let served = serve_echo(cfg, &incoming.request, choice, &meta, settler).await;
+            let cache = run.cache.as_ref();
+            let served = serve_echo(cfg, &incoming.request, (choice, &meta), settler, cache).await;
             return served.map_err(|e| (e, Trail::default()));
         }
         if let Err(e) = upstream_quota(env, choice, prompt_tokens).await {
@@ -163,7 +167,7 @@ pub(super) async fn serve(
                 attempt(run, &target, incoming, &meta, step).await
             }
             Parsed::Embeddings { request, .. } => {
-                embed(cfg, &target, request, &meta, choice, started, settler).await
+                embed(run, &target, request, &meta, choice, started).await
             }
         };
         run.clock.waited_since(started);
@@ -379,16 +383,19 @@ impl Attempt<'_> {
                 .await?;
             return match own {
                 Some(mut own) => {
+                    self.keep(&completion);
                     session_budget::stamp_native(&mut own, &completion, self.run.session);
                     self.native_reply(own)
                 }
                 None => {
+                    self.keep(&completion);
                     session_budget::stamp(&mut completion, self.run.session);
                     self.reply(&request.reply(completion))
                 }
             };
         }
         let (mut completion, body, _hold) = exchange.spawn(up, upstream::Drain::of(cfg)).await?;
+        self.keep(&completion);
         if self.native {
             let slug = self.target.provider.slug.as_str();
             let mut own = self.family.native_reply(slug, &body, &self.choice.id)?;
@@ -400,6 +407,13 @@ impl Attempt<'_> {
             drop(body);
             session_budget::stamp(&mut completion, self.run.session);
             self.reply(&request.reply(completion))
+        }
+    }
+
+    /// Keeps a whole reply in the response cache, when the request asked for it.
+    fn keep(&self, completion: &crate::api::ChatCompletion) {
+        if let Some(c) = &self.run.cache {
+            c.chat(completion);
         }
     }
 
@@ -480,7 +494,8 @@ impl Attempt<'_> {
             .with_session(run.session.map(session_budget::before))
             .with_metadata(run.metadata())
             .with_echo(echo.as_deref())
-            .with_failover(failovers);
+            .with_failover(failovers)
+            .recording(run.cache.is_some());
         run.clock.first_byte.set(first_byte);
         stream.started(first_byte);
         let serving = Rc::new(RefCell::new(Serving {
@@ -488,7 +503,7 @@ impl Attempt<'_> {
             latency_ms,
             first_byte,
         }));
-        let on_end = stream_end(run.settler, serving.clone());
+        let on_end = stream_end(run.settler, serving.clone(), run.cache.clone());
         let failover = (failovers > 0).then(|| {
             let chat = &self.incoming.request.chat;
             Box::new(Next::new(run, chat, self.rest, self.meta, serving)) as Box<dyn Failover>
@@ -506,9 +521,16 @@ impl Attempt<'_> {
 }
 
 /// What settles a stream from `choice` once it ends or is abandoned.
-fn stream_end(settler: &Settler, serving: Shared) -> upstream::OnEnd {
+fn stream_end(settler: &Settler, serving: Shared, cache: Option<Capture>) -> upstream::OnEnd {
     let settle = settler.clone();
     Box::new(move |s: &mut ChatStream, cancelled: bool| {
+        // A stream is kept whole only: not cut short, failed or failed over.
+        let whole = !cancelled && s.failure().is_none() && s.earlier().is_none();
+        if let (Some(c), true) = (&cache, whole) {
+            if let Some(reply) = s.recorded() {
+                c.chat(&reply);
+            }
+        }
         // Until the end, a model that shows nothing may be thinking.
         s.at(config::now_ms());
         // The endpoint that served last (a stream that failed over has several).

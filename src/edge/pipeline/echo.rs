@@ -17,9 +17,9 @@ use crate::settings::Settings;
 pub(super) async fn serve_echo(
     cfg: &Settings,
     incoming: &surface::Incoming,
-    choice: &Choice<'_>,
-    meta: &GenerationMeta,
+    (choice, meta): (&Choice<'_>, &GenerationMeta),
     settler: &Settler,
+    cache: Option<&crate::edge::cache::Capture>,
 ) -> Result<Response, Error> {
     let chat = &incoming.chat;
     let pricing = &choice.endpoint.pricing;
@@ -43,6 +43,9 @@ pub(super) async fn serve_echo(
     };
     // The demo model runs in the isolate: it says nothing of any endpoint's health.
     settler.conclude(&served, pricing, None);
+    if let Some(c) = cache {
+        c.chat(&reply);
+    }
     if !chat.is_stream() {
         return http::reply(&incoming.reply(reply));
     }

@@ -2,7 +2,7 @@
 
 use worker::Response;
 
-use super::settler::Settler;
+use super::attempt::Run;
 use crate::accounts::served::Served;
 use crate::api::embeddings::EmbeddingsRequest;
 use crate::api::GenerationMeta;
@@ -10,18 +10,17 @@ use crate::edge::{config, http, upstream};
 use crate::error::Error;
 use crate::providers::{self, Target};
 use crate::routing::Choice;
-use crate::settings::Settings;
 
 /// One embeddings exchange with one endpoint; settles when it answers.
 pub(super) async fn embed(
-    cfg: &Settings,
+    run: &Run<'_>,
     target: &Target<'_>,
     request: &EmbeddingsRequest,
     meta: &GenerationMeta,
     choice: &Choice<'_>,
     started: f64,
-    settler: &Settler,
 ) -> Result<Response, Error> {
+    let (cfg, settler) = (run.cfg, run.settler);
     let up = providers::embeddings::build_request(target, request)?;
     let slug = target.provider.slug.as_str();
     let (first_byte, body, _hold) = upstream::exchange(
@@ -46,5 +45,8 @@ pub(super) async fn embed(
     // The reply keeps its own counts; the amounts are ours.
     reply.usage.price(&served.priced_usage(pricing));
     settler.conclude(&served, pricing, Some((choice.key(), true)));
+    if let Some(c) = &run.cache {
+        c.embeddings(&reply);
+    }
     http::json(&reply, 200)
 }

@@ -29,7 +29,7 @@ use super::background::Background;
 
 use super::account_api::caller_of;
 use super::request::ClientRequest;
-use super::{catalog, config, health, http, session_budget, sessions};
+use super::{cache, catalog, config, health, http, session_budget, sessions};
 use crate::accounts::ledger::{worst_case, worst_case_embeddings, Ask};
 use crate::accounts::records::Generation;
 use crate::api::embeddings::EmbeddingsRequest;
@@ -150,6 +150,11 @@ pub async fn handle(
     let cfg = config::settings(env);
     let body = http::read_body(&mut req, cfg.max_body_bytes).await?;
     let parsed = parse(&req, &body, job, &cfg, &account)?;
+    let ids = (account.as_str(), caller.as_str());
+    let capture = match cached(&mut req, env, ctx, &parsed, &body, ids, gen_id).await? {
+        Ok(capture) => capture,
+        Err(hit) => return Ok(hit),
+    };
     let chat = parsed.routing_view();
     let echo = parsed.echoes()?;
     let cat = catalog::load(env).await?;
@@ -179,14 +184,7 @@ pub async fn handle(
     let session_view = admitted.answer.session.as_deref().cloned();
     let leased = admitted.ticket.is_some();
     let base = record_of(&req, &who.gen_id, &parsed, now_ms);
-    let link = AccountLink {
-        env: env.clone(),
-        account: who.account,
-        caller: who.caller,
-        gen_id: who.gen_id,
-        ticket: admitted.ticket,
-        session: who.session.map(|s| s.id),
-    };
+    let link = who.link(env, admitted.ticket);
     let settler =
         Settler::register(ctx, link, base, cfg.reservation_ttl_ms).with_client(req.signal());
     let prompt_tokens = plans.candidates.prompt_tokens;
@@ -204,6 +202,7 @@ pub async fn handle(
         // What the request holds: its worst case over the plan, as admitted.
         hold,
         catalog: &cat,
+        cache: capture,
     };
     let result = match &plan {
         Ok(plan) => serve(&run, plan, prompt_tokens, session.as_deref()).await,
@@ -214,7 +213,48 @@ pub async fn handle(
         Err(unserved) => return failed(&settler, unserved, parsed.surface()),
     };
     stamp::stamp(&resp, &settler.gen_id, leased, &run.clock, &admitted.answer);
+    cache::stamp_miss(&resp, run.cache.as_ref());
     Ok(resp)
+}
+
+/// The response cache's part (README "Response cache"), when the request asks for it
+/// and may have it (never under `provider.zdr`): a stored reply (or an identical
+/// request's in flight) answers it (`Err`), else what keeps its reply.
+async fn cached(
+    req: &mut ClientRequest,
+    env: &Env,
+    ctx: &Rc<Background>,
+    parsed: &Parsed,
+    body: &[u8],
+    (account, caller): (&str, &str),
+    gen_id: &str,
+) -> Result<Result<Option<cache::Capture>, Response>, Error> {
+    let chat = parsed.routing_view();
+    let Some(directive) = cache::directive(req)? else {
+        return Ok(Ok(None));
+    };
+    if chat.provider.as_ref().and_then(|p| p.zdr) == Some(true) {
+        return Ok(Ok(None));
+    }
+    let key = crate::api::cache_key::key(caller, parsed.api_type(), chat.is_stream(), body)?;
+    let replay = match parsed {
+        Parsed::Generate(i) => cache::Replay::Generate(&i.request),
+        Parsed::Embeddings { .. } => cache::Replay::Embeddings,
+    };
+    let asking = cache::Asking {
+        env,
+        ctx,
+        account,
+        caller,
+        key,
+        directive,
+        base: record_of(req, gen_id, parsed, config::now_ms() as u64),
+        replay,
+    };
+    Ok(match cache::begin(req, asking).await? {
+        cache::Begin::Hit(resp) => Err(resp),
+        cache::Begin::Miss(capture) => Ok(Some(capture)),
+    })
 }
 
 /// What `openrouter_metadata` is made of, when the caller asks for it
@@ -367,6 +407,21 @@ struct Who {
     /// The session it names: admitted by the account's object (never from a lease),
     /// against the session's limits.
     session: Option<SessionAsk>,
+}
+
+impl Who {
+    /// What the request's settlement needs of it, with the lease it was admitted
+    /// against (if any).
+    fn link(self, env: &Env, ticket: Option<crate::accounts::lease::Ticket>) -> AccountLink {
+        AccountLink {
+            env: env.clone(),
+            account: self.account,
+            caller: self.caller,
+            gen_id: self.gen_id,
+            ticket,
+            session: self.session.map(|s| s.id),
+        }
+    }
 }
 
 /// A parsed request and the caller's headers that go upstream as they are.

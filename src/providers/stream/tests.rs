@@ -609,3 +609,35 @@ fn a_stream_that_fails_over_continues_the_same_reply_once() {
     assert_eq!(earlier.usage.prompt_tokens, 3);
     assert!(s.delivered());
 }
+
+#[test]
+fn a_recorded_stream_goes_to_its_client_and_is_kept_as_the_gathered_reply() {
+    // The response cache's copy of a stream: the client gets the same bytes as without
+    // it, and the copy is the reply a gathered stream makes.
+    let model = "openai/gpt-4o-mini";
+    let bytes = include_bytes!("../../../tests/fixtures/openai/tool_call_stream/stream.sse");
+    let make = || Translator::OpenAi(openai_compat::StreamState::new("openai"));
+    let pricing = catalog().model(model).unwrap().endpoints[0].pricing.clone();
+    let run = |record: bool| {
+        let mut s = ChatStream::new(make(), meta(model), pricing.clone(), 10).recording(record);
+        let mut out = s.feed(bytes);
+        out.extend(s.finish());
+        (out, s.recorded())
+    };
+    let (plain, none) = run(false);
+    let (recorded, kept) = run(true);
+    assert!(none.is_none());
+    let text = |b: &[u8]| String::from_utf8(b.to_vec()).unwrap();
+    let events = |b: &[u8]| -> Vec<serde_json::Value> {
+        text(b)
+            .lines()
+            .filter_map(|l| l.strip_prefix("data: "))
+            .filter(|d| *d != "[DONE]")
+            .map(|d| serde_json::from_str(d).unwrap())
+            .collect()
+    };
+    assert_eq!(events(&recorded), events(&plain));
+    let kept = kept.unwrap();
+    assert_eq!(gist(&kept), gist(&gathered(model, make(), bytes)));
+    assert_eq!(kept.choices[0].finish_reason.as_deref(), Some("tool_calls"));
+}
