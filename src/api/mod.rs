@@ -18,6 +18,7 @@ pub mod routed;
 pub mod session;
 pub mod sse;
 pub mod surface;
+pub mod tool_check;
 pub mod validate;
 
 pub use chat::*;
