@@ -4,6 +4,7 @@
 
 pub mod health;
 pub mod prefs;
+pub mod tool_quality;
 mod unavailable;
 
 use std::collections::HashMap;
@@ -177,6 +178,8 @@ pub struct Candidates<'a, 'h> {
     /// The prompt's estimated tokens (the context check's).
     pub prompt_tokens: u64,
     max_output: Option<u64>,
+    /// The request offers tools: the tool-quality median rule applies.
+    tools: bool,
     known: bool,
     /// Why endpoints were left out with training allowed.
     rejected: Rejections,
@@ -198,6 +201,7 @@ impl<'a, 'h> Candidates<'a, 'h> {
             candidates: req.model_candidates(),
             prompt_tokens: estimate_prompt_tokens(req),
             max_output: req.max_output_tokens(),
+            tools: req.tools.as_ref().is_some_and(|t| !t.is_empty()),
             known: false,
             rejected: Rejections::default(),
             trainers: 0,
@@ -236,6 +240,7 @@ impl<'a, 'h> Candidates<'a, 'h> {
             let sort = c.prefs.sort.or(match variant {
                 Some(Variant::Nitro) => Some(Sort::Throughput),
                 Some(Variant::Floor) => Some(Sort::Price),
+                Some(Variant::Exacto) => Some(Sort::ToolQuality),
                 _ => None,
             });
             c.groups.push(Group { eligible, sort });
@@ -375,7 +380,7 @@ impl<'a, 'h> Candidates<'a, 'h> {
                 .iter()
                 .filter(|(_, trains)| allow_training || !trains);
             let eligible = eligible.map(|(c, _)| c.clone()).collect();
-            let mut ordered = order(eligible, prefs, g.sort, &ctx, random);
+            let mut ordered = order(eligible, (prefs, g.sort, self.tools), &ctx, random);
             // A `max_tokens` an endpoint cannot generate is lowered to its maximum when
             // the request goes there; a caller who requires its parameters gets the
             // endpoints that honour the whole ask first (in the order chosen).
@@ -528,6 +533,10 @@ fn sort_by(eps: &mut [Choice], sort: Sort, ctx: &RouteContext) {
             let (x, y) = (stat(a, |s| s.latency_ms_30m), stat(b, |s| s.latency_ms_30m));
             x.unwrap_or(f64::MAX).total_cmp(&y.unwrap_or(f64::MAX))
         }),
+        Sort::ToolQuality => {
+            eps.sort_by_key(|c| c.endpoint.price_picos());
+            tool_quality::sort(eps, ctx);
+        }
     }
 }
 
@@ -542,15 +551,20 @@ fn down_last<'a>(eps: Vec<Choice<'a>>, ctx: &RouteContext) -> Vec<Choice<'a>> {
     up
 }
 
+/// One model's endpoints in the order to try them: sorted (`sort`) or shuffled by
+/// price, the caller's `order` first, far worse tool callers last for a request with
+/// `tools` and neither (see [`tool_quality`]), and down endpoints last.
 fn order<'a>(
     mut eps: Vec<Choice<'a>>,
-    prefs: &ProviderPrefs,
-    sort: Option<Sort>,
+    (prefs, sort, tools): (&ProviderPrefs, Option<Sort>, bool),
     ctx: &RouteContext,
     random: &mut dyn FnMut() -> f64,
 ) -> Vec<Choice<'a>> {
     match sort {
         Some(sort) => sort_by(&mut eps, sort, ctx),
+        None if tools && prefs.order.is_empty() => {
+            eps = tool_quality::worse_last(weighted_shuffle(eps, random), ctx);
+        }
         None => eps = weighted_shuffle(eps, random),
     }
     if !prefs.order.is_empty() {
