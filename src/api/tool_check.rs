@@ -5,7 +5,9 @@
 //! small validator of the subset models get wrong: `type` (one or a list), `required`,
 //! `properties`, `enum`, `additionalProperties: false` and array `items`; anything
 //! else in a schema is not checked (a call is never failed for what is not looked at).
-//! The counts feed each endpoint's health ([`crate::routing::health`]).
+//! Replies are counted as OpenRouter counts its tool call error rate: a reply with
+//! tool calls fails when any of its calls does. The counts feed each endpoint's health
+//! ([`crate::routing::health`]).
 
 use std::collections::BTreeMap;
 
@@ -23,7 +25,7 @@ pub enum ToolCallError {
     SchemaMismatch(String),
 }
 
-/// Tool calls that passed and failed their check.
+/// Replies whose tool calls all passed their check, and replies with one that failed.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ToolTally {
     pub ok: u32,
@@ -64,11 +66,20 @@ pub fn check(tools: &[Tool], name: &str, arguments: &str) -> Result<(), ToolCall
         .map_err(ToolCallError::SchemaMismatch)
 }
 
-/// The calls `(name, arguments)` of one reply, checked and counted.
+/// The calls `(name, arguments)` of one reply, checked: one reply that passed or
+/// failed; nothing for a reply without calls.
 pub fn tally<'c>(tools: &[Tool], calls: impl IntoIterator<Item = (&'c str, &'c str)>) -> ToolTally {
     let mut t = ToolTally::default();
+    let mut any = false;
     for (name, args) in calls {
-        t.add(&check(tools, name, args));
+        any = true;
+        if check(tools, name, args).is_err() {
+            t.add(&Err(ToolCallError::InvalidJson));
+            return t;
+        }
+    }
+    if any {
+        t.add(&Ok(()));
     }
     t
 }
@@ -299,12 +310,15 @@ mod tests {
         ]))
         .unwrap();
         assert_eq!(check(&odd, "f", "{}"), Ok(()));
+        // A reply fails when one of its calls does.
         let calls = [
             ("now", ""),
             ("get_weather", "{}"),
-            ("nope", "{}"),
             ("get_weather", r#"{"city":"x"}"#),
         ];
-        assert_eq!(tally(&t, calls), ToolTally { ok: 2, failed: 2 });
+        assert_eq!(tally(&t, calls), ToolTally { ok: 0, failed: 1 });
+        let calls = [("now", ""), ("get_weather", r#"{"city":"x"}"#)];
+        assert_eq!(tally(&t, calls), ToolTally { ok: 1, failed: 0 });
+        assert_eq!(tally(&t, []), ToolTally::default());
     }
 }

@@ -412,6 +412,9 @@ pub struct EndpointHealth {
     /// reports them (its SDKs read objects, not plain numbers).
     pub latency_last_30m: Option<Percentiles>,
     pub throughput_last_30m: Option<Percentiles>,
+    /// Of the last day's replies with tool calls, the percentage with a call that
+    /// failed its check (see `api::tool_check`).
+    pub tool_call_error_rate_last_1d: Option<f64>,
     /// Failed just now: routing tries it last.
     pub down: bool,
 }
@@ -444,6 +447,7 @@ fn endpoint_entry(m: &Model, e: &Endpoint, p: Option<&Provider>, h: &EndpointHea
         "uptime_last_1d": h.uptime_last_1d,
         "latency_last_30m": h.latency_last_30m,
         "throughput_last_30m": h.throughput_last_30m,
+        "tool_call_error_rate_last_1d": h.tool_call_error_rate_last_1d,
         "service_tier": null,
         "native_tools": {},
         "supports_diarization": false,

@@ -300,6 +300,8 @@ impl StreamState {
         let mut deltas = Vec::with_capacity(view.choices.len());
         for c in &view.choices {
             match serde_json::from_slice::<DeltaView>(c.delta.get().as_bytes()) {
+                // Tool calls go through the typed chunks, where each is numbered apart.
+                Ok(d) if d.tool_calls.is_some() => return false,
                 Ok(d) => deltas.push(d),
                 Err(_) => return false,
             }

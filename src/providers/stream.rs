@@ -12,7 +12,9 @@ use crate::catalog::Pricing;
 use crate::error::Error;
 
 mod thinking;
+mod tools;
 pub use thinking::Thinking;
+pub use tools::ToolCalls;
 
 /// Upstream stream translators, one per family.
 #[derive(Debug)]
@@ -142,6 +144,8 @@ pub struct ChatStream {
     relay: Option<Box<super::continuation::Relay>>,
     /// Output reached the client in an earlier attempt (after a failover).
     delivered_before: bool,
+    /// The stream's tool calls: numbered apart, and checked when the request has tools.
+    tool_calls: ToolCalls,
 }
 
 impl ChatStream {
@@ -172,7 +176,22 @@ impl ChatStream {
             preface: Vec::new(),
             relay: None,
             delivered_before: false,
+            tool_calls: ToolCalls::default(),
         }
+    }
+
+    /// Keeps the stream's tool calls to check against the request's `tools`
+    /// ([`ChatStream::tool_tally`]).
+    pub fn with_tools(mut self, tools: Option<&[crate::api::request::Tool]>) -> Self {
+        if let Some(t) = tools.filter(|t| !t.is_empty()) {
+            self.tool_calls = ToolCalls::checking(t.to_vec());
+        }
+        self
+    }
+
+    /// The stream's tool calls checked against the request's tools.
+    pub fn tool_tally(&self) -> crate::api::tool_check::ToolTally {
+        self.tool_calls.tally()
     }
 
     /// Puts `openrouter_metadata` (JSON) on the stream's last event when it ends well.
@@ -559,6 +578,9 @@ impl ChatStream {
                 }
             }
             for c in &mut chunk.choices {
+                for t in c.delta.tool_calls.iter_mut().flatten() {
+                    self.tool_calls.piece(c.index, t);
+                }
                 let d = &c.delta;
                 let calls = d.tool_calls.iter().flatten().map(|t| {
                     let f = t.function.as_ref();

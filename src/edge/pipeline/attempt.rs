@@ -443,6 +443,7 @@ impl Attempt<'_> {
             isolate_bytes: cfg.isolate_reply_bytes,
             thinking: self.run.thinking(choice),
             first_byte: self.run.clock.first_byte.clone(),
+            tools: self.incoming.request.chat.tools.clone().unwrap_or_default(),
         }
     }
 
@@ -476,6 +477,7 @@ impl Attempt<'_> {
         };
         let mut stream = ChatStream::new(translator, meta, pricing, estimate)
             .with_encoder(self.incoming.request.encoder(estimate, self.native))
+            .with_tools(self.incoming.request.chat.tools.as_deref())
             .with_thinking(run.thinking(choice))
             .with_session(run.session.map(session_budget::before))
             .with_metadata(run.metadata())
@@ -532,6 +534,7 @@ fn stream_end(settler: &Settler, serving: Shared) -> upstream::OnEnd {
             latency_ms,
             generation_ms: (config::now_ms() - first_byte) as u64,
             cancelled,
+            tool_calls: s.tool_tally(),
         };
         // A stream the client left says nothing of the endpoint.
         let health = (!cancelled).then(|| (key, s.finish_reason() != Some("error")));

@@ -6,6 +6,7 @@ use std::rc::Rc;
 
 use super::settler::Settler;
 use crate::accounts::served::{self, Served};
+use crate::api::tool_check::ToolTally;
 use crate::api::{GenerationMeta, Usage};
 use crate::edge::budget::Hold;
 use crate::edge::{config, upstream};
@@ -36,6 +37,8 @@ pub(super) struct WholeReply {
     pub(super) thinking: Option<Thinking>,
     /// Where the time of its first byte goes (`Server-Timing`).
     pub(super) first_byte: Rc<Cell<f64>>,
+    /// The request's tools, which the reply's tool calls are checked against.
+    pub(super) tools: Vec<crate::api::request::Tool>,
 }
 
 /// A reply read whole: the chat reply, its bytes, and what it holds of the isolate's
@@ -229,6 +232,20 @@ impl WholeReply {
         Ok(completion)
     }
 
+    /// The reply's tool calls checked against the request's tools (none counted for a
+    /// request without tools).
+    fn tool_calls(&self, completion: &crate::api::ChatCompletion) -> ToolTally {
+        if self.tools.is_empty() {
+            return ToolTally::default();
+        }
+        let calls = completion
+            .choices
+            .iter()
+            .flat_map(|c| c.message.tool_calls.iter().flatten())
+            .map(|t| (t.function.name.as_str(), t.function.arguments.as_str()));
+        crate::api::tool_check::tally(&self.tools, calls)
+    }
+
     /// What this exchange served as `completion`: billed by `usage` (from `source`),
     /// having `delivered` output or not, its first byte at `first_byte`.
     fn served(
@@ -259,6 +276,7 @@ impl WholeReply {
             cancelled: left,
             reasoning_estimated: false,
             earlier: None,
+            tool_calls: self.tool_calls(completion),
         }
     }
 }
