@@ -15,6 +15,7 @@ pub mod request;
 pub mod responses;
 pub mod route;
 pub mod routed;
+pub mod service_tier;
 pub mod session;
 pub mod sse;
 pub mod surface;
