@@ -77,6 +77,38 @@ impl Model {
     }
 }
 
+/// `e`'s prices at the default, flex and priority tiers, for billing at the tier that
+/// served; `None` where `m` has no tier's endpoint (then `e`'s own prices bill).
+pub fn prices(m: &Model, e: &Endpoint) -> Option<Box<[Pricing; 3]>> {
+    if m.endpoints.iter().all(|x| x.service_tier.is_none()) {
+        return None;
+    }
+    let at = |t: Option<Tier>| m.served_pricing(e, Some(t)).clone();
+    Some(Box::new([
+        at(None),
+        at(Some(Tier::Flex)),
+        at(Some(Tier::Priority)),
+    ]))
+}
+
+/// Of `prices` (see [`prices`]), those of the tier `served` names; `own` when it
+/// names none or there are no tiers.
+pub fn pick<'a>(
+    prices: Option<&'a [Pricing; 3]>,
+    served: Option<Option<Tier>>,
+    own: &'a Pricing,
+) -> &'a Pricing {
+    let (Some(p), Some(t)) = (prices, served) else {
+        return own;
+    };
+    let i = match t {
+        None => 0,
+        Some(Tier::Flex) => 1,
+        Some(Tier::Priority) => 2,
+    };
+    p.get(i).unwrap_or(own)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -116,5 +148,21 @@ mod tests {
         assert_eq!(Tier::served(Some("standard")), Some(None));
         assert_eq!(Tier::served(None), None);
         assert_eq!(reply_name(flex.service_tier), "flex");
+        let all = prices(&m, priority).unwrap();
+        let pick = |name| pick(Some(&all), Tier::served(name), &priority.pricing).prompt;
+        assert_eq!(
+            [
+                pick(Some("default")),
+                pick(Some("flex")),
+                pick(Some("priority")),
+                pick(None)
+            ],
+            [
+                Price(1_000_000),
+                Price(500_000),
+                Price(2_000_000),
+                Price(2_000_000)
+            ]
+        );
     }
 }

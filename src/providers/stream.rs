@@ -76,6 +76,8 @@ pub struct Sent {
     completion_bytes: usize,
     content: bool,
     finish_reason: Option<String>,
+    /// The service tier the upstream says served the stream.
+    service_tier: Option<String>,
 }
 
 impl Sent {
@@ -98,6 +100,13 @@ impl Sent {
                 .saturating_add(args.map_or(0, str::len));
             self.completion_bytes = self.completion_bytes.saturating_add(len);
             self.content = true;
+        }
+    }
+
+    /// The service tier the upstream names (in any chunk; the last one counts).
+    pub fn tier(&mut self, name: &str) {
+        if self.service_tier.as_deref() != Some(name) {
+            self.service_tier = Some(name.to_string());
         }
     }
 
@@ -146,6 +155,9 @@ pub struct ChatStream {
     delivered_before: bool,
     /// The stream's tool calls: numbered apart, and checked when the request has tools.
     tool_calls: ToolCalls,
+    /// The endpoint's prices at its default, flex and priority tiers, where the model
+    /// has tiers: the stream is billed at the tier its upstream says served it.
+    tier_prices: Option<Box<[Pricing; 3]>>,
 }
 
 impl ChatStream {
@@ -177,7 +189,28 @@ impl ChatStream {
             relay: None,
             delivered_before: false,
             tool_calls: ToolCalls::default(),
+            tier_prices: None,
         }
+    }
+
+    /// Bills at the tier the upstream says served the stream: `prices` at the default,
+    /// flex and priority tiers ([`crate::catalog::Model::served_pricing`]).
+    pub fn with_tier_prices(mut self, prices: Option<Box<[Pricing; 3]>>) -> Self {
+        self.tier_prices = prices;
+        self
+    }
+
+    /// The tier that served the stream as a chat reply names it, if the upstream said.
+    pub fn service_tier(&self) -> Option<&'static str> {
+        let served = crate::catalog::Tier::served(self.sent.service_tier.as_deref())?;
+        Some(crate::catalog::tier::reply_name(served))
+    }
+
+    /// The prices the stream is billed at: its endpoint's, or those of the tier that
+    /// served it.
+    fn priced(&self) -> &Pricing {
+        let served = crate::catalog::Tier::served(self.sent.service_tier.as_deref());
+        crate::catalog::tier::pick(self.tier_prices.as_deref(), served, &self.pricing)
     }
 
     /// Keeps the stream's tool calls to check against the request's `tools`
@@ -278,6 +311,7 @@ impl ChatStream {
         self.head = ChunkHead::new(&meta);
         self.meta = meta;
         self.pricing = pricing;
+        self.tier_prices = None;
         self.prompt_estimate = prompt_estimate;
         format!(
             ": failover to {}/{}\n\n",
@@ -288,7 +322,7 @@ impl ChatStream {
 
     /// The model and provider of the attempt under way, and its prices.
     pub fn serving(&self) -> (&str, &str, &Pricing) {
-        (&self.meta.model, &self.meta.provider, &self.pricing)
+        (&self.meta.model, &self.meta.provider, self.priced())
     }
 
     /// What the attempts before the one under way came to (for the settlement).
@@ -569,6 +603,9 @@ impl ChatStream {
             if let Some(u) = chunk.usage.take() {
                 self.usage = Some(u);
             }
+            if let Some(t) = chunk.service_tier.take() {
+                self.sent.tier(&t);
+            }
             if chunk.choices.is_empty() {
                 continue;
             }
@@ -645,7 +682,9 @@ impl ChatStream {
         let usage = self.reported_usage();
         let mut out = if matches!(self.encoder, Encoder::Chat) {
             let mut out = Vec::with_capacity(512);
-            self.head.write(&ChatChunk::usage_only(usage), &mut out);
+            let mut last = ChatChunk::usage_only(usage);
+            last.service_tier = self.service_tier().map(str::to_string);
+            self.head.write(&last, &mut out);
             out.extend_from_slice(crate::api::sse::DONE);
             out
         } else {
@@ -709,7 +748,7 @@ impl ChatStream {
         // What the caller is charged: nothing for an insured stream, as the
         // settlement does.
         let insured = self.insured(&u);
-        self.pricing.price(&mut u, !insured);
+        self.priced().price(&mut u, !insured);
         u
     }
 

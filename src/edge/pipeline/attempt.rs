@@ -2,6 +2,7 @@
 //! attempt being the request built for the endpoint, sent, and its reply given to the
 //! caller (streamed through here, whole through [`super::whole`]) and settled.
 
+use crate::catalog::tier;
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
@@ -444,6 +445,7 @@ impl Attempt<'_> {
             thinking: self.run.thinking(choice),
             first_byte: self.run.clock.first_byte.clone(),
             tools: self.incoming.request.chat.tools.clone().unwrap_or_default(),
+            tier_prices: tier::prices(self.target.model, self.target.endpoint),
         }
     }
 
@@ -478,6 +480,7 @@ impl Attempt<'_> {
         let mut stream = ChatStream::new(translator, meta, pricing, estimate)
             .with_encoder(self.incoming.request.encoder(estimate, self.native))
             .with_tools(self.incoming.request.chat.tools.as_deref())
+            .with_tier_prices(tier::prices(self.target.model, self.target.endpoint))
             .with_thinking(run.thinking(choice))
             .with_session(run.session.map(session_budget::before))
             .with_metadata(run.metadata())
