@@ -7,7 +7,7 @@
 //! else in a schema is not checked (a call is never failed for what is not looked at).
 //! Replies are counted as OpenRouter counts its tool call error rate: a reply with
 //! tool calls fails when any of its calls does. The counts feed each endpoint's health
-//! ([`crate::routing::health`]).
+//! (`routing::health`).
 
 use std::collections::BTreeMap;
 

@@ -419,6 +419,22 @@ pub struct EndpointHealth {
     pub down: bool,
 }
 
+impl EndpointHealth {
+    /// As `/endpoints` shows `s` at `now_ms`: shares as percentages.
+    pub fn of(s: &super::figures::Summary, now_ms: u64) -> Self {
+        let pct = |v: Option<f64>| v.map(|u| u * 100.0);
+        EndpointHealth {
+            uptime_last_30m: pct(s.uptime_30m),
+            uptime_last_5m: pct(s.uptime_5m),
+            uptime_last_1d: pct(s.uptime_1d),
+            latency_last_30m: s.latency_pct_30m,
+            throughput_last_30m: s.throughput_pct_30m,
+            tool_call_error_rate_last_1d: pct(s.tool_call_error_rate_1d()),
+            down: s.is_down(now_ms),
+        }
+    }
+}
+
 fn endpoint_entry(m: &Model, e: &Endpoint, p: Option<&Provider>, h: &EndpointHealth) -> Value {
     let provider_name = p
         .map(|p| p.name.clone())

@@ -12,6 +12,7 @@ use crate::catalog::Pricing;
 use crate::error::Error;
 
 mod thinking;
+mod tier;
 mod tools;
 pub use thinking::Thinking;
 pub use tools::ToolCalls;
@@ -191,40 +192,6 @@ impl ChatStream {
             tool_calls: ToolCalls::default(),
             tier_prices: None,
         }
-    }
-
-    /// Bills at the tier the upstream says served the stream: `prices` at the default,
-    /// flex and priority tiers ([`crate::catalog::Model::served_pricing`]).
-    pub fn with_tier_prices(mut self, prices: Option<Box<[Pricing; 3]>>) -> Self {
-        self.tier_prices = prices;
-        self
-    }
-
-    /// The tier that served the stream as a chat reply names it, if the upstream said.
-    pub fn service_tier(&self) -> Option<&'static str> {
-        let served = crate::catalog::Tier::served(self.sent.service_tier.as_deref())?;
-        Some(crate::catalog::tier::reply_name(served))
-    }
-
-    /// The prices the stream is billed at: its endpoint's, or those of the tier that
-    /// served it.
-    fn priced(&self) -> &Pricing {
-        let served = crate::catalog::Tier::served(self.sent.service_tier.as_deref());
-        crate::catalog::tier::pick(self.tier_prices.as_deref(), served, &self.pricing)
-    }
-
-    /// Keeps the stream's tool calls to check against the request's `tools`
-    /// ([`ChatStream::tool_tally`]).
-    pub fn with_tools(mut self, tools: Option<&[crate::api::request::Tool]>) -> Self {
-        if let Some(t) = tools.filter(|t| !t.is_empty()) {
-            self.tool_calls = ToolCalls::checking(t.to_vec());
-        }
-        self
-    }
-
-    /// The stream's tool calls checked against the request's tools.
-    pub fn tool_tally(&self) -> crate::api::tool_check::ToolTally {
-        self.tool_calls.tally()
     }
 
     /// Puts `openrouter_metadata` (JSON) on the stream's last event when it ends well.

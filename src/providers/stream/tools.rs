@@ -92,6 +92,22 @@ impl ToolCalls {
     }
 }
 
+impl super::ChatStream {
+    /// Keeps the stream's tool calls to check against the request's `tools`
+    /// ([`super::ChatStream::tool_tally`]).
+    pub fn with_tools(mut self, tools: Option<&[Tool]>) -> Self {
+        if let Some(t) = tools.filter(|t| !t.is_empty()) {
+            self.tool_calls = ToolCalls::checking(t.to_vec());
+        }
+        self
+    }
+
+    /// The stream's tool calls checked against the request's tools.
+    pub fn tool_tally(&self) -> ToolTally {
+        self.tool_calls.tally()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
