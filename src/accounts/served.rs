@@ -35,6 +35,8 @@ pub struct Served {
     pub reasoning_estimated: bool,
     /// A stream that failed over: the attempts before this one, each billed its own.
     pub earlier: Option<crate::usage::Earlier>,
+    /// Its tool calls checked against the request's tools (for the endpoint's health).
+    pub tool_calls: crate::api::tool_check::ToolTally,
 }
 
 impl Served {

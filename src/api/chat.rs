@@ -23,6 +23,10 @@ pub struct ChatCompletion {
     pub choices: Vec<Choice>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub usage: Option<Usage>,
+    /// The service tier that served the reply, as the upstream said it (`default`,
+    /// `flex`, `priority`); absent where it said none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_tier: Option<String>,
 }
 
 fn completion_object() -> String {
@@ -100,6 +104,9 @@ pub struct ChatChunk {
     pub usage: Option<Usage>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<Value>,
+    /// As [`ChatCompletion::service_tier`] (the final usage chunk of a stream).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_tier: Option<String>,
 }
 
 fn chunk_object() -> String {
@@ -126,6 +133,7 @@ impl ChatChunk {
             }],
             usage: None,
             error: None,
+            service_tier: None,
         }
     }
 
@@ -270,6 +278,10 @@ impl ChunkHead {
                 w.raw(",\"error\":");
                 w.value(e);
             }
+            if let Some(t) = &chunk.service_tier {
+                w.raw(",");
+                w.key_str("service_tier", t);
+            }
             w.raw("}");
             w.ok
         });
@@ -384,6 +396,7 @@ impl GenerationMeta {
             choices,
             usage: None,
             error: None,
+            service_tier: None,
         }
     }
 
@@ -407,6 +420,7 @@ impl GenerationMeta {
             system_fingerprint: None,
             choices,
             usage,
+            service_tier: None,
         }
     }
 }

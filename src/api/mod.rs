@@ -16,9 +16,11 @@ pub mod request;
 pub mod responses;
 pub mod route;
 pub mod routed;
+pub mod service_tier;
 pub mod session;
 pub mod sse;
 pub mod surface;
+pub mod tool_check;
 pub mod validate;
 
 pub use chat::*;

@@ -14,16 +14,24 @@ pub enum Sort {
     Price,
     Throughput,
     Latency,
+    /// Tool-call quality (OpenRouter's `exacto`; `tool_quality` is taken too).
+    ToolQuality,
 }
 
 impl Sort {
-    pub const ALL: [Sort; 3] = [Sort::Price, Sort::Throughput, Sort::Latency];
+    pub const ALL: [Sort; 4] = [
+        Sort::Price,
+        Sort::Throughput,
+        Sort::Latency,
+        Sort::ToolQuality,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
             Sort::Price => "price",
             Sort::Throughput => "throughput",
             Sort::Latency => "latency",
+            Sort::ToolQuality => "exacto",
         }
     }
 }
@@ -231,8 +239,9 @@ fn failovers(v: Value) -> Read<u8> {
 }
 
 fn sort_by(v: Value) -> Read<Sort> {
-    let i = named(v, &Sort::ALL.map(Sort::as_str))?;
-    Ok(Sort::ALL.get(i).copied().unwrap_or(Sort::Price))
+    let [a, b, c, d] = Sort::ALL.map(Sort::as_str);
+    let i = named(v, &[a, b, c, d, "tool_quality"])?;
+    Ok(Sort::ALL.get(i).copied().unwrap_or(Sort::ToolQuality))
 }
 
 fn sort(v: Value) -> Read<SortPref> {

@@ -81,6 +81,7 @@ pub fn check(r: &ChatRequest) -> Result<()> {
     tool_choice(r, &names)?;
     sampling(r)?;
     passed_on(&r.extra)?;
+    super::service_tier::check(r)?;
     Ok(())
 }
 

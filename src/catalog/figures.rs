@@ -34,11 +34,20 @@ pub struct Summary {
     pub throughput_pct_30m: Option<Percentiles>,
     /// Until when the endpoint counts as down (Unix ms).
     pub down_until_ms: Option<u64>,
+    /// Tool calls of the last day (by hour) that passed and failed their check.
+    pub tool_calls_1d: (u32, u32),
 }
 
 impl Summary {
     pub fn is_down(&self, now_ms: u64) -> bool {
         self.down_until_ms.is_some_and(|t| t > now_ms)
+    }
+
+    /// Share of the last day's checked tool calls that failed; `None` without any.
+    pub fn tool_call_error_rate_1d(&self) -> Option<f64> {
+        let (ok, failed) = self.tool_calls_1d;
+        let n = f64::from(ok) + f64::from(failed);
+        (n > 0.0).then(|| f64::from(failed) / n)
     }
 }
 
@@ -54,6 +63,7 @@ pub type SummaryWire = (
     Figures,
     Figures,
     Option<u64>,
+    (u32, u32),
 );
 
 impl From<Percentiles> for [f64; 4] {
@@ -69,7 +79,7 @@ impl From<[f64; 4]> for Percentiles {
 }
 
 impl From<SummaryWire> for Summary {
-    fn from((u30, u5, u1d, lat, tps, lat_pct, tps_pct, down): SummaryWire) -> Self {
+    fn from((u30, u5, u1d, lat, tps, lat_pct, tps_pct, down, tools): SummaryWire) -> Self {
         Summary {
             uptime_30m: u30,
             uptime_5m: u5,
@@ -79,6 +89,7 @@ impl From<SummaryWire> for Summary {
             latency_pct_30m: lat_pct.map(Into::into),
             throughput_pct_30m: tps_pct.map(Into::into),
             down_until_ms: down,
+            tool_calls_1d: tools,
         }
     }
 }
@@ -94,6 +105,7 @@ impl From<Summary> for SummaryWire {
             s.latency_pct_30m.map(Into::into),
             s.throughput_pct_30m.map(Into::into),
             s.down_until_ms,
+            s.tool_calls_1d,
         )
     }
 }

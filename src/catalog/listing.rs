@@ -412,8 +412,27 @@ pub struct EndpointHealth {
     /// reports them (its SDKs read objects, not plain numbers).
     pub latency_last_30m: Option<Percentiles>,
     pub throughput_last_30m: Option<Percentiles>,
+    /// Of the last day's replies with tool calls, the percentage with a call that
+    /// failed its check (see `api::tool_check`).
+    pub tool_call_error_rate_last_1d: Option<f64>,
     /// Failed just now: routing tries it last.
     pub down: bool,
+}
+
+impl EndpointHealth {
+    /// As `/endpoints` shows `s` at `now_ms`: shares as percentages.
+    pub fn of(s: &super::figures::Summary, now_ms: u64) -> Self {
+        let pct = |v: Option<f64>| v.map(|u| u * 100.0);
+        EndpointHealth {
+            uptime_last_30m: pct(s.uptime_30m),
+            uptime_last_5m: pct(s.uptime_5m),
+            uptime_last_1d: pct(s.uptime_1d),
+            latency_last_30m: s.latency_pct_30m,
+            throughput_last_30m: s.throughput_pct_30m,
+            tool_call_error_rate_last_1d: pct(s.tool_call_error_rate_1d()),
+            down: s.is_down(now_ms),
+        }
+    }
 }
 
 fn endpoint_entry(m: &Model, e: &Endpoint, p: Option<&Provider>, h: &EndpointHealth) -> Value {
@@ -433,7 +452,7 @@ fn endpoint_entry(m: &Model, e: &Endpoint, p: Option<&Provider>, h: &EndpointHea
         "context_length": context_length,
         "pricing": pricing(&e.pricing),
         "provider_name": provider_name,
-        "tag": e.provider,
+        "tag": e.tag(),
         "quantization": e.quantization,
         "max_completion_tokens": e.max_completion_tokens,
         "max_prompt_tokens": null,
@@ -444,7 +463,8 @@ fn endpoint_entry(m: &Model, e: &Endpoint, p: Option<&Provider>, h: &EndpointHea
         "uptime_last_1d": h.uptime_last_1d,
         "latency_last_30m": h.latency_last_30m,
         "throughput_last_30m": h.throughput_last_30m,
-        "service_tier": null,
+        "tool_call_error_rate_last_1d": h.tool_call_error_rate_last_1d,
+        "service_tier": e.service_tier.map(super::Tier::as_str),
         "native_tools": {},
         "supports_diarization": false,
         "supports_implicit_caching": e.pricing.input_cache_read.is_some(),

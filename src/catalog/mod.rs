@@ -3,6 +3,9 @@
 
 pub mod figures;
 pub mod listing;
+pub mod tier;
+
+pub use tier::Tier;
 
 use std::collections::HashSet;
 
@@ -243,6 +246,10 @@ pub struct Endpoint {
     /// count is billed the reasoning its silence stands for.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hidden_reasoning_tps: Option<u64>,
+    /// A service tier's endpoint (`flex`, `priority`): its own entry, at the tier's
+    /// prices, eligible only when a request asks for the tier ([`tier`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_tier: Option<Tier>,
     #[serde(flatten)]
     pub extra: Map<String, Value>,
 }
@@ -260,9 +267,12 @@ pub struct MediaMaxTokens {
     pub file: Option<u64>,
 }
 
-/// Names an endpoint in health and quota records.
+/// Names an endpoint in health and quota records (a tier's endpoint: with `@tier`).
 pub fn endpoint_key(e: &Endpoint) -> String {
-    format!("{}/{}", e.provider, e.upstream_model)
+    match e.service_tier {
+        Some(t) => format!("{}/{}@{}", e.provider, e.upstream_model, t.as_str()),
+        None => format!("{}/{}", e.provider, e.upstream_model),
+    }
 }
 
 /// The data policy that applies at an endpoint of provider `p`.

@@ -154,14 +154,7 @@ async fn route(
                     .get(&crate::routing::endpoint_key(e))
                     .copied()
                     .unwrap_or_default();
-                listing::EndpointHealth {
-                    uptime_last_30m: s.uptime_30m.map(|u| u * 100.0),
-                    uptime_last_5m: s.uptime_5m.map(|u| u * 100.0),
-                    uptime_last_1d: s.uptime_1d.map(|u| u * 100.0),
-                    latency_last_30m: s.latency_pct_30m,
-                    throughput_last_30m: s.throughput_pct_30m,
-                    down: s.is_down(config::now_ms() as u64),
-                }
+                listing::EndpointHealth::of(&s, config::now_ms() as u64)
             })?;
             http::json_cached(&body, 200)
         }

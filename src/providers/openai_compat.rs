@@ -156,6 +156,10 @@ pub fn build_request(target: &Target, req: &ChatRequest, stream: bool) -> Result
         .as_ref()
         .unwrap_or(&target.model.supported_parameters);
     body.retain(|k, _| keeps(k, supported));
+    // A tier's endpoint is asked for its tier; any other goes at the default one.
+    if let Some(t) = target.endpoint.service_tier {
+        body.insert("service_tier".into(), json!(t.as_str()));
+    }
     if let Some(Value::Array(messages)) = body.get_mut("messages") {
         for m in messages {
             trim_message(m, supported);
@@ -209,6 +213,7 @@ pub fn parse_response(
     let fresh = meta.completion(c.choices, c.usage);
     Ok(ChatCompletion {
         system_fingerprint: c.system_fingerprint,
+        service_tier: c.service_tier,
         ..fresh
     })
 }
@@ -300,12 +305,17 @@ impl StreamState {
         let mut deltas = Vec::with_capacity(view.choices.len());
         for c in &view.choices {
             match serde_json::from_slice::<DeltaView>(c.delta.get().as_bytes()) {
+                // Tool calls go through the typed chunks, where each is numbered apart.
+                Ok(d) if d.tool_calls.is_some() => return false,
                 Ok(d) => deltas.push(d),
                 Err(_) => return false,
             }
         }
         if let Some(u) = view.usage.take() {
             *usage = Some(u);
+        }
+        if let Some(t) = view.service_tier.as_deref() {
+            sent.tier(t);
         }
         if view.choices.is_empty() {
             return true;
@@ -391,6 +401,8 @@ struct ChunkView<'a> {
     usage: Option<Usage>,
     #[serde(default, borrow)]
     system_fingerprint: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    service_tier: Option<Cow<'a, str>>,
 }
 
 #[derive(Deserialize)]

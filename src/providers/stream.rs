@@ -12,7 +12,10 @@ use crate::catalog::Pricing;
 use crate::error::Error;
 
 mod thinking;
+mod tier;
+mod tools;
 pub use thinking::Thinking;
+pub use tools::ToolCalls;
 
 /// Upstream stream translators, one per family.
 #[derive(Debug)]
@@ -74,6 +77,8 @@ pub struct Sent {
     completion_bytes: usize,
     content: bool,
     finish_reason: Option<String>,
+    /// The service tier the upstream says served the stream.
+    service_tier: Option<String>,
 }
 
 impl Sent {
@@ -96,6 +101,13 @@ impl Sent {
                 .saturating_add(args.map_or(0, str::len));
             self.completion_bytes = self.completion_bytes.saturating_add(len);
             self.content = true;
+        }
+    }
+
+    /// The service tier the upstream names (in any chunk; the last one counts).
+    pub fn tier(&mut self, name: &str) {
+        if self.service_tier.as_deref() != Some(name) {
+            self.service_tier = Some(name.to_string());
         }
     }
 
@@ -144,6 +156,11 @@ pub struct ChatStream {
     delivered_before: bool,
     /// The response cache's copy of a stream that also goes to its client.
     record: Option<Box<Gather>>,
+    /// The stream's tool calls: numbered apart, and checked when the request has tools.
+    tool_calls: ToolCalls,
+    /// The endpoint's prices at its default, flex and priority tiers, where the model
+    /// has tiers: the stream is billed at the tier its upstream says served it.
+    tier_prices: Option<Box<[Pricing; 3]>>,
 }
 
 impl ChatStream {
@@ -175,6 +192,8 @@ impl ChatStream {
             relay: None,
             delivered_before: false,
             record: None,
+            tool_calls: ToolCalls::default(),
+            tier_prices: None,
         }
     }
 
@@ -262,6 +281,7 @@ impl ChatStream {
         self.head = ChunkHead::new(&meta);
         self.meta = meta;
         self.pricing = pricing;
+        self.tier_prices = None;
         self.prompt_estimate = prompt_estimate;
         format!(
             ": failover to {}/{}\n\n",
@@ -272,7 +292,7 @@ impl ChatStream {
 
     /// The model and provider of the attempt under way, and its prices.
     pub fn serving(&self) -> (&str, &str, &Pricing) {
-        (&self.meta.model, &self.meta.provider, &self.pricing)
+        (&self.meta.model, &self.meta.provider, self.priced())
     }
 
     /// What the attempts before the one under way came to (for the settlement).
@@ -570,6 +590,9 @@ impl ChatStream {
             if let Some(u) = chunk.usage.take() {
                 self.usage = Some(u);
             }
+            if let Some(t) = chunk.service_tier.take() {
+                self.sent.tier(&t);
+            }
             if chunk.choices.is_empty() {
                 continue;
             }
@@ -579,6 +602,9 @@ impl ChatStream {
                 }
             }
             for c in &mut chunk.choices {
+                for t in c.delta.tool_calls.iter_mut().flatten() {
+                    self.tool_calls.piece(c.index, t);
+                }
                 let d = &c.delta;
                 let calls = d.tool_calls.iter().flatten().map(|t| {
                     let f = t.function.as_ref();
@@ -646,7 +672,9 @@ impl ChatStream {
         let usage = self.reported_usage();
         let mut out = if matches!(self.encoder, Encoder::Chat) {
             let mut out = Vec::with_capacity(512);
-            self.head.write(&ChatChunk::usage_only(usage), &mut out);
+            let mut last = ChatChunk::usage_only(usage);
+            last.service_tier = self.service_tier().map(str::to_string);
+            self.head.write(&last, &mut out);
             out.extend_from_slice(crate::api::sse::DONE);
             out
         } else {
@@ -710,7 +738,7 @@ impl ChatStream {
         // What the caller is charged: nothing for an insured stream, as the
         // settlement does.
         let insured = self.insured(&u);
-        self.pricing.price(&mut u, !insured);
+        self.priced().price(&mut u, !insured);
         u
     }
 

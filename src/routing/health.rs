@@ -20,6 +20,7 @@ use serde::{Deserialize, Serialize};
 use crate::api::ChatRequest;
 use crate::catalog::{Catalog, Model};
 
+mod tools;
 mod wire;
 
 pub use crate::catalog::figures::{Percentiles, Summary};
@@ -49,6 +50,10 @@ pub struct Outcome {
     pub tokens: u64,
     pub generation_ms: u64,
     pub at_ms: u64,
+    /// The reply's tool calls that passed and failed their check
+    /// ([`crate::api::tool_check`]).
+    pub tool_ok: u32,
+    pub tool_failed: u32,
 }
 
 /// One attempt's outcome as an isolate reports it to the endpoint's shard (sent as a
@@ -322,6 +327,8 @@ pub struct EndpointStats {
     last_failure_ms: Option<u64>,
     /// The account slots that failed since the last success, one bit each.
     failing: u64,
+    /// Checked tool calls by hour, for a day.
+    tools: tools::ToolWindow,
 }
 
 impl EndpointStats {
@@ -329,6 +336,7 @@ impl EndpointStats {
     pub fn record(&mut self, account: u32, o: &Outcome) {
         let minute = o.at_ms / 60_000;
         self.prune(minute);
+        self.tools.record(o.at_ms, o.tool_ok, o.tool_failed);
         let slot = slot(account);
         // Batches from many isolates interleave: a report may be for an earlier minute
         // than the last one seen, and goes to that minute's bucket (one too late to have
@@ -430,6 +438,7 @@ impl EndpointStats {
             latency_pct_30m: Percentiles::of(&latency),
             throughput_pct_30m: Percentiles::of(&throughput),
             down_until_ms: penalty,
+            tool_calls_1d: self.tools.day(now_ms),
         }
     }
 }
@@ -453,6 +462,7 @@ mod tests {
             tokens: 100,
             generation_ms: 2000,
             at_ms,
+            ..Default::default()
         }
     }
 
@@ -489,6 +499,7 @@ mod tests {
                     tokens: ms,
                     generation_ms: 1000,
                     at_ms: ms * 1000,
+                    ..Default::default()
                 },
             );
         }
@@ -502,6 +513,38 @@ mod tests {
         assert_eq!(bin(0.0), 0);
         assert_eq!(bin(f64::NAN), 0);
         assert_eq!(bin(f64::INFINITY), u16::MAX);
+    }
+
+    #[test]
+    fn tool_calls_of_the_day_reach_the_summary() {
+        let mut s = EndpointStats::default();
+        let with = |ok, failed, at_ms| Outcome {
+            tool_ok: ok,
+            tool_failed: failed,
+            ..o(true, at_ms)
+        };
+        record(&mut s, &with(3, 1, 0));
+        record(&mut s, &with(1, 3, 2 * 3_600_000));
+        let sum = s.summary(2 * 3_600_000);
+        assert_eq!(sum.tool_calls_1d, (4, 4));
+        assert_eq!(sum.tool_call_error_rate_1d(), Some(0.5));
+        assert_eq!(s.summary(24 * 3_600_000).tool_calls_1d, (1, 3));
+        assert_eq!(
+            EndpointStats::default()
+                .summary(0)
+                .tool_call_error_rate_1d(),
+            None
+        );
+        let back: EndpointStats =
+            serde_json::from_str(&serde_json::to_string(&s).unwrap()).unwrap();
+        assert_eq!(back, s);
+        let r = Report {
+            key: "p/m".into(),
+            account: 1,
+            outcome: with(2, 1, 5),
+        };
+        let back: Report = serde_json::from_str(&serde_json::to_string(&r).unwrap()).unwrap();
+        assert_eq!(back, r);
     }
 
     #[test]

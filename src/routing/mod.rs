@@ -4,6 +4,8 @@
 
 pub mod health;
 pub mod prefs;
+pub mod tiers;
+pub mod tool_quality;
 mod unavailable;
 
 use std::collections::HashMap;
@@ -177,6 +179,10 @@ pub struct Candidates<'a, 'h> {
     /// The prompt's estimated tokens (the context check's).
     pub prompt_tokens: u64,
     max_output: Option<u64>,
+    /// The request offers tools: the tool-quality median rule applies.
+    tools: bool,
+    /// Its `service_tier`.
+    tier: Option<crate::api::service_tier::Asked>,
     known: bool,
     /// Why endpoints were left out with training allowed.
     rejected: Rejections,
@@ -198,6 +204,8 @@ impl<'a, 'h> Candidates<'a, 'h> {
             candidates: req.model_candidates(),
             prompt_tokens: estimate_prompt_tokens(req),
             max_output: req.max_output_tokens(),
+            tools: req.tools.as_ref().is_some_and(|t| !t.is_empty()),
+            tier: crate::api::service_tier::asked(req),
             known: false,
             rejected: Rejections::default(),
             trainers: 0,
@@ -233,9 +241,10 @@ impl<'a, 'h> Candidates<'a, 'h> {
                     eligible.push((choice, trains));
                 }
             }
-            let sort = c.prefs.sort.or(match variant {
+            let sort = c.prefs.sort.or(tiers::sort(c.tier)).or(match variant {
                 Some(Variant::Nitro) => Some(Sort::Throughput),
                 Some(Variant::Floor) => Some(Sort::Price),
+                Some(Variant::Exacto) => Some(Sort::ToolQuality),
                 _ => None,
             });
             c.groups.push(Group { eligible, sort });
@@ -286,6 +295,10 @@ impl<'a, 'h> Candidates<'a, 'h> {
         let count = |n: &mut usize| *n = n.saturating_add(1);
         if !provider.api.is_known() {
             count(&mut r.family);
+            return None;
+        }
+        // A tier's endpoint only for a request that asks for it (not a refusal).
+        if !tiers::admits(endpoint, self.tier, variant, prefs) {
             return None;
         }
         if variant == Some(Variant::Free) && !endpoint.pricing.is_free() {
@@ -380,7 +393,8 @@ impl<'a, 'h> Candidates<'a, 'h> {
                 .iter()
                 .filter(|(_, trains)| allow_training || !trains);
             let eligible = eligible.map(|(c, _)| c.clone()).collect();
-            let mut ordered = order(eligible, prefs, g.sort, &ctx, random);
+            let ordered = order(eligible, (prefs, g.sort, self.tools), &ctx, random);
+            let mut ordered = tiers::arrange(ordered, self.tier);
             // A `max_tokens` an endpoint cannot generate is lowered to its maximum when
             // the request goes there; a caller who requires its parameters gets the
             // endpoints that honour the whole ask first (in the order chosen).
@@ -427,7 +441,7 @@ fn refused_by_prefs(
         .as_deref()
         .unwrap_or("unknown")
         .to_ascii_lowercase();
-    if (prefs.only.as_ref()).is_some_and(|only| !matches(only, provider)) {
+    if (prefs.only.as_ref()).is_some_and(|only| !tiers::named(only, provider, endpoint)) {
         return Some((ExcludedBy::AllowedProviders, "provider.only"));
     }
     if matches(&prefs.ignore, provider) {
@@ -533,6 +547,10 @@ fn sort_by(eps: &mut [Choice], sort: Sort, ctx: &RouteContext) {
             let (x, y) = (stat(a, |s| s.latency_ms_30m), stat(b, |s| s.latency_ms_30m));
             x.unwrap_or(f64::MAX).total_cmp(&y.unwrap_or(f64::MAX))
         }),
+        Sort::ToolQuality => {
+            eps.sort_by_key(|c| c.endpoint.price_picos());
+            tool_quality::sort(eps, ctx);
+        }
     }
 }
 
@@ -547,15 +565,20 @@ fn down_last<'a>(eps: Vec<Choice<'a>>, ctx: &RouteContext) -> Vec<Choice<'a>> {
     up
 }
 
+/// One model's endpoints in the order to try them: sorted (`sort`) or shuffled by
+/// price, the caller's `order` first, far worse tool callers last for a request with
+/// `tools` and neither (see [`tool_quality`]), and down endpoints last.
 fn order<'a>(
     mut eps: Vec<Choice<'a>>,
-    prefs: &ProviderPrefs,
-    sort: Option<Sort>,
+    (prefs, sort, tools): (&ProviderPrefs, Option<Sort>, bool),
     ctx: &RouteContext,
     random: &mut dyn FnMut() -> f64,
 ) -> Vec<Choice<'a>> {
     match sort {
         Some(sort) => sort_by(&mut eps, sort, ctx),
+        None if tools && prefs.order.is_empty() => {
+            eps = tool_quality::worse_last(weighted_shuffle(eps, random), ctx);
+        }
         None => eps = weighted_shuffle(eps, random),
     }
     if !prefs.order.is_empty() {
@@ -563,7 +586,7 @@ fn order<'a>(
             prefs
                 .order
                 .iter()
-                .position(|o| matches(std::slice::from_ref(o), c.provider))
+                .position(|o| tiers::named(std::slice::from_ref(o), c.provider, c.endpoint))
         };
         let (mut listed, rest): (Vec<_>, Vec<_>) = eps.into_iter().partition(|c| pos(c).is_some());
         listed.sort_by_key(|c| pos(c));

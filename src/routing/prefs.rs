@@ -70,6 +70,8 @@ pub enum Variant {
     Nitro,
     /// Sorted by price.
     Floor,
+    /// Sorted by tool-call quality ([`crate::routing::tool_quality`]).
+    Exacto,
 }
 
 /// `author/slug:variant` → (`author/slug`, variant). Unknown suffixes are kept in the ID.
@@ -78,6 +80,7 @@ pub fn split_variant(id: &str) -> (&str, Option<Variant>) {
         Some((base, "free")) => (base, Some(Variant::Free)),
         Some((base, "nitro")) => (base, Some(Variant::Nitro)),
         Some((base, "floor")) => (base, Some(Variant::Floor)),
+        Some((base, "exacto")) => (base, Some(Variant::Exacto)),
         _ => (id, None),
     }
 }
@@ -122,12 +125,21 @@ mod tests {
             (Some(Sort::Latency), Partition::None)
         );
         assert!(s.zdr);
+        assert_eq!(
+            prefs(json!({"sort": "exacto"})).sort,
+            Some(Sort::ToolQuality)
+        );
+        assert_eq!(
+            prefs(json!({"sort": "tool_quality"})).sort,
+            Some(Sort::ToolQuality)
+        );
     }
 
     #[test]
     fn variants() {
         assert_eq!(split_variant("a/b:free"), ("a/b", Some(Variant::Free)));
         assert_eq!(split_variant("a/b:nitro"), ("a/b", Some(Variant::Nitro)));
+        assert_eq!(split_variant("a/b:exacto"), ("a/b", Some(Variant::Exacto)));
         assert_eq!(split_variant("a/b"), ("a/b", None));
         assert_eq!(split_variant("a/b:beta"), ("a/b:beta", None));
     }

@@ -2,6 +2,7 @@
 //! attempt being the request built for the endpoint, sent, and its reply given to the
 //! caller (streamed through here, whole through [`super::whole`]) and settled.
 
+use crate::catalog::tier;
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
@@ -457,6 +458,8 @@ impl Attempt<'_> {
             isolate_bytes: cfg.isolate_reply_bytes,
             thinking: self.run.thinking(choice),
             first_byte: self.run.clock.first_byte.clone(),
+            tools: self.incoming.request.chat.tools.clone().unwrap_or_default(),
+            tier_prices: tier::prices(self.target.model, self.target.endpoint),
         }
     }
 
@@ -490,6 +493,8 @@ impl Attempt<'_> {
         };
         let mut stream = ChatStream::new(translator, meta, pricing, estimate)
             .with_encoder(self.incoming.request.encoder(estimate, self.native))
+            .with_tools(self.incoming.request.chat.tools.as_deref())
+            .with_tier_prices(tier::prices(self.target.model, self.target.endpoint))
             .with_thinking(run.thinking(choice))
             .with_session(run.session.map(session_budget::before))
             .with_metadata(run.metadata())
@@ -554,6 +559,7 @@ fn stream_end(settler: &Settler, serving: Shared, cache: Option<Capture>) -> ups
             latency_ms,
             generation_ms: (config::now_ms() - first_byte) as u64,
             cancelled,
+            tool_calls: s.tool_tally(),
         };
         // A stream the client left says nothing of the endpoint.
         let health = (!cancelled).then(|| (key, s.finish_reason() != Some("error")));

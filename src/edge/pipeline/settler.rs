@@ -179,6 +179,8 @@ impl Settler {
                 tokens: served.usage.completion_tokens,
                 generation_ms: served.generation_ms,
                 at_ms: config::now_ms() as u64,
+                tool_ok: served.tool_calls.ok,
+                tool_failed: served.tool_calls.failed,
             };
             health::report(&self.env, &self.ctx, key, self.tenant, outcome);
         }

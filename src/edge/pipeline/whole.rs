@@ -6,6 +6,7 @@ use std::rc::Rc;
 
 use super::settler::Settler;
 use crate::accounts::served::{self, Served};
+use crate::api::tool_check::ToolTally;
 use crate::api::{GenerationMeta, Usage};
 use crate::edge::budget::Hold;
 use crate::edge::{config, upstream};
@@ -36,6 +37,10 @@ pub(super) struct WholeReply {
     pub(super) thinking: Option<Thinking>,
     /// Where the time of its first byte goes (`Server-Timing`).
     pub(super) first_byte: Rc<Cell<f64>>,
+    /// The request's tools, which the reply's tool calls are checked against.
+    pub(super) tools: Vec<crate::api::request::Tool>,
+    /// The endpoint's prices by service tier, where the model has tiers.
+    pub(super) tier_prices: Option<Box<[crate::catalog::Pricing; 3]>>,
 }
 
 /// A reply read whole: the chat reply, its bytes, and what it holds of the isolate's
@@ -100,6 +105,7 @@ impl WholeReply {
                 self.prompt_estimate,
             )
             .with_thinking(self.thinking)
+            .with_tier_prices(self.tier_prices.clone())
             .gathering();
             let stream = if native {
                 stream.gathering_native()
@@ -173,14 +179,17 @@ impl WholeReply {
         let mut completion = s
             .gathered()
             .unwrap_or_else(|| self.meta.completion(Vec::new(), None));
+        completion.service_tier = s.service_tier().map(str::to_string);
+        // Billed at the tier that served it.
+        let pricing = s.serving().2.clone();
         let billed = (usage, s.usage_source(), s.delivered());
         let served = Served {
             reasoning_estimated: s.reasoning_estimated(),
             ..self.served(&completion, billed, first_byte, left)
         };
-        completion.usage = Some(served.priced_usage(&self.pricing));
+        completion.usage = Some(served.priced_usage(&pricing));
         let health = (!left).then(|| (self.key.clone(), true));
-        self.settler.conclude(&served, &self.pricing, health);
+        self.settler.conclude(&served, &pricing, health);
         (!left).then_some(Ok((completion, own, hold)))
     }
 
@@ -221,12 +230,30 @@ impl WholeReply {
                 "estimate",
             ),
         };
+        // Billed at the tier the upstream says served it.
+        let tier = crate::catalog::Tier::served(completion.service_tier.as_deref());
+        completion.service_tier = tier.map(|t| crate::catalog::tier::reply_name(t).to_string());
+        let pricing = crate::catalog::tier::pick(self.tier_prices.as_deref(), tier, &self.pricing);
         let billed = (usage, usage_source, served::delivered(&completion));
         let served = self.served(&completion, billed, first_byte, left);
-        completion.usage = Some(served.priced_usage(&self.pricing));
+        completion.usage = Some(served.priced_usage(pricing));
         self.settler
-            .conclude(&served, &self.pricing, Some((self.key.clone(), true)));
+            .conclude(&served, pricing, Some((self.key.clone(), true)));
         Ok(completion)
+    }
+
+    /// The reply's tool calls checked against the request's tools (none counted for a
+    /// request without tools).
+    fn tool_calls(&self, completion: &crate::api::ChatCompletion) -> ToolTally {
+        if self.tools.is_empty() {
+            return ToolTally::default();
+        }
+        let calls = completion
+            .choices
+            .iter()
+            .flat_map(|c| c.message.tool_calls.iter().flatten())
+            .map(|t| (t.function.name.as_str(), t.function.arguments.as_str()));
+        crate::api::tool_check::tally(&self.tools, calls)
     }
 
     /// What this exchange served as `completion`: billed by `usage` (from `source`),
@@ -259,6 +286,7 @@ impl WholeReply {
             cancelled: left,
             reasoning_estimated: false,
             earlier: None,
+            tool_calls: self.tool_calls(completion),
         }
     }
 }

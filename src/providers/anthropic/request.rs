@@ -41,6 +41,10 @@ struct Body<'a> {
     top_k: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     top_p: Option<f64>,
+    /// `auto` at a priority endpoint (Anthropic's priority capacity where the account
+    /// has it); otherwise not sent (Anthropic's own default).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    service_tier: Option<&'static str>,
 }
 
 #[derive(Debug, Serialize)]
@@ -200,6 +204,8 @@ pub fn build_request(target: &Target, req: &ChatRequest, stream: bool) -> Result
         tools,
         top_k: None,
         top_p: None,
+        service_tier: (target.endpoint.service_tier == Some(crate::catalog::Tier::Priority))
+            .then_some("auto"),
     };
     sampling(&mut body, req, &limits);
     let mut headers = vec![

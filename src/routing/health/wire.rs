@@ -6,13 +6,16 @@ use std::collections::VecDeque;
 
 use serde::Serialize;
 
+use super::tools::ToolWindow;
 use super::{Bins, Bucket, EndpointStats, Outcome, Report, Tally};
 
-/// key, account, ok, latency_ms, tokens, generation_ms, at_ms.
-pub(super) type ReportWire = (String, u32, bool, u64, u64, u64, u64);
+/// key, account, ok, latency_ms, tokens, generation_ms, at_ms, tool_ok, tool_failed.
+pub(super) type ReportWire = (String, u32, bool, u64, u64, u64, u64, u32, u32);
 
 impl From<ReportWire> for Report {
-    fn from((key, account, ok, latency_ms, tokens, generation_ms, at_ms): ReportWire) -> Self {
+    fn from(
+        (key, account, ok, latency_ms, tokens, generation_ms, at_ms, tool_ok, tool_failed): ReportWire,
+    ) -> Self {
         Report {
             key,
             account,
@@ -22,6 +25,8 @@ impl From<ReportWire> for Report {
                 tokens,
                 generation_ms,
                 at_ms,
+                tool_ok,
+                tool_failed,
             },
         }
     }
@@ -38,6 +43,8 @@ impl Serialize for Report {
             o.tokens,
             o.generation_ms,
             o.at_ms,
+            o.tool_ok,
+            o.tool_failed,
         )
             .serialize(s)
     }
@@ -97,16 +104,20 @@ pub(super) type StatsWire = (
     u32,
     Option<u64>,
     u64,
+    ToolWindow,
 );
 
 impl From<StatsWire> for EndpointStats {
-    fn from((buckets, hours, consecutive_failures, last_failure_ms, failing): StatsWire) -> Self {
+    fn from(
+        (buckets, hours, consecutive_failures, last_failure_ms, failing, tools): StatsWire,
+    ) -> Self {
         EndpointStats {
             buckets,
             hours,
             consecutive_failures,
             last_failure_ms,
             failing,
+            tools,
         }
     }
 }
@@ -115,6 +126,6 @@ impl Serialize for EndpointStats {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let e = self;
         let down = (e.consecutive_failures, e.last_failure_ms);
-        (&e.buckets, &e.hours, down.0, down.1, e.failing).serialize(s)
+        (&e.buckets, &e.hours, down.0, down.1, e.failing, &e.tools).serialize(s)
     }
 }
