@@ -11,6 +11,7 @@
 mod reply;
 mod request;
 mod stream;
+pub mod stored;
 
 use serde_json::{Map, Value};
 
