@@ -22,6 +22,7 @@ mod session_api;
 mod session_budget;
 mod sessions;
 mod sql;
+mod stored;
 mod upstream;
 
 use worker::{event, web_sys, Context, Env, Method, Response, Result};
@@ -106,7 +107,11 @@ async fn route(
         }
     }
     match route::route(method, &path)? {
-        r @ (Route::ChatCompletions | Route::Completions | Route::Responses | Route::Messages) => {
+        Route::Responses => stored::create(req, env, ctx, request_id).await,
+        r @ (Route::StoredResponse(..) | Route::StoredInputItems(_)) => {
+            stored::read(req, env, r).await
+        }
+        r @ (Route::ChatCompletions | Route::Completions | Route::Messages) => {
             pipeline::handle(req, env, ctx, request_id, Job::from(r.surface())).await
         }
         Route::Count(surface) => pipeline::count(req, env, surface).await,

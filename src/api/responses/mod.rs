@@ -10,8 +10,8 @@
 
 mod reply;
 mod request;
-mod stream;
 pub mod stored;
+mod stream;
 
 use serde_json::{Map, Value};
 

@@ -17,7 +17,9 @@ fn response(v: Value) -> StoredResponse {
 
 #[test]
 fn ask_is_taken_out_of_the_body() {
-    let mut b = body(json!({"model": "a/b", "input": "hi", "store": true, "previous_response_id": "gen-1"}));
+    let mut b = body(
+        json!({"model": "a/b", "input": "hi", "store": true, "previous_response_id": "gen-1"}),
+    );
     let ask = Ask::take(&mut b).unwrap();
     assert_eq!(
         ask,
@@ -47,7 +49,10 @@ fn ask_names_the_field_it_refuses() {
         "store: responses cannot be stored under zero data retention (provider.zdr)"
     );
     // Not stored: zero data retention is no reason to refuse.
-    assert!(Ask::take(&mut body(json!({"store": false, "provider": {"zdr": true}}))).is_ok());
+    assert!(Ask::take(&mut body(
+        json!({"store": false, "provider": {"zdr": true}})
+    ))
+    .is_ok());
 }
 
 #[test]
@@ -84,8 +89,10 @@ fn a_record_keeps_input_output_and_expiry() {
     assert!(r.expired(1_000 + 30 * 86_400));
     assert_eq!(
         r.input,
-        vec![json!({"type": "message", "role": "user", "id": "msg_gen-1_0",
-            "content": [{"type": "input_text", "text": "What is 2+2?"}]})]
+        vec![
+            json!({"type": "message", "role": "user", "id": "msg_gen-1_0",
+            "content": [{"type": "input_text", "text": "What is 2+2?"}]})
+        ]
     );
     let v = serde_json::to_value(&r.response).unwrap();
     assert_eq!(v["store"], json!(true));
@@ -100,7 +107,11 @@ fn a_record_keeps_input_output_and_expiry() {
 #[test]
 fn the_next_turn_is_rebuilt_from_the_stored_items() {
     let r = turn_one();
-    let new = input_items(json!([{"role": "user", "content": "And times 3?"}]), "gen-2").unwrap();
+    let new = input_items(
+        json!([{"role": "user", "content": "And times 3?"}]),
+        "gen-2",
+    )
+    .unwrap();
     let items = r.next_input(new);
     assert_eq!(items.len(), 4);
     let mut b = body(json!({"model": "openai/gpt", "input": items}));
@@ -115,7 +126,9 @@ fn the_next_turn_is_rebuilt_from_the_stored_items() {
     let answer = &chat.messages[2];
     assert_eq!(
         answer.content,
-        Some(crate::api::Content::Parts(vec![crate::api::ContentPart::text("4")]))
+        Some(crate::api::Content::Parts(vec![
+            crate::api::ContentPart::text("4")
+        ]))
     );
     assert_eq!(
         answer.extra["reasoning_details"],
@@ -124,7 +137,9 @@ fn the_next_turn_is_rebuilt_from_the_stored_items() {
     );
     assert_eq!(
         chat.messages[1].content,
-        Some(crate::api::Content::Parts(vec![crate::api::ContentPart::text("What is 2+2?")]))
+        Some(crate::api::Content::Parts(vec![
+            crate::api::ContentPart::text("What is 2+2?")
+        ]))
     );
     assert_eq!(
         chat.messages[3].content,
@@ -151,7 +166,8 @@ fn input_items_name_each_item_and_keep_given_ids() {
 }
 
 fn five() -> Record {
-    let items = (0..5).map(|i| json!({"type": "message", "role": "user", "content": format!("{i}")}));
+    let items =
+        (0..5).map(|i| json!({"type": "message", "role": "user", "content": format!("{i}")}));
     let input = input_items(Value::Array(items.collect()), "r").unwrap();
     Record::new(
         response(json!({"id": "r", "status": "completed"})),
@@ -177,12 +193,19 @@ fn input_items_list_pages_newest_first_by_default() {
     let asc = list(&r, &ListQuery::parse("order=asc&after=msg_r_2").unwrap());
     assert_eq!(asc.data.len(), 2);
     assert_eq!(
-        (asc.first_id.as_deref(), asc.last_id.as_deref(), asc.has_more),
+        (
+            asc.first_id.as_deref(),
+            asc.last_id.as_deref(),
+            asc.has_more
+        ),
         (Some("msg_r_3"), Some("msg_r_4"), false)
     );
     // An unknown cursor: an empty page.
     let none = list(&r, &ListQuery::parse("after=nope").unwrap());
-    assert_eq!((none.data.len(), none.first_id, none.has_more), (0, None, false));
+    assert_eq!(
+        (none.data.len(), none.first_id, none.has_more),
+        (0, None, false)
+    );
 }
 
 #[test]

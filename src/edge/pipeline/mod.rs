@@ -146,10 +146,27 @@ pub async fn handle(
     job: Job,
 ) -> Result<Response, Error> {
     let arrived = config::now_ms();
-    let (account, caller) = caller_of(&mut req, env).await?;
+    let who = caller_of(&mut req, env).await?;
     let cfg = config::settings(env);
     let body = http::read_body(&mut req, cfg.max_body_bytes).await?;
-    let parsed = parse(&req, &body, job, &cfg, &account)?;
+    handle_read(req, env, ctx, gen_id, job, who, &body, arrived).await
+}
+
+/// [`handle`] for a caller already authenticated whose body was read (`edge::stored`
+/// rebuilds a Responses body from a stored conversation first).
+#[allow(clippy::too_many_arguments)]
+pub async fn handle_read(
+    req: ClientRequest,
+    env: &Env,
+    ctx: &Rc<Background>,
+    gen_id: &str,
+    job: Job,
+    (account, caller): (String, String),
+    body: &[u8],
+    arrived: f64,
+) -> Result<Response, Error> {
+    let cfg = config::settings(env);
+    let parsed = parse(&req, body, job, &cfg, &account)?;
     let chat = parsed.routing_view();
     let echo = parsed.echoes()?;
     let cat = catalog::load(env).await?;
