@@ -21,3 +21,4 @@ pub mod settle;
 pub mod settle_queue;
 pub mod shard;
 pub mod store;
+pub mod traces;
