@@ -146,31 +146,38 @@ async fn route(
             let cat = catalog::load(env).await?;
             http::json_cached(&listing::providers(&cat), 200)
         }
-        Route::ModelEndpoints(id) => {
-            let cat = catalog::load(env).await?;
-            let mut keys = Vec::new();
-            if let Some(m) = cat.model(&id) {
-                crate::routing::health::push_keys(m, &mut keys);
-            }
-            let snap = health::snapshot(env, ctx, &keys).await;
-            let body = listing::endpoints(&cat, &id, |e| {
-                let s = snap
-                    .get(&crate::routing::endpoint_key(e))
-                    .copied()
-                    .unwrap_or_default();
-                listing::EndpointHealth {
-                    uptime_last_30m: s.uptime_30m.map(|u| u * 100.0),
-                    uptime_last_5m: s.uptime_5m.map(|u| u * 100.0),
-                    uptime_last_1d: s.uptime_1d.map(|u| u * 100.0),
-                    latency_last_30m: s.latency_pct_30m,
-                    throughput_last_30m: s.throughput_pct_30m,
-                    down: s.is_down(config::now_ms() as u64),
-                }
-            })?;
-            http::json_cached(&body, 200)
-        }
+        Route::ModelEndpoints(id) => model_endpoints(env, ctx, &id).await,
         Route::Admin(r) => account_api::admin(req, env, r).await,
         Route::ModelPage => http::page(env, "/model").await,
         r => account_api::route(req, env, r).await,
     }
+}
+
+/// `GET /models/{author}/{slug}/endpoints`, with each endpoint's health figures.
+async fn model_endpoints(
+    env: &Env,
+    ctx: &std::rc::Rc<Background>,
+    id: &str,
+) -> std::result::Result<Response, Error> {
+    let cat = catalog::load(env).await?;
+    let mut keys = Vec::new();
+    if let Some(m) = cat.model(id) {
+        crate::routing::health::push_keys(m, &mut keys);
+    }
+    let snap = health::snapshot(env, ctx, &keys).await;
+    let body = listing::endpoints(&cat, id, |e| {
+        let s = snap
+            .get(&crate::routing::endpoint_key(e))
+            .copied()
+            .unwrap_or_default();
+        listing::EndpointHealth {
+            uptime_last_30m: s.uptime_30m.map(|u| u * 100.0),
+            uptime_last_5m: s.uptime_5m.map(|u| u * 100.0),
+            uptime_last_1d: s.uptime_1d.map(|u| u * 100.0),
+            latency_last_30m: s.latency_pct_30m,
+            throughput_last_30m: s.throughput_pct_30m,
+            down: s.is_down(config::now_ms() as u64),
+        }
+    })?;
+    http::json_cached(&body, 200)
 }

@@ -87,9 +87,8 @@ async fn prepare(
         .ok_or_else(|| Error::bad_request("input: is required"))?;
     let mut items = stored::input_items(input, gen_id)?;
     if let Some(prev) = &ask.previous {
-        // The new input read alone first, so that a refusal names its own items.
-        map.insert("input".into(), Value::Array(items.clone()));
-        crate::api::responses::parse(&serde_json::to_vec(&map)?)?;
+        // The new items read alone first, so that a refusal names its own index.
+        crate::api::responses::check_input(Value::Array(items.clone()))?;
         let record = load(&bucket, &stored::object_key(account, key, prev)).await?;
         let record = record.ok_or_else(|| stored::previous_not_found(prev))?;
         items = record.next_input(items);

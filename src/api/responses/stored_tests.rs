@@ -247,3 +247,18 @@ fn capture_finds_the_final_response_at_every_split() {
     failed.feed(b"data: {\"type\":\"response.failed\",\"response\":{\"id\":\"g\",\"status\":\"failed\"}}\n\n");
     assert_eq!(failed.finish(), None);
 }
+
+#[test]
+fn new_items_are_checked_alone_by_shape_only() {
+    use crate::api::responses::check_input;
+    let lone_output = json!([{"type": "function_call_output", "call_id": "c1", "output": "18C"}]);
+    assert!(check_input(lone_output).is_ok());
+    let err = check_input(json!(["x", {"role": "wizard", "content": "x"}])).unwrap_err();
+    assert!(err.to_string().starts_with("input[0]: "), "{err}");
+    let err = check_input(json!([{"role": "wizard", "content": "x"}])).unwrap_err();
+    assert!(
+        err.to_string()
+            .starts_with("input[0].role: unknown role \"wizard\""),
+        "{err}"
+    );
+}
