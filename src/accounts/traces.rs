@@ -128,10 +128,12 @@ pub struct SpanFacts {
     pub session_id: Option<String>,
     /// The end user's ID as already hashed (never as sent).
     pub user: Option<String>,
+    /// Time to first token (else the record's latency, which is that).
     pub time_to_first_token_ms: Option<u64>,
-    /// Endpoints tried before the one that served (0: the first served).
-    pub fallback_attempts: u32,
-    pub cache_hit: bool,
+    /// Endpoints tried before the one that served, where known.
+    pub fallback_attempts: Option<u32>,
+    /// Served from a response cache, where known.
+    pub cache_hit: Option<bool>,
     /// The prompt and completion as text (left out under privacy mode).
     pub input_text: Option<String>,
     pub output_text: Option<String>,
@@ -242,14 +244,19 @@ pub fn span(g: &Generation, facts: &SpanFacts, privacy: bool) -> Span {
     let cost = Usd::from_picos(g.cost_picos).to_string();
     a.text("modelmux.cost.usd", Some(&cost));
     a.int("modelmux.cost.picodollars", g.cost_picos);
-    if let Some(ttft) = facts.time_to_first_token_ms {
+    if let Some(ttft) = facts.time_to_first_token_ms.or(g.latency_ms) {
         a.int("modelmux.time_to_first_token_ms", ttft);
     }
-    a.int(
-        "modelmux.fallback_attempts",
-        u64::from(facts.fallback_attempts),
+    if let Some(n) = facts.fallback_attempts {
+        a.int("modelmux.fallback_attempts", u64::from(n));
+    }
+    if let Some(hit) = facts.cache_hit {
+        a.put("modelmux.cache_hit", AnyValue::Bool(hit));
+    }
+    a.put(
+        "modelmux.prompt_cache_hit",
+        AnyValue::Bool(g.cached_tokens > 0),
     );
-    a.put("modelmux.cache_hit", AnyValue::Bool(facts.cache_hit));
     a.put("modelmux.streamed", AnyValue::Bool(g.streamed));
     a.text("modelmux.api_type", g.api_type.as_deref());
     a.text("modelmux.trace.name", t.trace_name.as_deref());
@@ -282,6 +289,26 @@ pub fn span(g: &Generation, facts: &SpanFacts, privacy: bool) -> Span {
             message: failed.then(|| g.native_finish_reason.clone()).flatten(),
         },
     }
+}
+
+/// The longest prompt text a span carries (the rest is cut, at a character boundary).
+const MAX_SPAN_TEXT: usize = 16 * 1024;
+
+/// A request's messages as text, `role: text` a line each, for a span's
+/// `gen_ai.input.messages` (at most 16 KiB).
+pub fn prompt_text(chat: &crate::api::ChatRequest) -> String {
+    let mut out = String::new();
+    for m in &chat.messages {
+        let text = m.content.as_ref().map(crate::api::Content::text);
+        out.push_str(m.role.as_str());
+        out.push_str(": ");
+        out.push_str(text.as_deref().unwrap_or(""));
+        out.push('\n');
+        if out.len() >= MAX_SPAN_TEXT {
+            break;
+        }
+    }
+    crate::error::truncate(out.trim_end(), MAX_SPAN_TEXT).to_string()
 }
 
 /// An OTLP/HTTP JSON export request (`POST /v1/traces`) of `spans`.

@@ -33,8 +33,8 @@ fn facts() -> SpanFacts {
         session_id: Some("sess-1".into()),
         user: Some("mm-user-0123".into()),
         time_to_first_token_ms: Some(320),
-        fallback_attempts: 1,
-        cache_hit: false,
+        fallback_attempts: Some(1),
+        cache_hit: Some(false),
         input_text: Some("hello there".into()),
         output_text: Some("general kenobi".into()),
     }
@@ -72,6 +72,7 @@ fn a_span_has_the_genai_attributes() {
     assert_eq!(int("modelmux.time_to_first_token_ms"), json!("320"));
     assert_eq!(int("modelmux.fallback_attempts"), json!("1"));
     assert_eq!(a["modelmux.cache_hit"], json!({"boolValue": false}));
+    assert_eq!(a["modelmux.prompt_cache_hit"], json!({"boolValue": true}));
     assert_eq!(text("gen_ai.conversation.id"), json!("sess-1"));
     assert_eq!(text("user.id"), json!("mm-user-0123"));
     assert_eq!(text("modelmux.trace.metadata.team"), json!("infra"));
@@ -153,6 +154,14 @@ fn a_failed_generation_is_an_error_span() {
     );
     assert_eq!(s.name, "chat ");
     assert_eq!(s.parent_span_id, None);
+    // Unknown facts are left out; the latency stands for the time to first token.
+    let a = attrs(&s);
+    assert_eq!(a["modelmux.fallback_attempts"], Value::Null);
+    assert_eq!(a["modelmux.cache_hit"], Value::Null);
+    assert_eq!(
+        a["modelmux.time_to_first_token_ms"],
+        json!({"intValue": "1500"})
+    );
 }
 
 #[test]
@@ -213,4 +222,19 @@ fn the_export_body_is_otlp_json() {
     assert_eq!(spans[0]["name"], json!("summarise"));
     assert_eq!(spans[0]["kind"], json!(3));
     assert!(spans[0]["traceId"].is_string() && spans[0]["startTimeUnixNano"].is_string());
+}
+
+#[test]
+fn prompt_text_is_each_message_a_line_and_bounded() {
+    let chat = crate::api::ChatRequest::parse(
+        br#"{"model": "m", "messages": [{"role": "system", "content": "be brief"}, {"role": "user", "content": [{"type": "text", "text": "hi"}]}]}"#,
+    )
+    .unwrap();
+    assert_eq!(prompt_text(&chat), "system: be brief\nuser: hi");
+    let long = format!(
+        r#"{{"model": "m", "messages": [{{"role": "user", "content": "{}"}}]}}"#,
+        "é".repeat(20_000)
+    );
+    let chat = crate::api::ChatRequest::parse(long.as_bytes()).unwrap();
+    assert!(prompt_text(&chat).len() <= 16 * 1024);
 }

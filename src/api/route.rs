@@ -79,6 +79,10 @@ pub enum Route {
     /// response of the calling key's.
     StoredResponse(Method, String),
     StoredInputItems(String),
+    /// `GET`/`POST /observability/destinations` and `GET`/`PATCH`/`DELETE
+    /// /observability/destinations/{id}`: trace export (provisioning key).
+    Destinations(Method),
+    Destination(Method, String),
     /// The web app's page of one model, `/models/{author}/{slug}` (the static
     /// `model.html`; the page reads the ID from its path).
     ModelPage,
@@ -160,6 +164,10 @@ pub fn route(method: Method, path: &str) -> Result<Route> {
             Method::Patch => Ok(Route::PrivacyUpdate),
             _ => Err(Error::MethodNotAllowed),
         },
+        "/observability/destinations" => match method {
+            Method::Get | Method::Post => Ok(Route::Destinations(method)),
+            _ => Err(Error::MethodNotAllowed),
+        },
         "/keys" => match method {
             Method::Get => Ok(Route::Keys),
             Method::Post => Ok(Route::CreateKey),
@@ -195,6 +203,17 @@ fn with_parameter(method: Method, api: &str, path: &str) -> Result<Route> {
         return match method {
             Method::Get => Ok(Route::SessionGet(id)),
             Method::Patch => Ok(Route::SessionUpdate(id)),
+            _ => Err(Error::MethodNotAllowed),
+        };
+    }
+    if let Some(id) = api.strip_prefix("/observability/destinations/") {
+        if id.is_empty() || id.contains('/') {
+            return Err(not_found(path));
+        }
+        return match method {
+            Method::Get | Method::Patch | Method::Delete => {
+                Ok(Route::Destination(method, id.to_string()))
+            }
             _ => Err(Error::MethodNotAllowed),
         };
     }
@@ -436,6 +455,21 @@ mod tests {
                 Err(Error::NotFound(
                     "No route for /api/v1/responses/a%2Fb".into(),
                 )),
+            ),
+            (
+                Post,
+                "/api/v1/observability/destinations",
+                Ok(Route::Destinations(Post)),
+            ),
+            (
+                Patch,
+                "/api/v1/observability/destinations/dst_1",
+                Ok(Route::Destination(Patch, "dst_1".into())),
+            ),
+            (
+                Post,
+                "/api/v1/observability/destinations/dst_1",
+                Err(Error::MethodNotAllowed),
             ),
             (Post, "/api/v1/completions", Ok(Route::Completions)),
             (

@@ -23,6 +23,7 @@ mod session_budget;
 mod sessions;
 mod sql;
 mod stored;
+mod traces;
 mod upstream;
 
 use worker::{event, web_sys, Context, Env, Method, Response, Result};
@@ -110,6 +111,9 @@ async fn route(
         Route::Responses => stored::create(req, env, ctx, request_id).await,
         r @ (Route::StoredResponse(..) | Route::StoredInputItems(_)) => {
             stored::read(req, env, r).await
+        }
+        r @ (Route::Destinations(_) | Route::Destination(..)) => {
+            traces::destinations(req, env, r).await
         }
         r @ (Route::ChatCompletions | Route::Completions | Route::Messages) => {
             pipeline::handle(req, env, ctx, request_id, Job::from(r.surface())).await

@@ -47,8 +47,8 @@ function workerOptions({ build, bindings, host, name, assets = false, directSock
     // As wrangler.toml's compatibility_flags.
     compatibilityFlags: ["enable_request_signal"],
     kvNamespaces: ["CATALOG"],
-    // As wrangler.toml's [[r2_buckets]]: stored Responses (in memory, one per run).
-    r2Buckets: ["RESPONSES"],
+    // As wrangler.toml's [[r2_buckets]]: stored Responses and trace export.
+    r2Buckets: ["RESPONSES", "TRACES"],
     // As wrangler.toml's [assets]: the pages, with the API paths going to the worker.
     // Without them (benchmarks) requests reach the worker directly, as API paths do on
     // Cloudflare, where the static routing happens before any worker runs; miniflare

@@ -28,6 +28,8 @@ const PASSED_ON: &[&str] = &[
     "top_logprobs",
     "session_id",
     "session_limits",
+    // Trace export's metadata, read by the edge (never sent upstream).
+    "trace",
 ];
 
 /// `POST /responses`.

@@ -167,6 +167,7 @@ pub async fn handle_read(
 ) -> Result<Response, Error> {
     let cfg = config::settings(env);
     let parsed = parse(&req, body, job, &cfg, &account)?;
+    let trace = trace_facts(env, &parsed)?;
     let chat = parsed.routing_view();
     let echo = parsed.echoes()?;
     let cat = catalog::load(env).await?;
@@ -203,6 +204,7 @@ pub async fn handle_read(
         gen_id: who.gen_id,
         ticket: admitted.ticket,
         session: who.session.map(|s| s.id),
+        trace,
     };
     let settler =
         Settler::register(ctx, link, base, cfg.reservation_ttl_ms).with_client(req.signal());
@@ -337,6 +339,36 @@ fn failed(settler: &Settler, (e, trail): Unserved, surface: Surface) -> Result<R
     }
     let body = surface.error_body_with(&e, trail);
     Ok(http::error_response_with(&e, &body))
+}
+
+/// What a generation's trace span takes from its request, when the deployment exports
+/// traces (the `TRACES` bucket is bound): `trace` is read (400 naming its field)
+/// before anything is reserved.
+fn trace_facts(
+    env: &Env,
+    parsed: &Parsed,
+) -> Result<Option<Rc<crate::accounts::traces::SpanFacts>>, Error> {
+    let Parsed::Generate(i) = parsed else {
+        return Ok(None);
+    };
+    let chat = &i.request.chat;
+    let trace = match chat.extra.get("trace").filter(|v| !v.is_null()) {
+        Some(v) => crate::accounts::traces::read_trace(v.clone())
+            .map_err(|b| Error::from(b.in_field("trace")))?,
+        None => Default::default(),
+    };
+    if env.bucket("TRACES").is_err() {
+        return Ok(None);
+    }
+    let text = |k: &str| chat.extra.get(k).and_then(serde_json::Value::as_str);
+    Ok(Some(Rc::new(crate::accounts::traces::SpanFacts {
+        requested_model: chat.model_candidates().first().cloned().unwrap_or_default(),
+        trace,
+        session_id: routing::session_of(chat).map(str::to_string),
+        user: text("user").map(str::to_string),
+        input_text: Some(crate::accounts::traces::prompt_text(chat)),
+        ..Default::default()
+    })))
 }
 
 /// The sticky-session key of the request: the account's session with its first model.
