@@ -41,8 +41,13 @@ fn bounded(v: Value) -> Read<String> {
     Ok(s)
 }
 
-/// Reads `trace` (an object; each value at most 128 bytes, at most 32 custom keys).
-pub(crate) fn read_trace(v: Value) -> Read<TraceFields> {
+/// Reads a request's `trace` (an object; each value at most 128 bytes, at most 32
+/// custom keys); a refusal names its field (`trace.trace_name: ...`).
+pub fn read_trace(v: Value) -> crate::error::Result<TraceFields> {
+    trace_fields(v).map_err(|b| crate::error::Error::from(b.in_field("trace")))
+}
+
+fn trace_fields(v: Value) -> Read<TraceFields> {
     let mut f = object(v)?;
     let mut t = TraceFields {
         trace_id: f.read("trace_id", &bounded)?,

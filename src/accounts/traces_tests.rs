@@ -193,19 +193,19 @@ fn rates_and_trace_fields_are_checked() {
     assert_eq!(rate_ppm(1.0), Some(PPM));
     assert_eq!(rate_ppm(1.5), None);
     assert_eq!(rate_ppm(-0.1), None);
-    let err = |v| crate::error::Error::from(read_trace(v).unwrap_err()).to_string();
-    assert_eq!(err(json!("x")), ": must be an object, not a string");
+    let err = |v| read_trace(v).unwrap_err().to_string();
+    assert_eq!(err(json!("x")), "trace: must be an object, not a string");
     assert_eq!(
         err(json!({"trace_id": 3})),
-        "trace_id: must be a string, not a number"
+        "trace.trace_id: must be a string, not a number"
     );
     assert_eq!(
         err(json!({"trace_name": "x".repeat(129)})),
-        "trace_name: must be at most 128 bytes"
+        "trace.trace_name: must be at most 128 bytes"
     );
     assert_eq!(
         err(json!({"deep": {"a": 1}})),
-        "deep: must be a string, number or boolean"
+        "trace.deep: must be a string, number or boolean"
     );
 }
 

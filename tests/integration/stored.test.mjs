@@ -4,7 +4,9 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import OpenAI from "openai";
-import { startWorker } from "../support/worker.mjs";
+import { startWorker, sha256 } from "../support/worker.mjs";
+import { startCollector, attributes } from "../support/otlp_collector.mjs";
+import { eventually } from "../support/eventually.mjs";
 import { startMockUpstream, MOCK_SIGNATURE } from "../support/mock_upstream.mjs";
 import { testCatalog, mockBindings } from "../support/catalog.mjs";
 
@@ -142,4 +144,95 @@ test("stored: the end user's ID goes upstream hashed", async () => {
   assert.match(sent, /^mm-user-[0-9a-f]{32}$/);
   assert.notEqual(sent, "alice@example.com");
   assert.equal(JSON.stringify(mock.last("/openai/").body).includes("alice@example.com"), false);
+});
+
+// ------------------------------------------------------------------ trace export
+
+test("traces: destinations are the provisioning key's, shown without their secrets", async () => {
+  const body = { type: "otlp", name: "tempo", endpoint: "http://127.0.0.1:1/v1/traces", headers: { Authorization: "Bearer col-secret" } };
+  const refused = await raw(alice.key, "POST", "/observability/destinations", body);
+  assert.equal(refused.status, 403);
+  const made = await raw(bob.provisioningKey, "POST", "/observability/destinations", body);
+  assert.equal(made.status, 201);
+  const { data } = await made.json();
+  assert.match(data.id, /^dst_[0-9a-f]{16}$/);
+  assert.deepEqual([data.type, data.sampling_rate, data.privacy_mode, data.enabled, data.header_names], ["otlp", 1, false, true, ["Authorization"]]);
+  const patched = await (await raw(bob.provisioningKey, "PATCH", `/observability/destinations/${data.id}`, { sampling_rate: 0.5, privacy_mode: true })).json();
+  assert.deepEqual([patched.data.sampling_rate, patched.data.privacy_mode], [0.5, true]);
+  const listed = await (await raw(bob.provisioningKey, "GET", "/observability/destinations")).text();
+  assert.equal(listed.includes("col-secret"), false);
+  assert.equal(JSON.parse(listed).data.length, 1);
+  // Another account's provisioning key sees none of them.
+  assert.equal((await raw(alice.provisioningKey, "GET", `/observability/destinations/${data.id}`)).status, 404);
+  const bad = await raw(bob.provisioningKey, "POST", "/observability/destinations", { type: "otlp", endpoint: "http://x/v1/traces", sampling_rate: 2 });
+  assert.equal((await bad.json()).error.message, "sampling_rate: must be from 0 to 1");
+  const del = await raw(bob.provisioningKey, "DELETE", `/observability/destinations/${data.id}`);
+  assert.deepEqual(await del.json(), { id: data.id, deleted: true });
+  assert.equal((await (await raw(bob.provisioningKey, "GET", "/observability/destinations")).json()).data.length, 0);
+});
+
+test("traces: one GenAI span per generation to OTLP (retried), none at sampling 0, no text in privacy mode", async () => {
+  const col = await startCollector({ failFirst: 1 });
+  const acct = await worker.createAccount({ name: "tracer" });
+  const pk = acct.provisioningKey;
+  const make = async (b) => (await (await raw(pk, "POST", "/observability/destinations", b)).json()).data;
+  const otlp = await make({ type: "otlp", endpoint: `${col.url}/full/v1/traces`, headers: { Authorization: "Bearer col-secret" } });
+  await make({ type: "webhook", endpoint: `${col.url}/hook`, privacy_mode: true });
+  await make({ type: "otlp", endpoint: `${col.url}/zero/v1/traces`, sampling_rate: 0 });
+  const client = new OpenAI({ baseURL: worker.base, apiKey: acct.key, maxRetries: 0 });
+  const trace = { trace_id: "run-1", trace_name: "nightly", generation_name: "greet", parent_span_id: "00f067aa0ba902b7", team: "infra" };
+  const r = await client.chat.completions.create({
+    model: "openai-mock/ok", messages: [{ role: "user", content: "trace me" }], user: "alice@example.com", session_id: "s-1", trace,
+  });
+  assert.equal(r.choices[0].message.content, "mock says: trace me");
+  const [span] = await eventually(() => col.spans("/full/").length && col.spans("/full/"), "the OTLP span");
+  const [priv] = await eventually(() => col.spans("/hook").length && col.spans("/hook"), "the webhook span");
+  const a = attributes(span);
+  assert.deepEqual(a["gen_ai.request.model"], { stringValue: "openai-mock/ok" });
+  assert.deepEqual(a["gen_ai.response.model"], { stringValue: "openai-mock/ok" });
+  assert.deepEqual(a["gen_ai.provider.name"], { stringValue: "MockOpenAI" });
+  assert.deepEqual(a["gen_ai.response.id"], { stringValue: r.id });
+  assert.deepEqual(a["gen_ai.usage.input_tokens"], { intValue: "11" });
+  assert.deepEqual(a["gen_ai.usage.output_tokens"], { intValue: "7" });
+  assert.deepEqual(a["gen_ai.conversation.id"], { stringValue: "s-1" });
+  assert.deepEqual(a["gen_ai.input.messages"], { stringValue: "user: trace me" });
+  assert.deepEqual(a["modelmux.trace.name"], { stringValue: "nightly" });
+  assert.deepEqual(a["modelmux.trace.metadata.team"], { stringValue: "infra" });
+  assert.match(a["modelmux.cost.usd"].stringValue, /^0\.\d+$/);
+  assert.ok(Number(a["modelmux.time_to_first_token_ms"].intValue) >= 0);
+  // The end user as hashed upstream, the same pseudonym in the trace.
+  const upstreamUser = mock.last("/openai/").body.user;
+  assert.match(upstreamUser, /^mm-user-[0-9a-f]{32}$/);
+  assert.deepEqual(a["user.id"], { stringValue: upstreamUser });
+  assert.equal(span.name, "greet");
+  assert.equal(span.kind, 3);
+  assert.equal(span.parentSpanId, "00f067aa0ba902b7");
+  assert.equal(span.traceId, sha256("run-1").slice(0, 32));
+  assert.equal(JSON.stringify(col.received).includes("alice@example.com"), false);
+  // Retried once after the collector's 503, with the destination's headers.
+  const tries = col.received.filter((x) => x.url === "/full/v1/traces");
+  assert.deepEqual(tries.map((x) => x.status), [503, 200]);
+  assert.equal(tries[1].headers.authorization, "Bearer col-secret");
+  // Privacy mode: the same figures, no text.
+  const p = col.received.find((x) => x.url === "/hook" && x.status === 200);
+  assert.equal(p.text.includes("trace me"), false);
+  assert.deepEqual(attributes(priv)["modelmux.privacy_mode"], { boolValue: true });
+  assert.deepEqual(attributes(priv)["gen_ai.usage.output_tokens"], { intValue: "7" });
+  // Sampling 0: nothing, even after the others landed.
+  await new Promise((res) => setTimeout(res, 300));
+  assert.equal(col.received.filter((x) => x.url.startsWith("/zero/")).length, 0);
+  // A bad `trace` is a 400 naming its field, before anything goes upstream.
+  const before = mock.requests.length;
+  const bad = await raw(acct.key, "POST", "/chat/completions", { model: "openai-mock/ok", messages: [{ role: "user", content: "x" }], trace: { trace_name: 5 } });
+  assert.equal(bad.status, 400);
+  assert.equal((await bad.json()).error.message, "trace.trace_name: must be a string, not a number");
+  assert.equal(mock.requests.length, before);
+  // A key filter that names another key: that destination gets nothing more (the
+  // change reaches this isolate's copy of the list at once).
+  await raw(pk, "PATCH", `/observability/destinations/${otlp.id}`, { api_key_hashes: ["not-this-key"] });
+  const seen = col.spans("/full/").length;
+  await client.chat.completions.create({ model: "openai-mock/ok", messages: [{ role: "user", content: "again" }] });
+  await eventually(() => col.spans("/hook").length >= 2, "the second webhook span");
+  assert.equal(col.spans("/full/").length, seen);
+  await col.close();
 });

@@ -353,8 +353,7 @@ fn trace_facts(
     };
     let chat = &i.request.chat;
     let trace = match chat.extra.get("trace").filter(|v| !v.is_null()) {
-        Some(v) => crate::accounts::traces::read_trace(v.clone())
-            .map_err(|b| Error::from(b.in_field("trace")))?,
+        Some(v) => crate::accounts::traces::read_trace(v.clone())?,
         None => Default::default(),
     };
     if env.bucket("TRACES").is_err() {
