@@ -130,6 +130,13 @@ impl Parsed {
         }
     }
 
+    fn trace(&self) -> Option<Rc<crate::accounts::traces::SpanFacts>> {
+        match self {
+            Parsed::Generate(i) => i.trace.clone(),
+            Parsed::Embeddings { .. } => None,
+        }
+    }
+
     fn surface(&self) -> Surface {
         match self {
             Parsed::Generate(i) => i.request.surface,
@@ -166,8 +173,7 @@ pub async fn handle_read(
     arrived: f64,
 ) -> Result<Response, Error> {
     let cfg = config::settings(env);
-    let parsed = parse(&req, body, job, &cfg, &account)?;
-    let trace = trace_facts(env, &parsed)?;
+    let parsed = parse(&req, env, body, job, &cfg, &account)?;
     let chat = parsed.routing_view();
     let echo = parsed.echoes()?;
     let cat = catalog::load(env).await?;
@@ -176,8 +182,7 @@ pub async fn handle_read(
     let session = session_key(chat, &account);
     let sticky = session.as_deref().and_then(|k| sessions::last(k, now_ms));
     let route = RouteContext {
-        // Both settings are kept: the account's may be known only after admission.
-        allow_training: false,
+        allow_training: false, // both kept: the account's may be known after admission
         health: &health,
         now_ms,
         embeddings: job == Job::Embeddings,
@@ -204,7 +209,7 @@ pub async fn handle_read(
         gen_id: who.gen_id,
         ticket: admitted.ticket,
         session: who.session.map(|s| s.id),
-        trace,
+        trace: parsed.trace(),
     };
     let settler =
         Settler::register(ctx, link, base, cfg.reservation_ttl_ms).with_client(req.signal());
@@ -268,6 +273,7 @@ fn trace_of(
 /// replaced by a stable keyed hash of it, and the media it names checked.
 fn parse(
     req: &ClientRequest,
+    env: &Env,
     body: &[u8],
     job: Job,
     cfg: &Settings,
@@ -297,6 +303,9 @@ fn parse(
                 *u = pseudonym(u);
             }
         }
+    }
+    if let Parsed::Generate(i) = &mut parsed {
+        i.trace = trace_facts(env, &i.request.chat)?;
     }
     // A Files API URI is read with the operator's Google key: another tenant's upload,
     // or the operator's own files, unless the operator says its tenants may use them.
@@ -346,12 +355,8 @@ fn failed(settler: &Settler, (e, trail): Unserved, surface: Surface) -> Result<R
 /// before anything is reserved.
 fn trace_facts(
     env: &Env,
-    parsed: &Parsed,
+    chat: &ChatRequest,
 ) -> Result<Option<Rc<crate::accounts::traces::SpanFacts>>, Error> {
-    let Parsed::Generate(i) = parsed else {
-        return Ok(None);
-    };
-    let chat = &i.request.chat;
     let trace = match chat.extra.get("trace").filter(|v| !v.is_null()) {
         Some(v) => crate::accounts::traces::read_trace(v.clone())?,
         None => Default::default(),
@@ -426,6 +431,8 @@ struct Incoming {
     /// How many times its stream may fail over with continuation (0: it ends with
     /// an error chunk, as without `provider.stream_failover: "continue"`).
     failovers: u8,
+    /// What its trace span takes from it (when the deployment exports traces).
+    trace: Option<Rc<crate::accounts::traces::SpanFacts>>,
 }
 
 impl Incoming {
@@ -454,6 +461,7 @@ impl From<surface::Incoming> for Incoming {
             request,
             client_headers: Vec::new(),
             failovers: 0,
+            trace: None,
         }
     }
 }
