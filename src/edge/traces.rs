@@ -29,10 +29,12 @@ const TRIES: u32 = 3;
 const RETRY_MS: u64 = 250;
 const EXPORT_TIMEOUT_MS: u64 = 10_000;
 
+/// An account's destinations as read at (ms).
+type Cached = (u64, Rc<Vec<Destination>>);
+
 thread_local! {
-    /// Account → (read at, ms; its destinations).
-    static CACHE: RefCell<HashMap<String, (u64, Rc<Vec<Destination>>)>> =
-        RefCell::new(HashMap::new());
+    /// Account → its destinations, as last read.
+    static CACHE: RefCell<HashMap<String, Cached>> = RefCell::new(HashMap::new());
 }
 
 fn list_key(account: &str) -> String {
