@@ -2,6 +2,7 @@
 //! and the account's books, pure over a storage trait.
 
 pub mod books;
+pub mod destinations;
 pub mod holds;
 pub mod keys;
 pub mod lease;
@@ -21,3 +22,4 @@ pub mod settle;
 pub mod settle_queue;
 pub mod shard;
 pub mod store;
+pub mod traces;

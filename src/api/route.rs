@@ -75,6 +75,14 @@ pub enum Route {
     PrivacyUpdate,
     /// The operator's API under `/admin/v1`.
     Admin(AdminRoute),
+    /// `GET`/`DELETE /responses/{id}` and `GET /responses/{id}/input_items`: a stored
+    /// response of the calling key's.
+    StoredResponse(Method, String),
+    StoredInputItems(String),
+    /// `GET`/`POST /observability/destinations` and `GET`/`PATCH`/`DELETE
+    /// /observability/destinations/{id}`: trace export (provisioning key).
+    Destinations(Method),
+    Destination(Method, String),
     /// The web app's page of one model, `/models/{author}/{slug}` (the static
     /// `model.html`; the page reads the ID from its path).
     ModelPage,
@@ -156,6 +164,10 @@ pub fn route(method: Method, path: &str) -> Result<Route> {
             Method::Patch => Ok(Route::PrivacyUpdate),
             _ => Err(Error::MethodNotAllowed),
         },
+        "/observability/destinations" => match method {
+            Method::Get | Method::Post => Ok(Route::Destinations(method)),
+            _ => Err(Error::MethodNotAllowed),
+        },
         "/keys" => match method {
             Method::Get => Ok(Route::Keys),
             Method::Post => Ok(Route::CreateKey),
@@ -194,6 +206,20 @@ fn with_parameter(method: Method, api: &str, path: &str) -> Result<Route> {
             _ => Err(Error::MethodNotAllowed),
         };
     }
+    if let Some(id) = api.strip_prefix("/observability/destinations/") {
+        if id.is_empty() || id.contains('/') {
+            return Err(not_found(path));
+        }
+        return match method {
+            Method::Get | Method::Patch | Method::Delete => {
+                Ok(Route::Destination(method, id.to_string()))
+            }
+            _ => Err(Error::MethodNotAllowed),
+        };
+    }
+    if let Some(rest) = api.strip_prefix("/responses/") {
+        return stored_response(method, rest, path);
+    }
     if let Some(hash) = api.strip_prefix("/keys/") {
         if hash.is_empty() || hash.contains('/') {
             return Err(not_found(path));
@@ -207,6 +233,23 @@ fn with_parameter(method: Method, api: &str, path: &str) -> Result<Route> {
         };
     }
     Err(not_found(path))
+}
+
+/// `/responses/{id}[/input_items]` (`rest` is what follows `/responses/`).
+fn stored_response(method: Method, rest: &str, path: &str) -> Result<Route> {
+    let (id, items) = match rest.split_once('/') {
+        Some((id, "input_items")) => (id, true),
+        Some(_) => return Err(not_found(path)),
+        None => (rest, false),
+    };
+    if !super::responses::stored::valid_id(id) {
+        return Err(not_found(path));
+    }
+    match (method, items) {
+        (Method::Get, true) => Ok(Route::StoredInputItems(id.to_string())),
+        (Method::Get | Method::Delete, false) => Ok(Route::StoredResponse(method, id.to_string())),
+        _ => Err(Error::MethodNotAllowed),
+    }
 }
 
 /// `{author}/{slug}` of a catalogue model ID as a page path: two non-empty segments of
@@ -372,6 +415,60 @@ mod tests {
             (
                 Get,
                 "/api/v1/responses/input_tokens",
+                Err(Error::MethodNotAllowed),
+            ),
+            (
+                Get,
+                "/api/v1/responses/gen-1_a.b",
+                Ok(Route::StoredResponse(Get, "gen-1_a.b".into())),
+            ),
+            (
+                Delete,
+                "/api/v1/responses/gen-1",
+                Ok(Route::StoredResponse(Delete, "gen-1".into())),
+            ),
+            (
+                Get,
+                "/api/v1/responses/gen-1/input_items",
+                Ok(Route::StoredInputItems("gen-1".into())),
+            ),
+            (
+                Post,
+                "/api/v1/responses/gen-1/input_items",
+                Err(Error::MethodNotAllowed),
+            ),
+            (
+                Patch,
+                "/api/v1/responses/gen-1",
+                Err(Error::MethodNotAllowed),
+            ),
+            (
+                Get,
+                "/api/v1/responses/gen-1/other",
+                Err(Error::NotFound(
+                    "No route for /api/v1/responses/gen-1/other".into(),
+                )),
+            ),
+            (
+                Get,
+                "/api/v1/responses/a%2Fb",
+                Err(Error::NotFound(
+                    "No route for /api/v1/responses/a%2Fb".into(),
+                )),
+            ),
+            (
+                Post,
+                "/api/v1/observability/destinations",
+                Ok(Route::Destinations(Post)),
+            ),
+            (
+                Patch,
+                "/api/v1/observability/destinations/dst_1",
+                Ok(Route::Destination(Patch, "dst_1".into())),
+            ),
+            (
+                Post,
+                "/api/v1/observability/destinations/dst_1",
                 Err(Error::MethodNotAllowed),
             ),
             (Post, "/api/v1/completions", Ok(Route::Completions)),

@@ -26,7 +26,12 @@ fn retention_days(env: &Env) -> i64 {
     config::u64(env, "GENERATION_RETENTION_DAYS", 30).clamp(1, 3650) as i64
 }
 
-async fn scope(env: &Env, acc: &str, caller: &str, provisioning: bool) -> Result<Scope, Error> {
+pub(super) async fn scope(
+    env: &Env,
+    acc: &str,
+    caller: &str,
+    provisioning: bool,
+) -> Result<Scope, Error> {
     let v = account::call(
         env,
         acc,

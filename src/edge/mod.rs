@@ -23,6 +23,8 @@ mod session_api;
 mod session_budget;
 mod sessions;
 mod sql;
+mod stored;
+mod traces;
 mod upstream;
 
 use worker::{event, web_sys, Context, Env, Method, Response, Result};
@@ -107,7 +109,14 @@ async fn route(
         }
     }
     match route::route(method, &path)? {
-        r @ (Route::ChatCompletions | Route::Completions | Route::Responses | Route::Messages) => {
+        Route::Responses => stored::create(req, env, ctx, request_id).await,
+        r @ (Route::StoredResponse(..) | Route::StoredInputItems(_)) => {
+            stored::read(req, env, r).await
+        }
+        r @ (Route::Destinations(_) | Route::Destination(..)) => {
+            traces::destinations(req, env, r).await
+        }
+        r @ (Route::ChatCompletions | Route::Completions | Route::Messages) => {
             pipeline::handle(req, env, ctx, request_id, Job::from(r.surface())).await
         }
         Route::Count(surface) => pipeline::count(req, env, surface).await,
@@ -142,24 +151,31 @@ async fn route(
             let cat = catalog::load(env).await?;
             http::json_cached(&listing::providers(&cat), 200)
         }
-        Route::ModelEndpoints(id) => {
-            let cat = catalog::load(env).await?;
-            let mut keys = Vec::new();
-            if let Some(m) = cat.model(&id) {
-                crate::routing::health::push_keys(m, &mut keys);
-            }
-            let snap = health::snapshot(env, ctx, &keys).await;
-            let body = listing::endpoints(&cat, &id, |e| {
-                let s = snap
-                    .get(&crate::routing::endpoint_key(e))
-                    .copied()
-                    .unwrap_or_default();
-                listing::EndpointHealth::of(&s, config::now_ms() as u64)
-            })?;
-            http::json_cached(&body, 200)
-        }
+        Route::ModelEndpoints(id) => model_endpoints(env, ctx, &id).await,
         Route::Admin(r) => account_api::admin(req, env, r).await,
         Route::ModelPage => http::page(env, "/model").await,
         r => account_api::route(req, env, r).await,
     }
+}
+
+/// `GET /models/{author}/{slug}/endpoints`, with each endpoint's health figures.
+async fn model_endpoints(
+    env: &Env,
+    ctx: &std::rc::Rc<Background>,
+    id: &str,
+) -> std::result::Result<Response, Error> {
+    let cat = catalog::load(env).await?;
+    let mut keys = Vec::new();
+    if let Some(m) = cat.model(id) {
+        crate::routing::health::push_keys(m, &mut keys);
+    }
+    let snap = health::snapshot(env, ctx, &keys).await;
+    let body = listing::endpoints(&cat, id, |e| {
+        let s = snap
+            .get(&crate::routing::endpoint_key(e))
+            .copied()
+            .unwrap_or_default();
+        listing::EndpointHealth::of(&s, config::now_ms() as u64)
+    })?;
+    http::json_cached(&body, 200)
 }

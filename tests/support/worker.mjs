@@ -48,6 +48,8 @@ function workerOptions({ build, bindings, host, name, assets = false, directSock
     compatibilityFlags: ["enable_request_signal"],
     // `kv`: more namespaces a test binds (the response cache's `RESPONSE_CACHE`).
     kvNamespaces: ["CATALOG", ...kv],
+    // As wrangler.toml's [[r2_buckets]]: stored Responses and trace export.
+    r2Buckets: ["RESPONSES", "TRACES"],
     // As wrangler.toml's [assets]: the pages, with the API paths going to the worker.
     // Without them (benchmarks) requests reach the worker directly, as API paths do on
     // Cloudflare, where the static routing happens before any worker runs; miniflare

@@ -10,6 +10,7 @@
 
 mod reply;
 mod request;
+pub mod stored;
 mod stream;
 
 use serde_json::{Map, Value};
@@ -18,7 +19,7 @@ pub use reply::{
     response, Incomplete, InputDetails, OutputDetails, OutputItem, Part, Response, ResponseError,
     ResponseUsage, Status,
 };
-pub use request::{FunctionTool, Input, InputItem, ResponsesRequest};
+pub use request::{check_input, FunctionTool, Input, InputItem, ResponsesRequest};
 pub use stream::StreamEncoder;
 
 use super::ChatRequest;

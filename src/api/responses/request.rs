@@ -28,6 +28,8 @@ const PASSED_ON: &[&str] = &[
     "top_logprobs",
     "session_id",
     "session_limits",
+    // Trace export's metadata, read by the edge (never sent upstream).
+    "trace",
 ];
 
 /// `POST /responses`.
@@ -127,6 +129,15 @@ impl ResponsesRequest {
         }
         Ok(r)
     }
+}
+
+/// Reads an `input` on its own, each item's shape (rules across items, such as a
+/// tool output answering an earlier call, are the whole request's): refusals name
+/// `input[i]` of the items given.
+pub fn check_input(v: Value) -> Result<()> {
+    input(v)
+        .map(|_| ())
+        .map_err(|b| Error::from(b.in_field("input")))
 }
 
 fn input(v: Value) -> Read<Input> {

@@ -130,6 +130,13 @@ impl Parsed {
         }
     }
 
+    fn trace(&self) -> Option<Rc<crate::accounts::traces::SpanFacts>> {
+        match self {
+            Parsed::Generate(i) => i.trace.clone(),
+            Parsed::Embeddings { .. } => None,
+        }
+    }
+
     fn surface(&self) -> Surface {
         match self {
             Parsed::Generate(i) => i.request.surface,
@@ -146,12 +153,29 @@ pub async fn handle(
     job: Job,
 ) -> Result<Response, Error> {
     let arrived = config::now_ms();
-    let (account, caller) = caller_of(&mut req, env).await?;
+    let who = caller_of(&mut req, env).await?;
     let cfg = config::settings(env);
     let body = http::read_body(&mut req, cfg.max_body_bytes).await?;
-    let parsed = parse(&req, &body, job, &cfg, &account)?;
+    handle_read(req, env, ctx, gen_id, job, who, &body, arrived).await
+}
+
+/// [`handle`] for a caller already authenticated whose body was read (`edge::stored`
+/// rebuilds a Responses body from a stored conversation first).
+#[allow(clippy::too_many_arguments)]
+pub async fn handle_read(
+    mut req: ClientRequest,
+    env: &Env,
+    ctx: &Rc<Background>,
+    gen_id: &str,
+    job: Job,
+    (account, caller): (String, String),
+    body: &[u8],
+    arrived: f64,
+) -> Result<Response, Error> {
+    let cfg = config::settings(env);
+    let parsed = parse(&req, env, body, job, &cfg, &account)?;
     let ids = (account.as_str(), caller.as_str());
-    let capture = match cached(&mut req, env, ctx, &parsed, &body, ids, gen_id).await? {
+    let capture = match cached(&mut req, env, ctx, &parsed, body, ids, gen_id).await? {
         Ok(capture) => capture,
         Err(hit) => return Ok(hit),
     };
@@ -163,8 +187,7 @@ pub async fn handle(
     let session = session_key(chat, &account);
     let sticky = session.as_deref().and_then(|k| sessions::last(k, now_ms));
     let route = RouteContext {
-        // Both settings are kept: the account's may be known only after admission.
-        allow_training: false,
+        allow_training: false, // both kept: the account's may be known after admission
         health: &health,
         now_ms,
         embeddings: job == Job::Embeddings,
@@ -184,7 +207,7 @@ pub async fn handle(
     let session_view = admitted.answer.session.as_deref().cloned();
     let leased = admitted.ticket.is_some();
     let base = record_of(&req, &who.gen_id, &parsed, now_ms);
-    let link = who.link(env, admitted.ticket);
+    let link = who.link(env, admitted.ticket, parsed.trace());
     let settler =
         Settler::register(ctx, link, base, cfg.reservation_ttl_ms).with_client(req.signal());
     let prompt_tokens = plans.candidates.prompt_tokens;
@@ -287,6 +310,7 @@ fn trace_of(
 /// replaced by a stable keyed hash of it, and the media it names checked.
 fn parse(
     req: &ClientRequest,
+    env: &Env,
     body: &[u8],
     job: Job,
     cfg: &Settings,
@@ -316,6 +340,9 @@ fn parse(
                 *u = pseudonym(u);
             }
         }
+    }
+    if let Parsed::Generate(i) = &mut parsed {
+        i.trace = trace_facts(env, &i.request.chat)?;
     }
     // A Files API URI is read with the operator's Google key: another tenant's upload,
     // or the operator's own files, unless the operator says its tenants may use them.
@@ -358,6 +385,31 @@ fn failed(settler: &Settler, (e, trail): Unserved, surface: Surface) -> Result<R
     }
     let body = surface.error_body_with(&e, trail);
     Ok(http::error_response_with(&e, &body))
+}
+
+/// What a generation's trace span takes from its request, when the deployment exports
+/// traces (the `TRACES` bucket is bound): `trace` is read (400 naming its field)
+/// before anything is reserved.
+fn trace_facts(
+    env: &Env,
+    chat: &ChatRequest,
+) -> Result<Option<Rc<crate::accounts::traces::SpanFacts>>, Error> {
+    let trace = match chat.extra.get("trace").filter(|v| !v.is_null()) {
+        Some(v) => crate::accounts::traces::read_trace(v.clone())?,
+        None => Default::default(),
+    };
+    if env.bucket("TRACES").is_err() {
+        return Ok(None);
+    }
+    let text = |k: &str| chat.extra.get(k).and_then(serde_json::Value::as_str);
+    Ok(Some(Rc::new(crate::accounts::traces::SpanFacts {
+        requested_model: chat.model_candidates().first().cloned().unwrap_or_default(),
+        trace,
+        session_id: routing::session_of(chat).map(str::to_string),
+        user: text("user").map(str::to_string),
+        input_text: Some(crate::accounts::traces::prompt_text(chat)),
+        ..Default::default()
+    })))
 }
 
 /// The sticky-session key of the request: the account's session with its first model.
@@ -412,7 +464,12 @@ struct Who {
 impl Who {
     /// What the request's settlement needs of it, with the lease it was admitted
     /// against (if any).
-    fn link(self, env: &Env, ticket: Option<crate::accounts::lease::Ticket>) -> AccountLink {
+    fn link(
+        self,
+        env: &Env,
+        ticket: Option<crate::accounts::lease::Ticket>,
+        trace: Option<Rc<crate::accounts::traces::SpanFacts>>,
+    ) -> AccountLink {
         AccountLink {
             env: env.clone(),
             account: self.account,
@@ -420,6 +477,7 @@ impl Who {
             gen_id: self.gen_id,
             ticket,
             session: self.session.map(|s| s.id),
+            trace,
         }
     }
 }
@@ -431,6 +489,8 @@ struct Incoming {
     /// How many times its stream may fail over with continuation (0: it ends with
     /// an error chunk, as without `provider.stream_failover: "continue"`).
     failovers: u8,
+    /// What its trace span takes from it (when the deployment exports traces).
+    trace: Option<Rc<crate::accounts::traces::SpanFacts>>,
 }
 
 impl Incoming {
@@ -459,6 +519,7 @@ impl From<surface::Incoming> for Incoming {
             request,
             client_headers: Vec::new(),
             failovers: 0,
+            trace: None,
         }
     }
 }

@@ -51,6 +51,8 @@ pub(super) struct AccountLink {
     pub(super) ticket: Option<Ticket>,
     /// The session it is charged to.
     pub(super) session: Option<String>,
+    /// What its trace span needs besides the record (trace export).
+    pub(super) trace: Option<Rc<crate::accounts::traces::SpanFacts>>,
 }
 
 impl AccountLink {
@@ -122,7 +124,17 @@ impl Settler {
         let settle_link = link.clone();
         ctx.wait_until(async move {
             let g = settle_link.await_settlement(rx, cancelled, ttl_ms).await;
-            settle_link.send(g).await;
+            let (env, account, caller) = (
+                settle_link.env.clone(),
+                settle_link.account.clone(),
+                settle_link.caller.clone(),
+            );
+            let trace = settle_link.trace.clone();
+            settle_link.send(g.clone()).await;
+            // After the settlement, in the same background task: never before a reply.
+            if let Some(facts) = trace {
+                crate::edge::traces::export(&env, &account, &caller, &g, &facts).await;
+            }
         });
         Settler {
             env: link.env,
