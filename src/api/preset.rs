@@ -99,6 +99,14 @@ pub fn reference(chat: &ChatRequest) -> Result<Option<PresetRef>> {
     }))
 }
 
+/// Drops from a request body what one conversation sends and a preset does not keep
+/// (`messages`, `stream`, ...): what a preset made from a request keeps of it.
+pub fn drop_transient(body: &mut Map<String, Value>) {
+    for k in TRANSIENT {
+        body.remove(k);
+    }
+}
+
 /// Checks a preset's `config` as it is written: an object of request fields (model,
 /// models, provider, parameters, tools, ...) that the request reader and its checks
 /// accept, without what one conversation sends (`messages`, `stream`, ...), at most

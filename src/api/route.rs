@@ -75,9 +75,25 @@ pub enum Route {
     PrivacyUpdate,
     /// The operator's API under `/admin/v1`.
     Admin(AdminRoute),
+    /// `/presets...`: the account's presets.
+    Presets(PresetRoute),
     /// The web app's page of one model, `/models/{author}/{slug}` (the static
     /// `model.html`; the page reads the ID from its path).
     ModelPage,
+}
+
+/// The presets API (`/presets`, `/presets/{slug}`, `/presets/{slug}/versions`,
+/// `/presets/{slug}/chat/completions`), with the slug as sent (checked by its handler).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PresetRoute {
+    List,
+    Create,
+    Get(String),
+    Update(String),
+    Delete(String),
+    Versions(String),
+    /// A new version from a chat completions body (OpenRouter's `createPresetsChatCompletions`).
+    FromChat(String),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -156,6 +172,11 @@ pub fn route(method: Method, path: &str) -> Result<Route> {
             Method::Patch => Ok(Route::PrivacyUpdate),
             _ => Err(Error::MethodNotAllowed),
         },
+        "/presets" => match method {
+            Method::Get => Ok(Route::Presets(PresetRoute::List)),
+            Method::Post => Ok(Route::Presets(PresetRoute::Create)),
+            _ => Err(Error::MethodNotAllowed),
+        },
         "/keys" => match method {
             Method::Get => Ok(Route::Keys),
             Method::Post => Ok(Route::CreateKey),
@@ -194,6 +215,9 @@ fn with_parameter(method: Method, api: &str, path: &str) -> Result<Route> {
             _ => Err(Error::MethodNotAllowed),
         };
     }
+    if let Some(rest) = api.strip_prefix("/presets/") {
+        return preset_route(method, rest, path).map(Route::Presets);
+    }
     if let Some(hash) = api.strip_prefix("/keys/") {
         if hash.is_empty() || hash.contains('/') {
             return Err(not_found(path));
@@ -207,6 +231,24 @@ fn with_parameter(method: Method, api: &str, path: &str) -> Result<Route> {
         };
     }
     Err(not_found(path))
+}
+
+/// `/presets/{slug}[/versions|/chat/completions]` (`rest` is what follows `/presets/`).
+fn preset_route(method: Method, rest: &str, path: &str) -> Result<PresetRoute> {
+    let (slug, tail) = rest.split_once('/').unwrap_or((rest, ""));
+    if slug.is_empty() {
+        return Err(not_found(path));
+    }
+    let slug = slug.to_string();
+    match (tail, method) {
+        ("", Method::Get) => Ok(PresetRoute::Get(slug)),
+        ("", Method::Patch) => Ok(PresetRoute::Update(slug)),
+        ("", Method::Delete) => Ok(PresetRoute::Delete(slug)),
+        ("versions", Method::Get) => Ok(PresetRoute::Versions(slug)),
+        ("chat/completions", Method::Post) => Ok(PresetRoute::FromChat(slug)),
+        ("" | "versions" | "chat/completions", _) => Err(Error::MethodNotAllowed),
+        _ => Err(not_found(path)),
+    }
 }
 
 /// `{author}/{slug}` of a catalogue model ID as a page path: two non-empty segments of

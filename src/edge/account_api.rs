@@ -65,7 +65,7 @@ pub async fn caller_of(req: &mut ClientRequest, env: &Env) -> Result<(String, St
 /// Bodies of the account and admin calls are small JSON objects.
 const MAX_ACCOUNT_BODY: usize = 64 * 1024;
 
-async fn json_body(req: &mut ClientRequest) -> Result<Value, Error> {
+pub(super) async fn json_body(req: &mut ClientRequest) -> Result<Value, Error> {
     let bytes = http::read_body(req, MAX_ACCOUNT_BODY).await?;
     if bytes.is_empty() {
         return Ok(json!({}));

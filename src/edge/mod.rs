@@ -15,6 +15,7 @@ mod http;
 mod media;
 mod objects;
 mod pipeline;
+mod preset_api;
 mod reader;
 mod records;
 mod request;
@@ -165,6 +166,7 @@ async fn route(
             http::json_cached(&body, 200)
         }
         Route::Admin(r) => account_api::admin(req, env, r).await,
+        Route::Presets(r) => preset_api::route(req, env, r).await,
         Route::ModelPage => http::page(env, "/model").await,
         r => account_api::route(req, env, r).await,
     }

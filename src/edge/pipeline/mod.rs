@@ -17,6 +17,7 @@ mod count;
 mod echo;
 mod embed;
 mod failover;
+mod preset;
 mod settler;
 mod stamp;
 mod whole;
@@ -149,7 +150,8 @@ pub async fn handle(
     let (account, caller) = caller_of(&mut req, env).await?;
     let cfg = config::settings(env);
     let body = http::read_body(&mut req, cfg.max_body_bytes).await?;
-    let parsed = parse(&req, &body, job, &cfg, &account)?;
+    let mut parsed = parse(&req, &body, job, &cfg, &account)?;
+    preset::resolve(env, &account, &caller, &mut parsed).await?;
     let chat = parsed.routing_view();
     let echo = parsed.echoes()?;
     let cat = catalog::load(env).await?;
