@@ -200,6 +200,8 @@ pub struct Chosen {
     pub eligible: usize,
     /// The first was the session's previous choice.
     pub sticky: bool,
+    /// What the request needed ([`Needs::names`]).
+    pub needs: Vec<&'static str>,
 }
 
 fn is_free(m: &Model) -> bool {
@@ -281,6 +283,7 @@ pub fn choose(
         tier,
         eligible: n,
         sticky: sticky.is_some(),
+        needs: needs.names(),
     })
 }
 

@@ -13,6 +13,7 @@
 
 mod admit;
 mod attempt;
+mod auto;
 mod count;
 mod echo;
 mod embed;
@@ -150,11 +151,9 @@ pub async fn handle(
     let (account, caller) = caller_of(&mut req, env).await?;
     let cfg = config::settings(env);
     let body = http::read_body(&mut req, cfg.max_body_bytes).await?;
-    let mut parsed = parse(&req, &body, job, &cfg, &account)?;
-    preset::resolve(env, &account, &caller, &mut parsed).await?;
+    let (parsed, cat, routed) = prepare(&req, &body, job, &cfg, (&account, &caller), env).await?;
     let chat = parsed.routing_view();
     let echo = parsed.echoes()?;
-    let cat = catalog::load(env).await?;
     let health = health::snapshot(env, ctx, &routing::health::keys_for(&cat, chat)).await;
     let now_ms = config::now_ms() as u64;
     let session = session_key(chat, &account);
@@ -200,7 +199,10 @@ pub async fn handle(
         settler: &settler,
         health: &health,
         session: session_view.as_ref(),
-        trace: plan.as_ref().ok().and_then(|p| trace_of(&req, chat, p)),
+        trace: plan
+            .as_ref()
+            .ok()
+            .and_then(|p| trace_of(&req, chat, p, routed.as_ref())),
         echo,
         clock: attempt::Clock::since(arrived),
         // What the request holds: its worst case over the plan, as admitted.
@@ -221,6 +223,23 @@ pub async fn handle(
     Ok(resp)
 }
 
+/// The request read for its surface, with the preset it names merged in, the
+/// catalogue, and the choice of the router it names (if any).
+async fn prepare(
+    req: &ClientRequest,
+    body: &[u8],
+    job: Job,
+    cfg: &Settings,
+    (account, caller): (&str, &str),
+    env: &Env,
+) -> Result<(Parsed, Rc<crate::catalog::Catalog>, Option<auto::Routed>), Error> {
+    let mut parsed = parse(req, body, job, cfg, account)?;
+    preset::resolve(env, account, caller, &mut parsed).await?;
+    let cat = catalog::load(env).await?;
+    let routed = auto::route(&mut parsed, &cat, account, config::now_ms() as u64)?;
+    Ok((parsed, cat, routed))
+}
+
 /// What `openrouter_metadata` is made of, when the caller asks for it
 /// (`X-OpenRouter-Metadata: enabled`, or its older name): the model it named and the
 /// plan's endpoints.
@@ -228,6 +247,7 @@ fn trace_of(
     req: &ClientRequest,
     chat: &ChatRequest,
     plan: &[Choice<'_>],
+    routed: Option<&auto::Routed>,
 ) -> Option<std::cell::RefCell<crate::api::routed::Trace>> {
     let header = |name: &str| req.headers().get(name).ok().flatten();
     let asked = header("X-OpenRouter-Metadata")
@@ -237,13 +257,17 @@ fn trace_of(
         return None;
     }
     let models = chat.model_candidates();
-    let requested = chat.model.clone().or_else(|| models.first().cloned());
+    let requested = routed
+        .map(|r| r.requested.clone())
+        .or_else(|| chat.model.clone())
+        .or_else(|| models.first().cloned());
     let endpoints = plan
         .iter()
         .map(|c| (c.provider.name.clone(), c.id.clone()))
         .collect();
     let t =
         crate::api::routed::Trace::new(&requested.unwrap_or_default(), models.len() > 1, endpoints);
+    let t = t.with_stage(routed.map(|r| r.stage.clone()));
     Some(std::cell::RefCell::new(t))
 }
 
