@@ -5,8 +5,8 @@
 use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
 
-use super::records::{ActivityRow, KeyRecord};
 use super::presets::PresetRecord;
+use super::records::{ActivityRow, KeyRecord};
 use super::session::SessionRow;
 use super::shard::{Record, ShardStore};
 use super::store::{AccountRow, Charged, DailyDelta, Entry, LeaseRow, Reservation, Result, Store};

@@ -12,8 +12,8 @@ use serde_json::Value;
 
 use super::lease::Grant;
 use super::ledger::{Ask, Left, LimitReset};
-use super::records::{Generation, KeyRecord};
 use super::presets::PresetCall;
+use super::records::{Generation, KeyRecord};
 use super::session::SessionCall;
 use super::session::SessionView;
 use crate::api::session::{SessionAsk, SessionLimits};

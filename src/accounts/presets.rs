@@ -71,7 +71,11 @@ impl PresetDraft {
         };
         too_long("name", &self.name, MAX_NAME_BYTES)?;
         too_long("description", &self.description, MAX_DESCRIPTION_BYTES)?;
-        too_long("system_prompt", &self.system_prompt, MAX_SYSTEM_PROMPT_BYTES)?;
+        too_long(
+            "system_prompt",
+            &self.system_prompt,
+            MAX_SYSTEM_PROMPT_BYTES,
+        )?;
         if self.name.as_deref().is_some_and(|n| n.trim().is_empty()) {
             return Err(Error::bad_request("name: must not be empty"));
         }
@@ -175,7 +179,9 @@ impl<S: Store> Books<S> {
                 let rows = self
                     .store
                     .presets(limit.clamp(1, MAX_PRESETS_LISTED), offset)?;
-                Ok(Value::Array(rows.iter().map(|p| p.to_json(false)).collect()))
+                Ok(Value::Array(
+                    rows.iter().map(|p| p.to_json(false)).collect(),
+                ))
             }
             PresetCall::Get(slug) => Ok(self.known_preset(&slug)?.to_json(true)),
             PresetCall::Versions(slug) => {
@@ -339,7 +345,9 @@ mod tests {
     #[test]
     fn versions_are_written_by_a_provisioning_key_and_read_by_any() {
         let b = books();
-        let first = draft(json!({"system_prompt": "Be brief.", "config": {"model": "a/b", "temperature": 0.5}}));
+        let first = draft(
+            json!({"system_prompt": "Be brief.", "config": {"model": "a/b", "temperature": 0.5}}),
+        );
         let put = |d| PresetCall::Put("writer".into(), d);
         assert_eq!(
             call(&b, "api", put(first.clone())).unwrap_err().status(),
@@ -355,7 +363,9 @@ mod tests {
         assert_eq!(made["created_at"], "2025-11-24T16:00:00.000Z");
         b.store.now.set(1_764_000_001_000);
         // A patch changes what it names; the rest is the newest version's.
-        let patch = draft(json!({"config": {"model": "c/d"}, "clear": ["description"], "description": "x"}));
+        let patch = draft(
+            json!({"config": {"model": "c/d"}, "clear": ["description"], "description": "x"}),
+        );
         let v2 = call(&b, "prov", PresetCall::Update("writer".into(), patch)).unwrap();
         assert_eq!(v2["description"], Value::Null);
         assert_eq!(
@@ -377,7 +387,15 @@ mod tests {
             .map(|v| &v["version"])
             .collect();
         assert_eq!(numbers, [&json!(2), &json!(1)]);
-        let list = call(&b, "api", PresetCall::List { limit: 10, offset: 0 }).unwrap();
+        let list = call(
+            &b,
+            "api",
+            PresetCall::List {
+                limit: 10,
+                offset: 0,
+            },
+        )
+        .unwrap();
         assert_eq!(list.as_array().unwrap().len(), 1);
         assert_eq!(list[0]["designated_version"], Value::Null);
         // Gone for everyone once deleted.
@@ -396,7 +414,11 @@ mod tests {
             PresetCall::Get("writer".into()),
             PresetCall::Update("writer".into(), draft(json!({}))),
         ] {
-            let who = if matches!(c, PresetCall::Update(..)) { "prov" } else { "api" };
+            let who = if matches!(c, PresetCall::Update(..)) {
+                "prov"
+            } else {
+                "api"
+            };
             assert_eq!(call(&b, who, c).unwrap_err().status(), 404);
         }
         assert_eq!(
@@ -411,9 +433,18 @@ mod tests {
     fn counts_and_sizes_are_bounded() {
         let b = books();
         for n in 0..MAX_PRESETS {
-            call(&b, "prov", PresetCall::Put(format!("p{n}"), draft(json!({})))).unwrap();
+            call(
+                &b,
+                "prov",
+                PresetCall::Put(format!("p{n}"), draft(json!({}))),
+            )
+            .unwrap();
         }
-        let over = call(&b, "prov", PresetCall::Put("one-more".into(), draft(json!({}))));
+        let over = call(
+            &b,
+            "prov",
+            PresetCall::Put("one-more".into(), draft(json!({}))),
+        );
         assert_eq!(
             over.unwrap_err().public_message(),
             "An account has at most 100 presets: delete one first."
@@ -428,7 +459,10 @@ mod tests {
         assert_eq!(versions[0]["version"], 26);
         assert_eq!(versions[MAX_VERSIONS_KEPT - 1]["version"], 7);
         for (d, message) in [
-            (json!({"name": "n".repeat(129)}), "name: must be at most 128 bytes"),
+            (
+                json!({"name": "n".repeat(129)}),
+                "name: must be at most 128 bytes",
+            ),
             (json!({"name": " "}), "name: must not be empty"),
             (
                 json!({"config": {"temperature": 9}}),
@@ -438,7 +472,11 @@ mod tests {
             let e = call(&b, "prov", PresetCall::Put("p1".into(), draft(d))).unwrap_err();
             assert_eq!(e.public_message(), message);
         }
-        let e = call(&b, "prov", PresetCall::Put("Bad Slug".into(), draft(json!({}))));
+        let e = call(
+            &b,
+            "prov",
+            PresetCall::Put("Bad Slug".into(), draft(json!({}))),
+        );
         assert_eq!(e.unwrap_err().status(), 400);
     }
 }

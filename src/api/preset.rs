@@ -4,7 +4,8 @@
 //! This module owns the pure parts: reading the reference from a request, checking a
 //! preset's `config` when it is written, and merging a preset into a request (the
 //! request's fields win field by field, tools are joined, the system prompt goes first).
-//! The versions and the account's list of them are [`crate::accounts::presets`].
+//! The versions and the account's list of them are kept by the accounts layer
+//! (`accounts::presets`).
 
 use serde_json::{Map, Value};
 
@@ -63,11 +64,14 @@ pub fn check_slug(s: &str, field: &str) -> Result<()> {
 /// "m@preset/slug"` or `preset: "slug"` (with `model` beside it). Naming two different
 /// presets is a 400, as is a slug that is not one.
 pub fn reference(chat: &ChatRequest) -> Result<Option<PresetRef>> {
-    let from_model = chat.model.as_deref().and_then(|m| match m.split_once(PREFIX) {
-        Some(("", slug)) => Some((None, slug)),
-        Some((model, slug)) => Some((Some(model), slug)),
-        None => None,
-    });
+    let from_model = chat
+        .model
+        .as_deref()
+        .and_then(|m| match m.split_once(PREFIX) {
+            Some(("", slug)) => Some((None, slug)),
+            Some((model, slug)) => Some((Some(model), slug)),
+            None => None,
+        });
     let field = match chat.extra.get("preset") {
         None | Some(Value::Null) => None,
         Some(Value::String(s)) => Some(s.as_str()),
@@ -394,7 +398,12 @@ mod tests {
         // A preset without a model and a request without one: no model (the check after the merge says so).
         let mut req = chat(json!({"preset": "p", "messages": [{"role": "user", "content": "hi"}]}));
         let r = reference(&req).unwrap().unwrap();
-        apply(&mut req, as_request(&config(json!({"top_k": 3}))).unwrap(), None, &r);
+        apply(
+            &mut req,
+            as_request(&config(json!({"top_k": 3}))).unwrap(),
+            None,
+            &r,
+        );
         assert_eq!(req.model, None);
         assert_eq!(req.top_k, Some(3));
     }

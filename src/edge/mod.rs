@@ -166,8 +166,19 @@ async fn route(
             http::json_cached(&body, 200)
         }
         Route::Admin(r) => account_api::admin(req, env, r).await,
-        Route::Presets(r) => preset_api::route(req, env, r).await,
         Route::ModelPage => http::page(env, "/model").await,
+        r => account_routes(req, env, r).await,
+    }
+}
+
+/// The routes of the caller's account: presets, and the others (keys, credits, ...).
+async fn account_routes(
+    req: ClientRequest,
+    env: &Env,
+    r: Route,
+) -> std::result::Result<Response, Error> {
+    match r {
+        Route::Presets(p) => preset_api::route(req, env, p).await,
         r => account_api::route(req, env, r).await,
     }
 }

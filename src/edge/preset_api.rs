@@ -81,7 +81,9 @@ fn text(body: &Value, name: &str, clear: &mut Vec<String>) -> Result<Option<Stri
             Ok(None)
         }
         Some(Value::String(s)) => Ok(Some(s.clone())),
-        Some(_) => Err(Error::bad_request(format!("{name}: must be a string or null"))),
+        Some(_) => Err(Error::bad_request(format!(
+            "{name}: must be a string or null"
+        ))),
     }
 }
 
@@ -114,7 +116,12 @@ fn from_chat(bytes: &[u8]) -> Result<PresetDraft, Error> {
     let system: Vec<String> = chat
         .messages
         .iter()
-        .filter(|m| matches!(m.role, crate::api::Role::System | crate::api::Role::Developer))
+        .filter(|m| {
+            matches!(
+                m.role,
+                crate::api::Role::System | crate::api::Role::Developer
+            )
+        })
         .map(|m| m.text())
         .collect();
     let Value::Object(mut config) = crate::api::parse_json(bytes)? else {
@@ -137,4 +144,3 @@ fn new_id() -> Result<String, Error> {
     let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
     Ok(format!("pre_{hex}"))
 }
-

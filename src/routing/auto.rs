@@ -109,7 +109,10 @@ pub fn settings(req: &ChatRequest) -> Result<AutoRouter> {
     });
     let a = found.unwrap_or_default();
     let patterns = a.allowed_models.iter().chain(&a.excluded_models);
-    if a.allowed_models.len().saturating_add(a.excluded_models.len()) > MAX_PATTERNS
+    if a.allowed_models
+        .len()
+        .saturating_add(a.excluded_models.len())
+        > MAX_PATTERNS
         || patterns.clone().any(|p| p.len() > MAX_PATTERN_BYTES)
     {
         return Err(Error::bad_request(format!(
@@ -132,7 +135,11 @@ pub fn matches_pattern(pattern: &str, id: &str) -> bool {
     };
     for part in middle {
         match rest.find(part) {
-            Some(at) => rest = rest.get(at.saturating_add(part.len())..).unwrap_or_default(),
+            Some(at) => {
+                rest = rest
+                    .get(at.saturating_add(part.len())..)
+                    .unwrap_or_default()
+            }
             None => return false,
         }
     }
@@ -263,7 +270,10 @@ pub fn choose(
     let tier = a.cost_tier.unwrap_or_default();
     let (lo, hi) = tier.band();
     let start = (n.saturating_mul(lo) / 100).min(n.saturating_sub(1));
-    let end = n.saturating_mul(hi).div_ceil(100).clamp(start.saturating_add(1), n);
+    let end = n
+        .saturating_mul(hi)
+        .div_ceil(100)
+        .clamp(start.saturating_add(1), n);
     let mut band: Vec<&Model> = by_price.get(start..end).unwrap_or_default().to_vec();
     band.sort_by(|x, y| (y.created, &x.id).cmp(&(x.created, &y.id)));
     let mut order: Vec<&str> = band.iter().map(|m| m.id.as_str()).collect();
@@ -382,7 +392,11 @@ mod tests {
         assert_eq!(tier("high"), ["b/all", "b/tools", "a/text"]);
         assert_eq!(tier("xhigh"), ["c/big", "b/all", "a/text"]);
         assert_eq!(tier("max"), ["c/big", "c/max", "a/text"]);
-        let e = pick(AUTO, json!({"plugins": [{"id": "auto-router", "cost_tier": "cheap"}]}), None);
+        let e = pick(
+            AUTO,
+            json!({"plugins": [{"id": "auto-router", "cost_tier": "cheap"}]}),
+            None,
+        );
         assert_eq!(e.unwrap_err().status(), 400);
     }
 
@@ -392,7 +406,10 @@ mod tests {
         let c = pick(AUTO, body, None).unwrap();
         assert_eq!(c.eligible, 2);
         assert_eq!(models(c), ["b/tools", "c/big"]);
-        assert!(matches_pattern("anthropic/*", "anthropic/claude-sonnet-4.5"));
+        assert!(matches_pattern(
+            "anthropic/*",
+            "anthropic/claude-sonnet-4.5"
+        ));
         assert!(matches_pattern("*sonnet*", "anthropic/claude-sonnet-4.5"));
         assert!(matches_pattern("a/*-4.*", "a/claude-4.5"));
         assert!(!matches_pattern("anthropic/*", "openai/gpt-4o"));
@@ -407,9 +424,17 @@ mod tests {
 
     #[test]
     fn free_router_and_context_and_stickiness() {
-        assert_eq!(models(pick(FREE, json!({}), None).unwrap()), ["f/free:free"]);
+        assert_eq!(
+            models(pick(FREE, json!({}), None).unwrap()),
+            ["f/free:free"]
+        );
         // 1000 tokens of context: a budget past it leaves no model.
-        assert_eq!(pick(AUTO, json!({"max_tokens": 2000}), None).unwrap_err().status(), 400);
+        assert_eq!(
+            pick(AUTO, json!({"max_tokens": 2000}), None)
+                .unwrap_err()
+                .status(),
+            400
+        );
         // The session's model first while it still takes the request.
         let c = pick(AUTO, json!({}), Some("c/big")).unwrap();
         assert!(c.sticky);
@@ -458,13 +483,17 @@ mod alias_tests {
             sticky: None,
         };
         let p = plan(&c, &req, &ctx, &mut || 0.0)?;
-        Ok(p.iter().map(|c| format!("{}={}", c.id, c.model.id)).collect())
+        Ok(p.iter()
+            .map(|c| format!("{}={}", c.id, c.model.id))
+            .collect())
     }
 
     #[test]
     fn an_alias_is_the_newest_of_its_family_and_reported_as_it() {
         assert_eq!(
-            cat().latest("~anthropic/claude-sonnet-latest").map(|m| m.id.as_str()),
+            cat()
+                .latest("~anthropic/claude-sonnet-latest")
+                .map(|m| m.id.as_str()),
             Some("anthropic/claude-sonnet-4.5")
         );
         assert_eq!(
@@ -476,7 +505,12 @@ mod alias_tests {
             ["anthropic/claude-haiku-4.5:nitro=anthropic/claude-haiku-4.5"]
         );
         // A family with no model, or no `-latest`: unknown, never another model.
-        assert_eq!(routed("~anthropic/claude-opus-latest").unwrap_err().status(), 404);
+        assert_eq!(
+            routed("~anthropic/claude-opus-latest")
+                .unwrap_err()
+                .status(),
+            404
+        );
         assert_eq!(cat().latest("~anthropic/claude-sonnet"), None);
         assert_eq!(cat().latest("anthropic/claude-sonnet-latest"), None);
     }

@@ -39,7 +39,11 @@ impl SqlStore {
     pub(super) fn preset_rows(&self, limit: u32, offset: u32) -> Result<Vec<PresetRecord>> {
         let q = "SELECT row AS v FROM presets ORDER BY updated_ms DESC, slug LIMIT ? OFFSET ?";
         let args = vec![i64::from(limit).into(), i64::from(offset).into()];
-        Ok(self.joined(q, args)?.iter().filter_map(|t| read(t)).collect())
+        Ok(self
+            .joined(q, args)?
+            .iter()
+            .filter_map(|t| read(t))
+            .collect())
     }
 
     pub(super) fn preset_rows_count(&self) -> Result<u64> {

@@ -245,7 +245,11 @@ pub fn ensure_totals(b: &Books<SqlStore>) -> Result<()> {
             s.exec(alter, Vec::new())?;
         }
     }
-    for ddl in RECORDS_SCHEMA.iter().chain(SESSION_SCHEMA.iter()).chain(PRESET_SCHEMA.iter()) {
+    for ddl in RECORDS_SCHEMA
+        .iter()
+        .chain(SESSION_SCHEMA.iter())
+        .chain(PRESET_SCHEMA.iter())
+    {
         s.exec(ddl, Vec::new())?;
     }
     let q = "SELECT sql AS v FROM sqlite_master WHERE type = 'table' AND name = 'reservations'";

@@ -199,10 +199,7 @@ pub async fn handle(
         settler: &settler,
         health: &health,
         session: session_view.as_ref(),
-        trace: plan
-            .as_ref()
-            .ok()
-            .and_then(|p| trace_of(&req, chat, p, routed.as_ref())),
+        trace: trace_of(&req, chat, plan.as_deref().ok(), routed.as_ref()),
         echo,
         clock: attempt::Clock::since(arrived),
         // What the request holds: its worst case over the plan, as admitted.
@@ -246,9 +243,10 @@ async fn prepare(
 fn trace_of(
     req: &ClientRequest,
     chat: &ChatRequest,
-    plan: &[Choice<'_>],
+    plan: Option<&[Choice<'_>]>,
     routed: Option<&auto::Routed>,
 ) -> Option<std::cell::RefCell<crate::api::routed::Trace>> {
+    let plan = plan?;
     let header = |name: &str| req.headers().get(name).ok().flatten();
     let asked = header("X-OpenRouter-Metadata")
         .or_else(|| header("X-OpenRouter-Experimental-Metadata"))
