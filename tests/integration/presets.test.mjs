@@ -54,6 +54,8 @@ after(async () => {
 
 const call = caller(() => worker);
 const upstream = () => mock.last("/v1/chat/completions").body;
+// Every upstream call is streamed (a whole reply is gathered by the gateway).
+const STREAMED = { stream: true, stream_options: { include_usage: true } };
 const lookup = { type: "function", function: { name: "lookup", description: "preset's lookup", parameters: { type: "object" } } };
 const calc = { type: "function", function: { name: "calc", description: "adds", parameters: { type: "object" } } };
 
@@ -117,7 +119,7 @@ test("a preset used three ways, the request's fields winning field by field", as
   assert.equal(r1.model, "fam/alpha-1");
   assert.equal(r1.choices[0].message.content, "mock says: hello there");
   assert.deepEqual(upstream(), {
-    model: "ok",
+    model: "ok", ...STREAMED,
     messages: [{ role: "system", content: "Answer in five words." }, { role: "user", content: "hello there" }],
     max_tokens: 50, temperature: 0.2, top_p: 0.5, tools: [lookup], seed: 7,
   });
@@ -129,7 +131,7 @@ test("a preset used three ways, the request's fields winning field by field", as
   });
   assert.equal(r2.model, "fam/alpha-2");
   assert.deepEqual(upstream(), {
-    model: "ok",
+    model: "ok", ...STREAMED,
     messages: [{ role: "system", content: "Answer in five words." }, { role: "system", content: "Mine." }, { role: "user", content: "hello there" }],
     max_tokens: 50, temperature: 0.9, top_p: 0.5, tools: [lookup, calc], seed: 1,
   });
@@ -147,7 +149,7 @@ test("a preset used three ways, the request's fields winning field by field", as
   assert.equal(text, "mock says: hello there");
   assert.equal(seen, "test/ok");
   assert.deepEqual(upstream(), {
-    model: "ok", stream: true, stream_options: { include_usage: true },
+    model: "ok", ...STREAMED,
     messages: [{ role: "system", content: "Answer in five words." }, { role: "user", content: "hello there" }],
     max_completion_tokens: 20, temperature: 0.2, tools: [mine],
   });
@@ -164,7 +166,7 @@ test("versions: a PATCH makes a new one, the newest is used, all are listed newe
 
   const r = await client.chat.completions.create({ model: "@preset/terse-writer", messages: [{ role: "user", content: "v2?" }] });
   assert.equal(r.model, "fam/alpha-2");
-  assert.deepEqual(upstream(), { model: "ok", messages: [{ role: "user", content: "v2?" }], temperature: 1 });
+  assert.deepEqual(upstream(), { model: "ok", ...STREAMED, messages: [{ role: "user", content: "v2?" }], temperature: 1 });
 
   const versions = await (await call("GET", "/presets/terse-writer/versions", acc.key)).json();
   assert.deepEqual(versions.data.map((v) => [v.id, v.version, v.system_prompt, v.config.model]), [
