@@ -80,14 +80,19 @@ pub struct AutoRouter {
     pub cost_tier: Option<CostTier>,
 }
 
-/// One entry of `plugins`: the auto router's, or another plugin (not read here).
+/// One entry of `plugins`, read as the auto router's (the fields other plugins have
+/// are skipped; only the entry whose `id` is `auto-router` is kept). One plain struct
+/// rather than an enum tagged by `id`, which serde reads through a buffered copy of
+/// the value: less code in the worker.
 #[derive(Deserialize)]
-#[serde(tag = "id")]
-enum Plugin {
-    #[serde(rename = "auto-router")]
-    AutoRouter(AutoRouter),
-    #[serde(other)]
-    Other,
+struct Plugin {
+    id: String,
+    #[serde(default)]
+    allowed_models: Vec<String>,
+    #[serde(default)]
+    excluded_models: Vec<String>,
+    #[serde(default)]
+    cost_tier: Option<CostTier>,
 }
 
 /// The most patterns `allowed_models` and `excluded_models` may hold together, and
@@ -103,11 +108,15 @@ pub fn settings(req: &ChatRequest) -> Result<AutoRouter> {
     };
     let plugins: Vec<Plugin> = serde_json::from_value(v.clone())
         .map_err(|e| Error::bad_request(format!("plugins: {e}")))?;
-    let found = plugins.into_iter().find_map(|p| match p {
-        Plugin::AutoRouter(a) => Some(a),
-        Plugin::Other => None,
-    });
-    let a = found.unwrap_or_default();
+    let a = plugins
+        .into_iter()
+        .find(|p| p.id == "auto-router")
+        .map(|p| AutoRouter {
+            allowed_models: p.allowed_models,
+            excluded_models: p.excluded_models,
+            cost_tier: p.cost_tier,
+        })
+        .unwrap_or_default();
     let patterns = a.allowed_models.iter().chain(&a.excluded_models);
     if a.allowed_models
         .len()
