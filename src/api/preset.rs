@@ -409,6 +409,39 @@ mod tests {
     }
 
     #[test]
+    fn preset_routes() {
+        use crate::api::route::{route, Method::*, PresetRoute as P, Route};
+        let r = |m, p: &str| route(m, p).map_err(|e| e.status());
+        let slug = || "my-preset".to_string();
+        assert_eq!(r(Get, "/api/v1/presets"), Ok(Route::Presets(P::List)));
+        assert_eq!(r(Post, "/api/v1/presets/"), Ok(Route::Presets(P::Create)));
+        assert_eq!(
+            r(Get, "/api/v1/presets/my-preset"),
+            Ok(Route::Presets(P::Get(slug())))
+        );
+        assert_eq!(
+            r(Patch, "/api/v1/presets/my-preset"),
+            Ok(Route::Presets(P::Update(slug())))
+        );
+        assert_eq!(
+            r(Delete, "/api/v1/presets/my-preset"),
+            Ok(Route::Presets(P::Delete(slug())))
+        );
+        assert_eq!(
+            r(Get, "/api/v1/presets/my-preset/versions"),
+            Ok(Route::Presets(P::Versions(slug())))
+        );
+        assert_eq!(
+            r(Post, "/api/v1/presets/my-preset/chat/completions"),
+            Ok(Route::Presets(P::FromChat(slug())))
+        );
+        assert_eq!(r(Delete, "/api/v1/presets"), Err(405));
+        assert_eq!(r(Post, "/api/v1/presets/my-preset/versions"), Err(405));
+        assert_eq!(r(Get, "/api/v1/presets/my-preset/other"), Err(404));
+        assert_eq!(r(Get, "/api/v1/presets//versions"), Err(404));
+    }
+
+    #[test]
     fn tools_join_without_a_preset_list_or_a_request_list() {
         let t = |n: &str| serde_json::from_value::<Tool>(tool(n, n)).unwrap();
         assert_eq!(join_tools(None, Some(vec![t("a")])), Some(vec![t("a")]));
