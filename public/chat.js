@@ -397,6 +397,30 @@ $("#stop").addEventListener("click", stop);
 $("#attach-button").addEventListener("click", () => $("#attach").click());
 $("#attach").addEventListener("change", (ev) => { attach(ev.target.files); ev.target.value = ""; });
 $("#system").addEventListener("change", () => { current.system = $("#system").value; save(current); });
+/** The conversation's setup as a preset (`POST /presets`, a provisioning key, not
+ * kept): its first model with the others as fallbacks, the system prompt, and the
+ * first model's parameters. Requests then name it as `@preset/<slug>`. */
+async function savePreset() {
+  const slug = $("#preset-slug").value.trim();
+  const key = $("#preset-key").value.trim();
+  if (!current.models.length) return status("Add a model first.", "error");
+  if (!/^[a-z0-9_-]{1,64}$/.test(slug)) return status("A slug is 1 to 64 of a-z, 0-9, - and _.", "error");
+  if (!key) return status("Saving a preset takes the account's provisioning key.", "error");
+  const [model, ...models] = current.models;
+  const p = current.params[model] ?? {};
+  const config = { model, ...(models.length && { models }) };
+  if (p.temperature != null) config.temperature = p.temperature;
+  if (p.max_tokens != null) config.max_tokens = p.max_tokens;
+  if (p.effort) config.reasoning = { effort: p.effort };
+  const body = { slug, name: current.title === "New chat" ? slug : current.title, config,
+    system_prompt: current.system.trim() || null };
+  const r = await fetch(`${API}/presets`, { method: "POST",
+    headers: { authorization: `Bearer ${key}`, "content-type": "application/json" }, body: JSON.stringify(body) });
+  const j = await r.json().catch(() => ({}));
+  if (!r.ok) return status(`Not saved: ${j.error?.message ?? r.status}`, "error");
+  status(`Saved as @preset/${slug} (version ${j.data.designated_version.version}).`);
+}
+$("#save-preset").addEventListener("click", savePreset);
 $("#new-chat").addEventListener("click", () => {
   stop();
   current = blank([...current.models]);

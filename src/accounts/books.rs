@@ -231,6 +231,7 @@ impl<S: Store> Books<S> {
             }
             Op::Generations { caller, limit } => self.generations(&caller, limit),
             Op::Sessions { caller, call } => self.sessions_api(&caller, &call),
+            Op::Presets { caller, call } => self.presets_api(&caller, call),
             Op::Scope {
                 caller,
                 provisioning,

@@ -5,6 +5,7 @@
 use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
 
+use super::presets::PresetRecord;
 use super::records::{ActivityRow, KeyRecord};
 use super::session::SessionRow;
 use super::shard::{Record, ShardStore};
@@ -34,6 +35,7 @@ pub struct State {
     pub outbox: Vec<(i64, Record)>,
     pub counters: BTreeMap<String, limits::WindowState>,
     pub sessions: BTreeMap<String, SessionRow>,
+    pub presets: BTreeMap<String, PresetRecord>,
 }
 
 #[derive(Default)]
@@ -371,6 +373,32 @@ impl Store for MemoryStore {
     }
     fn prune_generations(&self, _before_ms: u64) -> Result<()> {
         self.call()
+    }
+    fn preset(&self, slug: &str) -> Result<Option<PresetRecord>> {
+        self.read(|s| s.presets.get(slug).cloned())
+    }
+    fn put_preset(&self, p: &PresetRecord) -> Result<()> {
+        self.write(|s| {
+            s.presets.insert(p.slug.clone(), p.clone());
+        })
+    }
+    fn delete_preset(&self, slug: &str) -> Result<()> {
+        self.write(|s| {
+            s.presets.remove(slug);
+        })
+    }
+    fn presets(&self, limit: u32, offset: u32) -> Result<Vec<PresetRecord>> {
+        self.read(|s| {
+            let mut all: Vec<PresetRecord> = s.presets.values().cloned().collect();
+            all.sort_by_key(|p| std::cmp::Reverse(p.updated_ms));
+            all.into_iter()
+                .skip(offset as usize)
+                .take(limit as usize)
+                .collect()
+        })
+    }
+    fn preset_count(&self) -> Result<u64> {
+        self.read(|s| s.presets.len() as u64)
     }
     fn session(&self, id: &str) -> Result<Option<SessionRow>> {
         self.read(|s| s.sessions.get(id).cloned())

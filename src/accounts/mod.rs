@@ -13,6 +13,7 @@ pub mod memory;
 #[cfg(test)]
 mod model_tests;
 pub mod ops;
+pub mod presets;
 pub mod records;
 #[cfg(test)]
 mod scale_tests;

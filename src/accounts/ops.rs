@@ -12,6 +12,7 @@ use serde_json::Value;
 
 use super::lease::Grant;
 use super::ledger::{Ask, Left, LimitReset};
+use super::presets::PresetCall;
 use super::records::{Generation, KeyRecord};
 use super::session::SessionCall;
 use super::session::SessionView;
@@ -143,6 +144,12 @@ pub enum Op {
     Sessions {
         caller: String,
         call: SessionCall,
+    },
+    /// The presets API ([`super::presets`]): read and used by any key of the account,
+    /// written by a provisioning key.
+    Presets {
+        caller: String,
+        call: PresetCall,
     },
 }
 

@@ -3,6 +3,7 @@
 //! ([`super::memory`]). The store holds no rules: it reads and writes rows, and sums
 //! what SQL sums. Money stays exact: u64 per row, u128 for running totals.
 
+use super::presets::PresetRecord;
 use super::records::{ActivityRow, KeyRecord};
 use super::session::SessionRow;
 use super::shard::Record;
@@ -199,6 +200,14 @@ pub trait Store {
     /// Drops at most `limit` sessions that hold nothing and were last used before
     /// `before_ms` or are past the newest `keep`.
     fn prune_sessions(&self, before_ms: u64, keep: u64, limit: u64) -> Result<()>;
+
+    /// Preset `slug` ([`super::presets`]), if the account has it.
+    fn preset(&self, slug: &str) -> Result<Option<PresetRecord>>;
+    fn put_preset(&self, p: &PresetRecord) -> Result<()>;
+    fn delete_preset(&self, slug: &str) -> Result<()>;
+    /// `limit` presets after the first `offset`, most recently updated first.
+    fn presets(&self, limit: u32, offset: u32) -> Result<Vec<PresetRecord>>;
+    fn preset_count(&self) -> Result<u64>;
 
     /// Counts a hit on the fixed windows of `counter` ([`crate::limits::hit`]).
     fn hit(&self, counter: &str, windows: &[Window], now_secs: u64) -> Result<Decision>;

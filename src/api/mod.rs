@@ -10,6 +10,7 @@ pub mod gather;
 mod gauge;
 mod image_size;
 pub mod messages;
+pub mod preset;
 pub mod provider;
 pub mod read;
 pub mod request;

@@ -83,9 +83,25 @@ pub enum Route {
     /// /observability/destinations/{id}`: trace export (provisioning key).
     Destinations(Method),
     Destination(Method, String),
+    /// `/presets...`: the account's presets.
+    Presets(PresetRoute),
     /// The web app's page of one model, `/models/{author}/{slug}` (the static
     /// `model.html`; the page reads the ID from its path).
     ModelPage,
+}
+
+/// The presets API (`/presets`, `/presets/{slug}`, `/presets/{slug}/versions`,
+/// `/presets/{slug}/chat/completions`), with the slug as sent (checked by its handler).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PresetRoute {
+    List,
+    Create,
+    Get(String),
+    Update(String),
+    Delete(String),
+    Versions(String),
+    /// A new version from a chat completions body (OpenRouter's `createPresetsChatCompletions`).
+    FromChat(String),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -168,6 +184,11 @@ pub fn route(method: Method, path: &str) -> Result<Route> {
             Method::Get | Method::Post => Ok(Route::Destinations(method)),
             _ => Err(Error::MethodNotAllowed),
         },
+        "/presets" => match method {
+            Method::Get => Ok(Route::Presets(PresetRoute::List)),
+            Method::Post => Ok(Route::Presets(PresetRoute::Create)),
+            _ => Err(Error::MethodNotAllowed),
+        },
         "/keys" => match method {
             Method::Get => Ok(Route::Keys),
             Method::Post => Ok(Route::CreateKey),
@@ -220,6 +241,9 @@ fn with_parameter(method: Method, api: &str, path: &str) -> Result<Route> {
     if let Some(rest) = api.strip_prefix("/responses/") {
         return stored_response(method, rest, path);
     }
+    if let Some(rest) = api.strip_prefix("/presets/") {
+        return preset_route(method, rest, path).map(Route::Presets);
+    }
     if let Some(hash) = api.strip_prefix("/keys/") {
         if hash.is_empty() || hash.contains('/') {
             return Err(not_found(path));
@@ -249,6 +273,24 @@ fn stored_response(method: Method, rest: &str, path: &str) -> Result<Route> {
         (Method::Get, true) => Ok(Route::StoredInputItems(id.to_string())),
         (Method::Get | Method::Delete, false) => Ok(Route::StoredResponse(method, id.to_string())),
         _ => Err(Error::MethodNotAllowed),
+    }
+}
+
+/// `/presets/{slug}[/versions|/chat/completions]` (`rest` is what follows `/presets/`).
+fn preset_route(method: Method, rest: &str, path: &str) -> Result<PresetRoute> {
+    let (slug, tail) = rest.split_once('/').unwrap_or((rest, ""));
+    if slug.is_empty() {
+        return Err(not_found(path));
+    }
+    let slug = slug.to_string();
+    match (tail, method) {
+        ("", Method::Get) => Ok(PresetRoute::Get(slug)),
+        ("", Method::Patch) => Ok(PresetRoute::Update(slug)),
+        ("", Method::Delete) => Ok(PresetRoute::Delete(slug)),
+        ("versions", Method::Get) => Ok(PresetRoute::Versions(slug)),
+        ("chat/completions", Method::Post) => Ok(PresetRoute::FromChat(slug)),
+        ("" | "versions" | "chat/completions", _) => Err(Error::MethodNotAllowed),
+        _ => Err(not_found(path)),
     }
 }
 

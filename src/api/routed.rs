@@ -22,6 +22,8 @@ pub struct Trace {
     strategy: &'static str,
     endpoints: Vec<(String, String)>,
     attempts: Vec<Attempt>,
+    /// A stage of `pipeline` (JSON): the auto router's choice.
+    stage: Option<String>,
 }
 
 impl Trace {
@@ -33,7 +35,14 @@ impl Trace {
             strategy: if fallback { "fallback" } else { "direct" },
             endpoints,
             attempts: Vec::new(),
+            stage: None,
         }
+    }
+
+    /// The trace with `stage` (JSON) in its `pipeline`.
+    pub fn with_stage(mut self, stage: Option<String>) -> Trace {
+        self.stage = stage;
+        self
     }
 
     /// Endpoint `i` of the plan was tried and failed with `status`.
@@ -46,7 +55,7 @@ impl Trace {
 
     /// `openrouter_metadata` (JSON, in the shape of OpenRouter's `OpenRouterMetadata`)
     /// of the request served by endpoint `i` of the plan: `region` unknown, no BYOK,
-    /// no pipeline stages (no plugins run here).
+    /// the auto router's stage in `pipeline` when it chose the model.
     pub fn served(&self, i: usize) -> String {
         let (none, served) = (
             ("", ""),
@@ -91,7 +100,9 @@ impl Trace {
             let status = format!(",\"status\":{}}}", a.status);
             named(&mut w, n, names(a.endpoint), &status);
         }
-        w.raw("],\"pipeline\":[]}");
+        w.raw("],\"pipeline\":[");
+        w.raw(self.stage.as_deref().unwrap_or_default());
+        w.raw("]}");
         String::from_utf8(out).unwrap_or_default()
     }
 }

@@ -110,7 +110,8 @@ fn models(r: &ChatRequest) -> Result<()> {
     for (i, m) in list.iter().enumerate() {
         model_id(&format!("models[{i}]"), m)?;
     }
-    if r.model.is_none() && list.is_empty() {
+    // A request that names a preset (`preset`) may take its model from it.
+    if r.model.is_none() && list.is_empty() && !r.extra.contains_key("preset") {
         return Err(bad("model", "is required"));
     }
     Ok(())

@@ -341,6 +341,10 @@ pub struct Model {
     /// Its author allows training other models on its output (`enforce_distillable_text`).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub distillable: bool,
+    /// The family the model is a version of (`anthropic/claude-sonnet`): the alias
+    /// `~anthropic/claude-sonnet-latest` names its newest model ([`Catalog::latest`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub family: Option<String>,
     pub endpoints: Vec<Endpoint>,
     #[serde(flatten)]
     pub extra: Map<String, Value>,
@@ -397,6 +401,18 @@ impl Catalog {
 
     pub fn model(&self, id: &str) -> Option<&Model> {
         self.models.iter().find(|m| m.id == id)
+    }
+
+    /// The model an alias `~author/family-latest` names: the newest (by `created`,
+    /// then the greatest ID) of the models whose `family` is `author/family`, free
+    /// variants (`:free`) aside. `None` for an ID that is not such an alias, or a
+    /// family with no model (an error, never another model).
+    pub fn latest(&self, alias: &str) -> Option<&Model> {
+        let family = alias.strip_prefix('~')?.strip_suffix("-latest")?;
+        self.models
+            .iter()
+            .filter(|m| m.family.as_deref() == Some(family) && !m.id.ends_with(":free"))
+            .max_by(|a, b| (a.created, &a.id).cmp(&(b.created, &b.id)))
     }
 
     pub fn provider(&self, slug: &str) -> Option<&Provider> {

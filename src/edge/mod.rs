@@ -16,6 +16,7 @@ mod http;
 mod media;
 mod objects;
 mod pipeline;
+mod preset_api;
 mod reader;
 mod records;
 mod request;
@@ -154,6 +155,18 @@ async fn route(
         Route::ModelEndpoints(id) => model_endpoints(env, ctx, &id).await,
         Route::Admin(r) => account_api::admin(req, env, r).await,
         Route::ModelPage => http::page(env, "/model").await,
+        r => account_routes(req, env, r).await,
+    }
+}
+
+/// The routes of the caller's account: presets, and the others (keys, credits, ...).
+async fn account_routes(
+    req: ClientRequest,
+    env: &Env,
+    r: Route,
+) -> std::result::Result<Response, Error> {
+    match r {
+        Route::Presets(p) => preset_api::route(req, env, p).await,
         r => account_api::route(req, env, r).await,
     }
 }

@@ -2,6 +2,7 @@
 //! resolution, the caller's provider preferences, the account's data policy, context
 //! length, health, and price-weighted load balancing.
 
+pub mod auto;
 pub mod health;
 pub mod prefs;
 pub mod tiers;
@@ -139,13 +140,27 @@ fn over(price: Option<Price>, per_token: bool, max: Option<u128>) -> bool {
 }
 
 fn resolve<'a>(cat: &'a Catalog, id: &str) -> Option<(&'a Model, Option<Variant>)> {
-    if let Some(m) = cat.model(id) {
+    let model = |id: &str| cat.model(id).or_else(|| cat.latest(id));
+    if let Some(m) = model(id) {
         return Some((m, None));
     }
     match split_variant(id) {
-        (base, Some(v)) => cat.model(base).map(|m| (m, Some(v))),
+        (base, Some(v)) => model(base).map(|m| (m, Some(v))),
         _ => None,
     }
+}
+
+/// The model ID a reply reports for `id` as asked: itself, or for an alias
+/// (`~author/family-latest`, with its variant if any) the concrete model's.
+fn reported(id: &str, model: &Model) -> String {
+    if !id.starts_with('~') {
+        return id.to_string();
+    }
+    let suffix = match split_variant(id) {
+        (base, Some(_)) => id.strip_prefix(base).unwrap_or_default(),
+        _ => "",
+    };
+    format!("{}{suffix}", model.id)
 }
 
 /// The endpoints to try for `req`, in order: each requested model (`model`, then the
@@ -232,7 +247,7 @@ impl<'a, 'h> Candidates<'a, 'h> {
                     continue;
                 };
                 let choice = Choice {
-                    id: id.clone(),
+                    id: reported(&id, model),
                     model,
                     endpoint,
                     provider,

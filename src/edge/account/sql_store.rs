@@ -11,8 +11,10 @@ use worker::{SqlStorage, SqlStorageValue};
 
 use super::super::config;
 use super::super::sql::{activity_row, money, num, parse_money, SqlCounters, SEP};
+use super::sql_presets::PRESET_SCHEMA;
 use super::sql_sessions::{RESERVATION_SESSION_COLUMN, SESSION_SCHEMA};
 use crate::accounts::books::Books;
+use crate::accounts::presets::PresetRecord;
 use crate::accounts::records::{ActivityRow, KeyRecord};
 use crate::accounts::session::SessionRow;
 use crate::accounts::shard::Record;
@@ -243,7 +245,11 @@ pub fn ensure_totals(b: &Books<SqlStore>) -> Result<()> {
             s.exec(alter, Vec::new())?;
         }
     }
-    for ddl in RECORDS_SCHEMA.iter().chain(SESSION_SCHEMA.iter()) {
+    for ddl in RECORDS_SCHEMA
+        .iter()
+        .chain(SESSION_SCHEMA.iter())
+        .chain(PRESET_SCHEMA.iter())
+    {
         s.exec(ddl, Vec::new())?;
     }
     let q = "SELECT sql AS v FROM sqlite_master WHERE type = 'table' AND name = 'reservations'";
@@ -337,6 +343,7 @@ impl Store for SqlStore {
             .chain(RECORDS_SCHEMA.iter())
             .chain(UPKEEP_SCHEMA.iter())
             .chain(SESSION_SCHEMA.iter())
+            .chain(PRESET_SCHEMA.iter())
         {
             self.exec(ddl, Vec::new())?;
         }
@@ -743,6 +750,22 @@ impl Store for SqlStore {
             self.legacy.set(Some(false));
         }
         Ok(())
+    }
+
+    fn preset(&self, slug: &str) -> Result<Option<PresetRecord>> {
+        self.preset_row(slug)
+    }
+    fn put_preset(&self, p: &PresetRecord) -> Result<()> {
+        self.put_preset_row(p)
+    }
+    fn delete_preset(&self, slug: &str) -> Result<()> {
+        self.delete_preset_row(slug)
+    }
+    fn presets(&self, limit: u32, offset: u32) -> Result<Vec<PresetRecord>> {
+        self.preset_rows(limit, offset)
+    }
+    fn preset_count(&self) -> Result<u64> {
+        self.preset_rows_count()
     }
 
     fn session(&self, id: &str) -> Result<Option<SessionRow>> {

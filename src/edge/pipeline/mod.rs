@@ -13,10 +13,12 @@
 
 mod admit;
 mod attempt;
+mod auto;
 mod count;
 mod echo;
 mod embed;
 mod failover;
+mod preset;
 mod settler;
 mod stamp;
 mod whole;
@@ -173,7 +175,7 @@ pub async fn handle_read(
     arrived: f64,
 ) -> Result<Response, Error> {
     let cfg = config::settings(env);
-    let parsed = parse(&req, env, body, job, &cfg, &account)?;
+    let (parsed, cat, routed) = prepare(&req, body, job, &cfg, (&account, &caller), env).await?;
     let ids = (account.as_str(), caller.as_str());
     let capture = match cached(&mut req, env, ctx, &parsed, body, ids, gen_id).await? {
         Ok(capture) => capture,
@@ -181,7 +183,6 @@ pub async fn handle_read(
     };
     let chat = parsed.routing_view();
     let echo = parsed.echoes()?;
-    let cat = catalog::load(env).await?;
     let health = health::snapshot(env, ctx, &routing::health::keys_for(&cat, chat)).await;
     let now_ms = config::now_ms() as u64;
     let session = session_key(chat, &account);
@@ -219,7 +220,7 @@ pub async fn handle_read(
         settler: &settler,
         health: &health,
         session: session_view.as_ref(),
-        trace: plan.as_ref().ok().and_then(|p| trace_of(&req, chat, p)),
+        trace: trace_of(&req, chat, plan.as_deref().ok(), routed.as_ref()),
         echo,
         clock: attempt::Clock::since(arrived),
         // What the request holds: its worst case over the plan, as admitted.
@@ -280,14 +281,33 @@ async fn cached(
     })
 }
 
+/// The request read for its surface, with the preset it names merged in, the
+/// catalogue, and the choice of the router it names (if any).
+async fn prepare(
+    req: &ClientRequest,
+    body: &[u8],
+    job: Job,
+    cfg: &Settings,
+    (account, caller): (&str, &str),
+    env: &Env,
+) -> Result<(Parsed, Rc<crate::catalog::Catalog>, Option<auto::Routed>), Error> {
+    let mut parsed = parse(req, env, body, job, cfg, account)?;
+    preset::resolve(env, account, caller, &mut parsed).await?;
+    let cat = catalog::load(env).await?;
+    let routed = auto::route(&mut parsed, &cat, account, config::now_ms() as u64)?;
+    Ok((parsed, cat, routed))
+}
+
 /// What `openrouter_metadata` is made of, when the caller asks for it
 /// (`X-OpenRouter-Metadata: enabled`, or its older name): the model it named and the
 /// plan's endpoints.
 fn trace_of(
     req: &ClientRequest,
     chat: &ChatRequest,
-    plan: &[Choice<'_>],
+    plan: Option<&[Choice<'_>]>,
+    routed: Option<&auto::Routed>,
 ) -> Option<std::cell::RefCell<crate::api::routed::Trace>> {
+    let plan = plan?;
     let header = |name: &str| req.headers().get(name).ok().flatten();
     let asked = header("X-OpenRouter-Metadata")
         .or_else(|| header("X-OpenRouter-Experimental-Metadata"))
@@ -296,13 +316,17 @@ fn trace_of(
         return None;
     }
     let models = chat.model_candidates();
-    let requested = chat.model.clone().or_else(|| models.first().cloned());
+    let requested = routed
+        .map(|r| r.requested.clone())
+        .or_else(|| chat.model.clone())
+        .or_else(|| models.first().cloned());
     let endpoints = plan
         .iter()
         .map(|c| (c.provider.name.clone(), c.id.clone()))
         .collect();
     let t =
         crate::api::routed::Trace::new(&requested.unwrap_or_default(), models.len() > 1, endpoints);
+    let t = t.with_stage(routed.map(|r| r.stage.clone()));
     Some(std::cell::RefCell::new(t))
 }
 
