@@ -231,6 +231,7 @@ impl<S: Store> Books<S> {
             }
             Op::Generations { caller, limit } => self.generations(&caller, limit),
             Op::Sessions { caller, call } => self.sessions_api(&caller, &call),
+            Op::Byok { caller, call } => self.byok_api(&caller, call),
             Op::Scope {
                 caller,
                 provisioning,
@@ -415,6 +416,9 @@ impl<S: Store> Books<S> {
         }
         if let Some(d) = patch.session_limits_default {
             k.session_limits_default = d;
+        }
+        if let Some(b) = patch.include_byok_in_limit {
+            k.include_byok_in_limit = b;
         }
         if let Some(r) = patch.require_session_id {
             k.require_session_id = r;

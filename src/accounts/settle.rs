@@ -139,8 +139,10 @@ impl<S: Store> Books<S> {
         let lease_gone = it.lease.filter(|_| leased.is_none()).map(|(id, _)| id);
         let hold = self.hold_of(it, &leased)?;
         let (k, p) = self.settle_cap(t, it.caller, g.created_ms)?;
+        // A BYOK fee counts against the key's limit only if the key says so.
+        let exempt = g.is_byok && !self.byok_in_limit(it.caller)?;
         let budget = match t.caps.get(k) {
-            Some((_, k)) if k.limit.is_some() => KeyBudget {
+            Some((_, k)) if k.limit.is_some() && !exempt => KeyBudget {
                 limit: k.limit,
                 spent: k.spent.get(p).map_or(0, |s| s.1),
                 reserved: k.held,
@@ -155,7 +157,7 @@ impl<S: Store> Books<S> {
         t.funds.usage = t.funds.usage.saturating_add(u128::from(charged));
         if let Some((_, k)) = t.caps.get_mut(k) {
             k.held = k.held.saturating_sub(released);
-            if let Some((_, spent)) = k.spent.get_mut(p) {
+            if let Some((_, spent)) = k.spent.get_mut(p).filter(|_| !exempt) {
                 *spent = spent.saturating_add(charged);
             }
         }
@@ -185,7 +187,7 @@ impl<S: Store> Books<S> {
             self.entry("operator_loss", it.gen_id, it.caller, loss, note)?;
         }
         t.applied = t.applied.saturating_add(1);
-        tally_record(t, it.caller, &g, charged);
+        tally_record(t, it.caller, &g, if exempt { 0 } else { charged });
         // Its record names its session (`/generations?session_id=`).
         if let Some(s) = it.session {
             g.session_id = Some(s.to_string());
@@ -297,6 +299,15 @@ impl<S: Store> Books<S> {
             None => "settled after its hold expired",
         };
         self.entry("late_settle", it.gen_id, it.caller, charged.into(), note)
+    }
+
+    /// Whether key `caller` counts its BYOK fees against its limit and usage
+    /// (`include_byok_in_limit`; a deleted key does not).
+    fn byok_in_limit(&self, caller: &str) -> Result<bool> {
+        Ok(self
+            .store
+            .key(caller)?
+            .is_some_and(|k| k.include_byok_in_limit))
     }
 
     /// Loads `caller`'s limit into the batch's caps (once per batch) and, if it has one,

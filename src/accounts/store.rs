@@ -200,6 +200,11 @@ pub trait Store {
     /// `before_ms` or are past the newest `keep`.
     fn prune_sessions(&self, before_ms: u64, keep: u64, limit: u64) -> Result<()>;
 
+    /// The account's BYOK credentials ([`super::byok`]), their keys sealed.
+    fn byok_keys(&self) -> Result<Vec<super::byok::ByokRecord>>;
+    fn put_byok(&self, r: &super::byok::ByokRecord) -> Result<()>;
+    fn delete_byok(&self, id: &str) -> Result<()>;
+
     /// Counts a hit on the fixed windows of `counter` ([`crate::limits::hit`]).
     fn hit(&self, counter: &str, windows: &[Window], now_secs: u64) -> Result<Decision>;
     /// What window `w` of `counter` has counted ([`crate::limits::used`]).

@@ -11,6 +11,7 @@
 //! ([`crate::accounts::ops::Reply`]) or the error, as every object does
 //! ([`super::objects`]), and [`call`] is the worker's client of it.
 
+mod sql_byok;
 mod sql_sessions;
 mod sql_store;
 

@@ -11,6 +11,7 @@ use worker::{SqlStorage, SqlStorageValue};
 
 use super::super::config;
 use super::super::sql::{activity_row, money, num, parse_money, SqlCounters, SEP};
+use super::sql_byok::BYOK_SCHEMA;
 use super::sql_sessions::{RESERVATION_SESSION_COLUMN, SESSION_SCHEMA};
 use crate::accounts::books::Books;
 use crate::accounts::records::{ActivityRow, KeyRecord};
@@ -246,6 +247,7 @@ pub fn ensure_totals(b: &Books<SqlStore>) -> Result<()> {
     for ddl in RECORDS_SCHEMA.iter().chain(SESSION_SCHEMA.iter()) {
         s.exec(ddl, Vec::new())?;
     }
+    s.exec(BYOK_SCHEMA, Vec::new())?;
     let q = "SELECT sql AS v FROM sqlite_master WHERE type = 'table' AND name = 'reservations'";
     if !s
         .text(q, Vec::new())?
@@ -341,6 +343,7 @@ impl Store for SqlStore {
             self.exec(ddl, Vec::new())?;
         }
         self.exec(LEASE_SCHEMA, Vec::new())?;
+        self.exec(BYOK_SCHEMA, Vec::new())?;
         self.ready.set(true);
         self.legacy.set(Some(false));
         SqlCounters::create_table(&self.sql);
@@ -755,6 +758,18 @@ impl Store for SqlStore {
 
     fn sessions(&self, key: Option<&str>, limit: u32) -> Result<Vec<SessionRow>> {
         self.session_rows(key, limit)
+    }
+
+    fn byok_keys(&self) -> Result<Vec<crate::accounts::byok::ByokRecord>> {
+        self.byok_rows()
+    }
+
+    fn put_byok(&self, r: &crate::accounts::byok::ByokRecord) -> Result<()> {
+        self.put_byok_row(r)
+    }
+
+    fn delete_byok(&self, id: &str) -> Result<()> {
+        self.delete_byok_row(id)
     }
 
     fn prune_sessions(&self, before_ms: u64, keep: u64, limit: u64) -> Result<()> {

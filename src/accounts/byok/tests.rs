@@ -1,0 +1,200 @@
+use super::*;
+use crate::accounts::books::Books;
+use crate::accounts::memory::MemoryStore;
+use crate::accounts::model_tests::key_record;
+use crate::accounts::ops::Op;
+use crate::accounts::records::KeyKind;
+
+#[test]
+fn a_key_is_shown_only_as_its_prefix_and_last_four() {
+    assert_eq!(mask("sk-proj-abcdefghijklmnopAbCd"), "sk-...AbCd");
+    assert_eq!(mask("sk-ant-api03-0123456789wxyz"), "sk-...wxyz");
+    // No dash early on: two characters only.
+    assert_eq!(mask("AIzaSyD0123456789abcdefQRST"), "AI...QRST");
+    // A dash past the eighth character is not a prefix.
+    assert_eq!(mask("abcdefghij-0123456789"), "ab...6789");
+    // Too short to hide anything: nothing of it.
+    assert_eq!(mask("short-key-12345"), "...");
+    assert_eq!(mask(""), "...");
+    // Never more than 8 + 4 characters of the key.
+    let long = "x".repeat(3000);
+    assert_eq!(mask(&long), "xx...xxxx");
+}
+
+#[test]
+fn the_fee_is_a_percentage_rounded_up_to_the_picodollar() {
+    assert_eq!(fee_picos(16_000_000, 5), 800_000);
+    assert_eq!(fee_picos(0, 5), 0);
+    assert_eq!(fee_picos(1, 5), 1);
+    assert_eq!(fee_picos(19, 5), 1);
+    assert_eq!(fee_picos(21, 5), 2);
+    assert_eq!(fee_picos(1_000_000_000_001, 5), 50_000_000_001);
+    assert_eq!(fee_picos(u64::MAX, 100), u64::MAX);
+    assert_eq!(fee_picos(12_345, 0), 0);
+}
+
+#[test]
+fn an_envelope_reads_back_what_it_wrote_and_nothing_else() {
+    let e = Envelope {
+        nonce: [7; NONCE_BYTES],
+        sealed: (0u8..40).collect(),
+    };
+    let text = e.to_text();
+    assert!(text.starts_with("v1:"));
+    assert_eq!(Envelope::parse(&text), Some(e));
+    assert_eq!(Envelope::parse("v2:AAAA"), None);
+    assert_eq!(Envelope::parse("v1:not base64!"), None);
+    // A nonce and a tag at least: 12 + 17 bytes.
+    use base64::Engine;
+    let short = base64::engine::general_purpose::STANDARD.encode([0u8; 28]);
+    assert_eq!(Envelope::parse(&format!("v1:{short}")), None);
+    assert_ne!(aad("a", "b"), aad("a", "c"));
+    assert_ne!(aad("ab", "c"), aad("a", "bc"));
+}
+
+#[test]
+fn the_secret_is_32_bytes_of_hex_or_base64() {
+    let hex = "00".repeat(31) + "ff";
+    assert_eq!(secret_key(&hex).map(|k| k[31]), Some(255));
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::STANDARD.encode([9u8; 32]);
+    assert_eq!(secret_key(&b64), Some([9u8; 32]));
+    assert_eq!(secret_key("too short"), None);
+    assert_eq!(secret_key(&"00".repeat(16)), None);
+    assert_eq!(secret_key(""), None);
+}
+
+#[test]
+fn a_create_body_is_checked_field_by_field() {
+    let ok = CreateByok::parse(br#"{"provider":"openai","key":"sk-abcdefghijklmnop1234","name":"prod","is_fallback":false,"allowed_models":["openai/gpt-4o"]}"#).unwrap();
+    assert_eq!(ok.provider, "openai");
+    let err = |b: &[u8]| CreateByok::parse(b).unwrap_err().to_string();
+    assert!(err(br#"{"provider":"openai"}"#).starts_with("key: "), "{}", err(br#"{"provider":"openai"}"#));
+    assert_eq!(
+        err(br#"{"provider":"openai","key":"  "}"#),
+        "key: must be a non-empty string"
+    );
+    assert!(err(br#"{"provider":"openai","key":"k","allowed_api_key_hashes":[]}"#)
+        .starts_with("allowed_api_key_hashes: must hold 1 to 100"));
+    assert_eq!(
+        err(br#"{"provider":"openai","key":"k","allowed_api_key_hashes":["ABC"]}"#),
+        "allowed_api_key_hashes: each must be 64 lowercase hexadecimal characters"
+    );
+    assert!(err(br#"{"provider":"openai","key":"k","colour":1}"#).starts_with("colour: "));
+    assert!(err(br#"{"provider":"","key":"k"}"#).starts_with("provider: "));
+    let long = format!(r#"{{"provider":"p","key":"k","name":"{}"}}"#, "n".repeat(256));
+    assert_eq!(err(long.as_bytes()), "name: must be at most 255 bytes");
+    // A fallback key cannot also be "always use".
+    let r = CreateByok::parse(br#"{"provider":"OpenAI","key":"sk-abcdefghijklmnop1234","is_fallback":true,"always_use":true}"#)
+        .unwrap()
+        .into_record("id-1".into(), "v1:x".into(), 5);
+    assert_eq!((r.provider.as_str(), r.always_use, r.label.as_str()), ("openai", false, "sk-...1234"));
+}
+
+#[test]
+fn a_patch_keeps_what_it_does_not_name_and_null_clears() {
+    let r = CreateByok::parse(br#"{"provider":"openai","key":"sk-abcdefghijklmnop1234","allowed_models":["a/b"],"always_use":true}"#)
+        .unwrap()
+        .into_record("id-1".into(), "v1:x".into(), 5);
+    let p = ByokPatch::parse(br#"{"name":"n2"}"#).unwrap();
+    let r2 = p.apply(r.clone(), 9);
+    assert_eq!(r2.allowed_models, r.allowed_models);
+    assert_eq!((r2.name.as_deref(), r2.updated_ms, r2.always_use), (Some("n2"), Some(9), true));
+    let r3 = ByokPatch::parse(br#"{"allowed_models":null,"is_fallback":true}"#)
+        .unwrap()
+        .apply(r2, 10);
+    assert_eq!((r3.allowed_models, r3.is_fallback, r3.always_use), (None, true, false));
+    assert!(ByokPatch::parse(br#"{"envelope":"v1:x"}"#).is_err());
+    assert!(ByokPatch::parse(br#"{"allowed_api_key_hashes":[]}"#).is_err());
+}
+
+fn books() -> Books<MemoryStore> {
+    let cfg = crate::accounts::books::Config {
+        retention_days: 30,
+        settled_retention_ms: 86_400_000,
+        reservation_ttl_ms: 900_000,
+        lease_ttl_ms: 60_000,
+        lease_policy: crate::accounts::lease::Policy::default(),
+    };
+    let b = Books::new(MemoryStore::default(), cfg);
+    b.handle(Op::Init {
+        id: "0123456789abcdef".into(),
+        name: "t".into(),
+        allow_training: false,
+        credits: 10,
+        keys: vec![
+            key_record(&"a".repeat(64), KeyKind::Api, None),
+            key_record(&"b".repeat(64), KeyKind::Api, None),
+            key_record(&"p".repeat(64), KeyKind::Provisioning, None),
+        ],
+    })
+    .unwrap();
+    b
+}
+
+fn call(b: &Books<MemoryStore>, caller: &str, call: ByokCall) -> Result<Value> {
+    match b.handle(Op::Byok {
+        caller: caller.repeat(64),
+        call,
+    })? {
+        crate::accounts::ops::Reply::View(v) => Ok(v),
+        _ => panic!("not a view"),
+    }
+}
+
+fn record(id: &str, provider: &str, created: u64) -> ByokRecord {
+    CreateByok::parse(
+        format!(r#"{{"provider":"{provider}","key":"sk-abcdefghijklmnop{id}"}}"#).as_bytes(),
+    )
+    .unwrap()
+    .into_record(id.into(), format!("v1:sealed-{id}"), created)
+}
+
+#[test]
+fn the_object_keeps_credentials_for_provisioning_keys_and_never_lists_the_envelope() {
+    let b = books();
+    let list = || ByokCall::List {
+        provider: None,
+        offset: 0,
+        limit: 50,
+    };
+    // An API key manages nothing.
+    let e = call(&b, "a", ByokCall::Create(record("k1", "openai", 1))).unwrap_err();
+    assert_eq!(e.status(), 403);
+    assert_eq!(call(&b, "a", list()).unwrap_err().status(), 403);
+    let made = call(&b, "p", ByokCall::Create(record("k1", "openai", 1))).unwrap();
+    assert_eq!(made["data"]["label"], "sk-...opk1");
+    assert_eq!(made["data"]["sort_order"], 0);
+    call(&b, "p", ByokCall::Create(record("k2", "openai", 2))).unwrap();
+    call(&b, "p", ByokCall::Create(record("k3", "anthropic", 3))).unwrap();
+    let all = call(&b, "p", list()).unwrap();
+    assert_eq!(all["total_count"], 3);
+    assert!(!all.to_string().contains("sealed"), "{all}");
+    assert_eq!(all["data"][0]["provider"], "anthropic");
+    assert_eq!((all["data"][2]["id"].as_str(), all["data"][2]["sort_order"].as_u64()), (Some("k2"), Some(1)));
+    let only = ByokCall::List {
+        provider: Some("anthropic".into()),
+        offset: 0,
+        limit: 50,
+    };
+    assert_eq!(call(&b, "p", only).unwrap()["total_count"], 1);
+    // An allowlist names keys of the account only.
+    let mut foreign = record("k4", "openai", 4);
+    foreign.allowed_api_key_hashes = Some(vec!["c".repeat(64)]);
+    assert_eq!(call(&b, "p", ByokCall::Create(foreign)).unwrap_err().status(), 400);
+    // The model call's view: envelopes, only the credentials the key may use.
+    let patch = ByokPatch::parse(format!(r#"{{"allowed_api_key_hashes":["{}"]}}"#, "b".repeat(64)).as_bytes()).unwrap();
+    call(&b, "p", ByokCall::Update("k2".into(), patch)).unwrap();
+    let for_a: Vec<ByokRecord> =
+        serde_json::from_value(call(&b, "a", ByokCall::ForKey).unwrap()).unwrap();
+    let ids: Vec<&str> = for_a.iter().map(|r| r.id.as_str()).collect();
+    assert_eq!(ids, ["k3", "k1"]);
+    assert_eq!(for_a[1].envelope, "v1:sealed-k1");
+    let for_b: Vec<ByokRecord> =
+        serde_json::from_value(call(&b, "b", ByokCall::ForKey).unwrap()).unwrap();
+    assert_eq!(for_b.len(), 3);
+    assert_eq!(call(&b, "p", ByokCall::Delete("k1".into())).unwrap()["deleted"], true);
+    assert_eq!(call(&b, "p", ByokCall::Delete("k1".into())).unwrap_err().status(), 404);
+    assert_eq!(call(&b, "p", ByokCall::Get("k1".into())).unwrap_err().status(), 404);
+    assert_eq!(call(&b, "p", list()).unwrap()["total_count"], 2);
+}
