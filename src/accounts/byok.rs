@@ -251,15 +251,16 @@ fn parse_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T> {
             .split('`')
             .nth(1)
             .map_or(String::new(), |f| format!("{f}: "));
-        bad(format!("{field}{}", msg.split(" at line").next().unwrap_or("")))
+        bad(format!(
+            "{field}{}",
+            msg.split(" at line").next().unwrap_or("")
+        ))
     })
 }
 
 fn check_name(name: Option<&str>) -> Result<()> {
     if name.is_some_and(|n| n.len() > MAX_NAME_BYTES) {
-        return Err(bad(format!(
-            "name: must be at most {MAX_NAME_BYTES} bytes"
-        )));
+        return Err(bad(format!("name: must be at most {MAX_NAME_BYTES} bytes")));
     }
     Ok(())
 }
@@ -299,8 +300,7 @@ fn check_hashes(hashes: Option<&Vec<String>>) -> Result<()> {
             "allowed_api_key_hashes: must hold 1 to {MAX_ALLOWED} key hashes (null clears the restriction)"
         )));
     }
-    if h
-        .iter()
+    if h.iter()
         .any(|s| s.len() != 64 || !crate::ids::is_lower_hex(s))
     {
         return Err(bad(

@@ -2,6 +2,7 @@
 //! resolution, the caller's provider preferences, the account's data policy, context
 //! length, health, and price-weighted load balancing.
 
+pub mod byok;
 pub mod health;
 pub mod prefs;
 mod unavailable;
@@ -23,6 +24,8 @@ pub struct Choice<'a> {
     pub model: &'a Model,
     pub endpoint: &'a Endpoint,
     pub provider: &'a Provider,
+    /// The account's own provider key it is pinned to (BYOK), if any.
+    pub byok: Option<byok::ByokUse>,
 }
 
 impl Choice<'_> {
@@ -33,6 +36,14 @@ impl Choice<'_> {
 
     pub fn key(&self) -> String {
         endpoint_key(self.endpoint)
+    }
+
+    /// The prices its generation is charged at: the endpoint's, or for a BYOK choice
+    /// the fee, a percentage of them.
+    pub fn pricing(&self) -> crate::catalog::Pricing {
+        let mut p = self.endpoint.pricing.clone();
+        p.byok_fee_percent = self.byok.as_ref().map(|b| b.fee_percent);
+        p
     }
 }
 
@@ -228,6 +239,7 @@ impl<'a, 'h> Candidates<'a, 'h> {
                     model,
                     endpoint,
                     provider,
+                    byok: None,
                 };
                 if let Some(trains) = c.check(&choice, variant, &needs.params) {
                     eligible.push((choice, trains));

@@ -69,26 +69,38 @@ fn a_create_body_is_checked_field_by_field() {
     let ok = CreateByok::parse(br#"{"provider":"openai","key":"sk-abcdefghijklmnop1234","name":"prod","is_fallback":false,"allowed_models":["openai/gpt-4o"]}"#).unwrap();
     assert_eq!(ok.provider, "openai");
     let err = |b: &[u8]| CreateByok::parse(b).unwrap_err().to_string();
-    assert!(err(br#"{"provider":"openai"}"#).starts_with("key: "), "{}", err(br#"{"provider":"openai"}"#));
+    assert!(
+        err(br#"{"provider":"openai"}"#).starts_with("key: "),
+        "{}",
+        err(br#"{"provider":"openai"}"#)
+    );
     assert_eq!(
         err(br#"{"provider":"openai","key":"  "}"#),
         "key: must be a non-empty string"
     );
-    assert!(err(br#"{"provider":"openai","key":"k","allowed_api_key_hashes":[]}"#)
-        .starts_with("allowed_api_key_hashes: must hold 1 to 100"));
+    assert!(
+        err(br#"{"provider":"openai","key":"k","allowed_api_key_hashes":[]}"#)
+            .starts_with("allowed_api_key_hashes: must hold 1 to 100")
+    );
     assert_eq!(
         err(br#"{"provider":"openai","key":"k","allowed_api_key_hashes":["ABC"]}"#),
         "allowed_api_key_hashes: each must be 64 lowercase hexadecimal characters"
     );
     assert!(err(br#"{"provider":"openai","key":"k","colour":1}"#).starts_with("colour: "));
     assert!(err(br#"{"provider":"","key":"k"}"#).starts_with("provider: "));
-    let long = format!(r#"{{"provider":"p","key":"k","name":"{}"}}"#, "n".repeat(256));
+    let long = format!(
+        r#"{{"provider":"p","key":"k","name":"{}"}}"#,
+        "n".repeat(256)
+    );
     assert_eq!(err(long.as_bytes()), "name: must be at most 255 bytes");
     // A fallback key cannot also be "always use".
     let r = CreateByok::parse(br#"{"provider":"OpenAI","key":"sk-abcdefghijklmnop1234","is_fallback":true,"always_use":true}"#)
         .unwrap()
         .into_record("id-1".into(), "v1:x".into(), 5);
-    assert_eq!((r.provider.as_str(), r.always_use, r.label.as_str()), ("openai", false, "sk-...1234"));
+    assert_eq!(
+        (r.provider.as_str(), r.always_use, r.label.as_str()),
+        ("openai", false, "sk-...1234")
+    );
 }
 
 #[test]
@@ -99,11 +111,17 @@ fn a_patch_keeps_what_it_does_not_name_and_null_clears() {
     let p = ByokPatch::parse(br#"{"name":"n2"}"#).unwrap();
     let r2 = p.apply(r.clone(), 9);
     assert_eq!(r2.allowed_models, r.allowed_models);
-    assert_eq!((r2.name.as_deref(), r2.updated_ms, r2.always_use), (Some("n2"), Some(9), true));
+    assert_eq!(
+        (r2.name.as_deref(), r2.updated_ms, r2.always_use),
+        (Some("n2"), Some(9), true)
+    );
     let r3 = ByokPatch::parse(br#"{"allowed_models":null,"is_fallback":true}"#)
         .unwrap()
         .apply(r2, 10);
-    assert_eq!((r3.allowed_models, r3.is_fallback, r3.always_use), (None, true, false));
+    assert_eq!(
+        (r3.allowed_models, r3.is_fallback, r3.always_use),
+        (None, true, false)
+    );
     assert!(ByokPatch::parse(br#"{"envelope":"v1:x"}"#).is_err());
     assert!(ByokPatch::parse(br#"{"allowed_api_key_hashes":[]}"#).is_err());
 }
@@ -171,7 +189,13 @@ fn the_object_keeps_credentials_for_provisioning_keys_and_never_lists_the_envelo
     assert_eq!(all["total_count"], 3);
     assert!(!all.to_string().contains("sealed"), "{all}");
     assert_eq!(all["data"][0]["provider"], "anthropic");
-    assert_eq!((all["data"][2]["id"].as_str(), all["data"][2]["sort_order"].as_u64()), (Some("k2"), Some(1)));
+    assert_eq!(
+        (
+            all["data"][2]["id"].as_str(),
+            all["data"][2]["sort_order"].as_u64()
+        ),
+        (Some("k2"), Some(1))
+    );
     let only = ByokCall::List {
         provider: Some("anthropic".into()),
         offset: 0,
@@ -181,9 +205,17 @@ fn the_object_keeps_credentials_for_provisioning_keys_and_never_lists_the_envelo
     // An allowlist names keys of the account only.
     let mut foreign = record("k4", "openai", 4);
     foreign.allowed_api_key_hashes = Some(vec!["c".repeat(64)]);
-    assert_eq!(call(&b, "p", ByokCall::Create(foreign)).unwrap_err().status(), 400);
+    assert_eq!(
+        call(&b, "p", ByokCall::Create(foreign))
+            .unwrap_err()
+            .status(),
+        400
+    );
     // The model call's view: envelopes, only the credentials the key may use.
-    let patch = ByokPatch::parse(format!(r#"{{"allowed_api_key_hashes":["{}"]}}"#, "b".repeat(64)).as_bytes()).unwrap();
+    let patch = ByokPatch::parse(
+        format!(r#"{{"allowed_api_key_hashes":["{}"]}}"#, "b".repeat(64)).as_bytes(),
+    )
+    .unwrap();
     call(&b, "p", ByokCall::Update("k2".into(), patch)).unwrap();
     let for_a: Vec<ByokRecord> =
         serde_json::from_value(call(&b, "a", ByokCall::ForKey).unwrap()).unwrap();
@@ -193,8 +225,21 @@ fn the_object_keeps_credentials_for_provisioning_keys_and_never_lists_the_envelo
     let for_b: Vec<ByokRecord> =
         serde_json::from_value(call(&b, "b", ByokCall::ForKey).unwrap()).unwrap();
     assert_eq!(for_b.len(), 3);
-    assert_eq!(call(&b, "p", ByokCall::Delete("k1".into())).unwrap()["deleted"], true);
-    assert_eq!(call(&b, "p", ByokCall::Delete("k1".into())).unwrap_err().status(), 404);
-    assert_eq!(call(&b, "p", ByokCall::Get("k1".into())).unwrap_err().status(), 404);
+    assert_eq!(
+        call(&b, "p", ByokCall::Delete("k1".into())).unwrap()["deleted"],
+        true
+    );
+    assert_eq!(
+        call(&b, "p", ByokCall::Delete("k1".into()))
+            .unwrap_err()
+            .status(),
+        404
+    );
+    assert_eq!(
+        call(&b, "p", ByokCall::Get("k1".into()))
+            .unwrap_err()
+            .status(),
+        404
+    );
     assert_eq!(call(&b, "p", list()).unwrap()["total_count"], 2);
 }
