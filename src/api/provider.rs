@@ -116,6 +116,9 @@ pub struct ProviderPreferences {
     pub stream_failover: Option<StreamFailover>,
     /// `max_stream_failovers` (1 to [`MAX_STREAM_FAILOVERS`]; 1 when unset).
     pub max_stream_failovers: Option<u8>,
+    /// `allow_byok: false`: the account's own provider keys are not used for this
+    /// request (shared capacity only).
+    pub allow_byok: Option<bool>,
 }
 
 /// `stream_failover`: a stream whose endpoint fails before its content ends goes on
@@ -143,7 +146,8 @@ impl ProviderPreferences {
 }
 
 /// The preferences OpenRouter defines that act here; any other key is refused.
-const KNOWN: [&str; 15] = [
+const KNOWN: [&str; 16] = [
+    "allow_byok",
     "order",
     "only",
     "ignore",
@@ -161,8 +165,8 @@ const KNOWN: [&str; 15] = [
     "max_stream_failovers",
 ];
 
-/// Accepted and without effect here: there is one deployment and no BYOK.
-const WITHOUT_EFFECT: [&str; 2] = ["experimental", "allow_byok"];
+/// Accepted and without effect here: there is one deployment.
+const WITHOUT_EFFECT: [&str; 1] = ["experimental"];
 
 const PRICES: [&str; 9] = [
     "prompt",
@@ -214,6 +218,7 @@ pub(crate) fn read(v: Value) -> Read<Box<ProviderPreferences>> {
             })
         })?,
         max_stream_failovers: f.read("max_stream_failovers", &failovers)?,
+        allow_byok: f.read("allow_byok", &boolean)?,
     }))
 }
 

@@ -6,6 +6,7 @@ mod account_api;
 mod admission;
 mod background;
 mod budget;
+mod byok;
 mod catalog;
 mod config;
 mod counters;
@@ -166,6 +167,11 @@ async fn route(
         }
         Route::Admin(r) => account_api::admin(req, env, r).await,
         Route::ModelPage => http::page(env, "/model").await,
+        r @ (Route::Byok
+        | Route::ByokCreate
+        | Route::ByokGet(_)
+        | Route::ByokUpdate(_)
+        | Route::ByokDelete(_)) => byok::route(req, env, r).await,
         r => account_api::route(req, env, r).await,
     }
 }

@@ -25,6 +25,8 @@ pub(super) struct Plans<'a, 'h> {
     pub(super) candidates: routing::Candidates<'a, 'h>,
     private: Option<Result<Vec<Choice<'a>>, Error>>,
     training: Option<Result<Vec<Choice<'a>>, Error>>,
+    /// The account's own provider keys, whether the request allows them, and the fee.
+    byok: (Vec<routing::byok::ByokRoute>, bool, u64),
 }
 
 impl<'a, 'h> Plans<'a, 'h> {
@@ -33,7 +35,20 @@ impl<'a, 'h> Plans<'a, 'h> {
             candidates,
             private: None,
             training: None,
+            byok: (Vec::new(), true, 0),
         }
+    }
+
+    /// These plans with the account's own provider keys pinned in
+    /// ([`routing::byok::apply`]).
+    pub(super) fn with_byok(
+        mut self,
+        keys: Vec<routing::byok::ByokRoute>,
+        allow: bool,
+        fee_percent: u64,
+    ) -> Self {
+        self.byok = (keys, allow, fee_percent);
+        self
     }
 
     /// The plan for an account that allows providers that train on prompts, or not.
@@ -44,7 +59,11 @@ impl<'a, 'h> Plans<'a, 'h> {
         } else {
             &mut self.private
         };
-        slot.get_or_insert_with(|| c.plan(allow_training, &mut || worker::js_sys::Math::random()))
+        let (keys, allow, fee) = &self.byok;
+        slot.get_or_insert_with(|| {
+            let plan = c.plan(allow_training, &mut || worker::js_sys::Math::random());
+            plan.map(|p| routing::byok::apply(p, keys, *allow, *fee))
+        })
     }
 
     pub(super) fn take(mut self, allow_training: bool) -> Result<Vec<Choice<'a>>, Error> {

@@ -48,6 +48,10 @@ pub(super) struct Run<'r> {
     /// The catalogue the plan points into (where a failing stream finds its next
     /// endpoints).
     pub(super) catalog: &'r std::rc::Rc<crate::catalog::Catalog>,
+    /// The account, and its provider keys this request may use (sealed; each opened
+    /// for the attempt it pins).
+    pub(super) account: &'r str,
+    pub(super) byok_keys: &'r [crate::accounts::byok::ByokRecord],
 }
 
 /// When a request's attempts ran (`Server-Timing`), in ms since the epoch: the plan's
@@ -149,7 +153,18 @@ pub(super) async fn serve(
             failures.push(&provider.slug, &choice.id, e);
             continue;
         }
-        let target = target_of(env, choice);
+        let mut target = target_of(env, choice);
+        if let Some(b) = &choice.byok {
+            // The account's own key, opened in memory for this attempt only.
+            match crate::edge::byok::key_for(env, run.account, run.byok_keys, b).await {
+                Ok(k) => target.api_key = Some(k),
+                Err(e) => {
+                    run.trace_failure(i, &e);
+                    failures.push(&provider.slug, &choice.id, e);
+                    continue;
+                }
+            }
+        }
         let started = config::now_ms();
         run.clock.index.set(i);
         run.clock.started.set(started);
@@ -175,9 +190,13 @@ pub(super) async fn serve(
                 return Ok(resp);
             }
             Err(e) => {
+                let e = byok_failure(choice, e);
                 run.trace_failure(i, &e);
                 report_failure(run, choice, started, &e);
-                next = routing::after_failure(plan, i, e.is_retryable());
+                // A refused BYOK key moves on to the next planned endpoint (another
+                // key, or shared capacity unless an "always use" key took it out).
+                let refused = matches!(e, Error::ByokRefused { .. });
+                next = routing::after_failure(plan, i, e.is_retryable() || refused);
                 if next.is_none() && !e.is_retryable() {
                     failures.end_with(&provider.slug, &choice.id, e);
                     return Err(failures.into_error());
@@ -187,6 +206,21 @@ pub(super) async fn serve(
         }
     }
     Err(failures.into_error())
+}
+
+/// A BYOK attempt's failure as the account's: its provider refusing the key (which
+/// the gateway would call its own misconfiguration) is the account's to fix.
+fn byok_failure(choice: &Choice<'_>, e: Error) -> Error {
+    match (&choice.byok, e) {
+        (Some(b), Error::Misconfigured(_)) => Error::ByokRefused {
+            provider: choice.provider.name.clone(),
+            message: format!(
+                "Provider {} refused your BYOK key (credential {}): check it in the provider's console.",
+                choice.provider.name, b.id
+            ),
+        },
+        (_, e) => e,
+    }
 }
 
 /// Why no endpoint served a request: the error reported, and what the endpoints tried
@@ -213,7 +247,9 @@ pub(super) fn target_of<'a>(env: &Env, choice: &Choice<'a>) -> Target<'a> {
 /// Marks the endpoint of a failed attempt down, unless the failure says nothing of its
 /// health (a missing key, a bad request, this isolate's own budget).
 fn report_failure(run: &Run<'_>, choice: &Choice<'_>, started: f64, e: &Error) {
-    if e.is_retryable() && !matches!(e, Error::NoProvider(_) | Error::Busy { .. }) {
+    // The account's own key at its own limit says nothing of the shared endpoint.
+    let own_limit = choice.byok.is_some() && matches!(e, Error::RateLimited { .. });
+    if e.is_retryable() && !own_limit && !matches!(e, Error::NoProvider(_) | Error::Busy { .. }) {
         let now = config::now_ms();
         let outcome = Outcome {
             ok: false,
@@ -433,7 +469,7 @@ impl Attempt<'_> {
             timeout: cfg.upstream_reply_timeout_ms,
             started: self.started,
             meta: self.meta.clone(),
-            pricing: self.target.endpoint.pricing.clone(),
+            pricing: choice.pricing(),
             prompt_estimate: self.prompt_estimate,
             key: choice.key(),
             settler: self.run.settler.clone(),
@@ -467,7 +503,7 @@ impl Attempt<'_> {
         let latency_ms = (first_byte - self.started) as u64;
         let translator = translator
             .ok_or_else(|| Error::Internal("no stream translator for this provider".into()))?;
-        let pricing = self.target.endpoint.pricing.clone();
+        let pricing = choice.pricing();
         let (meta, estimate) = (self.meta.clone(), self.prompt_estimate);
         let failovers = if self.native {
             0

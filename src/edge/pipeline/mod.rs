@@ -45,6 +45,14 @@ use attempt::{serve, Run, Unserved};
 pub use count::count;
 use settler::{AccountLink, Settler};
 
+/// A BYOK choice's worst case: the fee's share of it.
+fn byok_ask(mut ask: Ask, c: &Choice) -> Ask {
+    if c.byok.is_some() {
+        ask.reserve = c.pricing().charged(ask.reserve);
+    }
+    ask
+}
+
 /// Client-supplied header values kept in usage records are cut to this many bytes.
 const MAX_HEADER_BYTES: usize = 512;
 
@@ -94,10 +102,10 @@ impl Parsed {
                 // A stream that may fail over holds a worst case for each attempt.
                 let attempts = u64::from(i.failovers).saturating_add(1);
                 ask.reserve = ask.reserve.saturating_mul(attempts);
-                ask
+                byok_ask(ask, c)
             }
             Parsed::Embeddings { request, .. } => {
-                worst_case_embeddings(&request.input.bytes(), c.endpoint)
+                byok_ask(worst_case_embeddings(&request.input.bytes(), c.endpoint), c)
             }
         }
     }
@@ -165,7 +173,16 @@ pub async fn handle(
         embeddings: job == Job::Embeddings,
         sticky: sticky.as_deref(),
     };
-    let mut plans = Plans::new(routing::Candidates::gather(&cat, chat, &route)?);
+    // The account's own provider keys this key may use (envelopes only).
+    let byok_keys = super::byok::usable(env, &account, &caller).await;
+    let allow_byok = (chat.provider.as_deref())
+        .and_then(|p| p.allow_byok)
+        .unwrap_or(true);
+    let mut plans = Plans::new(routing::Candidates::gather(&cat, chat, &route)?).with_byok(
+        super::byok::routes(&byok_keys),
+        allow_byok,
+        super::byok::fee_percent(env),
+    );
     let who = Who {
         account,
         caller,
@@ -179,6 +196,7 @@ pub async fn handle(
     let session_view = admitted.answer.session.as_deref().cloned();
     let leased = admitted.ticket.is_some();
     let base = record_of(&req, &who.gen_id, &parsed, now_ms);
+    let account_id = who.account.clone();
     let link = AccountLink {
         env: env.clone(),
         account: who.account,
@@ -206,6 +224,8 @@ pub async fn handle(
             Ask::max(p.iter().map(|c| parsed.worst_case(c))).reserve
         }),
         catalog: &cat,
+        account: &account_id,
+        byok_keys: &byok_keys,
     };
     let result = match &plan {
         Ok(plan) => serve(&run, plan, prompt_tokens, session.as_deref()).await,
