@@ -104,16 +104,6 @@ pub fn mask(key: &str) -> String {
     format!("{head}...{tail}")
 }
 
-/// What a BYOK generation is charged: `percent` of what it would have cost, rounded up
-/// to the picodollar (integer arithmetic only).
-pub fn fee_picos(cost_picos: u64, percent: u64) -> u64 {
-    let fee = u128::from(cost_picos)
-        .saturating_mul(u128::from(percent))
-        .saturating_add(99)
-        / 100;
-    u64::try_from(fee).unwrap_or(u64::MAX)
-}
-
 /// A key sealed with AES-256-GCM: a random 96-bit nonce per write, and the ciphertext
 /// with its tag. Its text is `v1:` + base64 of the nonce followed by the sealed bytes.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -432,13 +432,7 @@ impl Pricing {
     pub fn charged(&self, picos: u64) -> u64 {
         match self.byok_fee_percent {
             None => picos,
-            Some(pct) => {
-                let fee = u128::from(picos)
-                    .saturating_mul(u128::from(pct))
-                    .saturating_add(99)
-                    / 100;
-                u64::try_from(fee).unwrap_or(u64::MAX)
-            }
+            Some(pct) => crate::money::percent_up(picos, pct),
         }
     }
 

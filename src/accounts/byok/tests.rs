@@ -23,14 +23,35 @@ fn a_key_is_shown_only_as_its_prefix_and_last_four() {
 
 #[test]
 fn the_fee_is_a_percentage_rounded_up_to_the_picodollar() {
-    assert_eq!(fee_picos(16_000_000, 5), 800_000);
-    assert_eq!(fee_picos(0, 5), 0);
-    assert_eq!(fee_picos(1, 5), 1);
-    assert_eq!(fee_picos(19, 5), 1);
-    assert_eq!(fee_picos(21, 5), 2);
-    assert_eq!(fee_picos(1_000_000_000_001, 5), 50_000_000_001);
-    assert_eq!(fee_picos(u64::MAX, 100), u64::MAX);
-    assert_eq!(fee_picos(12_345, 0), 0);
+    assert_eq!(crate::money::percent_up(16_000_000, 5), 800_000);
+    assert_eq!(crate::money::percent_up(0, 5), 0);
+    assert_eq!(crate::money::percent_up(1, 5), 1);
+    assert_eq!(crate::money::percent_up(19, 5), 1);
+    assert_eq!(crate::money::percent_up(21, 5), 2);
+    assert_eq!(
+        crate::money::percent_up(1_000_000_000_001, 5),
+        50_000_000_001
+    );
+    assert_eq!(crate::money::percent_up(u64::MAX, 100), u64::MAX);
+    assert_eq!(crate::money::percent_up(12_345, 0), 0);
+    // What a BYOK choice's prices charge: the same share of the whole.
+    let p = crate::catalog::Pricing {
+        prompt: "0.0001".into(),
+        completion: "0.001".into(),
+        byok_fee_percent: Some(5),
+        ..Default::default()
+    };
+    let mut u = crate::usage::Usage::new(11, 7);
+    assert_eq!(p.cost_picos(&u), 405_000_000);
+    p.price(&mut u, true);
+    assert_eq!(
+        (u.cost.map(|c| c.0), u.is_byok),
+        (Some(405_000_000), Some(true))
+    );
+    assert_eq!(
+        u.cost_details.map(|d| d.upstream_inference_cost.0),
+        Some(8_100_000_000)
+    );
 }
 
 #[test]
@@ -139,7 +160,7 @@ fn books() -> Books<MemoryStore> {
         id: "0123456789abcdef".into(),
         name: "t".into(),
         allow_training: false,
-        credits: 10,
+        credits: 1_000_000_000_000,
         keys: vec![
             key_record(&"a".repeat(64), KeyKind::Api, None),
             key_record(&"b".repeat(64), KeyKind::Api, None),
@@ -242,4 +263,96 @@ fn the_object_keeps_credentials_for_provisioning_keys_and_never_lists_the_envelo
         404
     );
     assert_eq!(call(&b, "p", list()).unwrap()["total_count"], 2);
+}
+
+/// Admits and settles one generation of `caller` that cost `cost`, BYOK or not.
+fn charge(b: &Books<MemoryStore>, caller: &str, gen: &str, cost: u64, is_byok: bool) {
+    use crate::accounts::ledger::Ask;
+    use crate::accounts::ops::{Admission, PlanFacts, Queued, SettleItem};
+    use crate::accounts::records::Generation;
+    let facts = PlanFacts {
+        free: false,
+        ask: Ask {
+            reserve: 1_000_000,
+            ..Default::default()
+        },
+    };
+    b.handle(Op::Admit(Admission {
+        caller: caller.into(),
+        gen_id: gen.into(),
+        free_windows: Vec::new(),
+        rps: None,
+        if_training: facts,
+        if_private: facts,
+        lease: false,
+        session: None,
+    }))
+    .unwrap();
+    let generation = Generation {
+        id: gen.into(),
+        cost_picos: cost,
+        created_ms: b.store.now.get(),
+        is_byok,
+        ..Default::default()
+    };
+    let item = SettleItem {
+        caller: caller.into(),
+        gen_id: gen.into(),
+        generation,
+        lease: None,
+        session: None,
+    };
+    b.handle(Op::Settle {
+        items: vec![Queued { item, ask: 0 }],
+    })
+    .unwrap();
+}
+
+fn key_usage(b: &Books<MemoryStore>, hash: &str) -> Value {
+    match b
+        .handle(Op::KeyGet {
+            caller: "p".repeat(64),
+            hash: hash.into(),
+        })
+        .unwrap()
+    {
+        crate::accounts::ops::Reply::View(v) => v["usage"].clone(),
+        _ => panic!("not a view"),
+    }
+}
+
+#[test]
+fn a_byok_fee_counts_in_a_keys_limit_only_with_include_byok_in_limit() {
+    let b = books();
+    let (a, k) = ("a".repeat(64), "b".repeat(64));
+    b.store.now.set(1_800_000_000_000);
+    for (hash, include) in [(&a, false), (&k, true)] {
+        let patch = crate::accounts::ops::KeyPatch {
+            limit: Some(Some(1_000_000_000)),
+            include_byok_in_limit: Some(include),
+            ..Default::default()
+        };
+        b.handle(Op::KeyUpdate {
+            caller: None,
+            hash: hash.clone(),
+            patch,
+        })
+        .unwrap();
+    }
+    charge(&b, &a, "gen-1800000000-aaaaaaaaaaaaaaaaaaaa", 500_000, true);
+    charge(&b, &k, "gen-1800000000-bbbbbbbbbbbbbbbbbbbb", 500_000, true);
+    charge(
+        &b,
+        &a,
+        "gen-1800000000-cccccccccccccccccccc",
+        300_000,
+        false,
+    );
+    // Key a: only its non-BYOK charge; key b: its BYOK fee.
+    assert_eq!(key_usage(&b, &a), crate::accounts::ledger::usd(300_000));
+    assert_eq!(key_usage(&b, &k), crate::accounts::ledger::usd(500_000));
+    // The account pays all three.
+    let funds = b.funds().unwrap();
+    assert_eq!(funds.usage, 1_300_000);
+    assert_eq!(funds.reserved, 0);
 }
