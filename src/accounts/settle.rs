@@ -141,14 +141,7 @@ impl<S: Store> Books<S> {
         let (k, p) = self.settle_cap(t, it.caller, g.created_ms)?;
         // A BYOK fee counts against the key's limit only if the key says so.
         let exempt = g.is_byok && !self.byok_in_limit(it.caller)?;
-        let budget = match t.caps.get(k) {
-            Some((_, k)) if k.limit.is_some() && !exempt => KeyBudget {
-                limit: k.limit,
-                spent: k.spent.get(p).map_or(0, |s| s.1),
-                reserved: k.held,
-            },
-            _ => KeyBudget::default(),
-        };
+        let budget = key_budget(t, k, p, exempt);
         let held = (hold, leased.is_none());
         let (c, in_session) = self.capture_in(&t.funds, it.session, &g, held, budget)?;
         let charged = c.charged();
@@ -348,6 +341,19 @@ impl<S: Store> Books<S> {
             }
         };
         Ok((k, p))
+    }
+}
+
+/// What key `k` of the batch may still spend in its period `p` (no limit for an
+/// `exempt` charge, a BYOK fee the key does not count).
+fn key_budget(t: &Tally, k: usize, p: usize, exempt: bool) -> KeyBudget {
+    match t.caps.get(k) {
+        Some((_, k)) if k.limit.is_some() && !exempt => KeyBudget {
+            limit: k.limit,
+            spent: k.spent.get(p).map_or(0, |s| s.1),
+            reserved: k.held,
+        },
+        _ => KeyBudget::default(),
     }
 }
 

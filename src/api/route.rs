@@ -177,6 +177,20 @@ pub fn route(method: Method, path: &str) -> Result<Route> {
     }
 }
 
+impl Route {
+    /// One of the BYOK routes.
+    pub fn is_byok(&self) -> bool {
+        matches!(
+            self,
+            Route::Byok
+                | Route::ByokCreate
+                | Route::ByokGet(_)
+                | Route::ByokUpdate(_)
+                | Route::ByokDelete(_)
+        )
+    }
+}
+
 /// The `/api/v1` routes with a parameter in their path (`api` is the path after it).
 fn with_parameter(method: Method, api: &str, path: &str) -> Result<Route> {
     if let Some(id) = api

@@ -224,6 +224,9 @@ pub async fn allow_training(req: &mut ClientRequest, env: &Env) -> Result<bool, 
 /// The account routes of `/api/v1` (`/key`, `/keys...`, `/credits`, `/generation`,
 /// `/activity`, `/sessions...`).
 pub async fn route(mut req: ClientRequest, env: &Env, route: Route) -> Result<Response, Error> {
+    if route.is_byok() {
+        return super::byok::route(req, env, route).await;
+    }
     let (acc, caller) = caller_of(&mut req, env).await?;
     // One read of the body, for the routes that take one.
     let body = match route {

@@ -29,6 +29,13 @@ const DEFAULT_FEE_PERCENT: u64 = 5;
 /// A caller's usable credentials as last read: (account, when, records).
 type Cached = (String, u64, Rc<Vec<ByokRecord>>);
 
+/// The credentials a request's key may use, and their account (whose ID seals them).
+#[derive(Default)]
+pub struct Keys {
+    pub account: String,
+    pub records: Rc<Vec<ByokRecord>>,
+}
+
 thread_local! {
     static CACHE: RefCell<HashMap<String, Cached>> = RefCell::new(HashMap::new());
     /// The imported AES key (a `CryptoKey`, not extractable), once per isolate.
@@ -142,7 +149,15 @@ async fn open(env: &Env, account: &str, r: &ByokRecord) -> Result<String, Error>
 
 /// The credentials a model call of `caller` (of `account`) may use: none when BYOK
 /// is off or the account's object cannot say; read at most every `KEY_CACHE_MS`.
-pub async fn usable(env: &Env, account: &str, caller: &str) -> Rc<Vec<ByokRecord>> {
+pub async fn usable(env: &Env, account: &str, caller: &str) -> Keys {
+    let records = records_for(env, account, caller).await;
+    Keys {
+        account: account.to_string(),
+        records,
+    }
+}
+
+async fn records_for(env: &Env, account: &str, caller: &str) -> Rc<Vec<ByokRecord>> {
     if secret(env).is_err() {
         return Rc::default();
     }
@@ -195,17 +210,13 @@ pub fn routes(records: &[ByokRecord]) -> Vec<ByokRoute> {
 }
 
 /// The provider key of the credential `b` pins an attempt to, opened for it.
-pub async fn key_for(
-    env: &Env,
-    account: &str,
-    records: &[ByokRecord],
-    b: &ByokUse,
-) -> Result<String, Error> {
-    let r = records
+pub async fn key_for(env: &Env, keys: &Keys, b: &ByokUse) -> Result<String, Error> {
+    let r = keys
+        .records
         .iter()
         .find(|r| r.id == b.id)
         .ok_or_else(|| Error::NoProvider(format!("BYOK credential {} is gone", b.id)))?;
-    open(env, account, r).await
+    open(env, &keys.account, r).await
 }
 
 /// Forgets every cached view of `account`'s credentials (they just changed here).

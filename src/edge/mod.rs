@@ -167,11 +167,6 @@ async fn route(
         }
         Route::Admin(r) => account_api::admin(req, env, r).await,
         Route::ModelPage => http::page(env, "/model").await,
-        r @ (Route::Byok
-        | Route::ByokCreate
-        | Route::ByokGet(_)
-        | Route::ByokUpdate(_)
-        | Route::ByokDelete(_)) => byok::route(req, env, r).await,
         r => account_api::route(req, env, r).await,
     }
 }

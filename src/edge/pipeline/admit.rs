@@ -40,14 +40,18 @@ impl<'a, 'h> Plans<'a, 'h> {
     }
 
     /// These plans with the account's own provider keys pinned in
-    /// ([`routing::byok::apply`]).
+    /// ([`routing::byok::apply`]), unless the request says `provider.allow_byok: false`.
     pub(super) fn with_byok(
         mut self,
-        keys: Vec<routing::byok::ByokRoute>,
-        allow: bool,
-        fee_percent: u64,
+        env: &Env,
+        chat: &crate::api::ChatRequest,
+        keys: &crate::edge::byok::Keys,
     ) -> Self {
-        self.byok = (keys, allow, fee_percent);
+        let allow = (chat.provider.as_deref())
+            .and_then(|p| p.allow_byok)
+            .unwrap_or(true);
+        let fee = crate::edge::byok::fee_percent(env);
+        self.byok = (crate::edge::byok::routes(&keys.records), allow, fee);
         self
     }
 

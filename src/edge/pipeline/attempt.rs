@@ -48,10 +48,9 @@ pub(super) struct Run<'r> {
     /// The catalogue the plan points into (where a failing stream finds its next
     /// endpoints).
     pub(super) catalog: &'r std::rc::Rc<crate::catalog::Catalog>,
-    /// The account, and its provider keys this request may use (sealed; each opened
-    /// for the attempt it pins).
-    pub(super) account: &'r str,
-    pub(super) byok_keys: &'r [crate::accounts::byok::ByokRecord],
+    /// The account's provider keys this request may use (sealed; each opened for the
+    /// attempt it pins).
+    pub(super) byok: &'r crate::edge::byok::Keys,
 }
 
 /// When a request's attempts ran (`Server-Timing`), in ms since the epoch: the plan's
@@ -148,23 +147,14 @@ pub(super) async fn serve(
             let served = serve_echo(cfg, &incoming.request, choice, &meta, settler).await;
             return served.map_err(|e| (e, Trail::default()));
         }
-        if let Err(e) = upstream_quota(env, choice, prompt_tokens).await {
-            run.trace_failure(i, &e);
-            failures.push(&provider.slug, &choice.id, e);
-            continue;
-        }
-        let mut target = target_of(env, choice);
-        if let Some(b) = &choice.byok {
-            // The account's own key, opened in memory for this attempt only.
-            match crate::edge::byok::key_for(env, run.account, run.byok_keys, b).await {
-                Ok(k) => target.api_key = Some(k),
-                Err(e) => {
-                    run.trace_failure(i, &e);
-                    failures.push(&provider.slug, &choice.id, e);
-                    continue;
-                }
+        let target = match ready(run, choice, prompt_tokens).await {
+            Ok(t) => t,
+            Err(e) => {
+                run.trace_failure(i, &e);
+                failures.push(&provider.slug, &choice.id, e);
+                continue;
             }
-        }
+        };
         let started = config::now_ms();
         run.clock.index.set(i);
         run.clock.started.set(started);
@@ -193,10 +183,7 @@ pub(super) async fn serve(
                 let e = byok_failure(choice, e);
                 run.trace_failure(i, &e);
                 report_failure(run, choice, started, &e);
-                // A refused BYOK key moves on to the next planned endpoint (another
-                // key, or shared capacity unless an "always use" key took it out).
-                let refused = matches!(e, Error::ByokRefused { .. });
-                next = routing::after_failure(plan, i, e.is_retryable() || refused);
+                next = routing::after_failure(plan, i, moves_on(&e));
                 if next.is_none() && !e.is_retryable() {
                     failures.end_with(&provider.slug, &choice.id, e);
                     return Err(failures.into_error());
@@ -206,6 +193,28 @@ pub(super) async fn serve(
         }
     }
     Err(failures.into_error())
+}
+
+/// Where `choice` goes for an attempt, once the upstream's own quota lets it: with the
+/// operator's key, or the account's own (BYOK), opened in memory for this attempt only.
+async fn ready<'a>(
+    run: &Run<'_>,
+    choice: &Choice<'a>,
+    prompt_tokens: u64,
+) -> Result<Target<'a>, Error> {
+    upstream_quota(run.env, choice, prompt_tokens).await?;
+    let mut target = target_of(run.env, choice);
+    if let Some(b) = &choice.byok {
+        target.api_key = Some(crate::edge::byok::key_for(run.env, run.byok, b).await?);
+    }
+    Ok(target)
+}
+
+/// Whether a failure moves on to the next planned endpoint: one another endpoint might
+/// not have, or a refused BYOK key (the next is another key, or shared capacity unless
+/// an "always use" key took it out of the plan).
+fn moves_on(e: &Error) -> bool {
+    e.is_retryable() || matches!(e, Error::ByokRefused { .. })
 }
 
 /// A BYOK attempt's failure as the account's: its provider refusing the key (which

@@ -38,7 +38,7 @@ use crate::api::surface::{self, Surface};
 use crate::api::ChatRequest;
 use crate::error::{Error, Trail};
 use crate::providers;
-use crate::routing::{self, Choice, RouteContext};
+use crate::routing::{self, Candidates, Choice, RouteContext};
 use crate::settings::Settings;
 use admit::{admit, Plans};
 use attempt::{serve, Run, Unserved};
@@ -110,6 +110,12 @@ impl Parsed {
         }
     }
 
+    /// What a request with `plan` holds: its worst case over the plan.
+    fn hold(&self, plan: &Result<Vec<Choice<'_>>, Error>) -> u64 {
+        let worst = |p: &Vec<Choice<'_>>| Ask::max(p.iter().map(|c| self.worst_case(c)));
+        plan.as_ref().map_or(0, |p| worst(p).reserve)
+    }
+
     fn api_type(&self) -> &'static str {
         match self {
             Parsed::Generate(i) => i.request.surface.api_type(),
@@ -173,16 +179,8 @@ pub async fn handle(
         embeddings: job == Job::Embeddings,
         sticky: sticky.as_deref(),
     };
-    // The account's own provider keys this key may use (envelopes only).
-    let byok_keys = super::byok::usable(env, &account, &caller).await;
-    let allow_byok = (chat.provider.as_deref())
-        .and_then(|p| p.allow_byok)
-        .unwrap_or(true);
-    let mut plans = Plans::new(routing::Candidates::gather(&cat, chat, &route)?).with_byok(
-        super::byok::routes(&byok_keys),
-        allow_byok,
-        super::byok::fee_percent(env),
-    );
+    let byok = super::byok::usable(env, &account, &caller).await;
+    let mut plans = Plans::new(Candidates::gather(&cat, chat, &route)?).with_byok(env, chat, &byok);
     let who = Who {
         account,
         caller,
@@ -196,7 +194,6 @@ pub async fn handle(
     let session_view = admitted.answer.session.as_deref().cloned();
     let leased = admitted.ticket.is_some();
     let base = record_of(&req, &who.gen_id, &parsed, now_ms);
-    let account_id = who.account.clone();
     let link = AccountLink {
         env: env.clone(),
         account: who.account,
@@ -220,12 +217,9 @@ pub async fn handle(
         echo,
         clock: attempt::Clock::since(arrived),
         // What the request holds: its worst case over the plan, as admitted.
-        hold: plan.as_ref().map_or(0, |p| {
-            Ask::max(p.iter().map(|c| parsed.worst_case(c))).reserve
-        }),
+        hold: parsed.hold(&plan),
         catalog: &cat,
-        account: &account_id,
-        byok_keys: &byok_keys,
+        byok: &byok,
     };
     let result = match &plan {
         Ok(plan) => serve(&run, plan, prompt_tokens, session.as_deref()).await,
