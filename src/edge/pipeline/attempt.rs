@@ -122,7 +122,6 @@ pub(super) async fn serve(
     session: Option<&str>,
 ) -> Result<Response, Unserved> {
     let Run {
-        env,
         cfg,
         parsed,
         settler,
