@@ -181,6 +181,7 @@ impl<S: Store> Books<S> {
                 self.key_delete(caller.as_deref(), &hash)?;
                 Ok(Reply::Deleted(Deleted { deleted: true }))
             }
+            Op::Byok { caller, call } => self.byok_api(&caller, call),
             Op::Privacy {
                 caller,
                 allow_training,
@@ -231,7 +232,6 @@ impl<S: Store> Books<S> {
             }
             Op::Generations { caller, limit } => self.generations(&caller, limit),
             Op::Sessions { caller, call } => self.sessions_api(&caller, &call),
-            Op::Byok { caller, call } => self.byok_api(&caller, call),
             Op::Scope {
                 caller,
                 provisioning,

@@ -158,67 +158,32 @@ pub fn secret_key(secret: &str) -> Option<[u8; 32]> {
     raw.try_into().ok()
 }
 
-/// `POST /byok` as read from the body: the key itself, and what it may serve.
+/// The body of `POST /byok` and of `PATCH /byok/{id}`, read once from the client's
+/// bytes (the object reads a forwarded `PATCH` body with the same code): an absent
+/// field stays (on create: its default), `null` clears a `PATCH`'s allowlist.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct CreateByok {
-    pub provider: String,
-    pub key: String,
+pub struct ByokFields {
     #[serde(default)]
-    pub name: Option<String>,
+    pub provider: Option<String>,
     #[serde(default)]
-    pub disabled: bool,
+    pub key: Option<String>,
+    #[serde(default, deserialize_with = "set_or_null")]
+    pub name: Option<Option<String>>,
     #[serde(default)]
-    pub is_fallback: bool,
+    pub disabled: Option<bool>,
     #[serde(default)]
-    pub always_use: bool,
+    pub is_fallback: Option<bool>,
     #[serde(default)]
-    pub allowed_models: Option<Vec<String>>,
-    #[serde(default)]
-    pub allowed_api_key_hashes: Option<Vec<String>>,
-    #[serde(default)]
-    pub allowed_user_ids: Option<Vec<String>>,
+    pub always_use: Option<bool>,
+    #[serde(default, deserialize_with = "set_or_null")]
+    pub allowed_models: Option<Option<Vec<String>>>,
+    #[serde(default, deserialize_with = "set_or_null")]
+    pub allowed_api_key_hashes: Option<Option<Vec<String>>>,
+    #[serde(default, deserialize_with = "set_or_null")]
+    pub allowed_user_ids: Option<Option<Vec<String>>>,
     #[serde(default)]
     pub workspace_id: Option<String>,
-}
-
-/// `PATCH /byok/{id}`: an absent field stays; `null` clears an allowlist.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ByokPatch {
-    /// A new key, rotated in place (sealed in the isolate before it travels).
-    #[serde(default, skip_serializing)]
-    pub key: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub envelope: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub label: Option<String>,
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        deserialize_with = "set_or_null"
-    )]
-    pub name: Option<Option<String>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub disabled: Option<bool>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub is_fallback: Option<bool>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub always_use: Option<bool>,
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        deserialize_with = "set_or_null"
-    )]
-    pub allowed_models: Option<Option<Vec<String>>>,
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        deserialize_with = "set_or_null"
-    )]
-    pub allowed_api_key_hashes: Option<Option<Vec<String>>>,
-    #[serde(default, skip_serializing, deserialize_with = "set_or_null")]
-    pub allowed_user_ids: Option<Option<Vec<String>>>,
 }
 
 fn set_or_null<'de, D, T>(d: D) -> std::result::Result<Option<Option<T>>, D::Error>
@@ -231,21 +196,6 @@ where
 
 fn bad(msg: String) -> Error {
     Error::BadRequest(msg)
-}
-
-/// The body's fields, or a 400 naming the one that is wrong.
-fn parse_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T> {
-    serde_json::from_slice(body).map_err(|e| {
-        let msg = e.to_string();
-        let field = msg
-            .split('`')
-            .nth(1)
-            .map_or(String::new(), |f| format!("{f}: "));
-        bad(format!(
-            "{field}{}",
-            msg.split(" at line").next().unwrap_or("")
-        ))
-    })
 }
 
 fn check_name(name: Option<&str>) -> Result<()> {
@@ -300,80 +250,100 @@ fn check_hashes(hashes: Option<&Vec<String>>) -> Result<()> {
     Ok(())
 }
 
-fn no_members(ids: Option<&Vec<String>>) -> Result<()> {
-    if ids.is_some_and(|l| !l.is_empty()) {
-        return Err(bad(
-            "allowed_user_ids: this gateway has no workspace members; pass null".into(),
-        ));
-    }
-    Ok(())
-}
-
-impl CreateByok {
-    /// The body of `POST /byok`, checked field by field.
+impl ByokFields {
+    /// A body's fields, each checked, or a 400 naming the one that is wrong.
     pub fn parse(body: &[u8]) -> Result<Self> {
-        let c: CreateByok = parse_body(body)?;
-        if c.provider.trim().is_empty() {
-            return Err(bad("provider: must be a provider slug".into()));
+        let f: ByokFields = serde_json::from_slice(body).map_err(|e| {
+            let msg = e.to_string();
+            let field = msg
+                .split('`')
+                .nth(1)
+                .map_or(String::new(), |f| format!("{f}: "));
+            bad(format!(
+                "{field}{}",
+                msg.split(" at line").next().unwrap_or("")
+            ))
+        })?;
+        if let Some(k) = &f.key {
+            check_key(k)?;
         }
-        check_key(&c.key)?;
-        check_name(c.name.as_deref())?;
-        check_models(c.allowed_models.as_ref())?;
-        check_hashes(c.allowed_api_key_hashes.as_ref())?;
-        no_members(c.allowed_user_ids.as_ref())?;
-        if c.workspace_id.is_some() {
+        check_name(f.name.as_ref().and_then(Option::as_deref))?;
+        check_models(f.allowed_models.as_ref().and_then(Option::as_ref))?;
+        check_hashes(f.allowed_api_key_hashes.as_ref().and_then(Option::as_ref))?;
+        if f.allowed_user_ids
+            .as_ref()
+            .and_then(Option::as_ref)
+            .is_some_and(|l| !l.is_empty())
+        {
+            return Err(bad(
+                "allowed_user_ids: this gateway has no workspace members; pass null".into(),
+            ));
+        }
+        if f.workspace_id.is_some() {
             return Err(bad(
                 "workspace_id: this gateway has one workspace per account; omit it".into(),
             ));
         }
-        Ok(c)
+        Ok(f)
     }
 
-    /// The record to store, with the key already sealed into `envelope`.
-    pub fn into_record(self, id: String, envelope: String, now_ms: u64) -> ByokRecord {
-        ByokRecord {
+    /// A create's body: `provider` and `key` are required.
+    pub fn parse_create(body: &[u8]) -> Result<(Self, String, String)> {
+        let f = Self::parse(body)?;
+        let provider = (f.provider.as_deref().map(str::trim))
+            .filter(|p| !p.is_empty())
+            .ok_or_else(|| bad("provider: must be a provider slug".into()))?
+            .to_ascii_lowercase();
+        let key = f
+            .key
+            .clone()
+            .ok_or_else(|| bad("key: is required".into()))?;
+        Ok((f, provider, key))
+    }
+
+    /// An update's body: the provider stays what it is.
+    pub fn parse_update(body: &[u8]) -> Result<Self> {
+        let f = Self::parse(body)?;
+        if f.provider.is_some() {
+            return Err(bad(
+                "provider: cannot be changed; add a new credential".into()
+            ));
+        }
+        Ok(f)
+    }
+
+    /// The record a create stores, its key already sealed into `envelope`.
+    pub fn into_record(
+        self,
+        id: String,
+        provider: String,
+        sealed: (String, String),
+        now_ms: u64,
+    ) -> ByokRecord {
+        let (envelope, label) = sealed;
+        let blank = ByokRecord {
             id,
-            provider: self.provider.trim().to_ascii_lowercase(),
-            name: self.name,
-            label: mask(&self.key),
+            provider,
+            name: None,
+            label,
             envelope,
-            disabled: self.disabled,
-            is_fallback: self.is_fallback,
-            always_use: self.always_use && !self.is_fallback,
-            allowed_models: self.allowed_models,
-            allowed_api_key_hashes: self.allowed_api_key_hashes,
+            disabled: false,
+            is_fallback: false,
+            always_use: false,
+            allowed_models: None,
+            allowed_api_key_hashes: None,
             sort_order: 0,
             created_ms: now_ms,
             updated_ms: None,
+        };
+        ByokRecord {
+            updated_ms: None,
+            ..self.apply(blank, now_ms)
         }
     }
-}
 
-impl ByokPatch {
-    /// The body of `PATCH /byok/{id}`, checked field by field.
-    pub fn parse(body: &[u8]) -> Result<Self> {
-        let p: ByokPatch = parse_body(body)?;
-        if p.envelope.is_some() || p.label.is_some() {
-            return Err(bad("envelope: unknown field".into()));
-        }
-        if let Some(k) = &p.key {
-            check_key(k)?;
-        }
-        check_name(p.name.as_ref().and_then(Option::as_deref))?;
-        check_models(p.allowed_models.as_ref().and_then(Option::as_ref))?;
-        check_hashes(p.allowed_api_key_hashes.as_ref().and_then(Option::as_ref))?;
-        no_members(p.allowed_user_ids.as_ref().and_then(Option::as_ref))?;
-        Ok(p)
-    }
-
-    /// `r` with this patch applied.
+    /// `r` with these fields applied (a new key's envelope and label are the caller's).
     pub fn apply(self, mut r: ByokRecord, now_ms: u64) -> ByokRecord {
-        if let Some(e) = self.envelope {
-            r.envelope = e;
-        }
-        if let Some(l) = self.label {
-            r.label = l;
-        }
         if let Some(n) = self.name {
             r.name = n;
         }
@@ -411,7 +381,13 @@ pub enum ByokCall {
     },
     Get(String),
     Create(ByokRecord),
-    Update(String, ByokPatch),
+    /// `PATCH /byok/{id}`: its body as the client sent it (checked in the isolate,
+    /// read again here), and a rotated key's envelope and label.
+    Update {
+        id: String,
+        body: String,
+        sealed: Option<(String, String)>,
+    },
     Delete(String),
     /// The credentials a model call of the calling API key may use, envelopes
     /// included (for the isolate, never for a client).

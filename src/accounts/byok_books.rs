@@ -6,6 +6,7 @@ use serde_json::Value;
 
 use super::books::Books;
 use super::byok::{self, ByokCall, ByokRecord, MAX_BYOK_KEYS};
+use super::ops::Reply;
 use super::records::KeyKind;
 use super::store::Store;
 use crate::error::{Error, Result};
@@ -14,25 +15,31 @@ fn not_found(id: &str) -> Error {
     Error::NotFound(format!("BYOK credential {id} not found"))
 }
 
-fn to_value<T: serde::Serialize>(v: &T) -> Result<Value> {
-    serde_json::to_value(v).map_err(|e| Error::Internal(e.to_string()))
-}
-
 impl<S: Store> Books<S> {
     /// A call of the BYOK API by `caller`.
-    pub(super) fn byok_api(&self, caller: &str, call: ByokCall) -> Result<Value> {
+    pub(super) fn byok_api(&self, caller: &str, call: ByokCall) -> Result<Reply> {
         if let ByokCall::ForKey = call {
             // A model call's: the key must be live (the admission checks it again).
             self.caller(caller, None)?;
             let mut usable = self.store.byok_keys()?;
             usable.retain(|r| r.usable_by(caller));
             byok::sort(&mut usable);
-            return to_value(&usable);
+            return Ok(Reply::Byok(usable));
         }
         self.caller(caller, Some(KeyKind::Provisioning))?;
         let mut all = self.store.byok_keys()?;
         byok::sort(&mut all);
         let data = |r: &ByokRecord| serde_json::json!({"data": r.to_json()});
+        self.byok_manage(all, call, data).map(Reply::View)
+    }
+
+    /// A provisioning key's call, over the account's credentials `all` (sorted).
+    fn byok_manage(
+        &self,
+        all: Vec<ByokRecord>,
+        call: ByokCall,
+        data: impl Fn(&ByokRecord) -> Value,
+    ) -> Result<Value> {
         match call {
             ByokCall::List {
                 provider,
@@ -55,13 +62,17 @@ impl<S: Store> Books<S> {
                 self.store.put_byok(&r)?;
                 Ok(data(&r))
             }
-            ByokCall::Update(id, patch) => {
-                let r = all
+            ByokCall::Update { id, body, sealed } => {
+                let mut r = all
                     .into_iter()
                     .find(|r| r.id == id)
                     .ok_or_else(|| not_found(&id))?;
+                let patch = byok::ByokFields::parse_update(body.as_bytes())?;
                 if let Some(Some(h)) = &patch.allowed_api_key_hashes {
                     self.check_hashes(Some(h))?;
+                }
+                if let Some((envelope, label)) = sealed {
+                    (r.envelope, r.label) = (envelope, label);
                 }
                 let r = patch.apply(r, self.now_ms());
                 self.store.put_byok(&r)?;

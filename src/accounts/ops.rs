@@ -335,6 +335,8 @@ pub enum Reply {
     Renewed(Renewed),
     Privacy(Privacy),
     Deleted(Deleted),
+    /// The BYOK credentials a key's model calls may use (envelopes included).
+    Byok(Vec<super::byok::ByokRecord>),
     View(Value),
 }
 

@@ -18,7 +18,7 @@ use super::account::{self, Op};
 use super::account_api::caller_of;
 use super::request::ClientRequest;
 use super::{catalog, config, http};
-use crate::accounts::byok::{self, ByokCall, ByokPatch, ByokRecord, CreateByok, Envelope};
+use crate::accounts::byok::{self, ByokCall, ByokFields, ByokRecord, Envelope};
 use crate::api::route::{query_param, Route};
 use crate::error::Error;
 use crate::routing::byok::{ByokRoute, ByokUse};
@@ -281,6 +281,17 @@ async fn check_provider(env: &Env, slug: &str) -> Result<(), Error> {
     )))
 }
 
+/// A `PATCH` body as the account's object reads it: without the key, which only its
+/// envelope carries on.
+fn without_key(body: &[u8]) -> Result<String, Error> {
+    let mut v: Value =
+        serde_json::from_slice(body).map_err(|e| Error::bad_request(e.to_string()))?;
+    if let Value::Object(m) = &mut v {
+        m.remove("key");
+    }
+    Ok(v.to_string())
+}
+
 /// The BYOK routes of `/api/v1`.
 pub async fn route(mut req: ClientRequest, env: &Env, route: Route) -> Result<Response, Error> {
     let (acc, caller) = caller_of(&mut req, env).await?;
@@ -304,21 +315,31 @@ pub async fn route(mut req: ClientRequest, env: &Env, route: Route) -> Result<Re
         Route::ByokGet(id) => (ByokCall::Get(id), 200),
         Route::ByokDelete(id) => (ByokCall::Delete(id), 200),
         Route::ByokCreate => {
-            let c = CreateByok::parse(&body)?;
+            let (f, provider, key) = ByokFields::parse_create(&body)?;
             secret(env)?;
-            check_provider(env, &c.provider).await?;
+            check_provider(env, &provider).await?;
             let id = new_id()?;
-            let envelope = seal(env, &acc, &id, &c.key).await?;
+            let sealed = (seal(env, &acc, &id, &key).await?, byok::mask(&key));
             let now = config::now_ms() as u64;
-            (ByokCall::Create(c.into_record(id, envelope, now)), 201)
+            (
+                ByokCall::Create(f.into_record(id, provider, sealed, now)),
+                201,
+            )
         }
         Route::ByokUpdate(id) => {
-            let mut p = ByokPatch::parse(&body)?;
-            if let Some(key) = p.key.take() {
-                p.envelope = Some(seal(env, &acc, &id, &key).await?);
-                p.label = Some(byok::mask(&key));
-            }
-            (ByokCall::Update(id, p), 200)
+            let f = ByokFields::parse_update(&body)?;
+            let sealed = match &f.key {
+                Some(key) => Some((seal(env, &acc, &id, key).await?, byok::mask(key))),
+                None => None,
+            };
+            (
+                ByokCall::Update {
+                    id,
+                    body: without_key(&body)?,
+                    sealed,
+                },
+                200,
+            )
         }
         _ => return Err(Error::MethodNotAllowed),
     };

@@ -87,9 +87,12 @@ fn the_secret_is_32_bytes_of_hex_or_base64() {
 
 #[test]
 fn a_create_body_is_checked_field_by_field() {
-    let ok = CreateByok::parse(br#"{"provider":"openai","key":"sk-abcdefghijklmnop1234","name":"prod","is_fallback":false,"allowed_models":["openai/gpt-4o"]}"#).unwrap();
-    assert_eq!(ok.provider, "openai");
-    let err = |b: &[u8]| CreateByok::parse(b).unwrap_err().to_string();
+    let (_, provider, key) = ByokFields::parse_create(br#"{"provider":"OpenAI","key":"sk-abcdefghijklmnop1234","name":"prod","is_fallback":false,"allowed_models":["openai/gpt-4o"]}"#).unwrap();
+    assert_eq!(
+        (provider.as_str(), key.as_str()),
+        ("openai", "sk-abcdefghijklmnop1234")
+    );
+    let err = |b: &[u8]| ByokFields::parse_create(b).unwrap_err().to_string();
     assert!(
         err(br#"{"provider":"openai"}"#).starts_with("key: "),
         "{}",
@@ -115,36 +118,34 @@ fn a_create_body_is_checked_field_by_field() {
     );
     assert_eq!(err(long.as_bytes()), "name: must be at most 255 bytes");
     // A fallback key cannot also be "always use".
-    let r = CreateByok::parse(br#"{"provider":"OpenAI","key":"sk-abcdefghijklmnop1234","is_fallback":true,"always_use":true}"#)
-        .unwrap()
-        .into_record("id-1".into(), "v1:x".into(), 5);
+    let r = record_of(br#"{"provider":"OpenAI","key":"sk-abcdefghijklmnop1234","is_fallback":true,"always_use":true}"#, "id-1", 5);
     assert_eq!(
         (r.provider.as_str(), r.always_use, r.label.as_str()),
         ("openai", false, "sk-...1234")
     );
+    assert_eq!((r.created_ms, r.updated_ms), (5, None));
+    assert!(ByokFields::parse_update(br#"{"provider":"x"}"#).is_err());
 }
 
 #[test]
 fn a_patch_keeps_what_it_does_not_name_and_null_clears() {
-    let r = CreateByok::parse(br#"{"provider":"openai","key":"sk-abcdefghijklmnop1234","allowed_models":["a/b"],"always_use":true}"#)
-        .unwrap()
-        .into_record("id-1".into(), "v1:x".into(), 5);
-    let p = ByokPatch::parse(br#"{"name":"n2"}"#).unwrap();
+    let r = record_of(br#"{"provider":"openai","key":"sk-abcdefghijklmnop1234","allowed_models":["a/b"],"always_use":true}"#, "id-1", 5);
+    let p = ByokFields::parse_update(br#"{"name":"n2"}"#).unwrap();
     let r2 = p.apply(r.clone(), 9);
     assert_eq!(r2.allowed_models, r.allowed_models);
     assert_eq!(
         (r2.name.as_deref(), r2.updated_ms, r2.always_use),
         (Some("n2"), Some(9), true)
     );
-    let r3 = ByokPatch::parse(br#"{"allowed_models":null,"is_fallback":true}"#)
+    let r3 = ByokFields::parse_update(br#"{"allowed_models":null,"is_fallback":true}"#)
         .unwrap()
         .apply(r2, 10);
     assert_eq!(
         (r3.allowed_models, r3.is_fallback, r3.always_use),
         (None, true, false)
     );
-    assert!(ByokPatch::parse(br#"{"envelope":"v1:x"}"#).is_err());
-    assert!(ByokPatch::parse(br#"{"allowed_api_key_hashes":[]}"#).is_err());
+    assert!(ByokFields::parse_update(br#"{"envelope":"v1:x"}"#).is_err());
+    assert!(ByokFields::parse_update(br#"{"allowed_api_key_hashes":[]}"#).is_err());
 }
 
 fn books() -> Books<MemoryStore> {
@@ -171,6 +172,17 @@ fn books() -> Books<MemoryStore> {
     b
 }
 
+fn for_key(b: &Books<MemoryStore>, caller: &str) -> Vec<ByokRecord> {
+    let op = Op::Byok {
+        caller: caller.repeat(64),
+        call: ByokCall::ForKey,
+    };
+    match b.handle(op).unwrap() {
+        crate::accounts::ops::Reply::Byok(r) => r,
+        _ => panic!("not the credentials"),
+    }
+}
+
 fn call(b: &Books<MemoryStore>, caller: &str, call: ByokCall) -> Result<Value> {
     match b.handle(Op::Byok {
         caller: caller.repeat(64),
@@ -182,11 +194,15 @@ fn call(b: &Books<MemoryStore>, caller: &str, call: ByokCall) -> Result<Value> {
 }
 
 fn record(id: &str, provider: &str, created: u64) -> ByokRecord {
-    CreateByok::parse(
-        format!(r#"{{"provider":"{provider}","key":"sk-abcdefghijklmnop{id}"}}"#).as_bytes(),
-    )
-    .unwrap()
-    .into_record(id.into(), format!("v1:sealed-{id}"), created)
+    let body = format!(r#"{{"provider":"{provider}","key":"sk-abcdefghijklmnop{id}"}}"#);
+    let mut r = record_of(body.as_bytes(), id, created);
+    r.envelope = format!("v1:sealed-{id}");
+    r
+}
+
+fn record_of(body: &[u8], id: &str, created: u64) -> ByokRecord {
+    let (f, provider, key) = ByokFields::parse_create(body).unwrap();
+    f.into_record(id.into(), provider, ("v1:x".into(), mask(&key)), created)
 }
 
 #[test]
@@ -233,19 +249,21 @@ fn the_object_keeps_credentials_for_provisioning_keys_and_never_lists_the_envelo
         400
     );
     // The model call's view: envelopes, only the credentials the key may use.
-    let patch = ByokPatch::parse(
-        format!(r#"{{"allowed_api_key_hashes":["{}"]}}"#, "b".repeat(64)).as_bytes(),
-    )
-    .unwrap();
-    call(&b, "p", ByokCall::Update("k2".into(), patch)).unwrap();
-    let for_a: Vec<ByokRecord> =
-        serde_json::from_value(call(&b, "a", ByokCall::ForKey).unwrap()).unwrap();
+    let body = format!(r#"{{"allowed_api_key_hashes":["{}"]}}"#, "b".repeat(64));
+    let update = ByokCall::Update {
+        id: "k2".into(),
+        body,
+        sealed: Some(("v1:sealed-k2b".into(), "sk-...k2bb".into())),
+    };
+    let changed = call(&b, "p", update).unwrap();
+    assert_eq!(changed["data"]["label"], "sk-...k2bb");
+    let for_a = for_key(&b, "a");
     let ids: Vec<&str> = for_a.iter().map(|r| r.id.as_str()).collect();
     assert_eq!(ids, ["k3", "k1"]);
     assert_eq!(for_a[1].envelope, "v1:sealed-k1");
-    let for_b: Vec<ByokRecord> =
-        serde_json::from_value(call(&b, "b", ByokCall::ForKey).unwrap()).unwrap();
+    let for_b = for_key(&b, "b");
     assert_eq!(for_b.len(), 3);
+    assert_eq!(for_b[2].envelope, "v1:sealed-k2b");
     assert_eq!(
         call(&b, "p", ByokCall::Delete("k1".into())).unwrap()["deleted"],
         true
