@@ -147,7 +147,6 @@ impl ProviderPreferences {
 
 /// The preferences OpenRouter defines that act here; any other key is refused.
 const KNOWN: [&str; 16] = [
-    "allow_byok",
     "order",
     "only",
     "ignore",
@@ -163,6 +162,7 @@ const KNOWN: [&str; 16] = [
     "preferred_max_latency",
     "stream_failover",
     "max_stream_failovers",
+    "allow_byok",
 ];
 
 /// Accepted and without effect here: there is one deployment.
@@ -429,6 +429,10 @@ mod tests {
                 "provider.sorting: unknown preference (known: order,",
             ),
             (json!({"zdr": "yes"}), "provider.zdr: must be a boolean"),
+            (
+                json!({"allow_byok": "yes"}),
+                "provider.allow_byok: must be a boolean",
+            ),
             (
                 json!({"preferred_min_throughput": -5}),
                 "provider.preferred_min_throughput: must be a non-negative number",
