@@ -75,6 +75,11 @@ pub enum Error {
     /// or a required secret is missing. Says so without the upstream's reply.
     #[error("{0}")]
     Misconfigured(String),
+    /// A provider refused the account's own key (BYOK: a 401, a 403 or Google's
+    /// `API_KEY_INVALID`): the account's to fix, not the gateway's; a 401 with the
+    /// provider named, never the key.
+    #[error("{message}")]
+    ByokRefused { provider: String, message: String },
     /// A bug or a misconfiguration on our side.
     #[error("Internal error: {0}")]
     Internal(String),
@@ -100,7 +105,7 @@ impl Error {
     pub fn status(&self) -> u16 {
         match self {
             Error::BadRequest(_) => 400,
-            Error::Unauthorized(_) => 401,
+            Error::Unauthorized(_) | Error::ByokRefused { .. } => 401,
             Error::PaymentRequired(_) => 402,
             Error::Forbidden(_) | Error::SessionLimit(_) => 403,
             Error::NotFound(_) => 404,
@@ -165,7 +170,9 @@ impl Error {
                 meta.limit = Some(limit.to_string());
                 return meta;
             }
-            Error::Timeout { provider } => (Some(provider), None),
+            Error::Timeout { provider } | Error::ByokRefused { provider, .. } => {
+                (Some(provider), None)
+            }
             Error::RateLimited { provider, raw, .. } => (provider.as_ref(), raw.as_ref()),
             Error::Upstream { provider, raw, .. } => (Some(provider), raw.as_ref()),
             _ => return meta,
@@ -182,7 +189,7 @@ impl Error {
         match self {
             Error::BadRequest(m) if says_context_length(m) => T::ContextLengthExceeded,
             Error::BadRequest(_) | Error::MethodNotAllowed => T::InvalidRequest,
-            Error::Unauthorized(_) => T::Authentication,
+            Error::Unauthorized(_) | Error::ByokRefused { .. } => T::Authentication,
             Error::PaymentRequired(_) => T::PaymentRequired,
             Error::Forbidden(_) => T::PermissionDenied,
             Error::NotFound(_) => T::NotFound,

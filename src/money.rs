@@ -226,6 +226,16 @@ impl<'de> Deserialize<'de> for Price {
 /// The largest single amount of USD the API takes (a grant, a key limit).
 pub const MAX_USD_AMOUNT: u64 = 1_000_000;
 
+/// `percent` of `picos`, rounded up to the picodollar (a BYOK generation's fee), in
+/// integers only.
+pub fn percent_up(picos: u64, percent: u64) -> u64 {
+    let share = u128::from(picos)
+        .saturating_mul(u128::from(percent))
+        .saturating_add(99)
+        / 100;
+    u64::try_from(share).unwrap_or(u64::MAX)
+}
+
 /// USD as callers send it (the decimal text of a JSON number or a string, `"12.5"`,
 /// `1e3`) to picodollars, without passing through a float; refuses negative amounts,
 /// more than 12 decimals and more than [`MAX_USD_AMOUNT`].

@@ -181,6 +181,7 @@ impl<S: Store> Books<S> {
                 self.key_delete(caller.as_deref(), &hash)?;
                 Ok(Reply::Deleted(Deleted { deleted: true }))
             }
+            Op::Byok { caller, call } => self.byok_api(&caller, call),
             Op::Privacy {
                 caller,
                 allow_training,
@@ -416,6 +417,9 @@ impl<S: Store> Books<S> {
         }
         if let Some(d) = patch.session_limits_default {
             k.session_limits_default = d;
+        }
+        if let Some(b) = patch.include_byok_in_limit {
+            k.include_byok_in_limit = b;
         }
         if let Some(r) = patch.require_session_id {
             k.require_session_id = r;

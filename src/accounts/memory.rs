@@ -36,6 +36,7 @@ pub struct State {
     pub counters: BTreeMap<String, limits::WindowState>,
     pub sessions: BTreeMap<String, SessionRow>,
     pub presets: BTreeMap<String, PresetRecord>,
+    pub byok: BTreeMap<String, super::byok::ByokRecord>,
 }
 
 #[derive(Default)]
@@ -421,6 +422,20 @@ impl Store for MemoryStore {
             all
         })
     }
+    fn byok_keys(&self) -> Result<Vec<super::byok::ByokRecord>> {
+        Ok(self.state.borrow().byok.values().cloned().collect())
+    }
+
+    fn put_byok(&self, r: &super::byok::ByokRecord) -> Result<()> {
+        self.state.borrow_mut().byok.insert(r.id.clone(), r.clone());
+        Ok(())
+    }
+
+    fn delete_byok(&self, id: &str) -> Result<()> {
+        self.state.borrow_mut().byok.remove(id);
+        Ok(())
+    }
+
     fn prune_sessions(&self, before_ms: u64, keep: u64, limit: u64) -> Result<()> {
         self.write(|s| {
             let mut by_use: Vec<(u64, String)> = s

@@ -2,6 +2,8 @@
 //! and the account's books, pure over a storage trait.
 
 pub mod books;
+pub mod byok;
+mod byok_books;
 pub mod destinations;
 pub mod holds;
 pub mod keys;

@@ -151,6 +151,12 @@ pub enum Op {
         caller: String,
         call: PresetCall,
     },
+    /// The BYOK API: a provisioning key manages the account's provider keys; any live
+    /// key reads those its model calls may use (`ForKey`, envelopes included).
+    Byok {
+        caller: String,
+        call: super::byok::ByokCall,
+    },
 }
 
 /// The `op` field of a message, the rest of it skipped.
@@ -269,6 +275,8 @@ pub struct KeyPatch {
     pub session_limits_default: Option<Option<SessionLimits>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub require_session_id: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub include_byok_in_limit: Option<bool>,
 }
 
 /// A field that is present: set (`Some(Some)`) or null (`Some(None)`); serde's own
@@ -289,6 +297,7 @@ impl KeyPatch {
             || self.limit.is_some()
             || self.limit_reset.is_some()
             || self.require_session_id == Some(true)
+            || self.include_byok_in_limit == Some(true)
     }
 }
 
@@ -333,6 +342,8 @@ pub enum Reply {
     Renewed(Renewed),
     Privacy(Privacy),
     Deleted(Deleted),
+    /// The BYOK credentials a key's model calls may use (envelopes included).
+    Byok(Vec<super::byok::ByokRecord>),
     View(Value),
 }
 
@@ -490,6 +501,7 @@ mod tests {
             updated_ms: None,
             session_limits_default: None,
             require_session_id: false,
+            include_byok_in_limit: false,
         };
         let ops = [
             Op::Account,

@@ -300,6 +300,7 @@ mod tests {
             updated_ms: None,
             session_limits_default: None,
             require_session_id: false,
+            include_byok_in_limit: false,
         }
     }
 

@@ -34,6 +34,10 @@ pub struct KeyRecord {
     /// A request without a session is a 400 naming `session_id`.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub require_session_id: bool,
+    /// Whether the fee of its BYOK generations counts against its limit (and its
+    /// usage), as OpenRouter's `include_byok_in_limit`; default false.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub include_byok_in_limit: bool,
 }
 
 /// A key's spending: all-time and in the current day, week and month (picodollars).
@@ -60,7 +64,7 @@ impl KeyRecord {
             "limit": self.limit_picos.map(usd),
             "limit_remaining": self.limit_remaining(u),
             "limit_reset": self.limit_reset.map(LimitReset::as_str),
-            "include_byok_in_limit": false,
+            "include_byok_in_limit": self.include_byok_in_limit,
             "usage": usd(u.all),
             "usage_daily": usd(u.daily),
             "usage_weekly": usd(u.weekly),
@@ -187,6 +191,10 @@ pub struct Generation {
     /// A reply from the response cache: the generation that made the stored reply.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub response_cache_source_id: Option<String>,
+    /// Served with one of the account's own provider keys (BYOK): `cost_picos` is
+    /// the fee charged.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub is_byok: bool,
 }
 
 impl Generation {
@@ -229,7 +237,7 @@ pub fn generation_data(g: &Generation, charged_picos: u64) -> Value {
         "usage": usd(charged_picos),
         "upstream_inference_cost": usd(g.cost_picos),
         "cache_discount": null,
-        "is_byok": false,
+        "is_byok": g.is_byok,
         "streamed": g.streamed,
         "cancelled": g.cancelled,
         "finish_reason": g.finish_reason,
@@ -324,6 +332,7 @@ mod tests {
             updated_ms: None,
             session_limits_default: None,
             require_session_id: false,
+            include_byok_in_limit: false,
         }
     }
 

@@ -70,7 +70,13 @@ impl Served {
     /// or, when insured, free to the caller and the operator's loss.
     pub fn record(&self, base: &Generation, pricing: &Pricing) -> Generation {
         let cost = pricing.cost_picos(&self.usage);
-        let (charged, loss) = if self.insured() { (0, cost) } else { (cost, 0) };
+        let byok = pricing.byok_fee_percent.is_some();
+        // An insured BYOK reply costs the operator nothing: the account's key paid.
+        let (charged, loss) = match (self.insured(), byok) {
+            (true, true) => (0, 0),
+            (true, false) => (0, cost),
+            (false, _) => (cost, 0),
+        };
         let mut usage = self.usage.clone();
         let (charged, loss) = match &self.earlier {
             Some(e) => {
@@ -94,6 +100,7 @@ impl Served {
             reasoning_estimated: self.reasoning_estimated,
             operator_loss_picos: loss,
             operator_loss_reason: (loss > 0).then(|| EMPTY_REPLY.to_string()),
+            is_byok: byok,
             ..base.clone()
         }
         .with_usage(&usage, charged)

@@ -139,14 +139,9 @@ impl<S: Store> Books<S> {
         let lease_gone = it.lease.filter(|_| leased.is_none()).map(|(id, _)| id);
         let hold = self.hold_of(it, &leased)?;
         let (k, p) = self.settle_cap(t, it.caller, g.created_ms)?;
-        let budget = match t.caps.get(k) {
-            Some((_, k)) if k.limit.is_some() => KeyBudget {
-                limit: k.limit,
-                spent: k.spent.get(p).map_or(0, |s| s.1),
-                reserved: k.held,
-            },
-            _ => KeyBudget::default(),
-        };
+        // A BYOK fee counts against the key's limit only if the key says so.
+        let exempt = g.is_byok && !self.byok_in_limit(it.caller)?;
+        let budget = key_budget(t, k, p, exempt);
         let held = (hold, leased.is_none());
         let (c, in_session) = self.capture_in(&t.funds, it.session, &g, held, budget)?;
         let charged = c.charged();
@@ -155,7 +150,7 @@ impl<S: Store> Books<S> {
         t.funds.usage = t.funds.usage.saturating_add(u128::from(charged));
         if let Some((_, k)) = t.caps.get_mut(k) {
             k.held = k.held.saturating_sub(released);
-            if let Some((_, spent)) = k.spent.get_mut(p) {
+            if let Some((_, spent)) = k.spent.get_mut(p).filter(|_| !exempt) {
                 *spent = spent.saturating_add(charged);
             }
         }
@@ -185,7 +180,7 @@ impl<S: Store> Books<S> {
             self.entry("operator_loss", it.gen_id, it.caller, loss, note)?;
         }
         t.applied = t.applied.saturating_add(1);
-        tally_record(t, it.caller, &g, charged);
+        tally_record(t, it.caller, &g, if exempt { 0 } else { charged });
         // Its record names its session (`/generations?session_id=`).
         if let Some(s) = it.session {
             g.session_id = Some(s.to_string());
@@ -299,6 +294,15 @@ impl<S: Store> Books<S> {
         self.entry("late_settle", it.gen_id, it.caller, charged.into(), note)
     }
 
+    /// Whether key `caller` counts its BYOK fees against its limit and usage
+    /// (`include_byok_in_limit`; a deleted key does not).
+    fn byok_in_limit(&self, caller: &str) -> Result<bool> {
+        Ok(self
+            .store
+            .key(caller)?
+            .is_some_and(|k| k.include_byok_in_limit))
+    }
+
     /// Loads `caller`'s limit into the batch's caps (once per batch) and, if it has one,
     /// the spending of the period that a charge made at `created_ms` counts in: their
     /// places in the lists.
@@ -337,6 +341,19 @@ impl<S: Store> Books<S> {
             }
         };
         Ok((k, p))
+    }
+}
+
+/// What key `k` of the batch may still spend in its period `p` (no limit for an
+/// `exempt` charge, a BYOK fee the key does not count).
+fn key_budget(t: &Tally, k: usize, p: usize, exempt: bool) -> KeyBudget {
+    match t.caps.get(k) {
+        Some((_, k)) if k.limit.is_some() && !exempt => KeyBudget {
+            limit: k.limit,
+            spent: k.spent.get(p).map_or(0, |s| s.1),
+            reserved: k.held,
+        },
+        _ => KeyBudget::default(),
     }
 }
 

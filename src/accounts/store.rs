@@ -208,6 +208,10 @@ pub trait Store {
     /// `limit` presets after the first `offset`, most recently updated first.
     fn presets(&self, limit: u32, offset: u32) -> Result<Vec<PresetRecord>>;
     fn preset_count(&self) -> Result<u64>;
+    /// The account's BYOK credentials ([`super::byok`]), their keys sealed.
+    fn byok_keys(&self) -> Result<Vec<super::byok::ByokRecord>>;
+    fn put_byok(&self, r: &super::byok::ByokRecord) -> Result<()>;
+    fn delete_byok(&self, id: &str) -> Result<()>;
 
     /// Counts a hit on the fixed windows of `counter` ([`crate::limits::hit`]).
     fn hit(&self, counter: &str, windows: &[Window], now_secs: u64) -> Result<Decision>;

@@ -124,6 +124,9 @@ pub struct ProviderPreferences {
     pub stream_failover: Option<StreamFailover>,
     /// `max_stream_failovers` (1 to [`MAX_STREAM_FAILOVERS`]; 1 when unset).
     pub max_stream_failovers: Option<u8>,
+    /// `allow_byok: false`: the account's own provider keys are not used for this
+    /// request (shared capacity only).
+    pub allow_byok: Option<bool>,
 }
 
 /// `stream_failover`: a stream whose endpoint fails before its content ends goes on
@@ -151,7 +154,7 @@ impl ProviderPreferences {
 }
 
 /// The preferences OpenRouter defines that act here; any other key is refused.
-const KNOWN: [&str; 15] = [
+const KNOWN: [&str; 16] = [
     "order",
     "only",
     "ignore",
@@ -167,10 +170,11 @@ const KNOWN: [&str; 15] = [
     "preferred_max_latency",
     "stream_failover",
     "max_stream_failovers",
+    "allow_byok",
 ];
 
-/// Accepted and without effect here: there is one deployment and no BYOK.
-const WITHOUT_EFFECT: [&str; 2] = ["experimental", "allow_byok"];
+/// Accepted and without effect here: there is one deployment.
+const WITHOUT_EFFECT: [&str; 1] = ["experimental"];
 
 const PRICES: [&str; 9] = [
     "prompt",
@@ -222,6 +226,7 @@ pub(crate) fn read(v: Value) -> Read<Box<ProviderPreferences>> {
             })
         })?,
         max_stream_failovers: f.read("max_stream_failovers", &failovers)?,
+        allow_byok: f.read("allow_byok", &boolean)?,
     }))
 }
 
@@ -433,6 +438,10 @@ mod tests {
                 "provider.sorting: unknown preference (known: order,",
             ),
             (json!({"zdr": "yes"}), "provider.zdr: must be a boolean"),
+            (
+                json!({"allow_byok": "yes"}),
+                "provider.allow_byok: must be a boolean",
+            ),
             (
                 json!({"preferred_min_throughput": -5}),
                 "provider.preferred_min_throughput: must be a non-negative number",

@@ -70,6 +70,13 @@ pub enum Route {
     SessionGet(String),
     /// `PATCH /sessions/{id}`: its limits.
     SessionUpdate(String),
+    /// `GET /byok` (OpenRouter's BYOK API: the account's own provider keys), `POST
+    /// /byok`, and `GET`/`PATCH`/`DELETE /byok/{id}`.
+    Byok,
+    ByokCreate,
+    ByokGet(String),
+    ByokUpdate(String),
+    ByokDelete(String),
     /// `GET`/`PATCH /account`: the account's privacy setting (a modelmux extension).
     Privacy,
     PrivacyUpdate,
@@ -194,7 +201,26 @@ pub fn route(method: Method, path: &str) -> Result<Route> {
             Method::Post => Ok(Route::CreateKey),
             _ => Err(Error::MethodNotAllowed),
         },
+        "/byok" => match method {
+            Method::Get => Ok(Route::Byok),
+            Method::Post => Ok(Route::ByokCreate),
+            _ => Err(Error::MethodNotAllowed),
+        },
         _ => with_parameter(method, api, path),
+    }
+}
+
+impl Route {
+    /// One of the BYOK routes.
+    pub fn is_byok(&self) -> bool {
+        matches!(
+            self,
+            Route::Byok
+                | Route::ByokCreate
+                | Route::ByokGet(_)
+                | Route::ByokUpdate(_)
+                | Route::ByokDelete(_)
+        )
     }
 }
 
@@ -243,6 +269,18 @@ fn with_parameter(method: Method, api: &str, path: &str) -> Result<Route> {
     }
     if let Some(rest) = api.strip_prefix("/presets/") {
         return preset_route(method, rest, path).map(Route::Presets);
+    }
+    if let Some(id) = api.strip_prefix("/byok/") {
+        if id.is_empty() || id.contains('/') {
+            return Err(not_found(path));
+        }
+        let id = id.to_string();
+        return match method {
+            Method::Get => Ok(Route::ByokGet(id)),
+            Method::Patch => Ok(Route::ByokUpdate(id)),
+            Method::Delete => Ok(Route::ByokDelete(id)),
+            _ => Err(Error::MethodNotAllowed),
+        };
     }
     if let Some(hash) = api.strip_prefix("/keys/") {
         if hash.is_empty() || hash.contains('/') {
@@ -525,6 +563,18 @@ mod tests {
                 Ok(Route::ModelEndpoints("openai/gpt-4o:free/x".into())),
             ),
             (Get, "/api/v1/keys", Ok(Route::Keys)),
+            (Get, "/api/v1/byok", Ok(Route::Byok)),
+            (Post, "/api/v1/byok", Ok(Route::ByokCreate)),
+            (
+                Patch,
+                "/api/v1/byok/k-1",
+                Ok(Route::ByokUpdate("k-1".into())),
+            ),
+            (
+                Delete,
+                "/api/v1/byok/k-1",
+                Ok(Route::ByokDelete("k-1".into())),
+            ),
             (Post, "/api/v1/keys", Ok(Route::CreateKey)),
             (
                 Delete,

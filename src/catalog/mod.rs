@@ -140,6 +140,11 @@ pub struct Pricing {
     /// higher past 200k prompt tokens), as the provider bills the whole request.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tiers: Vec<PriceTier>,
+    /// A BYOK generation (the account's own provider key): it is charged this percent
+    /// of what these prices come to, rounded up to the picodollar; never read from a
+    /// catalogue.
+    #[serde(skip)]
+    pub byok_fee_percent: Option<u64>,
 }
 
 /// A price tier: for a prompt of more than `above_prompt_tokens` tokens, these prices
@@ -445,7 +450,16 @@ impl Pricing {
     /// is added once.
     pub fn cost_picos(&self, u: &crate::usage::Usage) -> u64 {
         let (prompt, completion) = self.cost_parts(u);
-        prompt.saturating_add(completion)
+        self.charged(prompt.saturating_add(completion))
+    }
+
+    /// What a generation whose prices come to `picos` is charged: that, or a BYOK
+    /// generation's fee.
+    pub fn charged(&self, picos: u64) -> u64 {
+        match self.byok_fee_percent {
+            None => picos,
+            Some(pct) => crate::money::percent_up(picos, pct),
+        }
     }
 
     /// The cost of `u` in picodollars, split: (the prompt's, with the request price;
@@ -507,7 +521,11 @@ impl Pricing {
         use crate::money::Usd;
         let (prompt, completion) = self.cost_parts(u);
         let total = prompt.saturating_add(completion);
-        u.cost = Some(Usd::from_picos(if charged { total } else { 0 }));
+        let fee = self.charged(total);
+        u.cost = Some(Usd::from_picos(if charged { fee } else { 0 }));
+        if self.byok_fee_percent.is_some() {
+            u.is_byok = Some(true);
+        }
         u.cost_details = Some(crate::usage::CostDetails {
             upstream_inference_cost: Usd::from_picos(total),
             upstream_inference_prompt_cost: Usd::from_picos(prompt),

@@ -11,7 +11,9 @@
 //! ([`crate::accounts::ops::Reply`]) or the error, as every object does
 //! ([`super::objects`]), and [`call`] is the worker's client of it.
 
+mod sql_byok;
 mod sql_presets;
+mod sql_schema;
 mod sql_sessions;
 mod sql_store;
 

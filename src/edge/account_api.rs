@@ -105,6 +105,7 @@ struct LimitFields {
     reset: Option<Option<LimitReset>>,
     session_default: Option<Option<SessionLimits>>,
     require_session: Option<bool>,
+    include_byok: Option<bool>,
 }
 
 fn limit_fields(body: &Value) -> Result<LimitFields, Error> {
@@ -138,6 +139,7 @@ fn limit_fields(body: &Value) -> Result<LimitFields, Error> {
         reset,
         session_default,
         require_session: opt_bool(body, "require_session_id")?,
+        include_byok: opt_bool(body, "include_byok_in_limit")?,
     })
 }
 
@@ -175,6 +177,7 @@ fn mint_key(
         updated_ms: None,
         session_limits_default: f.session_default.flatten(),
         require_session_id: f.require_session.unwrap_or(false),
+        include_byok_in_limit: f.include_byok.unwrap_or(false),
     };
     Ok((raw, record))
 }
@@ -221,6 +224,9 @@ pub async fn allow_training(req: &mut ClientRequest, env: &Env) -> Result<bool, 
 /// The account routes of `/api/v1` (`/key`, `/keys...`, `/credits`, `/generation`,
 /// `/activity`, `/sessions...`).
 pub async fn route(mut req: ClientRequest, env: &Env, route: Route) -> Result<Response, Error> {
+    if route.is_byok() {
+        return super::byok::route(req, env, route).await;
+    }
     let (acc, caller) = caller_of(&mut req, env).await?;
     // One read of the body, for the routes that take one.
     let body = match route {
@@ -349,6 +355,7 @@ fn key_patch(body: &Value) -> Result<KeyPatch, Error> {
         limit_reset: f.reset,
         session_limits_default: f.session_default,
         require_session_id: f.require_session,
+        include_byok_in_limit: f.include_byok,
     })
 }
 

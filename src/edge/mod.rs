@@ -6,6 +6,7 @@ mod account_api;
 mod admission;
 mod background;
 mod budget;
+mod byok;
 mod cache;
 mod catalog;
 mod config;

@@ -3,6 +3,7 @@
 //! length, health, and price-weighted load balancing.
 
 pub mod auto;
+pub mod byok;
 pub mod health;
 pub mod prefs;
 pub mod tiers;
@@ -26,6 +27,8 @@ pub struct Choice<'a> {
     pub model: &'a Model,
     pub endpoint: &'a Endpoint,
     pub provider: &'a Provider,
+    /// The account's own provider key it is pinned to (BYOK), if any.
+    pub byok: Option<byok::ByokUse>,
 }
 
 impl Choice<'_> {
@@ -36,6 +39,14 @@ impl Choice<'_> {
 
     pub fn key(&self) -> String {
         endpoint_key(self.endpoint)
+    }
+
+    /// The prices its generation is charged at: the endpoint's, or for a BYOK choice
+    /// the fee, a percentage of them.
+    pub fn pricing(&self) -> crate::catalog::Pricing {
+        let mut p = self.endpoint.pricing.clone();
+        p.byok_fee_percent = self.byok.as_ref().map(|b| b.fee_percent);
+        p
     }
 }
 
@@ -251,6 +262,7 @@ impl<'a, 'h> Candidates<'a, 'h> {
                     model,
                     endpoint,
                     provider,
+                    byok: None,
                 };
                 if let Some(trains) = c.check(&choice, variant, &needs.params) {
                     eligible.push((choice, trains));

@@ -16,5 +16,6 @@ pub(in crate::accounts) fn key_record(hash: &str, kind: KeyKind, limit: Option<u
         updated_ms: None,
         session_limits_default: None,
         require_session_id: false,
+        include_byok_in_limit: false,
     }
 }

@@ -26,6 +26,8 @@ pub(super) struct Plans<'a, 'h> {
     pub(super) candidates: routing::Candidates<'a, 'h>,
     private: Option<Slot<'a>>,
     training: Option<Slot<'a>>,
+    /// The account's own provider keys, whether the request allows them, and the fee.
+    byok: (Vec<routing::byok::ByokRoute>, bool, u64),
 }
 
 /// One privacy setting's plan and, once asked for, its facts.
@@ -40,7 +42,24 @@ impl<'a, 'h> Plans<'a, 'h> {
             candidates,
             private: None,
             training: None,
+            byok: (Vec::new(), true, 0),
         }
+    }
+
+    /// These plans with the account's own provider keys pinned in
+    /// ([`routing::byok::apply`]), unless the request says `provider.allow_byok: false`.
+    pub(super) fn with_byok(
+        mut self,
+        env: &Env,
+        chat: &crate::api::ChatRequest,
+        keys: &crate::edge::byok::Keys,
+    ) -> Self {
+        let allow = (chat.provider.as_deref())
+            .and_then(|p| p.allow_byok)
+            .unwrap_or(true);
+        let fee = crate::edge::byok::fee_percent(env);
+        self.byok = (crate::edge::byok::routes(&keys.records), allow, fee);
+        self
     }
 
     fn slot(&mut self, allow_training: bool) -> &mut Slot<'a> {
@@ -50,9 +69,13 @@ impl<'a, 'h> Plans<'a, 'h> {
         } else {
             &mut self.private
         };
-        slot.get_or_insert_with(|| Slot {
-            plan: c.plan(allow_training, &mut || worker::js_sys::Math::random()),
-            facts: None,
+        let (keys, allow, fee) = &self.byok;
+        slot.get_or_insert_with(|| {
+            let plan = c.plan(allow_training, &mut || worker::js_sys::Math::random());
+            Slot {
+                plan: plan.map(|p| routing::byok::apply(p, keys, *allow, *fee)),
+                facts: None,
+            }
         })
     }
 

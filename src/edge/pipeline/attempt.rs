@@ -52,6 +52,9 @@ pub(super) struct Run<'r> {
     pub(super) catalog: &'r std::rc::Rc<crate::catalog::Catalog>,
     /// What keeps the reply, when the request asked the response cache for it.
     pub(super) cache: Option<crate::edge::cache::Capture>,
+    /// The account's provider keys this request may use (sealed; each opened for the
+    /// attempt it pins).
+    pub(super) byok: &'r crate::edge::byok::Keys,
 }
 
 /// When a request's attempts ran (`Server-Timing`), in ms since the epoch: the plan's
@@ -123,7 +126,6 @@ pub(super) async fn serve(
     session: Option<&str>,
 ) -> Result<Response, Unserved> {
     let Run {
-        env,
         cfg,
         parsed,
         settler,
@@ -149,12 +151,14 @@ pub(super) async fn serve(
             let served = serve_echo(cfg, &incoming.request, (choice, &meta), settler, cache).await;
             return served.map_err(|e| (e, Trail::default()));
         }
-        if let Err(e) = upstream_quota(env, choice, prompt_tokens).await {
-            run.trace_failure(i, &e);
-            failures.push(&provider.slug, &choice.id, e);
-            continue;
-        }
-        let target = target_of(env, choice);
+        let target = match ready(run, choice, prompt_tokens).await {
+            Ok(t) => t,
+            Err(e) => {
+                run.trace_failure(i, &e);
+                failures.push(&provider.slug, &choice.id, e);
+                continue;
+            }
+        };
         let started = config::now_ms();
         run.clock.index.set(i);
         run.clock.started.set(started);
@@ -180,9 +184,10 @@ pub(super) async fn serve(
                 return Ok(resp);
             }
             Err(e) => {
+                let e = byok_failure(choice, e);
                 run.trace_failure(i, &e);
                 report_failure(run, choice, started, &e);
-                next = routing::after_failure(plan, i, e.is_retryable());
+                next = routing::after_failure(plan, i, moves_on(&e));
                 if next.is_none() && !e.is_retryable() {
                     failures.end_with(&provider.slug, &choice.id, e);
                     return Err(failures.into_error());
@@ -192,6 +197,43 @@ pub(super) async fn serve(
         }
     }
     Err(failures.into_error())
+}
+
+/// Where `choice` goes for an attempt, once the upstream's own quota lets it: with the
+/// operator's key, or the account's own (BYOK), opened in memory for this attempt only.
+async fn ready<'a>(
+    run: &Run<'_>,
+    choice: &Choice<'a>,
+    prompt_tokens: u64,
+) -> Result<Target<'a>, Error> {
+    upstream_quota(run.env, choice, prompt_tokens).await?;
+    let mut target = target_of(run.env, choice);
+    if let Some(b) = &choice.byok {
+        target.api_key = Some(crate::edge::byok::key_for(run.env, run.byok, b).await?);
+    }
+    Ok(target)
+}
+
+/// Whether a failure moves on to the next planned endpoint: one another endpoint might
+/// not have, or a refused BYOK key (the next is another key, or shared capacity unless
+/// an "always use" key took it out of the plan).
+fn moves_on(e: &Error) -> bool {
+    e.is_retryable() || matches!(e, Error::ByokRefused { .. })
+}
+
+/// A BYOK attempt's failure as the account's: its provider refusing the key (which
+/// the gateway would call its own misconfiguration) is the account's to fix.
+fn byok_failure(choice: &Choice<'_>, e: Error) -> Error {
+    match (&choice.byok, e) {
+        (Some(b), Error::Misconfigured(_)) => Error::ByokRefused {
+            provider: choice.provider.name.clone(),
+            message: format!(
+                "Provider {} refused your BYOK key (credential {}): check it in the provider's console.",
+                choice.provider.name, b.id
+            ),
+        },
+        (_, e) => e,
+    }
 }
 
 /// Why no endpoint served a request: the error reported, and what the endpoints tried
@@ -218,7 +260,9 @@ pub(super) fn target_of<'a>(env: &Env, choice: &Choice<'a>) -> Target<'a> {
 /// Marks the endpoint of a failed attempt down, unless the failure says nothing of its
 /// health (a missing key, a bad request, this isolate's own budget).
 fn report_failure(run: &Run<'_>, choice: &Choice<'_>, started: f64, e: &Error) {
-    if e.is_retryable() && !matches!(e, Error::NoProvider(_) | Error::Busy { .. }) {
+    // The account's own key at its own limit says nothing of the shared endpoint.
+    let own_limit = choice.byok.is_some() && matches!(e, Error::RateLimited { .. });
+    if e.is_retryable() && !own_limit && !matches!(e, Error::NoProvider(_) | Error::Busy { .. }) {
         let now = config::now_ms();
         let outcome = Outcome {
             ok: false,
@@ -448,7 +492,7 @@ impl Attempt<'_> {
             timeout: cfg.upstream_reply_timeout_ms,
             started: self.started,
             meta: self.meta.clone(),
-            pricing: self.target.endpoint.pricing.clone(),
+            pricing: choice.pricing(),
             prompt_estimate: self.prompt_estimate,
             key: choice.key(),
             settler: self.run.settler.clone(),
@@ -484,7 +528,7 @@ impl Attempt<'_> {
         let latency_ms = (first_byte - self.started) as u64;
         let translator = translator
             .ok_or_else(|| Error::Internal("no stream translator for this provider".into()))?;
-        let pricing = self.target.endpoint.pricing.clone();
+        let pricing = choice.pricing();
         let (meta, estimate) = (self.meta.clone(), self.prompt_estimate);
         let failovers = if self.native {
             0

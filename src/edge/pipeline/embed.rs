@@ -41,7 +41,7 @@ pub(super) async fn embed(
         generation_ms: (config::now_ms() - first_byte) as u64,
         ..Default::default()
     };
-    let pricing = &target.endpoint.pricing;
+    let pricing = &choice.pricing();
     // The reply keeps its own counts; the amounts are ours.
     reply.usage.price(&served.priced_usage(pricing));
     settler.conclude(&served, pricing, Some((choice.key(), true)));

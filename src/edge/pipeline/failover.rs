@@ -45,6 +45,11 @@ struct Planned {
 impl Planned {
     /// Where `c` is in `cat`; `None` for what is not in it.
     fn of(cat: &Catalog, c: &Choice<'_>) -> Option<Planned> {
+        // A stream goes on through shared endpoints only: an account's own key is
+        // opened for the attempt it was planned for, not mid-stream.
+        if c.byok.is_some() {
+            return None;
+        }
         let m = cat.models.iter().position(|m| std::ptr::eq(m, c.model))?;
         let model = cat.models.get(m)?;
         let e = model
@@ -69,6 +74,7 @@ impl Planned {
             model,
             endpoint: model.endpoints.get(e)?,
             provider: cat.providers.get(p)?,
+            byok: None,
         })
     }
 }

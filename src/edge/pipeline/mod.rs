@@ -40,12 +40,20 @@ use crate::api::surface::{self, Surface};
 use crate::api::ChatRequest;
 use crate::error::{Error, Trail};
 use crate::providers;
-use crate::routing::{self, Choice, RouteContext};
+use crate::routing::{self, Candidates, Choice, RouteContext};
 use crate::settings::Settings;
 use admit::{admit, Plans};
 use attempt::{serve, Run, Unserved};
 pub use count::count;
 use settler::{AccountLink, Settler};
+
+/// A BYOK choice's worst case: the fee's share of it.
+fn byok_ask(mut ask: Ask, c: &Choice) -> Ask {
+    if c.byok.is_some() {
+        ask.reserve = c.pricing().charged(ask.reserve);
+    }
+    ask
+}
 
 /// Client-supplied header values kept in usage records are cut to this many bytes.
 const MAX_HEADER_BYTES: usize = 512;
@@ -96,10 +104,10 @@ impl Parsed {
                 // A stream that may fail over holds a worst case for each attempt.
                 let attempts = u64::from(i.failovers).saturating_add(1);
                 ask.reserve = ask.reserve.saturating_mul(attempts);
-                ask
+                byok_ask(ask, c)
             }
             Parsed::Embeddings { request, .. } => {
-                worst_case_embeddings(&request.input.bytes(), c.endpoint)
+                byok_ask(worst_case_embeddings(&request.input.bytes(), c.endpoint), c)
             }
         }
     }
@@ -194,7 +202,8 @@ pub async fn handle_read(
         embeddings: job == Job::Embeddings,
         sticky: sticky.as_deref(),
     };
-    let mut plans = Plans::new(routing::Candidates::gather(&cat, chat, &route)?);
+    let byok = super::byok::usable(env, &account, &caller).await;
+    let mut plans = Plans::new(Candidates::gather(&cat, chat, &route)?).with_byok(env, chat, &byok);
     let who = Who {
         account,
         caller,
@@ -227,6 +236,7 @@ pub async fn handle_read(
         hold,
         catalog: &cat,
         cache: capture,
+        byok: &byok,
     };
     let result = match &plan {
         Ok(plan) => serve(&run, plan, prompt_tokens, session.as_deref()).await,
