@@ -9,6 +9,7 @@ pub mod gather;
 mod gauge;
 mod image_size;
 pub mod messages;
+pub mod plugins;
 pub mod provider;
 pub mod read;
 pub mod request;

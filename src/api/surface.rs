@@ -67,6 +67,10 @@ impl Surface {
                 incoming.native = Some(native);
             }
         }
+        // The other surfaces pass `plugins` and `transforms` on in `extra`.
+        if self != Surface::Chat {
+            incoming.chat.plugins = super::plugins::Plugins::take(&mut incoming.chat.extra)?;
+        }
         Ok(incoming)
     }
 
