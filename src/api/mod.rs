@@ -2,6 +2,7 @@
 
 pub mod chat;
 pub mod completions;
+pub mod compress;
 pub mod content;
 pub mod count;
 pub mod embeddings;

@@ -103,6 +103,17 @@ pub enum Compression {
     Default,
 }
 
+impl Compression {
+    /// Whether a prompt is compressed to fit an endpoint of `context` tokens.
+    pub fn applies(self, context: u64) -> bool {
+        match self {
+            Compression::On => true,
+            Compression::Off => false,
+            Compression::Default => context <= DEFAULT_COMPRESSION_CONTEXT,
+        }
+    }
+}
+
 impl Plugins {
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
@@ -155,11 +166,7 @@ impl Plugins {
 
     /// Whether a prompt is compressed to fit an endpoint of `context` tokens.
     pub fn compresses(&self, context: u64) -> bool {
-        match self.compression() {
-            Compression::On => true,
-            Compression::Off => false,
-            Compression::Default => context <= DEFAULT_COMPRESSION_CONTEXT,
-        }
+        self.compression().applies(context)
     }
 
     /// Takes `plugins` and `transforms` out of a request's passed-on fields, typed.

@@ -176,6 +176,8 @@ pub struct Candidates<'a, 'h> {
     candidates: Vec<String>,
     /// The prompt's estimated tokens (the context check's).
     pub prompt_tokens: u64,
+    /// Whether a prompt too long for an endpoint is compressed to fit it.
+    compression: crate::api::plugins::Compression,
     max_output: Option<u64>,
     known: bool,
     /// Why endpoints were left out with training allowed.
@@ -197,6 +199,7 @@ impl<'a, 'h> Candidates<'a, 'h> {
             prefs: ProviderPrefs::from(req.provider.as_deref()),
             candidates: req.model_candidates(),
             prompt_tokens: estimate_prompt_tokens(req),
+            compression: req.plugins.compression(),
             max_output: req.max_output_tokens(),
             known: false,
             rejected: Rejections::default(),
@@ -330,7 +333,7 @@ impl<'a, 'h> Candidates<'a, 'h> {
             self.trainer_providers.push(provider.slug.clone());
         }
         let context = endpoint.context_length.unwrap_or(model.context_length);
-        if self.prompt_tokens > context {
+        if self.prompt_tokens > context && !self.compression.applies(context) {
             r.context = Some((model.id.clone(), context));
             if !policy.training {
                 self.context_private = Some((model.id.clone(), context));
