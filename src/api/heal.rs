@@ -6,6 +6,8 @@
 
 use serde_json::{Map, Value};
 
+use super::{ChatCompletion, ChatRequest, ResponseFormat};
+
 /// Nesting deeper than this is not healed (the parser recurses).
 const MAX_DEPTH: usize = 128;
 
@@ -37,6 +39,82 @@ pub fn heal(text: &str) -> Healed {
         }
         _ => Healed::Failed,
     }
+}
+
+/// What healing did to a reply (`openrouter_metadata.pipeline`'s `response_healing`
+/// stage), and whether the JSON fits the schema asked for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HealReport {
+    /// `json_schema` or `json_object`.
+    pub mode: &'static str,
+    /// Whether a reply's content was repaired.
+    pub healed: bool,
+    pub original_length: usize,
+    pub healed_length: usize,
+    /// Where the (repaired) JSON fails the schema, or that none could be read.
+    pub invalid: Option<String>,
+}
+
+impl HealReport {
+    /// The pipeline stage, as JSON.
+    pub fn stage(&self) -> String {
+        serde_json::json!({
+            "type": "response_healing",
+            "name": "response-healing",
+            "data": {
+                "mode": self.mode,
+                "healed": self.healed,
+                "original_length": self.original_length,
+                "healed_length": self.healed_length,
+                "valid": self.invalid.is_none(),
+            }
+        })
+        .to_string()
+    }
+}
+
+/// Heals the content of each choice of `reply` when `req` asks for JSON and for the
+/// `response-healing` plugin, and checks it against the `json_schema` asked for.
+pub fn heal_reply(req: &ChatRequest, reply: &mut ChatCompletion) -> Option<HealReport> {
+    req.plugins.healing()?;
+    let mode = match req.response_format.as_ref()? {
+        ResponseFormat::JsonObject => "json_object",
+        ResponseFormat::JsonSchema { .. } => "json_schema",
+        ResponseFormat::Text => return None,
+    };
+    let schema = req.json_schema_format().map(|(_, s)| s);
+    let mut report = HealReport {
+        mode,
+        healed: false,
+        original_length: 0,
+        healed_length: 0,
+        invalid: None,
+    };
+    for choice in &mut reply.choices {
+        // A reply of tool calls only has no content to heal.
+        let Some(text) = choice.message.content.as_mut() else {
+            continue;
+        };
+        report.original_length = report.original_length.saturating_add(text.len());
+        match heal(text) {
+            Healed::Valid => {}
+            Healed::Repaired(json) => {
+                *text = json;
+                report.healed = true;
+            }
+            Healed::Failed => {
+                report
+                    .invalid
+                    .get_or_insert_with(|| "no JSON could be read from the reply".into());
+            }
+        }
+        report.healed_length = report.healed_length.saturating_add(text.len());
+        let parsed = serde_json::from_str::<Value>(text).ok();
+        if let (Some(schema), Some(v), None) = (&schema, &parsed, &report.invalid) {
+            report.invalid = super::schema::validate(schema, v).err();
+        }
+    }
+    Some(report)
 }
 
 /// The inside of the first markdown code fence, if the text has one.
@@ -346,6 +424,74 @@ mod tests {
         ] {
             assert_eq!(heal(s), Healed::Failed, "{s:?}");
         }
+    }
+
+    fn reply_of(content: &str) -> ChatCompletion {
+        serde_json::from_value(serde_json::json!({
+            "id": "g", "created": 1, "model": "m",
+            "choices": [{"index": 0, "finish_reason": "stop",
+                         "message": {"role": "assistant", "content": content}}]
+        }))
+        .unwrap()
+    }
+
+    fn req_of(format: Value, plugins: Value) -> ChatRequest {
+        serde_json::from_value(serde_json::json!({
+            "model": "m", "messages": [{"role": "user", "content": "x"}],
+            "response_format": format, "plugins": plugins
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn replies_are_healed_and_checked_against_the_schema() {
+        let schema = serde_json::json!({"type": "json_schema", "json_schema": {"name": "p",
+            "schema": {"type": "object", "required": ["name", "price"],
+                       "properties": {"name": {"type": "string"}, "price": {"type": "number"}}}}});
+        let on = serde_json::json!([{"id": "response-healing"}]);
+        let req = req_of(schema.clone(), on.clone());
+        let mut reply = reply_of("```json\n{name: 'Pen', price: 2,}\n```");
+        let report = heal_reply(&req, &mut reply).unwrap();
+        assert_eq!(
+            reply.choices[0].message.content.as_deref(),
+            Some(r#"{"name":"Pen","price":2}"#)
+        );
+        assert_eq!(
+            report,
+            HealReport {
+                mode: "json_schema",
+                healed: true,
+                original_length: 36,
+                healed_length: 24,
+                invalid: None
+            }
+        );
+        let mut short = reply_of(r#"{"name": "Pen""#);
+        let report = heal_reply(&req, &mut short).unwrap();
+        assert_eq!(
+            report.invalid.as_deref(),
+            Some("$: is missing the required property \"price\"")
+        );
+        let mut prose = reply_of("Sorry, no.");
+        let report = heal_reply(&req, &mut prose).unwrap();
+        assert_eq!(
+            report.invalid.as_deref(),
+            Some("no JSON could be read from the reply")
+        );
+        assert_eq!(
+            prose.choices[0].message.content.as_deref(),
+            Some("Sorry, no.")
+        );
+        // Without the plugin, or without a JSON format, nothing is touched.
+        let mut untouched = reply_of("{a: 1}");
+        let plain = req_of(schema, serde_json::json!([]));
+        assert_eq!(heal_reply(&plain, &mut untouched), None);
+        let text = req_of(serde_json::json!({"type": "text"}), on);
+        assert_eq!(heal_reply(&text, &mut untouched), None);
+        assert_eq!(
+            untouched.choices[0].message.content.as_deref(),
+            Some("{a: 1}")
+        );
     }
 
     #[test]
