@@ -7,7 +7,7 @@
 //! too long, the middle of the longest text is cut. Pure; the edge applies it per
 //! attempt, since each fallback endpoint may have another context.
 
-use super::{estimate_tokens, Content, Message, Role};
+use super::{estimate_tokens, ChatRequest, Content, Message, Role};
 
 /// What stands in for the text cut from the middle of a message.
 pub const CUT_MARK: &str = "\n\n[... middle of this message removed to fit the context ...]\n\n";
@@ -75,7 +75,7 @@ pub fn compress(messages: &[Message], budget: u64) -> Option<Compressed> {
     for (u, k) in units.iter().zip(&keep) {
         match (k, messages.get(u.from..u.to)) {
             (true, Some(ms)) => out.extend_from_slice(ms),
-            (false, Some(ms)) => dropped += ms.len(),
+            (false, Some(ms)) => dropped = ms.len().saturating_add(dropped),
             _ => {}
         }
     }
@@ -85,6 +85,39 @@ pub fn compress(messages: &[Message], budget: u64) -> Option<Compressed> {
         dropped,
         cut,
     })
+}
+
+/// `req` as an endpoint of `context` tokens takes it, where its prompt is too long
+/// for it and compression applies there ([`super::plugins::Plugins::compresses`]): its
+/// messages fit in the context less the output asked for.
+pub fn for_context(req: &ChatRequest, context: u64) -> Option<(ChatRequest, Compressed)> {
+    if !req.plugins.compresses(context) {
+        return None;
+    }
+    let budget = context.saturating_sub(req.max_output_tokens().unwrap_or(0));
+    let c = compress(&req.messages, budget)?;
+    let mut out = req.clone();
+    out.messages = c.messages.clone();
+    Some((out, c))
+}
+
+impl Compressed {
+    /// The `context_compression` stage of `openrouter_metadata.pipeline`, as JSON.
+    pub fn stage(&self) -> String {
+        let original = self.messages.len().saturating_add(self.dropped);
+        serde_json::json!({
+            "type": "context_compression",
+            "name": "context-compression",
+            "data": {
+                "engine": "middle-out",
+                "input_type": "messages",
+                "original_count": original,
+                "compressed_count": self.messages.len(),
+                "truncated_messages": self.cut,
+            }
+        })
+        .to_string()
+    }
 }
 
 /// A run of messages that goes or stays whole: one message, or an assistant's tool
@@ -153,7 +186,7 @@ fn cut_longest(messages: &mut [Message], mut size: u64, budget: u64) -> usize {
         size = size
             .saturating_sub(before)
             .saturating_add(estimate_tokens(text));
-        cut += 1;
+        cut = cut.saturating_add(1);
     }
     cut
 }

@@ -73,48 +73,72 @@ impl HealReport {
     }
 }
 
-/// Heals the content of each choice of `reply` when `req` asks for JSON and for the
-/// `response-healing` plugin, and checks it against the `json_schema` asked for.
-pub fn heal_reply(req: &ChatRequest, reply: &mut ChatCompletion) -> Option<HealReport> {
-    req.plugins.healing()?;
-    let mode = match req.response_format.as_ref()? {
-        ResponseFormat::JsonObject => "json_object",
-        ResponseFormat::JsonSchema { .. } => "json_schema",
-        ResponseFormat::Text => return None,
-    };
-    let schema = req.json_schema_format().map(|(_, s)| s);
-    let mut report = HealReport {
-        mode,
-        healed: false,
-        original_length: 0,
-        healed_length: 0,
-        invalid: None,
-    };
-    for choice in &mut reply.choices {
-        // A reply of tool calls only has no content to heal.
-        let Some(text) = choice.message.content.as_mut() else {
-            continue;
+/// What a request asks healing of: JSON of a mode, fitting a schema or not.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Healer {
+    mode: &'static str,
+    schema: Option<Value>,
+    /// The plugin's `retry`: a reply whose JSON still fails is tried elsewhere.
+    pub retry: bool,
+}
+
+impl Healer {
+    /// The healing `req` asks for: JSON (`response_format` `json_object` or
+    /// `json_schema`) and the `response-healing` plugin.
+    pub fn of(req: &ChatRequest) -> Option<Healer> {
+        let plugin = req.plugins.healing()?;
+        let mode = match req.response_format.as_ref()? {
+            ResponseFormat::JsonObject => "json_object",
+            ResponseFormat::JsonSchema { .. } => "json_schema",
+            ResponseFormat::Text => return None,
         };
-        report.original_length = report.original_length.saturating_add(text.len());
-        match heal(text) {
-            Healed::Valid => {}
-            Healed::Repaired(json) => {
-                *text = json;
-                report.healed = true;
-            }
-            Healed::Failed => {
-                report
-                    .invalid
-                    .get_or_insert_with(|| "no JSON could be read from the reply".into());
-            }
-        }
-        report.healed_length = report.healed_length.saturating_add(text.len());
-        let parsed = serde_json::from_str::<Value>(text).ok();
-        if let (Some(schema), Some(v), None) = (&schema, &parsed, &report.invalid) {
-            report.invalid = super::schema::validate(schema, v).err();
-        }
+        Some(Healer {
+            mode,
+            schema: req.json_schema_format().map(|(_, s)| s),
+            retry: plugin.retry,
+        })
     }
-    Some(report)
+
+    /// Heals the content of each choice of `reply` and checks it against the schema.
+    pub fn apply(&self, reply: &mut ChatCompletion) -> HealReport {
+        let mut report = HealReport {
+            mode: self.mode,
+            healed: false,
+            original_length: 0,
+            healed_length: 0,
+            invalid: None,
+        };
+        for choice in &mut reply.choices {
+            // A reply of tool calls only has no content to heal.
+            let Some(text) = choice.message.content.as_mut() else {
+                continue;
+            };
+            report.original_length = report.original_length.saturating_add(text.len());
+            match heal(text) {
+                Healed::Valid => {}
+                Healed::Repaired(json) => {
+                    *text = json;
+                    report.healed = true;
+                }
+                Healed::Failed => {
+                    report
+                        .invalid
+                        .get_or_insert_with(|| "no JSON could be read from the reply".into());
+                }
+            }
+            report.healed_length = report.healed_length.saturating_add(text.len());
+            let parsed = serde_json::from_str::<Value>(text).ok();
+            if let (Some(schema), Some(v), None) = (&self.schema, &parsed, &report.invalid) {
+                report.invalid = super::schema::validate(schema, v).err();
+            }
+        }
+        report
+    }
+}
+
+/// Heals `reply` as `req` asks, if it does.
+pub fn heal_reply(req: &ChatRequest, reply: &mut ChatCompletion) -> Option<HealReport> {
+    Some(Healer::of(req)?.apply(reply))
 }
 
 /// The inside of the first markdown code fence, if the text has one.
@@ -157,7 +181,7 @@ impl Parser<'_> {
                 }
                 (Some('/'), Some('*')) => {
                     self.at = self.at.saturating_add(2);
-                    while !self.at_end() && !(self.peek() == Some('*') && self.next_is('/')) {
+                    while !(self.at_end() || self.peek() == Some('*') && self.next_is('/')) {
                         self.bump();
                     }
                     self.at = self.at.saturating_add(2);

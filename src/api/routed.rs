@@ -22,6 +22,9 @@ pub struct Trace {
     strategy: &'static str,
     endpoints: Vec<(String, String)>,
     attempts: Vec<Attempt>,
+    /// The plugin stages that changed the attempt under way (`pipeline`), by type, as
+    /// JSON.
+    stages: Vec<(&'static str, String)>,
 }
 
 impl Trace {
@@ -33,6 +36,17 @@ impl Trace {
             strategy: if fallback { "fallback" } else { "direct" },
             endpoints,
             attempts: Vec::new(),
+            stages: Vec::new(),
+        }
+    }
+
+    /// Records the pipeline stage of type `kind` (JSON) for the attempt under way, in
+    /// place of an earlier attempt's of that type; `None` clears it (a plugin that
+    /// found nothing to do at this endpoint).
+    pub fn stage(&mut self, kind: &'static str, json: Option<String>) {
+        self.stages.retain(|(k, _)| *k != kind);
+        if let Some(j) = json {
+            self.stages.push((kind, j));
         }
     }
 
@@ -46,7 +60,7 @@ impl Trace {
 
     /// `openrouter_metadata` (JSON, in the shape of OpenRouter's `OpenRouterMetadata`)
     /// of the request served by endpoint `i` of the plan: `region` unknown, no BYOK,
-    /// no pipeline stages (no plugins run here).
+    /// and the plugin stages that changed it.
     pub fn served(&self, i: usize) -> String {
         let (none, served) = (
             ("", ""),
@@ -91,7 +105,12 @@ impl Trace {
             let status = format!(",\"status\":{}}}", a.status);
             named(&mut w, n, names(a.endpoint), &status);
         }
-        w.raw("],\"pipeline\":[]}");
+        w.raw("],\"pipeline\":[");
+        for (n, (_, stage)) in self.stages.iter().enumerate() {
+            w.raw(if n == 0 { "" } else { "," });
+            w.raw(stage);
+        }
+        w.raw("]}");
         String::from_utf8(out).unwrap_or_default()
     }
 }
