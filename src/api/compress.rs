@@ -71,7 +71,7 @@ pub fn compress(messages: &[Message], budget: u64) -> Option<Compressed> {
         *k = !dropped_units.contains(&i);
     }
     let mut out = Vec::new();
-    let mut dropped = 0;
+    let mut dropped: usize = 0;
     for (u, k) in units.iter().zip(&keep) {
         match (k, messages.get(u.from..u.to)) {
             (true, Some(ms)) => out.extend_from_slice(ms),
@@ -164,7 +164,7 @@ fn units(messages: &[Message]) -> Vec<Unit> {
 /// Cuts the middle of the longest text message other than a system one until
 /// `size` fits `budget` (or nothing is left to cut); how many were cut.
 fn cut_longest(messages: &mut [Message], mut size: u64, budget: u64) -> usize {
-    let mut cut = 0;
+    let mut cut: usize = 0;
     while size > budget {
         let longest = messages
             .iter_mut()
