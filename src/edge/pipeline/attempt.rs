@@ -309,7 +309,11 @@ async fn attempt(
         step.whole(up, translator).await
     }?;
     if let Some((_, c)) = &compressed {
-        http::set(resp.headers(), "X-Context-Compressed", &c.dropped.to_string());
+        http::set(
+            resp.headers(),
+            "X-Context-Compressed",
+            &c.dropped.to_string(),
+        );
     }
     Ok(resp)
 }

@@ -52,7 +52,11 @@ impl WholeReply {
     /// Heals `completion`; the error that moves on to the next endpoint when its JSON
     /// still fails and `retry` asks for it (what the provider billed, `usage`, is then
     /// the operator's loss, as for any invalid reply before a fallback).
-    fn heal(&self, completion: &mut crate::api::ChatCompletion, usage: &Usage) -> Result<(), Error> {
+    fn heal(
+        &self,
+        completion: &mut crate::api::ChatCompletion,
+        usage: &Usage,
+    ) -> Result<(), Error> {
         let Some(h) = &self.healing else {
             return Ok(());
         };
