@@ -26,6 +26,11 @@ function catalog() {
     model("plugins/retry", [["mockai", "json-noprice"], ["mockbackup", "json-good"]]),
     model("plugins/small", [["mockai", "ctx-1000"]], 1000),
     model("plugins/large", [["mockai", "ctx-20000"]], 20000),
+    // A large endpoint that is down, then a small one (each endpoint its own context).
+    { ...model("plugins/mixed", [], 100000), endpoints: [
+      { provider: "mockai", upstream_model: "down", pricing: price },
+      { provider: "mockbackup", upstream_model: "ctx-1000", pricing: price, context_length: 1000 },
+    ] },
   );
   return c;
 }
@@ -170,6 +175,23 @@ test("a prompt twice a small endpoint's context fits after compression, every to
     type: "context_compression", name: "context-compression",
     data: { engine: "middle-out", input_type: "messages", original_count: messages.length, compressed_count: sent.length, truncated_messages: 0 },
   }]);
+});
+
+test("each fallback endpoint gets the prompt fitted to its own context", async () => {
+  const messages = conversation(5);
+  const n = mock.requests.length;
+  const r = await chat({ model: "plugins/mixed", messages, tools: TOOLS, provider: { order: ["mockai", "mockbackup"] } });
+  assert.equal(r.status, 200);
+  const [big, small] = mock.requests.slice(n);
+  assert.equal(big.url, "/v1/chat/completions");
+  assert.deepEqual(big.body.messages, messages, "the large endpoint gets the prompt whole");
+  assert.equal(small.url, "/backup/v1/chat/completions");
+  assert.equal(small.body.messages.length, 9);
+  assert.equal(r.headers.get("x-context-compressed"), "10");
+  const body = await r.json();
+  assert.equal(body.provider, "MockBackup");
+  assert.deepEqual(body.openrouter_metadata.attempts.map((a) => [a.provider, a.status]), [["MockAI", 502], ["MockBackup", 200]]);
+  assert.equal(body.openrouter_metadata.pipeline[0].data.compressed_count, 9);
 });
 
 test("compression turned off leaves the prompt refused; a large endpoint compresses only when asked", async () => {

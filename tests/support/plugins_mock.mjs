@@ -6,7 +6,8 @@
 //   ctx-<n>      has n tokens of context, counted as the gateway estimates them (a
 //                token per four bytes of a message's text, plus four a message),
 //                and says how many messages it got;
-//   echo         repeats the prompt's text.
+//   echo         repeats the prompt's text;
+//   down         is overloaded (a 503, as OpenAI's "The engine is currently overloaded").
 // Every request is recorded.
 import http from "node:http";
 import { OPENAI_FIELDS, OPENAI_MESSAGE_FIELDS } from "./mock_upstream.mjs";
@@ -84,6 +85,10 @@ export async function startPluginsMock() {
         return refuse(res, 400, `This model's maximum context length is ${context} tokens. However, your messages resulted in ${asked} tokens. Please reduce the length of the messages.`, "context_length_exceeded", "messages");
       }
       return reply(res, body, `got ${body.messages.length} messages, ${promptTokens(body.messages)} tokens`);
+    }
+    if (model === "down") {
+      res.writeHead(503, { "content-type": "application/json" });
+      return res.end(JSON.stringify({ error: { message: "The engine is currently overloaded, please try again later", type: "server_error", param: null, code: null } }));
     }
     if (model === "echo") return reply(res, body, body.messages.map(text).join("\n"));
     return refuse(res, 404, `The model ${model} does not exist`, "model_not_found");
