@@ -335,4 +335,38 @@ mod tests {
         add_to_last_event(&mut none, 1, "m", "2");
         assert_eq!(none, b"data: [DONE]\n\n: comment\n\n");
     }
+
+    #[test]
+    fn pipeline_stages_are_the_attempt_under_ways() {
+        let mut t = Trace::new(
+            "m/a",
+            false,
+            vec![("P1".into(), "m/a".into()), ("P2".into(), "m/a".into())],
+        );
+        t.stage(
+            "context_compression",
+            Some(r#"{"type":"context_compression","n":1}"#.into()),
+        );
+        t.failed(0, 502);
+        // The next attempt's stage replaces the first's; another type is added.
+        t.stage(
+            "context_compression",
+            Some(r#"{"type":"context_compression","n":2}"#.into()),
+        );
+        t.stage(
+            "response_healing",
+            Some(r#"{"type":"response_healing"}"#.into()),
+        );
+        let v: serde_json::Value = serde_json::from_str(&t.served(1)).unwrap();
+        assert_eq!(
+            v["pipeline"],
+            serde_json::json!([{"type": "context_compression", "n": 2}, {"type": "response_healing"}])
+        );
+        t.stage("context_compression", None);
+        let v: serde_json::Value = serde_json::from_str(&t.served(1)).unwrap();
+        assert_eq!(
+            v["pipeline"],
+            serde_json::json!([{"type": "response_healing"}])
+        );
+    }
 }

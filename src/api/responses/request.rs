@@ -28,6 +28,9 @@ const PASSED_ON: &[&str] = &[
     "top_logprobs",
     "session_id",
     "session_limits",
+    // OpenRouter's plugins, read into the chat request's typed `plugins`.
+    "plugins",
+    "transforms",
 ];
 
 /// `POST /responses`.
