@@ -105,18 +105,11 @@ impl Compressed {
     /// The `context_compression` stage of `openrouter_metadata.pipeline`, as JSON.
     pub fn stage(&self) -> String {
         let original = self.messages.len().saturating_add(self.dropped);
-        serde_json::json!({
-            "type": "context_compression",
-            "name": "context-compression",
-            "data": {
-                "engine": "middle-out",
-                "input_type": "messages",
-                "original_count": original,
-                "compressed_count": self.messages.len(),
-                "truncated_messages": self.cut,
-            }
-        })
-        .to_string()
+        format!(
+            r#"{{"type":"context_compression","name":"context-compression","data":{{"engine":"middle-out","input_type":"messages","original_count":{original},"compressed_count":{},"truncated_messages":{}}}}}"#,
+            self.messages.len(),
+            self.cut
+        )
     }
 }
 

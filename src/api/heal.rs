@@ -58,18 +58,14 @@ pub struct HealReport {
 impl HealReport {
     /// The pipeline stage, as JSON.
     pub fn stage(&self) -> String {
-        serde_json::json!({
-            "type": "response_healing",
-            "name": "response-healing",
-            "data": {
-                "mode": self.mode,
-                "healed": self.healed,
-                "original_length": self.original_length,
-                "healed_length": self.healed_length,
-                "valid": self.invalid.is_none(),
-            }
-        })
-        .to_string()
+        format!(
+            r#"{{"type":"response_healing","name":"response-healing","data":{{"mode":"{}","healed":{},"original_length":{},"healed_length":{},"valid":{}}}}}"#,
+            self.mode,
+            self.healed,
+            self.original_length,
+            self.healed_length,
+            self.invalid.is_none()
+        )
     }
 }
 
@@ -173,7 +169,7 @@ impl Parser<'_> {
     fn skip(&mut self) {
         loop {
             match (self.peek(), self.s.get(self.at.saturating_add(1)).copied()) {
-                (Some(c), _) if c.is_whitespace() => self.bump(),
+                (Some(c), _) if c.is_ascii_whitespace() || c == '\u{a0}' => self.bump(),
                 (Some('/'), Some('/')) => {
                     while self.peek().is_some_and(|c| c != '\n') {
                         self.bump();
@@ -207,7 +203,7 @@ impl Parser<'_> {
             '[' => self.array(depth),
             q @ ('"' | '\'') => Some(Value::String(self.string(q))),
             c if c.is_ascii_digit() || matches!(c, '-' | '+' | '.') => self.number(),
-            c if c.is_alphabetic() => self.word(),
+            c if c.is_ascii_alphabetic() => self.word(),
             _ => None,
         }
     }
@@ -252,10 +248,9 @@ impl Parser<'_> {
             q @ ('"' | '\'') => Some(self.string(q)),
             _ => {
                 let from = self.at;
-                while self
-                    .peek()
-                    .is_some_and(|c| c.is_alphanumeric() || matches!(c, '_' | '$' | '-'))
-                {
+                while self.peek().is_some_and(|c| {
+                    c.is_ascii_alphanumeric() || matches!(c, '_' | '$' | '-') || !c.is_ascii()
+                }) {
                     self.bump();
                 }
                 let key: String = self.s.get(from..self.at)?.iter().collect();
@@ -350,7 +345,7 @@ impl Parser<'_> {
     /// `true`, `false`, `null` (and Python's spellings), or the start of one cut off.
     fn word(&mut self) -> Option<Value> {
         let from = self.at;
-        while self.peek().is_some_and(char::is_alphanumeric) {
+        while self.peek().is_some_and(|c| c.is_ascii_alphanumeric()) {
             self.bump();
         }
         let w: String = self.s.get(from..self.at)?.iter().collect();
@@ -428,6 +423,25 @@ mod tests {
         ] {
             assert_eq!(healed(broken), fixed, "{broken:?}");
         }
+    }
+
+    #[test]
+    fn the_stage_is_json() {
+        let r = HealReport {
+            mode: "json_object",
+            healed: true,
+            original_length: 9,
+            healed_length: 7,
+            invalid: Some("x".into()),
+        };
+        let v: Value = serde_json::from_str(&r.stage()).unwrap();
+        assert_eq!(
+            v,
+            serde_json::json!({"type": "response_healing", "name": "response-healing", "data":
+                {"mode": "json_object", "healed": true, "original_length": 9, "healed_length": 7, "valid": false}})
+        );
+        // Keys that are not ASCII are read unquoted too.
+        assert_eq!(heal("{clé: 1}"), Healed::Repaired(r#"{"clé":1}"#.into()));
     }
 
     #[test]
