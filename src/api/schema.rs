@@ -49,7 +49,7 @@ impl Validator<'_> {
                 return Err(format!(
                     "{at}: must be of type {}, not {}",
                     show_type(t),
-                    kind(v)
+                    super::read::kind_of(v)
                 ));
             }
         }
@@ -261,17 +261,6 @@ fn show_type(t: &Value) -> String {
     }
 }
 
-fn kind(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "boolean",
-        Value::Number(_) => "number",
-        Value::String(_) => "string",
-        Value::Array(_) => "array",
-        Value::Object(_) => "object",
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -312,14 +301,14 @@ mod tests {
     fn each_rule_names_the_place_that_fails() {
         let s = product();
         for (v, says) in [
-            (json!([]), "$: must be of type object, not array"),
+            (json!([]), "$: must be of type object, not an array"),
             (
                 json!({"name": "x"}),
                 "$: is missing the required property \"price\"",
             ),
             (
                 json!({"name": "x", "price": "1"}),
-                "$.price: must be of type number, not string",
+                "$.price: must be of type number, not a string",
             ),
             (
                 json!({"name": "x", "price": -1}),
@@ -356,7 +345,7 @@ mod tests {
             ),
             (
                 json!({"name": "x", "price": 1, "qty": 1.5}),
-                "$.qty: must be of type integer, not number",
+                "$.qty: must be of type integer, not a number",
             ),
         ] {
             assert_eq!(validate(&s, &v), Err(says.to_string()), "{v}");

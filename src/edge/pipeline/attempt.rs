@@ -407,22 +407,10 @@ impl Attempt<'_> {
             healer,
             report: report.clone(),
         });
-        self.whole_exchange(exchange, &report, up, translator).await
-    }
-
-    /// The exchange of [`Attempt::whole`], run; what healing did goes into
-    /// `openrouter_metadata` before the reply is written.
-    async fn whole_exchange(
-        &self,
-        exchange: WholeReply,
-        healed: &HealNote,
-        up: upstream::Outgoing,
-        translator: Option<Translator>,
-    ) -> Result<Response, Error> {
         let cfg = self.run.cfg;
         let request = &self.incoming.request;
         let note = || {
-            let stage = healed.borrow().as_ref().map(|r| r.stage());
+            let stage = report.borrow().as_ref().map(|r| r.stage());
             self.run.trace_stage("response_healing", stage);
         };
         if let Some(translator) = translator {
@@ -560,9 +548,6 @@ impl Attempt<'_> {
         )
     }
 }
-
-/// Where a whole reply's healing report is left.
-type HealNote = Rc<RefCell<Option<crate::api::heal::HealReport>>>;
 
 /// What settles a stream from `choice` once it ends or is abandoned.
 fn stream_end(settler: &Settler, serving: Shared) -> upstream::OnEnd {
