@@ -237,6 +237,7 @@ fn request(mut f: Fields) -> Read<ChatRequest> {
         reasoning: f.read("reasoning", &reasoning)?,
         reasoning_effort: f.read("reasoning_effort", &effort)?,
         provider: f.read("provider", &super::provider::read)?,
+        plugins: super::plugins::read_fields(&mut f)?,
         extra: Map::new(),
     };
     Ok(ChatRequest { extra: f.0, ..req })

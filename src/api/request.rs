@@ -54,6 +54,9 @@ pub struct ChatRequest {
     /// OpenRouter provider preferences; read by routing, never sent upstream.
     #[serde(skip)]
     pub provider: Option<Box<super::provider::ProviderPreferences>>,
+    /// OpenRouter `plugins` (and `transforms`); read by the gateway, never sent upstream.
+    #[serde(skip)]
+    pub plugins: super::plugins::Plugins,
     /// Everything else (seed, penalties, logprobs, user, metadata, ...), kept as sent.
     #[serde(flatten)]
     pub extra: Map<String, Value>,

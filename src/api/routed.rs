@@ -22,8 +22,9 @@ pub struct Trace {
     strategy: &'static str,
     endpoints: Vec<(String, String)>,
     attempts: Vec<Attempt>,
-    /// A stage of `pipeline` (JSON): the auto router's choice.
-    stage: Option<String>,
+    /// The plugin stages that changed the attempt under way (`pipeline`), by type, as
+    /// JSON.
+    stages: Vec<(&'static str, String)>,
 }
 
 impl Trace {
@@ -35,13 +36,23 @@ impl Trace {
             strategy: if fallback { "fallback" } else { "direct" },
             endpoints,
             attempts: Vec::new(),
-            stage: None,
+            stages: Vec::new(),
+        }
+    }
+
+    /// Records the pipeline stage of type `kind` (JSON) for the attempt under way, in
+    /// place of an earlier attempt's of that type; `None` clears it (a plugin that
+    /// found nothing to do at this endpoint).
+    pub fn stage(&mut self, kind: &'static str, json: Option<String>) {
+        self.stages.retain(|(k, _)| *k != kind);
+        if let Some(j) = json {
+            self.stages.push((kind, j));
         }
     }
 
     /// The trace with `stage` (JSON) in its `pipeline`.
     pub fn with_stage(mut self, stage: Option<String>) -> Trace {
-        self.stage = stage;
+        self.stage("auto_router", stage);
         self
     }
 
@@ -55,7 +66,7 @@ impl Trace {
 
     /// `openrouter_metadata` (JSON, in the shape of OpenRouter's `OpenRouterMetadata`)
     /// of the request served by endpoint `i` of the plan: `region` unknown, no BYOK,
-    /// the auto router's stage in `pipeline` when it chose the model.
+    /// and the plugin stages that changed it.
     pub fn served(&self, i: usize) -> String {
         let (none, served) = (
             ("", ""),
@@ -101,7 +112,10 @@ impl Trace {
             named(&mut w, n, names(a.endpoint), &status);
         }
         w.raw("],\"pipeline\":[");
-        w.raw(self.stage.as_deref().unwrap_or_default());
+        for (n, (_, stage)) in self.stages.iter().enumerate() {
+            w.raw(if n == 0 { "" } else { "," });
+            w.raw(stage);
+        }
         w.raw("]}");
         String::from_utf8(out).unwrap_or_default()
     }
@@ -326,5 +340,39 @@ mod tests {
         let mut none = b"data: [DONE]\n\n: comment\n\n".to_vec();
         add_to_last_event(&mut none, 1, "m", "2");
         assert_eq!(none, b"data: [DONE]\n\n: comment\n\n");
+    }
+
+    #[test]
+    fn pipeline_stages_are_the_attempt_under_ways() {
+        let mut t = Trace::new(
+            "m/a",
+            false,
+            vec![("P1".into(), "m/a".into()), ("P2".into(), "m/a".into())],
+        );
+        t.stage(
+            "context_compression",
+            Some(r#"{"type":"context_compression","n":1}"#.into()),
+        );
+        t.failed(0, 502);
+        // The next attempt's stage replaces the first's; another type is added.
+        t.stage(
+            "context_compression",
+            Some(r#"{"type":"context_compression","n":2}"#.into()),
+        );
+        t.stage(
+            "response_healing",
+            Some(r#"{"type":"response_healing"}"#.into()),
+        );
+        let v: serde_json::Value = serde_json::from_str(&t.served(1)).unwrap();
+        assert_eq!(
+            v["pipeline"],
+            serde_json::json!([{"type": "context_compression", "n": 2}, {"type": "response_healing"}])
+        );
+        t.stage("context_compression", None);
+        let v: serde_json::Value = serde_json::from_str(&t.served(1)).unwrap();
+        assert_eq!(
+            v["pipeline"],
+            serde_json::json!([{"type": "response_healing"}])
+        );
     }
 }

@@ -63,9 +63,19 @@ impl Surface {
             Surface::Messages => {
                 let (c, native) = messages::convert(body)?;
                 incoming.chat = c.chat;
+                // The gateway's plugins (stripped from the pass-through body too).
+                for k in ["plugins", "transforms"] {
+                    if let Some(v) = native.get(k) {
+                        incoming.chat.extra.insert(k.into(), v.clone());
+                    }
+                }
                 incoming.anthropic_only = c.anthropic_only;
                 incoming.native = Some(native);
             }
+        }
+        // The other surfaces pass `plugins` and `transforms` on in `extra`.
+        if self != Surface::Chat {
+            incoming.chat.plugins = super::plugins::Plugins::take(&mut incoming.chat.extra)?;
         }
         Ok(incoming)
     }
@@ -283,6 +293,39 @@ mod tests {
 
     fn incoming(surface: Surface, body: &str) -> Incoming {
         surface.parse(body.as_bytes()).unwrap()
+    }
+
+    #[test]
+    fn every_surface_reads_plugins_and_none_passes_them_on() {
+        let plugins =
+            r#""plugins":[{"id":"response-healing","retry":true}],"transforms":["middle-out"]"#;
+        for (surface, body) in [
+            (
+                Surface::Chat,
+                r#""messages":[{"role":"user","content":"x"}]"#,
+            ),
+            (Surface::Completions, r#""prompt":"x""#),
+            (Surface::Responses, r#""input":"x""#),
+            (
+                Surface::Messages,
+                r#""max_tokens":5,"messages":[{"role":"user","content":"x"}]"#,
+            ),
+        ] {
+            let i = incoming(surface, &format!(r#"{{"model":"a/b",{body},{plugins}}}"#));
+            let p = &i.chat.plugins;
+            assert_eq!(p.healing().map(|h| h.retry), Some(true), "{surface:?}");
+            assert_eq!(p.compression(), super::super::plugins::Compression::On);
+            assert!(
+                !i.chat.extra.contains_key("plugins") && !i.chat.extra.contains_key("transforms")
+            );
+            let bad = format!(r#"{{"model":"a/b",{body},"plugins":[{{"id":"nope"}}]}}"#);
+            let e = surface.parse(bad.as_bytes()).unwrap_err();
+            assert!(
+                e.public_message()
+                    .starts_with("plugins[0].id: must be one of"),
+                "{surface:?}: {e}"
+            );
+        }
     }
 
     #[test]

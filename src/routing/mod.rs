@@ -204,6 +204,8 @@ pub struct Candidates<'a, 'h> {
     candidates: Vec<String>,
     /// The prompt's estimated tokens (the context check's).
     pub prompt_tokens: u64,
+    /// Whether a prompt too long for an endpoint is compressed to fit it.
+    compression: crate::api::plugins::Compression,
     max_output: Option<u64>,
     /// The request offers tools: the tool-quality median rule applies.
     tools: bool,
@@ -229,6 +231,7 @@ impl<'a, 'h> Candidates<'a, 'h> {
             prefs: ProviderPrefs::from(req.provider.as_deref()),
             candidates: req.model_candidates(),
             prompt_tokens: estimate_prompt_tokens(req),
+            compression: req.plugins.compression(),
             max_output: req.max_output_tokens(),
             tools: req.tools.as_ref().is_some_and(|t| !t.is_empty()),
             tier: crate::api::service_tier::asked(req),
@@ -375,7 +378,7 @@ impl<'a, 'h> Candidates<'a, 'h> {
             self.trainer_providers.push(provider.slug.clone());
         }
         let context = endpoint.context_length.unwrap_or(model.context_length);
-        if self.prompt_tokens > context {
+        if self.prompt_tokens > context && !self.compression.applies(context) {
             r.context = Some((model.id.clone(), context));
             if !policy.training {
                 self.context_private = Some((model.id.clone(), context));

@@ -450,8 +450,10 @@ fn errors_say_why() {
     .unwrap_err();
     assert!(e.to_string().contains("requested parameters"), "{e}");
     let long = "x".repeat(8000);
+    // A small context compresses by default: turned off, the prompt is refused.
+    let off = json!([{"id": "context-compression", "enabled": false}]);
     let e = run(
-        json!({"messages": [{"role": "user", "content": long}]}),
+        json!({"messages": [{"role": "user", "content": long}], "plugins": off}),
         false,
         &h,
         0.0,
@@ -558,7 +560,8 @@ fn a_trainer_too_small_is_refused_for_its_data_policy_without_training() {
     .unwrap();
     let long = "word ".repeat(100);
     let req: ChatRequest = serde_json::from_value(
-        json!({"model": "t/m", "messages": [{"role": "user", "content": long}]}),
+        json!({"model": "t/m", "messages": [{"role": "user", "content": long}],
+               "plugins": [{"id": "context-compression", "enabled": false}]}),
     )
     .unwrap();
     let h = HashMap::new();

@@ -169,7 +169,11 @@ test("a provider's context-length refusal is context_length_exceeded in every fa
     assert.equal(error.availability, undefined, "a refusal of the request is no availability answer");
   }
   // Routing's own refusal of a prompt longer than every context is typed the same.
-  const long = await chat({ model: "test/ok", messages: [{ role: "user", content: "word ".repeat(40000) }] });
+  const long = await chat({
+    model: "test/ok",
+    plugins: [{ id: "context-compression", enabled: false }],
+    messages: [{ role: "user", content: "word ".repeat(40000) }],
+  });
   assert.equal(long.status, 400);
   assert.equal((await long.json()).error.metadata.error_type, "context_length_exceeded");
   const m = await post("/messages", { model: "anthropic-mock/failcontext", max_tokens: 5, messages: user });

@@ -151,7 +151,9 @@ test("data policy: training providers need the account setting; data_collection 
 
 test("context length is checked before any upstream call", async () => {
   const n = mock.requests.length;
-  const r = await chat({ model: "test/ok", messages: [{ role: "user", content: "word ".repeat(10_000) }] });
+  // An 8k endpoint compresses by default (as on OpenRouter): turned off here.
+  const plugins = [{ id: "context-compression", enabled: false }];
+  const r = await chat({ model: "test/ok", plugins, messages: [{ role: "user", content: "word ".repeat(10_000) }] });
   assert.equal(r.status, 400);
   assert.match((await r.json()).error.message, /maximum context length is 8192/);
   assert.equal(mock.requests.length, n);

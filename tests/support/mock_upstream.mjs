@@ -22,12 +22,12 @@ const PNG = Buffer.from("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR
 // ------------------------------------------------------------------ wire formats
 
 /** The request body OpenAI's chat completions API defines: anything else it refuses. */
-const OPENAI_FIELDS = new Set(["model", "messages", "stream", "stream_options", "temperature", "top_p", "n", "stop",
+export const OPENAI_FIELDS = new Set(["model", "messages", "stream", "stream_options", "temperature", "top_p", "n", "stop",
   "max_tokens", "max_completion_tokens", "presence_penalty", "frequency_penalty", "logit_bias", "logprobs", "top_logprobs",
   "user", "seed", "tools", "tool_choice", "parallel_tool_calls", "response_format", "reasoning_effort", "metadata", "store",
   "service_tier", "modalities", "audio", "prediction", "web_search_options", "verbosity", "prompt_cache_key"]);
 
-const OPENAI_MESSAGE_FIELDS = new Set(["role", "content", "name", "tool_calls", "tool_call_id", "refusal", "audio", "function_call"]);
+export const OPENAI_MESSAGE_FIELDS = new Set(["role", "content", "name", "tool_calls", "tool_call_id", "refusal", "audio", "function_call"]);
 
 /** OpenAI chat completions. */
 const openai = {

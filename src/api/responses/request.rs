@@ -30,6 +30,9 @@ const PASSED_ON: &[&str] = &[
     "session_limits",
     // Trace export's metadata, read by the edge (never sent upstream).
     "trace",
+    // OpenRouter's plugins, read into the chat request's typed `plugins`.
+    "plugins",
+    "transforms",
 ];
 
 /// `POST /responses`.

@@ -14,7 +14,7 @@ use super::echo::serve_echo;
 use super::embed::embed;
 use super::failover::{Next, Serving, Shared};
 use super::settler::Settler;
-use super::whole::WholeReply;
+use super::whole::{Healing, WholeReply};
 use super::{Incoming, Parsed};
 use crate::accounts::served::Served;
 use crate::api::routed::Trace;
@@ -92,6 +92,14 @@ impl Clock {
 }
 
 impl Run<'_> {
+    /// Notes the pipeline stage of type `kind` of the attempt under way (none: the
+    /// plugin did nothing there), when `openrouter_metadata` was asked for.
+    fn trace_stage(&self, kind: &'static str, stage: Option<String>) {
+        if let Some(t) = &self.trace {
+            t.borrow_mut().stage(kind, stage);
+        }
+    }
+
     /// Notes attempt `i`'s failure in `openrouter_metadata`, when it was asked for.
     fn trace_failure(&self, i: usize, e: &Error) {
         if let Some(t) = &self.trace {
@@ -303,6 +311,17 @@ async fn attempt(
     }: Step<'_, '_>,
 ) -> Result<Response, Error> {
     let chat = &incoming.request.chat;
+    // Each endpoint compresses the prompt to its own context.
+    let context = target
+        .endpoint
+        .context_length
+        .unwrap_or(target.model.context_length);
+    let compressed = crate::api::compress::for_context(chat, context);
+    run.trace_stage(
+        "context_compression",
+        compressed.as_ref().map(|(_, c)| c.stage()),
+    );
+    let chat = compressed.as_ref().map_or(chat, |(c, _)| c);
     let inlined = crate::edge::media::inline_for(run.cfg, run.env, target, chat).await?;
     let chat = inlined.as_ref().map_or(chat, |i| &i.chat);
     let family = providers::family(target.provider.api);
@@ -331,12 +350,21 @@ async fn attempt(
         family,
         native: native.is_some(),
         prompt_estimate: providers::estimate_prompt_tokens(chat),
+        chat,
     };
-    if chat.is_stream() {
+    let resp = if chat.is_stream() {
         step.streamed(up, translator, echo).await
     } else {
         step.whole(up, translator).await
+    }?;
+    if let Some((_, c)) = &compressed {
+        http::set(
+            resp.headers(),
+            "X-Context-Compressed",
+            &c.dropped.to_string(),
+        );
     }
+    Ok(resp)
 }
 
 /// The caller's own body where the Messages surface speaks to an Anthropic endpoint in
@@ -408,6 +436,8 @@ struct Attempt<'a> {
     /// The Messages pass-through: the caller gets the upstream's own reply.
     native: bool,
     prompt_estimate: u64,
+    /// The request as this endpoint gets it (compressed to its context).
+    chat: &'a crate::api::ChatRequest,
 }
 
 impl Attempt<'_> {
@@ -418,14 +448,26 @@ impl Attempt<'_> {
         up: upstream::Outgoing,
         translator: Option<Translator>,
     ) -> Result<Response, Error> {
+        let mut exchange = self.whole_reply();
+        let report = Rc::new(RefCell::new(None));
+        exchange.healing = crate::api::heal::Healer::of(self.chat).map(|healer| Healing {
+            // Retried only where there is an endpoint to retry at.
+            retry: healer.retry && !self.rest.is_empty(),
+            healer,
+            report: report.clone(),
+        });
         let cfg = self.run.cfg;
         let request = &self.incoming.request;
-        let exchange = self.whole_reply();
+        let note = || {
+            let stage = report.borrow().as_ref().map(|r| r.stage());
+            self.run.trace_stage("response_healing", stage);
+        };
         if let Some(translator) = translator {
             let limits = upstream::GatherLimits::of(cfg);
             let (mut completion, own, _hold) = exchange
                 .gathered(limits, up, translator, self.native)
                 .await?;
+            note();
             return match own {
                 Some(mut own) => {
                     self.keep(&completion);
@@ -440,6 +482,7 @@ impl Attempt<'_> {
             };
         }
         let (mut completion, body, _hold) = exchange.spawn(up, upstream::Drain::of(cfg)).await?;
+        note();
         self.keep(&completion);
         if self.native {
             let slug = self.target.provider.slug.as_str();
@@ -504,6 +547,7 @@ impl Attempt<'_> {
             first_byte: self.run.clock.first_byte.clone(),
             tools: self.incoming.request.chat.tools.clone().unwrap_or_default(),
             tier_prices: tier::prices(self.target.model, self.target.endpoint),
+            healing: None,
         }
     }
 

@@ -41,6 +41,44 @@ pub(super) struct WholeReply {
     pub(super) tools: Vec<crate::api::request::Tool>,
     /// The endpoint's prices by service tier, where the model has tiers.
     pub(super) tier_prices: Option<Box<[crate::catalog::Pricing; 3]>>,
+    /// Response healing, if asked for, and where its report goes.
+    pub(super) healing: Option<Healing>,
+}
+
+/// The healing of a whole reply: what is asked, whether a reply whose JSON still fails
+/// is tried at the next endpoint (there is one), and the report of what was done.
+pub(super) struct Healing {
+    pub(super) healer: crate::api::heal::Healer,
+    pub(super) retry: bool,
+    pub(super) report: Rc<std::cell::RefCell<Option<crate::api::heal::HealReport>>>,
+}
+
+impl WholeReply {
+    /// Heals `completion`; the error that moves on to the next endpoint when its JSON
+    /// still fails and `retry` asks for it (what the provider billed, `usage`, is then
+    /// the operator's loss, as for any invalid reply before a fallback).
+    fn heal(
+        &self,
+        completion: &mut crate::api::ChatCompletion,
+        usage: &Usage,
+    ) -> Result<(), Error> {
+        let Some(h) = &self.healing else {
+            return Ok(());
+        };
+        let report = h.healer.apply(completion);
+        let failed = report.invalid.clone().filter(|_| h.retry);
+        *h.report.borrow_mut() = Some(report);
+        match failed {
+            Some(why) => {
+                self.settler.lose(self.pricing.cost_picos(usage));
+                Err(Error::upstream(
+                    &self.slug,
+                    format!("the reply's JSON does not fit response_format: {why}"),
+                ))
+            }
+            None => Ok(()),
+        }
+    }
 }
 
 /// A reply read whole: the chat reply, its bytes, and what it holds of the isolate's
@@ -182,6 +220,11 @@ impl WholeReply {
         completion.service_tier = s.service_tier().map(str::to_string);
         // Billed at the tier that served it.
         let pricing = s.serving().2.clone();
+        if !left && !native {
+            if let Err(e) = self.heal(&mut completion, &usage) {
+                return Some(Err(e));
+            }
+        }
         let billed = (usage, s.usage_source(), s.delivered());
         let served = Served {
             reasoning_estimated: s.reasoning_estimated(),
@@ -234,6 +277,9 @@ impl WholeReply {
         let tier = crate::catalog::Tier::served(completion.service_tier.as_deref());
         completion.service_tier = tier.map(|t| crate::catalog::tier::reply_name(t).to_string());
         let pricing = crate::catalog::tier::pick(self.tier_prices.as_deref(), tier, &self.pricing);
+        if !left {
+            self.heal(&mut completion, &usage)?;
+        }
         let billed = (usage, usage_source, served::delivered(&completion));
         let served = self.served(&completion, billed, first_byte, left);
         completion.usage = Some(served.priced_usage(pricing));
