@@ -263,12 +263,6 @@ impl Loop {
         self.check_bounds();
     }
 
-    /// Searches run since the last model call: billed with the next one, at its
-    /// endpoint's `pricing.web_search` each.
-    pub fn searches_since(&self, before: u64) -> u64 {
-        self.usage.web_search_requests.saturating_sub(before)
-    }
-
     /// Adds a cost the loop knows of before a model call bills it.
     pub fn add_cost(&mut self, picos: u128) {
         self.cost = self.cost.saturating_add(picos);
