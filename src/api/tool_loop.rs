@@ -190,7 +190,9 @@ impl Loop {
                 None => client = true,
             }
         }
-        if server.is_empty() {
+        // Once the tools are closed they are not offered: a call of one then is not
+        // run (and is left out of the answer), so the loop always ends.
+        if server.is_empty() || self.stopped.is_some() {
             return Next::Answer;
         }
         Next::Run {
@@ -275,11 +277,14 @@ impl Loop {
     pub fn finish(&self, mut c: ChatCompletion, client_turn: bool) -> ChatCompletion {
         if let Some(ch) = c.choices.first_mut() {
             let m = &mut ch.message;
+            let tools = &self.tools;
+            if let Some(calls) = m.tool_calls.as_mut() {
+                calls.retain(|t| !tools.iter().any(|s| s.answers(&t.function.name)));
+            }
+            if m.tool_calls.as_ref().is_some_and(Vec::is_empty) {
+                m.tool_calls = None;
+            }
             if client_turn {
-                let tools = &self.tools;
-                if let Some(calls) = m.tool_calls.as_mut() {
-                    calls.retain(|t| !tools.iter().any(|s| s.answers(&t.function.name)));
-                }
                 let item = replay_item(&self.transcript);
                 let mut details = match m.reasoning_details.take() {
                     Some(Value::Array(a)) => a,

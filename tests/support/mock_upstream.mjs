@@ -570,6 +570,12 @@ function failoverScript(model) {
   };
 }
 
+/** Whether a request (of any family) offers the function `name`. */
+function offers(body, name) {
+  return (body.tools ?? []).some((t) => t.function?.name === name || t.name === name
+    || (t.functionDeclarations ?? []).some((d) => d.name === name));
+}
+
 export async function startMockUpstream() {
   const requests = [];
   const gates = new Map();
@@ -645,7 +651,7 @@ export async function startMockUpstream() {
     async searcher(f, c) {
       const seen = JSON.stringify(c.body);
       const done = (seen.match(/Web search results for/g) ?? []).length;
-      const offered = seen.includes('"web_search"');
+      const offered = offers(c.body, "web_search");
       if (done < 2 && offered) return f.reply(c.res, c.model, { text: null, tool: { name: "web_search", args: { query: done ? "workers rust" : "rust wasm" } } });
       const text = offered || done ? "Rust runs on Workers (https://developers.cloudflare.com/workers/languages/rust/), see https://www.rust-lang.org/what/wasm" : "no web_search offered";
       f.reply(c.res, c.model, { text });
@@ -653,7 +659,7 @@ export async function startMockUpstream() {
     async searchforever(f, c) {
       const seen = JSON.stringify(c.body);
       const done = (seen.match(/Web search results for/g) ?? []).length;
-      if (seen.includes('"web_search"')) return f.reply(c.res, c.model, { text: null, tool: { name: "web_search", args: { query: `q${done}` } } });
+      if (offers(c.body, "web_search")) return f.reply(c.res, c.model, { text: null, tool: { name: "web_search", args: { query: `q${done}` } } });
       f.reply(c.res, c.model, { text: `stopped after ${done} searches` });
     },
     // Answers with a JSON document (what structured output asks for).
