@@ -26,6 +26,7 @@ mod session_budget;
 mod sessions;
 mod sql;
 mod stored;
+mod tools;
 mod traces;
 mod upstream;
 

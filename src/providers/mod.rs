@@ -13,6 +13,7 @@ mod fixtures;
 pub mod gemini;
 pub mod media;
 pub mod openai_compat;
+pub mod search;
 pub mod stream;
 #[cfg(test)]
 mod testutil;

@@ -548,6 +548,7 @@ impl Attempt<'_> {
             tools: self.incoming.request.chat.tools.clone().unwrap_or_default(),
             tier_prices: tier::prices(self.target.model, self.target.endpoint),
             healing: None,
+            searches_run: self.incoming.request.chat.searches_run,
         }
     }
 

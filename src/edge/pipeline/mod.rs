@@ -21,6 +21,7 @@ mod failover;
 mod preset;
 mod settler;
 mod stamp;
+mod tool_loop;
 mod whole;
 
 use std::rc::Rc;
@@ -170,7 +171,9 @@ pub async fn handle(
 }
 
 /// [`handle`] for a caller already authenticated whose body was read (`edge::stored`
-/// rebuilds a Responses body from a stored conversation first).
+/// rebuilds a Responses body from a stored conversation first): the request read (its
+/// preset merged in, its router's choice made), answered from the response cache when
+/// it may be, else served, through its server-tool loop when it has server tools.
 #[allow(clippy::too_many_arguments)]
 pub async fn handle_read(
     mut req: ClientRequest,
@@ -183,40 +186,110 @@ pub async fn handle_read(
     arrived: f64,
 ) -> Result<Response, Error> {
     let cfg = config::settings(env);
-    let (parsed, cat, routed) = prepare(&req, body, job, &cfg, (&account, &caller), env).await?;
+    let (mut parsed, cat, routed) =
+        prepare(&req, body, job, &cfg, (&account, &caller), env).await?;
     let ids = (account.as_str(), caller.as_str());
     let capture = match cached(&mut req, env, ctx, &parsed, body, ids, gen_id).await? {
         Ok(capture) => capture,
         Err(hit) => return Ok(hit),
     };
+    let call = Call {
+        env,
+        ctx,
+        cfg: &cfg,
+        gen_id: gen_id.to_string(),
+        account,
+        caller,
+        arrived,
+    };
+    if let Parsed::Generate(incoming) = &mut parsed {
+        crate::api::tool_loop::web_by_default(&mut incoming.request.chat)?;
+        if !incoming.request.chat.server_tools.is_empty() {
+            // A loop's answer depends on what its tools found: it is not cached.
+            return tool_loop::run(&req, &call, incoming).await;
+        }
+    }
+    let prepared = Prepared {
+        cat,
+        routed,
+        capture,
+    };
+    serve_parsed(&req, &call, parsed, prepared).await
+}
+
+/// Who and what one model call is: the request's own, or an inner call of its
+/// server-tool loop (its generation ID then `gen-...-N`).
+struct Call<'c> {
+    env: &'c Env,
+    ctx: &'c Rc<Background>,
+    cfg: &'c Settings,
+    gen_id: String,
+    account: String,
+    caller: String,
+    arrived: f64,
+}
+
+/// What a model call is served with beside the request: the catalogue, the router's
+/// choice (reported in `openrouter_metadata`), and what keeps its reply for the
+/// response cache.
+struct Prepared {
+    cat: Rc<crate::catalog::Catalog>,
+    routed: Option<auto::Routed>,
+    capture: Option<cache::Capture>,
+}
+
+impl Prepared {
+    /// An inner call of a server-tool loop: the catalogue only.
+    async fn inner(env: &Env) -> Result<Prepared, Error> {
+        Ok(Prepared {
+            cat: catalog::load(env).await?,
+            routed: None,
+            capture: None,
+        })
+    }
+}
+
+/// A parsed model call planned, admitted (its own hold), served and settled.
+async fn serve_parsed(
+    req: &ClientRequest,
+    call: &Call<'_>,
+    parsed: Parsed,
+    prepared: Prepared,
+) -> Result<Response, Error> {
+    let (env, ctx, cfg) = (call.env, call.ctx, call.cfg);
+    let Prepared {
+        cat,
+        routed,
+        capture,
+    } = prepared;
     let chat = parsed.routing_view();
     let echo = parsed.echoes()?;
     let health = health::snapshot(env, ctx, &routing::health::keys_for(&cat, chat)).await;
     let now_ms = config::now_ms() as u64;
-    let session = session_key(chat, &account);
+    let session = session_key(chat, &call.account);
     let sticky = session.as_deref().and_then(|k| sessions::last(k, now_ms));
     let route = RouteContext {
         allow_training: false, // both kept: the account's may be known after admission
         health: &health,
         now_ms,
-        embeddings: job == Job::Embeddings,
+        embeddings: matches!(parsed, Parsed::Embeddings { .. }),
         sticky: sticky.as_deref(),
     };
-    let byok = super::byok::usable(env, &account, &caller).await;
+    let byok = super::byok::usable(env, &call.account, &call.caller).await;
     let mut plans = Plans::new(Candidates::gather(&cat, chat, &route)?).with_byok(env, chat, &byok);
     let who = Who {
-        account,
-        caller,
-        gen_id: gen_id.to_string(),
-        session: parsed.session(&req)?,
+        account: call.account.clone(),
+        caller: call.caller.clone(),
+        gen_id: call.gen_id.clone(),
+        session: parsed.session(req)?,
     };
-    let admitted = admit(env, ctx, &cfg, &who, &parsed, &mut plans).await?;
+    let admitted = admit(env, ctx, cfg, &who, &parsed, &mut plans).await?;
     if let Some(refused) = refusal(&admitted.answer, parsed.surface()) {
         return Ok(refused);
     }
     let session_view = admitted.answer.session.as_deref().cloned();
     let leased = admitted.ticket.is_some();
-    let base = record_of(&req, &who.gen_id, &parsed, now_ms);
+    let base = record_of(req, &who.gen_id, &parsed, now_ms);
     let link = who.link(env, admitted.ticket, parsed.trace());
     let settler =
         Settler::register(ctx, link, base, cfg.reservation_ttl_ms).with_client(req.signal());
@@ -224,14 +297,14 @@ pub async fn handle_read(
     let (plan, hold) = plans.take(admitted.answer.allow_training, &parsed);
     let run = Run {
         env,
-        cfg: &cfg,
+        cfg,
         parsed: &parsed,
         settler: &settler,
         health: &health,
         session: session_view.as_ref(),
-        trace: trace_of(&req, chat, plan.as_deref().ok(), routed.as_ref()),
+        trace: trace_of(req, chat, plan.as_deref().ok(), routed.as_ref()),
         echo,
-        clock: attempt::Clock::since(arrived),
+        clock: attempt::Clock::since(call.arrived),
         // What the request holds: its worst case over the plan, as admitted.
         hold,
         catalog: &cat,

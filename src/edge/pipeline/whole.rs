@@ -43,6 +43,8 @@ pub(super) struct WholeReply {
     pub(super) tier_prices: Option<Box<[crate::catalog::Pricing; 3]>>,
     /// Response healing, if asked for, and where its report goes.
     pub(super) healing: Option<Healing>,
+    /// Searches the server-tool loop ran before this call, billed with it.
+    pub(super) searches_run: u64,
 }
 
 /// The healing of a whole reply: what is asked, whether a reply whose JSON still fails
@@ -312,6 +314,8 @@ impl WholeReply {
         left: bool,
     ) -> Served {
         self.first_byte.set(first_byte);
+        let mut usage = usage;
+        usage.web_searches = usage.web_searches.saturating_add(self.searches_run);
         Served {
             model: self.model.clone(),
             provider: self.provider.clone(),
