@@ -11,6 +11,7 @@ pub mod family;
 #[cfg(test)]
 mod fixtures;
 pub mod gemini;
+pub mod mcp;
 pub mod media;
 pub mod openai_compat;
 pub mod stream;
