@@ -17,6 +17,7 @@ pub mod openai_compat;
 pub mod stream;
 #[cfg(test)]
 mod testutil;
+pub mod web_page;
 
 use serde_json::{Map, Value};
 
