@@ -167,3 +167,15 @@ proptest::proptest! {
         let _ = decode(&s);
     }
 }
+
+#[test]
+fn the_fixture_article_reads_as_its_text() {
+    // The same files the integration tests serve and expect (tests/fixtures/web_fetch).
+    let html = include_str!("../../tests/fixtures/web_fetch/article.html");
+    let want = include_str!("../../tests/fixtures/web_fetch/article.txt")
+        .replace("BASE", "http://127.0.0.1:9");
+    let base = url::Url::parse("http://127.0.0.1:9/article").unwrap();
+    let page = html_to_text(html, Some(&base));
+    assert_eq!(page.title.as_deref(), Some("Tide Tables & Moons"));
+    assert_eq!(page.text, want);
+}
