@@ -401,38 +401,119 @@ pub fn accepted(reply: &Reply) -> Result<(), McpError> {
 /// batch with it), or an SSE stream whose events carry it among the server's other
 /// messages.
 pub fn response<R: serde::de::DeserializeOwned>(sent: &Post, reply: &Reply) -> Result<R, McpError> {
-    if !(200..300).contains(&reply.status) {
-        return Err(McpError::Http(reply.status));
+    let mut r = Awaiting::new(sent, reply.status, reply.content_type)?;
+    match r.feed(reply.body)? {
+        Some(found) => found.result(),
+        None => r.finish()?.result(),
     }
-    let id = sent
-        .id
-        .ok_or_else(|| McpError::Protocol("a notification has no response".into()))?;
-    let media = reply
-        .content_type
-        .and_then(|t| t.split(';').next())
-        .map(|t| t.trim().to_ascii_lowercase())
-        .unwrap_or_default();
-    let found = match media.as_str() {
-        "text/event-stream" => from_events(reply.body, id)?,
-        "application/json" => from_json(reply.body, id)?,
-        other => {
-            return Err(McpError::Protocol(format!(
-                "Content-Type {:?}",
-                if other.is_empty() { "(none)" } else { other }
-            )))
+}
+
+/// The response to one request, as the reply's bytes arrive: from an SSE stream as
+/// soon as its event has come (a server may keep the stream open after it), from a
+/// JSON body at its end. At most [`MAX_REPLY_BYTES`] are read.
+pub struct Awaiting {
+    id: u64,
+    /// `None` for a JSON body, which is kept until its end.
+    events: Option<SseParser>,
+    body: Vec<u8>,
+    read: usize,
+}
+
+/// The response found.
+pub struct Found(Incoming);
+
+impl Found {
+    /// Its result, or its error.
+    pub fn result<R: serde::de::DeserializeOwned>(self) -> Result<R, McpError> {
+        let msg = self.0;
+        if let Some(e) = msg.error {
+            return Err(McpError::Rpc {
+                code: e.code,
+                message: cut(e.message, 500),
+            });
         }
-    };
-    let msg = found.ok_or_else(|| McpError::Protocol(format!("no response to request {id}")))?;
-    if let Some(e) = msg.error {
-        return Err(McpError::Rpc {
-            code: e.code,
-            message: cut(e.message, 500),
-        });
+        let raw = msg
+            .result
+            .ok_or_else(|| McpError::Protocol("a response without result or error".into()))?;
+        serde_json::from_str(raw.get()).map_err(|e| McpError::Protocol(format!("result: {e}")))
     }
-    let raw = msg
-        .result
-        .ok_or_else(|| McpError::Protocol("a response without result or error".into()))?;
-    serde_json::from_str(raw.get()).map_err(|e| McpError::Protocol(format!("result: {e}")))
+}
+
+impl Awaiting {
+    /// What to read of a reply of `status` and `content_type` to `sent`.
+    pub fn new(sent: &Post, status: u16, content_type: Option<&str>) -> Result<Self, McpError> {
+        if !(200..300).contains(&status) {
+            return Err(McpError::Http(status));
+        }
+        let id = sent
+            .id
+            .ok_or_else(|| McpError::Protocol("a notification has no response".into()))?;
+        let media = content_type
+            .and_then(|t| t.split(';').next())
+            .map(|t| t.trim().to_ascii_lowercase())
+            .unwrap_or_default();
+        let events = match media.as_str() {
+            "text/event-stream" => Some(SseParser::new()),
+            "application/json" => None,
+            other => {
+                return Err(McpError::Protocol(format!(
+                    "Content-Type {:?}",
+                    if other.is_empty() { "(none)" } else { other }
+                )))
+            }
+        };
+        Ok(Awaiting {
+            id,
+            events,
+            body: Vec::new(),
+            read: 0,
+        })
+    }
+
+    /// Takes the next bytes; the response if they completed it.
+    pub fn feed(&mut self, bytes: &[u8]) -> Result<Option<Found>, McpError> {
+        self.read = self.read.saturating_add(bytes.len());
+        if self.read > MAX_REPLY_BYTES {
+            return Err(McpError::Protocol(format!(
+                "a reply larger than {MAX_REPLY_BYTES} bytes"
+            )));
+        }
+        let id = self.id;
+        let Some(parser) = &mut self.events else {
+            self.body.extend_from_slice(bytes);
+            return Ok(None);
+        };
+        let mut found = None;
+        let fed = parser.feed_with(bytes, |data| {
+            if found.is_none() {
+                found = event(data, id);
+            }
+            Ok::<(), ()>(())
+        });
+        fed.map_err(|_| McpError::Protocol("an SSE line too long".into()))?;
+        Ok(found.map(Found))
+    }
+
+    /// The reply has ended: its response, or why there is none.
+    pub fn finish(mut self) -> Result<Found, McpError> {
+        let id = self.id;
+        let found = match &mut self.events {
+            Some(parser) => parser.finish().and_then(|data| event(&data, id)),
+            None => from_json(&self.body, id)?,
+        };
+        found
+            .map(Found)
+            .ok_or_else(|| McpError::Protocol(format!("no response to request {id}")))
+    }
+}
+
+/// The response to `id`, if an event's data is it. The server's own requests and
+/// notifications, and events that are not JSON-RPC (priming events with empty data),
+/// are passed over.
+fn event(data: &str, id: u64) -> Option<Incoming> {
+    serde_json::from_str::<Incoming>(data)
+        .ok()
+        .filter(|m| answers(m, id))
 }
 
 /// Whether `m` is the response to request `id` (ids may come back as numbers or
@@ -457,24 +538,6 @@ fn from_json(body: &[u8], id: u64) -> Result<Option<Incoming>, McpError> {
         let m: Incoming = serde_json::from_slice(body).map_err(bad)?;
         answers(&m, id).then_some(m)
     })
-}
-
-fn from_events(body: &[u8], id: u64) -> Result<Option<Incoming>, McpError> {
-    let mut parser = SseParser::new();
-    let mut events = parser
-        .feed(body)
-        .map_err(|e| McpError::Protocol(e.to_string()))?;
-    events.extend(parser.finish());
-    for data in events {
-        // The server's own requests and notifications, and events that are not
-        // JSON-RPC (priming events with empty data), are passed over.
-        if let Ok(m) = serde_json::from_str::<Incoming>(&data) {
-            if answers(&m, id) {
-                return Ok(Some(m));
-            }
-        }
-    }
-    Ok(None)
 }
 
 #[cfg(test)]

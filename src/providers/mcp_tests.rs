@@ -280,3 +280,35 @@ fn long_results_are_cut_at_a_character() {
     assert_eq!(t.len(), MAX_OUTPUT_BYTES);
     assert_eq!(cut("aé".into(), 2), "a");
 }
+
+#[test]
+fn an_sse_response_is_found_as_soon_as_its_event_ends_at_any_split() {
+    let mut s = ready();
+    let p = s.call_tool("slow", &RawValue::from_string("{}".into()).unwrap());
+    let events = "data: {\"jsonrpc\":\"2.0\",\"method\":\"notifications/progress\"}\n\ndata: {\"jsonrpc\":\"2.0\",\"id\":2,\"result\":{\"content\":[{\"type\":\"text\",\"text\":\"é ok\"}]}}\n\n";
+    // Bytes that would follow (the server keeps its stream open): never needed.
+    let stream = format!("{events}: keep-alive\n\n");
+    for split in 1..events.len() {
+        let mut r = Awaiting::new(&p, 200, Some("text/event-stream")).unwrap();
+        let bytes = stream.as_bytes();
+        let first = r.feed(&bytes[..split]).unwrap();
+        assert!(first.is_none(), "found before its event ended at {split}");
+        let found = r.feed(&bytes[split..events.len()]).unwrap().unwrap();
+        let got: CallResult = found.result().unwrap();
+        assert_eq!(got.text(), "é ok");
+    }
+}
+
+#[test]
+fn a_reply_over_the_cap_is_refused() {
+    let mut s = ready();
+    let p = s.list_tools(None);
+    let mut r = Awaiting::new(&p, 200, Some("application/json")).unwrap();
+    assert!(r.feed(&vec![b' '; MAX_REPLY_BYTES]).unwrap().is_none());
+    assert_eq!(
+        r.feed(b" ").err(),
+        Some(McpError::Protocol(format!(
+            "a reply larger than {MAX_REPLY_BYTES} bytes"
+        )))
+    );
+}
