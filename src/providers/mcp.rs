@@ -9,7 +9,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use serde_json::Value;
 
+use super::media;
 use crate::api::sse::SseParser;
+use crate::api::FunctionDef;
 
 /// The protocol version this client asks for; [`SUPPORTED`] are the ones it accepts
 /// from a server (their HTTP transport is the same Streamable HTTP).
@@ -288,13 +290,6 @@ impl Session {
         matches!(self.state, State::Ready { .. })
     }
 
-    /// Forgets the session (its server said 404: expired); the next step is
-    /// [`Session::initialize`] again.
-    pub fn reset(&mut self) {
-        self.state = State::New;
-        self.session_id = None;
-    }
-
     fn headers(&self) -> Vec<(&'static str, String)> {
         let mut h = vec![
             ("content-type", "application/json".to_string()),
@@ -344,7 +339,22 @@ impl Session {
     /// Reads `initialize`'s reply (keeping the session id the server gave) and gives
     /// the `notifications/initialized` to send next.
     pub fn on_initialize(&mut self, sent: &Post, reply: &Reply) -> Result<Post, McpError> {
-        let result: InitializeResult = response(sent, reply)?;
+        let mut r = Awaiting::new(sent, reply.status, reply.content_type)?;
+        let found = match r.feed(reply.body)? {
+            Some(found) => found,
+            None => r.finish()?,
+        };
+        self.initialized(found, reply.session_id)
+    }
+
+    /// [`Session::on_initialize`] from the response found and the reply's
+    /// `Mcp-Session-Id`.
+    pub fn initialized(
+        &mut self,
+        found: Found,
+        session_id: Option<&str>,
+    ) -> Result<Post, McpError> {
+        let result: InitializeResult = found.result()?;
         if !SUPPORTED.contains(&result.protocol_version.as_str()) {
             return Err(McpError::Protocol(format!(
                 "it speaks protocol version {}, this gateway {}",
@@ -352,14 +362,16 @@ impl Session {
                 SUPPORTED.join(" or ")
             )));
         }
-        self.session_id = reply
-            .session_id
-            .filter(|s| valid_session_id(s))
-            .map(String::from);
+        self.session_id = session_id.filter(|s| valid_session_id(s)).map(String::from);
         self.state = State::Ready {
             version: result.protocol_version,
         };
         Ok(self.post::<()>("notifications/initialized", None, true))
+    }
+
+    /// The session id the server gave, if any.
+    pub fn id(&self) -> Option<&str> {
+        self.session_id.as_deref()
     }
 
     /// A `tools/list` request, from `cursor` (the previous page's `nextCursor`).
@@ -381,6 +393,63 @@ impl Session {
         self.post("tools/call", Some(Params { name, arguments }), false)
     }
 }
+
+/// The URL of a server the edge may post to: by the media fetcher's rules (a public
+/// host, or one the operator lists in `MEDIA_FETCH_ALLOW_HOSTS`), and `https` unless
+/// listed (a listed host may be a test's or an operator's own on plain http).
+pub fn server_url(url: &str, allow: &[String]) -> Result<String, String> {
+    let u = media::fetchable(url, allow).map_err(|why| format!("server_url {why}"))?;
+    if u.starts_with("https://") || media::is_listed(&u, allow) {
+        Ok(u)
+    } else {
+        Err("server_url must be an https URL".into())
+    }
+}
+
+/// Whether the model may call `tool` of a server whose `allowed_tools` is `allowed`.
+pub fn allowed(allowed: Option<&[String]>, tool: &str) -> bool {
+    allowed.is_none_or(|a| a.iter().any(|t| t == tool))
+}
+
+/// The functions the model is offered for the tools a server labelled `label` lists:
+/// those `allowed` lets through, named [`function_name`] (a tool whose name cannot be
+/// a function's is left off), at most [`MAX_TOOLS`].
+pub fn functions(
+    label: &str,
+    allowed_tools: Option<&[String]>,
+    tools: Vec<Tool>,
+) -> Vec<FunctionDef> {
+    let mut seen = std::collections::HashSet::new();
+    tools
+        .into_iter()
+        .filter(|t| allowed(allowed_tools, &t.name))
+        .filter_map(|t| {
+            let name = function_name(label, &t.name)?;
+            seen.insert(name.clone()).then(|| FunctionDef {
+                name,
+                description: t.description,
+                parameters: Some(t.input_schema),
+                strict: None,
+            })
+        })
+        .take(MAX_TOOLS)
+        .collect()
+}
+
+/// `mcp__{label}__{tool}`, if that is a function name every provider takes: at most
+/// 64 letters, digits, `_` and `-`.
+pub fn function_name(label: &str, tool: &str) -> Option<String> {
+    let name = format!("{FUNCTION_PREFIX}{label}__{tool}");
+    let ok = name.len() <= 64
+        && !tool.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+    ok.then_some(name)
+}
+
+/// What an MCP tool's function name starts with.
+pub const FUNCTION_PREFIX: &str = "mcp__";
 
 /// The session ids a client may send back: visible ASCII (0x21 to 0x7E), as the
 /// transport requires, so that a header is never built of anything else.

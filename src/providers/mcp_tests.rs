@@ -235,16 +235,6 @@ fn notifications_are_accepted_with_any_2xx() {
 }
 
 #[test]
-fn a_reset_session_starts_over_without_its_id() {
-    let mut s = ready();
-    s.reset();
-    assert!(!s.ready());
-    let p = s.initialize();
-    assert_eq!(header(&p, "mcp-session-id"), None);
-    assert_eq!(header(&p, "mcp-protocol-version"), None);
-}
-
-#[test]
 fn call_results_read_as_text() {
     let r: CallResult = serde_json::from_value(json!({
         "content": [
@@ -311,4 +301,61 @@ fn a_reply_over_the_cap_is_refused() {
             "a reply larger than {MAX_REPLY_BYTES} bytes"
         )))
     );
+}
+
+#[test]
+fn server_urls_follow_the_media_rules_and_want_https() {
+    let allow = vec!["127.0.0.1:8123".to_string()];
+    assert_eq!(
+        server_url("https://mcp.example.com/mcp", &[]),
+        Ok("https://mcp.example.com/mcp".into())
+    );
+    assert_eq!(
+        server_url("http://mcp.example.com/mcp", &[]),
+        Err("server_url must be an https URL".into())
+    );
+    assert_eq!(
+        server_url("https://10.0.0.1/mcp", &[]),
+        Err("server_url is a private or local address".into())
+    );
+    assert_eq!(
+        server_url("https://localhost/mcp", &[]),
+        Err("server_url is a private or local address".into())
+    );
+    // A listed host (the tests', an operator's own) may be plain http.
+    assert_eq!(
+        server_url("http://127.0.0.1:8123/mcp", &allow),
+        Ok("http://127.0.0.1:8123/mcp".into())
+    );
+    assert!(server_url("http://127.0.0.1:8124/mcp", &allow).is_err());
+}
+
+#[test]
+fn functions_are_the_allowed_tools_under_valid_names() {
+    let tool = |name: &str| Tool {
+        name: name.into(),
+        description: Some(format!("does {name}")),
+        input_schema: json!({"type":"object"}),
+        annotations: None,
+    };
+    let tools = vec![
+        tool("add"),
+        tool("echo"),
+        tool("has.dot"),
+        tool(&"x".repeat(60)),
+        tool("add"),
+    ];
+    let all = functions("calc", None, tools.clone());
+    let names: Vec<&str> = all.iter().map(|f| f.name.as_str()).collect();
+    // A name no provider takes is left off, and so is a second tool of the same name.
+    assert_eq!(names, ["mcp__calc__add", "mcp__calc__echo"]);
+    assert_eq!(all[0].description.as_deref(), Some("does add"));
+    assert_eq!(all[0].parameters, Some(json!({"type":"object"})));
+    let only = vec!["echo".to_string()];
+    let some = functions("calc", Some(&only), tools);
+    assert_eq!(some.len(), 1);
+    assert_eq!(some[0].name, "mcp__calc__echo");
+    assert!(allowed(None, "x") && allowed(Some(&only), "echo") && !allowed(Some(&only), "add"));
+    let many: Vec<Tool> = (0..MAX_TOOLS + 5).map(|i| tool(&format!("t{i}"))).collect();
+    assert_eq!(functions("l", None, many).len(), MAX_TOOLS);
 }
