@@ -222,7 +222,8 @@ fn request(mut f: Fields) -> Read<ChatRequest> {
         server_searches: 0,
         model: f.read("model", &string)?,
         models: f.read("models", &|v| list(v, &string))?,
-        tools: f.read("tools", &|v| list(v, &tool))?,
+        tools: None,
+        server_tools: Vec::new(),
         messages: f.required("messages", &|v| list(v, &message))?,
         tool_choice: f.read("tool_choice", &tool_choice)?,
         stream: f.read("stream", &boolean)?,
@@ -239,7 +240,38 @@ fn request(mut f: Fields) -> Read<ChatRequest> {
         provider: f.read("provider", &super::provider::read)?,
         extra: Map::new(),
     };
-    Ok(ChatRequest { extra: f.0, ..req })
+    let (tools, server_tools) = split_tools(f.read("tools", &|v| list(v, &tool))?);
+    Ok(ChatRequest {
+        tools,
+        server_tools,
+        extra: f.0,
+        ..req
+    })
+}
+
+/// A `tools[]` entry: the client's function, or a tool the gateway runs.
+pub(crate) enum AnyTool {
+    Function(Tool),
+    Server(super::server_tools::ServerTool),
+}
+
+/// The client's functions (as `tools`, `None` when there are none and none was sent)
+/// apart from the server tools.
+pub(crate) fn split_tools(
+    all: Option<Vec<AnyTool>>,
+) -> (Option<Vec<Tool>>, Vec<super::server_tools::ServerTool>) {
+    let Some(all) = all else {
+        return (None, Vec::new());
+    };
+    let (mut functions, mut server) = (Vec::new(), Vec::new());
+    for t in all {
+        match t {
+            AnyTool::Function(f) => functions.push(f),
+            AnyTool::Server(s) => server.push(s),
+        }
+    }
+    let functions = (!functions.is_empty() || server.is_empty()).then_some(functions);
+    (functions, server)
 }
 
 pub(super) fn stop(v: Value) -> Read<Stop> {
@@ -330,17 +362,25 @@ fn tool_choice(v: Value) -> Read<ToolChoice> {
     }
 }
 
-fn tool(v: Value) -> Read<Tool> {
+fn tool(v: Value) -> Read<AnyTool> {
+    use super::server_tools::{read_server_tool, SERVER_TOOL_TYPES};
     let mut f = object(v)?;
     if let Some(ty) = f.read("type", &string)? {
+        if SERVER_TOOL_TYPES.contains(&ty.as_str()) {
+            return read_server_tool(&ty, f).map(AnyTool::Server);
+        }
         if ty != "function" {
-            return Err(Bad::new(format!("must be \"function\", not {ty:?}")).in_field("type"));
+            let rule = format!(
+                "must be \"function\" or a server tool ({}), not {ty:?}",
+                SERVER_TOOL_TYPES.join(", ")
+            );
+            return Err(Bad::new(rule).in_field("type"));
         }
     }
-    Ok(Tool {
+    Ok(AnyTool::Function(Tool {
         kind: "function".into(),
         function: f.required("function", &function_def)?,
-    })
+    }))
 }
 
 fn function_def(v: Value) -> Read<FunctionDef> {

@@ -41,6 +41,10 @@ pub struct ChatRequest {
     pub stop: Option<Stop>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tools: Option<Vec<Tool>>,
+    /// The tools the gateway runs itself (`openrouter:web_search`, `mcp`, ...), read
+    /// from `tools[]` by their `type`; never sent upstream as they are.
+    #[serde(skip)]
+    pub server_tools: Vec<super::server_tools::ServerTool>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tool_choice: Option<ToolChoice>,
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -22,6 +22,9 @@ mod session_api;
 mod session_budget;
 mod sessions;
 mod sql;
+// Called by the server-tool loop (lands after the interface).
+#[allow(dead_code)]
+mod tools;
 mod upstream;
 
 use worker::{event, web_sys, Context, Env, Method, Response, Result};
