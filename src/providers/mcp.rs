@@ -10,6 +10,7 @@ use serde_json::value::RawValue;
 use serde_json::Value;
 
 use super::media;
+use crate::api::server_tools::mcp_function;
 use crate::api::sse::SseParser;
 use crate::api::FunctionDef;
 
@@ -425,7 +426,10 @@ pub fn functions(
         .filter(|t| allowed(allowed_tools, &t.name))
         .filter_map(|t| {
             let name = function_name(label, &t.name)?;
-            seen.insert(name.clone()).then(|| FunctionDef {
+            if !seen.insert(name.clone()) {
+                return None;
+            }
+            Some(FunctionDef {
                 name,
                 description: t.description,
                 parameters: Some(t.input_schema),
@@ -439,7 +443,7 @@ pub fn functions(
 /// `mcp__{label}__{tool}`, if that is a function name every provider takes: at most
 /// 64 letters, digits, `_` and `-`.
 pub fn function_name(label: &str, tool: &str) -> Option<String> {
-    let name = format!("{FUNCTION_PREFIX}{label}__{tool}");
+    let name = mcp_function(label, tool);
     let ok = name.len() <= 64
         && !tool.is_empty()
         && name
@@ -447,9 +451,6 @@ pub fn function_name(label: &str, tool: &str) -> Option<String> {
             .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
     ok.then_some(name)
 }
-
-/// What an MCP tool's function name starts with.
-pub const FUNCTION_PREFIX: &str = "mcp__";
 
 /// The session ids a client may send back: visible ASCII (0x21 to 0x7E), as the
 /// transport requires, so that a header is never built of anything else.
