@@ -475,6 +475,12 @@ fn mcp(mut f: Fields) -> Read<McpServer> {
                 .in_field("server_label"),
         );
     }
+    if f.take("connector_id").is_some() {
+        return Err(Bad::new(
+            "OpenAI's connectors are not available on this gateway: give a server_url",
+        )
+        .in_field("connector_id"));
+    }
     let server_url = f.required("server_url", &string)?;
     if !server_url.starts_with("https://") && !server_url.starts_with("http://") {
         return Err(Bad::new("must be an http(s) URL").in_field("server_url"));
@@ -500,10 +506,16 @@ fn mcp(mut f: Fields) -> Read<McpServer> {
     }
     f.read("server_description", &string)?;
     f.read("defer_loading", &boolean)?;
+    let mut headers = headers.unwrap_or_default();
+    // OpenAI's `authorization`: an OAuth access token for the server.
+    if let Some(token) = f.read("authorization", &string)? {
+        headers.retain(|(k, _)| !k.eq_ignore_ascii_case("authorization"));
+        headers.push(("Authorization".into(), format!("Bearer {token}")));
+    }
     Ok(McpServer {
         server_label,
         server_url,
-        headers: headers.unwrap_or_default(),
+        headers,
         allowed_tools,
     })
 }
