@@ -25,9 +25,36 @@ pub struct Usage {
     /// `server_tool_use.web_search_requests`), priced at the endpoint's `web_search`.
     #[serde(skip)]
     pub web_searches: u64,
+    /// The server tools the gateway ran for the request (`usage.server_tool_use`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_tool_use: Option<ServerToolUse>,
     /// Where the request's session stands after it (`usage.session`), when it names one.
     #[serde(skip_deserializing, skip_serializing_if = "Option::is_none")]
     pub session: Option<SessionUsage>,
+}
+
+/// `usage.server_tool_use`: the server-tool calls a request ran.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServerToolUse {
+    pub web_search_requests: u64,
+    pub web_fetch_requests: u64,
+    pub mcp_tool_calls: u64,
+}
+
+impl ServerToolUse {
+    pub fn add(&mut self, o: ServerToolUse) {
+        self.web_search_requests = self
+            .web_search_requests
+            .saturating_add(o.web_search_requests);
+        self.web_fetch_requests = self.web_fetch_requests.saturating_add(o.web_fetch_requests);
+        self.mcp_tool_calls = self.mcp_tool_calls.saturating_add(o.mcp_tool_calls);
+    }
+
+    pub fn total(&self) -> u64 {
+        self.web_search_requests
+            .saturating_add(self.web_fetch_requests)
+            .saturating_add(self.mcp_tool_calls)
+    }
 }
 
 /// `usage.session`: a session's figures after the request that reports them (its cost

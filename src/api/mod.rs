@@ -20,6 +20,7 @@ pub mod server_tools;
 pub mod session;
 pub mod sse;
 pub mod surface;
+pub mod tool_loop;
 pub mod validate;
 
 pub use chat::*;

@@ -280,29 +280,7 @@ pub struct Citation {
     pub content: String,
 }
 
-/// `usage.server_tool_use`: the server-tool calls a request ran.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
-pub struct ServerToolUse {
-    pub web_search_requests: u64,
-    pub web_fetch_requests: u64,
-    pub mcp_tool_calls: u64,
-}
-
-impl ServerToolUse {
-    pub fn add(&mut self, o: ServerToolUse) {
-        self.web_search_requests = self
-            .web_search_requests
-            .saturating_add(o.web_search_requests);
-        self.web_fetch_requests = self.web_fetch_requests.saturating_add(o.web_fetch_requests);
-        self.mcp_tool_calls = self.mcp_tool_calls.saturating_add(o.mcp_tool_calls);
-    }
-
-    pub fn total(&self) -> u64 {
-        self.web_search_requests
-            .saturating_add(self.web_fetch_requests)
-            .saturating_add(self.mcp_tool_calls)
-    }
-}
+pub use crate::usage::ServerToolUse;
 
 /// What running a server call gave: what the model reads next, and what it cost.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

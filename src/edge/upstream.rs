@@ -90,7 +90,10 @@ async fn send_untimed(out: &Outgoing, provider: &str) -> Result<(Response, InFli
     let init = web_sys::RequestInit::new();
     init.set_method(up.method);
     init.set_headers(&headers.0);
-    init.set_body(&body);
+    // A GET (a search engine's) may carry no body at all.
+    if up.method != "GET" {
+        init.set_body(&body);
+    }
     let signal = controller.signal();
     let signal: &web_sys::AbortSignal = &signal;
     init.set_signal(Some(signal));

@@ -14,6 +14,7 @@ pub mod gemini;
 pub mod mcp;
 pub mod media;
 pub mod openai_compat;
+pub mod search;
 pub mod stream;
 #[cfg(test)]
 mod testutil;

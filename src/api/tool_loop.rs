@@ -1,0 +1,338 @@
+//! The server-tool loop, sans I/O: what each inner model call is asked (the client's
+//! request, its server tools offered as functions, the calls and results so far), what
+//! a reply asks of the gateway next (run these server calls, or answer), the bounds
+//! (`max_tool_calls`, each tool's `max_uses`, `stop_server_tools_when`), and the
+//! client's reply made of the last one (citations as `url_citation` annotations,
+//! `usage.server_tool_use`, the inner calls' usage summed). The edge runs the calls
+//! and the model (`edge::pipeline::tool_loop`).
+//!
+//! A turn whose reply also calls the client's own functions goes back to the client
+//! with them; the server-tool part of the turn travels in the assistant message's
+//! `reasoning_details` as one opaque item ([`REPLAY_FORMAT`]) and is put back in place
+//! when the client sends the message again.
+
+use serde_json::{json, Value};
+
+use super::server_tools::{Citation, ServerCall, ServerTool, ServerToolUse, ToolOutput};
+use super::{ChatCompletion, ChatRequest, Content, FunctionCall, Message, Role, Tool, ToolCall};
+use super::{FunctionDef, Usage};
+
+/// The `format` of the `reasoning_details` item that carries a turn's server calls.
+pub const REPLAY_FORMAT: &str = "modelmux-server-tools-v1";
+
+/// The bounds of one request's loop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Server calls in all (`max_tool_calls`, 1..=30, default 30).
+    pub max_tool_calls: u64,
+    /// Model calls that may run server tools (`stop_server_tools_when.max_steps`).
+    pub max_steps: u64,
+    /// Picodollars the loop may spend before it stops running tools
+    /// (`stop_server_tools_when.max_cost`).
+    pub max_cost: Option<u128>,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_tool_calls: super::server_tools::MAX_TOOL_CALLS,
+            max_steps: super::server_tools::MAX_TOOL_CALLS,
+            max_cost: None,
+        }
+    }
+}
+
+/// What the gateway does after a model call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Next {
+    /// The reply is the answer.
+    Answer,
+    /// Run these calls (with the tool each is for, by index); `client` when the reply
+    /// also called the client's functions (the turn then ends with those).
+    Run {
+        calls: Vec<(usize, ServerCall)>,
+        client: bool,
+    },
+}
+
+/// One request's loop so far.
+#[derive(Debug, Clone, Default)]
+pub struct Loop {
+    pub limits: Limits,
+    pub tools: Vec<ServerTool>,
+    /// The functions the server tools are offered as (an MCP server's included).
+    pub functions: Vec<FunctionDef>,
+    /// The assistant messages with server calls and their tool messages, in order.
+    pub transcript: Vec<Message>,
+    /// Model calls made.
+    pub steps: u64,
+    /// Server calls run, in all and per tool.
+    pub calls: u64,
+    uses: Vec<u64>,
+    pub usage: ServerToolUse,
+    pub citations: Vec<Citation>,
+    /// The inner calls' usage, summed.
+    pub inner_usage: Option<Usage>,
+    /// Picodollars spent: the models' cost and the tools'.
+    pub cost: u128,
+    /// Why the loop stopped running tools, once it did.
+    pub stopped: Option<&'static str>,
+}
+
+impl Loop {
+    pub fn new(tools: Vec<ServerTool>, limits: Limits) -> Loop {
+        Loop {
+            uses: vec![0; tools.len()],
+            tools,
+            limits,
+            ..Loop::default()
+        }
+    }
+
+    /// Whether another model call may still run server tools.
+    pub fn tools_open(&self) -> bool {
+        self.stopped.is_none()
+    }
+
+    fn check_bounds(&mut self) {
+        if self.stopped.is_some() {
+            return;
+        }
+        self.stopped = if self.calls >= self.limits.max_tool_calls {
+            Some("max_tool_calls")
+        } else if self.steps >= self.limits.max_steps {
+            Some("max_steps")
+        } else if self.limits.max_cost.is_some_and(|m| self.cost >= m) {
+            Some("max_cost")
+        } else {
+            None
+        };
+    }
+
+    /// The next inner model call: the client's request (not streamed), its functions
+    /// and, while tools are open, the server tools' ones; the calls and results so far.
+    pub fn request(&self, base: &ChatRequest) -> ChatRequest {
+        let mut req = base.clone();
+        req.stream = None;
+        req.stream_options = None;
+        req.server_tools = Vec::new();
+        req.messages.extend(self.transcript.iter().cloned());
+        if self.tools_open() {
+            let offered = self.functions.iter().map(|f| Tool {
+                kind: "function".into(),
+                function: f.clone(),
+            });
+            req.tools.get_or_insert_with(Vec::new).extend(offered);
+        }
+        req
+    }
+
+    /// Reads a model call's reply: its usage counted, its server calls (within the
+    /// bounds) to run.
+    pub fn read(&mut self, c: &ChatCompletion) -> Next {
+        self.steps = self.steps.saturating_add(1);
+        if let Some(u) = &c.usage {
+            self.cost = self.cost.saturating_add(u.cost.map_or(0, |c| c.0));
+            self.inner_usage.get_or_insert_with(Usage::default).add(u);
+        }
+        let calls = c
+            .choices
+            .first()
+            .and_then(|ch| ch.message.tool_calls.as_deref())
+            .unwrap_or_default();
+        let mut server = Vec::new();
+        let mut client = false;
+        for call in calls {
+            match self
+                .tools
+                .iter()
+                .position(|t| t.answers(&call.function.name))
+            {
+                Some(i) => server.push((
+                    i,
+                    ServerCall {
+                        id: call.id.clone(),
+                        name: call.function.name.clone(),
+                        arguments: call.function.arguments.clone(),
+                    },
+                )),
+                None => client = true,
+            }
+        }
+        if server.is_empty() {
+            return Next::Answer;
+        }
+        Next::Run {
+            calls: server,
+            client,
+        }
+    }
+
+    /// Whether the call of tool `i` may run now; counts it if so. A call past a bound
+    /// is answered with why, for the model to read.
+    pub fn admit(&mut self, i: usize) -> Result<(), String> {
+        let max = self.tools.get(i).map_or(0, ServerTool::max_uses);
+        let used = self.uses.get(i).copied().unwrap_or(0);
+        if self.calls >= self.limits.max_tool_calls {
+            return Err(
+                "error: the request's max_tool_calls is reached; answer with what you have".into(),
+            );
+        }
+        if used >= max {
+            return Err(format!(
+                "error: this tool's max_uses ({max}) is reached; answer with what you have"
+            ));
+        }
+        if let Some(u) = self.uses.get_mut(i) {
+            *u = used.saturating_add(1);
+        }
+        self.calls = self.calls.saturating_add(1);
+        Ok(())
+    }
+
+    /// Records a step: the reply's server calls and what each gave, for the next call.
+    pub fn record(
+        &mut self,
+        calls: &[(usize, ServerCall)],
+        results: Vec<Result<ToolOutput, String>>,
+    ) {
+        let tool_calls = calls
+            .iter()
+            .map(|(_, c)| ToolCall {
+                id: c.id.clone(),
+                kind: "function".into(),
+                function: FunctionCall {
+                    name: c.name.clone(),
+                    arguments: c.arguments.clone(),
+                },
+            })
+            .collect();
+        self.transcript.push(Message {
+            role: Role::Assistant,
+            tool_calls: Some(tool_calls),
+            ..Message::default()
+        });
+        for ((_, call), result) in calls.iter().zip(results) {
+            let content = match result {
+                Ok(out) => {
+                    self.usage.add(out.usage);
+                    self.cost = self.cost.saturating_add(u128::from(out.cost));
+                    self.citations.extend(out.citations);
+                    out.content
+                }
+                Err(why) => why,
+            };
+            self.transcript.push(Message {
+                role: Role::Tool,
+                content: Some(Content::Text(content)),
+                tool_call_id: Some(call.id.clone()),
+                ..Message::default()
+            });
+        }
+        self.check_bounds();
+    }
+
+    /// Adds the price of the searches run (the endpoint's `pricing.web_search` each).
+    pub fn add_cost(&mut self, picos: u128) {
+        self.cost = self.cost.saturating_add(picos);
+        self.check_bounds();
+    }
+
+    /// The client's reply: the last reply with the loop's citations, server tool use
+    /// and summed usage; with the client's own calls only, and the turn's server part
+    /// as a replay item, when it also called the client's functions.
+    pub fn finish(&self, mut c: ChatCompletion, client_turn: bool) -> ChatCompletion {
+        if let Some(ch) = c.choices.first_mut() {
+            let m = &mut ch.message;
+            if client_turn {
+                let tools = &self.tools;
+                if let Some(calls) = m.tool_calls.as_mut() {
+                    calls.retain(|t| !tools.iter().any(|s| s.answers(&t.function.name)));
+                }
+                let item = replay_item(&self.transcript);
+                let mut details = match m.reasoning_details.take() {
+                    Some(Value::Array(a)) => a,
+                    _ => Vec::new(),
+                };
+                details.push(item);
+                m.reasoning_details = Some(Value::Array(details));
+            }
+            if !self.citations.is_empty() {
+                let text = m.content.as_deref().unwrap_or("");
+                m.annotations = Some(Value::Array(annotations(text, &self.citations)));
+            }
+        }
+        let mut usage = self.inner_usage.clone().unwrap_or_default();
+        usage.server_tool_use = (self.usage.total() > 0).then_some(self.usage);
+        if self.cost > 0 {
+            usage.cost = Some(crate::money::Usd(self.cost));
+        }
+        c.usage = Some(usage);
+        c
+    }
+}
+
+/// `url_citation` annotations for the citations the answer used: where the answer
+/// names a result's URL, its span; a citation it does not name spans the whole answer.
+pub fn annotations(text: &str, citations: &[Citation]) -> Vec<Value> {
+    let chars = |byte: usize| text.get(..byte).map_or(0, |s| s.chars().count());
+    let mut out = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for c in citations {
+        if !seen.insert(c.url.as_str()) {
+            continue;
+        }
+        let (start, end) = match text.find(&c.url) {
+            Some(b) => (chars(b), chars(b.saturating_add(c.url.len()))),
+            None => (0, text.chars().count()),
+        };
+        out.push(json!({"type": "url_citation", "url_citation": {
+            "url": c.url, "title": c.title, "content": c.content,
+            "start_index": start, "end_index": end}}));
+    }
+    out
+}
+
+/// The `reasoning_details` item carrying a turn's server calls and results.
+fn replay_item(transcript: &[Message]) -> Value {
+    let messages: Vec<Value> = transcript
+        .iter()
+        .filter_map(|m| serde_json::to_value(m).ok())
+        .collect();
+    json!({"type": "reasoning.encrypted", "format": REPLAY_FORMAT,
+        "data": super::pack_reasoning(&messages)})
+}
+
+/// The messages with each replay item put back: an assistant message that carries
+/// one is preceded by the server calls and results it stands for.
+pub fn replay(messages: Vec<Message>) -> Vec<Message> {
+    let mut out = Vec::with_capacity(messages.len());
+    let ours = |d: &Value| d.get("format").and_then(Value::as_str) == Some(REPLAY_FORMAT);
+    for mut m in messages {
+        let Some(Value::Array(items)) = m.extra.get_mut("reasoning_details") else {
+            out.push(m);
+            continue;
+        };
+        let (packed, rest): (Vec<Value>, Vec<Value>) = items.drain(..).partition(ours);
+        let restored = packed
+            .iter()
+            .filter_map(|d| d.get("data").and_then(Value::as_str))
+            .filter_map(super::unpack_reasoning)
+            .flatten()
+            .filter_map(|v| serde_json::from_value::<Message>(v).ok());
+        out.extend(restored);
+        // The item is the gateway's own: no upstream reads it.
+        if rest.is_empty() {
+            m.extra.remove("reasoning_details");
+        } else {
+            m.extra
+                .insert("reasoning_details".into(), Value::Array(rest));
+        }
+        out.push(m);
+    }
+    out
+}
+
+#[cfg(test)]
+#[path = "tool_loop_tests.rs"]
+mod tests;
