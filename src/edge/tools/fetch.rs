@@ -85,7 +85,9 @@ async fn fetch(url: &str, params: &WebFetchParams, ctx: &ToolEnv<'_>) -> FetchRe
         if web_page::domain_allowed(&host, &params.allowed_domains, &params.blocked_domains) {
             Ok(())
         } else {
-            Err(format!("the domain {host} is not allowed by this tool's allowed_domains or blocked_domains"))
+            Err(format!(
+                "is on a domain this tool's allowed_domains or blocked_domains refuse ({host})"
+            ))
         }
     };
     let get = media::get(

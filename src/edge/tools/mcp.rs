@@ -29,6 +29,10 @@ pub const TIMEOUT_MS: u64 = 30_000;
 /// names), as `mcp__{label}__{tool}`. A server that cannot list them fails the
 /// request (502), naming the server and never its headers.
 pub async fn functions(server: &McpServer, ctx: &ToolEnv<'_>) -> Result<Vec<FunctionDef>, Error> {
+    // A server the gateway may not reach is the caller's mistake, said before any call.
+    mcp::server_url(&server.server_url, &ctx.settings.media_fetch_allow_hosts).map_err(|why| {
+        Error::bad_request(format!("tools: MCP server {}: {why}", server.server_label))
+    })?;
     let tools = within(ctx, server, list(server, ctx))
         .await
         .map_err(|e| failed(server, "list its tools", &e))?;
