@@ -388,7 +388,8 @@ fn web_search(mut p: Fields) -> Read<WebSearchParams> {
     Ok(params)
 }
 
-fn web_fetch(mut p: Fields) -> Read<WebFetchParams> {
+/// `openrouter:web_fetch`'s `parameters` (also Anthropic's `web_fetch_*` tool's fields).
+pub(crate) fn web_fetch(mut p: Fields) -> Read<WebFetchParams> {
     let params = WebFetchParams {
         max_uses: p
             .read("max_uses", &bounded(MAX_TOOL_CALLS))?
