@@ -228,7 +228,12 @@ pub fn worst_case(
         .max(if draws { priced(p.image_output) } else { 0 });
     let request = priced(endpoint.pricing.request)
         .saturating_add(priced(endpoint.pricing.image).saturating_mul(size.images))
-        .saturating_add(req.server_searches.saturating_mul(priced(p.web_search)));
+        .saturating_add(
+            // The searches it may run, and those the server-tool loop ran before it.
+            req.server_searches
+                .saturating_add(req.searches_run)
+                .saturating_mul(priced(p.web_search)),
+        );
     Ask {
         reserve: prompt_cost
             .saturating_add(

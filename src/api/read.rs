@@ -224,6 +224,8 @@ fn request(mut f: Fields) -> Read<ChatRequest> {
         models: f.read("models", &|v| list(v, &string))?,
         tools: None,
         server_tools: Vec::new(),
+        tool_limits: Default::default(),
+        searches_run: 0,
         messages: f.required("messages", &|v| list(v, &message))?,
         tool_choice: f.read("tool_choice", &tool_choice)?,
         stream: f.read("stream", &boolean)?,
@@ -241,9 +243,14 @@ fn request(mut f: Fields) -> Read<ChatRequest> {
         extra: Map::new(),
     };
     let (tools, server_tools) = split_tools(f.read("tools", &|v| list(v, &tool))?);
+    let tool_limits = match server_tools.is_empty() {
+        true => Default::default(),
+        false => super::tool_loop::read_limits(&mut f)?,
+    };
     Ok(ChatRequest {
         tools,
         server_tools,
+        tool_limits,
         extra: f.0,
         ..req
     })

@@ -45,6 +45,13 @@ pub struct ChatRequest {
     /// from `tools[]` by their `type`; never sent upstream as they are.
     #[serde(skip)]
     pub server_tools: Vec<super::server_tools::ServerTool>,
+    /// The bounds of the server-tool loop (`max_tool_calls`, `stop_server_tools_when`).
+    #[serde(skip)]
+    pub tool_limits: super::tool_loop::Limits,
+    /// Searches the gateway ran for this model call's request, billed with it at the
+    /// endpoint's `web_search` price (an inner call of the server-tool loop).
+    #[serde(skip)]
+    pub searches_run: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tool_choice: Option<ToolChoice>,
     #[serde(skip_serializing_if = "Option::is_none")]

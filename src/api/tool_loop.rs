@@ -42,6 +42,37 @@ impl Default for Limits {
     }
 }
 
+/// `max_tool_calls` (1..=30) and `stop_server_tools_when: {max_steps, max_cost}` of a
+/// request with server tools (without, `max_tool_calls` goes upstream as sent).
+pub(crate) fn read_limits(f: &mut super::read::Fields) -> super::read::Read<Limits> {
+    use super::read::{object, whole, Bad, Fields};
+    let mut limits = Limits::default();
+    let max = super::server_tools::MAX_TOOL_CALLS;
+    let bounded = |v: Value| match whole(v)? {
+        n if (1..=max).contains(&n) => Ok(n),
+        n => Err(Bad::new(format!("must be between 1 and {max}, not {n}"))),
+    };
+    if let Some(n) = f.read("max_tool_calls", &bounded)? {
+        limits.max_tool_calls = n;
+    }
+    let stop = f.read("stop_server_tools_when", &|v| {
+        let mut s: Fields = object(v)?;
+        let steps = s.read("max_steps", &bounded)?;
+        let cost = s.read("max_cost", &|v| {
+            let text = v.to_string();
+            crate::money::picos_from_usd_text(text.trim_matches('"'))
+                .map(u128::from)
+                .ok_or_else(|| Bad::new(format!("must be an amount of USD, not {text}")))
+        })?;
+        Ok((steps, cost))
+    })?;
+    if let Some((steps, cost)) = stop {
+        limits.max_steps = steps.unwrap_or(limits.max_steps);
+        limits.max_cost = cost;
+    }
+    Ok(limits)
+}
+
 /// What the gateway does after a model call.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Next {
@@ -232,7 +263,7 @@ impl Loop {
         self.check_bounds();
     }
 
-    /// Adds the price of the searches run (the endpoint's `pricing.web_search` each).
+    /// Adds a cost the loop knows of before a model call bills it.
     pub fn add_cost(&mut self, picos: u128) {
         self.cost = self.cost.saturating_add(picos);
         self.check_bounds();
@@ -262,11 +293,9 @@ impl Loop {
                 m.annotations = Some(Value::Array(annotations(text, &self.citations)));
             }
         }
+        // The cost is what the inner calls were charged (the searches' price with them).
         let mut usage = self.inner_usage.clone().unwrap_or_default();
         usage.server_tool_use = (self.usage.total() > 0).then_some(self.usage);
-        if self.cost > 0 {
-            usage.cost = Some(crate::money::Usd(self.cost));
-        }
         c.usage = Some(usage);
         c
     }
@@ -331,6 +360,115 @@ pub fn replay(messages: Vec<Message>) -> Vec<Message> {
         out.push(m);
     }
     out
+}
+
+/// The answer as a stream of the client's surface: one chunk with the whole message,
+/// then the surface's close with the usage.
+pub fn stream_bytes(c: &ChatCompletion, enc: &mut super::surface::Encoder) -> Vec<u8> {
+    use super::{ChatChunk, ChunkChoice, Delta, FunctionCallDelta, ToolCallDelta};
+    let chunk = |choices: Vec<ChunkChoice>| ChatChunk {
+        id: c.id.clone(),
+        object: "chat.completion.chunk".into(),
+        created: c.created,
+        model: c.model.clone(),
+        provider: c.provider.clone(),
+        system_fingerprint: None,
+        choices,
+        usage: None,
+        error: None,
+    };
+    let choices = c
+        .choices
+        .iter()
+        .map(|ch| {
+            let m = &ch.message;
+            let calls = m.tool_calls.as_ref().map(|calls| {
+                (0u32..)
+                    .zip(calls)
+                    .map(|(index, t)| ToolCallDelta {
+                        index,
+                        id: Some(t.id.clone()),
+                        kind: Some("function".into()),
+                        function: Some(FunctionCallDelta {
+                            name: Some(t.function.name.clone()),
+                            arguments: Some(t.function.arguments.clone()),
+                        }),
+                    })
+                    .collect()
+            });
+            ChunkChoice {
+                index: ch.index,
+                delta: Delta {
+                    role: Some("assistant".into()),
+                    content: m.content.clone(),
+                    reasoning: m.reasoning.clone(),
+                    tool_calls: calls,
+                    annotations: m.annotations.clone(),
+                    reasoning_details: m.reasoning_details.clone(),
+                    ..Delta::default()
+                },
+                finish_reason: ch.finish_reason.clone(),
+                native_finish_reason: None,
+                logprobs: None,
+            }
+        })
+        .collect();
+    let mut out = enc.chunk(&chunk(choices));
+    out.extend(enc.close(&chunk(Vec::new()), &c.usage.clone().unwrap_or_default()));
+    out
+}
+
+/// `:online` on the model and `plugins: [{id: "web"}]`: OpenRouter's older spellings of
+/// a web_search tool (with the plugin's `max_results` and `engine`).
+pub fn web_by_default(chat: &mut ChatRequest) -> crate::error::Result<()> {
+    use super::read::{list, named, object, whole, Bad};
+    use super::server_tools::{Engine, WebSearchParams, MAX_RESULTS};
+    let mut params: Option<WebSearchParams> = None;
+    for m in chat
+        .model
+        .iter_mut()
+        .chain(chat.models.iter_mut().flatten())
+    {
+        if let Some(base) = m.strip_suffix(":online") {
+            *m = base.to_string();
+            params = Some(WebSearchParams::default());
+        }
+    }
+    if let Some(plugins) = chat.extra.get("plugins").cloned() {
+        let web = list(plugins, &|v| {
+            let mut f = object(v)?;
+            if f.take("id") != Some(Value::String("web".into())) {
+                return Ok(None);
+            }
+            let mut p = WebSearchParams::default();
+            if let Some(n) = f.read("max_results", &whole)? {
+                if !(1..=MAX_RESULTS).contains(&n) {
+                    return Err(
+                        Bad::new(format!("must be between 1 and {MAX_RESULTS}, not {n}"))
+                            .in_field("max_results"),
+                    );
+                }
+                p.max_results = n;
+            }
+            if let Some(i) = f.read("engine", &|v| named(v, &Engine::NAMES))? {
+                p.engine =
+                    Engine::of(Engine::NAMES.get(i).copied().unwrap_or("auto")).unwrap_or_default();
+            }
+            Ok(Some(p))
+        })
+        .map_err(|b| crate::error::Error::from(b.in_field("plugins")))?;
+        if let Some(p) = web.into_iter().flatten().next() {
+            params = Some(p);
+        }
+    }
+    let has_search = chat
+        .server_tools
+        .iter()
+        .any(|t| matches!(t, ServerTool::WebSearch(_)));
+    if let (Some(p), false) = (params, has_search) {
+        chat.server_tools.push(ServerTool::WebSearch(p));
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -115,8 +115,9 @@ fn a_model_that_searches_twice_then_answers_gets_its_citations() {
             mcp_tool_calls: 0
         })
     );
-    // Three model calls (1000 + 1000 + 2000) and two searches at $0.01.
-    assert_eq!(u.cost, Some(crate::money::Usd(20_000_004_000)));
+    // What the three model calls were charged (1000 + 1000 + 2000).
+    assert_eq!(u.cost, Some(crate::money::Usd(4_000)));
+    assert_eq!(l.cost, 20_000_004_000, "max_cost sees the searches too");
 }
 
 #[test]
@@ -252,4 +253,111 @@ fn a_citation_not_named_spans_the_whole_answer_once() {
         ),
         (json!(0), json!(5))
     );
+}
+
+#[test]
+fn online_and_the_web_plugin_mean_a_web_search_tool() {
+    let mut chat: ChatRequest = serde_json::from_value(
+        json!({"model": "a/b:online", "messages": [{"role": "user", "content": "q"}]}),
+    )
+    .unwrap();
+    web_by_default(&mut chat).unwrap();
+    assert_eq!(chat.model.as_deref(), Some("a/b"));
+    assert_eq!(
+        chat.server_tools,
+        vec![ServerTool::WebSearch(WebSearchParams::default())]
+    );
+    let mut chat: ChatRequest = serde_json::from_value(json!({"model": "a/b", "messages": [{"role": "user", "content": "q"}],
+        "plugins": [{"id": "response-healing"}, {"id": "web", "max_results": 3, "engine": "brave"}]})).unwrap();
+    web_by_default(&mut chat).unwrap();
+    assert_eq!(
+        chat.server_tools,
+        vec![ServerTool::WebSearch(WebSearchParams {
+            max_results: 3,
+            engine: crate::api::server_tools::Engine::Brave,
+            ..Default::default()
+        })]
+    );
+    let mut chat: ChatRequest = serde_json::from_value(
+        json!({"model": "a/b", "messages": [{"role": "user", "content": "q"}],
+        "plugins": [{"id": "web", "max_results": 99}]}),
+    )
+    .unwrap();
+    let e: crate::error::Error = web_by_default(&mut chat).unwrap_err().into();
+    assert_eq!(
+        e.public_message(),
+        "plugins[0].max_results: must be between 1 and 25, not 99"
+    );
+    let mut plain: ChatRequest = serde_json::from_value(
+        json!({"model": "a/b", "messages": [{"role": "user", "content": "q"}]}),
+    )
+    .unwrap();
+    web_by_default(&mut plain).unwrap();
+    assert!(plain.server_tools.is_empty());
+}
+
+#[test]
+fn limits_are_read_only_beside_server_tools() {
+    let with: ChatRequest = serde_json::from_value(json!({"model": "a/b", "messages": [{"role": "user", "content": "q"}],
+        "tools": [{"type": "openrouter:web_search"}], "max_tool_calls": 4, "stop_server_tools_when": {"max_steps": 2, "max_cost": 0.05}})).unwrap();
+    assert_eq!(
+        with.tool_limits,
+        Limits {
+            max_tool_calls: 4,
+            max_steps: 2,
+            max_cost: Some(50_000_000_000)
+        }
+    );
+    assert!(!with.extra.contains_key("max_tool_calls"));
+    let without: ChatRequest = serde_json::from_value(json!({"model": "a/b", "messages": [{"role": "user", "content": "q"}], "max_tool_calls": 4})).unwrap();
+    assert_eq!(without.tool_limits, Limits::default());
+    assert_eq!(without.extra.get("max_tool_calls"), Some(&json!(4)));
+    let bad = ChatRequest::parse(br#"{"model": "a/b", "messages": [{"role": "user", "content": "q"}], "tools": [{"type": "openrouter:datetime"}], "max_tool_calls": 31}"#).unwrap_err();
+    assert_eq!(
+        bad.public_message(),
+        "max_tool_calls: must be between 1 and 30, not 31"
+    );
+}
+
+#[test]
+fn the_answer_streams_as_one_chunk_then_the_close() {
+    let mut l = search_loop(Limits::default());
+    let reply = completion(
+        json!({"role": "assistant", "tool_calls": [call("a", "web_search", r#"{"query":"x"}"#)]}),
+        0,
+    );
+    let Next::Run { calls, .. } = l.read(&reply) else {
+        panic!()
+    };
+    l.admit(0).unwrap();
+    l.record(&calls, vec![Ok(found("https://a/"))]);
+    let out = l.finish(
+        completion(
+            json!({"role": "assistant", "content": "https://a/ says so"}),
+            0,
+        ),
+        false,
+    );
+    let bytes = stream_bytes(&out, &mut crate::api::surface::Encoder::Chat);
+    let text = String::from_utf8(bytes).unwrap();
+    let events: Vec<Value> = text
+        .split("\n\n")
+        .filter_map(|e| e.strip_prefix("data: "))
+        .filter(|d| *d != "[DONE]")
+        .map(|d| serde_json::from_str(d).unwrap())
+        .collect();
+    assert_eq!(events.len(), 2);
+    assert_eq!(
+        events[0]["choices"][0]["delta"]["content"],
+        "https://a/ says so"
+    );
+    assert_eq!(
+        events[0]["choices"][0]["delta"]["annotations"][0]["url_citation"]["end_index"],
+        10
+    );
+    assert_eq!(
+        events[1]["usage"]["server_tool_use"]["web_search_requests"],
+        1
+    );
+    assert!(text.ends_with("data: [DONE]\n\n"));
 }

@@ -22,8 +22,6 @@ mod session_api;
 mod session_budget;
 mod sessions;
 mod sql;
-// Called by the server-tool loop (lands after the interface).
-#[allow(dead_code)]
 mod tools;
 mod upstream;
 

@@ -443,6 +443,7 @@ impl Attempt<'_> {
             isolate_bytes: cfg.isolate_reply_bytes,
             thinking: self.run.thinking(choice),
             first_byte: self.run.clock.first_byte.clone(),
+            searches_run: self.incoming.request.chat.searches_run,
         }
     }
 

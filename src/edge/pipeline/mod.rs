@@ -19,6 +19,7 @@ mod embed;
 mod failover;
 mod settler;
 mod stamp;
+mod tool_loop;
 mod whole;
 
 use std::rc::Rc;
@@ -149,36 +150,73 @@ pub async fn handle(
     let (account, caller) = caller_of(&mut req, env).await?;
     let cfg = config::settings(env);
     let body = http::read_body(&mut req, cfg.max_body_bytes).await?;
-    let parsed = parse(&req, &body, job, &cfg, &account)?;
+    let mut parsed = parse(&req, &body, job, &cfg, &account)?;
+    let call = Call {
+        env,
+        ctx,
+        cfg: &cfg,
+        gen_id: gen_id.to_string(),
+        account,
+        caller,
+        arrived,
+    };
+    if let Parsed::Generate(incoming) = &mut parsed {
+        crate::api::tool_loop::web_by_default(&mut incoming.request.chat)?;
+        if !incoming.request.chat.server_tools.is_empty() {
+            return tool_loop::run(&req, &call, incoming).await;
+        }
+    }
+    serve_parsed(&req, &call, parsed).await
+}
+
+/// Who and what one model call is: the request's own, or an inner call of its
+/// server-tool loop (its generation ID then `gen-...-N`).
+struct Call<'c> {
+    env: &'c Env,
+    ctx: &'c Rc<Background>,
+    cfg: &'c Settings,
+    gen_id: String,
+    account: String,
+    caller: String,
+    arrived: f64,
+}
+
+/// A parsed model call planned, admitted (its own hold), served and settled.
+async fn serve_parsed(
+    req: &ClientRequest,
+    call: &Call<'_>,
+    parsed: Parsed,
+) -> Result<Response, Error> {
+    let (env, ctx, cfg) = (call.env, call.ctx, call.cfg);
     let chat = parsed.routing_view();
     let echo = parsed.echoes()?;
     let cat = catalog::load(env).await?;
     let health = health::snapshot(env, ctx, &routing::health::keys_for(&cat, chat)).await;
     let now_ms = config::now_ms() as u64;
-    let session = session_key(chat, &account);
+    let session = session_key(chat, &call.account);
     let sticky = session.as_deref().and_then(|k| sessions::last(k, now_ms));
     let route = RouteContext {
         // Both settings are kept: the account's may be known only after admission.
         allow_training: false,
         health: &health,
         now_ms,
-        embeddings: job == Job::Embeddings,
+        embeddings: matches!(parsed, Parsed::Embeddings { .. }),
         sticky: sticky.as_deref(),
     };
     let mut plans = Plans::new(routing::Candidates::gather(&cat, chat, &route)?);
     let who = Who {
-        account,
-        caller,
-        gen_id: gen_id.to_string(),
-        session: parsed.session(&req)?,
+        account: call.account.clone(),
+        caller: call.caller.clone(),
+        gen_id: call.gen_id.clone(),
+        session: parsed.session(req)?,
     };
-    let admitted = admit(env, ctx, &cfg, &who, &parsed, &mut plans).await?;
+    let admitted = admit(env, ctx, cfg, &who, &parsed, &mut plans).await?;
     if let Some(refused) = refusal(&admitted.answer, parsed.surface()) {
         return Ok(refused);
     }
     let session_view = admitted.answer.session.as_deref().cloned();
     let leased = admitted.ticket.is_some();
-    let base = record_of(&req, &who.gen_id, &parsed, now_ms);
+    let base = record_of(req, &who.gen_id, &parsed, now_ms);
     let link = AccountLink {
         env: env.clone(),
         account: who.account,
@@ -193,14 +231,14 @@ pub async fn handle(
     let plan = plans.take(admitted.answer.allow_training);
     let run = Run {
         env,
-        cfg: &cfg,
+        cfg,
         parsed: &parsed,
         settler: &settler,
         health: &health,
         session: session_view.as_ref(),
-        trace: plan.as_ref().ok().and_then(|p| trace_of(&req, chat, p)),
+        trace: plan.as_ref().ok().and_then(|p| trace_of(req, chat, p)),
         echo,
-        clock: attempt::Clock::since(arrived),
+        clock: attempt::Clock::since(call.arrived),
         // What the request holds: its worst case over the plan, as admitted.
         hold: plan.as_ref().map_or(0, |p| {
             Ask::max(p.iter().map(|c| parsed.worst_case(c))).reserve

@@ -36,6 +36,8 @@ pub(super) struct WholeReply {
     pub(super) thinking: Option<Thinking>,
     /// Where the time of its first byte goes (`Server-Timing`).
     pub(super) first_byte: Rc<Cell<f64>>,
+    /// Searches the server-tool loop ran before this call, billed with it.
+    pub(super) searches_run: u64,
 }
 
 /// A reply read whole: the chat reply, its bytes, and what it holds of the isolate's
@@ -239,6 +241,8 @@ impl WholeReply {
         left: bool,
     ) -> Served {
         self.first_byte.set(first_byte);
+        let mut usage = usage;
+        usage.web_searches = usage.web_searches.saturating_add(self.searches_run);
         Served {
             model: self.model.clone(),
             provider: self.provider.clone(),

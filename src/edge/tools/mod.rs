@@ -20,6 +20,8 @@ use crate::settings::Settings;
 /// URLs), its settings, the clock, and the request's privacy rule.
 pub struct ToolEnv<'a> {
     pub env: &'a Env,
+    /// The media fetcher's limits, for `web_fetch`.
+    #[allow(dead_code)] // until the fetch executor lands
     pub settings: &'a Settings,
     /// Seconds since the epoch, when the call runs.
     pub now_secs: u64,
