@@ -651,6 +651,24 @@ export async function startMockUpstream() {
       }
       f.reply(c.res, c.model, { text: null, tool: { name: m[1], args: JSON.parse(m[2]) } });
     },
+    // A model that searches: calls the gateway's web_search function (refusing to go
+    // on if it is not offered) until it has read two searches' results, then answers
+    // citing two of the URLs it read. `searchforever` never stops searching while the
+    // function is offered.
+    async searcher(f, c) {
+      const seen = JSON.stringify(c.body);
+      const done = (seen.match(/Web search results for/g) ?? []).length;
+      const offered = seen.includes('"web_search"');
+      if (done < 2 && offered) return f.reply(c.res, c.model, { text: null, tool: { name: "web_search", args: { query: done ? "workers rust" : "rust wasm" } } });
+      const text = offered || done ? "Rust runs on Workers (https://developers.cloudflare.com/workers/languages/rust/), see https://www.rust-lang.org/what/wasm" : "no web_search offered";
+      f.reply(c.res, c.model, { text });
+    },
+    async searchforever(f, c) {
+      const seen = JSON.stringify(c.body);
+      const done = (seen.match(/Web search results for/g) ?? []).length;
+      if (seen.includes('"web_search"')) return f.reply(c.res, c.model, { text: null, tool: { name: "web_search", args: { query: `q${done}` } } });
+      f.reply(c.res, c.model, { text: `stopped after ${done} searches` });
+    },
     // Answers with a JSON document (what structured output asks for).
     async json(f, c) {
       if (f === anthropic) return f.reply(c.res, c.model, { text: null, tool: { name: "modelmux_json_response", args: { answer: 4 } } });

@@ -56,7 +56,13 @@ pub(super) async fn run(
     };
     match answer {
         Err(resp) => Ok(resp),
-        Ok(c) => http::reply(&incoming.request.reply(c)),
+        Ok(c) => {
+            let id = c.id.clone();
+            let resp = http::reply(&incoming.request.reply(c))?;
+            // The answer's generation: the loop's last model call.
+            http::set(resp.headers(), "X-Generation-Id", &id);
+            Ok(resp)
+        }
     }
 }
 
@@ -152,8 +158,10 @@ impl Steps<'_> {
         };
         let mut encoder = self.incoming.request.encoder(0, false);
         let bytes = tool_loop::stream_bytes(&c, &mut encoder);
+        let headers = upstream::sse_headers();
+        http::set(&headers, "X-Generation-Id", &c.id);
         Response::from_bytes(bytes)
-            .map(|r| r.with_headers(upstream::sse_headers()))
+            .map(|r| r.with_headers(headers))
             .map_err(http::internal)
     }
 }
