@@ -388,7 +388,8 @@ fn web_search(mut p: Fields) -> Read<WebSearchParams> {
     Ok(params)
 }
 
-fn web_fetch(mut p: Fields) -> Read<WebFetchParams> {
+/// `openrouter:web_fetch`'s `parameters` (also Anthropic's `web_fetch_*` tool's fields).
+pub(crate) fn web_fetch(mut p: Fields) -> Read<WebFetchParams> {
     let params = WebFetchParams {
         max_uses: p
             .read("max_uses", &bounded(MAX_TOOL_CALLS))?
@@ -453,6 +454,12 @@ fn mcp(mut f: Fields) -> Read<McpServer> {
                 .in_field("server_label"),
         );
     }
+    if f.take("connector_id").is_some() {
+        return Err(Bad::new(
+            "OpenAI's connectors are not available on this gateway: give a server_url",
+        )
+        .in_field("connector_id"));
+    }
     let server_url = f.required("server_url", &string)?;
     if !server_url.starts_with("https://") && !server_url.starts_with("http://") {
         return Err(Bad::new("must be an http(s) URL").in_field("server_url"));
@@ -478,10 +485,16 @@ fn mcp(mut f: Fields) -> Read<McpServer> {
     }
     f.read("server_description", &string)?;
     f.read("defer_loading", &boolean)?;
+    let mut headers = headers.unwrap_or_default();
+    // OpenAI's `authorization`: an OAuth access token for the server.
+    if let Some(token) = f.read("authorization", &string)? {
+        headers.retain(|(k, _)| !k.eq_ignore_ascii_case("authorization"));
+        headers.push(("Authorization".into(), format!("Bearer {token}")));
+    }
     Ok(McpServer {
         server_label,
         server_url,
-        headers: headers.unwrap_or_default(),
+        headers,
         allowed_tools,
     })
 }

@@ -283,7 +283,7 @@ fn online_and_the_web_plugin_mean_a_web_search_tool() {
         "plugins": [{"id": "web", "max_results": 99}]}),
     )
     .unwrap();
-    let e = web_by_default(&mut chat).unwrap_err();
+    let e: crate::error::Error = web_by_default(&mut chat).unwrap_err();
     assert_eq!(
         e.public_message(),
         "plugins[0].max_results: must be between 1 and 25, not 99"

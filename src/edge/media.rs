@@ -100,10 +100,7 @@ pub async fn inline_for(
         return Ok(None);
     }
     let allow = &cfg.media_fetch_allow_hosts;
-    let egress = Egress {
-        fetcher: env.service(MEDIA_FETCHER).ok(),
-        names_need_fetcher: cfg.media_names_need_fetcher,
-    };
+    let egress = Egress::of(cfg, env);
     let mut budget = cfg.media_max_bytes;
     let timeout_ms = cfg.media_fetch_timeout_ms;
     // What an isolate holds of a request's media is up to about 3.7 times its size, in
@@ -169,19 +166,32 @@ fn usable(mime: &str) -> bool {
 /// "Media"). Deployed, nothing is bound: Cloudflare's egress stops private addresses.
 const MEDIA_FETCHER: &str = "MEDIA_FETCHER";
 
-/// Where media fetches go out: the checks on a URL stop every address it spells, but
-/// only the network knows what a host name resolves to.
-struct Egress {
+/// Where media fetches (and the server tools' fetches) go out: the checks on a URL
+/// stop every address it spells, but only the network knows what a host name
+/// resolves to.
+pub struct Egress {
     fetcher: Option<worker::Fetcher>,
     names_need_fetcher: bool,
 }
 
 impl Egress {
+    pub fn of(cfg: &Settings, env: &worker::Env) -> Egress {
+        Egress {
+            fetcher: env.service(MEDIA_FETCHER).ok(),
+            names_need_fetcher: cfg.media_names_need_fetcher,
+        }
+    }
+
     /// Fetches `req` (for `url`): a host name through the fetcher where one is bound
     /// (listed or not: its network decides), an address (checked already) directly. A
     /// name not listed is refused where only a fetcher could stop what it resolves to
     /// and none is bound.
-    async fn fetch(&self, req: Request, url: &str, allow: &[String]) -> Result<Response, String> {
+    pub async fn fetch(
+        &self,
+        req: Request,
+        url: &str,
+        allow: &[String],
+    ) -> Result<Response, String> {
         let sent = match (&self.fetcher, media::named_host(url, allow)) {
             (Some(f), Some(_)) => f.fetch_request(req).await,
             (None, Some(false)) if self.names_need_fetcher => {
@@ -196,28 +206,74 @@ impl Egress {
 /// Why a host name is refused where nothing can check what it resolves to.
 const UNCHECKED_NAME: &str = "this gateway runs where a host name may resolve to a private address: list the host in MEDIA_FETCH_ALLOW_HOSTS, or bind MEDIA_FETCHER";
 
-/// One URL's bytes (at most `max_bytes`) and served media type, following at most
-/// [`MAX_REDIRECTS`] redirects, each target checked like the first. An error says
-/// whether it was the size (`true`).
+/// One media URL's bytes (at most `max_bytes`) and served media type, by [`get`]'s
+/// rules. An error says whether it was the size (`true`).
 async fn fetch_one(
     r: &Remote,
     allow: &[String],
     egress: &Egress,
     max_bytes: usize,
 ) -> Result<(Option<String>, js_sys::Uint8Array), (Error, bool)> {
-    let bad = |why: String| (Error::bad_request(format!("{}: {why}", r.path)), false);
-    let mut url = r.url.clone();
+    let bad = |why: String| Error::bad_request(format!("{}: {why}", r.path));
+    match get(&r.url, allow, egress, max_bytes, &[], &|_| Ok(())).await {
+        Ok(got) => Ok((got.mime, got.bytes)),
+        Err(Refused::TooLarge) => Err((
+            bad(format!(
+                "media is larger than the {max_bytes} bytes left for this request's media"
+            )),
+            true,
+        )),
+        Err(Refused::Url(why) | Refused::Failed(why)) => Err((bad(why), false)),
+    }
+}
+
+/// What [`get`] fetched: the URL it ended at, its media type, its bytes.
+pub struct Got {
+    pub url: String,
+    pub mime: Option<String>,
+    pub bytes: js_sys::Uint8Array,
+}
+
+/// Why [`get`] fetched nothing: a URL the rules refuse, a fetch that failed (both
+/// saying why, without the URL), or a body over the cap.
+pub enum Refused {
+    Url(String),
+    Failed(String),
+    TooLarge,
+}
+
+/// `url`'s body (at most `max_bytes`) by the media fetcher's rules: http(s) to public
+/// hosts or listed ones, each of at most [`MAX_REDIRECTS`] redirects checked like the
+/// first and by `hop` (a tool's own domain rules). `headers` go with each request.
+pub async fn get(
+    url: &str,
+    allow: &[String],
+    egress: &Egress,
+    max_bytes: usize,
+    headers: &[(&str, &str)],
+    hop: &dyn Fn(&str) -> Result<(), String>,
+) -> Result<Got, Refused> {
+    let failed = |why: String| Refused::Failed(why);
+    let mut url = url.to_string();
     for _ in 0..=MAX_REDIRECTS {
         // What is fetched is the URL as checked (parsed and re-serialised).
-        url = media::fetchable(&url, allow).map_err(|why| bad(why.to_string()))?;
+        url = media::fetchable(&url, allow).map_err(|why| Refused::Url(why.to_string()))?;
+        hop(&url).map_err(Refused::Url)?;
         let mut init = RequestInit::new();
         init.with_method(Method::Get)
             .with_redirect(RequestRedirect::Manual);
-        let req = Request::new_with_init(&url, &init).map_err(|e| bad(e.to_string()))?;
+        if !headers.is_empty() {
+            let h = worker::Headers::new();
+            for (k, v) in headers {
+                h.set(k, v).map_err(|e| failed(e.to_string()))?;
+            }
+            init.with_headers(h);
+        }
+        let req = Request::new_with_init(&url, &init).map_err(|e| failed(e.to_string()))?;
         let resp = egress
             .fetch(req, &url, allow)
             .await
-            .map_err(|why| bad(format!("could not be fetched: {why}")))?;
+            .map_err(|why| failed(format!("could not be fetched: {why}")))?;
         let status = resp.status_code();
         if (300..400).contains(&status) {
             let location = resp
@@ -225,15 +281,15 @@ async fn fetch_one(
                 .get("location")
                 .ok()
                 .flatten()
-                .ok_or_else(|| bad(format!("redirected (HTTP {status}) without a location")))?;
+                .ok_or_else(|| failed(format!("redirected (HTTP {status}) without a location")))?;
             url = Url::parse(&url)
                 .and_then(|base| base.join(&location))
-                .map_err(|e| bad(format!("redirected to a bad URL: {e}")))?
+                .map_err(|e| failed(format!("redirected to a bad URL: {e}")))?
                 .to_string();
             continue;
         }
         if !(200..300).contains(&status) {
-            return Err(bad(format!("could not be fetched (HTTP {status})")));
+            return Err(failed(format!("could not be fetched (HTTP {status})")));
         }
         let mime = resp.headers().get("content-type").ok().flatten().map(|t| {
             t.split(';')
@@ -242,19 +298,15 @@ async fn fetch_one(
                 .trim()
                 .to_ascii_lowercase()
         });
-        let out = super::upstream::read_all_js(&resp, max_bytes)
+        let bytes = super::upstream::read_all_js(&resp, max_bytes)
             .await
             .map_err(|e| match e {
-                Capped::TooLarge => (
-                    bad(format!(
-                        "media is larger than the {max_bytes} bytes left for this request's media"
-                    ))
-                    .0,
-                    true,
-                ),
-                Capped::Failed(e) => bad(format!("could not be read: {e}")),
+                Capped::TooLarge => Refused::TooLarge,
+                Capped::Failed(e) => failed(format!("could not be read: {e}")),
             })?;
-        return Ok((mime, out));
+        return Ok(Got { url, mime, bytes });
     }
-    Err(bad(format!("redirected more than {MAX_REDIRECTS} times")))
+    Err(failed(format!(
+        "redirected more than {MAX_REDIRECTS} times"
+    )))
 }

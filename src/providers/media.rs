@@ -375,6 +375,11 @@ pub fn fetchable(url: &str, allow: &[String]) -> Result<String, &'static str> {
     }
 }
 
+/// Whether `url`'s host (as `host` or `host:port`) is in `allow`.
+pub fn is_listed(url: &str, allow: &[String]) -> bool {
+    parse_http(url).is_some_and(|u| listed(&u, allow))
+}
+
 /// Whether `u`'s host (as `host` or `host:port`) is in `allow`.
 fn listed(u: &url::Url, allow: &[String]) -> bool {
     let host = u.host_str().unwrap_or_default();

@@ -11,12 +11,14 @@ pub mod family;
 #[cfg(test)]
 mod fixtures;
 pub mod gemini;
+pub mod mcp;
 pub mod media;
 pub mod openai_compat;
 pub mod search;
 pub mod stream;
 #[cfg(test)]
 mod testutil;
+pub mod web_page;
 
 use serde_json::{Map, Value};
 

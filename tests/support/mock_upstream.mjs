@@ -644,6 +644,19 @@ export async function startMockUpstream() {
       w.finish("stop");
       w.end();
     },
+    // A model using a server tool (tests/integration/mcpfetch.test.mjs): the last user
+    // message says `CALL <function> <JSON arguments>`; it calls that function if it was
+    // offered and no tool result has come yet, then answers with the result.
+    async servercall(f, c) {
+      const result = f.toolResult(c.body);
+      if (result !== undefined) return f.reply(c.res, c.model, { text: `The tool said: ${result}` });
+      const m = /CALL (\S+) (.*)$/s.exec(f.lastUserText(c.body));
+      const offered = (c.body.tools ?? []).map((t) => t.function?.name ?? t.name);
+      if (!m || !offered.includes(m[1])) {
+        return f.reply(c.res, c.model, { text: `No tool ${m?.[1]} among: ${offered.join(", ")}` });
+      }
+      f.reply(c.res, c.model, { text: null, tool: { name: m[1], args: JSON.parse(m[2]) } });
+    },
     // A model that searches: calls the gateway's web_search function (refusing to go
     // on if it is not offered) until it has read two searches' results, then answers
     // citing two of the URLs it read. `searchforever` never stops searching while the

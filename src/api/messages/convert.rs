@@ -10,6 +10,8 @@ use super::request::{
     TextBlockParam, TextOr, ThinkingConfig, ToolChoice, ToolParam, ToolResultBlockParam,
 };
 use super::DEFAULT_MAX_SEARCHES;
+use crate::api::read::Fields;
+use crate::api::server_tools::{web_fetch, ServerTool};
 use crate::api::{
     ChatRequest, Content, ContentPart, Effort, FunctionCall, FunctionDef, Message, ReasoningConfig,
     Role as ChatRole, Stop, TextPart, Tool, ToolCall, ToolChoice as ChatToolChoice,
@@ -81,10 +83,13 @@ impl TryFrom<MessagesRequest> for Converted {
             extra.insert("user".into(), Value::String(user));
         }
         let mut searches = 0;
+        let mut server_tools = Vec::new();
         let tools = r
             .tools
-            .map(|t| tools(t, &mut only, &mut searches))
-            .transpose()?;
+            .map(|t| tools(t, &mut only, &mut searches, &mut server_tools))
+            .transpose()?
+            // Server tools only: no client functions to send.
+            .filter(|t| !t.is_empty() || server_tools.is_empty());
         let tool_choice = r.tool_choice.map(|tc| choice(tc, &mut extra)).transpose()?;
         let chat = ChatRequest {
             server_searches: searches,
@@ -98,6 +103,7 @@ impl TryFrom<MessagesRequest> for Converted {
             top_k: r.top_k,
             stop: r.stop_sequences.map(Stop::Many),
             tools,
+            server_tools,
             tool_choice,
             reasoning: r.thinking.and_then(reasoning),
             provider: r.provider,
@@ -313,10 +319,18 @@ fn tools(
     list: Vec<ToolParam>,
     anthropic_only: &mut Option<String>,
     searches: &mut u64,
+    server: &mut Vec<ServerTool>,
 ) -> Result<Vec<Tool>> {
     let mut out = Vec::with_capacity(list.len());
     for (i, t) in list.into_iter().enumerate() {
         *searches = searches.saturating_add(searches_of(&t).unwrap_or(0));
+        if let Some(p) = t.web_fetch {
+            // Anthropic's web fetch, run by the gateway for the other families.
+            let params =
+                web_fetch(Fields(p)).map_err(|b| Error::from(b.at_index(i).in_field("tools")))?;
+            server.push(ServerTool::WebFetch(params));
+            continue;
+        }
         if !t.is_custom() {
             let kind = t.kind.unwrap_or_default();
             anthropic_only.get_or_insert_with(|| {

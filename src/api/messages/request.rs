@@ -11,7 +11,7 @@
 //! has no room for.
 
 use serde::Deserialize;
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 use crate::api::read::{Bad, Read};
 
@@ -402,6 +402,10 @@ pub struct ToolParam {
     pub input_schema: Option<Value>,
     /// Web search: the most searches it may run.
     pub max_uses: Option<u64>,
+    /// Web fetch (`web_fetch_*`): its parameters (`max_uses`, `max_content_tokens`,
+    /// `allowed_domains`, `blocked_domains`), for the gateway's own web_fetch on
+    /// endpoints of the other families.
+    pub web_fetch: Option<Map<String, Value>>,
 }
 
 impl ToolParam {
@@ -409,12 +413,25 @@ impl ToolParam {
         if !v.is_object() {
             return Err(Bad::new("must be an object"));
         }
+        let kind: Option<String> = field(v, "type")?;
+        let web_fetch = match (kind.as_deref(), v) {
+            (Some(k), Value::Object(m)) if k.starts_with("web_fetch_") => {
+                let mut p = m.clone();
+                // What only Anthropic's own fetch acts on.
+                for k in ["type", "name", "citations", "cache_control"] {
+                    p.remove(k);
+                }
+                Some(p)
+            }
+            _ => None,
+        };
         Ok(ToolParam {
-            kind: field(v, "type")?,
+            kind,
             name: field(v, "name")?,
             description: field(v, "description")?,
             input_schema: opaque(v, "input_schema"),
             max_uses: field(v, "max_uses")?,
+            web_fetch,
         })
     }
 

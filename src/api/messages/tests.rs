@@ -647,3 +647,40 @@ fn streams_have_the_events_of_anthropics() {
         json!({"location": "Lyon"})
     );
 }
+
+#[test]
+fn anthropics_web_fetch_becomes_the_gateways_on_other_families() {
+    use crate::api::server_tools::{ServerTool, WebFetchParams};
+    let body = json!({
+        "model": "a/b", "max_tokens": 100,
+        "messages": [{"role": "user", "content": "read https://docs.example.com/x"}],
+        "tools": [{"type": "web_fetch_20250910", "name": "web_fetch", "max_uses": 3,
+                   "allowed_domains": ["docs.example.com"], "max_content_tokens": 5000,
+                   "citations": {"enabled": true}, "cache_control": {"type": "ephemeral"}}]
+    });
+    let c = convert(&body).unwrap();
+    // Any family serves it: nothing Anthropic-only is left.
+    assert_eq!(c.anthropic_only, None);
+    assert_eq!(
+        c.chat.server_tools,
+        [ServerTool::WebFetch(WebFetchParams {
+            max_uses: 3,
+            max_content_tokens: Some(5000),
+            allowed_domains: vec!["docs.example.com".into()],
+            blocked_domains: vec![],
+        })]
+    );
+    // No client functions: none sent.
+    assert_eq!(c.chat.tools, None);
+    let bad = json!({
+        "model": "a/b", "max_tokens": 100, "messages": [{"role": "user", "content": "x"}],
+        "tools": [{"type": "custom", "name": "f", "input_schema": {"type": "object"}},
+                  {"type": "web_fetch_20250910", "name": "web_fetch", "max_uses": 0}]
+    });
+    let e = convert(&bad).unwrap_err();
+    assert!(
+        e.to_string()
+            .starts_with("tools[1].max_uses: must be between 1 and 30"),
+        "{e}"
+    );
+}

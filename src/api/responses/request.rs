@@ -8,6 +8,7 @@ use crate::api::read::{
     boolean, detail, effort, list, number, object, opaque_object, string, tool_choice_word, whole,
     Bad, Fields, Read,
 };
+use crate::api::server_tools::{read_server_tool, ServerTool, SERVER_TOOL_TYPES};
 use crate::api::{
     ChatRequest, Content, ContentPart, Effort, FileData, FilePart, FunctionCall, FunctionDef,
     ImagePart, ImageUrl, JsonSchema, Message, ReasoningConfig, ResponseFormat, Role, Tool,
@@ -44,6 +45,8 @@ pub struct ResponsesRequest {
     pub instructions: Option<String>,
     pub input: Input,
     pub tools: Option<Vec<FunctionTool>>,
+    /// The tools the gateway runs (`mcp`, `openrouter:*`), as chat's `server_tools`.
+    pub server_tools: Vec<ServerTool>,
     pub tool_choice: Option<ToolChoice>,
     /// `text.format`; `text` itself is none.
     pub format: Option<ResponseFormat>,
@@ -110,7 +113,8 @@ impl ResponsesRequest {
             models: f.read("models", &|v| list(v, &string))?,
             instructions: f.read("instructions", &string)?,
             input: f.required("input", &input)?,
-            tools: f.read("tools", &|v| list(v, &tool))?,
+            tools: None,
+            server_tools: Vec::new(),
             tool_choice: f.read("tool_choice", &tool_choice)?,
             format: f.read("text", &text)?.flatten(),
             effort: f
@@ -129,6 +133,16 @@ impl ResponsesRequest {
             if let Some(v) = f.take(name) {
                 r.extra.insert((*name).to_string(), v);
             }
+        }
+        if let Some(all) = f.read("tools", &|v| list(v, &tool))? {
+            let mut functions = Vec::new();
+            for t in all {
+                match t {
+                    AnyTool::Function(f) => functions.push(f),
+                    AnyTool::Server(s) => r.server_tools.push(s),
+                }
+            }
+            r.tools = (!functions.is_empty() || r.server_tools.is_empty()).then_some(functions);
         }
         Ok(r)
     }
@@ -312,21 +326,34 @@ fn reasoning_details(o: Map<String, Value>) -> Vec<Value> {
     out
 }
 
-fn tool(v: Value) -> Read<FunctionTool> {
+/// A tool of a Responses request: a function, flat, or one the gateway runs (OpenAI's
+/// `mcp` shape, OpenRouter's `openrouter:*`).
+enum AnyTool {
+    Function(FunctionTool),
+    Server(ServerTool),
+}
+
+fn tool(v: Value) -> Read<AnyTool> {
     let mut f = object(v)?;
     let kind = f
         .read("type", &string)?
         .unwrap_or_else(|| "function".into());
+    if SERVER_TOOL_TYPES.contains(&kind.as_str()) {
+        return read_server_tool(&kind, f).map(AnyTool::Server);
+    }
     if kind != "function" {
-        let rule = format!("only function tools are supported, not {kind:?}");
+        let rule = format!(
+            "only function tools and the gateway's server tools ({}) are supported, not {kind:?}",
+            SERVER_TOOL_TYPES.join(", ")
+        );
         return Err(Bad::new(rule).in_field("type"));
     }
-    Ok(FunctionTool(FunctionDef {
+    Ok(AnyTool::Function(FunctionTool(FunctionDef {
         name: f.required("name", &string)?,
         description: f.read("description", &string)?,
         parameters: f.read("parameters", &opaque_object)?,
         strict: f.read("strict", &boolean)?,
-    }))
+    })))
 }
 
 fn tool_choice(v: Value) -> Read<ToolChoice> {
@@ -407,6 +434,7 @@ impl TryFrom<ResponsesRequest> for ChatRequest {
                     })
                     .collect()
             }),
+            server_tools: r.server_tools,
             tool_choice: r.tool_choice,
             response_format: r.format,
             reasoning: r.effort.map(|e| ReasoningConfig {

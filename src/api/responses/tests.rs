@@ -429,3 +429,83 @@ fn the_request_is_read_into_its_wire_types() {
         .unwrap_err();
     assert_eq!(e.to_string(), "temperature: must be a number, not a string");
 }
+
+#[test]
+fn openais_mcp_tool_becomes_a_server_tool() {
+    use crate::api::server_tools::{McpServer, ServerTool};
+    // The shape the official `openai` SDK sends (`Tool.Mcp`).
+    let body = json!({
+        "model": "a/b",
+        "input": "add 2 and 3",
+        "tools": [
+            {"type": "mcp", "server_label": "calc", "server_url": "https://mcp.example.com/mcp",
+             "server_description": "A calculator", "headers": {"X-Team": "blue"},
+             "authorization": "tok-1", "allowed_tools": {"tool_names": ["add"]},
+             "require_approval": "never"},
+            {"type": "function", "name": "local", "parameters": {"type": "object"}}
+        ],
+    });
+    let chat = to_chat(&body).unwrap();
+    assert_eq!(
+        chat.server_tools,
+        [ServerTool::Mcp(McpServer {
+            server_label: "calc".into(),
+            server_url: "https://mcp.example.com/mcp".into(),
+            headers: vec![
+                ("X-Team".into(), "blue".into()),
+                ("Authorization".into(), "Bearer tok-1".into())
+            ],
+            allowed_tools: Some(vec!["add".into()]),
+        })]
+    );
+    let tools = chat.tools.unwrap();
+    assert_eq!(tools.len(), 1);
+    assert_eq!(tools[0].function.name, "local");
+    // Only server tools: no client functions to send.
+    let only = json!({"model": "a/b", "input": "x", "tools": [
+        {"type": "mcp", "server_label": "calc", "server_url": "https://mcp.example.com/mcp"}]});
+    let chat = to_chat(&only).unwrap();
+    assert_eq!(chat.tools, None);
+    assert_eq!(chat.server_tools.len(), 1);
+}
+
+#[test]
+fn mcp_tools_this_gateway_cannot_run_are_refused_naming_the_field() {
+    for (tool, want) in [
+        (
+            json!({"type": "mcp", "server_label": "c", "server_url": "https://m.example/mcp"}),
+            None,
+        ),
+        (
+            json!({"type": "mcp", "server_label": "c", "server_url": "https://m.example/mcp", "require_approval": "always"}),
+            Some("tools[0].require_approval: only \"never\" is supported"),
+        ),
+        (
+            json!({"type": "mcp", "server_label": "c", "server_url": "https://m.example/mcp",
+                   "require_approval": {"never": {"tool_names": ["add"]}}}),
+            Some("tools[0].require_approval"),
+        ),
+        (
+            json!({"type": "mcp", "server_label": "c", "connector_id": "connector_gmail"}),
+            Some("tools[0].connector_id: OpenAI's connectors are not available"),
+        ),
+        (
+            json!({"type": "mcp", "server_label": "c"}),
+            Some("tools[0].server_url"),
+        ),
+        (
+            json!({"type": "code_interpreter", "container": {"type": "auto"}}),
+            Some("tools[0].type: only function tools and the gateway's server tools"),
+        ),
+    ] {
+        let body = json!({"model": "a/b", "input": "x", "tools": [tool]});
+        match (to_chat(&body), want) {
+            (Ok(_), None) => {}
+            (Err(e), Some(want)) => {
+                assert_eq!(e.status(), 400);
+                assert!(e.to_string().contains(want), "{e}");
+            }
+            (got, want) => panic!("{body}: {got:?}, wanted {want:?}"),
+        }
+    }
+}

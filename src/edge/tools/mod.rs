@@ -61,10 +61,3 @@ pub async fn functions(tool: &ServerTool, ctx: &ToolEnv<'_>) -> Result<Vec<Funct
         other => Ok(other.functions()),
     }
 }
-
-/// The error of a tool whose executor is not in this build.
-fn not_available(tool: &str) -> Error {
-    Error::NoProvider(format!(
-        "The server tool {tool} is not available on this gateway"
-    ))
-}
