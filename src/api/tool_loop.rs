@@ -427,7 +427,6 @@ pub fn stream_bytes(c: &ChatCompletion, enc: &mut super::surface::Encoder) -> Ve
 /// `:online` on the model and `plugins: [{id: "web"}]`: OpenRouter's older spellings of
 /// a web_search tool (with the plugin's `max_results` and `engine`).
 pub fn web_by_default(chat: &mut ChatRequest) -> crate::error::Result<()> {
-    use super::read::{list, named, object, whole, Bad};
     use super::server_tools::{Engine, WebSearchParams, MAX_RESULTS};
     let mut params: Option<WebSearchParams> = None;
     for m in chat
@@ -440,32 +439,16 @@ pub fn web_by_default(chat: &mut ChatRequest) -> crate::error::Result<()> {
             params = Some(WebSearchParams::default());
         }
     }
-    if let Some(plugins) = chat.extra.get("plugins").cloned() {
-        let web = list(plugins, &|v| {
-            let mut f = object(v)?;
-            if f.take("id") != Some(Value::String("web".into())) {
-                return Ok(None);
-            }
-            let mut p = WebSearchParams::default();
-            if let Some(n) = f.read("max_results", &whole)? {
-                if !(1..=MAX_RESULTS).contains(&n) {
-                    return Err(
-                        Bad::new(format!("must be between 1 and {MAX_RESULTS}, not {n}"))
-                            .in_field("max_results"),
-                    );
-                }
-                p.max_results = n;
-            }
-            if let Some(i) = f.read("engine", &|v| named(v, &Engine::NAMES))? {
-                p.engine =
-                    Engine::of(Engine::NAMES.get(i).copied().unwrap_or("auto")).unwrap_or_default();
-            }
-            Ok(Some(p))
-        })
-        .map_err(|b| crate::error::Error::from(b.in_field("plugins")))?;
-        if let Some(p) = web.into_iter().flatten().next() {
-            params = Some(p);
+    // The plugin's bounds were checked as `plugins` was read.
+    if let Some(w) = chat.plugins.web() {
+        let mut p = WebSearchParams::default();
+        if let Some(n) = w.max_results {
+            p.max_results = n.min(MAX_RESULTS);
         }
+        if let Some(e) = w.engine.as_deref() {
+            p.engine = Engine::of(e).unwrap_or_default();
+        }
+        params = Some(p);
     }
     let has_search = chat
         .server_tools

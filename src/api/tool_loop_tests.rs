@@ -267,7 +267,7 @@ fn online_and_the_web_plugin_mean_a_web_search_tool() {
         chat.server_tools,
         vec![ServerTool::WebSearch(WebSearchParams::default())]
     );
-    let mut chat: ChatRequest = serde_json::from_value(json!({"model": "a/b", "messages": [{"role": "user", "content": "q"}],
+    let mut chat = crate::api::read::chat(json!({"model": "a/b", "messages": [{"role": "user", "content": "q"}],
         "plugins": [{"id": "response-healing"}, {"id": "web", "max_results": 3, "engine": "brave"}]})).unwrap();
     web_by_default(&mut chat).unwrap();
     assert_eq!(
@@ -278,15 +278,15 @@ fn online_and_the_web_plugin_mean_a_web_search_tool() {
             ..Default::default()
         })]
     );
-    let mut chat: ChatRequest = serde_json::from_value(
+    // The plugin's bounds are checked as the request is read.
+    let e = crate::api::read::chat(
         json!({"model": "a/b", "messages": [{"role": "user", "content": "q"}],
         "plugins": [{"id": "web", "max_results": 99}]}),
     )
-    .unwrap();
-    let e: crate::error::Error = web_by_default(&mut chat).unwrap_err();
+    .unwrap_err();
     assert_eq!(
-        e.public_message(),
-        "plugins[0].max_results: must be between 1 and 25, not 99"
+        crate::error::Error::from(e).public_message(),
+        "plugins[0].max_results: must be from 1 to 10, not 99"
     );
     let mut plain: ChatRequest = serde_json::from_value(
         json!({"model": "a/b", "messages": [{"role": "user", "content": "q"}]}),

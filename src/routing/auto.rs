@@ -22,8 +22,6 @@
 //! 5. Session stickiness: the model the caller's session was last routed to by the
 //!    same router goes first while it still meets rules 1 to 3.
 
-use serde::Deserialize;
-
 use crate::api::ChatRequest;
 use crate::catalog::{ApiFamily, Catalog, Model};
 use crate::error::{Error, Result};
@@ -35,8 +33,7 @@ pub const FREE: &str = "openrouter/free";
 pub const MAX_CHOSEN: usize = 3;
 
 /// `cost_tier`: a band of the candidates ordered by price.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum CostTier {
     #[default]
     Low,
@@ -47,6 +44,19 @@ pub enum CostTier {
 }
 
 impl CostTier {
+    const ALL: [CostTier; 5] = [
+        CostTier::Low,
+        CostTier::Medium,
+        CostTier::High,
+        CostTier::Xhigh,
+        CostTier::Max,
+    ];
+
+    /// The tier named `name`, if it is one.
+    pub fn of(name: &str) -> Option<CostTier> {
+        CostTier::ALL.into_iter().find(|t| t.as_str() == name)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             CostTier::Low => "low",
@@ -70,29 +80,11 @@ impl CostTier {
 }
 
 /// The `auto-router` plugin's settings (OpenRouter's `AutoRouterPlugin`).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AutoRouter {
-    #[serde(default)]
     pub allowed_models: Vec<String>,
-    #[serde(default)]
     pub excluded_models: Vec<String>,
-    #[serde(default)]
     pub cost_tier: Option<CostTier>,
-}
-
-/// One entry of `plugins`, read as the auto router's (the fields other plugins have
-/// are skipped; only the entry whose `id` is `auto-router` is kept). One plain struct
-/// rather than an enum tagged by `id`, which serde reads through a buffered copy of
-/// the value: less code in the worker.
-#[derive(Deserialize)]
-struct Plugin {
-    id: String,
-    #[serde(default)]
-    allowed_models: Vec<String>,
-    #[serde(default)]
-    excluded_models: Vec<String>,
-    #[serde(default)]
-    cost_tier: Option<CostTier>,
 }
 
 /// The most patterns `allowed_models` and `excluded_models` may hold together, and
@@ -103,20 +95,22 @@ const MAX_PATTERN_BYTES: usize = 256;
 /// The request's `auto-router` plugin settings (defaults without one); a plugin
 /// list or an `auto-router` entry of another shape is a 400 naming `plugins`.
 pub fn settings(req: &ChatRequest) -> Result<AutoRouter> {
-    let Some(v) = req.extra.get("plugins").filter(|v| !v.is_null()) else {
+    let Some(p) = req.plugins.auto_router() else {
         return Ok(AutoRouter::default());
     };
-    let plugins: Vec<Plugin> = serde_json::from_value(v.clone())
-        .map_err(|e| Error::bad_request(format!("plugins: {e}")))?;
-    let a = plugins
-        .into_iter()
-        .find(|p| p.id == "auto-router")
-        .map(|p| AutoRouter {
-            allowed_models: p.allowed_models,
-            excluded_models: p.excluded_models,
-            cost_tier: p.cost_tier,
-        })
-        .unwrap_or_default();
+    let cost_tier = match p.cost_tier.as_deref() {
+        None => None,
+        Some(t) => Some(CostTier::of(t).ok_or_else(|| {
+            Error::bad_request(format!(
+                "plugins: auto-router cost_tier must be one of low, medium, high, xhigh, max, not {t:?}"
+            ))
+        })?),
+    };
+    let a = AutoRouter {
+        allowed_models: p.allowed_models.clone().unwrap_or_default(),
+        excluded_models: p.excluded_models.clone().unwrap_or_default(),
+        cost_tier,
+    };
     let patterns = a.allowed_models.iter().chain(&a.excluded_models);
     if a.allowed_models
         .len()

@@ -179,6 +179,8 @@ test("a refused key falls to shared capacity, unless always_use is set", async (
   assert.equal(ok.json().usage.is_byok, undefined);
   // "Always use for this provider": no shared capacity for it.
   await call("PATCH", `/byok/${credential.id}`, acc.provisioningKey, { always_use: true });
+  // The served request's charge is in once its record is (both are the settlement's).
+  await eventually(async () => (await call("GET", `/generation?id=${ok.json().id}`, acc.key)).status === 200, "the served request's record");
   await settled();
   const before = await usage();
   from = up.calls.length;
