@@ -91,6 +91,22 @@ fn current(
     (skey, st)
 }
 
+/// Year, month, day of a day count since 1970-01-01 (proleptic Gregorian, UTC).
+// Calendar arithmetic on day counts of a clock (never of request data), far inside
+// i64 for any date within billions of years.
+#[allow(clippy::arithmetic_side_effects)]
+pub fn civil(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (yoe + era * 400 + i64::from(m <= 2), m, d)
+}
+
 /// How much of window `w` the current period of `key` has used, without counting.
 pub fn used(store: &mut impl CounterStore, key: &str, w: &Window, now_secs: u64) -> u64 {
     current(store, key, w, now_secs).1.count

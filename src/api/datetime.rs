@@ -7,6 +7,8 @@
 //! any `i64` bound, so it is left unchecked.
 #![allow(clippy::arithmetic_side_effects)]
 
+use crate::limits::civil;
+
 /// A zone's daylight-saving rule.
 #[derive(Clone, Copy)]
 enum Dst {
@@ -79,21 +81,6 @@ const ZONES: &[(&str, i32, Dst)] = &[
     ("Australia/Perth", 480, Dst::None),
     ("Australia/Brisbane", 600, Dst::None),
 ];
-
-/// (year, month 1..=12, day 1..=31) of a day counted from 1970-01-01.
-fn civil(days: i64) -> (i64, u32, u32) {
-    // Howard Hinnant's days-to-civil algorithm.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m, d)
-}
 
 /// Days from 1970-01-01 to a civil date.
 fn days_of(y: i64, m: u32, d: u32) -> i64 {

@@ -478,13 +478,7 @@ mod alias_tests {
         let body = json!({"model": model, "messages": [{"role": "user", "content": "hi"}]});
         let req = ChatRequest::parse(body.to_string().as_bytes()).unwrap();
         let health = Default::default();
-        let ctx = RouteContext {
-            allow_training: true,
-            health: &health,
-            now_ms: 0,
-            embeddings: false,
-            sticky: None,
-        };
+        let ctx = RouteContext::quiet(&health, true);
         let p = plan(&c, &req, &ctx, &mut || 0.0)?;
         Ok(p.iter()
             .map(|c| format!("{}={}", c.id, c.model.id))

@@ -66,6 +66,20 @@ pub struct RouteContext<'h> {
     pub sticky: Option<&'h str>,
 }
 
+#[cfg(test)]
+impl<'h> RouteContext<'h> {
+    /// A chat request's context at time 0, with `health` and no sticky session.
+    pub fn quiet(health: &'h HashMap<String, Summary>, allow_training: bool) -> Self {
+        RouteContext {
+            allow_training,
+            health,
+            now_ms: 0,
+            embeddings: false,
+            sticky: None,
+        }
+    }
+}
+
 /// The session a request belongs to for sticky routing: OpenRouter's `session_id`, or
 /// OpenAI's `prompt_cache_key` (at most 256 bytes of it).
 pub fn session_of(req: &ChatRequest) -> Option<&str> {

@@ -79,13 +79,7 @@ fn a_max_tokens_past_an_endpoint_is_lowered_not_refused() {
     }))
     .unwrap();
     let health = HashMap::new();
-    let ctx = RouteContext {
-        allow_training: false,
-        health: &health,
-        now_ms: 0,
-        embeddings: false,
-        sticky: None,
-    };
+    let ctx = RouteContext::quiet(&health, false);
     let order = |provider: serde_json::Value| {
         let req: ChatRequest = serde_json::from_value(json!({"model": "c/m", "max_tokens": 32000,
             "messages": [{"role": "user", "content": "hi"}], "provider": provider}))

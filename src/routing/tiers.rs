@@ -110,13 +110,7 @@ mod tests {
             .extend(body.as_object().unwrap().clone());
         let req: crate::api::ChatRequest = serde_json::from_value(req).unwrap();
         let health = HashMap::new();
-        let ctx = RouteContext {
-            allow_training: true,
-            health: &health,
-            now_ms: 0,
-            embeddings: false,
-            sticky: None,
-        };
+        let ctx = RouteContext::quiet(&health, true);
         let mut rnd = || 0.0;
         let got = plan(&c, &req, &ctx, &mut rnd).unwrap();
         got.iter().map(|c| c.endpoint.tag()).collect()

@@ -138,13 +138,7 @@ mod tests {
                 (format!("{p}/m"), s)
             })
             .collect();
-        let ctx = RouteContext {
-            allow_training: true,
-            health: &health,
-            now_ms: 0,
-            embeddings: false,
-            sticky: None,
-        };
+        let ctx = RouteContext::quiet(&health, true);
         // Always the cheapest of what is left: the price order a, b, c, d.
         let mut rnd = || 0.0;
         let got = crate::routing::plan(&c, &req, &ctx, &mut rnd).unwrap();
