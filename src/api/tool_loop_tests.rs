@@ -285,7 +285,7 @@ fn online_and_the_web_plugin_mean_a_web_search_tool() {
     )
     .unwrap_err();
     assert_eq!(
-        crate::error::Error::from(e).public_message(),
+        e.public_message(),
         "plugins[0].max_results: must be from 1 to 10, not 99"
     );
     let mut plain: ChatRequest = serde_json::from_value(
