@@ -4,7 +4,9 @@
 
 use serde::Serialize;
 
-use super::reply::{status, OutputItem, Part, Response, ResponseError, ResponseUsage, Status};
+use super::reply::{
+    status, Annotation, OutputItem, Part, Response, ResponseError, ResponseUsage, Status,
+};
 use super::Echo;
 use crate::api::{ChatChunk, ChunkChoice, ToolCallDelta, Usage};
 use crate::error::Error;
@@ -38,6 +40,10 @@ struct Event<'a> {
     arguments: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     logprobs: Option<[(); 0]>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    annotation_index: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    annotation: Option<&'a Annotation>,
 }
 
 impl<'a> Event<'a> {
@@ -108,6 +114,8 @@ pub struct StreamEncoder {
     /// Finished items, in output order.
     done: Vec<(usize, OutputItem)>,
     finish_reason: Option<String>,
+    /// The message's annotations (a server-tool loop's citations).
+    annotations: Vec<Annotation>,
 }
 
 impl StreamEncoder {
@@ -127,7 +135,42 @@ impl StreamEncoder {
             calls: Vec::new(),
             done: Vec::new(),
             finish_reason: None,
+            annotations: Vec::new(),
         }
+    }
+
+    /// What a server-tool loop did before the answer streams: each search as a
+    /// `web_search_call` item with its `in_progress`, `searching` and `completed`
+    /// events; the citations go on the message when it closes.
+    pub fn server_turn(
+        &mut self,
+        first: &ChatChunk,
+        turn: &crate::api::server_turn::Turn,
+    ) -> Vec<u8> {
+        let mut out = Vec::new();
+        self.start(first, &mut out);
+        for item in super::search::search_items(turn, &self.id) {
+            let OutputItem::WebSearchCall { id, action, .. } = &item else {
+                continue;
+            };
+            let open = self.open(id.clone(), None);
+            let started = OutputItem::WebSearchCall {
+                id: id.clone(),
+                status: Status::InProgress,
+                action: action.clone(),
+            };
+            let added = Event::item("response.output_item.added", open.index, &started);
+            Self::emit(&mut self.seq, &mut out, added);
+            for kind in ["in_progress", "searching", "completed"] {
+                let kind = format!("response.web_search_call.{kind}");
+                Self::emit(&mut self.seq, &mut out, Event::about(&kind, &open));
+            }
+            let done = Event::item("response.output_item.done", open.index, &item);
+            Self::emit(&mut self.seq, &mut out, done);
+            self.done.push((open.index, item));
+        }
+        self.annotations = super::search::annotations(turn);
+        out
     }
 
     /// `e` as an SSE event appended to `out`, numbered.
@@ -210,8 +253,21 @@ impl StreamEncoder {
         let Some(m) = self.message.take() else {
             return;
         };
-        let item = OutputItem::message(&m.id, &m.text, Status::Completed);
+        let mut item = OutputItem::message(&m.id, &m.text, Status::Completed);
         let seq = &mut self.seq;
+        for (i, a) in self.annotations.iter().enumerate() {
+            let added = Event {
+                annotation_index: Some(i),
+                annotation: Some(a),
+                ..Event::text_of("response.output_text.annotation.added", &m)
+            };
+            Self::emit(seq, out, added);
+        }
+        let mut part = Part::output_text(&m.text);
+        part.annotations = Some(self.annotations.clone());
+        if let OutputItem::Message { content, .. } = &mut item {
+            *content = vec![part.clone()];
+        }
         let text = Event {
             text: Some(&m.text),
             logprobs: Some([]),
@@ -219,7 +275,7 @@ impl StreamEncoder {
         };
         Self::emit(seq, out, text);
         let part = Event {
-            part: Some(Part::output_text(&m.text)),
+            part: Some(part),
             ..Event::text_of("response.content_part.done", &m)
         };
         Self::emit(seq, out, part);
