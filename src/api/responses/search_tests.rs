@@ -241,7 +241,8 @@ fn a_reply_sent_back_as_input_reads_its_web_search_calls_as_past() {
     let mut input = vec![json!({"role": "user", "content": "Does Rust run on Workers?"})];
     input.extend(r["output"].as_array().unwrap().iter().cloned());
     input.push(json!({"role": "user", "content": "thanks"}));
-    let chat = to_chat(&json!({"model": "a/b", "input": input, "tools": [{"type": "web_search"}]})).unwrap();
+    let chat = to_chat(&json!({"model": "a/b", "input": input, "tools": [{"type": "web_search"}]}))
+        .unwrap();
     let turns: Vec<(&str, String)> = chat
         .messages
         .iter()
