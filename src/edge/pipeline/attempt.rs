@@ -499,10 +499,9 @@ impl Attempt<'_> {
         }
     }
 
-    /// Keeps a whole reply in the response cache, when the request asked for it, and
-    /// its text for the trace span.
+    /// Keeps a whole reply in the response cache, when the request asked for it (its
+    /// text for the trace span was noted before its settlement).
     fn keep(&self, completion: &crate::api::ChatCompletion) {
-        self.run.settler.note_output(completion);
         if let Some(c) = &self.run.cache {
             c.chat(completion);
         }
