@@ -23,6 +23,7 @@ pub mod route;
 pub mod routed;
 pub mod schema;
 pub mod server_tools;
+pub mod server_turn;
 pub mod service_tier;
 pub mod session;
 pub mod sse;

@@ -76,7 +76,8 @@ pub enum ContextSize {
 }
 
 impl ContextSize {
-    const ALL: [ContextSize; 3] = [ContextSize::Low, ContextSize::Medium, ContextSize::High];
+    pub(crate) const ALL: [ContextSize; 3] =
+        [ContextSize::Low, ContextSize::Medium, ContextSize::High];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -292,6 +293,8 @@ pub struct ToolOutput {
     /// Picodollars the tool's own service charged (a search engine's price), if any;
     /// the endpoint's `pricing.web_search` is added by the loop, not here.
     pub cost: u64,
+    /// The tool failed: `content` says why (an MCP server's error).
+    pub is_error: bool,
 }
 
 /// A `tools[]` entry of one of the [`SERVER_TOOL_TYPES`], its `type` already read.
@@ -336,7 +339,7 @@ fn bounded(max: u64) -> impl Fn(Value) -> Read<u64> {
 }
 
 /// A list of bare domains (`example.com`, no scheme or path).
-fn domains(v: Value) -> Read<Vec<String>> {
+pub(crate) fn domains(v: Value) -> Read<Vec<String>> {
     let out = list(v, &|d| {
         let d = string(d)?.trim().to_ascii_lowercase();
         let ok = !d.is_empty()
@@ -406,14 +409,14 @@ pub(crate) fn web_fetch(mut p: Fields) -> Read<WebFetchParams> {
 }
 
 /// Parameters are few and named: a misspelt one is a 400, not a silent default.
-fn no_unknown(p: Fields) -> Read<()> {
+pub(crate) fn no_unknown(p: Fields) -> Read<()> {
     match p.0.keys().next() {
         Some(k) => Err(Bad::new("is not a parameter of this tool").in_field(k)),
         None => Ok(()),
     }
 }
 
-fn user_location(v: Value) -> Read<UserLocation> {
+pub(crate) fn user_location(v: Value) -> Read<UserLocation> {
     let mut f = object(v)?;
     // OpenAI nests it as {type: "approximate", approximate: {...}}; Anthropic flattens.
     f.read("type", &|t| named(t, &["approximate"]).map(drop))?;

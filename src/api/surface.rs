@@ -170,6 +170,15 @@ impl Incoming {
         }
     }
 
+    /// The reply to the client of a server-tool loop's answer `c`: the surface's reply
+    /// with what the loop did in the turn (`turn`) where the surface says it.
+    pub fn reply_turn(&self, c: ChatCompletion, turn: &super::server_turn::Turn) -> Reply {
+        match self.surface {
+            Surface::Responses => Reply::Responses(responses::response_with(&c, &self.echo, turn)),
+            _ => self.reply(c),
+        }
+    }
+
     /// The stream encoder of this surface (`passthrough`: an Anthropic endpoint behind
     /// the Messages surface, whose own events go to the client).
     pub fn encoder(&self, prompt_estimate: u64, passthrough: bool) -> Encoder {
@@ -209,6 +218,15 @@ impl Encoder {
                 b"event: ping\ndata: {\"type\":\"ping\"}\n\n".to_vec()
             }
             _ => super::sse::KEEPALIVE.to_vec(),
+        }
+    }
+
+    /// What a server-tool loop did, before its answer streams (Responses'
+    /// `web_search_call` items; nothing on the other surfaces).
+    pub fn server_turn(&mut self, first: &ChatChunk, turn: &super::server_turn::Turn) -> Vec<u8> {
+        match self {
+            Encoder::Responses(e) => e.server_turn(first, turn),
+            _ => Vec::new(),
         }
     }
 

@@ -14,6 +14,7 @@
 use serde_json::{json, Value};
 
 use super::server_tools::{Citation, ServerCall, ServerTool, ServerToolUse, ToolOutput};
+use super::server_turn::{McpCall, Search, Turn};
 use super::{ChatCompletion, ChatRequest, Content, FunctionCall, Message, Role, Tool, ToolCall};
 use super::{FunctionDef, Usage};
 
@@ -102,6 +103,10 @@ pub struct Loop {
     uses: Vec<u64>,
     pub usage: ServerToolUse,
     pub citations: Vec<Citation>,
+    /// The searches run, in order (for the surfaces' reply writers).
+    pub searches: Vec<Search>,
+    /// The MCP calls made, in order (for the surfaces' reply writers).
+    pub mcp_calls: Vec<McpCall>,
     /// The inner calls' usage, summed.
     pub inner_usage: Option<Usage>,
     /// Picodollars spent: the models' cost and the tools'.
@@ -245,9 +250,17 @@ impl Loop {
             tool_calls: Some(tool_calls),
             ..Message::default()
         });
-        for ((_, call), result) in calls.iter().zip(results) {
+        for ((i, call), result) in calls.iter().zip(results) {
+            self.note_mcp(*i, call, &result);
             let content = match result {
                 Ok(out) => {
+                    if let Some(ServerTool::WebSearch(_)) = self.tools.get(*i) {
+                        self.searches.push(Search {
+                            id: call.id.clone(),
+                            query: call.string_arg("query").unwrap_or_default(),
+                            results: out.citations.clone(),
+                        });
+                    }
                     self.usage.add(out.usage);
                     self.cost = self.cost.saturating_add(u128::from(out.cost));
                     self.citations.extend(out.citations);
@@ -263,6 +276,59 @@ impl Loop {
             });
         }
         self.check_bounds();
+    }
+
+    /// A call of an MCP server's tool (the `i`th server tool), with what it gave.
+    fn note_mcp(&mut self, i: usize, call: &ServerCall, result: &Result<ToolOutput, String>) {
+        let Some(ServerTool::Mcp(m)) = self.tools.get(i) else {
+            return;
+        };
+        let text = |r: &Result<ToolOutput, String>| match r {
+            Ok(out) => (out.content.clone(), out.is_error),
+            Err(why) => (why.clone(), true),
+        };
+        let (content, failed) = text(result);
+        let label = &m.server_label;
+        self.mcp_calls.push(McpCall {
+            server_label: label.clone(),
+            name: super::server_tools::mcp_tool_of(&call.name, label)
+                .unwrap_or(&call.name)
+                .to_string(),
+            arguments: call.arguments.clone(),
+            output: (!failed).then(|| content.clone()),
+            error: failed.then_some(content),
+        });
+    }
+
+    /// The server part of the turn `c` (the loop's answer) ends: the searches run and
+    /// the citations' spans in its text.
+    pub fn turn(&self, c: &ChatCompletion) -> Turn {
+        let text = c
+            .choices
+            .first()
+            .and_then(|ch| ch.message.content.as_deref())
+            .unwrap_or("");
+        Turn {
+            searches: self.searches.clone(),
+            cited: super::server_turn::spans(text, &self.citations),
+            mcp: self.mcp_turn(),
+        }
+    }
+
+    /// The MCP servers' listings (as offered) and the calls made of them.
+    fn mcp_turn(&self) -> super::server_turn::McpTurn {
+        let servers: Vec<&str> = self
+            .tools
+            .iter()
+            .filter_map(|t| match t {
+                ServerTool::Mcp(m) => Some(m.server_label.as_str()),
+                _ => None,
+            })
+            .collect();
+        super::server_turn::McpTurn {
+            lists: super::server_turn::mcp_lists(&servers, &self.functions),
+            calls: self.mcp_calls.clone(),
+        }
     }
 
     /// Adds a cost the loop knows of before a model call bills it.
@@ -306,25 +372,13 @@ impl Loop {
     }
 }
 
-/// `url_citation` annotations for the citations the answer used: where the answer
-/// names a result's URL, its span; a citation it does not name spans the whole answer.
+/// `url_citation` annotations for the citations the answer used (chat's shape; see
+/// [`super::server_turn::spans`]).
 pub fn annotations(text: &str, citations: &[Citation]) -> Vec<Value> {
-    let chars = |byte: usize| text.get(..byte).map_or(0, |s| s.chars().count());
-    let mut out = Vec::new();
-    let mut seen = std::collections::HashSet::new();
-    for c in citations {
-        if !seen.insert(c.url.as_str()) {
-            continue;
-        }
-        let (start, end) = match text.find(&c.url) {
-            Some(b) => (chars(b), chars(b.saturating_add(c.url.len()))),
-            None => (0, text.chars().count()),
-        };
-        out.push(json!({"type": "url_citation", "url_citation": {
-            "url": c.url, "title": c.title, "content": c.content,
-            "start_index": start, "end_index": end}}));
-    }
-    out
+    super::server_turn::spans(text, citations)
+        .into_iter()
+        .map(|c| json!({"type": "url_citation", "url_citation": c}))
+        .collect()
 }
 
 /// The `reasoning_details` item carrying a turn's server calls and results.
@@ -367,9 +421,10 @@ pub fn replay(messages: Vec<Message>) -> Vec<Message> {
     out
 }
 
-/// The answer as a stream of the client's surface: one chunk with the whole message,
-/// then the surface's close with the usage.
-pub fn stream_bytes(c: &ChatCompletion, enc: &mut super::surface::Encoder) -> Vec<u8> {
+/// The answer as a stream of the client's surface: what the loop did (`turn`, where
+/// the surface says it), one chunk with the whole message, then the surface's close
+/// with the usage.
+pub fn stream_bytes(c: &ChatCompletion, turn: &Turn, enc: &mut super::surface::Encoder) -> Vec<u8> {
     use super::{ChatChunk, ChunkChoice, Delta, FunctionCallDelta, ToolCallDelta};
     let chunk = |choices: Vec<ChunkChoice>| ChatChunk {
         id: c.id.clone(),
@@ -419,7 +474,8 @@ pub fn stream_bytes(c: &ChatCompletion, enc: &mut super::surface::Encoder) -> Ve
             }
         })
         .collect();
-    let mut out = enc.chunk(&chunk(choices));
+    let mut out = enc.server_turn(&chunk(Vec::new()), turn);
+    out.extend(enc.chunk(&chunk(choices)));
     out.extend(enc.close(&chunk(Vec::new()), &c.usage.clone().unwrap_or_default()));
     out
 }

@@ -42,6 +42,7 @@ fn found(url: &str) -> ToolOutput {
             ..Default::default()
         },
         cost: 0,
+        is_error: false,
     }
 }
 
@@ -338,7 +339,11 @@ fn the_answer_streams_as_one_chunk_then_the_close() {
         ),
         false,
     );
-    let bytes = stream_bytes(&out, &mut crate::api::surface::Encoder::Chat);
+    let bytes = stream_bytes(
+        &out,
+        &Default::default(),
+        &mut crate::api::surface::Encoder::Chat,
+    );
     let text = String::from_utf8(bytes).unwrap();
     let events: Vec<Value> = text
         .split("\n\n")

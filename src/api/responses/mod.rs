@@ -8,18 +8,21 @@
 //! `request` holds the request's wire types and their conversion into the chat
 //! request, `reply` the `response` object and its output items, `stream` the events.
 
+mod mcp_items;
 mod reply;
 mod request;
+mod search;
 pub mod stored;
 mod stream;
 
 use serde_json::{Map, Value};
 
 pub use reply::{
-    response, Incomplete, InputDetails, OutputDetails, OutputItem, Part, Response, ResponseError,
-    ResponseUsage, Status,
+    response, Annotation, Incomplete, InputDetails, OutputDetails, OutputItem, Part, Response,
+    ResponseError, ResponseUsage, SearchAction, Status,
 };
 pub use request::{check_input, FunctionTool, Input, InputItem, ResponsesRequest};
+pub use search::{response_with, WEB_SEARCH_TYPES};
 pub use stream::StreamEncoder;
 
 use super::ChatRequest;

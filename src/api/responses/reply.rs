@@ -128,6 +128,28 @@ pub enum OutputItem {
         arguments: String,
         status: Status,
     },
+    /// A search the gateway's tool loop ran for the model.
+    WebSearchCall {
+        id: String,
+        status: Status,
+        action: SearchAction,
+    },
+    /// The tools an MCP server listed, as the gateway's tool loop offered them.
+    McpListTools {
+        id: String,
+        server_label: String,
+        tools: Vec<crate::api::server_turn::McpListed>,
+    },
+    /// A call the gateway's tool loop made of an MCP server's tool.
+    McpCall {
+        id: String,
+        server_label: String,
+        name: String,
+        arguments: String,
+        output: Option<String>,
+        error: Option<String>,
+        status: Status,
+    },
 }
 
 /// A text part: `output_text` (with its annotations) or `summary_text`.
@@ -137,7 +159,27 @@ pub struct Part {
     pub kind: &'static str,
     pub text: String,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub annotations: Option<[(); 0]>,
+    pub annotations: Option<Vec<Annotation>>,
+}
+
+/// An `output_text` part's annotation: a web result the text cites, its span in
+/// characters.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Annotation {
+    UrlCitation {
+        url: String,
+        title: String,
+        start_index: usize,
+        end_index: usize,
+    },
+}
+
+/// What a `web_search_call` item did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum SearchAction {
+    Search { query: String },
 }
 
 impl Part {
@@ -145,7 +187,7 @@ impl Part {
         Part {
             kind: "output_text",
             text: text.to_string(),
-            annotations: Some([]),
+            annotations: Some(Vec::new()),
         }
     }
 

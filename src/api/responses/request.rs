@@ -45,7 +45,8 @@ pub struct ResponsesRequest {
     pub instructions: Option<String>,
     pub input: Input,
     pub tools: Option<Vec<FunctionTool>>,
-    /// The tools the gateway runs (`mcp`, `openrouter:*`), as chat's `server_tools`.
+    /// The tools the gateway runs (`mcp`, `web_search`, `openrouter:*`), as chat's
+    /// `server_tools`.
     pub server_tools: Vec<ServerTool>,
     pub tool_choice: Option<ToolChoice>,
     /// `text.format`; `text` itself is none.
@@ -83,6 +84,10 @@ pub enum InputItem {
     },
     /// A reasoning item of an earlier turn, as the `reasoning_details` it carries.
     Reasoning(Vec<Value>),
+    /// A `web_search_call` (or `mcp_list_tools`, `mcp_call`) of an earlier turn (a
+    /// reply's output sent back as input): the gateway's loop ran it then, and the answer after it carries what it found;
+    /// nothing of it goes to the model.
+    WebSearchCall,
 }
 
 /// A function tool, flat as Responses writes it.
@@ -189,8 +194,9 @@ fn item(v: Value) -> Read<InputItem> {
                 .ok_or_else(|| Bad::new("must be a string or an array of parts").in_field("output"))?,
         }),
         "reasoning" => Ok(InputItem::Reasoning(reasoning_details(f.0))),
+        "web_search_call" | "mcp_list_tools" | "mcp_call" => Ok(InputItem::WebSearchCall),
         other => Err(Bad::new(format!(
-            "item type {other:?} is not supported (message, function_call, function_call_output, reasoning)"
+            "item type {other:?} is not supported (message, function_call, function_call_output, reasoning, web_search_call, mcp_list_tools, mcp_call)"
         ))
         .in_field("type")),
     }
@@ -327,7 +333,7 @@ fn reasoning_details(o: Map<String, Value>) -> Vec<Value> {
 }
 
 /// A tool of a Responses request: a function, flat, or one the gateway runs (OpenAI's
-/// `mcp` shape, OpenRouter's `openrouter:*`).
+/// `mcp` and `web_search` shapes, OpenRouter's `openrouter:*`).
 enum AnyTool {
     Function(FunctionTool),
     Server(ServerTool),
@@ -341,10 +347,14 @@ fn tool(v: Value) -> Read<AnyTool> {
     if SERVER_TOOL_TYPES.contains(&kind.as_str()) {
         return read_server_tool(&kind, f).map(AnyTool::Server);
     }
+    if super::WEB_SEARCH_TYPES.contains(&kind.as_str()) {
+        return super::search::web_search_tool(f).map(AnyTool::Server);
+    }
     if kind != "function" {
         let rule = format!(
-            "only function tools and the gateway's server tools ({}) are supported, not {kind:?}",
-            SERVER_TOOL_TYPES.join(", ")
+            "only function tools and the gateway's server tools ({}, {}) are supported, not {kind:?}",
+            SERVER_TOOL_TYPES.join(", "),
+            super::WEB_SEARCH_TYPES.join(", ")
         );
         return Err(Bad::new(rule).in_field("type"));
     }
@@ -493,6 +503,7 @@ fn add(item: InputItem, out: &mut Vec<Message>) {
         }),
         // Reasoning of an earlier turn goes back with the assistant turn it belongs
         // to, as `reasoning_details` (thinking signatures and the like).
+        InputItem::WebSearchCall => {}
         InputItem::Reasoning(details) if details.is_empty() => {}
         InputItem::Reasoning(details) => match open_turn(out) {
             Some(last) => {

@@ -4,7 +4,9 @@
 
 use serde::Serialize;
 
-use super::reply::{status, OutputItem, Part, Response, ResponseError, ResponseUsage, Status};
+use super::reply::{
+    status, Annotation, OutputItem, Part, Response, ResponseError, ResponseUsage, Status,
+};
 use super::Echo;
 use crate::api::{ChatChunk, ChunkChoice, ToolCallDelta, Usage};
 use crate::error::Error;
@@ -38,6 +40,10 @@ struct Event<'a> {
     arguments: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     logprobs: Option<[(); 0]>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    annotation_index: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    annotation: Option<&'a Annotation>,
 }
 
 impl<'a> Event<'a> {
@@ -108,6 +114,8 @@ pub struct StreamEncoder {
     /// Finished items, in output order.
     done: Vec<(usize, OutputItem)>,
     finish_reason: Option<String>,
+    /// The message's annotations (a server-tool loop's citations).
+    annotations: Vec<Annotation>,
 }
 
 impl StreamEncoder {
@@ -127,7 +135,85 @@ impl StreamEncoder {
             calls: Vec::new(),
             done: Vec::new(),
             finish_reason: None,
+            annotations: Vec::new(),
         }
+    }
+
+    /// What a server-tool loop did before the answer streams: each search as a
+    /// `web_search_call` item with its `in_progress`, `searching` and `completed`
+    /// events; the citations go on the message when it closes.
+    pub fn server_turn(
+        &mut self,
+        first: &ChatChunk,
+        turn: &crate::api::server_turn::Turn,
+    ) -> Vec<u8> {
+        let mut out = Vec::new();
+        self.start(first, &mut out);
+        for item in super::mcp_items::mcp_items(turn, &self.id) {
+            self.mcp_item(item, &mut out);
+        }
+        for item in super::search::search_items(turn, &self.id) {
+            let OutputItem::WebSearchCall { id, action, .. } = &item else {
+                continue;
+            };
+            let open = self.open(id.clone(), None);
+            let started = OutputItem::WebSearchCall {
+                id: id.clone(),
+                status: Status::InProgress,
+                action: action.clone(),
+            };
+            let added = Event::item("response.output_item.added", open.index, &started);
+            Self::emit(&mut self.seq, &mut out, added);
+            for kind in ["in_progress", "searching", "completed"] {
+                let kind = format!("response.web_search_call.{kind}");
+                Self::emit(&mut self.seq, &mut out, Event::about(&kind, &open));
+            }
+            let done = Event::item("response.output_item.done", open.index, &item);
+            Self::emit(&mut self.seq, &mut out, done);
+            self.done.push((open.index, item));
+        }
+        self.annotations = super::search::annotations(turn);
+        out
+    }
+
+    /// An MCP item with its events: a listing's `in_progress` and `completed`; a
+    /// call's `in_progress`, its arguments (one `delta`, then `done`) and `completed`
+    /// (or `failed`).
+    fn mcp_item(&mut self, item: OutputItem, out: &mut Vec<u8>) {
+        let (id, kind, arguments, failed) = match &item {
+            OutputItem::McpListTools { id, .. } => (id, "mcp_list_tools", None, false),
+            OutputItem::McpCall {
+                id,
+                arguments,
+                error,
+                ..
+            } => (id, "mcp_call", Some(arguments.as_str()), error.is_some()),
+            _ => return,
+        };
+        let open = self.open(id.clone(), None);
+        let started = super::mcp_items::started(&item);
+        let added = Event::item("response.output_item.added", open.index, &started);
+        Self::emit(&mut self.seq, out, added);
+        let progress = format!("response.{kind}.in_progress");
+        Self::emit(&mut self.seq, out, Event::about(&progress, &open));
+        if let Some(args) = arguments {
+            let delta = Event {
+                delta: Some(args),
+                ..Event::about("response.mcp_call_arguments.delta", &open)
+            };
+            Self::emit(&mut self.seq, out, delta);
+            let done = Event {
+                arguments: Some(args),
+                ..Event::about("response.mcp_call_arguments.done", &open)
+            };
+            Self::emit(&mut self.seq, out, done);
+        }
+        let end = if failed { "failed" } else { "completed" };
+        let end = format!("response.{kind}.{end}");
+        Self::emit(&mut self.seq, out, Event::about(&end, &open));
+        let done = Event::item("response.output_item.done", open.index, &item);
+        Self::emit(&mut self.seq, out, done);
+        self.done.push((open.index, item));
     }
 
     /// `e` as an SSE event appended to `out`, numbered.
@@ -210,8 +296,21 @@ impl StreamEncoder {
         let Some(m) = self.message.take() else {
             return;
         };
-        let item = OutputItem::message(&m.id, &m.text, Status::Completed);
+        let mut item = OutputItem::message(&m.id, &m.text, Status::Completed);
         let seq = &mut self.seq;
+        for (i, a) in self.annotations.iter().enumerate() {
+            let added = Event {
+                annotation_index: Some(i),
+                annotation: Some(a),
+                ..Event::text_of("response.output_text.annotation.added", &m)
+            };
+            Self::emit(seq, out, added);
+        }
+        let mut part = Part::output_text(&m.text);
+        part.annotations = Some(self.annotations.clone());
+        if let OutputItem::Message { content, .. } = &mut item {
+            *content = vec![part.clone()];
+        }
         let text = Event {
             text: Some(&m.text),
             logprobs: Some([]),
@@ -219,7 +318,7 @@ impl StreamEncoder {
         };
         Self::emit(seq, out, text);
         let part = Event {
-            part: Some(Part::output_text(&m.text)),
+            part: Some(part),
             ..Event::text_of("response.content_part.done", &m)
         };
         Self::emit(seq, out, part);

@@ -95,7 +95,7 @@ fn unsupported_input_names_the_field() {
             "previous_response_id",
         ),
         (
-            json!({"model": "a/b", "input": "x", "tools": [{"type": "web_search"}]}),
+            json!({"model": "a/b", "input": "x", "tools": [{"type": "computer_use_preview"}]}),
             "tools[0].type: only function tools",
         ),
         (

@@ -58,7 +58,8 @@ pub(super) async fn run(
         Err(resp) => Ok(resp),
         Ok(c) => {
             let id = c.id.clone();
-            let resp = http::reply(&incoming.request.reply(c))?;
+            let turn = lp.turn(&c);
+            let resp = http::reply(&incoming.request.reply_turn(c, &turn))?;
             // The answer's generation: the loop's last model call.
             http::set(resp.headers(), "X-Generation-Id", &id);
             Ok(resp)
@@ -164,7 +165,8 @@ impl Steps<'_> {
             Err(resp) => return Ok(resp),
         };
         let mut encoder = self.incoming.request.encoder(0, false);
-        let bytes = tool_loop::stream_bytes(&c, &mut encoder);
+        let turn = lp.turn(&c);
+        let bytes = tool_loop::stream_bytes(&c, &turn, &mut encoder);
         let headers = upstream::sse_headers();
         http::set(&headers, "X-Generation-Id", &c.id);
         Response::from_bytes(bytes)

@@ -1,0 +1,124 @@
+//! What a server-tool loop did in the turn it answers, for the surfaces' reply writers
+//! (Responses' `web_search_call` items and `url_citation` annotations): the searches
+//! run, in order, with the results each gave, and each cited result's span in the
+//! answer. Made by the loop ([`super::tool_loop::Loop::turn`]), never read back from
+//! the answer's text.
+
+use serde::Serialize;
+
+use super::server_tools::Citation;
+
+/// One search the loop ran.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Search {
+    /// The model's call ID.
+    pub id: String,
+    /// What the model searched for.
+    pub query: String,
+    /// The results it read.
+    pub results: Vec<Citation>,
+}
+
+/// A result the answer cites, with its span in the answer (in characters).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Cited {
+    pub url: String,
+    pub title: String,
+    pub content: String,
+    pub start_index: usize,
+    pub end_index: usize,
+}
+
+/// The server part of the turn the client's reply answers.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Turn {
+    pub searches: Vec<Search>,
+    pub cited: Vec<Cited>,
+    /// The MCP servers' listings and calls.
+    pub mcp: McpTurn,
+}
+
+/// The citations the answer `text` used, once each: where the answer names a result's
+/// URL, its span; a citation it does not name spans the whole answer.
+pub fn spans(text: &str, citations: &[Citation]) -> Vec<Cited> {
+    let chars = |byte: usize| text.get(..byte).map_or(0, |s| s.chars().count());
+    let mut out = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for c in citations {
+        if !seen.insert(c.url.as_str()) {
+            continue;
+        }
+        let (start_index, end_index) = match text.find(&c.url) {
+            Some(b) => (chars(b), chars(b.saturating_add(c.url.len()))),
+            None => (0, text.chars().count()),
+        };
+        out.push(Cited {
+            url: c.url.clone(),
+            title: c.title.clone(),
+            content: c.content.clone(),
+            start_index,
+            end_index,
+        });
+    }
+    out
+}
+
+/// An MCP server's tools as the loop offered them (OpenAI's `mcp_list_tools` item).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct McpList {
+    pub server_label: String,
+    pub tools: Vec<McpListed>,
+}
+
+/// One tool an MCP server listed.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct McpListed {
+    pub name: String,
+    pub description: Option<String>,
+    pub input_schema: serde_json::Value,
+    pub annotations: Option<serde_json::Value>,
+}
+
+/// One call the loop made of an MCP server's tool, and what it gave: its `output`, or
+/// the `error` the server (or the gateway) said.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct McpCall {
+    pub server_label: String,
+    /// The server's name of the tool (not the `mcp__` function).
+    pub name: String,
+    pub arguments: String,
+    pub output: Option<String>,
+    pub error: Option<String>,
+}
+
+/// The MCP part of a turn: the servers' listings and the calls made.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct McpTurn {
+    pub lists: Vec<McpList>,
+    pub calls: Vec<McpCall>,
+}
+
+/// The listings of the MCP `servers` (labels) the loop offered `functions` of.
+pub fn mcp_lists(servers: &[&str], functions: &[crate::api::FunctionDef]) -> Vec<McpList> {
+    servers
+        .iter()
+        .map(|label| McpList {
+            server_label: (*label).to_string(),
+            tools: functions
+                .iter()
+                .filter_map(|f| {
+                    let name = super::server_tools::mcp_tool_of(&f.name, label)?;
+                    Some(McpListed {
+                        name: name.to_string(),
+                        description: f.description.clone(),
+                        input_schema: f
+                            .parameters
+                            .clone()
+                            .unwrap_or_else(|| serde_json::json!({"type": "object"})),
+                        annotations: None,
+                    })
+                })
+                .collect(),
+        })
+        .collect()
+}
