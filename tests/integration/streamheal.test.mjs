@@ -107,3 +107,50 @@ test("valid JSON streams as it came with a valid stage; without the plugin nothi
   assert.equal(plain.at(-1).openrouter_metadata, undefined);
   assert.ok(!plain.some((c) => c.choices[0]?.delta?.content === "]}"));
 });
+
+// A streamed server-tool loop whose search engine is slow: the headers come at once
+// and the client reads `: OPENROUTER PROCESSING` every STREAM_KEEPALIVE_MS while the
+// searches and inner model calls run, before the answer's first chunk.
+test("a streamed loop with a slow search sends keep-alives before its first chunk", async () => {
+  const { startMockUpstream } = await import("../support/mock_upstream.mjs");
+  const { mockBindings } = await import("../support/catalog.mjs");
+  const { startSearchMock, searchBindings } = await import("../support/search_mock.mjs");
+  const upstream = await startMockUpstream();
+  const search = await startSearchMock({ delayMs: 600 });
+  const catalog = testCatalog();
+  const base = catalog.models.find((m) => m.id === "openai-mock/ok");
+  catalog.models.push({ ...base, id: "srv/slow-searcher", name: "slow searcher",
+    endpoints: [{ provider: "mockopenai", upstream_model: "searcher", pricing: { ...price, web_search: "0.01" } }] });
+  const loopWorker = await startWorker({ catalog, bindings: {
+    ...mockBindings(upstream.url), ...searchBindings(search.url), STREAM_KEEPALIVE_MS: "100" } });
+  try {
+    const { key } = await loopWorker.createAccount({ credits: 10 });
+    const started = Date.now();
+    const r = await fetch(`${loopWorker.base}/chat/completions`, {
+      method: "POST",
+      headers: { "content-type": "application/json", authorization: `Bearer ${key}` },
+      body: JSON.stringify({ model: "srv/slow-searcher", stream: true, messages: [{ role: "user", content: "Does Rust run on Workers?" }],
+        tools: [{ type: "openrouter:web_search", parameters: { engine: "exa" } }] }),
+    });
+    const headersMs = Date.now() - started;
+    assert.equal(r.status, 200);
+    assert.match(r.headers.get("content-type"), /text\/event-stream/);
+    // The headers came before the first (600 ms) search could end.
+    assert.ok(headersMs < 600, `headers after ${headersMs} ms`);
+    const events = await collect(r.body);
+    const first = events.findIndex((e) => e.data);
+    const comments = events.slice(0, first);
+    // Two searches of 600 ms at a keep-alive every 100 ms: at least ten before the answer.
+    assert.ok(comments.length >= 10, `${comments.length} comments before the first chunk`);
+    assert.deepEqual([...new Set(comments.map((e) => e.comment))], [": OPENROUTER PROCESSING"]);
+    assert.equal(search.requests.length, 2);
+    const chunks = events.filter((e) => e.data).map((e) => e.data);
+    assert.equal(chunks.at(-1).usage.server_tool_use.web_search_requests, 2);
+    assert.ok(contentOf(chunks).includes("https://www.rust-lang.org/what/wasm"), contentOf(chunks));
+    assert.deepEqual(events.at(-1), { done: true });
+  } finally {
+    await loopWorker.close();
+    await upstream.close();
+    await search.close();
+  }
+});
