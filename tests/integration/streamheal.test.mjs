@@ -148,6 +148,22 @@ test("a streamed loop with a slow search sends keep-alives before its first chun
     assert.equal(chunks.at(-1).usage.server_tool_use.web_search_requests, 2);
     assert.ok(contentOf(chunks).includes("https://www.rust-lang.org/what/wasm"), contentOf(chunks));
     assert.deepEqual(events.at(-1), { done: true });
+    // An account without credits: its loop's first model call is refused after the
+    // headers went out, so the stream ends with the error chunk, then [DONE].
+    const { key: broke } = await loopWorker.createAccount({ credits: 0 });
+    const refused = await fetch(`${loopWorker.base}/chat/completions`, {
+      method: "POST",
+      headers: { "content-type": "application/json", authorization: `Bearer ${broke}` },
+      body: JSON.stringify({ model: "srv/slow-searcher", stream: true, messages: [{ role: "user", content: "x" }],
+        tools: [{ type: "openrouter:web_search" }] }),
+    });
+    assert.equal(refused.status, 200);
+    const ended = (await collect(refused.body)).filter((e) => !e.comment);
+    const error = ended.find((e) => e.data?.error);
+    assert.ok(error, JSON.stringify(ended));
+    assert.equal(error.data.error.code, 402);
+    assert.equal(error.data.choices[0].finish_reason, "error");
+    assert.deepEqual(ended.at(-1), { done: true });
   } finally {
     await loopWorker.close();
     await upstream.close();
