@@ -95,6 +95,17 @@ impl Healer {
         })
     }
 
+    /// `json_schema` or `json_object`.
+    pub fn mode(&self) -> &'static str {
+        self.mode
+    }
+
+    /// Where `value` fails the schema asked for, if one was.
+    pub fn misfit(&self, value: &Value) -> Option<String> {
+        let schema = self.schema.as_ref()?;
+        super::schema::validate(schema, value).err()
+    }
+
     /// Heals the content of each choice of `reply` and checks it against the schema.
     pub fn apply(&self, reply: &mut ChatCompletion) -> HealReport {
         let mut report = HealReport {

@@ -11,6 +11,7 @@ pub mod embeddings;
 pub mod gather;
 mod gauge;
 pub mod heal;
+pub mod heal_stream;
 mod image_size;
 pub mod messages;
 pub mod plugins;

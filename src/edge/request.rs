@@ -10,6 +10,8 @@ use worker::{js_sys, web_sys, ByteStream, Headers, Method};
 
 use crate::api::route::path_and_query;
 
+/// Cloned (the same runtime request) for work that outlives the handler's frame.
+#[derive(Clone)]
 pub struct ClientRequest {
     raw: web_sys::Request,
     method: Method,

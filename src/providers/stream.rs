@@ -5,6 +5,7 @@
 
 use super::{anthropic, gemini, openai_compat};
 use crate::api::gather::Gather;
+use crate::api::heal_stream::{self, StreamHealer};
 use crate::api::sse::{SseError, SseParser};
 use crate::api::surface::Encoder;
 use crate::api::{ChatChunk, ChatCompletion, ChunkHead, Delta, GenerationMeta, Usage};
@@ -113,6 +114,9 @@ pub struct ChatStream {
     /// The endpoint's prices at its default, flex and priority tiers, where the model
     /// has tiers: the stream is billed at the tier its upstream says served it.
     tier_prices: Option<Box<[Pricing; 3]>>,
+    /// Response healing at the stream's end, and the stage it reported.
+    heal: Option<Box<StreamHealer>>,
+    heal_stage: Option<String>,
 }
 
 impl ChatStream {
@@ -146,12 +150,23 @@ impl ChatStream {
             record: None,
             tool_calls: ToolCalls::default(),
             tier_prices: None,
+            heal: None,
+            heal_stage: None,
         }
     }
 
     /// Puts `openrouter_metadata` (JSON) on the stream's last event when it ends well.
     pub fn with_metadata(mut self, metadata: Option<String>) -> Self {
         self.metadata = metadata;
+        self
+    }
+
+    /// Heals the content at the stream's end (not passed through or gathered: whole).
+    pub fn with_healing(mut self, healer: Option<crate::api::heal::Healer>) -> Self {
+        let able = !self.encoder.is_passthrough() && self.gather.is_none();
+        self.heal = healer
+            .filter(|_| able)
+            .map(|h| Box::new(StreamHealer::new(h)));
         self
     }
 
@@ -434,23 +449,25 @@ impl ChatStream {
         if let Some(n) = self.native.as_mut() {
             n.event(data);
         }
-        if let (Translator::OpenAi(t), Encoder::Chat, None, None, None) = (
+        if let (Translator::OpenAi(t), Encoder::Chat, None, None, None, None) = (
             &mut self.translator,
             &self.encoder,
             &self.gather,
             &self.relay,
             &self.record,
+            &self.heal,
         ) {
             if t.restamp(data, &self.head, &mut self.sent, &mut self.usage, out) {
                 return Ok(());
             }
         }
-        if let (Translator::Anthropic(t), Encoder::Chat, None, None, None) = (
+        if let (Translator::Anthropic(t), Encoder::Chat, None, None, None, None) = (
             &mut self.translator,
             &self.encoder,
             &self.gather,
             &self.relay,
             &self.record,
+            &self.heal,
         ) {
             return match t.read(data)? {
                 anthropic::Made::Text(text) => {
@@ -553,6 +570,9 @@ impl ChatStream {
                     continue;
                 }
             }
+            if !self.keep_for_healing(&mut chunk) {
+                continue;
+            }
             for c in &mut chunk.choices {
                 for t in c.delta.tool_calls.iter_mut().flatten() {
                     self.tool_calls.piece(c.index, t);
@@ -600,6 +620,19 @@ impl ChatStream {
         }
     }
 
+    /// Keeps `chunk`'s content and holds its finishes for healing, if it is on;
+    /// whether anything is left of the chunk to send.
+    fn keep_for_healing(&mut self, chunk: &mut ChatChunk) -> bool {
+        let Some(h) = self.heal.as_mut() else {
+            return true;
+        };
+        h.hold_finish(chunk);
+        for c in &chunk.choices {
+            h.push(c.index, c.delta.content.as_deref().unwrap_or_default());
+        }
+        !chunk.choices.is_empty()
+    }
+
     fn close(&mut self) -> Vec<u8> {
         let mut held = Vec::new();
         if let Some(mut r) = self.relay.take() {
@@ -613,6 +646,11 @@ impl ChatStream {
                 self.emit(vec![ChatChunk::bare(delta, None)], &mut held);
             }
             self.relay = Some(r);
+        }
+        if let Some(h) = self.heal.take() {
+            let end = h.end();
+            self.emit(end.chunks, &mut held);
+            self.heal_stage = Some(end.stage);
         }
         let mut out = self.closing();
         held.append(&mut out);
@@ -633,7 +671,9 @@ impl ChatStream {
             let last = self.meta.chunk(Vec::new());
             self.encoder.close(&last, &usage)
         };
-        if let Some(m) = &self.metadata {
+        let healed = self.heal_stage.as_deref();
+        let metadata = healed.map(|st| heal_stream::with_stage(self.metadata.as_deref(), st));
+        if let Some(m) = metadata.as_ref().or(self.metadata.as_ref()) {
             // A Responses event carries it in its `response`.
             let depth = if matches!(self.encoder, Encoder::Responses(_)) {
                 2

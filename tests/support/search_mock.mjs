@@ -2,6 +2,8 @@
 // header and its request's shape as the real API takes it, and answers with the real
 // wire format from tests/fixtures/search/ (the same files the Rust tests read). The
 // fixtures' results are answered for any query; `requests` records what was asked.
+// `startSearchMock({ delayMs })` answers each search that much later (a slow engine;
+// `mock.delayMs` may be changed between tests).
 import http from "node:http";
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
@@ -25,14 +27,15 @@ function refuse(res, status, message) {
   res.end(JSON.stringify({ error: message }));
 }
 
-export async function startSearchMock() {
+export async function startSearchMock({ delayMs = 0 } = {}) {
   const requests = [];
+  const state = { delayMs };
   const server = http.createServer(async (req, res) => {
     const chunks = [];
     for await (const c of req) chunks.push(c);
     const raw = Buffer.concat(chunks).toString("utf8");
     const url = new URL(req.url, "http://x");
-    const send = (name) => { res.writeHead(200, { "content-type": "application/json" }); res.end(fixture(name)); };
+    const send = (name) => setTimeout(() => { res.writeHead(200, { "content-type": "application/json" }); res.end(fixture(name)); }, state.delayMs);
     if (req.method === "POST" && url.pathname === "/exa/search") {
       if (req.headers["x-api-key"] !== SEARCH_KEYS.exa) return refuse(res, 401, "bad key");
       const body = JSON.parse(raw);
@@ -61,5 +64,8 @@ export async function startSearchMock() {
   });
   await new Promise((r) => server.listen(0, "127.0.0.1", r));
   const { port } = server.address();
-  return { url: `http://127.0.0.1:${port}`, requests, close: () => new Promise((r) => server.close(r)) };
+  return {
+    url: `http://127.0.0.1:${port}`, requests, close: () => new Promise((r) => server.close(r)),
+    get delayMs() { return state.delayMs; }, set delayMs(ms) { state.delayMs = ms; },
+  };
 }

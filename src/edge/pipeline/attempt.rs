@@ -589,6 +589,7 @@ impl Attempt<'_> {
             .with_thinking(run.thinking(choice))
             .with_session(run.session.map(session_budget::before))
             .with_metadata(run.metadata())
+            .with_healing(crate::api::heal::Healer::of(self.chat))
             .with_echo(echo.as_deref())
             .with_failover(failovers)
             .recording(run.cache.is_some() || run.settler.traced());

@@ -2,7 +2,10 @@
 //! pipeline ([`super::serve_parsed`]: planned, admitted with its own hold, served,
 //! settled, as `gen-...-N`), not streamed; each server call the reply makes runs in
 //! `edge::tools`; the loop's bounds and the client's reply are `api::tool_loop`'s. A
-//! client that asked for a stream gets the answer streamed once the loop is done.
+//! client that asked for a stream gets its headers at once, the surface's keep-alive
+//! while the loop runs, and the answer streamed once the loop is done.
+
+mod live;
 
 use worker::Response;
 
@@ -42,6 +45,9 @@ pub(super) async fn run(
         let found = tools::functions(t, &env).await?;
         lp.functions.extend(found);
     }
+    if base.is_stream() {
+        return live::streamed(req, call, incoming, (base, lp), &env);
+    }
     let steps = Steps {
         req,
         call,
@@ -49,11 +55,7 @@ pub(super) async fn run(
         base: &base,
         env: &env,
     };
-    let answer = if base.is_stream() {
-        return steps.streamed(lp).await;
-    } else {
-        steps.answer(&mut lp).await?
-    };
+    let answer = steps.answer(&mut lp).await?;
     match answer {
         Err(resp) => Ok(resp),
         Ok(c) => {
@@ -155,23 +157,6 @@ impl Steps<'_> {
         let c: ChatCompletion = serde_json::from_slice(&body)
             .map_err(|e| Error::Internal(format!("an inner reply that does not read: {e}")))?;
         Ok(Ok(c))
-    }
-
-    /// A client that asked for a stream: the answer as its surface streams it, once
-    /// the loop is done.
-    async fn streamed(self, mut lp: Loop) -> Result<Response, Error> {
-        let c = match self.answer(&mut lp).await? {
-            Ok(c) => c,
-            Err(resp) => return Ok(resp),
-        };
-        let mut encoder = self.incoming.request.encoder(0, false);
-        let turn = lp.turn(&c);
-        let bytes = tool_loop::stream_bytes(&c, &turn, &mut encoder);
-        let headers = upstream::sse_headers();
-        http::set(&headers, "X-Generation-Id", &c.id);
-        Response::from_bytes(bytes)
-            .map(|r| r.with_headers(headers))
-            .map_err(http::internal)
     }
 }
 

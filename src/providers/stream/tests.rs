@@ -641,3 +641,94 @@ fn a_recorded_stream_goes_to_its_client_and_is_kept_as_the_gathered_reply() {
     assert_eq!(gist(&kept), gist(&gathered(model, make(), bytes)));
     assert_eq!(kept.choices[0].finish_reason.as_deref(), Some("tool_calls"));
 }
+
+/// An OpenAI stream event of a content delta (and finish).
+fn openai_event(content: &str, finish: Option<&str>) -> String {
+    let choice = json!({"index": 0, "delta": {"content": content}, "finish_reason": finish});
+    let chunk = json!({"id": "c", "object": "chat.completion.chunk", "created": 1,
+                       "model": "o", "choices": [choice]});
+    format!("data: {chunk}\n\n")
+}
+
+#[test]
+fn a_healed_stream_completes_its_json_before_the_finish() {
+    let model = "openai/gpt-4o-mini";
+    let pricing = catalog().model(model).unwrap().endpoints[0].pricing.clone();
+    let req = crate::providers::testutil::request(json!({
+        "model": model, "messages": [{"role": "user", "content": "x"}], "stream": true,
+        "response_format": {"type": "json_object"}, "plugins": [{"id": "response-healing"}]}));
+    let t = Translator::OpenAi(openai_compat::StreamState::new("openai"));
+    let mut s = ChatStream::new(t, meta(model), pricing, 10)
+        .with_healing(crate::api::heal::Healer::of(&req));
+    let first = s.feed(openai_event("{\"city\": \"Par", None).as_bytes());
+    assert!(String::from_utf8(first)
+        .unwrap()
+        .contains(r#""content":"{\"city\": \"Par""#));
+    let held = s.feed(openai_event("is", Some("length")).as_bytes());
+    let held = String::from_utf8(held).unwrap();
+    assert!(
+        held.contains(r#""content":"is""#) && !held.contains("length"),
+        "{held}"
+    );
+    let end = String::from_utf8(s.finish()).unwrap();
+    let data: Vec<serde_json::Value> = end
+        .split("\n\n")
+        .filter_map(|e| e.strip_prefix("data: "))
+        .filter(|d| *d != "[DONE]")
+        .map(|d| serde_json::from_str(d).unwrap())
+        .collect();
+    assert_eq!(data.len(), 3, "{end}");
+    assert_eq!(data[0]["choices"][0]["delta"], json!({"content": "\"}"}));
+    assert_eq!(data[0]["choices"][0]["finish_reason"], json!(null));
+    assert_eq!(data[1]["choices"][0]["delta"], json!({}));
+    assert_eq!(data[1]["choices"][0]["finish_reason"], "length");
+    assert_eq!(
+        data[2]["openrouter_metadata"],
+        json!({"pipeline": [{"type": "response_healing", "name": "response-healing",
+            "data": {"mode": "json_object", "healed": true, "original_length": 15,
+                     "healed_length": 17, "valid": true, "streamed": true,
+                     "repairs": [{"index": 0, "repair": "suffix", "appended": "\"}"}]}}]})
+    );
+    assert_eq!(s.finish_reason(), Some("length"));
+}
+
+/// On Responses the healing delta is an `output_text.delta` before the item is done,
+/// and the stage is in `response.completed`'s `response.openrouter_metadata`.
+#[test]
+fn a_healed_responses_stream_gets_its_suffix_as_a_text_delta() {
+    use crate::api::responses;
+    let model = "openai/gpt-4o-mini";
+    let pricing = catalog().model(model).unwrap().endpoints[0].pricing.clone();
+    let req = crate::providers::testutil::request(json!({
+        "model": model, "messages": [{"role": "user", "content": "x"}], "stream": true,
+        "response_format": {"type": "json_object"}, "plugins": [{"id": "response-healing"}]}));
+    let t = Translator::OpenAi(openai_compat::StreamState::new("openai"));
+    let encoder = Encoder::Responses(Box::new(responses::StreamEncoder::new(Default::default())));
+    let mut s = ChatStream::new(t, meta(model), pricing, 10)
+        .with_encoder(encoder)
+        .with_healing(crate::api::heal::Healer::of(&req));
+    let mut out = s.feed(openai_event("[1, [2", Some("stop")).as_bytes());
+    out.extend(s.finish());
+    let text = String::from_utf8(out).unwrap();
+    let data: Vec<serde_json::Value> = text
+        .split("\n\n")
+        .filter_map(|e| e.lines().find_map(|l| l.strip_prefix("data: ")))
+        .map(|d| serde_json::from_str(d).unwrap())
+        .collect();
+    let deltas: Vec<&str> = data
+        .iter()
+        .filter(|e| e["type"] == "response.output_text.delta")
+        .map(|e| e["delta"].as_str().unwrap())
+        .collect();
+    assert_eq!(deltas, ["[1, [2", "]]"]);
+    let end = data.last().unwrap();
+    assert_eq!(end["type"], "response.completed");
+    assert_eq!(
+        end["response"]["openrouter_metadata"]["pipeline"][0]["data"]["repairs"],
+        json!([{"index": 0, "repair": "suffix", "appended": "]]"}])
+    );
+    let done = data
+        .iter()
+        .find(|e| e["type"] == "response.output_text.done");
+    assert_eq!(done.unwrap()["text"], "[1, [2]]");
+}
