@@ -11,6 +11,7 @@ mod cache;
 mod catalog;
 mod config;
 mod counters;
+mod files;
 mod health;
 mod history;
 mod http;

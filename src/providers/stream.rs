@@ -100,6 +100,8 @@ pub struct ChatStream {
     session: Option<crate::usage::SessionUsage>,
     /// `openrouter_metadata` (JSON) for the stream's last event, when asked for.
     metadata: Option<String>,
+    /// The file parser's `file` annotations, a chat stream's delta before its last.
+    annotations: Vec<serde_json::Value>,
     /// What goes out before the first chunk (the `debug.echo_upstream_body` chunk).
     preface: Vec<u8>,
     /// Mid-stream failover with continuation: what was sent, the attempts so far.
@@ -140,6 +142,7 @@ impl ChatStream {
             native: None,
             session: None,
             metadata: None,
+            annotations: Vec::new(),
             preface: Vec::new(),
             relay: None,
             delivered_before: false,
@@ -152,6 +155,12 @@ impl ChatStream {
     /// Puts `openrouter_metadata` (JSON) on the stream's last event when it ends well.
     pub fn with_metadata(mut self, metadata: Option<String>) -> Self {
         self.metadata = metadata;
+        self
+    }
+
+    /// Sends the file parser's `file` annotations in a chat stream's closing delta.
+    pub fn with_annotations(mut self, annotations: Vec<serde_json::Value>) -> Self {
+        self.annotations = annotations;
         self
     }
 
@@ -624,6 +633,14 @@ impl ChatStream {
         let usage = self.reported_usage();
         let mut out = if matches!(self.encoder, Encoder::Chat) {
             let mut out = Vec::with_capacity(512);
+            if !self.annotations.is_empty() {
+                let annotations = serde_json::Value::Array(std::mem::take(&mut self.annotations));
+                let delta = Delta {
+                    annotations: Some(annotations),
+                    ..Default::default()
+                };
+                self.head.write(&ChatChunk::bare(delta, None), &mut out);
+            }
             let mut last = ChatChunk::usage_only(usage);
             last.service_tier = self.service_tier().map(str::to_string);
             self.head.write(&last, &mut out);

@@ -188,6 +188,10 @@ pub async fn handle_read(
     let cfg = config::settings(env);
     let (mut parsed, cat, routed) =
         prepare(&req, body, job, &cfg, (&account, &caller), env).await?;
+    if let Parsed::Generate(incoming) = &mut parsed {
+        let chat = &mut incoming.request.chat;
+        incoming.file_annotations = super::files::parse(env, &cfg, &cat, chat).await?;
+    }
     let ids = (account.as_str(), caller.as_str());
     let capture = match cached(&mut req, env, ctx, &parsed, body, ids, gen_id).await? {
         Ok(capture) => capture,
@@ -598,6 +602,8 @@ struct Incoming {
     failovers: u8,
     /// What its trace span takes from it (when the deployment exports traces).
     trace: Option<Rc<crate::accounts::traces::SpanFacts>>,
+    /// The `file` annotations of the PDFs the file parser read, for its reply.
+    file_annotations: Vec<serde_json::Value>,
 }
 
 impl Incoming {
@@ -627,6 +633,7 @@ impl From<surface::Incoming> for Incoming {
             client_headers: Vec::new(),
             failovers: 0,
             trace: None,
+            file_annotations: Vec::new(),
         }
     }
 }

@@ -126,6 +126,7 @@ impl Steps<'_> {
             client_headers: self.incoming.client_headers.clone(),
             failovers: 0,
             trace: self.incoming.trace.clone(),
+            file_annotations: Vec::new(),
         };
         let n = lp.steps.saturating_add(1);
         let call = Call {
