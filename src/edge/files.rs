@@ -29,34 +29,47 @@ pub async fn parse(
     if file_parser::pdf_parts(chat).is_empty() || !file_parser::parses(chat, cat)? {
         return Ok(Vec::new());
     }
+    if let Some(at) = file_parser::ocr_plugin(chat) {
+        return super::ocr::parse(env, cfg, chat, at).await;
+    }
     let mut inline = file_parser::parse_inline(chat)?;
     if inline.remote.is_empty() {
         return Ok(inline.annotations);
     }
     let egress = Egress::of(cfg, env);
-    let timeout_ms = cfg.media_fetch_timeout_ms;
     let mut budget = cfg.media_max_bytes;
     for part in &inline.remote {
         let file_parser::Bytes::Url(url) = &part.bytes else {
             continue;
         };
-        let cap = budget.min(MAX_PDF_BYTES);
-        let fetch = pin!(fetch(url, part, cfg, &egress, cap));
-        let bytes = match select(fetch, pin!(config::sleep(timeout_ms))).await {
-            Either::Left((got, _)) => got?,
-            Either::Right(_) => {
-                return Err(Error::bad_request(format!(
-                    "{}: the file could not be fetched within {timeout_ms} ms",
-                    part.path()
-                )))
-            }
-        };
+        let bytes = fetch_within(url, part, cfg, &egress, budget).await?;
         budget = budget.saturating_sub(bytes.len());
         let parsed = file_parser::read(part, &bytes, &inline.known)?;
         file_parser::replace(chat, part, &parsed);
         inline.annotations.push(file_parser::annotation(&parsed));
     }
     Ok(inline.annotations)
+}
+
+/// A PDF URL's bytes (at most `budget`, the media bytes left, and the PDF cap)
+/// within `MEDIA_FETCH_TIMEOUT_MS`, or a 400 naming the part.
+pub(super) async fn fetch_within(
+    url: &str,
+    part: &PdfPart,
+    cfg: &Settings,
+    egress: &Egress,
+    budget: usize,
+) -> Result<Vec<u8>, Error> {
+    let timeout_ms = cfg.media_fetch_timeout_ms;
+    let cap = budget.min(MAX_PDF_BYTES);
+    let fetch = pin!(fetch(url, part, cfg, egress, cap));
+    match select(fetch, pin!(config::sleep(timeout_ms))).await {
+        Either::Left((got, _)) => got,
+        Either::Right(_) => Err(Error::bad_request(format!(
+            "{}: the file could not be fetched within {timeout_ms} ms",
+            part.path()
+        ))),
+    }
 }
 
 /// A PDF URL's bytes (at most `cap`), or a 400 naming the part.

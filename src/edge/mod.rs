@@ -17,6 +17,7 @@ mod history;
 mod http;
 mod media;
 mod objects;
+mod ocr;
 mod pipeline;
 mod preset_api;
 mod reader;

@@ -15,22 +15,19 @@ use sha2::Digest;
 
 use super::media::{Kind, Media, Source};
 use super::pdf;
-use crate::api::plugins::PdfEngine;
+use crate::api::plugins::{PdfEngine, Plugin};
 use crate::api::{ChatCompletion, ChatRequest, Content, ContentPart, Role};
 use crate::catalog::Catalog;
 use crate::error::{Error, Result};
 
 /// Whether the request's PDFs are read to text here: `pdf-text` (or `cloudflare-ai`)
 /// asked for, or no engine named and one of its models without `file` input (so
-/// that every model it may be served by can take it); `native`, never. `mistral-ocr`
-/// is a 400: this gateway has no OCR provider configured.
+/// that every model it may be served by can take it); `native`, never; `mistral-ocr`
+/// always (by OCR, see [`ocr_plugin`]).
 pub fn parses(chat: &ChatRequest, cat: &Catalog) -> Result<bool> {
     match chat.plugins.file_parser().and_then(|f| f.engine) {
         Some(PdfEngine::Native) => Ok(false),
-        Some(PdfEngine::PdfText) => Ok(true),
-        Some(PdfEngine::MistralOcr) => Err(Error::bad_request(
-            "plugins: the file-parser engine mistral-ocr is not configured on this gateway; use pdf-text or native",
-        )),
+        Some(PdfEngine::PdfText | PdfEngine::MistralOcr) => Ok(true),
         None => Ok(chat.model_candidates().iter().any(|id| {
             let model = cat
                 .model(id)
@@ -38,6 +35,13 @@ pub fn parses(chat: &ChatRequest, cat: &Catalog) -> Result<bool> {
             model.is_some_and(|m| !m.input_modalities.iter().any(|i| i == "file"))
         })),
     }
+}
+
+/// The index in `plugins` of the file parser when it asks for `mistral-ocr`.
+pub fn ocr_plugin(chat: &ChatRequest) -> Option<usize> {
+    chat.plugins.0.iter().position(|p| {
+        matches!(p, Plugin::FileParser(f) if f.enabled && f.engine == Some(PdfEngine::MistralOcr))
+    })
 }
 
 /// Where a PDF part's bytes are.
@@ -106,6 +110,24 @@ pub fn decode(part: &PdfPart, b64: &str) -> Result<Vec<u8>> {
                 part.path()
             ))
         })
+}
+
+/// A 400 naming the part unless `bytes` are a PDF the gateway sends on (the OCR
+/// engine's check: a `%PDF-` header in the first KiB, at most 32 MiB).
+pub fn check_pdf(part: &PdfPart, bytes: &[u8]) -> Result<()> {
+    let head = bytes.get(..bytes.len().min(1024)).unwrap_or_default();
+    let why = if bytes.len() > pdf::MAX_PDF_BYTES {
+        pdf::PdfError::TooLarge
+    } else if memchr::memmem::find(head, b"%PDF-").is_none() {
+        pdf::PdfError::NotPdf
+    } else {
+        return Ok(());
+    };
+    Err(Error::bad_request(format!(
+        "{}: the file {}",
+        part.path(),
+        why.message()
+    )))
 }
 
 /// A PDF's key in annotations: the SHA-256 of its bytes, in hex.

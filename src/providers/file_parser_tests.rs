@@ -42,12 +42,11 @@ fn parses_for_text_only_models_and_pdf_text_only() {
     let native = json!({"plugins": [{"id": "file-parser", "pdf": {"engine": "native"}}]});
     let native = with_pdf("meta-llama/llama-3.3-70b-instruct", &pdf, native);
     assert!(!parses(&native, &cat).unwrap());
-    let ocr = json!({"plugins": [{"id": "file-parser", "pdf": {"engine": "mistral-ocr"}}]});
-    let err = parses(&with_pdf("openai/gpt-4.1", &pdf, ocr), &cat).unwrap_err();
-    assert_eq!(
-        err.to_string(),
-        "plugins: the file-parser engine mistral-ocr is not configured on this gateway; use pdf-text or native"
-    );
+    assert_eq!(ocr_plugin(&native), None);
+    let ocr = json!({"plugins": [{"id": "web"}, {"id": "file-parser", "pdf": {"engine": "mistral-ocr"}}]});
+    let ocr = with_pdf("openai/gpt-4.1", &pdf, ocr);
+    assert!(parses(&ocr, &cat).unwrap());
+    assert_eq!(ocr_plugin(&ocr), Some(1));
 }
 
 #[test]

@@ -14,6 +14,7 @@ mod fixtures;
 pub mod gemini;
 pub mod mcp;
 pub mod media;
+pub mod ocr;
 pub mod openai_compat;
 pub mod pdf;
 pub mod search;

@@ -102,6 +102,8 @@ pub struct ChatStream {
     metadata: Option<String>,
     /// The file parser's `file` annotations, a chat stream's delta before its last.
     annotations: Vec<serde_json::Value>,
+    /// The file parser's OCR, billed with the stream.
+    ocr: crate::usage::Ocr,
     /// What goes out before the first chunk (the `debug.echo_upstream_body` chunk).
     preface: Vec<u8>,
     /// Mid-stream failover with continuation: what was sent, the attempts so far.
@@ -143,6 +145,7 @@ impl ChatStream {
             session: None,
             metadata: None,
             annotations: Vec::new(),
+            ocr: Default::default(),
             preface: Vec::new(),
             relay: None,
             delivered_before: false,
@@ -155,6 +158,12 @@ impl ChatStream {
     /// Puts `openrouter_metadata` (JSON) on the stream's last event when it ends well.
     pub fn with_metadata(mut self, metadata: Option<String>) -> Self {
         self.metadata = metadata;
+        self
+    }
+
+    /// Bills the file parser's OCR with the stream.
+    pub fn with_ocr(mut self, ocr: crate::usage::Ocr) -> Self {
+        self.ocr = ocr;
         self
     }
 
@@ -704,6 +713,7 @@ impl ChatStream {
             }
         };
         u.total_tokens = u.prompt_tokens.saturating_add(u.completion_tokens);
+        self.ocr.bill(&mut u);
         // What the caller is charged: nothing for an insured stream, as the
         // settlement does.
         let insured = self.insured(&u);

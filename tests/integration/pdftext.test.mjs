@@ -3,7 +3,7 @@
 // the edge and answered from its text; the reply carries OpenRouter's `file`
 // annotation, and that annotation sent back on the assistant message is used instead
 // of reading the file again (and never reaches the upstream). PDF URLs go through the
-// media fetcher; `native` leaves the file as it is; `mistral-ocr` is not configured.
+// media fetcher; `native` leaves the file as it is; `mistral-ocr` without MISTRAL_API_KEY is a 400.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
@@ -138,7 +138,7 @@ test("native leaves the file to the model; mistral-ocr, unreadable and encrypted
     [{ plugins: [{ id: "file-parser", pdf: { engine: "native" } }] }, dataUrl(pdf),
       "messages: pdf/text does not take file input, and the request has a file part; remove it or choose a model with file in its input_modalities"],
     [{ plugins: [{ id: "file-parser", pdf: { engine: "mistral-ocr" } }] }, dataUrl(pdf),
-      "plugins: the file-parser engine mistral-ocr is not configured on this gateway; use pdf-text or native"],
+      "plugins[0].pdf.engine: mistral-ocr is not configured on this gateway (secret MISTRAL_API_KEY is not set); use pdf-text or native"],
     [{}, dataUrl(Buffer.from("hello")), "messages[0].content[1]: the file is not a PDF"],
     [{}, dataUrl(Buffer.concat([pdf, Buffer.from("trailer << /Encrypt 9 0 R >>")])),
       "messages[0].content[1]: the file is an encrypted PDF, whose text cannot be read"],

@@ -556,6 +556,7 @@ impl Attempt<'_> {
             tier_prices: tier::prices(self.target.model, self.target.endpoint),
             healing: None,
             searches_run: self.incoming.request.chat.searches_run,
+            ocr: self.incoming.request.chat.ocr,
         }
     }
 
@@ -595,6 +596,7 @@ impl Attempt<'_> {
             .with_session(run.session.map(session_budget::before))
             .with_metadata(run.metadata())
             .with_annotations(self.incoming.file_annotations.clone())
+            .with_ocr(self.incoming.request.chat.ocr)
             .with_echo(echo.as_deref())
             .with_failover(failovers)
             .recording(run.cache.is_some() || run.settler.traced());

@@ -115,6 +115,10 @@ impl Steps<'_> {
     async fn model_call(&self, lp: &Loop, searches: u64) -> Result<Answer, Error> {
         let mut chat = lp.request(self.base);
         chat.searches_run = searches;
+        // The OCR is billed with the first model call only.
+        if lp.steps > 0 {
+            chat.ocr = Default::default();
+        }
         let inner = Incoming {
             request: surface::Incoming {
                 surface: Surface::Chat,
