@@ -133,3 +133,19 @@ test("a file that is not a PDF is a 400 the OCR never sees", async () => {
   assert.equal(ocr.requests.length, m);
   assert.equal(mock.requests.length, n);
 });
+
+test("a failed OCR call is an upstream error before any model is called", async () => {
+  const [n, m] = [mock.requests.length, ocr.requests.length];
+  ocr.fail = true;
+  try {
+    const r = await chat({ model: "pdf/text", messages: [asking(dataUrl(pdf))], plugins: OCR });
+    assert.equal(r.status, 502);
+    const { error } = await r.json();
+    assert.equal(error.message, "Provider returned error: Service unavailable");
+    assert.equal(error.metadata.provider_name, "mistral");
+  } finally {
+    ocr.fail = false;
+  }
+  assert.equal(ocr.requests.length, m + 1);
+  assert.equal(mock.requests.length, n);
+});

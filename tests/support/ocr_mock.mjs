@@ -3,7 +3,8 @@
 // document other than a `document_url` data URL of a PDF, and answers in Mistral's
 // reply shape (`pages[]` with `index`, `markdown`, `images`, `dimensions`;
 // `usage_info`), pages out of order so that the reader must sort them. `pages` sets
-// what each PDF reads as (by default two pages); `requests` records what was asked.
+// what each PDF reads as (by default two pages); `fail` makes it answer 500;
+// `requests` records what was asked.
 import http from "node:http";
 
 export const MISTRAL_KEY = "mistral-test-key";
@@ -31,6 +32,7 @@ export async function startOcrMock() {
     let body;
     try { body = JSON.parse(raw); } catch { return refuse(res, 400, "invalid JSON"); }
     requests.push({ body });
+    if (mock.fail) return refuse(res, 500, "Service unavailable");
     const extra = Object.keys(body).find((k) => !REQUEST_FIELDS.has(k));
     if (extra) return refuse(res, 422, `body.${extra}: Extra inputs are not permitted`);
     if (body.model !== "mistral-ocr-latest") return refuse(res, 400, `Invalid model: ${body.model}`);
