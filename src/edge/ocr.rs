@@ -29,6 +29,7 @@ pub async fn parse(
     chat: &mut ChatRequest,
     at: usize,
 ) -> Result<Vec<Value>, Error> {
+    file_parser::ocr_allowed(chat, at)?;
     let key = config::string(env, "MISTRAL_API_KEY").ok_or_else(|| {
         Error::bad_request(format!(
             "plugins[{at}].pdf.engine: mistral-ocr is not configured on this gateway (secret MISTRAL_API_KEY is not set); use pdf-text or native"

@@ -44,6 +44,17 @@ pub fn ocr_plugin(chat: &ChatRequest) -> Option<usize> {
     })
 }
 
+/// A 400 naming the engine when `provider.zdr` rules the OCR out: it shows the file
+/// to a third party (as the server tools' search engines are ruled out).
+pub fn ocr_allowed(chat: &ChatRequest, at: usize) -> Result<()> {
+    if chat.provider.as_ref().and_then(|p| p.zdr) == Some(true) {
+        return Err(Error::bad_request(format!(
+            "plugins[{at}].pdf.engine: mistral-ocr shows the file to Mistral, which provider.zdr rules out; use pdf-text"
+        )));
+    }
+    Ok(())
+}
+
 /// Where a PDF part's bytes are.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Bytes {

@@ -47,6 +47,12 @@ fn parses_for_text_only_models_and_pdf_text_only() {
     let ocr = with_pdf("openai/gpt-4.1", &pdf, ocr);
     assert!(parses(&ocr, &cat).unwrap());
     assert_eq!(ocr_plugin(&ocr), Some(1));
+    assert!(ocr_allowed(&ocr, 1).is_ok());
+    let zdr = json!({"provider": {"zdr": true}, "plugins": [{"id": "file-parser", "pdf": {"engine": "mistral-ocr"}}]});
+    assert_eq!(
+        ocr_allowed(&with_pdf("openai/gpt-4.1", &pdf, zdr), 0).unwrap_err().to_string(),
+        "plugins[0].pdf.engine: mistral-ocr shows the file to Mistral, which provider.zdr rules out; use pdf-text"
+    );
 }
 
 #[test]

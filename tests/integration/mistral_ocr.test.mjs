@@ -125,11 +125,15 @@ test("a PDF URL is fetched by the media fetcher and sent to the OCR as a data UR
   assert.equal(ocr.requests.slice(m)[0].body.document.document_url, dataUrl(pdf));
 });
 
-test("a file that is not a PDF is a 400 the OCR never sees", async () => {
+test("a file that is not a PDF, or provider.zdr, is a 400 the OCR never sees", async () => {
   const [n, m] = [mock.requests.length, ocr.requests.length];
   const r = await chat({ model: "pdf/text", messages: [asking(dataUrl(Buffer.from("hello")))], plugins: OCR });
   assert.equal(r.status, 400);
   assert.equal((await r.json()).error.message, "messages[0].content[1]: the file is not a PDF");
+  const zdr = await chat({ model: "pdf/text", messages: [asking(dataUrl(pdf))], plugins: OCR, provider: { zdr: true } });
+  assert.equal(zdr.status, 400);
+  assert.equal((await zdr.json()).error.message,
+    "plugins[0].pdf.engine: mistral-ocr shows the file to Mistral, which provider.zdr rules out; use pdf-text");
   assert.equal(ocr.requests.length, m);
   assert.equal(mock.requests.length, n);
 });
