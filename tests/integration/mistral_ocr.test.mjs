@@ -153,3 +153,18 @@ test("a failed OCR call is an upstream error before any model is called", async 
   assert.equal(ocr.requests.length, m + 1);
   assert.equal(mock.requests.length, n);
 });
+
+test("a request whose PDFs the OCR read bypasses the response cache (a hit would be free)", async () => {
+  const m = ocr.requests.length;
+  for (let i = 0; i < 2; i++) {
+    const r = await fetch(`${worker.base}/chat/completions`, {
+      method: "POST",
+      headers: { "content-type": "application/json", authorization: `Bearer ${KEY}`, "X-OpenRouter-Cache": "true" },
+      body: JSON.stringify({ model: "pdf/text", messages: [asking(dataUrl(pdf))], plugins: OCR }),
+    });
+    assert.equal(r.status, 200);
+    assert.equal(r.headers.get("x-openrouter-cache-status"), null);
+    assert.equal(picos((await r.json()).usage.cost), 2_020_000_000);
+  }
+  assert.equal(ocr.requests.length, m + 2);
+});

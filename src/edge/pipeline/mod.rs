@@ -329,7 +329,7 @@ async fn serve_parsed(
 }
 
 /// The response cache's part (README "Response cache"), when the request asks for it
-/// and may have it (never under `provider.zdr`): a stored reply (or an identical
+/// and may have it (never under `provider.zdr`, nor after an OCR): a stored reply (or an identical
 /// request's in flight) answers it (`Err`), else what keeps its reply.
 async fn cached(
     req: &mut ClientRequest,
@@ -344,7 +344,8 @@ async fn cached(
     let Some(directive) = cache::directive(req)? else {
         return Ok(Ok(None));
     };
-    if chat.provider.as_ref().and_then(|p| p.zdr) == Some(true) {
+    // Pages the OCR read are charged with a generation, which a (free) hit is not.
+    if chat.provider.as_ref().and_then(|p| p.zdr) == Some(true) || chat.ocr.pages > 0 {
         return Ok(Ok(None));
     }
     let key = crate::api::cache_key::key(caller, parsed.api_type(), chat.is_stream(), body)?;
