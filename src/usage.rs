@@ -25,12 +25,37 @@ pub struct Usage {
     /// `server_tool_use.web_search_requests`), priced at the endpoint's `web_search`.
     #[serde(skip)]
     pub web_searches: u64,
+    /// Pages the file parser's `mistral-ocr` engine read for the request
+    /// (`usage.ocr_pages`); what they cost is `ocr_picos`, charged with the generation.
+    #[serde(skip_deserializing, skip_serializing_if = "is_zero")]
+    pub ocr_pages: u64,
+    #[serde(skip)]
+    pub ocr_picos: u64,
     /// The server tools the gateway ran for the request (`usage.server_tool_use`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub server_tool_use: Option<ServerToolUse>,
     /// Where the request's session stands after it (`usage.session`), when it names one.
     #[serde(skip_deserializing, skip_serializing_if = "Option::is_none")]
     pub session: Option<SessionUsage>,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+/// What the file parser's OCR engine read for a request: pages, and their cost.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Ocr {
+    pub pages: u64,
+    pub picos: u64,
+}
+
+impl Ocr {
+    /// `usage` billed for it too.
+    pub fn bill(self, usage: &mut Usage) {
+        usage.ocr_pages = self.pages;
+        usage.ocr_picos = self.picos;
+    }
 }
 
 /// `usage.server_tool_use`: the server-tool calls a request ran.

@@ -219,7 +219,9 @@ pub fn worst_case(
             req.server_searches
                 .saturating_add(req.searches_run)
                 .saturating_mul(priced(p.web_search)),
-        );
+        )
+        // The pages the OCR engine read for it.
+        .saturating_add(req.ocr.picos);
     Ask {
         reserve: prompt_cost
             .saturating_add(

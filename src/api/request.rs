@@ -52,6 +52,10 @@ pub struct ChatRequest {
     /// endpoint's `web_search` price (an inner call of the server-tool loop).
     #[serde(skip)]
     pub searches_run: u64,
+    /// What the file parser's OCR engine read for it, billed with it (the first model
+    /// call only).
+    #[serde(skip)]
+    pub ocr: crate::usage::Ocr,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tool_choice: Option<ToolChoice>,
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -503,7 +503,8 @@ impl Pricing {
                 u.web_searches
                     .saturating_mul(self.web_search.unwrap_or_default().0),
             )
-            .saturating_add(self.request.unwrap_or_default().0);
+            .saturating_add(self.request.unwrap_or_default().0)
+            .saturating_add(u.ocr_picos);
         let completion_cost = u
             .completion_tokens
             .saturating_sub(reasoning)
@@ -616,6 +617,31 @@ mod tests {
         let plain = p.cost_picos(&u);
         u.web_searches = 3;
         assert_eq!(p.cost_picos(&u), plain + 3 * 10_000_000_000);
+    }
+
+    #[test]
+    fn ocr_pages_are_charged_with_the_generation_and_held_by_its_reservation() {
+        let cat = Catalog::from_json(include_bytes!("../../catalog/catalog.json")).unwrap();
+        let m = cat.model("openai/gpt-4.1").unwrap();
+        let e = &m.endpoints[0];
+        let mut u = crate::usage::Usage::new(1000, 100);
+        let plain = e.pricing.cost_picos(&u);
+        crate::usage::Ocr {
+            pages: 3,
+            picos: 3_000_000_000,
+        }
+        .bill(&mut u);
+        assert_eq!(e.pricing.cost_picos(&u), plain + 3_000_000_000);
+        assert_eq!(serde_json::to_value(&u).unwrap()["ocr_pages"], 3);
+        let mut chat = crate::api::ChatRequest::parse(
+            br#"{"model":"openai/gpt-4.1","max_tokens":10,"messages":[{"role":"user","content":"hi"}]}"#,
+        )
+        .unwrap();
+        let before = crate::accounts::ledger::worst_case(&chat, m, e, Some(10));
+        chat.ocr.picos = 3_000_000_000;
+        let after = crate::accounts::ledger::worst_case(&chat, m, e, Some(10));
+        assert_eq!(after.reserve, before.reserve + 3_000_000_000);
+        assert_eq!(after.prompt_cost, before.prompt_cost + 3_000_000_000);
     }
 
     #[test]

@@ -8,12 +8,15 @@ pub mod echo;
 pub mod embeddings;
 mod error_body;
 pub mod family;
+pub mod file_parser;
 #[cfg(test)]
 mod fixtures;
 pub mod gemini;
 pub mod mcp;
 pub mod media;
+pub mod ocr;
 pub mod openai_compat;
+pub mod pdf;
 pub mod search;
 pub mod stream;
 #[cfg(test)]

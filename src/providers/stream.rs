@@ -12,6 +12,7 @@ use crate::api::{ChatChunk, ChatCompletion, ChunkHead, Delta, GenerationMeta, Us
 use crate::catalog::Pricing;
 use crate::error::Error;
 
+mod build;
 mod sent;
 mod thinking;
 mod tier;
@@ -101,6 +102,10 @@ pub struct ChatStream {
     session: Option<crate::usage::SessionUsage>,
     /// `openrouter_metadata` (JSON) for the stream's last event, when asked for.
     metadata: Option<String>,
+    /// The file parser's `file` annotations, a chat stream's delta before its last.
+    annotations: Vec<serde_json::Value>,
+    /// The file parser's OCR, billed with the stream.
+    ocr: crate::usage::Ocr,
     /// What goes out before the first chunk (the `debug.echo_upstream_body` chunk).
     preface: Vec<u8>,
     /// Mid-stream failover with continuation: what was sent, the attempts so far.
@@ -144,6 +149,8 @@ impl ChatStream {
             native: None,
             session: None,
             metadata: None,
+            annotations: Vec::new(),
+            ocr: Default::default(),
             preface: Vec::new(),
             relay: None,
             delivered_before: false,
@@ -153,49 +160,6 @@ impl ChatStream {
             heal: None,
             heal_stage: None,
         }
-    }
-
-    /// Puts `openrouter_metadata` (JSON) on the stream's last event when it ends well.
-    pub fn with_metadata(mut self, metadata: Option<String>) -> Self {
-        self.metadata = metadata;
-        self
-    }
-
-    /// Heals the content at the stream's end (not passed through or gathered: whole).
-    pub fn with_healing(mut self, healer: Option<crate::api::heal::Healer>) -> Self {
-        let able = !self.encoder.is_passthrough() && self.gather.is_none();
-        self.heal = healer
-            .filter(|_| able)
-            .map(|h| Box::new(StreamHealer::new(h)));
-        self
-    }
-
-    /// A chat stream's first chunk: `choices: []` and `debug.echo_upstream_body`, the
-    /// JSON body sent upstream (ignored on other surfaces, as on OpenRouter).
-    pub fn with_echo(mut self, upstream_body: Option<&[u8]>) -> Self {
-        let Some(body) = upstream_body.filter(|_| matches!(self.encoder, Encoder::Chat)) else {
-            return self;
-        };
-        let mut out = Vec::with_capacity(body.len().saturating_add(256));
-        self.head.write_fields(&mut out, |out| {
-            out.extend_from_slice(b"{\"choices\":[],\"debug\":{\"echo_upstream_body\":");
-            out.extend_from_slice(body);
-            out.extend_from_slice(b"}}");
-            true
-        });
-        self.preface = out;
-        self
-    }
-
-    /// Lets the stream fail over `failovers` times ([`ChatStream::switch`]): a failure
-    /// before the content ends is held ([`ChatStream::pending_failover`]) instead of
-    /// sent. Not for a stream passed through or gathered into one reply.
-    pub fn with_failover(mut self, failovers: u8) -> Self {
-        let able = !self.encoder.is_passthrough() && self.gather.is_none();
-        if failovers > 0 && able {
-            self.relay = Some(Box::new(super::continuation::Relay::new(failovers)));
-        }
-        self
     }
 
     /// The failure held for a failover, if any (the stream then takes no more bytes
@@ -662,6 +626,14 @@ impl ChatStream {
         let usage = self.reported_usage();
         let mut out = if matches!(self.encoder, Encoder::Chat) {
             let mut out = Vec::with_capacity(512);
+            if !self.annotations.is_empty() {
+                let annotations = serde_json::Value::Array(std::mem::take(&mut self.annotations));
+                let delta = Delta {
+                    annotations: Some(annotations),
+                    ..Default::default()
+                };
+                self.head.write(&ChatChunk::bare(delta, None), &mut out);
+            }
             let mut last = ChatChunk::usage_only(usage);
             last.service_tier = self.service_tier().map(str::to_string);
             self.head.write(&last, &mut out);
@@ -727,6 +699,7 @@ impl ChatStream {
             }
         };
         u.total_tokens = u.prompt_tokens.saturating_add(u.completion_tokens);
+        self.ocr.bill(&mut u);
         // What the caller is charged: nothing for an insured stream, as the
         // settlement does.
         let insured = self.insured(&u);

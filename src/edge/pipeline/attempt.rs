@@ -23,6 +23,7 @@ use crate::edge::cache::Capture;
 use crate::edge::upstream::Failover;
 use crate::edge::{config, health, http, session_budget, sessions, upstream};
 use crate::error::{Error, Failures, Trail};
+use crate::providers::file_parser;
 use crate::providers::stream::{ChatStream, Thinking, Translator};
 use crate::providers::{self, Family, Target, UpstreamRequest};
 use crate::routing::health::Outcome;
@@ -476,6 +477,7 @@ impl Attempt<'_> {
                     self.native_reply(own)
                 }
                 None => {
+                    file_parser::annotate(&mut completion, &self.incoming.file_annotations);
                     self.keep(&completion);
                     session_budget::stamp(&mut completion, self.run.session);
                     self.reply(&request.reply(completion))
@@ -484,6 +486,9 @@ impl Attempt<'_> {
         }
         let (mut completion, body, _hold) = exchange.spawn(up, upstream::Drain::of(cfg)).await?;
         note();
+        if !self.native {
+            file_parser::annotate(&mut completion, &self.incoming.file_annotations);
+        }
         self.keep(&completion);
         if self.native {
             let slug = self.target.provider.slug.as_str();
@@ -551,6 +556,7 @@ impl Attempt<'_> {
             tier_prices: tier::prices(self.target.model, self.target.endpoint),
             healing: None,
             searches_run: self.incoming.request.chat.searches_run,
+            ocr: self.incoming.request.chat.ocr,
         }
     }
 
@@ -590,6 +596,8 @@ impl Attempt<'_> {
             .with_session(run.session.map(session_budget::before))
             .with_metadata(run.metadata())
             .with_healing(crate::api::heal::Healer::of(self.chat))
+            .with_annotations(self.incoming.file_annotations.clone())
+            .with_ocr(self.incoming.request.chat.ocr)
             .with_echo(echo.as_deref())
             .with_failover(failovers)
             .recording(run.cache.is_some() || run.settler.traced());

@@ -188,6 +188,10 @@ pub async fn handle_read(
     let cfg = config::settings(env);
     let (mut parsed, cat, routed) =
         prepare(&req, body, job, &cfg, (&account, &caller), env).await?;
+    if let Parsed::Generate(incoming) = &mut parsed {
+        let chat = &mut incoming.request.chat;
+        incoming.file_annotations = super::files::parse(env, &cfg, &cat, chat).await?;
+    }
     let ids = (account.as_str(), caller.as_str());
     let capture = match cached(&mut req, env, ctx, &parsed, body, ids, gen_id).await? {
         Ok(capture) => capture,
@@ -325,7 +329,7 @@ async fn serve_parsed(
 }
 
 /// The response cache's part (README "Response cache"), when the request asks for it
-/// and may have it (never under `provider.zdr`): a stored reply (or an identical
+/// and may have it (never under `provider.zdr`, nor after an OCR): a stored reply (or an identical
 /// request's in flight) answers it (`Err`), else what keeps its reply.
 async fn cached(
     req: &mut ClientRequest,
@@ -340,7 +344,8 @@ async fn cached(
     let Some(directive) = cache::directive(req)? else {
         return Ok(Ok(None));
     };
-    if chat.provider.as_ref().and_then(|p| p.zdr) == Some(true) {
+    // Pages the OCR read are charged with a generation, which a (free) hit is not.
+    if chat.provider.as_ref().and_then(|p| p.zdr) == Some(true) || chat.ocr.pages > 0 {
         return Ok(Ok(None));
     }
     let key = crate::api::cache_key::key(caller, parsed.api_type(), chat.is_stream(), body)?;
@@ -599,6 +604,8 @@ struct Incoming {
     failovers: u8,
     /// What its trace span takes from it (when the deployment exports traces).
     trace: Option<Rc<crate::accounts::traces::SpanFacts>>,
+    /// The `file` annotations of the PDFs the file parser read, for its reply.
+    file_annotations: Vec<serde_json::Value>,
 }
 
 impl Incoming {
@@ -628,6 +635,7 @@ impl From<surface::Incoming> for Incoming {
             client_headers: Vec::new(),
             failovers: 0,
             trace: None,
+            file_annotations: Vec::new(),
         }
     }
 }

@@ -118,6 +118,10 @@ impl Steps<'_> {
     async fn model_call(&self, lp: &Loop, searches: u64) -> Result<Answer, Error> {
         let mut chat = lp.request(self.base);
         chat.searches_run = searches;
+        // The OCR is billed with the first model call only.
+        if lp.steps > 0 {
+            chat.ocr = Default::default();
+        }
         let inner = Incoming {
             request: surface::Incoming {
                 surface: Surface::Chat,
@@ -129,6 +133,7 @@ impl Steps<'_> {
             client_headers: self.incoming.client_headers.clone(),
             failovers: 0,
             trace: self.incoming.trace.clone(),
+            file_annotations: Vec::new(),
         };
         let n = lp.steps.saturating_add(1);
         let call = Call {

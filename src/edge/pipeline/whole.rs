@@ -45,6 +45,7 @@ pub(super) struct WholeReply {
     pub(super) healing: Option<Healing>,
     /// Searches the server-tool loop ran before this call, billed with it.
     pub(super) searches_run: u64,
+    pub(super) ocr: crate::usage::Ocr,
 }
 
 /// The healing of a whole reply: what is asked, whether a reply whose JSON still fails
@@ -319,6 +320,7 @@ impl WholeReply {
         self.first_byte.set(first_byte);
         let mut usage = usage;
         usage.web_searches = usage.web_searches.saturating_add(self.searches_run);
+        self.ocr.bill(&mut usage);
         Served {
             model: self.model.clone(),
             provider: self.provider.clone(),

@@ -56,6 +56,7 @@ pub(super) fn streamed(
             client_headers: incoming.client_headers.clone(),
             failovers: incoming.failovers,
             trace: incoming.trace.clone(),
+            file_annotations: incoming.file_annotations.clone(),
         },
         env: call.env.clone(),
         ctx: call.ctx.clone(),
