@@ -35,11 +35,11 @@ after(async () => {
   await search?.close();
 });
 
-const ask = (maxUses) =>
+const ask = (maxUses, extra = {}) =>
   fetch(`${worker.base}/chat/completions`, {
     method: "POST",
     headers: { "content-type": "application/json", authorization: `Bearer ${KEY}` },
-    body: JSON.stringify({ model: "ns/searcher", max_tokens: 50, messages: [{ role: "user", content: "Does Rust run on Workers?" }], tools: [{ type: "openrouter:web_search", parameters: { engine: "exa", max_uses: maxUses } }] }),
+    body: JSON.stringify({ model: "ns/searcher", max_tokens: 50, messages: [{ role: "user", content: "Does Rust run on Workers?" }], tools: [{ type: "openrouter:web_search", parameters: { engine: "exa", max_uses: maxUses } }], ...extra }),
   });
 
 test("a balance that cannot cover the tool's max_uses searches is refused 402 before anything runs", async () => {
@@ -65,4 +65,16 @@ test("a balance that covers them runs the loop, each search billed at pricing.we
   assert.equal(picos(gs[1].total_cost), tokens(gs[1]) + picos(PRICE.web_search));
   assert.equal(picos(gs[2].total_cost), tokens(gs[2]) + picos(PRICE.web_search));
   assert.equal(picos(body.usage.cost), gs.reduce((a, g) => a + tokens(g), 0n) + 2n * picos(PRICE.web_search));
+});
+
+test("provider.max_price.web_search below the endpoint's search price leaves it out (404 naming the field)", async () => {
+  const searches = search.requests.length;
+  const r = await ask(2, { provider: { max_price: { web_search: 0.05 } } });
+  assert.equal(r.status, 404);
+  const body = await r.json();
+  assert.deepEqual(body.error.availability.constraint, { field: "provider.max_price", detail: "provider.max_price leaves out every endpoint of ns/searcher" });
+  assert.deepEqual(body.error.availability.excluded_by, ["max_price"]);
+  assert.equal(search.requests.length, searches, "no search ran");
+  // At the price itself it is served.
+  assert.equal((await ask(1, { provider: { max_price: { web_search: 0.1 } } })).status, 200);
 });
