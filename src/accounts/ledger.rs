@@ -215,9 +215,11 @@ pub fn worst_case(
     let request = priced(endpoint.pricing.request)
         .saturating_add(priced(endpoint.pricing.image).saturating_mul(size.images))
         .saturating_add(
-            // The searches it may run, and those the server-tool loop ran before it.
+            // The searches it may run, those the server-tool loop ran before it, and
+            // those the loop may still run after it.
             req.server_searches
                 .saturating_add(req.searches_run)
+                .saturating_add(req.searches_ahead)
                 .saturating_mul(priced(p.web_search)),
         )
         // The pages the OCR engine read for it.
@@ -529,6 +531,23 @@ mod tests {
             },
         ];
         assert_eq!(Ask::max(asks).reserve, 9);
+    }
+
+    #[test]
+    fn worst_case_holds_the_searches_run_and_those_the_loop_may_still_run() {
+        let mut req = ChatRequest::parse(
+            br#"{"model":"a/m","max_tokens":10,"messages":[{"role":"user","content":"12345678"}]}"#,
+        )
+        .unwrap();
+        let (m, mut e) = endpoint(Some(500));
+        // $0.01 per search.
+        e.pricing.web_search = Some(crate::money::Price(10_000_000_000));
+        assert_eq!(wc(&req, &m, &e, ApiFamily::Openai).reserve, 134_000_000);
+        req.searches_run = 1;
+        req.searches_ahead = 3;
+        let a = wc(&req, &m, &e, ApiFamily::Openai);
+        // 134 µ$ as above, plus 4 searches at 10_000 µ$.
+        assert_eq!((a.prompt_cost, a.reserve), (40_114_000_000, 40_134_000_000));
     }
 
     #[test]

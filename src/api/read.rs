@@ -227,6 +227,7 @@ fn request(mut f: Fields) -> Read<ChatRequest> {
         tool_limits: Default::default(),
         searches_run: 0,
         ocr: Default::default(),
+        searches_ahead: 0,
         messages: f.required("messages", &|v| list(v, &message))?,
         tool_choice: f.read("tool_choice", &tool_choice)?,
         stream: f.read("stream", &boolean)?,

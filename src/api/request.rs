@@ -56,6 +56,12 @@ pub struct ChatRequest {
     /// call only).
     #[serde(skip)]
     pub ocr: crate::usage::Ocr,
+    /// Searches the server-tool loop may still run after this model call (each
+    /// `openrouter:web_search` tool's unused `max_uses`, within `max_tool_calls`):
+    /// reserved at the endpoint's `web_search` price, so a balance that cannot cover
+    /// them is refused (402) before the first call, not overdrawn by the loop.
+    #[serde(skip)]
+    pub searches_ahead: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tool_choice: Option<ToolChoice>,
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -126,6 +126,22 @@ impl Loop {
     }
 
     /// Whether another model call may still run server tools.
+    /// The web searches the loop may still run: each web_search tool's unused
+    /// `max_uses`, within the calls `max_tool_calls` leaves (none once tools are closed).
+    pub fn searches_left(&self) -> u64 {
+        if !self.tools_open() {
+            return 0;
+        }
+        let per_tool: u64 = self
+            .tools
+            .iter()
+            .zip(&self.uses)
+            .filter(|(t, _)| matches!(t, ServerTool::WebSearch(_)))
+            .map(|(t, used)| t.max_uses().saturating_sub(*used))
+            .fold(0, u64::saturating_add);
+        per_tool.min(self.limits.max_tool_calls.saturating_sub(self.calls))
+    }
+
     pub fn tools_open(&self) -> bool {
         self.stopped.is_none()
     }
@@ -153,6 +169,7 @@ impl Loop {
         req.stream_options = None;
         req.server_tools = Vec::new();
         req.messages.extend(self.transcript.iter().cloned());
+        req.searches_ahead = self.searches_left();
         if self.tools_open() {
             let offered = self.functions.iter().map(|f| Tool {
                 kind: "function".into(),

@@ -366,3 +366,29 @@ fn the_answer_streams_as_one_chunk_then_the_close() {
     );
     assert!(text.ends_with("data: [DONE]\n\n"));
 }
+
+#[test]
+fn each_model_call_reserves_the_searches_the_loop_may_still_run() {
+    let mut l = search_loop(Limits {
+        max_tool_calls: 3,
+        ..Limits::default()
+    });
+    // max_uses 2 of the one web_search tool; the datetime tool is not a search.
+    assert_eq!(l.request(&base()).searches_ahead, 2);
+    let reply = completion(
+        json!({"role": "assistant", "content": null, "tool_calls": [call("c0", "web_search", r#"{"query":"x"}"#)]}),
+        0,
+    );
+    let Next::Run { calls, .. } = l.read(&reply) else {
+        panic!("no run")
+    };
+    assert_eq!(l.admit(calls[0].0), Ok(()));
+    l.record(&calls, vec![Ok(found("https://a.example/"))]);
+    assert_eq!(l.request(&base()).searches_ahead, 1);
+    // Two datetime calls use up max_tool_calls (3): no search may run after them.
+    assert_eq!(l.admit(1), Ok(()));
+    assert_eq!(l.searches_left(), 1);
+    assert_eq!(l.admit(1), Ok(()));
+    assert_eq!(l.searches_left(), 0);
+    assert_eq!(l.request(&base()).searches_ahead, 0);
+}
