@@ -161,3 +161,35 @@ def test_embeddings(client, model):
     # The SDK asks for base64 by default when numpy is absent and decodes it itself.
     one = client.embeddings.create(model=model, input="hello", encoding_format="base64")
     assert isinstance(one.data[0].embedding, str)
+
+
+def test_stored_conversation_openai_then_agents_then_openai(gateway, client):
+    """Three stored Responses turns chained by `previous_response_id`: the `openai` SDK, then
+    an Agents SDK run on another provider's model, then the `openai` SDK on a third: each
+    upstream is sent the whole conversation the gateway stored."""
+    import asyncio
+
+    from agents import Agent, ModelSettings, OpenAIResponsesModel, Runner, set_default_openai_client, set_tracing_disabled
+
+    first = client.responses.create(model="openai-mock/recall", input="my name is Ada", store=True)
+    assert first.output_text == "mock heard 1 user, 0 assistant: my name is Ada"
+
+    set_tracing_disabled(True)
+    agents_client = openai.AsyncOpenAI(base_url=gateway["base_url"], api_key=gateway["key"], max_retries=0)
+    set_default_openai_client(agents_client, use_for_tracing=False)
+    agent = Agent(
+        name="recall",
+        model=OpenAIResponsesModel(model="anthropic-mock/recall", openai_client=agents_client),
+        model_settings=ModelSettings(store=True),
+    )
+    second = asyncio.run(Runner.run(agent, "what is my name?", previous_response_id=first.id))
+    assert second.final_output == "mock heard 2 user, 1 assistant: what is my name?"
+    assert second.last_response_id not in (None, first.id)
+
+    third = client.responses.create(model="gemini-mock/recall", input="and again?", previous_response_id=second.last_response_id, store=True)
+    assert third.output_text == "mock heard 3 user, 2 assistant: and again?"
+    assert third.model == "gemini-mock/recall"
+    # Each stored turn names its predecessor and the model that served it.
+    got = client.responses.retrieve(second.last_response_id)
+    assert (got.previous_response_id, got.model) == (first.id, "anthropic-mock/recall")
+    assert client.responses.retrieve(third.id).previous_response_id == second.last_response_id

@@ -25,7 +25,7 @@ export const FAMILIES = [
   ["gemini", "mockgemini", "MockGemini"],
 ];
 /** Behaviours every family's mock has (see mock_upstream.mjs). */
-export const SCRIPTS = ["ok", "stream", "tool", "agent", "json", "fail500", "fail429", "fail400", "hang", "garbage", "broken", "truncated"];
+export const SCRIPTS = ["ok", "recall", "stream", "tool", "agent", "json", "fail500", "fail429", "fail400", "hang", "garbage", "broken", "truncated"];
 
 /** The mock provider of each fixture family. */
 const FIXTURE_PROVIDER = { openai: "mockopenai", anthropic: "mockanthropic", gemini: "mockgemini" };

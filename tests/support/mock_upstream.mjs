@@ -599,6 +599,14 @@ export async function startMockUpstream() {
     async ok(f, c) {
       f.reply(c.res, c.model, { text: `mock says: ${f.lastUserText(c.body)}`, body: c.body });
     },
+    // What a stored conversation's turn shows: how many user and assistant messages the
+    // upstream was sent (any family's shape), and the last user text.
+    async recall(f, c) {
+      const turns = c.body.messages ?? c.body.contents ?? [];
+      const users = turns.filter((m) => m.role === "user").length;
+      const replies = turns.filter((m) => m.role === "assistant" || m.role === "model").length;
+      f.reply(c.res, c.model, { text: `mock heard ${users} user, ${replies} assistant: ${f.lastUserText(c.body)}`, body: c.body });
+    },
     async stream(f, c) {
       if (!c.stream) return f.reply(c.res, c.model, { text: "Hello from the mock" });
       const w = f.writer(c.res, c.model);

@@ -119,6 +119,22 @@ pub struct MessageUsage {
     pub cache_creation_input_tokens: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub session: Option<crate::usage::SessionUsage>,
+    /// The tier that served in Anthropic's words (`standard`, `priority`); absent where
+    /// the upstream said none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub service_tier: Option<&'static str>,
+}
+
+/// Anthropic's name of a served tier, from the chat reply's (`default`, `flex`,
+/// `priority`): it has no flex tier, so anything but priority is `standard`.
+pub fn anthropic_tier(chat: Option<&str>) -> Option<&'static str> {
+    chat.map(|t| {
+        if t == "priority" {
+            "priority"
+        } else {
+            "standard"
+        }
+    })
 }
 
 impl From<&Usage> for MessageUsage {
@@ -132,6 +148,7 @@ impl From<&Usage> for MessageUsage {
             output_tokens: u.completion_tokens,
             cache_read_input_tokens: Some(read),
             cache_creation_input_tokens: Some(written),
+            service_tier: None,
         }
     }
 }
@@ -175,6 +192,7 @@ impl From<&ChatCompletion> for Message {
             first.and_then(|ch| ch.native_finish_reason.as_deref()),
         );
         m.usage = MessageUsage::from(&c.usage.clone().unwrap_or_default());
+        m.usage.service_tier = anthropic_tier(c.service_tier.as_deref());
         m
     }
 }

@@ -684,3 +684,25 @@ fn anthropics_web_fetch_becomes_the_gateways_on_other_families() {
         "{e}"
     );
 }
+
+#[test]
+fn the_served_tier_is_in_usage_in_anthropic_words() {
+    let done = |tier: Option<&str>| {
+        let mut c = meta().completion(
+            vec![Choice {
+                index: 0,
+                message: AssistantMessage::text("hi"),
+                finish_reason: Some("stop".into()),
+                native_finish_reason: None,
+                logprobs: None,
+            }],
+            Some(Usage::new(10, 3)),
+        );
+        c.service_tier = tier.map(str::to_string);
+        serde_json::to_value(reply(&c)).unwrap()["usage"].clone()
+    };
+    assert_eq!(done(Some("priority"))["service_tier"], "priority");
+    assert_eq!(done(Some("default"))["service_tier"], "standard");
+    assert_eq!(done(Some("flex"))["service_tier"], "standard");
+    assert!(done(None).get("service_tier").is_none());
+}

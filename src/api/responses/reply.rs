@@ -26,6 +26,10 @@ pub struct Response {
     pub usage: Option<ResponseUsage>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub provider: Option<String>,
+    /// The tier that served (`default`, `flex`, `priority`) as the upstream said it;
+    /// absent where it said none (README "Service tiers").
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub service_tier: Option<String>,
     /// A failed response's typed error (OpenRouter's `error_type`, which the narrower
     /// `error.code` of OpenAI's set cannot say).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -274,6 +278,7 @@ impl Response {
             incomplete_details: None,
             output_text: None,
             usage: None,
+            service_tier: None,
             provider: None,
             error_type: None,
             echo: fields,
@@ -323,6 +328,7 @@ pub fn response(c: &ChatCompletion, echo: &Echo) -> Response {
         output_text: Some(text.to_string()),
         usage: c.usage.as_ref().map(ResponseUsage::from),
         provider: c.provider.clone(),
+        service_tier: c.service_tier.clone(),
         ..Response::new(&c.id, c.created, &c.model, echo, st)
     }
 }

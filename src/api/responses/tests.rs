@@ -509,3 +509,14 @@ fn mcp_tools_this_gateway_cannot_run_are_refused_naming_the_field() {
         }
     }
 }
+
+#[test]
+fn the_served_tier_is_in_the_response() {
+    let mut c = stopped_for_calls(AssistantMessage::text("hi"), Some(Usage::new(10, 5)));
+    c.service_tier = Some("flex".into());
+    let v = reply(&c, &Echo::default()).unwrap();
+    assert_eq!(v["service_tier"], "flex");
+    c.service_tier = None;
+    let v = reply(&c, &Echo::default()).unwrap();
+    assert!(v.get("service_tier").is_none());
+}
