@@ -29,6 +29,8 @@ const PASSED_ON: &[&str] = &[
     "top_logprobs",
     "session_id",
     "session_limits",
+    // `flex` / `priority`: routing's tier, as on chat.
+    "service_tier",
     // Trace export's metadata, read by the edge (never sent upstream).
     "trace",
     // OpenRouter's plugins, read into the chat request's typed `plugins`.

@@ -520,3 +520,17 @@ fn the_served_tier_is_in_the_response() {
     let v = reply(&c, &Echo::default()).unwrap();
     assert!(v.get("service_tier").is_none());
 }
+
+#[test]
+fn the_service_tier_asked_for_reaches_routing_and_a_bad_one_is_refused() {
+    use crate::api::service_tier::{asked, Asked};
+    let body = br#"{"model": "a/b", "input": "x", "service_tier": "flex"}"#;
+    let chat = ChatRequest::try_from(ResponsesRequest::parse(body).unwrap()).unwrap();
+    assert_eq!(asked(&chat), Some(Asked::Flex));
+    let body = br#"{"model": "a/b", "input": "x", "service_tier": "cheap"}"#;
+    let e = ChatRequest::try_from(ResponsesRequest::parse(body).unwrap()).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "service_tier: must be one of auto, default, flex, priority, fast"
+    );
+}
