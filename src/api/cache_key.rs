@@ -110,9 +110,15 @@ fn scalar(v: &Value, out: &mut Vec<u8>) {
 }
 
 /// The key of a request: a SHA-256 over the caller's key hash, the surface (its API
-/// type), the stream flag and the body's canonical JSON, in hex. The body was read and
-/// checked by the surface already; one that is not JSON has no key.
-pub fn key(caller: &str, surface: &str, stream: bool, body: &[u8]) -> Result<String, Error> {
+/// type) and stream flag, the preset version merged into it (`id@version`: an edited
+/// preset makes a new key) and the body's canonical JSON, in hex. The body was read
+/// and checked by the surface already; one that is not JSON has no key.
+pub fn key(
+    caller: &str,
+    (surface, stream): (&str, bool),
+    preset: Option<&str>,
+    body: &[u8],
+) -> Result<String, Error> {
     let value: Value = serde_json::from_slice(body)?;
     let mut canon = Vec::with_capacity(body.len());
     canonical(&value, &mut canon);
@@ -122,6 +128,7 @@ pub fn key(caller: &str, surface: &str, stream: bool, body: &[u8]) -> Result<Str
         caller.as_bytes(),
         surface.as_bytes(),
         if stream { b"stream" } else { b"whole" },
+        preset.unwrap_or_default().as_bytes(),
         &canon,
     ] {
         h.update((part.len() as u64).to_be_bytes());

@@ -293,3 +293,22 @@ test("with RESPONSE_CACHE bound, entries are kept in KV too, for every location"
     await w.close();
   }
 });
+
+test("a preset's new version is a miss: the cached reply was made with the old one", async () => {
+  const tag = "cache-preset-1";
+  const made = await call("POST", "/presets", acc.provisioningKey, { slug: "cached-terse", system_prompt: "Be terse.", config: { temperature: 0.2 } });
+  assert.equal(made.status, 201);
+  const body = { model: "test/ok@preset/cached-terse", messages: [{ role: "user", content: tag }] };
+  assert.equal(cacheHeaders((await chat(body)).response).status, "MISS");
+  assert.equal(cacheHeaders((await chat(body)).response).status, "HIT");
+  assert.equal(upstreamCalls(tag), 1);
+  const patched = await call("PATCH", "/presets/cached-terse", acc.provisioningKey, { system_prompt: "Be verbose." });
+  assert.equal(patched.status, 200);
+  const after = await chat(body);
+  assert.equal(cacheHeaders(after.response).status, "MISS");
+  assert.equal(upstreamCalls(tag), 2);
+  const sent = mock.requests.filter((r) => JSON.stringify(r.body ?? "").includes(tag)).at(-1).body;
+  assert.deepEqual(sent.messages[0], { role: "system", content: "Be verbose." });
+  assert.equal(sent.temperature, 0.2);
+  assert.equal(cacheHeaders((await chat(body)).response).status, "HIT");
+});

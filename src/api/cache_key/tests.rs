@@ -23,21 +23,26 @@ fn canonical_json_sorts_keys_at_every_depth() {
 fn keys_ignore_order_and_spacing_but_not_content() {
     let a = br#"{"model":"m","messages":[{"role":"user","content":"hi"}]}"#;
     let b = br#"{ "messages" : [ {"content":"hi", "role":"user"} ], "model" : "m" }"#;
-    let k = key("kh", "chat", false, a).unwrap();
+    let k = key("kh", ("chat", false), None, a).unwrap();
     assert_eq!(k.len(), 64);
-    assert_eq!(k, key("kh", "chat", false, b).unwrap());
+    assert_eq!(k, key("kh", ("chat", false), None, b).unwrap());
     // Each part of the key matters.
-    assert_ne!(k, key("kh2", "chat", false, a).unwrap());
-    assert_ne!(k, key("kh", "responses", false, a).unwrap());
-    assert_ne!(k, key("kh", "chat", true, a).unwrap());
+    assert_ne!(k, key("kh2", ("chat", false), None, a).unwrap());
+    assert_ne!(k, key("kh", ("responses", false), None, a).unwrap());
+    assert_ne!(k, key("kh", ("chat", true), None, a).unwrap());
     let c = br#"{"model":"m","messages":[{"role":"user","content":"hi!"}]}"#;
-    assert_ne!(k, key("kh", "chat", false, c).unwrap());
+    assert_ne!(k, key("kh", ("chat", false), None, c).unwrap());
     // Parts are length-prefixed: moving a byte between them changes the key.
     assert_ne!(
-        key("ab", "c", false, a).unwrap(),
-        key("a", "bc", false, a).unwrap()
+        key("ab", ("c", false), None, a).unwrap(),
+        key("a", ("bc", false), None, a).unwrap()
     );
-    assert!(key("kh", "chat", false, b"{nope").is_err());
+    assert!(key("kh", ("chat", false), None, b"{nope").is_err());
+    // A preset's new version is a new key for the same body.
+    let v1 = key("kh", ("chat", false), Some("p1@1"), a).unwrap();
+    assert_ne!(v1, k);
+    assert_ne!(v1, key("kh", ("chat", false), Some("p1@2"), a).unwrap());
+    assert_eq!(v1, key("kh", ("chat", false), Some("p1@1"), b).unwrap());
 }
 
 #[test]

@@ -348,7 +348,12 @@ async fn cached(
     if chat.provider.as_ref().and_then(|p| p.zdr) == Some(true) || chat.ocr.pages > 0 {
         return Ok(Ok(None));
     }
-    let key = crate::api::cache_key::key(caller, parsed.api_type(), chat.is_stream(), body)?;
+    let preset = match parsed {
+        Parsed::Generate(i) => i.preset.as_deref(),
+        Parsed::Embeddings { .. } => None,
+    };
+    let surface = (parsed.api_type(), chat.is_stream());
+    let key = crate::api::cache_key::key(caller, surface, preset, body)?;
     let replay = match parsed {
         Parsed::Generate(i) => cache::Replay::Generate(&i.request),
         Parsed::Embeddings { .. } => cache::Replay::Embeddings,
@@ -606,6 +611,8 @@ struct Incoming {
     trace: Option<Rc<crate::accounts::traces::SpanFacts>>,
     /// The `file` annotations of the PDFs the file parser read, for its reply.
     file_annotations: Vec<serde_json::Value>,
+    /// The preset version merged into it (`id@version`), part of its cache key.
+    preset: Option<String>,
 }
 
 impl Incoming {
@@ -636,6 +643,7 @@ impl From<surface::Incoming> for Incoming {
             failovers: 0,
             trace: None,
             file_annotations: Vec::new(),
+            preset: None,
         }
     }
 }

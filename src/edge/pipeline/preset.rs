@@ -33,6 +33,8 @@ pub(super) async fn resolve(
     let chat = &mut i.request.chat;
     preset::apply(chat, config, used.system_prompt.as_deref(), &r);
     crate::api::validate::check(chat)?;
+    // A new version of the preset is a new request for the response cache.
+    i.preset = Some(format!("{}@{}", used.id, used.version));
     // The Messages body as sent no longer says what is asked: the merged request is
     // translated for every endpoint.
     i.request.native = None;

@@ -134,6 +134,7 @@ impl Steps<'_> {
             failovers: 0,
             trace: self.incoming.trace.clone(),
             file_annotations: Vec::new(),
+            preset: None,
         };
         let n = lp.steps.saturating_add(1);
         let call = Call {

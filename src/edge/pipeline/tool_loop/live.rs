@@ -57,6 +57,7 @@ pub(super) fn streamed(
             failovers: incoming.failovers,
             trace: incoming.trace.clone(),
             file_annotations: incoming.file_annotations.clone(),
+            preset: incoming.preset.clone(),
         },
         env: call.env.clone(),
         ctx: call.ctx.clone(),
