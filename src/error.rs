@@ -50,6 +50,9 @@ pub enum Error {
         message: String,
         status: Option<u16>,
         raw: Option<String>,
+        /// An overloaded upstream's `Retry-After` (503, Anthropic's 529), in seconds
+        /// (32 bits: the variant is no larger than the others).
+        retry_after_secs: Option<u32>,
     },
     /// No endpoint can serve the request right now.
     #[error("{0}")]
@@ -99,6 +102,7 @@ impl Error {
             message: message.into(),
             status: None,
             raw: None,
+            retry_after_secs: None,
         }
     }
 
@@ -150,6 +154,9 @@ impl Error {
             Error::Busy {
                 retry_after_secs, ..
             } => Some(*retry_after_secs),
+            Error::Upstream {
+                retry_after_secs, ..
+            } => retry_after_secs.map(u64::from),
             _ => None,
         }
     }

@@ -11,6 +11,7 @@ fn body_has_openrouter_shape() {
         message: "Provider returned error".into(),
         status: Some(500),
         raw: Some("boom".into()),
+        retry_after_secs: None,
     };
     assert_eq!(e.status(), 502);
     assert_eq!(
@@ -56,6 +57,7 @@ fn upstream(provider: &str, status: u16, raw: &str) -> Error {
         message: "Provider returned error".into(),
         status: Some(status),
         raw: Some(raw.into()),
+        retry_after_secs: None,
     }
 }
 
@@ -403,4 +405,34 @@ fn a_routing_refusal_carries_its_availability_and_status() {
         ..Trail::default()
     };
     assert_eq!(e.body_with(trail.clone()), e.body());
+}
+
+#[test]
+fn overloaded_upstreams_say_when_to_come_back() {
+    use crate::providers::upstream_error;
+    let body = br#"{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}"#;
+    let e = upstream_error("anthropic", 529, body, Some("30"));
+    assert_eq!((e.status(), e.retry_after_secs()), (502, Some(30)));
+    assert_eq!(e.headers(), vec![("Retry-After", "30".to_string())]);
+    let e = upstream_error("openai", 503, b"{}", Some(" 12 "));
+    assert_eq!(e.retry_after_secs(), Some(12));
+    // Only an overloaded (or rate-limited) upstream's header is a wait.
+    assert_eq!(
+        upstream_error("openai", 500, b"{}", Some("9")).retry_after_secs(),
+        None
+    );
+    assert_eq!(
+        upstream_error("openai", 503, b"{}", Some("soon")).retry_after_secs(),
+        None
+    );
+    // Every endpoint overloaded: the least wait any of them asked for.
+    let mut f = Failures::for_models(vec!["m/1".into()]);
+    f.push("a", "m/1", upstream_error("a", 529, body, Some("30")));
+    f.push("b", "m/1", upstream_error("b", 503, b"{}", Some("8")));
+    f.push("c", "m/1", upstream_error("c", 503, b"{}", None));
+    let (e, trail) = f.into_error();
+    let a = trail.availability.as_deref().unwrap();
+    assert_eq!(a.code, AvailabilityCode::TemporarilyUnavailable);
+    assert_eq!(a.retry_after, Some(8));
+    assert_eq!(e.status(), 502);
 }

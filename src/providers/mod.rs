@@ -183,13 +183,14 @@ pub fn upstream_error(
     // structured details (read there, not in a message that may echo the request).
     let bad_key = status == 400 && parsed.bad_key();
     let status = if bad_key { 401 } else { status };
+    // The header (seconds), else the delay Google's RetryInfo detail asks for.
+    let retry_after_secs = retry_after
+        .and_then(|s| s.trim().parse().ok())
+        .or_else(|| parsed.retry_delay_secs());
     match status {
         429 => Error::RateLimited {
             message: format!("Provider {provider} is rate limited: {detail}"),
-            // The header, else the delay Google's RetryInfo detail asks for.
-            retry_after_secs: retry_after
-                .and_then(|s| s.trim().parse().ok())
-                .or_else(|| parsed.retry_delay_secs()),
+            retry_after_secs,
             provider: Some(provider.to_string()),
             raw: Some(raw),
         },
@@ -206,6 +207,10 @@ pub fn upstream_error(
             message: format!("Provider returned error: {detail}"),
             status: Some(status),
             raw: Some(raw),
+            // Overloaded (503, Anthropic's 529): when to come back, as it said.
+            retry_after_secs: retry_after_secs
+                .filter(|_| matches!(status, 503 | 529))
+                .and_then(|s| u32::try_from(s).ok()),
         },
     }
 }
@@ -217,6 +222,7 @@ pub fn invalid_reply(provider: &str, what: impl std::fmt::Display, body: &[u8]) 
         message: format!("Provider returned an invalid response: {what}"),
         status: None,
         raw: Some(truncate(&String::from_utf8_lossy(body), 2048).to_string()),
+        retry_after_secs: None,
     }
 }
 
@@ -227,6 +233,7 @@ pub fn invalid_event(provider: &str, what: impl std::fmt::Display, data: &str) -
         message: format!("Provider sent an invalid stream event: {what}"),
         status: None,
         raw: Some(truncate(data, 2048).to_string()),
+        retry_after_secs: None,
     }
 }
 
@@ -258,6 +265,7 @@ pub fn stream_error(provider: &str, err: &ErrorEvent) -> Error {
         message: format!("Provider returned error: {message}"),
         status: None,
         raw: Some(err.raw.clone()),
+        retry_after_secs: None,
     }
 }
 

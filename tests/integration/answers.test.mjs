@@ -25,6 +25,7 @@ before(async () => {
   catalog.models.push(
     model("ans/capacity", [["mockai", "fail429"], ["mockbackup", "fail429"]]),
     model("ans/failing", [["mockai", "fail500"], ["mockbackup", "failoverloaded"]]),
+    model("ans/busy", [["mockai", "fail500"], ["mockbackup", "failbusy"]]),
     model("ans/private", [["mocktrain", "ok"], ["mockretain", "ok"]]),
     model("ans/nokey", [["nokey", "ok"]]),
     // Each family refusing a prompt over its context, and failing mid-stream.
@@ -148,6 +149,21 @@ test("every endpoint failing: temporarily_unavailable, the overloaded one typed 
       affected_providers: ["mockai", "mockbackup"], docs_url: `${DOCS}temporarily_unavailable` },
     metadata: { previous_errors: [{ provider: "mockai", code: "temporarily_unavailable", status: 500 }] },
   } });
+});
+
+test("every endpoint failing, an overloaded one saying when to come back: its wait in retry_after and Retry-After", async () => {
+  const r = await chat({ model: "ans/busy", provider: ordered("mockbackup", "mockai") });
+  assert.equal(r.status, 502);
+  // The error reported is the last endpoint's (a 500 that named no wait); the wait is
+  // the overloaded one's.
+  assert.equal(r.headers.get("retry-after"), "23");
+  const body = await r.json();
+  assert.deepEqual(body.error.availability, { code: "temporarily_unavailable", retryable: true, retry_after: 23,
+    requested_models: ["ans/busy"], affected_providers: ["mockbackup", "mockai"], docs_url: `${DOCS}temporarily_unavailable` });
+  const m = await post("/messages", { model: "ans/busy", max_tokens: 5, messages: user, provider: ordered("mockbackup", "mockai") });
+  assert.equal(m.status, 502);
+  assert.equal(m.headers.get("retry-after"), "23");
+  assert.equal((await m.json()).error.availability.retry_after, 23);
 });
 
 test("a provider without a key on this gateway: no_endpoints", async () => {

@@ -859,6 +859,8 @@ export async function startMockUpstream() {
       c.res.end(JSON.stringify(body));
     },
     failoverloaded: async (f, c) => f.error(c.res, f.overloadedStatus, "Overloaded"),
+    // Overloaded, saying when to come back (as Anthropic's 529 and a 503 may).
+    failbusy: async (f, c) => f.error(c.res, f.overloadedStatus, "Overloaded", { "retry-after": "23" }),
     // A few words, then the family's error event.
     async midstreamerror(f, c) {
       if (!c.stream) return f.error(c.res, 500, "internal mock failure");

@@ -501,8 +501,15 @@ fn failed(settler: &Settler, (e, trail): Unserved, surface: Surface) -> Result<R
     if matches!(e, Error::Internal(_)) || trail.is_empty() {
         return Err(e);
     }
+    // Every endpoint failed: `Retry-After` is the least wait any of them asked for,
+    // as `availability.retry_after` says (the error reported may have named none).
+    let wait = trail.availability.as_ref().and_then(|a| a.retry_after);
     let body = surface.error_body_with(&e, trail);
-    Ok(http::error_response_with(&e, &body))
+    let resp = http::error_response_with(&e, &body);
+    if let Some(secs) = wait {
+        http::set(resp.headers(), "Retry-After", &secs.to_string());
+    }
+    Ok(resp)
 }
 
 /// What a generation's trace span takes from its request, when the deployment exports
