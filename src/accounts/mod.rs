@@ -25,4 +25,5 @@ pub mod settle;
 pub mod settle_queue;
 pub mod shard;
 pub mod store;
+pub mod trace_batch;
 pub mod traces;

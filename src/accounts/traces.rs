@@ -316,8 +316,29 @@ pub fn prompt_text(chat: &crate::api::ChatRequest) -> String {
     crate::error::truncate(out.trim_end(), MAX_SPAN_TEXT).to_string()
 }
 
+/// A reply's completion as text for a span's `gen_ai.output.messages`: each choice's
+/// content (its refusal where it has none), a line each, at most 16 KiB; `None` when
+/// the reply has no text.
+pub fn completion_text(c: &crate::api::ChatCompletion) -> Option<String> {
+    let mut out = String::new();
+    for ch in &c.choices {
+        let m = &ch.message;
+        if let Some(t) = m.content.as_deref().or(m.refusal.as_deref()) {
+            if !out.is_empty() {
+                out.push('\n');
+            }
+            out.push_str(t);
+        }
+        if out.len() >= MAX_SPAN_TEXT {
+            break;
+        }
+    }
+    let out = crate::error::truncate(&out, MAX_SPAN_TEXT);
+    (!out.is_empty()).then(|| out.to_string())
+}
+
 /// An OTLP/HTTP JSON export request (`POST /v1/traces`) of `spans`.
-pub fn export_body(spans: Vec<Span>) -> Value {
+pub fn export_body<S: Serialize>(spans: Vec<S>) -> Value {
     let spans = serde_json::to_value(spans).unwrap_or(Value::Array(Vec::new()));
     let service = serde_json::json!({"key": "service.name", "value": {"stringValue": "modelmux"}});
     let mut scope = Map::new();

@@ -238,3 +238,28 @@ fn prompt_text_is_each_message_a_line_and_bounded() {
     let chat = crate::api::ChatRequest::parse(long.as_bytes()).unwrap();
     assert!(prompt_text(&chat).len() <= 16 * 1024);
 }
+
+#[test]
+fn completion_text_is_each_choice_a_line_and_bounded() {
+    let reply = |choices: Value| -> crate::api::ChatCompletion {
+        serde_json::from_value(json!({
+            "id": "gen-1", "created": 1, "model": "m", "choices": choices
+        }))
+        .unwrap()
+    };
+    let two = reply(json!([
+        {"index": 0, "message": {"role": "assistant", "content": "Paris"}, "finish_reason": "stop"},
+        {"index": 1, "message": {"role": "assistant", "content": null, "refusal": "no"}, "finish_reason": "stop"}
+    ]));
+    assert_eq!(completion_text(&two).as_deref(), Some("Paris\nno"));
+    let none = reply(json!([
+        {"index": 0, "message": {"role": "assistant", "content": null}, "finish_reason": "tool_calls"}
+    ]));
+    assert_eq!(completion_text(&none), None);
+    let long = reply(json!([
+        {"index": 0, "message": {"role": "assistant", "content": "é".repeat(20_000)}, "finish_reason": "stop"}
+    ]));
+    let text = completion_text(&long).unwrap();
+    assert_eq!(text.len(), 16 * 1024);
+    assert!(text.chars().all(|c| c == 'é'));
+}

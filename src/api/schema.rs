@@ -240,7 +240,7 @@ fn type_matches(t: &Value, v: &Value) -> bool {
     }
 }
 
-fn is_type(name: &str, v: &Value) -> bool {
+pub(super) fn is_type(name: &str, v: &Value) -> bool {
     match (name, v) {
         ("object", Value::Object(_))
         | ("array", Value::Array(_))

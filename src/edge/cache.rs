@@ -58,6 +58,9 @@ pub struct Asking<'a> {
     pub directive: Directive,
     pub base: Generation,
     pub replay: Replay<'a>,
+    /// The request's trace span facts, when the deployment exports traces: a hit
+    /// has a span too (`modelmux.cache_hit`).
+    pub trace: Option<Rc<crate::accounts::traces::SpanFacts>>,
 }
 
 /// The cache's answer: a hit's reply, or what stores the miss's reply.
@@ -117,6 +120,19 @@ async fn hit(req: &mut ClientRequest, a: &Asking<'_>, e: &Entry) -> Result<Respo
         (Stored::Embeddings(s), Replay::Embeddings) => embeddings_hit(s, base)?,
         _ => return Err(Error::Internal("a cache entry of another kind".into())),
     };
+    let span = a
+        .trace
+        .as_deref()
+        .map(|f| crate::accounts::traces::SpanFacts {
+            cache_hit: Some(true),
+            fallback_attempts: Some(0),
+            output_text: match &e.reply {
+                Stored::Chat(c) => crate::accounts::traces::completion_text(c),
+                Stored::Embeddings(_) => None,
+            },
+            ..f.clone()
+        });
+    let traced = span.map(|facts| (facts, record.clone()));
     let item = SettleItem {
         caller: a.caller.to_string(),
         gen_id: record.id.clone(),
@@ -124,12 +140,14 @@ async fn hit(req: &mut ClientRequest, a: &Asking<'_>, e: &Entry) -> Result<Respo
         lease: None,
         session: None,
     };
-    a.ctx.wait_until(admission::settle(
-        a.env.clone(),
-        a.account.to_string(),
-        item,
-        None,
-    ));
+    let (env, account, caller) = (a.env.clone(), a.account.to_string(), a.caller.to_string());
+    a.ctx.wait_until(async move {
+        admission::settle(env.clone(), account.clone(), item, None).await;
+        // After the settlement, as every span: never before the reply.
+        if let Some((facts, g)) = traced {
+            super::traces::export(&env, &account, &caller, &g, &facts).await;
+        }
+    });
     let h = resp.headers();
     http::set(h, "X-Generation-Id", &a.base.id);
     http::set(h, "X-OpenRouter-Cache-Status", "HIT");

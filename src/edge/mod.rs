@@ -46,6 +46,17 @@ fn start() {
     std::panic::set_hook(Box::new(|info| worker::console_error!("panic: {info}")));
 }
 
+/// The trace queue's consumer (`TRACE_QUEUE`, README "Trace export").
+#[event(queue)]
+async fn trace_queue(
+    batch: worker::MessageBatch<crate::accounts::trace_batch::Queued>,
+    env: Env,
+    _ctx: Context,
+) -> Result<()> {
+    traces::consume(batch, &env).await;
+    Ok(())
+}
+
 /// Takes the runtime's request as it is ([`ClientRequest`]: `worker::Request` would read its
 /// `cf` object on every request).
 #[event(fetch)]

@@ -35,7 +35,7 @@ export const KEY_SECRET = "test-key-secret-9876543210";
 /** The options of one worker running the built worker (`build`): its bindings, and
  * its Durable Object bindings, hosted by itself or, with `host`, by the worker of that
  * name (bound by `scriptName`: one set of objects for several isolates). */
-function workerOptions({ build, bindings, host, name, assets = false, directSocket = false, kv = [] }) {
+function workerOptions({ build, bindings, host, name, assets = false, directSocket = false, kv = [], traceQueue = false }) {
   const object = (className) => ({ className, useSQLite: true, ...(host ? { scriptName: host } : {}) });
   return {
     ...(name ? { name } : {}),
@@ -50,6 +50,12 @@ function workerOptions({ build, bindings, host, name, assets = false, directSock
     kvNamespaces: ["CATALOG", ...kv],
     // As wrangler.toml's [[r2_buckets]]: stored Responses and trace export.
     r2Buckets: ["RESPONSES", "TRACES"],
+    // `traceQueue`: as wrangler.toml's (commented) trace queue, the worker its own
+    // consumer; batches of up to 64 spans, within 1 s, retried twice, then dead-lettered.
+    ...(traceQueue ? {
+      queueProducers: { TRACE_QUEUE: { queueName: "modelmux-traces" } },
+      queueConsumers: { "modelmux-traces": { maxBatchSize: 64, maxBatchTimeout: 1, maxRetries: 2, deadLetterQueue: "modelmux-traces-dlq" } },
+    } : {}),
     // As wrangler.toml's [assets]: the pages, with the API paths going to the worker.
     // Without them (benchmarks) requests reach the worker directly, as API paths do on
     // Cloudflare, where the static routing happens before any worker runs; miniflare
@@ -118,8 +124,8 @@ async function start({ workers, catalog, inspectorPort, build }) {
 }
 
 /** The built worker in one isolate, hosting its own Durable Objects. */
-export async function startWorker({ catalog, bindings = {}, assets = true, inspectorPort, build = path.join(ROOT, "build"), kv = [] } = {}) {
-  return start({ workers: [workerOptions({ build, bindings, assets, kv })], catalog, inspectorPort, build });
+export async function startWorker({ catalog, bindings = {}, assets = true, inspectorPort, build = path.join(ROOT, "build"), kv = [], traceQueue = false } = {}) {
+  return start({ workers: [workerOptions({ build, bindings, assets, kv, traceQueue })], catalog, inspectorPort, build });
 }
 
 /** Name of the worker that hosts a cluster's Durable Objects. */

@@ -169,6 +169,7 @@ pub(super) async fn serve(
         };
         let started = config::now_ms();
         run.clock.index.set(i);
+        settler.note_attempt(i, run.cache.is_some());
         run.clock.started.set(started);
         let result = match parsed {
             Parsed::Generate(incoming) => {
@@ -498,7 +499,8 @@ impl Attempt<'_> {
         }
     }
 
-    /// Keeps a whole reply in the response cache, when the request asked for it.
+    /// Keeps a whole reply in the response cache, when the request asked for it (its
+    /// text for the trace span was noted before its settlement).
     fn keep(&self, completion: &crate::api::ChatCompletion) {
         if let Some(c) = &self.run.cache {
             c.chat(completion);
@@ -589,7 +591,7 @@ impl Attempt<'_> {
             .with_metadata(run.metadata())
             .with_echo(echo.as_deref())
             .with_failover(failovers)
-            .recording(run.cache.is_some());
+            .recording(run.cache.is_some() || run.settler.traced());
         run.clock.first_byte.set(first_byte);
         stream.started(first_byte);
         let serving = Rc::new(RefCell::new(Serving {
@@ -620,10 +622,11 @@ fn stream_end(settler: &Settler, serving: Shared, cache: Option<Capture>) -> ups
     Box::new(move |s: &mut ChatStream, cancelled: bool| {
         // A stream is kept whole only: not cut short, failed or failed over.
         let whole = !cancelled && s.failure().is_none() && s.earlier().is_none();
-        if let (Some(c), true) = (&cache, whole) {
-            if let Some(reply) = s.recorded() {
+        if let Some(reply) = s.recorded() {
+            if let (Some(c), true) = (&cache, whole) {
                 c.chat(&reply);
             }
+            settle.note_output(&reply);
         }
         // Until the end, a model that shows nothing may be thinking.
         s.at(config::now_ms());

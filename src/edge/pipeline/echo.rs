@@ -42,6 +42,7 @@ pub(super) async fn serve_echo(
         ..Default::default()
     };
     // The demo model runs in the isolate: it says nothing of any endpoint's health.
+    settler.note_output(&reply);
     settler.conclude(&served, pricing, None);
     if let Some(c) = cache {
         c.chat(&reply);

@@ -357,6 +357,7 @@ async fn cached(
         directive,
         base: record_of(req, gen_id, parsed, config::now_ms() as u64),
         replay,
+        trace: parsed.trace(),
     };
     Ok(match cache::begin(req, asking).await? {
         cache::Begin::Hit(resp) => Err(resp),

@@ -37,6 +37,32 @@ pub(super) struct Settler {
     pub(super) client: Option<worker::web_sys::AbortSignal>,
     /// The account's pseudonym in health reports.
     pub(super) tenant: u32,
+    /// What the trace span learns while the request is served (none: not traced).
+    late: Option<Rc<RefCell<Late>>>,
+}
+
+/// What a generation's span learns only while it is served.
+#[derive(Debug, Default)]
+struct Late {
+    /// Endpoints tried before the one that served.
+    fallback_attempts: Option<u32>,
+    /// Whether the request asked the response cache (and missed: a hit has no settler).
+    cache_miss: bool,
+    output_text: Option<String>,
+}
+
+impl Late {
+    fn into_facts(
+        self,
+        facts: &crate::accounts::traces::SpanFacts,
+    ) -> crate::accounts::traces::SpanFacts {
+        crate::accounts::traces::SpanFacts {
+            fallback_attempts: self.fallback_attempts,
+            cache_hit: self.cache_miss.then_some(false),
+            output_text: self.output_text,
+            ..facts.clone()
+        }
+    }
 }
 
 /// What the settlement task and the hold's renewal need: none of it keeps the
@@ -122,6 +148,11 @@ impl Settler {
             ..base.clone()
         };
         let settle_link = link.clone();
+        let late = link
+            .trace
+            .as_ref()
+            .map(|_| Rc::new(RefCell::new(Late::default())));
+        let learned = late.clone();
         ctx.wait_until(async move {
             let g = settle_link.await_settlement(rx, cancelled, ttl_ms).await;
             let (env, account, caller) = (
@@ -132,7 +163,8 @@ impl Settler {
             let trace = settle_link.trace.clone();
             settle_link.send(g.clone()).await;
             // After the settlement, in the same background task: never before a reply.
-            if let Some(facts) = trace {
+            if let (Some(facts), Some(late)) = (trace, learned) {
+                let facts = late.take().into_facts(&facts);
                 crate::edge::traces::export(&env, &account, &caller, &g, &facts).await;
             }
         });
@@ -145,7 +177,31 @@ impl Settler {
             loss,
             client: None,
             tenant: crate::routing::health::account_tag(&link.account),
+            late,
         }
+    }
+
+    /// Notes for the trace span that the plan's endpoint `index` is being tried (the
+    /// endpoints before it failed), and whether the request asked the response cache.
+    pub(super) fn note_attempt(&self, index: usize, cache_asked: bool) {
+        if let Some(l) = &self.late {
+            let mut l = l.borrow_mut();
+            l.fallback_attempts = Some(u32::try_from(index).unwrap_or(u32::MAX));
+            l.cache_miss = cache_asked;
+        }
+    }
+
+    /// Keeps the reply's text for the trace span (bounded; the destination's privacy
+    /// mode decides whether it is sent).
+    pub(super) fn note_output(&self, reply: &crate::api::ChatCompletion) {
+        if let Some(l) = &self.late {
+            l.borrow_mut().output_text = crate::accounts::traces::completion_text(reply);
+        }
+    }
+
+    /// Whether the request's span is exported (its reply worth recording for it).
+    pub(super) fn traced(&self) -> bool {
+        self.late.is_some()
     }
 
     /// The settler of a request whose client disconnecting `client` signals.

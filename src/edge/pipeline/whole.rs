@@ -234,6 +234,7 @@ impl WholeReply {
         };
         completion.usage = Some(served.priced_usage(&pricing));
         let health = (!left).then(|| (self.key.clone(), true));
+        self.settler.note_output(&completion);
         self.settler.conclude(&served, &pricing, health);
         (!left).then_some(Ok((completion, own, hold)))
     }
@@ -285,6 +286,8 @@ impl WholeReply {
         let billed = (usage, usage_source, served::delivered(&completion));
         let served = self.served(&completion, billed, first_byte, left);
         completion.usage = Some(served.priced_usage(pricing));
+        // Before the settlement, which the span is made after.
+        self.settler.note_output(&completion);
         self.settler
             .conclude(&served, pricing, Some((self.key.clone(), true)));
         Ok(completion)
