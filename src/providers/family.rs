@@ -167,6 +167,20 @@ pub fn family(api: ApiFamily) -> &'static dyn Family {
     }
 }
 
+/// Every endpoint of `model` takes the Messages surface's own body
+/// ([`Family::native_passthrough`]): Anthropic's server tools in it are Anthropic's to
+/// run, not the gateway's loop.
+pub fn all_native(cat: &crate::catalog::Catalog, model: &str) -> bool {
+    let Some(m) = cat.model(model) else {
+        return false;
+    };
+    !m.endpoints.is_empty()
+        && m.endpoints.iter().all(|e| {
+            cat.provider(&e.provider)
+                .is_some_and(|p| family(p.api).native_passthrough())
+        })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
