@@ -188,6 +188,18 @@ mod tests {
     use serde_json::json;
 
     #[test]
+    fn a_model_only_anthropic_serves_keeps_its_server_tools() {
+        let cat = crate::providers::testutil::catalog();
+        let asked = [
+            "anthropic/claude-sonnet-4.5",
+            "openai/gpt-5",
+            "no/such-model",
+        ];
+        let native: Vec<bool> = asked.iter().map(|m| all_native(&cat, m)).collect();
+        assert_eq!(native, [true, false, false]);
+    }
+
+    #[test]
     fn each_family_says_what_it_takes() {
         let all = [
             ApiFamily::Openai,
