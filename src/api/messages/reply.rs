@@ -69,6 +69,9 @@ pub enum ContentBlock {
         tool_use_id: String,
         content: Vec<super::search::SearchResult>,
     },
+    /// A fetch's `web_fetch_result` (the page as a text document) or
+    /// `web_fetch_tool_error`.
+    WebFetchToolResult { tool_use_id: String, content: Value },
 }
 
 impl ContentBlock {
@@ -80,7 +83,9 @@ impl ContentBlock {
                 thinking,
                 signature,
             } => thinking.len().saturating_add(signature.len()),
-            ContentBlock::ToolUse { input, .. } | ContentBlock::ServerToolUse { input, .. } => {
+            ContentBlock::ToolUse { input, .. }
+            | ContentBlock::ServerToolUse { input, .. }
+            | ContentBlock::WebFetchToolResult { content: input, .. } => {
                 crate::json::size_hint(input)
             }
             ContentBlock::WebSearchToolResult { content, .. } => content

@@ -15,7 +15,7 @@ use crate::api::read::{whole, Bad, Fields, Read};
 use crate::api::server_tools::{
     domains, user_location, ServerTool, WebSearchParams, MAX_TOOL_CALLS,
 };
-use crate::api::server_turn::Turn;
+use crate::api::server_turn::{Fetched, Turn};
 use crate::api::ChatCompletion;
 
 /// How much of a result a citation quotes (Anthropic: up to 150 characters).
@@ -88,12 +88,22 @@ fn at_least_one(v: serde_json::Value) -> Read<u64> {
     }
 }
 
-/// The `server_tool_use` and `web_search_tool_result` blocks of each search the loop
-/// ran, in order; IDs numbered after the message's (a model may reuse a call ID).
+/// The `server_tool_use` block and the result block of each search and fetch the loop
+/// ran, in the order they ran; IDs numbered after the message's (a model may reuse a
+/// call ID).
 pub fn search_blocks(turn: &Turn, id: &str) -> Vec<ContentBlock> {
-    let mut out = Vec::with_capacity(turn.searches.len().saturating_mul(2));
-    for (n, s) in turn.searches.iter().enumerate() {
-        let id = format!("srvtoolu_{id}_{n}");
+    let mut out = Vec::new();
+    let mut fetches = turn.fetches.iter().peekable();
+    let mut n = 0usize;
+    let mut next_id = || {
+        n = n.saturating_add(1);
+        format!("srvtoolu_{id}_{}", n.saturating_sub(1))
+    };
+    for (k, s) in turn.searches.iter().enumerate() {
+        while let Some(f) = fetches.next_if(|f| f.after_searches <= k) {
+            out.extend(fetch_blocks(&f.page, next_id()));
+        }
+        let id = next_id();
         out.push(ContentBlock::ServerToolUse {
             id: id.clone(),
             name: "web_search",
@@ -115,7 +125,36 @@ pub fn search_blocks(turn: &Turn, id: &str) -> Vec<ContentBlock> {
             content,
         });
     }
+    for f in fetches {
+        out.extend(fetch_blocks(&f.page, next_id()));
+    }
     out
+}
+
+/// A fetch's blocks: the call, and the page as Anthropic's `web_fetch_result` (a text
+/// document) or its `web_fetch_tool_error`.
+fn fetch_blocks(page: &Fetched, id: String) -> [ContentBlock; 2] {
+    let content = match (&page.content, page.status.as_str()) {
+        (Some(text), "completed") => json!({
+            "type": "web_fetch_result",
+            "url": page.url,
+            "content": {"type": "document", "title": page.title,
+                "source": {"type": "text", "media_type": "text/plain", "data": text}},
+            "retrieved_at": page.retrieved_at,
+        }),
+        _ => json!({"type": "web_fetch_tool_error", "error_code": "url_not_accessible"}),
+    };
+    [
+        ContentBlock::ServerToolUse {
+            id: id.clone(),
+            name: "web_fetch",
+            input: json!({"url": page.url}),
+        },
+        ContentBlock::WebFetchToolResult {
+            tool_use_id: id,
+            content,
+        },
+    ]
 }
 
 /// The citations of the answer's text, each result it cites once.

@@ -335,3 +335,84 @@ fn a_replayed_search_turn_becomes_text_for_the_model() {
         "Web search results:\n- C (https://c.example)"
     );
 }
+
+#[test]
+fn a_fetch_becomes_web_fetch_blocks_in_the_order_it_ran() {
+    use crate::api::server_tools::{WebFetchParams, WEB_FETCH};
+    let mut lp = Loop::new(
+        vec![
+            ServerTool::WebFetch(WebFetchParams {
+                max_uses: 5,
+                max_content_tokens: None,
+                allowed_domains: vec![],
+                blocked_domains: vec![],
+            }),
+            ServerTool::WebSearch(WebSearchParams::default()),
+        ],
+        Limits::default(),
+    );
+    let call = |id: &str, name: &str, args: Value| ServerCall {
+        id: id.into(),
+        name: name.into(),
+        arguments: args.to_string(),
+    };
+    let page = json!({"url": "https://a.example/rust", "title": "Rust", "content": "Rust page.",
+                      "status": "completed", "retrieved_at": "2026-12-07T07:00:00Z"});
+    let fetched = ToolOutput {
+        content: page.to_string(),
+        ..ToolOutput::default()
+    };
+    let failed = ToolOutput {
+        content: json!({"url": "https://b.example/", "status": "failed", "error": "404"})
+            .to_string(),
+        ..ToolOutput::default()
+    };
+    assert_eq!(lp.admit(0), Ok(()));
+    lp.record(
+        &[(
+            0,
+            call("f1", WEB_FETCH, json!({"url": "https://a.example/rust"})),
+        )],
+        vec![Ok(fetched)],
+    );
+    lp.record(
+        &[(1, call("s1", WEB_SEARCH, json!({"query": "wasm"})))],
+        vec![Ok(result("https://c.example/", "C", "About C."))],
+    );
+    lp.record(
+        &[(
+            0,
+            call("f2", WEB_FETCH, json!({"url": "https://b.example/"})),
+        )],
+        vec![Ok(failed)],
+    );
+    let answer: ChatCompletion = serde_json::from_value(json!({
+        "id": "gen-2", "object": "chat.completion", "created": 7, "model": "a/b",
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": "Done."}, "finish_reason": "stop"}],
+        "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}
+    }))
+    .unwrap();
+    let turn = lp.turn(&answer);
+    let blocks = serde_json::to_value(search_blocks(&turn, "gen-2")).unwrap();
+    assert_eq!(
+        blocks,
+        json!([
+            {"type": "server_tool_use", "id": "srvtoolu_gen-2_0", "name": "web_fetch",
+             "input": {"url": "https://a.example/rust"}},
+            {"type": "web_fetch_tool_result", "tool_use_id": "srvtoolu_gen-2_0", "content": {
+                "type": "web_fetch_result", "url": "https://a.example/rust",
+                "content": {"type": "document", "title": "Rust", "source":
+                    {"type": "text", "media_type": "text/plain", "data": "Rust page."}},
+                "retrieved_at": "2026-12-07T07:00:00Z"}},
+            {"type": "server_tool_use", "id": "srvtoolu_gen-2_1", "name": "web_search",
+             "input": {"query": "wasm"}},
+            {"type": "web_search_tool_result", "tool_use_id": "srvtoolu_gen-2_1", "content": [
+                {"type": "web_search_result", "url": "https://c.example/", "title": "C",
+                 "encrypted_content": sealed("About C."), "page_age": null}]},
+            {"type": "server_tool_use", "id": "srvtoolu_gen-2_2", "name": "web_fetch",
+             "input": {"url": "https://b.example/"}},
+            {"type": "web_fetch_tool_result", "tool_use_id": "srvtoolu_gen-2_2", "content": {
+                "type": "web_fetch_tool_error", "error_code": "url_not_accessible"}},
+        ])
+    );
+}
