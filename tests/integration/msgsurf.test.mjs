@@ -15,8 +15,9 @@ import { startWorker } from "../support/worker.mjs";
 import { startMockUpstream } from "../support/mock_upstream.mjs";
 import { testCatalog, mockBindings } from "../support/catalog.mjs";
 import { startSearchMock, searchBindings } from "../support/search_mock.mjs";
+import { startWebPages, ARTICLE_TEXT } from "../support/web_pages.mjs";
 
-let mock, search, worker, KEY;
+let mock, search, pages, worker, KEY;
 const PRICE = { prompt: "0.000001", completion: "0.000002", web_search: "0.01" };
 const TEXT = "Rust runs on Workers (https://developers.cloudflare.com/workers/languages/rust/), see https://www.rust-lang.org/what/wasm";
 // The Exa fixture's results, as every search gets them.
@@ -33,6 +34,8 @@ function catalog() {
   const base = c.models.find((m) => m.id === "openai-mock/ok");
   c.models.push({ ...base, id: "msgsurf/searcher", name: "msgsurf searcher",
     endpoints: [{ provider: "mockopenai", upstream_model: "searcher", pricing: PRICE }] });
+  c.models.push({ ...base, id: "msgsurf/fetcher", name: "msgsurf fetcher",
+    endpoints: [{ provider: "mockai", upstream_model: "servercall", pricing: PRICE }] });
   c.models.push({ ...base, id: "msgsurf/claude", name: "msgsurf claude",
     endpoints: [{ provider: "mockanthropic", upstream_model: "ok", pricing: PRICE }] });
   return c;
@@ -41,7 +44,9 @@ function catalog() {
 before(async () => {
   mock = await startMockUpstream();
   search = await startSearchMock();
-  worker = await startWorker({ catalog: catalog(), bindings: { ...mockBindings(mock.url), ...searchBindings(search.url), FREE_REQUESTS_PER_MINUTE: "1000" } });
+  pages = await startWebPages();
+  worker = await startWorker({ catalog: catalog(), bindings: { ...mockBindings(mock.url), ...searchBindings(search.url),
+    FREE_REQUESTS_PER_MINUTE: "1000", MEDIA_FETCH_ALLOW_HOSTS: pages.host, MEDIA_FETCH_TIMEOUT_MS: "3000" } });
   ({ key: KEY } = await worker.createAccount({ credits: 10 }));
 });
 
@@ -49,6 +54,7 @@ after(async () => {
   await worker?.close();
   await mock?.close();
   await search?.close();
+  await pages?.close();
 });
 
 const TOOL = { type: "web_search_20250305", name: "web_search", max_uses: 5, allowed_domains: ["rust-lang.org", "cloudflare.com"],
@@ -190,4 +196,25 @@ test("a model only Anthropic serves gets the tool as it was sent (Anthropic runs
   assert.deepEqual(m.usage.server_tool_use, { web_search_requests: 2 });
   assert.deepEqual(mock.last("/anthropic/").body.tools, [TOOL]);
   assert.equal(search.requests.length, searches, "the gateway ran no search");
+});
+
+test("web_fetch on a translated route: server_tool_use and web_fetch_tool_result blocks, then the text", async () => {
+  const url = `${pages.url}/article`;
+  const r = await post({ model: "msgsurf/fetcher", max_tokens: 100,
+    messages: [{ role: "user", content: `CALL web_fetch {"url":"${url}"}` }],
+    tools: [{ type: "web_fetch_20250910", name: "web_fetch", max_uses: 2, citations: { enabled: true } }] });
+  assert.equal(r.status, 200, await r.clone().text());
+  const m = await r.json();
+  const gen = m.id.replace(/^msg_/, "");
+  const [use, result, text] = m.content;
+  assert.equal(m.content.length, 3);
+  assert.deepEqual(use, { type: "server_tool_use", id: `srvtoolu_${gen}_0`, name: "web_fetch", input: { url } });
+  assert.match(result.content.retrieved_at, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
+  assert.deepEqual(result, { type: "web_fetch_tool_result", tool_use_id: `srvtoolu_${gen}_0`, content: {
+    type: "web_fetch_result", url, retrieved_at: result.content.retrieved_at,
+    content: { type: "document", title: "Tide Tables & Moons", source: { type: "text", media_type: "text/plain", data: ARTICLE_TEXT(pages.url) } } } });
+  assert.equal(text.type, "text");
+  assert.match(text.text, /^The tool said: \{"url":/);
+  assert.equal(text.citations, undefined);
+  assert.deepEqual(m.usage.server_tool_use, { web_search_requests: 0, web_fetch_requests: 1 });
 });

@@ -157,10 +157,18 @@ fn fetch_blocks(page: &Fetched, id: String) -> [ContentBlock; 2] {
     ]
 }
 
-/// The citations of the answer's text, each result it cites once.
+/// The citations of the answer's text, each search result it cites once (a fetched
+/// page is not a search result: Anthropic cites those by `char_location` only when
+/// asked, which the loop does not do).
 pub fn citations(turn: &Turn) -> Vec<TextCitation> {
+    let searched = |url: &str| {
+        turn.searches
+            .iter()
+            .any(|s| s.results.iter().any(|r| r.url == url))
+    };
     turn.cited
         .iter()
+        .filter(|c| searched(&c.url))
         .map(|c| TextCitation {
             kind: "web_search_result_location",
             url: c.url.clone(),
