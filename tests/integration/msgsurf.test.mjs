@@ -8,7 +8,8 @@
 //
 // The requests are the official `anthropic` SDK's (`x-api-key`, `anthropic-version`,
 // its JSON); the npm SDK itself is not a dependency of this repository, so the wire is
-// written out here and read back as the SDK reads it (SSE `event:`/`data:` pairs).
+// written out here and read back as the SDK reads it (SSE `event:`/`data:` pairs). The
+// official Python SDK runs the same exchanges in tests/compat/test_msgsurf_python.py.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { startWorker } from "../support/worker.mjs";
