@@ -293,6 +293,8 @@ pub struct ToolOutput {
     /// Picodollars the tool's own service charged (a search engine's price), if any;
     /// the endpoint's `pricing.web_search` is added by the loop, not here.
     pub cost: u64,
+    /// The tool failed: `content` says why (an MCP server's error).
+    pub is_error: bool,
 }
 
 /// A `tools[]` entry of one of the [`SERVER_TOOL_TYPES`], its `type` already read.

@@ -71,6 +71,8 @@ pub struct Turn {
     pub cited: Vec<Cited>,
     /// The fetches run, in order.
     pub fetches: Vec<Fetch>,
+    /// The MCP servers' listings and calls.
+    pub mcp: McpTurn,
 }
 
 /// The citations the answer `text` used, once each: where the answer names a result's
@@ -96,4 +98,64 @@ pub fn spans(text: &str, citations: &[Citation]) -> Vec<Cited> {
         });
     }
     out
+}
+
+/// An MCP server's tools as the loop offered them (OpenAI's `mcp_list_tools` item).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct McpList {
+    pub server_label: String,
+    pub tools: Vec<McpListed>,
+}
+
+/// One tool an MCP server listed.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct McpListed {
+    pub name: String,
+    pub description: Option<String>,
+    pub input_schema: serde_json::Value,
+    pub annotations: Option<serde_json::Value>,
+}
+
+/// One call the loop made of an MCP server's tool, and what it gave: its `output`, or
+/// the `error` the server (or the gateway) said.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct McpCall {
+    pub server_label: String,
+    /// The server's name of the tool (not the `mcp__` function).
+    pub name: String,
+    pub arguments: String,
+    pub output: Option<String>,
+    pub error: Option<String>,
+}
+
+/// The MCP part of a turn: the servers' listings and the calls made.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct McpTurn {
+    pub lists: Vec<McpList>,
+    pub calls: Vec<McpCall>,
+}
+
+/// The listings of the MCP `servers` (labels) the loop offered `functions` of.
+pub fn mcp_lists(servers: &[&str], functions: &[crate::api::FunctionDef]) -> Vec<McpList> {
+    servers
+        .iter()
+        .map(|label| McpList {
+            server_label: (*label).to_string(),
+            tools: functions
+                .iter()
+                .filter_map(|f| {
+                    let name = super::server_tools::mcp_tool_of(&f.name, label)?;
+                    Some(McpListed {
+                        name: name.to_string(),
+                        description: f.description.clone(),
+                        input_schema: f
+                            .parameters
+                            .clone()
+                            .unwrap_or_else(|| serde_json::json!({"type": "object"})),
+                        annotations: None,
+                    })
+                })
+                .collect(),
+        })
+        .collect()
 }

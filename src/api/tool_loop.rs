@@ -14,7 +14,7 @@
 use serde_json::{json, Value};
 
 use super::server_tools::{Citation, ServerCall, ServerTool, ServerToolUse, ToolOutput};
-use super::server_turn::{Fetch, Search, Turn};
+use super::server_turn::{Fetch, McpCall, Search, Turn};
 use super::{ChatCompletion, ChatRequest, Content, FunctionCall, Message, Role, Tool, ToolCall};
 use super::{FunctionDef, Usage};
 
@@ -107,6 +107,8 @@ pub struct Loop {
     pub searches: Vec<Search>,
     /// The fetches run, in order.
     pub fetches: Vec<Fetch>,
+    /// The MCP calls made, in order (for the surfaces' reply writers).
+    pub mcp_calls: Vec<McpCall>,
     /// The inner calls' usage, summed.
     pub inner_usage: Option<Usage>,
     /// Picodollars spent: the models' cost and the tools'.
@@ -251,6 +253,7 @@ impl Loop {
             ..Message::default()
         });
         for ((i, call), result) in calls.iter().zip(results) {
+            self.note_mcp(*i, call, &result);
             let content = match result {
                 Ok(out) => {
                     match self.tools.get(*i) {
@@ -282,6 +285,28 @@ impl Loop {
         self.check_bounds();
     }
 
+    /// A call of an MCP server's tool (the `i`th server tool), with what it gave.
+    fn note_mcp(&mut self, i: usize, call: &ServerCall, result: &Result<ToolOutput, String>) {
+        let Some(ServerTool::Mcp(m)) = self.tools.get(i) else {
+            return;
+        };
+        let text = |r: &Result<ToolOutput, String>| match r {
+            Ok(out) => (out.content.clone(), out.is_error),
+            Err(why) => (why.clone(), true),
+        };
+        let (content, failed) = text(result);
+        let label = &m.server_label;
+        self.mcp_calls.push(McpCall {
+            server_label: label.clone(),
+            name: super::server_tools::mcp_tool_of(&call.name, label)
+                .unwrap_or(&call.name)
+                .to_string(),
+            arguments: call.arguments.clone(),
+            output: (!failed).then(|| content.clone()),
+            error: failed.then_some(content),
+        });
+    }
+
     /// The server part of the turn `c` (the loop's answer) ends: the searches run and
     /// the citations' spans in its text.
     pub fn turn(&self, c: &ChatCompletion) -> Turn {
@@ -294,6 +319,23 @@ impl Loop {
             searches: self.searches.clone(),
             cited: super::server_turn::spans(text, &self.citations),
             fetches: self.fetches.clone(),
+            mcp: self.mcp_turn(),
+        }
+    }
+
+    /// The MCP servers' listings (as offered) and the calls made of them.
+    fn mcp_turn(&self) -> super::server_turn::McpTurn {
+        let servers: Vec<&str> = self
+            .tools
+            .iter()
+            .filter_map(|t| match t {
+                ServerTool::Mcp(m) => Some(m.server_label.as_str()),
+                _ => None,
+            })
+            .collect();
+        super::server_turn::McpTurn {
+            lists: super::server_turn::mcp_lists(&servers, &self.functions),
+            calls: self.mcp_calls.clone(),
         }
     }
 

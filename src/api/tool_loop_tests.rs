@@ -42,6 +42,7 @@ fn found(url: &str) -> ToolOutput {
             ..Default::default()
         },
         cost: 0,
+        is_error: false,
     }
 }
 

@@ -180,6 +180,7 @@ pub fn output(query: &str, hits: Vec<Hit>, q: &Query<'_>, engine_cost: u64) -> T
             ..ServerToolUse::default()
         },
         cost: engine_cost,
+        is_error: false,
     }
 }
 

@@ -10,8 +10,10 @@ import { startWorker } from "../support/worker.mjs";
 import { startMockUpstream } from "../support/mock_upstream.mjs";
 import { testCatalog, mockBindings } from "../support/catalog.mjs";
 import { startSearchMock, searchBindings } from "../support/search_mock.mjs";
+import { startMcpServer, MCP_TOOLS } from "../support/mcp_mock.mjs";
 
-let mock, search, worker, client;
+let mock, search, mcp, worker, client;
+const MCP_AUTH = "Bearer mcp-secret-0123456789";
 const PRICE = { prompt: "0.000001", completion: "0.000002", web_search: "0.01" };
 const TEXT = "Rust runs on Workers (https://developers.cloudflare.com/workers/languages/rust/), see https://www.rust-lang.org/what/wasm";
 const CITED = [
@@ -24,13 +26,20 @@ function catalog() {
   const base = c.models.find((m) => m.id === "openai-mock/ok");
   c.models.push({ ...base, id: "loopsurf/searcher", name: "loopsurf searcher",
     endpoints: [{ provider: "mockopenai", upstream_model: "searcher", pricing: PRICE }] });
+  c.models.push({ ...base, id: "loopsurf/servercall", name: "loopsurf servercall",
+    endpoints: [{ provider: "mockai", upstream_model: "servercall", pricing: PRICE }] });
   return c;
 }
 
 before(async () => {
   mock = await startMockUpstream();
   search = await startSearchMock();
-  worker = await startWorker({ catalog: catalog(), bindings: { ...mockBindings(mock.url), ...searchBindings(search.url), FREE_REQUESTS_PER_MINUTE: "1000" } });
+  mcp = await startMcpServer({ auth: MCP_AUTH });
+  worker = await startWorker({ catalog: catalog(), bindings: {
+    ...mockBindings(mock.url), ...searchBindings(search.url), FREE_REQUESTS_PER_MINUTE: "1000",
+    // The MCP mock is on 127.0.0.1: listed, as an operator lists its own.
+    MEDIA_FETCH_ALLOW_HOSTS: mcp.host,
+  } });
   const { key } = await worker.createAccount({ credits: 10 });
   client = new OpenAI({ baseURL: worker.base, apiKey: key, maxRetries: 0 });
 });
@@ -39,6 +48,7 @@ after(async () => {
   await worker?.close();
   await mock?.close();
   await search?.close();
+  await mcp?.close();
 });
 
 /// The output a response with id `id` has after the two searches.
@@ -109,4 +119,52 @@ test("the reply's output sent back as the next turn's input (web_search_call ite
   assert.equal(r.status, "completed");
   assert.deepEqual(r.output.map((o) => o.type), ["web_search_call", "web_search_call", "message"]);
   assert.equal(r.output_text, TEXT);
+});
+
+// ------------------------------------------------------------------ the mcp tool
+
+const calc = { type: "mcp", server_label: "calc", server_url: "", headers: { Authorization: MCP_AUTH }, require_approval: "never", allowed_tools: ["add", "fail"] };
+const askMcp = (input, extra = {}) => client.responses.create({
+  model: "loopsurf/servercall", input, tools: [{ ...calc, server_url: mcp.url }], ...extra,
+});
+const listed = (id) => ({ type: "mcp_list_tools", id: `mcpl_${id}_0`, server_label: "calc",
+  tools: MCP_TOOLS.filter((t) => ["add", "fail"].includes(t.name)).map((t) => ({ name: t.name, description: t.description, input_schema: t.inputSchema, annotations: null })) });
+
+test("responses.create with an mcp tool: mcp_list_tools, mcp_call, then the message", async () => {
+  const r = await askMcp('CALL mcp__calc__add {"a":2,"b":3}');
+  assert.equal(r.status, "completed");
+  assert.deepEqual(r.output, [
+    listed(r.id),
+    { type: "mcp_call", id: `mcp_${r.id}_0`, server_label: "calc", name: "add", arguments: '{"a":2,"b":3}', output: "5", error: null, status: "completed" },
+    { type: "message", id: `msg_${r.id}`, status: "completed", role: "assistant", content: [{ type: "output_text", text: "The tool said: 5", annotations: [] }] },
+  ]);
+  assert.equal(r.output_text, "The tool said: 5");
+});
+
+test("an MCP tool's error is the mcp_call's error, the call failed", async () => {
+  const r = await askMcp("CALL mcp__calc__fail {}");
+  assert.deepEqual(r.output[1], { type: "mcp_call", id: `mcp_${r.id}_0`, server_label: "calc", name: "fail", arguments: "{}", output: null, error: "Error: the tool broke", status: "failed" });
+  assert.equal(r.output_text, "The tool said: Error: the tool broke");
+});
+
+test("streamed: the mcp_list_tools and mcp_call events come before the text", async () => {
+  const stream = await askMcp('CALL mcp__calc__add {"a":2,"b":3}', { stream: true });
+  const events = [];
+  for await (const e of stream) events.push(e);
+  assert.deepEqual(events.map((e) => e.type), [
+    "response.created", "response.in_progress",
+    "response.output_item.added", "response.mcp_list_tools.in_progress", "response.mcp_list_tools.completed", "response.output_item.done",
+    "response.output_item.added", "response.mcp_call.in_progress", "response.mcp_call_arguments.delta", "response.mcp_call_arguments.done", "response.mcp_call.completed", "response.output_item.done",
+    "response.output_item.added", "response.content_part.added", "response.output_text.delta",
+    "response.output_text.done", "response.content_part.done", "response.output_item.done", "response.completed",
+  ]);
+  const done = events.at(-1).response;
+  const call = { type: "mcp_call", id: `mcp_${done.id}_0`, server_label: "calc", name: "add", arguments: '{"a":2,"b":3}', output: "5", error: null, status: "completed" };
+  assert.deepEqual(done.output.slice(0, 2), [listed(done.id), call]);
+  assert.deepEqual(events[2].item, { ...listed(done.id), tools: [] });
+  assert.deepEqual(events[6].item, { ...call, arguments: "", output: null, status: "in_progress" });
+  assert.deepEqual([events[8].delta, events[9].arguments, events[9].item_id, events[9].output_index], ['{"a":2,"b":3}', '{"a":2,"b":3}', call.id, 1]);
+  // The reply sent back as the next turn's input (its mcp items included) is read.
+  const next = await askMcp([{ role: "user", content: 'CALL mcp__calc__add {"a":2,"b":3}' }, ...done.output, { role: "user", content: 'CALL mcp__calc__add {"a":1,"b":1}' }]);
+  assert.equal(next.output_text, "The tool said: 2");
 });

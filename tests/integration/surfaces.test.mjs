@@ -171,7 +171,7 @@ test("responses: invalid or unsupported input is a 400 naming the field", async 
   for (const [body, pattern] of [
     [{ model: "test/ok" }, /input: is required/],
     [{ model: "test/ok", input: "x", previous_response_id: "resp_1" }, /previous_response_id/],
-    [{ model: "test/ok", input: "x", tools: [{ type: "web_search" }] }, /tools\[0\]\.type: only function tools/],
+    [{ model: "test/ok", input: "x", tools: [{ type: "file_search", vector_store_ids: ["vs_1"] }] }, /tools\[0\]\.type: only function tools/],
     [{ model: "test/ok", input: [{ type: "function_call_output", call_id: "nope", output: "x" }] }, /answers no tool call/],
   ]) {
     const r = await post("/responses", body);

@@ -108,7 +108,7 @@ fn result(url: &str, title: &str, text: &str) -> ToolOutput {
             web_search_requests: 1,
             ..ServerToolUse::default()
         },
-        cost: 0,
+        ..ToolOutput::default()
     }
 }
 

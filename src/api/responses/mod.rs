@@ -8,6 +8,7 @@
 //! `request` holds the request's wire types and their conversion into the chat
 //! request, `reply` the `response` object and its output items, `stream` the events.
 
+mod mcp_items;
 mod reply;
 mod request;
 mod search;

@@ -134,6 +134,22 @@ pub enum OutputItem {
         status: Status,
         action: SearchAction,
     },
+    /// The tools an MCP server listed, as the gateway's tool loop offered them.
+    McpListTools {
+        id: String,
+        server_label: String,
+        tools: Vec<crate::api::server_turn::McpListed>,
+    },
+    /// A call the gateway's tool loop made of an MCP server's tool.
+    McpCall {
+        id: String,
+        server_label: String,
+        name: String,
+        arguments: String,
+        output: Option<String>,
+        error: Option<String>,
+        status: Status,
+    },
 }
 
 /// A text part: `output_text` (with its annotations) or `summary_text`.

@@ -84,8 +84,8 @@ pub enum InputItem {
     },
     /// A reasoning item of an earlier turn, as the `reasoning_details` it carries.
     Reasoning(Vec<Value>),
-    /// A `web_search_call` of an earlier turn (a reply's output sent back as input):
-    /// the gateway's loop ran it then, and the answer after it carries what it found;
+    /// A `web_search_call` (or `mcp_list_tools`, `mcp_call`) of an earlier turn (a
+    /// reply's output sent back as input): the gateway's loop ran it then, and the answer after it carries what it found;
     /// nothing of it goes to the model.
     WebSearchCall,
 }
@@ -194,9 +194,9 @@ fn item(v: Value) -> Read<InputItem> {
                 .ok_or_else(|| Bad::new("must be a string or an array of parts").in_field("output"))?,
         }),
         "reasoning" => Ok(InputItem::Reasoning(reasoning_details(f.0))),
-        "web_search_call" => Ok(InputItem::WebSearchCall),
+        "web_search_call" | "mcp_list_tools" | "mcp_call" => Ok(InputItem::WebSearchCall),
         other => Err(Bad::new(format!(
-            "item type {other:?} is not supported (message, function_call, function_call_output, reasoning, web_search_call)"
+            "item type {other:?} is not supported (message, function_call, function_call_output, reasoning, web_search_call, mcp_list_tools, mcp_call)"
         ))
         .in_field("type")),
     }

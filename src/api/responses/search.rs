@@ -48,8 +48,8 @@ pub(super) fn web_search_tool(mut f: Fields) -> Read<ServerTool> {
     }
 }
 
-/// The loop's answer as a `response` object: a `web_search_call` item for each search
-/// before the message, and the message's `output_text` annotated with the citations.
+/// The loop's answer as a `response` object: its MCP items (listings, calls) and a
+/// `web_search_call` item for each search before the message, and the message's `output_text` annotated with the citations.
 pub fn response_with(c: &ChatCompletion, echo: &Echo, turn: &Turn) -> Response {
     let mut r = response(c, echo);
     let at = r
@@ -57,7 +57,9 @@ pub fn response_with(c: &ChatCompletion, echo: &Echo, turn: &Turn) -> Response {
         .iter()
         .position(|o| matches!(o, OutputItem::Message { .. }))
         .unwrap_or(r.output.len());
-    r.output.splice(at..at, search_items(turn, &c.id));
+    let mut items = super::mcp_items::mcp_items(turn, &c.id);
+    items.extend(search_items(turn, &c.id));
+    r.output.splice(at..at, items);
     for item in &mut r.output {
         if let OutputItem::Message { content, .. } = item {
             if let Some(part) = content.first_mut() {

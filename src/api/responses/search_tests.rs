@@ -91,6 +91,7 @@ fn result(url: &str, title: &str) -> ToolOutput {
             ..ServerToolUse::default()
         },
         cost: 0,
+        is_error: false,
     }
 }
 

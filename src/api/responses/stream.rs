@@ -149,6 +149,9 @@ impl StreamEncoder {
     ) -> Vec<u8> {
         let mut out = Vec::new();
         self.start(first, &mut out);
+        for item in super::mcp_items::mcp_items(turn, &self.id) {
+            self.mcp_item(item, &mut out);
+        }
         for item in super::search::search_items(turn, &self.id) {
             let OutputItem::WebSearchCall { id, action, .. } = &item else {
                 continue;
@@ -171,6 +174,46 @@ impl StreamEncoder {
         }
         self.annotations = super::search::annotations(turn);
         out
+    }
+
+    /// An MCP item with its events: a listing's `in_progress` and `completed`; a
+    /// call's `in_progress`, its arguments (one `delta`, then `done`) and `completed`
+    /// (or `failed`).
+    fn mcp_item(&mut self, item: OutputItem, out: &mut Vec<u8>) {
+        let (id, kind, arguments, failed) = match &item {
+            OutputItem::McpListTools { id, .. } => (id, "mcp_list_tools", None, false),
+            OutputItem::McpCall {
+                id,
+                arguments,
+                error,
+                ..
+            } => (id, "mcp_call", Some(arguments.as_str()), error.is_some()),
+            _ => return,
+        };
+        let open = self.open(id.clone(), None);
+        let started = super::mcp_items::started(&item);
+        let added = Event::item("response.output_item.added", open.index, &started);
+        Self::emit(&mut self.seq, out, added);
+        let progress = format!("response.{kind}.in_progress");
+        Self::emit(&mut self.seq, out, Event::about(&progress, &open));
+        if let Some(args) = arguments {
+            let delta = Event {
+                delta: Some(args),
+                ..Event::about("response.mcp_call_arguments.delta", &open)
+            };
+            Self::emit(&mut self.seq, out, delta);
+            let done = Event {
+                arguments: Some(args),
+                ..Event::about("response.mcp_call_arguments.done", &open)
+            };
+            Self::emit(&mut self.seq, out, done);
+        }
+        let end = if failed { "failed" } else { "completed" };
+        let end = format!("response.{kind}.{end}");
+        Self::emit(&mut self.seq, out, Event::about(&end, &open));
+        let done = Event::item("response.output_item.done", open.index, &item);
+        Self::emit(&mut self.seq, out, done);
+        self.done.push((open.index, item));
     }
 
     /// `e` as an SSE event appended to `out`, numbered.

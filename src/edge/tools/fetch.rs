@@ -60,6 +60,7 @@ pub async fn run(
             ..ServerToolUse::default()
         },
         cost: 0,
+        is_error: false,
     })
 }
 

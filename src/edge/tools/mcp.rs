@@ -51,17 +51,18 @@ pub async fn run(
         mcp_tool_calls: 1,
         ..ServerToolUse::default()
     };
-    let content = match prepare(call, server) {
-        Err(why) => format!("Error: {why}"),
+    let (content, is_error) = match prepare(call, server) {
+        Err(why) => (format!("Error: {why}"), true),
         Ok((tool, args)) => match within(ctx, server, call_tool(server, ctx, tool, &args)).await {
-            Ok(r) if r.is_error => format!("Error: {}", r.text()),
-            Ok(r) => r.text(),
-            Err(e) => format!("Error: {e}"),
+            Ok(r) if r.is_error => (format!("Error: {}", r.text()), true),
+            Ok(r) => (r.text(), false),
+            Err(e) => (format!("Error: {e}"), true),
         },
     };
     Ok(ToolOutput {
         content,
         usage,
+        is_error,
         ..ToolOutput::default()
     })
 }
