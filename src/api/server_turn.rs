@@ -4,7 +4,7 @@
 //! answer. Made by the loop ([`super::tool_loop::Loop::turn`]), never read back from
 //! the answer's text.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::server_tools::Citation;
 
@@ -29,11 +29,48 @@ pub struct Cited {
     pub end_index: usize,
 }
 
+/// One fetch the loop ran: what the model read (`openrouter:web_fetch`'s result).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Fetch {
+    /// The model's call ID.
+    pub id: String,
+    /// How many searches ran before it (for the surfaces that interleave them).
+    pub after_searches: usize,
+    pub page: Fetched,
+}
+
+/// The result the model read of a fetch (`{url, title, content, status, retrieved_at}`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+pub struct Fetched {
+    #[serde(default)]
+    pub url: String,
+    pub title: Option<String>,
+    pub content: Option<String>,
+    /// `completed` or `failed`.
+    #[serde(default)]
+    pub status: String,
+    pub retrieved_at: Option<String>,
+}
+
+impl Fetch {
+    /// The fetch a web_fetch call's output says (`None` if it does not read).
+    pub fn of(id: &str, after_searches: usize, output: &str) -> Option<Self> {
+        let page = serde_json::from_slice(output.as_bytes()).ok()?;
+        Some(Fetch {
+            id: id.to_string(),
+            after_searches,
+            page,
+        })
+    }
+}
+
 /// The server part of the turn the client's reply answers.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Turn {
     pub searches: Vec<Search>,
     pub cited: Vec<Cited>,
+    /// The fetches run, in order.
+    pub fetches: Vec<Fetch>,
     /// The MCP servers' listings and calls.
     pub mcp: McpTurn,
 }

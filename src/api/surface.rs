@@ -175,6 +175,7 @@ impl Incoming {
     pub fn reply_turn(&self, c: ChatCompletion, turn: &super::server_turn::Turn) -> Reply {
         match self.surface {
             Surface::Responses => Reply::Responses(responses::response_with(&c, &self.echo, turn)),
+            Surface::Messages => Reply::Messages(messages::message_with(&c, turn)),
             _ => self.reply(c),
         }
     }
@@ -226,6 +227,7 @@ impl Encoder {
     pub fn server_turn(&mut self, first: &ChatChunk, turn: &super::server_turn::Turn) -> Vec<u8> {
         match self {
             Encoder::Responses(e) => e.server_turn(first, turn),
+            Encoder::Messages(e) => e.server_turn(first, turn),
             _ => Vec::new(),
         }
     }

@@ -14,7 +14,7 @@
 use serde_json::{json, Value};
 
 use super::server_tools::{Citation, ServerCall, ServerTool, ServerToolUse, ToolOutput};
-use super::server_turn::{McpCall, Search, Turn};
+use super::server_turn::{Fetch, McpCall, Search, Turn};
 use super::{ChatCompletion, ChatRequest, Content, FunctionCall, Message, Role, Tool, ToolCall};
 use super::{FunctionDef, Usage};
 
@@ -105,6 +105,8 @@ pub struct Loop {
     pub citations: Vec<Citation>,
     /// The searches run, in order (for the surfaces' reply writers).
     pub searches: Vec<Search>,
+    /// The fetches run, in order.
+    pub fetches: Vec<Fetch>,
     /// The MCP calls made, in order (for the surfaces' reply writers).
     pub mcp_calls: Vec<McpCall>,
     /// The inner calls' usage, summed.
@@ -271,12 +273,17 @@ impl Loop {
             self.note_mcp(*i, call, &result);
             let content = match result {
                 Ok(out) => {
-                    if let Some(ServerTool::WebSearch(_)) = self.tools.get(*i) {
-                        self.searches.push(Search {
+                    match self.tools.get(*i) {
+                        Some(ServerTool::WebSearch(_)) => self.searches.push(Search {
                             id: call.id.clone(),
                             query: call.string_arg("query").unwrap_or_default(),
                             results: out.citations.clone(),
-                        });
+                        }),
+                        Some(ServerTool::WebFetch(_)) => {
+                            let n = self.searches.len();
+                            self.fetches.extend(Fetch::of(&call.id, n, &out.content));
+                        }
+                        _ => {}
                     }
                     self.usage.add(out.usage);
                     self.cost = self.cost.saturating_add(u128::from(out.cost));
@@ -328,6 +335,7 @@ impl Loop {
         Turn {
             searches: self.searches.clone(),
             cited: super::server_turn::spans(text, &self.citations),
+            fetches: self.fetches.clone(),
             mcp: self.mcp_turn(),
         }
     }

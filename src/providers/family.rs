@@ -167,11 +167,37 @@ pub fn family(api: ApiFamily) -> &'static dyn Family {
     }
 }
 
+/// Every endpoint of `model` takes the Messages surface's own body
+/// ([`Family::native_passthrough`]): Anthropic's server tools in it are Anthropic's to
+/// run, not the gateway's loop.
+pub fn all_native(cat: &crate::catalog::Catalog, model: &str) -> bool {
+    let Some(m) = cat.model(model) else {
+        return false;
+    };
+    !m.endpoints.is_empty()
+        && m.endpoints.iter().all(|e| {
+            cat.provider(&e.provider)
+                .is_some_and(|p| family(p.api).native_passthrough())
+        })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::providers::testutil::{request, with_target};
     use serde_json::json;
+
+    #[test]
+    fn a_model_only_anthropic_serves_keeps_its_server_tools() {
+        let cat = crate::providers::testutil::catalog();
+        let asked = [
+            "anthropic/claude-sonnet-4.5",
+            "openai/gpt-5",
+            "no/such-model",
+        ];
+        let native: Vec<bool> = asked.iter().map(|m| all_native(&cat, m)).collect();
+        assert_eq!(native, [true, false, false]);
+    }
 
     #[test]
     fn each_family_says_what_it_takes() {

@@ -28,7 +28,7 @@ use serde_json::{Map, Value};
 use crate::api::{ChatCompletion, ChatRequest, Effort, GenerationMeta};
 use crate::catalog::{ApiFamily, Endpoint, Model, Provider};
 use crate::error::{truncate, Error, Result};
-pub use family::{family, Family};
+pub use family::{all_native, family, Family};
 
 // The size estimates and the gateway's own fields are the wire format's (`api`); the
 // providers use them under their old names.

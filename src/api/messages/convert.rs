@@ -26,9 +26,6 @@ fn bad(path: &str, rule: impl std::fmt::Display) -> Error {
 /// results, search results, containers): kept for Anthropic endpoints, refused by the
 /// others.
 const ANTHROPIC_ONLY_BLOCKS: &[&str] = &[
-    "server_tool_use",
-    "web_search_tool_result",
-    "web_fetch_tool_result",
     "code_execution_tool_result",
     "bash_code_execution_tool_result",
     "text_editor_code_execution_tool_result",
@@ -256,8 +253,17 @@ impl Turn {
                 let details = crate::api::unpack_reasoning(&th.signature);
                 self.details.extend(details.unwrap_or_default());
             }
-            // Encrypted reasoning only an Anthropic endpoint can read.
-            ContentBlockParam::RedactedThinking => {}
+            // Encrypted reasoning only an Anthropic endpoint can read; a server tool's
+            // call, which its result (below) stands for.
+            ContentBlockParam::RedactedThinking | ContentBlockParam::ServerToolUse => {}
+            ContentBlockParam::WebSearchToolResult(results) => {
+                let text = super::search::result_text(&results);
+                self.parts.push(ContentPart::text(&text));
+            }
+            ContentBlockParam::WebFetchToolResult { url, text } => {
+                let text = format!("Fetched {url}:\n{}", text.unwrap_or_default());
+                self.parts.push(ContentPart::text(&text));
+            }
             ContentBlockParam::Other(kind) if ANTHROPIC_ONLY_BLOCKS.contains(&kind.as_str()) => {
                 anthropic_only.get_or_insert_with(|| {
                     format!(
@@ -329,6 +335,13 @@ fn tools(
             let params =
                 web_fetch(Fields(p)).map_err(|b| Error::from(b.at_index(i).in_field("tools")))?;
             server.push(ServerTool::WebFetch(params));
+            continue;
+        }
+        if let Some(p) = t.web_search {
+            // Anthropic's web search, run by the gateway for the other families.
+            let tool = super::search::web_search_tool(Fields(p))
+                .map_err(|b| Error::from(b.at_index(i).in_field("tools")))?;
+            server.push(tool);
             continue;
         }
         if !t.is_custom() {

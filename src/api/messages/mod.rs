@@ -14,6 +14,7 @@ mod convert;
 mod gather;
 mod reply;
 mod request;
+mod search;
 mod stream;
 
 use serde_json::Value;
@@ -28,6 +29,7 @@ pub use request::{
     TextBlockParam, TextOr, ThinkingBlockParam, ThinkingConfig, ToolChoice, ToolParam,
     ToolResultBlockParam, ToolUseBlockParam,
 };
+pub use search::{message_with, search_blocks, SearchResult, TextCitation};
 pub use stream::{error_event, BlockDelta, MessageDelta, StreamEncoder, StreamEvent};
 
 use super::ChatCompletion;

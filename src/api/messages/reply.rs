@@ -44,6 +44,9 @@ impl Message {
 pub enum ContentBlock {
     Text {
         text: String,
+        /// The search results the text cites (a server-tool loop's answer).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        citations: Option<Vec<super::search::TextCitation>>,
     },
     Thinking {
         thinking: String,
@@ -56,18 +59,44 @@ pub enum ContentBlock {
         /// The call's arguments (opaque JSON).
         input: Value,
     },
+    /// A search the gateway ran for the model (`srvtoolu_...`).
+    ServerToolUse {
+        id: String,
+        name: &'static str,
+        input: Value,
+    },
+    WebSearchToolResult {
+        tool_use_id: String,
+        content: Vec<super::search::SearchResult>,
+    },
+    /// A fetch's `web_fetch_result` (the page as a text document) or
+    /// `web_fetch_tool_error`.
+    WebFetchToolResult { tool_use_id: String, content: Value },
 }
 
 impl ContentBlock {
     /// About how many bytes the block's text takes (for a buffer to write it into).
     pub fn text_len(&self) -> usize {
         match self {
-            ContentBlock::Text { text } => text.len(),
+            ContentBlock::Text { text, .. } => text.len(),
             ContentBlock::Thinking {
                 thinking,
                 signature,
             } => thinking.len().saturating_add(signature.len()),
-            ContentBlock::ToolUse { input, .. } => crate::json::size_hint(input),
+            ContentBlock::ToolUse { input, .. }
+            | ContentBlock::ServerToolUse { input, .. }
+            | ContentBlock::WebFetchToolResult { content: input, .. } => {
+                crate::json::size_hint(input)
+            }
+            ContentBlock::WebSearchToolResult { content, .. } => content
+                .iter()
+                .map(|r| {
+                    r.url
+                        .len()
+                        .saturating_add(r.title.len())
+                        .saturating_add(r.encrypted_content.len())
+                })
+                .fold(0, usize::saturating_add),
         }
     }
 }
@@ -119,10 +148,20 @@ pub struct MessageUsage {
     pub cache_creation_input_tokens: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub session: Option<crate::usage::SessionUsage>,
+    /// The searches and fetches the gateway ran for the request.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub server_tool_use: Option<ServerToolCounts>,
     /// The tier that served in Anthropic's words (`standard`, `priority`); absent where
     /// the upstream said none.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub service_tier: Option<&'static str>,
+}
+
+/// Anthropic's `usage.server_tool_use`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct ServerToolCounts {
+    pub web_search_requests: u64,
+    pub web_fetch_requests: u64,
 }
 
 /// Anthropic's name of a served tier, from the chat reply's (`default`, `flex`,
@@ -148,6 +187,10 @@ impl From<&Usage> for MessageUsage {
             output_tokens: u.completion_tokens,
             cache_read_input_tokens: Some(read),
             cache_creation_input_tokens: Some(written),
+            server_tool_use: u.server_tool_use.map(|s| ServerToolCounts {
+                web_search_requests: s.web_search_requests,
+                web_fetch_requests: s.web_fetch_requests,
+            }),
             service_tier: None,
         }
     }
@@ -177,6 +220,7 @@ impl From<&ChatCompletion> for Message {
             if let Some(t) = a.content.as_deref().filter(|t| !t.is_empty()) {
                 m.content.push(ContentBlock::Text {
                     text: t.to_string(),
+                    citations: None,
                 });
             }
             for call in a.tool_calls.iter().flatten() {

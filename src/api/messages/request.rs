@@ -226,6 +226,16 @@ pub enum ContentBlockParam {
     Thinking(ThinkingBlockParam),
     /// Reasoning only Anthropic can decrypt (`data`): dropped for other families.
     RedactedThinking,
+    /// A server tool's call a reply carried (`server_tool_use`), sent back: its result
+    /// says what the model needs of it.
+    ServerToolUse,
+    /// A search's results a reply carried, sent back (an error result has none).
+    WebSearchToolResult(Vec<ResultParam>),
+    /// A fetch's result a reply carried, sent back: the page's text, where it has one.
+    WebFetchToolResult {
+        url: String,
+        text: Option<String>,
+    },
     /// Any other type (server tool calls and results, search results, kinds Anthropic
     /// adds): the conversion decides, by the name.
     Other(String),
@@ -251,7 +261,49 @@ impl ContentBlockParam {
                 signature: field(v, "signature")?.unwrap_or_default(),
             }),
             "redacted_thinking" => Self::RedactedThinking,
+            "server_tool_use" => Self::ServerToolUse,
+            "web_search_tool_result" => Self::WebSearchToolResult(
+                match get(v, "content") {
+                    Some(Value::Array(a)) => items(a, ResultParam::read),
+                    _ => Ok(Vec::new()),
+                }
+                .map_err(at("content"))?,
+            ),
+            "web_fetch_tool_result" => {
+                let c = get(v, "content");
+                let doc = c.and_then(|c| get(c, "content"));
+                let source = doc.and_then(|d| get(d, "source"));
+                Self::WebFetchToolResult {
+                    url: c
+                        .map(|c| field(c, "url"))
+                        .transpose()?
+                        .flatten()
+                        .unwrap_or_default(),
+                    text: source.map(|s| field(s, "data")).transpose()?.flatten(),
+                }
+            }
             _ => Self::Other(kind),
+        })
+    }
+}
+
+/// One result of a `web_search_tool_result` block sent back.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ResultParam {
+    pub url: String,
+    pub title: String,
+    pub encrypted_content: String,
+}
+
+impl ResultParam {
+    fn read(v: &Value) -> Read<Self> {
+        if !v.is_object() {
+            return Err(Bad::new("must be an object"));
+        }
+        Ok(ResultParam {
+            url: field(v, "url")?.unwrap_or_default(),
+            title: field(v, "title")?.unwrap_or_default(),
+            encrypted_content: field(v, "encrypted_content")?.unwrap_or_default(),
         })
     }
 }
@@ -406,6 +458,9 @@ pub struct ToolParam {
     /// `allowed_domains`, `blocked_domains`), for the gateway's own web_fetch on
     /// endpoints of the other families.
     pub web_fetch: Option<Map<String, Value>>,
+    /// Web search (`web_search_*`): its fields (`max_uses`, `allowed_domains`,
+    /// `blocked_domains`, `user_location`), for the gateway's own web_search there.
+    pub web_search: Option<Map<String, Value>>,
 }
 
 impl ToolParam {
@@ -414,10 +469,10 @@ impl ToolParam {
             return Err(Bad::new("must be an object"));
         }
         let kind: Option<String> = field(v, "type")?;
-        let web_fetch = match (kind.as_deref(), v) {
-            (Some(k), Value::Object(m)) if k.starts_with("web_fetch_") => {
+        let server = |prefix: &str| match (kind.as_deref(), v) {
+            (Some(k), Value::Object(m)) if k.starts_with(prefix) => {
                 let mut p = m.clone();
-                // What only Anthropic's own fetch acts on.
+                // What only Anthropic's own tools act on.
                 for k in ["type", "name", "citations", "cache_control"] {
                     p.remove(k);
                 }
@@ -425,6 +480,7 @@ impl ToolParam {
             }
             _ => None,
         };
+        let (web_fetch, web_search) = (server("web_fetch_"), server("web_search_"));
         Ok(ToolParam {
             kind,
             name: field(v, "name")?,
@@ -432,6 +488,7 @@ impl ToolParam {
             input_schema: opaque(v, "input_schema"),
             max_uses: field(v, "max_uses")?,
             web_fetch,
+            web_search,
         })
     }
 

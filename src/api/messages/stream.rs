@@ -4,6 +4,7 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use super::reply::{ContentBlock, ErrorBody, ErrorDetail, Message, MessageUsage, StopReason};
+use super::search::{search_blocks, TextCitation};
 use crate::api::{ChatChunk, ReasoningLog, Usage};
 use crate::error::Error;
 
@@ -67,6 +68,7 @@ pub enum BlockDelta<'a> {
     InputJsonDelta { partial_json: &'a str },
     ThinkingDelta { thinking: &'a str },
     SignatureDelta { signature: String },
+    CitationsDelta { citation: TextCitation },
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -101,6 +103,8 @@ pub struct StreamEncoder {
     details: ReasoningLog,
     finish: Option<String>,
     native: Option<String>,
+    /// A server-tool loop's citations, for the first text block when it closes.
+    citations: Vec<TextCitation>,
 }
 
 impl StreamEncoder {
@@ -126,6 +130,11 @@ impl StreamEncoder {
         let Some((block, index)) = self.open.take() else {
             return out;
         };
+        if block == Block::Text {
+            for citation in std::mem::take(&mut self.citations) {
+                out.extend(delta(index, BlockDelta::CitationsDelta { citation }));
+            }
+        }
         let fresh = match block {
             Block::Thinking => self.details.take_fresh(),
             _ => &[],
@@ -160,6 +169,50 @@ impl StreamEncoder {
         (out, index)
     }
 
+    /// What a server-tool loop did, before its answer: `message_start`, then each
+    /// search's `server_tool_use` block (its input streamed as `input_json_delta`) and
+    /// `web_search_tool_result` block; the answer's citations go out with its text.
+    pub fn server_turn(
+        &mut self,
+        first: &ChatChunk,
+        turn: &crate::api::server_turn::Turn,
+    ) -> Vec<u8> {
+        let mut out = self.start(first);
+        out.extend(self.stop_block());
+        for block in search_blocks(turn, &first.id) {
+            let index = self.next_index;
+            self.next_index = self.next_index.saturating_add(1);
+            let (content_block, input) = match block {
+                ContentBlock::ServerToolUse { id, name, input } => {
+                    let empty = Value::Object(Map::new());
+                    let b = ContentBlock::ServerToolUse {
+                        id,
+                        name,
+                        input: empty,
+                    };
+                    (b, Some(input.to_string()))
+                }
+                b => (b, None),
+            };
+            out.extend(
+                StreamEvent::ContentBlockStart {
+                    index,
+                    content_block,
+                }
+                .encode(),
+            );
+            if let Some(json) = &input {
+                out.extend(delta(
+                    index,
+                    BlockDelta::InputJsonDelta { partial_json: json },
+                ));
+            }
+            out.extend(StreamEvent::ContentBlockStop { index }.encode());
+        }
+        self.citations = super::search::citations(turn);
+        out
+    }
+
     pub fn chunk(&mut self, c: &ChatChunk) -> Vec<u8> {
         let mut out = self.start(c);
         for ch in &c.choices {
@@ -180,6 +233,7 @@ impl StreamEncoder {
             if let Some(t) = d.content.as_deref().filter(|t| !t.is_empty()) {
                 let (o, i) = self.ensure(Block::Text, || ContentBlock::Text {
                     text: String::new(),
+                    citations: None,
                 });
                 out.extend(o);
                 out.extend(delta(i, BlockDelta::TextDelta { text: t }));

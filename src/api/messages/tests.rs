@@ -119,9 +119,9 @@ fn bad_messages_name_the_field() {
         assert_eq!(e.status(), 400);
         assert!(e.to_string().contains(want), "{e}");
     }
-    let only = convert(&json!({"model": "a/b", "max_tokens": 5, "messages": [{"role": "user", "content": "x"}], "tools": [{"type": "web_search_20250305", "name": "web_search"}]})).unwrap().anthropic_only;
+    let only = convert(&json!({"model": "a/b", "max_tokens": 5, "messages": [{"role": "user", "content": "x"}], "tools": [{"type": "code_execution_20250522", "name": "code_execution"}]})).unwrap().anthropic_only;
     assert!(only.unwrap().contains("tools[0].type: server tool"));
-    let only = convert(&json!({"model": "a/b", "max_tokens": 5, "messages": [{"role": "assistant", "content": [{"type": "server_tool_use", "id": "s", "name": "web_search", "input": {}}]}]})).unwrap().anthropic_only;
+    let only = convert(&json!({"model": "a/b", "max_tokens": 5, "messages": [{"role": "assistant", "content": [{"type": "code_execution_tool_result", "tool_use_id": "s", "content": {}}]}]})).unwrap().anthropic_only;
     assert!(only.unwrap().contains("messages[0].content[0].type"));
     let e = Error::Unauthorized("User not found.".into());
     assert_eq!(

@@ -207,6 +207,7 @@ pub async fn handle_read(
         arrived,
     };
     if let Parsed::Generate(incoming) = &mut parsed {
+        native_server_tools(&mut incoming.request, &cat);
         crate::api::tool_loop::web_by_default(&mut incoming.request.chat)?;
         if !incoming.request.chat.server_tools.is_empty() {
             // A loop's answer depends on what its tools found: it is not cached.
@@ -219,6 +220,19 @@ pub async fn handle_read(
         capture,
     };
     serve_parsed(&req, &call, parsed, prepared).await
+}
+
+/// A Messages request to a model only Anthropic endpoints serve: its `web_search_*`
+/// and `web_fetch_*` tools go upstream in its own body, run by Anthropic.
+fn native_server_tools(i: &mut surface::Incoming, cat: &crate::catalog::Catalog) {
+    let model = i.chat.model.as_deref().unwrap_or("");
+    let fallbacks = i.chat.models.as_deref().unwrap_or(&[]);
+    let native = i.native.is_some()
+        && !fallbacks.iter().any(|m| !providers::all_native(cat, m))
+        && providers::all_native(cat, model);
+    if native {
+        i.chat.server_tools.clear();
+    }
 }
 
 /// Who and what one model call is: the request's own, or an inner call of its
