@@ -159,3 +159,6 @@ pub fn mcp_lists(servers: &[&str], functions: &[crate::api::FunctionDef]) -> Vec
         })
         .collect()
 }
+
+#[cfg(test)]
+pub mod fixtures;

@@ -328,23 +328,29 @@ fn is_page(dict: &[u8]) -> bool {
     })
 }
 
-/// The object numbers of a page's `/Contents` (`N G R` or an array of them).
-fn contents(dict: &[u8]) -> Vec<u64> {
-    let Some(rest) = words_after(dict, b"/Contents") else {
-        return Vec::new();
-    };
+/// The value of `key` in `dict` that is one item or an array of them: the array's
+/// inside (or the rest of the dictionary after the key), and whether it was one item.
+fn one_or_array<'a>(dict: &'a [u8], key: &[u8]) -> Option<(&'a [u8], bool)> {
+    let rest = words_after(dict, key)?;
     let rest = rest
         .iter()
         .position(|b| !b.is_ascii_whitespace())
         .and_then(|i| rest.get(i..))
         .unwrap_or_default();
-    let (list, single) = match rest.strip_prefix(b"[") {
+    Some(match rest.strip_prefix(b"[") {
         Some(r) => (
             r.get(..r.iter().position(|b| *b == b']').unwrap_or(r.len()))
                 .unwrap_or_default(),
             false,
         ),
         None => (rest, true),
+    })
+}
+
+/// The object numbers of a page's `/Contents` (`N G R` or an array of them).
+fn contents(dict: &[u8]) -> Vec<u64> {
+    let Some((list, single)) = one_or_array(dict, b"/Contents") else {
+        return Vec::new();
     };
     let words: Vec<&[u8]> = list
         .split(|b| b.is_ascii_whitespace() || *b == b'/' || *b == b'>')
@@ -368,21 +374,8 @@ fn contents(dict: &[u8]) -> Vec<u64> {
 
 /// The names of a stream's `/Filter` (a name or an array of names).
 fn filters(dict: &[u8]) -> Vec<&[u8]> {
-    let Some(rest) = words_after(dict, b"/Filter") else {
+    let Some((list, single)) = one_or_array(dict, b"/Filter") else {
         return Vec::new();
-    };
-    let rest = rest
-        .iter()
-        .position(|b| !b.is_ascii_whitespace())
-        .and_then(|i| rest.get(i..))
-        .unwrap_or_default();
-    let (list, single) = match rest.strip_prefix(b"[") {
-        Some(r) => (
-            r.get(..r.iter().position(|b| *b == b']').unwrap_or(r.len()))
-                .unwrap_or_default(),
-            false,
-        ),
-        None => (rest, true),
     };
     let names = list.split(|b| *b == b'/').skip(1).map(|n| {
         n.get(..n.iter().position(|b| is_delim_or_ws(*b)).unwrap_or(n.len()))

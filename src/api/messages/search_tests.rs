@@ -2,10 +2,10 @@ use serde_json::{json, Value};
 
 use super::super::{convert, StreamEncoder};
 use super::*;
-use crate::api::server_tools::{Citation, ServerCall, ToolOutput, UserLocation, WEB_SEARCH};
-use crate::api::tool_loop::{stream_bytes, Limits, Loop, Next};
+use crate::api::server_tools::{ServerCall, ToolOutput, UserLocation, WEB_SEARCH};
+use crate::api::server_turn::fixtures::search_result;
+use crate::api::tool_loop::{stream_bytes, Limits, Loop};
 use crate::api::{Content, ContentPart, Role};
-use crate::usage::ServerToolUse;
 
 fn chat(body: &Value) -> crate::error::Result<super::super::Converted> {
     convert(body.to_string().as_bytes()).map(|(c, _)| c)
@@ -96,58 +96,11 @@ fn web_search_fields_out_of_shape_are_refused_naming_them() {
     }
 }
 
-fn result(url: &str, title: &str, text: &str) -> ToolOutput {
-    ToolOutput {
-        content: format!("Web search results for {url}"),
-        citations: vec![Citation {
-            url: url.into(),
-            title: title.into(),
-            content: text.into(),
-        }],
-        usage: ServerToolUse {
-            web_search_requests: 1,
-            ..ServerToolUse::default()
-        },
-        ..ToolOutput::default()
-    }
-}
-
 const TEXT: &str = "Rust runs on Workers (https://a.example/rust).";
 
 /// A loop that searched twice, then answered citing one of its results.
 fn searched_twice() -> (ChatCompletion, Turn) {
-    let mut lp = Loop::new(
-        vec![ServerTool::WebSearch(WebSearchParams::default())],
-        Limits::default(),
-    );
-    for (n, (q, url, title)) in [
-        ("rust wasm", "https://b.example/wasm", "Wasm"),
-        ("workers rust", "https://a.example/rust", "Rust on Workers"),
-    ]
-    .into_iter()
-    .enumerate()
-    {
-        let call = ServerCall {
-            id: format!("call_{n}"),
-            name: WEB_SEARCH.into(),
-            arguments: json!({ "query": q }).to_string(),
-        };
-        assert_eq!(lp.admit(0), Ok(()));
-        lp.record(
-            &[(0, call)],
-            vec![Ok(result(url, title, &format!("About {title}.")))],
-        );
-    }
-    let answer: ChatCompletion = serde_json::from_value(json!({
-        "id": "gen-1-3", "object": "chat.completion", "created": 7, "model": "a/b",
-        "choices": [{"index": 0, "message": {"role": "assistant", "content": TEXT}, "finish_reason": "stop"}],
-        "usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15}
-    }))
-    .unwrap();
-    assert_eq!(lp.read(&answer), Next::Answer);
-    let c = lp.finish(answer, false);
-    let turn = lp.turn(&c);
-    (c, turn)
+    crate::api::server_turn::fixtures::searched_twice(TEXT, |title| format!("About {title}."))
 }
 
 fn sealed(s: &str) -> String {
@@ -377,7 +330,7 @@ fn a_fetch_becomes_web_fetch_blocks_in_the_order_it_ran() {
     );
     lp.record(
         &[(1, call("s1", WEB_SEARCH, json!({"query": "wasm"})))],
-        vec![Ok(result("https://c.example/", "C", "About C."))],
+        vec![Ok(search_result("https://c.example/", "C", "About C."))],
     );
     lp.record(
         &[(

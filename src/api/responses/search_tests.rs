@@ -2,11 +2,10 @@ use serde_json::{json, Value};
 
 use super::super::{parse, StreamEncoder};
 use super::*;
-use crate::api::server_tools::{Citation, ServerCall, ToolOutput, UserLocation, WEB_SEARCH};
+use crate::api::server_tools::UserLocation;
 use crate::api::server_turn::Search;
-use crate::api::tool_loop::{stream_bytes, Limits, Loop, Next};
+use crate::api::tool_loop::stream_bytes;
 use crate::api::ChatRequest;
-use crate::usage::ServerToolUse;
 
 fn to_chat(body: &Value) -> crate::error::Result<ChatRequest> {
     parse(body.to_string().as_bytes()).map(|(chat, _)| chat)
@@ -78,56 +77,11 @@ fn web_search_fields_out_of_shape_are_refused_naming_them() {
     }
 }
 
-fn result(url: &str, title: &str) -> ToolOutput {
-    ToolOutput {
-        content: format!("Web search results for {url}"),
-        citations: vec![Citation {
-            url: url.into(),
-            title: title.into(),
-            content: "text".into(),
-        }],
-        usage: ServerToolUse {
-            web_search_requests: 1,
-            ..ServerToolUse::default()
-        },
-        cost: 0,
-        is_error: false,
-    }
-}
-
 const TEXT: &str = "Rust runs on Workers (https://a.example/rust), see https://b.example/wasm";
 
 /// A loop that searched twice (one search per model call), then answered.
 fn searched_twice() -> (ChatCompletion, Turn) {
-    let mut lp = Loop::new(
-        vec![ServerTool::WebSearch(WebSearchParams::default())],
-        Limits::default(),
-    );
-    for (n, (q, url, title)) in [
-        ("rust wasm", "https://b.example/wasm", "Wasm"),
-        ("workers rust", "https://a.example/rust", "Rust on Workers"),
-    ]
-    .into_iter()
-    .enumerate()
-    {
-        let call = ServerCall {
-            id: format!("call_{n}"),
-            name: WEB_SEARCH.into(),
-            arguments: json!({ "query": q }).to_string(),
-        };
-        assert_eq!(lp.admit(0), Ok(()));
-        lp.record(&[(0, call)], vec![Ok(result(url, title))]);
-    }
-    let answer: ChatCompletion = serde_json::from_value(json!({
-        "id": "gen-1-3", "object": "chat.completion", "created": 7, "model": "a/b",
-        "choices": [{"index": 0, "message": {"role": "assistant", "content": TEXT}, "finish_reason": "stop"}],
-        "usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15}
-    }))
-    .unwrap();
-    assert_eq!(lp.read(&answer), Next::Answer);
-    let c = lp.finish(answer, false);
-    let turn = lp.turn(&c);
-    (c, turn)
+    crate::api::server_turn::fixtures::searched_twice(TEXT, |_| "text".into())
 }
 
 #[test]
