@@ -4,15 +4,10 @@ the `server_tool_use` / `web_search_tool_result` blocks, the text's citations an
 `usage.server_tool_use` into its own types, whole and streamed (its stream accumulator
 applies `input_json_delta` and `citations_delta`), and takes the reply's content back
 as the next turn's assistant message."""
-import json
-import os
-import subprocess
-from pathlib import Path
 
 import anthropic
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
 TEXT = (
     "Rust runs on Workers (https://developers.cloudflare.com/workers/languages/rust/), "
     "see https://www.rust-lang.org/what/wasm"
@@ -25,28 +20,9 @@ TOOL = {"type": "web_search_20250305", "name": "web_search", "max_uses": 5}
 
 
 @pytest.fixture(scope="module")
-def claude():
-    proc = subprocess.Popen(
-        ["node", str(ROOT / "tests/support/serve_search.mjs")],
-        cwd=ROOT,
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "NODE_NO_WARNINGS": "1"},
-    )
-    try:
-        line = proc.stdout.readline()
-        if not line:
-            raise RuntimeError("tests/support/serve_search.mjs exited before it was ready")
-        g = json.loads(line)
-        root = g["base_url"].removesuffix("/v1")
-        yield anthropic.Anthropic(base_url=root, api_key=g["key"], max_retries=0)
-    finally:
-        proc.stdin.close()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+def claude(gateway):
+    root = gateway["base_url"].removesuffix("/v1")
+    return anthropic.Anthropic(base_url=root, api_key=gateway["key"], max_retries=0)
 
 
 def ask(claude, **extra):
