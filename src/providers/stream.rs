@@ -640,7 +640,8 @@ impl ChatStream {
             out.extend_from_slice(crate::api::sse::DONE);
             out
         } else {
-            let last = self.meta.chunk(Vec::new());
+            let mut last = self.meta.chunk(Vec::new());
+            last.service_tier = self.service_tier().map(str::to_string);
             self.encoder.close(&last, &usage)
         };
         let healed = self.heal_stage.as_deref();

@@ -278,7 +278,10 @@ impl StreamEncoder {
                     stop_reason,
                     stop_sequence: None,
                 },
-                usage: MessageUsage::from(u),
+                usage: MessageUsage {
+                    service_tier: super::reply::anthropic_tier(last.service_tier.as_deref()),
+                    ..MessageUsage::from(u)
+                },
             }
             .encode(),
         );

@@ -486,6 +486,7 @@ impl StreamEncoder {
             incomplete_details: incomplete,
             output_text: Some(text),
             usage: Some(ResponseUsage::from(u)),
+            service_tier: last.service_tier.clone(),
             ..self.skeleton(st)
         };
         let kind = if st == Status::Completed {

@@ -732,3 +732,41 @@ fn a_healed_responses_stream_gets_its_suffix_as_a_text_delta() {
         .find(|e| e["type"] == "response.output_text.done");
     assert_eq!(done.unwrap()["text"], "[1, [2]]");
 }
+
+#[test]
+fn the_served_tier_ends_responses_and_messages_streams() {
+    use crate::api::{messages, responses};
+    let model = "openai/gpt-4o-mini";
+    let pricing = catalog().model(model).unwrap().endpoints[0].pricing.clone();
+    let run = |encoder: Encoder, tier: &str| {
+        let t = Translator::OpenAi(openai_compat::StreamState::new("openai"));
+        let mut s = ChatStream::new(t, meta(model), pricing.clone(), 10).with_encoder(encoder);
+        let mut out = s.feed(HELLO);
+        let last = format!(
+            "data: {{\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"o\",{tier}\"choices\":[{{\"index\":0,\"delta\":{{}},\"finish_reason\":\"stop\"}}],\"usage\":{{\"prompt_tokens\":5,\"completion_tokens\":3,\"total_tokens\":8}}}}\n\ndata: [DONE]\n\n"
+        );
+        out.extend(s.feed(last.as_bytes()));
+        out.extend(s.finish());
+        let text = String::from_utf8(out).unwrap();
+        let data = text
+            .split("\n\n")
+            .filter_map(|e| e.lines().find_map(|l| l.strip_prefix("data: ")))
+            .filter_map(|d| serde_json::from_str::<serde_json::Value>(d).ok())
+            .filter(|v| v["type"] == "response.completed" || v["type"] == "message_delta")
+            .last()
+            .unwrap_or_else(|| panic!("no closing event in {text}"));
+        let said = |v: &serde_json::Value| Some(v.clone()).filter(|v| !v.is_null());
+        said(&data["response"]["service_tier"]).or_else(|| said(&data["usage"]["service_tier"]))
+    };
+    let resp = || Encoder::Responses(Box::new(responses::StreamEncoder::new(Default::default())));
+    let msgs = || Encoder::Messages(messages::StreamEncoder::new(10));
+    let priority = "\"service_tier\":\"priority\",";
+    assert_eq!(run(resp(), priority), Some(json!("priority")));
+    assert_eq!(run(msgs(), priority), Some(json!("priority")));
+    let flex = "\"service_tier\":\"flex\",";
+    assert_eq!(run(resp(), flex), Some(json!("flex")));
+    assert_eq!(run(msgs(), flex), Some(json!("standard")));
+    // The upstream said none: neither says one.
+    assert_eq!(run(resp(), ""), None);
+    assert_eq!(run(msgs(), ""), None);
+}
