@@ -7,6 +7,7 @@ import { startWorker } from "../support/worker.mjs";
 import { startToolqMock } from "../support/mock_toolq.mjs";
 import { testCatalog } from "../support/catalog.mjs";
 import { exactBody } from "../support/money.mjs";
+import { collect } from "../support/sse.mjs";
 
 let mock, worker, KEY;
 
@@ -60,4 +61,20 @@ test("Messages: usage.service_tier in Anthropic's words", async () => {
     assert.equal(m.usage.service_tier, said, JSON.stringify(m));
   }
   assert.equal((await exactBody(await messages({ model: "tiersurf/shed", provider: { only: ["tiersurf/priority"] } }))).usage.service_tier, "standard");
+});
+
+test("streamed, the closing event says the tier; a Responses request's own service_tier routes it", async () => {
+  // `service_tier: "flex"` on Responses (as on chat): flex endpoints only.
+  const r = await responses({ model: "tiersurf/tiered", service_tier: "flex", stream: true });
+  assert.equal(r.status, 200);
+  const done = (await collect(r.body)).map((e) => e.data).find((d) => d?.type === "response.completed");
+  assert.equal(done.response.service_tier, "flex", JSON.stringify(done));
+  const m = await messages({ model: "tiersurf/tiered", provider: { only: ["tiersurf/priority"] }, stream: true });
+  assert.equal(m.status, 200);
+  const delta = (await collect(m.body)).map((e) => e.data).find((d) => d?.type === "message_delta");
+  assert.equal(delta.usage.service_tier, "priority", JSON.stringify(delta));
+  // A bad one is refused by name before anything is reserved.
+  const bad = await responses({ model: "tiersurf/tiered", service_tier: "cheap" });
+  assert.equal(bad.status, 400);
+  assert.equal((await bad.json()).error.message, "service_tier: must be one of auto, default, flex, priority, fast");
 });
