@@ -282,7 +282,13 @@ async fn serve_parsed(
     } = prepared;
     let chat = parsed.routing_view();
     let echo = parsed.echoes()?;
-    let health = health::snapshot(env, ctx, &routing::health::keys_for(&cat, chat)).await;
+    // The endpoints' health and the caller's BYOK credentials: each at most one round
+    // trip (both cached in the isolate), taken together.
+    let (health, byok) = futures_util::future::join(
+        health::snapshot(env, ctx, &routing::health::keys_for(&cat, chat)),
+        super::byok::usable(env, &call.account, &call.caller),
+    )
+    .await;
     let now_ms = config::now_ms() as u64;
     let session = session_key(chat, &call.account);
     let sticky = session.as_deref().and_then(|k| sessions::last(k, now_ms));
@@ -293,7 +299,6 @@ async fn serve_parsed(
         embeddings: matches!(parsed, Parsed::Embeddings { .. }),
         sticky: sticky.as_deref(),
     };
-    let byok = super::byok::usable(env, &call.account, &call.caller).await;
     let mut plans = Plans::new(Candidates::gather(&cat, chat, &route)?).with_byok(env, chat, &byok);
     let who = Who {
         account: call.account.clone(),
