@@ -3,7 +3,7 @@ use serde_json::{json, Value};
 use super::super::{response_with, Echo, StreamEncoder};
 use crate::api::server_tools::{McpServer, ServerCall, ServerTool, ToolOutput};
 use crate::api::server_turn::Turn;
-use crate::api::tool_loop::{stream_bytes, Limits, Loop, Next};
+use crate::api::tool_loop::{stream_bytes, Limits, Loop};
 use crate::api::{ChatCompletion, FunctionDef};
 
 /// A loop offered `calc`'s `add` and `fail`, that called each once, then answered.
@@ -49,16 +49,7 @@ fn called_twice() -> (ChatCompletion, Turn) {
         assert_eq!(lp.admit(0), Ok(()));
         lp.record(&[(0, call)], vec![Ok(result)]);
     }
-    let answer: ChatCompletion = serde_json::from_value(json!({
-        "id": "gen-1-3", "object": "chat.completion", "created": 7, "model": "a/b",
-        "choices": [{"index": 0, "message": {"role": "assistant", "content": "2 + 3 = 5"}, "finish_reason": "stop"}],
-        "usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15}
-    }))
-    .unwrap();
-    assert_eq!(lp.read(&answer), Next::Answer);
-    let c = lp.finish(answer, false);
-    let turn = lp.turn(&c);
-    (c, turn)
+    crate::api::server_turn::fixtures::answered(lp, "2 + 3 = 5")
 }
 
 fn expected_items() -> Value {
@@ -92,13 +83,7 @@ fn a_streamed_answer_has_the_mcp_events_before_the_text() {
     let (c, turn) = called_twice();
     let mut enc =
         crate::api::surface::Encoder::Responses(Box::new(StreamEncoder::new(Echo::default())));
-    let bytes = stream_bytes(&c, &turn, &mut enc);
-    let events: Vec<Value> = String::from_utf8(bytes)
-        .unwrap()
-        .split("\n\n")
-        .filter_map(|e| e.lines().find_map(|l| l.strip_prefix("data: ")))
-        .map(|d| serde_json::from_str(d).unwrap())
-        .collect();
+    let events = super::super::tests::events(&stream_bytes(&c, &turn, &mut enc));
     let kinds: Vec<&str> = events.iter().filter_map(|e| e["type"].as_str()).collect();
     let call = |end: &'static str| {
         [

@@ -132,13 +132,7 @@ fn a_streamed_answer_has_the_search_events_before_the_text() {
     let (c, turn) = searched_twice();
     let mut enc =
         crate::api::surface::Encoder::Responses(Box::new(StreamEncoder::new(Echo::default())));
-    let bytes = stream_bytes(&c, &turn, &mut enc);
-    let events: Vec<Value> = String::from_utf8(bytes)
-        .unwrap()
-        .split("\n\n")
-        .filter_map(|e| e.lines().find_map(|l| l.strip_prefix("data: ")))
-        .map(|d| serde_json::from_str(d).unwrap())
-        .collect();
+    let events = super::super::tests::events(&stream_bytes(&c, &turn, &mut enc));
     let kinds: Vec<&str> = events.iter().filter_map(|e| e["type"].as_str()).collect();
     let search = [
         "response.output_item.added",

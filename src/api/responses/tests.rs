@@ -313,7 +313,8 @@ fn call(index: u32, start: Option<(&str, &str)>, args: &str) -> Delta {
     }
 }
 
-fn events(bytes: &[u8]) -> Vec<Value> {
+/// The JSON data of each event of a Responses stream.
+pub(super) fn events(bytes: &[u8]) -> Vec<Value> {
     String::from_utf8(bytes.to_vec())
         .unwrap()
         .split("\n\n")

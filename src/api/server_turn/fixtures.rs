@@ -54,9 +54,14 @@ pub fn searched_twice(answer: &str, about: fn(&str) -> String) -> (ChatCompletio
             vec![Ok(search_result(url, title, &about(title)))],
         );
     }
+    answered(lp, answer)
+}
+
+/// `lp`'s model answering `text` (as `gen-1-3`): the reply and the loop's turn.
+pub fn answered(mut lp: Loop, text: &str) -> (ChatCompletion, Turn) {
     let answer: ChatCompletion = serde_json::from_value(json!({
         "id": "gen-1-3", "object": "chat.completion", "created": 7, "model": "a/b",
-        "choices": [{"index": 0, "message": {"role": "assistant", "content": answer}, "finish_reason": "stop"}],
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
         "usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15}
     }))
     .unwrap();
