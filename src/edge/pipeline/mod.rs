@@ -627,6 +627,7 @@ impl Who {
 }
 
 /// A parsed request and the caller's headers that go upstream as they are.
+#[derive(Clone)]
 struct Incoming {
     request: surface::Incoming,
     client_headers: Vec<(String, String)>,

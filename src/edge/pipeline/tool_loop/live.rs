@@ -51,14 +51,7 @@ pub(super) fn streamed(
 ) -> Result<Response, Error> {
     let owned = Owned {
         req: req.clone(),
-        incoming: Incoming {
-            request: incoming.request.clone(),
-            client_headers: incoming.client_headers.clone(),
-            failovers: incoming.failovers,
-            trace: incoming.trace.clone(),
-            file_annotations: incoming.file_annotations.clone(),
-            preset: incoming.preset.clone(),
-        },
+        incoming: incoming.clone(),
         env: call.env.clone(),
         ctx: call.ctx.clone(),
         cfg: call.cfg.clone(),
