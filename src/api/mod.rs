@@ -14,6 +14,7 @@ pub mod heal;
 pub mod heal_stream;
 mod image_size;
 pub mod messages;
+pub mod native_search;
 pub mod plugins;
 pub mod preset;
 pub mod provider;

@@ -228,6 +228,7 @@ fn request(mut f: Fields) -> Read<ChatRequest> {
         searches_run: 0,
         ocr: Default::default(),
         searches_ahead: 0,
+        native_search: None,
         messages: f.required("messages", &|v| list(v, &message))?,
         tool_choice: f.read("tool_choice", &tool_choice)?,
         stream: f.read("stream", &boolean)?,

@@ -62,6 +62,10 @@ pub struct ChatRequest {
     /// them is refused (402) before the first call, not overdrawn by the loop.
     #[serde(skip)]
     pub searches_ahead: u64,
+    /// The loop's web search as the serving endpoint may run it itself
+    /// ([`super::native_search`]); never sent upstream as it is.
+    #[serde(skip)]
+    pub native_search: Option<super::native_search::NativeSearch>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tool_choice: Option<ToolChoice>,
     #[serde(skip_serializing_if = "Option::is_none")]

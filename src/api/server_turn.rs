@@ -100,6 +100,39 @@ pub fn spans(text: &str, citations: &[Citation]) -> Vec<Cited> {
     out
 }
 
+/// A chat reply's `url_citation` annotations (a provider's own search's sources), as
+/// the loop's citations: once each by URL, other annotations (`file`) left out.
+pub fn cited_of(annotations: &serde_json::Value) -> Vec<Citation> {
+    #[derive(Deserialize)]
+    struct Annotation {
+        #[serde(rename = "type")]
+        kind: String,
+        url_citation: Option<UrlCitation>,
+    }
+    #[derive(Deserialize)]
+    struct UrlCitation {
+        url: String,
+        #[serde(default)]
+        title: Option<String>,
+        #[serde(default)]
+        content: Option<String>,
+    }
+    let list: Vec<Annotation> = Vec::deserialize(annotations).unwrap_or_default();
+    let mut out: Vec<Citation> = Vec::new();
+    for a in list.into_iter().filter(|a| a.kind == "url_citation") {
+        let Some(u) = a.url_citation else { continue };
+        if out.iter().any(|c| c.url == u.url) {
+            continue;
+        }
+        out.push(Citation {
+            url: u.url,
+            title: u.title.unwrap_or_default(),
+            content: u.content.unwrap_or_default(),
+        });
+    }
+    out
+}
+
 /// An MCP server's tools as the loop offered them (OpenAI's `mcp_list_tools` item).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct McpList {

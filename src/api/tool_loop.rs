@@ -13,6 +13,7 @@
 
 use serde_json::{json, Value};
 
+use super::native_search::NativeSearch;
 use super::server_tools::{Citation, ServerCall, ServerTool, ServerToolUse, ToolOutput};
 use super::server_turn::{Fetch, McpCall, Search, Turn};
 use super::{ChatCompletion, ChatRequest, Content, FunctionCall, Message, Role, Tool, ToolCall};
@@ -115,6 +116,10 @@ pub struct Loop {
     pub cost: u128,
     /// Why the loop stopped running tools, once it did.
     pub stopped: Option<&'static str>,
+    /// Searches the endpoints ran themselves (native), of `usage.web_search_requests`.
+    native_searches: u64,
+    /// The gateway's own searches billed with a model call so far.
+    billed_searches: u64,
 }
 
 impl Loop {
@@ -172,6 +177,7 @@ impl Loop {
         req.server_tools = Vec::new();
         req.messages.extend(self.transcript.iter().cloned());
         req.searches_ahead = self.searches_left();
+        req.native_search = self.native_offer(base);
         if self.tools_open() {
             let offered = self.functions.iter().map(|f| Tool {
                 kind: "function".into(),
@@ -182,6 +188,69 @@ impl Loop {
         req
     }
 
+    /// The native search the next model call offers its endpoint: the first
+    /// `web_search` tool's, while it has searches left.
+    fn native_offer(&self, base: &ChatRequest) -> Option<NativeSearch> {
+        let left = self.searches_left();
+        let zdr = base.provider.as_ref().and_then(|p| p.zdr).unwrap_or(false);
+        self.tools.iter().find_map(|t| match t {
+            ServerTool::WebSearch(p) if left > 0 => NativeSearch::offered(p, left, zdr),
+            _ => None,
+        })
+    }
+
+    /// The searches an endpoint ran itself in the reply `c` (its
+    /// `usage.server_tool_use`), counted against the `web_search` tool's bounds, their
+    /// citations kept for the answer.
+    fn read_native(&mut self, c: &ChatCompletion) {
+        let n = c
+            .usage
+            .as_ref()
+            .and_then(|u| u.server_tool_use)
+            .map_or(0, |s| s.web_search_requests);
+        let Some(i) = (n > 0)
+            .then(|| {
+                let search = |t: &ServerTool| matches!(t, ServerTool::WebSearch(_));
+                self.tools.iter().position(search)
+            })
+            .flatten()
+        else {
+            return;
+        };
+        if let Some(u) = self.uses.get_mut(i) {
+            *u = u.saturating_add(n);
+        }
+        self.calls = self.calls.saturating_add(n);
+        self.usage.web_search_requests = self.usage.web_search_requests.saturating_add(n);
+        self.native_searches = self.native_searches.saturating_add(n);
+        let cited = c
+            .choices
+            .first()
+            .and_then(|ch| ch.message.annotations.as_ref())
+            .map(super::server_turn::cited_of)
+            .unwrap_or_default();
+        for k in 0..n {
+            self.searches.push(Search {
+                id: format!("native_{}", self.searches.len()),
+                query: String::new(),
+                results: if k == 0 { cited.clone() } else { Vec::new() },
+            });
+        }
+        self.citations.extend(cited);
+    }
+
+    /// The searches the gateway ran since the last model call, to bill with the next
+    /// one (an endpoint's own searches are billed with the call that ran them).
+    pub fn unbilled_searches(&mut self) -> u64 {
+        let run = self
+            .usage
+            .web_search_requests
+            .saturating_sub(self.native_searches);
+        let n = run.saturating_sub(self.billed_searches);
+        self.billed_searches = run;
+        n
+    }
+
     /// Reads a model call's reply: its usage counted, its server calls (within the
     /// bounds) to run.
     pub fn read(&mut self, c: &ChatCompletion) -> Next {
@@ -190,6 +259,7 @@ impl Loop {
             self.cost = self.cost.saturating_add(u.cost.map_or(0, |c| c.0));
             self.inner_usage.get_or_insert_with(Usage::default).add(u);
         }
+        self.read_native(c);
         let calls = c
             .choices
             .first()

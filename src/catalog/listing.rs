@@ -465,7 +465,7 @@ fn endpoint_entry(m: &Model, e: &Endpoint, p: Option<&Provider>, h: &EndpointHea
         "throughput_last_30m": h.throughput_last_30m,
         "tool_call_error_rate_last_1d": h.tool_call_error_rate_last_1d,
         "service_tier": e.service_tier.map(super::Tier::as_str),
-        "native_tools": {},
+        "native_tools": if e.native_web_search { json!({"web_search": true}) } else { json!({}) },
         "supports_diarization": false,
         "supports_implicit_caching": e.pricing.input_cache_read.is_some(),
         "supports_tool_choice": {

@@ -255,6 +255,12 @@ pub struct Endpoint {
     /// prices, eligible only when a request asks for the tier ([`tier`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub service_tier: Option<Tier>,
+    /// The provider searches the web itself for this endpoint (Anthropic's
+    /// `web_search` tool, OpenAI's search models, Gemini's `google_search`): a
+    /// request's `openrouter:web_search` with `engine` `auto` or `native` is sent as
+    /// that tool here, each search billed at `pricing.web_search`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub native_web_search: bool,
     #[serde(flatten)]
     pub extra: Map<String, Value>,
 }

@@ -110,6 +110,14 @@ pub fn output_limits(req: &ChatRequest, model: &Model, endpoint: &Endpoint) -> O
 pub struct Anthropic;
 
 impl super::Family for Anthropic {
+    fn native_search(&self) -> Option<crate::api::native_search::NativeTool> {
+        Some(crate::api::native_search::NativeTool {
+            allowed_domains: true,
+            excluded_domains: true,
+            per_request: false,
+        })
+    }
+
     fn continues_assistant_turn(&self) -> bool {
         true
     }

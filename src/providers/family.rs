@@ -134,6 +134,12 @@ pub trait Family: Sync {
         ))
     }
 
+    /// The family's own web search tool, if it has one (sent where an endpoint has
+    /// `native_web_search`; [`crate::api::native_search`]).
+    fn native_search(&self) -> Option<crate::api::native_search::NativeTool> {
+        None
+    }
+
     /// How the family bills what the gateway estimates by formula (images, tools).
     fn prompt_formula(&self) -> PromptFormula {
         PromptFormula::OpenAi

@@ -7,6 +7,7 @@ use std::borrow::Cow;
 
 use serde_json::{json, Value};
 
+mod grounding;
 mod request;
 mod thinking;
 
@@ -47,6 +48,18 @@ struct Candidate<'a> {
     content: Option<ReplyContent<'a>>,
     #[serde(default, borrow)]
     finish_reason: Option<Cow<'a, str>>,
+    /// Grounding with Google Search: its queries and sources.
+    #[serde(default)]
+    grounding_metadata: Option<Box<grounding::Grounding>>,
+}
+
+/// The first candidate's grounding, if Google searched for it.
+fn grounding_of<'r>(v: &'r Reply) -> Option<&'r grounding::Grounding> {
+    v.candidates
+        .as_deref()?
+        .first()?
+        .grounding_metadata
+        .as_deref()
 }
 
 #[derive(Debug, Default, serde::Deserialize)]
@@ -293,6 +306,14 @@ pub fn parse_response(
         ..
     } = pieces;
     let reason = finish(&native, !tool_calls.is_empty());
+    let mut usage = v.usage_metadata.as_ref().map(usage_from);
+    let grounded = grounding_of(&v);
+    if let (Some(u), Some(g)) = (usage.as_mut(), grounded) {
+        u.web_searches = g.searches();
+    }
+    let annotations = grounded
+        .map(|g| g.annotations(Some(&text)))
+        .filter(|a| !a.is_empty());
     Ok(meta.completion(
         vec![Choice {
             index: 0,
@@ -305,13 +326,14 @@ pub fn parse_response(
                 tool_calls: (!tool_calls.is_empty()).then_some(tool_calls),
                 images: (!images.is_empty()).then_some(Value::Array(images)),
                 reasoning_details: (!details.is_empty()).then_some(Value::Array(details)),
+                annotations: annotations.map(Value::Array),
                 ..Default::default()
             },
             finish_reason: Some(reason.into()),
             native_finish_reason: Some(native),
             logprobs: None,
         }],
-        v.usage_metadata.as_ref().map(usage_from),
+        usage,
     ))
 }
 
@@ -329,6 +351,8 @@ pub struct StreamState {
     thought_index: Option<u32>,
     /// The next reasoning item's index.
     next_index: u32,
+    /// The searches grounding with Google Search ran (its latest count).
+    searches: u64,
 }
 
 impl StreamState {
@@ -367,11 +391,22 @@ impl StreamState {
         if let Some(err) = &v.error {
             return Err(stream_error(&self.provider, err));
         }
+        let grounded = grounding_of(&v);
+        if let Some(g) = grounded {
+            self.searches = g.searches();
+        }
         if let Some(u) = &v.usage_metadata {
-            self.usage = Some(usage_from(u));
+            let mut u = usage_from(u);
+            u.web_searches = self.searches;
+            self.usage = Some(u);
         }
         let pieces = Pieces::of(&v);
         let mut delta = Delta::default();
+        // The answer's text is not kept: the spans are Gemini's, in bytes.
+        let annotations = grounded
+            .map(|g| g.annotations(None))
+            .filter(|a| !a.is_empty());
+        delta.annotations = annotations.map(Value::Array);
         if !self.started {
             self.started = true;
             delta.role = Some("assistant".into());
@@ -424,6 +459,7 @@ impl StreamState {
             || delta.reasoning.is_some()
             || delta.reasoning_details.is_some()
             || delta.images.is_some()
+            || delta.annotations.is_some()
             || delta.tool_calls.is_some();
         if has_content {
             out.push(ChatChunk::bare(delta, None));
@@ -445,6 +481,14 @@ impl StreamState {
 pub struct Gemini;
 
 impl super::Family for Gemini {
+    fn native_search(&self) -> Option<crate::api::native_search::NativeTool> {
+        Some(crate::api::native_search::NativeTool {
+            allowed_domains: false,
+            excluded_domains: false,
+            per_request: false,
+        })
+    }
+
     fn continues_assistant_turn(&self) -> bool {
         true
     }

@@ -130,6 +130,16 @@ fn trim_message(m: &mut Value, supported: &[String]) {
 
 /// `stream`: whether to ask for a stream (the caller's wish, or the gateway's when it
 /// gathers a stream into the one reply its caller wants).
+/// OpenAI's own web search for a search model (`web_search_options`).
+fn web_search_options(n: &crate::api::native_search::NativeSearch) -> Value {
+    let mut o = json!({"search_context_size": n.params.search_context_size.as_str()});
+    if let Some(at) = &n.params.user_location {
+        let at = json!({"type": "approximate", "approximate": at});
+        crate::api::set_field(&mut o, "user_location", at);
+    }
+    o
+}
+
 pub fn build_request(target: &Target, req: &ChatRequest, stream: bool) -> Result<UpstreamRequest> {
     let mut body = match serde_json::to_value(req) {
         Ok(Value::Object(m)) => m,
@@ -156,6 +166,9 @@ pub fn build_request(target: &Target, req: &ChatRequest, stream: bool) -> Result
         .as_ref()
         .unwrap_or(&target.model.supported_parameters);
     body.retain(|k, _| keeps(k, supported));
+    if let Some(n) = crate::api::native_search::sent(req) {
+        body.insert("web_search_options".into(), web_search_options(n));
+    }
     // A tier's endpoint is asked for its tier; any other goes at the default one.
     if let Some(t) = target.endpoint.service_tier {
         body.insert("service_tier".into(), json!(t.as_str()));
@@ -470,6 +483,14 @@ struct FunctionView<'a> {
 pub struct OpenAiCompat;
 
 impl super::Family for OpenAiCompat {
+    fn native_search(&self) -> Option<crate::api::native_search::NativeTool> {
+        Some(crate::api::native_search::NativeTool {
+            allowed_domains: false,
+            excluded_domains: false,
+            per_request: true,
+        })
+    }
+
     fn build_request(
         &self,
         target: &Target,

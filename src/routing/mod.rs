@@ -225,6 +225,9 @@ pub struct Candidates<'a, 'h> {
     tools: bool,
     /// Its `service_tier`.
     tier: Option<crate::api::service_tier::Asked>,
+    /// Its web search as an endpoint may run it: (only such endpoints serve, they go
+    /// first).
+    native_search: (bool, bool),
     known: bool,
     /// Why endpoints were left out with training allowed.
     rejected: Rejections,
@@ -249,6 +252,10 @@ impl<'a, 'h> Candidates<'a, 'h> {
             max_output: req.max_output_tokens(),
             tools: req.tools.as_ref().is_some_and(|t| !t.is_empty()),
             tier: crate::api::service_tier::asked(req),
+            native_search: req
+                .native_search
+                .as_ref()
+                .map_or((false, false), |n| (n.required, n.preferred())),
             known: false,
             rejected: Rejections::default(),
             trainers: 0,
@@ -385,6 +392,15 @@ impl<'a, 'h> Candidates<'a, 'h> {
             r.affect(provider);
             return None;
         }
+        // Under `zdr`, a web search only an endpoint's own search may run.
+        if self.native_search.0 && !endpoint.native_web_search {
+            count(&mut r.data_policy);
+            r.policy_field =
+                Some("provider.zdr: true (with web search: only endpoints with a native search)");
+            r.privacy(ExcludedBy::DataPolicyZdr);
+            r.affect(provider);
+            return None;
+        }
         // Without training allowed such an endpoint is refused for its data policy,
         // before its context is looked at.
         if policy.training {
@@ -439,6 +455,10 @@ impl<'a, 'h> Candidates<'a, 'h> {
             let eligible = eligible.map(|(c, _)| c.clone()).collect();
             let ordered = order(eligible, (prefs, g.sort, self.tools), &ctx, random);
             let mut ordered = tiers::arrange(ordered, self.tier);
+            // `engine: "native"`: the endpoints that search themselves first.
+            if self.native_search.1 {
+                ordered.sort_by_key(|c| !c.endpoint.native_web_search);
+            }
             // A `max_tokens` an endpoint cannot generate is lowered to its maximum when
             // the request goes there; a caller who requires its parameters gets the
             // endpoints that honour the whole ask first (in the order chosen).

@@ -324,9 +324,14 @@ async fn attempt(
         compressed.as_ref().map(|(_, c)| c.stage()),
     );
     let chat = compressed.as_ref().map_or(chat, |(c, _)| c);
+    let family = providers::family(target.provider.api);
+    // The loop's web search goes as the provider's own tool where this endpoint has one.
+    let has_native = target.endpoint.native_web_search;
+    let searched =
+        crate::api::native_search::for_endpoint(chat, has_native, family.native_search());
+    let chat = searched.as_ref().unwrap_or(chat);
     let inlined = crate::edge::media::inline_for(run.cfg, run.env, target, chat).await?;
     let chat = inlined.as_ref().map_or(chat, |i| &i.chat);
-    let family = providers::family(target.provider.api);
     let native = native_body(incoming, family)?;
     let translator = family.translator(target, meta);
     let built = Built {
@@ -556,6 +561,9 @@ impl Attempt<'_> {
             tier_prices: tier::prices(self.target.model, self.target.endpoint),
             healing: None,
             searches_run: self.incoming.request.chat.searches_run,
+            searches_billed_per_request: crate::api::native_search::sent(self.chat)
+                .and(self.family.native_search())
+                .is_some_and(|t| t.per_request),
             ocr: self.incoming.request.chat.ocr,
         }
     }

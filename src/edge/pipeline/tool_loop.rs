@@ -86,11 +86,9 @@ impl Steps<'_> {
     /// Model calls and server calls in turn until the model answers (or calls the
     /// client's functions).
     async fn answer(&self, lp: &mut Loop) -> Result<Answer, Error> {
-        let mut billed = 0;
         loop {
             // The searches since the last model call are billed with this one.
-            let searches = lp.usage.web_search_requests.saturating_sub(billed);
-            billed = lp.usage.web_search_requests;
+            let searches = lp.unbilled_searches();
             let completion = match self.model_call(lp, searches).await? {
                 Ok(c) => c,
                 Err(resp) => return Ok(Err(resp)),

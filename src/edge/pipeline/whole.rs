@@ -45,6 +45,8 @@ pub(super) struct WholeReply {
     pub(super) healing: Option<Healing>,
     /// Searches the server-tool loop ran before this call, billed with it.
     pub(super) searches_run: u64,
+    /// The provider's own search went with this call and bills one per request.
+    pub(super) searches_billed_per_request: bool,
     pub(super) ocr: crate::usage::Ocr,
 }
 
@@ -319,7 +321,16 @@ impl WholeReply {
     ) -> Served {
         self.first_byte.set(first_byte);
         let mut usage = usage;
-        usage.web_searches = usage.web_searches.saturating_add(self.searches_run);
+        // The provider's own searches (native) show in `usage.server_tool_use`; the
+        // loop's, run before this call, are billed with it and counted by the loop.
+        let native = usage
+            .web_searches
+            .max(u64::from(self.searches_billed_per_request));
+        if native > 0 {
+            let shown = usage.server_tool_use.get_or_insert_with(Default::default);
+            shown.web_search_requests = native;
+        }
+        usage.web_searches = native.saturating_add(self.searches_run);
         self.ocr.bill(&mut usage);
         Served {
             model: self.model.clone(),

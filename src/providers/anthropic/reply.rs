@@ -126,6 +126,40 @@ struct ReplyBlock<'a> {
     name: Option<Cow<'a, str>>,
     #[serde(default)]
     input: Option<Value>,
+    /// A text block's citations (of web search results).
+    #[serde(default)]
+    citations: Option<Vec<Value>>,
+}
+
+/// A citation of a web search result (`web_search_result_location`), as Anthropic
+/// writes it.
+#[derive(Debug, Deserialize)]
+struct CitationIn {
+    #[serde(rename = "type")]
+    kind: String,
+    url: String,
+    #[serde(default)]
+    title: Option<String>,
+    #[serde(default)]
+    cited_text: Option<String>,
+}
+
+/// A text block's citations of web search results as `url_citation` annotations
+/// spanning the block (characters `start..end` of the reply's text); `None` when it
+/// has none.
+pub(super) fn annotations(citations: Vec<Value>, start: usize, end: usize) -> Option<Value> {
+    let list: Vec<Value> = citations
+        .into_iter()
+        .filter_map(|c| serde_json::from_value::<CitationIn>(c).ok())
+        .filter(|c| c.kind == "web_search_result_location")
+        .map(|c| {
+            json!({"type": "url_citation", "url_citation": {
+                "url": c.url, "title": c.title.unwrap_or_default(),
+                "content": c.cited_text.unwrap_or_default(),
+                "start_index": start, "end_index": end}})
+        })
+        .collect();
+    (!list.is_empty()).then_some(Value::Array(list))
 }
 
 /// What a reply's blocks said, gathered.
@@ -137,12 +171,26 @@ struct Said {
     calls: Vec<ToolCall>,
     /// The answer came as the forced [`JSON_TOOL`] call.
     json_answer: bool,
+    /// The text's citations of web search results, as `url_citation` annotations.
+    annotations: Vec<Value>,
+    /// The characters of `text`.
+    chars: usize,
 }
 
 impl Said {
     fn block(&mut self, i: usize, b: ReplyBlock<'_>) {
         match b.kind.as_deref() {
-            Some("text") => self.text.push_str(b.text.as_deref().unwrap_or("")),
+            Some("text") => {
+                let text = b.text.as_deref().unwrap_or("");
+                let start = self.chars;
+                self.text.push_str(text);
+                self.chars = start.saturating_add(text.chars().count());
+                let end = self.chars;
+                if let Some(Value::Array(a)) = b.citations.and_then(|c| annotations(c, start, end))
+                {
+                    self.annotations.extend(a);
+                }
+            }
             Some("thinking") => {
                 let thinking = b.thinking.as_deref().unwrap_or("");
                 self.reasoning.push_str(thinking);
@@ -177,6 +225,7 @@ impl Said {
             reasoning,
             details,
             calls,
+            annotations,
             ..
         } = self;
         AssistantMessage {
@@ -186,6 +235,7 @@ impl Said {
             reasoning: (!reasoning.is_empty()).then_some(reasoning),
             tool_calls: (!calls.is_empty()).then_some(calls),
             reasoning_details: (!details.is_empty()).then_some(Value::Array(details)),
+            annotations: (!annotations.is_empty()).then_some(Value::Array(annotations)),
             ..Default::default()
         }
     }

@@ -66,11 +66,56 @@ struct Thinking {
 }
 
 #[derive(Debug, Serialize)]
-struct ToolOut<'a> {
+#[serde(untagged)]
+enum ToolOut<'a> {
+    Function {
+        #[serde(skip_serializing_if = "Option::is_none")]
+        description: Option<&'a str>,
+        input_schema: Cow<'a, Value>,
+        name: &'a str,
+    },
+    /// Anthropic's own web search, run by Anthropic ([`crate::api::native_search`]).
+    WebSearch(WebSearchOut<'a>),
+}
+
+#[derive(Debug, Serialize)]
+struct WebSearchOut<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    name: &'static str,
+    max_uses: u64,
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    allowed_domains: &'a [String],
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    blocked_domains: &'a [String],
     #[serde(skip_serializing_if = "Option::is_none")]
-    description: Option<&'a str>,
-    input_schema: Cow<'a, Value>,
-    name: &'a str,
+    user_location: Option<Approximate<'a>>,
+}
+
+/// A `user_location` as Anthropic takes it: `{type: "approximate", city, ...}`.
+#[derive(Debug, Serialize)]
+struct Approximate<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    #[serde(flatten)]
+    at: &'a crate::api::server_tools::UserLocation,
+}
+
+impl<'a> WebSearchOut<'a> {
+    fn of(n: &'a crate::api::native_search::NativeSearch) -> Self {
+        let p = &n.params;
+        WebSearchOut {
+            kind: "web_search_20250305",
+            name: "web_search",
+            max_uses: n.max_uses,
+            allowed_domains: &p.allowed_domains,
+            blocked_domains: &p.excluded_domains,
+            user_location: p.user_location.as_ref().map(|at| Approximate {
+                kind: "approximate",
+                at,
+            }),
+        }
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -257,7 +302,7 @@ fn tools(req: &ChatRequest) -> (Vec<ToolOut<'_>>, Option<ToolChoiceOut<'_>>) {
         .tools
         .iter()
         .flatten()
-        .map(|t| ToolOut {
+        .map(|t| ToolOut::Function {
             description: t.function.description.as_deref(),
             input_schema: t.function.parameters.as_ref().map_or_else(
                 || Cow::Owned(json!({"type": "object", "properties": {}})),
@@ -269,7 +314,7 @@ fn tools(req: &ChatRequest) -> (Vec<ToolOut<'_>>, Option<ToolChoiceOut<'_>>) {
     let mut choice = req.tool_choice.as_ref().map(convert_tool_choice);
     if tools.is_empty() {
         if let Some((_, schema)) = req.json_schema_format() {
-            tools.push(ToolOut {
+            tools.push(ToolOut::Function {
                 description: Some("Respond with the answer as this tool's input."),
                 input_schema: Cow::Owned(schema),
                 name: JSON_TOOL,
@@ -280,6 +325,9 @@ fn tools(req: &ChatRequest) -> (Vec<ToolOut<'_>>, Option<ToolChoiceOut<'_>>) {
                 kind: "tool",
             });
         }
+    }
+    if let Some(n) = crate::api::native_search::sent(req) {
+        tools.push(ToolOut::WebSearch(WebSearchOut::of(n)));
     }
     if tools.is_empty() {
         return (tools, None);

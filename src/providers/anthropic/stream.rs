@@ -34,6 +34,18 @@ pub struct StreamState {
     input: UsageIn,
     stopped: bool,
     json_answer: bool,
+    /// Anthropic searched the web in this reply: the text's characters are counted
+    /// from then on, for its citations' spans.
+    cited: Option<Box<Cited>>,
+}
+
+/// The citations of a reply whose model searched: the characters of text so far, where
+/// the current text block began, and its citations, sent when it stops.
+#[derive(Debug, Default)]
+struct Cited {
+    chars: usize,
+    block_start: usize,
+    pending: Vec<Value>,
 }
 
 impl StreamState {
@@ -91,7 +103,16 @@ impl StreamState {
         position: usize,
     ) -> Option<ChatChunk> {
         let (block, chunk) = match cb.kind.as_deref() {
-            Some("text") => (Block::Text, None),
+            Some("text") => {
+                if let Some(c) = self.cited.as_mut() {
+                    c.block_start = c.chars;
+                }
+                (Block::Text, None)
+            }
+            Some("server_tool_use" | "web_search_tool_result") => {
+                self.cited.get_or_insert_with(Box::default);
+                (Block::Other, None)
+            }
             Some("thinking") => (Block::Thinking, None),
             Some("redacted_thinking") => {
                 let details = json!([reasoning_encrypted(position, cb.data.as_ref())]);
@@ -242,10 +263,18 @@ impl StreamState {
                 self.block_start(cb, index, position)
             }
             "content_block_delta" => {
-                let d = ev.delta.unwrap_or_default();
+                let mut d = ev.delta.unwrap_or_default();
                 // Whatever its block: most of a stream, read without building a chunk.
                 if d.kind.as_deref() == Some("text_delta") {
-                    return Ok(Made::Text(d.text.unwrap_or_default()));
+                    let text = d.text.unwrap_or_default();
+                    if let Some(c) = self.cited.as_mut() {
+                        c.chars = c.chars.saturating_add(text.chars().count());
+                    }
+                    return Ok(Made::Text(text));
+                }
+                if let (Some(c), Some(cite)) = (self.cited.as_mut(), d.citation.take()) {
+                    c.pending.push(*cite);
+                    return Ok(Made::Chunk(None));
                 }
                 self.block_delta(d, index, position)
             }
@@ -258,7 +287,16 @@ impl StreamState {
                 let err = ev.error.map(|e| *e).unwrap_or_default();
                 return Err(stream_error(&self.provider, &err));
             }
-            // ping, content_block_stop, and event types added later
+            "content_block_stop" => self.cited.as_mut().and_then(|c| {
+                let list = std::mem::take(&mut c.pending);
+                let annotations = super::reply::annotations(list, c.block_start, c.chars)?;
+                let delta = Delta {
+                    annotations: Some(annotations),
+                    ..Default::default()
+                };
+                Some(ChatChunk::bare(delta, None))
+            }),
+            // ping, and event types added later
             _ => None,
         }))
     }
@@ -315,6 +353,9 @@ struct EventDelta<'a> {
     text: Option<Cow<'a, str>>,
     #[serde(default, borrow)]
     stop_reason: Option<Cow<'a, str>>,
+    /// A `citations_delta`'s citation (of a web search result).
+    #[serde(default)]
+    citation: Option<Box<Value>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -142,8 +142,15 @@ struct ImageConfig<'a> {
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 struct Tools<'a> {
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     function_declarations: Vec<Declaration<'a>>,
+    /// Grounding with Google Search, run by Google ([`crate::api::native_search`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    google_search: Option<GoogleSearch>,
 }
+
+#[derive(Debug, Serialize)]
+struct GoogleSearch {}
 
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -272,18 +279,21 @@ fn tools(req: &ChatRequest) -> (Vec<Tools<'_>>, Option<ToolConfig<'_>>) {
             parameters_json_schema: t.function.parameters.as_ref(),
         })
         .collect();
+    let search = crate::api::native_search::sent(req).map(|_| Tools {
+        function_declarations: Vec::new(),
+        google_search: Some(GoogleSearch {}),
+    });
     if decls.is_empty() {
-        return (Vec::new(), None);
+        return (search.into_iter().collect(), None);
     }
     let config = req.tool_choice.as_ref().map(|tc| ToolConfig {
         function_calling_config: convert_tool_choice(tc),
     });
-    (
-        vec![Tools {
-            function_declarations: decls,
-        }],
-        config,
-    )
+    let functions = Tools {
+        function_declarations: decls,
+        google_search: None,
+    };
+    (std::iter::once(functions).chain(search).collect(), config)
 }
 
 fn convert_tool_choice(tc: &ToolChoice) -> CallingConfig<'_> {
