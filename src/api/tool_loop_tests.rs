@@ -392,3 +392,46 @@ fn each_model_call_reserves_the_searches_the_loop_may_still_run() {
     assert_eq!(l.searches_left(), 0);
     assert_eq!(l.request(&base()).searches_ahead, 0);
 }
+
+#[test]
+fn an_endpoints_own_searches_count_against_the_bounds_and_are_not_billed_again() {
+    let mut l = search_loop(Limits::default());
+    // The first call offers the endpoint a native search bounded by max_uses.
+    let first = l.request(&base());
+    assert_eq!(first.native_search.as_ref().map(|n| n.max_uses), Some(2));
+    assert_eq!(l.unbilled_searches(), 0);
+    // The endpoint searched once itself, citing one source, and called the gateway's.
+    let mut reply = completion(
+        json!({"role": "assistant", "content": null,
+            "annotations": [{"type": "url_citation", "url_citation": {"url": "https://n.test/a",
+                "title": "N", "content": "native", "start_index": 0, "end_index": 0}},
+                {"type": "file", "file": {"hash": "x"}}],
+            "tool_calls": [call("c1", "web_search", r#"{"query":"q"}"#)]}),
+        1_000,
+    );
+    reply.usage.as_mut().unwrap().server_tool_use = Some(ServerToolUse {
+        web_search_requests: 1,
+        ..Default::default()
+    });
+    let Next::Run { calls, .. } = l.read(&reply) else {
+        panic!("no calls to run")
+    };
+    assert_eq!((l.calls, l.searches_left()), (1, 1));
+    assert_eq!(l.admit(calls[0].0), Ok(()));
+    l.record(&calls, vec![Ok(found("https://g.test/b"))]);
+    // The gateway's one search is billed with the next call; the native one was
+    // billed with the call that ran it.
+    assert_eq!(l.unbilled_searches(), 1);
+    assert_eq!(l.unbilled_searches(), 0);
+    // Both tools' bounds are spent: no more native search is offered.
+    assert_eq!(l.request(&base()).native_search, None);
+    let c = l.finish(
+        completion(json!({"role": "assistant", "content": "done"}), 0),
+        false,
+    );
+    let u = c.usage.unwrap().server_tool_use.unwrap();
+    assert_eq!(u.web_search_requests, 2);
+    let urls: Vec<String> = l.citations.iter().map(|c| c.url.clone()).collect();
+    assert_eq!(urls, ["https://n.test/a", "https://g.test/b"]);
+    assert_eq!(l.searches.len(), 2);
+}

@@ -14,6 +14,8 @@ mod fixtures;
 pub mod gemini;
 pub mod mcp;
 pub mod media;
+#[cfg(test)]
+mod native_search_tests;
 pub mod ocr;
 pub mod openai_compat;
 pub mod pdf;

@@ -678,3 +678,55 @@ fn each_refusal_says_its_availability() {
         (Code::NoEndpoints, vec!["b/other".to_string()])
     );
 }
+
+#[test]
+fn native_search_goes_first_when_asked_and_alone_under_zdr() {
+    use crate::api::native_search::NativeSearch;
+    use crate::api::server_tools::{Engine, WebSearchParams};
+    let mut c = cat();
+    let m = c.models.iter_mut().find(|m| m.id == "a/m").unwrap();
+    // `mid` searches itself (it retains prompts: not ZDR); `pricey` too.
+    for e in m.endpoints.iter_mut() {
+        e.native_web_search = e.provider == "mid" || e.provider == "pricey";
+    }
+    let h = HashMap::new();
+    let ctx = RouteContext {
+        allow_training: false,
+        health: &h,
+        now_ms: 0,
+        embeddings: false,
+        sticky: None,
+    };
+    let planned = |c: &Catalog, engine: Engine, zdr: bool| {
+        let mut req = hi_with(json!({"provider": {"sort": "price", "zdr": zdr}}));
+        let p = WebSearchParams {
+            engine,
+            ..WebSearchParams::default()
+        };
+        req.native_search = NativeSearch::offered(&p, 5, zdr);
+        plan(c, &req, &ctx, &mut || 0.0).map(|v| {
+            v.iter()
+                .map(|c| c.endpoint.provider.clone())
+                .collect::<Vec<_>>()
+        })
+    };
+    assert_eq!(
+        planned(&c, Engine::Auto, false).unwrap(),
+        ["cheap", "mid", "pricey"]
+    );
+    assert_eq!(
+        planned(&c, Engine::Native, false).unwrap(),
+        ["mid", "pricey", "cheap"]
+    );
+    // Under zdr: only ZDR endpoints with a native search; `mid` retains prompts.
+    assert_eq!(planned(&c, Engine::Auto, true).unwrap(), ["pricey"]);
+    let m = c.models.iter_mut().find(|m| m.id == "a/m").unwrap();
+    m.endpoints.retain(|e| e.provider != "pricey");
+    let e = planned(&c, Engine::Auto, true).unwrap_err();
+    assert_eq!(e.status(), 404);
+    assert!(
+        e.public_message().contains("`provider.zdr: true"),
+        "{}",
+        e.public_message()
+    );
+}
