@@ -122,6 +122,33 @@ const ANTHROPIC_BLOCKS = {
 };
 const ANTHROPIC_SOURCES = { base64: ["media_type", "data"], url: ["url"], text: ["media_type", "data"], file: ["file_id"], content: ["content"] };
 
+/** Anthropic's checks of `tools`: a custom tool's fields, its web search tool's
+ * (docs.claude.com web-search-tool: `name` "web_search", `max_uses`, one of
+ * `allowed_domains` / `blocked_domains`, an approximate `user_location`), and unique names. */
+const ANTHROPIC_TOOL = ["name", "description", "input_schema", "cache_control", "type"];
+const ANTHROPIC_WEB_SEARCH = ["type", "name", "max_uses", "allowed_domains", "blocked_domains", "user_location", "cache_control"];
+const ANTHROPIC_LOCATION = ["type", "city", "region", "country", "timezone"];
+function anthropicTools(tools, bad) {
+  const names = new Set();
+  for (const [i, t] of tools.entries()) {
+    const search = String(t.type ?? "").startsWith("web_search_");
+    if (search && t.type !== "web_search_20250305") return bad(`tools.${i}: Input tag '${t.type}' found using 'type' does not match any of the expected tags`);
+    const fields = search ? ANTHROPIC_WEB_SEARCH : ANTHROPIC_TOOL;
+    const k = Object.keys(t).find((k) => !fields.includes(k));
+    if (k) return bad(`tools.${i}.${search ? t.type : "custom"}.${k}: Extra inputs are not permitted`);
+    if (search) {
+      if (t.name !== "web_search") return bad(`tools.${i}.${t.type}.name: Input should be 'web_search'`);
+      if (t.max_uses !== undefined && !(Number.isInteger(t.max_uses) && t.max_uses > 0)) return bad(`tools.${i}.${t.type}.max_uses: Input should be greater than 0`);
+      if (t.allowed_domains && t.blocked_domains) return bad("Only one of allowed_domains or blocked_domains can be provided");
+      const loc = t.user_location;
+      if (loc && (loc.type !== "approximate" || Object.keys(loc).some((k) => !ANTHROPIC_LOCATION.includes(k)))) return bad(`tools.${i}.${t.type}.user_location: Input should be an approximate location`);
+    } else if (!t.input_schema) return bad(`tools.${i}.custom.input_schema: Field required`);
+    if (names.has(t.name)) return bad("tools: Tool names must be unique.");
+    names.add(t.name);
+  }
+  return null;
+}
+
 /** The signature the mock gives its thinking blocks, and wants back. */
 export const MOCK_SIGNATURE = "EqQBCgIYAhIMmockSignature0001";
 
@@ -229,6 +256,8 @@ const anthropic = {
     const bad = (message) => ({ status: 400, body: { type: "error", error: { type: "invalid_request_error", message } } });
     const extra = Object.keys(body).find((k) => !ANTHROPIC_FIELDS.has(k));
     if (extra) return bad(`${extra}: Extra inputs are not permitted`);
+    const tooled = anthropicTools(body.tools ?? [], bad);
+    if (tooled) return tooled;
     // A prefilled last assistant turn may not end in white space (Anthropic's rule).
     const last = body.messages.at(-1);
     const lastText = last?.role === "assistant" && (typeof last.content === "string" ? last.content : (last.content ?? []).filter((b) => b.type === "text").map((b) => b.text).join(""));
@@ -280,6 +309,7 @@ const GEMINI_FIELDS = {
   generationConfig: ["stopSequences", "responseMimeType", "responseSchema", "responseJsonSchema", "responseModalities", "candidateCount",
     "maxOutputTokens", "temperature", "topP", "topK", "seed", "presencePenalty", "frequencyPenalty", "responseLogprobs", "logprobs",
     "enableEnhancedCivicAnswers", "speechConfig", "thinkingConfig", "imageConfig", "mediaResolution"],
+  tool: ["functionDeclarations", "googleSearch", "googleSearchRetrieval", "codeExecution", "urlContext", "googleMaps", "computerUse", "fileSearch"],
   part: ["text", "inlineData", "functionCall", "functionResponse", "fileData", "executableCode", "codeExecutionResult", "thought",
     "thoughtSignature", "videoMetadata", "partMetadata"],
 };
@@ -309,6 +339,13 @@ const gemini = {
     if (top) return top;
     const gen = unknown(body.generationConfig, GEMINI_FIELDS.generationConfig, "generation_config");
     if (gen) return gen;
+    for (const [i, t] of (body.tools ?? []).entries()) {
+      const u = unknown(t, GEMINI_FIELDS.tool, `tools[${i}]`);
+      if (u) return u;
+      const search = t.googleSearch ?? t.google_search;
+      const s = search && unknown(search, ["timeRangeFilter", "excludeDomains"], `tools[${i}].google_search`);
+      if (s) return s;
+    }
     const budget = body.generationConfig?.thinkingConfig?.thinkingBudget;
     const range = geminiBudgetRange(m?.model ?? "");
     if (budget != null && budget !== -1 && range && (budget < range[0] || budget > range[1])) {
@@ -570,6 +607,64 @@ function failoverScript(model) {
   };
 }
 
+/** What the native search script answers, and cites. */
+export const NATIVE_ANSWER = "Spain won Euro 2024.";
+export const NATIVE_URL = "https://uefa.test/euro2024";
+
+/** Anthropic's reply after `n` searches of its own (server_tool_use and
+ * web_search_tool_result blocks, then text citing a result), streamed or whole. */
+function nativeAnthropic(c, n) {
+  const searches = Array.from({ length: n }, (_, i) => [
+    { type: "server_tool_use", id: `srvtoolu_mock${i}`, name: "web_search", input: { query: `euro 2024 ${i}` } },
+    { type: "web_search_tool_result", tool_use_id: `srvtoolu_mock${i}`, content: [
+      { type: "web_search_result", url: NATIVE_URL, title: "UEFA EURO 2024", encrypted_content: "EqgfCioIARgBmock", page_age: "July 15, 2024" }] },
+  ]).flat();
+  const citation = { type: "web_search_result_location", url: NATIVE_URL, title: "UEFA EURO 2024", encrypted_index: "Eo8BCioIAhgBmock", cited_text: "Spain beat England 2-1 in Berlin." };
+  const usage = { input_tokens: USAGE.prompt, output_tokens: USAGE.completion, cache_creation_input_tokens: 0, cache_read_input_tokens: 0, server_tool_use: { web_search_requests: n } };
+  if (!c.stream) {
+    c.res.writeHead(200, { "content-type": "application/json" });
+    return c.res.end(JSON.stringify({ id: "msg_mock", type: "message", role: "assistant", model: c.model,
+      content: [...searches, { type: "text", text: NATIVE_ANSWER, citations: [citation] }], stop_reason: "end_turn", stop_sequence: null, usage }));
+  }
+  c.res.writeHead(200, { "content-type": "text/event-stream" });
+  const ev = (v) => c.res.write(sse(v, v.type));
+  ev({ type: "message_start", message: { id: "msg_mock", type: "message", role: "assistant", model: c.model, content: [], stop_reason: null, stop_sequence: null,
+    usage: { input_tokens: USAGE.prompt, output_tokens: 1, cache_creation_input_tokens: 0, cache_read_input_tokens: 0 } } });
+  searches.forEach((b, index) => {
+    if (b.type === "server_tool_use") {
+      ev({ type: "content_block_start", index, content_block: { ...b, input: {} } });
+      ev({ type: "content_block_delta", index, delta: { type: "input_json_delta", partial_json: JSON.stringify(b.input) } });
+    } else ev({ type: "content_block_start", index, content_block: b });
+    ev({ type: "content_block_stop", index });
+  });
+  const index = searches.length;
+  ev({ type: "content_block_start", index, content_block: { type: "text", text: "", citations: [] } });
+  ev({ type: "content_block_delta", index, delta: { type: "citations_delta", citation } });
+  for (const p of pieces(NATIVE_ANSWER)) ev({ type: "content_block_delta", index, delta: { type: "text_delta", text: p } });
+  ev({ type: "content_block_stop", index });
+  ev({ type: "message_delta", delta: { stop_reason: "end_turn", stop_sequence: null }, usage: { output_tokens: USAGE.completion, server_tool_use: { web_search_requests: n } } });
+  ev({ type: "message_stop" });
+  c.res.end();
+}
+
+/** Gemini's grounded reply: two queries, one source supporting the whole answer. */
+function nativeGemini(c) {
+  const grounding = { webSearchQueries: ["euro 2024 winner", "euro 2024 final score"], searchEntryPoint: { renderedContent: "<div>mock</div>" },
+    groundingChunks: [{ web: { uri: NATIVE_URL, title: "uefa.test" } }],
+    groundingSupports: [{ segment: { startIndex: 0, endIndex: NATIVE_ANSWER.length, text: NATIVE_ANSWER }, groundingChunkIndices: [0], confidenceScores: [0.9] }] };
+  const usage = gemini.usage(USAGE.completion, USAGE.prompt);
+  const last = { candidates: [{ content: { role: "model", parts: [{ text: c.stream ? "" : NATIVE_ANSWER }] }, finishReason: "STOP", index: 0, groundingMetadata: grounding }],
+    usageMetadata: usage, modelVersion: c.model, responseId: "mock" };
+  if (!c.stream) {
+    c.res.writeHead(200, { "content-type": "application/json" });
+    return c.res.end(JSON.stringify(last));
+  }
+  c.res.writeHead(200, { "content-type": "text/event-stream" });
+  c.res.write(sse({ candidates: [{ content: { role: "model", parts: [{ text: NATIVE_ANSWER }] }, index: 0 }],
+    usageMetadata: { promptTokenCount: USAGE.prompt, totalTokenCount: USAGE.prompt }, modelVersion: c.model, responseId: "mock" }));
+  c.res.end(sse(last));
+}
+
 /** Whether a request (of any family) offers the function `name`. */
 function offers(body, name) {
   return (body.tools ?? []).some((t) => t.function?.name === name || t.name === name
@@ -676,6 +771,19 @@ export async function startMockUpstream() {
       if (done < 2 && offered) return f.reply(c.res, c.model, { text: null, tool: { name: "web_search", args: { query: done ? "workers rust" : "rust wasm" } } });
       const text = offered || done ? "Rust runs on Workers (https://developers.cloudflare.com/workers/languages/rust/), see https://www.rust-lang.org/what/wasm" : "no web_search offered";
       f.reply(c.res, c.model, { text });
+    },
+    // A model whose provider searches itself (native search): Anthropic's web search
+    // tool or Gemini's google_search, when sent, runs two searches (at most max_uses)
+    // and answers citing NATIVE_URL as each provider writes it; without it, says so.
+    async nativesearch(f, c) {
+      const tools = c.body.tools ?? [];
+      const anthropicTool = f === anthropic && tools.find((t) => t.type === "web_search_20250305");
+      const google = f === gemini && tools.find((t) => t.googleSearch || t.google_search);
+      if (!anthropicTool && !google) return f.reply(c.res, c.model, { text: `no native search offered: ${JSON.stringify(tools)}` });
+      const n = Math.min(2, anthropicTool?.max_uses ?? 2);
+      note("nativesearch", { family: f === anthropic ? "anthropic" : "gemini", tools });
+      if (anthropicTool) return nativeAnthropic(c, n);
+      return nativeGemini(c);
     },
     async searchforever(f, c) {
       const seen = JSON.stringify(c.body);

@@ -128,15 +128,17 @@ struct ReplyBlock<'a> {
     input: Option<Value>,
     /// A text block's citations (of web search results).
     #[serde(default)]
-    citations: Option<Vec<Value>>,
+    citations: Option<Vec<CitationIn>>,
 }
 
 /// A citation of a web search result (`web_search_result_location`), as Anthropic
 /// writes it.
 #[derive(Debug, Deserialize)]
-struct CitationIn {
-    #[serde(rename = "type")]
+pub(super) struct CitationIn {
+    #[serde(rename = "type", default)]
     kind: String,
+    /// Absent from citations of documents (`char_location`, ...), which are left out.
+    #[serde(default)]
     url: String,
     #[serde(default)]
     title: Option<String>,
@@ -147,10 +149,9 @@ struct CitationIn {
 /// A text block's citations of web search results as `url_citation` annotations
 /// spanning the block (characters `start..end` of the reply's text); `None` when it
 /// has none.
-pub(super) fn annotations(citations: Vec<Value>, start: usize, end: usize) -> Option<Value> {
+pub(super) fn annotations(citations: Vec<CitationIn>, start: usize, end: usize) -> Option<Value> {
     let list: Vec<Value> = citations
         .into_iter()
-        .filter_map(|c| serde_json::from_value::<CitationIn>(c).ok())
         .filter(|c| c.kind == "web_search_result_location")
         .map(|c| {
             json!({"type": "url_citation", "url_citation": {

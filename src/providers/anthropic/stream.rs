@@ -45,7 +45,7 @@ pub struct StreamState {
 struct Cited {
     chars: usize,
     block_start: usize,
-    pending: Vec<Value>,
+    pending: Vec<super::reply::CitationIn>,
 }
 
 impl StreamState {
@@ -355,7 +355,7 @@ struct EventDelta<'a> {
     stop_reason: Option<Cow<'a, str>>,
     /// A `citations_delta`'s citation (of a web search result).
     #[serde(default)]
-    citation: Option<Box<Value>>,
+    citation: Option<Box<super::reply::CitationIn>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
