@@ -384,14 +384,11 @@ impl StreamState {
         self.usage.clone()
     }
 
-    /// One event's data (a whole `GenerateContentResponse`); its chunks go to `out`.
-    pub fn event(&mut self, data: &str, out: &mut Vec<ChatChunk>) -> Result<()> {
-        let v: Reply = serde_json::from_slice(data.as_bytes())
-            .map_err(|e| invalid_event(&self.provider, e, data))?;
-        if let Some(err) = &v.error {
-            return Err(stream_error(&self.provider, err));
-        }
-        let grounded = grounding_of(&v);
+    /// An event's usage and grounding noted: its searches counted, its sources as
+    /// `url_citation` annotations (the answer's text is not kept: the spans are
+    /// Gemini's, in bytes).
+    fn grounded(&mut self, v: &Reply) -> Option<Value> {
+        let grounded = grounding_of(v);
         if let Some(g) = grounded {
             self.searches = g.searches();
         }
@@ -400,13 +397,22 @@ impl StreamState {
             u.web_searches = self.searches;
             self.usage = Some(u);
         }
+        let annotations = grounded.map(|g| g.annotations(None))?;
+        (!annotations.is_empty()).then_some(Value::Array(annotations))
+    }
+
+    /// One event's data (a whole `GenerateContentResponse`); its chunks go to `out`.
+    pub fn event(&mut self, data: &str, out: &mut Vec<ChatChunk>) -> Result<()> {
+        let v: Reply = serde_json::from_slice(data.as_bytes())
+            .map_err(|e| invalid_event(&self.provider, e, data))?;
+        if let Some(err) = &v.error {
+            return Err(stream_error(&self.provider, err));
+        }
+        let mut delta = Delta {
+            annotations: self.grounded(&v),
+            ..Delta::default()
+        };
         let pieces = Pieces::of(&v);
-        let mut delta = Delta::default();
-        // The answer's text is not kept: the spans are Gemini's, in bytes.
-        let annotations = grounded
-            .map(|g| g.annotations(None))
-            .filter(|a| !a.is_empty());
-        delta.annotations = annotations.map(Value::Array);
         if !self.started {
             self.started = true;
             delta.role = Some("assistant".into());

@@ -394,11 +394,7 @@ impl<'a, 'h> Candidates<'a, 'h> {
         }
         // Under `zdr`, a web search only an endpoint's own search may run.
         if self.native_search.0 && !endpoint.native_web_search {
-            count(&mut r.data_policy);
-            r.policy_field =
-                Some("provider.zdr: true (with web search: only endpoints with a native search)");
-            r.privacy(ExcludedBy::DataPolicyZdr);
-            r.affect(provider);
+            r.no_native_search(provider);
             return None;
         }
         // Without training allowed such an endpoint is refused for its data policy,

@@ -51,6 +51,16 @@ impl Rejections {
         }
     }
 
+    /// Notes that `provider`'s endpoint was left out of a web search under `zdr`: it
+    /// has no native search, and no third-party engine may see the query.
+    pub(super) fn no_native_search(&mut self, provider: &Provider) {
+        self.data_policy = self.data_policy.saturating_add(1);
+        self.policy_field =
+            Some("provider.zdr: true (with web search: only endpoints with a native search)");
+        self.privacy(ExcludedBy::DataPolicyZdr);
+        self.affect(provider);
+    }
+
     pub(super) fn affect(&mut self, provider: &Provider) {
         self.affect_slug(&provider.slug);
     }
