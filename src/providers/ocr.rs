@@ -17,6 +17,16 @@ pub const MODEL: &str = "mistral-ocr-latest";
 pub const PAGE_PICOS: u64 = 1_000_000_000;
 /// The most characters of text kept from one document (as `pdf-text` keeps).
 pub const MAX_TEXT_CHARS: usize = 400_000;
+/// The most pages Mistral's OCR reads of one document (its documented limit, beside
+/// 50 MB): what a PDF whose pages cannot be counted is held at.
+pub const MAX_PAGES: u64 = 1_000;
+
+/// The most pages the OCR of `pdf` can be billed for, held before Mistral is called:
+/// its pages as [`pdf::pages::count`] counts them (never fewer than a reader finds),
+/// at most [`MAX_PAGES`]; [`MAX_PAGES`] when they cannot be counted.
+pub fn worst_pages(pdf: &[u8]) -> u64 {
+    super::pdf::pages::count(pdf).map_or(MAX_PAGES, |n| n.clamp(1, MAX_PAGES))
+}
 
 /// The OCR request for one PDF.
 pub fn build(base_url: &str, key: &str, pdf: &[u8]) -> UpstreamRequest {
@@ -88,6 +98,22 @@ pub fn parse(body: &[u8]) -> Result<Read> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_worst_case_is_the_counted_pages_up_to_mistrals_limit() {
+        let pages = |n: usize| {
+            let mut pdf = b"%PDF-1.4\n<< /Type /Pages /Count 1 >>\n".to_vec();
+            for _ in 0..n {
+                pdf.extend(b"<< /Type /Page >>\n");
+            }
+            pdf
+        };
+        assert_eq!(worst_pages(&pages(1)), 1);
+        assert_eq!(worst_pages(&pages(12)), 12);
+        assert_eq!(worst_pages(&pages(1_001)), MAX_PAGES);
+        assert_eq!(worst_pages(b"%PDF-1.7\n5 0 obj\n<< /Type /ObjStm /Filter /DCTDecode >>\nstream\nx\nendstream\nendobj"), MAX_PAGES);
+        assert_eq!(worst_pages(b"%PDF-1.4 nothing"), MAX_PAGES);
+    }
 
     #[test]
     fn builds_mistrals_request() {
