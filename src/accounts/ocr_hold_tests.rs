@@ -67,5 +67,8 @@ fn a_byok_generation_pays_the_fee_on_its_tokens_and_its_ocr_pages_in_full() {
     assert_eq!(p.cost_picos(&u), 60_000_000 + 3_000_000_000);
     let mut priced = u.clone();
     p.price(&mut priced, true);
-    assert_eq!(priced.cost, Some(crate::money::Usd::from_picos(3_060_000_000)));
+    assert_eq!(
+        priced.cost,
+        Some(crate::money::Usd::from_picos(3_060_000_000))
+    );
 }

@@ -71,11 +71,7 @@ fn typed(bytes: &[u8], name: &[u8]) -> u64 {
     let mut rest = bytes;
     while let Some(after) = words_after(rest, b"/Type") {
         let value = skip_ws(after);
-        if value.starts_with(name)
-            && value
-                .get(name.len())
-                .is_none_or(|b| is_delim_or_ws(*b))
-        {
+        if value.starts_with(name) && value.get(name.len()).is_none_or(|b| is_delim_or_ws(*b)) {
             n = n.saturating_add(1);
         }
         rest = after;
