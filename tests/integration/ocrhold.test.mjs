@@ -10,8 +10,11 @@ import assert from "node:assert/strict";
 import { startWorker, caller } from "../support/worker.mjs";
 import { startPdfMock, makePdf } from "../support/pdf_mock.mjs";
 import { startOcrMock, MISTRAL_KEY } from "../support/ocr_mock.mjs";
-import { testCatalog } from "../support/catalog.mjs";
+import { testCatalog, mockBindings } from "../support/catalog.mjs";
 import { eventually } from "../support/eventually.mjs";
+import { startMockUpstream } from "../support/mock_upstream.mjs";
+import { startSearchMock, searchBindings } from "../support/search_mock.mjs";
+import * as money from "../support/money.mjs";
 
 let mock, ocr, worker, call;
 
@@ -154,4 +157,57 @@ test("a request that fails after the OCR pays for the pages read, and nothing mo
   assert.equal(gen.model, "ocr/missing");
   assert.equal(gen.finish_reason, "error");
   assert.equal(picos(gen.total_cost), 2_000_000_000);
+});
+
+// A server-tool loop (a model that searches twice, then answers): its first model call
+// is admitted with the pages' worst case and reads the PDF; the later calls have the
+// text in place before they are admitted, and Mistral is called once.
+test("in a server-tool loop the OCR runs once, billed with the first model call, and every call reads its text", async () => {
+  const up = await startMockUpstream();
+  const search = await startSearchMock();
+  const PRICE = { prompt: "0.000001", completion: "0.000002", web_search: "0.01" };
+  const c = testCatalog();
+  const base = c.models.find((m) => m.id === "openai-mock/ok");
+  c.models.push({ ...base, id: "srv/ocr-searcher", endpoints: [{ provider: "mockopenai", upstream_model: "searcher", pricing: PRICE }] });
+  const w = await startWorker({
+    catalog: c,
+    bindings: { ...mockBindings(up.url), ...searchBindings(search.url), MISTRAL_API_KEY: MISTRAL_KEY, MISTRAL_BASE_URL: ocr.url },
+  });
+  try {
+    const { key } = await w.createAccount({ credits: 10 });
+    const [n, m] = [up.requests.length, ocr.requests.length];
+    const r = await fetch(`${w.base}/chat/completions`, {
+      method: "POST",
+      headers: { "content-type": "application/json", authorization: `Bearer ${key}` },
+      body: JSON.stringify({
+        model: "srv/ocr-searcher", plugins: OCR, tools: [{ type: "openrouter:web_search", parameters: { engine: "exa" } }],
+        messages: [{ role: "user", content: [{ type: "text", text: "Does Rust run on Workers?" }, { type: "file", file: { filename: "scan.pdf", file_data: dataUrl(scan(2)) } }] }],
+      }),
+    });
+    assert.equal(r.status, 200, (await r.clone().text()) + w.logs().slice(-3000));
+    const body = await money.exactBody(r);
+    assert.match(body.id, /^gen-.+-3$/);
+    assert.equal(ocr.requests.length, m + 1);
+    const calls = up.requests.slice(n).filter((q) => q.url.includes("/chat/completions"));
+    assert.equal(calls.length, 3);
+    for (const q of calls) {
+      const parts = q.body.messages[0].content;
+      assert.deepEqual(parts[1], { type: "text", text: '<file name="scan.pdf">\n# Scanned report\n\nPage two\n</file>' });
+      assert.ok(!JSON.stringify(q.body).includes('ocr=\\"pending\\"'));
+    }
+    const id = body.id.replace(/-3$/, "");
+    const gen = (k) => eventually(async () => {
+      const g = await fetch(`${w.base}/generation?id=${id}-${k}`, { headers: { authorization: `Bearer ${key}` } });
+      return g.status === 200 && (await money.exactBody(g)).data;
+    }, `generation ${k}`);
+    const [g1, g2, g3] = [await gen(1), await gen(2), await gen(3)];
+    const tokens = (g) => money.priced(g.tokens_prompt, PRICE.prompt) + money.priced(g.tokens_completion, PRICE.completion);
+    assert.equal(money.picos(g1.total_cost), tokens(g1) + 2_000_000_000n);
+    assert.equal(money.picos(g2.total_cost), tokens(g2) + money.picos(PRICE.web_search));
+    assert.equal(money.picos(g3.total_cost), tokens(g3) + money.picos(PRICE.web_search));
+  } finally {
+    await w.close();
+    await up.close();
+    await search.close();
+  }
 });
