@@ -43,11 +43,16 @@ fn is_zero(n: &u64) -> bool {
     *n == 0
 }
 
-/// What the file parser's OCR engine read for a request: pages, and their cost.
+/// What the file parser's OCR engine read for a request: pages, and their cost. Until
+/// the OCR has run (it runs once the request is admitted), its worst case: `pages` the
+/// most the PDFs can be billed for, `picos` what they would cost, and `pending` the
+/// PDFs still to read (each in the prompt as a placeholder for its text, which the
+/// reservation counts at the whole context).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Ocr {
     pub pages: u64,
     pub picos: u64,
+    pub pending: u64,
 }
 
 impl Ocr {

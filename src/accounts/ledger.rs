@@ -172,8 +172,9 @@ pub fn worst_case(
     let prompt_tokens = size
         .worst_tokens(context, endpoint.media_max_tokens.as_ref())
         .max(1);
-    // Search results come back as input the provider bills: up to the whole context.
-    let prompt_tokens = if req.server_searches > 0 {
+    // Search results come back as input the provider bills: up to the whole context;
+    // so do the texts of PDFs the OCR reads once the request is admitted.
+    let prompt_tokens = if req.server_searches > 0 || req.ocr.pending > 0 {
         prompt_tokens.max(context)
     } else {
         prompt_tokens

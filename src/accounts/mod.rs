@@ -14,6 +14,8 @@ pub mod left;
 pub mod memory;
 #[cfg(test)]
 mod model_tests;
+#[cfg(test)]
+mod ocr_hold_tests;
 pub mod ops;
 pub mod presets;
 pub mod records;

@@ -456,7 +456,15 @@ impl Pricing {
     /// is added once.
     pub fn cost_picos(&self, u: &crate::usage::Usage) -> u64 {
         let (prompt, completion) = self.cost_parts(u);
-        self.charged(prompt.saturating_add(completion))
+        self.charged_with_ocr(prompt.saturating_add(completion), u)
+    }
+
+    /// What a generation whose prices come to `total`, `u`'s OCR pages among them, is
+    /// charged: [`Pricing::charged`], the OCR in full (the gateway's Mistral key read
+    /// the pages, BYOK or not).
+    fn charged_with_ocr(&self, total: u64, u: &crate::usage::Usage) -> u64 {
+        let ocr = u.ocr_picos.min(total);
+        self.charged(total.saturating_sub(ocr)).saturating_add(ocr)
     }
 
     /// What a generation whose prices come to `picos` is charged: that, or a BYOK
@@ -528,7 +536,7 @@ impl Pricing {
         use crate::money::Usd;
         let (prompt, completion) = self.cost_parts(u);
         let total = prompt.saturating_add(completion);
-        let fee = self.charged(total);
+        let fee = self.charged_with_ocr(total, u);
         u.cost = Some(Usd::from_picos(if charged { fee } else { 0 }));
         if self.byok_fee_percent.is_some() {
             u.is_byok = Some(true);
@@ -635,6 +643,7 @@ mod tests {
         crate::usage::Ocr {
             pages: 3,
             picos: 3_000_000_000,
+            pending: 0,
         }
         .bill(&mut u);
         assert_eq!(e.pricing.cost_picos(&u), plain + 3_000_000_000);

@@ -5,12 +5,14 @@
 //! `MEDIA_FETCH_TIMEOUT_MS`); what comes back is the reply's `file` annotations.
 
 use std::pin::pin;
+use std::rc::Rc;
 
 use futures_util::future::{select, Either};
 use serde_json::Value;
 
 use super::config;
 use super::media::{self, Egress, Refused};
+use super::ocr::Pending;
 use crate::api::ChatRequest;
 use crate::catalog::Catalog;
 use crate::error::Error;
@@ -19,22 +21,23 @@ use crate::providers::pdf::MAX_PDF_BYTES;
 use crate::settings::Settings;
 
 /// The request's PDFs read to text where they are to be (else nothing changes): the
-/// annotations for its reply.
+/// annotations for its reply, and those the OCR reads once the request is admitted
+/// (`mistral-ocr`: [`super::ocr::prepare`]).
 pub async fn parse(
     env: &worker::Env,
     cfg: &Settings,
     cat: &Catalog,
     chat: &mut ChatRequest,
-) -> Result<Vec<Value>, Error> {
+) -> Result<(Vec<Value>, Option<Rc<Pending>>), Error> {
     if file_parser::pdf_parts(chat).is_empty() || !file_parser::parses(chat, cat)? {
-        return Ok(Vec::new());
+        return Ok((Vec::new(), None));
     }
     if let Some(at) = file_parser::ocr_plugin(chat) {
-        return super::ocr::parse(env, cfg, chat, at).await;
+        return super::ocr::prepare(env, cfg, chat, at).await;
     }
     let mut inline = file_parser::parse_inline(chat)?;
     if inline.remote.is_empty() {
-        return Ok(inline.annotations);
+        return Ok((inline.annotations, None));
     }
     let egress = Egress::of(cfg, env);
     let mut budget = cfg.media_max_bytes;
@@ -48,7 +51,7 @@ pub async fn parse(
         file_parser::replace(chat, part, &parsed);
         inline.annotations.push(file_parser::annotation(&parsed));
     }
-    Ok(inline.annotations)
+    Ok((inline.annotations, None))
 }
 
 /// A PDF URL's bytes (at most `budget`, the media bytes left, and the PDF cap)

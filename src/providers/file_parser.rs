@@ -247,9 +247,14 @@ pub fn replace(chat: &mut ChatRequest, part: &PdfPart, parsed: &Parsed) {
         return;
     };
     if let Some(p) = parts.get_mut(part.part) {
-        let name = parsed.name.replace(['"', '<', '>'], "_");
-        *p = ContentPart::text(&format!("<file name=\"{name}\">\n{}\n</file>", parsed.text));
+        *p = text_part(parsed);
     }
+}
+
+/// The text part that takes a file's place: `<file name="...">\n...\n</file>`.
+pub fn text_part(parsed: &Parsed) -> ContentPart {
+    let name = parsed.name.replace(['"', '<', '>'], "_");
+    ContentPart::text(&format!("<file name=\"{name}\">\n{}\n</file>", parsed.text))
 }
 
 /// The reply's annotation for a file read.

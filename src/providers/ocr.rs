@@ -7,7 +7,9 @@
 use base64::Engine as _;
 use serde::Deserialize;
 
+use super::file_parser::{self, Parsed, PdfPart};
 use super::UpstreamRequest;
+use crate::api::{ChatRequest, Content, ContentPart};
 use crate::error::{Error, Result};
 
 pub const DEFAULT_BASE_URL: &str = "https://api.mistral.ai";
@@ -17,6 +19,16 @@ pub const MODEL: &str = "mistral-ocr-latest";
 pub const PAGE_PICOS: u64 = 1_000_000_000;
 /// The most characters of text kept from one document (as `pdf-text` keeps).
 pub const MAX_TEXT_CHARS: usize = 400_000;
+/// The most pages Mistral's OCR reads of one document (its documented limit, beside
+/// 50 MB): what a PDF whose pages cannot be counted is held at.
+pub const MAX_PAGES: u64 = 1_000;
+
+/// The most pages the OCR of `pdf` can be billed for, held before Mistral is called:
+/// its pages as [`pdf::pages::count`] counts them (never fewer than a reader finds),
+/// at most [`MAX_PAGES`]; [`MAX_PAGES`] when they cannot be counted.
+pub fn worst_pages(pdf: &[u8]) -> u64 {
+    super::pdf::pages::count(pdf).map_or(MAX_PAGES, |n| n.clamp(1, MAX_PAGES))
+}
 
 /// The OCR request for one PDF.
 pub fn build(base_url: &str, key: &str, pdf: &[u8]) -> UpstreamRequest {
@@ -35,6 +47,45 @@ pub fn build(base_url: &str, key: &str, pdf: &[u8]) -> UpstreamRequest {
         ],
         body: body.to_string().into_bytes(),
     }
+}
+
+/// The text that holds the place of the request's `n`th PDF until the OCR has read
+/// it (once the request is admitted), named by a nonce the client cannot know: only
+/// the gateway's own placeholder is ever filled.
+pub fn placeholder(nonce: u64, n: usize) -> String {
+    format!("<file ocr=\"pending\" ref=\"{nonce:016x}-{n}\"/>")
+}
+
+/// The PDF `part` replaced by its `placeholder`.
+pub fn hold_place(chat: &mut ChatRequest, part: &PdfPart, placeholder: &str) {
+    let parts = chat
+        .messages
+        .get_mut(part.message)
+        .and_then(|m| m.content.as_mut());
+    if let Some(Content::Parts(parts)) = parts {
+        if let Some(p) = parts.get_mut(part.part) {
+            *p = ContentPart::text(placeholder);
+        }
+    }
+}
+
+/// The part that is `placeholder`, wherever the request's messages now have it,
+/// replaced by the file's text (`false`: it is nowhere).
+pub fn fill(chat: &mut ChatRequest, placeholder: &str, parsed: &Parsed) -> bool {
+    let parts = chat
+        .messages
+        .iter_mut()
+        .filter_map(|m| match &mut m.content {
+            Some(Content::Parts(parts)) => Some(parts),
+            _ => None,
+        });
+    for p in parts.flatten() {
+        if matches!(p, ContentPart::Text(t) if t.text == placeholder) {
+            *p = file_parser::text_part(parsed);
+            return true;
+        }
+    }
+    false
 }
 
 #[derive(Deserialize)]
@@ -88,6 +139,53 @@ pub fn parse(body: &[u8]) -> Result<Read> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_worst_case_is_the_counted_pages_up_to_mistrals_limit() {
+        let pages = |n: usize| {
+            let mut pdf = b"%PDF-1.4\n<< /Type /Pages /Count 1 >>\n".to_vec();
+            for _ in 0..n {
+                pdf.extend(b"<< /Type /Page >>\n");
+            }
+            pdf
+        };
+        assert_eq!(worst_pages(&pages(1)), 1);
+        assert_eq!(worst_pages(&pages(12)), 12);
+        assert_eq!(worst_pages(&pages(1_001)), MAX_PAGES);
+        assert_eq!(worst_pages(b"%PDF-1.7\n5 0 obj\n<< /Type /ObjStm /Filter /DCTDecode >>\nstream\nx\nendstream\nendobj"), MAX_PAGES);
+        assert_eq!(worst_pages(b"%PDF-1.4 nothing"), MAX_PAGES);
+    }
+
+    #[test]
+    fn a_placeholder_holds_the_pdfs_place_until_its_text_fills_it() {
+        let mut chat = ChatRequest::parse(br#"{"model":"m","messages":[{"role":"user","content":[
+            {"type":"text","text":"<file ocr=\"pending\" ref=\"00000000000000ff-0\"/>"},
+            {"type":"file","file":{"filename":"a.pdf","file_data":"data:application/pdf;base64,JVBERi0="}}]}]}"#).unwrap();
+        let part = file_parser::pdf_parts(&chat).remove(0);
+        let held = placeholder(7, 1);
+        assert_eq!(held, "<file ocr=\"pending\" ref=\"0000000000000007-1\"/>");
+        hold_place(&mut chat, &part, &held);
+        // Messages put before it (a server-tool replay) do not lose it.
+        let mut before = chat.messages[0].clone();
+        before.content = Some(Content::Text("earlier".into()));
+        chat.messages.insert(0, before);
+        let parsed = Parsed {
+            hash: "h".into(),
+            name: "a.pdf".into(),
+            text: "# Read".into(),
+        };
+        assert!(fill(&mut chat, &held, &parsed));
+        // Filled once; the client's look-alike (another nonce) is its own text.
+        assert!(!fill(&mut chat, &held, &parsed));
+        let texts: Vec<String> = chat.messages.iter().map(|m| m.text()).collect();
+        assert_eq!(
+            texts,
+            [
+                "earlier",
+                "<file ocr=\"pending\" ref=\"00000000000000ff-0\"/>\n<file name=\"a.pdf\">\n# Read\n</file>"
+            ]
+        );
+    }
 
     #[test]
     fn builds_mistrals_request() {

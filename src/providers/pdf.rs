@@ -8,6 +8,7 @@
 //! content-like streams read instead. Never panics, whatever the bytes.
 
 mod content;
+pub mod pages;
 
 use memchr::memmem;
 

@@ -102,10 +102,14 @@ impl Parsed {
                 let asked =
                     providers::family(c.provider.api).output_tokens(chat, c.model, c.endpoint);
                 let mut ask = worst_case(chat, c.model, c.endpoint, asked);
-                // A stream that may fail over holds a worst case for each attempt.
+                // A stream that may fail over holds a worst case for each attempt; the
+                // OCR runs once, and is the gateway's Mistral key's (BYOK or not).
+                let ocr = chat.ocr.picos.min(ask.reserve);
                 let attempts = u64::from(i.failovers).saturating_add(1);
-                ask.reserve = ask.reserve.saturating_mul(attempts);
-                byok_ask(ask, c)
+                ask.reserve = ask.reserve.saturating_sub(ocr).saturating_mul(attempts);
+                let mut ask = byok_ask(ask, c);
+                ask.reserve = ask.reserve.saturating_add(ocr);
+                ask
             }
             Parsed::Embeddings { request, .. } => {
                 byok_ask(worst_case_embeddings(&request.input.bytes(), c.endpoint), c)
@@ -190,7 +194,8 @@ pub async fn handle_read(
         prepare(&req, body, job, &cfg, (&account, &caller), env).await?;
     if let Parsed::Generate(incoming) = &mut parsed {
         let chat = &mut incoming.request.chat;
-        incoming.file_annotations = super::files::parse(env, &cfg, &cat, chat).await?;
+        (incoming.file_annotations, incoming.ocr) =
+            super::files::parse(env, &cfg, &cat, chat).await?;
     }
     let ids = (account.as_str(), caller.as_str());
     let capture = match cached(&mut req, env, ctx, &parsed, body, ids, gen_id).await? {
@@ -271,15 +276,11 @@ impl Prepared {
 async fn serve_parsed(
     req: &ClientRequest,
     call: &Call<'_>,
-    parsed: Parsed,
+    mut parsed: Parsed,
     prepared: Prepared,
 ) -> Result<Response, Error> {
     let (env, ctx, cfg) = (call.env, call.ctx, call.cfg);
-    let Prepared {
-        cat,
-        routed,
-        capture,
-    } = prepared;
+    let (cat, routed, capture) = (prepared.cat, prepared.routed, prepared.capture);
     let chat = parsed.routing_view();
     let echo = parsed.echoes()?;
     // The endpoints' health and the caller's BYOK credentials: each at most one round
@@ -318,6 +319,10 @@ async fn serve_parsed(
         Settler::register(ctx, link, base, cfg.reservation_ttl_ms).with_client(req.signal());
     let prompt_tokens = plans.candidates.prompt_tokens;
     let (plan, hold) = plans.take(admitted.answer.allow_training, &parsed);
+    let trace = trace_of(req, chat, plan.as_deref().ok(), routed.as_ref());
+    if let Err(e) = read_pdfs(&mut parsed, &settler, plan.is_ok()).await {
+        return failed(&settler, (e, Trail::default()), parsed.surface());
+    }
     let run = Run {
         env,
         cfg,
@@ -325,7 +330,7 @@ async fn serve_parsed(
         settler: &settler,
         health: &health,
         session: session_view.as_ref(),
-        trace: trace_of(req, chat, plan.as_deref().ok(), routed.as_ref()),
+        trace,
         echo,
         clock: attempt::Clock::since(call.arrived),
         // What the request holds: its worst case over the plan, as admitted.
@@ -347,6 +352,25 @@ async fn serve_parsed(
     Ok(resp)
 }
 
+/// The request's PDFs read by the OCR, now that it is admitted for their worst case
+/// (README "Plugins"), unless it has no plan to be served by: what Mistral billed is
+/// incurred whatever becomes of it.
+async fn read_pdfs(parsed: &mut Parsed, settler: &Settler, planned: bool) -> Result<(), Error> {
+    let Parsed::Generate(i) = parsed else {
+        return Ok(());
+    };
+    if !planned {
+        return Ok(());
+    }
+    let Some(pending) = i.ocr.take() else {
+        return Ok(());
+    };
+    let read = super::ocr::complete(&mut i.request.chat, &pending).await;
+    settler.incur(i.request.chat.ocr.picos);
+    i.file_annotations = read?;
+    Ok(())
+}
+
 /// The response cache's part (README "Response cache"), when the request asks for it
 /// and may have it (never under `provider.zdr`, nor after an OCR): a stored reply (or an identical
 /// request's in flight) answers it (`Err`), else what keeps its reply.
@@ -363,8 +387,8 @@ async fn cached(
     let Some(directive) = cache::directive(req)? else {
         return Ok(Ok(None));
     };
-    // Pages the OCR read are charged with a generation, which a (free) hit is not.
-    if chat.provider.as_ref().and_then(|p| p.zdr) == Some(true) || chat.ocr.pages > 0 {
+    // Pages the OCR reads are charged with a generation, which a (free) hit is not.
+    if chat.provider.as_ref().and_then(|p| p.zdr) == Some(true) || chat.ocr.pending > 0 {
         return Ok(Ok(None));
     }
     let preset = match parsed {
@@ -638,6 +662,8 @@ struct Incoming {
     trace: Option<Rc<crate::accounts::traces::SpanFacts>>,
     /// The `file` annotations of the PDFs the file parser read, for its reply.
     file_annotations: Vec<serde_json::Value>,
+    /// The PDFs the OCR reads once the request is admitted (`mistral-ocr`).
+    ocr: Option<Rc<super::ocr::Pending>>,
     /// The preset version merged into it (`id@version`), part of its cache key.
     preset: Option<String>,
 }
@@ -670,6 +696,7 @@ impl From<surface::Incoming> for Incoming {
             failovers: 0,
             trace: None,
             file_annotations: Vec::new(),
+            ocr: None,
             preset: None,
         }
     }

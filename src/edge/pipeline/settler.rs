@@ -33,6 +33,9 @@ pub(super) struct Settler {
     slot: Rc<RefCell<Option<futures_channel::oneshot::Sender<Generation>>>>,
     /// Paid upstream and not charged: garbage replies before a fallback.
     loss: Rc<Cell<u64>>,
+    /// Incurred for the request whatever becomes of it (the pages the OCR read): what
+    /// its settlement charges at least.
+    incurred: Rc<Cell<u64>>,
     /// Aborts when the client disconnects (`request.signal`).
     pub(super) client: Option<worker::web_sys::AbortSignal>,
     /// The account's pseudonym in health reports.
@@ -142,6 +145,8 @@ impl Settler {
     ) -> Settler {
         let (tx, rx) = futures_channel::oneshot::channel::<Generation>();
         let loss = Rc::new(Cell::new(0u64));
+        let incurred = Rc::new(Cell::new(0u64));
+        let owed = incurred.clone();
         let cancelled = Generation {
             cancelled: true,
             usage_source: Some("estimate".into()),
@@ -155,6 +160,7 @@ impl Settler {
         let learned = late.clone();
         ctx.wait_until(async move {
             let g = settle_link.await_settlement(rx, cancelled, ttl_ms).await;
+            let g = with_incurred(g, owed.get());
             let (env, account, caller) = (
                 settle_link.env.clone(),
                 settle_link.account.clone(),
@@ -175,6 +181,7 @@ impl Settler {
             base,
             slot: Rc::new(RefCell::new(Some(tx))),
             loss,
+            incurred,
             client: None,
             tenant: crate::routing::health::account_tag(&link.account),
             late,
@@ -225,6 +232,11 @@ impl Settler {
         }
     }
 
+    /// Records what the request incurred that is charged whatever becomes of it.
+    pub(super) fn incur(&self, picos: u64) {
+        self.incurred.set(self.incurred.get().saturating_add(picos));
+    }
+
     /// Records what an attempt cost upstream without being charged.
     pub(super) fn lose(&self, picos: u64) {
         self.loss.set(self.loss.get().saturating_add(picos));
@@ -254,4 +266,13 @@ impl Settler {
         }
         self.settle(served.record(&self.base, pricing));
     }
+}
+
+/// `g` charged at least `incurred` (a request that failed, was cancelled or is insured
+/// after the OCR read its PDFs still pays for the pages): no longer the operator's loss.
+fn with_incurred(mut g: Generation, incurred: u64) -> Generation {
+    let topped = incurred.saturating_sub(g.cost_picos);
+    g.cost_picos = g.cost_picos.saturating_add(topped);
+    g.operator_loss_picos = g.operator_loss_picos.saturating_sub(topped);
+    g
 }

@@ -116,10 +116,18 @@ impl Steps<'_> {
     async fn model_call(&self, lp: &Loop, searches: u64) -> Result<Answer, Error> {
         let mut chat = lp.request(self.base);
         chat.searches_run = searches;
-        // The OCR is billed with the first model call only.
+        // The OCR is billed with the first model call only, which reads the PDFs once
+        // admitted; the later ones have the texts in place before they are admitted.
         if lp.steps > 0 {
             chat.ocr = Default::default();
         }
+        let ocr = match self.incoming.ocr.clone() {
+            Some(p) if p.is_read() => {
+                crate::edge::ocr::complete(&mut chat, &p).await?;
+                None
+            }
+            other => other,
+        };
         let inner = Incoming {
             request: surface::Incoming {
                 surface: Surface::Chat,
@@ -132,6 +140,7 @@ impl Steps<'_> {
             failovers: 0,
             trace: self.incoming.trace.clone(),
             file_annotations: Vec::new(),
+            ocr,
             preset: None,
         };
         let n = lp.steps.saturating_add(1);
