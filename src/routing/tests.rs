@@ -690,13 +690,7 @@ fn native_search_goes_first_when_asked_and_alone_under_zdr() {
         e.native_web_search = e.provider == "mid" || e.provider == "pricey";
     }
     let h = HashMap::new();
-    let ctx = RouteContext {
-        allow_training: false,
-        health: &h,
-        now_ms: 0,
-        embeddings: false,
-        sticky: None,
-    };
+    let ctx = RouteContext::quiet(&h, false);
     let planned = |c: &Catalog, engine: Engine, zdr: bool| {
         let mut req = hi_with(json!({"provider": {"sort": "price", "zdr": zdr}}));
         let p = WebSearchParams {
