@@ -100,6 +100,41 @@ pub fn spans(text: &str, citations: &[Citation]) -> Vec<Cited> {
     out
 }
 
+/// The `type` of the annotation a provider's own search (native) leaves in an inner
+/// call's reply for each query it ran (`{type, query}`): read by the loop for the
+/// surfaces' search items, never shown to a client ([`strip_queries`]).
+pub const QUERY_ANNOTATION: &str = "modelmux_web_search_query";
+
+/// The annotation that says a provider searched for `query`.
+pub fn query_annotation(query: &str) -> serde_json::Value {
+    serde_json::json!({"type": QUERY_ANNOTATION, "query": query})
+}
+
+/// The queries a reply's [`QUERY_ANNOTATION`]s name, in order.
+pub fn queries_of(annotations: &serde_json::Value) -> Vec<String> {
+    #[derive(Deserialize)]
+    struct Queried {
+        #[serde(rename = "type")]
+        kind: String,
+        #[serde(default)]
+        query: String,
+    }
+    let list: Vec<Queried> = Vec::deserialize(annotations).unwrap_or_default();
+    list.into_iter()
+        .filter(|a| a.kind == QUERY_ANNOTATION)
+        .map(|a| a.query)
+        .collect()
+}
+
+/// `annotations` without the [`QUERY_ANNOTATION`]s (`None` if nothing is left).
+pub fn strip_queries(annotations: Option<serde_json::Value>) -> Option<serde_json::Value> {
+    let serde_json::Value::Array(mut list) = annotations? else {
+        return None;
+    };
+    list.retain(|a| a.get("type").and_then(serde_json::Value::as_str) != Some(QUERY_ANNOTATION));
+    (!list.is_empty()).then_some(serde_json::Value::Array(list))
+}
+
 /// A chat reply's `url_citation` annotations (a provider's own search's sources), as
 /// the loop's citations: once each by URL, other annotations (`file`) left out.
 pub fn cited_of(annotations: &serde_json::Value) -> Vec<Citation> {

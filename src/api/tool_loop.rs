@@ -223,16 +223,21 @@ impl Loop {
         self.calls = self.calls.saturating_add(n);
         self.usage.web_search_requests = self.usage.web_search_requests.saturating_add(n);
         self.native_searches = self.native_searches.saturating_add(n);
-        let cited = c
+        let annotations = c
             .choices
             .first()
-            .and_then(|ch| ch.message.annotations.as_ref())
+            .and_then(|ch| ch.message.annotations.as_ref());
+        let cited = annotations
             .map(super::server_turn::cited_of)
             .unwrap_or_default();
+        let mut queries = annotations
+            .map(super::server_turn::queries_of)
+            .unwrap_or_default()
+            .into_iter();
         for k in 0..n {
             self.searches.push(Search {
                 id: format!("native_{}", self.searches.len()),
-                query: String::new(),
+                query: queries.next().unwrap_or_default(),
                 results: if k == 0 { cited.clone() } else { Vec::new() },
             });
         }
@@ -454,6 +459,7 @@ impl Loop {
                 details.push(item);
                 m.reasoning_details = Some(Value::Array(details));
             }
+            m.annotations = super::server_turn::strip_queries(m.annotations.take());
             if !self.citations.is_empty() {
                 let text = m.content.as_deref().unwrap_or("");
                 m.annotations = Some(Value::Array(annotations(text, &self.citations)));

@@ -150,7 +150,7 @@ fn anthropic_citations_become_annotations_and_its_searches_are_counted() {
     assert_eq!(
         msg.annotations,
         Some(
-            json!([{"type": "url_citation", "url_citation": {"url": CITED, "title": "Final",
+            json!([{"type": "modelmux_web_search_query", "query": "euro 2024 winner"}, {"type": "url_citation", "url_citation": {"url": CITED, "title": "Final",
             "content": "Spain beat England 2-1", "start_index": 13, "end_index": 22}}])
         )
     );
@@ -206,6 +206,7 @@ fn anthropic_streamed_citations_arrive_when_their_block_ends() {
     assert_eq!(
         annotations,
         [
+            &json!({"type": "modelmux_web_search_query", "query": "euro 2024"}),
             &json!({"type": "url_citation", "url_citation": {"url": CITED, "title": "Final",
             "content": "Spain beat England 2-1", "start_index": 5, "end_index": 14}})
         ]
@@ -236,8 +237,11 @@ fn gemini_grounding_is_counted_and_cited() {
     assert_eq!(c.usage.as_ref().map(|u| u.web_searches), Some(2));
     assert_eq!(
         c.choices[0].message.annotations,
-        Some(json!([{"type": "url_citation", "url_citation": {
+        Some(
+            json!([{"type": "modelmux_web_search_query", "query": "euro 2024 winner"},
+            {"type": "modelmux_web_search_query", "query": "euro 2024 final"}, {"type": "url_citation", "url_citation": {
             "url": "https://vertexaisearch.test/grounding-api-redirect/abc", "title": "uefa.com",
-            "content": "Spain won Euro 2024.", "start_index": 0, "end_index": 20}}]))
+            "content": "Spain won Euro 2024.", "start_index": 0, "end_index": 20}}])
+        )
     );
 }

@@ -162,3 +162,22 @@ test("under zdr a web search goes only to an endpoint that searches itself", asy
   assert.equal(served.status, 200);
   assert.equal((await served.json()).choices[0].message.content, NATIVE_ANSWER);
 });
+
+test("on Responses an endpoint's own searches are web_search_call items with the queries it ran", async () => {
+  const r = await fetch(`${worker.base}/responses`, {
+    method: "POST",
+    headers: { "content-type": "application/json", authorization: `Bearer ${KEY}` },
+    body: JSON.stringify({ model: "ns/native-anthropic", input: "Who won Euro 2024?", tools: [{ type: "web_search" }] }),
+  });
+  assert.equal(r.status, 200);
+  const body = await r.json();
+  const id = body.id;
+  assert.deepEqual(body.output.filter((o) => o.type === "web_search_call"), [
+    { type: "web_search_call", id: `ws_${id}_0`, status: "completed", action: { type: "search", query: "euro 2024 0" } },
+    { type: "web_search_call", id: `ws_${id}_1`, status: "completed", action: { type: "search", query: "euro 2024 1" } },
+  ]);
+  const message = body.output.find((o) => o.type === "message");
+  assert.equal(message.content[0].text, NATIVE_ANSWER);
+  assert.deepEqual(message.content[0].annotations.map((a) => [a.type, a.url]), [["url_citation", NATIVE_URL]]);
+  assert.doesNotMatch(JSON.stringify(body), /modelmux_web_search_query/);
+});

@@ -146,6 +146,16 @@ pub(super) struct CitationIn {
     cited_text: Option<String>,
 }
 
+/// The query annotation of Anthropic's own search call, from its `input`.
+pub(super) fn search_query(input: Option<Value>) -> Option<Value> {
+    #[derive(Deserialize)]
+    struct Input {
+        query: String,
+    }
+    let i: Input = serde_json::from_value(input?).ok()?;
+    Some(crate::api::server_turn::query_annotation(&i.query))
+}
+
 /// A text block's citations of web search results as `url_citation` annotations
 /// spanning the block (characters `start..end` of the reply's text); `None` when it
 /// has none.
@@ -199,6 +209,7 @@ impl Said {
                     .push(reasoning_text(i, thinking, b.signature.as_deref()));
             }
             Some("redacted_thinking") => self.details.push(reasoning_encrypted(i, b.data.as_ref())),
+            Some("server_tool_use") => self.annotations.extend(search_query(b.input)),
             Some("tool_use") => {
                 let input = b.input.unwrap_or_else(|| json!({}));
                 let name = b.name.unwrap_or_default();

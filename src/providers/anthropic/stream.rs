@@ -21,6 +21,8 @@ enum Block {
     /// A tool call, with its position among the reply's tool calls.
     Tool(u32),
     JsonAnswer,
+    /// Anthropic's own search call (`server_tool_use`): its input is its query.
+    Search,
     Other,
 }
 
@@ -46,6 +48,8 @@ struct Cited {
     chars: usize,
     block_start: usize,
     pending: Vec<super::reply::CitationIn>,
+    /// The input of the search call being streamed (JSON, in pieces).
+    search_input: String,
 }
 
 impl StreamState {
@@ -109,7 +113,14 @@ impl StreamState {
                 }
                 (Block::Text, None)
             }
-            Some("server_tool_use" | "web_search_tool_result") => {
+            Some("server_tool_use") => {
+                self.cited
+                    .get_or_insert_with(Box::default)
+                    .search_input
+                    .clear();
+                (Block::Search, None)
+            }
+            Some("web_search_tool_result") => {
                 self.cited.get_or_insert_with(Box::default);
                 (Block::Other, None)
             }
@@ -276,6 +287,12 @@ impl StreamState {
                     c.pending.push(*cite);
                     return Ok(Made::Chunk(None));
                 }
+                if let (Some(Block::Search), Some(c)) =
+                    (self.blocks.get(&index), self.cited.as_mut())
+                {
+                    c.search_input.push_str(d.text.as_deref().unwrap_or(""));
+                    return Ok(Made::Chunk(None));
+                }
                 self.block_delta(d, index, position)
             }
             "message_delta" => self.message_delta(ev.usage, ev.delta),
@@ -288,6 +305,15 @@ impl StreamState {
                 return Err(stream_error(&self.provider, &err));
             }
             "content_block_stop" => self.cited.as_mut().and_then(|c| {
+                if let Some(Block::Search) = self.blocks.get(&index) {
+                    let input = std::mem::take(&mut c.search_input);
+                    let query = super::reply::search_query(serde_json::from_str(&input).ok())?;
+                    let delta = Delta {
+                        annotations: Some(json!([query])),
+                        ..Default::default()
+                    };
+                    return Some(ChatChunk::bare(delta, None));
+                }
                 let list = std::mem::take(&mut c.pending);
                 let annotations = super::reply::annotations(list, c.block_start, c.chars)?;
                 let delta = Delta {

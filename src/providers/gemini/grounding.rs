@@ -60,7 +60,8 @@ impl Grounding {
         named.max(u64::from(grounded))
     }
 
-    /// `url_citation` annotations, one per source of each supported span; spans in
+    /// The queries (as the loop's query annotations), then `url_citation` annotations,
+    /// one per source of each supported span; spans in
     /// characters of `text` (the whole answer) where it is known, else Gemini's bytes.
     /// A source no span cites spans the whole answer.
     pub(super) fn annotations(&self, text: Option<&str>) -> Vec<Value> {
@@ -83,15 +84,15 @@ impl Grounding {
             .filter(|i| !spans.iter().any(|(c, _, _)| c == i))
             .collect();
         spans.extend(uncited.into_iter().map(|i| (i, "", (0, whole))));
-        spans
-            .into_iter()
-            .filter_map(|(i, content, (start, end))| {
-                let web = self.grounding_chunks.get(i)?.web.as_ref()?;
-                Some(json!({"type": "url_citation", "url_citation": {
+        let queries = self.web_search_queries.iter();
+        let queries = queries.map(|q| crate::api::server_turn::query_annotation(q));
+        let cited = spans.into_iter().filter_map(|(i, content, (start, end))| {
+            let web = self.grounding_chunks.get(i)?.web.as_ref()?;
+            Some(json!({"type": "url_citation", "url_citation": {
                     "url": web.uri, "title": web.title.clone().unwrap_or_default(),
                     "content": content, "start_index": start, "end_index": end}}))
-            })
-            .collect()
+        });
+        queries.chain(cited).collect()
     }
 }
 
@@ -118,7 +119,10 @@ mod tests {
         assert_eq!(g.searches(), 2);
         // "Olé! " is 6 bytes, 5 characters; the segment's bytes 7..21 are chars 6..20.
         let text = "Olé!  Spain won 2-1. Yes.";
-        let a = g.annotations(Some(text));
+        let all = g.annotations(Some(text));
+        let queries = crate::api::server_turn::queries_of(&Value::Array(all.clone()));
+        assert_eq!(queries, ["euro 2024 winner", "euro 2024 final score"]);
+        let a = &all[2..];
         let spans: Vec<(String, u64, u64)> = a
             .iter()
             .map(|v| {
