@@ -203,8 +203,13 @@ pub struct McpTurn {
     pub calls: Vec<McpCall>,
 }
 
-/// The listings of the MCP `servers` (labels) the loop offered `functions` of.
-pub fn mcp_lists(servers: &[&str], functions: &[crate::api::FunctionDef]) -> Vec<McpList> {
+/// The listings of the MCP `servers` (labels) the loop offered `functions` of, with
+/// the annotations the servers gave their tools.
+pub fn mcp_lists(
+    servers: &[&str],
+    functions: &[crate::api::FunctionDef],
+    annotations: &[(String, serde_json::Value)],
+) -> Vec<McpList> {
     servers
         .iter()
         .map(|label| McpList {
@@ -220,7 +225,10 @@ pub fn mcp_lists(servers: &[&str], functions: &[crate::api::FunctionDef]) -> Vec
                             .parameters
                             .clone()
                             .unwrap_or_else(|| serde_json::json!({"type": "object"})),
-                        annotations: None,
+                        annotations: annotations
+                            .iter()
+                            .find(|(n, _)| *n == f.name)
+                            .map(|(_, a)| a.clone()),
                     })
                 })
                 .collect(),

@@ -95,6 +95,9 @@ pub struct Loop {
     pub tools: Vec<ServerTool>,
     /// The functions the server tools are offered as (an MCP server's included).
     pub functions: Vec<FunctionDef>,
+    /// The annotations MCP servers gave their tools, by function name (for the
+    /// listings Responses shows).
+    pub tool_annotations: Vec<(String, Value)>,
     /// The assistant messages with server calls and their tool messages, in order.
     pub transcript: Vec<Message>,
     /// Model calls made.
@@ -426,7 +429,7 @@ impl Loop {
             })
             .collect();
         super::server_turn::McpTurn {
-            lists: super::server_turn::mcp_lists(&servers, &self.functions),
+            lists: super::server_turn::mcp_lists(&servers, &self.functions, &self.tool_annotations),
             calls: self.mcp_calls.clone(),
         }
     }

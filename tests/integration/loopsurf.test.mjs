@@ -128,7 +128,7 @@ const askMcp = (input, extra = {}) => client.responses.create({
   model: "loopsurf/servercall", input, tools: [{ ...calc, server_url: mcp.url }], ...extra,
 });
 const listed = (id) => ({ type: "mcp_list_tools", id: `mcpl_${id}_0`, server_label: "calc",
-  tools: MCP_TOOLS.filter((t) => ["add", "fail"].includes(t.name)).map((t) => ({ name: t.name, description: t.description, input_schema: t.inputSchema, annotations: null })) });
+  tools: MCP_TOOLS.filter((t) => ["add", "fail"].includes(t.name)).map((t) => ({ name: t.name, description: t.description, input_schema: t.inputSchema, annotations: t.annotations ?? null })) });
 
 test("responses.create with an mcp tool: mcp_list_tools, mcp_call, then the message", async () => {
   const r = await askMcp('CALL mcp__calc__add {"a":2,"b":3}');

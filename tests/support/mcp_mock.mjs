@@ -12,7 +12,8 @@ import { randomUUID } from "node:crypto";
 export const MCP_VERSION = "2025-06-18";
 
 export const MCP_TOOLS = [
-  { name: "add", description: "Adds two numbers", inputSchema: { type: "object", properties: { a: { type: "number" }, b: { type: "number" } }, required: ["a", "b"] } },
+  { name: "add", description: "Adds two numbers", inputSchema: { type: "object", properties: { a: { type: "number" }, b: { type: "number" } }, required: ["a", "b"] },
+    annotations: { title: "Add", readOnlyHint: true, openWorldHint: false } },
   { name: "echo", description: "Echoes its text", inputSchema: { type: "object", properties: { text: { type: "string" } }, required: ["text"] } },
   { name: "report", description: "A long report, streamed", inputSchema: { type: "object", properties: { topic: { type: "string" } } } },
   { name: "fail", description: "Always fails", inputSchema: { type: "object", properties: {} } },

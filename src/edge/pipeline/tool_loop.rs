@@ -42,8 +42,9 @@ pub(super) async fn run(
         timeout_ms: call.cfg.upstream_timeout_ms,
     };
     for t in &lp.tools {
-        let found = tools::functions(t, &env).await?;
+        let (found, notes) = tools::functions(t, &env).await?;
         lp.functions.extend(found);
+        lp.tool_annotations.extend(notes);
     }
     if base.is_stream() {
         return live::streamed(req, call, incoming, (base, lp), &env);

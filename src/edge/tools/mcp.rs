@@ -14,7 +14,7 @@ use futures_util::StreamExt;
 use serde_json::value::RawValue;
 use worker::{Headers, Method, Request, RequestInit, RequestRedirect};
 
-use super::ToolEnv;
+use super::{Listed, ToolEnv};
 use crate::api::server_tools::{mcp_tool_of, McpServer, ServerCall, ServerToolUse, ToolOutput};
 use crate::api::FunctionDef;
 use crate::edge::config;
@@ -28,7 +28,7 @@ pub const TIMEOUT_MS: u64 = 30_000;
 /// The functions the model is offered for `server`: its tools (those `allowed_tools`
 /// names), as `mcp__{label}__{tool}`. A server that cannot list them fails the
 /// request (502), naming the server and never its headers.
-pub async fn functions(server: &McpServer, ctx: &ToolEnv<'_>) -> Result<Vec<FunctionDef>, Error> {
+pub async fn functions(server: &McpServer, ctx: &ToolEnv<'_>) -> Result<Listed, Error> {
     // A server the gateway may not reach is the caller's mistake, said before any call.
     mcp::server_url(&server.server_url, &ctx.settings.media_fetch_allow_hosts).map_err(|why| {
         Error::bad_request(format!("tools: MCP server {}: {why}", server.server_label))
@@ -37,7 +37,12 @@ pub async fn functions(server: &McpServer, ctx: &ToolEnv<'_>) -> Result<Vec<Func
         .await
         .map_err(|e| failed(server, "list its tools", &e))?;
     let allowed = server.allowed_tools.as_deref();
-    Ok(mcp::functions(&server.server_label, allowed, tools))
+    let label = &server.server_label;
+    let notes = tools
+        .iter()
+        .filter_map(|t| Some((mcp::function_name(label, &t.name)?, t.annotations.clone()?)))
+        .collect();
+    Ok((mcp::functions(label, allowed, tools), notes))
 }
 
 /// Runs a model's call of one of `server`'s tools. What the server answered (a

@@ -54,10 +54,14 @@ pub async fn run(
     }
 }
 
+/// The functions a tool is offered as, and the annotations an MCP server gave its
+/// tools (`readOnlyHint`, ...), by function name.
+pub type Listed = (Vec<FunctionDef>, Vec<(String, serde_json::Value)>);
+
 /// The functions the model is offered for `tool`.
-pub async fn functions(tool: &ServerTool, ctx: &ToolEnv<'_>) -> Result<Vec<FunctionDef>, Error> {
+pub async fn functions(tool: &ServerTool, ctx: &ToolEnv<'_>) -> Result<Listed, Error> {
     match tool {
         ServerTool::Mcp(m) => mcp::functions(m, ctx).await,
-        other => Ok(other.functions()),
+        other => Ok((other.functions(), Vec::new())),
     }
 }
