@@ -158,10 +158,8 @@ fn written(completion: modelmux::api::ChatCompletion) -> usize {
     let incoming = Surface::Chat
         .parse(media_request_body().as_bytes())
         .expect("incoming");
-    let reply = incoming.reply(completion).expect("reply");
-    modelmux::json::to_vec_sized(&reply, modelmux::money::Exact(&reply))
-        .expect("written")
-        .len()
+    let reply = incoming.reply(completion);
+    reply.to_vec().expect("written").len()
 }
 
 /// A reply read whole: copied from JavaScript into the worker, parsed, written.
