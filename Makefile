@@ -76,6 +76,7 @@ bench: setup build
 bench-smoke: setup build
 	@bash scripts/bench-setup --smoke
 	set -o pipefail; cargo test -q --bench pipeline 2>&1 | tail -3
+	cargo check -q --manifest-path bench/memory/Cargo.toml --target-dir target/bench-memory
 	$(ENV) $(PIN) node bench/run.mjs --smoke
 
 clean:
