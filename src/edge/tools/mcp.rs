@@ -16,7 +16,6 @@ use worker::{Headers, Method, Request, RequestInit, RequestRedirect};
 
 use super::{Listed, ToolEnv};
 use crate::api::server_tools::{mcp_tool_of, McpServer, ServerCall, ServerToolUse, ToolOutput};
-use crate::api::FunctionDef;
 use crate::edge::config;
 use crate::edge::media::Egress;
 use crate::error::Error;
