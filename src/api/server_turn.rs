@@ -100,6 +100,14 @@ pub fn spans(text: &str, citations: &[Citation]) -> Vec<Cited> {
     out
 }
 
+impl Cited {
+    /// The chat reply's annotation of this citation: `{type: "url_citation",
+    /// url_citation: {url, title, content, start_index, end_index}}`.
+    pub fn annotation(&self) -> serde_json::Value {
+        serde_json::json!({"type": "url_citation", "url_citation": self})
+    }
+}
+
 /// The `type` of the annotation a provider's own search (native) leaves in an inner
 /// call's reply for each query it ran (`{type, query}`): read by the loop for the
 /// surfaces' search items, never shown to a client ([`strip_queries`]).
@@ -108,22 +116,6 @@ pub const QUERY_ANNOTATION: &str = "modelmux_web_search_query";
 /// The annotation that says a provider searched for `query`.
 pub fn query_annotation(query: &str) -> serde_json::Value {
     serde_json::json!({"type": QUERY_ANNOTATION, "query": query})
-}
-
-/// The queries a reply's [`QUERY_ANNOTATION`]s name, in order.
-pub fn queries_of(annotations: &serde_json::Value) -> Vec<String> {
-    #[derive(Deserialize)]
-    struct Queried {
-        #[serde(rename = "type")]
-        kind: String,
-        #[serde(default)]
-        query: String,
-    }
-    let list: Vec<Queried> = Vec::deserialize(annotations).unwrap_or_default();
-    list.into_iter()
-        .filter(|a| a.kind == QUERY_ANNOTATION)
-        .map(|a| a.query)
-        .collect()
 }
 
 /// `annotations` without the [`QUERY_ANNOTATION`]s (`None` if nothing is left).
@@ -135,14 +127,17 @@ pub fn strip_queries(annotations: Option<serde_json::Value>) -> Option<serde_jso
     (!list.is_empty()).then_some(serde_json::Value::Array(list))
 }
 
-/// A chat reply's `url_citation` annotations (a provider's own search's sources), as
-/// the loop's citations: once each by URL, other annotations (`file`) left out.
-pub fn cited_of(annotations: &serde_json::Value) -> Vec<Citation> {
+/// What a provider's own search left in a chat reply's annotations: its sources (the
+/// `url_citation`s, once each by URL) as the loop's citations, and the queries its
+/// [`QUERY_ANNOTATION`]s name, in order; other annotations (`file`) are left out.
+pub fn found_in(annotations: &serde_json::Value) -> (Vec<Citation>, Vec<String>) {
     #[derive(Deserialize)]
     struct Annotation {
         #[serde(rename = "type")]
         kind: String,
         url_citation: Option<UrlCitation>,
+        #[serde(default)]
+        query: String,
     }
     #[derive(Deserialize)]
     struct UrlCitation {
@@ -153,19 +148,21 @@ pub fn cited_of(annotations: &serde_json::Value) -> Vec<Citation> {
         content: Option<String>,
     }
     let list: Vec<Annotation> = Vec::deserialize(annotations).unwrap_or_default();
-    let mut out: Vec<Citation> = Vec::new();
-    for a in list.into_iter().filter(|a| a.kind == "url_citation") {
-        let Some(u) = a.url_citation else { continue };
-        if out.iter().any(|c| c.url == u.url) {
-            continue;
+    let (mut cited, mut queries): (Vec<Citation>, Vec<String>) = (Vec::new(), Vec::new());
+    for a in list {
+        match (a.kind.as_str(), a.url_citation) {
+            (QUERY_ANNOTATION, _) => queries.push(a.query),
+            ("url_citation", Some(u)) if !cited.iter().any(|c| c.url == u.url) => {
+                cited.push(Citation {
+                    url: u.url,
+                    title: u.title.unwrap_or_default(),
+                    content: u.content.unwrap_or_default(),
+                });
+            }
+            _ => {}
         }
-        out.push(Citation {
-            url: u.url,
-            title: u.title.unwrap_or_default(),
-            content: u.content.unwrap_or_default(),
-        });
     }
-    out
+    (cited, queries)
 }
 
 /// An MCP server's tools as the loop offered them (OpenAI's `mcp_list_tools` item).

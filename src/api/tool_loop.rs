@@ -226,17 +226,13 @@ impl Loop {
         self.calls = self.calls.saturating_add(n);
         self.usage.web_search_requests = self.usage.web_search_requests.saturating_add(n);
         self.native_searches = self.native_searches.saturating_add(n);
-        let annotations = c
+        let (cited, queries) = c
             .choices
             .first()
-            .and_then(|ch| ch.message.annotations.as_ref());
-        let cited = annotations
-            .map(super::server_turn::cited_of)
+            .and_then(|ch| ch.message.annotations.as_ref())
+            .map(super::server_turn::found_in)
             .unwrap_or_default();
-        let mut queries = annotations
-            .map(super::server_turn::queries_of)
-            .unwrap_or_default()
-            .into_iter();
+        let mut queries = queries.into_iter();
         for k in 0..n {
             self.searches.push(Search {
                 id: format!("native_{}", self.searches.len()),
@@ -481,7 +477,7 @@ impl Loop {
 pub fn annotations(text: &str, citations: &[Citation]) -> Vec<Value> {
     super::server_turn::spans(text, citations)
         .into_iter()
-        .map(|c| json!({"type": "url_citation", "url_citation": c}))
+        .map(|c| c.annotation())
         .collect()
 }
 

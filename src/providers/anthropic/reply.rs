@@ -164,10 +164,14 @@ pub(super) fn annotations(citations: Vec<CitationIn>, start: usize, end: usize) 
         .into_iter()
         .filter(|c| c.kind == "web_search_result_location")
         .map(|c| {
-            json!({"type": "url_citation", "url_citation": {
-                "url": c.url, "title": c.title.unwrap_or_default(),
-                "content": c.cited_text.unwrap_or_default(),
-                "start_index": start, "end_index": end}})
+            let cited = crate::api::server_turn::Cited {
+                url: c.url,
+                title: c.title.unwrap_or_default(),
+                content: c.cited_text.unwrap_or_default(),
+                start_index: start,
+                end_index: end,
+            };
+            cited.annotation()
         })
         .collect();
     (!list.is_empty()).then_some(Value::Array(list))

@@ -305,17 +305,16 @@ impl StreamState {
                 return Err(stream_error(&self.provider, &err));
             }
             "content_block_stop" => self.cited.as_mut().and_then(|c| {
-                if let Some(Block::Search) = self.blocks.get(&index) {
+                // A search call's query, or a text block's citations, as its annotations.
+                let annotations = if let Some(Block::Search) = self.blocks.get(&index) {
                     let input = std::mem::take(&mut c.search_input);
-                    let query = super::reply::search_query(serde_json::from_str(&input).ok())?;
-                    let delta = Delta {
-                        annotations: Some(json!([query])),
-                        ..Default::default()
-                    };
-                    return Some(ChatChunk::bare(delta, None));
-                }
-                let list = std::mem::take(&mut c.pending);
-                let annotations = super::reply::annotations(list, c.block_start, c.chars)?;
+                    json!([super::reply::search_query(
+                        serde_json::from_str(&input).ok()
+                    )?])
+                } else {
+                    let list = std::mem::take(&mut c.pending);
+                    super::reply::annotations(list, c.block_start, c.chars)?
+                };
                 let delta = Delta {
                     annotations: Some(annotations),
                     ..Default::default()

@@ -3,7 +3,9 @@
 //! on, as `url_citation` annotations.
 
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::Value;
+
+use crate::api::server_turn::Cited;
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -88,9 +90,14 @@ impl Grounding {
         let queries = queries.map(|q| crate::api::server_turn::query_annotation(q));
         let cited = spans.into_iter().filter_map(|(i, content, (start, end))| {
             let web = self.grounding_chunks.get(i)?.web.as_ref()?;
-            Some(json!({"type": "url_citation", "url_citation": {
-                    "url": web.uri, "title": web.title.clone().unwrap_or_default(),
-                    "content": content, "start_index": start, "end_index": end}}))
+            let cited = Cited {
+                url: web.uri.clone(),
+                title: web.title.clone().unwrap_or_default(),
+                content: content.to_string(),
+                start_index: start,
+                end_index: end,
+            };
+            Some(cited.annotation())
         });
         queries.chain(cited).collect()
     }
@@ -99,6 +106,7 @@ impl Grounding {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn supports_become_annotations_in_characters_and_queries_are_searches() {
@@ -120,7 +128,7 @@ mod tests {
         // "Olé! " is 6 bytes, 5 characters; the segment's bytes 7..21 are chars 6..20.
         let text = "Olé!  Spain won 2-1. Yes.";
         let all = g.annotations(Some(text));
-        let queries = crate::api::server_turn::queries_of(&Value::Array(all.clone()));
+        let (_, queries) = crate::api::server_turn::found_in(&Value::Array(all.clone()));
         assert_eq!(queries, ["euro 2024 winner", "euro 2024 final score"]);
         let a = &all[2..];
         let spans: Vec<(String, u64, u64)> = a
